@@ -1,0 +1,39 @@
+# Quick start (README): `make run` sets up and runs the main study; `make test` sets up and runs
+# the whole test suite. Both create the virtual environment $(VENV) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+REPORT ?= ntk_air_report
+PYTEST_ARGS ?= -n 2 -q
+
+.PHONY: run test lint nt-reference clean
+
+$(VENV)/.installed-run: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+# Tests also cover the optional neural-tangents backend: NT 0.6.5 is installed with --no-deps
+# (its metadata would pull TensorFlow, which ntk_air never needs).
+$(VENV)/.installed-test: $(VENV)/.installed-run
+	$(BIN)/python -m pip install -e ".[test,nt]"
+	$(BIN)/python -m pip install --no-deps neural-tangents==0.6.5
+	touch $@
+
+run: $(VENV)/.installed-run
+	$(BIN)/ntk-air reproduce --out $(REPORT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check ntk_air tests benchmarks tools notebooks
+
+# Rebuild the neural-tangents reference fixtures in a pinned side environment (jax 0.4.25).
+nt-reference:
+	bash tools/nt_reference/build_env.sh .nt-env
+	.nt-env/bin/python tools/nt_reference/make_fixtures.py
+
+clean:
+	rm -rf $(VENV) $(REPORT)

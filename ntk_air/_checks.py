@@ -1,0 +1,99 @@
+"""Input validation shared by every public entry point.
+
+Errors name the offending value so that users never have to read a traceback from
+deep inside JAX. Checks run on concrete arrays only; inside a trace they are skipped
+(a traced value cannot be inspected without a host round trip).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_finite",
+    "check_rank",
+    "check_same_features",
+    "check_unit_norm",
+    "resolve_dtype",
+    "is_concrete",
+]
+
+
+def is_concrete(x) -> bool:
+    """True when `x` holds values (not an abstract tracer inside jit/vmap/grad)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def resolve_dtype(dtype) -> jnp.dtype:
+    """Canonical float dtype; float64 requires `jax_enable_x64`, never silently downcast."""
+    if dtype is None:
+        return jnp.dtype(jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    dt = jnp.dtype(dtype)
+    if dt not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    if dt == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "dtype=float64 requested but JAX x64 mode is off; call "
+            "jax.config.update('jax_enable_x64', True) first (the CLI does this for --dtype float64)"
+        )
+    return dt
+
+
+def as_float_array(x, name: str, dtype=None) -> jax.Array:
+    """Convert to a JAX float array of `dtype`, rejecting non-numeric input clearly."""
+    if is_concrete(x):
+        arr = np.asarray(x)
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+        ):
+            raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+        if np.iscomplexobj(arr):
+            raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+    return jnp.asarray(x, dtype=resolve_dtype(dtype))
+
+
+def check_rank(x, name: str, rank: int) -> None:
+    if jnp.ndim(x) != rank:
+        raise ValueError(f"{name} must have rank {rank}, got shape {tuple(jnp.shape(x))}")
+
+
+def check_finite(x, name: str) -> None:
+    """Raise naming the first non-finite entry (NaN or inf)."""
+    if not is_concrete(x):
+        return
+    arr = np.asarray(x)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name} has {int(bad.sum())} non-finite entries; first at index {idx}: {arr[idx]}"
+        )
+
+
+def check_same_features(x1, x2, name1: str = "x1", name2: str = "x2") -> None:
+    if x1.shape[1:] != x2.shape[1:]:
+        raise ValueError(
+            f"{name1} and {name2} must have the same feature shape, got "
+            f"{tuple(x1.shape[1:])} and {tuple(x2.shape[1:])}"
+        )
+
+
+def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
+    """The theorem's kernel assumes ‖x_i‖ = 1; report the worst row instead of renormalizing."""
+    if not is_concrete(x):
+        return
+    arr = np.asarray(x, dtype=np.float64)
+    if rtol is None:
+        rtol = 1e-5 if x.dtype == jnp.float32 else 1e-10
+    norms = np.linalg.norm(arr.reshape(arr.shape[0], -1), axis=1)
+    dev = np.abs(norms - 1.0)
+    if arr.shape[0] and dev.max() > rtol:
+        i = int(dev.argmax())
+        raise ValueError(
+            f"{name} rows must have unit norm (SCIENCE.md §1); row {i} has norm {norms[i]:.6g} "
+            f"(|norm - 1| = {dev[i]:.3g} > {rtol:g}). Normalize the inputs yourself "
+            "(e.g. ntk_air.data.unit_normalize) or pass general=True for the formula with norms."
+        )

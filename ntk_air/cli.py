@@ -1,0 +1,42 @@
+"""`ntk-air` command line: kernel, air, distill, theorem, reproduce."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .commands._common import CliError
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+# Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int.
+COMMANDS = ("kernel", "air", "distill", "theorem", "reproduce")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ntk-air",
+        description="Neural Tangent Kernel theory of wide networks: kernels, Anisotropic "
+        "Information Retrieval, closed-form dynamics and self-distillation.",
+    )
+    parser.add_argument("--version", action="version", version=f"ntk-air {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"ntk_air.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as err:
+        print(f"ntk-air {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The spectral core: decompose a kernel once, apply any function of its eigenvalues.
+
+Every closed-form quantity in the toolkit (AIR spectra, gradient-descent and gradient-flow
+trajectories, self-distillation filters, ridge regression) is V g(Λ) Vᵀ z for some filter g,
+so one `Eigensystem` serves every time, target rule and hyperparameter.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import as_float_array, check_finite, check_rank, is_concrete
+
+__all__ = [
+    "Eigensystem",
+    "NegativeEigenvalueWarning",
+    "eigensystem",
+    "to_eigenbasis",
+    "from_eigenbasis",
+    "apply_spectral_filter",
+]
+
+
+class NegativeEigenvalueWarning(UserWarning):
+    """A kernel had eigenvalues more negative than rounding explains (not PSD)."""
+
+
+class Eigensystem(NamedTuple):
+    """H = V diag(λ) Vᵀ with λ descending (a pytree; save with `np.savez(**eig._asdict())`)."""
+
+    eigenvalues: jax.Array  # (n,) descending; tiny negatives within `clamp_tol` set to 0
+    eigenvectors: jax.Array  # (n, n) orthonormal columns v_i, column i ↔ eigenvalues[i]
+    most_negative: jax.Array  # () most negative eigenvalue before clamping (0.0 if none)
+    clamp_tol: jax.Array  # () eigenvalues in (−clamp_tol, 0) were clamped to 0
+
+
+@functools.partial(jax.jit, static_argnames=("clamp_factor",))
+def _eigh_descending(K, clamp_factor):
+    lam, V = jnp.linalg.eigh(K)
+    lam, V = lam[::-1], V[:, ::-1]
+    n = K.shape[0]
+    # Rounding in eigh perturbs eigenvalues by about n·eps·‖K‖₂; only those are clamped.
+    tol = clamp_factor * n * jnp.finfo(K.dtype).eps * jnp.max(jnp.abs(lam))
+    most_negative = jnp.minimum(jnp.min(lam), 0.0)
+    lam = jnp.where((lam < 0) & (lam > -tol), 0.0, lam)
+    return lam, V, most_negative, tol
+
+
+def eigensystem(K, *, dtype="float64", clamp_factor: float = 10.0, check_symmetric=True):
+    """Decompose a symmetric kernel matrix once, eigenvalues in descending order.
+
+    H = Σ_i λ_i v_i v_iᵀ, λ_1 ≥ … ≥ λ_n. Eigenvalues in (−tol, 0) with
+    tol = clamp_factor · n · eps · max|λ| are rounding and set to 0; anything more negative is
+    kept as is and reported with a `NegativeEigenvalueWarning` naming the most negative value.
+
+    Args:
+      K: (n, n) symmetric kernel matrix.
+      dtype: "float64" (default; needs `jax_enable_x64`) or "float32".
+      clamp_factor: multiple of n·eps·‖K‖ treated as rounding.
+      check_symmetric: raise if ‖K − Kᵀ‖_max > 100·eps·‖K‖_max.
+
+    Returns:
+      Eigensystem(eigenvalues (n,), eigenvectors (n, n), most_negative (), clamp_tol ()).
+
+    Example:
+      >>> eig = ntk_air.eigensystem(ntk_air.two_layer_relu(x))
+      >>> eig.eigenvalues[0] >= eig.eigenvalues[-1]
+    """
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "eigensystem defaults to float64, which needs jax.config.update('jax_enable_x64', "
+            "True); enable it, or pass dtype='float32' explicitly"
+        )
+    K = as_float_array(K, "K", dtype)
+    check_rank(K, "K", 2)
+    if K.shape[0] != K.shape[1]:
+        raise ValueError(f"K must be square, got shape {tuple(K.shape)}")
+    check_finite(K, "K")
+    if check_symmetric and is_concrete(K):
+        Kn = np.asarray(K)
+        asym = float(np.max(np.abs(Kn - Kn.T))) if Kn.size else 0.0
+        scale = float(np.max(np.abs(Kn))) if Kn.size else 0.0
+        if asym > 100 * np.finfo(Kn.dtype).eps * max(scale, 1e-300):
+            raise ValueError(f"K must be symmetric; max |K - K^T| = {asym:.3g} (max |K| = {scale:.3g})")
+    lam, V, most_negative, tol = _eigh_descending(K, float(clamp_factor))
+    if is_concrete(most_negative) and float(most_negative) < -float(tol):
+        warnings.warn(
+            f"kernel is not positive semidefinite: most negative eigenvalue {float(most_negative):.3g} "
+            f"is beyond the rounding tolerance {float(tol):.3g}; it is kept, not clamped",
+            NegativeEigenvalueWarning,
+            stacklevel=2,
+        )
+    return Eigensystem(lam, V, most_negative, tol)
+
+
+def to_eigenbasis(eig: Eigensystem, z):
+    """Coefficients Vᵀ z: (n,) → (n,), or (n, c) → (n, c) for several label columns."""
+    return eig.eigenvectors.T @ z
+
+
+def from_eigenbasis(eig: Eigensystem, coeffs):
+    """V c: inverse of `to_eigenbasis`."""
+    return eig.eigenvectors @ coeffs
+
+
+def apply_spectral_filter(eig: Eigensystem, g, z):
+    """g(H) z = V diag(g) Vᵀ z for filter values g = g(λ).
+
+    Args:
+      eig: the decomposition of H.
+      g: (n,) filter values in eigenvalue order, or (..., n) for a batch of filters.
+      z: (n,) or (n, c) labels.
+
+    Returns:
+      (n,) / (n, c), or (..., n) / (..., n, c) for a batch of filters.
+    """
+    coeffs = to_eigenbasis(eig, z)
+    if coeffs.ndim == 1:
+        return (g * coeffs) @ eig.eigenvectors.T
+    return jnp.einsum("ij,...j,jc->...ic", eig.eigenvectors, g, coeffs)
