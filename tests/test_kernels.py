@@ -217,3 +217,24 @@ def test_float64_without_x64_is_an_error():
             kernels.two_layer_relu(_unit_rows(3, 2, 18), dtype="float64")
     finally:
         jax.config.update("jax_enable_x64", prev)
+
+
+@pytest.mark.parametrize("depth, w_std, b_std", [(1, 1.0, 0.0), (3, 1.5, 0.1), (4, 2.0, 0.5)])
+def test_fc_relu_diagonal_is_exact(x64, depth, w_std, b_std):
+    """On the diagonal θ = 0: Σ ← W²Σ + b², then Σ ← Σ/2, Θ ← Θ/2 — exact to rounding.
+
+    (neural-tangents recovers this θ from √(c·c − Σ²) and is off by ~1e-9 here; see
+    tests/test_nt_fixtures.py, which compares the diagonal at a √eps tolerance for that reason.)
+    """
+    x = np.random.default_rng(20).standard_normal((9, 5))
+    k = kernels.fc_kernel_fn(depth, "relu", w_std, b_std)(x)
+    c = np.sum(x**2, axis=1) / 5
+    t = np.zeros_like(c)
+    for _ in range(depth):
+        c = w_std**2 * c + b_std**2
+        t = c + w_std**2 * t
+        c, t = c / 2, t / 2
+    c = w_std**2 * c + b_std**2
+    t = c + w_std**2 * t
+    np.testing.assert_allclose(np.diag(k.nngp), c, rtol=1e-14)
+    np.testing.assert_allclose(np.diag(k.ntk), t, rtol=1e-14)

@@ -16,6 +16,7 @@ __all__ = [
     "add_kernel_options",
     "load_dataset",
     "build_kernel_fn",
+    "kernel_config",
     "setup_dtype",
     "write_json",
     "to_jsonable",
@@ -170,6 +171,20 @@ def build_kernel_fn(args):
         )
     except ValueError as err:
         raise CliError(str(err)) from err
+
+
+def kernel_config(args) -> dict:
+    """The kernel options as recorded in every JSON report."""
+    return {
+        "arch": args.arch,
+        "backend": args.backend,
+        "depth": args.depth,
+        "activation": args.activation,
+        "w_std": args.w_std,
+        "b_std": args.b_std,
+        "dtype": args.dtype,
+        "tile_size": args.tile_size,
+    }
 
 
 def to_jsonable(obj):

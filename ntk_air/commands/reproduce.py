@@ -16,6 +16,7 @@ from ._common import (
     add_data_options,
     add_kernel_options,
     build_kernel_fn,
+    kernel_config,
     load_dataset,
     setup_dtype,
     write_json,
@@ -77,13 +78,18 @@ def kernel_report(dataset, kernel_fn, out_dir, *, dtype="float64", tile_size=Non
     return summary
 
 
+def _scalar_info(info: dict) -> dict:
+    """The scalar entries of a dataset's info (arrays such as centres stay in the JSON files)."""
+    return {k: v for k, v in info.items() if isinstance(v, str | int | float | bool | type(None))}
+
+
 def _write_index(out: Path, results: dict, dataset, args) -> None:
     lines = [
         "# ntk_air report",
         "",
         f"Data: `{dataset.name}` — n = {dataset.x.shape[0]} training points, "
         f"d = {dataset.x.shape[1]}, n_test = {dataset.x_test.shape[0]}; "
-        f"info: {', '.join(f'{k}={v}' for k, v in dataset.info.items() if k != 'corrupted')}.",
+        f"info: {', '.join(f'{k}={v}' for k, v in _scalar_info(dataset.info).items())}.",
         f"Kernel: arch = `{args.arch}`, backend = `{args.backend}`, dtype = `{args.dtype}`.",
         "",
         "Every number below was computed by this run; see each section's JSON for all of them.",
@@ -127,11 +133,17 @@ def run(args) -> int:
         elif name == "air":
             from .air import air_report
 
-            res = air_report(dataset, kernel_fn, section_dir, dtype=dtype, progress=progress)
+            res = air_report(
+                dataset, kernel_fn, section_dir, dtype=dtype, tile_size=args.tile_size,
+                kernel_config=kernel_config(args), progress=progress,
+            )
         elif name == "distill":
             from .distill import distill_report
 
-            res = distill_report(dataset, kernel_fn, section_dir, progress=progress)
+            res = distill_report(
+                dataset, kernel_fn, section_dir, dtype=dtype, tile_size=args.tile_size,
+                kernel_config=kernel_config(args), progress=progress,
+            )
         else:
             from .theorem import theorem_report
 
@@ -140,8 +152,8 @@ def run(args) -> int:
         results[name] = res
 
     summary = {
-        "dataset": {"name": dataset.name, **{k: v for k, v in dataset.info.items() if k != "corrupted"}},
-        "kernel": {"arch": args.arch, "backend": args.backend, "dtype": dtype},
+        "dataset": {"name": dataset.name, **_scalar_info(dataset.info)},
+        "kernel": kernel_config(args),
         "section_seconds": timings,
         "sections": {k: f"{k}/{k}.json" for k in results},
     }

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from . import colormaps, new_figure, save_figure
 
 __all__ = ["plot_kernel_and_spectrum"]
 
@@ -15,7 +13,7 @@ def plot_kernel_and_spectrum(K, eigenvalues, path, *, title: str = "kernel") -> 
     """Heat map of K (n×n) beside its eigenvalues λ_1 ≥ … ≥ λ_n on a log scale; writes a PNG."""
     K = np.asarray(K)
     lam = np.asarray(eigenvalues)
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(10, 4))
     im = ax0.imshow(K, cmap="viridis")
     fig.colorbar(im, ax=ax0, shrink=0.8)
     ax0.set_title(f"{title}: K(x_i, x_j)")
@@ -27,7 +25,4 @@ def plot_kernel_and_spectrum(K, eigenvalues, path, *, title: str = "kernel") -> 
     ax1.set_ylabel("eigenvalue λ_i")
     ax1.set_title(f"spectrum ({int((~pos).sum())} non-positive not shown)")
     ax1.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path)

@@ -1,0 +1,464 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The ℓ2 theorem: self-distillation beyond early stopping
+#
+# Dong, Hou, Lu & Zhang (arXiv 1910.01255) prove that for randomly initialized,
+# overparameterized two-layer networks, a self-distillation algorithm — training on targets built
+# from the noisy labels and the network's own predictions — converges to the **ground-truth**
+# labels in ℓ2 distance, which gives a margin on the training data. Plain gradient descent
+# memorizes the noise instead, and early stopping only removes part of it.
+#
+# The paper's exact algorithm box is not available to us, so this notebook does what ntk_air
+# does: it simulates the whole family of target rules and shows under which rule the claim holds
+# — first in the kernel limit (exact linear algebra on H∞), then on real networks of growing width
+# trained by gradient descent. The data model (Li, Soltanolkotabi & Oymak, arXiv 1903.11680):
+# K clusters with unit-norm centres at least 2δ apart, points within ε0 of their centre, labels
+# constant per cluster, and a fraction ρ of each cluster's labels flipped.
+#
+# What we measure, for each method: ‖u − ŷ‖₂ (u the training outputs, ŷ the clean labels), the
+# margin min_i ŷ_i u_i, and the 0-1 accuracy against ŷ on train and test points. Every number
+# is computed by this run.
+
+# %% [markdown]
+# **Why float64.** The first code cell turns on JAX's 64-bit mode before any array exists.
+# The kernel limit runs 10⁴ steps of u ← u − ηH(u − ỹ) and compares distances down to 10⁻⁸; the
+# smallest eigenvalues of H∞ are ~10⁻³ of the largest. float32 (eps ≈ 1.2·10⁻⁷) would blur both.
+# (The real networks of section 3 train in float32, as networks do.)
+#
+# **Size.** Small by default (< 2 min on two CPU cores); `NTK_AIR_NOTEBOOK_SIZE=large` trains
+# wider networks for more steps and sweeps more settings.
+
+# %%
+import os
+
+import jax
+
+jax.config.update("jax_enable_x64", True)  # first, before any JAX array exists
+
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Image, display
+from ntk_air import data, distill, dynamics, eigen, kernels, spectrum, theorem
+
+SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
+if SIZE not in ("small", "large"):
+    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
+
+
+def show(fig):
+    """Display a figure as a PNG, whatever matplotlib backend is active, then free it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(data=buffer.getvalue()))
+
+
+CLUSTERS = dict(n_clusters=4, n_per_cluster=40, dim=20, eps0=0.25, n_test_per_cluster=40)
+NOISE_RATE = 0.25
+SEED = 0
+if SIZE == "small":
+    KERNEL_STEPS = 10_000  # kernel limit: cheap (n × n linear algebra per step)
+    NET_STEPS = 2_000  # real networks: each step is a forward and backward pass at width m
+    WIDTHS = [256, 1024, 4096]
+    FLIP_RATES = [0.1, 0.25, 0.4]
+    RADII = [0.25, 0.6, 1.0]
+else:
+    KERNEL_STEPS = 20_000
+    NET_STEPS = 20_000
+    WIDTHS = [256, 1024, 4096, 16384]
+    FLIP_RATES = [0.05, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45]
+    RADII = [0.1, 0.25, 0.4, 0.6, 0.8, 1.0, 1.2]
+RECORD_EVERY = 10
+
+# %% [markdown]
+# ## 1. The clusterable model
+#
+# `data.clusters` draws the model and flips exactly ⌊ρ·n_k + ½⌋ labels in each cluster. The
+# picture projects the inputs on their two leading principal directions: colours are the clean
+# labels ŷ, crosses mark the flipped labels.
+
+# %%
+ds = data.clusters(noise="flip", noise_rate=NOISE_RATE, seed=SEED, **CLUSTERS)
+x, y, y_clean = ds.x, np.asarray(ds.y), np.asarray(ds.y_clean)
+e = y - y_clean
+n, K_clusters = y.shape[0], CLUSTERS["n_clusters"]
+corrupted = np.asarray(ds.info["corrupted"])
+print(
+    f"n = {n} points in d = {x.shape[1]}, {K_clusters} clusters of radius ε0 = {ds.info['eps0']}, "
+    f"δ = {ds.info['delta']:.3f}"
+)
+print(
+    f"{len(corrupted)} labels flipped (ρ = {NOISE_RATE}); ‖e‖ = ‖y − ŷ‖ = {np.linalg.norm(e):.3f}"
+)
+
+centered = x - x.mean(axis=0)
+_, _, vt = np.linalg.svd(centered, full_matrices=False)
+xy = centered @ vt[:2].T
+fig, ax = plt.subplots(figsize=(5.5, 4.5))
+for label, colour in ((1.0, "C0"), (-1.0, "C3")):
+    rows = y_clean == label
+    ax.scatter(xy[rows, 0], xy[rows, 1], s=14, c=colour, label=f"ŷ = {label:+.0f}")
+ax.scatter(xy[corrupted, 0], xy[corrupted, 1], s=40, marker="x", c="k", label="label flipped")
+ax.set_xlabel("principal direction 1")
+ax.set_ylabel("principal direction 2")
+ax.set_title("clusterable data (training points)")
+ax.legend(fontsize=8)
+show(fig)
+
+# %% [markdown]
+# ## 2. In the kernel limit
+#
+# For an infinitely wide two-layer network (first layer trained, readout frozen), training is the
+# linear recursion u(k+1) = u(k) − ηH∞(u(k) − ỹ(k)) with the NTK
+# H∞_ij = ρ_ij(π − arccos ρ_ij)/(2π), from u(0) = 0, step η = 1/λ_max. The target ỹ(k) is what
+# distinguishes the methods (SCIENCE.md §4; p(k) is u(k) itself — *soft* — or sign(u(k)) —
+# *hard*):
+#
+# * **plain GD**: ỹ = y. Ends at u = y, so ‖u − ŷ‖ = ‖e‖.
+# * **early stopping** at the best step k* of the U-curve ‖u(k) − ŷ‖.
+# * **R1** (mix with the noisy labels): ỹ(k) = (1 − α) y + α p(k). Soft, it is plain GD with step
+#   η(1 − α): it still memorizes y.
+# * **R2**: as R1 with hard p and α_k = the current training accuracy.
+# * **R3** (moving target): ỹ(k+1) = α ỹ(k) + (1 − α) p(k+1), ỹ(0) = y. Soft, it converges without
+#   early stopping to the filter g(λ) = ηλ / (1 − α + αηλ) of y.
+# * **bootstrapping** (Reed et al.): ỹ = β y + (1 − β) p(k), i.e. R1 with α = 1 − β (the
+#   table below labels it so).
+#
+# `distill.self_distill` runs a whole grid of rules in one vmapped call (hard rules are stepped
+# with `lax.scan`, soft constant-α rules in closed form from one eigendecomposition).
+
+# %%
+H = kernels.two_layer_relu(x)
+H_test = kernels.two_layer_relu(ds.x_test, x)
+eig = eigen.eigensystem(H)
+eta = float(dynamics.resolve_step_size(eig))  # 1/λ_max
+
+rules = [
+    distill.plain_gd(),
+    distill.r1(0.5),
+    distill.r1(0.5, hard=True),
+    distill.r2(),
+    distill.bootstrap(0.8, hard=True),
+    distill.r3(0.9, hard=False),
+    distill.r3(0.9, hard=True),
+]
+labels = [distill.rule_label(r) for r in rules]
+run = distill.self_distill(
+    H,
+    y,
+    y_clean,
+    distill.stack_rules(rules),
+    steps=KERNEL_STEPS,
+    eig=eig,
+    eta=eta,
+    record_every=RECORD_EVERY,
+    k_test=H_test,
+    y_test_clean=ds.y_test_clean,
+)
+steps_grid = dynamics.log_spaced_steps(KERNEL_STEPS, 300)
+uc = dynamics.u_curve(
+    eig, y, y_clean, steps_grid, k_test_train=H_test, y_test_clean=ds.y_test_clean
+)
+best_k, best_dist = float(uc.best_step), float(uc.best_dist)
+
+fig, ax = plt.subplots(figsize=(9, 5))
+rec = np.asarray(run.steps)
+for i, label in enumerate(labels):
+    ax.semilogx(
+        rec[1:],  # k ≥ 1 on a log axis
+        np.asarray(run.dist_train[i])[1:],
+        label=label,
+        lw=2 if "R3 hard" in label else 1.2,
+    )
+ax.axhline(np.linalg.norm(e), color="gray", ls=":", label="‖e‖ (noise memorized)")
+ax.axhline(best_dist, color="k", ls="--", lw=1, label=f"best early stop (k* = {best_k:.0f})")
+ax.set_yscale("symlog", linthresh=1e-3)
+ax.set_ylim(bottom=0)
+ax.set_xlabel("gradient-descent step k")
+ax.set_ylabel("‖u(k) − ŷ‖₂ (train)")
+ax.set_title("kernel limit (H∞): distance to the ground truth, by target rule")
+ax.legend(fontsize=8, loc="lower left")
+ax.grid(True, which="both", alpha=0.3)
+show(fig)
+
+print(f"{'method':24s} {'‖u − ŷ‖ train':>14s} {'margin':>9s} {'acc train':>10s} {'acc test':>9s}")
+print(f"{'early stop at k*':24s} {best_dist:14.4f} {'':>9s} {'':>10s} {'':>9s}")
+for i, label in enumerate(labels):
+    print(
+        f"{label:24s} {float(run.dist_train[i, -1]):14.4g} {float(run.margin_train[i]):9.3f} "
+        f"{float(run.accuracy_train[i]):10.1%} {float(run.accuracy_test[i]):9.1%}"
+    )
+
+# %% [markdown]
+# Only the **hard** moving target (R3 hard) reaches ŷ: its distance falls to ≈ 0 with margin ≈ 1.
+# Soft rules end at a spectral filter of y, and plain GD and R1 at y itself.
+
+# %% [markdown]
+# ### Why no soft rule can beat early stopping by much
+#
+# Every soft linear rule ends at u = g(H) y for some filter g(λ): early stopping at k has
+# g(λ) = 1 − (1 − ηλ)^k, soft R3 has ηλ/(1 − α + αηλ), repeated ridge self-distillation has
+# (λ/(λ + c))^t. A filter keeps the top modes (that is where ŷ lives) — and with them the part of
+# the noise e that lies in the top eigenspace. Flips inside a cluster always put some there:
+# the noise energy in the top K modes, C_e(K)·‖e‖², is a floor no filter removes.
+
+# %%
+s = spectrum.air_spectra(eig, y_clean, y)
+top_noise = float(np.sqrt(np.asarray(s.noise.cumulative)[K_clusters - 1])) * np.linalg.norm(e)
+print(
+    f"noise in the top {K_clusters} modes: √C_e({K_clusters})·‖e‖ = {top_noise:.3f}   (best early "
+    f"stop: {best_dist:.3f})"
+)
+
+lam = np.asarray(eig.eigenvalues)
+lam_axis = np.logspace(np.log10(lam[-1]), np.log10(lam[0]), 400)
+fig, ax = plt.subplots(figsize=(8, 4.5))
+ax.semilogx(lam_axis, 1 - (1 - eta * lam_axis) ** best_k, label=f"early stop, k* = {best_k:.0f}")
+for alpha in (0.5, 0.9, 0.99):
+    ax.semilogx(
+        lam_axis,
+        np.asarray(distill.r3_soft_limit_filter(lam_axis, alpha, eta)),
+        label=f"soft R3 limit, α = {alpha}",
+    )
+ax.semilogx(
+    lam_axis, (lam_axis / (lam_axis + 0.1)) ** 3, label="ridge self-distillation, c = 0.1, 3 rounds"
+)
+ax.plot(lam, np.zeros_like(lam), "|", color="k", ms=12, label="eigenvalues of H∞")
+ax.set_xlabel("eigenvalue λ")
+ax.set_ylabel("filter g(λ): fraction of mode kept")
+ax.set_title("soft rules are spectral filters")
+ax.legend(fontsize=8)
+ax.grid(True, which="both", alpha=0.3)
+show(fig)
+
+# %% [markdown]
+# Round-based self-distillation (a fresh student per round, trained on the previous student's
+# outputs; `distill.distill_rounds`) tells the same story: soft rounds only filter; hard rounds
+# (targets sign(u_t)) can reach ŷ.
+
+# %%
+round_rules = [
+    distill.ridge_rounds(0.1),
+    distill.xi_distill(1.5, ridge=0.1),
+    distill.born_again(int(best_k)),
+    distill.born_again(int(best_k), hard=True),
+]
+rounds = distill.distill_rounds(
+    H,
+    y,
+    y_clean,
+    distill.stack_rules(round_rules),
+    rounds=8,
+    eig=eig,
+    eta=eta,
+    k_test=H_test,
+    y_test_clean=ds.y_test_clean,
+)
+print(f"{'round rule (8 rounds)':32s} {'‖u − ŷ‖ per round':>60s}")
+for i, r in enumerate(round_rules):
+    path = " ".join(f"{v:6.3f}" for v in np.asarray(rounds.dist_train[i]))
+    print(f"{distill.rounds_label(r):32s} {path}")
+
+# %% [markdown]
+# ## 3. Real networks of growing width
+#
+# Now the theorem's network itself, f(x) = (1/√m) Σ_r a_r ReLU(w_r·x) with w_r ~ N(0, I) and the
+# readout a_r ∈ {±1} frozen, trained by full-batch gradient descent on ½‖u − ỹ(k)‖² with the same
+# η = 1/λ_max(H∞), plainly and with hard R3 (`training.train`: flax + optax, one jit-compiled
+# `lax.scan`). `theorem.theorem_check` runs the kernel limit and every width, and for each network
+# also the two linear models that start from the network's own initial outputs u(0) = f(W(0), X):
+# its linearization (the empirical NTK H(W(0)) held fixed) and the kernel limit (H∞). Networks
+# train in float32, as networks do: the gaps measured below are far above float32 rounding, but
+# a distance that falls below ≈ 10⁻³ turns into rounding noise there.
+
+# %%
+study = theorem.theorem_check(
+    ds, WIDTHS, steps=NET_STEPS, alpha=0.9, record_every=RECORD_EVERY, progress=False
+)
+widths = [str(m) for m in WIDTHS]
+print(
+    f"{'':>6s} {'plain GD':>10s} {'best early':>11s} {'R3 hard':>10s} {'R3 margin':>10s} "
+    f"{'R3 test acc':>12s} {'‖H(W0) − H∞‖/‖H∞‖':>19s}"
+)
+for key in ["inf", *widths]:
+    r = study[key]
+    drift = r.get("ntk_init_rel_dist_to_inf", 0.0)
+    print(
+        f"{key:>6s} {r['plain_final_dist']:10.4f} {r['best_early_stop_dist']:11.4f} "
+        f"{r['self_distill_final_dist']:10.2e} "
+        f"{r['self_distill_margin']:10.4f} {r['self_distill_accuracy_test']:12.1%} {drift:19.4f}"
+    )
+
+fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), sharey=True)
+for ax, curve, title in zip(
+    axes, ("plain_curve", "self_distill_curve"), ("plain GD", "R3 hard, α = 0.9"), strict=True
+):
+    for key in widths:
+        ax.semilogx(
+            study[key]["steps_all"][1:],
+            study[key][curve][1:],
+            lw=1.2,
+            label=f"width m = {key}",
+        )
+    ax.semilogx(
+        study["inf"]["steps_all"][1:],
+        study["inf"][curve][1:],
+        "k--",
+        lw=1.5,
+        label="kernel limit (u(0) = 0)",
+    )
+    ax.axhline(np.linalg.norm(e), color="gray", ls=":", label="‖e‖")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("gradient-descent step k")
+    ax.set_title(f"real networks: {title}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+axes[0].set_ylabel("‖u(k) − ŷ‖₂ (train)")
+show(fig)
+
+# %% [markdown]
+# Reading the table and the curves: plain GD climbs back towards ‖e‖ as it memorizes the flips
+# (real networks do so more slowly than the kernel limit); the best early stop sits near the
+# top-space noise level at every width; hard R3 keeps falling, and at a fixed number of steps its
+# distance to ŷ is smaller the wider the network, approaching the kernel limit.
+
+# %% [markdown]
+# ### Linearized vs real trajectories, and Arora's residual formula
+#
+# How far does the real network stray from the linear models that start from its own u(0)? The
+# gap ‖u_net(k) − u_lin(k)‖₂ is measured against its linearization at initialization (H(W(0))
+# held fixed) and against the kernel-limit dynamics (H∞). For plain GD, Arora et al.'s formula
+# ‖y − u(k)‖² = Σ_i (1 − ηλ_i)^{2k} (v_iᵀ(y − u(0)))² (eigenpairs of H∞) is the kernel-limit
+# prediction of the network's residual.
+#
+# What to expect: at a fixed horizon the gap shrinks with the width (roughly like 1/√m — the
+# kernel at initialization is within O(1/√m) of H∞, see the table above, and moves by O(1/√m)
+# during training). Over long runs the gap accumulates in the slowest modes (λ ≈ λ_min ≈ 10⁻³
+# λ_max here, fitted only after ~10³ steps), and the widths at which the theory's bounds hold
+# uniformly in time (m ≫ poly(n)/λ_min⁴) are far beyond these. The table reads the gap at a few
+# horizons off the recorded curves.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+for key in widths:
+    r = study[key]
+    k = np.asarray(r["steps"])[1:]  # k ≥ 1 on a log axis
+    axes[0].semilogx(k, np.asarray(r["kernel_limit_gap_curve"])[0, 1:], label=f"m = {key}")
+    axes[1].semilogx(k, np.asarray(r["network_residual"])[1:], label=f"network, m = {key}")
+axes[1].semilogx(
+    np.asarray(study[widths[-1]]["steps"])[1:],
+    np.asarray(study[widths[-1]]["arora_formula"])[1:],
+    "k--",
+    label=f"formula (u(0) of m = {widths[-1]})",
+)
+axes[0].set_ylabel("‖u_net(k) − u_H∞(k)‖₂")
+axes[0].set_title("plain GD: network vs kernel-limit dynamics")
+axes[1].set_ylabel("‖y − u(k)‖₂")
+axes[1].set_title("Arora et al.'s residual formula vs real networks")
+for ax in axes:
+    ax.set_xlabel("gradient-descent step k")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+show(fig)
+horizons = (10, 100, NET_STEPS)
+print("max_k ≤ K ‖u_net(k) − u_lin(k)‖ / ‖y‖, plain GD, for K =", horizons)
+print(f"{'width':>6s} {'vs H(W0) linearized':>26s} {'vs H∞ dynamics':>26s} {'Arora error':>12s}")
+for key in widths:
+    r = study[key]
+    k = np.asarray(r["steps"])
+    lin_gap = np.asarray(r["linearization_gap_curve"])[0] / np.linalg.norm(y)
+    inf_gap = np.asarray(r["kernel_limit_gap_curve"])[0] / np.linalg.norm(y)
+    lin_at = " ".join(f"{lin_gap[k <= h].max():8.4f}" for h in horizons)
+    inf_at = " ".join(f"{inf_gap[k <= h].max():8.4f}" for h in horizons)
+    print(f"{key:>6s} {lin_at:>26s} {inf_at:>26s} {r['arora_max_rel_error']:12.4f}")
+
+# %% [markdown]
+# ## 4. Margins
+#
+# With hard R3 every training point ends on the right side with ŷ_i u_i ≈ 1 — a margin on the
+# training data. Plain GD fits the flipped labels (ŷ_i u_i ≈ −1 there): its margin is negative.
+# In the kernel limit, the final outputs of the rules of section 2:
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 4.2))
+bins = np.linspace(-1.6, 1.6, 65)
+for label in ("plain GD", "R3 soft α=0.9", "R3 hard α=0.9"):
+    ax.hist(
+        y_clean * np.asarray(run.u_final[labels.index(label)]), bins=bins, alpha=0.6, label=label
+    )
+ax.set_xlabel("ŷ_i u_i (final, training points)")
+ax.set_ylabel("count")
+ax.set_title("margins in the kernel limit")
+ax.legend()
+show(fig)
+print("final margin min_i ŷ_i u_i of hard R3 — kernel limit and real networks:")
+for key in ["inf", *widths]:
+    print(f"  {key:>6s}: {study[key]['self_distill_margin']:.4f}")
+
+# %% [markdown]
+# ## 5. Harder cases: more flips, overlapping clusters
+#
+# The benefit over early stopping needs ρ < 1/2 (a majority of correct labels in each cluster)
+# and separated clusters. In the kernel limit (cheap: one eigendecomposition per setting,
+# `theorem.kernel_limit_check`), sweep the flip rate ρ at ε0 = 0.25, then the cluster radius ε0
+# at ρ = 0.25 — from disjoint clusters to overlapping ones (ε0 > δ).
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+sweeps = (
+    ("flip rate ρ", FLIP_RATES, lambda v: dict(CLUSTERS, noise_rate=v)),
+    ("cluster radius ε0", RADII, lambda v: dict(CLUSTERS, eps0=v, noise_rate=NOISE_RATE)),
+)
+keys = ("plain_final_dist", "best_early_stop_dist", "self_distill_final_dist")
+for ax, (name, values, kwargs_of) in zip(axes, sweeps, strict=True):
+    rows = []
+    for v in values:
+        check = theorem.kernel_limit_check(
+            data.clusters(noise="flip", seed=SEED, **kwargs_of(v)),
+            steps=KERNEL_STEPS,
+            record_every=KERNEL_STEPS,
+        )
+        rows.append([check[k] for k in keys])
+    rows = np.array(rows)
+    for j, label in enumerate(("plain GD", "best early stop", "R3 hard α=0.9")):
+        ax.plot(values, rows[:, j], "o-", label=label)
+    ax.set_xlabel(name)
+    ax.set_ylabel("final ‖u − ŷ‖₂ (kernel limit)")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"sweep over {name}")
+    print(name, {v: np.round(row, 4).tolist() for v, row in zip(values, rows, strict=True)})
+show(fig)
+
+# %% [markdown]
+# ## Summary
+#
+# * Plain GD memorizes: ‖u − ŷ‖ → ‖e‖. Soft rules — R1, soft R3, ridge rounds — end at a spectral
+#   filter of y and cannot remove the noise in the top eigenspace; the best early stop is about
+#   there.
+# * Hard-target self-distillation (R3 with sign targets) converges to ŷ itself, with margin ≈ 1,
+#   in the kernel limit and for real networks, whose floor falls as the width grows — the ℓ2
+#   claim, under ρ < 1/2 and separated clusters. Real networks follow the kernel limit closely
+#   over short horizons (gap ∝ ~1/√m); over long runs they deviate in the slowest modes at the
+#   widths a laptop trains.
+# * `ntk-air theorem` writes these numbers to `theorem.json` with figures; `ntk-air distill`
+#   runs any rule on your own data.

@@ -1,0 +1,341 @@
+"""neural-tangents kernels as ntk_air kernel functions, and NT's empirical NTK beside ntk_air's.
+
+`kernel_fn_from_stax` turns a `stax` network — the triple `(init_fn, apply_fn, kernel_fn)` or a
+bare `kernel_fn` — into the toolkit's kernel function
+
+    kernel_fn(x1, x2=None, *, tile_size=None, dtype=None) -> ntk_air.kernels.Kernel(nngp, ntk)
+
+(the signature of `ntk_air.kernels.make_kernel_fn`'s result), so AIR spectra, dynamics,
+distillation and the CLI take NT's convolutional, pooling and attention kernels unchanged.
+Rows of x1 and x2 are examples: (n, d) for dense networks, (n, H, W, C) for 2-D convolutions,
+(n, L, C) for attention — or flat (n, d) rows reshaped to `input_shape`.
+
+`empirical_ntk_fn` wraps NT's `empirical_ntk_fn` with the signature and output conventions of
+`ntk_air.empirical.empirical_ntk_fn`, so both engines can be run on the same model.
+
+neural-tangents is imported (through `compat.import_neural_tangents`) when one of these
+factories is called, never at `import ntk_air`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import as_float_array, check_finite, resolve_dtype
+from ..kernels import Kernel
+from ..tiling import check_tile_size, tiled_pairwise
+from . import compat
+
+__all__ = [
+    "kernel_fn_from_stax",
+    "empirical_ntk_fn",
+    "auto_tile_size",
+    "IMPLEMENTATIONS",
+    "OUTPUT_REDUCTIONS",
+    "DEFAULT_MEMORY_BUDGET",
+]
+
+DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes of kernel intermediates per tile (auto tiling)
+# NT keeps, per pair of examples, covariances over pairs of spatial positions (S² entries for
+# S positions) for nngp, ntk and the two marginals, plus temporaries of its conv/pool ops.
+_INTERMEDIATES_PER_ENTRY = 16
+
+# NT warns at every attention init_fn that linear scaling ties the query weights; the analytic
+# kernel is unaffected, so the backend mutes exactly that message.
+_MUTED_NT_WARNING = "Linear scaling attention used"
+
+
+def _stax_kernel_fn(model) -> Callable:
+    """The NT kernel_fn inside `model` (a stax triple or a bare kernel_fn)."""
+    if isinstance(model, tuple | list):
+        if len(model) != 3 or not all(callable(f) for f in model):
+            raise TypeError(
+                "model must be a stax triple (init_fn, apply_fn, kernel_fn) or a kernel_fn; got a "
+                f"{type(model).__name__} of length {len(model)}"
+            )
+        return model[2]
+    if callable(model):
+        return model
+    raise TypeError(
+        f"model must be a stax triple (init_fn, apply_fn, kernel_fn) or a kernel_fn, got "
+        f"{type(model).__name__}"
+    )
+
+
+def _check_input_shape(input_shape):
+    if input_shape is None:
+        return None
+    shape = tuple(input_shape)
+    if not shape or not all(
+        isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
+        raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+def _as_examples(x, name, dtype, input_shape, example_rank):
+    """Validate and cast x (eagerly); reshape flat rows to `input_shape`."""
+    x = as_float_array(x, name, dtype)
+    if x.ndim < 2:
+        raise ValueError(
+            f"{name} must have a batch axis then the example axes, got shape {tuple(x.shape)}"
+        )
+    check_finite(x, name)
+    if input_shape is not None:
+        if x.shape[1:] == input_shape:
+            return x
+        d = math.prod(input_shape)
+        if x.ndim != 2 or x.shape[1] != d:
+            raise ValueError(
+                f"{name} has shape {tuple(x.shape)}; expected (n, {d}) flat rows or "
+                f"(n, {', '.join(map(str, input_shape))}) for input_shape={input_shape}"
+            )
+        return x.reshape(x.shape[0], *input_shape)
+    if example_rank is not None and x.ndim - 1 != example_rank:
+        raise ValueError(
+            f"{name} has shape {tuple(x.shape)}, but this network needs examples of rank "
+            f"{example_rank}; give input_shape= (spec option shape=, e.g. shape=8x8x1 for "
+            "8×8 grey images) to reshape flat rows"
+        )
+    return x
+
+
+def auto_tile_size(
+    example_shape: Sequence[int], n1: int, n2: int, itemsize: int, memory_budget: int
+) -> int | None:
+    """Rows per tile so NT's intermediates stay within `memory_budget` bytes (None: untiled).
+
+    A pair of examples with S = ∏(spatial dims) positions costs about 16·S²·itemsize bytes in
+    NT (full spatial covariances); dense inputs (rank-1 examples) count S = 1.
+    """
+    spatial = math.prod(example_shape[:-1]) if len(example_shape) > 1 else 1
+    per_pair = _INTERMEDIATES_PER_ENTRY * spatial**2 * itemsize
+    t = max(1, math.isqrt(max(1, memory_budget // per_pair)))
+    return None if (t >= n1 and t >= n2) else t
+
+
+def kernel_fn_from_stax(
+    model,
+    *,
+    input_shape: Sequence[int] | None = None,
+    example_rank: int | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+):
+    """ntk_air kernel function of a neural-tangents `stax` network (infinite-width NNGP and NTK).
+
+    K(x1, x2) = Kernel(nngp=Σ(x1, x2), ntk=Θ(x1, x2)) exactly as NT's
+    `kernel_fn(x1, x2, ('nngp', 'ntk'))` computes them (NTK parameterization, NT's conventions:
+    e.g. `Dense` scales its input kernel by 1/d, `GlobalAvgPool` averages over positions); one
+    entry per pair of examples.
+
+    Args:
+      model: a stax triple `(init_fn, apply_fn, kernel_fn)` or a bare NT `kernel_fn`.
+      input_shape: the shape of one example, e.g. (8, 8, 1); flat (n, d) inputs with
+        d = ∏ input_shape are reshaped to (n, *input_shape). None: inputs are passed as given.
+      example_rank: required rank of one example when `input_shape` is None (3 for 2-D CNNs),
+        for a clear error instead of one from inside NT. None: not checked.
+      memory_budget: bytes of NT intermediates per tile when the caller passes tile_size=None.
+
+    Returns:
+      kernel_fn(x1, x2=None, *, tile_size=None, dtype=None) -> Kernel with nngp, ntk (n1, n2).
+      x1 (n1, ...), x2 (n2, ...) or None for x2 = x1; tile_size: rows per tile (any positive
+      int), None for automatic tiling (untiled unless NT's spatial covariances would exceed
+      `memory_budget`); dtype float32 or float64 (default follows the x64 flag). jit-compiled
+      once per (shapes, tile_size).
+
+    Raises:
+      NeuralTangentsUnavailable: neural-tangents is not installed or not usable on this JAX.
+
+    Example:
+      >>> nt = ntk_air.nt_backend.import_neural_tangents()
+      >>> stax = nt.stax
+      >>> net = stax.serial(stax.Conv(8, (3, 3), padding="SAME"), stax.Relu(),
+      ...                   stax.GlobalAvgPool(), stax.Dense(1))
+      >>> kernel_fn = kernel_fn_from_stax(net, input_shape=(8, 8, 1))
+      >>> k = kernel_fn(x_digits)          # x_digits (n, 64) → k.ntk (n, n)
+
+    Reference: Novak et al., arXiv 1912.02803 (neural-tangents); Arora et al., arXiv 1904.11955
+    (CNTK); Hron et al., arXiv 2006.10540 (attention).
+    """
+    compat.import_neural_tangents()
+    nt_kernel_fn = _stax_kernel_fn(model)
+    input_shape = _check_input_shape(input_shape)
+    if not (isinstance(memory_budget, int) and memory_budget > 0):
+        raise ValueError(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
+
+    def block(a, b):
+        k = nt_kernel_fn(a, b, ("nngp", "ntk"))
+        return Kernel(nngp=k.nngp, ntk=k.ntk)
+
+    # Inputs reach `grid` already padded to whole tiles, and the result is trimmed outside jit:
+    # with NT's convolution kernels in float64, XLA CPU (jax 0.10.2) corrupted memory when the
+    # trim was fused into the same program as the tile loop (segfault on the next dispatch).
+    @functools.partial(jax.jit, static_argnames=("tile_size",))
+    def grid(x1p, x2p, tile_size):
+        return tiled_pairwise(block, x1p, x2p, tile_size)
+
+    def kernel_fn(x1, x2=None, *, tile_size: int | None = None, dtype=None) -> Kernel:
+        check_tile_size(tile_size)
+        dt = resolve_dtype(dtype)
+        x1 = _as_examples(x1, "x1", dt, input_shape, example_rank)
+        x2 = None if x2 is None else _as_examples(x2, "x2", dt, input_shape, example_rank)
+        if x2 is not None and x1.shape[1:] != x2.shape[1:]:
+            raise ValueError(
+                f"x1 and x2 must have the same example shape, got {tuple(x1.shape[1:])} and "
+                f"{tuple(x2.shape[1:])}"
+            )
+        n1 = x1.shape[0]
+        n2 = n1 if x2 is None else x2.shape[0]
+        if tile_size is None:
+            tile_size = auto_tile_size(x1.shape[1:], n1, n2, dt.itemsize, memory_budget)
+        elif tile_size >= n1 and tile_size >= n2:
+            tile_size = None
+        x2 = x1 if x2 is None else x2  # NT gives the same values for x2=None and x2=x1
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_MUTED_NT_WARNING)
+            if tile_size is None:
+                k = grid(x1, x2, None)
+            else:
+                x1p = _pad_rows(x1, min(tile_size, n1))
+                x2p = _pad_rows(x2, min(tile_size, n2))
+                k = jax.tree_util.tree_map(lambda a: a[:n1, :n2], grid(x1p, x2p, tile_size))
+        return Kernel(nngp=k.nngp.astype(dt), ntk=k.ntk.astype(dt))
+
+    return kernel_fn
+
+
+def _pad_rows(x, multiple: int):
+    """Repeat the last row so that the number of rows is a multiple of `multiple`."""
+    pad = (-x.shape[0]) % multiple
+    return x if pad == 0 else jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# NT's empirical NTK with ntk_air.empirical's conventions
+# ---------------------------------------------------------------------------------------------
+
+IMPLEMENTATIONS = ("jacobian", "ntvp", "structured", "auto")
+OUTPUT_REDUCTIONS = ("mean", "sum", "none")
+# NT's NtkImplementation values: AUTO=0, JACOBIAN_CONTRACTION=1, NTK_VECTOR_PRODUCTS=2,
+# STRUCTURED_DERIVATIVES=3.
+_NT_IMPLEMENTATION = {"auto": 0, "jacobian": 1, "ntvp": 2, "structured": 3}
+_GATED = {"structured": ("structured-derivatives",), "auto": ("structured-derivatives", "auto")}
+
+
+def _cast_params(params, dtype):
+    def cast(path, leaf):
+        name = "params" + jax.tree_util.keystr(path)
+        arr = as_float_array(leaf, name, dtype)
+        check_finite(arr, name)
+        return arr
+
+    return jax.tree_util.tree_map_with_path(cast, params)
+
+
+def empirical_ntk_fn(
+    apply_fn: Callable,
+    *,
+    implementation: str = "jacobian",
+    output_reduction: str = "mean",
+    tile_size: int | None = None,
+    vmap_axes=0,
+):
+    """neural-tangents' empirical NTK Θ(x1, x2) = J(x1) J(x2)ᵀ, with ntk_air's conventions.
+
+    Same quantity, arguments and output as `ntk_air.empirical.empirical_ntk_fn`: Θ_ij =
+    Σ_{leaves p} ⟨∂f(x_i)/∂p, ∂f(x_j)/∂p⟩ over all params leaves; for k outputs
+      'mean': (1/k) Σ_a J_a(x_i)·J_a(x_j)  (n1, n2)  — NT's trace_axes=(-1,)
+      'sum':        Σ_a J_a(x_i)·J_a(x_j)  (n1, n2)
+      'none':  Θ[i, j, a, b] = J_a(x_i)·J_b(x_j)  (n1, n2, k, k)  — NT's trace_axes=()
+    Outputs of shape (n,) give (n1, n2) for every reduction. Computed by NT's engine.
+
+    Args:
+      apply_fn: f(params, x) → (n,) or (n, k) (a stax apply_fn, a flax `apply`, any function).
+      implementation: 'jacobian' (NT's Jacobian contraction), 'ntvp' (NTK-vector products),
+        'structured' (NT's structured derivatives) or 'auto' (NT picks by FLOPs). The last two
+        exist only where `compat.GATES` say they work on this JAX; otherwise the factory raises
+        `NeuralTangentsUnavailable`.
+      output_reduction: 'mean', 'sum' or 'none' (above).
+      tile_size: rows per tile for x1 and x2 (None = untiled).
+      vmap_axes: NT's `vmap_axes` (0: f acts on examples independently, batch axis 0; None:
+        no batching assumption).
+
+    Returns:
+      ntk_fn(params, x1, x2=None, *, dtype=None) → Θ (jit-compiled once per factory); params
+      and inputs are cast to `dtype` (float32/float64; default follows the x64 flag).
+
+    Example:
+      >>> init_fn, apply_fn, _ = stax.serial(stax.Dense(64), stax.Relu(), stax.Dense(3))
+      >>> ntk_fn = ntk_air.nt_backend.empirical_ntk_fn(apply_fn, implementation="ntvp")
+      >>> theta = ntk_fn(params, x)         # (n, n) = ntk_air.empirical.empirical_ntk_fn(...)
+
+    Reference: Novak, Sohl-Dickstein, Schoenholz, arXiv 2206.08720 (fast finite-width NTKs).
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    if output_reduction not in OUTPUT_REDUCTIONS:
+        raise ValueError(
+            f"output_reduction must be one of {OUTPUT_REDUCTIONS}, got {output_reduction!r}"
+        )
+    check_tile_size(tile_size)
+    if not callable(apply_fn):
+        raise ValueError(f"apply_fn must be callable f(params, x), got {apply_fn!r}")
+    nt = compat.import_neural_tangents()
+    for feature in _GATED.get(implementation, ()):
+        compat.require(feature)
+
+    def f(params, x, **kwargs):
+        out = apply_fn(params, x, **kwargs)
+        return out[:, None] if out.ndim == 1 else out
+
+    trace_axes = () if output_reduction == "none" else (-1,)
+    nt_ntk_fn = nt.empirical_ntk_fn(
+        f,
+        trace_axes=trace_axes,
+        vmap_axes=vmap_axes,
+        implementation=_NT_IMPLEMENTATION[implementation],
+    )
+
+    def block(params, a, b):
+        theta = nt_ntk_fn(a, b, params)
+        out = jax.eval_shape(apply_fn, params, a[:1])
+        if len(out.shape) == 1:
+            return theta[:, :, 0, 0] if output_reduction == "none" else theta
+        if output_reduction == "sum":
+            return theta * out.shape[-1]  # NT's trace over the output axis is a mean
+        return theta
+
+    # As in kernel_fn_from_stax: pad to whole tiles before, trim after the compiled program.
+    @functools.partial(jax.jit, static_argnames=("tile_size",))
+    def compiled(params, x1p, x2p, tile_size):
+        if x2p is None:
+            return block(params, x1p, None)
+        return tiled_pairwise(lambda a, b: block(params, a, b), x1p, x2p, tile_size)
+
+    def ntk_fn(params, x1, x2=None, *, dtype=None):
+        dt = resolve_dtype(dtype)
+        x1 = _as_examples(x1, "x1", dt, None, None)
+        x2 = None if x2 is None else _as_examples(x2, "x2", dt, None, None)
+        if x2 is not None and x2.shape[1:] != x1.shape[1:]:
+            raise ValueError(
+                f"x1 and x2 must have the same feature shape, got {tuple(x1.shape[1:])} and "
+                f"{tuple(x2.shape[1:])}"
+            )
+        params = _cast_params(params, dt)
+        n1 = x1.shape[0]
+        n2 = n1 if x2 is None else x2.shape[0]
+        if tile_size is None or (tile_size >= n1 and tile_size >= n2):
+            return compiled(params, x1, x2, None)
+        t1, t2 = min(tile_size, n1), min(tile_size, n2)
+        x1p = _pad_rows(x1, t1)
+        x2p = x1p if x2 is None else _pad_rows(x2, t2)
+        return compiled(params, x1p, x2p, tile_size)[:n1, :n2]
+
+    return ntk_fn

@@ -1,0 +1,702 @@
+"""Make neural-tangents 0.6.5 importable, and its `stax.kernel_fn` correct, on the installed JAX.
+
+neural-tangents (NT) 0.6.5 is the library's last release. It imports names that later JAX
+releases moved or removed, and its `experimental` subpackage pulls in TensorFlow. This module
+adapts NT, not JAX: it is applied only when `import_neural_tangents()` is called (never by
+`import ntk_air`), and every adaptation
+
+* answers one named JAX change (`ADAPTATIONS`, the one table of them; rendered for the README by
+  `adaptations_markdown()`),
+* is guarded by a feature check (hasattr / find_spec / a probe call), never by a version string,
+  so the same code runs unchanged on jax 0.4.25, 0.10.x and 0.11.x and does nothing where
+  nothing is missing.
+
+How it is applied, and what it changes outside NT:
+
+1. `neural_tangents.experimental` is registered as a stub module (it is NT's TensorFlow-model
+   NTK; only that feature is lost). This stays in `sys.modules`.
+2. While (and only while) `import neural_tangents` runs, under a lock, the names NT imports from
+   `jax.core`, `jax.util` and `jax.interpreters.ad` that this JAX lacks are set on those modules
+   (or `jax.util` is put in `sys.modules`); they are removed again in a `finally`, whether the
+   import succeeds or not. Other code that inspects those modules *during* that window (another
+   thread importing a JAX library at the same instant) could see them; nothing else can.
+3. After the import, NT's own module globals that refer to JAX modules (`core`, `ad`, `jax`,
+   `jnp`) are rebound to read-only *views*: the real module plus the adapted names. So NT's
+   run-time lookups (`core.Var`, `ad.source_info_util`, `jnp.size`, …) see the adaptations while
+   JAX itself, and every other library, is left exactly as installed.
+4. A tiny self-check compares NT's Dense→ReLU→Dense kernel with the closed-form arc-cosine
+   kernel; a wrong answer raises instead of returning a silently broken library.
+
+Where no adaptation applies (a future JAX that removed something else), the call raises
+`NeuralTangentsUnavailable`, naming the missing piece and pointing to the native kernels
+(`ntk_air.kernels.fc_kernel_fn`). NT's structured-derivatives empirical NTK is gated the same way
+(`require("structured-derivatives")`): it depends on the private calling convention of
+`jax.interpreters.ad.linearize`, which changed and cannot be adapted with public APIs.
+
+This module imports nothing from the rest of ntk_air, so it can be used (and tested) on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import inspect
+import math
+import sys
+import threading
+import types
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "NeuralTangentsUnavailable",
+    "Adaptation",
+    "ADAPTATIONS",
+    "GATES",
+    "INSTALL_COMMAND",
+    "NATIVE_HINT",
+    "import_neural_tangents",
+    "is_available",
+    "require",
+    "diagnose",
+    "adaptations_markdown",
+]
+
+NT_VERSION = "0.6.5"
+INSTALL_COMMAND = "pip install frozendict && pip install --no-deps neural-tangents==0.6.5"
+NATIVE_HINT = (
+    "The native kernels need no neural-tangents: ntk_air.kernels.fc_kernel_fn(depth, activation, "
+    "w_std, b_std) (CLI: --backend native --arch fc)."
+)
+
+
+class NeuralTangentsUnavailable(ImportError):
+    """neural-tangents cannot be used here; the message names the missing piece and the remedy."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers used by the feature checks and adaptations
+# ---------------------------------------------------------------------------------------------
+
+
+def _module(path: str):
+    return importlib.import_module(path)
+
+
+def _lacks(module_path: str, name: str) -> Callable[[], bool]:
+    """Feature check: True when `module_path` lacks `name` (deprecation warnings muted)."""
+
+    def check() -> bool:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return not hasattr(_module(module_path), name)
+
+    return check
+
+
+def _from(module_path: str, name: str) -> Callable[[], Any]:
+    def provide():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return getattr(_module(module_path), name)
+
+    return provide
+
+
+def _module_missing(path: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return importlib.util.find_spec(path) is None
+        except ModuleNotFoundError:
+            return True
+
+    return check
+
+
+def _safe_map(f, *args):
+    """jax.util.safe_map as NT 0.6.5 used it: map over equal-length sequences, as a list."""
+    args = [list(a) for a in args]
+    n = len(args[0])
+    for a in args[1:]:
+        if len(a) != n:
+            raise ValueError(f"safe_map: length mismatch {[len(b) for b in args]}")
+    return list(map(f, *args))
+
+
+def _safe_zip(*args):
+    """jax.util.safe_zip as NT 0.6.5 used it: zip of equal-length sequences, as a list."""
+    args = [list(a) for a in args]
+    n = len(args[0])
+    for a in args[1:]:
+        if len(a) != n:
+            raise ValueError(f"safe_zip: length mismatch {[len(b) for b in args]}")
+    return list(zip(*args, strict=True))
+
+
+def _jax_util_module():
+    mod = types.ModuleType(
+        "jax.util", "Stand-in for the removed jax.util, for neural-tangents only."
+    )
+    mod.safe_map = _safe_map
+    mod.safe_zip = _safe_zip
+    return mod
+
+
+def _placeholder_zeros_like_p():
+    # NT keys its Jacobian-rule tables by this primitive at import time. JAX no longer has it,
+    # so no jaxpr can contain it: a fresh primitive keeps the tables buildable and is never hit.
+    return _from("jax.extend.core", "Primitive")()("zeros_like (removed from JAX; NT placeholder)")
+
+
+class _NoDynamicShapes:
+    """Stand-in for the removed jax.core.DShapedArray: no abstract value is ever of this type."""
+
+
+def _config_without_checks():
+    # NT reads ad.config.jax_enable_checks to run an internal assertion built on the removed
+    # jax.core.get_aval / lattice_join / strip_named_shape; reporting False skips only that check.
+    return types.SimpleNamespace(jax_enable_checks=False)
+
+
+def _size_probe_fails() -> bool:
+    """True when jnp.size(ShapeDtypeStruct) warns (deprecated) or raises (removed)."""
+    import jax
+    import jax.numpy as jnp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return int(jnp.size(jax.ShapeDtypeStruct((2, 3), jnp.float32))) != 6
+        except Exception:  # noqa: BLE001 - any failure means the adaptation is needed
+            return True
+
+
+def _size_accepting_shapes():
+    import jax
+    import jax.numpy as jnp
+
+    size = jnp.size
+
+    def size_of(x, axis=None):
+        if isinstance(x, jax.ShapeDtypeStruct):
+            return math.prod(x.shape) if axis is None else x.shape[axis]
+        return size(x, axis)
+
+    return size_of
+
+
+def _linearize_takes_positional_primals() -> bool:
+    from jax.interpreters import ad
+
+    params = inspect.signature(ad.linearize).parameters.values()
+    return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+
+
+def _cost_analysis_is_list() -> bool:
+    import jax
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis = jax.jit(lambda x: x + 1.0).lower(1.0).compile().cost_analysis()
+    return isinstance(analysis, list | tuple)
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Adaptation:
+    """One adaptation: what NT needs, the JAX change it answers, its feature check, the fix."""
+
+    needs: str  # what neural-tangents 0.6.5 uses, spelled as NT spells it ("jax.core.Jaxpr")
+    jax_change: str  # the change in JAX (or in NT's packaging) that broke it
+    check: Callable[[], bool]  # feature check: True when this JAX needs the adaptation
+    adaptation: str  # what NT is given instead, in words
+    provide: Callable[[], Any]  # builds the replacement object
+    at_import: bool  # NT needs it while importing (set on the JAX module during the import)
+
+    @property
+    def module(self) -> str:
+        return self.needs.rsplit(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.needs.rsplit(".", 1)[1]
+
+
+def _moved_to_extend(name: str) -> Adaptation:
+    return Adaptation(
+        needs=f"jax.core.{name}",
+        jax_change=f"`{name}` left `jax.core`; its public home is `jax.extend.core`",
+        check=_lacks("jax.core", name),
+        adaptation=f"`jax.extend.core.{name}`",
+        provide=_from("jax.extend.core", name),
+        at_import=True,
+    )
+
+
+ADAPTATIONS: tuple[Adaptation, ...] = (
+    Adaptation(
+        needs="neural_tangents.experimental",
+        jax_change="NT's TensorFlow-model NTK imports `jax.experimental.jax2tf` → TensorFlow, "
+        "which the `--no-deps` install leaves out",
+        check=lambda: "neural_tangents.experimental" not in sys.modules,
+        adaptation="an empty stub module (only the TF-model NTK is lost)",
+        provide=lambda: _experimental_stub(),
+        at_import=True,
+    ),
+    *(_moved_to_extend(n) for n in ("Jaxpr", "JaxprEqn", "Literal", "Var", "Primitive")),
+    Adaptation(
+        needs="jax.util",
+        jax_change="the `jax.util` module (`safe_map`, `safe_zip`) was removed",
+        check=_module_missing("jax.util"),
+        adaptation="a module with pure-Python `safe_map`/`safe_zip` (equal-length `map`/`zip` "
+        "returning lists)",
+        provide=_jax_util_module,
+        at_import=True,
+    ),
+    Adaptation(
+        needs="jax.interpreters.ad.zeros_like_p",
+        jax_change="the `zeros_like` primitive was removed",
+        check=_lacks("jax.interpreters.ad", "zeros_like_p"),
+        adaptation="a placeholder `jax.extend.core.Primitive` (keys NT's rule tables; never "
+        "appears in a jaxpr)",
+        provide=_placeholder_zeros_like_p,
+        at_import=True,
+    ),
+    Adaptation(
+        needs="jax.core.DShapedArray",
+        jax_change="dynamic shapes (`DShapedArray`) were removed",
+        check=_lacks("jax.core", "DShapedArray"),
+        adaptation="a private class that no abstract value is an instance of",
+        provide=lambda: _NoDynamicShapes,
+        at_import=False,
+    ),
+    Adaptation(
+        needs="jax.interpreters.ad.source_info_util",
+        jax_change="`jax.interpreters.ad` no longer re-exports `source_info_util`",
+        check=_lacks("jax.interpreters.ad", "source_info_util"),
+        adaptation="`jax.extend.source_info_util`",
+        provide=lambda: _module("jax.extend.source_info_util"),
+        at_import=False,
+    ),
+    Adaptation(
+        needs="jax.interpreters.ad.reducing_transposes",
+        jax_change="`jax.interpreters.ad` no longer exports `reducing_transposes`",
+        check=_lacks("jax.interpreters.ad", "reducing_transposes"),
+        adaptation="an empty table (JAX's own was empty when it stopped exporting it)",
+        provide=lambda: types.MappingProxyType({}),
+        at_import=False,
+    ),
+    Adaptation(
+        needs="jax.interpreters.ad.config",
+        jax_change="`jax.interpreters.ad` no longer re-exports `config`; the assertion NT runs "
+        "under `jax_enable_checks` uses the removed `core.get_aval`/`core.lattice_join`",
+        check=_lacks("jax.interpreters.ad", "config"),
+        adaptation="a config view with `jax_enable_checks=False` (skips only that NT-internal "
+        "assertion)",
+        provide=_config_without_checks,
+        at_import=False,
+    ),
+    Adaptation(
+        needs="jax.core.eval_context",
+        jax_change="`jax.core.eval_context` is internal and may be removed (the public spelling is "
+        "`jax.ensure_compile_time_eval`)",
+        check=_lacks("jax.core", "eval_context"),
+        adaptation="`jax.ensure_compile_time_eval`",
+        provide=_from("jax", "ensure_compile_time_eval"),
+        at_import=False,
+    ),
+    Adaptation(
+        needs="jax.numpy.size",
+        jax_change="`jnp.size` of a `ShapeDtypeStruct` is deprecated (a warning, later an error); "
+        "NT's empirical NTK calls it on `eval_shape` results",
+        check=_size_probe_fails,
+        adaptation="`math.prod(x.shape)` for shape-only objects, `jnp.size` otherwise",
+        provide=_size_accepting_shapes,
+        at_import=False,
+    ),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    """An NT feature that cannot be adapted with public APIs; used only when its check holds."""
+
+    feature: str  # the name `require()` takes
+    needs: str
+    jax_change: str
+    works: Callable[[], bool]  # feature check: True when NT's code path works on this JAX
+    why: str  # why ntk_air does not adapt it
+    remedy: str
+
+
+GATES: dict[str, Gate] = {
+    g.feature: g
+    for g in (
+        Gate(
+            feature="structured-derivatives",
+            needs="jax.interpreters.ad.linearize(traceable, *primals) → 4 values",
+            jax_change="`ad.linearize` now takes a flat-tree of primals and returns "
+            "(out_primals, out_zeros, jaxpr, consts)",
+            works=_linearize_takes_positional_primals,
+            why="it drives JAX's private linearize/transpose machinery, which public APIs "
+            "cannot rebuild",
+            remedy="use implementation='jacobian' or 'ntvp', or ntk_air.empirical's own "
+            "'structured' path (MLP and two-layer networks)",
+        ),
+        Gate(
+            feature="auto",
+            needs="Compiled.cost_analysis()[0]['flops']",
+            jax_change="`cost_analysis()` returns a dict, not a list of dicts",
+            works=_cost_analysis_is_list,
+            why="AUTO also compiles the structured-derivatives path to count its FLOPs",
+            remedy="choose implementation='jacobian' or 'ntvp' explicitly",
+        ),
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying the table
+# ---------------------------------------------------------------------------------------------
+
+
+def _experimental_stub() -> types.ModuleType:
+    stub = types.ModuleType(
+        "neural_tangents.experimental",
+        "Stub registered by ntk_air.nt_backend.compat: NT's TensorFlow-model NTK "
+        "(neural_tangents.experimental) needs TensorFlow and is not available here.",
+    )
+
+    def __getattr__(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"neural_tangents.experimental.{name} is not available through ntk_air: NT's "
+            "experimental (TensorFlow-model) NTK needs TensorFlow, which is not installed"
+        )
+
+    stub.__getattr__ = __getattr__
+    return stub
+
+
+class _ModuleView(types.ModuleType):
+    """A read-only view of a JAX module as NT sees it: the adapted names first, then the module."""
+
+    def __init__(self, module: types.ModuleType, extra: dict[str, Any]):
+        super().__init__(module.__name__, module.__doc__)
+        self.__dict__.update(extra)
+        self.__dict__["__wrapped_module__"] = module
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["__wrapped_module__"], name)
+
+    def __repr__(self):
+        return f"<view of module {self.__name__!r} for neural-tangents (ntk_air.nt_backend.compat)>"
+
+
+_LOCK = threading.RLock()
+_STATE: dict[str, Any] = {}  # "module": the imported NT, "applied": [needs, ...]
+
+
+def _needed() -> list[tuple[Adaptation, Any]]:
+    """Run every feature check; build the replacements needed; raise if one cannot be built."""
+    out = []
+    for a in ADAPTATIONS:
+        try:
+            needed = a.check()
+        except Exception as err:  # noqa: BLE001 - a failing check is reported, never swallowed
+            raise NeuralTangentsUnavailable(
+                f"cannot check whether neural-tangents needs {a.needs} on this JAX "
+                f"({_jax_version()}): {type(err).__name__}: {err}. {NATIVE_HINT}"
+            ) from err
+        if not needed:
+            continue
+        try:
+            value = a.provide()
+        except Exception as err:  # noqa: BLE001
+            raise NeuralTangentsUnavailable(
+                f"neural-tangents needs {a.needs} ({a.jax_change}), and this JAX "
+                f"({_jax_version()}) offers no replacement ({a.adaptation} is missing: "
+                f"{type(err).__name__}: {err}). {NATIVE_HINT}"
+            ) from err
+        out.append((a, value))
+    return out
+
+
+def _jax_version() -> str:
+    try:
+        import jax
+
+        return f"jax {jax.__version__}"
+    except Exception:  # noqa: BLE001
+        return "jax (not importable)"
+
+
+class _ImportWindow:
+    """Set the at-import names on the real JAX modules; undo exactly that on exit."""
+
+    def __init__(self, needed):
+        self.needed = [(a, v) for a, v in needed if a.at_import]
+        self.undo: list[Callable[[], None]] = []
+
+    def __enter__(self):
+        try:
+            for a, value in self.needed:
+                if a.needs.startswith("neural_tangents."):
+                    sys.modules[a.needs] = value  # NT's own namespace: stays registered
+                elif isinstance(value, types.ModuleType) and a.needs == value.__name__:
+                    self._add_module(a.needs, value)
+                else:
+                    self._set_attr(_module(a.module), a.name, value)
+        except BaseException:
+            self.__exit__(None, None, None)  # `with` does not call __exit__ if __enter__ fails
+            raise
+        return self
+
+    def _add_module(self, path, value):
+        sys.modules[path] = value
+        self.undo.append(lambda: sys.modules.pop(path, None))
+        parent, _, child = path.rpartition(".")
+        parent_mod = sys.modules.get(parent)
+        if parent_mod is not None and child not in vars(parent_mod):
+            self._set_attr(parent_mod, child, value)
+
+    def _set_attr(self, mod, name, value):
+        setattr(mod, name, value)
+        self.undo.append(lambda: mod.__dict__.pop(name, None))
+
+    def __exit__(self, *exc):
+        for undo in reversed(self.undo):
+            undo()
+        return False
+
+
+def _install_views(needed) -> None:
+    """Rebind NT's module globals that refer to adapted JAX modules to views of them."""
+    extras: dict[str, dict[str, Any]] = {}
+    for a, value in needed:
+        whole_module = isinstance(value, types.ModuleType) and value.__name__ == a.needs
+        if a.needs.startswith("neural_tangents.") or whole_module:
+            continue  # NT's stub, or a whole module (jax.util): bound at import already
+        extras.setdefault(a.module, {})[a.name] = value
+    if not extras:
+        return
+    # Parents hand out their children's views too: NT spells some lookups `jax.core.eval_context`.
+    for path in list(extras):
+        parts = path.split(".")
+        for i in range(1, len(parts)):
+            extras.setdefault(".".join(parts[:i]), {})
+    views: dict[str, _ModuleView] = {}
+    for path in sorted(extras, key=lambda p: -p.count(".")):  # children before parents
+        extra = dict(extras[path])
+        for child_path, view in views.items():
+            parent, _, child = child_path.rpartition(".")
+            if parent == path:
+                extra[child] = view
+        views[path] = _ModuleView(_module(path), extra)
+    real = {id(_module(p)): views[p] for p in views}
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not (name == "neural_tangents" or name.startswith("neural_tangents.")):
+            continue
+        for gname, gval in list(vars(mod).items()):
+            if isinstance(gval, types.ModuleType) and id(gval) in real:
+                setattr(mod, gname, real[id(gval)])
+
+
+def _self_check(nt) -> None:
+    """NT's Dense→ReLU→Dense kernel must equal the closed-form arc-cosine kernel (float32 tol)."""
+    import numpy as np
+
+    x = np.array([[1.0, 0.5, -0.3], [0.2, -1.0, 0.4]], np.float32)
+    _, _, kernel_fn = nt.stax.serial(nt.stax.Dense(8), nt.stax.Relu(), nt.stax.Dense(1))
+    k = kernel_fn(x, None, ("nngp", "ntk"))
+    xd = x.astype(np.float64)
+    s = xd @ xd.T / xd.shape[1]
+    norms = np.sqrt(np.diag(s))
+    cos = np.clip(s / np.outer(norms, norms), -1.0, 1.0)
+    theta = np.arccos(cos)
+    nngp = np.outer(norms, norms) * (np.sin(theta) + (np.pi - theta) * cos) / (2 * np.pi)
+    ntk = nngp + s * (np.pi - theta) / (2 * np.pi)
+    for name, got, want in (("nngp", k.nngp, nngp), ("ntk", k.ntk, ntk)):
+        err = float(np.max(np.abs(np.asarray(got, np.float64) - want)))
+        if not err < 1e-5:
+            raise NeuralTangentsUnavailable(
+                f"neural-tangents imported on {_jax_version()}, but its stax.kernel_fn gives a "
+                f"wrong {name} for Dense→ReLU→Dense (max error {err:.3g} vs the closed form); "
+                f"the adaptations in ntk_air.nt_backend.compat do not cover this JAX. {NATIVE_HINT}"
+            )
+
+
+def _drop_partial_import(before: set[str]) -> None:
+    for name in list(sys.modules):
+        if name not in before and (
+            name == "neural_tangents" or name.startswith("neural_tangents.")
+        ):
+            del sys.modules[name]
+
+
+def import_neural_tangents():
+    """Return the `neural_tangents` module, adapted to the installed JAX (idempotent).
+
+    Runs the feature checks of `ADAPTATIONS`, imports NT inside the import window, installs the
+    run-time views and runs the self-check (the first call only; later calls return the cached
+    module).
+
+    Returns:
+      the `neural_tangents` module.
+
+    Raises:
+      NeuralTangentsUnavailable: NT is not installed (the message gives the install command), is
+        hidden (`sys.modules['neural_tangents'] = None`), or cannot be adapted to this JAX (the
+        message names the missing piece and points to `ntk_air.kernels.fc_kernel_fn`).
+
+    Example:
+      >>> nt = import_neural_tangents()
+      >>> _, _, kernel_fn = nt.stax.serial(nt.stax.Conv(8, (3, 3)), nt.stax.Relu(),
+      ...                                  nt.stax.GlobalAvgPool(), nt.stax.Dense(1))
+    """
+    with _LOCK:
+        cached = _STATE.get("module")
+        if cached is not None and sys.modules.get("neural_tangents") is cached:
+            return cached
+        present = sys.modules.get("neural_tangents", False)
+        if present is None or (present is False and _nt_spec_missing()):
+            raise NeuralTangentsUnavailable(
+                "neural-tangents is not installed (the optional backend). Install it with\n"
+                f"    {INSTALL_COMMAND}\n"
+                "(--no-deps: its declared dependencies pull TensorFlow, which is not needed). "
+                + NATIVE_HINT
+            )
+        needed = _needed()
+        before = set(sys.modules)
+        try:
+            with _ImportWindow(needed), warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                nt = importlib.import_module("neural_tangents")
+                importlib.import_module("neural_tangents.stax")
+        except NeuralTangentsUnavailable:
+            _drop_partial_import(before)
+            raise
+        except Exception as err:  # noqa: BLE001 - any import failure becomes one clear error
+            _drop_partial_import(before)
+            raise NeuralTangentsUnavailable(
+                f"neural-tangents does not import on {_jax_version()}, and no adaptation in "
+                f"ntk_air.nt_backend.compat covers it: {type(err).__name__}: {err}. " + NATIVE_HINT
+            ) from err
+        version = getattr(nt, "__version__", "?")
+        if version != NT_VERSION:
+            warnings.warn(
+                f"neural-tangents {version} found; ntk_air's adaptations were written for "
+                f"{NT_VERSION}",
+                stacklevel=2,
+            )
+        _install_views(needed)
+        _self_check(nt)
+        _STATE["module"] = nt
+        _STATE["applied"] = [a.needs for a, _ in needed]
+        return nt
+
+
+def _nt_spec_missing() -> bool:
+    try:
+        return importlib.util.find_spec("neural_tangents") is None
+    except (ImportError, ValueError):
+        return True
+
+
+def is_available() -> bool:
+    """True when `import_neural_tangents()` succeeds (never raises)."""
+    try:
+        import_neural_tangents()
+    except NeuralTangentsUnavailable:
+        return False
+    return True
+
+
+def require(feature: str) -> None:
+    """Raise `NeuralTangentsUnavailable` when the gated NT `feature` does not work on this JAX.
+
+    Args:
+      feature: a key of `GATES` ("structured-derivatives", "auto").
+    """
+    if feature not in GATES:
+        raise ValueError(f"unknown gated feature {feature!r}; known: {tuple(GATES)}")
+    gate = GATES[feature]
+    try:
+        works = gate.works()
+    except Exception as err:  # noqa: BLE001
+        works = False
+        detail = f" (the feature check failed: {type(err).__name__}: {err})"
+    else:
+        detail = ""
+    if not works:
+        raise NeuralTangentsUnavailable(
+            f"neural-tangents' {feature} needs {gate.needs}, but on {_jax_version()} "
+            f"{gate.jax_change}{detail}. ntk_air does not adapt this: {gate.why}. "
+            f"Instead, {gate.remedy}."
+        )
+
+
+def diagnose() -> list[dict[str, str]]:
+    """One row per adaptation and gate: what NT needs, the JAX change, and its state here.
+
+    States: 'not needed' (this JAX has it), 'adapted' (the check fired and a replacement exists),
+    'cannot adapt: …', 'works' / 'unavailable' for gates. Runs the checks only; imports no NT.
+    """
+    rows = []
+    for a in ADAPTATIONS:
+        try:
+            if not a.check():
+                state = "not needed"
+            else:
+                a.provide()
+                state = "adapted"
+        except Exception as err:  # noqa: BLE001
+            state = f"cannot adapt: {type(err).__name__}: {err}"
+        rows.append(
+            {
+                "needs": a.needs,
+                "jax_change": a.jax_change,
+                "adaptation": a.adaptation,
+                "state": state,
+            }
+        )
+    for g in GATES.values():
+        try:
+            state = "works" if g.works() else "unavailable"
+        except Exception as err:  # noqa: BLE001
+            state = f"unavailable: {type(err).__name__}: {err}"
+        rows.append(
+            {
+                "needs": g.needs,
+                "jax_change": g.jax_change,
+                "adaptation": f"none (gated: {g.remedy})",
+                "state": state,
+            }
+        )
+    return rows
+
+
+def adaptations_markdown(with_state: bool = False) -> str:
+    """The table of adaptations and gates as Markdown (for the README)."""
+    head = "| NT 0.6.5 needs | JAX change it answers | adaptation |"
+    sep = "| --- | --- | --- |"
+    rows = diagnose() if with_state else None
+    if with_state:
+        head, sep = head + " state here |", sep + " --- |"
+    lines = [head, sep]
+    items = [(a.needs, a.jax_change, a.adaptation) for a in ADAPTATIONS] + [
+        (g.needs, g.jax_change, f"none — gated: {g.remedy}") for g in GATES.values()
+    ]
+    for i, (needs, change, adapt) in enumerate(items):
+        line = f"| `{needs}` | {change} | {adapt} |"
+        if with_state:
+            line += f" {rows[i]['state']} |"
+        lines.append(line)
+    return "\n".join(lines)

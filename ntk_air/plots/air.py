@@ -1,0 +1,136 @@
+"""Figures of Anisotropic Information Retrieval: spectrum, label energies, fitting, the U-curve.
+
+Each function takes result pytrees from `ntk_air.spectrum` / `ntk_air.dynamics` and a path,
+writes one PNG  and returns the path as a string.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import colormaps, new_figure, save_figure
+
+__all__ = ["plot_eigenvalues", "plot_label_energy", "plot_fitted_fractions", "plot_u_curve"]
+
+_COLORS = {"clean": "tab:blue", "noise": "tab:red", "noisy": "tab:gray"}
+
+
+
+def plot_eigenvalues(eigenvalues, path, *, title: str = "NTK spectrum") -> str:
+    """Eigenvalues λ_1 ≥ … ≥ λ_n of H on a log scale (non-positive ones counted in the title)."""
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    pos = lam > 0
+    fig, ax = new_figure(figsize=(5.5, 4))
+    ax.semilogy(np.arange(1, lam.size + 1)[pos], lam[pos], ".-", ms=3)
+    ax.set_xlabel("mode i (descending eigenvalue)")
+    ax.set_ylabel("eigenvalue λ_i")
+    ax.set_title(f"{title} (n = {lam.size}, {int((~pos).sum())} non-positive not shown)")
+    ax.grid(True, which="both", alpha=0.3)
+    return save_figure(fig, path)
+
+
+def plot_label_energy(spectra, path, *, title: str = "label energy per NTK mode") -> str:
+    """Energy per mode p_i(z) (left, log y) and cumulative C_z(k) (right, log x) of ŷ, e and y.
+
+    Args:
+      spectra: `ntk_air.spectrum.AIRSpectra` (clean, noise, noisy).
+      path: output PNG.
+    """
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(11, 4))
+    for name in ("noisy", "noise", "clean"):
+        s = getattr(spectra, name)
+        p = np.asarray(s.energy, dtype=np.float64)
+        if not np.isfinite(p).all():  # e.g. no noise at all: nothing to draw
+            continue
+        k = np.arange(1, p.size + 1)
+        held = ", ".join(
+            f"{100 * f:g} % in {int(m)}"
+            for f, m in zip(np.asarray(s.fractions), np.asarray(s.modes_holding), strict=True)
+        )
+        shown = p > 0
+        ax0.semilogy(k[shown], p[shown], ".", ms=3, alpha=0.8, color=_COLORS[name], label=name)
+        ax1.semilogx(
+            k, np.asarray(s.cumulative), "-", color=_COLORS[name], label=f"{name} ({held})"
+        )
+    n = np.asarray(spectra.clean.energy).size
+    ax1.semilogx(np.arange(1, n + 1), np.arange(1, n + 1) / n, ":", color="k", label="uniform k/n")
+    ax0.set_xlabel("mode i (descending eigenvalue)")
+    ax0.set_ylabel("energy p_i(z) = (v_i·z)² / ‖z‖²")
+    ax0.set_title("energy per mode")
+    ax1.set_xlabel("number of top modes k")
+    ax1.set_ylabel("cumulative energy C_z(k)")
+    ax1.set_title("cumulative energy")
+    ax1.set_ylim(0, 1.02)
+    for ax in (ax0, ax1):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_fitted_fractions(
+    fractions, path, *, title: str = "fitted fraction of signal vs noise"
+) -> str:
+    """F_ŷ(k), F_e(k) and F_y(k) against the step k (symlog x: k = 0 shown).
+
+    Args:
+      fractions: `ntk_air.dynamics.FittedFractions`.
+      path: output PNG.
+    """
+    steps = np.asarray(fractions.steps, dtype=np.float64)
+    fig, ax = new_figure(figsize=(6, 4))
+    for name, label in (
+        ("clean", "clean labels ŷ"),
+        ("noise", "noise e = y − ŷ"),
+        ("noisy", "noisy labels y"),
+    ):
+        f = np.asarray(getattr(fractions, name), dtype=np.float64)
+        if np.isfinite(f).all():
+            ax.plot(steps, f, "-", color=_COLORS[name], label=label)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("gradient-descent step k")
+    ax.set_ylabel("fitted fraction F_z(k) = ‖g_k(H) z‖² / ‖z‖²")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_u_curve(curve, path, *, title: str = "distance to the clean labels") -> str:
+    """‖u(k) − ŷ‖ on train (and ‖f_k(x_test) − ŷ_test‖ on test) against k, best steps marked.
+
+    Args:
+      curve: `ntk_air.dynamics.UCurve`.
+      path: output PNG.
+    """
+    steps = np.asarray(curve.steps, dtype=np.float64)
+    fig, ax = new_figure(figsize=(6, 4))
+    ax.plot(steps, np.asarray(curve.train_dist), "-", color="tab:blue", label="train ‖u(k) − ŷ‖")
+    best = float(curve.best_step)
+    ax.plot(
+        [best],
+        [float(curve.best_dist)],
+        "o",
+        color="tab:blue",
+        label=f"best train step {best:.0f} ({float(curve.best_dist):.3g})",
+    )
+    if curve.test_dist is not None:
+        ax.plot(
+            steps, np.asarray(curve.test_dist), "-", color="tab:orange", label="test ‖f_k − ŷ_test‖"
+        )
+        tb = float(curve.test_best_step)
+        ax.plot(
+            [tb],
+            [float(curve.test_best_dist)],
+            "s",
+            color="tab:orange",
+            label=f"best test step {tb:.0f} ({float(curve.test_best_dist):.3g})",
+        )
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("gradient-descent step k")
+    ax.set_ylabel("ℓ2 distance to clean labels")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)

@@ -1,0 +1,531 @@
+"""Self-distillation rules (SCIENCE.md §4) against independent numpy recursions and closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ntk_air import data
+from ntk_air import distill as D
+from ntk_air.dynamics import u_curve
+from ntk_air.eigen import apply_spectral_filter, eigensystem
+from ntk_air.kernels import two_layer_relu
+
+
+def _unit_rows(rng, n, d):
+    x = rng.normal(size=(n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def problem(x64):
+    rng = np.random.default_rng(3)
+    x, xt = _unit_rows(rng, 24, 5), _unit_rows(rng, 7, 5)
+    H, Kt = np.asarray(two_layer_relu(x)), np.asarray(two_layer_relu(xt, x))
+    y_clean = np.sign(x[:, 0] + 0.1)
+    y = y_clean.copy()
+    y[:5] *= -1
+    yt = np.sign(xt[:, 0] + 0.1)
+    cls = np.argmax(x[:, :3], 1)
+    Y_clean = np.eye(3)[cls]
+    Y = Y_clean.copy()
+    Y[:4] = np.eye(3)[(cls[:4] + 1) % 3]
+    Yt = np.eye(3)[np.argmax(xt[:, :3], 1)]
+    eta = 1.0 / np.linalg.eigvalsh(H)[-1]
+    return dict(H=H, Kt=Kt, y=y, y_clean=y_clean, yt=yt, Y=Y, Y_clean=Y_clean, Yt=Yt, eta=eta)
+
+
+def _hard(u):
+    if u.ndim == 1:
+        return np.sign(u)
+    return np.eye(u.shape[1])[np.argmax(u, 1)]
+
+
+def _acc(u, y):
+    if u.ndim == 1:
+        return np.mean(np.sign(u) == np.sign(y))
+    return np.mean(np.argmax(u, 1) == np.argmax(y, 1))
+
+
+def reference(
+    H,
+    Kt,
+    y,
+    eta,
+    steps,
+    *,
+    kind,
+    alpha=0.0,
+    lag=False,
+    hard=False,
+    schedule="constant",
+    ramp=0,
+    u0=None,
+):
+    """SCIENCE.md §4 written out per rule, stepped in numpy: (u path (steps+1, ...), f_test)."""
+
+    def alpha_at(k, q):
+        if schedule == "increasing":
+            return alpha * min(1.0, k / ramp)
+        if schedule == "adaptive":
+            return alpha * _acc(q, y)
+        return alpha
+
+    def p(q):
+        return _hard(q) if hard else q
+
+    u = np.zeros_like(y) if u0 is None else u0.copy()
+    f = np.zeros((Kt.shape[0],) + y.shape[1:])
+    if kind == "r1":  # ỹ(k) = (1 − α_k) y + α_k p(k)
+        a0 = alpha_at(0, u)
+        t = (1 - a0) * y + a0 * p(u)
+    else:  # R3: ỹ(0) = y
+        t = y.copy()
+    path = [u]
+    for k in range(steps):
+        r = u - t
+        f = f - eta * Kt @ r
+        u_new = u - eta * H @ r
+        q = u if lag else u_new
+        a = alpha_at(k + 1, q)
+        t = (1 - a) * y + a * p(q) if kind == "r1" else a * t + (1 - a) * p(q)
+        u = u_new
+        path.append(u)
+    return np.array(path), f
+
+
+STEP_RULES = {
+    "plain": (D.plain_gd(), dict(kind="r1", alpha=0.0)),
+    "r1": (D.r1(0.6), dict(kind="r1", alpha=0.6)),
+    "r1-lag": (D.r1_lag(0.7), dict(kind="r1", alpha=0.7, lag=True)),
+    "r3": (D.r3(0.8, hard=False), dict(kind="r3", alpha=0.8)),
+    "r3-lag": (D.r3(0.5, hard=False, lag=True), dict(kind="r3", alpha=0.5, lag=True)),
+    "bootstrap": (D.bootstrap(0.3), dict(kind="r1", alpha=0.7)),
+}
+
+
+@pytest.mark.parametrize("name", list(STEP_RULES))
+@pytest.mark.parametrize("labels", ["binary", "classes"])
+def test_soft_closed_form_equals_stepped_recursion(problem, name, labels):
+    rule, ref_kw = STEP_RULES[name]
+    pr = problem
+    y, yc, yt = (
+        (pr["y"], pr["y_clean"], pr["yt"])
+        if labels == "binary"
+        else (pr["Y"], pr["Y_clean"], pr["Yt"])
+    )
+    steps = 37
+    path, f = reference(pr["H"], pr["Kt"], y, pr["eta"], steps, **ref_kw)
+    for engine in ("closed-form", "eigen-scan", "scan"):
+        run = D.self_distill(
+            pr["H"],
+            y,
+            yc,
+            rule,
+            steps=steps,
+            record_every=5,
+            k_test=pr["Kt"],
+            y_test_clean=yt,
+            engine=engine,
+            record_predictions=True,
+        )
+        rec = np.asarray(run.steps)
+        assert list(rec) == [0, 5, 10, 15, 20, 25, 30, 35, 37]
+        np.testing.assert_allclose(np.asarray(run.u_path), path[rec], atol=1e-10, err_msg=engine)
+        np.testing.assert_allclose(np.asarray(run.f_test_final), f, atol=1e-10, err_msg=engine)
+        dist = np.linalg.norm((path[rec] - yc).reshape(len(rec), -1), axis=1)
+        np.testing.assert_allclose(np.asarray(run.dist_train), dist, atol=1e-10)
+        np.testing.assert_allclose(float(run.dist_test[-1]), np.linalg.norm(f - yt), atol=1e-10)
+
+
+def test_r1_soft_is_gd_with_step_eta_one_minus_alpha(problem):
+    pr, alpha, steps = problem, 0.75, 60
+    run = D.self_distill(
+        pr["H"],
+        pr["y"],
+        pr["y_clean"],
+        D.r1(alpha),
+        steps=steps,
+        record_every=1,
+        k_test=pr["Kt"],
+        y_test_clean=pr["yt"],
+        record_predictions=True,
+    )
+    u, f = np.zeros(24), np.zeros(7)
+    step = pr["eta"] * (1 - alpha)
+    for k in range(steps):
+        np.testing.assert_allclose(np.asarray(run.u_path[k]), u, atol=1e-10)
+        f = f - step * pr["Kt"] @ (u - pr["y"])
+        u = u - step * pr["H"] @ (u - pr["y"])
+    np.testing.assert_allclose(np.asarray(run.u_final), u, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(run.f_test_final), f, atol=1e-10)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 0.9])
+def test_r3_soft_converges_to_filtered_labels(problem, alpha):
+    pr = problem
+    H, y, eta = pr["H"], pr["y"], pr["eta"]
+    # Per mode the transient decays like (α(1 − ηλ))^k ≤ α^k: 400 steps suffice for α ≤ 0.9.
+    run = D.self_distill(H, y, pr["y_clean"], D.r3(alpha, hard=False), steps=400, record_every=400)
+    expected = eta * H @ np.linalg.solve((1 - alpha) * np.eye(24) + alpha * eta * H, y)
+    np.testing.assert_allclose(np.asarray(run.u_final), expected, atol=1e-9)
+    eig = eigensystem(H)
+    g = D.r3_soft_limit_filter(eig.eigenvalues, alpha, eta)
+    np.testing.assert_allclose(np.asarray(apply_spectral_filter(eig, g, y)), expected, atol=1e-10)
+
+
+def test_r3_filter_tends_to_kernel_ridge(x64):
+    lam, gamma = np.array([3.0, 1.0, 0.1, 1e-3]), 0.05
+    ridge = lam / (lam + gamma)
+    errs = []
+    for eta in (1e-2, 1e-3, 1e-4):
+        g = np.asarray(D.r3_soft_limit_filter(lam, 1.0 - gamma * eta, eta))
+        errs.append(np.abs(g - ridge).max())
+    assert errs[0] > 5 * errs[1] > 25 * errs[2], errs
+
+
+HARD_RULES = {
+    "r2": (D.r2(), dict(kind="r1", alpha=1.0, hard=True, schedule="adaptive")),
+    "r3-hard": (D.r3(0.9), dict(kind="r3", alpha=0.9, hard=True)),
+    "r1-lag-hard": (D.r1_lag(0.5, hard=True), dict(kind="r1", alpha=0.5, hard=True, lag=True)),
+    "r1-increasing": (
+        D.r1(0.8, hard=True, schedule="increasing", ramp=10),
+        dict(kind="r1", alpha=0.8, hard=True, schedule="increasing", ramp=10),
+    ),
+    "r3-soft-increasing": (
+        D.r3(0.9, hard=False, schedule="increasing", ramp=7),
+        dict(kind="r3", alpha=0.9, schedule="increasing", ramp=7),
+    ),
+    "bootstrap-hard": (D.bootstrap(0.4, hard=True), dict(kind="r1", alpha=0.6, hard=True)),
+}
+
+
+@pytest.mark.parametrize("name", list(HARD_RULES))
+@pytest.mark.parametrize("labels", ["binary", "classes"])
+def test_stepped_rules_match_reference(problem, name, labels):
+    rule, ref_kw = HARD_RULES[name]
+    pr = problem
+    y, yc, yt = (
+        (pr["y"], pr["y_clean"], pr["yt"])
+        if labels == "binary"
+        else (pr["Y"], pr["Y_clean"], pr["Yt"])
+    )
+    u0 = 0.3 * np.cos(np.arange(y.size)).reshape(y.shape)  # nonzero start: signs defined at k = 0
+    path, f = reference(pr["H"], pr["Kt"], y, pr["eta"], 40, u0=u0, **ref_kw)
+    run = D.self_distill(
+        pr["H"],
+        y,
+        yc,
+        rule,
+        steps=40,
+        record_every=8,
+        u0=u0,
+        k_test=pr["Kt"],
+        y_test_clean=yt,
+        record_predictions=True,
+    )
+    np.testing.assert_allclose(np.asarray(run.u_path), path[::8], atol=1e-10)
+    np.testing.assert_allclose(np.asarray(run.f_test_final), f, atol=1e-10)
+    u = path[-1]
+    assert float(run.accuracy_train) == pytest.approx(_acc(u, yc))
+    assert float(run.accuracy_test) == pytest.approx(_acc(f, yt))
+    if labels == "binary":
+        assert float(run.margin_train) == pytest.approx(np.min(yc * u), abs=1e-12)
+    else:
+        true = np.argmax(yc, 1)
+        other = np.where(yc > 0, -np.inf, u).max(1)
+        assert float(run.margin_train) == pytest.approx(
+            np.min(u[np.arange(len(u)), true] - other), abs=1e-12
+        )
+
+
+def test_grid_equals_loop_of_single_runs(problem):
+    pr = problem
+    rules = [
+        D.plain_gd(),
+        D.r1(0.5),
+        D.r3(0.9),
+        D.r2(),
+        D.r1_lag(0.3, hard=True),
+        D.r3(0.7, hard=False, schedule="increasing", ramp=5),
+    ]
+    grid = D.self_distill(
+        pr["H"],
+        pr["y"],
+        pr["y_clean"],
+        D.stack_rules(rules),
+        steps=30,
+        record_every=4,
+        k_test=pr["Kt"],
+        y_test_clean=pr["yt"],
+    )
+    assert grid.dist_train.shape == (len(rules), 9)
+    for i, rule in enumerate(rules):
+        one = D.self_distill(
+            pr["H"],
+            pr["y"],
+            pr["y_clean"],
+            rule,
+            steps=30,
+            record_every=4,
+            k_test=pr["Kt"],
+            y_test_clean=pr["yt"],
+        )
+        for field in (
+            "dist_train",
+            "dist_test",
+            "u_final",
+            "f_test_final",
+            "margin_train",
+            "accuracy_train",
+            "accuracy_test",
+        ):
+            np.testing.assert_allclose(
+                np.asarray(getattr(grid, field)[i]),
+                np.asarray(getattr(one, field)),
+                atol=1e-12,
+                err_msg=field,
+            )
+
+
+def test_second_call_does_not_recompile(problem, caplog):
+    """Rule values are data: a different rule of the same engine reuses the compilation."""
+    import jax
+
+    pr = problem
+    kw = dict(steps=12, record_every=3)
+    D.self_distill(pr["H"], pr["y"], pr["y_clean"], D.r3(0.9), **kw)
+    with jax.log_compiles(), caplog.at_level("WARNING"):
+        D.self_distill(pr["H"], pr["y"], pr["y_clean"], D.r3(0.5), **kw)
+        D.self_distill(pr["H"], pr["y"], pr["y_clean"], D.r2(), **kw)
+    assert not [r for r in caplog.records if "ompil" in r.getMessage()]
+
+
+def test_hard_r3_beats_best_early_stop_on_tight_clusters(x64):
+    ds = data.clusters(
+        n_clusters=4,
+        n_per_cluster=20,
+        dim=10,
+        eps0=0.1,
+        noise_rate=0.25,
+        seed=5,
+        n_test_per_cluster=5,
+    )
+    H = two_layer_relu(ds.x)
+    eig = eigensystem(H)
+    steps = 3000
+    run = D.self_distill(
+        H, ds.y, ds.y_clean, D.r3(0.9, hard=True), steps=steps, record_every=100, eig=eig
+    )
+    best = float(u_curve(eig, ds.y, ds.y_clean, np.arange(steps + 1)).best_dist)
+    noise = np.linalg.norm(ds.y - ds.y_clean)
+    assert best < noise
+    assert float(run.dist_train[-1]) < 0.01 * best
+    assert float(run.margin_train) > 0.99
+    assert float(run.accuracy_train) == 1.0
+
+
+def _ridge_student(H, c, z):
+    return H @ np.linalg.solve(H + c * np.eye(len(H)), z)
+
+
+def test_ridge_rounds_are_repeated_ridge_smoothing(problem):
+    pr, c, T = problem, 0.05, 6
+    H = pr["H"]
+    run = D.distill_rounds(
+        H,
+        pr["y"],
+        pr["y_clean"],
+        D.ridge_rounds(c),
+        rounds=T,
+        k_test=pr["Kt"],
+        y_test_clean=pr["yt"],
+    )
+    targets = [pr["y"]]
+    for _ in range(T):
+        targets.append(_ridge_student(H, c, targets[-1]))
+    u = _ridge_student(H, c, targets[T])  # student of round T trained on y_T
+    np.testing.assert_allclose(np.asarray(run.u_final), u, atol=1e-10)
+    dists = [np.linalg.norm(_ridge_student(H, c, t) - pr["y_clean"]) for t in targets]
+    np.testing.assert_allclose(np.asarray(run.dist_train), dists, atol=1e-10)
+    f = pr["Kt"] @ np.linalg.solve(H + c * np.eye(24), targets[T])
+    np.testing.assert_allclose(np.asarray(run.f_test_final), f, atol=1e-10)
+
+
+@pytest.mark.parametrize("xi", [0.5, 1.7])
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("student", ["ridge", "gd"])
+def test_xi_weighted_rounds_match_reference(problem, xi, hard, student):
+    pr, T = problem, 5
+    H, y, eta = pr["H"], pr["y"], pr["eta"]
+    if student == "ridge":
+        rule = D.xi_distill(xi, ridge=0.1, hard=hard)
+
+        def train_student(z):
+            a = np.linalg.solve(H + 0.1 * np.eye(24), z)
+            return H @ a, pr["Kt"] @ a
+    else:
+        rule = D.xi_distill(xi, student_steps=25, hard=hard)
+
+        def train_student(z):
+            u, f = np.zeros(24), np.zeros(7)
+            for _ in range(25):
+                f = f - eta * pr["Kt"] @ (u - z)
+                u = u - eta * H @ (u - z)
+            return u, f
+
+    target, dists = y, []
+    for _ in range(T + 1):
+        u, f = train_student(target)
+        dists.append(np.linalg.norm(u - pr["y_clean"]))
+        target = (1 - xi) * y + xi * (np.sign(u) if hard else u)
+    run = D.distill_rounds(
+        H, y, pr["y_clean"], rule, rounds=T, k_test=pr["Kt"], y_test_clean=pr["yt"]
+    )
+    np.testing.assert_allclose(np.asarray(run.dist_train), dists, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(run.u_final), u, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(run.f_test_final), f, atol=1e-9)
+    if not hard:  # closed form per mode = stepping the rounds
+        stepped = D.distill_rounds(H, y, pr["y_clean"], rule, rounds=T, engine="scan")
+        np.testing.assert_allclose(np.asarray(stepped.dist_train), dists, atol=1e-9)
+
+
+def test_born_again_rounds_grid(problem):
+    pr = problem
+    rules = D.stack_rules([D.born_again(10), D.ridge_rounds(0.2), D.xi_distill(1.3, ridge=0.2)])
+    grid = D.distill_rounds(pr["H"], pr["Y"], pr["Y_clean"], rules, rounds=3)
+    for i, r in enumerate([D.born_again(10), D.ridge_rounds(0.2), D.xi_distill(1.3, ridge=0.2)]):
+        one = D.distill_rounds(pr["H"], pr["Y"], pr["Y_clean"], r, rounds=3)
+        np.testing.assert_allclose(
+            np.asarray(grid.dist_train[i]), np.asarray(one.dist_train), atol=1e-12
+        )
+        np.testing.assert_allclose(np.asarray(grid.u_final[i]), np.asarray(one.u_final), atol=1e-12)
+
+
+def test_clear_errors(problem):
+    pr = problem
+    H, y, yc = pr["H"], pr["y"], pr["y_clean"]
+    with pytest.raises(ValueError, match="diverges"):
+        D.self_distill(H, y, yc, D.r1(0.5), steps=3, eta=2.5 * pr["eta"])
+    with pytest.raises(ValueError, match="soft, non-adaptive"):
+        D.self_distill(H, y, yc, D.r3(0.9, hard=True), steps=3, engine="closed-form")
+    with pytest.raises(ValueError, match="constant"):
+        D.self_distill(
+            H, y, yc, D.r1(0.5, schedule="increasing", ramp=3), steps=3, engine="closed-form"
+        )
+    with pytest.raises(ValueError, match="±1"):
+        D.self_distill(H, y, 0.5 * yc, D.r1(0.5), steps=3)
+    with pytest.raises(ValueError, match="shape"):
+        D.self_distill(H, y[:-1], yc[:-1], D.r1(0.5), steps=3)
+    with pytest.raises(ValueError, match="ramp"):
+        D.r1(0.5, schedule="increasing")
+    with pytest.raises(ValueError, match="schedule"):
+        D.r1(0.5, schedule="cosine")
+    with pytest.raises(ValueError, match="different rule types"):
+        D.stack_rules([D.r1(0.5), D.ridge_rounds(0.1)])
+    with pytest.raises(ValueError, match="ridge > 0"):
+        D.xi_distill(1.5)
+    with pytest.raises(ValueError, match="k_test"):
+        D.self_distill(H, y, yc, D.r1(0.5), steps=3, y_test_clean=pr["yt"])
+    with pytest.raises(ValueError, match="steps"):
+        D.self_distill(H, y, yc, D.r1(0.5), steps=-1)
+
+
+def test_rule_labels():
+    assert D.rule_label(D.plain_gd()) == "plain GD"
+    assert D.rule_label(D.r3(0.9)) == "R3 hard α=0.9"
+    assert D.rule_label(D.r2()) == "R2"
+    assert D.rule_label(D.r1_lag(0.5)) == "R1-lag soft α=0.5"
+    assert D.rounds_label(D.ridge_rounds(0.1)) == "ridge rounds c=0.1"
+    assert D.rounds_label(D.xi_distill(1.5, ridge=0.1, hard=True)) == "ξ=1.5 ridge c=0.1 hard"
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def _h_inf_numpy(a, b):
+    rho = np.clip(a @ b.T, -1, 1)
+    return rho * (np.pi - np.arccos(rho)) / (2 * np.pi)
+
+
+def test_cli_distill_json_and_predictions_match_numpy(tmp_path, x64, capsys):
+    import json
+
+    from ntk_air import cli
+
+    rng = np.random.default_rng(4)
+    x, xt = _unit_rows(rng, 30, 4), _unit_rows(rng, 6, 4)
+    y_clean = np.sign(x[:, 1] + 0.01)
+    y = y_clean.copy()
+    y[::6] *= -1
+    np.savez(tmp_path / "data.npz", x=x, y=y, y_clean=y_clean, x_test=xt, y_test=np.sign(xt[:, 1]))
+    out, pred = tmp_path / "out", tmp_path / "pred.npz"
+    code = cli.main(
+        [
+            "distill",
+            str(tmp_path / "data.npz"),
+            "--rule",
+            "r1",
+            "r3",
+            "--alpha",
+            "0.5",
+            "--soft",
+            "--steps",
+            "40",
+            "--record-every",
+            "1",
+            "--out",
+            str(out),
+            "--save-predictions",
+            str(pred),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    assert "plain GD" in capsys.readouterr().out
+    rep = json.loads((out / "distill.json").read_text())
+    for key in (
+        "eta",
+        "lambda_max",
+        "steps",
+        "noise_norm",
+        "plain_gd",
+        "runs",
+        "figures",
+        "best_rule",
+    ):
+        assert key in rep
+    for fig in rep["figures"]:
+        assert (out / fig).stat().st_size > 0
+    labels = [r["label"] for r in rep["runs"]]
+    assert labels == ["plain GD", "R1 soft α=0.5", "R3 soft α=0.5"]
+
+    H = _h_inf_numpy(x, x)
+    eta = 1.0 / np.linalg.eigvalsh(H)[-1]
+    # numpy's arccos loses ~√eps on near-parallel pairs (the library uses arctan2): rel 1e-8.
+    assert rep["eta"] == pytest.approx(eta, rel=1e-8)
+    u, dists = np.zeros(30), [np.linalg.norm(y_clean)]
+    for _ in range(40):  # R1 soft, α = 0.5 = GD with step η/2
+        u = u - 0.5 * eta * H @ (u - y)
+        dists.append(np.linalg.norm(u - y_clean))
+    r1 = rep["runs"][1]
+    assert r1["final_dist"] == pytest.approx(dists[-1], rel=1e-8)
+    np.testing.assert_allclose(r1["dist_train"], dists, rtol=1e-8)
+    with np.load(pred) as f:
+        assert list(f["labels"]) == labels
+        np.testing.assert_allclose(f["u"][1], u, atol=1e-8)
+    v, best = np.zeros(30), np.inf
+    for _ in range(41):
+        best = min(best, np.linalg.norm(v - y_clean))
+        v = v - eta * H @ (v - y)
+    assert rep["plain_gd"]["best_early_stop_dist"] == pytest.approx(best, rel=1e-8)
+
+
+def test_cli_distill_rejects_bad_steps(tmp_path, x64, capsys):
+    from ntk_air import cli
+
+    code = cli.main(["distill", "--steps", "0", "--out", str(tmp_path), "--no-progress"])
+    assert code == 2
+    assert "--steps" in capsys.readouterr().err

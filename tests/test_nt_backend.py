@@ -1,0 +1,565 @@
+"""neural-tangents as an optional backend on the installed JAX (ntk_air.nt_backend).
+
+* NT's fc kernels through the backend = ntk_air's native fc_kernel_fn (float64, 1e-10).
+* NT's CNN and attention kernels through the backend = fixtures computed where NT runs
+  unmodified (jax 0.4.25; tests/fixtures/nt_backend, written by
+  tools/nt_reference/make_backend_fixtures.py).
+* NT's empirical NTK through the wrapper = ntk_air.empirical's Jacobian contraction.
+* `import ntk_air` never imports NT; the unavailable paths raise the clear error; the
+  compatibility layer leaves JAX's modules as they were.
+
+Tests that need neural-tangents are marked `nt` and skipped (with the install command as the
+reason) when it is not installed; CI installs it. Those that simulate a missing or broken NT run
+in a subprocess, so this process's modules are never tampered with.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import rel_fro
+
+from ntk_air.nt_backend import specs
+
+FIXTURES = Path(__file__).parent / "fixtures" / "nt_backend"
+TOL = 1e-10
+# NT's ReLU NTK on the diagonal of a self-kernel K(x, x) is accurate to O(√eps) only (arccos of a
+# cosine rounded to 1 − O(eps)); which way it rounds depends on the JAX version. See the README.
+SELF_DIAG_TOL = 1e-7
+
+NT_INSTALLED = importlib.util.find_spec("neural_tangents") is not None
+needs_nt = pytest.mark.skipif(
+    not NT_INSTALLED,
+    reason="neural-tangents not installed (optional backend: pip install frozendict && "
+    "pip install --no-deps neural-tangents==0.6.5)",
+)
+
+
+def nt_test(fn):
+    return pytest.mark.nt(needs_nt(fn))
+
+
+def run_python(code: str, timeout: int = 180) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter (same venv), from the repo root."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).parent.parent,
+    )
+
+
+def assert_self_kernel_close(got, want, name):
+    """Off-diagonal entries at TOL (relative Frobenius); the diagonal at SELF_DIAG_TOL."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    off = ~np.eye(len(want), dtype=bool)
+    assert rel_fro(got[off], want[off]) <= TOL, (name, rel_fro(got[off], want[off]))
+    diag_err = np.max(np.abs(np.diag(got) - np.diag(want)) / np.abs(np.diag(want)))
+    assert diag_err <= SELF_DIAG_TOL, (name, diag_err)
+
+
+def load_fixture(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+FIXTURE_FILES = sorted(FIXTURES.glob("*.npz"))
+TILED_CASES = ("cnn_relu_gap", "attention_sum_erf")  # tiled as well (compiles cost CPU time)
+
+
+# ---------------------------------------------------------------------------------------------
+# Import hygiene and the unavailable paths (no NT needed, or NT hidden in a subprocess)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_import_ntk_air_never_imports_neural_tangents():
+    """`import ntk_air` (and its nt_backend subpackage) leaves neural_tangents unimported."""
+    r = run_python(
+        """
+        import sys
+        import ntk_air
+        import ntk_air.nt_backend
+        from ntk_air.nt_backend import parse_spec
+        parse_spec("cnn:depth=2,shape=8x8x1")
+        bad = sorted(m for m in sys.modules if m.startswith("neural_tangents"))
+        print("LOADED", bad)
+        assert not bad, bad
+        """
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+
+
+def test_hidden_neural_tangents_gives_clear_error():
+    """With NT hidden, ntk_air imports fine and the backend names the install command and the
+    native alternative."""
+    r = run_python(
+        """
+        import sys
+        sys.modules["neural_tangents"] = None        # hide it, as if not installed
+        import ntk_air
+        from ntk_air import nt_backend
+        assert not nt_backend.is_available()
+        for call in (lambda: nt_backend.kernel_fn_from_spec("cnn:shape=8x8x1"),
+                     lambda: nt_backend.empirical_ntk_fn(lambda p, x: x),
+                     nt_backend.import_neural_tangents):
+            try:
+                call()
+            except nt_backend.NeuralTangentsUnavailable as err:
+                msg = str(err)
+                assert "pip install --no-deps neural-tangents==0.6.5" in msg, msg
+                assert "ntk_air.kernels.fc_kernel_fn" in msg, msg
+            else:
+                raise AssertionError("no error")
+        assert isinstance(nt_backend.NeuralTangentsUnavailable("x"), ImportError)
+        print("OK")
+        """
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "OK" in r.stdout
+
+
+@nt_test
+def test_future_jax_without_a_replacement_names_the_missing_piece():
+    """A JAX that lacks Jaxpr in jax.core *and* in jax.extend.core cannot be adapted: the error
+    names jax.core.Jaxpr and points to the native kernels; no half-imported NT remains."""
+    r = run_python(
+        """
+        import sys
+        import jax.core, jax.extend.core
+        jax.core.__dict__.pop("Jaxpr", None)
+        del jax.extend.core.Jaxpr                     # simulate a future JAX
+        from ntk_air import nt_backend
+        try:
+            nt_backend.import_neural_tangents()
+        except nt_backend.NeuralTangentsUnavailable as err:
+            msg = str(err)
+            assert "jax.core.Jaxpr" in msg and "fc_kernel_fn" in msg, msg
+        else:
+            raise AssertionError("no error")
+        assert not [m for m in sys.modules if m.startswith("neural_tangents")]
+        print("OK")
+        """
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+
+
+@nt_test
+def test_unadaptable_import_failure_is_wrapped_and_cleaned_up():
+    """An import failure no adaptation covers becomes NeuralTangentsUnavailable naming the
+    original error, leaves no partial neural_tangents modules and no adapted names on JAX."""
+    r = run_python(
+        """
+        import sys
+        import jax.core
+        before = set(vars(jax.core))
+        sys.modules["jax.example_libraries.stax"] = None   # NT imports this at import time
+        from ntk_air import nt_backend
+        try:
+            nt_backend.import_neural_tangents()
+        except nt_backend.NeuralTangentsUnavailable as err:
+            assert "jax.example_libraries.stax" in str(err), str(err)
+        else:
+            raise AssertionError("no error")
+        assert not [m for m in sys.modules if m.startswith("neural_tangents")]
+        assert set(vars(jax.core)) == before, set(vars(jax.core)) ^ before
+        assert sys.modules.get("jax.util") is None or hasattr(sys.modules["jax.util"], "__file__")
+        print("OK")
+        """
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+
+
+@nt_test
+def test_compat_leaves_jax_modules_unchanged():
+    """After the import, jax.core, jax.interpreters.ad, jax.numpy and jax.util are exactly as
+    installed; only NT's own globals see the adapted names."""
+    r = run_python(
+        """
+        import importlib.util, sys
+        import jax, jax.core, jax.numpy as jnp
+        from jax.interpreters import ad
+        mods = {"jax": jax, "jax.core": jax.core, "ad": ad, "jnp": jnp}
+        before = {k: dict(vars(m)) for k, m in mods.items()}
+        had_util = importlib.util.find_spec("jax.util") is not None
+        from ntk_air import nt_backend
+        nt = nt_backend.import_neural_tangents()
+        def is_submodule(v):  # importing NT imports ordinary JAX submodules: that is fine
+            return isinstance(v, type(sys)) and sys.modules.get(v.__name__) is v
+        for k, m in mods.items():
+            after = {n: v for n, v in vars(m).items() if n not in before[k]}
+            assert all(is_submodule(v) for v in after.values()), (k, after)
+            assert set(before[k]) <= set(vars(m)), k
+            assert all(vars(m)[n] is before[k][n] for n in before[k]), k
+        assert ("jax.util" in sys.modules) == had_util or had_util
+        emp = sys.modules["neural_tangents._src.empirical"]
+        applied = [a.needs for a in nt_backend.ADAPTATIONS if a.check()]
+        if "jax.core.Var" in applied:
+            assert emp.core is not jax.core and emp.core.Var is jax.extend.core.Var
+            assert not hasattr(jax.core, "Var")
+        print("OK", applied)
+        """
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+
+
+def test_adaptation_table_renders_every_entry():
+    from ntk_air.nt_backend import compat
+
+    md = compat.adaptations_markdown()
+    for a in compat.ADAPTATIONS:
+        assert f"`{a.needs}`" in md
+    for g in compat.GATES.values():
+        assert f"`{g.needs}`" in md
+    rows = compat.diagnose()
+    assert len(rows) == len(compat.ADAPTATIONS) + len(compat.GATES)
+    assert all(not r["state"].startswith("cannot adapt") for r in rows), rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec language (pure Python, no NT)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_spec_defaults_keywords_and_precedence():
+    s = specs.parse_spec("fc", depth=3, activation="erf", w_std=1.5, b_std=0.1)
+    assert s.arch == "fc" and s.options["depth"] == 3 and s.options["act"] == "erf"
+    assert s.options["w_std"] == 1.5 and s.options["b_std"] == 0.1
+    # Options written in the spec win over keywords; keywords fill the rest.
+    s = specs.parse_spec(" CNN : depth=2 , kernel=5, shape=8x8x1 ", depth=4, w_std=2.0)
+    assert s.arch == "cnn" and s.options["depth"] == 2 and s.options["kernel"] == 5
+    assert s.options["w_std"] == 2.0 and s.options["shape"] == (8, 8, 1)
+    assert s.options["padding"] == "same" and s.options["pool"] == "global"
+    s = specs.parse_spec("attention:heads=2,pos_emb=SUM,shape=8x8")
+    assert s.options["heads"] == 2 and s.options["pos_emb"] == "sum"
+    assert specs.parse_spec(s.canonical()).options == s.options
+
+
+@pytest.mark.parametrize(
+    "spec, token",
+    [
+        ("rnn:depth=2", "'rnn'"),
+        ("cnn:chanels=8", "'chanels'"),
+        ("cnn:depth=two", "'two'"),
+        ("cnn:depth=-1", "'-1'"),
+        ("fc:act=tanh", "'tanh'"),
+        ("fc:w_std=0", "'0'"),
+        ("fc:b_std=nan", "'nan'"),
+        ("cnn:shape=8x8xa", "'8x8xa'"),
+        ("cnn:depth=1,depth=2", "'depth' given twice"),
+        ("cnn:depth", "'depth' must be written KEY=VALUE"),
+        ("cnn:depth=2,", "empty option"),
+        ("fc:shape=8x8", "'shape'"),
+        ("attention:shape=8x8x1", "LxC"),
+        ("cnn:padding=valid,kernel=5,depth=2,shape=8x8x1", "padding=valid"),
+        ("two-layer-relu", "native backend"),
+    ],
+)
+def test_spec_errors_name_the_bad_token(spec, token):
+    with pytest.raises(ValueError) as info:
+        specs.parse_spec(spec)
+    assert token in str(info.value) and repr(spec) in str(info.value), str(info.value)
+
+
+def test_bad_keyword_value_is_named():
+    with pytest.raises(ValueError, match="activation='tanh'"):
+        specs.parse_spec("fc", activation="tanh")
+
+
+def test_auto_tile_size_respects_the_memory_budget():
+    from ntk_air.nt_backend import auto_tile_size
+
+    assert auto_tile_size((100,), 1000, 1000, 8, 2**29) is None  # dense: S = 1, 16·8 B a pair
+    assert auto_tile_size((100,), 5000, 5000, 8, 2**29) == 2048
+    t = auto_tile_size((8, 8, 1), 500, 500, 8, 2**29)
+    assert t is not None and 16 * 64**2 * 8 * t**2 <= 2**29 < 16 * 64**2 * 8 * (t + 1) ** 2
+    assert auto_tile_size((8, 8, 1), 10, 10, 8, 2**29) is None  # fits: untiled
+
+
+# ---------------------------------------------------------------------------------------------
+# Infinite-width kernels through the backend
+# ---------------------------------------------------------------------------------------------
+
+FC_CONFIGS = [
+    (0, "relu", 1.0, 0.0),
+    (1, "relu", 1.5, 0.1),
+    (2, "erf", 2.0, 0.5),
+    (3, "relu", 0.8, 1.0),
+    (3, "erf", 1.3, 0.2),
+]
+
+
+@nt_test
+@pytest.mark.parametrize("depth, act, w_std, b_std", FC_CONFIGS)
+def test_fc_through_backend_equals_native(depth, act, w_std, b_std, x64):
+    """NT's stax fc kernels (current JAX, via the spec 'fc' and keywords) = native fc_kernel_fn."""
+    from ntk_air.kernels import fc_kernel_fn
+    from ntk_air.nt_backend import kernel_fn_from_spec
+
+    rng = np.random.RandomState(depth)
+    x1, x2 = rng.standard_normal((9, 6)), rng.standard_normal((7, 6))
+    ours = kernel_fn_from_spec("fc", depth=depth, activation=act, w_std=w_std, b_std=b_std)
+    native = fc_kernel_fn(depth, act, w_std, b_std)
+    k12, n12 = ours(x1, x2), native(x1, x2)
+    assert k12.ntk.dtype == np.float64 and k12.ntk.shape == (9, 7)
+    assert rel_fro(k12.nngp, n12.nngp) <= TOL
+    assert rel_fro(k12.ntk, n12.ntk) <= TOL
+    k11, n11 = ours(x1, tile_size=4), native(x1)
+    assert rel_fro(k11.nngp, n11.nngp) <= TOL
+    assert_self_kernel_close(k11.ntk, n11.ntk, "ntk_11")
+
+
+@nt_test
+def test_fc_spec_string_and_stax_triple_agree_with_native(x64):
+    """A spec string with options, and a user-built stax triple, give the native kernel."""
+    from ntk_air.kernels import fc_kernel_fn
+    from ntk_air.nt_backend import import_neural_tangents, kernel_fn_from_spec, kernel_fn_from_stax
+
+    stax = import_neural_tangents().stax
+    rng = np.random.RandomState(7)
+    x1, x2 = rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+    native = fc_kernel_fn(2, "erf", 1.5, 0.1)(x1, x2)
+    net = stax.serial(
+        *[stax.Dense(64, W_std=1.5, b_std=0.1), stax.Erf()] * 2, stax.Dense(1, W_std=1.5, b_std=0.1)
+    )
+    for kernel_fn in (
+        kernel_fn_from_spec("fc:depth=2,act=erf,w_std=1.5,b_std=0.1", depth=5),
+        kernel_fn_from_stax(net),
+        kernel_fn_from_stax(net[2]),
+    ):
+        k = kernel_fn(x1, x2)
+        assert rel_fro(k.ntk, native.ntk) <= TOL and rel_fro(k.nngp, native.nngp) <= TOL
+
+
+@nt_test
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: p.stem)
+def test_cnn_and_attention_kernels_equal_pinned_environment(path, x64):
+    """kernel_fn_from_spec(spec) on the current JAX = NT on jax 0.4.25, untiled and, for one CNN
+    and one attention case, tiled (tile 4 divides neither n1 nor n2)."""
+    from ntk_air.nt_backend import kernel_fn_from_spec
+
+    f = load_fixture(path)
+    assert f["x1"].dtype == np.float64 and str(f["nt_version"]) == "0.6.5"
+    kernel_fn = kernel_fn_from_spec(str(f["spec"]))
+    for tile in (None, 4) if path.stem in TILED_CASES else (None,):
+        k12 = kernel_fn(f["x1"], f["x2"], tile_size=tile)
+        assert k12.ntk.dtype == np.float64
+        assert rel_fro(k12.nngp, f["nngp_12"]) <= TOL
+        assert rel_fro(k12.ntk, f["ntk_12"]) <= TOL
+        k11 = kernel_fn(f["x1"], tile_size=tile)
+        assert rel_fro(k11.nngp, f["nngp_11"]) <= TOL
+        assert_self_kernel_close(k11.ntk, f["ntk_11"], "ntk_11")
+
+
+@nt_test
+def test_stax_triple_on_images_equals_fixture(x64):
+    """A user-built stax CNN, fed (n, H, W, C) images or flat rows + input_shape = the fixture."""
+    from ntk_air.nt_backend import import_neural_tangents, kernel_fn_from_stax
+
+    stax = import_neural_tangents().stax
+    f = load_fixture(FIXTURES / "cnn_relu_gap.npz")
+    shape = tuple(f["example_shape"])
+    conv = stax.Conv(8, (3, 3), padding="SAME", W_std=1.5, b_std=0.1)
+    net = stax.serial(
+        conv,
+        stax.Relu(),
+        conv,
+        stax.Relu(),
+        stax.GlobalAvgPool(),
+        stax.Dense(1, W_std=1.5, b_std=0.1),
+    )
+    images = kernel_fn_from_stax(net)(f["x1"].reshape(-1, *shape), f["x2"].reshape(-1, *shape))
+    flat = kernel_fn_from_stax(net, input_shape=shape)(f["x1"], f["x2"])
+    for k in (images, flat):
+        assert rel_fro(k.ntk, f["ntk_12"]) <= TOL and rel_fro(k.nngp, f["nngp_12"]) <= TOL
+
+
+@nt_test
+def test_float32_kernel_close_to_float64_fixture():
+    """dtype='float32' (x64 off) gives float32 kernels within float32 accuracy of the fixture."""
+    from ntk_air.nt_backend import kernel_fn_from_spec
+
+    f = load_fixture(FIXTURES / "cnn_erf_valid_flatten.npz")
+    k = kernel_fn_from_spec(str(f["spec"]))(f["x1"], f["x2"], dtype="float32")
+    assert k.ntk.dtype == np.float32
+    assert rel_fro(k.ntk, f["ntk_12"]) <= 1e-5 and rel_fro(k.nngp, f["nngp_12"]) <= 1e-5
+
+
+@nt_test
+def test_input_shape_errors_are_clear(x64):
+    from ntk_air.nt_backend import kernel_fn_from_spec
+
+    x = np.ones((3, 64))
+    with pytest.raises(ValueError, match="shape=8x8x1"):
+        kernel_fn_from_spec("cnn:depth=1")(x)  # flat rows, no shape option
+    with pytest.raises(ValueError, match=r"\(n, 36\)"):
+        kernel_fn_from_spec("cnn:depth=1,shape=6x6x1")(x)
+    with pytest.raises(ValueError, match="non-finite"):
+        kernel_fn_from_spec("cnn:depth=1,shape=8x8x1")(np.full((3, 64), np.nan))
+    with pytest.raises(ValueError, match="tile_size"):
+        kernel_fn_from_spec("fc")(np.ones((3, 4)), tile_size=0)
+
+
+@nt_test
+def test_tiled_cnn_float64_does_not_corrupt_memory():
+    """Regression: a jitted tile loop over NT's conv kernel whose trim was fused into the same
+    program corrupted memory on XLA CPU (segfault at the next dispatch). Runs in a subprocess."""
+    r = run_python(
+        """
+        import jax, numpy as np
+        jax.config.update("jax_enable_x64", True)
+        from ntk_air.nt_backend import kernel_fn_from_spec
+        kernel_fn = kernel_fn_from_spec("cnn:channels=4,depth=1,shape=6x6x1")
+        x = np.random.RandomState(0).standard_normal((10, 36))
+        k = kernel_fn(x, tile_size=4)                 # 10 % 4 != 0: padded tiles
+        full = kernel_fn(x)
+        print("DIFF", float(np.abs(np.asarray(k.ntk - 1.0) - np.asarray(full.ntk - 1.0)).max()))
+        """
+    )
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert float(r.stdout.split("DIFF")[1]) < 1e-12
+
+
+# ---------------------------------------------------------------------------------------------
+# NT's empirical NTK beside ntk_air's
+# ---------------------------------------------------------------------------------------------
+
+
+def _stax_mlp(out_dim):
+    from ntk_air.nt_backend import import_neural_tangents
+
+    stax = import_neural_tangents().stax
+    return stax.serial(
+        stax.Dense(16, W_std=1.5, b_std=0.1),
+        stax.Relu(),
+        stax.Dense(16, W_std=1.5, b_std=0.1),
+        stax.Erf(),
+        stax.Dense(out_dim, W_std=1.5, b_std=0.1),
+    )
+
+
+@nt_test
+@pytest.mark.parametrize("implementation", ["jacobian", "ntvp"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nt_empirical_equals_ntk_air_jacobian(implementation, reduction, x64):
+    """NT's empirical NTK (through the wrapper) = ntk_air.empirical's Jacobian contraction on a
+    3-output MLP, for every reduction, x2 = None or given, untiled (and tiled for 'none')."""
+    import jax
+
+    from ntk_air import empirical
+    from ntk_air.nt_backend import empirical_ntk_fn
+
+    init_fn, apply_fn, _ = _stax_mlp(3)
+    _, params = init_fn(jax.random.PRNGKey(0), (-1, 4))
+    rng = np.random.RandomState(3)
+    x1, x2 = rng.standard_normal((7, 4)), rng.standard_normal((5, 4))
+    ref = empirical.empirical_ntk_fn(
+        apply_fn, implementation="jacobian", output_reduction=reduction
+    )
+    for tile in (None, 3) if reduction == "none" else (None,):
+        ours = empirical_ntk_fn(
+            apply_fn, implementation=implementation, output_reduction=reduction, tile_size=tile
+        )
+        for a, b in ((x1, None), (x1, x2)):
+            got, want = ours(params, a, b), ref(params, a, b)
+            assert got.shape == want.shape and got.dtype == np.float64
+            assert rel_fro(got, want) <= 1e-12, (tile, b is None, rel_fro(got, want))
+
+
+@nt_test
+def test_nt_empirical_scalar_outputs_and_sum_is_k_times_mean(x64):
+    import jax
+
+    from ntk_air import empirical
+    from ntk_air.nt_backend import empirical_ntk_fn
+
+    init_fn, apply_fn, _ = _stax_mlp(1)
+    _, params = init_fn(jax.random.PRNGKey(1), (-1, 4))
+    scalar_fn = lambda p, x: apply_fn(p, x)[:, 0]  # noqa: E731
+    x = np.random.RandomState(4).standard_normal((6, 4))
+    want = empirical.empirical_ntk_fn(scalar_fn)(params, x)
+    for reduction in ("mean", "sum", "none"):
+        got = empirical_ntk_fn(scalar_fn, output_reduction=reduction)(params, x)
+        assert got.shape == (6, 6) and rel_fro(got, want) <= 1e-12
+    init3, apply3, _ = _stax_mlp(3)
+    _, p3 = init3(jax.random.PRNGKey(2), (-1, 4))
+    mean = empirical_ntk_fn(apply3, output_reduction="mean")(p3, x)
+    total = empirical_ntk_fn(apply3, output_reduction="sum")(p3, x)
+    np.testing.assert_allclose(np.asarray(total), 3 * np.asarray(mean), rtol=1e-13)
+
+
+@nt_test
+def test_structured_derivatives_work_or_raise_clearly(x64):
+    """Where the gate's feature check holds, NT's structured derivatives = Jacobian contraction;
+    elsewhere (jax ≥ 0.10) the factory raises naming ad.linearize and the alternatives."""
+    import jax
+
+    from ntk_air.nt_backend import GATES, NeuralTangentsUnavailable, empirical_ntk_fn
+
+    init_fn, apply_fn, _ = _stax_mlp(2)
+    _, params = init_fn(jax.random.PRNGKey(0), (-1, 4))
+    x = np.random.RandomState(5).standard_normal((5, 4))
+    if GATES["structured-derivatives"].works():
+        got = empirical_ntk_fn(apply_fn, implementation="structured")(params, x)
+        want = empirical_ntk_fn(apply_fn, implementation="jacobian")(params, x)
+        assert rel_fro(got, want) <= 1e-12
+    else:
+        with pytest.raises(NeuralTangentsUnavailable, match="linearize") as info:
+            empirical_ntk_fn(apply_fn, implementation="structured")
+        assert "'jacobian' or 'ntvp'" in str(info.value)
+    with pytest.raises(ValueError, match="implementation"):
+        empirical_ntk_fn(apply_fn, implementation="fast")
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI: `ntk-air air --backend neural-tangents --arch <CNN spec>` end to end
+# ---------------------------------------------------------------------------------------------
+
+
+@nt_test
+def test_air_command_with_cnn_spec_uses_the_pinned_kernel(tmp_path, x64):
+    """The air command on digit-like 8×8 inputs with the CLI's CNN spec runs end to end, and the
+    spectrum it reports is the spectrum of the pinned environment's kernel."""
+    import argparse
+
+    from ntk_air.commands import air
+
+    f = load_fixture(FIXTURES / "cnn_air_digits.npz")
+    x = f["x1"]
+    y = np.where(np.arange(len(x)) % 2 == 0, 1.0, -1.0)
+    y_noisy = y.copy()
+    y_noisy[:3] *= -1
+    data = tmp_path / "digits.npz"
+    np.savez(data, x=x, y=y_noisy, y_clean=y)
+    parser = argparse.ArgumentParser()
+    air.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        [
+            "air",
+            str(data),
+            "--backend",
+            "neural-tangents",
+            "--arch",
+            str(f["spec"]),
+            "--out",
+            str(tmp_path / "out"),
+            "--num-steps",
+            "20",
+            "--no-progress",
+            "--tile-size",
+            "7",
+        ]
+    )
+    assert args.func(args) == 0
+    report = json.loads((tmp_path / "out" / "air.json").read_text())
+    eig = np.sort(np.asarray(report["eigenvalues"], np.float64))[::-1]
+    want = np.linalg.eigvalsh(f["ntk_11"])[::-1]
+    # The ReLU diagonal differs at ≤ 1e-7 relative (README), so eigenvalues at that level.
+    assert np.max(np.abs(eig - want)) <= SELF_DIAG_TOL * want[0]

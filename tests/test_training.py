@@ -1,0 +1,259 @@
+"""Finite-width training (SCIENCE.md §5–6): the jitted loop against an eager loop, and the
+network against its linearization and the kernel limit as width grows."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntk_air import distill as D
+from ntk_air import training as T
+from ntk_air.empirical import two_layer_ntk
+from ntk_air.kernels import two_layer_relu
+
+
+def _unit_rows(rng, n, d):
+    x = rng.normal(size=(n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def problem(x64):
+    rng = np.random.default_rng(7)
+    x, xt = _unit_rows(rng, 16, 4), _unit_rows(rng, 5, 4)
+    y_clean = np.sign(x[:, 0] + 0.05)
+    y = y_clean.copy()
+    y[:3] *= -1
+    yt = np.sign(xt[:, 0] + 0.05)
+    eta = 1.0 / np.linalg.eigvalsh(np.asarray(two_layer_relu(x)))[-1]
+    return dict(x=x, xt=xt, y=y, y_clean=y_clean, yt=yt, eta=eta)
+
+
+def _eager_r3_hard(apply_fn, params, x, xt, y, eta, alpha, steps):
+    """R3 with sign targets and plain GD on ½‖u − ỹ‖², written out step by step (no scan)."""
+    theta0 = params
+    loss_grad = jax.grad(lambda p, t: 0.5 * jnp.sum((apply_fn(p, x) - t) ** 2))
+    t = jnp.asarray(y)
+    dists, dws = [], []
+    for k in range(steps + 1):
+        u = apply_fn(params, x)
+        if k > 0:
+            t = alpha * t + (1 - alpha) * jnp.sign(u)
+        dists.append(u)
+        dws.append(T.tree_distance(params, theta0))
+        if k == steps:
+            break
+        params = jax.tree_util.tree_map(lambda p, g: p - eta * g, params, loss_grad(params, t))
+    return np.array(dists), np.array(dws), np.asarray(apply_fn(params, xt))
+
+
+def test_jitted_training_equals_eager_loop(problem):
+    pr = problem
+    apply_fn, params = T.two_layer_network(64, pr["x"], seed=3)
+    steps = 25
+    run = T.train(
+        apply_fn,
+        params,
+        pr["x"],
+        pr["y"],
+        pr["y_clean"],
+        D.r3(0.8),
+        steps=steps,
+        eta=pr["eta"],
+        record_every=5,
+        x_test=pr["xt"],
+        y_test_clean=pr["yt"],
+        record_predictions=True,
+    )
+    us, dws, f = _eager_r3_hard(apply_fn, params, pr["x"], pr["xt"], pr["y"], pr["eta"], 0.8, steps)
+    np.testing.assert_allclose(np.asarray(run.u_path), us[::5], atol=1e-10)
+    np.testing.assert_allclose(
+        np.asarray(run.dist_train_all), np.linalg.norm(us - pr["y_clean"], axis=1), atol=1e-10
+    )
+    np.testing.assert_allclose(np.asarray(run.weight_change), dws[::5], atol=1e-10)
+    np.testing.assert_allclose(np.asarray(run.f_test_final), f, atol=1e-10)
+    assert float(run.dist_test[-1]) == pytest.approx(np.linalg.norm(f - pr["yt"]), abs=1e-10)
+    assert float(run.margin_train) == pytest.approx(np.min(pr["y_clean"] * us[-1]), abs=1e-10)
+
+
+def test_grid_equals_single_runs(problem):
+    pr = problem
+    apply_fn, params = T.two_layer_network(32, pr["x"], seed=0)
+    rules = [D.plain_gd(), D.r3(0.9), D.r2(), D.r1_lag(0.5, hard=True)]
+    grid = T.train(
+        apply_fn,
+        params,
+        pr["x"],
+        pr["y"],
+        pr["y_clean"],
+        D.stack_rules(rules),
+        steps=13,
+        eta=pr["eta"],
+        record_every=4,
+    )
+    assert grid.dist_train.shape == (4, 5) and grid.dist_train_all.shape == (4, 14)
+    for i, r in enumerate(rules):
+        one = T.train(
+            apply_fn,
+            params,
+            pr["x"],
+            pr["y"],
+            pr["y_clean"],
+            r,
+            steps=13,
+            eta=pr["eta"],
+            record_every=4,
+        )
+        np.testing.assert_allclose(
+            np.asarray(grid.dist_train_all[i]), np.asarray(one.dist_train_all), atol=1e-12
+        )
+        np.testing.assert_allclose(np.asarray(grid.u_final[i]), np.asarray(one.u_final), atol=1e-12)
+
+
+def _linearization_gaps(pr, width, steps, seeds=(0, 1)):
+    """max_k ‖u_net(k) − u_lin(k)‖ against H(W0) from f(W0), and against H∞ from f(W0)."""
+    gaps_lin, gaps_inf = [], []
+    H_inf = two_layer_relu(pr["x"])
+    for seed in seeds:
+        apply_fn, params = T.two_layer_network(width, pr["x"], seed=seed)
+        u0 = apply_fn(params, pr["x"])
+        net = T.train(
+            apply_fn,
+            params,
+            pr["x"],
+            pr["y"],
+            pr["y_clean"],
+            D.plain_gd(),
+            steps=steps,
+            eta=pr["eta"],
+            record_every=1,
+            record_predictions=True,
+        )
+        lin = D.self_distill(
+            two_layer_ntk(params, pr["x"]),
+            pr["y"],
+            pr["y_clean"],
+            D.plain_gd(),
+            steps=steps,
+            eta=pr["eta"],
+            u0=u0,
+            engine="scan",
+            record_predictions=True,
+        )
+        inf = D.self_distill(
+            H_inf,
+            pr["y"],
+            pr["y_clean"],
+            D.plain_gd(),
+            steps=steps,
+            eta=pr["eta"],
+            u0=u0,
+            engine="scan",
+            record_predictions=True,
+        )
+        gaps_lin.append(np.linalg.norm(np.asarray(net.u_path - lin.u_path), axis=1).max())
+        gaps_inf.append(np.linalg.norm(np.asarray(net.u_path - inf.u_path), axis=1).max())
+    return np.mean(gaps_lin), np.mean(gaps_inf)
+
+
+def test_wide_network_follows_its_linearization_closer_as_width_grows(problem):
+    pr = problem
+    y_norm = np.linalg.norm(pr["y"])
+    lin_small, inf_small = _linearization_gaps(pr, 256, 60)
+    lin_wide, inf_wide = _linearization_gaps(pr, 8192, 60)
+    # Lazy training: ‖u_net − u_lin‖ = O(1/√m) (Lee et al. 2019); ×32 width → ≈ ×1/5.7.
+    assert lin_wide < 0.02 * y_norm
+    assert lin_wide < lin_small / 2.5
+    # The kernel-limit prediction (H∞, same u(0)) also closes in, at the rate of ‖H(W0) − H∞‖.
+    assert inf_wide < inf_small / 2.5
+    assert inf_wide < 0.05 * y_norm
+
+
+def test_arora_residual_formula_matches_a_wide_network(problem):
+    pr = problem
+    H = np.asarray(two_layer_relu(pr["x"]))
+    lam, V = np.linalg.eigh(H)
+    steps = np.arange(0, 81)
+    rel = {}
+    for width in (256, 8192):
+        apply_fn, params = T.two_layer_network(width, pr["x"], seed=11)
+        u0 = np.asarray(apply_fn(params, pr["x"]))
+        run = T.train(
+            apply_fn,
+            params,
+            pr["x"],
+            pr["y"],
+            pr["y_clean"],
+            D.plain_gd(),
+            steps=80,
+            eta=pr["eta"],
+            record_every=1,
+            record_predictions=True,
+        )
+        residual = np.linalg.norm(pr["y"] - np.asarray(run.u_path), axis=1)
+        # ‖y − u(k)‖² = Σ_i (1 − ηλ_i)^{2k} (v_iᵀ(y − u(0)))²  (Arora et al. 2019, Thm 4.1)
+        c = V.T @ (pr["y"] - u0)
+        formula = np.sqrt(((1 - pr["eta"] * lam)[None] ** (2 * steps[:, None]) * c**2).sum(1))
+        rel[width] = np.max(np.abs(residual - formula)) / np.linalg.norm(pr["y"] - u0)
+    assert rel[8192] < 0.03
+    assert rel[8192] < rel[256]
+
+
+def test_mlp_trains_and_matches_eager_gd(problem):
+    pr = problem
+    apply_fn, params = T.mlp_network((48, 48), pr["x"], w_std=1.5, b_std=0.1, seed=2)
+    run = T.train(
+        apply_fn,
+        params,
+        pr["x"],
+        pr["y"],
+        pr["y_clean"],
+        D.r1(0.5),
+        steps=10,
+        eta=0.05,
+        record_every=10,
+        record_predictions=True,
+    )
+    grad = jax.grad(lambda p, t: 0.5 * jnp.sum((apply_fn(p, pr["x"])[:, 0] - t) ** 2))
+    p = params
+    for _ in range(10):
+        u = apply_fn(p, pr["x"])[:, 0]
+        t = 0.5 * pr["y"] + 0.5 * u
+        p = jax.tree_util.tree_map(lambda a, g: a - 0.05 * g, p, grad(p, t))
+    np.testing.assert_allclose(
+        np.asarray(run.u_final), np.asarray(apply_fn(p, pr["x"])[:, 0]), atol=1e-10
+    )
+    assert float(run.weight_change[-1]) == pytest.approx(
+        float(T.tree_distance(p, params)), rel=1e-10
+    )
+
+
+def test_output_shape_mismatch_is_a_clear_error(problem):
+    pr = problem
+    apply_fn, params = T.mlp_network((8,), pr["x"], out_dim=3)
+    with pytest.raises(ValueError, match="shape"):
+        T.train(apply_fn, params, pr["x"], pr["y"], pr["y_clean"], D.plain_gd(), steps=2, eta=0.1)
+    with pytest.raises(ValueError, match="eta"):
+        T.train(apply_fn, params, pr["x"], pr["y"], pr["y_clean"], D.plain_gd(), steps=2, eta=-1.0)
+
+
+@pytest.mark.slow
+def test_width_beyond_ten_thousand_runs_on_cpu(problem):
+    pr = problem
+    apply_fn, params = T.two_layer_network(16384, pr["x"], seed=0)
+    run = T.train(
+        apply_fn,
+        params,
+        jnp.asarray(pr["x"], jnp.float32),
+        pr["y"],
+        pr["y_clean"],
+        D.stack_rules([D.plain_gd(), D.r3(0.9)]),
+        steps=300,
+        eta=pr["eta"],
+        record_every=50,
+    )
+    assert run.u_final.dtype == jnp.float32
+    assert np.all(np.isfinite(np.asarray(run.dist_train)))
+    assert float(run.dist_train_all[0, -1]) < float(run.dist_train_all[0, 0])
