@@ -75,7 +75,9 @@ def main(argv=None):
         traj = predict(steps)
         return traj.train, traj.test
 
-    print(f"{args.times} times of train ({args.n}) and test ({args.n_test}) predictions …", flush=True)
+    print(
+        f"{args.times} times of train ({args.n}) and test ({args.n_test}) predictions …", flush=True
+    )
     t_dyn, dyn_runs, dyn_warm = _time(trajectories, args.repeats)
     train, test = trajectories()
     assert train.shape == (args.times, args.n) and test.shape == (args.times, args.n_test)

@@ -51,8 +51,10 @@ def main(argv=None):
             xj = jax.device_put(jax.numpy.asarray(x, dtype))
             fc = kernels.fc_kernel_fn(3, "relu", 1.5, 0.1)
             cases = {
-                "two_layer_relu": lambda t, xj=xj: kernels.two_layer_relu(xj, tile_size=t, dtype=dtype),
-                "fc_depth3_relu": lambda t, xj=xj, fc=fc: fc(xj, tile_size=t, dtype=dtype),
+                "two_layer_relu": lambda t, xj=xj, dt=dtype: kernels.two_layer_relu(
+                    xj, tile_size=t, dtype=dt
+                ),
+                "fc_depth3_relu": lambda t, xj=xj, fc=fc, dt=dtype: fc(xj, tile_size=t, dtype=dt),
             }
             for name, fn in cases.items():
                 for tile in (None, args.tile_size):

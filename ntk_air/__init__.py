@@ -24,8 +24,8 @@ from .data import Dataset, clusters, from_npz, unit_normalize
 from .distill import self_distill
 from .dynamics import (
     distill_from_early_stopped_teacher,
-    flow_predictor,
     fitted_fractions,
+    flow_predictor,
     gd_predictor,
     u_curve,
 )

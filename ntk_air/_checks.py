@@ -37,7 +37,8 @@ def resolve_dtype(dtype) -> jnp.dtype:
     if dt == jnp.float64 and not jax.config.jax_enable_x64:
         raise ValueError(
             "dtype=float64 requested but JAX x64 mode is off; call "
-            "jax.config.update('jax_enable_x64', True) first (the CLI does this for --dtype float64)"
+            "jax.config.update('jax_enable_x64', True) first "
+            "(the CLI does this for --dtype float64)"
         )
     return dt
 

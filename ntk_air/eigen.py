@@ -87,12 +87,15 @@ def eigensystem(K, *, dtype="float64", clamp_factor: float = 10.0, check_symmetr
         asym = float(np.max(np.abs(Kn - Kn.T))) if Kn.size else 0.0
         scale = float(np.max(np.abs(Kn))) if Kn.size else 0.0
         if asym > 100 * np.finfo(Kn.dtype).eps * max(scale, 1e-300):
-            raise ValueError(f"K must be symmetric; max |K - K^T| = {asym:.3g} (max |K| = {scale:.3g})")
+            raise ValueError(
+                f"K must be symmetric; max |K - K^T| = {asym:.3g} (max |K| = {scale:.3g})"
+            )
     lam, V, most_negative, tol = _eigh_descending(K, float(clamp_factor))
     if is_concrete(most_negative) and float(most_negative) < -float(tol):
         warnings.warn(
-            f"kernel is not positive semidefinite: most negative eigenvalue {float(most_negative):.3g} "
-            f"is beyond the rounding tolerance {float(tol):.3g}; it is kept, not clamped",
+            "kernel is not positive semidefinite: most negative eigenvalue "
+            f"{float(most_negative):.3g} is beyond the rounding tolerance {float(tol):.3g}; "
+            "it is kept, not clamped",
             NegativeEigenvalueWarning,
             stacklevel=2,
         )

@@ -209,9 +209,7 @@ def _fc_block(x1, x2, depth, activation, w_std, b_std):
     return Kernel(nngp=nngp, ntk=ntk)
 
 
-@functools.partial(
-    jax.jit, static_argnames=("depth", "activation", "w_std", "b_std", "tile_size")
-)
+@functools.partial(jax.jit, static_argnames=("depth", "activation", "w_std", "b_std", "tile_size"))
 def _fc_jit(x1, x2, depth, activation, w_std, b_std, tile_size):
     return tiled_pairwise(
         lambda a, b: _fc_block(a, b, depth, activation, w_std, b_std), x1, x2, tile_size
@@ -284,7 +282,7 @@ def make_kernel_fn(
     b_std: float = 0.0,
     general: bool = False,
 ):
-    """One entry point for the CLI and studies: kernel_fn(x1, x2=None, *, tile_size, dtype) -> Kernel.
+    """One entry point for the CLI and studies: kernel_fn(x1, x2=None, *, tile_size, dtype).
 
     arch="two-layer-relu" gives Kernel(nngp=two_layer_relu_nngp, ntk=H∞) (theorem convention;
     depth/activation/w_std/b_std do not apply and must be left at their defaults);

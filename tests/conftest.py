@@ -14,7 +14,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # `linalg_factor` multiplies n·eps for anything that goes through an eigendecomposition/solve.
 TOLERANCES = {
     "float32": {"elementwise": 2e-5, "linalg_factor": 50.0, "eps": float(np.finfo(np.float32).eps)},
-    "float64": {"elementwise": 1e-12, "linalg_factor": 50.0, "eps": float(np.finfo(np.float64).eps)},
+    "float64": {
+        "elementwise": 1e-12,
+        "linalg_factor": 50.0,
+        "eps": float(np.finfo(np.float64).eps),
+    },
 }
 
 

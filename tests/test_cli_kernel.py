@@ -31,7 +31,9 @@ def test_two_layer_relu_round_trip(tmp_path, capsys):
     rho = np.clip(x @ x2.T, -1, 1)
     np.testing.assert_allclose(ntk, rho * (np.pi - np.arccos(rho)) / (2 * np.pi), rtol=1e-12)
     theta = np.arccos(rho)
-    np.testing.assert_allclose(nngp, (np.sin(theta) + (np.pi - theta) * rho) / (2 * np.pi), rtol=1e-12)
+    np.testing.assert_allclose(
+        nngp, (np.sin(theta) + (np.pi - theta) * rho) / (2 * np.pi), rtol=1e-12
+    )
     assert ntk.dtype == np.float64
 
 
@@ -52,7 +54,10 @@ def test_fc_round_trip_matches_numpy_recursion(tmp_path, capsys):
         c = np.sqrt(np.diag(S))
         cos = np.clip(S / np.outer(c, c), -1, 1)
         th = np.arccos(cos)
-        S, T = np.outer(c, c) * (np.sin(th) + (np.pi - th) * cos) / (2 * np.pi), T * (np.pi - th) / (2 * np.pi)
+        S, T = (
+            np.outer(c, c) * (np.sin(th) + (np.pi - th) * cos) / (2 * np.pi),
+            T * (np.pi - th) / (2 * np.pi),
+        )
     S = w2 * S + b2
     T = S + w2 * T
     with np.load(out) as f:
@@ -62,7 +67,17 @@ def test_fc_round_trip_matches_numpy_recursion(tmp_path, capsys):
 
 def test_float32_output(tmp_path, capsys):
     np.savez(tmp_path / "in.npz", x=_unit_rows(4, 3, 3))
-    code, _ = _run(["kernel", str(tmp_path / "in.npz"), "--out", str(tmp_path / "o.npz"), "--dtype", "float32"], capsys)
+    code, _ = _run(
+        [
+            "kernel",
+            str(tmp_path / "in.npz"),
+            "--out",
+            str(tmp_path / "o.npz"),
+            "--dtype",
+            "float32",
+        ],
+        capsys,
+    )
     assert code == 0
     with np.load(tmp_path / "o.npz") as f:
         assert f["ntk"].dtype == np.float32
@@ -71,16 +86,24 @@ def test_float32_output(tmp_path, capsys):
 @pytest.mark.parametrize(
     "arrays, match",
     [
-        ({"x": np.array([[np.nan, 0.0], [1.0, 0.0]])}, r"non-finite entries; first at index \(0, 0\)"),
+        (
+            {"x": np.array([[np.nan, 0.0], [1.0, 0.0]])},
+            r"non-finite entries; first at index \(0, 0\)",
+        ),
         ({"x": np.ones(3)}, "x1 must have rank 2"),
-        ({"x": _unit_rows(3, 2, 4), "x2": _unit_rows(3, 5, 5)}, r"same feature shape, got \(2,\) and \(5,\)"),
+        (
+            {"x": _unit_rows(3, 2, 4), "x2": _unit_rows(3, 5, 5)},
+            r"same feature shape, got \(2,\) and \(5,\)",
+        ),
         ({"x": np.ones((3, 2))}, "row 0 has norm 1.41421"),
         ({"y": np.ones((3, 2))}, "has no array 'x'"),
     ],
 )
 def test_clear_errors(tmp_path, capsys, arrays, match):
     np.savez(tmp_path / "bad.npz", **arrays)
-    code, out = _run(["kernel", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "o.npz")], capsys)
+    code, out = _run(
+        ["kernel", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "o.npz")], capsys
+    )
     assert code == 2
     assert "Traceback" not in out.err
     import re
@@ -95,10 +118,15 @@ def test_pickled_npz_refused(tmp_path, capsys):
 
 
 def test_missing_file_and_bad_arch(tmp_path, capsys):
-    code, out = _run(["kernel", str(tmp_path / "none.npz"), "--out", str(tmp_path / "o.npz")], capsys)
+    code, out = _run(
+        ["kernel", str(tmp_path / "none.npz"), "--out", str(tmp_path / "o.npz")], capsys
+    )
     assert code == 2 and "not found" in out.err
     np.savez(tmp_path / "in.npz", x=_unit_rows(3, 2, 6))
-    code, out = _run(["kernel", str(tmp_path / "in.npz"), "--out", str(tmp_path / "o.npz"), "--arch", "cnn"], capsys)
+    code, out = _run(
+        ["kernel", str(tmp_path / "in.npz"), "--out", str(tmp_path / "o.npz"), "--arch", "cnn"],
+        capsys,
+    )
     assert code == 2 and "--arch must be one of" in out.err
 
 
@@ -106,7 +134,15 @@ def test_console_entry_point(tmp_path):
     """`python -m ntk_air kernel …` (what the ntk-air script runs) works in a fresh process."""
     np.savez(tmp_path / "in.npz", x=_unit_rows(3, 2, 7))
     res = subprocess.run(
-        [sys.executable, "-m", "ntk_air", "kernel", str(tmp_path / "in.npz"), "--out", str(tmp_path / "o.npz")],
+        [
+            sys.executable,
+            "-m",
+            "ntk_air",
+            "kernel",
+            str(tmp_path / "in.npz"),
+            "--out",
+            str(tmp_path / "o.npz"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,4 +1,4 @@
-"""The spectral core: decomposition by residual and orthonormality, negative eigenvalues reported."""
+"""The spectral core: checked by residual and orthonormality; negative eigenvalues reported."""
 
 from __future__ import annotations
 
@@ -34,14 +34,18 @@ def test_filters_are_functions_of_the_matrix(x64):
     z = np.random.default_rng(1).standard_normal(20)
     eig = eigen.eigensystem(K)
     lam = eig.eigenvalues
-    np.testing.assert_allclose(eigen.apply_spectral_filter(eig, lam, z), K @ z, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        eigen.apply_spectral_filter(eig, lam, z), K @ z, rtol=1e-10, atol=1e-12
+    )
     np.testing.assert_allclose(
         eigen.apply_spectral_filter(eig, 1 / lam, z), np.linalg.solve(K, z), rtol=1e-8
     )
     batch = eigen.apply_spectral_filter(eig, np.stack([lam, lam**2]), z)
     np.testing.assert_allclose(batch[1], K @ K @ z, rtol=1e-10, atol=1e-12)
     Z = np.stack([z, 2 * z], axis=1)
-    np.testing.assert_allclose(eigen.apply_spectral_filter(eig, lam, Z), K @ Z, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        eigen.apply_spectral_filter(eig, lam, Z), K @ Z, rtol=1e-10, atol=1e-12
+    )
     coeffs = eigen.to_eigenbasis(eig, z)
     np.testing.assert_allclose(eigen.from_eigenbasis(eig, coeffs), z, rtol=1e-12)
 

@@ -93,10 +93,10 @@ def test_float32_matches_float64(arch):
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: (lambda x: kernels.two_layer_relu(x)),
-        lambda: (lambda x: kernels.fc_kernel_fn(4, "relu", 1.4, 0.3)(x).ntk),
-        lambda: (lambda x: kernels.fc_kernel_fn(4, "relu", 1.4, 0.3)(x).nngp),
-        lambda: (lambda x: kernels.fc_kernel_fn(2, "erf", 2.0, 0.5)(x).ntk),
+        lambda: lambda x: kernels.two_layer_relu(x),
+        lambda: lambda x: kernels.fc_kernel_fn(4, "relu", 1.4, 0.3)(x).ntk,
+        lambda: lambda x: kernels.fc_kernel_fn(4, "relu", 1.4, 0.3)(x).nngp,
+        lambda: lambda x: kernels.fc_kernel_fn(2, "erf", 2.0, 0.5)(x).ntk,
     ],
 )
 def test_symmetric_and_psd(dtype, make):
@@ -110,7 +110,10 @@ def test_symmetric_and_psd(dtype, make):
 
 def test_fc_depth_zero_is_linear_kernel(x64):
     """Dense(1, W, b) alone: NNGP = W² x·x'/d + b², NTK = NNGP (NTK parameterization)."""
-    x1, x2 = np.random.default_rng(10).standard_normal((5, 3)), np.random.default_rng(11).standard_normal((4, 3))
+    x1, x2 = (
+        np.random.default_rng(10).standard_normal((5, 3)),
+        np.random.default_rng(11).standard_normal((4, 3)),
+    )
     k = kernels.fc_kernel_fn(0, "relu", 1.7, 0.4)(x1, x2)
     expect = 1.7**2 * x1 @ x2.T / 3 + 0.4**2
     np.testing.assert_allclose(k.nngp, expect, rtol=1e-14)
@@ -159,7 +162,9 @@ def test_vmap_over_batches_matches_loop(x64):
     xs = np.stack([_unit_rows(6, 3, s) for s in range(4)])
     batched = jax.vmap(lambda x: kernels.fc_kernel_fn(2, "erf", 1.1, 0.2)(x).ntk)(xs)
     for i in range(4):
-        np.testing.assert_allclose(batched[i], kernels.fc_kernel_fn(2, "erf", 1.1, 0.2)(xs[i]).ntk, rtol=1e-13)
+        np.testing.assert_allclose(
+            batched[i], kernels.fc_kernel_fn(2, "erf", 1.1, 0.2)(xs[i]).ntk, rtol=1e-13
+        )
 
 
 # --------------------------------------------------------------------------- clear errors

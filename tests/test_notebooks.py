@@ -166,9 +166,7 @@ def test_air_tour_widgets_path(kernel_spec_manager, tmp_path, monkeypatch):
     first drawing is a figure, and nothing errors."""
     nb, _ = _execute("01_air_tour", kernel_spec_manager, tmp_path, monkeypatch, headless=False)
     widget_views = [
-        o
-        for o in _outputs(nb)
-        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+        o for o in _outputs(nb) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]
     assert widget_views, "01_air_tour displayed no widget with HEADLESS=0"
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})

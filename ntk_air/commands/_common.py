@@ -8,6 +8,7 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,6 +18,8 @@ __all__ = [
     "load_dataset",
     "build_kernel_fn",
     "kernel_config",
+    "KernelSystem",
+    "kernel_system",
     "setup_dtype",
     "write_json",
     "to_jsonable",
@@ -58,7 +61,8 @@ def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> 
         "--noise-rate",
         type=float,
         default=None,
-        help="flip fraction ρ in [0,1) or Gaussian σ (default: the data set's own, 0.25 for clusters)",
+        help="flip fraction ρ in [0,1) or Gaussian σ "
+        "(default: the data set's own, 0.25 for clusters)",
     )
     g.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     g.add_argument(
@@ -86,7 +90,13 @@ def add_kernel_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--dtype", default="float64", choices=("float32", "float64"), help="(default float64)"
     )
-    g.add_argument("--tile-size", type=int, default=None, help="rows per tile (default: untiled)")
+    g.add_argument(
+        "--tile-size",
+        type=int,
+        default=None,
+        help="rows per tile (default: untiled for the native kernels, "
+        "tiled by memory budget for --backend neural-tangents)",
+    )
     g.add_argument(
         "--backend",
         default="native",
@@ -123,7 +133,9 @@ def load_dataset(args):
                     f"{path}: rows of x are not unit norm (max |‖x‖ − 1| = {dev:.3g}); the "
                     "two-layer theory assumes ‖x‖ = 1: pass --normalize to normalize them"
                 )
-            warnings.warn(f"{path}: rows of x are not unit norm (max |‖x‖ − 1| = {dev:.3g})")
+            warnings.warn(
+                f"{path}: rows of x are not unit norm (max |‖x‖ − 1| = {dev:.3g})", stacklevel=2
+            )
         return ds
     kwargs = {"seed": args.seed, "noise": args.noise}
     if args.noise_rate is not None:
@@ -148,7 +160,7 @@ def build_kernel_fn(args):
                 w_std=args.w_std,
                 b_std=args.b_std,
             )
-        except ValueError as err:
+        except (ValueError, ImportError) as err:  # NeuralTangentsUnavailable is an ImportError
             raise CliError(str(err)) from err
     from ..kernels import ARCHITECTURES, make_kernel_fn
 
@@ -159,7 +171,8 @@ def build_kernel_fn(args):
         )
     if args.arch == "two-layer-relu" and (args.w_std != 1.0 or args.b_std != 0.0):
         raise CliError(
-            "--w-std/--b-std do not apply to --arch two-layer-relu (H∞ is scale-free); use --arch fc"
+            "--w-std/--b-std do not apply to --arch two-layer-relu (H∞ is scale-free); "
+            "use --arch fc"
         )
     try:
         return make_kernel_fn(
@@ -171,6 +184,25 @@ def build_kernel_fn(args):
         )
     except ValueError as err:
         raise CliError(str(err)) from err
+
+
+class KernelSystem(NamedTuple):
+    """A data set's kernels and their one eigendecomposition, shared by every report section."""
+
+    ntk: object  # (n, n) K(X, X) of the training inputs
+    ntk_test: object  # (n_test, n) K(X_test, X), or None without test points
+    eig: object  # ntk_air.eigen.Eigensystem of ntk
+
+
+def kernel_system(dataset, kernel_fn, *, dtype="float64", tile_size=None) -> KernelSystem:
+    """K(X, X), K(X_test, X) and the eigendecomposition of K(X, X), computed once."""
+    from ..eigen import eigensystem
+
+    ntk = kernel_fn(dataset.x, tile_size=tile_size, dtype=dtype).ntk
+    ntk_test = None
+    if len(dataset.x_test):
+        ntk_test = kernel_fn(dataset.x_test, dataset.x, tile_size=tile_size, dtype=dtype).ntk
+    return KernelSystem(ntk, ntk_test, eigensystem(ntk, dtype=dtype))
 
 
 def kernel_config(args) -> dict:

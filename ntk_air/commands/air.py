@@ -14,10 +14,12 @@ import numpy as np
 
 from ._common import (
     CliError,
+    KernelSystem,
     add_data_options,
     add_kernel_options,
     build_kernel_fn,
     kernel_config,
+    kernel_system,
     load_dataset,
     setup_dtype,
     write_json,
@@ -101,6 +103,7 @@ def air_report(
     dtype: str = "float64",
     tile_size=None,
     kernel_config: dict | None = None,
+    system: KernelSystem | None = None,
     progress: bool = True,
 ) -> dict:
     """AIR of a data set under a kernel: writes air.json and four PNGs; returns the summary.
@@ -115,6 +118,8 @@ def air_report(
       dtype: "float64" (default) or "float32".
       tile_size: kernel tiling.
       kernel_config: recorded in the JSON as `kernel` (e.g. arch, depth).
+      system: precomputed kernels and eigendecomposition (`_common.kernel_system`), so that
+        several reports on one data set decompose once; None computes them here.
       progress: show a tqdm progress bar over the stages.
 
     Returns:
@@ -129,14 +134,13 @@ def air_report(
         resolve_step_size,
         u_curve,
     )
-    from ..eigen import eigensystem
     from ..plots.air import plot_eigenvalues, plot_fitted_fractions, plot_label_energy, plot_u_curve
     from ..spectrum import air_spectra
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
-    bar = tqdm(total=5, desc="ntk-air air", disable=not progress, unit="stage")
+    bar = tqdm(total=4, desc="ntk-air air", disable=not progress, unit="stage")
 
     def stage(name):
         bar.set_postfix_str(name)
@@ -146,20 +150,13 @@ def air_report(
         timings[name] = time.perf_counter() - timings[name]
         bar.update(1)
 
-    stage("kernel")
-    K = kernel_fn(dataset.x, tile_size=tile_size, dtype=dtype).ntk
+    stage("kernel and eigendecomposition")
+    if system is None:
+        system = kernel_system(dataset, kernel_fn, dtype=dtype, tile_size=tile_size)
+    K_test, eig = system.ntk_test, system.eig
     n_test = int(dataset.x_test.shape[0])
-    K_test = (
-        kernel_fn(dataset.x_test, dataset.x, tile_size=tile_size, dtype=dtype).ntk
-        if n_test
-        else None
-    )
-    done("kernel")
-
-    stage("eigendecomposition")
-    eig = eigensystem(K, dtype=dtype)
     eig.eigenvalues.block_until_ready()
-    done("eigendecomposition")
+    done("kernel and eigendecomposition")
 
     stage("spectra")
     eta = resolve_step_size(eig, eta, force=force)

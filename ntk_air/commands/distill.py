@@ -14,10 +14,12 @@ import numpy as np
 
 from ._common import (
     CliError,
+    KernelSystem,
     add_data_options,
     add_kernel_options,
     build_kernel_fn,
     kernel_config,
+    kernel_system,
     load_dataset,
     setup_dtype,
     write_json,
@@ -231,6 +233,7 @@ def distill_report(
     tile_size=None,
     save_predictions=None,
     kernel_config: dict | None = None,
+    system: KernelSystem | None = None,
 ) -> dict:
     """Every target rule on one data set and kernel: writes distill.json and figures.
 
@@ -247,6 +250,8 @@ def distill_report(
       dtype: "float64" (default) or "float32". tile_size: kernel tiling.
       save_predictions: optional .npz path for the final training predictions of each run.
       kernel_config: recorded in the JSON as `kernel`.
+      system: precomputed kernels and eigendecomposition (`_common.kernel_system`); None
+        computes them here.
 
     Returns:
       The JSON-able summary (also out_dir/distill.json), with a `figures` list.
@@ -255,7 +260,6 @@ def distill_report(
 
     from .. import distill as D
     from ..dynamics import resolve_step_size, u_curve
-    from ..eigen import eigensystem
     from ..plots.distill import plot_distill_curves, plot_distill_summary
 
     out_dir = Path(out_dir)
@@ -267,19 +271,12 @@ def distill_report(
     record_every = max(1, steps // 500) if record_every is None else int(record_every)
     ramp = max(1, steps // 10) if ramp is None else ramp
     t0 = time.perf_counter()
-    bar = tqdm(total=5, desc="ntk-air distill", disable=not progress, unit="stage")
-    bar.set_postfix_str("kernel")
-    H = kernel_fn(dataset.x, tile_size=tile_size, dtype=dtype).ntk
-    has_test = len(dataset.x_test) > 0
-    k_test = (
-        kernel_fn(dataset.x_test, dataset.x, tile_size=tile_size, dtype=dtype).ntk
-        if has_test
-        else None
-    )
-    y_test = dataset.y_test_clean if has_test else None
-    bar.update()
-    bar.set_postfix_str("eigendecomposition")
-    eig = eigensystem(H, dtype=dtype)
+    bar = tqdm(total=4, desc="ntk-air distill", disable=not progress, unit="stage")
+    bar.set_postfix_str("kernel and eigendecomposition")
+    if system is None:
+        system = kernel_system(dataset, kernel_fn, dtype=dtype, tile_size=tile_size)
+    H, k_test, eig = system
+    y_test = dataset.y_test_clean if k_test is not None else None
     eta = resolve_step_size(eig, eta)
     n = H.shape[0]
     ridge = 0.1 * float(np.trace(np.asarray(H))) / n if ridge is None else float(ridge)

@@ -15,8 +15,9 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "kernel",
         help="compute NTK (and NNGP) of the inputs in an .npz",
-        description="Reads arrays x (n,d) and optional x2 (n2,d) from INPUT.npz (allow_pickle=False) "
-        "and writes ntk and, where defined, nngp — K(x, x2), or K(x, x) — to --out.",
+        description="Reads arrays x (n,d) and optional x2 (n2,d) from INPUT.npz "
+        "(allow_pickle=False) and writes ntk and, where defined, nngp "
+        "— K(x, x2), or K(x, x) — to --out.",
     )
     p.add_argument("input", metavar="INPUT.npz")
     p.add_argument("--out", required=True, metavar="OUT.npz")
@@ -36,7 +37,9 @@ def read_inputs(path: str):
             x2 = f["x2"] if "x2" in f.files else None
     except ValueError as err:
         # np.load raises ValueError for object arrays when pickles are refused.
-        raise CliError(f"{path}: cannot load without pickle (object arrays are refused): {err}")
+        raise CliError(
+            f"{path}: cannot load without pickle (object arrays are refused): {err}"
+        ) from err
     except (OSError, EOFError) as err:
         raise CliError(f"{path} is not a readable .npz file: {err}") from err
     return x, x2

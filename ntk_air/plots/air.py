@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import colormaps, new_figure, save_figure
+from . import new_figure, save_figure
 
 __all__ = ["plot_eigenvalues", "plot_label_energy", "plot_fitted_fractions", "plot_u_curve"]
 
 _COLORS = {"clean": "tab:blue", "noise": "tab:red", "noisy": "tab:gray"}
-
 
 
 def plot_eigenvalues(eigenvalues, path, *, title: str = "NTK spectrum") -> str:

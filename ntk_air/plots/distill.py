@@ -17,7 +17,6 @@ __all__ = [
 ]
 
 
-
 def _steps_axis(ax, steps):
     # Step 0 cannot sit on a log axis; plot k + 1 and say so in the label.
     ax.set_xscale("log")

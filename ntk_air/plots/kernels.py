@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import colormaps, new_figure, save_figure
+from . import new_figure, save_figure
 
 __all__ = ["plot_kernel_and_spectrum"]
 

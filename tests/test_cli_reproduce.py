@@ -1,0 +1,45 @@
+"""`ntk-air reproduce`: one report folder, one eigendecomposition shared by its sections."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from ntk_air import cli
+
+
+def test_reproduce_report_folder(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = cli.main(
+        ["reproduce", "--out", str(out), "--sections", "kernel,air,distill", "--no-progress"]
+    )
+    assert code == 0
+    index = (out / "index.md").read_text()
+    # every link in the index points to a file that exists
+    links = re.findall(r"\]\(([^)]+)\)", index)
+    assert links and all((out / link).is_file() for link in links), links
+    kernel = json.loads((out / "kernel" / "kernel.json").read_text())
+    air = json.loads((out / "air" / "air.json").read_text())
+    # the sections share one decomposition: identical eigenvalues, and they are those of H∞
+    np.testing.assert_array_equal(kernel["eigenvalues"], air["eigenvalues"])
+    with np.load(out / "kernel" / "kernel.npz") as f:
+        lam = np.linalg.eigvalsh(f["ntk"])[::-1]
+    np.testing.assert_allclose(air["eigenvalues"], lam, rtol=1e-9, atol=1e-12)
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["sections"]) == {"kernel", "air", "distill"}
+
+
+def test_unknown_section_is_a_clear_error(tmp_path, capsys):
+    code = cli.main(["reproduce", "--out", str(tmp_path), "--sections", "kernel,nope"])
+    assert code == 2
+    assert "unknown section(s) ['nope']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [["--noise-rate", "1.5"], ["--arch", "fc", "--depth", "-1"]])
+def test_bad_options_are_clear_errors(tmp_path, capsys, bad):
+    code = cli.main(["reproduce", "--out", str(tmp_path), "--sections", "kernel", *bad])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "error:" in err
