@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 REPORT ?= ntk_air_report
 PYTEST_ARGS ?= -n 2 -q
 
-.PHONY: run test lint nt-reference clean
+.PHONY: run test lint notebooks nt-reference clean
 
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# JupyterLab on the paired notebooks (notebooks/README.md).
+notebooks: $(VENV)/.installed-test
+	$(BIN)/python -m pip install -e ".[notebooks]"
+	$(BIN)/jupyter lab notebooks/
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check ntk_air tests benchmarks tools notebooks

@@ -42,6 +42,13 @@ __all__ = [
     "two_layer_ntk",
 ]
 
+
+def _full_precision():
+    """Matmuls at the full precision of the dtype: on GPUs JAX's default float32 matmul may use
+    TF32 (about 3 decimal digits), too coarse for kernels compared at float32 rounding."""
+    return jax.default_matmul_precision("highest")
+
+
 IMPLEMENTATIONS = ("jacobian", "ntvp", "structured")
 OUTPUT_REDUCTIONS = ("mean", "sum", "none")
 
@@ -240,7 +247,8 @@ def empirical_ntk_fn(
     def ntk_fn(params, x1, x2=None, *, dtype=None):
         dt = resolve_dtype(dtype)
         x1, x2 = _prepare_inputs(x1, x2, dt, exact_rank=None)
-        return compiled(_prepare_params(params, dt), x1, x2)
+        with _full_precision():
+            return compiled(_prepare_params(params, dt), x1, x2)
 
     return ntk_fn
 
@@ -403,7 +411,8 @@ def structured_mlp_ntk_fn(
                 f"x1 has {x1.shape[1]} features but params['Dense_0']['kernel'] expects "
                 f"{layers[0][0].shape[0]}"
             )
-        return compiled(layers, x1, x2)
+        with _full_precision():
+            return compiled(layers, x1, x2)
 
     return ntk_fn
 
@@ -469,4 +478,5 @@ def two_layer_ntk(params_or_w, x1, x2=None, *, tile_size: int | None = None, dty
     x1, x2 = _prepare_inputs(x1, x2, dt, exact_rank=2)
     if w.shape[1] != x1.shape[1]:
         raise ValueError(f"x1 has {x1.shape[1]} features but w has shape {tuple(w.shape)} (m, d)")
-    return _two_layer_ntk_jit(w, x1, x2, tile_size)
+    with _full_precision():
+        return _two_layer_ntk_jit(w, x1, x2, tile_size)

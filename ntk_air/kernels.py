@@ -66,6 +66,15 @@ def _prepare(x1, x2, dtype):
 # ---------------------------------------------------------------------------------------------
 
 
+def _gram(x1, x2):
+    """x1 x2ᵀ at full float32/float64 precision.
+
+    On GPUs JAX's default float32 matmul may use TF32 (about 3 decimal digits); kernel entries
+    and the angles derived from them need the full precision of the requested dtype.
+    """
+    return jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
+
+
 def _angle(dot, prod_sq):
     """θ = ∠(x, x') and √(‖x‖²‖x'‖² − (x·x')²) from a Gram entry and the product of squared norms.
 
@@ -81,7 +90,7 @@ def _angle(dot, prod_sq):
 
 
 def _two_layer_block(x1, x2, general):
-    dot = x1 @ x2.T
+    dot = _gram(x1, x2)
     if general:
         prod_sq = jnp.sum(x1**2, axis=1)[:, None] * jnp.sum(x2**2, axis=1)[None, :]
     else:
@@ -92,7 +101,7 @@ def _two_layer_block(x1, x2, general):
 
 
 def _two_layer_nngp_block(x1, x2):
-    dot = x1 @ x2.T
+    dot = _gram(x1, x2)
     prod_sq = jnp.sum(x1**2, axis=1)[:, None] * jnp.sum(x2**2, axis=1)[None, :]
     theta, sin_part = _angle(dot, prod_sq)
     return (sin_part + (jnp.pi - theta) * dot) / (2 * jnp.pi)
@@ -197,7 +206,7 @@ _ACTIVATION_FNS = {"relu": _relu, "erf": _erf}
 
 def _fc_block(x1, x2, depth, activation, w_std, b_std):
     d = x1.shape[1]
-    nngp = x1 @ x2.T / d
+    nngp = _gram(x1, x2) / d
     c1 = jnp.sum(x1**2, axis=1) / d
     c2 = jnp.sum(x2**2, axis=1) / d
     ntk = jnp.zeros_like(nngp)

@@ -67,9 +67,11 @@ def _energy(eig, z):
 
 
 def _modes_holding(cumulative, fractions):
-    # Smallest k (1-based) with C(k) ≥ f is 1 + #{i : C_i < f}; capped at n, since rounding can
-    # leave C(n) a few ulps below 1 (fractions are < 1, so that only matters for f ≈ 1).
-    below = jnp.sum(cumulative[None, :] < fractions[:, None], axis=1)
+    # Smallest k (1-based) with C(k) ≥ f is 1 + #{i : C_i < f}. A cumulative sum carries
+    # rounding of about n·eps, so C(k) within that of f counts as reaching it (in float64,
+    # 0.6 + 0.3 < 0.9); capped at n, since rounding can also leave C(n) a few ulps below 1.
+    tol = cumulative.shape[0] * jnp.finfo(cumulative.dtype).eps
+    below = jnp.sum(cumulative[None, :] < fractions[:, None] - tol, axis=1)
     return jnp.minimum(below + 1, cumulative.shape[0])
 
 
@@ -157,6 +159,8 @@ def energy_per_mode(eig: Eigensystem, z) -> jax.Array:
 
 def modes_holding(energy, fractions=ENERGY_FRACTIONS) -> jax.Array:
     """Number of top modes holding each fraction of the energy: min{k : C(k) ≥ f}.
+
+    C(k) within n·eps of f counts as reaching f (the rounding of a cumulative sum).
 
     Args:
       energy: (n,) energies p_i in eigenvalue order (descending λ).

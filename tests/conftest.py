@@ -55,3 +55,12 @@ def dtype(request):
     prev = _set_x64(request.param == "float64")
     yield request.param
     _set_x64(prev)
+
+
+@pytest.fixture(autouse=True)
+def _restore_x64_after_each_test():
+    """Tests that go through the CLI turn x64 on (as `ntk-air --dtype float64` does); restore it
+    so that no test's numerics depend on which tests ran before it in the same process."""
+    prev = bool(jax.config.jax_enable_x64)
+    yield
+    jax.config.update("jax_enable_x64", prev)
