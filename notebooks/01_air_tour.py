@@ -56,11 +56,9 @@ import jax
 jax.config.update("jax_enable_x64", True)  # first, before any JAX array exists
 
 import functools
-import io
 
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import Image, display
 from ntk_air import data, dynamics, eigen, empirical, kernels, models, spectrum
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
@@ -69,14 +67,6 @@ if SIZE not in ("small", "large"):
 # Headless runs (the test suite sets NTK_AIR_NOTEBOOK_HEADLESS=1) draw static figures instead of
 # interactive widgets.
 HEADLESS = os.environ.get("NTK_AIR_NOTEBOOK_HEADLESS", "0") not in ("", "0")
-
-
-def show(fig):
-    """Display a figure as a PNG, whatever matplotlib backend is active, then free it."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    display(Image(data=buffer.getvalue()))
 
 
 if SIZE == "small":
@@ -151,7 +141,7 @@ axes[2].set_title("eigenvalue spectra")
 axes[2].legend(fontsize=8)
 axes[2].grid(True, which="both", alpha=0.3)
 fig.tight_layout()
-show(fig)
+plt.show()
 for name, eig in eigs.items():
     lam = np.asarray(eig.eigenvalues)
     print(
@@ -203,7 +193,7 @@ axes[1].set_title("cumulative energy")
 axes[1].legend(fontsize=7)
 axes[1].grid(True, which="both", alpha=0.3)
 fig.tight_layout()
-show(fig)
+plt.show()
 
 print(
     f"{'kernel':22s} {'labels':6s} {'modes for 50/90/99 %':>22s} {'alignment':>10s} {'zᵀH⁻¹z':>10s}"
@@ -256,7 +246,7 @@ for ax, (name, eig) in zip(axes, eigs.items(), strict=True):
 axes[0].set_ylabel("fitted fraction")
 axes[0].legend()
 fig.tight_layout()
-show(fig)
+plt.show()
 
 # %% [markdown]
 # ## 5. The U-curve on train and test points
@@ -292,7 +282,7 @@ for ax, (name, eig) in zip(axes, eigs.items(), strict=True):
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
 fig.tight_layout()
-show(fig)
+plt.show()
 for name, uc in curves.items():
     print(
         f"{name:22s} train: start {float(uc.start_dist):.3f} → best {float(uc.best_dist):.3f} at "
@@ -335,7 +325,7 @@ ax.plot(lims, lims, "k:", lw=1)
 ax.set_xlabel("early-stopped teacher f_T(x_test)")
 ax.set_ylabel("converged student f_S(x_test)")
 ax.set_title("distillation = early stopping (test points)")
-show(fig)
+plt.show()
 
 # %% [markdown]
 # ## 7. Explore: noise rate, depth, width and step
@@ -407,7 +397,7 @@ def draw_explorer(noise_rate=NOISE_RATE, depth=DEPTH, width="∞", log10_step=2.
         ax.grid(True, which="both", alpha=0.3)
     fig.suptitle(f"ρ = {noise_rate:.2f}, depth {depth}, width {width}")
     fig.tight_layout()
-    show(fig)
+    plt.show()
 
 
 def widget_controls():
@@ -505,7 +495,7 @@ axes[1].legend()
 for ax in axes:
     ax.grid(True, which="both", alpha=0.3)
 fig.tight_layout()
-show(fig)
+plt.show()
 print(
     f"modes holding 90 % of the energy: ŷ {int(s_d.clean.modes_holding[1])}, e "
     f"{int(s_d.noise.modes_holding[1])} of {n_d}; "

@@ -49,24 +49,14 @@ import jax
 
 jax.config.update("jax_enable_x64", True)  # first, before any JAX array exists
 
-import io
 
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import Image, display
 from ntk_air import data, distill, dynamics, eigen, kernels, spectrum, theorem
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
 if SIZE not in ("small", "large"):
     raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
-
-
-def show(fig):
-    """Display a figure as a PNG, whatever matplotlib backend is active, then free it."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    display(Image(data=buffer.getvalue()))
 
 
 CLUSTERS = dict(n_clusters=4, n_per_cluster=40, dim=20, eps0=0.25, n_test_per_cluster=40)
@@ -119,7 +109,7 @@ ax.set_xlabel("principal direction 1")
 ax.set_ylabel("principal direction 2")
 ax.set_title("clusterable data (training points)")
 ax.legend(fontsize=8)
-show(fig)
+plt.show()
 
 # %% [markdown]
 # ## 2. In the kernel limit
@@ -140,8 +130,9 @@ show(fig)
 # * **bootstrapping** (Reed et al.): ỹ = β y + (1 − β) p(k), i.e. R1 with α = 1 − β (the
 #   table below labels it so).
 #
-# `distill.self_distill` runs a whole grid of rules in one vmapped call (hard rules are stepped
-# with `lax.scan`, soft constant-α rules in closed form from one eigendecomposition).
+# `distill.self_distill` runs a whole grid of rules in one vmapped call. A grid with hard rules,
+# like this one, is stepped with `lax.scan` (one product with H per step); a grid of soft
+# constant-α rules would run in closed form from the one eigendecomposition.
 
 # %%
 H = kernels.two_layer_relu(x)
@@ -195,7 +186,7 @@ ax.set_ylabel("‖u(k) − ŷ‖₂ (train)")
 ax.set_title("kernel limit (H∞): distance to the ground truth, by target rule")
 ax.legend(fontsize=8, loc="lower left")
 ax.grid(True, which="both", alpha=0.3)
-show(fig)
+plt.show()
 
 print(f"{'method':24s} {'‖u − ŷ‖ train':>14s} {'margin':>9s} {'acc train':>10s} {'acc test':>9s}")
 print(f"{'early stop at k*':24s} {best_dist:14.4f} {'':>9s} {'':>10s} {'':>9s}")
@@ -207,7 +198,8 @@ for i, label in enumerate(labels):
 
 # %% [markdown]
 # Only the **hard** moving target (R3 hard) reaches ŷ: its distance falls to ≈ 0 with margin ≈ 1.
-# Soft rules end at a spectral filter of y, and plain GD and R1 at y itself.
+# Plain GD and R1 (soft or hard) end at or near y itself, flips memorized; R2 stops in between;
+# soft R3 ends at a spectral filter of y, about as far from ŷ as the best early stop.
 
 # %% [markdown]
 # ### Why no soft rule can beat early stopping by much
@@ -215,8 +207,12 @@ for i, label in enumerate(labels):
 # Every soft linear rule ends at u = g(H) y for some filter g(λ): early stopping at k has
 # g(λ) = 1 − (1 − ηλ)^k, soft R3 has ηλ/(1 − α + αηλ), repeated ridge self-distillation has
 # (λ/(λ + c))^t. A filter keeps the top modes (that is where ŷ lives) — and with them the part of
-# the noise e that lies in the top eigenspace. Flips inside a cluster always put some there:
-# the noise energy in the top K modes, C_e(K)·‖e‖², is a floor no filter removes.
+# the noise e that lies in the top eigenspace, because it scales a mode's signal and noise
+# together. Flips inside a cluster always put some noise there: its size in the top K modes,
+# √C_e(K)·‖e‖, is roughly the floor of every filter, early stopping included. The figure draws
+# each filter at the eigenvalues of H∞, one point per mode (the K top modes sit far right, past
+# the spectral gap, where every filter keeps them), and the cell checks on the soft R3
+# run of section 2 that it did end at its filter: u = g(H) y (`eigen.apply_spectral_filter`).
 
 # %%
 s = spectrum.air_spectra(eig, y_clean, y)
@@ -227,30 +223,40 @@ print(
 )
 
 lam = np.asarray(eig.eigenvalues)
-lam_axis = np.logspace(np.log10(lam[-1]), np.log10(lam[0]), 400)
+r3_soft = np.asarray(run.u_final[labels.index("R3 soft α=0.9")])
+r3_limit = eigen.apply_spectral_filter(eig, distill.r3_soft_limit_filter(lam, 0.9, eta), y)
+gap = float(np.max(np.abs(r3_soft - np.asarray(r3_limit))))
+print(f"soft R3 (α = 0.9) after {KERNEL_STEPS} steps vs g(H) y: max difference {gap:.1e}")
+assert gap < 1e-8
+
+early_stop_filter = np.asarray(dynamics.gd_mode_factors(eig, best_k, eta=eta).fitted)[0]
 fig, ax = plt.subplots(figsize=(8, 4.5))
-ax.semilogx(lam_axis, 1 - (1 - eta * lam_axis) ** best_k, label=f"early stop, k* = {best_k:.0f}")
+ax.semilogx(lam, early_stop_filter, "o", ms=3, label=f"early stop, k* = {best_k:.0f}")
 for alpha in (0.5, 0.9, 0.99):
     ax.semilogx(
-        lam_axis,
-        np.asarray(distill.r3_soft_limit_filter(lam_axis, alpha, eta)),
+        lam,
+        np.asarray(distill.r3_soft_limit_filter(lam, alpha, eta)),
+        "o",
+        ms=3,
         label=f"soft R3 limit, α = {alpha}",
     )
 ax.semilogx(
-    lam_axis, (lam_axis / (lam_axis + 0.1)) ** 3, label="ridge self-distillation, c = 0.1, 3 rounds"
+    lam, (lam / (lam + 0.1)) ** 3, "o", ms=3, label="ridge self-distillation, c = 0.1, t = 3"
 )
-ax.plot(lam, np.zeros_like(lam), "|", color="k", ms=12, label="eigenvalues of H∞")
-ax.set_xlabel("eigenvalue λ")
+ax.set_xlabel("eigenvalue λ of H∞")
 ax.set_ylabel("filter g(λ): fraction of mode kept")
 ax.set_title("soft rules are spectral filters")
 ax.legend(fontsize=8)
 ax.grid(True, which="both", alpha=0.3)
-show(fig)
+plt.show()
 
 # %% [markdown]
 # Round-based self-distillation (a fresh student per round, trained on the previous student's
-# outputs; `distill.distill_rounds`) tells the same story: soft rounds only filter; hard rounds
-# (targets sign(u_t)) can reach ŷ.
+# outputs; `distill.distill_rounds`) tells the same story. Soft rounds only filter: after round t
+# (counting from 0) repeated ridge self-distillation is at (H(H + cI)⁻¹)^{t+1} y. Hard rounds
+# (targets sign(u_t)) recover ŷ *as the target*: once sign(u_t) = ŷ, the born-again student is
+# k*-step GD on the clean labels, and what remains of its distance is that student's own filter
+# applied to ŷ, ‖g_{k*}(H) ŷ − ŷ‖ — not noise.
 
 # %%
 round_rules = [
@@ -274,6 +280,14 @@ print(f"{'round rule (8 rounds)':32s} {'‖u − ŷ‖ per round':>60s}")
 for i, r in enumerate(round_rules):
     path = " ".join(f"{v:6.3f}" for v in np.asarray(rounds.dist_train[i]))
     print(f"{distill.rounds_label(r):32s} {path}")
+
+ridge_filter = (lam / (lam + 0.1)) ** (8 + 1)  # round 8 = the (8 + 1)-th ridge fit
+gap = float(np.max(np.abs(rounds.u_final[0] - eigen.apply_spectral_filter(eig, ridge_filter, y))))
+clean_student = dynamics.gd_predictor(eig, y_clean, eta=eta)(best_k).train
+floor = float(np.linalg.norm(np.asarray(clean_student) - y_clean))
+print(f"ridge rounds vs the filter (λ/(λ + c))^9 applied to y: max difference {gap:.1e}")
+print(f"k*-step GD on the clean labels ŷ ends at ‖g_k*(H) ŷ − ŷ‖ = {floor:.3f}")
+assert gap < 1e-10
 
 # %% [markdown]
 # ## 3. Real networks of growing width
@@ -331,7 +345,7 @@ for ax, curve, title in zip(
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
 axes[0].set_ylabel("‖u(k) − ŷ‖₂ (train)")
-show(fig)
+plt.show()
 
 # %% [markdown]
 # Reading the table and the curves: plain GD climbs back towards ‖e‖ as it memorizes the flips
@@ -376,7 +390,7 @@ for ax in axes:
     ax.set_xlabel("gradient-descent step k")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-show(fig)
+plt.show()
 horizons = (10, 100, NET_STEPS)
 print("max_k ≤ K ‖u_net(k) − u_lin(k)‖ / ‖y‖, plain GD, for K =", horizons)
 print(f"{'width':>6s} {'vs H(W0) linearized':>26s} {'vs H∞ dynamics':>26s} {'Arora error':>12s}")
@@ -407,7 +421,7 @@ ax.set_xlabel("ŷ_i u_i (final, training points)")
 ax.set_ylabel("count")
 ax.set_title("margins in the kernel limit")
 ax.legend()
-show(fig)
+plt.show()
 print("final margin min_i ŷ_i u_i of hard R3 — kernel limit and real networks:")
 for key in ["inf", *widths]:
     print(f"  {key:>6s}: {study[key]['self_distill_margin']:.4f}")
@@ -447,7 +461,7 @@ for ax, (name, values, kwargs_of) in zip(axes, sweeps, strict=True):
     ax.legend(fontsize=8)
     ax.set_title(f"sweep over {name}")
     print(name, {v: np.round(row, 4).tolist() for v, row in zip(values, rows, strict=True)})
-show(fig)
+plt.show()
 
 # %% [markdown]
 # ## Summary

@@ -47,7 +47,6 @@ import jax
 
 jax.config.update("jax_enable_x64", True)  # first, before any JAX array exists
 
-import io
 import json
 import shutil
 import subprocess
@@ -58,21 +57,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, display
-from ntk_air import data, dynamics, eigen, kernels, spectrum
+from ntk_air import data, dynamics, eigen, kernels, nt_backend, spectrum
 from ntk_air.commands.air import air_report
 from sklearn.datasets import load_digits
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
 if SIZE not in ("small", "large"):
     raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
-
-
-def show(fig):
-    """Display a figure as a PNG, whatever matplotlib backend is active, then free it."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    display(Image(data=buffer.getvalue()))
 
 
 N_TRAIN = 200 if SIZE == "small" else None  # None: every 3 and 8 not used for testing
@@ -165,7 +156,7 @@ for ax, i in zip(axes, range(8), strict=True):
     ax.set_title(f"y={ds.y[i]:+.0f}{flag}", fontsize=8)
     ax.axis("off")
 fig.suptitle("first training images and the labels you gave (3 → +1, 8 → −1)")
-show(fig)
+plt.show()
 
 # %% [markdown]
 # ## 3. Choose an architecture
@@ -193,16 +184,14 @@ candidates = {
         {"arch": "fc", "depth": 3, "w_std": 1.5, "b_std": 0.1},
     ),
 }
+cnn_spec = "cnn:channels=8,depth=2,pool=flatten,shape=8x8x1"
 try:
-    from ntk_air import nt_backend
-
-    cnn_spec = "cnn:channels=8,depth=2,pool=flatten,shape=8x8x1"
     candidates["CNN (neural-tangents)"] = (
         nt_backend.kernel_fn_from_spec(cnn_spec),
         {"arch": cnn_spec, "backend": "neural-tangents"},
     )
-except ImportError as err:
-    print(f"neural-tangents backend not available ({err}); comparing native kernels only.")
+except nt_backend.NeuralTangentsUnavailable as err:
+    print(f"neural-tangents backend not available, comparing native kernels only:\n{err}")
 
 print(
     f"{'architecture':26s} {'A(ŷ)':>7s} {'modes 90% ŷ':>12s} {'modes 90% e':>12s} {'ŷᵀH⁻¹ŷ':>10s} "

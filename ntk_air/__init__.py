@@ -1,10 +1,10 @@
 """ntk_air: Neural Tangent Kernel theory of wide networks, in JAX.
 
 Modules, one concept each: `kernels` (infinite width), `empirical` (finite width, any model),
-`models`, `data`, `eigen` (the spectral core), `spectrum` (AIR label spectra), `dynamics`
-(closed-form linearized training), `distill` (self-distillation rules), `training` (real
-networks, flax + optax), `theorem` (the ℓ2 theorem check). `nt_backend` (neural-tangents) is
-optional and imported only on request.
+`models`, `data`, `noise` (label-noise models), `eigen` (the spectral core), `spectrum` (AIR
+label spectra), `dynamics` (closed-form linearized training), `distill` (self-distillation
+rules), `training` (real networks, flax + optax), `theorem` (the ℓ2 theorem check).
+`nt_backend` (neural-tangents) is optional and imported only on request.
 """
 
 from . import (
@@ -15,6 +15,7 @@ from . import (
     empirical,
     kernels,
     models,
+    noise,
     spectrum,
     theorem,
     tiling,
@@ -64,6 +65,7 @@ __all__ = [
     "label_spectrum",
     "make_kernel_fn",
     "models",
+    "noise",
     "self_distill",
     "spectrum",
     "structured_mlp_ntk_fn",

@@ -294,11 +294,7 @@ def _alpha_at(rule: TargetRule, k, q, y, binary):
     """α_k: constant, increasing α·min(1, k/ramp), or adaptive α·accuracy(p(q) vs y)."""
     ramp = jnp.where(rule.ramp > 0, rule.ramp, 1.0)
     increasing = rule.alpha * jnp.minimum(1.0, k / ramp)
-    if binary:
-        acc = jnp.mean(jnp.sign(q) == jnp.sign(y), dtype=q.dtype)
-    else:
-        acc = jnp.mean(jnp.argmax(q, axis=-1) == jnp.argmax(y, axis=-1), dtype=q.dtype)
-    adaptive = rule.alpha * acc
+    adaptive = rule.alpha * accuracy(q, y, binary)  # sign/argmax agree on (n, 1) ±1 columns
     return jnp.select([rule.schedule == 1, rule.schedule == 2], [increasing, adaptive], rule.alpha)
 
 
@@ -696,12 +692,8 @@ def self_distill(
 
     Reference: Dong et al. arXiv 1910.01255 (SCIENCE.md §4).
     """
-    H = as_float_array(kernel, "kernel")
-    check_rank(H, "kernel", 2)
+    H = _prepare_kernel(kernel)
     n = H.shape[0]
-    if H.shape != (n, n):
-        raise ValueError(f"kernel must be square, got {tuple(H.shape)}")
-    check_finite(H, "kernel")
     _check_steps(steps, record_every)
     y2, yh2, binary = _prepare_labels(y, y_clean, H.dtype, n)
     rule_b, single = _as_batched_rule(rule, TargetRule)
@@ -758,10 +750,23 @@ def _unbatch(run):
     )
 
 
+def _check_int(name, v, lo):
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+        raise ValueError(f"{name} must be an int ≥ {lo}, got {v!r}")
+
+
 def _check_steps(steps, record_every):
-    for name, v, lo in (("steps", steps, 0), ("record_every", record_every, 1)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-            raise ValueError(f"{name} must be an int ≥ {lo}, got {v!r}")
+    _check_int("steps", steps, 0)
+    _check_int("record_every", record_every, 1)
+
+
+def _prepare_kernel(kernel):
+    H = as_float_array(kernel, "kernel")
+    check_rank(H, "kernel", 2)
+    if H.shape[0] != H.shape[1]:
+        raise ValueError(f"kernel must be square, got {tuple(H.shape)}")
+    check_finite(H, "kernel")
+    return H
 
 
 def _shape_like(a, ref2, name, binary):
@@ -769,7 +774,8 @@ def _shape_like(a, ref2, name, binary):
     check_finite(a, name)
     a2 = a[:, None] if binary and a.ndim == 1 else a
     if a2.shape != ref2.shape:
-        raise ValueError(f"{name} must match the labels' shape, got {tuple(a.shape)}")
+        want = ref2.shape[:1] if binary else ref2.shape
+        raise ValueError(f"{name} must have shape {tuple(want)}, got {tuple(a.shape)}")
     return a2
 
 
@@ -787,16 +793,14 @@ def _prepare_test(k_test, y_test_clean, f0_test, n, y2, binary, dtype):
         raise ValueError(f"k_test must be (n_test, {n}) = K(X_test, X), got {tuple(k_test.shape)}")
     nt = k_test.shape[0]
     yt = as_float_array(y_test_clean, "y_test_clean", dtype)
+    check_finite(yt, "y_test_clean")
     yt2 = yt[:, None] if binary and yt.ndim == 1 else yt
     if yt2.shape != (nt, y2.shape[1]):
         raise ValueError(
             f"y_test_clean must have {nt} rows like k_test and the labels' classes, "
             f"got {tuple(yt.shape)}"
         )
-    f0 = jnp.zeros_like(yt2) if f0_test is None else as_float_array(f0_test, "f0_test", dtype)
-    f0 = f0[:, None] if binary and f0.ndim == 1 else f0
-    if f0.shape != yt2.shape:
-        raise ValueError(f"f0_test must match y_test_clean's shape, got {tuple(f0.shape)}")
+    f0 = jnp.zeros_like(yt2) if f0_test is None else _shape_like(f0_test, yt2, "f0_test", binary)
     return k_test, f0, yt2
 
 
@@ -923,11 +927,9 @@ def distill_rounds(
 
     Reference: Mobahi et al. arXiv 2002.05715; Das & Sanghavi arXiv 2301.13304.
     """
-    H = as_float_array(kernel, "kernel")
-    check_rank(H, "kernel", 2)
+    H = _prepare_kernel(kernel)
     n = H.shape[0]
-    check_finite(H, "kernel")
-    _check_steps(rounds, 1)
+    _check_int("rounds", rounds, 0)
     y2, yh2, binary = _prepare_labels(y, y_clean, H.dtype, n)
     rule_b, single = _as_batched_rule(rule, RoundsRule)
     hard = bool(np.any(rule_b.hard > 0))

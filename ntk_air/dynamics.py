@@ -27,6 +27,7 @@ import numpy as np
 
 from ._checks import as_float_array, check_finite, check_rank, is_concrete
 from .eigen import Eigensystem, to_eigenbasis
+from .spectrum import _energy
 
 __all__ = [
     "ModeFactors",
@@ -51,9 +52,8 @@ __all__ = [
 class ModeFactors(NamedTuple):
     """Per-mode factors of the closed-form dynamics at T times (a pytree)."""
 
-    residual: (
-        jax.Array
-    )  # (T, n) r(λ) = (1 − ηλ)^k (GD) or e^{−λt} (flow): Vᵀ(u − y) = r ⊙ Vᵀ(u0 − y)
+    # r(λ) = (1 − ηλ)^k (GD) or e^{−λt} (flow), so that Vᵀ(u − y) = r ⊙ Vᵀ(u0 − y)
+    residual: jax.Array  # (T, n)
     fitted: jax.Array  # (T, n) g(λ) = 1 − r(λ), the fraction of each mode fitted
     test_weight: jax.Array  # (T, n) φ(λ) = g(λ)/λ (ηk or t at λ = 0; 0 on |λ| ≤ clamp_tol at ∞)
 
@@ -473,15 +473,10 @@ def flow_half_lives(eig: Eigensystem) -> jax.Array:
     return jnp.where(fits, jnp.log(2.0) / jnp.where(fits, lam, 1.0), jnp.inf)
 
 
-def _squared_coefficients(eig, z):
-    c = to_eigenbasis(eig, z)
-    return c**2 if c.ndim == 1 else jnp.sum(c**2, axis=1)
-
-
 @jax.jit
 def _fitted_fractions(eig, fitted, y_clean, y_noisy):
-    def frac(z):
-        return (fitted**2) @ _squared_coefficients(eig, z) / jnp.sum(z**2)
+    def frac(z):  # Σ_i g_i² p_i(z), p the energy per mode (NaN for z = 0)
+        return (fitted**2) @ _energy(eig, z)
 
     return frac(y_clean), frac(y_noisy - y_clean), frac(y_noisy)
 
@@ -511,10 +506,13 @@ def fitted_fractions(
     """
     y_clean, _, _, _ = _prepare_problem(eig, y_clean, None, None, None)
     y_noisy = _check_like(y_noisy, "y_noisy", y_clean.shape, y_clean.dtype)
-    factors = (
-        flow_mode_factors(eig, steps) if flow else gd_mode_factors(eig, steps, eta=eta, force=force)
-    )
-    steps_arr, _ = _check_times(steps, y_clean.dtype, integer=not flow, name="steps")
+    lam = eig.eigenvalues
+    steps_arr, _ = _check_times(steps, lam.dtype, integer=not flow, name="steps")
+    if flow:
+        factors = _flow_factors(lam, eig.clamp_tol, steps_arr)
+    else:
+        eta = resolve_step_size(eig, eta, force=force)
+        factors = _gd_factors(lam, jnp.asarray(eta, lam.dtype), eig.clamp_tol, steps_arr)
     return FittedFractions(steps_arr, *_fitted_fractions(eig, factors.fitted, y_clean, y_noisy))
 
 
@@ -688,7 +686,7 @@ def log_spaced_steps(max_step, num: int = 200) -> np.ndarray:
       (T,) float64 numpy array of whole numbers, starting at 0.
 
     Example:
-      >>> log_spaced_steps(1000, 5)   # [0, 1, 6, 32, 178, 1000] minus duplicates
+      >>> log_spaced_steps(1000, 6)   # [0, 1, 6, 32, 178, 1000]
     """
     max_step = float(max_step)
     if not (np.isfinite(max_step) and max_step >= 1):

@@ -405,7 +405,8 @@ def structured_mlp_ntk_fn(
     def ntk_fn(params, x1, x2=None, *, dtype=None):
         dt = resolve_dtype(dtype)
         x1, x2 = _prepare_inputs(x1, x2, dt, exact_rank=2)
-        layers = _prepare_params(_mlp_layers(mlp, params), dt)
+        # Cast the dict first, so that errors name the leaf as params['Dense_1']['kernel'].
+        layers = _mlp_layers(mlp, _prepare_params(params, dt))
         if layers[0][0].shape[0] != x1.shape[1]:
             raise ValueError(
                 f"x1 has {x1.shape[1]} features but params['Dense_0']['kernel'] expects "

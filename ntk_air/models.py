@@ -95,7 +95,7 @@ def two_layer_apply_fn(model: TwoLayerReLU, frozen) -> Callable[[dict, jax.Array
     Returns:
       apply_fn(params, x): params = {'w': (m, d)}, x (n, d) → (n,).
     """
-    if isinstance(frozen, dict) and "frozen" in frozen:
+    if hasattr(frozen, "keys") and "frozen" in frozen:
         frozen = frozen["frozen"]
     if not (hasattr(frozen, "keys") and "a" in frozen):
         raise ValueError(
@@ -203,10 +203,14 @@ def mlp_params_from_stax(stax_params) -> dict:
       {'Dense_0': {'kernel', 'bias'}, …, 'Dense_L': {...}} for `MLP.apply({'params': ...}, x)`.
     """
     out = {}
-    layers = [p for p in stax_params if not (isinstance(p, tuple | list) and len(p) == 0)]
-    for i, p in enumerate(layers):
+    for position, p in enumerate(stax_params):
+        if isinstance(p, tuple | list) and len(p) == 0:
+            continue  # an activation layer
         if not (isinstance(p, tuple | list) and len(p) in (1, 2)):
-            raise ValueError(f"stax_params[{i}] must be a (W, b) tuple, got {type(p).__name__}")
+            raise ValueError(
+                f"stax_params[{position}] must be a (W, b) tuple, got {type(p).__name__}"
+            )
+        i = len(out)  # index of this Dense layer
         w = jnp.asarray(p[0])
         if w.ndim != 2:
             raise ValueError(f"Dense layer {i}: W must be (d_in, d_out), got shape {w.shape}")

@@ -41,7 +41,7 @@ class LabelSpectrum(NamedTuple):
     energy: jax.Array  # (n,) p_i(z) = ‖v_iᵀz‖² / ‖z‖², eigenvalue order; sums to 1 (NaN if z = 0)
     cumulative: jax.Array  # (n,) C_z(k) = Σ_{i≤k} p_i(z), k = 1..n
     fractions: jax.Array  # (F,) energy fractions asked for, e.g. (0.5, 0.9, 0.99)
-    modes_holding: jax.Array  # (F,) int, smallest k with C_z(k) ≥ fraction (top-k by eigenvalue)
+    modes_holding: jax.Array  # (F,) int, smallest k with C_z(k) ≥ fraction; 0 if z = 0 (undefined)
     norm: jax.Array  # () ‖z‖ (Frobenius for one-hot matrices)
     alignment: jax.Array  # () kernel-target alignment ⟨H, zzᵀ⟩_F / (‖H‖_F ‖zzᵀ‖_F)
     complexity: jax.Array  # () zᵀH⁻¹z (trace for matrices); inf when H is singular along z
@@ -56,7 +56,7 @@ class AIRSpectra(NamedTuple):
 
 
 def _squared_coefficients(eig: Eigensystem, z) -> jax.Array:
-    """‖v_iᵀ z‖², shape (n,): columns of a one-hot matrix summed."""
+    """‖v_iᵀ z‖², shape (n,): columns of a one-hot matrix summed (unnormalized energies)."""
     c = to_eigenbasis(eig, z)
     return c**2 if c.ndim == 1 else jnp.sum(c**2, axis=1)
 
@@ -70,9 +70,11 @@ def _modes_holding(cumulative, fractions):
     # Smallest k (1-based) with C(k) ≥ f is 1 + #{i : C_i < f}. A cumulative sum carries
     # rounding of about n·eps, so C(k) within that of f counts as reaching it (in float64,
     # 0.6 + 0.3 < 0.9); capped at n, since rounding can also leave C(n) a few ulps below 1.
+    # A zero z has NaN energies (0/0) and no such k: 0 says so (NaN compares False, giving 1).
     tol = cumulative.shape[0] * jnp.finfo(cumulative.dtype).eps
     below = jnp.sum(cumulative[None, :] < fractions[:, None] - tol, axis=1)
-    return jnp.minimum(below + 1, cumulative.shape[0])
+    k = jnp.minimum(below + 1, cumulative.shape[0])
+    return jnp.where(jnp.isnan(cumulative[-1]), 0, k)
 
 
 def _alignment(eig, z):
@@ -167,7 +169,7 @@ def modes_holding(energy, fractions=ENERGY_FRACTIONS) -> jax.Array:
       fractions: energy fractions in (0, 1).
 
     Returns:
-      (F,) ints, 1 ≤ k ≤ n.
+      (F,) ints, 1 ≤ k ≤ n; 0 when the energies are NaN (a zero label vector has no spectrum).
 
     Example:
       >>> modes_holding(jnp.array([0.6, 0.3, 0.1]), (0.5, 0.9))   # [1, 2]
@@ -188,7 +190,7 @@ def kernel_target_alignment(eig: Eigensystem, z) -> jax.Array:
       z: (n,) or (n, C) labels, nonzero.
 
     Returns:
-      () alignment.
+      () alignment (NaN for z = 0).
 
     Example:
       >>> kernel_target_alignment(eig, y_clean)   # near 1: labels lie along the top modes
@@ -234,7 +236,8 @@ def label_spectrum(
 
     energy p_i = ‖v_iᵀz‖²/‖z‖², cumulative C(k) = Σ_{i≤k} p_i, modes holding each fraction
     min{k : C(k) ≥ f}, alignment ⟨H, zzᵀ⟩_F/(‖H‖_F‖zzᵀ‖_F), complexity zᵀH⁻¹z (inf if singular
-    along z; see `kernel_complexity`). A zero z gives NaN energies (0/0): it has no spectrum.
+    along z; see `kernel_complexity`). A zero z gives NaN energies and alignment (0/0) and
+    modes_holding 0: it has no spectrum.
 
     Args:
       eig: decomposition of H (n × n).
@@ -265,7 +268,8 @@ def air_spectra(
     """Label spectra of clean labels ŷ, noise e = y − ŷ and noisy labels y, at once.
 
     AIR (SCIENCE.md §2): for real labels C_ŷ(k) reaches ≈ 1 within few modes while the noise's
-    C_e(k) grows roughly like k/n.
+    C_e(k) grows roughly like k/n (flips inside K clusters put a fraction ≈ ρ, the flip rate, of
+    the noise's energy in the top K modes: the cluster means of e).
 
     Args:
       eig: decomposition of H (n × n).
@@ -278,7 +282,7 @@ def air_spectra(
 
     Example:
       >>> s = air_spectra(eig, data.y_clean, data.y)
-      >>> s.clean.cumulative[9], s.noise.cumulative[9]   # ≈ 1 vs ≈ 10/n
+      >>> s.clean.cumulative[9], s.noise.cumulative[9]   # ≈ 1 vs ≈ 10/n (zero-mean noise)
 
     Reference: Dong et al. arXiv 1910.01255.
     """

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["tiled_pairwise", "check_tile_size"]
+__all__ = ["tiled_pairwise", "check_tile_size", "pad_rows"]
 
 
 def check_tile_size(tile_size) -> None:
@@ -25,7 +25,8 @@ def check_tile_size(tile_size) -> None:
         raise ValueError(f"tile_size must be a positive int or None, got {tile_size!r}")
 
 
-def _pad_rows(x: jax.Array, multiple: int) -> jax.Array:
+def pad_rows(x: jax.Array, multiple: int) -> jax.Array:
+    """Rows of x followed by copies of its last row, up to a multiple of `multiple` rows."""
     n = x.shape[0]
     pad = (-n) % multiple
     if pad == 0:
@@ -56,7 +57,7 @@ def tiled_pairwise(
     if tile_size is None or (tile_size >= n1 and tile_size >= n2):
         return block_fn(x1, x2)
     t1, t2 = min(tile_size, n1), min(tile_size, n2)
-    x1p, x2p = _pad_rows(x1, t1), _pad_rows(x2, t2)
+    x1p, x2p = pad_rows(x1, t1), pad_rows(x2, t2)
     b1 = x1p.reshape(x1p.shape[0] // t1, t1, *x1.shape[1:])
     b2 = x2p.reshape(x2p.shape[0] // t2, t2, *x2.shape[1:])
 

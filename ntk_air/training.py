@@ -64,8 +64,8 @@ def tree_distance(a, b):
     return jnp.sqrt(sum(jax.tree_util.tree_leaves(sq)))
 
 
-def _outputs(apply_fn, params, x, binary):
-    """(n, C) outputs; a (n, 1) output for ±1 labels is read as C = 1 (e.g. an MLP readout)."""
+def _outputs(apply_fn, params, x):
+    """(n, C) outputs: an (n,) output becomes (n, 1); an (n, 1) one (e.g. an MLP readout) stays."""
     out = apply_fn(params, x)
     return out[:, None] if out.ndim == 1 else out
 
@@ -73,7 +73,6 @@ def _outputs(apply_fn, params, x, binary):
 @functools.partial(
     jax.jit,
     static_argnames=(
-        "apply_fn",
         "optimizer",
         "n_blocks",
         "record_every",
@@ -84,6 +83,7 @@ def _outputs(apply_fn, params, x, binary):
 )
 def _train_jit(
     rule,
+    apply_fn,
     params0,
     x,
     y,
@@ -91,7 +91,6 @@ def _train_jit(
     x_test,
     y_test,
     *,
-    apply_fn,
     optimizer,
     n_blocks,
     record_every,
@@ -102,13 +101,13 @@ def _train_jit(
     has_test = x_test is not None
 
     def run_one(r):
-        u0 = _outputs(apply_fn, params0, x, binary)
+        u0 = _outputs(apply_fn, params0, x)
         t_init = initial_target(r, u0, y, binary=binary)
         state0 = (jnp.zeros((), jnp.int32), params0, optimizer.init(params0), t_init, u0)
 
         def step(s, _):
             k, params, opt_state, t_prev, u_prev = s
-            u, vjp = jax.vjp(lambda p: _outputs(apply_fn, p, x, binary), params)
+            u, vjp = jax.vjp(lambda p: _outputs(apply_fn, p, x), params)
             t = jnp.where(k == 0, t_init, target_step(r, k, t_prev, u_prev, u, y, binary=binary))
             (grads,) = vjp(u - t)  # ∇ ½‖u − ỹ‖² = Jᵀ(u − ỹ)
             updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -117,12 +116,10 @@ def _train_jit(
 
         def observe(s):
             params = s[1]
-            u = _outputs(apply_fn, params, x, binary)
+            u = _outputs(apply_fn, params, x)
             out = {"dist": jnp.linalg.norm(u - y_hat), "dw": tree_distance(params, params0)}
             if has_test:
-                out["dist_test"] = jnp.linalg.norm(
-                    _outputs(apply_fn, params, x_test, binary) - y_test
-                )
+                out["dist_test"] = jnp.linalg.norm(_outputs(apply_fn, params, x_test) - y_test)
             if record_predictions:
                 out["u"] = u
             return out
@@ -142,11 +139,11 @@ def _train_jit(
             )
         obs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), obs0, obs)
         params = s[1]
-        u = _outputs(apply_fn, params, x, binary)
+        u = _outputs(apply_fn, params, x)
         d_all = jnp.concatenate(d_all + [jnp.linalg.norm(u - y_hat)[None]])
         acc, marg = _metrics_2d(u, y_hat, binary)
         if has_test:
-            f_test = _outputs(apply_fn, params, x_test, binary)
+            f_test = _outputs(apply_fn, params, x_test)
             acc_test = _metrics_2d(f_test, y_test, binary)[0]
             dist_test = obs["dist_test"]
         else:
@@ -194,9 +191,10 @@ def train(
     linearization of this loop, u(k+1) = u(k) − ηH(u(k) − ỹ(k)), is `distill.self_distill`.
 
     Args:
-      apply_fn: apply_fn(params, x) → (n,) or (n, C) (hashable: it is a static argument, so keep
-        the same function object across calls to reuse the compilation). An (n, 1) output is
-        read as the single output of ±1 labels.
+      apply_fn: apply_fn(params, x) → (n,) or (n, C). A plain function is part of the compiled
+        program (keep the same object across calls to reuse the compilation); a
+        `jax.tree_util.Partial` passes its bound arrays as data, so any network of the same
+        shapes reuses it. An (n, 1) output is read as the single output of ±1 labels.
       params: initial trainable parameters θ(0) (pytree).
       x: (n, d) training inputs. y: (n,) ±1 given labels or (n, C) one-hot; y_clean: ŷ, same.
       rule: TargetRule (scalar leaves, or (g,) leaves from `distill.stack_rules`: one vmapped
@@ -213,9 +211,8 @@ def train(
       TrainRun; with a single rule the leading (g,) axis is dropped.
 
     Example:
-      >>> model = TwoLayerReLU(width=1024); variables = model.init(jax.random.key(0), x)
-      >>> apply_fn = two_layer_apply_fn(model, variables["frozen"])
-      >>> run = train(apply_fn, variables["params"], x, y, y_clean, r3(0.9), steps=2000, eta=1.0)
+      >>> apply_fn, params = two_layer_network(1024, x)
+      >>> run = train(apply_fn, params, x, y, y_clean, r3(0.9), steps=2000, eta=1.0)
 
     Reference: Du et al. arXiv 1810.02054; Dong et al. arXiv 1910.01255.
     """
@@ -262,15 +259,20 @@ def train(
     optimizer = _sgd(float(eta)) if optimizer is None else optimizer
     n_blocks, rem, rec = _record_steps(steps, record_every)
     rule_j = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), rule_b)
+    # apply_fn travels as a pytree: a `jax.tree_util.Partial` (as `two_layer_network` returns)
+    # carries its arrays (the frozen readout) as leaves, so a fresh network of the same shapes
+    # reuses the compilation; a plain function is keyed on its identity, as a static argument.
+    if not isinstance(apply_fn, jax.tree_util.Partial):
+        apply_fn = jax.tree_util.Partial(apply_fn)
     out = _train_jit(
         rule_j,
+        apply_fn,
         params,
         x,
         y2,
         yh2,
         x_test,
         yt2,
-        apply_fn=apply_fn,
         optimizer=optimizer,
         n_blocks=n_blocks,
         record_every=record_every,
@@ -303,10 +305,17 @@ def _sgd(eta):
 
 
 @functools.lru_cache(maxsize=64)
-def _two_layer_cached(width, kappa):
-    from .models import TwoLayerReLU
+def _two_layer_apply(width, kappa):
+    """apply(frozen, params, x) of TwoLayerReLU(width, kappa): one function object per model."""
+    from .models import TwoLayerReLU, two_layer_apply_fn
 
-    return TwoLayerReLU(width=width, kappa=kappa)
+    model = TwoLayerReLU(width=width, kappa=kappa)
+
+    def apply(frozen, params, x):
+        # The closure is rebuilt at trace time only: the readout stays an argument (data).
+        return two_layer_apply_fn(model, frozen)(params, x)
+
+    return model, apply
 
 
 def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init: str = "iid"):
@@ -326,19 +335,18 @@ def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init:
       kappa: κ. seed: PRNG seed of the init. init: "iid" or "symmetric".
 
     Returns:
-      (apply_fn, params).
+      (apply_fn, params): apply_fn(params, x) → (n,) is a `jax.tree_util.Partial` holding the
+      readout as data, so `train` compiles once per (width, κ, shapes), not once per network.
 
     Reference: Du et al. arXiv 1810.02054; Chizat, Oyallon, Bach arXiv 1812.07956 (symmetric init).
     """
-    from .models import two_layer_apply_fn
-
     if isinstance(width, bool) or not isinstance(width, int | np.integer) or width < 1:
         raise ValueError(f"width must be a positive int, got {width!r}")
     if init not in ("iid", "symmetric"):
         raise ValueError(f"init must be 'iid' or 'symmetric', got {init!r}")
     if init == "symmetric" and width % 2:
         raise ValueError(f"init='symmetric' pairs neurons: width must be even, got {width}")
-    model = _two_layer_cached(int(width), float(kappa))
+    model, apply = _two_layer_apply(int(width), float(kappa))
     variables = model.init(jax.random.key(seed), jnp.asarray(x))
     params, frozen = variables["params"], variables["frozen"]
     if init == "symmetric":
@@ -346,7 +354,7 @@ def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init:
         w, a = params["w"][:half], frozen["a"][:half]
         params = {"w": jnp.concatenate([w, w])}
         frozen = {"a": jnp.concatenate([a, -a])}
-    return two_layer_apply_fn(model, frozen), params
+    return jax.tree_util.Partial(apply, frozen), params
 
 
 def mlp_network(

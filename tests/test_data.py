@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ntk_air import data as D
+from ntk_air import noise as N
 
 # ---------------------------------------------------------------------------------------------
 # unit_normalize
@@ -240,6 +241,20 @@ def test_invalid_flip_rates_raise_naming_the_value(rate):
         D.clusters(noise_rate=rate)
 
 
+def test_noise_models_live_in_noise_and_are_reexported_by_data():
+    """`ntk_air.data.X` keeps working for every noise name (the same objects, not copies)."""
+    assert set(N.__all__) <= set(D.__all__)
+    for name in N.__all__:
+        assert getattr(D, name) is getattr(N, name), name
+
+
+def test_no_noise_returns_a_copy():
+    y = np.array([1.0, -1.0, 1.0])
+    out = D.apply_noise(y, "none", 0.0, 0)
+    out.y[0] = -1.0
+    np.testing.assert_array_equal(y, [1.0, -1.0, 1.0])  # the caller's labels are untouched
+
+
 def test_invalid_sigma_noise_name_and_labels():
     with pytest.raises(ValueError, match="sigma must be finite and >= 0, got -0.1"):
         D.gaussian_noise(np.ones(3), -0.1, 0)
@@ -420,6 +435,7 @@ Y = np.array([1.0, -1.0, 1.0, -1.0])
         (dict(x=np.where(X == 1, np.nan, X), y=Y), ValueError, r"'x' has 4 non-finite.*\(0, 0\)"),
         (dict(x=X, y=np.array([1, np.inf, 1, 1])), ValueError, r"'y' has 1 non-finite.*\(1,\)"),
         (dict(x=X, y=np.array(["a", "b", "c", "d"])), TypeError, "'y' must be numeric"),
+        (dict(x=X * 1j, y=Y), TypeError, "'x' must be real"),
         (dict(x=np.array([X[0], "s"], dtype=object), y=Y), ValueError, "pickled object array"),
     ],
 )

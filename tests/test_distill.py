@@ -429,6 +429,27 @@ def test_clear_errors(problem):
         D.self_distill(H, y, yc, D.r1(0.5), steps=3, y_test_clean=pr["yt"])
     with pytest.raises(ValueError, match="steps"):
         D.self_distill(H, y, yc, D.r1(0.5), steps=-1)
+    with pytest.raises(ValueError, match="rounds"):
+        D.distill_rounds(H, y, yc, D.ridge_rounds(0.1), rounds=-1)
+    with pytest.raises(ValueError, match="kernel must be square"):
+        D.distill_rounds(H[:, :-1], y, yc, D.ridge_rounds(0.1), rounds=2)
+    f0 = np.zeros(7)
+    f0[2] = np.nan
+    with pytest.raises(ValueError, match="f0_test"):
+        D.self_distill(
+            H, y, yc, D.r1(0.5), steps=3, k_test=pr["Kt"], y_test_clean=pr["yt"], f0_test=f0
+        )
+    with pytest.raises(ValueError, match=r"f0_test must have shape \(7,\)"):
+        D.self_distill(
+            H,
+            y,
+            yc,
+            D.r1(0.5),
+            steps=3,
+            k_test=pr["Kt"],
+            y_test_clean=pr["yt"],
+            f0_test=np.zeros(6),
+        )
 
 
 def test_rule_labels():
@@ -521,6 +542,37 @@ def test_cli_distill_json_and_predictions_match_numpy(tmp_path, x64, capsys):
         best = min(best, np.linalg.norm(v - y_clean))
         v = v - eta * H @ (v - y)
     assert rep["plain_gd"]["best_early_stop_dist"] == pytest.approx(best, rel=1e-8)
+
+
+def test_cli_distill_runs_each_rule_on_its_engine_in_rule_order(tmp_path, x64, capsys):
+    from ntk_air import cli
+
+    rng = np.random.default_rng(5)
+    x = _unit_rows(rng, 20, 4)
+    y_clean = np.sign(x[:, 0] + 0.01)
+    y = y_clean.copy()
+    y[::5] *= -1
+    np.savez(tmp_path / "data.npz", x=x, y=y, y_clean=y_clean)
+    out = tmp_path / "out"
+    argv = ["distill", str(tmp_path / "data.npz"), "--rule", "r3", "--schedule", "increasing"]
+    argv += ["--ramp", "6", "--steps", "25", "--record-every", "1", "--rounds", "0"]
+    assert cli.main([*argv, "--out", str(out), "--no-progress"]) == 0
+    import json
+
+    runs = json.loads((out / "distill.json").read_text())["runs"]
+    assert [r["label"] for r in runs] == [
+        "plain GD",
+        "R3 soft α=0.9 ramp 6",
+        "R3 hard α=0.9 ramp 6",
+    ]
+    assert [r["engine"] for r in runs] == ["closed-form", "eigen-scan", "scan"]
+    H = _h_inf_numpy(x, x)
+    eta = 1.0 / np.linalg.eigvalsh(H)[-1]
+    for run, hard in zip(runs[1:], (False, True), strict=True):
+        kw = dict(kind="r3", alpha=0.9, hard=hard, schedule="increasing", ramp=6)
+        path, _ = reference(H, np.zeros((0, 20)), y, eta, 25, **kw)
+        dist = np.linalg.norm(path - y_clean, axis=1)
+        np.testing.assert_allclose(run["dist_train"], dist, rtol=1e-8, atol=1e-10)
 
 
 def test_cli_distill_rejects_bad_steps(tmp_path, x64, capsys):

@@ -1,18 +1,17 @@
-"""Models: forward passes against explicit formulas, initialization statistics, stax conversion."""
+"""Models: forward passes against explicit formulas, initialization statistics, stax conversion.
+
+The forward pass against neural-tangents' own outputs is in test_nt_fixtures.py."""
 
 from __future__ import annotations
-
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax.core import FrozenDict
 from scipy.special import erf
 
 from ntk_air.models import MLP, TwoLayerReLU, mlp_params_from_stax, two_layer_apply_fn
-
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "nt", "empirical_mlp.npz")
 
 
 def _x(n=6, d=4, seed=0):
@@ -64,11 +63,12 @@ def test_two_layer_apply_fn_differentiates_w_only(x64):
     w, a = np.asarray(variables["params"]["w"]), np.asarray(variables["frozen"]["a"])
     expected = (a[:, None] / 4.0) * ((np.asarray(x) @ w.T > 0).T @ np.asarray(x))
     np.testing.assert_allclose(grads["w"], expected, rtol=1e-12, atol=1e-12)
-    # the whole variables dict is accepted as `frozen` as well
-    np.testing.assert_array_equal(
-        two_layer_apply_fn(model, variables)(variables["params"], x),
-        apply_fn(variables["params"], x),
-    )
+    # the whole variables dict is accepted as `frozen` as well, also as a flax FrozenDict
+    for whole in (variables, FrozenDict(variables)):
+        np.testing.assert_array_equal(
+            two_layer_apply_fn(model, whole)(variables["params"], x),
+            apply_fn(variables["params"], x),
+        )
 
 
 def test_two_layer_apply_fn_rejects_bad_frozen():
@@ -136,25 +136,5 @@ def test_mlp_params_from_stax_layout(x64):
         mlp_params_from_stax([(w0, np.ones(3))])
     with pytest.raises(ValueError, match="W must be"):
         mlp_params_from_stax([(np.ones(3), np.ones(3))])
-
-
-@pytest.mark.skipif(not os.path.exists(FIXTURE), reason="neural-tangents fixture missing")
-@pytest.mark.parametrize("tag", ["relu_k1", "relu_k3", "erf_k1", "erf_k3"])
-def test_mlp_matches_neural_tangents_forward(x64, tag):
-    """stax.serial(Dense, act, Dense, act, Dense) outputs, recorded by tools/nt_reference."""
-    fx = np.load(FIXTURE)
-    act, k = tag.split("_k")
-    params = mlp_params_from_stax(
-        [(fx[f"{tag}_W{i}"], fx[f"{tag}_b{i}"]) for i in range(len(fx["widths"]) + 1)]
-    )
-    mlp = MLP(
-        widths=tuple(int(w) for w in fx["widths"]),
-        out_dim=int(k),
-        w_std=float(fx["w_std"]),
-        b_std=float(fx["b_std"]),
-        activation=act,
-    )
-    for xs, fs in (("x1", "f1"), ("x2", "f2")):
-        np.testing.assert_allclose(
-            mlp.apply({"params": params}, fx[xs]), fx[f"{tag}_{fs}"], rtol=1e-12, atol=1e-13
-        )
+    with pytest.raises(ValueError, match=r"stax_params\[2\] must be a \(W, b\) tuple"):
+        mlp_params_from_stax([(w0, b0), (), "not a layer"])

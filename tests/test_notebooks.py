@@ -6,9 +6,9 @@ Execution uses nbclient with a kernel spec written here whose argv is *this* int
 (`sys.executable -m ipykernel_launcher`), so the notebooks import the ntk_air installed in the
 environment that runs the tests, whatever kernels the machine has registered. The kernel gets
 `NTK_AIR_NOTEBOOK_SIZE=small` and `NTK_AIR_NOTEBOOK_HEADLESS=1` (the notebooks then draw static
-figures instead of ipywidgets controls) and runs in a temporary directory. It inherits
-MPLBACKEND=Agg from conftest.py, so the notebooks must (and do) display figures as PNGs
-explicitly rather than rely on the inline backend.
+figures instead of ipywidgets controls) and runs in a temporary directory. MPLBACKEND (Agg, set
+by conftest.py for this process) is removed from the kernel's environment, so ipykernel selects
+its inline backend as it does for a user, and `plt.show()` in a notebook yields a PNG output.
 
 After editing a notebook's `.py`, refresh its `.ipynb` with `jupytext --sync notebooks/*.py`.
 """
@@ -126,6 +126,7 @@ def _execute(name, kernel_spec_manager, cwd, monkeypatch, *, headless: bool):
     monkeypatch.setenv("NTK_AIR_NOTEBOOK_SIZE", "small")
     monkeypatch.setenv("NTK_AIR_NOTEBOOK_HEADLESS", "1" if headless else "0")
     monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share a GPU with the tests
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel picks matplotlib's inline backend
     km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_spec_manager)
     client = NotebookClient(
         nb,

@@ -86,6 +86,8 @@ def test_import_ntk_air_never_imports_neural_tangents():
         """
         import sys
         import ntk_air
+        import ntk_air.cli
+        import ntk_air.commands.air, ntk_air.commands.distill, ntk_air.commands.kernel
         import ntk_air.nt_backend
         from ntk_air.nt_backend import parse_spec
         parse_spec("cnn:depth=2,shape=8x8x1")
@@ -274,6 +276,19 @@ def test_bad_keyword_value_is_named():
         specs.parse_spec("fc", activation="tanh")
 
 
+def test_bad_model_and_budget_are_rejected_before_neural_tangents_is_needed():
+    from ntk_air.nt_backend import kernel_fn_from_stax
+
+    with pytest.raises(TypeError, match="stax triple"):
+        kernel_fn_from_stax(42)
+    with pytest.raises(TypeError, match="length 2"):
+        kernel_fn_from_stax((print, print))
+    with pytest.raises(ValueError, match="memory_budget"):
+        kernel_fn_from_stax(print, memory_budget=0)
+    with pytest.raises(ValueError, match="input_shape"):
+        kernel_fn_from_stax(print, input_shape=(8, 0))
+
+
 def test_auto_tile_size_respects_the_memory_budget():
     from ntk_air.nt_backend import auto_tile_size
 
@@ -383,6 +398,56 @@ def test_stax_triple_on_images_equals_fixture(x64):
 
 
 @nt_test
+@pytest.mark.parametrize(
+    "narrow, wide",
+    [
+        ("fc:width=3,depth=2", "fc:width=1000,depth=2"),
+        ("cnn:channels=2,depth=2,shape=5x3x1", "cnn:channels=64,depth=2,shape=5x3x1"),
+        (
+            "attention:channels=4,heads=1,depth=2,pos_emb=sum,shape=5x3",
+            "attention:channels=64,heads=4,depth=2,pos_emb=sum,shape=5x3",
+        ),
+    ],
+)
+def test_widths_do_not_change_the_infinite_kernels(narrow, wide, x64):
+    """As the spec docstring says: width, channels and heads size only the finite network."""
+    from ntk_air.nt_backend import kernel_fn_from_spec
+
+    rng = np.random.RandomState(11)
+    x1, x2 = rng.standard_normal((5, 15)), rng.standard_normal((4, 15))
+    a, b = kernel_fn_from_spec(narrow)(x1, x2), kernel_fn_from_spec(wide)(x1, x2)
+    assert rel_fro(a.ntk, b.ntk) <= TOL and rel_fro(a.nngp, b.nngp) <= TOL
+
+
+@nt_test
+@pytest.mark.filterwarnings("ignore:Linear scaling attention used")  # NT's note at attention init
+@pytest.mark.parametrize(
+    "spec, example_shape",
+    [
+        ("fc:width=16,depth=2", (6,)),
+        ("cnn:channels=4,depth=1,pool=flatten,shape=4x4x1", (4, 4, 1)),
+        ("attention:channels=8,heads=2,depth=1,shape=4x3", (4, 3)),
+    ],
+)
+def test_stax_from_spec_builds_the_finite_network(spec, example_shape):
+    """The triple's init_fn/apply_fn run on examples of the advertised shape, one output each;
+    keywords beside a parsed ArchSpec are refused rather than silently dropped."""
+    import jax
+
+    from ntk_air.nt_backend import stax_from_spec
+
+    net = stax_from_spec(spec)
+    assert (net.input_shape or example_shape) == example_shape
+    assert net.example_rank == len(example_shape)
+    out_shape, params = net.init_fn(jax.random.PRNGKey(0), (-1, *example_shape))
+    assert out_shape == (-1, 1)
+    x = np.random.RandomState(0).standard_normal((3, *example_shape)).astype(np.float32)
+    assert net.apply_fn(params, x).shape == (3, 1)
+    with pytest.raises(TypeError, match="ArchSpec"):
+        stax_from_spec(net.spec, depth=3)
+
+
+@nt_test
 def test_float32_kernel_close_to_float64_fixture():
     """dtype='float32' (x64 off) gives float32 kernels within float32 accuracy of the fixture."""
     from ntk_air.nt_backend import kernel_fn_from_spec
@@ -406,6 +471,10 @@ def test_input_shape_errors_are_clear(x64):
         kernel_fn_from_spec("cnn:depth=1,shape=8x8x1")(np.full((3, 64), np.nan))
     with pytest.raises(ValueError, match="tile_size"):
         kernel_fn_from_spec("fc")(np.ones((3, 4)), tile_size=0)
+    with pytest.raises(ValueError, match=r"rank 1; flatten"):
+        kernel_fn_from_spec("fc")(np.ones((3, 4, 2)))
+    with pytest.raises(ValueError, match="same example shape"):
+        kernel_fn_from_spec("fc")(np.ones((3, 4)), np.ones((2, 5)))
 
 
 @nt_test
@@ -421,6 +490,7 @@ def test_tiled_cnn_float64_does_not_corrupt_memory():
         x = np.random.RandomState(0).standard_normal((10, 36))
         k = kernel_fn(x, tile_size=4)                 # 10 % 4 != 0: padded tiles
         full = kernel_fn(x)
+        # `- 1.0` dispatches further programs on the results: the corruption showed up there.
         print("DIFF", float(np.abs(np.asarray(k.ntk - 1.0) - np.asarray(full.ntk - 1.0)).max()))
         """
     )

@@ -164,4 +164,6 @@ def test_label_spectrum_errors_and_zero_noise(problem):
         air_spectra(eig, y, np.stack([y, y], 1))
     s = air_spectra(eig, y, y)  # no noise: its spectrum is undefined, reported as NaN
     assert np.isnan(np.asarray(s.noise.energy)).all()
+    assert list(np.asarray(s.noise.modes_holding)) == [0, 0, 0]  # not "1 mode holds it all"
+    assert list(np.asarray(modes_holding(np.full(5, np.nan)))) == [0, 0, 0]
     assert abs(float(s.noisy.cumulative[-1]) - 1.0) < 1e-12

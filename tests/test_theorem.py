@@ -61,7 +61,7 @@ def test_kernel_limit_numbers_match_numpy(x64):
         n_test_per_cluster=3,
     )
     steps, alpha = 300, 0.9
-    res = TH.kernel_limit_check(ds, steps=steps, alpha=alpha, record_every=10)
+    res = TH.kernel_limit_check(ds, steps=steps, alpha=alpha)
     H = _h_inf_numpy(ds.x, ds.x)
     eta = 1.0 / np.linalg.eigvalsh(H)[-1]
     plain, r3, v = _numpy_runs(H, ds.y, ds.y_clean, eta, steps, alpha)
@@ -71,6 +71,14 @@ def test_kernel_limit_numbers_match_numpy(x64):
     assert res["self_distill_final_dist"] == pytest.approx(r3[-1], rel=1e-6, abs=1e-10)
     assert res["self_distill_margin"] == pytest.approx(np.min(ds.y_clean * v), abs=1e-8)
     np.testing.assert_allclose(res["self_distill_curve"], r3, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(res["plain_curve"], plain, rtol=1e-8)
+    # record_every thins the curves only; every number is the same (best stop over all steps).
+    coarse = TH.kernel_limit_check(ds, steps=steps, alpha=alpha, record_every=40)
+    assert list(coarse["steps_all"]) == [*range(0, steps + 1, 40), steps]
+    np.testing.assert_allclose(coarse["self_distill_curve"], r3[coarse["steps_all"]], rtol=1e-6)
+    for key, value in res.items():
+        if not key.startswith("_") and np.ndim(value) == 0:
+            assert coarse[key] == pytest.approx(value, rel=1e-12, abs=1e-14), key
     # the theorem's claim on tight clusters with ρ < 1/2, in the kernel limit
     assert res["self_distill_final_dist"] < 0.1 * res["best_early_stop_dist"]
 
@@ -86,30 +94,100 @@ def test_finite_width_check_is_consistent(x64):
         n_test_per_cluster=2,
     )
     H = two_layer_relu(ds.x)
+    from ntk_air import distill as D
+    from ntk_air import training as T
     from ntk_air.eigen import eigensystem
 
     eig = eigensystem(H)
     eta = 1.0 / float(eig.eigenvalues[0])
+    steps, width, alpha = 40, 64, 0.9
     res = TH.finite_width_check(
         ds,
-        64,
-        steps=40,
+        width,
+        steps=steps,
         eta=eta,
         H_inf=H,
         eig_inf=eig,
+        alpha=alpha,
         record_every=5,
         dtype="float64",
         init="symmetric",
+        early_steps=8,
     )
     assert res["initial_output_norm"] < 1e-12  # symmetric init: f(W0) = 0
     assert (
         res["best_early_stop_dist"]
         <= min(res["plain_curve"].min(), res["plain_final_dist"]) + 1e-12
     )
-    assert list(res["steps"]) == list(range(0, 41, 5))
+    rec = np.arange(0, steps + 1, 5)
+    assert list(res["steps"]) == list(rec)
     # At step 0 all runs start from the same u(0): the gaps vanish there.
     assert res["linearization_gap_curve"][:, 0] == pytest.approx([0.0, 0.0], abs=1e-12)
     assert res["network_residual"][0] == pytest.approx(res["arora_formula"][0], rel=1e-12)
+
+    # Independently: H(W0)_ij = (x_i·x_j/m) Σ_r 1{w_r·x_i ≥ 0} 1{w_r·x_j ≥ 0} in numpy, its
+    # linear recursions from u(0) = 0, and the same network trained by `train`.
+    x = np.asarray(ds.x)
+    apply_fn, params = T.two_layer_network(width, x, seed=0, init="symmetric")
+    act = (x @ np.asarray(params["w"]).T >= 0).astype(float)
+    H0 = (x @ x.T) * (act @ act.T) / width
+    H_np = _h_inf_numpy(x, x)
+    assert res["ntk_init_rel_dist_to_inf"] == pytest.approx(
+        np.linalg.norm(H0 - H_np) / np.linalg.norm(H_np), rel=1e-8
+    )
+    net = T.train(
+        apply_fn,
+        params,
+        x,
+        ds.y,
+        ds.y_clean,
+        D.stack_rules([D.plain_gd(), D.r3(alpha)]),
+        steps=steps,
+        eta=eta,
+        record_every=5,
+        record_predictions=True,
+    )
+    u_net = np.asarray(net.u_path)  # (2, r, n)
+    lin = np.zeros((2, steps + 1, len(x)))
+    u, v, t = np.zeros(len(x)), np.zeros(len(x)), ds.y.copy()
+    for k in range(steps + 1):
+        lin[:, k] = u, v
+        u = u - eta * H0 @ (u - ds.y)
+        v = v - eta * H0 @ (v - t)
+        t = alpha * t + (1 - alpha) * np.sign(v)
+    gap = np.linalg.norm(u_net - lin[:, rec], axis=2)
+    np.testing.assert_allclose(res["linearization_gap_curve"], gap, rtol=1e-7, atol=1e-10)
+    assert gap[:, 1:].min() > 1e-6  # the network is not its linearization at m = 64
+    # The early gaps are maxima over the records k ≤ 10 (the first record at/after 8 steps).
+    assert res["early_horizon_step"] == 10
+    assert res["linearization_gap_plain_early"] == pytest.approx(gap[0, :3].max(), rel=1e-7)
+    assert res["linearization_gap_self_distill_early"] == pytest.approx(gap[1, :3].max(), rel=1e-7)
+    assert res["linearization_gap_plain"] == pytest.approx(gap[0].max(), rel=1e-7)
+    err = np.abs(res["network_residual"] - res["arora_formula"]) / res["arora_formula"][0]
+    assert res["arora_max_rel_error_early"] == pytest.approx(err[:3].max(), rel=1e-12)
+
+
+def test_theorem_check_reuses_a_given_kernel_limit(x64):
+    ds = data.clusters(n_clusters=2, n_per_cluster=6, dim=5, seed=4, n_test_per_cluster=0)
+    first = TH.theorem_check(ds, (8,), steps=12, record_every=4, progress=False)
+    again = TH.theorem_check(
+        ds,
+        (8,),
+        steps=12,
+        record_every=4,
+        progress=False,
+        init="symmetric",
+        kernel_limit=first["_kernel_limit"],
+    )
+    assert again["_kernel_limit"] is first["_kernel_limit"]
+    assert again["inf"]["self_distill_final_dist"] == first["inf"]["self_distill_final_dist"]
+    assert again["8"]["initial_output_norm"] < 1e-12 < first["8"]["initial_output_norm"]
+    with pytest.raises(ValueError, match="steps=12"):
+        TH.theorem_check(ds, (8,), steps=13, progress=False, kernel_limit=first["_kernel_limit"])
+    with pytest.raises(ValueError, match="alpha"):
+        TH.theorem_check(
+            ds, (8,), steps=12, alpha=0.5, progress=False, kernel_limit=first["_kernel_limit"]
+        )
 
 
 def test_cli_theorem_tiny(tmp_path, x64, capsys):
@@ -141,6 +219,13 @@ def test_cli_theorem_tiny(tmp_path, x64, capsys):
             "self_distill_margin",
         ):
             assert np.isfinite(rep[key][field]), (key, field)
+    for key in ("16", "32"):
+        assert rep[key]["early_horizon_step"] == 10
+        for gap in ("linearization_gap_plain", "kernel_limit_gap_self_distill"):
+            assert 0 < rep[key][f"{gap}_early"] <= rep[key][gap]
+    claims = rep["claims"]
+    assert isinstance(claims["linearization_gap_plain_early_decreases_with_width"], bool)
+    assert rep["early_horizon"] == 10 and "early_horizon_step" in rep["gap_note"]
     assert rep["data"]["seed"] == 1 and rep["data"]["tuning_seed"] == 0
     assert "did not tune on" in rep["data"]["note"]
     for fig in rep["figures"]:
@@ -166,7 +251,7 @@ def test_cli_theorem_rejects_odd_widths_with_harder_case(tmp_path, capsys):
 def test_theorem_defaults_show_the_claim(tmp_path, x64):
     """Default study (data seed 1, not tuned on): self-distillation below the best early stop
     at every width and in the kernel limit, its gap to the kernel limit and to the
-    linearization falling with width."""
+    linearization falling with width, and the early-horizon gaps of plain GD too."""
     from ntk_air.commands.theorem import theorem_report
 
     rep = theorem_report(tmp_path, progress=False, harder=False)
@@ -174,4 +259,7 @@ def test_theorem_defaults_show_the_claim(tmp_path, x64):
     assert claims["self_distill_below_best_early_stop_everywhere"]
     assert claims["self_distill_gap_to_kernel_limit_decreases_with_width"]
     assert claims["linearization_gap_self_distill_decreases_with_width"]
+    # Lazy training at a fixed short horizon: both gaps fall with width for plain GD as well.
+    assert claims["linearization_gap_plain_early_decreases_with_width"]
+    assert claims["kernel_limit_gap_plain_early_decreases_with_width"]
     assert rep["inf"]["self_distill_margin"] > 0.9

@@ -62,18 +62,33 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def default_max_step(eig, y_clean, y_noisy, *, eta, target: float = NOISE_FIT_TARGET) -> float:
+def default_max_step(
+    eig, y_clean, y_noisy, *, eta, force: bool = False, target: float = NOISE_FIT_TARGET
+) -> float:
     """A horizon that shows the whole U-curve: 10^⌈log10(2k)⌉, k the first step with
-    F_e(k) ≥ target · F_e(∞) (F_y when there is no noise), searched on a grid up to 1e12."""
+    F_e(k) ≥ target · F_e(∞) (F_y when there is no noise), searched on a grid up to 1e12.
+
+    When some mode has no limit (|1 − ηλ| ≥ 1: a forced η ≥ 2/λ_max, or a negative eigenvalue),
+    k is instead the step by which that mode has grown a millionfold (1000 if it only oscillates).
+    """
     from ..dynamics import fitted_fractions
 
-    grid = np.concatenate([[0.0], np.unique(np.round(np.logspace(0, np.log10(MAX_STEP_CAP), 481)))])
-    ff = fitted_fractions(eig, y_clean, y_noisy, np.concatenate([grid, [np.inf]]), eta=eta)
-    f = np.asarray(ff.noise)
-    if not np.isfinite(f).all():  # no noise: the noisy labels' own fitting sets the horizon
-        f = np.asarray(ff.noisy)
-    reached = np.flatnonzero(f[:-1] >= target * f[-1])
-    k = grid[reached[0]] if reached.size else MAX_STEP_CAP
+    lam = np.asarray(eig.eigenvalues)
+    base = np.abs(1.0 - eta * lam[np.abs(lam) > float(eig.clamp_tol)])
+    growth = float(base.max()) if base.size else 0.0
+    if growth >= 1.0:
+        k = np.log(1e6) / np.log(growth) if growth > 1.0 else 1e3
+    else:
+        grid = np.concatenate(
+            [[0.0], np.unique(np.round(np.logspace(0, np.log10(MAX_STEP_CAP), 481)))]
+        )
+        steps = np.concatenate([grid, [np.inf]])
+        ff = fitted_fractions(eig, y_clean, y_noisy, steps, eta=eta, force=force)
+        f = np.asarray(ff.noise)
+        if not np.isfinite(f).all():  # no noise: the noisy labels' own fitting sets the horizon
+            f = np.asarray(ff.noisy)
+        reached = np.flatnonzero(f[:-1] >= target * f[-1])
+        k = grid[reached[0]] if reached.size else MAX_STEP_CAP
     return float(min(10 ** np.ceil(np.log10(max(2 * k, 10))), MAX_STEP_CAP))
 
 
@@ -166,7 +181,7 @@ def air_report(
     stage("dynamics")
     if steps is None:
         steps = log_spaced_steps(
-            default_max_step(eig, dataset.y_clean, dataset.y, eta=eta), num_steps
+            default_max_step(eig, dataset.y_clean, dataset.y, eta=eta, force=force), num_steps
         )
     elif np.ndim(steps) == 0:
         steps = log_spaced_steps(steps, num_steps)
@@ -212,7 +227,7 @@ def air_report(
             **_scalar_info(dataset.info),
         },
         "kernel": kernel_config or {},
-        "dtype": dtype,
+        "dtype": str(lam.dtype),  # of the decomposition used (a given `system` sets it)
         "eta": eta,
         "eta_times_lambda_max": eta * float(lam[0]),
         "lambda_max": float(lam[0]),
@@ -226,10 +241,11 @@ def air_report(
         "energy_noisy": spectra.noisy.energy,
         "energy_fractions": fr,
         "modes_holding": {
+            # None where the labels have no spectrum (no noise: e = 0)
             k: dict(
                 zip(
                     [f"{f:g}" for f in fr],
-                    np.asarray(getattr(spectra, k).modes_holding).tolist(),
+                    [int(m) or None for m in np.asarray(getattr(spectra, k).modes_holding)],
                     strict=True,
                 )
             )
@@ -287,12 +303,18 @@ def run(args) -> int:
         raise CliError(str(err)) from err
     mh = s["modes_holding"]
     fit = s["steps_to_fit"]["0.9"]
+
+    def step(k):
+        return "never (within the steps shown)" if k is None else f"{k:.0f}"
+
+    noise_modes = "no noise" if mh["noise"]["0.9"] is None else f"{mh['noise']['0.9']} (noise)"
     print(
         f"{dataset.name}: n = {s['dataset']['n']}, "
         f"λ in [{s['lambda_min']:.3g}, {s['lambda_max']:.3g}], η = {s['eta']:.3g}\n"
         f"90 % of the energy in the top {mh['clean']['0.9']} modes (clean labels) vs "
-        f"{mh['noise']['0.9']} (noise)\n"
-        f"90 % fitted by step {fit['clean']} (clean) vs {fit['noise']} (noise)\n"
+        f"{noise_modes}\n"
+        f"90 % fitted by step {step(fit['clean'])} (clean) vs "
+        f"{step(fit['noise']) + ' (noise)' if mh['noise']['0.9'] else 'no noise'}\n"
         f"‖u(k) − ŷ‖: {s['start_dist']:.4g} at k = 0, best {s['best_dist']:.4g} at k = "
         f"{s['best_step']:.0f}, {s['final_dist']:.4g} at k = {s['steps'][-1]:.0f}\n"
         f"wrote {Path(args.out) / 'air.json'} and {', '.join(s['figures'])}"

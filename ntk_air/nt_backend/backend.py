@@ -25,12 +25,11 @@ import warnings
 from collections.abc import Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._checks import as_float_array, check_finite, resolve_dtype
 from ..kernels import Kernel
-from ..tiling import check_tile_size, tiled_pairwise
+from ..tiling import check_tile_size, pad_rows, tiled_pairwise
 from . import compat
 
 __all__ = [
@@ -99,10 +98,15 @@ def _as_examples(x, name, dtype, input_shape, example_rank):
             )
         return x.reshape(x.shape[0], *input_shape)
     if example_rank is not None and x.ndim - 1 != example_rank:
+        remedy = (
+            "flatten the examples to (n, d) rows"
+            if example_rank == 1
+            else "give input_shape= (spec option shape=, e.g. shape=8x8x1 for 8×8 grey images) "
+            "to reshape flat rows"
+        )
         raise ValueError(
             f"{name} has shape {tuple(x.shape)}, but this network needs examples of rank "
-            f"{example_rank}; give input_shape= (spec option shape=, e.g. shape=8x8x1 for "
-            "8×8 grey images) to reshape flat rows"
+            f"{example_rank}; {remedy}"
         )
     return x
 
@@ -164,11 +168,13 @@ def kernel_fn_from_stax(
     Reference: Novak et al., arXiv 1912.02803 (neural-tangents); Arora et al., arXiv 1904.11955
     (CNTK); Hron et al., arXiv 2006.10540 (attention).
     """
-    compat.import_neural_tangents()
     nt_kernel_fn = _stax_kernel_fn(model)
     input_shape = _check_input_shape(input_shape)
-    if not (isinstance(memory_budget, int) and memory_budget > 0):
+    if isinstance(memory_budget, bool) or not (
+        isinstance(memory_budget, int) and memory_budget > 0
+    ):
         raise ValueError(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
+    compat.import_neural_tangents()
 
     def block(a, b):
         k = nt_kernel_fn(a, b, ("nngp", "ntk"))
@@ -203,18 +209,12 @@ def kernel_fn_from_stax(
             if tile_size is None:
                 k = grid(x1, x2, None)
             else:
-                x1p = _pad_rows(x1, min(tile_size, n1))
-                x2p = _pad_rows(x2, min(tile_size, n2))
+                x1p = pad_rows(x1, min(tile_size, n1))
+                x2p = pad_rows(x2, min(tile_size, n2))
                 k = jax.tree_util.tree_map(lambda a: a[:n1, :n2], grid(x1p, x2p, tile_size))
         return Kernel(nngp=k.nngp.astype(dt), ntk=k.ntk.astype(dt))
 
     return kernel_fn
-
-
-def _pad_rows(x, multiple: int):
-    """Repeat the last row so that the number of rows is a multiple of `multiple`."""
-    pad = (-x.shape[0]) % multiple
-    return x if pad == 0 else jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,9 +223,13 @@ def _pad_rows(x, multiple: int):
 
 IMPLEMENTATIONS = ("jacobian", "ntvp", "structured", "auto")
 OUTPUT_REDUCTIONS = ("mean", "sum", "none")
-# NT's NtkImplementation values: AUTO=0, JACOBIAN_CONTRACTION=1, NTK_VECTOR_PRODUCTS=2,
-# STRUCTURED_DERIVATIVES=3.
-_NT_IMPLEMENTATION = {"auto": 0, "jacobian": 1, "ntvp": 2, "structured": 3}
+# ntk_air's names → members of NT's `NtkImplementation` enum.
+_NT_IMPLEMENTATION = {
+    "auto": "AUTO",
+    "jacobian": "JACOBIAN_CONTRACTION",
+    "ntvp": "NTK_VECTOR_PRODUCTS",
+    "structured": "STRUCTURED_DERIVATIVES",
+}
 _GATED = {"structured": ("structured-derivatives",), "auto": ("structured-derivatives", "auto")}
 
 
@@ -268,8 +272,9 @@ def empirical_ntk_fn(
         no batching assumption).
 
     Returns:
-      ntk_fn(params, x1, x2=None, *, dtype=None) → Θ (jit-compiled once per factory); params
-      and inputs are cast to `dtype` (float32/float64; default follows the x64 flag).
+      ntk_fn(params, x1, x2=None, *, dtype=None) → Θ (jit-compiled once per input shapes and
+      dtype); params and inputs are cast to `dtype` (float32/float64; default follows the x64
+      flag).
 
     Example:
       >>> init_fn, apply_fn, _ = stax.serial(stax.Dense(64), stax.Relu(), stax.Dense(3))
@@ -300,7 +305,7 @@ def empirical_ntk_fn(
         f,
         trace_axes=trace_axes,
         vmap_axes=vmap_axes,
-        implementation=_NT_IMPLEMENTATION[implementation],
+        implementation=getattr(nt.NtkImplementation, _NT_IMPLEMENTATION[implementation]),
     )
 
     def block(params, a, b):
@@ -334,8 +339,8 @@ def empirical_ntk_fn(
         if tile_size is None or (tile_size >= n1 and tile_size >= n2):
             return compiled(params, x1, x2, None)
         t1, t2 = min(tile_size, n1), min(tile_size, n2)
-        x1p = _pad_rows(x1, t1)
-        x2p = x1p if x2 is None else _pad_rows(x2, t2)
+        x1p = pad_rows(x1, t1)
+        x2p = x1p if x2 is None else pad_rows(x2, t2)
         return compiled(params, x1p, x2p, tile_size)[:n1, :n2]
 
     return ntk_fn

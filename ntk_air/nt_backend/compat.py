@@ -14,7 +14,9 @@ adapts NT, not JAX: it is applied only when `import_neural_tangents()` is called
 How it is applied, and what it changes outside NT:
 
 1. `neural_tangents.experimental` is registered as a stub module (it is NT's TensorFlow-model
-   NTK; only that feature is lost). This stays in `sys.modules`.
+   NTK; only that feature is lost). This stays in `sys.modules`. It is the one entry that answers
+   no JAX change: it applies wherever NT's real subpackage is not loaded already, even with
+   TensorFlow installed, because ntk_air is JAX-only and never pulls TensorFlow in.
 2. While (and only while) `import neural_tangents` runs, under a lock, the names NT imports from
    `jax.core`, `jax.util` and `jax.interpreters.ad` that this JAX lacks are set on those modules
    (or `jax.util` is put in `sys.modules`); they are removed again in a `finally`, whether the
@@ -135,6 +137,11 @@ def _safe_zip(*args):
     return list(zip(*args, strict=True))
 
 
+def _real_experimental_not_loaded() -> bool:
+    module = sys.modules.get("neural_tangents.experimental")
+    return getattr(module, "__file__", None) is None
+
+
 def _jax_util_module():
     mod = types.ModuleType(
         "jax.util", "Stand-in for the removed jax.util, for neural-tangents only."
@@ -244,7 +251,10 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         needs="neural_tangents.experimental",
         jax_change="NT's TensorFlow-model NTK imports `jax.experimental.jax2tf` → TensorFlow, "
         "which the `--no-deps` install leaves out",
-        check=lambda: "neural_tangents.experimental" not in sys.modules,
+        # Not a JAX feature: ntk_air is JAX-only and never loads NT's TensorFlow part, even where
+        # TensorFlow is installed. The check only asks whether the real subpackage (a module
+        # with a __file__) is already loaded; a stub registered earlier still reads 'adapted'.
+        check=_real_experimental_not_loaded,
         adaptation="an empty stub module (only the TF-model NTK is lost)",
         provide=lambda: _experimental_stub(),
         at_import=True,

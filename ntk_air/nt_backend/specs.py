@@ -272,12 +272,21 @@ def stax_from_spec(spec: str | ArchSpec, **keywords) -> StaxNetwork:
     """Build the neural-tangents `stax` network a spec describes (imports neural-tangents).
 
     Args:
-      spec: a spec string or an `ArchSpec`; keywords as `parse_spec` (strings only).
+      spec: a spec string or an `ArchSpec`; keywords as `parse_spec` (with a string only: an
+        `ArchSpec` is already complete).
 
     Returns:
       StaxNetwork(init_fn, apply_fn, kernel_fn, input_shape, example_rank, spec).
     """
-    parsed = spec if isinstance(spec, ArchSpec) else parse_spec(spec, **keywords)
+    if isinstance(spec, ArchSpec):
+        if keywords:
+            raise TypeError(
+                f"keywords {sorted(keywords)} apply to a spec string; the ArchSpec "
+                f"{spec.canonical()!r} already fixes every option"
+            )
+        parsed = spec
+    else:
+        parsed = parse_spec(spec, **keywords)
     nt = compat.import_neural_tangents()
     stax = nt.stax
     o = parsed.options

@@ -1,7 +1,7 @@
 """Figures of Anisotropic Information Retrieval: spectrum, label energies, fitting, the U-curve.
 
 Each function takes result pytrees from `ntk_air.spectrum` / `ntk_air.dynamics` and a path,
-writes one PNG  and returns the path as a string.
+writes one PNG and returns the path as a string.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ def plot_eigenvalues(eigenvalues, path, *, title: str = "NTK spectrum") -> str:
     """Eigenvalues λ_1 ≥ … ≥ λ_n of H on a log scale (non-positive ones counted in the title)."""
     lam = np.asarray(eigenvalues, dtype=np.float64)
     pos = lam > 0
+    n_nonpositive = int((~pos).sum())
     fig, ax = new_figure(figsize=(5.5, 4))
     ax.semilogy(np.arange(1, lam.size + 1)[pos], lam[pos], ".-", ms=3)
     ax.set_xlabel("mode i (descending eigenvalue)")
     ax.set_ylabel("eigenvalue λ_i")
-    ax.set_title(f"{title} (n = {lam.size}, {int((~pos).sum())} non-positive not shown)")
+    if n_nonpositive:  # a log axis cannot show them; say how many are missing
+        title = f"{title}\n{n_nonpositive} non-positive eigenvalues not shown"
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     return save_figure(fig, path)
 
@@ -127,6 +130,16 @@ def plot_u_curve(curve, path, *, title: str = "distance to the clean labels") ->
             label=f"best test step {tb:.0f} ({float(curve.test_best_dist):.3g})",
         )
     ax.set_xscale("symlog", linthresh=1.0)
+    shown = np.concatenate(
+        [
+            np.asarray(d, dtype=np.float64).ravel()
+            for d in (curve.train_dist, curve.test_dist)
+            if d is not None
+        ]
+    )
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    if shown.size and shown.max() > 1e3 * shown.min():  # e.g. a forced diverging η
+        ax.set_yscale("log")
     ax.set_xlabel("gradient-descent step k")
     ax.set_ylabel("ℓ2 distance to clean labels")
     ax.set_title(title)
