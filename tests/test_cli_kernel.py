@@ -149,3 +149,13 @@ def test_console_entry_point(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize("opt", [["--depth", "3"], ["--w-std", "2"], ["--activation", "erf"]])
+def test_options_that_do_not_apply_to_two_layer_relu_are_refused(tmp_path, capsys, opt):
+    """Nothing silently ignored: the theorem's H∞ has one ReLU layer and no scale parameters."""
+    np.savez(tmp_path / "in.npz", x=_unit_rows(3, 2, 8))
+    code, out = _run(
+        ["kernel", str(tmp_path / "in.npz"), "--out", str(tmp_path / "o.npz"), *opt], capsys
+    )
+    assert code == 2 and "two-layer-relu" in out.err and not (tmp_path / "o.npz").exists()

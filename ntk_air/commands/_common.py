@@ -34,6 +34,7 @@ class CliError(Exception):
 def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
     """DATA.npz (optional positional) or a built-in data set, and the label-noise model."""
     from ..data import DATASETS
+    from ..noise import NOISE_MODELS
 
     g = p.add_argument_group("data")
     if positional:
@@ -54,7 +55,7 @@ def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> 
     g.add_argument(
         "--noise",
         default="flip",
-        choices=("flip", "pair", "gaussian", "none"),
+        choices=NOISE_MODELS,
         help="label-noise model for built-in data (default: flip)",
     )
     g.add_argument(
@@ -169,9 +170,12 @@ def build_kernel_fn(args):
             f"--arch must be one of {', '.join(ARCHITECTURES)} for the native backend, got "
             f"{args.arch!r} (architecture specs need --backend neural-tangents)"
         )
-    if args.arch == "two-layer-relu" and (args.w_std != 1.0 or args.b_std != 0.0):
+    if args.arch == "two-layer-relu" and (
+        args.w_std != 1.0 or args.b_std != 0.0 or args.depth != 1
+    ):
         raise CliError(
-            "--w-std/--b-std do not apply to --arch two-layer-relu (H∞ is scale-free); "
+            "--depth/--w-std/--b-std do not apply to --arch two-layer-relu (one hidden layer; "
+            "H∞ is scale-free); "
             "use --arch fc"
         )
     try:
