@@ -24,24 +24,17 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 import jax
 import numpy as np
+from _timing import time_calls
 
 
 def _time(fn, repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())  # compile + warm up
-    warmup = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times, warmup
+    """(median_s, times_s, warmup_s) of `fn` under the shared protocol."""
+    t = time_calls(fn, repeats)
+    return t.median_s, t.times_s, t.warmup_s
 
 
 def _grid(D):

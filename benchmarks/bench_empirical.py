@@ -21,10 +21,10 @@ import os
 import platform
 import statistics
 import sys
-import time
 
 import jax
 import numpy as np
+from _timing import time_calls
 
 IMPLEMENTATIONS = ("jacobian", "ntvp", "structured")
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "empirical.json")
@@ -49,19 +49,6 @@ def parse_args(argv=None):
     )
     p.add_argument("--out", default=DEFAULT_OUT, help="JSON output path")
     return p.parse_args(argv)
-
-
-def time_call(fn, repeats):
-    """(compile+first-call seconds, list of per-call seconds) with block_until_ready."""
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(fn())
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return out, first, times
 
 
 def mlp_apply_fn(mlp):
@@ -130,7 +117,7 @@ def main(argv=None) -> int:
                     tile_size=args.tile_size,
                     model=mlp,
                 )
-                out, first, times = time_call(
+                out, first, times, _ = time_calls(
                     functools.partial(ntk_fn, params, x, dtype=args.dtype), args.repeats
                 )
                 out = np.asarray(out, np.float64)

@@ -13,21 +13,10 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 
 import jax
 import numpy as np
-
-
-def _time(fn, repeats):
-    jax.block_until_ready(fn())  # compile + warm up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
+from _timing import time_calls
 
 
 def main(argv=None):
@@ -60,7 +49,8 @@ def main(argv=None):
                 for tile in (None, args.tile_size):
                     if tile is not None and tile >= n:
                         continue
-                    med, all_t = _time(lambda fn=fn, tile=tile: fn(tile), args.repeats)
+                    t = time_calls(lambda fn=fn, tile=tile: fn(tile), args.repeats)
+                    med, all_t = t.median_s, t.times_s
                     rows.append(
                         {
                             "kernel": name,

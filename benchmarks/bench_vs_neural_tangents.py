@@ -32,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -48,18 +47,14 @@ W_STD, B_STD = 1.5, 0.1
 
 
 def _time(fn, repeats):
-    """One warm-up (compile) call, then `repeats` timed calls; returns (last output, times_s).
+    """(last output, times_s) under the shared protocol (benchmarks/_timing.py).
 
-    times_s[0] is the warm-up call (compile + run), kept apart by the callers.
+    times_s[0] is the warm-up call (compile + run), kept apart by `_summary`.
     """
-    t0 = time.perf_counter()
-    out = fn()
-    times = [time.perf_counter() - t0]
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return out, times
+    from _timing import time_calls
+
+    t = time_calls(fn, repeats)
+    return t.output, [t.warmup_s, *t.times_s]
 
 
 def _cpu_model():
