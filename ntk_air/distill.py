@@ -47,6 +47,7 @@ import numpy as np
 from jax import lax
 
 from ._checks import as_float_array, check_finite, check_rank, is_concrete
+from .dynamics import check_step_size
 from .eigen import eigensystem
 
 __all__ = [
@@ -603,16 +604,6 @@ def _prepare_labels(y, y_clean, dtype, n, name_y="y", name_clean="y_clean"):
     return as2d(y), as2d(y_clean), binary
 
 
-def _check_eta(eta, lam_max, force=False):
-    if not (np.isfinite(eta) and eta > 0):
-        raise ValueError(f"eta must be a positive finite step size, got {eta!r}")
-    if not force and eta * lam_max >= 2.0:
-        raise ValueError(
-            f"eta = {eta:.4g} ≥ 2/λ_max = {2.0 / lam_max:.4g}: gradient descent diverges; "
-            "pass force=True to run it anyway"
-        )
-
-
 def _as_batched_rule(rule, kind):
     if not isinstance(rule, kind):
         raise TypeError(f"rule must be a {kind.__name__}, got {type(rule).__name__}")
@@ -705,9 +696,7 @@ def self_distill(
         if eig is not None
         else float(np.linalg.eigvalsh(np.asarray(H))[-1])
     )
-    if eta is None:
-        eta = 1.0 / lam_max
-    _check_eta(eta, lam_max, force)
+    eta = check_step_size(lam_max, eta, force=force)
     u0_2 = jnp.zeros_like(y2) if u0 is None else _shape_like(u0, y2, "u0", binary)
     k_test, f0_2, yt2 = _prepare_test(k_test, y_test_clean, f0_test, n, y2, binary, H.dtype)
     lam, V = (eig.eigenvalues, eig.eigenvectors) if eig is not None else (None, None)
@@ -941,8 +930,7 @@ def distill_rounds(
     if eig is None:
         eig = eigensystem(H, dtype=H.dtype)
     lam_max = float(eig.eigenvalues[0])
-    eta = 1.0 / lam_max if eta is None else eta
-    _check_eta(eta, lam_max)
+    eta = check_step_size(lam_max, eta)
     k_test, _, yt2 = _prepare_test(k_test, y_test_clean, None, n, y2, binary, H.dtype)
     kv_test = None if k_test is None else k_test @ eig.eigenvectors
     rule_j = RoundsRule(

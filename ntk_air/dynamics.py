@@ -36,6 +36,7 @@ __all__ = [
     "FittedFractions",
     "Distillation",
     "resolve_step_size",
+    "check_step_size",
     "gd_mode_factors",
     "flow_mode_factors",
     "gd_predictor",
@@ -211,7 +212,12 @@ def resolve_step_size(eig: Eigensystem, eta=None, *, force: bool = False) -> flo
     Example:
       >>> resolve_step_size(eig)   # 1/λ_max
     """
-    lam_max = float(eig.eigenvalues[0])
+    return check_step_size(float(eig.eigenvalues[0]), eta, force=force)
+
+
+def check_step_size(lam_max: float, eta=None, *, force: bool = False) -> float:
+    """`resolve_step_size` from λ_max alone (for callers that have no eigendecomposition)."""
+    lam_max = float(lam_max)
     if not lam_max > 0:
         raise ValueError(
             f"the kernel has no positive eigenvalue (λ_max = {lam_max:.3g}); nothing trains"

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .distill import plain_gd, r3, self_distill, stack_rules
-from .dynamics import u_curve
+from .dynamics import resolve_step_size, u_curve
 from .eigen import eigensystem
 from .kernels import two_layer_relu
 from .training import train, two_layer_network
@@ -98,7 +98,7 @@ def kernel_limit_check(
     """
     H = two_layer_relu(dataset.x, dtype=dtype)
     eig = eigensystem(H, dtype=H.dtype)
-    eta = 1.0 / float(eig.eigenvalues[0]) if eta is None else float(eta)
+    eta = resolve_step_size(eig, eta)
     k_test = (
         two_layer_relu(dataset.x_test, dataset.x, dtype=H.dtype) if len(dataset.x_test) else None
     )
