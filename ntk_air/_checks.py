@@ -13,6 +13,9 @@ import numpy as np
 
 __all__ = [
     "as_float_array",
+    "as_float_tree",
+    "as_real_numpy",
+    "check_real_numeric",
     "check_finite",
     "check_rank",
     "check_same_features",
@@ -43,17 +46,43 @@ def resolve_dtype(dtype) -> jnp.dtype:
     return dt
 
 
+def check_real_numeric(arr: np.ndarray, name: str) -> None:
+    """TypeError naming `name` unless `arr` is a real numeric (or boolean) numpy array."""
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+
+
+def as_real_numpy(a, name: str) -> np.ndarray:
+    """A float64 numpy copy of a real numeric (or boolean) array; TypeError naming `name` else."""
+    arr = np.asarray(a)
+    check_real_numeric(arr, name)
+    return arr.astype(np.float64)
+
+
 def as_float_array(x, name: str, dtype=None) -> jax.Array:
     """Convert to a JAX float array of `dtype`, rejecting non-numeric input clearly."""
     if is_concrete(x):
-        arr = np.asarray(x)
-        if arr.dtype == object or not (
-            np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-        ):
-            raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
-        if np.iscomplexobj(arr):
-            raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+        check_real_numeric(np.asarray(x), name)
     return jnp.asarray(x, dtype=resolve_dtype(dtype))
+
+
+def as_float_tree(tree, name: str, dtype=None):
+    """Every leaf of a pytree (e.g. parameters) as a finite float array of `dtype`.
+
+    Errors name the leaf by its path, e.g. `params['Dense_1']['kernel']`.
+    """
+
+    def cast(path, leaf):
+        leaf_name = name + jax.tree_util.keystr(path)
+        arr = as_float_array(leaf, leaf_name, dtype)
+        check_finite(arr, leaf_name)
+        return arr
+
+    return jax.tree_util.tree_map_with_path(cast, tree)
 
 
 def check_rank(x, name: str, rank: int) -> None:

@@ -30,11 +30,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import check_finite
+from ._checks import as_real_numpy, check_finite
 from .noise import (
     NOISE_MODELS,
     NoisyLabels,
-    _as_numeric,
     _canonical_noise,
     apply_noise,
     gaussian_noise,
@@ -97,7 +96,7 @@ def unit_normalize(x) -> np.ndarray:
       >>> unit_normalize([[3.0, 4.0]])
       array([[0.6, 0.8]])
     """
-    arr = _as_numeric(x, "x")
+    arr = as_real_numpy(x, "x")
     if arr.ndim != 2:
         raise ValueError(f"x must have rank 2 (n, d), got shape {arr.shape}")
     check_finite(arr, "x")
@@ -575,7 +574,7 @@ def _npz_array(npz, key: str, path) -> np.ndarray:
             "(allow_pickle=False, for safety); save plain numeric arrays instead"
         ) from err
     name = f"{path}: array {key!r}"
-    arr = _as_numeric(arr, name)
+    arr = as_real_numpy(arr, name)
     check_finite(arr, name)
     return arr
 

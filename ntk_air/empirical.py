@@ -30,7 +30,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import as_float_array, check_finite, check_rank, check_same_features, resolve_dtype
+from ._checks import (
+    as_float_array,
+    as_float_tree,
+    check_finite,
+    check_rank,
+    check_same_features,
+    resolve_dtype,
+)
 from .models import MLP, MLP_ACTIVATIONS, TwoLayerReLU
 from .tiling import check_tile_size, tiled_pairwise
 
@@ -86,18 +93,6 @@ def _prepare_inputs(x1, x2, dtype, exact_rank: int | None):
     if out[1] is not None:
         check_same_features(out[0], out[1])
     return out[0], out[1]
-
-
-def _prepare_params(params, dtype):
-    """Cast every leaf to `dtype` (params and inputs must agree) and check finiteness."""
-
-    def cast(path, leaf):
-        name = "params" + jax.tree_util.keystr(path)
-        arr = as_float_array(leaf, name, dtype)
-        check_finite(arr, name)
-        return arr
-
-    return jax.tree_util.tree_map_with_path(cast, params)
 
 
 def _outputs_2d(apply_fn, params, x):
@@ -248,7 +243,7 @@ def empirical_ntk_fn(
         dt = resolve_dtype(dtype)
         x1, x2 = _prepare_inputs(x1, x2, dt, exact_rank=None)
         with _full_precision():
-            return compiled(_prepare_params(params, dt), x1, x2)
+            return compiled(as_float_tree(params, "params", dt), x1, x2)
 
     return ntk_fn
 
@@ -406,7 +401,7 @@ def structured_mlp_ntk_fn(
         dt = resolve_dtype(dtype)
         x1, x2 = _prepare_inputs(x1, x2, dt, exact_rank=2)
         # Cast the dict first, so that errors name the leaf as params['Dense_1']['kernel'].
-        layers = _mlp_layers(mlp, _prepare_params(params, dt))
+        layers = _mlp_layers(mlp, as_float_tree(params, "params", dt))
         if layers[0][0].shape[0] != x1.shape[1]:
             raise ValueError(
                 f"x1 has {x1.shape[1]} features but params['Dense_0']['kernel'] expects "

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import check_finite
+from ._checks import as_real_numpy, check_finite
 
 __all__ = [
     "NOISE_MODELS",
@@ -49,21 +49,9 @@ class NoisyLabels(NamedTuple):
     corrupted: np.ndarray  # (n,) bool, True where the label was corrupted
 
 
-def _as_numeric(a, name: str) -> np.ndarray:
-    """A float64 numpy copy of a real numeric (or boolean) array; TypeError naming `name` else."""
-    arr = np.asarray(a)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-    ):
-        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
-    return arr.astype(np.float64)
-
-
 def _class_labels(labels, name: str = "labels") -> tuple[np.ndarray, np.ndarray, int]:
     """Validate ±1 (n,) or one-hot (n, C) labels; return (labels float64, class index (n,), C)."""
-    y = _as_numeric(labels, name)
+    y = as_real_numpy(labels, name)
     check_finite(y, name)
     if y.ndim == 1:
         bad = np.flatnonzero((y != 1.0) & (y != -1.0))
@@ -214,7 +202,7 @@ def gaussian_noise(labels, sigma, seed) -> NoisyLabels:
       >>> corrupted.all()
       np.True_
     """
-    y = _as_numeric(labels, "labels")
+    y = as_real_numpy(labels, "labels")
     if y.ndim not in (1, 2):
         raise ValueError(f"labels must have shape (n,) or (n, C), got {y.shape}")
     check_finite(y, "labels")
@@ -244,7 +232,7 @@ def apply_noise(labels, noise: str, rate, seed, *, groups=None, exact: bool = Tr
     """
     noise = _canonical_noise(noise)
     if noise == "none":
-        y = _as_numeric(labels, "labels")
+        y = as_real_numpy(labels, "labels")
         check_finite(y, "labels")
         return NoisyLabels(y, np.zeros(y.shape[0], dtype=bool))  # y is already a copy
     if noise == "gaussian":

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from .._checks import as_float_array, check_finite, resolve_dtype
+from .._checks import as_float_array, as_float_tree, check_finite, resolve_dtype
 from ..kernels import Kernel
 from ..tiling import check_tile_size, pad_rows, tiled_pairwise
 from . import compat
@@ -233,16 +233,6 @@ _NT_IMPLEMENTATION = {
 _GATED = {"structured": ("structured-derivatives",), "auto": ("structured-derivatives", "auto")}
 
 
-def _cast_params(params, dtype):
-    def cast(path, leaf):
-        name = "params" + jax.tree_util.keystr(path)
-        arr = as_float_array(leaf, name, dtype)
-        check_finite(arr, name)
-        return arr
-
-    return jax.tree_util.tree_map_with_path(cast, params)
-
-
 def empirical_ntk_fn(
     apply_fn: Callable,
     *,
@@ -333,7 +323,7 @@ def empirical_ntk_fn(
                 f"x1 and x2 must have the same feature shape, got {tuple(x1.shape[1:])} and "
                 f"{tuple(x2.shape[1:])}"
             )
-        params = _cast_params(params, dt)
+        params = as_float_tree(params, "params", dt)
         n1 = x1.shape[0]
         n2 = n1 if x2 is None else x2.shape[0]
         if tile_size is None or (tile_size >= n1 and tile_size >= n2):
