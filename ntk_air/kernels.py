@@ -26,7 +26,7 @@ from ._checks import (
     check_same_features,
     check_unit_norm,
 )
-from .tiling import check_tile_size, tiled_pairwise
+from .tiling import call_tiled, check_tile_size, tiled_pairwise
 
 __all__ = [
     "Kernel",
@@ -150,7 +150,11 @@ def two_layer_relu(x1, x2=None, *, general: bool = False, tile_size: int | None 
         check_unit_norm(x1, "x1")
         if x2 is not None:
             check_unit_norm(x2, "x2")
-    return _two_layer_relu_jit(x1, x1 if x2 is None else x2, general, tile_size)
+
+    def grid(a, b, t):
+        return _two_layer_relu_jit(a, b, general, t)
+
+    return call_tiled(grid, x1, x1 if x2 is None else x2, tile_size)
 
 
 def two_layer_relu_nngp(x1, x2=None, *, tile_size: int | None = None, dtype=None):
@@ -163,7 +167,7 @@ def two_layer_relu_nngp(x1, x2=None, *, tile_size: int | None = None, dtype=None
     """
     check_tile_size(tile_size)
     x1, x2 = _prepare(x1, x2, dtype)
-    return _two_layer_nngp_jit(x1, x1 if x2 is None else x2, tile_size)
+    return call_tiled(_two_layer_nngp_jit, x1, x1 if x2 is None else x2, tile_size)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,7 +278,11 @@ def fc_kernel_fn(
     def kernel_fn(x1, x2=None, *, tile_size: int | None = None, dtype=None) -> Kernel:
         check_tile_size(tile_size)
         x1, x2 = _prepare(x1, x2, dtype)
-        return _fc_jit(x1, x1 if x2 is None else x2, depth, activation, w_std, b_std, tile_size)
+
+        def grid(a, b, t):
+            return _fc_jit(a, b, depth, activation, w_std, b_std, t)
+
+        return call_tiled(grid, x1, x1 if x2 is None else x2, tile_size)
 
     return kernel_fn
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["tiled_pairwise", "check_tile_size", "pad_rows"]
+__all__ = ["tiled_pairwise", "call_tiled", "check_tile_size", "pad_rows"]
 
 
 def check_tile_size(tile_size) -> None:
@@ -73,3 +73,23 @@ def tiled_pairwise(
         return full[:n1, :n2]
 
     return jax.tree_util.tree_map(assemble, blocks)
+
+
+def call_tiled(grid_fn, x1: jax.Array, x2: jax.Array, tile_size: int | None):
+    """Run a compiled tile loop on rows padded to whole tiles; trim its output outside it.
+
+    `grid_fn(x1p, x2p, tile_size)` is a jitted function that calls `tiled_pairwise` on its
+    inputs. Padding happens before it and the trim to (n1, n2) after it, as separate programs:
+    with neural-tangents' convolution kernels in float64, XLA CPU (jax 0.9–0.10) corrupted
+    memory when the trim was fused into the same program as the tile loop.
+
+    Returns:
+      grid_fn's pytree with leaves trimmed to (n1, n2, ...).
+    """
+    check_tile_size(tile_size)
+    n1, n2 = x1.shape[0], x2.shape[0]
+    if tile_size is None or (tile_size >= n1 and tile_size >= n2):
+        return grid_fn(x1, x2, None)
+    x1p = pad_rows(x1, min(tile_size, n1))
+    x2p = pad_rows(x2, min(tile_size, n2))
+    return jax.tree_util.tree_map(lambda a: a[:n1, :n2], grid_fn(x1p, x2p, tile_size))

@@ -134,23 +134,12 @@ def run(args) -> int:
         section_dir = out / name
         if name == "kernel":
             res = kernel_report(dataset, system, section_dir, dtype=dtype)
-        elif name == "air":
+        elif name in ("air", "distill"):
             from .air import air_report
-
-            res = air_report(
-                dataset,
-                kernel_fn,
-                section_dir,
-                dtype=dtype,
-                tile_size=args.tile_size,
-                kernel_config=kernel_config(args),
-                system=system,
-                progress=progress,
-            )
-        elif name == "distill":
             from .distill import distill_report
 
-            res = distill_report(
+            report = air_report if name == "air" else distill_report
+            res = report(
                 dataset,
                 kernel_fn,
                 section_dir,

@@ -29,7 +29,7 @@ import numpy as np
 
 from .._checks import as_float_array, as_float_tree, check_finite, resolve_dtype
 from ..kernels import Kernel
-from ..tiling import check_tile_size, pad_rows, tiled_pairwise
+from ..tiling import call_tiled, check_tile_size, tiled_pairwise
 from . import compat
 
 __all__ = [
@@ -180,9 +180,7 @@ def kernel_fn_from_stax(
         k = nt_kernel_fn(a, b, ("nngp", "ntk"))
         return Kernel(nngp=k.nngp, ntk=k.ntk)
 
-    # Inputs reach `grid` already padded to whole tiles, and the result is trimmed outside jit:
-    # with NT's convolution kernels in float64, XLA CPU (jax 0.10.2) corrupted memory when the
-    # trim was fused into the same program as the tile loop (segfault on the next dispatch).
+    # Padded and trimmed outside jit by tiling.call_tiled (see there for the XLA CPU bug).
     @functools.partial(jax.jit, static_argnames=("tile_size",))
     def grid(x1p, x2p, tile_size):
         return tiled_pairwise(block, x1p, x2p, tile_size)
@@ -201,17 +199,10 @@ def kernel_fn_from_stax(
         n2 = n1 if x2 is None else x2.shape[0]
         if tile_size is None:
             tile_size = auto_tile_size(x1.shape[1:], n1, n2, dt.itemsize, memory_budget)
-        elif tile_size >= n1 and tile_size >= n2:
-            tile_size = None
         x2 = x1 if x2 is None else x2  # NT gives the same values for x2=None and x2=x1
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_MUTED_NT_WARNING)
-            if tile_size is None:
-                k = grid(x1, x2, None)
-            else:
-                x1p = pad_rows(x1, min(tile_size, n1))
-                x2p = pad_rows(x2, min(tile_size, n2))
-                k = jax.tree_util.tree_map(lambda a: a[:n1, :n2], grid(x1p, x2p, tile_size))
+            k = call_tiled(grid, x1, x2, tile_size)
         return Kernel(nngp=k.nngp.astype(dt), ntk=k.ntk.astype(dt))
 
     return kernel_fn
@@ -307,7 +298,7 @@ def empirical_ntk_fn(
             return theta * out.shape[-1]  # NT's trace over the output axis is a mean
         return theta
 
-    # As in kernel_fn_from_stax: pad to whole tiles before, trim after the compiled program.
+    # Padded and trimmed outside jit by tiling.call_tiled, as in kernel_fn_from_stax.
     @functools.partial(jax.jit, static_argnames=("tile_size",))
     def compiled(params, x1p, x2p, tile_size):
         if x2p is None:
@@ -324,13 +315,10 @@ def empirical_ntk_fn(
                 f"{tuple(x2.shape[1:])}"
             )
         params = as_float_tree(params, "params", dt)
-        n1 = x1.shape[0]
-        n2 = n1 if x2 is None else x2.shape[0]
-        if tile_size is None or (tile_size >= n1 and tile_size >= n2):
-            return compiled(params, x1, x2, None)
-        t1, t2 = min(tile_size, n1), min(tile_size, n2)
-        x1p = pad_rows(x1, t1)
-        x2p = x1p if x2 is None else pad_rows(x2, t2)
-        return compiled(params, x1p, x2p, tile_size)[:n1, :n2]
+        if x2 is None and (tile_size is None or tile_size >= x1.shape[0]):
+            return compiled(params, x1, None, None)  # one Jacobian serves both sides
+        return call_tiled(
+            lambda a, b, t: compiled(params, a, b, t), x1, x1 if x2 is None else x2, tile_size
+        )
 
     return ntk_fn
