@@ -20,6 +20,7 @@ __all__ = [
     "check_rank",
     "check_same_features",
     "check_unit_norm",
+    "check_int",
     "resolve_dtype",
     "is_concrete",
 ]
@@ -30,9 +31,20 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def resolve_dtype(dtype) -> jnp.dtype:
-    """Canonical float dtype; float64 requires `jax_enable_x64`, never silently downcast."""
+def resolve_dtype(dtype=None, like=None) -> jnp.dtype:
+    """The one dtype rule: an explicit float32/float64, else `like`'s float dtype, else the default.
+
+    Results follow their input: with `dtype=None` a floating `like` keeps its (canonical) dtype
+    (a float64 input under x64 mode off is float32, as JAX gives it); anything else gets JAX's
+    default float (float64 under x64 mode). An explicit float64 without x64 mode is an error,
+    never a silent downcast.
+    """
     if dtype is None:
+        like_dtype = getattr(like, "dtype", None)
+        if like_dtype is not None and jnp.issubdtype(like_dtype, jnp.floating):
+            dt = jnp.dtype(jax.dtypes.canonicalize_dtype(like_dtype))
+            if dt in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+                return dt
         return jnp.dtype(jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
     dt = jnp.dtype(dtype)
     if dt not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
@@ -44,6 +56,27 @@ def resolve_dtype(dtype) -> jnp.dtype:
             "(the CLI does this for --dtype float64)"
         )
     return dt
+
+
+def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """`value` as a Python int (ints and numpy integers; not bools or floats) within bounds.
+
+    Raises:
+      ValueError naming `name`, the value and the allowed range.
+    """
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+    if ok:
+        value = int(value)
+        ok = (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    if not ok:
+        bounds = []
+        if minimum is not None:
+            bounds.append(f"≥ {minimum}")
+        if maximum is not None:
+            bounds.append(f"≤ {maximum}")
+        rng = f" {' and '.join(bounds)}" if bounds else ""
+        raise ValueError(f"{name} must be an integer{rng}, got {value!r}")
+    return value
 
 
 def check_real_numeric(arr: np.ndarray, name: str) -> None:
@@ -64,10 +97,12 @@ def as_real_numpy(a, name: str) -> np.ndarray:
 
 
 def as_float_array(x, name: str, dtype=None) -> jax.Array:
-    """Convert to a JAX float array of `dtype`, rejecting non-numeric input clearly."""
+    """Convert to a JAX float array of `dtype` (None: follow x, see `resolve_dtype`), rejecting
+    non-numeric input clearly."""
     if is_concrete(x):
+        x = np.asarray(x) if not isinstance(x, jax.Array) else x
         check_real_numeric(np.asarray(x), name)
-    return jnp.asarray(x, dtype=resolve_dtype(dtype))
+    return jnp.asarray(x, dtype=resolve_dtype(dtype, like=x))
 
 
 def as_float_tree(tree, name: str, dtype=None):

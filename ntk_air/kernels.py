@@ -1,4 +1,10 @@
-"""Infinite-width kernels: the theorem's two-layer ReLU Gram matrix H∞ and deep FC NNGP/NTK.
+"""Kernel functions: one protocol, and the infinite-width kernels H∞ and deep FC NNGP/NTK.
+
+Every kernel in ntk_air — infinite width, neural-tangents backend, empirical NTK of a finite
+network, or a user's own — is a `KernelFn`: `kernel_fn(x1, x2=None) -> Kernel(nngp, ntk)`, with
+tiling, dtype and matmul precision fixed when the kernel function is made. `from_pairwise`
+turns any pairwise function `(a, b) -> (n1, n2)` into one; `from_layers` does the same for a
+composition of infinite-width layers (`ntk_air.layers`).
 
 Two conventions live here, and every function says which one it computes:
 
@@ -13,52 +19,262 @@ Two conventions live here, and every function says which one it computes:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Literal, NamedTuple
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
 
+from . import layers as L
 from ._checks import (
     as_float_array,
     check_finite,
+    check_int,
     check_rank,
     check_same_features,
     check_unit_norm,
+    resolve_dtype,
 )
-from .tiling import call_tiled, check_tile_size, tiled_pairwise
+from .tiling import call_tiled, check_tile_size, matmul_precision, tiled_pairwise
 
 __all__ = [
     "Kernel",
+    "KernelFn",
+    "PairwiseKernelFn",
+    "from_pairwise",
+    "from_layers",
     "two_layer_relu",
     "two_layer_relu_nngp",
+    "two_layer_relu_kernel_fn",
     "fc_kernel_fn",
     "make_kernel_fn",
     "ACTIVATIONS",
+    "ARCHITECTURES",
 ]
 
 ACTIVATIONS = ("relu", "erf")
+ARCHITECTURES = ("two-layer-relu", "fc")
 
 
 class Kernel(NamedTuple):
-    """Infinite-width kernels between two sets of inputs (a pytree)."""
+    """Kernels between two sets of inputs (a pytree)."""
 
-    nngp: jax.Array | None  # (n1, n2) output covariance of the network at initialization
+    nngp: jax.Array | None  # (n1, n2) output covariance at initialization; None if undefined
     ntk: jax.Array  # (n1, n2) neural tangent kernel
 
 
-def _prepare(x1, x2, dtype):
-    """Validate inputs once, eagerly, before any tracing; returns (x1, x2) as float arrays."""
+@runtime_checkable
+class KernelFn(Protocol):
+    """The one kernel signature: `kernel_fn(x1, x2=None) -> Kernel`.
+
+    x1 (n1, ...) and x2 (n2, ...) are batches of examples (x2=None means x2 = x1); the result's
+    arrays are (n1, n2). Tiling, dtype and precision are fixed by the factory that made it.
+    """
+
+    def __call__(self, x1, x2=None) -> Kernel: ...
+
+
+def prepare_rows(x1, x2, dtype, *, rank: int | None = 2):
+    """Validate inputs once, eagerly: float arrays of `dtype`, finite, same example shape.
+
+    rank: the required rank of x1 and x2 (2 for (n, d) rows), or None for any rank ≥ 1.
+    """
     x1 = as_float_array(x1, "x1", dtype)
-    check_rank(x1, "x1", 2)
+    if rank is not None:
+        check_rank(x1, "x1", rank)
+    elif x1.ndim < 1:
+        raise ValueError(f"x1 must have a batch axis, got shape {tuple(x1.shape)}")
     check_finite(x1, "x1")
     if x2 is None:
         return x1, None
     x2 = as_float_array(x2, "x2", x1.dtype)
-    check_rank(x2, "x2", 2)
+    if rank is not None:
+        check_rank(x2, "x2", rank)
     check_finite(x2, "x2")
     check_same_features(x1, x2)
     return x1, x2
+
+
+def _as_kernel(out) -> Kernel:
+    return out if isinstance(out, Kernel) else Kernel(nngp=None, ntk=out)
+
+
+@functools.partial(jax.jit, static_argnames=("block_fn", "tile_size"))
+def _tiled_jit(block_fn, x1, x2, tile_size):
+    return tiled_pairwise(lambda a, b: _as_kernel(block_fn(a, b)), x1, x2, tile_size)
+
+
+_UNSET: Any = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class PairwiseKernelFn:
+    """A `KernelFn` built from a pairwise block function (made by `from_pairwise`).
+
+    Fields are the factory's settings; `replace(**changes)` returns a copy with other settings.
+    `block_fn(a, b)` (a (t1, ...), b (t2, ...)) → Kernel or (t1, t2) array is what matrix-free
+    operators evaluate tile by tile.
+    """
+
+    block_fn: Callable
+    tile_size: int | None = None
+    dtype: Any = None
+    precision: str | None = "highest"
+    prepare: Callable = prepare_rows
+    name: str = "kernel"
+    bytes_per_pair: Callable | None = None  # (example_shape, itemsize) → bytes per entry
+    memory_budget: int | None = None  # bytes of intermediates per tile (automatic tile size)
+
+    def __post_init__(self):
+        check_tile_size(self.tile_size)
+        if self.dtype is not None:
+            resolve_dtype(self.dtype)  # validated now, not at the first call
+        matmul_precision(self.precision)
+
+    def replace(self, **changes) -> PairwiseKernelFn:
+        """A copy with other settings, e.g. `kernel_fn.replace(tile_size=512, dtype="float32")`."""
+        return dataclasses.replace(self, **changes)
+
+    def tile_for(self, x1, x2) -> int | None:
+        """Rows per tile for these inputs: the fixed tile size, or one that fits the budget."""
+        if self.tile_size is not None or self.bytes_per_pair is None:
+            return self.tile_size
+        per_pair = self.bytes_per_pair(tuple(x1.shape[1:]), x1.dtype.itemsize)
+        t = max(1, math.isqrt(max(1, int(self.memory_budget) // max(1, int(per_pair)))))
+        return None if (t >= x1.shape[0] and t >= x2.shape[0]) else t
+
+    def __call__(self, x1, x2=None, *, tile_size=_UNSET, dtype=_UNSET) -> Kernel:
+        fn = self
+        if tile_size is not _UNSET or dtype is not _UNSET:
+            warnings.warn(
+                "passing tile_size=/dtype= to a kernel function is deprecated: fix them when the "
+                "kernel function is made (e.g. fc_kernel_fn(..., tile_size=T, dtype=D)) or use "
+                "kernel_fn.replace(tile_size=T, dtype=D)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            changes = {}
+            if tile_size is not _UNSET:
+                changes["tile_size"] = tile_size
+            if dtype is not _UNSET:
+                changes["dtype"] = dtype
+            fn = self.replace(**changes)
+        return fn._evaluate(x1, x2)
+
+    def _evaluate(self, x1, x2) -> Kernel:
+        dt = resolve_dtype(self.dtype, like=_first_array(x1))
+        x1, x2 = self.prepare(x1, x2, dt)
+        x2 = x1 if x2 is None else x2
+        tile = self.tile_for(x1, x2)
+
+        def grid(a, b, t):
+            return _tiled_jit(self.block_fn, a, b, t)
+
+        with matmul_precision(self.precision):
+            k = call_tiled(grid, x1, x2, tile)
+        return Kernel(nngp=None if k.nngp is None else k.nngp.astype(dt), ntk=k.ntk.astype(dt))
+
+
+def _first_array(x):
+    return x if hasattr(x, "dtype") else None
+
+
+def from_pairwise(
+    block_fn: Callable,
+    *,
+    tile_size: int | None = None,
+    dtype=None,
+    precision: str | None = "highest",
+    prepare: Callable | None = None,
+    name: str | None = None,
+    bytes_per_pair: Callable | None = None,
+    memory_budget: int | None = None,
+) -> PairwiseKernelFn:
+    """Turn a pairwise function into a `KernelFn`: validation, tiling, dtype and precision added.
+
+    K(x1, x2)[i, j] = block_fn(x1, x2)[i, j]; `block_fn(a, b)` maps a (t1, ...) and b (t2, ...)
+    to a (t1, t2) array (taken as the NTK) or to a `Kernel(nngp, ntk)`. It is evaluated on
+    (tile × tile) blocks inside one compiled program; any tile size works (no divisibility rule).
+
+    Args:
+      block_fn: a pure, jit-compatible function. Use a module-level function or a frozen
+        dataclass instance: equal objects share one compilation.
+      tile_size: rows per tile (any positive int) or None (untiled, or from `memory_budget`).
+      dtype: float32 or float64, or None to follow the inputs (`_checks.resolve_dtype`).
+      precision: matmul precision while tracing ('highest' by default: no TF32 on GPUs).
+      prepare: `prepare(x1, x2, dtype) -> (x1, x2)`, the eager input check; default: (n, d)
+        float rows, finite, same feature count.
+      name: a label for reports.
+      bytes_per_pair, memory_budget: with tile_size=None, choose the tile so that
+        tile² · bytes_per_pair(example_shape, itemsize) ≤ memory_budget.
+
+    Returns:
+      PairwiseKernelFn: kernel_fn(x1, x2=None) -> Kernel.
+
+    Example:
+      >>> def rbf_block(a, b):
+      ...     return jnp.exp(-jnp.sum((a[:, None] - b[None]) ** 2, -1))
+      >>> rbf = kernels.from_pairwise(rbf_block)
+      >>> rbf(np.eye(3)).ntk.shape
+      (3, 3)
+    """
+    if not callable(block_fn):
+        raise TypeError(f"block_fn must be callable (a, b) -> (n1, n2), got {block_fn!r}")
+    if (bytes_per_pair is None) != (memory_budget is None):
+        raise ValueError("bytes_per_pair and memory_budget go together (automatic tile size)")
+    if memory_budget is not None:
+        check_int("memory_budget", memory_budget, minimum=1)
+    return PairwiseKernelFn(
+        block_fn=block_fn,
+        tile_size=tile_size,
+        dtype=dtype,
+        precision=precision,
+        prepare=prepare_rows if prepare is None else prepare,
+        name=name or getattr(block_fn, "__name__", type(block_fn).__name__),
+        bytes_per_pair=bytes_per_pair,
+        memory_budget=memory_budget,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _LayersBlock:
+    """Pairwise block of a composition of infinite-width layers (hashable: shared compiles)."""
+
+    layer: Callable
+
+    def __call__(self, a, b) -> Kernel:
+        s = self.layer(L.input_state(a, b))
+        return Kernel(nngp=s.nngp, ntk=s.ntk)
+
+
+def from_layers(layer, *, tile_size=None, dtype=None, precision="highest") -> PairwiseKernelFn:
+    """The `KernelFn` of infinite-width layers: Σ⁰ = x·x'/d, Θ⁰ = 0, then `layer`.
+
+    Args:
+      layer: a function KernelState → KernelState, e.g. `layers.serial(layers.dense(), ...)`.
+      tile_size, dtype, precision: as in `from_pairwise`.
+
+    Returns:
+      kernel_fn(x1, x2=None) -> Kernel(nngp, ntk). Examples of any rank are flattened.
+
+    Example:
+      >>> net = layers.serial(layers.dense(1.0, 0.0), layers.erf(), layers.dense(1.0, 0.0))
+      >>> k = kernels.from_layers(net)(x)              # equals fc_kernel_fn(1, "erf")(x)
+    """
+    if not callable(layer):
+        raise TypeError(f"layer must be callable KernelState -> KernelState, got {layer!r}")
+    return from_pairwise(
+        _LayersBlock(layer),
+        tile_size=tile_size,
+        dtype=dtype,
+        precision=precision,
+        prepare=functools.partial(prepare_rows, rank=None),
+        name="layers",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,55 +282,65 @@ def _prepare(x1, x2, dtype):
 # ---------------------------------------------------------------------------------------------
 
 
-def _gram(x1, x2):
-    """x1 x2ᵀ at full float32/float64 precision.
-
-    On GPUs JAX's default float32 matmul may use TF32 (about 3 decimal digits); kernel entries
-    and the angles derived from them need the full precision of the requested dtype.
-    """
-    return jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
-
-
-def _angle(dot, prod_sq):
-    """θ = ∠(x, x') and √(‖x‖²‖x'‖² − (x·x')²) from a Gram entry and the product of squared norms.
-
-    arctan2 is accurate near 0 and π, unlike arccos. Pairs whose gap prod_sq − dot² is within
-    rounding of 0 (θ ≲ 2√eps, e.g. every diagonal entry) get θ = 0 exactly: their computed θ
-    would be rounding noise of order √eps, different between jit and eager and between tilings.
-    """
-    gap = prod_sq - dot**2
-    eps = jnp.finfo(dot.dtype).eps
-    gap = jnp.where(gap <= 8 * eps * prod_sq, 0.0, gap)
-    sin_part = jnp.sqrt(gap)
-    return jnp.arctan2(sin_part, dot), sin_part
-
-
 def _two_layer_block(x1, x2, general):
-    dot = _gram(x1, x2)
+    dot = x1 @ x2.T
     if general:
         prod_sq = jnp.sum(x1**2, axis=1)[:, None] * jnp.sum(x2**2, axis=1)[None, :]
     else:
         # Unit norm was checked, so ‖x_i‖²‖x_j‖² = 1 up to rounding; this also keeps |ρ| ≤ 1.
         prod_sq = jnp.ones_like(dot)
-    theta, _ = _angle(dot, prod_sq)
+    theta, _ = L.angle(dot, prod_sq)
     return dot * (jnp.pi - theta) / (2 * jnp.pi)
 
 
 def _two_layer_nngp_block(x1, x2):
-    dot = _gram(x1, x2)
+    dot = x1 @ x2.T
     prod_sq = jnp.sum(x1**2, axis=1)[:, None] * jnp.sum(x2**2, axis=1)[None, :]
-    theta, sin_part = _angle(dot, prod_sq)
+    theta, sin_part = L.angle(dot, prod_sq)
     return (sin_part + (jnp.pi - theta) * dot) / (2 * jnp.pi)
 
 
-@functools.partial(jax.jit, static_argnames=("general", "tile_size"))
-def _two_layer_relu_jit(x1, x2, general, tile_size):
-    return tiled_pairwise(lambda a, b: _two_layer_block(a, b, general), x1, x2, tile_size)
+@dataclasses.dataclass(frozen=True)
+class _TwoLayerBlock:
+    general: bool = False
+    with_nngp: bool = True
+
+    def __call__(self, a, b) -> Kernel:
+        nngp = _two_layer_nngp_block(a, b) if self.with_nngp else None
+        return Kernel(nngp=nngp, ntk=_two_layer_block(a, b, self.general))
 
 
-@functools.partial(jax.jit, static_argnames=("tile_size",))
-def _two_layer_nngp_jit(x1, x2, tile_size):
-    return tiled_pairwise(_two_layer_nngp_block, x1, x2, tile_size)
+def _prepare_unit_rows(x1, x2, dtype):
+    x1, x2 = prepare_rows(x1, x2, dtype)
+    check_unit_norm(x1, "x1")
+    if x2 is not None:
+        check_unit_norm(x2, "x2")
+    return x1, x2
+
+
+def two_layer_relu_kernel_fn(
+    *, general: bool = False, tile_size: int | None = None, dtype=None, nngp: bool = True
+) -> PairwiseKernelFn:
+    """`KernelFn` of the theorem's two-layer ReLU network: Kernel(nngp=Σ (κ = 1), ntk=H∞).
+
+    H∞ as in `two_layer_relu`, Σ as in `two_layer_relu_nngp`. Unit-norm rows are required
+    unless `general=True` (the formula with norms).
+
+    Args:
+      general: accept rows of any nonzero norm.
+      tile_size, dtype: as in `from_pairwise`.
+      nngp: also compute Σ (False: `nngp` is None, half the work).
+
+    Example:
+      >>> k = kernels.two_layer_relu_kernel_fn()(x)     # k.ntk = H∞, k.nngp = Σ
+    """
+    return from_pairwise(
+        _TwoLayerBlock(bool(general), bool(nngp)),
+        tile_size=tile_size,
+        dtype=dtype,
+        prepare=prepare_rows if general else _prepare_unit_rows,
+        name="two-layer-relu",
+    )
 
 
 def two_layer_relu(x1, x2=None, *, general: bool = False, tile_size: int | None = None, dtype=None):
@@ -133,28 +359,19 @@ def two_layer_relu(x1, x2=None, *, general: bool = False, tile_size: int | None 
       x2: (n2, d) inputs or None for x2 = x1.
       general: use the formula with norms, accepting rows of any (nonzero) norm.
       tile_size: rows per tile (any positive int) or None for untiled.
-      dtype: float32 or float64 (float64 needs x64 mode); default follows the x64 flag.
+      dtype: float32 or float64 (float64 needs x64 mode); default follows the inputs.
 
     Returns:
       (n1, n2) array H∞(x1, x2).
 
     Example:
-      >>> x = ntk_air.data.unit_normalize(jax.random.normal(jax.random.key(0), (5, 3)))
+      >>> x = ntk_air.data.unit_normalize(np.random.default_rng(0).normal(size=(5, 3)))
       >>> H = ntk_air.kernels.two_layer_relu(x)   # diag = 1/2
 
     Reference: Du, Zhai, Poczos, Singh, arXiv 1810.02054; Arora et al., arXiv 1901.08584.
     """
-    check_tile_size(tile_size)
-    x1, x2 = _prepare(x1, x2, dtype)
-    if not general:
-        check_unit_norm(x1, "x1")
-        if x2 is not None:
-            check_unit_norm(x2, "x2")
-
-    def grid(a, b, t):
-        return _two_layer_relu_jit(a, b, general, t)
-
-    return call_tiled(grid, x1, x1 if x2 is None else x2, tile_size)
+    fn = two_layer_relu_kernel_fn(general=general, tile_size=tile_size, dtype=dtype, nngp=False)
+    return fn(x1, x2).ntk
 
 
 def two_layer_relu_nngp(x1, x2=None, *, tile_size: int | None = None, dtype=None):
@@ -165,80 +382,22 @@ def two_layer_relu_nngp(x1, x2=None, *, tile_size: int | None = None, dtype=None
 
     Args/Returns: as `two_layer_relu` (any nonzero norms accepted).
     """
-    check_tile_size(tile_size)
-    x1, x2 = _prepare(x1, x2, dtype)
-    return call_tiled(_two_layer_nngp_jit, x1, x1 if x2 is None else x2, tile_size)
+    # A block returning an array fills the Kernel's first-class field, `ntk`: here it holds Σ.
+    return from_pairwise(_two_layer_nngp_block, tile_size=tile_size, dtype=dtype)(x1, x2).ntk
 
 
 # ---------------------------------------------------------------------------------------------
 # Deep fully connected networks, neural-tangents conventions
 # ---------------------------------------------------------------------------------------------
 
-
-def _dense(nngp, c1, c2, ntk, w_std, b_std):
-    """Dense(width, W_std, b_std) in NTK parameterization: Σ ← W²Σ + b², Θ ← Σ_new + W²Θ."""
-    nngp = w_std**2 * nngp + b_std**2
-    c1 = w_std**2 * c1 + b_std**2
-    c2 = w_std**2 * c2 + b_std**2
-    ntk = nngp + w_std**2 * ntk
-    return nngp, c1, c2, ntk
-
-
-def _relu(nngp, c1, c2, ntk):
-    """Arc-cosine recursion: Σ ← (√(c1c2 − Σ²) + (π − θ)Σ)/(2π), Θ ← Θ (π − θ)/(2π)."""
-    theta, sin_part = _angle(nngp, c1[:, None] * c2[None, :])
-    dot_sigma = (jnp.pi - theta) / (2 * jnp.pi)
-    nngp = sin_part / (2 * jnp.pi) + dot_sigma * nngp
-    return nngp, c1 / 2, c2 / 2, ntk * dot_sigma
-
-
-def _erf(nngp, c1, c2, ntk):
-    """Arcsine recursion for erf: Σ ← (2/π) arcsin(2Σ / √((1+2c1)(1+2c2))), Θ ← Θ Σ̇."""
-    prod = (1 + 2 * c1)[:, None] * (1 + 2 * c2)[None, :]
-    root = jnp.sqrt(jnp.maximum(prod - 4 * nngp**2, 0.0))
-    dot_sigma = (4 / jnp.pi) / root
-    nngp_new = (2 / jnp.pi) * jnp.arctan2(2 * nngp, root)
-
-    def diag(c):
-        return (2 / jnp.pi) * jnp.arctan2(c, jnp.sqrt(c + 0.25))
-
-    return nngp_new, diag(c1), diag(c2), ntk * dot_sigma
-
-
-_ACTIVATION_FNS = {"relu": _relu, "erf": _erf}
-
-
-def _fc_block(x1, x2, depth, activation, w_std, b_std):
-    d = x1.shape[1]
-    nngp = _gram(x1, x2) / d
-    c1 = jnp.sum(x1**2, axis=1) / d
-    c2 = jnp.sum(x2**2, axis=1) / d
-    ntk = jnp.zeros_like(nngp)
-    act = _ACTIVATION_FNS[activation]
-    for _ in range(depth):
-        nngp, c1, c2, ntk = _dense(nngp, c1, c2, ntk, w_std, b_std)
-        nngp, c1, c2, ntk = act(nngp, c1, c2, ntk)
-    nngp, c1, c2, ntk = _dense(nngp, c1, c2, ntk, w_std, b_std)
-    return Kernel(nngp=nngp, ntk=ntk)
-
-
-@functools.partial(jax.jit, static_argnames=("depth", "activation", "w_std", "b_std", "tile_size"))
-def _fc_jit(x1, x2, depth, activation, w_std, b_std, tile_size):
-    return tiled_pairwise(
-        lambda a, b: _fc_block(a, b, depth, activation, w_std, b_std), x1, x2, tile_size
-    )
+_ACTIVATION_LAYERS = {"relu": L.relu, "erf": L.erf}
 
 
 def _check_fc_args(depth, activation, w_std, b_std):
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-        raise ValueError(f"depth must be a non-negative int (hidden layers), got {depth!r}")
+    check_int("depth", depth, minimum=0)
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    for name, v in (("w_std", w_std), ("b_std", b_std)):
-        if not (isinstance(v, int | float) and jnp.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a finite non-negative number, got {v!r}")
-    if w_std == 0:
-        raise ValueError("w_std must be positive, got 0")
+    L.dense(w_std, b_std)  # validates the standard deviations
 
 
 def fc_kernel_fn(
@@ -246,24 +405,30 @@ def fc_kernel_fn(
     activation: Literal["relu", "erf"] = "relu",
     w_std: float = 1.0,
     b_std: float = 0.0,
-):
+    *,
+    tile_size: int | None = None,
+    dtype=None,
+) -> PairwiseKernelFn:
     """Infinite-width NNGP and NTK of a deep fully connected network (neural-tangents conventions).
 
     The architecture is neural-tangents'
     `serial(*[Dense(w, W_std, b_std), act()] * depth, Dense(1, W_std, b_std))`:
-    `depth` hidden layers followed by a readout. Recursion, with Σ⁰ = x·x'/d, Θ⁰ = 0:
+    `depth` hidden layers followed by a readout, i.e. `from_layers(serial(repeat(serial(dense,
+    act), depth), dense))` (see `ntk_air.layers` for the recursions). With Σ⁰ = x·x'/d, Θ⁰ = 0:
       Dense:  Σ ← W_std² Σ + b_std²,   Θ ← Σ + W_std² Θ
       ReLU:   Σ ← (√(c c' − Σ²) + (π − θ) Σ)/(2π),  Θ ← Θ (π − θ)/(2π),  θ = ∠(Σ, c, c')
       erf:    Σ ← (2/π) arcsin(2Σ/√((1+2c)(1+2c'))),  Θ ← Θ (4/π)/√((1+2c)(1+2c') − 4Σ²)
     with c, c' the diagonal variances carried along.
 
     Args:
-      depth: number of hidden (Dense + activation) layers, ≥ 0.
+      depth: number of hidden (Dense + activation) layers, ≥ 0 (a `lax.scan`: any depth
+        compiles in constant time).
       activation: "relu" or "erf" (erf(x), i.e. stax.Erf() with a=b=1, c=0).
       w_std, b_std: weight and bias standard deviations of every Dense layer.
+      tile_size, dtype: as in `from_pairwise`.
 
     Returns:
-      kernel_fn(x1, x2=None, *, tile_size=None, dtype=None) -> Kernel(nngp, ntk), each (n1, n2).
+      kernel_fn(x1, x2=None) -> Kernel(nngp, ntk), each (n1, n2).
 
     Example:
       >>> kernel_fn = ntk_air.kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1)
@@ -273,21 +438,11 @@ def fc_kernel_fn(
     Novak et al. arXiv 1912.02803 (neural-tangents).
     """
     _check_fc_args(depth, activation, w_std, b_std)
-    w_std, b_std = float(w_std), float(b_std)
-
-    def kernel_fn(x1, x2=None, *, tile_size: int | None = None, dtype=None) -> Kernel:
-        check_tile_size(tile_size)
-        x1, x2 = _prepare(x1, x2, dtype)
-
-        def grid(a, b, t):
-            return _fc_jit(a, b, depth, activation, w_std, b_std, t)
-
-        return call_tiled(grid, x1, x1 if x2 is None else x2, tile_size)
-
-    return kernel_fn
-
-
-ARCHITECTURES = ("two-layer-relu", "fc")
+    layer = L.dense(float(w_std), float(b_std))
+    hidden = L.serial(layer, _ACTIVATION_LAYERS[activation]())
+    net = L.serial(L.repeat(hidden, int(depth)), layer)
+    fn = from_layers(net, tile_size=tile_size, dtype=dtype)
+    return fn.replace(prepare=prepare_rows, name=f"fc depth {depth} {activation}")
 
 
 def make_kernel_fn(
@@ -298,23 +453,24 @@ def make_kernel_fn(
     w_std: float = 1.0,
     b_std: float = 0.0,
     general: bool = False,
-):
-    """One entry point for the CLI and studies: kernel_fn(x1, x2=None, *, tile_size, dtype).
+    tile_size: int | None = None,
+    dtype=None,
+) -> PairwiseKernelFn:
+    """The CLI's registry of native kernels: a `KernelFn` named by a string.
 
-    arch="two-layer-relu" gives Kernel(nngp=two_layer_relu_nngp, ntk=H∞) (theorem convention;
-    depth/activation/w_std/b_std do not apply and must be left at their defaults);
+    arch="two-layer-relu" gives `two_layer_relu_kernel_fn(general=...)`: Kernel(nngp=Σ, ntk=H∞)
+    (theorem convention; depth/w_std/b_std do not apply and must be left at their defaults);
     arch="fc" gives `fc_kernel_fn(depth, activation, w_std, b_std)` (neural-tangents convention).
     """
     if arch == "fc":
-        return fc_kernel_fn(depth, activation, w_std, b_std)
+        return fc_kernel_fn(depth, activation, w_std, b_std, tile_size=tile_size, dtype=dtype)
     if arch == "two-layer-relu":
         if activation != "relu":
             raise ValueError(f"arch 'two-layer-relu' is ReLU only, got activation={activation!r}")
-
-        def kernel_fn(x1, x2=None, *, tile_size=None, dtype=None) -> Kernel:
-            ntk = two_layer_relu(x1, x2, general=general, tile_size=tile_size, dtype=dtype)
-            nngp = two_layer_relu_nngp(x1, x2, tile_size=tile_size, dtype=dtype)
-            return Kernel(nngp=nngp, ntk=ntk)
-
-        return kernel_fn
+        if (depth, w_std, b_std) != (1, 1.0, 0.0):
+            raise ValueError(
+                "depth/w_std/b_std do not apply to arch 'two-layer-relu' (one hidden layer; H∞ is "
+                f"scale-free), got depth={depth!r}, w_std={w_std!r}, b_std={b_std!r}; use arch 'fc'"
+            )
+        return two_layer_relu_kernel_fn(general=general, tile_size=tile_size, dtype=dtype)
     raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")

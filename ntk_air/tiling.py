@@ -9,13 +9,38 @@ to a multiple of the tile and the output is trimmed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["tiled_pairwise", "call_tiled", "check_tile_size", "pad_rows"]
+__all__ = [
+    "tiled_pairwise",
+    "call_tiled",
+    "check_tile_size",
+    "pad_rows",
+    "matmul_precision",
+    "PRECISIONS",
+]
+
+PRECISIONS = ("highest", "high", "default")
+
+
+def matmul_precision(precision: str | None = "highest"):
+    """Context for matmul precision while tracing: the one precision mechanism of the toolkit.
+
+    'highest' (the default everywhere) is the full precision of the dtype: on GPUs JAX's default
+    float32 matmul may use TF32 (about 3 decimal digits), too coarse for kernel entries and the
+    angles derived from them. 'high' / 'default' trade accuracy for speed when a user asks.
+    None leaves JAX's setting as it is.
+    """
+    if precision is None:
+        return contextlib.nullcontext()
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
+    return jax.default_matmul_precision(precision)
 
 
 def check_tile_size(tile_size) -> None:

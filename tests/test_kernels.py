@@ -195,9 +195,9 @@ def test_wrong_rank_and_feature_mismatch(x64):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"depth": -1}, "depth must be a non-negative int"),
+        ({"depth": -1}, "depth must be an integer ≥ 0"),
         ({"depth": 1, "activation": "tanh"}, "activation must be one of"),
-        ({"depth": 1, "w_std": 0.0}, "w_std must be positive"),
+        ({"depth": 1, "w_std": 0.0}, "w_std must be a finite positive number"),
         ({"depth": 1, "b_std": float("nan")}, "b_std must be a finite non-negative"),
     ],
 )

@@ -3,10 +3,11 @@
 `kernel_fn_from_stax` turns a `stax` network — the triple `(init_fn, apply_fn, kernel_fn)` or a
 bare `kernel_fn` — into the toolkit's kernel function
 
-    kernel_fn(x1, x2=None, *, tile_size=None, dtype=None) -> ntk_air.kernels.Kernel(nngp, ntk)
+    kernel_fn(x1, x2=None) -> ntk_air.kernels.Kernel(nngp, ntk)
 
-(the signature of `ntk_air.kernels.make_kernel_fn`'s result), so AIR spectra, dynamics,
-distillation and the CLI take NT's convolutional, pooling and attention kernels unchanged.
+(the toolkit's `KernelFn` protocol, built with `ntk_air.kernels.from_pairwise`), so AIR
+spectra, dynamics, distillation and the CLI take NT's convolutional, pooling and attention
+kernels unchanged.
 Rows of x1 and x2 are examples: (n, d) for dense networks, (n, H, W, C) for 2-D convolutions,
 (n, L, C) for attention — or flat (n, d) rows reshaped to `input_shape`.
 
@@ -19,6 +20,7 @@ factories is called, never at `import ntk_air`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import warnings
@@ -28,7 +30,7 @@ import jax
 import numpy as np
 
 from .._checks import as_float_array, as_float_tree, check_finite, resolve_dtype
-from ..kernels import Kernel
+from ..kernels import Kernel, from_pairwise
 from ..tiling import call_tiled, check_tile_size, tiled_pairwise
 from . import compat
 
@@ -119,10 +121,28 @@ def auto_tile_size(
     A pair of examples with S = ∏(spatial dims) positions costs about 16·S²·itemsize bytes in
     NT (full spatial covariances); dense inputs (rank-1 examples) count S = 1.
     """
-    spatial = math.prod(example_shape[:-1]) if len(example_shape) > 1 else 1
-    per_pair = _INTERMEDIATES_PER_ENTRY * spatial**2 * itemsize
+    per_pair = _stax_bytes_per_pair(tuple(example_shape), itemsize)
     t = max(1, math.isqrt(max(1, memory_budget // per_pair)))
     return None if (t >= n1 and t >= n2) else t
+
+
+@dataclasses.dataclass(frozen=True)
+class _StaxBlock:
+    """NT's kernel_fn on one tile pair, with NT's attention warning muted."""
+
+    nt_kernel_fn: Callable
+
+    def __call__(self, a, b) -> Kernel:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_MUTED_NT_WARNING)
+            k = self.nt_kernel_fn(a, b, ("nngp", "ntk"))
+        return Kernel(nngp=k.nngp, ntk=k.ntk)
+
+
+def _stax_bytes_per_pair(example_shape, itemsize) -> int:
+    """NT keeps ~16 covariances over pairs of spatial positions (S² each) per pair of examples."""
+    spatial = math.prod(example_shape[:-1]) if len(example_shape) > 1 else 1
+    return _INTERMEDIATES_PER_ENTRY * spatial**2 * itemsize
 
 
 def kernel_fn_from_stax(
@@ -131,6 +151,8 @@ def kernel_fn_from_stax(
     input_shape: Sequence[int] | None = None,
     example_rank: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    tile_size: int | None = None,
+    dtype=None,
 ):
     """ntk_air kernel function of a neural-tangents `stax` network (infinite-width NNGP and NTK).
 
@@ -145,14 +167,15 @@ def kernel_fn_from_stax(
         d = ∏ input_shape are reshaped to (n, *input_shape). None: inputs are passed as given.
       example_rank: required rank of one example when `input_shape` is None (3 for 2-D CNNs),
         for a clear error instead of one from inside NT. None: not checked.
-      memory_budget: bytes of NT intermediates per tile when the caller passes tile_size=None.
+      memory_budget: bytes of NT intermediates per tile when tile_size is None (automatic
+        tiling: untiled unless NT's spatial covariances would exceed it).
+      tile_size: rows per tile (any positive int), or None for automatic tiling.
+      dtype: float32 or float64, or None to follow the inputs.
 
     Returns:
-      kernel_fn(x1, x2=None, *, tile_size=None, dtype=None) -> Kernel with nngp, ntk (n1, n2).
-      x1 (n1, ...), x2 (n2, ...) or None for x2 = x1; tile_size: rows per tile (any positive
-      int), None for automatic tiling (untiled unless NT's spatial covariances would exceed
-      `memory_budget`); dtype float32 or float64 (default follows the x64 flag). jit-compiled
-      once per (shapes, tile_size).
+      A `KernelFn` (`ntk_air.kernels.PairwiseKernelFn`): kernel_fn(x1, x2=None) -> Kernel with
+      nngp, ntk (n1, n2); x1 (n1, ...), x2 (n2, ...) or None for x2 = x1. jit-compiled once per
+      (shapes, tile size).
 
     Raises:
       NeuralTangentsUnavailable: neural-tangents is not installed or not usable on this JAX.
@@ -176,18 +199,7 @@ def kernel_fn_from_stax(
         raise ValueError(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
     compat.import_neural_tangents()
 
-    def block(a, b):
-        k = nt_kernel_fn(a, b, ("nngp", "ntk"))
-        return Kernel(nngp=k.nngp, ntk=k.ntk)
-
-    # Padded and trimmed outside jit by tiling.call_tiled (see there for the XLA CPU bug).
-    @functools.partial(jax.jit, static_argnames=("tile_size",))
-    def grid(x1p, x2p, tile_size):
-        return tiled_pairwise(block, x1p, x2p, tile_size)
-
-    def kernel_fn(x1, x2=None, *, tile_size: int | None = None, dtype=None) -> Kernel:
-        check_tile_size(tile_size)
-        dt = resolve_dtype(dtype)
+    def prepare(x1, x2, dt):
         x1 = _as_examples(x1, "x1", dt, input_shape, example_rank)
         x2 = None if x2 is None else _as_examples(x2, "x2", dt, input_shape, example_rank)
         if x2 is not None and x1.shape[1:] != x2.shape[1:]:
@@ -195,17 +207,17 @@ def kernel_fn_from_stax(
                 f"x1 and x2 must have the same example shape, got {tuple(x1.shape[1:])} and "
                 f"{tuple(x2.shape[1:])}"
             )
-        n1 = x1.shape[0]
-        n2 = n1 if x2 is None else x2.shape[0]
-        if tile_size is None:
-            tile_size = auto_tile_size(x1.shape[1:], n1, n2, dt.itemsize, memory_budget)
-        x2 = x1 if x2 is None else x2  # NT gives the same values for x2=None and x2=x1
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_MUTED_NT_WARNING)
-            k = call_tiled(grid, x1, x2, tile_size)
-        return Kernel(nngp=k.nngp.astype(dt), ntk=k.ntk.astype(dt))
+        return x1, x2  # NT gives the same values for x2=None and x2=x1
 
-    return kernel_fn
+    return from_pairwise(
+        _StaxBlock(nt_kernel_fn),
+        tile_size=tile_size,
+        dtype=dtype,
+        prepare=prepare,
+        name="neural-tangents stax",
+        bytes_per_pair=_stax_bytes_per_pair,
+        memory_budget=memory_budget,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

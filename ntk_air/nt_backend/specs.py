@@ -333,6 +333,8 @@ def kernel_fn_from_spec(
     activation: str | None = None,
     w_std: float | None = None,
     b_std: float | None = None,
+    tile_size: int | None = None,
+    dtype=None,
 ):
     """ntk_air kernel function of the neural-tangents network a spec describes.
 
@@ -343,9 +345,10 @@ def kernel_fn_from_spec(
       spec: architecture spec (module docstring), e.g. "cnn:depth=2,shape=8x8x1" or "fc".
       depth, activation, w_std, b_std: fill the options the spec leaves out (the CLI passes
         --depth, --activation, --w-std, --b-std here).
+      tile_size, dtype: as in `kernel_fn_from_stax` (None: automatic tiling, dtype of the inputs).
 
     Returns:
-      kernel_fn(x1, x2=None, *, tile_size=None, dtype=None) -> Kernel(nngp, ntk), (n1, n2) each.
+      kernel_fn(x1, x2=None) -> Kernel(nngp, ntk), (n1, n2) each (a `KernelFn`).
 
     Raises:
       ValueError: a bad spec (the message names the token).
@@ -360,5 +363,9 @@ def kernel_fn_from_spec(
     parsed = parse_spec(spec, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
     net = stax_from_spec(parsed)
     return kernel_fn_from_stax(
-        net.kernel_fn, input_shape=net.input_shape, example_rank=net.example_rank
+        net.kernel_fn,
+        input_shape=net.input_shape,
+        example_rank=net.example_rank,
+        tile_size=tile_size,
+        dtype=dtype,
     )
