@@ -36,6 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as err:
         print(f"ntk-air {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"ntk-air {args.command}: interrupted; outputs of earlier complete runs are intact "
+            "(files are written atomically; an unfinished report has no manifest.json)",
+            file=sys.stderr,
+        )
+        return 130
+    except OSError as err:  # disk full, permission lost mid-run, …
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"ntk-air {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

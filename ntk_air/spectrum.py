@@ -17,8 +17,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_float_array, check_finite, is_concrete
-from .eigen import Eigensystem, to_eigenbasis
+from ._checks import is_concrete
+from .eigen import Eigensystem, energy_per_mode_unchecked, squared_coefficients
+from .problem import check_labels
 
 __all__ = [
     "ENERGY_FRACTIONS",
@@ -55,17 +56,6 @@ class AIRSpectra(NamedTuple):
     noisy: LabelSpectrum  # of y
 
 
-def _squared_coefficients(eig: Eigensystem, z) -> jax.Array:
-    """‖v_iᵀ z‖², shape (n,): columns of a one-hot matrix summed (unnormalized energies)."""
-    c = to_eigenbasis(eig, z)
-    return c**2 if c.ndim == 1 else jnp.sum(c**2, axis=1)
-
-
-def _energy(eig, z):
-    c2 = _squared_coefficients(eig, z)
-    return c2 / jnp.sum(z**2)
-
-
 def _modes_holding(cumulative, fractions):
     # Smallest k (1-based) with C(k) ≥ f is 1 + #{i : C_i < f}. A cumulative sum carries
     # rounding of about n·eps, so C(k) within that of f counts as reaching it (in float64,
@@ -78,7 +68,7 @@ def _modes_holding(cumulative, fractions):
 
 
 def _alignment(eig, z):
-    c2 = _squared_coefficients(eig, z)
+    c2 = squared_coefficients(eig, z)
     lam = eig.eigenvalues
     zz = z[:, None] if z.ndim == 1 else z
     gram = zz.T @ zz  # ‖zzᵀ‖_F = ‖zᵀz‖_F
@@ -86,7 +76,7 @@ def _alignment(eig, z):
 
 
 def _complexity(eig, z, null_energy_factor):
-    c2 = _squared_coefficients(eig, z)
+    c2 = squared_coefficients(eig, z)
     lam = eig.eigenvalues
     n = lam.shape[0]
     eps = jnp.finfo(lam.dtype).eps
@@ -101,7 +91,7 @@ def _complexity(eig, z, null_energy_factor):
 
 @functools.partial(jax.jit, static_argnames=("fractions", "null_energy_factor"))
 def _label_spectrum_jit(eig, z, fractions, null_energy_factor):
-    energy = _energy(eig, z)
+    energy = energy_per_mode_unchecked(eig, z)
     cumulative = jnp.cumsum(energy)
     fr = jnp.asarray(fractions, dtype=energy.dtype)
     return LabelSpectrum(
@@ -116,15 +106,7 @@ def _label_spectrum_jit(eig, z, fractions, null_energy_factor):
 
 
 def _check_labels(eig: Eigensystem, z, name: str):
-    z = as_float_array(z, name, eig.eigenvalues.dtype)
-    n = eig.eigenvalues.shape[0]
-    if z.ndim not in (1, 2) or z.shape[0] != n:
-        raise ValueError(
-            f"{name} must have shape (n,) or (n, C) with n = {n} (the kernel's size), "
-            f"got {tuple(z.shape)}"
-        )
-    check_finite(z, name)
-    return z
+    return check_labels(z, name, eig.eigenvalues.shape[0], eig.eigenvalues.dtype)
 
 
 def _check_fractions(fractions):
@@ -156,7 +138,7 @@ def energy_per_mode(eig: Eigensystem, z) -> jax.Array:
         raise ValueError(
             "z is identically zero; its energy per mode p_i = (v_i·z)²/‖z‖² is undefined"
         )
-    return jax.jit(_energy)(eig, z)
+    return jax.jit(energy_per_mode_unchecked)(eig, z)
 
 
 def modes_holding(energy, fractions=ENERGY_FRACTIONS) -> jax.Array:

@@ -113,7 +113,7 @@ def test_dtype_is_kept_and_matches_recursion(prob, dtype):
         flow_half_lives(eig),
         *distill_from_early_stopped_teacher(eig, p.y, 3, k_test_train=p.Kt).student,
     ]
-    assert {str(a.dtype) for a in results} == {dtype}
+    assert {str(a.dtype) for a in results if a is not None} == {dtype}
 
 
 def test_forced_divergent_step_still_matches_recursion(prob):
