@@ -41,6 +41,7 @@ LAYERS = {
         "distill",
         "rounds",
         "training",
+        "epochs",
         "theorem",
     ),
     "studies": ("studies",),

@@ -9,12 +9,19 @@ hand the results to `ntk_air.report` (JSON, figures, index.md) or to `ntk_air.pl
     >>> system = studies.kernel_system(ds, kernel_fn)        # one eigendecomposition …
     >>> a = studies.air(ds, kernel_fn, system=system)          # … shared by the studies
     >>> d = studies.distill(ds, kernel_fn, system=system)
+
+The noisy-label study trains real networks (data sets + config → result):
+
+    >>> from ntk_air.studies.noisy_labels import load_clean
+    >>> cfg = studies.NoisyLabelsConfig(noises=("pair",), rates=(0.4,))
+    >>> nl = studies.noisy_labels([load_clean("digits", cfg)], cfg)
 """
 
 from ._system import KernelSystem, Progress, data_summary, kernel_system
 from .air import AIRConfig, AIRStudy, air
 from .distill import DistillConfig, DistillStudy, RuleRun, best_run, distill
 from .kernel import KernelStudy, kernel
+from .noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
 from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem
 
 __all__ = [
@@ -25,6 +32,8 @@ __all__ = [
     "HarderCase",
     "KernelStudy",
     "KernelSystem",
+    "NoisyLabelsConfig",
+    "NoisyLabelsStudy",
     "Progress",
     "RuleRun",
     "TheoremConfig",
@@ -35,5 +44,6 @@ __all__ = [
     "distill",
     "kernel",
     "kernel_system",
+    "noisy_labels",
     "theorem",
 ]
