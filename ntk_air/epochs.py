@@ -83,8 +83,17 @@ def epoch_gradient_time(lr: float, n: int, batch_size: int, momentum: float = 0.
     loss ½‖u − ỹ‖²) for a time T = lr_eff·⌊n/B⌋/n, with lr_eff = lr/(1 − momentum), heavy-ball's
     long-run step.
 
+    Args:
+      lr: the SGD learning rate.
+      n: training examples.
+      batch_size: B.
+      momentum: heavy-ball momentum in [0, 1).
+
+    Returns:
+      T, the gradient-flow time of one epoch.
+
     Example:
-      >>> epoch_gradient_time(0.5, 1000, 50, momentum=0.9)
+      >>> round(epoch_gradient_time(0.5, 1000, 50, momentum=0.9), 12)
       0.1
     """
     nb = n // batch_size
@@ -104,10 +113,16 @@ def epoch_filter(eigenvalues, time, substeps=None):
     u ← u − (I − φ(H))(u − ỹ), a GD step with η = 1 on the kernel I − φ(H) (same eigenvectors).
 
     Args:
-      eigenvalues: (n,) λ_i ≥ 0 of H. time: T > 0. substeps: None (flow) or s ≥ 1.
+      eigenvalues: (n,) λ_i ≥ 0 of H.
+      time: T > 0.
+      substeps: None (flow) or s ≥ 1.
 
     Returns:
       (n,) λ'_i, in [0, 1) for the flow.
+
+    Example:
+      >>> epoch_filter(jnp.array([0.0, 1.0]), 2.0, substeps=1)
+      Array([0., 2.], dtype=float64)
     """
     lam = jnp.asarray(eigenvalues)
     if substeps is None:
@@ -138,18 +153,25 @@ def epoch_problem(
 
     Args:
       eig: the eigendecomposition of H = K(X, X) (`eigen.eigensystem`).
-      y, y_clean: (n, C) given labels and ground truth. time: T, the gradient-flow time of one
-        epoch (`epoch_gradient_time`). substeps: None (flow) or s GD steps of size T/s.
-      u0, k_test_train, f0_test, y_test_clean: as in `problem.linear_problem` (K(X_test, X) of
-        the original kernel; the epoch's test propagation is applied here).
+      y: (n, C) given labels ((n,) ±1 labels work too).
+      y_clean: (n, C) ground truth.
+      time: T, the gradient-flow time of one epoch (`epoch_gradient_time`).
+      substeps: None (flow) or s GD steps of size T/s.
+      u0: (n, C) initial outputs (default 0), as in `problem.linear_problem`.
+      k_test_train: (n_test, n) K(X_test, X) of the original kernel (the epoch's test
+        propagation is applied here), or None.
+      f0_test: (n_test, C) initial test outputs (default 0).
+      y_test_clean: (n_test, C) test ground truth.
 
     Returns:
       LinearProblem (its eigenvalues are λ'_i; its kernel is left implicit, V diag(λ') Vᵀ).
 
     Example:
-      >>> T = epoch_gradient_time(0.5, n, 50, momentum=0.9)
-      >>> problem = epoch_problem(eigensystem(H), y, y_clean, time=T)
-      >>> run = distill.self_distill(problem, [targets.r3(0.9)], steps=60, eta=1.0)
+      >>> T = epoch_gradient_time(0.5, 40, 10, momentum=0.9)
+      >>> p = epoch_problem(eig, y, y_clean, time=T)
+      >>> run = distill.self_distill(p, [targets.r3(0.9)], steps=60, eta=1.0)
+      >>> run.dist_train.shape                              # (rules, epochs + 1)
+      (1, 61)
     """
     if not (isinstance(time, int | float | np.floating) and math.isfinite(time) and time > 0):
         raise ValueError(f"time must be a positive finite gradient-flow time, got {time!r}")
@@ -346,8 +368,10 @@ def train_epochs(
       y_clean: (n, C) one-hot ground truth ŷ.
       rules: a sequence of target rules (`AffineRule`s, e.g. `targets.r3(0.9)`, or `TargetRule`s);
         affine rules of one static structure train together, vmapped.
-      epochs: E ≥ 1. batch_size: B in 1..n. optimizer: an optax GradientTransformation (keep the
-        same object to reuse the compilation).
+      epochs: E ≥ 1.
+      batch_size: B in 1..n.
+      optimizer: an optax GradientTransformation (keep the same object to reuse the
+        compilation).
       key: (s,) PRNG keys, one per seed, for the batch orders.
       loss: "mse" or "xent".
       x_eval: (m, d) evaluation inputs (validation and test) whose argmax predictions are
@@ -357,11 +381,16 @@ def train_epochs(
       EpochRun with leading (g, s) axes (g = number of rules, in the given order).
 
     Example:
-      >>> net = models.classifier("mlp", 64, 10)
-      >>> keys = jax.random.split(jax.random.key(0), 5)
-      >>> run = train_epochs(net.apply, jax.vmap(net.init)(keys), x, y, y_clean,
-      ...                    [targets.plain_gd(), targets.r3(0.9)], epochs=50, batch_size=50,
-      ...                    optimizer=optax.sgd(0.5, momentum=0.9), key=keys, x_eval=x_test)
+      >>> import optax
+      >>> net = models.classifier("mlp", 5, 2, widths=(16,), dtype=x.dtype)
+      >>> keys = jax.random.split(jax.random.key(0), 3)                     # 3 seeds
+      >>> one_hot = lambda v: np.eye(2)[(v < 0).astype(int)]                # ±1 → 2 classes
+      >>> run = train_epochs(net.apply, jax.vmap(net.init)(keys), x, one_hot(y),
+      ...                    one_hot(y_clean), [targets.plain_gd(), targets.r3(0.9)], epochs=5,
+      ...                    batch_size=10, optimizer=optax.sgd(0.5, momentum=0.9), key=keys,
+      ...                    x_eval=x_test)
+      >>> run.eval_pred.shape                               # (rules, seeds, epochs + 1, m)
+      (2, 3, 6, 12)
 
     Reference: Dong et al. arXiv 1910.01255.
     """

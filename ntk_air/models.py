@@ -416,12 +416,18 @@ class CNN(nn.Module):
 
     Attributes:
       input_shape: (*spatial, C_in) of one example; inputs arrive flat (n, ∏ input_shape).
-      channels: channels per conv layer. out_dim: outputs. kernel_size: per spatial axis.
-      w_std, b_std: weight and bias standard deviations. parameterization: 'ntk' or 'standard'.
+      channels: channels per conv layer.
+      out_dim: outputs.
+      kernel_size: per spatial axis.
+      w_std: weight standard deviation.
+      b_std: bias standard deviation.
+      parameterization: 'ntk' or 'standard'.
 
     Example:
       >>> cnn = CNN(input_shape=(8, 8, 1), channels=(16, 16), out_dim=10)
       >>> params = cnn.init(jax.random.key(0), jnp.zeros((1, 64)))["params"]
+      >>> params["Readout"]["kernel"].shape                 # flattened 8·8·16 features
+      (1024, 10)
     """
 
     input_shape: tuple
@@ -475,11 +481,17 @@ def classifier(
     b_std)` ⊗ I_C. cnn: `CNN(input_shape, channels, out_dim=C, ...)`.
 
     Args:
-      arch: 'mlp' or 'cnn'. dim: d, the flat input size. n_classes: C ≥ 2 outputs.
-      widths: MLP hidden widths. channels: CNN channels per layer.
+      arch: 'mlp' or 'cnn'.
+      dim: d, the flat input size.
+      n_classes: C ≥ 2 outputs.
+      widths: MLP hidden widths.
+      channels: CNN channels per layer.
       input_shape: CNN example shape (*spatial, C_in) with ∏ = d (required for 'cnn').
-      kernel_size: CNN kernel size per spatial axis. w_std, b_std: standard deviations.
-      parameterization: 'ntk' or 'standard'. dtype: parameter dtype (default float32).
+      kernel_size: CNN kernel size per spatial axis.
+      w_std: weight standard deviation.
+      b_std: bias standard deviation.
+      parameterization: 'ntk' or 'standard'.
+      dtype: parameter dtype (default float32).
 
     Returns:
       Classifier(apply, init, description); `apply` is one cached function object per model
@@ -488,6 +500,8 @@ def classifier(
     Example:
       >>> net = classifier("mlp", 64, 10, widths=(256,))
       >>> params = jax.vmap(net.init)(jax.random.split(jax.random.key(0), 5))   # 5 seeds
+      >>> params["Dense_0"]["kernel"].shape
+      (5, 64, 256)
     """
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")

@@ -416,3 +416,13 @@ def test_plain_training_memorises_pair_noise_on_digits(x64):
     fall = row.best_test_acc - row.last_test_acc
     assert np.all(fall > 0), fall
     assert t_interval(fall)["lo"] > 0.02, fall
+
+
+def test_help_lists_examples(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["noisy-labels", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "ntk-air noisy-labels --dataset digits" in out
+    for option in ("--dataset", "--noise", "--noise-rate", "--seeds", "--epochs", "--methods",
+                   "--arch", "--loss", "--out"):  # fmt: skip
+        assert option in out

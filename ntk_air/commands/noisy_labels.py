@@ -98,7 +98,7 @@ def add_parser(subparsers) -> None:
         "--lr",
         type=float,
         default=None,
-        help="learning rate (default: SGD 2.0 ntk / 0.02 standard; Adam 1e-3)",
+        help="learning rate (default: SGD 2.0 ntk / 0.05 standard; Adam 0.01 ntk / 1e-3 standard)",
     )
     p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default 0.9)")
     p.add_argument("--r1-alpha", type=float, default=d.r1_alpha, help="R1's α (default 0.5)")

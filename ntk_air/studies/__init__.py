@@ -9,12 +9,6 @@ hand the results to `ntk_air.report` (JSON, figures, index.md) or to `ntk_air.pl
     >>> system = studies.kernel_system(ds, kernel_fn)        # one eigendecomposition …
     >>> a = studies.air(ds, kernel_fn, system=system)          # … shared by the studies
     >>> d = studies.distill(ds, kernel_fn, system=system)
-
-The noisy-label study trains real networks (data sets + config → result):
-
-    >>> from ntk_air.studies.noisy_labels import load_clean
-    >>> cfg = studies.NoisyLabelsConfig(noises=("pair",), rates=(0.4,))
-    >>> nl = studies.noisy_labels([load_clean("digits", cfg)], cfg)
 """
 
 from ._system import KernelSystem, Progress, data_summary, kernel_system
