@@ -44,6 +44,11 @@ def plot_test_accuracy(curves, *, stops=None, kernel=None, ax=None, title="test 
         ax.plot([epoch], [acc], marker, color=METHOD_COLORS.get(method), ms=6, label=method)
     if kernel:
         ax.plot([], [], color="gray", lw=0.9, ls="--", label="kernel limit (dashed)")
+    # Zoom on the trained part: the first epochs (from chance level) would squash the rest.
+    settled = [np.asarray(lo)[len(lo) // 10 + 1 :] for _, lo, _ in curves.values()]
+    settled = np.concatenate([a for a in settled if a.size] or [np.zeros(1)])
+    if np.isfinite(settled).any():
+        ax.set_ylim(max(0.0, float(np.nanmin(settled)) - 0.03), min(1.005, ax.get_ylim()[1]))
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (clean labels)")
     ax.set_title(title, fontsize=9)
