@@ -21,6 +21,8 @@ __all__ = [
     "check_same_features",
     "check_unit_norm",
     "check_int",
+    "NonFiniteError",
+    "first_nonfinite",
     "resolve_dtype",
     "is_concrete",
 ]
@@ -162,3 +164,20 @@ def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
             f"(|norm - 1| = {dev[i]:.3g} > {rtol:g}). Normalize the inputs yourself "
             "(e.g. ntk_air.data.unit_normalize) or pass general=True for the formula with norms."
         )
+
+
+class NonFiniteError(ValueError):
+    """A computed result (kernel, spectrum, trajectory) holds NaN or inf: never written silently."""
+
+
+def first_nonfinite(arr, axis: int = 0):
+    """Index along `axis` of the first slice holding a NaN/inf (None if all finite or traced)."""
+    if not is_concrete(arr):
+        return None
+    a = np.asarray(arr)
+    if a.size == 0 or np.isfinite(a).all():
+        return None
+    bad = ~np.isfinite(a)
+    other = tuple(i for i in range(a.ndim) if i != axis % max(a.ndim, 1))
+    per = bad.any(axis=other) if other else bad
+    return int(np.argmax(per))

@@ -38,7 +38,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._checks import as_float_array, check_finite, check_int, check_rank
+from ._checks import (
+    NonFiniteError,
+    as_float_array,
+    check_finite,
+    check_int,
+    check_rank,
+    first_nonfinite,
+    is_concrete,
+)
 from .dynamics import resolve_step_size
 from .eigen import eigensystem
 from .problem import LinearProblem, check_class_labels, linear_problem
@@ -409,7 +417,23 @@ def self_distill(
             problem, data, eta, engine=eng, static_rule=static, steps=steps, record=record
         )
         parts.append((indices, out))
-    return _assemble(problem, parts, len(rule_list), record.steps(steps), single)
+    run = _assemble(problem, parts, len(rule_list), record.steps(steps), single)
+    check_run_finite(run.dist_train, run.steps, "self-distillation")
+    return run
+
+
+def check_run_finite(dist, steps, what: str) -> None:
+    """NonFiniteError naming the rule and the first recorded step where ‖u − ŷ‖ is NaN/inf."""
+    d = np.atleast_2d(np.asarray(dist)) if is_concrete(dist) else None
+    if d is None or np.isfinite(d).all():
+        return
+    rule = int(np.argmax(~np.isfinite(d).all(axis=1)))
+    k = first_nonfinite(d[rule])
+    raise NonFiniteError(
+        f"{what} diverged: rule {rule}'s predictions are not finite from recorded step "
+        f"{int(np.asarray(steps)[k])} on (a step size η ≥ 2/λ_max, or targets that grow; "
+        "lower eta)"
+    )
 
 
 def _assemble(problem, parts, g, rec_steps, single):

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import as_float_array, check_rank, is_concrete
+from ._checks import NonFiniteError, as_float_array, check_rank, first_nonfinite, is_concrete
 from .eigen import Eigensystem, energy_per_mode_unchecked
 from .problem import LinearProblem, check_labels, linear_problem
 
@@ -300,6 +300,12 @@ def as_problem(eig_or_problem, y=None, **problem_kwargs) -> LinearProblem:
 
 
 def _user_trajectory(problem: LinearProblem, traj: Trajectory, scalar: bool) -> Trajectory:
+    t = first_nonfinite(traj.train)
+    if t is not None:
+        raise NonFiniteError(
+            f"the trajectory is not finite from time index {t} (t = {float(traj.times[t]):g}) on: "
+            "a forced step size η ≥ 2/λ_max overflows at large step counts; show fewer steps"
+        )
     traj = traj._replace(
         train=problem.to_user(traj.train),
         test=problem.to_user(traj.test),

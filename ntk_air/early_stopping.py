@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import NonFiniteError, first_nonfinite
 from .dynamics import (
     Trajectory,
     _check_times,
@@ -157,7 +158,14 @@ def u_curve(
     eta = resolve_step_size(problem.eig, eta, force=force)
     steps_arr, _ = _check_times(steps, lam.dtype, integer=True, name="steps")
     factors = _gd_factors(lam, jnp.asarray(eta, lam.dtype), problem.eig.clamp_tol, steps_arr)
-    return _u_curve(steps_arr, factors, problem)
+    curve = _u_curve(steps_arr, factors, problem)
+    t = first_nonfinite(curve.train_dist)
+    if t is not None:
+        raise NonFiniteError(
+            f"the U-curve is not finite from step {float(steps_arr[t]):g} on: a forced step size "
+            "η ≥ 2/λ_max overflows at large step counts; show fewer steps"
+        )
+    return curve
 
 
 @jax.jit

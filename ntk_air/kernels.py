@@ -28,15 +28,18 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import layers as L
 from ._checks import (
+    NonFiniteError,
     as_float_array,
     check_finite,
     check_int,
     check_rank,
     check_same_features,
     check_unit_norm,
+    is_concrete,
     resolve_dtype,
 )
 from .tiling import call_tiled, check_tile_size, matmul_precision, tiled_pairwise
@@ -176,7 +179,31 @@ class PairwiseKernelFn:
 
         with matmul_precision(self.precision):
             k = call_tiled(grid, x1, x2, tile)
-        return Kernel(nngp=None if k.nngp is None else k.nngp.astype(dt), ntk=k.ntk.astype(dt))
+        k = Kernel(nngp=None if k.nngp is None else k.nngp.astype(dt), ntk=k.ntk.astype(dt))
+        self._check_finite(k, x1, x2)
+        return k
+
+    def _check_finite(self, k: Kernel, x1, x2) -> None:
+        """A kernel with NaN/inf entries is an error naming the first entry (and, for layered
+        kernels, the first layer that overflowed) — never a result returned silently."""
+        for field in ("ntk", "nngp"):
+            arr = getattr(k, field)
+            if arr is None or not is_concrete(arr):
+                continue
+            a = np.asarray(arr)
+            if np.isfinite(a).all():
+                continue
+            i, j = (int(v) for v in np.argwhere(~np.isfinite(a))[0][:2])
+            where = ""
+            if isinstance(self.block_fn, _LayersBlock):
+                layer = L.first_nonfinite_layer(self.block_fn.layer, x1[i : i + 1], x2[j : j + 1])
+                if layer is not None:
+                    where = f"; it first appears in layer {layer}"
+            raise NonFiniteError(
+                f"the {self.name} kernel's {field} has {int((~np.isfinite(a)).sum())} non-finite "
+                f"entries, first at ({i}, {j}){where} (a deep network overflows: lower the depth "
+                "or w_std, or use float64)"
+            )
 
 
 def _first_array(x):

@@ -53,6 +53,7 @@ __all__ = [
     "repeat",
     "input_state",
     "angle",
+    "first_nonfinite_layer",
 ]
 
 Layer = Callable[["KernelState"], "KernelState"]
@@ -195,3 +196,32 @@ def repeat(layer, times: int) -> Repeat:
     if not callable(layer):
         raise TypeError(f"layer must be callable KernelState -> KernelState, got {layer!r}")
     return Repeat(layer, check_int("times", times, minimum=0))
+
+
+def _flatten(layer, prefix=""):
+    """(name, layer) of every elementary layer in order, Repeats unrolled (diagnostics only)."""
+    if isinstance(layer, Serial):
+        out = []
+        for i, sub in enumerate(layer.layers):
+            out += _flatten(sub, f"{prefix}{i}.")
+        return out
+    if isinstance(layer, Repeat):
+        out = []
+        for t in range(layer.times):
+            out += _flatten(layer.layer, f"{prefix}repeat[{t}].")
+        return out
+    return [(f"{prefix.rstrip('.')} {type(layer).__name__}".strip(), layer)]
+
+
+def first_nonfinite_layer(layer, a, b, *, max_layers: int = 100_000) -> str | None:
+    """Name of the first layer whose output on the pair (a, b) is not finite, e.g.
+    "1.repeat[37].0 Dense" (None when every layer stays finite). For diagnosing a kernel that
+    overflowed; runs eagerly, one layer at a time."""
+    s = input_state(a, b)
+    for i, (name, sub) in enumerate(_flatten(layer)):
+        if i >= max_layers:
+            return None
+        s = sub(s)
+        if not all(bool(jnp.isfinite(v).all()) for v in s):
+            return name
+    return None

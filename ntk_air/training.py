@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from ._checks import check_int
+from .distill import check_run_finite
 from .problem import NetworkProblem, network_problem
 from .record import Record, Snapshot, scan_blocks
 from .targets import AffineRule, accuracy, as_rule_list, cast_rule, group_rules, margin
@@ -284,7 +285,9 @@ def train(
             record=record,
         )
         parts.append((indices, out))
-    return _assemble(problem, parts, record.steps(steps), single)
+    run = _assemble(problem, parts, record.steps(steps), single)
+    check_run_finite(run.dist_train_all, np.arange(steps + 1), "training")
+    return run
 
 
 def _assemble(problem, parts, rec_steps, single):
