@@ -39,7 +39,11 @@ def render_index(
     for name, rows in headlines.items():
         for quantity, value, meaning in rows:
             lines.append(f"| {name} | {_cell(quantity)} | {_cell(value)} | {_cell(meaning)} |")
-    lines += ["", "Every number above was computed by this run; each section's JSON has all of them.", ""]
+    lines += [
+        "",
+        "Every number above was computed by this run; each section's JSON has all of them.",
+        "",
+    ]
     for name, res in sections.items():
         lines += [f"## {name}", "", f"- data: [`{name}/{name}.json`]({name}/{name}.json)"]
         for f in res.get("files", []):
