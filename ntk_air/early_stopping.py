@@ -132,7 +132,7 @@ def u_curve(
       UCurve.
 
     Example:
-      >>> uc = u_curve(eig, ds.y, ds.y_clean, log_spaced_steps(10**5))
+      >>> uc = u_curve(problem, steps=dynamics.log_spaced_steps(10**5))  # or (eig, y, y_clean, …)
       >>> bool(uc.best_dist < min(uc.start_dist, uc.final_dist))
       True
 
@@ -252,7 +252,8 @@ def noise_fit_horizon(
       The horizon (a float, a power of 10, at most 1e12).
 
     Example:
-      >>> noise_fit_horizon(eig, ds.y_clean, ds.y, eta=1 / float(eig.eigenvalues[0]))
+      >>> noise_fit_horizon(eig, y_clean, y, eta=1 / float(eig.eigenvalues[0]))
+      10000.0
     """
     n, dtype = eig.eigenvalues.shape[0], eig.eigenvalues.dtype
     check_labels(y_clean, "y_clean", n, dtype)

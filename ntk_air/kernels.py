@@ -263,7 +263,9 @@ def from_layers(layer, *, tile_size=None, dtype=None, precision="highest") -> Pa
 
     Example:
       >>> net = layers.serial(layers.dense(1.0, 0.0), layers.erf(), layers.dense(1.0, 0.0))
-      >>> k = kernels.from_layers(net)(x)              # equals fc_kernel_fn(1, "erf")(x)
+      >>> k = kernels.from_layers(net)(x)
+      >>> bool(jnp.allclose(k.ntk, kernels.fc_kernel_fn(1, "erf")(x).ntk))
+      True
     """
     if not callable(layer):
         raise TypeError(f"layer must be callable KernelState -> KernelState, got {layer!r}")
@@ -333,6 +335,8 @@ def two_layer_relu_kernel_fn(
 
     Example:
       >>> k = kernels.two_layer_relu_kernel_fn()(x)     # k.ntk = H∞, k.nngp = Σ
+      >>> bool(jnp.allclose(k.ntk, kernels.two_layer_relu(x))), k.nngp.shape
+      (True, (40, 40))
     """
     return from_pairwise(
         _TwoLayerBlock(bool(general), bool(nngp)),
@@ -366,7 +370,9 @@ def two_layer_relu(x1, x2=None, *, general: bool = False, tile_size: int | None 
 
     Example:
       >>> x = ntk_air.data.unit_normalize(np.random.default_rng(0).normal(size=(5, 3)))
-      >>> H = ntk_air.kernels.two_layer_relu(x)   # diag = 1/2
+      >>> H = ntk_air.kernels.two_layer_relu(x)
+      >>> jnp.diag(H).tolist()   # ρ = 1 on the diagonal: H∞(x, x) = 1/2
+      [0.5, 0.5, 0.5, 0.5, 0.5]
 
     Reference: Du, Zhai, Poczos, Singh, arXiv 1810.02054; Arora et al., arXiv 1901.08584.
     """
@@ -432,7 +438,9 @@ def fc_kernel_fn(
 
     Example:
       >>> kernel_fn = ntk_air.kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1)
-      >>> k = kernel_fn(x_train)          # k.ntk, k.nngp: (n, n)
+      >>> k = kernel_fn(x)          # k.ntk, k.nngp: (n, n)
+      >>> k.ntk.shape, kernel_fn(x_test, x).ntk.shape
+      ((40, 40), (12, 40))
 
     Reference: Lee et al. arXiv 1711.00165 (NNGP); Jacot et al. arXiv 1806.07572 (NTK);
     Novak et al. arXiv 1912.02803 (neural-tangents).

@@ -59,9 +59,10 @@ class TwoLayerReLU(nn.Module):
     Input (n, d) → output (n,).
 
     Example:
-      >>> model = TwoLayerReLU(width=1024)
+      >>> model = TwoLayerReLU(width=256)
       >>> variables = model.init(jax.random.key(0), x)        # x: (n, d)
-      >>> u = model.apply(variables, x)                         # (n,)
+      >>> model.apply(variables, x).shape                       # (n,)
+      (40,)
 
     Reference: Du, Zhai, Poczos, Singh, arXiv 1810.02054; Dong et al., arXiv 1910.01255.
     """
@@ -164,9 +165,10 @@ class MLP(nn.Module):
     w_std, b_std)`; for out_dim = k the NTK is that kernel ⊗ I_k.
 
     Example:
-      >>> mlp = MLP(widths=(512, 512), w_std=1.5, b_std=0.1)
+      >>> mlp = MLP(widths=(128, 128), w_std=1.5, b_std=0.1)
       >>> params = mlp.init(jax.random.key(0), x)["params"]
-      >>> f = mlp.apply({"params": params}, x)                     # (n, 1)
+      >>> mlp.apply({"params": params}, x).shape                     # (n, out_dim)
+      (40, 1)
 
     Reference: Jacot et al. arXiv 1806.07572; Novak et al. arXiv 1912.02803 (neural-tangents).
     """

@@ -147,8 +147,10 @@ def linear_problem(
       LinearProblem.
 
     Example:
-      >>> problem = linear_problem(eigensystem(H), y, y_clean, k_test_train=K_test_train,
-      ...                          y_test_clean=y_test)
+      >>> problem = linear_problem(eig, y, y_clean, k_test_train=K_test_train,
+      ...                          y_test_clean=y_test_clean)       # eig = eigensystem(H)
+      >>> problem.y.shape, problem.kv_test.shape, problem.binary   # labels as (n, C) columns
+      ((40, 1), (12, 40), True)
     """
     dtype = eig.eigenvalues.dtype
     n = eig.eigenvalues.shape[0]

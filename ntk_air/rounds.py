@@ -221,6 +221,8 @@ def distill_rounds(
 
     Example:
       >>> run = distill_rounds(problem, ridge_rounds(0.1), rounds=5)
+      >>> run.steps.tolist(), run.dist_train.shape   # rounds 0..5; ‖u_t − ŷ‖ per round
+      ([0, 1, 2, 3, 4, 5], (6,))
 
     Legacy form (deprecated): distill_rounds(kernel, y, y_clean, rule, *, rounds, eig=, k_test=,
     y_test_clean=, ...).

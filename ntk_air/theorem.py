@@ -406,8 +406,9 @@ def check_theorem(
       TheoremCheck(kernel_limit, networks, init).
 
     Example:
-      >>> check = check_theorem(data.clusters(seed=1), widths=(256,), steps=200)
+      >>> check = check_theorem(data.clusters(seed=1), widths=(64,), steps=200)
       >>> check.kernel_limit.self_distill_final_dist < check.kernel_limit.best_early_stop_dist
+      True
     """
     widths = tuple(check_int("width", w, minimum=2) for w in widths)
     check_int("steps", steps, minimum=1)

@@ -222,9 +222,12 @@ def train(
       TrainRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
 
     Example:
-      >>> apply_fn, params = models.two_layer_network(1024, x)
-      >>> run = train(apply_fn, params, x, y, y_clean, targets.r3(0.9), steps=2000, eta=1.0,
+      >>> apply_fn, params = models.two_layer_network(256, x)
+      >>> eta = 1 / float(eig.eigenvalues[0])        # 1/λ_max of H∞(x, x), eig = eigensystem(H)
+      >>> run = train(apply_fn, params, x, y, y_clean, targets.r3(0.9), steps=300, eta=eta,
       ...             record=Record(every=10))
+      >>> run.dist_train.shape, float(run.accuracy_train)   # 31 recorded steps; every ŷ_i right
+      ((31,), 1.0)
 
     Reference: Du et al. arXiv 1810.02054; Dong et al. arXiv 1910.01255.
     """
