@@ -281,6 +281,7 @@ class DenseScan(Engine):
 
 
 ENGINES = {"closed-form": ClosedForm(), "eigen-scan": EigenScan(), "scan": DenseScan()}
+"""The engines by name, for `self_distill(engine=...)` and the CLI."""
 _FASTEST_FIRST = (ClosedForm(), EigenScan(), DenseScan())
 
 
@@ -367,6 +368,9 @@ def self_distill(
       eta: step size; default 1/λ_max(H). η ≥ 2/λ_max raises unless force=True.
       engine: None / "auto" (the fastest per group), or an `Engine` / its name to force one.
       record: a `Record` (default: every step, no predictions, no extra observable).
+      force: allow η ≥ 2/λ_max.
+      y_clean: legacy form only (below).
+      rule: legacy form only (below).
 
     Returns:
       DistillRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.

@@ -375,7 +375,9 @@ def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
     Args:
       eig: decomposition of H (n × n), or a `LinearProblem`.
       y: (n,) or (n, C) targets.
-      u0, k_test_train, f0_test: as in `gd_predictor`.
+      u0: as in `gd_predictor`.
+      k_test_train: as in `gd_predictor`.
+      f0_test: as in `gd_predictor`.
 
     Returns:
       predict(times=None) -> Trajectory: times (T,) ≥ 0 (inf allowed), a scalar, or None = ∞.
@@ -413,7 +415,9 @@ def gd_half_lives(eig: Eigensystem, *, eta=None, force: bool = False) -> jax.Arr
     (the numerical null space: never fitted).
 
     Args:
-      eig: decomposition of H; eta: step size (default 1/λ_max); force: allow η ≥ 2/λ_max.
+      eig: decomposition of H.
+      eta: step size (default 1/λ_max).
+      force: allow η ≥ 2/λ_max.
 
     Returns:
       (n,) half-lives in eigenvalue order (increasing).
@@ -467,9 +471,11 @@ def fitted_fractions(
 
     Args:
       eig: decomposition of H.
-      y_clean, y_noisy: (n,) or (n, C) labels ŷ and y; the noise is e = y − ŷ.
+      y_clean: (n,) or (n, C) clean labels ŷ.
+      y_noisy: same shape, the labels y; the noise is e = y − ŷ.
       steps: (T,) steps (or times with flow=True).
-      eta, force: step size and divergence override (GD only).
+      eta: step size (GD only).
+      force: allow η ≥ 2/λ_max (GD only).
       flow: use gradient flow (steps are then times).
 
     Returns:

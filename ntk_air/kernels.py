@@ -57,7 +57,9 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("relu", "erf")
+"""Activations of `fc_kernel_fn`."""
 ARCHITECTURES = ("two-layer-relu", "fc")
+"""Architectures of `make_kernel_fn` (the CLI's `--arch`)."""
 
 
 class Kernel(NamedTuple):
@@ -209,8 +211,9 @@ def from_pairwise(
       prepare: `prepare(x1, x2, dtype) -> (x1, x2)`, the eager input check; default: (n, d)
         float rows, finite, same feature count.
       name: a label for reports.
-      bytes_per_pair, memory_budget: with tile_size=None, choose the tile so that
+      bytes_per_pair: with tile_size=None and memory_budget, choose the tile so that
         tile² · bytes_per_pair(example_shape, itemsize) ≤ memory_budget.
+      memory_budget: bytes (see bytes_per_pair).
 
     Returns:
       PairwiseKernelFn: kernel_fn(x1, x2=None) -> Kernel.
@@ -256,7 +259,9 @@ def from_layers(layer, *, tile_size=None, dtype=None, precision="highest") -> Pa
 
     Args:
       layer: a function KernelState → KernelState, e.g. `layers.serial(layers.dense(), ...)`.
-      tile_size, dtype, precision: as in `from_pairwise`.
+      tile_size: as in `from_pairwise`.
+      dtype: as in `from_pairwise`.
+      precision: as in `from_pairwise`.
 
     Returns:
       kernel_fn(x1, x2=None) -> Kernel(nngp, ntk). Examples of any rank are flattened.
@@ -330,7 +335,8 @@ def two_layer_relu_kernel_fn(
 
     Args:
       general: accept rows of any nonzero norm.
-      tile_size, dtype: as in `from_pairwise`.
+      tile_size: as in `from_pairwise`.
+      dtype: as in `from_pairwise`.
       nngp: also compute Σ (False: `nngp` is None, half the work).
 
     Example:
@@ -430,8 +436,10 @@ def fc_kernel_fn(
       depth: number of hidden (Dense + activation) layers, ≥ 0 (a `lax.scan`: any depth
         compiles in constant time).
       activation: "relu" or "erf" (erf(x), i.e. stax.Erf() with a=b=1, c=0).
-      w_std, b_std: weight and bias standard deviations of every Dense layer.
-      tile_size, dtype: as in `from_pairwise`.
+      w_std: weight standard deviation of every Dense layer.
+      b_std: bias standard deviation of every Dense layer.
+      tile_size: as in `from_pairwise`.
+      dtype: as in `from_pairwise`.
 
     Returns:
       kernel_fn(x1, x2=None) -> Kernel(nngp, ntk), each (n1, n2).

@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 Layer = Callable[["KernelState"], "KernelState"]
+"""An infinite-width layer: a function `KernelState -> KernelState`."""
 
 
 class KernelState(NamedTuple):

@@ -40,6 +40,7 @@ MLP_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,  # derivative 1{z > 0} (0 at z = 0)
     "erf": jax.scipy.special.erf,
 }
+"""Activations of `MLP` by name (those of `kernels.fc_kernel_fn`)."""
 
 
 class TwoLayerReLU(nn.Module):
@@ -261,8 +262,11 @@ def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init:
     comparison; H(W0) is then an average over m/2 independent neurons (Chizat et al. 2019).
 
     Args:
-      width: m (even for init="symmetric"). x: (n, d) inputs (for shapes and dtype).
-      kappa: κ. seed: PRNG seed of the init. init: "iid" or "symmetric".
+      width: m (even for init="symmetric").
+      x: (n, d) inputs (for shapes and dtype).
+      kappa: κ.
+      seed: PRNG seed of the init.
+      init: "iid" or "symmetric".
 
     Returns:
       (apply_fn, params): apply_fn(params, x) → (n,) is a `jax.tree_util.Partial` holding the

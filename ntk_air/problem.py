@@ -240,8 +240,11 @@ def network_problem(x, y, y_clean, *, x_test=None, y_test_clean=None, dtype=None
     """Validate and assemble a `NetworkProblem` (dtype: explicit, else x's float dtype).
 
     Args:
-      x: (n, ...) training inputs. y: (n,) ±1 / real or (n, C) labels. y_clean: ŷ, ±1 or
-        one-hot rows, same shape. x_test: (n_test, ...) or None. y_test_clean: its ŷ.
+      x: (n, ...) training inputs.
+      y: (n,) ±1 / real or (n, C) labels.
+      y_clean: ŷ, ±1 or one-hot rows, same shape.
+      x_test: (n_test, ...) or None.
+      y_test_clean: its ŷ.
       dtype: float32 or float64 for the whole run; default follows x.
     """
     dtype = resolve_dtype(dtype, like=x if hasattr(x, "dtype") else np.asarray(x))

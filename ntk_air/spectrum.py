@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 ENERGY_FRACTIONS = (0.5, 0.9, 0.99)
+"""Default energy fractions of `modes_holding` (50, 90 and 99 %)."""
 
 
 class LabelSpectrum(NamedTuple):
@@ -264,7 +265,8 @@ def air_spectra(
       eig: decomposition of H (n × n).
       y_clean: (n,) or (n, C) ground-truth labels ŷ.
       y_noisy: same shape, observed labels y.
-      fractions, null_energy_factor: see `label_spectrum`.
+      fractions: see `label_spectrum`.
+      null_energy_factor: see `label_spectrum`.
 
     Returns:
       AIRSpectra(clean, noise, noisy), each a LabelSpectrum; noise energies are NaN if y = ŷ.

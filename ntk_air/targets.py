@@ -75,6 +75,7 @@ __all__ = [
 ]
 
 SCHEDULES = ("constant", "increasing", "adaptive")
+"""α schedules of an `AffineRule`: constant, increasing (α·min(1, k/ramp)), adaptive."""
 
 
 class TargetRule(NamedTuple):
@@ -218,7 +219,9 @@ def r1(alpha, *, hard=False, lag=False, schedule="constant", ramp=0.0) -> Affine
     Soft with constant α this is plain GD with step η(1 − α) (SCIENCE.md §4).
 
     Args:
-      alpha: α (weight on the predictions). hard: hard targets. lag: use u(k − 1).
+      alpha: α (weight on the predictions).
+      hard: hard targets.
+      lag: use u(k − 1).
       schedule: "constant", "increasing" (α_k = α·min(1, k/ramp)) or "adaptive" (α·accuracy).
       ramp: steps of the increasing schedule.
 
@@ -281,7 +284,7 @@ def stack_rules(rules: Sequence):
     group it by structure and run each group vmapped).
 
     Raises:
-      ValueError for an empty list, or rules of different kinds (step rules with round rules).
+      ValueError: for an empty list, or rules of different kinds (step rules with round rules).
     """
     rules = list(rules)
     if not rules:
@@ -371,7 +374,9 @@ def r3_soft_limit_filter(eigenvalues, alpha, eta):
     eigenvector (1, 1) along the other one.
 
     Args:
-      eigenvalues: (n,) λ_i. alpha: α ∈ [0, 1). eta: step size.
+      eigenvalues: (n,) λ_i.
+      alpha: α ∈ [0, 1).
+      eta: step size.
 
     Returns:
       (n,) filter values g(λ_i).
@@ -389,8 +394,11 @@ def r3_soft_limit_filter(eigenvalues, alpha, eta):
 # ---------------------------------------------------------------------------------------------
 
 RULE_NAMES = ("plain", "r1", "r1-lag", "r2", "r3", "bootstrap", "xi", "ridge-rounds")
+"""Rule families by name (the CLI's `--rule`, `studies.DistillConfig.rules`)."""
 DEFAULT_ALPHA = {"r1": 0.5, "r1-lag": 0.5, "r2": 1.0, "r3": 0.9}
+"""Default α of each rule family."""
 DEFAULT_BETA = (0.8,)
+"""Default β of bootstrapping."""
 
 
 def rules_from_names(
