@@ -57,7 +57,9 @@ def _full_precision():
 
 
 IMPLEMENTATIONS = ("jacobian", "ntvp", "structured")
+"""Empirical-NTK implementations of `empirical_ntk_fn`."""
 OUTPUT_REDUCTIONS = ("mean", "sum", "none")
+"""Output reductions of `empirical_ntk_fn`: mean (NT's trace_axes=(-1,)), sum (trace), none."""
 
 Implementation = Literal["jacobian", "ntvp", "structured"]
 OutputReduction = Literal["mean", "sum", "none"]

@@ -60,7 +60,9 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("relu", "erf")
+"""Activations of `fc_kernel_fn`."""
 ARCHITECTURES = ("two-layer-relu", "fc")
+"""Architectures of `make_kernel_fn` (the CLI's `--arch`)."""
 
 
 class Kernel(NamedTuple):
@@ -236,8 +238,9 @@ def from_pairwise(
       prepare: `prepare(x1, x2, dtype) -> (x1, x2)`, the eager input check; default: (n, d)
         float rows, finite, same feature count.
       name: a label for reports.
-      bytes_per_pair, memory_budget: with tile_size=None, choose the tile so that
+      bytes_per_pair: with tile_size=None and memory_budget, choose the tile so that
         tile² · bytes_per_pair(example_shape, itemsize) ≤ memory_budget.
+      memory_budget: bytes (see bytes_per_pair).
 
     Returns:
       PairwiseKernelFn: kernel_fn(x1, x2=None) -> Kernel.
@@ -283,14 +286,18 @@ def from_layers(layer, *, tile_size=None, dtype=None, precision="highest") -> Pa
 
     Args:
       layer: a function KernelState → KernelState, e.g. `layers.serial(layers.dense(), ...)`.
-      tile_size, dtype, precision: as in `from_pairwise`.
+      tile_size: as in `from_pairwise`.
+      dtype: as in `from_pairwise`.
+      precision: as in `from_pairwise`.
 
     Returns:
       kernel_fn(x1, x2=None) -> Kernel(nngp, ntk). Examples of any rank are flattened.
 
     Example:
       >>> net = layers.serial(layers.dense(1.0, 0.0), layers.erf(), layers.dense(1.0, 0.0))
-      >>> k = kernels.from_layers(net)(x)              # equals fc_kernel_fn(1, "erf")(x)
+      >>> k = kernels.from_layers(net)(x)
+      >>> bool(jnp.allclose(k.ntk, kernels.fc_kernel_fn(1, "erf")(x).ntk))
+      True
     """
     if not callable(layer):
         raise TypeError(f"layer must be callable KernelState -> KernelState, got {layer!r}")
@@ -355,11 +362,14 @@ def two_layer_relu_kernel_fn(
 
     Args:
       general: accept rows of any nonzero norm.
-      tile_size, dtype: as in `from_pairwise`.
+      tile_size: as in `from_pairwise`.
+      dtype: as in `from_pairwise`.
       nngp: also compute Σ (False: `nngp` is None, half the work).
 
     Example:
       >>> k = kernels.two_layer_relu_kernel_fn()(x)     # k.ntk = H∞, k.nngp = Σ
+      >>> bool(jnp.allclose(k.ntk, kernels.two_layer_relu(x))), k.nngp.shape
+      (True, (40, 40))
     """
     return from_pairwise(
         _TwoLayerBlock(bool(general), bool(nngp)),
@@ -393,7 +403,9 @@ def two_layer_relu(x1, x2=None, *, general: bool = False, tile_size: int | None 
 
     Example:
       >>> x = ntk_air.data.unit_normalize(np.random.default_rng(0).normal(size=(5, 3)))
-      >>> H = ntk_air.kernels.two_layer_relu(x)   # diag = 1/2
+      >>> H = ntk_air.kernels.two_layer_relu(x)
+      >>> jnp.diag(H).tolist()   # ρ = 1 on the diagonal: H∞(x, x) = 1/2
+      [0.5, 0.5, 0.5, 0.5, 0.5]
 
     Reference: Du, Zhai, Poczos, Singh, arXiv 1810.02054; Arora et al., arXiv 1901.08584.
     """
@@ -451,15 +463,19 @@ def fc_kernel_fn(
       depth: number of hidden (Dense + activation) layers, ≥ 0 (a `lax.scan`: any depth
         compiles in constant time).
       activation: "relu" or "erf" (erf(x), i.e. stax.Erf() with a=b=1, c=0).
-      w_std, b_std: weight and bias standard deviations of every Dense layer.
-      tile_size, dtype: as in `from_pairwise`.
+      w_std: weight standard deviation of every Dense layer.
+      b_std: bias standard deviation of every Dense layer.
+      tile_size: as in `from_pairwise`.
+      dtype: as in `from_pairwise`.
 
     Returns:
       kernel_fn(x1, x2=None) -> Kernel(nngp, ntk), each (n1, n2).
 
     Example:
       >>> kernel_fn = ntk_air.kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1)
-      >>> k = kernel_fn(x_train)          # k.ntk, k.nngp: (n, n)
+      >>> k = kernel_fn(x)          # k.ntk, k.nngp: (n, n)
+      >>> k.ntk.shape, kernel_fn(x_test, x).ntk.shape
+      ((40, 40), (12, 40))
 
     Reference: Lee et al. arXiv 1711.00165 (NNGP); Jacot et al. arXiv 1806.07572 (NTK);
     Novak et al. arXiv 1912.02803 (neural-tangents).

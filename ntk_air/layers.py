@@ -13,10 +13,13 @@ with θ = ∠(Σ, c, c'). The layers here are frozen dataclasses, so two equal a
 equal (and hashable) objects and share one compilation. `repeat(layer, depth)` runs a layer
 `depth` times with `lax.scan`: the compiled program does not grow with the depth.
 
-    >>> from ntk_air import layers
+    >>> from ntk_air import kernels, layers
     >>> net = layers.serial(layers.repeat(layers.serial(layers.dense(1.5, 0.1), layers.relu()), 3),
     ...                     layers.dense(1.5, 0.1))
-    >>> kernel_fn = layers.kernel_fn(net)        # a KernelFn: kernel_fn(x1, x2=None) -> Kernel
+    >>> kernel_fn = kernels.from_layers(net)     # a KernelFn: kernel_fn(x1, x2=None) -> Kernel
+    >>> fc = kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1)
+    >>> bool(jnp.allclose(kernel_fn(x).ntk, fc(x).ntk))      # the same network
+    True
 
 A user's own layer is a function of the state, e.g. a leaky-free "identity" layer
 `lambda s: s`, and composes with `serial` like the built-in ones.
@@ -57,6 +60,7 @@ __all__ = [
 ]
 
 Layer = Callable[["KernelState"], "KernelState"]
+"""An infinite-width layer: a function `KernelState -> KernelState`."""
 
 
 class KernelState(NamedTuple):

@@ -17,6 +17,7 @@ from ._dataset import Dataset, from_arrays
 __all__ = ["from_npz", "save_npz", "NPZ_KEYS"]
 
 NPZ_KEYS = ("x", "y", "y_clean", "x_test", "y_test", "name", "info_json")
+"""The keys `from_npz` reads (any other key is an error) and `save_npz` writes."""
 
 
 # What a damaged archive raises while an array is read: zip structure, deflate stream, CRC,
@@ -68,9 +69,10 @@ def from_npz(path, *, normalize: bool = False) -> Dataset:
       n_classes (C for one-hot, 2 for ±1 labels, None otherwise), corrupted, source_info.
 
     Raises:
-      FileNotFoundError, or ValueError/TypeError naming the key and the problem (missing or
-      unknown key, rank, length mismatch, non-finite entry, pickled object array, non-numeric
-      dtype).
+      FileNotFoundError: no file at `path`.
+      ValueError: naming the key and the problem (missing or unknown key, rank, length
+        mismatch, non-finite entry, pickled object array).
+      TypeError: naming the key of an array with a non-numeric dtype.
 
     Example:
       >>> path = save_npz(ntk_air.data.clusters(), tmp_path / "clusters.npz")

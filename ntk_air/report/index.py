@@ -9,6 +9,7 @@ INCOMPLETE_BANNER = (
     "> **incomplete**: this report is still being written (or its run was interrupted); the "
     "files below may be missing or from an earlier run. A complete report has `manifest.json`."
 )
+"""The line that opens index.md when a study of the report did not finish."""
 
 
 def _cell(text: str) -> str:

@@ -90,8 +90,8 @@ def theorem(config: TheoremConfig = TheoremConfig(), *, progress: Progress | Non
 
     Example:
       >>> study = theorem(TheoremConfig(widths=(64,), steps=200, harder=False))
-      >>> study.claims["self_distill_below_best_early_stop"]["inf"]
-      True
+      >>> study.claims["self_distill_below_best_early_stop"]
+      {'inf': True, '64': True}
     """
     c = config
     widths = tuple(int(w) for w in c.widths)
