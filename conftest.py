@@ -35,6 +35,7 @@ collect_ignore = [
 ]
 
 _MODULES = (
+    "checked",
     "data",
     "distill",
     "dynamics",

@@ -9,12 +9,13 @@ wrap the function you transform with `checkify.checkify` and call `err.throw()` 
 
     >>> def h_inf(x):
     ...     return checked.kernel(ntk_air.kernels.two_layer_relu_kernel_fn(), x, unit_norm=True)
-    >>> H = checked.run(jax.jit(h_inf), x)                 # raises on NaN or non-unit rows
-    >>> bad = x.at[2, 0].set(jnp.nan)
-    >>> checked.run(jax.jit(h_inf), bad)
-    Traceback (most recent call last):
-    ...
-    jax._src.checkify.JaxRuntimeError: x1 holds a NaN or inf...
+    >>> H = checked.run(jax.jit(h_inf), jnp.asarray(x))    # raises on NaN or non-unit rows
+    >>> bad = jnp.asarray(x).at[2, 0].set(jnp.nan)
+    >>> try:
+    ...     checked.run(jax.jit(h_inf), bad)
+    ... except Exception as err:
+    ...     print(str(err).splitlines()[0])
+    x1 holds a NaN or inf (checked under jit) (`check` failed)
 """
 
 from __future__ import annotations
