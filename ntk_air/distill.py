@@ -46,6 +46,7 @@ from ._checks import (
     check_rank,
     first_nonfinite,
     is_concrete,
+    moved_attribute,
 )
 from .dynamics import resolve_step_size
 from .eigen import eigensystem
@@ -57,8 +58,10 @@ from .targets import (
     accuracy,
     as_rule_list,
     cast_rule,
+    drop_rule_axis,
     group_rules,
     margin,
+    merge_groups,
 )
 
 __all__ = [
@@ -426,7 +429,7 @@ def self_distill(
             problem, data, eta, engine=eng, static_rule=static, steps=steps, record=record
         )
         parts.append((indices, out))
-    run = _assemble(problem, parts, len(rule_list), record.steps(steps), single)
+    run = _assemble(problem, parts, record.steps(steps), single)
     check_run_finite(run.dist_train, run.steps, "self-distillation")
     return run
 
@@ -445,36 +448,12 @@ def check_run_finite(dist, steps, what: str) -> None:
     )
 
 
-def _assemble(problem, parts, g, rec_steps, single):
-    order = np.argsort(np.concatenate([np.asarray(idx) for idx, _ in parts]), kind="stable")
-
-    def field(name):
-        values = [out[name] for _, out in parts]
-        if values[0] is None:
-            return None
-        return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[order], *values)
-
-    run = DistillRun(
-        steps=jnp.asarray(rec_steps),
-        dist_train=field("dist_train"),
-        dist_test=field("dist_test"),
-        u_final=problem.to_user(field("u_final")),
-        f_test_final=problem.to_user(field("f_test_final")),
-        margin_train=field("margin_train"),
-        accuracy_train=field("accuracy_train"),
-        accuracy_test=field("accuracy_test"),
-        u_path=problem.to_user(field("u_path")),
-        observed=field("observed"),
-    )
-    if single:
-        run = run._replace(
-            **{
-                f: jax.tree_util.tree_map(lambda a: a[0], getattr(run, f))
-                for f in run._fields
-                if f != "steps" and getattr(run, f) is not None
-            }
-        )
-    return run
+def _assemble(problem, parts, rec_steps, single):
+    fields = merge_groups(parts)
+    for name in ("u_final", "f_test_final", "u_path"):
+        fields[name] = problem.to_user(fields[name])
+    run = DistillRun(steps=jnp.asarray(rec_steps), **fields)
+    return drop_rule_axis(run) if single else run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -626,22 +605,13 @@ _LEGACY_FUNCTIONS = {
 }
 
 
-def __getattr__(name):
-    import importlib
+_MOVED = {
+    **{name: "targets" for name in (*_MOVED_TO_TARGETS, *_LEGACY_FUNCTIONS)},
+    **{name: "rounds" for name in _MOVED_TO_ROUNDS},
+}
 
-    if name in _MOVED_TO_TARGETS or name in _MOVED_TO_ROUNDS or name in _LEGACY_FUNCTIONS:
-        home = "rounds" if name in _MOVED_TO_ROUNDS else "targets"
-        warnings.warn(
-            f"ntk_air.distill.{name} moved to ntk_air.{home}.{name}"
-            + (
-                " (its labels are (n,) or (n, C); the binary argument is gone)"
-                if name in _LEGACY_FUNCTIONS
-                else ""
-            ),
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if name in _LEGACY_FUNCTIONS:
-            return _LEGACY_FUNCTIONS[name]
-        return getattr(importlib.import_module(f"ntk_air.{home}"), name)
-    raise AttributeError(f"module 'ntk_air.distill' has no attribute {name!r}")
+
+def __getattr__(name):
+    """Rules and metrics moved to `ntk_air.targets` / `ntk_air.rounds` (thin aliases that warn;
+    the metrics keep their old `binary` argument through adapters)."""
+    return moved_attribute("distill", _MOVED, name, replacements=_LEGACY_FUNCTIONS)

@@ -25,7 +25,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import NonFiniteError, as_float_array, check_rank, first_nonfinite, is_concrete
+from ._checks import (
+    NonFiniteError,
+    as_float_array,
+    check_rank,
+    first_nonfinite,
+    is_concrete,
+    moved_attribute,
+)
 from .eigen import Eigensystem, energy_per_mode_unchecked
 from .problem import LinearProblem, check_labels, linear_problem
 
@@ -540,14 +547,4 @@ _MOVED = {
 
 def __getattr__(name):
     """Names that moved to `ntk_air.early_stopping` (thin aliases that warn)."""
-    if name in _MOVED:
-        import importlib
-        import warnings
-
-        warnings.warn(
-            f"ntk_air.dynamics.{name} moved to ntk_air.early_stopping.{name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(f"ntk_air.{_MOVED[name]}"), name)
-    raise AttributeError(f"module 'ntk_air.dynamics' has no attribute {name!r}")
+    return moved_attribute("dynamics", _MOVED, name)

@@ -68,6 +68,8 @@ __all__ = [
     "group_rules",
     "as_rule_list",
     "cast_rule",
+    "merge_groups",
+    "drop_rule_axis",
     "rules_from_names",
     "r3_soft_limit_filter",
     "DEFAULT_ALPHA",
@@ -336,6 +338,32 @@ def group_rules(rules: Sequence) -> list[tuple[list[int], Any]]:
                 (idx, jax.tree_util.tree_map(lambda *v: np.stack(v), *[rules[i] for i in idx]))
             )
     return out
+
+
+def merge_groups(parts) -> dict:
+    """Outputs of rule groups, [(indices, {field: leading (g_i,) axis})], merged back into the
+    order the rules were given: {field: leading (g,) axis}. Fields that are None stay None."""
+    order = np.argsort(np.concatenate([np.asarray(idx) for idx, _ in parts]), kind="stable")
+    merged = {}
+    for name in parts[0][1]:
+        values = [out[name] for _, out in parts]
+        merged[name] = (
+            None
+            if values[0] is None
+            else jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[order], *values)
+        )
+    return merged
+
+
+def drop_rule_axis(run, keep=("steps",)):
+    """A run of one rule: the leading (g,) axis (g = 1) dropped from every field but `keep`."""
+    return run._replace(
+        **{
+            f: jax.tree_util.tree_map(lambda a: a[0], getattr(run, f))
+            for f in run._fields
+            if f not in keep and getattr(run, f) is not None
+        }
+    )
 
 
 def as_rule_list(rules) -> tuple[list, bool]:

@@ -29,11 +29,20 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ._checks import check_int
+from ._checks import check_int, moved_attribute
 from .distill import check_run_finite
 from .problem import NetworkProblem, network_problem
 from .record import Record, Snapshot, scan_blocks
-from .targets import AffineRule, accuracy, as_rule_list, cast_rule, group_rules, margin
+from .targets import (
+    AffineRule,
+    accuracy,
+    as_rule_list,
+    cast_rule,
+    drop_rule_axis,
+    group_rules,
+    margin,
+    merge_groups,
+)
 
 __all__ = ["TrainRun", "train", "tree_distance"]
 
@@ -298,38 +307,11 @@ def train(
 
 
 def _assemble(problem, parts, rec_steps, single):
-    order = np.argsort(np.concatenate([np.asarray(idx) for idx, _ in parts]), kind="stable")
-
-    def field(name):
-        values = [out[name] for _, out in parts]
-        if values[0] is None:
-            return None
-        return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[order], *values)
-
-    squeeze = problem.to_user
-    run = TrainRun(
-        steps=jnp.asarray(rec_steps),
-        dist_train=field("dist_train"),
-        dist_train_all=field("dist_train_all"),
-        dist_test=field("dist_test"),
-        weight_change=field("weight_change"),
-        u_final=squeeze(field("u_final")),
-        f_test_final=squeeze(field("f_test_final")),
-        margin_train=field("margin_train"),
-        accuracy_train=field("accuracy_train"),
-        accuracy_test=field("accuracy_test"),
-        u_path=squeeze(field("u_path")),
-        observed=field("observed"),
-    )
-    if single:
-        run = run._replace(
-            **{
-                f: jax.tree_util.tree_map(lambda a: a[0], getattr(run, f))
-                for f in run._fields
-                if f != "steps" and getattr(run, f) is not None
-            }
-        )
-    return run
+    fields = merge_groups(parts)
+    for name in ("u_final", "f_test_final", "u_path"):
+        fields[name] = problem.to_user(fields[name])
+    run = TrainRun(steps=jnp.asarray(rec_steps), **fields)
+    return drop_rule_axis(run) if single else run
 
 
 _MOVED = {"two_layer_network": "models", "mlp_network": "models"}
@@ -337,13 +319,4 @@ _MOVED = {"two_layer_network": "models", "mlp_network": "models"}
 
 def __getattr__(name):
     """Model builders moved to `ntk_air.models` (thin aliases that warn)."""
-    if name in _MOVED:
-        import importlib
-
-        warnings.warn(
-            f"ntk_air.training.{name} moved to ntk_air.models.{name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(f"ntk_air.{_MOVED[name]}"), name)
-    raise AttributeError(f"module 'ntk_air.training' has no attribute {name!r}")
+    return moved_attribute("training", _MOVED, name)
