@@ -31,7 +31,12 @@ from .dynamics import (
     u_curve,
 )
 from .eigen import Eigensystem, apply_spectral_filter, eigensystem
-from .empirical import empirical_ntk_fn, structured_mlp_ntk_fn, two_layer_ntk
+from .empirical import (
+    empirical_kernel_fn,
+    empirical_ntk_fn,
+    structured_mlp_ntk_fn,
+    two_layer_ntk,
+)
 from .kernels import Kernel, fc_kernel_fn, make_kernel_fn, two_layer_relu, two_layer_relu_nngp
 from .models import MLP, TwoLayerReLU
 from .spectrum import air_spectra, label_spectrum
@@ -55,6 +60,7 @@ __all__ = [
     "eigen",
     "eigensystem",
     "empirical",
+    "empirical_kernel_fn",
     "empirical_ntk_fn",
     "fc_kernel_fn",
     "fitted_fractions",
