@@ -28,7 +28,7 @@ from ._adapters import Model, as_model, cast_params, cast_state
 from ._derivatives import BatchJacobianEngine, JacobianEngine, NtvpEngine
 from ._plan import EntkPlan, MemoryBudgetError
 from ._structured import MLPEngine, TwoLayerEngine, two_layer_weight
-from ._tiles import stored_features, tile_loop
+from ._tiles import all_concrete, eager_tile_loop, stored_features, tile_loop
 
 __all__ = [
     "IMPLEMENTATIONS",
@@ -201,9 +201,10 @@ class EmpiricalNTKFn:
             names = [self.implementation]
         else:
             names = (["structured"] if self.structured is not None else []) + ["jacobian", "ntvp"]
-        probe = _plan.probe_model(
-            self.model, params, state, x1.shape[1:], dt, with_costs=len(names) > 1
-        )
+        needs = set()
+        for name in names:
+            needs |= {"jacobian": {"jac"}, "ntvp": {"fwd", "jac", "jvp"}}.get(name, set())
+        probe = _plan.probe_model(self.model, params, state, x1.shape[1:], dt, costs=needs)
         costs = {}
         for name in names:
             if name == "structured":
@@ -292,8 +293,13 @@ class EmpiricalNTKFn:
 
     def _reason(self, chosen, best, feasible, names, probe):
         head = _plan.describe(chosen, best)
+        src = (
+            " [XLA cost analysis unavailable: flops from the parameter count]"
+            if probe.source == "shapes"
+            else ""
+        )
         if self.implementation != "auto":
-            return f"{head} (implementation={self.implementation!r} requested)"
+            return f"{head} (implementation={self.implementation!r} requested){src}"
         others = []
         for name in names:
             if name == chosen:
@@ -305,7 +311,6 @@ class EmpiricalNTKFn:
                 others.append(f"{name} does not fit the memory budget")
         if self.structured is None and "structured" not in names:
             others.append("structured n/a (not an ntk_air MLP or TwoLayerReLU)")
-        src = "" if probe is None or probe.source == "xla" else " [flops from parameter count]"
         return f"auto: {head}" + (f"; {'; '.join(others)}" if others else "") + src
 
     def _engine(self, chosen, per_example, probe, best):
@@ -347,6 +352,19 @@ def _evaluate(plan: EntkPlan, engine, params, state, x1, x2):
         rows = a
         cols = a if symmetric else b
         reuse = symmetric and engine.shared and plan.store_cols  # rows from the column store
+        features_in_loop = not plan.store_cols or not (plan.store_rows or reuse)
+        if all_concrete(params, state, rows, cols) and (
+            engine.block_runs_model or features_in_loop
+        ):  # tiles that run the model: one compiled call per tile (see _tiles)
+            f2 = (
+                stored_features(engine, "col_features", params, state, cols, plan.chunk_size)
+                if plan.store_cols
+                else None
+            )
+            f1 = f2 if reuse else None
+            if plan.store_rows and not reuse:
+                f1 = stored_features(engine, "row_features", params, state, rows, plan.chunk_size)
+            return eager_tile_loop(engine, tile, symmetric, params, state, rows, cols, f1, f2)
         one_chunk = (
             plan.store_cols and cols.shape[0] <= plan.chunk_size,
             plan.store_rows and not reuse and rows.shape[0] <= plan.chunk_size,
@@ -675,11 +693,14 @@ def empirical_kernel_fn(
       EmpiricalKernelFn: kernel_fn(x1, x2=None) → Kernel(nngp=None, ntk=(n1, n2)).
 
     Example:
-      >>> cnn = MyFlaxCNN()
-      >>> variables = cnn.init(jax.random.key(0), x[:1])
-      >>> kernel_fn = ntk_air.empirical.empirical_kernel_fn(cnn, variables)
-      >>> theta = kernel_fn(x_train).ntk                  # (n, n)
-      >>> print(kernel_fn.plan(x_train).reason)            # which implementation, and why
+      >>> x = np.random.default_rng(0).normal(size=(100, 8))
+      >>> mlp = ntk_air.models.MLP(widths=(512, 512))           # or any linen / nnx module
+      >>> variables = mlp.init(jax.random.key(0), x[:1])
+      >>> kernel_fn = ntk_air.empirical_kernel_fn(mlp, variables)
+      >>> kernel_fn(x).ntk.shape
+      (100, 100)
+      >>> kernel_fn.plan(x).implementation                      # and .reason says why
+      'structured'
 
     Reference: Jacot et al., arXiv 1806.07572; Novak et al., arXiv 2206.08720.
     """

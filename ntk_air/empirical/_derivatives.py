@@ -84,6 +84,7 @@ class JacobianEngine:
     scalar: bool  # the model returns (n,): Θ is (n1, n2) for every reduction
 
     shared = True  # rows and columns have the same features: a diagonal tile reuses them
+    block_runs_model = False  # a block is a matrix product of features only
 
     def features(self, params, state, x):
         """x (t, ...) → J (t, k, P), per example: vmap over x of jacrev of f(·, x_i)."""
@@ -107,6 +108,7 @@ class NtvpEngine:
     scalar: bool
 
     shared = False
+    block_runs_model = True  # a block differentiates the model through the row examples
 
     def row_features(self, params, state, x):
         del params, state
@@ -145,6 +147,7 @@ class BatchJacobianEngine:
     chunk: int  # cotangents per reverse pass
 
     shared = True
+    block_runs_model = False
 
     def batch_features(self, params, state, x):
         """x (n, ...) as one batch → J (n, k, P)."""

@@ -38,7 +38,8 @@ __all__ = [
 MATMUL_HALF_TILE = 64  # φ(t) = t / (t + 64): rows at which a tile product runs at half speed
 FLOPS_PER_BYTE = 10.0  # β: a nominal machine balance
 LOOP_FEATURE_PENALTY = 4.0  # features computed inside the compiled tile loop
-CPU_CHUNK_BYTES = 32 << 20  # per-example working set of one feature chunk on CPU (cache-sized)
+CPU_CHUNK_ROWS = 32  # rows per feature chunk on CPU (measured best 16-32 for CNN and attention)
+CPU_CHUNK_BYTES = 256 << 20  # and at most this working set per chunk on CPU
 
 
 class EntkPlan(NamedTuple):
@@ -96,7 +97,7 @@ class ModelProbe(NamedTuple):
     jvp_flops: float  # one example's Jacobian-vector product (forward and tangent)
     act_bytes: float  # bytes of one example's forward intermediates (jaxpr, upper bound)
     example_bytes: int  # bytes of one input example
-    source: str  # 'xla' (cost analysis) or 'shapes' (estimated from P: forward 2P)
+    source: str  # 'xla' (cost analysis), 'shapes' (unavailable: from P) or 'none' (not asked)
 
 
 def _struct(tree):
@@ -139,11 +140,14 @@ def _intermediate_bytes(closed_jaxpr) -> float:
     return total
 
 
-def probe_model(model, params, state, example_shape, dtype, with_costs: bool = True) -> ModelProbe:
+def probe_model(
+    model, params, state, example_shape, dtype, costs=("fwd", "jac", "jvp")
+) -> ModelProbe:
     """Trace `model` on one example of `example_shape` (no compilation, nothing run).
 
-    with_costs: lower one example's forward, Jacobian and jvp for XLA's FLOP counts (needed to
-    compare implementations); otherwise FLOPs are estimated from the parameter count.
+    costs: which of one example's forward pass ('fwd'), Jacobian ('jac') and Jacobian-vector
+    product ('jvp') to lower for XLA's FLOP counts; the others are estimated from the
+    parameter count P (forward 2P, Jacobian 3·k·2P, jvp 4P).
 
     Raises:
       ValueError if the model does not map (n, ...) inputs to (n,) or (n, k) outputs.
@@ -165,17 +169,20 @@ def probe_model(model, params, state, example_shape, dtype, with_costs: bool = T
     example_bytes = math.prod(example_shape) * itemsize
     x = jax.ShapeDtypeStruct(tuple(example_shape), dtype)
     f = per_example_fn(model)
-    fwd = jac = jvp = None
-    if with_costs:
-        fwd = _xla_flops(f, p, s, x)
-        jac = _xla_flops(jax.jacrev(f), p, s, x)
+    fwd = _xla_flops(f, p, s, x) if "fwd" in costs else None
+    jac = _xla_flops(jax.jacrev(f), p, s, x) if "jac" in costs else None
+    jvp = None
+    if "jvp" in costs:
         jvp = _xla_flops(
             lambda q, st, xi, tq: jax.jvp(lambda r: f(r, st, xi), (q,), (tq,)), p, s, x, p
         )
     act = _intermediate_bytes(jax.make_jaxpr(f)(p, s, x))
-    source = "xla" if None not in (fwd, jac, jvp) else "shapes"
-    if source == "shapes":  # a dense model's counts: forward 2P, Jacobian 3kP, jvp 4P
-        fwd, jac, jvp = 2.0 * n_params, 3.0 * k * 2.0 * n_params, 4.0 * n_params
+    analysed = [v for v in (fwd, jac, jvp) if v is not None]
+    source = "none" if not costs else "xla" if len(analysed) == len(costs) else "shapes"
+    # a dense model's counts where XLA's analysis was not asked for or not available
+    fwd = 2.0 * n_params if fwd is None else fwd
+    jac = 3.0 * k * 2.0 * n_params if jac is None else jac
+    jvp = 4.0 * n_params if jvp is None else jvp
     return ModelProbe(
         k=k,
         scalar=out.ndim == 1,
@@ -303,9 +310,12 @@ class _Candidate(NamedTuple):
 
 
 def _chunk_size(temp_per_example: float, n: int, budget_share: float, on_cpu: bool) -> int:
-    target = CPU_CHUNK_BYTES if on_cpu else budget_share
-    c = 256
-    while c > 1 and c * temp_per_example > min(target, budget_share):
+    """Rows per feature chunk: on CPU small chunks (per-example activations stay in cache), on
+    accelerators as many as a quarter of the free budget holds (at most 1024)."""
+    c, limit = (
+        (CPU_CHUNK_ROWS, min(CPU_CHUNK_BYTES, budget_share)) if on_cpu else (1024, budget_share / 4)
+    )
+    while c > 1 and c * temp_per_example > limit:
         c //= 2
     return max(1, min(c, n))
 

@@ -69,6 +69,7 @@ class MLPEngine:
 
     shared = True
     scalar = False
+    block_runs_model = False
 
     @classmethod
     def from_module(cls, mlp: MLP, reduction: str) -> MLPEngine:
@@ -199,6 +200,7 @@ class TwoLayerEngine:
 
     shared = True
     scalar = True
+    block_runs_model = False
 
     def check(self, params, x1) -> None:
         w = two_layer_weight(params)

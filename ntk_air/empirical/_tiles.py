@@ -25,14 +25,14 @@ from jax import lax
 from .._checks import is_concrete
 from ..tiling import pad_rows
 
-__all__ = ["stored_features", "tile_loop"]
+__all__ = ["all_concrete", "eager_tile_loop", "stored_features", "tile_loop"]
 
 
 def _rows(tree, start, size):
     return jax.tree_util.tree_map(lambda a: lax.dynamic_slice_in_dim(a, start, size, 0), tree)
 
 
-def _all_concrete(*trees) -> bool:
+def all_concrete(*trees) -> bool:
     return all(is_concrete(leaf) for leaf in jax.tree_util.tree_leaves(trees))
 
 
@@ -68,7 +68,7 @@ def stored_features(engine, side: str, params, state, x, chunk: int):
     features = getattr(engine, side)
     n = x.shape[0]
     c = max(1, min(int(chunk), n))
-    if not _all_concrete(params, state, x):
+    if not all_concrete(params, state, x):
         xp = pad_rows(x, c)
         per_chunk = lax.map(lambda xb: features(params, state, xb), xp.reshape(-1, c, *x.shape[1:]))
         return jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:])[:n], per_chunk)
@@ -178,3 +178,74 @@ def tile_loop(engine, tile, symmetric, params, state, x1, x2, f1, f2, precompute
         return lax.fori_loop(i + 1, nb2, off_diagonal, out)
 
     return lax.fori_loop(0, nb1, upper_row, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The same schedule driven from Python: for tiles that evaluate the model (NTK-vector products,
+# or features recomputed per tile), each tile is one call of a compiled program instead of an
+# iteration of a compiled loop (see the module docstring: XLA CPU runs the per-example
+# convolution derivatives inside while loops many times slower).
+# ---------------------------------------------------------------------------------------------
+
+
+def _tile_rows(engine, side, size, params, state, x, f, i):
+    if f is not None:
+        return _rows(f, i * size, size)
+    return getattr(engine, side)(params, state, _rows(x, i * size, size))
+
+
+@functools.partial(jax.jit, static_argnames=("engine", "size"))
+def _row_tile_features(engine, size, params, state, x, f, i):
+    return _tile_rows(engine, "row_features", size, params, state, x, f, i)
+
+
+@functools.partial(jax.jit, static_argnames=("engine", "shape", "t2"))
+def _empty_output(engine, shape, t2, params, state, fa, x2, f2):
+    fb = _tile_rows(engine, "col_features", t2, params, state, x2, f2, 0)
+    block = jax.eval_shape(engine.block, params, state, fa, fb)
+    return jnp.zeros((*shape, *block.shape[2:]), block.dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("engine", "mode", "t2"), donate_argnames=("out",))
+def _tile_step(engine, mode, t2, out, params, state, fa, x2, f2, i, j):
+    """One tile (i, j) written into `out` in place: 'rect' (i, j); 'diagonal' (i, i) made
+    exactly symmetric; 'mirror' (i, j) and its transpose at (j, i)."""
+    t1 = jax.tree_util.tree_leaves(fa)[0].shape[0]
+    if mode == "diagonal" and engine.shared:
+        fb = fa
+    else:
+        fb = _tile_rows(engine, "col_features", t2, params, state, x2, f2, j)
+    block = engine.block(params, state, fa, fb)
+
+    def put(out, value, r, c):
+        return lax.dynamic_update_slice(out, value, (r, c) + (0,) * (value.ndim - 2))
+
+    if mode == "diagonal":
+        return put(out, _symmetrize_diagonal(block), i * t1, i * t1)
+    out = put(out, block, i * t1, j * t2)
+    if mode == "mirror":
+        out = put(out, _swap_pair(block), j * t2, i * t1)
+    return out
+
+
+def eager_tile_loop(engine, tile, symmetric, params, state, x1, x2, f1, f2):
+    """`tile_loop`'s result with the loop in Python (concrete inputs only): row features once
+    per row of tiles, then one compiled call per tile, writing into a donated output."""
+    n1 = x1.shape[0] if f1 is None else jax.tree_util.tree_leaves(f1)[0].shape[0]
+    n2 = x2.shape[0] if f2 is None else jax.tree_util.tree_leaves(f2)[0].shape[0]
+    t1 = n1 if tile is None else min(tile, n1)
+    t2 = n2 if tile is None else min(tile, n2)
+    nb1, nb2 = n1 // t1, n2 // t2
+    out = None
+    for i in range(nb1):
+        fa = _row_tile_features(engine, t1, params, state, x1, f1, i)
+        if out is None:
+            out = _empty_output(engine, (n1, n2), t2, params, state, fa, x2, f2)
+        if symmetric:
+            out = _tile_step(engine, "diagonal", t2, out, params, state, fa, x2, f2, i, i)
+            columns, mode = range(i + 1, nb2), "mirror"
+        else:
+            columns, mode = range(nb2), "rect"
+        for j in columns:
+            out = _tile_step(engine, mode, t2, out, params, state, fa, x2, f2, i, j)
+    return out
