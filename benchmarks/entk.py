@@ -61,6 +61,7 @@ MODELS = {
 OURS = ("jacobian", "ntvp", "structured", "auto")
 NT_IMPLS = ("1", "2", "3")  # jacobian contraction, NTK-vector products, structured derivatives
 TIMED_SECONDS = 60.0  # at most about this much time in timed calls per configuration
+NT_JACOBIAN_BYTES_MAX = 6e9  # NT implementation 1 holds the Jacobians of all n examples at once
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,10 +413,11 @@ def main(argv=None) -> int:
     flax_check = _flax_check(args.models)
     n_max = max(args.n)
     with tempfile.TemporaryDirectory() as tmpdir:
-        inputs = {}
+        inputs, n_params = {}, {}
         for name in args.models:
             model, shape = MODELS[name]
             params = entk_models.init_params(model, shape, seed=0)
+            n_params[name] = sum(v.size for v in entk_models.flatten(params).values())
             x = np.random.default_rng(0).normal(size=(n_max, *shape))
             inputs[name] = os.path.join(tmpdir, f"inputs_{name}.npz")
             np.savez(inputs[name], x=x, **entk_models.flatten(params))
@@ -435,7 +437,16 @@ def main(argv=None) -> int:
                     key = (side, name, impl, dtype)
                     pred, why = _predicted(history.get(key, []), n)
                     remaining = deadline - time.perf_counter()
-                    if pred is not None and pred > args.max_config_s:
+                    jac_bytes = n * n_params[name] * (4 if dtype == "float32" else 8)
+                    if side == "nt" and impl == "1" and jac_bytes > NT_JACOBIAN_BYTES_MAX:
+                        entry = dict(
+                            status="skipped",
+                            reason=f"the Jacobians of all {n} examples at once need "
+                            f"{jac_bytes / 1e9:.3g} GB > {NT_JACOBIAN_BYTES_MAX / 1e9:g} "
+                            "GB on this shared machine",
+                        )
+                        out = None
+                    elif pred is not None and pred > args.max_config_s:
                         entry = dict(
                             status="skipped",
                             reason=f"predicted {pred:.3g} s > {args.max_config_s:g} s ({why})",

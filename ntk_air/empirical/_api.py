@@ -120,11 +120,10 @@ def examples_coupled(model: Model, params, state, x) -> tuple[bool, float]:
     if m < 2:
         return False, 0.0
     with jax.ensure_compile_time_eval():
-        xs = _surrogate(
-            x[:m] if is_concrete(x) else jax.ShapeDtypeStruct((m, *x.shape[1:]), x.dtype)
-        )
-        if isinstance(xs, jax.ShapeDtypeStruct):
-            xs = jnp.asarray(np.random.default_rng(1).normal(size=xs.shape), xs.dtype)
+        if is_concrete(x):
+            xs = x[:m]
+        else:
+            xs = jnp.asarray(np.random.default_rng(1).normal(size=(m, *x.shape[1:])), x.dtype)
         gap, scale = _coupling_gap(model, _surrogate(params), _surrogate(state), xs)
         gap, scale = float(gap), float(scale)
     rel = gap / max(scale, float(np.finfo(np.dtype(x.dtype)).tiny))
