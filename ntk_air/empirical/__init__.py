@@ -29,16 +29,13 @@ per input shape) and `empirical_kernel_fn` (a `KernelFn` at fixed parameters: ke
 → Kernel(nngp=None, ntk=Θ), usable wherever an infinite-width kernel is).
 """
 
-from ._api import (
-    IMPLEMENTATIONS,
-    OUTPUT_REDUCTIONS,
+from ._factories import (
     EmpiricalKernelFn,
-    EmpiricalNTKFn,
     empirical_kernel_fn,
-    empirical_ntk_fn,
     structured_mlp_ntk_fn,
     two_layer_ntk,
 )
+from ._ntk_fn import IMPLEMENTATIONS, OUTPUT_REDUCTIONS, EmpiricalNTKFn, empirical_ntk_fn
 from ._plan import EntkPlan, MemoryBudgetError, default_memory_budget
 
 __all__ = [
