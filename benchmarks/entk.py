@@ -378,6 +378,20 @@ def main(argv=None) -> int:
     )
     p.add_argument("--time-budget-min", type=float, default=45.0, help="whole benchmark (min)")
     p.add_argument("--no-float64", action="store_true", help="skip the float64 row")
+    p.add_argument(
+        "--ours",
+        nargs="+",
+        default=list(OURS),
+        choices=list(OURS),
+        help="ntk_air implementations to run (default: all that apply)",
+    )
+    p.add_argument(
+        "--nt-impls",
+        nargs="+",
+        default=list(NT_IMPLS),
+        choices=list(NT_IMPLS),
+        help="neural-tangents implementations to run (default: 1 2 3)",
+    )
     p.add_argument("--nt-python", default=DEFAULT_NT_PYTHON)
     p.add_argument("--out", default=DEFAULT_OUT)
     p.add_argument("--table", metavar="JSON", help="print the markdown table of a results file")
@@ -427,8 +441,8 @@ def main(argv=None) -> int:
         history = {}
         for name, n, dtype in configs:
             row = dict(model=name, n=n, dtype=dtype, ntk_air={}, neural_tangents={})
-            ours = [i for i in OURS if i != "structured" or name == "mlp"]
-            nts = list(NT_IMPLS)
+            ours = [i for i in args.ours if i != "structured" or name == "mlp"]
+            nts = list(args.nt_impls)
             if dtype == "float64":
                 ours, nts = ["auto"], ["1"]
             outputs = {}
@@ -502,6 +516,8 @@ def main(argv=None) -> int:
         config=dict(
             models={k: dict(model=MODELS[k][0], example_shape=MODELS[k][1]) for k in args.models},
             n=args.n,
+            ours=args.ours,
+            nt_impls=args.nt_impls,
             repeats_max=args.repeats,
             timed_seconds_max=TIMED_SECONDS,
             memory_budget_bytes=args.memory_budget,
