@@ -11,9 +11,9 @@ import jax.monitoring
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TOLERANCES, rel_fro
 from jax.flatten_util import ravel_pytree
 
+from conftest import TOLERANCES, rel_fro
 from ntk_air import models
 from ntk_air.empirical import empirical_ntk_fn, structured_mlp_ntk_fn, two_layer_ntk
 from ntk_air.kernels import fc_kernel_fn, two_layer_relu

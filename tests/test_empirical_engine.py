@@ -16,8 +16,8 @@ import jax.monitoring
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import rel_fro
 
+from conftest import rel_fro
 from ntk_air.empirical import (
     EntkPlan,
     MemoryBudgetError,

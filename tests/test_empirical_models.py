@@ -12,10 +12,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import rel_fro
 from flax import nnx
 from jax.flatten_util import ravel_pytree
 
+from conftest import rel_fro
 from ntk_air.empirical import EntkPlan, empirical_kernel_fn, empirical_ntk_fn
 from ntk_air.kernels import Kernel, KernelFn
 

@@ -39,7 +39,8 @@ def structured_mlp_ntk_fn(
       mlp: an `ntk_air.models.MLP` (relu or erf).
       output_reduction: 'mean', 'sum' or 'none'.
       tile_size: rows per tile (any positive int) or None (from the memory budget).
-      memory_budget, precision: as in `empirical_ntk_fn`.
+      memory_budget: bytes of intermediates allowed, as in `empirical_ntk_fn`.
+      precision: matmul precision, as in `empirical_ntk_fn`.
 
     Returns:
       ntk_fn(params, x1, x2=None, *, dtype=None) → (n1, n2) or (n1, n2, k, k); params is

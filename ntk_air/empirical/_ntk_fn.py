@@ -37,7 +37,10 @@ __all__ = [
 ]
 
 IMPLEMENTATIONS = ("jacobian", "ntvp", "structured", "auto")
+"""Empirical-NTK implementations: Jacobian contraction, NTK-vector products, structured
+(closed-form Gram products for ntk_air's MLP and two-layer network), or 'auto' (chosen by cost)."""
 OUTPUT_REDUCTIONS = ("mean", "sum", "none")
+"""Output reductions: mean (neural-tangents' trace_axes=(-1,)), sum (the trace), none (k × k)."""
 
 Implementation = Literal["jacobian", "ntvp", "structured", "auto"]
 OutputReduction = Literal["mean", "sum", "none"]
