@@ -110,6 +110,7 @@ __all__ = [
     "eigen",
     "eigensystem",
     "empirical",
+    "empirical_kernel_fn",
     "empirical_ntk_fn",
     "fc_kernel_fn",
     "fitted_fractions",

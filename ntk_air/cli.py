@@ -14,9 +14,11 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 # Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int
 # (module noisy_labels registers the subcommand noisy-labels).
 COMMANDS = ("kernel", "air", "distill", "theorem", "reproduce", "noisy_labels")
+"""The `ntk-air` subcommands, each a module of `ntk_air.commands`."""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `ntk-air` argument parser, one subcommand per module of `ntk_air.commands`."""
     parser = argparse.ArgumentParser(
         prog="ntk-air",
         description="Neural Tangent Kernel theory of wide networks: kernels, Anisotropic "
@@ -30,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `ntk-air` with `argv` (default: sys.argv[1:]); returns the exit status.
+
+    0 on success, 2 for a bad input or option (one line on stderr naming it), 1 for an OS error
+    (disk full, permission lost mid-run), 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -38,7 +38,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._checks import as_float_array, check_finite, check_int, check_rank
+from ._checks import (
+    NonFiniteError,
+    as_float_array,
+    check_finite,
+    check_int,
+    check_rank,
+    first_nonfinite,
+    is_concrete,
+    moved_attribute,
+)
 from .dynamics import resolve_step_size
 from .eigen import eigensystem
 from .problem import LinearProblem, check_class_labels, linear_problem
@@ -49,8 +58,10 @@ from .targets import (
     accuracy,
     as_rule_list,
     cast_rule,
+    drop_rule_axis,
     group_rules,
     margin,
+    merge_groups,
 )
 
 __all__ = [
@@ -281,6 +292,7 @@ class DenseScan(Engine):
 
 
 ENGINES = {"closed-form": ClosedForm(), "eigen-scan": EigenScan(), "scan": DenseScan()}
+"""The engines by name, for `self_distill(engine=...)` and the CLI."""
 _FASTEST_FIRST = (ClosedForm(), EigenScan(), DenseScan())
 
 
@@ -367,15 +379,23 @@ def self_distill(
       eta: step size; default 1/λ_max(H). η ≥ 2/λ_max raises unless force=True.
       engine: None / "auto" (the fastest per group), or an `Engine` / its name to force one.
       record: a `Record` (default: every step, no predictions, no extra observable).
+      force: allow η ≥ 2/λ_max.
+      y_clean: legacy form only (below).
+      rule: legacy form only (below).
 
     Returns:
       DistillRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
 
     Example:
       >>> problem = linear_problem(eigensystem(H), y, y_clean)
-      >>> run = self_distill(problem, [plain_gd(), r3(0.9, hard=True)], steps=2000,
-      ...                    record=Record(every=10))
-      >>> run.dist_train[:, -1], run.margin_train
+      >>> run = self_distill(problem, [targets.plain_gd(), targets.r3(0.9, hard=True)],
+      ...                    steps=2000, record=Record(every=10))
+      >>> run.dist_train.shape                      # (rules, recorded steps)
+      (2, 201)
+      >>> run.dist_train[:, -1] < 0.01               # R3 ends near ŷ; plain GD fits the noise
+      Array([False,  True], dtype=bool)
+      >>> run.accuracy_train.tolist()
+      [0.8, 1.0]
 
     Legacy form (deprecated): self_distill(kernel, y, y_clean, rule, *, steps, eig=, k_test=,
     y_test_clean=, u0=, f0_test=, record_every=, record_predictions=, ...).
@@ -409,39 +429,31 @@ def self_distill(
             problem, data, eta, engine=eng, static_rule=static, steps=steps, record=record
         )
         parts.append((indices, out))
-    return _assemble(problem, parts, len(rule_list), record.steps(steps), single)
-
-
-def _assemble(problem, parts, g, rec_steps, single):
-    order = np.argsort(np.concatenate([np.asarray(idx) for idx, _ in parts]), kind="stable")
-
-    def field(name):
-        values = [out[name] for _, out in parts]
-        if values[0] is None:
-            return None
-        return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[order], *values)
-
-    run = DistillRun(
-        steps=jnp.asarray(rec_steps),
-        dist_train=field("dist_train"),
-        dist_test=field("dist_test"),
-        u_final=problem.to_user(field("u_final")),
-        f_test_final=problem.to_user(field("f_test_final")),
-        margin_train=field("margin_train"),
-        accuracy_train=field("accuracy_train"),
-        accuracy_test=field("accuracy_test"),
-        u_path=problem.to_user(field("u_path")),
-        observed=field("observed"),
-    )
-    if single:
-        run = run._replace(
-            **{
-                f: jax.tree_util.tree_map(lambda a: a[0], getattr(run, f))
-                for f in run._fields
-                if f != "steps" and getattr(run, f) is not None
-            }
-        )
+    run = _assemble(problem, parts, record.steps(steps), single)
+    check_run_finite(run.dist_train, run.steps, "self-distillation")
     return run
+
+
+def check_run_finite(dist, steps, what: str) -> None:
+    """NonFiniteError naming the rule and the first recorded step where ‖u − ŷ‖ is NaN/inf."""
+    d = np.atleast_2d(np.asarray(dist)) if is_concrete(dist) else None
+    if d is None or np.isfinite(d).all():
+        return
+    rule = int(np.argmax(~np.isfinite(d).all(axis=1)))
+    k = first_nonfinite(d[rule])
+    raise NonFiniteError(
+        f"{what} diverged: rule {rule}'s predictions are not finite from recorded step "
+        f"{int(np.asarray(steps)[k])} on (a step size η ≥ 2/λ_max, or targets that grow; "
+        "lower eta)"
+    )
+
+
+def _assemble(problem, parts, rec_steps, single):
+    fields = merge_groups(parts)
+    for name in ("u_final", "f_test_final", "u_path"):
+        fields[name] = problem.to_user(fields[name])
+    run = DistillRun(steps=jnp.asarray(rec_steps), **fields)
+    return drop_rule_axis(run) if single else run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -593,22 +605,13 @@ _LEGACY_FUNCTIONS = {
 }
 
 
-def __getattr__(name):
-    import importlib
+_MOVED = {
+    **{name: "targets" for name in (*_MOVED_TO_TARGETS, *_LEGACY_FUNCTIONS)},
+    **{name: "rounds" for name in _MOVED_TO_ROUNDS},
+}
 
-    if name in _MOVED_TO_TARGETS or name in _MOVED_TO_ROUNDS or name in _LEGACY_FUNCTIONS:
-        home = "rounds" if name in _MOVED_TO_ROUNDS else "targets"
-        warnings.warn(
-            f"ntk_air.distill.{name} moved to ntk_air.{home}.{name}"
-            + (
-                " (its labels are (n,) or (n, C); the binary argument is gone)"
-                if name in _LEGACY_FUNCTIONS
-                else ""
-            ),
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if name in _LEGACY_FUNCTIONS:
-            return _LEGACY_FUNCTIONS[name]
-        return getattr(importlib.import_module(f"ntk_air.{home}"), name)
-    raise AttributeError(f"module 'ntk_air.distill' has no attribute {name!r}")
+
+def __getattr__(name):
+    """Rules and metrics moved to `ntk_air.targets` / `ntk_air.rounds` (thin aliases that warn;
+    the metrics keep their old `binary` argument through adapters)."""
+    return moved_attribute("distill", _MOVED, name, replacements=_LEGACY_FUNCTIONS)

@@ -25,7 +25,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import as_float_array, check_rank, is_concrete
+from ._checks import (
+    NonFiniteError,
+    as_float_array,
+    check_rank,
+    first_nonfinite,
+    is_concrete,
+    moved_attribute,
+)
 from .eigen import Eigensystem, energy_per_mode_unchecked
 from .problem import LinearProblem, check_labels, linear_problem
 
@@ -189,6 +196,8 @@ def resolve_step_size(eig: Eigensystem, eta=None, *, force: bool = False):
 
     Example:
       >>> eta = resolve_step_size(eig)   # 1/λ_max
+      >>> bool(jnp.isclose(eta * eig.eigenvalues[0], 1.0))
+      True
     """
     lam_max = eig.eigenvalues[0]
     if not (is_concrete(lam_max) and (eta is None or is_concrete(eta))):
@@ -234,7 +243,9 @@ def gd_mode_factors(eig: Eigensystem, steps, *, eta=None, force: bool = False) -
       ModeFactors, each (T, n) (T = 1 for a scalar).
 
     Example:
-      >>> f = gd_mode_factors(eig, jnp.array([0, 10, 100]))   # f.fitted[0] == 0
+      >>> f = gd_mode_factors(eig, jnp.array([0, 10, 100]))
+      >>> f.fitted.shape, float(jnp.abs(f.fitted[0]).max())   # (T, n); nothing fitted at k = 0
+      ((3, 40), 0.0)
 
     Reference: Arora et al. arXiv 1901.08584, Thm 4.1.
     """
@@ -255,7 +266,9 @@ def flow_mode_factors(eig: Eigensystem, times) -> ModeFactors:
       ModeFactors, each (T, n).
 
     Example:
-      >>> flow_mode_factors(eig, jnp.array([0.0, jnp.inf])).fitted   # rows 0 and ≈ 1
+      >>> f = flow_mode_factors(eig, jnp.array([0.0, jnp.inf]))
+      >>> f.fitted.min(axis=1).tolist()   # t = 0: nothing fitted; t = ∞: every mode (λ_min > 0)
+      [0.0, 1.0]
 
     Reference: Jacot et al. arXiv 1806.07572; Lee et al. arXiv 1902.06720.
     """
@@ -300,6 +313,12 @@ def as_problem(eig_or_problem, y=None, **problem_kwargs) -> LinearProblem:
 
 
 def _user_trajectory(problem: LinearProblem, traj: Trajectory, scalar: bool) -> Trajectory:
+    t = first_nonfinite(traj.train)
+    if t is not None:
+        raise NonFiniteError(
+            f"the trajectory is not finite from time index {t} (t = {float(traj.times[t]):g}) on: "
+            "a forced step size η ≥ 2/λ_max overflows at large step counts; show fewer steps"
+        )
     traj = traj._replace(
         train=problem.to_user(traj.train),
         test=problem.to_user(traj.test),
@@ -337,7 +356,9 @@ def gd_predictor(
 
     Example:
       >>> predict = gd_predictor(eig, y, k_test_train=K_test_train)
-      >>> traj = predict(jnp.array([0, 10, 100, 1000]))   # traj.train (4, n), traj.test (4, n_test)
+      >>> traj = predict(jnp.array([0, 10, 100, 1000]))
+      >>> traj.train.shape, traj.test.shape       # (T, n), (T, n_test)
+      ((4, 40), (4, 12))
 
     Reference: Lee et al. arXiv 1902.06720 (linearized networks); Arora et al. arXiv 1901.08584.
     """
@@ -367,13 +388,17 @@ def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
     Args:
       eig: decomposition of H (n × n), or a `LinearProblem`.
       y: (n,) or (n, C) targets.
-      u0, k_test_train, f0_test: as in `gd_predictor`.
+      u0: as in `gd_predictor`.
+      k_test_train: as in `gd_predictor`.
+      f0_test: as in `gd_predictor`.
 
     Returns:
       predict(times=None) -> Trajectory: times (T,) ≥ 0 (inf allowed), a scalar, or None = ∞.
 
     Example:
-      >>> u_inf = flow_predictor(eig, y)(None).train   # ≈ y when λ_min > 0
+      >>> u_inf = flow_predictor(eig, y)(None).train   # t = None: t = ∞
+      >>> bool(jnp.allclose(u_inf, y))                  # u(∞) = y when λ_min > 0
+      True
 
     Reference: Jacot et al. arXiv 1806.07572; Lee et al. arXiv 1902.06720.
     """
@@ -403,13 +428,17 @@ def gd_half_lives(eig: Eigensystem, *, eta=None, force: bool = False) -> jax.Arr
     (the numerical null space: never fitted).
 
     Args:
-      eig: decomposition of H; eta: step size (default 1/λ_max); force: allow η ≥ 2/λ_max.
+      eig: decomposition of H.
+      eta: step size (default 1/λ_max).
+      force: allow η ≥ 2/λ_max.
 
     Returns:
       (n,) half-lives in eigenvalue order (increasing).
 
     Example:
-      >>> gd_half_lives(eig)[0]   # 0.0 at η = 1/λ_max
+      >>> k_half = gd_half_lives(eig)          # η = 1/λ_max
+      >>> bool(k_half[0] < 0.1), bool(k_half[-1] > 100)   # top mode in one step, last slowly
+      (True, True)
 
     Reference: Arora et al. arXiv 1901.08584 (mode i converges at rate (1 − ηλ_i)).
     """
@@ -428,7 +457,9 @@ def flow_half_lives(eig: Eigensystem) -> jax.Array:
       (n,) half-lives in eigenvalue order.
 
     Example:
-      >>> flow_half_lives(eig)[-1]   # the slowest mode
+      >>> t_half = flow_half_lives(eig)
+      >>> bool(jnp.isclose(t_half[-1], jnp.log(2) / eig.eigenvalues[-1]))   # the slowest mode
+      True
     """
     lam = eig.eigenvalues
     fits = lam > eig.clamp_tol
@@ -453,16 +484,20 @@ def fitted_fractions(
 
     Args:
       eig: decomposition of H.
-      y_clean, y_noisy: (n,) or (n, C) labels ŷ and y; the noise is e = y − ŷ.
+      y_clean: (n,) or (n, C) clean labels ŷ.
+      y_noisy: same shape, the labels y; the noise is e = y − ŷ.
       steps: (T,) steps (or times with flow=True).
-      eta, force: step size and divergence override (GD only).
+      eta: step size (GD only).
+      force: allow η ≥ 2/λ_max (GD only).
       flow: use gradient flow (steps are then times).
 
     Returns:
       FittedFractions(steps, clean, noise, noisy), each (T,).
 
     Example:
-      >>> ff = fitted_fractions(eig, ds.y_clean, ds.y, log_spaced_steps(10**5))
+      >>> ff = fitted_fractions(eig, y_clean, y, log_spaced_steps(10**5))
+      >>> float(ff.clean[0]), round(float(ff.clean[-1]), 6), round(float(ff.noise[-1]), 6)
+      (0.0, 1.0, 1.0)
 
     Reference: Dong et al. arXiv 1910.01255 (AIR).
     """
@@ -512,14 +547,4 @@ _MOVED = {
 
 def __getattr__(name):
     """Names that moved to `ntk_air.early_stopping` (thin aliases that warn)."""
-    if name in _MOVED:
-        import importlib
-        import warnings
-
-        warnings.warn(
-            f"ntk_air.dynamics.{name} moved to ntk_air.early_stopping.{name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(f"ntk_air.{_MOVED[name]}"), name)
-    raise AttributeError(f"module 'ntk_air.dynamics' has no attribute {name!r}")
+    return moved_attribute("dynamics", _MOVED, name)

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import NonFiniteError, first_nonfinite
 from .dynamics import (
     Trajectory,
     _check_times,
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 NOISE_FIT_TARGET = 0.99
+"""Fraction of the fittable noise `noise_fit_horizon` waits for."""
 MAX_STEP_CAP = 1e12
 
 
@@ -123,16 +125,21 @@ def u_curve(
 
     Args:
       eig: decomposition of H (n × n), or a `LinearProblem` holding y, ŷ and the test data.
-      y: (n[, C]) noisy training labels; y_clean: same shape, ground truth ŷ.
+      y: (n[, C]) noisy training labels.
+      y_clean: same shape, ground truth ŷ.
       steps: (T,) whole numbers ≥ 0, in the order to report (the best is searched among them).
-      eta, u0, k_test_train, f0_test, force: as in `dynamics.gd_predictor`.
+      eta: as in `dynamics.gd_predictor`.
+      u0: as in `dynamics.gd_predictor`.
+      k_test_train: as in `dynamics.gd_predictor`.
+      f0_test: as in `dynamics.gd_predictor`.
+      force: as in `dynamics.gd_predictor`.
       y_test_clean: (n_test[, C]) clean test labels; needed with k_test_train.
 
     Returns:
       UCurve.
 
     Example:
-      >>> uc = u_curve(eig, ds.y, ds.y_clean, log_spaced_steps(10**5))
+      >>> uc = u_curve(problem, steps=dynamics.log_spaced_steps(10**5))  # or (eig, y, y_clean, …)
       >>> bool(uc.best_dist < min(uc.start_dist, uc.final_dist))
       True
 
@@ -157,7 +164,14 @@ def u_curve(
     eta = resolve_step_size(problem.eig, eta, force=force)
     steps_arr, _ = _check_times(steps, lam.dtype, integer=True, name="steps")
     factors = _gd_factors(lam, jnp.asarray(eta, lam.dtype), problem.eig.clamp_tol, steps_arr)
-    return _u_curve(steps_arr, factors, problem)
+    curve = _u_curve(steps_arr, factors, problem)
+    t = first_nonfinite(curve.train_dist)
+    if t is not None:
+        raise NonFiniteError(
+            f"the U-curve is not finite from step {float(steps_arr[t]):g} on: a forced step size "
+            "η ≥ 2/λ_max overflows at large step counts; show fewer steps"
+        )
+    return curve
 
 
 @jax.jit
@@ -197,7 +211,11 @@ def distill_from_early_stopped_teacher(
       eig: decomposition of H (n × n), or a `LinearProblem`.
       y: (n[, C]) labels the teacher is trained on.
       teacher_steps: (T,) or scalar whole numbers ≥ 0: where the teacher is stopped.
-      eta, u0, k_test_train, f0_test, force: as in `dynamics.gd_predictor` (shared by both).
+      eta: as in `dynamics.gd_predictor` (shared by both).
+      u0: as in `dynamics.gd_predictor` (shared by both).
+      k_test_train: as in `dynamics.gd_predictor` (shared by both).
+      f0_test: as in `dynamics.gd_predictor` (shared by both).
+      force: as in `dynamics.gd_predictor` (shared by both).
 
     Returns:
       Distillation(teacher, student), Trajectory each; the student's `times` are inf and its
@@ -245,14 +263,19 @@ def noise_fit_horizon(
     k is instead the step by which that mode has grown a millionfold (1000 if it only oscillates).
 
     Args:
-      eig: decomposition of H. y_clean, y_noisy: (n[, C]) labels ŷ and y. eta: the GD step.
-      force: allow η ≥ 2/λ_max. target: fraction of the fittable noise.
+      eig: decomposition of H.
+      y_clean: (n[, C]) clean labels ŷ.
+      y_noisy: (n[, C]) labels y.
+      eta: the GD step.
+      force: allow η ≥ 2/λ_max.
+      target: fraction of the fittable noise.
 
     Returns:
       The horizon (a float, a power of 10, at most 1e12).
 
     Example:
-      >>> noise_fit_horizon(eig, ds.y_clean, ds.y, eta=1 / float(eig.eigenvalues[0]))
+      >>> noise_fit_horizon(eig, y_clean, y, eta=1 / float(eig.eigenvalues[0]))
+      10000.0
     """
     n, dtype = eig.eigenvalues.shape[0], eig.eigenvalues.dtype
     check_labels(y_clean, "y_clean", n, dtype)

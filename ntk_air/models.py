@@ -52,6 +52,7 @@ MLP_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,  # derivative 1{z > 0} (0 at z = 0)
     "erf": jax.scipy.special.erf,
 }
+"""Activations of `MLP` by name (those of `kernels.fc_kernel_fn`)."""
 
 
 class TwoLayerReLU(nn.Module):
@@ -71,9 +72,10 @@ class TwoLayerReLU(nn.Module):
     Input (n, d) → output (n,).
 
     Example:
-      >>> model = TwoLayerReLU(width=1024)
+      >>> model = TwoLayerReLU(width=256)
       >>> variables = model.init(jax.random.key(0), x)        # x: (n, d)
-      >>> u = model.apply(variables, x)                         # (n,)
+      >>> model.apply(variables, x).shape                       # (n,)
+      (40,)
 
     Reference: Du, Zhai, Poczos, Singh, arXiv 1810.02054; Dong et al., arXiv 1910.01255.
     """
@@ -206,9 +208,10 @@ class MLP(nn.Module):
     w_std, b_std)`; for out_dim = k the NTK is that kernel ⊗ I_k.
 
     Example:
-      >>> mlp = MLP(widths=(512, 512), w_std=1.5, b_std=0.1)
+      >>> mlp = MLP(widths=(128, 128), w_std=1.5, b_std=0.1)
       >>> params = mlp.init(jax.random.key(0), x)["params"]
-      >>> f = mlp.apply({"params": params}, x)                     # (n, 1)
+      >>> mlp.apply({"params": params}, x).shape                     # (n, out_dim)
+      (40, 1)
 
     Reference: Jacot et al. arXiv 1806.07572; Novak et al. arXiv 1912.02803 (neural-tangents).
     """
@@ -303,8 +306,11 @@ def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init:
     comparison; H(W0) is then an average over m/2 independent neurons (Chizat et al. 2019).
 
     Args:
-      width: m (even for init="symmetric"). x: (n, d) inputs (for shapes and dtype).
-      kappa: κ. seed: PRNG seed of the init. init: "iid" or "symmetric".
+      width: m (even for init="symmetric").
+      x: (n, d) inputs (for shapes and dtype).
+      kappa: κ.
+      seed: PRNG seed of the init.
+      init: "iid" or "symmetric".
 
     Returns:
       (apply_fn, params): apply_fn(params, x) → (n,) is a `jax.tree_util.Partial` holding the

@@ -147,8 +147,10 @@ def linear_problem(
       LinearProblem.
 
     Example:
-      >>> problem = linear_problem(eigensystem(H), y, y_clean, k_test_train=K_test_train,
-      ...                          y_test_clean=y_test)
+      >>> problem = linear_problem(eig, y, y_clean, k_test_train=K_test_train,
+      ...                          y_test_clean=y_test_clean)       # eig = eigensystem(H)
+      >>> problem.y.shape, problem.kv_test.shape, problem.binary   # labels as (n, C) columns
+      ((40, 1), (12, 40), True)
     """
     dtype = eig.eigenvalues.dtype
     n = eig.eigenvalues.shape[0]
@@ -238,8 +240,11 @@ def network_problem(x, y, y_clean, *, x_test=None, y_test_clean=None, dtype=None
     """Validate and assemble a `NetworkProblem` (dtype: explicit, else x's float dtype).
 
     Args:
-      x: (n, ...) training inputs. y: (n,) ±1 / real or (n, C) labels. y_clean: ŷ, ±1 or
-        one-hot rows, same shape. x_test: (n_test, ...) or None. y_test_clean: its ŷ.
+      x: (n, ...) training inputs.
+      y: (n,) ±1 / real or (n, C) labels.
+      y_clean: ŷ, ±1 or one-hot rows, same shape.
+      x_test: (n_test, ...) or None.
+      y_test_clean: its ŷ.
       dtype: float32 or float64 for the whole run; default follows x.
     """
     dtype = resolve_dtype(dtype, like=x if hasattr(x, "dtype") else np.asarray(x))

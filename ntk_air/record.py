@@ -81,7 +81,8 @@ def scan_blocks(advance, observe, state, *, steps: int, every: int):
       advance: advance(state, r) -> state after r more steps (r is a static int).
       observe: observe(state) -> pytree of arrays.
       state: the initial state (a pytree).
-      steps, every: static ints.
+      steps: total number of steps (a static int).
+      every: steps per block (a static int).
 
     Returns:
       (final state, observations stacked over the recorded steps: leading axis (r,)).

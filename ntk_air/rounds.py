@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 DEFAULT_XI = (1.5,)
+"""Default ξ values of ξ-weighted distillation (`rounds_from_names`)."""
 
 
 class RoundsRule(NamedTuple):
@@ -109,6 +110,7 @@ def stack_rounds(rules) -> RoundsRule:
 
 
 def rounds_label(rule: RoundsRule) -> str:
+    """Readable name of one (unstacked) round rule, e.g. 'ridge rounds c=0.1'."""
     xi, c, k, hard = float(rule.xi), float(rule.ridge), int(rule.student_steps), float(rule.hard)
     student = f"GD {k} steps" if k else f"ridge c={c:g}"
     if xi == 1 and not k and not hard:
@@ -212,6 +214,8 @@ def distill_rounds(
       problem: a `LinearProblem` holding y_clean (u0 and f0_test are not used: every student
         starts from 0).
       rule: RoundsRule (scalar or (g,) leaves from `stack_rounds`).
+      y_clean: legacy form only (below).
+      legacy_rule: legacy form only (below).
       rounds: number of distillation rounds T ≥ 0.
       eta: step size of GD students (default 1/λ_max).
       engine: "auto", "closed-form" (soft only) or "scan".
@@ -221,6 +225,8 @@ def distill_rounds(
 
     Example:
       >>> run = distill_rounds(problem, ridge_rounds(0.1), rounds=5)
+      >>> run.steps.tolist(), run.dist_train.shape   # rounds 0..5; ‖u_t − ŷ‖ per round
+      ([0, 1, 2, 3, 4, 5], (6,))
 
     Legacy form (deprecated): distill_rounds(kernel, y, y_clean, rule, *, rounds, eig=, k_test=,
     y_test_clean=, ...).

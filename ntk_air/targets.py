@@ -29,6 +29,9 @@ A rule of your own, in a few lines:
     ...     def update(u, y, state, k):
     ...         return (1 - beta) * y + beta * jnp.tanh(u), state
     ...     return TargetRule(init, update)
+    >>> run = distill.self_distill(problem, tanh_mix(0.5), steps=200)   # on the dense scan
+    >>> run.dist_train.shape                      # ‖u(k) − ŷ‖ at k = 0, 1, …, 200
+    (201,)
 
 References: Dong et al. arXiv 1910.01255; Reed et al. arXiv 1412.6596 (bootstrapping);
 Kim et al. arXiv 2006.12000 (increasing α).
@@ -65,6 +68,8 @@ __all__ = [
     "group_rules",
     "as_rule_list",
     "cast_rule",
+    "merge_groups",
+    "drop_rule_axis",
     "rules_from_names",
     "r3_soft_limit_filter",
     "DEFAULT_ALPHA",
@@ -72,6 +77,7 @@ __all__ = [
 ]
 
 SCHEDULES = ("constant", "increasing", "adaptive")
+"""α schedules of an `AffineRule`: constant, increasing (α·min(1, k/ramp)), adaptive."""
 
 
 class TargetRule(NamedTuple):
@@ -215,7 +221,9 @@ def r1(alpha, *, hard=False, lag=False, schedule="constant", ramp=0.0) -> Affine
     Soft with constant α this is plain GD with step η(1 − α) (SCIENCE.md §4).
 
     Args:
-      alpha: α (weight on the predictions). hard: hard targets. lag: use u(k − 1).
+      alpha: α (weight on the predictions).
+      hard: hard targets.
+      lag: use u(k − 1).
       schedule: "constant", "increasing" (α_k = α·min(1, k/ramp)) or "adaptive" (α·accuracy).
       ramp: steps of the increasing schedule.
 
@@ -278,7 +286,7 @@ def stack_rules(rules: Sequence):
     group it by structure and run each group vmapped).
 
     Raises:
-      ValueError for an empty list, or rules of different kinds (step rules with round rules).
+      ValueError: for an empty list, or rules of different kinds (step rules with round rules).
     """
     rules = list(rules)
     if not rules:
@@ -332,6 +340,32 @@ def group_rules(rules: Sequence) -> list[tuple[list[int], Any]]:
     return out
 
 
+def merge_groups(parts) -> dict:
+    """Outputs of rule groups, [(indices, {field: leading (g_i,) axis})], merged back into the
+    order the rules were given: {field: leading (g,) axis}. Fields that are None stay None."""
+    order = np.argsort(np.concatenate([np.asarray(idx) for idx, _ in parts]), kind="stable")
+    merged = {}
+    for name in parts[0][1]:
+        values = [out[name] for _, out in parts]
+        merged[name] = (
+            None
+            if values[0] is None
+            else jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[order], *values)
+        )
+    return merged
+
+
+def drop_rule_axis(run, keep=("steps",)):
+    """A run of one rule: the leading (g,) axis (g = 1) dropped from every field but `keep`."""
+    return run._replace(
+        **{
+            f: jax.tree_util.tree_map(lambda a: a[0], getattr(run, f))
+            for f in run._fields
+            if f not in keep and getattr(run, f) is not None
+        }
+    )
+
+
 def as_rule_list(rules) -> tuple[list, bool]:
     """(list of single rules, was one rule) from a rule, a stacked grid or a sequence of rules."""
     if isinstance(rules, TargetRule):
@@ -368,14 +402,16 @@ def r3_soft_limit_filter(eigenvalues, alpha, eta):
     eigenvector (1, 1) along the other one.
 
     Args:
-      eigenvalues: (n,) λ_i. alpha: α ∈ [0, 1). eta: step size.
+      eigenvalues: (n,) λ_i.
+      alpha: α ∈ [0, 1).
+      eta: step size.
 
     Returns:
       (n,) filter values g(λ_i).
 
     Example:
-      >>> r3_soft_limit_filter(jnp.array([1.0, 0.0]), 0.5, 1.0)
-      Array([1., 0.], dtype=float32)
+      >>> r3_soft_limit_filter(jnp.array([1.0, 0.0]), 0.5, 1.0).tolist()
+      [1.0, 0.0]
     """
     lam = jnp.asarray(eigenvalues)
     return eta * lam / (1.0 - alpha + alpha * eta * lam)
@@ -386,8 +422,11 @@ def r3_soft_limit_filter(eigenvalues, alpha, eta):
 # ---------------------------------------------------------------------------------------------
 
 RULE_NAMES = ("plain", "r1", "r1-lag", "r2", "r3", "bootstrap", "xi", "ridge-rounds")
+"""Rule families by name (the CLI's `--rule`, `studies.DistillConfig.rules`)."""
 DEFAULT_ALPHA = {"r1": 0.5, "r1-lag": 0.5, "r2": 1.0, "r3": 0.9}
+"""Default α of each rule family."""
 DEFAULT_BETA = (0.8,)
+"""Default β of bootstrapping."""
 
 
 def rules_from_names(

@@ -17,6 +17,7 @@ LAYERS = {
     "core": (
         "_checks",
         "_json",
+        "checked",
         "tiling",
         "layers",
         "kernels",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import unit_rows
 
+from conftest import unit_rows
 from ntk_air import models, targets, training
 from ntk_air.record import Record, record_steps, scan_blocks
 

@@ -67,48 +67,27 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def check_options(args) -> None:
-    """Option errors as one line each, before any work."""
-    if args.steps < 1:
-        raise CliError(f"--steps must be ≥ 1, got {args.steps}")
-    if args.record_every < 1:
-        raise CliError(f"--record-every must be ≥ 1, got {args.record_every}")
-    if any(w < 2 for w in args.widths):
-        raise CliError(f"--widths must be integers ≥ 2, got {args.widths}")
-    if not args.no_harder and any(w % 2 for w in args.widths):
-        raise CliError(
-            f"the harder case's symmetric init needs even widths, got {args.widths} "
-            "(or pass --no-harder)"
-        )
-    if not 0 <= args.seed < 2**32:
-        raise CliError(f"--seed must be in [0, 2^32), got {args.seed}")
-    if not 0 <= args.init_seed < 2**32:
-        raise CliError(f"--init-seed must be in [0, 2^32), got {args.init_seed}")
-    if not (args.alpha == args.alpha and 0.0 <= args.alpha < 1.0):
-        raise CliError(f"--alpha must be in [0, 1) (R3's momentum), got {args.alpha}")
-    if not (args.kappa == args.kappa and 0.0 < args.kappa < float("inf")):
-        raise CliError(f"--kappa must be a positive finite init scale, got {args.kappa}")
-
-
 def run(args) -> int:
     import jax
 
     from .. import report, studies
 
-    check_options(args)
+    try:  # every option is checked here, before any work
+        config = studies.TheoremConfig(
+            widths=tuple(args.widths),
+            steps=args.steps,
+            seed=args.seed,
+            alpha=args.alpha,
+            kappa=args.kappa,
+            init_seed=args.init_seed,
+            record_every=args.record_every,
+            harder=not args.no_harder,
+            network_dtype=args.network_dtype,
+        )
+    except ValueError as err:
+        raise CliError(f"{err} (see --help)") from err
     jax.config.update("jax_enable_x64", True)  # the kernel limit is computed in float64
     writer = open_report(args.out)
-    config = studies.TheoremConfig(
-        widths=tuple(args.widths),
-        steps=args.steps,
-        seed=args.seed,
-        alpha=args.alpha,
-        kappa=args.kappa,
-        init_seed=args.init_seed,
-        record_every=args.record_every,
-        harder=not args.no_harder,
-        network_dtype=args.network_dtype,
-    )
     timer = Timer()
     with progress_bar("ntk-air theorem", not args.no_progress) as bar:
         try:

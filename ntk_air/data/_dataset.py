@@ -42,7 +42,7 @@ def unit_normalize(x) -> np.ndarray:
       (n, d) float64 array with unit-norm rows.
 
     Raises:
-      ValueError naming the first zero-norm or non-finite row.
+      ValueError: naming the first zero-norm or non-finite row.
 
     Example:
       >>> unit_normalize([[3.0, 4.0]])
@@ -139,8 +139,8 @@ def from_arrays(
       Dataset (float64 arrays).
 
     Raises:
-      ValueError/TypeError naming the array and the problem (rank, length, non-finite entry,
-      non-numeric dtype, empty x).
+      ValueError: naming the array and the problem (rank, length, non-finite entry, empty x).
+      TypeError: naming the array with a non-numeric dtype.
 
     Example:
       >>> ds = from_arrays(np.eye(3), np.array([1.0, -1.0, 1.0]))

@@ -19,6 +19,7 @@ _REGISTRY = {
     "mnist1d-binary": (mnist1d, {"binary": True}),
 }
 DATASETS = tuple(_REGISTRY)
+"""Names of the built-in data sets, for `load(name)` and the CLI's `--dataset`."""
 
 
 def load(name: str = "clusters", **kwargs) -> Dataset:

@@ -124,7 +124,8 @@ def digits(
       pair: (a, b) two digits for a binary task; None: parity.
       n_train: training examples; None: all that remain after the test split.
       n_test: test examples (clean labels).
-      noise, noise_rate: noise model and ρ (σ for "gaussian").
+      noise: noise model.
+      noise_rate: ρ (σ for "gaussian").
       seed: non-negative int for the split and the noise.
       center: subtract the training mean image before normalizing.
 
@@ -203,9 +204,12 @@ def mnist1d(
     fraction ρ of every digit is corrupted. Generation takes ~0.15 s per 1000 examples.
 
     Args:
-      binary, pair: as in `digits`.
-      n_train, n_test: split sizes.
-      noise, noise_rate: noise model and ρ (σ for "gaussian").
+      binary: as in `digits`.
+      pair: as in `digits`.
+      n_train: training split size.
+      n_test: test split size.
+      noise: noise model.
+      noise_rate: ρ (σ for "gaussian").
       seed: non-negative int for the generator, the split and the noise.
       center: subtract the training mean signal before normalizing.
 

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 NOISE_MODELS = ("none", "flip", "pair", "gaussian")
+"""Label-noise models of `apply_noise`: none, flip, pair, gaussian."""
 _NOISE_ALIASES = {"symmetric": "flip", "clean": "none"}
 
 

@@ -6,6 +6,7 @@ import difflib
 import json
 import os
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -16,12 +17,24 @@ from ._dataset import Dataset, from_arrays
 __all__ = ["from_npz", "save_npz", "NPZ_KEYS"]
 
 NPZ_KEYS = ("x", "y", "y_clean", "x_test", "y_test", "name", "info_json")
+"""The keys `from_npz` reads (any other key is an error) and `save_npz` writes."""
+
+
+# What a damaged archive raises while an array is read: zip structure, deflate stream, CRC,
+# a truncated member, or an unparsable .npy header.
+_CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, SyntaxError)
 
 
 def _npz_array(npz, key: str, path) -> np.ndarray:
     try:
         arr = npz[key]
+    except _CORRUPT as err:
+        raise ValueError(
+            f"{path}: array {key!r} cannot be read: the file is damaged ({err})"
+        ) from err
     except ValueError as err:  # object arrays refuse to load without pickle
+        if "pickle" not in str(err).lower() and "object" not in str(err).lower():
+            raise ValueError(f"{path}: array {key!r} cannot be read: {err}") from err
         raise ValueError(
             f"{path}: array {key!r} is a pickled object array, which ntk_air refuses to load "
             "(allow_pickle=False, for safety); save plain numeric arrays instead"
@@ -56,9 +69,10 @@ def from_npz(path, *, normalize: bool = False) -> Dataset:
       n_classes (C for one-hot, 2 for ±1 labels, None otherwise), corrupted, source_info.
 
     Raises:
-      FileNotFoundError, or ValueError/TypeError naming the key and the problem (missing or
-      unknown key, rank, length mismatch, non-finite entry, pickled object array, non-numeric
-      dtype).
+      FileNotFoundError: no file at `path`.
+      ValueError: naming the key and the problem (missing or unknown key, rank, length
+        mismatch, non-finite entry, pickled object array).
+      TypeError: naming the key of an array with a non-numeric dtype.
 
     Example:
       >>> path = save_npz(ntk_air.data.clusters(), tmp_path / "clusters.npz")
@@ -70,8 +84,9 @@ def from_npz(path, *, normalize: bool = False) -> Dataset:
         raise FileNotFoundError(f"data file not found: {path!r}")
     try:
         npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path}: not a readable .npz file ({err})") from err
+    except (ValueError, *_CORRUPT) as err:
+        reason = "it is empty" if os.path.getsize(path) == 0 else str(err)
+        raise ValueError(f"{path}: not a readable .npz file ({reason})") from err
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise ValueError(f"{path}: expected an .npz archive with keys x, y; got a single array")
     with npz:

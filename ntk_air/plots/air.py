@@ -37,6 +37,7 @@ def plot_label_energy(spectra, *, axes=None, title: str = "label energy per NTK 
     Args:
       spectra: `ntk_air.spectrum.AIRSpectra` (clean, noise, noisy).
       axes: a pair of Axes to draw on (None: a new figure).
+      title: the figure's title.
     """
     ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4))
     fig = ax0.figure
@@ -77,6 +78,7 @@ def plot_fitted_fractions(fractions, *, ax=None, title: str = "fitted fraction o
     Args:
       fractions: `ntk_air.dynamics.FittedFractions`.
       ax: the Axes to draw on (None: a new figure).
+      title: the Axes' title.
     """
     steps = np.asarray(fractions.steps, dtype=np.float64)
     ax = axes_or_new(ax, figsize=(6, 4))
@@ -102,8 +104,9 @@ def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels")
     """‖u(k) − ŷ‖ on train (and ‖f_k(x_test) − ŷ_test‖ on test) against k, best steps marked.
 
     Args:
-      curve: `ntk_air.dynamics.UCurve`.
+      curve: `ntk_air.early_stopping.UCurve`.
       ax: the Axes to draw on (None: a new figure).
+      title: the Axes' title.
     """
     steps = np.asarray(curve.steps, dtype=np.float64)
     ax = axes_or_new(ax, figsize=(6, 4))

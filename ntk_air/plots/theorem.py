@@ -23,7 +23,9 @@ def plot_theorem_distance(check, noise_norm, *, ax=None):
     """‖u(k) − ŷ‖₂ over steps: plain GD (dashed) and hard-target R3 (solid), each width and ∞.
 
     Args:
-      check: a `theorem.TheoremCheck`. noise_norm: ‖e‖. ax: Axes (None: a new figure).
+      check: a `theorem.TheoremCheck`.
+      noise_norm: ‖e‖.
+      ax: Axes (None: a new figure).
     """
     ax = axes_or_new(ax, figsize=(8, 5))
     runs = [(f"m = {w.width}", w, 1.3) for w in check.networks]
@@ -136,6 +138,7 @@ def plot_harder_case(harder, *, ax=None):
 
     Args:
       harder: a `studies.HarderCase`.
+      ax: Axes (None: a new figure).
     """
     ax = axes_or_new(ax, figsize=(7, 5))
     for init, check, marker in (("iid", harder.iid, "o"), ("symmetric", harder.symmetric, "s")):

@@ -121,7 +121,9 @@ class ReportWriter:
         return self.text(rel, json.dumps(to_jsonable(obj), indent=2) + "\n")
 
     def npz(self, rel, **arrays) -> str:
-        atomic_write(self.path(rel), lambda f: np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()}))
+        atomic_write(
+            self.path(rel), lambda f: np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+        )
         return self._record(rel)
 
     def figure(self, rel, fig, *, dpi: int = 110) -> str:
@@ -144,5 +146,8 @@ class ReportWriter:
                 removed.append(rel)
         manifest = {"complete": True, "files": list(self.written), "removed_stale": removed}
         manifest.update(summary)
-        atomic_write(self.root / MANIFEST, lambda f: f.write((json.dumps(to_jsonable(manifest), indent=2) + "\n").encode()))
+        atomic_write(
+            self.root / MANIFEST,
+            lambda f: f.write((json.dumps(to_jsonable(manifest), indent=2) + "\n").encode()),
+        )
         return manifest

@@ -117,7 +117,9 @@ def air_headlines(s: dict) -> list[tuple[str, str, str]]:
         ),
     ]
     if fit["clean"] is not None:
-        noise_fit = "never (within the steps shown)" if fit["noise"] is None else f"{fit['noise']:.0f}"
+        noise_fit = (
+            "never (within the steps shown)" if fit["noise"] is None else f"{fit['noise']:.0f}"
+        )
         rows.append(
             (
                 "GD step by which 90 % is fitted",
@@ -130,7 +132,8 @@ def air_headlines(s: dict) -> list[tuple[str, str, str]]:
             "‖u(k) − ŷ‖ of plain GD: start / best early stop / end",
             f"{s['start_dist']:.4g} / {s['best_dist']:.4g} (step {s['best_step']:.0f}) / "
             f"{s['final_dist']:.4g}",
-            "The U-curve: the distance to the clean labels falls, then climbs as noise is memorized.",
+            "The U-curve: the distance to the clean labels falls, then climbs as the noise is "
+            "memorized.",
         )
     )
     return rows

@@ -118,14 +118,18 @@ def distill_headlines(s: dict) -> list[tuple[str, str, str]]:
     beats = best["final_dist"] < pg["best_early_stop_dist"]
     meaning = (
         f"{best['label']} ends {'below' if beats else 'above'} the best early stop of plain GD "
-        + ("without stopping early: self-distillation beats early stopping here."
-           if beats else "— here no rule beats early stopping.")
+        + (
+            "without stopping early: self-distillation beats early stopping here."
+            if beats
+            else "— here no rule beats early stopping."
+        )
     )
     return [
         (
             "‖u − ŷ‖: best rule (final) vs plain GD (best early stop / final)",
             f"{best['final_dist']:.3g} ({best['label']}) vs {pg['best_early_stop_dist']:.3g} "
-            f"(step {pg['best_early_stop_step']}) / {pg['final_dist']:.3g}; ‖e‖ = {s['noise_norm']:.3g}",
+            f"(step {pg['best_early_stop_step']}) / {pg['final_dist']:.3g}; "
+            f"‖e‖ = {s['noise_norm']:.3g}",
             meaning,
         )
     ]

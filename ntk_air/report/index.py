@@ -9,6 +9,7 @@ INCOMPLETE_BANNER = (
     "> **incomplete**: this report is still being written (or its run was interrupted); the "
     "files below may be missing or from an earlier run. A complete report has `manifest.json`."
 )
+"""The line that opens index.md when a study of the report did not finish."""
 
 
 def _cell(text: str) -> str:
@@ -39,7 +40,11 @@ def render_index(
     for name, rows in headlines.items():
         for quantity, value, meaning in rows:
             lines.append(f"| {name} | {_cell(quantity)} | {_cell(value)} | {_cell(meaning)} |")
-    lines += ["", "Every number above was computed by this run; each section's JSON has all of them.", ""]
+    lines += [
+        "",
+        "Every number above was computed by this run; each section's JSON has all of them.",
+        "",
+    ]
     for name, res in sections.items():
         lines += [f"## {name}", "", f"- data: [`{name}/{name}.json`]({name}/{name}.json)"]
         for f in res.get("files", []):

@@ -64,7 +64,7 @@ def theorem_summary(study) -> dict:
 
 
 def write_theorem(writer, study, *, prefix: str = "") -> dict:
-    """theorem.json and theorem_distance / floor_vs_width / linearization / arora (/ harder) PNGs."""
+    """theorem.json and the distance / floor / linearization / Arora (/ harder case) figures."""
     figures = []
 
     def save(name, fig):

@@ -8,7 +8,12 @@ hand the results to `ntk_air.report` (JSON, figures, index.md) or to `ntk_air.pl
     >>> kernel_fn = ntk_air.kernels.two_layer_relu_kernel_fn()
     >>> system = studies.kernel_system(ds, kernel_fn)        # one eigendecomposition …
     >>> a = studies.air(ds, kernel_fn, system=system)          # … shared by the studies
-    >>> d = studies.distill(ds, kernel_fn, system=system)
+    >>> config = studies.DistillConfig(rules=("r3",), soft=False, steps=500)
+    >>> d = studies.distill(ds, kernel_fn, config, system=system)
+    >>> [run.label for run in d.runs]
+    ['plain GD', 'R3 hard α=0.9']
+    >>> bool(studies.best_run(d).final_dist < a.curve.best_dist)   # below the best early stop
+    True
 """
 
 from ._system import KernelSystem, Progress, data_summary, kernel_system

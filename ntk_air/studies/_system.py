@@ -14,6 +14,7 @@ __all__ = ["KernelSystem", "kernel_system", "Progress", "data_summary", "report_
 
 # progress(stage, done, total): called by a study after each stage (the CLI draws a bar from it).
 Progress = Callable[[str, int, int], None]
+"""A progress callback, `progress(stage, done, total)`, called by a study after each stage."""
 
 
 class KernelSystem(NamedTuple):

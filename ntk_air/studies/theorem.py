@@ -8,11 +8,14 @@ See `ntk_air.theorem` for what is measured and `theorem.claims` for what is chec
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import check_int
 from ..data import clusters
+from ..data._dataset import MAX_SEED
 from ..theorem import (
     DEFAULT_SEED,
     DEFAULT_STEPS,
@@ -55,6 +58,31 @@ class TheoremConfig:
     network_dtype: str = "float32"
     early_horizon: int = EARLY_HORIZON
 
+    def __post_init__(self):
+        """Every option checked at construction, one sentence per problem."""
+        widths = tuple(self.widths)
+        if not widths or any(not isinstance(w, int | np.integer) or w < 2 for w in widths):
+            raise ValueError(f"widths must be integers ≥ 2, got {list(widths)}")
+        check_int("steps", self.steps, minimum=1)
+        check_int("record_every", self.record_every, minimum=1)
+        check_int("early_horizon", self.early_horizon, minimum=1)
+        check_int("seed", self.seed, minimum=0, maximum=MAX_SEED)
+        check_int("init_seed", self.init_seed, minimum=0, maximum=MAX_SEED)
+        if not (isinstance(self.alpha, int | float) and 0.0 <= self.alpha < 1.0):
+            raise ValueError(f"alpha must be in [0, 1) (R3's momentum), got {self.alpha!r}")
+        if not (isinstance(self.kappa, int | float) and 0.0 < self.kappa < math.inf):
+            raise ValueError(f"kappa must be a positive finite init scale, got {self.kappa!r}")
+        if self.network_dtype not in ("float32", "float64"):
+            raise ValueError(
+                f"network_dtype must be float32 or float64, got {self.network_dtype!r}"
+            )
+        harder_widths = tuple(self.harder_widths or widths)
+        if self.harder and any(w % 2 for w in harder_widths):
+            raise ValueError(
+                f"the harder case's symmetric init needs even widths, got {list(harder_widths)} "
+                "(or turn the harder case off)"
+            )
+
 
 class HarderCase(NamedTuple):
     """Wider clusters and a flip rate near 1/2, with both initializations."""
@@ -90,19 +118,12 @@ def theorem(config: TheoremConfig = TheoremConfig(), *, progress: Progress | Non
 
     Example:
       >>> study = theorem(TheoremConfig(widths=(64,), steps=200, harder=False))
-      >>> study.claims["self_distill_below_best_early_stop"]["inf"]
-      True
+      >>> study.claims["self_distill_below_best_early_stop"]
+      {'inf': True, '64': True}
     """
     c = config
     widths = tuple(int(w) for w in c.widths)
     harder_widths = tuple(int(w) for w in (c.harder_widths or widths))
-    if not widths or any(w < 2 for w in widths):
-        raise ValueError(f"widths must be integers ≥ 2, got {widths}")
-    if c.harder and any(w % 2 for w in harder_widths):
-        raise ValueError(
-            f"the harder case's symmetric init needs even widths, got {harder_widths} "
-            "(or turn the harder case off)"
-        )
     parts = 1 + len(widths) + (2 * len(harder_widths) + 1 if c.harder else 0)
     done = [0]
 
