@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 LOSSES = ("mse", "xent")
+"""The losses: squared error (the theory) and softmax cross-entropy (practice)."""
 
 
 def rule_view(outputs, loss: str):

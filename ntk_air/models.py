@@ -131,6 +131,7 @@ def two_layer_apply_fn(model: TwoLayerReLU, frozen) -> Callable[[dict, jax.Array
 
 
 PARAMETERIZATIONS = ("ntk", "standard")
+"""Parameterizations: NTK (weights scaled by w_std/√fan_in in the forward pass) or standard."""
 
 
 def _check_parameterization(value) -> None:
@@ -374,6 +375,7 @@ def _mlp_apply(model):
 # ---------------------------------------------------------------------------------------------
 
 ARCHS = ("mlp", "cnn")
+"""The classifier architectures of `classifier`."""
 
 
 class NTKConv(nn.Module):

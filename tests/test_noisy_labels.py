@@ -374,6 +374,17 @@ def test_cli_report_contract_and_reproducible_seeds(tmp_path, capsys, x64):
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert "noisy_labels.json" in manifest["files"] and "timings.json" in manifest["files"]
     assert "r3-hard" in rep["methods"] and rep["headlines"][0]["best_sd_method"] in rep["methods"]
+    # Where self-distillation's last epoch is below early stopping's best, the index says so
+    # plainly (a verdict forced to 'worse' on the same summary).
+    from ntk_air.report.noisy_labels import noisy_labels_index
+
+    assert "**No** on" not in index
+    h = rep["headlines"][0]
+    h["best_sd_vs_early-stop-clean"] = {"difference": {"mean": -0.05, "lo": -0.08, "hi": -0.02},
+                                        "verdict": "worse"}  # fmt: skip
+    worse = noisy_labels_index(rep, [])
+    assert "Where the claim fails:" in worse and "**no**: below (interval < 0)" in worse
+    assert "- **No** on digits, pair 40 %: the best self-distillation method" in worse
     code, _, err = _cli([*args, "--out", str(tmp_path / "b")], capsys)
     assert code == 0, err
     for name in ("noisy_labels.json", "noisy_labels_table.md", "index.md"):

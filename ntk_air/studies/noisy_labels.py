@@ -308,7 +308,7 @@ def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
     (±1 → two classes); with `n_classes` = K only the rows of classes 0..K−1 are kept.
 
     Raises:
-      ValueError when the data set has fewer classes than asked, too few rows, or no test set.
+      ValueError: the data set has fewer classes than asked, too few rows, or no test set.
     """
     c = config
     y_pool = _one_hot(dataset.y_clean, f"{dataset.name} y_clean")
