@@ -14,6 +14,7 @@ from .air import air_headlines, air_summary, write_air
 from .distill import distill_headlines, distill_summary, write_distill
 from .index import INCOMPLETE_BANNER, render_index
 from .kernel import kernel_headlines, kernel_summary, write_kernel
+from .noisy_labels import noisy_labels_headlines, noisy_labels_summary, write_noisy_labels
 from .theorem import theorem_headlines, theorem_summary, write_theorem
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "distill_summary",
     "kernel_headlines",
     "kernel_summary",
+    "noisy_labels_headlines",
+    "noisy_labels_summary",
     "render_index",
     "theorem_headlines",
     "theorem_summary",
@@ -35,5 +38,6 @@ __all__ = [
     "write_air",
     "write_distill",
     "write_kernel",
+    "write_noisy_labels",
     "write_theorem",
 ]

@@ -20,6 +20,7 @@ from ._system import KernelSystem, Progress, data_summary, kernel_system
 from .air import AIRConfig, AIRStudy, air
 from .distill import DistillConfig, DistillStudy, RuleRun, best_run, distill
 from .kernel import KernelStudy, kernel
+from .noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
 from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "HarderCase",
     "KernelStudy",
     "KernelSystem",
+    "NoisyLabelsConfig",
+    "NoisyLabelsStudy",
     "Progress",
     "RuleRun",
     "TheoremConfig",
@@ -40,5 +43,6 @@ __all__ = [
     "distill",
     "kernel",
     "kernel_system",
+    "noisy_labels",
     "theorem",
 ]
