@@ -305,7 +305,7 @@ def _orthonormalize_with_products(b, kb):
     directions (their columns become 0)."""
     gram = b.T @ b
     s2, u = jnp.linalg.eigh(0.5 * (gram + gram.T))
-    keep = s2 > 1e-12 * jnp.max(s2)
+    keep = s2 > 100 * jnp.finfo(b.dtype).eps * jnp.max(s2)
     inv = jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, s2, 1.0)), 0.0)
     t = u * inv[None, :]
     return b @ t, kb @ t

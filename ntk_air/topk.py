@@ -104,10 +104,11 @@ def _project_out(q, x):
 
 def _gram_orthonormal(x):
     """x U Σ⁻¹ from the eigendecomposition of xᵀx (matrix products only, fast on every device);
-    directions with σ² below 1e-14·max σ² are replaced by fixed pseudo-random columns."""
+    directions with σ² ≤ 100·eps·max σ² (where the second pass could no longer restore
+    orthogonality) are replaced by fixed pseudo-random columns."""
     g = x.T @ x
     s2, u = jnp.linalg.eigh(0.5 * (g + g.T))
-    keep = s2 > 1e-14 * jnp.max(s2)
+    keep = s2 > 100 * jnp.finfo(x.dtype).eps * jnp.max(s2)
     y = x @ (u * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, s2, 1.0)), 0.0)[None, :])
     fill = jax.random.normal(jax.random.PRNGKey(0), x.shape, x.dtype) / np.sqrt(x.shape[0])
     return jnp.where(keep[None, :], y, fill)
@@ -119,8 +120,8 @@ def _orthonormal(q, x):
     becomes some unit direction still orthogonal to Q).
 
     Projection and Gram-matrix orthonormalization, twice: the first pass leaves columns
-    orthonormal to about eps·cond(x)² (cond ≤ 1e7 is kept), the second to rounding. Matrix
-    products only: a Householder QR is several times slower on CPU and GPU here.
+    orthonormal to about eps·cond(x)², the second to rounding. Matrix products only: XLA's
+    Householder QR was several times slower than the block product's overhead here.
     """
     x = _gram_orthonormal(_project_out(q, x))
     return _gram_orthonormal(_project_out(q, x))
