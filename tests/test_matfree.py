@@ -151,6 +151,7 @@ def test_tail_bounds_bracket_the_exact_tail(x64, setup, steps):
         assert int(np.max(quad.steps)) >= 1
 
 
+@pytest.mark.slow
 def test_one_hot_trajectory_columns(x64, setup):
     s, eig = setup, setup["eig"]
     onehot = np.eye(3)[s["cl"] % 3]
