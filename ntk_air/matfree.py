@@ -459,6 +459,9 @@ class TopKTrajectory(NamedTuple):
     tail_norm: jax.Array  # (T,) ‖g_t(K) P r₀‖ estimate (Gauss = norm of the Lanczos vector)
     tail_lower: jax.Array  # (T,) Gauss lower bound on the tail norm (= tail_norm)
     tail_upper: jax.Array  # (T,) Gauss–Radau upper bound on the tail norm
+    tail_steps: jax.Array  # (C,) int, Lanczos steps behind the tail (its quadrature nodes)
+    tail_passes: jax.Array  # () int, extra passes over K for the tail: 0 = from the eigensolver's
+    #   label Krylov space (`tail_quadrature`), > 0 = `deflated_lanczos`
     clean_dist: jax.Array | None  # (T,) ‖u(t) − ŷ‖ estimate; None without y_clean
     train: jax.Array | None  # (T, n[, C]) u(t); None unless predictions=True
     test: jax.Array | None  # (T, n_test[, C]) f_t(x_test); None without a test operator
@@ -569,6 +572,8 @@ def _predictor(
             tail_norm=jnp.sqrt(tail2),
             tail_lower=jnp.sqrt(tail2) if bounds_valid else jnp.full_like(tail2, jnp.nan),
             tail_upper=jnp.sqrt(upper2) if bounds_valid else jnp.full_like(upper2, jnp.nan),
+            tail_steps=quad.steps,
+            tail_passes=quad.passes,
             clean_dist=clean,
             train=train,
             test=test,

@@ -149,6 +149,7 @@ def test_tail_bounds_bracket_the_exact_tail(x64, setup, steps):
         assert np.all(lo <= exact * (1 + 1e-7) + 1e-9), (lo - exact).max()
         assert np.all(exact <= up * (1 + 1e-7) + 1e-9), (exact - up).max()
         assert int(np.max(quad.steps)) >= 1
+        assert int(traj.tail_passes) == (0 if tail is None else steps)
 
 
 @pytest.mark.slow
