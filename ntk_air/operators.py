@@ -231,6 +231,9 @@ def _symmetric_apply(tile_fn, x, mesh, tile, dtype, precision):
     w = w.astype(dtype)
 
     def local(pi, pj, w, xt, vt):
+        # When the operator is traced inside a caller's jit (e.g. lobpcg_standard), the inputs
+        # are compile-time constants: the barrier keeps XLA from constant-folding kernel tiles.
+        pi, pj, w, xt = lax.optimization_barrier((pi, pj, w, xt))
         partial = _pairs_times_v(tile_fn, pi, pj, w, xt, vt, dtype)
         return partial if parts == 1 else lax.psum(partial, _AXIS)
 
@@ -267,6 +270,7 @@ def _rectangular_apply(tile_fn, x1, x2, mesh, tile, dtype, precision):
     xc = _as_tiles(x2, c_tiles, c_rows)
 
     def local(xr, xc, vc):
+        xr, xc = lax.optimization_barrier((xr, xc))  # no constant folding (see above)
         out = _rows_times_v(tile_fn, xr, xc, vc, dtype)
         return out if parts == 1 else lax.all_gather(out, _AXIS, tiled=True)
 
