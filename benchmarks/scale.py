@@ -308,6 +308,24 @@ def run_compare(args) -> dict:
     t0 = time.perf_counter()
     jax.block_until_ready(op.apply(v))
     pass_s = time.perf_counter() - t0
+    # float32 tiles: cheaper per entry? and what eigenvalue accuracy would they give?
+    op32 = operators.kernel_operator(
+        kernel_fn.replace(dtype="float32"), x.astype(np.float32), tile_size=args.tile
+    )
+    v32 = jnp.ones((n, 128), jnp.float32)
+    jax.block_until_ready(op32.apply(v32))
+    t0 = time.perf_counter()
+    jax.block_until_ready(op32.apply(v32))
+    pass32_s = time.perf_counter() - t0
+    top32 = topk.topk_eigensystem(op32, k)
+    err32 = np.abs(np.asarray(top32.eigenvalues, np.float64) - lam[:k]) / lam[:k]
+    float32_tiles = {
+        "pass_seconds_b128_float32": pass32_s,
+        "pass_seconds_b128_float64": pass_s,
+        "max_relative_eigenvalue_error_float32": float(err32.max()),
+        "block_products_float32": int(top32.block_products),
+    }
+    print(float32_tiles, flush=True)
     runs = []
     configs = [("block-krylov", b) for b in (32, 64, 128, 256)]
     configs += [("subspace", b) for b in (128, 256, 384)]
@@ -361,6 +379,7 @@ def run_compare(args) -> dict:
         "k": k,
         "tile": args.tile,
         "pass_seconds_b128": pass_s,
+        "float32_tiles": float32_tiles,
         "lambda_k": float(lam[k - 1]),
         "lambda_k_plus_1": float(lam[k]),
         "runs": runs,
