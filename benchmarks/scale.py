@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's ntk_air, whatever is installed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -102,29 +102,34 @@ def _project_out(q, x):
     return x
 
 
-def _gram_orthonormal(x):
-    """x U Σ⁻¹ from the eigendecomposition of xᵀx (matrix products only, fast on every device);
-    directions with σ² ≤ 100·eps·max σ² (where the second pass could no longer restore
-    orthogonality) are replaced by fixed pseudo-random columns."""
+def _gram_orthonormal(x, fill: bool):
+    """x U Σ⁻¹ from the eigendecomposition of xᵀx (matrix products only, fast on every device).
+
+    Directions with σ² ≤ 100·eps·max σ² (where a second pass could no longer restore
+    orthogonality) become fixed pseudo-random columns (fill=True) or zero columns (fill=False).
+    """
     g = x.T @ x
     s2, u = jnp.linalg.eigh(0.5 * (g + g.T))
     keep = s2 > 100 * jnp.finfo(x.dtype).eps * jnp.max(s2)
     y = x @ (u * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, s2, 1.0)), 0.0)[None, :])
-    fill = jax.random.normal(jax.random.PRNGKey(0), x.shape, x.dtype) / np.sqrt(x.shape[0])
-    return jnp.where(keep[None, :], y, fill)
+    if not fill:
+        return y
+    noise = jax.random.normal(jax.random.PRNGKey(0), x.shape, x.dtype) * (x.shape[0] ** -0.5)
+    return jnp.where(keep[None, :], y, noise)
 
 
 @jax.jit
 def _orthonormal(q, x):
-    """An orthonormal basis of (I − QQᵀ)x orthogonal to Q (a column with no new direction
-    becomes some unit direction still orthogonal to Q).
+    """An orthonormal basis of (I − QQᵀ)x orthogonal to Q.
 
     Projection and Gram-matrix orthonormalization, twice: the first pass leaves columns
-    orthonormal to about eps·cond(x)², the second to rounding. Matrix products only: XLA's
-    Householder QR was several times slower than the block product's overhead here.
+    orthonormal to about eps·cond(x)² and replaces directions x lacks by random ones, the second
+    makes everything orthonormal to rounding. Columns for which no direction orthogonal to Q
+    remains (the Krylov space exhausted ℝⁿ) come back as zeros: harmless to Rayleigh–Ritz.
+    Matrix products only: XLA's Householder QR was several times slower here.
     """
-    x = _gram_orthonormal(_project_out(q, x))
-    return _gram_orthonormal(_project_out(q, x))
+    x = _gram_orthonormal(_project_out(q, x), fill=True)
+    return _gram_orthonormal(_project_out(q, x), fill=False)
 
 
 @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
@@ -328,8 +333,8 @@ def topk_eigensystem(
                 z = _orthonormal(q, wz)
                 continue
             theta, s, x, residual = _ritz(q, w, t, m, k)
-            # m = n: Rayleigh–Ritz on the whole space is a full eigendecomposition.
-            converged = m >= n or bool(jnp.all(residual <= tol * theta[0]))
+            # b = n: the block was the identity, Rayleigh–Ritz a full eigendecomposition.
+            converged = b == n or bool(jnp.all(residual <= tol * theta[0]))
             if converged:
                 break
             if method == "subspace":  # one power step: the next basis spans K Q

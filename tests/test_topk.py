@@ -103,6 +103,29 @@ def test_float32(dtype):
     np.testing.assert_allclose(np.asarray(top.eigenvalues), lam[:10], rtol=2000 * eps)
 
 
+def test_float32_operator_under_x64(x64):
+    """A float32 kernel keeps float32 everywhere even when x64 is on (no silent promotion)."""
+    x = _clustered(300, seed=4).astype(np.float32)
+    fn = kernels.two_layer_relu_kernel_fn(dtype="float32")
+    op = operators.kernel_operator(fn, x, tile_size=64)
+    top = topk.topk_eigensystem(op, 8, labels=np.sign(x[:, 0]))
+    assert top.eigenvalues.dtype == np.float32 and top.eigenvectors.dtype == np.float32
+    assert top.labels.basis.dtype == np.float32 and bool(top.converged)
+
+
+def test_krylov_space_filling_the_whole_space(x64):
+    """Blocks that exhaust ℝⁿ (max_basis = n) stay orthonormal: no false convergence."""
+    x = _clustered(200, seed=5)
+    _, lam, _ = _dense(x)
+    op = operators.kernel_operator(kernels.two_layer_relu_kernel_fn(), x, tile_size=64)
+    for b in (60, 90):
+        top = topk.topk_eigensystem(op, 20, block_size=b, max_basis=200, tol=1e-12)
+        v = np.asarray(top.eigenvectors)
+        assert bool(top.converged)
+        np.testing.assert_allclose(v.T @ v, np.eye(20), atol=1e-12)
+        np.testing.assert_allclose(np.asarray(top.eigenvalues), lam[:20], rtol=1e-10)
+
+
 def test_small_n_is_one_dense_block(x64):
     x = _clustered(40, seed=2)
     K, lam, vec = _dense(x)
