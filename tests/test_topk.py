@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TOLERANCES
 
+from conftest import TOLERANCES
 from ntk_air import kernels, operators, topk
 
 
