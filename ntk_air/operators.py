@@ -331,8 +331,10 @@ def kernel_operator(
       KernelOperator: op(V) -> (n1, b) (or (n1,) for a vector V), op.shape = (n1, n2).
 
     Example:
-      >>> op = kernel_operator(kernels.two_layer_relu_kernel_fn(), x)   # x (n, d) unit rows
-      >>> KV = op(np.ones((x.shape[0], 4)))                           # (n, 4), K never formed
+      >>> op = kernel_operator(kernels.two_layer_relu_kernel_fn(), x)   # x (40, 5) unit rows
+      >>> KV = op(np.ones((40, 4)))                                   # (40, 4), K never formed
+      >>> bool(jnp.allclose(KV, kernels.two_layer_relu(x, x) @ np.ones((40, 4))))
+      True
 
     Reference: Charlier et al., arXiv 2004.11127 (KeOps).
     """
@@ -395,6 +397,7 @@ def matrix_operator(K, *, mesh: Mesh | None = None, dtype=None) -> KernelOperato
 
     Example:
       >>> op = matrix_operator(kernels.two_layer_relu(x)); op(np.eye(len(x))[:, :3]).shape
+      (40, 3)
     """
     K = as_float_array(K, "K", dtype)
     if K.ndim != 2:
@@ -504,8 +507,12 @@ def empirical_kernel_operator(
       KernelOperator with op(V) = Θ(x1, x2) V.
 
     Example:
-      >>> op = empirical_kernel_operator(model.apply, params, x)
-      >>> op(v)            # == empirical_ntk_fn(model.apply)(params, x) @ v
+      >>> apply_fn, params = models.two_layer_network(64, x, seed=0)
+      >>> op = empirical_kernel_operator(apply_fn, params, x)
+      >>> theta = empirical.empirical_ntk_fn(apply_fn)(params, x)   # (40, 40)
+      >>> v = np.ones((40, 2))
+      >>> bool(jnp.allclose(op(v), theta @ v, rtol=1e-6, atol=1e-8))
+      True
 
     Reference: Novak et al., arXiv 2206.08720 (fast finite-width NTK, NTK-vector products).
     """

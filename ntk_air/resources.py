@@ -33,6 +33,16 @@ __all__ = [
     "choose_solver",
     "available_memory",
     "format_bytes",
+    "Budget",
+    "SolverChoice",
+    "LoopEstimate",
+    "ResourceError",
+    "DEFAULT_RANK",
+    "DEFAULT_TIME_LIMIT",
+    "max_dense_n",
+    "max_topk_rank",
+    "plan_solver",
+    "check_loop",
 ]
 
 SOLVERS = ("dense", "topk")
@@ -43,6 +53,7 @@ DEFAULT_RATES = {
     "entry_seconds": 1.2e-8,  # one kernel entry (tile evaluation), whole machine
     "flop_seconds": 1.0 / 3.0e10,  # one float64 multiply-add pair in a block product
     "eigh_seconds_per_n3": 2.0e-10,  # dense symmetric eigendecomposition with vectors
+    "step_seconds": 5.0e-6,  # fixed cost of one step of a compiled loop (lax.scan), per run
 }
 # Passes over K the block Krylov solver needed for k ≤ 100 at 1e-9 relative residual in
 # benchmarks/scale.py (k = 100, b = 128: 5–9); used when the caller gives none.
@@ -92,7 +103,8 @@ def estimate_dense(n: int, dtype="float64", *, n_test: int = 0, rates=None) -> E
       Estimate(solver='dense', ...).
 
     Example:
-      >>> format_bytes(estimate_dense(100_000).memory_bytes)   # '400.0 GB'
+      >>> format_bytes(estimate_dense(100_000).memory_bytes)
+      '400.0 GB'
     """
     n = check_int("n", n, minimum=1)
     n_test = check_int("n_test", n_test, minimum=0)
@@ -149,6 +161,7 @@ def estimate_topk(
 
     Example:
       >>> e = estimate_topk(100_000, 100); format_bytes(e.memory_bytes)
+      '3.0 GB'
     """
     from .topk import default_block_size  # the solver's own default, one place
 
@@ -232,7 +245,8 @@ def choose_solver(
 
     Example:
       >>> solver, reason, est = choose_solver(100_000, 100, memory_budget=16 * 10**9)
-      >>> solver, reason   # ('topk', 'dense needs 400.0 GB > budget 16.0 GB; top-k needs ...')
+      >>> solver, reason
+      ('topk', 'dense needs 400.0 GB > budget 16.0 GB; topk needs 3.0 GB, ...')
     """
     if solver is not None and solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS} or None, got {solver!r}")
@@ -265,3 +279,284 @@ def choose_solver(
         f"neither path fits the memory budget {b} at n = {n}: {describe(dense)}, {describe(top)};"
         " lower k or the block size, add devices, or raise the budget"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning: what the studies and the CLI ask before allocating anything
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_RANK = 100  # eigenpairs of the top-k path when no rank is given (capped at n)
+DEFAULT_TIME_LIMIT = 3600.0  # seconds: longer estimated loops are refused unless forced
+_REQUESTS = ("auto", "dense", "topk")
+
+
+class ResourceError(ValueError):
+    """A request that cannot fit the memory budget or the time limit, refused before any work."""
+
+
+class Budget(NamedTuple):
+    """What a study may use, and how its spectral solver is chosen (plain values).
+
+    solver: "auto" (dense when it fits the memory budget, else top-k), "dense" or "topk".
+    rank: eigenpairs k of the top-k path (None: min(DEFAULT_RANK, n)).
+    memory_bytes: the memory budget (None: `available_memory()` when the plan is made).
+    seconds: the time limit for long loops (estimated longer: refused unless `force`).
+    force: run loops estimated longer than `seconds` anyway (memory is never forced).
+    """
+
+    solver: str = "auto"
+    rank: int | None = None
+    memory_bytes: int | None = None
+    seconds: float = DEFAULT_TIME_LIMIT
+    force: bool = False
+
+
+class SolverChoice(NamedTuple):
+    """The spectral path a study will take, with its estimates (made before allocating)."""
+
+    solver: str  # "dense" or "topk"
+    requested: str  # "auto", "dense" or "topk"
+    rank: int  # eigenpairs computed: n (dense) or k (top-k)
+    memory_bytes: int  # estimated peak memory of the chosen path
+    seconds: float  # estimated wall time of the chosen path
+    budget_bytes: int  # the memory budget it was checked against
+    reason: str  # one line: why this path
+    estimates: dict  # {"dense": Estimate, "topk": Estimate}
+
+    def line(self) -> str:
+        """One line for the terminal: the choice, its memory (GB) and time estimate."""
+        what = "dense eigendecomposition" if self.solver == "dense" else f"top-{self.rank}"
+        return (
+            f"solver: {self.solver} ({self.requested}; {what}), estimated "
+            f"{format_bytes(self.memory_bytes)} of {format_bytes(self.budget_bytes)} budget, "
+            f"~{_seconds(self.seconds)}"
+        )
+
+    def to_dict(self) -> dict:
+        """Plain JSON values (for reports)."""
+        return {
+            "solver": self.solver,
+            "requested": self.requested,
+            "rank": self.rank,
+            "memory_bytes": self.memory_bytes,
+            "seconds_estimate": self.seconds,
+            "budget_bytes": self.budget_bytes,
+            "reason": self.reason,
+            "estimates": {
+                k: {"memory_bytes": e.memory_bytes, "seconds": e.seconds}
+                for k, e in self.estimates.items()
+            },
+        }
+
+
+class LoopEstimate(NamedTuple):
+    """Memory and time of a study's long loops (GD steps, rounds, network training)."""
+
+    what: str  # e.g. "distill: 2000 steps × 19 rules"
+    seconds: float  # estimated wall time
+    memory_bytes: int  # estimated memory of what the loops record
+    detail: dict  # named parts (seconds and bytes)
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        return f"{self.what}: ~{_seconds(self.seconds)}, {format_bytes(self.memory_bytes)}"
+
+
+def _seconds(s: float) -> str:
+    if s < 120:
+        return f"{s:.2g} s"
+    if s < 2 * 3600:
+        return f"{s / 60:.0f} min"
+    if s < 3 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.3g} days"
+
+
+def _budget_bytes(budget: Budget) -> int:
+    if budget.memory_bytes is None:
+        return available_memory()
+    b = budget.memory_bytes
+    if isinstance(b, bool) or not isinstance(b, int | float | np.integer | np.floating) or b <= 0:
+        raise ValueError(f"the memory budget must be a positive number of bytes, got {b!r}")
+    return int(b)
+
+
+def max_dense_n(budget_bytes: int, dtype="float64", *, n_test: int = 0) -> int:
+    """The largest n whose dense path (`estimate_dense`) fits `budget_bytes` (0 if none).
+
+    Example:
+      >>> max_dense_n(23 * 10**9)        # float64, 5n² numbers: about 24 000
+      23978
+    """
+    size = _itemsize(dtype)
+    a, b, c = 5.0 * size, float(size) * (6 + n_test), float(size) - float(budget_bytes)
+    if c >= 0:
+        return 0
+    n = int((-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)) + 2
+    while n > 0 and estimate_dense(n, dtype, n_test=n_test).memory_bytes > budget_bytes:
+        n -= 1
+    return n
+
+
+def max_topk_rank(n: int, budget_bytes: int, dtype="float64", **topk_options) -> int:
+    """The largest k ≤ n whose top-k path (`estimate_topk`) fits `budget_bytes` (0 if none).
+
+    Example:
+      >>> max_topk_rank(100_000, 4 * 10**9) >= 100
+      True
+    """
+    lo, hi = 0, n
+    while lo < hi:  # the estimate grows with k
+        mid = (lo + hi + 1) // 2
+        if estimate_topk(n, mid, dtype, **topk_options).memory_bytes <= budget_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def plan_solver(
+    n: int,
+    *,
+    budget: Budget | None = None,
+    dtype="float64",
+    n_test: int = 0,
+    n_labels: int = 1,
+    d: int = 0,
+    tile: int = 1024,
+    solvers=SOLVERS,
+    what: str = "the study",
+    rates=None,
+) -> SolverChoice:
+    """Dense or top-k for a study of n points, checked against the memory budget before
+    anything is allocated.
+
+    "auto": dense when its estimate (`estimate_dense`: K, its eigenvectors, the solver's
+    workspace, K(x_test, X)) fits the budget, else top-k (`estimate_topk`) when it fits;
+    "dense"/"topk": that path, checked. A path that does not fit raises ResourceError with the
+    estimate and the options that would fit (``--solver topk --rank K``, ``--n-train N``).
+
+    Args:
+      n: training points. budget: `Budget` (solver, rank, memory). dtype: float32/float64.
+      n_test: test points. n_labels: label columns carried by the top-k passes. d: features.
+      tile: rows per tile of the operator. solvers: the paths this study has.
+      what: the study's name, for messages. rates: overrides of DEFAULT_RATES.
+
+    Returns:
+      SolverChoice.
+
+    Raises:
+      ResourceError: the chosen path cannot fit (nothing was allocated).
+
+    Example:
+      >>> plan_solver(100_000, budget=Budget(memory_bytes=8 * 10**9)).solver
+      'topk'
+      >>> plan_solver(1000).solver
+      'dense'
+    """
+    n = check_int("n", n, minimum=1)
+    budget = Budget() if budget is None else budget
+    if budget.solver not in _REQUESTS:
+        raise ValueError(f"solver must be one of {_REQUESTS}, got {budget.solver!r}")
+    if budget.solver != "auto" and budget.solver not in solvers:
+        raise ResourceError(
+            f"--solver {budget.solver} is not available for {what} (it has: "
+            f"{', '.join(solvers)}); use --solver {solvers[0]}"
+        )
+    if budget.rank is not None:
+        check_int("rank", budget.rank, minimum=1, maximum=n)
+    k = min(DEFAULT_RANK, n) if budget.rank is None else int(budget.rank)
+    size_budget = _budget_bytes(budget)
+    topk_opts = dict(tile=tile, n_labels=n_labels, d=d, rates=rates)
+    est = {
+        "dense": estimate_dense(n, dtype, n_test=n_test, rates=rates),
+        "topk": estimate_topk(n, k, dtype, **topk_opts),
+    }
+    gb = format_bytes(size_budget)
+
+    def fits(name):
+        return est[name].memory_bytes <= size_budget
+
+    def choice(name, reason):
+        e = est[name]
+        rank = n if name == "dense" else k
+        return SolverChoice(
+            name, budget.solver, rank, e.memory_bytes, e.seconds, size_budget, reason, est
+        )
+
+    if budget.solver == "auto":
+        if fits("dense"):
+            return choice("dense", f"dense fits: {format_bytes(est['dense'].memory_bytes)} ≤ {gb}")
+        if "topk" in solvers and fits("topk"):
+            return choice(
+                "topk",
+                f"dense needs {format_bytes(est['dense'].memory_bytes)} > budget {gb}; "
+                f"top-{k} needs {format_bytes(est['topk'].memory_bytes)}",
+            )
+    elif fits(budget.solver):
+        return choice(budget.solver, f"--solver {budget.solver}: fits the budget {gb}")
+    # Refuse, with what would fit.
+    options = []
+    if "topk" in solvers:
+        k_max = max_topk_rank(n, size_budget, dtype, **topk_opts)
+        if k_max >= 1:
+            k_fit = min(k, k_max)
+            options.append(
+                f"--solver topk --rank {k_fit} "
+                f"({format_bytes(estimate_topk(n, k_fit, dtype, **topk_opts).memory_bytes)})"
+            )
+    n_max = max_dense_n(size_budget, dtype, n_test=n_test)
+    if n_max >= 1 and "dense" in solvers:
+        options.append(f"--n-train {n_max} (dense)")
+    avail = available_memory()
+    if budget.memory_bytes is not None and size_budget < avail:
+        options.append(f"--memory-budget up to {format_bytes(avail)} (available now)")
+    wanted = "dense" if budget.solver == "auto" else budget.solver
+    e = est[wanted]
+    msg = (
+        f"{what} cannot fit: {wanted} at n = {n} needs {format_bytes(e.memory_bytes)} > memory "
+        f"budget {gb}"
+    )
+    if budget.solver == "auto" and "topk" in solvers:
+        msg += f" (top-{k} needs {format_bytes(est['topk'].memory_bytes)})"
+    msg += "; nothing was allocated. " + (
+        "Options that fit: " + "; ".join(options) if options else "No option fits this budget"
+    )
+    raise ResourceError(msg)
+
+
+def check_loop(estimate: LoopEstimate, budget: Budget | None = None) -> LoopEstimate:
+    """Refuse a study's loops before they start when they cannot fit the memory budget, or are
+    estimated to run longer than `budget.seconds` (unless `budget.force`).
+
+    Args:
+      estimate: the study's `LoopEstimate`. budget: `Budget`.
+
+    Returns:
+      The estimate, unchanged, when it fits.
+
+    Raises:
+      ResourceError: with the estimate and the remedy.
+
+    Example:
+      >>> est = LoopEstimate("distill: 10⁹ steps", 4e5, 10**6, {})
+      >>> check_loop(est, Budget(force=True)).seconds
+      400000.0
+    """
+    budget = Budget() if budget is None else budget
+    size_budget = _budget_bytes(budget)
+    if estimate.seconds > budget.seconds and not budget.force:
+        raise ResourceError(
+            f"{estimate.what} is estimated to take ~{_seconds(estimate.seconds)} (> the "
+            f"{_seconds(budget.seconds)} limit) and to record "
+            f"{format_bytes(estimate.memory_bytes)}; nothing was run. Use fewer steps, or "
+            "--force to run it anyway"
+        )
+    if estimate.memory_bytes > size_budget:
+        raise ResourceError(
+            f"{estimate.what} would record {format_bytes(estimate.memory_bytes)} > memory "
+            f"budget {format_bytes(size_budget)} (~{_seconds(estimate.seconds)}); nothing was "
+            "allocated (--force does not lift a memory limit). Use fewer steps or a larger "
+            "recording period"
+        )
+    return estimate
