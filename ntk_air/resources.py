@@ -328,7 +328,7 @@ class SolverChoice(NamedTuple):
         what = "dense eigendecomposition" if self.solver == "dense" else f"top-{self.rank}"
         return (
             f"solver: {self.solver} ({self.requested}; {what}), estimated "
-            f"{format_bytes(self.memory_bytes)} of {format_bytes(self.budget_bytes)} budget, "
+            f"{_gb(self.memory_bytes)} of {_gb(self.budget_bytes)} budget, "
             f"~{_seconds(self.seconds)}"
         )
 
@@ -359,7 +359,12 @@ class LoopEstimate(NamedTuple):
 
     def line(self) -> str:
         """One line for the terminal."""
-        return f"{self.what}: ~{_seconds(self.seconds)}, {format_bytes(self.memory_bytes)}"
+        return f"{self.what}: ~{_seconds(self.seconds)}, {_gb(self.memory_bytes)}"
+
+
+def _gb(b: float) -> str:
+    """Bytes in GB, always (the unit the CLI's lines and refusals use)."""
+    return f"{b / 1e9:.3g} GB"
 
 
 def _seconds(s: float) -> str:
@@ -472,7 +477,7 @@ def plan_solver(
         "dense": estimate_dense(n, dtype, n_test=n_test, rates=rates),
         "topk": estimate_topk(n, k, dtype, **topk_opts),
     }
-    gb = format_bytes(size_budget)
+    gb = _gb(size_budget)
 
     def fits(name):
         return est[name].memory_bytes <= size_budget
@@ -486,12 +491,12 @@ def plan_solver(
 
     if budget.solver == "auto":
         if fits("dense"):
-            return choice("dense", f"dense fits: {format_bytes(est['dense'].memory_bytes)} ≤ {gb}")
+            return choice("dense", f"dense fits: {_gb(est['dense'].memory_bytes)} ≤ {gb}")
         if "topk" in solvers and fits("topk"):
             return choice(
                 "topk",
-                f"dense needs {format_bytes(est['dense'].memory_bytes)} > budget {gb}; "
-                f"top-{k} needs {format_bytes(est['topk'].memory_bytes)}",
+                f"dense needs {_gb(est['dense'].memory_bytes)} > budget {gb}; "
+                f"top-{k} needs {_gb(est['topk'].memory_bytes)}",
             )
     elif fits(budget.solver):
         return choice(budget.solver, f"--solver {budget.solver}: fits the budget {gb}")
@@ -503,22 +508,22 @@ def plan_solver(
             k_fit = min(k, k_max)
             options.append(
                 f"--solver topk --rank {k_fit} "
-                f"({format_bytes(estimate_topk(n, k_fit, dtype, **topk_opts).memory_bytes)})"
+                f"({_gb(estimate_topk(n, k_fit, dtype, **topk_opts).memory_bytes)})"
             )
     n_max = max_dense_n(size_budget, dtype, n_test=n_test)
     if n_max >= 1 and "dense" in solvers:
         options.append(f"--n-train {n_max} (dense)")
     avail = available_memory()
     if budget.memory_bytes is not None and size_budget < avail:
-        options.append(f"--memory-budget up to {format_bytes(avail)} (available now)")
+        options.append(f"--memory-budget up to {_gb(avail)} (available now)")
     wanted = "dense" if budget.solver == "auto" else budget.solver
     e = est[wanted]
     msg = (
-        f"{what} cannot fit: {wanted} at n = {n} needs {format_bytes(e.memory_bytes)} > memory "
+        f"{what} cannot fit: {wanted} at n = {n} needs {_gb(e.memory_bytes)} > memory "
         f"budget {gb}"
     )
     if budget.solver == "auto" and "topk" in solvers:
-        msg += f" (top-{k} needs {format_bytes(est['topk'].memory_bytes)})"
+        msg += f" (top-{k} needs {_gb(est['topk'].memory_bytes)})"
     msg += "; nothing was allocated. " + (
         "Options that fit: " + "; ".join(options) if options else "No option fits this budget"
     )
@@ -549,13 +554,13 @@ def check_loop(estimate: LoopEstimate, budget: Budget | None = None) -> LoopEsti
         raise ResourceError(
             f"{estimate.what} is estimated to take ~{_seconds(estimate.seconds)} (> the "
             f"{_seconds(budget.seconds)} limit) and to record "
-            f"{format_bytes(estimate.memory_bytes)}; nothing was run. Use fewer steps, or "
+            f"{_gb(estimate.memory_bytes)}; nothing was run. Use fewer steps, or "
             "--force to run it anyway"
         )
     if estimate.memory_bytes > size_budget:
         raise ResourceError(
-            f"{estimate.what} would record {format_bytes(estimate.memory_bytes)} > memory "
-            f"budget {format_bytes(size_budget)} (~{_seconds(estimate.seconds)}); nothing was "
+            f"{estimate.what} would record {_gb(estimate.memory_bytes)} > memory "
+            f"budget {_gb(size_budget)} (~{_seconds(estimate.seconds)}); nothing was "
             "allocated (--force does not lift a memory limit). Use fewer steps or a larger "
             "recording period"
         )
