@@ -874,7 +874,9 @@ def kernel_ridge(
     Args:
       op: K (n × n). y: (n[, C]) targets. gamma: ridge γ > 0.
       test_operator: K(x_test, X) (n_test × n) or None.
-      preconditioner, tol, max_iterations: see `ridge_solve`.
+      preconditioner: see `ridge_solve`.
+      tol: see `ridge_solve`.
+      max_iterations: see `ridge_solve`.
 
     Returns:
       SoftLimit(train, test, solve).
@@ -915,7 +917,10 @@ def r3_soft_limit(
 
     Args:
       op: K (n × n). y: (n[, C]) labels. alpha: α ∈ [0, 1). eta: step size η > 0.
-      test_operator, preconditioner, tol, max_iterations: see `kernel_ridge`.
+      test_operator: see `kernel_ridge`.
+      preconditioner: see `kernel_ridge`.
+      tol: see `kernel_ridge`.
+      max_iterations: see `kernel_ridge`.
 
     Returns:
       SoftLimit(train, test, solve) (solve has zero iterations for α = 0).

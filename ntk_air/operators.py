@@ -56,6 +56,7 @@ __all__ = [
 # (n = 8192, b = 129, float64) cost 18.4 ns per kernel entry at 1024 and 22 at 2048 (tiles that
 # stay in cache); accelerators want larger tiles (benchmarks/scale.py --tile).
 DEFAULT_TILE = 1024
+"""Rows per kernel tile when neither the caller nor the kernel function gives one."""
 _AXIS = "devices"
 _OUTPUT_REDUCTIONS = ("mean", "sum")
 

@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 SOLVERS = ("dense", "topk")
+"""The spectral paths: dense eigendecomposition or matrix-free top-k."""
 
 # Measured by benchmarks/scale.py (benchmarks/results/scale.json) on the 2-core CPU, float64,
 # two-layer ReLU H∞ (d = 20); other kernels cost more per entry (NT convolutions: far more).
@@ -55,6 +56,8 @@ DEFAULT_RATES = {
     "eigh_seconds_per_n3": 2.0e-10,  # dense symmetric eigendecomposition with vectors
     "step_seconds": 5.0e-6,  # fixed cost of one step of a compiled loop (lax.scan), per run
 }
+"""Cost rates behind the time estimates (seconds per kernel entry, per multiply-add, per n³ of
+dense eigh, per compiled loop step); measured on the 2-core CPU, override for other hardware."""
 # Passes over K the block Krylov solver needed for k ≤ 100 at 1e-9 relative residual in
 # benchmarks/scale.py (k = 100, b = 128: 5–9); used when the caller gives none.
 DEFAULT_PASSES = 8
@@ -149,7 +152,8 @@ def estimate_topk(
 
     Args:
       n: points. k: eigenpairs. dtype: float32/float64. tile: rows per kernel tile.
-      block_size, max_basis: as in `topk_eigensystem` (defaults the same).
+      block_size: as in `topk_eigensystem` (default the same).
+      max_basis: as in `topk_eigensystem` (default the same).
       n_labels: label columns C carried in the passes; label_steps: their Krylov steps s.
       n_devices: devices sharing the tiles. passes: expected passes (default DEFAULT_PASSES).
       symmetric: the tile-pair schedule (each off-diagonal tile used twice).
@@ -286,7 +290,9 @@ def choose_solver(
 # ---------------------------------------------------------------------------------------------
 
 DEFAULT_RANK = 100  # eigenpairs of the top-k path when no rank is given (capped at n)
+"""Eigenpairs of the top-k path when no rank is given (capped at n)."""
 DEFAULT_TIME_LIMIT = 3600.0  # seconds: longer estimated loops are refused unless forced
+"""Seconds: loops estimated longer are refused unless forced."""
 _REQUESTS = ("auto", "dense", "topk")
 
 
@@ -518,10 +524,7 @@ def plan_solver(
         options.append(f"--memory-budget up to {_gb(avail)} (available now)")
     wanted = "dense" if budget.solver == "auto" else budget.solver
     e = est[wanted]
-    msg = (
-        f"{what} cannot fit: {wanted} at n = {n} needs {_gb(e.memory_bytes)} > memory "
-        f"budget {gb}"
-    )
+    msg = f"{what} cannot fit: {wanted} at n = {n} needs {_gb(e.memory_bytes)} > memory budget {gb}"
     if budget.solver == "auto" and "topk" in solvers:
         msg += f" (top-{k} needs {_gb(est['topk'].memory_bytes)})"
     msg += "; nothing was allocated. " + (

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 METHODS = ("block-krylov", "subspace")
+"""The eigensolver methods of `topk_eigensystem`."""
 _LABEL_STEPS = 16  # default cap on label Krylov steps (buffer columns C·16)
 
 
