@@ -95,8 +95,10 @@ def run(args) -> int:
 
     noise_modes = "no noise" if mh["noise"]["0.9"] is None else f"{mh['noise']['0.9']} (noise)"
     clean_modes = mh["clean"]["0.9"]
+    lam_label = "λ"
     if "tail_energy" in s:  # top-k: None means "not within the k modes computed"
         k, tail = s["eigenvalues_computed"], s["tail_energy"]
+        lam_label = f"top-{k} λ"
 
         def beyond(kind):
             return f"more than {k} (the top {k} hold {100 * (1 - tail[kind]):.3g} %)"
@@ -107,7 +109,7 @@ def run(args) -> int:
             noise_modes = beyond("noise") + " (noise)"
     print(
         f"{dataset.name}: n = {s['dataset']['n']}, "
-        f"λ in [{s['lambda_min']:.3g}, {s['lambda_max']:.3g}], η = {s['eta']:.3g}\n"
+        f"{lam_label} in [{s['lambda_min']:.3g}, {s['lambda_max']:.3g}], η = {s['eta']:.3g}\n"
         f"90 % of the energy in the top {clean_modes} modes (clean labels) vs "
         f"{noise_modes}\n"
         f"90 % fitted by step {step(fit['clean'])} (clean) vs "
