@@ -101,7 +101,7 @@ def run(args) -> int:
         lam_label = f"top-{k} λ"
 
         def beyond(kind):
-            return f"more than {k} (the top {k} hold {100 * (1 - tail[kind]):.3g} %)"
+            return f">{k} (top {k}: {100 * (1 - tail[kind]):.3g} %)"
 
         if clean_modes is None:
             clean_modes = beyond("clean")
