@@ -76,7 +76,10 @@ def run(args) -> int:
         choice = studies.air_plan(dataset, budget, dtype=args.dtype)
     except ValueError as err:
         raise CliError(str(err)) from err
-    print(choice.line(), flush=True)
+    note = ""
+    if args.rank is not None and choice.solver == "dense":
+        note = f" (--rank {args.rank} unused: the dense path computes all {choice.rank} modes)"
+    print(choice.line() + note, flush=True)
     timer = Timer()
     with progress_bar("ntk-air air", not args.no_progress) as bar:
         try:
