@@ -81,7 +81,8 @@ def test_air_topk_equals_dense_on_the_top_modes(tmp_path, x64, capsys):
     top2 = rn**2 - tn**2
     lower = np.sqrt(top2 + np.array(tail["tail_lower"]) ** 2)
     upper = np.sqrt(top2 + np.array(tail["tail_upper"]) ** 2)
-    assert np.all(lower <= exact * (1 + 1e-9)) and np.all(exact <= upper * (1 + 1e-9))
+    # (1e-6: the top-k part carries the Ritz vectors' residual-level error, tol 1e-7)
+    assert np.all(lower <= exact * (1 + 1e-6)) and np.all(exact <= upper * (1 + 1e-6))
     assert np.max(upper - lower) > 0  # a bracket, not an identity
     np.testing.assert_allclose(top["start_dist"], dense["start_dist"], rtol=1e-10)
     # ‖u(k) − ŷ‖ is a Lanczos estimate of the tail (no bracket): close, not exact, at k = 6.
