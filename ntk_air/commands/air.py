@@ -11,6 +11,8 @@ from ._common import (
     add_data_options,
     add_kernel_options,
     add_output_options,
+    add_solver_options,
+    budget_from_args,
     build_kernel_fn,
     kernel_config,
     load_dataset,
@@ -34,6 +36,7 @@ def add_parser(subparsers) -> None:
             "ntk-air air --out air_out",
             "ntk-air air --dataset digits --noise pair --noise-rate 0.4 --n-train 300",
             "ntk-air air my_data.npz --normalize --arch fc --depth 3",
+            "ntk-air air big.npz --solver topk --rank 100 --memory-budget 8",
         ),
     )
     add_output_options(p, "air_out")
@@ -54,6 +57,7 @@ def add_parser(subparsers) -> None:
     )
     add_data_options(p)
     add_kernel_options(p)
+    add_solver_options(p)
     p.set_defaults(func=run)
 
 
@@ -62,15 +66,24 @@ def run(args) -> int:
 
     setup_dtype(args)
     writer = open_report(args.out)
+    budget = budget_from_args(args)
     dataset = load_dataset(args)
     kernel_fn = build_kernel_fn(args)
     config = studies.AIRConfig(
         steps=args.steps, num_steps=args.num_steps, eta=args.eta, force=args.force
     )
+    try:  # decided (and refused) before anything large is allocated
+        choice = studies.air_plan(dataset, budget, dtype=args.dtype)
+    except ValueError as err:
+        raise CliError(str(err)) from err
+    note = ""
+    if args.rank is not None and choice.solver == "dense":
+        note = f" (--rank {args.rank} unused: the dense path computes all {choice.rank} modes)"
+    print(choice.line() + note, flush=True)
     timer = Timer()
     with progress_bar("ntk-air air", not args.no_progress) as bar:
         try:
-            study = studies.air(dataset, kernel_fn, config, progress=bar)
+            study = studies.air(dataset, kernel_fn, config, progress=bar, budget=choice)
         except ValueError as err:
             raise CliError(str(err)) from err
     timer.lap("study")
@@ -86,13 +99,26 @@ def run(args) -> int:
         return f"{k:.0f}" if k < 1e15 else f"{k:.3g}"
 
     noise_modes = "no noise" if mh["noise"]["0.9"] is None else f"{mh['noise']['0.9']} (noise)"
+    clean_modes = mh["clean"]["0.9"]
+    lam_label = "λ"
+    if "tail_energy" in s:  # top-k: None means "not within the k modes computed"
+        k, tail = s["eigenvalues_computed"], s["tail_energy"]
+        lam_label = f"top-{k} λ"
+
+        def beyond(kind):
+            return f">{k} (top {k}: {100 * (1 - tail[kind]):.3g} %)"
+
+        if clean_modes is None:
+            clean_modes = beyond("clean")
+        if mh["noise"]["0.9"] is None and s["norm"]["noise"] > 0:
+            noise_modes = beyond("noise") + " (noise)"
     print(
         f"{dataset.name}: n = {s['dataset']['n']}, "
-        f"λ in [{s['lambda_min']:.3g}, {s['lambda_max']:.3g}], η = {s['eta']:.3g}\n"
-        f"90 % of the energy in the top {mh['clean']['0.9']} modes (clean labels) vs "
+        f"{lam_label} in [{s['lambda_min']:.3g}, {s['lambda_max']:.3g}], η = {s['eta']:.3g}\n"
+        f"90 % of the energy in the top {clean_modes} modes (clean labels) vs "
         f"{noise_modes}\n"
         f"90 % fitted by step {step(fit['clean'])} (clean) vs "
-        f"{step(fit['noise']) + ' (noise)' if mh['noise']['0.9'] else 'no noise'}\n"
+        f"{step(fit['noise']) + ' (noise)' if s['norm']['noise'] > 0 else 'no noise'}\n"
         f"‖u(k) − ŷ‖: {s['start_dist']:.4g} at k = 0, best {s['best_dist']:.4g} at k = "
         f"{step(s['best_step'])}, {s['final_dist']:.4g} at k = {step(s['steps'][-1])}\n"
         f"wrote {Path(args.out) / 'air.json'} and {', '.join(s['figures'])}"

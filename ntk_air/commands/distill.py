@@ -14,12 +14,16 @@ from ._common import (
     add_data_options,
     add_kernel_options,
     add_output_options,
+    add_solver_options,
+    add_time_options,
+    budget_from_args,
     build_kernel_fn,
     kernel_config,
     load_dataset,
     open_report,
     progress_bar,
     setup_dtype,
+    whole_number,
 )
 
 __all__ = ["add_parser", "run", "RULE_NAMES"]
@@ -105,7 +109,10 @@ def add_parser(subparsers) -> None:
         help="steps for the increasing schedule to reach α (default steps/10)",
     )
     p.add_argument(
-        "--steps", type=int, default=DEFAULT_STEPS, help=f"GD steps (default {DEFAULT_STEPS})"
+        "--steps",
+        type=whole_number,
+        default=DEFAULT_STEPS,
+        help=f"GD steps (default {DEFAULT_STEPS}; 2e4 style accepted)",
     )
     p.add_argument("--eta", type=float, default=None, help="GD step size η (default 1/λ_max)")
     p.add_argument(
@@ -123,6 +130,8 @@ def add_parser(subparsers) -> None:
     add_output_options(p, "distill_out")
     add_data_options(p)
     add_kernel_options(p)
+    add_solver_options(p)
+    add_time_options(p)
     p.set_defaults(func=run)
 
 
@@ -159,10 +168,17 @@ def run(args) -> int:
         eta=args.eta,
         record_every=args.record_every,
     )
+    budget = budget_from_args(args)
+    try:  # memory and time decided (or refused) before anything large is allocated or run
+        choice, loops = studies.distill_plan(dataset, config, budget, dtype=args.dtype)
+    except ValueError as err:
+        raise CliError(str(err)) from err
+    print(choice.line(), flush=True)
+    print(loops.line(), flush=True)
     timer = Timer()
     with progress_bar("ntk-air distill", not args.no_progress) as bar:
         try:
-            study = studies.distill(dataset, kernel_fn, config, progress=bar)
+            study = studies.distill(dataset, kernel_fn, config, progress=bar, budget=budget)
         except ValueError as err:
             raise CliError(str(err)) from err
     timer.lap("study")

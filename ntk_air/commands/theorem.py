@@ -5,7 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..theorem import DEFAULT_SEED, DEFAULT_STEPS, DEFAULT_WIDTHS, HARDER_CASE, TUNING_SEED
-from ._common import CliError, Timer, add_command, add_output_options, open_report, progress_bar
+from ._common import (
+    CliError,
+    Timer,
+    add_command,
+    add_output_options,
+    add_solver_options,
+    add_time_options,
+    budget_from_args,
+    open_report,
+    progress_bar,
+    whole_number,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -35,9 +46,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument(
         "--steps",
-        type=int,
+        type=whole_number,
         default=DEFAULT_STEPS,
-        help=f"full-batch GD steps per run (default {DEFAULT_STEPS})",
+        help=f"full-batch GD steps per run (default {DEFAULT_STEPS}; 2e4 style accepted)",
     )
     p.add_argument(
         "--seed",
@@ -64,6 +75,8 @@ def add_parser(subparsers) -> None:
         help=f"skip the harder case ({HARDER_CASE}, i.i.d. and symmetric inits)",
     )
     add_output_options(p, "theorem_report")
+    add_solver_options(p, solvers=("dense",))
+    add_time_options(p)
     p.set_defaults(func=run)
 
 
@@ -86,12 +99,19 @@ def run(args) -> int:
         )
     except ValueError as err:
         raise CliError(f"{err} (see --help)") from err
+    budget = budget_from_args(args)
+    try:  # memory and time decided (or refused) before anything runs
+        choice, loops = studies.theorem_plan(config, budget)
+    except ValueError as err:
+        raise CliError(str(err)) from err
     jax.config.update("jax_enable_x64", True)  # the kernel limit is computed in float64
     writer = open_report(args.out)
+    print(choice.line(), flush=True)
+    print(loops.line(), flush=True)
     timer = Timer()
     with progress_bar("ntk-air theorem", not args.no_progress) as bar:
         try:
-            study = studies.theorem(config, progress=bar)
+            study = studies.theorem(config, progress=bar, budget=budget)
         except ValueError as err:
             raise CliError(str(err)) from err
     timer.lap("study")

@@ -61,7 +61,55 @@ def air_summary(study, kernel: dict | None = None) -> dict:
         "fitted_noisy": ff.noisy,
         "steps_to_fit": study.steps_to_fit,
         "half_lives": study.half_lives,
+        **_solver_keys(study),
     }
+
+
+def _solver_keys(study) -> dict:
+    """The spectral path (deterministic parts only: no budget) and, with top-k, what it adds."""
+    choice = getattr(study, "solver", None)
+    if choice is None:
+        return {}
+    out = {
+        "solver": {
+            "name": choice.solver,
+            "requested": choice.requested,
+            "rank": choice.rank,
+            "memory_estimate_bytes": choice.memory_bytes,
+            "seconds_estimate": choice.seconds,
+        }
+    }
+    top = getattr(study, "topk", None)
+    if top is None:
+        return out
+    lam0 = float(np.asarray(study.eigenvalues)[0])
+    res = np.asarray(top.residual_norms)
+    out.update(
+        {
+            "eigenvalues_computed": int(res.shape[0]),
+            "tail_energy": {
+                "clean": float(top.tail_clean),
+                "noise": float(top.tail_noise),
+                "noisy": float(top.tail_noisy),
+            },
+            "residual_norms": res,
+            "max_relative_residual": float(res.max() / lam0),
+            "next_eigenvalue": float(top.next_eigenvalue),
+            "converged": bool(top.converged),
+            "residual_tolerance": float(top.tol),
+            "block_products": int(top.block_products),
+            "trajectory_tail": {
+                "method": top.tail_method,
+                "residual_norm": top.residual_norm,
+                "tail_lower": top.tail_lower,
+                "tail_upper": top.tail_upper,
+            },
+            "topk_note": "eigenvalues and per-mode arrays hold the top k modes (largest first); "
+            "lambda_min is the k-th; fitted fractions count the top k modes only (lower bounds); "
+            "alignment, complexity and most_negative_eigenvalue need the whole spectrum (nan)",
+        }
+    )
+    return out
 
 
 def write_air(writer, study, *, prefix: str = "", kernel: dict | None = None) -> dict:

@@ -17,11 +17,11 @@ hand the results to `ntk_air.report` (JSON, figures, index.md) or to `ntk_air.pl
 """
 
 from ._system import KernelSystem, Progress, data_summary, kernel_system
-from .air import AIRConfig, AIRStudy, air
-from .distill import DistillConfig, DistillStudy, RuleRun, best_run, distill
+from .air import AIRConfig, AIRStudy, TopKDiagnostics, air, air_plan
+from .distill import DistillConfig, DistillStudy, RuleRun, best_run, distill, distill_plan
 from .kernel import KernelStudy, kernel
 from .noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
-from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem
+from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem, theorem_plan
 
 __all__ = [
     "AIRConfig",
@@ -45,4 +45,8 @@ __all__ = [
     "kernel_system",
     "noisy_labels",
     "theorem",
+    "TopKDiagnostics",
+    "air_plan",
+    "distill_plan",
+    "theorem_plan",
 ]

@@ -19,11 +19,27 @@ from ..dynamics import resolve_step_size
 from ..early_stopping import UCurve, u_curve
 from ..problem import linear_problem
 from ..record import Record
+from ..resources import (
+    DEFAULT_RATES,
+    Budget,
+    LoopEstimate,
+    SolverChoice,
+    check_loop,
+    plan_solver,
+)
 from ..rounds import default_ridge, distill_rounds, rounds_from_names, stack_rounds
 from ..targets import RULE_NAMES, AffineRule, rules_from_names
 from ._system import KernelSystem, Progress, data_summary, kernel_system, report_progress
 
-__all__ = ["DistillConfig", "DistillStudy", "RuleRun", "distill", "best_run", "DEFAULT_STEPS"]
+__all__ = [
+    "DistillConfig",
+    "DistillStudy",
+    "RuleRun",
+    "distill",
+    "distill_plan",
+    "best_run",
+    "DEFAULT_STEPS",
+]
 
 DEFAULT_STEPS = 2000
 
@@ -91,6 +107,8 @@ class DistillStudy(NamedTuple):
     noise_norm: float  # ‖e‖ = ‖y − ŷ‖
     plain_gd: UCurve  # plain GD at every step (closed form): its best early stop
     runs: tuple  # (RuleRun, …): step rules in order, then round rules
+    solver: SolverChoice | None = None  # the spectral path (dense) and its estimates
+    loops: LoopEstimate | None = None  # the loops' time and recording estimate, checked first
 
 
 def _summary(label, kind, params, engine, run, i):
@@ -131,6 +149,88 @@ def _params(rule) -> dict:
     return {}
 
 
+def _rule_counts(c: DistillConfig) -> tuple[int, int]:
+    """(step rules, round rules) the config asks for (no kernel needed)."""
+    names = list(RULE_NAMES if c.rules is None else c.rules)
+    steps_rules = rules_from_names(
+        names,
+        alphas=c.alphas,
+        betas=c.betas,
+        soft=c.soft,
+        hard=c.hard,
+        schedule=c.schedule,
+        ramp=1.0,
+    )
+    round_rules = rounds_from_names(
+        names, xis=c.xis, ridge=1.0, student_steps=c.student_steps, soft=c.soft, hard=c.hard
+    )
+    return len(steps_rules) + len(c.extra_rules), len(round_rules)
+
+
+def distill_plan(
+    dataset, config: DistillConfig = DistillConfig(), budget: Budget | None = None, *, dtype=None
+) -> tuple[SolverChoice, LoopEstimate]:
+    """Memory and time of `distill` for this data set, decided (or refused) before any work.
+
+    The kernel limit needs the dense path (K and all its eigenvectors; the matrix-free solver
+    has no self-distillation engine yet). The loops: each of R step rules costs at most one
+    product K·(u − target) per step (2n²C multiply-adds) plus a fixed step cost; plain GD's
+    closed-form curve holds (steps + 1) × (n + n_test) numbers; recordings steps/record_every
+    × R × (n + n_test). An upper bound: closed-form engines cost less.
+
+    Args:
+      dataset: `data.Dataset`. config: `DistillConfig`. budget: `resources.Budget`.
+      dtype: float32/float64 (default: the dtype of dataset.x).
+
+    Returns:
+      (SolverChoice, LoopEstimate).
+
+    Raises:
+      resources.ResourceError: the kernel, or the loops' recordings, cannot fit the memory
+        budget, or the loops exceed budget.seconds (unless budget.force).
+
+    Example:
+      >>> choice, loops = distill_plan(ntk_air.data.clusters(), DistillConfig(steps=500))
+      >>> choice.solver, loops.seconds < 60
+      ('dense', True)
+    """
+    budget = Budget() if budget is None else budget
+    x, y = np.asarray(dataset.x), np.asarray(dataset.y)
+    n, n_test = x.shape[0], int(np.shape(dataset.x_test)[0])
+    cols = 1 if y.ndim == 1 else y.shape[1]
+    dt = str(np.dtype(dtype or x.dtype))
+    size = np.dtype(dt).itemsize
+    c = config
+    if not isinstance(c.steps, int) or isinstance(c.steps, bool) or c.steps < 1:
+        raise ValueError(f"steps must be a positive int, got {c.steps!r}")
+    choice = plan_solver(
+        n,
+        budget=budget,
+        dtype=dt,
+        n_test=n_test,
+        n_labels=cols,
+        d=int(np.prod(x.shape[1:])),
+        solvers=("dense",),
+        what="distill",
+    )
+    r_steps, r_rounds = _rule_counts(c)
+    every = max(1, c.steps // 500) if c.record_every is None else max(1, int(c.record_every))
+    r = DEFAULT_RATES
+    per_step = 2.0 * n * n * cols * r["flop_seconds"] + r["step_seconds"]
+    seconds = c.steps * r_steps * per_step + (c.steps + 1) * (n + n_test) * cols * 1e-9
+    seconds += c.rounds * r_rounds * (c.student_steps + 1) * per_step
+    memory = (c.steps + 1) * (n + n_test) * cols * size * 2  # plain GD's closed-form curve
+    memory += (c.steps // every + 1) * (r_steps + 1) * (n + n_test) * cols * size
+    loops = LoopEstimate(
+        f"distill: {c.steps} steps × {r_steps} step rules, {c.rounds} rounds × {r_rounds} "
+        "round rules",
+        float(seconds),
+        int(memory),
+        {"per_step_seconds": per_step, "step_rules": r_steps, "round_rules": r_rounds},
+    )
+    return choice, check_loop(loops, budget)
+
+
 def distill(
     dataset,
     kernel_fn,
@@ -138,6 +238,7 @@ def distill(
     *,
     system: KernelSystem | None = None,
     progress: Progress | None = None,
+    budget: Budget | None = None,
 ) -> DistillStudy:
     """Every target rule on one data set and kernel (no files, no output).
 
@@ -147,9 +248,14 @@ def distill(
       config: `DistillConfig`.
       system: precomputed kernels and eigendecomposition (`kernel_system`).
       progress: progress(stage, done, total).
+      budget: `resources.Budget` (memory budget, time limit, force); default `Budget()`.
+        Checked by `distill_plan` before anything is allocated.
 
     Returns:
       DistillStudy.
+
+    Raises:
+      resources.ResourceError: see `distill_plan`.
 
     Example:
       >>> study = distill(ntk_air.data.clusters(), ntk_air.kernels.two_layer_relu_kernel_fn(),
@@ -165,6 +271,7 @@ def distill(
     if not isinstance(c.steps, int) or isinstance(c.steps, bool) or c.steps < 1:
         raise ValueError(f"steps must be a positive int, got {c.steps!r}")
     total = 4
+    choice, loops = distill_plan(dataset, c, budget or Budget())
     if system is None:
         system = kernel_system(dataset, kernel_fn)
     eig = system.eig
@@ -231,6 +338,8 @@ def distill(
         noise_norm=float(np.linalg.norm(noise)),
         plain_gd=plain,
         runs=tuple(runs),
+        solver=choice,
+        loops=loops,
     )
 
 

@@ -16,6 +16,14 @@ import numpy as np
 from .._checks import check_int
 from ..data import clusters
 from ..data._dataset import MAX_SEED
+from ..resources import (
+    DEFAULT_RATES,
+    Budget,
+    LoopEstimate,
+    SolverChoice,
+    check_loop,
+    plan_solver,
+)
 from ..theorem import (
     DEFAULT_SEED,
     DEFAULT_STEPS,
@@ -30,7 +38,7 @@ from ..theorem import (
 )
 from ._system import Progress, data_summary
 
-__all__ = ["TheoremConfig", "TheoremStudy", "HarderCase", "theorem"]
+__all__ = ["TheoremConfig", "TheoremStudy", "HarderCase", "theorem", "theorem_plan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,17 +112,88 @@ class TheoremStudy(NamedTuple):
     check: TheoremCheck
     claims: dict
     harder: HarderCase | None
+    solver: SolverChoice | None = None  # the kernel limit's spectral path (dense)
+    loops: LoopEstimate | None = None  # the training loops' time and recording estimate
 
 
-def theorem(config: TheoremConfig = TheoremConfig(), *, progress: Progress | None = None):
+def theorem_plan(
+    config: TheoremConfig = TheoremConfig(), budget: Budget | None = None
+) -> tuple[SolverChoice, LoopEstimate]:
+    """Memory and time of `theorem`, decided (or refused) before any work.
+
+    The kernel limit is dense (n is the clusterable model's, small). Per GD step: each network
+    of width m trains two rules (plain, R3) on n points in d dimensions (≈ 6·n·m·d multiply-adds
+    each, forward and backward) and each width's two linearizations (H₀ and H∞) take a product
+    K·u per rule (2n² each); the kernel limit (per case) likewise. Recordings: the kernel limit
+    every step, the networks every `record_every` steps, (n + n_test) numbers per rule.
+
+    Args:
+      config: `TheoremConfig`. budget: `resources.Budget` (memory, time limit, force).
+
+    Returns:
+      (SolverChoice, LoopEstimate).
+
+    Raises:
+      resources.ResourceError: the recordings cannot fit the memory budget, or the loops are
+        estimated above budget.seconds (unless budget.force); nothing was run.
+
+    Example:
+      >>> choice, loops = theorem_plan(TheoremConfig(steps=10**9))
+      Traceback (most recent call last):
+      ...
+      ntk_air.resources.ResourceError: theorem: ... is estimated to take ~... (> the 60 min ...
+    """
+    c = config
+    budget = Budget() if budget is None else budget
+    ds = clusters(seed=c.seed)
+    n, n_test = ds.x.shape[0], ds.x_test.shape[0]
+    d = int(np.prod(ds.x.shape[1:]))
+    choice = plan_solver(
+        n, budget=budget, dtype="float64", n_test=n_test, d=d, solvers=("dense",), what="theorem"
+    )
+    widths = [int(w) for w in c.widths]
+    harder_widths = [int(w) for w in (c.harder_widths or widths)] if c.harder else []
+    nets = widths + 2 * harder_widths  # the harder case: i.i.d. and symmetric inits
+    limits = 2 if c.harder else 1
+    r = DEFAULT_RATES
+    flop, step = r["flop_seconds"], r["step_seconds"]
+    linear = 2 * (2.0 * n * n * flop + step)  # one linearized run of two rules, per step
+    net_s = sum(2 * (6.0 * n * m * d * flop + step) + 2 * linear for m in nets)
+    seconds = c.steps * (net_s + limits * linear)
+    rows = (n + n_test) * 8 * 2
+    memory = limits * (c.steps + 1) * rows * 2 + len(nets) * (c.steps // c.record_every + 1) * (
+        rows * 3
+    )
+    loops = LoopEstimate(
+        f"theorem: {c.steps} steps × {len(nets)} networks (widths {widths}"
+        + (f", harder case {harder_widths} × 2 inits" if c.harder else "")
+        + f") and {limits} kernel limit{'s' if limits > 1 else ''}",
+        float(seconds),
+        int(memory),
+        {"networks": len(nets), "kernel_limits": limits},
+    )
+    return choice, check_loop(loops, budget)
+
+
+def theorem(
+    config: TheoremConfig = TheoremConfig(),
+    *,
+    progress: Progress | None = None,
+    budget: Budget | None = None,
+):
     """Run the theorem check (no files, no output).
 
     Args:
       config: `TheoremConfig`.
       progress: progress(stage, done, total).
+      budget: `resources.Budget` (memory budget, time limit, force); checked by
+        `theorem_plan` before anything runs. Default `Budget()`.
 
     Returns:
       TheoremStudy.
+
+    Raises:
+      resources.ResourceError: see `theorem_plan`.
 
     Example:
       >>> study = theorem(TheoremConfig(widths=(64,), steps=200, harder=False))
@@ -122,6 +201,7 @@ def theorem(config: TheoremConfig = TheoremConfig(), *, progress: Progress | Non
       {'inf': True, '64': True}
     """
     c = config
+    choice, loops = theorem_plan(c, budget or Budget())
     widths = tuple(int(w) for w in c.widths)
     harder_widths = tuple(int(w) for w in (c.harder_widths or widths))
     parts = 1 + len(widths) + (2 * len(harder_widths) + 1 if c.harder else 0)
@@ -183,4 +263,6 @@ def theorem(config: TheoremConfig = TheoremConfig(), *, progress: Progress | Non
         check=check,
         claims=claims(check),
         harder=harder,
+        solver=choice,
+        loops=loops,
     )

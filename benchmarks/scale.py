@@ -1,0 +1,565 @@
+"""Benchmark: matrix-free top-k spectra, AIR energies and trajectories at large n (issue 11).
+
+Two-layer ReLU H∞ (`kernels.two_layer_relu_kernel_fn(nngp=False)`) on unit-norm d = 20 inputs
+drawn near 20 random centres (the theorem's cluster model, ε0 = 1: overlapping clusters), ±1
+labels constant per cluster with 20 % flips per cluster (so the AIR energies mean something),
+1000 clean test points. For each n, in a fresh subprocess (so the peak RSS is per size):
+
+* top-k: `topk.topk_eigensystem` (block Krylov, k = 100) with the labels' Krylov space riding
+  along: wall time, block products, residual norms, peak memory (VmHWM before anything dense);
+* AIR energies of clean labels, noise and noisy labels with their tail buckets;
+* a 200-point GD trajectory (η = 1/λ_1, steps log-spaced to 10⁶): top-k closed form plus the tail
+  by `matfree.deflated_lanczos` (`--tail-steps` extra passes of width 1), with Gauss/Radau
+  bounds, ‖u − ŷ‖ and test predictions through the K(x_test, X) operator;
+* where it fits (n ≤ --dense-max): dense K + `jnp.linalg.eigh` in the same process, after the
+  top-k part: time ratio, eigenvalue agreement, trajectory agreement.
+
+`--compare-solvers` runs block Krylov (several block sizes), randomized subspace iteration and
+`jax.experimental.sparse.linalg.lobpcg_standard` on one n against dense eigenvalues (how the
+default was chosen). `--device-count 8` times the block product on 8 forced host devices vs 1
+(same cores), each in its own subprocess, and checks that the results agree.
+
+    flock /tmp/ntk_air_bench.lock python benchmarks/scale.py --n 4000 16000 \
+        --out benchmarks/results/scale.json
+    flock /tmp/ntk_air_bench.lock python benchmarks/scale.py --compare-solvers --n 4000
+    flock /tmp/ntk_air_bench.lock python benchmarks/scale.py --device-count 8 --n 16000
+
+Results are merged into the JSON by key (sizes, comparison, devices), so sizes can be run in
+separate invocations. Runs on any JAX backend; the device is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's ntk_air, whatever is installed
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers (imported lazily: XLA_FLAGS must be set before JAX is imported)
+# ---------------------------------------------------------------------------------------------
+
+
+def peak_rss_bytes() -> int:
+    """VmHWM of this process (high-water mark of the resident set)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return -1
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (÷ wall time = cores effectively used)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def environment() -> dict:
+    import jax
+    import numpy as np
+
+    dev = jax.devices()[0]
+    return {
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "backend": jax.default_backend(),
+        "device_kind": dev.device_kind,
+        "device_count": jax.device_count(),
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+
+def cluster_data(n, n_test=1000, d=20, centres=20, eps0=1.0, flip=0.2, seed=0):
+    """Unit-norm points near random centres, ±1 labels by centre parity, exact flips."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, d))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+
+    def points(m):
+        cl = rng.integers(0, centres, m)
+        g = rng.standard_normal((m, d))
+        g -= np.sum(g * c[cl], axis=1, keepdims=True) * c[cl]  # tangent at the centre
+        g /= np.linalg.norm(g, axis=1, keepdims=True)
+        radius = eps0 * rng.random(m) ** (1.0 / (d - 1))
+        x = c[cl] + radius[:, None] * g
+        return x / np.linalg.norm(x, axis=1, keepdims=True), cl
+
+    x, cl = points(n)
+    xt, clt = points(n_test)
+    label = np.where(np.arange(centres) % 2 == 0, 1.0, -1.0)
+    y_clean = label[cl]
+    y = y_clean.copy()
+    for j in range(centres):  # exactly round(flip · size) flips per cluster
+        idx = np.flatnonzero(cl == j)
+        y[rng.choice(idx, int(round(flip * idx.size)), replace=False)] *= -1
+    return x, y, y_clean, xt, label[clt]
+
+
+def log_steps(max_step, count):
+    """`count` distinct whole numbers 0 … max_step, log-spaced (0 first)."""
+    import numpy as np
+
+    num = count
+    while True:
+        grid = np.unique(np.round(np.logspace(0, np.log10(max_step), num)))
+        if grid.size >= count - 1:
+            return np.concatenate([[0.0], grid[: count - 1]])
+        num += 1
+
+
+def _lists(a):
+    import numpy as np
+
+    return np.asarray(a, dtype=np.float64).tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# One size, in its own process
+# ---------------------------------------------------------------------------------------------
+
+
+def run_size(args) -> dict:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ntk_air import kernels, matfree, operators, resources, topk
+
+    n, k = args.n[0], args.k
+    out = {"n": n, "k": k, "tile": args.tile, "environment": environment()}
+    x, y, yc, xt, yt = cluster_data(n)
+    kernel_fn = kernels.two_layer_relu_kernel_fn(nngp=False)
+    est = resources.estimate_topk(n, k, "float64", tile=args.tile, d=x.shape[1])
+    out["estimate_topk"] = {"memory_bytes": est.memory_bytes, "seconds": est.seconds}
+    dense_est = resources.estimate_dense(n, "float64")
+    out["estimate_dense"] = {"memory_bytes": dense_est.memory_bytes, "seconds": dense_est.seconds}
+
+    t_start, cpu_start = time.perf_counter(), cpu_seconds()
+    op = operators.kernel_operator(kernel_fn, x, tile_size=args.tile)
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
+    top = topk.topk_eigensystem(op, k, labels=-y, block_size=args.block_size)
+    jax.block_until_ready(top.eigenvectors)
+    t_topk = time.perf_counter() - t0
+    cpu_topk = cpu_seconds() - cpu0
+    rss_topk = peak_rss_bytes()
+
+    t0 = time.perf_counter()
+    air = matfree.topk_air_spectra(top, yc, y)
+    jax.block_until_ready(air)
+    t_air = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    tail = (
+        matfree.deflated_lanczos(op, top, -y, args.tail_steps)
+        if args.tail_steps > 0
+        else matfree.tail_quadrature(top, -y)
+    )
+    free_tail = matfree.tail_quadrature(top, -y)
+    test_op = operators.kernel_operator(kernel_fn, xt, x, tile_size=args.tile)
+    eta = 1.0 / float(top.eigenvalues[0])
+    predict, _ = matfree.topk_gd_predictor(
+        top, y, eta=eta, y_clean=yc, test_operator=test_op, tail=tail
+    )
+    steps = log_steps(1e6, 200)
+    traj = predict(steps)
+    jax.block_until_ready(traj)
+    t_traj = time.perf_counter() - t0
+    t_total = time.perf_counter() - t_start
+    cpu_total = cpu_seconds() - cpu_start
+    rss_all = peak_rss_bytes()
+    test_acc = np.mean(np.sign(np.asarray(traj.test)) == yt[None], axis=1)
+
+    out["topk"] = {
+        "seconds": t_topk,
+        "cpu_seconds": cpu_topk,
+        "block_products": int(top.block_products),
+        "columns_multiplied": int(top.columns_multiplied),
+        "converged": bool(top.converged),
+        "tol": float(top.tol),
+        "block_size": args.block_size or topk.default_block_size(k, n),
+        "eigenvalues": _lists(top.eigenvalues),
+        "next_eigenvalue": float(top.next_eigenvalue),
+        "residual_norms": _lists(top.residual_norms),
+        "max_relative_residual": float(top.residual_norms.max() / top.eigenvalues[0]),
+        "label_krylov_steps": int(top.labels.steps),
+    }
+    out["air"] = {
+        "seconds": t_air,
+        **{
+            name: {
+                "energy": _lists(s.energy),
+                "cumulative_k": float(s.cumulative[-1]),
+                "tail": float(s.tail),
+            }
+            for name, s in air._asdict().items()
+        },
+    }
+    out["trajectory"] = {
+        "seconds": t_traj,
+        "tail_method": "deflated-lanczos" if args.tail_steps > 0 else "label-krylov",
+        "tail_passes": int(tail.passes),
+        "tail_steps": _lists(tail.steps),
+        "label_krylov_tail_steps": _lists(free_tail.steps),
+        "eta": eta,
+        "steps": _lists(steps),
+        "residual_norm": _lists(traj.residual_norm),
+        "tail_norm": _lists(traj.tail_norm),
+        "tail_lower": _lists(traj.tail_lower),
+        "tail_upper": _lists(traj.tail_upper),
+        "clean_dist": _lists(traj.clean_dist),
+        "test_accuracy": _lists(test_acc),
+        "best_clean_dist": float(np.min(traj.clean_dist)),
+        "best_step": float(steps[int(np.argmin(traj.clean_dist))]),
+    }
+    out["total_seconds"] = t_total
+    out["total_cpu_seconds"] = cpu_total
+    out["peak_rss_bytes_topk"] = rss_topk
+    out["peak_rss_bytes"] = rss_all
+    if jax.default_backend() != "cpu":
+        stats = jax.devices()[0].memory_stats() or {}
+        out["device_peak_bytes"] = stats.get("peak_bytes_in_use")
+
+    if n <= args.dense_max:
+        # The top-k results so far, in case the dense side outlives the driver's time limit.
+        out["dense"] = {"status": "started", "started_unix": time.time()}
+        Path(args.save).write_text(json.dumps(out))
+        t0 = time.perf_counter()
+        K = jax.block_until_ready(kernel_fn.replace(tile_size=args.tile)(x).ntk)
+        t_kernel = time.perf_counter() - t0
+        eigh = jax.jit(jnp.linalg.eigh)
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
+        lam, V = jax.block_until_ready(eigh(K))
+        t_eigh = time.perf_counter() - t0
+        cpu_eigh = cpu_seconds() - cpu0
+        lam, V = lam[::-1], V[:, ::-1]
+        rel = np.abs(np.asarray(top.eigenvalues) - np.asarray(lam[:k])) / np.asarray(lam[:k])
+        # Trajectory from the dense spectrum: ‖u(k) − y‖ = ‖(1 − ηλ)^k Vᵀy‖.
+        c = np.asarray(V.T @ jnp.asarray(y))
+        lam_np = np.asarray(lam)
+        base = np.abs(1.0 - eta * lam_np)  # |1 − ηλ| < 1 for η = 1/θ_1 (up to rounding)
+        with np.errstate(under="ignore"):
+            res = np.sqrt([np.sum((np.power(base, s) * c) ** 2) for s in steps])
+        rnorm = np.asarray(traj.residual_norm)
+        top2 = rnorm**2 - np.asarray(traj.tail_norm) ** 2  # the exact top-k part, squared
+        out["dense"] = {
+            "status": "done",
+            "kernel_seconds": t_kernel,
+            "eigh_seconds": t_eigh,
+            "eigh_cpu_seconds": cpu_eigh,
+            "seconds": t_kernel + t_eigh,
+            "speedup_topk_vs_dense": (t_kernel + t_eigh) / t_topk,
+            "speedup_topk_vs_eigh_only": t_eigh / t_topk,
+            "max_relative_eigenvalue_error": float(rel.max()),
+            "eigenvalue_k_plus_1": float(lam[k]),
+            "lambda_min": float(lam[-1]),
+            "trajectory_max_abs_error": float(np.max(np.abs(rnorm - res))),
+            # relative to the exact value where it is above rounding (1e-12 of the start)
+            "trajectory_max_rel_error": float(
+                np.max((np.abs(rnorm - res) / np.maximum(res, 1e-300))[res > 1e-12 * res[0]])
+            ),
+            "trajectory_max_abs_error_over_initial": float(np.max(np.abs(rnorm - res)) / res[0]),
+            # the exact ‖u − y‖ inside the top-k part plus the Gauss / Gauss–Radau tail bounds
+            # (1e-6: the top-k part carries the Ritz vectors' residual-level error)
+            "trajectory_within_bounds": bool(
+                np.all(
+                    np.sqrt(top2 + np.asarray(traj.tail_lower) ** 2) <= res * (1 + 1e-6) + 1e-300
+                )
+                and np.all(res <= np.sqrt(top2 + np.asarray(traj.tail_upper) ** 2) * (1 + 1e-6))
+            ),
+            "tail_exact": _lists(
+                np.sqrt(
+                    np.maximum(res**2 - np.sum(np.asarray(traj.residual_top) ** 2, axis=1), 0.0)
+                )
+            ),
+            "peak_rss_bytes": peak_rss_bytes(),
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Solver comparison
+# ---------------------------------------------------------------------------------------------
+
+
+def run_compare(args) -> dict:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.experimental.sparse.linalg import lobpcg_standard
+
+    from ntk_air import kernels, operators, topk
+
+    n, k = args.n[0], args.k
+    x, *_ = cluster_data(n)
+    kernel_fn = kernels.two_layer_relu_kernel_fn(nngp=False)
+    K = kernel_fn(x).ntk
+    lam = np.asarray(jnp.linalg.eigvalsh(K))[::-1]
+    op = operators.kernel_operator(kernel_fn, x, tile_size=args.tile)
+    v = jnp.ones((n, 128))
+    jax.block_until_ready(op.apply(v))
+    t0 = time.perf_counter()
+    jax.block_until_ready(op.apply(v))
+    pass_s = time.perf_counter() - t0
+    # float32 tiles: cheaper per entry? and what eigenvalue accuracy would they give?
+    op32 = operators.kernel_operator(
+        kernel_fn.replace(dtype="float32"), x.astype(np.float32), tile_size=args.tile
+    )
+    v32 = jnp.ones((n, 128), jnp.float32)
+    jax.block_until_ready(op32.apply(v32))
+    t0 = time.perf_counter()
+    jax.block_until_ready(op32.apply(v32))
+    pass32_s = time.perf_counter() - t0
+    top32 = topk.topk_eigensystem(op32, k)
+    err32 = np.abs(np.asarray(top32.eigenvalues, np.float64) - lam[:k]) / lam[:k]
+    float32_tiles = {
+        "pass_seconds_b128_float32": pass32_s,
+        "pass_seconds_b128_float64": pass_s,
+        "max_relative_eigenvalue_error_float32": float(err32.max()),
+        "block_products_float32": int(top32.block_products),
+    }
+    print(float32_tiles, flush=True)
+    runs = []
+    configs = [("block-krylov", b) for b in (32, 64, 128, 256)]
+    configs += [("subspace", b) for b in (128, 256, 384)]
+    for method, b in configs:
+        t0 = time.perf_counter()
+        top = topk.topk_eigensystem(op, k, method=method, block_size=b, max_products=80)
+        jax.block_until_ready(top.eigenvectors)
+        el = time.perf_counter() - t0
+        err = np.abs(np.asarray(top.eigenvalues) - lam[:k]) / lam[:k]
+        runs.append(
+            {
+                "method": method,
+                "block_size": b,
+                "seconds": el,
+                "block_products": int(top.block_products),
+                "columns_multiplied": int(top.columns_multiplied),
+                "converged": bool(top.converged),
+                "max_relative_eigenvalue_error": float(err.max()),
+                "max_relative_residual": float(top.residual_norms.max() / top.eigenvalues[0]),
+            }
+        )
+        print(runs[-1], flush=True)
+    # LOBPCG (JAX's): each iteration multiplies [X, P, R] (3k columns) and X (k columns).
+    for iters in (10, 20, 40):
+        x0 = jnp.asarray(np.random.default_rng(0).standard_normal((n, k)))
+        t0 = time.perf_counter()
+        theta, vecs, it = lobpcg_standard(op.apply, x0, m=iters)
+        jax.block_until_ready(vecs)
+        el = time.perf_counter() - t0
+        theta = np.sort(np.asarray(theta))[::-1]
+        err = np.abs(theta - lam[:k]) / lam[:k]
+        kv = np.asarray(op.apply(vecs))
+        rayleigh = np.sum(np.asarray(vecs) * kv, axis=0)
+        res = np.linalg.norm(kv - np.asarray(vecs) * rayleigh, axis=0)
+        runs.append(
+            {
+                "method": "lobpcg (jax.experimental.sparse.linalg)",
+                "block_size": k,
+                "iterations": int(it),
+                "seconds": el,
+                "block_products": 2 + 2 * int(it),
+                "columns_multiplied": k + 4 * k * int(it),
+                "converged": bool(err.max() < 1e-8),
+                "max_relative_eigenvalue_error": float(err.max()),
+                "max_relative_residual": float(res.max() / lam[0]),
+            }
+        )
+        print(runs[-1], flush=True)
+    return {
+        "n": n,
+        "k": k,
+        "tile": args.tile,
+        "pass_seconds_b128": pass_s,
+        "float32_tiles": float32_tiles,
+        "lambda_k": float(lam[k - 1]),
+        "lambda_k_plus_1": float(lam[k]),
+        "runs": runs,
+        "environment": environment(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 8 forced host devices vs 1
+# ---------------------------------------------------------------------------------------------
+
+
+def run_device_worker(args) -> dict:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+
+    from ntk_air import kernels, operators
+
+    n = args.n[0]
+    x, *_ = cluster_data(n)
+    v = np.random.default_rng(1).standard_normal((n, 128))
+    kernel_fn = kernels.two_layer_relu_kernel_fn(nngp=False)
+    out = {"devices": jax.device_count(), "n": n, "environment": environment()}
+    for symmetric in (True, False):
+        op = operators.kernel_operator(kernel_fn, x, tile_size=args.tile, symmetric=symmetric)
+        jax.block_until_ready(op(v))
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            kv = jax.block_until_ready(op(v))
+            times.append(time.perf_counter() - t0)
+        name = "symmetric" if symmetric else "rows"
+        out[name] = {"times_s": times, "median_s": float(np.median(times))}
+        np.save(Path(args.save) / f"{name}_{jax.device_count()}.npy", np.asarray(kv))
+    return out
+
+
+def run_devices(args) -> dict:
+    import numpy as np
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in (1, args.device_count):
+            env = dict(os.environ)
+            env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={count}"
+            env["PYTHONPATH"] = str(ROOT)
+            cmd = [sys.executable, __file__, "--device-worker", "--save", tmp, "--n"]
+            cmd += [str(args.n[0]), "--tile", str(args.tile), "--repeats", str(args.repeats)]
+            res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            results[count] = json.loads(res.stdout.strip().splitlines()[-1])
+        agree = {}
+        for name in ("symmetric", "rows"):
+            a = np.load(Path(tmp) / f"{name}_1.npy")
+            b = np.load(Path(tmp) / f"{name}_{args.device_count}.npy")
+            agree[name] = float(np.max(np.abs(a - b)) / np.max(np.abs(a)))
+    one, many = results[1], results[args.device_count]
+    return {
+        "n": args.n[0],
+        "block_width": 128,
+        "tile": args.tile,
+        "devices": args.device_count,
+        "one_device": one,
+        "many_devices": many,
+        "ratio_many_over_one": {
+            name: many[name]["median_s"] / one[name]["median_s"] for name in ("symmetric", "rows")
+        },
+        "max_relative_difference": agree,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver: fresh subprocess per size, results merged into the JSON
+# ---------------------------------------------------------------------------------------------
+
+
+def merge(path: Path, key: str, value) -> None:
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if key == "sizes":
+        data.setdefault("sizes", {})[str(value["n"])] = value
+    else:
+        data[key] = value
+    data["benchmark"] = "benchmarks/scale.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, nargs="+", default=[4000, 16000, 64000, 100000])
+    p.add_argument("--k", type=int, default=100)
+    p.add_argument("--tile", type=int, default=1024)
+    p.add_argument("--block-size", type=int, default=None)
+    p.add_argument("--tail-steps", type=int, default=8, help="deflated Lanczos passes (0: none)")
+    p.add_argument("--dense-max", type=int, default=16000, help="largest n with dense eigh")
+    p.add_argument("--compare-solvers", action="store_true")
+    p.add_argument("--device-count", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--worker-timeout", type=int, default=2250, help="seconds per size (dense part cut off)"
+    )
+    p.add_argument("--out", default=str(ROOT / "benchmarks/results/scale.json"))
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--device-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--save", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_size(args)))
+        return
+    if args.device_worker:
+        print(json.dumps(run_device_worker(args)))
+        return
+    out = Path(args.out)
+    if args.compare_solvers:
+        merge(out, "solver_comparison", run_compare(args))
+        return
+    if args.device_count:
+        res = run_devices(args)
+        print(json.dumps(res, indent=1))
+        merge(out, "multi_device", res)
+        return
+    for n in args.n:
+        cmd = [sys.executable, __file__, "--worker", "--n", str(n), "--k", str(args.k)]
+        cmd += ["--tile", str(args.tile), "--tail-steps", str(args.tail_steps)]
+        cmd += ["--dense-max", str(args.dense_max)]
+        if args.block_size:
+            cmd += ["--block-size", str(args.block_size)]
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            partial = Path(tmp) / "partial.json"
+            cmd += ["--save", str(partial)]
+            try:
+                res = subprocess.run(
+                    cmd, env=env, capture_output=True, text=True, timeout=args.worker_timeout
+                )
+            except subprocess.TimeoutExpired:
+                # Only the dense side may run this long: keep the top-k part, bound the dense.
+                if not partial.exists():
+                    raise SystemExit(f"size n = {n}: top-k part exceeded the time limit") from None
+                value = json.loads(partial.read_text())
+                started = value["dense"]["started_unix"]
+                value["dense"] = {
+                    "status": f"not finished within the {args.worker_timeout} s limit",
+                    "seconds_lower_bound": time.time() - started,
+                    "speedup_topk_vs_dense_lower_bound": (time.time() - started)
+                    / value["topk"]["seconds"],
+                }
+            else:
+                if res.returncode != 0:
+                    print(res.stderr[-4000:], file=sys.stderr)
+                    raise SystemExit(f"size n = {n} failed")
+                value = json.loads(res.stdout.strip().splitlines()[-1])
+        value["process_seconds"] = time.perf_counter() - t0
+        merge(out, "sizes", value)
+        summary = {
+            key: value.get(key)
+            for key in ("n", "total_seconds", "peak_rss_bytes_topk", "peak_rss_bytes")
+        }
+        summary["block_products"] = value["topk"]["block_products"]
+        if "dense" in value:
+            summary["dense"] = {
+                key: value["dense"].get(key)
+                for key in ("status", "speedup_topk_vs_dense", "max_relative_eigenvalue_error")
+            }
+        print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Sharded operators: 8 forced host devices and two jax.distributed processes give the
+single-device results (each run in a subprocess, so XLA_FLAGS is set before JAX starts)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Computes every sharded product, the top-k spectrum and a ridge solve on a given mesh; saves
+# them as .npy files under OUT/<tag>_<name>.npy.
+COMPUTE = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    jax.config.update("jax_enable_x64", True)
+    from ntk_air import kernels, operators, topk, matfree
+
+    def compute(mesh, out, tag):
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((203, 6))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        xt = x[:37] * 0.5 + x[37:74] * 0.5
+        xt /= np.linalg.norm(xt, axis=1, keepdims=True)
+        v = rng.standard_normal((203, 5))
+        fn = kernels.two_layer_relu_kernel_fn()
+        res = {}
+        res["symmetric"] = operators.kernel_operator(fn, x, tile_size=19, mesh=mesh)(v)
+        res["rows"] = operators.kernel_operator(
+            fn, x, tile_size=19, symmetric=False, mesh=mesh)(v)
+        res["rect"] = operators.kernel_operator(fn, xt, x, tile_size=11, mesh=mesh)(v)
+        params = {"w": rng.standard_normal((6, 9)), "a": rng.standard_normal(9)}
+        apply = lambda p, z: jnp.tanh(z @ p["w"]) @ p["a"]
+        res["empirical"] = operators.empirical_kernel_operator(
+            apply, params, x, tile_size=13, mesh=mesh)(v)
+        K = np.asarray(fn(x).ntk)
+        res["matrix"] = operators.matrix_operator(K, mesh=mesh)(v)
+        op = operators.kernel_operator(fn, x, tile_size=19, mesh=mesh)
+        top = topk.topk_eigensystem(op, 12, block_size=16)
+        res["eigenvalues"] = top.eigenvalues
+        res["projector"] = top.eigenvectors @ top.eigenvectors.T
+        # μ = 1 keeps K + μI well conditioned: CG's rounding, amplified by cond, stays < 1e-12.
+        res["ridge"] = matfree.ridge_solve(op, v[:, :2], 1.0, preconditioner=top).solution
+        for name, a in res.items():
+            np.save(f"{out}/{tag}_{name}.npy", np.asarray(a))
+    """
+)
+
+NAMES = ("symmetric", "rows", "rect", "empirical", "matrix", "eigenvalues", "projector", "ridge")
+
+
+def _run(script, env_extra, cwd):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device unless asked
+    env.update(PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", **env_extra)
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(proc, timeout=600):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return out
+
+
+def _compare(tmp, tag_a, tag_b, tol=1e-12):
+    for name in NAMES:
+        a = np.load(tmp / f"{tag_a}_{name}.npy")
+        b = np.load(tmp / f"{tag_b}_{name}.npy")
+        scale = max(np.max(np.abs(a)), 1e-300)
+        assert np.max(np.abs(a - b)) / scale < tol, (name, np.max(np.abs(a - b)) / scale)
+
+
+def test_eight_host_devices_equal_one(tmp_path):
+    script = COMPUTE + textwrap.dedent(
+        f"""
+        assert jax.device_count() == 8, jax.devices()
+        compute(operators.device_mesh(), {str(tmp_path)!r}, "eight")
+        compute(operators.device_mesh(jax.devices()[:1]), {str(tmp_path)!r}, "one")
+        """
+    )
+    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    _finish(_run(script, flags, tmp_path))
+    _compare(tmp_path, "eight", "one")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one(tmp_path):
+    port = _free_port()
+    worker = COMPUTE + textwrap.dedent(
+        """
+        import os
+        pid = int(os.environ["NTK_AIR_PID"])
+        jax.distributed.initialize(f"localhost:{PORT}", num_processes=2, process_id=pid)
+        assert jax.process_count() == 2 and jax.device_count() == 2
+        compute(operators.device_mesh(), OUT, f"proc{pid}")
+        jax.distributed.shutdown()
+        """
+    ).replace("PORT", str(port)).replace("OUT", repr(str(tmp_path)))
+    single = COMPUTE + f"\ncompute(operators.device_mesh(), {str(tmp_path)!r}, 'single')\n"
+    procs = [_run(worker, {"NTK_AIR_PID": str(i)}, tmp_path) for i in (0, 1)]
+    ref = _run(single, {}, tmp_path)
+    for p in (*procs, ref):
+        _finish(p)
+    _compare(tmp_path, "proc0", "single")
+    _compare(tmp_path, "proc1", "single")
+    _compare(tmp_path, "proc0", "proc1", tol=1e-300)  # every process got the same answer

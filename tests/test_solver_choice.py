@@ -1,0 +1,162 @@
+"""The automatic solver choice and the resource refusals (issue 11 item 4, issue 13 item 3).
+
+`ntk-air air --solver topk` equals the dense path on the top-k eigenvalues, per-mode energies and
+the tail energy; the dense and top-k paths and the loops of distill/theorem are refused before
+anything is allocated or run, with the estimate (in GB, seconds) and the options that fit;
+`--force` lifts the time limit but never the memory budget; auto picks dense at small n.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ntk_air import cli, data, resources, studies
+from ntk_air.kernels import two_layer_relu
+from ntk_air.resources import Budget, LoopEstimate, ResourceError
+
+
+class _Ran(Exception):
+    """Raised by a stubbed study: the command got past its resource checks."""
+
+
+def _stub(monkeypatch, name):
+    def ran(*args, **kwargs):
+        raise _Ran(name)
+
+    monkeypatch.setattr(studies, name, ran)
+
+
+def _cli(argv, capsys):
+    code = cli.main([*argv, "--no-progress"])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _big_npz(tmp_path, n=5000, d=5):
+    """n unit rows (a small file; its dense kernel path needs 5n² floats = 1 GB)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, d))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    path = tmp_path / "big.npz"
+    np.savez(path, x=x, y=np.sign(x[:, 0]) + (x[:, 0] == 0))
+    return path
+
+
+@pytest.mark.slow
+def test_air_topk_equals_dense_on_the_top_modes(tmp_path, x64, capsys):
+    k = 6  # the clusters' spectrum has a clear gap after mode 6 (0.371 vs 0.339)
+    common = ["air", "--steps", "300", "--num-steps", "30"]
+    code, out_dense, _ = _cli([*common, "--out", str(tmp_path / "dense")], capsys)
+    assert code == 0
+    assert "solver: dense (auto" in out_dense and " GB of " in out_dense  # auto: dense at n = 160
+    code, out_topk, _ = _cli(
+        [*common, "--solver", "topk", "--rank", str(k), "--out", str(tmp_path / "topk")], capsys
+    )
+    assert code == 0 and f"solver: topk (topk; top-{k})" in out_topk
+    dense = json.loads((tmp_path / "dense" / "air.json").read_text())
+    top = json.loads((tmp_path / "topk" / "air.json").read_text())
+    assert dense["solver"]["name"] == "dense" and top["solver"]["name"] == "topk"
+    assert set(dense) <= set(top)  # air.json keeps its keys
+    lam = np.array(dense["eigenvalues"])
+    assert lam[k - 1] - lam[k] > 0.05 * lam[k - 1]  # the gap that makes the modes well defined
+    np.testing.assert_allclose(top["eigenvalues"], lam[:k], rtol=1e-8)
+    assert top["eigenvalues_computed"] == k and top["converged"]
+    assert top["max_relative_residual"] <= 1e-6
+    for kind in ("clean", "noise", "noisy"):
+        e_dense = np.array(dense[f"energy_{kind}"], float)
+        np.testing.assert_allclose(top[f"energy_{kind}"], e_dense[:k], atol=1e-7)
+        np.testing.assert_allclose(top["tail_energy"][kind], e_dense[k:].sum(), atol=1e-7)
+    # The trajectory: top k exact, the tail by Lanczos on the label Krylov space, whose
+    # Gauss / Gauss-Radau bounds bracket the exact ‖u(k) − y‖ (from numpy's eigh).
+    ds = data.clusters()
+    lam_np, V = np.linalg.eigh(np.asarray(two_layer_relu(ds.x, ds.x)))
+    steps, eta = np.array(top["steps"]), top["eta"]
+    c = V.T @ ds.y
+    exact = np.sqrt([np.sum((1 - eta * lam_np) ** (2 * t) * c**2) for t in steps])
+    tail = top["trajectory_tail"]
+    rn, tn = np.array(tail["residual_norm"]), np.array(tail["tail_lower"])
+    top2 = rn**2 - tn**2
+    lower = np.sqrt(top2 + np.array(tail["tail_lower"]) ** 2)
+    upper = np.sqrt(top2 + np.array(tail["tail_upper"]) ** 2)
+    # (1e-6: the top-k part carries the Ritz vectors' residual-level error, tol 1e-7)
+    assert np.all(lower <= exact * (1 + 1e-6)) and np.all(exact <= upper * (1 + 1e-6))
+    assert np.max(upper - lower) > 0  # a bracket, not an identity
+    np.testing.assert_allclose(top["start_dist"], dense["start_dist"], rtol=1e-10)
+    # ‖u(k) − ŷ‖ is a Lanczos estimate of the tail (no bracket): close, not exact, at k = 6.
+    np.testing.assert_allclose(top["best_dist"], dense["best_dist"], rtol=1e-2)
+    np.testing.assert_allclose(top["dist_to_clean"], dense["dist_to_clean"], rtol=0.1)
+
+
+def test_auto_picks_dense_at_small_n_and_topk_when_dense_does_not_fit(x64):
+    ds = data.clusters()
+    assert studies.air_plan(ds).solver == "dense"
+    big = data.Dataset(
+        name="big",
+        x=np.ones((5000, 5)) / np.sqrt(5),
+        y=np.ones(5000),
+        y_clean=np.ones(5000),
+        x_test=np.zeros((0, 5)),
+        y_test_clean=np.zeros(0),
+        info={},
+    )
+    choice = studies.air_plan(big, Budget(memory_bytes=5 * 10**8))
+    assert choice.solver == "topk" and choice.rank == 100
+    assert choice.memory_bytes <= 5 * 10**8 < choice.estimates["dense"].memory_bytes
+
+
+def test_forced_dense_too_large_is_refused_before_allocating(tmp_path, x64, capsys, monkeypatch):
+    _stub(monkeypatch, "air")  # the study must never be reached
+    path = _big_npz(tmp_path)
+    argv = ["air", str(path), "--solver", "dense", "--memory-budget", "0.5"]
+    code, _, err = _cli([*argv, "--out", str(tmp_path / "o")], capsys)
+    assert code == 2
+    assert "dense at n = 5000 needs 1 GB > memory budget 0.5 GB" in err
+    assert "--solver topk --rank 100 (0.2" in err
+    n_fit = int(err.split("--n-train ")[1].split()[0])
+    assert resources.estimate_dense(n_fit).memory_bytes <= 0.5e9
+    assert resources.estimate_dense(n_fit + 1).memory_bytes > 0.5e9
+    assert "Traceback" not in err
+    # auto with the same budget goes matrix-free (and would run: the stub says so)
+    with pytest.raises(_Ran):
+        cli.main(["air", str(path), "--memory-budget", "0.5", "--no-progress", "--out", "o2"])
+    assert "solver: topk (auto; top-100)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["distill", "theorem"])
+def test_long_loops_refused_with_the_estimate_unless_forced(
+    command, tmp_path, x64, capsys, monkeypatch
+):
+    _stub(monkeypatch, command)
+    out = ["--out", str(tmp_path / "o")]
+    code, _, err = _cli([command, "--steps", "1e9", *out], capsys)
+    assert code == 2 and "is estimated to take" in err and "--force" in err
+    assert "nothing was run" in err
+    # --force lifts the time limit, not the memory budget: 10⁹ recorded steps cannot fit
+    code, _, err = _cli([command, "--steps", "1e9", "--force", *out], capsys)
+    assert code == 2 and "would record" in err and "TB" not in err and " GB" in err
+    # a run within memory but above a (tiny) time limit: refused, and runs with --force
+    few = [command, "--steps", "200", "--time-limit", "1e-9", *out]
+    code, _, err = _cli(few, capsys)
+    assert code == 2 and "is estimated to take" in err
+    with pytest.raises(_Ran):
+        cli.main([*few, "--force", "--no-progress"])
+
+
+def test_plan_solver_options_and_check_loop():
+    # the largest dense n is exact at the budget boundary
+    n = resources.max_dense_n(10**9)
+    assert resources.estimate_dense(n).memory_bytes <= 10**9
+    assert resources.estimate_dense(n + 1).memory_bytes > 10**9
+    with pytest.raises(ResourceError, match="--solver topk is not available for distill"):
+        resources.plan_solver(100, budget=Budget(solver="topk"), solvers=("dense",), what="distill")
+    with pytest.raises(ResourceError, match=r"needs 4e\+04 GB > memory budget 0.001 GB.*--n-train"):
+        resources.plan_solver(10**6, budget=Budget(memory_bytes=10**6))
+    est = LoopEstimate("loop", 10.0, 10, {})
+    with pytest.raises(ResourceError, match="estimated to take"):
+        resources.check_loop(est, Budget(seconds=1.0))
+    assert resources.check_loop(est, Budget(seconds=1.0, force=True)) is est
+    with pytest.raises(ResourceError, match="would record"):
+        resources.check_loop(est, Budget(memory_bytes=5, force=True))
