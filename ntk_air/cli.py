@@ -1,4 +1,4 @@
-"""`ntk-air` command line: kernel, air, distill, theorem, reproduce."""
+"""`ntk-air` command line: kernel, air, distill, theorem, reproduce, entk."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .commands._common import CliError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 # Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int.
-COMMANDS = ("kernel", "air", "distill", "theorem", "reproduce")
+COMMANDS = ("kernel", "air", "distill", "theorem", "reproduce", "entk")
 """The `ntk-air` subcommands, each a module of `ntk_air.commands`."""
 
 

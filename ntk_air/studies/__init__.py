@@ -19,26 +19,52 @@ hand the results to `ntk_air.report` (JSON, figures, index.md) or to `ntk_air.pl
 from ._system import KernelSystem, Progress, data_summary, kernel_system
 from .air import AIRConfig, AIRStudy, air
 from .distill import DistillConfig, DistillStudy, RuleRun, best_run, distill
+from .entk import (
+    ENTK_ARCHS,
+    EntkConfig,
+    EntkNetwork,
+    EntkStudy,
+    KernelLimit,
+    LabelAlignment,
+    TrainingCurves,
+    checkpoint_steps,
+    entk,
+    entk_network,
+    kernel_target_alignment,
+    relative_distance,
+)
 from .kernel import KernelStudy, kernel
 from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem
 
 __all__ = [
+    "ENTK_ARCHS",
     "AIRConfig",
     "AIRStudy",
     "DistillConfig",
     "DistillStudy",
+    "EntkConfig",
+    "EntkNetwork",
+    "EntkStudy",
     "HarderCase",
+    "KernelLimit",
     "KernelStudy",
     "KernelSystem",
+    "LabelAlignment",
     "Progress",
     "RuleRun",
     "TheoremConfig",
     "TheoremStudy",
+    "TrainingCurves",
     "air",
     "best_run",
+    "checkpoint_steps",
     "data_summary",
     "distill",
+    "entk",
+    "entk_network",
     "kernel",
     "kernel_system",
+    "kernel_target_alignment",
+    "relative_distance",
     "theorem",
 ]
