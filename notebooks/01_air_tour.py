@@ -60,6 +60,7 @@ import functools
 
 import matplotlib.pyplot as plt
 import numpy as np
+
 from ntk_air import data, dynamics, early_stopping, empirical, kernels, models, studies
 from ntk_air.plots.air import plot_fitted_fractions, plot_label_energy, plot_u_curve
 

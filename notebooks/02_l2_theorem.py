@@ -52,6 +52,7 @@ jax.config.update("jax_enable_x64", True)  # first, before any JAX array exists
 
 import matplotlib.pyplot as plt
 import numpy as np
+
 from ntk_air import (
     data,
     distill,

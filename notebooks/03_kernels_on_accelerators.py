@@ -54,8 +54,9 @@ import statistics
 import time
 
 import matplotlib.pyplot as plt
-import ntk_air
 import numpy as np
+
+import ntk_air
 from ntk_air import data, empirical, kernels, models
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (CPU, < 2 min) or "large"

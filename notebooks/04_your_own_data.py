@@ -57,6 +57,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.datasets import load_digits
+
 from ntk_air import data, kernels, nt_backend, report, studies
 from ntk_air.plots.air import (
     plot_eigenvalues,
@@ -64,7 +66,6 @@ from ntk_air.plots.air import (
     plot_label_energy,
     plot_u_curve,
 )
-from sklearn.datasets import load_digits
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
 if SIZE not in ("small", "large"):

@@ -53,6 +53,7 @@ jax.config.update("jax_enable_x64", True)  # first, before any JAX array exists
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+
 from ntk_air import (
     data,
     distill,

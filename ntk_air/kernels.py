@@ -174,6 +174,9 @@ class PairwiseKernelFn:
         dt = resolve_dtype(self.dtype, like=_first_array(x1))
         x1, x2 = self.prepare(x1, x2, dt)
         x2 = x1 if x2 is None else x2
+        for name, x in (("x1", x1), ("x2", x2)):
+            if x.shape[0] == 0:
+                raise ValueError(f"{name} has no rows: a kernel needs at least one example")
         tile = self.tile_for(x1, x2)
 
         def grid(a, b, t):

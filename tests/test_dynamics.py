@@ -8,8 +8,8 @@ import jax
 import numpy as np
 import pytest
 import scipy.linalg
-from conftest import linalg_tol
 
+from conftest import linalg_tol
 from ntk_air import data
 from ntk_air.dynamics import (
     distill_from_early_stopped_teacher,

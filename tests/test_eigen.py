@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import linalg_tol
 
+from conftest import linalg_tol
 from ntk_air import eigen, kernels
 
 

@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import unit_rows
 
+from conftest import unit_rows
 from ntk_air import checked, distill, kernels, targets
 from ntk_air._checks import NonFiniteError
 from ntk_air.dynamics import gd_predictor

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TOLERANCES, linalg_tol, rel_fro
 
+from conftest import TOLERANCES, linalg_tol, rel_fro
 from ntk_air import kernels
 
 

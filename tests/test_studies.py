@@ -6,8 +6,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import h_inf_numpy
 
+from conftest import h_inf_numpy
 from ntk_air import data, kernels, layers, studies, targets
 from ntk_air.early_stopping import u_curve
 from ntk_air.eigen import eigensystem

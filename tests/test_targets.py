@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import unit_rows
 
+from conftest import unit_rows
 from ntk_air import distill, models, targets, training
 from ntk_air.eigen import eigensystem
 from ntk_air.empirical import two_layer_ntk
