@@ -127,8 +127,14 @@ def run(args) -> int:
     dataset = load_dataset(args, split_sizes=True)
     optimizer = _optimizer(args)
     timer = Timer()
+    title = f"ntk-air entk: the empirical NTK during training ({dataset.name})"
     try:
         net = _network(args, dataset)
+        context = [
+            f"- data: {dataset.name}, n = {len(dataset.x)} train, {len(dataset.x_test)} test",
+            f"- network: {net.description['summary']}; infinite-width kernel: {net.limit_name}",
+        ]
+        writer.text("index.md", report.render_entk_index(None, title=title, context=context))
         config = studies.EntkConfig(
             steps=args.steps,
             checkpoints=args.at,
@@ -156,6 +162,12 @@ def run(args) -> int:
     s = report.write_entk(
         writer, study, network=net.description, training=training, kernels=args.save_kernels
     )
+    context.append(
+        f"- training: {s['training']['steps']} full-batch {args.optimizer} steps"
+        + ("" if study.eta is None else f", η = {study.eta:.3g}")
+        + f"; eNTK implementation: {study.plan['reason']}"
+    )
+    writer.text("index.md", report.render_entk_index(s, title=title, context=context))
     timer.lap("report")
     writer.json("timings.json", {"seconds": timer.seconds})
     writer.finish({"command": "entk"})
@@ -173,6 +185,6 @@ def run(args) -> int:
         f"‖Θ_t − Θ_0‖/‖Θ_0‖ at t = {s['checkpoints'][last]}: {s['kernel_distance'][last]:.3g}; "
         f"A(Θ_t, ŷ): {s['alignment']['clean'][0]:.3g} → {s['alignment']['clean'][last]:.3g}\n"
         f"infinite-width kernel: {limit}\n"
-        f"wrote {Path(args.out) / 'entk.json'} and {', '.join(s['figures'] + s['files'])}"
+        f"wrote {Path(args.out) / 'entk.json'}, index.md and {', '.join(s['figures'] + s['files'])}"
     )
     return 0

@@ -12,7 +12,7 @@ from .._json import to_jsonable
 from ._files import OutputError, ReportWriter, atomic_write, check_output_file
 from .air import air_headlines, air_summary, write_air
 from .distill import distill_headlines, distill_summary, write_distill
-from .entk import entk_headlines, entk_summary, write_entk
+from .entk import entk_headlines, entk_summary, render_entk_index, write_entk
 from .index import INCOMPLETE_BANNER, render_index
 from .kernel import kernel_headlines, kernel_summary, write_kernel
 from .theorem import theorem_headlines, theorem_summary, write_theorem
@@ -31,6 +31,7 @@ __all__ = [
     "entk_summary",
     "kernel_headlines",
     "kernel_summary",
+    "render_entk_index",
     "render_index",
     "theorem_headlines",
     "theorem_summary",

@@ -1,4 +1,5 @@
-"""The kernel-during-training study's report: entk.json, four figures, optionally the kernels."""
+"""The kernel-during-training study's report: entk.json, four figures, index.md, optionally the
+kernels."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from ..plots.entk import (
     plot_entk_spectra,
     plot_entk_training,
 )
+from .index import INCOMPLETE_BANNER
 
-__all__ = ["entk_summary", "write_entk", "entk_headlines"]
+__all__ = ["ENTK_KEYS", "entk_summary", "write_entk", "entk_headlines", "render_entk_index"]
 
 _KINDS = ("clean", "noise", "noisy")
 
@@ -22,6 +24,7 @@ def _spectra_summary(spectra, eigenvalues) -> dict:
     fractions = np.asarray(spectra.clean.fractions, dtype=np.float64)
     fractions = fractions[0] if fractions.ndim > 1 else fractions  # the same at each checkpoint
     out = {"eigenvalues": np.asarray(eigenvalues)}
+    out["label_norms"] = {k: float(np.ravel(getattr(spectra, k).norm)[0]) for k in _KINDS}
     for kind in _KINDS:
         s = getattr(spectra, kind)
         out[f"energy_{kind}"] = np.asarray(s.energy)
@@ -36,12 +39,53 @@ def _spectra_summary(spectra, eigenvalues) -> dict:
     return out
 
 
-def entk_summary(study, network: dict | None = None, training: dict | None = None) -> dict:
-    """The JSON summary of an `EntkStudy` (the keys of `entk.json`).
+ENTK_KEYS = (
+    "dataset",
+    "network",
+    "training",
+    "entk_plan",
+    "dtype",
+    "output_reduction",
+    "alignment_definition",
+    "checkpoints",
+    "lambda_max",
+    "lambda_min",
+    "most_negative_eigenvalue",
+    "eigenvalues",
+    "label_norms",
+    "energy_clean",
+    "energy_noise",
+    "energy_noisy",
+    "modes_holding",
+    "kernel_distance",
+    "kernel_distance_test",
+    "alignment",
+    "curves",
+    "limit",
+)
+"""The top-level keys of `entk.json` (`write_entk` adds `files` and `figures`)."""
 
-    Arrays over checkpoints have the checkpoints first: `eigenvalues` and `energy_*` are (T, n),
-    `kernel_distance`, `alignment.*` and the curves (T,). `modes_holding[kind][fraction]` is
-    (T,) (0 where the labels have no spectrum, e.g. no noise).
+
+def entk_summary(study, network: dict | None = None, training: dict | None = None) -> dict:
+    """The JSON summary of an `EntkStudy` (the keys of `entk.json`, `ENTK_KEYS`).
+
+    Arrays over checkpoints have the checkpoints first: `checkpoints` (T,) steps; `eigenvalues`
+    (T, n) of Θ_t, descending; `energy_clean` / `energy_noise` / `energy_noisy` (T, n), the
+    fraction p_i(z) = (v_iᵀz)² / ‖z‖² of ‖z‖² along eNTK mode i (each row sums to 1; times
+    `label_norms[kind]`² it is the energy itself, summing to ‖z‖²; NaN rows for z = 0);
+    `kernel_distance` (T,) ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and `kernel_distance_test` (on X_test × X, or
+    null); `alignment.clean/noise/noisy` (T,) A(Θ_t, z); `curves.*` (T,) the network's fit;
+    `modes_holding[kind][fraction]` (T,) (0 where the labels have no spectrum, e.g. no noise).
+    `limit` is null or the same figures for Θ_∞ (no leading T axis) plus `distance` (T,)
+    ‖Θ_t − Θ_∞‖_F / ‖Θ_∞‖_F.
+
+    Args:
+      study: `studies.EntkStudy`.
+      network: the network's description (e.g. `EntkNetwork.description`).
+      training: how it was trained (optimizer, rule).
+
+    Returns:
+      dict with the keys `ENTK_KEYS` (arrays as numpy; `ReportWriter.json` writes them).
     """
     steps = np.asarray(study.steps)
     lam = np.asarray(study.eigenvalues)
@@ -89,8 +133,23 @@ def write_entk(
     training: dict | None = None,
     kernels: bool = False,
 ) -> dict:
-    """entk.json, entk_spectra / entk_label_energy / entk_motion / entk_training PNGs, and with
-    `kernels=True` entk_kernels.npz (steps, ntk (T, n, n), ntk_test, limit_ntk, limit_ntk_test).
+    """Write an `EntkStudy`: entk.json, four figures, and optionally the kernels.
+
+    Files (each written atomically through `writer`): `entk.json` (`entk_summary` plus `files`
+    and `figures`), `entk_spectra.png`, `entk_label_energy.png`, `entk_motion.png`,
+    `entk_training.png`, and with `kernels=True` `entk_kernels.npz` (steps (T,), ntk (T, n, n),
+    ntk_test (T, n_test, n), limit_ntk (n, n), limit_ntk_test (n_test, n) where present).
+
+    Args:
+      writer: a `ReportWriter` on the output folder.
+      study: `studies.EntkStudy`.
+      prefix: prepended to every file name.
+      network: the network's description for entk.json.
+      training: how it was trained, for entk.json.
+      kernels: also write the kernels at every checkpoint.
+
+    Returns:
+      The summary written to entk.json.
     """
     title = f"{study.data['name']}, n = {study.data['n']}"
     figures = []
@@ -150,7 +209,16 @@ def write_entk(
 
 
 def entk_headlines(s: dict) -> list[tuple[str, str, str]]:
-    """(quantity, value, what it means) rows for an index's results table."""
+    """(quantity, value, what it means) rows for an index's results table.
+
+    Args:
+      s: the summary of `entk_summary` / `write_entk`.
+
+    Returns:
+      list of (quantity, value, meaning) strings: the kernel distance at the last checkpoint,
+      the clean-label alignment at the first and last, the modes holding 90 % of the clean and
+      noise energy, and the distance to Θ_∞ where there is one.
+    """
     steps = s["checkpoints"]
     last = len(steps) - 1
     held = s["modes_holding"]
@@ -185,3 +253,45 @@ def entk_headlines(s: dict) -> list[tuple[str, str, str]]:
             )
         )
     return rows
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_entk_index(s: dict | None, *, title: str, context: list[str]) -> str:
+    """index.md of an `ntk-air entk` folder: the headline table, then the files and figures.
+
+    Args:
+      s: the summary `write_entk` returned (the content of entk.json), or None while the run is
+        still going (the index then says "incomplete" and lists nothing).
+      title: the page title.
+      context: lines about the data, network and training.
+
+    Returns:
+      The Markdown text.
+
+    Example:
+      >>> text = render_entk_index(None, title="eNTK", context=["digits"])
+      >>> text.splitlines()[2].startswith("> **incomplete**")
+      True
+    """
+    lines = [f"# {title}", ""]
+    if s is None:
+        return "\n".join(lines + [INCOMPLETE_BANNER, ""] + context + [""])
+    lines += context + ["", "## Results", "", "| quantity | value | what it means |"]
+    lines.append("| --- | --- | --- |")
+    for quantity, value, meaning in entk_headlines(s):
+        lines.append(f"| {_cell(quantity)} | {_cell(value)} | {_cell(meaning)} |")
+    lines += [
+        "",
+        "Every number above was computed by this run; [`entk.json`](entk.json) has all of them "
+        "(per checkpoint).",
+        "",
+    ]
+    for f in s.get("files", []):
+        lines.append(f"- file: [`{f}`]({f})")
+    for fig in s.get("figures", []):
+        lines += ["", f"![{fig}]({fig})"]
+    lines.append("")
+    return "\n".join(lines)
