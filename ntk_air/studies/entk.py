@@ -33,7 +33,7 @@ from .. import kernels, models
 from .._checks import check_int, resolve_dtype
 from ..dynamics import check_step_size, log_spaced_steps
 from ..eigen import eigensystem
-from ..empirical import EmpiricalNTKFn, empirical_ntk_fn
+from ..empirical import EmpiricalNTKFn, MemoryBudgetError, empirical_ntk_fn
 from ..record import Record
 from ..spectrum import AIRSpectra, air_spectra
 from ..targets import accuracy, plain_gd
@@ -73,6 +73,10 @@ class EntkConfig:
     force: allow η ≥ 2/λ_max(Θ_0) (a diverging linearization) instead of an error.
     dtype: float32/float64 for training and kernels (None: the inputs' canonical dtype, i.e.
       float32 unless x64 mode is on).
+    max_kernel_bytes: the most bytes the study may hold in kernels over all checkpoints
+      (T·(n² + n_test·n) entries, plus Θ_∞ and the eigenvectors of one checkpoint); a larger
+      request is refused before any work with the estimate (fewer checkpoints, a smaller n, or
+      test=False fit in less).
     """
 
     steps: int = 1000
@@ -84,9 +88,11 @@ class EntkConfig:
     test: bool = True
     force: bool = False
     dtype: Any = None
+    max_kernel_bytes: int = 4 * 1024**3
 
     def __post_init__(self):
         check_int("steps", self.steps, minimum=1)
+        check_int("max_kernel_bytes", self.max_kernel_bytes, minimum=1)
         check_int("num_checkpoints", self.num_checkpoints, minimum=2)
         if self.eta is not None and self.optimizer is not None:
             raise ValueError(
@@ -287,6 +293,16 @@ def entk(
     x_test = jnp.asarray(dataset.x_test, dt) if has_test else None
     y_test = jnp.asarray(dataset.y_test_clean, dt) if has_test else None
     steps = checkpoint_steps(c.steps, c.checkpoints, c.num_checkpoints)
+    n, n_test = int(x.shape[0]), int(x_test.shape[0]) if has_test else 0
+    entries = len(steps) * (n * n + n_test * n) + 3 * n * n  # + Θ_∞, V, one Θ_t in flight
+    entries += (limit_kernel_fn is not None) * (n * n + n_test * n)
+    need = entries * np.dtype(dt).itemsize
+    if need > c.max_kernel_bytes:
+        raise MemoryBudgetError(
+            f"the kernels at {len(steps)} checkpoints for n = {n} (and n_test = {n_test}) need "
+            f"about {need / 1e9:.3g} GB > max_kernel_bytes = {c.max_kernel_bytes / 1e9:.3g} GB; "
+            "use fewer checkpoints, fewer training points, test=False, or raise max_kernel_bytes"
+        )
     ntk_fn = empirical_ntk_fn(apply_fn, implementation="auto") if ntk_fn is None else ntk_fn
     params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, dt), params)
     total = len(steps) + 2 + (limit_kernel_fn is not None)
