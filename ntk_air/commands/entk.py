@@ -64,6 +64,9 @@ def add_parser(subparsers) -> None:
     g.add_argument("--at", type=int, nargs="+", metavar="STEP", help="explicit checkpoint steps")
     g.add_argument("--optimizer", default="sgd", choices=("sgd", "momentum", "adam"))
     g.add_argument("--eta", type=float, help="step size (sgd default: 1/λ_max(Θ_0))")
+    g.add_argument(
+        "--force", action="store_true", help="allow η ≥ 2/λ_max(Θ_0) instead of an error"
+    )
     g = p.add_argument_group("kernel")
     g.add_argument(
         "--implementation",
@@ -142,6 +145,7 @@ def run(args) -> int:
             eta=args.eta if optimizer is None else None,
             optimizer=optimizer,
             test=not args.no_test,
+            force=args.force,
             dtype=args.dtype,
         )
         with progress_bar("ntk-air entk", not args.no_progress) as bar:
