@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 _COLORS = {"clean": "tab:blue", "noise": "tab:red", "noisy": "tab:gray"}
+_LIMIT_LABEL = "Θ_∞ (infinite width)"  # its full name is in entk.json and index.md
 
 
 def _checkpoint_colors(steps):
@@ -51,9 +52,7 @@ def plot_entk_spectra(study, *, ax=None, title: str = "eNTK spectrum during trai
     if study.limit is not None:
         ref = np.asarray(study.limit.eigenvalues, dtype=np.float64)
         pos = ref > 0
-        ax.loglog(
-            np.arange(1, ref.size + 1)[pos], ref[pos], "--", color="k", label=study.limit.name
-        )
+        ax.loglog(np.arange(1, ref.size + 1)[pos], ref[pos], "--", color="k", label=_LIMIT_LABEL)
     ax.set_xlabel("mode i (descending eigenvalue)")
     ax.set_ylabel("eigenvalue λ_i(Θ_t)")
     ax.set_title(title)
@@ -87,7 +86,7 @@ def plot_entk_label_energy(study, *, axes=None, title: str = "label energy per e
                 ax.semilogx(k, row, "-", color=color, label=f"t = {t}")
             if study.limit is not None:
                 ref = np.asarray(getattr(study.limit.spectra, kind).cumulative)
-                ax.semilogx(k, ref, "--", color="k", label=study.limit.name)
+                ax.semilogx(k, ref, "--", color="k", label=_LIMIT_LABEL)
         else:  # no noise at all: nothing to draw
             ax.text(0.5, 0.5, f"no {kind}", ha="center", va="center", transform=ax.transAxes)
         ax.semilogx(k, k / n, ":", color="gray", label="uniform k/n")
