@@ -739,6 +739,87 @@ def run_api(timeout) -> list[dict]:
 
 GOOD = ("result", "refusal")
 
+# Cases whose only right answer is a refusal: an invalid value, a damaged or ambiguous file, an
+# option that does not apply, an output path that cannot be written, a numerically meaningless
+# request. A result there is a silent wrong answer. (Other cases may either refuse clearly or
+# compute a correct result: a long loop refused with its time estimate, an edge value computed.)
+MUST_REFUSE = set(
+    """
+air_file_a_directory.npz air_file_array.npy air_file_bitflip.npz air_file_clean_shape.npz
+air_file_complex_x.npz air_file_empty.npz air_file_empty_x.npz air_file_extra_key.npz
+air_file_inf_y.npz air_file_len_mismatch.npz air_file_missing.npz air_file_nan_x.npz
+air_file_no_x.npz air_file_no_y.npz air_file_pickled.npz air_file_rank1_x.npz air_file_rank3_x.npz
+air_file_string_x.npz air_file_test_dim.npz air_file_text.npz air_file_truncated.npz
+air_file_typo_key.npz air_file_zeros.npz air_file_with_dataset air_file_with_seed
+air_file_with_noise_rate air_noise_rate_-0.1 air_noise_rate_1 air_noise_rate_1.5 air_noise_rate_nan
+air_noise_rate_inf air_noise_rate_abc air_seed_-1 air_seed_1.5 air_n_train_0 air_n_train_-5
+air_n_train_abc air_n_test_-1 air_dataset_cifar10 air_dataset_empty air_noise_gaussian
+air_noise_empty air_steps_0 air_steps_-1 air_steps_0.5 air_steps_nan air_steps_inf air_num_steps_0
+air_num_steps_-3 air_eta_0 air_eta_-1 air_eta_nan air_eta_inf air_eta_100 air_fc_depth_-1
+air_fc_depth_abc air_fc_wstd_-1 air_fc_wstd_nan air_fc_wstd_inf air_fc_deep_overflow
+air_arch_unknown air_tile_0 air_tile_-3 air_tile_abc air_dtype_float16 air_backend_unknown
+air_out_is_file air_out_under_file air_out_dev_full air_out_proc air_out_empty
+distill_alpha_5 distill_alpha_-1 distill_alpha_nan distill_alpha_inf distill_beta_-1 distill_beta_2
+distill_beta_nan distill_xi_-2 distill_xi_nan distill_xi_1e6 distill_ridge_0 distill_ridge_-1
+distill_ridge_nan distill_ridge_inf distill_steps_0 distill_steps_-1 distill_steps_2.5
+distill_record_every_0 distill_record_every_-1 distill_rounds_-1 distill_ramp_0
+distill_soft_and_hard distill_rule_unknown distill_student_steps_neg distill_save_pred_dir
+distill_save_pred_under_file distill_eta_diverge
+theorem_record-every_0 theorem_record-every_-1 theorem_kappa_0 theorem_kappa_-1 theorem_kappa_nan
+theorem_kappa_inf theorem_alpha_nan theorem_alpha_-0.5 theorem_alpha_5 theorem_seed_-1
+theorem_seed_99999999999999999999 theorem_init-seed_-1 theorem_steps_0 theorem_steps_-5
+theorem_widths_1 theorem_widths_0 theorem_widths_-4 theorem_widths_abc
+theorem_network-dtype_float16 theorem_out_file
+kernel_in_kernel_in.npz kernel_in_kernel_x2_dim.npz kernel_in_kernel_nan.npz
+kernel_in_kernel_extra.npz kernel_in_empty.npz kernel_in_truncated.npz kernel_in_pickled.npz
+kernel_in_array.npy kernel_in_a_directory.npz kernel_in_missing.npz kernel_in_bitflip.npz
+kernel_in_string_x.npz kernel_out_dir kernel_out_under_file kernel_out_dev_full kernel_fc_overflow
+reproduce_sections_unknown reproduce_sections_empty unknown_command air_unknown_option
+api_kernel_nan_input api_kernel_complex api_kernel_object api_kernel_string api_kernel_rank1
+api_kernel_rank3 api_kernel_empty api_kernel_feature_mismatch api_kernel_depth_negative
+api_kernel_depth_float api_kernel_depth_bool api_kernel_activation api_kernel_wstd_nan
+api_kernel_bstd_neg api_kernel_tile_zero api_kernel_tile_float api_kernel_dtype_bad
+api_kernel_overflow api_kernel_pairwise_not_callable api_kernel_pairwise_bad_output
+api_layers_repeat_negative api_layers_serial_noncallable api_eigen_nonsquare
+api_eigen_nonsymmetric api_eigen_nan api_problem_y_shape api_problem_y_nan
+api_problem_rank3_labels api_problem_test_without_kernel api_problem_u0_without_f0
+api_problem_k_test_shape api_distill_alpha_nan api_distill_alpha_str api_distill_schedule
+api_distill_ramp api_distill_steps_negative api_distill_steps_float api_distill_eta_diverge
+api_distill_eta_nan api_distill_engine_bad api_distill_engine_refuses api_distill_rules_empty
+api_distill_rules_wrong_type api_distill_clean_not_pm1 api_distill_no_clean
+api_distill_record_zero api_rounds_ridge_zero api_rounds_negative api_rounds_student_steps
+api_dynamics_steps_negative api_dynamics_steps_nan api_dynamics_eta_zero api_dynamics_eta_diverge
+api_ucurve_no_steps api_ucurve_no_clean api_spectrum_fractions api_spectrum_shape
+api_data_clusters_k api_data_clusters_eps api_data_clusters_delta api_data_clusters_dim
+api_data_clusters_seed_neg api_data_clusters_seed_huge api_data_digits_pair
+api_data_digits_too_many api_data_mnist1d_neg api_data_noise_rate api_data_noise_model
+api_data_load_unknown api_data_load_bad_option api_data_subsample_too_many
+api_data_from_arrays_rank api_data_from_arrays_mismatch api_data_unit_normalize_zero
+api_studies_air_steps_array_neg api_studies_distill_rule api_studies_theorem_widths
+api_studies_theorem_alpha
+""".split()
+)
+
+# Cases whose only right answer is a result (valid input): a refusal there is wrong.
+MUST_SUCCEED = set(
+    """
+air_file_good.npz air_noise_rate_0 air_noise_rate_0.99 air_seed_0 air_n_train_2 air_dataset_clusters
+air_dataset_digits air_dataset_digits-binary air_dataset_mnist1d air_dataset_mnist1d-binary
+air_noise_none air_noise_flip air_noise_pair air_steps_1 air_num_steps_1 air_tile_1 air_tile_7
+air_tile_100000 air_dtype_float32 distill_alpha_1 distill_alpha_0.99 distill_xi_0 kernel_in_good.npz
+""".split()
+)
+
+
+def judge(result: dict) -> dict:
+    """The outcome against the case's expectation (MUST_REFUSE / MUST_SUCCEED)."""
+    name, outcome = result["name"], result["outcome"]
+    if outcome == "result" and name in MUST_REFUSE:
+        result["outcome"] = "silent wrong answer (a refusal was due)"
+    elif outcome == "refusal" and name in MUST_SUCCEED:
+        result["outcome"] = "wrong refusal (valid input)"
+    return result
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -754,14 +835,14 @@ def main(argv=None) -> int:
             cases = [c for c in cases if c[0].startswith(args.only)]
         results = []
         for i, (name, argv_) in enumerate(cases):
-            r = run_cli(name, argv_, args.timeout)
+            r = judge(run_cli(name, argv_, args.timeout))
             results.append(r)
             print(
                 f"[{i + 1}/{len(cases)}] {name}: {r['outcome']} ({r['seconds']} s) {r['stderr_last_line'][:120]}",
                 flush=True,
             )
         if not args.only or args.only.startswith("api"):
-            api = run_api(args.timeout * 4)
+            api = [judge(r) for r in run_api(args.timeout * 4)]
             results += api
             for r in api:
                 print(f"{r['name']}: {r['outcome']} {r.get('message', '')[:120]}", flush=True)

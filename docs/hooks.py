@@ -59,9 +59,10 @@ def cli_help() -> str:
     blocks = []
     for name in COMMANDS:
         out = io.StringIO()
+        command = name.replace("_", "-")  # module noisy_labels registers noisy-labels
         with contextlib.redirect_stdout(out):
-            sub.choices[name].print_help()
-        blocks.append(f"### `ntk-air {name}`\n\n```text\n{out.getvalue().rstrip()}\n```")
+            sub.choices[command].print_help()
+        blocks.append(f"### `ntk-air {command}`\n\n```text\n{out.getvalue().rstrip()}\n```")
     return "\n\n".join(blocks) + "\n"
 
 

@@ -270,7 +270,7 @@ plt.show()
 # %%
 round_rules = [
     rounds.ridge_rounds(0.1),
-    rounds.xi_distill(1.5, ridge=0.1),
+    rounds.xi_distill(0.5, ridge=0.1),
     rounds.born_again(int(best_k)),
     rounds.born_again(int(best_k), hard=True),
 ]

@@ -1,4 +1,4 @@
-"""`ntk-air` command line: kernel, air, distill, theorem, reproduce, entk."""
+"""`ntk-air` command line: kernel, air, distill, theorem, reproduce, noisy-labels, entk."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from .commands._common import CliError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-# Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int.
-COMMANDS = ("kernel", "air", "distill", "theorem", "reproduce", "entk")
+# Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int
+# (module noisy_labels registers the subcommand noisy-labels).
+COMMANDS = ("kernel", "air", "distill", "theorem", "reproduce", "noisy_labels", "entk")
 """The `ntk-air` subcommands, each a module of `ntk_air.commands`."""
 
 

@@ -11,16 +11,22 @@ Two parameterizations, matching the two kernel conventions of `ntk_air.kernels`:
 * `MLP` — neural-tangents' `stax` NTK parameterization: every layer is
   z = (w_std/√d_in) · h @ kernel + b_std · bias with kernel, bias ~ N(0, 1). Its infinite-width
   limit (out_dim=1) is `ntk_air.kernels.fc_kernel_fn(len(widths), activation, w_std, b_std)`.
-* `ConvNet` — a small CNN in the same NTK parameterization (convolutions 'SAME', ReLU, flatten
-  or global average pooling, dense readout), neural-tangents' `stax.Conv`/`Flatten`/`Dense`; its
-  infinite-width kernel comes from the optional neural-tangents backend
-  (`nt_backend.kernel_fn_from_spec("cnn:...")`).
+  `parameterization="standard"` draws kernel ~ N(0, w_std²/d_in), bias ~ N(0, b_std²) and
+  applies no scale: the same function at initialization, a different gradient scale per layer.
+* `CNN` — a convolutional classifier (1-D or 2-D convolutions with 'SAME' padding, ReLU, then a
+  dense readout of the flattened features) in either parameterization; `classifier` builds an
+  MLP or a CNN as (apply_fn, init_fn) with init_fn(key) → params, so seeds `vmap`.
+* `ConvNet` — a small CNN in the same NTK parameterization (convolutions 'SAME' as matrix
+  products, ReLU, flatten or global average pooling, dense readout), neural-tangents'
+  `stax.Conv`/`Flatten`/`GlobalAvgPool`/`Dense`; its infinite-width kernel comes from the optional
+  neural-tangents backend (`nt_backend.kernel_fn_from_spec("cnn:...")`). Used by `ntk-air entk`.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -32,6 +38,12 @@ from ._checks import check_int
 __all__ = [
     "two_layer_network",
     "mlp_network",
+    "classifier",
+    "Classifier",
+    "PARAMETERIZATIONS",
+    "ARCHS",
+    "NTKConv",
+    "CNN",
     "TwoLayerReLU",
     "two_layer_apply_fn",
     "NTKDense",
@@ -124,25 +136,55 @@ def two_layer_apply_fn(model: TwoLayerReLU, frozen) -> Callable[[dict, jax.Array
     return apply_fn
 
 
+PARAMETERIZATIONS = ("ntk", "standard")
+"""Parameterizations: NTK (weights scaled by w_std/√fan_in in the forward pass) or standard."""
+
+
+def _check_parameterization(value) -> None:
+    if value not in PARAMETERIZATIONS:
+        raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS}, got {value!r}")
+
+
+def _scaled_init(parameterization, fan_in, w_std, b_std):
+    """(kernel init, bias init, kernel scale, bias scale) of one layer in either parameterization.
+
+    ntk: kernel, bias ~ N(0, 1), z = (w_std/√fan_in)·(h ⋆ kernel) + b_std·bias;
+    standard: kernel ~ N(0, w_std²/fan_in), bias ~ N(0, b_std²), z = h ⋆ kernel + bias.
+    """
+    _check_parameterization(parameterization)
+    w_scale = float(w_std) / float(np.sqrt(fan_in))
+    if parameterization == "ntk":
+        return nn.initializers.normal(1.0), nn.initializers.normal(1.0), w_scale, float(b_std)
+    return nn.initializers.normal(w_scale), nn.initializers.normal(float(b_std)), 1.0, 1.0
+
+
 class NTKDense(nn.Module):
     """Dense layer in NTK parameterization: z = (w_std/√d_in) · h @ kernel + b_std · bias.
 
     kernel (d_in, features) and bias (features,) are both initialized N(0, 1), exactly as
     neural-tangents' `stax.Dense(features, W_std=w_std, b_std=b_std)` (parameterization='ntk').
+    With parameterization='standard': kernel ~ N(0, w_std²/d_in), bias ~ N(0, b_std²) and
+    z = h @ kernel + bias (the same distribution of functions at init; gradients scale
+    differently).
     """
 
     features: int
     w_std: float = 1.0
     b_std: float = 0.0
+    parameterization: str = "ntk"
 
     @nn.compact
     def __call__(self, h: jax.Array) -> jax.Array:
         d_in = h.shape[-1]
-        kernel = self.param("kernel", nn.initializers.normal(1.0), (d_in, self.features), h.dtype)
-        bias = self.param("bias", nn.initializers.normal(1.0), (self.features,), h.dtype)
+        k_init, b_init, w_scale, b_scale = _scaled_init(
+            self.parameterization, d_in, self.w_std, self.b_std
+        )
+        kernel = self.param("kernel", k_init, (d_in, self.features), h.dtype)
+        bias = self.param("bias", b_init, (self.features,), h.dtype)
         # Python floats are weakly typed: float32 params stay float32 under x64.
-        scale = float(self.w_std) / float(np.sqrt(d_in))
-        return scale * (h @ kernel) + float(self.b_std) * bias
+        if self.parameterization == "standard":
+            return h @ kernel + bias
+        return w_scale * (h @ kernel) + b_scale * bias
 
 
 class MLP(nn.Module):
@@ -164,6 +206,7 @@ class MLP(nn.Module):
       out_dim: k, the number of outputs.
       w_std, b_std: weight and bias standard deviations.
       activation: 'relu' or 'erf' (erf(z), neural-tangents' `stax.Erf()` with a=b=1, c=0).
+      parameterization: 'ntk' (default, above) or 'standard' (see `NTKDense`).
 
     Input (n, d) → output (n, out_dim). The trailing axis is kept even for out_dim = 1, so
     outputs are always (n, k).
@@ -185,6 +228,7 @@ class MLP(nn.Module):
     w_std: float = 1.0
     b_std: float = 0.0
     activation: str = "relu"
+    parameterization: str = "ntk"
 
     def setup(self):
         if self.activation not in MLP_ACTIVATIONS:
@@ -193,7 +237,8 @@ class MLP(nn.Module):
             )
         sizes = (*tuple(self.widths), self.out_dim)
         self.layers = [
-            NTKDense(s, self.w_std, self.b_std, name=f"Dense_{i}") for i, s in enumerate(sizes)
+            NTKDense(s, self.w_std, self.b_std, self.parameterization, name=f"Dense_{i}")
+            for i, s in enumerate(sizes)
         ]
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -325,6 +370,198 @@ def mlp_network(
 
 @functools.lru_cache(maxsize=64)
 def _mlp_apply(model):
+    def apply_fn(params, x):
+        return model.apply({"params": params}, x)
+
+    return apply_fn
+
+
+# ---------------------------------------------------------------------------------------------
+# Classifiers for the noisy-label study: an MLP or a CNN, either parameterization
+# ---------------------------------------------------------------------------------------------
+
+ARCHS = ("mlp", "cnn")
+"""The classifier architectures of `classifier`."""
+
+
+class NTKConv(nn.Module):
+    """Convolution ('SAME' padding, stride 1) in NTK or standard parameterization.
+
+    ntk: z = (w_std/√fan_in)·(h ⋆ kernel) + b_std·bias with kernel, bias ~ N(0, 1) and
+    fan_in = (∏ kernel_size)·C_in, as neural-tangents' `stax.Conv(..., padding='SAME')`;
+    standard: kernel ~ N(0, w_std²/fan_in), bias ~ N(0, b_std²), z = h ⋆ kernel + bias.
+    Input (n, *spatial, C_in) → (n, *spatial, features).
+    """
+
+    features: int
+    kernel_size: tuple
+    w_std: float = 1.0
+    b_std: float = 0.0
+    parameterization: str = "ntk"
+
+    @nn.compact
+    def __call__(self, h: jax.Array) -> jax.Array:
+        c_in = h.shape[-1]
+        fan_in = int(np.prod(self.kernel_size)) * c_in
+        k_init, b_init, w_scale, b_scale = _scaled_init(
+            self.parameterization, fan_in, self.w_std, self.b_std
+        )
+        shape = (*self.kernel_size, c_in, self.features)
+        kernel = self.param("kernel", k_init, shape, h.dtype)
+        bias = self.param("bias", b_init, (self.features,), h.dtype)
+        spatial = "".join("HWD"[: len(self.kernel_size)])
+        dims = (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
+        z = jax.lax.conv_general_dilated(
+            h,
+            kernel,
+            window_strides=(1,) * len(self.kernel_size),
+            padding="SAME",
+            dimension_numbers=dims,
+        )
+        return w_scale * z + b_scale * bias
+
+
+class CNN(nn.Module):
+    """A convolutional classifier: conv–ReLU layers ('SAME', stride 1), flatten, dense readout.
+
+    h_0 = x reshaped to `input_shape` (e.g. (8, 8, 1) images or (40, 1) signals);
+    h_{l+1} = ReLU(conv_l(h_l)) for the `channels` (c_1, …, c_L); f(x) = readout(flatten(h_L)).
+    Every layer in the chosen parameterization (`NTKConv`, `NTKDense`).
+
+    Attributes:
+      input_shape: (*spatial, C_in) of one example; inputs arrive flat (n, ∏ input_shape).
+      channels: channels per conv layer.
+      out_dim: outputs.
+      kernel_size: per spatial axis.
+      w_std: weight standard deviation.
+      b_std: bias standard deviation.
+      parameterization: 'ntk' or 'standard'.
+
+    Example:
+      >>> cnn = CNN(input_shape=(8, 8, 1), channels=(16, 16), out_dim=10)
+      >>> params = cnn.init(jax.random.key(0), jnp.zeros((1, 64)))["params"]
+      >>> params["Readout"]["kernel"].shape                 # flattened 8·8·16 features
+      (1024, 10)
+    """
+
+    input_shape: tuple
+    channels: Sequence[int] = (32, 32)
+    out_dim: int = 10
+    kernel_size: int = 3
+    w_std: float = 1.0
+    b_std: float = 0.0
+    parameterization: str = "ntk"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        h = x.reshape((x.shape[0], *self.input_shape))
+        ks = (self.kernel_size,) * (len(self.input_shape) - 1)
+        for i, c in enumerate(self.channels):
+            conv = NTKConv(c, ks, self.w_std, self.b_std, self.parameterization, name=f"Conv_{i}")
+            h = jax.nn.relu(conv(h))
+        h = h.reshape((h.shape[0], -1))
+        readout = NTKDense(
+            self.out_dim, self.w_std, self.b_std, self.parameterization, name="Readout"
+        )
+        return readout(h)
+
+
+class Classifier(NamedTuple):
+    """A network as two pure functions: apply(params, x) → (n, C) logits/outputs, init(key)."""
+
+    apply: Callable[[dict, jax.Array], jax.Array]  # (params, (n, d)) → (n, C)
+    init: Callable[[jax.Array], dict]  # PRNG key → params (vmap over keys for several seeds)
+    description: str  # e.g. "mlp (512,) relu, ntk parameterization"
+
+
+def classifier(
+    arch: str,
+    dim: int,
+    n_classes: int,
+    *,
+    widths=(512,),
+    channels=(32, 32),
+    input_shape=None,
+    kernel_size: int = 3,
+    w_std: float = 2.0**0.5,
+    b_std: float = 0.1,
+    parameterization: str = "ntk",
+    dtype=jnp.float32,
+) -> Classifier:
+    """An MLP or CNN classifier with C outputs, as (apply, init) pure functions.
+
+    mlp: `MLP(widths, out_dim=C, w_std, b_std, 'relu', parameterization)` — in NTK
+    parameterization its infinite-width NTK is `kernels.fc_kernel_fn(len(widths), 'relu', w_std,
+    b_std)` ⊗ I_C. cnn: `CNN(input_shape, channels, out_dim=C, ...)`.
+
+    Args:
+      arch: 'mlp' or 'cnn'.
+      dim: d, the flat input size.
+      n_classes: C ≥ 2 outputs.
+      widths: MLP hidden widths.
+      channels: CNN channels per layer.
+      input_shape: CNN example shape (*spatial, C_in) with ∏ = d (required for 'cnn').
+      kernel_size: CNN kernel size per spatial axis.
+      w_std: weight standard deviation.
+      b_std: bias standard deviation.
+      parameterization: 'ntk' or 'standard'.
+      dtype: parameter dtype (default float32).
+
+    Returns:
+      Classifier(apply, init, description); `apply` is one cached function object per model
+      (keep it to reuse compilations); `init(key)` draws the parameters.
+
+    Example:
+      >>> net = classifier("mlp", 64, 10, widths=(256,))
+      >>> params = jax.vmap(net.init)(jax.random.split(jax.random.key(0), 5))   # 5 seeds
+      >>> params["Dense_0"]["kernel"].shape
+      (5, 64, 256)
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    _check_parameterization(parameterization)
+    check_int("dim", dim, minimum=1)
+    check_int("n_classes", n_classes, minimum=2)
+    if arch == "mlp":
+        widths = tuple(check_int("width", int(w), minimum=1) for w in widths)
+        model = MLP(
+            widths=widths,
+            out_dim=n_classes,
+            w_std=float(w_std),
+            b_std=float(b_std),
+            parameterization=parameterization,
+        )
+        text = f"mlp {widths} relu, {parameterization} parameterization"
+    else:
+        if input_shape is None:
+            raise ValueError("arch 'cnn' needs input_shape (*spatial, channels) of one example")
+        input_shape = tuple(int(s) for s in input_shape)
+        if int(np.prod(input_shape)) != dim or len(input_shape) not in (2, 3):
+            raise ValueError(
+                f"input_shape {input_shape} must be (length, channels) or (height, width, "
+                f"channels) with product d = {dim}"
+            )
+        channels = tuple(check_int("channels", int(c), minimum=1) for c in channels)
+        model = CNN(
+            input_shape=input_shape,
+            channels=channels,
+            out_dim=n_classes,
+            kernel_size=int(kernel_size),
+            w_std=float(w_std),
+            b_std=float(b_std),
+            parameterization=parameterization,
+        )
+        text = f"cnn {channels} on {input_shape}, {parameterization} parameterization"
+    dummy = jnp.zeros((1, dim), dtype)
+
+    def init(key):
+        return model.init(key, dummy)["params"]
+
+    return Classifier(apply=_flax_apply(model), init=init, description=text)
+
+
+@functools.lru_cache(maxsize=64)
+def _flax_apply(model):
     def apply_fn(params, x):
         return model.apply({"params": params}, x)
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._checks import check_int
+from ._checks import check_int, is_concrete
 from .distill import DistillRun, problem_from_kernel
 from .dynamics import resolve_step_size
 from .problem import LinearProblem, check_class_labels
@@ -45,7 +45,7 @@ __all__ = [
     "DEFAULT_XI",
 ]
 
-DEFAULT_XI = (1.5,)
+DEFAULT_XI = (0.5,)
 """Default ξ values of ξ-weighted distillation (`rounds_from_names`)."""
 
 
@@ -90,8 +90,10 @@ def born_again(student_steps, *, hard=False) -> RoundsRule:
 
 
 def _rounds(xi, ridge, student_steps, hard) -> RoundsRule:
-    if not np.isfinite(xi):
-        raise ValueError(f"xi must be finite, got {xi!r}")
+    if not np.isfinite(xi) or xi < 0:
+        raise ValueError(f"xi must be finite and ≥ 0 (ξ > 1 is allowed), got {xi!r}")
+    if not np.isfinite(ridge) or ridge < 0:
+        raise ValueError(f"ridge must be finite and ≥ 0, got {ridge!r}")
     if isinstance(student_steps, bool) or int(student_steps) != student_steps or student_steps < 0:
         raise ValueError(f"student_steps must be a non-negative int, got {student_steps!r}")
     if student_steps == 0 and not ridge > 0:
@@ -200,6 +202,7 @@ def distill_rounds(
     rounds: int,
     eta=None,
     engine: str = "auto",
+    check_convergence: bool = True,
     **legacy,
 ) -> DistillRun:
     """Round-based self-distillation: round t trains a fresh student from 0 on targets y_t.
@@ -219,6 +222,8 @@ def distill_rounds(
       rounds: number of distillation rounds T ≥ 0.
       eta: step size of GD students (default 1/λ_max).
       engine: "auto", "closed-form" (soft only) or "scan".
+      check_convergence: refuse (ValueError with the bound on ξ) soft rules whose ratio ξF(λ_max)
+        exceeds 1, where the targets grow like (ξF)^t; False computes that recursion anyway.
 
     Returns:
       DistillRun whose `steps` are the rounds 0..T (u_t at round t), u_path None.
@@ -274,6 +279,8 @@ def distill_rounds(
             for i, v in enumerate(leaves)
         )
     )
+    if check_convergence:
+        _check_soft_rounds_converge(rule_j, problem.eig.eigenvalues, eta, rounds)
     dist, dist_test, u, f_test, marg, acc, acc_test = _rounds_jit(
         rule_j, problem, eta, rounds=rounds, engine=engine
     )
@@ -290,6 +297,31 @@ def distill_rounds(
     if single:
         run = run._replace(**{f: getattr(run, f)[0] for f in run._fields[1:8]})
     return run
+
+
+def _check_soft_rounds_converge(rule: RoundsRule, eigenvalues, eta, rounds: int) -> None:
+    """Refuse soft rounds whose per-mode ratio r = ξF(λ) exceeds 1: y_t grows like r^t.
+
+    The soft recursion y_{t+1} = (1 − ξ) y + ξ F(H) y_t is a contraction iff ξ F(λ) < 1 on every
+    mode; past it the targets (and the students) grow geometrically, which is the recursion's
+    correct but useless answer. Skipped under tracing (the eigenvalues are not concrete).
+    """
+    if rounds == 0 or not is_concrete(eigenvalues):
+        return
+    lam = jnp.asarray(eigenvalues)
+    for i in range(rule.xi.shape[0]):
+        one = RoundsRule(*(v[i] for v in rule))
+        if float(one.hard) > 0:
+            continue
+        f, _ = _student_filters(one, lam, eta)
+        ratio = float(one.xi) * float(jnp.max(f))
+        if ratio > 1.0 + 1e-12:
+            bound = 1.0 / float(jnp.max(f))
+            raise ValueError(
+                f"soft ξ-rounds with ξ = {float(one.xi):g} diverge: ξ·F(λ_max) = {ratio:.4g} > 1, "
+                f"so the targets grow like {ratio:.4g}^t over the {rounds} rounds; choose "
+                f"ξ < {bound:.4g} for this kernel and student, or hard targets"
+            )
 
 
 def default_ridge(eigenvalues) -> float:

@@ -72,6 +72,7 @@ __all__ = [
     "drop_rule_axis",
     "rules_from_names",
     "r3_soft_limit_filter",
+    "check_weight",
     "DEFAULT_ALPHA",
     "DEFAULT_BETA",
 ]
@@ -190,13 +191,35 @@ class AffineRule:
         return TargetRule(self.init, self.update)
 
 
-def _affine(alpha, *, moving=0.0, lag=False, hard=False, schedule="constant", ramp=0.0):
+def check_weight(name, value):
+    """`value` as a float in [0, 1], or a ValueError/TypeError naming `name` and the value.
+
+    The weights of the affine rules (α, β, r2's scale) mix two targets: ỹ = (1 − w) a + w b. Outside
+    [0, 1] the mix extrapolates; soft R1 with α > 1 is gradient *ascent* (step η(1 − α) < 0) and
+    α < 0 a step η(1 − α) > η, past the stability limit 2/λ_max (SCIENCE.md §4).
+
+    Example:
+      >>> check_weight("alpha", 0.9)
+      0.9
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"{name} must lie in [0, 1] (a weight between the labels and the predictions), got "
+            f"{value!r}; outside it the rule extrapolates and soft R1 diverges"
+        )
+    return float(value)
+
+
+def _affine(
+    alpha, *, moving=0.0, lag=False, hard=False, schedule="constant", ramp=0.0, name="alpha"
+):
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.floating | np.integer):
-        raise TypeError(f"alpha must be a real number, got {alpha!r}")
-    if not math.isfinite(alpha):
-        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    check_weight(name, alpha)
     if schedule == "increasing" and not ramp > 0:
         raise ValueError(f"the increasing schedule needs ramp > 0 steps, got {ramp!r}")
     return AffineRule(
@@ -221,7 +244,7 @@ def r1(alpha, *, hard=False, lag=False, schedule="constant", ramp=0.0) -> Affine
     Soft with constant α this is plain GD with step η(1 − α) (SCIENCE.md §4).
 
     Args:
-      alpha: α (weight on the predictions).
+      alpha: α ∈ [0, 1] (weight on the predictions).
       hard: hard targets.
       lag: use u(k − 1).
       schedule: "constant", "increasing" (α_k = α·min(1, k/ramp)) or "adaptive" (α·accuracy).
@@ -247,7 +270,7 @@ def r1_lag(alpha, *, hard=False, schedule="constant", ramp=0.0) -> AffineRule:
 
 def r2(scale=1.0) -> AffineRule:
     """R2: ỹ(k) = (1 − α_k) y + α_k p(u(k)), α_k = scale · (training accuracy against y), hard p."""
-    return _affine(scale, hard=True, schedule="adaptive")
+    return _affine(scale, hard=True, schedule="adaptive", name="scale")
 
 
 def r3(alpha, *, hard=True, lag=False, schedule="constant", ramp=0.0) -> AffineRule:
@@ -260,7 +283,7 @@ def bootstrap(beta, *, hard=False) -> AffineRule:
 
     Reference: Reed et al. arXiv 1412.6596.
     """
-    return _affine(1.0 - beta, hard=hard)
+    return _affine(1.0 - check_weight("beta", beta), hard=hard)
 
 
 def rule_label(rule: AffineRule) -> str:

@@ -42,6 +42,7 @@ LAYERS = {
         "distill",
         "rounds",
         "training",
+        "epochs",
         "theorem",
     ),
     "studies": ("studies",),

@@ -38,8 +38,26 @@ def test_unknown_section_is_a_clear_error(tmp_path, capsys):
     assert "unknown section(s) ['nope']" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bad", [["--noise-rate", "1.5"], ["--arch", "fc", "--depth", "-1"]])
+@pytest.mark.parametrize(
+    "bad", [["--noise-rate", "1.5"], ["--arch", "fc", "--depth", "-1"], ["--theorem-steps", "0"]]
+)
 def test_bad_options_are_clear_errors(tmp_path, capsys, bad):
     code = cli.main(["reproduce", "--out", str(tmp_path), "--sections", "kernel", *bad])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and "error:" in err
+
+
+@pytest.mark.slow
+def test_theorem_section_runs_the_steps_it_is_given(tmp_path, capsys):
+    """The report's theorem section runs --theorem-steps (default 2 000), and the index says so."""
+    import json
+
+    out = tmp_path / "rep"
+    code = cli.main(
+        ["reproduce", "--out", str(out), "--sections", "theorem", "--theorem-steps", "40"]
+        + ["--no-progress"]
+    )
+    assert code == 0, capsys.readouterr().err
+    th = json.loads((out / "theorem" / "theorem.json").read_text())
+    assert th["steps"] == 40
+    assert "with 40 GD steps per run" in (out / "index.md").read_text()

@@ -417,18 +417,24 @@ def test_xi_weighted_rounds_match_reference(problem, xi, hard, student):
         dists.append(np.linalg.norm(u - pr["y_clean"]))
         target = (1 - xi) * y + xi * (np.sign(u) if hard else u)
     lp = _lp(pr, y, pr["y_clean"], pr["yt"])
-    run = R.distill_rounds(lp, rule, rounds=rounds)
+    divergent = xi > 1 and not hard  # ξF(λ_max) > 1 here: refused unless asked for
+    if divergent:
+        with pytest.raises(ValueError, match="diverge"):
+            R.distill_rounds(lp, rule, rounds=rounds)
+    run = R.distill_rounds(lp, rule, rounds=rounds, check_convergence=not divergent)
     np.testing.assert_allclose(np.asarray(run.dist_train), dists, atol=1e-9)
     np.testing.assert_allclose(np.asarray(run.u_final), u, atol=1e-9)
     np.testing.assert_allclose(np.asarray(run.f_test_final), f, atol=1e-9)
     if not hard:  # closed form per mode = stepping the rounds
-        stepped = R.distill_rounds(lp, rule, rounds=rounds, engine="scan")
+        stepped = R.distill_rounds(
+            lp, rule, rounds=rounds, engine="scan", check_convergence=not divergent
+        )
         np.testing.assert_allclose(np.asarray(stepped.dist_train), dists, atol=1e-9)
 
 
 def test_born_again_rounds_grid(problem):
     pr = problem
-    rules = [R.born_again(10), R.ridge_rounds(0.2), R.xi_distill(1.3, ridge=0.2)]
+    rules = [R.born_again(10), R.ridge_rounds(0.2), R.xi_distill(0.7, ridge=0.2)]
     lp = _lp(pr, pr["Y"], pr["Y_clean"], test=False)
     grid = R.distill_rounds(lp, R.stack_rounds(rules), rounds=3)
     for i, r in enumerate(rules):
@@ -525,6 +531,35 @@ def test_float32_kernel_stays_float32(problem):
     assert lp.dtype == jnp.float32
     run = D.self_distill(lp, [T.r3(0.9), T.r1(0.5)], steps=10)
     assert run.u_final.dtype == jnp.float32 and run.dist_train.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("make", [lambda: T.r1(1.5), lambda: T.r3(-0.1), lambda: T.r2(2.0)])
+def test_rule_weights_outside_the_unit_interval_are_refused(make):
+    """α ∉ [0, 1] extrapolates: soft R1 with α = 5 is GD with step −4η (results of 1e136)."""
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        make()
+    with pytest.raises(ValueError, match="beta must lie"):
+        T.bootstrap(-1.0)
+    assert float(T.bootstrap(0.0).alpha) == 1.0 and float(T.r1(1).alpha) == 1.0  # edges are fine
+
+
+def test_xi_and_ridge_ranges_and_divergent_soft_rounds(problem):
+    """ξ ≥ 0 and a finite ridge; soft rounds with ξ·F(λ_max) > 1 grow like (ξF)^t: refused with
+    the bound, which itself runs (contracting) and a hard rule (bounded targets) runs past it."""
+    with pytest.raises(ValueError, match="xi must be finite and ≥ 0"):
+        R.xi_distill(-2.0, ridge=0.1)
+    with pytest.raises(ValueError, match="ridge must be finite"):
+        R.xi_distill(0.5, ridge=float("inf"))
+    lp = _lp(problem, problem["y"], problem["y_clean"], problem["yt"])
+    lam_max = float(np.linalg.eigvalsh(problem["H"])[-1])
+    c = 0.1
+    bound = (lam_max + c) / lam_max
+    with pytest.raises(ValueError, match=f"choose ξ < {bound:.4g}"):
+        R.distill_rounds(lp, R.xi_distill(1.5 * bound, ridge=c), rounds=3)
+    ok = R.distill_rounds(lp, R.xi_distill(0.99 * bound, ridge=c), rounds=3)
+    assert np.all(np.isfinite(np.asarray(ok.dist_train)))
+    hard = R.distill_rounds(lp, R.xi_distill(1.5 * bound, ridge=c, hard=True), rounds=3)
+    assert np.all(np.isfinite(np.asarray(hard.dist_train)))
 
 
 def test_rule_labels():

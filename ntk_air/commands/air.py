@@ -81,7 +81,9 @@ def run(args) -> int:
     mh, fit = s["modes_holding"], s["steps_to_fit"]["0.9"]
 
     def step(k):
-        return "never (within the steps shown)" if k is None else f"{k:.0f}"
+        if k is None:
+            return "never (within the steps shown)"
+        return f"{k:.0f}" if k < 1e15 else f"{k:.3g}"
 
     noise_modes = "no noise" if mh["noise"]["0.9"] is None else f"{mh['noise']['0.9']} (noise)"
     print(
@@ -92,7 +94,7 @@ def run(args) -> int:
         f"90 % fitted by step {step(fit['clean'])} (clean) vs "
         f"{step(fit['noise']) + ' (noise)' if mh['noise']['0.9'] else 'no noise'}\n"
         f"‖u(k) − ŷ‖: {s['start_dist']:.4g} at k = 0, best {s['best_dist']:.4g} at k = "
-        f"{s['best_step']:.0f}, {s['final_dist']:.4g} at k = {s['steps'][-1]:.0f}\n"
+        f"{step(s['best_step'])}, {s['final_dist']:.4g} at k = {step(s['steps'][-1])}\n"
         f"wrote {Path(args.out) / 'air.json'} and {', '.join(s['figures'])}"
     )
     return 0

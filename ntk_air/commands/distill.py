@@ -67,7 +67,8 @@ def add_parser(subparsers) -> None:
         type=float,
         nargs="+",
         default=None,
-        help=f"ξ of ξ-weighted rounds, may exceed 1 (default {DEFAULT_XI[0]})",
+        help=f"ξ ≥ 0 of ξ-weighted rounds (default {DEFAULT_XI[0]}); soft rules may exceed 1 "
+        "while ξ·λ_max/(λ_max + c) < 1, where the rounds still contract",
     )
     p.add_argument(
         "--ridge",

@@ -15,6 +15,7 @@ from .distill import distill_headlines, distill_summary, write_distill
 from .entk import entk_headlines, entk_summary, render_entk_index, write_entk
 from .index import INCOMPLETE_BANNER, render_index
 from .kernel import kernel_headlines, kernel_summary, write_kernel
+from .noisy_labels import noisy_labels_headlines, noisy_labels_summary, write_noisy_labels
 from .theorem import theorem_headlines, theorem_summary, write_theorem
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "entk_summary",
     "kernel_headlines",
     "kernel_summary",
+    "noisy_labels_headlines",
+    "noisy_labels_summary",
     "render_entk_index",
     "render_index",
     "theorem_headlines",
@@ -40,5 +43,6 @@ __all__ = [
     "write_distill",
     "write_entk",
     "write_kernel",
+    "write_noisy_labels",
     "write_theorem",
 ]

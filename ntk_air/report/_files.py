@@ -84,6 +84,10 @@ class ReportWriter:
     """
 
     def __init__(self, root):
+        if not str(root).strip():
+            raise OutputError(
+                "the output folder is an empty name; give a folder (e.g. --out results)"
+            )
         self.root = Path(root)
         _check_writable_dir(self.root)
         self.previous = self._previous_files()

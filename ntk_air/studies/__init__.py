@@ -34,6 +34,7 @@ from .entk import (
     relative_distance,
 )
 from .kernel import KernelStudy, kernel
+from .noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
 from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "KernelStudy",
     "KernelSystem",
     "LabelAlignment",
+    "NoisyLabelsConfig",
+    "NoisyLabelsStudy",
     "Progress",
     "RuleRun",
     "TheoremConfig",
@@ -65,6 +68,7 @@ __all__ = [
     "kernel",
     "kernel_system",
     "kernel_target_alignment",
+    "noisy_labels",
     "relative_distance",
     "theorem",
 ]
