@@ -1,4 +1,4 @@
-"""`ntk-air` command line: kernel, air, distill, theorem, reproduce, noisy-labels."""
+"""`ntk-air` command line: kernel, air, distill, theorem, reproduce, noisy-labels, entk."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 # Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int
 # (module noisy_labels registers the subcommand noisy-labels).
-COMMANDS = ("kernel", "air", "distill", "theorem", "reproduce", "noisy_labels")
+COMMANDS = ("kernel", "air", "distill", "theorem", "reproduce", "noisy_labels", "entk")
 """The `ntk-air` subcommands, each a module of `ntk_air.commands`."""
 
 

@@ -409,6 +409,11 @@ def self_distill(
         raise TypeError(f"self_distill(problem, rules, ...) got unexpected arguments {extra}")
     record = Record() if record is None else record
     check_int("steps", steps, minimum=0)
+    if record.at is not None:
+        raise ValueError(
+            "self_distill records every `every` steps; Record(at=...) is for training.train (the "
+            "closed forms give any step directly: dynamics.gd_predictor)"
+        )
     if problem.y_clean is None:
         raise ValueError("the problem has no y_clean: self-distillation is measured against ŷ")
     check_class_labels(problem.to_user(problem.y_clean), "y_clean")

@@ -16,6 +16,10 @@ Two parameterizations, matching the two kernel conventions of `ntk_air.kernels`:
 * `CNN` — a convolutional classifier (1-D or 2-D convolutions with 'SAME' padding, ReLU, then a
   dense readout of the flattened features) in either parameterization; `classifier` builds an
   MLP or a CNN as (apply_fn, init_fn) with init_fn(key) → params, so seeds `vmap`.
+* `ConvNet` — a small CNN in the same NTK parameterization (convolutions 'SAME' as matrix
+  products, ReLU, flatten or global average pooling, dense readout), neural-tangents'
+  `stax.Conv`/`Flatten`/`GlobalAvgPool`/`Dense`; its infinite-width kernel comes from the optional
+  neural-tangents backend (`nt_backend.kernel_fn_from_spec("cnn:...")`). Used by `ntk-air entk`.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ __all__ = [
     "MLP",
     "mlp_params_from_stax",
     "MLP_ACTIVATIONS",
+    "ConvNet",
+    "cnn_network",
 ]
 
 MLP_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -560,3 +566,166 @@ def _flax_apply(model):
         return model.apply({"params": params}, x)
 
     return apply_fn
+
+
+# ---------------------------------------------------------------------------------------------
+# A small CNN in NTK parameterization
+# ---------------------------------------------------------------------------------------------
+
+CONV_POOLS = ("flatten", "global")
+
+
+def _conv_same(h, kernel):
+    """Σ_offsets shift(h) @ kernel[offset]: a 'SAME', stride-1 convolution as matrix products.
+
+    The same numbers as `lax.conv_general_dilated(..., "SAME")`, written as one matmul per
+    window offset: XLA:CPU runs convolution gradients inside a compiled loop (the training
+    scan) up to ~100× slower than at top level (jax-ml/jax#12868), matrix products it does not.
+    h (n, *spatial, C_in), kernel (*window, C_in, C_out) → (n, *spatial, C_out).
+    """
+    window = kernel.shape[:-2]
+    spatial = h.shape[1:-1]
+    pads = [((w - 1) // 2, w // 2) for w in window]  # 'SAME' (odd windows: centred)
+    hp = jnp.pad(h, ((0, 0), *pads, (0, 0)))
+    out = 0.0
+    for offset in np.ndindex(*window):
+        part = hp[(slice(None), *[slice(o, o + s) for o, s in zip(offset, spatial, strict=True)])]
+        out = out + part @ kernel[offset]
+    return out
+
+
+class _ConvLayer(nn.Module):
+    """z = (w_std/√fan_in) · (h ⋆ kernel) + b_std · bias, 'SAME' padding, stride 1 (NTK param.)."""
+
+    features: int
+    window: tuple
+    w_std: float
+    b_std: float
+
+    @nn.compact
+    def __call__(self, h: jax.Array) -> jax.Array:
+        c_in = h.shape[-1]
+        normal = nn.initializers.normal(1.0)
+        kernel = self.param("kernel", normal, (*self.window, c_in, self.features), h.dtype)
+        bias = self.param("bias", normal, (self.features,), h.dtype)
+        z = _conv_same(h, kernel)
+        scale = float(self.w_std) / float(np.sqrt(np.prod(self.window) * c_in))
+        return scale * z + float(self.b_std) * bias
+
+
+class ConvNet(nn.Module):
+    """Convolutional network in neural-tangents' NTK parameterization (ReLU, 'SAME', stride 1).
+
+    h_0 = x reshaped to `input_shape` (*spatial, C_0); for l = 1..L:
+    h_l = ReLU((w_std/√(q·C_{l−1})) · (h_{l−1} ⋆ K_l) + b_std · b_l), q = kernel_size^s (s spatial
+    axes); then flatten (pool='flatten') or average over positions (pool='global') and a dense
+    readout f(x) = (w_std/√D) · h @ K + b_std · b. Every K, b ~ N(0, 1). This is neural-tangents'
+    `serial(*[Conv(c, (k,)*s, padding='SAME', W_std, b_std), Relu()] * L, Flatten() |
+    GlobalAvgPool(), Dense(out_dim, W_std, b_std))`, whose infinite-width kernel is
+    `nt_backend.kernel_fn_from_spec("cnn:depth=L,kernel=k,pool=...,shape=...")`.
+    Parameters: Conv_l {'kernel': (k, …, k, C_{l−1}, C_l), 'bias': (C_l,)} for l = 0..L−1, and
+    Readout {'kernel': (D, out_dim), 'bias': (out_dim,)}.
+
+    Attributes:
+      input_shape: (*spatial, channels) of one example (1 or 2 spatial axes); inputs arrive
+        flat (n, ∏ input_shape) or already shaped (n, *input_shape).
+      channels: (C_1, …, C_L).
+      out_dim: number of outputs k; output (n, k).
+      kernel_size: k per spatial axis.
+      w_std: weight standard deviation.
+      b_std: bias standard deviation.
+      pool: 'flatten' or 'global' (average over positions).
+
+    Example:
+      >>> net = ConvNet(input_shape=(8, 8, 1), channels=(8, 8), out_dim=10)
+      >>> params = net.init(jax.random.key(0), jnp.zeros((2, 64)))["params"]
+      >>> params["Conv_1"]["kernel"].shape, params["Readout"]["kernel"].shape
+      ((3, 3, 8, 8), (512, 10))
+
+    Reference: Novak et al. arXiv 1810.05148 (CNN kernels), arXiv 1912.02803 (neural-tangents).
+    """
+
+    input_shape: tuple
+    channels: Sequence[int] = (16, 16)
+    out_dim: int = 1
+    kernel_size: int = 3
+    w_std: float = 1.0
+    b_std: float = 0.0
+    pool: str = "flatten"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.pool not in CONV_POOLS:
+            raise ValueError(f"pool must be one of {CONV_POOLS}, got {self.pool!r}")
+        shape = tuple(self.input_shape)
+        h = x.reshape((x.shape[0], *shape))
+        window = (self.kernel_size,) * (len(shape) - 1)
+        for i, c in enumerate(self.channels):
+            layer = _ConvLayer(c, window, self.w_std, self.b_std, name=f"Conv_{i}")
+            h = jax.nn.relu(layer(h))
+        if self.pool == "flatten":
+            h = h.reshape((h.shape[0], -1))
+        else:
+            h = h.mean(axis=tuple(range(1, len(shape))))
+        return NTKDense(self.out_dim, self.w_std, self.b_std, name="Readout")(h)
+
+
+def cnn_network(
+    channels,
+    x,
+    *,
+    input_shape,
+    out_dim: int = 1,
+    kernel_size: int = 3,
+    w_std: float = 1.0,
+    b_std: float = 0.0,
+    pool: str = "flatten",
+    seed: int = 0,
+):
+    """A small CNN in NTK parameterization (`ntk_air.models.ConvNet`): (apply_fn, params).
+
+    Args:
+      channels: channels per convolution (C_1, …, C_L).
+      x: (n, d) inputs with d = ∏ input_shape (for shapes and dtype).
+      input_shape: (*spatial, channels) of one example, e.g. (8, 8, 1) or (40, 1).
+      out_dim: outputs k.
+      kernel_size: window per spatial axis.
+      w_std: weight standard deviation.
+      b_std: bias standard deviation.
+      pool: 'flatten' or 'global'.
+      seed: PRNG seed of the init.
+
+    Returns:
+      (apply_fn, params): apply_fn(params, x) → (n, out_dim), one cached function per model
+      (keep it to reuse compilations).
+
+    Example:
+      >>> apply_fn, params = cnn_network((4,), np.ones((3, 16)), input_shape=(4, 4, 1))
+      >>> apply_fn(params, jnp.ones((3, 16))).shape
+      (3, 1)
+    """
+    input_shape = tuple(check_int("input_shape entry", int(s), minimum=1) for s in input_shape)
+    if len(input_shape) not in (2, 3):
+        raise ValueError(
+            f"input_shape must be (length, channels) or (height, width, channels), got "
+            f"{input_shape}"
+        )
+    d = int(np.prod(np.shape(x)[1:]))
+    if d != int(np.prod(input_shape)):
+        raise ValueError(
+            f"input_shape {input_shape} holds {int(np.prod(input_shape))} values but the inputs "
+            f"have {d} features"
+        )
+    if pool not in CONV_POOLS:
+        raise ValueError(f"pool must be one of {CONV_POOLS}, got {pool!r}")
+    model = ConvNet(
+        input_shape=input_shape,
+        channels=tuple(check_int("channels", int(c), minimum=1) for c in channels),
+        out_dim=check_int("out_dim", out_dim, minimum=1),
+        kernel_size=check_int("kernel_size", kernel_size, minimum=1),
+        w_std=float(w_std),
+        b_std=float(b_std),
+        pool=pool,
+    )
+    params = model.init(jax.random.key(seed), jnp.asarray(x[:1]))["params"]
+    return _mlp_apply(model), params

@@ -133,8 +133,8 @@ def _train_group(
             d_all = d_all.at[k].set(jnp.linalg.norm(u - problem.y_clean))
             return (k + 1, optax.apply_updates(params, updates), opt_state, rs, d_all), None
 
-        def advance(s, r):
-            return jax.lax.scan(step, s, None, length=r)[0]
+        def advance(s, r):  # r: a static int, or traced (the gaps of Record.at)
+            return jax.lax.fori_loop(0, r, lambda _, s: step(s, None)[0], s)
 
         def observe(s):
             k, params, _, rs, _ = s
@@ -154,7 +154,9 @@ def _train_group(
                 out["observed"] = record.fn(snap)
             return out
 
-        s, obs = scan_blocks(advance, observe, state0, steps=steps, every=record.every)
+        s, obs = scan_blocks(
+            advance, observe, state0, steps=steps, every=record.every, at=record.at
+        )
         params = s[1]
         u = outputs(params, problem.x)
         d_all = s[4].at[steps].set(jnp.linalg.norm(u - problem.y_clean))
@@ -224,7 +226,8 @@ def train(
       steps: number of GD steps.
       eta: the SGD step size η — give exactly one of `eta` and `optimizer`.
       optimizer: an optax.GradientTransformation (keep the same object to reuse the compilation).
-      record: a `Record` (default: every step).
+      record: a `Record` (default: every step; `Record(at=steps)` records at explicit steps,
+        e.g. log-spaced checkpoints, in the same single compiled loop).
       x_test: optional (n_test, ...) test inputs.
       y_test_clean: their ground truth (with x_test).
       dtype: float32/float64 for the whole loop (parameters, labels, metrics); default x's
@@ -269,6 +272,7 @@ def train(
     ):
         raise ValueError(f"eta must be a positive finite step size, got {eta!r}")
     check_int("steps", steps, minimum=0)
+    rec_steps = record.steps(steps)  # checks Record(at=) against steps before any work
     problem = network_problem(x, y, y_clean, x_test=x_test, y_test_clean=y_test_clean, dtype=dtype)
     params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, problem.dtype), params)
     out0 = jax.eval_shape(apply_fn, params, problem.x)
@@ -301,7 +305,7 @@ def train(
             record=record,
         )
         parts.append((indices, out))
-    run = _assemble(problem, parts, record.steps(steps), single)
+    run = _assemble(problem, parts, rec_steps, single)
     check_run_finite(run.dist_train_all, np.arange(steps + 1), "training")
     return run
 

@@ -41,6 +41,7 @@ NOT_DOCUMENTED = {
 EXTRA_MODULES = {
     "ntk_air.plots.air": "plots",
     "ntk_air.plots.distill": "plots",
+    "ntk_air.plots.entk": "plots",
     "ntk_air.plots.kernels": "plots",
     "ntk_air.plots.theorem": "plots",
 }

@@ -234,11 +234,19 @@ def setup_dtype(args) -> str:
     return getattr(args, "dtype", "float64")
 
 
-def load_dataset(args):
+# Built-in data sets whose loader draws its own train/test split of any size (up to all the
+# examples): `load_dataset(args, split_sizes=True)` hands them --n-train/--n-test.
+SPLIT_SIZED = ("digits", "digits-binary", "mnist1d", "mnist1d-binary")
+
+
+def load_dataset(args, *, split_sizes: bool = False):
     """The Dataset named by the options: DATA.npz if given, else the built-in --dataset; then
-    the stratified subsample of --n-train / --n-test."""
+    the stratified subsample of --n-train / --n-test. With `split_sizes=True`, the built-in
+    loaders of `SPLIT_SIZED` draw a split of exactly those sizes instead (so --n-train may exceed
+    their default split, e.g. 1000 digits)."""
     from .. import data as data_mod
 
+    sizes = {k: getattr(args, k, None) for k in ("n_train", "n_test")}
     path = getattr(args, "data", None)
     if path is not None:
         given = [
@@ -276,11 +284,15 @@ def load_dataset(args):
         kwargs = {"seed": seed, "noise": args.noise or DATA_DEFAULTS["noise"]}
         if args.noise_rate is not None:
             kwargs["noise_rate"] = args.noise_rate
+        if split_sizes and name in SPLIT_SIZED:
+            for key in ("n_train", "n_test"):
+                if sizes[key] is not None:
+                    kwargs[key] = sizes.pop(key)  # the loader's own split: nothing to subsample
         try:
             ds = data_mod.load(name, **kwargs)
         except (ValueError, TypeError) as err:
             raise CliError(str(err)) from err
-    n_train, n_test = getattr(args, "n_train", None), getattr(args, "n_test", None)
+    n_train, n_test = sizes.get("n_train"), sizes.get("n_test")
     if n_train is not None or n_test is not None:
         try:
             ds = data_mod.subsample(ds, n_train, n_test, seed=seed)

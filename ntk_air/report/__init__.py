@@ -12,6 +12,7 @@ from .._json import to_jsonable
 from ._files import OutputError, ReportWriter, atomic_write, check_output_file
 from .air import air_headlines, air_summary, write_air
 from .distill import distill_headlines, distill_summary, write_distill
+from .entk import entk_headlines, entk_summary, render_entk_index, write_entk
 from .index import INCOMPLETE_BANNER, render_index
 from .kernel import kernel_headlines, kernel_summary, write_kernel
 from .noisy_labels import noisy_labels_headlines, noisy_labels_summary, write_noisy_labels
@@ -27,16 +28,20 @@ __all__ = [
     "check_output_file",
     "distill_headlines",
     "distill_summary",
+    "entk_headlines",
+    "entk_summary",
     "kernel_headlines",
     "kernel_summary",
     "noisy_labels_headlines",
     "noisy_labels_summary",
+    "render_entk_index",
     "render_index",
     "theorem_headlines",
     "theorem_summary",
     "to_jsonable",
     "write_air",
     "write_distill",
+    "write_entk",
     "write_kernel",
     "write_noisy_labels",
     "write_theorem",

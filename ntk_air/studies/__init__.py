@@ -19,31 +19,57 @@ hand the results to `ntk_air.report` (JSON, figures, index.md) or to `ntk_air.pl
 from ._system import KernelSystem, Progress, data_summary, kernel_system
 from .air import AIRConfig, AIRStudy, TopKDiagnostics, air, air_plan
 from .distill import DistillConfig, DistillStudy, RuleRun, best_run, distill, distill_plan
+from .entk import (
+    ENTK_ARCHS,
+    EntkConfig,
+    EntkNetwork,
+    EntkStudy,
+    KernelLimit,
+    LabelAlignment,
+    TrainingCurves,
+    checkpoint_steps,
+    entk,
+    entk_network,
+    kernel_target_alignment,
+    relative_distance,
+)
 from .kernel import KernelStudy, kernel
 from .noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
 from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem, theorem_plan
 
 __all__ = [
+    "ENTK_ARCHS",
     "AIRConfig",
     "AIRStudy",
     "DistillConfig",
     "DistillStudy",
+    "EntkConfig",
+    "EntkNetwork",
+    "EntkStudy",
     "HarderCase",
+    "KernelLimit",
     "KernelStudy",
     "KernelSystem",
+    "LabelAlignment",
     "NoisyLabelsConfig",
     "NoisyLabelsStudy",
     "Progress",
     "RuleRun",
     "TheoremConfig",
     "TheoremStudy",
+    "TrainingCurves",
     "air",
     "best_run",
+    "checkpoint_steps",
     "data_summary",
     "distill",
+    "entk",
+    "entk_network",
     "kernel",
     "kernel_system",
+    "kernel_target_alignment",
     "noisy_labels",
+    "relative_distance",
     "theorem",
     "TopKDiagnostics",
     "air_plan",

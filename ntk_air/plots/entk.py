@@ -1,0 +1,172 @@
+"""Figures of the kernel during training (`studies.entk`): spectra, label energies, motion.
+
+Each function draws an `EntkStudy` on given Axes (or a new figure) and returns them. Checkpoints
+are coloured from dark (step 0) to light (the last step); the infinite-width kernel, where the
+study has one, is drawn dashed in black.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import axes_or_new, colormaps
+
+__all__ = [
+    "plot_entk_spectra",
+    "plot_entk_label_energy",
+    "plot_entk_motion",
+    "plot_entk_training",
+]
+
+_COLORS = {"clean": "tab:blue", "noise": "tab:red", "noisy": "tab:gray"}
+_LIMIT_LABEL = "Θ_∞ (infinite width)"  # its full name is in entk.json and index.md
+
+
+def _checkpoint_colors(steps):
+    cmap = colormaps["viridis"]
+    t = np.linspace(0.0, 0.9, len(steps))
+    return [cmap(v) for v in t]
+
+
+def _symlog_steps(ax, steps):
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(0, max(float(np.max(steps)), 1.0) * 1.1)
+    ax.set_xlabel("training step t")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def plot_entk_spectra(study, *, ax=None, title: str = "eNTK spectrum during training"):
+    """Eigenvalues λ_i(Θ_t) against the mode index i, one line per checkpoint (log y).
+
+    Args:
+      study: `studies.EntkStudy`.
+      ax: the Axes to draw on (None: a new figure).
+      title: the Axes' title.
+    """
+    ax = axes_or_new(ax, figsize=(6, 4.5))
+    steps = np.asarray(study.steps)
+    lam = np.asarray(study.eigenvalues, dtype=np.float64)
+    for t, color, row in zip(steps, _checkpoint_colors(steps), lam, strict=True):
+        pos = row > 0
+        ax.loglog(np.arange(1, row.size + 1)[pos], row[pos], "-", color=color, label=f"t = {t}")
+    if study.limit is not None:
+        ref = np.asarray(study.limit.eigenvalues, dtype=np.float64)
+        pos = ref > 0
+        ax.loglog(np.arange(1, ref.size + 1)[pos], ref[pos], "--", color="k", label=_LIMIT_LABEL)
+    ax.set_xlabel("mode i (descending eigenvalue)")
+    ax.set_ylabel("eigenvalue λ_i(Θ_t)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    return ax
+
+
+def plot_entk_label_energy(study, *, axes=None, title: str = "label energy per eNTK mode"):
+    """Cumulative energy C_z(k) of the clean labels (left) and the noise (right) in the top k
+    modes of Θ_t, one line per checkpoint (log x); the uniform k/n dotted.
+
+    Args:
+      study: `studies.EntkStudy`.
+      axes: a pair of Axes to draw on (None: a new figure).
+      title: the figure's title.
+    """
+    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4.2))
+    steps = np.asarray(study.steps)
+    colors = _checkpoint_colors(steps)
+    panels = (
+        (ax0, "clean", "clean labels ŷ", "lower right"),
+        (ax1, "noise", "noise e = y − ŷ", "upper left"),
+    )
+    for ax, kind, label, corner in panels:
+        cum = np.asarray(getattr(study.spectra, kind).cumulative, dtype=np.float64)
+        n = cum.shape[1]
+        k = np.arange(1, n + 1)
+        if np.isfinite(cum).all():
+            for t, color, row in zip(steps, colors, cum, strict=True):
+                ax.semilogx(k, row, "-", color=color, label=f"t = {t}")
+            if study.limit is not None:
+                ref = np.asarray(getattr(study.limit.spectra, kind).cumulative)
+                ax.semilogx(k, ref, "--", color="k", label=_LIMIT_LABEL)
+        else:  # no noise at all: nothing to draw
+            ax.text(0.5, 0.5, f"no {kind}", ha="center", va="center", transform=ax.transAxes)
+        ax.semilogx(k, k / n, ":", color="gray", label="uniform k/n")
+        ax.set_xlabel("number of top eNTK modes k")
+        ax.set_ylabel(f"cumulative energy C(k) of the {label}")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, ncol=2, loc=corner)
+    ax0.figure.suptitle(title)
+    return ax0, ax1
+
+
+def plot_entk_motion(study, *, axes=None, title: str = "how far the kernel moves"):
+    """Left: the kernel distance ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F (train, train × test) and the distance
+    to the infinite-width kernel; right: the kernel–target alignment of ŷ, e and y (symlog x).
+
+    Args:
+      study: `studies.EntkStudy`.
+      axes: a pair of Axes to draw on (None: a new figure).
+      title: the figure's title.
+    """
+    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4.2))
+    steps = np.asarray(study.steps, dtype=np.float64)
+    ax0.plot(steps, study.kernel_distance, "o-", ms=3, label="‖Θ_t − Θ_0‖ / ‖Θ_0‖ (train)")
+    if study.kernel_distance_test is not None:
+        ax0.plot(steps, study.kernel_distance_test, "s--", ms=3, label="same on test × train")
+    if study.limit is not None:
+        ax0.plot(steps, study.limit.distance, "^-", ms=3, color="k", label="‖Θ_t − Θ_∞‖ / ‖Θ_∞‖")
+    _symlog_steps(ax0, steps)
+    ax0.set_ylabel("relative Frobenius distance")
+    ax0.set_title("kernel distance")
+    ax0.legend(fontsize=8)
+    for kind, label in (("clean", "ŷ"), ("noise", "e"), ("noisy", "y")):
+        a = np.asarray(getattr(study.alignment, kind), dtype=np.float64)
+        if not np.isfinite(a).all():
+            continue
+        ax1.plot(steps, a, "o-", ms=3, color=_COLORS[kind], label=f"A(Θ_t, {label})")
+        if study.limit is not None:
+            ax1.axhline(
+                float(getattr(study.limit.alignment, kind)),
+                ls="--",
+                lw=1,
+                color=_COLORS[kind],
+                label=f"A(Θ_∞, {label})",
+            )
+    _symlog_steps(ax1, steps)
+    ax1.set_ylabel("alignment ⟨Θ, zzᵀ⟩ / (‖Θ‖ ‖zzᵀ‖)")
+    ax1.set_title("kernel–target alignment")
+    ax1.legend(fontsize=8)
+    ax0.figure.suptitle(title)
+    return ax0, ax1
+
+
+def plot_entk_training(study, *, axes=None, title: str = "the network's fit"):
+    """Left: ‖u(t) − ŷ‖ on train (and test); right: accuracy against ŷ, y and ŷ_test.
+
+    Args:
+      study: `studies.EntkStudy`.
+      axes: a pair of Axes to draw on (None: a new figure).
+      title: the figure's title.
+    """
+    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4.2))
+    steps = np.asarray(study.steps, dtype=np.float64)
+    c = study.curves
+    ax0.plot(steps, c.dist_clean, "o-", ms=3, color="tab:blue", label="train ‖u(t) − ŷ‖")
+    if np.isfinite(np.asarray(c.dist_test)).all():
+        ax0.plot(steps, c.dist_test, "s-", ms=3, color="tab:orange", label="test ‖f_t − ŷ_test‖")
+    _symlog_steps(ax0, steps)
+    ax0.set_ylabel("ℓ2 distance to clean labels")
+    ax0.set_title("distance to the ground truth")
+    ax0.legend(fontsize=8)
+    ax1.plot(steps, c.accuracy_clean, "o-", ms=3, color="tab:blue", label="train vs ŷ")
+    ax1.plot(steps, c.accuracy_noisy, "o-", ms=3, color="tab:gray", label="train vs y (given)")
+    if np.isfinite(np.asarray(c.accuracy_test)).all():
+        ax1.plot(steps, c.accuracy_test, "s-", ms=3, color="tab:orange", label="test vs ŷ_test")
+    _symlog_steps(ax1, steps)
+    ax1.set_ylabel("0-1 accuracy")
+    ax1.set_ylim(-0.02, 1.02)
+    ax1.set_title("accuracy")
+    ax1.legend(fontsize=8)
+    ax0.figure.suptitle(title)
+    return ax0, ax1

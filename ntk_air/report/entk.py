@@ -1,0 +1,297 @@
+"""The kernel-during-training study's report: entk.json, four figures, index.md, optionally the
+kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..plots import new_figure
+from ..plots.entk import (
+    plot_entk_label_energy,
+    plot_entk_motion,
+    plot_entk_spectra,
+    plot_entk_training,
+)
+from .index import INCOMPLETE_BANNER
+
+__all__ = ["ENTK_KEYS", "entk_summary", "write_entk", "entk_headlines", "render_entk_index"]
+
+_KINDS = ("clean", "noise", "noisy")
+
+
+def _spectra_summary(spectra, eigenvalues) -> dict:
+    """Energies per mode, modes holding each fraction, for one kernel or stacked checkpoints."""
+    fractions = np.asarray(spectra.clean.fractions, dtype=np.float64)
+    fractions = fractions[0] if fractions.ndim > 1 else fractions  # the same at each checkpoint
+    out = {"eigenvalues": np.asarray(eigenvalues)}
+    out["label_norms"] = {k: float(np.ravel(getattr(spectra, k).norm)[0]) for k in _KINDS}
+    for kind in _KINDS:
+        s = getattr(spectra, kind)
+        out[f"energy_{kind}"] = np.asarray(s.energy)
+    held = {}
+    for kind in _KINDS:
+        m = np.asarray(getattr(spectra, kind).modes_holding)  # (F,) or (T, F); 0: no spectrum
+        held[kind] = {
+            f"{f:g}": (m[..., j] if m.ndim > 1 else int(m[j]) or None)
+            for j, f in enumerate(fractions)
+        }
+    out["modes_holding"] = held
+    return out
+
+
+ENTK_KEYS = (
+    "dataset",
+    "network",
+    "training",
+    "entk_plan",
+    "dtype",
+    "output_reduction",
+    "alignment_definition",
+    "checkpoints",
+    "lambda_max",
+    "lambda_min",
+    "most_negative_eigenvalue",
+    "eigenvalues",
+    "label_norms",
+    "energy_clean",
+    "energy_noise",
+    "energy_noisy",
+    "modes_holding",
+    "kernel_distance",
+    "kernel_distance_test",
+    "alignment",
+    "curves",
+    "limit",
+)
+"""The top-level keys of `entk.json` (`write_entk` adds `files` and `figures`)."""
+
+
+def entk_summary(study, network: dict | None = None, training: dict | None = None) -> dict:
+    """The JSON summary of an `EntkStudy` (the keys of `entk.json`, `ENTK_KEYS`).
+
+    Arrays over checkpoints have the checkpoints first: `checkpoints` (T,) steps; `eigenvalues`
+    (T, n) of Θ_t, descending; `energy_clean` / `energy_noise` / `energy_noisy` (T, n), the
+    fraction p_i(z) = (v_iᵀz)² / ‖z‖² of ‖z‖² along eNTK mode i (each row sums to 1; times
+    `label_norms[kind]`² it is the energy itself, summing to ‖z‖²; NaN rows for z = 0);
+    `kernel_distance` (T,) ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and `kernel_distance_test` (on X_test × X, or
+    null); `alignment.clean/noise/noisy` (T,) A(Θ_t, z); `curves.*` (T,) the network's fit;
+    `modes_holding[kind][fraction]` (T,) (0 where the labels have no spectrum, e.g. no noise).
+    `limit` is null or the same figures for Θ_∞ (no leading T axis) plus `distance` (T,)
+    ‖Θ_t − Θ_∞‖_F / ‖Θ_∞‖_F.
+
+    Args:
+      study: `studies.EntkStudy`.
+      network: the network's description (e.g. `EntkNetwork.description`).
+      training: how it was trained (optimizer, rule).
+
+    Returns:
+      dict with the keys `ENTK_KEYS` (arrays as numpy; `ReportWriter.json` writes them).
+    """
+    steps = np.asarray(study.steps)
+    lam = np.asarray(study.eigenvalues)
+    summary = {
+        "dataset": study.data,
+        "network": network or {},
+        "training": {**(training or {}), "steps": int(steps[-1]), "eta": study.eta},
+        "entk_plan": dict(study.plan),
+        "dtype": str(lam.dtype),
+        "output_reduction": "mean",
+        "alignment_definition": (
+            "A(Θ, z) = ⟨Θ, zzᵀ⟩_F / (‖Θ‖_F ‖zzᵀ‖_F): zᵀΘz / (‖Θ‖_F ‖z‖²) for ±1 labels, "
+            "the trace form tr(ZᵀΘZ) / (‖Θ‖_F ‖ZᵀZ‖_F) for one-hot labels Z"
+        ),
+        "checkpoints": steps,
+        "lambda_max": lam[:, 0],
+        "lambda_min": lam[:, -1],
+        "most_negative_eigenvalue": np.asarray(study.most_negative),
+        **_spectra_summary(study.spectra, lam),
+        "kernel_distance": study.kernel_distance,
+        "kernel_distance_test": study.kernel_distance_test,
+        "alignment": {k: np.asarray(getattr(study.alignment, k)) for k in _KINDS},
+        "curves": study.curves._asdict(),
+    }
+    lim = study.limit
+    if lim is None:
+        summary["limit"] = None
+    else:
+        summary["limit"] = {
+            "name": lim.name,
+            **_spectra_summary(lim.spectra, lim.eigenvalues),
+            "alignment": {k: float(getattr(lim.alignment, k)) for k in _KINDS},
+            "distance": lim.distance,
+            "distance_test": lim.distance_test,
+        }
+    return summary
+
+
+def write_entk(
+    writer,
+    study,
+    *,
+    prefix: str = "",
+    network: dict | None = None,
+    training: dict | None = None,
+    kernels: bool = False,
+) -> dict:
+    """Write an `EntkStudy`: entk.json, four figures, and optionally the kernels.
+
+    Files (each written atomically through `writer`): `entk.json` (`entk_summary` plus `files`
+    and `figures`), `entk_spectra.png`, `entk_label_energy.png`, `entk_motion.png`,
+    `entk_training.png`, and with `kernels=True` `entk_kernels.npz` (steps (T,), ntk (T, n, n),
+    ntk_test (T, n_test, n), limit_ntk (n, n), limit_ntk_test (n_test, n) where present).
+
+    Args:
+      writer: a `ReportWriter` on the output folder.
+      study: `studies.EntkStudy`.
+      prefix: prepended to every file name.
+      network: the network's description for entk.json.
+      training: how it was trained, for entk.json.
+      kernels: also write the kernels at every checkpoint.
+
+    Returns:
+      The summary written to entk.json.
+    """
+    title = f"{study.data['name']}, n = {study.data['n']}"
+    figures = []
+
+    def figure(name, draw, *grid, figsize):
+        fig, axes = new_figure(*grid, figsize=figsize)
+        draw(axes)
+        figures.append(writer.figure(f"{prefix}{name}", fig).split("/")[-1])
+
+    figure(
+        "entk_spectra.png",
+        lambda ax: plot_entk_spectra(
+            study, ax=ax, title=f"eNTK spectrum during training ({title})"
+        ),
+        figsize=(6, 4.5),
+    )
+    figure(
+        "entk_label_energy.png",
+        lambda axes: plot_entk_label_energy(
+            study, axes=axes, title=f"label energy per eNTK mode during training ({title})"
+        ),
+        1,
+        2,
+        figsize=(11, 4.2),
+    )
+    figure(
+        "entk_motion.png",
+        lambda axes: plot_entk_motion(
+            study, axes=axes, title=f"kernel distance and alignment ({title})"
+        ),
+        1,
+        2,
+        figsize=(11, 4.2),
+    )
+    figure(
+        "entk_training.png",
+        lambda axes: plot_entk_training(study, axes=axes, title=f"the network's fit ({title})"),
+        1,
+        2,
+        figsize=(11, 4.2),
+    )
+    files = []
+    if kernels:
+        arrays = {"steps": study.steps, "ntk": study.ntk}
+        if study.ntk_test is not None:
+            arrays["ntk_test"] = study.ntk_test
+        if study.limit is not None:
+            arrays["limit_ntk"] = study.limit.ntk
+            if study.limit.ntk_test is not None:
+                arrays["limit_ntk_test"] = study.limit.ntk_test
+        files.append(writer.npz(f"{prefix}entk_kernels.npz", **arrays).split("/")[-1])
+    summary = entk_summary(study, network, training)
+    summary["files"] = files
+    summary["figures"] = figures
+    writer.json(f"{prefix}entk.json", summary)
+    return summary
+
+
+def entk_headlines(s: dict) -> list[tuple[str, str, str]]:
+    """(quantity, value, what it means) rows for an index's results table.
+
+    Args:
+      s: the summary of `entk_summary` / `write_entk`.
+
+    Returns:
+      list of (quantity, value, meaning) strings: the kernel distance at the last checkpoint,
+      the clean-label alignment at the first and last, the modes holding 90 % of the clean and
+      noise energy, and the distance to Θ_∞ where there is one.
+    """
+    steps = s["checkpoints"]
+    last = len(steps) - 1
+    held = s["modes_holding"]
+    noise90 = held["noise"]["0.9"]
+    rows = [
+        (
+            f"kernel distance ‖Θ_t − Θ_0‖/‖Θ_0‖ at t = {steps[last]}",
+            f"{s['kernel_distance'][last]:.3g}",
+            "How far the network's own kernel moved during training (0: the lazy, linearized "
+            "regime of the NTK theory).",
+        ),
+        (
+            "alignment A(Θ_t, ŷ): start → end",
+            f"{s['alignment']['clean'][0]:.3g} → {s['alignment']['clean'][last]:.3g}",
+            "The kernel turns towards the labels it is trained on when it moves.",
+        ),
+        (
+            "modes holding 90 % of the energy (clean vs noise), start → end",
+            f"{held['clean']['0.9'][0]} vs {noise90[0] if noise90[0] else '—'} → "
+            f"{held['clean']['0.9'][last]} vs {noise90[last] if noise90[last] else '—'}",
+            "AIR of the empirical kernel: the ground truth along few top eNTK modes, the noise "
+            "spread over many.",
+        ),
+    ]
+    if s.get("limit"):
+        rows.append(
+            (
+                f"‖Θ_t − Θ_∞‖/‖Θ_∞‖ at t = 0 and t = {steps[last]}",
+                f"{s['limit']['distance'][0]:.3g} and {s['limit']['distance'][last]:.3g}",
+                f"Distance to the infinite-width kernel ({s['limit']['name']}): finite-width "
+                "fluctuation at initialization, then the motion of training.",
+            )
+        )
+    return rows
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_entk_index(s: dict | None, *, title: str, context: list[str]) -> str:
+    """index.md of an `ntk-air entk` folder: the headline table, then the files and figures.
+
+    Args:
+      s: the summary `write_entk` returned (the content of entk.json), or None while the run is
+        still going (the index then says "incomplete" and lists nothing).
+      title: the page title.
+      context: lines about the data, network and training.
+
+    Returns:
+      The Markdown text.
+
+    Example:
+      >>> text = render_entk_index(None, title="eNTK", context=["digits"])
+      >>> text.splitlines()[2].startswith("> **incomplete**")
+      True
+    """
+    lines = [f"# {title}", ""]
+    if s is None:
+        return "\n".join(lines + [INCOMPLETE_BANNER, ""] + context + [""])
+    lines += context + ["", "## Results", "", "| quantity | value | what it means |"]
+    lines.append("| --- | --- | --- |")
+    for quantity, value, meaning in entk_headlines(s):
+        lines.append(f"| {_cell(quantity)} | {_cell(value)} | {_cell(meaning)} |")
+    lines += [
+        "",
+        "Every number above was computed by this run; [`entk.json`](entk.json) has all of them "
+        "(per checkpoint).",
+        "",
+    ]
+    for f in s.get("files", []):
+        lines.append(f"- file: [`{f}`]({f})")
+    for fig in s.get("figures", []):
+        lines += ["", f"![{fig}]({fig})"]
+    lines.append("")
+    return "\n".join(lines)
