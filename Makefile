@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 REPORT ?= ntk_air_report
 PYTEST_ARGS ?= -n 2 -q
 
-.PHONY: run test lint notebooks nt-reference nt-upstream clean
+.PHONY: run test lint notebooks docs nt-reference nt-upstream clean
 
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,9 @@ $(VENV)/.installed-run: pyproject.toml
 
 # Tests also cover the optional neural-tangents backend: NT 0.6.5 is installed with --no-deps
 # (its metadata would pull TensorFlow, which ntk_air never needs).
+# The docs extra is part of the test setup: tests/test_docs.py builds the site with --strict.
 $(VENV)/.installed-test: $(VENV)/.installed-run
-	$(BIN)/python -m pip install -e ".[test,nt]"
+	$(BIN)/python -m pip install -e ".[test,nt,docs]"
 	$(BIN)/python -m pip install --no-deps neural-tangents==0.6.5
 	touch $@
 
@@ -31,6 +32,11 @@ test: $(VENV)/.installed-test
 notebooks: $(VENV)/.installed-test
 	$(BIN)/python -m pip install -e ".[notebooks]"
 	$(BIN)/jupyter lab notebooks/
+
+# The API reference and the notebooks as a static site in site/ (git-ignored); open
+# site/index.html, or serve it with `$(BIN)/mkdocs serve`.
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check ntk_air tests benchmarks tools notebooks
@@ -47,4 +53,4 @@ nt-upstream: $(VENV)/.installed-test
 	$(BIN)/python tools/nt_upstream/run.py
 
 clean:
-	rm -rf $(VENV) $(REPORT)
+	rm -rf $(VENV) $(REPORT) site

@@ -42,8 +42,9 @@
 # **Why float64.** The first code cell turns on JAX's 64-bit mode before any array exists.
 # The eigenvalues of an NTK span several orders of magnitude and the dynamics raise
 # (1 − ηλ_i) to powers k ~ 10⁵: in float32 (eps ≈ 1.2·10⁻⁷) the small eigenvalues, and the
-# noise modes that live there, drown in rounding. ntk_air's eigendecomposition defaults to
-# float64 and refuses to run silently in float32.
+# noise modes that live there, drown in rounding. ntk_air computes in the dtype of its inputs
+# (the data here are float64 arrays, so kernels, eigendecompositions and dynamics are float64);
+# without x64, JAX would compute all of it in float32.
 #
 # **Size.** The notebook runs in well under two minutes on two CPU cores. Set the environment
 # variable `NTK_AIR_NOTEBOOK_SIZE=large` before starting Jupyter (or edit `SIZE`) for more data.
@@ -59,7 +60,9 @@ import functools
 
 import matplotlib.pyplot as plt
 import numpy as np
-from ntk_air import data, dynamics, eigen, empirical, kernels, models, spectrum
+
+from ntk_air import data, dynamics, early_stopping, empirical, kernels, models, studies
+from ntk_air.plots.air import plot_fitted_fractions, plot_label_energy, plot_u_curve
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
 if SIZE not in ("small", "large"):
@@ -84,8 +87,8 @@ SEED = 0
 #
 # `ntk_air.data.clusters` draws K unit-norm cluster centres, points within ε0 of their centre
 # (projected back to the unit sphere: the theory assumes ‖x‖ = 1), a label constant per cluster
-# (±1), and then flips exactly a fraction ρ of each cluster's labels. It returns both the clean
-# labels ŷ and the noisy labels y = ŷ + e. Rows are ordered cluster by cluster.
+# (±1), and then flips exactly a fraction ρ of each cluster's labels. It returns a `Dataset` with
+# both the clean labels ŷ and the noisy labels y = ŷ + e. Rows are ordered cluster by cluster.
 
 # %%
 ds = data.clusters(noise="flip", noise_rate=NOISE_RATE, seed=SEED, **CLUSTERS)
@@ -107,32 +110,34 @@ print(
 # %% [markdown]
 # ## 2. Two kernels and their spectra
 #
+# A kernel is a *kernel function* `kernel_fn(x1, x2=None) -> Kernel(nngp, ntk)`:
+#
 # * **H∞**, the theorem's two-layer ReLU network with its readout frozen (only the first layer is
-#   trained): H∞_ij = ρ_ij (π − arccos ρ_ij) / (2π), ρ_ij = x_i·x_j (`kernels.two_layer_relu`).
+#   trained): H∞_ij = ρ_ij (π − arccos ρ_ij) / (2π), ρ_ij = x_i·x_j
+#   (`kernels.two_layer_relu_kernel_fn`).
 # * **A deep fully connected NTK** (`kernels.fc_kernel_fn(depth)`, neural-tangents' conventions:
 #   `depth` hidden Dense + ReLU layers, then a readout), computed by the layer recursion.
 #
-# One eigendecomposition per kernel (`eigen.eigensystem`, float64, eigenvalues descending) is
-# all the rest of the notebook needs: label spectra, trajectories at any step, test predictions.
+# `studies.kernel_system` evaluates K(X, X) and K(X_test, X) and decomposes K(X, X) once
+# (`eigen.eigensystem`, eigenvalues descending); every study below reuses that one
+# decomposition: label spectra, trajectories at any step, test predictions.
 
 # %%
 kernel_fns = {
-    "H∞ (two-layer ReLU)": kernels.make_kernel_fn("two-layer-relu"),
+    "H∞ (two-layer ReLU)": kernels.two_layer_relu_kernel_fn(),
     f"FC NTK, depth {DEPTH}": kernels.fc_kernel_fn(depth=DEPTH, activation="relu"),
 }
-K_train = {name: np.asarray(kf(ds.x).ntk) for name, kf in kernel_fns.items()}
-K_test = {name: np.asarray(kf(ds.x_test, ds.x).ntk) for name, kf in kernel_fns.items()}
-eigs = {name: eigen.eigensystem(K) for name, K in K_train.items()}
+systems = {name: studies.kernel_system(ds, kf) for name, kf in kernel_fns.items()}
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-for ax, (name, K) in zip(axes[:2], K_train.items(), strict=True):
-    im = ax.imshow(K, cmap="viridis")
+for ax, (name, system) in zip(axes[:2], systems.items(), strict=True):
+    im = ax.imshow(np.asarray(system.ntk), cmap="viridis")
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(f"{name}: K(x_i, x_j)")
     ax.set_xlabel("j (ordered by cluster)")
     ax.set_ylabel("i")
-for name, eig in eigs.items():
-    lam = np.asarray(eig.eigenvalues)
+for name, system in systems.items():
+    lam = np.asarray(system.eig.eigenvalues)
     axes[2].semilogy(np.arange(1, n + 1), lam / lam[0], ".-", ms=3, label=name)
 axes[2].axvline(CLUSTERS["n_clusters"], color="gray", ls=":", label="K = number of clusters")
 axes[2].set_xlabel("mode i")
@@ -142,8 +147,8 @@ axes[2].legend(fontsize=8)
 axes[2].grid(True, which="both", alpha=0.3)
 fig.tight_layout()
 plt.show()
-for name, eig in eigs.items():
-    lam = np.asarray(eig.eigenvalues)
+for name, system in systems.items():
+    lam = np.asarray(system.eig.eigenvalues)
     print(
         f"{name:22s} λ_max = {lam[0]:.4g}, λ_min = {lam[-1]:.3g}, condition number "
         f"{lam[0] / lam[-1]:.3g}"
@@ -157,48 +162,31 @@ for name, eig in eigs.items():
 # ## 3. Labels, noise and noisy labels on the eigenvectors
 #
 # For a label vector z, the energy in mode i is p_i(z) = (v_iᵀz)² / ‖z‖² and the cumulative
-# energy of the top k modes is C_z(k) = Σ_{i≤k} p_i(z) (`spectrum.air_spectra` computes both for
-# ŷ, e and y from one decomposition, with the number of modes holding 50/90/99 % of the energy,
-# the kernel–target alignment ⟨H, zzᵀ⟩_F / (‖H‖_F ‖zzᵀ‖_F) and the complexity zᵀH⁻¹z of
-# Arora et al.). AIR, measured: C_ŷ(k) reaches ≈ 1 within a few modes, while the noise's C_e(k)
-# grows roughly like k/n — noise is spread over the whole spectrum. Roughly, but not entirely:
-# flipping labels *inside* a cluster changes the cluster's mean label, so part of e (here about a
-# quarter of its energy) lies along the same top eigenvectors as ŷ. That part is fitted as fast as
-# the signal, and no early stop can remove it — notebook 2 is about what can.
+# energy of the top k modes is C_z(k) = Σ_{i≤k} p_i(z). The AIR study, `studies.air(dataset,
+# kernel_fn)`, computes everything in sections 3–5 from the one decomposition and returns it as
+# an `AIRStudy` pytree: the label spectra of ŷ, e and y (`spectrum.air_spectra`: energies, the
+# number of modes holding 50/90/99 % of the energy, the kernel–target alignment
+# ⟨H, zzᵀ⟩_F / (‖H‖_F ‖zzᵀ‖_F) and the complexity zᵀH⁻¹z of Arora et al.), the fitted fractions
+# and the U-curve. It is what `ntk-air air` computes before writing its report. AIR, measured:
+# C_ŷ(k) reaches ≈ 1 within a few modes, while the noise's C_e(k) grows roughly like k/n — noise
+# is spread over the whole spectrum. Roughly, but not entirely: flipping labels *inside* a
+# cluster changes the cluster's mean label, so part of e (here about a quarter of its energy)
+# lies along the same top eigenvectors as ŷ. That part is fitted as fast as the signal, and no
+# early stop can remove it — notebook 2 is about what can.
 
 # %%
-spectra = {name: spectrum.air_spectra(eig, y_clean, y) for name, eig in eigs.items()}
-name0 = next(iter(eigs))
-s0 = spectra[name0]
-top = min(40, n)
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-width = 0.4
-modes = np.arange(1, top + 1)
-axes[0].bar(modes - width / 2, np.asarray(s0.clean.energy[:top]), width, label="clean labels ŷ")
-axes[0].bar(modes + width / 2, np.asarray(s0.noise.energy[:top]), width, label="noise e = y − ŷ")
-axes[0].set_xlabel("mode i")
-axes[0].set_ylabel("energy p_i(z)")
-axes[0].set_title(f"{name0}: energy per mode (top {top})")
-axes[0].legend()
-k_all = np.arange(1, n + 1)
-for (name, s), ls in zip(spectra.items(), ("-", "--"), strict=True):
-    axes[1].plot(k_all, np.asarray(s.clean.cumulative), "C0" + ls, label=f"ŷ, {name}")
-    axes[1].plot(k_all, np.asarray(s.noise.cumulative), "C1" + ls, label=f"e, {name}")
-    axes[1].plot(k_all, np.asarray(s.noisy.cumulative), "C2" + ls, lw=1, label=f"y, {name}")
-axes[1].plot(k_all, k_all / n, "k:", label="k / n (isotropic)")
-axes[1].set_xscale("log")
-axes[1].set_xlabel("top-k modes")
-axes[1].set_ylabel("cumulative energy C_z(k)")
-axes[1].set_title("cumulative energy")
-axes[1].legend(fontsize=7)
-axes[1].grid(True, which="both", alpha=0.3)
-fig.tight_layout()
-plt.show()
+air = {name: studies.air(ds, kernel_fns[name], system=system) for name, system in systems.items()}
+for name, study in air.items():
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    plot_label_energy(study.spectra, axes=axes, title=f"{name}: label energy per mode")
+    fig.tight_layout()
+    plt.show()
 
 print(
     f"{'kernel':22s} {'labels':6s} {'modes for 50/90/99 %':>22s} {'alignment':>10s} {'zᵀH⁻¹z':>10s}"
 )
-for name, s in spectra.items():
+for name, study in air.items():
+    s = study.spectra
     for label, ls_ in (("ŷ", s.clean), ("e", s.noise), ("y", s.noisy)):
         holding = "/".join(str(int(m)) for m in np.asarray(ls_.modes_holding))
         print(
@@ -216,35 +204,19 @@ for name, s in spectra.items():
 # F_z(k) = ‖g_k(H) z‖² / ‖z‖² = Σ_i g_k(λ_i)² (v_iᵀz)² / ‖z‖²  (`dynamics.fitted_fractions`).
 #
 # Mode i is half fitted after k½ = log(1/2) / log|1 − ηλ_i| steps (`dynamics.gd_half_lives`).
-# Steps are spaced logarithmically up to a multiple of the slowest half-life, so that the curves
-# end fitted.
-
+# The study's steps are spaced logarithmically up to a horizon by which the noise is fitted
+# (`early_stopping.noise_fit_horizon`; `studies.AIRConfig(steps=…)` chooses others), so that
+# the curves end fitted.
 
 # %%
-def steps_for(eig, num=300):
-    """0 and log-spaced whole steps up to 20× the slowest mode's half-life (η = 1/λ_max)."""
-    slowest = float(np.max(np.asarray(dynamics.gd_half_lives(eig))))
-    return dynamics.log_spaced_steps(min(20 * slowest, 1e9), num)
-
-
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), sharey=True)
-for ax, (name, eig) in zip(axes, eigs.items(), strict=True):
-    steps = steps_for(eig)
-    ff = dynamics.fitted_fractions(eig, y_clean, y, steps)
-    ax.semilogx(steps[1:], np.asarray(ff.clean)[1:], label="clean labels F_ŷ(k)")
-    ax.semilogx(steps[1:], np.asarray(ff.noise)[1:], label="noise F_e(k)")
-    ax.semilogx(steps[1:], np.asarray(ff.noisy)[1:], lw=1, label="noisy labels F_y(k)")
-    ax.set_xlabel("gradient-descent step k (η = 1/λ_max)")
-    ax.set_title(name)
-    ax.grid(True, which="both", alpha=0.3)
-    k90_clean = steps[np.argmax(np.asarray(ff.clean) >= 0.9)]
-    k90_noise = steps[np.argmax(np.asarray(ff.noise) >= 0.9)]
+for ax, (name, study) in zip(axes, air.items(), strict=True):
+    plot_fitted_fractions(study.fitted, ax=ax, title=name)
+    fit90 = study.steps_to_fit["0.9"]
     print(
-        f"{name:22s} 90 % of ŷ fitted by step {k90_clean:8.0f}; 90 % of e only by step "
-        f"{k90_noise:10.0f}"
+        f"{name:22s} 90 % of ŷ fitted by step {fit90['clean']:8.0f}; 90 % of e only by step "
+        f"{fit90['noise']:10.0f}"
     )
-axes[0].set_ylabel("fitted fraction")
-axes[0].legend()
 fig.tight_layout()
 plt.show()
 
@@ -255,35 +227,18 @@ plt.show()
 # falls (the signal is fitted), reaches a minimum — the best early stop — and then climbs back to
 # ‖e‖ as the noise is memorized. On test points the predictions follow from the same
 # coefficients, f_k(x) = K(x, X) V φ_k(Λ) Vᵀ y with φ_k(λ) = (1 − (1 − ηλ)^k)/λ: no new solve per
-# step (`dynamics.u_curve`, `dynamics.gd_predictor`).
+# step (`early_stopping.u_curve`, `dynamics.gd_predictor`; the study's `curve`).
 
 # %%
-curves = {}
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-for ax, (name, eig) in zip(axes, eigs.items(), strict=True):
-    steps = steps_for(eig)
-    uc = dynamics.u_curve(
-        eig, y, y_clean, steps, k_test_train=K_test[name], y_test_clean=ds.y_test_clean
-    )
-    curves[name] = uc
-    ax.semilogx(steps[1:], np.asarray(uc.train_dist)[1:], label="train ‖u(k) − ŷ‖")
-    ax.semilogx(steps[1:], np.asarray(uc.test_dist)[1:], label="test ‖f_k(x_test) − ŷ_test‖")
+for ax, (name, study) in zip(axes, air.items(), strict=True):
+    plot_u_curve(study.curve, ax=ax, title=f"U-curve: {name}")
     ax.axhline(np.linalg.norm(noise), color="gray", ls=":", label="‖e‖ (memorized noise)")
-    ax.axvline(
-        float(uc.best_step),
-        color="C0",
-        ls="--",
-        lw=1,
-        label=f"best early stop k = {float(uc.best_step):.0f}",
-    )
-    ax.set_xlabel("gradient-descent step k")
-    ax.set_ylabel("ℓ2 distance to the ground truth")
-    ax.set_title(f"U-curve: {name}")
     ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
 fig.tight_layout()
 plt.show()
-for name, uc in curves.items():
+for name, study in air.items():
+    uc = study.curve
     print(
         f"{name:22s} train: start {float(uc.start_dist):.3f} → best {float(uc.best_dist):.3f} at "
         "k = "
@@ -301,13 +256,13 @@ for name, uc in curves.items():
 # convergence on u_T: since u_T lies in the range of H, the student interpolates it, and on any
 # input x, f_S(x) = K(x, X) H⁺ u_T = K(x, X) V φ_k(Λ) Vᵀ y = f_T(x). The student *is* the
 # early-stopped teacher, on training and test points alike
-# (`dynamics.distill_from_early_stopped_teacher`).
+# (`early_stopping.distill_from_early_stopped_teacher`).
 
 # %%
-name = name0
-best_k = float(curves[name].best_step)
-distilled = dynamics.distill_from_early_stopped_teacher(
-    eigs[name], y, best_k, k_test_train=K_test[name]
+name = next(iter(air))
+best_k = float(air[name].curve.best_step)
+distilled = early_stopping.distill_from_early_stopped_teacher(
+    systems[name].eig, y, best_k, k_test_train=systems[name].ntk_test
 )
 teacher, student = distilled.teacher, distilled.student
 gap_train = float(np.max(np.abs(np.asarray(teacher.train) - np.asarray(student.train))))
@@ -334,39 +289,38 @@ plt.show()
 # marks a step k on the curves. Width ∞ is the infinite-width NTK (`kernels.fc_kernel_fn`); a
 # finite width m is the empirical NTK Θ = J Jᵀ of an actual randomly initialized network
 # `models.MLP` with `depth` hidden layers of width m (`empirical.structured_mlp_ntk_fn`), which
-# tends to the infinite one as m grows. In a live Jupyter session the controls are sliders;
-# run headless (as the test suite does) it draws one static figure.
+# tends to the infinite one as m grows. Any pairwise function of the inputs becomes a kernel
+# function with `kernels.from_pairwise`, and then runs through `studies.air` like the built-in
+# kernels. In a live Jupyter session the controls are sliders; run headless (as the test suite
+# does) it draws one static figure.
 
 
 # %%
 @functools.lru_cache(maxsize=16)
-def explorer_problem(noise_rate, depth, width):
-    """Data, eigensystem and test kernel for one setting (cached: sliders revisit settings)."""
+def explorer_study(noise_rate, depth, width):
+    """Data, kernel system and AIR study for one setting (cached: sliders revisit settings)."""
     d = data.clusters(noise="flip", noise_rate=noise_rate, seed=SEED, **CLUSTERS)
     if width == "∞":
         kf = kernels.fc_kernel_fn(depth=depth, activation="relu")
-        K, Kt = kf(d.x).ntk, kf(d.x_test, d.x).ntk
     else:
         mlp = models.MLP(widths=(int(width),) * depth)
         params = mlp.init(jax.random.key(SEED), d.x)["params"]
         ntk_fn = empirical.structured_mlp_ntk_fn(mlp)
-        K, Kt = ntk_fn(params, d.x), ntk_fn(params, d.x_test, d.x)
-    return d, eigen.eigensystem(K), Kt
+        kf = kernels.from_pairwise(lambda a, b: ntk_fn(params, a, b), name=f"MLP width {width}")
+    system = studies.kernel_system(d, kf)
+    return d, system, studies.air(d, kf, studies.AIRConfig(num_steps=200), system=system)
 
 
 def draw_explorer(noise_rate=NOISE_RATE, depth=DEPTH, width="∞", log10_step=2.0):
-    d, eig, Kt = explorer_problem(round(float(noise_rate), 3), int(depth), width)
+    d, system, study = explorer_study(round(float(noise_rate), 3), int(depth), width)
     yc, yn = np.asarray(d.y_clean), np.asarray(d.y)
-    steps = steps_for(eig, num=200)
     k = float(np.round(10.0**log10_step))
-    s = spectrum.air_spectra(eig, yc, yn)
-    ff = dynamics.fitted_fractions(eig, yc, yn, steps)
-    uc = dynamics.u_curve(eig, yn, yc, steps, k_test_train=Kt, y_test_clean=d.y_test_clean)
-    at_k = dynamics.gd_predictor(eig, yn, k_test_train=Kt)(k)
+    at_k = dynamics.gd_predictor(system.eig, yn, k_test_train=system.ntk_test)(k)
     train_dist = float(np.linalg.norm(np.asarray(at_k.train) - yc))
     test_acc = float(np.mean(np.sign(np.asarray(at_k.test)) == np.asarray(d.y_test_clean)))
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    s = study.spectra
     kk = np.arange(1, yc.shape[0] + 1)
     axes[0].plot(kk, np.asarray(s.clean.cumulative), label="ŷ")
     if noise_rate > 0:
@@ -377,24 +331,15 @@ def draw_explorer(noise_rate=NOISE_RATE, depth=DEPTH, width="∞", log10_step=2.
     axes[0].set_ylabel("C_z(k)")
     axes[0].set_title("cumulative energy")
     axes[0].legend()
-    axes[1].semilogx(steps[1:], np.asarray(ff.clean)[1:], label="F_ŷ(k)")
-    if noise_rate > 0:
-        axes[1].semilogx(steps[1:], np.asarray(ff.noise)[1:], label="F_e(k)")
-    axes[1].axvline(k, color="k", lw=1)
-    axes[1].set_xlabel("step k")
-    axes[1].set_title("fitted fractions")
-    axes[1].legend()
-    axes[2].semilogx(steps[1:], np.asarray(uc.train_dist)[1:], label="train")
-    axes[2].semilogx(steps[1:], np.asarray(uc.test_dist)[1:], label="test")
-    axes[2].axvline(k, color="k", lw=1)
-    axes[2].set_xlabel("step k")
-    axes[2].set_ylabel("‖u(k) − ŷ‖₂")
-    axes[2].set_title(
-        f"U-curve; at k = {k:.0f}: train dist {train_dist:.2f}, test acc {test_acc:.0%}"
+    axes[0].grid(True, which="both", alpha=0.3)
+    plot_fitted_fractions(study.fitted, ax=axes[1], title="fitted fractions")
+    plot_u_curve(
+        study.curve,
+        ax=axes[2],
+        title=f"U-curve; at k = {k:.0f}: train dist {train_dist:.2f}, test acc {test_acc:.0%}",
     )
-    axes[2].legend()
-    for ax in axes:
-        ax.grid(True, which="both", alpha=0.3)
+    for ax in axes[1:]:
+        ax.axvline(k, color="k", lw=1)
     fig.suptitle(f"ρ = {noise_rate:.2f}, depth {depth}, width {width}")
     fig.tight_layout()
     plt.show()
@@ -456,46 +401,28 @@ else:
 # %% [markdown]
 # ## 8. Real labels: handwritten digits
 #
-# The same measurements on scikit-learn's 8×8 digits (bundled, no download), as a binary task
+# The same study on scikit-learn's 8×8 digits (bundled, no download), as a binary task
 # (even vs odd), unit-normalized, with 20 % of each digit's labels flipped. Real labels are not
 # piecewise constant on tight clusters, so C_ŷ(k) rises more gradually — but still far faster
 # than the noise's, and the U-curve is there.
 
 # %%
 dg = data.digits(binary=True, noise="flip", noise_rate=0.2, seed=SEED, **DIGITS)
-kf = kernels.fc_kernel_fn(depth=DEPTH, activation="relu")
-eig_d = eigen.eigensystem(kf(dg.x).ntk)
-Kt_d = kf(dg.x_test, dg.x).ntk
-s_d = spectrum.air_spectra(eig_d, dg.y_clean, dg.y)
-steps_d = steps_for(eig_d)
-uc_d = dynamics.u_curve(
-    eig_d, dg.y, dg.y_clean, steps_d, k_test_train=Kt_d, y_test_clean=dg.y_test_clean
-)
+study_d = studies.air(dg, kernels.fc_kernel_fn(depth=DEPTH, activation="relu"))
 n_d = dg.y.shape[0]
 
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-kk = np.arange(1, n_d + 1)
-axes[0].plot(kk, np.asarray(s_d.clean.cumulative), label="clean labels ŷ")
-axes[0].plot(kk, np.asarray(s_d.noise.cumulative), label="noise e")
-axes[0].plot(kk, kk / n_d, "k:", label="k / n")
-axes[0].set_xscale("log")
-axes[0].set_xlabel("top-k modes")
-axes[0].set_ylabel("cumulative energy C_z(k)")
-axes[0].set_title(f"digits (even vs odd), n = {n_d}, FC NTK depth {DEPTH}")
-axes[0].legend()
-axes[1].semilogx(steps_d[1:], np.asarray(uc_d.train_dist)[1:], label="train")
-axes[1].semilogx(steps_d[1:], np.asarray(uc_d.test_dist)[1:], label="test")
-axes[1].axhline(
+fig, axes = plt.subplots(1, 3, figsize=(18, 4.2))
+plot_label_energy(
+    study_d.spectra, axes=axes[:2], title=f"digits (even vs odd), n = {n_d}, FC NTK depth {DEPTH}"
+)
+plot_u_curve(study_d.curve, ax=axes[2], title="U-curve on digits")
+axes[2].axhline(
     np.linalg.norm(np.asarray(dg.y) - np.asarray(dg.y_clean)), color="gray", ls=":", label="‖e‖"
 )
-axes[1].set_xlabel("gradient-descent step k")
-axes[1].set_ylabel("ℓ2 distance to the ground truth")
-axes[1].set_title("U-curve on digits")
-axes[1].legend()
-for ax in axes:
-    ax.grid(True, which="both", alpha=0.3)
+axes[2].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
+s_d, uc_d = study_d.spectra, study_d.curve
 print(
     f"modes holding 90 % of the energy: ŷ {int(s_d.clean.modes_holding[1])}, e "
     f"{int(s_d.noise.modes_holding[1])} of {n_d}; "
@@ -506,8 +433,9 @@ print(
 # %% [markdown]
 # ## Where next
 #
-# * `ntk-air air` draws these figures from the command line and writes the numbers to `air.json`
-#   (notebook 4 does it on your own data).
+# * `ntk-air air` runs `studies.air` from the command line and writes the numbers (`air.json`),
+#   these figures and a summary through `ntk_air.report` (notebook 4 does it on your own data).
 # * Early stopping cannot remove the part of the noise that lies in the top eigenspace — flips
 #   inside a cluster always put some there. Notebook 2 shows how self-distillation with hard
 #   targets goes beyond early stopping, and checks the ℓ2 theorem on real networks.
+# * Notebook 5 plugs in your own target rule, recorded observable and kernel.

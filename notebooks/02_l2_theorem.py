@@ -52,7 +52,29 @@ jax.config.update("jax_enable_x64", True)  # first, before any JAX array exists
 
 import matplotlib.pyplot as plt
 import numpy as np
-from ntk_air import data, distill, dynamics, eigen, kernels, spectrum, theorem
+
+from ntk_air import (
+    data,
+    distill,
+    dynamics,
+    early_stopping,
+    eigen,
+    kernels,
+    rounds,
+    spectrum,
+    studies,
+    targets,
+    theorem,
+)
+from ntk_air.plots.distill import plot_distill_curves
+from ntk_air.plots.theorem import (
+    plot_theorem_arora,
+    plot_theorem_distance,
+    plot_theorem_floor,
+    plot_theorem_linearization,
+)
+from ntk_air.problem import linear_problem
+from ntk_air.record import Record
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
 if SIZE not in ("small", "large"):
@@ -130,62 +152,49 @@ plt.show()
 # * **bootstrapping** (Reed et al.): ỹ = β y + (1 − β) p(k), i.e. R1 with α = 1 − β (the
 #   table below labels it so).
 #
-# `distill.self_distill` runs a whole grid of rules in one vmapped call. A grid with hard rules,
-# like this one, is stepped with `lax.scan` (one product with H per step); a grid of soft
-# constant-α rules would run in closed form from the one eigendecomposition.
+# The kernel and its one eigendecomposition come from `studies.kernel_system`; the problem —
+# eigensystem, noisy and clean labels, test kernel — is validated once by
+# `problem.linear_problem`. The rules are constructors of `ntk_air.targets` (each an `AffineRule`,
+# or any `targets.TargetRule(init, update)` of your own). `distill.self_distill` groups the rules
+# by structure and runs each group vmapped on the fastest engine that handles it: the soft
+# constant-α rules in closed form from the eigendecomposition, the hard and adaptive ones stepped
+# with `lax.scan` (one product with H per step). A `Record` says which steps are recorded.
 
 # %%
-H = kernels.two_layer_relu(x)
-H_test = kernels.two_layer_relu(ds.x_test, x)
-eig = eigen.eigensystem(H)
+system = studies.kernel_system(ds, kernels.two_layer_relu_kernel_fn())
+H, H_test, eig = system.ntk, system.ntk_test, system.eig  # H∞, H∞(X_test, X), its eigensystem
 eta = float(dynamics.resolve_step_size(eig))  # 1/λ_max
+problem = linear_problem(
+    eig, y, y_clean, k_test_train=H_test, y_test_clean=ds.y_test_clean, kernel=H
+)
 
 rules = [
-    distill.plain_gd(),
-    distill.r1(0.5),
-    distill.r1(0.5, hard=True),
-    distill.r2(),
-    distill.bootstrap(0.8, hard=True),
-    distill.r3(0.9, hard=False),
-    distill.r3(0.9, hard=True),
+    targets.plain_gd(),
+    targets.r1(0.5),
+    targets.r1(0.5, hard=True),
+    targets.r2(),
+    targets.bootstrap(0.8, hard=True),
+    targets.r3(0.9, hard=False),
+    targets.r3(0.9, hard=True),
 ]
-labels = [distill.rule_label(r) for r in rules]
+labels = [targets.rule_label(r) for r in rules]
+print({label: distill.engine_for(r).name for label, r in zip(labels, rules, strict=True)})
 run = distill.self_distill(
-    H,
-    y,
-    y_clean,
-    distill.stack_rules(rules),
-    steps=KERNEL_STEPS,
-    eig=eig,
-    eta=eta,
-    record_every=RECORD_EVERY,
-    k_test=H_test,
-    y_test_clean=ds.y_test_clean,
+    problem, rules, steps=KERNEL_STEPS, eta=eta, record=Record(every=RECORD_EVERY)
 )
-steps_grid = dynamics.log_spaced_steps(KERNEL_STEPS, 300)
-uc = dynamics.u_curve(
-    eig, y, y_clean, steps_grid, k_test_train=H_test, y_test_clean=ds.y_test_clean
-)
+uc = early_stopping.u_curve(problem, steps=np.arange(KERNEL_STEPS + 1), eta=eta)
 best_k, best_dist = float(uc.best_step), float(uc.best_dist)
 
 fig, ax = plt.subplots(figsize=(9, 5))
-rec = np.asarray(run.steps)
-for i, label in enumerate(labels):
-    ax.semilogx(
-        rec[1:],  # k ≥ 1 on a log axis
-        np.asarray(run.dist_train[i])[1:],
-        label=label,
-        lw=2 if "R3 hard" in label else 1.2,
-    )
-ax.axhline(np.linalg.norm(e), color="gray", ls=":", label="‖e‖ (noise memorized)")
-ax.axhline(best_dist, color="k", ls="--", lw=1, label=f"best early stop (k* = {best_k:.0f})")
+plot_distill_curves(
+    [(label, run.steps, run.dist_train[i]) for i, label in enumerate(labels)],
+    np.linalg.norm(e),
+    best_dist,
+    ax=ax,
+    title=f"kernel limit (H∞): distance to ŷ by target rule (best early stop at k* = {best_k:.0f})",
+)
 ax.set_yscale("symlog", linthresh=1e-3)
 ax.set_ylim(bottom=0)
-ax.set_xlabel("gradient-descent step k")
-ax.set_ylabel("‖u(k) − ŷ‖₂ (train)")
-ax.set_title("kernel limit (H∞): distance to the ground truth, by target rule")
-ax.legend(fontsize=8, loc="lower left")
-ax.grid(True, which="both", alpha=0.3)
 plt.show()
 
 print(f"{'method':24s} {'‖u − ŷ‖ train':>14s} {'margin':>9s} {'acc train':>10s} {'acc test':>9s}")
@@ -224,7 +233,7 @@ print(
 
 lam = np.asarray(eig.eigenvalues)
 r3_soft = np.asarray(run.u_final[labels.index("R3 soft α=0.9")])
-r3_limit = eigen.apply_spectral_filter(eig, distill.r3_soft_limit_filter(lam, 0.9, eta), y)
+r3_limit = eigen.apply_spectral_filter(eig, targets.r3_soft_limit_filter(lam, 0.9, eta), y)
 gap = float(np.max(np.abs(r3_soft - np.asarray(r3_limit))))
 print(f"soft R3 (α = 0.9) after {KERNEL_STEPS} steps vs g(H) y: max difference {gap:.1e}")
 assert gap < 1e-8
@@ -235,7 +244,7 @@ ax.semilogx(lam, early_stop_filter, "o", ms=3, label=f"early stop, k* = {best_k:
 for alpha in (0.5, 0.9, 0.99):
     ax.semilogx(
         lam,
-        np.asarray(distill.r3_soft_limit_filter(lam, alpha, eta)),
+        np.asarray(targets.r3_soft_limit_filter(lam, alpha, eta)),
         "o",
         ms=3,
         label=f"soft R3 limit, α = {alpha}",
@@ -252,7 +261,7 @@ plt.show()
 
 # %% [markdown]
 # Round-based self-distillation (a fresh student per round, trained on the previous student's
-# outputs; `distill.distill_rounds`) tells the same story. Soft rounds only filter: after round t
+# outputs; `rounds.distill_rounds`) tells the same story. Soft rounds only filter: after round t
 # (counting from 0) repeated ridge self-distillation is at (H(H + cI)⁻¹)^{t+1} y. Hard rounds
 # (targets sign(u_t)) recover ŷ *as the target*: once sign(u_t) = ŷ, the born-again student is
 # k*-step GD on the clean labels, and what remains of its distance is that student's own filter
@@ -260,29 +269,20 @@ plt.show()
 
 # %%
 round_rules = [
-    distill.ridge_rounds(0.1),
-    distill.xi_distill(1.5, ridge=0.1),
-    distill.born_again(int(best_k)),
-    distill.born_again(int(best_k), hard=True),
+    rounds.ridge_rounds(0.1),
+    rounds.xi_distill(1.5, ridge=0.1),
+    rounds.born_again(int(best_k)),
+    rounds.born_again(int(best_k), hard=True),
 ]
-rounds = distill.distill_rounds(
-    H,
-    y,
-    y_clean,
-    distill.stack_rules(round_rules),
-    rounds=8,
-    eig=eig,
-    eta=eta,
-    k_test=H_test,
-    y_test_clean=ds.y_test_clean,
-)
+round_run = rounds.distill_rounds(problem, rounds.stack_rounds(round_rules), rounds=8, eta=eta)
 print(f"{'round rule (8 rounds)':32s} {'‖u − ŷ‖ per round':>60s}")
 for i, r in enumerate(round_rules):
-    path = " ".join(f"{v:6.3f}" for v in np.asarray(rounds.dist_train[i]))
-    print(f"{distill.rounds_label(r):32s} {path}")
+    path = " ".join(f"{v:6.3f}" for v in np.asarray(round_run.dist_train[i]))
+    print(f"{rounds.rounds_label(r):32s} {path}")
 
 ridge_filter = (lam / (lam + 0.1)) ** (8 + 1)  # round 8 = the (8 + 1)-th ridge fit
-gap = float(np.max(np.abs(rounds.u_final[0] - eigen.apply_spectral_filter(eig, ridge_filter, y))))
+ridge_limit = eigen.apply_spectral_filter(eig, ridge_filter, y)
+gap = float(np.max(np.abs(round_run.u_final[0] - ridge_limit)))
 clean_student = dynamics.gd_predictor(eig, y_clean, eta=eta)(best_k).train
 floor = float(np.linalg.norm(np.asarray(clean_student) - y_clean))
 print(f"ridge rounds vs the filter (λ/(λ + c))^9 applied to y: max difference {gap:.1e}")
@@ -295,63 +295,54 @@ assert gap < 1e-10
 # Now the theorem's network itself, f(x) = (1/√m) Σ_r a_r ReLU(w_r·x) with w_r ~ N(0, I) and the
 # readout a_r ∈ {±1} frozen, trained by full-batch gradient descent on ½‖u − ỹ(k)‖² with the same
 # η = 1/λ_max(H∞), plainly and with hard R3 (`training.train`: flax + optax, one jit-compiled
-# `lax.scan`). `theorem.theorem_check` runs the kernel limit and every width, and for each network
-# also the two linear models that start from the network's own initial outputs u(0) = f(W(0), X):
-# its linearization (the empirical NTK H(W(0)) held fixed) and the kernel limit (H∞). Networks
-# train in float32, as networks do: the gaps measured below are far above float32 rounding, but
-# a distance that falls below ≈ 10⁻³ turns into rounding noise there.
+# `lax.scan`). `studies.theorem` runs the kernel limit and every width (through
+# `theorem.check_theorem`), and for each network also the two linear models that start from the
+# network's own initial outputs u(0) = f(W(0), X): its linearization (the empirical NTK H(W(0))
+# held fixed) and the kernel limit (H∞). It returns a `TheoremStudy` of NamedTuples: `check` holds
+# `kernel_limit` (a `KernelLimitCheck`) and `networks` (one `WidthCheck` per width); `claims` says
+# which expectations held. Networks train in float32, as networks do: the gaps measured below are
+# far above float32 rounding, but a distance that falls below ≈ 10⁻³ turns into rounding noise
+# there. (Same data as above: `TheoremConfig(seed=SEED)` draws `data.clusters(seed=SEED)`.)
 
 # %%
-study = theorem.theorem_check(
-    ds, WIDTHS, steps=NET_STEPS, alpha=0.9, record_every=RECORD_EVERY, progress=False
+study = studies.theorem(
+    studies.TheoremConfig(
+        widths=tuple(WIDTHS),
+        steps=NET_STEPS,
+        seed=SEED,
+        alpha=0.9,
+        record_every=RECORD_EVERY,
+        harder=False,
+    )
 )
-widths = [str(m) for m in WIDTHS]
+check = study.check
+rows = [("inf", check.kernel_limit)] + [(str(w.width), w) for w in check.networks]
 print(
     f"{'':>6s} {'plain GD':>10s} {'best early':>11s} {'R3 hard':>10s} {'R3 margin':>10s} "
     f"{'R3 test acc':>12s} {'‖H(W0) − H∞‖/‖H∞‖':>19s}"
 )
-for key in ["inf", *widths]:
-    r = study[key]
-    drift = r.get("ntk_init_rel_dist_to_inf", 0.0)
+for key, r in rows:
+    drift = getattr(r, "ntk_init_rel_dist_to_inf", 0.0)  # 0 for the kernel limit itself
     print(
-        f"{key:>6s} {r['plain_final_dist']:10.4f} {r['best_early_stop_dist']:11.4f} "
-        f"{r['self_distill_final_dist']:10.2e} "
-        f"{r['self_distill_margin']:10.4f} {r['self_distill_accuracy_test']:12.1%} {drift:19.4f}"
+        f"{key:>6s} {r.plain_final_dist:10.4f} {r.best_early_stop_dist:11.4f} "
+        f"{r.self_distill_final_dist:10.2e} "
+        f"{r.self_distill_margin:10.4f} {r.self_distill_accuracy_test:12.1%} {drift:19.4f}"
     )
+print("claims:", study.claims["self_distill_below_best_early_stop"])
 
-fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), sharey=True)
-for ax, curve, title in zip(
-    axes, ("plain_curve", "self_distill_curve"), ("plain GD", "R3 hard, α = 0.9"), strict=True
-):
-    for key in widths:
-        ax.semilogx(
-            study[key]["steps_all"][1:],
-            study[key][curve][1:],
-            lw=1.2,
-            label=f"width m = {key}",
-        )
-    ax.semilogx(
-        study["inf"]["steps_all"][1:],
-        study["inf"][curve][1:],
-        "k--",
-        lw=1.5,
-        label="kernel limit (u(0) = 0)",
-    )
-    ax.axhline(np.linalg.norm(e), color="gray", ls=":", label="‖e‖")
-    ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("gradient-descent step k")
-    ax.set_title(f"real networks: {title}")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-axes[0].set_ylabel("‖u(k) − ŷ‖₂ (train)")
+fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+plot_theorem_distance(check, study.noise_norm, ax=axes[0])
+plot_theorem_floor(check, study.noise_norm, ax=axes[1])
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Reading the table and the curves: plain GD climbs back towards ‖e‖ as it memorizes the flips
-# (real networks do so more slowly than the kernel limit); the best early stop sits near the
-# top-space noise level at every width; hard R3 keeps falling, and at a fixed number of steps its
-# distance to ŷ is smaller the wider the network, approaching the kernel limit.
+# Reading the table and the curves (left: dashed plain GD, solid hard R3, per width and in the
+# kernel limit; right: the final distances against the width, the kernel limit dotted): plain GD
+# climbs back towards ‖e‖ as it memorizes the flips (real networks do so more slowly than the
+# kernel limit); the best early stop sits near the top-space noise level at every width; hard R3
+# keeps falling, and at a fixed number of steps its distance to ŷ is smaller the wider the
+# network, approaching the kernel limit.
 
 # %% [markdown]
 # ### Linearized vs real trajectories, and Arora's residual formula
@@ -370,38 +361,21 @@ plt.show()
 # horizons off the recorded curves.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
-for key in widths:
-    r = study[key]
-    k = np.asarray(r["steps"])[1:]  # k ≥ 1 on a log axis
-    axes[0].semilogx(k, np.asarray(r["kernel_limit_gap_curve"])[0, 1:], label=f"m = {key}")
-    axes[1].semilogx(k, np.asarray(r["network_residual"])[1:], label=f"network, m = {key}")
-axes[1].semilogx(
-    np.asarray(study[widths[-1]]["steps"])[1:],
-    np.asarray(study[widths[-1]]["arora_formula"])[1:],
-    "k--",
-    label=f"formula (u(0) of m = {widths[-1]})",
-)
-axes[0].set_ylabel("‖u_net(k) − u_H∞(k)‖₂")
-axes[0].set_title("plain GD: network vs kernel-limit dynamics")
-axes[1].set_ylabel("‖y − u(k)‖₂")
-axes[1].set_title("Arora et al.'s residual formula vs real networks")
-for ax in axes:
-    ax.set_xlabel("gradient-descent step k")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+fig, axes = plt.subplots(1, 3, figsize=(19, 4.5))
+plot_theorem_linearization(check, axes=axes[:2])
+plot_theorem_arora(check, ax=axes[2])
+fig.tight_layout()
 plt.show()
 horizons = (10, 100, NET_STEPS)
 print("max_k ≤ K ‖u_net(k) − u_lin(k)‖ / ‖y‖, plain GD, for K =", horizons)
 print(f"{'width':>6s} {'vs H(W0) linearized':>26s} {'vs H∞ dynamics':>26s} {'Arora error':>12s}")
-for key in widths:
-    r = study[key]
-    k = np.asarray(r["steps"])
-    lin_gap = np.asarray(r["linearization_gap_curve"])[0] / np.linalg.norm(y)
-    inf_gap = np.asarray(r["kernel_limit_gap_curve"])[0] / np.linalg.norm(y)
+for w in check.networks:
+    k = np.asarray(w.steps)
+    lin_gap = np.asarray(w.linearization_gap_curve)[0] / np.linalg.norm(y)
+    inf_gap = np.asarray(w.kernel_limit_gap_curve)[0] / np.linalg.norm(y)
     lin_at = " ".join(f"{lin_gap[k <= h].max():8.4f}" for h in horizons)
     inf_at = " ".join(f"{inf_gap[k <= h].max():8.4f}" for h in horizons)
-    print(f"{key:>6s} {lin_at:>26s} {inf_at:>26s} {r['arora_max_rel_error']:12.4f}")
+    print(f"{w.width:>6d} {lin_at:>26s} {inf_at:>26s} {w.arora_max_rel_error:12.4f}")
 
 # %% [markdown]
 # ## 4. Margins
@@ -423,15 +397,15 @@ ax.set_title("margins in the kernel limit")
 ax.legend()
 plt.show()
 print("final margin min_i ŷ_i u_i of hard R3 — kernel limit and real networks:")
-for key in ["inf", *widths]:
-    print(f"  {key:>6s}: {study[key]['self_distill_margin']:.4f}")
+for key, r in rows:
+    print(f"  {key:>6s}: {r.self_distill_margin:.4f}")
 
 # %% [markdown]
 # ## 5. Harder cases: more flips, overlapping clusters
 #
 # The benefit over early stopping needs ρ < 1/2 (a majority of correct labels in each cluster)
 # and separated clusters. In the kernel limit (cheap: one eigendecomposition per setting,
-# `theorem.kernel_limit_check`), sweep the flip rate ρ at ε0 = 0.25, then the cluster radius ε0
+# `theorem.kernel_limit`), sweep the flip rate ρ at ε0 = 0.25, then the cluster radius ε0
 # at ρ = 0.25 — from disjoint clusters to overlapping ones (ε0 > δ).
 
 # %%
@@ -442,17 +416,17 @@ sweeps = (
 )
 keys = ("plain_final_dist", "best_early_stop_dist", "self_distill_final_dist")
 for ax, (name, values, kwargs_of) in zip(axes, sweeps, strict=True):
-    rows = []
+    sweep = []
     for v in values:
-        check = theorem.kernel_limit_check(
+        limit = theorem.kernel_limit(
             data.clusters(noise="flip", seed=SEED, **kwargs_of(v)),
             steps=KERNEL_STEPS,
             record_every=KERNEL_STEPS,
         )
-        rows.append([check[k] for k in keys])
-    rows = np.array(rows)
+        sweep.append([getattr(limit, k) for k in keys])
+    sweep = np.array(sweep)
     for j, label in enumerate(("plain GD", "best early stop", "R3 hard α=0.9")):
-        ax.plot(values, rows[:, j], "o-", label=label)
+        ax.plot(values, sweep[:, j], "o-", label=label)
     ax.set_xlabel(name)
     ax.set_ylabel("final ‖u − ŷ‖₂ (kernel limit)")
     ax.set_yscale("symlog", linthresh=1e-3)
@@ -460,7 +434,7 @@ for ax, (name, values, kwargs_of) in zip(axes, sweeps, strict=True):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(f"sweep over {name}")
-    print(name, {v: np.round(row, 4).tolist() for v, row in zip(values, rows, strict=True)})
+    print(name, {v: np.round(row, 4).tolist() for v, row in zip(values, sweep, strict=True)})
 plt.show()
 
 # %% [markdown]
@@ -474,5 +448,7 @@ plt.show()
 #   claim, under ρ < 1/2 and separated clusters. Real networks follow the kernel limit closely
 #   over short horizons (gap ∝ ~1/√m); over long runs they deviate in the slowest modes at the
 #   widths a laptop trains.
-# * `ntk-air theorem` writes these numbers to `theorem.json` with figures; `ntk-air distill`
-#   runs any rule on your own data.
+# * `studies.theorem` and `studies.distill` are what `ntk-air theorem` and `ntk-air distill` call
+#   (the command line then writes `theorem.json`, figures and a summary through `ntk_air.report`);
+#   `studies.distill` runs every rule, plus any rule of your own (`DistillConfig(extra_rules=…)`),
+#   on your own data. Notebook 5 writes a rule of your own.

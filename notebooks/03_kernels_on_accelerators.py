@@ -35,9 +35,11 @@
 
 # %% [markdown]
 # **Why float64.** The next cell turns on JAX's 64-bit mode *before any array is created*
-# (JAX fixes the default dtype at that point). ntk_air's spectral computations default to float64:
-# an NTK's eigenvalues span many orders of magnitude, and float32 (eps ≈ 1.2·10⁻⁷) cannot resolve
-# the small ones, nor powers like (1 − ηλ)^k over 10⁵ steps. Here we time both dtypes: on GPUs
+# (JAX fixes the default dtype at that point). ntk_air computes in the dtype of its inputs, or in
+# the dtype a kernel function's factory fixes (`fc_kernel_fn(..., dtype="float64")`); its
+# spectral computations want float64: an NTK's eigenvalues span many orders of magnitude, and
+# float32 (eps ≈ 1.2·10⁻⁷) cannot resolve the small ones, nor powers like (1 − ηλ)^k over 10⁵
+# steps. Here we time both dtypes: on GPUs
 # float64 is often many times slower than float32, and seeing by how much is part of the point.
 
 # %%
@@ -52,8 +54,9 @@ import statistics
 import time
 
 import matplotlib.pyplot as plt
-import ntk_air
 import numpy as np
+
+import ntk_air
 from ntk_air import data, empirical, kernels, models
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (CPU, < 2 min) or "large"
@@ -147,30 +150,37 @@ def time_engine(name, make_call, sizes, results):
 # %% [markdown]
 # ## Infinite-width kernels
 #
-# Both kernels cost O(n² d) for the Gram matrix x·x′ plus O(n²·depth) elementwise work. The
-# `tile_size` option computes the n × n output in row blocks, so that memory is bounded by the
-# output, not by the intermediates of the recursion; any tile size works (no divisibility rule).
+# Both kernels cost O(n² d) for the Gram matrix x·x′ plus O(n²·depth) elementwise work. A kernel
+# function's factory fixes its dtype and its `tile_size`, which computes the n × n output in row
+# blocks, so that memory is bounded by the output, not by the intermediates of the recursion; any
+# tile size works (no divisibility rule). `kernel_fn.replace(tile_size=…)` is the same kernel
+# with another schedule.
 
 # %%
-fc3 = kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1)
+fc3 = {
+    dtype: kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1, dtype=dtype)
+    for dtype in ("float32", "float64")
+}
+h_inf_fn = {dtype: kernels.two_layer_relu_kernel_fn(nngp=False, dtype=dtype) for dtype in fc3}
 infinite_results = []
 for dtype in ("float32", "float64"):
     time_engine(
         f"H∞ two-layer ReLU ({dtype})",
-        lambda x, dtype=dtype: lambda: kernels.two_layer_relu(x, dtype=dtype),
+        lambda x, dtype=dtype: lambda: h_inf_fn[dtype](x).ntk,
         N_INFINITE,
         infinite_results,
     )
     time_engine(
         f"FC NTK depth 3 ({dtype})",
-        lambda x, dtype=dtype: lambda: fc3(x, dtype=dtype).ntk,
+        lambda x, dtype=dtype: lambda: fc3[dtype](x).ntk,
         N_INFINITE,
         infinite_results,
     )
 tile = max(N_INFINITE) // 3 + 1  # deliberately not a divisor of n
+fc3_tiled = fc3["float64"].replace(tile_size=tile)
 time_engine(
     f"FC NTK depth 3, tiled {tile} (float64)",
-    lambda x: lambda: fc3(x, tile_size=tile, dtype="float64").ntk,
+    lambda x: lambda: fc3_tiled(x).ntk,
     N_INFINITE[-1:],
     infinite_results,
 )
@@ -181,8 +191,8 @@ time_engine(
 
 # %%
 x_check = unit_rows(N_INFINITE[0])
-untiled = fc3(x_check, dtype="float64").ntk
-tiled = fc3(x_check, tile_size=37, dtype="float64").ntk
+untiled = fc3["float64"](x_check).ntk
+tiled = fc3["float64"].replace(tile_size=37)(x_check).ntk
 err = float(np.linalg.norm(tiled - untiled) / np.linalg.norm(untiled))
 print(f"tiled (tile_size=37) vs untiled, n={x_check.shape[0]}: rel. Frobenius error {err:.2e}")
 assert err < 1e-12
@@ -280,7 +290,7 @@ except nt_backend.NeuralTangentsUnavailable as err:
     print(f"neural-tangents backend not available, skipping it:\n{err}")
 if nt_fc3 is not None:
     x_a, x_b = unit_rows(N_INFINITE[0]), unit_rows(N_INFINITE[0], seed=1)
-    reference = fc3(x_a, x_b).ntk
+    reference = fc3["float64"](x_a, x_b).ntk
     err = float(np.linalg.norm(nt_fc3(x_a, x_b).ntk - reference) / np.linalg.norm(reference))
     print(f"neural-tangents FC NTK vs ntk_air, K(x, x′): rel. Frobenius error {err:.2e}")
     assert err < 1e-10

@@ -23,9 +23,10 @@
 # 2. load it with `ntk_air.data.from_npz`, and deal with input norms;
 # 3. choose an architecture — the kernel that stands for your network — by looking at how well
 #    each one aligns with your labels;
-# 4. get the AIR report (`ntk_air.commands.air.air_report`, the function behind `ntk-air air`):
-#    the spectrum, the energy of clean labels and noise per eigenmode, the fitted fractions and
-#    the U-curve, as figures and a JSON summary.
+# 4. run the AIR study (`ntk_air.studies.air`, what `ntk-air air` computes): the spectrum, the
+#    energy of clean labels and noise per eigenmode, the fitted fractions and the U-curve, as
+#    a result pytree to plot and read — and, if you want files, write its report (`ntk_air.report`:
+#    a JSON summary and figures, exactly as the command line writes them).
 #
 # As "your data" we take the raw 8×8 handwritten digits that scikit-learn ships (no download),
 # a 3-vs-8 task with 20 % of the training labels flipped — exactly what you would do with, say,
@@ -34,8 +35,9 @@
 # %% [markdown]
 # **Why float64.** The first code cell turns on JAX's 64-bit mode before any array exists. The
 # AIR report decomposes the kernel and raises (1 − ηλ_i) to powers over hundreds of thousands of
-# steps; float32 (eps ≈ 1.2·10⁻⁷) would lose the small eigenvalues where the noise lives. The
-# report runs in float64 by default and says so in its JSON.
+# steps; float32 (eps ≈ 1.2·10⁻⁷) would lose the small eigenvalues where the noise lives.
+# ntk_air computes in the dtype of its inputs: float64 here (`from_npz` returns float64 arrays);
+# the report records the dtype in its JSON.
 #
 # **Size.** Small by default (< 2 min on two CPU cores); `NTK_AIR_NOTEBOOK_SIZE=large` uses all
 # the 3s and 8s and adds the 10-class task.
@@ -47,7 +49,6 @@ import jax
 
 jax.config.update("jax_enable_x64", True)  # first, before any JAX array exists
 
-import json
 import shutil
 import subprocess
 import sys
@@ -56,10 +57,15 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import Image, display
-from ntk_air import data, dynamics, eigen, kernels, nt_backend, spectrum
-from ntk_air.commands.air import air_report
 from sklearn.datasets import load_digits
+
+from ntk_air import data, kernels, nt_backend, report, studies
+from ntk_air.plots.air import (
+    plot_eigenvalues,
+    plot_fitted_fractions,
+    plot_label_energy,
+    plot_u_curve,
+)
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
 if SIZE not in ("small", "large"):
@@ -163,9 +169,12 @@ plt.show()
 #
 # A kernel stands for an architecture trained in the NTK regime. Candidates:
 #
-# * `kernels.make_kernel_fn("two-layer-relu")` — H∞ of the theorem's two-layer network;
-# * `kernels.make_kernel_fn("fc", depth=D, w_std=…, b_std=…)` — a deep fully connected network
+# * `kernels.two_layer_relu_kernel_fn()` — H∞ of the theorem's two-layer network;
+# * `kernels.fc_kernel_fn(depth=D, w_std=…, b_std=…)` — a deep fully connected network
 #   (neural-tangents' conventions);
+# * any kernel of your own: `kernels.from_layers(layers.serial(...))` composes infinite-width
+#   layers, `kernels.from_pairwise(block_fn)` turns any pairwise function into a kernel function
+#   (notebook 5);
 # * with the optional neural-tangents backend, any `stax` network, e.g. a CNN on the 8×8 images:
 #   `nt_backend.kernel_fn_from_spec("cnn:depth=2,pool=flatten,shape=8x8x1")`.
 #
@@ -173,14 +182,16 @@ plt.show()
 # the kernel–target alignment A(ŷ) = ⟨H, ŷŷᵀ⟩_F / (‖H‖_F ‖ŷŷᵀ‖_F), the number of modes holding
 # 90 % of ‖ŷ‖², and the complexity ŷᵀH⁻¹ŷ (Arora et al.: a generalization bound grows with
 # √(ŷᵀH⁻¹ŷ / n)) — and, with a known ŷ, the best early-stopping distance ‖u(k*) − ŷ‖ on test points.
-# All of it comes from one eigendecomposition per kernel.
+# All of it comes from one eigendecomposition per kernel: `studies.air` computes it (here on
+# 120 log-spaced steps up to 10⁶).
 
 # %%
+# name: (kernel function, its description for the report's JSON)
 candidates = {
-    "two-layer H∞": (kernels.make_kernel_fn("two-layer-relu"), {"arch": "two-layer-relu"}),
-    "FC depth 1": (kernels.make_kernel_fn("fc", depth=1), {"arch": "fc", "depth": 1}),
+    "two-layer H∞": (kernels.two_layer_relu_kernel_fn(), {"arch": "two-layer-relu"}),
+    "FC depth 1": (kernels.fc_kernel_fn(depth=1), {"arch": "fc", "depth": 1}),
     "FC depth 3, w 1.5, b 0.1": (
-        kernels.make_kernel_fn("fc", depth=3, w_std=1.5, b_std=0.1),
+        kernels.fc_kernel_fn(depth=3, w_std=1.5, b_std=0.1),
         {"arch": "fc", "depth": 3, "w_std": 1.5, "b_std": 0.1},
     ),
 }
@@ -197,18 +208,10 @@ print(
     f"{'architecture':26s} {'A(ŷ)':>7s} {'modes 90% ŷ':>12s} {'modes 90% e':>12s} {'ŷᵀH⁻¹ŷ':>10s} "
     f"{'best test dist':>15s}"
 )
-comparison = {}
+comparison, air = {}, {}
 for name, (kernel_fn, _) in candidates.items():
-    eig = eigen.eigensystem(kernel_fn(ds.x).ntk)
-    s = spectrum.air_spectra(eig, ds.y_clean, ds.y)
-    uc = dynamics.u_curve(
-        eig,
-        ds.y,
-        ds.y_clean,
-        dynamics.log_spaced_steps(1e6, 120),
-        k_test_train=kernel_fn(ds.x_test, ds.x).ntk,
-        y_test_clean=ds.y_test_clean,
-    )
+    air[name] = studies.air(ds, kernel_fn, studies.AIRConfig(steps=1e6, num_steps=120))
+    s, uc = air[name].spectra, air[name].curve
     comparison[name] = float(uc.test_best_dist)
     print(
         f"{name:26s} {float(s.clean.alignment):7.3f} {int(s.clean.modes_holding[1]):12d} "
@@ -219,61 +222,76 @@ choice = min(comparison, key=comparison.get)
 print(f"\nbest early-stopped test distance: {choice}")
 
 # %% [markdown]
-# ## 4. The AIR report
+# ## 4. The AIR study of the chosen kernel
 #
-# `air_report(dataset, kernel_fn, out_dir)` is what `ntk-air air` runs: it computes the kernel of
-# the training inputs and K(x_test, X), decomposes the kernel once, and writes into `out_dir`
-#
-# * `air.json` — eigenvalues (descending), the energy per mode of ŷ, e and y
-#   (p_i(z) = (v_iᵀz)²/‖z‖²), the modes holding 50/90/99 %, alignment and complexity, the
-#   log-spaced steps with ‖u(k) − ŷ‖₂ on train and test (linearized GD from u(0) = 0,
-#   η = 1/λ_max), the best early stop, the fitted fractions F_z(k) and the half-lives;
-# * four figures: the spectrum, the label energy per mode, the fitted fractions and the U-curve.
-#
-# It returns the same summary as a dict.
+# `studies.air(dataset, kernel_fn)` is what `ntk-air air` computes: the kernel of the training
+# inputs and K(x_test, X), one eigendecomposition, and from it an `AIRStudy` — eigenvalues
+# (descending), the label spectra of ŷ, e and y (energy per mode p_i(z) = (v_iᵀz)²/‖z‖², the
+# modes holding 50/90/99 %, alignment and complexity), the log-spaced steps with ‖u(k) − ŷ‖₂ on
+# train and test (linearized GD from u(0) = 0, η = 1/λ_max) and the best early stop, the fitted
+# fractions F_z(k), the steps by which 50/90/99 % are fitted, and the half-lives. Its default
+# horizon is where the noise is fitted (`early_stopping.noise_fit_horizon`). The figures are the
+# report's, drawn here on our own axes by `ntk_air.plots`.
 
 # %%
 kernel_fn, kernel_config = candidates[choice]
-report_dir = WORK / "air_report"
-summary = air_report(ds, kernel_fn, report_dir, kernel_config=kernel_config, progress=False)
-print("files:", sorted(p.name for p in report_dir.iterdir()))
-for figure in summary["figures"]:
-    display(Image(filename=str(report_dir / figure)))
+study = studies.air(ds, kernel_fn)
+title = f"{choice}, n = {study.data['n']}"
+fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
+plot_eigenvalues(study.eigenvalues, ax=axes[0], title=f"NTK spectrum ({title})")
+plot_fitted_fractions(study.fitted, ax=axes[1], title="fitted fraction")
+plot_u_curve(study.curve, ax=axes[2], title="U-curve of GD on noisy labels")
+fig.tight_layout()
+plt.show()
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+plot_label_energy(study.spectra, axes=axes, title=f"label energy per NTK mode ({title})")
+fig.tight_layout()
+plt.show()
 
-# %% [markdown]
-# The headline numbers, read back from `air.json` (the file is plain JSON: arrays are lists):
-
-# %%
-air = json.loads((report_dir / "air.json").read_text())
+lam, spectra, uc = np.asarray(study.eigenvalues), study.spectra, study.curve
+print(f"data: {study.data['name']}, n = {study.data['n']}, d = {study.data['d']}")
 print(
-    f"data: {air['dataset']['name']}, n = {air['dataset']['n']}, d = {air['dataset']['d']}, "
-    f"n_test = {air['dataset']['n_test']}"
+    f"kernel: {kernel_config}, dtype {lam.dtype}, η = {study.eta:.4g} "
+    f"(η·λ_max = {study.eta * lam[0]:.3g})"
 )
-print(
-    f"kernel: {air['kernel']}, dtype {air['dtype']}, η = {air['eta']:.4g} (η·λ_max = "
-    f"{air['eta_times_lambda_max']:.3g})"
-)
-print(f"λ_max = {air['lambda_max']:.4g}, λ_min = {air['lambda_min']:.3g}")
+print(f"λ_max = {lam[0]:.4g}, λ_min = {lam[-1]:.3g}")
 print("modes holding 50/90/99 % of the energy:")
 for kind in ("clean", "noise", "noisy"):
-    print(f"  {kind:6s} {air['modes_holding'][kind]}")
-print(f"alignment: {air['alignment']}")
-fit = air["steps_to_fit"]["0.9"]
+    print(f"  {kind:6s} {np.asarray(getattr(spectra, kind).modes_holding).tolist()}")
+fit = study.steps_to_fit["0.9"]
 print(f"90 % fitted: clean labels by step {fit['clean']}, noise by step {fit['noise']}")
 print(
-    f"‖u(k) − ŷ‖ on train: start {air['start_dist']:.3f}, best {air['best_dist']:.3f} at k = "
-    f"{air['best_step']:.0f}, "
-    f"end {air['final_dist']:.3f};  test: best {air['test_best_dist']:.3f} at k = "
-    f"{air['test_best_step']:.0f}"
+    f"‖u(k) − ŷ‖ on train: start {float(uc.start_dist):.3f}, best {float(uc.best_dist):.3f} at "
+    f"k = {float(uc.best_step):.0f}, end {float(uc.final_dist):.3f};  test: best "
+    f"{float(uc.test_best_dist):.3f} at k = {float(uc.test_best_step):.0f}"
 )
+
+# %% [markdown]
+# ## 5. The report, as files
+#
+# To keep the result, hand the study to the report layer, as the command line does:
+# `report.write_air` writes `air.json` (every number above; arrays as lists) and four PNG figures
+# into a `report.ReportWriter` folder, atomically, and `finish` writes its `manifest.json` last.
+# It returns the summary it wrote, and `report.air_headlines` turns it into the rows of the
+# results table that opens `index.md` in a full `ntk-air reproduce` report.
+
+# %%
+writer = report.ReportWriter(WORK / "air_report")
+summary = report.write_air(writer, study, kernel=kernel_config)
+manifest = writer.finish({"command": "air"})
+print("files:", manifest["files"])
+for quantity, value, meaning in report.air_headlines(summary):
+    print(f"* {quantity}: {value}\n  {meaning}")
 
 # %% [markdown]
 # ## The same from the command line
 #
-# `ntk-air air DATA.npz` runs the same report; `--normalize` is the `normalize=True` above, and
-# `--arch`, `--depth`, `--w-std`, `--b-std` choose the kernel (`--backend neural-tangents` with an
-# architecture spec for the CNN). Run here through the current interpreter, it gives the same
-# numbers:
+# `ntk-air air DATA.npz` runs the same study and writes the same report; `--normalize` is the
+# `normalize=True` above, and `--arch`, `--depth`, `--w-std`, `--b-std` choose the kernel
+# (`--backend neural-tangents` with an architecture spec for the CNN). Run here through the
+# current interpreter with the FC depth-3 kernel, it writes the same files as `report.write_air`
+# above, and its summary line states the best early stop that `studies.air` finds for that
+# kernel:
 
 # %%
 cli_dir = WORK / "air_cli"
@@ -294,32 +312,33 @@ print("$ ntk-air air", " ".join(cmd[4:]))
 done = subprocess.run(cmd, capture_output=True, text=True, check=False)
 print(done.stdout or done.stderr)
 assert done.returncode == 0, done.stderr
-cli = json.loads((cli_dir / "air.json").read_text())
-native = air_report(ds, candidates["FC depth 3, w 1.5, b 0.1"][0], WORK / "air_fc3", progress=False)
-print(
-    f"best early stop — CLI: k = {cli['best_step']:.0f}, dist {cli['best_dist']:.6f};  "
-    f"Python: k = {native['best_step']:.0f}, dist {native['best_dist']:.6f}"
-)
-assert abs(cli["best_dist"] - native["best_dist"]) < 1e-9
+cli_files = sorted(p.name for p in cli_dir.iterdir())
+print("files:", cli_files)
+assert set(manifest["files"]) <= set(cli_files)
+fc3 = studies.air(ds, candidates["FC depth 3, w 1.5, b 0.1"][0]).curve
+best = f"best {float(fc3.best_dist):.4g} at k = {float(fc3.best_step):.0f}"
+print("studies.air, same kernel:", best)
+assert best in done.stdout
 
 # %% [markdown]
 # ## Multi-class labels
 #
 # One-hot labels (n, C) go through the same functions: energies sum over the C columns
 # (‖v_iᵀZ‖² = Σ_c (v_iᵀz_c)²) and distances are Frobenius norms. At `SIZE = "large"` this cell
-# runs the report on all ten digits with pair flips (class c → c + 1).
+# runs the study on all ten digits with pair flips (class c → c + 1).
 
 # %%
 if SIZE == "large":
     ten = data.digits(binary=False, n_train=1000, n_test=797, noise="pair", noise_rate=0.2, seed=0)
     data.save_npz(ten, WORK / "digits10.npz")
-    ten_summary = air_report(
-        data.from_npz(WORK / "digits10.npz"), kernel_fn, WORK / "air_digits10", progress=False
-    )
-    for figure in ten_summary["figures"][-2:]:
-        display(Image(filename=str(WORK / "air_digits10" / figure)))
+    ten_study = studies.air(data.from_npz(WORK / "digits10.npz"), kernel_fn)
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
+    plot_label_energy(ten_study.spectra, axes=axes[:2], title="digits, 10 classes")
+    plot_u_curve(ten_study.curve, ax=axes[2])
+    fig.tight_layout()
+    plt.show()
 else:
-    print("(set NTK_AIR_NOTEBOOK_SIZE=large to run the 10-class report)")
+    print("(set NTK_AIR_NOTEBOOK_SIZE=large to run the 10-class study)")
 
 # %% [markdown]
 # ## Clean up

@@ -21,6 +21,9 @@ __all__ = [
     "check_same_features",
     "check_unit_norm",
     "check_int",
+    "NonFiniteError",
+    "first_nonfinite",
+    "moved_attribute",
     "resolve_dtype",
     "is_concrete",
 ]
@@ -162,3 +165,45 @@ def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
             f"(|norm - 1| = {dev[i]:.3g} > {rtol:g}). Normalize the inputs yourself "
             "(e.g. ntk_air.data.unit_normalize) or pass general=True for the formula with norms."
         )
+
+
+class NonFiniteError(ValueError):
+    """A computed result (kernel, spectrum, trajectory) holds NaN or inf: never written silently."""
+
+
+def first_nonfinite(arr, axis: int = 0):
+    """Index along `axis` of the first slice holding a NaN/inf (None if all finite or traced)."""
+    if not is_concrete(arr):
+        return None
+    a = np.asarray(arr)
+    if a.size == 0 or np.isfinite(a).all():
+        return None
+    bad = ~np.isfinite(a)
+    other = tuple(i for i in range(a.ndim) if i != axis % max(a.ndim, 1))
+    per = bad.any(axis=other) if other else bad
+    return int(np.argmax(per))
+
+
+def moved_attribute(module: str, moved: dict, name: str, *, replacements: dict | None = None):
+    """A module `__getattr__` for names that moved: warn (DeprecationWarning) and return the name
+    from its new module, `moved[name]` (e.g. "early_stopping"), or `replacements[name]` when the
+    old name needs an adapter. Unknown names raise AttributeError as usual."""
+    import importlib
+    import warnings
+
+    if name not in moved:
+        raise AttributeError(f"module 'ntk_air.{module}' has no attribute {name!r}")
+    home = moved[name]
+    warnings.warn(
+        f"ntk_air.{module}.{name} moved to ntk_air.{home}.{name}"
+        + (
+            " (a thin adapter of the old signature)"
+            if replacements and name in replacements
+            else ""
+        ),
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if replacements and name in replacements:
+        return replacements[name]
+    return getattr(importlib.import_module(f"ntk_air.{home}"), name)

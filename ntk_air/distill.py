@@ -1,338 +1,83 @@
-"""Self-distillation in the kernel limit: the family of target rules, simulated exactly.
+"""Self-distillation in the kernel limit: any target rule, simulated exactly on a `LinearProblem`.
 
-The linearized network trains on a moving target ỹ(k) (SCIENCE.md §3–4):
+The linearized network trains on a moving target ỹ(k) given by a rule (`ntk_air.targets`):
 
+    ỹ(k), state = rule.update(u(k), y, state, k),
     u(k+1) = u(k) − η H (u(k) − ỹ(k)),      f_{k+1}(x) = f_k(x) − η K(x, X)(u(k) − ỹ(k)).
 
-Every rule of SCIENCE.md §4 is one update of the target, written with the rule's α_k:
+How a rule is run is a strategy object, an *engine* (diffrax-style):
 
-    ỹ(k+1) = m_k ỹ(k) + (1 − m_k)[(1 − a_k) y + a_k p(q_{k+1})],
-    m_k = moving·α_k,  a_k = moving + (1 − moving)·α_k,  q_{k+1} = u(k+1) (or u(k) if lagged),
-    ỹ(0) = (1 − a_0') y + a_0' p(u(0)),  a_0' = (1 − moving)·α_0,
+* `ClosedForm()` — soft affine rules with a constant α are a linear recursion on
+  (u, ỹ, S = Σ(u − ỹ), y) that is diagonal in the eigenbasis: a 4×4 matrix A_i per mode,
+  advanced by exact powers A_i^r (repeated squaring), O(n log r) per record after one
+  eigendecomposition.
+* `EigenScan()` — soft affine rules whose α varies with k (but not with the predictions): the same
+  step, stepped with `lax.scan` in the eigenbasis, O(n) per step.
+* `DenseScan()` — any rule (hard targets, adaptive α, a `TargetRule` of your own): stepped in the
+  original basis, one H-product (O(n²)) per step; the reference for the other two.
 
-with p the identity (soft) or the hard label (sign for ±1 labels, one-hot argmax for classes).
-moving = 0 gives R1 ỹ(k) = (1 − α_k) y + α_k p(k); moving = 1 gives R3
-ỹ(k+1) = α ỹ(k) + (1 − α) p(k+1), ỹ(0) = y. α_k is constant, increasing
-(α·min(1, k/ramp)) or adaptive (α·accuracy of p against the given labels: R2).
+`self_distill` groups the rules it is given by static structure (`targets.group_rules`), runs each
+group on the fastest engine that handles it, vmapped over the group's rule values in one compiled
+call, and returns the runs in the order given; a grid mixing soft and hard rules keeps its soft
+rules on the closed form. What a run records beyond the standard metrics is a `Record`.
 
-Rules are *data* (`TargetRule`, a pytree of scalars), so a grid mixing R1, R3, lagged, soft and
-hard settings is one `vmap`ped call; what is static is the engine that runs them:
+Round-based rules (a fresh student per round) live in `ntk_air.rounds`.
 
-* "closed-form" — soft rules with constant α are a linear recursion on (u, ỹ, Σ(u − ỹ), y) that is
-  diagonal in the eigenbasis: a 4×4 matrix A_i per mode, advanced by exact powers A_i^r
-  (repeated squaring), O(n log r) per record after one eigendecomposition.
-* "eigen-scan" — soft rules with time-varying α: the same step, stepped with `lax.scan` in the
-  eigenbasis, O(n) per step.
-* "scan" — hard targets and adaptive α: sign/argmax need the original basis, so the step runs
-  there, one H-product (O(n²)) per step; it is also the reference for the other two.
-
-Round-based rules (a fresh student per round, trained on targets built from the previous
-student) are `RoundsRule`: repeated ridge self-distillation y_{t+1} = H(H + cI)⁻¹ y_t
-(Mobahi et al. 2020), ξ-weighted distillation y_{t+1} = (1 − ξ) y + ξ p(u_t) with ξ possibly > 1
-(Das & Sanghavi 2023), and born-again rounds with a k-step GD student (Furlanello et al. 2018).
-
-References: Dong et al. arXiv 1910.01255; Reed et al. arXiv 1412.6596 (bootstrapping);
-Mobahi et al. arXiv 2002.05715; Das & Sanghavi arXiv 2301.13304; Furlanello et al.
-arXiv 1805.04770; Kim et al. arXiv 2006.12000 (increasing α).
+References: Dong et al. arXiv 1910.01255 (SCIENCE.md §3–4).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import NamedTuple
+import warnings
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._checks import as_float_array, check_finite, check_rank, is_concrete
-from .dynamics import check_step_size
+from ._checks import (
+    NonFiniteError,
+    as_float_array,
+    check_finite,
+    check_int,
+    check_rank,
+    first_nonfinite,
+    is_concrete,
+    moved_attribute,
+)
+from .dynamics import resolve_step_size
 from .eigen import eigensystem
+from .problem import LinearProblem, check_class_labels, linear_problem
+from .record import Record, Snapshot, scan_blocks
+from .targets import (
+    AffineRule,
+    TargetRule,
+    accuracy,
+    as_rule_list,
+    cast_rule,
+    drop_rule_axis,
+    group_rules,
+    margin,
+    merge_groups,
+)
 
 __all__ = [
-    "TargetRule",
-    "RoundsRule",
     "DistillRun",
-    "SCHEDULES",
+    "Engine",
+    "ClosedForm",
+    "EigenScan",
+    "DenseScan",
     "ENGINES",
-    "plain_gd",
-    "r1",
-    "r1_lag",
-    "r2",
-    "r3",
-    "bootstrap",
-    "ridge_rounds",
-    "xi_distill",
-    "born_again",
-    "stack_rules",
-    "rule_label",
-    "rounds_label",
-    "hard_targets",
-    "margin",
-    "accuracy",
-    "r3_soft_limit_filter",
+    "engine_for",
     "self_distill",
-    "distill_rounds",
-    "target_step",
-    "initial_target",
 ]
-
-SCHEDULES = {"constant": 0, "increasing": 1, "adaptive": 2}
-ENGINES = ("auto", "closed-form", "eigen-scan", "scan")
-
-
-# ---------------------------------------------------------------------------------------------
-# Rules as data
-# ---------------------------------------------------------------------------------------------
-
-
-class TargetRule(NamedTuple):
-    """One step-based target rule (scalars; stack with `stack_rules` for a grid of shape (g,))."""
-
-    alpha: jax.Array  # () or (g,) the rule's α (weight on predictions for R1, momentum for R3)
-    moving: jax.Array  # () or (g,) 1 = R3 moving target, 0 = R1 mix with the given labels
-    lag: jax.Array  # () or (g,) 1 = predictions of the previous step, u(k − 1)
-    hard: jax.Array  # () or (g,) 1 = hard targets (sign / one-hot argmax), 0 = soft
-    schedule: jax.Array  # () or (g,) 0 constant, 1 increasing α·min(1, k/ramp), 2 adaptive α·acc
-    ramp: jax.Array  # () or (g,) steps to reach α under the increasing schedule
-
-
-class RoundsRule(NamedTuple):
-    """One round-based rule: a fresh student per round (stack with `stack_rules`)."""
-
-    xi: jax.Array  # () or (g,) y_{t+1} = (1 − ξ) y + ξ p(u_t); ξ = 1: pure self-distillation
-    ridge: jax.Array  # () or (g,) student = kernel ridge with c = ridge (when student_steps = 0)
-    student_steps: jax.Array  # () or (g,) student = GD from 0 for this many steps (0: ridge)
-    hard: jax.Array  # () or (g,) 1 = hard targets p(u) = sign(u) / one-hot argmax
-
-
-def _rule(alpha, moving, lag, hard, schedule, ramp) -> TargetRule:
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {tuple(SCHEDULES)}, got {schedule!r}")
-    if not np.isfinite(alpha):
-        raise ValueError(f"alpha must be finite, got {alpha!r}")
-    if schedule == "increasing" and not ramp > 0:
-        raise ValueError(f"the increasing schedule needs ramp > 0 steps, got {ramp!r}")
-    return TargetRule(
-        *(np.float64(v) for v in (alpha, moving, lag, hard, SCHEDULES[schedule], ramp))
-    )
-
-
-def plain_gd() -> TargetRule:
-    """Plain gradient descent on the given labels: ỹ(k) = y (R1 with α = 0)."""
-    return _rule(0.0, 0, 0, 0, "constant", 0.0)
-
-
-def r1(alpha, *, hard=False, lag=False, schedule="constant", ramp=0.0) -> TargetRule:
-    """R1, mix the given labels with the predictions.
-
-    ỹ(k) = (1 − α_k) y + α_k p(k), p = u (soft) or sign/argmax (hard), p(k) = p(u(k − 1)) if lag.
-    Soft with constant α this is plain GD with step η(1 − α) (SCIENCE.md §4).
-
-    Args:
-      alpha: α (weight on the predictions). hard: hard targets. lag: use u(k − 1).
-      schedule: "constant", "increasing" (α_k = α·min(1, k/ramp)) or "adaptive" (α·accuracy).
-      ramp: steps of the increasing schedule.
-
-    Returns:
-      TargetRule.
-
-    Example:
-      >>> run = self_distill(H, y, y_clean, r1(0.5, hard=True), steps=1000)
-
-    Reference: Dong et al. arXiv 1910.01255; Kim et al. arXiv 2006.12000 (increasing α).
-    """
-    return _rule(alpha, 0, float(lag), float(hard), schedule, ramp)
-
-
-def r1_lag(alpha, *, hard=False, schedule="constant", ramp=0.0) -> TargetRule:
-    """R1-lag: ỹ(k) = (1 − α_k) y + α_k p(u(k − 1)), with u(−1) = u(0)."""
-    return r1(alpha, hard=hard, lag=True, schedule=schedule, ramp=ramp)
-
-
-def r2(scale=1.0) -> TargetRule:
-    """R2: ỹ(k) = (1 − α_k) y + α_k sign(u(k)), α_k = scale · (training accuracy against y)."""
-    return _rule(scale, 0, 0, 1, "adaptive", 0.0)
-
-
-def r3(alpha, *, hard=True, lag=False, schedule="constant", ramp=0.0) -> TargetRule:
-    """R3: ỹ(k+1) = α ỹ(k) + (1 − α) p(k+1), ỹ(0) = y (moving target)."""
-    return _rule(alpha, 1, float(lag), float(hard), schedule, ramp)
-
-
-def bootstrap(beta, *, hard=False) -> TargetRule:
-    """Bootstrapping with the squared loss: R1 with α = 1 − β.
-
-    ỹ(k) = β y + (1 − β) p(k), p soft (u) or hard (sign / one-hot argmax).
-
-    Reference: Reed et al. arXiv 1412.6596.
-    """
-    return _rule(1.0 - beta, 0, 0, float(hard), "constant", 0.0)
-
-
-def ridge_rounds(ridge) -> RoundsRule:
-    """Repeated ridge self-distillation: each round a kernel-ridge student fits the last one.
-
-    y_{t+1} = H(H + cI)⁻¹ y_t, y_0 = y, c = ridge > 0 (ξ = 1, soft); run with `distill_rounds`.
-
-    Reference: Mobahi, Farajtabar, Bartlett arXiv 2002.05715.
-    """
-    return _rounds(1.0, ridge, 0, False)
-
-
-def xi_distill(xi, *, ridge=None, student_steps=0, hard=False) -> RoundsRule:
-    """ξ-weighted self-distillation: the student's target mixes labels and teacher, ξ may be > 1.
-
-    y_{t+1} = (1 − ξ) y + ξ p(u_t), u_t = the round-t student (kernel ridge with c = ridge, or
-    `student_steps` GD steps from 0), p soft or hard; run with `distill_rounds`.
-
-    Reference: Das, Sanghavi arXiv 2301.13304.
-    """
-    return _rounds(xi, 0.0 if ridge is None else ridge, student_steps, hard)
-
-
-def born_again(student_steps, *, hard=False) -> RoundsRule:
-    """Born-again rounds: each student is GD from 0 for k steps on the previous student's outputs.
-
-    y_{t+1} = p(u_t), u_t = (I − (I − ηH)^k) y_t; run with `distill_rounds`.
-
-    Reference: Furlanello et al. arXiv 1805.04770.
-    """
-    return _rounds(1.0, 0.0, student_steps, hard)
-
-
-def _rounds(xi, ridge, student_steps, hard) -> RoundsRule:
-    if not np.isfinite(xi):
-        raise ValueError(f"xi must be finite, got {xi!r}")
-    if isinstance(student_steps, bool) or int(student_steps) != student_steps or student_steps < 0:
-        raise ValueError(f"student_steps must be a non-negative int, got {student_steps!r}")
-    if student_steps == 0 and not ridge > 0:
-        raise ValueError(f"a ridge student needs ridge > 0 (got {ridge!r}); or set student_steps")
-    return RoundsRule(np.float64(xi), np.float64(ridge), np.int64(student_steps), np.float64(hard))
-
-
-def stack_rules(rules):
-    """Stack rules of one type into a grid: leaves (g,), for one vmapped call."""
-    rules = list(rules)
-    if not rules:
-        raise ValueError("stack_rules needs at least one rule")
-    kinds = {type(r) for r in rules}
-    if len(kinds) != 1:
-        raise ValueError(
-            f"cannot stack different rule types together: {sorted(k.__name__ for k in kinds)}"
-        )
-    return jax.tree_util.tree_map(lambda *v: np.stack(v), *rules)
-
-
-def rule_label(rule: TargetRule) -> str:
-    """Readable name of one (unstacked) step rule, e.g. 'R3 hard α=0.9'."""
-    a, mv, lag, hard, sch, ramp = (float(v) for v in rule)
-    if sch == SCHEDULES["adaptive"] and not mv and hard:
-        name = "R2" if a == 1 else f"R2 ×{a:g}"
-        return name + (" lag" if lag else "")
-    if not mv and a == 0:
-        return "plain GD"
-    name = ("R3" if mv else "R1") + ("-lag" if lag else "") + (" hard" if hard else " soft")
-    name += f" α={a:g}"
-    if sch == SCHEDULES["increasing"]:
-        name += f" ramp {ramp:g}"
-    elif sch == SCHEDULES["adaptive"]:
-        name += " adaptive"
-    return name
-
-
-def rounds_label(rule: RoundsRule) -> str:
-    xi, c, k, hard = float(rule.xi), float(rule.ridge), int(rule.student_steps), float(rule.hard)
-    student = f"GD {k} steps" if k else f"ridge c={c:g}"
-    if xi == 1 and not k and not hard:
-        return f"ridge rounds c={c:g}"
-    return f"ξ={xi:g} {student}" + (" hard" if hard else "")
-
-
-# ---------------------------------------------------------------------------------------------
-# Hard labels and metrics (labels are handled as (n, C) internally; C = 1 means ±1 labels)
-# ---------------------------------------------------------------------------------------------
-
-
-def hard_targets(u, binary: bool):
-    """sign(u) for ±1 labels (binary), one-hot argmax over the last axis for classes."""
-    if binary:
-        return jnp.sign(u)
-    return jax.nn.one_hot(jnp.argmax(u, axis=-1), u.shape[-1], dtype=u.dtype)
-
-
-def accuracy(u, labels, binary: bool):
-    """0-1 accuracy: mean(sign(u) = y) for ±1 labels, mean(argmax u = argmax y) for one-hot."""
-    if binary:
-        return jnp.mean(jnp.sign(u) == jnp.sign(labels), dtype=u.dtype)
-    return jnp.mean(jnp.argmax(u, axis=-1) == jnp.argmax(labels, axis=-1), dtype=u.dtype)
-
-
-def margin(u, labels, binary: bool):
-    """min_i ŷ_i u_i (±1 labels) or min_i (u_i[true] − max_{c≠true} u_i[c]) (one-hot)."""
-    if binary:
-        return jnp.min(jnp.sign(labels) * u)
-    true = jnp.argmax(labels, axis=-1)
-    u_true = jnp.take_along_axis(u, true[..., None], axis=-1)[..., 0]
-    others = jnp.where(jax.nn.one_hot(true, u.shape[-1], dtype=bool), -jnp.inf, u)
-    return jnp.min(u_true - jnp.max(others, axis=-1))
-
-
-def _metrics_2d(u, labels, binary):
-    """Metrics on internal (n, C) arrays (C = 1 for ±1 labels)."""
-    if binary:
-        return accuracy(u[:, 0], labels[:, 0], True), margin(u[:, 0], labels[:, 0], True)
-    return accuracy(u, labels, False), margin(u, labels, False)
-
-
-# ---------------------------------------------------------------------------------------------
-# One target update, shared with training.py (real networks use the very same rule)
-# ---------------------------------------------------------------------------------------------
-
-
-def _alpha_at(rule: TargetRule, k, q, y, binary):
-    """α_k: constant, increasing α·min(1, k/ramp), or adaptive α·accuracy(p(q) vs y)."""
-    ramp = jnp.where(rule.ramp > 0, rule.ramp, 1.0)
-    increasing = rule.alpha * jnp.minimum(1.0, k / ramp)
-    adaptive = rule.alpha * accuracy(q, y, binary)  # sign/argmax agree on (n, 1) ±1 columns
-    return jnp.select([rule.schedule == 1, rule.schedule == 2], [increasing, adaptive], rule.alpha)
-
-
-def initial_target(rule: TargetRule, u0, y, *, binary: bool):
-    """ỹ(0) = (1 − a_0') y + a_0' p(u(0)), a_0' = (1 − moving)·α_0 (R3: ỹ(0) = y)."""
-    a0 = (1.0 - rule.moving) * _alpha_at(rule, 0, u0, y, binary)
-    p = jnp.where(rule.hard > 0, hard_targets(u0, binary), u0)
-    return ((1.0 - a0) * y + a0 * p).astype(u0.dtype)
-
-
-def target_step(rule: TargetRule, k, t_prev, u_prev, u_new, y, *, binary: bool):
-    """ỹ(k) from ỹ(k−1), u(k−1), u(k): m ỹ(k−1) + (1 − m)[(1 − a) y + a p(q)] (module docstring).
-
-    Args:
-      rule: one TargetRule (scalar leaves).
-      k: the new step index k ≥ 1 (for the schedule).
-      t_prev: ỹ(k − 1), (n,) or (n, C). u_prev, u_new: u(k − 1), u(k), same shape. y: given labels.
-      binary: ±1 labels (sign) rather than one-hot classes (argmax).
-
-    Returns:
-      ỹ(k), same shape as y.
-    """
-    q = jnp.where(rule.lag > 0, u_prev, u_new)
-    alpha = _alpha_at(rule, k, q, y, binary)
-    p = jnp.where(rule.hard > 0, hard_targets(q, binary), q)
-    m = rule.moving * alpha
-    a = rule.moving + (1.0 - rule.moving) * alpha
-    return (m * t_prev + (1.0 - m) * ((1.0 - a) * y + a * p)).astype(u_new.dtype)
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-# ---------------------------------------------------------------------------------------------
 
 
 class DistillRun(NamedTuple):
-    """Metrics of self-distillation runs (leading (g,) axis for a grid of rules)."""
+    """Metrics of self-distillation runs (leading (g,) axis for several rules; a pytree)."""
 
     steps: jax.Array  # (r,) recorded step (or round) indices
     dist_train: jax.Array  # (g, r) ‖u(k) − ŷ‖₂ at the recorded steps
@@ -342,38 +87,98 @@ class DistillRun(NamedTuple):
     margin_train: jax.Array  # (g,) final min_i ŷ_i u_i (binary) or class margin (one-hot)
     accuracy_train: jax.Array  # (g,) final 0-1 accuracy of u against ŷ
     accuracy_test: jax.Array  # (g,) final 0-1 accuracy of f(X_test) against ŷ_test (NaN without)
-    u_path: jax.Array | None  # (g, r, n[, C]) u at the recorded steps (record_predictions=True)
-
-
-def _record_steps(steps: int, record_every: int):
-    n_blocks, rem = divmod(steps, record_every)
-    rec = list(range(0, n_blocks * record_every + 1, record_every))
-    if rem:
-        rec.append(steps)
-    return n_blocks, rem, np.asarray(rec, dtype=np.int64)
-
-
-def _scan_blocks(advance, observe, state, n_blocks, record_every, rem):
-    """Observe at step 0, after each block of `record_every` steps, and after the remainder."""
-    obs0 = observe(state)
-
-    def body(s, _):
-        s = advance(s, record_every)
-        return s, observe(s)
-
-    state, obs = lax.scan(body, state, None, length=n_blocks)
-    if rem:
-        state = advance(state, rem)
-        obs = jax.tree_util.tree_map(
-            lambda a, b: jnp.concatenate([a, b[None]]), obs, observe(state)
-        )
-    obs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), obs0, obs)
-    return state, obs
+    u_path: jax.Array | None = None  # (g, r, n[, C]) u at the recorded steps (Record.predictions)
+    observed: Any = None  # Record.fn's pytree, leaves (g, r, ...); None without Record.fn
 
 
 # ---------------------------------------------------------------------------------------------
-# Engines for step-based rules (internal labels (n, C))
+# Engines
 # ---------------------------------------------------------------------------------------------
+
+
+class Engine:
+    """A strategy for running target rules; subclasses are frozen dataclasses (hashable)."""
+
+    name = "engine"
+
+    def refuses(self, rule) -> str | None:
+        """None if this engine runs `rule`, else the reason it cannot."""
+        raise NotImplementedError
+
+    def run(self, problem: LinearProblem, rule, eta, *, steps: int, record: Record):
+        """Run one rule (traced; vmapped over a group): (u, f_test, observations)."""
+        raise NotImplementedError
+
+
+def _observe(problem, record, step, dist, u, target, f_test):
+    """The standard observations at a recorded step, plus the user's Record.fn.
+
+    dist is ‖u − ŷ‖ (computed in whichever basis is cheaper); `u()` and `target()` give the
+    predictions and the target in the original basis, evaluated only when recorded.
+    """
+    out = {"dist": dist}
+    if f_test is not None:
+        out["dist_test"] = jnp.linalg.norm(f_test - problem.y_test_clean)
+    if record.predictions:
+        out["u"] = u()
+    if record.fn is not None:
+        out["observed"] = record.fn(Snapshot(step=step, u=u(), target=target(), test=f_test))
+    return out
+
+
+def _test_predictions(problem, eta, S):
+    """f_k(X_test) = f_0 − η K(X_test, X) Σ_{j<k}(u(j) − ỹ(j)), with S in the eigenbasis."""
+    if problem.kv_test is None:
+        return None
+    return problem.f0_test - eta * problem.kv_test @ S
+
+
+@dataclasses.dataclass(frozen=True)
+class ClosedForm(Engine):
+    """Soft affine rules with constant α: exact per-mode 4×4 matrix powers."""
+
+    name = "closed-form"
+
+    def refuses(self, rule):
+        if not isinstance(rule, AffineRule) or rule.hard or rule.schedule == "adaptive":
+            return "engine 'closed-form' handles soft, non-adaptive affine rules only; use 'scan'"
+        if rule.schedule != "constant":
+            return "engine 'closed-form' needs a constant α; use 'eigen-scan' or 'scan'"
+        return None
+
+    def run(self, problem, rule, eta, *, steps, record):
+        lam, V = problem.eig.eigenvalues, problem.eig.eigenvectors
+        A = _transition_matrices(eta * lam, rule)  # (n, 4, 4)
+        c_y, c_u0 = V.T @ problem.y, V.T @ problem.u0
+        a0 = (1.0 - rule.moving) * rule.alpha
+        c_t0 = (1.0 - a0) * c_y + a0 * c_u0
+        z0 = jnp.stack([c_u0, c_t0, jnp.zeros_like(c_y), c_y], axis=1)  # (n, 4, C)
+        every = record.every
+        rem = steps % every
+        # Powers computed once, outside the record loop: A^r by repeated squaring, O(n log r).
+        powers = {r: jnp.linalg.matrix_power(A, r) for r in {every, rem} if r}
+
+        def advance(s, r):
+            k, z = s
+            return k + r, jnp.einsum("nij,njc->nic", powers[r], z)
+
+        c_hat = V.T @ problem.y_clean
+
+        def observe(s):
+            k, z = s
+            return _observe(
+                problem,
+                record,
+                k,
+                jnp.linalg.norm(z[:, 0] - c_hat),
+                lambda: V @ z[:, 0],
+                lambda: V @ z[:, 1],
+                _test_predictions(problem, eta, z[:, 2]),
+            )
+
+        k0 = jnp.zeros((), jnp.int32)
+        (_, z), obs = scan_blocks(advance, observe, (k0, z0), steps=steps, every=every)
+        return V @ z[:, 0], _test_predictions(problem, eta, z[:, 2]), obs
 
 
 def _transition_matrices(h, rule):
@@ -397,359 +202,277 @@ def _transition_matrices(h, rule):
     return jnp.stack([jnp.stack([jnp.broadcast_to(e, h.shape) for e in r], -1) for r in rows], -2)
 
 
-def _closed_form(
-    rule,
-    lam,
-    V,
-    y,
-    y_hat,
-    u0,
-    kv_test,
-    f0_test,
-    y_test,
-    eta,
-    *,
-    n_blocks,
-    record_every,
-    rem,
-    binary,
-    record_predictions,
-):
-    h = eta * lam
-    A = _transition_matrices(h, rule)  # (n, 4, 4)
-    c_y, c_hat, c_u0 = V.T @ y, V.T @ y_hat, V.T @ u0
-    a0 = (1.0 - rule.moving) * rule.alpha
-    c_t0 = (1.0 - a0) * c_y + a0 * c_u0
-    z0 = jnp.stack([c_u0, c_t0, jnp.zeros_like(c_y), c_y], axis=1)  # (n, 4, C)
+def _stepped(problem, rule: TargetRule, eta, *, steps, record, eigenbasis: bool):
+    """Step ỹ(k) = rule(u(k)), u ← u − ηH(u − ỹ) in the original basis or the eigenbasis."""
+    lam, V = problem.eig.eigenvalues, problem.eig.eigenvectors
+    if eigenbasis:  # valid for rules that are linear in (u, y): soft, α independent of u
 
-    # Powers computed once, outside the record loop: A^r by repeated squaring, O(n log r).
-    powers = {r: jnp.linalg.matrix_power(A, r) for r in {record_every, rem} if r}
+        def to_basis(a):
+            return V.T @ a
 
-    def advance(z, r):
-        return jnp.einsum("nij,njc->nic", powers[r], z)
+        def to_original(c):
+            return V @ c
 
-    def observe(z):
-        out = {"dist": jnp.linalg.norm(z[:, 0] - c_hat)}
-        if kv_test is not None:
-            f = f0_test - eta * kv_test @ z[:, 2]
-            out["dist_test"] = jnp.linalg.norm(f - y_test)
-        if record_predictions:
-            out["u"] = V @ z[:, 0]
-        return out
+        def apply_H(c):
+            return lam[:, None] * c
 
-    z, obs = _scan_blocks(advance, observe, z0, n_blocks, record_every, rem)
-    u = V @ z[:, 0]
-    f_test = None if kv_test is None else f0_test - eta * kv_test @ z[:, 2]
-    return u, f_test, obs
+    else:
 
+        def to_basis(a):
+            return a
 
-def _stepped(
-    rule,
-    apply_H,
-    y,
-    y_hat_norm_fn,
-    u0,
-    test_fn,
-    eta,
-    *,
-    n_blocks,
-    record_every,
-    rem,
-    binary,
-    record_predictions,
-    to_original,
-):
-    """Step u ← u − ηH(u − ỹ) and the target rule; `apply_H` diagonal (eigenbasis) or dense."""
-    t0 = initial_target(rule, u0, y, binary=binary)
-    state0 = (jnp.zeros((), jnp.int32), u0, t0, jnp.zeros_like(u0))
+        def to_original(a):
+            return a
+
+        apply_H = problem.apply_kernel
+    y, u0, y_hat = to_basis(problem.y), to_basis(problem.u0), to_basis(problem.y_clean)
+    # S = Σ_{j<k}(u(j) − ỹ(j)) in the working basis; test predictions need it in the eigenbasis,
+    # converted only at the recorded steps.
+    state0 = (jnp.zeros((), jnp.int32), u0, rule.init(u0, y), jnp.zeros_like(u0))
 
     def step(s, _):
-        k, u, t, S = s
+        k, u, rs, S = s
+        t, rs = rule.update(u, y, rs, k)
         r = u - t
-        u_new = u - eta * apply_H(r)
-        t_new = target_step(rule, k + 1, t, u, u_new, y, binary=binary)
-        return (k + 1, u_new, t_new, S + r), None
+        return (k + 1, u - eta * apply_H(r), rs, S + r), None
 
     def advance(s, r):
         return lax.scan(step, s, None, length=r)[0]
 
+    def test_predictions(S):
+        if problem.kv_test is None:
+            return None
+        return _test_predictions(problem, eta, S if eigenbasis else V.T @ S)
+
     def observe(s):
-        _, u, _, S = s
-        out = {"dist": y_hat_norm_fn(u)}
-        if test_fn is not None:
-            out["dist_test"] = test_fn(S)[1]
-        if record_predictions:
-            out["u"] = to_original(u)
-        return out
-
-    s, obs = _scan_blocks(advance, observe, state0, n_blocks, record_every, rem)
-    _, u, _, S = s
-    f_test = None if test_fn is None else test_fn(S)[0]
-    return to_original(u), f_test, obs
-
-
-@functools.partial(
-    jax.jit,
-    static_argnames=("engine", "n_blocks", "record_every", "rem", "binary", "record_predictions"),
-)
-def _self_distill_jit(
-    rule,
-    H,
-    lam,
-    V,
-    y,
-    y_hat,
-    u0,
-    k_test,
-    f0_test,
-    y_test,
-    eta,
-    *,
-    engine,
-    n_blocks,
-    record_every,
-    rem,
-    binary,
-    record_predictions,
-):
-    has_test = k_test is not None
-    kw = dict(
-        n_blocks=n_blocks,
-        record_every=record_every,
-        rem=rem,
-        binary=binary,
-        record_predictions=record_predictions,
-    )
-
-    if engine == "closed-form":
-        kv_test = (k_test @ V) if has_test else None
-
-        def run_one(r):
-            return _closed_form(r, lam, V, y, y_hat, u0, kv_test, f0_test, y_test, eta, **kw)
-
-    elif engine == "eigen-scan":
-        kv_test = (k_test @ V) if has_test else None
-        c_hat = V.T @ y_hat
-
-        def test_fn(S):
-            f = f0_test - eta * kv_test @ S
-            return f, jnp.linalg.norm(f - y_test)
-
-        def run_one(r):
-            return _stepped(
-                r,
-                lambda z: lam[:, None] * z,
-                V.T @ y,
-                lambda c: jnp.linalg.norm(c - c_hat),
-                V.T @ u0,
-                test_fn if has_test else None,
-                eta,
-                to_original=lambda c: V @ c,
-                **kw,
-            )
-
-    else:
-
-        def test_fn(S):
-            f = f0_test - eta * k_test @ S
-            return f, jnp.linalg.norm(f - y_test)
-
-        def run_one(r):
-            return _stepped(
-                r,
-                lambda z: H @ z,
-                y,
-                lambda u: jnp.linalg.norm(u - y_hat),
-                u0,
-                test_fn if has_test else None,
-                eta,
-                to_original=lambda u: u,
-                **kw,
-            )
-
-    def metrics(r):
-        u, f_test, obs = run_one(r)
-        acc, marg = _metrics_2d(u, y_hat, binary)
-        if has_test:
-            acc_test = _metrics_2d(f_test, y_test, binary)[0]
-            dist_test = obs["dist_test"]
-        else:
-            acc_test = jnp.asarray(jnp.nan, u.dtype)
-            dist_test = jnp.full_like(obs["dist"], jnp.nan)
-            f_test = jnp.zeros((0, u.shape[1]), u.dtype)
-        return obs["dist"], dist_test, u, f_test, marg, acc, acc_test, obs.get("u")
-
-    return jax.vmap(metrics)(rule)
-
-
-def _prepare_labels(y, y_clean, dtype, n, name_y="y", name_clean="y_clean"):
-    y = as_float_array(y, name_y, dtype)
-    y_clean = as_float_array(y_clean, name_clean, dtype)
-    for arr, name in ((y, name_y), (y_clean, name_clean)):
-        check_finite(arr, name)
-        if arr.ndim not in (1, 2) or arr.shape[0] != n:
-            raise ValueError(f"{name} must have shape ({n},) or ({n}, C), got {tuple(arr.shape)}")
-    if y.shape != y_clean.shape:
-        raise ValueError(f"{name_y} and {name_clean} shapes differ: {y.shape} vs {y_clean.shape}")
-    binary = y.ndim == 1
-    if is_concrete(y_clean):
-        yc = np.asarray(y_clean)
-        if binary and not np.all(np.abs(yc) == 1):
-            raise ValueError(
-                f"{name_clean} must be ±1 for binary labels; found values {np.unique(yc)[:5]}"
-            )
-        if not binary and not (np.all((yc == 0) | (yc == 1)) and np.all(yc.sum(1) == 1)):
-            raise ValueError(f"{name_clean} must be one-hot rows for class labels")
-    as2d = (lambda a: a[:, None]) if binary else (lambda a: a)
-    return as2d(y), as2d(y_clean), binary
-
-
-def _as_batched_rule(rule, kind):
-    if not isinstance(rule, kind):
-        raise TypeError(f"rule must be a {kind.__name__}, got {type(rule).__name__}")
-    leaves = [np.asarray(v) for v in rule]
-    nd = {v.ndim for v in leaves}
-    if nd - {0, 1} or len({v.shape for v in leaves}) != 1:
-        raise ValueError(
-            f"rule leaves must all be scalars or all (g,), got shapes {[v.shape for v in leaves]}"
+        k, u, rs, S = s
+        return _observe(
+            problem,
+            record,
+            k,
+            jnp.linalg.norm(u - y_hat),
+            lambda: to_original(u),
+            lambda: to_original(rule.update(u, y, rs, k)[0]),  # the target of the next step
+            test_predictions(S),
         )
-    single = nd == {0}
-    batched = kind(*(np.atleast_1d(v) for v in leaves))
-    return batched, single
+
+    s, obs = scan_blocks(advance, observe, state0, steps=steps, every=record.every)
+    return to_original(s[1]), test_predictions(s[3]), obs
 
 
-def _pick_engine(engine, rule: TargetRule):
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    hard = bool(np.any(rule.hard > 0))
-    adaptive = bool(np.any(rule.schedule == SCHEDULES["adaptive"]))
-    varying = bool(np.any(rule.schedule != SCHEDULES["constant"]))
-    if engine == "auto":
-        return "scan" if (hard or adaptive) else ("eigen-scan" if varying else "closed-form")
-    if engine in ("closed-form", "eigen-scan") and (hard or adaptive):
-        raise ValueError(f"engine {engine!r} handles soft, non-adaptive rules only; use 'scan'")
-    if engine == "closed-form" and varying:
-        raise ValueError("engine 'closed-form' needs a constant α; use 'eigen-scan' or 'scan'")
-    return engine
+@dataclasses.dataclass(frozen=True)
+class EigenScan(Engine):
+    """Soft affine rules with an α that varies with k: stepped in the eigenbasis, O(n) per step."""
+
+    name = "eigen-scan"
+
+    def refuses(self, rule):
+        if not isinstance(rule, AffineRule) or rule.hard or rule.schedule == "adaptive":
+            return "engine 'eigen-scan' handles soft, non-adaptive affine rules only; use 'scan'"
+        return None
+
+    def run(self, problem, rule, eta, *, steps, record):
+        return _stepped(
+            problem, rule.as_target_rule(), eta, steps=steps, record=record, eigenbasis=True
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseScan(Engine):
+    """Any rule, stepped in the original basis: one H-product per step (the reference engine)."""
+
+    name = "scan"
+
+    def refuses(self, rule):
+        return None
+
+    def run(self, problem, rule, eta, *, steps, record):
+        target_rule = rule.as_target_rule() if isinstance(rule, AffineRule) else rule
+        return _stepped(problem, target_rule, eta, steps=steps, record=record, eigenbasis=False)
+
+
+ENGINES = {"closed-form": ClosedForm(), "eigen-scan": EigenScan(), "scan": DenseScan()}
+"""The engines by name, for `self_distill(engine=...)` and the CLI."""
+_FASTEST_FIRST = (ClosedForm(), EigenScan(), DenseScan())
+
+
+def engine_for(rule, engine: Engine | str | None = None) -> Engine:
+    """The engine a rule runs on: the given one (an error if it cannot), else the fastest."""
+    if isinstance(engine, str):
+        if engine == "auto":
+            engine = None
+        elif engine not in ENGINES:
+            raise ValueError(f"engine must be one of {('auto', *ENGINES)}, got {engine!r}")
+        else:
+            engine = ENGINES[engine]
+    if engine is not None:
+        if not isinstance(engine, Engine):
+            raise TypeError(f"engine must be an Engine or a name, got {engine!r}")
+        reason = engine.refuses(rule)
+        if reason:
+            raise ValueError(reason)
+        return engine
+    return next(e for e in _FASTEST_FIRST if e.refuses(rule) is None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running groups of rules
+# ---------------------------------------------------------------------------------------------
+
+
+def _final_metrics(problem, u, f_test):
+    acc, marg = accuracy(u, problem.y_clean), margin(u, problem.y_clean)
+    if f_test is None:
+        nan = jnp.asarray(jnp.nan, u.dtype)
+        return acc, marg, nan, jnp.zeros((0, u.shape[1]), u.dtype)
+    return acc, marg, accuracy(f_test, problem.y_test_clean), f_test
+
+
+@functools.partial(jax.jit, static_argnames=("engine", "static_rule", "steps", "record"))
+def _run_group(problem, rules, eta, *, engine, static_rule, steps, record):
+    def one(rule):
+        u, f_test, obs = engine.run(problem, rule, eta, steps=steps, record=record)
+        acc, marg, acc_test, f_test = _final_metrics(problem, u, f_test)
+        dist_test = obs.get("dist_test", jnp.full_like(obs["dist"], jnp.nan))
+        return {
+            "dist_train": obs["dist"],
+            "dist_test": dist_test,
+            "u_final": u,
+            "f_test_final": f_test,
+            "margin_train": marg,
+            "accuracy_train": acc,
+            "accuracy_test": acc_test,
+            "u_path": obs.get("u"),
+            "observed": obs.get("observed"),
+        }
+
+    if static_rule is not None:
+        return jax.tree_util.tree_map(lambda a: a[None], one(static_rule))
+    return jax.vmap(one)(rules)
 
 
 def self_distill(
-    kernel,
-    y,
-    y_clean,
-    rule: TargetRule,
+    problem,
+    rules=None,
+    y_clean=None,
+    rule=None,
     *,
     steps: int,
     eta=None,
-    eig=None,
-    record_every: int = 1,
-    u0=None,
-    k_test=None,
-    y_test_clean=None,
-    f0_test=None,
-    engine: str = "auto",
-    record_predictions: bool = False,
+    engine: Engine | str | None = None,
+    record: Record | None = None,
     force: bool = False,
-):
-    """Run linearized self-distillation with a target rule (or a grid of rules) for `steps` steps.
+    **legacy,
+) -> DistillRun:
+    """Run linearized self-distillation with one rule or several, for `steps` steps.
 
-    u(k+1) = u(k) − ηH(u(k) − ỹ(k)), ỹ by the rule (module docstring), test predictions
-    f_k(x) = f_0(x) − η K(x, X) Σ_{j<k}(u(j) − ỹ(j)). Soft constant-α rules run in closed form
-    from one eigendecomposition; hard/adaptive rules are stepped in the original basis (O(n²) per
-    step); soft rules with an increasing α are stepped in the eigenbasis (O(n) per step).
+    u(k+1) = u(k) − ηH(u(k) − ỹ(k)), ỹ(k) by the rule (`ntk_air.targets`), test predictions
+    f_k(x) = f_0(x) − η K(x, X) Σ_{j<k}(u(j) − ỹ(j)). Rules of one static structure run together,
+    vmapped, on the fastest engine that handles them (module docstring).
 
     Args:
-      kernel: (n, n) NTK Gram matrix H on the training inputs.
-      y: (n,) given (noisy) ±1 labels, or (n, C) one-hot/soft class labels.
-      y_clean: the ground truth ŷ, same shape (±1 or one-hot rows).
-      rule: a TargetRule, scalar leaves (one run) or (g,) leaves from `stack_rules` (a grid,
-        vmapped in one call).
+      problem: a `LinearProblem` (`problem.linear_problem(eig, y, y_clean, ...)`); it must hold
+        the ground truth y_clean (±1 or one-hot rows).
+      rules: an `AffineRule` (e.g. `targets.r3(0.9)`), a stacked grid (`targets.stack_rules`), a
+        `TargetRule` of your own, or a sequence of any of these.
       steps: number of gradient steps k.
       eta: step size; default 1/λ_max(H). η ≥ 2/λ_max raises unless force=True.
-      eig: Eigensystem of `kernel` (computed if needed and not given).
-      record_every: record metrics at k = 0, r, 2r, … and at k = steps.
-      u0: (n,)/(n, C) initial predictions u(0) (default 0). f0_test: f_0(X_test) (default 0).
-      k_test: (n_test, n) K(X_test, X); y_test_clean: (n_test,)/(n_test, C) test ground truth.
-      engine: "auto", "closed-form", "eigen-scan" or "scan" (module docstring).
-      record_predictions: also return u at every recorded step (u_path).
+      engine: None / "auto" (the fastest per group), or an `Engine` / its name to force one.
+      record: a `Record` (default: every step, no predictions, no extra observable).
+      force: allow η ≥ 2/λ_max.
+      y_clean: legacy form only (below).
+      rule: legacy form only (below).
 
     Returns:
-      DistillRun (module docstring); with a single rule the leading (g,) axis is dropped.
+      DistillRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
 
     Example:
-      >>> H = ntk_air.two_layer_relu(x)
-      >>> run = self_distill(H, y, y_clean, r3(0.9, hard=True), steps=2000, record_every=10)
-      >>> run.dist_train[-1], run.margin_train
+      >>> problem = linear_problem(eigensystem(H), y, y_clean)
+      >>> run = self_distill(problem, [targets.plain_gd(), targets.r3(0.9, hard=True)],
+      ...                    steps=2000, record=Record(every=10))
+      >>> run.dist_train.shape                      # (rules, recorded steps)
+      (2, 201)
+      >>> run.dist_train[:, -1] < 0.01               # R3 ends near ŷ; plain GD fits the noise
+      Array([False,  True], dtype=bool)
+      >>> run.accuracy_train.tolist()
+      [0.8, 1.0]
+
+    Legacy form (deprecated): self_distill(kernel, y, y_clean, rule, *, steps, eig=, k_test=,
+    y_test_clean=, u0=, f0_test=, record_every=, record_predictions=, ...).
 
     Reference: Dong et al. arXiv 1910.01255 (SCIENCE.md §4).
     """
-    H = _prepare_kernel(kernel)
-    n = H.shape[0]
-    _check_steps(steps, record_every)
-    y2, yh2, binary = _prepare_labels(y, y_clean, H.dtype, n)
-    rule_b, single = _as_batched_rule(rule, TargetRule)
-    engine = _pick_engine(engine, rule_b)
-    if engine != "scan" and eig is None:
-        eig = eigensystem(H, dtype=H.dtype)
-    lam_max = (
-        float(eig.eigenvalues[0])
-        if eig is not None
-        else float(np.linalg.eigvalsh(np.asarray(H))[-1])
-    )
-    eta = check_step_size(lam_max, eta, force=force)
-    u0_2 = jnp.zeros_like(y2) if u0 is None else _shape_like(u0, y2, "u0", binary)
-    k_test, f0_2, yt2 = _prepare_test(k_test, y_test_clean, f0_test, n, y2, binary, H.dtype)
-    lam, V = (eig.eigenvalues, eig.eigenvectors) if eig is not None else (None, None)
-    n_blocks, rem, rec = _record_steps(steps, record_every)
-    rule_j = jax.tree_util.tree_map(lambda v: jnp.asarray(v, H.dtype), rule_b)
-    out = _self_distill_jit(
-        rule_j,
-        H if engine == "scan" else None,
-        lam,
-        V,
-        y2,
-        yh2,
-        u0_2,
-        k_test,
-        f0_2,
-        yt2,
-        jnp.asarray(eta, H.dtype),
-        engine=engine,
-        n_blocks=n_blocks,
-        record_every=record_every,
-        rem=rem,
-        binary=binary,
-        record_predictions=record_predictions,
-    )
-    dist, dist_test, u, f_test, marg, acc, acc_test, u_path = out
-    if binary:
-        u, f_test = u[..., 0], f_test[..., 0]
-        u_path = None if u_path is None else u_path[..., 0]
-    run = DistillRun(jnp.asarray(rec), dist, dist_test, u, f_test, marg, acc, acc_test, u_path)
-    return _unbatch(run) if single else run
+    if not isinstance(problem, LinearProblem):
+        problem, rules, record = _legacy_arguments(problem, rules, y_clean, rule, record, legacy)
+    elif y_clean is not None or rule is not None or legacy:
+        extra = ["y_clean"] * (y_clean is not None) + ["rule"] * (rule is not None) + list(legacy)
+        raise TypeError(f"self_distill(problem, rules, ...) got unexpected arguments {extra}")
+    record = Record() if record is None else record
+    check_int("steps", steps, minimum=0)
+    if problem.y_clean is None:
+        raise ValueError("the problem has no y_clean: self-distillation is measured against ŷ")
+    check_class_labels(problem.to_user(problem.y_clean), "y_clean")
+    if problem.has_test and problem.y_test_clean is None:
+        raise ValueError("the problem has test points but no y_test_clean (the test ground truth)")
+    rule_list, single = as_rule_list(rules)
+    eta = resolve_step_size(problem.eig, eta, force=force)
+    eta = jnp.asarray(eta, problem.dtype)
+    parts = []
+    for indices, group in group_rules(rule_list):
+        eng = engine_for(rule_list[indices[0]], engine)
+        for i in indices[1:]:
+            engine_for(rule_list[i], eng)
+        static = None if isinstance(group, AffineRule) else group
+        # Rule values follow the problem's dtype (no float64 promotion of a float32 problem).
+        data = None if static is not None else cast_rule(group, problem.dtype)
+        out = _run_group(
+            problem, data, eta, engine=eng, static_rule=static, steps=steps, record=record
+        )
+        parts.append((indices, out))
+    run = _assemble(problem, parts, record.steps(steps), single)
+    check_run_finite(run.dist_train, run.steps, "self-distillation")
+    return run
 
 
-def _unbatch(run):
-    return run._replace(
-        **{
-            f: (None if getattr(run, f) is None else getattr(run, f)[0])
-            for f in run._fields
-            if f != "steps"
-        }
+def check_run_finite(dist, steps, what: str) -> None:
+    """NonFiniteError naming the rule and the first recorded step where ‖u − ŷ‖ is NaN/inf."""
+    d = np.atleast_2d(np.asarray(dist)) if is_concrete(dist) else None
+    if d is None or np.isfinite(d).all():
+        return
+    rule = int(np.argmax(~np.isfinite(d).all(axis=1)))
+    k = first_nonfinite(d[rule])
+    raise NonFiniteError(
+        f"{what} diverged: rule {rule}'s predictions are not finite from recorded step "
+        f"{int(np.asarray(steps)[k])} on (a step size η ≥ 2/λ_max, or targets that grow; "
+        "lower eta)"
     )
 
 
-def _check_int(name, v, lo):
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-        raise ValueError(f"{name} must be an int ≥ {lo}, got {v!r}")
+def _assemble(problem, parts, rec_steps, single):
+    fields = merge_groups(parts)
+    for name in ("u_final", "f_test_final", "u_path"):
+        fields[name] = problem.to_user(fields[name])
+    run = DistillRun(steps=jnp.asarray(rec_steps), **fields)
+    return drop_rule_axis(run) if single else run
 
 
-def _check_steps(steps, record_every):
-    _check_int("steps", steps, 0)
-    _check_int("record_every", record_every, 1)
+# ---------------------------------------------------------------------------------------------
+# The legacy kernel-first form
+# ---------------------------------------------------------------------------------------------
+
+_LEGACY_KEYS = {
+    "eig",
+    "u0",
+    "k_test",
+    "y_test_clean",
+    "f0_test",
+    "record_every",
+    "record_predictions",
+}
 
 
-def _prepare_kernel(kernel):
+def prepare_kernel(kernel):
+    """(n, n) finite square kernel matrix as a float array of its own dtype."""
     H = as_float_array(kernel, "kernel")
     check_rank(H, "kernel", 2)
     if H.shape[0] != H.shape[1]:
@@ -758,198 +481,137 @@ def _prepare_kernel(kernel):
     return H
 
 
-def _shape_like(a, ref2, name, binary):
-    a = as_float_array(a, name, ref2.dtype)
-    check_finite(a, name)
-    a2 = a[:, None] if binary and a.ndim == 1 else a
-    if a2.shape != ref2.shape:
-        want = ref2.shape[:1] if binary else ref2.shape
-        raise ValueError(f"{name} must have shape {tuple(want)}, got {tuple(a.shape)}")
-    return a2
-
-
-def _prepare_test(k_test, y_test_clean, f0_test, n, y2, binary, dtype):
-    if k_test is None:
-        if y_test_clean is not None or f0_test is not None:
-            raise ValueError("y_test_clean / f0_test given without k_test = K(X_test, X)")
-        return None, None, None
-    if y_test_clean is None:
-        raise ValueError("k_test given without y_test_clean (the test ground truth)")
-    k_test = as_float_array(k_test, "k_test", dtype)
-    check_rank(k_test, "k_test", 2)
-    check_finite(k_test, "k_test")
-    if k_test.shape[1] != n:
-        raise ValueError(f"k_test must be (n_test, {n}) = K(X_test, X), got {tuple(k_test.shape)}")
-    nt = k_test.shape[0]
-    yt = as_float_array(y_test_clean, "y_test_clean", dtype)
-    check_finite(yt, "y_test_clean")
-    yt2 = yt[:, None] if binary and yt.ndim == 1 else yt
-    if yt2.shape != (nt, y2.shape[1]):
-        raise ValueError(
-            f"y_test_clean must have {nt} rows like k_test and the labels' classes, "
-            f"got {tuple(yt.shape)}"
-        )
-    f0 = jnp.zeros_like(yt2) if f0_test is None else _shape_like(f0_test, yt2, "f0_test", binary)
-    return k_test, f0, yt2
-
-
-def r3_soft_limit_filter(eigenvalues, alpha, eta):
-    """g(λ) = ηλ / (1 − α + αηλ): soft R3 with constant α from u(0) = 0 ends at u(∞) = g(H) y.
-
-    Equivalently u(∞) = ηH((1 − α)I + αηH)⁻¹ y; as α → 1 with (1 − α)/η = γ it is kernel ridge
-    regression H(H + γI)⁻¹ y (SCIENCE.md §4). Per mode, (u, ỹ) evolves by a 2×2 matrix with
-    eigenvalues 1 and α(1 − ηλ); u(∞) is the projection of (0, v_iᵀy) on the eigenvalue-1
-    eigenvector (1, 1) along the other one.
-
-    Args:
-      eigenvalues: (n,) λ_i. alpha: α ∈ [0, 1). eta: step size.
-
-    Returns:
-      (n,) filter values g(λ_i).
-    """
-    lam = jnp.asarray(eigenvalues)
-    return eta * lam / (1.0 - alpha + alpha * eta * lam)
-
-
-# ---------------------------------------------------------------------------------------------
-# Round-based rules
-# ---------------------------------------------------------------------------------------------
-
-
-def _student_filters(rule: RoundsRule, lam, eta):
-    """f(λ) on training points and φ(λ) with test predictions K(x, X) V φ Vᵀ y_t (f = λφ).
-
-    Ridge: φ = 1/(λ + c). GD from 0 for k steps: φ = η Σ_{j<k} (1 − ηλ)^j = −expm1(k log1p(−ηλ))/λ.
-    """
-    h = eta * lam
-    k = rule.student_steps
-    safe_h = jnp.where(h == 0, 1.0, h)
-    # 1 − (1 − h)^k cancels for small h; expm1/log1p keeps it exact there (h < 1/2).
-    small = -jnp.expm1(k * jnp.log1p(-jnp.minimum(h, 0.5))) / safe_h
-    large = (1.0 - jnp.power(1.0 - h, k)) / safe_h  # integer power: fine for 1 − h < 0
-    geo = jnp.where(h == 0, k.astype(lam.dtype), jnp.where(h < 0.5, small, large))
-    phi_gd = eta * geo
-    phi_ridge = 1.0 / (lam + jnp.where(rule.student_steps > 0, 1.0, rule.ridge))
-    phi = jnp.where(rule.student_steps > 0, phi_gd, phi_ridge)
-    return lam * phi, phi
-
-
-def _geometric(r, t):
-    """Σ_{s<t} r^s, stable near r = 1."""
-    near = jnp.abs(1.0 - r) < 1e-6
-    safe = jnp.where(near, 0.5, r)
-    return jnp.where(near, t * (1.0 + 0.5 * (t - 1.0) * (r - 1.0)), (1.0 - safe**t) / (1.0 - safe))
-
-
-@functools.partial(jax.jit, static_argnames=("rounds", "binary", "engine"))
-def _rounds_jit(rule, lam, V, y, y_hat, kv_test, y_test, eta, *, rounds, binary, engine):
-    has_test = kv_test is not None
-    c_y, c_hat = V.T @ y, V.T @ y_hat
-
-    def run_one(r):
-        f, phi = _student_filters(r, lam, eta)
-        if engine == "closed-form":
-            ts = jnp.arange(rounds + 1, dtype=lam.dtype)
-            ratio = (r.xi * f)[None, :]
-            coef = ratio ** ts[:, None] + (1.0 - r.xi) * _geometric(ratio, ts[:, None])  # (T+1, n)
-            c_targets = coef[:, :, None] * c_y[None]  # (T+1, n, C)
-        else:
-
-            def body(c_t, _):
-                u = V @ (f[:, None] * c_t)
-                p = jnp.where(r.hard > 0, hard_targets(u, binary), u)
-                c_next = V.T @ ((1.0 - r.xi) * y + r.xi * p)
-                return c_next, c_t
-
-            _, c_targets = lax.scan(body, c_y, None, length=rounds + 1)
-        c_u = f[None, :, None] * c_targets
-        dist = jnp.linalg.norm(c_u - c_hat[None], axis=(1, 2))
-        u = V @ c_u[-1]
-        acc, marg = _metrics_2d(u, y_hat, binary)
-        if has_test:
-            f_t = jnp.einsum("tn,Tnc->Ttc", kv_test, phi[None, :, None] * c_targets)
-            dist_test = jnp.linalg.norm(f_t - y_test[None], axis=(1, 2))
-            f_test = f_t[-1]
-            acc_test = _metrics_2d(f_test, y_test, binary)[0]
-        else:
-            dist_test = jnp.full_like(dist, jnp.nan)
-            f_test = jnp.zeros((0, u.shape[1]), u.dtype)
-            acc_test = jnp.asarray(jnp.nan, u.dtype)
-        return dist, dist_test, u, f_test, marg, acc, acc_test
-
-    return jax.vmap(run_one)(rule)
-
-
-def distill_rounds(
-    kernel,
-    y,
-    y_clean,
-    rule: RoundsRule,
-    *,
-    rounds: int,
-    eta=None,
-    eig=None,
-    k_test=None,
-    y_test_clean=None,
-    engine: str = "auto",
+def problem_from_kernel(
+    kernel, y, y_clean, *, eig=None, u0=None, k_test=None, y_test_clean=None, f0_test=None
 ):
-    """Round-based self-distillation: round t trains a fresh student from 0 on targets y_t.
-
-    y_0 = y,  u_t = F(H) y_t,  y_{t+1} = (1 − ξ) y + ξ p(u_t), with the student's training map
-    F(λ) = λ/(λ + c) (kernel ridge, c = rule.ridge) or 1 − (1 − ηλ)^k (k GD steps from 0), and p
-    the identity (soft) or sign / one-hot argmax (hard). Soft rules in closed form per mode:
-    v_iᵀy_t = [r^t + (1 − ξ)(1 − r^t)/(1 − r)] v_iᵀy, r = ξF(λ_i); hard ones stepped over rounds.
-    Repeated ridge self-distillation (ξ = 1) is y_t = (H(H + cI)⁻¹)^t y.
-
-    Args:
-      kernel: (n, n) H. y, y_clean: (n,) ±1 or (n, C) labels and ground truth.
-      rule: RoundsRule (scalar or (g,) leaves). rounds: number of distillation rounds T ≥ 0.
-      eta: step size of GD students (default 1/λ_max). eig: Eigensystem of H (computed if None).
-      k_test, y_test_clean: K(X_test, X) (n_test, n) and test ground truth, optional.
-      engine: "auto", "closed-form" (soft only) or "scan".
-
-    Returns:
-      DistillRun whose `steps` are the rounds 0..T (u_t at round t), u_path None.
-
-    Example:
-      >>> run = distill_rounds(H, y, y_clean, ridge_rounds(0.1), rounds=5)
-
-    Reference: Mobahi et al. arXiv 2002.05715; Das & Sanghavi arXiv 2301.13304.
-    """
-    H = _prepare_kernel(kernel)
-    n = H.shape[0]
-    _check_int("rounds", rounds, 0)
-    y2, yh2, binary = _prepare_labels(y, y_clean, H.dtype, n)
-    rule_b, single = _as_batched_rule(rule, RoundsRule)
-    hard = bool(np.any(rule_b.hard > 0))
-    if engine not in ("auto", "closed-form", "scan"):
-        raise ValueError(f"engine must be 'auto', 'closed-form' or 'scan', got {engine!r}")
-    if engine == "closed-form" and hard:
-        raise ValueError("engine 'closed-form' handles soft round rules only; use 'scan'")
-    engine = ("scan" if hard else "closed-form") if engine == "auto" else engine
+    """A LinearProblem from a kernel matrix (decomposed here unless `eig` is given)."""
+    H = prepare_kernel(kernel)
     if eig is None:
-        eig = eigensystem(H, dtype=H.dtype)
-    lam_max = float(eig.eigenvalues[0])
-    eta = check_step_size(lam_max, eta)
-    k_test, _, yt2 = _prepare_test(k_test, y_test_clean, None, n, y2, binary, H.dtype)
-    kv_test = None if k_test is None else k_test @ eig.eigenvectors
-    rule_j = RoundsRule(
-        *(jnp.asarray(v, H.dtype if i != 2 else jnp.int32) for i, v in enumerate(rule_b))
+        eig = eigensystem(H)
+    if k_test is None and y_test_clean is not None:
+        raise ValueError("y_test_clean given without k_test = K(X_test, X)")
+    if k_test is not None and y_test_clean is None:
+        raise ValueError("k_test given without y_test_clean (the test ground truth)")
+    return linear_problem(
+        eig,
+        y,
+        y_clean,
+        u0=u0,
+        k_test_train=k_test,
+        f0_test=f0_test,
+        y_test_clean=y_test_clean,
+        kernel=H,
     )
-    dist, dist_test, u, f_test, marg, acc, acc_test = _rounds_jit(
-        rule_j,
-        eig.eigenvalues,
-        eig.eigenvectors,
-        y2,
-        yh2,
-        kv_test,
-        yt2,
-        jnp.asarray(eta, H.dtype),
-        rounds=rounds,
-        binary=binary,
-        engine=engine,
+
+
+def _legacy_arguments(kernel, y, y_clean, rule, record, legacy):
+    unknown = set(legacy) - _LEGACY_KEYS
+    if unknown:
+        raise TypeError(f"self_distill got unexpected arguments {sorted(unknown)}")
+    warnings.warn(
+        "self_distill(kernel, y, y_clean, rule, ...) is deprecated: build the problem once with "
+        "ntk_air.problem.linear_problem(eigensystem(kernel), y, y_clean, ...) and call "
+        "self_distill(problem, rules, ...)",
+        DeprecationWarning,
+        stacklevel=3,
     )
-    if binary:
-        u, f_test = u[..., 0], f_test[..., 0]
-    run = DistillRun(jnp.arange(rounds + 1), dist, dist_test, u, f_test, marg, acc, acc_test, None)
-    return _unbatch(run) if single else run
+    if rule is None:
+        raise TypeError("self_distill(kernel, y, y_clean, rule, ...) needs a rule")
+    problem = problem_from_kernel(
+        kernel,
+        y,
+        y_clean,
+        eig=legacy.get("eig"),
+        u0=legacy.get("u0"),
+        k_test=legacy.get("k_test"),
+        y_test_clean=legacy.get("y_test_clean"),
+        f0_test=legacy.get("f0_test"),
+    )
+    if record is None:
+        record = Record(
+            every=legacy.get("record_every", 1),
+            predictions=bool(legacy.get("record_predictions", False)),
+        )
+    return problem, rule, record
+
+
+# ---------------------------------------------------------------------------------------------
+# Names that moved (thin aliases that warn)
+# ---------------------------------------------------------------------------------------------
+
+_MOVED_TO_TARGETS = (
+    "AffineRule",
+    "plain_gd",
+    "r1",
+    "r1_lag",
+    "r2",
+    "r3",
+    "bootstrap",
+    "stack_rules",
+    "rule_label",
+    "r3_soft_limit_filter",
+    "SCHEDULES",
+)
+_MOVED_TO_ROUNDS = (
+    "RoundsRule",
+    "ridge_rounds",
+    "xi_distill",
+    "born_again",
+    "rounds_label",
+    "distill_rounds",
+)
+
+
+def _legacy_hard_targets(u, binary=None):
+    from . import targets
+
+    return targets.hard_targets(u)
+
+
+def _legacy_accuracy(u, labels, binary=None):
+    from . import targets
+
+    return targets.accuracy(u, labels)
+
+
+def _legacy_margin(u, labels, binary=None):
+    from . import targets
+
+    return targets.margin(u, labels)
+
+
+def _legacy_initial_target(rule, u0, y, *, binary=None):
+    col = u0.ndim == 1
+    u0c, yc = (u0[:, None], y[:, None]) if col else (u0, y)
+    t = rule.init(u0c, yc).target
+    return t[:, 0] if col else t
+
+
+def _legacy_target_step(rule, k, t_prev, u_prev, u_new, y, *, binary=None):
+    from .targets import AffineState
+
+    col = u_new.ndim == 1
+    c = (lambda a: a[:, None]) if col else (lambda a: a)
+    t, _ = rule.update(c(u_new), c(y), AffineState(c(t_prev), c(u_prev)), k)
+    return t[:, 0] if col else t
+
+
+_LEGACY_FUNCTIONS = {
+    "hard_targets": _legacy_hard_targets,
+    "accuracy": _legacy_accuracy,
+    "margin": _legacy_margin,
+    "initial_target": _legacy_initial_target,
+    "target_step": _legacy_target_step,
+}
+
+
+_MOVED = {
+    **{name: "targets" for name in (*_MOVED_TO_TARGETS, *_LEGACY_FUNCTIONS)},
+    **{name: "rounds" for name in _MOVED_TO_ROUNDS},
+}
+
+
+def __getattr__(name):
+    """Rules and metrics moved to `ntk_air.targets` / `ntk_air.rounds` (thin aliases that warn;
+    the metrics keep their old `binary` argument through adapters)."""
+    return moved_attribute("distill", _MOVED, name, replacements=_LEGACY_FUNCTIONS)

@@ -25,16 +25,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import as_float_array, check_finite, check_rank, is_concrete
-from .eigen import Eigensystem, to_eigenbasis
-from .spectrum import _energy
+from ._checks import (
+    NonFiniteError,
+    as_float_array,
+    check_rank,
+    first_nonfinite,
+    is_concrete,
+    moved_attribute,
+)
+from .eigen import Eigensystem, energy_per_mode_unchecked
+from .problem import LinearProblem, check_labels, linear_problem
 
 __all__ = [
     "ModeFactors",
     "Trajectory",
-    "UCurve",
     "FittedFractions",
-    "Distillation",
     "resolve_step_size",
     "check_step_size",
     "gd_mode_factors",
@@ -44,9 +49,8 @@ __all__ = [
     "gd_half_lives",
     "flow_half_lives",
     "fitted_fractions",
-    "u_curve",
-    "distill_from_early_stopped_teacher",
     "log_spaced_steps",
+    "as_problem",
 ]
 
 
@@ -70,21 +74,7 @@ class Trajectory(NamedTuple):
     train: jax.Array  # (T, n[, C]) u(k), predictions on the training points
     test: jax.Array | None  # (T, n_test[, C]) f_k(x_test); None without k_test_train
     residual_modes: jax.Array  # (T, n[, C]) Vᵀ(u(k) − y): residual along each eigenmode
-
-
-class UCurve(NamedTuple):
-    """Distance of the predictions to the clean labels along training (a pytree)."""
-
-    steps: jax.Array  # (T,) GD steps
-    train_dist: jax.Array  # (T,) ‖u(k) − ŷ‖₂ (Frobenius for one-hot)
-    test_dist: jax.Array | None  # (T,) ‖f_k(x_test) − ŷ_test‖₂; None without test data
-    best_index: jax.Array  # () int, argmin of train_dist (first one on ties)
-    best_step: jax.Array  # () steps[best_index], the early-stopping optimum
-    best_dist: jax.Array  # () train_dist[best_index]
-    start_dist: jax.Array  # () train_dist[0]
-    final_dist: jax.Array  # () train_dist[-1]
-    test_best_step: jax.Array | None  # () argmin step of test_dist; None without test data
-    test_best_dist: jax.Array | None  # () min of test_dist; None without test data
+    eta: jax.Array | None = None  # () the GD step size η; None for gradient flow
 
 
 class FittedFractions(NamedTuple):
@@ -94,13 +84,6 @@ class FittedFractions(NamedTuple):
     clean: jax.Array  # (T,) F_ŷ(k)
     noise: jax.Array  # (T,) F_e(k), e = y − ŷ (NaN if e = 0)
     noisy: jax.Array  # (T,) F_y(k)
-
-
-class Distillation(NamedTuple):
-    """An early-stopped teacher and a student trained to convergence on its outputs (a pytree)."""
-
-    teacher: Trajectory  # GD on labels y, stopped at teacher_steps (T,)
-    student: Trajectory  # converged (k = ∞) on targets teacher.train, same init u(0), f_0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,11 +178,13 @@ def _check_times(times, dtype, *, integer: bool, name: str):
     return arr, scalar
 
 
-def resolve_step_size(eig: Eigensystem, eta=None, *, force: bool = False) -> float:
+def resolve_step_size(eig: Eigensystem, eta=None, *, force: bool = False):
     """The GD step size η: default 1/λ_max; error when η ≤ 0 or η ≥ 2/λ_max (divergence).
 
     Mode i evolves by (1 − ηλ_i)^k; it diverges when |1 − ηλ_i| ≥ 1, i.e. η ≥ 2/λ_max for the
-    top mode. `force=True` allows such η (the closed forms then show the divergence).
+    top mode. `force=True` allows such η (the closed forms then show the divergence). Inside
+    jit/vmap (traced eigenvalues or η) the check is skipped and η is returned as an array, so
+    studies can be vmapped over kernels and step sizes.
 
     Args:
       eig: decomposition of H.
@@ -207,12 +192,17 @@ def resolve_step_size(eig: Eigensystem, eta=None, *, force: bool = False) -> flo
       force: allow η ≥ 2/λ_max.
 
     Returns:
-      η as a Python float.
+      η as a Python float (an array when traced).
 
     Example:
-      >>> resolve_step_size(eig)   # 1/λ_max
+      >>> eta = resolve_step_size(eig)   # 1/λ_max
+      >>> bool(jnp.isclose(eta * eig.eigenvalues[0], 1.0))
+      True
     """
-    return check_step_size(float(eig.eigenvalues[0]), eta, force=force)
+    lam_max = eig.eigenvalues[0]
+    if not (is_concrete(lam_max) and (eta is None or is_concrete(eta))):
+        return 1.0 / lam_max if eta is None else eta
+    return check_step_size(float(lam_max), eta, force=force)
 
 
 def check_step_size(lam_max: float, eta=None, *, force: bool = False) -> float:
@@ -253,7 +243,9 @@ def gd_mode_factors(eig: Eigensystem, steps, *, eta=None, force: bool = False) -
       ModeFactors, each (T, n) (T = 1 for a scalar).
 
     Example:
-      >>> f = gd_mode_factors(eig, jnp.array([0, 10, 100]))   # f.fitted[0] == 0
+      >>> f = gd_mode_factors(eig, jnp.array([0, 10, 100]))
+      >>> f.fitted.shape, float(jnp.abs(f.fitted[0]).max())   # (T, n); nothing fitted at k = 0
+      ((3, 40), 0.0)
 
     Reference: Arora et al. arXiv 1901.08584, Thm 4.1.
     """
@@ -274,7 +266,9 @@ def flow_mode_factors(eig: Eigensystem, times) -> ModeFactors:
       ModeFactors, each (T, n).
 
     Example:
-      >>> flow_mode_factors(eig, jnp.array([0.0, jnp.inf])).fitted   # rows 0 and ≈ 1
+      >>> f = flow_mode_factors(eig, jnp.array([0.0, jnp.inf]))
+      >>> f.fitted.min(axis=1).tolist()   # t = 0: nothing fitted; t = ∞: every mode (λ_min > 0)
+      [0.0, 1.0]
 
     Reference: Jacot et al. arXiv 1806.07572; Lee et al. arXiv 1902.06720.
     """
@@ -289,11 +283,10 @@ def flow_mode_factors(eig: Eigensystem, times) -> ModeFactors:
 
 
 def _predict_at(factors: ModeFactors, V, y, r0, kv, f0_test):
-    """Trajectory fields at one time: the per-example function that is vmapped over times."""
-    expand = (lambda a: a[:, None]) if r0.ndim == 2 else (lambda a: a)
-    residual_modes = expand(factors.residual) * r0
+    """Trajectory fields at one time, on internal (n, C) arrays: vmapped over times."""
+    residual_modes = factors.residual[:, None] * r0
     train = y + V @ residual_modes
-    test = None if kv is None else f0_test - kv @ (expand(factors.test_weight) * r0)
+    test = None if kv is None else f0_test - kv @ (factors.test_weight[:, None] * r0)
     return train, test, residual_modes
 
 
@@ -305,58 +298,39 @@ def _trajectory(times, factors, V, y, r0, kv, f0_test):
     return Trajectory(times=times, train=train, test=test, residual_modes=residual_modes)
 
 
-@jax.jit
-def _project_test_kernel(k_test_train, V):
-    return k_test_train @ V
-
-
-def _check_like(a, name, ref_shape, dtype):
-    a = as_float_array(a, name, dtype)
-    if a.shape != ref_shape:
-        raise ValueError(f"{name} must have shape {ref_shape}, got {tuple(a.shape)}")
-    check_finite(a, name)
-    return a
-
-
-def _prepare_problem(eig: Eigensystem, y, u0, k_test_train, f0_test):
-    """Validate once, eagerly: labels, initial outputs and test kernel → (y, u0, KV, f0_test)."""
-    dtype = eig.eigenvalues.dtype
-    n = eig.eigenvalues.shape[0]
-    y = as_float_array(y, "y", dtype)
-    if y.ndim not in (1, 2) or y.shape[0] != n:
-        raise ValueError(f"y must have shape (n,) or (n, C) with n = {n}, got {tuple(y.shape)}")
-    check_finite(y, "y")
-    u0 = jnp.zeros_like(y) if u0 is None else _check_like(u0, "u0", y.shape, dtype)
-    if k_test_train is None:
-        if f0_test is not None:
-            raise ValueError("f0_test was given without k_test_train (the test points' kernel)")
-        return y, u0, None, None
-    k = as_float_array(k_test_train, "k_test_train", dtype)
-    check_rank(k, "k_test_train", 2)
-    if k.shape[1] != n:
-        raise ValueError(
-            f"k_test_train must have shape (n_test, {n}) = K(x_test, X), got {tuple(k.shape)}"
-        )
-    check_finite(k, "k_test_train")
-    test_shape = (k.shape[0],) + y.shape[1:]
-    if f0_test is None:
-        if u0 is not None and is_concrete(u0) and bool(jnp.any(u0 != 0)):
+def as_problem(eig_or_problem, y=None, **problem_kwargs) -> LinearProblem:
+    """A `LinearProblem` given one, or built by `problem.linear_problem(eig, y, **kwargs)`."""
+    if isinstance(eig_or_problem, LinearProblem):
+        given = [k for k, v in (("y", y), *problem_kwargs.items()) if v is not None]
+        if given:
             raise ValueError(
-                "u0 (the network's initial outputs on the training points) was given but f0_test "
-                "was not: pass the initial outputs on the test points too (zeros if you mean it)"
+                f"{', '.join(given)} given together with a LinearProblem, which already holds them"
             )
-        f0_test = jnp.zeros(test_shape, dtype)
-    else:
-        f0_test = _check_like(f0_test, "f0_test", test_shape, dtype)
-    return y, u0, _project_test_kernel(k, eig.eigenvectors), f0_test
+        return eig_or_problem
+    if y is None:
+        raise ValueError("labels y are required (or pass a LinearProblem)")
+    return linear_problem(eig_or_problem, y, **problem_kwargs)
 
 
-def _squeeze_time(traj: Trajectory) -> Trajectory:
-    return jax.tree_util.tree_map(lambda a: a[0], traj)
+def _user_trajectory(problem: LinearProblem, traj: Trajectory, scalar: bool) -> Trajectory:
+    t = first_nonfinite(traj.train)
+    if t is not None:
+        raise NonFiniteError(
+            f"the trajectory is not finite from time index {t} (t = {float(traj.times[t]):g}) on: "
+            "a forced step size η ≥ 2/λ_max overflows at large step counts; show fewer steps"
+        )
+    traj = traj._replace(
+        train=problem.to_user(traj.train),
+        test=problem.to_user(traj.test),
+        residual_modes=problem.to_user(traj.residual_modes),
+    )
+    if scalar:
+        traj = jax.tree_util.tree_map(lambda a: a[0] if jnp.ndim(a) else a, traj)
+    return traj
 
 
 def gd_predictor(
-    eig: Eigensystem, y, *, eta=None, u0=None, k_test_train=None, f0_test=None, force: bool = False
+    eig, y=None, *, eta=None, u0=None, k_test_train=None, f0_test=None, force: bool = False
 ):
     """Closed-form linearized gradient descent: a pure function steps ↦ Trajectory.
 
@@ -366,7 +340,8 @@ def gd_predictor(
     K(x_test, X)V is computed once here; each call costs two matrix products, no solve.
 
     Args:
-      eig: decomposition of H = K(X, X) (n × n).
+      eig: decomposition of H = K(X, X) (n × n), or a `LinearProblem` (then y, u0, k_test_train,
+        f0_test come from it).
       y: (n,) or (n, C) training targets.
       eta: step size, default 1/λ_max; error if ≤ 0 or ≥ 2/λ_max unless `force`.
       u0: (n[, C]) initial training outputs u(0) (the network's f_0(X)); default 0.
@@ -375,33 +350,35 @@ def gd_predictor(
       force: allow a diverging η.
 
     Returns:
-      predict(steps=None) -> Trajectory: steps (T,) whole numbers ≥ 0 (inf allowed), a scalar
-      step (no T axis), or None for k = ∞ (the pseudo-inverse interpolant).
+      predict(steps=None) -> Trajectory (its `eta` field holds η): steps (T,) whole numbers ≥ 0
+      (inf allowed), a scalar step (no T axis), or None for k = ∞ (the pseudo-inverse
+      interpolant).
 
     Example:
-      >>> predict = gd_predictor(eig, y, k_test_train=kernel_fn(x_test, x).ntk)
-      >>> traj = predict(jnp.array([0, 10, 100, 1000]))   # traj.train (4, n), traj.test (4, n_test)
+      >>> predict = gd_predictor(eig, y, k_test_train=K_test_train)
+      >>> traj = predict(jnp.array([0, 10, 100, 1000]))
+      >>> traj.train.shape, traj.test.shape       # (T, n), (T, n_test)
+      ((4, 40), (4, 12))
 
     Reference: Lee et al. arXiv 1902.06720 (linearized networks); Arora et al. arXiv 1901.08584.
     """
+    problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
+    eig = problem.eig
     eta = resolve_step_size(eig, eta, force=force)
-    y, u0, kv, f0t = _prepare_problem(eig, y, u0, k_test_train, f0_test)
-    r0 = to_eigenbasis(eig, u0 - y)
     lam, V = eig.eigenvalues, eig.eigenvectors
+    r0 = V.T @ (problem.u0 - problem.y)
     eta_arr = jnp.asarray(eta, lam.dtype)
 
     def predict(steps=None) -> Trajectory:
         steps_arr, scalar = _check_times(steps, lam.dtype, integer=True, name="steps")
-        traj = _trajectory(
-            steps_arr, _gd_factors(lam, eta_arr, eig.clamp_tol, steps_arr), V, y, r0, kv, f0t
-        )
-        return _squeeze_time(traj) if scalar else traj
+        factors = _gd_factors(lam, eta_arr, eig.clamp_tol, steps_arr)
+        traj = _trajectory(steps_arr, factors, V, problem.y, r0, problem.kv_test, problem.f0_test)
+        return _user_trajectory(problem, traj._replace(eta=eta_arr), scalar)
 
-    predict.eta = eta
     return predict
 
 
-def flow_predictor(eig: Eigensystem, y, *, u0=None, k_test_train=None, f0_test=None):
+def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
     """Closed-form linearized gradient flow: a pure function times ↦ Trajectory.
 
     du/dt = −H(u − y): u(t) = y + V e^{−Λt} Vᵀ(u(0) − y), and
@@ -409,34 +386,38 @@ def flow_predictor(eig: Eigensystem, y, *, u0=None, k_test_train=None, f0_test=N
     GD with step η for k steps approaches the flow at t = ηk as η → 0.
 
     Args:
-      eig: decomposition of H (n × n).
+      eig: decomposition of H (n × n), or a `LinearProblem`.
       y: (n,) or (n, C) targets.
-      u0, k_test_train, f0_test: as in `gd_predictor`.
+      u0: as in `gd_predictor`.
+      k_test_train: as in `gd_predictor`.
+      f0_test: as in `gd_predictor`.
 
     Returns:
       predict(times=None) -> Trajectory: times (T,) ≥ 0 (inf allowed), a scalar, or None = ∞.
 
     Example:
-      >>> flow_predictor(eig, y)(None).train   # ≈ y when λ_min > 0
+      >>> u_inf = flow_predictor(eig, y)(None).train   # t = None: t = ∞
+      >>> bool(jnp.allclose(u_inf, y))                  # u(∞) = y when λ_min > 0
+      True
 
     Reference: Jacot et al. arXiv 1806.07572; Lee et al. arXiv 1902.06720.
     """
-    y, u0, kv, f0t = _prepare_problem(eig, y, u0, k_test_train, f0_test)
-    r0 = to_eigenbasis(eig, u0 - y)
+    problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
+    eig = problem.eig
     lam, V = eig.eigenvalues, eig.eigenvectors
+    r0 = V.T @ (problem.u0 - problem.y)
 
     def predict(times=None) -> Trajectory:
         times_arr, scalar = _check_times(times, lam.dtype, integer=False, name="times")
-        traj = _trajectory(
-            times_arr, _flow_factors(lam, eig.clamp_tol, times_arr), V, y, r0, kv, f0t
-        )
-        return _squeeze_time(traj) if scalar else traj
+        factors = _flow_factors(lam, eig.clamp_tol, times_arr)
+        traj = _trajectory(times_arr, factors, V, problem.y, r0, problem.kv_test, problem.f0_test)
+        return _user_trajectory(problem, traj, scalar)
 
     return predict
 
 
 # ---------------------------------------------------------------------------------------------
-# AIR along training: half-lives, fitted fractions, the U-curve
+# AIR along training: half-lives and fitted fractions
 # ---------------------------------------------------------------------------------------------
 
 
@@ -447,13 +428,17 @@ def gd_half_lives(eig: Eigensystem, *, eta=None, force: bool = False) -> jax.Arr
     (the numerical null space: never fitted).
 
     Args:
-      eig: decomposition of H; eta: step size (default 1/λ_max); force: allow η ≥ 2/λ_max.
+      eig: decomposition of H.
+      eta: step size (default 1/λ_max).
+      force: allow η ≥ 2/λ_max.
 
     Returns:
       (n,) half-lives in eigenvalue order (increasing).
 
     Example:
-      >>> gd_half_lives(eig)[0]   # 0.0 at η = 1/λ_max
+      >>> k_half = gd_half_lives(eig)          # η = 1/λ_max
+      >>> bool(k_half[0] < 0.1), bool(k_half[-1] > 100)   # top mode in one step, last slowly
+      (True, True)
 
     Reference: Arora et al. arXiv 1901.08584 (mode i converges at rate (1 − ηλ_i)).
     """
@@ -472,7 +457,9 @@ def flow_half_lives(eig: Eigensystem) -> jax.Array:
       (n,) half-lives in eigenvalue order.
 
     Example:
-      >>> flow_half_lives(eig)[-1]   # the slowest mode
+      >>> t_half = flow_half_lives(eig)
+      >>> bool(jnp.isclose(t_half[-1], jnp.log(2) / eig.eigenvalues[-1]))   # the slowest mode
+      True
     """
     lam = eig.eigenvalues
     fits = lam > eig.clamp_tol
@@ -482,7 +469,7 @@ def flow_half_lives(eig: Eigensystem) -> jax.Array:
 @jax.jit
 def _fitted_fractions(eig, fitted, y_clean, y_noisy):
     def frac(z):  # Σ_i g_i² p_i(z), p the energy per mode (NaN for z = 0)
-        return (fitted**2) @ _energy(eig, z)
+        return (fitted**2) @ energy_per_mode_unchecked(eig, z)
 
     return frac(y_clean), frac(y_noisy - y_clean), frac(y_noisy)
 
@@ -497,21 +484,26 @@ def fitted_fractions(
 
     Args:
       eig: decomposition of H.
-      y_clean, y_noisy: (n,) or (n, C) labels ŷ and y; the noise is e = y − ŷ.
+      y_clean: (n,) or (n, C) clean labels ŷ.
+      y_noisy: same shape, the labels y; the noise is e = y − ŷ.
       steps: (T,) steps (or times with flow=True).
-      eta, force: step size and divergence override (GD only).
+      eta: step size (GD only).
+      force: allow η ≥ 2/λ_max (GD only).
       flow: use gradient flow (steps are then times).
 
     Returns:
       FittedFractions(steps, clean, noise, noisy), each (T,).
 
     Example:
-      >>> ff = fitted_fractions(eig, ds.y_clean, ds.y, log_spaced_steps(10**5))
+      >>> ff = fitted_fractions(eig, y_clean, y, log_spaced_steps(10**5))
+      >>> float(ff.clean[0]), round(float(ff.clean[-1]), 6), round(float(ff.noise[-1]), 6)
+      (0.0, 1.0, 1.0)
 
     Reference: Dong et al. arXiv 1910.01255 (AIR).
     """
-    y_clean, _, _, _ = _prepare_problem(eig, y_clean, None, None, None)
-    y_noisy = _check_like(y_noisy, "y_noisy", y_clean.shape, y_clean.dtype)
+    n, dtype = eig.eigenvalues.shape[0], eig.eigenvalues.dtype
+    y_clean = check_labels(y_clean, "y_clean", n, dtype)
+    y_noisy = check_labels(y_noisy, "y_noisy", n, dtype, shape=y_clean.shape)
     lam = eig.eigenvalues
     steps_arr, _ = _check_times(steps, lam.dtype, integer=not flow, name="steps")
     if flow:
@@ -520,165 +512,6 @@ def fitted_fractions(
         eta = resolve_step_size(eig, eta, force=force)
         factors = _gd_factors(lam, jnp.asarray(eta, lam.dtype), eig.clamp_tol, steps_arr)
     return FittedFractions(steps_arr, *_fitted_fractions(eig, factors.fitted, y_clean, y_noisy))
-
-
-@jax.jit
-def _u_curve(steps, factors, eig, y, y_clean, r0, kv, f0_test, y_test_clean):
-    expand = (lambda a: a[..., None]) if r0.ndim == 2 else (lambda a: a)
-    # u(k) − ŷ = (y − ŷ) + V r_k ⊙ Vᵀ(u0 − y); V is orthogonal, so the norm is taken in the
-    # eigenbasis at O(T n) cost with no product by V.
-    noise_coeffs = to_eigenbasis(eig, y - y_clean)
-    diff = noise_coeffs[None] + expand(factors.residual) * r0[None]
-    axes = tuple(range(1, diff.ndim))
-    train_dist = jnp.sqrt(jnp.sum(diff**2, axis=axes))
-    best = jnp.argmin(train_dist)
-    if kv is None:
-        test_dist = test_best_step = test_best_dist = None
-    else:
-        test = f0_test[None] - jnp.einsum(
-            "xj,tj...->tx...", kv, expand(factors.test_weight) * r0[None]
-        )
-        err = test - y_test_clean[None]
-        test_dist = jnp.sqrt(jnp.sum(err**2, axis=tuple(range(1, err.ndim))))
-        tb = jnp.argmin(test_dist)
-        test_best_step, test_best_dist = steps[tb], test_dist[tb]
-    return UCurve(
-        steps=steps,
-        train_dist=train_dist,
-        test_dist=test_dist,
-        best_index=best,
-        best_step=steps[best],
-        best_dist=train_dist[best],
-        start_dist=train_dist[0],
-        final_dist=train_dist[-1],
-        test_best_step=test_best_step,
-        test_best_dist=test_best_dist,
-    )
-
-
-def u_curve(
-    eig: Eigensystem,
-    y,
-    y_clean,
-    steps,
-    *,
-    eta=None,
-    u0=None,
-    k_test_train=None,
-    f0_test=None,
-    y_test_clean=None,
-    force: bool = False,
-) -> UCurve:
-    """The U-shaped curve ‖u(k) − ŷ‖₂ of GD on noisy labels y, and its early-stopping optimum.
-
-    u(k) = y + V(1 − ηΛ)^k Vᵀ(u(0) − y): it falls while the signal is fitted, reaches its
-    minimum (the best early stop), then climbs towards ‖e‖ as the noise e = y − ŷ is memorized.
-    On test points, ‖f_k(x_test) − ŷ_test‖ with f_k as in `gd_predictor`.
-
-    Args:
-      eig: decomposition of H (n × n).
-      y: (n[, C]) noisy training labels; y_clean: same shape, ground truth ŷ.
-      steps: (T,) whole numbers ≥ 0, in the order to report (the best is searched among them).
-      eta, u0, k_test_train, f0_test, force: as in `gd_predictor`.
-      y_test_clean: (n_test[, C]) clean test labels; needed with k_test_train.
-
-    Returns:
-      UCurve.
-
-    Example:
-      >>> uc = u_curve(eig, ds.y, ds.y_clean, log_spaced_steps(10**5))
-      >>> uc.best_dist < min(uc.start_dist, uc.final_dist)
-
-    Reference: Dong et al. arXiv 1910.01255; Li, Soltanolkotabi, Oymak arXiv 1903.11680.
-    """
-    eta = resolve_step_size(eig, eta, force=force)
-    y, u0, kv, f0t = _prepare_problem(eig, y, u0, k_test_train, f0_test)
-    y_clean = _check_like(y_clean, "y_clean", y.shape, y.dtype)
-    if kv is not None:
-        if y_test_clean is None:
-            raise ValueError(
-                "k_test_train was given without y_test_clean (needed for the test curve)"
-            )
-        y_test_clean = _check_like(y_test_clean, "y_test_clean", f0t.shape, y.dtype)
-    elif y_test_clean is not None:
-        raise ValueError("y_test_clean was given without k_test_train (the test points' kernel)")
-    lam = eig.eigenvalues
-    steps_arr, _ = _check_times(steps, lam.dtype, integer=True, name="steps")
-    factors = _gd_factors(lam, jnp.asarray(eta, lam.dtype), eig.clamp_tol, steps_arr)
-    r0 = to_eigenbasis(eig, u0 - y)
-    return _u_curve(steps_arr, factors, eig, y, y_clean, r0, kv, f0t, y_test_clean)
-
-
-# ---------------------------------------------------------------------------------------------
-# Distillation = early stopping
-# ---------------------------------------------------------------------------------------------
-
-
-@jax.jit
-def _converged_students(targets, eig, u0, kv, f0_test):
-    lam, V = eig.eigenvalues, eig.eigenvectors
-    limit = _flow_factors(lam, eig.clamp_tol, jnp.array([jnp.inf], lam.dtype))
-    limit = jax.tree_util.tree_map(lambda a: a[0], limit)
-
-    def one(target):
-        r0 = V.T @ (u0 - target)
-        train, test, residual_modes = _predict_at(limit, V, target, r0, kv, f0_test)
-        return train, test, residual_modes
-
-    return jax.vmap(one)(targets)
-
-
-def distill_from_early_stopped_teacher(
-    eig: Eigensystem,
-    y,
-    teacher_steps,
-    *,
-    eta=None,
-    u0=None,
-    k_test_train=None,
-    f0_test=None,
-    force: bool = False,
-) -> Distillation:
-    """Train a student to convergence on an early-stopped teacher's outputs; return both.
-
-    Teacher: GD on y for k steps, u_T = y + V(1 − ηΛ)^k Vᵀ(u(0) − y), f_T(x) on test points.
-    Student: same initialization, trained to convergence (k = ∞) on the targets u_T:
-    u_S = u_T on the training points (u_T − u(0) lies in the range of H) and
-    f_S(x) = f_0(x) + K(x, X) H⁺ (u_T − u(0)). In the linearized regime f_S = f_T on every
-    input: distillation from an early-stopped teacher *is* early stopping (SCIENCE.md §4).
-
-    Args:
-      eig: decomposition of H (n × n).
-      y: (n[, C]) labels the teacher is trained on.
-      teacher_steps: (T,) or scalar whole numbers ≥ 0: where the teacher is stopped.
-      eta, u0, k_test_train, f0_test, force: as in `gd_predictor` (shared by both).
-
-    Returns:
-      Distillation(teacher, student), Trajectory each; the student's `times` are inf and its
-      `residual_modes` are Vᵀ(u_S − u_T).
-
-    Example:
-      >>> d = distill_from_early_stopped_teacher(eig, y, 100, k_test_train=K_test)
-      >>> jnp.abs(d.teacher.test - d.student.test).max()   # ~1e-12
-
-    Reference: Dong et al. arXiv 1910.01255.
-    """
-    eta = resolve_step_size(eig, eta, force=force)
-    y, u0, kv, f0t = _prepare_problem(eig, y, u0, k_test_train, f0_test)
-    lam, V = eig.eigenvalues, eig.eigenvectors
-    steps_arr, scalar = _check_times(teacher_steps, lam.dtype, integer=True, name="teacher_steps")
-    factors = _gd_factors(lam, jnp.asarray(eta, lam.dtype), eig.clamp_tol, steps_arr)
-    teacher = _trajectory(steps_arr, factors, V, y, to_eigenbasis(eig, u0 - y), kv, f0t)
-    train, test, residual_modes = _converged_students(teacher.train, eig, u0, kv, f0t)
-    student = Trajectory(
-        times=jnp.full_like(steps_arr, jnp.inf),
-        train=train,
-        test=test,
-        residual_modes=residual_modes,
-    )
-    if scalar:
-        teacher, student = _squeeze_time(teacher), _squeeze_time(student)
-    return Distillation(teacher=teacher, student=student)
 
 
 def log_spaced_steps(max_step, num: int = 200) -> np.ndarray:
@@ -692,7 +525,8 @@ def log_spaced_steps(max_step, num: int = 200) -> np.ndarray:
       (T,) float64 numpy array of whole numbers, starting at 0.
 
     Example:
-      >>> log_spaced_steps(1000, 6)   # [0, 1, 6, 32, 178, 1000]
+      >>> log_spaced_steps(1000, 6).tolist()
+      [0.0, 1.0, 6.0, 32.0, 178.0, 1000.0]
     """
     max_step = float(max_step)
     if not (np.isfinite(max_step) and max_step >= 1):
@@ -701,3 +535,16 @@ def log_spaced_steps(max_step, num: int = 200) -> np.ndarray:
         raise ValueError(f"num must be at least 2, got {num!r}")
     grid = np.unique(np.round(np.logspace(0.0, np.log10(np.floor(max_step)), int(num) - 1)))
     return np.concatenate([[0.0], grid])
+
+
+_MOVED = {
+    "UCurve": "early_stopping",
+    "u_curve": "early_stopping",
+    "Distillation": "early_stopping",
+    "distill_from_early_stopped_teacher": "early_stopping",
+}
+
+
+def __getattr__(name):
+    """Names that moved to `ntk_air.early_stopping` (thin aliases that warn)."""
+    return moved_attribute("dynamics", _MOVED, name)

@@ -24,6 +24,8 @@ __all__ = [
     "to_eigenbasis",
     "from_eigenbasis",
     "apply_spectral_filter",
+    "squared_coefficients",
+    "energy_per_mode_unchecked",
 ]
 
 
@@ -52,7 +54,7 @@ def _eigh_descending(K, clamp_factor):
     return lam, V, most_negative, tol
 
 
-def eigensystem(K, *, dtype="float64", clamp_factor: float = 10.0, check_symmetric=True):
+def eigensystem(K, *, dtype=None, clamp_factor: float = 10.0, check_symmetric=True):
     """Decompose a symmetric kernel matrix once, eigenvalues in descending order.
 
     H = Σ_i λ_i v_i v_iᵀ, λ_1 ≥ … ≥ λ_n. Eigenvalues in (−tol, 0) with
@@ -61,7 +63,7 @@ def eigensystem(K, *, dtype="float64", clamp_factor: float = 10.0, check_symmetr
 
     Args:
       K: (n, n) symmetric kernel matrix.
-      dtype: "float64" (default; needs `jax_enable_x64`) or "float32".
+      dtype: float32 or float64; None (default) keeps K's dtype (float64 needs `jax_enable_x64`).
       clamp_factor: multiple of n·eps·‖K‖ treated as rounding.
       check_symmetric: raise if ‖K − Kᵀ‖_max > 100·eps·‖K‖_max.
 
@@ -70,13 +72,9 @@ def eigensystem(K, *, dtype="float64", clamp_factor: float = 10.0, check_symmetr
 
     Example:
       >>> eig = ntk_air.eigensystem(ntk_air.two_layer_relu(x))
-      >>> eig.eigenvalues[0] >= eig.eigenvalues[-1]
+      >>> bool(eig.eigenvalues[0] >= eig.eigenvalues[-1])
+      True
     """
-    if dtype == "float64" and not jax.config.jax_enable_x64:
-        raise ValueError(
-            "eigensystem defaults to float64, which needs jax.config.update('jax_enable_x64', "
-            "True); enable it, or pass dtype='float32' explicitly"
-        )
     K = as_float_array(K, "K", dtype)
     check_rank(K, "K", 2)
     if K.shape[0] != K.shape[1]:
@@ -127,3 +125,14 @@ def apply_spectral_filter(eig: Eigensystem, g, z):
     if coeffs.ndim == 1:
         return (g * coeffs) @ eig.eigenvectors.T
     return jnp.einsum("ij,...j,jc->...ic", eig.eigenvectors, g, coeffs)
+
+
+def squared_coefficients(eig: Eigensystem, z) -> jax.Array:
+    """‖v_iᵀ z‖², shape (n,): label columns of an (n, C) z summed (unnormalized energies)."""
+    c = to_eigenbasis(eig, z)
+    return c**2 if c.ndim == 1 else jnp.sum(c**2, axis=1)
+
+
+def energy_per_mode_unchecked(eig: Eigensystem, z) -> jax.Array:
+    """p_i(z) = ‖v_iᵀ z‖² / ‖z‖² without input checks (for use inside jit; NaN for z = 0)."""
+    return squared_coefficients(eig, z) / jnp.sum(z**2)

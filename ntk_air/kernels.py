@@ -28,15 +28,18 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import layers as L
 from ._checks import (
+    NonFiniteError,
     as_float_array,
     check_finite,
     check_int,
     check_rank,
     check_same_features,
     check_unit_norm,
+    is_concrete,
     resolve_dtype,
 )
 from .tiling import call_tiled, check_tile_size, matmul_precision, tiled_pairwise
@@ -57,7 +60,9 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("relu", "erf")
+"""Activations of `fc_kernel_fn`."""
 ARCHITECTURES = ("two-layer-relu", "fc")
+"""Architectures of `make_kernel_fn` (the CLI's `--arch`)."""
 
 
 class Kernel(NamedTuple):
@@ -169,6 +174,9 @@ class PairwiseKernelFn:
         dt = resolve_dtype(self.dtype, like=_first_array(x1))
         x1, x2 = self.prepare(x1, x2, dt)
         x2 = x1 if x2 is None else x2
+        for name, x in (("x1", x1), ("x2", x2)):
+            if x.shape[0] == 0:
+                raise ValueError(f"{name} has no rows: a kernel needs at least one example")
         tile = self.tile_for(x1, x2)
 
         def grid(a, b, t):
@@ -176,7 +184,31 @@ class PairwiseKernelFn:
 
         with matmul_precision(self.precision):
             k = call_tiled(grid, x1, x2, tile)
-        return Kernel(nngp=None if k.nngp is None else k.nngp.astype(dt), ntk=k.ntk.astype(dt))
+        k = Kernel(nngp=None if k.nngp is None else k.nngp.astype(dt), ntk=k.ntk.astype(dt))
+        self._check_finite(k, x1, x2)
+        return k
+
+    def _check_finite(self, k: Kernel, x1, x2) -> None:
+        """A kernel with NaN/inf entries is an error naming the first entry (and, for layered
+        kernels, the first layer that overflowed) — never a result returned silently."""
+        for field in ("ntk", "nngp"):
+            arr = getattr(k, field)
+            if arr is None or not is_concrete(arr):
+                continue
+            a = np.asarray(arr)
+            if np.isfinite(a).all():
+                continue
+            i, j = (int(v) for v in np.argwhere(~np.isfinite(a))[0][:2])
+            where = ""
+            if isinstance(self.block_fn, _LayersBlock):
+                layer = L.first_nonfinite_layer(self.block_fn.layer, x1[i : i + 1], x2[j : j + 1])
+                if layer is not None:
+                    where = f"; it first appears in layer {layer}"
+            raise NonFiniteError(
+                f"the {self.name} kernel's {field} has {int((~np.isfinite(a)).sum())} non-finite "
+                f"entries, first at ({i}, {j}){where} (a deep network overflows: lower the depth "
+                "or w_std, or use float64)"
+            )
 
 
 def _first_array(x):
@@ -209,8 +241,9 @@ def from_pairwise(
       prepare: `prepare(x1, x2, dtype) -> (x1, x2)`, the eager input check; default: (n, d)
         float rows, finite, same feature count.
       name: a label for reports.
-      bytes_per_pair, memory_budget: with tile_size=None, choose the tile so that
+      bytes_per_pair: with tile_size=None and memory_budget, choose the tile so that
         tile² · bytes_per_pair(example_shape, itemsize) ≤ memory_budget.
+      memory_budget: bytes (see bytes_per_pair).
 
     Returns:
       PairwiseKernelFn: kernel_fn(x1, x2=None) -> Kernel.
@@ -256,14 +289,18 @@ def from_layers(layer, *, tile_size=None, dtype=None, precision="highest") -> Pa
 
     Args:
       layer: a function KernelState → KernelState, e.g. `layers.serial(layers.dense(), ...)`.
-      tile_size, dtype, precision: as in `from_pairwise`.
+      tile_size: as in `from_pairwise`.
+      dtype: as in `from_pairwise`.
+      precision: as in `from_pairwise`.
 
     Returns:
       kernel_fn(x1, x2=None) -> Kernel(nngp, ntk). Examples of any rank are flattened.
 
     Example:
       >>> net = layers.serial(layers.dense(1.0, 0.0), layers.erf(), layers.dense(1.0, 0.0))
-      >>> k = kernels.from_layers(net)(x)              # equals fc_kernel_fn(1, "erf")(x)
+      >>> k = kernels.from_layers(net)(x)
+      >>> bool(jnp.allclose(k.ntk, kernels.fc_kernel_fn(1, "erf")(x).ntk))
+      True
     """
     if not callable(layer):
         raise TypeError(f"layer must be callable KernelState -> KernelState, got {layer!r}")
@@ -328,11 +365,14 @@ def two_layer_relu_kernel_fn(
 
     Args:
       general: accept rows of any nonzero norm.
-      tile_size, dtype: as in `from_pairwise`.
+      tile_size: as in `from_pairwise`.
+      dtype: as in `from_pairwise`.
       nngp: also compute Σ (False: `nngp` is None, half the work).
 
     Example:
       >>> k = kernels.two_layer_relu_kernel_fn()(x)     # k.ntk = H∞, k.nngp = Σ
+      >>> bool(jnp.allclose(k.ntk, kernels.two_layer_relu(x))), k.nngp.shape
+      (True, (40, 40))
     """
     return from_pairwise(
         _TwoLayerBlock(bool(general), bool(nngp)),
@@ -366,7 +406,9 @@ def two_layer_relu(x1, x2=None, *, general: bool = False, tile_size: int | None 
 
     Example:
       >>> x = ntk_air.data.unit_normalize(np.random.default_rng(0).normal(size=(5, 3)))
-      >>> H = ntk_air.kernels.two_layer_relu(x)   # diag = 1/2
+      >>> H = ntk_air.kernels.two_layer_relu(x)
+      >>> jnp.diag(H).tolist()   # ρ = 1 on the diagonal: H∞(x, x) = 1/2
+      [0.5, 0.5, 0.5, 0.5, 0.5]
 
     Reference: Du, Zhai, Poczos, Singh, arXiv 1810.02054; Arora et al., arXiv 1901.08584.
     """
@@ -424,15 +466,19 @@ def fc_kernel_fn(
       depth: number of hidden (Dense + activation) layers, ≥ 0 (a `lax.scan`: any depth
         compiles in constant time).
       activation: "relu" or "erf" (erf(x), i.e. stax.Erf() with a=b=1, c=0).
-      w_std, b_std: weight and bias standard deviations of every Dense layer.
-      tile_size, dtype: as in `from_pairwise`.
+      w_std: weight standard deviation of every Dense layer.
+      b_std: bias standard deviation of every Dense layer.
+      tile_size: as in `from_pairwise`.
+      dtype: as in `from_pairwise`.
 
     Returns:
       kernel_fn(x1, x2=None) -> Kernel(nngp, ntk), each (n1, n2).
 
     Example:
       >>> kernel_fn = ntk_air.kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1)
-      >>> k = kernel_fn(x_train)          # k.ntk, k.nngp: (n, n)
+      >>> k = kernel_fn(x)          # k.ntk, k.nngp: (n, n)
+      >>> k.ntk.shape, kernel_fn(x_test, x).ntk.shape
+      ((40, 40), (12, 40))
 
     Reference: Lee et al. arXiv 1711.00165 (NNGP); Jacot et al. arXiv 1806.07572 (NTK);
     Novak et al. arXiv 1912.02803 (neural-tangents).

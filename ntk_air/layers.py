@@ -13,10 +13,13 @@ with θ = ∠(Σ, c, c'). The layers here are frozen dataclasses, so two equal a
 equal (and hashable) objects and share one compilation. `repeat(layer, depth)` runs a layer
 `depth` times with `lax.scan`: the compiled program does not grow with the depth.
 
-    >>> from ntk_air import layers
+    >>> from ntk_air import kernels, layers
     >>> net = layers.serial(layers.repeat(layers.serial(layers.dense(1.5, 0.1), layers.relu()), 3),
     ...                     layers.dense(1.5, 0.1))
-    >>> kernel_fn = layers.kernel_fn(net)        # a KernelFn: kernel_fn(x1, x2=None) -> Kernel
+    >>> kernel_fn = kernels.from_layers(net)     # a KernelFn: kernel_fn(x1, x2=None) -> Kernel
+    >>> fc = kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1)
+    >>> bool(jnp.allclose(kernel_fn(x).ntk, fc(x).ntk))      # the same network
+    True
 
 A user's own layer is a function of the state, e.g. a leaky-free "identity" layer
 `lambda s: s`, and composes with `serial` like the built-in ones.
@@ -53,9 +56,11 @@ __all__ = [
     "repeat",
     "input_state",
     "angle",
+    "first_nonfinite_layer",
 ]
 
 Layer = Callable[["KernelState"], "KernelState"]
+"""An infinite-width layer: a function `KernelState -> KernelState`."""
 
 
 class KernelState(NamedTuple):
@@ -195,3 +200,32 @@ def repeat(layer, times: int) -> Repeat:
     if not callable(layer):
         raise TypeError(f"layer must be callable KernelState -> KernelState, got {layer!r}")
     return Repeat(layer, check_int("times", times, minimum=0))
+
+
+def _flatten(layer, prefix=""):
+    """(name, layer) of every elementary layer in order, Repeats unrolled (diagnostics only)."""
+    if isinstance(layer, Serial):
+        out = []
+        for i, sub in enumerate(layer.layers):
+            out += _flatten(sub, f"{prefix}{i}.")
+        return out
+    if isinstance(layer, Repeat):
+        out = []
+        for t in range(layer.times):
+            out += _flatten(layer.layer, f"{prefix}repeat[{t}].")
+        return out
+    return [(f"{prefix.rstrip('.')} {type(layer).__name__}".strip(), layer)]
+
+
+def first_nonfinite_layer(layer, a, b, *, max_layers: int = 100_000) -> str | None:
+    """Name of the first layer whose output on the pair (a, b) is not finite, e.g.
+    "1.repeat[37].0 Dense" (None when every layer stays finite). For diagnosing a kernel that
+    overflowed; runs eagerly, one layer at a time."""
+    s = input_state(a, b)
+    for i, (name, sub) in enumerate(_flatten(layer)):
+        if i >= max_layers:
+            return None
+        s = sub(s)
+        if not all(bool(jnp.isfinite(v).all()) for v in s):
+            return name
+    return None

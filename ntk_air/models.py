@@ -15,6 +15,7 @@ Two parameterizations, matching the two kernel conventions of `ntk_air.kernels`:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -22,7 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import check_int
+
 __all__ = [
+    "two_layer_network",
+    "mlp_network",
     "TwoLayerReLU",
     "two_layer_apply_fn",
     "NTKDense",
@@ -35,6 +40,7 @@ MLP_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,  # derivative 1{z > 0} (0 at z = 0)
     "erf": jax.scipy.special.erf,
 }
+"""Activations of `MLP` by name (those of `kernels.fc_kernel_fn`)."""
 
 
 class TwoLayerReLU(nn.Module):
@@ -54,9 +60,10 @@ class TwoLayerReLU(nn.Module):
     Input (n, d) → output (n,).
 
     Example:
-      >>> model = TwoLayerReLU(width=1024)
+      >>> model = TwoLayerReLU(width=256)
       >>> variables = model.init(jax.random.key(0), x)        # x: (n, d)
-      >>> u = model.apply(variables, x)                         # (n,)
+      >>> model.apply(variables, x).shape                       # (n,)
+      (40,)
 
     Reference: Du, Zhai, Poczos, Singh, arXiv 1810.02054; Dong et al., arXiv 1910.01255.
     """
@@ -159,9 +166,10 @@ class MLP(nn.Module):
     w_std, b_std)`; for out_dim = k the NTK is that kernel ⊗ I_k.
 
     Example:
-      >>> mlp = MLP(widths=(512, 512), w_std=1.5, b_std=0.1)
+      >>> mlp = MLP(widths=(128, 128), w_std=1.5, b_std=0.1)
       >>> params = mlp.init(jax.random.key(0), x)["params"]
-      >>> f = mlp.apply({"params": params}, x)                     # (n, 1)
+      >>> mlp.apply({"params": params}, x).shape                     # (n, out_dim)
+      (40, 1)
 
     Reference: Jacot et al. arXiv 1806.07572; Novak et al. arXiv 1912.02803 (neural-tangents).
     """
@@ -222,3 +230,96 @@ def mlp_params_from_stax(stax_params) -> dict:
             )
         out[f"Dense_{i}"] = {"kernel": w, "bias": b.reshape(w.shape[1])}
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders: (apply_fn, params) pairs for training and empirical NTKs
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _two_layer_apply(width, kappa):
+    """apply(frozen, params, x) of TwoLayerReLU(width, kappa): one function object per model."""
+    model = TwoLayerReLU(width=width, kappa=kappa)
+
+    def apply(frozen, params, x):
+        # The closure is rebuilt at trace time only: the readout stays an argument (data).
+        return two_layer_apply_fn(model, frozen)(params, x)
+
+    return model, apply
+
+
+def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init: str = "iid"):
+    """The theorem's network at width m: (apply_fn, params) with a frozen ±1 readout.
+
+    f(x) = (1/√m) Σ_r a_r ReLU(w_r·x) (`ntk_air.models.TwoLayerReLU`); params = {'w': (m, d)}
+    is what `train` trains; a stays fixed inside apply_fn.
+
+    init="iid" (the theorem's): w_r ~ N(0, κ²I), a_r uniform ±1, all independent; f(W0) ≠ 0
+    (each output has variance κ²/2 at any width). init="symmetric": the first m/2 neurons drawn
+    as above, the second half copies them with opposite readout (w_{r+m/2} = w_r,
+    a_{r+m/2} = −a_r), so f(W0) = 0 exactly and the kernel limit from u(0) = 0 is the right
+    comparison; H(W0) is then an average over m/2 independent neurons (Chizat et al. 2019).
+
+    Args:
+      width: m (even for init="symmetric").
+      x: (n, d) inputs (for shapes and dtype).
+      kappa: κ.
+      seed: PRNG seed of the init.
+      init: "iid" or "symmetric".
+
+    Returns:
+      (apply_fn, params): apply_fn(params, x) → (n,) is a `jax.tree_util.Partial` holding the
+      readout as data, so `training.train` compiles once per (width, κ, shapes), not once per
+      network.
+
+    Reference: Du et al. arXiv 1810.02054; Chizat, Oyallon, Bach arXiv 1812.07956 (symmetric init).
+    """
+    check_int("width", width, minimum=1)
+    if init not in ("iid", "symmetric"):
+        raise ValueError(f"init must be 'iid' or 'symmetric', got {init!r}")
+    if init == "symmetric" and width % 2:
+        raise ValueError(f"init='symmetric' pairs neurons: width must be even, got {width}")
+    model, apply = _two_layer_apply(int(width), float(kappa))
+    variables = model.init(jax.random.key(seed), jnp.asarray(x))
+    params, frozen = variables["params"], variables["frozen"]
+    if init == "symmetric":
+        half = width // 2
+        w, a = params["w"][:half], frozen["a"][:half]
+        params = {"w": jnp.concatenate([w, w])}
+        frozen = {"a": jnp.concatenate([a, -a])}
+    return jax.tree_util.Partial(apply, frozen), params
+
+
+def mlp_network(
+    widths,
+    x,
+    *,
+    out_dim: int = 1,
+    w_std: float = 1.0,
+    b_std: float = 0.0,
+    activation: str = "relu",
+    seed: int = 0,
+):
+    """A deep MLP in NTK parameterization (`ntk_air.models.MLP`): (apply_fn, params).
+
+    Its infinite-width NTK is `ntk_air.kernels.fc_kernel_fn(len(widths), activation, w_std, b_std)`.
+    apply_fn returns (n, out_dim); `training.train` reads (n, 1) as the output for ±1 labels.
+    """
+    model = MLP(
+        widths=tuple(int(w) for w in widths),
+        out_dim=out_dim,
+        w_std=w_std,
+        b_std=b_std,
+        activation=activation,
+    )
+    params = model.init(jax.random.key(seed), jnp.asarray(x))["params"]
+    return _mlp_apply(model), params
+
+
+@functools.lru_cache(maxsize=64)
+def _mlp_apply(model):
+    def apply_fn(params, x):
+        return model.apply({"params": params}, x)
+
+    return apply_fn

@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 PRECISIONS = ("highest", "high", "default")
+"""Matmul precisions of `matmul_precision` ('highest' by default: no TF32 on GPUs)."""
 
 
 def matmul_precision(precision: str | None = "highest"):
@@ -44,6 +45,7 @@ def matmul_precision(precision: str | None = "highest"):
 
 
 def check_tile_size(tile_size) -> None:
+    """Raise ValueError unless `tile_size` is None (no tiling) or a positive int."""
     if tile_size is None:
         return
     if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 1:

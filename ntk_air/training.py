@@ -1,16 +1,17 @@
 """Finite-width networks trained by full-batch gradient descent, plainly or with a target rule.
 
 The network's outputs on the training set u(k) = f(θ_k, X) are trained on the squared loss
-½‖u − ỹ(k)‖² with an optax optimizer (default `optax.sgd(η)`, i.e. θ ← θ − η Jᵀ(u − ỹ)); the
-target ỹ(k) follows one of the rules of `ntk_air.distill` (the same `TargetRule` objects and the
-same update `distill.target_step`, fed with the network's own predictions). In the kernel
-limit this is `distill.self_distill` with H = H∞; at finite width the NTK moves, and this module
-measures by how much.
+½‖u − ỹ(k)‖² with an optax optimizer (default SGD with step η, θ ← θ − η Jᵀ(u − ỹ), its η
+injected as data so that every step size shares one compilation); the target ỹ(k) follows any
+rule of `ntk_air.targets` — the very same rule objects that `ntk_air.distill.self_distill` runs in
+the kernel limit, fed here with the network's own predictions. At finite width the NTK moves, and
+this module measures by how much.
 
-The whole loop is one `jax.jit`-compiled `lax.scan`; ‖u(k) − ŷ‖₂ is recorded at every step
-(it is free: u is computed for the gradient anyway), heavier quantities (test predictions,
-‖θ(k) − θ(0)‖_F, u itself) every `record_every` steps. A grid of rules trains the same
-initialization once per rule in one vmapped call.
+The whole loop is one `jax.jit`-compiled scan (`record.scan_blocks`, shared with the kernel
+limit); ‖u(k) − ŷ‖₂ is kept at every step (it is free: u is computed for the gradient anyway),
+heavier quantities (test predictions, ‖θ(k) − θ(0)‖_F, u itself, a `Record.fn` of your own) at the
+recorded steps. A grid of affine rules trains the same initialization once per rule in one vmapped
+call.
 
 Reference: Du et al. arXiv 1810.02054; Arora et al. arXiv 1901.08584; Dong et al. arXiv
 1910.01255; Lee et al. arXiv 1902.06720 (linearized networks).
@@ -19,31 +20,35 @@ Reference: Du et al. arXiv 1810.02054; Arora et al. arXiv 1901.08584; Dong et al
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+import math
+import warnings
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import lax
 
-from ._checks import as_float_array, check_finite, check_rank
-from .distill import (
-    TargetRule,
-    _as_batched_rule,
-    _check_steps,
-    _metrics_2d,
-    _prepare_labels,
-    _record_steps,
-    initial_target,
-    target_step,
+from ._checks import check_int, moved_attribute
+from .distill import check_run_finite
+from .problem import NetworkProblem, network_problem
+from .record import Record, Snapshot, scan_blocks
+from .targets import (
+    AffineRule,
+    accuracy,
+    as_rule_list,
+    cast_rule,
+    drop_rule_axis,
+    group_rules,
+    margin,
+    merge_groups,
 )
 
-__all__ = ["TrainRun", "train", "two_layer_network", "mlp_network", "tree_distance"]
+__all__ = ["TrainRun", "train", "tree_distance"]
 
 
 class TrainRun(NamedTuple):
-    """Metrics of finite-width training runs (leading (g,) axis for a grid of rules)."""
+    """Metrics of finite-width training runs (leading (g,) axis for several rules; a pytree)."""
 
     steps: jax.Array  # (r,) recorded steps k = 0, r, 2r, …, steps
     dist_train: jax.Array  # (g, r) ‖u(k) − ŷ‖₂ at the recorded steps
@@ -55,7 +60,8 @@ class TrainRun(NamedTuple):
     margin_train: jax.Array  # (g,) min_i ŷ_i u_i (binary) or the class margin (one-hot)
     accuracy_train: jax.Array  # (g,) 0-1 accuracy of u against ŷ
     accuracy_test: jax.Array  # (g,) 0-1 accuracy on the test set (NaN without)
-    u_path: jax.Array | None  # (g, r, n[, C]) u at the recorded steps (record_predictions=True)
+    u_path: jax.Array | None = None  # (g, r, n[, C]) u at the recorded steps (Record.predictions)
+    observed: Any = None  # Record.fn's pytree, leaves (g, r, ...); None without Record.fn
 
 
 def tree_distance(a, b):
@@ -70,100 +76,114 @@ def _outputs(apply_fn, params, x):
     return out[:, None] if out.ndim == 1 else out
 
 
+# SGD with its learning rate as data (optax.inject_hyperparams): one object, one compilation for
+# every η; `_sgd_state` writes η into the state.
+_SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
+
+
+def _init_optimizer(optimizer, params, eta):
+    if optimizer is not None:
+        return optimizer, optimizer.init(params)
+    state = _SGD.init(params)
+    hyper = dict(state.hyperparams)
+    hyper["learning_rate"] = jnp.asarray(eta, hyper["learning_rate"].dtype)
+    return _SGD, state._replace(hyperparams=hyper)
+
+
 @functools.partial(
-    jax.jit,
-    static_argnames=(
-        "optimizer",
-        "n_blocks",
-        "record_every",
-        "rem",
-        "binary",
-        "record_predictions",
-    ),
+    jax.jit, static_argnames=("apply_static", "optimizer", "static_rule", "steps", "record")
 )
-def _train_jit(
-    rule,
+def _train_group(
+    rules,
     apply_fn,
     params0,
-    x,
-    y,
-    y_hat,
-    x_test,
-    y_test,
+    problem: NetworkProblem,
+    eta,
     *,
+    apply_static,
     optimizer,
-    n_blocks,
-    record_every,
-    rem,
-    binary,
-    record_predictions,
+    static_rule,
+    steps,
+    record,
 ):
-    has_test = x_test is not None
+    apply_fn = apply_static if apply_static is not None else apply_fn
 
-    def run_one(r):
-        u0 = _outputs(apply_fn, params0, x)
-        t_init = initial_target(r, u0, y, binary=binary)
-        state0 = (jnp.zeros((), jnp.int32), params0, optimizer.init(params0), t_init, u0)
+    def outputs(params, x):
+        return _outputs(apply_fn, params, x)
+
+    def run_one(rule):
+        target_rule = rule.as_target_rule() if isinstance(rule, AffineRule) else rule
+        opt, opt_state0 = _init_optimizer(optimizer, params0, eta)
+        u0 = outputs(params0, problem.x)
+        d_all0 = jnp.zeros((steps + 1,), u0.dtype)
+        state0 = (
+            jnp.zeros((), jnp.int32),
+            params0,
+            opt_state0,
+            target_rule.init(u0, problem.y),
+            d_all0,
+        )
 
         def step(s, _):
-            k, params, opt_state, t_prev, u_prev = s
-            u, vjp = jax.vjp(lambda p: _outputs(apply_fn, p, x), params)
-            t = jnp.where(k == 0, t_init, target_step(r, k, t_prev, u_prev, u, y, binary=binary))
+            k, params, opt_state, rs, d_all = s
+            u, vjp = jax.vjp(lambda p: outputs(p, problem.x), params)
+            t, rs = target_rule.update(u, problem.y, rs, k)
             (grads,) = vjp(u - t)  # ∇ ½‖u − ỹ‖² = Jᵀ(u − ỹ)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            return (k + 1, params, opt_state, t, u), jnp.linalg.norm(u - y_hat)
+            updates, opt_state = opt.update(grads, opt_state, params)
+            d_all = d_all.at[k].set(jnp.linalg.norm(u - problem.y_clean))
+            return (k + 1, optax.apply_updates(params, updates), opt_state, rs, d_all), None
+
+        def advance(s, r):
+            return jax.lax.scan(step, s, None, length=r)[0]
 
         def observe(s):
-            params = s[1]
-            u = _outputs(apply_fn, params, x)
-            out = {"dist": jnp.linalg.norm(u - y_hat), "dw": tree_distance(params, params0)}
-            if has_test:
-                out["dist_test"] = jnp.linalg.norm(_outputs(apply_fn, params, x_test) - y_test)
-            if record_predictions:
+            k, params, _, rs, _ = s
+            u = outputs(params, problem.x)
+            f_test = None if problem.x_test is None else outputs(params, problem.x_test)
+            out = {
+                "dist": jnp.linalg.norm(u - problem.y_clean),
+                "dw": tree_distance(params, params0),
+            }
+            if f_test is not None:
+                out["dist_test"] = jnp.linalg.norm(f_test - problem.y_test_clean)
+            if record.predictions:
                 out["u"] = u
+            if record.fn is not None:
+                target = target_rule.update(u, problem.y, rs, k)[0]
+                snap = Snapshot(step=k, u=u, target=target, test=f_test, params=params)
+                out["observed"] = record.fn(snap)
             return out
 
-        def block(s, _):
-            s, d = lax.scan(step, s, None, length=record_every)
-            return s, (d, observe(s))
-
-        obs0 = observe(state0)
-        s, (d_blocks, obs) = lax.scan(block, state0, None, length=n_blocks)
-        d_all = [d_blocks.reshape(-1)]
-        if rem:
-            s, d_rem = lax.scan(step, s, None, length=rem)
-            d_all.append(d_rem)
-            obs = jax.tree_util.tree_map(
-                lambda a, b: jnp.concatenate([a, b[None]]), obs, observe(s)
-            )
-        obs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), obs0, obs)
+        s, obs = scan_blocks(advance, observe, state0, steps=steps, every=record.every)
         params = s[1]
-        u = _outputs(apply_fn, params, x)
-        d_all = jnp.concatenate(d_all + [jnp.linalg.norm(u - y_hat)[None]])
-        acc, marg = _metrics_2d(u, y_hat, binary)
-        if has_test:
-            f_test = _outputs(apply_fn, params, x_test)
-            acc_test = _metrics_2d(f_test, y_test, binary)[0]
-            dist_test = obs["dist_test"]
+        u = outputs(params, problem.x)
+        d_all = s[4].at[steps].set(jnp.linalg.norm(u - problem.y_clean))
+        if problem.x_test is not None:
+            f_test = outputs(params, problem.x_test)
+            acc_test = accuracy(f_test, problem.y_test_clean)
         else:
             f_test = jnp.zeros((0, u.shape[1]), u.dtype)
             acc_test = jnp.asarray(jnp.nan, u.dtype)
-            dist_test = jnp.full_like(obs["dist"], jnp.nan)
-        return (
-            obs["dist"],
-            d_all,
-            dist_test,
-            obs["dw"],
-            u,
-            f_test,
-            marg,
-            acc,
-            acc_test,
-            obs.get("u"),
-        )
+        return {
+            "dist_train": obs["dist"],
+            "dist_train_all": d_all,
+            "dist_test": obs.get("dist_test", jnp.full_like(obs["dist"], jnp.nan)),
+            "weight_change": obs["dw"],
+            "u_final": u,
+            "f_test_final": f_test,
+            "margin_train": margin(u, problem.y_clean),
+            "accuracy_train": accuracy(u, problem.y_clean),
+            "accuracy_test": acc_test,
+            "u_path": obs.get("u"),
+            "observed": obs.get("observed"),
+        }
 
-    return jax.vmap(run_one)(rule)
+    if static_rule is not None:
+        return jax.tree_util.tree_map(lambda a: a[None], run_one(static_rule))
+    return jax.vmap(run_one)(rules)
+
+
+_UNSET: Any = object()
 
 
 def train(
@@ -172,22 +192,22 @@ def train(
     x,
     y,
     y_clean,
-    rule: TargetRule,
+    rules,
     *,
     steps: int,
-    eta: float,
-    record_every: int = 1,
+    eta: float | None = None,
+    optimizer: optax.GradientTransformation | None = None,
+    record: Record | None = None,
     x_test=None,
     y_test_clean=None,
-    optimizer=None,
-    record_predictions: bool = False,
     dtype=None,
+    record_every=_UNSET,
+    record_predictions=_UNSET,
 ) -> TrainRun:
     """Train a finite network by full-batch GD on ½‖f(θ, X) − ỹ(k)‖², ỹ(k) by a target rule.
 
-    Per step k: u(k) = f(θ_k, X); ỹ(k) = the rule's target (ỹ(0) = `distill.initial_target`,
-    then `distill.target_step` from ỹ(k−1), u(k−1), u(k)); θ_{k+1} = θ_k − η J(θ_k)ᵀ(u(k) − ỹ(k))
-    with the default optimizer `optax.sgd(eta)` (any optax transformation may be passed). The
+    Per step k: u(k) = f(θ_k, X); ỹ(k), state = rule.update(u(k), y, state, k) (`ntk_air.targets`);
+    θ_{k+1} = θ_k − η J(θ_k)ᵀ(u(k) − ỹ(k)) with plain SGD (or any optax optimizer). The
     linearization of this loop, u(k+1) = u(k) − ηH(u(k) − ỹ(k)), is `distill.self_distill`.
 
     Args:
@@ -196,198 +216,107 @@ def train(
         `jax.tree_util.Partial` passes its bound arrays as data, so any network of the same
         shapes reuses it. An (n, 1) output is read as the single output of ±1 labels.
       params: initial trainable parameters θ(0) (pytree).
-      x: (n, d) training inputs. y: (n,) ±1 given labels or (n, C) one-hot; y_clean: ŷ, same.
-      rule: TargetRule (scalar leaves, or (g,) leaves from `distill.stack_rules`: one vmapped
-        training per rule, all from the same θ(0)).
-      steps: number of GD steps. eta: step size η (also used by the default optimizer).
-      record_every: record the heavier metrics at k = 0, r, 2r, …, steps.
-      x_test, y_test_clean: optional (n_test, d) test inputs and their ground truth.
-      optimizer: optax.GradientTransformation (default optax.sgd(eta)).
-      record_predictions: also return u at the recorded steps (u_path).
+      x: (n, ...) training inputs.
+      y: (n,) ±1 given labels or (n, C) one-hot.
+      y_clean: the ground truth ŷ, same shape.
+      rules: an `AffineRule`, a stacked grid, a `TargetRule` of your own, or a sequence of them
+        (one training per rule, all from the same θ(0); affine rules of one structure vmapped).
+      steps: number of GD steps.
+      eta: the SGD step size η — give exactly one of `eta` and `optimizer`.
+      optimizer: an optax.GradientTransformation (keep the same object to reuse the compilation).
+      record: a `Record` (default: every step).
+      x_test: optional (n_test, ...) test inputs.
+      y_test_clean: their ground truth (with x_test).
       dtype: float32/float64 for the whole loop (parameters, labels, metrics); default x's
-        dtype when it is a float array, else the x64 default.
+        float dtype, else the x64 default.
+      record_every: deprecated, use `record=Record(every, predictions)`.
+      record_predictions: deprecated, use `record=Record(every, predictions)`.
 
     Returns:
-      TrainRun; with a single rule the leading (g,) axis is dropped.
+      TrainRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
 
     Example:
-      >>> apply_fn, params = two_layer_network(1024, x)
-      >>> run = train(apply_fn, params, x, y, y_clean, r3(0.9), steps=2000, eta=1.0)
+      >>> apply_fn, params = models.two_layer_network(256, x)
+      >>> eta = 1 / float(eig.eigenvalues[0])        # 1/λ_max of H∞(x, x), eig = eigensystem(H)
+      >>> run = train(apply_fn, params, x, y, y_clean, targets.r3(0.9), steps=300, eta=eta,
+      ...             record=Record(every=10))
+      >>> run.dist_train.shape, float(run.accuracy_train)   # 31 recorded steps; every ŷ_i right
+      ((31,), 1.0)
 
     Reference: Du et al. arXiv 1810.02054; Dong et al. arXiv 1910.01255.
     """
-    x_dtype = getattr(x, "dtype", None)
-    if dtype is None and x_dtype in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
-        dtype = x_dtype  # keep the inputs' precision (float32 trains ~2× faster on CPU)
-    x = as_float_array(x, "x", dtype)
-    check_rank(x, "x", 2)
-    check_finite(x, "x")
-    dtype = x.dtype
-    _check_steps(steps, record_every)
-    if not (np.isfinite(eta) and eta > 0):
+    if record_every is not _UNSET or record_predictions is not _UNSET:
+        warnings.warn(
+            "train(record_every=, record_predictions=) is deprecated: pass "
+            "record=Record(every=..., predictions=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if record is not None:
+            raise ValueError("give record= or the deprecated record_every/record_predictions")
+        record = Record(
+            every=1 if record_every is _UNSET else record_every,
+            predictions=False if record_predictions is _UNSET else bool(record_predictions),
+        )
+    record = Record() if record is None else record
+    if (eta is None) == (optimizer is None):
+        raise ValueError(
+            "give exactly one of eta (plain SGD with that step size) and optimizer (any optax "
+            f"transformation); got eta={eta!r} and optimizer={optimizer!r}"
+        )
+    if eta is not None and not (
+        isinstance(eta, int | float | np.floating | np.integer) and math.isfinite(eta) and eta > 0
+    ):
         raise ValueError(f"eta must be a positive finite step size, got {eta!r}")
-    n = x.shape[0]
-    y2, yh2, binary = _prepare_labels(y, y_clean, dtype, n)
-    rule_b, single = _as_batched_rule(rule, TargetRule)
-    params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, dtype), params)
-    out0 = jax.eval_shape(apply_fn, params, x)
-    allowed = ((n,), (n, 1)) if binary else (y2.shape,)
+    check_int("steps", steps, minimum=0)
+    problem = network_problem(x, y, y_clean, x_test=x_test, y_test_clean=y_test_clean, dtype=dtype)
+    params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, problem.dtype), params)
+    out0 = jax.eval_shape(apply_fn, params, problem.x)
+    n = problem.n
+    allowed = ((n,), (n, 1)) if problem.binary else (problem.y.shape,)
     if out0.shape not in allowed:
         raise ValueError(
             f"apply_fn(params, x) has shape {out0.shape}; the labels need "
-            f"{(n,) if binary else y2.shape}"
+            f"{(n,) if problem.binary else problem.y.shape}"
         )
-    if x_test is not None:
-        if y_test_clean is None:
-            raise ValueError("x_test given without y_test_clean (the test ground truth)")
-        x_test = as_float_array(x_test, "x_test", dtype)
-        check_rank(x_test, "x_test", 2)
-        check_finite(x_test, "x_test")
-        if x_test.shape[1] != x.shape[1]:
-            raise ValueError(f"x_test has {x_test.shape[1]} features, x has {x.shape[1]}")
-        yt = as_float_array(y_test_clean, "y_test_clean", dtype)
-        yt2 = yt[:, None] if binary and yt.ndim == 1 else yt
-        if yt2.shape != (x_test.shape[0], y2.shape[1]):
-            raise ValueError(
-                f"y_test_clean has shape {tuple(yt.shape)}; expected "
-                f"{x_test.shape[0]} rows like x_test"
-            )
-    elif y_test_clean is not None:
-        raise ValueError("y_test_clean given without x_test")
-    else:
-        yt2 = None
-    optimizer = _sgd(float(eta)) if optimizer is None else optimizer
-    n_blocks, rem, rec = _record_steps(steps, record_every)
-    rule_j = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), rule_b)
-    # apply_fn travels as a pytree: a `jax.tree_util.Partial` (as `two_layer_network` returns)
-    # carries its arrays (the frozen readout) as leaves, so a fresh network of the same shapes
+    # apply_fn travels as a pytree when it is a `jax.tree_util.Partial` (as the model builders
+    # return): its arrays (e.g. a frozen readout) are data, so a fresh network of the same shapes
     # reuses the compilation; a plain function is keyed on its identity, as a static argument.
-    if not isinstance(apply_fn, jax.tree_util.Partial):
-        apply_fn = jax.tree_util.Partial(apply_fn)
-    out = _train_jit(
-        rule_j,
-        apply_fn,
-        params,
-        x,
-        y2,
-        yh2,
-        x_test,
-        yt2,
-        optimizer=optimizer,
-        n_blocks=n_blocks,
-        record_every=record_every,
-        rem=rem,
-        binary=binary,
-        record_predictions=record_predictions,
-    )
-    dist, d_all, dist_test, dw, u, f_test, marg, acc, acc_test, u_path = out
-    if binary:
-        u, f_test = u[..., 0], f_test[..., 0]
-        u_path = None if u_path is None else u_path[..., 0]
-    run = TrainRun(
-        jnp.asarray(rec), dist, d_all, dist_test, dw, u, f_test, marg, acc, acc_test, u_path
-    )
-    if single:
-        run = run._replace(
-            **{
-                f: (None if getattr(run, f) is None else getattr(run, f)[0])
-                for f in run._fields
-                if f != "steps"
-            }
+    partial = isinstance(apply_fn, jax.tree_util.Partial)
+    rule_list, single = as_rule_list(rules)
+    eta_arr = jnp.asarray(0.0 if eta is None else eta, problem.dtype)
+    parts = []
+    for indices, group in group_rules(rule_list):
+        static = None if isinstance(group, AffineRule) else group
+        out = _train_group(
+            None if static is not None else cast_rule(group, problem.dtype),
+            apply_fn if partial else None,
+            params,
+            problem,
+            eta_arr,
+            apply_static=None if partial else apply_fn,
+            optimizer=optimizer,
+            static_rule=static,
+            steps=steps,
+            record=record,
         )
+        parts.append((indices, out))
+    run = _assemble(problem, parts, record.steps(steps), single)
+    check_run_finite(run.dist_train_all, np.arange(steps + 1), "training")
     return run
 
 
-@functools.lru_cache(maxsize=64)
-def _sgd(eta):
-    """optax.sgd(η), one object per η so that repeated `train` calls reuse the compilation."""
-    return optax.sgd(eta)
+def _assemble(problem, parts, rec_steps, single):
+    fields = merge_groups(parts)
+    for name in ("u_final", "f_test_final", "u_path"):
+        fields[name] = problem.to_user(fields[name])
+    run = TrainRun(steps=jnp.asarray(rec_steps), **fields)
+    return drop_rule_axis(run) if single else run
 
 
-@functools.lru_cache(maxsize=64)
-def _two_layer_apply(width, kappa):
-    """apply(frozen, params, x) of TwoLayerReLU(width, kappa): one function object per model."""
-    from .models import TwoLayerReLU, two_layer_apply_fn
-
-    model = TwoLayerReLU(width=width, kappa=kappa)
-
-    def apply(frozen, params, x):
-        # The closure is rebuilt at trace time only: the readout stays an argument (data).
-        return two_layer_apply_fn(model, frozen)(params, x)
-
-    return model, apply
+_MOVED = {"two_layer_network": "models", "mlp_network": "models"}
 
 
-def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init: str = "iid"):
-    """The theorem's network at width m: (apply_fn, params) with a frozen ±1 readout.
-
-    f(x) = (1/√m) Σ_r a_r ReLU(w_r·x) (`ntk_air.models.TwoLayerReLU`); params = {'w': (m, d)}
-    is what `train` trains; a stays fixed inside apply_fn.
-
-    init="iid" (the theorem's): w_r ~ N(0, κ²I), a_r uniform ±1, all independent; f(W0) ≠ 0
-    (each output has variance κ²/2 at any width). init="symmetric": the first m/2 neurons drawn
-    as above, the second half copies them with opposite readout (w_{r+m/2} = w_r,
-    a_{r+m/2} = −a_r), so f(W0) = 0 exactly and the kernel limit from u(0) = 0 is the right
-    comparison; H(W0) is then an average over m/2 independent neurons (Chizat et al. 2019).
-
-    Args:
-      width: m (even for init="symmetric"). x: (n, d) inputs (for shapes and dtype).
-      kappa: κ. seed: PRNG seed of the init. init: "iid" or "symmetric".
-
-    Returns:
-      (apply_fn, params): apply_fn(params, x) → (n,) is a `jax.tree_util.Partial` holding the
-      readout as data, so `train` compiles once per (width, κ, shapes), not once per network.
-
-    Reference: Du et al. arXiv 1810.02054; Chizat, Oyallon, Bach arXiv 1812.07956 (symmetric init).
-    """
-    if isinstance(width, bool) or not isinstance(width, int | np.integer) or width < 1:
-        raise ValueError(f"width must be a positive int, got {width!r}")
-    if init not in ("iid", "symmetric"):
-        raise ValueError(f"init must be 'iid' or 'symmetric', got {init!r}")
-    if init == "symmetric" and width % 2:
-        raise ValueError(f"init='symmetric' pairs neurons: width must be even, got {width}")
-    model, apply = _two_layer_apply(int(width), float(kappa))
-    variables = model.init(jax.random.key(seed), jnp.asarray(x))
-    params, frozen = variables["params"], variables["frozen"]
-    if init == "symmetric":
-        half = width // 2
-        w, a = params["w"][:half], frozen["a"][:half]
-        params = {"w": jnp.concatenate([w, w])}
-        frozen = {"a": jnp.concatenate([a, -a])}
-    return jax.tree_util.Partial(apply, frozen), params
-
-
-def mlp_network(
-    widths,
-    x,
-    *,
-    out_dim: int = 1,
-    w_std: float = 1.0,
-    b_std: float = 0.0,
-    activation: str = "relu",
-    seed: int = 0,
-):
-    """A deep MLP in NTK parameterization (`ntk_air.models.MLP`): (apply_fn, params).
-
-    Its infinite-width NTK is `ntk_air.kernels.fc_kernel_fn(len(widths), activation, w_std, b_std)`.
-    apply_fn returns (n, out_dim); `train` reads (n, 1) as the output for ±1 labels.
-    """
-    from .models import MLP
-
-    model = MLP(
-        widths=tuple(int(w) for w in widths),
-        out_dim=out_dim,
-        w_std=w_std,
-        b_std=b_std,
-        activation=activation,
-    )
-    params = model.init(jax.random.key(seed), jnp.asarray(x))["params"]
-    return _mlp_apply(model), params
-
-
-@functools.lru_cache(maxsize=64)
-def _mlp_apply(model):
-    def apply_fn(params, x):
-        return model.apply({"params": params}, x)
-
-    return apply_fn
+def __getattr__(name):
+    """Model builders moved to `ntk_air.models` (thin aliases that warn)."""
+    return moved_attribute("training", _MOVED, name)

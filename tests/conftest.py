@@ -1,7 +1,10 @@
-"""Shared test fixtures: x64 switching that always restores, and one dtype-keyed tolerance table."""
+"""Shared test fixtures: x64 switching that always restores, one dtype-keyed tolerance table, a
+compile counter with a positive control, and shared inputs (unit rows, a numpy H∞)."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 
 import jax
@@ -64,3 +67,68 @@ def _restore_x64_after_each_test():
     prev = bool(jax.config.jax_enable_x64)
     yield
     jax.config.update("jax_enable_x64", prev)
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting XLA compilations
+# ---------------------------------------------------------------------------------------------
+
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_compiles: list[str] = []
+_listening = [False]
+_fresh = itertools.count()
+
+
+def _on_event(event, duration, **kwargs):
+    if event == _COMPILE_EVENT:
+        _compiles.append(event)
+
+
+class CompileCounter:
+    """Counts backend compilations inside `with counter:` blocks."""
+
+    def __init__(self):
+        self.count = 0
+
+    @contextlib.contextmanager
+    def __call__(self):
+        start = len(_compiles)
+        try:
+            yield self
+        finally:
+            self.count = len(_compiles) - start
+
+
+@pytest.fixture
+def compile_counter():
+    """`with compile_counter() as c: ...` then `c.count`: XLA compilations inside the block.
+
+    Positive control: before the test, a function never seen before is compiled inside a block
+    and must be counted — so "no recompilation" assertions can fail for the right reason.
+    """
+    if not _listening[0]:
+        jax.monitoring.register_event_duration_secs_listener(_on_event)
+        _listening[0] = True
+    counter = CompileCounter()
+    k = next(_fresh)
+    with counter() as probe:
+        jax.jit(lambda a: a * (k + 2) + k)(np.float32(1.0)).block_until_ready()
+    assert probe.count >= 1, "the compile counter saw no compilation of a fresh function"
+    return counter
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def unit_rows(n, d, seed=0):
+    """(n, d) rows of unit norm, drawn from a seeded Gaussian (numpy float64)."""
+    x = np.random.default_rng(seed).standard_normal((n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def h_inf_numpy(a, b):
+    """The theorem's H∞ in plain numpy: ρ (π − arccos ρ) / (2π), unit rows (SCIENCE.md §1)."""
+    rho = np.clip(a @ b.T, -1, 1)
+    return rho * (np.pi - np.arccos(rho)) / (2 * np.pi)

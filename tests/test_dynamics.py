@@ -8,8 +8,8 @@ import jax
 import numpy as np
 import pytest
 import scipy.linalg
-from conftest import linalg_tol
 
+from conftest import linalg_tol
 from ntk_air import data
 from ntk_air.dynamics import (
     distill_from_early_stopped_teacher,
@@ -113,7 +113,7 @@ def test_dtype_is_kept_and_matches_recursion(prob, dtype):
         flow_half_lives(eig),
         *distill_from_early_stopped_teacher(eig, p.y, 3, k_test_train=p.Kt).student,
     ]
-    assert {str(a.dtype) for a in results} == {dtype}
+    assert {str(a.dtype) for a in results if a is not None} == {dtype}
 
 
 def test_forced_divergent_step_still_matches_recursion(prob):

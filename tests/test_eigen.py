@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import linalg_tol
 
+from conftest import linalg_tol
 from ntk_air import eigen, kernels
 
 
@@ -81,13 +81,19 @@ def test_bad_input_errors(x64):
         eigen.eigensystem(K)
 
 
-def test_float64_default_needs_x64():
+def test_dtype_follows_the_kernel_and_float64_needs_x64():
+    """One dtype rule: the decomposition keeps K's dtype; an explicit float64 needs x64 mode."""
     import jax
+    import jax.numpy as jnp
 
     prev = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", False)
     try:
+        jax.config.update("jax_enable_x64", True)
+        assert eigen.eigensystem(jnp.eye(3, dtype=jnp.float32)).eigenvalues.dtype == jnp.float32
+        assert eigen.eigensystem(np.eye(3)).eigenvalues.dtype == jnp.float64
+        jax.config.update("jax_enable_x64", False)
+        assert eigen.eigensystem(np.eye(3)).eigenvalues.dtype == jnp.float32
         with pytest.raises(ValueError, match="jax_enable_x64"):
-            eigen.eigensystem(np.eye(3))
+            eigen.eigensystem(np.eye(3), dtype="float64")
     finally:
         jax.config.update("jax_enable_x64", prev)

@@ -11,9 +11,9 @@ import jax.monitoring
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TOLERANCES, rel_fro
 from jax.flatten_util import ravel_pytree
 
+from conftest import TOLERANCES, rel_fro
 from ntk_air import models
 from ntk_air.empirical import empirical_ntk_fn, structured_mlp_ntk_fn, two_layer_ntk
 from ntk_air.kernels import fc_kernel_fn, two_layer_relu
@@ -191,26 +191,26 @@ def test_two_layer_ntk_converges_to_h_infinity_like_inverse_sqrt_width(x64):
     assert np.all((ratios > 2) & (ratios < 8)), ratios
 
 
-@pytest.mark.parametrize(
-    ("activation", "w_std", "b_std", "widths"),
-    [
-        ("relu", 1.0, 0.0, (32, 256, 2048)),
-        ("erf", 1.5, 0.2, (32, 256, 2048)),
-        pytest.param("relu", 1.2, 0.1, (64, 1024, 8192), marks=pytest.mark.slow),
-    ],
-)
-def test_mlp_entk_converges_to_fc_kernel(x64, activation, w_std, b_std, widths):
-    """Empirical NTK of a depth-2 MLP → fc_kernel_fn(2, ...).ntk, error shrinking with width."""
+@pytest.mark.parametrize(("activation", "w_std", "b_std"), [("relu", 1.4, 0.1), ("erf", 1.5, 0.2)])
+def test_wide_mlp_entk_at_init_approaches_infinite_width_kernel(x64, activation, w_std, b_std):
+    """eNTK of `models.MLP` (NTK parameterization = NT stax) at initialization → the infinite-width
+    kernel fc_kernel_fn(2, ...).ntk: the relative error (mean over 4 seeds) falls like c/√width —
+    fitted log-log slope in [-0.8, -0.3] over widths 64 … 4096 (measured -0.50, -0.54) and
+    err·√width within a factor 3 (measured 1.5×). 'auto' takes the structured rule here."""
     x = _x(6, 4)
     limit = fc_kernel_fn(2, activation, w_std, b_std)(x).ntk
+    widths = (64, 256, 1024, 4096)
     errors = []
     for w in widths:
         mlp = MLP(widths=(w, w), w_std=w_std, b_std=b_std, activation=activation)
-        ntk_fn = structured_mlp_ntk_fn(mlp)
-        per_seed = [rel_fro(ntk_fn(_mlp_params(mlp, 4, seed=s), x), limit) for s in range(2)]
-        errors.append(np.mean(per_seed))
-    assert errors[0] > errors[1] > errors[2], errors
-    assert errors[2] < 6.0 / np.sqrt(widths[2]), errors  # measured c ≈ 1.5–3.5 at these widths
+        ntk_fn = empirical_ntk_fn(mlp, implementation="auto")
+        members = [_mlp_params(mlp, 4, seed=s) for s in range(4)]
+        assert ntk_fn.plan(members[0], x).implementation == "structured"
+        errors.append(np.mean([rel_fro(ntk_fn(p, x), limit) for p in members]))
+    slope = np.polyfit(np.log(widths), np.log(errors), 1)[0]
+    assert -0.8 < slope < -0.3, (slope, errors)
+    scaled = np.asarray(errors) * np.sqrt(widths)
+    assert scaled.max() / scaled.min() < 3.0, scaled
 
 
 def test_multi_output_mlp_entk_converges_to_kernel_times_identity(x64):

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TOLERANCES, linalg_tol, rel_fro
 
+from conftest import TOLERANCES, linalg_tol, rel_fro
 from ntk_air import kernels
 
 
@@ -243,3 +243,66 @@ def test_fc_relu_diagonal_is_exact(x64, depth, w_std, b_std):
     t = c + w_std**2 * t
     np.testing.assert_allclose(np.diag(k.nngp), c, rtol=1e-14)
     np.testing.assert_allclose(np.diag(k.ntk), t, rtol=1e-14)
+
+
+# --------------------------------------------------------------------------- the KernelFn protocol
+
+
+def test_factory_settings_and_the_deprecated_per_call_keywords(x64):
+    x = _unit_rows(9, 4, 21)
+    fn = kernels.fc_kernel_fn(2, "relu", 1.2, 0.1)
+    tiled = fn.replace(tile_size=4)
+    np.testing.assert_allclose(tiled(x).ntk, fn(x).ntk, rtol=1e-14)
+    assert fn.replace(dtype="float32")(x).ntk.dtype == jnp.float32
+    with pytest.warns(DeprecationWarning, match="fix them when the kernel function is made"):
+        old = fn(x, tile_size=4)
+    np.testing.assert_allclose(old.ntk, fn(x).ntk, rtol=1e-14)
+    assert isinstance(fn, kernels.KernelFn)
+    with pytest.raises(ValueError, match="tile_size must be a positive int"):
+        kernels.fc_kernel_fn(1, tile_size=0)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        kernels.from_pairwise(lambda a, b: a @ b.T, dtype="int8")
+    with pytest.raises(TypeError, match="block_fn must be callable"):
+        kernels.from_pairwise(3)
+
+
+def test_dtype_follows_the_inputs(x64):
+    x = _unit_rows(5, 3, 22)
+    fn = kernels.two_layer_relu_kernel_fn()
+    assert fn(x).ntk.dtype == jnp.float64
+    assert fn(jnp.asarray(x, jnp.float32)).ntk.dtype == jnp.float32
+
+
+def test_layers_compose_into_the_fc_kernel_and_depth_is_a_scan(x64, compile_counter):
+    from ntk_air import layers as L
+
+    x = _unit_rows(6, 5, 23)
+    net = L.serial(L.repeat(L.serial(L.dense(1.5, 0.1), L.relu()), 3), L.dense(1.5, 0.1))
+    unrolled = L.serial(*[L.dense(1.5, 0.1), L.relu()] * 3, L.dense(1.5, 0.1))
+    ref = kernels.fc_kernel_fn(3, "relu", 1.5, 0.1)(x)
+    for layer in (net, unrolled):
+        k = kernels.from_layers(layer)(x)
+        np.testing.assert_allclose(k.ntk, ref.ntk, rtol=1e-13)
+        np.testing.assert_allclose(k.nngp, ref.nngp, rtol=1e-13)
+    # Equal architectures are equal objects: a second factory reuses the compilation.
+    kernels.fc_kernel_fn(7, "erf", 1.1, 0.0)(x)
+    with compile_counter() as c:
+        kernels.fc_kernel_fn(7, "erf", 1.1, 0.0)(x)
+    assert c.count == 0
+    # A deep network is one scan: depth 2000 runs (the program does not grow with the depth).
+    deep = kernels.fc_kernel_fn(2000, "erf", 1.0, 0.1)(x).ntk
+    assert np.isfinite(np.asarray(deep)).all()
+
+
+def test_a_layer_of_your_own_composes(x64):
+    from ntk_air import layers as L
+
+    def scale(c):  # Θ and Σ of c·f(x): both scaled by c²
+        return lambda s: s._replace(
+            nngp=c**2 * s.nngp, c1=c**2 * s.c1, c2=c**2 * s.c2, ntk=c**2 * s.ntk
+        )
+
+    x = _unit_rows(5, 3, 24)
+    base = kernels.fc_kernel_fn(1, "relu")(x)
+    k = kernels.from_layers(L.serial(L.dense(), L.relu(), L.dense(), scale(3.0)))(x)
+    np.testing.assert_allclose(k.ntk, 9 * base.ntk, rtol=1e-13)

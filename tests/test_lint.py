@@ -23,6 +23,10 @@ def _ruff():
 @pytest.mark.parametrize("args", [["check"], ["format", "--check"]], ids=["check", "format"])
 def test_ruff(args):
     res = subprocess.run(
-        [_ruff(), *args, *PATHS], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [_ruff(), *args, "--no-cache", *PATHS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert res.returncode == 0, res.stdout + res.stderr

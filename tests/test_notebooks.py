@@ -33,6 +33,7 @@ EXPECTED = (
     "02_l2_theorem",
     "03_kernels_on_accelerators",
     "04_your_own_data",
+    "05_extending",
 )
 NOTEBOOKS = sorted({p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.py")} | set(EXPECTED))
 KERNEL_NAME = "ntk_air_test_python"
@@ -88,6 +89,11 @@ def test_conventions(name):
     assert any(c.cell_type == "markdown" and "float64" in c.source for c in nb.cells), (
         f"{name}: a markdown cell must say why x64/float64 is on"
     )
+    # Notebooks are users of the study layer, like the CLI: never the CLI's internals, and no
+    # results read back from JSON files.
+    source = "\n".join(code)
+    for forbidden in ("ntk_air.commands", "from ntk_air import commands", "json.load"):
+        assert forbidden not in source, f"{name}: uses {forbidden!r}; call ntk_air.studies instead"
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +132,8 @@ def _execute(name, kernel_spec_manager, cwd, monkeypatch, *, headless: bool):
     monkeypatch.setenv("NTK_AIR_NOTEBOOK_SIZE", "small")
     monkeypatch.setenv("NTK_AIR_NOTEBOOK_HEADLESS", "1" if headless else "0")
     monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share a GPU with the tests
+    # Show every DeprecationWarning in the outputs (checked below: none may come from ntk_air).
+    monkeypatch.setenv("PYTHONWARNINGS", "default::DeprecationWarning")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel picks matplotlib's inline backend
     km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_spec_manager)
     client = NotebookClient(
@@ -144,6 +152,13 @@ def _execute(name, kernel_spec_manager, cwd, monkeypatch, *, headless: bool):
     seconds = time.perf_counter() - t0
     errors = [o for o in _outputs(nb) if o.output_type == "error"]
     assert not errors, f"{name}: error outputs {errors}"
+    deprecated = [
+        o.get("text", "")
+        for o in _outputs(nb)
+        if o.output_type == "stream" and "DeprecationWarning" in o.get("text", "")
+    ]
+    ours = [t for t in deprecated if "ntk_air" in t]
+    assert not ours, f"{name} uses deprecated ntk_air API: {ours}"
     return nb, seconds
 
 

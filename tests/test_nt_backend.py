@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import rel_fro
 
+from conftest import rel_fro
 from ntk_air.nt_backend import specs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nt_backend"

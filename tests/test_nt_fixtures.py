@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+
 from conftest import rel_fro
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nt"

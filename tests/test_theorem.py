@@ -61,7 +61,7 @@ def test_kernel_limit_numbers_match_numpy(x64):
         n_test_per_cluster=3,
     )
     steps, alpha = 300, 0.9
-    res = TH.kernel_limit_check(ds, steps=steps, alpha=alpha)
+    res = TH.kernel_limit(ds, steps=steps, alpha=alpha)._asdict()
     H = _h_inf_numpy(ds.x, ds.x)
     eta = 1.0 / np.linalg.eigvalsh(H)[-1]
     plain, r3, v = _numpy_runs(H, ds.y, ds.y_clean, eta, steps, alpha)
@@ -73,7 +73,7 @@ def test_kernel_limit_numbers_match_numpy(x64):
     np.testing.assert_allclose(res["self_distill_curve"], r3, rtol=1e-6, atol=1e-10)
     np.testing.assert_allclose(res["plain_curve"], plain, rtol=1e-8)
     # record_every thins the curves only; every number is the same (best stop over all steps).
-    coarse = TH.kernel_limit_check(ds, steps=steps, alpha=alpha, record_every=40)
+    coarse = TH.kernel_limit(ds, steps=steps, alpha=alpha, record_every=40)._asdict()
     assert list(coarse["steps_all"]) == [*range(0, steps + 1, 40), steps]
     np.testing.assert_allclose(coarse["self_distill_curve"], r3[coarse["steps_all"]], rtol=1e-6)
     for key, value in res.items():
@@ -94,14 +94,16 @@ def test_finite_width_check_is_consistent(x64):
         n_test_per_cluster=2,
     )
     H = two_layer_relu(ds.x)
-    from ntk_air import distill as D
+    from ntk_air import models as M
+    from ntk_air import targets as RT
     from ntk_air import training as T
     from ntk_air.eigen import eigensystem
+    from ntk_air.record import Record
 
     eig = eigensystem(H)
     eta = 1.0 / float(eig.eigenvalues[0])
     steps, width, alpha = 40, 64, 0.9
-    res = TH.finite_width_check(
+    res = TH.network_check(
         ds,
         width,
         steps=steps,
@@ -113,7 +115,7 @@ def test_finite_width_check_is_consistent(x64):
         dtype="float64",
         init="symmetric",
         early_steps=8,
-    )
+    )._asdict()
     assert res["initial_output_norm"] < 1e-12  # symmetric init: f(W0) = 0
     assert (
         res["best_early_stop_dist"]
@@ -128,7 +130,7 @@ def test_finite_width_check_is_consistent(x64):
     # Independently: H(W0)_ij = (x_i·x_j/m) Σ_r 1{w_r·x_i ≥ 0} 1{w_r·x_j ≥ 0} in numpy, its
     # linear recursions from u(0) = 0, and the same network trained by `train`.
     x = np.asarray(ds.x)
-    apply_fn, params = T.two_layer_network(width, x, seed=0, init="symmetric")
+    apply_fn, params = M.two_layer_network(width, x, seed=0, init="symmetric")
     act = (x @ np.asarray(params["w"]).T >= 0).astype(float)
     H0 = (x @ x.T) * (act @ act.T) / width
     H_np = _h_inf_numpy(x, x)
@@ -141,11 +143,10 @@ def test_finite_width_check_is_consistent(x64):
         x,
         ds.y,
         ds.y_clean,
-        D.stack_rules([D.plain_gd(), D.r3(alpha)]),
+        [RT.plain_gd(), RT.r3(alpha)],
         steps=steps,
         eta=eta,
-        record_every=5,
-        record_predictions=True,
+        record=Record(every=5, predictions=True),
     )
     u_net = np.asarray(net.u_path)  # (2, r, n)
     lin = np.zeros((2, steps + 1, len(x)))
@@ -169,25 +170,36 @@ def test_finite_width_check_is_consistent(x64):
 
 def test_theorem_check_reuses_a_given_kernel_limit(x64):
     ds = data.clusters(n_clusters=2, n_per_cluster=6, dim=5, seed=4, n_test_per_cluster=0)
-    first = TH.theorem_check(ds, (8,), steps=12, record_every=4, progress=False)
-    again = TH.theorem_check(
-        ds,
-        (8,),
-        steps=12,
-        record_every=4,
-        progress=False,
-        init="symmetric",
-        kernel_limit=first["_kernel_limit"],
+    first = TH.check_theorem(ds, (8,), steps=12, record_every=4)
+    again = TH.check_theorem(
+        ds, (8,), steps=12, record_every=4, init="symmetric", limit=first.kernel_limit
     )
-    assert again["_kernel_limit"] is first["_kernel_limit"]
-    assert again["inf"]["self_distill_final_dist"] == first["inf"]["self_distill_final_dist"]
-    assert again["8"]["initial_output_norm"] < 1e-12 < first["8"]["initial_output_norm"]
+    assert again.kernel_limit is first.kernel_limit
+    assert again.networks[0].initial_output_norm < 1e-12 < first.networks[0].initial_output_norm
     with pytest.raises(ValueError, match="steps=12"):
-        TH.theorem_check(ds, (8,), steps=13, progress=False, kernel_limit=first["_kernel_limit"])
+        TH.check_theorem(ds, (8,), steps=13, limit=first.kernel_limit)
     with pytest.raises(ValueError, match="alpha"):
-        TH.theorem_check(
-            ds, (8,), steps=12, alpha=0.5, progress=False, kernel_limit=first["_kernel_limit"]
-        )
+        TH.check_theorem(ds, (8,), steps=12, alpha=0.5, limit=first.kernel_limit)
+    # The deprecated dict form still answers, with a warning.
+    with pytest.warns(DeprecationWarning, match="check_theorem"):
+        old = TH.theorem_check(ds, (8,), steps=12, record_every=4, progress=False)
+    assert old["inf"]["self_distill_final_dist"] == first.kernel_limit.self_distill_final_dist
+
+
+def test_network_dtype_changes_precision_not_the_initial_weights(x64):
+    """--network-dtype float32 and float64 train the same draw of W(0): their initial outputs
+    agree to float32 rounding, not merely in distribution."""
+    ds = data.clusters(n_clusters=2, n_per_cluster=6, dim=5, seed=4, n_test_per_cluster=0)
+    H = _h_inf_numpy(ds.x, ds.x)
+    from ntk_air.eigen import eigensystem
+
+    eig = eigensystem(H)
+    eta = 1.0 / float(eig.eigenvalues[0])
+    kw = dict(steps=3, eta=eta, H_inf=H, eig_inf=eig, record_every=1, seed=2)
+    a = TH.network_check(ds, 32, dtype="float32", **kw)
+    b = TH.network_check(ds, 32, dtype="float64", **kw)
+    assert a.initial_output_norm == pytest.approx(b.initial_output_norm, rel=1e-6)
+    assert a.ntk_init_rel_dist_to_inf == pytest.approx(b.ntk_init_rel_dist_to_inf, rel=1e-5)
 
 
 def test_cli_theorem_tiny(tmp_path, x64, capsys):
@@ -252,14 +264,16 @@ def test_theorem_defaults_show_the_claim(tmp_path, x64):
     """Default study (data seed 1, not tuned on): self-distillation below the best early stop
     at every width and in the kernel limit, its gap to the kernel limit and to the
     linearization falling with width, and the early-horizon gaps of plain GD too."""
-    from ntk_air.commands.theorem import theorem_report
+    from ntk_air import studies
 
-    rep = theorem_report(tmp_path, progress=False, harder=False)
-    claims = rep["claims"]
+    # The default data, widths and α at 2 000 steps (a tenth of the default, for CI's time):
+    # the claims already hold there.
+    study = studies.theorem(studies.TheoremConfig(harder=False, steps=2000))
+    claims = study.claims
     assert claims["self_distill_below_best_early_stop_everywhere"]
     assert claims["self_distill_gap_to_kernel_limit_decreases_with_width"]
     assert claims["linearization_gap_self_distill_decreases_with_width"]
     # Lazy training at a fixed short horizon: both gaps fall with width for plain GD as well.
     assert claims["linearization_gap_plain_early_decreases_with_width"]
     assert claims["kernel_limit_gap_plain_early_decreases_with_width"]
-    assert rep["inf"]["self_distill_margin"] > 0.9
+    assert study.check.kernel_limit.self_distill_margin > 0.9

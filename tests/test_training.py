@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from ntk_air import distill as D
+from ntk_air import models as M
+from ntk_air import targets as RT
 from ntk_air import training as T
 from ntk_air.empirical import two_layer_ntk
 from ntk_air.kernels import two_layer_relu
@@ -273,3 +275,30 @@ def test_width_beyond_ten_thousand_runs_on_cpu(problem):
     assert run.u_final.dtype == jnp.float32
     assert np.all(np.isfinite(np.asarray(run.dist_train)))
     assert float(run.dist_train_all[0, -1]) < float(run.dist_train_all[0, 0])
+
+
+def test_exactly_one_of_eta_and_optimizer(problem):
+    import optax
+
+    pr = problem
+    apply_fn, params = M.two_layer_network(16, pr["x"])
+    args = (apply_fn, params, pr["x"], pr["y"], pr["y_clean"], RT.plain_gd())
+    with pytest.raises(ValueError, match="exactly one of eta"):
+        T.train(*args, steps=2)
+    with pytest.raises(ValueError, match="exactly one of eta"):
+        T.train(*args, steps=2, eta=0.1, optimizer=optax.sgd(0.1))
+    # The optimizer's own step size is the one used (not a silently ignored eta).
+    a = T.train(*args, steps=3, optimizer=optax.sgd(0.05))
+    b = T.train(*args, steps=3, eta=0.05)
+    np.testing.assert_allclose(np.asarray(a.u_final), np.asarray(b.u_final), atol=1e-12)
+
+
+def test_step_size_is_data_one_compilation_for_every_eta(problem, compile_counter):
+    pr = problem
+    apply_fn, params = M.two_layer_network(16, pr["x"])
+    args = (apply_fn, params, pr["x"], pr["y"], pr["y_clean"], RT.r3(0.9))
+    first = T.train(*args, steps=4, eta=0.1)
+    with compile_counter() as c:
+        second = T.train(*args, steps=4, eta=0.2)
+    assert c.count == 0
+    assert not np.allclose(np.asarray(first.u_final), np.asarray(second.u_final))

@@ -1,29 +1,25 @@
-"""Options and plumbing shared by the CLI subcommands (data, kernel, dtype, JSON output)."""
+"""Options and plumbing shared by the CLI subcommands: data, kernel, dtype, progress, output."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
+import time
 import warnings
-from pathlib import Path
-from typing import NamedTuple
-
-import numpy as np
 
 __all__ = [
+    "CliError",
     "add_data_options",
     "add_kernel_options",
+    "add_output_options",
     "load_dataset",
     "build_kernel_fn",
     "kernel_config",
-    "KernelSystem",
-    "kernel_system",
     "setup_dtype",
-    "write_json",
-    "to_jsonable",
-    "CliError",
+    "progress_bar",
+    "open_report",
+    "Timer",
+    "add_command",
 ]
 
 
@@ -31,10 +27,26 @@ class CliError(Exception):
     """A user-facing error: printed as one line by `ntk-air`, exit status 2."""
 
 
+def add_command(subparsers, name: str, *, help: str, description: str, examples):
+    """A subcommand whose `--help` ends with example command lines."""
+    return subparsers.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+# Defaults of the built-in data options; None in the parser, so that a data file given together
+# with any of them is an error instead of a silent no-op.
+DATA_DEFAULTS = {"dataset": "clusters", "noise": "flip", "seed": 0}
+
+
 def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
-    """DATA.npz (optional positional) or a built-in data set, and the label-noise model."""
-    from ..data import DATASETS
-    from ..noise import NOISE_MODELS
+    """DATA.npz (optional positional) or a built-in data set, the label-noise model, and the
+    subsample sizes."""
+    from ..data import DATASETS, NOISE_MODELS
 
     g = p.add_argument_group("data")
     if positional:
@@ -48,13 +60,13 @@ def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> 
         )
     g.add_argument(
         "--dataset",
-        default="clusters",
+        default=None,
         choices=DATASETS,
         help="built-in data set when no DATA.npz is given (default: clusters, the theorem's model)",
     )
     g.add_argument(
         "--noise",
-        default="flip",
+        default=None,
         choices=NOISE_MODELS,
         help="label-noise model for built-in data (default: flip)",
     )
@@ -65,7 +77,21 @@ def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> 
         help="flip fraction ρ in [0,1) or Gaussian σ "
         "(default: the data set's own, 0.25 for clusters)",
     )
-    g.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    g.add_argument("--seed", type=int, default=None, help="data seed (default 0)")
+    g.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use a stratified, seeded subsample of N training points (default: all)",
+    )
+    g.add_argument(
+        "--n-test",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use a stratified, seeded subsample of N test points (default: all)",
+    )
     g.add_argument(
         "--normalize",
         action="store_true",
@@ -106,6 +132,11 @@ def add_kernel_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_output_options(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--out", default=default, help=f"output folder (default {default})")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
 def setup_dtype(args) -> str:
     """Turn JAX x64 on for float64 (must happen before any array is created)."""
     import jax
@@ -116,16 +147,27 @@ def setup_dtype(args) -> str:
 
 
 def load_dataset(args):
-    """The Dataset named by the options: DATA.npz if given, else the built-in --dataset."""
+    """The Dataset named by the options: DATA.npz if given, else the built-in --dataset; then
+    the stratified subsample of --n-train / --n-test."""
     from .. import data as data_mod
 
     path = getattr(args, "data", None)
     if path is not None:
+        given = [
+            f"--{k.replace('_', '-')}"
+            for k in (*DATA_DEFAULTS, "noise_rate")
+            if getattr(args, k, None) is not None
+        ]
+        if given:
+            raise CliError(
+                f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to the built-in data "
+                f"only, not to the data file {path} (drop {'it' if len(given) == 1 else 'them'})"
+            )
         if not os.path.exists(path):
             raise CliError(f"data file not found: {path}")
         try:
             ds = data_mod.from_npz(path, normalize=getattr(args, "normalize", False))
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, OSError) as err:
             raise CliError(f"cannot read {path}: {err}") from err
         dev = ds.info.get("max_norm_deviation", 0.0)
         if dev and dev > 1e-6:
@@ -137,18 +179,30 @@ def load_dataset(args):
             warnings.warn(
                 f"{path}: rows of x are not unit norm (max |‖x‖ − 1| = {dev:.3g})", stacklevel=2
             )
-        return ds
-    kwargs = {"seed": args.seed, "noise": args.noise}
-    if args.noise_rate is not None:
-        kwargs["noise_rate"] = args.noise_rate
-    try:
-        return data_mod.load(args.dataset, **kwargs)
-    except ValueError as err:
-        raise CliError(str(err)) from err
+        seed = 0
+    else:
+        if getattr(args, "normalize", False):
+            raise CliError("--normalize applies to a data file only (built-in data are unit-norm)")
+        name = args.dataset or DATA_DEFAULTS["dataset"]
+        seed = DATA_DEFAULTS["seed"] if args.seed is None else args.seed
+        kwargs = {"seed": seed, "noise": args.noise or DATA_DEFAULTS["noise"]}
+        if args.noise_rate is not None:
+            kwargs["noise_rate"] = args.noise_rate
+        try:
+            ds = data_mod.load(name, **kwargs)
+        except (ValueError, TypeError) as err:
+            raise CliError(str(err)) from err
+    n_train, n_test = getattr(args, "n_train", None), getattr(args, "n_test", None)
+    if n_train is not None or n_test is not None:
+        try:
+            ds = data_mod.subsample(ds, n_train, n_test, seed=seed)
+        except ValueError as err:
+            raise CliError(f"--n-train/--n-test: {err}") from err
+    return ds
 
 
 def build_kernel_fn(args):
-    """kernel_fn(x1, x2=None, *, tile_size=None, dtype=None) -> Kernel from the options."""
+    """The `KernelFn` named by the options, with --tile-size and --dtype fixed in it."""
     backend = getattr(args, "backend", "native")
     if backend == "neural-tangents":
         from .. import nt_backend
@@ -160,6 +214,8 @@ def build_kernel_fn(args):
                 activation=args.activation,
                 w_std=args.w_std,
                 b_std=args.b_std,
+                tile_size=args.tile_size,
+                dtype=args.dtype,
             )
         except (ValueError, ImportError) as err:  # NeuralTangentsUnavailable is an ImportError
             raise CliError(str(err)) from err
@@ -175,8 +231,7 @@ def build_kernel_fn(args):
     ):
         raise CliError(
             "--depth/--w-std/--b-std do not apply to --arch two-layer-relu (one hidden layer; "
-            "H∞ is scale-free); "
-            "use --arch fc"
+            "H∞ is scale-free); use --arch fc"
         )
     try:
         return make_kernel_fn(
@@ -185,28 +240,11 @@ def build_kernel_fn(args):
             activation=args.activation,
             w_std=args.w_std,
             b_std=args.b_std,
+            tile_size=args.tile_size,
+            dtype=args.dtype,
         )
     except ValueError as err:
         raise CliError(str(err)) from err
-
-
-class KernelSystem(NamedTuple):
-    """A data set's kernels and their one eigendecomposition, shared by every report section."""
-
-    ntk: object  # (n, n) K(X, X) of the training inputs
-    ntk_test: object  # (n_test, n) K(X_test, X), or None without test points
-    eig: object  # ntk_air.eigen.Eigensystem of ntk
-
-
-def kernel_system(dataset, kernel_fn, *, dtype="float64", tile_size=None) -> KernelSystem:
-    """K(X, X), K(X_test, X) and the eigendecomposition of K(X, X), computed once."""
-    from ..eigen import eigensystem
-
-    ntk = kernel_fn(dataset.x, tile_size=tile_size, dtype=dtype).ntk
-    ntk_test = None
-    if len(dataset.x_test):
-        ntk_test = kernel_fn(dataset.x_test, dataset.x, tile_size=tile_size, dtype=dtype).ntk
-    return KernelSystem(ntk, ntk_test, eigensystem(ntk, dtype=dtype))
 
 
 def kernel_config(args) -> dict:
@@ -223,30 +261,48 @@ def kernel_config(args) -> dict:
     }
 
 
-def to_jsonable(obj):
-    """numpy/JAX arrays and scalars → lists and floats; non-finite floats → strings."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if hasattr(obj, "_asdict"):
-        return to_jsonable(obj._asdict())
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "__array__") and not isinstance(obj, str | bytes):
-        arr = np.asarray(obj)
-        if arr.ndim == 0:
-            return to_jsonable(arr.item())
-        return [to_jsonable(v) for v in arr.tolist()]
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "inf" if obj > 0 else ("-inf" if obj < 0 else "nan")
-    return obj
+class progress_bar:
+    """A tqdm bar driven by a study's progress(stage, done, total) callback (a context manager)."""
+
+    def __init__(self, desc: str, enabled: bool):
+        self.desc, self.enabled, self.bar = desc, enabled, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit="stage")
+        self.bar.set_postfix_str(stage)
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
 
 
-def write_json(path, obj) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_jsonable(obj), indent=2) + "\n")
-    return path
+def open_report(path):
+    """A `report.ReportWriter` on the output folder, checked before any work starts."""
+    from ..report import OutputError, ReportWriter
+
+    try:
+        return ReportWriter(path)
+    except OutputError as err:
+        raise CliError(str(err)) from err
+
+
+class Timer:
+    """Wall-clock seconds per stage, for timings.json (never inside the results JSON)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - self._t
+        self._t = now

@@ -1,169 +1,143 @@
-"""`ntk-air reproduce`: the full study on the built-in default data, as a report folder.
+"""`ntk-air reproduce`: the whole study as one report folder whose index.md tells the result.
 
 Sections: kernel and spectrum, AIR (label spectra, fitted fractions, U-curve), self-distillation
-rules, and the ℓ2 theorem check (kernel limit and real networks). Writes one sub-folder per
-section with its JSON and figures, `summary.json`, and an `index.md` linking all of them.
+rules, and the ℓ2 theorem check (kernel limit and real networks). Each section's JSON and figures
+go to a sub-folder; index.md opens with a table of the headline numbers.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
-import numpy as np
-
 from ._common import (
-    KernelSystem,
+    CliError,
+    Timer,
+    add_command,
     add_data_options,
     add_kernel_options,
+    add_output_options,
     build_kernel_fn,
     kernel_config,
-    kernel_system,
     load_dataset,
+    open_report,
+    progress_bar,
     setup_dtype,
-    write_json,
 )
 
-__all__ = ["add_parser", "run", "kernel_report", "SECTIONS"]
+__all__ = ["add_parser", "run", "SECTIONS"]
 
 SECTIONS = ("kernel", "air", "distill", "theorem")
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "reproduce",
         help="run the whole study (kernel, AIR, distillation, theorem) into a report folder",
-        description="Runs every study on the built-in default data (or DATA.npz) and writes a "
-        "report folder with an index.md linking figures and JSON.",
+        description="Runs every study on the built-in default data (or DATA.npz; the theorem "
+        "section always uses its own clusterable data) and writes a report folder whose index.md "
+        "opens with the headline numbers.",
+        examples=(
+            "ntk-air reproduce --out ntk_air_report",
+            "ntk-air reproduce --sections air,distill --dataset digits --n-train 300",
+        ),
     )
-    p.add_argument("--out", default="ntk_air_report", help="report folder (default ntk_air_report)")
     p.add_argument(
         "--sections",
         default=",".join(SECTIONS),
         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_output_options(p, "ntk_air_report")
     add_data_options(p)
     add_kernel_options(p)
     p.set_defaults(func=run)
 
 
-def kernel_report(dataset, system: KernelSystem, out_dir, *, dtype="float64") -> dict:
-    """Kernel of the training inputs, its eigenvalues and a figure; returns the JSON summary."""
-    from ..plots.kernels import plot_kernel_and_spectrum
+def _context(dataset, args, sections) -> list[str]:
+    from ..studies import data_summary
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    K, eig = system.ntk, system.eig
-    lam = np.asarray(eig.eigenvalues)
-    np.savez(out_dir / "kernel.npz", ntk=np.asarray(K), eigenvalues=lam)
-    fig = plot_kernel_and_spectrum(K, lam, out_dir / "kernel_spectrum.png", title=dataset.name)
-    summary = {
-        "n": int(K.shape[0]),
-        "dtype": dtype,
-        "lambda_max": float(lam[0]),
-        "lambda_min": float(lam[-1]),
-        "condition_number": float(lam[0] / lam[-1]) if lam[-1] > 0 else float("inf"),
-        "most_negative_eigenvalue": float(eig.most_negative),
-        "clamp_tolerance": float(eig.clamp_tol),
-        "eigenvalues": lam,
-        "files": ["kernel.npz"],
-        "figures": [Path(fig).name],
-    }
-    write_json(out_dir / "kernel.json", summary)
-    return summary
-
-
-def _scalar_info(info: dict) -> dict:
-    """The scalar entries of a dataset's info (arrays such as centres stay in the JSON files)."""
-    return {k: v for k, v in info.items() if isinstance(v, str | int | float | bool | type(None))}
-
-
-def _write_index(out: Path, results: dict, dataset, args) -> None:
+    info = data_summary(dataset)
     lines = [
-        "# ntk_air report",
-        "",
-        f"Data: `{dataset.name}` — n = {dataset.x.shape[0]} training points, "
-        f"d = {dataset.x.shape[1]}, n_test = {dataset.x_test.shape[0]}; "
-        f"info: {', '.join(f'{k}={v}' for k, v in _scalar_info(dataset.info).items())}.",
+        f"Data: `{dataset.name}` — n = {info['n']} training points, d = {info['d']}, "
+        f"n_test = {info['n_test']}; noise: {info.get('noise')}, rate {info.get('noise_rate')}, "
+        f"{info.get('n_corrupted', 0)} labels corrupted.",
         f"Kernel: arch = `{args.arch}`, backend = `{args.backend}`, dtype = `{args.dtype}`.",
-        "",
-        "Every number below was computed by this run; see each section's JSON for all of them.",
-        "",
     ]
-    for name, res in results.items():
-        lines += [f"## {name}", "", f"- data: [`{name}/{name}.json`]({name}/{name}.json)"]
-        for f in res.get("files", []):
-            lines.append(f"- file: [`{name}/{f}`]({name}/{f})")
-        for fig in res.get("figures", []):
-            lines += ["", f"![{fig}]({name}/{fig})"]
-        lines.append("")
-    (out / "index.md").write_text("\n".join(lines))
+    if "theorem" in sections:
+        lines.append(
+            "The theorem section runs on its own data: the clusterable model of SCIENCE.md §5 "
+            "(`clusters`, data seed 1), not on the data above."
+        )
+    return lines
 
 
 def run(args) -> int:
-    from tqdm.auto import tqdm
+    from .. import report, studies
+    from ..theorem import DEFAULT_SEED
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in sections if s not in SECTIONS]
-    if unknown:
-        from ._common import CliError
-
+    if unknown or not sections:
         raise CliError(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
-    dtype = setup_dtype(args)
-    progress = not args.no_progress
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    setup_dtype(args)
+    writer = open_report(args.out)
     dataset = load_dataset(args)
     kernel_fn = build_kernel_fn(args)
-
-    t0 = time.perf_counter()
-    needs_system = any(s in sections for s in ("kernel", "air", "distill"))
-    # One kernel evaluation and one eigendecomposition serve the kernel, AIR and distill sections.
-    system = (
-        kernel_system(dataset, kernel_fn, dtype=dtype, tile_size=args.tile_size)
-        if needs_system
-        else None
+    kcfg = kernel_config(args)
+    title = "ntk_air report"
+    context = _context(dataset, args, sections)
+    # Until the end of the run the index says it is incomplete (and the manifest is absent).
+    writer.text(
+        "index.md", report.render_index({}, {}, title=title, context=context, complete=False)
     )
-    results: dict = {}
-    timings: dict = {"kernel_and_eigendecomposition": time.perf_counter() - t0}
-    bar = tqdm(sections, desc="ntk-air reproduce", disable=not progress, unit="section")
-    for name in bar:
-        bar.set_postfix_str(name)
-        t0 = time.perf_counter()
-        section_dir = out / name
-        if name == "kernel":
-            res = kernel_report(dataset, system, section_dir, dtype=dtype)
-        elif name in ("air", "distill"):
-            from .air import air_report
-            from .distill import distill_report
-
-            report = air_report if name == "air" else distill_report
-            res = report(
-                dataset,
-                kernel_fn,
-                section_dir,
-                dtype=dtype,
-                tile_size=args.tile_size,
-                kernel_config=kernel_config(args),
-                system=system,
-                progress=progress,
-            )
-        else:
-            from .theorem import theorem_report
-
-            res = theorem_report(section_dir, progress=progress)
-        timings[name] = time.perf_counter() - t0
-        results[name] = res
-
+    timer = Timer()
+    results, headlines = {}, {}
+    with progress_bar("ntk-air reproduce", not args.no_progress) as bar:
+        total = len(sections) + 1
+        try:
+            system = None
+            if any(s in sections for s in ("kernel", "air", "distill")):
+                # One kernel evaluation and one eigendecomposition serve three sections.
+                system = studies.kernel_system(dataset, kernel_fn)
+            timer.lap("kernel_and_eigendecomposition")
+            bar("kernel and eigendecomposition", 1, total)
+            for i, name in enumerate(sections):
+                prefix = f"{name}/"
+                if name == "kernel":
+                    study = studies.kernel(dataset, kernel_fn, system=system)
+                    res = report.write_kernel(writer, study, prefix=prefix)
+                    headlines[name] = report.kernel_headlines(res)
+                elif name == "air":
+                    study = studies.air(dataset, kernel_fn, system=system)
+                    res = report.write_air(writer, study, prefix=prefix, kernel=kcfg)
+                    headlines[name] = report.air_headlines(res)
+                elif name == "distill":
+                    study = studies.distill(dataset, kernel_fn, system=system)
+                    res = report.write_distill(writer, study, prefix=prefix, kernel=kcfg)
+                    headlines[name] = report.distill_headlines(res)
+                else:
+                    study = studies.theorem(studies.TheoremConfig(seed=DEFAULT_SEED))
+                    res = report.write_theorem(writer, study, prefix=prefix)
+                    headlines[name] = report.theorem_headlines(res)
+                results[name] = res
+                timer.lap(name)
+                bar(name, i + 2, total)
+        except ValueError as err:
+            raise CliError(str(err)) from err
     summary = {
-        "dataset": {"name": dataset.name, **_scalar_info(dataset.info)},
-        "kernel": kernel_config(args),
-        "section_seconds": timings,
+        "dataset": studies.data_summary(dataset),
+        "kernel": kcfg,
         "sections": {k: f"{k}/{k}.json" for k in results},
+        "headlines": {
+            k: [{"quantity": q, "value": v, "meaning": m} for q, v, m in rows]
+            for k, rows in headlines.items()
+        },
     }
-    write_json(out / "summary.json", summary)
-    _write_index(out, results, dataset, args)
-    took = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
-    print(f"report written to {out}/index.md ({took})")
+    writer.json("summary.json", summary)
+    writer.json("timings.json", {"seconds": timer.seconds})
+    writer.text(
+        "index.md",
+        report.render_index(results, headlines, title=title, context=context, complete=True),
+    )
+    writer.finish({"command": "reproduce", "sections": list(results)})
+    took = ", ".join(f"{k} {v:.1f}s" for k, v in timer.seconds.items())
+    print(f"report written to {args.out}/index.md ({took})")
     return 0

@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes of kernel intermediates per tile (auto tiling)
+"""Bytes of kernel intermediates per tile when the tile size is chosen automatically."""
 # NT keeps, per pair of examples, covariances over pairs of spatial positions (S² entries for
 # S positions) for nngp, ntk and the two marginals, plus temporaries of its conv/pool ops.
 _INTERMEDIATES_PER_ENTRY = 16

@@ -78,6 +78,7 @@ __all__ = [
 
 NT_VERSION = "0.6.5"
 INSTALL_COMMAND = "pip install frozendict && pip install --no-deps neural-tangents==0.6.5"
+"""How to install the backend's neural-tangents (its metadata would pull TensorFlow)."""
 NATIVE_HINT = (
     "The native kernels need no neural-tangents: ntk_air.kernels.fc_kernel_fn(depth, activation, "
     "w_std, b_std) (CLI: --backend native --arch fc)."
@@ -683,6 +684,7 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         at_import=False,
     ),
 )
+"""The adaptations that make neural-tangents 0.6.5 run on the installed JAX (feature-detected)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -735,6 +737,7 @@ GATES: dict[str, Gate] = {
         ),
     )
 }
+"""Features that cannot be adapted, by name, each with the remedy it names."""
 
 
 # ---------------------------------------------------------------------------------------------

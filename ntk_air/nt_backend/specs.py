@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 ARCHS = ("fc", "cnn", "attention")
+"""Architectures of an architecture spec (`parse_spec`)."""
 ACTIVATIONS = ("relu", "erf", "gelu")
 
 
@@ -175,8 +176,10 @@ def parse_spec(
 
     Args:
       spec: e.g. "cnn:channels=8,kernel=3,depth=2,shape=8x8x1", or a bare "fc".
-      depth, activation, w_std, b_std: values for options the spec does not set (None: the
-        architecture's default).
+      depth: value for the option if the spec does not set it (None: the default).
+      activation: value for the option if the spec does not set it (None: the default).
+      w_std: value for the option if the spec does not set it (None: the default).
+      b_std: value for the option if the spec does not set it (None: the default).
 
     Returns:
       ArchSpec(arch, options, text).
@@ -343,9 +346,12 @@ def kernel_fn_from_spec(
 
     Args:
       spec: architecture spec (module docstring), e.g. "cnn:depth=2,shape=8x8x1" or "fc".
-      depth, activation, w_std, b_std: fill the options the spec leaves out (the CLI passes
-        --depth, --activation, --w-std, --b-std here).
-      tile_size, dtype: as in `kernel_fn_from_stax` (None: automatic tiling, dtype of the inputs).
+      depth: fills the option if the spec leaves it out (from the CLI's flag).
+      activation: fills the option if the spec leaves it out (from the CLI's flag).
+      w_std: fills the option if the spec leaves it out (from the CLI's flag).
+      b_std: fills the option if the spec leaves it out (from the CLI's flag).
+      tile_size: as in `kernel_fn_from_stax` (None: automatic tiling, the inputs' dtype).
+      dtype: as in `kernel_fn_from_stax` (None: automatic tiling, the inputs' dtype).
 
     Returns:
       kernel_fn(x1, x2=None) -> Kernel(nngp, ntk), (n1, n2) each (a `KernelFn`).

@@ -1,7 +1,9 @@
-"""Figures as PNG files, one module per study.
+"""Figures, one module per study: every plot function draws on a given Axes.
 
-Figures are drawn on `matplotlib.figure.Figure` objects, never through pyplot's global state,
-so writing a report never changes the backend of a running Jupyter session.
+`plot_x(result, ax=None, ...) -> Axes` (two-panel figures: `axes=None` → the pair) draws a study's
+result pytree; without `ax` it makes a `matplotlib.figure.Figure` of its own (never through
+pyplot's global state, so a report never changes the backend of a running Jupyter session).
+Notebooks pass their own axes; `ntk_air.report` saves the figures.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-__all__ = ["new_figure", "save_figure", "colormaps"]
+__all__ = ["new_figure", "save_figure", "axes_or_new", "colormaps"]
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, figsize=(6, 4)):
@@ -23,3 +25,10 @@ def save_figure(fig, path) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return str(path)
+
+
+def axes_or_new(ax, nrows: int = 1, ncols: int = 1, *, figsize=(6, 4)):
+    """The given Axes (or array of Axes), or new ones on a fresh Figure."""
+    if ax is not None:
+        return ax
+    return new_figure(nrows, ncols, figsize=figsize)[1]

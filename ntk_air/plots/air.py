@@ -1,26 +1,26 @@
 """Figures of Anisotropic Information Retrieval: spectrum, label energies, fitting, the U-curve.
 
-Each function takes result pytrees from `ntk_air.spectrum` / `ntk_air.dynamics` and a path,
-writes one PNG and returns the path as a string.
+Each function takes result pytrees from `ntk_air.spectrum` / `ntk_air.dynamics` and draws on a
+given Axes (or a new figure), returning the Axes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import new_figure, save_figure
+from . import axes_or_new
 
 __all__ = ["plot_eigenvalues", "plot_label_energy", "plot_fitted_fractions", "plot_u_curve"]
 
 _COLORS = {"clean": "tab:blue", "noise": "tab:red", "noisy": "tab:gray"}
 
 
-def plot_eigenvalues(eigenvalues, path, *, title: str = "NTK spectrum") -> str:
+def plot_eigenvalues(eigenvalues, *, ax=None, title: str = "NTK spectrum"):
     """Eigenvalues λ_1 ≥ … ≥ λ_n of H on a log scale (non-positive ones counted in the title)."""
     lam = np.asarray(eigenvalues, dtype=np.float64)
     pos = lam > 0
     n_nonpositive = int((~pos).sum())
-    fig, ax = new_figure(figsize=(5.5, 4))
+    ax = axes_or_new(ax, figsize=(5.5, 4))
     ax.semilogy(np.arange(1, lam.size + 1)[pos], lam[pos], ".-", ms=3)
     ax.set_xlabel("mode i (descending eigenvalue)")
     ax.set_ylabel("eigenvalue λ_i")
@@ -28,17 +28,19 @@ def plot_eigenvalues(eigenvalues, path, *, title: str = "NTK spectrum") -> str:
         title = f"{title}\n{n_nonpositive} non-positive eigenvalues not shown"
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    return save_figure(fig, path)
+    return ax
 
 
-def plot_label_energy(spectra, path, *, title: str = "label energy per NTK mode") -> str:
+def plot_label_energy(spectra, *, axes=None, title: str = "label energy per NTK mode"):
     """Energy per mode p_i(z) (left, log y) and cumulative C_z(k) (right, log x) of ŷ, e and y.
 
     Args:
       spectra: `ntk_air.spectrum.AIRSpectra` (clean, noise, noisy).
-      path: output PNG.
+      axes: a pair of Axes to draw on (None: a new figure).
+      title: the figure's title.
     """
-    fig, (ax0, ax1) = new_figure(1, 2, figsize=(11, 4))
+    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4))
+    fig = ax0.figure
     for name in ("noisy", "noise", "clean"):
         s = getattr(spectra, name)
         p = np.asarray(s.energy, dtype=np.float64)
@@ -67,20 +69,19 @@ def plot_label_energy(spectra, path, *, title: str = "label energy per NTK mode"
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    return save_figure(fig, path)
+    return ax0, ax1
 
 
-def plot_fitted_fractions(
-    fractions, path, *, title: str = "fitted fraction of signal vs noise"
-) -> str:
+def plot_fitted_fractions(fractions, *, ax=None, title: str = "fitted fraction of signal vs noise"):
     """F_ŷ(k), F_e(k) and F_y(k) against the step k (symlog x: k = 0 shown).
 
     Args:
       fractions: `ntk_air.dynamics.FittedFractions`.
-      path: output PNG.
+      ax: the Axes to draw on (None: a new figure).
+      title: the Axes' title.
     """
     steps = np.asarray(fractions.steps, dtype=np.float64)
-    fig, ax = new_figure(figsize=(6, 4))
+    ax = axes_or_new(ax, figsize=(6, 4))
     for name, label in (
         ("clean", "clean labels ŷ"),
         ("noise", "noise e = y − ŷ"),
@@ -96,18 +97,19 @@ def plot_fitted_fractions(
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    return ax
 
 
-def plot_u_curve(curve, path, *, title: str = "distance to the clean labels") -> str:
+def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels"):
     """‖u(k) − ŷ‖ on train (and ‖f_k(x_test) − ŷ_test‖ on test) against k, best steps marked.
 
     Args:
-      curve: `ntk_air.dynamics.UCurve`.
-      path: output PNG.
+      curve: `ntk_air.early_stopping.UCurve`.
+      ax: the Axes to draw on (None: a new figure).
+      title: the Axes' title.
     """
     steps = np.asarray(curve.steps, dtype=np.float64)
-    fig, ax = new_figure(figsize=(6, 4))
+    ax = axes_or_new(ax, figsize=(6, 4))
     ax.plot(steps, np.asarray(curve.train_dist), "-", color="tab:blue", label="train ‖u(k) − ŷ‖")
     best = float(curve.best_step)
     ax.plot(
@@ -145,4 +147,4 @@ def plot_u_curve(curve, path, *, title: str = "distance to the clean labels") ->
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    return ax

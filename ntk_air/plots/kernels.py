@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import new_figure, save_figure
+from . import axes_or_new
 
 __all__ = ["plot_kernel_and_spectrum"]
 
 
-def plot_kernel_and_spectrum(K, eigenvalues, path, *, title: str = "kernel") -> str:
+def plot_kernel_and_spectrum(K, eigenvalues, *, axes=None, title: str = "kernel"):
     """Heat map of K (n×n) beside its eigenvalues λ_1 ≥ … ≥ λ_n on a log scale; writes a PNG."""
     K = np.asarray(K)
     lam = np.asarray(eigenvalues)
-    fig, (ax0, ax1) = new_figure(1, 2, figsize=(10, 4))
+    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(10, 4))
+    fig = ax0.figure
     im = ax0.imshow(K, cmap="viridis")
     fig.colorbar(im, ax=ax0, shrink=0.8)
     ax0.set_title(f"{title}: K(x_i, x_j)")
@@ -25,4 +26,4 @@ def plot_kernel_and_spectrum(K, eigenvalues, path, *, title: str = "kernel") -> 
     ax1.set_ylabel("eigenvalue λ_i")
     ax1.set_title(f"spectrum ({int((~pos).sum())} non-positive not shown)")
     ax1.grid(True, which="both", alpha=0.3)
-    return save_figure(fig, path)
+    return ax0, ax1

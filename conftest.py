@@ -1,0 +1,122 @@
+"""Root conftest: runs the `>>>` examples of the ntk_air docstrings (`--doctest-modules`, see
+pyproject.toml) with a shared namespace of the names they use.
+
+Each docstring example sees its own module's globals first, then the names below (a module's
+own name wins: `studies.theorem`'s examples call its function `theorem`, not the module). The
+examples run in float64 (x64 on, restored after each example), on small, seeded data, in a
+fresh temporary directory `tmp_path`.
+
+Names: np, jnp, jax, ntk_air and its modules by their short names (kernels, layers, eigen, data,
+targets, distill, studies, report, plots, …); small data from the clusterable model
+(`data.clusters(n_per_cluster=10, dim=5, n_test_per_cluster=3, noise_rate=0.2)`): x (40, 5)
+unit rows, y (40,) ±1 labels with 8 flipped, y_clean (40,) the clean labels, x_test (12, 5) with
+y_test_clean; H = H∞(x, x) (the theorem's kernel), K_test_train = H∞(x_test, x),
+eig = eigensystem(H), problem =
+linear_problem(eig, y, y_clean, k_test_train=K_test_train, y_test_clean=y_test_clean),
+ds = data.clusters() (160 points), kernel_fn = kernels.two_layer_relu_kernel_fn().
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Not collected for doctests:
+collect_ignore = [
+    "ntk_air/__main__.py",  # runs the CLI (sys.exit) when imported
+    "ntk_air/noise.py",  # deprecated shim: warns DeprecationWarning on import
+    # Needs the optional neural-tangents install (the `nt` extra); its examples are exercised by
+    # tests/test_nt_backend.py where NT is installed.
+    "ntk_air/nt_backend",
+]
+
+_MODULES = (
+    "checked",
+    "data",
+    "distill",
+    "dynamics",
+    "early_stopping",
+    "eigen",
+    "empirical",
+    "kernels",
+    "layers",
+    "models",
+    "plots",
+    "record",
+    "report",
+    "rounds",
+    "spectrum",
+    "studies",
+    "targets",
+    "tiling",
+    "training",
+)
+
+_cache: dict = {}
+
+
+def _shared_names() -> dict:
+    """The namespace, built once (with x64 on) on the first example that runs."""
+    if _cache:
+        return _cache
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import ntk_air
+
+    names = {"np": np, "jnp": jnp, "jax": jax, "ntk_air": ntk_air}
+    names.update({m: importlib.import_module(f"ntk_air.{m}") for m in _MODULES})
+    from ntk_air.eigen import eigensystem
+    from ntk_air.kernels import two_layer_relu, two_layer_relu_kernel_fn
+    from ntk_air.problem import linear_problem
+
+    small = ntk_air.data.clusters(
+        n_per_cluster=10, dim=5, n_test_per_cluster=3, noise_rate=0.2, seed=0
+    )
+    x, y, y_clean = small.x, small.y, small.y_clean  # (40, 5), (40,) ±1 with 8 flipped
+    x_test, y_test_clean = small.x_test, small.y_test_clean  # (12, 5), (12,)
+    H = two_layer_relu(x, x)
+    K_test_train = two_layer_relu(x_test, x)
+    eig = eigensystem(H)
+    names.update(
+        x=x,
+        x_test=x_test,
+        y=y,
+        y_clean=y_clean,
+        y_test_clean=y_test_clean,
+        H=H,
+        K_test_train=K_test_train,
+        eig=eig,
+        problem=linear_problem(
+            eig, y, y_clean, k_test_train=K_test_train, y_test_clean=y_test_clean
+        ),
+        ds=ntk_air.data.clusters(),
+        kernel_fn=two_layer_relu_kernel_fn(),
+    )
+    _cache.update(names)
+    return _cache
+
+
+@pytest.fixture(autouse=True)
+def _doctest_setup(request, doctest_namespace):
+    """For docstring examples only: x64 on (restored after), the shared names, a tmp_path."""
+    if not isinstance(request.node, pytest.DoctestItem):
+        yield
+        return
+    import jax
+
+    prev = bool(jax.config.jax_enable_x64)
+    jax.config.update("jax_enable_x64", True)
+    own = request.node.dtest.globs  # the module's globals: they win over the shared names
+    doctest_namespace.clear()
+    doctest_namespace.update({k: v for k, v in _shared_names().items() if k not in own})
+    doctest_namespace["tmp_path"] = request.getfixturevalue("tmp_path")
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", prev)

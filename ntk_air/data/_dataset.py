@@ -1,0 +1,321 @@
+"""The `Dataset` every loader returns, row normalization, and the shared assembly of noisy data."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import as_real_numpy, check_finite, check_int
+from .noise import _canonical_noise, apply_noise
+
+__all__ = ["Dataset", "unit_normalize", "from_arrays", "subsample"]
+
+
+class Dataset(NamedTuple):
+    """A training set with noisy and clean labels, and a clean test set (numpy float64)."""
+
+    x: np.ndarray  # (n, d) training inputs, unit-norm rows (see info["max_norm_deviation"])
+    y: np.ndarray  # (n,) ±1 or (n, C) one-hot (real-valued under Gaussian noise): noisy labels
+    y_clean: np.ndarray  # (n,) or (n, C) ground-truth labels ŷ
+    x_test: np.ndarray  # (n_test, d) test inputs (n_test may be 0)
+    y_test_clean: np.ndarray  # (n_test,) or (n_test, C) clean test labels
+    name: str
+    info: dict  # metadata: dataset, noise, noise_rate, seed, n_classes, corrupted (indices), ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalization
+# ---------------------------------------------------------------------------------------------
+
+
+def unit_normalize(x) -> np.ndarray:
+    """Divide every row by its Euclidean norm: x_i ↦ x_i / ‖x_i‖₂.
+
+    This is the explicit normalization the theorem's kernel needs (SCIENCE.md §1); nothing in
+    ntk_air renormalizes silently.
+
+    Args:
+      x: (n, d) real array, finite, no zero rows.
+
+    Returns:
+      (n, d) float64 array with unit-norm rows.
+
+    Raises:
+      ValueError: naming the first zero-norm or non-finite row.
+
+    Example:
+      >>> unit_normalize([[3.0, 4.0]])
+      array([[0.6, 0.8]])
+    """
+    arr = as_real_numpy(x, "x")
+    if arr.ndim != 2:
+        raise ValueError(f"x must have rank 2 (n, d), got shape {arr.shape}")
+    check_finite(arr, "x")
+    norms = np.linalg.norm(arr, axis=1)
+    zero = np.flatnonzero(norms == 0.0)
+    if zero.size:
+        raise ValueError(
+            f"x has {zero.size} zero-norm rows (cannot be unit-normalized); first is row {zero[0]}"
+        )
+    return arr / norms[:, None]
+
+
+def _max_norm_deviation(x: np.ndarray) -> float:
+    """max_i |‖x_i‖ − 1| (0.0 for an empty array)."""
+    if x.shape[0] == 0:
+        return 0.0
+    return float(np.max(np.abs(np.linalg.norm(x, axis=1) - 1.0)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Building a Dataset
+# ---------------------------------------------------------------------------------------------
+
+
+MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any size; JAX keys take 32-bit seeds
+
+
+def _check_seed(seed) -> int:
+    return check_int("seed", seed, minimum=0, maximum=MAX_SEED)
+
+
+def _check_count(value, name: str, minimum: int) -> int:
+    return check_int(name, value, minimum=minimum)
+
+
+def _noisy_dataset(
+    name, x, y_clean, x_test, y_test_clean, *, noise, noise_rate, seed, noise_seed, groups, info
+) -> Dataset:
+    """Apply the noise model and assemble the common info keys."""
+    noise = _canonical_noise(noise)
+    noisy = apply_noise(y_clean, noise, noise_rate, noise_seed, groups=groups)
+    n_classes = 2 if y_clean.ndim == 1 else y_clean.shape[1]
+    common = {
+        "dataset": name,
+        "task": "binary" if y_clean.ndim == 1 else "multiclass",
+        "n_classes": n_classes,
+        "n_train": x.shape[0],
+        "n_test": x_test.shape[0],
+        "dim": x.shape[1],
+        "noise": noise,
+        "noise_rate": float(noise_rate) if noise != "none" else 0.0,
+        "noise_exact_per_group": noise in ("flip", "pair"),
+        "seed": seed,
+        "corrupted": np.flatnonzero(noisy.corrupted),
+        "n_corrupted": int(noisy.corrupted.sum()),
+        "normalized": True,
+        "max_norm_deviation": max(_max_norm_deviation(x), _max_norm_deviation(x_test)),
+    }
+    common.update(info)
+    return Dataset(x, noisy.y, y_clean, x_test, y_test_clean, name, common)
+
+
+def from_arrays(
+    x,
+    y,
+    y_clean=None,
+    x_test=None,
+    y_test=None,
+    *,
+    name: str = "arrays",
+    normalize: bool = False,
+    info: dict | None = None,
+) -> Dataset:
+    """A `Dataset` from arrays you already hold (what `from_npz` builds after reading a file).
+
+    `y_clean` absent: y_clean = y, `info["y_clean_given"] = False` and no row is marked corrupted
+    (the corruption is unknown). `x_test` and `y_test` (clean test labels) go together (absent:
+    an empty test set). Rows that are not unit-norm are kept unless `normalize=True`;
+    `info["max_norm_deviation"]` = max_i |‖x_i‖ − 1| lets callers warn or refuse.
+
+    Args:
+      x: (n, d) inputs. y: (n,) or (n, C) labels. y_clean: same shape, or None.
+      x_test: (n_test, d) or None. y_test: (n_test[, C]) or None.
+      name: the data set's name in reports. normalize: unit-normalize train and test rows.
+      info: extra metadata merged into the Dataset's info.
+
+    Returns:
+      Dataset (float64 arrays).
+
+    Raises:
+      ValueError: naming the array and the problem (rank, length, non-finite entry, empty x).
+      TypeError: naming the array with a non-numeric dtype.
+
+    Example:
+      >>> ds = from_arrays(np.eye(3), np.array([1.0, -1.0, 1.0]))
+      >>> ds.info["y_clean_given"], ds.x_test.shape
+      (False, (0, 3))
+    """
+
+    def arr(a, key):
+        out = as_real_numpy(a, key)
+        check_finite(out, key)
+        return out
+
+    x = arr(x, "x")
+    if x.ndim != 2:
+        raise ValueError(f"'x' must have rank 2 (n, d), got shape {x.shape}")
+    n, dim = x.shape
+    if n == 0:
+        raise ValueError("'x' has no rows")
+    y = arr(y, "y")
+    _check_label_shape(y, "y", n)
+    y_clean_given = y_clean is not None
+    if y_clean_given:
+        y_clean = arr(y_clean, "y_clean")
+        if y_clean.shape != y.shape:
+            raise ValueError(f"'y_clean' has shape {y_clean.shape} but 'y' has {y.shape}")
+    else:
+        y_clean = y.copy()
+    if (x_test is None) != (y_test is None):
+        raise ValueError("x_test and y_test must be given together")
+    if x_test is not None:
+        x_test = arr(x_test, "x_test")
+        if x_test.ndim != 2 or x_test.shape[1] != dim:
+            raise ValueError(f"'x_test' must have shape (n_test, {dim}), got {x_test.shape}")
+        y_test = arr(y_test, "y_test")
+        _check_label_shape(y_test, "y_test", x_test.shape[0])
+        if y_test.shape[1:] != y.shape[1:]:
+            raise ValueError(f"'y_test' has shape {y_test.shape}, incompatible with 'y' {y.shape}")
+    else:
+        x_test, y_test = np.zeros((0, dim)), np.zeros((0,) + y.shape[1:])
+    if normalize:
+        x = unit_normalize(x)
+        x_test = unit_normalize(x_test) if len(x_test) else x_test
+    differs = y != y_clean if y.ndim == 1 else np.any(y != y_clean, axis=1)
+    if y_clean.ndim == 2:
+        n_classes = y_clean.shape[1]
+    elif np.all(np.abs(y_clean) == 1.0):
+        n_classes = 2
+    else:
+        n_classes = None
+    meta = {
+        "dataset": name,
+        "task": {2: "multiclass", 1: "binary" if n_classes == 2 else "regression"}[y.ndim],
+        "n_classes": n_classes,
+        "n_train": n,
+        "n_test": x_test.shape[0],
+        "dim": dim,
+        "noise": None,
+        "noise_rate": None,
+        "seed": None,
+        "y_clean_given": y_clean_given,
+        "corrupted": np.flatnonzero(differs),
+        "n_corrupted": int(differs.sum()),
+        "normalized": bool(normalize),
+        "max_norm_deviation": max(_max_norm_deviation(x), _max_norm_deviation(x_test)),
+        "max_norm_deviation_train": _max_norm_deviation(x),
+        "max_norm_deviation_test": _max_norm_deviation(x_test),
+    }
+    meta.update(info or {})
+    return Dataset(x, y, y_clean, x_test, y_test, name, meta)
+
+
+def _check_label_shape(y: np.ndarray, key: str, n: int) -> None:
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{key!r} must have shape (n,) or (n, C), got {y.shape}")
+    if y.shape[0] != n:
+        raise ValueError(f"{key!r} has {y.shape[0]} rows but the inputs have {n} (length mismatch)")
+
+
+def _class_of(labels: np.ndarray) -> np.ndarray:
+    """An integer stratum per row: the ±1 sign, the one-hot argmax, or 0 for real labels."""
+    if labels.ndim == 2:
+        return np.argmax(labels, axis=1)
+    if np.all(np.abs(labels) == 1.0):
+        return (labels > 0).astype(np.int64)
+    return np.zeros(labels.shape[0], np.int64)
+
+
+def _stratified(classes: np.ndarray, size: int, rng) -> np.ndarray:
+    """`size` row indices, each class represented in proportion (largest remainders), sorted."""
+    values, counts = np.unique(classes, return_counts=True)
+    quota = counts * size / classes.shape[0]
+    take = np.floor(quota).astype(int)
+    short = size - take.sum()
+    take[np.argsort(-(quota - take), kind="stable")[:short]] += 1
+    picked = [
+        rng.choice(np.flatnonzero(classes == v), k, replace=False)
+        for v, k in zip(values, take, strict=True)
+    ]
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+
+
+def subsample(
+    dataset: Dataset, n_train: int | None = None, n_test: int | None = None, *, seed: int = 0
+) -> Dataset:
+    """A stratified, seeded subset: `n_train` training and `n_test` test rows.
+
+    Every class of the clean labels keeps its share (largest-remainder rounding); rows keep
+    their order; the corruption is the original one (`info["corrupted"]` re-indexed). None keeps
+    all rows of that split. Asking for more rows than there are is an error, never a silent clip.
+
+    Args:
+      dataset: a Dataset. n_train, n_test: sizes (≥ 1 and ≥ 0), or None.
+      seed: non-negative int for the draw.
+
+    Returns:
+      Dataset; info adds `subsample` = {n_train, n_test, seed, of_n_train, of_n_test} and
+      `subsample_rows` / `subsample_rows_test` (indices into the original splits).
+
+    Example:
+      >>> small = subsample(ntk_air.data.digits(), n_train=100, n_test=50, seed=0)
+      >>> small.x.shape
+      (100, 64)
+    """
+    seed = _check_seed(seed)
+    n, nt = dataset.x.shape[0], dataset.x_test.shape[0]
+    if n_train is not None:
+        check_int("n_train", n_train, minimum=1, maximum=n)
+    if n_test is not None:
+        check_int("n_test", n_test, minimum=0, maximum=nt)
+    rng_train, rng_test = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    rows = (
+        np.arange(n)
+        if n_train is None
+        else _stratified(_class_of(dataset.y_clean), n_train, rng_train)
+    )
+    rows_test = (
+        np.arange(nt)
+        if n_test is None
+        else _stratified(_class_of(dataset.y_test_clean), n_test, rng_test)
+    )
+    corrupted = np.zeros(n, bool)
+    corrupted[np.asarray(dataset.info.get("corrupted", []), dtype=np.int64)] = True
+    info = dict(dataset.info)
+    kept = corrupted[rows]
+    info.update(
+        {
+            "n_train": len(rows),
+            "n_test": len(rows_test),
+            "corrupted": np.flatnonzero(kept),
+            "n_corrupted": int(kept.sum()),
+            "subsample": {
+                "n_train": len(rows),
+                "n_test": len(rows_test),
+                "seed": seed,
+                "of_n_train": n,
+                "of_n_test": nt,
+            },
+            "subsample_rows": rows,
+            "subsample_rows_test": rows_test,
+        }
+    )
+    for key, index in (
+        ("cluster", rows),
+        ("digit", rows),
+        ("cluster_test", rows_test),
+        ("digit_test", rows_test),
+    ):
+        if key in info and np.ndim(info[key]) == 1 and len(info[key]) in (n, nt):
+            info[key] = np.asarray(info[key])[index]
+    return Dataset(
+        dataset.x[rows],
+        dataset.y[rows],
+        dataset.y_clean[rows],
+        dataset.x_test[rows_test],
+        dataset.y_test_clean[rows_test],
+        dataset.name,
+        info,
+    )

@@ -1,0 +1,242 @@
+"""Label-noise models: y = ŷ + e with a controlled corruption e.
+
+All are pure functions of (labels, rate, seed) returning `NoisyLabels(y, corrupted)`; the input
+labels are never modified. Label formats (numpy float64): ±1 of shape (n,) for binary tasks,
+one-hot rows of shape (n, C) for C classes.
+
+* ``"flip"`` (`symmetric_flip`): a flipped label goes to a uniformly random *other* class (a sign
+  flip for binary labels);
+* ``"pair"`` (`pair_flip`): class c goes to (c + 1) mod C (a sign flip for binary labels);
+* ``"gaussian"`` (`gaussian_noise`): y = ŷ + σ·N(0, 1) entrywise; `noise_rate` is σ (labels
+  become real-valued);
+* ``"none"``: y = ŷ.
+
+Flip rates are **exact by default**, as in the clusterable data model of Li, Soltanolkotabi &
+Oymak (arXiv 1903.11680) used by the ℓ2 theorem (SCIENCE.md §5): within each group (a cluster,
+or a class) of n_g points exactly round(ρ·n_g) labels are flipped, chosen uniformly without
+replacement, with round-half-up rounding: k_g = ⌊ρ·n_g + ½⌋ (so 10 % of 15 points flips 2, and
+25 % of 10 points flips 3). `exact=False` flips each label independently with probability ρ.
+
+`ntk_air.data` builds its data sets with these models and re-exports every public name here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import as_real_numpy, check_finite
+
+__all__ = [
+    "NOISE_MODELS",
+    "NoisyLabels",
+    "apply_noise",
+    "gaussian_noise",
+    "pair_flip",
+    "symmetric_flip",
+]
+
+NOISE_MODELS = ("none", "flip", "pair", "gaussian")
+"""Label-noise models of `apply_noise`: none, flip, pair, gaussian."""
+_NOISE_ALIASES = {"symmetric": "flip", "clean": "none"}
+
+
+class NoisyLabels(NamedTuple):
+    """Corrupted labels and where they were corrupted."""
+
+    y: np.ndarray  # (n,) or (n, C) noisy labels, float64
+    corrupted: np.ndarray  # (n,) bool, True where the label was corrupted
+
+
+def _class_labels(labels, name: str = "labels") -> tuple[np.ndarray, np.ndarray, int]:
+    """Validate ±1 (n,) or one-hot (n, C) labels; return (labels float64, class index (n,), C)."""
+    y = as_real_numpy(labels, name)
+    check_finite(y, name)
+    if y.ndim == 1:
+        bad = np.flatnonzero((y != 1.0) & (y != -1.0))
+        if bad.size:
+            raise ValueError(
+                f"binary {name} must be ±1, got {float(y[bad[0]])!r} at index {bad[0]} "
+                "(flip noise needs class labels; use gaussian_noise for real-valued targets)"
+            )
+        return y, (y < 0).astype(np.int64), 2
+    if y.ndim == 2:
+        n_classes = y.shape[1]
+        if n_classes < 2:
+            raise ValueError(f"one-hot {name} need at least 2 columns, got shape {y.shape}")
+        ok = np.all((y == 0.0) | (y == 1.0), axis=1) & (y.sum(axis=1) == 1.0)
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            raise ValueError(
+                f"{name} of shape {y.shape} must be one-hot rows; row {bad[0]} is {y[bad[0]]}"
+            )
+        return y, np.argmax(y, axis=1), n_classes
+    raise ValueError(f"{name} must have shape (n,) or (n, C), got {y.shape}")
+
+
+def _check_rate(rate, name: str = "noise rate") -> float:
+    try:
+        r = float(rate)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {rate!r}") from None
+    if not (0.0 <= r < 1.0):
+        raise ValueError(f"{name} must be in [0, 1), got {r!r}")
+    return r
+
+
+def _check_sigma(sigma) -> float:
+    try:
+        s = float(sigma)
+    except (TypeError, ValueError):
+        raise TypeError(f"noise sigma must be a real number, got {sigma!r}") from None
+    if not (math.isfinite(s) and s >= 0.0):
+        raise ValueError(f"noise sigma must be finite and >= 0, got {s!r}")
+    return s
+
+
+def _flip_mask(n: int, rate: float, groups, exact: bool, rng: np.random.Generator) -> np.ndarray:
+    """Which rows to corrupt: exactly ⌊ρ·n_g + ½⌋ per group, or Bernoulli(ρ) per row."""
+    if not exact:
+        return rng.random(n) < rate
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must have shape ({n},), got {groups.shape}")
+    mask = np.zeros(n, dtype=bool)
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        k = int(math.floor(rate * members.size + 0.5))
+        mask[rng.choice(members, size=k, replace=False)] = True
+    return mask
+
+
+def _flip(labels, rate, seed, groups, exact, pair: bool) -> NoisyLabels:
+    y, cls, n_classes = _class_labels(labels)
+    rate = _check_rate(rate)
+    rng = np.random.default_rng(seed)
+    n = y.shape[0]
+    mask = _flip_mask(n, rate, cls if groups is None else groups, exact, rng)
+    out = y.copy()
+    if y.ndim == 1:
+        out[mask] = -out[mask]
+        return NoisyLabels(out, mask)
+    shift = np.ones(n, np.int64) if pair else rng.integers(1, n_classes, size=n)
+    new_cls = np.where(mask, (cls + shift) % n_classes, cls)
+    return NoisyLabels(np.eye(n_classes)[new_cls], mask)
+
+
+def symmetric_flip(labels, rate, seed, *, groups=None, exact: bool = True) -> NoisyLabels:
+    """Symmetric label noise: a corrupted label moves to a uniformly random other class.
+
+    Binary ±1 labels: y_i = −ŷ_i on the corrupted rows. C classes (one-hot): class c becomes
+    c' drawn uniformly from the C − 1 classes c' ≠ c. Which rows: with `exact=True`, exactly
+    k_g = ⌊ρ·n_g + ½⌋ of the n_g rows of each group g, uniformly without replacement (the data
+    model of arXiv 1903.11680: a fraction ρ of every cluster); with `exact=False`, each row
+    independently with probability ρ.
+
+    Args:
+      labels: (n,) ±1 or (n, C) one-hot ground-truth labels.
+      rate: ρ in [0, 1).
+      seed: anything `np.random.default_rng` accepts (int, sequence of ints, SeedSequence);
+        the result is a pure function of it.
+      groups: (n,) integer group ids for the exact per-group fractions (e.g. cluster ids);
+        default: the class of each label.
+      exact: exact per-group fractions (default) or independent Bernoulli(ρ) flips.
+
+    Returns:
+      NoisyLabels(y (n,) or (n, C) float64, corrupted (n,) bool).
+
+    Example:
+      >>> y, corrupted = symmetric_flip(np.array([1., 1., -1., -1.]), 0.5, seed=0)
+      >>> int(corrupted.sum())
+      2
+
+    Reference: Li, Soltanolkotabi, Oymak 2019, arXiv 1903.11680 (data model).
+    """
+    return _flip(labels, rate, seed, groups, exact, pair=False)
+
+
+def pair_flip(labels, rate, seed, *, groups=None, exact: bool = True) -> NoisyLabels:
+    """Pair (asymmetric) label noise: a corrupted label of class c becomes (c + 1) mod C.
+
+    For binary ±1 labels this is the sign flip y_i = −ŷ_i, identical to `symmetric_flip` (with
+    the same seed the same rows are corrupted). Rows are chosen as in `symmetric_flip`:
+    exactly ⌊ρ·n_g + ½⌋ per group by default, or Bernoulli(ρ) with `exact=False`.
+
+    Args:
+      labels: (n,) ±1 or (n, C) one-hot ground-truth labels.
+      rate: ρ in [0, 1).
+      seed: int (or anything `np.random.default_rng` accepts).
+      groups: (n,) integer group ids for the exact fractions; default: the class.
+      exact: exact per-group fractions (default) or Bernoulli flips.
+
+    Returns:
+      NoisyLabels(y (n,) or (n, C) float64, corrupted (n,) bool).
+
+    Example:
+      >>> pair_flip(np.eye(3), 0.9, seed=0).y   # every class c -> c + 1 (mod 3)
+      array([[0., 1., 0.],
+             [0., 0., 1.],
+             [1., 0., 0.]])
+
+    Reference: Han et al. 2018 (co-teaching), arXiv 1804.06872 (pair flipping).
+    """
+    return _flip(labels, rate, seed, groups, exact, pair=True)
+
+
+def gaussian_noise(labels, sigma, seed) -> NoisyLabels:
+    """Additive Gaussian label noise: y = ŷ + σ·ξ, ξ ~ N(0, I) entrywise (labels become real).
+
+    Every row is corrupted when σ > 0 (`corrupted` is all True), none when σ = 0.
+
+    Args:
+      labels: (n,) or (n, C) real ground-truth labels (any finite values).
+      sigma: σ ≥ 0.
+      seed: int (or anything `np.random.default_rng` accepts).
+
+    Returns:
+      NoisyLabels(y same shape as labels, float64; corrupted (n,) bool).
+
+    Example:
+      >>> y, corrupted = gaussian_noise(np.ones(3), 0.1, seed=0)
+      >>> corrupted.all()
+      np.True_
+    """
+    y = as_real_numpy(labels, "labels")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"labels must have shape (n,) or (n, C), got {y.shape}")
+    check_finite(y, "labels")
+    sigma = _check_sigma(sigma)
+    rng = np.random.default_rng(seed)
+    noisy = y + sigma * rng.standard_normal(y.shape)
+    return NoisyLabels(noisy, np.full(y.shape[0], sigma > 0.0))
+
+
+def _canonical_noise(noise: str) -> str:
+    if not isinstance(noise, str):
+        raise TypeError(f"noise must be a string, one of {NOISE_MODELS}, got {noise!r}")
+    key = _NOISE_ALIASES.get(noise.lower(), noise.lower())
+    if key not in NOISE_MODELS:
+        raise ValueError(f"unknown noise model {noise!r}; choose one of {NOISE_MODELS}")
+    return key
+
+
+def apply_noise(labels, noise: str, rate, seed, *, groups=None, exact: bool = True) -> NoisyLabels:
+    """Dispatch on the noise model name: "none", "flip", "pair" or "gaussian" (rate = σ).
+
+    "symmetric" is accepted for "flip" and "clean" for "none".
+
+    Example:
+      >>> apply_noise(np.array([1., -1.]), "none", 0.0, seed=0).corrupted
+      array([False, False])
+    """
+    noise = _canonical_noise(noise)
+    if noise == "none":
+        y = as_real_numpy(labels, "labels")
+        check_finite(y, "labels")
+        return NoisyLabels(y, np.zeros(y.shape[0], dtype=bool))  # y is already a copy
+    if noise == "gaussian":
+        return gaussian_noise(labels, rate, seed)
+    fn = symmetric_flip if noise == "flip" else pair_flip
+    return fn(labels, rate, seed, groups=groups, exact=exact)

@@ -1,0 +1,39 @@
+"""The report layer: a study's result → JSON (one encoder), figures (through `ntk_air.plots`) and,
+for the whole study, index.md with a results table. Files are written atomically into a
+`ReportWriter` folder whose `manifest.json` is written last.
+
+    >>> writer = report.ReportWriter(tmp_path / "air_out")
+    >>> summary = report.write_air(writer, studies.air(ds, kernel_fn))
+    >>> writer.finish({"command": "air"})["complete"]
+    True
+"""
+
+from .._json import to_jsonable
+from ._files import OutputError, ReportWriter, atomic_write, check_output_file
+from .air import air_headlines, air_summary, write_air
+from .distill import distill_headlines, distill_summary, write_distill
+from .index import INCOMPLETE_BANNER, render_index
+from .kernel import kernel_headlines, kernel_summary, write_kernel
+from .theorem import theorem_headlines, theorem_summary, write_theorem
+
+__all__ = [
+    "INCOMPLETE_BANNER",
+    "OutputError",
+    "ReportWriter",
+    "air_headlines",
+    "air_summary",
+    "atomic_write",
+    "check_output_file",
+    "distill_headlines",
+    "distill_summary",
+    "kernel_headlines",
+    "kernel_summary",
+    "render_index",
+    "theorem_headlines",
+    "theorem_summary",
+    "to_jsonable",
+    "write_air",
+    "write_distill",
+    "write_kernel",
+    "write_theorem",
+]

@@ -1,0 +1,135 @@
+"""The self-distillation study's report: distill.json and its figures."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..plots import new_figure
+from ..plots.distill import plot_distill_curves, plot_distill_summary
+from ..studies.distill import best_run
+
+__all__ = ["distill_summary", "write_distill", "distill_headlines"]
+
+
+def _run_json(run) -> dict:
+    d = run._asdict()
+    d.pop("u_final")
+    return d
+
+
+def distill_summary(study, kernel: dict | None = None) -> dict:
+    """The JSON summary of a `DistillStudy` (the keys of `distill.json`)."""
+    pg = study.plain_gd
+    best = best_run(study)
+    return {
+        "data": study.data,
+        "kernel": kernel or {},
+        "n": study.data["n"],
+        "dtype": str(np.asarray(pg.train_dist).dtype),
+        "eta": study.eta,
+        "lambda_max": study.lambda_max,
+        "u0": "zeros",
+        "steps": study.steps,
+        "record_every": study.record_every,
+        "rounds": study.rounds,
+        "ridge": study.ridge,
+        "noise_norm": study.noise_norm,
+        "plain_gd": {
+            "final_dist": float(pg.final_dist),
+            "best_early_stop_dist": float(pg.best_dist),
+            "best_early_stop_step": int(pg.best_step),
+            "test_best_dist": None if pg.test_best_dist is None else float(pg.test_best_dist),
+        },
+        "best_rule": {"label": best.label, "final_dist": best.final_dist, "margin": best.margin},
+        "runs": [_run_json(r) for r in study.runs],
+    }
+
+
+def write_distill(
+    writer,
+    study,
+    *,
+    prefix: str = "",
+    kernel: dict | None = None,
+    save_predictions=None,
+    dataset=None,
+) -> dict:
+    """distill.json, distill_curves / distill_summary (/ distill_rounds) PNGs, and optionally
+    the final training predictions of every run (`save_predictions`: a path, written exactly as
+    given, with `u` (runs, n[, C]), the run `labels`, and the data set's `y` and `y_clean`)."""
+    from ._files import atomic_write
+
+    summary = distill_summary(study, kernel)
+    best_es = summary["plain_gd"]["best_early_stop_dist"]
+    steps_runs = [r for r in study.runs if r.kind == "steps"]
+    round_runs = [r for r in study.runs if r.kind == "rounds"]
+    figures = []
+    name = study.data["name"]
+
+    fig, ax = new_figure(figsize=(8, 5))
+    plot_distill_curves(
+        [(r.label, r.steps, r.dist_train) for r in steps_runs],
+        study.noise_norm,
+        best_es,
+        ax=ax,
+        title=f"{name}: self-distillation rules (η = {study.eta:.3g})",
+    )
+    figures.append(writer.figure(f"{prefix}distill_curves.png", fig).split("/")[-1])
+    fig, ax = new_figure(figsize=(max(6, 0.6 * len(study.runs) + 2), 5))
+    plot_distill_summary(
+        [r.label for r in study.runs],
+        [r.final_dist for r in study.runs],
+        [r.best_dist for r in study.runs],
+        best_es,
+        study.noise_norm,
+        ax=ax,
+    )
+    figures.append(writer.figure(f"{prefix}distill_summary.png", fig).split("/")[-1])
+    if round_runs:
+        fig, ax = new_figure(figsize=(8, 5))
+        plot_distill_curves(
+            [(r.label, r.steps, r.dist_train) for r in round_runs],
+            study.noise_norm,
+            best_es,
+            ax=ax,
+            title=f"{name}: round-based self-distillation",
+            xlabel="round t + 1",
+        )
+        figures.append(writer.figure(f"{prefix}distill_rounds.png", fig).split("/")[-1])
+    files = []
+    if save_predictions is not None:
+        arrays = {
+            "u": np.stack([r.u_final for r in study.runs]),
+            "labels": np.array([r.label for r in study.runs]),
+        }
+        if dataset is not None:
+            arrays.update(y=np.asarray(dataset.y), y_clean=np.asarray(dataset.y_clean))
+        atomic_write(save_predictions, lambda f: np.savez(f, **arrays))
+        files.append(str(save_predictions))
+    summary["files"] = files
+    summary["figures"] = figures
+    writer.json(f"{prefix}distill.json", summary)
+    return summary
+
+
+def distill_headlines(s: dict) -> list[tuple[str, str, str]]:
+    """(quantity, value, what it means) rows for the index's results table."""
+    pg, best = s["plain_gd"], s["best_rule"]
+    beats = best["final_dist"] < pg["best_early_stop_dist"]
+    meaning = (
+        f"{best['label']} ends {'below' if beats else 'above'} the best early stop of plain GD "
+        + (
+            "without stopping early: self-distillation beats early stopping here."
+            if beats
+            else "— here no rule beats early stopping."
+        )
+    )
+    return [
+        (
+            "‖u − ŷ‖: best rule (final) vs plain GD (best early stop / final)",
+            f"{best['final_dist']:.3g} ({best['label']}) vs {pg['best_early_stop_dist']:.3g} "
+            f"(step {pg['best_early_stop_step']}) / {pg['final_dist']:.3g}; "
+            f"‖e‖ = {s['noise_norm']:.3g}",
+            meaning,
+        )
+    ]

@@ -1,0 +1,55 @@
+"""index.md of a report folder: a results table first (headline numbers with what they mean),
+then each section's files and figures."""
+
+from __future__ import annotations
+
+__all__ = ["render_index", "INCOMPLETE_BANNER"]
+
+INCOMPLETE_BANNER = (
+    "> **incomplete**: this report is still being written (or its run was interrupted); the "
+    "files below may be missing or from an earlier run. A complete report has `manifest.json`."
+)
+"""The line that opens index.md when a study of the report did not finish."""
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_index(
+    sections: dict, headlines: dict, *, title: str, context: list[str], complete: bool
+) -> str:
+    """Markdown of the index.
+
+    Args:
+      sections: {section name: its JSON summary (with `files`, `figures`)}.
+      headlines: {section name: [(quantity, value, meaning), ...]}.
+      title: the page title. context: lines about the data and kernel.
+      complete: False adds the incomplete banner.
+    """
+    lines = [f"# {title}", ""]
+    if not complete:
+        lines += [INCOMPLETE_BANNER, ""]
+    lines += context + [""]
+    lines += [
+        "## Results",
+        "",
+        "| section | quantity | value | what it means |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, rows in headlines.items():
+        for quantity, value, meaning in rows:
+            lines.append(f"| {name} | {_cell(quantity)} | {_cell(value)} | {_cell(meaning)} |")
+    lines += [
+        "",
+        "Every number above was computed by this run; each section's JSON has all of them.",
+        "",
+    ]
+    for name, res in sections.items():
+        lines += [f"## {name}", "", f"- data: [`{name}/{name}.json`]({name}/{name}.json)"]
+        for f in res.get("files", []):
+            lines.append(f"- file: [`{name}/{f}`]({name}/{f})")
+        for fig in res.get("figures", []):
+            lines += ["", f"![{fig}]({name}/{fig})"]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""The kernel study's report: kernel.json, kernel.npz and the kernel/spectrum figure."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..plots import new_figure
+from ..plots.kernels import plot_kernel_and_spectrum
+
+__all__ = ["kernel_summary", "write_kernel", "kernel_headlines"]
+
+
+def kernel_summary(study) -> dict:
+    """The JSON summary of a `KernelStudy` (the keys of `kernel.json`)."""
+    lam = np.asarray(study.eigenvalues)
+    return {
+        "n": int(lam.shape[0]),
+        "dtype": str(lam.dtype),
+        "lambda_max": study.lambda_max,
+        "lambda_min": study.lambda_min,
+        "condition_number": study.condition_number,
+        "most_negative_eigenvalue": study.most_negative_eigenvalue,
+        "clamp_tolerance": study.clamp_tolerance,
+        "eigenvalues": lam,
+    }
+
+
+def write_kernel(writer, study, *, prefix: str = "") -> dict:
+    """kernel.json, kernel.npz (ntk, eigenvalues) and kernel_spectrum.png."""
+    writer.npz(f"{prefix}kernel.npz", ntk=study.ntk, eigenvalues=study.eigenvalues)
+    fig, axes = new_figure(1, 2, figsize=(10, 4))
+    plot_kernel_and_spectrum(study.ntk, study.eigenvalues, axes=axes, title=study.data["name"])
+    fig_name = writer.figure(f"{prefix}kernel_spectrum.png", fig).split("/")[-1]
+    summary = kernel_summary(study)
+    summary["files"] = ["kernel.npz"]
+    summary["figures"] = [fig_name]
+    writer.json(f"{prefix}kernel.json", summary)
+    return summary
+
+
+def kernel_headlines(s: dict) -> list[tuple[str, str, str]]:
+    """(quantity, value, what it means) rows for the index's results table."""
+    return [
+        (
+            "NTK eigenvalues λ_max / λ_min (condition number)",
+            f"{s['lambda_max']:.4g} / {s['lambda_min']:.3g} ({s['condition_number']:.3g})",
+            "The spread of the spectrum sets how fast each mode is fitted: GD with η = 1/λ_max "
+            "fits mode i at rate ηλ_i.",
+        )
+    ]

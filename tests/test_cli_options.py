@@ -1,0 +1,95 @@
+"""Options every command shares: --n-train/--n-test subsamples, data options that do not apply to
+a data file, examples in --help; and the data helpers behind them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ntk_air import cli, data
+
+
+def _run(argv, capsys):
+    code = cli.main([*argv, "--no-progress"])
+    captured = capsys.readouterr()
+    return code, captured.err
+
+
+@pytest.mark.parametrize("command", ["air", "distill", "reproduce", "kernel", "theorem"])
+def test_every_command_help_lists_an_example(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"ntk-air {command}" in out
+
+
+def test_n_train_subsamples_built_in_data(tmp_path, x64, capsys):
+    code, _ = _run(
+        [
+            "air",
+            "--dataset",
+            "digits",
+            "--n-train",
+            "90",
+            "--n-test",
+            "30",
+            "--steps",
+            "50",
+            "--out",
+            str(tmp_path),
+        ],
+        capsys,
+    )
+    assert code == 0
+    rep = json.loads((tmp_path / "air.json").read_text())
+    assert rep["dataset"]["n"] == 90 and rep["dataset"]["n_test"] == 30
+    assert len(rep["eigenvalues"]) == 90
+
+
+def test_built_in_data_options_with_a_data_file_are_an_error(tmp_path, x64, capsys):
+    path = tmp_path / "d.npz"
+    data.save_npz(data.clusters(n_per_cluster=5, n_test_per_cluster=0), path)
+    for extra in (["--dataset", "digits"], ["--seed", "3"], ["--noise", "pair"]):
+        code, err = _run(["air", str(path), *extra, "--out", str(tmp_path / "o")], capsys)
+        assert code == 2 and extra[0] in err and "built-in data only" in err
+    code, err = _run(["air", "--normalize", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "--normalize applies to a data file" in err
+    code, err = _run(["air", "--n-train", "5000", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "n_train must be an integer ≥ 1 and ≤ 160" in err
+
+
+def test_subsample_is_stratified_seeded_and_keeps_the_corruption():
+    ds = data.digits(n_train=300, n_test=100, noise_rate=0.2, seed=1)
+    small = data.subsample(ds, n_train=50, n_test=20, seed=4)
+    again = data.subsample(ds, n_train=50, n_test=20, seed=4)
+    np.testing.assert_array_equal(small.x, again.x)
+    assert small.x.shape == (50, 64) and small.x_test.shape == (20, 64)
+    counts = np.bincount(np.argmax(ds.y_clean, 1), minlength=10)
+    sub = np.bincount(np.argmax(small.y_clean, 1), minlength=10)
+    assert np.all(np.abs(sub - counts * 50 / 300) < 1)  # each class keeps its share
+    rows = small.info["subsample_rows"]
+    np.testing.assert_array_equal(small.x, ds.x[rows])
+    flipped = np.flatnonzero(np.any(small.y != small.y_clean, axis=1))
+    np.testing.assert_array_equal(small.info["corrupted"], flipped)
+    with pytest.raises(ValueError, match="n_train must be an integer"):
+        data.subsample(ds, n_train=0)
+
+
+def test_npz_unknown_keys_are_an_error_with_a_suggestion(tmp_path):
+    ds = data.clusters(n_per_cluster=4, n_test_per_cluster=0)
+    path = tmp_path / "typo.npz"
+    np.savez(path, x=ds.x, y=ds.y, yclean=ds.y_clean)
+    with pytest.raises(ValueError, match=r"'yclean' \(did you mean 'y_clean'\?\)"):
+        data.from_npz(path)
+
+
+def test_from_arrays_is_what_from_npz_reads(tmp_path):
+    ds = data.clusters(n_per_cluster=4, n_test_per_cluster=2)
+    path = data.save_npz(ds, tmp_path / "c.npz")
+    a = data.from_npz(path)
+    b = data.from_arrays(ds.x, ds.y, ds.y_clean, ds.x_test, ds.y_test_clean, name=ds.name)
+    for field in ("x", "y", "y_clean", "x_test", "y_test_clean"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert a.info["n_corrupted"] == b.info["n_corrupted"] == ds.info["n_corrupted"]

@@ -1,0 +1,151 @@
+"""The report layer: files written atomically, a manifest written last, stale files removed,
+results JSON byte-identical between runs (timings apart), and an index that states the result."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ntk_air import cli, report
+
+
+def test_a_failed_write_leaves_the_previous_file_intact(tmp_path):
+    w = report.ReportWriter(tmp_path / "out")
+    w.json("a.json", {"v": 1})
+
+    def broken(f):
+        f.write(b'{"v": ')
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        report.atomic_write(w.path("a.json"), broken)
+    assert json.loads((tmp_path / "out" / "a.json").read_text()) == {"v": 1}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json"]  # no temp left
+
+
+def test_manifest_is_written_last_and_stale_files_are_removed(tmp_path):
+    out = tmp_path / "out"
+    w = report.ReportWriter(out)
+    w.json("a.json", {})
+    w.text("old.md", "from the first run")
+    assert not (out / "manifest.json").exists()
+    assert w.finish({"command": "x"})["files"] == ["a.json", "old.md"]
+    (out / "mine.txt").write_text("a user's own file")
+    w = report.ReportWriter(out)
+    assert not (out / "manifest.json").exists()  # incomplete until this run finishes
+    w.json("a.json", {"second": True})
+    manifest = w.finish({"command": "x"})
+    assert manifest["removed_stale"] == ["old.md"]
+    assert not (out / "old.md").exists()
+    assert (out / "mine.txt").exists()  # never touched: not ours
+    assert json.loads((out / "manifest.json").read_text())["complete"] is True
+
+
+def test_output_path_problems_are_caught_before_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(report.OutputError, match="not a folder"):
+        report.ReportWriter(tmp_path / "file")
+    with pytest.raises(report.OutputError, match="is a folder"):
+        report.check_output_file(tmp_path)
+
+
+def _run(argv, capsys):
+    code = cli.main([*argv, "--no-progress"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_results_json_is_byte_identical_between_runs(tmp_path, x64, capsys):
+    args = ["air", "--dataset", "clusters", "--n-train", "40", "--n-test", "20", "--steps", "300"]
+    assert _run([*args, "--out", str(tmp_path / "a")], capsys)[0] == 0
+    assert _run([*args, "--out", str(tmp_path / "b")], capsys)[0] == 0
+    a, b = (tmp_path / d / "air.json" for d in "ab")
+    assert a.read_bytes() == b.read_bytes()
+    assert "seconds" not in json.loads(a.read_text())
+    assert set(json.loads((tmp_path / "a" / "timings.json").read_text())["seconds"]) == {
+        "study",
+        "report",
+    }
+
+
+def test_reproduce_index_opens_with_the_headline_numbers(tmp_path, x64, capsys):
+    out = tmp_path / "rep"
+    code, stdout, _ = _run(
+        ["reproduce", "--sections", "kernel,air,distill", "--n-train", "60", "--out", str(out)],
+        capsys,
+    )
+    assert code == 0
+    index = (out / "index.md").read_text()
+    assert "incomplete" not in index
+    table = index[index.index("## Results") : index.index("## kernel")]
+    distill = json.loads((out / "distill" / "distill.json").read_text())
+    best = distill["best_rule"]
+    assert f"{best['final_dist']:.3g} ({best['label']})" in table
+    assert f"{distill['plain_gd']['best_early_stop_dist']:.3g}" in table
+    air = json.loads((out / "air" / "air.json").read_text())
+    assert f"clean {air['modes_holding']['clean']['0.9']} vs noise" in table
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and "distill/distill.json" in manifest["files"]
+    for rel in manifest["files"]:
+        assert (out / rel).is_file()
+
+
+def test_an_interrupted_run_says_so_in_one_line_and_keeps_earlier_files(
+    tmp_path, x64, capsys, monkeypatch
+):
+    out = tmp_path / "air"
+    args = ["air", "--n-train", "40", "--steps", "100", "--out", str(out)]
+    assert _run(args, capsys)[0] == 0
+    before = (out / "air.json").read_bytes()
+
+    from ntk_air import studies
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(studies, "air", interrupted)
+    code, _, err = _run(args, capsys)
+    assert code == 130
+    assert err.count("\n") == 1 and "interrupted" in err
+    assert (out / "air.json").read_bytes() == before
+    assert not (out / "manifest.json").exists()  # the unfinished run is marked incomplete
+
+
+def test_index_marks_an_unfinished_report():
+    text = report.render_index({}, {}, title="t", context=["c"], complete=False)
+    assert report.INCOMPLETE_BANNER in text
+    rows = {"air": [("q", "1.0", "m")]}
+    assert "| air | q | 1.0 | m |" in report.render_index(
+        {}, rows, title="t", context=[], complete=True
+    )
+
+
+def test_save_predictions_writes_the_exact_name(tmp_path, x64, capsys):
+    pred = tmp_path / "preds"  # no .npz suffix: written as given, recorded as given
+    code, _, _ = _run(
+        [
+            "distill",
+            "--rule",
+            "r3",
+            "--hard",
+            "--steps",
+            "20",
+            "--rounds",
+            "0",
+            "--n-train",
+            "40",
+            "--save-predictions",
+            str(pred),
+            "--out",
+            str(tmp_path / "d"),
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert pred.exists() and not (tmp_path / "preds.npz").exists()
+    rep = json.loads((tmp_path / "d" / "distill.json").read_text())
+    assert rep["files"] == [str(pred)]
+    with np.load(pred) as f:
+        assert f["u"].shape == (2, 40) and list(f["labels"]) == ["plain GD", "R3 hard α=0.9"]
