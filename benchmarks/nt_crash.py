@@ -14,7 +14,8 @@ pads NT's convolutions explicitly on CPU.
 
 Modes (each run is a fresh `python` process; a run "crashes" when it is killed by a signal):
 
-  readme   the README command above, end to end (≈ 2.5 min a run on 2 idle cores)
+  readme   the README command above (float64, the CLI's default; --no-progress), end to end,
+           each run into its own temporary --out (≈ 2.5 min a run on 2 idle cores)
   kernel   only its kernel calls: K(x, x) and K(x_test, x), n = 500 + 500, float64, auto tile
   minimal  the defect in plain JAX, without neural-tangents: a 3×3 'SAME' convolution of
            one-channel NCHW images in a `lax.map`, output transposed (so that XLA places the
@@ -153,8 +154,16 @@ def run_once(args) -> dict:
         except subprocess.TimeoutExpired:
             rc, tail = None, "timed out"
         wall = time.perf_counter() - t0
+        # readme mode: a run counts as complete only if the report's air.json was written
+        wrote = (Path(tmp) / "out" / "air.json").is_file() if args.mode == "readme" else None
     sig = signal.Signals(-rc).name if rc is not None and rc < 0 else None
-    return {"exit_status": rc, "signal": sig, "wall_s": round(wall, 2), "stderr_tail": tail}
+    return {
+        "exit_status": rc,
+        "signal": sig,
+        "wall_s": round(wall, 2),
+        "air_json_written": wrote,
+        "stderr_tail": tail,
+    }
 
 
 def cpu_info() -> dict:
@@ -192,8 +201,33 @@ def meta(args) -> dict:
     }
 
 
+def summarize(args, runs: list[dict], load_before) -> dict:
+    return {
+        "meta": {**meta(args), "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
+        "runs": len(runs),
+        "runs_requested": args.runs,
+        "crashes": sum(r["signal"] is not None for r in runs),
+        "failures": sum(r["exit_status"] != 0 for r in runs),
+        "median_wall_s": sorted(r["wall_s"] for r in runs)[len(runs) // 2],
+        "per_run": runs,
+    }
+
+
+def save(out: Path, key: str, entry: dict) -> None:
+    """Merge `entry` under `key` into the JSON file (other keys kept), atomically."""
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results[key] = entry
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    tmp.replace(out)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    out = Path(args.out)
+    key = f"{args.mode}/{args.label}"
+    if args.mode == "minimal":
+        key += f"/{args.variant}-{args.dtype}-{args.image}x{args.image}"
     load_before = os.getloadavg()
     runs = []
     for i in range(args.runs):
@@ -201,26 +235,9 @@ def main(argv=None) -> int:
         runs.append(r)
         status = r["signal"] or r["exit_status"]
         print(f"run {i + 1}/{args.runs}: {status} in {r['wall_s']} s", flush=True)
-    crashes = sum(r["signal"] is not None for r in runs)
-    failures = sum(r["exit_status"] != 0 for r in runs)
-    key = f"{args.mode}/{args.label}"
-    if args.mode == "minimal":
-        key += f"/{args.variant}-{args.dtype}-{args.image}x{args.image}"
-    entry = {
-        "meta": {**meta(args), "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
-        "runs": args.runs,
-        "crashes": crashes,
-        "failures": failures,
-        "median_wall_s": sorted(r["wall_s"] for r in runs)[len(runs) // 2],
-        "per_run": runs,
-    }
-    out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    results[key] = entry
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(out)
-    print(f"{key}: {crashes} crashes, {failures} failures in {args.runs} runs -> {out}")
+        save(out, key, summarize(args, runs, load_before))  # partial results survive a kill
+    entry = summarize(args, runs, load_before)
+    print(f"{key}: {entry['crashes']} crashes, {entry['failures']} failures in {len(runs)} runs")
     return 0
 
 
