@@ -43,6 +43,7 @@ def _run_module():
     return module
 
 
+@pytest.mark.slow  # one fresh process, ~45 s of CPU on 2 cores
 def test_fast_subset_of_neural_tangents_own_tests(tmp_path):
     """NT's own tests through the layer: testMaxLearningRate0 (SciPy's removed
     `eigvalsh(eigvals=)`) and testNTKMeanCovPrediction0 (`predict.gradient_descent_mse` built on
