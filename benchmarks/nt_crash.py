@@ -15,7 +15,7 @@ pads NT's convolutions explicitly on CPU.
 Modes (each run is a fresh `python` process; a run "crashes" when it is killed by a signal):
 
   readme   the README command above (float64, the CLI's default; --no-progress), end to end,
-           each run into its own temporary --out (≈ 2.5 min a run on 2 idle cores)
+           each run into its own temporary --out (≈ 65 s a run on 2 idle cores)
   kernel   only its kernel calls: K(x, x) and K(x_test, x), n = 500 + 500, float64, auto tile
   minimal  the defect in plain JAX, without neural-tangents: a 3×3 'SAME' convolution of
            one-channel NCHW images in a `lax.map`, output transposed (so that XLA places the
