@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 REPORT ?= ntk_air_report
 PYTEST_ARGS ?= -n 2 -q
 
-.PHONY: run test lint notebooks docs nt-reference clean
+.PHONY: run test lint notebooks docs nt-reference nt-upstream clean
 
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ lint: $(VENV)/.installed-test
 nt-reference:
 	bash tools/nt_reference/build_env.sh .nt-env
 	.nt-env/bin/python tools/nt_reference/make_fixtures.py
+
+# neural-tangents' own test suite against ntk_air's compatibility layer: NT 0.6.5's source
+# distribution is downloaded at run time into .nt-upstream/ (git-ignored, never committed);
+# the summary (counts, each failure with its category) goes to tools/nt_upstream/results.json.
+nt-upstream: $(VENV)/.installed-test
+	$(BIN)/python tools/nt_upstream/run.py
 
 clean:
 	rm -rf $(VENV) $(REPORT) site

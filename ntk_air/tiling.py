@@ -106,9 +106,11 @@ def call_tiled(grid_fn, x1: jax.Array, x2: jax.Array, tile_size: int | None):
     """Run a compiled tile loop on rows padded to whole tiles; trim its output outside it.
 
     `grid_fn(x1p, x2p, tile_size)` is a jitted function that calls `tiled_pairwise` on its
-    inputs. Padding happens before it and the trim to (n1, n2) after it, as separate programs:
-    with neural-tangents' convolution kernels in float64, XLA CPU (jax 0.9–0.10) corrupted
-    memory when the trim was fused into the same program as the tile loop.
+    inputs. Padding happens before it and the trim to (n1, n2) after it, as separate programs,
+    so one compiled tile loop serves every n that pads to the same number of rows.
+    (The segmentation faults once blamed on fusing the trim into the tile loop came from an
+    out-of-bounds read in XLA:CPU's code for padded float64 convolutions; moving the trim only
+    moved buffers around. `ntk_air.nt_backend.compat` avoids the read, see the README.)
 
     Returns:
       grid_fn's pytree with leaves trimmed to (n1, n2, ...).

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -46,7 +47,7 @@ def nt_test(fn):
     return pytest.mark.nt(needs_nt(fn))
 
 
-def run_python(code: str, timeout: int = 180) -> subprocess.CompletedProcess:
+def run_python(code: str, timeout: int = 180, env=None) -> subprocess.CompletedProcess:
     """Run `code` in a fresh interpreter (same venv), from the repo root."""
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -54,6 +55,7 @@ def run_python(code: str, timeout: int = 180) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
         cwd=Path(__file__).parent.parent,
+        env=env,
     )
 
 
@@ -181,14 +183,15 @@ def test_unadaptable_import_failure_is_wrapped_and_cleaned_up():
 
 @nt_test
 def test_compat_leaves_jax_modules_unchanged():
-    """After the import, jax.core, jax.interpreters.ad, jax.numpy and jax.util are exactly as
-    installed; only NT's own globals see the adapted names."""
+    """After the import, jax.core, jax.interpreters.ad, jax.numpy, jax.lax, jax.util and
+    scipy.linalg are exactly as installed; only NT's own globals see the adapted names."""
     r = run_python(
         """
         import importlib.util, sys
-        import jax, jax.core, jax.numpy as jnp
+        import jax, jax.core, jax.numpy as jnp, scipy, scipy.linalg
         from jax.interpreters import ad
-        mods = {"jax": jax, "jax.core": jax.core, "ad": ad, "jnp": jnp}
+        mods = {"jax": jax, "jax.core": jax.core, "ad": ad, "jnp": jnp, "lax": jax.lax,
+                "scipy": scipy, "scipy.linalg": scipy.linalg}
         before = {k: dict(vars(m)) for k, m in mods.items()}
         had_util = importlib.util.find_spec("jax.util") is not None
         from ntk_air import nt_backend
@@ -213,6 +216,31 @@ def test_compat_leaves_jax_modules_unchanged():
     assert r.returncode == 0, r.stderr + r.stdout
 
 
+@nt_test
+def test_names_present_but_broken_are_shadowed_for_the_import_then_restored():
+    """A `jax.util` without safe_map/safe_zip and a `jax.core.Var` that is not JAX's Var: NT
+    imports with the replacements, and both are exactly as before afterwards."""
+    r = run_python(
+        """
+        import sys, types
+        import jax, jax.core
+        broken_util = types.ModuleType("jax.util")
+        sys.modules["jax.util"] = broken_util
+        class NotAVar: pass
+        jax.core.Var = NotAVar
+        from ntk_air import nt_backend
+        nt = nt_backend.import_neural_tangents()
+        emp = sys.modules["neural_tangents._src.empirical"]
+        assert emp.map is not getattr(broken_util, "safe_map", None)
+        assert emp.map(lambda a, b: a + b, [1], [2]) == [3]
+        assert emp.Var is jax.extend.core.Var
+        assert sys.modules["jax.util"] is broken_util and jax.core.Var is NotAVar
+        print("OK")
+        """
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
 def test_adaptation_table_renders_every_entry():
     from ntk_air.nt_backend import compat
 
@@ -224,6 +252,243 @@ def test_adaptation_table_renders_every_entry():
     rows = compat.diagnose()
     assert len(rows) == len(compat.ADAPTATIONS) + len(compat.GATES)
     assert all(not r["state"].startswith("cannot adapt") for r in rows), rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Feature checks test behaviour, not names (each is fooled here by a name that exists but does
+# not work as NT uses it, and satisfied by one that does; monkeypatch restores JAX afterwards)
+# ---------------------------------------------------------------------------------------------
+
+
+def _check(needs):
+    from ntk_air.nt_backend import compat
+
+    (a,) = [a for a in compat.ADAPTATIONS if a.needs == needs]
+    return a.check
+
+
+def test_eval_context_check_asks_whether_tracers_pass_through(monkeypatch):
+    """A `jax.core.eval_context` that forces eager evaluation (jax 0.10's) needs the adaptation;
+    one that behaves as `ensure_compile_time_eval` does not; nor does the name decide."""
+    import contextlib
+
+    import jax
+    import jax.core
+
+    from ntk_air.nt_backend import compat
+
+    check = _check("jax.core.eval_context")
+    assert compat._evaluates_at_compile_time(jax.ensure_compile_time_eval)
+    monkeypatch.setattr(jax.core, "eval_context", jax.ensure_compile_time_eval, raising=False)
+    assert check() is False
+    monkeypatch.setattr(jax.core, "eval_context", contextlib.nullcontext, raising=False)
+    assert check() is True  # exists, but constants stay tracers under jit
+    monkeypatch.delattr(jax.core, "eval_context", raising=False)
+    assert check() is True
+
+
+@pytest.mark.parametrize("name", ["Jaxpr", "JaxprEqn", "Literal", "Var", "Primitive"])
+def test_moved_jax_core_names_are_checked_against_real_jaxprs(name, monkeypatch):
+    import jax.core
+    import jax.extend.core
+
+    check = _check(f"jax.core.{name}")
+    monkeypatch.setattr(jax.core, name, type(name, (), {}), raising=False)  # a stand-in class
+    assert check() is True
+    monkeypatch.setattr(jax.core, name, getattr(jax.extend.core, name), raising=False)
+    assert check() is False
+
+
+def test_jax_util_check_exercises_safe_map_and_safe_zip(monkeypatch):
+    import types
+
+    from ntk_air.nt_backend import compat
+
+    check = _check("jax.util")
+    for shim, needs in (
+        (types.ModuleType("jax.util"), True),  # the module, without the functions
+        (types.SimpleNamespace(safe_map=lambda f, *a: list(map(f, *a)), safe_zip=zip), True),
+        (types.SimpleNamespace(safe_map=compat._safe_map, safe_zip=compat._safe_zip), False),
+    ):
+        monkeypatch.setitem(sys.modules, "jax.util", shim)
+        assert check() is needs, shim
+
+
+@pytest.mark.parametrize(
+    "needs",
+    [
+        "jax.interpreters.ad.zeros_like_p",
+        "jax.core.DShapedArray",
+        "jax.interpreters.ad.source_info_util",
+        "jax.interpreters.ad.reducing_transposes",
+        "jax.interpreters.ad.config",
+    ],
+)
+def test_ad_and_core_names_are_checked_by_use(needs, monkeypatch):
+    """Each name must be what NT uses it as (a primitive, a class, a module with the calls NT
+    makes, a table, a config with a bool flag), not merely present."""
+    import importlib
+    import types
+
+    import jax.extend.core
+    import jax.extend.source_info_util
+
+    wrong, right = {
+        "zeros_like_p": ("zeros_like", jax.extend.core.Primitive("zeros_like")),
+        "DShapedArray": (None, type("DShapedArray", (), {})),
+        "source_info_util": (types.SimpleNamespace(), jax.extend.source_info_util),
+        "reducing_transposes": ([], {}),
+        "config": (object(), types.SimpleNamespace(jax_enable_checks=False)),
+    }[needs.rsplit(".", 1)[1]]
+    module, name = needs.rsplit(".", 1)
+    mod = importlib.import_module(module)
+    check = _check(needs)
+    monkeypatch.setattr(mod, name, wrong, raising=False)
+    assert check() is True
+    monkeypatch.setattr(mod, name, right, raising=False)
+    assert check() is False
+
+
+def test_size_check_calls_jnp_size(monkeypatch):
+    import warnings
+
+    import jax.numpy as jnp
+
+    check = _check("jax.numpy.size")
+
+    def warns(x, axis=None):
+        warnings.warn("deprecated", DeprecationWarning, stacklevel=2)
+        return 6
+
+    monkeypatch.setattr(jnp, "size", warns)
+    assert check() is True
+    monkeypatch.setattr(jnp, "size", lambda x, axis=None: 6)
+    assert check() is False
+
+
+def test_structured_derivatives_gate_calls_linearize_as_nt_does(monkeypatch):
+    """A `linearize(traceable, *primals)` with the old signature that does not work as NT calls
+    it (the old check only read the signature) closes the gate, and says why."""
+    from jax.interpreters import ad
+
+    from ntk_air.nt_backend import GATES
+
+    def linearize(traceable, *primals, has_aux=False):
+        raise TypeError("new protocol")
+
+    monkeypatch.setattr(ad, "linearize", linearize)
+    assert GATES["structured-derivatives"].works() is False
+    assert "new protocol" in GATES["structured-derivatives"].failure()
+
+
+def test_auto_gate_indexes_cost_analysis_as_nt_does(monkeypatch):
+    """AUTO needs `cost_analysis()[0]['flops']`: a list of dicts opens the gate, a dict closes
+    it (whatever the method is called)."""
+    import jax
+
+    from ntk_air.nt_backend import GATES
+
+    compiled_type = type(jax.jit(lambda x: x).lower(1.0).compile())
+    gate = GATES["auto"]
+    monkeypatch.setattr(compiled_type, "cost_analysis", lambda self: [{"flops": 1.0}])
+    assert gate.works() is True
+    monkeypatch.setattr(compiled_type, "cost_analysis", lambda self: {"flops": 1.0})
+    assert gate.works() is False and "KeyError" in gate.failure()
+
+
+# ---------------------------------------------------------------------------------------------
+# NT's convolutions, padded explicitly on CPU (the XLA:CPU out-of-bounds read)
+# ---------------------------------------------------------------------------------------------
+
+CONV_CASES = [
+    # (lhs shape, rhs shape, strides, padding, kwargs)
+    ((2, 1, 8, 8), (1, 1, 3, 3), (1, 1), "SAME", {}),
+    ((2, 3, 7, 5), (4, 3, 3, 2), (2, 1), "SAME", {}),
+    ((2, 3, 7, 5), (4, 3, 3, 3), (1, 1), "VALID", {}),
+    ((2, 3, 7, 5), (4, 3, 3, 3), (1, 2), [(2, 0), (1, 3)], {}),
+    ((2, 3, 7, 5), (4, 3, 3, 3), (1, 1), "SAME", {"rhs_dilation": (2, 1)}),
+    ((2, 4, 6, 6), (4, 2, 3, 3), (1, 1), "SAME", {"feature_group_count": 2}),
+    ((2, 6, 6, 3), (3, 3, 3, 5), (1, 1), "SAME", {"dimension_numbers": ("NHWC", "HWIO", "NHWC")}),
+    ((2, 2, 9), (3, 2, 4), (1,), "SAME", {}),
+    ((1, 1, 4, 4, 4), (2, 1, 3, 3, 3), (1, 1, 1), "SAME", {}),
+    ((2, 3, 7, 5), (4, 3, 3, 3), (1, 1), [(-1, 2), (1, 1)], {}),  # negative: passed through
+    ((2, 3, 7, 5), (4, 3, 3, 3), (1, 1), [(1, 1), (1, 1)], {"lhs_dilation": (2, 1)}),  # as is
+]
+
+
+def test_explicitly_padded_conv_equals_lax(dtype):
+    """The convolution NT gets equals `lax.conv_general_dilated` exactly under jit (zeros add
+    nothing), for padding strings, explicit pads, strides, dilations, groups, layouts and
+    1-D/3-D convolutions; negative padding and input dilation are passed through as they are."""
+    import jax
+    from jax import lax
+
+    from ntk_air.nt_backend import compat
+
+    conv = compat._conv_padded_explicitly_on_cpu()
+    for i, (lhs_shape, rhs_shape, strides, padding, kw) in enumerate(CONV_CASES):
+        rng = np.random.RandomState(i)
+        lhs = rng.standard_normal(lhs_shape).astype(dtype)
+        rhs = rng.standard_normal(rhs_shape).astype(dtype)
+        got = jax.jit(lambda a, b: conv(a, b, strides, padding, **kw))(lhs, rhs)  # noqa: B023
+        want = lax.conv_general_dilated(lhs, rhs, strides, padding, **kw)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=str(i))
+
+
+def test_explicitly_padded_conv_transforms_like_lax(x64):
+    """vmap and grad through the explicit pad and the optimization barrier match lax's."""
+    import jax
+    from jax import lax
+
+    from ntk_air.nt_backend import compat
+
+    conv = compat._conv_padded_explicitly_on_cpu()
+    for i in (0, 1):
+        lhs_shape, rhs_shape, strides, padding, kw = CONV_CASES[i]
+        rng = np.random.RandomState(i)
+        lhs, rhs = rng.standard_normal(lhs_shape), rng.standard_normal(rhs_shape)
+
+        def ours(a, b):
+            return conv(a, b, strides, padding, **kw)  # noqa: B023
+
+        def ref(a, b):
+            return lax.conv_general_dilated(a, b, strides, padding, **kw)  # noqa: B023
+
+        batched = jax.vmap(ours, (0, None))(np.stack([lhs, 2 * lhs]), rhs)
+        np.testing.assert_array_equal(np.asarray(batched[1]), np.asarray(ref(2 * lhs, rhs)))
+        g_ours = jax.grad(lambda a, b: (ours(a, b) ** 2).sum(), (0, 1))(lhs, rhs)
+        g_ref = jax.grad(lambda a, b: (ref(a, b) ** 2).sum(), (0, 1))(lhs, rhs)
+        for a, b in zip(g_ours, g_ref, strict=True):
+            assert rel_fro(a, b) <= 1e-14
+
+
+def test_explicitly_padded_conv_leaves_no_padding_in_the_cpu_convolution():
+    """Compiled for CPU, the 'SAME' convolution has no padding left in its window (XLA did not
+    fold the explicit pad back: the optimization barrier holds)."""
+    from ntk_air.nt_backend import compat
+
+    assert compat._explicit_padding_survives_xla_cpu(compat._conv_padded_explicitly_on_cpu())
+    import jax
+
+    assert not compat._explicit_padding_survives_xla_cpu(jax.lax.conv_general_dilated)
+
+
+@nt_test
+def test_nt_sees_the_explicitly_padded_conv_and_jax_keeps_its_own():
+    r = run_python(
+        """
+        import sys
+        import jax
+        from ntk_air.nt_backend import import_neural_tangents
+        import_neural_tangents()
+        linear = sys.modules["neural_tangents._src.stax.linear"]
+        assert linear.lax.conv_general_dilated is not jax.lax.conv_general_dilated
+        assert linear.lax.conv_general_dilated_p is jax.lax.conv_general_dilated_p
+        assert jax.lax.conv_general_dilated.__module__.startswith("jax")
+        print("OK")
+        """
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,20 +742,63 @@ def test_input_shape_errors_are_clear(x64):
         kernel_fn_from_spec("fc")(np.ones((3, 4)), np.ones((2, 5)))
 
 
+# The XLA:CPU convolution defect (README, "Optional neural-tangents backend"): a plain-JAX program
+# in which XLA puts a padded float64 convolution's operand at the start of the output buffer. With
+# every large buffer an mmap, JAX's own convolution crashed 8 of 10 such processes (jaxlib 0.10.2,
+# AVX-512; benchmarks/results/nt_crash.json, minimal/*); `conv` is filled in below.
+_CONV_DEFECT_PROGRAM = """
+import sys
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+{conv}
+@jax.jit
+def looped(xs, w):
+    ys = lax.map(lambda x: conv(jnp.sin(x), w, (1, 1), "SAME",
+                                dimension_numbers=("NCHW", "OIHW", "NCHW")), xs)
+    return jnp.swapaxes(ys, 0, 1)  # a separate output buffer: XLA reuses it for the operand
+w = jnp.full((1, 1, 3, 3), 1.0 / 9.0)
+x = np.random.default_rng(0).standard_normal((4, 2048, 1, 8, 8))
+xs = jnp.asarray(x)
+# The reference in NumPy: JAX's own eager 'SAME' convolution here would hit the defect itself.
+p = np.pad(np.sin(x[0]), ((0, 0), (0, 0), (1, 1), (1, 1)))
+want = sum(p[:, :, i : i + 8, j : j + 8] for i in range(3) for j in range(3)) / 9.0
+for _ in range(20):
+    y = looped(xs, w).block_until_ready()
+print("DIFF", float(np.abs(np.asarray(y[:, 0]) - want).max()))
+"""
+
+
 @nt_test
-def test_tiled_cnn_float64_does_not_corrupt_memory():
-    """Regression: a jitted tile loop over NT's conv kernel whose trim was fused into the same
-    program corrupted memory on XLA CPU (segfault at the next dispatch). Runs in a subprocess."""
+def test_nt_convolutions_avoid_the_xla_cpu_out_of_bounds_read():
+    """Regression (issue 13): NT's `lax.conv_general_dilated` (as the layer hands it to NT) runs
+    the crashing program in fresh processes with every large buffer an mmap, and equals JAX's."""
+    conv = (
+        "from ntk_air.nt_backend import import_neural_tangents\n"
+        "import_neural_tangents()\n"
+        "conv = sys.modules['neural_tangents._src.stax.linear'].lax.conv_general_dilated\n"
+    )
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    for _ in range(2):
+        r = run_python(_CONV_DEFECT_PROGRAM.format(conv=conv), env=env)
+        assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+        assert float(r.stdout.split("DIFF")[1]) < 1e-14
+
+
+@nt_test
+def test_tiled_cnn_float64_equals_untiled():
+    """The README's CNN kernel, tiled with padded tiles (10 % 4 != 0), equals the untiled one."""
     r = run_python(
         """
         import jax, numpy as np
         jax.config.update("jax_enable_x64", True)
         from ntk_air.nt_backend import kernel_fn_from_spec
-        kernel_fn = kernel_fn_from_spec("cnn:channels=4,depth=1,shape=6x6x1")
-        x = np.random.RandomState(0).standard_normal((10, 36))
-        k = kernel_fn(x, tile_size=4)                 # 10 % 4 != 0: padded tiles
+        kernel_fn = kernel_fn_from_spec("cnn:channels=8,depth=2,shape=8x8x1")
+        x = np.random.RandomState(0).standard_normal((10, 64))
+        k = kernel_fn.replace(tile_size=4)(x)
         full = kernel_fn(x)
-        # `- 1.0` dispatches further programs on the results: the corruption showed up there.
         print("DIFF", float(np.abs(np.asarray(k.ntk - 1.0) - np.asarray(full.ntk - 1.0)).max()))
         """
     )
@@ -577,7 +885,7 @@ def test_structured_derivatives_work_or_raise_clearly(x64):
     init_fn, apply_fn, _ = _stax_mlp(2)
     _, params = init_fn(jax.random.PRNGKey(0), (-1, 4))
     x = np.random.RandomState(5).standard_normal((5, 4))
-    if GATES["structured-derivatives"].works():
+    if GATES["structured-derivatives"].works():  # a bool: a probe that raises reads False
         got = empirical_ntk_fn(apply_fn, implementation="structured")(params, x)
         want = empirical_ntk_fn(apply_fn, implementation="jacobian")(params, x)
         assert rel_fro(got, want) <= 1e-12
