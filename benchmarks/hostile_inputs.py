@@ -501,7 +501,11 @@ def cli_cases(f: dict, out: Path) -> list[tuple[str, list[str]]]:
         c(f"kernel_in_{key}", "kernel", f[key], "--out", f"{o}/k_{key}")
     c("kernel_out_dir", "kernel", f["kernel_in.npz"], "--out", f["a_directory.npz"])
     c("kernel_out_under_file", "kernel", f["kernel_in.npz"], "--out", f["a_file"] + "/k.npz")
-    c("kernel_out_dev_full", "kernel", f["kernel_in.npz"], "--out", "/dev/full")
+    # A FIFO stands for any non-regular file (as root, `--out /dev/full` once replaced the device).
+    fifo = str(out.parent / "a_fifo")
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo)
+    c("kernel_out_fifo", "kernel", f["kernel_in.npz"], "--out", fifo)
     c(
         "kernel_fc_overflow",
         "kernel",
@@ -753,7 +757,7 @@ air_file_string_x.npz air_file_test_dim.npz air_file_text.npz air_file_truncated
 air_file_typo_key.npz air_file_zeros.npz air_file_with_dataset air_file_with_seed
 air_file_with_noise_rate air_noise_rate_-0.1 air_noise_rate_1 air_noise_rate_1.5 air_noise_rate_nan
 air_noise_rate_inf air_noise_rate_abc air_seed_-1 air_seed_1.5 air_n_train_0 air_n_train_-5
-air_n_train_abc air_n_test_-1 air_dataset_cifar10 air_dataset_empty air_noise_gaussian
+air_n_train_abc air_n_test_-1 air_dataset_cifar10 air_dataset_empty
 air_noise_empty air_steps_0 air_steps_-1 air_steps_0.5 air_steps_nan air_steps_inf air_num_steps_0
 air_num_steps_-3 air_eta_0 air_eta_-1 air_eta_nan air_eta_inf air_eta_100 air_fc_depth_-1
 air_fc_depth_abc air_fc_wstd_-1 air_fc_wstd_nan air_fc_wstd_inf air_fc_deep_overflow
@@ -770,10 +774,10 @@ theorem_kappa_inf theorem_alpha_nan theorem_alpha_-0.5 theorem_alpha_5 theorem_s
 theorem_seed_99999999999999999999 theorem_init-seed_-1 theorem_steps_0 theorem_steps_-5
 theorem_widths_1 theorem_widths_0 theorem_widths_-4 theorem_widths_abc
 theorem_network-dtype_float16 theorem_out_file
-kernel_in_kernel_in.npz kernel_in_kernel_x2_dim.npz kernel_in_kernel_nan.npz
+kernel_in_kernel_x2_dim.npz kernel_in_kernel_nan.npz
 kernel_in_kernel_extra.npz kernel_in_empty.npz kernel_in_truncated.npz kernel_in_pickled.npz
 kernel_in_array.npy kernel_in_a_directory.npz kernel_in_missing.npz kernel_in_bitflip.npz
-kernel_in_string_x.npz kernel_out_dir kernel_out_under_file kernel_out_dev_full kernel_fc_overflow
+kernel_in_string_x.npz kernel_out_dir kernel_out_under_file kernel_out_fifo kernel_fc_overflow
 reproduce_sections_unknown reproduce_sections_empty unknown_command air_unknown_option
 api_kernel_nan_input api_kernel_complex api_kernel_object api_kernel_string api_kernel_rank1
 api_kernel_rank3 api_kernel_empty api_kernel_feature_mismatch api_kernel_depth_negative
@@ -805,8 +809,9 @@ MUST_SUCCEED = set(
     """
 air_file_good.npz air_noise_rate_0 air_noise_rate_0.99 air_seed_0 air_n_train_2 air_dataset_clusters
 air_dataset_digits air_dataset_digits-binary air_dataset_mnist1d air_dataset_mnist1d-binary
-air_noise_none air_noise_flip air_noise_pair air_steps_1 air_num_steps_1 air_tile_1 air_tile_7
-air_tile_100000 air_dtype_float32 distill_alpha_1 distill_alpha_0.99 distill_xi_0 kernel_in_good.npz
+air_noise_none air_noise_flip air_noise_pair air_noise_gaussian air_steps_1 air_tile_1 air_tile_7
+air_tile_100000 air_dtype_float32 distill_alpha_1 distill_alpha_0.99 distill_xi_0
+kernel_in_kernel_in.npz kernel_in_kernel_in_x2.npz air_num_steps_2
 """.split()
 )
 

@@ -177,6 +177,7 @@ class PairwiseKernelFn:
         for name, x in (("x1", x1), ("x2", x2)):
             if x.shape[0] == 0:
                 raise ValueError(f"{name} has no rows: a kernel needs at least one example")
+        self._check_block_shape(x1, x2)
         tile = self.tile_for(x1, x2)
 
         def grid(a, b, t):
@@ -187,6 +188,20 @@ class PairwiseKernelFn:
         k = Kernel(nngp=None if k.nngp is None else k.nngp.astype(dt), ntk=k.ntk.astype(dt))
         self._check_finite(k, x1, x2)
         return k
+
+    def _check_block_shape(self, x1, x2) -> None:
+        """block_fn on 1 × 2 rows must give (1, 2) arrays: a wrong shape is an error, not a
+        kernel of the wrong size (checked by shape only, nothing is computed)."""
+        if not (hasattr(x1, "shape") and hasattr(x2, "shape")):
+            return
+        out = jax.eval_shape(self.block_fn, x1[:1], x2[: min(2, x2.shape[0])])
+        want = (1, min(2, x2.shape[0]))
+        for field, arr in zip(("nngp", "ntk"), out if isinstance(out, Kernel) else (None, out)):
+            if arr is not None and tuple(arr.shape) != want:
+                raise ValueError(
+                    f"block_fn(a, b) must return a (len(a), len(b)) array (or a Kernel of them); "
+                    f"on {want[0]} × {want[1]} rows its {field} has shape {tuple(arr.shape)}"
+                )
 
     def _check_finite(self, k: Kernel, x1, x2) -> None:
         """A kernel with NaN/inf entries is an error naming the first entry (and, for layered

@@ -556,15 +556,15 @@ def check_loop(estimate: LoopEstimate, budget: Budget | None = None) -> LoopEsti
     if estimate.seconds > budget.seconds and not budget.force:
         raise ResourceError(
             f"{estimate.what} is estimated to take ~{_seconds(estimate.seconds)} (> the "
-            f"{_seconds(budget.seconds)} limit) and to record "
+            f"{_seconds(budget.seconds)} limit) and to need "
             f"{_gb(estimate.memory_bytes)}; nothing was run. Use fewer steps, or "
             "--force to run it anyway"
         )
     if estimate.memory_bytes > size_budget:
         raise ResourceError(
-            f"{estimate.what} would record {_gb(estimate.memory_bytes)} > memory "
+            f"{estimate.what} would need {_gb(estimate.memory_bytes)} > memory "
             f"budget {_gb(size_budget)} (~{_seconds(estimate.seconds)}); nothing was "
-            "allocated (--force does not lift a memory limit). Use fewer steps or a larger "
-            "recording period"
+            "allocated (--force does not lift a memory limit). Use fewer steps, a larger "
+            "recording period or smaller sizes"
         )
     return estimate

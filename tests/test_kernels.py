@@ -306,3 +306,12 @@ def test_a_layer_of_your_own_composes(x64):
     base = kernels.fc_kernel_fn(1, "relu")(x)
     k = kernels.from_layers(L.serial(L.dense(), L.relu(), L.dense(), scale(3.0)))(x)
     np.testing.assert_allclose(k.ntk, 9 * base.ntk, rtol=1e-13)
+
+
+def test_from_pairwise_refuses_a_block_function_of_the_wrong_shape():
+    """A block_fn returning (t1, d) instead of (t1, t2) is an error, not a (n, d) 'kernel'."""
+    x = np.eye(4)[:3]
+    with pytest.raises(ValueError, match=r"must return a \(len\(a\), len\(b\)\) array"):
+        kernels.from_pairwise(lambda a, b: a)(x)
+    k = kernels.from_pairwise(lambda a, b: a @ b.T)(x, x[:2])
+    assert k.ntk.shape == (3, 2)

@@ -51,6 +51,24 @@ def test_output_path_problems_are_caught_before_work(tmp_path):
         report.check_output_file(tmp_path)
 
 
+def test_a_device_or_pipe_is_never_replaced_by_an_output_file(tmp_path, capsys):
+    """Renaming a finished file onto `--out /dev/full` replaced the device itself (as root)."""
+    import os
+    import stat
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(report.OutputError, match="not a regular file"):
+        report.check_output_file(fifo)
+    with pytest.raises(report.OutputError, match="not a regular file"):
+        report.atomic_write(fifo, lambda f: f.write(b"x"))
+    x = tmp_path / "x.npz"
+    np.savez(x, x=np.eye(3))
+    code = cli.main(["kernel", str(x), "--out", str(fifo)])
+    assert code == 2 and "not a regular file" in capsys.readouterr().err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the pipe
+
+
 def _run(argv, capsys):
     code = cli.main([*argv, "--no-progress"])
     captured = capsys.readouterr()

@@ -136,7 +136,7 @@ def test_long_loops_refused_with_the_estimate_unless_forced(
     assert "nothing was run" in err
     # --force lifts the time limit, not the memory budget: 10⁹ recorded steps cannot fit
     code, _, err = _cli([command, "--steps", "1e9", "--force", *out], capsys)
-    assert code == 2 and "would record" in err and "TB" not in err and " GB" in err
+    assert code == 2 and "would need" in err and "TB" not in err and " GB" in err
     # a run within memory but above a (tiny) time limit: refused, and runs with --force
     few = [command, "--steps", "200", "--time-limit", "1e-9", *out]
     code, _, err = _cli(few, capsys)
@@ -158,5 +158,16 @@ def test_plan_solver_options_and_check_loop():
     with pytest.raises(ResourceError, match="estimated to take"):
         resources.check_loop(est, Budget(seconds=1.0))
     assert resources.check_loop(est, Budget(seconds=1.0, force=True)) is est
-    with pytest.raises(ResourceError, match="would record"):
+    with pytest.raises(ResourceError, match="would need"):
         resources.check_loop(est, Budget(memory_bytes=5, force=True))
+
+
+def test_theorem_refuses_a_width_whose_network_cannot_fit(tmp_path, capsys):
+    """`--widths 100000000` was killed by the OS; the network's weights and activations now
+    count in the estimate, so it is refused in seconds even with --force."""
+    code = cli.main(
+        ["theorem", "--widths", "100000000", "--steps", "10", "--force", "--no-harder"]
+        + ["--out", str(tmp_path / "th")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "would need" in err and "GB" in err

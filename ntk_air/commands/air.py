@@ -64,6 +64,11 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from .. import report, studies
 
+    if args.num_steps < 2:
+        raise CliError(
+            "--num-steps must be ≥ 2 (the U-curve needs k = 0 and a last step), "
+            f"got {args.num_steps}"
+        )
     setup_dtype(args)
     writer = open_report(args.out)
     budget = budget_from_args(args)

@@ -31,6 +31,8 @@ class OutputError(OSError):
 def atomic_write(path, write) -> Path:
     """`write(file_object)` into a temporary file beside `path`, then rename it into place."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{str(path)!r} exists and is not a regular file; nothing was written")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -68,6 +70,13 @@ def check_output_file(path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"output file {str(path)!r} is a folder")
+    if path.exists() and not path.is_file():
+        # A device, a pipe or a socket: renaming a finished file onto it would replace it (as
+        # root, /dev/full or /dev/null itself), and writing into it loses the output.
+        raise OutputError(
+            f"output file {str(path)!r} exists and is not a regular file (a device, pipe or "
+            "socket); give a file name"
+        )
     _check_writable_dir(path.parent if str(path.parent) else Path("."))
     return path
 

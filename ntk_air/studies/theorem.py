@@ -125,7 +125,8 @@ def theorem_plan(
     of width m trains two rules (plain, R3) on n points in d dimensions (≈ 6·n·m·d multiply-adds
     each, forward and backward) and each width's two linearizations (H₀ and H∞) take a product
     K·u per rule (2n² each); the kernel limit (per case) likewise. Recordings: the kernel limit
-    every step, the networks every `record_every` steps, (n + n_test) numbers per rule.
+    every step, the networks every `record_every` steps, (n + n_test) numbers per rule; plus the
+    largest network's weights (≈ 6·m·d numbers) and activations (≈ 4·(n + n_test)·m).
 
     Args:
       config: `TheoremConfig`. budget: `resources.Budget` (memory, time limit, force).
@@ -164,6 +165,9 @@ def theorem_plan(
     memory = limits * (c.steps + 1) * rows * 2 + len(nets) * (c.steps // c.record_every + 1) * (
         rows * 3
     )
+    # One network at a time: its weights with gradients and the two rules' copies (≈ 6·m·d) and
+    # its n × m activations and activation patterns (≈ 4·n·m, also behind H(W(0))), float64.
+    memory += max(8 * (6 * m * (d + 1) + 4 * (n + n_test) * m) for m in nets)
     loops = LoopEstimate(
         f"theorem: {c.steps} steps × {len(nets)} networks (widths {widths}"
         + (f", harder case {harder_widths} × 2 inits" if c.harder else "")
