@@ -196,7 +196,8 @@ class PairwiseKernelFn:
             return
         out = jax.eval_shape(self.block_fn, x1[:1], x2[: min(2, x2.shape[0])])
         want = (1, min(2, x2.shape[0]))
-        for field, arr in zip(("nngp", "ntk"), out if isinstance(out, Kernel) else (None, out)):
+        pair = out if isinstance(out, Kernel) else (None, out)
+        for field, arr in zip(("nngp", "ntk"), pair, strict=True):
             if arr is not None and tuple(arr.shape) != want:
                 raise ValueError(
                     f"block_fn(a, b) must return a (len(a), len(b)) array (or a Kernel of them); "
