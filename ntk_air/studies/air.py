@@ -96,6 +96,17 @@ class TopKDiagnostics(NamedTuple):
     tail_upper: jax.Array  # (T,) Gauss–Radau upper bound of it
 
 
+def _steps_to_fit(steps, f_clean, f_noise) -> dict:
+    """{level: {"clean": step, "noise": step}}: the first step each part is fitted to `level`."""
+    return {
+        f"{level:g}": {
+            "clean": _first_step_reaching(steps, f_clean, level),
+            "noise": _first_step_reaching(steps, f_noise, level),
+        }
+        for level in FIT_LEVELS
+    }
+
+
 def _first_step_reaching(steps, fractions, level):
     hit = np.flatnonzero(np.asarray(fractions) >= level)
     return float(steps[hit[0]]) if hit.size else None
@@ -209,13 +220,7 @@ def air(
         curve=curve,
         fitted=ff,
         half_lives=gd_half_lives(eig, eta=eta, force=config.force),
-        steps_to_fit={
-            f"{level:g}": {
-                "clean": _first_step_reaching(steps, f_clean, level),
-                "noise": _first_step_reaching(steps, f_noise, level),
-            }
-            for level in FIT_LEVELS
-        },
+        steps_to_fit=_steps_to_fit(steps, f_clean, f_noise),
         solver=choice,
     )
 
@@ -359,13 +364,7 @@ def _air_topk(dataset, kernel_fn, config: AIRConfig, choice: SolverChoice, progr
         curve=curve,
         fitted=ff,
         half_lives=gd_half_lives(eig_k, eta=eta, force=config.force),
-        steps_to_fit={
-            f"{level:g}": {
-                "clean": _first_step_reaching(steps, f_clean, level),
-                "noise": _first_step_reaching(steps, f_noise, level),
-            }
-            for level in FIT_LEVELS
-        },
+        steps_to_fit=_steps_to_fit(steps, f_clean, f_noise),
         solver=choice,
         topk=diagnostics,
     )

@@ -149,22 +149,28 @@ def _params(rule) -> dict:
     return {}
 
 
-def _rule_counts(c: DistillConfig) -> tuple[int, int]:
-    """(step rules, round rules) the config asks for (no kernel needed)."""
+def _config_rules(c: DistillConfig, *, ramp: float, ridge: float) -> tuple[list, list]:
+    """(step rules, round rules) that the config names, its extra rules included."""
     names = list(RULE_NAMES if c.rules is None else c.rules)
-    steps_rules = rules_from_names(
+    step_rules = rules_from_names(
         names,
         alphas=c.alphas,
         betas=c.betas,
         soft=c.soft,
         hard=c.hard,
         schedule=c.schedule,
-        ramp=1.0,
-    )
+        ramp=float(ramp),
+    ) + list(c.extra_rules)
     round_rules = rounds_from_names(
-        names, xis=c.xis, ridge=1.0, student_steps=c.student_steps, soft=c.soft, hard=c.hard
+        names, xis=c.xis, ridge=ridge, student_steps=c.student_steps, soft=c.soft, hard=c.hard
     )
-    return len(steps_rules) + len(c.extra_rules), len(round_rules)
+    return step_rules, round_rules
+
+
+def _rule_counts(c: DistillConfig) -> tuple[int, int]:
+    """(step rules, round rules) the config asks for (no kernel needed)."""
+    step_rules, round_rules = _config_rules(c, ramp=1.0, ridge=1.0)
+    return len(step_rules), len(round_rules)
 
 
 def distill_plan(
@@ -279,19 +285,7 @@ def distill(
     record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
     ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
     ridge = default_ridge(eig.eigenvalues) if c.ridge is None else float(c.ridge)
-    names = list(RULE_NAMES if c.rules is None else c.rules)
-    step_rules = rules_from_names(
-        names,
-        alphas=c.alphas,
-        betas=c.betas,
-        soft=c.soft,
-        hard=c.hard,
-        schedule=c.schedule,
-        ramp=float(ramp),
-    ) + list(c.extra_rules)
-    round_rules = rounds_from_names(
-        names, xis=c.xis, ridge=ridge, student_steps=c.student_steps, soft=c.soft, hard=c.hard
-    )
+    step_rules, round_rules = _config_rules(c, ramp=ramp, ridge=ridge)
     test = system.ntk_test is not None
     problem = linear_problem(
         eig,
