@@ -144,6 +144,8 @@ class ClosedForm(Engine):
             return "engine 'closed-form' handles soft, non-adaptive affine rules only; use 'scan'"
         if rule.schedule != "constant":
             return "engine 'closed-form' needs a constant α; use 'eigen-scan' or 'scan'"
+        if rule.start:
+            return "engine 'closed-form' has no warm-up (start > 0); use 'eigen-scan' or 'scan'"
         return None
 
     def run(self, problem, rule, eta, *, steps, record):

@@ -21,6 +21,12 @@ moving = 1 gives R3 ỹ(k) = α ỹ(k−1) + (1 − α) p(k), ỹ(0) = y. α_k i
 (α·min(1, k/ramp)) or adaptive (α·accuracy of p against the given labels: R2). Soft rules with a
 constant α are linear and diagonal in the NTK's eigenbasis: `distill` runs them in closed form.
 
+A warm-up of W steps (`start=W`) trains on the given labels first, ỹ(k) = y for k < W, and then
+runs the rule on its own clock k' = k − W from ỹ at k' = 0 computed with u(W) (the rule restarted
+at step W). W = 0 is the rule as written above. Self-distillation from a network that has not yet
+learnt anything pins its early mistakes; the warm-up lets it first fit what it can
+(Kim et al. arXiv 2006.12000 ramp α for the same reason).
+
 A rule of your own, in a few lines:
 
     >>> def tanh_mix(beta):
@@ -152,11 +158,12 @@ class AffineRule:
     ramp: Any = 0.0  # steps for the increasing schedule to reach α
     hard: bool = dataclasses.field(default=False, metadata={"static": True})
     schedule: str = dataclasses.field(default="constant", metadata={"static": True})
+    start: int = dataclasses.field(default=0, metadata={"static": True})  # warm-up steps W
 
     @property
     def linear(self) -> bool:
-        """Soft with a constant α: linear in (u, ỹ, y), diagonal in the eigenbasis."""
-        return not self.hard and self.schedule == "constant"
+        """Soft with a constant α and no warm-up: linear and diagonal in the eigenbasis."""
+        return not self.hard and self.schedule == "constant" and self.start == 0
 
     def alpha_at(self, k, q, y):
         """α_k: α, α·min(1, k/ramp) (increasing) or α·accuracy(q against y) (adaptive)."""
@@ -170,20 +177,33 @@ class AffineRule:
         """p(q): the hard label of q, or q itself."""
         return hard_targets(q) if self.hard else q
 
+    def first_target(self, u, y):
+        """ỹ at the rule's step 0: (1 − a_0') y + a_0' p(u), a_0' = (1 − moving)·α_0 (R3: y)."""
+        a0 = (1.0 - self.moving) * self.alpha_at(0, u, y)
+        return ((1.0 - a0) * y + a0 * self.predictions(u)).astype(u.dtype)
+
     def init(self, u0, y) -> AffineState:
-        """ỹ(0) = (1 − a_0') y + a_0' p(u(0)), a_0' = (1 − moving)·α_0 (R3: ỹ(0) = y)."""
-        a0 = (1.0 - self.moving) * self.alpha_at(0, u0, y)
-        t0 = ((1.0 - a0) * y + a0 * self.predictions(u0)).astype(u0.dtype)
+        """ỹ(0) = `first_target`(u(0), y); with a warm-up ỹ(0) = y."""
+        t0 = self.first_target(u0, y) if self.start == 0 else jnp.asarray(y, u0.dtype)
         return AffineState(target=t0, u_prev=u0)
 
     def update(self, u, y, state: AffineState, k):
-        """ỹ(k) from ỹ(k−1), u(k−1) and u(k) = u; ỹ(0) unchanged at k = 0."""
+        """ỹ(k) from ỹ(k−1), u(k−1) and u(k) = u; ỹ(0) unchanged at k = 0.
+
+        With a warm-up W: ỹ(k) = y for k < W, `first_target`(u(W), y) at k = W, and the
+        update on the clock k − W after.
+        """
+        k = k - self.start
         q = jnp.where(self.lag > 0, state.u_prev, u)
         alpha = self.alpha_at(k, q, y)
         m = self.moving * alpha
         a = self.moving + (1.0 - self.moving) * alpha
         stepped = m * state.target + (1.0 - m) * ((1.0 - a) * y + a * self.predictions(q))
-        target = jnp.where(k == 0, state.target, stepped).astype(u.dtype)
+        first = state.target if self.start == 0 else self.first_target(u, y)
+        target = jnp.where(k == 0, first, stepped)
+        if self.start:
+            target = jnp.where(k < 0, y, target)
+        target = target.astype(u.dtype)
         return target, AffineState(target=target, u_prev=u)
 
     def as_target_rule(self) -> TargetRule:
@@ -215,7 +235,15 @@ def check_weight(name, value):
 
 
 def _affine(
-    alpha, *, moving=0.0, lag=False, hard=False, schedule="constant", ramp=0.0, name="alpha"
+    alpha,
+    *,
+    moving=0.0,
+    lag=False,
+    hard=False,
+    schedule="constant",
+    ramp=0.0,
+    name="alpha",
+    start=0,
 ):
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
@@ -229,7 +257,14 @@ def _affine(
         ramp=np.float64(ramp),
         hard=bool(hard),
         schedule=schedule,
+        start=_check_start(start),
     )
+
+
+def _check_start(start) -> int:
+    if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
+        raise ValueError(f"start (warm-up steps) must be an integer ≥ 0, got {start!r}")
+    return int(start)
 
 
 def plain_gd() -> AffineRule:
@@ -237,7 +272,7 @@ def plain_gd() -> AffineRule:
     return _affine(0.0)
 
 
-def r1(alpha, *, hard=False, lag=False, schedule="constant", ramp=0.0) -> AffineRule:
+def r1(alpha, *, hard=False, lag=False, schedule="constant", ramp=0.0, start=0) -> AffineRule:
     """R1, mix the given labels with the predictions.
 
     ỹ(k) = (1 − α_k) y + α_k p(k), p = u (soft) or sign/argmax (hard), p(k) = p(u(k − 1)) if lag.
@@ -249,6 +284,7 @@ def r1(alpha, *, hard=False, lag=False, schedule="constant", ramp=0.0) -> Affine
       lag: use u(k − 1).
       schedule: "constant", "increasing" (α_k = α·min(1, k/ramp)) or "adaptive" (α·accuracy).
       ramp: steps of the increasing schedule.
+      start: warm-up W ≥ 0: ỹ(k) = y for k < W, then the rule on the clock k − W.
 
     Returns:
       AffineRule.
@@ -260,22 +296,28 @@ def r1(alpha, *, hard=False, lag=False, schedule="constant", ramp=0.0) -> Affine
 
     Reference: Dong et al. arXiv 1910.01255; Kim et al. arXiv 2006.12000 (increasing α).
     """
-    return _affine(alpha, lag=lag, hard=hard, schedule=schedule, ramp=ramp)
+    return _affine(alpha, lag=lag, hard=hard, schedule=schedule, ramp=ramp, start=start)
 
 
-def r1_lag(alpha, *, hard=False, schedule="constant", ramp=0.0) -> AffineRule:
+def r1_lag(alpha, *, hard=False, schedule="constant", ramp=0.0, start=0) -> AffineRule:
     """R1-lag: ỹ(k) = (1 − α_k) y + α_k p(u(k − 1))."""
-    return r1(alpha, hard=hard, lag=True, schedule=schedule, ramp=ramp)
+    return r1(alpha, hard=hard, lag=True, schedule=schedule, ramp=ramp, start=start)
 
 
-def r2(scale=1.0) -> AffineRule:
-    """R2: ỹ(k) = (1 − α_k) y + α_k p(u(k)), α_k = scale · (training accuracy against y), hard p."""
-    return _affine(scale, hard=True, schedule="adaptive", name="scale")
+def r2(scale=1.0, *, start=0) -> AffineRule:
+    """R2: ỹ(k) = (1 − α_k) y + α_k p(u(k)), α_k = scale · (training accuracy against y), hard p.
+
+    start: warm-up W (ỹ(k) = y for k < W; see the module docstring).
+    """
+    return _affine(scale, hard=True, schedule="adaptive", name="scale", start=start)
 
 
-def r3(alpha, *, hard=True, lag=False, schedule="constant", ramp=0.0) -> AffineRule:
-    """R3: ỹ(k) = α ỹ(k − 1) + (1 − α) p(k), ỹ(0) = y (moving target); hard targets by default."""
-    return _affine(alpha, moving=1.0, lag=lag, hard=hard, schedule=schedule, ramp=ramp)
+def r3(alpha, *, hard=True, lag=False, schedule="constant", ramp=0.0, start=0) -> AffineRule:
+    """R3: ỹ(k) = α ỹ(k − 1) + (1 − α) p(k), ỹ(0) = y (moving target); hard targets by default.
+
+    start: warm-up W (ỹ(k) = y for k < W, then R3 restarted from ỹ = y at step W).
+    """
+    return _affine(alpha, moving=1.0, lag=lag, hard=hard, schedule=schedule, ramp=ramp, start=start)
 
 
 def bootstrap(beta, *, hard=False) -> AffineRule:
@@ -289,9 +331,10 @@ def bootstrap(beta, *, hard=False) -> AffineRule:
 def rule_label(rule: AffineRule) -> str:
     """Readable name of one (unstacked) affine rule, e.g. 'R3 hard α=0.9'."""
     a, mv, lag, ramp = (float(v) for v in (rule.alpha, rule.moving, rule.lag, rule.ramp))
+    warm = f" from step {rule.start}" if rule.start else ""
     if rule.schedule == "adaptive" and not mv and rule.hard:
         name = "R2" if a == 1 else f"R2 ×{a:g}"
-        return name + (" lag" if lag else "")
+        return name + (" lag" if lag else "") + warm
     if not mv and a == 0:
         return "plain GD"
     name = ("R3" if mv else "R1") + ("-lag" if lag else "") + (" hard" if rule.hard else " soft")
@@ -300,7 +343,7 @@ def rule_label(rule: AffineRule) -> str:
         name += f" ramp {ramp:g}"
     elif rule.schedule == "adaptive":
         name += " adaptive"
-    return name
+    return name + warm
 
 
 def stack_rules(rules: Sequence):
@@ -328,7 +371,8 @@ def stack_rules(rules: Sequence):
 def rule_kind(rule) -> str:
     """Static structure of a rule as text: type, and hard/schedule for an AffineRule."""
     if isinstance(rule, AffineRule):
-        return f"AffineRule(hard={rule.hard}, schedule={rule.schedule!r})"
+        warm = f", start={rule.start}" if rule.start else ""
+        return f"AffineRule(hard={rule.hard}, schedule={rule.schedule!r}{warm})"
     return type(rule).__name__
 
 

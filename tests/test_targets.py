@@ -3,6 +3,8 @@ and one rule of one's own run both in the kernel limit and on a real network."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,6 +55,65 @@ def test_schedules(x64):
     assert float(inc.alpha_at(5, u, y)) == pytest.approx(0.4)
     assert float(inc.alpha_at(50, u, y)) == pytest.approx(0.8)
     assert float(targets.r2(0.9).alpha_at(3, u, y)) == pytest.approx(0.45)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        targets.r1(0.5, start=6),
+        targets.r3(0.9, hard=False, start=6),
+        targets.r3(0.8, hard=True, start=6),
+        targets.r2(start=6),
+        targets.r1(0.7, schedule="increasing", ramp=5, start=6),
+    ],
+    ids=["r1", "r3-soft", "r3-hard", "r2", "r1-increasing"],
+)
+def test_a_warm_up_is_plain_gd_then_the_rule_restarted_from_u_at_the_warm_up(rule, x64):
+    """start = W: ỹ(k) = y for k < W, then the rule on its clock k − W from u(W): the run equals
+    plain GD for W steps followed by the rule (start = 0) from u(0) = u(W), step for step."""
+    rng = np.random.default_rng(3)
+    x = unit_rows(24, 4, seed=3)
+    H = np.asarray(two_layer_ntk(x, x))
+    y_clean = np.sign(x[:, 0] + 0.3 * x[:, 1])
+    y = np.where(rng.random(24) < 0.25, -y_clean, y_clean)
+    eig, W, steps, eta = eigensystem(jnp.asarray(H)), rule.start, 40, 0.5
+    problem = linear_problem(eig, y, y_clean, kernel=H)
+    warm = distill.self_distill(problem, rule, steps=steps, eta=eta, engine="scan")
+    plain = distill.self_distill(problem, targets.plain_gd(), steps=W, eta=eta, engine="scan")
+    rest = distill.self_distill(
+        linear_problem(eig, y, y_clean, u0=plain.u_final, kernel=H),
+        dataclasses.replace(rule, start=0),
+        steps=steps - W,
+        eta=eta,
+        engine="scan",
+    )
+    np.testing.assert_allclose(warm.dist_train[: W + 1], plain.dist_train, rtol=1e-12)
+    np.testing.assert_allclose(warm.dist_train[W:], rest.dist_train, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(warm.u_final, rest.u_final, rtol=1e-10, atol=1e-12)
+    assert not np.allclose(
+        warm.dist_train,
+        distill.self_distill(
+            problem, dataclasses.replace(rule, start=0), steps=steps, eta=eta, engine="scan"
+        ).dist_train,
+    )  # the warm-up changes the run
+    assert "from step 6" in targets.rule_label(rule)
+
+
+def test_a_warm_up_is_refused_by_the_closed_form_and_exact_on_the_eigenbasis_scan(x64):
+    x = unit_rows(20, 3, seed=4)
+    H = np.asarray(two_layer_ntk(x, x))
+    y = np.sign(x[:, 0])
+    problem = linear_problem(eigensystem(jnp.asarray(H)), y, y, kernel=H)
+    rule = targets.r1(0.6, start=4)
+    assert not rule.linear and targets.r1(0.6).linear
+    with pytest.raises(ValueError, match="warm-up"):
+        distill.self_distill(problem, rule, steps=10, eta=0.5, engine="closed-form")
+    auto = distill.self_distill(problem, rule, steps=30, eta=0.5)
+    dense = distill.self_distill(problem, rule, steps=30, eta=0.5, engine="scan")
+    np.testing.assert_allclose(auto.dist_train, dense.dist_train, rtol=1e-10)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="warm-up"):
+            targets.r1(0.5, start=bad)
 
 
 def test_hard_targets_accuracy_and_margin_on_both_label_formats():

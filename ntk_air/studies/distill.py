@@ -143,6 +143,7 @@ def _params(rule) -> dict:
             "ramp": float(rule.ramp),
             "hard": bool(rule.hard),
             "schedule": rule.schedule,
+            "start": int(rule.start),
         }
     if hasattr(rule, "_asdict") and not callable(getattr(rule, "init", None)):
         return {k: float(v) for k, v in rule._asdict().items()}
