@@ -85,6 +85,8 @@ def main(argv=None):
         "methods": list(summary["methods"]),
         "seeds": summary["config"]["seeds"],
         "epochs": summary["config"]["epochs"],
+        "warmup_epochs": summary["warmup_epochs"],
+        "data": summary["data"],
         "network": summary["network"],
         "timing_protocol": "one cold run, compilation included (what the user waits for); no "
         "repeats: the sweep itself is the unit",

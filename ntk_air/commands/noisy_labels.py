@@ -103,7 +103,19 @@ def add_parser(subparsers) -> None:
     p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default 0.9)")
     p.add_argument("--r1-alpha", type=float, default=d.r1_alpha, help="R1's α (default 0.5)")
     p.add_argument("--r3-alpha", type=float, default=d.r3_alpha, help="R3's α (default 0.9)")
-    p.add_argument("--n-train", type=int, default=d.n_train, help=f"(default {d.n_train})")
+    p.add_argument(
+        "--warmup-epochs",
+        type=int,
+        default=d.warmup_epochs,
+        help="epochs on the given labels before the self-distillation rules act "
+        "(default: half of --epochs)",
+    )
+    p.add_argument(
+        "--n-train",
+        type=int,
+        default=d.n_train,
+        help="training rows (default: digits 1000, mnist1d 4000, clusters and .npz 1000)",
+    )
     p.add_argument("--n-val", type=int, default=d.n_val, help=f"(default {d.n_val})")
     p.add_argument("--n-test", type=int, default=d.n_test, help=f"(default {d.n_test})")
     p.add_argument("--n-classes", type=int, default=None, help="use classes 0..K−1 only")
@@ -138,6 +150,7 @@ def build_config(args):
             loss=args.loss,
             r1_alpha=args.r1_alpha,
             r3_alpha=args.r3_alpha,
+            warmup_epochs=args.warmup_epochs,
             n_train=args.n_train,
             n_val=args.n_val,
             n_test=args.n_test,

@@ -163,6 +163,7 @@ def noisy_labels_summary(study) -> dict:
             zero.append({**where, "all_methods_agree": agree, "outside": outside})
     return {
         "config": c,
+        "warmup_epochs": int(study.warmup_epochs),
         "network": study.network,
         "lr": study.lr,
         "data": list(study.data),
@@ -266,7 +267,9 @@ def noisy_labels_index(summary: dict, figures: list[str]) -> str:
         + (f", momentum {c['momentum']:g}" if c["optimizer"] == "sgd" else "")
         + f"), loss {c['loss']}, {c['epochs']} epochs, batch {c['batch_size']}, "
         f"{c['seeds']} seeds; "
-        f"R1 α = {c['r1_alpha']:g}, R3 α = {c['r3_alpha']:g}; targets refreshed once per epoch.",
+        f"R1 α = {c['r1_alpha']:g}, R3 α = {c['r3_alpha']:g}; targets refreshed once per epoch; "
+        f"the self-distillation rules act from epoch {summary['warmup_epochs']} (every method "
+        "trains on the given labels before).",
         "Data: "
         + "; ".join(
             f"{d['name']} ({d['n_train']} train / {d['n_val']} validation / {d['n_test']} test, "
