@@ -384,13 +384,34 @@ ARCHS = ("mlp", "cnn")
 """The classifier architectures of `classifier`."""
 
 
+def _conv_same(h, kernel):
+    """Σ_offsets shift(h) @ kernel[offset]: a 'SAME', stride-1 convolution as matrix products.
+
+    The same numbers as `lax.conv_general_dilated(..., "SAME")`, written as one matmul per
+    window offset: XLA:CPU runs convolution gradients inside a compiled loop (the training
+    scan) up to ~100× slower than at top level (jax-ml/jax#12868), matrix products it does not.
+    h (n, *spatial, C_in), kernel (*window, C_in, C_out) → (n, *spatial, C_out).
+    """
+    window = kernel.shape[:-2]
+    spatial = h.shape[1:-1]
+    pads = [((w - 1) // 2, w // 2) for w in window]  # 'SAME' (odd windows: centred)
+    hp = jnp.pad(h, ((0, 0), *pads, (0, 0)))
+    out = 0.0
+    for offset in np.ndindex(*window):
+        part = hp[(slice(None), *[slice(o, o + s) for o, s in zip(offset, spatial, strict=True)])]
+        out = out + part @ kernel[offset]
+    return out
+
+
 class NTKConv(nn.Module):
     """Convolution ('SAME' padding, stride 1) in NTK or standard parameterization.
 
     ntk: z = (w_std/√fan_in)·(h ⋆ kernel) + b_std·bias with kernel, bias ~ N(0, 1) and
     fan_in = (∏ kernel_size)·C_in, as neural-tangents' `stax.Conv(..., padding='SAME')`;
     standard: kernel ~ N(0, w_std²/fan_in), bias ~ N(0, b_std²), z = h ⋆ kernel + bias.
-    Input (n, *spatial, C_in) → (n, *spatial, features).
+    Input (n, *spatial, C_in) → (n, *spatial, features). The convolution is computed as one
+    matrix product per window offset (`_conv_same`): the numbers of `lax.conv_general_dilated`,
+    without XLA:CPU's slow convolution gradients inside compiled training loops.
     """
 
     features: int
@@ -409,61 +430,10 @@ class NTKConv(nn.Module):
         shape = (*self.kernel_size, c_in, self.features)
         kernel = self.param("kernel", k_init, shape, h.dtype)
         bias = self.param("bias", b_init, (self.features,), h.dtype)
-        spatial = "".join("HWD"[: len(self.kernel_size)])
-        dims = (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
-        z = jax.lax.conv_general_dilated(
-            h,
-            kernel,
-            window_strides=(1,) * len(self.kernel_size),
-            padding="SAME",
-            dimension_numbers=dims,
-        )
+        z = _conv_same(h, kernel)
+        if self.parameterization == "standard":
+            return z + bias
         return w_scale * z + b_scale * bias
-
-
-class CNN(nn.Module):
-    """A convolutional classifier: conv–ReLU layers ('SAME', stride 1), flatten, dense readout.
-
-    h_0 = x reshaped to `input_shape` (e.g. (8, 8, 1) images or (40, 1) signals);
-    h_{l+1} = ReLU(conv_l(h_l)) for the `channels` (c_1, …, c_L); f(x) = readout(flatten(h_L)).
-    Every layer in the chosen parameterization (`NTKConv`, `NTKDense`).
-
-    Attributes:
-      input_shape: (*spatial, C_in) of one example; inputs arrive flat (n, ∏ input_shape).
-      channels: channels per conv layer.
-      out_dim: outputs.
-      kernel_size: per spatial axis.
-      w_std: weight standard deviation.
-      b_std: bias standard deviation.
-      parameterization: 'ntk' or 'standard'.
-
-    Example:
-      >>> cnn = CNN(input_shape=(8, 8, 1), channels=(16, 16), out_dim=10)
-      >>> params = cnn.init(jax.random.key(0), jnp.zeros((1, 64)))["params"]
-      >>> params["Readout"]["kernel"].shape                 # flattened 8·8·16 features
-      (1024, 10)
-    """
-
-    input_shape: tuple
-    channels: Sequence[int] = (32, 32)
-    out_dim: int = 10
-    kernel_size: int = 3
-    w_std: float = 1.0
-    b_std: float = 0.0
-    parameterization: str = "ntk"
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        h = x.reshape((x.shape[0], *self.input_shape))
-        ks = (self.kernel_size,) * (len(self.input_shape) - 1)
-        for i, c in enumerate(self.channels):
-            conv = NTKConv(c, ks, self.w_std, self.b_std, self.parameterization, name=f"Conv_{i}")
-            h = jax.nn.relu(conv(h))
-        h = h.reshape((h.shape[0], -1))
-        readout = NTKDense(
-            self.out_dim, self.w_std, self.b_std, self.parameterization, name="Readout"
-        )
-        return readout(h)
 
 
 class Classifier(NamedTuple):
@@ -492,7 +462,7 @@ def classifier(
 
     mlp: `MLP(widths, out_dim=C, w_std, b_std, 'relu', parameterization)` — in NTK
     parameterization its infinite-width NTK is `kernels.fc_kernel_fn(len(widths), 'relu', w_std,
-    b_std)` ⊗ I_C. cnn: `CNN(input_shape, channels, out_dim=C, ...)`.
+    b_std)` ⊗ I_C. cnn: `ConvNet(input_shape, channels, out_dim=C, ...)`.
 
     Args:
       arch: 'mlp' or 'cnn'.
@@ -542,7 +512,7 @@ def classifier(
                 f"channels) with product d = {dim}"
             )
         channels = tuple(check_int("channels", int(c), minimum=1) for c in channels)
-        model = CNN(
+        model = ConvNet(
             input_shape=input_shape,
             channels=channels,
             out_dim=n_classes,
@@ -569,52 +539,14 @@ def _flax_apply(model):
 
 
 # ---------------------------------------------------------------------------------------------
-# A small CNN in NTK parameterization
+# The convolutional network (eNTK studies and the noisy-label classifier)
 # ---------------------------------------------------------------------------------------------
 
 CONV_POOLS = ("flatten", "global")
 
 
-def _conv_same(h, kernel):
-    """Σ_offsets shift(h) @ kernel[offset]: a 'SAME', stride-1 convolution as matrix products.
-
-    The same numbers as `lax.conv_general_dilated(..., "SAME")`, written as one matmul per
-    window offset: XLA:CPU runs convolution gradients inside a compiled loop (the training
-    scan) up to ~100× slower than at top level (jax-ml/jax#12868), matrix products it does not.
-    h (n, *spatial, C_in), kernel (*window, C_in, C_out) → (n, *spatial, C_out).
-    """
-    window = kernel.shape[:-2]
-    spatial = h.shape[1:-1]
-    pads = [((w - 1) // 2, w // 2) for w in window]  # 'SAME' (odd windows: centred)
-    hp = jnp.pad(h, ((0, 0), *pads, (0, 0)))
-    out = 0.0
-    for offset in np.ndindex(*window):
-        part = hp[(slice(None), *[slice(o, o + s) for o, s in zip(offset, spatial, strict=True)])]
-        out = out + part @ kernel[offset]
-    return out
-
-
-class _ConvLayer(nn.Module):
-    """z = (w_std/√fan_in) · (h ⋆ kernel) + b_std · bias, 'SAME' padding, stride 1 (NTK param.)."""
-
-    features: int
-    window: tuple
-    w_std: float
-    b_std: float
-
-    @nn.compact
-    def __call__(self, h: jax.Array) -> jax.Array:
-        c_in = h.shape[-1]
-        normal = nn.initializers.normal(1.0)
-        kernel = self.param("kernel", normal, (*self.window, c_in, self.features), h.dtype)
-        bias = self.param("bias", normal, (self.features,), h.dtype)
-        z = _conv_same(h, kernel)
-        scale = float(self.w_std) / float(np.sqrt(np.prod(self.window) * c_in))
-        return scale * z + float(self.b_std) * bias
-
-
 class ConvNet(nn.Module):
-    """Convolutional network in neural-tangents' NTK parameterization (ReLU, 'SAME', stride 1).
+    """Convolutional network, in neural-tangents' NTK parameterization by default (ReLU, 'SAME').
 
     h_0 = x reshaped to `input_shape` (*spatial, C_0); for l = 1..L:
     h_l = ReLU((w_std/√(q·C_{l−1})) · (h_{l−1} ⋆ K_l) + b_std · b_l), q = kernel_size^s (s spatial
@@ -635,6 +567,7 @@ class ConvNet(nn.Module):
       w_std: weight standard deviation.
       b_std: bias standard deviation.
       pool: 'flatten' or 'global' (average over positions).
+      parameterization: 'ntk' (the above) or 'standard' (`NTKConv`, `NTKDense`).
 
     Example:
       >>> net = ConvNet(input_shape=(8, 8, 1), channels=(8, 8), out_dim=10)
@@ -652,6 +585,7 @@ class ConvNet(nn.Module):
     w_std: float = 1.0
     b_std: float = 0.0
     pool: str = "flatten"
+    parameterization: str = "ntk"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -661,13 +595,35 @@ class ConvNet(nn.Module):
         h = x.reshape((x.shape[0], *shape))
         window = (self.kernel_size,) * (len(shape) - 1)
         for i, c in enumerate(self.channels):
-            layer = _ConvLayer(c, window, self.w_std, self.b_std, name=f"Conv_{i}")
-            h = jax.nn.relu(layer(h))
+            conv = NTKConv(
+                c, window, self.w_std, self.b_std, self.parameterization, name=f"Conv_{i}"
+            )
+            h = jax.nn.relu(conv(h))
         if self.pool == "flatten":
             h = h.reshape((h.shape[0], -1))
         else:
             h = h.mean(axis=tuple(range(1, len(shape))))
-        return NTKDense(self.out_dim, self.w_std, self.b_std, name="Readout")(h)
+        readout = NTKDense(
+            self.out_dim, self.w_std, self.b_std, self.parameterization, name="Readout"
+        )
+        return readout(h)
+
+
+class CNN(ConvNet):
+    """`ConvNet` with the noisy-label classifier's defaults (channels (32, 32), 10 outputs).
+
+    One convolutional network in the package: this name is kept for code written against the
+    classifier's CNN; its parameters (Conv_l, Readout) and function are `ConvNet`'s.
+
+    Example:
+      >>> cnn = CNN(input_shape=(8, 8, 1), channels=(16, 16), out_dim=10)
+      >>> params = cnn.init(jax.random.key(0), jnp.zeros((1, 64)))["params"]
+      >>> params["Readout"]["kernel"].shape                 # flattened 8·8·16 features
+      (1024, 10)
+    """
+
+    channels: Sequence[int] = (32, 32)
+    out_dim: int = 10
 
 
 def cnn_network(
