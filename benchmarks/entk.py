@@ -23,8 +23,10 @@ previous n predicts more than `--max-config-s` (time × (n/n_prev)²), when it w
 timed out at a smaller n, or when the remaining benchmark time (`--time-budget-min`) cannot
 hold it. Each row records every time, the NT best, the ratio NT best / ntk_air 'auto', the
 largest relative difference (Frobenius) between any ntk_air output and any NT output, and peak
-memory; `targets` summarizes the issue's targets as met / not met. One float64 row (cnn8,
-n=256, 'auto' vs NT implementation 1) checks float64 agreement.
+memory; `targets` summarizes the issue's targets as met / not met. One float64 row per model
+at n = `--float64-n` (default 64: neural-tangents' float64 convolutions on its pinned jaxlib
+take seconds per 64 examples), 'auto' against NT implementation 1 (3 for the MLP), checks
+float64 agreement.
 
     flock /tmp/ntk_air_bench.lock python benchmarks/entk.py              # full run
     python benchmarks/entk.py --models cnn8 --n 256 --out /tmp/entk.json  # quick
@@ -377,7 +379,10 @@ def main(argv=None) -> int:
         help="skip a configuration predicted to take longer (s)",
     )
     p.add_argument("--time-budget-min", type=float, default=45.0, help="whole benchmark (min)")
-    p.add_argument("--no-float64", action="store_true", help="skip the float64 row")
+    p.add_argument("--no-float64", action="store_true", help="skip the float64 rows")
+    p.add_argument(
+        "--float64-n", type=int, default=64, help="n of the float64 agreement rows (default 64)"
+    )
     p.add_argument(
         "--ours",
         nargs="+",
@@ -425,7 +430,7 @@ def main(argv=None) -> int:
     rows = []
     env_info = {"ntk_air": _device_info()}
     flax_check = _flax_check(args.models)
-    n_max = max(args.n)
+    n_max = max(*args.n, args.float64_n)
     with tempfile.TemporaryDirectory() as tmpdir:
         inputs, n_params = {}, {}
         for name in args.models:
@@ -438,8 +443,8 @@ def main(argv=None) -> int:
         # the MLP last at each n: its 'jacobian' (559k parameters) is the slowest configuration
         order = sorted(args.models, key=lambda name: name == "mlp")
         configs = [(name, n, "float32") for n in sorted(args.n) for name in order]
-        if not args.no_float64 and "cnn8" in args.models:
-            configs.append(("cnn8", min(args.n), "float64"))
+        if not args.no_float64:
+            configs += [(name, args.float64_n, "float64") for name in order]
         history = {}
         for name, n, dtype in configs:
             row = dict(model=name, n=n, dtype=dtype, ntk_air={}, neural_tangents={})
@@ -450,7 +455,7 @@ def main(argv=None) -> int:
             )
             nts = list(args.nt_impls)
             if dtype == "float64":
-                ours, nts = ["auto"], ["1"]
+                ours, nts = ["auto"], ["3" if name == "mlp" else "1"]
             outputs = {}
             for side, impls in (("ntk_air", ours), ("nt", nts)):
                 for impl in impls:

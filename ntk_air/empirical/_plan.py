@@ -40,6 +40,7 @@ FLOPS_PER_BYTE = 10.0  # β: a nominal machine balance
 LOOP_FEATURE_PENALTY = 4.0  # features computed inside the compiled tile loop
 CPU_CHUNK_ROWS = 32  # rows per feature chunk on CPU (measured best 16-32 for CNN and attention)
 CPU_CHUNK_BYTES = 256 << 20  # and at most this working set per chunk on CPU
+STRUCTURED_CPU_TILE_MAX = 256  # structured tiles on CPU: 512-row tiles ran 1.4× slower (n=4096)
 
 
 class EntkPlan(NamedTuple):
@@ -395,7 +396,12 @@ def best_plan(c: Costs, n1, n2, symmetric, tile_size, itemsize, budget, on_cpu):
     """Least-cost feasible (tile, storage) for one implementation, or (None, least peak)."""
     modes = [(True, True)] if c.whole_batch else [(True, True), (False, True), (False, False)]
     best, least = None, None
-    for tile in _tiles(max(n1, n2), tile_size):
+    tiles = _tiles(max(n1, n2), tile_size)
+    if on_cpu and c.name == "structured" and tile_size is None:
+        # Its per-layer elementwise work on (t, t) intermediates leaves the cache above 256 rows
+        # (2-core CPU, MLP 64-512-512-512-1, n = 4096: tile 256 0.56 s, tile 512 0.80 s).
+        tiles = [t for t in tiles if t <= STRUCTURED_CPU_TILE_MAX] or [min(tiles)]
+    for tile in tiles:
         for store_rows, store_cols in modes:
             if symmetric and c.shared and store_cols and not store_rows:
                 continue  # the column store serves the rows too: same as (True, True)
