@@ -398,6 +398,11 @@ def main(argv=None) -> int:
         help="neural-tangents implementations to run (default: 1 2 3)",
     )
     p.add_argument("--nt-python", default=DEFAULT_NT_PYTHON)
+    p.add_argument(
+        "--no-nt",
+        action="store_true",
+        help="ntk_air only (an accelerator without neural-tangents' pinned environment)",
+    )
     p.add_argument("--out", default=DEFAULT_OUT)
     p.add_argument("--table", metavar="JSON", help="print the markdown table of a results file")
     p.add_argument("--worker", nargs=7, help=argparse.SUPPRESS)
@@ -413,10 +418,12 @@ def main(argv=None) -> int:
         return 0
 
     nt_python = os.path.abspath(args.nt_python)
-    if not (os.path.isfile(nt_python) and os.access(nt_python, os.X_OK)):
+    if args.no_nt:
+        args.nt_impls = []
+    elif not (os.path.isfile(nt_python) and os.access(nt_python, os.X_OK)):
         print(
             f"error: neural-tangents python not found at {nt_python}; build it with "
-            "`bash tools/nt_reference/build_env.sh` or pass --nt-python",
+            "`bash tools/nt_reference/build_env.sh`, pass --nt-python, or --no-nt",
             file=sys.stderr,
         )
         return 2
@@ -455,7 +462,8 @@ def main(argv=None) -> int:
             )
             nts = list(args.nt_impls)
             if dtype == "float64":
-                ours, nts = ["auto"], ["3" if name == "mlp" else "1"]
+                ours = ["auto"]
+                nts = ["3" if name == "mlp" else "1"] if nts else []
             outputs = {}
             for side, impls in (("ntk_air", ours), ("nt", nts)):
                 for impl in impls:

@@ -20,5 +20,9 @@ run() { echo "== $*"; timeout "$1" "${@:2}" 2>&1 | tail -25; }
 run 120 $PY benchmarks/bench_kernels.py --sizes 2048,8192,16384 --repeats 5 --tile-size 4096 --out "$OUT/kernels.json"
 run 120 $PY benchmarks/bench_dynamics.py --n 4096 --n-test 1024 --times 1000 --out "$OUT/dynamics.json"
 run 120 $PY benchmarks/bench_distill.py --n 2048 --out "$OUT/distill.json"
+# eNTK engine (issue 10): ntk_air only (neural-tangents' pinned jax 0.4.25 is not on the image).
+run 300 $PY benchmarks/entk.py --n 1024 4096 16384 --ours auto --no-nt --no-float64 --repeats 5 --time-budget-min 4 --out "$OUT/entk.json"
+# Matrix-free top-k (issue 11): dense n = 32 000 for comparison, top-100 at n = 10^6.
+run 600 $PY benchmarks/scale.py --n 32000 1000000 --dense-max 32000 --tail-steps 0 --out "$OUT/scale.json"
 run 90 $PY benchmarks/bench_empirical.py --n 500 2000 --width 512 --depth 3 --d 100 --implementations jacobian ntvp structured --out "$OUT/empirical.json"
 ls -la "$OUT"
