@@ -365,15 +365,7 @@ def mlp_network(
         activation=activation,
     )
     params = model.init(jax.random.key(seed), jnp.asarray(x))["params"]
-    return _mlp_apply(model), params
-
-
-@functools.lru_cache(maxsize=64)
-def _mlp_apply(model):
-    def apply_fn(params, x):
-        return model.apply({"params": params}, x)
-
-    return apply_fn
+    return _flax_apply(model), params
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,6 +524,8 @@ def classifier(
 
 @functools.lru_cache(maxsize=64)
 def _flax_apply(model):
+    """apply_fn(params, x) of a flax module: one function object per model (reused compilations)."""
+
     def apply_fn(params, x):
         return model.apply({"params": params}, x)
 
@@ -684,4 +678,4 @@ def cnn_network(
         pool=pool,
     )
     params = model.init(jax.random.key(seed), jnp.asarray(x[:1]))["params"]
-    return _mlp_apply(model), params
+    return _flax_apply(model), params

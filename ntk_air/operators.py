@@ -223,6 +223,21 @@ def _pad_v(v, total):
     return jnp.pad(v, ((0, total - v.shape[0]), (0, 0)))
 
 
+def _tiled_apply(program, args, mesh, v_tiles, v_rows, v_spec, out_rows, n, precision):
+    """op(V): V padded to (v_tiles, v_rows, b) tiles (placed by `v_spec` on several devices), the
+    compiled `program(*args, tiles)`, its (out_rows, b) result trimmed to the n true rows."""
+
+    def apply(v):
+        vt = _pad_v(v, v_tiles * v_rows).reshape(v_tiles, v_rows, v.shape[1])
+        if mesh.devices.size > 1:
+            vt = _place(mesh, vt, v_spec)
+        with matmul_precision(precision):
+            out = program(*args, vt)
+        return _local(out).reshape(out_rows, -1)[:n]
+
+    return apply
+
+
 def _symmetric_apply(tile_fn, x, mesh, tile, dtype, precision):
     n = x.shape[0]
     parts = mesh.devices.size
@@ -251,15 +266,7 @@ def _symmetric_apply(tile_fn, x, mesh, tile, dtype, precision):
             _place(mesh, xt, P()),
         )
 
-    def apply(v):
-        vt = _pad_v(v, n_tiles * rows).reshape(n_tiles, rows, v.shape[1])
-        if parts > 1:
-            vt = _place(mesh, vt, P())
-        with matmul_precision(precision):
-            out = program(*args, vt)
-        return _local(out).reshape(n_tiles * rows, -1)[:n]
-
-    return apply
+    return _tiled_apply(program, args, mesh, n_tiles, rows, P(), n_tiles * rows, n, precision)
 
 
 def _rectangular_apply(tile_fn, x1, x2, mesh, tile, dtype, precision):
@@ -282,15 +289,8 @@ def _rectangular_apply(tile_fn, x1, x2, mesh, tile, dtype, precision):
         program = jax.jit(_shard_map(local, mesh, (P(_AXIS), P(), P()), P()))
         args = (_place(mesh, xr, P(_AXIS)), _place(mesh, xc, P()))
 
-    def apply(v):
-        vc = _pad_v(v, c_tiles * c_rows).reshape(c_tiles, c_rows, v.shape[1])
-        if parts > 1:
-            vc = _place(mesh, vc, P())
-        with matmul_precision(precision):
-            out = program(*args, vc)
-        return _local(out).reshape(parts * r_tiles * r_rows, -1)[:n1]
-
-    return apply
+    out_rows = parts * r_tiles * r_rows
+    return _tiled_apply(program, args, mesh, c_tiles, c_rows, P(), out_rows, n1, precision)
 
 
 def _resolve_tile(tile_size, fallback: int | None) -> int:
@@ -563,15 +563,9 @@ def empirical_kernel_operator(
             _place(mesh, xc, P(_AXIS)),
         )
     n1, n2 = x1.shape[0], x2.shape[0]
-
-    def apply(v):
-        vc = _pad_v(v, parts * c_tiles * c_rows).reshape(parts * c_tiles, c_rows, v.shape[1])
-        if parts > 1:
-            vc = _place(mesh, vc, P(_AXIS))
-        with matmul_precision("highest"):
-            out = program(*args, vc)
-        return _local(out).reshape(parts * r_tiles * r_rows, -1)[:n1]
-
+    out_rows = parts * r_tiles * r_rows
+    v_tiles = parts * c_tiles
+    apply = _tiled_apply(program, args, mesh, v_tiles, c_rows, P(_AXIS), out_rows, n1, "highest")
     return KernelOperator(
         apply=apply,
         shape=(n1, n2),

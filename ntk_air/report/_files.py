@@ -145,6 +145,15 @@ class ReportWriter:
         atomic_write(self.path(rel), lambda f: fig.savefig(f, dpi=dpi, format="png"))
         return self._record(rel)
 
+    def plot(self, rel, draw, *grid, figsize) -> str:
+        """A new figure of `grid` axes (rows, columns), drawn by draw(axes) and written at `rel`
+        as by `figure`; returns the file's name (for the report's index)."""
+        from ..plots import new_figure
+
+        fig, axes = new_figure(*grid, figsize=figsize)
+        draw(axes)
+        return Path(self.figure(rel, fig)).name
+
     def stale(self) -> list[str]:
         """Files listed by the previous run's manifest that this run did not write."""
         return [f for f in self.previous if f not in self.written and f != MANIFEST]

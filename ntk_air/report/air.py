@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plots import new_figure
 from ..plots.air import plot_eigenvalues, plot_fitted_fractions, plot_label_energy, plot_u_curve
 
 __all__ = ["air_summary", "write_air", "air_headlines"]
@@ -118,9 +117,7 @@ def write_air(writer, study, *, prefix: str = "", kernel: dict | None = None) ->
     figures = []
 
     def figure(name, draw, *grid, figsize):
-        fig, axes = new_figure(*grid, figsize=figsize)
-        draw(axes)
-        figures.append(writer.figure(f"{prefix}{name}", fig).split("/")[-1])
+        figures.append(writer.plot(f"{prefix}{name}", draw, *grid, figsize=figsize))
 
     figure(
         "air_spectrum.png",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plots import new_figure
 from ..plots.entk import (
     plot_entk_label_energy,
     plot_entk_motion,
@@ -155,9 +154,7 @@ def write_entk(
     figures = []
 
     def figure(name, draw, *grid, figsize):
-        fig, axes = new_figure(*grid, figsize=figsize)
-        draw(axes)
-        figures.append(writer.figure(f"{prefix}{name}", fig).split("/")[-1])
+        figures.append(writer.plot(f"{prefix}{name}", draw, *grid, figsize=figsize))
 
     figure(
         "entk_spectra.png",

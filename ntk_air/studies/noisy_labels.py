@@ -177,11 +177,11 @@ def _check_config(c: NoisyLabelsConfig) -> None:
     _positive_int("epochs", c.epochs)
     if c.warmup_epochs is not None:
         _positive_int("warmup_epochs", c.warmup_epochs, 0)
-    if c.warmup_epochs is not None and c.warmup_epochs >= c.epochs:
-        raise ValueError(
-            f"warmup_epochs {c.warmup_epochs} must be < epochs {c.epochs}: the self-distillation "
-            "rules would never act"
-        )
+        if c.warmup_epochs >= c.epochs:
+            raise ValueError(
+                f"warmup_epochs {c.warmup_epochs} must be < epochs {c.epochs}: the "
+                "self-distillation rules would never act"
+            )
     _positive_int("batch_size", c.batch_size)
     if c.n_train is not None:
         _positive_int("n_train", c.n_train)
