@@ -14,6 +14,12 @@ labels constant per cluster with 20 % flips per cluster (so the AIR energies mea
 * where it fits (n ≤ --dense-max): dense K + `jnp.linalg.eigh` in the same process, after the
   top-k part: time ratio, eigenvalue agreement, trajectory agreement.
 
+`--distill` runs `studies.distill` on the top-k path instead (plain GD and the soft rules with
+their default values, 2000 steps; each n in a fresh subprocess): wall time, peak memory, the
+reduction (rank, Krylov blocks, dimension, passes), each run's final ‖u − ŷ‖ and error estimate,
+and, where n ≤ --dense-max, the dense study in the same process after it: the actual errors
+against dense and whether each lies within its estimate (key "distill").
+
 `--compare-solvers` runs block Krylov (several block sizes), randomized subspace iteration and
 `jax.experimental.sparse.linalg.lobpcg_standard` on one n against dense eigenvalues (how the
 default was chosen). `--device-count 8` times the block product on 8 forced host devices vs 1
@@ -23,6 +29,7 @@ default was chosen). `--device-count 8` times the block product on 8 forced host
         --out benchmarks/results/scale.json
     flock /tmp/ntk_air_bench.lock python benchmarks/scale.py --compare-solvers --n 4000
     flock /tmp/ntk_air_bench.lock python benchmarks/scale.py --device-count 8 --n 16000
+    flock /tmp/ntk_air_bench.lock python benchmarks/scale.py --distill --n 16000 100000
 
 Results are merged into the JSON by key (sizes, comparison, devices), so sizes can be run in
 separate invocations. Runs on any JAX backend; the device is recorded.
@@ -295,6 +302,91 @@ def run_size(args) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Self-distillation on the top-k path, in its own process
+# ---------------------------------------------------------------------------------------------
+
+
+def _distill_runs(study) -> dict:
+    return {
+        r.label: {
+            "final_dist": r.final_dist,
+            "best_dist": r.best_dist,
+            "final_test_dist": r.final_test_dist,
+            "accuracy_test": r.accuracy_test,
+            "error_estimate": r.error_estimate,
+            "error_estimate_test": r.error_estimate_test,
+            "dist_train": _lists(r.dist_train),
+        }
+        for r in study.runs
+    }
+
+
+def run_distill_size(args) -> dict:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+
+    from ntk_air import data, kernels, studies
+    from ntk_air.resources import Budget
+
+    n, k = args.n[0], args.k
+    x, y, yc, xt, yt = cluster_data(n)
+    ds = data.Dataset(
+        name=f"clusters{n}", x=x, y=y, y_clean=yc, x_test=xt, y_test_clean=yt, info={}
+    )
+    kernel_fn = kernels.two_layer_relu_kernel_fn(nngp=False).replace(tile_size=args.tile)
+    config = studies.DistillConfig(soft=True, hard=False, steps=2000)
+    out = {"n": n, "k": k, "tile": args.tile, "steps": config.steps, "environment": environment()}
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
+    top = studies.distill(ds, kernel_fn, config, budget=Budget(solver="topk", rank=k))
+    out["topk"] = {
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": cpu_seconds() - cpu0,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "estimate": {"memory_bytes": top.solver.memory_bytes, "seconds": top.solver.seconds},
+        "reduction": {
+            key: value for key, value in top.topk._asdict().items() if key not in ("skipped",)
+        },
+        "plain_gd": {
+            "final_dist": float(top.plain_gd.final_dist),
+            "best_early_stop_dist": float(top.plain_gd.best_dist),
+            "best_early_stop_step": int(top.plain_gd.best_step),
+        },
+        "runs": _distill_runs(top),
+    }
+    if n <= args.dense_max:
+        t0 = time.perf_counter()
+        dense = studies.distill(ds, kernel_fn, config, budget=Budget(solver="dense"))
+        seconds = time.perf_counter() - t0
+        by_label = {r.label: r for r in dense.runs}
+        errors = {}
+        for r in top.runs:
+            d = by_label[r.label]
+            err = float(np.max(np.abs(r.dist_train - d.dist_train)))
+            err_test = float(np.max(np.abs(r.dist_test - d.dist_test)))
+            errors[r.label] = {
+                "max_abs_error": err,
+                "max_abs_error_test": err_test,
+                "relative_to_final_dist": err / d.final_dist,
+                "within_estimate": bool(err <= r.error_estimate),
+                "test_within_estimate": bool(err_test <= r.error_estimate_test),
+            }
+        out["dense"] = {
+            "seconds": seconds,
+            "speedup_topk_vs_dense": seconds / out["topk"]["seconds"],
+            "peak_rss_bytes": peak_rss_bytes(),
+            "plain_gd_best_early_stop_dist": float(dense.plain_gd.best_dist),
+            "runs": _distill_runs(dense),
+            "errors": errors,
+            "all_within_estimates": all(
+                e["within_estimate"] and e["test_within_estimate"] for e in errors.values()
+            ),
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Solver comparison
 # ---------------------------------------------------------------------------------------------
 
@@ -471,8 +563,8 @@ def run_devices(args) -> dict:
 
 def merge(path: Path, key: str, value) -> None:
     data = json.loads(path.read_text()) if path.exists() else {}
-    if key == "sizes":
-        data.setdefault("sizes", {})[str(value["n"])] = value
+    if key in ("sizes", "distill"):
+        data.setdefault(key, {})[str(value["n"])] = value
     else:
         data[key] = value
     data["benchmark"] = "benchmarks/scale.py"
@@ -489,6 +581,7 @@ def main(argv=None):
     p.add_argument("--tail-steps", type=int, default=8, help="deflated Lanczos passes (0: none)")
     p.add_argument("--dense-max", type=int, default=16000, help="largest n with dense eigh")
     p.add_argument("--compare-solvers", action="store_true")
+    p.add_argument("--distill", action="store_true", help="distill on the top-k path per n")
     p.add_argument("--device-count", type=int, default=0)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument(
@@ -500,7 +593,7 @@ def main(argv=None):
     p.add_argument("--save", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(run_size(args)))
+        print(json.dumps(run_distill_size(args) if args.distill else run_size(args)))
         return
     if args.device_worker:
         print(json.dumps(run_device_worker(args)))
@@ -517,7 +610,7 @@ def main(argv=None):
     for n in args.n:
         cmd = [sys.executable, __file__, "--worker", "--n", str(n), "--k", str(args.k)]
         cmd += ["--tile", str(args.tile), "--tail-steps", str(args.tail_steps)]
-        cmd += ["--dense-max", str(args.dense_max)]
+        cmd += ["--dense-max", str(args.dense_max)] + (["--distill"] if args.distill else [])
         if args.block_size:
             cmd += ["--block-size", str(args.block_size)]
         env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -547,6 +640,15 @@ def main(argv=None):
                     raise SystemExit(f"size n = {n} failed")
                 value = json.loads(res.stdout.strip().splitlines()[-1])
         value["process_seconds"] = time.perf_counter() - t0
+        if args.distill:
+            merge(out, "distill", value)
+            summary = {"n": n, "topk_seconds": value["topk"]["seconds"]}
+            summary["peak_rss_bytes"] = value["topk"]["peak_rss_bytes"]
+            if "dense" in value:
+                summary["speedup"] = value["dense"]["speedup_topk_vs_dense"]
+                summary["all_within_estimates"] = value["dense"]["all_within_estimates"]
+            print(json.dumps(summary), flush=True)
+            continue
         merge(out, "sizes", value)
         summary = {
             key: value.get(key)

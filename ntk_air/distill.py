@@ -21,6 +21,9 @@ group on the fastest engine that handles it, vmapped over the group's rule value
 call, and returns the runs in the order given; a grid mixing soft and hard rules keeps its soft
 rules on the closed form. What a run records beyond the standard metrics is a `Record`.
 
+Without a decomposition — K too large to hold — `operator_self_distill` runs any rule with one
+pass of a kernel operator (`operators.kernel_operator`) per step, never forming K.
+
 Round-based rules (a fresh student per round) live in `ntk_air.rounds`.
 
 References: Dong et al. arXiv 1910.01255 (SCIENCE.md §3–4).
@@ -50,7 +53,7 @@ from ._checks import (
 )
 from .dynamics import resolve_step_size
 from .eigen import eigensystem
-from .problem import LinearProblem, check_class_labels, linear_problem
+from .problem import LinearProblem, check_class_labels, check_labels, linear_problem
 from .record import Record, Snapshot, scan_blocks
 from .targets import (
     AffineRule,
@@ -73,6 +76,7 @@ __all__ = [
     "ENGINES",
     "engine_for",
     "self_distill",
+    "operator_self_distill",
 ]
 
 
@@ -154,7 +158,11 @@ class ClosedForm(Engine):
         c_y, c_u0 = V.T @ problem.y, V.T @ problem.u0
         a0 = (1.0 - rule.moving) * rule.alpha
         c_t0 = (1.0 - a0) * c_y + a0 * c_u0
-        z0 = jnp.stack([c_u0, c_t0, jnp.zeros_like(c_y), c_y], axis=1)  # (n, 4, C)
+        # S(0) = 0 written as 0·c_y, not a zeros constant: with the constant, jaxlib 0.10.2 on
+        # CPU returned NaN or inf for the step-0 test distance of a group of ≥ 5 rules with
+        # ≥ 1000 test points (‖f_0 − ŷ_test‖ is finite; debug prints made it vanish, so a
+        # miscompiled fusion). tests/test_distill.py checks the step-0 test distance.
+        z0 = jnp.stack([c_u0, c_t0, 0.0 * c_y, c_y], axis=1)  # (n, 4, C)
         every = record.every
         rem = steps % every
         # Powers computed once, outside the record loop: A^r by repeated squaring, O(n log r).
@@ -439,6 +447,141 @@ def self_distill(
     run = _assemble(problem, parts, record.steps(steps), single)
     check_run_finite(run.dist_train, run.steps, "self-distillation")
     return run
+
+
+def _record_steps(steps: int, every: int) -> np.ndarray:
+    """0, every, 2·every, …, and the last step (as `record.scan_blocks`)."""
+    recorded = np.arange(0, steps + 1, every)
+    return recorded if recorded[-1] == steps else np.append(recorded, steps)
+
+
+def operator_self_distill(
+    op,
+    rules,
+    y,
+    y_clean,
+    *,
+    steps: int,
+    eta: float,
+    record_every: int = 1,
+    test_operator=None,
+    y_test_clean=None,
+    progress=None,
+) -> DistillRun:
+    """Any target rule, matrix-free: u ← u − ηK(u − ỹ) by one pass of a kernel operator per step.
+
+    The rules' residuals u − ỹ are stacked into one (n, R·C) block, so every step costs one pass
+    over K for all R rules together (K is never formed); test predictions
+    f_k = −ηK(X_test, X)Σ_{j<k}(u(j) − ỹ(j)) cost one pass of the rectangular operator per
+    recorded step. Exact (the same recursion as the `DenseScan` engine, u(0) = 0), for hard and
+    adaptive rules too; the price is steps × one pass, so it serves when n is too large for a
+    decomposition but a pass is cheap enough.
+
+    Args:
+      op: the square kernel operator K(X, X) (`operators.KernelOperator`, n × n).
+      rules: an `AffineRule`, a `TargetRule` or a sequence of them (each runs separately).
+      y: (n,) ±1 or (n, C) one-hot labels the rules see. y_clean: ŷ, same shape.
+      steps: GD steps. eta: step size η. record_every: record ‖u − ŷ‖ every this many steps.
+      test_operator: K(X_test, X) (n_test × n) or None. y_test_clean: ŷ_test (needs it).
+      progress: progress(done, total) after each step, or None.
+
+    Returns:
+      DistillRun (u_path and observed are None).
+
+    Example:
+      >>> op = operators.kernel_operator(kernel_fn, x)
+      >>> eta = 1 / float(eig.eigenvalues[0])
+      >>> run = operator_self_distill(op, [targets.r3(0.9)], y, y_clean, steps=50, eta=eta)
+      >>> ref = self_distill(problem, [targets.r3(0.9)], steps=50, eta=eta)
+      >>> bool(jnp.allclose(run.u_final, ref.u_final, atol=1e-10))
+      True
+    """
+    steps = check_int("steps", steps, minimum=1)
+    every = check_int("record_every", record_every, minimum=1)
+    rule_list, _ = as_rule_list(rules)
+    targets = [r.as_target_rule() if isinstance(r, AffineRule) else r for r in rule_list]
+    dtype = op.dtype
+    y = as_float_array(y, "y", dtype)
+    binary = y.ndim == 1
+    n = op.shape[0]
+    Y = check_labels(y, "y", n, dtype)
+    Yc = check_labels(y_clean, "y_clean", n, dtype, shape=Y.shape)
+    Y, Yc = (Y[:, None], Yc[:, None]) if binary else (Y, Yc)
+    R, C = len(targets), Y.shape[1]
+    Yt = None
+    if test_operator is not None:
+        if y_test_clean is None:
+            raise ValueError("test_operator was given without y_test_clean")
+        Yt = as_float_array(y_test_clean, "y_test_clean", dtype).reshape(-1, C)
+        if test_operator.shape != (Yt.shape[0], n):
+            raise ValueError(
+                f"test_operator must have shape ({Yt.shape[0]}, {n}), got {test_operator.shape}"
+            )
+
+    @jax.jit
+    def residuals(u, states, k):
+        out, new = [], []
+        for i, t in enumerate(targets):
+            target, state = t.update(u[i], Y, states[i], k)
+            out.append(u[i] - target)
+            new.append(state)
+        return jnp.stack(out), new
+
+    def flat(a):  # (R, n, C) → (n, R·C)
+        return jnp.moveaxis(a, 0, 1).reshape(a.shape[1], R * C)
+
+    def unflat(a):
+        return jnp.moveaxis(a.reshape(a.shape[0], R, C), 1, 0)
+
+    @jax.jit
+    def advance(u, S, r, kr):
+        return u - eta * unflat(kr), S + r
+
+    def test_outputs(S):
+        return -eta * unflat(test_operator.apply(flat(S)))
+
+    def distance(a, b):  # (R, m, C) vs (m, C) → (R,)
+        return jnp.sqrt(jnp.sum((a - b[None]) ** 2, axis=(1, 2)))
+
+    u = jnp.zeros((R, n, C), dtype)
+    S = jnp.zeros_like(u)
+    states = [t.init(u[i], Y) for i, t in enumerate(targets)]
+    recorded = _record_steps(steps, every)
+    at = set(recorded[1:].tolist())
+    dist, dist_test = [distance(u, Yc)], []
+    if Yt is not None:
+        dist_test.append(distance(jnp.zeros((R, *Yt.shape), dtype), Yt))
+    f_test = None
+    for k in range(steps):
+        r, states = residuals(u, states, jnp.asarray(k, jnp.int32))
+        u, S = advance(u, S, r, op.apply(flat(r)))
+        if k + 1 in at:
+            dist.append(distance(u, Yc))
+            if Yt is not None:
+                f_test = test_outputs(S)
+                dist_test.append(distance(f_test, Yt))
+        if progress is not None:
+            progress(k + 1, steps)
+    dist = jnp.stack(dist, axis=1)
+    acc = jnp.stack([accuracy(u[i], Yc) for i in range(R)])
+    marg = jnp.stack([margin(u[i], Yc) for i in range(R)])
+    if Yt is None:
+        dist_test = jnp.full_like(dist, jnp.nan)
+        acc_test = jnp.full((R,), jnp.nan, dtype)
+        f_test = jnp.zeros((R, 0, C), dtype)
+    else:
+        dist_test = jnp.stack(dist_test, axis=1)
+        acc_test = jnp.stack([accuracy(f_test[i], Yt) for i in range(R)])
+    return DistillRun(
+        steps=jnp.asarray(recorded),
+        dist_train=dist,
+        dist_test=dist_test,
+        u_final=u[..., 0] if binary else u,
+        f_test_final=f_test[..., 0] if binary else f_test,
+        margin_train=marg,
+        accuracy_train=acc,
+        accuracy_test=acc_test,
+    )
 
 
 def check_run_finite(dist, steps, what: str) -> None:

@@ -12,11 +12,15 @@ Everything here starts from a `topk.TopKEigensystem` (K ≈ V_k Λ_k V_kᵀ) and
   measure of P r₀, a lower bound on ‖g_t(K) P r₀‖² for these completely monotone g_t²; the
   (s+1)-node Gauss–Radau rule with a node at the bottom of the spectrum (0 for a PSD kernel)
   is an upper bound (Golub & Meurant). The trajectory reports the estimate and both bounds.
+* Any rule at once (self-distillation, rounds): the Rayleigh–Ritz reduction of K to
+  span(V_k, label Krylov space) (`ritz_reduction`), an `eigen.Eigensystem` with m = k + r
+  columns on which every engine of `distill` and `rounds` runs unchanged: the top k modes as
+  they are, the tail by the Galerkin approximation of the same dynamics on the Krylov space.
 * Kernel ridge (K + μI)⁻¹y and the R3 soft limit ηK((1 − α)I + αηK)⁻¹y by conjugate
   gradients preconditioned with the top-k spectrum (EigenPro-style: the top k eigenvalues are
   flattened to λ_{k+1}); test predictions through the K(x_test, X) operator.
 
-Science layer: imports `operators`, `topk` and `_checks` (core).
+Science layer: imports `operators`, `topk`, `eigen` and `_checks` (core).
 
 Reference: Golub & Meurant, "Matrices, Moments and Quadrature with Applications" (2010);
 Ma & Belkin, arXiv 1703.10622 (EigenPro); Dong et al., arXiv 1910.01255 (AIR).
@@ -31,9 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import as_float_array, check_finite, check_int
+from .eigen import Eigensystem
 from .operators import KernelOperator
 from .tiling import matmul_precision
-from .topk import TopKEigensystem
+from .topk import LabelKrylov, TopKEigensystem
 
 __all__ = [
     "TopKLabelSpectrum",
@@ -52,6 +57,9 @@ __all__ = [
     "kernel_ridge",
     "r3_soft_limit",
     "topk_preconditioner",
+    "RitzReduction",
+    "ritz_reduction",
+    "deflated_krylov",
 ]
 
 
@@ -450,6 +458,166 @@ def deflated_lanczos(
         coords[np.arange(steps) * cols + c, np.arange(steps)] = 1.0
         runs.append((alpha_np[:, c], beta_np[:, c], coords))
     return _quadrature(norm2, basis_all, runs, radau_node, steps, 0.0, v.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Rayleigh–Ritz reduction: every engine on span(V_k, label Krylov space)
+# ---------------------------------------------------------------------------------------------
+
+
+class RitzReduction(NamedTuple):
+    """K reduced to S = span(V_k, G) by Rayleigh–Ritz: K_S = P K P = W diag(θ) Wᵀ (a pytree).
+
+    `eig` is an `eigen.Eigensystem` with m ≤ n columns (not n): every eigenbasis engine
+    (`distill.ClosedForm`, `EigenScan`, `rounds`, `early_stopping.u_curve`) runs on it
+    unchanged, and a `LinearProblem` built on it applies K_S = V diag(λ) Vᵀ (the dense-scan
+    engines: hard and adaptive rules). Exact for labels, predictions and targets that stay in S
+    when K S ⊂ S; otherwise the Galerkin approximation, whose defect per step is measured by
+    `leak` (inside S) and `next_eigenvalue` (a bound on K outside V_k's span).
+    """
+
+    eig: Eigensystem  # (m,) Ritz values, descending; (n, m) orthonormal Ritz vectors W
+    rank: int  # k: the eigensolver's top-k pairs are among them (exact up to residual_norms)
+    leak: jax.Array  # () ‖(I − P)K P‖₂ (P = WWᵀ): 0 iff S is invariant (the reduction exact)
+    next_eigenvalue: jax.Array  # () θ_{k+1}: ‖K(I − V_kV_kᵀ)‖₂ ≈ λ_{k+1}
+    residual_norm: jax.Array  # () max ‖K v_i − θ_i v_i‖₂ over the top k
+
+
+def deflated_krylov(op: KernelOperator, top: TopKEigensystem, start, steps: int) -> LabelKrylov:
+    """Block Krylov space of P·start on the deflated operator PKP (P = I − V_kV_kᵀ), with its
+    products K·basis: `steps` passes over K of width C (the columns of start).
+
+    Unlike the label Krylov space the eigensolver builds in its own passes (whose block j is
+    resolved only to eps·(λ_1/λ_{k+1})^j), every block here is orthogonalized against V_k and all
+    earlier blocks (twice) before the next product, so the space keeps growing at full rank: the
+    tail of a matrix function is resolved as far as the passes go.
+
+    Args:
+      op: the square kernel operator (n × n). top: its top-k eigensystem.
+      start: (n,) or (n, C) start vectors (e.g. the labels y and ŷ). steps: passes s ≥ 1.
+
+    Returns:
+      `topk.LabelKrylov` (basis (n, ≤ s·C) orthonormal and ⊥ V_k, products = K·basis exactly);
+      pass it to `ritz_reduction(top, krylov=...)`.
+
+    Reference: Saad (2011), ch. 6 (block Lanczos with full reorthogonalization).
+    """
+    steps = check_int("steps", steps, minimum=1)
+    start = _labels(top, start, "start")
+    start = start[:, None] if start.ndim == 1 else start
+    v = top.eigenvectors
+    basis, products = [], []
+
+    def orthonormal(w):
+        """Orthonormal columns spanning w ⊥ (V_k, earlier blocks); None when w lies inside."""
+        scale = float(jnp.max(jnp.linalg.norm(w, axis=0)))
+        for _ in range(2):
+            w = w - v @ (v.T @ w)
+            for b in basis:
+                w = w - b @ (b.T @ w)
+        if float(jnp.max(jnp.linalg.norm(w, axis=0))) <= 1e-12 * max(scale, 1e-300):
+            return None
+        # Fixed width C (rank-deficient columns become arbitrary orthonormal directions, still a
+        # valid Rayleigh–Ritz space; `ritz_reduction` drops what is dependent).
+        return jnp.linalg.qr(w)[0]
+
+    with matmul_precision("highest"):
+        q = orthonormal(start)
+        for _ in range(steps):
+            if q is None:  # an invariant subspace: the space is complete
+                break
+            kq = op.apply(q)
+            basis.append(q)
+            products.append(kq)
+            q = orthonormal(kq)
+    return LabelKrylov(
+        start=start,
+        basis=jnp.concatenate(basis, axis=1),
+        products=jnp.concatenate(products, axis=1),
+        steps=jnp.asarray(len(basis)),
+    )
+
+
+def ritz_reduction(
+    top: TopKEigensystem, label_steps: int | None = None, *, krylov: LabelKrylov | None = None
+) -> RitzReduction:
+    """The Rayleigh–Ritz reduction of K to span(V_k, label Krylov space), with no pass over K.
+
+    S = span(V_k) ⊕ span(G), G an orthonormal basis of (I − V_kV_kᵀ)L, L = K_s(K, Y) the label
+    Krylov space the eigensolver built with its products K·L (`topk_eigensystem(labels=Y)`).
+    The compression M = GᵀKG (from the stored products) is diagonalized, M = UΘUᵀ; the
+    reduction is K_S = V_kΛ_kV_kᵀ + (GU)Θ(GU)ᵀ. Everything in span(Y) — the given labels and,
+    when passed in Y, the ground truth — lies in S exactly, so distances and projections are
+    exact; the dynamics are the Galerkin approximation on S, exact on the top k modes.
+
+    Args:
+      top: from `topk.topk_eigensystem(op, k, labels=Y)` (label Krylov data required; put in Y
+        every vector the dynamics start from: u(0) − y, and ŷ for distances to it).
+      label_steps: use only the first s' ≤ s Krylov blocks (default all): the difference
+        between the results on s' < s and s blocks estimates the error of the tail.
+      krylov: a Krylov space with its products to use instead of top.labels, e.g.
+        `deflated_krylov(op, top, Y, s)` (s more passes, every block resolved).
+
+    Returns:
+      RitzReduction (eig with m = k + r columns, r ≤ s·C the Krylov directions kept).
+
+    Example:
+      >>> op = operators.kernel_operator(kernel_fn, x)
+      >>> red = ritz_reduction(topk.topk_eigensystem(op, 5, labels=np.stack([-y, y_clean], 1)))
+      >>> bool(jnp.allclose(red.eig.eigenvalues[:5], eig.eigenvalues[:5], rtol=1e-8))
+      True
+      >>> w = red.eig.eigenvectors     # y and ŷ lie in the reduced space
+      >>> float(jnp.linalg.norm(y - w @ (w.T @ y))) < 1e-8
+      True
+
+    Reference: Saad, "Numerical Methods for Large Eigenvalue Problems" (2011), ch. 4
+    (Rayleigh–Ritz); Golub & Meurant (2010).
+    """
+    space = top.labels if krylov is None else krylov
+    if space is None:
+        raise ValueError(
+            "this TopKEigensystem has no label Krylov data: call topk_eigensystem(op, k, "
+            "labels=Y) with the labels the dynamics start from, or pass krylov="
+            "deflated_krylov(op, top, Y, steps)"
+        )
+    v, lam = top.eigenvectors, top.eigenvalues
+    dtype = v.dtype
+    steps = int(space.steps)
+    if label_steps is not None:
+        steps = min(check_int("label_steps", label_steps, minimum=1), steps)
+    cols = steps * space.start.shape[1]
+    with matmul_precision("highest"):
+        g, m, leak_gram = _deflated_space(v, lam, space.basis[:, :cols], space.products[:, :cols])
+    keep = np.asarray(jnp.linalg.norm(g, axis=0)) > 0.5  # dropped (rank-deficient) columns are 0
+    idx = jnp.asarray(np.flatnonzero(keep))
+    m_np = np.asarray(m, np.float64)[np.ix_(keep, keep)]
+    n_np = np.asarray(leak_gram, np.float64)[np.ix_(keep, keep)]
+    theta, u = np.linalg.eigh(0.5 * (m_np + m_np.T))
+    with matmul_precision("highest"):
+        w = g[:, idx] @ jnp.asarray(u, dtype)
+    values = np.concatenate([np.asarray(lam, np.float64), theta])
+    order = np.argsort(-values, kind="stable")
+    vectors = jnp.concatenate([v, w], axis=1)[:, jnp.asarray(order)]
+    values = values[order]
+    scale = max(float(np.abs(values).max(initial=0.0)), 1e-300)
+    tol = 10.0 * values.shape[0] * float(np.finfo(np.dtype(dtype)).eps) * scale
+    most_negative = min(float(values.min(initial=0.0)), 0.0)
+    clamped = np.where((values < 0) & (values > -tol), 0.0, values)
+    leak = np.sqrt(max(float(np.linalg.eigvalsh(n_np).max(initial=0.0)), 0.0)) if n_np.size else 0.0
+    residual = float(jnp.max(top.residual_norms)) if top.residual_norms.size else 0.0
+    eig = Eigensystem(
+        jnp.asarray(clamped, dtype),
+        vectors,
+        jnp.asarray(most_negative, dtype),
+        jnp.asarray(tol, dtype),
+    )
+    return RitzReduction(
+        eig=eig,
+        rank=int(lam.shape[0]),
+        leak=jnp.asarray(leak + residual, dtype),
+        next_eigenvalue=jnp.asarray(top.next_eigenvalue, dtype),
+        residual_norm=jnp.asarray(residual, dtype),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

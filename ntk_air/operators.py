@@ -49,6 +49,7 @@ __all__ = [
     "kernel_operator",
     "empirical_kernel_operator",
     "matrix_operator",
+    "kernel_diagonal",
     "tile_geometry",
 ]
 
@@ -383,6 +384,22 @@ def kernel_operator(
 # ---------------------------------------------------------------------------------------------
 # Dense matrices
 # ---------------------------------------------------------------------------------------------
+
+
+def kernel_diagonal(kernel_fn: PairwiseKernelFn, x, *, which: str = "ntk", batch: int = 1024):
+    """K(x_i, x_i) for every row: n kernel evaluations (1 × 1 tiles, `batch` at a time), never
+    the matrix. Its sum is tr K, e.g. for a ridge on the kernel's scale without the spectrum.
+
+    Example:
+      >>> float(kernel_diagonal(kernels.two_layer_relu_kernel_fn(), x)[0])   # unit rows: 1/2
+      0.5
+    """
+    tile = _ntk_of(kernel_fn.block_fn, which)
+    dtype = resolve_dtype(kernel_fn.dtype, like=x if hasattr(x, "dtype") else None)
+    x, _ = kernel_fn.prepare(x, None, dtype)
+    diag = jax.jit(lambda rows: jax.lax.map(lambda a: tile(a[None], a[None])[0, 0], rows))
+    with matmul_precision(kernel_fn.precision):
+        return jnp.concatenate([diag(x[i : i + batch]) for i in range(0, x.shape[0], batch)])
 
 
 def matrix_operator(K, *, mesh: Mesh | None = None, dtype=None) -> KernelOperator:

@@ -43,11 +43,12 @@ __all__ = [
 class LinearProblem:
     """A linearized training problem (see the module docstring). Build with `linear_problem`."""
 
-    eig: Eigensystem  # H = V diag(λ) Vᵀ on the training inputs, (n,) and (n, n)
+    eig: Eigensystem  # H = V diag(λ) Vᵀ on the training inputs, (n,) and (n, n) — or (m,) and
+    #   (n, m), m < n: a reduction of H (`matfree.ritz_reduction`), which then stands for H
     y: jax.Array  # (n, C) given (possibly noisy) labels
     y_clean: jax.Array | None  # (n, C) ground truth ŷ, or None
     u0: jax.Array  # (n, C) initial outputs u(0) on the training points
-    kv_test: jax.Array | None  # (n_test, n) K(X_test, X) V, or None without test points
+    kv_test: jax.Array | None  # (n_test, m) K(X_test, X) V, or None without test points
     f0_test: jax.Array | None  # (n_test, C) initial outputs on the test points
     y_test_clean: jax.Array | None  # (n_test, C) test ground truth, or None
     kernel: jax.Array | None = None  # (n, n) H itself when the caller has it (dense-scan engines)
@@ -130,6 +131,7 @@ def linear_problem(
     f0_test=None,
     y_test_clean=None,
     kernel=None,
+    kv_test=None,
 ) -> LinearProblem:
     """Validate and assemble a `LinearProblem` (the only place these checks live).
 
@@ -142,6 +144,8 @@ def linear_problem(
       f0_test: (n_test[, C]) initial test outputs (default 0; required when u0 ≠ 0).
       y_test_clean: (n_test[, C]) test ground truth (needs k_test_train).
       kernel: (n, n) H itself, if at hand (the dense-scan engines then use it).
+      kv_test: (n_test, m) K(X_test, X) V already projected, instead of k_test_train (the
+        matrix-free path computes it through a kernel operator, never holding K(X_test, X)).
 
     Returns:
       LinearProblem.
@@ -153,7 +157,16 @@ def linear_problem(
       ((40, 1), (12, 40), True)
     """
     dtype = eig.eigenvalues.dtype
-    n = eig.eigenvalues.shape[0]
+    n = eig.eigenvectors.shape[0]
+    if kv_test is not None:
+        if k_test_train is not None:
+            raise ValueError("give k_test_train = K(X_test, X) or its projection kv_test, not both")
+        kv_test = as_float_array(kv_test, "kv_test", dtype)
+        check_rank(kv_test, "kv_test", 2)
+        m = eig.eigenvalues.shape[0]
+        if kv_test.shape[1] != m:
+            raise ValueError(f"kv_test must have shape (n_test, {m}), got {tuple(kv_test.shape)}")
+        check_finite(kv_test, "kv_test")
     y = check_labels(y, "y", n, dtype)
     binary = y.ndim == 1
     if y_clean is not None:
@@ -165,21 +178,24 @@ def linear_problem(
             raise ValueError(f"kernel must have shape ({n}, {n}), got {tuple(kernel.shape)}")
         check_finite(kernel, "kernel")
     kv = f0 = yt = None
-    if k_test_train is None:
+    if k_test_train is None and kv_test is None:
         if f0_test is not None or y_test_clean is not None:
             raise ValueError(
                 "f0_test / y_test_clean were given without k_test_train = K(X_test, X) (the test "
                 "points' kernel)"
             )
     else:
-        k = as_float_array(k_test_train, "k_test_train", dtype)
-        check_rank(k, "k_test_train", 2)
-        if k.shape[1] != n:
-            raise ValueError(
-                f"k_test_train must have shape (n_test, {n}) = K(X_test, X), got {tuple(k.shape)}"
-            )
-        check_finite(k, "k_test_train")
-        test_shape = (k.shape[0],) + y.shape[1:]
+        if kv_test is None:
+            k = as_float_array(k_test_train, "k_test_train", dtype)
+            check_rank(k, "k_test_train", 2)
+            if k.shape[1] != n:
+                raise ValueError(
+                    f"k_test_train must have shape (n_test, {n}) = K(X_test, X), got "
+                    f"{tuple(k.shape)}"
+                )
+            check_finite(k, "k_test_train")
+        n_test = (kv_test if k_test_train is None else k).shape[0]
+        test_shape = (n_test,) + y.shape[1:]
         if f0_test is None:
             if is_concrete(u0) and bool(jnp.any(u0 != 0)):
                 raise ValueError(
@@ -189,10 +205,10 @@ def linear_problem(
                 )
             f0 = jnp.zeros(test_shape, dtype)
         else:
-            f0 = check_labels(f0_test, "f0_test", k.shape[0], dtype, shape=test_shape)
+            f0 = check_labels(f0_test, "f0_test", n_test, dtype, shape=test_shape)
         if y_test_clean is not None:
-            yt = check_labels(y_test_clean, "y_test_clean", k.shape[0], dtype, shape=test_shape)
-        kv = _project(k, eig.eigenvectors)
+            yt = check_labels(y_test_clean, "y_test_clean", n_test, dtype, shape=test_shape)
+        kv = kv_test if k_test_train is None else _project(k, eig.eigenvectors)
     return LinearProblem(
         eig=eig,
         y=as_columns(y, binary),

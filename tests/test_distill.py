@@ -686,3 +686,23 @@ def test_cli_distill_rejects_bad_steps(tmp_path, x64, capsys):
     code = cli.main(["distill", "--steps", "0", "--out", str(tmp_path), "--no-progress"])
     assert code == 2
     assert "--steps" in capsys.readouterr().err
+
+
+def test_step_zero_test_distance_of_a_large_closed_form_group(x64):
+    """Five soft rules, 1000 test points: the step-0 test distance is ‖f_0 − ŷ_test‖ = ‖ŷ_test‖
+    (jaxlib 0.10.2 on CPU returned NaN/inf there when S(0) was a zeros constant)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 20))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    xt = rng.standard_normal((1000, 20))
+    xt /= np.linalg.norm(xt, axis=1, keepdims=True)
+    y, yt = np.sign(x[:, 0]) + (x[:, 0] == 0), np.sign(xt[:, 0]) + (xt[:, 0] == 0)
+    eig = eigensystem(two_layer_relu(x, x))
+    problem = linear_problem(eig, y, y, k_test_train=two_layer_relu(xt, x), y_test_clean=yt)
+    rules = [T.plain_gd(), T.r1(0.5), T.r1_lag(0.5), T.r3(0.9, hard=False), T.bootstrap(0.8)]
+    run = D.self_distill(
+        problem, rules, steps=20, eta=1 / float(eig.eigenvalues[0]), record=Record(4)
+    )
+    assert all(D.engine_for(r).name == "closed-form" for r in rules)
+    np.testing.assert_allclose(np.asarray(run.dist_test)[:, 0], np.sqrt(1000.0), rtol=1e-12)
+    assert np.all(np.isfinite(np.asarray(run.dist_test)))

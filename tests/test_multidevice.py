@@ -22,6 +22,9 @@ COMPUTE = textwrap.dedent(
     import jax, jax.numpy as jnp, numpy as np
     jax.config.update("jax_enable_x64", True)
     from ntk_air import kernels, operators, topk, matfree
+    from ntk_air.distill import self_distill
+    from ntk_air.problem import linear_problem
+    from ntk_air.targets import r3
 
     def compute(mesh, out, tag):
         rng = np.random.default_rng(0)
@@ -48,12 +51,62 @@ COMPUTE = textwrap.dedent(
         res["projector"] = top.eigenvectors @ top.eigenvectors.T
         # μ = 1 keeps K + μI well conditioned: CG's rounding, amplified by cond, stays < 1e-12.
         res["ridge"] = matfree.ridge_solve(op, v[:, :2], 1.0, preconditioner=top).solution
+        # The matrix-free self-distillation: Rayleigh–Ritz reduction, soft R3 on it; with the
+        # row schedule (bitwise-equal products) and the symmetric one (products equal to
+        # rounding, which the label Krylov space amplifies: see TOLERANCES).
+        y = np.sign(x[:, 0]) + (x[:, 0] == 0)
+        y_clean = np.sign(x[:, 1]) + (x[:, 1] == 0)
+        rows = operators.kernel_operator(fn, x, tile_size=19, symmetric=False, mesh=mesh)
+        for name, o in (("", rows), ("sym_", op)):
+            top_l = topk.topk_eigensystem(o, 12, block_size=16, labels=np.stack([-y, y_clean], 1))
+            red = matfree.ritz_reduction(top_l)
+            res[name + "ritz_values"] = red.eig.eigenvalues
+            res[name + "ritz_projector"] = red.eig.eigenvectors @ red.eig.eigenvectors.T
+            problem = linear_problem(red.eig, y, y_clean)
+            eta = 1 / float(top_l.eigenvalues[0])
+            res[name + "r3_soft_u"] = self_distill(
+                problem, [r3(0.9, hard=False)], steps=300, eta=eta
+            ).u_final
+        # The default reduction: the Krylov space of (y, ŷ) on the deflated operator, every
+        # block re-orthogonalized (no amplified rounding), on the symmetric schedule.
+        krylov = matfree.deflated_krylov(op, top, np.stack([-y, y_clean], 1), 10)
+        red = matfree.ritz_reduction(top, krylov=krylov)
+        res["deflated_ritz_values"] = red.eig.eigenvalues
+        problem = linear_problem(red.eig, y, y_clean)
+        eta = 1 / float(top.eigenvalues[0])
+        res["deflated_r3_soft_u"] = self_distill(
+            problem, [r3(0.9, hard=False)], steps=300, eta=eta
+        ).u_final
         for name, a in res.items():
             np.save(f"{out}/{tag}_{name}.npy", np.asarray(a))
     """
 )
 
-NAMES = ("symmetric", "rows", "rect", "empirical", "matrix", "eigenvalues", "projector", "ridge")
+NAMES = (
+    "symmetric",
+    "rows",
+    "rect",
+    "empirical",
+    "matrix",
+    "eigenvalues",
+    "projector",
+    "ridge",
+    "ritz_values",
+    "ritz_projector",
+    "r3_soft_u",
+    "sym_ritz_values",
+    "sym_ritz_projector",
+    "sym_r3_soft_u",
+    "deflated_ritz_values",
+    "deflated_r3_soft_u",
+)
+# The symmetric tile-pair schedule sums each product in another order on 8 devices (≈ 4e-16
+# relative); the label Krylov space K^j·Y amplifies that like (λ_1/λ_{k+1})^j, so the tail Ritz
+# pairs (not the top k: 1e-14) differ by ≈ 3e-8 and soft R3's predictions by ≈ 1.4e-9 (measured
+# on this problem). With the row schedule every product, and so everything after it, is equal;
+# the default reduction (`matfree.deflated_krylov`, every block re-orthogonalized) is equal to
+# 1e-12 on the symmetric schedule too (4e-15 measured).
+TOLERANCES = {"sym_ritz_values": 1e-6, "sym_ritz_projector": 1e-5, "sym_r3_soft_u": 1e-7}
 
 
 def _run(script, env_extra, cwd):
@@ -77,10 +130,11 @@ def _finish(proc, timeout=600):
 
 def _compare(tmp, tag_a, tag_b, tol=1e-12):
     for name in NAMES:
+        limit = max(tol, TOLERANCES.get(name, tol))
         a = np.load(tmp / f"{tag_a}_{name}.npy")
         b = np.load(tmp / f"{tag_b}_{name}.npy")
         scale = max(np.max(np.abs(a)), 1e-300)
-        assert np.max(np.abs(a - b)) / scale < tol, (name, np.max(np.abs(a - b)) / scale)
+        assert np.max(np.abs(a - b)) / scale < limit, (name, np.max(np.abs(a - b)) / scale)
 
 
 def test_eight_host_devices_equal_one(tmp_path):

@@ -147,8 +147,11 @@ def whole_number(text: str) -> int:
     return int(value)
 
 
-def add_solver_options(p: argparse.ArgumentParser, solvers=("dense", "topk")) -> None:
-    """--solver, --rank, --memory-budget: the spectral path and the memory it may use."""
+def add_solver_options(
+    p: argparse.ArgumentParser, solvers=("dense", "topk"), why: str | None = None
+) -> None:
+    """--solver, --rank, --memory-budget: the spectral path and the memory it may use (`why`:
+    the reason a command has only some paths, for its help)."""
     g = p.add_argument_group("solver")
     g.add_argument(
         "--solver",
@@ -157,7 +160,8 @@ def add_solver_options(p: argparse.ArgumentParser, solvers=("dense", "topk")) ->
         help="spectral path: dense (K and all its eigenvectors), topk (matrix-free top-k "
         "eigenpairs, never forming K) or auto (default: dense when it fits --memory-budget)"
         if "topk" in solvers
-        else "spectral path: dense, or auto (default; checked against --memory-budget)",
+        else "spectral path: dense, or auto (default; checked against --memory-budget)"
+        + ("" if why is None else f"; {why}"),
     )
     if "topk" in solvers:
         g.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..rounds import DEFAULT_XI
+from ..studies._system import DEFAULT_KRYLOV_STEPS
 from ..studies.distill import DEFAULT_STEPS
 from ..targets import DEFAULT_BETA, RULE_NAMES
 from ._common import (
@@ -42,6 +43,7 @@ def add_parser(subparsers) -> None:
             "ntk-air distill --out distill_out",
             "ntk-air distill --rule r3 --hard --alpha 0.8 0.9 0.95 --steps 5000",
             "ntk-air distill --dataset digits --noise pair --noise-rate 0.4 --n-train 300",
+            "ntk-air distill big.npz --solver topk --rank 100 --soft",
         ),
     )
     p.add_argument(
@@ -131,6 +133,15 @@ def add_parser(subparsers) -> None:
     add_data_options(p)
     add_kernel_options(p)
     add_solver_options(p)
+    p.add_argument(
+        "--krylov-steps",
+        type=int,
+        default=DEFAULT_KRYLOV_STEPS,
+        metavar="S",
+        help="top-k path: passes over K (width 2C) that build the Krylov space of y and ŷ on "
+        f"the deflated operator behind the reduction (default {DEFAULT_KRYLOV_STEPS}; 0: the "
+        "eigensolver's own label Krylov space, no extra pass, less accurate)",
+    )
     add_time_options(p)
     p.set_defaults(func=run)
 
@@ -143,6 +154,8 @@ def run(args) -> int:
         raise CliError(f"--steps must be ≥ 1, got {args.steps}")
     if args.rounds < 0:
         raise CliError(f"--rounds must be ≥ 0, got {args.rounds}")
+    if args.krylov_steps < 0:
+        raise CliError(f"--krylov-steps must be ≥ 0, got {args.krylov_steps}")
     setup_dtype(args)
     writer = open_report(args.out)
     if args.save_predictions is not None:
@@ -167,6 +180,7 @@ def run(args) -> int:
         steps=args.steps,
         eta=args.eta,
         record_every=args.record_every,
+        krylov_steps=args.krylov_steps,
     )
     budget = budget_from_args(args)
     try:  # memory and time decided (or refused) before anything large is allocated or run
@@ -174,6 +188,14 @@ def run(args) -> int:
     except ValueError as err:
         raise CliError(str(err)) from err
     print(choice.line(), flush=True)
+    if choice.solver == "topk":
+        print(
+            "top-k path: soft rules with a fixed α schedule and soft rounds run on the "
+            "Rayleigh–Ritz reduction (top-k modes exact, tail Galerkin, with an error "
+            "estimate); hard and adaptive rules run exactly with one pass over K per step "
+            "when that fits the time limit, else they are skipped",
+            flush=True,
+        )
     print(loops.line(), flush=True)
     timer = Timer()
     with progress_bar("ntk-air distill", not args.no_progress) as bar:
@@ -198,9 +220,13 @@ def run(args) -> int:
         f"stop {pg['best_early_stop_dist']:.4g} (step {pg['best_early_stop_step']})"
     )
     for r in summary["runs"]:
+        est = r.get("error_estimate")
         print(
             f"  {r['label']:<28} final {r['final_dist']:.4g}  best {r['best_dist']:.4g}  "
             f"margin {r['margin']:.3g}  acc {r['accuracy_train']:.3f}"
+            + ("" if est is None else f"  (± ~{est:.2g}, top-k estimate)")
         )
+    for skipped in summary.get("topk", {}).get("skipped", []):
+        print(f"  {skipped['label']:<28} skipped: {skipped['reason']}")
     print(f"written to {Path(args.out) / 'distill.json'}")
     return 0

@@ -64,20 +64,23 @@ def air_summary(study, kernel: dict | None = None) -> dict:
     }
 
 
+def solver_json(choice) -> dict:
+    """A `resources.SolverChoice` for a report (deterministic parts only: no budget)."""
+    return {
+        "name": choice.solver,
+        "requested": choice.requested,
+        "rank": choice.rank,
+        "memory_estimate_bytes": choice.memory_bytes,
+        "seconds_estimate": choice.seconds,
+    }
+
+
 def _solver_keys(study) -> dict:
     """The spectral path (deterministic parts only: no budget) and, with top-k, what it adds."""
     choice = getattr(study, "solver", None)
     if choice is None:
         return {}
-    out = {
-        "solver": {
-            "name": choice.solver,
-            "requested": choice.requested,
-            "rank": choice.rank,
-            "memory_estimate_bytes": choice.memory_bytes,
-            "seconds_estimate": choice.seconds,
-        }
-    }
+    out = {"solver": solver_json(choice)}
     top = getattr(study, "topk", None)
     if top is None:
         return out

@@ -7,6 +7,7 @@ import numpy as np
 from ..plots import new_figure
 from ..plots.distill import plot_distill_curves, plot_distill_summary
 from ..studies.distill import best_run
+from .air import solver_json
 
 __all__ = ["distill_summary", "write_distill", "distill_headlines"]
 
@@ -42,7 +43,19 @@ def distill_summary(study, kernel: dict | None = None) -> dict:
         },
         "best_rule": {"label": best.label, "final_dist": best.final_dist, "margin": best.margin},
         "runs": [_run_json(r) for r in study.runs],
+        **_solver_keys(study),
     }
+
+
+def _solver_keys(study) -> dict:
+    """`solver` (the spectral path) and, on the matrix-free path, `topk`: the reduction, its
+    quality, the error estimates' method and the rules it skipped."""
+    out = {} if study.solver is None else {"solver": solver_json(study.solver)}
+    if study.topk is not None:
+        top = study.topk._asdict()
+        top["skipped"] = [{"label": lab, "reason": why} for lab, why in study.topk.skipped]
+        out["topk"] = top
+    return out
 
 
 def write_distill(

@@ -16,9 +16,24 @@ hand the results to `ntk_air.report` (JSON, figures, index.md) or to `ntk_air.pl
     True
 """
 
-from ._system import KernelSystem, Progress, data_summary, kernel_system
+from ._system import (
+    KernelSystem,
+    Progress,
+    ReducedSystem,
+    data_summary,
+    kernel_system,
+    reduced_system,
+)
 from .air import AIRConfig, AIRStudy, TopKDiagnostics, air, air_plan
-from .distill import DistillConfig, DistillStudy, RuleRun, best_run, distill, distill_plan
+from .distill import (
+    DistillConfig,
+    DistillStudy,
+    DistillTopK,
+    RuleRun,
+    best_run,
+    distill,
+    distill_plan,
+)
 from .entk import (
     ENTK_ARCHS,
     EntkConfig,
@@ -43,6 +58,7 @@ __all__ = [
     "AIRStudy",
     "DistillConfig",
     "DistillStudy",
+    "DistillTopK",
     "EntkConfig",
     "EntkNetwork",
     "EntkStudy",
@@ -54,6 +70,7 @@ __all__ = [
     "NoisyLabelsConfig",
     "NoisyLabelsStudy",
     "Progress",
+    "ReducedSystem",
     "RuleRun",
     "TheoremConfig",
     "TheoremStudy",
@@ -62,6 +79,7 @@ __all__ = [
     "best_run",
     "checkpoint_steps",
     "data_summary",
+    "reduced_system",
     "distill",
     "entk",
     "entk_network",

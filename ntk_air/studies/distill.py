@@ -5,6 +5,19 @@ R1-lag, R2, R3, bootstrapping, soft and hard, and any rule of your own) runs thr
 `distill.self_distill` on the fastest engine for it; round rules (ξ-weighted, repeated ridge)
 through `rounds.distill_rounds`. The question each run answers: does it end below the best early
 stop, without stopping early?
+
+When K and its eigenvectors do not fit the memory budget (`resources.plan_solver`, solver
+"auto"), or with solver "topk", the study runs matrix-free (issue 11) on the Rayleigh–Ritz
+reduction of K to the top-k eigenvectors plus the label Krylov space of (y, ŷ)
+(`_system.reduced_system`, `matfree.ritz_reduction`): plain GD, the soft rules with an α that
+does not depend on the predictions (R1, R1-lag, R3, bootstrapping; any schedule or warm-up) and
+the soft round rules run on it with the same engines, exact along the top k modes and Galerkin
+on the tail; each result carries an error estimate (the change when the Krylov space loses two
+blocks' worth of columns: an estimate, not a bound). Hard, adaptive and your own rules need
+K·(u − ỹ) over all n points at every step (their targets leave every fixed subspace): they run
+exactly by one pass of the kernel operator per step (`distill.operator_self_distill`) when that
+fits the time limit (or with force), else they are skipped and listed with the estimate; hard
+round rules are skipped (a ridge solve per round).
 """
 
 from __future__ import annotations
@@ -29,12 +42,22 @@ from ..resources import (
 )
 from ..rounds import default_ridge, distill_rounds, rounds_from_names, stack_rounds
 from ..targets import RULE_NAMES, AffineRule, rules_from_names
-from ._system import KernelSystem, Progress, data_summary, kernel_system, report_progress
+from ._system import (
+    DEFAULT_KRYLOV_STEPS,
+    KernelSystem,
+    Progress,
+    ReducedSystem,
+    data_summary,
+    kernel_system,
+    reduced_system,
+    report_progress,
+)
 
 __all__ = [
     "DistillConfig",
     "DistillStudy",
     "RuleRun",
+    "DistillTopK",
     "distill",
     "distill_plan",
     "best_run",
@@ -55,6 +78,9 @@ class DistillConfig:
     soft, hard: which target variants. schedule, ramp: α schedule (ramp None: steps/10).
     steps: GD steps. eta: step size (None: 1/λ_max). record_every: None: max(1, steps/500).
     extra_rules: ((label, rule), …) of your own — any `targets.TargetRule` or `AffineRule`.
+    krylov_steps: the matrix-free path only: passes of `matfree.deflated_krylov` (width 2C)
+      behind the Rayleigh–Ritz reduction (`_system.DEFAULT_KRYLOV_STEPS`; 0: the eigensolver's
+      free label Krylov space, less accurate).
     """
 
     rules: tuple | None = None
@@ -72,6 +98,7 @@ class DistillConfig:
     eta: float | None = None
     record_every: int | None = None
     extra_rules: tuple = ()
+    krylov_steps: int = DEFAULT_KRYLOV_STEPS
 
 
 class RuleRun(NamedTuple):
@@ -92,6 +119,29 @@ class RuleRun(NamedTuple):
     dist_train: np.ndarray  # (r,)
     dist_test: np.ndarray  # (r,)
     u_final: np.ndarray  # (n[, C]) final training predictions
+    error_estimate: float | None = None  # top-k path: max over recorded steps of the change in
+    #   dist_train when the Krylov space loses two blocks' worth of columns (an estimate of its
+    #   error, not a bound); else None
+    error_estimate_test: float | None = None  # the same for dist_test
+
+
+class DistillTopK(NamedTuple):
+    """What the matrix-free path adds to a `DistillStudy`: the reduction and its quality."""
+
+    rank: int  # k eigenpairs computed
+    dimension: int  # m = k + r columns of the Rayleigh–Ritz reduction
+    krylov_steps: int  # s Krylov blocks of (y, ŷ) behind the reduction
+    extra_passes: int  # passes over K beyond the eigensolver's (the deflated Krylov space)
+    converged: bool  # every top-k residual ≤ tol · θ_1
+    max_relative_residual: float  # max ‖Kv_i − θ_i v_i‖ / θ_1
+    block_products: int  # passes over K
+    next_eigenvalue: float  # θ_{k+1}
+    leak: float  # ‖(I − P)KP‖₂ of the reduced space (0: the reduction is exact)
+    tail_energy: dict  # {clean, noise, noisy}: share of ‖z‖² outside the top k modes
+    plain_error_estimate: float  # the error estimate of plain GD's closed-form curve
+    plain_error_estimate_test: float | None
+    skipped: tuple  # ((label, reason), …): rules the matrix-free path did not run, and why
+    method: str  # how the tail was computed, in words
 
 
 class DistillStudy(NamedTuple):
@@ -107,8 +157,9 @@ class DistillStudy(NamedTuple):
     noise_norm: float  # ‖e‖ = ‖y − ŷ‖
     plain_gd: UCurve  # plain GD at every step (closed form): its best early stop
     runs: tuple  # (RuleRun, …): step rules in order, then round rules
-    solver: SolverChoice | None = None  # the spectral path (dense) and its estimates
+    solver: SolverChoice | None = None  # the spectral path (dense or topk) and its estimates
     loops: LoopEstimate | None = None  # the loops' time and recording estimate, checked first
+    topk: DistillTopK | None = None  # the matrix-free path only
 
 
 def _summary(label, kind, params, engine, run, i):
@@ -174,16 +225,90 @@ def _rule_counts(c: DistillConfig) -> tuple[int, int]:
     return len(step_rules), len(round_rules)
 
 
+class _TopKRules(NamedTuple):
+    """Which rules the matrix-free path runs how: decided by `_topk_rules` before any work."""
+
+    reduced_steps: list  # (label, rule): soft, α independent of u → the Rayleigh–Ritz reduction
+    reduced_rounds: list  # soft round rules → the reduction
+    operator_steps: list  # hard / adaptive / own rules → one operator pass per step (exact)
+    skipped: tuple  # ((label, reason), …)
+    operator_seconds: float  # the estimate for operator_steps (0 when none run)
+
+
+_ROUNDS_SKIP = (
+    "a round rule with hard targets needs a ridge solve over all n points per round: not run "
+    "on the matrix-free path; use --solver dense on a subsample (--n-train)"
+)
+
+
+def _runs_on_reduction(rule) -> bool:
+    """Soft rules with an α that does not depend on the predictions: linear in (u, y)."""
+    return isinstance(rule, AffineRule) and engine_for(rule).name in ("closed-form", "eigen-scan")
+
+
+def _operator_seconds(n, n_test, cols, rules, steps, every) -> float:
+    """Time of `distill.operator_self_distill`: per step one symmetric pass of width R·C (½n²
+    kernel entries) plus a Python-side step; per record one pass of K(X_test, X)."""
+    r = DEFAULT_RATES
+    width = rules * cols
+    per_step = 0.5 * n * n * r["entry_seconds"] + 2.0 * n * n * width * r["flop_seconds"]
+    per_record = n_test * n * r["entry_seconds"] + 2.0 * n_test * n * width * r["flop_seconds"]
+    return steps * (per_step + 1e-3) + (steps // every + 1) * per_record
+
+
+def _topk_rules(step_rules, round_rules, *, n, n_test, cols, steps, every, seconds_left, force):
+    """Split the rules for the matrix-free path; the operator rules run when they fit the time
+    left (or with force), else they are skipped with their estimate."""
+    reduced = [(lab, r) for lab, r in step_rules if _runs_on_reduction(r)]
+    others = [(lab, r) for lab, r in step_rules if not _runs_on_reduction(r)]
+    rounds = [(lab, r) for lab, r in round_rules if not bool(float(r.hard))]
+    skipped = [(lab, _ROUNDS_SKIP) for lab, r in round_rules if bool(float(r.hard))]
+    op_s = _operator_seconds(n, n_test, cols, len(others), steps, every) if others else 0.0
+    if others and not (force or op_s <= seconds_left):
+        why = (
+            f"one pass over K per step (exact, never forming K) would take ~{op_s:.3g} s for "
+            f"these rules, beyond the time limit; --force or a larger --time-limit runs them, "
+            "--solver dense on a subsample (--n-train) is faster"
+        )
+        skipped = [(lab, why) for lab, _ in others] + skipped
+        others, op_s = [], 0.0
+    return _TopKRules(reduced, rounds, others, tuple(skipped), op_s)
+
+
+def _topk_plan(dataset, c: DistillConfig, choice, budget: Budget) -> _TopKRules:
+    """`_topk_rules` for a data set and config (no kernel needed: placeholders for ramp and
+    ridge, which do not change a rule's structure)."""
+    n, n_test = int(np.shape(dataset.x)[0]), int(np.shape(dataset.x_test)[0])
+    y = np.asarray(dataset.y)
+    step_rules, round_rules = _config_rules(c, ramp=1.0, ridge=1.0)
+    every = max(1, c.steps // 500) if c.record_every is None else max(1, int(c.record_every))
+    return _topk_rules(
+        step_rules,
+        round_rules,
+        n=n,
+        n_test=n_test,
+        cols=1 if y.ndim == 1 else y.shape[1],
+        steps=c.steps,
+        every=every,
+        seconds_left=budget.seconds,
+        force=budget.force,
+    )
+
+
 def distill_plan(
     dataset, config: DistillConfig = DistillConfig(), budget: Budget | None = None, *, dtype=None
 ) -> tuple[SolverChoice, LoopEstimate]:
     """Memory and time of `distill` for this data set, decided (or refused) before any work.
 
-    The kernel limit needs the dense path (K and all its eigenvectors; the matrix-free solver
-    has no self-distillation engine yet). The loops: each of R step rules costs at most one
-    product K·(u − target) per step (2n²C multiply-adds) plus a fixed step cost; plain GD's
-    closed-form curve holds (steps + 1) × (n + n_test) numbers; recordings steps/record_every
-    × R × (n + n_test). An upper bound: closed-form engines cost less.
+    The spectral path: dense (K and all its eigenvectors) when it fits the budget, else the
+    matrix-free one (`budget.solver` "auto"; "dense"/"topk" force one), which runs the soft
+    rules whose α does not depend on the predictions on the Rayleigh–Ritz reduction and the
+    others by one operator pass per step when that fits `budget.seconds` (or `budget.force`),
+    else lists them as skipped (when no rule besides plain GD is left this refuses). The loops:
+    each of R step rules costs at most one product K·(u − target) per step (2n²C multiply-adds;
+    2nmC on the reduction with m columns; a pass over K by the operator) plus a fixed step
+    cost; plain GD's closed-form curve holds (steps + 1) × (n + n_test) numbers; recordings
+    steps/record_every × R × (n + n_test). An upper bound: closed-form engines cost less.
 
     Args:
       dataset: `data.Dataset`. config: `DistillConfig`. budget: `resources.Budget`.
@@ -210,27 +335,53 @@ def distill_plan(
     c = config
     if not isinstance(c.steps, int) or isinstance(c.steps, bool) or c.steps < 1:
         raise ValueError(f"steps must be a positive int, got {c.steps!r}")
+    k_steps = c.krylov_steps
+    if not isinstance(k_steps, int) or isinstance(k_steps, bool) or k_steps < 0:
+        raise ValueError(f"krylov_steps must be an int ≥ 0, got {k_steps!r}")
     choice = plan_solver(
         n,
         budget=budget,
         dtype=dt,
         n_test=n_test,
-        n_labels=cols,
+        n_labels=2 * cols,  # the Krylov spaces of y and ŷ ride along the eigensolver's passes
         d=int(np.prod(x.shape[1:])),
-        solvers=("dense",),
         what="distill",
     )
     r_steps, r_rounds = _rule_counts(c)
     every = max(1, c.steps // 500) if c.record_every is None else max(1, int(c.record_every))
     r = DEFAULT_RATES
-    per_step = 2.0 * n * n * cols * r["flop_seconds"] + r["step_seconds"]
+    width = choice.rank + 2 * cols * 16 if choice.solver == "topk" else n
+    per_step = 2.0 * n * width * cols * r["flop_seconds"] + r["step_seconds"]
+    operator_s = 0.0
+    if choice.solver == "topk":
+        split = _topk_plan(dataset, c, choice, budget)
+        rules_kept = [lab for lab, _ in split.reduced_steps + split.operator_steps]
+        rules_kept = [lab for lab in rules_kept if lab != "plain GD"] + split.reduced_rounds
+        if split.skipped and not rules_kept:
+            raise ValueError(
+                f"distill: on the matrix-free path (n = {n}) no rule besides plain GD can run: "
+                + "; ".join(f"{lab}: {why}" for lab, why in split.skipped)
+            )
+        # reduced rules run twice (full and coarse reduction, for the error estimate)
+        r_steps, r_rounds = 2 * len(split.reduced_steps), 2 * len(split.reduced_rounds)
+        operator_s = split.operator_seconds
+        # the deflated Krylov space: krylov_steps symmetric passes of width 2C
+        operator_s += c.krylov_steps * (
+            0.5 * n * n * r["entry_seconds"] + 4.0 * n * n * cols * r["flop_seconds"]
+        )
     seconds = c.steps * r_steps * per_step + (c.steps + 1) * (n + n_test) * cols * 1e-9
-    seconds += c.rounds * r_rounds * (c.student_steps + 1) * per_step
+    seconds += c.rounds * r_rounds * (c.student_steps + 1) * per_step + operator_s
     memory = (c.steps + 1) * (n + n_test) * cols * size * 2  # plain GD's closed-form curve
     memory += (c.steps // every + 1) * (r_steps + 1) * (n + n_test) * cols * size
+    what = f"{c.steps} steps × {r_steps} step rules, {c.rounds} rounds × {r_rounds} round rules"
+    if choice.solver == "topk":
+        what = (
+            f"{c.steps} steps × {len(split.reduced_steps)} rules on the reduction and "
+            f"{len(split.operator_steps)} by operator passes, {c.rounds} rounds × "
+            f"{len(split.reduced_rounds)} round rules (reduced rules twice: the error estimate)"
+        )
     loops = LoopEstimate(
-        f"distill: {c.steps} steps × {r_steps} step rules, {c.rounds} rounds × {r_rounds} "
-        "round rules",
+        f"distill: {what}",
         float(seconds),
         int(memory),
         {"per_step_seconds": per_step, "step_rules": r_steps, "round_rules": r_rounds},
@@ -279,6 +430,8 @@ def distill(
         raise ValueError(f"steps must be a positive int, got {c.steps!r}")
     total = 4
     choice, loops = distill_plan(dataset, c, budget or Budget())
+    if system is None and choice.solver == "topk":
+        return _distill_topk(dataset, kernel_fn, c, choice, loops, budget or Budget(), progress)
     if system is None:
         system = kernel_system(dataset, kernel_fn)
     eig = system.eig
@@ -335,6 +488,189 @@ def distill(
         runs=tuple(runs),
         solver=choice,
         loops=loops,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The matrix-free path
+# ---------------------------------------------------------------------------------------------
+
+
+def _reduced_problem(dataset, eig, kv_test):
+    test = kv_test is not None
+    return linear_problem(
+        eig,
+        dataset.y,
+        dataset.y_clean,
+        kv_test=kv_test,
+        y_test_clean=dataset.y_test_clean if test else None,
+    )
+
+
+def _change(a, b):
+    """max |a − b| over recorded steps (None when either is missing)."""
+    if a is None or b is None:
+        return None
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+def _with_estimates(runs, coarse, i0=0):
+    """RuleRuns with the change against the coarse reduction's runs as error estimates."""
+    out = []
+    for i, run in enumerate(runs):
+        if coarse is None:
+            out.append(run)
+            continue
+        test = None if np.all(np.isnan(run.dist_test)) else coarse.dist_test[i0 + i]
+        out.append(
+            run._replace(
+                error_estimate=_change(run.dist_train, coarse.dist_train[i0 + i]),
+                error_estimate_test=_change(None if test is None else run.dist_test, test),
+            )
+        )
+    return out
+
+
+def _distill_topk(
+    dataset, kernel_fn, c: DistillConfig, choice, loops, budget, progress
+) -> DistillStudy:
+    from ..distill import operator_self_distill
+    from ..matfree import topk_air_spectra
+    from ..operators import kernel_operator
+
+    total = 5
+    red: ReducedSystem = reduced_system(dataset, kernel_fn, choice.rank, c.krylov_steps)
+    report_progress(progress, f"top-{choice.rank} eigenpairs and Krylov space of (y, ŷ)", 1, total)
+    n = int(np.shape(dataset.x)[0])
+    eig = red.eig
+    eta = resolve_step_size(eig, c.eta)
+    record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
+    ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
+    ridge = 0.1 * red.trace / n if c.ridge is None else float(c.ridge)
+    step_rules, round_rules = _config_rules(c, ramp=ramp, ridge=ridge)
+    order = {lab: i for i, (lab, _) in enumerate(step_rules + round_rules)}  # as the dense path
+    n_test = int(np.shape(dataset.x_test)[0])
+    y = np.asarray(dataset.y)
+    split = _topk_rules(
+        step_rules,
+        round_rules,
+        n=n,
+        n_test=n_test,
+        cols=1 if y.ndim == 1 else y.shape[1],
+        steps=c.steps,
+        every=record_every,
+        seconds_left=budget.seconds,
+        force=budget.force,
+    )
+    step_rules, round_rules, skipped = split.reduced_steps, split.reduced_rounds, split.skipped
+    problem = _reduced_problem(dataset, eig, red.kv_test)
+    coarse = (
+        None
+        if red.coarse_eig is None
+        else _reduced_problem(dataset, red.coarse_eig, red.coarse_kv_test)
+    )
+    plain = u_curve(problem, steps=np.arange(c.steps + 1), eta=eta)
+    plain_c = None if coarse is None else u_curve(coarse, steps=np.arange(c.steps + 1), eta=eta)
+    report_progress(progress, "plain GD (closed form)", 2, total)
+
+    runs = []
+    if step_rules:
+        rules = [r for _, r in step_rules]
+        record = Record(record_every)
+        run = self_distill(problem, rules, steps=c.steps, eta=eta, record=record)
+        run_c = None
+        if coarse is not None:
+            run_c = self_distill(coarse, rules, steps=c.steps, eta=eta, record=record)
+        mine = [
+            _summary(label, "steps", _params(r), engine_for(r).name, run, i)
+            for i, (label, r) in enumerate(step_rules)
+        ]
+        runs += _with_estimates(mine, run_c)
+    report_progress(progress, f"{len(step_rules)} step rules", 3, total)
+    if round_rules:
+        stacked = stack_rounds([r for _, r in round_rules])
+        rrun = distill_rounds(problem, stacked, rounds=c.rounds, eta=eta)
+        rrun_c = None
+        if coarse is not None:
+            rrun_c = distill_rounds(coarse, stacked, rounds=c.rounds, eta=eta)
+        mine = [
+            _summary(lab, "rounds", _params(r), "closed-form", rrun, i)
+            for i, (lab, r) in enumerate(round_rules)
+        ]
+        runs += _with_estimates(mine, rrun_c)
+    report_progress(progress, f"{len(round_rules)} round rules", 4, total)
+    if split.operator_steps:
+        stage = f"{len(split.operator_steps)} rules by one pass over K per step"
+
+        def step_progress(done, steps_total):
+            if done % max(1, steps_total // 100) == 0:
+                report_progress(progress, f"{stage} ({done}/{steps_total})", 4, total)
+
+        orun = operator_self_distill(
+            kernel_operator(kernel_fn, dataset.x),
+            [r for _, r in split.operator_steps],
+            dataset.y,
+            dataset.y_clean,
+            steps=c.steps,
+            eta=eta,
+            record_every=record_every,
+            test_operator=kernel_operator(kernel_fn, dataset.x_test, dataset.x) if n_test else None,
+            y_test_clean=dataset.y_test_clean if n_test else None,
+            progress=step_progress,
+        )
+        runs += [
+            _summary(lab, "steps", _params(r), "operator", orun, i)
+            for i, (lab, r) in enumerate(split.operator_steps)
+        ]
+    report_progress(progress, f"{len(split.operator_steps)} rules by operator passes", 5, total)
+    top = red.top
+    spec = topk_air_spectra(top, dataset.y_clean, dataset.y)
+    lam0 = float(top.eigenvalues[0])
+    test_est = None
+    if plain_c is not None and plain.test_dist is not None:
+        test_est = _change(plain.test_dist, plain_c.test_dist)
+    info = DistillTopK(
+        rank=int(top.eigenvalues.shape[0]),
+        dimension=int(eig.eigenvalues.shape[0]),
+        krylov_steps=red.krylov_steps,
+        extra_passes=red.extra_passes,
+        converged=bool(top.converged),
+        max_relative_residual=float(np.max(np.asarray(top.residual_norms)) / lam0),
+        block_products=int(top.block_products),
+        next_eigenvalue=float(top.next_eigenvalue),
+        leak=float(red.reduction.leak),
+        tail_energy={
+            "clean": float(spec.clean.tail),
+            "noise": float(spec.noise.tail),
+            "noisy": float(spec.noisy.tail),
+        },
+        plain_error_estimate=np.nan
+        if plain_c is None
+        else _change(plain.train_dist, plain_c.train_dist),
+        plain_error_estimate_test=test_est,
+        skipped=skipped,
+        method="Rayleigh–Ritz reduction of K to the top-k eigenvectors plus the Krylov space of "
+        "(y, ŷ) on the deflated operator (matfree.deflated_krylov, matfree.ritz_reduction): "
+        "the top k modes exact (up to the residuals), "
+        "the tail by the Galerkin approximation of the same dynamics; error estimate (not a "
+        "bound) = the change when the Krylov space loses two blocks' worth of columns; rules "
+        "with engine 'operator' ran exactly, one pass over K per step (no estimate)",
+    )
+    noise = np.asarray(dataset.y) - np.asarray(dataset.y_clean)
+    return DistillStudy(
+        data=data_summary(dataset),
+        eta=float(eta),
+        lambda_max=lam0,
+        steps=c.steps,
+        record_every=record_every,
+        rounds=c.rounds,
+        ridge=ridge,
+        noise_norm=float(np.linalg.norm(noise)),
+        plain_gd=plain,
+        runs=tuple(sorted(runs, key=lambda r: order[r.label])),
+        solver=choice,
+        loops=loops,
+        topk=info,
     )
 
 
