@@ -88,6 +88,7 @@ def main(argv=None):
         "warmup_epochs": summary["warmup_epochs"],
         "data": summary["data"],
         "network": summary["network"],
+        "lr": summary["lr"],
         "timing_protocol": "one cold run, compilation included (what the user waits for); no "
         "repeats: the sweep itself is the unit",
         "load_average_before": list(load_before),

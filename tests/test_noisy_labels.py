@@ -30,6 +30,7 @@ from ntk_air.studies.noisy_labels import (
     summarize_setting,
     t_interval,
     t_quantile_975,
+    train_size,
 )
 
 
@@ -272,7 +273,7 @@ def test_split_is_stratified_seeded_and_disjoint():
 
 
 def test_training_rows_default_per_data_set_and_an_explicit_n_train_wins():
-    from ntk_air.studies.noisy_labels import DEFAULT_N_TRAIN, train_size
+    from ntk_air.studies.noisy_labels import DEFAULT_N_TRAIN
 
     cfg = NoisyLabelsConfig()
     assert [train_size(cfg, n) for n in ("digits", "mnist1d", "my.npz")] == [1000, 4000, 1000]
@@ -283,6 +284,26 @@ def test_training_rows_default_per_data_set_and_an_explicit_n_train_wins():
     big_batch = NoisyLabelsConfig(batch_size=1200)  # checked once the data set is known
     with pytest.raises(ValueError, match="batch_size 1200 exceeds n_train 1000"):
         split_dataset(data.digits(n_train=None, n_test=450, noise="none", seed=0), big_batch)
+
+
+def test_default_learning_rate_grows_with_the_training_rows_and_an_explicit_lr_wins():
+    """SGD in NTK parameterization: 4 per 1000 training rows, within [2, 16] (digits 4, MNIST-1D
+    16); the other optimizer / parameterization defaults do not depend on n; --lr overrides."""
+    from ntk_air.commands.noisy_labels import build_config
+    from ntk_air.studies.noisy_labels import default_lr, learning_rate
+
+    cfg = NoisyLabelsConfig()
+    sizes = [train_size(cfg, name) for name in ("digits", "mnist1d")]
+    assert [learning_rate(cfg, n) for n in sizes] == [4.0, 16.0]
+    assert [default_lr("sgd", "ntk", n) for n in (60, 500, 750, 2000, 4000, 60000)] == [
+        2.0, 2.0, 3.0, 8.0, 16.0, 16.0]  # fmt: skip
+    for n in (100, 4000):
+        assert default_lr("sgd", "standard", n) == 0.05
+        assert default_lr("adam", "ntk", n) == 0.01 and default_lr("adam", "standard", n) == 1e-3
+    explicit = NoisyLabelsConfig(lr=2.0)
+    assert [learning_rate(explicit, n) for n in sizes] == [2.0, 2.0]
+    args = cli.build_parser().parse_args(["noisy-labels", "--lr", "0.5"])
+    assert learning_rate(build_config(args), 4000) == 0.5
 
 
 def test_t_interval_matches_student_t():
@@ -391,6 +412,7 @@ def test_cli_report_contract_and_reproducible_seeds(tmp_path, capsys, x64):
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert "noisy_labels.json" in manifest["files"] and "timings.json" in manifest["files"]
     assert "r3-hard" in rep["methods"] and rep["headlines"][0]["best_sd_method"] in rep["methods"]
+    assert rep["lr"] == {"digits": 2.0}  # 60 training rows: the floor of default_lr
     # Where self-distillation's last epoch is below early stopping's best, the index says so
     # plainly (a verdict forced to 'worse' on the same summary).
     from ntk_air.report.noisy_labels import noisy_labels_index

@@ -263,7 +263,8 @@ def noisy_labels_index(summary: dict, figures: list[str]) -> str:
     lines = [
         "# ntk-air noisy-labels: self-distillation against early stopping under label noise",
         "",
-        f"Network: {summary['network']}; optimizer {c['optimizer']} (lr {summary['lr']:g}"
+        f"Network: {summary['network']}; optimizer {c['optimizer']} (lr "
+        + ", ".join(f"{lr:g} on {name}" for name, lr in summary["lr"].items())
         + (f", momentum {c['momentum']:g}" if c["optimizer"] == "sgd" else "")
         + f"), loss {c['loss']}, {c['epochs']} epochs, batch {c['batch_size']}, "
         f"{c['seeds']} seeds; "
