@@ -297,6 +297,7 @@ def test_default_learning_rate_grows_with_the_training_rows_and_an_explicit_lr_w
     assert [learning_rate(cfg, n) for n in sizes] == [4.0, 16.0]
     assert [default_lr("sgd", "ntk", n) for n in (60, 500, 750, 2000, 4000, 60000)] == [
         2.0, 2.0, 3.0, 8.0, 16.0, 16.0]  # fmt: skip
+    assert default_lr("sgd", "ntk") == 2.0  # the earlier two-argument call keeps its value
     for n in (100, 4000):
         assert default_lr("sgd", "standard", n) == 0.05
         assert default_lr("adam", "ntk", n) == 0.01 and default_lr("adam", "standard", n) == 1e-3

@@ -143,8 +143,8 @@ class NoisyLabelsConfig:
         _check_config(self)
 
 
-def default_lr(optimizer: str, parameterization: str, n_train: int) -> float:
-    """The default learning rate for n training rows.
+def default_lr(optimizer: str, parameterization: str, n_train: int | None = None) -> float:
+    """The default learning rate for n training rows (None: the floor, as before n mattered).
 
     SGD, NTK parameterization: lr = clip(4·n/1000, 2, 16) (digits, 1000 rows: 4; MNIST-1D, 4000
     rows: 16). SGD, standard: 0.05. Adam: 0.01 (NTK) / 1e-3 (standard). None depends on n but
@@ -173,6 +173,8 @@ def default_lr(optimizer: str, parameterization: str, n_train: int) -> float:
         return 0.01 if parameterization == "ntk" else 1e-3
     if parameterization != "ntk":
         return 0.05
+    if n_train is None:
+        return 2.0
     return float(min(max(4.0 * n_train / 1000, 2.0), 16.0))
 
 
