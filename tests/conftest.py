@@ -128,6 +128,22 @@ def unit_rows(n, d, seed=0):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def constant_dataset(n=5000, d=5):
+    """n identical unit rows with +1 labels, no test set: a data set whose size, not content,
+    matters (what the solver plans decide from; its dense kernel path needs 5n² floats)."""
+    from ntk_air import data
+
+    return data.Dataset(
+        name="big",
+        x=np.ones((n, d)) / np.sqrt(d),
+        y=np.ones(n),
+        y_clean=np.ones(n),
+        x_test=np.zeros((0, d)),
+        y_test_clean=np.zeros(0),
+        info={},
+    )
+
+
 def h_inf_numpy(a, b):
     """The theorem's H∞ in plain numpy: ρ (π − arccos ρ) / (2π), unit rows (SCIENCE.md §1)."""
     rho = np.clip(a @ b.T, -1, 1)

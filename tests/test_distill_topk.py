@@ -17,6 +17,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import _set_x64, constant_dataset
 from ntk_air import (
     cli,
     data,
@@ -38,10 +39,7 @@ def _dataset(n_per_cluster=100, seed=0):
 
 @pytest.fixture(scope="module")
 def reduced():
-    import jax
-
-    prev = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
+    prev = _set_x64(True)
     ds = _dataset()
     fn = kernels.two_layer_relu_kernel_fn()
     K = np.asarray(fn(ds.x).ntk)
@@ -49,7 +47,7 @@ def reduced():
     start = np.stack([-ds.y, ds.y_clean], axis=1)
     top = topk.topk_eigensystem(op, 20, labels=start)
     yield ds, K, top, matfree.ritz_reduction(top)
-    jax.config.update("jax_enable_x64", prev)
+    _set_x64(prev)
 
 
 def test_reduction_keeps_the_top_k_and_the_labels(reduced):
@@ -124,17 +122,14 @@ def test_reduction_needs_the_label_krylov_space(reduced):
 
 @pytest.fixture(scope="module")
 def both():
-    import jax
-
-    prev = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
+    prev = _set_x64(True)
     ds = _dataset()
     fn = kernels.two_layer_relu_kernel_fn()
     cfg = studies.DistillConfig(steps=800, rounds=6)
     dense = studies.distill(ds, fn, cfg, budget=Budget(solver="dense"))
     top = studies.distill(ds, fn, cfg, budget=Budget(solver="topk", rank=30))
     yield ds, dense, top
-    jax.config.update("jax_enable_x64", prev)
+    _set_x64(prev)
 
 
 def test_soft_rules_match_dense_within_their_error_estimates(both):
@@ -220,15 +215,7 @@ def test_cli_distill_topk_writes_the_solver_and_estimates(tmp_path, x64, capsys)
 
 
 def test_auto_goes_matrix_free_when_dense_does_not_fit(x64):
-    big = data.Dataset(
-        name="big",
-        x=np.ones((5000, 5)) / np.sqrt(5),
-        y=np.ones(5000),
-        y_clean=np.ones(5000),
-        x_test=np.zeros((0, 5)),
-        y_test_clean=np.zeros(0),
-        info={},
-    )
+    big = constant_dataset(5000, 5)
     choice, _ = studies.distill_plan(
         big, studies.DistillConfig(steps=10), Budget(memory_bytes=5 * 10**8)
     )

@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import constant_dataset
 from ntk_air import cli, data, resources, studies
 from ntk_air.kernels import two_layer_relu
 from ntk_air.resources import Budget, LoopEstimate, ResourceError
@@ -93,15 +94,7 @@ def test_air_topk_equals_dense_on_the_top_modes(tmp_path, x64, capsys):
 def test_auto_picks_dense_at_small_n_and_topk_when_dense_does_not_fit(x64):
     ds = data.clusters()
     assert studies.air_plan(ds).solver == "dense"
-    big = data.Dataset(
-        name="big",
-        x=np.ones((5000, 5)) / np.sqrt(5),
-        y=np.ones(5000),
-        y_clean=np.ones(5000),
-        x_test=np.zeros((0, 5)),
-        y_test_clean=np.zeros(0),
-        info={},
-    )
+    big = constant_dataset(5000, 5)
     choice = studies.air_plan(big, Budget(memory_bytes=5 * 10**8))
     assert choice.solver == "topk" and choice.rank == 100
     assert choice.memory_bytes <= 5 * 10**8 < choice.estimates["dense"].memory_bytes

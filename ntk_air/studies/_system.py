@@ -76,6 +76,16 @@ class ReducedSystem(NamedTuple):
     extra_passes: int  # passes over K beyond the eigensolver's (deflated Krylov)
 
 
+def require_tiled(kernel_fn) -> None:
+    """The matrix-free path evaluates K tile by tile: refuse a kernel function without
+    `block_fn` with the remedy."""
+    if not callable(getattr(kernel_fn, "block_fn", None)):
+        raise ValueError(
+            "the top-k solver needs a tiled kernel function (kernels.from_pairwise, "
+            "fc_kernel_fn, two_layer_relu_kernel_fn, nt_backend); use the dense solver"
+        )
+
+
 def _coarse_reduction(top, red, block: int, krylov=None):
     """The reduction on the most Krylov blocks s' < s whose dimension is at least 2·block below
     the full one's. Later blocks resolve ever less (rounding grows like (λ_1/λ_{k+1})^j and
@@ -123,11 +133,7 @@ def reduced_system(
     from ..operators import kernel_diagonal, kernel_operator
     from ..topk import topk_eigensystem
 
-    if not callable(getattr(kernel_fn, "block_fn", None)):
-        raise ValueError(
-            "the top-k solver needs a tiled kernel function (kernels.from_pairwise, "
-            "fc_kernel_fn, two_layer_relu_kernel_fn, nt_backend); use the dense solver"
-        )
+    require_tiled(kernel_fn)
     y = np.asarray(dataset.y)
     y_clean = np.asarray(dataset.y_clean)
     start = np.concatenate([-y.reshape(len(y), -1), y_clean.reshape(len(y), -1)], axis=1)

@@ -32,7 +32,14 @@ from ..eigen import Eigensystem
 from ..problem import linear_problem
 from ..resources import Budget, SolverChoice, plan_solver
 from ..spectrum import ENERGY_FRACTIONS, AIRSpectra, LabelSpectrum, air_spectra
-from ._system import KernelSystem, Progress, data_summary, kernel_system, report_progress
+from ._system import (
+    KernelSystem,
+    Progress,
+    data_summary,
+    kernel_system,
+    report_progress,
+    require_tiled,
+)
 
 __all__ = ["AIRConfig", "AIRStudy", "TopKDiagnostics", "air", "air_plan", "FIT_LEVELS"]
 
@@ -277,11 +284,7 @@ def _air_topk(dataset, kernel_fn, config: AIRConfig, choice: SolverChoice, progr
     from ..operators import kernel_operator
     from ..topk import topk_eigensystem
 
-    if not callable(getattr(kernel_fn, "block_fn", None)):
-        raise ValueError(
-            "the top-k solver needs a tiled kernel function (kernels.from_pairwise, "
-            "fc_kernel_fn, two_layer_relu_kernel_fn, nt_backend); use the dense solver"
-        )
+    require_tiled(kernel_fn)
     total = 3
     x = dataset.x
     y = np.asarray(dataset.y)

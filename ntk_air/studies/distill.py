@@ -275,18 +275,17 @@ def _topk_rules(step_rules, round_rules, *, n, n_test, cols, steps, every, secon
     return _TopKRules(reduced, rounds, others, tuple(skipped), op_s)
 
 
-def _topk_plan(dataset, c: DistillConfig, choice, budget: Budget) -> _TopKRules:
-    """`_topk_rules` for a data set and config (no kernel needed: placeholders for ramp and
-    ridge, which do not change a rule's structure)."""
-    n, n_test = int(np.shape(dataset.x)[0]), int(np.shape(dataset.x_test)[0])
+def _topk_plan(dataset, c: DistillConfig, budget: Budget, step_rules, round_rules) -> _TopKRules:
+    """`_topk_rules` for a data set, config and its (label, rule) lists: the plan passes rules
+    built with placeholder ramp and ridge (they do not change a rule's structure), the study the
+    real ones."""
     y = np.asarray(dataset.y)
-    step_rules, round_rules = _config_rules(c, ramp=1.0, ridge=1.0)
     every = max(1, c.steps // 500) if c.record_every is None else max(1, int(c.record_every))
     return _topk_rules(
         step_rules,
         round_rules,
-        n=n,
-        n_test=n_test,
+        n=int(np.shape(dataset.x)[0]),
+        n_test=int(np.shape(dataset.x_test)[0]),
         cols=1 if y.ndim == 1 else y.shape[1],
         steps=c.steps,
         every=every,
@@ -354,7 +353,7 @@ def distill_plan(
     per_step = 2.0 * n * width * cols * r["flop_seconds"] + r["step_seconds"]
     operator_s = 0.0
     if choice.solver == "topk":
-        split = _topk_plan(dataset, c, choice, budget)
+        split = _topk_plan(dataset, c, budget, *_config_rules(c, ramp=1.0, ridge=1.0))
         rules_kept = [lab for lab, _ in split.reduced_steps + split.operator_steps]
         rules_kept = [lab for lab in rules_kept if lab != "plain GD"] + split.reduced_rounds
         if split.skipped and not rules_kept:
@@ -551,18 +550,7 @@ def _distill_topk(
     step_rules, round_rules = _config_rules(c, ramp=ramp, ridge=ridge)
     order = {lab: i for i, (lab, _) in enumerate(step_rules + round_rules)}  # as the dense path
     n_test = int(np.shape(dataset.x_test)[0])
-    y = np.asarray(dataset.y)
-    split = _topk_rules(
-        step_rules,
-        round_rules,
-        n=n,
-        n_test=n_test,
-        cols=1 if y.ndim == 1 else y.shape[1],
-        steps=c.steps,
-        every=record_every,
-        seconds_left=budget.seconds,
-        force=budget.force,
-    )
+    split = _topk_plan(dataset, c, budget, step_rules, round_rules)
     step_rules, round_rules, skipped = split.reduced_steps, split.reduced_rounds, split.skipped
     problem = _reduced_problem(dataset, eig, red.kv_test)
     coarse = (
