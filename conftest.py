@@ -28,7 +28,6 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Not collected for doctests:
 collect_ignore = [
     "ntk_air/__main__.py",  # runs the CLI (sys.exit) when imported
-    "ntk_air/noise.py",  # deprecated shim: warns DeprecationWarning on import
     # Needs the optional neural-tangents install (the `nt` extra); its examples are exercised by
     # tests/test_nt_backend.py where NT is installed.
     "ntk_air/nt_backend",

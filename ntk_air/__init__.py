@@ -58,7 +58,7 @@ from .rounds import distill_rounds
 from .spectrum import air_spectra, label_spectrum
 from .targets import AffineRule, TargetRule
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Loaded on first use (they import flax / optax / matplotlib).
 _LAZY_MODULES = ("empirical", "models", "training", "theorem", "studies", "report", "plots")

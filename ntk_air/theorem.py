@@ -28,7 +28,6 @@ Arora et al. arXiv 1901.08584 (Thm 4.1); Lee et al. arXiv 1902.06720.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -56,9 +55,6 @@ __all__ = [
     "check_theorem",
     "claims",
     "arora_residual",
-    "kernel_limit_check",
-    "finite_width_check",
-    "theorem_check",
     "DEFAULT_WIDTHS",
     "DEFAULT_STEPS",
     "DEFAULT_SEED",
@@ -529,55 +525,4 @@ def numbers_and_curves(result) -> tuple[dict, dict]:
         d.pop("width", None)
         numbers[key] = {k: v for k, v in d.items() if k not in _CURVES}
         curves[key] = {k: v for k, v in d.items() if k in _CURVES}
-    return numbers, curves
-
-
-# ---------------------------------------------------------------------------------------------
-# Deprecated dict-returning names (thin aliases that warn)
-# ---------------------------------------------------------------------------------------------
-
-
-def _deprecated(old: str, new: str) -> None:
-    warnings.warn(
-        f"theorem.{old} returns a dict keyed by strings and is deprecated; use theorem.{new}, "
-        "which returns a NamedTuple",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-
-
-def kernel_limit_check(dataset, *, steps, alpha=0.9, eta=None, record_every=1, dtype=None):
-    """Deprecated: `kernel_limit(...)._asdict()`."""
-    _deprecated("kernel_limit_check", "kernel_limit")
-    return kernel_limit(
-        dataset, steps=steps, alpha=alpha, eta=eta, record_every=record_every, dtype=dtype
-    )._asdict()
-
-
-def finite_width_check(dataset, width, **kwargs):
-    """Deprecated: `network_check(...)._asdict()` (without the removed `train_seconds`)."""
-    _deprecated("finite_width_check", "network_check")
-    return network_check(dataset, width, **kwargs)._asdict()
-
-
-def theorem_check(dataset, widths=DEFAULT_WIDTHS, *, progress=None, kernel_limit=None, **kwargs):
-    """Deprecated: `check_theorem`, as {"inf": {...}, "<width>": {...}}."""
-    _deprecated("theorem_check", "check_theorem")
-    if isinstance(progress, bool):
-        progress = None
-    check = check_theorem(dataset, widths, progress=progress, limit=kernel_limit, **kwargs)
-    out = {"inf": check.kernel_limit._asdict()}
-    out.update({str(w.width): w._asdict() for w in check.networks})
-    out["_kernel_limit"] = check.kernel_limit
-    return out
-
-
-def split_numbers_and_curves(result: dict):
-    """Deprecated: numbers and curves of a `theorem_check` dict (use `numbers_and_curves`)."""
-    numbers, curves = {}, {}
-    for key, res in result.items():
-        if key.startswith("_"):
-            continue
-        numbers[key] = {k: v for k, v in res.items() if k not in _CURVES}
-        curves[key] = {k: v for k, v in res.items() if k in _CURVES}
     return numbers, curves

@@ -26,7 +26,6 @@ LAYERS = {
         "problem",
         "record",
         "data",
-        "noise",  # the deprecated shim of data.noise
         "models",
         "nt_backend",
         "operators",

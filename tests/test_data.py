@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ntk_air import data as D
-from ntk_air import noise as N
+from ntk_air.data import noise as N
 
 # ---------------------------------------------------------------------------------------------
 # unit_normalize

@@ -35,7 +35,6 @@ API = ROOT / "docs" / "api"
 # plots page). Left out, with the reason:
 NOT_DOCUMENTED = {
     "__main__": "runs the CLI when imported",
-    "noise": "deprecated shim of ntk_air.data.noise (warns on import)",
     "commands": "the CLI's internals: documented through `ntk_air.cli` and `ntk-air --help`",
 }
 EXTRA_MODULES = {

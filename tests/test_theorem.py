@@ -180,10 +180,6 @@ def test_theorem_check_reuses_a_given_kernel_limit(x64):
         TH.check_theorem(ds, (8,), steps=13, limit=first.kernel_limit)
     with pytest.raises(ValueError, match="alpha"):
         TH.check_theorem(ds, (8,), steps=12, alpha=0.5, limit=first.kernel_limit)
-    # The deprecated dict form still answers, with a warning.
-    with pytest.warns(DeprecationWarning, match="check_theorem"):
-        old = TH.theorem_check(ds, (8,), steps=12, record_every=4, progress=False)
-    assert old["inf"]["self_distill_final_dist"] == first.kernel_limit.self_distill_final_dist
 
 
 def test_network_dtype_changes_precision_not_the_initial_weights(x64):

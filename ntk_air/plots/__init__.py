@@ -11,20 +11,13 @@ from __future__ import annotations
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-__all__ = ["new_figure", "save_figure", "axes_or_new", "colormaps"]
+__all__ = ["new_figure", "axes_or_new", "colormaps"]
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, figsize=(6, 4)):
     """(fig, axes) without touching pyplot; axes as `Figure.subplots` returns them."""
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols)
-
-
-def save_figure(fig, path) -> str:
-    """Tight layout, 110 dpi PNG at `path`; returns the path as a string."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return str(path)
 
 
 def axes_or_new(ax, nrows: int = 1, ncols: int = 1, *, figsize=(6, 4)):
