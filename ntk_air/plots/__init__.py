@@ -11,7 +11,7 @@ from __future__ import annotations
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-__all__ = ["new_figure", "axes_or_new", "colormaps"]
+__all__ = ["new_figure", "axes_or_new", "label_axes", "colormaps"]
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, figsize=(6, 4)):
@@ -25,3 +25,31 @@ def axes_or_new(ax, nrows: int = 1, ncols: int = 1, *, figsize=(6, 4)):
     if ax is not None:
         return ax
     return new_figure(nrows, ncols, figsize=figsize)[1]
+
+
+def label_axes(
+    ax,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str | None = None,
+    xscale=None,
+    yscale=None,
+    legend: float | None = 8,
+    **legend_kwargs,
+):
+    """Labels, title, scales, a light grid and a legend of font size `legend` (None: no legend),
+    the same way on every figure. A scale is a name ("log") or (name, base), e.g. ("log", 2)."""
+    for set_scale, scale in ((ax.set_xscale, xscale), (ax.set_yscale, yscale)):
+        if isinstance(scale, tuple):
+            set_scale(scale[0], base=scale[1])
+        elif scale is not None:
+            set_scale(scale)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    if legend is not None:
+        ax.legend(fontsize=legend, **legend_kwargs)
+    return ax

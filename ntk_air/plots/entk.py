@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axes_or_new, colormaps
+from . import axes_or_new, colormaps, label_axes
 
 __all__ = [
     "plot_entk_spectra",
@@ -28,11 +28,11 @@ def _checkpoint_colors(steps):
     return [cmap(v) for v in t]
 
 
-def _symlog_steps(ax, steps):
+def _against_steps(ax, steps, *, ylabel, title):
+    """Symlog step axis (t = 0 included), labels, grid and legend."""
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(0, max(float(np.max(steps)), 1.0) * 1.1)
-    ax.set_xlabel("training step t")
-    ax.grid(True, which="both", alpha=0.3)
+    label_axes(ax, xlabel="training step t", ylabel=ylabel, title=title)
 
 
 def plot_entk_spectra(study, *, ax=None, title: str = "eNTK spectrum during training"):
@@ -53,12 +53,15 @@ def plot_entk_spectra(study, *, ax=None, title: str = "eNTK spectrum during trai
         ref = np.asarray(study.limit.eigenvalues, dtype=np.float64)
         pos = ref > 0
         ax.loglog(np.arange(1, ref.size + 1)[pos], ref[pos], "--", color="k", label=_LIMIT_LABEL)
-    ax.set_xlabel("mode i (descending eigenvalue)")
-    ax.set_ylabel("eigenvalue λ_i(Θ_t)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
-    return ax
+    return label_axes(
+        ax,
+        xlabel="mode i (descending eigenvalue)",
+        ylabel="eigenvalue λ_i(Θ_t)",
+        title=title,
+        legend=7,
+        ncol=2,
+        loc="lower left",
+    )
 
 
 def plot_entk_label_energy(study, *, axes=None, title: str = "label energy per eNTK mode"):
@@ -90,12 +93,16 @@ def plot_entk_label_energy(study, *, axes=None, title: str = "label energy per e
         else:  # no noise at all: nothing to draw
             ax.text(0.5, 0.5, f"no {kind}", ha="center", va="center", transform=ax.transAxes)
         ax.semilogx(k, k / n, ":", color="gray", label="uniform k/n")
-        ax.set_xlabel("number of top eNTK modes k")
-        ax.set_ylabel(f"cumulative energy C(k) of the {label}")
         ax.set_ylim(0, 1.02)
-        ax.set_title(label)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, ncol=2, loc=corner)
+        label_axes(
+            ax,
+            xlabel="number of top eNTK modes k",
+            ylabel=f"cumulative energy C(k) of the {label}",
+            title=label,
+            legend=7,
+            ncol=2,
+            loc=corner,
+        )
     ax0.figure.suptitle(title)
     return ax0, ax1
 
@@ -116,10 +123,7 @@ def plot_entk_motion(study, *, axes=None, title: str = "how far the kernel moves
         ax0.plot(steps, study.kernel_distance_test, "s--", ms=3, label="same on test × train")
     if study.limit is not None:
         ax0.plot(steps, study.limit.distance, "^-", ms=3, color="k", label="‖Θ_t − Θ_∞‖ / ‖Θ_∞‖")
-    _symlog_steps(ax0, steps)
-    ax0.set_ylabel("relative Frobenius distance")
-    ax0.set_title("kernel distance")
-    ax0.legend(fontsize=8)
+    _against_steps(ax0, steps, ylabel="relative Frobenius distance", title="kernel distance")
     for kind, label in (("clean", "ŷ"), ("noise", "e"), ("noisy", "y")):
         a = np.asarray(getattr(study.alignment, kind), dtype=np.float64)
         if not np.isfinite(a).all():
@@ -133,10 +137,9 @@ def plot_entk_motion(study, *, axes=None, title: str = "how far the kernel moves
                 color=_COLORS[kind],
                 label=f"A(Θ_∞, {label})",
             )
-    _symlog_steps(ax1, steps)
-    ax1.set_ylabel("alignment ⟨Θ, zzᵀ⟩ / (‖Θ‖ ‖zzᵀ‖)")
-    ax1.set_title("kernel–target alignment")
-    ax1.legend(fontsize=8)
+    _against_steps(
+        ax1, steps, ylabel="alignment ⟨Θ, zzᵀ⟩ / (‖Θ‖ ‖zzᵀ‖)", title="kernel–target alignment"
+    )
     ax0.figure.suptitle(title)
     return ax0, ax1
 
@@ -155,18 +158,14 @@ def plot_entk_training(study, *, axes=None, title: str = "the network's fit"):
     ax0.plot(steps, c.dist_clean, "o-", ms=3, color="tab:blue", label="train ‖u(t) − ŷ‖")
     if np.isfinite(np.asarray(c.dist_test)).all():
         ax0.plot(steps, c.dist_test, "s-", ms=3, color="tab:orange", label="test ‖f_t − ŷ_test‖")
-    _symlog_steps(ax0, steps)
-    ax0.set_ylabel("ℓ2 distance to clean labels")
-    ax0.set_title("distance to the ground truth")
-    ax0.legend(fontsize=8)
+    _against_steps(
+        ax0, steps, ylabel="ℓ2 distance to clean labels", title="distance to the ground truth"
+    )
     ax1.plot(steps, c.accuracy_clean, "o-", ms=3, color="tab:blue", label="train vs ŷ")
     ax1.plot(steps, c.accuracy_noisy, "o-", ms=3, color="tab:gray", label="train vs y (given)")
     if np.isfinite(np.asarray(c.accuracy_test)).all():
         ax1.plot(steps, c.accuracy_test, "s-", ms=3, color="tab:orange", label="test vs ŷ_test")
-    _symlog_steps(ax1, steps)
-    ax1.set_ylabel("0-1 accuracy")
     ax1.set_ylim(-0.02, 1.02)
-    ax1.set_title("accuracy")
-    ax1.legend(fontsize=8)
+    _against_steps(ax1, steps, ylabel="0-1 accuracy", title="accuracy")
     ax0.figure.suptitle(title)
     return ax0, ax1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axes_or_new, colormaps
+from . import axes_or_new, colormaps, label_axes
 
 __all__ = [
     "plot_theorem_distance",
@@ -41,14 +41,16 @@ def plot_theorem_distance(check, noise_norm, *, ax=None):
             label=f"{name}, R3 hard targets",
         )
     ax.axhline(noise_norm, color="k", ls=":", lw=1, label="‖e‖")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("step k + 1")
-    ax.set_ylabel("‖u(k) − ŷ‖₂ (train, floored at 1e-6)")
-    ax.set_title("ℓ2 distance to the ground truth over training")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    return ax
+    return label_axes(
+        ax,
+        xlabel="step k + 1",
+        ylabel="‖u(k) − ŷ‖₂ (train, floored at 1e-6)",
+        title="ℓ2 distance to the ground truth over training",
+        xscale="log",
+        yscale="log",
+        legend=7,
+        ncol=2,
+    )
 
 
 def plot_theorem_floor(check, noise_norm, *, ax=None):
@@ -66,14 +68,14 @@ def plot_theorem_floor(check, noise_norm, *, ax=None):
         limit = getattr(check.kernel_limit, field)
         ax.axhline(max(limit, 1e-6), color=line.get_color(), ls=":", lw=1)
     ax.axhline(noise_norm, color="k", ls="--", lw=0.8, label="‖e‖")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("width m (dotted: kernel limit)")
-    ax.set_ylabel("‖u − ŷ‖₂ (train, floored at 1e-6)")
-    ax.set_title("floor of the ℓ2 distance against width")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return ax
+    return label_axes(
+        ax,
+        xlabel="width m (dotted: kernel limit)",
+        ylabel="‖u − ŷ‖₂ (train, floored at 1e-6)",
+        title="floor of the ℓ2 distance against width",
+        xscale=("log", 2),
+        yscale="log",
+    )
 
 
 def plot_theorem_linearization(check, *, axes=None):
@@ -86,13 +88,15 @@ def plot_theorem_linearization(check, *, axes=None):
         gap = np.asarray(w.linearization_gap_curve)
         ax0.plot(k, gap[0][1:], "--", color=c, label=f"m={w.width}, plain")
         ax0.plot(k, gap[1][1:], color=c, label=f"m={w.width}, R3 hard")
-    ax0.set_xscale("log")
-    ax0.set_yscale("log")
-    ax0.set_xlabel("step k + 1")
-    ax0.set_ylabel("‖u_net(k) − u_lin(k)‖₂")
-    ax0.set_title("network vs its linearization (H(W0), same u(0))")
-    ax0.grid(True, which="both", alpha=0.3)
-    ax0.legend(fontsize=7)
+    label_axes(
+        ax0,
+        xlabel="step k + 1",
+        ylabel="‖u_net(k) − u_lin(k)‖₂",
+        title="network vs its linearization (H(W0), same u(0))",
+        xscale="log",
+        yscale="log",
+        legend=7,
+    )
     m = np.array([w.width for w in nets])
     for field, label in (
         ("linearization_gap_plain", "vs linearization, plain"),
@@ -106,13 +110,15 @@ def plot_theorem_linearization(check, *, axes=None):
     # The lazy-training rate holds at a fixed horizon: anchor the guide on the early gap.
     ref = nets[0].linearization_gap_plain_early * np.sqrt(m[0] / m)
     ax1.plot(m, ref, "k:", label="∝ 1/√m")
-    ax1.set_xscale("log", base=2)
-    ax1.set_yscale("log")
-    ax1.set_xlabel("width m")
-    ax1.set_ylabel("max gap over k")
-    ax1.set_title(f"gap against width (solid: whole run; dashed: k ≤ {nets[0].early_horizon_step})")
-    ax1.grid(True, which="both", alpha=0.3)
-    ax1.legend(fontsize=7)
+    label_axes(
+        ax1,
+        xlabel="width m",
+        ylabel="max gap over k",
+        title=f"gap against width (solid: whole run; dashed: k ≤ {nets[0].early_horizon_step})",
+        xscale=("log", 2),
+        yscale="log",
+        legend=7,
+    )
     return ax0, ax1
 
 
@@ -124,13 +130,14 @@ def plot_theorem_arora(check, *, ax=None):
         k = np.asarray(w.steps) + 1
         ax.plot(k, w.network_residual, color=c, label=f"network m={w.width}")
         ax.plot(k, w.arora_formula, ":", color=c, lw=2, label=f"formula (u(0) of m={w.width})")
-    ax.set_xscale("log")
-    ax.set_xlabel("step k + 1")
-    ax.set_ylabel("‖y − u(k)‖₂")
-    ax.set_title("Arora et al.: ‖y − u(k)‖² = Σᵢ (1 − ηλᵢ)^(2k) (vᵢᵀ(y − u(0)))², H∞")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    return ax
+    return label_axes(
+        ax,
+        xlabel="step k + 1",
+        ylabel="‖y − u(k)‖₂",
+        title="Arora et al.: ‖y − u(k)‖² = Σᵢ (1 − ηλᵢ)^(2k) (vᵢᵀ(y − u(0)))², H∞",
+        xscale="log",
+        legend=7,
+    )
 
 
 def plot_harder_case(harder, *, ax=None):
@@ -157,12 +164,13 @@ def plot_harder_case(harder, *, ax=None):
         limit.best_early_stop_dist, color="gray", ls=":", label="kernel limit, best early stop"
     )
     ax.axhline(harder.noise_norm, color="k", ls="--", lw=0.8, label="‖e‖")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("width m")
-    ax.set_ylabel("‖u − ŷ‖₂ (train, floored at 1e-6)")
     d = harder.data
-    ax.set_title(f"harder case: ε0 = {d['eps0']}, {100 * d['noise_rate']:.0f} % flips")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    return ax
+    return label_axes(
+        ax,
+        xlabel="width m",
+        ylabel="‖u − ŷ‖₂ (train, floored at 1e-6)",
+        title=f"harder case: ε0 = {d['eps0']}, {100 * d['noise_rate']:.0f} % flips",
+        xscale=("log", 2),
+        yscale="log",
+        legend=7,
+    )
