@@ -275,10 +275,10 @@ def test_eval_context_check_asks_whether_tracers_pass_through(monkeypatch):
     import jax
     import jax.core
 
-    from ntk_air.nt_backend import compat
+    from ntk_air.nt_backend import adaptations
 
     check = _check("jax.core.eval_context")
-    assert compat._evaluates_at_compile_time(jax.ensure_compile_time_eval)
+    assert adaptations._evaluates_at_compile_time(jax.ensure_compile_time_eval)
     monkeypatch.setattr(jax.core, "eval_context", jax.ensure_compile_time_eval, raising=False)
     assert check() is False
     monkeypatch.setattr(jax.core, "eval_context", contextlib.nullcontext, raising=False)
@@ -302,13 +302,16 @@ def test_moved_jax_core_names_are_checked_against_real_jaxprs(name, monkeypatch)
 def test_jax_util_check_exercises_safe_map_and_safe_zip(monkeypatch):
     import types
 
-    from ntk_air.nt_backend import compat
+    from ntk_air.nt_backend import adaptations
 
     check = _check("jax.util")
     for shim, needs in (
         (types.ModuleType("jax.util"), True),  # the module, without the functions
         (types.SimpleNamespace(safe_map=lambda f, *a: list(map(f, *a)), safe_zip=zip), True),
-        (types.SimpleNamespace(safe_map=compat._safe_map, safe_zip=compat._safe_zip), False),
+        (
+            types.SimpleNamespace(safe_map=adaptations._safe_map, safe_zip=adaptations._safe_zip),
+            False,
+        ),
     ):
         monkeypatch.setitem(sys.modules, "jax.util", shim)
         assert check() is needs, shim
@@ -423,9 +426,9 @@ def test_explicitly_padded_conv_equals_lax(dtype):
     import jax
     from jax import lax
 
-    from ntk_air.nt_backend import compat
+    from ntk_air.nt_backend import adaptations
 
-    conv = compat._conv_padded_explicitly_on_cpu()
+    conv = adaptations._conv_padded_explicitly_on_cpu()
     for i, (lhs_shape, rhs_shape, strides, padding, kw) in enumerate(CONV_CASES):
         rng = np.random.RandomState(i)
         lhs = rng.standard_normal(lhs_shape).astype(dtype)
@@ -440,9 +443,9 @@ def test_explicitly_padded_conv_transforms_like_lax(x64):
     import jax
     from jax import lax
 
-    from ntk_air.nt_backend import compat
+    from ntk_air.nt_backend import adaptations
 
-    conv = compat._conv_padded_explicitly_on_cpu()
+    conv = adaptations._conv_padded_explicitly_on_cpu()
     for i in (0, 1):
         lhs_shape, rhs_shape, strides, padding, kw = CONV_CASES[i]
         rng = np.random.RandomState(i)
@@ -465,12 +468,14 @@ def test_explicitly_padded_conv_transforms_like_lax(x64):
 def test_explicitly_padded_conv_leaves_no_padding_in_the_cpu_convolution():
     """Compiled for CPU, the 'SAME' convolution has no padding left in its window (XLA did not
     fold the explicit pad back: the optimization barrier holds)."""
-    from ntk_air.nt_backend import compat
+    from ntk_air.nt_backend import adaptations
 
-    assert compat._explicit_padding_survives_xla_cpu(compat._conv_padded_explicitly_on_cpu())
+    assert adaptations._explicit_padding_survives_xla_cpu(
+        adaptations._conv_padded_explicitly_on_cpu()
+    )
     import jax
 
-    assert not compat._explicit_padding_survives_xla_cpu(jax.lax.conv_general_dilated)
+    assert not adaptations._explicit_padding_survives_xla_cpu(jax.lax.conv_general_dilated)
 
 
 @nt_test
