@@ -5,7 +5,7 @@ releases moved or removed, and its `experimental` subpackage pulls in TensorFlow
 adapts NT, not JAX: it is applied only when `import_neural_tangents()` is called (never by
 `import ntk_air`), and every adaptation
 
-* answers one named JAX change (`ADAPTATIONS`, the one table of them; rendered for the README by
+* answers one named JAX change (`ADAPTATIONS`, the one table of them; rendered for the docs by
   `adaptations_markdown()`),
 * is guarded by a feature check that exercises what NT does with the name (a small behavioural
   probe: a name that still exists but now behaves differently, such as `jax.core.eval_context`
@@ -365,7 +365,7 @@ def _eigvalsh_with_eigvals():
     return eigvalsh_with_eigvals
 
 
-# The XLA:CPU convolution defect (issue 13; README, "Optional neural-tangents backend").
+# The XLA:CPU convolution defect (issue 13; docs/neural_tangents.md#float64-cnn-crash).
 # XLA:CPU compiles a padded convolution that Eigen does not take (every float64 one; float32
 # ones in NT's one-channel NCHW layout inside a loop) with its elemental emitter, and on AVX-512
 # LLVM turns the masked load of the out-of-image pixel (-1, -1) of the first image into an
@@ -676,7 +676,7 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         needs="jax.lax.conv_general_dilated",
         jax_change="XLA:CPU defect (jaxlib 0.10.2): a padded convolution that Eigen does not "
         "take (every float64 one) reads (W + 1)·itemsize bytes before its operand; SIGSEGV when "
-        "that is an unmapped page (the README's CNN example, about half of the float64 runs)",
+        "that is an unmapped page (the docs' CNN example, about half of the float64 runs)",
         check=_xla_cpu_may_miscompile_padded_convolutions,
         adaptation="on CPU, explicit zero padding behind `lax.optimization_barrier`, then a "
         "'VALID' convolution (same values; other platforms unchanged)",
@@ -1067,7 +1067,7 @@ def diagnose() -> list[dict[str, str]]:
 
 
 def adaptations_markdown(with_state: bool = False) -> str:
-    """The table of adaptations and gates as Markdown (for the README)."""
+    """The table of adaptations and gates as Markdown (for docs/neural_tangents.md)."""
     head = "| NT 0.6.5 needs | change it answers | adaptation |"
     sep = "| --- | --- | --- |"
     rows = diagnose() if with_state else None

@@ -93,7 +93,7 @@ _NOISE_CODE = {"none": 0, "flip": 1, "pair": 2}
 
 @dataclasses.dataclass(frozen=True)
 class NoisyLabelsConfig:
-    """Options of the noisy-label study (defaults: the sweep of the README, ≈ minutes on 2 cores).
+    """Options of the noisy-label study (defaults: the sweep of docs/guide/noisy_labels.md).
 
     noises: noise models ('flip' symmetric, 'pair' c → c + 1 mod C). rates: flip rates ρ for
     every model; None: the sweep `SWEEP_RATES` (rate 0 run once, as noise 'none').
