@@ -191,6 +191,9 @@ def bench_distill() -> str:
                 _s(d.get("grid_closed_form_seconds")),
                 _num(d.get("grid_over_eigh")),
                 f"{_num(d.get('speedup_over_naive_stepping'))}×",
+                f"{d.get('round_settings')} × {d.get('rounds')}: "
+                f"{_s(d.get('rounds_closed_form_seconds'))}, "
+                f"{_num(d.get('speedup_over_rebuilding_per_round'))}×",
                 _num(d.get("closed_form_vs_stepped_max_abs_diff")),
             ]
         )
@@ -202,6 +205,7 @@ def bench_distill() -> str:
         "all settings",
         "ratio",
         "vs stepping",
+        "round settings × rounds, vs a new predictor per round",
         "largest difference closed form vs stepped",
     ]
     return _table(head, rows) + _source("distill.json", "gpu_h200/distill_gpu.json")
