@@ -470,16 +470,38 @@ ANCHORS = {"entk": "empirical-ntk", "empirical": "empirical-ntk"}
 """Table name → its section on the benchmarks page, where the two differ."""
 
 
+def _cell(value) -> str:
+    """A string as a table cell: one line, no column separator, at most 200 characters."""
+    return " ".join(str(value).split()).replace("|", "\\|")[:200]
+
+
+def generic_table(rel: str) -> str:
+    """A results file no dedicated table reads: its top-level numbers, strings and flags."""
+    d = _load(rel)
+    items = d.items() if isinstance(d, dict) else []
+    rows = [
+        [f"`{k}`", _num(v) if isinstance(v, (int, float, bool)) or v is None else _cell(v)]
+        for k, v in items
+        if not isinstance(v, (dict, list))
+    ]
+    return _table(["key", "value"], rows) + _source(rel)
+
+
 def benchmark_files() -> str:
-    """Every results file, with the table that renders it (a file no table reads is listed too)."""
+    """Every results file with the table that renders it; a file that no dedicated table reads
+    gets a generic one (its top-level values) below the list, so none is left out."""
     owner = {f: name for name, (_, files) in BENCHMARKS.items() for f in files}
-    rows = []
+    rows, generic = [], []
     for path in sorted(RESULTS.rglob("*.json")):
         rel = path.relative_to(RESULTS).as_posix()
         name = owner.get(rel)
-        anchor = ANCHORS.get(name, (name or "").replace("_", "-"))
-        rows.append([f"`{rel}`", f"[{name}](#{anchor})" if name else "not rendered"])
-    return _table(["file", "table"], rows)
+        if name:
+            anchor = ANCHORS.get(name, name.replace("_", "-"))
+            rows.append([f"`{rel}`", f"[{name}](#{anchor})"])
+        else:
+            rows.append([f"`{rel}`", "its top-level values, below"])
+            generic.append(f"### `{rel}`\n\n{generic_table(rel)}")
+    return "\n\n".join([_table(["file", "table"], rows), *generic])
 
 
 def render_benchmarks(markdown: str) -> str:

@@ -253,7 +253,6 @@ def test_benchmarks_page_renders_every_results_file(site):
         if f"benchmarks/results/{rel}" not in page:  # each table names the files it read
             unrendered.append(rel)
     assert not unrendered, f"results files without a table on docs/benchmarks.md: {unrendered}"
-    assert "not rendered" not in page, "the files table lists a file that no table reads"
     assert "<!-- benchmark" not in page, "a benchmark placeholder was left unrendered"
 
 
