@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 CODE = {"python", "bash"}
-NOT_RUN = re.compile(r"<!-- not-run:(.*?)-->")
+NOT_RUN = re.compile(r"^\s*<!-- not-run:(.*?)-->\s*$")  # a line of its own
 FENCE = re.compile(r"^```(\w*)\s*$")
 
 
@@ -49,7 +49,7 @@ def blocks(path: Path) -> list[Block]:
         while j < len(lines) and lines[j].rstrip() != "```":
             j += 1
         above = lines[i - 1] if i else ""
-        marker = NOT_RUN.search(above)
+        marker = NOT_RUN.match(above)
         reason = marker.group(1).strip() if marker else None
         out.append(Block(path, i + 1, m.group(1), "\n".join(lines[i + 1 : j]) + "\n", reason))
         i = j + 1
@@ -86,7 +86,7 @@ def test_code_blocks_have_a_language_and_not_run_markers_a_reason():
                 problems.append(f"{_name(path)}:{b.line}: a code fence without a language")
             if b.not_run is not None and (b.lang not in CODE or len(b.not_run.split()) < 3):
                 problems.append(f"{_name(path)}:{b.line}: not-run needs a reason of a few words")
-        marked = len(NOT_RUN.findall(text))
+        marked = sum(bool(NOT_RUN.match(line)) for line in text.splitlines())
         attached = sum(b.not_run is not None for b in blocks(path))
         if marked != attached:
             problems.append(f"{_name(path)}: a not-run marker not directly above a code block")
@@ -139,3 +139,21 @@ def test_code_blocks_run(path, tmp_path, monkeypatch, x64):
             exec(code, namespace)  # noqa: S102
         except Exception as err:  # pragma: no cover - the message says which block failed
             pytest.fail(f"{_name(path)}:{block.line}: {type(err).__name__}: {err}\n{block.code}")
+
+
+def test_blocks_reads_markers_and_languages(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "text `<!-- not-run: inline, not a marker -->`\n\n"
+        "<!-- not-run: needs the optional install -->\n```bash\nntk-air air\n```\n\n"
+        "```python\nx = 1\n```\n\n<!-- not-run: -->\n```python\ny = 2\n```\n```text\nout\n```\n",
+        encoding="utf-8",
+    )
+    got = [(b.lang, b.not_run, b.code) for b in blocks(page)]
+    assert got == [
+        ("bash", "needs the optional install", "ntk-air air\n"),
+        ("python", None, "x = 1\n"),
+        ("python", "", "y = 2\n"),  # a marker without a reason: the test above refuses it
+        ("text", None, "out\n"),
+    ]
+    assert _commands("ntk-air a \\\n  --b 1  # note\n# comment\n") == ["ntk-air a    --b 1"]
