@@ -1,20 +1,20 @@
 """Crash check of the neural-tangents CNN example: fresh processes, exit status and time each.
 
-Issue 13, item 4. The README example
+Issue 13, item 4. The example of docs/neural_tangents.md
 
     ntk-air air --dataset digits-binary --backend neural-tangents \
         --arch "cnn:channels=8,depth=2,shape=8x8x1"
 
-died with SIGSEGV in about half of the float64 runs. Cause (README, "Optional neural-tangents
-backend"): XLA:CPU (jaxlib 0.10.2) compiles padded convolutions that Eigen does not take (every
-float64 one) with an AVX-512 kernel whose first vector load starts (W + 1) · itemsize bytes
-before its operand; when XLA has placed the operand at the start of a buffer that malloc
-obtained by mmap, that is the page below it, usually unmapped. `ntk_air.nt_backend.compat`
-pads NT's convolutions explicitly on CPU.
+died with SIGSEGV in about half of the float64 runs. Cause
+(docs/neural_tangents.md#float64-cnn-crash): XLA:CPU (jaxlib 0.10.2) compiles padded
+convolutions that Eigen does not take (every float64 one) with an AVX-512 kernel whose first
+vector load starts (W + 1) · itemsize bytes before its operand; when XLA has placed the operand
+at the start of a buffer that malloc obtained by mmap, that is the page below it, usually
+unmapped. `ntk_air.nt_backend.compat` pads NT's convolutions explicitly on CPU.
 
 Modes (each run is a fresh `python` process; a run "crashes" when it is killed by a signal):
 
-  readme   the README command above (float64, the CLI's default; --no-progress), end to end,
+  readme   the docs' command above (float64, the CLI's default; --no-progress), end to end,
            each run into its own temporary --out (≈ 65 s a run on 2 idle cores)
   kernel   only its kernel calls: K(x, x) and K(x_test, x), n = 500 + 500, float64, auto tile
   minimal  the defect in plain JAX, without neural-tangents: a 3×3 'SAME' convolution of

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -139,8 +139,8 @@ plt.show()
 # For an infinitely wide two-layer network (first layer trained, readout frozen), training is the
 # linear recursion u(k+1) = u(k) − ηH∞(u(k) − ỹ(k)) with the NTK
 # H∞_ij = ρ_ij(π − arccos ρ_ij)/(2π), from u(0) = 0, step η = 1/λ_max. The target ỹ(k) is what
-# distinguishes the methods (SCIENCE.md §4; p(k) is u(k) itself — *soft* — or sign(u(k)) —
-# *hard*):
+# distinguishes the methods (docs/science/distillation.md#target-rules; p(k) is u(k) itself —
+# *soft* — or sign(u(k)) — *hard*):
 #
 # * **plain GD**: ỹ = y. Ends at u = y, so ‖u − ŷ‖ = ‖e‖.
 # * **early stopping** at the best step k* of the U-curve ‖u(k) − ŷ‖.

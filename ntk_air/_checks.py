@@ -161,7 +161,8 @@ def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
     if arr.shape[0] and dev.max() > rtol:
         i = int(dev.argmax())
         raise ValueError(
-            f"{name} rows must have unit norm (SCIENCE.md §1); row {i} has norm {norms[i]:.6g} "
+            f"{name} rows must have unit norm (docs/science/kernels.md#unit-norm); "
+            f"row {i} has norm {norms[i]:.6g} "
             f"(|norm - 1| = {dev[i]:.3g} > {rtol:g}). Normalize the inputs yourself "
             "(e.g. ntk_air.data.unit_normalize) or pass general=True for the formula with norms."
         )

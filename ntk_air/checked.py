@@ -47,7 +47,8 @@ def kernel(kernel_fn, x1, x2=None, *, unit_norm: bool = False, rtol: float | Non
             dev = jnp.max(jnp.abs(jnp.linalg.norm(x.reshape(x.shape[0], -1), axis=1) - 1.0))
             checkify.check(
                 dev <= tol,
-                f"{name} rows must have unit norm (SCIENCE.md §1): max |‖x‖ − 1| = {{dev}}",
+                f"{name} rows must have unit norm (docs/science/kernels.md#unit-norm): "
+                "max |‖x‖ − 1| = {dev}",
                 dev=dev,
             )
     k = kernel_fn(x1, x2)

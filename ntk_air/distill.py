@@ -26,7 +26,7 @@ pass of a kernel operator (`operators.kernel_operator`) per step, never forming 
 
 Round-based rules (a fresh student per round) live in `ntk_air.rounds`.
 
-References: Dong et al. arXiv 1910.01255 (SCIENCE.md §3–4).
+References: Dong et al. arXiv 1910.01255 (docs/science/dynamics.md, docs/science/distillation.md).
 """
 
 from __future__ import annotations
@@ -410,7 +410,7 @@ def self_distill(
     Legacy form (deprecated): self_distill(kernel, y, y_clean, rule, *, steps, eig=, k_test=,
     y_test_clean=, u0=, f0_test=, record_every=, record_predictions=, ...).
 
-    Reference: Dong et al. arXiv 1910.01255 (SCIENCE.md §4).
+    Reference: Dong et al. arXiv 1910.01255 (docs/science/distillation.md).
     """
     if not isinstance(problem, LinearProblem):
         problem, rules, record = _legacy_arguments(problem, rules, y_clean, rule, record, legacy)

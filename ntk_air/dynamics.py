@@ -1,4 +1,4 @@
-"""Closed-form linearized training dynamics, from one eigendecomposition (SCIENCE.md §3).
+"""Closed-form linearized training dynamics, from one eigendecomposition (docs/science/dynamics.md).
 
 Linearized full-batch gradient descent on ½‖u − y‖² with step η, H = V diag(λ) Vᵀ:
 

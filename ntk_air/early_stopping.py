@@ -2,9 +2,10 @@
 
 With noisy labels y = ŷ + e, linearized GD from u(0) fits the informative top modes first and the
 noise later, so ‖u(k) − ŷ‖ falls, reaches its early-stopping optimum, then climbs towards ‖e‖
-(SCIENCE.md §2–3). A student trained to convergence on an early-stopped teacher's outputs equals
-the teacher on every input (SCIENCE.md §4): distillation from an early-stopped teacher *is* early
-stopping. `noise_fit_horizon` chooses a step horizon that shows the whole curve.
+(docs/science/air.md, docs/science/dynamics.md). A student trained to convergence on an
+early-stopped teacher's outputs equals the teacher on every input
+(docs/science/distillation.md#early-stopped-teacher): distillation from an early-stopped teacher
+*is* early stopping. `noise_fit_horizon` chooses a step horizon that shows the whole curve.
 
 Reference: Dong et al. arXiv 1910.01255; Li, Soltanolkotabi, Oymak arXiv 1903.11680.
 """
@@ -205,7 +206,8 @@ def distill_from_early_stopped_teacher(
     Student: same initialization, trained to convergence (k = ∞) on the targets u_T:
     u_S = u_T on the training points (u_T − u(0) lies in the range of H) and
     f_S(x) = f_0(x) + K(x, X) H⁺ (u_T − u(0)). In the linearized regime f_S = f_T on every
-    input: distillation from an early-stopped teacher *is* early stopping (SCIENCE.md §4).
+    input: distillation from an early-stopped teacher *is* early stopping
+    (docs/science/distillation.md#early-stopped-teacher).
 
     Args:
       eig: decomposition of H (n × n), or a `LinearProblem`.

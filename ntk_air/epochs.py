@@ -1,7 +1,7 @@
 """Mini-batch training by epochs with a target rule refreshed once per epoch, several seeds at once.
 
-The practice of the paper's experiment (SCIENCE.md §7), with the theory's target rules
-(`ntk_air.targets`, the very objects `distill.self_distill` runs in the kernel limit):
+The practice of the paper's experiment (docs/science/noisy_labels.md), with the theory's target
+rules (`ntk_air.targets`, the very objects `distill.self_distill` runs in the kernel limit):
 
     at the start of epoch e = 0, 1, …, E − 1:
         u(e) = view(f(θ, X))                        # the whole training set

@@ -8,7 +8,7 @@ composition of infinite-width layers (`ntk_air.layers`).
 
 Two conventions live here, and every function says which one it computes:
 
-* `two_layer_relu` — the network of the ℓ2 theorem (SCIENCE.md §1):
+* `two_layer_relu` — the network of the ℓ2 theorem (docs/science/kernels.md#theorem-network):
   f(x) = (1/√m) Σ_r a_r ReLU(w_r·x), w_r ~ N(0, κ² I), a_r ∈ {±1} frozen, only W trained.
   Its NTK is H∞_ij = x_i·x_j (π − θ_ij)/(2π), θ_ij = arccos(ρ_ij), ρ_ij the cosine; for unit-norm
   inputs H∞_ij = ρ (π − arccos ρ)/(2π) (Du et al. 2019, arXiv 1810.02054). No readout term.

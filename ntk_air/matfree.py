@@ -1,4 +1,4 @@
-"""AIR, dynamics and self-distillation when K does not fit in memory (SCIENCE.md §8).
+"""AIR, dynamics and self-distillation when K does not fit in memory (docs/science/air.md#top-k).
 
 Everything here starts from a `topk.TopKEigensystem` (K ≈ V_k Λ_k V_kᵀ) and kernel operators
 (`operators.KernelOperator`); no n × n array is ever formed.
@@ -1081,7 +1081,8 @@ def r3_soft_limit(
     g(λ) = ηλ / (1 − α + αηλ) (`distill.r3_soft_limit_filter`), i.e.
     u(∞) = ηK((1 − α)I + αηK)⁻¹y = (1/α) K(K + μI)⁻¹y = (y − μ(K + μI)⁻¹y)/α with
     μ = (1 − α)/(αη); test points f(∞) = (1/α) K(x_test, X)(K + μI)⁻¹y. α = 0 gives ηKy (one
-    product). As α → 1 with (1 − α)/η = γ fixed it is kernel ridge with γ (SCIENCE.md §4).
+    product). As α → 1 with (1 − α)/η = γ fixed it is kernel ridge with γ
+    (docs/science/distillation.md#r3).
 
     Args:
       op: K (n × n). y: (n[, C]) labels. alpha: α ∈ [0, 1). eta: step size η > 0.

@@ -2,7 +2,7 @@
 
 Two parameterizations, matching the two kernel conventions of `ntk_air.kernels`:
 
-* `TwoLayerReLU` — the ℓ2 theorem's network (SCIENCE.md §1):
+* `TwoLayerReLU` — the ℓ2 theorem's network (docs/science/kernels.md#theorem-network):
   f(x) = (1/√m) Σ_r a_r ReLU(w_r·x), w_r ~ N(0, κ² I_d), a_r uniform in {±1} and frozen.
   W lives in the 'params' collection (trained); a lives in the non-trainable 'frozen'
   collection, so differentiating with respect to 'params' differentiates W only. Its

@@ -2,8 +2,8 @@
 
 With H = Σ_i λ_i v_i v_iᵀ (λ descending, one `Eigensystem`), every quantity here is a function of
 the coefficients c_i = v_iᵀ z and the eigenvalues, so one decomposition serves clean labels ŷ,
-noise e = y − ŷ and noisy labels y alike (SCIENCE.md §2). One-hot label matrices Z (n, C) are
-handled by summing over columns: ‖c_i‖² = Σ_c (v_iᵀ z_c)², ‖Z‖ the Frobenius norm.
+noise e = y − ŷ and noisy labels y alike (docs/science/air.md#label-energy). One-hot label matrices
+Z (n, C) are handled by summing over columns: ‖c_i‖² = Σ_c (v_iᵀ z_c)², ‖Z‖ the Frobenius norm.
 
 Within a degenerate eigenspace the split of energy between individual modes depends on the
 (arbitrary) basis eigh returns; cumulative energies at the end of an eigenspace do not.
@@ -257,9 +257,9 @@ def air_spectra(
 ) -> AIRSpectra:
     """Label spectra of clean labels ŷ, noise e = y − ŷ and noisy labels y, at once.
 
-    AIR (SCIENCE.md §2): for real labels C_ŷ(k) reaches ≈ 1 within few modes while the noise's
-    C_e(k) grows roughly like k/n (flips inside K clusters put a fraction ≈ ρ, the flip rate, of
-    the noise's energy in the top K modes: the cluster means of e).
+    AIR (docs/science/air.md#label-energy): for real labels C_ŷ(k) reaches ≈ 1 within few modes
+    while the noise's C_e(k) grows roughly like k/n (flips inside K clusters put a fraction ≈ ρ, the
+    flip rate, of the noise's energy in the top K modes: the cluster means of e).
 
     Args:
       eig: decomposition of H (n × n).

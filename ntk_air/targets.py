@@ -9,8 +9,8 @@ Arrays are (n, C): C = 1 for ±1 labels, where the hard label of a prediction is
 C ≥ 2 classes it is the one-hot argmax. Any `TargetRule` runs on the dense scan of
 `ntk_air.distill.self_distill` and in `ntk_air.training.train` unchanged.
 
-The family of SCIENCE.md §4 is one affine update, `AffineRule` (a pytree: α, ramp, moving, lag
-as data, hard and schedule static), written with the rule's α_k:
+The family of docs/science/distillation.md is one affine update, `AffineRule` (a pytree: α, ramp,
+moving, lag as data, hard and schedule static), written with the rule's α_k:
 
     ỹ(k) = m_k ỹ(k−1) + (1 − m_k)[(1 − a_k) y + a_k p(q_k)],     k ≥ 1,
     m_k = moving·α_k,  a_k = moving + (1 − moving)·α_k,  q_k = u(k) (or u(k−1) if lagged),
@@ -216,7 +216,7 @@ def check_weight(name, value):
 
     The weights of the affine rules (α, β, r2's scale) mix two targets: ỹ = (1 − w) a + w b. Outside
     [0, 1] the mix extrapolates; soft R1 with α > 1 is gradient *ascent* (step η(1 − α) < 0) and
-    α < 0 a step η(1 − α) > η, past the stability limit 2/λ_max (SCIENCE.md §4).
+    α < 0 a step η(1 − α) > η, past the stability limit 2/λ_max (docs/science/distillation.md#r1).
 
     Example:
       >>> check_weight("alpha", 0.9)
@@ -276,7 +276,7 @@ def r1(alpha, *, hard=False, lag=False, schedule="constant", ramp=0.0, start=0) 
     """R1, mix the given labels with the predictions.
 
     ỹ(k) = (1 − α_k) y + α_k p(k), p = u (soft) or sign/argmax (hard), p(k) = p(u(k − 1)) if lag.
-    Soft with constant α this is plain GD with step η(1 − α) (SCIENCE.md §4).
+    Soft with constant α this is plain GD with step η(1 − α) (docs/science/distillation.md#r1).
 
     Args:
       alpha: α ∈ [0, 1] (weight on the predictions).
@@ -464,9 +464,9 @@ def r3_soft_limit_filter(eigenvalues, alpha, eta):
     """g(λ) = ηλ / (1 − α + αηλ): soft R3 with constant α from u(0) = 0 ends at u(∞) = g(H) y.
 
     Equivalently u(∞) = ηH((1 − α)I + αηH)⁻¹ y; as α → 1 with (1 − α)/η = γ it is kernel ridge
-    regression H(H + γI)⁻¹ y (SCIENCE.md §4). Per mode, (u, ỹ) evolves by a 2×2 matrix with
-    eigenvalues 1 and α(1 − ηλ); u(∞) is the projection of (0, v_iᵀy) on the eigenvalue-1
-    eigenvector (1, 1) along the other one.
+    regression H(H + γI)⁻¹ y (docs/science/distillation.md#r3). Per mode, (u, ỹ) evolves by a 2×2
+    matrix with eigenvalues 1 and α(1 − ηλ); u(∞) is the projection of (0, v_iᵀy) on the
+    eigenvalue-1 eigenvector (1, 1) along the other one.
 
     Args:
       eigenvalues: (n,) λ_i.

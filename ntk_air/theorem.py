@@ -1,7 +1,7 @@
 """The ℓ2 theorem, checked: self-distillation with hard targets vs plain GD and early stopping.
 
-On the clusterable model with flipped labels (SCIENCE.md §5; `ntk_air.data.clusters`) the check
-compares, for the kernel limit (H∞ from u(0) = 0) and for real two-layer networks of several
+On the clusterable model with flipped labels (docs/science/theorem.md; `ntk_air.data.clusters`) the
+check compares, for the kernel limit (H∞ from u(0) = 0) and for real two-layer networks of several
 widths m (trained by full-batch GD with `ntk_air.training.train`):
 
 * plain GD at the last step (it memorizes the flips and ends near ‖e‖ = ‖y − ŷ‖),
@@ -65,7 +65,7 @@ __all__ = [
 
 DEFAULT_WIDTHS = (256, 1024, 4096)
 """Network widths of the default check."""
-DEFAULT_STEPS = 20_000  # the regime of SCIENCE.md §5: plain GD ends near ‖e‖, R3 near ŷ
+DEFAULT_STEPS = 20_000  # docs/science/theorem.md#measured: plain GD ends near ‖e‖, R3 near ŷ
 """Full-batch GD steps of the default check."""
 TUNING_SEED = 0  # the data seed the defaults (α, steps, widths, harder case) were chosen on
 """The data seed the defaults (α, steps, widths, harder case) were chosen on."""

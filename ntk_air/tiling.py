@@ -110,7 +110,7 @@ def call_tiled(grid_fn, x1: jax.Array, x2: jax.Array, tile_size: int | None):
     so one compiled tile loop serves every n that pads to the same number of rows.
     (The segmentation faults once blamed on fusing the trim into the tile loop came from an
     out-of-bounds read in XLA:CPU's code for padded float64 convolutions; moving the trim only
-    moved buffers around. `ntk_air.nt_backend.compat` avoids the read, see the README.)
+    moved buffers around. `ntk_air.nt_backend.compat` avoids the read, see docs/neural_tangents.md.)
 
     Returns:
       grid_fn's pytree with leaves trimmed to (n1, n2, ...).

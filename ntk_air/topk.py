@@ -1,8 +1,8 @@
 """Top-k eigenpairs of a kernel operator without forming it: block Krylov with thick restarts.
 
-K ≈ V_k Λ_k V_kᵀ from products K·V only (SCIENCE.md §8). The solver is block Lanczos with full
-reorthogonalization (a randomized block Krylov method): the basis Q grows by one block of b
-columns per product, the products W = K Q are kept, and Rayleigh–Ritz on T = Qᵀ W gives Ritz
+K ≈ V_k Λ_k V_kᵀ from products K·V only (docs/science/air.md#top-k). The solver is block Lanczos
+with full reorthogonalization (a randomized block Krylov method): the basis Q grows by one block of
+b columns per product, the products W = K Q are kept, and Rayleigh–Ritz on T = Qᵀ W gives Ritz
 pairs (θ_i, Q s_i) whose residuals ‖K v_i − θ_i v_i‖ = ‖W s_i − θ_i Q s_i‖ are exact (they use
 the products, not a recurrence). When the basis would exceed `max_basis` columns it restarts
 thickly: the best Ritz vectors (and their products W s_i) are kept and the pending block — the

@@ -145,6 +145,7 @@ def constant_dataset(n=5000, d=5):
 
 
 def h_inf_numpy(a, b):
-    """The theorem's H∞ in plain numpy: ρ (π − arccos ρ) / (2π), unit rows (SCIENCE.md §1)."""
+    """The theorem's H∞ in plain numpy: ρ (π − arccos ρ) / (2π), unit rows
+    (docs/science/kernels.md#infinite-width-ntk)."""
     rho = np.clip(a @ b.T, -1, 1)
     return rho * (np.pi - np.arccos(rho)) / (2 * np.pi)

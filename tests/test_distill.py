@@ -1,5 +1,6 @@
-"""Self-distillation rules (SCIENCE.md §4) against independent numpy recursions and closed forms,
-the engines and their grouping, rules and observables of one's own, and the legacy form."""
+"""Self-distillation rules (docs/science/distillation.md) against independent numpy recursions and
+closed forms, the engines and their grouping, rules and observables of one's own, and the legacy
+form."""
 
 from __future__ import annotations
 
@@ -90,7 +91,8 @@ def reference(
     ramp=0,
     u0=None,
 ):
-    """SCIENCE.md §4 written out per rule, stepped in numpy: (u path (steps+1, ...), f_test)."""
+    """docs/science/distillation.md written out per rule, stepped in numpy: (u path (steps+1, ...),
+    f_test)."""
 
     def alpha_at(k, q):
         if schedule == "increasing":

@@ -1,16 +1,23 @@
 """The documentation site (mkdocs + mkdocstrings, `make docs`) builds with warnings as errors, and
 every public name is documented: each name in the `__all__` of each public module (and of
 `ntk_air` itself) has a docstring and appears in the rendered API pages, and every public module
-and every notebook has a page.
+and every notebook has a page. Every results file of `benchmarks/results/` is rendered on the
+benchmarks page.
 
-Needs the `docs` extra (`pip install -e ".[docs]"`, which `make test` installs); without it the
-tests are skipped, saying so.
+The repository is self-contained: no file refers to a path outside it (`../` above the root, a
+`shared/` folder, a machine's absolute paths), and every reference to the science pages
+(`docs/science/PAGE.md#ANCHOR`, in docstrings, messages, `--help` and reports) names a page and
+a section that exist.
+
+The site tests need the `docs` extra (`pip install -e ".[docs]"`, which `make test` installs);
+without it they are skipped, saying so.
 """
 
 from __future__ import annotations
 
 import html
 import importlib
+import importlib.util
 import os
 import re
 import subprocess
@@ -19,13 +26,16 @@ from pathlib import Path
 
 import pytest
 
-for _name in ("mkdocs", "mkdocstrings", "mkdocstrings_handlers.python", "material", "griffe"):
-    pytest.importorskip(
-        _name,
-        reason=f"{_name} is missing: the docs extra is not installed (pip install -e '.[docs]')",
-    )
 
-import griffe  # noqa: E402
+def _missing_docs_extra() -> str | None:
+    for name in ("mkdocs", "mkdocstrings", "mkdocstrings_handlers", "material", "griffe"):
+        if importlib.util.find_spec(name) is None:
+            return f"{name} is missing: the docs extra is not installed (pip install -e '.[docs]')"
+    return None
+
+
+MISSING = _missing_docs_extra()
+needs_docs = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 ROOT = Path(__file__).resolve().parents[1]
 API = ROOT / "docs" / "api"
@@ -69,6 +79,8 @@ def _public_modules() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """Build the site once with `mkdocs build --strict`; returns its folder."""
+    if MISSING:
+        pytest.skip(MISSING)
     out = tmp_path_factory.mktemp("site")
     env = dict(os.environ, PYTHONPATH=str(ROOT), NO_MKDOCS_2_WARNING="1")
     env.pop("MPLBACKEND", None)
@@ -89,6 +101,10 @@ def site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def package():
     """ntk_air as griffe reads it (static: the docstrings mkdocstrings renders)."""
+    if MISSING:
+        pytest.skip(MISSING)
+    import griffe
+
     return griffe.load("ntk_air", search_paths=[str(ROOT)], resolve_aliases=False)
 
 
@@ -114,6 +130,12 @@ def _foreign(value) -> bool:
     """An object of another library re-exported for convenience (documented by its library)."""
     module = getattr(value, "__module__", None)
     return isinstance(module, str) and not module.startswith("ntk_air")
+
+
+def _alias_error():
+    import griffe
+
+    return griffe.AliasResolutionError
 
 
 def _griffe_object(package, path: str):
@@ -170,7 +192,7 @@ def test_public_names_have_docstrings(package):
                 continue  # a module (its own page or section), or another library's object
             try:
                 obj = _griffe_object(package, f"{module_path}.{name}")
-            except (KeyError, griffe.AliasResolutionError):
+            except (KeyError, _alias_error()):
                 undocumented.append(f"{module_path}.{name} (griffe cannot find it)")
                 continue
             if obj.docstring is None or not obj.docstring.value.strip():
@@ -218,3 +240,102 @@ def test_public_names_appear_in_the_api_pages(site):
         elif not (set(homes) | {_definition(value)}) & everywhere:
             missing.append(f"ntk_air.{name} (not rendered as any of {homes})")
     assert not missing, f"public names missing from the API pages: {missing}"
+
+
+def test_benchmarks_page_renders_every_results_file(site):
+    """Each benchmarks/results/*.json is read by a table of the benchmarks page (docs/hooks.py)."""
+    page = (site / "benchmarks" / "index.html").read_text(encoding="utf-8")
+    results = ROOT / "benchmarks" / "results"
+    unrendered = []
+    for path in sorted(results.rglob("*.json")):
+        rel = path.relative_to(results).as_posix()
+        if f"benchmarks/results/{rel}" not in page:  # each table names the files it read
+            unrendered.append(rel)
+    assert not unrendered, f"results files without a table on docs/benchmarks.md: {unrendered}"
+    assert "<!-- benchmark" not in page, "a benchmark placeholder was left unrendered"
+
+
+# ---- the repository refers only to itself -----------------------------------------------------
+
+# Text files of the repository that code, docs and reports are made of (benchmark results are
+# measurement records, which name the machine's paths on purpose).
+SOURCES = [
+    *sorted((ROOT / "ntk_air").rglob("*.py")),
+    *sorted((ROOT / "tests").glob("*.py")),
+    *sorted((ROOT / "benchmarks").glob("*.py")),
+    *sorted((ROOT / "benchmarks").glob("*.sh")),
+    *sorted((ROOT / "tools").rglob("*.py")),
+    *sorted((ROOT / "notebooks").glob("*.py")),
+    *sorted((ROOT / "notebooks").glob("*.ipynb")),
+    *sorted((ROOT / "docs").rglob("*.md")),
+    *sorted((ROOT / "docs").glob("*.py")),
+    *[ROOT / n for n in ("README.md", "mkdocs.yml", "Makefile", "pyproject.toml", "conftest.py")],
+]
+SOURCES.remove(Path(__file__).resolve())  # this file spells out what it looks for
+# A path outside the repository: the lead's shared notes, a user's or a machine's folders.
+OUTSIDE = re.compile(r"SCIENCE\.md|(?<![\w.])shared/|/(?:work|home|Users|root|mnt)/[\w.]")
+RELATIVE = re.compile(r"(?:\.\./)+[\w.-]*")
+SCIENCE_REF = re.compile(r"docs/science/(\w+)\.md(?:#([\w-]+))?")
+
+
+def _outside_references(path: Path, root: Path = ROOT) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    found, where = [], path.relative_to(root)
+    for n, line in enumerate(text.splitlines(), 1):
+        for m in OUTSIDE.finditer(line):
+            found.append(f"{where}:{n}: {m.group(0)!r} in {line.strip()[:120]!r}")
+        for m in RELATIVE.finditer(line):
+            if not (path.parent / m.group(0)).resolve().is_relative_to(root):
+                found.append(f"{where}:{n}: {m.group(0)!r} leaves the repository")
+    return found
+
+
+def test_no_file_refers_to_a_path_outside_the_repository():
+    assert len([p for p in SOURCES if p.is_file()]) > 50
+    found = [ref for path in SOURCES if path.is_file() for ref in _outside_references(path)]
+    assert not found, "references outside the repository:\n" + "\n".join(found)
+
+
+def test_the_path_check_can_fail(tmp_path):
+    root = tmp_path / "repo"
+    (root / "docs").mkdir(parents=True)
+    bad = root / "docs" / "page.md"
+    bad.write_text(
+        "../../shared/SCIENCE.md §2, ../ok.md, /work/main/x, /home/me/y, /proc/meminfo\n",
+        encoding="utf-8",
+    )
+    found = _outside_references(bad, root)
+    # SCIENCE.md, shared/, /work/, /home/ and the ../../ that leaves the root; not ../ok.md or /proc
+    assert len(found) == 5, found
+
+
+def _anchors_of(page: Path) -> set[str]:
+    """Section ids of a markdown page: explicit `{#id}`, or the heading as toc slugifies it."""
+    from markdown.extensions.toc import slugify
+
+    ids = set()
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            continue
+        explicit = re.search(r"\{#([\w-]+)\}\s*$", line)
+        title = re.sub(r"\{#[\w-]+\}\s*$", "", line.lstrip("#")).strip()
+        ids.add(explicit.group(1) if explicit else slugify(title, "-"))
+    return ids
+
+
+def test_science_references_name_existing_sections():
+    """Every `docs/science/PAGE.md#ANCHOR` in the repository's files names a page and section
+    of the science pages (so a reference in a docstring or a report cannot rot)."""
+    science = ROOT / "docs" / "science"
+    anchors = {p.stem: _anchors_of(p) for p in science.glob("*.md")}
+    broken, count = [], 0
+    for path in SOURCES:
+        if not path.is_file():
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for page, anchor in SCIENCE_REF.findall(line):
+                count += 1
+                if page not in anchors or (anchor and anchor not in anchors[page]):
+                    broken.append(f"{path.relative_to(ROOT)}:{n}: docs/science/{page}.md#{anchor}")
+    assert count >= 40, f"only {count} references to the science pages found"
+    assert not broken, "references to missing science pages or sections:\n" + "\n".join(broken)

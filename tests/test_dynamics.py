@@ -1,4 +1,5 @@
-"""Closed-form linearized dynamics (SCIENCE.md §3, §6) against explicitly stepped recursions."""
+"""Closed-form linearized dynamics (docs/science/dynamics.md, docs/science/index.md#identities)
+against explicitly stepped recursions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Infinite-width kernels against what the mathematics guarantees (SCIENCE.md §1, §6)."""
+"""Infinite-width kernels against what the mathematics guarantees (docs/science/kernels.md,
+docs/science/index.md#identities)."""
 
 from __future__ import annotations
 

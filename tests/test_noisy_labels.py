@@ -1,6 +1,6 @@
-"""The noisy-label study (SCIENCE.md §7): the epoch loop against a plain Python loop, vmapped seeds
-against single-seed runs, one rule object run by a wide network and by the kernel limit, the
-epoch's kernel-limit step against its closed form, exact flip fractions, early stopping's
+"""The noisy-label study (docs/science/noisy_labels.md): the epoch loop against a plain Python loop,
+vmapped seeds against single-seed runs, one rule object run by a wide network and by the kernel
+limit, the epoch's kernel-limit step against its closed form, exact flip fractions, early stopping's
 selection, t-intervals, reproducible seeds, the report's contract and one-line option errors."""
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from ntk_air.nt_backend import specs
 FIXTURES = Path(__file__).parent / "fixtures" / "nt_backend"
 TOL = 1e-10
 # NT's ReLU NTK on the diagonal of a self-kernel K(x, x) is accurate to O(√eps) only (arccos of a
-# cosine rounded to 1 − O(eps)); which way it rounds depends on the JAX version. See the README.
+# cosine rounded to 1 − O(eps)); which way it rounds depends on JAX's version: docs/guide/kernel.md
 SELF_DIAG_TOL = 1e-7
 
 NT_INSTALLED = importlib.util.find_spec("neural_tangents") is not None
@@ -747,7 +747,7 @@ def test_input_shape_errors_are_clear(x64):
         kernel_fn_from_spec("fc")(np.ones((3, 4)), np.ones((2, 5)))
 
 
-# The XLA:CPU convolution defect (README, "Optional neural-tangents backend"): a plain-JAX program
+# The XLA:CPU convolution defect (docs/neural_tangents.md#float64-cnn-crash): a plain-JAX program
 # in which XLA puts a padded float64 convolution's operand at the start of the output buffer. With
 # every large buffer an mmap, JAX's own convolution crashed 8 of 10 such processes (jaxlib 0.10.2,
 # AVX-512; benchmarks/results/nt_crash.json, minimal/*); `conv` is filled in below.
@@ -794,7 +794,7 @@ def test_nt_convolutions_avoid_the_xla_cpu_out_of_bounds_read():
 
 @nt_test
 def test_tiled_cnn_float64_equals_untiled():
-    """The README's CNN kernel, tiled with padded tiles (10 % 4 != 0), equals the untiled one."""
+    """The docs' CNN kernel, tiled with padded tiles (10 % 4 != 0), equals the untiled one."""
     r = run_python(
         """
         import jax, numpy as np
@@ -945,5 +945,5 @@ def test_air_command_with_cnn_spec_uses_the_pinned_kernel(tmp_path, x64):
     report = json.loads((tmp_path / "out" / "air.json").read_text())
     eig = np.sort(np.asarray(report["eigenvalues"], np.float64))[::-1]
     want = np.linalg.eigvalsh(f["ntk_11"])[::-1]
-    # The ReLU diagonal differs at ≤ 1e-7 relative (README), so eigenvalues at that level.
+    # The ReLU diagonal differs at ≤ 1e-7 relative (docs/guide/kernel.md): eigvals at that level.
     assert np.max(np.abs(eig - want)) <= SELF_DIAG_TOL * want[0]

@@ -1,4 +1,5 @@
-"""Label spectra (SCIENCE.md §2) against independent numpy linear algebra and the data model."""
+"""Label spectra (docs/science/air.md#label-energy) against independent numpy linear algebra and the
+data model."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The ℓ2 theorem check (SCIENCE.md §5): Arora's formula, the kernel-limit numbers against numpy
-recursions, and `ntk-air theorem` at tiny sizes."""
+"""The ℓ2 theorem check (docs/science/theorem.md): Arora's formula, the kernel-limit numbers against
+numpy recursions, and `ntk-air theorem` at tiny sizes."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Finite-width training (SCIENCE.md §5–6): the jitted loop against an eager loop, and the
-network against its linearization and the kernel limit as width grows."""
+"""Finite-width training (docs/science/theorem.md, docs/science/index.md#identities): the jitted
+loop against an eager loop, and the network against its linearization and the kernel limit as width
+grows."""
 
 from __future__ import annotations
 

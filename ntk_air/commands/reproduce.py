@@ -72,7 +72,8 @@ def _context(dataset, args, sections) -> list[str]:
     ]
     if "theorem" in sections:
         lines.append(
-            "The theorem section runs on its own data: the clusterable model of SCIENCE.md §5 "
+            "The theorem section runs on its own data: the clusterable model of "
+            "docs/science/theorem.md#data-model "
             f"(`clusters`, data seed 1), not on the data above, with {args.theorem_steps} GD "
             "steps per run."
         )

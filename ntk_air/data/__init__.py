@@ -3,7 +3,7 @@
 Every loader returns a `Dataset` whose training labels `y` are the clean labels `y_clean` (ŷ)
 corrupted by one of the noise models of `ntk_air.data.noise`, and whose `info["corrupted"]` lists
 exactly the training rows where `y` differs from `y_clean`. Inputs are unit-norm rows
-(SCIENCE.md §1): the loaders call `unit_normalize` explicitly and say so in
+(docs/science/kernels.md#unit-norm): the loaders call `unit_normalize` explicitly and say so in
 `info["normalized"]`; `from_npz` and `from_arrays` never renormalize unless asked and report the
 worst row norm instead.
 

@@ -32,8 +32,8 @@ class Dataset(NamedTuple):
 def unit_normalize(x) -> np.ndarray:
     """Divide every row by its Euclidean norm: x_i ↦ x_i / ‖x_i‖₂.
 
-    This is the explicit normalization the theorem's kernel needs (SCIENCE.md §1); nothing in
-    ntk_air renormalizes silently.
+    This is the explicit normalization the theorem's kernel needs
+    (docs/science/kernels.md#unit-norm); nothing in ntk_air renormalizes silently.
 
     Args:
       x: (n, d) real array, finite, no zero rows.

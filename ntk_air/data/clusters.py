@@ -51,7 +51,8 @@ def clusters(
     *,
     max_tries: int = 1000,
 ) -> Dataset:
-    """The clusterable data model of the ℓ2 theorem (SCIENCE.md §5), with exact label flips.
+    """The clusterable data model of the ℓ2 theorem (docs/science/theorem.md#data-model), with exact
+    label flips.
 
     K unit-norm centres c_1..c_K, Gaussian directions, with ‖c_k − c_l‖ ≥ 2δ for k ≠ l
     (redrawn until they are, at most `max_tries` draws). Each point is x = (c + z)/‖c + z‖

@@ -117,7 +117,7 @@ def digits(
     permutation; the first `n_train` examples train, the next `n_test` test.
     Labels: `binary=False`: 10 one-hot classes. `binary=True`: even digits +1, odd −1, or with
     `pair=(a, b)` only digits a (+1) and b (−1). The noise corrupts an exact fraction ρ of every
-    digit (each digit is a "cluster", as in SCIENCE.md §5).
+    digit (each digit is a "cluster", as in docs/science/theorem.md).
 
     Args:
       binary: ±1 task (parity, or `pair`) instead of 10 classes.

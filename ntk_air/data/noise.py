@@ -12,10 +12,11 @@ one-hot rows of shape (n, C) for C classes.
 * ``"none"``: y = ŷ.
 
 Flip rates are **exact by default**, as in the clusterable data model of Li, Soltanolkotabi &
-Oymak (arXiv 1903.11680) used by the ℓ2 theorem (SCIENCE.md §5): within each group (a cluster,
-or a class) of n_g points exactly round(ρ·n_g) labels are flipped, chosen uniformly without
-replacement, with round-half-up rounding: k_g = ⌊ρ·n_g + ½⌋ (so 10 % of 15 points flips 2, and
-25 % of 10 points flips 3). `exact=False` flips each label independently with probability ρ.
+Oymak (arXiv 1903.11680) used by the ℓ2 theorem (docs/science/theorem.md#data-model): within each
+group (a cluster, or a class) of n_g points exactly round(ρ·n_g) labels are flipped, chosen
+uniformly without replacement, with round-half-up rounding: k_g = ⌊ρ·n_g + ½⌋ (so 10 % of 15 points
+flips 2, and 25 % of 10 points flips 3). `exact=False` flips each label independently with
+probability ρ.
 
 `ntk_air.data` builds its data sets with these models and re-exports every public name here.
 """

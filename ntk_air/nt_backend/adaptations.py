@@ -293,7 +293,7 @@ def _eigvalsh_with_eigvals():
     return eigvalsh_with_eigvals
 
 
-# The XLA:CPU convolution defect (issue 13; README, "Optional neural-tangents backend").
+# The XLA:CPU convolution defect (issue 13; docs/neural_tangents.md#float64-cnn-crash).
 # XLA:CPU compiles a padded convolution that Eigen does not take (every float64 one; float32
 # ones in NT's one-channel NCHW layout inside a loop) with its elemental emitter, and on AVX-512
 # LLVM turns the masked load of the out-of-image pixel (-1, -1) of the first image into an
@@ -604,7 +604,7 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         needs="jax.lax.conv_general_dilated",
         jax_change="XLA:CPU defect (jaxlib 0.10.2): a padded convolution that Eigen does not "
         "take (every float64 one) reads (W + 1)·itemsize bytes before its operand; SIGSEGV when "
-        "that is an unmapped page (the README's CNN example, about half of the float64 runs)",
+        "that is an unmapped page (the docs' CNN example, about half of the float64 runs)",
         check=_xla_cpu_may_miscompile_padded_convolutions,
         adaptation="on CPU, explicit zero padding behind `lax.optimization_barrier`, then a "
         "'VALID' convolution (same values; other platforms unchanged)",

@@ -5,7 +5,7 @@ releases moved or removed, and its `experimental` subpackage pulls in TensorFlow
 adapts NT, not JAX: it is applied only when `import_neural_tangents()` is called (never by
 `import ntk_air`), and every adaptation
 
-* answers one named JAX change (`ADAPTATIONS`, the one table of them; rendered for the README by
+* answers one named JAX change (`ADAPTATIONS`, the one table of them; rendered for the docs by
   `adaptations_markdown()`),
 * is guarded by a feature check that exercises what NT does with the name (a small behavioural
   probe: a name that still exists but now behaves differently, such as `jax.core.eval_context`
@@ -394,7 +394,7 @@ def diagnose() -> list[dict[str, str]]:
 
 
 def adaptations_markdown(with_state: bool = False) -> str:
-    """The table of adaptations and gates as Markdown (for the README)."""
+    """The table of adaptations and gates as Markdown (for docs/neural_tangents.md)."""
     head = "| NT 0.6.5 needs | change it answers | adaptation |"
     sep = "| --- | --- | --- |"
     rows = diagnose() if with_state else None

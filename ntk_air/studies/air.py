@@ -1,8 +1,8 @@
 """The AIR study: label energy per NTK mode, fitted fractions and the early-stopping U-curve.
 
-One eigendecomposition of K(X, X) gives everything (SCIENCE.md §2–3): the energy of clean
-labels ŷ, noise e = y − ŷ and noisy labels y per eigenmode, and the closed-form linearized GD
-trajectory from u(0) = 0 at log-spaced steps, on train and test points.
+One eigendecomposition of K(X, X) gives everything (docs/science/air.md, docs/science/dynamics.md):
+the energy of clean labels ŷ, noise e = y − ŷ and noisy labels y per eigenmode, and the closed-form
+linearized GD trajectory from u(0) = 0 at log-spaced steps, on train and test points.
 
 When K and its eigenvectors do not fit the memory budget (`resources.plan_solver`, solver
 "auto"), or with solver "topk", the study runs matrix-free (issue 11): the top-k eigenpairs by

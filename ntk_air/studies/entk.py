@@ -5,7 +5,7 @@ rule) with `training.train`, which hands back θ_t at the checkpoints (`Record(a
 by default) from one compiled loop. At each checkpoint the empirical NTK Θ_t = J(θ_t) J(θ_t)ᵀ of
 the training set (and Θ_t(X_test, X)) is computed by one `empirical.empirical_ntk_fn` — the
 parameters change, the shapes do not, so one compilation serves every checkpoint — and measured
-as the infinite-width kernel is (SCIENCE.md §2, §8):
+as the infinite-width kernel is (docs/science/air.md, docs/science/kernels.md#entk-during-training):
 
 * its eigenspectrum and the energy of clean labels ŷ, noise e = y − ŷ and noisy labels y per
   eNTK mode (`spectrum.air_spectra` on `eigen.eigensystem(Θ_t)`: the AIR of the network's own

@@ -1,5 +1,5 @@
-"""The noisy-label study (SCIENCE.md §7): self-distillation against early stopping on real
-classifiers, with test accuracy over seeds and the kernel limit beside every row.
+"""The noisy-label study (docs/science/noisy_labels.md): self-distillation against early stopping on
+real classifiers, with test accuracy over seeds and the kernel limit beside every row.
 
 For each data set and noise setting (symmetric or pair flips at a rate ρ), S seeds of one network
 are trained together (`epochs.train_epochs`: one compiled program, vmapped over seeds and over the
@@ -93,7 +93,7 @@ _NOISE_CODE = {"none": 0, "flip": 1, "pair": 2}
 
 @dataclasses.dataclass(frozen=True)
 class NoisyLabelsConfig:
-    """Options of the noisy-label study (defaults: the sweep of the README, ≈ minutes on 2 cores).
+    """Options of the noisy-label study (defaults: the sweep of docs/guide/noisy_labels.md).
 
     noises: noise models ('flip' symmetric, 'pair' c → c + 1 mod C). rates: flip rates ρ for
     every model; None: the sweep `SWEEP_RATES` (rate 0 run once, as noise 'none').
@@ -648,7 +648,7 @@ def noisy_labels(
       >>> study = noisy_labels([load_clean("digits", cfg)], cfg)  # doctest: +SKIP
       >>> rows = summarize_setting(study.settings[0], cfg.methods)  # doctest: +SKIP
 
-    Reference: Dong et al. arXiv 1910.01255 (SCIENCE.md §7).
+    Reference: Dong et al. arXiv 1910.01255 (docs/science/noisy_labels.md).
     """
     import jax
 

@@ -1,7 +1,7 @@
 """Write neural-tangents 0.6.5 CNN and attention kernels to tests/fixtures/nt_backend/ (float64).
 
 Run with the pinned side environment's python (jax 0.4.25, built by build_env.sh), never with
-/work/venv — the point is a reference computed where NT runs unmodified:
+.venv — the point is a reference computed where NT runs unmodified:
 
     .nt-env/bin/python tools/nt_reference/make_backend_fixtures.py [--out-dir DIR]
 

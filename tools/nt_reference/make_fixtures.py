@@ -1,6 +1,6 @@
 """Write neural-tangents 0.6.5 reference values to tests/fixtures/nt/*.npz (float64).
 
-Run with the pinned side environment's python (built by build_env.sh), never /work/venv:
+Run with the pinned side environment's python (built by build_env.sh), never .venv:
 
     .nt-env/bin/python tools/nt_reference/make_fixtures.py [--out-dir tests/fixtures/nt]
 
