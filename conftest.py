@@ -44,6 +44,7 @@ _MODULES = (
     "empirical",
     "kernels",
     "layers",
+    "learning_curves",
     "matfree",
     "models",
     "operators",

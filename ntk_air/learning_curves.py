@@ -181,62 +181,59 @@ def _curve_grid(lam, w, power, n, ridge, noise_variance):
 
 
 def _as_float(a, name, dtype):
-    a = jnp.asarray(a, dtype)
-    if is_concrete(a) and not bool(jnp.all(jnp.isfinite(a))):
+    """(array, its numpy values or None for a tracer): checks run on concrete values only, so
+    the theory stays jit- and vmap-able."""
+    if isinstance(a, jax.core.Tracer):
+        return a.astype(dtype), None
+    values = np.asarray(a, dtype)
+    if not np.all(np.isfinite(values)):
         raise ValueError(f"{name} must be finite")
-    return a
+    return jnp.asarray(values), values
 
 
 def _prepare(eigenvalues, coefficients, multiplicity, n, ridge, noise_variance):
     dtype = jnp.result_type(float)
-    lam = _as_float(eigenvalues, "eigenvalues", dtype)
+    lam, lam_v = _as_float(eigenvalues, "eigenvalues", dtype)
     if lam.ndim != 1 or lam.shape[0] == 0:
         raise ValueError(f"eigenvalues must be a non-empty vector (m,), got shape {lam.shape}")
     m = lam.shape[0]
-    w = (
-        jnp.ones(m, dtype)
-        if multiplicity is None
-        else _as_float(multiplicity, "multiplicity", dtype)
-    )
+    w, w_v = _as_float(np.ones(m) if multiplicity is None else multiplicity, "multiplicity", dtype)
     if w.shape != (m,):
         raise ValueError(f"multiplicity must have shape ({m},), got {w.shape}")
     if coefficients is None:
         power = jnp.zeros(m, dtype)
     else:
-        v = _as_float(coefficients, "coefficients", dtype)
+        v, _ = _as_float(coefficients, "coefficients", dtype)
         if v.shape[:1] != (m,) or v.ndim > 2:
             raise ValueError(
                 f"coefficients must have shape ({m},) or ({m}, C) like the eigenvalues, "
                 f"got {v.shape}"
             )
         power = v**2 if v.ndim == 1 else jnp.sum(v**2, axis=1)
-    n = _as_float(n, "n", dtype)
-    ridge = _as_float(ridge, "ridge", dtype)
-    noise_variance = _as_float(noise_variance, "noise_variance", dtype)
-    if is_concrete(lam) and is_concrete(w):
-        if bool(jnp.any(lam < 0)):
-            raise ValueError(
-                f"eigenvalues must be ≥ 0 (a PSD kernel), got min {float(jnp.min(lam)):.3g}"
-            )
-        if bool(jnp.any(w < 0)):
-            raise ValueError("multiplicity must be ≥ 0")
-    if is_concrete(n) and bool(jnp.any(n <= 0)):
-        raise ValueError(f"n must be > 0, got {np.asarray(n)}")
-    for name, a in (("ridge", ridge), ("noise_variance", noise_variance)):
-        if is_concrete(a) and bool(jnp.any(a < 0)):
-            raise ValueError(f"{name} must be ≥ 0, got {np.asarray(a)}")
-    if is_concrete(lam) and is_concrete(w) and is_concrete(n) and is_concrete(ridge):
-        rank = float(jnp.sum(jnp.where(lam > 0, w, 0.0)))
-        bad = np.asarray(
-            jnp.broadcast_to((ridge == 0) & (n >= rank), jnp.broadcast_shapes(n.shape, ridge.shape))
+    n, n_v = _as_float(n, "n", dtype)
+    ridge, ridge_v = _as_float(ridge, "ridge", dtype)
+    noise_variance, noise_v = _as_float(noise_variance, "noise_variance", dtype)
+    if lam_v is not None and np.any(lam_v < 0):
+        raise ValueError(f"eigenvalues must be ≥ 0 (a PSD kernel), got min {lam_v.min():.3g}")
+    if w_v is not None and np.any(w_v < 0):
+        raise ValueError("multiplicity must be ≥ 0")
+    if n_v is not None and np.any(n_v <= 0):
+        raise ValueError(f"n must be > 0, got {n_v}")
+    for name, a in (("ridge", ridge_v), ("noise_variance", noise_v)):
+        if a is not None and np.any(a < 0):
+            raise ValueError(f"{name} must be ≥ 0, got {a}")
+    if lam_v is not None and w_v is not None and n_v is not None and ridge_v is not None:
+        rank = float(np.sum(np.where(lam_v > 0, w_v, 0.0)))
+        bad = np.broadcast_to(
+            (ridge_v == 0) & (n_v >= rank), np.broadcast_shapes(n.shape, ridge.shape)
         )
         if bad.any():
-            nn = np.asarray(jnp.broadcast_to(n, bad.shape))[bad]
+            nn = np.broadcast_to(n_v, bad.shape)[bad]
             raise ValueError(
                 f"n = {nn.min():g} with ridge = 0 is at or beyond the {rank:g} nonzero "
-                "eigenvalues: "
-                "ridgeless regression interpolates every mode there (κ = 0, E₀ = n/(n − Σ L_i²) "
-                "infinite at n = rank, no κ > 0 beyond); give n below the rank or a ridge > 0"
+                "eigenvalues: ridgeless regression interpolates every mode there (κ = 0, "
+                "E₀ = n/(n − Σ L_i²) infinite at n = rank, no κ > 0 beyond); give n below the "
+                "rank or a ridge > 0"
             )
     return lam, w, power, n, ridge, noise_variance
 
@@ -463,6 +460,8 @@ def tail_spread(spectrum: PopulationSpectrum, n, ridge=0.0, noise_variance=0.0) 
       TailSpread with the broadcast shape S.
 
     Example:
+      >>> top = ntk_air.topk.topk_eigensystem(ntk_air.operators.matrix_operator(H), 10)
+      >>> ps = topk_population_spectrum(top, y_clean, jnp.trace(H))
       >>> spread = tail_spread(ps, 20.0, 1e-3)
       >>> bool(spread.low <= spread.flat <= spread.high)
       True

@@ -44,6 +44,7 @@ LAYERS = {
         "training",
         "epochs",
         "theorem",
+        "learning_curves",
     ),
     "studies": ("studies",),
     "report": ("report", "plots"),
