@@ -231,6 +231,7 @@ def digits_population():
     return data.load("digits", n_train=1000, n_test=0)
 
 
+@pytest.mark.slow  # two eigendecompositions of 1000 × 1000 kernels, 20 draws each
 @pytest.mark.parametrize(
     "kernel_fn",
     [kernels.two_layer_relu_kernel_fn(), kernels.make_kernel_fn("fc", depth=2)],
@@ -290,7 +291,7 @@ def test_cli_writes_the_rows(tmp_path):
             "--ridge",
             "0,1e-3",
             "--draws",
-            "3",
+            "2",
             "--modes",
             "3",
             "--times",
