@@ -277,6 +277,7 @@ def test_config_is_checked():
         )
 
 
+@pytest.mark.slow  # three CLI runs with figures
 def test_cli_writes_the_rows(tmp_path):
     from ntk_air.cli import main
 
@@ -332,3 +333,28 @@ def test_cli_writes_the_rows(tmp_path):
         )
         == 2
     )
+    # a data file whose rows are the population
+    path = tmp_path / "rows.npz"
+    data.save_npz(data.clusters(n_per_cluster=10, n_test_per_cluster=0), path)
+    argv = ["learning-curve", str(path), "--n", "10,20", "--draws", "2", "--modes", "0"]
+    assert main([*argv, "--out", str(tmp_path / "f"), "--no-progress"]) == 0
+    s = json.loads((tmp_path / "f" / "learning_curve.json").read_text())
+    assert s["population_size"] == 40 and len(s["rows"]) == 4
+
+
+def test_cli_help_and_option_errors(capsys, tmp_path):
+    from ntk_air.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["learning-curve", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "ntk-air learning-curve" in out
+    for argv, match in (
+        (["--n", "10,abc"], "--n must be"),
+        (["--n", "10.5"], "--n must be whole"),
+        (["--labels", "noisy", "--noise-variance", "0.1"], "--noise-variance"),
+        (["--rank", "5"], "--rank applies"),
+    ):
+        code = main(["learning-curve", *argv, "--out", str(tmp_path / "o"), "--no-progress"])
+        assert code == 2
+        assert match in capsys.readouterr().err
