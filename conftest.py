@@ -43,6 +43,7 @@ _MODULES = (
     "empirical",
     "kernels",
     "layers",
+    "learning_curves",
     "matfree",
     "models",
     "operators",

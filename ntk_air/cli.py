@@ -1,4 +1,5 @@
-"""`ntk-air` command line: kernel, air, distill, theorem, reproduce, noisy-labels, entk."""
+"""`ntk-air` command line: kernel, air, distill, theorem, reproduce, noisy-labels, entk,
+learning-curve."""
 
 from __future__ import annotations
 
@@ -12,8 +13,17 @@ from .commands._common import CliError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 # Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int
-# (module noisy_labels registers the subcommand noisy-labels).
-COMMANDS = ("kernel", "air", "distill", "theorem", "reproduce", "noisy_labels", "entk")
+# (modules noisy_labels and learning_curve register noisy-labels and learning-curve).
+COMMANDS = (
+    "kernel",
+    "air",
+    "distill",
+    "theorem",
+    "reproduce",
+    "noisy_labels",
+    "entk",
+    "learning_curve",
+)
 """The `ntk-air` subcommands, each a module of `ntk_air.commands`."""
 
 

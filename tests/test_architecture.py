@@ -43,6 +43,7 @@ LAYERS = {
         "training",
         "epochs",
         "theorem",
+        "learning_curves",
     ),
     "studies": ("studies",),
     "report": ("report", "plots"),

@@ -52,6 +52,7 @@ EXTRA_MODULES = {
     "ntk_air.plots.distill": "plots",
     "ntk_air.plots.entk": "plots",
     "ntk_air.plots.kernels": "plots",
+    "ntk_air.plots.learning_curve": "plots",
     "ntk_air.plots.theorem": "plots",
 }
 

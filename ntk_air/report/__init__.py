@@ -15,6 +15,12 @@ from .distill import distill_headlines, distill_summary, write_distill
 from .entk import entk_headlines, entk_summary, render_entk_index, write_entk
 from .index import INCOMPLETE_BANNER, render_index
 from .kernel import kernel_headlines, kernel_summary, write_kernel
+from .learning_curve import (
+    learning_curve_headlines,
+    learning_curve_markdown,
+    learning_curve_summary,
+    write_learning_curve,
+)
 from .noisy_labels import noisy_labels_headlines, noisy_labels_summary, write_noisy_labels
 from .theorem import theorem_headlines, theorem_summary, write_theorem
 
@@ -32,6 +38,9 @@ __all__ = [
     "entk_summary",
     "kernel_headlines",
     "kernel_summary",
+    "learning_curve_headlines",
+    "learning_curve_markdown",
+    "learning_curve_summary",
     "noisy_labels_headlines",
     "noisy_labels_summary",
     "render_entk_index",
@@ -43,6 +52,7 @@ __all__ = [
     "write_distill",
     "write_entk",
     "write_kernel",
+    "write_learning_curve",
     "write_noisy_labels",
     "write_theorem",
 ]

@@ -49,6 +49,12 @@ from .entk import (
     relative_distance,
 )
 from .kernel import KernelStudy, kernel
+from .learning_curve import (
+    LABELS,
+    LearningCurveConfig,
+    LearningCurveStudy,
+    learning_curve_study,
+)
 from .noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
 from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem, theorem_plan
 
@@ -64,6 +70,10 @@ __all__ = [
     "EntkStudy",
     "HarderCase",
     "KernelLimit",
+    "LABELS",
+    "LearningCurveConfig",
+    "LearningCurveStudy",
+    "learning_curve_study",
     "KernelStudy",
     "KernelSystem",
     "LabelAlignment",

@@ -1,0 +1,138 @@
+"""Learning curves: eigenlearning's prediction against kernel ridge regression, timed.
+
+Part 1 (`digits`): the full curve on scikit-learn's digits (population N = 1797, H∞): 10 values
+of n up to 1000, ridges 0 and 1e-3, 20 draws — target ≤ 2 min on 2 cores.
+Part 2 (`topk`): a large population through the top-k path (tiled kernel, matrix-free top-k
+eigenpairs, lumped tail, K(X, X_D) by the rectangular operator): population N and largest n
+from the command line (the issue's target: N = 10⁵, n = 10⁴ in ≤ 20 min).
+
+    flock /tmp/ntk_air_bench.lock python benchmarks/learning_curve.py [digits] \
+        [topk N n_max k draws]
+
+Writes benchmarks/results/learning_curve.json (the parts run, merged into what is there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+
+from ntk_air import data, kernels, studies  # noqa: E402
+from ntk_air.report import learning_curve_summary  # noqa: E402
+
+OUT = Path(__file__).parent / "results" / "learning_curve.json"
+
+
+def _rows(summary):
+    return [
+        {
+            k: r[k]
+            for k in (
+                "n",
+                "ridge",
+                "kappa",
+                "e0",
+                "test_mse_predicted",
+                "test_mse_measured",
+                "heldout_mse_measured",
+                "train_mse_predicted",
+                "train_mse_measured",
+                "relative_error",
+                *(["test_mse_tail_range"] if "test_mse_tail_range" in r else []),
+            )
+        }
+        for r in summary["rows"]
+    ]
+
+
+def digits_part():
+    ds = data.load("digits", n_train=None, n_test=0)
+    cfg = studies.LearningCurveConfig(
+        n=(10, 20, 40, 70, 100, 200, 300, 500, 700, 1000), ridge=(0.0, 1e-3), draws=20, modes=20
+    )
+    t0, c0 = time.perf_counter(), time.process_time()
+    study = studies.learning_curve_study(ds, kernels.two_layer_relu_kernel_fn(), cfg)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    s = learning_curve_summary(study)
+    return {
+        "population": "digits (sklearn, all 1797 rows)",
+        "kernel": "two-layer ReLU H∞",
+        "config": s["config"],
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "seconds_note": "one cold run of the whole study (kernel, eigh of K (1797²), prediction, "
+        "20 draws × 10 n × KRR; includes compilation)",
+        "rows": _rows(s),
+        "off_by_more_than_10_percent": s["off_by_more_than_10_percent"],
+    }
+
+
+def sphere_population(N: int, d: int = 8, seed: int = 0):
+    """N points uniform on S^{d−1}; target a degree-≤3 polynomial (modes of several degrees)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, d))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.sqrt(d) * x[:, 0] + d * x[:, 1] * x[:, 2] + d**1.5 * x[:, 3] * x[:, 4] * x[:, 5]
+    return data.from_arrays(x, y, y_clean=y, name=f"sphere{d}")
+
+
+def topk_part(N: int, n_max: int, k: int, draws: int):
+    ds = sphere_population(N)
+    n_values = tuple(int(v) for v in np.unique(np.round(np.geomspace(100, n_max, 4))))
+    cfg = studies.LearningCurveConfig(
+        n=n_values, ridge=(1e-3,), draws=draws, modes=10, solver="topk", rank=k
+    )
+    t0, c0 = time.perf_counter(), time.process_time()
+    study = studies.learning_curve_study(ds, kernels.two_layer_relu_kernel_fn(), cfg)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    s = learning_curve_summary(study)
+    return {
+        "population": f"{N} points uniform on S^7, target √d x1 + d x2x3 + d^1.5 x4x5x6",
+        "kernel": "two-layer ReLU H∞ (tiled, matrix-free)",
+        "config": s["config"],
+        "tail": s.get("tail"),
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "rows": _rows(s),
+        "off_by_more_than_10_percent": s["off_by_more_than_10_percent"],
+    }
+
+
+def main(argv):
+    results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    results["machine"] = {
+        "platform": platform.platform(),
+        "cpus_visible": os.cpu_count(),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0]),
+        "dtype": "float64",
+        "load_note": "2 CPU cores shared with other agents' jobs (wall times are upper bounds; "
+        "cpu_seconds / 2 estimates the wall time on 2 idle cores)",
+        "loadavg_at_start": os.getloadavg(),
+    }
+    if not argv or argv[0] == "digits":
+        results["digits"] = digits_part()
+        print(f"digits: {results['digits']['seconds']:.1f} s", flush=True)
+        argv = argv[1:]
+    if argv and argv[0] == "topk":
+        N, n_max, k, draws = (int(float(v)) for v in argv[1:5])
+        results[f"topk_N{N}"] = topk_part(N, n_max, k, draws)
+        print(f"topk N = {N}: {results[f'topk_N{N}']['seconds']:.1f} s", flush=True)
+    OUT.parent.mkdir(exist_ok=True)
+    from ntk_air._json import to_jsonable
+
+    OUT.write_text(json.dumps(to_jsonable(results), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

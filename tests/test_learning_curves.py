@@ -1,0 +1,362 @@
+"""Eigenlearning learning curves: identities, closed forms, a high-precision κ, refusals,
+transformations, population spectra, and predicted against measured kernel ridge regression."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, getcontext
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntk_air import data, kernels, studies
+from ntk_air import learning_curves as lc
+from ntk_air.eigen import eigensystem
+from ntk_air.operators import matrix_operator
+from ntk_air.topk import topk_eigensystem
+
+EPS = np.finfo(np.float64).eps
+
+
+@pytest.fixture(autouse=True)
+def _x64(x64):
+    yield
+
+
+def _power_law(m=200, alpha=1.5):
+    i = np.arange(1, m + 1, dtype=np.float64)
+    return jnp.asarray(i**-alpha), jnp.asarray(i ** (-alpha / 2) * np.cos(i))
+
+
+def _kappa_reference(lam, n, ridge, digits=50):
+    """κ by bisection on log κ in 50-digit decimal arithmetic (an independent reference)."""
+    getcontext().prec = digits
+    lam = [Decimal(repr(float(v))) for v in lam]
+    n, ridge = Decimal(repr(float(n))), Decimal(repr(float(ridge)))
+
+    def g(log_k):
+        k = log_k.exp()
+        return sum(v / (v + k) for v in lam) + ridge / k - n
+
+    lo, hi = Decimal(-300), Decimal(50)
+    for _ in range(400):
+        mid = (lo + hi) / 2
+        if g(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return float(((lo + hi) / 2).exp())
+
+
+# ---------------------------------------------------------------------------------------------
+# The theory
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", [1.1, 2.0, 4.0])
+def test_ridgeless_conservation_law(alpha):
+    lam, v = _power_law(alpha=alpha)
+    n = jnp.array([1.0, 7.0, 50.0, 150.0, 199.0])
+    c = lc.learning_curve(lam, v, n, 0.0)
+    np.testing.assert_allclose(c.learnability.sum(-1), n, rtol=0, atol=20 * 200 * EPS)
+    assert np.all(np.asarray(c.train_mse) == 0)
+    # E₀ = n/(n − Σ L²), computed here the naive way
+    L = np.asarray(c.learnability)
+    np.testing.assert_allclose(c.e0, n / (n - (L**2).sum(-1)), rtol=1e-9)
+
+
+def test_mode_errors_sum_to_the_clean_error():
+    lam, v = _power_law()
+    c = lc.learning_curve(lam, v, jnp.array([10.0, 100.0]), jnp.array([0.0, 1e-2])[:, None], 0.3)
+    np.testing.assert_allclose(c.mode_error.sum(-1), c.test_mse - 0.3, rtol=1e-12)
+    np.testing.assert_allclose(c.clean_part + c.noise_part, c.test_mse, rtol=1e-14)
+
+
+def test_closed_forms_one_eigenvalue_and_equal_eigenvalues():
+    # one eigenvalue λ with ridge δ: nκ² + (nλ − λ − δ)κ − δλ = 0
+    lam, n, ridge = 0.7, 3.0, np.array([1e-6, 1e-2, 1.0, 1e3])
+    b = n * lam - lam - ridge
+    root = np.sqrt(b**2 + 4 * n * ridge * lam)
+    # the positive root, in the form without cancellation for either sign of b
+    kappa = np.where(b > 0, 2 * ridge * lam / (b + root), (root - b) / (2 * n))
+    got = lc.effective_regularization(jnp.array([lam]), n, jnp.asarray(ridge))
+    np.testing.assert_allclose(got, kappa, rtol=1e-13)
+    # m equal eigenvalues, ridgeless: mλ/(λ + κ) = n → κ = λ(m − n)/n
+    m = 64
+    ns = np.array([1.0, 10.0, 63.0])
+    got = lc.effective_regularization(jnp.full(m, 2.5), jnp.asarray(ns))
+    np.testing.assert_allclose(got, 2.5 * (m - ns) / ns, rtol=1e-13)
+
+
+def test_infinite_ridge_limit():
+    lam, v = _power_law()
+    sigma2, n, T = 0.2, jnp.array([5.0, 50.0]), float(jnp.sum(lam))
+    ridge = 1e13
+    c = lc.learning_curve(lam, v, n, ridge, sigma2)
+    total = float(jnp.sum(v**2)) + sigma2
+    np.testing.assert_allclose(c.kappa * n / (ridge + T), 1.0, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(c.test_mse, total, rtol=1e-10)
+    np.testing.assert_allclose(c.train_mse, total, rtol=1e-10)  # (δ/nκ)² → 1
+    np.testing.assert_allclose(c.e0, 1.0, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(c.learnability * c.kappa[:, None] / lam, 1.0, rtol=1e-10)
+
+
+@pytest.mark.parametrize("ridge", [0.0, 1e-25, 1e-3])
+def test_kappa_to_1e12_on_thirty_orders_of_magnitude(ridge):
+    lam = 10.0 ** (-30.0 * np.arange(60) / 59)
+    for n in (3.0, 30.0, 55.0):
+        got = float(lc.effective_regularization(jnp.asarray(lam), n, ridge))
+        want = _kappa_reference(lam, n, ridge)
+        assert abs(got / want - 1) < 1e-12, (n, ridge, got, want)
+
+
+def test_ridgeless_beyond_the_rank_is_refused():
+    lam = jnp.array([1.0, 0.5, 0.25, 0.0, 0.0])
+    with pytest.raises(ValueError, match="3 nonzero"):
+        lc.learning_curve(lam, jnp.ones(5), 3.0, 0.0)
+    with pytest.raises(ValueError, match="3 nonzero"):
+        lc.learning_curve(lam, jnp.ones(5), jnp.array([1.0, 4.0]), 0.0)
+    # a ridge makes it solvable; under jit the unsolvable case is NaN instead of an error
+    assert np.isfinite(lc.learning_curve(lam, jnp.ones(5), 4.0, 1e-3).test_mse)
+    out = jax.jit(lambda n: lc.learning_curve(lam, jnp.ones(5), n, 0.0).kappa)(4.0)
+    assert np.isnan(out)
+    for bad in (dict(n=0.0), dict(ridge=-1.0), dict(noise_variance=-0.1)):
+        kw = dict(n=2.0, ridge=0.0, noise_variance=0.0) | bad
+        with pytest.raises(ValueError, match=list(bad)[0]):
+            lc.learning_curve(lam, jnp.ones(5), **kw)
+    with pytest.raises(ValueError, match="eigenvalues must be ≥ 0"):
+        lc.learning_curve(jnp.array([1.0, -0.1]), None, 1.0)
+
+
+def test_jit_vmap_and_eager_agree(compile_counter):
+    lam, v = _power_law()
+    n = jnp.array([10.0, 30.0, 100.0])
+    ridge = jnp.array([0.0, 1e-3])
+    eager = lc.learning_curve(lam, v, n[:, None], ridge[None, :], 0.1)
+    f = jax.jit(lambda n, r: lc.learning_curve(lam, v, n, r, 0.1))
+    jitted = f(n[:, None], ridge[None, :])
+    mapped = jax.vmap(jax.vmap(lambda a, b: f(a, b), (None, 0)), (0, None))(n, ridge)
+    for a, b, c in zip(eager, jitted, mapped, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+        np.testing.assert_allclose(a, c, rtol=1e-13)
+    assert eager.learnability.shape == (3, 2, 200)
+    f(n[:, None] + 1.0, ridge[None, :] * 2)  # warm for these shapes: no new compilation
+    args = (n[:, None] + 2.0, ridge[None, :] * 3)
+    with compile_counter() as c:
+        f(*args)
+    assert c.count == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Population spectra
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clusters_population():
+    from conftest import _set_x64
+
+    prev = _set_x64(True)
+    ds = data.clusters()
+    K = kernels.two_layer_relu(ds.x, ds.x)
+    eig = eigensystem(K)
+    yield ds, K, eig
+    _set_x64(prev)
+
+
+def test_population_spectrum_parseval_and_eigenvalues(clusters_population):
+    ds, K, eig = clusters_population
+    N = K.shape[0]
+    ps = lc.population_spectrum(eig, ds.y_clean)
+    np.testing.assert_allclose(jnp.sum(ps.coefficients**2), jnp.mean(ds.y_clean**2), rtol=1e-12)
+    np.testing.assert_allclose(
+        ps.eigenvalues, np.linalg.eigvalsh(np.asarray(K) / N)[::-1], atol=1e-13
+    )
+
+
+def test_topk_spectrum_keeps_trace_and_power_and_bounds_the_tail():
+    ds = data.clusters(n_per_cluster=20)  # N = 80: the top-k solver's single-block path (cheap)
+    K = kernels.two_layer_relu(ds.x, ds.x)
+    eig = eigensystem(K)
+    N, k = K.shape[0], 20
+    top = topk_eigensystem(matrix_operator(K), k)
+    ps = lc.topk_population_spectrum(top, ds.y_clean, jnp.trace(K))
+    assert ps.eigenvalues.shape == (k + 1,) and int(ps.tail_modes) == N - k
+    np.testing.assert_allclose(
+        jnp.sum(ps.eigenvalues * ps.multiplicity), jnp.trace(K) / N, rtol=1e-12
+    )
+    np.testing.assert_allclose(jnp.sum(ps.coefficients**2), jnp.mean(ds.y_clean**2), rtol=1e-12)
+    dense = lc.population_spectrum(eig, ds.y_clean)
+    n, ridge = jnp.array([5.0, 15.0, 60.0]), 1e-3
+    exact = lc.learning_curve(dense.eigenvalues, dense.coefficients, n, ridge).test_mse
+    spread = lc.tail_spread(ps, n, ridge)
+    assert np.all(spread.low <= spread.flat) and np.all(spread.flat <= spread.high)
+    # while n < k the dense prediction lies within the spread of the extreme tails, and the flat
+    # tail's estimate is near it
+    assert np.all(spread.low[:2] <= exact[:2]) and np.all(exact[:2] <= spread.high[:2])
+    np.testing.assert_allclose(spread.flat[:2], exact[:2], rtol=0.1)
+    same = lc.tail_spread(dense, n, ridge)
+    np.testing.assert_array_equal(same.low, same.high)
+
+
+# ---------------------------------------------------------------------------------------------
+# Measured against predicted
+# ---------------------------------------------------------------------------------------------
+
+
+def test_measured_krr_matches_a_direct_solve(clusters_population):
+    ds, K, eig = clusters_population
+    pk = lc.dense_population_kernel(K)
+    m = lc.measured_learning_curve(pk, ds.y_clean, [30], [0.0, 0.1], draws=2, seed=3)
+    idx = lc.draw_indices(K.shape[0], 30, 2, 3)[1]
+    Kn = np.asarray(K)
+    for j, r in enumerate((0.0, 0.1)):
+        alpha = np.linalg.solve(Kn[np.ix_(idx, idx)] + r * np.eye(30), ds.y_clean[idx])
+        f = Kn[:, idx] @ alpha
+        np.testing.assert_allclose(m.test_mse[0, j, 1], np.mean((f - ds.y_clean) ** 2), rtol=1e-8)
+        out = np.setdiff1d(np.arange(K.shape[0]), idx)
+        np.testing.assert_allclose(
+            m.heldout_mse[0, j, 1], np.mean((f[out] - ds.y_clean[out]) ** 2), rtol=1e-8
+        )
+        np.testing.assert_allclose(
+            m.train_mse[0, j, 1], np.mean((f[idx] - ds.y_clean[idx]) ** 2), atol=1e-12
+        )
+    tiled = lc.tiled_population_kernel(kernels.two_layer_relu_kernel_fn(), ds.x)
+    m2 = lc.measured_learning_curve(tiled, ds.y_clean, [30], [0.0, 0.1], draws=2, seed=3)
+    np.testing.assert_allclose(m2.test_mse, m.test_mse, rtol=1e-8)
+
+
+@pytest.fixture(scope="module")
+def digits_population():
+    return data.load("digits", n_train=1000, n_test=0)
+
+
+@pytest.mark.slow  # two eigendecompositions of 1000 × 1000 kernels, 20 draws each
+@pytest.mark.parametrize(
+    "kernel_fn",
+    [kernels.two_layer_relu_kernel_fn(), kernels.make_kernel_fn("fc", depth=2)],
+    ids=["h_inf", "fc2"],
+)
+def test_predicted_test_mse_within_10_percent_at_n_100(digits_population, kernel_fn):
+    cfg = studies.LearningCurveConfig(n=(100,), ridge=(0.0, 1e-3), draws=20, modes=5)
+    s = studies.learning_curve_study(digits_population, kernel_fn, cfg)
+    measured = s.measured.test_mse.mean(-1)
+    np.testing.assert_allclose(measured, s.predicted.test_mse, rtol=0.10)
+    # measured learnability of the top modes against L_i = λ_i/(λ_i + κ)
+    learn = s.measured.learnability.mean(2)
+    np.testing.assert_allclose(learn, np.asarray(s.predicted.learnability)[..., :5], atol=0.05)
+
+
+def test_noisy_labels_break_the_noise_model_but_not_the_fixed_target(clusters_population):
+    ds = data.clusters(noise_rate=0.25)
+    cfg = studies.LearningCurveConfig(n=(60,), ridge=(1e-3,), draws=10, labels="noisy", modes=0)
+    s = studies.learning_curve_study(ds, kernels.two_layer_relu_kernel_fn(), cfg)
+    measured = float(s.measured.test_mse.mean())
+    fixed = float(s.fixed_labels.test_mse[0, 0])
+    naive = float(s.predicted.test_mse[0, 0])
+    assert abs(measured / fixed - 1) < 0.15
+    assert abs(measured / naive - 1) > 0.2
+
+
+def test_config_is_checked():
+    for bad, match in (
+        (dict(n=(0,)), "n must"),
+        (dict(ridge=(-1.0,)), "ridge"),
+        (dict(draws=1), "draws"),
+        (dict(labels="x"), "labels"),
+        (dict(labels="noisy", noise_variance=0.1), "noise_variance"),
+        (dict(solver="topk", times=(1.0,)), "dense"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            studies.LearningCurveConfig(**bad)
+    with pytest.raises(ValueError, match="not below the population"):
+        studies.learning_curve_study(
+            data.clusters(),
+            kernels.two_layer_relu_kernel_fn(),
+            studies.LearningCurveConfig(n=(500,), draws=2),
+        )
+
+
+@pytest.mark.slow  # three CLI runs with figures
+def test_cli_writes_the_rows(tmp_path):
+    from ntk_air.cli import main
+
+    out = tmp_path / "lc"
+    rc = main(
+        [
+            "learning-curve",
+            "--dataset",
+            "clusters",
+            "--n",
+            "20,40",
+            "--ridge",
+            "0,1e-3",
+            "--draws",
+            "2",
+            "--modes",
+            "3",
+            "--times",
+            "50",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    s = json.loads((out / "learning_curve.json").read_text())
+    assert len(s["rows"]) == 4
+    row = s["rows"][0]
+    for key in ("n", "ridge", "kappa", "e0", "test_mse_predicted", "train_mse_predicted"):
+        assert isinstance(row[key], float | int)
+    for key in ("test_mse_measured", "train_mse_measured", "heldout_mse_measured"):
+        assert set(row[key]) == {"mean", "lo", "hi"}
+    assert len(s["eigenvalues"]) == 160 and len(s["coefficients"]) == 160
+    assert np.shape(s["learnability_predicted"]) == (2, 2, 3)
+    assert np.shape(s["learnability_measured"]["mean"]) == (2, 2, 3)
+    assert "off_by_more_than_10_percent" in s and s["flow_rows"]
+    md = (out / "learning_curve.md").read_text()
+    assert "known to fail" in md
+    assert (
+        main(
+            [
+                "learning-curve",
+                "--dataset",
+                "clusters",
+                "--n",
+                "500",
+                "--draws",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    # a data file whose rows are the population
+    path = tmp_path / "rows.npz"
+    data.save_npz(data.clusters(n_per_cluster=10, n_test_per_cluster=0), path)
+    argv = ["learning-curve", str(path), "--n", "10,20", "--draws", "2", "--modes", "0"]
+    assert main([*argv, "--out", str(tmp_path / "f"), "--no-progress"]) == 0
+    s = json.loads((tmp_path / "f" / "learning_curve.json").read_text())
+    assert s["population_size"] == 40 and len(s["rows"]) == 4
+
+
+def test_cli_help_and_option_errors(capsys, tmp_path):
+    from ntk_air.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["learning-curve", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "ntk-air learning-curve" in out
+    for argv, match in (
+        (["--n", "10,abc"], "--n must be"),
+        (["--n", "10.5"], "--n must be whole"),
+        (["--labels", "noisy", "--noise-variance", "0.1"], "--noise-variance"),
+        (["--rank", "5"], "--rank applies"),
+    ):
+        code = main(["learning-curve", *argv, "--out", str(tmp_path / "o"), "--no-progress"])
+        assert code == 2
+        assert match in capsys.readouterr().err
