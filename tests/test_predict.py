@@ -44,7 +44,7 @@ def close(a, b, tol=TOL):
 
 
 def lookup_kernel_fn(ref):
-    """A KernelFn returning the fixture's kernels: inputs are row indices (train 0..n-1, test n..)."""
+    """A KernelFn of the fixture kernels: inputs are row indices (train 0..n-1, test n..)."""
     n = ref["y_train"].shape[0]
 
     def full(g):
@@ -233,7 +233,9 @@ def test_not_psd_kernel_names_fix(x64_module):
     k = (v * lam) @ v.T
     k = (k + k.T) / 2
     y = rng.normal(size=8)
-    with pytest.raises(predict.NotPositiveSemidefiniteError, match=r"smallest eigenvalue is -0\.05") as e:
+    with pytest.raises(
+        predict.NotPositiveSemidefiniteError, match=r"smallest eigenvalue is -0\.05"
+    ) as e:
         predict.gradient_descent_mse(k, y)
     fix = float(re.search(r"diag_reg ≥ ([0-9.e+-]+) with diag_reg_absolute_scale", str(e.value))[1])
     p = predict.gradient_descent_mse(k, y, diag_reg=1.01 * fix, diag_reg_absolute_scale=True)
@@ -248,7 +250,7 @@ def test_not_psd_kernel_names_fix(x64_module):
 def test_1d_sinusoid_many_points_is_finite(x64_module):
     """NT #198: 1-D inputs on [−10π, 10π], deep ReLU with biases, diag_reg=1e-4: NaN NTK mean."""
     x = np.linspace(-10 * np.pi, 10 * np.pi, 150)[:, None]
-    y = (np.sin(x) + np.sin(2 * x))
+    y = np.sin(x) + np.sin(2 * x)
     x_test = np.linspace(-10 * np.pi, 10 * np.pi, 5)[:, None]
     kernel_fn = fc_kernel_fn(2, "relu", 1.5, 0.05)
     p = predict.gradient_descent_mse_ensemble(kernel_fn, x, y, diag_reg=1e-4)

@@ -85,7 +85,9 @@ def flow_times(t, learning_rate, normalization: int, dtype):
     if np.isnan(t).any():
         raise ValueError(f"t contains NaN at flat index {int(np.argmax(np.isnan(t.ravel())))}")
     if (t < 0).any():
-        raise ValueError(f"t must be ≥ 0 (training time), got {t.ravel()[np.argmax(t.ravel() < 0)]}")
+        raise ValueError(
+            f"t must be ≥ 0 (training time), got {t.ravel()[np.argmax(t.ravel() < 0)]}"
+        )
     lr = float(learning_rate)
     if not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
@@ -176,7 +178,7 @@ def gradient_descent_mse(
       >>> fx_train.shape, fx_test.shape, bool(jnp.allclose(fx_train[1], y, atol=1e-3))
       ((2, 40), (2, 12), True)
 
-    Reference: Lee et al. arXiv 1902.06720, eqs. 9-11; neural-tangents `predict.gradient_descent_mse`.
+    Reference: Lee et al. arXiv 1902.06720, eqs. 9-11 (neural-tangents `gradient_descent_mse`).
     """
     tk = train_kernel(k_train_train, diag_reg, diag_reg_absolute_scale, dtype=dtype)
     dtype = tk.kernel.dtype
@@ -203,7 +205,9 @@ def gradient_descent_mse(
         f0 = initial(fx_train_0, "fx_train_0", y.shape)
         k_td = None
         if fx_test_0 is not None:
-            k_td = _check_cross(as_float_array(k_test_train, "k_test_train", dtype), n, "k_test_train")
+            k_td = _check_cross(
+                as_float_array(k_test_train, "k_test_train", dtype), n, "k_test_train"
+            )
             g0 = initial(fx_test_0, "fx_test_0", (k_td.shape[0],) + y.shape[1:])
         residual0 = -y if f0 is None else f0 - y
         if t is None:
@@ -304,7 +308,9 @@ def gp_inference(
                 else:
                     out[g] = mean
                 continue
-            k_td = _check_cross(_kernel_part(k_test_train, k, "k_test_train", dtype), n, "k_test_train")
+            k_td = _check_cross(
+                _kernel_part(k_test_train, k, "k_test_train", dtype), n, "k_test_train"
+            )
             mean = k_td @ _solve(tk, y)
             if k_test_test is None:
                 out[g] = mean
@@ -314,7 +320,10 @@ def gp_inference(
             if g in ("nngp", "ntkgp"):
                 cov = k_tt - k_td @ _solve(tk, k_td.T)
             else:
-                if getattr(k_train_train, "nngp", None) is None or getattr(k_test_train, "nngp", None) is None:
+                if (
+                    getattr(k_train_train, "nngp", None) is None
+                    or getattr(k_test_train, "nngp", None) is None
+                ):
                     raise ValueError(
                         "the NTK posterior covariance needs the NNGP too: pass k_train_train and "
                         "k_test_train as Kernels with both .nngp and .ntk"
@@ -445,160 +454,14 @@ def gradient_descent_mse_ensemble(
             s_td = _check_cross(_kernel_part(k_td, "nngp", name, dtype), n, name)
         out = {}
         for g in names:
-            k_td_g = None if k_td is None else _check_cross(_kernel_part(k_td, g, name, dtype), n, name)
+            k_td_g = (
+                None if k_td is None else _check_cross(_kernel_part(k_td, g, name, dtype), n, name)
+            )
             mean, cov = _ensemble_moments(
                 tk_of(g).eig, tau, y2, k_td_g, s_dd, s_td, nngp_tt, g, bool(compute_cov)
             )
             mean = _leading(mean if y.ndim == 2 else mean[..., 0], t_shape)
             out[g] = Gaussian(mean, _leading(cov, t_shape)) if compute_cov else mean
-        return _output(out, single, names)
-
-    return _with_diagnostics(predict_fn, cache, tk_of)
-
-
-@functools.partial(jax.jit, static_argnames=("get", "compute_cov"))
-def _ensemble_moments(eig, tau, y2, k_td, s_dd, s_td, s_tt, get: str, compute_cov: bool):
-    """Mean (T, m, k) and covariance (T, m, m) (None unless compute_cov) at flow times τ (T,)."""
-    lam, v = eig.eigenvalues, eig.eigenvectors
-    f = flow_mode_factors(eig, tau)
-    c = to_eigenbasis(eig, y2)
-    if k_td is None:
-        mean = _apply(v, f.fitted, c)
-    else:
-        a = k_td @ v  # (m, n) K(x_test, X) V
-        mean = _apply(a, f.test_weight, c)
-    if not compute_cov:
-        return mean, None
-    if k_td is None:
-        if get == "nngp":
-            return mean, (v[None] * (lam * f.residual**2)[:, None, :]) @ v.T
-        w = v[None] * f.residual[:, None, :]  # (T, n, n) V e^{−Λτ}
-        return mean, w @ (v.T @ s_dd @ v) @ w.swapaxes(1, 2)
-    if get == "nngp":
-        phi2 = flow_mode_factors(eig, 2.0 * tau).test_weight
-        return mean, s_tt[None] - (a[None] * phi2[:, None, :]) @ a.T
-    p = a[None] * f.test_weight[:, None, :]  # (T, m, n) A φ_τ(Λ)
-    term_2 = p @ (v.T @ s_td.T)  # (T, m, m) A φ VᵀΣ_X*
-    cov = p @ (v.T @ s_dd @ v) @ p.swapaxes(1, 2) - (term_2 + term_2.swapaxes(1, 2)) + s_tt[None]
-    return mean, cov
-
-
-def _needed(names, compute_cov: bool) -> tuple[str, ...]:
-    """The train kernels a request needs: the NTK covariance needs the NNGP too."""
-    need = ()
-    if "nngp" in names or ("ntk" in names and compute_cov):
-        need += ("nngp",)
-    if "ntk" in names:
-        need += ("ntk",)
-    return need
-
-
-def gradient_descent_mse_ensemble(
-    kernel_fn,
-    x_train,
-    y_train,
-    learning_rate=1.0,
-    diag_reg=0.0,
-    diag_reg_absolute_scale: bool = False,
-    *,
-    dtype=None,
-):
-    """Mean and covariance of the infinite ensemble of wide networks trained on MSE, at any t.
-
-    For get = "ntk" (gradient flow of the linearized networks from random initialization) or
-    "nngp" (training only the readout layer), with τ = learning_rate · t / y_train.size and
-    (Λ, V) the eigensystem of K + δI (see the module docstring for the covariances):
-    mean(x) = K(x, X) V φ_τ(Λ) Vᵀ y on test points, V(1 − e^{−Λτ})Vᵀ y on the train points;
-    t = None is the end of training, `gp_inference` on the same kernels.
-
-    Args:
-      kernel_fn: an ntk_air `KernelFn`, kernel_fn(x1, x2=None) -> Kernel(nngp, ntk).
-      x_train: (n, ...) training inputs.
-      y_train: (n,) or (n, k) targets.
-      learning_rate: η; time runs as η t.
-      diag_reg: δ = diag_reg · tr(K)/n (or absolute, next argument).
-      diag_reg_absolute_scale: `diag_reg` in absolute units.
-      dtype: solve dtype, float64 by default (needs x64 mode) or float32.
-
-    Returns:
-      predict_fn(t=None, x_test=None, get=None, compute_cov=False): per name in get the mean
-      (t.shape + (m[, k])) or `Gaussian(mean, covariance t.shape + (m, m))`; one value for a
-      string get, else a namedtuple `Gaussians` (get=None: nngp and ntk). x_test=None predicts on
-      the training inputs. `predict_fn.diagnostics(get)` gives the train kernel's condition number.
-
-    Example:
-      >>> predict_fn = ntk_air.predict.gradient_descent_mse_ensemble(kernel_fn, x, y, diag_reg=1e-4)
-      >>> out = predict_fn(jnp.array([1.0, 100.0]), x_test, "ntk", compute_cov=True)
-      >>> out.mean.shape, out.covariance.shape
-      ((2, 12), (2, 12, 12))
-
-    Reference: Lee et al. arXiv 1902.06720, eqs. 14-16; neural-tangents
-    `predict.gradient_descent_mse_ensemble`.
-    """
-    dtype = solve_dtype(dtype)
-    k_dd = kernel_fn(x_train)
-    first = "nngp" if getattr(k_dd, "nngp", None) is not None else "ntk"
-    n = _kernel_part(k_dd, first, "kernel_fn(x_train)", dtype).shape[0]
-    y = check_targets(y_train, n, dtype)
-    gp = gp_inference(k_dd, y, diag_reg, diag_reg_absolute_scale, dtype=dtype)
-    cache = gp.train_kernels  # the decompositions are shared with t = None (gp_inference)
-
-    def tk_of(g: str) -> TrainKernel:
-        if g not in cache:
-            gp(g)  # decomposes K_g + δI into the shared cache
-        return cache[g]
-
-    y2 = y if y.ndim == 2 else y[:, None]
-
-    def predict_fn(t=None, x_test=None, get=None, compute_cov=False):
-        single, names = canonical_get(get)
-        need = _needed(names, compute_cov)
-        for g in need:
-            _kernel_part(k_dd, g, f"kernel_fn(x_train).{g}", dtype)
-        k_td = nngp_tt = None
-        if x_test is not None:
-            k_td = kernel_fn(x_test, x_train)
-            if compute_cov:
-                nngp_tt = _kernel_part(kernel_fn(x_test), "nngp", "kernel_fn(x_test)", dtype)
-        if t is None:
-            k_tt = nngp_tt if x_test is not None else (True if compute_cov else None)
-            return gp(names[0] if single else names, k_td, k_tt)
-        tau, t_shape = flow_times(t, learning_rate, y.size, dtype)
-        out = {}
-        for g in names:
-            tk = tk_of(g)
-            lam, v = tk.eig.eigenvalues, tk.eig.eigenvectors
-            f = flow_mode_factors(tk.eig, tau)
-            c = to_eigenbasis(tk.eig, y2)
-            if k_td is None:
-                mean = _apply(v, f.fitted, c)
-            else:
-                name = "kernel_fn(x_test, x_train)"
-                a = _check_cross(_kernel_part(k_td, g, name, dtype), n, name) @ v
-                mean = _apply(a, f.test_weight, c)
-            mean = _leading(mean if y.ndim == 2 else mean[..., 0], t_shape)
-            if not compute_cov:
-                out[g] = mean
-                continue
-            s_dd = _kernel_part(k_dd, "nngp", "kernel_fn(x_train)", dtype)
-            if k_td is None:
-                if g == "nngp":
-                    cov = (v[None] * (lam * f.residual**2)[:, None, :]) @ v.T
-                else:
-                    w = v[None] * f.residual[:, None, :]  # (T, n, n) V e^{−Λτ}
-                    cov = w @ (v.T @ s_dd @ v) @ w.swapaxes(1, 2)
-            elif g == "nngp":
-                phi2 = flow_mode_factors(tk.eig, 2.0 * tau).test_weight
-                cov = nngp_tt[None] - (a[None] * phi2[:, None, :]) @ a.T
-            else:
-                s = v.T @ s_dd @ v
-                s_td = _kernel_part(k_td, "nngp", "kernel_fn(x_test, x_train)", dtype)
-                cmat = v.T @ s_td.T  # (n, m)
-                p = a[None] * f.test_weight[:, None, :]  # (T, m, n) A φ_τ(Λ)
-                quad = p @ s @ p.swapaxes(1, 2)
-                term_2 = p @ cmat
-                cov = quad - (term_2 + term_2.swapaxes(1, 2)) + nngp_tt[None]
-            out[g] = Gaussian(mean, _leading(cov, t_shape))
         return _output(out, single, names)
 
     return _with_diagnostics(predict_fn, cache, tk_of)

@@ -99,20 +99,30 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
         if fx_test_0 is not None:
             if k_test_train is None:
                 raise ValueError("test predictions (fx_test_0 given) need k_test_train")
-            k_td = _check_cross(as_float_array(k_test_train, "k_test_train", dtype), n, "k_test_train")
+            k_td = _check_cross(
+                as_float_array(k_test_train, "k_test_train", dtype), n, "k_test_train"
+            )
         test_shape = None if k_td is None else (k_td.shape[0],) + y.shape[1:]
         if momentum is None and (q0 is not None or q0_test is not None):
             raise ValueError("momentum state (qx_train / qx_test) given, but momentum is None")
         state = ODEState(
-            jnp.zeros(y.shape, dtype) if f0 is None else jnp.broadcast_to(jnp.asarray(f0, dtype), y.shape),
-            None if fx_test_0 is None else jnp.broadcast_to(jnp.asarray(fx_test_0, dtype), test_shape),
+            jnp.zeros(y.shape, dtype)
+            if f0 is None
+            else jnp.broadcast_to(jnp.asarray(f0, dtype), y.shape),
+            None
+            if fx_test_0 is None
+            else jnp.broadcast_to(jnp.asarray(fx_test_0, dtype), test_shape),
         )
         if momentum is not None:
             state = state._replace(
                 qx_train=jnp.zeros(y.shape, dtype) if q0 is None else jnp.broadcast_to(q0, y.shape),
                 qx_test=None
                 if fx_test_0 is None
-                else (jnp.zeros(test_shape, dtype) if q0_test is None else jnp.broadcast_to(q0_test, test_shape)),
+                else (
+                    jnp.zeros(test_shape, dtype)
+                    if q0_test is None
+                    else jnp.broadcast_to(q0_test, test_shape)
+                ),
             )
         times = jnp.asarray(np.inf if t is None else t, dtype) * lr
         t_shape = times.shape

@@ -57,7 +57,10 @@ def main():
     g0 = 0.3 * jax.random.normal(k5, (m, c), jnp.float64)
     t = jnp.array([0.0, 0.5, 7.0, 300.0])
     _, _, kernel_fn = stax.serial(
-        stax.Dense(512, 1.5, 0.1), stax.Relu(), stax.Dense(512, 1.5, 0.1), stax.Relu(),
+        stax.Dense(512, 1.5, 0.1),
+        stax.Relu(),
+        stax.Dense(512, 1.5, 0.1),
+        stax.Relu(),
         stax.Dense(1, 1.5, 0.1),
     )
     kdd = kernel_fn(x, None, ("nngp", "ntk"))
@@ -97,7 +100,9 @@ def main():
         tr, te = p(t[:3], f0, g0, ktd.ntk)
         out[f"gd_ce/{mom}/train"], out[f"gd_ce/{mom}/test"] = tr, te
     out = {k: np.asarray(v, np.float64) for k, v in out.items()}
-    assert all(np.isfinite(v).all() for v in out.values()), [k for k, v in out.items() if not np.isfinite(v).all()]
+    assert all(np.isfinite(v).all() for v in out.values()), [
+        k for k, v in out.items() if not np.isfinite(v).all()
+    ]
     np.savez_compressed(out_path, **out)
     print(f"wrote {out_path}: {len(out)} arrays")
 
