@@ -44,6 +44,7 @@ LAYERS = {
         "training",
         "epochs",
         "theorem",
+        "predict",
     ),
     "studies": ("studies",),
     "report": ("report", "plots"),
