@@ -13,7 +13,16 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 # Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int
 # (module noisy_labels registers the subcommand noisy-labels).
-COMMANDS = ("kernel", "air", "distill", "theorem", "reproduce", "noisy_labels", "entk")
+COMMANDS = (
+    "kernel",
+    "air",
+    "distill",
+    "theorem",
+    "reproduce",
+    "noisy_labels",
+    "entk",
+    "predict",
+)
 """The `ntk-air` subcommands, each a module of `ntk_air.commands`."""
 
 

@@ -16,6 +16,7 @@ from .entk import entk_headlines, entk_summary, render_entk_index, write_entk
 from .index import INCOMPLETE_BANNER, render_index
 from .kernel import kernel_headlines, kernel_summary, write_kernel
 from .noisy_labels import noisy_labels_headlines, noisy_labels_summary, write_noisy_labels
+from .predict import predict_headlines, predict_summary, write_predict
 from .theorem import theorem_headlines, theorem_summary, write_theorem
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "noisy_labels_headlines",
     "noisy_labels_summary",
     "render_entk_index",
+    "predict_headlines",
+    "predict_summary",
     "render_index",
     "theorem_headlines",
     "theorem_summary",
@@ -44,5 +47,6 @@ __all__ = [
     "write_entk",
     "write_kernel",
     "write_noisy_labels",
+    "write_predict",
     "write_theorem",
 ]

@@ -50,6 +50,7 @@ from .entk import (
 )
 from .kernel import KernelStudy, kernel
 from .noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
+from .predict import PredictConfig, PredictStudy, predict
 from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem, theorem_plan
 
 __all__ = [
@@ -69,6 +70,8 @@ __all__ = [
     "LabelAlignment",
     "NoisyLabelsConfig",
     "NoisyLabelsStudy",
+    "PredictConfig",
+    "PredictStudy",
     "Progress",
     "ReducedSystem",
     "RuleRun",
@@ -87,6 +90,7 @@ __all__ = [
     "kernel_system",
     "kernel_target_alignment",
     "noisy_labels",
+    "predict",
     "relative_distance",
     "theorem",
     "TopKDiagnostics",
