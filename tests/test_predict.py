@@ -273,3 +273,53 @@ def test_errors_are_one_sentence(ref):
         predict.gp_inference(ref["ntk_dd"], ref["y_train"])("nnpg")
     with pytest.raises(ValueError, match="needs the NNGP"):
         predict.gp_inference(ref["ntk_dd"], ref["y_train"])("ntk", ref["ntk_td"], ref["ntk_tt"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Matrix-free
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def regression_set(x64_module):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 4))
+    x_test = rng.normal(size=(7, 4))
+    y = np.sin(x[:, 0]) + 0.1 * rng.normal(size=60)
+    return x, y, x_test, fc_kernel_fn(1, "relu", 1.5, 0.1)
+
+
+def test_matfree_gp_mean_and_variance_equal_dense(regression_set):
+    x, y, x_test, kf = regression_set
+    dense = predict.gp_inference(kf(x), y, 1e-3)
+    for rank in (0, 8):
+        out = predict.gp_mean_matfree(kf, x, y, x_test, diag_reg=1e-3, tol=1e-10, rank=rank)
+        assert bool(out.converged) and float(out.relative_residual) <= 1e-10
+        close(out.test, dense("ntk", kf(x_test, x).ntk), 1e-8)
+    for get in ("nngp", "ntk"):
+        var = predict.posterior_variance_matfree(
+            kf, x, x_test[:3], get=get, diag_reg=1e-3, tol=1e-11
+        )
+        exact = dense(get, kf(x_test[:3], x), kf(x_test[:3])).covariance
+        close(var, np.diag(exact), 1e-8)
+    with pytest.raises(ValueError, match="needs diag_reg > 0"):
+        predict.gp_mean_matfree(kf, x, y, diag_reg=0.0)
+
+
+def test_matfree_trajectory_within_its_bounds(regression_set):
+    x, y, x_test, kf = regression_set
+    t = np.array([10.0, 1000.0])
+    traj = predict.ensemble_mean_matfree(kf, x, y, t, x_test, rank=12)
+    exact = predict.gradient_descent_mse_ensemble(kf, x, y)
+    train = np.asarray(exact(t, None, "ntk"))
+    # the train residual norm: top modes exact, the tail between its Gauss and Radau bounds
+    top_v = np.asarray(traj.top.eigenvectors)
+    r = train - y[None]
+    tail = np.linalg.norm(r - (r @ top_v) @ top_v.T, axis=1)
+    assert np.all(tail >= np.asarray(traj.tail_lower) * (1 - 1e-6) - 1e-12)
+    assert np.all(tail <= np.asarray(traj.tail_upper) * (1 + 1e-6) + 1e-12)
+    # with enough Lanczos steps on the tail the bounds meet and the mean is the exact one
+    traj = predict.ensemble_mean_matfree(kf, x, y, t, x_test, rank=12, tail_steps=20)
+    np.testing.assert_allclose(traj.tail_lower, traj.tail_upper, rtol=1e-6)
+    close(traj.train, train, 1e-8)
+    close(traj.test, exact(t, x_test, "ntk"), 1e-8)

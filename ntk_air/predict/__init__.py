@@ -18,6 +18,13 @@ Reference: Lee et al. arXiv 1902.06720; Novak et al. arXiv 1912.02803 (neural-ta
 docs/science/predict.md.
 """
 
+from ._matfree import (
+    MatfreeMean,
+    MatfreeTrajectory,
+    ensemble_mean_matfree,
+    gp_mean_matfree,
+    posterior_variance_matfree,
+)
 from ._mse import Gaussian, gp_inference, gradient_descent_mse, gradient_descent_mse_ensemble
 from ._ode import ODEState, gradient_descent, max_learning_rate
 from ._spectral import KernelDiagnostics, NotPositiveSemidefiniteError, TrainKernel, train_kernel
@@ -25,13 +32,18 @@ from ._spectral import KernelDiagnostics, NotPositiveSemidefiniteError, TrainKer
 __all__ = [
     "Gaussian",
     "KernelDiagnostics",
+    "MatfreeMean",
+    "MatfreeTrajectory",
     "NotPositiveSemidefiniteError",
     "ODEState",
     "TrainKernel",
+    "ensemble_mean_matfree",
     "gp_inference",
+    "gp_mean_matfree",
     "gradient_descent",
     "gradient_descent_mse",
     "gradient_descent_mse_ensemble",
     "max_learning_rate",
+    "posterior_variance_matfree",
     "train_kernel",
 ]
