@@ -289,6 +289,7 @@ def regression_set(x64_module):
     return x, y, x_test, fc_kernel_fn(1, "relu", 1.5, 0.1)
 
 
+@pytest.mark.slow
 def test_matfree_gp_mean_and_variance_equal_dense(regression_set):
     x, y, x_test, kf = regression_set
     dense = predict.gp_inference(kf(x), y, 1e-3)
@@ -306,6 +307,7 @@ def test_matfree_gp_mean_and_variance_equal_dense(regression_set):
         predict.gp_mean_matfree(kf, x, y, diag_reg=0.0)
 
 
+@pytest.mark.slow
 def test_matfree_trajectory_within_its_bounds(regression_set):
     x, y, x_test, kf = regression_set
     t = np.array([10.0, 1000.0])
@@ -323,3 +325,11 @@ def test_matfree_trajectory_within_its_bounds(regression_set):
     np.testing.assert_allclose(traj.tail_lower, traj.tail_upper, rtol=1e-6)
     close(traj.train, train, 1e-8)
     close(traj.test, exact(t, x_test, "ntk"), 1e-8)
+
+
+def test_docs_ported_example_runs(x64_module):
+    """The ```python block of docs/coming_from_neural_tangents.md runs as written."""
+    page = pathlib.Path(__file__).parents[1] / "docs" / "coming_from_neural_tangents.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], str(page), "exec"), {"__name__": "docs_example"})
