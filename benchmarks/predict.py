@@ -21,7 +21,8 @@ Run only under the shared lock:
     flock /tmp/ntk_air_bench.lock python benchmarks/predict.py --part ensemble --n 2048 --times 100
     flock /tmp/ntk_air_bench.lock python benchmarks/predict.py --part matfree --n 100000
 
-Results are merged into benchmarks/results/predict.json (one entry per part).
+Results are merged into benchmarks/results/predict.json (one entry per part and size:
+`ensemble_n{n}_T{times}`, `matfree_n{n}`).
 """
 
 from __future__ import annotations
@@ -237,7 +238,11 @@ def main():
     if os.path.exists(args.out):
         with open(args.out) as f:
             results = json.load(f)
-    results[args.part] = res
+    results[
+        f"{args.part}_n{args.n}_T{args.times}"
+        if args.part == "ensemble"
+        else f"{args.part}_n{args.n}"
+    ] = res
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
     print(json.dumps(res, indent=2))
