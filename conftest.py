@@ -48,6 +48,7 @@ _MODULES = (
     "models",
     "operators",
     "plots",
+    "predict",
     "record",
     "resources",
     "report",

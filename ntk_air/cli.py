@@ -13,7 +13,7 @@ from .commands._common import CliError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 # Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int
-# (modules noisy_labels and learning_curve register noisy-labels and learning-curve).
+# (modules noisy_labels, learning_curve register noisy-labels, learning-curve).
 COMMANDS = (
     "kernel",
     "air",
@@ -23,6 +23,7 @@ COMMANDS = (
     "noisy_labels",
     "entk",
     "learning_curve",
+    "predict",
 )
 """The `ntk-air` subcommands, each a module of `ntk_air.commands`."""
 

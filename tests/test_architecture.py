@@ -44,6 +44,7 @@ LAYERS = {
         "epochs",
         "theorem",
         "learning_curves",
+        "predict",
     ),
     "studies": ("studies",),
     "report": ("report", "plots"),

@@ -35,6 +35,7 @@ from ._factories import (
     structured_mlp_ntk_fn,
     two_layer_ntk,
 )
+from ._monte_carlo import MonteCarloKernelFn, monte_carlo_kernel_fn
 from ._ntk_fn import IMPLEMENTATIONS, OUTPUT_REDUCTIONS, EmpiricalNTKFn, empirical_ntk_fn
 from ._plan import EntkPlan, MemoryBudgetError, default_memory_budget
 
@@ -45,9 +46,11 @@ __all__ = [
     "EmpiricalNTKFn",
     "EntkPlan",
     "MemoryBudgetError",
+    "MonteCarloKernelFn",
     "default_memory_budget",
     "empirical_kernel_fn",
     "empirical_ntk_fn",
+    "monte_carlo_kernel_fn",
     "structured_mlp_ntk_fn",
     "two_layer_ntk",
 ]

@@ -22,6 +22,7 @@ from .learning_curve import (
     write_learning_curve,
 )
 from .noisy_labels import noisy_labels_headlines, noisy_labels_summary, write_noisy_labels
+from .predict import predict_headlines, predict_summary, write_predict
 from .theorem import theorem_headlines, theorem_summary, write_theorem
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "noisy_labels_headlines",
     "noisy_labels_summary",
     "render_entk_index",
+    "predict_headlines",
+    "predict_summary",
     "render_index",
     "theorem_headlines",
     "theorem_summary",
@@ -54,5 +57,6 @@ __all__ = [
     "write_kernel",
     "write_learning_curve",
     "write_noisy_labels",
+    "write_predict",
     "write_theorem",
 ]

@@ -56,6 +56,7 @@ from .learning_curve import (
     learning_curve_study,
 )
 from .noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
+from .predict import PredictConfig, PredictStudy, predict
 from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem, theorem_plan
 
 __all__ = [
@@ -79,6 +80,8 @@ __all__ = [
     "LabelAlignment",
     "NoisyLabelsConfig",
     "NoisyLabelsStudy",
+    "PredictConfig",
+    "PredictStudy",
     "Progress",
     "ReducedSystem",
     "RuleRun",
@@ -97,6 +100,7 @@ __all__ = [
     "kernel_system",
     "kernel_target_alignment",
     "noisy_labels",
+    "predict",
     "relative_distance",
     "theorem",
     "TopKDiagnostics",

@@ -1,0 +1,118 @@
+"""The train kernel of every `ntk_air.predict` function: regularized, checked, decomposed once.
+
+neural-tangents' `diag_reg` convention: K + δI with δ = diag_reg · tr(K)/n (relative, the
+default) or δ = diag_reg (`diag_reg_absolute_scale=True`). The regularized kernel is decomposed
+by `eigen.eigensystem` in float64 (unless float32 is asked for); a kernel that is not symmetric,
+or not positive semidefinite beyond rounding, is refused with one sentence naming its smallest
+eigenvalue and a `diag_reg` that would fix it, instead of the NaN a Cholesky factorization gives.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import as_float_array, check_finite, resolve_dtype
+from ..eigen import Eigensystem, NegativeEigenvalueWarning, eigensystem
+
+__all__ = ["KernelDiagnostics", "NotPositiveSemidefiniteError", "TrainKernel", "train_kernel"]
+
+
+class NotPositiveSemidefiniteError(ValueError):
+    """A train kernel had an eigenvalue more negative than rounding explains."""
+
+
+class KernelDiagnostics(NamedTuple):
+    """Numerical facts about the regularized train kernel K + δI (a pytree of scalars)."""
+
+    eigenvalue_max: jax.Array  # () λ_max(K + δI)
+    eigenvalue_min: jax.Array  # () λ_min(K + δI) after clamping rounding negatives to 0
+    condition_number: jax.Array  # () λ_max / λ_min (inf for a singular kernel)
+    diag_reg_absolute: jax.Array  # () δ, the absolute regularizer added to the diagonal
+    rounding_tol: jax.Array  # () eigenvalues in (−tol, 0) were rounding and set to 0
+    null_dimension: jax.Array  # () int, eigenvalues |λ| ≤ tol (their modes are never fitted)
+
+
+class TrainKernel(NamedTuple):
+    """The regularized train kernel and its decomposition (a pytree)."""
+
+    eig: Eigensystem  # of K + δI, (n,) eigenvalues and (n, n) eigenvectors
+    kernel: jax.Array  # (n, n) K, not regularized
+    diagnostics: KernelDiagnostics
+
+
+def solve_dtype(dtype=None) -> jnp.dtype:
+    """float64 by default (x64 mode must be on); float32 only when asked for."""
+    return resolve_dtype(jnp.float64 if dtype is None else dtype)
+
+
+def regularizer(k, diag_reg, diag_reg_absolute_scale: bool) -> float:
+    """δ = diag_reg (absolute) or diag_reg · tr(K)/n (neural-tangents' default, relative)."""
+    diag_reg = float(diag_reg)
+    if not np.isfinite(diag_reg) or diag_reg < 0:
+        raise ValueError(f"diag_reg must be a finite number ≥ 0, got {diag_reg!r}")
+    if diag_reg_absolute_scale:
+        return diag_reg
+    return diag_reg * float(jnp.trace(k)) / k.shape[0]
+
+
+def train_kernel(
+    k, diag_reg=0.0, diag_reg_absolute_scale: bool = False, *, name="k_train_train", dtype=None
+) -> TrainKernel:
+    """K + δI decomposed once, after the symmetric and PSD checks (see the module docstring).
+
+    Args:
+      k: (n, n) train kernel.
+      diag_reg: δ = diag_reg · tr(K)/n, or δ = diag_reg with `diag_reg_absolute_scale`.
+      diag_reg_absolute_scale: interpret `diag_reg` in absolute units.
+      name: the parameter named in error messages.
+      dtype: float64 (None, the default; needs x64 mode) or float32.
+
+    Returns:
+      TrainKernel(eig, kernel, diagnostics).
+    """
+    dtype = solve_dtype(dtype)
+    k = as_float_array(k, name, dtype)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(
+            f"{name} must be a square (n, n) matrix (trace_axes=(-1,): one block shared by the "
+            f"output columns), got shape {tuple(k.shape)}"
+        )
+    check_finite(k, name)
+    delta = regularizer(k, diag_reg, diag_reg_absolute_scale)
+    kr = k + delta * jnp.eye(k.shape[0], dtype=dtype)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NegativeEigenvalueWarning)
+            eig = eigensystem(kr)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+    lam = np.asarray(eig.eigenvalues)
+    tol = float(eig.clamp_tol)
+    most_negative = float(eig.most_negative)
+    if most_negative < -tol:
+        # λ(K + δ'I) = λ(K) + δ' − δ: the smallest δ' that makes K + δ'I PSD is δ − λ_min.
+        fix = delta - most_negative
+        mean_diag = float(jnp.trace(k)) / k.shape[0]
+        relative = f"{fix / mean_diag:.3g}" if mean_diag > 0 else "(undefined: tr(K) ≤ 0)"
+        raise NotPositiveSemidefiniteError(
+            f"{name} + diag_reg is not positive semidefinite: its smallest eigenvalue is "
+            f"{most_negative:.3g} (rounding tolerance {tol:.3g}); diag_reg ≥ {relative} "
+            f"(relative to tr(K)/n = {mean_diag:.3g}) or diag_reg ≥ {fix:.3g} with "
+            "diag_reg_absolute_scale=True makes it PSD"
+        )
+    lam_max, lam_min = float(lam[0]), float(lam[-1])
+    cond = lam_max / lam_min if lam_min > 0 else np.inf
+    diagnostics = KernelDiagnostics(
+        eigenvalue_max=jnp.asarray(lam_max, dtype),
+        eigenvalue_min=jnp.asarray(lam_min, dtype),
+        condition_number=jnp.asarray(cond, dtype),
+        diag_reg_absolute=jnp.asarray(delta, dtype),
+        rounding_tol=jnp.asarray(tol, dtype),
+        null_dimension=jnp.asarray(int(np.sum(np.abs(lam) <= tol))),
+    )
+    return TrainKernel(eig, k, diagnostics)

@@ -1,0 +1,143 @@
+"""The predict study: the infinite ensemble's mean, variance and error at chosen training times.
+
+`ntk_air.predict.gradient_descent_mse_ensemble` on a data set's train/test split (neural-tangents'
+conventions: time t in units of the learning rate, loss ½‖f − y‖²/y.size, t = ∞ the end of
+training), for each requested kernel ("nngp", "ntk"); the per-point variance is the diagonal of
+the test covariance, and the error is the mean squared error against the test (and train) labels.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import predict as P
+from ._system import Progress, data_summary, report_progress
+
+__all__ = ["PredictConfig", "PredictStudy", "predict"]
+
+
+class PredictConfig(NamedTuple):
+    """Settings of the predict study."""
+
+    times: tuple[float, ...] = (np.inf,)  # training times t ≥ 0 (inf = end of training)
+    get: tuple[str, ...] = ("nngp", "ntk")
+    compute_cov: bool = True  # also the posterior variance on test (and train) points
+    diag_reg: float = 0.0
+    diag_reg_absolute_scale: bool = False
+    learning_rate: float = 1.0
+
+
+class PredictStudy(NamedTuple):
+    """Predictions per kernel at T times (dicts keyed by kernel name "nngp"/"ntk")."""
+
+    data: dict
+    times: np.ndarray  # (T,) training times (inf = end of training)
+    get: tuple[str, ...]
+    test_mean: dict  # g → (T, m[, k]) mean on the test inputs
+    test_variance: dict  # g → (T, m) variance of each test output (None without compute_cov)
+    train_mean: dict  # g → (T, n[, k]) mean on the training inputs
+    test_mse: dict  # g → (T,) mean squared error against the test labels (NaN: no test set)
+    train_mse: dict  # g → (T,) mean squared error against the training targets
+    condition_number: dict  # g → κ(K_g + δI)
+    diag_reg_absolute: dict  # g → δ added to the diagonal
+
+
+def _check_times(times) -> np.ndarray:
+    t = np.asarray(times, dtype=np.float64).reshape(-1)
+    if t.size == 0:
+        raise ValueError("times must name at least one training time")
+    if np.isnan(t).any() or (t < 0).any():
+        raise ValueError(f"times must be ≥ 0 (inf for the end of training), got {t.tolist()}")
+    return t
+
+
+def predict(
+    dataset, kernel_fn, config: PredictConfig | None = None, *, progress: Progress = None
+) -> PredictStudy:
+    """Mean, variance and error of the infinite ensemble at `config.times` (no files, no output).
+
+    Args:
+      dataset: a `data.Dataset` (x, y targets, x_test, y_test_clean); regression or class labels.
+      kernel_fn: an ntk_air `KernelFn` with nngp and ntk.
+      config: `PredictConfig` (None: the defaults).
+      progress: optional callback progress(stage, done, total).
+
+    Returns:
+      PredictStudy.
+
+    Example:
+      >>> x = np.linspace(-2, 2, 16)[:, None]
+      >>> ds = ntk_air.data.Dataset(x, np.sin(x[:, 0]), np.sin(x[:, 0]), x[::3] + 0.1,
+      ...                           np.sin(x[::3, 0] + 0.1), "sine", {})
+      >>> study = predict(ds, ntk_air.kernels.fc_kernel_fn(2, "relu", 1.5, 0.1),
+      ...                       PredictConfig(times=(10.0, np.inf), diag_reg=1e-4))
+      >>> study.test_mean["ntk"].shape, bool(study.test_mse["ntk"][-1] < study.test_mse["ntk"][0])
+      ((2, 6), True)
+    """
+    config = PredictConfig() if config is None else config
+    times = _check_times(config.times)
+    single, get = P._mse.canonical_get(tuple(config.get))
+    y = np.asarray(dataset.y, np.float64)
+    y_test = np.asarray(dataset.y_test_clean, np.float64)
+    has_test = dataset.x_test.shape[0] > 0
+    ens = P.gradient_descent_mse_ensemble(
+        kernel_fn,
+        dataset.x,
+        y,
+        config.learning_rate,
+        config.diag_reg,
+        config.diag_reg_absolute_scale,
+    )
+    finite = np.isfinite(times)
+    out = {k: {} for k in ("test_mean", "test_variance", "train_mean", "test_mse", "train_mse")}
+    total = len(get) * (2 if has_test else 1)
+    done = 0
+    for g in get:
+        pieces = {}
+        for where, x_test in (("train", None), ("test", dataset.x_test if has_test else None)):
+            if where == "test" and not has_test:
+                continue
+            mean = np.zeros(
+                (times.size, x_test.shape[0] if x_test is not None else y.shape[0]) + y.shape[1:]
+            )
+            var = np.zeros((times.size, mean.shape[1]))
+            for mask, t in ((finite, times[finite]), (~finite, None)):
+                if not mask.any():
+                    continue
+                res = ens(t, x_test, g, compute_cov=config.compute_cov)
+                m = np.asarray(res.mean if config.compute_cov else res)
+                if t is None:
+                    m = np.broadcast_to(m, (int(mask.sum()),) + m.shape)
+                mean[mask] = m
+                if config.compute_cov:
+                    c = np.asarray(res.covariance)
+                    d = np.diagonal(c, axis1=-2, axis2=-1)
+                    var[mask] = np.broadcast_to(d, (int(mask.sum()), d.shape[-1]))
+            pieces[where] = (mean, var if config.compute_cov else None)
+            done += 1
+            report_progress(progress, "predict", done, total)
+        out["train_mean"][g] = pieces["train"][0]
+        out["train_mse"][g] = _mse(pieces["train"][0], y)
+        if has_test:
+            out["test_mean"][g], out["test_variance"][g] = pieces["test"]
+            out["test_mse"][g] = _mse(pieces["test"][0], y_test)
+        else:
+            out["test_mean"][g] = out["test_variance"][g] = None
+            out["test_mse"][g] = np.full(times.size, np.nan)
+    diags = {g: ens.diagnostics(g) for g in get}
+    return PredictStudy(
+        data=data_summary(dataset),
+        times=times,
+        get=get,
+        condition_number={g: float(d.condition_number) for g, d in diags.items()},
+        diag_reg_absolute={g: float(d.diag_reg_absolute) for g, d in diags.items()},
+        **out,
+    )
+
+
+def _mse(pred, target) -> np.ndarray:
+    """(T,) mean over points and outputs of (pred − target)²."""
+    axes = tuple(range(1, pred.ndim))
+    return np.mean((pred - target[None]) ** 2, axis=axes)
