@@ -52,6 +52,7 @@ class SpectrumRest(NamedTuple):
     converged: jax.Array  # () bool, every residual ≤ tol · θ_1
     tol: jax.Array  # () that relative tolerance
     block_products: jax.Array  # () int, passes over K
+    upcast: jax.Array = False  # () bool: a float32 request computed with float64 arithmetic
 
 
 class Eigensystem(NamedTuple):

@@ -194,6 +194,7 @@ def ritz_reduction(
         converged=top.converged,
         tol=top.tol,
         block_products=top.block_products,
+        upcast=top.upcast,
     )
     return Eigensystem(
         jnp.asarray(np.where((values < 0) & (values > -tol), 0.0, values), dtype),

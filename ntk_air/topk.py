@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -291,11 +292,17 @@ def topk_eigensystem(
             and jnp.dtype(op.dtype) == jnp.float32
             and jax.config.jax_enable_x64
         ):
-            top = _solve(_as_float64(op), *args, method, seed)._replace(upcast=jnp.asarray(True))
+            top = _solve(_as_float64(op), *args, method, seed, check=False)
+            top = top._replace(upcast=jnp.asarray(True))
+            warnings.warn(
+                f"the float32 top-{args[1]} eigensolver did not reach tol = {args[4]:.3g}; it was "
+                "computed again with float64 arithmetic (the kernel tiles stay float32)",
+                stacklevel=2,
+            )
     return top
 
 
-def _solve(op, n, k, b, max_basis, tol, max_products, method, seed) -> TopKEigensystem:
+def _solve(op, n, k, b, max_basis, tol, max_products, method, seed, check=True):
     dtype = op.dtype
     passes = {"products": 0, "columns": 0}
 
@@ -316,7 +323,7 @@ def _solve(op, n, k, b, max_basis, tol, max_products, method, seed) -> TopKEigen
     converged = False
     while passes["products"] < max_products:
         wz = multiply(z)
-        if passes["products"] == 1:
+        if passes["products"] == 1 and check:
             _check_symmetric(z, wz)
         if method == "subspace":
             q, w, t, m = z, wz, 0.5 * (z.T @ wz + wz.T @ z), b

@@ -164,3 +164,46 @@ def test_theorem_refuses_a_width_whose_network_cannot_fit(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "would need" in err and "GB" in err
+
+
+def test_auto_respects_the_memory_budget(x64):
+    """n = 2000: dense needs 7n² floats (0.22 GB, the measured peak) > 0.2 GB: auto goes top-k."""
+    ds = constant_dataset(2000, 5)
+    choice = studies.air_plan(ds, Budget(memory_bytes=2 * 10**8))
+    assert choice.solver == "topk" and choice.rank == 100 and choice.memory_bytes <= 2 * 10**8
+    assert studies.air_plan(ds, Budget(memory_bytes=3 * 10**8)).solver == "dense"
+
+
+def _tiny(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    y_clean = y.copy()
+    y_clean[-1] = -y_clean[-1]
+    return data.Dataset(
+        x=x, y=y, y_clean=y_clean, x_test=np.zeros((0, 4)), y_test_clean=np.zeros(0),
+        name=f"tiny{n}", info={},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [2, 3, 12])
+def test_topk_studies_take_every_rank_up_to_n(x64, n):
+    """Any n ≥ 2 and rank = n (the top-k system is then the whole spectrum): air and distill on
+    the top-k path give the dense numbers."""
+    from ntk_air.kernels import two_layer_relu_kernel_fn
+
+    ds, fn = _tiny(n), two_layer_relu_kernel_fn()
+    for rank in sorted({1, n}):
+        budget = Budget(solver="topk", rank=rank)
+        a = studies.air(ds, fn, studies.AIRConfig(steps=50, num_steps=10), budget=budget)
+        assert a.eigenvalues.shape == (rank,) and a.topk is not None
+    dense = studies.air(ds, fn, studies.AIRConfig(steps=50, num_steps=10))
+    np.testing.assert_allclose(a.eigenvalues, dense.eigenvalues, rtol=1e-10)
+    np.testing.assert_allclose(a.curve.train_dist, dense.curve.train_dist, rtol=1e-10)
+    cfg = studies.DistillConfig(rules=("r3",), steps=20, rounds=2)
+    d_top = studies.distill(ds, fn, cfg, budget=Budget(solver="topk", rank=n))
+    d_dense = studies.distill(ds, fn, cfg, budget=Budget(solver="dense"))
+    for r in d_top.runs:
+        ref = {q.label: q for q in d_dense.runs}[r.label]
+        np.testing.assert_allclose(r.dist_train, ref.dist_train, rtol=1e-8, atol=1e-10)

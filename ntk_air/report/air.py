@@ -100,6 +100,7 @@ def _solver_keys(study) -> dict:
             "converged": bool(top.converged),
             "residual_tolerance": float(top.tol),
             "block_products": int(top.block_products),
+            "computed_in_float64": bool(top.upcast),
             "trajectory_tail": {
                 "method": top.tail_method,
                 "residual_norm": top.residual_norm,

@@ -93,6 +93,7 @@ class TopKDiagnostics(NamedTuple):
     residual_norm: jax.Array  # (T,) ‖u(k) − y‖ estimate (top k exact + tail by the reduction)
     tail_lower: jax.Array  # (T,) max(0, 1 − ηθ_k)^k ‖P y‖: lower bound of the tail part
     tail_upper: jax.Array  # (T,) ‖P y‖: upper bound of it
+    upcast: bool = False  # a float32 request that did not converge, computed in float64
 
 
 def _steps_to_fit(steps, f_clean, f_noise) -> dict:
@@ -249,4 +250,5 @@ def _diagnostics(eig, spectra, y, steps, eta) -> TopKDiagnostics:
         residual_norm=jax.numpy.asarray(np.sqrt(moved2.sum(axis=(1, 2)))),
         tail_lower=jax.numpy.asarray(tail0 * decay),
         tail_upper=jax.numpy.asarray(np.full(len(steps), tail0)),
+        upcast=bool(rest.upcast),
     )

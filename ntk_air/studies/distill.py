@@ -140,6 +140,7 @@ class DistillTopK(NamedTuple):
     plain_error_estimate_test: float | None
     skipped: tuple  # ((label, reason), …): rules the matrix-free path did not run, and why
     method: str  # how the tail was computed, in words
+    computed_in_float64: bool = False  # a float32 request that did not converge in float32
 
 
 class DistillStudy(NamedTuple):
@@ -595,6 +596,7 @@ def _topk_info(system, dataset, plain, plain_c, floor, skipped) -> DistillTopK:
         "bound) = the change when the Krylov space loses two blocks' worth of columns, at least "
         "the top-k residual level max‖Kv − θv‖/θ_1·‖y‖; rules "
         "with engine 'operator' ran exactly, one pass over K per step (no estimate)",
+        computed_in_float64=bool(rest.upcast),
     )
 
 
