@@ -187,7 +187,8 @@ def _tiny(n, seed=0):
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("n", [2, 3, 12])
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [2, 3])
 def test_topk_studies_take_every_rank_up_to_n(x64, n):
     """Any n ≥ 2 and rank = n (the top-k system is then the whole spectrum): air and distill on
     the top-k path give the dense numbers."""
