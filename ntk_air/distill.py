@@ -386,7 +386,6 @@ def self_distill(
       DistillRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
 
     Example:
-      >>> problem = linear_problem(eigensystem(H), y, y_clean)
       >>> run = self_distill(problem, [targets.plain_gd(), targets.r3(0.9, hard=True)],
       ...                    steps=2000, record=Record(every=10))
       >>> run.dist_train.shape                      # (rules, recorded steps)
@@ -459,9 +458,11 @@ class OperatorScan(Engine):
 
     Example:
       >>> op = operators.kernel_operator(kernel_fn, x)
-      >>> run = self_distill(problem, [targets.r3(0.9)], steps=50, engine=OperatorScan(op))
-      >>> ref = self_distill(problem, [targets.r3(0.9)], steps=50)
-      >>> bool(jnp.allclose(run.u_final, ref.u_final, atol=1e-10))
+      >>> test_op = operators.kernel_operator(kernel_fn, x_test, x)
+      >>> rules = [targets.r3(0.9, hard=True)]
+      >>> run = self_distill(problem, rules, steps=50, engine=OperatorScan(op, test_op))
+      >>> ref = self_distill(problem, rules, steps=50)     # the DenseScan engine
+      >>> bool(jnp.allclose(run.dist_test, ref.dist_test, atol=1e-10))
       True
     """
 

@@ -321,7 +321,7 @@ def max_dense_n(budget_bytes: int, dtype="float64", *, n_test: int = 0) -> int:
 
     Example:
       >>> max_dense_n(23 * 10**9)        # float64, 7n² numbers: about 20 000
-      20266
+      20265
     """
     size = _itemsize(dtype)
     a, b, c = 7.0 * size, float(size) * (6 + n_test), float(size) - float(budget_bytes)
