@@ -132,3 +132,21 @@ def test_estimates():
     eight = resources.estimate_topk(100_000, 100, n_devices=8)
     assert eight.seconds < top.seconds and eight.memory_bytes > top.memory_bytes
     assert resources.format_bytes(4.5e9) == "4.5 GB"
+
+
+def test_top_k_energy_figure_says_beyond_k_and_uses_the_real_n(x64, setup):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ntk_air.plots.air import plot_label_energy
+
+    s, k = setup, setup["k"]
+    air = spectrum.air_spectra(s["red"], s["yc"], s["y"])
+    _, ax1 = plot_label_energy(air, n=360)
+    labels = [t.get_text() for t in ax1.get_legend().get_texts()]
+    plt.close("all")
+    noise = next(lab for lab in labels if lab.startswith("noise"))
+    assert f"99 % in > {k}" in noise and " in 0" not in noise
+    assert "uniform k/n (n = 360)" in labels
