@@ -63,14 +63,17 @@ class AIRSpectra(NamedTuple):
     noisy: LabelSpectrum  # of y
 
 
-def _modes_holding(cumulative, fractions):
+def _modes_holding(cumulative, fractions, *, top_k: bool = False):
     # Smallest k (1-based) with C(k) ≥ f is 1 + #{i : C_i < f}. A cumulative sum carries
     # rounding of about n·eps, so C(k) within that of f counts as reaching it (in float64,
     # 0.6 + 0.3 < 0.9); capped at n, since rounding can also leave C(n) a few ulps below 1.
     # A zero z has NaN energies (0/0) and no such k: 0 says so (NaN compares False, giving 1).
+    # Over the top k of a larger spectrum (top_k) a fraction they do not hold is 0 too.
     tol = cumulative.shape[0] * jnp.finfo(cumulative.dtype).eps
     below = jnp.sum(cumulative[None, :] < fractions[:, None] - tol, axis=1)
     k = jnp.minimum(below + 1, cumulative.shape[0])
+    if top_k:
+        k = jnp.where(below < cumulative.shape[0], k, 0)
     return jnp.where(jnp.isnan(cumulative[-1]), 0, k)
 
 
@@ -105,15 +108,12 @@ def _topk_label_spectrum(v, z, fractions):
     energy = (coeffs**2 if coeffs.ndim == 1 else jnp.sum(coeffs**2, axis=1)) / norm2
     cumulative = jnp.cumsum(energy)
     fr = jnp.asarray(fractions, dtype=energy.dtype)
-    tol = cumulative.shape[0] * jnp.finfo(cumulative.dtype).eps
-    below = jnp.sum(cumulative[None, :] < fr[:, None] - tol, axis=1)
-    held = (below < cumulative.shape[0]) & ~jnp.isnan(cumulative[-1])
     nan = jnp.asarray(jnp.nan, energy.dtype)
     return LabelSpectrum(
         energy=energy,
         cumulative=cumulative,
         fractions=fr,
-        modes_holding=jnp.where(held, below + 1, 0),
+        modes_holding=_modes_holding(cumulative, fr, top_k=True),
         norm=jnp.sqrt(norm2),
         alignment=nan,
         complexity=nan,

@@ -77,8 +77,8 @@ class DistillConfig:
     steps: GD steps. eta: step size (None: 1/λ_max). record_every: None: max(1, steps/500).
     extra_rules: ((label, rule), …) of your own — any `targets.TargetRule` or `AffineRule`.
     krylov_steps: the matrix-free path only: passes of `matfree.deflated_krylov` (width 2C)
-      behind the Rayleigh–Ritz reduction (`_system.DEFAULT_KRYLOV_STEPS`; 0: the eigensolver's
-      free label Krylov space, less accurate).
+      behind the Rayleigh–Ritz reduction (`_system.DEFAULT_KRYLOV_STEPS`; 0 or 1: the labels
+      alone, one pass, least accurate).
     """
 
     rules: tuple | None = None
