@@ -37,7 +37,7 @@ def _cli(argv, capsys):
 
 
 def _big_npz(tmp_path, n=5000, d=5):
-    """n unit rows (a small file; its dense kernel path needs 5n² floats = 1 GB)."""
+    """n unit rows (a small file; its dense kernel path needs 7n² floats = 1.4 GB)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, d))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
