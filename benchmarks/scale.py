@@ -282,9 +282,7 @@ def run_size(args) -> dict:
             ),
             "trajectory_max_abs_error_over_initial": float(np.max(np.abs(rnorm - res)) / res[0]),
             "tail_exact": _lists(
-                np.sqrt(
-                    np.maximum(res**2 - np.sum(residual_top**2, axis=1), 0.0)
-                )
+                np.sqrt(np.maximum(res**2 - np.sum(residual_top**2, axis=1), 0.0))
             ),
             "peak_rss_bytes": peak_rss_bytes(),
         }

@@ -56,7 +56,7 @@ class SpectrumRest(NamedTuple):
 
 
 class Eigensystem(NamedTuple):
-    """H = V diag(λ) Vᵀ on m ≤ n columns (a pytree; save with `np.savez(**eig._asdict())`).
+    """H = V diag(λ) Vᵀ on m ≤ n columns (a pytree of arrays; `rest` None when dense).
 
     Dense (`rest` None): m = n, λ descending. Top-k (`rest` a `SpectrumRest`): the top k
     eigenpairs first, then the Ritz pairs of the reduction (see the module docstring); H stands

@@ -145,7 +145,9 @@ def test_plan_solver_options_and_check_loop():
     assert resources.estimate_dense(n + 1).memory_bytes > 10**9
     with pytest.raises(ResourceError, match="--solver topk is not available for distill"):
         resources.plan_solver(100, budget=Budget(solver="topk"), solvers=("dense",), what="distill")
-    with pytest.raises(ResourceError, match=r"needs 5.6e\+04 GB > memory budget 0.001 GB.*--n-train"):
+    with pytest.raises(
+        ResourceError, match=r"needs 5.6e\+04 GB > memory budget 0.001 GB.*--n-train"
+    ):
         resources.plan_solver(10**6, budget=Budget(memory_bytes=10**6))
     est = LoopEstimate("loop", 10.0, 10, {})
     with pytest.raises(ResourceError, match="estimated to take"):
