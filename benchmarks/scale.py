@@ -5,12 +5,15 @@ drawn near 20 random centres (the theorem's cluster model, ε0 = 1: overlapping 
 labels constant per cluster with 20 % flips per cluster (so the AIR energies mean something),
 1000 clean test points. For each n, in a fresh subprocess (so the peak RSS is per size):
 
-* top-k: `topk.topk_eigensystem` (block Krylov, k = 100) with the labels' Krylov space riding
-  along: wall time, block products, residual norms, peak memory (VmHWM before anything dense);
-* AIR energies of clean labels, noise and noisy labels with their tail buckets;
-* a 200-point GD trajectory (η = 1/λ_1, steps log-spaced to 10⁶): top-k closed form plus the tail
-  by `matfree.deflated_lanczos` (`--tail-steps` extra passes of width 1), with Gauss/Radau
-  bounds, ‖u − ŷ‖ and test predictions through the K(x_test, X) operator;
+* top-k: `topk.topk_eigensystem` (block Krylov, k = 100): wall time, block products, residual
+  norms, peak memory (VmHWM before anything dense);
+* the Krylov space of (y, ŷ) on the deflated operator (`matfree.deflated_krylov`, `--tail-steps`
+  extra passes of width 2, default 16) and the Rayleigh–Ritz reduction to both;
+* AIR energies of clean labels, noise and noisy labels with their tail buckets
+  (`spectrum.air_spectra` on the reduction);
+* a 200-point GD trajectory (η = 1/λ_1, steps log-spaced to 10⁶) on the reduction
+  (`dynamics.gd_predictor`): ‖u − y‖ split at the top k, ‖u − ŷ‖ and test predictions through
+  the K(x_test, X) operator;
 * where it fits (n ≤ --dense-max): dense K + `jnp.linalg.eigh` in the same process, after the
   top-k part: time ratio, eigenvalue agreement, trajectory agreement.
 
@@ -148,7 +151,7 @@ def run_size(args) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    from ntk_air import kernels, matfree, operators, resources, topk
+    from ntk_air import dynamics, kernels, matfree, operators, problem, resources, spectrum, topk
 
     n, k = args.n[0], args.k
     out = {"n": n, "k": k, "tile": args.tile, "environment": environment()}
@@ -162,32 +165,31 @@ def run_size(args) -> dict:
     t_start, cpu_start = time.perf_counter(), cpu_seconds()
     op = operators.kernel_operator(kernel_fn, x, tile_size=args.tile)
     t0, cpu0 = time.perf_counter(), cpu_seconds()
-    top = topk.topk_eigensystem(op, k, labels=-y, block_size=args.block_size)
+    top = topk.topk_eigensystem(op, k, block_size=args.block_size)
     jax.block_until_ready(top.eigenvectors)
     t_topk = time.perf_counter() - t0
     cpu_topk = cpu_seconds() - cpu0
     rss_topk = peak_rss_bytes()
 
     t0 = time.perf_counter()
-    air = matfree.topk_air_spectra(top, yc, y)
+    krylov = matfree.deflated_krylov(op, top, np.stack([-y, yc], 1), args.tail_steps or 16)
+    red = matfree.ritz_reduction(top, krylov)
+    air = spectrum.air_spectra(red, yc, y)
     jax.block_until_ready(air)
     t_air = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    tail = (
-        matfree.deflated_lanczos(op, top, -y, args.tail_steps)
-        if args.tail_steps > 0
-        else matfree.tail_quadrature(top, -y)
-    )
-    free_tail = matfree.tail_quadrature(top, -y)
     test_op = operators.kernel_operator(kernel_fn, xt, x, tile_size=args.tile)
     eta = 1.0 / float(top.eigenvalues[0])
-    predict, _ = matfree.topk_gd_predictor(
-        top, y, eta=eta, y_clean=yc, test_operator=test_op, tail=tail
-    )
+    lp = problem.linear_problem(red, y, yc, kv_test=test_op.apply(red.eigenvectors))
     steps = log_steps(1e6, 200)
-    traj = predict(steps)
+    traj = dynamics.gd_predictor(lp, eta=eta)(steps)
     jax.block_until_ready(traj)
+    modes = np.asarray(traj.residual_modes)  # (T, m): the top k first
+    residual_top = modes[:, :k]
+    tail_norm = np.linalg.norm(modes[:, k:], axis=1)
+    residual_norm = np.linalg.norm(modes, axis=1)
+    clean_dist = np.linalg.norm(np.asarray(traj.train) - yc[None], axis=1)
     t_traj = time.perf_counter() - t0
     t_total = time.perf_counter() - t_start
     cpu_total = cpu_seconds() - cpu_start
@@ -206,7 +208,7 @@ def run_size(args) -> dict:
         "next_eigenvalue": float(top.next_eigenvalue),
         "residual_norms": _lists(top.residual_norms),
         "max_relative_residual": float(top.residual_norms.max() / top.eigenvalues[0]),
-        "label_krylov_steps": int(top.labels.steps),
+        "label_krylov_steps": int(krylov.steps),
     }
     out["air"] = {
         "seconds": t_air,
@@ -221,20 +223,17 @@ def run_size(args) -> dict:
     }
     out["trajectory"] = {
         "seconds": t_traj,
-        "tail_method": "deflated-lanczos" if args.tail_steps > 0 else "label-krylov",
-        "tail_passes": int(tail.passes),
-        "tail_steps": _lists(tail.steps),
-        "label_krylov_tail_steps": _lists(free_tail.steps),
+        "tail_method": "rayleigh-ritz reduction on the deflated Krylov space of (y, y_clean)",
+        "tail_passes": int(krylov.steps),
+        "reduction_dimension": int(red.eigenvalues.shape[0]),
         "eta": eta,
         "steps": _lists(steps),
-        "residual_norm": _lists(traj.residual_norm),
-        "tail_norm": _lists(traj.tail_norm),
-        "tail_lower": _lists(traj.tail_lower),
-        "tail_upper": _lists(traj.tail_upper),
-        "clean_dist": _lists(traj.clean_dist),
+        "residual_norm": _lists(residual_norm),
+        "tail_norm": _lists(tail_norm),
+        "clean_dist": _lists(clean_dist),
         "test_accuracy": _lists(test_acc),
-        "best_clean_dist": float(np.min(traj.clean_dist)),
-        "best_step": float(steps[int(np.argmin(traj.clean_dist))]),
+        "best_clean_dist": float(np.min(clean_dist)),
+        "best_step": float(steps[int(np.argmin(clean_dist))]),
     }
     out["total_seconds"] = t_total
     out["total_cpu_seconds"] = cpu_total
@@ -264,8 +263,7 @@ def run_size(args) -> dict:
         base = np.abs(1.0 - eta * lam_np)  # |1 − ηλ| < 1 for η = 1/θ_1 (up to rounding)
         with np.errstate(under="ignore"):
             res = np.sqrt([np.sum((np.power(base, s) * c) ** 2) for s in steps])
-        rnorm = np.asarray(traj.residual_norm)
-        top2 = rnorm**2 - np.asarray(traj.tail_norm) ** 2  # the exact top-k part, squared
+        rnorm = residual_norm
         out["dense"] = {
             "status": "done",
             "kernel_seconds": t_kernel,
@@ -283,18 +281,8 @@ def run_size(args) -> dict:
                 np.max((np.abs(rnorm - res) / np.maximum(res, 1e-300))[res > 1e-12 * res[0]])
             ),
             "trajectory_max_abs_error_over_initial": float(np.max(np.abs(rnorm - res)) / res[0]),
-            # the exact ‖u − y‖ inside the top-k part plus the Gauss / Gauss–Radau tail bounds
-            # (1e-6: the top-k part carries the Ritz vectors' residual-level error)
-            "trajectory_within_bounds": bool(
-                np.all(
-                    np.sqrt(top2 + np.asarray(traj.tail_lower) ** 2) <= res * (1 + 1e-6) + 1e-300
-                )
-                and np.all(res <= np.sqrt(top2 + np.asarray(traj.tail_upper) ** 2) * (1 + 1e-6))
-            ),
             "tail_exact": _lists(
-                np.sqrt(
-                    np.maximum(res**2 - np.sum(np.asarray(traj.residual_top) ** 2, axis=1), 0.0)
-                )
+                np.sqrt(np.maximum(res**2 - np.sum(residual_top**2, axis=1), 0.0))
             ),
             "peak_rss_bytes": peak_rss_bytes(),
         }
@@ -578,7 +566,7 @@ def main(argv=None):
     p.add_argument("--k", type=int, default=100)
     p.add_argument("--tile", type=int, default=1024)
     p.add_argument("--block-size", type=int, default=None)
-    p.add_argument("--tail-steps", type=int, default=8, help="deflated Lanczos passes (0: none)")
+    p.add_argument("--tail-steps", type=int, default=16, help="deflated Krylov passes (0: 16)")
     p.add_argument("--dense-max", type=int, default=16000, help="largest n with dense eigh")
     p.add_argument("--compare-solvers", action="store_true")
     p.add_argument("--distill", action="store_true", help="distill on the top-k path per n")

@@ -21,8 +21,8 @@ group on the fastest engine that handles it, vmapped over the group's rule value
 call, and returns the runs in the order given; a grid mixing soft and hard rules keeps its soft
 rules on the closed form. What a run records beyond the standard metrics is a `Record`.
 
-Without a decomposition — K too large to hold — `operator_self_distill` runs any rule with one
-pass of a kernel operator (`operators.kernel_operator`) per step, never forming K.
+* `OperatorScan(op)` — any rule without a decomposition (K too large to hold): one pass of a
+  kernel operator (`operators.kernel_operator`) per step, never forming K.
 
 Round-based rules (a fresh student per round) live in `ntk_air.rounds`.
 
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -43,17 +42,12 @@ from jax import lax
 
 from ._checks import (
     NonFiniteError,
-    as_float_array,
-    check_finite,
     check_int,
-    check_rank,
     first_nonfinite,
     is_concrete,
-    moved_attribute,
 )
 from .dynamics import resolve_step_size
-from .eigen import eigensystem
-from .problem import LinearProblem, check_class_labels, check_labels, linear_problem
+from .problem import LinearProblem, check_class_labels
 from .record import Record, Snapshot, scan_blocks
 from .targets import (
     AffineRule,
@@ -74,9 +68,9 @@ __all__ = [
     "EigenScan",
     "DenseScan",
     "ENGINES",
+    "OperatorScan",
     "engine_for",
     "self_distill",
-    "operator_self_distill",
 ]
 
 
@@ -362,17 +356,14 @@ def _run_group(problem, rules, eta, *, engine, static_rule, steps, record):
 
 
 def self_distill(
-    problem,
-    rules=None,
-    y_clean=None,
-    rule=None,
+    problem: LinearProblem,
+    rules,
     *,
     steps: int,
     eta=None,
     engine: Engine | str | None = None,
     record: Record | None = None,
     force: bool = False,
-    **legacy,
 ) -> DistillRun:
     """Run linearized self-distillation with one rule or several, for `steps` steps.
 
@@ -390,14 +381,11 @@ def self_distill(
       engine: None / "auto" (the fastest per group), or an `Engine` / its name to force one.
       record: a `Record` (default: every step, no predictions, no extra observable).
       force: allow η ≥ 2/λ_max.
-      y_clean: legacy form only (below).
-      rule: legacy form only (below).
 
     Returns:
       DistillRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
 
     Example:
-      >>> problem = linear_problem(eigensystem(H), y, y_clean)
       >>> run = self_distill(problem, [targets.plain_gd(), targets.r3(0.9, hard=True)],
       ...                    steps=2000, record=Record(every=10))
       >>> run.dist_train.shape                      # (rules, recorded steps)
@@ -407,16 +395,14 @@ def self_distill(
       >>> run.accuracy_train.tolist()
       [0.8, 1.0]
 
-    Legacy form (deprecated): self_distill(kernel, y, y_clean, rule, *, steps, eig=, k_test=,
-    y_test_clean=, u0=, f0_test=, record_every=, record_predictions=, ...).
-
     Reference: Dong et al. arXiv 1910.01255 (docs/science/distillation.md).
     """
     if not isinstance(problem, LinearProblem):
-        problem, rules, record = _legacy_arguments(problem, rules, y_clean, rule, record, legacy)
-    elif y_clean is not None or rule is not None or legacy:
-        extra = ["y_clean"] * (y_clean is not None) + ["rule"] * (rule is not None) + list(legacy)
-        raise TypeError(f"self_distill(problem, rules, ...) got unexpected arguments {extra}")
+        raise TypeError(
+            "self_distill(problem, rules, ...) needs a LinearProblem, got "
+            f"{type(problem).__name__}: build it with problem.linear_problem(eigensystem(K), y, "
+            "y_clean, ...)"
+        )
     record = Record() if record is None else record
     check_int("steps", steps, minimum=0)
     if record.at is not None:
@@ -432,6 +418,10 @@ def self_distill(
     rule_list, single = as_rule_list(rules)
     eta = resolve_step_size(problem.eig, eta, force=force)
     eta = jnp.asarray(eta, problem.dtype)
+    if isinstance(engine, OperatorScan):
+        run = engine.distill(problem, rule_list, eta, steps=steps, record=record)
+        check_run_finite(run.dist_train, run.steps, "self-distillation")
+        return drop_rule_axis(run) if single else run
     parts = []
     for indices, group in group_rules(rule_list):
         eng = engine_for(rule_list[indices[0]], engine)
@@ -449,139 +439,112 @@ def self_distill(
     return run
 
 
-def _record_steps(steps: int, every: int) -> np.ndarray:
-    """0, every, 2·every, …, and the last step (as `record.scan_blocks`)."""
-    recorded = np.arange(0, steps + 1, every)
-    return recorded if recorded[-1] == steps else np.append(recorded, steps)
-
-
-def operator_self_distill(
-    op,
-    rules,
-    y,
-    y_clean,
-    *,
-    steps: int,
-    eta: float,
-    record_every: int = 1,
-    test_operator=None,
-    y_test_clean=None,
-    progress=None,
-) -> DistillRun:
-    """Any target rule, matrix-free: u ← u − ηK(u − ỹ) by one pass of a kernel operator per step.
+@dataclasses.dataclass(frozen=True, eq=False)
+class OperatorScan(Engine):
+    """Any rule, matrix-free: u ← u − ηK(u − ỹ) by one pass of a kernel operator per step.
 
     The rules' residuals u − ỹ are stacked into one (n, R·C) block, so every step costs one pass
     over K for all R rules together (K is never formed); test predictions
-    f_k = −ηK(X_test, X)Σ_{j<k}(u(j) − ỹ(j)) cost one pass of the rectangular operator per
-    recorded step. Exact (the same recursion as the `DenseScan` engine, u(0) = 0), for hard and
-    adaptive rules too; the price is steps × one pass, so it serves when n is too large for a
-    decomposition but a pass is cheap enough.
+    f_k = f_0 − ηK(X_test, X)Σ_{j<k}(u(j) − ỹ(j)) cost one pass of the rectangular operator per
+    recorded step. Exact (the recursion of `DenseScan`), for hard and adaptive rules too; the
+    price is one pass per step, so it serves when n is too large for a decomposition but a pass
+    is cheap enough. Runs outside jit: `self_distill(problem, rules, engine=OperatorScan(op))`
+    (the problem's eigensystem is not used; its labels, u(0) and test data are).
 
-    Args:
-      op: the square kernel operator K(X, X) (`operators.KernelOperator`, n × n).
-      rules: an `AffineRule`, a `TargetRule` or a sequence of them (each runs separately).
-      y: (n,) ±1 or (n, C) one-hot labels the rules see. y_clean: ŷ, same shape.
-      steps: GD steps. eta: step size η. record_every: record ‖u − ŷ‖ every this many steps.
-      test_operator: K(X_test, X) (n_test × n) or None. y_test_clean: ŷ_test (needs it).
+    Fields:
+      op: K(X, X) as an `operators.KernelOperator` (n × n).
+      test_op: K(X_test, X) (n_test × n), or None (then the problem must have no test points).
       progress: progress(done, total) after each step, or None.
-
-    Returns:
-      DistillRun (u_path and observed are None).
 
     Example:
       >>> op = operators.kernel_operator(kernel_fn, x)
-      >>> eta = 1 / float(eig.eigenvalues[0])
-      >>> run = operator_self_distill(op, [targets.r3(0.9)], y, y_clean, steps=50, eta=eta)
-      >>> ref = self_distill(problem, [targets.r3(0.9)], steps=50, eta=eta)
-      >>> bool(jnp.allclose(run.u_final, ref.u_final, atol=1e-10))
+      >>> test_op = operators.kernel_operator(kernel_fn, x_test, x)
+      >>> rules = [targets.r3(0.9, hard=True)]
+      >>> run = self_distill(problem, rules, steps=50, engine=OperatorScan(op, test_op))
+      >>> ref = self_distill(problem, rules, steps=50)     # the DenseScan engine
+      >>> bool(jnp.allclose(run.dist_test, ref.dist_test, atol=1e-10))
       True
     """
-    steps = check_int("steps", steps, minimum=1)
-    every = check_int("record_every", record_every, minimum=1)
-    rule_list, _ = as_rule_list(rules)
-    targets = [r.as_target_rule() if isinstance(r, AffineRule) else r for r in rule_list]
-    dtype = op.dtype
-    y = as_float_array(y, "y", dtype)
-    binary = y.ndim == 1
-    n = op.shape[0]
-    Y = check_labels(y, "y", n, dtype)
-    Yc = check_labels(y_clean, "y_clean", n, dtype, shape=Y.shape)
-    Y, Yc = (Y[:, None], Yc[:, None]) if binary else (Y, Yc)
-    R, C = len(targets), Y.shape[1]
-    Yt = None
-    if test_operator is not None:
-        if y_test_clean is None:
-            raise ValueError("test_operator was given without y_test_clean")
-        Yt = as_float_array(y_test_clean, "y_test_clean", dtype).reshape(-1, C)
-        if test_operator.shape != (Yt.shape[0], n):
+
+    op: Any
+    test_op: Any = None
+    progress: Any = None
+    name = "operator"
+
+    def refuses(self, rule):
+        return None
+
+    def run(self, problem, rule, eta, *, steps, record):
+        raise TypeError("OperatorScan runs outside jit: call self_distill(..., engine=it)")
+
+    def distill(self, problem: LinearProblem, rules, eta, *, steps: int, record: Record):
+        """All `rules` (a list) together; returns the DistillRun with a leading (R,) axis."""
+        if record.predictions or record.fn is not None or record.at is not None:
+            raise ValueError("OperatorScan records distances only: Record(every) alone")
+        n, C = problem.y.shape
+        if self.op.shape != (n, n):
+            raise ValueError(f"op must have shape ({n}, {n}), got {self.op.shape}")
+        if problem.has_test and (self.test_op is None or self.test_op.shape[1] != n):
             raise ValueError(
-                f"test_operator must have shape ({Yt.shape[0]}, {n}), got {test_operator.shape}"
+                "the problem has test points: pass test_op = K(X_test, X) (n_test × n)"
             )
+        targets = [r.as_target_rule() if isinstance(r, AffineRule) else r for r in rules]
+        Y, Yc, R = problem.y, problem.y_clean, len(targets)
+        dtype = problem.dtype
 
-    @jax.jit
-    def residuals(u, states, k):
-        out, new = [], []
-        for i, t in enumerate(targets):
-            target, state = t.update(u[i], Y, states[i], k)
-            out.append(u[i] - target)
-            new.append(state)
-        return jnp.stack(out), new
+        @jax.jit
+        def residuals(u, states, k):
+            out, new = [], []
+            for i, t in enumerate(targets):
+                target, state = t.update(u[i], Y, states[i], k)
+                out.append(u[i] - target)
+                new.append(state)
+            return jnp.stack(out), new
 
-    def flat(a):  # (R, n, C) → (n, R·C)
-        return jnp.moveaxis(a, 0, 1).reshape(a.shape[1], R * C)
+        def flat(a):  # (R, n, C) → (n, R·C)
+            return jnp.moveaxis(a, 0, 1).reshape(a.shape[1], R * C)
 
-    def unflat(a):
-        return jnp.moveaxis(a.reshape(a.shape[0], R, C), 1, 0)
+        def unflat(a):
+            return jnp.moveaxis(a.reshape(a.shape[0], R, C), 1, 0)
 
-    @jax.jit
-    def advance(u, S, r, kr):
-        return u - eta * unflat(kr), S + r
+        def distance(a, b):  # (R, m, C) vs (m, C) → (R,)
+            return jnp.sqrt(jnp.sum((a - b[None]) ** 2, axis=(1, 2)))
 
-    def test_outputs(S):
-        return -eta * unflat(test_operator.apply(flat(S)))
+        u = jnp.broadcast_to(problem.u0, (R, n, C)).astype(dtype)
+        S = jnp.zeros_like(u)
+        states = [t.init(u[i], Y) for i, t in enumerate(targets)]
+        test = problem.has_test
 
-    def distance(a, b):  # (R, m, C) vs (m, C) → (R,)
-        return jnp.sqrt(jnp.sum((a - b[None]) ** 2, axis=(1, 2)))
+        def f_test():
+            return problem.f0_test[None] - eta * unflat(self.test_op.apply(flat(S)))
 
-    u = jnp.zeros((R, n, C), dtype)
-    S = jnp.zeros_like(u)
-    states = [t.init(u[i], Y) for i, t in enumerate(targets)]
-    recorded = _record_steps(steps, every)
-    at = set(recorded[1:].tolist())
-    dist, dist_test = [distance(u, Yc)], []
-    if Yt is not None:
-        dist_test.append(distance(jnp.zeros((R, *Yt.shape), dtype), Yt))
-    f_test = None
-    for k in range(steps):
-        r, states = residuals(u, states, jnp.asarray(k, jnp.int32))
-        u, S = advance(u, S, r, op.apply(flat(r)))
-        if k + 1 in at:
-            dist.append(distance(u, Yc))
-            if Yt is not None:
-                f_test = test_outputs(S)
-                dist_test.append(distance(f_test, Yt))
-        if progress is not None:
-            progress(k + 1, steps)
-    dist = jnp.stack(dist, axis=1)
-    acc = jnp.stack([accuracy(u[i], Yc) for i in range(R)])
-    marg = jnp.stack([margin(u[i], Yc) for i in range(R)])
-    if Yt is None:
-        dist_test = jnp.full_like(dist, jnp.nan)
-        acc_test = jnp.full((R,), jnp.nan, dtype)
-        f_test = jnp.zeros((R, 0, C), dtype)
-    else:
-        dist_test = jnp.stack(dist_test, axis=1)
-        acc_test = jnp.stack([accuracy(f_test[i], Yt) for i in range(R)])
-    return DistillRun(
-        steps=jnp.asarray(recorded),
-        dist_train=dist,
-        dist_test=dist_test,
-        u_final=u[..., 0] if binary else u,
-        f_test_final=f_test[..., 0] if binary else f_test,
-        margin_train=marg,
-        accuracy_train=acc,
-        accuracy_test=acc_test,
-    )
+        recorded = record.steps(steps)
+        at = set(np.asarray(recorded)[1:].tolist())
+        dist, dist_test = [distance(u, Yc)], []
+        if test:
+            dist_test.append(distance(f_test(), problem.y_test_clean))
+        for k in range(steps):
+            r, states = residuals(u, states, jnp.asarray(k, jnp.int32))
+            u, S = u - eta * unflat(self.op.apply(flat(r))), S + r
+            if k + 1 in at:
+                dist.append(distance(u, Yc))
+                if test:
+                    dist_test.append(distance(f_test(), problem.y_test_clean))
+            if self.progress is not None:
+                self.progress(k + 1, steps)
+        f = f_test() if test else jnp.zeros((R, 0, C), dtype)
+        metrics = [_final_metrics(problem, u[i], f[i] if test else None) for i in range(R)]
+        dist = jnp.stack(dist, axis=1)
+        return DistillRun(
+            steps=jnp.asarray(recorded),
+            dist_train=dist,
+            dist_test=jnp.stack(dist_test, axis=1) if test else jnp.full_like(dist, jnp.nan),
+            u_final=problem.to_user(u),
+            f_test_final=problem.to_user(f),
+            margin_train=jnp.stack([m[1] for m in metrics]),
+            accuracy_train=jnp.stack([m[0] for m in metrics]),
+            accuracy_test=jnp.stack([m[2] for m in metrics]),
+        )
 
 
 def check_run_finite(dist, steps, what: str) -> None:
@@ -604,164 +567,3 @@ def _assemble(problem, parts, rec_steps, single):
         fields[name] = problem.to_user(fields[name])
     run = DistillRun(steps=jnp.asarray(rec_steps), **fields)
     return drop_rule_axis(run) if single else run
-
-
-# ---------------------------------------------------------------------------------------------
-# The legacy kernel-first form
-# ---------------------------------------------------------------------------------------------
-
-_LEGACY_KEYS = {
-    "eig",
-    "u0",
-    "k_test",
-    "y_test_clean",
-    "f0_test",
-    "record_every",
-    "record_predictions",
-}
-
-
-def prepare_kernel(kernel):
-    """(n, n) finite square kernel matrix as a float array of its own dtype."""
-    H = as_float_array(kernel, "kernel")
-    check_rank(H, "kernel", 2)
-    if H.shape[0] != H.shape[1]:
-        raise ValueError(f"kernel must be square, got {tuple(H.shape)}")
-    check_finite(H, "kernel")
-    return H
-
-
-def problem_from_kernel(
-    kernel, y, y_clean, *, eig=None, u0=None, k_test=None, y_test_clean=None, f0_test=None
-):
-    """A LinearProblem from a kernel matrix (decomposed here unless `eig` is given)."""
-    H = prepare_kernel(kernel)
-    if eig is None:
-        eig = eigensystem(H)
-    if k_test is None and y_test_clean is not None:
-        raise ValueError("y_test_clean given without k_test = K(X_test, X)")
-    if k_test is not None and y_test_clean is None:
-        raise ValueError("k_test given without y_test_clean (the test ground truth)")
-    return linear_problem(
-        eig,
-        y,
-        y_clean,
-        u0=u0,
-        k_test_train=k_test,
-        f0_test=f0_test,
-        y_test_clean=y_test_clean,
-        kernel=H,
-    )
-
-
-def _legacy_arguments(kernel, y, y_clean, rule, record, legacy):
-    unknown = set(legacy) - _LEGACY_KEYS
-    if unknown:
-        raise TypeError(f"self_distill got unexpected arguments {sorted(unknown)}")
-    warnings.warn(
-        "self_distill(kernel, y, y_clean, rule, ...) is deprecated: build the problem once with "
-        "ntk_air.problem.linear_problem(eigensystem(kernel), y, y_clean, ...) and call "
-        "self_distill(problem, rules, ...)",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    if rule is None:
-        raise TypeError("self_distill(kernel, y, y_clean, rule, ...) needs a rule")
-    problem = problem_from_kernel(
-        kernel,
-        y,
-        y_clean,
-        eig=legacy.get("eig"),
-        u0=legacy.get("u0"),
-        k_test=legacy.get("k_test"),
-        y_test_clean=legacy.get("y_test_clean"),
-        f0_test=legacy.get("f0_test"),
-    )
-    if record is None:
-        record = Record(
-            every=legacy.get("record_every", 1),
-            predictions=bool(legacy.get("record_predictions", False)),
-        )
-    return problem, rule, record
-
-
-# ---------------------------------------------------------------------------------------------
-# Names that moved (thin aliases that warn)
-# ---------------------------------------------------------------------------------------------
-
-_MOVED_TO_TARGETS = (
-    "AffineRule",
-    "plain_gd",
-    "r1",
-    "r1_lag",
-    "r2",
-    "r3",
-    "bootstrap",
-    "stack_rules",
-    "rule_label",
-    "r3_soft_limit_filter",
-    "SCHEDULES",
-)
-_MOVED_TO_ROUNDS = (
-    "RoundsRule",
-    "ridge_rounds",
-    "xi_distill",
-    "born_again",
-    "rounds_label",
-    "distill_rounds",
-)
-
-
-def _legacy_hard_targets(u, binary=None):
-    from . import targets
-
-    return targets.hard_targets(u)
-
-
-def _legacy_accuracy(u, labels, binary=None):
-    from . import targets
-
-    return targets.accuracy(u, labels)
-
-
-def _legacy_margin(u, labels, binary=None):
-    from . import targets
-
-    return targets.margin(u, labels)
-
-
-def _legacy_initial_target(rule, u0, y, *, binary=None):
-    col = u0.ndim == 1
-    u0c, yc = (u0[:, None], y[:, None]) if col else (u0, y)
-    t = rule.init(u0c, yc).target
-    return t[:, 0] if col else t
-
-
-def _legacy_target_step(rule, k, t_prev, u_prev, u_new, y, *, binary=None):
-    from .targets import AffineState
-
-    col = u_new.ndim == 1
-    c = (lambda a: a[:, None]) if col else (lambda a: a)
-    t, _ = rule.update(c(u_new), c(y), AffineState(c(t_prev), c(u_prev)), k)
-    return t[:, 0] if col else t
-
-
-_LEGACY_FUNCTIONS = {
-    "hard_targets": _legacy_hard_targets,
-    "accuracy": _legacy_accuracy,
-    "margin": _legacy_margin,
-    "initial_target": _legacy_initial_target,
-    "target_step": _legacy_target_step,
-}
-
-
-_MOVED = {
-    **{name: "targets" for name in (*_MOVED_TO_TARGETS, *_LEGACY_FUNCTIONS)},
-    **{name: "rounds" for name in _MOVED_TO_ROUNDS},
-}
-
-
-def __getattr__(name):
-    """Rules and metrics moved to `ntk_air.targets` / `ntk_air.rounds` (thin aliases that warn;
-    the metrics keep their old `binary` argument through adapters)."""
-    return moved_attribute("distill", _MOVED, name, replacements=_LEGACY_FUNCTIONS)

@@ -31,7 +31,6 @@ from ._checks import (
     check_rank,
     first_nonfinite,
     is_concrete,
-    moved_attribute,
 )
 from .eigen import Eigensystem, energy_per_mode_unchecked
 from .problem import LinearProblem, check_labels, linear_problem
@@ -501,7 +500,7 @@ def fitted_fractions(
 
     Reference: Dong et al. arXiv 1910.01255 (AIR).
     """
-    n, dtype = eig.eigenvalues.shape[0], eig.eigenvalues.dtype
+    n, dtype = eig.eigenvectors.shape[0], eig.eigenvalues.dtype
     y_clean = check_labels(y_clean, "y_clean", n, dtype)
     y_noisy = check_labels(y_noisy, "y_noisy", n, dtype, shape=y_clean.shape)
     lam = eig.eigenvalues
@@ -535,16 +534,3 @@ def log_spaced_steps(max_step, num: int = 200) -> np.ndarray:
         raise ValueError(f"num must be at least 2, got {num!r}")
     grid = np.unique(np.round(np.logspace(0.0, np.log10(np.floor(max_step)), int(num) - 1)))
     return np.concatenate([[0.0], grid])
-
-
-_MOVED = {
-    "UCurve": "early_stopping",
-    "u_curve": "early_stopping",
-    "Distillation": "early_stopping",
-    "distill_from_early_stopped_teacher": "early_stopping",
-}
-
-
-def __getattr__(name):
-    """Names that moved to `ntk_air.early_stopping` (thin aliases that warn)."""
-    return moved_attribute("dynamics", _MOVED, name)

@@ -279,7 +279,7 @@ def noise_fit_horizon(
       >>> noise_fit_horizon(eig, y_clean, y, eta=1 / float(eig.eigenvalues[0]))
       10000.0
     """
-    n, dtype = eig.eigenvalues.shape[0], eig.eigenvalues.dtype
+    n, dtype = eig.eigenvectors.shape[0], eig.eigenvalues.dtype
     check_labels(y_clean, "y_clean", n, dtype)
     lam = np.asarray(eig.eigenvalues)
     base = np.abs(1.0 - eta * lam[np.abs(lam) > float(eig.clamp_tol)])

@@ -3,6 +3,12 @@
 Every closed-form quantity in the toolkit (AIR spectra, gradient-descent and gradient-flow
 trajectories, self-distillation filters, ridge regression) is V g(Λ) Vᵀ z for some filter g,
 so one `Eigensystem` serves every time, target rule and hyperparameter.
+
+An `Eigensystem` holds m ≤ n columns. Dense (`eigensystem`): m = n, the whole spectrum. Top-k
+(`matfree.ritz_reduction`): the top k eigenpairs, then the Ritz pairs of K on the Krylov space
+of the labels (the Rayleigh–Ritz reduction of K to their span, in which the labels lie), and a
+`SpectrumRest` saying what the columns do not hold (trace, the eigensolver's residuals, the next
+eigenvalue). Every science function runs on either through the same code.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from ._checks import as_float_array, check_finite, check_rank, is_concrete
 
 __all__ = [
     "Eigensystem",
+    "SpectrumRest",
     "NegativeEigenvalueWarning",
     "eigensystem",
     "to_eigenbasis",
@@ -33,13 +40,48 @@ class NegativeEigenvalueWarning(UserWarning):
     """A kernel had eigenvalues more negative than rounding explains (not PSD)."""
 
 
-class Eigensystem(NamedTuple):
-    """H = V diag(λ) Vᵀ with λ descending (a pytree; save with `np.savez(**eig._asdict())`)."""
+class SpectrumRest(NamedTuple):
+    """What a top-k `Eigensystem` knows beyond its columns (a pytree of arrays)."""
 
-    eigenvalues: jax.Array  # (n,) descending; tiny negatives within `clamp_tol` set to 0
-    eigenvectors: jax.Array  # (n, n) orthonormal columns v_i, column i ↔ eigenvalues[i]
+    rank: jax.Array  # () int k: columns [0, k) are the top-k eigenpairs, descending; columns
+    #   [k, m) Ritz pairs of K on the labels' Krylov space orthogonal to them, descending
+    trace: jax.Array  # () tr K (from the diagonal), for the share of the spectrum beyond k
+    residual_norms: jax.Array  # (k,) ‖K v_i − θ_i v_i‖₂ of the top k pairs
+    next_eigenvalue: jax.Array  # () θ_{k+1}, estimate of λ_{k+1} (NaN when k = n)
+    leak: jax.Array  # () ‖(I − P)KP‖₂ of the reduced space S (0: K S ⊂ S, exact dynamics)
+    converged: jax.Array  # () bool, every residual ≤ tol · θ_1
+    tol: jax.Array  # () that relative tolerance
+    block_products: jax.Array  # () int, passes over K
+    upcast: jax.Array = False  # () bool: a float32 request computed with float64 arithmetic
+
+
+class Eigensystem(NamedTuple):
+    """H = V diag(λ) Vᵀ on m ≤ n columns (a pytree of arrays; `rest` None when dense).
+
+    Dense (`rest` None): m = n, λ descending. Top-k (`rest` a `SpectrumRest`): the top k
+    eigenpairs first, then the Ritz pairs of the reduction (see the module docstring); H stands
+    for its Rayleigh–Ritz reduction V diag(λ) Vᵀ.
+    """
+
+    eigenvalues: jax.Array  # (m,) descending; tiny negatives within `clamp_tol` set to 0
+    eigenvectors: jax.Array  # (n, m) orthonormal columns v_i, column i ↔ eigenvalues[i]
     most_negative: jax.Array  # () most negative eigenvalue before clamping (0.0 if none)
     clamp_tol: jax.Array  # () eigenvalues in (−clamp_tol, 0) were clamped to 0
+    rest: SpectrumRest | None = None  # None: the whole spectrum (m = n)
+
+    @property
+    def top(self) -> int:
+        """k: the leading columns that are eigenpairs of H (n when dense)."""
+        return self.eigenvalues.shape[0] if self.rest is None else int(self.rest.rank)
+
+    def top_k(self) -> Eigensystem:
+        """The eigensystem of the top `self.top` eigenpairs alone (itself when dense)."""
+        if self.rest is None:
+            return self
+        k = self.top
+        return self._replace(
+            eigenvalues=self.eigenvalues[:k], eigenvectors=self.eigenvectors[:, :k]
+        )
 
 
 @functools.partial(jax.jit, static_argnames=("clamp_factor",))

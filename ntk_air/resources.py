@@ -1,13 +1,15 @@
 """Memory and time estimates for the dense and the top-k (matrix-free) spectral paths (core).
 
-Used before anything large is allocated: `choose_solver` picks the dense path when K, its
+Used before anything large is allocated: `plan_solver` picks the dense path when K, its
 eigenvectors and the eigensolver's workspace fit the memory budget and the matrix-free top-k
-path otherwise, and refuses (ValueError with the estimates) when the chosen path cannot fit.
+path otherwise, and refuses (ResourceError with the estimates) when the chosen path cannot fit.
 The formulas count the arrays each path holds at its peak; the rates are measured defaults
 (benchmarks/scale.py, 2-core CPU, float64) that callers should override on other hardware.
 
-Dense path (kernels → eigen.eigensystem): K (n²), the eigensolver's copy of K (n²), the
-eigenvectors (n²) and LAPACK syevd's workspace (≈ 2n²): ≈ 5n² numbers; time n²·entry + c·n³.
+Dense path (kernels → eigen.eigensystem): K (n²), what forming it holds beside it (the NNGP
+matrix and an elementwise temporary, 2n²), the eigensolver's copy of K (n²), the eigenvectors
+(n²) and LAPACK syevd's workspace (≈ 2n²): ≈ 7n² numbers (measured peak at n = 2000, float64,
+two-layer ReLU: 7.4n²); time n²·entry + c·n³.
 Top-k path (operators → topk): the basis Q and its products W (2·n·max_basis), a restart's
 copies of both, the blocks being orthogonalized (≈ 6·n·b), the Ritz vectors and products
 (3·n·k), the label Krylov data (2·n·C·steps), and per device a copy of the block and its partial
@@ -30,7 +32,6 @@ __all__ = [
     "DEFAULT_RATES",
     "estimate_dense",
     "estimate_topk",
-    "choose_solver",
     "available_memory",
     "format_bytes",
     "Budget",
@@ -94,8 +95,9 @@ def _rates(rates):
 def estimate_dense(n: int, dtype="float64", *, n_test: int = 0, rates=None) -> Estimate:
     """Memory and time of the dense path: form K (n × n), then one full eigendecomposition.
 
-    memory ≈ itemsize · (5n² + n_test·n): K, the eigensolver's copy, the eigenvectors, the
-    syevd workspace (≈ 2n²) and the test kernel K(x_test, X); time ≈ (n² + n_test·n)·entry +
+    memory ≈ itemsize · (7n² + n_test·n): K, what forming it holds beside it (2n²), the
+    eigensolver's copy, the eigenvectors, the syevd workspace (≈ 2n²) and the test kernel
+    K(x_test, X); time ≈ (n² + n_test·n)·entry +
     c·n³ (c = rates['eigh_seconds_per_n3']).
 
     Args:
@@ -107,7 +109,7 @@ def estimate_dense(n: int, dtype="float64", *, n_test: int = 0, rates=None) -> E
 
     Example:
       >>> format_bytes(estimate_dense(100_000).memory_bytes)
-      '400.0 GB'
+      '560.0 GB'
     """
     n = check_int("n", n, minimum=1)
     n_test = check_int("n_test", n_test, minimum=0)
@@ -115,6 +117,7 @@ def estimate_dense(n: int, dtype="float64", *, n_test: int = 0, rates=None) -> E
     r = _rates(rates)
     parts = {
         "kernel": n * n * size,
+        "kernel_temporaries": 2 * n * n * size,
         "eigh_input_copy": n * n * size,
         "eigenvectors": n * n * size,
         "eigh_workspace": (2 * n * n + 6 * n + 1) * size,
@@ -222,69 +225,6 @@ def format_bytes(b: float) -> str:
     return f"{b:.1f} TB"
 
 
-def choose_solver(
-    n: int,
-    k: int,
-    dtype="float64",
-    memory_budget: int | None = None,
-    *,
-    solver: str | None = None,
-    **topk_options,
-):
-    """Dense when K and its eigenvectors fit the budget, else matrix-free top-k; refuse if neither.
-
-    Args:
-      n: points. k: eigenpairs wanted on the top-k path. dtype: float32/float64.
-      memory_budget: bytes (default `available_memory()`).
-      solver: None (automatic), "dense" or "topk" (forced: checked against the budget).
-      **topk_options: passed to `estimate_topk` (tile, block_size, n_devices, passes, ...).
-
-    Returns:
-      (solver, reason, estimates): solver "dense" or "topk"; reason a one-line explanation with
-      memory in GB and time; estimates {"dense": Estimate, "topk": Estimate}.
-
-    Raises:
-      ValueError: the forced or the only possible path does not fit the budget (the message
-        gives both estimates and the remedy).
-
-    Example:
-      >>> solver, reason, est = choose_solver(100_000, 100, memory_budget=16 * 10**9)
-      >>> solver, reason
-      ('topk', 'dense needs 400.0 GB > budget 16.0 GB; topk needs 3.0 GB, ...')
-    """
-    if solver is not None and solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS} or None, got {solver!r}")
-    budget = available_memory() if memory_budget is None else int(memory_budget)
-    if budget <= 0:
-        raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget}")
-    dense = estimate_dense(n, dtype)
-    top = estimate_topk(n, min(k, n), dtype, **topk_options)
-    est = {"dense": dense, "topk": top}
-
-    def describe(e):
-        return f"{e.solver} needs {format_bytes(e.memory_bytes)}, ~{e.seconds:.0f} s"
-
-    b = format_bytes(budget)
-    if solver is not None:
-        e = est[solver]
-        if e.memory_bytes > budget:
-            other = est["topk" if solver == "dense" else "dense"]
-            raise ValueError(
-                f"--solver {solver} cannot fit: {describe(e)} > budget {b} (n = {n}); "
-                f"{describe(other)}; use the other solver, a smaller n or a larger budget"
-            )
-        return solver, f"{describe(e)} (forced; budget {b})", est
-    if dense.memory_bytes <= budget:
-        return "dense", f"{describe(dense)} ≤ budget {b}", est
-    if top.memory_bytes <= budget:
-        reason = f"dense needs {format_bytes(dense.memory_bytes)} > budget {b}; {describe(top)}"
-        return "topk", reason, est
-    raise ValueError(
-        f"neither path fits the memory budget {b} at n = {n}: {describe(dense)}, {describe(top)};"
-        " lower k or the block size, add devices, or raise the budget"
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Planning: what the studies and the CLI ask before allocating anything
 # ---------------------------------------------------------------------------------------------
@@ -338,22 +278,6 @@ class SolverChoice(NamedTuple):
             f"~{_seconds(self.seconds)}"
         )
 
-    def to_dict(self) -> dict:
-        """Plain JSON values (for reports)."""
-        return {
-            "solver": self.solver,
-            "requested": self.requested,
-            "rank": self.rank,
-            "memory_bytes": self.memory_bytes,
-            "seconds_estimate": self.seconds,
-            "budget_bytes": self.budget_bytes,
-            "reason": self.reason,
-            "estimates": {
-                k: {"memory_bytes": e.memory_bytes, "seconds": e.seconds}
-                for k, e in self.estimates.items()
-            },
-        }
-
 
 class LoopEstimate(NamedTuple):
     """Memory and time of a study's long loops (GD steps, rounds, network training)."""
@@ -396,11 +320,11 @@ def max_dense_n(budget_bytes: int, dtype="float64", *, n_test: int = 0) -> int:
     """The largest n whose dense path (`estimate_dense`) fits `budget_bytes` (0 if none).
 
     Example:
-      >>> max_dense_n(23 * 10**9)        # float64, 5n² numbers: about 24 000
-      23978
+      >>> max_dense_n(23 * 10**9)        # float64, 7n² numbers: about 20 000
+      20265
     """
     size = _itemsize(dtype)
-    a, b, c = 5.0 * size, float(size) * (6 + n_test), float(size) - float(budget_bytes)
+    a, b, c = 7.0 * size, float(size) * (6 + n_test), float(size) - float(budget_bytes)
     if c >= 0:
         return 0
     n = int((-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)) + 2

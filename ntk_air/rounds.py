@@ -18,7 +18,6 @@ arXiv 1805.04770.
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -27,7 +26,7 @@ import numpy as np
 from jax import lax
 
 from ._checks import check_int, is_concrete
-from .distill import DistillRun, problem_from_kernel
+from .distill import DistillRun
 from .dynamics import resolve_step_size
 from .problem import LinearProblem, check_class_labels
 from .targets import accuracy, hard_targets, margin
@@ -194,16 +193,13 @@ _ROUND_ENGINES = ("auto", "closed-form", "scan")
 
 
 def distill_rounds(
-    problem,
-    rule=None,
-    y_clean=None,
-    legacy_rule=None,
+    problem: LinearProblem,
+    rule: RoundsRule,
     *,
     rounds: int,
     eta=None,
     engine: str = "auto",
     check_convergence: bool = True,
-    **legacy,
 ) -> DistillRun:
     """Round-based self-distillation: round t trains a fresh student from 0 on targets y_t.
 
@@ -217,8 +213,6 @@ def distill_rounds(
       problem: a `LinearProblem` holding y_clean (u0 and f0_test are not used: every student
         starts from 0).
       rule: RoundsRule (scalar or (g,) leaves from `stack_rounds`).
-      y_clean: legacy form only (below).
-      legacy_rule: legacy form only (below).
       rounds: number of distillation rounds T ≥ 0.
       eta: step size of GD students (default 1/λ_max).
       engine: "auto", "closed-form" (soft only) or "scan".
@@ -233,24 +227,13 @@ def distill_rounds(
       >>> run.steps.tolist(), run.dist_train.shape   # rounds 0..5; ‖u_t − ŷ‖ per round
       ([0, 1, 2, 3, 4, 5], (6,))
 
-    Legacy form (deprecated): distill_rounds(kernel, y, y_clean, rule, *, rounds, eig=, k_test=,
-    y_test_clean=, ...).
-
     Reference: Mobahi et al. arXiv 2002.05715; Das & Sanghavi arXiv 2301.13304.
     """
     if not isinstance(problem, LinearProblem):
-        unknown = set(legacy) - {"eig", "k_test", "y_test_clean"}
-        if unknown:
-            raise TypeError(f"distill_rounds got unexpected arguments {sorted(unknown)}")
-        warnings.warn(
-            "distill_rounds(kernel, y, y_clean, rule, ...) is deprecated: build the problem with "
-            "ntk_air.problem.linear_problem and call distill_rounds(problem, rule, ...)",
-            DeprecationWarning,
-            stacklevel=2,
+        raise TypeError(
+            "distill_rounds(problem, rule, ...) needs a LinearProblem, got "
+            f"{type(problem).__name__}"
         )
-        problem, rule = problem_from_kernel(problem, rule, y_clean, **legacy), legacy_rule
-    elif y_clean is not None or legacy_rule is not None or legacy:
-        raise TypeError("distill_rounds(problem, rule, *, rounds, eta, engine) takes no more")
     if not isinstance(rule, RoundsRule):
         raise TypeError(f"rule must be a RoundsRule, got {type(rule).__name__}")
     check_int("rounds", rounds, minimum=0)
@@ -324,9 +307,9 @@ def _check_soft_rounds_converge(rule: RoundsRule, eigenvalues, eta, rounds: int)
             )
 
 
-def default_ridge(eigenvalues) -> float:
+def default_ridge(trace: float, n: int) -> float:
     """c = 0.1 · tr(H)/n = 0.1 · mean eigenvalue: a ridge on the scale of the kernel."""
-    return 0.1 * float(np.mean(np.asarray(eigenvalues)))
+    return 0.1 * float(trace) / int(n)
 
 
 def rounds_from_names(

@@ -38,7 +38,12 @@ ENERGY_FRACTIONS = (0.5, 0.9, 0.99)
 
 
 class LabelSpectrum(NamedTuple):
-    """Spectrum of one label vector/matrix z in the eigenbasis of H (a pytree)."""
+    """Spectrum of one label vector/matrix z in the eigenbasis of H (a pytree).
+
+    On a top-k eigensystem (`eig.rest` set) the per-mode arrays hold the top k modes, `tail`
+    the energy beyond them, `modes_holding` is 0 where the top k do not hold the fraction, and
+    alignment and complexity (which need the whole spectrum) are NaN.
+    """
 
     energy: jax.Array  # (n,) p_i(z) = ‖v_iᵀz‖² / ‖z‖², eigenvalue order; sums to 1 (NaN if z = 0)
     cumulative: jax.Array  # (n,) C_z(k) = Σ_{i≤k} p_i(z), k = 1..n
@@ -47,6 +52,7 @@ class LabelSpectrum(NamedTuple):
     norm: jax.Array  # () ‖z‖ (Frobenius for one-hot matrices)
     alignment: jax.Array  # () kernel-target alignment ⟨H, zzᵀ⟩_F / (‖H‖_F ‖zzᵀ‖_F)
     complexity: jax.Array  # () zᵀH⁻¹z (trace for matrices); inf when H is singular along z
+    tail: jax.Array | float = 0.0  # () ‖(I − V_kV_kᵀ)z‖²/‖z‖²: energy beyond the columns' top k
 
 
 class AIRSpectra(NamedTuple):
@@ -57,14 +63,17 @@ class AIRSpectra(NamedTuple):
     noisy: LabelSpectrum  # of y
 
 
-def _modes_holding(cumulative, fractions):
+def _modes_holding(cumulative, fractions, *, top_k: bool = False):
     # Smallest k (1-based) with C(k) ≥ f is 1 + #{i : C_i < f}. A cumulative sum carries
     # rounding of about n·eps, so C(k) within that of f counts as reaching it (in float64,
     # 0.6 + 0.3 < 0.9); capped at n, since rounding can also leave C(n) a few ulps below 1.
     # A zero z has NaN energies (0/0) and no such k: 0 says so (NaN compares False, giving 1).
+    # Over the top k of a larger spectrum (top_k) a fraction they do not hold is 0 too.
     tol = cumulative.shape[0] * jnp.finfo(cumulative.dtype).eps
     below = jnp.sum(cumulative[None, :] < fractions[:, None] - tol, axis=1)
     k = jnp.minimum(below + 1, cumulative.shape[0])
+    if top_k:
+        k = jnp.where(below < cumulative.shape[0], k, 0)
     return jnp.where(jnp.isnan(cumulative[-1]), 0, k)
 
 
@@ -90,6 +99,35 @@ def _complexity(eig, z, null_energy_factor):
     return jnp.where(singular, jnp.inf, value)
 
 
+@functools.partial(jax.jit, static_argnames=("fractions",))
+def _topk_label_spectrum(v, z, fractions):
+    """Top-k statistics of z (v: the top-k eigenvectors, (n, k)); the tail from the projection
+    itself, accurate (and ≥ 0) even when tiny, unlike 1 − Σ p_i."""
+    coeffs = v.T @ z
+    norm2 = jnp.sum(z**2)
+    energy = (coeffs**2 if coeffs.ndim == 1 else jnp.sum(coeffs**2, axis=1)) / norm2
+    cumulative = jnp.cumsum(energy)
+    fr = jnp.asarray(fractions, dtype=energy.dtype)
+    nan = jnp.asarray(jnp.nan, energy.dtype)
+    return LabelSpectrum(
+        energy=energy,
+        cumulative=cumulative,
+        fractions=fr,
+        modes_holding=_modes_holding(cumulative, fr, top_k=True),
+        norm=jnp.sqrt(norm2),
+        alignment=nan,
+        complexity=nan,
+        tail=jnp.sum((z - v @ coeffs) ** 2) / norm2,
+    )
+
+
+def _spectrum(eig, z, fractions, null_energy_factor):
+    """The dense statistics, or the top-k ones when `eig` holds a reduction."""
+    if eig.rest is not None:
+        return _topk_label_spectrum(eig.top_k().eigenvectors, z, fractions)
+    return _label_spectrum_jit(eig, z, fractions, null_energy_factor)
+
+
 @functools.partial(jax.jit, static_argnames=("fractions", "null_energy_factor"))
 def _label_spectrum_jit(eig, z, fractions, null_energy_factor):
     energy = energy_per_mode_unchecked(eig, z)
@@ -103,11 +141,12 @@ def _label_spectrum_jit(eig, z, fractions, null_energy_factor):
         norm=jnp.sqrt(jnp.sum(z**2)),
         alignment=_alignment(eig, z),
         complexity=_complexity(eig, z, null_energy_factor),
+        tail=jnp.zeros((), energy.dtype),
     )
 
 
 def _check_labels(eig: Eigensystem, z, name: str):
-    return check_labels(z, name, eig.eigenvalues.shape[0], eig.eigenvalues.dtype)
+    return check_labels(z, name, eig.eigenvectors.shape[0], eig.eigenvalues.dtype)
 
 
 def _check_fractions(fractions):
@@ -244,7 +283,7 @@ def label_spectrum(
     Reference: Dong et al. arXiv 1910.01255 (AIR); Arora et al. arXiv 1901.08584.
     """
     z = _check_labels(eig, z, "z")
-    return _label_spectrum_jit(eig, z, _check_fractions(fractions), float(null_energy_factor))
+    return _spectrum(eig, z, _check_fractions(fractions), float(null_energy_factor))
 
 
 def air_spectra(
@@ -288,7 +327,7 @@ def air_spectra(
     fr = _check_fractions(fractions)
     nf = float(null_energy_factor)
     return AIRSpectra(
-        clean=_label_spectrum_jit(eig, y_clean, fr, nf),
-        noise=_label_spectrum_jit(eig, y_noisy - y_clean, fr, nf),
-        noisy=_label_spectrum_jit(eig, y_noisy, fr, nf),
+        clean=_spectrum(eig, y_clean, fr, nf),
+        noise=_spectrum(eig, y_noisy - y_clean, fr, nf),
+        noisy=_spectrum(eig, y_noisy, fr, nf),
     )

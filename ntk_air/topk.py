@@ -11,8 +11,8 @@ span of every Ritz residual — extends them (Krylov–Schur). Randomized subspa
 also measures `jax.experimental.sparse.linalg.lobpcg_standard`).
 
 Each block product is one pass over K (every kernel tile evaluated once), which dominates the
-cost at large n; the label vectors (for trajectories, `matfree`) ride along in the same passes
-as a separate block Krylov sequence K_s(K, Y), so the tail of the dynamics costs no extra pass.
+cost at large n. The labels' Krylov space is built afterwards on the deflated operator
+(`matfree.deflated_krylov`, the one label-Krylov construction).
 
 Core layer: imports only `operators` and `_checks`.
 
@@ -22,14 +22,16 @@ Anal. Appl. 23 (2001) (Krylov–Schur restarts); Halko, Martinsson, Tropp, arXiv
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import warnings
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import as_float_array, check_finite, check_int
+from ._checks import check_int
 from .operators import KernelOperator
 from .tiling import matmul_precision
 
@@ -43,15 +45,14 @@ __all__ = [
 
 METHODS = ("block-krylov", "subspace")
 """The eigensolver methods of `topk_eigensystem`."""
-_LABEL_STEPS = 16  # default cap on label Krylov steps (buffer columns C·16)
 
 
 class LabelKrylov(NamedTuple):
     """Block Krylov basis of the label vectors Y, with its products (a pytree).
 
-    span(basis) = K_s(K, Y) = span{Y, KY, …, K^{s−1}Y}; `products` = K·basis exactly (block
-    products, not a recurrence), so any matrix function of K restricted to this space can be
-    evaluated without another pass over K.
+    span(basis) = the Krylov space of Y (`matfree.deflated_krylov`: on the deflated operator);
+    `products` = K·basis exactly (block products, not a recurrence), so any matrix function of
+    K restricted to this space can be evaluated without another pass over K.
     """
 
     start: jax.Array  # (n, C) the label vectors Y the sequence started from
@@ -75,7 +76,8 @@ class TopKEigensystem(NamedTuple):
     columns_multiplied: jax.Array  # () int, Σ of their widths (the matmul work)
     converged: jax.Array  # () bool, every residual_norms[i] ≤ tol · θ_1
     tol: jax.Array  # () the relative residual tolerance used
-    labels: LabelKrylov | None  # Krylov data of the label vectors (None without labels)
+    upcast: jax.Array = False  # () bool: a float32 operator did not converge in float32, so the
+    #   solver's arithmetic ran in float64 (the kernel tiles stay float32); results are float64
 
 
 def default_block_size(k: int, n: int) -> int:
@@ -158,14 +160,6 @@ def _ritz(q, w, t, m, k):
     return theta, s, x, residual
 
 
-@functools.partial(jax.jit, donate_argnums=(0, 1))
-def _extend_labels(basis, products, block, kblock, pos):
-    return (
-        jax.lax.dynamic_update_slice(basis, block, (0, pos)),
-        jax.lax.dynamic_update_slice(products, kblock, (0, pos)),
-    )
-
-
 @functools.partial(jax.jit, static_argnames=("p",), donate_argnums=(0, 1))
 def _restart(q, w, s, theta, p):
     """Thick restart: the top p Ritz vectors and their products become the basis, T = diag(θ_p)."""
@@ -223,12 +217,30 @@ def _default_tol(dtype) -> float:
     return 1e-7 if jnp.dtype(dtype) == jnp.float64 else 1e-4
 
 
+def _as_float64(op: KernelOperator) -> KernelOperator:
+    """The same operator with float64 blocks: its tiles stay in op's dtype, the products are
+    returned in float64."""
+    return dataclasses.replace(
+        op, apply=lambda v: op.apply(v.astype(op.dtype)).astype(jnp.float64), dtype=jnp.float64
+    )
+
+
+def _check_symmetric(z, kz) -> None:
+    """Refuse a non-symmetric operator from the first block: zᵀKz must be symmetric up to the
+    rounding of the products (free: the solver's first Rayleigh quotient)."""
+    g = np.asarray(z.T @ kz, np.float64)
+    asym, scale = float(np.abs(g - g.T).max()), float(np.abs(g).max()) + 1e-300
+    if asym > 100 * np.sqrt(z.shape[0]) * float(jnp.finfo(z.dtype).eps) * scale:
+        raise ValueError(
+            f"op must be a symmetric operator: its block ZᵀKZ differs from its transpose by "
+            f"{asym:.3g} (max entry {scale:.3g}); the top-k solver needs a symmetric kernel"
+        )
+
+
 def topk_eigensystem(
     op: KernelOperator,
     k: int,
     *,
-    labels=None,
-    label_steps: int | None = None,
     method: str = "block-krylov",
     block_size: int | None = None,
     max_basis: int | None = None,
@@ -242,15 +254,13 @@ def topk_eigensystem(
     span{Ω, KΩ, K²Ω, …} (Ω Gaussian, n × b), thick-restarted at `max_basis` columns; stops when
     ‖K v_i − θ_i v_i‖₂ ≤ tol · θ_1 for all i ≤ k. Ritz values are lower bounds of the
     eigenvalues (Cauchy interlacing) and, for a converged pair separated by a gap δ from the
-    rest of the spectrum, within ‖r_i‖²/δ of one.
+    rest of the spectrum, within ‖r_i‖²/δ of one. Any 1 ≤ k ≤ n; when k + b ≥ n the whole space
+    is one block (a dense eigendecomposition of K·I). A float32 operator that does not converge
+    is solved again with float64 arithmetic (`upcast` True; needs `jax_enable_x64`).
 
     Args:
-      op: a square symmetric `operators.KernelOperator` (n × n).
+      op: a square symmetric `operators.KernelOperator` (n × n); a non-symmetric one is refused.
       k: number of eigenpairs, 1 ≤ k ≤ n.
-      labels: optional (n,) or (n, C) vectors Y whose Krylov space K_s(K, Y) is built in the
-        same passes (for `matfree` trajectories: pass the initial training residual u(0) − y).
-      label_steps: Krylov steps s for the labels; default: one per pass of the eigensolver;
-        more cost extra passes of width C.
       method: "block-krylov" (default, chosen by benchmarks/scale.py) or "subspace"
         (randomized subspace iteration with Rayleigh–Ritz, block_size ≥ k).
       block_size: columns per block b; default `default_block_size(k, n)`.
@@ -274,46 +284,32 @@ def topk_eigensystem(
     Reference: Musco & Musco, arXiv 1504.05477; Halko, Martinsson, Tropp, arXiv 0909.4061.
     """
     tol = _default_tol(op.dtype) if tol is None else tol
-    n, k, b, max_basis, tol, max_products = _check_args(
-        op, k, block_size, max_basis, tol, max_products, method
-    )
+    args = _check_args(op, k, block_size, max_basis, tol, max_products, method)
+    with matmul_precision("highest"):
+        top = _solve(op, *args, method, seed)
+        if (
+            not bool(top.converged)
+            and jnp.dtype(op.dtype) == jnp.float32
+            and jax.config.jax_enable_x64
+        ):
+            top = _solve(_as_float64(op), *args, method, seed, check=False)
+            top = top._replace(upcast=jnp.asarray(True))
+            warnings.warn(
+                f"the float32 top-{args[1]} eigensolver did not reach tol = {args[4]:.3g}; it was "
+                "computed again with float64 arithmetic (the kernel tiles stay float32)",
+                stacklevel=2,
+            )
+    return top
+
+
+def _solve(op, n, k, b, max_basis, tol, max_products, method, seed, check=True):
     dtype = op.dtype
-    y = None
-    if labels is not None:
-        y = as_float_array(labels, "labels", dtype)
-        if y.ndim == 1:
-            y = y[:, None]
-        if y.ndim != 2 or y.shape[0] != n:
-            raise ValueError(f"labels must have shape (n,) or (n, C) with n = {n}, got {y.shape}")
-        check_finite(y, "labels")
-        if label_steps is not None:
-            label_steps = check_int("label_steps", label_steps, minimum=1)
-    label_cap = 0 if y is None else (label_steps or min(max_products, _LABEL_STEPS))
-    state = {"products": 0, "columns": 0, "label_steps": 0}
-    if y is not None:
-        c = y.shape[1]
-        label_basis = jnp.zeros((n, c * label_cap), dtype)
-        label_products = jnp.zeros((n, c * label_cap), dtype)
-        label_next = _orthonormal(label_basis, y)
+    passes = {"products": 0, "columns": 0}
 
     def multiply(block):
-        """One pass over K: the eigensolver's block and, while wanted, the next label block."""
-        nonlocal label_basis, label_products, label_next
-        want_labels = y is not None and state["label_steps"] < label_cap
-        cols = jnp.concatenate([block, label_next], axis=1) if want_labels else block
-        out = op.apply(cols)
-        state["products"] += 1
-        state["columns"] += cols.shape[1]
-        if not want_labels:
-            return out
-        kb, kl = out[:, : block.shape[1]], out[:, block.shape[1] :]
-        pos = state["label_steps"] * y.shape[1]
-        label_basis, label_products = _extend_labels(
-            label_basis, label_products, label_next, kl, pos
-        )
-        state["label_steps"] += 1
-        label_next = _orthonormal(label_basis, kl)
-        return kb
+        passes["products"] += 1
+        passes["columns"] += block.shape[1]
+        return op.apply(block)
 
     if n <= k + b:  # the whole space fits in one block: K = K·I, then a dense eigh
         method, b, max_basis = "block-krylov", n, n
@@ -325,56 +321,45 @@ def topk_eigensystem(
     z = jnp.eye(n, dtype=dtype) if b == n else _orthonormal(q, _random_block(n, b, seed, dtype))
     theta = x = residual = None
     converged = False
-    with matmul_precision("highest"):
-        while state["products"] < max_products:
-            wz = multiply(z)
-            if method == "subspace":
-                q, w, t, m = z, wz, 0.5 * (z.T @ wz + wz.T @ z), b
-            else:
-                q, w, t = _extend(q, w, t, m, z, wz)
-                m += b
-            if m < k:  # fewer basis columns than wanted pairs: keep growing
-                z = _orthonormal(q, wz)
-                continue
-            theta, s, x, residual = _ritz(q, w, t, m, k)
-            # b = n: the block was the identity, Rayleigh–Ritz a full eigendecomposition.
-            converged = b == n or bool(jnp.all(residual <= tol * theta[0]))
-            if converged:
-                break
-            if method == "subspace":  # one power step: the next basis spans K Q
-                z = _orthonormal(jnp.zeros_like(q), wz)
-                continue
+    while passes["products"] < max_products:
+        wz = multiply(z)
+        if passes["products"] == 1 and check:
+            _check_symmetric(z, wz)
+        if method == "subspace":
+            q, w, t, m = z, wz, 0.5 * (z.T @ wz + wz.T @ z), b
+        else:
+            q, w, t = _extend(q, w, t, m, z, wz)
+            m += b
+        if m < k:  # fewer basis columns than wanted pairs: keep growing
             z = _orthonormal(q, wz)
-            if m + b > max_basis:
-                keep = min(max(k, max_basis - 2 * b), max_basis - b)
-                q, w, t = _restart(q, w, s, theta, keep)
-                m = keep
-        # Extra label-only passes when more Krylov steps were asked than the solver needed.
-        while y is not None and label_steps is not None and state["label_steps"] < label_steps:
-            multiply(jnp.zeros((n, 0), dtype))
+            continue
+        theta, s, x, residual = _ritz(q, w, t, m, k)
+        # b = n: the block was the identity, Rayleigh–Ritz a full eigendecomposition.
+        converged = b == n or bool(jnp.all(residual <= tol * theta[0]))
+        if converged:
+            break
+        if method == "subspace":  # one power step: the next basis spans K Q
+            z = _orthonormal(jnp.zeros_like(q), wz)
+            continue
+        z = _orthonormal(q, wz)
+        if m + b > max_basis:
+            keep = min(max(k, max_basis - 2 * b), max_basis - b)
+            q, w, t = _restart(q, w, s, theta, keep)
+            m = keep
     if theta is None:
         raise ValueError(
             f"max_products = {max_products} passes of block_size = {b} columns cannot hold "
             f"k = {k} Ritz pairs; raise max_products or block_size"
         )
     next_eig = theta[k] if min(m, theta.shape[0]) > k else jnp.asarray(jnp.nan, dtype)
-    label_data = None
-    if y is not None:
-        used = state["label_steps"] * y.shape[1]
-        label_data = LabelKrylov(
-            start=y,
-            basis=label_basis[:, :used],
-            products=label_products[:, :used],
-            steps=jnp.asarray(state["label_steps"]),
-        )
     return TopKEigensystem(
         eigenvalues=theta[:k],
         eigenvectors=x,
         residual_norms=residual,
         next_eigenvalue=next_eig,
-        block_products=jnp.asarray(state["products"]),
-        columns_multiplied=jnp.asarray(state["columns"]),
+        block_products=jnp.asarray(passes["products"]),
+        columns_multiplied=jnp.asarray(passes["columns"]),
         converged=jnp.asarray(converged),
         tol=jnp.asarray(tol, dtype),
-        labels=label_data,
+        upcast=jnp.asarray(False),
     )

@@ -130,7 +130,7 @@ def unit_rows(n, d, seed=0):
 
 def constant_dataset(n=5000, d=5):
     """n identical unit rows with +1 labels, no test set: a data set whose size, not content,
-    matters (what the solver plans decide from; its dense kernel path needs 5n² floats)."""
+    matters (what the solver plans decide from; its dense kernel path needs 7n² floats)."""
     from ntk_air import data
 
     return data.Dataset(

@@ -1,6 +1,5 @@
-"""Self-distillation rules (docs/science/distillation.md) against independent numpy recursions and
-closed forms, the engines and their grouping, rules and observables of one's own, and the legacy
-form."""
+"""Self-distillation rules (docs/science/distillation.md) against independent numpy recursions
+and closed forms, the engines and their grouping, rules and observables of one's own."""
 
 from __future__ import annotations
 
@@ -91,8 +90,7 @@ def reference(
     ramp=0,
     u0=None,
 ):
-    """docs/science/distillation.md written out per rule, stepped in numpy: (u path (steps+1, ...),
-    f_test)."""
+    """docs/science/distillation.md written out per rule, stepped in numpy: (u path, f_test)."""
 
     def alpha_at(k, q):
         if schedule == "increasing":
@@ -500,29 +498,14 @@ def test_clear_errors(problem):
         linear_problem(eigensystem(pr["H"]), y, yc, u0=0.1 * y, k_test_train=pr["Kt"])
 
 
-def test_legacy_kernel_first_form_warns_and_agrees(problem):
+def test_only_the_problem_form_is_accepted(problem):
+    """The kernel-first form and the names that moved to targets/rounds are gone (0.3)."""
     pr = problem
-    with pytest.warns(DeprecationWarning, match="linear_problem"):
-        old = D.self_distill(
-            pr["H"],
-            pr["y"],
-            pr["y_clean"],
-            T.r3(0.9),
-            steps=20,
-            record_every=5,
-            k_test=pr["Kt"],
-            y_test_clean=pr["yt"],
-        )
-    new = D.self_distill(
-        _lp(pr, pr["y"], pr["y_clean"], pr["yt"]), T.r3(0.9), steps=20, record=Record(5)
-    )
-    np.testing.assert_allclose(np.asarray(old.dist_train), np.asarray(new.dist_train), atol=1e-12)
-    with pytest.warns(DeprecationWarning, match="ntk_air.targets.r3"):
-        assert D.r3 is T.r3
-    with pytest.warns(DeprecationWarning, match="ntk_air.rounds"):
-        legacy = D.distill_rounds
-    with pytest.warns(DeprecationWarning, match="deprecated"):
-        legacy(pr["H"], pr["y"], pr["y_clean"], R.ridge_rounds(0.1), rounds=2)
+    with pytest.raises(TypeError, match="needs a LinearProblem"):
+        D.self_distill(pr["H"], T.r3(0.9), steps=20)
+    with pytest.raises(TypeError, match="needs a LinearProblem"):
+        R.distill_rounds(pr["H"], R.ridge_rounds(0.1), rounds=2)
+    assert not hasattr(D, "r3") and not hasattr(D, "distill_rounds")
 
 
 def test_float32_kernel_stays_float32(problem):

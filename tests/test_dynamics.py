@@ -13,7 +13,6 @@ import scipy.linalg
 from conftest import linalg_tol
 from ntk_air import data
 from ntk_air.dynamics import (
-    distill_from_early_stopped_teacher,
     fitted_fractions,
     flow_half_lives,
     flow_mode_factors,
@@ -23,8 +22,8 @@ from ntk_air.dynamics import (
     gd_predictor,
     log_spaced_steps,
     resolve_step_size,
-    u_curve,
 )
+from ntk_air.early_stopping import distill_from_early_stopped_teacher, u_curve
 from ntk_air.eigen import eigensystem
 from ntk_air.kernels import two_layer_relu
 

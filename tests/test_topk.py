@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import TOLERANCES
-from ntk_air import kernels, operators, topk
+from ntk_air import kernels, matfree, operators, topk
 
 
 def _clustered(n, d=20, centres=8, eps0=1.0, seed=0):
@@ -108,9 +108,9 @@ def test_float32_operator_under_x64(x64):
     x = _clustered(300, seed=4).astype(np.float32)
     fn = kernels.two_layer_relu_kernel_fn(dtype="float32")
     op = operators.kernel_operator(fn, x, tile_size=64)
-    top = topk.topk_eigensystem(op, 8, labels=np.sign(x[:, 0]))
+    top = topk.topk_eigensystem(op, 8)
     assert top.eigenvalues.dtype == np.float32 and top.eigenvectors.dtype == np.float32
-    assert top.labels.basis.dtype == np.float32 and bool(top.converged)
+    assert bool(top.converged) and not bool(top.upcast)
 
 
 def test_krylov_space_filling_the_whole_space(x64):
@@ -136,19 +136,22 @@ def test_small_n_is_one_dense_block(x64):
 
 
 def test_label_krylov_space(x64, problem):
+    """The one label-Krylov construction: orthonormal, ⊥ V_k, exact products, and span ∋ P K^j y."""
     x, K, lam, _ = problem
     y = np.sign(x[:, 0] + 0.1)
     op = operators.kernel_operator(kernels.two_layer_relu_kernel_fn(), x, tile_size=128)
-    top = topk.topk_eigensystem(op, 20, labels=y, label_steps=5)
-    lab = top.labels
-    basis = np.asarray(lab.basis)
+    top = topk.topk_eigensystem(op, 20)
+    lab = matfree.deflated_krylov(op, top, y, 5)
+    basis, v = np.asarray(lab.basis), np.asarray(top.eigenvectors)
     assert int(lab.steps) == 5 and basis.shape == (700, 5)
     np.testing.assert_allclose(basis.T @ basis, np.eye(5), atol=1e-12)
     np.testing.assert_allclose(np.asarray(lab.products), K @ basis, atol=1e-11)
-    for j in range(5):  # span(basis) ∋ K^j y
-        kj = np.linalg.matrix_power(K, j) @ y
+    assert np.max(np.abs(v.T @ basis)) < 1e-12
+    p = np.eye(700) - v @ v.T
+    for j in range(5):  # span(basis) ∋ (PKP)^j P y
+        kj = np.linalg.matrix_power(p @ K @ p, j) @ (p @ y)
         kj /= np.linalg.norm(kj)
-        assert np.linalg.norm(kj - basis @ (basis.T @ kj)) < 1e-8
+        assert np.linalg.norm(kj - basis @ (basis.T @ kj)) < 1e-7
 
 
 def test_not_converged_is_reported(x64, problem):
@@ -172,5 +175,48 @@ def test_errors(x64):
         topk.topk_eigensystem(op, 2, method="lanczos")
     with pytest.raises(TypeError, match="KernelOperator"):
         topk.topk_eigensystem(np.eye(3), 1)
-    with pytest.raises(ValueError, match="labels must have shape"):
-        topk.topk_eigensystem(op, 2, labels=np.ones(29))
+    nonsym = operators.matrix_operator(np.triu(np.ones((30, 30))))
+    with pytest.raises(ValueError, match="must be a symmetric operator"):
+        topk.topk_eigensystem(nonsym, 2)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_every_rank_of_a_tiny_kernel(x64, n):
+    """Any 1 ≤ k ≤ n, n ≥ 1: one block K·I and a dense eigendecomposition of it."""
+    x = _clustered(n, seed=6)
+    K, lam, _ = _dense(x)
+    op = operators.kernel_operator(kernels.two_layer_relu_kernel_fn(), x)
+    for k in range(1, n + 1):
+        top = topk.topk_eigensystem(op, k)
+        assert bool(top.converged) and top.eigenvectors.shape == (n, k)
+        np.testing.assert_allclose(np.asarray(top.eigenvalues), lam[:k], rtol=1e-12, atol=1e-14)
+        assert np.isnan(float(top.next_eigenvalue)) == (k == n)
+
+
+def test_rank_n_reduction_is_the_dense_eigensystem(x64):
+    """k = n: V_k spans ℝⁿ, the labels' Krylov space is empty, the reduction is eigh."""
+    x = _clustered(12, seed=7)
+    K, lam, _ = _dense(x)
+    op = operators.kernel_operator(kernels.two_layer_relu_kernel_fn(), x)
+    top = topk.topk_eigensystem(op, 12)
+    y = np.sign(x[:, 0]) + (x[:, 0] == 0)
+    kr = matfree.deflated_krylov(op, top, np.stack([-y, y], 1), 4)
+    assert int(kr.steps) == 0 and kr.basis.shape == (12, 0)
+    red = matfree.ritz_reduction(top, kr)
+    assert red.top == 12 and red.eigenvalues.shape == (12,)
+    np.testing.assert_allclose(np.asarray(red.eigenvalues), lam, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.slow
+def test_float32_that_cannot_converge_is_computed_in_float64(x64):
+    """tol = 3e-7 is below float32's reach: the solve is redone in float64 arithmetic, says so."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 8))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    op = operators.kernel_operator(kernels.two_layer_relu_kernel_fn(dtype="float32"), x)
+    assert op.dtype == np.float32
+    with pytest.warns(UserWarning, match="computed again with float64"):
+        top = topk.topk_eigensystem(op, 10, tol=3e-7)
+    assert bool(top.upcast) and top.eigenvalues.dtype == np.float64 and bool(top.converged)
+    _, lam, _ = _dense(x)
+    np.testing.assert_allclose(np.asarray(top.eigenvalues), lam[:10], rtol=1e-5)

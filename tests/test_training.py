@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk_air import distill as D
+from ntk_air import targets as D
 from ntk_air import models as M
 from ntk_air import targets as RT
 from ntk_air import training as T

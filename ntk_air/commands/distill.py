@@ -139,8 +139,8 @@ def add_parser(subparsers) -> None:
         default=DEFAULT_KRYLOV_STEPS,
         metavar="S",
         help="top-k path: passes over K (width 2C) that build the Krylov space of y and ŷ on "
-        f"the deflated operator behind the reduction (default {DEFAULT_KRYLOV_STEPS}; 0: the "
-        "eigensolver's own label Krylov space, no extra pass, less accurate)",
+        f"the deflated operator behind the reduction (default {DEFAULT_KRYLOV_STEPS}; 0 or 1: "
+        "the labels alone, one pass, least accurate)",
     )
     add_time_options(p)
     p.set_defaults(func=run)

@@ -108,8 +108,15 @@ def run(args) -> int:
         try:
             system = None
             if any(s in sections for s in ("kernel", "air", "distill")):
-                # One kernel evaluation and one eigendecomposition serve three sections.
-                system = studies.kernel_system(dataset, kernel_fn)
+                # One kernel system, planned (dense or top-k within the available memory),
+                # serves three sections; the kernel section needs the dense matrix.
+                plan = studies.air_plan(dataset)
+                if plan.solver == "topk" and "kernel" in sections:
+                    raise ValueError(
+                        f"the kernel section needs K(X, X) in memory, which does not fit "
+                        f"({plan.reason}); leave it out with --sections or use --n-train"
+                    )
+                system = studies.kernel_system(dataset, kernel_fn, plan)
             timer.lap("kernel_and_eigendecomposition")
             bar("kernel and eigendecomposition", 1, total)
             for i, name in enumerate(sections):

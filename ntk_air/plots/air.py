@@ -31,13 +31,18 @@ def plot_eigenvalues(eigenvalues, *, ax=None, title: str = "NTK spectrum"):
     return ax
 
 
-def plot_label_energy(spectra, *, axes=None, title: str = "label energy per NTK mode"):
+def plot_label_energy(
+    spectra, *, axes=None, title: str = "label energy per NTK mode", n: int | None = None
+):
     """Energy per mode p_i(z) (left, log y) and cumulative C_z(k) (right, log x) of ŷ, e and y.
 
     Args:
       spectra: `ntk_air.spectrum.AIRSpectra` (clean, noise, noisy).
       axes: a pair of Axes to draw on (None: a new figure).
       title: the figure's title.
+      n: the number of points (default: the modes shown; pass it for a top-k spectrum, whose
+        k modes are fewer, so that the uniform line is k/n and a fraction the k modes do not
+        hold reads "> k").
     """
     ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4))
     fig = ax0.figure
@@ -48,7 +53,7 @@ def plot_label_energy(spectra, *, axes=None, title: str = "label energy per NTK 
             continue
         k = np.arange(1, p.size + 1)
         held = ", ".join(
-            f"{100 * f:g} % in {int(m)}"
+            f"{100 * f:g} % in {int(m) if m else f'> {p.size}'}"
             for f, m in zip(np.asarray(s.fractions), np.asarray(s.modes_holding), strict=True)
         )
         shown = p > 0
@@ -56,8 +61,9 @@ def plot_label_energy(spectra, *, axes=None, title: str = "label energy per NTK 
         ax1.semilogx(
             k, np.asarray(s.cumulative), "-", color=_COLORS[name], label=f"{name} ({held})"
         )
-    n = np.asarray(spectra.clean.energy).size
-    ax1.semilogx(np.arange(1, n + 1), np.arange(1, n + 1) / n, ":", color="k", label="uniform k/n")
+    k = np.arange(1, np.asarray(spectra.clean.energy).size + 1)
+    n = k.size if n is None else int(n)
+    ax1.semilogx(k, k / n, ":", color="k", label=f"uniform k/n (n = {n})")
     ax0.set_xlabel("mode i (descending eigenvalue)")
     ax0.set_ylabel("energy p_i(z) = (v_i·z)² / ‖z‖²")
     ax0.set_title("energy per mode")

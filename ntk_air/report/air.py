@@ -100,6 +100,7 @@ def _solver_keys(study) -> dict:
             "converged": bool(top.converged),
             "residual_tolerance": float(top.tol),
             "block_products": int(top.block_products),
+            "computed_in_float64": bool(top.upcast),
             "trajectory_tail": {
                 "method": top.tail_method,
                 "residual_norm": top.residual_norm,
@@ -107,7 +108,8 @@ def _solver_keys(study) -> dict:
                 "tail_upper": top.tail_upper,
             },
             "topk_note": "eigenvalues and per-mode arrays hold the top k modes (largest first); "
-            "lambda_min is the k-th; fitted fractions count the top k modes only (lower bounds); "
+            "lambda_min is the k-th; fitted fractions and the U-curve come from the Rayleigh-Ritz "
+            "reduction to the top k modes and the Krylov space of (y, y_clean); "
             "alignment, complexity and most_negative_eigenvalue need the whole spectrum (nan)",
         }
     )
@@ -130,7 +132,10 @@ def write_air(writer, study, *, prefix: str = "", kernel: dict | None = None) ->
     figure(
         "air_energy.png",
         lambda axes: plot_label_energy(
-            study.spectra, axes=axes, title=f"label energy per NTK mode ({title})"
+            study.spectra,
+            axes=axes,
+            title=f"label energy per NTK mode ({title})",
+            n=study.data["n"],
         ),
         1,
         2,

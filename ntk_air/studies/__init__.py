@@ -16,14 +16,7 @@ hand the results to `ntk_air.report` (JSON, figures, index.md) or to `ntk_air.pl
     True
 """
 
-from ._system import (
-    KernelSystem,
-    Progress,
-    ReducedSystem,
-    data_summary,
-    kernel_system,
-    reduced_system,
-)
+from ._system import KernelSystem, Progress, data_summary, kernel_system
 from .air import AIRConfig, AIRStudy, TopKDiagnostics, air, air_plan
 from .distill import (
     DistillConfig,
@@ -83,7 +76,6 @@ __all__ = [
     "PredictConfig",
     "PredictStudy",
     "Progress",
-    "ReducedSystem",
     "RuleRun",
     "TheoremConfig",
     "TheoremStudy",
@@ -92,7 +84,6 @@ __all__ = [
     "best_run",
     "checkpoint_steps",
     "data_summary",
-    "reduced_system",
     "distill",
     "entk",
     "entk_network",

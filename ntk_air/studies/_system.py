@@ -6,15 +6,16 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..eigen import Eigensystem, eigensystem
+from ..problem import LinearProblem, linear_problem
+from ..resources import SolverChoice
 
 __all__ = [
     "KernelSystem",
     "kernel_system",
-    "ReducedSystem",
-    "reduced_system",
     "DEFAULT_KRYLOV_STEPS",
     "Progress",
     "data_summary",
@@ -26,20 +27,59 @@ Progress = Callable[[str, int, int], None]
 """A progress callback, `progress(stage, done, total)`, called by a study after each stage."""
 
 
+DEFAULT_KRYLOV_STEPS = 16
+"""Passes of `matfree.deflated_krylov` behind the reduction: on two-layer ReLU H∞ (n = 3000,
+k = 50, d = 20 clusters, 2000 GD steps) the error of ‖u − ŷ‖ was 0.30 / 0.015 / 6.8e-5 / 3.6e-8
+(of 55) with 4 / 8 / 16 / 24 passes."""
+
+
 class KernelSystem(NamedTuple):
-    """A data set's kernels and their one eigendecomposition, shared by every study of it."""
+    """A data set's kernels and their one `Eigensystem`, shared by every study of it.
 
-    ntk: jax.Array  # (n, n) K(X, X) of the training inputs
-    ntk_test: jax.Array | None  # (n_test, n) K(X_test, X), or None without test points
-    eig: Eigensystem  # the decomposition of `ntk`
+    Dense: K(X, X), K(X_test, X) and the full decomposition. Top-k (K never formed): the
+    Rayleigh–Ritz reduction of K to its top k eigenvectors plus the Krylov space of (y, ŷ)
+    (`matfree.ritz_reduction`, `eig.rest` set) and K(X_test, X)·V through one rectangular pass.
+    Either way `problem` builds the `LinearProblem` every science function runs on.
+    """
+
+    ntk: jax.Array | None  # (n, n) K(X, X); None on the top-k path
+    ntk_test: jax.Array | None  # (n_test, n) K(X_test, X); None without test points or top-k
+    eig: Eigensystem  # dense: (n,), (n, n); top-k: (m,), (n, m) and eig.rest
+    kv_test: jax.Array | None = None  # (n_test, m) K(X_test, X) V on the top-k path
+    coarse: KernelSystem | None = None  # top-k: the reduction on fewer Krylov blocks, whose
+    #   results differ from this one's by an estimate of the reduction's error (None: dense)
+    solver: SolverChoice | None = None  # the plan it was built by (None: dense, unplanned)
+    krylov_steps: int = 0  # top-k: Krylov blocks of (y, ŷ) behind the reduction (passes)
+
+    def problem(self, dataset, *, kernel: bool = False) -> LinearProblem:
+        """The `LinearProblem` of the data set's labels on this system (kernel=True: with K
+        itself for the dense-scan engines, when it is at hand)."""
+        test = len(dataset.x_test) > 0
+        return linear_problem(
+            self.eig,
+            dataset.y,
+            dataset.y_clean,
+            k_test_train=self.ntk_test if self.kv_test is None else None,
+            kv_test=self.kv_test,
+            y_test_clean=dataset.y_test_clean if test else None,
+            kernel=self.ntk if kernel else None,
+        )
 
 
-def kernel_system(dataset, kernel_fn) -> KernelSystem:
-    """K(X, X), K(X_test, X) and the eigendecomposition of K(X, X), computed once.
+def kernel_system(
+    dataset, kernel_fn, plan: SolverChoice | None = None, *, krylov_steps=DEFAULT_KRYLOV_STEPS
+) -> KernelSystem:
+    """K(X, X), K(X_test, X) and the eigendecomposition of K(X, X), computed once — or, when the
+    plan says top-k, the reduction of K to its top eigenvectors and the labels' Krylov space.
 
     Args:
       dataset: a `data.Dataset`.
-      kernel_fn: a `KernelFn` (`kernel_fn(x1, x2=None) -> Kernel`); its `.ntk` is used.
+      kernel_fn: a `KernelFn` (`kernel_fn(x1, x2=None) -> Kernel`); its `.ntk` is used. The
+        top-k path needs a tiled one (`block_fn`).
+      plan: a `resources.SolverChoice` (`studies.air_plan`, `distill_plan`, `plan_solver`);
+        None: dense, unplanned.
+      krylov_steps: top-k only: passes of `matfree.deflated_krylov` of (y, ŷ) (0 or 1: the
+        labels alone, one pass).
 
     Returns:
       KernelSystem.
@@ -50,30 +90,11 @@ def kernel_system(dataset, kernel_fn) -> KernelSystem:
       >>> system.ntk.shape
       (160, 160)
     """
+    if plan is not None and plan.solver == "topk":
+        return _topk_system(dataset, kernel_fn, plan, krylov_steps)
     ntk = kernel_fn(dataset.x).ntk
     ntk_test = kernel_fn(dataset.x_test, dataset.x).ntk if len(dataset.x_test) else None
-    return KernelSystem(ntk=ntk, ntk_test=ntk_test, eig=eigensystem(ntk))
-
-
-class ReducedSystem(NamedTuple):
-    """The matrix-free counterpart of `KernelSystem`: K reduced by Rayleigh–Ritz, never formed.
-
-    `eig` has m = k + r columns (`matfree.ritz_reduction`): the top k eigenpairs and the Ritz
-    pairs of the Krylov space of (y, ŷ) on the deflated operator; `coarse_eig` is the same on
-    fewer Krylov blocks, at least two blocks' worth of columns fewer (`_coarse_reduction`; None
-    when there is no such), so that the difference of results on the two estimates the error of
-    the tail.
-    """
-
-    eig: Eigensystem  # (m,) and (n, m)
-    kv_test: jax.Array | None  # (n_test, m) K(X_test, X) V through the rectangular operator
-    coarse_eig: Eigensystem | None  # the reduction with s − 2 Krylov blocks
-    coarse_kv_test: jax.Array | None
-    top: object  # topk.TopKEigensystem (residuals, convergence, passes)
-    reduction: object  # matfree.RitzReduction (leak, next eigenvalue)
-    trace: float  # tr K = Σ K(x_i, x_i), from the diagonal alone
-    krylov_steps: int  # Krylov blocks of (y, ŷ) behind the reduction
-    extra_passes: int  # passes over K beyond the eigensolver's (deflated Krylov)
+    return KernelSystem(ntk=ntk, ntk_test=ntk_test, eig=eigensystem(ntk), solver=plan)
 
 
 def require_tiled(kernel_fn) -> None:
@@ -86,87 +107,63 @@ def require_tiled(kernel_fn) -> None:
         )
 
 
-def _coarse_reduction(top, red, block: int, krylov=None):
-    """The reduction on the most Krylov blocks s' < s whose dimension is at least 2·block below
-    the full one's. Later blocks resolve ever less (rounding grows like (λ_1/λ_{k+1})^j and
-    their rank-deficient directions are dropped), so merely dropping the last two blocks can
-    leave almost the same space: measured (n = 1500, k = 30, C = 1) dimensions 40, 40, 41, 42
-    for s = 5…8, whose difference (0.061) understated the actual error (0.069); 2·block fewer
-    columns (s' = 4: 0.167) did not."""
+def _coarse_steps(top, krylov, block: int) -> int | None:
+    """The most Krylov blocks s' < s whose reduction has at least 2·block fewer columns than the
+    full one. Later blocks resolve ever less (their dependent directions are dropped), so merely
+    dropping the last two blocks can leave almost the same space: measured (n = 1500, k = 30,
+    C = 1) dimensions 40, 40, 41, 42 for s = 5…8, whose difference (0.061) understated the
+    actual error (0.069); 2·block fewer columns (s' = 4: 0.167) did not."""
     from ..matfree import ritz_reduction
 
-    full = red.eig.eigenvalues.shape[0]
-    space = top.labels if krylov is None else krylov
-    for steps in range(int(space.steps) - 1, 0, -1):
-        coarse = ritz_reduction(top, steps, krylov=krylov)
-        if coarse.eig.eigenvalues.shape[0] <= full - 2 * block:
-            return coarse
+    full = top.eigenvalues.shape[0] + int(krylov.basis.shape[1])
+    for steps in range(int(krylov.steps) - 1, 0, -1):
+        if ritz_reduction(top, krylov, steps).eigenvalues.shape[0] <= full - 2 * block:
+            return steps
     return None
 
 
-DEFAULT_KRYLOV_STEPS = 16
-"""Passes of `matfree.deflated_krylov` behind the reduction: on two-layer ReLU H∞ (n = 3000,
-k = 50, d = 20 clusters, 2000 GD steps) the error of ‖u − ŷ‖ was 0.30 / 0.015 / 6.8e-5 / 3.6e-8
-(of 55) with 4 / 8 / 16 / 24 passes, 0.051 with the eigensolver's free label Krylov space."""
-
-
-def reduced_system(
-    dataset, kernel_fn, rank: int, krylov_steps: int = DEFAULT_KRYLOV_STEPS
-) -> ReducedSystem:
-    """Top-k eigenpairs of K(X, X) by block Krylov passes, the Krylov space of the labels y and
-    ŷ on the deflated operator, the Rayleigh–Ritz reduction of K to both; K(X_test, X)·V by
-    one pass of the rectangular operator.
-
-    Args:
-      dataset: a `data.Dataset` (y and y_clean start the Krylov space).
-      kernel_fn: a tiled `KernelFn` (with `block_fn`: `kernels.from_pairwise`, `fc_kernel_fn`,
-        `two_layer_relu_kernel_fn`, the neural-tangents backend).
-      rank: k.
-      krylov_steps: passes of `matfree.deflated_krylov` (width 2C each); 0: the label Krylov
-        space the eigensolver builds in its own passes instead (no extra pass, less accurate:
-        its later blocks are resolved only to eps·(λ_1/λ_{k+1})^j).
-
-    Returns:
-      ReducedSystem.
-    """
+def _topk_system(dataset, kernel_fn, plan: SolverChoice, krylov_steps: int) -> KernelSystem:
+    """Top-k eigenpairs by block Krylov passes, the Krylov space of (y, ŷ) on the deflated
+    operator, the Rayleigh–Ritz reductions to both on all and on fewer blocks, and
+    K(X_test, X)·V by one pass of the rectangular operator."""
     from ..matfree import deflated_krylov, ritz_reduction
     from ..operators import kernel_diagonal, kernel_operator
     from ..topk import topk_eigensystem
 
     require_tiled(kernel_fn)
     y = np.asarray(dataset.y)
-    y_clean = np.asarray(dataset.y_clean)
-    start = np.concatenate([-y.reshape(len(y), -1), y_clean.reshape(len(y), -1)], axis=1)
-    x = dataset.x
-    op = kernel_operator(kernel_fn, x)
-    krylov = None
-    if krylov_steps:
-        top = topk_eigensystem(op, rank)
-        krylov = deflated_krylov(op, top, start, krylov_steps)
-    else:
-        top = topk_eigensystem(op, rank, labels=start)
-    red = ritz_reduction(top, krylov=krylov)
-    coarse = _coarse_reduction(top, red, start.shape[1], krylov)
+    start = np.concatenate(
+        [-y.reshape(len(y), -1), np.asarray(dataset.y_clean).reshape(len(y), -1)], axis=1
+    )
+    op = kernel_operator(kernel_fn, dataset.x)
+    top = topk_eigensystem(op, plan.rank)
+    krylov = deflated_krylov(
+        op, top, start.astype(np.dtype(top.eigenvectors.dtype)), max(1, krylov_steps)
+    )
+    trace = float(jnp.sum(kernel_diagonal(kernel_fn, dataset.x)))
+    eig = ritz_reduction(top, krylov, trace=trace)
+    coarse_steps = _coarse_steps(top, krylov, start.shape[1])
+    coarse = (
+        None if coarse_steps is None else ritz_reduction(top, krylov, coarse_steps, trace=trace)
+    )
     kv = kv_coarse = None
     if len(dataset.x_test):
-        test_op = kernel_operator(kernel_fn, dataset.x_test, x)
-        both = test_op.apply(
-            red.eig.eigenvectors
-            if coarse is None
-            else jax.numpy.concatenate([red.eig.eigenvectors, coarse.eig.eigenvectors], axis=1)
-        )
-        m = red.eig.eigenvalues.shape[0]
+        test_op = kernel_operator(kernel_fn, dataset.x_test, dataset.x)
+        vectors = [eig.eigenvectors] + ([] if coarse is None else [coarse.eigenvectors])
+        both = test_op.apply(jnp.concatenate(vectors, axis=1))
+        m = eig.eigenvalues.shape[0]
         kv, kv_coarse = both[:, :m], (None if coarse is None else both[:, m:])
-    return ReducedSystem(
-        eig=red.eig,
+    steps = int(krylov.steps)
+    return KernelSystem(
+        ntk=None,
+        ntk_test=None,
+        eig=eig,
         kv_test=kv,
-        coarse_eig=None if coarse is None else coarse.eig,
-        coarse_kv_test=kv_coarse,
-        top=top,
-        reduction=red,
-        trace=float(jax.numpy.sum(kernel_diagonal(kernel_fn, x))),
-        krylov_steps=int((top.labels if krylov is None else krylov).steps),
-        extra_passes=int(krylov.steps) if krylov is not None else 0,
+        coarse=None
+        if coarse is None
+        else KernelSystem(None, None, coarse, kv_coarse, None, plan, coarse_steps),
+        solver=plan,
+        krylov_steps=steps,
     )
 
 

@@ -5,11 +5,11 @@ the energy of clean labels ŷ, noise e = y − ŷ and noisy labels y per eigenmo
 linearized GD trajectory from u(0) = 0 at log-spaced steps, on train and test points.
 
 When K and its eigenvectors do not fit the memory budget (`resources.plan_solver`, solver
-"auto"), or with solver "topk", the study runs matrix-free (issue 11): the top-k eigenpairs by
-block Krylov iteration on the kernel operator (`topk.topk_eigensystem`), exact per-mode energies
-for those k plus one tail bucket per label kind (`matfree.topk_air_spectra`), and the trajectory
-with the top k modes in closed form and the tail by the label Krylov space's Lanczos quadrature
-(`matfree.topk_gd_predictor`, Gauss/Gauss–Radau bounds reported).
+"auto"), or with solver "topk", the kernel system is matrix-free (`kernel_system`): the top-k
+eigenpairs by block Krylov iteration on the kernel operator and the Rayleigh–Ritz reduction of K
+to them and the Krylov space of (y, ŷ) (`matfree.ritz_reduction`). The same code then gives
+exact per-mode energies of the top k plus one tail bucket per label kind, and the dynamics on
+the reduction (exact along the top k, the Galerkin approximation beyond).
 """
 
 from __future__ import annotations
@@ -24,22 +24,14 @@ from ..dynamics import (
     FittedFractions,
     fitted_fractions,
     gd_half_lives,
+    gd_mode_factors,
     log_spaced_steps,
     resolve_step_size,
 )
 from ..early_stopping import UCurve, noise_fit_horizon, u_curve
-from ..eigen import Eigensystem
-from ..problem import linear_problem
 from ..resources import Budget, SolverChoice, plan_solver
-from ..spectrum import ENERGY_FRACTIONS, AIRSpectra, LabelSpectrum, air_spectra
-from ._system import (
-    KernelSystem,
-    Progress,
-    data_summary,
-    kernel_system,
-    report_progress,
-    require_tiled,
-)
+from ..spectrum import AIRSpectra, air_spectra
+from ._system import KernelSystem, Progress, data_summary, kernel_system, report_progress
 
 __all__ = ["AIRConfig", "AIRStudy", "TopKDiagnostics", "air", "air_plan", "FIT_LEVELS"]
 
@@ -84,9 +76,9 @@ class TopKDiagnostics(NamedTuple):
     """What the top-k path adds: the energy outside the k modes, residuals and tail bounds.
 
     With the top-k solver the AIRStudy's per-mode arrays (eigenvalues, energies, half-lives)
-    have k entries, largest eigenvalue first; fitted fractions count the top k modes only (a
-    lower bound: the tail's share is not included); alignment and complexity need the whole
-    spectrum and are NaN.
+    have k entries, largest eigenvalue first; fitted fractions and the U-curve come from the
+    Rayleigh–Ritz reduction (the tail by the Galerkin approximation); alignment, complexity and
+    the most negative eigenvalue need the whole spectrum and are NaN.
     """
 
     tail_clean: jax.Array  # () ‖(I − V_kV_kᵀ)ŷ‖² / ‖ŷ‖²
@@ -98,9 +90,10 @@ class TopKDiagnostics(NamedTuple):
     tol: float  # that relative tolerance
     block_products: int  # passes over K
     tail_method: str  # how the trajectory's tail was computed
-    residual_norm: jax.Array  # (T,) ‖u(k) − y‖ estimate (top k exact + tail by Lanczos/Gauss)
-    tail_lower: jax.Array  # (T,) Gauss lower bound of the tail part of ‖u(k) − y‖
-    tail_upper: jax.Array  # (T,) Gauss–Radau upper bound of it
+    residual_norm: jax.Array  # (T,) ‖u(k) − y‖ estimate (top k exact + tail by the reduction)
+    tail_lower: jax.Array  # (T,) max(0, 1 − ηθ_k)^k ‖P y‖: lower bound of the tail part
+    tail_upper: jax.Array  # (T,) ‖P y‖: upper bound of it
+    upcast: bool = False  # a float32 request that did not converge, computed in float64
 
 
 def _steps_to_fit(steps, f_clean, f_noise) -> dict:
@@ -143,7 +136,7 @@ def air_plan(dataset, budget: Budget | None = None, *, dtype=None) -> SolverChoi
         budget=Budget() if budget is None else budget,
         dtype=str(np.dtype(dtype or x.dtype)),
         n_test=int(np.shape(dataset.x_test)[0]),
-        n_labels=1 if y.ndim == 1 else y.shape[1],
+        n_labels=2 * (1 if y.ndim == 1 else y.shape[1]),  # the Krylov space of (y, ŷ)
         d=int(np.prod(x.shape[1:])),
         what="air",
     )
@@ -160,12 +153,16 @@ def air(
 ) -> AIRStudy:
     """AIR of a data set under a kernel: spectra, fitted fractions, U-curve (no files, no output).
 
+    The same code on both spectral paths (`kernel_system`): on the top-k one the per-mode
+    arrays hold the top k modes and `topk` what lies beyond them; the dynamics run on the
+    Rayleigh–Ritz reduction, which holds the labels exactly.
+
     Args:
       dataset: `data.Dataset` (y noisy, y_clean ground truth; ±1 vectors or one-hot).
       kernel_fn: a `KernelFn`; ignored when `system` is given.
       config: `AIRConfig`.
-      system: precomputed kernels and eigendecomposition (`kernel_system`), so that several
-        studies of one data set decompose once (the dense path).
+      system: precomputed kernels and eigensystem (`kernel_system`), so that several studies
+        of one data set decompose once.
       progress: progress(stage, done, total) after each stage.
       budget: `resources.Budget` (solver "auto"/"dense"/"topk", rank, memory budget) or a
         `SolverChoice` from `air_plan`; default `Budget()` (auto, the available memory).
@@ -183,16 +180,15 @@ def air(
       3
     """
     total = 3
-    choice = None
     if system is None:
-        choice = (
-            budget if isinstance(budget, SolverChoice) else air_plan(dataset, budget or Budget())
-        )
-        if choice.solver == "topk":
-            return _air_topk(dataset, kernel_fn, config, choice, progress)
-        system = kernel_system(dataset, kernel_fn)
-    report_progress(progress, "kernel and eigendecomposition", 1, total)
+        choice = budget if isinstance(budget, SolverChoice) else air_plan(dataset, budget)
+        system = kernel_system(dataset, kernel_fn, choice)
+    stage = "kernel and eigendecomposition"
+    if system.eig.rest is not None:
+        stage = f"top-{system.eig.top} eigenpairs and Krylov space of (y, ŷ) (matrix-free)"
+    report_progress(progress, stage, 1, total)
     eig = system.eig
+    top = eig.top_k()
     eta = resolve_step_size(eig, config.eta, force=config.force)
     spectra = air_spectra(eig, dataset.y_clean, dataset.y)
     report_progress(progress, "spectra", 2, total)
@@ -204,170 +200,55 @@ def air(
         steps = log_spaced_steps(steps, config.num_steps)
     else:
         steps = np.sort(np.asarray(steps, dtype=np.float64))
-    test = system.ntk_test is not None
-    problem = linear_problem(
-        eig,
-        dataset.y,
-        dataset.y_clean,
-        k_test_train=system.ntk_test,
-        y_test_clean=dataset.y_test_clean if test else None,
-    )
-    curve = u_curve(problem, steps=steps, eta=eta, force=config.force)
+    curve = u_curve(system.problem(dataset), steps=steps, eta=eta, force=config.force)
     ff = fitted_fractions(eig, dataset.y_clean, dataset.y, steps, eta=eta, force=config.force)
     f_clean, f_noise = np.asarray(ff.clean), np.asarray(ff.noise)
     report_progress(progress, "dynamics", 3, total)
     return AIRStudy(
         data=data_summary(dataset),
-        eigenvalues=eig.eigenvalues,
-        most_negative=eig.most_negative,
+        eigenvalues=top.eigenvalues,
+        most_negative=eig.most_negative if eig.rest is None else jax.numpy.asarray(np.nan),
         clamp_tol=eig.clamp_tol,
         eta=float(eta),
         spectra=spectra,
         steps=steps,
         curve=curve,
         fitted=ff,
-        half_lives=gd_half_lives(eig, eta=eta, force=config.force),
+        half_lives=gd_half_lives(top, eta=eta, force=config.force),
         steps_to_fit=_steps_to_fit(steps, f_clean, f_noise),
-        solver=choice,
+        solver=system.solver,
+        topk=None if eig.rest is None else _diagnostics(eig, spectra, dataset.y, steps, eta),
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# The matrix-free (top-k) path
-# ---------------------------------------------------------------------------------------------
+def _diagnostics(eig, spectra, y, steps, eta) -> TopKDiagnostics:
+    """‖u(k) − y‖ on the reduction, split at the top k, and a bracket of its tail part.
 
-
-def _as_label_spectrum(s, fractions) -> LabelSpectrum:
-    """A top-k spectrum in the dense LabelSpectrum's shape (per-mode arrays of length k)."""
-    cum = np.asarray(s.cumulative)
-    fr = np.asarray(fractions, dtype=cum.dtype)
-    tol = cum.shape[0] * np.finfo(cum.dtype).eps
-    below = np.sum(cum[None, :] < fr[:, None] - tol, axis=1)
-    # Within the top k only: 0 (→ None in air.json) when the k modes do not hold the fraction.
-    holding = np.where((below < cum.shape[0]) & ~np.isnan(cum[-1]), below + 1, 0)
-    nan = np.asarray(np.nan, cum.dtype)
-    return LabelSpectrum(
-        energy=s.energy,
-        cumulative=s.cumulative,
-        fractions=jax.numpy.asarray(fr),
-        modes_holding=jax.numpy.asarray(holding),
-        norm=s.norm,
-        alignment=nan,
-        complexity=nan,
+    The tail P r₀ (P = I − V_kV_kᵀ, r₀ = −y) lives on eigenvalues in [0, λ_{k+1}] ⊂ [0, θ_k],
+    so ‖(I − ηK)^k P r₀‖ lies between max(0, 1 − ηθ_k)^k ‖P r₀‖ and ‖P r₀‖ (η ≤ 2/λ_max).
+    """
+    rest, k = eig.rest, eig.top
+    factors = gd_mode_factors(eig, np.asarray(steps), eta=eta)
+    c = np.asarray(eig.eigenvectors.T @ jax.numpy.asarray(y, eig.eigenvalues.dtype)).reshape(
+        eig.eigenvalues.shape[0], -1
     )
-
-
-def _topk_fitted(lam, energies, eta, steps):
-    """F_z(k) over the top k modes: Σ_i (1 − (1 − ηθ_i)^k)² p_i(z) (a lower bound of F_z)."""
-    lam = np.asarray(lam, np.float64)
-    t = np.asarray(steps, np.float64)[:, None]
-    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
-        g = 1.0 - np.power(1.0 - eta * lam[None, :], t)
-    return [np.sum(g**2 * np.asarray(p, np.float64)[None, :], axis=1) for p in energies]
-
-
-def _topk_horizon(lam, noise_energy, noisy_energy, eta):
-    """10^⌈log10(2k)⌉, k the first step where the top-k noise (else noisy-label) energy is 99 %
-    fitted (`early_stopping.noise_fit_horizon` restricted to the top k modes; at most 1e12)."""
-    p = np.asarray(noise_energy, np.float64)
-    if not np.all(np.isfinite(p)) or p.sum() <= 0:
-        p = np.asarray(noisy_energy, np.float64)
-    grid = np.logspace(0, 12, 241)
-    (fitted,) = _topk_fitted(lam, [p], eta, grid)
-    hit = np.flatnonzero(fitted >= 0.99 * p.sum())
-    k = grid[hit[0]] if hit.size else 1e12
-    return float(min(1e12, 10.0 ** np.ceil(np.log10(2 * k))))
-
-
-def _air_topk(dataset, kernel_fn, config: AIRConfig, choice: SolverChoice, progress):
-    from ..matfree import topk_air_spectra, topk_gd_predictor
-    from ..operators import kernel_operator
-    from ..topk import topk_eigensystem
-
-    require_tiled(kernel_fn)
-    total = 3
-    x = dataset.x
-    y = np.asarray(dataset.y)
-    op = kernel_operator(kernel_fn, x)
-    top = topk_eigensystem(op, choice.rank, labels=-y)  # u(0) − y with u(0) = 0
-    report_progress(progress, f"top-{choice.rank} eigenpairs (matrix-free)", 1, total)
-    lam = top.eigenvalues
-    spec = topk_air_spectra(top, dataset.y_clean, y)
-    fractions = ENERGY_FRACTIONS
-    spectra = AIRSpectra(*(_as_label_spectrum(s, fractions) for s in spec))
-    lam_max = float(lam[0])
-    clamp = lam.shape[0] * float(np.finfo(np.asarray(lam).dtype).eps) * abs(lam_max)
-    eig_k = Eigensystem(lam, top.eigenvectors, jax.numpy.asarray(np.nan, lam.dtype), clamp)
-    eta = resolve_step_size(eig_k, config.eta, force=config.force)
-    report_progress(progress, "spectra", 2, total)
-    steps = config.steps
-    if steps is None:
-        horizon = _topk_horizon(lam, spec.noise.energy, spec.noisy.energy, eta)
-        steps = log_spaced_steps(horizon, config.num_steps)
-    elif np.ndim(steps) == 0:
-        steps = log_spaced_steps(steps, config.num_steps)
-    else:
-        steps = np.sort(np.asarray(steps, dtype=np.float64))
-    test = len(dataset.x_test) > 0
-    test_op = kernel_operator(kernel_fn, dataset.x_test, x) if test else None
-    predict, _ = topk_gd_predictor(top, y, eta=eta, y_clean=dataset.y_clean, test_operator=test_op)
-    traj = predict(steps)
-    train_dist = traj.clean_dist
-    test_dist = None
-    if test:
-        diff = np.asarray(traj.test) - np.asarray(dataset.y_test_clean)[None]
-        test_dist = jax.numpy.asarray(np.sqrt(np.sum(diff.reshape(len(steps), -1) ** 2, axis=1)))
-    best = int(np.argmin(np.asarray(train_dist)))
-    curve = UCurve(
-        steps=jax.numpy.asarray(steps),
-        train_dist=train_dist,
-        test_dist=test_dist,
-        best_index=jax.numpy.asarray(best),
-        best_step=jax.numpy.asarray(steps[best]),
-        best_dist=train_dist[best],
-        start_dist=train_dist[0],
-        final_dist=train_dist[-1],
-        test_best_step=None
-        if test_dist is None
-        else jax.numpy.asarray(steps[int(np.argmin(np.asarray(test_dist)))]),
-        test_best_dist=None if test_dist is None else jax.numpy.min(test_dist),
-    )
-    f_clean, f_noise, f_noisy = _topk_fitted(
-        lam, [spec.clean.energy, spec.noise.energy, spec.noisy.energy], eta, steps
-    )
-    ff = FittedFractions(
-        steps=jax.numpy.asarray(steps),
-        clean=jax.numpy.asarray(f_clean),
-        noise=jax.numpy.asarray(f_noise),
-        noisy=jax.numpy.asarray(f_noisy),
-    )
-    report_progress(progress, "dynamics", 3, total)
-    diagnostics = TopKDiagnostics(
-        tail_clean=spec.clean.tail,
-        tail_noise=spec.noise.tail,
-        tail_noisy=spec.noisy.tail,
-        residual_norms=top.residual_norms,
-        next_eigenvalue=top.next_eigenvalue,
-        converged=bool(top.converged),
-        tol=float(top.tol),
-        block_products=int(top.block_products),
-        tail_method="label Krylov space, Lanczos (Gauss) estimate with Gauss/Gauss–Radau bounds",
-        residual_norm=traj.residual_norm,
-        tail_lower=traj.tail_lower,
-        tail_upper=traj.tail_upper,
-    )
-    return AIRStudy(
-        data=data_summary(dataset),
-        eigenvalues=lam,
-        most_negative=jax.numpy.asarray(np.nan, lam.dtype),
-        clamp_tol=jax.numpy.asarray(clamp, lam.dtype),
-        eta=float(eta),
-        spectra=spectra,
-        steps=steps,
-        curve=curve,
-        fitted=ff,
-        half_lives=gd_half_lives(eig_k, eta=eta, force=config.force),
-        steps_to_fit=_steps_to_fit(steps, f_clean, f_noise),
-        solver=choice,
-        topk=diagnostics,
+    moved2 = (np.asarray(factors.residual)[:, :, None] * c[None]) ** 2  # (T, m, C)
+    tail0 = float(np.sqrt(np.sum(c[k:] ** 2)))
+    theta_k = float(eig.eigenvalues[k - 1])
+    decay = max(0.0, 1.0 - eta * theta_k) ** np.asarray(steps, np.float64)
+    return TopKDiagnostics(
+        tail_clean=spectra.clean.tail,
+        tail_noise=spectra.noise.tail,
+        tail_noisy=spectra.noisy.tail,
+        residual_norms=rest.residual_norms,
+        next_eigenvalue=rest.next_eigenvalue,
+        converged=bool(rest.converged),
+        tol=float(rest.tol),
+        block_products=int(rest.block_products),
+        tail_method="Rayleigh–Ritz reduction to the top-k eigenvectors and the Krylov space of "
+        "(y, ŷ) (Galerkin estimate), bracketed by max(0, 1 − ηθ_k)^k ‖P y‖ ≤ tail ≤ ‖P y‖",
+        residual_norm=jax.numpy.asarray(np.sqrt(moved2.sum(axis=(1, 2)))),
+        tail_lower=jax.numpy.asarray(tail0 * decay),
+        tail_upper=jax.numpy.asarray(np.full(len(steps), tail0)),
+        upcast=bool(rest.upcast),
     )

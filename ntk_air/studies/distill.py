@@ -7,17 +7,17 @@ through `rounds.distill_rounds`. The question each run answers: does it end belo
 stop, without stopping early?
 
 When K and its eigenvectors do not fit the memory budget (`resources.plan_solver`, solver
-"auto"), or with solver "topk", the study runs matrix-free (issue 11) on the Rayleigh–Ritz
-reduction of K to the top-k eigenvectors plus the label Krylov space of (y, ŷ)
-(`_system.reduced_system`, `matfree.ritz_reduction`): plain GD, the soft rules with an α that
+"auto"), or with solver "topk", the kernel system is the Rayleigh–Ritz reduction of K to the
+top-k eigenvectors plus the Krylov space of (y, ŷ) (`_system.kernel_system`,
+`matfree.ritz_reduction`) and the same code runs on it: plain GD, the soft rules with an α that
 does not depend on the predictions (R1, R1-lag, R3, bootstrapping; any schedule or warm-up) and
-the soft round rules run on it with the same engines, exact along the top k modes and Galerkin
-on the tail; each result carries an error estimate (the change when the Krylov space loses two
-blocks' worth of columns: an estimate, not a bound). Hard, adaptive and your own rules need
-K·(u − ỹ) over all n points at every step (their targets leave every fixed subspace): they run
-exactly by one pass of the kernel operator per step (`distill.operator_self_distill`) when that
-fits the time limit (or with force), else they are skipped and listed with the estimate; hard
-round rules are skipped (a ridge solve per round).
+the soft round rules, exact along the top k modes and Galerkin on the tail; each result carries
+an error estimate (the change when the Krylov space loses two blocks' worth of columns: an
+estimate, not a bound). Hard, adaptive and your own rules need K·(u − ỹ) over all n points at
+every step (their targets leave every fixed subspace): they run exactly on the
+`distill.OperatorScan` engine (one pass of the kernel operator per step) when that fits the time
+limit (or with force), else they are skipped and listed with the estimate; hard round rules are
+skipped (a ridge solve per round).
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..distill import engine_for, self_distill
+from ..distill import OperatorScan, engine_for, self_distill
 from ..dynamics import resolve_step_size
 from ..early_stopping import UCurve, u_curve
-from ..problem import linear_problem
 from ..record import Record
 from ..resources import (
     DEFAULT_RATES,
@@ -41,15 +40,14 @@ from ..resources import (
     plan_solver,
 )
 from ..rounds import default_ridge, distill_rounds, rounds_from_names, stack_rounds
+from ..spectrum import air_spectra
 from ..targets import RULE_NAMES, AffineRule, rules_from_names
 from ._system import (
     DEFAULT_KRYLOV_STEPS,
     KernelSystem,
     Progress,
-    ReducedSystem,
     data_summary,
     kernel_system,
-    reduced_system,
     report_progress,
 )
 
@@ -79,8 +77,8 @@ class DistillConfig:
     steps: GD steps. eta: step size (None: 1/λ_max). record_every: None: max(1, steps/500).
     extra_rules: ((label, rule), …) of your own — any `targets.TargetRule` or `AffineRule`.
     krylov_steps: the matrix-free path only: passes of `matfree.deflated_krylov` (width 2C)
-      behind the Rayleigh–Ritz reduction (`_system.DEFAULT_KRYLOV_STEPS`; 0: the eigensolver's
-      free label Krylov space, less accurate).
+      behind the Rayleigh–Ritz reduction (`_system.DEFAULT_KRYLOV_STEPS`; 0 or 1: the labels
+      alone, one pass, least accurate).
     """
 
     rules: tuple | None = None
@@ -142,6 +140,7 @@ class DistillTopK(NamedTuple):
     plain_error_estimate_test: float | None
     skipped: tuple  # ((label, reason), …): rules the matrix-free path did not run, and why
     method: str  # how the tail was computed, in words
+    computed_in_float64: bool = False  # a float32 request that did not converge in float32
 
 
 class DistillStudy(NamedTuple):
@@ -247,7 +246,7 @@ def _runs_on_reduction(rule) -> bool:
 
 
 def _operator_seconds(n, n_test, cols, rules, steps, every) -> float:
-    """Time of `distill.operator_self_distill`: per step one symmetric pass of width R·C (½n²
+    """Time of the `distill.OperatorScan` engine: per step one symmetric pass of width R·C (½n²
     kernel entries) plus a Python-side step; per record one pass of K(X_test, X)."""
     r = DEFAULT_RATES
     width = rules * cols
@@ -427,52 +426,73 @@ def distill(
             raise ValueError(f"unknown rule {unknown[0]!r}; choose from {RULE_NAMES}")
     if not isinstance(c.steps, int) or isinstance(c.steps, bool) or c.steps < 1:
         raise ValueError(f"steps must be a positive int, got {c.steps!r}")
-    total = 4
-    choice, loops = distill_plan(dataset, c, budget or Budget())
-    if system is None and choice.solver == "topk":
-        return _distill_topk(dataset, kernel_fn, c, choice, loops, budget or Budget(), progress)
+    budget = budget or Budget()
+    choice, loops = distill_plan(dataset, c, budget)
     if system is None:
-        system = kernel_system(dataset, kernel_fn)
+        system = kernel_system(dataset, kernel_fn, choice, krylov_steps=c.krylov_steps)
     eig = system.eig
+    topk = eig.rest is not None
+    total = 5 if topk else 4
+    stage = "kernel and eigendecomposition"
+    if topk:
+        stage = f"top-{eig.top} eigenpairs and Krylov space of (y, ŷ)"
+    report_progress(progress, stage, 1, total)
+    n = int(np.shape(dataset.x)[0])
     eta = resolve_step_size(eig, c.eta)
     record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
     ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
-    ridge = default_ridge(eig.eigenvalues) if c.ridge is None else float(c.ridge)
+    trace = float(eig.rest.trace) if topk else float(np.sum(np.asarray(eig.eigenvalues)))
+    ridge = default_ridge(trace, n) if c.ridge is None else float(c.ridge)
     step_rules, round_rules = _config_rules(c, ramp=ramp, ridge=ridge)
-    test = system.ntk_test is not None
-    problem = linear_problem(
-        eig,
-        dataset.y,
-        dataset.y_clean,
-        k_test_train=system.ntk_test,
-        y_test_clean=dataset.y_test_clean if test else None,
-        kernel=system.ntk,
-    )
-    report_progress(progress, "kernel and eigendecomposition", 1, total)
+    order = {lab: i for i, (lab, _) in enumerate(step_rules + round_rules)}
+    operator_steps, skipped = [], ()
+    if topk:
+        split = _topk_plan(dataset, c, budget, step_rules, round_rules)
+        step_rules, round_rules = split.reduced_steps, split.reduced_rounds
+        operator_steps, skipped = split.operator_steps, split.skipped
+    problem = system.problem(dataset, kernel=True)
+    coarse = None if system.coarse is None else system.coarse.problem(dataset)
+    # The top-k pairs are exact only to their residuals: max ‖Kv_i − θ_i v_i‖/θ_1 · ‖y‖ is the
+    # level below which no estimate can go (n = 16000: soft R3 differed from dense by 4.8e-9,
+    # the space change by 3e-14, this floor 1.1e-6; benchmarks/results/scale.json "distill").
+    floor = 0.0
+    if topk:
+        floor = float(np.max(np.asarray(eig.rest.residual_norms)) / float(eig.eigenvalues[0]))
+        floor *= float(np.linalg.norm(np.asarray(dataset.y)))
 
-    plain = u_curve(problem, steps=np.arange(c.steps + 1), eta=eta)
+    def both(run_on):
+        """A run on the system and, on the top-k path, on the coarse reduction (or None)."""
+        return run_on(problem), (None if coarse is None else run_on(coarse))
+
+    plain, plain_c = both(lambda p: u_curve(p, steps=np.arange(c.steps + 1), eta=eta))
     report_progress(progress, "plain GD (closed form)", 2, total)
 
-    rules = [r for _, r in step_rules]
-    run = self_distill(problem, rules, steps=c.steps, eta=eta, record=Record(record_every))
-    runs = [
-        _summary(label, "steps", _params(r), engine_for(r).name, run, i)
-        for i, (label, r) in enumerate(step_rules)
-    ]
+    runs = []
+    if step_rules:
+        rules = [r for _, r in step_rules]
+        record = Record(record_every)
+        run, run_c = both(lambda p: self_distill(p, rules, steps=c.steps, eta=eta, record=record))
+        mine = [
+            _summary(label, "steps", _params(r), engine_for(r).name, run, i)
+            for i, (label, r) in enumerate(step_rules)
+        ]
+        runs += _with_estimates(mine, run_c, floor)
     report_progress(progress, f"{len(step_rules)} step rules", 3, total)
-
     for hard_group in (False, True):
         group = [(lab, r) for lab, r in round_rules if bool(float(r.hard)) == hard_group]
         if not group:
             continue
-        rrun = distill_rounds(
-            problem, stack_rounds([r for _, r in group]), rounds=c.rounds, eta=eta
-        )
+        stacked = stack_rounds([r for _, r in group])
+        rrun, rrun_c = both(lambda p, st=stacked: distill_rounds(p, st, rounds=c.rounds, eta=eta))
         engine = "scan" if hard_group else "closed-form"
-        runs += [
+        mine = [
             _summary(lab, "rounds", _params(r), engine, rrun, i) for i, (lab, r) in enumerate(group)
         ]
+        runs += _with_estimates(mine, rrun_c, floor)
     report_progress(progress, f"{len(round_rules)} round rules", 4, total)
+    if topk:
+        runs += _operator_runs(dataset, kernel_fn, problem, operator_steps, c, eta, progress)
+        report_progress(progress, f"{len(operator_steps)} rules by operator passes", 5, total)
     noise = np.asarray(dataset.y) - np.asarray(dataset.y_clean)
     return DistillStudy(
         data=data_summary(dataset),
@@ -484,26 +504,41 @@ def distill(
         ridge=ridge,
         noise_norm=float(np.linalg.norm(noise)),
         plain_gd=plain,
-        runs=tuple(runs),
-        solver=choice,
+        runs=tuple(sorted(runs, key=lambda r: order[r.label])),
+        solver=system.solver if system.solver is not None else choice,
         loops=loops,
+        topk=_topk_info(system, dataset, plain, plain_c, floor, skipped) if topk else None,
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# The matrix-free path
-# ---------------------------------------------------------------------------------------------
+def _operator_runs(dataset, kernel_fn, problem, rules, c: DistillConfig, eta, progress):
+    """The rules that leave every fixed subspace, exactly: one pass over K per step."""
+    from ..operators import kernel_operator
 
+    if not rules:
+        return []
+    stage = f"{len(rules)} rules by one pass over K per step"
 
-def _reduced_problem(dataset, eig, kv_test):
-    test = kv_test is not None
-    return linear_problem(
-        eig,
-        dataset.y,
-        dataset.y_clean,
-        kv_test=kv_test,
-        y_test_clean=dataset.y_test_clean if test else None,
+    def step_progress(done, steps_total):
+        if done % max(1, steps_total // 100) == 0:
+            report_progress(progress, f"{stage} ({done}/{steps_total})", 4, 5)
+
+    test_op = None
+    if len(dataset.x_test):
+        test_op = kernel_operator(kernel_fn, dataset.x_test, dataset.x)
+    engine = OperatorScan(kernel_operator(kernel_fn, dataset.x), test_op, step_progress)
+    record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
+    orun = self_distill(
+        problem,
+        [r for _, r in rules],
+        steps=c.steps,
+        eta=eta,
+        engine=engine,
+        record=Record(record_every),
     )
+    return [
+        _summary(lab, "steps", _params(r), "operator", orun, i) for i, (lab, r) in enumerate(rules)
+    ]
 
 
 def _change(a, b, floor=0.0):
@@ -531,113 +566,24 @@ def _with_estimates(runs, coarse, floor):
     return out
 
 
-def _distill_topk(
-    dataset, kernel_fn, c: DistillConfig, choice, loops, budget, progress
-) -> DistillStudy:
-    from ..distill import operator_self_distill
-    from ..matfree import topk_air_spectra
-    from ..operators import kernel_operator
-
-    total = 5
-    red: ReducedSystem = reduced_system(dataset, kernel_fn, choice.rank, c.krylov_steps)
-    report_progress(progress, f"top-{choice.rank} eigenpairs and Krylov space of (y, ŷ)", 1, total)
-    n = int(np.shape(dataset.x)[0])
-    eig = red.eig
-    eta = resolve_step_size(eig, c.eta)
-    record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
-    ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
-    ridge = 0.1 * red.trace / n if c.ridge is None else float(c.ridge)
-    step_rules, round_rules = _config_rules(c, ramp=ramp, ridge=ridge)
-    order = {lab: i for i, (lab, _) in enumerate(step_rules + round_rules)}  # as the dense path
-    n_test = int(np.shape(dataset.x_test)[0])
-    split = _topk_plan(dataset, c, budget, step_rules, round_rules)
-    step_rules, round_rules, skipped = split.reduced_steps, split.reduced_rounds, split.skipped
-    problem = _reduced_problem(dataset, eig, red.kv_test)
-    coarse = (
-        None
-        if red.coarse_eig is None
-        else _reduced_problem(dataset, red.coarse_eig, red.coarse_kv_test)
-    )
-    # The top-k pairs are exact only to their residuals: max ‖Kv_i − θ_i v_i‖/θ_1 · ‖y‖ is the
-    # level below which no estimate can go (n = 16000: soft R3 differed from dense by 4.8e-9,
-    # the space change by 3e-14, this floor 1.1e-6; benchmarks/results/scale.json "distill").
-    floor = float(np.max(np.asarray(red.top.residual_norms)) / float(red.top.eigenvalues[0]))
-    floor *= float(np.linalg.norm(np.asarray(dataset.y)))
-    plain = u_curve(problem, steps=np.arange(c.steps + 1), eta=eta)
-    plain_c = None if coarse is None else u_curve(coarse, steps=np.arange(c.steps + 1), eta=eta)
-    report_progress(progress, "plain GD (closed form)", 2, total)
-
-    runs = []
-    if step_rules:
-        rules = [r for _, r in step_rules]
-        record = Record(record_every)
-        run = self_distill(problem, rules, steps=c.steps, eta=eta, record=record)
-        run_c = None
-        if coarse is not None:
-            run_c = self_distill(coarse, rules, steps=c.steps, eta=eta, record=record)
-        mine = [
-            _summary(label, "steps", _params(r), engine_for(r).name, run, i)
-            for i, (label, r) in enumerate(step_rules)
-        ]
-        runs += _with_estimates(mine, run_c, floor)
-    report_progress(progress, f"{len(step_rules)} step rules", 3, total)
-    if round_rules:
-        stacked = stack_rounds([r for _, r in round_rules])
-        rrun = distill_rounds(problem, stacked, rounds=c.rounds, eta=eta)
-        rrun_c = None
-        if coarse is not None:
-            rrun_c = distill_rounds(coarse, stacked, rounds=c.rounds, eta=eta)
-        mine = [
-            _summary(lab, "rounds", _params(r), "closed-form", rrun, i)
-            for i, (lab, r) in enumerate(round_rules)
-        ]
-        runs += _with_estimates(mine, rrun_c, floor)
-    report_progress(progress, f"{len(round_rules)} round rules", 4, total)
-    if split.operator_steps:
-        stage = f"{len(split.operator_steps)} rules by one pass over K per step"
-
-        def step_progress(done, steps_total):
-            if done % max(1, steps_total // 100) == 0:
-                report_progress(progress, f"{stage} ({done}/{steps_total})", 4, total)
-
-        orun = operator_self_distill(
-            kernel_operator(kernel_fn, dataset.x),
-            [r for _, r in split.operator_steps],
-            dataset.y,
-            dataset.y_clean,
-            steps=c.steps,
-            eta=eta,
-            record_every=record_every,
-            test_operator=kernel_operator(kernel_fn, dataset.x_test, dataset.x) if n_test else None,
-            y_test_clean=dataset.y_test_clean if n_test else None,
-            progress=step_progress,
-        )
-        runs += [
-            _summary(lab, "steps", _params(r), "operator", orun, i)
-            for i, (lab, r) in enumerate(split.operator_steps)
-        ]
-    report_progress(progress, f"{len(split.operator_steps)} rules by operator passes", 5, total)
-    top = red.top
-    spec = topk_air_spectra(top, dataset.y_clean, dataset.y)
-    lam0 = float(top.eigenvalues[0])
+def _topk_info(system, dataset, plain, plain_c, floor, skipped) -> DistillTopK:
+    eig, rest = system.eig, system.eig.rest
+    spectra = air_spectra(eig, dataset.y_clean, dataset.y)
+    lam0 = float(eig.eigenvalues[0])
     test_est = None
     if plain_c is not None and plain.test_dist is not None:
         test_est = _change(plain.test_dist, plain_c.test_dist, floor)
-    info = DistillTopK(
-        rank=int(top.eigenvalues.shape[0]),
+    return DistillTopK(
+        rank=eig.top,
         dimension=int(eig.eigenvalues.shape[0]),
-        krylov_steps=red.krylov_steps,
-        extra_passes=red.extra_passes,
-        converged=bool(top.converged),
-        max_relative_residual=float(np.max(np.asarray(top.residual_norms)) / lam0),
-        block_products=int(top.block_products),
-        next_eigenvalue=float(top.next_eigenvalue),
-        leak=float(red.reduction.leak),
-        tail_energy={
-            "clean": float(spec.clean.tail),
-            "noise": float(spec.noise.tail),
-            "noisy": float(spec.noisy.tail),
-        },
+        krylov_steps=system.krylov_steps,
+        extra_passes=system.krylov_steps,
+        converged=bool(rest.converged),
+        max_relative_residual=float(np.max(np.asarray(rest.residual_norms)) / lam0),
+        block_products=int(rest.block_products),
+        next_eigenvalue=float(rest.next_eigenvalue),
+        leak=float(rest.leak),
+        tail_energy={k: float(getattr(spectra, k).tail) for k in ("clean", "noise", "noisy")},
         plain_error_estimate=np.nan
         if plain_c is None
         else _change(plain.train_dist, plain_c.train_dist, floor),
@@ -650,22 +596,7 @@ def _distill_topk(
         "bound) = the change when the Krylov space loses two blocks' worth of columns, at least "
         "the top-k residual level max‖Kv − θv‖/θ_1·‖y‖; rules "
         "with engine 'operator' ran exactly, one pass over K per step (no estimate)",
-    )
-    noise = np.asarray(dataset.y) - np.asarray(dataset.y_clean)
-    return DistillStudy(
-        data=data_summary(dataset),
-        eta=float(eta),
-        lambda_max=lam0,
-        steps=c.steps,
-        record_every=record_every,
-        rounds=c.rounds,
-        ridge=ridge,
-        noise_norm=float(np.linalg.norm(noise)),
-        plain_gd=plain,
-        runs=tuple(sorted(runs, key=lambda r: order[r.label])),
-        solver=choice,
-        loops=loops,
-        topk=info,
+        computed_in_float64=bool(rest.upcast),
     )
 
 
