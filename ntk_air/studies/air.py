@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from ..data import dataset_task
 from ..dynamics import (
     FittedFractions,
     fitted_fractions,
@@ -78,6 +79,7 @@ class AIRStudy(NamedTuple):
     steps_to_fit: dict  # {level: {"clean": k or None, "noise": k or None}}
     solver: SolverChoice | None = None  # the spectral path and its estimates (None: given system)
     topk: TopKDiagnostics | None = None  # top-k path only: tails, residuals, bounds
+    task: str = "classification"  # or "regression" (real targets: MSE, no accuracy)
 
 
 class TopKDiagnostics(NamedTuple):
@@ -161,7 +163,8 @@ def air(
     """AIR of a data set under a kernel: spectra, fitted fractions, U-curve (no files, no output).
 
     Args:
-      dataset: `data.Dataset` (y noisy, y_clean ground truth; ±1 vectors or one-hot).
+      dataset: `data.Dataset` (y noisy, y_clean ground truth; ±1 vectors or one-hot, or real
+        targets (n,) / (n, k) for regression: `data.dataset_task`).
       kernel_fn: a `KernelFn`; ignored when `system` is given.
       config: `AIRConfig`.
       system: precomputed kernels and eigendecomposition (`kernel_system`), so that several
@@ -205,12 +208,14 @@ def air(
     else:
         steps = np.sort(np.asarray(steps, dtype=np.float64))
     test = system.ntk_test is not None
+    task = dataset_task(dataset)
     problem = linear_problem(
         eig,
         dataset.y,
         dataset.y_clean,
         k_test_train=system.ntk_test,
         y_test_clean=dataset.y_test_clean if test else None,
+        task=task,
     )
     curve = u_curve(problem, steps=steps, eta=eta, force=config.force)
     ff = fitted_fractions(eig, dataset.y_clean, dataset.y, steps, eta=eta, force=config.force)
@@ -229,6 +234,7 @@ def air(
         half_lives=gd_half_lives(eig, eta=eta, force=config.force),
         steps_to_fit=_steps_to_fit(steps, f_clean, f_noise),
         solver=choice,
+        task=task,
     )
 
 
@@ -370,4 +376,5 @@ def _air_topk(dataset, kernel_fn, config: AIRConfig, choice: SolverChoice, progr
         steps_to_fit=_steps_to_fit(steps, f_clean, f_noise),
         solver=choice,
         topk=diagnostics,
+        task=dataset_task(dataset),
     )

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..data import dataset_task
 from ..distill import engine_for, self_distill
 from ..dynamics import resolve_step_size
 from ..early_stopping import UCurve, u_curve
@@ -41,7 +42,7 @@ from ..resources import (
     plan_solver,
 )
 from ..rounds import default_ridge, distill_rounds, rounds_from_names, stack_rounds
-from ..targets import RULE_NAMES, AffineRule, rules_from_names
+from ..targets import RULE_NAMES, AffineRule, needs_classes, rules_from_names
 from ._system import (
     DEFAULT_KRYLOV_STEPS,
     KernelSystem,
@@ -123,6 +124,8 @@ class RuleRun(NamedTuple):
     #   dist_train when the Krylov space loses two blocks' worth of columns (an estimate of its
     #   error, not a bound); else None
     error_estimate_test: float | None = None  # the same for dist_test
+    final_mse: float | None = None  # ‖u − ŷ‖²/(n·C) at the last step (round)
+    final_test_mse: float | None = None  # the same on the test points (NaN without)
 
 
 class DistillTopK(NamedTuple):
@@ -160,12 +163,20 @@ class DistillStudy(NamedTuple):
     solver: SolverChoice | None = None  # the spectral path (dense or topk) and its estimates
     loops: LoopEstimate | None = None  # the loops' time and recording estimate, checked first
     topk: DistillTopK | None = None  # the matrix-free path only
+    task: str = "classification"  # or "regression": accuracy and margin NaN, MSE is the metric
+    skipped_rules: tuple = ()  # ((label, reason), …): rules that need classes, not run on a
+    #   regression task
 
 
-def _summary(label, kind, params, engine, run, i):
+def _summary(label, kind, params, engine, run, i, task="classification"):
     dist = np.asarray(run.dist_train[i])
     best = int(np.argmin(dist))
     steps = np.asarray(run.steps)
+    u = np.asarray(run.u_final[i])
+    test_dist = np.asarray(run.dist_test[i])
+    test_entries = np.size(run.f_test_final[i]) if run.f_test_final is not None else 0
+    nan = float("nan")
+    regression = task == "regression"
     return RuleRun(
         label=label,
         kind=kind,
@@ -174,14 +185,16 @@ def _summary(label, kind, params, engine, run, i):
         final_dist=float(dist[-1]),
         best_dist=float(dist[best]),
         best_at=int(steps[best]),
-        margin=float(run.margin_train[i]),
-        accuracy_train=float(run.accuracy_train[i]),
-        accuracy_test=float(run.accuracy_test[i]),
-        final_test_dist=float(np.asarray(run.dist_test[i])[-1]),
+        margin=nan if regression else float(run.margin_train[i]),
+        accuracy_train=nan if regression else float(run.accuracy_train[i]),
+        accuracy_test=nan if regression else float(run.accuracy_test[i]),
+        final_test_dist=float(test_dist[-1]),
         steps=steps,
         dist_train=dist,
-        dist_test=np.asarray(run.dist_test[i]),
-        u_final=np.asarray(run.u_final[i]),
+        dist_test=test_dist,
+        u_final=u,
+        final_mse=float(dist[-1]) ** 2 / max(u.size, 1),
+        final_test_mse=float(test_dist[-1]) ** 2 / test_entries if test_entries else nan,
     )
 
 
@@ -217,6 +230,37 @@ def _config_rules(c: DistillConfig, *, ramp: float, ridge: float) -> tuple[list,
         names, xis=c.xis, ridge=ridge, student_steps=c.student_steps, soft=c.soft, hard=c.hard
     )
     return step_rules, round_rules
+
+
+def _task_rules(step_rules, round_rules, task: str):
+    """(step rules, round rules, skipped) for the task: on a regression task the rules that need
+    classes (hard targets, adaptive α: `targets.needs_classes`) are left out and listed with
+    the reason; a config that leaves nothing but plain GD is refused in one sentence."""
+    if task != "regression":
+        return step_rules, round_rules, ()
+    skipped = []
+    kept_steps = []
+    for lab, r in step_rules:
+        why = needs_classes(r)
+        if why is None:
+            kept_steps.append((lab, r))
+        else:
+            skipped.append((lab, f"uses {why}, which need class labels (task 'regression')"))
+    kept_rounds = []
+    for lab, r in round_rules:
+        if bool(float(r.hard)):
+            skipped.append(
+                (lab, "uses hard targets (the sign or argmax), which need class labels "
+                 "(task 'regression')")
+            )
+        else:
+            kept_rounds.append((lab, r))
+    if skipped and len(kept_steps) + len(kept_rounds) <= 1:
+        raise ValueError(
+            "distill: the targets are real-valued (task 'regression') and every rule asked for "
+            f"({', '.join(lab for lab, _ in skipped)}) needs class labels; ask for soft rules"
+        )
+    return kept_steps, kept_rounds, tuple(skipped)
 
 
 def _rule_counts(c: DistillConfig) -> tuple[int, int]:
@@ -438,7 +482,10 @@ def distill(
     record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
     ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
     ridge = default_ridge(eig.eigenvalues) if c.ridge is None else float(c.ridge)
-    step_rules, round_rules = _config_rules(c, ramp=ramp, ridge=ridge)
+    task = dataset_task(dataset)
+    step_rules, round_rules, skipped = _task_rules(
+        *_config_rules(c, ramp=ramp, ridge=ridge), task
+    )
     test = system.ntk_test is not None
     problem = linear_problem(
         eig,
@@ -447,6 +494,7 @@ def distill(
         k_test_train=system.ntk_test,
         y_test_clean=dataset.y_test_clean if test else None,
         kernel=system.ntk,
+        task=task,
     )
     report_progress(progress, "kernel and eigendecomposition", 1, total)
 
@@ -456,7 +504,7 @@ def distill(
     rules = [r for _, r in step_rules]
     run = self_distill(problem, rules, steps=c.steps, eta=eta, record=Record(record_every))
     runs = [
-        _summary(label, "steps", _params(r), engine_for(r).name, run, i)
+        _summary(label, "steps", _params(r), engine_for(r).name, run, i, task)
         for i, (label, r) in enumerate(step_rules)
     ]
     report_progress(progress, f"{len(step_rules)} step rules", 3, total)
@@ -470,7 +518,8 @@ def distill(
         )
         engine = "scan" if hard_group else "closed-form"
         runs += [
-            _summary(lab, "rounds", _params(r), engine, rrun, i) for i, (lab, r) in enumerate(group)
+            _summary(lab, "rounds", _params(r), engine, rrun, i, task)
+            for i, (lab, r) in enumerate(group)
         ]
     report_progress(progress, f"{len(round_rules)} round rules", 4, total)
     noise = np.asarray(dataset.y) - np.asarray(dataset.y_clean)
@@ -487,6 +536,8 @@ def distill(
         runs=tuple(runs),
         solver=choice,
         loops=loops,
+        task=task,
+        skipped_rules=skipped,
     )
 
 
@@ -503,6 +554,7 @@ def _reduced_problem(dataset, eig, kv_test):
         dataset.y_clean,
         kv_test=kv_test,
         y_test_clean=dataset.y_test_clean if test else None,
+        task=dataset_task(dataset),
     )
 
 
@@ -547,7 +599,10 @@ def _distill_topk(
     record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
     ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
     ridge = 0.1 * red.trace / n if c.ridge is None else float(c.ridge)
-    step_rules, round_rules = _config_rules(c, ramp=ramp, ridge=ridge)
+    task = dataset_task(dataset)
+    step_rules, round_rules, task_skipped = _task_rules(
+        *_config_rules(c, ramp=ramp, ridge=ridge), task
+    )
     order = {lab: i for i, (lab, _) in enumerate(step_rules + round_rules)}  # as the dense path
     n_test = int(np.shape(dataset.x_test)[0])
     split = _topk_plan(dataset, c, budget, step_rules, round_rules)
@@ -576,7 +631,7 @@ def _distill_topk(
         if coarse is not None:
             run_c = self_distill(coarse, rules, steps=c.steps, eta=eta, record=record)
         mine = [
-            _summary(label, "steps", _params(r), engine_for(r).name, run, i)
+            _summary(label, "steps", _params(r), engine_for(r).name, run, i, task)
             for i, (label, r) in enumerate(step_rules)
         ]
         runs += _with_estimates(mine, run_c, floor)
@@ -588,7 +643,7 @@ def _distill_topk(
         if coarse is not None:
             rrun_c = distill_rounds(coarse, stacked, rounds=c.rounds, eta=eta)
         mine = [
-            _summary(lab, "rounds", _params(r), "closed-form", rrun, i)
+            _summary(lab, "rounds", _params(r), "closed-form", rrun, i, task)
             for i, (lab, r) in enumerate(round_rules)
         ]
         runs += _with_estimates(mine, rrun_c, floor)
@@ -613,7 +668,7 @@ def _distill_topk(
             progress=step_progress,
         )
         runs += [
-            _summary(lab, "steps", _params(r), "operator", orun, i)
+            _summary(lab, "steps", _params(r), "operator", orun, i, task)
             for i, (lab, r) in enumerate(split.operator_steps)
         ]
     report_progress(progress, f"{len(split.operator_steps)} rules by operator passes", 5, total)
@@ -666,6 +721,8 @@ def _distill_topk(
         solver=choice,
         loops=loops,
         topk=info,
+        task=task,
+        skipped_rules=task_skipped,
     )
 
 
