@@ -33,12 +33,13 @@ from .noise import (
     pair_flip,
     symmetric_flip,
 )
-from .npz import NPZ_KEYS, from_npz, save_npz
+from .npz import NPZ_KEYS, DataFileError, from_npz, read_npz_arrays, save_npz
 
 __all__ = [
     "DATASETS",
     "NOISE_MODELS",
     "NPZ_KEYS",
+    "DataFileError",
     "Dataset",
     "NoisyLabels",
     "apply_noise",
@@ -52,6 +53,7 @@ __all__ = [
     "mnist1d",
     "noise",
     "pair_flip",
+    "read_npz_arrays",
     "save_npz",
     "subsample",
     "symmetric_flip",
