@@ -457,8 +457,10 @@ def test_clear_errors(problem):
         D.self_distill(lp, T.r1(0.5, schedule="increasing", ramp=3), steps=3, engine="closed-form")
     with pytest.raises(ValueError, match="engine must be one of"):
         D.self_distill(lp, T.r1(0.5), steps=3, engine="fastest")
-    with pytest.raises(ValueError, match="±1"):
-        D.self_distill(_lp(pr, y, 0.5 * yc, test=False), T.r1(0.5), steps=3)
+    with pytest.raises(ValueError, match="±1"):  # real ground truth is regression, not classes
+        linear_problem(eigensystem(pr["H"]), y, 0.5 * yc, task="classification")
+    with pytest.raises(ValueError, match="need class labels"):  # hard targets on regression
+        D.self_distill(_lp(pr, y, 0.5 * yc, test=False), T.r3(0.9), steps=3)
     with pytest.raises(ValueError, match="shape"):
         _lp(pr, y[:-1], yc[:-1], test=False)
     with pytest.raises(ValueError, match="ramp"):
@@ -519,8 +521,10 @@ def test_legacy_kernel_first_form_warns_and_agrees(problem):
         assert D.r3 is T.r3
     with pytest.warns(DeprecationWarning, match="ntk_air.rounds"):
         legacy = D.distill_rounds
-    with pytest.warns(DeprecationWarning, match="deprecated"):
+    with pytest.raises(TypeError):  # the kernel-first form of distill_rounds was removed
         legacy(pr["H"], pr["y"], pr["y_clean"], R.ridge_rounds(0.1), rounds=2)
+    with pytest.raises(TypeError, match="LinearProblem"):
+        R.distill_rounds(pr["H"], R.ridge_rounds(0.1), rounds=2)
 
 
 def test_float32_kernel_stays_float32(problem):
