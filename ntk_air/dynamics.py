@@ -66,7 +66,7 @@ class ModeFactors(NamedTuple):
 class Trajectory(NamedTuple):
     """Predictions of the linearized network at T steps or times (a pytree).
 
-    Shapes with a trailing `[, C]` carry the label columns of one-hot targets. A scalar step or
+    Shapes with a trailing `[, C]` carry the columns of (n, C) targets (one-hot or regression). A scalar step or
     time (or None = ∞) drops the leading T axis.
     """
 
