@@ -266,6 +266,7 @@ def sinusoid_npz(tmp_path):
     return str(path)
 
 
+@pytest.mark.slow
 def test_cli_air_and_distill_on_regression_data(tmp_path, capsys, sinusoid_npz):
     out = tmp_path / "air"
     rc = cli.main(["air", sinusoid_npz, "--out", str(out), "--num-steps", "20", "--no-progress"])
@@ -296,6 +297,7 @@ def test_cli_air_and_distill_on_regression_data(tmp_path, capsys, sinusoid_npz):
     assert pg["best_early_stop_mse"] == pytest.approx(pg["best_early_stop_dist"] ** 2 / n)
 
 
+@pytest.mark.slow
 def test_cli_task_override(tmp_path, capsys, sinusoid_npz):
     rc = cli.main(["air", sinusoid_npz, "--task", "classification", "--out", str(tmp_path / "a")])
     assert rc == 2
