@@ -106,7 +106,7 @@ def _check_regular(path, mode) -> None:
     raise DataFileError(f"{path}: is {kind}, not an .npz data file")
 
 
-def _member_infos(path, zf: zipfile.ZipFile) -> dict:
+def _member_infos(path, zf: zipfile.ZipFile, known=NPZ_KEYS, required=()) -> dict:
     """{key: ZipInfo} of the archive's .npy members, every archive-level check done."""
     infos = {}
     for info in zf.infolist():
@@ -115,16 +115,20 @@ def _member_infos(path, zf: zipfile.ZipFile) -> dict:
         if key in infos:
             raise _fail(path, key, "appears twice in the archive")
         infos[key] = info
-    unknown = sorted(k for k in infos if k not in NPZ_KEYS)
+    for key in required:
+        if key not in infos:
+            found = ", ".join(sorted(infos)[:10]) or "none"
+            raise DataFileError(f"{path}: has no array {key!r} (found: {found})")
+    unknown = sorted(k for k in infos if k not in known)
     if unknown:
         hints = []
         for key in unknown[:5]:
-            close = difflib.get_close_matches(key, NPZ_KEYS, n=1, cutoff=0.5)
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise DataFileError(
             f"{path}: unknown array(s) {', '.join(hints)}{more}; the known keys are "
-            f"{', '.join(NPZ_KEYS)}"
+            f"{', '.join(known)}"
         )
     for key, info in infos.items():
         if not info.filename.endswith(".npy"):
@@ -255,15 +259,17 @@ def _read_member(zf, info, path, key, max_bytes: int) -> np.ndarray:
     return arr
 
 
-def read_npz_arrays(path, *, max_bytes: int | None = None) -> dict:
+def read_npz_arrays(path, *, keys=NPZ_KEYS, required=(), max_bytes: int | None = None) -> dict:
     """The members of an .npz archive as {key: array}, every check of the module docstring done.
 
     Args:
-      path: file path. max_bytes: memory limit for the declared sizes (default: half the memory
-        available now).
+      path: file path. keys: the member names allowed (any other is an error naming the nearest
+        allowed one); "name" and "info_json" are text, the others real numeric arrays.
+      required: keys that must be present (checked first).
+      max_bytes: memory limit for the declared sizes (default: half the memory available now).
 
     Returns:
-      {key: np.ndarray} for the keys of `NPZ_KEYS` present (text members as 0-d str arrays).
+      {key: np.ndarray} for the keys present (text members as 0-d str arrays).
 
     Raises:
       FileNotFoundError: no file at `path`.
@@ -293,7 +299,7 @@ def read_npz_arrays(path, *, max_bytes: int | None = None) -> dict:
         except Exception as err:  # BadZipFile, and whatever a damaged directory raises
             raise DataFileError(f"{path}: is a damaged .npz archive ({_short(err)})") from None
         with zf:
-            infos = _member_infos(path, zf)
+            infos = _member_infos(path, zf, tuple(keys), tuple(required))
             total = sum(info.file_size for info in infos.values())
             if total > limit:
                 raise DataFileError(
