@@ -157,7 +157,7 @@ def test_missing_empty_npy_and_text_files(tmp_path):
     _refused(_write(tmp_path, b""), "empty")
     buf = io.BytesIO()
     np.save(buf, np.eye(2))
-    _refused(_write(tmp_path, buf.getvalue()), "single .npy array")
+    _refused(_write(tmp_path, buf.getvalue()), "single array")
     _refused(_write(tmp_path, b"x,y\n1,2\n"), "not an .npz archive")
 
 
@@ -334,6 +334,14 @@ def test_deflate_stream_damage_is_one_sentence(tmp_path):
     i = raw.find(b"x.npy") + len("x.npy")
     raw[i : i + len(member)] = member
     _read_or_refuse(_write(tmp_path, bytes(raw)))
+
+
+def test_reader_keys_and_required_members(tmp_path):
+    path = _write(tmp_path, _zip(_members(VALID, drop=("y", "y_clean", "y_test", "x_test"))))
+    with pytest.raises(DataFileError, match="has no array 'x2'"):
+        data.read_npz_arrays(path, keys=("x", "x2", "name", "info_json"), required=("x2",))
+    with pytest.raises(DataFileError, match="unknown array.*'name'"):
+        data.read_npz_arrays(path, keys=("x", "x2"))
 
 
 def test_data_module_exports_the_reader():

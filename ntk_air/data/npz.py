@@ -288,8 +288,8 @@ def read_npz_arrays(path, *, keys=NPZ_KEYS, required=(), max_bytes: int | None =
             raise DataFileError(f"{path}: is empty, not an .npz archive")
         if head.startswith(_NPY_MAGIC):
             raise DataFileError(
-                f"{path}: is a single .npy array, not an .npz archive with keys x, y (save with "
-                "np.savez)"
+                f"{path}: holds a single array (.npy), not an .npz archive with keys x, y (save "
+                "with np.savez)"
             )
         if not head.startswith(_ZIP_MAGIC):
             raise DataFileError(f"{path}: is not an .npz archive (no zip signature)")
