@@ -129,6 +129,27 @@ def test_round_limit_is_alpha_ridge_with_amplified_regularization(sinusoid, mult
     )
 
 
+def test_float32_regression_rounds_stay_float32_and_agree(sinusoid):
+    """A float32 problem of real targets runs in float32 and matches float64 to its precision."""
+    s = sinusoid
+    alpha, c = 0.5, 0.1 * float(np.trace(s["K"])) / s["K"].shape[0]
+    ref = R.distill_rounds(_problem(s), R.xi_distill(1 - alpha, ridge=c), rounds=4)
+    _set_x64(False)  # restored after the test (tests/conftest.py)
+    K32 = jax.numpy.asarray(s["K"], jax.numpy.float32)
+    lp = linear_problem(
+        eigensystem(K32),
+        s["y"].astype(np.float32),
+        s["y_clean"].astype(np.float32),
+        k_test_train=s["Kx"].astype(np.float32),
+        y_test_clean=s["yt"].astype(np.float32),
+    )
+    assert lp.task == "regression" and lp.dtype == jax.numpy.float32
+    run = R.distill_rounds(lp, R.xi_distill(1 - alpha, ridge=c), rounds=4)
+    assert run.u_final.dtype == jax.numpy.float32
+    scale = float(np.max(np.abs(np.asarray(ref.u_final))))
+    np.testing.assert_allclose(np.asarray(run.u_final), ref.u_final, rtol=0, atol=1e-4 * scale)
+
+
 def test_pure_ridge_rounds_are_matrix_powers(sinusoid):
     """ξ = 1 (Mobahi et al. 2020): u_t = (K(K + cI)⁻¹)^{t+1} y on real targets."""
     s = sinusoid
