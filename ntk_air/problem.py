@@ -61,7 +61,7 @@ def _is_class_labels(arr: np.ndarray) -> bool:
 
 
 def infer_task(labels) -> str:
-    """"classification" for ±1 vectors or one-hot rows, else "regression" (any real targets).
+    """The task of labels: classification for ±1 vectors or one-hot rows, else regression.
 
     Traced (non-concrete) labels cannot be inspected: they count as classification, the
     behaviour before tasks were explicit (pass `task` to say otherwise).

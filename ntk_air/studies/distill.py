@@ -250,8 +250,11 @@ def _task_rules(step_rules, round_rules, task: str):
     for lab, r in round_rules:
         if bool(float(r.hard)):
             skipped.append(
-                (lab, "uses hard targets (the sign or argmax), which need class labels "
-                 "(task 'regression')")
+                (
+                    lab,
+                    "uses hard targets (the sign or argmax), which need class labels "
+                    "(task 'regression')",
+                )
             )
         else:
             kept_rounds.append((lab, r))
@@ -483,9 +486,7 @@ def distill(
     ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
     ridge = default_ridge(eig.eigenvalues) if c.ridge is None else float(c.ridge)
     task = dataset_task(dataset)
-    step_rules, round_rules, skipped = _task_rules(
-        *_config_rules(c, ramp=ramp, ridge=ridge), task
-    )
+    step_rules, round_rules, skipped = _task_rules(*_config_rules(c, ramp=ramp, ridge=ridge), task)
     test = system.ntk_test is not None
     problem = linear_problem(
         eig,
