@@ -66,6 +66,7 @@ def main(argv=None):
     jax.config.update("jax_enable_x64", args.dtype == "float64")
 
     from ntk_air import distill as D
+    from ntk_air import rounds as R
     from ntk_air.eigen import eigensystem
     from ntk_air.kernels import two_layer_relu
 
@@ -122,11 +123,12 @@ def main(argv=None):
 
     cs = float(np.trace(np.asarray(H))) / args.n * np.array([0.01, 0.03, 0.1, 0.3])
     xis = np.linspace(0.5, 2.0, 8)
-    round_rules = D.stack_rules([D.xi_distill(xi, ridge=c) for c in cs for xi in xis])
+    round_rules = R.stack_rounds([R.xi_distill(xi, ridge=c) for c in cs for xi in xis])
     g_rounds = len(cs) * len(xis)
 
     def rounds_closed():
-        run = D.distill_rounds(H, y, y_clean, round_rules, rounds=args.rounds, eta=eta, eig=eig)
+        problem = D.problem_from_kernel(H, y, y_clean, eig=eig)
+        run = R.distill_rounds(problem, round_rules, rounds=args.rounds, eta=eta)
         return run.dist_train, run.u_final
 
     print(f"{g_rounds} round settings × {args.rounds} rounds in closed form …", flush=True)

@@ -47,7 +47,7 @@ from ._checks import (
     is_concrete,
 )
 from .dynamics import resolve_step_size
-from .problem import LinearProblem, check_class_labels
+from .problem import LinearProblem
 from .record import Record, Snapshot, scan_blocks
 from .targets import (
     AffineRule,
@@ -55,6 +55,7 @@ from .targets import (
     accuracy,
     as_rule_list,
     cast_rule,
+    check_rules_task,
     drop_rule_axis,
     group_rules,
     margin,
@@ -325,11 +326,15 @@ def engine_for(rule, engine: Engine | str | None = None) -> Engine:
 
 
 def _final_metrics(problem, u, f_test):
-    acc, marg = accuracy(u, problem.y_clean), margin(u, problem.y_clean)
+    nan = jnp.asarray(jnp.nan, u.dtype)
+    if problem.regression:  # accuracy and margin have no meaning for real targets
+        acc, marg = nan, nan
+    else:
+        acc, marg = accuracy(u, problem.y_clean), margin(u, problem.y_clean)
     if f_test is None:
-        nan = jnp.asarray(jnp.nan, u.dtype)
         return acc, marg, nan, jnp.zeros((0, u.shape[1]), u.dtype)
-    return acc, marg, accuracy(f_test, problem.y_test_clean), f_test
+    acc_test = nan if problem.regression else accuracy(f_test, problem.y_test_clean)
+    return acc, marg, acc_test, f_test
 
 
 @functools.partial(jax.jit, static_argnames=("engine", "static_rule", "steps", "record"))
@@ -412,10 +417,10 @@ def self_distill(
         )
     if problem.y_clean is None:
         raise ValueError("the problem has no y_clean: self-distillation is measured against ŷ")
-    check_class_labels(problem.to_user(problem.y_clean), "y_clean")
     if problem.has_test and problem.y_test_clean is None:
         raise ValueError("the problem has test points but no y_test_clean (the test ground truth)")
     rule_list, single = as_rule_list(rules)
+    check_rules_task(rule_list, problem.task)  # hard / adaptive rules need classes
     eta = resolve_step_size(problem.eig, eta, force=force)
     eta = jnp.asarray(eta, problem.dtype)
     if isinstance(engine, OperatorScan):

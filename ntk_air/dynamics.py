@@ -65,8 +65,8 @@ class ModeFactors(NamedTuple):
 class Trajectory(NamedTuple):
     """Predictions of the linearized network at T steps or times (a pytree).
 
-    Shapes with a trailing `[, C]` carry the label columns of one-hot targets. A scalar step or
-    time (or None = ∞) drops the leading T axis.
+    Shapes with a trailing `[, C]` carry the columns of (n, C) targets (one-hot or regression).
+    A scalar step or time (or None = ∞) drops the leading T axis.
     """
 
     times: jax.Array  # (T,) steps k (GD) or times t (flow); inf = converged

@@ -52,7 +52,7 @@ class UCurve(NamedTuple):
     """Distance of the predictions to the clean labels along training (a pytree)."""
 
     steps: jax.Array  # (T,) GD steps
-    train_dist: jax.Array  # (T,) ‖u(k) − ŷ‖₂ (Frobenius for one-hot)
+    train_dist: jax.Array  # (T,) ‖u(k) − ŷ‖₂ (Frobenius for (n, C) targets; MSE = dist²/(n·C))
     test_dist: jax.Array | None  # (T,) ‖f_k(x_test) − ŷ_test‖₂; None without test data
     best_index: jax.Array  # () int, argmin of train_dist (first one on ties)
     best_step: jax.Array  # () steps[best_index], the early-stopping optimum

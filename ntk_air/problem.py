@@ -8,8 +8,13 @@ one registered dataclass (a pytree, so problems `vmap`):
 with H = V diag(λ) Vᵀ (the `Eigensystem`), the given labels y, the ground truth ŷ, the initial
 outputs u(0) on the training points and f_0 on the test points, and K(X_test, X) stored projected,
 K(X_test, X)·V, so that every time, rule and step size reuses it. Labels are kept as (n, C)
-arrays (C = 1 for ±1 labels; `binary` remembers that the user gave (n,) vectors, so results are
-returned in the user's shape). The problem's dtype is the eigensystem's.
+arrays (C = 1 for (n,) vectors; `binary` remembers that the user gave (n,) vectors, so results
+are returned in the user's shape). The problem's dtype is the eigensystem's.
+
+The task is explicit (`task`, static): "classification" (±1 vectors or one-hot rows of ground
+truth: accuracy, margin and hard targets have a meaning) or "regression" (any real targets,
+(n,) or (n, k): errors are measured by the mean squared error). `infer_task` decides it from the
+ground truth when the caller does not say.
 
 `linear_problem` is the only place that checks shapes, finiteness and label formats; checks on
 traced values (inside jit/vmap) are skipped, as everywhere in ntk_air.
@@ -33,9 +38,69 @@ __all__ = [
     "network_problem",
     "check_labels",
     "check_class_labels",
+    "TASKS",
+    "infer_task",
+    "check_task",
+    "mean_squared_error",
     "as_columns",
     "from_columns",
 ]
+
+
+TASKS = ("classification", "regression")
+"""The two tasks a problem can be: class labels (±1 / one-hot) or real-valued targets."""
+
+
+def _is_class_labels(arr: np.ndarray) -> bool:
+    """±1 entries for a vector, one-hot rows (C ≥ 2 columns) for a matrix."""
+    if arr.ndim == 1:
+        return arr.size > 0 and bool(np.all(np.abs(arr) == 1))
+    if arr.ndim != 2 or arr.shape[1] < 2 or arr.shape[0] == 0:
+        return False
+    return bool(np.all((arr == 0) | (arr == 1)) and np.all(arr.sum(axis=-1) == 1))
+
+
+def infer_task(labels) -> str:
+    """The task of labels: classification for ±1 vectors or one-hot rows, else regression.
+
+    Traced (non-concrete) labels cannot be inspected: they count as classification, the
+    behaviour before tasks were explicit (pass `task` to say otherwise).
+
+    Example:
+      >>> infer_task(np.array([1.0, -1.0])), infer_task(np.array([0.3, -1.2]))
+      ('classification', 'regression')
+    """
+    if labels is None or not is_concrete(labels):
+        return "classification"
+    return "classification" if _is_class_labels(np.asarray(labels)) else "regression"
+
+
+def check_task(task, labels=None, name: str = "y_clean") -> str:
+    """`task` (None: `infer_task(labels)`) checked against the labels: classification needs ±1
+    vectors or one-hot rows (ValueError naming `name` otherwise); regression takes any targets.
+
+    Example:
+      >>> check_task(None, np.array([0.5, 2.0]))
+      'regression'
+    """
+    if task is None:
+        return infer_task(labels)
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task == "classification":
+        check_class_labels(labels, name)
+    return task
+
+
+def mean_squared_error(u, target):
+    """‖u − target‖²_F / (number of entries): the mean over examples and output columns.
+
+    Example:
+      >>> float(mean_squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 0.0])))
+      5.0
+    """
+    u, target = jnp.asarray(u), jnp.asarray(target)
+    return jnp.mean((u - target) ** 2)
 
 
 @jax.tree_util.register_dataclass
@@ -53,6 +118,7 @@ class LinearProblem:
     y_test_clean: jax.Array | None  # (n_test, C) test ground truth, or None
     kernel: jax.Array | None = None  # (n, n) H itself when the caller has it (dense-scan engines)
     binary: bool = dataclasses.field(default=False, metadata={"static": True})
+    task: str = dataclasses.field(default="classification", metadata={"static": True})
 
     @property
     def n(self) -> int:
@@ -61,6 +127,11 @@ class LinearProblem:
     @property
     def dtype(self):
         return self.eig.eigenvalues.dtype
+
+    @property
+    def regression(self) -> bool:
+        """True for real-valued targets (accuracy and margin have no meaning, MSE has)."""
+        return self.task == "regression"
 
     @property
     def has_test(self) -> bool:
@@ -113,7 +184,10 @@ def check_class_labels(z, name: str) -> None:
     if arr.ndim == 1:
         if not np.all(np.abs(arr) == 1):
             values = np.unique(arr)[:5]
-            raise ValueError(f"{name} must be ±1 for binary labels; found values {values}")
+            raise ValueError(
+                f"{name} must be ±1 for binary labels (task 'classification'); found values "
+                f"{values} (real-valued targets are task 'regression')"
+            )
         return
     one_hot = np.all((arr == 0) | (arr == 1), axis=-1) & (arr.sum(axis=-1) == 1)
     if not one_hot.all():
@@ -132,12 +206,13 @@ def linear_problem(
     y_test_clean=None,
     kernel=None,
     kv_test=None,
+    task: str | None = None,
 ) -> LinearProblem:
     """Validate and assemble a `LinearProblem` (the only place these checks live).
 
     Args:
       eig: the decomposition of H = K(X, X), n × n; its dtype is the problem's.
-      y: (n,) ±1 / real labels or (n, C) one-hot / soft class labels.
+      y: (n,) ±1 / real labels or (n, C) one-hot / soft class labels / real targets.
       y_clean: ground truth ŷ, same shape, or None.
       u0: (n[, C]) initial outputs u(0) (default 0).
       k_test_train: (n_test, n) K(X_test, X), or None.
@@ -146,6 +221,8 @@ def linear_problem(
       kernel: (n, n) H itself, if at hand (the dense-scan engines then use it).
       kv_test: (n_test, m) K(X_test, X) V already projected, instead of k_test_train (the
         matrix-free path computes it through a kernel operator, never holding K(X_test, X)).
+      task: "classification" (y_clean, and y_test_clean, must be ±1 or one-hot rows) or
+        "regression" (any real targets); None infers it from y_clean (else y) by `infer_task`.
 
     Returns:
       LinearProblem.
@@ -171,6 +248,12 @@ def linear_problem(
     binary = y.ndim == 1
     if y_clean is not None:
         y_clean = check_labels(y_clean, "y_clean", n, dtype, shape=y.shape)
+    # The ground truth decides the task; without it the labels do (not checked when the caller
+    # says "classification": noisy labels may be real-valued, e.g. under Gaussian noise).
+    if y_clean is not None:
+        task = check_task(task, y_clean)
+    else:
+        task = infer_task(y) if task is None else check_task(task)
     u0 = jnp.zeros_like(y) if u0 is None else check_labels(u0, "u0", n, dtype, shape=y.shape)
     if kernel is not None:
         kernel = as_float_array(kernel, "kernel", dtype)
@@ -208,6 +291,8 @@ def linear_problem(
             f0 = check_labels(f0_test, "f0_test", n_test, dtype, shape=test_shape)
         if y_test_clean is not None:
             yt = check_labels(y_test_clean, "y_test_clean", n_test, dtype, shape=test_shape)
+            if task == "classification" and y_clean is not None:
+                check_class_labels(yt, "y_test_clean")
         kv = kv_test if k_test_train is None else _project(k, eig.eigenvectors)
     return LinearProblem(
         eig=eig,
@@ -219,6 +304,7 @@ def linear_problem(
         y_test_clean=None if yt is None else as_columns(yt, binary),
         kernel=kernel,
         binary=binary,
+        task=task,
     )
 
 

@@ -9,10 +9,12 @@ from 0), and p the identity (soft) or the hard label. This covers repeated ridge
 self-distillation y_{t+1} = H(H + cI)⁻¹ y_t (Mobahi et al. 2020), ξ-weighted distillation with
 ξ possibly > 1 (Das & Sanghavi 2023), and born-again rounds with a k-step GD student
 (Furlanello et al. 2018). Soft rules run in closed form per mode, hard ones are stepped over
-rounds.
+rounds. Soft rules take any real targets (regression, (n,) or (n, k)): with ξ = 1 − α the
+targets α y + (1 − α) u_{t−1} of a ridge student converge to u_∞ = αH(αH + cI)⁻¹ y (Borup &
+Andersen 2021); hard rules need classes.
 
 References: Mobahi et al. arXiv 2002.05715; Das & Sanghavi arXiv 2301.13304; Furlanello et al.
-arXiv 1805.04770.
+arXiv 1805.04770; Borup & Andersen arXiv 2102.13088.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from jax import lax
 from ._checks import check_int, is_concrete
 from .distill import DistillRun
 from .dynamics import resolve_step_size
-from .problem import LinearProblem, check_class_labels
+from .problem import LinearProblem
 from .targets import accuracy, hard_targets, margin
 
 __all__ = [
@@ -174,12 +176,16 @@ def _rounds_jit(rule, problem: LinearProblem, eta, *, rounds, engine):
         c_u = f[None, :, None] * c_targets
         dist = jnp.linalg.norm(c_u - c_hat[None], axis=(1, 2))
         u = V @ c_u[-1]
-        acc, marg = accuracy(u, problem.y_clean), margin(u, problem.y_clean)
+        nan = jnp.asarray(jnp.nan, u.dtype)
+        if problem.regression:  # accuracy and margin have no meaning for real targets
+            acc, marg = nan, nan
+        else:
+            acc, marg = accuracy(u, problem.y_clean), margin(u, problem.y_clean)
         if problem.kv_test is not None:
             f_t = jnp.einsum("tn,Tnc->Ttc", problem.kv_test, phi[None, :, None] * c_targets)
             dist_test = jnp.linalg.norm(f_t - problem.y_test_clean[None], axis=(1, 2))
             f_test = f_t[-1]
-            acc_test = accuracy(f_test, problem.y_test_clean)
+            acc_test = nan if problem.regression else accuracy(f_test, problem.y_test_clean)
         else:
             dist_test = jnp.full_like(dist, jnp.nan)
             f_test = jnp.zeros((0, u.shape[1]), u.dtype)
@@ -211,7 +217,8 @@ def distill_rounds(
 
     Args:
       problem: a `LinearProblem` holding y_clean (u0 and f0_test are not used: every student
-        starts from 0).
+        starts from 0); classification (±1 / one-hot) or regression (any real targets: soft
+        rules only, accuracy and margin NaN).
       rule: RoundsRule (scalar or (g,) leaves from `stack_rounds`).
       rounds: number of distillation rounds T ≥ 0.
       eta: step size of GD students (default 1/λ_max).
@@ -227,7 +234,8 @@ def distill_rounds(
       >>> run.steps.tolist(), run.dist_train.shape   # rounds 0..5; ‖u_t − ŷ‖ per round
       ([0, 1, 2, 3, 4, 5], (6,))
 
-    Reference: Mobahi et al. arXiv 2002.05715; Das & Sanghavi arXiv 2301.13304.
+    Reference: Mobahi et al. arXiv 2002.05715; Das & Sanghavi arXiv 2301.13304; Borup &
+    Andersen arXiv 2102.13088 (targets mixed with the labels, regression).
     """
     if not isinstance(problem, LinearProblem):
         raise TypeError(
@@ -239,7 +247,6 @@ def distill_rounds(
     check_int("rounds", rounds, minimum=0)
     if problem.y_clean is None:
         raise ValueError("the problem has no y_clean: distillation is measured against ŷ")
-    check_class_labels(problem.to_user(problem.y_clean), "y_clean")
     if problem.has_test and problem.y_test_clean is None:
         raise ValueError("the problem has test points but no y_test_clean (the test ground truth)")
     leaves = [np.asarray(v) for v in rule]
@@ -249,6 +256,11 @@ def distill_rounds(
         )
     single = leaves[0].ndim == 0
     hard = bool(np.any(leaves[3] > 0))
+    if hard and problem.regression:
+        raise ValueError(
+            "round rules with hard targets (the sign or argmax of the student) need class labels, "
+            "but the targets are real-valued (task 'regression'): use soft round rules"
+        )
     if engine not in _ROUND_ENGINES:
         raise ValueError(f"engine must be one of {_ROUND_ENGINES}, got {engine!r}")
     if engine == "closed-form" and hard:

@@ -2,8 +2,10 @@
 
 With H = Σ_i λ_i v_i v_iᵀ (λ descending, one `Eigensystem`), every quantity here is a function of
 the coefficients c_i = v_iᵀ z and the eigenvalues, so one decomposition serves clean labels ŷ,
-noise e = y − ŷ and noisy labels y alike (docs/science/air.md#label-energy). One-hot label matrices
-Z (n, C) are handled by summing over columns: ‖c_i‖² = Σ_c (v_iᵀ z_c)², ‖Z‖ the Frobenius norm.
+noise e = y − ŷ and noisy labels y alike (docs/science/air.md#label-energy). Any target works: ±1
+labels, one-hot rows, or real-valued regression targets (n,) / (n, k). Matrices Z (n, C) are
+handled by summing over columns: ‖c_i‖² = Σ_c (v_iᵀ z_c)², ‖Z‖ the Frobenius norm, so the
+energies of a target sum to Σ_i ‖c_i‖² = ‖Z‖²_F (V orthonormal).
 
 Within a degenerate eigenspace the split of energy between individual modes depends on the
 (arbitrary) basis eigh returns; cumulative energies at the end of an eigenspace do not.
@@ -49,7 +51,7 @@ class LabelSpectrum(NamedTuple):
     cumulative: jax.Array  # (n,) C_z(k) = Σ_{i≤k} p_i(z), k = 1..n
     fractions: jax.Array  # (F,) energy fractions asked for, e.g. (0.5, 0.9, 0.99)
     modes_holding: jax.Array  # (F,) int, smallest k with C_z(k) ≥ fraction; 0 if z = 0 (undefined)
-    norm: jax.Array  # () ‖z‖ (Frobenius for one-hot matrices)
+    norm: jax.Array  # () ‖z‖ (Frobenius for (n, C) targets)
     alignment: jax.Array  # () kernel-target alignment ⟨H, zzᵀ⟩_F / (‖H‖_F ‖zzᵀ‖_F)
     complexity: jax.Array  # () zᵀH⁻¹z (trace for matrices); inf when H is singular along z
     tail: jax.Array | float = 0.0  # () ‖(I − V_kV_kᵀ)z‖²/‖z‖²: energy beyond the columns' top k
@@ -159,11 +161,12 @@ def _check_fractions(fractions):
 def energy_per_mode(eig: Eigensystem, z) -> jax.Array:
     """Energy of labels z per eigenmode of H: p_i(z) = ‖v_iᵀ z‖² / ‖z‖².
 
-    For a one-hot matrix Z (n, C): p_i = Σ_c (v_iᵀ z_c)² / ‖Z‖_F². Σ_i p_i = 1 (V orthonormal).
+    For a matrix Z (n, C) (one-hot classes or k regression outputs): p_i = Σ_c (v_iᵀ z_c)² / ‖Z‖_F².
+    Σ_i p_i = 1 (V orthonormal), so ‖z‖² p_i is the energy of mode i and they sum to ‖z‖².
 
     Args:
       eig: decomposition of H (n × n), eigenvalues descending.
-      z: (n,) labels or (n, C) one-hot labels; must be nonzero.
+      z: (n,) labels or real targets, or (n, C) one-hot labels or real targets; nonzero.
 
     Returns:
       (n,) energies in eigenvalue order.

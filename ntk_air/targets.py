@@ -6,7 +6,9 @@
 Training (in the kernel limit, `ntk_air.distill`, or a real network, `ntk_air.training`) then
 takes the step u(k+1) = u(k) − ηH(u(k) − ỹ(k)) (or the optimizer's step on ½‖f(θ, X) − ỹ(k)‖²).
 Arrays are (n, C): C = 1 for ±1 labels, where the hard label of a prediction is its sign; for
-C ≥ 2 classes it is the one-hot argmax. Any `TargetRule` runs on the dense scan of
+C ≥ 2 classes it is the one-hot argmax. Soft rules take any real targets (regression, (n,) or
+(n, k)); hard rules and the adaptive schedule need classes (`needs_classes`) and refuse a
+regression problem (`check_rules_task`). Any `TargetRule` runs on the dense scan of
 `ntk_air.distill.self_distill` and in `ntk_air.training.train` unchanged.
 
 The family of docs/science/distillation.md is one affine update, `AffineRule` (a pytree: α, ramp,
@@ -79,6 +81,8 @@ __all__ = [
     "rules_from_names",
     "r3_soft_limit_filter",
     "check_weight",
+    "needs_classes",
+    "check_rules_task",
     "DEFAULT_ALPHA",
     "DEFAULT_BETA",
 ]
@@ -368,14 +372,6 @@ def stack_rules(rules: Sequence):
     return jax.tree_util.tree_map(lambda *v: np.stack([np.asarray(a) for a in v]), *rules)
 
 
-def rule_kind(rule) -> str:
-    """Static structure of a rule as text: type, and hard/schedule for an AffineRule."""
-    if isinstance(rule, AffineRule):
-        warm = f", start={rule.start}" if rule.start else ""
-        return f"AffineRule(hard={rule.hard}, schedule={rule.schedule!r}{warm})"
-    return type(rule).__name__
-
-
 def group_rules(rules: Sequence) -> list[tuple[list[int], Any]]:
     """Rules grouped by static structure, in first-appearance order: [(indices, stacked or rule)].
 
@@ -453,6 +449,49 @@ def as_rule_list(rules) -> tuple[list, bool]:
         "rules must be an AffineRule, a TargetRule or a sequence of them, got "
         f"{type(rules).__name__}"
     )
+
+
+def needs_classes(rule) -> str | None:
+    """Why a rule needs class labels (its hard targets or its accuracy-driven α), else None.
+
+    Hard targets p(u) = sign(u) / one-hot argmax and the adaptive α (accuracy against y) only
+    mean something for classes; soft rules with any other schedule take any real targets.
+
+    Example:
+      >>> needs_classes(r3(0.9, hard=True)), needs_classes(r1(0.5))
+      ('hard targets (the sign or argmax of the predictions)', None)
+    """
+    if isinstance(rule, AffineRule):
+        if rule.hard:
+            return "hard targets (the sign or argmax of the predictions)"
+        if rule.schedule == "adaptive":
+            return "an adaptive α (the training accuracy of the predictions)"
+    return None
+
+
+def check_rules_task(rules, task: str) -> None:
+    """Refuse, in one sentence, a rule that needs classes (`needs_classes`) on a regression task.
+
+    Args:
+      rules: a rule or a sequence of rules (`as_rule_list`). task: "classification" or
+        "regression" (`problem.LinearProblem.task`).
+
+    Raises:
+      ValueError: naming the first such rule.
+
+    Example:
+      >>> check_rules_task([plain_gd(), r1(0.5)], "regression")   # soft rules: fine
+    """
+    if task != "regression":
+        return
+    for rule in as_rule_list(rules)[0]:
+        why = needs_classes(rule)
+        if why is not None:
+            raise ValueError(
+                f"rule {rule_label(rule)!r} uses {why}, which need class labels, but the targets "
+                "are real-valued (task 'regression'): use a soft rule with a constant or "
+                "increasing α"
+            )
 
 
 def cast_rule(rule: AffineRule, dtype) -> AffineRule:

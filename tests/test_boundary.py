@@ -124,7 +124,7 @@ def test_pickled_npy_directory_and_corrupt_files_are_refused(tmp_path):
     ):
         with pytest.raises(DOCUMENTED, match=match):
             data.from_npz(tmp_path / name)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(data.DataFileError, match="is a directory"):
         data.from_npz(tmp_path)
 
 

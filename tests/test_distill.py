@@ -457,8 +457,10 @@ def test_clear_errors(problem):
         D.self_distill(lp, T.r1(0.5, schedule="increasing", ramp=3), steps=3, engine="closed-form")
     with pytest.raises(ValueError, match="engine must be one of"):
         D.self_distill(lp, T.r1(0.5), steps=3, engine="fastest")
-    with pytest.raises(ValueError, match="±1"):
-        D.self_distill(_lp(pr, y, 0.5 * yc, test=False), T.r1(0.5), steps=3)
+    with pytest.raises(ValueError, match="±1"):  # real ground truth is regression, not classes
+        linear_problem(eigensystem(pr["H"]), y, 0.5 * yc, task="classification")
+    with pytest.raises(ValueError, match="need class labels"):  # hard targets on regression
+        D.self_distill(_lp(pr, y, 0.5 * yc, test=False), T.r3(0.9), steps=3)
     with pytest.raises(ValueError, match="shape"):
         _lp(pr, y[:-1], yc[:-1], test=False)
     with pytest.raises(ValueError, match="ramp"):

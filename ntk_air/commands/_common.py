@@ -97,6 +97,13 @@ def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> 
         help="use a stratified, seeded subsample of N test points (default: all)",
     )
     g.add_argument(
+        "--task",
+        default=None,
+        choices=("classification", "regression"),
+        help="force the task (default: inferred from the labels: ±1 or one-hot ground truth is "
+        "classification, any other real targets regression)",
+    )
+    g.add_argument(
         "--normalize",
         action="store_true",
         help="unit-normalize the rows of DATA.npz (otherwise non-unit rows are an error for "
@@ -267,6 +274,8 @@ def load_dataset(args, *, split_sizes: bool = False):
             raise CliError(f"data file not found: {path}")
         try:
             ds = data_mod.from_npz(path, normalize=getattr(args, "normalize", False))
+        except data_mod.DataFileError as err:  # one sentence naming the file and the array
+            raise CliError(str(err)) from err
         except (ValueError, KeyError, TypeError, OSError) as err:
             raise CliError(f"cannot read {path}: {err}") from err
         dev = ds.info.get("max_norm_deviation", 0.0)
@@ -296,6 +305,17 @@ def load_dataset(args, *, split_sizes: bool = False):
             ds = data_mod.load(name, **kwargs)
         except (ValueError, TypeError) as err:
             raise CliError(str(err)) from err
+    task = getattr(args, "task", None)
+    if task is not None:
+        try:
+            ds = data_mod.with_task(ds, task)
+        except ValueError as err:
+            raise CliError(f"--task {task}: {err}") from err
+    if path is not None or task is not None:
+        how = (
+            "forced by --task" if task is not None else "inferred from the labels; --task forces it"
+        )
+        print(f"task: {data_mod.dataset_task(ds)} ({how})", flush=True)
     n_train, n_test = sizes.get("n_train"), sizes.get("n_test")
     if n_train is not None or n_test is not None:
         try:

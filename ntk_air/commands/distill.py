@@ -219,14 +219,21 @@ def run(args) -> int:
         f"‖e‖ = {summary['noise_norm']:.4g}; plain GD final {pg['final_dist']:.4g}, best early "
         f"stop {pg['best_early_stop_dist']:.4g} (step {pg['best_early_stop_step']})"
     )
+    regression = summary.get("task") == "regression"
     for r in summary["runs"]:
         est = r.get("error_estimate")
+        metrics = (
+            f"mse {r['final_mse']:.4g}  test mse {r['final_test_mse']:.4g}"
+            if regression
+            else f"margin {r['margin']:.3g}  acc {r['accuracy_train']:.3f}"
+        )
         print(
             f"  {r['label']:<28} final {r['final_dist']:.4g}  best {r['best_dist']:.4g}  "
-            f"margin {r['margin']:.3g}  acc {r['accuracy_train']:.3f}"
+            + metrics
             + ("" if est is None else f"  (± ~{est:.2g}, top-k estimate)")
         )
-    for skipped in summary.get("topk", {}).get("skipped", []):
+    skipped_all = summary.get("skipped_rules", []) + summary.get("topk", {}).get("skipped", [])
+    for skipped in skipped_all:
         print(f"  {skipped['label']:<28} skipped: {skipped['reason']}")
     print(f"written to {Path(args.out) / 'distill.json'}")
     return 0

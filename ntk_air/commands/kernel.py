@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from ._common import CliError, add_command, add_kernel_options, build_kernel_fn, setup_dtype
@@ -32,32 +30,15 @@ def add_parser(subparsers) -> None:
 
 def read_inputs(path: str):
     """x and optional x2 from an .npz, refusing pickles and naming what is wrong."""
-    if not os.path.exists(path):
-        raise CliError(f"input file not found: {path}")
-    if os.path.isdir(path):
-        raise CliError(f"input {path} is a folder, not an .npz file")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise CliError(f"{path} holds a single array, not an .npz archive with 'x'")
-            if "x" not in f.files:
-                raise CliError(f"{path} has no array 'x' (found: {', '.join(f.files) or 'none'})")
-            unknown = sorted(set(f.files) - {"x", "x2"})
-            if unknown:
-                raise CliError(f"{path} has unknown array(s) {unknown}; the known keys are x, x2")
-            x = f["x"]
-            x2 = f["x2"] if "x2" in f.files else None
-    except ValueError as err:
-        # np.load raises ValueError for object arrays when pickles are refused.
-        raise CliError(
-            f"{path}: cannot load without pickle (object arrays are refused): {err}"
-        ) from err
-    except (OSError, EOFError) as err:
-        raise CliError(f"{path} is not a readable .npz file: {err}") from err
-    except Exception as err:  # a corrupt archive raises zipfile's or zlib's own errors
-        if isinstance(err, CliError):
-            raise
-        raise CliError(f"{path} is not a readable .npz file ({type(err).__name__}: {err})") from err
+    from ..data import DataFileError, read_npz_arrays
+
+    try:  # the one archive reader: file type, archive, header, dtype and size checks
+        arrays = read_npz_arrays(path, keys=("x", "x2"), required=("x",))
+    except FileNotFoundError:
+        raise CliError(f"input file not found: {path}") from None
+    except DataFileError as err:
+        raise CliError(str(err)) from None
+    x, x2 = arrays["x"], arrays.get("x2")
     return x, x2
 
 

@@ -11,7 +11,9 @@ Label formats (numpy float64; callers convert to JAX with the dtype they want):
 
 * binary tasks: ±1.0, shape (n,);
 * C-class tasks: one-hot rows, shape (n, C);
-* Gaussian noise makes `y` real-valued (`y_clean` keeps its format).
+* Gaussian noise makes `y` real-valued (`y_clean` keeps its format);
+* regression targets (a user's file or arrays): any real (n,) or (n, k); `info["task"]` is
+  "classification" or "regression" (inferred from the ground truth, `with_task` forces it).
 
 Modules: `clusters` (the theorem's clusterable model, the default), `digits` (scikit-learn's
 8×8 digits and MNIST-1D), `npz` (a user's file), `noise` (flip, pair, Gaussian; exact
@@ -19,7 +21,7 @@ per-group flip fractions by default), and `subsample` (a stratified, seeded subs
 """
 
 from . import noise
-from ._dataset import Dataset, from_arrays, subsample, unit_normalize
+from ._dataset import Dataset, dataset_task, from_arrays, subsample, unit_normalize, with_task
 from ._registry import DATASETS, load
 from .clusters import clusters
 from .digits import digits, mnist1d
@@ -31,16 +33,18 @@ from .noise import (
     pair_flip,
     symmetric_flip,
 )
-from .npz import NPZ_KEYS, from_npz, save_npz
+from .npz import NPZ_KEYS, DataFileError, from_npz, read_npz_arrays, save_npz
 
 __all__ = [
     "DATASETS",
     "NOISE_MODELS",
     "NPZ_KEYS",
+    "DataFileError",
     "Dataset",
     "NoisyLabels",
     "apply_noise",
     "clusters",
+    "dataset_task",
     "digits",
     "from_arrays",
     "from_npz",
@@ -49,8 +53,10 @@ __all__ = [
     "mnist1d",
     "noise",
     "pair_flip",
+    "read_npz_arrays",
     "save_npz",
     "subsample",
     "symmetric_flip",
     "unit_normalize",
+    "with_task",
 ]

@@ -7,21 +7,23 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_real_numpy, check_finite, check_int
+from ..problem import TASKS, check_class_labels, check_task, infer_task
 from .noise import _canonical_noise, apply_noise
 
-__all__ = ["Dataset", "unit_normalize", "from_arrays", "subsample"]
+__all__ = ["Dataset", "unit_normalize", "from_arrays", "subsample", "dataset_task", "with_task"]
 
 
 class Dataset(NamedTuple):
     """A training set with noisy and clean labels, and a clean test set (numpy float64)."""
 
     x: np.ndarray  # (n, d) training inputs, unit-norm rows (see info["max_norm_deviation"])
-    y: np.ndarray  # (n,) ±1 or (n, C) one-hot (real-valued under Gaussian noise): noisy labels
+    y: np.ndarray  # (n,) ±1 or (n, C) one-hot (real-valued under Gaussian noise): noisy labels;
+    #   or real targets (n,) / (n, k) for regression (info["task"])
     y_clean: np.ndarray  # (n,) or (n, C) ground-truth labels ŷ
     x_test: np.ndarray  # (n_test, d) test inputs (n_test may be 0)
     y_test_clean: np.ndarray  # (n_test,) or (n_test, C) clean test labels
     name: str
-    info: dict  # metadata: dataset, noise, noise_rate, seed, n_classes, corrupted (indices), ...
+    info: dict  # metadata: dataset, task, noise, noise_rate, seed, n_classes, corrupted, ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def _noisy_dataset(
     n_classes = 2 if y_clean.ndim == 1 else y_clean.shape[1]
     common = {
         "dataset": name,
-        "task": "binary" if y_clean.ndim == 1 else "multiclass",
+        "task": "classification",
         "n_classes": n_classes,
         "n_train": x.shape[0],
         "n_test": x_test.shape[0],
@@ -121,8 +123,13 @@ def from_arrays(
     name: str = "arrays",
     normalize: bool = False,
     info: dict | None = None,
+    task: str | None = None,
 ) -> Dataset:
     """A `Dataset` from arrays you already hold (what `from_npz` builds after reading a file).
+
+    The task is "classification" when the ground truth is ±1 (n,) or one-hot rows (n, C), else
+    "regression" (real targets (n,) or (n, k)); `task` forces it (classification then refuses
+    labels that are not classes). `info["task"]` holds it.
 
     `y_clean` absent: y_clean = y, `info["y_clean_given"] = False` and no row is marked corrupted
     (the corruption is unknown). `x_test` and `y_test` (clean test labels) go together (absent:
@@ -134,6 +141,7 @@ def from_arrays(
       x_test: (n_test, d) or None. y_test: (n_test[, C]) or None.
       name: the data set's name in reports. normalize: unit-normalize train and test rows.
       info: extra metadata merged into the Dataset's info.
+      task: "classification", "regression" or None (inferred from y_clean, else y).
 
     Returns:
       Dataset (float64 arrays).
@@ -184,15 +192,14 @@ def from_arrays(
         x = unit_normalize(x)
         x_test = unit_normalize(x_test) if len(x_test) else x_test
     differs = y != y_clean if y.ndim == 1 else np.any(y != y_clean, axis=1)
-    if y_clean.ndim == 2:
-        n_classes = y_clean.shape[1]
-    elif np.all(np.abs(y_clean) == 1.0):
-        n_classes = 2
-    else:
+    task = _task_of_labels(task, y_clean, y_test)
+    if task == "regression":
         n_classes = None
+    else:
+        n_classes = 2 if y_clean.ndim == 1 else y_clean.shape[1]
     meta = {
         "dataset": name,
-        "task": {2: "multiclass", 1: "binary" if n_classes == 2 else "regression"}[y.ndim],
+        "task": task,
         "n_classes": n_classes,
         "n_train": n,
         "n_test": x_test.shape[0],
@@ -212,6 +219,42 @@ def from_arrays(
     return Dataset(x, y, y_clean, x_test, y_test, name, meta)
 
 
+def _task_of_labels(task, y_clean: np.ndarray, y_test: np.ndarray) -> str:
+    """The task of ground-truth labels (forced by `task`), the test labels checked with them."""
+    task = check_task(task, y_clean, "'y_clean'")
+    if task == "classification" and y_test.shape[0]:
+        check_class_labels(y_test, "'y_test'")
+    return task
+
+
+def dataset_task(dataset: Dataset) -> str:
+    """The data set's task: `info["task"]` when it names one of `problem.TASKS`, else inferred
+    from the ground truth (`problem.infer_task`).
+
+    Example:
+      >>> dataset_task(from_arrays(np.eye(2), np.array([0.3, 1.7])))
+      'regression'
+    """
+    task = dataset.info.get("task") if isinstance(dataset.info, dict) else None
+    return task if task in TASKS else infer_task(np.asarray(dataset.y_clean))
+
+
+def with_task(dataset: Dataset, task: str) -> Dataset:
+    """The data set with its task forced: "regression" takes any labels (±1 / one-hot included,
+    as real targets); "classification" needs ±1 or one-hot ground truth (ValueError otherwise).
+
+    Example:
+      >>> with_task(ntk_air.data.clusters(), "regression").info["task"]
+      'regression'
+    """
+    task = _task_of_labels(task, np.asarray(dataset.y_clean), np.asarray(dataset.y_test_clean))
+    info = dict(dataset.info)
+    info["task"] = task
+    if task == "regression":
+        info["n_classes"] = None
+    return dataset._replace(info=info)
+
+
 def _check_label_shape(y: np.ndarray, key: str, n: int) -> None:
     if y.ndim not in (1, 2):
         raise ValueError(f"{key!r} must have shape (n,) or (n, C), got {y.shape}")
@@ -219,8 +262,10 @@ def _check_label_shape(y: np.ndarray, key: str, n: int) -> None:
         raise ValueError(f"{key!r} has {y.shape[0]} rows but the inputs have {n} (length mismatch)")
 
 
-def _class_of(labels: np.ndarray) -> np.ndarray:
-    """An integer stratum per row: the ±1 sign, the one-hot argmax, or 0 for real labels."""
+def _class_of(labels: np.ndarray, task: str = "classification") -> np.ndarray:
+    """An integer stratum per row: the ±1 sign, the one-hot argmax, or 0 for real targets."""
+    if task == "regression" or labels.shape[0] == 0:
+        return np.zeros(labels.shape[0], np.int64)
     if labels.ndim == 2:
         return np.argmax(labels, axis=1)
     if np.all(np.abs(labels) == 1.0):
@@ -271,15 +316,16 @@ def subsample(
     if n_test is not None:
         check_int("n_test", n_test, minimum=0, maximum=nt)
     rng_train, rng_test = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    task = dataset_task(dataset)
     rows = (
         np.arange(n)
         if n_train is None
-        else _stratified(_class_of(dataset.y_clean), n_train, rng_train)
+        else _stratified(_class_of(dataset.y_clean, task), n_train, rng_train)
     )
     rows_test = (
         np.arange(nt)
         if n_test is None
-        else _stratified(_class_of(dataset.y_test_clean), n_test, rng_test)
+        else _stratified(_class_of(dataset.y_test_clean, task), n_test, rng_test)
     )
     corrupted = np.zeros(n, bool)
     corrupted[np.asarray(dataset.info.get("corrupted", []), dtype=np.int64)] = True

@@ -6,17 +6,45 @@ import numpy as np
 
 from ..plots.air import plot_eigenvalues, plot_fitted_fractions, plot_label_energy, plot_u_curve
 
-__all__ = ["air_summary", "write_air", "air_headlines"]
+__all__ = ["air_summary", "write_air", "air_headlines", "mse_of_dist", "label_entries"]
 
 _KINDS = ("clean", "noise", "noisy")
 
 
+def label_entries(data: dict, split: str = "train") -> int:
+    """Entries of the label array of a split ((n,) or (n, C)), from a study's data summary."""
+    cols = int(np.prod(data.get("label_shape", [0])[1:], dtype=np.int64))
+    return int(data["n" if split == "train" else "n_test"]) * max(cols, 1)
+
+
+def mse_of_dist(dist, entries: int):
+    """Mean squared error ‖u − ŷ‖²/(entries) from the distance ‖u − ŷ‖ (None without entries or
+    distance)."""
+    if dist is None or entries <= 0:
+        return None
+    out = np.asarray(dist, np.float64) ** 2 / entries
+    return float(out) if out.ndim == 0 else out
+
+
 def air_summary(study, kernel: dict | None = None) -> dict:
-    """The JSON summary of an `AIRStudy` (the keys of `air.json`)."""
+    """The JSON summary of an `AIRStudy` (the keys of `air.json`).
+
+    `task` ("classification" or "regression") and the mean squared errors against ŷ
+    (`start_mse`, `best_mse`, `final_mse`, `test_best_mse`, `test_final_mse`: ‖u − ŷ‖² over
+    the label entries) are given for both tasks.
+    """
     lam = np.asarray(study.eigenvalues)
     spectra, curve, ff = study.spectra, study.curve, study.fitted
     fr = [float(f) for f in np.asarray(spectra.clean.fractions)]
+    n_train, n_test = label_entries(study.data), label_entries(study.data, "test")
+    test_final = None if curve.test_dist is None else np.asarray(curve.test_dist)[-1]
     return {
+        "task": getattr(study, "task", "classification"),
+        "start_mse": mse_of_dist(curve.start_dist, n_train),
+        "best_mse": mse_of_dist(curve.best_dist, n_train),
+        "final_mse": mse_of_dist(curve.final_dist, n_train),
+        "test_best_mse": mse_of_dist(curve.test_best_dist, n_test),
+        "test_final_mse": mse_of_dist(test_final, n_test),
         "dataset": study.data,
         "kernel": kernel or {},
         "dtype": str(lam.dtype),
@@ -189,4 +217,12 @@ def air_headlines(s: dict) -> list[tuple[str, str, str]]:
             "memorized.",
         )
     )
+    if s.get("task") == "regression" and s.get("test_best_mse") is not None:
+        rows.append(
+            (
+                "test mean squared error against ŷ: best early stop / end",
+                f"{s['test_best_mse']:.4g} / {s['test_final_mse']:.4g}",
+                "Regression targets: the error that accuracy measures for classes.",
+            )
+        )
     return rows

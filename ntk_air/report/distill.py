@@ -7,7 +7,7 @@ import numpy as np
 from ..plots import new_figure
 from ..plots.distill import plot_distill_curves, plot_distill_summary
 from ..studies.distill import best_run
-from .air import solver_json
+from .air import label_entries, mse_of_dist, solver_json
 
 __all__ = ["distill_summary", "write_distill", "distill_headlines"]
 
@@ -19,10 +19,21 @@ def _run_json(run) -> dict:
 
 
 def distill_summary(study, kernel: dict | None = None) -> dict:
-    """The JSON summary of a `DistillStudy` (the keys of `distill.json`)."""
+    """The JSON summary of a `DistillStudy` (the keys of `distill.json`).
+
+    `task` ("classification" or "regression"); mean squared errors ‖u − ŷ‖²/(entries) for plain
+    GD (`final_mse`, `best_early_stop_mse`, `test_best_mse`), the best rule and every run
+    (`final_mse`, `final_test_mse`); on a regression task accuracy and margin are NaN and
+    `skipped_rules` lists the rules that need classes.
+    """
     pg = study.plain_gd
     best = best_run(study)
+    n_train, n_test = label_entries(study.data), label_entries(study.data, "test")
     return {
+        "task": getattr(study, "task", "classification"),
+        "skipped_rules": [
+            {"label": lab, "reason": why} for lab, why in getattr(study, "skipped_rules", ())
+        ],
         "data": study.data,
         "kernel": kernel or {},
         "n": study.data["n"],
@@ -40,8 +51,17 @@ def distill_summary(study, kernel: dict | None = None) -> dict:
             "best_early_stop_dist": float(pg.best_dist),
             "best_early_stop_step": int(pg.best_step),
             "test_best_dist": None if pg.test_best_dist is None else float(pg.test_best_dist),
+            "final_mse": mse_of_dist(pg.final_dist, n_train),
+            "best_early_stop_mse": mse_of_dist(pg.best_dist, n_train),
+            "test_best_mse": mse_of_dist(pg.test_best_dist, n_test),
         },
-        "best_rule": {"label": best.label, "final_dist": best.final_dist, "margin": best.margin},
+        "best_rule": {
+            "label": best.label,
+            "final_dist": best.final_dist,
+            "margin": best.margin,
+            "final_mse": best.final_mse,
+            "final_test_mse": best.final_test_mse,
+        },
         "runs": [_run_json(r) for r in study.runs],
         **_solver_keys(study),
     }

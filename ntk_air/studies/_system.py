@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..data import dataset_task
 from ..eigen import Eigensystem, eigensystem
 from ..problem import LinearProblem, linear_problem
 from ..resources import SolverChoice
@@ -63,6 +64,7 @@ class KernelSystem(NamedTuple):
             kv_test=self.kv_test,
             y_test_clean=dataset.y_test_clean if test else None,
             kernel=self.ntk if kernel else None,
+            task=dataset_task(dataset),
         )
 
 

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from ..data import dataset_task
 from ..dynamics import (
     FittedFractions,
     fitted_fractions,
@@ -70,6 +71,7 @@ class AIRStudy(NamedTuple):
     steps_to_fit: dict  # {level: {"clean": k or None, "noise": k or None}}
     solver: SolverChoice | None = None  # the spectral path and its estimates (None: given system)
     topk: TopKDiagnostics | None = None  # top-k path only: tails, residuals, bounds
+    task: str = "classification"  # or "regression" (real targets: MSE, no accuracy)
 
 
 class TopKDiagnostics(NamedTuple):
@@ -158,7 +160,8 @@ def air(
     Rayleigh–Ritz reduction, which holds the labels exactly.
 
     Args:
-      dataset: `data.Dataset` (y noisy, y_clean ground truth; ±1 vectors or one-hot).
+      dataset: `data.Dataset` (y noisy, y_clean ground truth; ±1 vectors or one-hot, or real
+        targets (n,) / (n, k) for regression: `data.dataset_task`).
       kernel_fn: a `KernelFn`; ignored when `system` is given.
       config: `AIRConfig`.
       system: precomputed kernels and eigensystem (`kernel_system`), so that several studies
@@ -218,6 +221,7 @@ def air(
         steps_to_fit=_steps_to_fit(steps, f_clean, f_noise),
         solver=system.solver,
         topk=None if eig.rest is None else _diagnostics(eig, spectra, dataset.y, steps, eta),
+        task=dataset_task(dataset),
     )
 
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..data import dataset_task
 from ..distill import OperatorScan, engine_for, self_distill
 from ..dynamics import resolve_step_size
 from ..early_stopping import UCurve, u_curve
@@ -41,7 +42,7 @@ from ..resources import (
 )
 from ..rounds import default_ridge, distill_rounds, rounds_from_names, stack_rounds
 from ..spectrum import air_spectra
-from ..targets import RULE_NAMES, AffineRule, rules_from_names
+from ..targets import RULE_NAMES, AffineRule, needs_classes, rules_from_names
 from ._system import (
     DEFAULT_KRYLOV_STEPS,
     KernelSystem,
@@ -121,6 +122,8 @@ class RuleRun(NamedTuple):
     #   dist_train when the Krylov space loses two blocks' worth of columns (an estimate of its
     #   error, not a bound); else None
     error_estimate_test: float | None = None  # the same for dist_test
+    final_mse: float | None = None  # ‖u − ŷ‖²/(n·C) at the last step (round)
+    final_test_mse: float | None = None  # the same on the test points (NaN without)
 
 
 class DistillTopK(NamedTuple):
@@ -159,12 +162,19 @@ class DistillStudy(NamedTuple):
     solver: SolverChoice | None = None  # the spectral path (dense or topk) and its estimates
     loops: LoopEstimate | None = None  # the loops' time and recording estimate, checked first
     topk: DistillTopK | None = None  # the matrix-free path only
+    task: str = "classification"  # or "regression": accuracy and margin NaN, MSE is the metric
+    skipped_rules: tuple = ()  # ((label, reason), …): rules that need classes, not run on a
+    #   regression task
 
 
 def _summary(label, kind, params, engine, run, i):
+    """One rule's numbers; accuracy and margin are NaN on a regression task (the engines')."""
     dist = np.asarray(run.dist_train[i])
     best = int(np.argmin(dist))
     steps = np.asarray(run.steps)
+    u = np.asarray(run.u_final[i])
+    test_dist = np.asarray(run.dist_test[i])
+    test_entries = np.size(run.f_test_final[i]) if run.f_test_final is not None else 0
     return RuleRun(
         label=label,
         kind=kind,
@@ -176,11 +186,13 @@ def _summary(label, kind, params, engine, run, i):
         margin=float(run.margin_train[i]),
         accuracy_train=float(run.accuracy_train[i]),
         accuracy_test=float(run.accuracy_test[i]),
-        final_test_dist=float(np.asarray(run.dist_test[i])[-1]),
+        final_test_dist=float(test_dist[-1]),
         steps=steps,
         dist_train=dist,
-        dist_test=np.asarray(run.dist_test[i]),
-        u_final=np.asarray(run.u_final[i]),
+        dist_test=test_dist,
+        u_final=u,
+        final_mse=float(dist[-1]) ** 2 / max(u.size, 1),
+        final_test_mse=float(test_dist[-1]) ** 2 / test_entries if test_entries else float("nan"),
     )
 
 
@@ -216,6 +228,33 @@ def _config_rules(c: DistillConfig, *, ramp: float, ridge: float) -> tuple[list,
         names, xis=c.xis, ridge=ridge, student_steps=c.student_steps, soft=c.soft, hard=c.hard
     )
     return step_rules, round_rules
+
+
+def _task_rules(step_rules, round_rules, task: str):
+    """(step rules, round rules, skipped) for the task: on a regression task the rules that need
+    classes (hard targets, adaptive α: `targets.needs_classes`) are left out and listed with
+    the reason; a config that leaves nothing but plain GD is refused in one sentence."""
+    if task != "regression":
+        return step_rules, round_rules, ()
+    skipped, kept_steps, kept_rounds = [], [], []
+    for lab, r in step_rules:
+        why = needs_classes(r)
+        if why is None:
+            kept_steps.append((lab, r))
+        else:
+            skipped.append((lab, f"uses {why}, which need class labels (task 'regression')"))
+    for lab, r in round_rules:
+        if bool(float(r.hard)):
+            why = "hard targets (the sign or argmax)"
+            skipped.append((lab, f"uses {why}, which need class labels (task 'regression')"))
+        else:
+            kept_rounds.append((lab, r))
+    if skipped and len(kept_steps) + len(kept_rounds) <= 1:
+        raise ValueError(
+            "distill: the targets are real-valued (task 'regression') and every rule asked for "
+            f"({', '.join(lab for lab, _ in skipped)}) needs class labels; ask for soft rules"
+        )
+    return kept_steps, kept_rounds, tuple(skipped)
 
 
 def _rule_counts(c: DistillConfig) -> tuple[int, int]:
@@ -443,7 +482,10 @@ def distill(
     ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
     trace = float(eig.rest.trace) if topk else float(np.sum(np.asarray(eig.eigenvalues)))
     ridge = default_ridge(trace, n) if c.ridge is None else float(c.ridge)
-    step_rules, round_rules = _config_rules(c, ramp=ramp, ridge=ridge)
+    task = dataset_task(dataset)
+    step_rules, round_rules, task_skipped = _task_rules(
+        *_config_rules(c, ramp=ramp, ridge=ridge), task
+    )
     order = {lab: i for i, (lab, _) in enumerate(step_rules + round_rules)}
     operator_steps, skipped = [], ()
     if topk:
@@ -508,6 +550,8 @@ def distill(
         solver=system.solver if system.solver is not None else choice,
         loops=loops,
         topk=_topk_info(system, dataset, plain, plain_c, floor, skipped) if topk else None,
+        task=task,
+        skipped_rules=task_skipped,
     )
 
 
