@@ -570,10 +570,14 @@ def _conv_net(d, input_shape, channels, out_dim, kernel_size, stride, pool, w_st
     if input_shape is None:
         raise ValueError("arch 'cnn' needs input_shape (*spatial, channels) of one example")
     shape = tuple(check_int("input_shape entry", s, minimum=1) for s in input_shape)
-    if int(np.prod(shape)) != d or len(shape) not in (2, 3):
+    if len(shape) not in (2, 3):
         raise ValueError(
-            f"input_shape {shape} must be (length, channels) or (height, width, channels) "
-            f"with product d = {d}"
+            f"input_shape must be (length, channels) or (height, width, channels), got {shape}"
+        )
+    if int(np.prod(shape)) != d:
+        raise ValueError(
+            f"input_shape {shape} holds {int(np.prod(shape))} values but the inputs have {d} "
+            "features"
         )
     if pool not in CONV_POOLS:
         raise ValueError(f"pool must be one of {CONV_POOLS}, got {pool!r}")

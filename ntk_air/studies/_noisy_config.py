@@ -90,7 +90,7 @@ class NoisyLabelsConfig:
 
 PRESETS = {
     "paper": {
-        "widths": (100, 100),
+        "widths": (256, 256),
         "channels": (32, 32, 32),
         "kernel_size": 5,
         "stride": 2,
