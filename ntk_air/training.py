@@ -393,7 +393,7 @@ def train(
       TrainRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
 
     Example:
-      >>> net = models.network("two-layer-relu", x, width=256)
+      >>> net = models.network("two-layer-relu", x, widths=(256,))
       >>> eta = 1 / float(eig.eigenvalues[0])        # 1/λ_max of H∞(x, x), eig = eigensystem(H)
       >>> run = train(net.apply_fn, net.params, x, y, y_clean, targets.r3(0.9), steps=300,
       ...             eta=eta, record=Record(every=10))
