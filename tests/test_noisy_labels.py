@@ -520,3 +520,25 @@ def test_help_lists_examples(capsys):
     for option in ("--dataset", "--noise", "--noise-rate", "--seeds", "--epochs", "--methods",
                    "--arch", "--loss", "--out"):  # fmt: skip
         assert option in out
+
+
+def test_preset_fills_only_the_options_left_at_their_defaults():
+    from ntk_air.studies.noisy_labels import PRESETS, with_preset
+
+    c = with_preset(NoisyLabelsConfig(arch="cnn", epochs=10, seeds=3), "paper")
+    assert (c.arch, c.epochs, c.seeds) == ("cnn", 10, 3)  # given: kept
+    for name, value in PRESETS["paper"].items():
+        if name != "epochs":
+            assert getattr(c, name) == value, name
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        with_preset(NoisyLabelsConfig(), "fast")
+
+
+def test_scale_inputs_multiplies_every_split_by_sqrt_d():
+    ds = data.digits(n_train=600, n_test=200, noise="none", seed=0)
+    kw = dict(n_train=100, n_val=40, n_test=60)
+    plain = split_dataset(ds, NoisyLabelsConfig(**kw))
+    scaled = split_dataset(ds, NoisyLabelsConfig(**kw, scale_inputs=True))
+    for a, b in ((plain.x, scaled.x), (plain.x_val, scaled.x_val), (plain.x_test, scaled.x_test)):
+        np.testing.assert_allclose(b, a * np.sqrt(64), rtol=1e-6)
+    assert scaled.info["input_scale"] == pytest.approx(8.0)

@@ -299,3 +299,66 @@ def test_step_size_is_data_one_compilation_for_every_eta(problem, compile_counte
         second = T.train(*args, steps=4, eta=0.2)
     assert c.count == 0
     assert not np.allclose(np.asarray(first.u_final), np.asarray(second.u_final))
+
+
+def _one_hot_problem(n=12, d=5, c=3):
+    rng = np.random.default_rng(4)
+    x = _unit_rows(rng, n, d)
+    y_clean = np.eye(c)[np.arange(n) % c]
+    y = y_clean.copy()
+    y[:2] = np.eye(c)[(np.arange(2) + 1) % c]  # two flips
+    return x, y, y_clean
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_epochs_schedule_is_the_loop_of_train_epochs(x64, loss):
+    """`train(schedule=Epochs(B))` of one network = `train_epochs` of one seed: one loop."""
+    import optax
+
+    x, y, y_clean = _one_hot_problem()
+    net = M.network("mlp", x, out_dim=3, widths=(8,), w_std=1.5, seed=1)
+    opt, key, rule = optax.sgd(0.3, momentum=0.9), jax.random.key(2), RT.r3(0.7, hard=True)
+    run = T.train(
+        net.apply_fn, net.params, x, y, y_clean, rule, steps=4, optimizer=opt,
+        schedule=T.Epochs(5), key=key, loss=loss,
+    )  # fmt: skip
+    seeds = T.train_epochs(
+        net.apply_fn, jax.tree_util.tree_map(lambda a: a[None], net.params), x, y, y_clean,
+        [rule], epochs=4, batch_size=5, optimizer=opt, key=key[None], loss=loss,
+    )  # fmt: skip
+    u = T.rule_view(run.u_final, loss)
+    np.testing.assert_allclose(np.asarray(seeds.u_final[0, 0]), np.asarray(u), atol=1e-12)
+    dist = np.asarray(run.dist_train) / np.sqrt(x.shape[0])
+    np.testing.assert_allclose(np.asarray(seeds.dist_clean[0, 0]), dist, atol=1e-12)
+    assert not np.allclose(np.asarray(run.u_final), np.asarray(net.apply_fn(net.params, x)))
+
+
+def test_full_batch_cross_entropy_is_gradient_descent_on_the_summed_loss(x64):
+    """FullBatch with loss 'xent': θ ← θ − η ∇ Σ_i −ỹ_i·log softmax(f(θ, x_i)), ỹ = y (plain)."""
+    x, y, y_clean = _one_hot_problem()
+    net = M.network("mlp", x, out_dim=3, widths=(8,), seed=0)
+
+    def total(p):
+        return -jnp.sum(y * jax.nn.log_softmax(net.apply_fn(p, x), axis=-1))
+
+    p = net.params
+    for _ in range(3):
+        p = jax.tree_util.tree_map(lambda a, g: a - 0.2 * g, p, jax.grad(total)(p))
+    run = T.train(
+        net.apply_fn, net.params, x, y, y_clean, RT.plain_gd(), steps=3, eta=0.2, loss="xent"
+    )
+    np.testing.assert_allclose(np.asarray(run.u_final), np.asarray(net.apply_fn(p, x)), atol=1e-12)
+
+
+def test_bad_schedule_and_loss_are_clear_errors(problem):
+    pr = problem
+    apply_fn, params = M.two_layer_network(16, pr["x"])
+    args = (apply_fn, params, pr["x"], pr["y"], pr["y_clean"], RT.plain_gd())
+    with pytest.raises(ValueError, match="needs key="):
+        T.train(*args, steps=2, eta=0.1, schedule=T.Epochs(4))
+    with pytest.raises(ValueError, match="batch_size"):
+        T.train(*args, steps=2, eta=0.1, schedule=T.Epochs(99), key=jax.random.key(0))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        T.train(*args, steps=2, eta=0.1, loss="hinge")
+    with pytest.raises(ValueError, match="schedule must be"):
+        T.train(*args, steps=2, eta=0.1, schedule="epochs")
