@@ -94,7 +94,7 @@ class NoisyLabelsConfig:
 PRESETS = {
     "paper": {
         "widths": (256, 256),
-        "channels": (32, 32, 32),
+        "channels": (64, 64, 64),
         "kernel_size": 5,
         "stride": 2,
         "parameterization": "standard",
