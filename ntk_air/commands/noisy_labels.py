@@ -115,12 +115,6 @@ def add_parser(subparsers) -> None:
         help="learning rate (default: SGD ntk 4 per 1000 training rows within [2, 16], so digits "
         "4 and mnist1d 16; SGD standard 0.05; Adam 0.01 ntk / 1e-3 standard)",
     )
-    p.add_argument(
-        "--lr-schedule",
-        choices=("constant", "cosine"),
-        default=d.lr_schedule,
-        help="constant (default) or cosine decay to 0 over the run",
-    )
     p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default 0.9)")
     p.add_argument("--r1-alpha", type=float, default=d.r1_alpha, help="R1's α (default 0.5)")
     p.add_argument("--r3-alpha", type=float, default=d.r3_alpha, help="R3's α (default 0.9)")
@@ -170,7 +164,6 @@ def build_config(args):
             parameterization=args.param,
             optimizer=args.optimizer,
             lr=args.lr,
-            lr_schedule=args.lr_schedule,
             momentum=args.momentum,
             loss=args.loss,
             r1_alpha=args.r1_alpha,

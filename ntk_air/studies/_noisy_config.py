@@ -22,7 +22,6 @@ NOISES = ("flip", "pair")
 SWEEP_RATES = {"flip": (0.0, 0.2, 0.4, 0.6), "pair": (0.0, 0.2, 0.4)}
 BUILTIN_DATASETS = ("digits", "mnist1d", "clusters")
 OPTIMIZERS = ("sgd", "adam")
-LR_SCHEDULES = ("constant", "cosine")
 ARCHS = ("mlp", "cnn")
 DEFAULT_N_TRAIN = {"digits": 1000, "mnist1d": 4000, "clusters": 1000}
 """Training rows per built-in data set when n_train is None (MNIST-1D: its standard 4000; at
@@ -49,7 +48,6 @@ class NoisyLabelsConfig:
     rows (None: all).
     n_classes: use only the first K classes (None: all). seed: the split's seed and the base of
     the per-seed keys. kernel_limit: also run the infinite-width companion (MLP, NTK, SGD only).
-    lr_schedule: 'constant' or 'cosine' (decay to 0 over the run's updates; no kernel limit).
     kernel_size, stride: CNN window and stride. scale_inputs: multiply every input by √d (the
     built-in data sets' rows have unit norm; then their entries have mean square 1, the scale a
     standard-parameterized network's initialization assumes). `with_preset` fills the options
@@ -73,7 +71,6 @@ class NoisyLabelsConfig:
     b_std: float = 0.1
     optimizer: str = "sgd"
     lr: float | None = None
-    lr_schedule: str = "constant"
     momentum: float = 0.9
     loss: str = "mse"
     r1_alpha: float = 0.5
@@ -212,8 +209,6 @@ def _check_config(c: NoisyLabelsConfig) -> None:
         raise ValueError(
             f"parameterization must be one of {PARAMETERIZATIONS}, got {c.parameterization!r}"
         )
-    if c.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {c.lr_schedule!r}")
     if c.optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {c.optimizer!r}")
     if c.loss not in LOSSES:

@@ -122,8 +122,6 @@ def _kernel_applies(c: NoisyLabelsConfig) -> str | None:
         return "the standard parameterization has no finite kernel limit at a fixed learning rate"
     if c.optimizer != "sgd":
         return "Adam has no gradient-flow time per epoch to map onto the kernel limit"
-    if c.lr_schedule != "constant":
-        return "a decaying learning rate has no constant gradient-flow time per epoch"
     return None
 
 
@@ -153,8 +151,7 @@ def _network_run(net, split, y_seeds, yv_seeds, rules, config, lr, keys):
 
     init_keys, order_keys = keys
     params = jax.vmap(net.init)(init_keys)
-    updates = config.epochs * (split.x.shape[0] // config.batch_size)
-    opt = _optimizer(config.optimizer, lr, config.momentum, config.lr_schedule, updates)
+    opt = _optimizer(config.optimizer, lr, config.momentum)
     x_eval = np.concatenate([split.x_val, split.x_test])
     run = train_epochs(
         net.apply_fn,
@@ -182,18 +179,14 @@ def _network_run(net, split, y_seeds, yv_seeds, rules, config, lr, keys):
 _OPTIMIZERS: dict = {}
 
 
-def _optimizer(name, lr, momentum, schedule="constant", updates=1):
-    """One optax object per (name, lr, momentum, schedule): the compiled program is reused.
-
-    schedule 'cosine': lr·½(1 + cos(π t/T)) at update t of T (`optax.cosine_decay_schedule`).
-    """
+def _optimizer(name, lr, momentum):
+    """One optax object per (name, lr, momentum): the compiled epoch program is reused."""
     import optax
 
-    key = (name, float(lr), float(momentum), schedule, int(updates))
+    key = (name, float(lr), float(momentum))
     if key not in _OPTIMIZERS:
-        rate = lr if schedule == "constant" else optax.cosine_decay_schedule(lr, int(updates))
         _OPTIMIZERS[key] = (
-            optax.adam(rate) if name == "adam" else optax.sgd(rate, momentum=momentum or None)
+            optax.adam(lr) if name == "adam" else optax.sgd(lr, momentum=momentum or None)
         )
     return _OPTIMIZERS[key]
 
