@@ -1,6 +1,7 @@
-"""Finite-width networks whose NTKs the toolkit computes (flax linen).
+"""Finite-width networks and their infinite-width kernels (flax linen); one builder, `network`.
 
-Two parameterizations, matching the two kernel conventions of `ntk_air.kernels`:
+`network(arch, x, ...)` returns a `Network`: apply_fn(params, x), the initial parameters θ(0), an
+init(key) for more seeds and, where defined, the infinite-width kernel function. The modules:
 
 * `TwoLayerReLU` — the ℓ2 theorem's network (docs/science/kernels.md#theorem-network):
   f(x) = (1/√m) Σ_r a_r ReLU(w_r·x), w_r ~ N(0, κ² I_d), a_r uniform in {±1} and frozen.
@@ -13,20 +14,17 @@ Two parameterizations, matching the two kernel conventions of `ntk_air.kernels`:
   limit (out_dim=1) is `ntk_air.kernels.fc_kernel_fn(len(widths), activation, w_std, b_std)`.
   `parameterization="standard"` draws kernel ~ N(0, w_std²/d_in), bias ~ N(0, b_std²) and
   applies no scale: the same function at initialization, a different gradient scale per layer.
-* `CNN` — a convolutional classifier (1-D or 2-D convolutions with 'SAME' padding, ReLU, then a
-  dense readout of the flattened features) in either parameterization; `classifier` builds an
-  MLP or a CNN as (apply_fn, init_fn) with init_fn(key) → params, so seeds `vmap`.
-* `ConvNet` — a small CNN in the same NTK parameterization (convolutions 'SAME' as matrix
-  products, ReLU, flatten or global average pooling, dense readout), neural-tangents'
-  `stax.Conv`/`Flatten`/`GlobalAvgPool`/`Dense`; its infinite-width kernel comes from the optional
-  neural-tangents backend (`nt_backend.kernel_fn_from_spec("cnn:...")`). Used by `ntk-air entk`.
+* `ConvNet` — a small CNN in either parameterization (convolutions 'SAME' with a stride, as
+  matrix products, ReLU, flatten or global average pooling, dense readout), neural-tangents'
+  `stax.Conv`/`Flatten`/`GlobalAvgPool`/`Dense`; its infinite-width kernel (stride 1) comes from
+  the optional neural-tangents backend (`nt_backend.kernel_fn_from_spec("cnn:...")`).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -36,22 +34,20 @@ import numpy as np
 from ._checks import check_int
 
 __all__ = [
+    "network",
+    "Network",
+    "ARCHS",
+    "PARAMETERIZATIONS",
     "two_layer_network",
     "mlp_network",
-    "classifier",
-    "Classifier",
-    "PARAMETERIZATIONS",
-    "ARCHS",
-    "NTKConv",
-    "CNN",
     "TwoLayerReLU",
     "two_layer_apply_fn",
     "NTKDense",
+    "NTKConv",
     "MLP",
     "mlp_params_from_stax",
     "MLP_ACTIVATIONS",
     "ConvNet",
-    "cnn_network",
 ]
 
 MLP_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -284,113 +280,38 @@ def mlp_params_from_stax(stax_params) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Builders: (apply_fn, params) pairs for training and empirical NTKs
+# Convolutions
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
-def _two_layer_apply(width, kappa):
-    """apply(frozen, params, x) of TwoLayerReLU(width, kappa): one function object per model."""
-    model = TwoLayerReLU(width=width, kappa=kappa)
+def _conv_same(h, kernel, stride: int = 1):
+    """Σ_offsets shift(h) @ kernel[offset]: a 'SAME' convolution of stride s as matrix products.
 
-    def apply(frozen, params, x):
-        # The closure is rebuilt at trace time only: the readout stays an argument (data).
-        return two_layer_apply_fn(model, frozen)(params, x)
-
-    return model, apply
-
-
-def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init: str = "iid"):
-    """The theorem's network at width m: (apply_fn, params) with a frozen ±1 readout.
-
-    f(x) = (1/√m) Σ_r a_r ReLU(w_r·x) (`ntk_air.models.TwoLayerReLU`); params = {'w': (m, d)}
-    is what `train` trains; a stays fixed inside apply_fn.
-
-    init="iid" (the theorem's): w_r ~ N(0, κ²I), a_r uniform ±1, all independent; f(W0) ≠ 0
-    (each output has variance κ²/2 at any width). init="symmetric": the first m/2 neurons drawn
-    as above, the second half copies them with opposite readout (w_{r+m/2} = w_r,
-    a_{r+m/2} = −a_r), so f(W0) = 0 exactly and the kernel limit from u(0) = 0 is the right
-    comparison; H(W0) is then an average over m/2 independent neurons (Chizat et al. 2019).
-
-    Args:
-      width: m (even for init="symmetric").
-      x: (n, d) inputs (for shapes and dtype).
-      kappa: κ.
-      seed: PRNG seed of the init.
-      init: "iid" or "symmetric".
-
-    Returns:
-      (apply_fn, params): apply_fn(params, x) → (n,) is a `jax.tree_util.Partial` holding the
-      readout as data, so `training.train` compiles once per (width, κ, shapes), not once per
-      network.
-
-    Reference: Du et al. arXiv 1810.02054; Chizat, Oyallon, Bach arXiv 1812.07956 (symmetric init).
-    """
-    check_int("width", width, minimum=1)
-    if init not in ("iid", "symmetric"):
-        raise ValueError(f"init must be 'iid' or 'symmetric', got {init!r}")
-    if init == "symmetric" and width % 2:
-        raise ValueError(f"init='symmetric' pairs neurons: width must be even, got {width}")
-    model, apply = _two_layer_apply(int(width), float(kappa))
-    variables = model.init(jax.random.key(seed), jnp.asarray(x))
-    params, frozen = variables["params"], variables["frozen"]
-    if init == "symmetric":
-        half = width // 2
-        w, a = params["w"][:half], frozen["a"][:half]
-        params = {"w": jnp.concatenate([w, w])}
-        frozen = {"a": jnp.concatenate([a, -a])}
-    return jax.tree_util.Partial(apply, frozen), params
-
-
-def mlp_network(
-    widths,
-    x,
-    *,
-    out_dim: int = 1,
-    w_std: float = 1.0,
-    b_std: float = 0.0,
-    activation: str = "relu",
-    seed: int = 0,
-):
-    """A deep MLP in NTK parameterization (`ntk_air.models.MLP`): (apply_fn, params).
-
-    Its infinite-width NTK is `ntk_air.kernels.fc_kernel_fn(len(widths), activation, w_std, b_std)`.
-    apply_fn returns (n, out_dim); `training.train` reads (n, 1) as the output for ±1 labels.
-    """
-    model = MLP(
-        widths=tuple(int(w) for w in widths),
-        out_dim=out_dim,
-        w_std=w_std,
-        b_std=b_std,
-        activation=activation,
-    )
-    params = model.init(jax.random.key(seed), jnp.asarray(x))["params"]
-    return _flax_apply(model), params
-
-
-# ---------------------------------------------------------------------------------------------
-# Classifiers for the noisy-label study: an MLP or a CNN, either parameterization
-# ---------------------------------------------------------------------------------------------
-
-ARCHS = ("mlp", "cnn")
-"""The classifier architectures of `classifier`."""
-
-
-def _conv_same(h, kernel):
-    """Σ_offsets shift(h) @ kernel[offset]: a 'SAME', stride-1 convolution as matrix products.
-
-    The same numbers as `lax.conv_general_dilated(..., "SAME")`, written as one matmul per
-    window offset: XLA:CPU runs convolution gradients inside a compiled loop (the training
-    scan) up to ~100× slower than at top level (jax-ml/jax#12868), matrix products it does not.
-    h (n, *spatial, C_in), kernel (*window, C_in, C_out) → (n, *spatial, C_out).
+    The same numbers as `lax.conv_general_dilated(..., window_strides=(s,)*k, padding="SAME")`,
+    written as one matmul per window offset: XLA:CPU runs convolution gradients inside a compiled
+    loop (the training scan) up to ~100× slower than at top level (jax-ml/jax#12868), matrix
+    products it does not. Output length ⌈L/s⌉ per spatial axis, padding ((p − 1)//2 before, the
+    rest after) with p = max((⌈L/s⌉ − 1)·s + w − L, 0), as XLA's 'SAME'.
+    h (n, *spatial, C_in), kernel (*window, C_in, C_out) → (n, *⌈spatial/s⌉, C_out).
     """
     window = kernel.shape[:-2]
     spatial = h.shape[1:-1]
-    pads = [((w - 1) // 2, w // 2) for w in window]  # 'SAME' (odd windows: centred)
-    hp = jnp.pad(h, ((0, 0), *pads, (0, 0)))
+    out_len = [-(-s // stride) for s in spatial]
+    totals = [
+        max((o - 1) * stride + w - s, 0) for o, w, s in zip(out_len, window, spatial, strict=True)
+    ]
+    hp = jnp.pad(h, ((0, 0), *[(t // 2, t - t // 2) for t in totals], (0, 0)))
     out = 0.0
     for offset in np.ndindex(*window):
-        part = hp[(slice(None), *[slice(o, o + s) for o, s in zip(offset, spatial, strict=True)])]
+        part = hp[
+            (
+                slice(None),
+                *[
+                    slice(o, o + (m - 1) * stride + 1, stride)
+                    for o, m in zip(offset, out_len, strict=True)
+                ],
+            )
+        ]
         out = out + part @ kernel[offset]
     return out
 
@@ -411,6 +332,7 @@ class NTKConv(nn.Module):
     w_std: float = 1.0
     b_std: float = 0.0
     parameterization: str = "ntk"
+    stride: int = 1
 
     @nn.compact
     def __call__(self, h: jax.Array) -> jax.Array:
@@ -422,119 +344,11 @@ class NTKConv(nn.Module):
         shape = (*self.kernel_size, c_in, self.features)
         kernel = self.param("kernel", k_init, shape, h.dtype)
         bias = self.param("bias", b_init, (self.features,), h.dtype)
-        z = _conv_same(h, kernel)
+        z = _conv_same(h, kernel, self.stride)
         if self.parameterization == "standard":
             return z + bias
         return w_scale * z + b_scale * bias
 
-
-class Classifier(NamedTuple):
-    """A network as two pure functions: apply(params, x) → (n, C) logits/outputs, init(key)."""
-
-    apply: Callable[[dict, jax.Array], jax.Array]  # (params, (n, d)) → (n, C)
-    init: Callable[[jax.Array], dict]  # PRNG key → params (vmap over keys for several seeds)
-    description: str  # e.g. "mlp (512,) relu, ntk parameterization"
-
-
-def classifier(
-    arch: str,
-    dim: int,
-    n_classes: int,
-    *,
-    widths=(512,),
-    channels=(32, 32),
-    input_shape=None,
-    kernel_size: int = 3,
-    w_std: float = 2.0**0.5,
-    b_std: float = 0.1,
-    parameterization: str = "ntk",
-    dtype=jnp.float32,
-) -> Classifier:
-    """An MLP or CNN classifier with C outputs, as (apply, init) pure functions.
-
-    mlp: `MLP(widths, out_dim=C, w_std, b_std, 'relu', parameterization)` — in NTK
-    parameterization its infinite-width NTK is `kernels.fc_kernel_fn(len(widths), 'relu', w_std,
-    b_std)` ⊗ I_C. cnn: `ConvNet(input_shape, channels, out_dim=C, ...)`.
-
-    Args:
-      arch: 'mlp' or 'cnn'.
-      dim: d, the flat input size.
-      n_classes: C ≥ 2 outputs.
-      widths: MLP hidden widths.
-      channels: CNN channels per layer.
-      input_shape: CNN example shape (*spatial, C_in) with ∏ = d (required for 'cnn').
-      kernel_size: CNN kernel size per spatial axis.
-      w_std: weight standard deviation.
-      b_std: bias standard deviation.
-      parameterization: 'ntk' or 'standard'.
-      dtype: parameter dtype (default float32).
-
-    Returns:
-      Classifier(apply, init, description); `apply` is one cached function object per model
-      (keep it to reuse compilations); `init(key)` draws the parameters.
-
-    Example:
-      >>> net = classifier("mlp", 64, 10, widths=(256,))
-      >>> params = jax.vmap(net.init)(jax.random.split(jax.random.key(0), 5))   # 5 seeds
-      >>> params["Dense_0"]["kernel"].shape
-      (5, 64, 256)
-    """
-    if arch not in ARCHS:
-        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
-    _check_parameterization(parameterization)
-    check_int("dim", dim, minimum=1)
-    check_int("n_classes", n_classes, minimum=2)
-    if arch == "mlp":
-        widths = tuple(check_int("width", int(w), minimum=1) for w in widths)
-        model = MLP(
-            widths=widths,
-            out_dim=n_classes,
-            w_std=float(w_std),
-            b_std=float(b_std),
-            parameterization=parameterization,
-        )
-        text = f"mlp {widths} relu, {parameterization} parameterization"
-    else:
-        if input_shape is None:
-            raise ValueError("arch 'cnn' needs input_shape (*spatial, channels) of one example")
-        input_shape = tuple(int(s) for s in input_shape)
-        if int(np.prod(input_shape)) != dim or len(input_shape) not in (2, 3):
-            raise ValueError(
-                f"input_shape {input_shape} must be (length, channels) or (height, width, "
-                f"channels) with product d = {dim}"
-            )
-        channels = tuple(check_int("channels", int(c), minimum=1) for c in channels)
-        model = ConvNet(
-            input_shape=input_shape,
-            channels=channels,
-            out_dim=n_classes,
-            kernel_size=int(kernel_size),
-            w_std=float(w_std),
-            b_std=float(b_std),
-            parameterization=parameterization,
-        )
-        text = f"cnn {channels} on {input_shape}, {parameterization} parameterization"
-    dummy = jnp.zeros((1, dim), dtype)
-
-    def init(key):
-        return model.init(key, dummy)["params"]
-
-    return Classifier(apply=_flax_apply(model), init=init, description=text)
-
-
-@functools.lru_cache(maxsize=64)
-def _flax_apply(model):
-    """apply_fn(params, x) of a flax module: one function object per model (reused compilations)."""
-
-    def apply_fn(params, x):
-        return model.apply({"params": params}, x)
-
-    return apply_fn
-
-
-# ---------------------------------------------------------------------------------------------
-# The convolutional network (eNTK studies and the noisy-label classifier)
-# ---------------------------------------------------------------------------------------------
 
 CONV_POOLS = ("flatten", "global")
 
@@ -580,6 +394,7 @@ class ConvNet(nn.Module):
     b_std: float = 0.0
     pool: str = "flatten"
     parameterization: str = "ntk"
+    stride: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -590,7 +405,13 @@ class ConvNet(nn.Module):
         window = (self.kernel_size,) * (len(shape) - 1)
         for i, c in enumerate(self.channels):
             conv = NTKConv(
-                c, window, self.w_std, self.b_std, self.parameterization, name=f"Conv_{i}"
+                c,
+                window,
+                self.w_std,
+                self.b_std,
+                self.parameterization,
+                self.stride,
+                name=f"Conv_{i}",
             )
             h = jax.nn.relu(conv(h))
         if self.pool == "flatten":
@@ -603,79 +424,255 @@ class ConvNet(nn.Module):
         return readout(h)
 
 
-class CNN(ConvNet):
-    """`ConvNet` with the noisy-label classifier's defaults (channels (32, 32), 10 outputs).
+# ---------------------------------------------------------------------------------------------
+# The builder: a network, its initial parameters and its infinite-width kernel
+# ---------------------------------------------------------------------------------------------
 
-    One convolutional network in the package: this name is kept for code written against the
-    classifier's CNN; its parameters (Conv_l, Readout) and function are `ConvNet`'s.
-
-    Example:
-      >>> cnn = CNN(input_shape=(8, 8, 1), channels=(16, 16), out_dim=10)
-      >>> params = cnn.init(jax.random.key(0), jnp.zeros((1, 64)))["params"]
-      >>> params["Readout"]["kernel"].shape                 # flattened 8·8·16 features
-      (1024, 10)
-    """
-
-    channels: Sequence[int] = (32, 32)
-    out_dim: int = 10
+ARCHS = ("mlp", "cnn", "two-layer-relu")
+"""The architectures of `network`."""
 
 
-def cnn_network(
-    channels,
+class Network(NamedTuple):
+    """A finite network as pure functions, its θ(0) and, where defined, its infinite-width NTK."""
+
+    apply_fn: Callable  # apply_fn(params, x (n, d)) → (n,) (two-layer-relu) or (n, out_dim)
+    params: Any  # θ(0), drawn from `seed` (pytree)
+    kernel_fn: Any  # the infinite-width KernelFn, x1, x2 → Kernel(nngp, ntk); None: none defined
+    kernel_name: str  # the kernel, in words, or why there is none
+    init: Callable  # PRNG key → params (vmap over keys for several seeds)
+    module: nn.Module  # the flax module (for the eNTK's structured rules)
+    description: str  # e.g. "mlp (512,) relu, ntk parameterization"
+
+
+def network(
+    arch: str,
     x,
     *,
-    input_shape,
     out_dim: int = 1,
+    widths=(512,),
+    channels=(16, 16),
     kernel_size: int = 3,
+    stride: int = 1,
+    pool: str = "flatten",
+    input_shape=None,
+    activation: str = "relu",
     w_std: float = 1.0,
     b_std: float = 0.0,
-    pool: str = "flatten",
+    parameterization: str = "ntk",
+    init: str = "iid",
     seed: int = 0,
-):
-    """A small CNN in NTK parameterization (`ntk_air.models.ConvNet`): (apply_fn, params).
+    dtype=None,
+    kernel: bool = True,
+) -> Network:
+    """A network by name: apply_fn, θ(0) and, where defined, its infinite-width kernel function.
+
+    * "two-layer-relu": the theorem's f(x) = (1/√m) Σ_r a_r ReLU(w_r·x) (`TwoLayerReLU`, m =
+      widths[0], κ = w_std), its ±1 readout frozen inside apply_fn (a `jax.tree_util.Partial`
+      holding it as data, so `training.train` compiles once per shape); Θ_∞ = H∞
+      (`kernels.two_layer_relu_kernel_fn`). init="symmetric" pairs neurons with opposite
+      readouts, f(θ(0)) = 0 (Chizat et al. arXiv 1812.07956). Output (n,).
+    * "mlp": `MLP(widths, out_dim, w_std, b_std, activation, parameterization)`; Θ_∞ =
+      `kernels.fc_kernel_fn(len(widths), activation, w_std, b_std)` (⊗ I_out_dim) in NTK
+      parameterization, none in the standard one.
+    * "cnn": `ConvNet(input_shape, channels, out_dim, kernel_size, w_std, b_std, pool,
+      parameterization, stride)`; Θ_∞ from neural-tangents' `cnn` spec
+      (`nt_backend.kernel_fn_from_spec`, NTK parameterization, stride 1, neural-tangents
+      installed), else none.
 
     Args:
-      channels: channels per convolution (C_1, …, C_L).
-      x: (n, d) inputs with d = ∏ input_shape (for shapes and dtype).
-      input_shape: (*spatial, channels) of one example, e.g. (8, 8, 1) or (40, 1).
-      out_dim: outputs k.
-      kernel_size: window per spatial axis.
-      w_std: weight standard deviation.
+      arch: one of `ARCHS`.
+      x: (n, d) inputs (their shape and float dtype) or the input size d.
+      out_dim: outputs k (not for "two-layer-relu").
+      widths: hidden widths (MLP), (m,) for "two-layer-relu".
+      channels: channels per convolution (CNN).
+      kernel_size: window per spatial axis (CNN).
+      stride: convolution stride (CNN).
+      pool: 'flatten' or 'global' (CNN).
+      input_shape: one example's (*spatial, channels) with ∏ = d (CNN; required).
+      activation: 'relu' or 'erf' (MLP).
+      w_std: weight standard deviation (κ for "two-layer-relu").
       b_std: bias standard deviation.
-      pool: 'flatten' or 'global'.
-      seed: PRNG seed of the init.
+      parameterization: 'ntk' or 'standard' (MLP, CNN).
+      init: 'iid' or 'symmetric' ("two-layer-relu").
+      seed: PRNG seed of θ(0).
+      dtype: parameter dtype (None: x's float dtype, float32 for an int x).
+      kernel: build the kernel function (False: kernel_fn None; the CNN's imports
+        neural-tangents).
 
     Returns:
-      (apply_fn, params): apply_fn(params, x) → (n, out_dim), one cached function per model
-      (keep it to reuse compilations).
+      Network; `apply_fn` is one cached function object per architecture (keep it to reuse
+      compilations).
 
     Example:
-      >>> apply_fn, params = cnn_network((4,), np.ones((3, 16)), input_shape=(4, 4, 1))
-      >>> apply_fn(params, jnp.ones((3, 16))).shape
-      (3, 1)
+      >>> net = network("mlp", x, out_dim=3, widths=(64, 64), w_std=1.5)
+      >>> net.apply_fn(net.params, x).shape, net.kernel_name
+      ((40, 3), 'fc_kernel_fn(depth=2, relu, w_std=1.5, b_std=0)')
+      >>> seeds = jax.vmap(net.init)(jax.random.split(jax.random.key(0), 5))   # 5 seeds
+      >>> seeds["Dense_0"]["kernel"].shape
+      (5, 5, 64)
+
+    Reference: Jacot et al. arXiv 1806.07572; Du et al. arXiv 1810.02054; Novak et al. arXiv
+    1810.05148 and 1912.02803 (neural-tangents).
     """
-    input_shape = tuple(check_int("input_shape entry", int(s), minimum=1) for s in input_shape)
-    if len(input_shape) not in (2, 3):
-        raise ValueError(
-            f"input_shape must be (length, channels) or (height, width, channels), got "
-            f"{input_shape}"
+    from . import kernels
+
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    _check_parameterization(parameterization)
+    if isinstance(x, int | np.integer):
+        d, like = check_int("x (the input size)", x, minimum=1), np.float32
+    else:
+        d, like = int(np.prod(np.shape(x)[1:])), np.asarray(x).dtype
+    if dtype is None:
+        dtype = jax.dtypes.canonicalize_dtype(like if np.dtype(like).kind == "f" else np.float32)
+    dummy = jnp.zeros((1, d), dtype)
+    widths = tuple(check_int("width", w, minimum=1) for w in widths)
+    out_dim = check_int("out_dim", out_dim, minimum=1)
+    w_std, b_std = float(w_std), float(b_std)
+    if arch == "two-layer-relu":
+        if len(widths) != 1:
+            raise ValueError(
+                f"arch 'two-layer-relu' has one hidden layer: widths=(m,), got {widths}"
+            )
+        return _two_layer(widths[0], dummy, w_std, init, seed, kernels.two_layer_relu_kernel_fn)
+    if arch == "mlp":
+        model = MLP(widths, out_dim, w_std, b_std, activation, parameterization)
+        text = f"mlp {widths} {activation}, {parameterization} parameterization"
+        name = f"fc_kernel_fn(depth={len(widths)}, {activation}, w_std={w_std:g}, b_std={b_std:g})"
+        limit = None
+        if parameterization != "ntk":
+            name = "none: the standard parameterization has no kernel limit at a fixed step"
+        elif kernel:
+            limit = kernels.fc_kernel_fn(len(widths), activation, w_std, b_std, dtype=dtype)
+    else:
+        model, text = _conv_net(
+            d,
+            input_shape,
+            channels,
+            out_dim,
+            kernel_size,
+            stride,
+            pool,
+            w_std,
+            b_std,
+            parameterization,
         )
-    d = int(np.prod(np.shape(x)[1:]))
-    if d != int(np.prod(input_shape)):
+        limit, name = _conv_limit(model, parameterization, dtype, kernel)
+
+    def init_fn(key):
+        return model.init(key, dummy)["params"]
+
+    params = init_fn(jax.random.key(seed))
+    return Network(_flax_apply(model), params, limit, name, init_fn, model, text)
+
+
+def _conv_net(d, input_shape, channels, out_dim, kernel_size, stride, pool, w_std, b_std, param):
+    if input_shape is None:
+        raise ValueError("arch 'cnn' needs input_shape (*spatial, channels) of one example")
+    shape = tuple(check_int("input_shape entry", s, minimum=1) for s in input_shape)
+    if len(shape) not in (2, 3):
         raise ValueError(
-            f"input_shape {input_shape} holds {int(np.prod(input_shape))} values but the inputs "
-            f"have {d} features"
+            f"input_shape must be (length, channels) or (height, width, channels), got {shape}"
+        )
+    if int(np.prod(shape)) != d:
+        raise ValueError(
+            f"input_shape {shape} holds {int(np.prod(shape))} values but the inputs have {d} "
+            "features"
         )
     if pool not in CONV_POOLS:
         raise ValueError(f"pool must be one of {CONV_POOLS}, got {pool!r}")
-    model = ConvNet(
-        input_shape=input_shape,
-        channels=tuple(check_int("channels", int(c), minimum=1) for c in channels),
-        out_dim=check_int("out_dim", out_dim, minimum=1),
-        kernel_size=check_int("kernel_size", kernel_size, minimum=1),
-        w_std=float(w_std),
-        b_std=float(b_std),
-        pool=pool,
+    channels = tuple(check_int("channels", c, minimum=1) for c in channels)
+    kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+    stride = check_int("stride", stride, minimum=1)
+    model = ConvNet(shape, channels, out_dim, kernel_size, w_std, b_std, pool, param, stride)
+    text = (
+        f"cnn {channels} kernel {kernel_size} stride {stride} on {shape}, {pool}, "
+        f"{param} parameterization"
     )
-    params = model.init(jax.random.key(seed), jnp.asarray(x[:1]))["params"]
-    return _flax_apply(model), params
+    return model, text
+
+
+def _conv_limit(model, parameterization, dtype, build):
+    """neural-tangents' kernel of a `ConvNet` (NTK parameterization, stride 1), or why none."""
+    from . import nt_backend
+
+    if parameterization != "ntk" or model.stride != 1:
+        why = "stride > 1" if parameterization == "ntk" else "the standard parameterization"
+        return None, f"none: no neural-tangents spec for {why}"
+    spec = (
+        f"cnn:channels={model.channels[0]},depth={len(model.channels)},"
+        f"kernel={model.kernel_size},padding=same,pool={model.pool},act=relu,"
+        f"w_std={model.w_std:g},b_std={model.b_std:g},"
+        f"shape={'x'.join(map(str, model.input_shape))}"
+    )
+    if not build:
+        return None, f"neural-tangents {spec}"
+    if not nt_backend.is_available():
+        return None, f"none: neural-tangents is not installed ({nt_backend.INSTALL_COMMAND})"
+    return nt_backend.kernel_fn_from_spec(spec, dtype=dtype), f"neural-tangents {spec}"
+
+
+@functools.lru_cache(maxsize=64)
+def _two_layer_apply(width, kappa):
+    """apply(frozen, params, x) of TwoLayerReLU(width, kappa): one function object per model."""
+    model = TwoLayerReLU(width=width, kappa=kappa)
+
+    def apply(frozen, params, x):
+        # The closure is rebuilt at trace time only: the readout stays an argument (data).
+        return two_layer_apply_fn(model, frozen)(params, x)
+
+    return model, apply
+
+
+def _two_layer(width, dummy, kappa, init, seed, kernel_fn):
+    if init not in ("iid", "symmetric"):
+        raise ValueError(f"init must be 'iid' or 'symmetric', got {init!r}")
+    if init == "symmetric" and width % 2:
+        raise ValueError(f"init='symmetric' pairs neurons: width must be even, got {width}")
+    model, apply = _two_layer_apply(int(width), float(kappa))
+    variables = model.init(jax.random.key(seed), dummy)
+    params, frozen = variables["params"], variables["frozen"]
+    if init == "symmetric":
+        half = width // 2
+        w, a = params["w"][:half], frozen["a"][:half]
+        params = {"w": jnp.concatenate([w, w])}
+        frozen = {"a": jnp.concatenate([a, -a])}
+
+    def init_fn(key):  # a fresh W; the readout a of `seed` stays inside apply_fn
+        return model.init(key, dummy)["params"]
+
+    text = f"two-layer ReLU, width {width}, κ = {kappa:g}, {init} init"
+    name = "H∞ = two_layer_relu_kernel_fn()"
+    limit = kernel_fn(dtype=dummy.dtype)
+    return Network(jax.tree_util.Partial(apply, frozen), params, limit, name, init_fn, model, text)
+
+
+@functools.lru_cache(maxsize=64)
+def _flax_apply(model):
+    """apply_fn(params, x) of a flax module: one function object per model (reused compilations)."""
+
+    def apply_fn(params, x):
+        return model.apply({"params": params}, x)
+
+    return apply_fn
+
+
+def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init: str = "iid"):
+    """(apply_fn, params) of `network("two-layer-relu", x, widths=(width,), w_std=kappa, ...)`."""
+    net = network("two-layer-relu", x, widths=(width,), w_std=kappa, init=init, seed=seed)
+    return net.apply_fn, net.params
+
+
+def mlp_network(widths, x, *, out_dim=1, w_std=1.0, b_std=0.0, activation="relu", seed=0):
+    """(apply_fn, params) of `network("mlp", x, widths=widths, ...)` (NTK parameterization)."""
+    net = network(
+        "mlp",
+        x,
+        widths=widths,
+        out_dim=out_dim,
+        w_std=w_std,
+        b_std=b_std,
+        activation=activation,
+        seed=seed,
+    )
+    return net.apply_fn, net.params

@@ -4,9 +4,9 @@
 the last step; or exactly the steps `at`, e.g. log-spaced checkpoints) and what is recorded
 beyond the standard metrics: the training predictions u(k) (`predictions=True`) and any
 observable of your own, `fn(snapshot) -> pytree`, evaluated inside the compiled loop at each
-recorded step on a `Snapshot(step, u, target, test, params)`. `scan_blocks` is the loop shared
-by the kernel-limit engines (`ntk_air.distill`) and the training of real networks
-(`ntk_air.training`).
+recorded step on a `Snapshot(step, u, target, test, params, labels, clean)`. `scan_blocks` is
+the loop shared by the kernel-limit engines (`ntk_air.distill`) and the training of real
+networks (`ntk_air.training`).
 
     >>> rec = Record(every=10, fn=lambda s: jnp.mean(jnp.abs(s.u - s.target)))
     >>> rec.steps(25).tolist()
@@ -39,6 +39,8 @@ class Snapshot(NamedTuple):
     target: jax.Array  # (n, C) the target ỹ(k) the next step trains on
     test: jax.Array | None  # (n_test, C) test predictions f_k(X_test); None without test data
     params: Any = None  # network parameters θ(k) (real networks only; None in the kernel limit)
+    labels: jax.Array | None = None  # (n, C) the given labels y (real networks only)
+    clean: jax.Array | None = None  # (n, C) the ground truth ŷ (real networks only)
 
 
 @dataclasses.dataclass(frozen=True)

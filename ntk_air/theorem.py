@@ -40,7 +40,7 @@ from .dynamics import resolve_step_size
 from .early_stopping import u_curve
 from .eigen import Eigensystem, eigensystem
 from .kernels import two_layer_relu
-from .models import two_layer_network
+from .models import network
 from .problem import linear_problem
 from .record import Record
 from .targets import plain_gd, r3
@@ -300,7 +300,8 @@ def network_check(
     x_net = jnp.asarray(dataset.x, dtype)
     # The initial weights are drawn in float64 (when available) and cast: the network dtype
     # changes the precision of training, not the draw.
-    apply_fn, params = two_layer_network(width, dataset.x, kappa=kappa, seed=seed, init=init)
+    net = network("two-layer-relu", dataset.x, widths=(width,), w_std=kappa, init=init, seed=seed)
+    apply_fn, params = net.apply_fn, net.params
     params = {k: jnp.asarray(v, dtype) for k, v in params.items()}
     apply_fn = _cast_partial(apply_fn, dtype)
     has_test = len(dataset.x_test) > 0

@@ -179,19 +179,22 @@ def test_cnn_entk_at_init_approaches_the_neural_tangents_kernel(x64):
         assert errors[1] < 0.5 * errors[0] and errors[1] < 0.15, (pool, errors)
 
 
-def test_conv_as_matrix_products_equals_lax_conv():
-    for shape, window in (((2, 8, 8, 3), (3, 3)), ((2, 7, 5, 2), (2, 3)), ((2, 40, 1), (3,))):
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_conv_as_matrix_products_equals_lax_conv(stride):
+    cases = (((2, 8, 8, 3), (3, 3)), ((2, 7, 5, 2), (2, 3)), ((2, 40, 1), (3,)), ((2, 19, 2), (5,)))
+    for shape, window in cases:
         h = jax.random.normal(jax.random.key(0), shape)
         kernel = jax.random.normal(jax.random.key(1), (*window, shape[-1], 4))
         sp = "HWD"[: len(window)]
         ref = jax.lax.conv_general_dilated(
             h,
             kernel,
-            (1,) * len(window),
+            (stride,) * len(window),
             "SAME",
             dimension_numbers=(f"N{sp}C", f"{sp}IO", f"N{sp}C"),
         )
-        assert rel_fro(models._conv_same(h, kernel), ref) < 1e-6
+        out = models._conv_same(h, kernel, stride)
+        assert out.shape == ref.shape and rel_fro(out, ref) < 1e-6
 
 
 def test_the_theorem_network_and_its_limit():

@@ -16,6 +16,7 @@ import pytest
 
 from ntk_air import cli, data, models, studies, targets
 from ntk_air import epochs as EP
+from ntk_air import training as TR
 from ntk_air.distill import self_distill
 from ntk_air.eigen import eigensystem
 from ntk_air.kernels import fc_kernel_fn
@@ -52,11 +53,11 @@ def _python_loop(apply_fn, params, x, y, y_clean, rule, *, epochs, batch, opt, k
     opt_state = opt.init(params)
 
     def view(p):
-        return EP.rule_view(apply_fn(p, x), loss)
+        return TR.rule_view(apply_fn(p, x), loss)
 
     @jax.jit
     def grad(p, xb, tb):
-        return jax.grad(lambda q: EP.batch_loss(apply_fn(q, xb), tb, loss))(p)
+        return jax.grad(lambda q: TR.batch_loss(apply_fn(q, xb), tb, loss))(p)
 
     state = rule.init(view(params), y)
     accs, dists = [], []
@@ -71,7 +72,7 @@ def _python_loop(apply_fn, params, x, y, y_clean, rule, *, epochs, batch, opt, k
         for b in range(nb):
             idx = perm[b * batch : (b + 1) * batch]
             grads = jax.grad(
-                lambda p, i=idx, t=target: EP.batch_loss(apply_fn(p, x[i]), t[i], loss)
+                lambda p, i=idx, t=target: TR.batch_loss(apply_fn(p, x[i]), t[i], loss)
             )(params)
             updates, opt_state = opt.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
@@ -87,12 +88,14 @@ def _python_loop(apply_fn, params, x, y, y_clean, rule, *, epochs, batch, opt, k
 )
 def test_epoch_loop_equals_a_plain_python_loop(x64, loss, rules):
     x, y, y_clean = _tiny()
-    net = models.classifier("mlp", 5, 3, widths=(8,), dtype=jnp.float64)
+    net = models.network(
+        "mlp", 5, out_dim=3, widths=(8,), w_std=2**0.5, b_std=0.1, dtype=jnp.float64
+    )
     key = jax.random.key(3)
     params = net.init(key)
     opt = optax.sgd(0.3, momentum=0.9)
-    run = EP.train_epochs(
-        net.apply,
+    run = TR.train_epochs(
+        net.apply_fn,
         jax.tree_util.tree_map(lambda a: a[None], params),
         x,
         y,
@@ -106,7 +109,17 @@ def test_epoch_loop_equals_a_plain_python_loop(x64, loss, rules):
     )
     for i, rule in enumerate(rules):
         accs, dists, u = _python_loop(
-            net.apply, params, x, y, y_clean, rule, epochs=4, batch=5, opt=opt, key=key, loss=loss
+            net.apply_fn,
+            params,
+            x,
+            y,
+            y_clean,
+            rule,
+            epochs=4,
+            batch=5,
+            opt=opt,
+            key=key,
+            loss=loss,
         )
         np.testing.assert_allclose(np.asarray(run.train_acc_noisy[i, 0]), accs, atol=1e-12)
         np.testing.assert_allclose(np.asarray(run.dist_clean[i, 0]), dists, atol=1e-10)
@@ -117,18 +130,20 @@ def test_epoch_loop_equals_a_plain_python_loop(x64, loss, rules):
 
 def test_vmapped_seeds_equal_single_seed_runs(x64):
     x, y, y_clean = _tiny(n=16)
-    net = models.classifier("mlp", 5, 3, widths=(8,), dtype=jnp.float64)
+    net = models.network(
+        "mlp", 5, out_dim=3, widths=(8,), w_std=2**0.5, b_std=0.1, dtype=jnp.float64
+    )
     keys = jax.random.split(jax.random.key(0), 2)
     params = jax.vmap(net.init)(keys)
     ys = np.stack([y, np.roll(y, 1, axis=0)])  # one label set per seed
     opt = optax.sgd(0.2, momentum=0.9)
     rules = [targets.r1(0.5), targets.r3(0.8, hard=False)]  # one structure: one vmapped group
     kw = dict(epochs=3, batch_size=4, optimizer=opt, x_eval=x[:5])
-    together = EP.train_epochs(net.apply, params, x, ys, y_clean, rules, key=keys, **kw)
+    together = TR.train_epochs(net.apply_fn, params, x, ys, y_clean, rules, key=keys, **kw)
     assert together.eval_pred.shape == (2, 2, 4, 5)
     for s in range(2):
-        alone = EP.train_epochs(
-            net.apply,
+        alone = TR.train_epochs(
+            net.apply_fn,
             jax.tree_util.tree_map(lambda a, s=s: a[s : s + 1], params),
             x,
             ys[s],
@@ -182,16 +197,18 @@ def _wide_vs_kernel(width, rules, epochs=12):
     initial outputs): max over epochs and rules of ‖u_net − u_lin‖_F/√n."""
     x, y, y_clean = _tiny(n=16, d=6, c=3, seed=2)
     n = x.shape[0]
-    net = models.classifier("mlp", 6, 3, widths=(width,), w_std=1.5, b_std=0.1, dtype=jnp.float64)
+    net = models.network(
+        "mlp", 6, out_dim=3, widths=(width,), w_std=1.5, b_std=0.1, dtype=jnp.float64
+    )
     kf = fc_kernel_fn(1, "relu", 1.5, 0.1)
     H = np.asarray(kf(x).ntk)
     lr = 0.5 * n / np.linalg.eigvalsh(H)[-1]  # η λ_max = 0.5 per epoch
     gaps = []
     for seed in (0,):
         params = net.init(jax.random.key(seed))
-        u0 = np.asarray(net.apply(params, x))
-        run = EP.train_epochs(
-            net.apply,
+        u0 = np.asarray(net.apply_fn(params, x))
+        run = TR.train_epochs(
+            net.apply_fn,
             jax.tree_util.tree_map(lambda a: a[None], params),
             x,
             y,
@@ -438,8 +455,9 @@ def test_parameterizations_are_the_same_function_at_init():
         ("mlp", {"widths": (16, 8)}),
         ("cnn", {"channels": (4,), "input_shape": (8, 8, 1)}),
     ):
-        ntk = models.classifier(arch, 64, 5, **kw)
-        std = models.classifier(arch, 64, 5, parameterization="standard", **kw)
+        kw = dict(kw, out_dim=5, w_std=2**0.5, b_std=0.1, kernel=False)
+        ntk = models.network(arch, 64, **kw)
+        std = models.network(arch, 64, parameterization="standard", **kw)
         p = jax.jit(ntk.init)(jax.random.key(0))
 
         def to_standard(path, leaf):
@@ -450,8 +468,8 @@ def test_parameterizations_are_the_same_function_at_init():
             return leaf * np.float32(2**0.5 / np.sqrt(fan_in))  # w_std/√fan_in
 
         q = jax.tree_util.tree_map_with_path(to_standard, p)
-        out = jax.jit(std.apply)(q, x)
-        np.testing.assert_allclose(out, jax.jit(ntk.apply)(p, x), rtol=2e-5, atol=1e-5)
+        out = jax.jit(std.apply_fn)(q, x)
+        np.testing.assert_allclose(out, jax.jit(ntk.apply_fn)(p, x), rtol=2e-5, atol=1e-5)
         assert out.shape == (3, 5)
 
 
@@ -502,3 +520,25 @@ def test_help_lists_examples(capsys):
     for option in ("--dataset", "--noise", "--noise-rate", "--seeds", "--epochs", "--methods",
                    "--arch", "--loss", "--out"):  # fmt: skip
         assert option in out
+
+
+def test_preset_fills_only_the_options_left_at_their_defaults():
+    from ntk_air.studies.noisy_labels import PRESETS, with_preset
+
+    c = with_preset(NoisyLabelsConfig(arch="cnn", epochs=10, seeds=3), "paper")
+    assert (c.arch, c.epochs, c.seeds) == ("cnn", 10, 3)  # given: kept
+    for name, value in PRESETS["paper"].items():
+        if name != "epochs":
+            assert getattr(c, name) == value, name
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        with_preset(NoisyLabelsConfig(), "fast")
+
+
+def test_scale_inputs_multiplies_every_split_by_sqrt_d():
+    ds = data.digits(n_train=600, n_test=200, noise="none", seed=0)
+    kw = dict(n_train=100, n_val=40, n_test=60)
+    plain = split_dataset(ds, NoisyLabelsConfig(**kw))
+    scaled = split_dataset(ds, NoisyLabelsConfig(**kw, scale_inputs=True))
+    for a, b in ((plain.x, scaled.x), (plain.x_val, scaled.x_val), (plain.x_test, scaled.x_test)):
+        np.testing.assert_allclose(b, a * np.sqrt(64), rtol=1e-6)
+    assert scaled.info["input_scale"] == pytest.approx(8.0)

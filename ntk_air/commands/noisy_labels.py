@@ -21,7 +21,7 @@ def _ints(text: str, name: str) -> tuple:
 
 
 def add_parser(subparsers) -> None:
-    from ..studies.noisy_labels import BUILTIN_DATASETS, METHODS, NoisyLabelsConfig
+    from ..studies.noisy_labels import BUILTIN_DATASETS, METHODS, PRESETS, NoisyLabelsConfig
 
     d = NoisyLabelsConfig()
     p = add_command(
@@ -76,6 +76,20 @@ def add_parser(subparsers) -> None:
     p.add_argument("--arch", choices=("mlp", "cnn"), default=d.arch, help="(default mlp)")
     p.add_argument("--widths", default=",".join(map(str, d.widths)), help="MLP hidden widths")
     p.add_argument("--channels", default=",".join(map(str, d.channels)), help="CNN channels")
+    p.add_argument("--kernel-size", type=int, default=d.kernel_size, help="CNN window (default 3)")
+    p.add_argument("--stride", type=int, default=d.stride, help="CNN stride (default 1)")
+    p.add_argument(
+        "--scale-inputs",
+        action="store_true",
+        help="multiply every input by √d (unit-variance scale)",
+    )
+    p.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=None,
+        help="fill the options left at their defaults: 'paper' = the MNIST-1D paper's networks and "
+        "training (MLP 100-100 or a strided CNN, Adam 0.01, batch 100, 150 epochs, cross-entropy)",
+    )
     p.add_argument(
         "--input-shape",
         default=None,
@@ -128,10 +142,10 @@ def add_parser(subparsers) -> None:
 
 def build_config(args):
     """The study's config from the options (one-line CliError for a bad one)."""
-    from ..studies.noisy_labels import NoisyLabelsConfig
+    from ..studies.noisy_labels import NoisyLabelsConfig, with_preset
 
     try:
-        return NoisyLabelsConfig(
+        config = NoisyLabelsConfig(
             noises=("flip", "pair") if args.noise is None else (args.noise,),
             rates=None if args.noise_rate is None else (args.noise_rate,),
             methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
@@ -141,6 +155,9 @@ def build_config(args):
             arch=args.arch,
             widths=_ints(args.widths, "--widths"),
             channels=_ints(args.channels, "--channels"),
+            kernel_size=args.kernel_size,
+            stride=args.stride,
+            scale_inputs=args.scale_inputs,
             input_shape=None
             if args.input_shape is None
             else _ints(args.input_shape, "--input-shape"),
@@ -159,6 +176,7 @@ def build_config(args):
             seed=args.seed,
             kernel_limit=not args.no_kernel_limit,
         )
+        return config if args.preset is None else with_preset(config, args.preset)
     except (ValueError, TypeError) as err:
         raise CliError(str(err)) from err
 

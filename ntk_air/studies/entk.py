@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import kernels, models
+from .. import models
 from .._checks import check_int, resolve_dtype
 from ..dynamics import check_step_size, log_spaced_steps
 from ..eigen import eigensystem
@@ -521,51 +521,51 @@ def entk_network(
     x = jnp.asarray(dataset.x, resolve_dtype(dtype, like=np.asarray(dataset.x)))
     one_hot = np.ndim(dataset.y) == 2
     out_dim = int(np.shape(dataset.y)[1]) if one_hot else 1
-    budget = {"tile_size": tile_size, "memory_budget": memory_budget}
-    summary_opts = {"arch": arch, "w_std": w_std, "b_std": b_std, "seed": seed, "out_dim": out_dim}
-    if arch == "mlp":
-        widths = (check_int("width", width, minimum=1),) * check_int("depth", depth, minimum=0)
-        module = models.MLP(widths, out_dim, float(w_std), float(b_std), activation)
-        apply_fn, params = models.mlp_network(
-            widths, x, out_dim=out_dim, w_std=w_std, b_std=b_std, activation=activation, seed=seed
+    if arch == "two-layer-relu" and one_hot:
+        raise ValueError(
+            "arch 'two-layer-relu' (the theorem's network) has one output: it needs ±1 labels, "
+            f"got one-hot labels of {out_dim} classes (use a binary data set, e.g. "
+            "digits-binary, or arch 'mlp')"
         )
-        ntk_fn = empirical_ntk_fn(apply_fn, implementation=implementation, model=module, **budget)
-        limit = kernels.fc_kernel_fn(depth, activation, w_std, b_std, dtype=dtype)
-        name = f"fc_kernel_fn(depth={depth}, {activation}, w_std={w_std:g}, b_std={b_std:g})"
+    depth = check_int("depth", depth, minimum=1 if arch == "cnn" else 0)
+    width = check_int("width", width, minimum=1)
+    channels = check_int("channels", channels, minimum=1)
+    common = {"w_std": w_std, "b_std": b_std, "seed": seed}
+    if arch == "mlp":
+        net = models.network(
+            "mlp", x, widths=(width,) * depth, out_dim=out_dim, activation=activation, **common
+        )
         text = f"mlp {depth} × {width} {activation}"
         opts = {"width": width, "depth": depth, "activation": activation}
     elif arch == "two-layer-relu":
-        if one_hot:
-            raise ValueError(
-                "arch 'two-layer-relu' (the theorem's network) has one output: it needs ±1 labels, "
-                f"got one-hot labels of {out_dim} classes (use a binary data set, e.g. "
-                "digits-binary, or arch 'mlp')"
-            )
-        module = models.TwoLayerReLU(width=check_int("width", width, minimum=1), kappa=w_std)
-        apply_fn, params = models.two_layer_network(width, x, kappa=w_std, seed=seed)
-        ntk_fn = empirical_ntk_fn(apply_fn, implementation=implementation, model=module, **budget)
-        limit = kernels.two_layer_relu_kernel_fn(dtype=dtype)
-        name = "H∞ = two_layer_relu_kernel_fn()"
+        net = models.network("two-layer-relu", x, widths=(width,), w_std=w_std, seed=seed)
         text = f"two-layer ReLU, width {width}, κ = {w_std:g}"
         opts = {"width": width}
     else:
         shape = _cnn_input_shape(input_shape, dataset)
-        apply_fn, params = models.cnn_network(
-            (check_int("channels", channels, minimum=1),) * check_int("depth", depth, minimum=1),
+        net = models.network(
+            "cnn",
             x,
+            channels=(channels,) * depth,
             input_shape=shape,
             out_dim=out_dim,
-            w_std=w_std,
-            b_std=b_std,
             pool=pool,
-            seed=seed,
+            **common,
         )
-        ntk_fn = empirical_ntk_fn(apply_fn, implementation=implementation, **budget)
-        limit, name = _cnn_limit(channels, depth, pool, w_std, b_std, shape, dtype)
         text = f"cnn {depth} × {channels} channels on {'x'.join(map(str, shape))}, {pool}"
         opts = {"channels": channels, "depth": depth, "input_shape": shape, "pool": pool}
+    module = None if arch == "cnn" else net.module  # the structured eNTK rules: MLP, two-layer
+    ntk_fn = empirical_ntk_fn(
+        net.apply_fn,
+        implementation=implementation,
+        model=module,
+        tile_size=tile_size,
+        memory_budget=memory_budget,
+    )
+    name = net.kernel_name if arch != "two-layer-relu" else "H∞ = two_layer_relu_kernel_fn()"
+    summary_opts = {"arch": arch, "w_std": w_std, "b_std": b_std, "seed": seed, "out_dim": out_dim}
     description = {**summary_opts, **opts, "summary": text, "limit": name}
-    return EntkNetwork(apply_fn, params, ntk_fn, limit, name, description)
+    return EntkNetwork(net.apply_fn, net.params, ntk_fn, net.kernel_fn, name, description)
 
 
 def _cnn_input_shape(input_shape, dataset):
@@ -578,15 +578,3 @@ def _cnn_input_shape(input_shape, dataset):
         f"arch 'cnn' needs input_shape for data set {dataset.name!r} (one example's "
         "(*spatial, channels), e.g. (8, 8, 1)); it is known only for digits and mnist1d"
     )
-
-
-def _cnn_limit(channels, depth, pool, w_std, b_std, shape, dtype):
-    from .. import nt_backend
-
-    if not nt_backend.is_available():
-        return None, f"none: neural-tangents is not installed ({nt_backend.INSTALL_COMMAND})"
-    spec = (
-        f"cnn:channels={channels},depth={depth},kernel=3,padding=same,pool={pool},act=relu,"
-        f"w_std={w_std:g},b_std={b_std:g},shape={'x'.join(map(str, shape))}"
-    )
-    return nt_backend.kernel_fn_from_spec(spec, dtype=dtype), f"neural-tangents {spec}"

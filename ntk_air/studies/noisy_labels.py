@@ -1,9 +1,9 @@
-"""The noisy-label study (docs/science/noisy_labels.md): self-distillation against early stopping on
-real classifiers, with test accuracy over seeds and the kernel limit beside every row.
+"""The noisy-label study (docs/science/noisy_labels.md): self-distillation against early stopping
+on real classifiers, with test accuracy over seeds and the kernel limit beside every row.
 
 For each data set and noise setting (symmetric or pair flips at a rate ρ), S seeds of one network
-are trained together (`epochs.train_epochs`: one compiled program, vmapped over seeds and over the
-values of the target rules of one structure) with every method:
+are trained together (`training.train_epochs`: one compiled program, vmapped over seeds and over
+the values of the target rules of one structure) with every method:
 
 * plain — `targets.plain_gd()`, to the last epoch;
 * early-stop-clean / early-stop-noisy — the plain run's epoch with the best accuracy on the clean
@@ -26,23 +26,55 @@ T = lr/(1 − momentum)·⌊n/B⌋/n (`epochs.epoch_gradient_time`) at the epoch
 u(0) = 0 (the mean of the random initial outputs). Its loss is always the squared error.
 
 Every number is a mean over seeds with a 95 % Student-t interval, mean ± t_{0.975, S−1}·sd/√S.
+The parts: options and presets (`_noisy_config`), data and noisy labels (`_noisy_data`), results
+and their summaries (`_noisy_results`); this module runs the networks and the kernel limit.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
 
 import numpy as np
 
-from ..data import Dataset, apply_noise, clusters, digits, from_npz, mnist1d
+from ..data import Dataset
 from ..distill import self_distill
-from ..epochs import LOSSES, epoch_gradient_time, epoch_problem, train_epochs
+from ..epochs import epoch_gradient_time, epoch_problem
 from ..kernels import fc_kernel_fn
-from ..models import ARCHS, PARAMETERIZATIONS, classifier
+from ..models import network as build_network
 from ..record import Record
-from ..targets import plain_gd, r1, r2, r3
+from ..training import train_epochs
+from ._noisy_config import (
+    BUILTIN_DATASETS,
+    DEFAULT_N_TRAIN,
+    EARLY_STOPPING,
+    METHODS,
+    NOISES,
+    PRESETS,
+    SELF_DISTILLATION,
+    SWEEP_RATES,
+    TRAINED_METHODS,
+    NoisyLabelsConfig,
+    default_lr,
+    learning_rate,
+    method_rules,
+    noise_settings,
+    train_size,
+    warmup_epochs,
+    with_preset,
+)
+from ._noisy_data import Split, load_clean, noisy_split_labels, split_dataset
+from ._noisy_results import (
+    Comparison,
+    Curves,
+    MethodSummary,
+    NoisyLabelsStudy,
+    SettingResult,
+    compare_setting,
+    summarize_setting,
+    t_interval,
+    t_quantile_975,
+)
 from ._system import Progress, kernel_system, report_progress
 
 __all__ = [
@@ -74,438 +106,10 @@ __all__ = [
     "t_interval",
     "summarize_setting",
     "compare_setting",
+    "t_quantile_975",
+    "PRESETS",
+    "with_preset",
 ]
-
-METHODS = ("plain", "early-stop-clean", "early-stop-noisy", "r1", "r2", "r3-soft", "r3-hard")
-TRAINED_METHODS = ("plain", "r1", "r2", "r3-soft", "r3-hard")
-SELF_DISTILLATION = ("r1", "r2", "r3-soft", "r3-hard")
-EARLY_STOPPING = ("early-stop-clean", "early-stop-noisy")
-NOISES = ("flip", "pair")
-SWEEP_RATES = {"flip": (0.0, 0.2, 0.4, 0.6), "pair": (0.0, 0.2, 0.4)}
-BUILTIN_DATASETS = ("digits", "mnist1d", "clusters")
-OPTIMIZERS = ("sgd", "adam")
-DEFAULT_N_TRAIN = {"digits": 1000, "mnist1d": 4000, "clusters": 1000}
-"""Training rows per built-in data set when n_train is None (MNIST-1D: its standard 4000; at
-lr 2 the MLP reached 37 % clean test accuracy from 1000 rows and 56 % from 4000, 60 epochs,
-5 seeds; 63 % from 4000 at its default lr 16, `default_lr`)."""
-_NOISE_CODE = {"none": 0, "flip": 1, "pair": 2}
-
-
-@dataclasses.dataclass(frozen=True)
-class NoisyLabelsConfig:
-    """Options of the noisy-label study (defaults: the sweep of docs/guide/noisy_labels.md).
-
-    noises: noise models ('flip' symmetric, 'pair' c → c + 1 mod C). rates: flip rates ρ for
-    every model; None: the sweep `SWEEP_RATES` (rate 0 run once, as noise 'none').
-    methods: subset of `METHODS`. seeds: S ≥ 2 (a 95 % interval needs two). epochs: E.
-    batch_size: B. arch: 'mlp' or 'cnn'; widths (MLP hidden widths), channels (CNN),
-    input_shape (CNN example shape; None: (8, 8, 1) for 64 inputs, (d, 1) otherwise).
-    parameterization: 'ntk' or 'standard'. w_std, b_std: init standard deviations.
-    optimizer: 'sgd' (with `momentum`) or 'adam'; lr: None → `default_lr` of each data set's
-    training rows (SGD, NTK: digits 4, MNIST-1D 16). loss: 'mse' or 'xent'.
-    r1_alpha, r3_alpha: α of R1 and R3. warmup_epochs: W, epochs of plain training on the given
-    labels before the self-distillation rules take over (`targets` start = W); None: ⌊E/2⌋
-    (`warmup_epochs`). n_train (None: `DEFAULT_N_TRAIN` of the data set), n_val: training and
-    validation rows taken from the data set's training pool (stratified, seeded); n_test: test
-    rows (None: all).
-    n_classes: use only the first K classes (None: all). seed: the split's seed and the base of
-    the per-seed keys. kernel_limit: also run the infinite-width companion (MLP, NTK, SGD only).
-    """
-
-    noises: tuple = NOISES
-    rates: tuple | None = None
-    methods: tuple = METHODS
-    seeds: int = 5
-    epochs: int = 60
-    batch_size: int = 50
-    arch: str = "mlp"
-    widths: tuple = (512,)
-    channels: tuple = (32, 32)
-    input_shape: tuple | None = None
-    parameterization: str = "ntk"
-    w_std: float = 2.0**0.5
-    b_std: float = 0.1
-    optimizer: str = "sgd"
-    lr: float | None = None
-    momentum: float = 0.9
-    loss: str = "mse"
-    r1_alpha: float = 0.5
-    r3_alpha: float = 0.9
-    warmup_epochs: int | None = None
-    n_train: int | None = None
-    n_val: int = 300
-    n_test: int | None = 450
-    n_classes: int | None = None
-    seed: int = 0
-    kernel_limit: bool = True
-
-    def __post_init__(self):
-        _check_config(self)
-
-
-def default_lr(optimizer: str, parameterization: str, n_train: int | None = None) -> float:
-    """The default learning rate for n training rows (None: the floor, as before n mattered).
-
-    SGD, NTK parameterization: lr = clip(4·n/1000, 2, 16) (digits, 1000 rows: 4; MNIST-1D, 4000
-    rows: 16). SGD, standard: 0.05. Adam: 0.01 (NTK) / 1e-3 (standard). None depends on n but
-    the first.
-
-    In NTK parameterization every layer scales its weights by w_std/√fan_in, so the same change
-    of the function needs larger steps (SGD: ≈ fan_in/w_std² larger per layer; Adam, whose
-    steps are ≈ lr per parameter: ≈ √fan_in/w_std larger). Why ∝ n: with the mean loss, an epoch
-    is gradient flow for T ≈ lr/((1 − momentum)·B) whatever n (`epochs.epoch_gradient_time`),
-    while an example's own share of the kernel, Θ(x_i, x_i)/n, falls as 1/n; fitting every
-    training label in the same number of epochs then needs lr ∝ n. Measured (MLP 512, momentum
-    0.9, batch 50, clean labels, 5 seeds, 60 epochs, W = 30): at lr 2 the MLP fitted 99.4 % of
-    digits' 1000 training labels by epoch 30 but its test accuracy still rose to epoch 59 and R1
-    ended 0.4 points below plain (0.969 against 0.973, intervals apart); on MNIST-1D (4000 rows)
-    it fitted 80 % by epoch 30 (test 0.560), and R2 / hard R3, whose pseudo-labels froze the
-    other 20 %, ended near 0.49. At 4 / 16: 99.9 % / 97.8 % fitted by epoch 30, 100 % / 99.8 % by
-    epoch 60, clean test 0.982 / 0.627, and all seven methods agree within their intervals.
-    Not faster: at lr 8 on digits (99.5 % fitted by epoch 10) the network also memorises flipped
-    labels before the rules act — under 40 % pair flips R2's last epoch fell from 0.91 (lr 2) to
-    0.80 and plain's best epoch was the third. The floor 2 keeps small sets (n ≤ 500) at the
-    earlier default; the cap 16 stays inside what was measured (MNIST-1D still trained at 32).
-    The other three defaults were chosen on digits or only checked to learn. An explicit lr
-    always wins.
-    """
-    if optimizer == "adam":
-        return 0.01 if parameterization == "ntk" else 1e-3
-    if parameterization != "ntk":
-        return 0.05
-    if n_train is None:
-        return 2.0
-    return float(min(max(4.0 * n_train / 1000, 2.0), 16.0))
-
-
-def learning_rate(config: NoisyLabelsConfig, n_train: int) -> float:
-    """The learning rate for a data set of n_train training rows: `config.lr`, else `default_lr`."""
-    if config.lr is not None:
-        return float(config.lr)
-    return default_lr(config.optimizer, config.parameterization, n_train)
-
-
-def _positive_int(name, v, minimum=1):
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {v!r}")
-
-
-def _check_config(c: NoisyLabelsConfig) -> None:
-    """One clear sentence per bad option (the CLI shows it as one line)."""
-    for noise in c.noises:
-        if noise not in NOISES:
-            raise ValueError(f"unknown noise model {noise!r}; choose from {NOISES}")
-    if not c.noises:
-        raise ValueError("noises is empty; choose from ('flip', 'pair')")
-    for rate in c.rates or ():
-        if not (isinstance(rate, int | float) and 0.0 <= rate < 1.0):
-            raise ValueError(f"noise rate must be in [0, 1), got {rate!r}")
-    unknown = [m for m in c.methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
-    if not c.methods:
-        raise ValueError(f"methods is empty; choose from {', '.join(METHODS)}")
-    _positive_int("seeds", c.seeds, 2)
-    _positive_int("epochs", c.epochs)
-    if c.warmup_epochs is not None:
-        _positive_int("warmup_epochs", c.warmup_epochs, 0)
-        if c.warmup_epochs >= c.epochs:
-            raise ValueError(
-                f"warmup_epochs {c.warmup_epochs} must be < epochs {c.epochs}: the "
-                "self-distillation rules would never act"
-            )
-    _positive_int("batch_size", c.batch_size)
-    if c.n_train is not None:
-        _positive_int("n_train", c.n_train)
-    _positive_int("n_val", c.n_val)
-    if c.n_test is not None:
-        _positive_int("n_test", c.n_test)
-    if c.n_train is not None and c.batch_size > c.n_train:
-        raise ValueError(f"batch_size {c.batch_size} exceeds n_train {c.n_train}")
-    if c.n_classes is not None:
-        _positive_int("n_classes", c.n_classes, 2)
-    if c.arch not in ARCHS:
-        raise ValueError(f"arch must be one of {ARCHS}, got {c.arch!r}")
-    if c.parameterization not in PARAMETERIZATIONS:
-        raise ValueError(
-            f"parameterization must be one of {PARAMETERIZATIONS}, got {c.parameterization!r}"
-        )
-    if c.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {c.optimizer!r}")
-    if c.loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {c.loss!r}")
-    if c.lr is not None and not (math.isfinite(c.lr) and c.lr > 0):
-        raise ValueError(f"lr must be a positive finite learning rate, got {c.lr!r}")
-    if not 0.0 <= c.momentum < 1.0:
-        raise ValueError(f"momentum must be in [0, 1), got {c.momentum!r}")
-    for name in ("r1_alpha", "r3_alpha"):
-        a = getattr(c, name)
-        if not 0.0 <= a < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), got {a!r}")
-    if not (0 <= c.seed < 2**32):
-        raise ValueError(f"seed must be in [0, 2^32), got {c.seed!r}")
-
-
-def noise_settings(config: NoisyLabelsConfig) -> list[tuple[str, float]]:
-    """(noise, rate) pairs in run order; a zero rate is the clean setting ('none', 0.0), once."""
-    out: list[tuple[str, float]] = []
-    for noise in config.noises:
-        for rate in SWEEP_RATES[noise] if config.rates is None else config.rates:
-            key = ("none", 0.0) if rate == 0 else (noise, float(rate))
-            if key not in out:
-                out.append(key)
-    return out
-
-
-def train_size(config: NoisyLabelsConfig, name: str) -> int:
-    """Training rows for data set `name`: `config.n_train`, else `DEFAULT_N_TRAIN` (or 1000)."""
-    if config.n_train is not None:
-        return int(config.n_train)
-    return DEFAULT_N_TRAIN.get(name, 1000)
-
-
-def warmup_epochs(config: NoisyLabelsConfig) -> int:
-    """W: the epochs on the given labels before the rules act (`config.warmup_epochs`, or ⌊E/2⌋).
-
-    Without a warm-up, hard rules adopt the network's first-epoch mistakes as targets and keep
-    them. Digits, MLP 512, 60 epochs, 5 seeds, clean labels: R2's last-epoch test accuracy was
-    0.924 without a warm-up and 0.982 with W = 30 (plain training: 0.982; at the earlier lr 2:
-    0.908 and 0.969, plain 0.973). The warm-up is not free under heavy noise at the default
-    lr 4: the network memorises flipped labels before epoch 30, and hard R3 under 60 % symmetric
-    flips ended at 0.931 without a warm-up and 0.917 with it (at lr 2: 0.890 and 0.940).
-    """
-    if config.warmup_epochs is not None:
-        return int(config.warmup_epochs)
-    return config.epochs // 2
-
-
-def method_rules(config: NoisyLabelsConfig) -> list[tuple[str, object]]:
-    """(method, target rule) for the methods that train (early stopping reuses plain's run)."""
-    w = warmup_epochs(config)
-    rules = {
-        "plain": plain_gd(),
-        "r1": r1(config.r1_alpha, start=w),
-        "r2": r2(start=w),
-        "r3-soft": r3(config.r3_alpha, hard=False, start=w),
-        "r3-hard": r3(config.r3_alpha, hard=True, start=w),
-    }
-    wanted = set(config.methods)
-    if wanted & set(EARLY_STOPPING):
-        wanted.add("plain")
-    return [(m, rules[m]) for m in TRAINED_METHODS if m in wanted]
-
-
-# ---------------------------------------------------------------------------------------------
-# Data: clean pools, splits, noisy labels per seed
-# ---------------------------------------------------------------------------------------------
-
-
-def load_clean(name: str, config: NoisyLabelsConfig, path=None) -> Dataset:
-    """A clean data set (y = ŷ) large enough for the config's split: a built-in one or a .npz.
-
-    digits: the 8×8 digits with `n_test` (default 450) test rows, the rest the training pool;
-    mnist1d: generated with n_train + n_val pool rows; clusters: 8 clusters of 4 classes in
-    d = 20. A .npz (`path`): its clean labels (y_clean, or y if absent) and its test set.
-    """
-    n_pool = train_size(config, name) + config.n_val
-    n_test = config.n_test
-    if path is not None:
-        return from_npz(path)
-    if name == "digits":
-        return digits(
-            n_train=None, n_test=450 if n_test is None else n_test, noise="none", seed=config.seed
-        )
-    if name == "mnist1d":
-        return mnist1d(
-            n_train=n_pool, n_test=450 if n_test is None else n_test, noise="none", seed=config.seed
-        )
-    if name == "clusters":
-        return clusters(
-            n_clusters=8,
-            n_per_cluster=math.ceil(n_pool / 8),
-            n_test_per_cluster=math.ceil((450 if n_test is None else n_test) / 8),
-            n_classes=4,
-            noise="none",
-            seed=config.seed,
-        )
-    raise ValueError(f"unknown dataset {name!r}; choose from {BUILTIN_DATASETS} or give a .npz")
-
-
-class Split(NamedTuple):
-    """A data set's clean train / validation / test split (one-hot labels, float32 inputs)."""
-
-    name: str
-    x: np.ndarray  # (n, d) training inputs
-    y_clean: np.ndarray  # (n, C) one-hot ground truth
-    x_val: np.ndarray  # (n_val, d) validation inputs
-    y_val_clean: np.ndarray  # (n_val, C)
-    x_test: np.ndarray  # (n_test, d) test inputs
-    y_test_clean: np.ndarray  # (n_test, C)
-    info: dict  # sizes, classes, the source data set's summary
-
-
-def _one_hot(labels: np.ndarray, name: str) -> np.ndarray:
-    labels = np.asarray(labels, np.float64)
-    if labels.ndim == 1:
-        if not np.all(np.abs(labels) == 1):
-            raise ValueError(f"{name}: ±1 labels expected for a binary data set")
-        return np.eye(2)[(labels < 0).astype(int)]  # class 0 ↔ +1, class 1 ↔ −1
-    ok = np.all((labels == 0) | (labels == 1), axis=1) & (labels.sum(axis=1) == 1)
-    if not ok.all():
-        raise ValueError(
-            f"{name}: class labels (one-hot rows or ±1) expected; the noisy-label "
-            f"study needs classes, row {int(np.argmax(~ok))} is not one-hot"
-        )
-    return labels
-
-
-def _stratified_first(classes: np.ndarray, size: int, rng) -> np.ndarray:
-    """`size` rows, each class in proportion (largest remainders), sorted."""
-    values, counts = np.unique(classes, return_counts=True)
-    quota = counts * size / classes.shape[0]
-    take = np.floor(quota).astype(int)
-    take[np.argsort(-(quota - take), kind="stable")[: size - take.sum()]] += 1
-    rows = [
-        rng.choice(np.flatnonzero(classes == v), k, replace=False)
-        for v, k in zip(values, take, strict=True)
-    ]
-    return np.sort(np.concatenate(rows))
-
-
-def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
-    """Clean train / validation / test splits: stratified and seeded by `config.seed`.
-
-    The validation rows (n_val) and then the training rows (n_train) are drawn from the data
-    set's training pool, class by class in proportion; test rows are the data set's test set
-    (a stratified n_test of it). Labels: the data set's clean labels `y_clean`, as one-hot rows
-    (±1 → two classes); with `n_classes` = K only the rows of classes 0..K−1 are kept.
-
-    Raises:
-      ValueError: the data set has fewer classes than asked, too few rows, or no test set.
-    """
-    c = config
-    y_pool = _one_hot(dataset.y_clean, f"{dataset.name} y_clean")
-    if dataset.x_test.shape[0] == 0:
-        raise ValueError(
-            f"{dataset.name} has no test set; the study needs clean test labels (x_test, y_test)"
-        )
-    y_test = _one_hot(dataset.y_test_clean, f"{dataset.name} y_test")
-    x_pool, x_test = np.asarray(dataset.x), np.asarray(dataset.x_test)
-    n_classes = y_pool.shape[1]
-    if c.n_classes is not None:
-        if c.n_classes > n_classes:
-            raise ValueError(
-                f"n_classes {c.n_classes} exceeds the {n_classes} classes of {dataset.name}"
-            )
-        keep, keep_t = np.argmax(y_pool, 1) < c.n_classes, np.argmax(y_test, 1) < c.n_classes
-        x_pool, y_pool = x_pool[keep], y_pool[keep][:, : c.n_classes]
-        x_test, y_test = x_test[keep_t], y_test[keep_t][:, : c.n_classes]
-        n_classes = c.n_classes
-    n_train = train_size(c, dataset.name)
-    if c.batch_size > n_train:
-        raise ValueError(f"batch_size {c.batch_size} exceeds n_train {n_train}")
-    need = n_train + c.n_val
-    if need > x_pool.shape[0]:
-        raise ValueError(
-            f"n_train + n_val = {n_train} + {c.n_val} exceeds the {x_pool.shape[0]} training "
-            f"rows of {dataset.name}"
-        )
-    if c.n_test is not None and c.n_test > x_test.shape[0]:
-        raise ValueError(
-            f"n_test {c.n_test} exceeds the {x_test.shape[0]} test rows of {dataset.name}"
-        )
-    rng_val, rng_train, rng_test = (
-        np.random.default_rng(s) for s in np.random.SeedSequence([c.seed, 7]).spawn(3)
-    )
-    cls = np.argmax(y_pool, 1)
-    val_rows = _stratified_first(cls, c.n_val, rng_val)
-    rest = np.setdiff1d(np.arange(x_pool.shape[0]), val_rows)
-    train_rows = rest[_stratified_first(cls[rest], n_train, rng_train)]
-    test_rows = (
-        np.arange(x_test.shape[0])
-        if c.n_test is None
-        else _stratified_first(np.argmax(y_test, 1), c.n_test, rng_test)
-    )
-    info = {
-        "name": dataset.name,
-        "n_train": int(n_train),
-        "n_val": int(c.n_val),
-        "n_test": int(test_rows.size),
-        "d": int(x_pool.shape[1]),
-        "n_classes": int(n_classes),
-        "split_seed": int(c.seed),
-        "labels": "the data set's clean labels y_clean, one-hot; noise applied by this study",
-        "preprocessing": dataset.info.get("preprocessing"),
-    }
-    f32 = np.float32
-    return Split(
-        dataset.name,
-        x_pool[train_rows].astype(f32),
-        y_pool[train_rows],
-        x_pool[val_rows].astype(f32),
-        y_pool[val_rows],
-        x_test[test_rows].astype(f32),
-        y_test[test_rows],
-        info,
-    )
-
-
-def noisy_split_labels(split: Split, noise: str, rate: float, seed: int, base_seed: int = 0):
-    """Noisy training and validation labels of seed s: `data.apply_noise` on each split.
-
-    Exactly ⌊ρ·n_c + ½⌋ rows of every class c are corrupted (symmetric: to a uniformly random
-    other class; pair: c → c + 1 mod C); the validation labels get an independent draw of the
-    same model. Returns (y (n, C), y_val (n_val, C), corrupted (n,) bool, corrupted_val (n_val,)).
-    """
-    ss = np.random.SeedSequence(
-        [int(base_seed), int(seed), _NOISE_CODE[noise], round(rate * 10**6)]
-    )
-    s_train, s_val = ss.spawn(2)
-    train = apply_noise(split.y_clean, noise, rate, s_train)
-    val = apply_noise(split.y_val_clean, noise, rate, s_val)
-    return train.y, val.y, train.corrupted, val.corrupted
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-# ---------------------------------------------------------------------------------------------
-
-
-class Curves(NamedTuple):
-    """Per-epoch observables of the trained methods: (M methods, S seeds, E + 1 epochs)."""
-
-    test_acc: np.ndarray  # (M, S, E + 1) clean test accuracy
-    val_acc_clean: np.ndarray  # (M, S, E + 1) accuracy on the validation inputs, clean labels
-    val_acc_noisy: np.ndarray  # (M, S, E + 1) same inputs, labels corrupted by the noise model
-    train_acc_noisy: np.ndarray  # (M, S, E + 1) training accuracy against the given labels
-    train_acc_clean: np.ndarray  # (M, S, E + 1) training accuracy against the ground truth
-    dist_clean: np.ndarray  # (M, S, E + 1) ‖u − ŷ‖_F/√n (u: outputs, or probabilities for xent)
-    flipped_fit: np.ndarray  # (M, S, E + 1) fraction of flipped rows predicted as their given label
-
-
-class SettingResult(NamedTuple):
-    """One data set under one noise setting: the network's curves and the kernel limit's."""
-
-    dataset: str
-    noise: str  # 'none', 'flip' or 'pair'
-    rate: float
-    methods: tuple  # the trained methods, in the order of the M axis
-    network: Curves
-    kernel: Curves | None  # the infinite-width companion (None when it does not apply)
-    n_corrupted: np.ndarray  # (S,) corrupted training rows per seed
-    n_corrupted_val: np.ndarray  # (S,) corrupted validation rows per seed
-
-
-class NoisyLabelsStudy(NamedTuple):
-    """The whole sweep."""
-
-    config: dict
-    data: tuple  # per data set: the split's info
-    network: str  # the network, in words
-    lr: dict  # data set name → the learning rate its network was trained with
-    kernel_limit: dict  # how the companion was run, or why not
-    settings: tuple  # (SettingResult, …) data set by data set, settings in run order
-    warmup_epochs: int = 0  # W: the rules act from epoch W (`warmup_epochs`)
 
 
 def _kernel_applies(c: NoisyLabelsConfig) -> str | None:
@@ -550,7 +154,7 @@ def _network_run(net, split, y_seeds, yv_seeds, rules, config, lr, keys):
     opt = _optimizer(config.optimizer, lr, config.momentum)
     x_eval = np.concatenate([split.x_val, split.x_test])
     run = train_epochs(
-        net.apply,
+        net.apply_fn,
         params,
         split.x,
         y_seeds.astype(np.float32),
@@ -629,7 +233,7 @@ def _input_shape(config, d):
 
 
 def noisy_labels(
-    datasets, config: NoisyLabelsConfig = NoisyLabelsConfig(), *, progress: Progress | None = None
+    datasets, config: NoisyLabelsConfig | None = None, *, progress: Progress | None = None
 ) -> NoisyLabelsStudy:
     """Every method on every data set and noise setting, S seeds each (no files, no output).
 
@@ -652,7 +256,7 @@ def noisy_labels(
     """
     import jax
 
-    c = config
+    c = NoisyLabelsConfig() if config is None else config
     settings = noise_settings(c)
     rules = method_rules(c)
     why_not = _kernel_applies(c)
@@ -668,16 +272,20 @@ def noisy_labels(
         split = split_dataset(dataset, c)
         data_info.append(split.info)
         d, n_classes = split.x.shape[1], split.y_clean.shape[1]
-        net = classifier(
+        net = build_network(
             c.arch,
             d,
-            n_classes,
+            out_dim=n_classes,
             widths=c.widths,
             channels=c.channels,
+            kernel_size=c.kernel_size,
+            stride=c.stride,
             input_shape=_input_shape(c, d) if c.arch == "cnn" else None,
             w_std=c.w_std,
             b_std=c.b_std,
             parameterization=c.parameterization,
+            seed=c.seed,
+            kernel=False,  # the kernel limit runs in float64 below
         )
         description = net.description
         n_train = split.x.shape[0]
@@ -743,108 +351,3 @@ def noisy_labels(
         settings=tuple(results),
         warmup_epochs=warmup_epochs(c),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Summaries: means and 95 % t-intervals over seeds, early stopping, verdicts
-# ---------------------------------------------------------------------------------------------
-
-# t_{0.975, ν} for ν = 1..30 (Student's t, two-sided 95 %); larger ν by the Cornish–Fisher series.
-_T975 = (
-    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
-    2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
-    2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
-)  # fmt: skip
-
-
-def t_quantile_975(df: int) -> float:
-    """t_{0.975, df}: the 97.5 % quantile of Student's t with df degrees of freedom."""
-    if df < 1:
-        raise ValueError(f"a t-interval needs ≥ 1 degree of freedom, got {df}")
-    if df <= 30:
-        return _T975[df - 1]
-    z = 1.959963984540054
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-
-
-def t_interval(values) -> dict:
-    """{mean, lo, hi}: the mean over seeds ± t_{0.975, S−1}·sd/√S (sd with S − 1), S ≥ 2."""
-    v = np.asarray(values, np.float64)
-    s = v.shape[0]
-    mean = float(v.mean())
-    half = t_quantile_975(s - 1) * float(v.std(ddof=1)) / math.sqrt(s) if s > 1 else float("nan")
-    return {"mean": mean, "lo": mean - half, "hi": mean + half}
-
-
-class MethodSummary(NamedTuple):
-    """One row of the results: a method in one setting, its per-seed numbers and curves."""
-
-    method: str
-    last_test_acc: np.ndarray  # (S,) test accuracy of the model the method delivers
-    best_test_acc: np.ndarray  # (S,) best test accuracy along its run (early stopping: = last)
-    best_epoch: int  # argmax of the mean test curve (early stopping: median selected epoch)
-    selected_epochs: np.ndarray | None  # (S,) early stopping's chosen epochs (None otherwise)
-    curves: Curves  # (S, E + 1) per-epoch observables of the run it uses (ES: plain's run)
-
-
-def _es_epochs(val_acc) -> np.ndarray:
-    """Per seed, the first epoch of maximal validation accuracy: (S, E + 1) → (S,)."""
-    return np.argmax(val_acc, axis=-1)
-
-
-def summarize_setting(
-    setting: SettingResult, methods, *, kernel: bool = False
-) -> list[MethodSummary]:
-    """Rows for `methods` (in `METHODS` order) from the network's (or the kernel limit's) curves."""
-    curves = setting.kernel if kernel else setting.network
-    if curves is None:
-        return []
-    index = {m: i for i, m in enumerate(setting.methods)}
-    rows = []
-    for method in METHODS:
-        if method not in methods:
-            continue
-        if method in EARLY_STOPPING:
-            run = Curves(*(a[index["plain"]] for a in curves))
-            val = run.val_acc_clean if method == "early-stop-clean" else run.val_acc_noisy
-            chosen = _es_epochs(val)
-            acc = np.take_along_axis(run.test_acc, chosen[:, None], 1)[:, 0]
-            rows.append(MethodSummary(method, acc, acc, int(np.median(chosen)), chosen, run))
-        else:
-            run = Curves(*(a[index[method]] for a in curves))
-            best_epoch = int(np.argmax(run.test_acc.mean(0)))
-            rows.append(
-                MethodSummary(
-                    method, run.test_acc[:, -1], run.test_acc.max(1), best_epoch, None, run
-                )
-            )
-    return rows
-
-
-class Comparison(NamedTuple):
-    """A self-distillation method's last epoch against an early-stopping method, paired by seed."""
-
-    sd_method: str
-    es_method: str
-    difference: dict  # {mean, lo, hi} of (SD last − ES) test accuracy over seeds
-    verdict: str  # 'better', 'tie' (interval contains 0) or 'worse'
-
-
-def _verdict(diff: dict) -> str:
-    if diff["lo"] > 0:
-        return "better"
-    if diff["hi"] < 0:
-        return "worse"
-    return "tie"
-
-
-def compare_setting(rows: list[MethodSummary]) -> list[Comparison]:
-    """Every (SD method, ES method) pair present: paired differences with their t-intervals."""
-    by = {r.method: r for r in rows}
-    out = []
-    for sd in SELF_DISTILLATION:
-        for es in EARLY_STOPPING:
-            if sd in by and es in by:
-                diff = t_interval(by[sd].last_test_acc - by[es].best_test_acc)
-                out.append(Comparison(sd, es, diff, _verdict(diff)))
-    return out

@@ -1,0 +1,191 @@
+"""The noisy-label study's data: clean pools, stratified train / validation / test splits and
+the noisy labels of each seed.
+
+Reference: Dong et al. arXiv 1910.01255 (docs/science/noisy_labels.md).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ..data import Dataset, apply_noise, clusters, digits, from_npz, mnist1d
+from ._noisy_config import BUILTIN_DATASETS, NoisyLabelsConfig, train_size
+
+_NOISE_CODE = {"none": 0, "flip": 1, "pair": 2}
+
+
+def load_clean(name: str, config: NoisyLabelsConfig, path=None) -> Dataset:
+    """A clean data set (y = ŷ) large enough for the config's split: a built-in one or a .npz.
+
+    digits: the 8×8 digits with `n_test` (default 450) test rows, the rest the training pool;
+    mnist1d: generated with n_train + n_val pool rows; clusters: 8 clusters of 4 classes in
+    d = 20. A .npz (`path`): its clean labels (y_clean, or y if absent) and its test set.
+    """
+    n_pool = train_size(config, name) + config.n_val
+    n_test = config.n_test
+    if path is not None:
+        return from_npz(path)
+    if name == "digits":
+        return digits(
+            n_train=None, n_test=450 if n_test is None else n_test, noise="none", seed=config.seed
+        )
+    if name == "mnist1d":
+        return mnist1d(
+            n_train=n_pool, n_test=450 if n_test is None else n_test, noise="none", seed=config.seed
+        )
+    if name == "clusters":
+        return clusters(
+            n_clusters=8,
+            n_per_cluster=math.ceil(n_pool / 8),
+            n_test_per_cluster=math.ceil((450 if n_test is None else n_test) / 8),
+            n_classes=4,
+            noise="none",
+            seed=config.seed,
+        )
+    raise ValueError(f"unknown dataset {name!r}; choose from {BUILTIN_DATASETS} or give a .npz")
+
+
+class Split(NamedTuple):
+    """A data set's clean train / validation / test split (one-hot labels, float32 inputs)."""
+
+    name: str
+    x: np.ndarray  # (n, d) training inputs
+    y_clean: np.ndarray  # (n, C) one-hot ground truth
+    x_val: np.ndarray  # (n_val, d) validation inputs
+    y_val_clean: np.ndarray  # (n_val, C)
+    x_test: np.ndarray  # (n_test, d) test inputs
+    y_test_clean: np.ndarray  # (n_test, C)
+    info: dict  # sizes, classes, the source data set's summary
+
+
+def _one_hot(labels: np.ndarray, name: str) -> np.ndarray:
+    labels = np.asarray(labels, np.float64)
+    if labels.ndim == 1:
+        if not np.all(np.abs(labels) == 1):
+            raise ValueError(f"{name}: ±1 labels expected for a binary data set")
+        return np.eye(2)[(labels < 0).astype(int)]  # class 0 ↔ +1, class 1 ↔ −1
+    ok = np.all((labels == 0) | (labels == 1), axis=1) & (labels.sum(axis=1) == 1)
+    if not ok.all():
+        raise ValueError(
+            f"{name}: class labels (one-hot rows or ±1) expected; the noisy-label "
+            f"study needs classes, row {int(np.argmax(~ok))} is not one-hot"
+        )
+    return labels
+
+
+def _stratified_first(classes: np.ndarray, size: int, rng) -> np.ndarray:
+    """`size` rows, each class in proportion (largest remainders), sorted."""
+    values, counts = np.unique(classes, return_counts=True)
+    quota = counts * size / classes.shape[0]
+    take = np.floor(quota).astype(int)
+    take[np.argsort(-(quota - take), kind="stable")[: size - take.sum()]] += 1
+    rows = [
+        rng.choice(np.flatnonzero(classes == v), k, replace=False)
+        for v, k in zip(values, take, strict=True)
+    ]
+    return np.sort(np.concatenate(rows))
+
+
+def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
+    """Clean train / validation / test splits: stratified and seeded by `config.seed`.
+
+    The validation rows (n_val) and then the training rows (n_train) are drawn from the data
+    set's training pool, class by class in proportion; test rows are the data set's test set
+    (a stratified n_test of it); with `scale_inputs` every input is multiplied by √d. Labels:
+    the data set's clean labels `y_clean`, as one-hot rows (±1 → two classes); with `n_classes`
+    = K only the rows of classes 0..K−1 are kept.
+
+    Raises:
+      ValueError: the data set has fewer classes than asked, too few rows, or no test set.
+    """
+    c = config
+    y_pool = _one_hot(dataset.y_clean, f"{dataset.name} y_clean")
+    if dataset.x_test.shape[0] == 0:
+        raise ValueError(
+            f"{dataset.name} has no test set; the study needs clean test labels (x_test, y_test)"
+        )
+    y_test = _one_hot(dataset.y_test_clean, f"{dataset.name} y_test")
+    x_pool, x_test = np.asarray(dataset.x), np.asarray(dataset.x_test)
+    n_classes = y_pool.shape[1]
+    if c.n_classes is not None:
+        if c.n_classes > n_classes:
+            raise ValueError(
+                f"n_classes {c.n_classes} exceeds the {n_classes} classes of {dataset.name}"
+            )
+        keep, keep_t = np.argmax(y_pool, 1) < c.n_classes, np.argmax(y_test, 1) < c.n_classes
+        x_pool, y_pool = x_pool[keep], y_pool[keep][:, : c.n_classes]
+        x_test, y_test = x_test[keep_t], y_test[keep_t][:, : c.n_classes]
+        n_classes = c.n_classes
+    n_train = train_size(c, dataset.name)
+    if c.batch_size > n_train:
+        raise ValueError(f"batch_size {c.batch_size} exceeds n_train {n_train}")
+    need = n_train + c.n_val
+    if need > x_pool.shape[0]:
+        raise ValueError(
+            f"n_train + n_val = {n_train} + {c.n_val} exceeds the {x_pool.shape[0]} training "
+            f"rows of {dataset.name}"
+        )
+    if c.n_test is not None and c.n_test > x_test.shape[0]:
+        raise ValueError(
+            f"n_test {c.n_test} exceeds the {x_test.shape[0]} test rows of {dataset.name}"
+        )
+    rng_val, rng_train, rng_test = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([c.seed, 7]).spawn(3)
+    )
+    cls = np.argmax(y_pool, 1)
+    val_rows = _stratified_first(cls, c.n_val, rng_val)
+    rest = np.setdiff1d(np.arange(x_pool.shape[0]), val_rows)
+    train_rows = rest[_stratified_first(cls[rest], n_train, rng_train)]
+    test_rows = (
+        np.arange(x_test.shape[0])
+        if c.n_test is None
+        else _stratified_first(np.argmax(y_test, 1), c.n_test, rng_test)
+    )
+    info = {
+        "name": dataset.name,
+        "n_train": int(n_train),
+        "n_val": int(c.n_val),
+        "n_test": int(test_rows.size),
+        "d": int(x_pool.shape[1]),
+        "n_classes": int(n_classes),
+        "split_seed": int(c.seed),
+        "labels": "the data set's clean labels y_clean, one-hot; noise applied by this study",
+        "preprocessing": dataset.info.get("preprocessing"),
+        "input_scale": math.sqrt(x_pool.shape[1]) if c.scale_inputs else 1.0,
+    }
+    scale = info["input_scale"]
+
+    def inputs(x, rows):
+        return (
+            (x[rows] * scale).astype(np.float32) if c.scale_inputs else x[rows].astype(np.float32)
+        )
+
+    return Split(
+        dataset.name,
+        inputs(x_pool, train_rows),
+        y_pool[train_rows],
+        inputs(x_pool, val_rows),
+        y_pool[val_rows],
+        inputs(x_test, test_rows),
+        y_test[test_rows],
+        info,
+    )
+
+
+def noisy_split_labels(split: Split, noise: str, rate: float, seed: int, base_seed: int = 0):
+    """Noisy training and validation labels of seed s: `data.apply_noise` on each split.
+
+    Exactly ⌊ρ·n_c + ½⌋ rows of every class c are corrupted (symmetric: to a uniformly random
+    other class; pair: c → c + 1 mod C); the validation labels get an independent draw of the
+    same model. Returns (y (n, C), y_val (n_val, C), corrupted (n,) bool, corrupted_val (n_val,)).
+    """
+    ss = np.random.SeedSequence(
+        [int(base_seed), int(seed), _NOISE_CODE[noise], round(rate * 10**6)]
+    )
+    s_train, s_val = ss.spawn(2)
+    train = apply_noise(split.y_clean, noise, rate, s_train)
+    val = apply_noise(split.y_val_clean, noise, rate, s_val)
+    return train.y, val.y, train.corrupted, val.corrupted
