@@ -31,7 +31,8 @@ lr 2 the MLP reached 37 % clean test accuracy from 1000 rows and 56 % from 4000,
 
 @dataclasses.dataclass(frozen=True)
 class NoisyLabelsConfig:
-    """Options of the noisy-label study (defaults: the sweep of docs/guide/noisy_labels.md, ≈ minutes on 2 cores).
+    """Options of the noisy-label study (defaults: the sweep of docs/guide/noisy_labels.md).
+
 
     noises: noise models ('flip' symmetric, 'pair' c → c + 1 mod C). rates: flip rates ρ for
     every model; None: the sweep `SWEEP_RATES` (rate 0 run once, as noise 'none').
