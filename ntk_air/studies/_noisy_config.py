@@ -33,7 +33,6 @@ lr 2 the MLP reached 37 % clean test accuracy from 1000 rows and 56 % from 4000,
 class NoisyLabelsConfig:
     """Options of the noisy-label study (defaults: the sweep of docs/guide/noisy_labels.md).
 
-
     noises: noise models ('flip' symmetric, 'pair' c → c + 1 mod C). rates: flip rates ρ for
     every model; None: the sweep `SWEEP_RATES` (rate 0 run once, as noise 'none').
     methods: subset of `METHODS`. seeds: S ≥ 2 (a 95 % interval needs two). epochs: E.
