@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import importlib
 
-from . import (
+from ._env import check_environment as _check_environment
+
+_check_environment()  # before JAX's import: a bad JAX_ENABLE_X64 is one sentence
+
+from . import (  # noqa: E402
     data,
     distill,
     dynamics,

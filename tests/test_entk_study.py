@@ -61,6 +61,7 @@ def test_step_zero_is_the_kernel_computed_directly(tmp_path, x64):
 
     writer = ReportWriter(tmp_path / "out")
     write_entk(writer, study, kernels=True)
+    writer.finish({})
     s = json.loads((tmp_path / "out" / "entk.json").read_text())
     lam = np.sort(np.linalg.eigvalsh(direct))[::-1]
     np.testing.assert_allclose(s["eigenvalues"][0], lam, atol=linalg_tol("float64", 40) * lam[0])
