@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import importlib
 
-from ._env import check_environment as _check_environment
-
-_check_environment()  # before JAX's import: a bad JAX_ENABLE_X64 is one sentence
-
-from . import (  # noqa: E402
+from . import (
+    _env,  # noqa: F401  (first: checks the environment before JAX is imported)
     data,
     distill,
     dynamics,

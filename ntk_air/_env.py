@@ -1,10 +1,10 @@
 """The environment, checked before JAX is imported: one sentence per problem, never a traceback.
 
-`check_environment` runs first thing in `import ntk_air`. A bad `JAX_ENABLE_X64` (JAX itself
-raises from deep inside its import) becomes one sentence; invoked as the `ntk-air` command the
-sentence goes to stderr with exit status 2, and a Ctrl-C before the command's own handler is in
-place exits 130 with one line (no traceback, nothing written). `check_backend` turns a
-`JAX_PLATFORMS` that names a backend this machine lacks into one sentence.
+`check_environment` runs when this module is imported, first thing in `import ntk_air`. A bad
+`JAX_ENABLE_X64` (JAX itself raises from deep inside its import) becomes one sentence; invoked
+as the `ntk-air` command the sentence goes to stderr with exit status 2, and a Ctrl-C before the
+command's own handler is in place exits 130 with one line (no traceback, nothing written).
+`check_backend` turns a `JAX_PLATFORMS` that names a backend this machine lacks into one sentence.
 """
 
 from __future__ import annotations
@@ -66,3 +66,6 @@ def check_backend() -> None:
             f"JAX cannot start the backend JAX_PLATFORMS={platforms!r} on this machine "
             f"({first}); unset it or set JAX_PLATFORMS=cpu"
         ) from None
+
+
+check_environment()  # at import, before `import ntk_air` imports JAX

@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{command}: error: {err.strerror or err}{where}", file=sys.stderr)
         return 1
     except MemoryError:
-        print(f"{command}: error: out of memory; lower the sizes or --memory-budget", file=sys.stderr)
+        print(
+            f"{command}: error: out of memory; lower the sizes or --memory-budget",
+            file=sys.stderr,
+        )
         return 1
     except RuntimeError as err:  # XLA's allocation failure, past every estimate
         if "RESOURCE_EXHAUSTED" not in str(err):
