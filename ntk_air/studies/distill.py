@@ -27,6 +27,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import (
+    check_bool,
+    check_choice,
+    check_dataset,
+    check_int,
+    check_optional,
+    check_real,
+)
 from ..distill import engine_for, self_distill
 from ..dynamics import resolve_step_size
 from ..early_stopping import UCurve, u_curve
@@ -41,7 +49,7 @@ from ..resources import (
     plan_solver,
 )
 from ..rounds import default_ridge, distill_rounds, rounds_from_names, stack_rounds
-from ..targets import RULE_NAMES, AffineRule, rules_from_names
+from ..targets import RULE_NAMES, SCHEDULES, AffineRule, rules_from_names
 from ._system import (
     DEFAULT_KRYLOV_STEPS,
     KernelSystem,
@@ -99,6 +107,40 @@ class DistillConfig:
     record_every: int | None = None
     extra_rules: tuple = ()
     krylov_steps: int = DEFAULT_KRYLOV_STEPS
+
+    def __post_init__(self):
+        """Every option checked at construction, one sentence naming the bad one (the ranges
+        of α, β and ξ are the rules' own, checked when they are built)."""
+        check_int("steps", self.steps, minimum=1)
+        check_int("rounds", self.rounds, minimum=0)
+        check_int("student_steps", self.student_steps, minimum=0)
+        check_int("krylov_steps", self.krylov_steps, minimum=0)
+        check_optional(check_int, "record_every", self.record_every, minimum=1)
+        check_optional(check_real, "eta", self.eta, minimum=0, open_min=True)
+        check_optional(check_real, "ridge", self.ridge, minimum=0, open_min=True)
+        check_optional(check_real, "ramp", self.ramp, minimum=0, open_min=True)
+        if not (check_bool("soft", self.soft) or check_bool("hard", self.hard)):
+            raise ValueError("soft and hard are both False: no target variant would run")
+        check_choice("schedule", self.schedule, SCHEDULES)
+        if self.rules is not None:
+            if isinstance(self.rules, str) or not self.rules:
+                raise ValueError(f"rules must be a non-empty tuple of names, got {self.rules!r}")
+            for rule in self.rules:
+                check_choice("rules", rule, RULE_NAMES)
+        for name in ("alphas", "betas", "xis"):
+            values = getattr(self, name)
+            if values is not None:
+                if isinstance(values, str) or not np.iterable(values) or not len(values):
+                    raise ValueError(f"{name} must be a non-empty tuple of numbers, got {values!r}")
+                for v in values:
+                    check_real(name, v)
+        if isinstance(self.extra_rules, str) or not all(
+            isinstance(e, tuple | list) and len(e) == 2 and isinstance(e[0], str)
+            for e in self.extra_rules
+        ):
+            raise ValueError(
+                f"extra_rules must be ((label, rule), …) pairs, got {self.extra_rules!r}"
+            )
 
 
 class RuleRun(NamedTuple):
@@ -420,6 +462,7 @@ def distill(
       >>> [run.label for run in study.runs]
       ['plain GD', 'R3 hard α=0.9']
     """
+    check_dataset(dataset)
     c = config
     if c.rules is not None:
         unknown = [r for r in c.rules if r not in RULE_NAMES]

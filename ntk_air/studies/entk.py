@@ -30,7 +30,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels, models
-from .._checks import check_int, resolve_dtype
+from .._checks import (
+    check_bool,
+    check_dataset,
+    check_int,
+    check_optional,
+    check_real,
+    resolve_dtype,
+)
 from ..dynamics import check_step_size, log_spaced_steps
 from ..eigen import eigensystem
 from ..empirical import EmpiricalNTKFn, MemoryBudgetError, empirical_ntk_fn
@@ -99,8 +106,14 @@ class EntkConfig:
                 "give eta (plain SGD with that step size) or optimizer (any optax "
                 "transformation), not both"
             )
-        if self.eta is not None and not (np.isfinite(self.eta) and self.eta > 0):
-            raise ValueError(f"eta must be a positive finite step size, got {self.eta!r}")
+        check_optional(check_real, "eta", self.eta, minimum=0, open_min=True)
+        check_bool("test", self.test)
+        check_bool("force", self.force)
+        if self.checkpoints is not None:
+            points = np.asarray(self.checkpoints)
+            if points.dtype.kind not in "iuf":
+                raise ValueError(f"checkpoints must be whole steps, got {self.checkpoints!r}")
+            checkpoint_steps(self.steps, points, self.num_checkpoints)
 
 
 class LabelAlignment(NamedTuple):
@@ -284,6 +297,7 @@ def entk(
 
     Reference: Jacot et al. arXiv 1806.07572; Fort et al. arXiv 2010.15110.
     """
+    check_dataset(dataset)
     c = config
     dt = resolve_dtype(c.dtype, like=np.asarray(dataset.x))
     x = jnp.asarray(dataset.x, dt)

@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import check_bool, check_int, check_optional, check_real
 from ..data import Dataset, apply_noise, clusters, digits, from_npz, mnist1d
 from ..distill import self_distill
 from ..epochs import LOSSES, epoch_gradient_time, epoch_problem, train_epochs
@@ -197,9 +198,10 @@ def _check_config(c: NoisyLabelsConfig) -> None:
             raise ValueError(f"unknown noise model {noise!r}; choose from {NOISES}")
     if not c.noises:
         raise ValueError("noises is empty; choose from ('flip', 'pair')")
+    if c.rates is not None and (isinstance(c.rates, str) or not np.iterable(c.rates)):
+        raise ValueError(f"rates must be a tuple of flip rates, got {c.rates!r}")
     for rate in c.rates or ():
-        if not (isinstance(rate, int | float) and 0.0 <= rate < 1.0):
-            raise ValueError(f"noise rate must be in [0, 1), got {rate!r}")
+        check_real("noise rate", rate, minimum=0.0, maximum=1.0, open_max=True)
     unknown = [m for m in c.methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
@@ -234,16 +236,20 @@ def _check_config(c: NoisyLabelsConfig) -> None:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {c.optimizer!r}")
     if c.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {c.loss!r}")
-    if c.lr is not None and not (math.isfinite(c.lr) and c.lr > 0):
-        raise ValueError(f"lr must be a positive finite learning rate, got {c.lr!r}")
-    if not 0.0 <= c.momentum < 1.0:
-        raise ValueError(f"momentum must be in [0, 1), got {c.momentum!r}")
+    check_optional(check_real, "lr", c.lr, minimum=0.0, open_min=True)
+    check_real("momentum", c.momentum, minimum=0.0, maximum=1.0, open_max=True)
     for name in ("r1_alpha", "r3_alpha"):
-        a = getattr(c, name)
-        if not 0.0 <= a < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), got {a!r}")
-    if not (0 <= c.seed < 2**32):
-        raise ValueError(f"seed must be in [0, 2^32), got {c.seed!r}")
+        check_real(name, getattr(c, name), minimum=0.0, maximum=1.0, open_max=True)
+    check_real("w_std", c.w_std, minimum=0.0, open_min=True)
+    check_real("b_std", c.b_std, minimum=0.0)
+    check_int("seed", c.seed, minimum=0, maximum=2**32 - 1)
+    check_bool("kernel_limit", c.kernel_limit)
+    for name in ("noises", "methods", "widths", "channels"):
+        if isinstance(getattr(c, name), str):
+            raise ValueError(f"{name} must be a tuple, got the string {getattr(c, name)!r}")
+    for name in ("widths", "channels"):
+        for w in getattr(c, name):
+            check_int(name, w, minimum=1)
 
 
 def noise_settings(config: NoisyLabelsConfig) -> list[tuple[str, float]]:
