@@ -26,6 +26,7 @@ from ._common import (
     setup_dtype,
     whole_number,
 )
+from ._config import build_config
 
 __all__ = ["add_parser", "run", "RULE_NAMES"]
 
@@ -146,26 +147,17 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+# Options whose config field is named differently (one value per rule family).
+DISTILL_OPTIONS = {"rules": "--rule", "alphas": "--alpha", "betas": "--beta", "xis": "--xi"}
+
+
 def run(args) -> int:
     from .. import report, studies
     from ..report import OutputError, check_output_file
 
-    if args.steps < 1:
-        raise CliError(f"--steps must be ≥ 1, got {args.steps}")
-    if args.rounds < 0:
-        raise CliError(f"--rounds must be ≥ 0, got {args.rounds}")
-    if args.krylov_steps < 0:
-        raise CliError(f"--krylov-steps must be ≥ 0, got {args.krylov_steps}")
-    setup_dtype(args)
-    writer = open_report(args.out)
-    if args.save_predictions is not None:
-        try:
-            check_output_file(args.save_predictions)
-        except OutputError as err:
-            raise CliError(f"--save-predictions: {err}") from err
-    dataset = load_dataset(args)
-    kernel_fn = build_kernel_fn(args)
-    config = studies.DistillConfig(
+    config = build_config(
+        studies.DistillConfig,
+        DISTILL_OPTIONS,
         rules=None if args.rule is None else tuple(args.rule),
         alphas=None if args.alpha is None else tuple(args.alpha),
         betas=None if args.beta is None else tuple(args.beta),
@@ -182,7 +174,21 @@ def run(args) -> int:
         record_every=args.record_every,
         krylov_steps=args.krylov_steps,
     )
+    setup_dtype(args)
     budget = budget_from_args(args)
+    dataset = load_dataset(args)
+    kernel_fn = build_kernel_fn(args)
+    writer = open_report(args.out)
+    if args.save_predictions is not None:
+        try:
+            check_output_file(args.save_predictions)
+        except OutputError as err:
+            raise CliError(f"--save-predictions: {err}") from err
+        if writer.reserved(args.save_predictions):
+            raise CliError(
+                f"--save-predictions {args.save_predictions} would overwrite a file of the "
+                "report in --out; give another name"
+            )
     try:  # memory and time decided (or refused) before anything large is allocated or run
         choice, loops = studies.distill_plan(dataset, config, budget, dtype=args.dtype)
     except ValueError as err:

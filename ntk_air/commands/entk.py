@@ -15,6 +15,7 @@ from ._common import (
     progress_bar,
     setup_dtype,
 )
+from ._config import build_config
 
 __all__ = ["add_parser", "run"]
 
@@ -138,7 +139,9 @@ def run(args) -> int:
             f"- network: {net.description['summary']}; infinite-width kernel: {net.limit_name}",
         ]
         writer.text("index.md", report.render_entk_index(None, title=title, context=context))
-        config = studies.EntkConfig(
+        config = build_config(
+            studies.EntkConfig,
+            {"checkpoints": "--at", "num_checkpoints": "--checkpoints"},
             steps=args.steps,
             checkpoints=args.at,
             num_checkpoints=args.checkpoints,

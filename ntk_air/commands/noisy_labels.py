@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import CliError, Timer, add_command, add_output_options, open_report, progress_bar
+from ._config import build_config as _build
 
 __all__ = ["add_parser", "run"]
 
@@ -126,12 +127,23 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+# Options whose config field is named differently.
+NOISY_OPTIONS = {
+    "noises": "--noise",
+    "rates": "--noise-rate",
+    "parameterization": "--param",
+    "kernel_limit": "--no-kernel-limit",
+}
+
+
 def build_config(args):
     """The study's config from the options (one-line CliError for a bad one)."""
     from ..studies.noisy_labels import NoisyLabelsConfig
 
     try:
-        return NoisyLabelsConfig(
+        return _build(
+            NoisyLabelsConfig,
+            NOISY_OPTIONS,
             noises=("flip", "pair") if args.noise is None else (args.noise,),
             rates=None if args.noise_rate is None else (args.noise_rate,),
             methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),

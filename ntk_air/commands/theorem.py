@@ -17,6 +17,7 @@ from ._common import (
     progress_bar,
     whole_number,
 )
+from ._config import build_config
 
 __all__ = ["add_parser", "run"]
 
@@ -91,20 +92,18 @@ def run(args) -> int:
 
     from .. import report, studies
 
-    try:  # every option is checked here, before any work
-        config = studies.TheoremConfig(
-            widths=tuple(args.widths),
-            steps=args.steps,
-            seed=args.seed,
-            alpha=args.alpha,
-            kappa=args.kappa,
-            init_seed=args.init_seed,
-            record_every=args.record_every,
-            harder=not args.no_harder,
-            network_dtype=args.network_dtype,
-        )
-    except ValueError as err:
-        raise CliError(f"{err} (see --help)") from err
+    config = build_config(  # every option is checked here, before any work
+        studies.TheoremConfig,
+        widths=tuple(args.widths),
+        steps=args.steps,
+        seed=args.seed,
+        alpha=args.alpha,
+        kappa=args.kappa,
+        init_seed=args.init_seed,
+        record_every=args.record_every,
+        harder=not args.no_harder,
+        network_dtype=args.network_dtype,
+    )
     budget = budget_from_args(args)
     try:  # memory and time decided (or refused) before anything runs
         choice, loops = studies.theorem_plan(config, budget)

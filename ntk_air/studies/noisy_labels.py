@@ -201,7 +201,7 @@ def _check_config(c: NoisyLabelsConfig) -> None:
     if c.rates is not None and (isinstance(c.rates, str) or not np.iterable(c.rates)):
         raise ValueError(f"rates must be a tuple of flip rates, got {c.rates!r}")
     for rate in c.rates or ():
-        check_real("noise rate", rate, minimum=0.0, maximum=1.0, open_max=True)
+        check_real("rates", rate, minimum=0.0, maximum=1.0, open_max=True)
     unknown = [m for m in c.methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
