@@ -47,6 +47,7 @@ from ..targets import plain_gd, r1, r2, r3
 from ._system import Progress, kernel_system, report_progress
 
 __all__ = [
+    "noisy_labels_estimate",
     "METHODS",
     "TRAINED_METHODS",
     "SELF_DISTILLATION",
@@ -317,6 +318,12 @@ def load_clean(name: str, config: NoisyLabelsConfig, path=None) -> Dataset:
     n_test = config.n_test
     if path is not None:
         return from_npz(path)
+    if config.n_classes is not None:  # rows are drawn before the class filter: draw enough
+        share = (4 if name == "clusters" else 10) / config.n_classes
+        n_pool = math.ceil(n_pool * share * 1.1)
+        n_test = math.ceil((450 if n_test is None else n_test) * share * 1.1)
+        if name == "digits":
+            n_test = min(n_test, 900)
     if name == "digits":
         return digits(
             n_train=None, n_test=450 if n_test is None else n_test, noise="none", seed=config.seed
@@ -407,6 +414,12 @@ def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
         x_pool, y_pool = x_pool[keep], y_pool[keep][:, : c.n_classes]
         x_test, y_test = x_test[keep_t], y_test[keep_t][:, : c.n_classes]
         n_classes = c.n_classes
+    present = np.unique(np.argmax(y_pool, 1)).size if y_pool.shape[0] else 0
+    if present < 2:
+        raise ValueError(
+            f"{dataset.name} has {present} class(es) in its training rows; the study compares "
+            "classifiers and needs at least 2"
+        )
     n_train = train_size(c, dataset.name)
     if c.batch_size > n_train:
         raise ValueError(f"batch_size {c.batch_size} exceeds n_train {n_train}")
@@ -632,6 +645,54 @@ def _input_shape(config, d):
     if config.input_shape is not None:
         return tuple(config.input_shape)
     return (8, 8, 1) if d == 64 else (d, 1)
+
+
+def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
+    """Time and memory of the whole study, from the sizes alone (before any network is built).
+
+    Per data set (n training rows, d inputs, C classes) and noise setting, every trained method
+    runs S seeds for E epochs: ≈ 6·n·F multiply-adds per epoch and seed (F: a forward pass's
+    multiply-adds per row — the MLP's weights, or the CNN's 9·c_in·c_out per position), at
+    `resources.DEFAULT_RATES['flop_seconds']`, plus a compiled step's fixed cost per batch;
+    memory ≈ the parameters (four copies per seed and method) and ~8 float64 curves of E + 1
+    epochs per seed and method.
+
+    Args:
+      splits: the `Split`s the study will run on. config: the study's config.
+
+    Returns:
+      `resources.LoopEstimate`.
+    """
+    from ..resources import DEFAULT_RATES, LoopEstimate
+
+    c, settings = config, len(noise_settings(config))
+    seconds, memory = 0.0, 0.0
+    for split in splits:
+        n, d = split.x.shape[0], int(np.prod(split.x.shape[1:]))
+        classes = split.y_clean.shape[1]
+        if c.arch == "cnn":
+            shape = _input_shape(c, d)
+            spatial, widths = float(np.prod(shape[:-1])), (shape[-1], *c.channels)
+            conv = 9.0 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+            params = conv + spatial * widths[-1] * classes
+            flops = spatial * conv + spatial * widths[-1] * classes
+        else:
+            widths = (d, *c.widths, classes)
+            params = flops = float(
+                sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+            )
+        runs = settings * len(c.methods) * c.seeds
+        steps = c.epochs * math.ceil(n / c.batch_size)
+        seconds += runs * (
+            c.epochs * 6.0 * n * flops * DEFAULT_RATES["flop_seconds"]
+            + steps * DEFAULT_RATES["step_seconds"]
+        )
+        memory += runs * (4 * 4 * params + 8 * 8 * (c.epochs + 1))
+    what = (
+        f"noisy-labels: {len(splits)} data set(s) × {settings} setting(s) × "
+        f"{len(c.methods)} methods × {c.seeds} seeds × {c.epochs} epochs"
+    )
+    return LoopEstimate(what, seconds, int(memory), {})
 
 
 def noisy_labels(
