@@ -651,8 +651,9 @@ def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
     """Time and memory of the whole study, from the sizes alone (before any network is built).
 
     Per data set (n training rows, d inputs, C classes) and noise setting, every trained method
-    runs S seeds for E epochs: ≈ 6·n·F multiply-adds per epoch and seed (F: a forward pass's
-    multiply-adds per row — the MLP's weights, or the CNN's 9·c_in·c_out per position), at
+    (early stopping reuses plain's run) runs S seeds for E epochs: ≈ 6·n·F multiply-adds per
+    epoch and seed (F: a forward pass's multiply-adds per row — the MLP's weights, or the CNN's
+    9·c_in·c_out per position), at
     `resources.DEFAULT_RATES['flop_seconds']`, plus a compiled step's fixed cost per batch;
     memory ≈ the parameters (four copies per seed and method) and ~8 float64 curves of E + 1
     epochs per seed and method.
@@ -681,7 +682,12 @@ def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
             params = flops = float(
                 sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
             )
-        runs = settings * len(c.methods) * c.seeds
+        trained = [m for m in c.methods if m not in EARLY_STOPPING] or ["plain"]
+        runs = (
+            settings
+            * len(set(trained) | ({"plain"} if len(trained) < len(c.methods) else set()))
+            * c.seeds
+        )
         steps = c.epochs * math.ceil(n / c.batch_size)
         seconds += runs * (
             c.epochs * 6.0 * n * flops * DEFAULT_RATES["flop_seconds"]
