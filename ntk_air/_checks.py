@@ -25,6 +25,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_optional",
+    "check_sequence",
     "check_dataset",
     "NonFiniteError",
     "first_nonfinite",
@@ -136,6 +137,18 @@ def check_choice(name: str, value, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
     return value
+
+
+def check_sequence(name: str, value, *, allow_empty: bool = False) -> tuple:
+    """`value` as a tuple when it is a list, tuple or 1-D array (not a string, a scalar or None).
+
+    >>> check_sequence("rates", [0.1, 0.2])
+    (0.1, 0.2)
+    """
+    ok = isinstance(value, list | tuple) or (isinstance(value, np.ndarray) and value.ndim == 1)
+    if not ok or (not allow_empty and len(value) == 0):
+        raise ValueError(f"{name} must be a non-empty tuple of values, got {value!r}")
+    return tuple(value)
 
 
 def check_optional(check, name: str, value, **bounds):

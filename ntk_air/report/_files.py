@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import tempfile
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +64,7 @@ REPORT_NAMES = frozenset(
         "noisy_labels_table.md",
     )
 )
-_OPEN: weakref.WeakSet = weakref.WeakSet()
+_OPEN: set = set()  # unfinished writers (their lock and staging folder are released by abort)
 
 
 class OutputError(OSError):
@@ -333,6 +332,12 @@ class ReportWriter:
             os.close(self._lock_fd)
             self._lock_fd = None
         _OPEN.discard(self)
+
+    def __del__(self):  # a writer dropped unfinished releases its lock and staged files
+        try:
+            self._close()
+        except Exception:  # interpreter shutdown
+            pass
 
     def __enter__(self):
         return self

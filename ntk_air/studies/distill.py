@@ -34,6 +34,7 @@ from .._checks import (
     check_int,
     check_optional,
     check_real,
+    check_sequence,
 )
 from ..distill import engine_for, self_distill
 from ..dynamics import resolve_step_size
@@ -123,20 +124,15 @@ class DistillConfig:
             raise ValueError("soft and hard are both False: no target variant would run")
         check_choice("schedule", self.schedule, SCHEDULES)
         if self.rules is not None:
-            if isinstance(self.rules, str) or not self.rules:
-                raise ValueError(f"rules must be a non-empty tuple of names, got {self.rules!r}")
-            for rule in self.rules:
+            for rule in check_sequence("rules", self.rules):
                 check_choice("rules", rule, RULE_NAMES)
         for name in ("alphas", "betas", "xis"):
-            values = getattr(self, name)
-            if values is not None:
-                if isinstance(values, str) or not np.iterable(values) or not len(values):
-                    raise ValueError(f"{name} must be a non-empty tuple of numbers, got {values!r}")
-                for v in values:
+            if getattr(self, name) is not None:
+                for v in check_sequence(name, getattr(self, name)):
                     check_real(name, v)
-        if isinstance(self.extra_rules, str) or not all(
-            isinstance(e, tuple | list) and len(e) == 2 and isinstance(e[0], str)
-            for e in self.extra_rules
+        extra = check_sequence("extra_rules", self.extra_rules, allow_empty=True)
+        if not all(
+            isinstance(e, tuple | list) and len(e) == 2 and isinstance(e[0], str) for e in extra
         ):
             raise ValueError(
                 f"extra_rules must be ((label, rule), …) pairs, got {self.extra_rules!r}"

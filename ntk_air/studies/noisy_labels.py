@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_bool, check_int, check_optional, check_real
+from .._checks import check_bool, check_int, check_optional, check_real, check_sequence
 from ..data import Dataset, apply_noise, clusters, digits, from_npz, mnist1d
 from ..distill import self_distill
 from ..epochs import LOSSES, epoch_gradient_time, epoch_problem, train_epochs
@@ -194,14 +194,17 @@ def _positive_int(name, v, minimum=1):
 
 def _check_config(c: NoisyLabelsConfig) -> None:
     """One clear sentence per bad option (the CLI shows it as one line)."""
+    for name in ("noises", "methods", "widths", "channels"):
+        check_sequence(name, getattr(c, name))
+    for name in ("rates", "input_shape"):
+        if getattr(c, name) is not None:
+            check_sequence(name, getattr(c, name))
     for noise in c.noises:
         if noise not in NOISES:
             raise ValueError(f"unknown noise model {noise!r}; choose from {NOISES}")
     if not c.noises:
         raise ValueError("noises is empty; choose from ('flip', 'pair')")
-    if c.rates is not None and (isinstance(c.rates, str) or not np.iterable(c.rates)):
-        raise ValueError(f"rates must be a tuple of flip rates, got {c.rates!r}")
-    for rate in c.rates or ():
+    for rate in () if c.rates is None else c.rates:
         check_real("rates", rate, minimum=0.0, maximum=1.0, open_max=True)
     unknown = [m for m in c.methods if m not in METHODS]
     if unknown:
@@ -245,9 +248,6 @@ def _check_config(c: NoisyLabelsConfig) -> None:
     check_real("b_std", c.b_std, minimum=0.0)
     check_int("seed", c.seed, minimum=0, maximum=2**32 - 1)
     check_bool("kernel_limit", c.kernel_limit)
-    for name in ("noises", "methods", "widths", "channels"):
-        if isinstance(getattr(c, name), str):
-            raise ValueError(f"{name} must be a tuple, got the string {getattr(c, name)!r}")
     for name in ("widths", "channels"):
         for w in getattr(c, name):
             check_int(name, w, minimum=1)

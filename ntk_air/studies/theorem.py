@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_bool, check_int, check_real
+from .._checks import check_bool, check_int, check_real, check_sequence
 from ..data import clusters
 from ..data._dataset import MAX_SEED
 from ..resources import (
@@ -67,7 +67,9 @@ class TheoremConfig:
 
     def __post_init__(self):
         """Every option checked at construction, one sentence per problem."""
-        widths = tuple(self.widths)
+        widths = check_sequence("widths", self.widths)
+        if self.harder_widths is not None:
+            check_sequence("harder_widths", self.harder_widths)
         if not widths or any(
             isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 2 for w in widths
         ):
