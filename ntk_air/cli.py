@@ -10,6 +10,7 @@ from . import __version__
 from ._env import _interrupted_early as interrupted_early
 from ._env import check_backend
 from .commands._common import CliError
+from .commands._lists import join_space_lists
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt below
         _safe_streams()
         parser = build_parser()
-        args = parser.parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = parser.parse_args(join_space_lists(argv, parser_commands()))
         command = f"ntk-air {args.command}"
         try:
             check_backend()
@@ -97,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         abort_open_writers()
+
+
+def parser_commands() -> tuple:
+    """The subcommand names as typed (noisy_labels → noisy-labels)."""
+    return tuple(c.replace("_", "-") for c in COMMANDS)
 
 
 def threading_main() -> bool:

@@ -27,6 +27,7 @@ from ._common import (
     whole_number,
 )
 from ._config import build_config
+from ._lists import comma_list
 
 __all__ = ["add_parser", "run", "RULE_NAMES"]
 
@@ -42,38 +43,43 @@ def add_parser(subparsers) -> None:
         "figures into --out.",
         examples=(
             "ntk-air distill --out distill_out",
-            "ntk-air distill --rule r3 --hard --alpha 0.8 0.9 0.95 --steps 5000",
+            "ntk-air distill --rule r3 --hard --alpha 0.8,0.9,0.95 --steps 5000",
             "ntk-air distill --dataset digits --noise pair --noise-rate 0.4 --n-train 300",
             "ntk-air distill big.npz --solver topk --rank 100 --soft",
         ),
     )
     p.add_argument(
         "--rule",
-        nargs="+",
-        choices=RULE_NAMES,
+        type=comma_list(str, "--rule", RULE_NAMES),
+        action="extend",
         default=None,
-        help="rules to run (default: all); 'plain' is plain GD on the given labels",
+        metavar="RULE[,RULE…]",
+        help=f"rules to run, comma-separated ({', '.join(RULE_NAMES)}; default: all); 'plain' "
+        "is plain GD on the given labels",
     )
     p.add_argument(
         "--alpha",
-        type=float,
-        nargs="+",
+        type=comma_list(float, "--alpha"),
+        action="extend",
         default=None,
+        metavar="ALPHA[,ALPHA…]",
         help="α values for r1, r1-lag, r3 (and the scale of r2's adaptive α); default "
         "r1/r1-lag 0.5, r3 0.9, r2 1",
     )
     p.add_argument(
         "--beta",
-        type=float,
-        nargs="+",
+        type=comma_list(float, "--beta"),
+        action="extend",
         default=None,
+        metavar="BETA[,BETA…]",
         help=f"bootstrapping β (weight on the given labels; default {DEFAULT_BETA[0]})",
     )
     p.add_argument(
         "--xi",
-        type=float,
-        nargs="+",
+        type=comma_list(float, "--xi"),
+        action="extend",
         default=None,
+        metavar="XI[,XI…]",
         help=f"ξ ≥ 0 of ξ-weighted rounds (default {DEFAULT_XI[0]}); soft rules may exceed 1 "
         "while ξ·λ_max/(λ_max + c) < 1, where the rounds still contract",
     )

@@ -17,6 +17,7 @@ from ._common import (
     setup_dtype,
 )
 from ._config import build_config
+from ._lists import comma_list
 
 __all__ = ["add_parser", "run"]
 
@@ -45,7 +46,7 @@ def add_parser(subparsers) -> None:
             "ntk-air entk --dataset digits --n-train 1000 --out entk_out",
             "ntk-air entk --dataset digits --arch cnn --channels 16 --steps 500",
             "ntk-air entk --dataset digits-binary --arch two-layer-relu --width 4096",
-            "ntk-air entk my_data.npz --depth 3 --optimizer adam --eta 1e-3 --at 0 10 100 1000",
+            "ntk-air entk my_data.npz --depth 3 --optimizer adam --eta 1e-3 --at 0,10,100,1000",
         ),
     )
     add_output_options(p, "entk_out")
@@ -63,7 +64,13 @@ def add_parser(subparsers) -> None:
     g = p.add_argument_group("training and checkpoints")
     g.add_argument("--steps", type=int, default=1000, help="full-batch steps (default 1000)")
     g.add_argument("--checkpoints", type=int, default=12, help="log-spaced checkpoints (12)")
-    g.add_argument("--at", type=int, nargs="+", metavar="STEP", help="explicit checkpoint steps")
+    g.add_argument(
+        "--at",
+        type=comma_list(int, "--at"),
+        action="extend",
+        metavar="STEP[,STEP…]",
+        help="explicit checkpoint steps, comma-separated",
+    )
     g.add_argument("--optimizer", default="sgd", choices=("sgd", "momentum", "adam"))
     g.add_argument("--eta", type=float, help="step size (sgd default: 1/λ_max(Θ_0))")
     g.add_argument(

@@ -18,6 +18,7 @@ from ._common import (
     whole_number,
 )
 from ._config import build_config
+from ._lists import comma_list
 
 __all__ = ["add_parser", "run"]
 
@@ -34,16 +35,17 @@ def add_parser(subparsers) -> None:
         "gap and Arora et al.'s residual formula. Writes theorem.json and figures into --out.",
         examples=(
             "ntk-air theorem --out theorem_report",
-            "ntk-air theorem --widths 512 2048 --steps 20000 --no-harder",
+            "ntk-air theorem --widths 512,2048 --steps 20000 --no-harder",
             "ntk-air theorem --seed 0 --alpha 0.95 --network-dtype float64",
         ),
     )
     p.add_argument(
         "--widths",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_WIDTHS),
-        help=f"network widths m (default {' '.join(map(str, DEFAULT_WIDTHS))})",
+        type=comma_list(int, "--widths"),
+        action="extend",
+        default=None,
+        metavar="M[,M…]",
+        help=f"network widths m, comma-separated (default {','.join(map(str, DEFAULT_WIDTHS))})",
     )
     p.add_argument(
         "--steps",
@@ -94,7 +96,7 @@ def run(args) -> int:
 
     config = build_config(  # every option is checked here, before any work
         studies.TheoremConfig,
-        widths=tuple(args.widths),
+        widths=tuple(args.widths or DEFAULT_WIDTHS),
         steps=args.steps,
         seed=args.seed,
         alpha=args.alpha,
@@ -124,7 +126,7 @@ def run(args) -> int:
     timer.lap("report")
     writer.json("timings.json", {"seconds": timer.seconds})
     writer.finish({"command": "theorem"})
-    keys = ["inf"] + [str(w) for w in args.widths]
+    keys = ["inf"] + [str(w) for w in config.widths]
     print(
         f"‖e‖ = {summary['noise_norm']:.4g}; ‖u − ŷ‖₂ per width (plain final / best early stop / "
         "self-distillation final, margin):"
