@@ -87,7 +87,9 @@ def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> 
         type=int,
         default=None,
         metavar="N",
-        help="use a stratified, seeded subsample of N training points (default: all)",
+        help="use a stratified, seeded subsample of N training points (default: all); above "
+        "a built-in data set's default rows, clusters and mnist1d generate N rows and digits "
+        "splits more of its 1797 examples",
     )
     g.add_argument(
         "--n-test",
@@ -243,6 +245,33 @@ def setup_dtype(args) -> str:
 SPLIT_SIZED = ("digits", "digits-binary", "mnist1d", "mnist1d-binary")
 
 
+# Rows of the built-in data sets at their defaults (train, test); larger --n-train/--n-test
+# generate more (clusters, mnist1d) or split more of the 1797 examples (digits).
+DEFAULT_ROWS = {"clusters": (160, 160), "digits": (500, 500), "mnist1d": (500, 500)}
+
+
+def _larger_split(name: str, sizes: dict) -> dict:
+    """Loader options for --n-train/--n-test above the data set's default rows (the stratified
+    subsample then takes exactly the sizes asked); {} when the default rows suffice."""
+    base = name.replace("-binary", "")
+    n_train, n_test = sizes.get("n_train"), sizes.get("n_test")
+    train0, test0 = DEFAULT_ROWS[base]
+    if (n_train or 0) <= train0 and (n_test or 0) <= test0:
+        return {}
+    want_train, want_test = max(n_train or 0, train0), max(n_test or 0, test0)
+    if base == "clusters":  # 4 clusters by default
+        return {"n_per_cluster": -(-want_train // 4), "n_test_per_cluster": -(-want_test // 4)}
+    if base == "digits" and want_train + want_test > 1797:
+        test = n_test or max(0, min(test0, 1797 - want_train))
+        if want_train + test > 1797 or test < 1:
+            raise CliError(
+                f"--n-train {n_train} / --n-test {n_test}: digits has 1797 examples in all "
+                "(train + test); --dataset mnist1d or clusters generate as many rows as asked"
+            )
+        want_test = test
+    return {"n_train": want_train, "n_test": want_test}
+
+
 def load_dataset(args, *, split_sizes: bool = False):
     """The Dataset named by the options: DATA.npz if given, else the built-in --dataset; then
     the stratified subsample of --n-train / --n-test. With `split_sizes=True`, the built-in
@@ -292,6 +321,8 @@ def load_dataset(args, *, split_sizes: bool = False):
             for key in ("n_train", "n_test"):
                 if sizes[key] is not None:
                     kwargs[key] = sizes.pop(key)  # the loader's own split: nothing to subsample
+        else:  # sizes beyond the default data set: generate (or split) as many rows as asked
+            kwargs.update(_larger_split(name, sizes))
         try:
             ds = data_mod.load(name, **kwargs)
         except (ValueError, TypeError) as err:
