@@ -156,6 +156,9 @@ def run(args) -> int:
         check_output_file(args.out)
     except OutputError as err:
         raise CliError(f"--out: {err}") from err
+    if os.path.exists(args.out) and os.path.exists(args.input):
+        if os.path.samefile(args.out, args.input):
+            raise CliError(f"--out {args.out} is the input file; give another name")
     x, x2 = read_inputs(args.input)
     kernel_fn = build_kernel_fn(args)
     _check_estimate(args, x, x2, kernel_fn)
