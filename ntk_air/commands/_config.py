@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ._common import CliError
+from ._errors import CliError
 
 __all__ = ["build_config", "option_message", "option_name"]
 
