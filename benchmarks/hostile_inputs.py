@@ -1208,6 +1208,8 @@ def diag_exact():
             raise AssertionError("diagonal of H∞ not exact")
     return h
 case("kernel_diag_exact_784", S, diag_exact)
+case("kernel_operator_tile_0", R, lambda: __import__("ntk_air.operators").operators.kernel_operator(kf, x, tile_size=0))
+case("kernel_operator_tile_neg", R, lambda: __import__("ntk_air.operators").operators.kernel_operator(kf, x, tile_size=-2))
 case("safe_file_name_traversal", S, lambda: None if report._files.safe_file_name("/../../../X") == "X" else 1 / 0)
 out = {}
 for name, (expect, fn) in cases.items():
