@@ -1331,6 +1331,9 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=240.0, help="seconds per CLI case (a hang)")
     p.add_argument("--only", default=None, help="run only cases whose name starts with this")
     p.add_argument("--group", default=None, help="round-three cases of this group only")
+    p.add_argument(
+        "--per-group", type=int, default=None, help="round three: the first N cases of each group"
+    )
     p.add_argument("--skip-v3", action="store_true", help="skip the round-three cases")
     p.add_argument("--skip-v2", action="store_true", help="skip the earlier cases")
     args = p.parse_args(argv)
@@ -1361,6 +1364,9 @@ def main(argv=None) -> int:
                 v3 = [c for c in v3 if c["name"].startswith(args.only)]
             if args.group:
                 v3 = [c for c in v3 if c["group"] == args.group]
+            if args.per_group:
+                v3 = [c for c in v3 if sum(
+                    o["group"] == c["group"] for o in v3[: v3.index(c)]) < args.per_group]  # fmt: skip
             for i, case in enumerate(v3):
                 r = run_v3_case(case, tmp / "v3", args.timeout)
                 results.append(r)
