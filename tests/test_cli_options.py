@@ -130,3 +130,16 @@ def test_the_way_of_rank_from_the_cli_to_the_solver(tmp_path, x64, capsys, monke
     assert cli.main([*argv, "--no-progress", "--out", str(tmp_path / "o")]) == 0
     assert plans == [7] and seen == [7]  # one plan, and the study ran with the CLI's K
     assert isinstance(resources.Budget(rank=7), tuple)
+
+
+@pytest.mark.parametrize("name, n_train, n_test", [("clusters", 400, 200), ("mnist1d", 900, 100)])
+def test_n_train_above_the_default_rows_generates_them(name, n_train, n_test):
+    import argparse
+
+    from ntk_air.commands._data import load_dataset
+
+    args = argparse.Namespace(data=None, dataset=name, noise=None, noise_rate=None, seed=None)
+    args.n_train, args.n_test, args.normalize = n_train, n_test, False
+    ds = load_dataset(args)
+    assert ds.x.shape[0] == n_train and ds.x_test.shape[0] == n_test
+    assert np.unique(ds.x, axis=0).shape[0] == n_train  # generated rows, not repeats
