@@ -847,7 +847,11 @@ def _tree(folder: Path) -> dict:
     out = {}
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).as_posix()
-        if p.is_file() and not p.is_symlink() and not any(x.startswith(".") for x in rel.split("/")):
+        if (
+            p.is_file()
+            and not p.is_symlink()
+            and not any(x.startswith(".") for x in rel.split("/"))
+        ):
             out[rel] = p.read_bytes()
     return out
 
@@ -859,8 +863,20 @@ def _v3_files(tmp: Path) -> dict:
     y3 = np.eye(3)[np.arange(60) % 3]
     yt3 = np.eye(3)[np.arange(24) % 3]
     for i, name in enumerate(
-        ["/../../../TRAVERSAL", "../up", "a/b/c", "..", "", "x" * 300, "CON", "é/../ü", ".hidden",
-         "name with spaces", "tab\tname", "~root"]  # fmt: skip
+        [
+            "/../../../TRAVERSAL",
+            "../up",
+            "a/b/c",
+            "..",
+            "",
+            "x" * 300,
+            "CON",
+            "é/../ü",
+            ".hidden",
+            "name with spaces",
+            "tab\tname",
+            "~root",
+        ]  # fmt: skip
     ):
         path = tmp / f"named_{i}.npz"
         np.savez(path, x=x, y=y3, x_test=xt, y_test=yt3, name=np.str_(name))
@@ -965,14 +981,29 @@ def v3_cases(f: dict) -> list[dict]:
         c(f"noisy_name_{key}", "security", ["noisy-labels", f[key], *NOISY_TINY], "succeed",
           check=_nothing_outside)  # fmt: skip
     for i, claim in enumerate(
-        ["abc", ["../victim_outside"], ["/etc/hostname"], [".."], [123, None], {"a": 1},
-         ["a/../../victim_outside"], ["out/../victim_outside"], ["a", "b", "c"], "",
-         ["./a"], ["a/"], ["\\a"], [" a"], ["a\u0000"]]  # fmt: skip
+        [
+            "abc",
+            ["../victim_outside"],
+            ["/etc/hostname"],
+            [".."],
+            [123, None],
+            {"a": 1},
+            ["a/../../victim_outside"],
+            ["out/../victim_outside"],
+            ["a", "b", "c"],
+            "",
+            ["./a"],
+            ["a/"],
+            ["\\a"],
+            [" a"],
+            ["a\u0000"],
+        ]  # fmt: skip
     ):
         setup, check = _manifest_case(claim)
         expect_kept = claim != ["a", "b", "c"]  # a manifest listing them: the user's edits stay
         c(f"manifest_claim_{i}", "security", GOOD_AIR, "succeed", setup=setup,
           check=check if expect_kept else None)  # fmt: skip
+
     # a symlink named in the manifest, pointing outside
     def symlink_setup(d: Path):
         out = d / "out"
@@ -986,17 +1017,37 @@ def v3_cases(f: dict) -> list[dict]:
 
     # --- data loss: refused runs keep the earlier run; collisions; modes; concurrency ---------
     for i, bad in enumerate(
-        [["--memory-budget", "-1"], ["--eta", "nan"], ["--num-steps", "1"], ["--steps", "-3"],
-         ["--rank", "0", "--solver", "topk"], ["--noise-rate", "1.5"], ["--dataset", "bogus"],
-         ["--tile-size", "0"], ["--arch", "resnet"], ["--seed", "-1"], ["--n-train", "0"],
-         ["--dtype", "float16"], ["--w-std", "2"], ["--memory-budget", "nan"],
-         ["--memory-budget", "1e-12"]]  # fmt: skip
+        [
+            ["--memory-budget", "-1"],
+            ["--eta", "nan"],
+            ["--num-steps", "1"],
+            ["--steps", "-3"],
+            ["--rank", "0", "--solver", "topk"],
+            ["--noise-rate", "1.5"],
+            ["--dataset", "bogus"],
+            ["--tile-size", "0"],
+            ["--arch", "resnet"],
+            ["--seed", "-1"],
+            ["--n-train", "0"],
+            ["--dtype", "float16"],
+            ["--w-std", "2"],
+            ["--memory-budget", "nan"],
+            ["--memory-budget", "1e-12"],
+        ]  # fmt: skip
     ):
         c(f"refused_keeps_earlier_air_{i}", "data loss", ["air", *TINY, *bad], "refuse",
           setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
     for i, bad in enumerate(
-        [["--alpha", "nan"], ["--rule", "r9"], ["--steps", "0"], ["--rounds", "-1"],
-         ["--beta", "2"], ["--xi", "-1"], ["--record-every", "0"], ["--ridge", "0"]]  # fmt: skip
+        [
+            ["--alpha", "nan"],
+            ["--rule", "r9"],
+            ["--steps", "0"],
+            ["--rounds", "-1"],
+            ["--beta", "2"],
+            ["--xi", "-1"],
+            ["--record-every", "0"],
+            ["--ridge", "0"],
+        ]  # fmt: skip
     ):
         c(f"refused_keeps_earlier_distill_{i}", "data loss", ["distill", *TINY, *bad], "refuse",
           setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
@@ -1004,7 +1055,13 @@ def v3_cases(f: dict) -> list[dict]:
       "refuse", setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
     c("refused_keeps_earlier_entk", "data loss", ["entk", "--steps", "0", *TINY], "refuse",
       setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
-    for target in ("distill.json", "manifest.json", "timings.json", "index.md", "distill_curves.png"):
+    for target in (
+        "distill.json",
+        "manifest.json",
+        "timings.json",
+        "index.md",
+        "distill_curves.png",
+    ):
         c(f"save_predictions_collides_{target}", "data loss",
           ["distill", "--steps", "5", *TINY, "--save-predictions", f"@OUT@/{target}"], "refuse")  # fmt: skip
     c("save_predictions_beside_ok", "wrong refusal",
@@ -1022,6 +1079,7 @@ def v3_cases(f: dict) -> list[dict]:
         c(f"ctrl_c_at_{t}s", "data loss", GOOD_AIR, "interrupt", interrupt=t,
           setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
     c("entk_out_is_file", "data loss", ["entk", "--steps", "5", *TINY, "--out", "@FILE@"])
+
     def input_copy(d: Path):
         shutil.copy(f["k50"], d / "in.npz")
 
@@ -1045,7 +1103,11 @@ def v3_cases(f: dict) -> list[dict]:
         c("entk_" + "_".join(a.strip("-") for a in args), "hang", ["entk", *TINY, *args])
     for args in (["--epochs", "1000000000"], ["--seeds", "100000"], ["--widths", "100000000"],
                  ["--epochs", "100000", "--seeds", "1000"], ["--n-train", "100000000"]):  # fmt: skip
-        c("noisy_" + "_".join(a.strip("-") for a in args), "hang", ["noisy-labels", "--no-progress", *args])
+        c(
+            "noisy_" + "_".join(a.strip("-") for a in args),
+            "hang",
+            ["noisy-labels", "--no-progress", *args],
+        )
     c("theorem_steps_huge", "hang", ["theorem", "--steps", "1e12", "--no-progress"])
     c("distill_steps_huge", "hang", ["distill", "--steps", "1e9", *TINY])
     c("air_n_train_huge", "hang", ["air", "--dataset", "clusters", "--n-train", "10000000",
@@ -1060,23 +1122,51 @@ def v3_cases(f: dict) -> list[dict]:
     c("distill_alpha_space_then_file", "wrong refusal",
       ["distill", "--rule", "r3", "--alpha", "0.8", "0.9", f["binary"], "--steps", "10",
        "--no-progress"], ok)  # fmt: skip
-    c("distill_alpha_comma", "wrong refusal",
-      ["distill", "--rule", "r1,r3", "--alpha", "0.5,0.9", "--steps", "10", *TINY], ok)
-    c("distill_alpha_repeat", "wrong refusal",
-      ["distill", "--rule", "r3", "--alpha", "0.5", "--alpha", "0.9", "--steps", "10", *TINY], ok)
-    c("distill_rule_space_then_file", "wrong refusal",
-      ["distill", "--rule", "r1", "r3", f["binary"], "--steps", "10", "--no-progress"], ok)
+    c(
+        "distill_alpha_comma",
+        "wrong refusal",
+        ["distill", "--rule", "r1,r3", "--alpha", "0.5,0.9", "--steps", "10", *TINY],
+        ok,
+    )
+    c(
+        "distill_alpha_repeat",
+        "wrong refusal",
+        ["distill", "--rule", "r3", "--alpha", "0.5", "--alpha", "0.9", "--steps", "10", *TINY],
+        ok,
+    )
+    c(
+        "distill_rule_space_then_file",
+        "wrong refusal",
+        ["distill", "--rule", "r1", "r3", f["binary"], "--steps", "10", "--no-progress"],
+        ok,
+    )
     c("entk_at_comma", "wrong refusal", ["entk", "--at", "0,2,5", "--steps", "5", *TINY], ok)
-    c("entk_at_space_then_file", "wrong refusal",
-      ["entk", "--at", "0", "2", f["binary"], "--steps", "5", "--no-progress"], ok)
-    c("theorem_widths_comma", "wrong refusal",
-      ["theorem", "--widths", "16,32", "--steps", "10", "--no-harder", "--no-progress"], ok)
-    c("theorem_widths_space", "wrong refusal",
-      ["theorem", "--widths", "16", "32", "--steps", "10", "--no-harder", "--no-progress"], ok)
+    c(
+        "entk_at_space_then_file",
+        "wrong refusal",
+        ["entk", "--at", "0", "2", f["binary"], "--steps", "5", "--no-progress"],
+        ok,
+    )
+    c(
+        "theorem_widths_comma",
+        "wrong refusal",
+        ["theorem", "--widths", "16,32", "--steps", "10", "--no-harder", "--no-progress"],
+        ok,
+    )
+    c(
+        "theorem_widths_space",
+        "wrong refusal",
+        ["theorem", "--widths", "16", "32", "--steps", "10", "--no-harder", "--no-progress"],
+        ok,
+    )
     for ds, n in (("clusters", 400), ("mnist1d", 800), ("digits", 1200), ("digits-binary", 700),
                   ("mnist1d-binary", 600)):  # fmt: skip
-        c(f"air_large_n_{ds}_{n}", "wrong refusal",
-          ["air", "--dataset", ds, "--n-train", str(n), "--steps", "20", "--no-progress"], ok)
+        c(
+            f"air_large_n_{ds}_{n}",
+            "wrong refusal",
+            ["air", "--dataset", ds, "--n-train", str(n), "--steps", "20", "--no-progress"],
+            ok,
+        )
     c("air_digits_too_many", "wrong refusal", ["air", "--dataset", "digits", "--n-train", "5000",
                                               "--no-progress"])  # fmt: skip
     c("kernel_small", "wrong refusal", ["kernel", f["k50"], "--out", "@OUT@.npz"], ok)
@@ -1086,13 +1176,26 @@ def v3_cases(f: dict) -> list[dict]:
     c("air_float32", "wrong refusal", ["air", "--dtype", "float32", *TINY, "--steps", "20"], ok)
     c("entk_defaults_small", "wrong refusal", ["entk", "--steps", "5", *TINY], ok)
     c("noisy_file_binary", "wrong refusal", ["noisy-labels", f["binary"], *NOISY_TINY], ok)
-    c("air_seed_max", "wrong refusal", ["air", "--seed", str(2**32 - 1), *TINY, "--steps", "20"], ok)
-    c("noisy_time_limit_force", "wrong refusal",
-      ["noisy-labels", "--dataset", "digits", *NOISY_TINY, "--time-limit", "1e-6", "--force"], ok)
+    c(
+        "air_seed_max",
+        "wrong refusal",
+        ["air", "--seed", str(2**32 - 1), *TINY, "--steps", "20"],
+        ok,
+    )
+    c(
+        "noisy_time_limit_force",
+        "wrong refusal",
+        ["noisy-labels", "--dataset", "digits", *NOISY_TINY, "--time-limit", "1e-6", "--force"],
+        ok,
+    )
 
     # --- tracebacks / one-sentence refusals ------------------------------------------------
     c("entk_init_seed_neg", "traceback", ["entk", "--init-seed", "-1", "--steps", "5", *TINY])
-    c("entk_init_seed_huge", "traceback", ["entk", "--init-seed", str(2**40), "--steps", "5", *TINY])
+    c(
+        "entk_init_seed_huge",
+        "traceback",
+        ["entk", "--init-seed", str(2**40), "--steps", "5", *TINY],
+    )
     c("entk_dataset_empty", "traceback", ["entk", "--dataset", "", "--steps", "5", *TINY])
     c("noisy_single_class", "traceback", ["noisy-labels", f["one_class"], *NOISY_TINY])
     c("noisy_dataset_empty", "traceback", ["noisy-labels", "--dataset", "", *NOISY_TINY])
@@ -1306,8 +1409,9 @@ def run_v3_case(case: dict, root: Path, timeout: float) -> dict:
         "expect": expect,
         "argv": argv,
         "exit": code,
-        "outcome": outcome if good else f"{outcome} — against expectation {expect}"
-        + (f" ({note})" if note else ""),
+        "outcome": outcome
+        if good
+        else f"{outcome} — against expectation {expect}" + (f" ({note})" if note else ""),
         "good": bool(good),
         "seconds": round(seconds, 2),
         "stderr_last_line": lines[-1] if lines else "",
@@ -1389,8 +1493,10 @@ def main(argv=None) -> int:
         },
         "bad": [r for r in results if not r["good"]],
         "by_group": {
-            g: {"cases": sum(r.get("group") == g for r in results),
-                "good": sum(r.get("group") == g and r["good"] for r in results)}
+            g: {
+                "cases": sum(r.get("group") == g for r in results),
+                "good": sum(r.get("group") == g and r["good"] for r in results),
+            }
             for g in ("security", "data loss", "hang", "wrong refusal", "traceback")
         },  # fmt: skip
         "machine": {
