@@ -72,7 +72,9 @@ class AIRConfig:
         elif self.steps is not None:
             arr = np.asarray(self.steps)
             if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.number):
-                raise ValueError(f"steps must be a 1-D array of GD steps, got {self.steps!r}")
+                raise ValueError(
+                    f"steps must be a 1-D array of GD steps, got shape {arr.shape} ({arr.dtype})"
+                )
             if not (np.isfinite(arr).all() and (arr >= 0).all() and (arr == np.round(arr)).all()):
                 raise ValueError(f"steps must be whole numbers ≥ 0, got {arr.tolist()[:8]}")
 
