@@ -826,16 +826,625 @@ def judge(result: dict) -> dict:
     return result
 
 
+# ---------------------------------------------------------------------------------------------
+# Round three (issue 21): every case the independent set listed, and ≥ 150 more, grouped by class
+# (security, data loss, hang, wrong refusal, traceback), each with its own expectation:
+#   "refuse"  exit 2 (1 for an OS error) with one line on stderr, no traceback;
+#   "succeed" exit 0 with a complete manifest.json where a report folder is written;
+#   "either"  a clear refusal or a correct result;
+# and, where given, a `check(case_dir)` that must hold afterwards (nothing outside --out touched,
+# the earlier run intact, file modes, …). A case runs in its own folder under the temp dir.
+# ---------------------------------------------------------------------------------------------
+
+TINY = ["--n-train", "24", "--n-test", "8", "--no-progress"]
+NOISY_TINY = ["--n-train", "24", "--n-val", "8", "--n-test", "8", "--epochs", "1", "--seeds", "2",
+              "--methods", "plain", "--batch-size", "8", "--no-kernel-limit", "--no-progress"]  # fmt: skip
+GOOD_AIR = ["air", "--n-train", "24", "--steps", "20", "--no-progress"]
+
+
+def _tree(folder: Path) -> dict:
+    """{relative path: bytes} of every regular file under `folder` (hidden ones excepted)."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if (
+            p.is_file()
+            and not p.is_symlink()
+            and not any(x.startswith(".") for x in rel.split("/"))
+        ):
+            out[rel] = p.read_bytes()
+    return out
+
+
+def _v3_files(tmp: Path) -> dict:
+    f = {}
+    rng = np.random.default_rng(3)
+    x, xt = _unit(60, 6, 4), _unit(24, 6, 5)
+    y3 = np.eye(3)[np.arange(60) % 3]
+    yt3 = np.eye(3)[np.arange(24) % 3]
+    for i, name in enumerate(
+        [
+            "/../../../TRAVERSAL",
+            "../up",
+            "a/b/c",
+            "..",
+            "",
+            "x" * 300,
+            "CON",
+            "é/../ü",
+            ".hidden",
+            "name with spaces",
+            "tab\tname",
+            "~root",
+        ]  # fmt: skip
+    ):
+        path = tmp / f"named_{i}.npz"
+        np.savez(path, x=x, y=y3, x_test=xt, y_test=yt3, name=np.str_(name))
+        f[f"named_{i}"] = str(path)
+    np.savez(tmp / "one_class.npz", x=x, y=np.eye(3)[np.zeros(60, int)], x_test=xt,
+             y_test=np.eye(3)[np.zeros(24, int)])  # fmt: skip
+    f["one_class"] = str(tmp / "one_class.npz")
+    np.savez(tmp / "no_test.npz", x=x, y=y3)
+    f["no_test"] = str(tmp / "no_test.npz")
+    yb = np.sign(x[:, 0] + 1e-3)
+    np.savez(tmp / "binary.npz", x=x, y=yb, y_clean=yb, x_test=xt, y_test=np.sign(xt[:, 0] + 1e-3))
+    f["binary"] = str(tmp / "binary.npz")
+    np.savez(tmp / "k50.npz", x=_unit(50, 4, 6))
+    f["k50"] = str(tmp / "k50.npz")
+    big = _unit(400_000, 3, 7)
+    np.savez(tmp / "k400k.npz", x=big)
+    np.savez(tmp / "k100k.npz", x=big[:100_000])
+    f["k400k"], f["k100k"] = str(tmp / "k400k.npz"), str(tmp / "k100k.npz")
+    # a zip bomb: 70 000 equal unit rows compress to almost nothing, the kernel is 40 GB
+    bomb = np.tile(np.array([[1.0, 0.0, 0.0]]), (70_000, 1))
+    np.savez_compressed(tmp / "bomb.npz", x=bomb)
+    f["bomb"] = str(tmp / "bomb.npz")
+    # an .npy header claiming 10^10 entries with 8 bytes of data
+    import io
+    import zipfile
+
+    hdr = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        hdr, {"descr": "<f8", "fortran_order": False, "shape": (100_000, 100_000)}
+    )
+    with zipfile.ZipFile(tmp / "huge_header.npz", "w") as z:
+        z.writestr("x.npy", hdr.getvalue() + b"\0" * 8)
+    f["huge_header"] = str(tmp / "huge_header.npz")
+    fifo = tmp / "in_fifo.npz"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    f["fifo"] = str(fifo)
+    del rng
+    return f
+
+
+def _manifest_case(files_claim, victims=("a", "b", "c")):
+    """A folder whose manifest claims `files_claim`; the next run must not delete the victims
+    (inside or outside the folder)."""
+
+    def setup(d: Path):
+        out = d / "out"
+        out.mkdir(parents=True)
+        for v in victims:
+            (out / v).write_text("user file")
+        (d / "victim_outside").write_text("outside")
+        (out / "manifest.json").write_text(json.dumps({"complete": True, "files": files_claim}))
+
+    def check(d: Path):
+        out = d / "out"
+        gone = [v for v in victims if not (out / v).exists()]
+        ok = not gone and (d / "victim_outside").exists()
+        return ok, f"deleted {gone}" if gone else "outside file deleted" if not ok else ""
+
+    return setup, check
+
+
+def _earlier_run_setup(d: Path):
+    """A complete earlier run in d/out (air, tiny)."""
+    subprocess.run([PY, "-m", "ntk_air", *GOOD_AIR, "--out", str(d / "out")],
+                   capture_output=True, timeout=600, env={**os.environ, "JAX_PLATFORMS": "cpu"})  # fmt: skip
+    (d / "before.json").write_text(json.dumps({k: v.hex() for k, v in _tree(d / "out").items()}))
+
+
+def _earlier_run_intact(d: Path):
+    before = {k: bytes.fromhex(v) for k, v in json.loads((d / "before.json").read_text()).items()}
+    now = _tree(d / "out")
+    changed = sorted(k for k in before if now.get(k) != before[k])
+    ok = bool(before) and not changed
+    return ok, "" if ok else f"earlier run changed: {changed[:5]}"
+
+
+def _complete_manifest(d: Path):
+    m = d / "out" / "manifest.json"
+    if not m.exists():
+        return False, "no manifest"
+    files = json.loads(m.read_text())["files"]
+    missing = [f for f in files if not (d / "out" / f).is_file()]
+    return not missing, f"manifest lists missing files {missing}" if missing else ""
+
+
+def _nothing_outside(d: Path):
+    stray = [p.name for p in d.iterdir() if p.name not in ("out", "before.json", "victim_outside")]
+    stray += [p.name for p in Path("/").iterdir() if "TRAVERSAL" in p.name]
+    return not stray, f"written outside --out: {stray}" if stray else ""
+
+
+def v3_cases(f: dict) -> list[dict]:
+    """The round-three cases: dicts with name, group, argv (or api / special), expect, …."""
+    cases = []
+
+    def c(name, group, argv, expect="refuse", **kw):
+        cases.append({"name": f"v3_{name}", "group": group, "argv": argv, "expect": expect, **kw})
+
+    # --- security: names from data files never become paths; manifests never delete ---------
+    for key in sorted(k for k in f if k.startswith("named_")):
+        c(f"noisy_name_{key}", "security", ["noisy-labels", f[key], *NOISY_TINY], "succeed",
+          check=_nothing_outside)  # fmt: skip
+    for i, claim in enumerate(
+        [
+            "abc",
+            ["../victim_outside"],
+            ["/etc/hostname"],
+            [".."],
+            [123, None],
+            {"a": 1},
+            ["a/../../victim_outside"],
+            ["out/../victim_outside"],
+            ["a", "b", "c"],
+            "",
+            ["./a"],
+            ["a/"],
+            ["\\a"],
+            [" a"],
+            ["a\u0000"],
+        ]  # fmt: skip
+    ):
+        setup, check = _manifest_case(claim)
+        expect_kept = claim != ["a", "b", "c"]  # a manifest listing them: the user's edits stay
+        c(f"manifest_claim_{i}", "security", GOOD_AIR, "succeed", setup=setup,
+          check=check if expect_kept else None)  # fmt: skip
+
+    # a symlink named in the manifest, pointing outside
+    def symlink_setup(d: Path):
+        out = d / "out"
+        out.mkdir(parents=True)
+        (d / "victim_outside").write_text("outside")
+        os.symlink(d / "victim_outside", out / "link.json")
+        (out / "manifest.json").write_text(json.dumps({"files": ["link.json"]}))
+
+    c("manifest_symlink_outside", "security", GOOD_AIR, "succeed", setup=symlink_setup,
+      check=lambda d: ((d / "victim_outside").exists(), "symlink target deleted"))  # fmt: skip
+
+    # --- data loss: refused runs keep the earlier run; collisions; modes; concurrency ---------
+    for i, bad in enumerate(
+        [
+            ["--memory-budget", "-1"],
+            ["--eta", "nan"],
+            ["--num-steps", "1"],
+            ["--steps", "-3"],
+            ["--rank", "0", "--solver", "topk"],
+            ["--noise-rate", "1.5"],
+            ["--dataset", "bogus"],
+            ["--tile-size", "0"],
+            ["--arch", "resnet"],
+            ["--seed", "-1"],
+            ["--n-train", "0"],
+            ["--dtype", "float16"],
+            ["--w-std", "2"],
+            ["--memory-budget", "nan"],
+            ["--memory-budget", "1e-12"],
+        ]  # fmt: skip
+    ):
+        c(f"refused_keeps_earlier_air_{i}", "data loss", ["air", *TINY, *bad], "refuse",
+          setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
+    for i, bad in enumerate(
+        [
+            ["--alpha", "nan"],
+            ["--rule", "r9"],
+            ["--steps", "0"],
+            ["--rounds", "-1"],
+            ["--beta", "2"],
+            ["--xi", "-1"],
+            ["--record-every", "0"],
+            ["--ridge", "0"],
+        ]  # fmt: skip
+    ):
+        c(f"refused_keeps_earlier_distill_{i}", "data loss", ["distill", *TINY, *bad], "refuse",
+          setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
+    c("refused_keeps_earlier_noisy_no_test", "data loss", ["noisy-labels", f["no_test"], *NOISY_TINY],
+      "refuse", setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
+    c("refused_keeps_earlier_entk", "data loss", ["entk", "--steps", "0", *TINY], "refuse",
+      setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
+    for target in (
+        "distill.json",
+        "manifest.json",
+        "timings.json",
+        "index.md",
+        "distill_curves.png",
+    ):
+        c(f"save_predictions_collides_{target}", "data loss",
+          ["distill", "--steps", "5", *TINY, "--save-predictions", f"@OUT@/{target}"], "refuse")  # fmt: skip
+    c("save_predictions_beside_ok", "wrong refusal",
+      ["distill", "--steps", "5", "--rule", "r3", *TINY, "--save-predictions", "@OUT@/preds.npz"],
+      "succeed")  # fmt: skip
+    for mask in (0o022, 0o027, 0o002):
+        want = 0o666 & ~mask
+        c(f"umask_{mask:03o}", "data loss", GOOD_AIR, "succeed", umask=mask,
+          check=lambda d, want=want: (
+              all((p.stat().st_mode & 0o777) == want for p in (d / "out").glob("*.json")),
+              f"modes not {want:o}"))  # fmt: skip
+    c("concurrent_two_runs", "data loss", GOOD_AIR, "succeed", concurrent=True,
+      check=_complete_manifest)  # fmt: skip
+    for t in (0.3, 1.0, 2.5):
+        c(f"ctrl_c_at_{t}s", "data loss", GOOD_AIR, "interrupt", interrupt=t,
+          setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
+    c("entk_out_is_file", "data loss", ["entk", "--steps", "5", *TINY, "--out", "@FILE@"])
+
+    def input_copy(d: Path):
+        shutil.copy(f["k50"], d / "in.npz")
+
+    c("kernel_out_is_input", "data loss", ["kernel", "@DIR@/in.npz", "--out", "@DIR@/in.npz"],
+      setup=input_copy, check=lambda d: (
+          "x" in np.load(d / "in.npz").files, "the input was overwritten"))  # fmt: skip
+
+    # --- hangs: estimates before work --------------------------------------------------------
+    for key in ("k400k", "k100k", "bomb", "huge_header", "fifo"):
+        c(f"kernel_{key}", "hang", ["kernel", f[key], "--out", "@OUT@.npz"])
+    c("kernel_fc_deep_big", "hang", ["kernel", f["k100k"], "--arch", "fc", "--depth", "50",
+                                     "--out", "@OUT@.npz"])  # fmt: skip
+    c("kernel_small_time_limit", "hang", ["kernel", f["k50"], "--time-limit", "1e-9", "--out",
+                                          "@OUT@.npz"])  # fmt: skip
+    c("kernel_memory_budget_tiny", "hang", ["kernel", f["k50"], "--memory-budget", "1e-9",
+                                            "--out", "@OUT@.npz"])  # fmt: skip
+    for args in (["--steps", "1000000000"], ["--width", "200000", "--depth", "3"],
+                 ["--width", "100000000"], ["--checkpoints", "100000", "--steps", "1000000"],
+                 ["--depth", "10000"], ["--arch", "cnn", "--channels", "100000", "--dataset",
+                  "digits"]):  # fmt: skip
+        c("entk_" + "_".join(a.strip("-") for a in args), "hang", ["entk", *TINY, *args])
+    for args in (["--epochs", "1000000000"], ["--seeds", "100000"], ["--widths", "100000000"],
+                 ["--epochs", "100000", "--seeds", "1000"], ["--n-train", "100000000"]):  # fmt: skip
+        c(
+            "noisy_" + "_".join(a.strip("-") for a in args),
+            "hang",
+            ["noisy-labels", "--no-progress", *args],
+        )
+    c("theorem_steps_huge", "hang", ["theorem", "--steps", "1e12", "--no-progress"])
+    c("distill_steps_huge", "hang", ["distill", "--steps", "1e9", *TINY])
+    c("air_n_train_huge", "hang", ["air", "--dataset", "clusters", "--n-train", "10000000",
+                                   "--no-progress"])  # fmt: skip
+
+    # --- wrong refusals: valid inputs that must give a result ---------------------------------
+    ok = "succeed"
+    c("noisy_n_classes_2_n_test_20", "wrong refusal",
+      ["noisy-labels", "--dataset", "digits", "--n-classes", "2", "--n-test", "20", "--n-train",
+       "60", "--n-val", "20", "--epochs", "1", "--seeds", "2", "--methods", "plain",
+       "--batch-size", "20", "--no-kernel-limit", "--no-progress"], ok)  # fmt: skip
+    c("distill_alpha_space_then_file", "wrong refusal",
+      ["distill", "--rule", "r3", "--alpha", "0.8", "0.9", f["binary"], "--steps", "10",
+       "--no-progress"], ok)  # fmt: skip
+    c(
+        "distill_alpha_comma",
+        "wrong refusal",
+        ["distill", "--rule", "r1,r3", "--alpha", "0.5,0.9", "--steps", "10", *TINY],
+        ok,
+    )
+    c(
+        "distill_alpha_repeat",
+        "wrong refusal",
+        ["distill", "--rule", "r3", "--alpha", "0.5", "--alpha", "0.9", "--steps", "10", *TINY],
+        ok,
+    )
+    c(
+        "distill_rule_space_then_file",
+        "wrong refusal",
+        ["distill", "--rule", "r1", "r3", f["binary"], "--steps", "10", "--no-progress"],
+        ok,
+    )
+    c("entk_at_comma", "wrong refusal", ["entk", "--at", "0,2,5", "--steps", "5", *TINY], ok)
+    c(
+        "entk_at_space_then_file",
+        "wrong refusal",
+        ["entk", "--at", "0", "2", f["binary"], "--steps", "5", "--no-progress"],
+        ok,
+    )
+    c(
+        "theorem_widths_comma",
+        "wrong refusal",
+        ["theorem", "--widths", "16,32", "--steps", "10", "--no-harder", "--no-progress"],
+        ok,
+    )
+    c(
+        "theorem_widths_space",
+        "wrong refusal",
+        ["theorem", "--widths", "16", "32", "--steps", "10", "--no-harder", "--no-progress"],
+        ok,
+    )
+    for ds, n in (("clusters", 400), ("mnist1d", 800), ("digits", 1200), ("digits-binary", 700),
+                  ("mnist1d-binary", 600)):  # fmt: skip
+        c(
+            f"air_large_n_{ds}_{n}",
+            "wrong refusal",
+            ["air", "--dataset", ds, "--n-train", str(n), "--steps", "20", "--no-progress"],
+            ok,
+        )
+    c("air_digits_too_many", "wrong refusal", ["air", "--dataset", "digits", "--n-train", "5000",
+                                              "--no-progress"])  # fmt: skip
+    c("kernel_small", "wrong refusal", ["kernel", f["k50"], "--out", "@OUT@.npz"], ok)
+    c("kernel_small_tiled_fc", "wrong refusal",
+      ["kernel", f["k50"], "--arch", "fc", "--depth", "3", "--tile-size", "7", "--out",
+       "@OUT@.npz"], ok)  # fmt: skip
+    c("air_float32", "wrong refusal", ["air", "--dtype", "float32", *TINY, "--steps", "20"], ok)
+    c("entk_defaults_small", "wrong refusal", ["entk", "--steps", "5", *TINY], ok)
+    c("noisy_file_binary", "wrong refusal", ["noisy-labels", f["binary"], *NOISY_TINY], ok)
+    c(
+        "air_seed_max",
+        "wrong refusal",
+        ["air", "--seed", str(2**32 - 1), *TINY, "--steps", "20"],
+        ok,
+    )
+    c(
+        "noisy_time_limit_force",
+        "wrong refusal",
+        ["noisy-labels", "--dataset", "digits", *NOISY_TINY, "--time-limit", "1e-6", "--force"],
+        ok,
+    )
+
+    # --- tracebacks / one-sentence refusals ------------------------------------------------
+    c("entk_init_seed_neg", "traceback", ["entk", "--init-seed", "-1", "--steps", "5", *TINY])
+    c(
+        "entk_init_seed_huge",
+        "traceback",
+        ["entk", "--init-seed", str(2**40), "--steps", "5", *TINY],
+    )
+    c("entk_dataset_empty", "traceback", ["entk", "--dataset", "", "--steps", "5", *TINY])
+    c("noisy_single_class", "traceback", ["noisy-labels", f["one_class"], *NOISY_TINY])
+    c("noisy_dataset_empty", "traceback", ["noisy-labels", "--dataset", "", *NOISY_TINY])
+    c("noisy_dataset_commas", "traceback", ["noisy-labels", "--dataset", ",", *NOISY_TINY])
+    for opt, vals in (
+        ("--lr", ("nan", "0", "-1", "inf")), ("--momentum", ("1", "-0.1", "nan")),
+        ("--r1-alpha", ("1", "nan")), ("--r3-alpha", ("-1",)), ("--seeds", ("1", "0")),
+        ("--epochs", ("0", "-1")), ("--batch-size", ("0", "100000")), ("--n-val", ("0",)),
+        ("--warmup-epochs", ("-1", "1")), ("--n-classes", ("1", "0", "11")),
+        ("--noise-rate", ("1", "-0.5", "nan")), ("--seed", ("-1",)), ("--widths", ("0", "a")),
+        ("--time-limit", ("0", "-1", "nan")),
+    ):  # fmt: skip
+        for v in vals:
+            c(f"noisy_{opt.strip('-')}_{v}", "traceback", ["noisy-labels", *NOISY_TINY, opt, v])
+    for opt, vals in (
+        ("--steps", ("0", "-1")), ("--checkpoints", ("1", "0")), ("--eta", ("0", "nan", "-1")),
+        ("--width", ("0", "-5")), ("--depth", ("-1",)), ("--w-std", ("nan",)),
+        ("--tile-size", ("0",)), ("--time-limit", ("0", "nan")), ("--at", ("-5", "0,-1", "a")),
+    ):  # fmt: skip
+        for v in vals:
+            c(f"entk_{opt.strip('-')}_{v}", "traceback", ["entk", *TINY, "--steps", "5", opt, v]
+              if opt != "--steps" else ["entk", *TINY, opt, v])  # fmt: skip
+    for opt, vals in (
+        ("--memory-budget", ("0", "-1", "nan", "inf")), ("--time-limit", ("0", "-1", "nan")),
+        ("--tile-size", ("0", "-1")), ("--depth", ("-1",)),
+    ):  # fmt: skip
+        for v in vals:
+            c(f"kernel_{opt.strip('-')}_{v}", "traceback", ["kernel", f["k50"], opt, v, "--out",
+                                                             "@OUT@.npz"])  # fmt: skip
+    for opt, vals in (("--alpha", ("0.8,nan", "0.8,", ",", "a,b")), ("--rule", ("r3,r9", "")),
+                      ("--beta", ("-1,0.5",)), ("--xi", ("1,inf",))):  # fmt: skip
+        for v in vals:
+            c(f"distill_list_{opt.strip('-')}_{v or 'empty'}", "traceback",
+              ["distill", *TINY, "--steps", "5", f"{opt}={v}"])  # fmt: skip
+    for opt, vals in (("--widths", ("16,0", "16,a", "15,16")),):
+        for v in vals:
+            c(f"theorem_list_widths_{v}", "traceback",
+              ["theorem", "--steps", "5", "--no-progress", f"{opt}={v}"])  # fmt: skip
+    for env, expect in (
+        ({"JAX_PLATFORMS": "cuda"}, "refuse"), ({"JAX_PLATFORMS": "tpu"}, "refuse"),
+        ({"JAX_PLATFORMS": "bogus"}, "refuse"), ({"JAX_ENABLE_X64": "banana"}, "refuse"),
+        ({"JAX_ENABLE_X64": ""}, "refuse"), ({"JAX_ENABLE_X64": "TRUE"}, "succeed"),
+        ({"JAX_ENABLE_X64": "0"}, "succeed"), ({"PYTHONIOENCODING": "ascii"}, "succeed"),
+        ({"PYTHONIOENCODING": "latin-1"}, "succeed"), ({"LANG": "C", "LC_ALL": "C"}, "succeed"),
+    ):  # fmt: skip
+        key = "_".join(f"{k}={v}" for k, v in env.items())
+        c(f"env_{key}", "traceback", GOOD_AIR, expect, env=env)
+    return cases
+
+
+API_V3 = r"""
+import json, sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np, jax, jax.numpy as jnp
+jax.config.update("jax_enable_x64", True)
+from ntk_air import checked, kernels, studies, targets, report
+from ntk_air.studies.entk import EntkConfig
+from ntk_air.studies.noisy_labels import NoisyLabelsConfig
+kf = kernels.two_layer_relu_kernel_fn()
+x = np.random.default_rng(0).standard_normal((5, 3)); x /= np.linalg.norm(x, axis=1, keepdims=True)
+x = jnp.asarray(x)
+cases = {}
+def case(name, expect, fn): cases[name] = (expect, fn)
+R, S = "refuse", "succeed"
+case("air_config_num_steps_1", R, lambda: studies.AIRConfig(num_steps=1))
+case("air_config_force_int", R, lambda: studies.AIRConfig(force=1))
+case("air_config_eta_nan", R, lambda: studies.AIRConfig(eta=float("nan")))
+case("air_config_steps_neg_array", R, lambda: studies.AIRConfig(steps=np.array([-1.0, 2.0])))
+case("air_config_steps_2d", R, lambda: studies.AIRConfig(steps=np.ones((2, 2))))
+case("air_config_numpy_ok", S, lambda: studies.AIRConfig(eta=np.float32(0.1), num_steps=np.int64(5)))
+case("distill_config_steps_0", R, lambda: studies.DistillConfig(steps=0))
+case("distill_config_rules_str", R, lambda: studies.DistillConfig(rules="r3"))
+case("distill_config_rules_bool", R, lambda: studies.DistillConfig(rules=True))
+case("distill_config_alphas_nan", R, lambda: studies.DistillConfig(alphas=(float("nan"),)))
+case("distill_config_soft_hard_off", R, lambda: studies.DistillConfig(soft=False, hard=False))
+case("distill_config_schedule", R, lambda: studies.DistillConfig(schedule="cosine"))
+case("distill_config_ramp_neg", R, lambda: studies.DistillConfig(ramp=-1.0))
+case("distill_config_numpy_ok", S, lambda: studies.DistillConfig(alphas=(np.float32(0.5),), steps=np.int64(3)))
+case("entk_config_checkpoints_neg", R, lambda: EntkConfig(checkpoints=[0, -5]))
+case("entk_config_checkpoints_str", R, lambda: EntkConfig(checkpoints="abc"))
+case("entk_config_test_str", R, lambda: EntkConfig(test="no"))
+case("entk_config_eta_bool", R, lambda: EntkConfig(eta=True))
+case("entk_config_ok", S, lambda: EntkConfig(steps=np.int64(10), checkpoints=np.array([0, 5])))
+case("noisy_config_lr_bool", R, lambda: NoisyLabelsConfig(lr=True))
+case("noisy_config_rates_np_ok", S, lambda: NoisyLabelsConfig(rates=(np.float32(0.2),)))
+case("noisy_config_rates_scalar", R, lambda: NoisyLabelsConfig(rates=0.2))
+case("noisy_config_rates_array_nan", R, lambda: NoisyLabelsConfig(rates=np.array([0.1, np.nan])))
+case("noisy_config_seeds_bool", R, lambda: NoisyLabelsConfig(seeds=True))
+case("noisy_config_widths_none", R, lambda: NoisyLabelsConfig(widths=None))
+case("noisy_config_kernel_limit_int", R, lambda: NoisyLabelsConfig(kernel_limit=1))
+case("noisy_config_momentum_np_ok", S, lambda: NoisyLabelsConfig(momentum=np.float64(0.5)))
+case("theorem_config_widths_bool", R, lambda: studies.TheoremConfig(widths=(True, 4)))
+case("theorem_config_widths_none", R, lambda: studies.TheoremConfig(widths=None))
+case("theorem_config_alpha_np_ok", S, lambda: studies.TheoremConfig(alpha=np.float32(0.5)))
+case("theorem_config_harder_str", R, lambda: studies.TheoremConfig(harder="no"))
+case("targets_r3_hard_yes", R, lambda: targets.r3(0.9, hard="yes"))
+case("targets_r1_lag_int", R, lambda: targets.r1(0.5, lag=1))
+case("targets_r3_np_bool_ok", S, lambda: targets.r3(0.9, hard=np.bool_(True)))
+case("studies_air_none", R, lambda: studies.air(None, kf))
+case("studies_distill_str", R, lambda: studies.distill("clusters", kf))
+case("studies_kernel_array", R, lambda: studies.kernel(np.ones((3, 3)), kf))
+case("checked_run_nan", R, lambda: checked.run(jax.jit(lambda a: kf(a).ntk), x.at[0, 0].set(jnp.nan)))
+case("checked_run_inf", R, lambda: checked.run(jax.jit(lambda a: kf(a).ntk), x.at[1, 1].set(jnp.inf)))
+case("checked_run_norm2", R, lambda: checked.run(jax.jit(lambda a: kf(a).ntk), 2 * x))
+case("checked_run_ok", S, lambda: checked.run(jax.jit(lambda a: kf(a).ntk), x))
+case("checked_run_fc_nan", R, lambda: checked.run(jax.jit(lambda a: kernels.fc_kernel_fn(2)(a).ntk), x.at[0, 0].set(jnp.nan)))
+def diag_exact():
+    k = np.random.default_rng(1).integers(-8, 9, size=(5, 784)).astype(np.float64) / 64
+    sq = (np.round(k * 64) ** 2).sum(1) / 64**2
+    for t in (None, 2):
+        h = kernels.two_layer_relu_kernel_fn(general=True, tile_size=t)(k).ntk
+        if not (np.diag(np.asarray(h)) == sq / 2).all():
+            raise AssertionError("diagonal of H∞ not exact")
+    return h
+case("kernel_diag_exact_784", S, diag_exact)
+case("kernel_operator_tile_0", R, lambda: __import__("ntk_air.operators").operators.kernel_operator(kf, x, tile_size=0))
+case("kernel_operator_tile_neg", R, lambda: __import__("ntk_air.operators").operators.kernel_operator(kf, x, tile_size=-2))
+case("safe_file_name_traversal", S, lambda: None if report._files.safe_file_name("/../../../X") == "X" else 1 / 0)
+out = {}
+for name, (expect, fn) in cases.items():
+    try:
+        fn()
+        outcome = "result"
+    except (ValueError, TypeError) as err:
+        outcome = "refusal" if str(err).strip() and "\n" not in str(err).strip() else "unclear refusal"
+    except Exception as err:
+        msg = str(err)
+        outcome = "refusal" if name.startswith("checked_run") and ("NaN or inf" in msg or "unit norm" in msg) else f"traceback ({type(err).__name__}: {msg[:120]})"
+    good = (outcome == "refusal") if expect == R else (outcome == "result")
+    out[name] = {"outcome": outcome, "expect": expect, "good": good}
+print(json.dumps(out))
+"""
+
+
+def run_v3_case(case: dict, root: Path, timeout: float) -> dict:
+    """Run one round-three case in its own folder `root/name` and judge it."""
+    import signal
+
+    d = root / case["name"]
+    d.mkdir(parents=True, exist_ok=True)
+    out = d / "out"
+    (d / "a_file").write_text("a file")
+    argv = [
+        a.replace("@OUT@", str(out)).replace("@FILE@", str(d / "a_file")).replace("@DIR@", str(d))
+        for a in case["argv"]
+    ]
+    if "--out" not in argv and argv and argv[0] != "kernel":
+        argv += ["--out", str(out)]
+    if case.get("setup"):
+        case["setup"](d)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", **case.get("env", {})}
+    cmd = [PY, "-m", "ntk_air", *argv]
+    t0 = time.perf_counter()
+    old_mask = os.umask(case["umask"]) if "umask" in case else None
+    try:
+        if case.get("concurrent"):
+            procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=env) for _ in range(2)]  # fmt: skip
+            results = [p.communicate(timeout=timeout) for p in procs]
+            codes = [p.returncode for p in procs]
+            code = 0 if 0 in codes and all(cd in (0, 2) for cd in codes) else max(codes)
+            err = "\n".join(r[1] for r in results if r[1])
+            err = "" if code == 0 else err
+        elif case.get("interrupt") is not None:
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env)  # fmt: skip
+            time.sleep(case["interrupt"])
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=timeout)
+            code = p.returncode
+        else:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+            code, err = proc.returncode, proc.stderr
+    except subprocess.TimeoutExpired:
+        code, err = "timeout", ""
+    finally:
+        if old_mask is not None:
+            os.umask(old_mask)
+    seconds = time.perf_counter() - t0
+    lines = [ln for ln in err.splitlines() if ln.strip() and "Warning" not in ln
+             and not ln.startswith("  warnings.warn")]  # fmt: skip
+    if code == "timeout":
+        outcome = "hang"
+    elif isinstance(code, int) and code < 0:
+        outcome = f"crash (signal {-code})"
+    elif "Traceback" in err:
+        outcome = "traceback"
+    elif code == 0:
+        outcome = "result"
+    elif code == 130:
+        outcome = "interrupted" if len(lines) == 1 else "interrupted (not one line)"
+    elif code in (1, 2) and lines:
+        outcome = "refusal"
+    else:
+        outcome = f"unexpected exit {code}"
+    expect = case["expect"]
+    good = {
+        "refuse": outcome == "refusal",
+        "succeed": outcome == "result",
+        "either": outcome in ("refusal", "result"),
+        "interrupt": outcome in ("interrupted", "result"),
+    }[expect]
+    note = ""
+    if good and outcome == "result" and (out.is_dir() and argv[0] != "kernel"):
+        good, note = _complete_manifest(d)
+    if good and case.get("check"):
+        good, note = case["check"](d)
+    return {
+        "name": case["name"],
+        "group": case["group"],
+        "expect": expect,
+        "argv": argv,
+        "exit": code,
+        "outcome": outcome
+        if good
+        else f"{outcome} — against expectation {expect}" + (f" ({note})" if note else ""),
+        "good": bool(good),
+        "seconds": round(seconds, 2),
+        "stderr_last_line": lines[-1] if lines else "",
+    }
+
+
+def run_api_v3(timeout) -> list[dict]:
+    proc = subprocess.run([PY, "-c", API_V3], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"})  # fmt: skip
+    if proc.returncode != 0:
+        return [{"name": "v3_api_group", "group": "traceback", "good": False,
+                 "outcome": f"crash (exit {proc.returncode})", "stderr": proc.stderr[-2000:]}]  # fmt: skip
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    return [{"name": f"v3_api_{k}", "group": "traceback" if v["expect"] == "refuse" else
+             "wrong refusal", **v} for k, v in res.items()]  # fmt: skip
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "hostile_inputs.json"))
     p.add_argument("--timeout", type=float, default=240.0, help="seconds per CLI case (a hang)")
     p.add_argument("--only", default=None, help="run only cases whose name starts with this")
+    p.add_argument("--group", default=None, help="round-three cases of this group only")
+    p.add_argument(
+        "--per-group", type=int, default=None, help="round three: the first N cases of each group"
+    )
+    p.add_argument("--skip-v3", action="store_true", help="skip the round-three cases")
+    p.add_argument("--skip-v2", action="store_true", help="skip the earlier cases")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="ntk_air_hostile_"))
     try:
         files = make_files(tmp)
-        cases = cli_cases(files, tmp / "out")
+        cases = [] if args.skip_v2 else cli_cases(files, tmp / "out")
         if args.only:
             cases = [c for c in cases if c[0].startswith(args.only)]
         results = []
@@ -846,14 +1455,34 @@ def main(argv=None) -> int:
                 f"[{i + 1}/{len(cases)}] {name}: {r['outcome']} ({r['seconds']} s) {r['stderr_last_line'][:120]}",
                 flush=True,
             )
-        if not args.only or args.only.startswith("api"):
+        if not args.skip_v2 and (not args.only or args.only.startswith("api")):
             api = [judge(r) for r in run_api(args.timeout * 4)]
             results += api
             for r in api:
                 print(f"{r['name']}: {r['outcome']} {r.get('message', '')[:120]}", flush=True)
+        for r in results:
+            r["good"] = r["outcome"] in GOOD
+        if not args.skip_v3:
+            v3 = v3_cases(_v3_files(tmp))
+            if args.only:
+                v3 = [c for c in v3 if c["name"].startswith(args.only)]
+            if args.group:
+                v3 = [c for c in v3 if c["group"] == args.group]
+            if args.per_group:
+                v3 = [c for c in v3 if sum(
+                    o["group"] == c["group"] for o in v3[: v3.index(c)]) < args.per_group]  # fmt: skip
+            for i, case in enumerate(v3):
+                r = run_v3_case(case, tmp / "v3", args.timeout)
+                results.append(r)
+                print(f"[v3 {i + 1}/{len(v3)}] {r['name']}: {r['outcome']} ({r['seconds']} s) "
+                      f"{r['stderr_last_line'][:110]}", flush=True)  # fmt: skip
+            if not args.only or "v3_api".startswith(args.only[:6]):
+                for r in run_api_v3(args.timeout * 4):
+                    results.append(r)
+                    print(f"{r['name']}: {r['outcome']}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    good = [r for r in results if r["outcome"] in GOOD]
+    good = [r for r in results if r["good"]]
     summary = {
         "cases": len(results),
         "good": len(good),
@@ -862,7 +1491,14 @@ def main(argv=None) -> int:
             o: sum(r["outcome"] == o for r in results)
             for o in sorted({r["outcome"] for r in results})
         },
-        "bad": [r for r in results if r["outcome"] not in GOOD],
+        "bad": [r for r in results if not r["good"]],
+        "by_group": {
+            g: {
+                "cases": sum(r.get("group") == g for r in results),
+                "good": sum(r.get("group") == g and r["good"] for r in results),
+            }
+            for g in ("security", "data loss", "hang", "wrong refusal", "traceback")
+        },  # fmt: skip
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),

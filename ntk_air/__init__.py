@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 
 from . import (
+    _env,  # noqa: F401  (first: checks the environment before JAX is imported)
     data,
     distill,
     dynamics,

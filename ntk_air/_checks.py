@@ -21,6 +21,12 @@ __all__ = [
     "check_same_features",
     "check_unit_norm",
     "check_int",
+    "check_real",
+    "check_bool",
+    "check_choice",
+    "check_optional",
+    "check_sequence",
+    "check_dataset",
     "NonFiniteError",
     "first_nonfinite",
     "moved_attribute",
@@ -82,6 +88,86 @@ def check_int(name: str, value, *, minimum: int | None = None, maximum: int | No
     return value
 
 
+def check_real(
+    name: str,
+    value,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    open_min: bool = False,
+    open_max: bool = False,
+) -> float:
+    """`value` as a finite Python float (ints, floats, numpy integers and floats; not bools or
+    strings) within [minimum, maximum] (open ends with `open_min` / `open_max`).
+
+    Raises:
+      ValueError naming `name`, the value and the allowed range.
+
+    Example:
+      >>> check_real("eta", np.float32(0.5), minimum=0, open_min=True)
+      0.5
+    """
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+    if ok:
+        v = float(value)
+        ok = np.isfinite(v)
+        if ok and minimum is not None:
+            ok = v > minimum if open_min else v >= minimum
+        if ok and maximum is not None:
+            ok = v < maximum if open_max else v <= maximum
+    if not ok:
+        lo = "" if minimum is None else f"{'>' if open_min else '≥'} {minimum:g}"
+        hi = "" if maximum is None else f"{'<' if open_max else '≤'} {maximum:g}"
+        rng = " and ".join(b for b in (lo, hi) if b)
+        raise ValueError(f"{name} must be a finite number{' ' + rng if rng else ''}, got {value!r}")
+    return v
+
+
+def check_bool(name: str, value) -> bool:
+    """`value` as a bool (True/False or a numpy bool; not 1, 0 or 'yes')."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_choice(name: str, value, choices) -> str:
+    """`value` when it is one of `choices` (ValueError naming them otherwise)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+    return value
+
+
+def check_sequence(name: str, value, *, allow_empty: bool = False) -> tuple:
+    """`value` as a tuple when it is a list, tuple or 1-D array (not a string, a scalar or None).
+
+    >>> check_sequence("rates", [0.1, 0.2])
+    (0.1, 0.2)
+    """
+    ok = isinstance(value, list | tuple) or (isinstance(value, np.ndarray) and value.ndim == 1)
+    if not ok or (not allow_empty and len(value) == 0):
+        raise ValueError(f"{name} must be a non-empty tuple of values, got {value!r}")
+    return tuple(value)
+
+
+def check_optional(check, name: str, value, **bounds):
+    """None, or `check(name, value, **bounds)`."""
+    return None if value is None else check(name, value, **bounds)
+
+
+def check_dataset(dataset, name: str = "dataset"):
+    """`dataset` when it is a `ntk_air.data.Dataset` (TypeError in one sentence otherwise)."""
+    from .data import Dataset
+
+    if not isinstance(dataset, Dataset):
+        raise TypeError(
+            f"{name} must be a ntk_air.data.Dataset (e.g. ntk_air.data.load('clusters') or "
+            f"ntk_air.data.from_arrays(x, y)), got {type(dataset).__name__}"
+        )
+    return dataset
+
+
 def check_real_numeric(arr: np.ndarray, name: str) -> None:
     """TypeError naming `name` unless `arr` is a real numeric (or boolean) numpy array."""
     if arr.dtype == object or not (
@@ -128,9 +214,19 @@ def check_rank(x, name: str, rank: int) -> None:
         raise ValueError(f"{name} must have rank {rank}, got shape {tuple(jnp.shape(x))}")
 
 
+def _traced_check(pred, message: str, **fmt) -> None:
+    """Inside a trace: a `checkify.debug_check`, a no-op unless the caller checkifies (as
+    `checked.run` does), then an error naming `message` — so `checked.run(jax.jit(f), x)` raises
+    where the eager check would."""
+    from jax.experimental import checkify
+
+    checkify.debug_check(pred, message, **fmt)
+
+
 def check_finite(x, name: str) -> None:
     """Raise naming the first non-finite entry (NaN or inf)."""
     if not is_concrete(x):
+        _traced_check(jnp.all(jnp.isfinite(x)), f"{name} holds a NaN or inf (checked under jit)")
         return
     arr = np.asarray(x)
     bad = ~np.isfinite(arr)
@@ -152,6 +248,13 @@ def check_same_features(x1, x2, name1: str = "x1", name2: str = "x2") -> None:
 def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
     """The theorem's kernel assumes ‖x_i‖ = 1; report the worst row instead of renormalizing."""
     if not is_concrete(x):
+        tol = rtol if rtol is not None else (1e-5 if x.dtype == jnp.float32 else 1e-10)
+        dev = jnp.max(jnp.abs(jnp.linalg.norm(x.reshape(x.shape[0], -1), axis=1) - 1.0))
+        _traced_check(
+            dev <= tol,
+            f"{name} rows must have unit norm: max |‖x‖ − 1| = {{dev}} (checked under jit)",
+            dev=dev,
+        )
         return
     arr = np.asarray(x, dtype=np.float64)
     if rtol is None:

@@ -8,7 +8,10 @@ import importlib
 import sys
 
 from . import __version__
+from ._env import _interrupted_early as interrupted_early
+from ._env import check_backend
 from .commands._common import CliError
+from .commands._lists import join_space_lists
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -42,30 +45,83 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _safe_streams() -> None:
+    """Characters the terminal's encoding lacks (PYTHONIOENCODING=ascii) are escaped, not fatal."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):  # a replaced stream (pytest's capture, a StringIO)
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `ntk-air` with `argv` (default: sys.argv[1:]); returns the exit status.
 
     0 on success, 2 for a bad input or option (one line on stderr naming it), 1 for an OS error
-    (disk full, permission lost mid-run), 130 when interrupted.
+    (disk full, permission lost mid-run), 130 when interrupted. A refused, failed or interrupted
+    run leaves its output folder as it was (`report.ReportWriter`).
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    import signal
+
+    from .report._files import abort_open_writers
+
+    command = "ntk-air"
     try:
+        if signal.getsignal(signal.SIGINT) is interrupted_early and threading_main():
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt below
+        _safe_streams()
+        parser = build_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = parser.parse_args(join_space_lists(argv, parser_commands()))
+        command = f"ntk-air {args.command}"
+        try:
+            check_backend()
+        except ValueError as err:
+            raise CliError(str(err)) from None
         return int(args.func(args) or 0)
     except CliError as err:
-        print(f"ntk-air {args.command}: error: {err}", file=sys.stderr)
+        print(f"{command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(
-            f"ntk-air {args.command}: interrupted; outputs of earlier complete runs are intact "
-            "(files are written atomically; an unfinished report has no manifest.json)",
+            f"{command}: interrupted; outputs of earlier complete runs are intact "
+            "(a report folder is updated only when a run completes)",
             file=sys.stderr,
         )
         return 130
     except OSError as err:  # disk full, permission lost mid-run, …
         where = f" ({err.filename})" if err.filename else ""
-        print(f"ntk-air {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        print(f"{command}: error: {err.strerror or err}{where}", file=sys.stderr)
         return 1
+    except MemoryError:
+        print(
+            f"{command}: error: out of memory; lower the sizes or --memory-budget",
+            file=sys.stderr,
+        )
+        return 1
+    except RuntimeError as err:  # XLA's allocation failure, past every estimate
+        if "RESOURCE_EXHAUSTED" not in str(err):
+            raise
+        print(
+            f"{command}: error: the accelerator ran out of memory "
+            f"({str(err).strip().splitlines()[0][:200]}); lower the sizes or --memory-budget",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        abort_open_writers()
+
+
+def parser_commands() -> tuple:
+    """The subcommand names as typed (noisy_labels → noisy-labels)."""
+    return tuple(c.replace("_", "-") for c in COMMANDS)
+
+
+def threading_main() -> bool:
+    """Whether this is the main thread (the only one that may set signal handlers)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

@@ -336,21 +336,25 @@ def from_layers(layer, *, tile_size=None, dtype=None, precision="highest") -> Pa
 
 
 def _two_layer_block(x1, x2, general):
-    dot = x1 @ x2.T
+    # identical rows: x·x' = ‖x‖² and θ = 0 exactly (L.same_rows), the closed form's diagonal
+    same = L.same_rows(x1, x2)
+    dot = jnp.where(same, jnp.sum(x1**2, axis=1)[:, None], x1 @ x2.T)
     if general:
         prod_sq = jnp.sum(x1**2, axis=1)[:, None] * jnp.sum(x2**2, axis=1)[None, :]
     else:
         # Unit norm was checked, so ‖x_i‖²‖x_j‖² = 1 up to rounding; this also keeps |ρ| ≤ 1.
         prod_sq = jnp.ones_like(dot)
     theta, _ = L.angle(dot, prod_sq)
-    return dot * (jnp.pi - theta) / (2 * jnp.pi)
+    theta = jnp.where(same, 0.0, theta)
+    return dot * (0.5 - theta / (2 * jnp.pi))  # (π − θ)/(2π), exactly ½ at θ = 0
 
 
 def _two_layer_nngp_block(x1, x2):
-    dot = x1 @ x2.T
-    prod_sq = jnp.sum(x1**2, axis=1)[:, None] * jnp.sum(x2**2, axis=1)[None, :]
+    n1, n2 = jnp.sum(x1**2, axis=1), jnp.sum(x2**2, axis=1)
+    dot = jnp.where(L.same_rows(x1, x2), n1[:, None], x1 @ x2.T)
+    prod_sq = n1[:, None] * n2[None, :]
     theta, sin_part = L.angle(dot, prod_sq)
-    return (sin_part + (jnp.pi - theta) * dot) / (2 * jnp.pi)
+    return sin_part / (2 * jnp.pi) + (0.5 - theta / (2 * jnp.pi)) * dot
 
 
 @dataclasses.dataclass(frozen=True)

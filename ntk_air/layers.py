@@ -86,18 +86,29 @@ def angle(dot, prod_sq):
     return jnp.arctan2(sin_part, dot), sin_part
 
 
+def same_rows(a, b):
+    """(n1, n2) mask of identical rows a_i = b_j (equal squared norms and equal projections on a
+    fixed direction, both reduced row by row the same way in every tile).
+
+    The Gram entry a_i·a_i of a matrix product and the squared norm Σ a_ik² are rounded
+    differently (at d = 784 they differ by ~√d·eps), so θ recovered from them is ~√(√d·eps), not
+    0; on these pairs the kernels use θ = 0 and x·x' = ‖x‖² exactly.
+    """
+    v = jnp.cos(1.6180339887 * jnp.arange(a.shape[1], dtype=a.dtype) + 0.5)
+    pa, pb = jnp.sum(a * v, axis=1), jnp.sum(b * v, axis=1)
+    na, nb = jnp.sum(a * a, axis=1), jnp.sum(b * b, axis=1)
+    return (pa[:, None] == pb[None, :]) & (na[:, None] == nb[None, :])
+
+
 def input_state(x1, x2) -> KernelState:
-    """The input layer in NT's convention: Σ⁰ = x·x'/d (rows flattened), Θ⁰ = 0."""
+    """The input layer in NT's convention: Σ⁰ = x·x'/d (rows flattened), Θ⁰ = 0; identical rows
+    get Σ⁰ = ‖x‖²/d exactly (`same_rows`), so θ = 0 on the diagonal in every later layer."""
     a = x1.reshape(x1.shape[0], -1)
     b = x2.reshape(x2.shape[0], -1)
     d = a.shape[1]
-    nngp = (a @ b.T) / d
-    return KernelState(
-        nngp=nngp,
-        c1=jnp.sum(a**2, axis=1) / d,
-        c2=jnp.sum(b**2, axis=1) / d,
-        ntk=jnp.zeros_like(nngp),
-    )
+    c1, c2 = jnp.sum(a**2, axis=1) / d, jnp.sum(b**2, axis=1) / d
+    nngp = jnp.where(same_rows(a, b), c1[:, None], (a @ b.T) / d)
+    return KernelState(nngp=nngp, c1=c1, c2=c2, ntk=jnp.zeros_like(nngp))
 
 
 def _check_std(name: str, value, *, positive: bool) -> float:
@@ -127,7 +138,7 @@ class Relu:
 
     def __call__(self, s: KernelState) -> KernelState:
         theta, sin_part = angle(s.nngp, s.c1[:, None] * s.c2[None, :])
-        dot_sigma = (jnp.pi - theta) / (2 * jnp.pi)
+        dot_sigma = 0.5 - theta / (2 * jnp.pi)  # (π − θ)/(2π), exactly ½ at θ = 0
         nngp = sin_part / (2 * jnp.pi) + dot_sigma * s.nngp
         return KernelState(nngp=nngp, c1=s.c1 / 2, c2=s.c2 / 2, ntk=s.ntk * dot_sigma)
 

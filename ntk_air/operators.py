@@ -348,6 +348,7 @@ def kernel_operator(
         )
     if which not in ("ntk", "nngp"):
         raise ValueError(f"which must be 'ntk' or 'nngp', got {which!r}")
+    check_tile_size(tile_size)  # 0 is not "the default" (`tile_size or …` below took it so)
     if symmetric and x2 is not None:
         raise ValueError("symmetric=True needs x2=None (the square kernel K(x1, x1))")
     symmetric = x2 is None if symmetric is None else bool(symmetric)

@@ -44,6 +44,7 @@ __all__ = [
     "max_topk_rank",
     "plan_solver",
     "check_loop",
+    "estimate_kernel",
 ]
 
 SOLVERS = ("dense", "topk")
@@ -492,3 +493,37 @@ def check_loop(estimate: LoopEstimate, budget: Budget | None = None) -> LoopEsti
             "recording period or smaller sizes"
         )
     return estimate
+
+
+def estimate_kernel(
+    n1: int,
+    n2: int,
+    dtype="float64",
+    *,
+    tile: int | None = None,
+    outputs: int = 2,
+    depth: int = 1,
+    rates=None,
+) -> Estimate:
+    """Memory and time of one kernel evaluation K(x1, x2) of n1 × n2 entries (`ntk-air kernel`).
+
+    memory ≈ itemsize · n2 · (2·outputs·n1 + 6·t): the `outputs` kernels (NNGP and NTK) on the
+    device and their host copies, and about six (t × n2) intermediates of one tile of t rows
+    (t = n1 untiled); time ≈ n1·n2·depth·entry (rates['entry_seconds']).
+
+    Example:
+      >>> format_bytes(estimate_kernel(100_000, 100_000).memory_bytes)
+      '640.0 GB'
+    """
+    n1 = check_int("n1", n1, minimum=1)
+    n2 = check_int("n2", n2, minimum=1)
+    t = n1 if tile is None else min(check_int("tile", tile, minimum=1), n1)
+    size = _itemsize(dtype)
+    parts = {
+        "kernels": outputs * n1 * n2 * size,
+        "host_copies": outputs * n1 * n2 * size,
+        "tile_intermediates": 6 * t * n2 * size,
+    }
+    seconds = float(n1) * n2 * max(1, int(depth)) * _rates(rates)["entry_seconds"]
+    memory = sum(parts.values())
+    return Estimate("kernel", int(memory), seconds, int(memory), 1, {**parts, "seconds": seconds})

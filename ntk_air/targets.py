@@ -251,6 +251,9 @@ def _affine(
 ):
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    for flag, value in (("hard", hard), ("lag", lag)):
+        if not isinstance(value, bool | np.bool_):
+            raise ValueError(f"{flag} must be True or False, got {value!r}")
     check_weight(name, alpha)
     if schedule == "increasing" and not ramp > 0:
         raise ValueError(f"the increasing schedule needs ramp > 0 steps, got {ramp!r}")

@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ntk_air"
 LAYERS = {
     "core": (
         "_checks",
+        "_env",
         "_json",
         "checked",
         "tiling",

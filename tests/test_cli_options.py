@@ -56,8 +56,11 @@ def test_built_in_data_options_with_a_data_file_are_an_error(tmp_path, x64, caps
         assert code == 2 and extra[0] in err and "built-in data only" in err
     code, err = _run(["air", "--normalize", "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "--normalize applies to a data file" in err
-    code, err = _run(["air", "--n-train", "5000", "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and "n_train must be an integer ≥ 1 and ≤ 160" in err
+    # above the default rows clusters and mnist1d generate more; digits has 1797 in all
+    code, err = _run(
+        ["air", "--dataset", "digits", "--n-train", "5000", "--out", str(tmp_path / "o")], capsys
+    )
+    assert code == 2 and "digits has 1797 examples in all" in err
 
 
 def test_subsample_is_stratified_seeded_and_keeps_the_corruption():
@@ -93,3 +96,50 @@ def test_from_arrays_is_what_from_npz_reads(tmp_path):
     for field in ("x", "y", "y_clean", "x_test", "y_test_clean"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     assert a.info["n_corrupted"] == b.info["n_corrupted"] == ds.info["n_corrupted"]
+
+
+def test_the_way_of_rank_from_the_cli_to_the_solver(tmp_path, x64, capsys, monkeypatch):
+    """`ntk-air air --rank K` (issue 18): commands/_common.py parses it into a `resources.Budget`
+    (budget_from_args, the one check of K), studies/air.py plans once (air_plan →
+    resources.plan_solver: the SolverChoice holds K), and the study receives that choice and
+    runs the top-k solver with K — four files (commands/_common.py, commands/air.py,
+    resources.py, studies/air.py) before the solver, no round trip back to the CLI for K."""
+    import importlib
+
+    from ntk_air import resources
+
+    air_study = importlib.import_module("ntk_air.studies.air")  # the module, not the function
+
+    plans = []
+    real_plan = air_study.plan_solver
+
+    def recording_plan(n, *, budget, **kw):
+        plans.append(budget.rank)
+        return real_plan(n, budget=budget, **kw)
+
+    monkeypatch.setattr(air_study, "plan_solver", recording_plan)
+    seen = []
+    real_topk = air_study._air_topk
+
+    def recording_topk(dataset, kernel_fn, config, choice, progress):
+        seen.append(choice.rank)
+        return real_topk(dataset, kernel_fn, config, choice, progress)
+
+    monkeypatch.setattr(air_study, "_air_topk", recording_topk)
+    argv = ["air", "--solver", "topk", "--rank", "7", "--n-train", "40", "--steps", "50"]
+    assert cli.main([*argv, "--no-progress", "--out", str(tmp_path / "o")]) == 0
+    assert plans == [7] and seen == [7]  # one plan, and the study ran with the CLI's K
+    assert isinstance(resources.Budget(rank=7), tuple)
+
+
+@pytest.mark.parametrize("name, n_train, n_test", [("clusters", 400, 200), ("mnist1d", 900, 100)])
+def test_n_train_above_the_default_rows_generates_them(name, n_train, n_test):
+    import argparse
+
+    from ntk_air.commands._data import load_dataset
+
+    args = argparse.Namespace(data=None, dataset=name, noise=None, noise_rate=None, seed=None)
+    args.n_train, args.n_test, args.normalize = n_train, n_test, False
+    ds = load_dataset(args)
+    assert ds.x.shape[0] == n_train and ds.x_test.shape[0] == n_test
+    assert np.unique(ds.x, axis=0).shape[0] == n_train  # generated rows, not repeats

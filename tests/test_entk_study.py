@@ -61,6 +61,7 @@ def test_step_zero_is_the_kernel_computed_directly(tmp_path, x64):
 
     writer = ReportWriter(tmp_path / "out")
     write_entk(writer, study, kernels=True)
+    writer.finish({})
     s = json.loads((tmp_path / "out" / "entk.json").read_text())
     lam = np.sort(np.linalg.eigvalsh(direct))[::-1]
     np.testing.assert_allclose(s["eigenvalues"][0], lam, atol=linalg_tol("float64", 40) * lam[0])
@@ -249,10 +250,10 @@ def _cli_error(args, capsys):
         (["--channels", "8"], "--channels does not apply to --arch mlp"),
         (["--arch", "cnn", "--width", "8", "--activation", "erf"], "--width, --activation do not"),
         (["--optimizer", "adam"], "--optimizer adam needs --eta"),
-        (["--at", "50", "--steps", "10"], "checkpoints must be whole steps in [0, 10]"),
+        (["--at", "50", "--steps", "10"], "--at must be whole steps in [0, 10]"),
         (["--arch", "cnn", "--input-shape", "7x7x1"], "input_shape (7, 7, 1) holds 49 values"),
         (["--arch", "cnn", "--input-shape", "8by8"], "--input-shape must be like 8x8x1"),
-        (["--eta", "-1"], "eta must be a positive finite step size"),
+        (["--eta", "-1"], "--eta must be a finite number > 0"),
         (["--eta", "100"], "≥ 2/λ_max"),
         (["--steps", "0"], "steps must be an integer ≥ 1"),
         (["--n-train", "5000"], "n_train"),

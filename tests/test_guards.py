@@ -74,3 +74,36 @@ def test_checked_steps_and_step_size(x64):
         checked.run(jax.jit(f), jnp.array([-1.0]), 0.5 / eig.eigenvalues[0])
     with pytest.raises(Exception, match="diverges"):
         checked.run(jax.jit(f), jnp.array([1.0]), 2.5 / eig.eigenvalues[0])
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "norm2"])
+def test_checked_run_of_a_plain_jitted_kernel_raises_on_bad_rows(bad):
+    """The README's promise: `checked.run(jax.jit(f), x)` raises for NaN/inf inputs and for rows
+    of norm 2, with f the plain kernel function (its traced checks are checkify.debug_checks)."""
+    x = jnp.asarray(unit_rows(5, 3, seed=2))
+    x = {"nan": x.at[1, 0].set(jnp.nan), "inf": x.at[2, 1].set(jnp.inf), "norm2": 2 * x}[bad]
+    kernel_fn = kernels.two_layer_relu_kernel_fn()
+    with pytest.raises(Exception, match="NaN or inf|unit norm"):
+        checked.run(jax.jit(lambda a: kernel_fn(a).ntk), x)
+    assert jax.jit(lambda a: kernel_fn(a).ntk)(unit_rows(5, 3, seed=2)).shape == (5, 5)
+
+
+@pytest.mark.parametrize("tile", [None, 3])
+def test_kernel_diagonals_are_the_closed_form_at_theta_zero_exactly(x64, tile):
+    """θ = 0 on the diagonal: H∞_ii = ‖x_i‖²/2 and the FC recursion's diagonal, bit for bit, at
+    d = 1024 (entries k/64 with |k| ≤ 8: every square, sum and division by d is exact, whatever
+    the order; before, the tiled H∞ diagonal was 1.7e-8 off at d = 784)."""
+    k = np.random.default_rng(0).integers(-8, 9, size=(6, 1024)).astype(np.float64)
+    x = k / 64
+    sq = (k**2).sum(1) / 64**2
+    h = kernels.two_layer_relu_kernel_fn(general=True, tile_size=tile)(x)
+    np.testing.assert_array_equal(np.diag(np.asarray(h.ntk)), sq / 2)
+    np.testing.assert_array_equal(np.diag(np.asarray(h.nngp)), sq / 2)
+    fc = kernels.fc_kernel_fn(2, "relu", 1.0, 0.0, tile_size=tile)(x)
+    sigma = sq / 1024
+    theta = sigma.copy()
+    for _ in range(2):  # Dense(1, 0) after ReLU at θ = 0: Σ → Σ/2, Θ → Σ/2 + Θ/2
+        sigma = sigma / 2
+        theta = sigma + theta / 2
+    np.testing.assert_array_equal(np.diag(np.asarray(fc.nngp)), sigma)
+    np.testing.assert_array_equal(np.diag(np.asarray(fc.ntk)), theta)

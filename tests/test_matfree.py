@@ -3,12 +3,21 @@ the dense closed forms: AIR energies and tails, fitted fractions, the U-curve; e
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk_air import dynamics, early_stopping, eigen, kernels, matfree, operators, problem
-from ntk_air import resources, spectrum, topk
+from ntk_air import (
+    dynamics,
+    early_stopping,
+    eigen,
+    kernels,
+    matfree,
+    operators,
+    problem,
+    resources,
+    spectrum,
+    topk,
+)
 
 
 def _cluster_problem(n=360, n_test=40, centres=6, flip=0.2, seed=0, d=12):

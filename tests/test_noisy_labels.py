@@ -383,16 +383,16 @@ TINY = [
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--noise-rate", "1.0"], "noise rate must be in [0, 1)"),
+        (["--noise-rate", "1.0"], "--noise-rate must be a finite number ≥ 0 and < 1"),
         (["--methods", "plain,r9"], "unknown method 'r9'"),
         (["--n-classes", "11"], "n_classes 11 exceeds the 10 classes of digits"),
         (["--seeds", "1"], "seeds must be an integer ≥ 2"),
         (["--dataset", "cifar"], "unknown dataset 'cifar'"),
         (["--widths", "0"], "--widths must be positive integers"),
         (["--n-train", "5000"], "exceeds the"),
-        (["--batch-size", "100"], "batch_size 100 exceeds n_train 60"),
-        (["--warmup-epochs", "3"], "warmup_epochs 3 must be < epochs 3"),
-        (["--warmup-epochs", "-1"], "warmup_epochs must be an integer ≥ 0"),
+        (["--batch-size", "100"], "--batch-size 100 exceeds n_train 60"),
+        (["--warmup-epochs", "3"], "--warmup-epochs 3 must be < epochs 3"),
+        (["--warmup-epochs", "-1"], "--warmup-epochs must be an integer ≥ 0"),
     ],
 )
 def test_bad_options_give_one_line_errors(tmp_path, capsys, x64, extra, message):

@@ -21,8 +21,14 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path):
 
     with pytest.raises(OSError, match="No space"):
         report.atomic_write(w.path("a.json"), broken)
+    assert json.loads(w.path("a.json").read_text()) == {"v": 1}
+    assert sorted(p.name for p in w.staging.iterdir()) == ["a.json"]  # no temp left
+    w.finish({})
     assert json.loads((tmp_path / "out" / "a.json").read_text()) == {"v": 1}
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json"]  # no temp left
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name[0] != ".") == [
+        "a.json",
+        "manifest.json",
+    ]
 
 
 def test_manifest_is_written_last_and_stale_files_are_removed(tmp_path):
@@ -34,8 +40,10 @@ def test_manifest_is_written_last_and_stale_files_are_removed(tmp_path):
     assert w.finish({"command": "x"})["files"] == ["a.json", "old.md"]
     (out / "mine.txt").write_text("a user's own file")
     w = report.ReportWriter(out)
-    assert not (out / "manifest.json").exists()  # incomplete until this run finishes
     w.json("a.json", {"second": True})
+    # staged until it finishes: the earlier run stays complete (its manifest and files)
+    assert json.loads((out / "manifest.json").read_text())["files"] == ["a.json", "old.md"]
+    assert json.loads((out / "a.json").read_text()) == {}
     manifest = w.finish({"command": "x"})
     assert manifest["removed_stale"] == ["old.md"]
     assert not (out / "old.md").exists()
@@ -128,7 +136,9 @@ def test_an_interrupted_run_says_so_in_one_line_and_keeps_earlier_files(
     assert code == 130
     assert err.count("\n") == 1 and "interrupted" in err
     assert (out / "air.json").read_bytes() == before
-    assert not (out / "manifest.json").exists()  # the unfinished run is marked incomplete
+    # the unfinished run changed nothing: the earlier run is complete, nothing staged is left
+    assert json.loads((out / "manifest.json").read_text())["complete"] is True
+    assert not [p for p in out.iterdir() if p.name.startswith(".ntk-air-staging")]
 
 
 def test_index_marks_an_unfinished_report():

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk_air import targets as D
 from ntk_air import models as M
+from ntk_air import targets as D
 from ntk_air import targets as RT
 from ntk_air import training as T
 from ntk_air.empirical import two_layer_ntk

@@ -20,6 +20,7 @@ from ._common import (
     progress_bar,
     setup_dtype,
 )
+from ._config import build_config
 
 __all__ = ["add_parser", "run"]
 
@@ -64,19 +65,18 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from .. import report, studies
 
-    if args.num_steps < 2:
-        raise CliError(
-            "--num-steps must be ≥ 2 (the U-curve needs k = 0 and a last step), "
-            f"got {args.num_steps}"
-        )
+    config = build_config(
+        studies.AIRConfig,
+        steps=args.steps,
+        num_steps=args.num_steps,
+        eta=args.eta,
+        force=args.force,
+    )
     setup_dtype(args)
-    writer = open_report(args.out)
     budget = budget_from_args(args)
     dataset = load_dataset(args)
     kernel_fn = build_kernel_fn(args)
-    config = studies.AIRConfig(
-        steps=args.steps, num_steps=args.num_steps, eta=args.eta, force=args.force
-    )
+    writer = open_report(args.out)
     try:  # decided (and refused) before anything large is allocated
         choice = studies.air_plan(dataset, budget, dtype=args.dtype)
     except ValueError as err:

@@ -26,6 +26,8 @@ from ._common import (
     setup_dtype,
     whole_number,
 )
+from ._config import build_config
+from ._lists import comma_list
 
 __all__ = ["add_parser", "run", "RULE_NAMES"]
 
@@ -41,38 +43,43 @@ def add_parser(subparsers) -> None:
         "figures into --out.",
         examples=(
             "ntk-air distill --out distill_out",
-            "ntk-air distill --rule r3 --hard --alpha 0.8 0.9 0.95 --steps 5000",
+            "ntk-air distill --rule r3 --hard --alpha 0.8,0.9,0.95 --steps 5000",
             "ntk-air distill --dataset digits --noise pair --noise-rate 0.4 --n-train 300",
             "ntk-air distill big.npz --solver topk --rank 100 --soft",
         ),
     )
     p.add_argument(
         "--rule",
-        nargs="+",
-        choices=RULE_NAMES,
+        type=comma_list(str, "--rule", RULE_NAMES),
+        action="extend",
         default=None,
-        help="rules to run (default: all); 'plain' is plain GD on the given labels",
+        metavar="RULE[,RULE…]",
+        help=f"rules to run, comma-separated ({', '.join(RULE_NAMES)}; default: all); 'plain' "
+        "is plain GD on the given labels",
     )
     p.add_argument(
         "--alpha",
-        type=float,
-        nargs="+",
+        type=comma_list(float, "--alpha"),
+        action="extend",
         default=None,
+        metavar="ALPHA[,ALPHA…]",
         help="α values for r1, r1-lag, r3 (and the scale of r2's adaptive α); default "
         "r1/r1-lag 0.5, r3 0.9, r2 1",
     )
     p.add_argument(
         "--beta",
-        type=float,
-        nargs="+",
+        type=comma_list(float, "--beta"),
+        action="extend",
         default=None,
+        metavar="BETA[,BETA…]",
         help=f"bootstrapping β (weight on the given labels; default {DEFAULT_BETA[0]})",
     )
     p.add_argument(
         "--xi",
-        type=float,
-        nargs="+",
+        type=comma_list(float, "--xi"),
+        action="extend",
         default=None,
+        metavar="XI[,XI…]",
         help=f"ξ ≥ 0 of ξ-weighted rounds (default {DEFAULT_XI[0]}); soft rules may exceed 1 "
         "while ξ·λ_max/(λ_max + c) < 1, where the rounds still contract",
     )
@@ -146,26 +153,17 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+# Options whose config field is named differently (one value per rule family).
+DISTILL_OPTIONS = {"rules": "--rule", "alphas": "--alpha", "betas": "--beta", "xis": "--xi"}
+
+
 def run(args) -> int:
     from .. import report, studies
     from ..report import OutputError, check_output_file
 
-    if args.steps < 1:
-        raise CliError(f"--steps must be ≥ 1, got {args.steps}")
-    if args.rounds < 0:
-        raise CliError(f"--rounds must be ≥ 0, got {args.rounds}")
-    if args.krylov_steps < 0:
-        raise CliError(f"--krylov-steps must be ≥ 0, got {args.krylov_steps}")
-    setup_dtype(args)
-    writer = open_report(args.out)
-    if args.save_predictions is not None:
-        try:
-            check_output_file(args.save_predictions)
-        except OutputError as err:
-            raise CliError(f"--save-predictions: {err}") from err
-    dataset = load_dataset(args)
-    kernel_fn = build_kernel_fn(args)
-    config = studies.DistillConfig(
+    config = build_config(
+        studies.DistillConfig,
+        DISTILL_OPTIONS,
         rules=None if args.rule is None else tuple(args.rule),
         alphas=None if args.alpha is None else tuple(args.alpha),
         betas=None if args.beta is None else tuple(args.beta),
@@ -182,7 +180,21 @@ def run(args) -> int:
         record_every=args.record_every,
         krylov_steps=args.krylov_steps,
     )
+    setup_dtype(args)
     budget = budget_from_args(args)
+    dataset = load_dataset(args)
+    kernel_fn = build_kernel_fn(args)
+    writer = open_report(args.out)
+    if args.save_predictions is not None:
+        try:
+            check_output_file(args.save_predictions)
+        except OutputError as err:
+            raise CliError(f"--save-predictions: {err}") from err
+        if writer.reserved(args.save_predictions):
+            raise CliError(
+                f"--save-predictions {args.save_predictions} would overwrite a file of the "
+                "report in --out; give another name"
+            )
     try:  # memory and time decided (or refused) before anything large is allocated or run
         choice, loops = studies.distill_plan(dataset, config, budget, dtype=args.dtype)
     except ValueError as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..resources import DEFAULT_TIME_LIMIT
 from ._common import (
     CliError,
     Timer,
@@ -15,6 +16,8 @@ from ._common import (
     progress_bar,
     setup_dtype,
 )
+from ._config import build_config
+from ._lists import comma_list
 
 __all__ = ["add_parser", "run"]
 
@@ -43,7 +46,7 @@ def add_parser(subparsers) -> None:
             "ntk-air entk --dataset digits --n-train 1000 --out entk_out",
             "ntk-air entk --dataset digits --arch cnn --channels 16 --steps 500",
             "ntk-air entk --dataset digits-binary --arch two-layer-relu --width 4096",
-            "ntk-air entk my_data.npz --depth 3 --optimizer adam --eta 1e-3 --at 0 10 100 1000",
+            "ntk-air entk my_data.npz --depth 3 --optimizer adam --eta 1e-3 --at 0,10,100,1000",
         ),
     )
     add_output_options(p, "entk_out")
@@ -61,11 +64,25 @@ def add_parser(subparsers) -> None:
     g = p.add_argument_group("training and checkpoints")
     g.add_argument("--steps", type=int, default=1000, help="full-batch steps (default 1000)")
     g.add_argument("--checkpoints", type=int, default=12, help="log-spaced checkpoints (12)")
-    g.add_argument("--at", type=int, nargs="+", metavar="STEP", help="explicit checkpoint steps")
+    g.add_argument(
+        "--at",
+        type=comma_list(int, "--at"),
+        action="extend",
+        metavar="STEP[,STEP…]",
+        help="explicit checkpoint steps, comma-separated",
+    )
     g.add_argument("--optimizer", default="sgd", choices=("sgd", "momentum", "adam"))
     g.add_argument("--eta", type=float, help="step size (sgd default: 1/λ_max(Θ_0))")
     g.add_argument(
         "--force", action="store_true", help="allow η ≥ 2/λ_max(Θ_0) instead of an error"
+    )
+    g.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_TIME_LIMIT,
+        metavar="SECONDS",
+        help=f"refuse runs estimated to take longer (default {DEFAULT_TIME_LIMIT:.0f} s); the "
+        "estimate is printed before training",
     )
     g = p.add_argument_group("kernel")
     g.add_argument(
@@ -98,6 +115,12 @@ def _network(args, dataset):
             opts["input_shape"] = tuple(int(s) for s in opts["input_shape"].lower().split("x"))
         except ValueError:
             raise CliError(f"--input-shape must be like 8x8x1, got {args.input_shape!r}") from None
+    if args.init_seed < 0 or args.init_seed >= 2**32:
+        raise CliError(f"--init-seed must be an integer in [0, 2^32), got {args.init_seed}")
+    for name in ("width", "depth", "channels"):
+        if opts[name] < (0 if name == "depth" else 1):
+            raise CliError(f"--{name} must be ≥ {0 if name == 'depth' else 1}, got {opts[name]}")
+    _check_estimate(args, dataset, opts)
     return studies.entk_network(
         args.arch,
         dataset,
@@ -108,6 +131,37 @@ def _network(args, dataset):
         tile_size=args.tile_size,
         dtype=args.dtype,
     )
+
+
+def _check_estimate(args, dataset, opts) -> None:
+    """Refuse, with the estimate, a run above --time-limit or the memory available (before the
+    network is built: a 200000-wide MLP's parameters alone exceed the memory)."""
+    from ..resources import Budget, ResourceError, check_loop
+    from ..studies.entk import entk_estimate
+
+    if not args.time_limit > 0:
+        raise CliError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
+    shape = opts.get("input_shape")
+    checkpoints = len(args.at) + 1 if args.at else args.checkpoints
+    est = entk_estimate(
+        args.arch,
+        dataset,
+        steps=args.steps,
+        checkpoints=max(1, checkpoints),
+        width=opts["width"],
+        depth=opts["depth"],
+        channels=opts["channels"],
+        input_shape=shape,
+        dtype=args.dtype,
+        test=not args.no_test,
+    )
+    try:
+        check_loop(est, Budget(seconds=args.time_limit))
+    except ResourceError as err:
+        raise CliError(
+            str(err).replace("--force to run it anyway", "a larger --time-limit")
+        ) from None
+    print(est.line(), flush=True)
 
 
 def _optimizer(args):
@@ -138,7 +192,9 @@ def run(args) -> int:
             f"- network: {net.description['summary']}; infinite-width kernel: {net.limit_name}",
         ]
         writer.text("index.md", report.render_entk_index(None, title=title, context=context))
-        config = studies.EntkConfig(
+        config = build_config(
+            studies.EntkConfig,
+            {"checkpoints": "--at", "num_checkpoints": "--checkpoints"},
             steps=args.steps,
             checkpoints=args.at,
             num_checkpoints=args.checkpoints,

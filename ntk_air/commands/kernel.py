@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from ._common import CliError, add_command, add_kernel_options, build_kernel_fn, setup_dtype
+from ._common import (
+    CliError,
+    add_command,
+    add_kernel_options,
+    add_time_options,
+    build_kernel_fn,
+    setup_dtype,
+)
 
 __all__ = ["add_parser", "run", "read_inputs"]
 
@@ -25,6 +34,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("input", metavar="INPUT.npz")
     p.add_argument("--out", required=True, metavar="OUT.npz")
     add_kernel_options(p)
+    p.add_argument(
+        "--memory-budget",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="memory the kernel may use, in GB (default: the memory available now); a kernel "
+        "estimated above it is refused before anything is computed",
+    )
+    add_time_options(p)
     p.set_defaults(func=run)
 
 
@@ -42,6 +60,40 @@ def read_inputs(path: str):
     return x, x2
 
 
+def _check_estimate(args, x, x2, kernel_fn) -> None:
+    """Refuse, with the estimate, a kernel that would not fit the memory budget or the time
+    limit (before anything is computed: XLA's failed allocation can hang instead of failing)."""
+    from ..resources import available_memory, estimate_kernel
+
+    if np.ndim(x) < 2 or (x2 is not None and np.ndim(x2) < 2) or not len(x):
+        return  # the kernel function names the problem
+    gb = args.memory_budget
+    if gb is not None and not (0 < gb < float("inf")):
+        raise CliError(f"--memory-budget must be a positive number of GB, got {gb}")
+    if not args.time_limit > 0:
+        raise CliError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
+    budget = available_memory() if gb is None else int(gb * 1e9)
+    n2 = len(x) if x2 is None else len(x2)
+    try:
+        tile = kernel_fn.tile_for(x, x if x2 is None else x2)
+    except (AttributeError, TypeError, ValueError):
+        tile = args.tile_size
+    est = estimate_kernel(len(x), max(n2, 1), args.dtype, tile=tile, depth=args.depth)
+    what = f"the kernel of {len(x)} × {n2} rows"
+    if est.memory_bytes > budget:
+        raise CliError(
+            f"{what} needs ~{est.memory_bytes / 1e9:.3g} GB (the kernels "
+            f"{est.detail['kernels'] / 1e9:.3g} GB, their host copies and one tile) > the memory "
+            f"budget {budget / 1e9:.3g} GB; nothing was computed (use fewer rows, --tile-size, or "
+            "--memory-budget)"
+        )
+    if est.seconds > args.time_limit and not args.force:
+        raise CliError(
+            f"{what} is estimated to take ~{est.seconds:.3g} s (> --time-limit "
+            f"{args.time_limit:g} s); nothing was computed (use fewer rows or --force)"
+        )
+
+
 def run(args) -> int:
     from ..report import OutputError, atomic_write, check_output_file
 
@@ -50,8 +102,12 @@ def run(args) -> int:
         check_output_file(args.out)
     except OutputError as err:
         raise CliError(f"--out: {err}") from err
+    if os.path.exists(args.out) and os.path.exists(args.input):
+        if os.path.samefile(args.out, args.input):
+            raise CliError(f"--out {args.out} is the input file; give another name")
     x, x2 = read_inputs(args.input)
     kernel_fn = build_kernel_fn(args)
+    _check_estimate(args, x, x2, kernel_fn)
     try:
         k = kernel_fn(x, x2)
     except (ValueError, TypeError) as err:

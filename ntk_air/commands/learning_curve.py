@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import (
-    DATA_DEFAULTS,
-    SPLIT_SIZED,
     CliError,
     Timer,
     add_command,
@@ -21,6 +19,7 @@ from ._common import (
     progress_bar,
     setup_dtype,
 )
+from ._data import DATA_DEFAULTS, SPLIT_SIZED
 
 __all__ = ["add_parser", "run"]
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import CliError, Timer, add_command, add_output_options, open_report, progress_bar
+from ._common import (
+    CliError,
+    Timer,
+    add_command,
+    add_output_options,
+    add_time_options,
+    budget_from_args,
+    open_report,
+    progress_bar,
+)
+from ._config import build_config as _build
 
 __all__ = ["add_parser", "run"]
 
@@ -137,7 +147,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="split seed and base of the run seeds")
     p.add_argument("--no-kernel-limit", action="store_true", help="skip the kernel limit")
     add_output_options(p, "noisy_labels_out")
+    add_time_options(p)
     p.set_defaults(func=run)
+
+
+# Options whose config field is named differently.
+NOISY_OPTIONS = {
+    "noises": "--noise",
+    "rates": "--noise-rate",
+    "parameterization": "--param",
+    "kernel_limit": "--no-kernel-limit",
+}
 
 
 def build_config(args):
@@ -145,7 +165,9 @@ def build_config(args):
     from ..studies.noisy_labels import NoisyLabelsConfig, with_preset
 
     try:
-        config = NoisyLabelsConfig(
+        config = _build(
+            NoisyLabelsConfig,
+            NOISY_OPTIONS,
             noises=("flip", "pair") if args.noise is None else (args.noise,),
             rates=None if args.noise_rate is None else (args.noise_rate,),
             methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
@@ -185,9 +207,16 @@ def run(args) -> int:
     import jax
 
     from .. import report, studies
-    from ..studies.noisy_labels import BUILTIN_DATASETS, load_clean, split_dataset
+    from ..resources import ResourceError, check_loop
+    from ..studies.noisy_labels import (
+        BUILTIN_DATASETS,
+        load_clean,
+        noisy_labels_estimate,
+        split_dataset,
+    )
 
     config = build_config(args)
+    budget = budget_from_args(args)
     if args.data is not None and args.dataset is not None:
         raise CliError(f"give DATA.npz or --dataset, not both (got {args.data} and --dataset)")
     names = (args.dataset or "digits,mnist1d").split(",")
@@ -197,7 +226,6 @@ def run(args) -> int:
     if args.data is not None and not Path(args.data).exists():
         raise CliError(f"data file not found: {args.data}")
     jax.config.update("jax_enable_x64", True)  # the kernel limit in float64; networks are float32
-    writer = open_report(args.out)
     timer = Timer()
     try:
         datasets = (
@@ -205,8 +233,14 @@ def run(args) -> int:
             if args.data
             else [load_clean(n, config) for n in names]
         )
-        for ds in datasets:  # split errors (too few rows, classes) before any training
-            split_dataset(ds, config)
+        splits = [split_dataset(ds, config) for ds in datasets]  # split errors first
+        try:  # time and memory of the whole run, before any network is built
+            print(check_loop(noisy_labels_estimate(splits, config), budget).line(), flush=True)
+        except ResourceError as err:
+            raise CliError(
+                str(err).replace("fewer steps", "fewer epochs, seeds or methods")
+            ) from None
+        writer = open_report(args.out)
         with progress_bar("ntk-air noisy-labels", not args.no_progress) as bar:
             study = studies.noisy_labels(datasets, config, progress=bar)
     except (ValueError, KeyError, TypeError) as err:

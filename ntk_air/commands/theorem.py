@@ -17,6 +17,8 @@ from ._common import (
     progress_bar,
     whole_number,
 )
+from ._config import build_config
+from ._lists import comma_list
 
 __all__ = ["add_parser", "run"]
 
@@ -33,16 +35,17 @@ def add_parser(subparsers) -> None:
         "gap and Arora et al.'s residual formula. Writes theorem.json and figures into --out.",
         examples=(
             "ntk-air theorem --out theorem_report",
-            "ntk-air theorem --widths 512 2048 --steps 20000 --no-harder",
+            "ntk-air theorem --widths 512,2048 --steps 20000 --no-harder",
             "ntk-air theorem --seed 0 --alpha 0.95 --network-dtype float64",
         ),
     )
     p.add_argument(
         "--widths",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_WIDTHS),
-        help=f"network widths m (default {' '.join(map(str, DEFAULT_WIDTHS))})",
+        type=comma_list(int, "--widths"),
+        action="extend",
+        default=None,
+        metavar="M[,M…]",
+        help=f"network widths m, comma-separated (default {','.join(map(str, DEFAULT_WIDTHS))})",
     )
     p.add_argument(
         "--steps",
@@ -91,20 +94,18 @@ def run(args) -> int:
 
     from .. import report, studies
 
-    try:  # every option is checked here, before any work
-        config = studies.TheoremConfig(
-            widths=tuple(args.widths),
-            steps=args.steps,
-            seed=args.seed,
-            alpha=args.alpha,
-            kappa=args.kappa,
-            init_seed=args.init_seed,
-            record_every=args.record_every,
-            harder=not args.no_harder,
-            network_dtype=args.network_dtype,
-        )
-    except ValueError as err:
-        raise CliError(f"{err} (see --help)") from err
+    config = build_config(  # every option is checked here, before any work
+        studies.TheoremConfig,
+        widths=tuple(args.widths or DEFAULT_WIDTHS),
+        steps=args.steps,
+        seed=args.seed,
+        alpha=args.alpha,
+        kappa=args.kappa,
+        init_seed=args.init_seed,
+        record_every=args.record_every,
+        harder=not args.no_harder,
+        network_dtype=args.network_dtype,
+    )
     budget = budget_from_args(args)
     try:  # memory and time decided (or refused) before anything runs
         choice, loops = studies.theorem_plan(config, budget)
@@ -125,7 +126,7 @@ def run(args) -> int:
     timer.lap("report")
     writer.json("timings.json", {"seconds": timer.seconds})
     writer.finish({"command": "theorem"})
-    keys = ["inf"] + [str(w) for w in args.widths]
+    keys = ["inf"] + [str(w) for w in config.widths]
     print(
         f"‖e‖ = {summary['noise_norm']:.4g}; ‖u − ŷ‖₂ per width (plain final / best early stop / "
         "self-distillation final, margin):"

@@ -1,17 +1,30 @@
-"""Writing a report folder safely: atomic files, a manifest written last, no stale leftovers.
+"""Writing a report folder safely: a locked folder, a staging folder, a manifest written last.
 
-Every file is written to a temporary file in the same folder and renamed into place, so an
-interrupt or a full disk never leaves a truncated file where a complete one was. The folder's
-`manifest.json` is written last: it lists the files of this run, so a folder without it (or with
-an index that says "incomplete") is a run that did not finish. Files that an earlier run listed
-in its manifest and this run did not write are removed (they would be stale); files the toolkit
-did not write are never touched.
+The lifecycle of one run into `--out`:
+1. `ReportWriter(root)` checks the folder (creating it if needed) and takes its lock
+   (`.ntk-air.lock`, an OS file lock held until the process ends or `finish`/`abort`): a second
+   run into the same folder is refused with one sentence instead of interleaving. Nothing of an
+   earlier run is touched: a run refused later for a bad option leaves the folder as it was.
+2. Every file is written into a hidden staging folder inside `root` (`.ntk-air-staging-<pid>`),
+   each atomically (a temporary file renamed into place).
+3. `finish` moves the staged files into place, removes the earlier run's stale files, and writes
+   `manifest.json` last. An interrupted or failed run leaves the earlier run as it was (its
+   manifest included); its staging folder is removed by `abort` (the CLI calls it).
+
+Clean-up removes only files this toolkit wrote, by exact name inside the folder: a stale name is
+removed only when it is a plain relative name of report files (letters, digits, `_ . -`, at most
+one folder level, no `..`, no hidden name), the earlier manifest lists it, and, where that
+manifest recorded its SHA-256, the file still has it. Whatever a manifest claims, nothing else is
+deleted. Files are created with the modes the umask gives (as `open` would), not 0600.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,23 +32,73 @@ import numpy as np
 
 from .._json import to_jsonable
 
-__all__ = ["ReportWriter", "OutputError", "check_output_file", "atomic_write"]
+__all__ = [
+    "ReportWriter",
+    "OutputError",
+    "check_output_file",
+    "atomic_write",
+    "safe_file_name",
+    "abort_open_writers",
+]
 
 MANIFEST = "manifest.json"
+LOCK = ".ntk-air.lock"
+_STAGING = ".ntk-air-staging-"
+# A report file's name: one or two plain components, never hidden, never `..`.
+_SAFE_REL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+# Names the report commands write (any folder level); an output option may not collide with them.
+REPORT_NAMES = frozenset(
+    (
+        MANIFEST,
+        "timings.json",
+        "index.md",
+        "summary.json",
+        "air.json",
+        "distill.json",
+        "theorem.json",
+        "entk.json",
+        "kernel.json",
+        "kernel.npz",
+        "entk_kernels.npz",
+        "noisy_labels.json",
+        "noisy_labels_table.md",
+    )
+)
+_OPEN: set = set()  # unfinished writers (their lock and staging folder are released by abort)
 
 
 class OutputError(OSError):
     """An output path that cannot be used (a file where a folder should be, not writable, …)."""
 
 
+def safe_file_name(text: str, *, fallback: str = "data") -> str:
+    """`text` reduced to a file-name component: letters, digits, `_ . -` (others become `_`),
+    never hidden, never empty, at most 64 characters — a name from a data file is never a path.
+
+    >>> safe_file_name("/../../../X")
+    'X'
+    """
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("._-")[:64]
+    return name or fallback
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write) -> Path:
-    """`write(file_object)` into a temporary file beside `path`, then rename it into place."""
+    """`write(file_object)` into a temporary file beside `path`, then rename it into place.
+
+    The file gets the mode `open` would give it (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     if path.exists() and not path.is_file():
         raise OutputError(f"{str(path)!r} exists and is not a regular file; nothing was written")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -68,6 +131,8 @@ def check_output_file(path) -> Path:
     """An output file path that can be written: its folder exists or can be made and is
     writable, and the path is not a folder. Checked before any work starts."""
     path = Path(path)
+    if not str(path).strip():
+        raise OutputError("the output file is an empty name; give a file name")
     if path.is_dir():
         raise OutputError(f"output file {str(path)!r} is a folder")
     if path.exists() and not path.is_file():
@@ -81,8 +146,35 @@ def check_output_file(path) -> Path:
     return path
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _lock(root: Path):
+    """The folder's lock file, held (exclusively, without waiting) by this process."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform: run unlocked
+        return None
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise OutputError(
+            f"another ntk-air run is writing into {str(root)!r}; wait for it to finish or give "
+            "another --out"
+        ) from None
+    return fd
+
+
 class ReportWriter:
-    """Files of one run of a report folder, written atomically and listed in its manifest.
+    """Files of one run of a report folder: staged, moved into place by `finish`, listed in its
+    manifest (see the module docstring for the lifecycle).
 
     Example:
       >>> w = ReportWriter(tmp_path / "out")
@@ -99,21 +191,29 @@ class ReportWriter:
             )
         self.root = Path(root)
         _check_writable_dir(self.root)
-        self.previous = self._previous_files()
+        self._lock_fd = _lock(self.root)
+        self.staging = self.root / f"{_STAGING}{os.getpid()}"
+        if self.staging.exists():  # left by an earlier process with our pid (killed hard)
+            shutil.rmtree(self.staging, ignore_errors=True)
         self.written: list[str] = []
-        manifest = self.root / MANIFEST
-        if manifest.exists():
-            # This run is not complete until it writes its own manifest.
-            manifest.unlink()
+        self.done = False
+        _OPEN.add(self)
 
-    def _previous_files(self) -> list[str]:
-        try:
-            return list(json.loads((self.root / MANIFEST).read_text())["files"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return []
+    def reserved(self, path) -> bool:
+        """Whether an output file at `path` would collide with this report (a report file name
+        inside the folder, or anything inside the staging folder or the lock)."""
+        p, root = Path(path).resolve(), self.root.resolve()
+        if root not in p.parents:
+            return False
+        rel = p.relative_to(root)
+        return p.name in REPORT_NAMES or p.suffix == ".png" or rel.parts[0].startswith(".ntk-air")
 
     def path(self, rel) -> Path:
-        p = self.root / rel
+        """Where the file `rel` of this run is staged (its folder created)."""
+        rel = str(Path(rel).as_posix())
+        if not _SAFE_REL.match(rel):
+            raise OutputError(f"{rel!r} is not a plain report file name")
+        p = self.staging / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
@@ -154,22 +254,99 @@ class ReportWriter:
         draw(axes)
         return Path(self.figure(rel, fig)).name
 
+    def _previous(self) -> dict[str, str | None]:
+        """The earlier manifest's files that are plain report names: {name: sha256 or None}.
+        Anything else a manifest claims (a string, paths with `..`, absolute or hidden names)
+        is ignored."""
+        try:
+            old = json.loads((self.root / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return {}
+        files = old.get("files") if isinstance(old, dict) else None
+        sums = old.get("sha256") if isinstance(old, dict) else None
+        sums = sums if isinstance(sums, dict) else {}
+        if not isinstance(files, list):
+            return {}
+        return {
+            f: sums.get(f) if isinstance(sums.get(f), str) else None
+            for f in files
+            if isinstance(f, str) and _SAFE_REL.match(f) and f != MANIFEST
+        }
+
     def stale(self) -> list[str]:
-        """Files listed by the previous run's manifest that this run did not write."""
-        return [f for f in self.previous if f not in self.written and f != MANIFEST]
+        """Files listed by the previous run's manifest (plain names only) that this run did not
+        write."""
+        return [f for f in self._previous() if f not in self.written]
 
     def finish(self, summary: dict) -> dict:
-        """Remove the previous run's stale files, then write the manifest (last)."""
+        """Move this run's files into place, remove the earlier run's stale files, then write
+        the manifest (last)."""
+        previous = self._previous()
+        root = self.root.resolve()
+        manifest_path = self.root / MANIFEST
+        if manifest_path.is_file():
+            manifest_path.unlink()  # from here until the new one: an incomplete folder
+        sums = {}
+        for rel in self.written:
+            src, dst = self.staging / rel, self.root / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.exists() and not dst.is_file() or dst.is_symlink():
+                raise OutputError(f"{str(dst)!r} exists and is not a regular file; not replaced")
+            sums[rel] = _sha256(src)
+            os.replace(src, dst)
         removed = []
-        for rel in self.stale():
-            p = (self.root / rel).resolve()
-            if self.root.resolve() in p.parents and p.is_file():
-                p.unlink()
-                removed.append(rel)
-        manifest = {"complete": True, "files": list(self.written), "removed_stale": removed}
+        for rel, digest in previous.items():
+            if rel in self.written:
+                continue
+            p = self.root / rel
+            if p.is_symlink() or not p.is_file() or root not in p.resolve().parents:
+                continue
+            if digest is not None and _sha256(p) != digest:
+                continue  # changed since the toolkit wrote it: the user's now
+            p.unlink()
+            removed.append(rel)
+        manifest = {
+            "complete": True,
+            "files": list(self.written),
+            "removed_stale": removed,
+            "sha256": sums,
+        }
         manifest.update(summary)
         atomic_write(
-            self.root / MANIFEST,
+            manifest_path,
             lambda f: f.write((json.dumps(to_jsonable(manifest), indent=2) + "\n").encode()),
         )
+        self._close()
         return manifest
+
+    def abort(self) -> None:
+        """Drop this run's staged files and release the lock; the folder stays as it was."""
+        self._close()
+
+    def _close(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        shutil.rmtree(self.staging, ignore_errors=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        _OPEN.discard(self)
+
+    def __del__(self):  # a writer dropped unfinished releases its lock and staged files
+        try:
+            self._close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.abort()
+
+
+def abort_open_writers() -> None:
+    """`abort` every unfinished writer (the CLI's clean-up after a refusal or an interrupt)."""
+    for w in list(_OPEN):
+        w.abort()

@@ -21,8 +21,10 @@ from ..studies.noisy_labels import (
     summarize_setting,
     t_interval,
 )
+from ._files import safe_file_name
 
 __all__ = [
+    "accuracy_interval",
     "noisy_labels_summary",
     "write_noisy_labels",
     "noisy_labels_headlines",
@@ -31,9 +33,25 @@ __all__ = [
 ]
 
 INTERVAL = (
-    "95 % Student-t interval over seeds: mean ± t_{0.975, S−1}·sd/√S (sd with S − 1); seeds "
-    "differ in initialization, batch order and label-noise draw"
+    "95 % Student-t interval over seeds: mean ± t_{0.975, S−1}·sd/√S (sd with S − 1), "
+    "intersected with [0, 1] for accuracies and [−1, 1] for their differences (where the mean "
+    "lies by construction, so the coverage is unchanged); seeds differ in initialization, batch "
+    "order and label-noise draw"
 )
+
+
+def accuracy_interval(values, lo: float = 0.0, hi: float = 1.0) -> dict:
+    """{mean, lo, hi}: `t_interval` of accuracies over seeds intersected with [lo, hi] (an
+    accuracy's mean lies in [0, 1], a difference's in [−1, 1]: the intersection keeps every
+    interval that covers it, so the 95 % coverage is unchanged).
+
+    >>> accuracy_interval([0.99, 1.0])["hi"]
+    1.0
+    """
+    t = t_interval(values)
+    return {"mean": t["mean"], "lo": max(lo, t["lo"]), "hi": min(hi, t["hi"])}
+
+
 METHOD_TEXT = {
     "plain": "plain training on the given labels, last epoch",
     "early-stop-clean": "plain run stopped at its best epoch on the clean validation split "
@@ -62,7 +80,7 @@ def _mean_band(a):
     from ..studies.noisy_labels import t_quantile_975
 
     half = t_quantile_975(s - 1) * a.std(0, ddof=1) / np.sqrt(s)
-    return mean, mean - half, mean + half
+    return mean, np.maximum(mean - half, 0.0), np.minimum(mean + half, 1.0)
 
 
 def _round(x, digits=6):
@@ -83,8 +101,8 @@ def _row(setting, summary, kernel_summary, seeds):
         "rate": setting.rate,
         "method": summary.method,
         "seeds": seeds,
-        "last_test_acc": _round(t_interval(summary.last_test_acc)),
-        "best_test_acc": _round(t_interval(summary.best_test_acc)),
+        "last_test_acc": _round(accuracy_interval(summary.last_test_acc)),
+        "best_test_acc": _round(accuracy_interval(summary.best_test_acc)),
         "best_epoch": summary.best_epoch,
         "curves": _round(c.test_acc.mean(0)),
         "curves_band": {
@@ -112,8 +130,8 @@ def _row(setting, summary, kernel_summary, seeds):
     if kernel_summary is not None:
         k = kernel_summary
         row["kernel_limit"] = {
-            "last_test_acc": _round(t_interval(k.last_test_acc)),
-            "best_test_acc": _round(t_interval(k.best_test_acc)),
+            "last_test_acc": _round(accuracy_interval(k.last_test_acc)),
+            "best_test_acc": _round(accuracy_interval(k.best_test_acc)),
             "best_epoch": k.best_epoch,
             "curves": _round(k.curves.test_acc.mean(0)),
             "dist_clean": _round(k.curves.dist_clean.mean(0)),
@@ -214,7 +232,7 @@ def _headline(where, rows, cmp, k_cmp) -> dict:
         drop = np.asarray(by["plain"]["per_seed"]["best_test_acc"]) - np.asarray(
             by["plain"]["per_seed"]["last_test_acc"]
         )
-        out["plain_best_minus_last"] = _round(t_interval(drop))
+        out["plain_best_minus_last"] = _round(accuracy_interval(drop, -1.0, 1.0))
     return out
 
 
@@ -379,6 +397,7 @@ def _figures(writer, summary, prefix):
     datasets = list(dict.fromkeys(r["dataset"] for r in summary["results"]))
     for name in datasets:
         heads = [h for h in summary["headlines"] if h["dataset"] == name]
+        file_name = safe_file_name(name)  # a data file's name entry is never a path
         cols = min(3, len(heads))
         nrows = -(-len(heads) // cols)
         fig, axes = new_figure(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows))
@@ -414,7 +433,9 @@ def _figures(writer, summary, prefix):
         for ax in axes[len(heads) :]:
             ax.set_visible(False)
         axes[0].legend(fontsize=7, loc="lower right")
-        figures.append(writer.figure(f"{prefix}noisy_labels_{name}_curves.png", fig).split("/")[-1])
+        figures.append(
+            writer.figure(f"{prefix}noisy_labels_{file_name}_curves.png", fig).split("/")[-1]
+        )
 
         fig, axes = new_figure(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows))
         axes = np.atleast_1d(axes).ravel()
@@ -432,7 +453,9 @@ def _figures(writer, summary, prefix):
         for ax in axes[len(heads) :]:
             ax.set_visible(False)
         axes[0].legend(fontsize=7, loc="lower right")
-        figures.append(writer.figure(f"{prefix}noisy_labels_{name}_table.png", fig).split("/")[-1])
+        figures.append(
+            writer.figure(f"{prefix}noisy_labels_{file_name}_table.png", fig).split("/")[-1]
+        )
     return figures
 
 

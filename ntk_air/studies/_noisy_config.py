@@ -6,10 +6,10 @@ Reference: Dong et al. arXiv 1910.01255 (docs/science/noisy_labels.md).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
+from .._checks import check_bool, check_int, check_optional, check_real, check_sequence
 from ..models import PARAMETERIZATIONS
 from ..targets import plain_gd, r1, r2, r3
 from ..training import LOSSES
@@ -169,14 +169,18 @@ def _positive_int(name, v, minimum=1):
 
 def _check_config(c: NoisyLabelsConfig) -> None:
     """One clear sentence per bad option (the CLI shows it as one line)."""
+    for name in ("noises", "methods", "widths", "channels"):
+        check_sequence(name, getattr(c, name))
+    for name in ("rates", "input_shape"):
+        if getattr(c, name) is not None:
+            check_sequence(name, getattr(c, name))
     for noise in c.noises:
         if noise not in NOISES:
             raise ValueError(f"unknown noise model {noise!r}; choose from {NOISES}")
     if not c.noises:
         raise ValueError("noises is empty; choose from ('flip', 'pair')")
-    for rate in c.rates or ():
-        if not (isinstance(rate, int | float) and 0.0 <= rate < 1.0):
-            raise ValueError(f"noise rate must be in [0, 1), got {rate!r}")
+    for rate in () if c.rates is None else c.rates:
+        check_real("rates", rate, minimum=0.0, maximum=1.0, open_max=True)
     unknown = [m for m in c.methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
@@ -213,16 +217,18 @@ def _check_config(c: NoisyLabelsConfig) -> None:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {c.optimizer!r}")
     if c.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {c.loss!r}")
-    if c.lr is not None and not (math.isfinite(c.lr) and c.lr > 0):
-        raise ValueError(f"lr must be a positive finite learning rate, got {c.lr!r}")
-    if not 0.0 <= c.momentum < 1.0:
-        raise ValueError(f"momentum must be in [0, 1), got {c.momentum!r}")
+    check_optional(check_real, "lr", c.lr, minimum=0.0, open_min=True)
+    check_real("momentum", c.momentum, minimum=0.0, maximum=1.0, open_max=True)
     for name in ("r1_alpha", "r3_alpha"):
-        a = getattr(c, name)
-        if not 0.0 <= a < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), got {a!r}")
-    if not (0 <= c.seed < 2**32):
-        raise ValueError(f"seed must be in [0, 2^32), got {c.seed!r}")
+        check_real(name, getattr(c, name), minimum=0.0, maximum=1.0, open_max=True)
+    check_real("w_std", c.w_std, minimum=0.0, open_min=True)
+    check_real("b_std", c.b_std, minimum=0.0)
+    check_int("seed", c.seed, minimum=0, maximum=2**32 - 1)
+    check_bool("kernel_limit", c.kernel_limit)
+    check_bool("scale_inputs", c.scale_inputs)
+    for name in ("widths", "channels"):
+        for w in getattr(c, name):
+            check_int(name, w, minimum=1)
 
 
 def noise_settings(config: NoisyLabelsConfig) -> list[tuple[str, float]]:

@@ -28,6 +28,12 @@ def load_clean(name: str, config: NoisyLabelsConfig, path=None) -> Dataset:
     n_test = config.n_test
     if path is not None:
         return from_npz(path)
+    if config.n_classes is not None:  # rows are drawn before the class filter: draw enough
+        share = (4 if name == "clusters" else 10) / config.n_classes
+        n_pool = math.ceil(n_pool * share * 1.1)
+        n_test = math.ceil((450 if n_test is None else n_test) * share * 1.1)
+        if name == "digits":
+            n_test = min(n_test, 900)
     if name == "digits":
         return digits(
             n_train=None, n_test=450 if n_test is None else n_test, noise="none", seed=config.seed
@@ -119,6 +125,12 @@ def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
         x_pool, y_pool = x_pool[keep], y_pool[keep][:, : c.n_classes]
         x_test, y_test = x_test[keep_t], y_test[keep_t][:, : c.n_classes]
         n_classes = c.n_classes
+    present = np.unique(np.argmax(y_pool, 1)).size if y_pool.shape[0] else 0
+    if present < 2:
+        raise ValueError(
+            f"{dataset.name} has {present} class(es) in its training rows; the study compares "
+            "classifiers and needs at least 2"
+        )
     n_train = train_size(c, dataset.name)
     if c.batch_size > n_train:
         raise ValueError(f"batch_size {c.batch_size} exceeds n_train {n_train}")

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from .._checks import check_bool, check_dataset, check_int, check_optional, check_real
 from ..data import dataset_task
 from ..dynamics import (
     FittedFractions,
@@ -53,6 +54,22 @@ class AIRConfig:
     num_steps: int = 200
     eta: float | None = None
     force: bool = False
+
+    def __post_init__(self):
+        """Every option checked at construction, one sentence naming the bad one."""
+        check_int("num_steps", self.num_steps, minimum=2)
+        check_optional(check_real, "eta", self.eta, minimum=0, open_min=True)
+        check_bool("force", self.force)
+        if self.steps is not None and np.ndim(self.steps) == 0:
+            check_real("steps", self.steps, minimum=1)
+        elif self.steps is not None:
+            arr = np.asarray(self.steps)
+            if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.number):
+                raise ValueError(
+                    f"steps must be a 1-D array of GD steps, got shape {arr.shape} ({arr.dtype})"
+                )
+            if not (np.isfinite(arr).all() and (arr >= 0).all() and (arr == np.round(arr)).all()):
+                raise ValueError(f"steps must be whole numbers ≥ 0, got {arr.tolist()[:8]}")
 
 
 class AIRStudy(NamedTuple):
@@ -182,6 +199,7 @@ def air(
       >>> int(study.spectra.clean.modes_holding[1])     # modes holding 90 % of ŷ's energy
       3
     """
+    check_dataset(dataset)
     total = 3
     if system is None:
         choice = budget if isinstance(budget, SolverChoice) else air_plan(dataset, budget)

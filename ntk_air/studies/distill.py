@@ -27,6 +27,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import (
+    check_bool,
+    check_choice,
+    check_dataset,
+    check_int,
+    check_optional,
+    check_real,
+    check_sequence,
+)
 from ..data import dataset_task
 from ..distill import OperatorScan, engine_for, self_distill
 from ..dynamics import resolve_step_size
@@ -42,7 +51,7 @@ from ..resources import (
 )
 from ..rounds import default_ridge, distill_rounds, rounds_from_names, stack_rounds
 from ..spectrum import air_spectra
-from ..targets import RULE_NAMES, AffineRule, needs_classes, rules_from_names
+from ..targets import RULE_NAMES, SCHEDULES, AffineRule, needs_classes, rules_from_names
 from ._system import (
     DEFAULT_KRYLOV_STEPS,
     KernelSystem,
@@ -98,6 +107,35 @@ class DistillConfig:
     record_every: int | None = None
     extra_rules: tuple = ()
     krylov_steps: int = DEFAULT_KRYLOV_STEPS
+
+    def __post_init__(self):
+        """Every option checked at construction, one sentence naming the bad one (the ranges
+        of α, β and ξ are the rules' own, checked when they are built)."""
+        check_int("steps", self.steps, minimum=1)
+        check_int("rounds", self.rounds, minimum=0)
+        check_int("student_steps", self.student_steps, minimum=0)
+        check_int("krylov_steps", self.krylov_steps, minimum=0)
+        check_optional(check_int, "record_every", self.record_every, minimum=1)
+        check_optional(check_real, "eta", self.eta, minimum=0, open_min=True)
+        check_optional(check_real, "ridge", self.ridge, minimum=0, open_min=True)
+        check_optional(check_real, "ramp", self.ramp, minimum=0, open_min=True)
+        if not (check_bool("soft", self.soft) or check_bool("hard", self.hard)):
+            raise ValueError("soft and hard are both False: no target variant would run")
+        check_choice("schedule", self.schedule, SCHEDULES)
+        if self.rules is not None:
+            for rule in check_sequence("rules", self.rules):
+                check_choice("rules", rule, RULE_NAMES)
+        for name in ("alphas", "betas", "xis"):
+            if getattr(self, name) is not None:
+                for v in check_sequence(name, getattr(self, name)):
+                    check_real(name, v)
+        extra = check_sequence("extra_rules", self.extra_rules, allow_empty=True)
+        if not all(
+            isinstance(e, tuple | list) and len(e) == 2 and isinstance(e[0], str) for e in extra
+        ):
+            raise ValueError(
+                f"extra_rules must be ((label, rule), …) pairs, got {self.extra_rules!r}"
+            )
 
 
 class RuleRun(NamedTuple):
@@ -458,6 +496,7 @@ def distill(
       >>> [run.label for run in study.runs]
       ['plain GD', 'R3 hard α=0.9']
     """
+    check_dataset(dataset)
     c = config
     if c.rules is not None:
         unknown = [r for r in c.rules if r not in RULE_NAMES]

@@ -30,7 +30,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import models
-from .._checks import check_int, resolve_dtype
+from .._checks import (
+    check_bool,
+    check_dataset,
+    check_int,
+    check_optional,
+    check_real,
+    resolve_dtype,
+)
 from ..dynamics import check_step_size, log_spaced_steps
 from ..eigen import eigensystem
 from ..empirical import EmpiricalNTKFn, MemoryBudgetError, empirical_ntk_fn
@@ -41,6 +48,7 @@ from ..training import train
 from ._system import Progress, data_summary, report_progress
 
 __all__ = [
+    "entk_estimate",
     "ENTK_ARCHS",
     "EntkConfig",
     "EntkNetwork",
@@ -99,8 +107,14 @@ class EntkConfig:
                 "give eta (plain SGD with that step size) or optimizer (any optax "
                 "transformation), not both"
             )
-        if self.eta is not None and not (np.isfinite(self.eta) and self.eta > 0):
-            raise ValueError(f"eta must be a positive finite step size, got {self.eta!r}")
+        check_optional(check_real, "eta", self.eta, minimum=0, open_min=True)
+        check_bool("test", self.test)
+        check_bool("force", self.force)
+        if self.checkpoints is not None:
+            points = np.asarray(self.checkpoints)
+            if points.dtype.kind not in "iuf":
+                raise ValueError(f"checkpoints must be whole steps, got {self.checkpoints!r}")
+            checkpoint_steps(self.steps, points, self.num_checkpoints)
 
 
 class LabelAlignment(NamedTuple):
@@ -284,6 +298,7 @@ def entk(
 
     Reference: Jacot et al. arXiv 1806.07572; Fort et al. arXiv 2010.15110.
     """
+    check_dataset(dataset)
     c = config
     dt = resolve_dtype(c.dtype, like=np.asarray(dataset.x))
     x = jnp.asarray(dataset.x, dt)
@@ -459,6 +474,61 @@ class EntkNetwork(NamedTuple):
     description: dict  # the architecture's options, for reports (with a one-line "summary")
 
 
+def entk_estimate(
+    arch: str,
+    dataset,
+    *,
+    steps: int,
+    checkpoints: int,
+    width: int = 512,
+    depth: int = 2,
+    channels: int = 16,
+    input_shape=None,
+    dtype="float32",
+    test: bool = True,
+):
+    """Time and memory of an `entk` run, from the sizes alone (nothing is built or allocated).
+
+    With P parameters and F multiply-adds per example forward (MLP: F ≈ P; CNN: the
+    convolutions' spatial·9·c_in·c_out), n training and n_t test rows, C outputs and T
+    checkpoints: time ≈ steps · 6·n·F + T · (3·(n + n_t)·C·F + 2·n·(n + n_t)·C·P) multiply-adds
+    at `resources.DEFAULT_RATES['flop_seconds']` plus a compiled step's fixed cost; memory ≈
+    itemsize · (P · (4 + T) + T·n·(n + n_t)): parameters, gradients, two optimizer moments,
+    θ at every checkpoint, and the kernels.
+
+    Returns:
+      `resources.LoopEstimate`.
+    """
+    from ..resources import DEFAULT_RATES, LoopEstimate
+
+    n, d = int(np.shape(dataset.x)[0]), int(np.prod(np.shape(dataset.x)[1:]))
+    n_test = int(np.shape(dataset.x_test)[0]) if (test and dataset.x_test is not None) else 0
+    c = int(np.shape(dataset.y)[1]) if np.ndim(dataset.y) == 2 else 1
+    w, L = float(width), float(depth)
+    if arch == "cnn":
+        shape = input_shape or ((8, 8, 1) if d == 64 else (d, 1))
+        spatial, c_in, ch = float(np.prod(shape[:-1])), float(shape[-1]), float(channels)
+        conv = 9 * (c_in * ch + max(L - 1, 0) * ch * ch)
+        params = conv + spatial * ch * c
+        flops = spatial * conv + spatial * ch * c
+    elif arch == "two-layer-relu":
+        params = flops = d * w + w * c
+    else:
+        params = flops = d * w + w + max(L - 1, 0) * (w * w + w) + w * c + c
+    size = np.dtype(dtype or "float32").itemsize
+    rates = DEFAULT_RATES
+    train_s = steps * (6.0 * n * flops * rates["flop_seconds"] + rates["step_seconds"])
+    kernel_s = (
+        checkpoints
+        * (3.0 * (n + n_test) * c * flops + 2.0 * n * (n + n_test) * c * params)
+        * rates["flop_seconds"]
+    )
+    memory = size * (params * (4 + checkpoints) + checkpoints * n * (n + n_test))
+    what = f"entk: {steps} steps of a {arch} with {params:.3g} parameters on {n} rows"
+    detail = {"parameters": params, "training_seconds": train_s, "kernel_seconds": kernel_s}
+    return LoopEstimate(what, train_s + kernel_s, int(memory), detail)
+
+
 def entk_network(
     arch: str,
     dataset,
@@ -518,6 +588,7 @@ def entk_network(
     """
     if arch not in ENTK_ARCHS:
         raise ValueError(f"arch must be one of {ENTK_ARCHS}, got {arch!r}")
+    check_int("seed", seed, minimum=0, maximum=2**32 - 1)
     x = jnp.asarray(dataset.x, resolve_dtype(dtype, like=np.asarray(dataset.x)))
     one_hot = np.ndim(dataset.y) == 2
     out_dim = int(np.shape(dataset.y)[1]) if one_hot else 1

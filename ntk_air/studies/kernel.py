@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from .._checks import check_dataset
 from ._system import KernelSystem, data_summary, kernel_system
 
 __all__ = ["KernelStudy", "kernel"]
@@ -33,6 +34,7 @@ def kernel(dataset, kernel_fn, *, system: KernelSystem | None = None) -> KernelS
       >>> study.lambda_max > study.lambda_min > 0
       True
     """
+    check_dataset(dataset)
     if system is None:
         system = kernel_system(dataset, kernel_fn)
     lam = np.asarray(system.eig.eigenvalues)

@@ -78,6 +78,7 @@ from ._noisy_results import (
 from ._system import Progress, kernel_system, report_progress
 
 __all__ = [
+    "noisy_labels_estimate",
     "METHODS",
     "TRAINED_METHODS",
     "SELF_DISTILLATION",
@@ -230,6 +231,60 @@ def _input_shape(config, d):
     if config.input_shape is not None:
         return tuple(config.input_shape)
     return (8, 8, 1) if d == 64 else (d, 1)
+
+
+def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
+    """Time and memory of the whole study, from the sizes alone (before any network is built).
+
+    Per data set (n training rows, d inputs, C classes) and noise setting, every trained method
+    (early stopping reuses plain's run) runs S seeds for E epochs: ≈ 6·n·F multiply-adds per
+    epoch and seed (F: a forward pass's multiply-adds per row — the MLP's weights, or the CNN's
+    9·c_in·c_out per position), at
+    `resources.DEFAULT_RATES['flop_seconds']`, plus a compiled step's fixed cost per batch;
+    memory ≈ the parameters (four copies per seed and method) and ~8 float64 curves of E + 1
+    epochs per seed and method.
+
+    Args:
+      splits: the `Split`s the study will run on. config: the study's config.
+
+    Returns:
+      `resources.LoopEstimate`.
+    """
+    from ..resources import DEFAULT_RATES, LoopEstimate
+
+    c, settings = config, len(noise_settings(config))
+    seconds, memory = 0.0, 0.0
+    for split in splits:
+        n, d = split.x.shape[0], int(np.prod(split.x.shape[1:]))
+        classes = split.y_clean.shape[1]
+        if c.arch == "cnn":
+            shape = _input_shape(c, d)
+            spatial, widths = float(np.prod(shape[:-1])), (shape[-1], *c.channels)
+            conv = 9.0 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+            params = conv + spatial * widths[-1] * classes
+            flops = spatial * conv + spatial * widths[-1] * classes
+        else:
+            widths = (d, *c.widths, classes)
+            params = flops = float(
+                sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+            )
+        trained = [m for m in c.methods if m not in EARLY_STOPPING] or ["plain"]
+        runs = (
+            settings
+            * len(set(trained) | ({"plain"} if len(trained) < len(c.methods) else set()))
+            * c.seeds
+        )
+        steps = c.epochs * math.ceil(n / c.batch_size)
+        seconds += runs * (
+            c.epochs * 6.0 * n * flops * DEFAULT_RATES["flop_seconds"]
+            + steps * DEFAULT_RATES["step_seconds"]
+        )
+        memory += runs * (4 * 4 * params + 8 * 8 * (c.epochs + 1))
+    what = (
+        f"noisy-labels: {len(splits)} data set(s) × {settings} setting(s) × "
+        f"{len(c.methods)} methods × {c.seeds} seeds × {c.epochs} epochs"
+    )
+    return LoopEstimate(what, seconds, int(memory), {})
 
 
 def noisy_labels(

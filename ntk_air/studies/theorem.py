@@ -8,12 +8,11 @@ See `ntk_air.theorem` for what is measured and `theorem.claims` for what is chec
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_int
+from .._checks import check_bool, check_int, check_real, check_sequence
 from ..data import clusters
 from ..data._dataset import MAX_SEED
 from ..resources import (
@@ -68,18 +67,21 @@ class TheoremConfig:
 
     def __post_init__(self):
         """Every option checked at construction, one sentence per problem."""
-        widths = tuple(self.widths)
-        if not widths or any(not isinstance(w, int | np.integer) or w < 2 for w in widths):
+        widths = check_sequence("widths", self.widths)
+        if self.harder_widths is not None:
+            check_sequence("harder_widths", self.harder_widths)
+        if not widths or any(
+            isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 2 for w in widths
+        ):
             raise ValueError(f"widths must be integers ≥ 2, got {list(widths)}")
         check_int("steps", self.steps, minimum=1)
         check_int("record_every", self.record_every, minimum=1)
         check_int("early_horizon", self.early_horizon, minimum=1)
         check_int("seed", self.seed, minimum=0, maximum=MAX_SEED)
         check_int("init_seed", self.init_seed, minimum=0, maximum=MAX_SEED)
-        if not (isinstance(self.alpha, int | float) and 0.0 <= self.alpha < 1.0):
-            raise ValueError(f"alpha must be in [0, 1) (R3's momentum), got {self.alpha!r}")
-        if not (isinstance(self.kappa, int | float) and 0.0 < self.kappa < math.inf):
-            raise ValueError(f"kappa must be a positive finite init scale, got {self.kappa!r}")
+        check_real("alpha", self.alpha, minimum=0.0, maximum=1.0, open_max=True)
+        check_real("kappa", self.kappa, minimum=0.0, open_min=True)
+        check_bool("harder", self.harder)
         if self.network_dtype not in ("float32", "float64"):
             raise ValueError(
                 f"network_dtype must be float32 or float64, got {self.network_dtype!r}"

@@ -1,0 +1,188 @@
+"""Data options of the CLI: DATA.npz or a built-in data set, label noise, and the sizes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
+
+from ._errors import CliError
+
+__all__ = ["DATA_DEFAULTS", "SPLIT_SIZED", "DEFAULT_ROWS", "add_data_options", "load_dataset"]
+
+# Defaults of the built-in data options; None in the parser, so that a data file given together
+# with any of them is an error instead of a silent no-op.
+DATA_DEFAULTS = {"dataset": "clusters", "noise": "flip", "seed": 0}
+
+
+def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    """DATA.npz (optional positional) or a built-in data set, the label-noise model, and the
+    subsample sizes."""
+    from ..data import DATASETS, NOISE_MODELS
+
+    g = p.add_argument_group("data")
+    if positional:
+        g.add_argument(
+            "data",
+            nargs="?",
+            default=None,
+            metavar="DATA.npz",
+            help="your own data: x (n,d), y (noisy labels), optional y_clean, x_test, y_test "
+            "(loaded with allow_pickle=False); default: the built-in --dataset",
+        )
+    g.add_argument(
+        "--dataset",
+        default=None,
+        choices=DATASETS,
+        help="built-in data set when no DATA.npz is given (default: clusters, the theorem's model)",
+    )
+    g.add_argument(
+        "--noise",
+        default=None,
+        choices=NOISE_MODELS,
+        help="label-noise model for built-in data (default: flip)",
+    )
+    g.add_argument(
+        "--noise-rate",
+        type=float,
+        default=None,
+        help="flip fraction ρ in [0,1) or Gaussian σ "
+        "(default: the data set's own, 0.25 for clusters)",
+    )
+    g.add_argument("--seed", type=int, default=None, help="data seed (default 0)")
+    g.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use a stratified, seeded subsample of N training points (default: all); above "
+        "a built-in data set's default rows, clusters and mnist1d generate N rows and digits "
+        "splits more of its 1797 examples",
+    )
+    g.add_argument(
+        "--n-test",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use a stratified, seeded subsample of N test points (default: all)",
+    )
+    g.add_argument(
+        "--task",
+        default=None,
+        choices=("classification", "regression"),
+        help="force the task (default: inferred from the labels: ±1 or one-hot ground truth is "
+        "classification, any other real targets regression)",
+    )
+    g.add_argument(
+        "--normalize",
+        action="store_true",
+        help="unit-normalize the rows of DATA.npz (otherwise non-unit rows are an error for "
+        "--arch two-layer-relu, whose theory assumes ‖x‖ = 1)",
+    )
+
+
+# Built-in data sets whose loader draws its own train/test split of any size (up to all the
+# examples): `load_dataset(args, split_sizes=True)` hands them --n-train/--n-test.
+SPLIT_SIZED = ("digits", "digits-binary", "mnist1d", "mnist1d-binary")
+
+
+# Rows of the built-in data sets at their defaults (train, test); larger --n-train/--n-test
+# generate more (clusters, mnist1d) or split more of the 1797 examples (digits).
+DEFAULT_ROWS = {"clusters": (160, 160), "digits": (500, 500), "mnist1d": (500, 500)}
+
+
+def _larger_split(name: str, sizes: dict) -> dict:
+    """Loader options for --n-train/--n-test above the data set's default rows (the stratified
+    subsample then takes exactly the sizes asked); {} when the default rows suffice."""
+    base = name.replace("-binary", "")
+    n_train, n_test = sizes.get("n_train"), sizes.get("n_test")
+    train0, test0 = DEFAULT_ROWS[base]
+    if (n_train or 0) <= train0 and (n_test or 0) <= test0:
+        return {}
+    want_train, want_test = max(n_train or 0, train0), max(n_test or 0, test0)
+    if base == "clusters":  # 4 clusters by default
+        return {"n_per_cluster": -(-want_train // 4), "n_test_per_cluster": -(-want_test // 4)}
+    if base == "digits" and want_train + want_test > 1797:
+        test = n_test or max(0, min(test0, 1797 - want_train))
+        if want_train + test > 1797 or test < 1:
+            raise CliError(
+                f"--n-train {n_train} / --n-test {n_test}: digits has 1797 examples in all "
+                "(train + test); --dataset mnist1d or clusters generate as many rows as asked"
+            )
+        want_test = test
+    return {"n_train": want_train, "n_test": want_test}
+
+
+def load_dataset(args, *, split_sizes: bool = False):
+    """The Dataset named by the options: DATA.npz if given, else the built-in --dataset; then
+    the stratified subsample of --n-train / --n-test. With `split_sizes=True`, the built-in
+    loaders of `SPLIT_SIZED` draw a split of exactly those sizes instead (so --n-train may exceed
+    their default split, e.g. 1000 digits)."""
+    from .. import data as data_mod
+
+    sizes = {k: getattr(args, k, None) for k in ("n_train", "n_test")}
+    path = getattr(args, "data", None)
+    if path is not None:
+        given = [
+            f"--{k.replace('_', '-')}"
+            for k in (*DATA_DEFAULTS, "noise_rate")
+            if getattr(args, k, None) is not None
+        ]
+        if given:
+            raise CliError(
+                f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to the built-in data "
+                f"only, not to the data file {path} (drop {'it' if len(given) == 1 else 'them'})"
+            )
+        if not os.path.exists(path):
+            raise CliError(f"data file not found: {path}")
+        try:
+            ds = data_mod.from_npz(path, normalize=getattr(args, "normalize", False))
+        except data_mod.DataFileError as err:  # one sentence naming the file and the array
+            raise CliError(str(err)) from err
+        except (ValueError, KeyError, TypeError, OSError) as err:
+            raise CliError(f"cannot read {path}: {err}") from err
+        dev = ds.info.get("max_norm_deviation", 0.0)
+        if dev and dev > 1e-6:
+            if getattr(args, "arch", None) == "two-layer-relu":
+                raise CliError(
+                    f"{path}: rows of x are not unit norm (max |‖x‖ − 1| = {dev:.3g}); the "
+                    "two-layer theory assumes ‖x‖ = 1: pass --normalize to normalize them"
+                )
+            warnings.warn(
+                f"{path}: rows of x are not unit norm (max |‖x‖ − 1| = {dev:.3g})", stacklevel=2
+            )
+        seed = 0
+    else:
+        if getattr(args, "normalize", False):
+            raise CliError("--normalize applies to a data file only (built-in data are unit-norm)")
+        name = args.dataset or DATA_DEFAULTS["dataset"]
+        seed = DATA_DEFAULTS["seed"] if args.seed is None else args.seed
+        kwargs = {"seed": seed, "noise": args.noise or DATA_DEFAULTS["noise"]}
+        if args.noise_rate is not None:
+            kwargs["noise_rate"] = args.noise_rate
+        if split_sizes and name in SPLIT_SIZED:
+            for key in ("n_train", "n_test"):
+                if sizes[key] is not None:
+                    kwargs[key] = sizes.pop(key)  # the loader's own split: nothing to subsample
+        else:  # sizes beyond the default data set: generate (or split) as many rows as asked
+            kwargs.update(_larger_split(name, sizes))
+        try:
+            ds = data_mod.load(name, **kwargs)
+        except (ValueError, TypeError) as err:
+            raise CliError(str(err)) from err
+    task = getattr(args, "task", None)
+    if task is not None:
+        try:
+            ds = data_mod.with_task(ds, task)
+        except ValueError as err:
+            raise CliError(f"--task {task}: {err}") from err
+    if path is not None or task is not None:
+        how = "forced by --task" if task else "inferred from the labels; --task forces it"
+        print(f"task: {data_mod.dataset_task(ds)} ({how})", flush=True)
+    n_train, n_test = sizes.get("n_train"), sizes.get("n_test")
+    if n_train is not None or n_test is not None:
+        try:
+            ds = data_mod.subsample(ds, n_train, n_test, seed=seed)
+        except ValueError as err:
+            raise CliError(f"--n-train/--n-test: {err}") from err
+    return ds

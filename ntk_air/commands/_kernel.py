@@ -1,0 +1,101 @@
+"""Kernel options of the CLI: architecture, hyperparameters, dtype, tiling and backend."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._errors import CliError
+
+__all__ = ["add_kernel_options", "build_kernel_fn", "kernel_config"]
+
+
+def add_kernel_options(p: argparse.ArgumentParser) -> None:
+    """Architecture, its hyperparameters, dtype, tiling and backend."""
+    g = p.add_argument_group("kernel")
+    g.add_argument(
+        "--arch",
+        default="two-layer-relu",
+        help="two-layer-relu (the theorem's H∞, default) or fc (deep fully connected, "
+        "neural-tangents conventions); with --backend neural-tangents also a spec string, "
+        "e.g. 'cnn:channels=8,depth=2,shape=8x8x1'",
+    )
+    g.add_argument("--depth", type=int, default=1, help="fc: number of hidden layers (default 1)")
+    g.add_argument("--activation", default="relu", choices=("relu", "erf"))
+    g.add_argument("--w-std", type=float, default=1.0, help="fc: weight std W_std (default 1)")
+    g.add_argument("--b-std", type=float, default=0.0, help="fc: bias std b_std (default 0)")
+    g.add_argument(
+        "--dtype", default="float64", choices=("float32", "float64"), help="(default float64)"
+    )
+    g.add_argument(
+        "--tile-size",
+        type=int,
+        default=None,
+        help="rows per tile (default: untiled for the native kernels, "
+        "tiled by memory budget for --backend neural-tangents)",
+    )
+    g.add_argument(
+        "--backend",
+        default="native",
+        choices=("native", "neural-tangents"),
+        help="kernel engine (default native; neural-tangents needs the optional install)",
+    )
+
+
+def build_kernel_fn(args):
+    """The `KernelFn` named by the options, with --tile-size and --dtype fixed in it."""
+    backend = getattr(args, "backend", "native")
+    if backend == "neural-tangents":
+        from .. import nt_backend
+
+        try:
+            return nt_backend.kernel_fn_from_spec(
+                args.arch,
+                depth=args.depth,
+                activation=args.activation,
+                w_std=args.w_std,
+                b_std=args.b_std,
+                tile_size=args.tile_size,
+                dtype=args.dtype,
+            )
+        except (ValueError, ImportError) as err:  # NeuralTangentsUnavailable is an ImportError
+            raise CliError(str(err)) from err
+    from ..kernels import ARCHITECTURES, make_kernel_fn
+
+    if args.arch not in ARCHITECTURES:
+        raise CliError(
+            f"--arch must be one of {', '.join(ARCHITECTURES)} for the native backend, got "
+            f"{args.arch!r} (architecture specs need --backend neural-tangents)"
+        )
+    if args.arch == "two-layer-relu" and (
+        args.w_std != 1.0 or args.b_std != 0.0 or args.depth != 1
+    ):
+        raise CliError(
+            "--depth/--w-std/--b-std do not apply to --arch two-layer-relu (one hidden layer; "
+            "H∞ is scale-free); use --arch fc"
+        )
+    try:
+        return make_kernel_fn(
+            args.arch,
+            depth=args.depth,
+            activation=args.activation,
+            w_std=args.w_std,
+            b_std=args.b_std,
+            tile_size=args.tile_size,
+            dtype=args.dtype,
+        )
+    except ValueError as err:
+        raise CliError(str(err)) from err
+
+
+def kernel_config(args) -> dict:
+    """The kernel options as recorded in every JSON report."""
+    return {
+        "arch": args.arch,
+        "backend": args.backend,
+        "depth": args.depth,
+        "activation": args.activation,
+        "w_std": args.w_std,
+        "b_std": args.b_std,
+        "dtype": args.dtype,
+        "tile_size": args.tile_size,
+    }

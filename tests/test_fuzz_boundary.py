@@ -1,0 +1,238 @@
+"""Hypothesis fuzzing of the configs and the output-folder lifecycle (issue 21): every config
+either constructs or refuses with one ValueError/TypeError naming its parameter; whatever a
+manifest claims, a run removes only the plain report files an earlier run wrote, inside the
+folder; a refused or interrupted run leaves the earlier run complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ntk_air import cli, report, studies, targets
+from ntk_air.studies.entk import EntkConfig
+from ntk_air.studies.noisy_labels import NoisyLabelsConfig
+
+SETTINGS = settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+# Values of every kind a notebook or a parsed file may hand a config.
+values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+    st.builds(np.float32, st.floats(-10, 10, width=32)),
+    st.builds(np.int64, st.integers(-100, 100)),
+    st.lists(st.integers(-3, 30), max_size=3).map(tuple),
+    st.just(np.array([1.0, np.nan])),
+)
+CONFIGS = {
+    "AIRConfig": (studies.AIRConfig, ("steps", "num_steps", "eta", "force")),
+    "DistillConfig": (
+        studies.DistillConfig,
+        ("rules", "alphas", "ridge", "rounds", "steps", "eta", "record_every", "ramp", "soft"),
+    ),
+    "EntkConfig": (EntkConfig, ("steps", "checkpoints", "num_checkpoints", "eta", "test")),
+    "NoisyLabelsConfig": (NoisyLabelsConfig, ("rates", "seeds", "epochs", "lr", "momentum")),
+    "TheoremConfig": (studies.TheoremConfig, ("widths", "steps", "alpha", "kappa", "harder")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@SETTINGS
+@given(data=st.data())
+def test_configs_construct_or_refuse_naming_the_parameter(name, data):
+    cls, fields = CONFIGS[name]
+    field = data.draw(st.sampled_from(fields))
+    value = data.draw(values)
+    try:
+        cls(**{field: value})
+    except (ValueError, TypeError) as err:
+        msg = str(err)
+        assert msg and "\n" not in msg.strip()
+        # the parameter's name (or, for a rule's own range, the rule's parameter)
+        assert field.rstrip("s") in msg or field in msg, (field, value, msg)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: studies.AIRConfig(num_steps=1),
+        lambda: studies.AIRConfig(force=1),
+        lambda: studies.DistillConfig(steps=0),
+        lambda: studies.DistillConfig(soft=False, hard=False),
+        lambda: EntkConfig(checkpoints=[0, -5]),
+        lambda: NoisyLabelsConfig(lr=True),
+        lambda: NoisyLabelsConfig(seeds=True),
+        lambda: studies.TheoremConfig(widths=(True, 4)),
+        lambda: targets.r3(0.9, hard="yes"),
+        lambda: studies.air(None, None),
+    ],
+)
+def test_bad_configs_are_refused(make):
+    with pytest.raises((ValueError, TypeError)):
+        make()
+
+
+def test_numpy_scalars_are_accepted():
+    assert NoisyLabelsConfig(rates=(np.float32(0.2),)).rates[0] == np.float32(0.2)
+    assert studies.TheoremConfig(alpha=np.float32(0.5), steps=np.int64(10)).steps == 10
+    assert studies.AIRConfig(eta=np.float64(0.1), num_steps=np.int32(5)).num_steps == 5
+    assert studies.DistillConfig(alphas=(np.float32(0.5),), steps=np.int64(4)).steps == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# The output lifecycle
+# ---------------------------------------------------------------------------------------------
+
+names = st.one_of(
+    st.text(alphabet="ab./_-\\~", min_size=1, max_size=8),
+    st.sampled_from(["../outside.txt", "/etc/passwd", "..", ".", "", "a/../../b", ".hidden"]),
+)
+claims = st.one_of(
+    st.text(max_size=5),
+    st.integers(),
+    st.none(),
+    st.lists(st.one_of(names, st.integers(), st.none()), max_size=6),
+    st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=3),
+)
+
+
+@SETTINGS
+@given(files=claims)
+def test_clean_up_removes_only_plain_report_files_whatever_a_manifest_claims(tmp_path, files):
+    root = tmp_path / "case"
+    outside = tmp_path / "outside.txt"
+    root.mkdir(exist_ok=True)
+    outside.write_text("not ours")
+    user = {}
+    for name in ("a", "b", "c", "abc", "mine.txt", "_", "b.a"):
+        (root / name).write_text(name)
+        user[name] = name
+    (root / "manifest.json").write_text(json.dumps({"complete": True, "files": files}))
+    w = report.ReportWriter(root)
+    w.json("new.json", {})
+    manifest = w.finish({"command": "fuzz"})
+    for rel in manifest["removed_stale"]:  # removed: only names the old manifest listed
+        assert isinstance(files, list) and rel in files and "/" not in rel or rel.count("/") == 1
+        assert ".." not in rel.split("/") and not rel.startswith((".", "/"))
+        user.pop(rel, None)
+    for name, text in user.items():
+        assert (root / name).read_text() == text
+    assert outside.read_text() == "not ours"
+    assert (root / "new.json").exists() and (root / "manifest.json").exists()
+
+
+def test_a_string_manifest_deletes_nothing(tmp_path):
+    for name in "abc":
+        (tmp_path / name).write_text(name)
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": "abc"}))
+    w = report.ReportWriter(tmp_path)
+    w.json("x.json", {})
+    assert w.finish({})["removed_stale"] == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name in "abc") == ["a", "b", "c"]
+
+
+def test_a_file_the_user_changed_is_not_removed(tmp_path):
+    w = report.ReportWriter(tmp_path)
+    w.text("old.md", "ours")
+    w.finish({})
+    (tmp_path / "old.md").write_text("the user's edit")
+    w = report.ReportWriter(tmp_path)
+    w.json("x.json", {})
+    assert w.finish({})["removed_stale"] == []
+    assert (tmp_path / "old.md").read_text() == "the user's edit"
+
+
+def test_two_writers_on_one_folder_do_not_interleave(tmp_path):
+    first = report.ReportWriter(tmp_path)
+    with pytest.raises(report.OutputError, match="another ntk-air run"):
+        report.ReportWriter(tmp_path)
+    first.finish({})
+    report.ReportWriter(tmp_path).abort()  # free again
+
+
+def test_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        w = report.ReportWriter(tmp_path)
+        w.json("a.json", {})
+        w.finish({})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "manifest.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_refused_run_keeps_the_earlier_manifest(tmp_path, capsys, x64):
+    out = tmp_path / "air"
+    args = ["air", "--n-train", "30", "--steps", "50", "--no-progress", "--out", str(out)]
+    assert cli.main(args) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    for bad in (["--memory-budget", "-1"], ["--eta", "nan"], ["--num-steps", "1"]):
+        assert cli.main([*args, *bad]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    err = capsys.readouterr().err
+    assert "--num-steps must be" in err  # the option, not the config's parameter
+
+
+def test_save_predictions_may_not_overwrite_a_report_file(tmp_path, capsys, x64):
+    out = tmp_path / "d"
+    for target in ("distill.json", "manifest.json"):
+        code = cli.main(
+            ["distill", "--steps", "5", "--n-train", "20", "--no-progress", "--out", str(out)]
+            + ["--save-predictions", str(out / target)]
+        )
+        assert code == 2
+        assert "would overwrite a file of the report" in capsys.readouterr().err
+    assert not (out / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    "env, text",
+    [
+        ({"JAX_ENABLE_X64": "banana"}, "JAX_ENABLE_X64"),
+        ({"JAX_PLATFORMS": "cuda"}, "JAX_PLATFORMS"),
+    ],
+)
+def test_environment_problems_are_one_sentence(tmp_path, env, text):
+    if env.get("JAX_PLATFORMS") == "cuda":
+        pytest.importorskip("jax")
+        import jax
+
+        if any(d.platform == "gpu" for d in jax.devices()):
+            pytest.skip("a GPU is present")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ntk_air", "air", "--n-train", "20", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and text in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_non_ascii_output_on_an_ascii_terminal_does_not_crash(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ntk_air", "air", "--n-train", "20", "--steps", "20"]
+        + ["--no-progress", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert b"\\u2016" in proc.stdout  # ‖ escaped, not fatal
