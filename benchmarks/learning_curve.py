@@ -126,8 +126,9 @@ def main(argv):
         argv = argv[1:]
     if argv and argv[0] == "topk":
         N, n_max, k, draws = (int(float(v)) for v in argv[1:5])
-        results[f"topk_N{N}"] = topk_part(N, n_max, k, draws)
-        print(f"topk N = {N}: {results[f'topk_N{N}']['seconds']:.1f} s", flush=True)
+        key = f"topk_N{N}_k{k}"
+        results[key] = topk_part(N, n_max, k, draws)
+        print(f"topk N = {N}, k = {k}: {results[key]['seconds']:.1f} s", flush=True)
     OUT.parent.mkdir(exist_ok=True)
     from ntk_air._json import to_jsonable
 
