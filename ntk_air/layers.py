@@ -87,7 +87,7 @@ Layer = Callable[["KernelState"], "KernelState"]
 @functools.partial(
     jax.tree_util.register_dataclass,
     data_fields=["nngp", "c1", "c2", "ntk"],
-    meta_fields=["spatial_dims", "full"],
+    meta_fields=["spatial_dims", "full", "gaussian"],
 )
 @dataclasses.dataclass(frozen=True)
 class KernelState:
@@ -108,6 +108,7 @@ class KernelState:
     ntk: jax.Array  # (n1, n2, *P) Θ(x1_i, x2_j)
     spatial_dims: int = 0  # number of spatial axes d (0: a vector of features)
     full: bool = False  # P = (H, H', W, W', ...) (True) or (H, W, ...) (False); () if d = 0
+    gaussian: bool = False  # outputs of an affine layer (or sums of them): a nonlinearity may follow
 
     def _replace(self, **changes) -> KernelState:
         """A copy with some fields changed (the NamedTuple spelling, kept for user layers)."""
@@ -170,7 +171,7 @@ def input_state(x1, x2, *, spatial_dims: int = 0, full: bool = False) -> KernelS
         nngp = jnp.einsum(f"i{low}z,j{low}z->ij{low}", x1, x2) / chans
         c1 = jnp.sum(x1**2, axis=-1) / chans
         c2 = jnp.sum(x2**2, axis=-1) / chans
-    return KernelState(nngp, c1, c2, jnp.zeros_like(nngp), spatial_dims, bool(full))
+    return KernelState(nngp, c1, c2, jnp.zeros_like(nngp), spatial_dims, bool(full), False)
 
 
 def position_variances(c, spatial_dims: int, full: bool):
@@ -204,6 +205,7 @@ def apply_elementwise(s: KernelState, pair_fn) -> KernelState:
     and v' (arrays broadcast to Σ's shape); Θ ← Θ · Σ̇. c1 and c2 follow the same map
     (at equal positions v = v' = c; with full=True between all pairs of positions).
     """
+    require_gaussian(s, "a nonlinearity")
     d, full = s.spatial_dims, s.full
     v1 = position_variances(s.c1, d, full)
     v2 = position_variances(s.c2, d, full)
@@ -215,8 +217,24 @@ def apply_elementwise(s: KernelState, pair_fn) -> KernelState:
         return pair_fn(c, c, c)[0]
 
     return dataclasses.replace(
-        s, nngp=nngp, c1=self_cov(s.c1, v1), c2=self_cov(s.c2, v2), ntk=s.ntk * dot
+        s,
+        nngp=nngp,
+        c1=self_cov(s.c1, v1),
+        c2=self_cov(s.c2, v2),
+        ntk=s.ntk * dot,
+        gaussian=False,
     )
+
+
+def require_gaussian(s: KernelState, what: str) -> None:
+    """The kernel maps of nonlinearities and layer_norm hold for Gaussian pre-activations only:
+    outputs of dense/conv layers (or sums of them), as in neural-tangents."""
+    if not s.gaussian:
+        raise ValueError(
+            f"{what} needs Gaussian inputs, the outputs of a dense or conv layer: put one before "
+            "it (the kernel formula does not hold for the network's inputs or another "
+            "nonlinearity's outputs)"
+        )
 
 
 def _check_std(name: str, value, *, positive: bool) -> float:
@@ -238,7 +256,12 @@ class Dense:
         w2, b2 = self.w_std**2, self.b_std**2
         nngp = w2 * s.nngp + b2
         return dataclasses.replace(
-            s, nngp=nngp, c1=w2 * s.c1 + b2, c2=w2 * s.c2 + b2, ntk=nngp + w2 * s.ntk
+            s,
+            nngp=nngp,
+            c1=w2 * s.c1 + b2,
+            c2=w2 * s.c2 + b2,
+            ntk=nngp + w2 * s.ntk,
+            gaussian=True,
         )
 
 
@@ -338,6 +361,21 @@ class Repeat:
     times: int
 
     def __call__(self, s: KernelState) -> KernelState:
+        if self.times == 0:
+            return s
+        same = jax.tree_util.tree_structure(s) == jax.tree_util.tree_structure(
+            out := jax.eval_shape(self.layer, s)
+        ) and all(
+            a.shape == b.shape and a.dtype == b.dtype
+            for a, b in zip(jax.tree_util.tree_leaves(s), jax.tree_util.tree_leaves(out))
+        )
+        if not same:
+            # The first pass changes the state's layout (e.g. makes it Gaussian) or its size:
+            # peel it off; a layer that keeps changing the size is unrolled.
+            s = self.layer(s)
+            if self.times == 1:
+                return s
+            return Repeat(self.layer, self.times - 1)(s)
         return lax.scan(lambda c, _: (self.layer(c), None), s, None, length=self.times)[0]
 
 

@@ -63,6 +63,7 @@ from .layers import (
     _check_std,
     _expand,
     position_variances,
+    require_gaussian,
 )
 
 __all__ = [
@@ -220,6 +221,7 @@ class Conv:
             ntk=w2 * unscaled(s.ntk, 2) + nngp,
             c1=w2 * unscaled(s.c1, 1) + b2,
             c2=w2 * unscaled(s.c2, 1) + b2,
+            gaussian=True,
         )
 
 
@@ -296,6 +298,7 @@ class LayerNorm:
     eps: float = 1e-12
 
     def __call__(self, s: KernelState) -> KernelState:
+        require_gaussian(s, "layer_norm")
         d, full = s.spatial_dims, s.full
         v1 = self.eps + position_variances(s.c1, d, full)
         v2 = self.eps + position_variances(s.c2, d, full)
@@ -324,6 +327,11 @@ class Residual:
 
     def __call__(self, s: KernelState) -> KernelState:
         out = self.block(s)
+        if not (s.gaussian and out.gaussian):
+            raise ValueError(
+                "residual sums Gaussian branches only (neural-tangents' FanInSum): the block and "
+                "its input must both end with a dense or conv layer (or a sum of them)"
+            )
         if (out.spatial_dims, out.full, out.nngp.shape) != (s.spatial_dims, s.full, s.nngp.shape):
             raise ValueError(
                 f"residual: the block changes the kernel's shape {s.nngp.shape} to "
