@@ -44,6 +44,7 @@ _MODULES = (
     "empirical",
     "kernels",
     "layers",
+    "layers_spatial",
     "matfree",
     "models",
     "operators",

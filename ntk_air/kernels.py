@@ -169,7 +169,9 @@ class PairwiseKernelFn:
             return
         fit = math.isqrt(max(0, limit - output) // per_pair)
         remedy = (
-            f"use tile_size={fit} or less" if fit >= 1 else "the output alone does not fit: use "
+            f"use tile_size={fit} or less"
+            if fit >= 1
+            else "the output alone does not fit: use "
             "fewer inputs or the matrix-free path (ntk_air.operators.kernel_operator)"
         )
         raise ValueError(

@@ -305,9 +305,11 @@ class LayerNorm:
         scale = jnp.sqrt(_expand(v1, d, full, 0, 2) * _expand(v2, d, full, 1, 2))
 
         def self_scale(c, v):
-            return jnp.sqrt(_expand(v, d, full, 0, 1) * _expand(v, d, full, 1, 1)) if (
-                full and d
-            ) else v
+            return (
+                jnp.sqrt(_expand(v, d, full, 0, 1) * _expand(v, d, full, 1, 1))
+                if (full and d)
+                else v
+            )
 
         return dataclasses.replace(
             s,
@@ -372,7 +374,9 @@ def conv(
     if len(stride) != len(filt):
         raise ValueError(f"strides {strides!r} must have one entry per filter axis {filt}")
     w = _check_std("w_std", w_std, positive=True)
-    return Conv(filt, stride, _check_padding(padding), w, _check_std("b_std", b_std, positive=False))
+    return Conv(
+        filt, stride, _check_padding(padding), w, _check_std("b_std", b_std, positive=False)
+    )
 
 
 def avg_pool(window_shape, strides=None, padding: str = "VALID") -> AvgPool:
@@ -459,4 +463,3 @@ def state_layout(layer) -> StateLayout:
     spatial = any(isinstance(x, _SPATIAL) for x in found)
     full = any(isinstance(x, _MIXING) for x in found)
     return StateLayout(spatial, full)
-

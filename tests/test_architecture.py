@@ -20,6 +20,7 @@ LAYERS = {
         "checked",
         "tiling",
         "layers",
+        "layers_spatial",
         "kernels",
         "empirical",
         "eigen",

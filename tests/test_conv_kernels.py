@@ -50,8 +50,12 @@ def native(entries):
 def cases():
     data = np.load(FIXTURES)
     names = sorted({k.split("/")[0] for k in data.files})
-    return {n: {f: data[f"{n}/{f}"] for f in ("net", "x1", "x2", "nngp", "ntk", "nngp_same",
-                                              "ntk_same")} for n in names}
+    return {
+        n: {
+            f: data[f"{n}/{f}"] for f in ("net", "x1", "x2", "nngp", "ntk", "nngp_same", "ntk_same")
+        }
+        for n in names
+    }
 
 
 def _names():
@@ -84,8 +88,21 @@ def test_at_least_twelve_combinations_and_every_layer(cases):
 
     for case in cases.values():
         walk(json.loads(str(case["net"])))
-    assert kinds >= {"conv", "dense", "avg_pool", "gap", "flatten", "layer_norm", "relu",
-                     "leaky_relu", "abs", "erf", "gelu", "identity", "residual"}
+    assert kinds >= {
+        "conv",
+        "dense",
+        "avg_pool",
+        "gap",
+        "flatten",
+        "layer_norm",
+        "relu",
+        "leaky_relu",
+        "abs",
+        "erf",
+        "gelu",
+        "identity",
+        "residual",
+    }
     paddings = {e[3] for c in cases.values() for e in json.loads(str(c["net"])) if e[0] == "conv"}
     assert paddings == {"SAME", "VALID", "CIRCULAR"}
     assert len(cases) >= 12 + 17
@@ -130,13 +147,20 @@ def test_layout_follows_the_layers():
 def test_flat_rows_with_input_shape_and_the_fc_kernel(x64):
     x = np.random.default_rng(5).normal(size=(4, 12))
     fn = kernels.from_layers(_cnn(L.flatten()), input_shape=(4, 3, 1))
-    np.testing.assert_allclose(fn(x).ntk, kernels.from_layers(_cnn(L.flatten()))(
-        x.reshape(4, 4, 3, 1)).ntk, rtol=1e-14)
+    np.testing.assert_allclose(
+        fn(x).ntk, kernels.from_layers(_cnn(L.flatten()))(x.reshape(4, 4, 3, 1)).ntk, rtol=1e-14
+    )
     # A 1×1 convolution on 1×1 "images" is the dense network.
-    one = L.serial(L.repeat(L.serial(L.conv((1, 1), w_std=1.3, b_std=0.2), L.erf()), 2),
-                   L.flatten(), L.dense(1.3, 0.2))
-    np.testing.assert_allclose(kernels.from_layers(one)(x.reshape(4, 1, 1, 12)).ntk,
-                               kernels.fc_kernel_fn(2, "erf", 1.3, 0.2)(x).ntk, rtol=1e-13)
+    one = L.serial(
+        L.repeat(L.serial(L.conv((1, 1), w_std=1.3, b_std=0.2), L.erf()), 2),
+        L.flatten(),
+        L.dense(1.3, 0.2),
+    )
+    np.testing.assert_allclose(
+        kernels.from_layers(one)(x.reshape(4, 1, 1, 12)).ntk,
+        kernels.fc_kernel_fn(2, "erf", 1.3, 0.2)(x).ntk,
+        rtol=1e-13,
+    )
 
 
 def test_memory_is_estimated_and_refused_with_a_tile_that_fits():
@@ -201,11 +225,24 @@ def test_cli_cnn_spec_runs_natively_without_neural_tangents(tmp_path):
         "from ntk_air.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    args = ["air", "--dataset", "digits", "--arch", "cnn:depth=3,pool=global,shape=8x8x1",
-            "--n-train", "24", "--n-test", "8", "--no-progress", "--out", str(tmp_path / "o")]
+    args = [
+        "air",
+        "--dataset",
+        "digits",
+        "--arch",
+        "cnn:depth=3,pool=global,shape=8x8x1",
+        "--n-train",
+        "24",
+        "--n-test",
+        "8",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    run = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
-                         text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads((tmp_path / "o" / "air.json").read_text())
     assert "cnn:" in json.dumps(report)
@@ -214,16 +251,19 @@ def test_cli_cnn_spec_runs_natively_without_neural_tangents(tmp_path):
 def test_spec_grammar_and_native_builder(x64):
     from ntk_air.nt_backend import specs
 
-    net, shape = specs.layers_from_spec("cnn:depth=2,residual=true,norm=layer,pool=avg2,"
-                                        "shape=6x6x1")
+    net, shape = specs.layers_from_spec(
+        "cnn:depth=2,residual=true,norm=layer,pool=avg2,shape=6x6x1"
+    )
     assert shape == (6, 6, 1) and L.state_layout(net).full
     x = np.random.default_rng(6).normal(size=(3, 36))
-    fn = specs.native_kernel_fn_from_spec("cnn:depth=2,residual=true,norm=layer,pool=avg2,"
-                                          "shape=6x6x1")
+    fn = specs.native_kernel_fn_from_spec(
+        "cnn:depth=2,residual=true,norm=layer,pool=avg2,shape=6x6x1"
+    )
     assert fn(x).ntk.shape == (3, 3)
     fc = specs.native_kernel_fn_from_spec("fc:depth=2,act=erf,w_std=1.3,b_std=0.2")
-    np.testing.assert_allclose(fc(x).ntk, kernels.fc_kernel_fn(2, "erf", 1.3, 0.2)(x).ntk,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        fc(x).ntk, kernels.fc_kernel_fn(2, "erf", 1.3, 0.2)(x).ntk, rtol=1e-13
+    )
     with pytest.raises(ValueError, match="residual=true needs padding=same or circular"):
         specs.parse_spec("cnn:residual=true,padding=valid")
     with pytest.raises(ValueError, match="expected global, flatten or avgK"):

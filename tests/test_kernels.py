@@ -248,15 +248,14 @@ def test_fc_relu_diagonal_is_exact(x64, depth, w_std, b_std):
 # --------------------------------------------------------------------------- the KernelFn protocol
 
 
-def test_factory_settings_and_the_deprecated_per_call_keywords(x64):
+def test_factory_settings_fix_tiling_and_dtype(x64):
     x = _unit_rows(9, 4, 21)
     fn = kernels.fc_kernel_fn(2, "relu", 1.2, 0.1)
     tiled = fn.replace(tile_size=4)
     np.testing.assert_allclose(tiled(x).ntk, fn(x).ntk, rtol=1e-14)
     assert fn.replace(dtype="float32")(x).ntk.dtype == jnp.float32
-    with pytest.warns(DeprecationWarning, match="fix them when the kernel function is made"):
-        old = fn(x, tile_size=4)
-    np.testing.assert_allclose(old.ntk, fn(x).ntk, rtol=1e-14)
+    with pytest.raises(TypeError):  # the removed per-call form fn(x, tile_size=T)
+        fn(x, tile_size=4)
     assert isinstance(fn, kernels.KernelFn)
     with pytest.raises(ValueError, match="tile_size must be a positive int"):
         kernels.fc_kernel_fn(1, tile_size=0)

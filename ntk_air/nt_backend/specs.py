@@ -278,8 +278,11 @@ def parse_spec(
 
 def _check_consistency(spec: str, arch: str, o: dict[str, Any]) -> None:
     if arch == "cnn" and o["residual"] and o["padding"] == "valid":
-        raise _fail(spec, "residual=true needs padding=same or circular (a residual block keeps "
-                    "the spatial size)")
+        raise _fail(
+            spec,
+            "residual=true needs padding=same or circular (a residual block keeps "
+            "the spatial size)",
+        )
     shape = o.get("shape")
     if shape is None:
         return
@@ -347,8 +350,13 @@ def stax_from_spec(spec: str | ArchSpec, **keywords) -> StaxNetwork:
         shape = o.get("shape")
         rank = 1 if parsed.arch == "fc" else _spatial_dims(parsed) + 1
         return StaxNetwork(*net, input_shape=shape, example_rank=rank, spec=parsed)
-    act = {"relu": stax.Relu, "erf": stax.Erf, "gelu": stax.Gelu, "abs": stax.Abs,
-           "identity": stax.Identity}[o["act"]]
+    act = {
+        "relu": stax.Relu,
+        "erf": stax.Erf,
+        "gelu": stax.Gelu,
+        "abs": stax.Abs,
+        "identity": stax.Identity,
+    }[o["act"]]
     readout = stax.Dense(1, W_std=w_std, b_std=b_std)
     shape = o["shape"]
     pool = stax.GlobalAvgPool() if o["pool"] == "global" else stax.Flatten()
@@ -408,8 +416,13 @@ def layer_plan(parsed: ArchSpec) -> list:
 
 def _to_stax(plan, stax, parsed: ArchSpec) -> list:
     width = parsed.options.get("width") or parsed.options.get("channels")
-    acts = {"relu": stax.Relu, "erf": stax.Erf, "gelu": stax.Gelu, "abs": stax.Abs,
-            "identity": stax.Identity}
+    acts = {
+        "relu": stax.Relu,
+        "erf": stax.Erf,
+        "gelu": stax.Gelu,
+        "abs": stax.Abs,
+        "identity": stax.Identity,
+    }
     out = []
     for kind, *args in plan:
         if kind == "dense":
