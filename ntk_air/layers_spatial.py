@@ -26,11 +26,11 @@ and the padding amounts of `lax.padtype_to_pads`. The window sums are separable:
 window of a d-dimensional convolution is a product of d one-axis windows, so the covariance is
 convolved one spatial axis at a time (|F_1| + … + |F_d| shifted sums, not |F_1| ⋯ |F_d|).
 
-Attention: neural-tangents' `GlobalSelfAttention` kernel is not reproduced here. Its
-infinite-width limit depends on NT's choice among several scalings (`linear_scaling`, the
-`attention_mechanism`, positional-embedding kernels) whose exact closed forms are implementation
-details of NT without a published specification; reproducing them to 1e-12 would mean copying
-NT. The `attention` architecture therefore stays on the neural-tangents backend.
+Attention is not reproduced natively. neural-tangents' `GlobalSelfAttention` kernel depends on
+options (`linear_scaling`, `attention_mechanism`, positional-embedding kernels and their
+scalings) whose closed forms would each have to be re-derived and checked against the pinned
+neural-tangents to 1e-12; that is not done, so the `attention` architecture spec stays on the
+neural-tangents backend (`--backend neural-tangents`).
 
     >>> from ntk_air import kernels, layers
     >>> net = layers.serial(layers.conv((3, 3), w_std=1.5, b_std=0.1), layers.relu(),
