@@ -76,8 +76,8 @@ def test_float32_matches_float64(arch):
     x = _unit_rows(40, 10, 8)
     fns = {
         "two-layer-relu": lambda x, dt: kernels.two_layer_relu(x, dtype=dt),
-        "fc-relu": lambda x, dt: kernels.fc_kernel_fn(3, "relu", 1.5, 0.1)(x, dtype=dt).ntk,
-        "fc-erf": lambda x, dt: kernels.fc_kernel_fn(3, "erf", 1.5, 0.1)(x, dtype=dt).ntk,
+        "fc-relu": lambda x, dt: kernels.fc_kernel_fn(3, "relu", 1.5, 0.1, dtype=dt)(x).ntk,
+        "fc-erf": lambda x, dt: kernels.fc_kernel_fn(3, "erf", 1.5, 0.1, dtype=dt)(x).ntk,
     }
     prev = jax.config.jax_enable_x64
     try:
