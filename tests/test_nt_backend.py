@@ -718,7 +718,7 @@ def test_float32_kernel_close_to_float64_fixture():
     from ntk_air.nt_backend import kernel_fn_from_spec
 
     f = load_fixture(FIXTURES / "cnn_erf_valid_flatten.npz")
-    k = kernel_fn_from_spec(str(f["spec"]))(f["x1"], f["x2"], dtype="float32")
+    k = kernel_fn_from_spec(str(f["spec"]), dtype="float32")(f["x1"], f["x2"])
     assert k.ntk.dtype == np.float32
     assert rel_fro(k.ntk, f["ntk_12"]) <= 1e-5 and rel_fro(k.nngp, f["nngp_12"]) <= 1e-5
 
@@ -735,7 +735,7 @@ def test_input_shape_errors_are_clear(x64):
     with pytest.raises(ValueError, match="non-finite"):
         kernel_fn_from_spec("cnn:depth=1,shape=8x8x1")(np.full((3, 64), np.nan))
     with pytest.raises(ValueError, match="tile_size"):
-        kernel_fn_from_spec("fc")(np.ones((3, 4)), tile_size=0)
+        kernel_fn_from_spec("fc", tile_size=0)(np.ones((3, 4)))
     with pytest.raises(ValueError, match=r"rank 1; flatten"):
         kernel_fn_from_spec("fc")(np.ones((3, 4, 2)))
     with pytest.raises(ValueError, match="same example shape"):
