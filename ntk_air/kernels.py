@@ -361,8 +361,8 @@ def _prepare_examples(x1, x2, dtype, *, input_shape=None, spatial=False):
     if spatial and not 3 <= x1.ndim <= 5:
         raise ValueError(
             f"x1 has shape {tuple(x1.shape)}, but a convolutional network needs examples "
-            "(n, *spatial, channels) with 1 to 3 spatial axes; give input_shape= (e.g. (8, 8, 1) "
-            "for 8×8 grey images) to reshape flat rows"
+            "(n, *spatial, channels) with 1 to 3 spatial axes; reshape flat rows with input_shape= "
+            "(the arch spec's shape=, e.g. shape=8x8x1 for 8×8 grey images)"
         )
     return x1, x2
 
