@@ -44,6 +44,7 @@ _MODULES = (
     "kernels",
     "layers",
     "learning_curves",
+    "layers_spatial",
     "matfree",
     "models",
     "operators",

@@ -24,5 +24,7 @@ run 120 $PY benchmarks/bench_distill.py --n 2048 --out "$OUT/distill.json"
 run 300 $PY benchmarks/entk.py --n 1024 4096 16384 --ours auto --no-nt --no-float64 --repeats 5 --time-budget-min 4 --out "$OUT/entk.json"
 # Matrix-free top-k (issue 11): dense n = 32 000 for comparison, top-100 at n = 10^6.
 run 600 $PY benchmarks/scale.py --n 32000 1000000 --dense-max 32000 --tail-steps 0 --out "$OUT/scale.json"
+# Native convolutional kernels (issue 19): native side only (no neural-tangents on the image).
+run 300 $PY benchmarks/nt_conv.py --no-nt --n 1024 4096 --max-gap-n 1024 --repeats 3 --out "$OUT/nt_conv.json"
 run 90 $PY benchmarks/bench_empirical.py --n 500 2000 --width 512 --depth 3 --d 100 --implementations jacobian ntvp structured --out "$OUT/empirical.json"
 ls -la "$OUT"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -113,9 +112,6 @@ def _tiled_jit(block_fn, x1, x2, tile_size):
     return tiled_pairwise(lambda a, b: _as_kernel(block_fn(a, b)), x1, x2, tile_size)
 
 
-_UNSET: Any = object()
-
-
 @dataclasses.dataclass(frozen=True)
 class PairwiseKernelFn:
     """A `KernelFn` built from a pairwise block function (made by `from_pairwise`).
@@ -133,6 +129,7 @@ class PairwiseKernelFn:
     name: str = "kernel"
     bytes_per_pair: Callable | None = None  # (example_shape, itemsize) → bytes per entry
     memory_budget: int | None = None  # bytes of intermediates per tile (automatic tile size)
+    memory_limit: int | None = None  # bytes a call may use (with bytes_per_pair); None: available
 
     def __post_init__(self):
         check_tile_size(self.tile_size)
@@ -150,25 +147,41 @@ class PairwiseKernelFn:
             return self.tile_size
         per_pair = self.bytes_per_pair(tuple(x1.shape[1:]), x1.dtype.itemsize)
         t = max(1, math.isqrt(max(1, int(self.memory_budget) // max(1, int(per_pair)))))
-        return None if (t >= x1.shape[0] and t >= x2.shape[0]) else t
+        n = max(x1.shape[0], x2.shape[0])
+        if t >= n:
+            return None
+        return -(-n // -(-n // t))  # as many tiles as t needs, filled evenly (less padding)
 
-    def __call__(self, x1, x2=None, *, tile_size=_UNSET, dtype=_UNSET) -> Kernel:
-        fn = self
-        if tile_size is not _UNSET or dtype is not _UNSET:
-            warnings.warn(
-                "passing tile_size=/dtype= to a kernel function is deprecated: fix them when the "
-                "kernel function is made (e.g. fc_kernel_fn(..., tile_size=T, dtype=D)) or use "
-                "kernel_fn.replace(tile_size=T, dtype=D)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            changes = {}
-            if tile_size is not _UNSET:
-                changes["tile_size"] = tile_size
-            if dtype is not _UNSET:
-                changes["dtype"] = dtype
-            fn = self.replace(**changes)
-        return fn._evaluate(x1, x2)
+    def check_memory(self, x1, x2, tile: int | None) -> None:
+        """Refuse, before allocating, a call whose output plus one tile's intermediates exceeds
+        `memory_limit` (default: the memory available now), naming a tile size that fits."""
+        if self.bytes_per_pair is None:
+            return
+        from .resources import available_memory, format_bytes
+
+        n1, n2, item = x1.shape[0], x2.shape[0], x1.dtype.itemsize
+        per_pair = int(self.bytes_per_pair(tuple(x1.shape[1:]), item))
+        output = 2 * n1 * n2 * item
+        t1, t2 = (n1, n2) if tile is None else (min(tile, n1), min(tile, n2))
+        need = output + t1 * t2 * per_pair
+        limit = available_memory() if self.memory_limit is None else int(self.memory_limit)
+        if need <= limit:
+            return
+        fit = math.isqrt(max(0, limit - output) // per_pair)
+        remedy = (
+            f"use tile_size={fit} or less"
+            if fit >= 1
+            else "the output alone does not fit: use "
+            "fewer inputs or the matrix-free path (ntk_air.operators.kernel_operator)"
+        )
+        raise ValueError(
+            f"the {self.name} kernel of {n1} × {n2} inputs would need about "
+            f"{format_bytes(need)} ({format_bytes(output)} output + {format_bytes(need - output)}"
+            f" for a {t1} × {t2} tile), more than the {format_bytes(limit)} allowed; {remedy}"
+        )
+
+    def __call__(self, x1, x2=None) -> Kernel:
+        return self._evaluate(x1, x2)
 
     def _evaluate(self, x1, x2) -> Kernel:
         dt = resolve_dtype(self.dtype, like=_first_array(x1))
@@ -179,6 +192,7 @@ class PairwiseKernelFn:
                 raise ValueError(f"{name} has no rows: a kernel needs at least one example")
         self._check_block_shape(x1, x2)
         tile = self.tile_for(x1, x2)
+        self.check_memory(x1, x2, tile)
 
         def grid(a, b, t):
             return _tiled_jit(self.block_fn, a, b, t)
@@ -289,45 +303,140 @@ def from_pairwise(
     )
 
 
+LAYERS_MEMORY_BUDGET = 512 * 2**20
+"""Bytes of intermediates per tile when `from_layers` chooses the tile size of a spatial net."""
+# Per pair of examples a spatial layer holds nngp and ntk over the positions P (S or S²) and a
+# few same-sized temporaries (padded copy, window sum, the activation's angle and root).
+_LIVE_ARRAYS = 8
+
+
 @dataclasses.dataclass(frozen=True)
 class _LayersBlock:
     """Pairwise block of a composition of infinite-width layers (hashable: shared compiles)."""
 
     layer: Callable
+    spatial: bool = False  # inputs (n, *spatial, C) keep their spatial axes
+    full: bool = False  # covariances between all pairs of positions (else equal positions)
 
     def __call__(self, a, b) -> Kernel:
-        s = self.layer(L.input_state(a, b))
+        dims = a.ndim - 2 if self.spatial else 0
+        s = self.layer(L.input_state(a, b, spatial_dims=dims, full=self.full))
+        if s.spatial_dims:
+            raise ValueError(
+                "the network ends with spatial axes: finish it with layers.flatten() or "
+                "layers.global_avg_pool() (then a dense readout)"
+            )
         return Kernel(nngp=s.nngp, ntk=s.ntk)
 
 
-def from_layers(layer, *, tile_size=None, dtype=None, precision="highest") -> PairwiseKernelFn:
-    """The `KernelFn` of infinite-width layers: Σ⁰ = x·x'/d, Θ⁰ = 0, then `layer`.
+@dataclasses.dataclass(frozen=True)
+class _LayersPairBytes:
+    """Bytes per pair of examples of a layered kernel's intermediates (for the tile size)."""
+
+    spatial: bool
+    full: bool
+
+    def __call__(self, example_shape, itemsize) -> int:
+        positions = math.prod(example_shape[:-1]) if self.spatial else 1
+        per_pair = positions**2 if self.full else positions
+        return _LIVE_ARRAYS * per_pair * int(itemsize)
+
+
+def _prepare_examples(x1, x2, dtype, *, input_shape=None, spatial=False):
+    """prepare_rows for layered kernels: any rank; flat rows reshaped to (n, *input_shape)."""
+    x1, x2 = prepare_rows(x1, x2, dtype, rank=None)
+
+    def shaped(x, name):
+        if x is None or input_shape is None or tuple(x.shape[1:]) == input_shape:
+            return x
+        d = math.prod(input_shape)
+        if x.ndim != 2 or x.shape[1] != d:
+            raise ValueError(
+                f"{name} has shape {tuple(x.shape)}; expected (n, {d}) flat rows or "
+                f"(n, {', '.join(map(str, input_shape))}) for input_shape={input_shape}"
+            )
+        return x.reshape(x.shape[0], *input_shape)
+
+    x1, x2 = shaped(x1, "x1"), shaped(x2, "x2")
+    if spatial and not 3 <= x1.ndim <= 5:
+        raise ValueError(
+            f"x1 has shape {tuple(x1.shape)}, but a convolutional network needs examples "
+            "(n, *spatial, channels) with 1 to 3 spatial axes; reshape flat rows with input_shape= "
+            "(the arch spec's shape=, e.g. shape=8x8x1 for 8×8 grey images)"
+        )
+    return x1, x2
+
+
+def from_layers(
+    layer,
+    *,
+    tile_size=None,
+    dtype=None,
+    precision="highest",
+    input_shape=None,
+    memory_budget: int | None = None,
+    memory_limit: int | None = None,
+) -> PairwiseKernelFn:
+    """The `KernelFn` of infinite-width layers: Σ⁰ = x·x'/C, Θ⁰ = 0, then `layer`.
+
+    Networks without spatial layers see flattened examples (Σ⁰ = x·x'/d). Networks with
+    `conv`, `avg_pool`, `global_avg_pool` or `flatten` take examples (n, *spatial, channels)
+    (1 to 3 spatial axes) and keep per-position covariances: at equal positions only when no
+    layer mixes positions (a `flatten` readout: O(n² S) per layer), between every pair of
+    positions when one does (`avg_pool`, `global_avg_pool`: O(n² S²)); see
+    `layers_spatial.state_layout`. Such kernels are tiled over rows: the tile size comes from
+    `memory_budget` unless given, and a call whose output plus one tile's intermediates exceeds
+    `memory_limit` is refused before anything is allocated, naming the estimate and a tile size
+    that fits.
 
     Args:
       layer: a function KernelState → KernelState, e.g. `layers.serial(layers.dense(), ...)`.
-      tile_size: as in `from_pairwise`.
+      tile_size: as in `from_pairwise` (None: chosen from memory_budget for spatial networks).
       dtype: as in `from_pairwise`.
       precision: as in `from_pairwise`.
+      input_shape: one example's shape, e.g. (8, 8, 1): flat (n, d) rows are reshaped to it.
+      memory_budget: bytes of intermediates per tile for the automatic tile size of a spatial
+        network (default `LAYERS_MEMORY_BUDGET`).
+      memory_limit: bytes a call may use (output + one tile); default: the memory available now.
 
     Returns:
-      kernel_fn(x1, x2=None) -> Kernel(nngp, ntk). Examples of any rank are flattened.
+      kernel_fn(x1, x2=None) -> Kernel(nngp, ntk), each (n1, n2).
 
     Example:
       >>> net = layers.serial(layers.dense(1.0, 0.0), layers.erf(), layers.dense(1.0, 0.0))
       >>> k = kernels.from_layers(net)(x)
       >>> bool(jnp.allclose(k.ntk, kernels.fc_kernel_fn(1, "erf")(x).ntk))
       True
+      >>> cnn = layers.serial(layers.conv((3, 3), w_std=1.5, b_std=0.1), layers.relu(),
+      ...                     layers.flatten(), layers.dense(1.5, 0.1))
+      >>> kernels.from_layers(cnn, input_shape=(8, 8, 1))(np.ones((3, 64))).ntk.shape
+      (3, 3)
     """
     if not callable(layer):
         raise TypeError(f"layer must be callable KernelState -> KernelState, got {layer!r}")
-    return from_pairwise(
-        _LayersBlock(layer),
+    layout = L.state_layout(layer)
+    if input_shape is not None:
+        input_shape = tuple(int(v) for v in input_shape)
+        if not input_shape or min(input_shape) < 1:
+            raise ValueError(f"input_shape must be positive ints, got {input_shape!r}")
+    if memory_limit is not None:
+        check_int("memory_limit", memory_limit, minimum=1)
+    sizing = {}
+    if layout.spatial:
+        budget = LAYERS_MEMORY_BUDGET if memory_budget is None else memory_budget
+        sizing = {"bytes_per_pair": _LayersPairBytes(True, layout.full), "memory_budget": budget}
+    fn = from_pairwise(
+        _LayersBlock(layer, layout.spatial, layout.full),
         tile_size=tile_size,
         dtype=dtype,
         precision=precision,
-        prepare=functools.partial(prepare_rows, rank=None),
+        prepare=functools.partial(
+            _prepare_examples, input_shape=input_shape, spatial=layout.spatial
+        ),
         name="layers",
+        **sizing,
     )
+    return fn.replace(memory_limit=memory_limit)
 
 
 # ---------------------------------------------------------------------------------------------

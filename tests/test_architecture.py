@@ -21,6 +21,7 @@ LAYERS = {
         "checked",
         "tiling",
         "layers",
+        "layers_spatial",
         "kernels",
         "empirical",
         "eigen",

@@ -66,7 +66,7 @@ def test_tiled_equals_untiled(x64, tile_size):
     np.testing.assert_allclose(kernels.two_layer_relu(x1, x2, tile_size=tile_size), ref, atol=1e-15)
     kfn = kernels.fc_kernel_fn(2, "erf", 1.3, 0.2)
     ref = kfn(x1, x2)
-    tiled = kfn(x1, x2, tile_size=tile_size)
+    tiled = kfn.replace(tile_size=tile_size)(x1, x2)
     for a, b in zip(tiled, ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
 
@@ -77,8 +77,8 @@ def test_float32_matches_float64(arch):
     x = _unit_rows(40, 10, 8)
     fns = {
         "two-layer-relu": lambda x, dt: kernels.two_layer_relu(x, dtype=dt),
-        "fc-relu": lambda x, dt: kernels.fc_kernel_fn(3, "relu", 1.5, 0.1)(x, dtype=dt).ntk,
-        "fc-erf": lambda x, dt: kernels.fc_kernel_fn(3, "erf", 1.5, 0.1)(x, dtype=dt).ntk,
+        "fc-relu": lambda x, dt: kernels.fc_kernel_fn(3, "relu", 1.5, 0.1, dtype=dt)(x).ntk,
+        "fc-erf": lambda x, dt: kernels.fc_kernel_fn(3, "erf", 1.5, 0.1, dtype=dt)(x).ntk,
     }
     prev = jax.config.jax_enable_x64
     try:
@@ -249,15 +249,14 @@ def test_fc_relu_diagonal_is_exact(x64, depth, w_std, b_std):
 # --------------------------------------------------------------------------- the KernelFn protocol
 
 
-def test_factory_settings_and_the_deprecated_per_call_keywords(x64):
+def test_factory_settings_fix_tiling_and_dtype(x64):
     x = _unit_rows(9, 4, 21)
     fn = kernels.fc_kernel_fn(2, "relu", 1.2, 0.1)
     tiled = fn.replace(tile_size=4)
     np.testing.assert_allclose(tiled(x).ntk, fn(x).ntk, rtol=1e-14)
     assert fn.replace(dtype="float32")(x).ntk.dtype == jnp.float32
-    with pytest.warns(DeprecationWarning, match="fix them when the kernel function is made"):
-        old = fn(x, tile_size=4)
-    np.testing.assert_allclose(old.ntk, fn(x).ntk, rtol=1e-14)
+    with pytest.raises(TypeError):  # the removed per-call form fn(x, tile_size=T)
+        fn(x, tile_size=4)
     assert isinstance(fn, kernels.KernelFn)
     with pytest.raises(ValueError, match="tile_size must be a positive int"):
         kernels.fc_kernel_fn(1, tile_size=0)

@@ -597,7 +597,7 @@ def test_fc_through_backend_equals_native(depth, act, w_std, b_std, x64):
     assert k12.ntk.dtype == np.float64 and k12.ntk.shape == (9, 7)
     assert rel_fro(k12.nngp, n12.nngp) <= TOL
     assert rel_fro(k12.ntk, n12.ntk) <= TOL
-    k11, n11 = ours(x1, tile_size=4), native(x1)
+    k11, n11 = ours.replace(tile_size=4)(x1), native(x1)
     assert rel_fro(k11.nngp, n11.nngp) <= TOL
     assert_self_kernel_close(k11.ntk, n11.ntk, "ntk_11")
 
@@ -635,11 +635,11 @@ def test_cnn_and_attention_kernels_equal_pinned_environment(path, x64):
     assert f["x1"].dtype == np.float64 and str(f["nt_version"]) == "0.6.5"
     kernel_fn = kernel_fn_from_spec(str(f["spec"]))
     for tile in (None, 4) if path.stem in TILED_CASES else (None,):
-        k12 = kernel_fn(f["x1"], f["x2"], tile_size=tile)
+        k12 = kernel_fn.replace(tile_size=tile)(f["x1"], f["x2"])
         assert k12.ntk.dtype == np.float64
         assert rel_fro(k12.nngp, f["nngp_12"]) <= TOL
         assert rel_fro(k12.ntk, f["ntk_12"]) <= TOL
-        k11 = kernel_fn(f["x1"], tile_size=tile)
+        k11 = kernel_fn.replace(tile_size=tile)(f["x1"])
         assert rel_fro(k11.nngp, f["nngp_11"]) <= TOL
         assert_self_kernel_close(k11.ntk, f["ntk_11"], "ntk_11")
 
@@ -723,7 +723,7 @@ def test_float32_kernel_close_to_float64_fixture():
     from ntk_air.nt_backend import kernel_fn_from_spec
 
     f = load_fixture(FIXTURES / "cnn_erf_valid_flatten.npz")
-    k = kernel_fn_from_spec(str(f["spec"]))(f["x1"], f["x2"], dtype="float32")
+    k = kernel_fn_from_spec(str(f["spec"]), dtype="float32")(f["x1"], f["x2"])
     assert k.ntk.dtype == np.float32
     assert rel_fro(k.ntk, f["ntk_12"]) <= 1e-5 and rel_fro(k.nngp, f["nngp_12"]) <= 1e-5
 
@@ -740,7 +740,7 @@ def test_input_shape_errors_are_clear(x64):
     with pytest.raises(ValueError, match="non-finite"):
         kernel_fn_from_spec("cnn:depth=1,shape=8x8x1")(np.full((3, 64), np.nan))
     with pytest.raises(ValueError, match="tile_size"):
-        kernel_fn_from_spec("fc")(np.ones((3, 4)), tile_size=0)
+        kernel_fn_from_spec("fc", tile_size=0)(np.ones((3, 4)))
     with pytest.raises(ValueError, match=r"rank 1; flatten"):
         kernel_fn_from_spec("fc")(np.ones((3, 4, 2)))
     with pytest.raises(ValueError, match="same example shape"):

@@ -15,9 +15,14 @@ def add_kernel_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--arch",
         default="two-layer-relu",
-        help="two-layer-relu (the theorem's H∞, default) or fc (deep fully connected, "
-        "neural-tangents conventions); with --backend neural-tangents also a spec string, "
-        "e.g. 'cnn:channels=8,depth=2,shape=8x8x1'",
+        help="two-layer-relu (the theorem's H∞, default), fc (deep fully connected, "
+        "neural-tangents conventions) or an architecture spec, computed natively: "
+        "'cnn:depth=3,pool=global,shape=8x8x1', 'cnn:depth=3,pool=flatten,w_std=1.5,"
+        "b_std=0.1,shape=8x8x1', 'cnn:depth=2,residual=true,norm=layer,pool=avg2,shape=8x8x1', "
+        "'cnn:depth=2,padding=circular,shape=40x1' (options: depth, act=relu|erf|gelu|abs|"
+        "identity, w_std, b_std, kernel, padding=same|valid|circular, pool=global|flatten|avgK, "
+        "residual=true|false, norm=none|layer, shape=HxWxC); 'attention:...' needs "
+        "--backend neural-tangents",
     )
     g.add_argument("--depth", type=int, default=1, help="fc: number of hidden layers (default 1)")
     g.add_argument("--activation", default="relu", choices=("relu", "erf"))
@@ -37,7 +42,8 @@ def add_kernel_options(p: argparse.ArgumentParser) -> None:
         "--backend",
         default="native",
         choices=("native", "neural-tangents"),
-        help="kernel engine (default native; neural-tangents needs the optional install)",
+        help="kernel engine: native (default; fc and cnn specs included) or neural-tangents "
+        "(the reference implementation; needs the optional install; attention specs)",
     )
 
 
@@ -61,11 +67,21 @@ def build_kernel_fn(args):
             raise CliError(str(err)) from err
     from ..kernels import ARCHITECTURES, make_kernel_fn
 
-    if args.arch not in ARCHITECTURES:
-        raise CliError(
-            f"--arch must be one of {', '.join(ARCHITECTURES)} for the native backend, got "
-            f"{args.arch!r} (architecture specs need --backend neural-tangents)"
-        )
+    if args.arch not in ARCHITECTURES:  # an architecture spec: fc or cnn run natively
+        from ..nt_backend.specs import native_kernel_fn_from_spec
+
+        try:
+            return native_kernel_fn_from_spec(
+                args.arch,
+                depth=args.depth,
+                activation=args.activation,
+                w_std=args.w_std,
+                b_std=args.b_std,
+                tile_size=args.tile_size,
+                dtype=args.dtype,
+            )
+        except ValueError as err:
+            raise CliError(str(err)) from err
     if args.arch == "two-layer-relu" and (
         args.w_std != 1.0 or args.b_std != 0.0 or args.depth != 1
     ):

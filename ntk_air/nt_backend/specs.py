@@ -7,16 +7,25 @@ Grammar (whitespace around tokens is ignored; keys and words are case-insensitiv
     OPTION := KEY "=" VALUE
     VALUE  := INT | FLOAT | WORD | SHAPE        SHAPE := INT { "x" INT }   (e.g. 8x8x1)
 
-Options (every architecture): depth=INT ≥ 0 (hidden blocks), act=relu|erf|gelu,
+Options (every architecture): depth=INT ≥ 0 (hidden blocks), act=relu|erf|gelu|abs|identity,
 w_std=FLOAT > 0 (every weight), b_std=FLOAT ≥ 0 (every Dense/Conv bias).
 
     fc         width=INT (512)
                serial(*[Dense(width, w_std, b_std), act] * depth, Dense(1, w_std, b_std)) —
                the same network as ntk_air.kernels.fc_kernel_fn(depth, act, w_std, b_std).
     cnn        channels=INT (64), kernel=INT (3), padding=same|valid|circular (same),
-               pool=global|flatten (global), shape=SHAPE (one example, channels last)
-               serial(*[Conv(channels, (kernel,)*s, padding, w_std, b_std), act] * depth,
-                      GlobalAvgPool() | Flatten(), Dense(1, w_std, b_std)),
+               pool=global|flatten|avgK (global), residual=true|false (false),
+               norm=none|layer (none), shape=SHAPE (one example, channels last)
+               residual=false:
+                 serial(*[Conv(channels, (kernel,)*s, padding, w_std, b_std), [LayerNorm()],
+                          act] * depth, READOUT)
+               residual=true (a pre-activation ResNet; padding same or circular):
+                 serial(Conv(...), *[Residual(serial([LayerNorm()], act, Conv(...)))] * depth,
+                        READOUT)
+               READOUT = GlobalAvgPool() | Flatten() | AvgPool((K,)*s, (K,)*s) + Flatten(),
+                         then Dense(1, w_std, b_std);
+               [LayerNorm()] only with norm=layer (over channels, eps 1e-12); Residual(block)
+               is FanOut(2), parallel(block, Identity()), FanInSum();
                s = number of spatial axes: len(shape) − 1, or 2 (images) without shape.
     attention  channels=INT (64), heads=INT (4), pos_emb=none|sum|concat (none),
                pool=global|flatten (global), shape=SHAPE (tokens × features, L x C)
@@ -24,6 +33,10 @@ w_std=FLOAT > 0 (every weight), b_std=FLOAT ≥ 0 (every Dense/Conv bias).
                       *[GlobalSelfAttention(channels, channels, channels, heads, all four
                         weight stds = w_std, pos_emb_type), act] * depth,
                       GlobalAvgPool() | Flatten(), Dense(1, w_std, b_std)).
+               neural-tangents backend only (see ntk_air.layers_spatial on attention).
+
+fc and cnn run natively (`native_kernel_fn_from_spec`, ntk_air.layers, no neural-tangents
+needed); every architecture runs on neural-tangents (`kernel_fn_from_spec`) as the reference.
 
 `shape=` reshapes flat (n, d) rows to (n, *shape), d = ∏ shape: the 8×8 digits are
 `shape=8x8x1` for a CNN, or `shape=8x8` (8 tokens of 8 pixels) for attention; MNIST-1D's 40
@@ -37,6 +50,9 @@ the defaults above. Errors are ValueErrors that quote the spec and name the bad 
 Examples:
     fc:depth=2,act=relu,w_std=1.5,b_std=0.1
     cnn:channels=8,kernel=3,depth=2,pool=global,act=relu,shape=8x8x1
+    cnn:depth=3,pool=flatten,w_std=1.5,b_std=0.1,shape=8x8x1
+    cnn:depth=2,residual=true,norm=layer,pool=avg2,shape=8x8x1
+    cnn:depth=2,kernel=5,padding=circular,pool=global,act=erf,shape=40x1
     attention:depth=1,heads=4,pos_emb=sum,act=relu,shape=8x8
 """
 
@@ -55,11 +71,16 @@ __all__ = [
     "parse_spec",
     "stax_from_spec",
     "kernel_fn_from_spec",
+    "layer_plan",
+    "layers_from_spec",
+    "native_kernel_fn_from_spec",
 ]
 
 ARCHS = ("fc", "cnn", "attention")
 """Architectures of an architecture spec (`parse_spec`)."""
-ACTIVATIONS = ("relu", "erf", "gelu")
+ACTIVATIONS = ("relu", "erf", "gelu", "abs", "identity")
+NATIVE_ARCHS = ("fc", "cnn")
+"""Architectures `native_kernel_fn_from_spec` computes without neural-tangents."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,6 +124,22 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _pool(text: str) -> str:
+    v = text.lower()
+    if v in ("global", "flatten"):
+        return v
+    if v.startswith("avg") and v[3:].isdigit() and int(v[3:]) >= 1:
+        return f"avg{int(v[3:])}"
+    raise ValueError("expected global, flatten or avgK (K a positive int, e.g. avg2)")
+
+
+def _bool(text: str) -> bool:
+    v = text.lower()
+    if v not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return v == "true"
+
+
 def _shape(text: str) -> tuple[int, ...]:
     parts = text.lower().split("x")
     try:
@@ -127,7 +164,9 @@ _OPTIONS: dict[str, dict[str, tuple[Callable[[str], Any], Any]]] = {
         "channels": (_int(1), 64),
         "kernel": (_int(1), 3),
         "padding": (_choice("same", "valid", "circular"), "same"),
-        "pool": (_choice("global", "flatten"), "global"),
+        "pool": (_pool, "global"),
+        "residual": (_bool, False),
+        "norm": (_choice("none", "layer"), "none"),
         "shape": (_shape, None),
     },
     "attention": {
@@ -238,6 +277,12 @@ def parse_spec(
 
 
 def _check_consistency(spec: str, arch: str, o: dict[str, Any]) -> None:
+    if arch == "cnn" and o["residual"] and o["padding"] == "valid":
+        raise _fail(
+            spec,
+            "residual=true needs padding=same or circular (a residual block keeps "
+            "the spatial size)",
+        )
     shape = o.get("shape")
     if shape is None:
         return
@@ -249,13 +294,18 @@ def _check_consistency(spec: str, arch: str, o: dict[str, Any]) -> None:
                 "channel axis (e.g. 8x8x1 or 40x1)",
             )
         if o["padding"] == "valid":
-            shrink = o["depth"] * (o["kernel"] - 1)
+            shrink = (o["depth"] + o["residual"]) * (o["kernel"] - 1)
             if min(shape[:-1]) - shrink < 1:
                 raise _fail(
                     spec,
                     f"padding=valid with kernel={o['kernel']} and "
                     f"depth={o['depth']} shrinks the spatial size {shape[:-1]} below 1",
                 )
+    if arch == "cnn" and o["pool"].startswith("avg"):
+        k = int(o["pool"][3:])
+        shrink = (o["depth"] + o["residual"]) * (o["kernel"] - 1) if o["padding"] == "valid" else 0
+        if min(shape[:-1]) - shrink < k:
+            raise _fail(spec, f"pool={o['pool']} is wider than the last layer's spatial size")
     if arch == "attention" and len(shape) != 2:
         raise _fail(spec, f"shape={'x'.join(map(str, shape))} must be LxC (tokens x features)")
 
@@ -293,26 +343,23 @@ def stax_from_spec(spec: str | ArchSpec, **keywords) -> StaxNetwork:
     nt = compat.import_neural_tangents()
     stax = nt.stax
     o = parsed.options
-    act = {"relu": stax.Relu, "erf": stax.Erf, "gelu": stax.Gelu}[o["act"]]
     w_std, b_std = o["w_std"], o["b_std"]
+    if parsed.arch in NATIVE_ARCHS:
+        plan = layer_plan(parsed)  # its last entry is the readout Dense: one output unit
+        net = stax.serial(*_to_stax(plan[:-1], stax, parsed), stax.Dense(1, w_std, b_std))
+        shape = o.get("shape")
+        rank = 1 if parsed.arch == "fc" else _spatial_dims(parsed) + 1
+        return StaxNetwork(*net, input_shape=shape, example_rank=rank, spec=parsed)
+    act = {
+        "relu": stax.Relu,
+        "erf": stax.Erf,
+        "gelu": stax.Gelu,
+        "abs": stax.Abs,
+        "identity": stax.Identity,
+    }[o["act"]]
     readout = stax.Dense(1, W_std=w_std, b_std=b_std)
-    if parsed.arch == "fc":
-        layers = [stax.Dense(o["width"], W_std=w_std, b_std=b_std), act()] * o["depth"]
-        net = stax.serial(*layers, readout)
-        return StaxNetwork(*net, input_shape=None, example_rank=1, spec=parsed)
     shape = o["shape"]
     pool = stax.GlobalAvgPool() if o["pool"] == "global" else stax.Flatten()
-    if parsed.arch == "cnn":
-        n_spatial = len(shape) - 1 if shape is not None else 2
-        conv = stax.Conv(
-            o["channels"],
-            (o["kernel"],) * n_spatial,
-            padding=o["padding"].upper(),
-            W_std=w_std,
-            b_std=b_std,
-        )
-        net = stax.serial(*[conv, act()] * o["depth"], pool, readout)
-        return StaxNetwork(*net, input_shape=shape, example_rank=n_spatial + 1, spec=parsed)
     attention = stax.GlobalSelfAttention(
         n_chan_out=o["channels"],
         n_chan_key=o["channels"],
@@ -327,6 +374,161 @@ def stax_from_spec(spec: str | ArchSpec, **keywords) -> StaxNetwork:
     embed = stax.Dense(o["channels"], W_std=w_std, b_std=b_std)
     net = stax.serial(embed, *[attention, act()] * o["depth"], pool, readout)
     return StaxNetwork(*net, input_shape=shape, example_rank=2, spec=parsed)
+
+
+def _spatial_dims(parsed: ArchSpec) -> int:
+    shape = parsed.options.get("shape")
+    return len(shape) - 1 if shape is not None else 2
+
+
+def layer_plan(parsed: ArchSpec) -> list:
+    """The network of an fc or cnn spec as a list of layer entries, shared by the native and the
+    neural-tangents builders: ("dense", w, b), ("conv", filter, strides, padding, w, b),
+    ("act", name), ("layer_norm",), ("residual", [entries]), ("repeat", [entries], times),
+    ("gap",), ("flatten",), ("avg_pool", window, strides, padding)."""
+    o = parsed.options
+    w, b = o["w_std"], o["b_std"]
+    act = ("act", o["act"])
+    if parsed.arch == "fc":
+        return [("repeat", [("dense", w, b), act], o["depth"]), ("dense", w, b)]
+    if parsed.arch != "cnn":
+        raise ValueError(
+            f"arch {parsed.arch!r} runs on the neural-tangents backend only (its attention "
+            "kernel is not reproduced natively; see ntk_air.layers_spatial)"
+        )
+    d = _spatial_dims(parsed)
+    conv = ("conv", (o["kernel"],) * d, None, o["padding"].upper(), w, b)
+    norm = [("layer_norm",)] if o["norm"] == "layer" else []
+    if o["residual"]:
+        body = [conv, ("repeat", [("residual", [*norm, act, conv])], o["depth"])]
+    else:
+        body = [("repeat", [conv, *norm, act], o["depth"])]
+    pool = o["pool"]
+    if pool == "global":
+        readout = [("gap",)]
+    elif pool == "flatten":
+        readout = [("flatten",)]
+    else:
+        k = int(pool[3:])
+        readout = [("avg_pool", (k,) * d, (k,) * d, "VALID"), ("flatten",)]
+    return [*body, *readout, ("dense", w, b)]
+
+
+def _to_stax(plan, stax, parsed: ArchSpec) -> list:
+    width = parsed.options.get("width") or parsed.options.get("channels")
+    acts = {
+        "relu": stax.Relu,
+        "erf": stax.Erf,
+        "gelu": stax.Gelu,
+        "abs": stax.Abs,
+        "identity": stax.Identity,
+    }
+    out = []
+    for kind, *args in plan:
+        if kind == "dense":
+            out.append(stax.Dense(width, W_std=args[0], b_std=args[1]))
+        elif kind == "conv":
+            filt, strides, padding, w, b = args
+            out.append(stax.Conv(width, filt, strides, padding, W_std=w, b_std=b))
+        elif kind == "act":
+            out.append(acts[args[0]]())
+        elif kind == "layer_norm":
+            out.append(stax.LayerNorm())
+        elif kind == "residual":
+            block = stax.serial(*_to_stax(args[0], stax, parsed))
+            out.append(
+                stax.serial(stax.FanOut(2), stax.parallel(block, stax.Identity()), stax.FanInSum())
+            )
+        elif kind == "repeat":
+            out += _to_stax(args[0], stax, parsed) * args[1]
+        elif kind == "gap":
+            out.append(stax.GlobalAvgPool())
+        elif kind == "flatten":
+            out.append(stax.Flatten())
+        elif kind == "avg_pool":
+            out.append(stax.AvgPool(*args))
+    return out
+
+
+def _to_native(plan):
+    from .. import layers as L
+
+    acts = {"relu": L.relu, "erf": L.erf, "gelu": L.gelu, "abs": L.abs, "identity": L.identity}
+    out = []
+    for kind, *args in plan:
+        if kind == "dense":
+            out.append(L.dense(*args))
+        elif kind == "conv":
+            out.append(L.conv(*args))
+        elif kind == "act":
+            out.append(acts[args[0]]())
+        elif kind == "layer_norm":
+            out.append(L.layer_norm())
+        elif kind == "residual":
+            out.append(L.residual(_to_native(args[0])))
+        elif kind == "repeat":
+            out.append(L.repeat(_to_native(args[0]), args[1]))
+        elif kind == "gap":
+            out.append(L.global_avg_pool())
+        elif kind == "flatten":
+            out.append(L.flatten())
+        elif kind == "avg_pool":
+            out.append(L.avg_pool(*args))
+    return L.serial(*out)
+
+
+def layers_from_spec(spec: str | ArchSpec, **keywords):
+    """The native `ntk_air.layers` network of an fc or cnn spec (no neural-tangents needed).
+
+    Args:
+      spec: a spec string or an `ArchSpec`; keywords as `parse_spec` (with a string only).
+
+    Returns:
+      (layer, input_shape): the layer (KernelState → KernelState) and one example's shape
+      (None for fc: rows are used flat).
+
+    Raises:
+      ValueError: a bad spec, or an architecture that runs on neural-tangents only.
+
+    Example:
+      >>> net, shape = layers_from_spec("cnn:depth=2,pool=flatten,shape=8x8x1")
+      >>> shape
+      (8, 8, 1)
+    """
+    parsed = spec if isinstance(spec, ArchSpec) else parse_spec(spec, **keywords)
+    shape = parsed.options.get("shape") if parsed.arch == "cnn" else None
+    return _to_native(layer_plan(parsed)), shape
+
+
+def native_kernel_fn_from_spec(
+    spec: str,
+    *,
+    depth: int | None = None,
+    activation: str | None = None,
+    w_std: float | None = None,
+    b_std: float | None = None,
+    tile_size: int | None = None,
+    dtype=None,
+):
+    """ntk_air's own kernel function of the fc or cnn network a spec describes (no
+    neural-tangents): `kernels.from_layers(layers_from_spec(spec), input_shape=shape)`.
+
+    Args: as `kernel_fn_from_spec`.
+
+    Returns:
+      kernel_fn(x1, x2=None) -> Kernel(nngp, ntk), (n1, n2) each (a `KernelFn`).
+
+    Example:
+      >>> kernel_fn = native_kernel_fn_from_spec("cnn:depth=3,pool=global,shape=8x8x1")
+      >>> kernel_fn(np.ones((2, 64))).ntk.shape
+      (2, 2)
+    """
+    from ..kernels import from_layers
+
+    parsed = parse_spec(spec, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
+    net, shape = layers_from_spec(parsed)
+    fn = from_layers(net, tile_size=tile_size, dtype=dtype, input_shape=shape)
+    return fn.replace(name=parsed.canonical())
 
 
 def kernel_fn_from_spec(
