@@ -964,7 +964,8 @@ def _complete_manifest(d: Path):
 
 
 def _nothing_outside(d: Path):
-    stray = [p.name for p in d.iterdir() if p.name not in ("out", "before.json", "victim_outside")]
+    ours = ("out", "before.json", "victim_outside", "a_file", "in.npz")  # the harness's own
+    stray = [p.name for p in d.iterdir() if p.name not in ours]
     stray += [p.name for p in Path("/").iterdir() if "TRAVERSAL" in p.name]
     return not stray, f"written outside --out: {stray}" if stray else ""
 
