@@ -340,8 +340,11 @@ def gp_inference(
 
 
 @functools.partial(jax.jit, static_argnames=("get", "compute_cov"))
-def _ensemble_moments(eig, tau, y2, k_td, s_dd, s_td, s_tt, get: str, compute_cov: bool):
-    """Mean (T, m, k) and covariance (T, m, m) (None unless compute_cov) at flow times τ (T,)."""
+def _ensemble_moments(eig, tau, y2, k_td, s_eig, s_td, s_tt, get: str, compute_cov: bool):
+    """Mean (T, m, k) and covariance (T, m, m) (None unless compute_cov) at flow times τ (T,).
+
+    s_eig = VᵀΣ_XX V, the NNGP in the eigenbasis of the train kernel (NTK covariances only).
+    """
     lam, v = eig.eigenvalues, eig.eigenvectors
     f = flow_mode_factors(eig, tau)
     c = to_eigenbasis(eig, y2)
@@ -356,13 +359,13 @@ def _ensemble_moments(eig, tau, y2, k_td, s_dd, s_td, s_tt, get: str, compute_co
         if get == "nngp":
             return mean, (v[None] * (lam * f.residual**2)[:, None, :]) @ v.T
         w = v[None] * f.residual[:, None, :]  # (T, n, n) V e^{−Λτ}
-        return mean, w @ (v.T @ s_dd @ v) @ w.swapaxes(1, 2)
+        return mean, w @ s_eig @ w.swapaxes(1, 2)
     if get == "nngp":
         phi2 = flow_mode_factors(eig, 2.0 * tau).test_weight
         return mean, s_tt[None] - (a[None] * phi2[:, None, :]) @ a.T
     p = a[None] * f.test_weight[:, None, :]  # (T, m, n) A φ_τ(Λ)
     term_2 = p @ (v.T @ s_td.T)  # (T, m, m) A φ VᵀΣ_X*
-    cov = p @ (v.T @ s_dd @ v) @ p.swapaxes(1, 2) - (term_2 + term_2.swapaxes(1, 2)) + s_tt[None]
+    cov = p @ s_eig @ p.swapaxes(1, 2) - (term_2 + term_2.swapaxes(1, 2)) + s_tt[None]
     return mean, cov
 
 
@@ -432,6 +435,7 @@ def gradient_descent_mse_ensemble(
         return cache[g]
 
     y2 = y if y.ndim == 2 else y[:, None]
+    s_eig_cache: dict = {}
 
     def predict_fn(t=None, x_test=None, get=None, compute_cov=False):
         single, names = canonical_get(get)
@@ -454,11 +458,17 @@ def gradient_descent_mse_ensemble(
             s_td = _check_cross(_kernel_part(k_td, "nngp", name, dtype), n, name)
         out = {}
         for g in names:
+            s_eig = None
+            if compute_cov and g == "ntk":
+                if "ntk" not in s_eig_cache:  # VᵀΣV once per predictor, not per call
+                    v = tk_of("ntk").eig.eigenvectors
+                    s_eig_cache["ntk"] = v.T @ s_dd @ v
+                s_eig = s_eig_cache["ntk"]
             k_td_g = (
                 None if k_td is None else _check_cross(_kernel_part(k_td, g, name, dtype), n, name)
             )
             mean, cov = _ensemble_moments(
-                tk_of(g).eig, tau, y2, k_td_g, s_dd, s_td, nngp_tt, g, bool(compute_cov)
+                tk_of(g).eig, tau, y2, k_td_g, s_eig, s_td, nngp_tt, g, bool(compute_cov)
             )
             mean = _leading(mean if y.ndim == 2 else mean[..., 0], t_shape)
             out[g] = Gaussian(mean, _leading(cov, t_shape)) if compute_cov else mean
