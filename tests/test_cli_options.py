@@ -102,8 +102,8 @@ def test_the_way_of_rank_from_the_cli_to_the_solver(tmp_path, x64, capsys, monke
     """`ntk-air air --rank K` (issue 18): commands/_common.py parses it into a `resources.Budget`
     (budget_from_args, the one check of K), studies/air.py plans once (air_plan →
     resources.plan_solver: the SolverChoice holds K), and the study receives that choice and
-    runs the top-k solver with K — four files (commands/_common.py, commands/air.py,
-    resources.py, studies/air.py) before the solver, no round trip back to the CLI for K."""
+    builds the top-k kernel system with K (`kernel_system`) — four files (commands/_solver.py,
+    commands/air.py, resources.py, studies/air.py) before the solver, no round trip to the CLI."""
     import importlib
 
     from ntk_air import resources
@@ -119,16 +119,16 @@ def test_the_way_of_rank_from_the_cli_to_the_solver(tmp_path, x64, capsys, monke
 
     monkeypatch.setattr(air_study, "plan_solver", recording_plan)
     seen = []
-    real_topk = air_study._air_topk
+    real_system = air_study.kernel_system
 
-    def recording_topk(dataset, kernel_fn, config, choice, progress):
-        seen.append(choice.rank)
-        return real_topk(dataset, kernel_fn, config, choice, progress)
+    def recording_system(dataset, kernel_fn, plan=None, **kw):
+        seen.append((plan.solver, plan.rank))
+        return real_system(dataset, kernel_fn, plan, **kw)
 
-    monkeypatch.setattr(air_study, "_air_topk", recording_topk)
+    monkeypatch.setattr(air_study, "kernel_system", recording_system)
     argv = ["air", "--solver", "topk", "--rank", "7", "--n-train", "40", "--steps", "50"]
     assert cli.main([*argv, "--no-progress", "--out", str(tmp_path / "o")]) == 0
-    assert plans == [7] and seen == [7]  # one plan, and the study ran with the CLI's K
+    assert plans == [7] and seen == [("topk", 7)]  # one plan; the system is built with K
     assert isinstance(resources.Budget(rank=7), tuple)
 
 

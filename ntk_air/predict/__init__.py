@@ -12,18 +12,21 @@ fixes it (`NotPositiveSemidefiniteError`), a singular one gets the pseudo-invers
 gradient flow), and every `predict_fn` reports `predict_fn.diagnostics(get)` (condition number).
 
 Matrix-free (n beyond memory, through `operators.KernelOperator`): `ensemble_mean_matfree`,
-`gp_mean_matfree`, `posterior_variance_matfree`.
+`gp_mean_matfree`, `posterior_variance_matfree`, and the preconditioned conjugate-gradient
+solve they use, `ridge_solve`.
 
 Reference: Lee et al. arXiv 1902.06720; Novak et al. arXiv 1912.02803 (neural-tangents);
 docs/science/predict.md.
 """
 
 from ._matfree import (
+    CGSolution,
     MatfreeMean,
     MatfreeTrajectory,
     ensemble_mean_matfree,
     gp_mean_matfree,
     posterior_variance_matfree,
+    ridge_solve,
 )
 from ._mse import Gaussian, gp_inference, gradient_descent_mse, gradient_descent_mse_ensemble
 from ._ode import ODEState, gradient_descent, max_learning_rate
@@ -45,5 +48,7 @@ __all__ = [
     "gradient_descent_mse_ensemble",
     "max_learning_rate",
     "posterior_variance_matfree",
+    "ridge_solve",
+    "CGSolution",
     "train_kernel",
 ]

@@ -1,11 +1,12 @@
 """Matrix-free predictions for n beyond memory: kernel operators, never an n × n array.
 
 * End of training / GP posterior mean: K_*X (K + δI)⁻¹ y by conjugate gradients
-  (`matfree.ridge_solve`, preconditioned by a top-k spectrum when `rank` > 0), stopped at a
+  (`ridge_solve` below, preconditioned by a top-k spectrum when `rank` > 0), stopped at a
   stated relative residual ‖y − (K + δI)α‖/‖y‖ ≤ tol; the true residual is recomputed with one
   extra pass and reported.
-* Any finite time: the top-k eigensystem in closed form plus the Lanczos tail of the label
-  Krylov space (`matfree.topk_flow_predictor`), with its Gauss / Gauss–Radau bounds.
+* Any finite time: the closed-form flow on the Rayleigh–Ritz reduction of K to its top-k
+  eigenvectors plus the Krylov space of the labels (`matfree.ritz_reduction`, the spectral path
+  every study uses): exact on the top k modes, Galerkin on the rest, with a bracket of the tail.
 * Posterior variances at a chosen set of s test points: s right-hand sides of the same solve.
 
 neural-tangents' conventions as in `gradient_descent_mse_ensemble` (τ = η t / y.size, δ relative
@@ -21,7 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import matfree, operators, topk
-from .._checks import as_float_array, check_finite
+from .._checks import as_float_array, check_finite, check_int
+from ..dynamics import flow_mode_factors
+from ..tiling import matmul_precision
 from ._mse import flow_times
 
 __all__ = [
@@ -30,6 +33,8 @@ __all__ = [
     "gp_mean_matfree",
     "ensemble_mean_matfree",
     "posterior_variance_matfree",
+    "ridge_solve",
+    "CGSolution",
 ]
 
 
@@ -47,14 +52,14 @@ class MatfreeMean(NamedTuple):
 
 
 class MatfreeTrajectory(NamedTuple):
-    """The ensemble mean at T finite times from a top-k spectrum plus the Lanczos tail."""
+    """The ensemble mean at T finite times on the Rayleigh–Ritz reduction (top k + Krylov)."""
 
     times: np.ndarray  # (T,) the steps t asked for
     train: jax.Array  # (T, n[, k]) mean on the training inputs
     test: jax.Array | None  # (T, m[, k]) mean on the test inputs
-    residual_norm: jax.Array  # (T,) ‖u(t) − y‖ estimate (top k exact, tail by Gauss quadrature)
-    tail_lower: jax.Array  # (T,) Gauss lower bound on the tail part of ‖u(t) − y‖
-    tail_upper: jax.Array  # (T,) Gauss–Radau upper bound on it
+    residual_norm: jax.Array  # (T,) ‖u(t) − y‖ on the reduction (top k exact, tail Galerkin)
+    tail_lower: jax.Array  # (T,) e^{−θ_kτ}‖Py‖ ≤ the tail part of ‖u(t) − y‖ (P: off the top k)
+    tail_upper: jax.Array  # (T,) ‖Py‖ ≥ it
     top: topk.TopKEigensystem  # the top-k spectrum used
 
 
@@ -132,9 +137,7 @@ def gp_mean_matfree(
     if rank:
         pre = topk.topk_eigensystem(op, int(rank))
         passes = int(pre.block_products)
-    sol = matfree.ridge_solve(
-        op, y, delta, preconditioner=pre, tol=tol, max_iterations=max_iterations
-    )
+    sol = ridge_solve(op, y, delta, preconditioner=pre, tol=tol, max_iterations=max_iterations)
     alpha = sol.solution
     resid = y - op(alpha) - delta * alpha
     rel = jnp.max(
@@ -167,15 +170,15 @@ def ensemble_mean_matfree(
     get: str = "ntk",
     learning_rate: float = 1.0,
     rank: int = 64,
-    tail_steps: int = 0,
+    tail_steps: int = 16,
     tile_size: int | None = None,
     max_products: int = 60,
 ) -> MatfreeTrajectory:
     """The infinite ensemble's mean at finite times t from the top-`rank` spectrum plus its tail.
 
-    mean(τ) = V(1 − e^{−Λτ})Vᵀ y on the top modes (exact), and on the complement the Lanczos
-    approximation from the label Krylov space built in the eigensolver's passes
-    (`matfree.topk_flow_predictor`), τ = learning_rate · t / y.size; no diagonal regularizer
+    mean(τ) = V(1 − e^{−Λτ})Vᵀ y on the Rayleigh–Ritz reduction of K to the top-k eigenvectors
+    and the Krylov space of y on the deflated operator (`matfree.ritz_reduction`): exact on the
+    top modes, Galerkin on the rest; τ = learning_rate · t / y.size; no diagonal regularizer
     (for t = ∞ / δ > 0 use `gp_mean_matfree`). The tail's Gauss and Gauss–Radau bounds state
     the accuracy of ‖u(t) − y‖.
 
@@ -186,9 +189,8 @@ def ensemble_mean_matfree(
       get: "ntk" or "nngp".
       learning_rate: η.
       rank: number of top eigenpairs.
-      tail_steps: extra Lanczos passes on the deflated tail (`matfree.deflated_lanczos`); 0
-        uses the label Krylov space of the eigensolver's own passes (free, fewer steps). More
-        steps tighten the tail bounds.
+      tail_steps: Krylov passes on the deflated operator (`matfree.deflated_krylov`, ≥ 1); more
+        passes resolve the tail further (exact once the space is invariant).
       tile_size: rows per kernel tile.
       max_products: limit on the eigensolver's passes over K.
 
@@ -210,24 +212,33 @@ def ensemble_mean_matfree(
     if not np.all(np.isfinite(t_arr)):
         raise ValueError("t must be finite here; the end of training is gp_mean_matfree")
     tau, _ = flow_times(t_arr, learning_rate, y.size, op.dtype)
-    top = topk.topk_eigensystem(op, int(rank), labels=-y, max_products=max_products)
-    test_op = None
+    top = topk.topk_eigensystem(op, int(rank), max_products=max_products)
+    y2 = y.reshape(n, -1)
+    krylov = matfree.deflated_krylov(op, top, -y2, max(1, int(tail_steps)))
+    eig = matfree.ritz_reduction(top, krylov)  # the one spectral path: top k + Galerkin tail
+    v = eig.eigenvectors
+    c = v.T @ y2  # (m, C): y lies in the reduction's space exactly
+    fac = flow_mode_factors(eig, jnp.asarray(tau))  # (T, m): e^{−λτ}, 1 − e^{−λτ}, that /λ
+    train = jnp.einsum("nm,tm,mc->tnc", v, fac.fitted, c).reshape((len(t_arr),) + y.shape)
+    test = None
     if x_test is not None:
         test_op = operators.kernel_operator(
             kernel_fn, x_test, x_train, tile_size=tile_size, which=get
         )
-    tail = None if not tail_steps else matfree.deflated_lanczos(op, top, -y, int(tail_steps))
-    predict, _ = matfree.topk_flow_predictor(
-        top, y, test_operator=test_op, predictions=True, tail=tail
-    )
-    traj = predict(np.asarray(tau))
+        kv = test_op.apply(v)  # (n_test, m) K(X_test, X)·V, one pass
+        test = jnp.einsum("am,tm,mc->tac", kv, fac.test_weight, c)
+        test = test.reshape((len(t_arr), kv.shape[0]) + y.shape[1:])
+    k = int(top.eigenvalues.shape[0])
+    resid = fac.residual[:, :, None] * c[None]  # (T, m, C)
+    tail0 = jnp.sqrt(jnp.sum(c[k:] ** 2))
+    theta_k = top.eigenvalues[-1]
     return MatfreeTrajectory(
         times=t_arr,
-        train=traj.train,
-        test=traj.test,
-        residual_norm=traj.residual_norm,
-        tail_lower=traj.tail_lower,
-        tail_upper=traj.tail_upper,
+        train=train,
+        test=test,
+        residual_norm=jnp.sqrt(jnp.sum(resid**2, axis=(1, 2))),
+        tail_lower=tail0 * jnp.exp(-theta_k * jnp.asarray(tau)),
+        tail_upper=jnp.full(len(t_arr), tail0),
         top=top,
     )
 
@@ -291,3 +302,140 @@ def posterior_variance_matfree(
         return s_diag - jnp.sum(cross * z, axis=0)
     sigma = operators.kernel_operator(kernel_fn, x_train, tile_size=tile_size, which="nngp")
     return s_diag + jnp.sum(z * sigma(z), axis=0) - 2 * jnp.sum(z * k_px.nngp.T, axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel ridge by preconditioned conjugate gradients (the GP / end-of-training mean)
+# ---------------------------------------------------------------------------------------------
+
+
+class CGSolution(NamedTuple):
+    """Solution of (K + μI) X = B by preconditioned conjugate gradients (a pytree)."""
+
+    solution: jax.Array  # (n[, C]) X
+    residual_norms: jax.Array  # (iterations + 1,) max_c ‖B_c − (K + μI)X_c‖ / ‖B_c‖ per iteration
+    iterations: jax.Array  # () int, CG iterations (= block products K·P)
+    converged: jax.Array  # () bool, final relative residual ≤ tol
+    mu: jax.Array  # () the shift μ
+
+
+def _topk_preconditioner(top, mu: float):
+    """M⁻¹ for K + μI from the top k pairs: V(Λ + μ)⁻¹Vᵀ + (I − VVᵀ)/(λ_{k+1} + μ).
+
+    On exact eigenvectors M⁻¹(K + μI) has eigenvalue 1 on the top k modes and
+    (λ_j + μ)/(λ_{k+1} + μ) ≤ 1 on the rest: the condition number drops from
+    (λ_1 + μ)/(λ_n + μ) to (λ_{k+1} + μ)/(λ_n + μ). λ_{k+1} is the solver's next Ritz value
+    (θ_k when it was not computed).
+
+    Returns:
+      apply(R) -> M⁻¹R for R (n, C).
+
+    Reference: Ma & Belkin, arXiv 1703.10622 (EigenPro); Frangella et al., arXiv 2110.02820.
+    """
+    v, lam = top.eigenvectors, top.eigenvalues
+    nxt = top.next_eigenvalue
+    floor = jnp.where(jnp.isnan(nxt), lam[-1], nxt) + mu
+    scale = 1.0 / (lam + mu) - 1.0 / floor
+
+    @jax.jit
+    def apply(r):
+        return r / floor + v @ (scale[:, None] * (v.T @ r))
+
+    return apply
+
+
+@jax.jit
+def _cg_update(x, r, p, kp, rz, mu):
+    ap = kp + mu * p
+    pap = jnp.sum(p * ap, axis=0)
+    alpha = jnp.where(pap > 0, rz / jnp.where(pap > 0, pap, 1.0), 0.0)  # converged column: 0
+    x = x + alpha * p
+    r = r - alpha * ap
+    return x, r
+
+
+@jax.jit
+def _cg_direction(z, r, p, rz):
+    rz_new = jnp.sum(r * z, axis=0)
+    beta = jnp.where(rz > 0, rz_new / jnp.where(rz > 0, rz, 1.0), 0.0)
+    return z + beta * p, rz_new
+
+
+def ridge_solve(
+    op,
+    b,
+    mu: float,
+    *,
+    preconditioner=None,
+    tol: float | None = None,
+    max_iterations: int = 200,
+) -> CGSolution:
+    """X = (K + μI)⁻¹ B by conjugate gradients, one block product K·P per iteration.
+
+    Preconditioned by the top-k spectrum of K when a top-k spectrum is given
+    (EigenPro-style). Columns of B are independent systems sharing each pass over K.
+
+    Args:
+      op: square symmetric PSD `KernelOperator` (n × n).
+      b: (n,) or (n, C) right-hand sides.
+      mu: shift μ > 0.
+      preconditioner: a TopKEigensystem of K, or None for plain CG.
+      tol: relative residual target (default 1e-10 float64, 1e-5 float32).
+      max_iterations: limit on iterations (passes over K).
+
+    Returns:
+      CGSolution (solution, residual_norms, iterations, converged, mu).
+
+    Example:
+      >>> op = operators.kernel_operator(kernel_fn, x)
+      >>> top = topk.topk_eigensystem(op, 5)
+      >>> sol = ntk_air.predict.ridge_solve(op, y, 1e-2, preconditioner=top)
+      >>> bool(sol.converged), bool(jnp.allclose(sol.solution, jnp.linalg.solve(
+      ...     H + 1e-2 * jnp.eye(40), y), rtol=1e-6))
+      (True, True)
+
+    Reference: Hestenes & Stiefel (1952); Ma & Belkin, arXiv 1703.10622.
+    """
+    if not isinstance(op, operators.KernelOperator) or op.shape[0] != op.shape[1]:
+        raise TypeError("op must be a square operators.KernelOperator")
+    mu = float(mu)
+    if not (np.isfinite(mu) and mu > 0):
+        raise ValueError(f"the ridge shift mu must be a positive finite number, got {mu!r}")
+    max_iterations = check_int("max_iterations", max_iterations, minimum=1)
+    dtype = op.dtype
+    if tol is None:
+        tol = 1e-10 if jnp.dtype(dtype) == jnp.float64 else 1e-5
+    b = as_float_array(b, "b", dtype)
+    vector = b.ndim == 1
+    b2 = b[:, None] if vector else b
+    if b2.ndim != 2 or b2.shape[0] != op.shape[0]:
+        raise ValueError(f"b must have shape (n,) or (n, C) with n = {op.shape[0]}, got {b.shape}")
+    check_finite(b2, "b")
+    precond = (lambda r: r) if preconditioner is None else _topk_preconditioner(preconditioner, mu)
+    bnorm = jnp.linalg.norm(b2, axis=0)
+    bnorm = jnp.where(bnorm == 0, 1.0, bnorm)
+    mu_arr = jnp.asarray(mu, dtype)
+    with matmul_precision("highest"):
+        x = jnp.zeros_like(b2)
+        r = b2
+        z = precond(r)
+        p = z
+        rz = jnp.sum(r * z, axis=0)
+        history = [float(jnp.max(jnp.linalg.norm(r, axis=0) / bnorm))]
+        it = 0
+        while it < max_iterations and history[-1] > tol:
+            kp = op.apply(p)
+            x, r = _cg_update(x, r, p, kp, rz, mu_arr)
+            it += 1
+            history.append(float(jnp.max(jnp.linalg.norm(r, axis=0) / bnorm)))
+            if history[-1] <= tol:
+                break
+            z = precond(r)
+            p, rz = _cg_direction(z, r, p, rz)
+    return CGSolution(
+        solution=x[:, 0] if vector else x,
+        residual_norms=jnp.asarray(history, dtype),
+        iterations=jnp.asarray(it),
+        converged=jnp.asarray(history[-1] <= tol),
+        mu=mu_arr,
+    )
