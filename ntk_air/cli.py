@@ -31,9 +31,17 @@ COMMANDS = (
 """The `ntk-air` subcommands, each a module of `ntk_air.commands`."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line refusals: `ntk-air air: error: argument --seed: …` (no usage
+    block; `--help` shows it), exit status 2 as for every bad option."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `ntk-air` argument parser, one subcommand per module of `ntk_air.commands`."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ntk-air",
         description="Neural Tangent Kernel theory of wide networks: kernels, Anisotropic "
         "Information Retrieval, closed-form dynamics and self-distillation.",

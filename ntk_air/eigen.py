@@ -121,6 +121,8 @@ def eigensystem(K, *, dtype=None, clamp_factor: float = 10.0, check_symmetric=Tr
     check_rank(K, "K", 2)
     if K.shape[0] != K.shape[1]:
         raise ValueError(f"K must be square, got shape {tuple(K.shape)}")
+    if K.shape[0] == 0:
+        raise ValueError("K is empty (0 × 0): an eigensystem needs at least one point")
     check_finite(K, "K")
     if check_symmetric and is_concrete(K):
         Kn = np.asarray(K)

@@ -154,13 +154,34 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_REPORT_SUFFIXES = frozenset((".json", ".png", ".md", ".npz"))  # what clean-up may ever remove
+
+
+def _refuse_links(root: Path) -> None:
+    """Refuse a folder holding symbolic links (at its top level or one folder down), before any
+    work: a report file written through a link would land outside the folder."""
+    for p in [root, *(q for q in root.iterdir() if q.is_dir() and not q.is_symlink())]:
+        for q in p.iterdir() if p.is_dir() else ():
+            if q.is_symlink():
+                raise OutputError(
+                    f"the output folder holds a symbolic link, {str(q)!r}; ntk-air writes plain "
+                    "files only: remove the link or give another --out"
+                )
+
+
 def _lock(root: Path):
     """The folder's lock file, held (exclusively, without waiting) by this process."""
     try:
         import fcntl
     except ImportError:  # no advisory locks on this platform: run unlocked
         return None
-    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666 & ~_umask())
+    except OSError as err:  # a folder, a link or an unreadable file in the lock's place
+        raise OutputError(
+            f"{str(root / LOCK)!r} cannot be used as the folder's lock ({err.strerror}); remove "
+            "it or give another --out"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -191,6 +212,7 @@ class ReportWriter:
             )
         self.root = Path(root)
         _check_writable_dir(self.root)
+        _refuse_links(self.root)
         self._lock_fd = _lock(self.root)
         self.staging = self.root / f"{_STAGING}{os.getpid()}"
         if self.staging.exists():  # left by an earlier process with our pid (killed hard)
@@ -260,7 +282,7 @@ class ReportWriter:
         is ignored."""
         try:
             old = json.loads((self.root / MANIFEST).read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deep
             return {}
         files = old.get("files") if isinstance(old, dict) else None
         sums = old.get("sha256") if isinstance(old, dict) else None
@@ -270,7 +292,10 @@ class ReportWriter:
         return {
             f: sums.get(f) if isinstance(sums.get(f), str) else None
             for f in files
-            if isinstance(f, str) and _SAFE_REL.match(f) and f != MANIFEST
+            if isinstance(f, str)
+            and _SAFE_REL.match(f)
+            and f != MANIFEST
+            and Path(f).suffix in _REPORT_SUFFIXES
         }
 
     def stale(self) -> list[str]:
@@ -301,8 +326,8 @@ class ReportWriter:
             p = self.root / rel
             if p.is_symlink() or not p.is_file() or root not in p.resolve().parents:
                 continue
-            if digest is not None and _sha256(p) != digest:
-                continue  # changed since the toolkit wrote it: the user's now
+            if digest is None or _sha256(p) != digest:
+                continue  # no checksum of ours, or changed since the toolkit wrote it: the user's
             p.unlink()
             removed.append(rel)
         manifest = {

@@ -92,6 +92,11 @@ def kernel_system(
       >>> system.ntk.shape
       (160, 160)
     """
+    if not callable(kernel_fn):
+        raise TypeError(
+            "kernel_fn must be a kernel function kernel_fn(x1, x2=None) -> Kernel (e.g. "
+            f"ntk_air.kernels.two_layer_relu_kernel_fn()), got {type(kernel_fn).__name__}"
+        )
     if plan is not None and plan.solver == "topk":
         return _topk_system(dataset, kernel_fn, plan, krylov_steps)
     ntk = kernel_fn(dataset.x).ntk
