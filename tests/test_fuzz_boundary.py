@@ -236,3 +236,51 @@ def test_non_ascii_output_on_an_ascii_terminal_does_not_crash(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert b"\\u2016" in proc.stdout  # ‖ escaped, not fatal
+
+
+def test_a_forged_manifest_without_our_checksums_removes_nothing(tmp_path):
+    """Clean-up removes a file only when the earlier manifest recorded its checksum (a file the
+    toolkit wrote) and it is a report file (.json .png .md .npz): a listed note of the user's
+    stays, and so does a report-named file without a checksum."""
+    (tmp_path / "my_notes.txt").write_text("mine")
+    (tmp_path / "old.json").write_text("{}")
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"complete": True, "files": ["my_notes.txt", "old.json"]})
+    )
+    w = report.ReportWriter(tmp_path)
+    w.json("x.json", {})
+    assert w.finish({})["removed_stale"] == []
+    assert (tmp_path / "my_notes.txt").read_text() == "mine"
+    assert (tmp_path / "old.json").exists()
+
+
+def test_a_manifest_nested_too_deep_is_ignored(tmp_path):
+    (tmp_path / "manifest.json").write_text("[" * 5000 + "]" * 5000)
+    w = report.ReportWriter(tmp_path)
+    w.json("x.json", {})
+    assert w.finish({})["files"] == ["x.json"]
+
+
+def test_links_and_a_bad_lock_are_refused_before_any_work(tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_text("keep")
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "air.json").symlink_to(outside)
+    with pytest.raises(report.OutputError, match="symbolic link"):
+        report.ReportWriter(out)
+    assert outside.read_text() == "keep"
+    other = tmp_path / "p"
+    (other / ".ntk-air.lock").mkdir(parents=True)
+    with pytest.raises(report.OutputError, match="lock"):
+        report.ReportWriter(other)
+
+
+def test_argparse_refusals_are_one_line(capsys):
+    from ntk_air import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["air", "--seed", "1.5"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seed" in err[0] and "usage" not in err[0]
