@@ -67,6 +67,7 @@ LIST_OPTIONS = {
     },
     "entk": {"--at": _is_number(int)},
     "theorem": {"--widths": _is_number(int)},
+    "predict": {"--time": _is_number(float)},
 }
 
 

@@ -37,16 +37,17 @@ def add_parser(subparsers) -> None:
         "(mean ± 2 sd) into --out.",
         examples=(
             "ntk-air predict sine.npz --arch fc --depth 2 --w-std 1.5 --b-std 0.1 --cov",
-            "ntk-air predict data.npz --arch fc --time 1 10 100 inf --get ntk --diag-reg 1e-4",
+            "ntk-air predict data.npz --arch fc --time 1,10,100,inf --get ntk --diag-reg 1e-4",
         ),
     )
     add_output_options(p, "predict_out")
     p.add_argument(
         "--time",
-        nargs="+",
-        default=["inf"],
+        action="append",
+        default=None,
         metavar="T",
-        help="training times t ≥ 0 ('inf' = end of training; default inf)",
+        help="training times t ≥ 0, comma-separated (or repeated): 1,10,100,inf ('inf' = end "
+        "of training; default inf)",
     )
     p.add_argument(
         "--get", default="nngp,ntk", help="kernels, comma-separated: nngp, ntk (default both)"
@@ -67,7 +68,8 @@ def add_parser(subparsers) -> None:
 
 def _times(texts) -> tuple[float, ...]:
     out = []
-    for s in texts:
+    items = [t.strip() for text in (texts or ["inf"]) for t in text.split(",")]
+    for s in items:
         try:
             t = float(s)
         except ValueError:
