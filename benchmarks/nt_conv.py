@@ -34,7 +34,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-NT_PYTHON = "/work/main/.nt-env/bin/python"
+NT_PYTHON = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".nt-env", "bin", "python"
+)  # make nt-reference
 BUDGET = 512 * 2**20  # bytes of intermediates per tile, both sides
 LIVE = 8  # arrays of one pair's positions alive at once (the native estimate)
 

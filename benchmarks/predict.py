@@ -41,7 +41,9 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(REPO, "benchmarks", "results", "predict.json")
-DEFAULT_NT_PYTHON = "/work/main/.nt-env/bin/python"
+DEFAULT_NT_PYTHON = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".nt-env", "bin", "python"
+)
 W_STD, B_STD, DEPTH = 1.5, 0.1, 2
 DIAG_REG = 1e-4
 

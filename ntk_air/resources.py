@@ -512,8 +512,8 @@ def estimate_kernel(
     (t = n1 untiled); time ≈ n1·n2·depth·entry (rates['entry_seconds']).
 
     Example:
-      >>> format_bytes(estimate_kernel(100_000, 100_000).memory_bytes)
-      '640.0 GB'
+      >>> format_bytes(estimate_kernel(100_000, 100_000).memory_bytes)  # 4·8·10¹⁰ + 6·8·10¹⁰
+      '800.0 GB'
     """
     n1 = check_int("n1", n1, minimum=1)
     n2 = check_int("n2", n2, minimum=1)

@@ -99,7 +99,9 @@ def test_numpy_scalars_are_accepted():
 
 names = st.one_of(
     st.text(alphabet="ab./_-\\~", min_size=1, max_size=8),
-    st.sampled_from(["../outside.txt", "/etc/passwd", "..", ".", "", "a/../../b", ".hidden"]),
+    st.sampled_from(
+        ["../outside.txt", "/etc/passwd", "..", ".", "", "a/" + "../" * 2 + "b", ".hidden"]
+    ),
 )
 claims = st.one_of(
     st.text(max_size=5),

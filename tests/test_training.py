@@ -9,12 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ntk_air import distill as D
 from ntk_air import models as M
-from ntk_air import targets as D
 from ntk_air import targets as RT
 from ntk_air import training as T
+from ntk_air.eigen import eigensystem
 from ntk_air.empirical import two_layer_ntk
 from ntk_air.kernels import two_layer_relu
+from ntk_air.problem import linear_problem
 from ntk_air.record import Record
 
 
@@ -131,6 +133,12 @@ def test_fresh_network_of_the_same_width_does_not_recompile(problem, caplog):
     assert float(np.linalg.norm(np.asarray(runs[1].u_path[0]))) < 1e-12
 
 
+def _problem(K, pr, u0):
+    """The linearized problem on kernel K from the network's own u(0) (dense scan: K kept)."""
+    K = jnp.asarray(K, jnp.float64)
+    return linear_problem(eigensystem(K), pr["y"], pr["y_clean"], u0=u0, kernel=K)
+
+
 def _linearization_gaps(pr, width, steps, seeds=(0, 1)):
     """max_k ‖u_net(k) − u_lin(k)‖ against H(W0) from f(W0), and against H∞ from f(W0)."""
     gaps_lin, gaps_inf = [], []
@@ -150,24 +158,18 @@ def _linearization_gaps(pr, width, steps, seeds=(0, 1)):
             record=Record(every=1, predictions=True),
         )
         lin = D.self_distill(
-            two_layer_ntk(params, pr["x"]),
-            pr["y"],
-            pr["y_clean"],
+            _problem(two_layer_ntk(params, pr["x"]), pr, u0),
             RT.plain_gd(),
             steps=steps,
             eta=pr["eta"],
-            u0=u0,
             engine="scan",
             record=Record(predictions=True),
         )
         inf = D.self_distill(
-            H_inf,
-            pr["y"],
-            pr["y_clean"],
+            _problem(H_inf, pr, u0),
             RT.plain_gd(),
             steps=steps,
             eta=pr["eta"],
-            u0=u0,
             engine="scan",
             record=Record(predictions=True),
         )

@@ -265,8 +265,13 @@ def posterior_variance_matfree(
     Args:
       kernel_fn: a `kernels.PairwiseKernelFn` with nngp and ntk.
       x_train: (n, d); x_points: (s, d) the points whose variance is wanted.
-      get, diag_reg, diag_reg_absolute_scale, tol, rank, max_iterations, tile_size: as in
-        `gp_mean_matfree`.
+      get: "ntk" or "nngp".
+      diag_reg: δ, relative to tr(K)/n unless `diag_reg_absolute_scale` (> 0).
+      diag_reg_absolute_scale: δ in absolute units.
+      tol: relative residual target of the conjugate gradients.
+      rank: top-k preconditioner rank (0: plain CG).
+      max_iterations: limit on passes over K.
+      tile_size: rows per kernel tile.
 
     Returns:
       (s,) variances.

@@ -3,7 +3,7 @@ tests/fixtures/conv_kernels.npz, the reference of ntk_air's native spatial layer
 
 Run with the pinned side environment's python (jax 0.4.25 + NT 0.6.5):
 
-    /work/main/.nt-env/bin/python tools/nt_reference/make_conv_fixtures.py [--out PATH]
+    .nt-env/bin/python tools/nt_reference/make_conv_fixtures.py [--out PATH]
 
 Each case is a network written as a small JSON list of layers (`CASES` below), turned into a
 `stax` network here and into `ntk_air.layers` in tests/test_conv_kernels.py; the file holds,

@@ -2,7 +2,7 @@
 
 Run with the pinned side environment's python (built by build_env.sh):
 
-    /work/main/.nt-env/bin/python tools/nt_reference/make_predict_fixtures.py [--out PATH]
+    .nt-env/bin/python tools/nt_reference/make_predict_fixtures.py [--out PATH]
 
 Random float64 data (fixed keys): 12 train and 5 test points in 3 dimensions, targets (12, 2);
 the kernels of stax.serial(Dense(512, 1.5, 0.1), Relu, Dense(512, 1.5, 0.1), Relu,
