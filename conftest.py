@@ -33,34 +33,38 @@ collect_ignore = [
     "ntk_air/nt_backend",
 ]
 
-_MODULES = (
-    "checked",
-    "data",
-    "distill",
-    "dynamics",
-    "early_stopping",
-    "eigen",
-    "empirical",
-    "kernels",
-    "layers",
-    "learning_curves",
-    "layers_spatial",
-    "matfree",
-    "models",
-    "operators",
-    "plots",
-    "predict",
-    "record",
-    "resources",
-    "report",
-    "rounds",
-    "spectrum",
-    "studies",
-    "targets",
-    "tiling",
-    "topk",
-    "training",
-)
+_MODULES = {
+    # short name in the docstring examples -> module
+    "checked": "checked",
+    "data": "data",
+    "distill": "distillation._engines",
+    "distillation": "distillation",
+    "dynamics": "dynamics._linearized",
+    "early_stopping": "dynamics._early_stopping",
+    "eigen": "spectral._eigen",
+    "empirical": "empirical",
+    "kernels": "kernels",
+    "layers": "kernels._layers",
+    "layers_spatial": "kernels._spatial",
+    "learning_curves": "learning_curves",
+    "matfree": "spectral._matfree",
+    "models": "networks._models",
+    "networks": "networks",
+    "operators": "spectral._operators",
+    "plots": "plots",
+    "predict": "predict",
+    "record": "dynamics._record",
+    "resources": "spectral._resources",
+    "report": "report",
+    "rounds": "distillation._rounds",
+    "spectral": "spectral",
+    "spectrum": "spectral._label_spectrum",
+    "studies": "studies",
+    "targets": "distillation._targets",
+    "tiling": "_tiling",
+    "topk": "spectral._topk",
+    "training": "networks._training",
+}
 
 _cache: dict = {}
 
@@ -76,10 +80,9 @@ def _shared_names() -> dict:
     import ntk_air
 
     names = {"np": np, "jnp": jnp, "jax": jax, "ntk_air": ntk_air}
-    names.update({m: importlib.import_module(f"ntk_air.{m}") for m in _MODULES})
-    from ntk_air.eigen import eigensystem
+    names.update({m: importlib.import_module(f"ntk_air.{p}") for m, p in _MODULES.items()})
     from ntk_air.kernels import two_layer_relu, two_layer_relu_kernel_fn
-    from ntk_air.problem import linear_problem
+    from ntk_air.spectral import eigensystem, linear_problem
 
     small = ntk_air.data.clusters(
         n_per_cluster=10, dim=5, n_test_per_cluster=3, noise_rate=0.2, seed=0

@@ -3,7 +3,7 @@
 Claim (issue 4): 32 rule/hyperparameter settings × 10⁴ GD steps at n = 2048, for the linear
 (soft, constant-α) rules, cost no more than one eigendecomposition of the same kernel — every
 rule is a per-mode 4×4 linear recursion in the eigenbasis, advanced by exact matrix powers
-(`ntk_air.distill.self_distill`, engine "closed-form"). Timed in the same run, after a warm-up
+(`ntk_air.distillation.self_distill`, engine "closed-form"). Timed in the same run, after a warm-up
 (compilation), with `block_until_ready`, median of repeats:
 
 * eigh: `eigensystem(H)`;
@@ -65,10 +65,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     jax.config.update("jax_enable_x64", args.dtype == "float64")
 
-    from ntk_air import distill as D
-    from ntk_air import rounds as R
-    from ntk_air.eigen import eigensystem
+    from ntk_air import distillation as R
+    from ntk_air.distillation import _engines as D
     from ntk_air.kernels import two_layer_relu
+    from ntk_air.spectral import eigensystem
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.n, args.d))

@@ -45,8 +45,8 @@ def main(argv=None):
     jax.config.update("jax_enable_x64", args.dtype == "float64")
 
     from ntk_air.dynamics import gd_predictor, log_spaced_steps
-    from ntk_air.eigen import eigensystem
     from ntk_air.kernels import two_layer_relu
+    from ntk_air.spectral import eigensystem
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.n + args.n_test, args.d))

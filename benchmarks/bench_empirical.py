@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     from ntk_air.empirical import empirical_ntk_fn
-    from ntk_air.models import MLP
+    from ntk_air.networks import MLP
 
     device = jax.devices()[0]
     meta = {

@@ -29,7 +29,7 @@ def main(argv=None):
     p.add_argument("--out", default="benchmarks/results/kernels.json")
     args = p.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
-    from ntk_air import kernels
+    from ntk_air.kernels import _kernel_fn as kernels
 
     rng = np.random.default_rng(0)
     rows = []

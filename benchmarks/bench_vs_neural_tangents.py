@@ -191,7 +191,7 @@ def _bench_entk(x, params, repeats, nt_python, inputs, tmpdir):
     import jax
 
     from ntk_air.empirical import structured_mlp_ntk_fn
-    from ntk_air.models import MLP
+    from ntk_air.networks import MLP
 
     jax.config.update("jax_enable_x64", False)
     mlp = MLP(widths=(WIDTH,) * DEPTH, out_dim=1, w_std=W_STD, b_std=B_STD, activation=ACTIVATION)
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
 
     import jax
 
-    from ntk_air.models import MLP
+    from ntk_air.networks import MLP
 
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((args.n, args.d))  # float64 master copy; each side casts

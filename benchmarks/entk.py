@@ -122,7 +122,7 @@ def _worker(side, name, n, impl, dtype, inputs, output, repeats, memory_budget):
             return fn(x, None, params)
     else:
         from ntk_air.empirical import empirical_ntk_fn
-        from ntk_air.models import MLP
+        from ntk_air.networks import MLP
 
         mlp = None
         if model == "mlp":

@@ -75,7 +75,7 @@ def _worker_native(arch, dtype, inputs, out, repeats):
     from _timing import time_calls
 
     from ntk_air import kernels
-    from ntk_air import layers as L
+    from ntk_air import kernels as L
 
     shape, readout, depth, act = ARCHS[arch]
     d = len(shape) - 1

@@ -151,7 +151,26 @@ def run_size(args) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    from ntk_air import dynamics, kernels, matfree, operators, problem, resources, spectrum, topk
+    from ntk_air import (
+        dynamics,
+        kernels,
+    )
+    from ntk_air import (
+        spectral as matfree,
+    )
+    from ntk_air import (
+        spectral as operators,
+    )
+    from ntk_air import (
+        spectral as problem,
+    )
+    from ntk_air import (
+        spectral as resources,
+    )
+    from ntk_air import (
+        spectral as spectrum,
+    )
+    from ntk_air.spectral import _topk as topk
 
     n, k = args.n[0], args.k
     out = {"n": n, "k": k, "tile": args.tile, "environment": environment()}
@@ -316,7 +335,7 @@ def run_distill_size(args) -> dict:
     import numpy as np
 
     from ntk_air import data, kernels, studies
-    from ntk_air.resources import Budget
+    from ntk_air.spectral import Budget
 
     n, k = args.n[0], args.k
     x, y, yc, xt, yt = cluster_data(n)
@@ -387,7 +406,9 @@ def run_compare(args) -> dict:
     import numpy as np
     from jax.experimental.sparse.linalg import lobpcg_standard
 
-    from ntk_air import kernels, operators, topk
+    from ntk_air import kernels
+    from ntk_air import spectral as operators
+    from ntk_air.spectral import _topk as topk
 
     n, k = args.n[0], args.k
     x, *_ = cluster_data(n)
@@ -490,7 +511,8 @@ def run_device_worker(args) -> dict:
     jax.config.update("jax_enable_x64", True)
     import numpy as np
 
-    from ntk_air import kernels, operators
+    from ntk_air import kernels
+    from ntk_air import spectral as operators
 
     n = args.n[0]
     x, *_ = cluster_data(n)

@@ -61,7 +61,7 @@ import functools
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ntk_air import data, dynamics, early_stopping, empirical, kernels, models, studies
+from ntk_air import data, dynamics, empirical, kernels, networks, studies
 from ntk_air.plots.air import plot_fitted_fractions, plot_label_energy, plot_u_curve
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
@@ -205,7 +205,7 @@ for name, study in air.items():
 #
 # Mode i is half fitted after k½ = log(1/2) / log|1 − ηλ_i| steps (`dynamics.gd_half_lives`).
 # The study's steps are spaced logarithmically up to a horizon by which the noise is fitted
-# (`early_stopping.noise_fit_horizon`; `studies.AIRConfig(steps=…)` chooses others), so that
+# (`dynamics.noise_fit_horizon`; `studies.AIRConfig(steps=…)` chooses others), so that
 # the curves end fitted.
 
 # %%
@@ -227,7 +227,7 @@ plt.show()
 # falls (the signal is fitted), reaches a minimum — the best early stop — and then climbs back to
 # ‖e‖ as the noise is memorized. On test points the predictions follow from the same
 # coefficients, f_k(x) = K(x, X) V φ_k(Λ) Vᵀ y with φ_k(λ) = (1 − (1 − ηλ)^k)/λ: no new solve per
-# step (`early_stopping.u_curve`, `dynamics.gd_predictor`; the study's `curve`).
+# step (`dynamics.u_curve`, `dynamics.gd_predictor`; the study's `curve`).
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
@@ -256,12 +256,12 @@ for name, study in air.items():
 # convergence on u_T: since u_T lies in the range of H, the student interpolates it, and on any
 # input x, f_S(x) = K(x, X) H⁺ u_T = K(x, X) V φ_k(Λ) Vᵀ y = f_T(x). The student *is* the
 # early-stopped teacher, on training and test points alike
-# (`early_stopping.distill_from_early_stopped_teacher`).
+# (`dynamics.distill_from_early_stopped_teacher`).
 
 # %%
 name = next(iter(air))
 best_k = float(air[name].curve.best_step)
-distilled = early_stopping.distill_from_early_stopped_teacher(
+distilled = dynamics.distill_from_early_stopped_teacher(
     systems[name].eig, y, best_k, k_test_train=systems[name].ntk_test
 )
 teacher, student = distilled.teacher, distilled.student
@@ -288,7 +288,7 @@ plt.show()
 # The explorer below rebuilds the data and the kernel for a noise rate ρ, a depth and a width, and
 # marks a step k on the curves. Width ∞ is the infinite-width NTK (`kernels.fc_kernel_fn`); a
 # finite width m is the empirical NTK Θ = J Jᵀ of an actual randomly initialized network
-# `models.MLP` with `depth` hidden layers of width m (`empirical.structured_mlp_ntk_fn`), which
+# `networks.MLP` with `depth` hidden layers of width m (`empirical.structured_mlp_ntk_fn`), which
 # tends to the infinite one as m grows. Any pairwise function of the inputs becomes a kernel
 # function with `kernels.from_pairwise`, and then runs through `studies.air` like the built-in
 # kernels. In a live Jupyter session the controls are sliders; run headless (as the test suite
@@ -303,7 +303,7 @@ def explorer_study(noise_rate, depth, width):
     if width == "∞":
         kf = kernels.fc_kernel_fn(depth=depth, activation="relu")
     else:
-        mlp = models.MLP(widths=(int(width),) * depth)
+        mlp = networks.MLP(widths=(int(width),) * depth)
         params = mlp.init(jax.random.key(SEED), d.x)["params"]
         ntk_fn = empirical.structured_mlp_ntk_fn(mlp)
         kf = kernels.from_pairwise(lambda a, b: ntk_fn(params, a, b), name=f"MLP width {width}")

@@ -55,17 +55,30 @@ import numpy as np
 
 from ntk_air import (
     data,
-    distill,
     dynamics,
-    early_stopping,
-    eigen,
     kernels,
-    rounds,
-    spectrum,
     studies,
-    targets,
-    theorem,
 )
+from ntk_air import (
+    distillation as distill,
+)
+from ntk_air import (
+    distillation as rounds,
+)
+from ntk_air import (
+    distillation as targets,
+)
+from ntk_air import (
+    dynamics as early_stopping,
+)
+from ntk_air import (
+    spectral as eigen,
+)
+from ntk_air import (
+    spectral as spectrum,
+)
+from ntk_air.dynamics import Record
+from ntk_air.networks import _theorem as theorem
 from ntk_air.plots.distill import plot_distill_curves
 from ntk_air.plots.theorem import (
     plot_theorem_arora,
@@ -73,8 +86,7 @@ from ntk_air.plots.theorem import (
     plot_theorem_floor,
     plot_theorem_linearization,
 )
-from ntk_air.problem import linear_problem
-from ntk_air.record import Record
+from ntk_air.spectral import linear_problem
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
 if SIZE not in ("small", "large"):
@@ -154,7 +166,8 @@ plt.show()
 #
 # The kernel and its one eigendecomposition come from `studies.kernel_system`; the problem —
 # eigensystem, noisy and clean labels, test kernel — is validated once by
-# `problem.linear_problem`. The rules are constructors of `ntk_air.targets` (each an `AffineRule`,
+# `problem.linear_problem`. The rules are constructors of `ntk_air.distillation` (each an
+# `AffineRule`,
 # or any `targets.TargetRule(init, update)` of your own). `distill.self_distill` groups the rules
 # by structure and runs each group vmapped on the fastest engine that handles it: the soft
 # constant-α rules in closed form from the eigendecomposition, the hard and adaptive ones stepped

@@ -57,7 +57,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import ntk_air
-from ntk_air import data, empirical, kernels, models
+from ntk_air import data, empirical, kernels
+from ntk_air.networks import _models as models
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (CPU, < 2 min) or "large"
 if SIZE not in ("small", "large"):
@@ -200,7 +201,7 @@ assert err < 1e-12
 # %% [markdown]
 # ## Empirical NTKs of finite networks
 #
-# A dense network `ntk_air.models.MLP` (neural-tangents' NTK parameterization, 3 hidden layers of
+# A dense network `ntk_air.networks.MLP` (neural-tangents' NTK parameterization, 3 hidden layers of
 # width `WIDTH`), and the theorem's two-layer network `TwoLayerReLU` of width m. For the MLP,
 # the three implementations compute the same Θ = J Jᵀ at very different costs:
 #

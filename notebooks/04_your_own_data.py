@@ -23,7 +23,7 @@
 # 2. load it with `ntk_air.data.from_npz`, and deal with input norms;
 # 3. choose an architecture — the kernel that stands for your network — by looking at how well
 #    each one aligns with your labels;
-# 4. run the AIR study (`ntk_air.studies.air`, what `ntk-air air` computes): the spectrum, the
+# 4. run the AIR study (`ntk_air.studies`, what `ntk-air air` computes): the spectrum, the
 #    energy of clean labels and noise per eigenmode, the fitted fractions and the U-curve, as
 #    a result pytree to plot and read — and, if you want files, write its report (`ntk_air.report`:
 #    a JSON summary and figures, exactly as the command line writes them).
@@ -172,7 +172,7 @@ plt.show()
 # * `kernels.two_layer_relu_kernel_fn()` — H∞ of the theorem's two-layer network;
 # * `kernels.fc_kernel_fn(depth=D, w_std=…, b_std=…)` — a deep fully connected network
 #   (neural-tangents' conventions);
-# * any kernel of your own: `kernels.from_layers(layers.serial(...))` composes infinite-width
+# * any kernel of your own: `kernels.from_layers(kernels.serial(...))` composes infinite-width
 #   layers, `kernels.from_pairwise(block_fn)` turns any pairwise function into a kernel function
 #   (notebook 5);
 # * with the optional neural-tangents backend, any `stax` network, e.g. a CNN on the 8×8 images:

@@ -56,19 +56,31 @@ import numpy as np
 
 from ntk_air import (
     data,
-    distill,
-    early_stopping,
     kernels,
-    layers,
-    models,
     studies,
-    targets,
-    training,
 )
+from ntk_air import (
+    distillation as distill,
+)
+from ntk_air import (
+    distillation as targets,
+)
+from ntk_air import (
+    dynamics as early_stopping,
+)
+from ntk_air import (
+    kernels as layers,
+)
+from ntk_air import (
+    networks as models,
+)
+from ntk_air import (
+    networks as training,
+)
+from ntk_air.dynamics import Record
 from ntk_air.plots.air import plot_u_curve
 from ntk_air.plots.distill import plot_distill_curves
-from ntk_air.problem import linear_problem
-from ntk_air.record import Record
+from ntk_air.spectral import linear_problem
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 1 min on a CPU) or "large"
 if SIZE not in ("small", "large"):

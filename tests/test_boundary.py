@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ntk_air import cli, data, kernels
-from ntk_air.eigen import eigensystem
-from ntk_air.problem import linear_problem
+from ntk_air.spectral import eigensystem, linear_problem
 
 SETTINGS = settings(
     max_examples=60,

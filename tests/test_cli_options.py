@@ -106,9 +106,9 @@ def test_the_way_of_rank_from_the_cli_to_the_solver(tmp_path, x64, capsys, monke
     commands/air.py, resources.py, studies/air.py) before the solver, no round trip to the CLI."""
     import importlib
 
-    from ntk_air import resources
+    from ntk_air.spectral import _resources as resources
 
-    air_study = importlib.import_module("ntk_air.studies.air")  # the module, not the function
+    air_study = importlib.import_module("ntk_air.studies._air")  # the module, not the function
 
     plans = []
     real_plan = air_study.plan_solver

@@ -2,7 +2,7 @@
 
 The fixtures (tests/fixtures/conv_kernels.npz) are made by tools/nt_reference/make_conv_fixtures.py
 in the pinned NT environment; each case is a JSON layer list that the tool turns into `stax` and
-`native` below turns into `ntk_air.layers`.
+`native` below turns into `ntk_air.kernels`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from ntk_air import kernels
-from ntk_air import layers as L
+from ntk_air import kernels as L
 
 FIXTURES = Path(__file__).parent / "fixtures" / "conv_kernels.npz"
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,7 +200,7 @@ def _attempt(seed: int) -> int:
     code = (
         "import jax; jax.config.update('jax_enable_x64', True)\n"
         "import numpy as np\n"
-        "from ntk_air import kernels, layers as L\n"
+        "from ntk_air import kernels, kernels as L\n"
         f"x = np.random.default_rng({seed}).normal(size=(6, 5, 5, 1))\n"
         "net = L.serial(L.conv((3, 3), (2, 1), 'SAME', 1.5, 0.1), L.relu(),\n"
         "               L.conv((2, 3), None, 'CIRCULAR', 1.2, 0.0), L.erf(),\n"

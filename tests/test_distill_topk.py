@@ -21,16 +21,26 @@ from conftest import _set_x64, constant_dataset
 from ntk_air import (
     cli,
     data,
-    early_stopping,
-    eigen,
     kernels,
-    matfree,
-    operators,
-    problem,
     studies,
-    topk,
 )
-from ntk_air.resources import Budget
+from ntk_air import (
+    dynamics as early_stopping,
+)
+from ntk_air import (
+    spectral as eigen,
+)
+from ntk_air import (
+    spectral as matfree,
+)
+from ntk_air import (
+    spectral as operators,
+)
+from ntk_air import (
+    spectral as problem,
+)
+from ntk_air.spectral import Budget
+from ntk_air.spectral import _topk as topk
 
 
 def _dataset(n_per_cluster=100, seed=0):

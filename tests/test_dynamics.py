@@ -13,6 +13,7 @@ import scipy.linalg
 from conftest import linalg_tol
 from ntk_air import data
 from ntk_air.dynamics import (
+    distill_from_early_stopped_teacher,
     fitted_fractions,
     flow_half_lives,
     flow_mode_factors,
@@ -22,10 +23,10 @@ from ntk_air.dynamics import (
     gd_predictor,
     log_spaced_steps,
     resolve_step_size,
+    u_curve,
 )
-from ntk_air.early_stopping import distill_from_early_stopped_teacher, u_curve
-from ntk_air.eigen import eigensystem
 from ntk_air.kernels import two_layer_relu
+from ntk_air.spectral import eigensystem
 
 
 def _unit_rows(rng, n, d):
@@ -161,7 +162,7 @@ def test_stable_powers_against_high_precision(x64):
     ]
     import jax.numpy as jnp
 
-    from ntk_air.dynamics import _gd_factors
+    from ntk_air.dynamics._linearized import _gd_factors
 
     lam = jnp.array([c[0] for c in cases])
     for i, (x, k) in enumerate(cases):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import linalg_tol
-from ntk_air import eigen, kernels
+from ntk_air import kernels
+from ntk_air import spectral as eigen
 
 
 def _kernel(n=30, d=5, seed=0):

@@ -14,10 +14,10 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from conftest import TOLERANCES, rel_fro
-from ntk_air import models
+from ntk_air import networks as models
 from ntk_air.empirical import empirical_ntk_fn, structured_mlp_ntk_fn, two_layer_ntk
 from ntk_air.kernels import fc_kernel_fn, two_layer_relu
-from ntk_air.models import MLP, TwoLayerReLU, mlp_params_from_stax, two_layer_apply_fn
+from ntk_air.networks import MLP, TwoLayerReLU, mlp_params_from_stax, two_layer_apply_fn
 
 REDUCTIONS = ["mean", "sum", "none"]
 

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import TOLERANCES, linalg_tol, rel_fro
-from ntk_air import cli, data, kernels, models, studies
+from ntk_air import cli, data, kernels, studies
 from ntk_air.empirical import empirical_ntk_fn
+from ntk_air.networks import _models as models
 from ntk_air.report import ReportWriter, entk_summary, write_entk
 
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ntk_air import cli, report, studies, targets
-from ntk_air.studies.entk import EntkConfig
-from ntk_air.studies.noisy_labels import NoisyLabelsConfig
+from ntk_air import cli, report, studies
+from ntk_air import distillation as targets
+from ntk_air.studies import EntkConfig, NoisyLabelsConfig
 
 SETTINGS = settings(
     max_examples=80,

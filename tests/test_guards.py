@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import unit_rows
-from ntk_air import checked, distill, kernels, targets
+from ntk_air import checked, kernels
+from ntk_air import distillation as distill
+from ntk_air import distillation as targets
 from ntk_air._checks import NonFiniteError
-from ntk_air.dynamics import gd_predictor
-from ntk_air.eigen import eigensystem
-from ntk_air.problem import linear_problem
-from ntk_air.record import Record
+from ntk_air.dynamics import Record, gd_predictor
+from ntk_air.spectral import eigensystem, linear_problem
 
 
 def test_an_overflowing_deep_kernel_names_the_layer(x64):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import TOLERANCES, linalg_tol, rel_fro
-from ntk_air import kernels
+from ntk_air.kernels import _kernel_fn as kernels
 
 
 def _unit_rows(n, d, seed=0):
@@ -274,7 +274,7 @@ def test_dtype_follows_the_inputs(x64):
 
 
 def test_layers_compose_into_the_fc_kernel_and_depth_is_a_scan(x64, compile_counter):
-    from ntk_air import layers as L
+    from ntk_air import kernels as L
 
     x = _unit_rows(6, 5, 23)
     net = L.serial(L.repeat(L.serial(L.dense(1.5, 0.1), L.relu()), 3), L.dense(1.5, 0.1))
@@ -295,7 +295,7 @@ def test_layers_compose_into_the_fc_kernel_and_depth_is_a_scan(x64, compile_coun
 
 
 def test_a_layer_of_your_own_composes(x64):
-    from ntk_air import layers as L
+    from ntk_air import kernels as L
 
     def scale(c):  # Θ and Σ of c·f(x): both scaled by c²
         return lambda s: s._replace(

@@ -13,9 +13,7 @@ import pytest
 
 from ntk_air import data, kernels, studies
 from ntk_air import learning_curves as lc
-from ntk_air.eigen import eigensystem
-from ntk_air.operators import matrix_operator
-from ntk_air.topk import topk_eigensystem
+from ntk_air.spectral import eigensystem, matrix_operator, topk_eigensystem
 
 EPS = np.finfo(np.float64).eps
 

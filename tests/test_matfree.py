@@ -8,15 +8,31 @@ import pytest
 
 from ntk_air import (
     dynamics,
-    early_stopping,
-    eigen,
     kernels,
-    matfree,
-    operators,
-    problem,
-    resources,
-    spectrum,
-    topk,
+)
+from ntk_air import (
+    dynamics as early_stopping,
+)
+from ntk_air import (
+    spectral as eigen,
+)
+from ntk_air import (
+    spectral as matfree,
+)
+from ntk_air import (
+    spectral as operators,
+)
+from ntk_air import (
+    spectral as problem,
+)
+from ntk_air import (
+    spectral as resources,
+)
+from ntk_air import (
+    spectral as spectrum,
+)
+from ntk_air import (
+    spectral as topk,
 )
 
 

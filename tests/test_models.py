@@ -11,7 +11,7 @@ import pytest
 from flax.core import FrozenDict
 from scipy.special import erf
 
-from ntk_air.models import MLP, TwoLayerReLU, mlp_params_from_stax, two_layer_apply_fn
+from ntk_air.networks import MLP, TwoLayerReLU, mlp_params_from_stax, two_layer_apply_fn
 
 
 def _x(n=6, d=4, seed=0):

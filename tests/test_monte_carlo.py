@@ -10,7 +10,7 @@ import pytest
 
 from ntk_air.empirical import empirical_ntk_fn, monte_carlo_kernel_fn
 from ntk_air.kernels import fc_kernel_fn
-from ntk_air.models import MLP
+from ntk_air.networks import MLP
 
 W_STD, B_STD = 1.5, 0.1
 

@@ -21,10 +21,11 @@ COMPUTE = textwrap.dedent(
     """
     import jax, jax.numpy as jnp, numpy as np
     jax.config.update("jax_enable_x64", True)
-    from ntk_air import kernels, operators, topk, matfree
-    from ntk_air.distill import self_distill
-    from ntk_air.problem import linear_problem
-    from ntk_air.targets import r3
+    from ntk_air import kernels
+    from ntk_air.spectral import _matfree as matfree, _operators as operators, _topk as topk
+    from ntk_air.distillation import self_distill
+    from ntk_air.spectral import linear_problem
+    from ntk_air.distillation import r3
 
     def compute(mesh, out, tag):
         rng = np.random.default_rng(0)

@@ -14,14 +14,16 @@ import numpy as np
 import optax
 import pytest
 
-from ntk_air import cli, data, models, studies, targets
-from ntk_air import epochs as EP
-from ntk_air import training as TR
-from ntk_air.distill import self_distill
-from ntk_air.eigen import eigensystem
+from ntk_air import cli, data, studies
+from ntk_air import distillation as targets
+from ntk_air import networks as EP
+from ntk_air import networks as TR
+from ntk_air import networks as models
+from ntk_air.distillation import self_distill
+from ntk_air.dynamics import Record
 from ntk_air.kernels import fc_kernel_fn
-from ntk_air.record import Record
-from ntk_air.studies.noisy_labels import (
+from ntk_air.spectral import eigensystem
+from ntk_air.studies._noisy_labels import (
     Curves,
     NoisyLabelsConfig,
     SettingResult,
@@ -290,7 +292,7 @@ def test_split_is_stratified_seeded_and_disjoint():
 
 
 def test_training_rows_default_per_data_set_and_an_explicit_n_train_wins():
-    from ntk_air.studies.noisy_labels import DEFAULT_N_TRAIN
+    from ntk_air.studies._noisy_labels import DEFAULT_N_TRAIN
 
     cfg = NoisyLabelsConfig()
     assert [train_size(cfg, n) for n in ("digits", "mnist1d", "my.npz")] == [1000, 4000, 1000]
@@ -307,7 +309,7 @@ def test_default_learning_rate_grows_with_the_training_rows_and_an_explicit_lr_w
     """SGD in NTK parameterization: 4 per 1000 training rows, within [2, 16] (digits 4, MNIST-1D
     16); the other optimizer / parameterization defaults do not depend on n; --lr overrides."""
     from ntk_air.commands.noisy_labels import build_config
-    from ntk_air.studies.noisy_labels import default_lr, learning_rate
+    from ntk_air.studies._noisy_labels import default_lr, learning_rate
 
     cfg = NoisyLabelsConfig()
     sizes = [train_size(cfg, name) for name in ("digits", "mnist1d")]
@@ -477,7 +479,7 @@ def test_parameterizations_are_the_same_function_at_init():
 def test_plain_training_memorises_pair_noise_on_digits(x64):
     """Digits, 40 % pair flips, the default network: plain's last epoch falls below its own best
     epoch on every seed, and the 95 % interval of the fall lies above 2 points."""
-    from ntk_air.studies.noisy_labels import load_clean
+    from ntk_air.studies._noisy_labels import load_clean
 
     cfg = NoisyLabelsConfig(noises=("pair",), rates=(0.4,), methods=("plain",), kernel_limit=False)
     study = studies.noisy_labels([load_clean("digits", cfg)], cfg)
@@ -493,7 +495,7 @@ def test_a_warm_up_keeps_self_distillation_level_with_plain_training_on_clean_la
     R2 and hard R3 end level with plain training (95 % interval of the paired per-seed difference
     inside ±1.5 points); without one (W = 0) R2 ends more than 2 points below on every seed and
     in the interval: from epoch 1 it adopted the network's first mistakes as targets."""
-    from ntk_air.studies.noisy_labels import load_clean, warmup_epochs
+    from ntk_air.studies._noisy_labels import load_clean, warmup_epochs
 
     methods = ("plain", "r2", "r3-hard")
     cfg = NoisyLabelsConfig(noises=("flip",), rates=(0.0,), methods=methods, kernel_limit=False)
@@ -523,7 +525,7 @@ def test_help_lists_examples(capsys):
 
 
 def test_preset_fills_only_the_options_left_at_their_defaults():
-    from ntk_air.studies.noisy_labels import PRESETS, with_preset
+    from ntk_air.studies._noisy_labels import PRESETS, with_preset
 
     c = with_preset(NoisyLabelsConfig(arch="cnn", epochs=10, seeds=3), "paper")
     assert (c.arch, c.epochs, c.seeds) == ("cnn", 10, 3)  # given: kept

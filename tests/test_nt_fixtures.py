@@ -94,7 +94,7 @@ VARIANT_IDS = [f"{a}-k{k}" for a, k in VARIANTS]
 
 
 def _mlp_and_params(act: str, k: int):
-    from ntk_air.models import MLP, mlp_params_from_stax
+    from ntk_air.networks import MLP, mlp_params_from_stax
 
     tag = f"{act}_k{k}"
     n_layers = len(EMP["widths"]) + 1

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import TOLERANCES, rel_fro
-from ntk_air import kernels, operators
+from ntk_air import kernels
+from ntk_air import spectral as operators
 
 
 def _unit_rows(n, d=6, seed=0):

@@ -9,8 +9,10 @@ import pytest
 from jax import lax
 
 from conftest import unit_rows
-from ntk_air import models, targets, training
-from ntk_air.record import Record, record_steps, scan_blocks
+from ntk_air import distillation as targets
+from ntk_air import networks as models
+from ntk_air import networks as training
+from ntk_air.dynamics import Record, record_steps, scan_blocks
 
 
 @pytest.mark.parametrize("steps, every", [(0, 1), (7, 1), (10, 5), (12, 5), (3, 10)])
@@ -123,9 +125,8 @@ def test_training_records_at_explicit_steps(x64):
 
 
 def test_self_distill_refuses_record_at():
-    from ntk_air.distill import self_distill
-    from ntk_air.eigen import eigensystem
-    from ntk_air.problem import linear_problem
+    from ntk_air.distillation import self_distill
+    from ntk_air.spectral import eigensystem, linear_problem
 
     x = unit_rows(6, 3)
     y = np.sign(x[:, 0])

@@ -22,15 +22,20 @@ import pytest
 
 from conftest import _set_x64
 from ntk_air import cli, data
-from ntk_air import rounds as R
-from ntk_air import targets as T
-from ntk_air.distill import self_distill
-from ntk_air.dynamics import gd_predictor
-from ntk_air.early_stopping import u_curve
-from ntk_air.eigen import eigensystem
+from ntk_air import distillation as R
+from ntk_air import distillation as T
+from ntk_air.distillation import self_distill
+from ntk_air.dynamics import gd_predictor, u_curve
 from ntk_air.kernels import two_layer_relu
-from ntk_air.problem import infer_task, linear_problem, mean_squared_error
-from ntk_air.spectrum import air_spectra, energy_per_mode, label_spectrum
+from ntk_air.spectral import (
+    air_spectra,
+    eigensystem,
+    energy_per_mode,
+    infer_task,
+    label_spectrum,
+    linear_problem,
+    mean_squared_error,
+)
 
 
 def _circle(n, rng):

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from conftest import constant_dataset
-from ntk_air import cli, data, resources, studies
+from ntk_air import cli, data, studies
+from ntk_air import spectral as resources
 from ntk_air.kernels import two_layer_relu
-from ntk_air.resources import Budget, LoopEstimate, ResourceError
+from ntk_air.spectral import Budget, LoopEstimate, ResourceError
 
 
 class _Ran(Exception):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from ntk_air import data
-from ntk_air.eigen import eigensystem
 from ntk_air.kernels import two_layer_relu
-from ntk_air.spectrum import (
+from ntk_air.spectral import (
     air_spectra,
+    eigensystem,
     energy_per_mode,
     kernel_complexity,
     kernel_target_alignment,

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import h_inf_numpy
-from ntk_air import data, kernels, layers, studies, targets
-from ntk_air.early_stopping import u_curve
-from ntk_air.eigen import eigensystem
-from ntk_air.problem import linear_problem
+from ntk_air import data, kernels, studies
+from ntk_air import distillation as targets
+from ntk_air import kernels as layers
+from ntk_air.dynamics import u_curve
+from ntk_air.spectral import eigensystem, linear_problem
 
 
 @pytest.fixture

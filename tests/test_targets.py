@@ -11,11 +11,21 @@ import numpy as np
 import pytest
 
 from conftest import unit_rows
-from ntk_air import distill, models, targets, training
-from ntk_air.eigen import eigensystem
+from ntk_air import (
+    distillation as distill,
+)
+from ntk_air import (
+    distillation as targets,
+)
+from ntk_air import (
+    networks as models,
+)
+from ntk_air import (
+    networks as training,
+)
+from ntk_air.dynamics import Record
 from ntk_air.empirical import two_layer_ntk
-from ntk_air.problem import linear_problem
-from ntk_air.record import Record
+from ntk_air.spectral import eigensystem, linear_problem
 
 
 def test_affine_update_is_the_formula_of_the_module_docstring(x64):

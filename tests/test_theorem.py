@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ntk_air import cli, data
-from ntk_air import theorem as TH
+from ntk_air import networks as TH
 from ntk_air.kernels import two_layer_relu
 
 
@@ -94,11 +94,11 @@ def test_finite_width_check_is_consistent(x64):
         n_test_per_cluster=2,
     )
     H = two_layer_relu(ds.x)
-    from ntk_air import models as M
-    from ntk_air import targets as RT
-    from ntk_air import training as T
-    from ntk_air.eigen import eigensystem
-    from ntk_air.record import Record
+    from ntk_air import distillation as RT
+    from ntk_air import networks as M
+    from ntk_air import networks as T
+    from ntk_air.dynamics import Record
+    from ntk_air.spectral import eigensystem
 
     eig = eigensystem(H)
     eta = 1.0 / float(eig.eigenvalues[0])
@@ -187,7 +187,7 @@ def test_network_dtype_changes_precision_not_the_initial_weights(x64):
     agree to float32 rounding, not merely in distribution."""
     ds = data.clusters(n_clusters=2, n_per_cluster=6, dim=5, seed=4, n_test_per_cluster=0)
     H = _h_inf_numpy(ds.x, ds.x)
-    from ntk_air.eigen import eigensystem
+    from ntk_air.spectral import eigensystem
 
     eig = eigensystem(H)
     eta = 1.0 / float(eig.eigenvalues[0])

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import TOLERANCES
-from ntk_air import kernels, matfree, operators, topk
+from ntk_air import kernels
+from ntk_air import spectral as matfree
+from ntk_air import spectral as operators
+from ntk_air import spectral as topk
 
 
 def _clustered(n, d=20, centres=8, eps0=1.0, seed=0):

@@ -9,15 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk_air import distill as D
-from ntk_air import models as M
-from ntk_air import targets as RT
-from ntk_air import training as T
-from ntk_air.eigen import eigensystem
+from ntk_air import distillation as D
+from ntk_air import distillation as RT
+from ntk_air import networks as M
+from ntk_air import networks as T
+from ntk_air.dynamics import Record
 from ntk_air.empirical import two_layer_ntk
 from ntk_air.kernels import two_layer_relu
-from ntk_air.problem import linear_problem
-from ntk_air.record import Record
+from ntk_air.spectral import eigensystem, linear_problem
 
 
 def _unit_rows(rng, n, d):

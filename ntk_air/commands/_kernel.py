@@ -65,7 +65,7 @@ def build_kernel_fn(args):
             )
         except (ValueError, ImportError) as err:  # NeuralTangentsUnavailable is an ImportError
             raise CliError(str(err)) from err
-    from ..kernels import ARCHITECTURES, make_kernel_fn
+    from ..kernels._kernel_fn import ARCHITECTURES, make_kernel_fn
 
     if args.arch not in ARCHITECTURES:  # an architecture spec: fc or cnn run natively
         from ..nt_backend.specs import native_kernel_fn_from_spec

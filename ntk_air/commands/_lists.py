@@ -52,7 +52,7 @@ def _is_number(kind):
 
 
 def _rule_names(token: str) -> bool:
-    from ..targets import RULE_NAMES
+    from ..distillation._targets import RULE_NAMES
 
     return all(t in RULE_NAMES for t in token.split(","))
 

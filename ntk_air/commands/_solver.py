@@ -56,7 +56,7 @@ def add_solver_options(
 
 def add_time_options(p: argparse.ArgumentParser) -> None:
     """--time-limit and --force: long loops estimated above the limit are refused."""
-    from ..resources import DEFAULT_TIME_LIMIT
+    from ..spectral._resources import DEFAULT_TIME_LIMIT
 
     p.add_argument(
         "--time-limit",
@@ -75,7 +75,7 @@ def add_time_options(p: argparse.ArgumentParser) -> None:
 
 def budget_from_args(args):
     """The `resources.Budget` of the options (solver, rank, memory budget, time limit, force)."""
-    from ..resources import Budget
+    from ..spectral._resources import Budget
 
     gb = getattr(args, "memory_budget", None)
     if gb is not None and not (gb > 0 and gb < float("inf")):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..rounds import DEFAULT_XI
+from ..distillation._rounds import DEFAULT_XI
+from ..distillation._targets import DEFAULT_BETA, RULE_NAMES
+from ..studies._distill import DEFAULT_STEPS
 from ..studies._system import DEFAULT_KRYLOV_STEPS
-from ..studies.distill import DEFAULT_STEPS
-from ..targets import DEFAULT_BETA, RULE_NAMES
 from ._common import (
     CliError,
     Timer,

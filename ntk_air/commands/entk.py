@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..resources import DEFAULT_TIME_LIMIT
+from ..spectral._resources import DEFAULT_TIME_LIMIT
 from ._common import (
     CliError,
     Timer,
@@ -136,8 +136,8 @@ def _network(args, dataset):
 def _check_estimate(args, dataset, opts) -> None:
     """Refuse, with the estimate, a run above --time-limit or the memory available (before the
     network is built: a 200000-wide MLP's parameters alone exceed the memory)."""
-    from ..resources import Budget, ResourceError, check_loop
-    from ..studies.entk import entk_estimate
+    from ..spectral._resources import Budget, ResourceError, check_loop
+    from ..studies._entk import entk_estimate
 
     if not args.time_limit > 0:
         raise CliError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")

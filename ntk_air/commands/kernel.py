@@ -63,7 +63,7 @@ def read_inputs(path: str):
 def _check_estimate(args, x, x2, kernel_fn) -> None:
     """Refuse, with the estimate, a kernel that would not fit the memory budget or the time
     limit (before anything is computed: XLA's failed allocation can hang instead of failing)."""
-    from ..resources import available_memory, estimate_kernel
+    from ..spectral._resources import available_memory, estimate_kernel
 
     if np.ndim(x) < 2 or (x2 is not None and np.ndim(x2) < 2) or not len(x):
         return  # the kernel function names the problem

@@ -31,7 +31,7 @@ def _ints(text: str, name: str) -> tuple:
 
 
 def add_parser(subparsers) -> None:
-    from ..studies.noisy_labels import BUILTIN_DATASETS, METHODS, PRESETS, NoisyLabelsConfig
+    from ..studies._noisy_labels import BUILTIN_DATASETS, METHODS, PRESETS, NoisyLabelsConfig
 
     d = NoisyLabelsConfig()
     p = add_command(
@@ -162,7 +162,7 @@ NOISY_OPTIONS = {
 
 def build_config(args):
     """The study's config from the options (one-line CliError for a bad one)."""
-    from ..studies.noisy_labels import NoisyLabelsConfig, with_preset
+    from ..studies._noisy_labels import NoisyLabelsConfig, with_preset
 
     try:
         config = _build(
@@ -207,8 +207,8 @@ def run(args) -> int:
     import jax
 
     from .. import report, studies
-    from ..resources import ResourceError, check_loop
-    from ..studies.noisy_labels import (
+    from ..spectral._resources import ResourceError, check_loop
+    from ..studies._noisy_labels import (
         BUILTIN_DATASETS,
         load_clean,
         noisy_labels_estimate,

@@ -82,7 +82,7 @@ def _context(dataset, args, sections) -> list[str]:
 
 def run(args) -> int:
     from .. import report, studies
-    from ..theorem import DEFAULT_SEED
+    from ..networks._theorem import DEFAULT_SEED
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in sections if s not in SECTIONS]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..theorem import DEFAULT_SEED, DEFAULT_STEPS, DEFAULT_WIDTHS, HARDER_CASE, TUNING_SEED
+from ..networks._theorem import (
+    DEFAULT_SEED,
+    DEFAULT_STEPS,
+    DEFAULT_WIDTHS,
+    HARDER_CASE,
+    TUNING_SEED,
+)
 from ._common import (
     CliError,
     Timer,

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_real_numpy, check_finite, check_int
-from ..problem import TASKS, check_class_labels, check_task, infer_task
+from ..spectral._problem import TASKS, check_class_labels, check_task, infer_task
 from .noise import _canonical_noise, apply_noise
 
 __all__ = ["Dataset", "unit_normalize", "from_arrays", "subsample", "dataset_task", "with_task"]

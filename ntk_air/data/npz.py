@@ -63,7 +63,7 @@ def _fail(path, member, what) -> DataFileError:
 
 
 def _default_max_bytes() -> int:
-    from ..resources import available_memory
+    from ..spectral._resources import available_memory
 
     return max(1 << 20, available_memory() // 2)
 

@@ -7,9 +7,9 @@ import dataclasses
 from typing import Any
 
 from .._checks import as_float_array, check_finite, check_rank, resolve_dtype
-from ..kernels import Kernel
-from ..models import MLP, TwoLayerReLU
-from ..tiling import check_tile_size
+from .._tiling import check_tile_size
+from ..kernels._kernel_fn import Kernel
+from ..networks._models import MLP, TwoLayerReLU
 from ._adapters import cast_params
 from ._ntk_fn import EmpiricalNTKFn, Implementation, OutputReduction, empirical_ntk_fn
 from ._plan import EntkPlan
@@ -36,7 +36,7 @@ def structured_mlp_ntk_fn(
     products only.
 
     Args:
-      mlp: an `ntk_air.models.MLP` (relu or erf).
+      mlp: an `ntk_air.networks.MLP` (relu or erf).
       output_reduction: 'mean', 'sum' or 'none'.
       tile_size: rows per tile (any positive int) or None (from the memory budget).
       memory_budget: bytes of intermediates allowed, as in `empirical_ntk_fn`.
@@ -47,7 +47,7 @@ def structured_mlp_ntk_fn(
       `variables['params']` ({'Dense_0': {'kernel', 'bias'}, …}); x1 (n1, d), x2 (n2, d).
 
     Example:
-      >>> mlp = ntk_air.models.MLP(widths=(512,) * 3, w_std=1.5, b_std=0.1)
+      >>> mlp = ntk_air.networks.MLP(widths=(512,) * 3, w_std=1.5, b_std=0.1)
       >>> params = mlp.init(jax.random.key(0), x)["params"]
       >>> theta = structured_mlp_ntk_fn(mlp)(params, x)     # equals the Jacobian contraction
 
@@ -55,7 +55,7 @@ def structured_mlp_ntk_fn(
     arXiv 1806.07572.
     """
     if not isinstance(mlp, MLP):
-        raise TypeError(f"mlp must be an ntk_air.models.MLP, got {type(mlp).__name__}")
+        raise TypeError(f"mlp must be an ntk_air.networks.MLP, got {type(mlp).__name__}")
     return empirical_ntk_fn(
         mlp,
         implementation="structured",
@@ -91,7 +91,7 @@ def two_layer_ntk(params_or_w, x1, x2=None, *, tile_size: int | None = None, dty
       (n1, n2) array H(W)(x1, x2).
 
     Example:
-      >>> model = ntk_air.models.TwoLayerReLU(width=4096)
+      >>> model = ntk_air.networks.TwoLayerReLU(width=4096)
       >>> params = model.init(jax.random.key(0), x)["params"]
       >>> H = two_layer_ntk(params, x)              # ≈ ntk_air.kernels.two_layer_relu(x)
 
@@ -193,7 +193,7 @@ def empirical_kernel_fn(
 
     Args:
       apply_fn_or_module: `apply_fn(params, x)`, a flax linen module or a flax nnx module.
-        An `ntk_air.models.MLP` or `TwoLayerReLU` module enables implementation='structured'.
+        An `ntk_air.networks.MLP` or `TwoLayerReLU` module enables implementation='structured'.
       params_or_variables: the parameters (plain function), the linen `variables` ('params'
         differentiated, other collections such as 'batch_stats' held fixed) or for nnx None
         (the module's own values) or its `nnx.Param` state.
@@ -214,9 +214,9 @@ def empirical_kernel_fn(
 
     Example:
       >>> x = np.random.default_rng(0).normal(size=(100, 8))
-      >>> mlp = ntk_air.models.MLP(widths=(512, 512))           # or any linen / nnx module
+      >>> mlp = ntk_air.networks.MLP(widths=(512, 512))           # or any linen / nnx module
       >>> variables = mlp.init(jax.random.key(0), x[:1])
-      >>> kernel_fn = ntk_air.empirical_kernel_fn(mlp, variables)
+      >>> kernel_fn = ntk_air.empirical.empirical_kernel_fn(mlp, variables)
       >>> kernel_fn(x).ntk.shape
       (100, 100)
       >>> kernel_fn.plan(x).implementation                      # and .reason says why

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import as_float_array, check_int
-from ..kernels import Kernel
+from ..kernels._kernel_fn import Kernel
 from ._ntk_fn import empirical_ntk_fn
 
 __all__ = ["MonteCarloKernelFn", "monte_carlo_kernel_fn"]
@@ -125,7 +125,7 @@ def monte_carlo_kernel_fn(
       MonteCarloKernelFn: kernel_fn(x1, x2=None) -> Kernel(nngp (n1, n2), ntk (n1, n2)).
 
     Example:
-      >>> mlp = ntk_air.models.MLP(widths=(64,), w_std=1.5, b_std=0.1)
+      >>> mlp = ntk_air.networks.MLP(widths=(64,), w_std=1.5, b_std=0.1)
       >>> init = lambda k, shape: mlp.init(k, jnp.zeros(shape))["params"]
       >>> apply = lambda p, x: mlp.apply({"params": p}, x)
       >>> kernel_fn = monte_carlo_kernel_fn(init, apply, jax.random.key(0), 4)

@@ -20,8 +20,8 @@ from .._checks import (
     is_concrete,
     resolve_dtype,
 )
-from ..models import MLP, TwoLayerReLU
-from ..tiling import call_tiled, check_tile_size, matmul_precision
+from .._tiling import call_tiled, check_tile_size, matmul_precision
+from ..networks._models import MLP, TwoLayerReLU
 from . import _plan
 from ._adapters import Model, as_model, cast_params, cast_state
 from ._derivatives import BatchJacobianEngine, JacobianEngine, NtvpEngine
@@ -447,7 +447,7 @@ def empirical_ntk_fn(
         `model=` an `MLP` or a `TwoLayerReLU`), or 'auto' (least estimated cost; see `plan`).
       output_reduction: 'mean', 'sum' or 'none' (see above).
       tile_size: rows per tile (any positive int) or None (chosen from the memory budget).
-      model: an `ntk_air.models.MLP` or `TwoLayerReLU` whose structure 'structured' exploits.
+      model: an `ntk_air.networks.MLP` or `TwoLayerReLU` whose structure 'structured' exploits.
       memory_budget: bytes a call may use (None: `default_memory_budget()`).
       precision: matmul precision ('highest' by default: full float32 on every backend).
       per_example: None (detect coupled examples), True (per-example, no check) or False
@@ -460,7 +460,7 @@ def empirical_ntk_fn(
       x2)` returns the `EntkPlan`.
 
     Example:
-      >>> mlp = ntk_air.models.MLP(widths=(256, 256), out_dim=3)
+      >>> mlp = ntk_air.networks.MLP(widths=(256, 256), out_dim=3)
       >>> params = mlp.init(jax.random.key(0), x)["params"]
       >>> ntk_fn = empirical_ntk_fn(lambda p, x: mlp.apply({"params": p}, x))
       >>> theta = ntk_fn(params, x)                       # (n, n), mean over the 3 outputs
@@ -479,7 +479,7 @@ def empirical_ntk_fn(
         apply_fn = model
     if implementation == "structured" and structured is None:
         raise ValueError(
-            "implementation='structured' needs model= an ntk_air.models.MLP or TwoLayerReLU, got "
+            "implementation='structured' needs model= an ntk_air.networks.MLP or TwoLayerReLU, got "
             f"{type(model).__name__}; use 'jacobian', 'ntvp' or 'auto' for other models"
         )
     if apply_fn is None:

@@ -1,6 +1,6 @@
 """Structured eNTK engines: closed-form Gram products for dense networks (no Jacobian formed).
 
-* `MLPEngine` — `ntk_air.models.MLP` (NTK parameterization): per-row features are the layer
+* `MLPEngine` — `ntk_air.networks.MLP` (NTK parameterization): per-row features are the layer
   inputs h_l and the back-propagated signals δ_l; a block is Σ_l (δ_l δ_lᵀ) ⊙ (w_std²/d_l h_l h_lᵀ
   + b_std²).
 * `TwoLayerEngine` — the theorem's `TwoLayerReLU` (first layer trained): per-row features are
@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models import MLP, MLP_ACTIVATIONS
+from ..networks._models import MLP, MLP_ACTIVATIONS
 
 __all__ = ["MLPEngine", "TwoLayerEngine", "mlp_layers", "two_layer_weight"]
 
@@ -58,7 +58,7 @@ def _activation_derivative(activation: str, z: jax.Array) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True)
 class MLPEngine:
-    """Per-layer Gram products of an `ntk_air.models.MLP` (hashable spec of the module)."""
+    """Per-layer Gram products of an `ntk_air.networks.MLP` (hashable spec of the module)."""
 
     widths: tuple
     out_dim: int

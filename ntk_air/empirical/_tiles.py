@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._checks import is_concrete
-from ..tiling import pad_rows
+from .._tiling import pad_rows
 
 __all__ = ["all_concrete", "eager_tile_loop", "stored_features", "tile_loop"]
 

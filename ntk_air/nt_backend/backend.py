@@ -30,8 +30,8 @@ import jax
 import numpy as np
 
 from .._checks import as_float_array, as_float_tree, check_finite, resolve_dtype
-from ..kernels import Kernel, from_pairwise
-from ..tiling import call_tiled, check_tile_size, tiled_pairwise
+from .._tiling import call_tiled, check_tile_size, tiled_pairwise
+from ..kernels._kernel_fn import Kernel, from_pairwise
 from . import compat
 
 __all__ = [

@@ -33,9 +33,9 @@ w_std=FLOAT > 0 (every weight), b_std=FLOAT ≥ 0 (every Dense/Conv bias).
                       *[GlobalSelfAttention(channels, channels, channels, heads, all four
                         weight stds = w_std, pos_emb_type), act] * depth,
                       GlobalAvgPool() | Flatten(), Dense(1, w_std, b_std)).
-               neural-tangents backend only (see ntk_air.layers_spatial on attention).
+               neural-tangents backend only (see ntk_air.kernels on attention).
 
-fc and cnn run natively (`native_kernel_fn_from_spec`, ntk_air.layers, no neural-tangents
+fc and cnn run natively (`native_kernel_fn_from_spec`, ntk_air.kernels, no neural-tangents
 needed); every architecture runs on neural-tangents (`kernel_fn_from_spec`) as the reference.
 
 `shape=` reshapes flat (n, d) rows to (n, *shape), d = ∏ shape: the 8×8 digits are
@@ -394,7 +394,7 @@ def layer_plan(parsed: ArchSpec) -> list:
     if parsed.arch != "cnn":
         raise ValueError(
             f"arch {parsed.arch!r} runs on the neural-tangents backend only (its attention "
-            "kernel is not reproduced natively; see ntk_air.layers_spatial)"
+            "kernel is not reproduced natively; see ntk_air.kernels)"
         )
     d = _spatial_dims(parsed)
     conv = ("conv", (o["kernel"],) * d, None, o["padding"].upper(), w, b)
@@ -451,7 +451,7 @@ def _to_stax(plan, stax, parsed: ArchSpec) -> list:
 
 
 def _to_native(plan):
-    from .. import layers as L
+    from ..kernels import _layers as L
 
     acts = {"relu": L.relu, "erf": L.erf, "gelu": L.gelu, "abs": L.abs, "identity": L.identity}
     out = []
@@ -478,7 +478,7 @@ def _to_native(plan):
 
 
 def layers_from_spec(spec: str | ArchSpec, **keywords):
-    """The native `ntk_air.layers` network of an fc or cnn spec (no neural-tangents needed).
+    """The native `ntk_air.kernels` network of an fc or cnn spec (no neural-tangents needed).
 
     Args:
       spec: a spec string or an `ArchSpec`; keywords as `parse_spec` (with a string only).
@@ -523,7 +523,7 @@ def native_kernel_fn_from_spec(
       >>> kernel_fn(np.ones((2, 64))).ntk.shape
       (2, 2)
     """
-    from ..kernels import from_layers
+    from ..kernels._kernel_fn import from_layers
 
     parsed = parse_spec(spec, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
     net, shape = layers_from_spec(parsed)

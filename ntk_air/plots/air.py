@@ -1,6 +1,6 @@
 """Figures of Anisotropic Information Retrieval: spectrum, label energies, fitting, the U-curve.
 
-Each function takes result pytrees from `ntk_air.spectrum` / `ntk_air.dynamics` and draws on a
+Each function takes result pytrees from `ntk_air.spectral` / `ntk_air.dynamics` and draws on a
 given Axes (or a new figure), returning the Axes.
 """
 
@@ -37,7 +37,7 @@ def plot_label_energy(
     """Energy per mode p_i(z) (left, log y) and cumulative C_z(k) (right, log x) of ŷ, e and y.
 
     Args:
-      spectra: `ntk_air.spectrum.AIRSpectra` (clean, noise, noisy).
+      spectra: `ntk_air.spectral.AIRSpectra` (clean, noise, noisy).
       axes: a pair of Axes to draw on (None: a new figure).
       title: the figure's title.
       n: the number of points (default: the modes shown; pass it for a top-k spectrum, whose
@@ -110,7 +110,7 @@ def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels")
     """‖u(k) − ŷ‖ on train (and ‖f_k(x_test) − ŷ_test‖ on test) against k, best steps marked.
 
     Args:
-      curve: `ntk_air.early_stopping.UCurve`.
+      curve: `ntk_air.dynamics.UCurve`.
       ax: the Axes to draw on (None: a new figure).
       title: the Axes' title.
     """

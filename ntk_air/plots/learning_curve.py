@@ -15,7 +15,7 @@ __all__ = ["plot_test_error", "plot_learnability", "plot_error_parts"]
 
 def _interval(values):
     """Mean and 95 % Student-t half-width over the last axis (draws)."""
-    from ..studies.noisy_labels import t_quantile_975
+    from ..studies._noisy_labels import t_quantile_975
 
     v = np.asarray(values, np.float64)
     d = v.shape[-1]

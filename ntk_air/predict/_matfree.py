@@ -21,10 +21,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import matfree, operators, topk
 from .._checks import as_float_array, check_finite, check_int
-from ..dynamics import flow_mode_factors
-from ..tiling import matmul_precision
+from .._tiling import matmul_precision
+from ..dynamics._linearized import flow_mode_factors
+from ..spectral import _matfree as matfree
+from ..spectral import _operators as operators
+from ..spectral import _topk as topk
 from ._mse import flow_times
 
 __all__ = [

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import as_float_array, check_finite
-from ..dynamics import flow_mode_factors
-from ..eigen import from_eigenbasis, to_eigenbasis
+from ..dynamics._linearized import flow_mode_factors
+from ..spectral._eigen import from_eigenbasis, to_eigenbasis
 from ._spectral import TrainKernel, solve_dtype, train_kernel
 
 __all__ = ["Gaussian", "gradient_descent_mse", "gradient_descent_mse_ensemble", "gp_inference"]

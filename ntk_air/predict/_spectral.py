@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import as_float_array, check_finite, resolve_dtype
-from ..eigen import Eigensystem, NegativeEigenvalueWarning, eigensystem
+from ..spectral._eigen import Eigensystem, NegativeEigenvalueWarning, eigensystem
 
 __all__ = ["KernelDiagnostics", "NotPositiveSemidefiniteError", "TrainKernel", "train_kernel"]
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..plots import new_figure
 from ..plots.distill import plot_distill_curves, plot_distill_summary
-from ..studies.distill import best_run
+from ..studies._distill import best_run
 from .air import label_entries, mse_of_dist, solver_json
 
 __all__ = ["distill_summary", "write_distill", "distill_headlines"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..plots.learning_curve import plot_error_parts, plot_learnability, plot_test_error
-from ..studies.noisy_labels import t_quantile_975
+from ..studies._noisy_labels import t_quantile_975
 
 __all__ = [
     "learning_curve_summary",

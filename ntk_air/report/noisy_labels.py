@@ -14,7 +14,7 @@ import numpy as np
 
 from ..plots import new_figure
 from ..plots.noisy_labels import plot_last_vs_best, plot_test_accuracy
-from ..studies.noisy_labels import (
+from ..studies._noisy_labels import (
     EARLY_STOPPING,
     SELF_DISTILLATION,
     compare_setting,
@@ -77,7 +77,7 @@ def _mean_band(a):
     mean = a.mean(0)
     if s < 2:
         return mean, mean, mean
-    from ..studies.noisy_labels import t_quantile_975
+    from ..studies._noisy_labels import t_quantile_975
 
     half = t_quantile_975(s - 1) * a.std(0, ddof=1) / np.sqrt(s)
     return mean, np.maximum(mean - half, 0.0), np.minimum(mean + half, 1.0)

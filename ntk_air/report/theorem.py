@@ -3,6 +3,7 @@ figures."""
 
 from __future__ import annotations
 
+from ..networks._theorem import numbers_and_curves
 from ..plots import new_figure
 from ..plots.theorem import (
     plot_harder_case,
@@ -11,7 +12,6 @@ from ..plots.theorem import (
     plot_theorem_floor,
     plot_theorem_linearization,
 )
-from ..theorem import numbers_and_curves
 
 __all__ = ["theorem_summary", "write_theorem", "theorem_headlines"]
 

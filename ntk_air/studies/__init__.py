@@ -16,9 +16,8 @@ hand the results to `ntk_air.report` (JSON, figures, index.md) or to `ntk_air.pl
     True
 """
 
-from ._system import KernelSystem, Progress, data_summary, kernel_system
-from .air import AIRConfig, AIRStudy, TopKDiagnostics, air, air_plan
-from .distill import (
+from ._air import AIRConfig, AIRStudy, TopKDiagnostics, air, air_plan
+from ._distill import (
     DistillConfig,
     DistillStudy,
     DistillTopK,
@@ -27,7 +26,7 @@ from .distill import (
     distill,
     distill_plan,
 )
-from .entk import (
+from ._entk import (
     ENTK_ARCHS,
     EntkConfig,
     EntkNetwork,
@@ -41,16 +40,12 @@ from .entk import (
     kernel_target_alignment,
     relative_distance,
 )
-from .kernel import KernelStudy, kernel
-from .learning_curve import (
-    LABELS,
-    LearningCurveConfig,
-    LearningCurveStudy,
-    learning_curve_study,
-)
-from .noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
-from .predict import PredictConfig, PredictStudy, predict
-from .theorem import HarderCase, TheoremConfig, TheoremStudy, theorem, theorem_plan
+from ._kernel import KernelStudy, kernel
+from ._learning_curve import LABELS, LearningCurveConfig, LearningCurveStudy, learning_curve_study
+from ._noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
+from ._predict import PredictConfig, PredictStudy, predict
+from ._system import KernelSystem, Progress, data_summary, kernel_system
+from ._theorem import HarderCase, TheoremConfig, TheoremStudy, theorem, theorem_plan
 
 __all__ = [
     "ENTK_ARCHS",

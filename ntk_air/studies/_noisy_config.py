@@ -10,9 +10,9 @@ import dataclasses
 import numpy as np
 
 from .._checks import check_bool, check_int, check_optional, check_real, check_sequence
-from ..models import PARAMETERIZATIONS
-from ..targets import plain_gd, r1, r2, r3
-from ..training import LOSSES
+from ..distillation._targets import plain_gd, r1, r2, r3
+from ..networks._models import PARAMETERIZATIONS
+from ..networks._training import LOSSES
 
 METHODS = ("plain", "early-stop-clean", "early-stop-noisy", "r1", "r2", "r3-soft", "r3-hard")
 TRAINED_METHODS = ("plain", "r1", "r2", "r3-soft", "r3-hard")

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import dataset_task
-from ..eigen import Eigensystem, eigensystem
-from ..problem import LinearProblem, linear_problem
-from ..resources import SolverChoice
+from ..spectral._eigen import Eigensystem, eigensystem
+from ..spectral._problem import LinearProblem, linear_problem
+from ..spectral._resources import SolverChoice
 
 __all__ = [
     "KernelSystem",
@@ -120,7 +120,7 @@ def _coarse_steps(top, krylov, block: int) -> int | None:
     dropping the last two blocks can leave almost the same space: measured (n = 1500, k = 30,
     C = 1) dimensions 40, 40, 41, 42 for s = 5…8, whose difference (0.061) understated the
     actual error (0.069); 2·block fewer columns (s' = 4: 0.167) did not."""
-    from ..matfree import ritz_reduction
+    from ..spectral._matfree import ritz_reduction
 
     full = top.eigenvalues.shape[0] + int(krylov.basis.shape[1])
     for steps in range(int(krylov.steps) - 1, 0, -1):
@@ -133,9 +133,9 @@ def _topk_system(dataset, kernel_fn, plan: SolverChoice, krylov_steps: int) -> K
     """Top-k eigenpairs by block Krylov passes, the Krylov space of (y, ŷ) on the deflated
     operator, the Rayleigh–Ritz reductions to both on all and on fewer blocks, and
     K(X_test, X)·V by one pass of the rectangular operator."""
-    from ..matfree import deflated_krylov, ritz_reduction
-    from ..operators import kernel_diagonal, kernel_operator
-    from ..topk import topk_eigensystem
+    from ..spectral._matfree import deflated_krylov, ritz_reduction
+    from ..spectral._operators import kernel_diagonal, kernel_operator
+    from ..spectral._topk import topk_eigensystem
 
     require_tiled(kernel_fn)
     y = np.asarray(dataset.y)

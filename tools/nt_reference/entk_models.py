@@ -6,7 +6,7 @@ the same outputs), so one parameter set, saved to an .npz by `flatten` and read 
 `unflatten`, feeds both libraries. Only `jax`, `jax.numpy` and `numpy` are used, in the subset
 that both the pinned neural-tangents environment (jax 0.4.25) and current JAX provide.
 
-* `mlp_apply`: neural-tangents' `stax` NTK parameterization (= `ntk_air.models.MLP`):
+* `mlp_apply`: neural-tangents' `stax` NTK parameterization (= `ntk_air.networks.MLP`):
   z_l = (w_std/√d_l) h_l K_l + b_std b_l, ReLU between layers, linear readout.
 * `cnn_apply`: flax `nn.Conv(c, (3, 3), padding='SAME')` + ReLU, twice, then `nn.Dense(1)` on
   the flattened feature map (standard parameterization, NHWC inputs, HWIO kernels).
@@ -184,7 +184,7 @@ def flax_modules():
     """
     import flax.linen as nn
 
-    from ntk_air.models import MLP
+    from ntk_air.networks import MLP
 
     class CNN(nn.Module):
         channels: int = 32

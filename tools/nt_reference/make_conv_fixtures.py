@@ -6,7 +6,7 @@ Run with the pinned side environment's python (jax 0.4.25 + NT 0.6.5):
     .nt-env/bin/python tools/nt_reference/make_conv_fixtures.py [--out PATH]
 
 Each case is a network written as a small JSON list of layers (`CASES` below), turned into a
-`stax` network here and into `ntk_air.layers` in tests/test_conv_kernels.py; the file holds,
+`stax` network here and into `ntk_air.kernels` in tests/test_conv_kernels.py; the file holds,
 per case NAME: `NAME/net` (the JSON), `NAME/x1` (n1, *spatial, C), `NAME/x2`, `NAME/nngp`,
 `NAME/ntk` ((n1, n2), x1 against x2) and `NAME/nngp_same`, `NAME/ntk_same` (x1 against
 itself). Inputs come from numpy's seeded RandomState, so a rerun reproduces the file up to

@@ -1,0 +1,466 @@
+"""Infinite-width convolutional, pooling, normalization and residual layers (NT `stax` conventions).
+
+These layers act on a `layers.KernelState` whose inputs have spatial axes, (n, *spatial, C) with
+1, 2 or 3 spatial axes. The state keeps, for every pair of examples, the covariance of their
+pre-activations at pairs of positions p, q; with infinitely many channels these covariances are
+all a readout can need (Novak et al. 2019, arXiv 1810.05148; Arora et al. 2019, arXiv
+1904.11955). Two layouts (`KernelState.full`), chosen by `state_layout` from the layer sequence:
+
+* diagonal in space (p = q only; cost O(n² S) per layer, S positions) when no layer mixes
+  positions, e.g. a network ending in `flatten`: a convolution maps the covariance at (p, p)
+  to the mean over the filter window of the covariances at (p + δ, p + δ);
+* full (every (p, q); cost O(n² S²)) when `avg_pool` or `global_avg_pool` is present.
+
+Recursions, in NTK parameterization with filter size |F| = ∏ filter_shape:
+
+  Conv(W_std, b_std):  Σ(p, q) ← W_std² (1/|F|) Σ_δ Σ(p + δ, q + δ) + b_std²,
+                       Θ(p, q) ← W_std² (1/|F|) Σ_δ Θ(p + δ, q + δ) + Σ_new(p, q)
+  AvgPool(window w):   Σ(p, q) ← (1/|w|²) Σ_{δ, δ'} Σ(p + δ, q + δ'), Θ alike
+  GlobalAvgPool:       Σ ← mean over all (p, q) of Σ(p, q), Θ alike
+  Flatten:             Σ ← mean over p of Σ(p, p), Θ alike
+  LayerNorm (channels): Σ(p, q) ← Σ(p, q)/√((ε + v(p))(ε + v'(q))), Θ alike
+  residual(block):     Σ ← Σ + Σ_block, Θ ← Θ + Θ_block    (NT's FanOut, Identity, FanInSum)
+
+with positions outside the input zero (SAME), wrapped around (CIRCULAR) or never used (VALID),
+and the padding amounts of `lax.padtype_to_pads`. The window sums are separable: the filter
+window of a d-dimensional convolution is a product of d one-axis windows, so the covariance is
+convolved one spatial axis at a time (|F_1| + … + |F_d| shifted sums, not |F_1| ⋯ |F_d|).
+
+Attention is not reproduced natively. neural-tangents' `GlobalSelfAttention` kernel depends on
+options (`linear_scaling`, `attention_mechanism`, positional-embedding kernels and their
+scalings) whose closed forms would each have to be re-derived and checked against the pinned
+neural-tangents to 1e-12; that is not done, so the `attention` architecture spec stays on the
+neural-tangents backend (`--backend neural-tangents`).
+
+    >>> from ntk_air import kernels
+    >>> layers = kernels
+    >>> net = layers.serial(layers.conv((3, 3), w_std=1.5, b_std=0.1), layers.relu(),
+    ...                     layers.global_avg_pool(), layers.dense(1.5, 0.1))
+    >>> images = np.random.default_rng(0).normal(size=(4, 5, 5, 1))
+    >>> kernels.from_layers(net)(images).ntk.shape
+    (4, 4)
+
+Reference: Novak et al. arXiv 1810.05148 (Bayesian deep CNNs); Arora et al. arXiv 1904.11955
+(CNTK); Novak et al. arXiv 1912.02803 (neural-tangents `stax`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax.numpy as jnp
+from jax import lax
+
+from ._layers import (
+    ABRelu,
+    Dense,
+    Erf,
+    Gelu,
+    Identity,
+    KernelState,
+    Repeat,
+    Serial,
+    _check_std,
+    _expand,
+    position_variances,
+    require_gaussian,
+)
+
+__all__ = [
+    "PADDINGS",
+    "Conv",
+    "AvgPool",
+    "GlobalAvgPool",
+    "Flatten",
+    "LayerNorm",
+    "Residual",
+    "conv",
+    "avg_pool",
+    "global_avg_pool",
+    "flatten",
+    "layer_norm",
+    "residual",
+    "StateLayout",
+    "state_layout",
+]
+
+PADDINGS = ("SAME", "VALID", "CIRCULAR")
+"""Paddings of `conv` and `avg_pool` (neural-tangents' `Padding`)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# One spatial axis at a time
+# ---------------------------------------------------------------------------------------------
+
+
+def _pads(size: int, k: int, stride: int, padding: str) -> tuple[int, int]:
+    """(low, high) padding of one axis: none for VALID; `lax.padtype_to_pads` SAME otherwise."""
+    if padding == "VALID":
+        return 0, 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pad(x, axes, lo, hi, padding):
+    if lo == 0 and hi == 0:
+        return x
+    widths = [(0, 0)] * x.ndim
+    for ax in axes:
+        widths[ax] = (lo, hi)
+    return jnp.pad(x, widths, mode="wrap" if padding == "CIRCULAR" else "constant")
+
+
+def _window_mean(x, axes, k: int, stride: int, padding: str, *, diagonal: bool):
+    """Mean over a length-k window (stride `stride`) of x along `axes` (one axis, or a pair).
+
+    diagonal=True with a pair (p, q) of axes: the window moves along both at once,
+    out(i, j) = (1/k) Σ_δ x(i·s + δ, j·s + δ) (a convolution of a covariance). Otherwise
+    each axis gets its own window: out = (1/k^len(axes)) Σ_{δ, δ'} x(i·s + δ, j·s + δ').
+    """
+    size = x.shape[axes[0]]
+    lo, hi = _pads(size, k, stride, padding)
+    x = _pad(x, axes, lo, hi, padding)
+    n_out = (size + lo + hi - k) // stride + 1
+    if n_out < 1:
+        raise ValueError(
+            f"a window of {k} does not fit a spatial axis of size {size} with {padding} padding"
+        )
+    span = stride * (n_out - 1) + 1
+
+    def shifted(y, ax, delta):
+        return lax.slice_in_dim(y, delta, delta + span, stride, axis=ax)
+
+    if diagonal:
+        total = None
+        for delta in range(k):
+            term = x
+            for ax in axes:
+                term = shifted(term, ax, delta)
+            total = term if total is None else total + term
+        return total / k
+    for ax in axes:
+        total = None
+        for delta in range(k):
+            term = shifted(x, ax, delta)
+            total = term if total is None else total + term
+        x = total / k
+    return x
+
+
+def _spatial_axes(s: KernelState, batch: int, axis: int) -> tuple[int, ...]:
+    """Array axes of spatial axis `axis` in a (batch…, *P) array of the state's layout."""
+    if s.full:
+        return (batch + 2 * axis, batch + 2 * axis + 1)
+    return (batch + axis,)
+
+
+def _map_positions(s: KernelState, fn) -> KernelState:
+    """fn(array, batch) applied to nngp, ntk (batch 2) and c1, c2 (batch 1)."""
+    return dataclasses.replace(
+        s, nngp=fn(s.nngp, 2), ntk=fn(s.ntk, 2), c1=fn(s.c1, 1), c2=fn(s.c2, 1)
+    )
+
+
+def _check_spatial(s: KernelState, layer: str, dims: int | None = None) -> None:
+    if s.spatial_dims == 0:
+        raise ValueError(
+            f"{layer} needs inputs with spatial axes, (n, *spatial, channels), and no flatten or "
+            "global_avg_pool before it"
+        )
+    if dims is not None and dims != s.spatial_dims:
+        raise ValueError(
+            f"{layer} has a {dims}-D window but its inputs have {s.spatial_dims} spatial axes"
+        )
+
+
+def _check_window(name: str, shape, dims_hint: str) -> tuple[int, ...]:
+    ok = isinstance(shape, tuple | list) and 1 <= len(shape) <= 3
+    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+    if not ok:
+        raise ValueError(f"{name} must be 1 to 3 positive ints ({dims_hint}), got {shape!r}")
+    return tuple(int(v) for v in shape)
+
+
+def _check_padding(padding) -> str:
+    p = padding.upper() if isinstance(padding, str) else padding
+    if p not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv:
+    """Conv(channels → ∞, filter_shape, strides, padding, W_std, b_std), weights shared."""
+
+    filter_shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: str = "SAME"
+    w_std: float = 1.0
+    b_std: float = 0.0
+
+    def __call__(self, s: KernelState) -> KernelState:
+        _check_spatial(s, "conv", len(self.filter_shape))
+
+        def unscaled(x, batch):
+            for axis, (k, stride) in enumerate(zip(self.filter_shape, self.strides, strict=True)):
+                axes = _spatial_axes(s, batch, axis)
+                x = _window_mean(x, axes, k, stride, self.padding, diagonal=True)
+            return x
+
+        w2, b2 = self.w_std**2, self.b_std**2
+        nngp = w2 * unscaled(s.nngp, 2) + b2
+        return dataclasses.replace(
+            s,
+            nngp=nngp,
+            ntk=w2 * unscaled(s.ntk, 2) + nngp,
+            c1=w2 * unscaled(s.c1, 1) + b2,
+            c2=w2 * unscaled(s.c2, 1) + b2,
+            gaussian=True,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class AvgPool:
+    """AvgPool(window_shape, strides, padding), dividing by the window size (NT's default)."""
+
+    window_shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: str = "VALID"
+
+    def __call__(self, s: KernelState) -> KernelState:
+        _check_spatial(s, "avg_pool", len(self.window_shape))
+        if not s.full:
+            raise ValueError(
+                "avg_pool mixes positions: it needs the full spatial layout (from_layers "
+                "chooses it when the network contains avg_pool)"
+            )
+
+        def pool(x, batch):
+            for axis, (k, stride) in enumerate(zip(self.window_shape, self.strides, strict=True)):
+                axes = _spatial_axes(s, batch, axis)
+                x = _window_mean(x, axes, k, stride, self.padding, diagonal=False)
+            return x
+
+        return _map_positions(s, pool)
+
+
+def _to_vector(s: KernelState, reduce) -> KernelState:
+    def fn(x, batch):
+        return reduce(x, batch) if x.ndim > batch else x
+
+    out = _map_positions(s, fn)
+    return dataclasses.replace(out, spatial_dims=0, full=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class GlobalAvgPool:
+    """GlobalAvgPool: the mean over all spatial positions (a vector of channels remains)."""
+
+    def __call__(self, s: KernelState) -> KernelState:
+        _check_spatial(s, "global_avg_pool")
+        if not s.full:
+            raise ValueError(
+                "global_avg_pool mixes positions: it needs the full spatial layout (from_layers "
+                "chooses it when the network contains global_avg_pool)"
+            )
+        return _to_vector(s, lambda x, batch: jnp.mean(x, axis=tuple(range(batch, x.ndim))))
+
+
+@dataclasses.dataclass(frozen=True)
+class Flatten:
+    """Flatten (stax.Flatten): positions and channels joined; the kernel is the mean over p of
+    the covariance at (p, p)."""
+
+    def __call__(self, s: KernelState) -> KernelState:
+        _check_spatial(s, "flatten")
+        d, full = s.spatial_dims, s.full
+
+        def trace(x, batch):
+            if full:
+                for _ in range(d):
+                    x = jnp.diagonal(x, axis1=batch, axis2=batch + 1)
+            return jnp.mean(x, axis=tuple(range(batch, x.ndim)))
+
+        return _to_vector(s, trace)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerNorm:
+    """LayerNorm over the channel axis (stax.LayerNorm(axis=-1, eps)): x ↦ (x − mean)/√(ε + var)
+    per position; Σ(p, q) ← Σ(p, q)/√((ε + v(p))(ε + v'(q))), Θ alike."""
+
+    eps: float = 1e-12
+
+    def __call__(self, s: KernelState) -> KernelState:
+        require_gaussian(s, "layer_norm")
+        d, full = s.spatial_dims, s.full
+        v1 = self.eps + position_variances(s.c1, d, full)
+        v2 = self.eps + position_variances(s.c2, d, full)
+        scale = jnp.sqrt(_expand(v1, d, full, 0, 2) * _expand(v2, d, full, 1, 2))
+
+        def self_scale(c, v):
+            return (
+                jnp.sqrt(_expand(v, d, full, 0, 1) * _expand(v, d, full, 1, 1))
+                if (full and d)
+                else v
+            )
+
+        return dataclasses.replace(
+            s,
+            nngp=s.nngp / scale,
+            ntk=s.ntk / scale,
+            c1=s.c1 / self_scale(s.c1, v1),
+            c2=s.c2 / self_scale(s.c2, v2),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Residual:
+    """block(x) + x: Σ ← Σ + Σ_block, Θ ← Θ + Θ_block (NT: FanOut(2), parallel(block,
+    Identity()), FanInSum())."""
+
+    block: Callable
+
+    def __call__(self, s: KernelState) -> KernelState:
+        out = self.block(s)
+        if not (s.gaussian and out.gaussian):
+            raise ValueError(
+                "residual sums Gaussian branches only (neural-tangents' FanInSum): the block and "
+                "its input must both end with a dense or conv layer (or a sum of them)"
+            )
+        if (out.spatial_dims, out.full, out.nngp.shape) != (s.spatial_dims, s.full, s.nngp.shape):
+            raise ValueError(
+                f"residual: the block changes the kernel's shape {s.nngp.shape} to "
+                f"{out.nngp.shape}; a residual block must keep the spatial size (SAME or "
+                "CIRCULAR padding, stride 1)"
+            )
+        return dataclasses.replace(
+            s, nngp=s.nngp + out.nngp, ntk=s.ntk + out.ntk, c1=s.c1 + out.c1, c2=s.c2 + out.c2
+        )
+
+
+def conv(
+    filter_shape,
+    strides=None,
+    padding: str = "SAME",
+    w_std: float = 1.0,
+    b_std: float = 0.0,
+) -> Conv:
+    """A convolution with infinitely many channels (stax.Conv(C, filter_shape, strides, padding,
+    W_std, b_std)): Σ(p, q) ← W_std²·mean_δ Σ(p + δ, q + δ) + b_std², Θ ← W_std²·mean_δ Θ + Σ.
+
+    Args:
+      filter_shape: 1 to 3 positive ints, one per spatial axis, e.g. (3, 3).
+      strides: as many positive ints, or None (all 1).
+      padding: "SAME", "VALID" or "CIRCULAR" (periodic).
+      w_std: weight standard deviation (> 0).
+      b_std: bias standard deviation (≥ 0).
+
+    Returns:
+      Conv, a layer KernelState → KernelState.
+
+    Example:
+      >>> layers.conv((3,), strides=(2,), padding="CIRCULAR", w_std=1.5).filter_shape
+      (3,)
+    """
+    filt = _check_window("filter_shape", filter_shape, "one per spatial axis")
+    stride = (1,) * len(filt) if strides is None else _check_window("strides", strides, "")
+    if len(stride) != len(filt):
+        raise ValueError(f"strides {strides!r} must have one entry per filter axis {filt}")
+    w = _check_std("w_std", w_std, positive=True)
+    return Conv(
+        filt, stride, _check_padding(padding), w, _check_std("b_std", b_std, positive=False)
+    )
+
+
+def avg_pool(window_shape, strides=None, padding: str = "VALID") -> AvgPool:
+    """Average pooling (stax.AvgPool(window_shape, strides, padding), normalize_edges=False):
+    Σ(p, q) ← mean over δ, δ' in the window of Σ(p + δ, q + δ').
+
+    Args:
+      window_shape: 1 to 3 positive ints, one per spatial axis.
+      strides: as many positive ints, or None (all 1, as in neural-tangents).
+      padding: "VALID", "SAME" (zeros count in the mean) or "CIRCULAR".
+
+    Returns:
+      AvgPool, a layer KernelState → KernelState.
+    """
+    window = _check_window("window_shape", window_shape, "one per spatial axis")
+    stride = (1,) * len(window) if strides is None else _check_window("strides", strides, "")
+    if len(stride) != len(window):
+        raise ValueError(f"strides {strides!r} must have one entry per window axis {window}")
+    return AvgPool(window, stride, _check_padding(padding))
+
+
+def global_avg_pool() -> GlobalAvgPool:
+    """Global average pooling (stax.GlobalAvgPool): Σ ← mean over all (p, q) of Σ(p, q)."""
+    return GlobalAvgPool()
+
+
+def flatten() -> Flatten:
+    """Flatten (stax.Flatten): Σ ← mean over p of Σ(p, p)."""
+    return Flatten()
+
+
+def layer_norm(eps: float = 1e-12) -> LayerNorm:
+    """Layer normalization over channels (stax.LayerNorm(axis=-1, eps=eps))."""
+    return LayerNorm(_check_std("eps", eps, positive=True))
+
+
+def residual(block) -> Residual:
+    """block(x) + x (stax.serial(FanOut(2), parallel(block, Identity()), FanInSum()))."""
+    if not callable(block):
+        raise TypeError(f"block must be callable KernelState -> KernelState, got {block!r}")
+    return Residual(block)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which layout a network needs
+# ---------------------------------------------------------------------------------------------
+
+
+class StateLayout:
+    """What `state_layout` found: spatial (the net has spatial layers), full (one mixes
+    positions)."""
+
+    __slots__ = ("spatial", "full")
+
+    def __init__(self, spatial: bool, full: bool):
+        self.spatial = spatial
+        self.full = full
+
+    def __repr__(self) -> str:
+        return f"StateLayout(spatial={self.spatial}, full={self.full})"
+
+
+_SPATIAL = (Conv, AvgPool, GlobalAvgPool, Flatten)
+_MIXING = (AvgPool, GlobalAvgPool)
+_POINTWISE = (Dense, ABRelu, Erf, Gelu, Identity, LayerNorm)
+
+
+def _walk(layer):
+    yield layer
+    if isinstance(layer, Serial):
+        for sub in layer.layers:
+            yield from _walk(sub)
+    elif isinstance(layer, Repeat):
+        if layer.times:
+            yield from _walk(layer.layer)
+    elif isinstance(layer, Residual):
+        yield from _walk(layer.block)
+
+
+def state_layout(layer) -> StateLayout:
+    """The state a network needs: spatial inputs if it has conv/pooling/flatten layers; the full
+    (S × S) layout if a layer mixes positions (avg_pool, global_avg_pool), else diagonal."""
+    found = list(_walk(layer))
+    spatial = any(isinstance(x, _SPATIAL) for x in found)
+    full = any(isinstance(x, _MIXING) for x in found)
+    return StateLayout(spatial, full)

@@ -1,0 +1,391 @@
+"""The linearized training problem, validated once: `LinearProblem`, and its labels' checks.
+
+Everything the closed-form dynamics, the early-stopping curve and self-distillation need lives in
+one registered dataclass (a pytree, so problems `vmap`):
+
+    u(k+1) = u(k) − ηH(u(k) − ỹ(k)),   f_{k+1}(x) = f_k(x) − η K(x, X)(u(k) − ỹ(k)),
+
+with H = V diag(λ) Vᵀ (the `Eigensystem`), the given labels y, the ground truth ŷ, the initial
+outputs u(0) on the training points and f_0 on the test points, and K(X_test, X) stored projected,
+K(X_test, X)·V, so that every time, rule and step size reuses it. Labels are kept as (n, C)
+arrays (C = 1 for (n,) vectors; `binary` remembers that the user gave (n,) vectors, so results
+are returned in the user's shape). The problem's dtype is the eigensystem's.
+
+The task is explicit (`task`, static): "classification" (±1 vectors or one-hot rows of ground
+truth: accuracy, margin and hard targets have a meaning) or "regression" (any real targets,
+(n,) or (n, k): errors are measured by the mean squared error). `infer_task` decides it from the
+ground truth when the caller does not say.
+
+`linear_problem` is the only place that checks shapes, finiteness and label formats; checks on
+traced values (inside jit/vmap) are skipped, as everywhere in ntk_air.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import as_float_array, check_finite, check_rank, is_concrete, resolve_dtype
+from ._eigen import Eigensystem
+
+__all__ = [
+    "LinearProblem",
+    "linear_problem",
+    "NetworkProblem",
+    "network_problem",
+    "check_labels",
+    "check_class_labels",
+    "TASKS",
+    "infer_task",
+    "check_task",
+    "mean_squared_error",
+    "as_columns",
+    "from_columns",
+]
+
+
+TASKS = ("classification", "regression")
+"""The two tasks a problem can be: class labels (±1 / one-hot) or real-valued targets."""
+
+
+def _is_class_labels(arr: np.ndarray) -> bool:
+    """±1 entries for a vector, one-hot rows (C ≥ 2 columns) for a matrix."""
+    if arr.ndim == 1:
+        return arr.size > 0 and bool(np.all(np.abs(arr) == 1))
+    if arr.ndim != 2 or arr.shape[1] < 2 or arr.shape[0] == 0:
+        return False
+    return bool(np.all((arr == 0) | (arr == 1)) and np.all(arr.sum(axis=-1) == 1))
+
+
+def infer_task(labels) -> str:
+    """The task of labels: classification for ±1 vectors or one-hot rows, else regression.
+
+    Traced (non-concrete) labels cannot be inspected: they count as classification, the
+    behaviour before tasks were explicit (pass `task` to say otherwise).
+
+    Example:
+      >>> infer_task(np.array([1.0, -1.0])), infer_task(np.array([0.3, -1.2]))
+      ('classification', 'regression')
+    """
+    if labels is None or not is_concrete(labels):
+        return "classification"
+    return "classification" if _is_class_labels(np.asarray(labels)) else "regression"
+
+
+def check_task(task, labels=None, name: str = "y_clean") -> str:
+    """`task` (None: `infer_task(labels)`) checked against the labels: classification needs ±1
+    vectors or one-hot rows (ValueError naming `name` otherwise); regression takes any targets.
+
+    Example:
+      >>> check_task(None, np.array([0.5, 2.0]))
+      'regression'
+    """
+    if task is None:
+        return infer_task(labels)
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task == "classification":
+        check_class_labels(labels, name)
+    return task
+
+
+def mean_squared_error(u, target):
+    """‖u − target‖²_F / (number of entries): the mean over examples and output columns.
+
+    Example:
+      >>> float(mean_squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 0.0])))
+      5.0
+    """
+    u, target = jnp.asarray(u), jnp.asarray(target)
+    return jnp.mean((u - target) ** 2)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class LinearProblem:
+    """A linearized training problem (see the module docstring). Build with `linear_problem`."""
+
+    eig: Eigensystem  # H = V diag(λ) Vᵀ on the training inputs, (n,) and (n, n) — or (m,) and
+    #   (n, m), m < n: a reduction of H (`matfree.ritz_reduction`), which then stands for H
+    y: jax.Array  # (n, C) given (possibly noisy) labels
+    y_clean: jax.Array | None  # (n, C) ground truth ŷ, or None
+    u0: jax.Array  # (n, C) initial outputs u(0) on the training points
+    kv_test: jax.Array | None  # (n_test, m) K(X_test, X) V, or None without test points
+    f0_test: jax.Array | None  # (n_test, C) initial outputs on the test points
+    y_test_clean: jax.Array | None  # (n_test, C) test ground truth, or None
+    kernel: jax.Array | None = None  # (n, n) H itself when the caller has it (dense-scan engines)
+    binary: bool = dataclasses.field(default=False, metadata={"static": True})
+    task: str = dataclasses.field(default="classification", metadata={"static": True})
+
+    @property
+    def n(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def dtype(self):
+        return self.eig.eigenvalues.dtype
+
+    @property
+    def regression(self) -> bool:
+        """True for real-valued targets (accuracy and margin have no meaning, MSE has)."""
+        return self.task == "regression"
+
+    @property
+    def has_test(self) -> bool:
+        return self.kv_test is not None
+
+    def apply_kernel(self, z):
+        """H z for (n, C) z: the stored kernel if given, else V (λ ⊙ Vᵀ z)."""
+        if self.kernel is not None:
+            return self.kernel @ z
+        V = self.eig.eigenvectors
+        return V @ (self.eig.eigenvalues[:, None] * (V.T @ z))
+
+    def to_user(self, a):
+        """An internal (..., C) array in the user's label shape ((...,) for ±1 vectors)."""
+        return from_columns(a, self.binary)
+
+
+def as_columns(a, binary: bool):
+    """(n,) → (n, 1) for ±1 labels; (n, C) unchanged."""
+    return a[..., None] if binary else a
+
+
+def from_columns(a, binary: bool):
+    """Inverse of `as_columns` (None passes through)."""
+    if a is None:
+        return None
+    return a[..., 0] if binary else a
+
+
+def check_labels(z, name: str, n: int, dtype, *, shape=None):
+    """z as a finite float array of `dtype` with shape (n,) or (n, C) (or exactly `shape`)."""
+    z = as_float_array(z, name, dtype)
+    if shape is not None:
+        if tuple(z.shape) != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(z.shape)}")
+    elif z.ndim not in (1, 2) or z.shape[0] != n:
+        raise ValueError(
+            f"{name} must have shape ({n},) or ({n}, C) with n = {n} (the kernel's size), got "
+            f"{tuple(z.shape)}"
+        )
+    check_finite(z, name)
+    return z
+
+
+def check_class_labels(z, name: str) -> None:
+    """±1 entries for (n,) labels, one-hot rows for (n, C) labels (concrete values only)."""
+    if z is None or not is_concrete(z):
+        return
+    arr = np.asarray(z)
+    if arr.ndim == 1:
+        if not np.all(np.abs(arr) == 1):
+            values = np.unique(arr)[:5]
+            raise ValueError(
+                f"{name} must be ±1 for binary labels (task 'classification'); found values "
+                f"{values} (real-valued targets are task 'regression')"
+            )
+        return
+    one_hot = np.all((arr == 0) | (arr == 1), axis=-1) & (arr.sum(axis=-1) == 1)
+    if not one_hot.all():
+        bad = int(np.argmax(~one_hot))
+        raise ValueError(f"{name} must be one-hot rows for class labels; row {bad} is {arr[bad]}")
+
+
+def linear_problem(
+    eig: Eigensystem,
+    y,
+    y_clean=None,
+    *,
+    u0=None,
+    k_test_train=None,
+    f0_test=None,
+    y_test_clean=None,
+    kernel=None,
+    kv_test=None,
+    task: str | None = None,
+) -> LinearProblem:
+    """Validate and assemble a `LinearProblem` (the only place these checks live).
+
+    Args:
+      eig: the decomposition of H = K(X, X), n × n; its dtype is the problem's.
+      y: (n,) ±1 / real labels or (n, C) one-hot / soft class labels / real targets.
+      y_clean: ground truth ŷ, same shape, or None.
+      u0: (n[, C]) initial outputs u(0) (default 0).
+      k_test_train: (n_test, n) K(X_test, X), or None.
+      f0_test: (n_test[, C]) initial test outputs (default 0; required when u0 ≠ 0).
+      y_test_clean: (n_test[, C]) test ground truth (needs k_test_train).
+      kernel: (n, n) H itself, if at hand (the dense-scan engines then use it).
+      kv_test: (n_test, m) K(X_test, X) V already projected, instead of k_test_train (the
+        matrix-free path computes it through a kernel operator, never holding K(X_test, X)).
+      task: "classification" (y_clean, and y_test_clean, must be ±1 or one-hot rows) or
+        "regression" (any real targets); None infers it from y_clean (else y) by `infer_task`.
+
+    Returns:
+      LinearProblem.
+
+    Example:
+      >>> problem = linear_problem(eig, y, y_clean, k_test_train=K_test_train,
+      ...                          y_test_clean=y_test_clean)       # eig = eigensystem(H)
+      >>> problem.y.shape, problem.kv_test.shape, problem.binary   # labels as (n, C) columns
+      ((40, 1), (12, 40), True)
+    """
+    dtype = eig.eigenvalues.dtype
+    n = eig.eigenvectors.shape[0]
+    if kv_test is not None:
+        if k_test_train is not None:
+            raise ValueError("give k_test_train = K(X_test, X) or its projection kv_test, not both")
+        kv_test = as_float_array(kv_test, "kv_test", dtype)
+        check_rank(kv_test, "kv_test", 2)
+        m = eig.eigenvalues.shape[0]
+        if kv_test.shape[1] != m:
+            raise ValueError(f"kv_test must have shape (n_test, {m}), got {tuple(kv_test.shape)}")
+        check_finite(kv_test, "kv_test")
+    y = check_labels(y, "y", n, dtype)
+    binary = y.ndim == 1
+    if y_clean is not None:
+        y_clean = check_labels(y_clean, "y_clean", n, dtype, shape=y.shape)
+    # The ground truth decides the task; without it the labels do (not checked when the caller
+    # says "classification": noisy labels may be real-valued, e.g. under Gaussian noise).
+    if y_clean is not None:
+        task = check_task(task, y_clean)
+    else:
+        task = infer_task(y) if task is None else check_task(task)
+    u0 = jnp.zeros_like(y) if u0 is None else check_labels(u0, "u0", n, dtype, shape=y.shape)
+    if kernel is not None:
+        kernel = as_float_array(kernel, "kernel", dtype)
+        if kernel.shape != (n, n):
+            raise ValueError(f"kernel must have shape ({n}, {n}), got {tuple(kernel.shape)}")
+        check_finite(kernel, "kernel")
+    kv = f0 = yt = None
+    if k_test_train is None and kv_test is None:
+        if f0_test is not None or y_test_clean is not None:
+            raise ValueError(
+                "f0_test / y_test_clean were given without k_test_train = K(X_test, X) (the test "
+                "points' kernel)"
+            )
+    else:
+        if kv_test is None:
+            k = as_float_array(k_test_train, "k_test_train", dtype)
+            check_rank(k, "k_test_train", 2)
+            if k.shape[1] != n:
+                raise ValueError(
+                    f"k_test_train must have shape (n_test, {n}) = K(X_test, X), got "
+                    f"{tuple(k.shape)}"
+                )
+            check_finite(k, "k_test_train")
+        n_test = (kv_test if k_test_train is None else k).shape[0]
+        test_shape = (n_test,) + y.shape[1:]
+        if f0_test is None:
+            if is_concrete(u0) and bool(jnp.any(u0 != 0)):
+                raise ValueError(
+                    "u0 (the network's initial outputs on the training points) was given but "
+                    "f0_test was not: pass the initial outputs on the test points too (zeros if "
+                    "you mean it)"
+                )
+            f0 = jnp.zeros(test_shape, dtype)
+        else:
+            f0 = check_labels(f0_test, "f0_test", n_test, dtype, shape=test_shape)
+        if y_test_clean is not None:
+            yt = check_labels(y_test_clean, "y_test_clean", n_test, dtype, shape=test_shape)
+            if task == "classification" and y_clean is not None:
+                check_class_labels(yt, "y_test_clean")
+        kv = kv_test if k_test_train is None else _project(k, eig.eigenvectors)
+    return LinearProblem(
+        eig=eig,
+        y=as_columns(y, binary),
+        y_clean=None if y_clean is None else as_columns(y_clean, binary),
+        u0=as_columns(u0, binary),
+        kv_test=kv,
+        f0_test=None if f0 is None else as_columns(f0, binary),
+        y_test_clean=None if yt is None else as_columns(yt, binary),
+        kernel=kernel,
+        binary=binary,
+        task=task,
+    )
+
+
+@jax.jit
+def _project(k_test_train, V):
+    return k_test_train @ V
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class NetworkProblem:
+    """A finite network's training problem: inputs and labels, validated once (a pytree)."""
+
+    x: jax.Array  # (n, ...) training inputs
+    y: jax.Array  # (n, C) given labels
+    y_clean: jax.Array  # (n, C) ground truth ŷ
+    x_test: jax.Array | None  # (n_test, ...) test inputs
+    y_test_clean: jax.Array | None  # (n_test, C) test ground truth
+    binary: bool = dataclasses.field(default=False, metadata={"static": True})
+
+    @property
+    def n(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def dtype(self):
+        return self.x.dtype
+
+    def to_user(self, a):
+        """An internal (..., C) array in the user's label shape ((...,) for ±1 vectors)."""
+        return from_columns(a, self.binary)
+
+
+def network_problem(x, y, y_clean, *, x_test=None, y_test_clean=None, dtype=None) -> NetworkProblem:
+    """Validate and assemble a `NetworkProblem` (dtype: explicit, else x's float dtype).
+
+    Args:
+      x: (n, ...) training inputs.
+      y: (n,) ±1 / real or (n, C) labels.
+      y_clean: ŷ, ±1 or one-hot rows, same shape.
+      x_test: (n_test, ...) or None.
+      y_test_clean: its ŷ.
+      dtype: float32 or float64 for the whole run; default follows x.
+    """
+    dtype = resolve_dtype(dtype, like=x if hasattr(x, "dtype") else np.asarray(x))
+    x = as_float_array(x, "x", dtype)
+    if x.ndim < 2:
+        raise ValueError(f"x must be (n, ...) examples, got shape {tuple(x.shape)}")
+    check_finite(x, "x")
+    n = x.shape[0]
+    y = check_labels(y, "y", n, dtype)
+    binary = y.ndim == 1
+    y_clean = check_labels(y_clean, "y_clean", n, dtype, shape=y.shape)
+    check_class_labels(y_clean, "y_clean")
+    if x_test is None:
+        if y_test_clean is not None:
+            raise ValueError("y_test_clean given without x_test")
+        yt = None
+    else:
+        if y_test_clean is None:
+            raise ValueError("x_test given without y_test_clean (the test ground truth)")
+        x_test = as_float_array(x_test, "x_test", dtype)
+        check_finite(x_test, "x_test")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise ValueError(
+                f"x_test has examples of shape {tuple(x_test.shape[1:])}, x has "
+                f"{tuple(x.shape[1:])}"
+            )
+        yt = check_labels(
+            y_test_clean,
+            "y_test_clean",
+            x_test.shape[0],
+            dtype,
+            shape=(x_test.shape[0],) + y.shape[1:],
+        )
+        yt = as_columns(yt, binary)
+    return NetworkProblem(
+        x=x,
+        y=as_columns(y, binary),
+        y_clean=as_columns(y_clean, binary),
+        x_test=x_test,
+        y_test_clean=yt,
+        binary=binary,
+    )

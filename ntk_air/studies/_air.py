@@ -1,0 +1,276 @@
+"""The AIR study: label energy per NTK mode, fitted fractions and the early-stopping U-curve.
+
+One eigendecomposition of K(X, X) gives everything (docs/science/air.md, docs/science/dynamics.md):
+the energy of clean labels ŷ, noise e = y − ŷ and noisy labels y per eigenmode, and the closed-form
+linearized GD trajectory from u(0) = 0 at log-spaced steps, on train and test points.
+
+When K and its eigenvectors do not fit the memory budget (`resources.plan_solver`, solver
+"auto"), or with solver "topk", the kernel system is matrix-free (`kernel_system`): the top-k
+eigenpairs by block Krylov iteration on the kernel operator and the Rayleigh–Ritz reduction of K
+to them and the Krylov space of (y, ŷ) (`matfree.ritz_reduction`). The same code then gives
+exact per-mode energies of the top k plus one tail bucket per label kind, and the dynamics on
+the reduction (exact along the top k, the Galerkin approximation beyond).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from .._checks import check_bool, check_dataset, check_int, check_optional, check_real
+from ..data import dataset_task
+from ..dynamics._early_stopping import UCurve, noise_fit_horizon, u_curve
+from ..dynamics._linearized import (
+    FittedFractions,
+    fitted_fractions,
+    gd_half_lives,
+    gd_mode_factors,
+    log_spaced_steps,
+    resolve_step_size,
+)
+from ..spectral._label_spectrum import AIRSpectra, air_spectra
+from ..spectral._resources import Budget, SolverChoice, plan_solver
+from ._system import KernelSystem, Progress, data_summary, kernel_system, report_progress
+
+__all__ = ["AIRConfig", "AIRStudy", "TopKDiagnostics", "air", "air_plan", "FIT_LEVELS"]
+
+FIT_LEVELS = (0.5, 0.9, 0.99)
+
+
+@dataclasses.dataclass(frozen=True)
+class AIRConfig:
+    """Options of the AIR study.
+
+    steps: None (a horizon that shows the whole U-curve, `early_stopping.noise_fit_horizon`), a
+      largest step (log-spaced steps up to it), or an explicit array of steps.
+    num_steps: log-spaced points when `steps` is None or a scalar.
+    eta: GD step size (None: 1/λ_max). force: allow η ≥ 2/λ_max.
+    """
+
+    steps: Any = None
+    num_steps: int = 200
+    eta: float | None = None
+    force: bool = False
+
+    def __post_init__(self):
+        """Every option checked at construction, one sentence naming the bad one."""
+        check_int("num_steps", self.num_steps, minimum=2)
+        check_optional(check_real, "eta", self.eta, minimum=0, open_min=True)
+        check_bool("force", self.force)
+        if self.steps is not None and np.ndim(self.steps) == 0:
+            check_real("steps", self.steps, minimum=1)
+        elif self.steps is not None:
+            arr = np.asarray(self.steps)
+            if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.number):
+                raise ValueError(
+                    f"steps must be a 1-D array of GD steps, got shape {arr.shape} ({arr.dtype})"
+                )
+            if not (np.isfinite(arr).all() and (arr >= 0).all() and (arr == np.round(arr)).all()):
+                raise ValueError(f"steps must be whole numbers ≥ 0, got {arr.tolist()[:8]}")
+
+
+class AIRStudy(NamedTuple):
+    """AIR of a data set under a kernel (a pytree of arrays, plus the data's summary)."""
+
+    data: dict  # name, sizes and scalar metadata of the data set
+    eigenvalues: jax.Array  # (n,) λ descending
+    most_negative: jax.Array  # () most negative eigenvalue before clamping
+    clamp_tol: jax.Array  # () eigenvalues in (−tol, 0) were set to 0
+    eta: float  # the GD step size
+    spectra: AIRSpectra  # energies of clean labels, noise, noisy labels per mode
+    steps: np.ndarray  # (T,) the GD steps shown
+    curve: UCurve  # ‖u(k) − ŷ‖ on train (and test) and the early-stopping optimum
+    fitted: FittedFractions  # F_ŷ(k), F_e(k), F_y(k)
+    half_lives: jax.Array  # (n,) steps to fit half of each mode
+    steps_to_fit: dict  # {level: {"clean": k or None, "noise": k or None}}
+    solver: SolverChoice | None = None  # the spectral path and its estimates (None: given system)
+    topk: TopKDiagnostics | None = None  # top-k path only: tails, residuals, bounds
+    task: str = "classification"  # or "regression" (real targets: MSE, no accuracy)
+
+
+class TopKDiagnostics(NamedTuple):
+    """What the top-k path adds: the energy outside the k modes, residuals and tail bounds.
+
+    With the top-k solver the AIRStudy's per-mode arrays (eigenvalues, energies, half-lives)
+    have k entries, largest eigenvalue first; fitted fractions and the U-curve come from the
+    Rayleigh–Ritz reduction (the tail by the Galerkin approximation); alignment, complexity and
+    the most negative eigenvalue need the whole spectrum and are NaN.
+    """
+
+    tail_clean: jax.Array  # () ‖(I − V_kV_kᵀ)ŷ‖² / ‖ŷ‖²
+    tail_noise: jax.Array  # () the same for e = y − ŷ (NaN when e = 0)
+    tail_noisy: jax.Array  # () the same for y
+    residual_norms: jax.Array  # (k,) ‖K v_i − θ_i v_i‖₂
+    next_eigenvalue: jax.Array  # () θ_{k+1}, estimate of λ_{k+1}
+    converged: bool  # every residual ≤ tol · θ_1
+    tol: float  # that relative tolerance
+    block_products: int  # passes over K
+    tail_method: str  # how the trajectory's tail was computed
+    residual_norm: jax.Array  # (T,) ‖u(k) − y‖ estimate (top k exact + tail by the reduction)
+    tail_lower: jax.Array  # (T,) max(0, 1 − ηθ_k)^k ‖P y‖: lower bound of the tail part
+    tail_upper: jax.Array  # (T,) ‖P y‖: upper bound of it
+    upcast: bool = False  # a float32 request that did not converge, computed in float64
+
+
+def _steps_to_fit(steps, f_clean, f_noise) -> dict:
+    """{level: {"clean": step, "noise": step}}: the first step each part is fitted to `level`."""
+    return {
+        f"{level:g}": {
+            "clean": _first_step_reaching(steps, f_clean, level),
+            "noise": _first_step_reaching(steps, f_noise, level),
+        }
+        for level in FIT_LEVELS
+    }
+
+
+def _first_step_reaching(steps, fractions, level):
+    hit = np.flatnonzero(np.asarray(fractions) >= level)
+    return float(steps[hit[0]]) if hit.size else None
+
+
+def air_plan(dataset, budget: Budget | None = None, *, dtype=None) -> SolverChoice:
+    """The spectral path of `air` for this data set and budget, decided before allocating.
+
+    Args:
+      dataset: `data.Dataset`. budget: `resources.Budget` (solver, rank, memory).
+      dtype: float32/float64 (default: the dtype of dataset.x).
+
+    Returns:
+      `resources.SolverChoice`.
+
+    Raises:
+      resources.ResourceError: the chosen path cannot fit (message: estimate and options).
+
+    Example:
+      >>> air_plan(ntk_air.data.clusters()).solver
+      'dense'
+    """
+    x = np.asarray(dataset.x)
+    y = np.asarray(dataset.y)
+    return plan_solver(
+        x.shape[0],
+        budget=Budget() if budget is None else budget,
+        dtype=str(np.dtype(dtype or x.dtype)),
+        n_test=int(np.shape(dataset.x_test)[0]),
+        n_labels=2 * (1 if y.ndim == 1 else y.shape[1]),  # the Krylov space of (y, ŷ)
+        d=int(np.prod(x.shape[1:])),
+        what="air",
+    )
+
+
+def air(
+    dataset,
+    kernel_fn,
+    config: AIRConfig = AIRConfig(),
+    *,
+    system: KernelSystem | None = None,
+    progress: Progress | None = None,
+    budget: Budget | SolverChoice | None = None,
+) -> AIRStudy:
+    """AIR of a data set under a kernel: spectra, fitted fractions, U-curve (no files, no output).
+
+    The same code on both spectral paths (`kernel_system`): on the top-k one the per-mode
+    arrays hold the top k modes and `topk` what lies beyond them; the dynamics run on the
+    Rayleigh–Ritz reduction, which holds the labels exactly.
+
+    Args:
+      dataset: `data.Dataset` (y noisy, y_clean ground truth; ±1 vectors or one-hot, or real
+        targets (n,) / (n, k) for regression: `data.dataset_task`).
+      kernel_fn: a `KernelFn`; ignored when `system` is given.
+      config: `AIRConfig`.
+      system: precomputed kernels and eigensystem (`kernel_system`), so that several studies
+        of one data set decompose once.
+      progress: progress(stage, done, total) after each stage.
+      budget: `resources.Budget` (solver "auto"/"dense"/"topk", rank, memory budget) or a
+        `SolverChoice` from `air_plan`; default `Budget()` (auto, the available memory).
+        Ignored when `system` is given.
+
+    Returns:
+      AIRStudy (its `solver` field says which path ran).
+
+    Raises:
+      resources.ResourceError: the chosen path cannot fit the memory budget (before allocating).
+
+    Example:
+      >>> study = air(ntk_air.data.clusters(), ntk_air.kernels.two_layer_relu_kernel_fn())
+      >>> int(study.spectra.clean.modes_holding[1])     # modes holding 90 % of ŷ's energy
+      3
+    """
+    check_dataset(dataset)
+    total = 3
+    if system is None:
+        choice = budget if isinstance(budget, SolverChoice) else air_plan(dataset, budget)
+        system = kernel_system(dataset, kernel_fn, choice)
+    stage = "kernel and eigendecomposition"
+    if system.eig.rest is not None:
+        stage = f"top-{system.eig.top} eigenpairs and Krylov space of (y, ŷ) (matrix-free)"
+    report_progress(progress, stage, 1, total)
+    eig = system.eig
+    top = eig.top_k()
+    eta = resolve_step_size(eig, config.eta, force=config.force)
+    spectra = air_spectra(eig, dataset.y_clean, dataset.y)
+    report_progress(progress, "spectra", 2, total)
+    steps = config.steps
+    if steps is None:
+        horizon = noise_fit_horizon(eig, dataset.y_clean, dataset.y, eta=eta, force=config.force)
+        steps = log_spaced_steps(horizon, config.num_steps)
+    elif np.ndim(steps) == 0:
+        steps = log_spaced_steps(steps, config.num_steps)
+    else:
+        steps = np.sort(np.asarray(steps, dtype=np.float64))
+    curve = u_curve(system.problem(dataset), steps=steps, eta=eta, force=config.force)
+    ff = fitted_fractions(eig, dataset.y_clean, dataset.y, steps, eta=eta, force=config.force)
+    f_clean, f_noise = np.asarray(ff.clean), np.asarray(ff.noise)
+    report_progress(progress, "dynamics", 3, total)
+    return AIRStudy(
+        data=data_summary(dataset),
+        eigenvalues=top.eigenvalues,
+        most_negative=eig.most_negative if eig.rest is None else jax.numpy.asarray(np.nan),
+        clamp_tol=eig.clamp_tol,
+        eta=float(eta),
+        spectra=spectra,
+        steps=steps,
+        curve=curve,
+        fitted=ff,
+        half_lives=gd_half_lives(top, eta=eta, force=config.force),
+        steps_to_fit=_steps_to_fit(steps, f_clean, f_noise),
+        solver=system.solver,
+        topk=None if eig.rest is None else _diagnostics(eig, spectra, dataset.y, steps, eta),
+        task=dataset_task(dataset),
+    )
+
+
+def _diagnostics(eig, spectra, y, steps, eta) -> TopKDiagnostics:
+    """‖u(k) − y‖ on the reduction, split at the top k, and a bracket of its tail part.
+
+    The tail P r₀ (P = I − V_kV_kᵀ, r₀ = −y) lives on eigenvalues in [0, λ_{k+1}] ⊂ [0, θ_k],
+    so ‖(I − ηK)^k P r₀‖ lies between max(0, 1 − ηθ_k)^k ‖P r₀‖ and ‖P r₀‖ (η ≤ 2/λ_max).
+    """
+    rest, k = eig.rest, eig.top
+    factors = gd_mode_factors(eig, np.asarray(steps), eta=eta)
+    c = np.asarray(eig.eigenvectors.T @ jax.numpy.asarray(y, eig.eigenvalues.dtype)).reshape(
+        eig.eigenvalues.shape[0], -1
+    )
+    moved2 = (np.asarray(factors.residual)[:, :, None] * c[None]) ** 2  # (T, m, C)
+    tail0 = float(np.sqrt(np.sum(c[k:] ** 2)))
+    theta_k = float(eig.eigenvalues[k - 1])
+    decay = max(0.0, 1.0 - eta * theta_k) ** np.asarray(steps, np.float64)
+    return TopKDiagnostics(
+        tail_clean=spectra.clean.tail,
+        tail_noise=spectra.noise.tail,
+        tail_noisy=spectra.noisy.tail,
+        residual_norms=rest.residual_norms,
+        next_eigenvalue=rest.next_eigenvalue,
+        converged=bool(rest.converged),
+        tol=float(rest.tol),
+        block_products=int(rest.block_products),
+        tail_method="Rayleigh–Ritz reduction to the top-k eigenvectors and the Krylov space of "
+        "(y, ŷ) (Galerkin estimate), bracketed by max(0, 1 − ηθ_k)^k ‖P y‖ ≤ tail ≤ ‖P y‖",
+        residual_norm=jax.numpy.asarray(np.sqrt(moved2.sum(axis=(1, 2)))),
+        tail_lower=jax.numpy.asarray(tail0 * decay),
+        tail_upper=jax.numpy.asarray(np.full(len(steps), tail0)),
+        upcast=bool(rest.upcast),
+    )

@@ -1,0 +1,694 @@
+"""The self-distillation study: every target rule on one data set and kernel, vs early stopping.
+
+Plain GD's U-curve (closed form, every step) gives the best early stop; each step rule (R1,
+R1-lag, R2, R3, bootstrapping, soft and hard, and any rule of your own) runs through
+`distill.self_distill` on the fastest engine for it; round rules (ξ-weighted, repeated ridge)
+through `rounds.distill_rounds`. The question each run answers: does it end below the best early
+stop, without stopping early?
+
+When K and its eigenvectors do not fit the memory budget (`resources.plan_solver`, solver
+"auto"), or with solver "topk", the kernel system is the Rayleigh–Ritz reduction of K to the
+top-k eigenvectors plus the Krylov space of (y, ŷ) (`_system.kernel_system`,
+`matfree.ritz_reduction`) and the same code runs on it: plain GD, the soft rules with an α that
+does not depend on the predictions (R1, R1-lag, R3, bootstrapping; any schedule or warm-up) and
+the soft round rules, exact along the top k modes and Galerkin on the tail; each result carries
+an error estimate (the change when the Krylov space loses two blocks' worth of columns: an
+estimate, not a bound). Hard, adaptive and your own rules need K·(u − ỹ) over all n points at
+every step (their targets leave every fixed subspace): they run exactly on the
+`distill.OperatorScan` engine (one pass of the kernel operator per step) when that fits the time
+limit (or with force), else they are skipped and listed with the estimate; hard round rules are
+skipped (a ridge solve per round).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import (
+    check_bool,
+    check_choice,
+    check_dataset,
+    check_int,
+    check_optional,
+    check_real,
+    check_sequence,
+)
+from ..data import dataset_task
+from ..distillation._engines import OperatorScan, engine_for, self_distill
+from ..distillation._rounds import default_ridge, distill_rounds, rounds_from_names, stack_rounds
+from ..distillation._targets import (
+    RULE_NAMES,
+    SCHEDULES,
+    AffineRule,
+    needs_classes,
+    rules_from_names,
+)
+from ..dynamics._early_stopping import UCurve, u_curve
+from ..dynamics._linearized import resolve_step_size
+from ..dynamics._record import Record
+from ..spectral._label_spectrum import air_spectra
+from ..spectral._resources import (
+    DEFAULT_RATES,
+    Budget,
+    LoopEstimate,
+    SolverChoice,
+    check_loop,
+    plan_solver,
+)
+from ._system import (
+    DEFAULT_KRYLOV_STEPS,
+    KernelSystem,
+    Progress,
+    data_summary,
+    kernel_system,
+    report_progress,
+)
+
+__all__ = [
+    "DistillConfig",
+    "DistillStudy",
+    "RuleRun",
+    "DistillTopK",
+    "distill",
+    "distill_plan",
+    "best_run",
+    "DEFAULT_STEPS",
+]
+
+DEFAULT_STEPS = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """Options of the self-distillation study.
+
+    rules: rule family names (subset of `targets.RULE_NAMES`; None: all).
+    alphas, betas, xis: values for R1/R2/R3, bootstrapping's β and the ξ rounds (None: defaults).
+    ridge: c of the round students (None: `rounds.default_ridge`, 0.1·tr(H)/n).
+    rounds: number of rounds. student_steps: GD student for ξ rounds (0: ridge).
+    soft, hard: which target variants. schedule, ramp: α schedule (ramp None: steps/10).
+    steps: GD steps. eta: step size (None: 1/λ_max). record_every: None: max(1, steps/500).
+    extra_rules: ((label, rule), …) of your own — any `targets.TargetRule` or `AffineRule`.
+    krylov_steps: the matrix-free path only: passes of `matfree.deflated_krylov` (width 2C)
+      behind the Rayleigh–Ritz reduction (`_system.DEFAULT_KRYLOV_STEPS`; 0 or 1: the labels
+      alone, one pass, least accurate).
+    """
+
+    rules: tuple | None = None
+    alphas: tuple | None = None
+    betas: tuple | None = None
+    xis: tuple | None = None
+    ridge: float | None = None
+    rounds: int = 10
+    student_steps: int = 0
+    soft: bool = True
+    hard: bool = True
+    schedule: str = "constant"
+    ramp: float | None = None
+    steps: int = DEFAULT_STEPS
+    eta: float | None = None
+    record_every: int | None = None
+    extra_rules: tuple = ()
+    krylov_steps: int = DEFAULT_KRYLOV_STEPS
+
+    def __post_init__(self):
+        """Every option checked at construction, one sentence naming the bad one (the ranges
+        of α, β and ξ are the rules' own, checked when they are built)."""
+        check_int("steps", self.steps, minimum=1)
+        check_int("rounds", self.rounds, minimum=0)
+        check_int("student_steps", self.student_steps, minimum=0)
+        check_int("krylov_steps", self.krylov_steps, minimum=0)
+        check_optional(check_int, "record_every", self.record_every, minimum=1)
+        check_optional(check_real, "eta", self.eta, minimum=0, open_min=True)
+        check_optional(check_real, "ridge", self.ridge, minimum=0, open_min=True)
+        check_optional(check_real, "ramp", self.ramp, minimum=0, open_min=True)
+        if not (check_bool("soft", self.soft) or check_bool("hard", self.hard)):
+            raise ValueError("soft and hard are both False: no target variant would run")
+        check_choice("schedule", self.schedule, SCHEDULES)
+        if self.rules is not None:
+            for rule in check_sequence("rules", self.rules):
+                check_choice("rules", rule, RULE_NAMES)
+        for name in ("alphas", "betas", "xis"):
+            if getattr(self, name) is not None:
+                for v in check_sequence(name, getattr(self, name)):
+                    check_real(name, v)
+        extra = check_sequence("extra_rules", self.extra_rules, allow_empty=True)
+        if not all(
+            isinstance(e, tuple | list) and len(e) == 2 and isinstance(e[0], str) for e in extra
+        ):
+            raise ValueError(
+                f"extra_rules must be ((label, rule), …) pairs, got {self.extra_rules!r}"
+            )
+
+
+class RuleRun(NamedTuple):
+    """One rule's run, summarized (arrays on the recorded steps or rounds)."""
+
+    label: str  # e.g. "R3 hard α=0.9"
+    kind: str  # "steps" or "rounds"
+    params: dict  # the rule's values (empty for a rule of your own)
+    engine: str  # the engine it ran on
+    final_dist: float  # ‖u − ŷ‖₂ at the last step (round)
+    best_dist: float  # min over the recorded steps
+    best_at: int  # where
+    margin: float  # min_i ŷ_i u_i (binary) or the class margin
+    accuracy_train: float
+    accuracy_test: float  # NaN without test data
+    final_test_dist: float  # NaN without test data
+    steps: np.ndarray  # (r,) recorded steps (or rounds)
+    dist_train: np.ndarray  # (r,)
+    dist_test: np.ndarray  # (r,)
+    u_final: np.ndarray  # (n[, C]) final training predictions
+    error_estimate: float | None = None  # top-k path: max over recorded steps of the change in
+    #   dist_train when the Krylov space loses two blocks' worth of columns (an estimate of its
+    #   error, not a bound); else None
+    error_estimate_test: float | None = None  # the same for dist_test
+    final_mse: float | None = None  # ‖u − ŷ‖²/(n·C) at the last step (round)
+    final_test_mse: float | None = None  # the same on the test points (NaN without)
+
+
+class DistillTopK(NamedTuple):
+    """What the matrix-free path adds to a `DistillStudy`: the reduction and its quality."""
+
+    rank: int  # k eigenpairs computed
+    dimension: int  # m = k + r columns of the Rayleigh–Ritz reduction
+    krylov_steps: int  # s Krylov blocks of (y, ŷ) behind the reduction
+    extra_passes: int  # passes over K beyond the eigensolver's (the deflated Krylov space)
+    converged: bool  # every top-k residual ≤ tol · θ_1
+    max_relative_residual: float  # max ‖Kv_i − θ_i v_i‖ / θ_1
+    block_products: int  # passes over K
+    next_eigenvalue: float  # θ_{k+1}
+    leak: float  # ‖(I − P)KP‖₂ of the reduced space (0: the reduction is exact)
+    tail_energy: dict  # {clean, noise, noisy}: share of ‖z‖² outside the top k modes
+    plain_error_estimate: float  # the error estimate of plain GD's closed-form curve
+    plain_error_estimate_test: float | None
+    skipped: tuple  # ((label, reason), …): rules the matrix-free path did not run, and why
+    method: str  # how the tail was computed, in words
+    computed_in_float64: bool = False  # a float32 request that did not converge in float32
+
+
+class DistillStudy(NamedTuple):
+    """Every rule on one data set and kernel."""
+
+    data: dict
+    eta: float
+    lambda_max: float
+    steps: int
+    record_every: int
+    rounds: int
+    ridge: float
+    noise_norm: float  # ‖e‖ = ‖y − ŷ‖
+    plain_gd: UCurve  # plain GD at every step (closed form): its best early stop
+    runs: tuple  # (RuleRun, …): step rules in order, then round rules
+    solver: SolverChoice | None = None  # the spectral path (dense or topk) and its estimates
+    loops: LoopEstimate | None = None  # the loops' time and recording estimate, checked first
+    topk: DistillTopK | None = None  # the matrix-free path only
+    task: str = "classification"  # or "regression": accuracy and margin NaN, MSE is the metric
+    skipped_rules: tuple = ()  # ((label, reason), …): rules that need classes, not run on a
+    #   regression task
+
+
+def _summary(label, kind, params, engine, run, i):
+    """One rule's numbers; accuracy and margin are NaN on a regression task (the engines')."""
+    dist = np.asarray(run.dist_train[i])
+    best = int(np.argmin(dist))
+    steps = np.asarray(run.steps)
+    u = np.asarray(run.u_final[i])
+    test_dist = np.asarray(run.dist_test[i])
+    test_entries = np.size(run.f_test_final[i]) if run.f_test_final is not None else 0
+    return RuleRun(
+        label=label,
+        kind=kind,
+        params=params,
+        engine=engine,
+        final_dist=float(dist[-1]),
+        best_dist=float(dist[best]),
+        best_at=int(steps[best]),
+        margin=float(run.margin_train[i]),
+        accuracy_train=float(run.accuracy_train[i]),
+        accuracy_test=float(run.accuracy_test[i]),
+        final_test_dist=float(test_dist[-1]),
+        steps=steps,
+        dist_train=dist,
+        dist_test=test_dist,
+        u_final=u,
+        final_mse=float(dist[-1]) ** 2 / max(u.size, 1),
+        final_test_mse=float(test_dist[-1]) ** 2 / test_entries if test_entries else float("nan"),
+    )
+
+
+def _params(rule) -> dict:
+    if isinstance(rule, AffineRule):
+        return {
+            "alpha": float(rule.alpha),
+            "moving": float(rule.moving),
+            "lag": float(rule.lag),
+            "ramp": float(rule.ramp),
+            "hard": bool(rule.hard),
+            "schedule": rule.schedule,
+            "start": int(rule.start),
+        }
+    if hasattr(rule, "_asdict") and not callable(getattr(rule, "init", None)):
+        return {k: float(v) for k, v in rule._asdict().items()}
+    return {}
+
+
+def _config_rules(c: DistillConfig, *, ramp: float, ridge: float) -> tuple[list, list]:
+    """(step rules, round rules) that the config names, its extra rules included."""
+    names = list(RULE_NAMES if c.rules is None else c.rules)
+    step_rules = rules_from_names(
+        names,
+        alphas=c.alphas,
+        betas=c.betas,
+        soft=c.soft,
+        hard=c.hard,
+        schedule=c.schedule,
+        ramp=float(ramp),
+    ) + list(c.extra_rules)
+    round_rules = rounds_from_names(
+        names, xis=c.xis, ridge=ridge, student_steps=c.student_steps, soft=c.soft, hard=c.hard
+    )
+    return step_rules, round_rules
+
+
+def _task_rules(step_rules, round_rules, task: str):
+    """(step rules, round rules, skipped) for the task: on a regression task the rules that need
+    classes (hard targets, adaptive α: `targets.needs_classes`) are left out and listed with
+    the reason; a config that leaves nothing but plain GD is refused in one sentence."""
+    if task != "regression":
+        return step_rules, round_rules, ()
+    skipped, kept_steps, kept_rounds = [], [], []
+    for lab, r in step_rules:
+        why = needs_classes(r)
+        if why is None:
+            kept_steps.append((lab, r))
+        else:
+            skipped.append((lab, f"uses {why}, which need class labels (task 'regression')"))
+    for lab, r in round_rules:
+        if bool(float(r.hard)):
+            why = "hard targets (the sign or argmax)"
+            skipped.append((lab, f"uses {why}, which need class labels (task 'regression')"))
+        else:
+            kept_rounds.append((lab, r))
+    if skipped and len(kept_steps) + len(kept_rounds) <= 1:
+        raise ValueError(
+            "distill: the targets are real-valued (task 'regression') and every rule asked for "
+            f"({', '.join(lab for lab, _ in skipped)}) needs class labels; ask for soft rules"
+        )
+    return kept_steps, kept_rounds, tuple(skipped)
+
+
+def _rule_counts(c: DistillConfig) -> tuple[int, int]:
+    """(step rules, round rules) the config asks for (no kernel needed)."""
+    step_rules, round_rules = _config_rules(c, ramp=1.0, ridge=1.0)
+    return len(step_rules), len(round_rules)
+
+
+class _TopKRules(NamedTuple):
+    """Which rules the matrix-free path runs how: decided by `_topk_rules` before any work."""
+
+    reduced_steps: list  # (label, rule): soft, α independent of u → the Rayleigh–Ritz reduction
+    reduced_rounds: list  # soft round rules → the reduction
+    operator_steps: list  # hard / adaptive / own rules → one operator pass per step (exact)
+    skipped: tuple  # ((label, reason), …)
+    operator_seconds: float  # the estimate for operator_steps (0 when none run)
+
+
+_ROUNDS_SKIP = (
+    "a round rule with hard targets needs a ridge solve over all n points per round: not run "
+    "on the matrix-free path; use --solver dense on a subsample (--n-train)"
+)
+
+
+def _runs_on_reduction(rule) -> bool:
+    """Soft rules with an α that does not depend on the predictions: linear in (u, y)."""
+    return isinstance(rule, AffineRule) and engine_for(rule).name in ("closed-form", "eigen-scan")
+
+
+def _operator_seconds(n, n_test, cols, rules, steps, every) -> float:
+    """Time of the `distill.OperatorScan` engine: per step one symmetric pass of width R·C (½n²
+    kernel entries) plus a Python-side step; per record one pass of K(X_test, X)."""
+    r = DEFAULT_RATES
+    width = rules * cols
+    per_step = 0.5 * n * n * r["entry_seconds"] + 2.0 * n * n * width * r["flop_seconds"]
+    per_record = n_test * n * r["entry_seconds"] + 2.0 * n_test * n * width * r["flop_seconds"]
+    return steps * (per_step + 1e-3) + (steps // every + 1) * per_record
+
+
+def _topk_rules(step_rules, round_rules, *, n, n_test, cols, steps, every, seconds_left, force):
+    """Split the rules for the matrix-free path; the operator rules run when they fit the time
+    left (or with force), else they are skipped with their estimate."""
+    reduced = [(lab, r) for lab, r in step_rules if _runs_on_reduction(r)]
+    others = [(lab, r) for lab, r in step_rules if not _runs_on_reduction(r)]
+    rounds = [(lab, r) for lab, r in round_rules if not bool(float(r.hard))]
+    skipped = [(lab, _ROUNDS_SKIP) for lab, r in round_rules if bool(float(r.hard))]
+    op_s = _operator_seconds(n, n_test, cols, len(others), steps, every) if others else 0.0
+    if others and not (force or op_s <= seconds_left):
+        why = (
+            f"one pass over K per step (exact, never forming K) would take ~{op_s:.3g} s for "
+            f"these rules, beyond the time limit; --force or a larger --time-limit runs them, "
+            "--solver dense on a subsample (--n-train) is faster"
+        )
+        skipped = [(lab, why) for lab, _ in others] + skipped
+        others, op_s = [], 0.0
+    return _TopKRules(reduced, rounds, others, tuple(skipped), op_s)
+
+
+def _topk_plan(dataset, c: DistillConfig, budget: Budget, step_rules, round_rules) -> _TopKRules:
+    """`_topk_rules` for a data set, config and its (label, rule) lists: the plan passes rules
+    built with placeholder ramp and ridge (they do not change a rule's structure), the study the
+    real ones."""
+    y = np.asarray(dataset.y)
+    every = max(1, c.steps // 500) if c.record_every is None else max(1, int(c.record_every))
+    return _topk_rules(
+        step_rules,
+        round_rules,
+        n=int(np.shape(dataset.x)[0]),
+        n_test=int(np.shape(dataset.x_test)[0]),
+        cols=1 if y.ndim == 1 else y.shape[1],
+        steps=c.steps,
+        every=every,
+        seconds_left=budget.seconds,
+        force=budget.force,
+    )
+
+
+def distill_plan(
+    dataset, config: DistillConfig = DistillConfig(), budget: Budget | None = None, *, dtype=None
+) -> tuple[SolverChoice, LoopEstimate]:
+    """Memory and time of `distill` for this data set, decided (or refused) before any work.
+
+    The spectral path: dense (K and all its eigenvectors) when it fits the budget, else the
+    matrix-free one (`budget.solver` "auto"; "dense"/"topk" force one), which runs the soft
+    rules whose α does not depend on the predictions on the Rayleigh–Ritz reduction and the
+    others by one operator pass per step when that fits `budget.seconds` (or `budget.force`),
+    else lists them as skipped (when no rule besides plain GD is left this refuses). The loops:
+    each of R step rules costs at most one product K·(u − target) per step (2n²C multiply-adds;
+    2nmC on the reduction with m columns; a pass over K by the operator) plus a fixed step
+    cost; plain GD's closed-form curve holds (steps + 1) × (n + n_test) numbers; recordings
+    steps/record_every × R × (n + n_test). An upper bound: closed-form engines cost less.
+
+    Args:
+      dataset: `data.Dataset`. config: `DistillConfig`. budget: `resources.Budget`.
+      dtype: float32/float64 (default: the dtype of dataset.x).
+
+    Returns:
+      (SolverChoice, LoopEstimate).
+
+    Raises:
+      resources.ResourceError: the kernel, or the loops' recordings, cannot fit the memory
+        budget, or the loops exceed budget.seconds (unless budget.force).
+
+    Example:
+      >>> choice, loops = distill_plan(ntk_air.data.clusters(), DistillConfig(steps=500))
+      >>> choice.solver, loops.seconds < 60
+      ('dense', True)
+    """
+    budget = Budget() if budget is None else budget
+    x, y = np.asarray(dataset.x), np.asarray(dataset.y)
+    n, n_test = x.shape[0], int(np.shape(dataset.x_test)[0])
+    cols = 1 if y.ndim == 1 else y.shape[1]
+    dt = str(np.dtype(dtype or x.dtype))
+    size = np.dtype(dt).itemsize
+    c = config
+    if not isinstance(c.steps, int) or isinstance(c.steps, bool) or c.steps < 1:
+        raise ValueError(f"steps must be a positive int, got {c.steps!r}")
+    k_steps = c.krylov_steps
+    if not isinstance(k_steps, int) or isinstance(k_steps, bool) or k_steps < 0:
+        raise ValueError(f"krylov_steps must be an int ≥ 0, got {k_steps!r}")
+    choice = plan_solver(
+        n,
+        budget=budget,
+        dtype=dt,
+        n_test=n_test,
+        n_labels=2 * cols,  # the Krylov spaces of y and ŷ ride along the eigensolver's passes
+        d=int(np.prod(x.shape[1:])),
+        what="distill",
+    )
+    r_steps, r_rounds = _rule_counts(c)
+    every = max(1, c.steps // 500) if c.record_every is None else max(1, int(c.record_every))
+    r = DEFAULT_RATES
+    width = choice.rank + 2 * cols * 16 if choice.solver == "topk" else n
+    per_step = 2.0 * n * width * cols * r["flop_seconds"] + r["step_seconds"]
+    operator_s = 0.0
+    if choice.solver == "topk":
+        split = _topk_plan(dataset, c, budget, *_config_rules(c, ramp=1.0, ridge=1.0))
+        rules_kept = [lab for lab, _ in split.reduced_steps + split.operator_steps]
+        rules_kept = [lab for lab in rules_kept if lab != "plain GD"] + split.reduced_rounds
+        if split.skipped and not rules_kept:
+            raise ValueError(
+                f"distill: on the matrix-free path (n = {n}) no rule besides plain GD can run: "
+                + "; ".join(f"{lab}: {why}" for lab, why in split.skipped)
+            )
+        # reduced rules run twice (full and coarse reduction, for the error estimate)
+        r_steps, r_rounds = 2 * len(split.reduced_steps), 2 * len(split.reduced_rounds)
+        operator_s = split.operator_seconds
+        # the deflated Krylov space: krylov_steps symmetric passes of width 2C
+        operator_s += c.krylov_steps * (
+            0.5 * n * n * r["entry_seconds"] + 4.0 * n * n * cols * r["flop_seconds"]
+        )
+    seconds = c.steps * r_steps * per_step + (c.steps + 1) * (n + n_test) * cols * 1e-9
+    seconds += c.rounds * r_rounds * (c.student_steps + 1) * per_step + operator_s
+    memory = (c.steps + 1) * (n + n_test) * cols * size * 2  # plain GD's closed-form curve
+    memory += (c.steps // every + 1) * (r_steps + 1) * (n + n_test) * cols * size
+    what = f"{c.steps} steps × {r_steps} step rules, {c.rounds} rounds × {r_rounds} round rules"
+    if choice.solver == "topk":
+        what = (
+            f"{c.steps} steps × {len(split.reduced_steps)} rules on the reduction and "
+            f"{len(split.operator_steps)} by operator passes, {c.rounds} rounds × "
+            f"{len(split.reduced_rounds)} round rules (reduced rules twice: the error estimate)"
+        )
+    loops = LoopEstimate(
+        f"distill: {what}",
+        float(seconds),
+        int(memory),
+        {"per_step_seconds": per_step, "step_rules": r_steps, "round_rules": r_rounds},
+    )
+    return choice, check_loop(loops, budget)
+
+
+def distill(
+    dataset,
+    kernel_fn,
+    config: DistillConfig = DistillConfig(),
+    *,
+    system: KernelSystem | None = None,
+    progress: Progress | None = None,
+    budget: Budget | None = None,
+) -> DistillStudy:
+    """Every target rule on one data set and kernel (no files, no output).
+
+    Args:
+      dataset: `data.Dataset` (y noisy, y_clean ground truth; ±1 or one-hot).
+      kernel_fn: a `KernelFn`; ignored when `system` is given.
+      config: `DistillConfig`.
+      system: precomputed kernels and eigendecomposition (`kernel_system`).
+      progress: progress(stage, done, total).
+      budget: `resources.Budget` (memory budget, time limit, force); default `Budget()`.
+        Checked by `distill_plan` before anything is allocated.
+
+    Returns:
+      DistillStudy.
+
+    Raises:
+      resources.ResourceError: see `distill_plan`.
+
+    Example:
+      >>> study = distill(ntk_air.data.clusters(), ntk_air.kernels.two_layer_relu_kernel_fn(),
+      ...                 DistillConfig(rules=("r3",), hard=True, soft=False, steps=500))
+      >>> [run.label for run in study.runs]
+      ['plain GD', 'R3 hard α=0.9']
+    """
+    check_dataset(dataset)
+    c = config
+    if c.rules is not None:
+        unknown = [r for r in c.rules if r not in RULE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown rule {unknown[0]!r}; choose from {RULE_NAMES}")
+    if not isinstance(c.steps, int) or isinstance(c.steps, bool) or c.steps < 1:
+        raise ValueError(f"steps must be a positive int, got {c.steps!r}")
+    budget = budget or Budget()
+    choice, loops = distill_plan(dataset, c, budget)
+    if system is None:
+        system = kernel_system(dataset, kernel_fn, choice, krylov_steps=c.krylov_steps)
+    eig = system.eig
+    topk = eig.rest is not None
+    total = 5 if topk else 4
+    stage = "kernel and eigendecomposition"
+    if topk:
+        stage = f"top-{eig.top} eigenpairs and Krylov space of (y, ŷ)"
+    report_progress(progress, stage, 1, total)
+    n = int(np.shape(dataset.x)[0])
+    eta = resolve_step_size(eig, c.eta)
+    record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
+    ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
+    trace = float(eig.rest.trace) if topk else float(np.sum(np.asarray(eig.eigenvalues)))
+    ridge = default_ridge(trace, n) if c.ridge is None else float(c.ridge)
+    task = dataset_task(dataset)
+    step_rules, round_rules, task_skipped = _task_rules(
+        *_config_rules(c, ramp=ramp, ridge=ridge), task
+    )
+    order = {lab: i for i, (lab, _) in enumerate(step_rules + round_rules)}
+    operator_steps, skipped = [], ()
+    if topk:
+        split = _topk_plan(dataset, c, budget, step_rules, round_rules)
+        step_rules, round_rules = split.reduced_steps, split.reduced_rounds
+        operator_steps, skipped = split.operator_steps, split.skipped
+    problem = system.problem(dataset, kernel=True)
+    coarse = None if system.coarse is None else system.coarse.problem(dataset)
+    # The top-k pairs are exact only to their residuals: max ‖Kv_i − θ_i v_i‖/θ_1 · ‖y‖ is the
+    # level below which no estimate can go (n = 16000: soft R3 differed from dense by 4.8e-9,
+    # the space change by 3e-14, this floor 1.1e-6; benchmarks/results/scale.json "distill").
+    floor = 0.0
+    if topk:
+        floor = float(np.max(np.asarray(eig.rest.residual_norms)) / float(eig.eigenvalues[0]))
+        floor *= float(np.linalg.norm(np.asarray(dataset.y)))
+
+    def both(run_on):
+        """A run on the system and, on the top-k path, on the coarse reduction (or None)."""
+        return run_on(problem), (None if coarse is None else run_on(coarse))
+
+    plain, plain_c = both(lambda p: u_curve(p, steps=np.arange(c.steps + 1), eta=eta))
+    report_progress(progress, "plain GD (closed form)", 2, total)
+
+    runs = []
+    if step_rules:
+        rules = [r for _, r in step_rules]
+        record = Record(record_every)
+        run, run_c = both(lambda p: self_distill(p, rules, steps=c.steps, eta=eta, record=record))
+        mine = [
+            _summary(label, "steps", _params(r), engine_for(r).name, run, i)
+            for i, (label, r) in enumerate(step_rules)
+        ]
+        runs += _with_estimates(mine, run_c, floor)
+    report_progress(progress, f"{len(step_rules)} step rules", 3, total)
+    for hard_group in (False, True):
+        group = [(lab, r) for lab, r in round_rules if bool(float(r.hard)) == hard_group]
+        if not group:
+            continue
+        stacked = stack_rounds([r for _, r in group])
+        rrun, rrun_c = both(lambda p, st=stacked: distill_rounds(p, st, rounds=c.rounds, eta=eta))
+        engine = "scan" if hard_group else "closed-form"
+        mine = [
+            _summary(lab, "rounds", _params(r), engine, rrun, i) for i, (lab, r) in enumerate(group)
+        ]
+        runs += _with_estimates(mine, rrun_c, floor)
+    report_progress(progress, f"{len(round_rules)} round rules", 4, total)
+    if topk:
+        runs += _operator_runs(dataset, kernel_fn, problem, operator_steps, c, eta, progress)
+        report_progress(progress, f"{len(operator_steps)} rules by operator passes", 5, total)
+    noise = np.asarray(dataset.y) - np.asarray(dataset.y_clean)
+    return DistillStudy(
+        data=data_summary(dataset),
+        eta=float(eta),
+        lambda_max=float(eig.eigenvalues[0]),
+        steps=c.steps,
+        record_every=record_every,
+        rounds=c.rounds,
+        ridge=ridge,
+        noise_norm=float(np.linalg.norm(noise)),
+        plain_gd=plain,
+        runs=tuple(sorted(runs, key=lambda r: order[r.label])),
+        solver=system.solver if system.solver is not None else choice,
+        loops=loops,
+        topk=_topk_info(system, dataset, plain, plain_c, floor, skipped) if topk else None,
+        task=task,
+        skipped_rules=task_skipped,
+    )
+
+
+def _operator_runs(dataset, kernel_fn, problem, rules, c: DistillConfig, eta, progress):
+    """The rules that leave every fixed subspace, exactly: one pass over K per step."""
+    from ..spectral._operators import kernel_operator
+
+    if not rules:
+        return []
+    stage = f"{len(rules)} rules by one pass over K per step"
+
+    def step_progress(done, steps_total):
+        if done % max(1, steps_total // 100) == 0:
+            report_progress(progress, f"{stage} ({done}/{steps_total})", 4, 5)
+
+    test_op = None
+    if len(dataset.x_test):
+        test_op = kernel_operator(kernel_fn, dataset.x_test, dataset.x)
+    engine = OperatorScan(kernel_operator(kernel_fn, dataset.x), test_op, step_progress)
+    record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
+    orun = self_distill(
+        problem,
+        [r for _, r in rules],
+        steps=c.steps,
+        eta=eta,
+        engine=engine,
+        record=Record(record_every),
+    )
+    return [
+        _summary(lab, "steps", _params(r), "operator", orun, i) for i, (lab, r) in enumerate(rules)
+    ]
+
+
+def _change(a, b, floor=0.0):
+    """max |a − b| over recorded steps, at least `floor` (None when either is missing)."""
+    if a is None or b is None:
+        return None
+    return max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), floor)
+
+
+def _with_estimates(runs, coarse, floor):
+    """RuleRuns with the change against the coarse reduction's runs as error estimates, at
+    least `floor` (the top-k eigenpairs' own residual level, which no space change shows)."""
+    out = []
+    for i, run in enumerate(runs):
+        if coarse is None:
+            out.append(run)
+            continue
+        test = None if np.all(np.isnan(run.dist_test)) else coarse.dist_test[i]
+        out.append(
+            run._replace(
+                error_estimate=_change(run.dist_train, coarse.dist_train[i], floor),
+                error_estimate_test=_change(None if test is None else run.dist_test, test, floor),
+            )
+        )
+    return out
+
+
+def _topk_info(system, dataset, plain, plain_c, floor, skipped) -> DistillTopK:
+    eig, rest = system.eig, system.eig.rest
+    spectra = air_spectra(eig, dataset.y_clean, dataset.y)
+    lam0 = float(eig.eigenvalues[0])
+    test_est = None
+    if plain_c is not None and plain.test_dist is not None:
+        test_est = _change(plain.test_dist, plain_c.test_dist, floor)
+    return DistillTopK(
+        rank=eig.top,
+        dimension=int(eig.eigenvalues.shape[0]),
+        krylov_steps=system.krylov_steps,
+        extra_passes=system.krylov_steps,
+        converged=bool(rest.converged),
+        max_relative_residual=float(np.max(np.asarray(rest.residual_norms)) / lam0),
+        block_products=int(rest.block_products),
+        next_eigenvalue=float(rest.next_eigenvalue),
+        leak=float(rest.leak),
+        tail_energy={k: float(getattr(spectra, k).tail) for k in ("clean", "noise", "noisy")},
+        plain_error_estimate=np.nan
+        if plain_c is None
+        else _change(plain.train_dist, plain_c.train_dist, floor),
+        plain_error_estimate_test=test_est,
+        skipped=skipped,
+        method="Rayleigh–Ritz reduction of K to the top-k eigenvectors plus the Krylov space of "
+        "(y, ŷ) on the deflated operator (matfree.deflated_krylov, matfree.ritz_reduction): "
+        "the top k modes exact (up to the residuals), "
+        "the tail by the Galerkin approximation of the same dynamics; error estimate (not a "
+        "bound) = the change when the Krylov space loses two blocks' worth of columns, at least "
+        "the top-k residual level max‖Kv − θv‖/θ_1·‖y‖; rules "
+        "with engine 'operator' ran exactly, one pass over K per step (no estimate)",
+        computed_in_float64=bool(rest.upcast),
+    )
+
+
+def best_run(study: DistillStudy) -> RuleRun:
+    """The run with the smallest final ‖u − ŷ‖₂."""
+    return min(study.runs, key=lambda r: r.final_dist)

@@ -1,0 +1,222 @@
+"""The learning-curve study: predicted test error of kernel ridge regression against measured.
+
+The rows of a data set are the population (N points, uniform measure). One spectrum of the
+population's kernel operator — the dense eigensystem of K/N, or the top-k eigenpairs with the
+tail lumped (`learning_curves.topk_population_spectrum`) — gives the eigenlearning prediction at
+every (n, δ) (`learning_curves.learning_curve`); kernel ridge regression on seeded draws of n
+points, tested on all N, gives the measured curve with 95 % Student-t intervals
+(`learning_curves.measured_learning_curve`).
+
+Labels: "clean" trains on the ground truth ŷ plus fresh Gaussian noise of variance σ²
+(independent of x: the theory's setting); "noisy" trains on the data set's own corrupted labels y
+(label flips: the noise e = y − ŷ is a fixed function of x, with a mean along ŷ), predicted as
+the theory's noise model would (target ŷ, σ² = E‖e‖²) and, beside it, with y itself as the
+target function (`fixed_labels`), which is what the theory actually covers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..learning_curves._eigenlearning import (
+    LearningCurve,
+    MeasuredCurve,
+    PopulationSpectrum,
+    TailSpread,
+    dense_population_kernel,
+    learning_curve,
+    measured_learning_curve,
+    population_spectrum,
+    tail_spread,
+    tiled_population_kernel,
+    topk_population_spectrum,
+)
+from ._system import data_summary, report_progress, require_tiled
+
+__all__ = ["LearningCurveConfig", "LearningCurveStudy", "learning_curve_study", "LABELS"]
+
+LABELS = ("clean", "noisy")
+"""Training labels of the learning-curve study: ground truth (+ Gaussian noise) or the data
+set's corrupted labels."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningCurveConfig:
+    """Options of the learning-curve study (checked on construction).
+
+    n: training-set sizes (whole, ≥ 1, < N unless `replace`). ridge: δ ≥ 0 values.
+    draws: seeded draws per n (≥ 2). seed: seed of the draws and of the added noise.
+    labels: "clean" or "noisy" (`LABELS`). noise_variance: σ² of Gaussian noise added to the
+    training labels, summed over columns ("clean" only). modes: top modes whose learnability is
+    measured. times: gradient-flow times t to measure as well (dense solver only).
+    solver: "dense" or "topk". rank: top-k modes (solver "topk").
+    replace: draw with replacement (i.i.d.) instead of n distinct points.
+    """
+
+    n: tuple = (10, 30, 100, 300, 1000)
+    ridge: tuple = (0.0, 1e-3)
+    draws: int = 20
+    seed: int = 0
+    labels: str = "clean"
+    noise_variance: float = 0.0
+    modes: int = 20
+    times: tuple = ()
+    solver: str = "dense"
+    rank: int = 100
+    replace: bool = False
+
+    def __post_init__(self):
+        n = tuple(self.n)
+        if not n or any(not float(v).is_integer() or v < 1 for v in n):
+            raise ValueError(f"n must be whole numbers ≥ 1, got {list(n)}")
+        object.__setattr__(self, "n", tuple(sorted({int(v) for v in n})))
+        ridge = tuple(float(r) for r in self.ridge)
+        if not ridge or any(not (r >= 0 and np.isfinite(r)) for r in ridge):
+            raise ValueError(f"ridge values must be finite and ≥ 0, got {list(ridge)}")
+        object.__setattr__(self, "ridge", ridge)
+        if int(self.draws) != self.draws or self.draws < 2:
+            raise ValueError(f"draws must be a whole number ≥ 2, got {self.draws}")
+        if self.labels not in LABELS:
+            raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
+        if not (self.noise_variance >= 0 and np.isfinite(self.noise_variance)):
+            raise ValueError(f"noise_variance must be finite and ≥ 0, got {self.noise_variance}")
+        if self.labels == "noisy" and self.noise_variance:
+            raise ValueError(
+                "noise_variance applies to labels='clean' (added Gaussian noise); the noisy "
+                "labels carry their own noise"
+            )
+        if int(self.modes) != self.modes or self.modes < 0:
+            raise ValueError(f"modes must be a whole number ≥ 0, got {self.modes}")
+        times = tuple(float(t) for t in self.times)
+        if any(not (t > 0 and np.isfinite(t)) for t in times):
+            raise ValueError(f"times must be finite and > 0, got {list(times)}")
+        object.__setattr__(self, "times", times)
+        if self.solver not in ("dense", "topk"):
+            raise ValueError(f"solver must be 'dense' or 'topk', got {self.solver!r}")
+        if self.solver == "topk" and times:
+            raise ValueError("times (gradient flow) need the dense solver")
+        if int(self.rank) != self.rank or self.rank < 1:
+            raise ValueError(f"rank must be a whole number ≥ 1, got {self.rank}")
+
+
+class LearningCurveStudy(NamedTuple):
+    """Predicted and measured learning curves of one data set under one kernel (a pytree).
+
+    P = len(config.n), R = len(config.ridge), T = len(config.times), M = measured modes.
+    """
+
+    data: dict  # name, sizes and scalar metadata of the data set (the population)
+    config: LearningCurveConfig
+    spectrum: PopulationSpectrum  # of the target ŷ (m entries; top-k: k + 1 with the tail)
+    noise_variance: float  # σ² in the prediction (added noise, or E‖y − ŷ‖² for "noisy")
+    predicted: LearningCurve  # (P, R) fields, (P, R, m) per mode
+    measured: MeasuredCurve  # (P, R, D) per draw, (P, R, D, M) learnabilities
+    spread: TailSpread | None  # (P, R) test MSE under extreme tails (top-k only)
+    fixed_labels: LearningCurve | None  # "noisy": y itself as the target, σ² = 0 (P, R)
+    flow_predicted: LearningCurve | None  # (P, T) ridge δ = 1/t (heuristic for the flow)
+
+
+def learning_curve_study(
+    dataset, kernel_fn, config: LearningCurveConfig = LearningCurveConfig(), *, progress=None
+) -> LearningCurveStudy:
+    """Eigenlearning's predicted learning curve of a data set's population against measured KRR.
+
+    Args:
+      dataset: `data.Dataset`; its training rows x are the population (N points), y_clean the
+        target ŷ, y the noisy labels ("noisy"). Test rows are not used.
+      kernel_fn: a `KernelFn` (tiled, with `block_fn`, for the top-k solver).
+      config: `LearningCurveConfig`.
+      progress: progress(stage, done, total) after each stage.
+
+    Returns:
+      LearningCurveStudy.
+
+    Example:
+      >>> cfg = LearningCurveConfig(n=(20, 60), ridge=(0.0,), draws=3, modes=5)
+      >>> s = learning_curve_study(ntk_air.data.clusters(), kernels.two_layer_relu_kernel_fn(), cfg)
+      >>> s.predicted.test_mse.shape, s.measured.test_mse.shape
+      ((2, 1), (2, 1, 3))
+
+    Reference: Bordelon, Canatar & Pehlevan, arXiv 2002.02561; Canatar, Bordelon & Pehlevan,
+    arXiv 2006.13198; Simon, Dickens, Karkada & DeWeese, arXiv 2110.03922.
+    """
+    total = 3
+    x = dataset.x
+    N = int(np.shape(x)[0])
+    if not config.replace and max(config.n) >= N:
+        raise ValueError(
+            f"n = {max(config.n)} is not below the population's N = {N} points (draws of "
+            "distinct points); give smaller n or replace=True"
+        )
+    y_clean = np.asarray(dataset.y_clean, np.float64)
+    y_noisy = np.asarray(dataset.y, np.float64)
+    noisy = config.labels == "noisy"
+    if config.solver == "dense":
+        from ..spectral._eigen import eigensystem
+
+        K = kernel_fn(x).ntk
+        eig = eigensystem(K)
+        spectrum = population_spectrum(eig, y_clean)
+        fixed_spectrum = population_spectrum(eig, y_noisy) if noisy else None
+        kernel = dense_population_kernel(K)
+        M = min(config.modes, N)
+        modes = (spectrum.eigenvalues[:M], eig.eigenvectors[:, :M])
+    else:
+        from ..spectral._operators import kernel_diagonal, kernel_operator
+        from ..spectral._topk import topk_eigensystem
+
+        require_tiled(kernel_fn)
+        rank = min(config.rank, N)
+        top = topk_eigensystem(kernel_operator(kernel_fn, x), rank)
+        trace = jnp.sum(kernel_diagonal(kernel_fn, x))
+        spectrum = topk_population_spectrum(top, y_clean, trace)
+        fixed_spectrum = topk_population_spectrum(top, y_noisy, trace) if noisy else None
+        kernel = tiled_population_kernel(kernel_fn, x)
+        M = min(config.modes, rank)
+        modes = (top.eigenvalues[:M] / N, top.eigenvectors[:, :M])
+    report_progress(progress, "population spectrum", 1, total)
+    sigma2 = float(np.sum((y_noisy - y_clean) ** 2) / N) if noisy else float(config.noise_variance)
+    n = jnp.asarray(config.n, jnp.float64)[:, None]
+    ridge = jnp.asarray(config.ridge, jnp.float64)[None, :]
+
+    def predict(ps, noise, ridges=ridge):
+        return learning_curve(
+            ps.eigenvalues, ps.coefficients, n, ridges, noise, multiplicity=ps.multiplicity
+        )
+
+    predicted = predict(spectrum, sigma2)
+    fixed = predict(fixed_spectrum, 0.0) if noisy else None
+    spread = tail_spread(spectrum, n, ridge, sigma2) if config.solver == "topk" else None
+    flow_pred = None
+    if config.times:
+        flow_pred = predict(spectrum, sigma2, 1.0 / jnp.asarray(config.times)[None, :])
+    report_progress(progress, "prediction", 2, total)
+    measured = measured_learning_curve(
+        kernel,
+        y_noisy if noisy else y_clean,
+        np.asarray(config.n),
+        np.asarray(config.ridge),
+        draws=config.draws,
+        y_test=y_noisy if noisy else y_clean,
+        noise_variance=0.0 if noisy else sigma2,
+        seed=config.seed,
+        modes=modes if M else None,
+        times=config.times or None,
+        replace=config.replace,
+    )
+    report_progress(progress, "measured curves", 3, total)
+    return LearningCurveStudy(
+        data=data_summary(dataset),
+        config=config,
+        spectrum=spectrum,
+        noise_variance=sigma2,
+        predicted=predicted,
+        measured=measured,
+        spread=spread,
+        fixed_labels=fixed,
+        flow_predicted=flow_pred,
+    )

@@ -1,0 +1,408 @@
+"""The noisy-label study (docs/science/noisy_labels.md): self-distillation against early stopping
+on real classifiers, with test accuracy over seeds and the kernel limit beside every row.
+
+For each data set and noise setting (symmetric or pair flips at a rate ρ), S seeds of one network
+are trained together (`training.train_epochs`: one compiled program, vmapped over seeds and over
+the values of the target rules of one structure) with every method:
+
+* plain — `targets.plain_gd()`, to the last epoch;
+* early-stop-clean / early-stop-noisy — the plain run's epoch with the best accuracy on the clean
+  validation split (oracle) / on the same inputs with labels corrupted by the same noise model
+  (realistic); no extra training;
+* r1 — `targets.r1(α)`: ỹ(e) = (1 − α) y + α u(e), the teacher being the network as it left the
+  previous epoch (refresh semantics, no lag);
+* r2 — `targets.r2()`: α_e = the training accuracy against the given labels, hard pseudo-labels;
+* r3-soft / r3-hard — `targets.r3(α, hard=False/True)`: ỹ(e) = α ỹ(e − 1) + (1 − α) p(u(e)).
+
+Every rule's `update` runs once per epoch (k = the epoch) on the whole training set's predictions
+(softmax probabilities for the cross-entropy loss, raw outputs for the squared error). Seed s fixes
+the network's initialization, the batch order and the label-noise draw (the same for every method:
+comparisons are paired); the train / validation / test split is fixed by `config.seed`.
+
+The kernel limit (MLP, NTK parameterization, SGD): the same labels through the infinite-width NTK
+of the same MLP, `kernels.fc_kernel_fn(len(widths), 'relu', w_std, b_std)`, with the same rule
+objects run by `distill.self_distill` on `epochs.epoch_problem`: one epoch is gradient flow for
+T = lr/(1 − momentum)·⌊n/B⌋/n (`epochs.epoch_gradient_time`) at the epoch's fixed target, from
+u(0) = 0 (the mean of the random initial outputs). Its loss is always the squared error.
+
+Every number is a mean over seeds with a 95 % Student-t interval, mean ± t_{0.975, S−1}·sd/√S.
+The parts: options and presets (`_noisy_config`), data and noisy labels (`_noisy_data`), results
+and their summaries (`_noisy_results`); this module runs the networks and the kernel limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ..data import Dataset
+from ..distillation._engines import self_distill
+from ..dynamics._record import Record
+from ..kernels._kernel_fn import fc_kernel_fn
+from ..networks._epochs import epoch_gradient_time, epoch_problem
+from ..networks._models import network as build_network
+from ..networks._training import train_epochs
+from ._noisy_config import (
+    BUILTIN_DATASETS,
+    DEFAULT_N_TRAIN,
+    EARLY_STOPPING,
+    METHODS,
+    NOISES,
+    PRESETS,
+    SELF_DISTILLATION,
+    SWEEP_RATES,
+    TRAINED_METHODS,
+    NoisyLabelsConfig,
+    default_lr,
+    learning_rate,
+    method_rules,
+    noise_settings,
+    train_size,
+    warmup_epochs,
+    with_preset,
+)
+from ._noisy_data import Split, load_clean, noisy_split_labels, split_dataset
+from ._noisy_results import (
+    Comparison,
+    Curves,
+    MethodSummary,
+    NoisyLabelsStudy,
+    SettingResult,
+    compare_setting,
+    summarize_setting,
+    t_interval,
+    t_quantile_975,
+)
+from ._system import Progress, kernel_system, report_progress
+
+__all__ = [
+    "noisy_labels_estimate",
+    "METHODS",
+    "TRAINED_METHODS",
+    "SELF_DISTILLATION",
+    "EARLY_STOPPING",
+    "NOISES",
+    "SWEEP_RATES",
+    "BUILTIN_DATASETS",
+    "NoisyLabelsConfig",
+    "Split",
+    "Curves",
+    "SettingResult",
+    "NoisyLabelsStudy",
+    "MethodSummary",
+    "Comparison",
+    "noisy_labels",
+    "load_clean",
+    "split_dataset",
+    "noisy_split_labels",
+    "noise_settings",
+    "method_rules",
+    "warmup_epochs",
+    "train_size",
+    "DEFAULT_N_TRAIN",
+    "default_lr",
+    "learning_rate",
+    "t_interval",
+    "summarize_setting",
+    "compare_setting",
+    "t_quantile_975",
+    "PRESETS",
+    "with_preset",
+]
+
+
+def _kernel_applies(c: NoisyLabelsConfig) -> str | None:
+    """None if the kernel-limit companion applies, else why not."""
+    if not c.kernel_limit:
+        return "switched off"
+    if c.arch != "mlp":
+        return "the kernel limit is computed for the MLP only (arch cnn has no native NTK here)"
+    if c.parameterization != "ntk":
+        return "the standard parameterization has no finite kernel limit at a fixed learning rate"
+    if c.optimizer != "sgd":
+        return "Adam has no gradient-flow time per epoch to map onto the kernel limit"
+    return None
+
+
+def _hard_predictions(snapshot):
+    """Record.fn of the kernel limit: argmax predictions on the training and evaluation points."""
+    import jax.numpy as jnp
+
+    return {"train": jnp.argmax(snapshot.u, -1), "eval": jnp.argmax(snapshot.test, -1)}
+
+
+def _curves_from_predictions(pred_eval, split, y_val_noisy, n_val, train_stats):
+    """Accuracies from argmax predictions on [validation; test] rows: (M, S, E + 1) each."""
+    val_pred, test_pred = pred_eval[..., :n_val], pred_eval[..., n_val:]
+    yv = np.argmax(split.y_val_clean, 1)
+    yvn = np.argmax(y_val_noisy, -1)[None, :, None, :]  # (1, S, 1, n_val)
+    yt = np.argmax(split.y_test_clean, 1)
+    return Curves(
+        test_acc=(test_pred == yt).mean(-1),
+        val_acc_clean=(val_pred == yv).mean(-1),
+        val_acc_noisy=(val_pred == yvn).mean(-1),
+        **train_stats,
+    )
+
+
+def _network_run(net, split, y_seeds, yv_seeds, rules, config, lr, keys):
+    import jax
+
+    init_keys, order_keys = keys
+    params = jax.vmap(net.init)(init_keys)
+    opt = _optimizer(config.optimizer, lr, config.momentum)
+    x_eval = np.concatenate([split.x_val, split.x_test])
+    run = train_epochs(
+        net.apply_fn,
+        params,
+        split.x,
+        y_seeds.astype(np.float32),
+        split.y_clean.astype(np.float32),
+        [r for _, r in rules],
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        optimizer=opt,
+        key=order_keys,
+        loss=config.loss,
+        x_eval=x_eval,
+    )
+    stats = {
+        k: np.asarray(getattr(run, k), np.float64)
+        for k in ("train_acc_noisy", "train_acc_clean", "dist_clean", "flipped_fit")
+    }
+    return _curves_from_predictions(
+        np.asarray(run.eval_pred), split, yv_seeds, len(split.x_val), stats
+    )
+
+
+_OPTIMIZERS: dict = {}
+
+
+def _optimizer(name, lr, momentum):
+    """One optax object per (name, lr, momentum): the compiled epoch program is reused."""
+    import optax
+
+    key = (name, float(lr), float(momentum))
+    if key not in _OPTIMIZERS:
+        _OPTIMIZERS[key] = (
+            optax.adam(lr) if name == "adam" else optax.sgd(lr, momentum=momentum or None)
+        )
+    return _OPTIMIZERS[key]
+
+
+def _kernel_run(system, split, y_seeds, yv_seeds, corrupted, rules, config, time):
+    n = split.x.shape[0]
+    y_eval = np.concatenate([split.y_val_clean, split.y_test_clean])
+    record = Record(every=1, fn=_hard_predictions)
+    per_seed = []
+    for y in y_seeds:
+        problem = epoch_problem(
+            system.eig,
+            y,
+            split.y_clean,
+            time=time,
+            k_test_train=system.ntk_test,
+            y_test_clean=y_eval,
+        )
+        run = self_distill(
+            problem, [r for _, r in rules], steps=config.epochs, eta=1.0, record=record
+        )
+        per_seed.append(run)
+    train_pred = np.stack([np.asarray(r.observed["train"]) for r in per_seed], 1)  # (M, S, E+1, n)
+    eval_pred = np.stack([np.asarray(r.observed["eval"]) for r in per_seed], 1)
+    dist = np.stack([np.asarray(r.dist_train) for r in per_seed], 1) / math.sqrt(n)
+    yn = np.argmax(y_seeds, -1)[None, :, None, :]
+    yc = np.argmax(split.y_clean, 1)
+    flips = corrupted[None, :, None, :]
+    n_flip = corrupted.sum(-1)[None, :, None]
+    fitted = ((train_pred == yn) & flips).sum(-1)
+    stats = {
+        "train_acc_noisy": (train_pred == yn).mean(-1),
+        "train_acc_clean": (train_pred == yc).mean(-1),
+        "dist_clean": dist,
+        "flipped_fit": np.where(n_flip > 0, fitted / np.maximum(n_flip, 1), np.nan),
+    }
+    return _curves_from_predictions(eval_pred, split, yv_seeds, len(split.x_val), stats)
+
+
+def _input_shape(config, d):
+    if config.input_shape is not None:
+        return tuple(config.input_shape)
+    return (8, 8, 1) if d == 64 else (d, 1)
+
+
+def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
+    """Time and memory of the whole study, from the sizes alone (before any network is built).
+
+    Per data set (n training rows, d inputs, C classes) and noise setting, every trained method
+    (early stopping reuses plain's run) runs S seeds for E epochs: ≈ 6·n·F multiply-adds per
+    epoch and seed (F: a forward pass's multiply-adds per row — the MLP's weights, or the CNN's
+    9·c_in·c_out per position), at
+    `resources.DEFAULT_RATES['flop_seconds']`, plus a compiled step's fixed cost per batch;
+    memory ≈ the parameters (four copies per seed and method) and ~8 float64 curves of E + 1
+    epochs per seed and method.
+
+    Args:
+      splits: the `Split`s the study will run on. config: the study's config.
+
+    Returns:
+      `resources.LoopEstimate`.
+    """
+    from ..spectral._resources import DEFAULT_RATES, LoopEstimate
+
+    c, settings = config, len(noise_settings(config))
+    seconds, memory = 0.0, 0.0
+    for split in splits:
+        n, d = split.x.shape[0], int(np.prod(split.x.shape[1:]))
+        classes = split.y_clean.shape[1]
+        if c.arch == "cnn":
+            shape = _input_shape(c, d)
+            spatial, widths = float(np.prod(shape[:-1])), (shape[-1], *c.channels)
+            conv = 9.0 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+            params = conv + spatial * widths[-1] * classes
+            flops = spatial * conv + spatial * widths[-1] * classes
+        else:
+            widths = (d, *c.widths, classes)
+            params = flops = float(
+                sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+            )
+        trained = [m for m in c.methods if m not in EARLY_STOPPING] or ["plain"]
+        runs = (
+            settings
+            * len(set(trained) | ({"plain"} if len(trained) < len(c.methods) else set()))
+            * c.seeds
+        )
+        steps = c.epochs * math.ceil(n / c.batch_size)
+        seconds += runs * (
+            c.epochs * 6.0 * n * flops * DEFAULT_RATES["flop_seconds"]
+            + steps * DEFAULT_RATES["step_seconds"]
+        )
+        memory += runs * (4 * 4 * params + 8 * 8 * (c.epochs + 1))
+    what = (
+        f"noisy-labels: {len(splits)} data set(s) × {settings} setting(s) × "
+        f"{len(c.methods)} methods × {c.seeds} seeds × {c.epochs} epochs"
+    )
+    return LoopEstimate(what, seconds, int(memory), {})
+
+
+def noisy_labels(
+    datasets, config: NoisyLabelsConfig | None = None, *, progress: Progress | None = None
+) -> NoisyLabelsStudy:
+    """Every method on every data set and noise setting, S seeds each (no files, no output).
+
+    Args:
+      datasets: a sequence of clean `data.Dataset`s (`load_clean`), each with a test set; their
+        clean labels y_clean are used and corrupted here.
+      config: `NoisyLabelsConfig`.
+      progress: progress(stage, done, total), called after each data set's setup and setting.
+
+    Returns:
+      NoisyLabelsStudy; `summarize_setting` and `compare_setting` turn a setting into the
+      report's rows and verdicts.
+
+    Example (a minute or two on 2 CPU cores, so not run as a doctest):
+      >>> cfg = NoisyLabelsConfig(noises=("pair",), rates=(0.4,), epochs=30)
+      >>> study = noisy_labels([load_clean("digits", cfg)], cfg)  # doctest: +SKIP
+      >>> rows = summarize_setting(study.settings[0], cfg.methods)  # doctest: +SKIP
+
+    Reference: Dong et al. arXiv 1910.01255 (docs/science/noisy_labels.md).
+    """
+    import jax
+
+    c = NoisyLabelsConfig() if config is None else config
+    settings = noise_settings(c)
+    rules = method_rules(c)
+    why_not = _kernel_applies(c)
+    total = len(datasets) * (1 + len(settings))
+    done = 0
+    base = jax.random.key(c.seed)
+    seed_keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(np.arange(c.seeds))
+    split_keys = jax.vmap(lambda k: jax.random.split(k, 2))(seed_keys)
+    keys = (split_keys[:, 0], split_keys[:, 1])
+    results, data_info, description, lrs = [], [], "", {}
+    kernel_info: dict = {"applies": why_not is None, "reason": why_not}
+    for dataset in datasets:
+        split = split_dataset(dataset, c)
+        data_info.append(split.info)
+        d, n_classes = split.x.shape[1], split.y_clean.shape[1]
+        net = build_network(
+            c.arch,
+            d,
+            out_dim=n_classes,
+            widths=c.widths,
+            channels=c.channels,
+            kernel_size=c.kernel_size,
+            stride=c.stride,
+            input_shape=_input_shape(c, d) if c.arch == "cnn" else None,
+            w_std=c.w_std,
+            b_std=c.b_std,
+            parameterization=c.parameterization,
+            seed=c.seed,
+            kernel=False,  # the kernel limit runs in float64 below
+        )
+        description = net.description
+        n_train = split.x.shape[0]
+        lr = lrs[split.name] = learning_rate(c, n_train)
+        system = time = None
+        if why_not is None:
+            kernel_fn = fc_kernel_fn(len(c.widths), "relu", c.w_std, c.b_std)
+            eval_x = np.concatenate([split.x_val, split.x_test]).astype(np.float64)
+            pool = Dataset(
+                split.x.astype(np.float64),
+                split.y_clean,
+                split.y_clean,
+                eval_x,
+                np.concatenate([split.y_val_clean, split.y_test_clean]),
+                split.name,
+                {},
+            )
+            system = kernel_system(pool, kernel_fn)
+            time = epoch_gradient_time(lr, n_train, c.batch_size, c.momentum)
+            kernel_info.update(
+                {
+                    "kernel": f"fc_kernel_fn(depth={len(c.widths)}, 'relu', "
+                    f"w_std={c.w_std:g}, b_std={c.b_std:g})",
+                    "mapping": "one epoch = gradient flow for T = lr/(1 − momentum)·⌊n/B⌋/n "
+                    "at the epoch's fixed target (epochs.epoch_problem), from u(0) = 0",
+                    "loss": "squared error (the theory)"
+                    + ("" if c.loss == "mse" else "; the networks use cross-entropy"),
+                }
+            )
+            kernel_info.setdefault("lambda_max", {})[split.name] = float(system.eig.eigenvalues[0])
+            kernel_info.setdefault("epoch_time", {})[split.name] = time
+        done += 1
+        report_progress(progress, f"{split.name}: split and kernel", done, total)
+        for noise, rate in settings:
+            draws = [noisy_split_labels(split, noise, rate, s, c.seed) for s in range(c.seeds)]
+            y_seeds = np.stack([dr[0] for dr in draws])
+            yv_seeds = np.stack([dr[1] for dr in draws])
+            corrupted = np.stack([dr[2] for dr in draws])
+            network = _network_run(net, split, y_seeds, yv_seeds, rules, c, lr, keys)
+            kernel = None
+            if system is not None:
+                kernel = _kernel_run(system, split, y_seeds, yv_seeds, corrupted, rules, c, time)
+            results.append(
+                SettingResult(
+                    dataset=split.name,
+                    noise=noise,
+                    rate=float(rate),
+                    methods=tuple(m for m, _ in rules),
+                    network=network,
+                    kernel=kernel,
+                    n_corrupted=corrupted.sum(1),
+                    n_corrupted_val=np.stack([dr[3] for dr in draws]).sum(1),
+                )
+            )
+            done += 1
+            report_progress(progress, f"{split.name}: {noise} {rate:g}", done, total)
+    return NoisyLabelsStudy(
+        config=dataclasses.asdict(c),
+        data=tuple(data_info),
+        network=description,
+        lr=lrs,
+        kernel_limit=kernel_info,
+        settings=tuple(results),
+        warmup_epochs=warmup_epochs(c),
+    )

@@ -1,0 +1,274 @@
+"""The ℓ2 theorem study: the kernel limit and real two-layer networks of several widths, on the
+clusterable model with flipped labels, plus a harder case (wider clusters, 40 % flips) with the
+theorem's i.i.d. initialization and a symmetric one (f(W0) = 0).
+
+See `ntk_air.networks` for what is measured and `theorem.claims` for what is checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import check_bool, check_int, check_real, check_sequence
+from ..data import clusters
+from ..data._dataset import MAX_SEED
+from ..networks._theorem import (
+    DEFAULT_SEED,
+    DEFAULT_STEPS,
+    DEFAULT_WIDTHS,
+    EARLY_HORIZON,
+    HARDER_CASE,
+    TUNING_SEED,
+    TheoremCheck,
+    _kernel_system,
+    check_theorem,
+    claims,
+)
+from ..spectral._resources import (
+    DEFAULT_RATES,
+    Budget,
+    LoopEstimate,
+    SolverChoice,
+    check_loop,
+    plan_solver,
+)
+from ._system import Progress, data_summary
+
+__all__ = ["TheoremConfig", "TheoremStudy", "HarderCase", "theorem", "theorem_plan"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TheoremConfig:
+    """Options of the theorem study (data: `data.clusters(seed=seed)`).
+
+    widths: network widths m ≥ 2 (even for the harder case's symmetric init).
+    steps: full-batch GD steps per run. seed: data seed (default 1: data the defaults were not
+    tuned on; they were chosen on seed 0). alpha: R3's α. kappa: init scale κ.
+    init_seed: network init seed. record_every: curve recording period.
+    harder: also run `theorem.HARDER_CASE`. harder_widths: its widths (None: `widths`).
+    network_dtype: the networks' dtype (the kernel limit is in the data's dtype).
+    early_horizon: the short horizon of the `*_early` gaps.
+    """
+
+    widths: tuple = DEFAULT_WIDTHS
+    steps: int = DEFAULT_STEPS
+    seed: int = DEFAULT_SEED
+    alpha: float = 0.9
+    kappa: float = 1.0
+    init_seed: int = 0
+    record_every: int = 10
+    harder: bool = True
+    harder_widths: tuple | None = None
+    network_dtype: str = "float32"
+    early_horizon: int = EARLY_HORIZON
+
+    def __post_init__(self):
+        """Every option checked at construction, one sentence per problem."""
+        widths = check_sequence("widths", self.widths)
+        if self.harder_widths is not None:
+            check_sequence("harder_widths", self.harder_widths)
+        if not widths or any(
+            isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 2 for w in widths
+        ):
+            raise ValueError(f"widths must be integers ≥ 2, got {list(widths)}")
+        check_int("steps", self.steps, minimum=1)
+        check_int("record_every", self.record_every, minimum=1)
+        check_int("early_horizon", self.early_horizon, minimum=1)
+        check_int("seed", self.seed, minimum=0, maximum=MAX_SEED)
+        check_int("init_seed", self.init_seed, minimum=0, maximum=MAX_SEED)
+        check_real("alpha", self.alpha, minimum=0.0, maximum=1.0, open_max=True)
+        check_real("kappa", self.kappa, minimum=0.0, open_min=True)
+        check_bool("harder", self.harder)
+        if self.network_dtype not in ("float32", "float64"):
+            raise ValueError(
+                f"network_dtype must be float32 or float64, got {self.network_dtype!r}"
+            )
+        harder_widths = tuple(self.harder_widths or widths)
+        if self.harder and any(w % 2 for w in harder_widths):
+            raise ValueError(
+                f"the harder case's symmetric init needs even widths, got {list(harder_widths)} "
+                "(or turn the harder case off)"
+            )
+
+
+class HarderCase(NamedTuple):
+    """Wider clusters and a flip rate near 1/2, with both initializations."""
+
+    data: dict
+    noise_norm: float
+    iid: TheoremCheck
+    symmetric: TheoremCheck
+    claims_iid: dict
+    claims_symmetric: dict
+
+
+class TheoremStudy(NamedTuple):
+    """The theorem check on the default case (i.i.d. init) and, optionally, the harder case."""
+
+    config: TheoremConfig
+    data: dict
+    noise_norm: float  # ‖e‖ = ‖y − ŷ‖
+    check: TheoremCheck
+    claims: dict
+    harder: HarderCase | None
+    solver: SolverChoice | None = None  # the kernel limit's spectral path (dense)
+    loops: LoopEstimate | None = None  # the training loops' time and recording estimate
+
+
+def theorem_plan(
+    config: TheoremConfig = TheoremConfig(), budget: Budget | None = None
+) -> tuple[SolverChoice, LoopEstimate]:
+    """Memory and time of `theorem`, decided (or refused) before any work.
+
+    The kernel limit is dense (n is the clusterable model's, small). Per GD step: each network
+    of width m trains two rules (plain, R3) on n points in d dimensions (≈ 6·n·m·d multiply-adds
+    each, forward and backward) and each width's two linearizations (H₀ and H∞) take a product
+    K·u per rule (2n² each); the kernel limit (per case) likewise. Recordings: the kernel limit
+    every step, the networks every `record_every` steps, (n + n_test) numbers per rule; plus the
+    largest network's weights (≈ 6·m·d numbers) and activations (≈ 4·(n + n_test)·m).
+
+    Args:
+      config: `TheoremConfig`. budget: `resources.Budget` (memory, time limit, force).
+
+    Returns:
+      (SolverChoice, LoopEstimate).
+
+    Raises:
+      resources.ResourceError: the recordings cannot fit the memory budget, or the loops are
+        estimated above budget.seconds (unless budget.force); nothing was run.
+
+    Example:
+      >>> choice, loops = theorem_plan(TheoremConfig(steps=10**9))
+      Traceback (most recent call last):
+      ...
+      ...ResourceError: theorem: ... is estimated to take ~... (> the 60 min ...
+    """
+    c = config
+    budget = Budget() if budget is None else budget
+    ds = clusters(seed=c.seed)
+    n, n_test = ds.x.shape[0], ds.x_test.shape[0]
+    d = int(np.prod(ds.x.shape[1:]))
+    choice = plan_solver(
+        n, budget=budget, dtype="float64", n_test=n_test, d=d, solvers=("dense",), what="theorem"
+    )
+    widths = [int(w) for w in c.widths]
+    harder_widths = [int(w) for w in (c.harder_widths or widths)] if c.harder else []
+    nets = widths + 2 * harder_widths  # the harder case: i.i.d. and symmetric inits
+    limits = 2 if c.harder else 1
+    r = DEFAULT_RATES
+    flop, step = r["flop_seconds"], r["step_seconds"]
+    linear = 2 * (2.0 * n * n * flop + step)  # one linearized run of two rules, per step
+    net_s = sum(2 * (6.0 * n * m * d * flop + step) + 2 * linear for m in nets)
+    seconds = c.steps * (net_s + limits * linear)
+    rows = (n + n_test) * 8 * 2
+    memory = limits * (c.steps + 1) * rows * 2 + len(nets) * (c.steps // c.record_every + 1) * (
+        rows * 3
+    )
+    # One network at a time: its weights with gradients and the two rules' copies (≈ 6·m·d) and
+    # its n × m activations and activation patterns (≈ 4·n·m, also behind H(W(0))), float64.
+    memory += max(8 * (6 * m * (d + 1) + 4 * (n + n_test) * m) for m in nets)
+    loops = LoopEstimate(
+        f"theorem: {c.steps} steps × {len(nets)} networks (widths {widths}"
+        + (f", harder case {harder_widths} × 2 inits" if c.harder else "")
+        + f") and {limits} kernel limit{'s' if limits > 1 else ''}",
+        float(seconds),
+        int(memory),
+        {"networks": len(nets), "kernel_limits": limits},
+    )
+    return choice, check_loop(loops, budget)
+
+
+def theorem(
+    config: TheoremConfig = TheoremConfig(),
+    *,
+    progress: Progress | None = None,
+    budget: Budget | None = None,
+):
+    """Run the theorem check (no files, no output).
+
+    Args:
+      config: `TheoremConfig`.
+      progress: progress(stage, done, total).
+      budget: `resources.Budget` (memory budget, time limit, force); checked by
+        `theorem_plan` before anything runs. Default `Budget()`.
+
+    Returns:
+      TheoremStudy.
+
+    Raises:
+      resources.ResourceError: see `theorem_plan`.
+
+    Example:
+      >>> study = theorem(TheoremConfig(widths=(64,), steps=200, harder=False))
+      >>> study.claims["self_distill_below_best_early_stop"]
+      {'inf': True, '64': True}
+    """
+    c = config
+    choice, loops = theorem_plan(c, budget or Budget())
+    widths = tuple(int(w) for w in c.widths)
+    harder_widths = tuple(int(w) for w in (c.harder_widths or widths))
+    parts = 1 + len(widths) + (2 * len(harder_widths) + 1 if c.harder else 0)
+    done = [0]
+
+    def step(stage, *_):
+        done[0] += 1
+        if progress is not None:
+            progress(stage, done[0], parts)
+
+    common = dict(
+        steps=c.steps,
+        alpha=c.alpha,
+        kappa=c.kappa,
+        init_seed=c.init_seed,
+        record_every=c.record_every,
+        network_dtype=c.network_dtype,
+        early_steps=c.early_horizon,
+        progress=step,
+    )
+    ds = clusters(seed=c.seed)
+    check = check_theorem(ds, widths, **common)
+    summary = {
+        **data_summary(ds),
+        "seed": c.seed,
+        "tuning_seed": TUNING_SEED,
+        "note": f"data you did not tune on: the defaults were chosen on data seed {TUNING_SEED}; "
+        f"this report uses data seed {c.seed}",
+    }
+    harder = None
+    if c.harder:
+        ds_h = clusters(seed=c.seed, **HARDER_CASE)
+        system = _kernel_system(ds_h)  # the same kernel limit for both inits: computed once
+        iid = check_theorem(ds_h, harder_widths, init="iid", system=system, **common)
+        sym = check_theorem(
+            ds_h,
+            harder_widths,
+            init="symmetric",
+            system=system,
+            limit=iid.kernel_limit,
+            **{k: v for k, v in common.items()},
+        )
+        harder = HarderCase(
+            data={
+                **HARDER_CASE,
+                "seed": c.seed,
+                "clusters_disjoint": ds_h.info["clusters_disjoint"],
+            },
+            noise_norm=float(np.linalg.norm(ds_h.y - ds_h.y_clean)),
+            iid=iid,
+            symmetric=sym,
+            claims_iid=claims(iid),
+            claims_symmetric=claims(sym),
+        )
+    return TheoremStudy(
+        config=c,
+        data=summary,
+        noise_norm=float(np.linalg.norm(ds.y - ds.y_clean)),
+        check=check,
+        claims=claims(check),
+        harder=harder,
+        solver=choice,
+        loops=loops,
+    )
