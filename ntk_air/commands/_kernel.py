@@ -50,19 +50,19 @@ def add_kernel_options(p: argparse.ArgumentParser) -> None:
 def build_kernel_fn(args):
     """The `KernelFn` named by the options, with --tile-size and --dtype fixed in it."""
     backend = getattr(args, "backend", "native")
+    options = {  # the hyperparameters every builder takes, fixed in the kernel function
+        "depth": args.depth,
+        "activation": args.activation,
+        "w_std": args.w_std,
+        "b_std": args.b_std,
+        "tile_size": args.tile_size,
+        "dtype": args.dtype,
+    }
     if backend == "neural-tangents":
         from .. import nt_backend
 
         try:
-            return nt_backend.kernel_fn_from_spec(
-                args.arch,
-                depth=args.depth,
-                activation=args.activation,
-                w_std=args.w_std,
-                b_std=args.b_std,
-                tile_size=args.tile_size,
-                dtype=args.dtype,
-            )
+            return nt_backend.kernel_fn_from_spec(args.arch, **options)
         except (ValueError, ImportError) as err:  # NeuralTangentsUnavailable is an ImportError
             raise CliError(str(err)) from err
     from ..kernels._kernel_fn import ARCHITECTURES, make_kernel_fn
@@ -71,15 +71,7 @@ def build_kernel_fn(args):
         from ..nt_backend.specs import native_kernel_fn_from_spec
 
         try:
-            return native_kernel_fn_from_spec(
-                args.arch,
-                depth=args.depth,
-                activation=args.activation,
-                w_std=args.w_std,
-                b_std=args.b_std,
-                tile_size=args.tile_size,
-                dtype=args.dtype,
-            )
+            return native_kernel_fn_from_spec(args.arch, **options)
         except ValueError as err:
             raise CliError(str(err)) from err
     if args.arch == "two-layer-relu" and (
@@ -90,15 +82,7 @@ def build_kernel_fn(args):
             "H∞ is scale-free); use --arch fc"
         )
     try:
-        return make_kernel_fn(
-            args.arch,
-            depth=args.depth,
-            activation=args.activation,
-            w_std=args.w_std,
-            b_std=args.b_std,
-            tile_size=args.tile_size,
-            dtype=args.dtype,
-        )
+        return make_kernel_fn(args.arch, **options)
     except ValueError as err:
         raise CliError(str(err)) from err
 
