@@ -7,6 +7,8 @@ deep inside JAX. Checks run on concrete arrays only; inside a trace they are ski
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,6 +29,7 @@ __all__ = [
     "check_optional",
     "check_sequence",
     "check_dataset",
+    "param",
     "NonFiniteError",
     "first_nonfinite",
     "moved_attribute",
@@ -154,6 +157,28 @@ def check_sequence(name: str, value, *, allow_empty: bool = False) -> tuple:
 def check_optional(check, name: str, value, **bounds):
     """None, or `check(name, value, **bounds)`."""
     return None if value is None else check(name, value, **bounds)
+
+
+def param(default, help: str, **cli):
+    """A config field with its one-line documentation, from which the CLI derives its option.
+
+    Args:
+      default: the field's default (the CLI's too: an option left out keeps it).
+      help: what the field means, as `--help` prints it ("(default …)" is added from `default`).
+      **cli: how the option departs from `--field-name` taking one value of the default's type:
+        option ("--rule"), metavar, choices, type (a callable parsing one value, or "ints":
+        positive integers written 8x8x1 or 256,256), item (the
+        type of each value of a comma list), flag (True: an option without a value that sets
+        the field to `not default`), default_help (what the default means, when not a value).
+
+    Example:
+      >>> @dataclasses.dataclass(frozen=True)
+      ... class Config:
+      ...     steps: int = param(100, "GD steps")
+      >>> dataclasses.fields(Config)[0].metadata["help"]
+      'GD steps'
+    """
+    return dataclasses.field(default=default, metadata={"help": help, **cli})
 
 
 def check_dataset(dataset, name: str = "dataset"):

@@ -1,21 +1,52 @@
-"""Configs built from the options in one place: the library checks, the CLI names the option.
+"""Configs and their options in one place: the library checks, the CLI names the option.
 
 Every study config validates itself on construction (types, ranges, finiteness, consistency) and
 says what is wrong in one sentence naming its *parameter* (`steps must be an integer ≥ 1, got
-0`). `build_config` constructs a config from the parsed options and turns that sentence into a
-CLI message naming the *option* (`--steps must be an integer ≥ 1, got 0`): the field name is
-mapped to the option that sets it (`--` + the name with dashes, unless the command's `options`
-say otherwise, e.g. DistillConfig's `alphas` ← `--alpha`). No command repeats a config's check.
+0`). The fields that the CLI offers are declared with `_checks.param(default, help, …)`:
+`add_config_options` derives their options from the config (name, type, default, help), and
+`config_from_args` builds the config from what was given, turning the config's sentence into one
+naming the *option* (`--steps must be an integer ≥ 1, got 0`). No command repeats a config's
+default or check.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 
 from ._errors import CliError
+from ._lists import comma_list, int_tuple
 
-__all__ = ["build_config", "option_message", "option_name"]
+__all__ = [
+    "add_config_options",
+    "config_from_args",
+    "build_config",
+    "integer",
+    "option_message",
+    "option_name",
+]
+
+
+def integer(text: str) -> int:
+    """An argparse type for integers that may be written 20000 or 2e4 (the config checks the
+    range)."""
+    try:
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value != value or abs(value) > 1e18 or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    return int(value)
+
+
+def _options(cls) -> dict:
+    """{field: option} of the config's CLI fields."""
+    return {
+        f.name: f.metadata.get("option", "--" + f.name.replace("_", "-"))
+        for f in dataclasses.fields(cls)
+        if "help" in f.metadata
+    }
 
 
 def option_name(field: str, options: dict | None = None) -> str:
@@ -29,6 +60,55 @@ def option_message(message: str, fields, options: dict | None = None) -> str:
     if m and m.group(1) in fields:
         return option_name(m.group(1), options) + message[m.end() :]
     return message
+
+
+def _shown(value) -> str:
+    """A default as the user would type it."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def add_config_options(p, cls, *, skip=(), only=None) -> None:
+    """One option per CLI field of the config `cls` (see `_checks.param`; `only` those named,
+    none of `skip`), into `p` (a parser or an argument group); a field left out of the command
+    line keeps the config's default."""
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if "help" not in meta or f.name in skip or (only is not None and f.name not in only):
+            continue
+        option = meta.get("option", "--" + f.name.replace("_", "-"))
+        default = meta.get("default_help", None if f.default is None else _shown(f.default))
+        shown = "" if meta.get("flag") or default is None else f" (default {default})"
+        text = meta["help"] + shown
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=text.replace("%", "%%"))
+        if meta.get("flag"):
+            kw.update(action="store_const", const=not f.default)
+        elif "item" in meta:
+            kind, choices = meta["item"], meta.get("choices")
+            kw.update(type=comma_list(kind, option, choices), action="extend")
+            m = meta.get("metavar", f.name.upper())
+            kw["metavar"] = f"{m}[,{m}…]"
+        else:
+            kind = meta.get("type")
+            if kind is None:  # the default's type; an optional number (None) is a float
+                kind = {int: integer, str: str}.get(type(f.default), float)
+            kw["type"] = {int: integer, "ints": int_tuple(option)}.get(kind, kind)
+            for key in ("choices", "metavar"):
+                if key in meta:
+                    kw[key] = meta[key]
+        p.add_argument(option, **kw)
+
+
+def config_from_args(cls, args, **fields):
+    """`cls` from the parsed options of its CLI fields (and `fields`, set by the command); a
+    refusal names the option (a `CliError`, one sentence)."""
+    given = {
+        name: tuple(v) if isinstance(v, list) else v
+        for name in _options(cls)
+        if (v := getattr(args, name, argparse.SUPPRESS)) is not argparse.SUPPRESS
+    }
+    return build_config(cls, _options(cls), **{**given, **fields})
 
 
 def build_config(cls, options: dict | None = None, **fields):

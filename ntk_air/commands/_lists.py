@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["comma_list", "join_space_lists", "LIST_OPTIONS"]
+__all__ = ["comma_list", "int_tuple", "join_space_lists", "LIST_OPTIONS"]
 
 
 def comma_list(kind, name: str, choices=None):
@@ -36,6 +36,23 @@ def comma_list(kind, name: str, choices=None):
                 )
             out.append(v)
         return out
+
+    return parse
+
+
+def int_tuple(name: str):
+    """An argparse type: '8x8x1' or '256,256' → (8, 8, 1) or (256, 256), positive integers."""
+
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+        except ValueError:
+            values = ()
+        if not values or min(values) < 1:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be positive integers like 8x8x1 or 256,256, got {text!r}"
+            )
+        return values
 
     return parse
 

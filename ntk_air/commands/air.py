@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import studies
 from ._common import (
     CliError,
     Timer,
@@ -20,7 +21,7 @@ from ._common import (
     progress_bar,
     setup_dtype,
 )
-from ._config import build_config
+from ._config import add_config_options, config_from_args
 
 __all__ = ["add_parser", "run"]
 
@@ -41,21 +42,7 @@ def add_parser(subparsers) -> None:
         ),
     )
     add_output_options(p, "air_out")
-    p.add_argument(
-        "--steps",
-        type=float,
-        default=None,
-        metavar="MAX_STEP",
-        help="largest GD step shown (default: 10^⌈log10(2k)⌉ with k the step by which 99 %% of "
-        "the fittable noise is fitted, so the U-curve is complete)",
-    )
-    p.add_argument(
-        "--num-steps", type=int, default=200, help="number of log-spaced steps (default 200)"
-    )
-    p.add_argument("--eta", type=float, default=None, help="GD step size η (default 1/λ_max)")
-    p.add_argument(
-        "--force", action="store_true", help="allow η ≥ 2/λ_max (diverging GD) instead of an error"
-    )
+    add_config_options(p, studies.AIRConfig)
     add_data_options(p)
     add_kernel_options(p)
     add_solver_options(p)
@@ -63,15 +50,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .. import report, studies
+    from .. import report
 
-    config = build_config(
-        studies.AIRConfig,
-        steps=args.steps,
-        num_steps=args.num_steps,
-        eta=args.eta,
-        force=args.force,
-    )
+    config = config_from_args(studies.AIRConfig, args)
     setup_dtype(args)
     budget = budget_from_args(args)
     dataset = load_dataset(args)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..distillation._rounds import DEFAULT_XI
-from ..distillation._targets import DEFAULT_BETA, RULE_NAMES
-from ..studies._distill import DEFAULT_STEPS
-from ..studies._system import DEFAULT_KRYLOV_STEPS
+from .. import studies
+from ..distillation._targets import RULE_NAMES
 from ._common import (
     CliError,
     Timer,
@@ -24,10 +22,8 @@ from ._common import (
     open_report,
     progress_bar,
     setup_dtype,
-    whole_number,
 )
-from ._config import build_config
-from ._lists import comma_list
+from ._config import add_config_options, config_from_args
 
 __all__ = ["add_parser", "run", "RULE_NAMES"]
 
@@ -48,87 +44,13 @@ def add_parser(subparsers) -> None:
             "ntk-air distill big.npz --solver topk --rank 100 --soft",
         ),
     )
-    p.add_argument(
-        "--rule",
-        type=comma_list(str, "--rule", RULE_NAMES),
-        action="extend",
-        default=None,
-        metavar="RULE[,RULE…]",
-        help=f"rules to run, comma-separated ({', '.join(RULE_NAMES)}; default: all); 'plain' "
-        "is plain GD on the given labels",
-    )
-    p.add_argument(
-        "--alpha",
-        type=comma_list(float, "--alpha"),
-        action="extend",
-        default=None,
-        metavar="ALPHA[,ALPHA…]",
-        help="α values for r1, r1-lag, r3 (and the scale of r2's adaptive α); default "
-        "r1/r1-lag 0.5, r3 0.9, r2 1",
-    )
-    p.add_argument(
-        "--beta",
-        type=comma_list(float, "--beta"),
-        action="extend",
-        default=None,
-        metavar="BETA[,BETA…]",
-        help=f"bootstrapping β (weight on the given labels; default {DEFAULT_BETA[0]})",
-    )
-    p.add_argument(
-        "--xi",
-        type=comma_list(float, "--xi"),
-        action="extend",
-        default=None,
-        metavar="XI[,XI…]",
-        help=f"ξ ≥ 0 of ξ-weighted rounds (default {DEFAULT_XI[0]}); soft rules may exceed 1 "
-        "while ξ·λ_max/(λ_max + c) < 1, where the rounds still contract",
-    )
-    p.add_argument(
-        "--ridge",
-        type=float,
-        default=None,
-        help="ridge c of the round-based students (default 0.1·tr(H)/n)",
-    )
-    p.add_argument(
-        "--rounds", type=int, default=10, help="rounds of round-based rules (default 10)"
-    )
-    p.add_argument(
-        "--student-steps",
-        type=int,
-        default=0,
-        help="ξ rounds: train each student by this many GD steps instead of ridge",
-    )
+    add_config_options(p, studies.DistillConfig, skip=("krylov_steps",))
     targets = p.add_mutually_exclusive_group()
     targets.add_argument("--soft", action="store_true", help="soft targets only (p = u)")
     targets.add_argument(
         "--hard",
         action="store_true",
         help="hard targets only (sign / one-hot argmax); default: both",
-    )
-    p.add_argument(
-        "--schedule",
-        choices=("constant", "increasing"),
-        default="constant",
-        help="α schedule of r1/r1-lag/r3 (r2 is adaptive by definition)",
-    )
-    p.add_argument(
-        "--ramp",
-        type=int,
-        default=None,
-        help="steps for the increasing schedule to reach α (default steps/10)",
-    )
-    p.add_argument(
-        "--steps",
-        type=whole_number,
-        default=DEFAULT_STEPS,
-        help=f"GD steps (default {DEFAULT_STEPS}; 2e4 style accepted)",
-    )
-    p.add_argument("--eta", type=float, default=None, help="GD step size η (default 1/λ_max)")
-    p.add_argument(
-        "--record-every",
-        type=int,
-        default=None,
-        help="record ‖u − ŷ‖ every this many steps (default steps/500)",
     )
     p.add_argument(
         "--save-predictions",
@@ -140,46 +62,16 @@ def add_parser(subparsers) -> None:
     add_data_options(p)
     add_kernel_options(p)
     add_solver_options(p)
-    p.add_argument(
-        "--krylov-steps",
-        type=int,
-        default=DEFAULT_KRYLOV_STEPS,
-        metavar="S",
-        help="top-k path: passes over K (width 2C) that build the Krylov space of y and ŷ on "
-        f"the deflated operator behind the reduction (default {DEFAULT_KRYLOV_STEPS}; 0 or 1: "
-        "the labels alone, one pass, least accurate)",
-    )
+    add_config_options(p, studies.DistillConfig, only=("krylov_steps",))
     add_time_options(p)
     p.set_defaults(func=run)
-
-
-# Options whose config field is named differently (one value per rule family).
-DISTILL_OPTIONS = {"rules": "--rule", "alphas": "--alpha", "betas": "--beta", "xis": "--xi"}
 
 
 def run(args) -> int:
     from .. import report, studies
     from ..report import OutputError, check_output_file
 
-    config = build_config(
-        studies.DistillConfig,
-        DISTILL_OPTIONS,
-        rules=None if args.rule is None else tuple(args.rule),
-        alphas=None if args.alpha is None else tuple(args.alpha),
-        betas=None if args.beta is None else tuple(args.beta),
-        xis=None if args.xi is None else tuple(args.xi),
-        ridge=args.ridge,
-        rounds=args.rounds,
-        student_steps=args.student_steps,
-        soft=not args.hard,
-        hard=not args.soft,
-        schedule=args.schedule,
-        ramp=args.ramp,
-        steps=args.steps,
-        eta=args.eta,
-        record_every=args.record_every,
-        krylov_steps=args.krylov_steps,
-    )
+    config = config_from_args(studies.DistillConfig, args, soft=not args.hard, hard=not args.soft)
     setup_dtype(args)
     budget = budget_from_args(args)
     dataset = load_dataset(args)

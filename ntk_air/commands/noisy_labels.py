@@ -15,25 +15,14 @@ from ._common import (
     open_report,
     progress_bar,
 )
-from ._config import build_config as _build
+from ._config import add_config_options, config_from_args
 
 __all__ = ["add_parser", "run"]
 
 
-def _ints(text: str, name: str) -> tuple:
-    try:
-        values = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
-    except ValueError:
-        raise CliError(f"{name} must be comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise CliError(f"{name} must be positive integers, got {text!r}")
-    return values
-
-
 def add_parser(subparsers) -> None:
-    from ..studies._noisy_labels import BUILTIN_DATASETS, METHODS, PRESETS, NoisyLabelsConfig
+    from ..studies._noisy_labels import BUILTIN_DATASETS, PRESETS, NoisyLabelsConfig
 
-    d = NoisyLabelsConfig()
     p = add_command(
         subparsers,
         "noisy-labels",
@@ -64,140 +53,24 @@ def add_parser(subparsers) -> None:
         help=f"comma list of {', '.join(BUILTIN_DATASETS)} (default digits,mnist1d)",
     )
     p.add_argument(
-        "--noise",
-        choices=("flip", "pair"),
-        default=None,
-        help="symmetric flips or pair flips c → c + 1 mod C (default: both)",
-    )
-    p.add_argument(
-        "--noise-rate",
-        type=float,
-        default=None,
-        help="one flip rate in [0, 1) (default: the sweep, flip 0/0.2/0.4/0.6 and pair 0/0.2/0.4)",
-    )
-    p.add_argument(
-        "--methods", default=",".join(METHODS), help="comma list of " + ", ".join(METHODS)
-    )
-    p.add_argument(
-        "--seeds", type=int, default=d.seeds, help=f"seeds per setting (default {d.seeds})"
-    )
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"(default {d.epochs})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
-    p.add_argument("--arch", choices=("mlp", "cnn"), default=d.arch, help="(default mlp)")
-    p.add_argument("--widths", default=",".join(map(str, d.widths)), help="MLP hidden widths")
-    p.add_argument("--channels", default=",".join(map(str, d.channels)), help="CNN channels")
-    p.add_argument("--kernel-size", type=int, default=d.kernel_size, help="CNN window (default 3)")
-    p.add_argument("--stride", type=int, default=d.stride, help="CNN stride (default 1)")
-    p.add_argument(
-        "--scale-inputs",
-        action="store_true",
-        help="multiply every input by √d (unit-variance scale)",
-    )
-    p.add_argument(
         "--preset",
         choices=tuple(PRESETS),
         default=None,
         help="fill the options left at their defaults: 'paper' = the MNIST-1D paper's networks and "
         "training (MLP 100-100 or a strided CNN, Adam 0.01, batch 100, 150 epochs, cross-entropy)",
     )
-    p.add_argument(
-        "--input-shape",
-        default=None,
-        help="CNN example shape, e.g. 8x8x1 or 40x1 (default: 8x8x1 for 64 inputs, dx1 otherwise)",
-    )
-    p.add_argument(
-        "--param",
-        choices=("ntk", "standard"),
-        default=d.parameterization,
-        help="parameterization (default ntk: the kernel limit applies)",
-    )
-    p.add_argument(
-        "--loss",
-        choices=("mse", "xent"),
-        default=d.loss,
-        help="squared error (the theory, default) or softmax cross-entropy",
-    )
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default=d.optimizer)
-    p.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="learning rate (default: SGD ntk 4 per 1000 training rows within [2, 16], so digits "
-        "4 and mnist1d 16; SGD standard 0.05; Adam 0.01 ntk / 1e-3 standard)",
-    )
-    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default 0.9)")
-    p.add_argument("--r1-alpha", type=float, default=d.r1_alpha, help="R1's α (default 0.5)")
-    p.add_argument("--r3-alpha", type=float, default=d.r3_alpha, help="R3's α (default 0.9)")
-    p.add_argument(
-        "--warmup-epochs",
-        type=int,
-        default=d.warmup_epochs,
-        help="epochs on the given labels before the self-distillation rules act "
-        "(default: half of --epochs)",
-    )
-    p.add_argument(
-        "--n-train",
-        type=int,
-        default=d.n_train,
-        help="training rows (default: digits 1000, mnist1d 4000, clusters and .npz 1000)",
-    )
-    p.add_argument("--n-val", type=int, default=d.n_val, help=f"(default {d.n_val})")
-    p.add_argument("--n-test", type=int, default=d.n_test, help=f"(default {d.n_test})")
-    p.add_argument("--n-classes", type=int, default=None, help="use classes 0..K−1 only")
-    p.add_argument("--seed", type=int, default=0, help="split seed and base of the run seeds")
-    p.add_argument("--no-kernel-limit", action="store_true", help="skip the kernel limit")
+    add_config_options(p, NoisyLabelsConfig)
     add_output_options(p, "noisy_labels_out")
     add_time_options(p)
     p.set_defaults(func=run)
-
-
-# Options whose config field is named differently.
-NOISY_OPTIONS = {
-    "noises": "--noise",
-    "rates": "--noise-rate",
-    "parameterization": "--param",
-    "kernel_limit": "--no-kernel-limit",
-}
 
 
 def build_config(args):
     """The study's config from the options (one-line CliError for a bad one)."""
     from ..studies._noisy_labels import NoisyLabelsConfig, with_preset
 
+    config = config_from_args(NoisyLabelsConfig, args)
     try:
-        config = _build(
-            NoisyLabelsConfig,
-            NOISY_OPTIONS,
-            noises=("flip", "pair") if args.noise is None else (args.noise,),
-            rates=None if args.noise_rate is None else (args.noise_rate,),
-            methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
-            seeds=args.seeds,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            arch=args.arch,
-            widths=_ints(args.widths, "--widths"),
-            channels=_ints(args.channels, "--channels"),
-            kernel_size=args.kernel_size,
-            stride=args.stride,
-            scale_inputs=args.scale_inputs,
-            input_shape=None
-            if args.input_shape is None
-            else _ints(args.input_shape, "--input-shape"),
-            parameterization=args.param,
-            optimizer=args.optimizer,
-            lr=args.lr,
-            momentum=args.momentum,
-            loss=args.loss,
-            r1_alpha=args.r1_alpha,
-            r3_alpha=args.r3_alpha,
-            warmup_epochs=args.warmup_epochs,
-            n_train=args.n_train,
-            n_val=args.n_val,
-            n_test=args.n_test,
-            n_classes=args.n_classes,
-            seed=args.seed,
-            kernel_limit=not args.no_kernel_limit,
-        )
         return config if args.preset is None else with_preset(config, args.preset)
     except (ValueError, TypeError) as err:
         raise CliError(str(err)) from err

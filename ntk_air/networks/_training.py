@@ -50,6 +50,8 @@ from ..spectral._problem import network_problem
 
 __all__ = [
     "LOSSES",
+    "OPTIMIZERS",
+    "optimizer",
     "FullBatch",
     "Epochs",
     "TrainRun",
@@ -138,6 +140,25 @@ def _sum_loss_cotangent(outputs, targets, loss: str):
     if loss == "xent":
         return jax.nn.softmax(outputs, axis=-1) * jnp.sum(targets, -1, keepdims=True) - targets
     return outputs - targets
+
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+@functools.cache
+def optimizer(name: str, learning_rate: float, momentum: float = 0.9):
+    """An optax optimizer by name: 'sgd' (plain), 'momentum' (SGD with `momentum`) or 'adam';
+    one object per arguments, so a compiled training loop is reused.
+
+    Example:
+      >>> optimizer("adam", 1e-3) is optimizer("adam", 1e-3)
+      True
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    if name == "adam":
+        return optax.adam(learning_rate)
+    return optax.sgd(learning_rate, momentum=momentum if name == "momentum" else None)
 
 
 # SGD with its learning rate as data (optax.inject_hyperparams): one object, one compilation for

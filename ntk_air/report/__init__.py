@@ -12,7 +12,13 @@ from .._json import to_jsonable
 from ._files import OutputError, ReportWriter, atomic_write, check_output_file
 from .air import air_headlines, air_summary, write_air
 from .distill import distill_headlines, distill_summary, write_distill
-from .entk import entk_headlines, entk_summary, render_entk_index, write_entk
+from .entk import (
+    entk_console_lines,
+    entk_headlines,
+    entk_summary,
+    render_entk_index,
+    write_entk,
+)
 from .index import INCOMPLETE_BANNER, render_index
 from .kernel import kernel_headlines, kernel_summary, write_kernel
 from .learning_curve import (
@@ -45,6 +51,7 @@ __all__ = [
     "noisy_labels_headlines",
     "noisy_labels_summary",
     "render_entk_index",
+    "entk_console_lines",
     "predict_headlines",
     "predict_summary",
     "render_index",

@@ -13,7 +13,14 @@ from ..plots.entk import (
 )
 from .index import INCOMPLETE_BANNER
 
-__all__ = ["ENTK_KEYS", "entk_summary", "write_entk", "entk_headlines", "render_entk_index"]
+__all__ = [
+    "ENTK_KEYS",
+    "entk_summary",
+    "write_entk",
+    "entk_headlines",
+    "render_entk_index",
+    "entk_console_lines",
+]
 
 _KINDS = ("clean", "noise", "noisy")
 
@@ -292,3 +299,21 @@ def render_entk_index(s: dict | None, *, title: str, context: list[str]) -> str:
         lines += ["", f"![{fig}]({fig})"]
     lines.append("")
     return "\n".join(lines)
+
+
+def entk_console_lines(s: dict, *, summary: str, optimizer: str, limit: str) -> str:
+    """What `ntk-air entk` prints at the end: the run, the eNTK's motion and alignment, the
+    limit kernel's distance (`limit`: what to say when there is none)."""
+    last, lim = len(s["checkpoints"]) - 1, s["limit"]
+    eta = "" if s["training"].get("eta") is None else f", η = {s['training']['eta']:.3g}"
+    if lim:
+        limit = f"{lim['name']}: ‖Θ_t − Θ_∞‖/‖Θ_∞‖ {lim['distance'][0]:.3g} → "
+        limit += f"{lim['distance'][last]:.3g}"
+    return (
+        f"{s['dataset']['name']}: n = {s['dataset']['n']}, {summary}, "
+        f"{s['training']['steps']} {optimizer} steps{eta}\n"
+        f"eNTK: {s['entk_plan']['reason']}\n"
+        f"‖Θ_t − Θ_0‖/‖Θ_0‖ at t = {s['checkpoints'][last]}: {s['kernel_distance'][last]:.3g}; "
+        f"A(Θ_t, ŷ): {s['alignment']['clean'][0]:.3g} → {s['alignment']['clean'][last]:.3g}\n"
+        f"infinite-width kernel: {limit}"
+    )

@@ -28,6 +28,7 @@ from ._distill import (
 )
 from ._entk import (
     ENTK_ARCHS,
+    NETWORK_DEFAULTS,
     EntkConfig,
     EntkNetwork,
     EntkStudy,
@@ -38,6 +39,7 @@ from ._entk import (
     entk,
     entk_network,
     kernel_target_alignment,
+    network_options,
     relative_distance,
 )
 from ._kernel import KernelStudy, kernel
@@ -82,6 +84,8 @@ __all__ = [
     "distill",
     "entk",
     "entk_network",
+    "network_options",
+    "NETWORK_DEFAULTS",
     "kernel",
     "kernel_system",
     "kernel_target_alignment",

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from .._checks import check_bool, check_dataset, check_int, check_optional, check_real
+from .._checks import check_bool, check_dataset, check_int, check_optional, check_real, param
 from ..data import dataset_task
 from ..dynamics._early_stopping import UCurve, noise_fit_horizon, u_curve
 from ..dynamics._linearized import (
@@ -50,10 +50,16 @@ class AIRConfig:
     eta: GD step size (None: 1/λ_max). force: allow η ≥ 2/λ_max.
     """
 
-    steps: Any = None
-    num_steps: int = 200
-    eta: float | None = None
-    force: bool = False
+    steps: Any = param(
+        None,
+        "largest GD step shown",
+        metavar="MAX_STEP",
+        default_help="10^⌈log10(2k)⌉ with k the step by which 99 % of the fittable noise is "
+        "fitted, so the U-curve is complete",
+    )
+    num_steps: int = param(200, "number of log-spaced steps")
+    eta: float | None = param(None, "GD step size η", default_help="1/λ_max")
+    force: bool = param(False, "allow η ≥ 2/λ_max (diverging GD) instead of an error", flag=True)
 
     def __post_init__(self):
         """Every option checked at construction, one sentence naming the bad one."""

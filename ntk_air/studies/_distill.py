@@ -35,11 +35,19 @@ from .._checks import (
     check_optional,
     check_real,
     check_sequence,
+    param,
 )
 from ..data import dataset_task
 from ..distillation._engines import OperatorScan, engine_for, self_distill
-from ..distillation._rounds import default_ridge, distill_rounds, rounds_from_names, stack_rounds
+from ..distillation._rounds import (
+    DEFAULT_XI,
+    default_ridge,
+    distill_rounds,
+    rounds_from_names,
+    stack_rounds,
+)
 from ..distillation._targets import (
+    DEFAULT_BETA,
     RULE_NAMES,
     SCHEDULES,
     AffineRule,
@@ -97,22 +105,50 @@ class DistillConfig:
       alone, one pass, least accurate).
     """
 
-    rules: tuple | None = None
-    alphas: tuple | None = None
-    betas: tuple | None = None
-    xis: tuple | None = None
-    ridge: float | None = None
-    rounds: int = 10
-    student_steps: int = 0
+    rules: tuple | None = param(
+        None,
+        "rules to run, comma-separated; 'plain' is plain GD on the given labels",
+        option="--rule", item=str, choices=RULE_NAMES, metavar="RULE", default_help="all",
+    )  # fmt: skip
+    alphas: tuple | None = param(
+        None,
+        "α values of r1, r1-lag, r3 (and the scale of r2's adaptive α)",
+        option="--alpha", item=float, metavar="ALPHA", default_help="r1/r1-lag 0.5, r3 0.9, r2 1",
+    )  # fmt: skip
+    betas: tuple | None = param(
+        None, "bootstrapping β (weight on the given labels)",
+        option="--beta", item=float, metavar="BETA", default_help=f"{DEFAULT_BETA[0]}",
+    )  # fmt: skip
+    xis: tuple | None = param(
+        None,
+        "ξ ≥ 0 of ξ-weighted rounds; soft rules may exceed 1 while ξ·λ_max/(λ_max + c) < 1, "
+        "where the rounds still contract",
+        option="--xi", item=float, metavar="XI", default_help=f"{DEFAULT_XI[0]}",
+    )  # fmt: skip
+    ridge: float | None = param(None, "ridge c of the round students", default_help="0.1·tr(H)/n")
+    rounds: int = param(10, "rounds of round-based rules")
+    student_steps: int = param(0, "ξ rounds: train each student by this many GD steps, not ridge")
     soft: bool = True
     hard: bool = True
-    schedule: str = "constant"
-    ramp: float | None = None
-    steps: int = DEFAULT_STEPS
-    eta: float | None = None
-    record_every: int | None = None
+    schedule: str = param(
+        "constant", "α schedule of r1/r1-lag/r3 (r2 is adaptive)", choices=SCHEDULES[:2]
+    )
+    ramp: float | None = param(
+        None, "steps for the increasing schedule to reach α", default_help="steps/10"
+    )
+    steps: int = param(DEFAULT_STEPS, "GD steps (2e4 style accepted)")
+    eta: float | None = param(None, "GD step size η", default_help="1/λ_max")
+    record_every: int | None = param(
+        None, "record ‖u − ŷ‖ every this many steps", type=int, default_help="steps/500"
+    )
     extra_rules: tuple = ()
-    krylov_steps: int = DEFAULT_KRYLOV_STEPS
+    krylov_steps: int = param(
+        DEFAULT_KRYLOV_STEPS,
+        "top-k path: passes over K (width 2C) that build the Krylov space of y and ŷ on the "
+        "deflated operator behind the reduction (0 or 1: the labels alone, one pass, least "
+        "accurate)",
+        metavar="S",
+    )
 
     def __post_init__(self):
         """Every option checked at construction, one sentence naming the bad one (the ranges

@@ -35,6 +35,7 @@ from .._checks import (
     check_int,
     check_optional,
     check_real,
+    param,
     resolve_dtype,
 )
 from ..distillation._targets import accuracy, plain_gd
@@ -50,6 +51,8 @@ from ._system import Progress, data_summary, report_progress
 __all__ = [
     "entk_estimate",
     "ENTK_ARCHS",
+    "NETWORK_DEFAULTS",
+    "network_options",
     "EntkConfig",
     "EntkNetwork",
     "EntkStudy",
@@ -87,14 +90,16 @@ class EntkConfig:
       test=False fit in less).
     """
 
-    steps: int = 1000
-    checkpoints: Any = None
-    num_checkpoints: int = 12
-    eta: float | None = None
+    steps: int = param(1000, "full-batch steps")
+    checkpoints: Any = param(
+        None, "explicit checkpoint steps, comma-separated", option="--at", item=int, metavar="STEP"
+    )
+    num_checkpoints: int = param(12, "log-spaced checkpoints", option="--checkpoints")
+    eta: float | None = param(None, "step size", default_help="sgd: 1/λ_max(Θ_0)")
     optimizer: Any = None
     rule: Any = None
-    test: bool = True
-    force: bool = False
+    test: bool = param(True, "skip Θ_t(X_test, X)", option="--no-test", flag=True)
+    force: bool = param(False, "allow η ≥ 2/λ_max(Θ_0) instead of an error", flag=True)
     dtype: Any = None
     max_kernel_bytes: int = 4 * 1024**3
 
@@ -460,6 +465,42 @@ def _limit_kernel(kernel_fn, name, x, x_test, y, y_clean, dt):
 ENTK_ARCHS = ("mlp", "cnn", "two-layer-relu")
 """Architectures of `entk_network`: an NTK-parameterized MLP, a small CNN, the theorem's net."""
 
+NETWORK_DEFAULTS = {"width": 512, "depth": 2, "channels": 16, "input_shape": None,
+                    "pool": "flatten", "activation": "relu", "b_std": 0.0}  # fmt: skip
+"""The network options of `entk_network` and their defaults."""
+_NOT_FOR = {
+    "mlp": ("channels", "input_shape", "pool"),
+    "cnn": ("width", "activation"),
+    "two-layer-relu": ("depth", "channels", "input_shape", "pool", "activation", "b_std"),
+}
+
+
+def network_options(arch: str, **given) -> dict:
+    """The network options of an `entk_network` of `arch`: those given (None: not given)
+    checked, the others their `NETWORK_DEFAULTS`.
+
+    Raises:
+      ValueError naming an option that does not apply to `arch` or is out of range.
+
+    Example:
+      >>> studies.network_options("cnn", channels=8)["channels"]
+      8
+    """
+    if arch not in ENTK_ARCHS:
+        raise ValueError(f"arch must be one of {ENTK_ARCHS}, got {arch!r}")
+    unknown = sorted(set(given) - set(NETWORK_DEFAULTS))
+    if unknown:
+        raise TypeError(f"unknown network option {unknown[0]!r} (known: {tuple(NETWORK_DEFAULTS)})")
+    for name in _NOT_FOR[arch]:
+        if given.get(name) is not None:
+            raise ValueError(f"{name} does not apply to arch {arch!r}, got {given[name]!r}")
+    opts = {k: v if given.get(k) is None else given[k] for k, v in NETWORK_DEFAULTS.items()}
+    check_int("depth", opts["depth"], minimum=1 if arch == "cnn" else 0)
+    check_int("width", opts["width"], minimum=1)
+    check_int("channels", opts["channels"], minimum=1)
+    return opts
+
+
 _INPUT_SHAPES = {"digits": (8, 8, 1), "mnist1d": (40, 1)}  # data set name prefix → CNN shape
 
 
@@ -533,14 +574,14 @@ def entk_network(
     arch: str,
     dataset,
     *,
-    width: int = 512,
-    depth: int = 2,
-    channels: int = 16,
+    width: int | None = None,
+    depth: int | None = None,
+    channels: int | None = None,
     input_shape=None,
-    pool: str = "flatten",
-    activation: str = "relu",
+    pool: str | None = None,
+    activation: str | None = None,
     w_std: float = 1.0,
-    b_std: float = 0.0,
+    b_std: float | None = None,
     seed: int = 0,
     implementation: str = "auto",
     tile_size: int | None = None,
@@ -558,7 +599,9 @@ def entk_network(
     * "two-layer-relu": the theorem's `models.TwoLayerReLU(width, κ = w_std)` with a frozen ±1
       readout (±1 labels only); Θ_∞ = H∞ (`kernels.two_layer_relu_kernel_fn()`).
 
-    C = 1 for ±1 labels (outputs (n, 1)), else the number of classes.
+    C = 1 for ±1 labels (outputs (n, 1)), else the number of classes. The network options
+    (width … b_std) left None take `NETWORK_DEFAULTS`; one that does not apply to `arch` is
+    refused (`network_options`).
 
     Args:
       arch: one of `ENTK_ARCHS`.
@@ -586,8 +629,12 @@ def entk_network(
       >>> net.limit_name, net.ntk_fn.plan(net.params, jnp.ones((5, 64))).implementation
       ('fc_kernel_fn(depth=2, relu, w_std=1, b_std=0)', 'structured')
     """
-    if arch not in ENTK_ARCHS:
-        raise ValueError(f"arch must be one of {ENTK_ARCHS}, got {arch!r}")
+    opts = network_options(
+        arch, width=width, depth=depth, channels=channels, input_shape=input_shape, pool=pool,
+        activation=activation, b_std=b_std,
+    )  # fmt: skip
+    width, depth, channels, pool = opts["width"], opts["depth"], opts["channels"], opts["pool"]
+    activation, b_std, input_shape = opts["activation"], opts["b_std"], opts["input_shape"]
     check_int("seed", seed, minimum=0, maximum=2**32 - 1)
     x = jnp.asarray(dataset.x, resolve_dtype(dtype, like=np.asarray(dataset.x)))
     one_hot = np.ndim(dataset.y) == 2
@@ -598,9 +645,6 @@ def entk_network(
             f"got one-hot labels of {out_dim} classes (use a binary data set, e.g. "
             "digits-binary, or arch 'mlp')"
         )
-    depth = check_int("depth", depth, minimum=1 if arch == "cnn" else 0)
-    width = check_int("width", width, minimum=1)
-    channels = check_int("channels", channels, minimum=1)
     common = {"w_std": w_std, "b_std": b_std, "seed": seed}
     if arch == "mlp":
         net = models.network(

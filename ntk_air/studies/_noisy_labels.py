@@ -43,7 +43,7 @@ from ..dynamics._record import Record
 from ..kernels._kernel_fn import fc_kernel_fn
 from ..networks._epochs import epoch_gradient_time, epoch_problem
 from ..networks._models import network as build_network
-from ..networks._training import train_epochs
+from ..networks._training import optimizer, train_epochs
 from ._noisy_config import (
     BUILTIN_DATASETS,
     DEFAULT_N_TRAIN,
@@ -152,7 +152,8 @@ def _network_run(net, split, y_seeds, yv_seeds, rules, config, lr, keys):
 
     init_keys, order_keys = keys
     params = jax.vmap(net.init)(init_keys)
-    opt = _optimizer(config.optimizer, lr, config.momentum)
+    name = "momentum" if config.optimizer == "sgd" and config.momentum else config.optimizer
+    opt = optimizer(name, float(lr), float(config.momentum))
     x_eval = np.concatenate([split.x_val, split.x_test])
     run = train_epochs(
         net.apply_fn,
@@ -175,21 +176,6 @@ def _network_run(net, split, y_seeds, yv_seeds, rules, config, lr, keys):
     return _curves_from_predictions(
         np.asarray(run.eval_pred), split, yv_seeds, len(split.x_val), stats
     )
-
-
-_OPTIMIZERS: dict = {}
-
-
-def _optimizer(name, lr, momentum):
-    """One optax object per (name, lr, momentum): the compiled epoch program is reused."""
-    import optax
-
-    key = (name, float(lr), float(momentum))
-    if key not in _OPTIMIZERS:
-        _OPTIMIZERS[key] = (
-            optax.adam(lr) if name == "adam" else optax.sgd(lr, momentum=momentum or None)
-        )
-    return _OPTIMIZERS[key]
 
 
 def _kernel_run(system, split, y_seeds, yv_seeds, corrupted, rules, config, time):
