@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..networks._theorem import (
-    DEFAULT_SEED,
-    DEFAULT_STEPS,
-    DEFAULT_WIDTHS,
-    HARDER_CASE,
-    TUNING_SEED,
-)
+from .. import studies
 from ._common import (
     CliError,
     Timer,
@@ -21,10 +15,8 @@ from ._common import (
     budget_from_args,
     open_report,
     progress_bar,
-    whole_number,
 )
-from ._config import build_config
-from ._lists import comma_list
+from ._config import add_config_options, config_from_args
 
 __all__ = ["add_parser", "run"]
 
@@ -45,44 +37,7 @@ def add_parser(subparsers) -> None:
             "ntk-air theorem --seed 0 --alpha 0.95 --network-dtype float64",
         ),
     )
-    p.add_argument(
-        "--widths",
-        type=comma_list(int, "--widths"),
-        action="extend",
-        default=None,
-        metavar="M[,M…]",
-        help=f"network widths m, comma-separated (default {','.join(map(str, DEFAULT_WIDTHS))})",
-    )
-    p.add_argument(
-        "--steps",
-        type=whole_number,
-        default=DEFAULT_STEPS,
-        help=f"full-batch GD steps per run (default {DEFAULT_STEPS}; 2e4 style accepted)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULT_SEED,
-        help=f"data seed (default {DEFAULT_SEED}; defaults were tuned on {TUNING_SEED})",
-    )
-    p.add_argument("--init-seed", type=int, default=0, help="network init seed (default 0)")
-    p.add_argument("--alpha", type=float, default=0.9, help="R3's α (default 0.9)")
-    p.add_argument("--kappa", type=float, default=1.0, help="init scale κ (default 1)")
-    p.add_argument(
-        "--record-every", type=int, default=10, help="curve recording period (default 10)"
-    )
-    p.add_argument(
-        "--network-dtype",
-        default="float32",
-        choices=("float32", "float64"),
-        help="dtype of network training (default float32; the initial weights are drawn in "
-        "float64 either way; the kernel limit is float64)",
-    )
-    p.add_argument(
-        "--no-harder",
-        action="store_true",
-        help=f"skip the harder case ({HARDER_CASE}, i.i.d. and symmetric inits)",
-    )
+    add_config_options(p, studies.TheoremConfig)
     add_output_options(p, "theorem_report")
     add_solver_options(
         p,
@@ -98,20 +53,9 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     import jax
 
-    from .. import report, studies
+    from .. import report
 
-    config = build_config(  # every option is checked here, before any work
-        studies.TheoremConfig,
-        widths=tuple(args.widths or DEFAULT_WIDTHS),
-        steps=args.steps,
-        seed=args.seed,
-        alpha=args.alpha,
-        kappa=args.kappa,
-        init_seed=args.init_seed,
-        record_every=args.record_every,
-        harder=not args.no_harder,
-        network_dtype=args.network_dtype,
-    )
+    config = config_from_args(studies.TheoremConfig, args)  # checked before any work
     budget = budget_from_args(args)
     try:  # memory and time decided (or refused) before anything runs
         choice, loops = studies.theorem_plan(config, budget)

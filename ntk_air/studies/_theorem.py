@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_bool, check_int, check_real, check_sequence
+from .._checks import check_bool, check_int, check_real, check_sequence, param
 from ..data import clusters
 from ..data._dataset import MAX_SEED
 from ..networks._theorem import (
@@ -53,16 +53,26 @@ class TheoremConfig:
     early_horizon: the short horizon of the `*_early` gaps.
     """
 
-    widths: tuple = DEFAULT_WIDTHS
-    steps: int = DEFAULT_STEPS
-    seed: int = DEFAULT_SEED
-    alpha: float = 0.9
-    kappa: float = 1.0
-    init_seed: int = 0
-    record_every: int = 10
-    harder: bool = True
+    widths: tuple = param(
+        DEFAULT_WIDTHS, "network widths m, comma-separated", item=int, metavar="M"
+    )
+    steps: int = param(DEFAULT_STEPS, "full-batch GD steps per run (2e4 style accepted)")
+    seed: int = param(DEFAULT_SEED, f"data seed (the defaults were tuned on {TUNING_SEED})")
+    alpha: float = param(0.9, "R3's α")
+    kappa: float = param(1.0, "init scale κ")
+    init_seed: int = param(0, "network init seed")
+    record_every: int = param(10, "curve recording period")
+    harder: bool = param(
+        True, f"skip the harder case ({HARDER_CASE}, i.i.d. and symmetric inits)",
+        option="--no-harder", flag=True,
+    )  # fmt: skip
     harder_widths: tuple | None = None
-    network_dtype: str = "float32"
+    network_dtype: str = param(
+        "float32",
+        "dtype of network training (the initial weights are drawn in float64 either way; the "
+        "kernel limit is float64)",
+        choices=("float32", "float64"),
+    )
     early_horizon: int = EARLY_HORIZON
 
     def __post_init__(self):
