@@ -6,8 +6,8 @@ own name wins: `studies.theorem`'s examples call its function `theorem`, not the
 examples run in float64 (x64 on, restored after each example), on small, seeded data, in a
 fresh temporary directory `tmp_path`.
 
-Names: np, jnp, jax, ntk_air and its modules by their short names (kernels, layers, eigen, data,
-targets, distill, studies, report, plots, …); small data from the clusterable model
+Names: np, jnp, jax, ntk_air and its public packages by their names (kernels, spectral, dynamics,
+distillation, networks, data, studies, report, plots, …: what a user imports); small data from the clusterable model
 (`data.clusters(n_per_cluster=10, dim=5, n_test_per_cluster=3, noise_rate=0.2)`): x (40, 5)
 unit rows, y (40,) ±1 labels with 8 flipped, y_clean (40,) the clean labels, x_test (12, 5) with
 y_test_clean; H = H∞(x, x) (the theorem's kernel), K_test_train = H∞(x_test, x),
@@ -37,33 +37,17 @@ _MODULES = {
     # short name in the docstring examples -> module
     "checked": "checked",
     "data": "data",
-    "distill": "distillation._engines",
     "distillation": "distillation",
-    "dynamics": "dynamics._linearized",
-    "early_stopping": "dynamics._early_stopping",
-    "eigen": "spectral._eigen",
+    "dynamics": "dynamics",
     "empirical": "empirical",
     "kernels": "kernels",
-    "layers": "kernels._layers",
-    "layers_spatial": "kernels._spatial",
     "learning_curves": "learning_curves",
-    "matfree": "spectral._matfree",
-    "models": "networks._models",
     "networks": "networks",
-    "operators": "spectral._operators",
     "plots": "plots",
     "predict": "predict",
-    "record": "dynamics._record",
-    "resources": "spectral._resources",
     "report": "report",
-    "rounds": "distillation._rounds",
     "spectral": "spectral",
-    "spectrum": "spectral._label_spectrum",
     "studies": "studies",
-    "targets": "distillation._targets",
-    "tiling": "_tiling",
-    "topk": "spectral._topk",
-    "training": "networks._training",
 }
 
 _cache: dict = {}

@@ -386,7 +386,7 @@ def self_distill(
       DistillRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
 
     Example:
-      >>> run = self_distill(problem, [targets.plain_gd(), targets.r3(0.9, hard=True)],
+      >>> run = self_distill(problem, [distillation.plain_gd(), distillation.r3(0.9, hard=True)],
       ...                    steps=2000, record=Record(every=10))
       >>> run.dist_train.shape                      # (rules, recorded steps)
       (2, 201)
@@ -457,9 +457,9 @@ class OperatorScan(Engine):
       progress: progress(done, total) after each step, or None.
 
     Example:
-      >>> op = operators.kernel_operator(kernel_fn, x)
-      >>> test_op = operators.kernel_operator(kernel_fn, x_test, x)
-      >>> rules = [targets.r3(0.9, hard=True)]
+      >>> op = spectral.kernel_operator(kernel_fn, x)
+      >>> test_op = spectral.kernel_operator(kernel_fn, x_test, x)
+      >>> rules = [distillation.r3(0.9, hard=True)]
       >>> run = self_distill(problem, rules, steps=50, engine=OperatorScan(op, test_op))
       >>> ref = self_distill(problem, rules, steps=50)     # the DenseScan engine
       >>> bool(jnp.allclose(run.dist_test, ref.dist_test, atol=1e-10))

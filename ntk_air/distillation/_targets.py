@@ -37,7 +37,7 @@ A rule of your own, in a few lines:
     ...     def update(u, y, state, k):
     ...         return (1 - beta) * y + beta * jnp.tanh(u), state
     ...     return TargetRule(init, update)
-    >>> run = distill.self_distill(problem, tanh_mix(0.5), steps=200)   # on the dense scan
+    >>> run = distillation.self_distill(problem, tanh_mix(0.5), steps=200)   # on the dense scan
     >>> run.dist_train.shape                      # ‖u(k) − ŷ‖ at k = 0, 1, …, 200
     (201,)
 

@@ -403,12 +403,12 @@ def from_layers(
       kernel_fn(x1, x2=None) -> Kernel(nngp, ntk), each (n1, n2).
 
     Example:
-      >>> net = layers.serial(layers.dense(1.0, 0.0), layers.erf(), layers.dense(1.0, 0.0))
+      >>> net = kernels.serial(kernels.dense(1.0, 0.0), kernels.erf(), kernels.dense(1.0, 0.0))
       >>> k = kernels.from_layers(net)(x)
       >>> bool(jnp.allclose(k.ntk, kernels.fc_kernel_fn(1, "erf")(x).ntk))
       True
-      >>> cnn = layers.serial(layers.conv((3, 3), w_std=1.5, b_std=0.1), layers.relu(),
-      ...                     layers.flatten(), layers.dense(1.5, 0.1))
+      >>> cnn = kernels.serial(kernels.conv((3, 3), w_std=1.5, b_std=0.1), kernels.relu(),
+      ...                     kernels.flatten(), kernels.dense(1.5, 0.1))
       >>> kernels.from_layers(cnn, input_shape=(8, 8, 1))(np.ones((3, 64))).ntk.shape
       (3, 3)
     """

@@ -15,8 +15,8 @@ equal (and hashable) objects and share one compilation. `repeat(layer, depth)` r
 
     >>> from ntk_air import kernels
     >>> layers = kernels                        # the layers are public names of `kernels`
-    >>> net = layers.serial(layers.repeat(layers.serial(layers.dense(1.5, 0.1), layers.relu()), 3),
-    ...                     layers.dense(1.5, 0.1))
+    >>> net = kernels.serial(kernels.repeat(kernels.serial(kernels.dense(1.5, 0.1), kernels.relu()), 3),
+    ...                     kernels.dense(1.5, 0.1))
     >>> kernel_fn = kernels.from_layers(net)     # a KernelFn: kernel_fn(x1, x2=None) -> Kernel
     >>> fc = kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1)
     >>> bool(jnp.allclose(kernel_fn(x).ntk, fc(x).ntk))      # the same network

@@ -34,8 +34,8 @@ neural-tangents backend (`--backend neural-tangents`).
 
     >>> from ntk_air import kernels
     >>> layers = kernels
-    >>> net = layers.serial(layers.conv((3, 3), w_std=1.5, b_std=0.1), layers.relu(),
-    ...                     layers.global_avg_pool(), layers.dense(1.5, 0.1))
+    >>> net = kernels.serial(kernels.conv((3, 3), w_std=1.5, b_std=0.1), kernels.relu(),
+    ...                     kernels.global_avg_pool(), kernels.dense(1.5, 0.1))
     >>> images = np.random.default_rng(0).normal(size=(4, 5, 5, 1))
     >>> kernels.from_layers(net)(images).ntk.shape
     (4, 4)
@@ -367,7 +367,7 @@ def conv(
       Conv, a layer KernelState → KernelState.
 
     Example:
-      >>> layers.conv((3,), strides=(2,), padding="CIRCULAR", w_std=1.5).filter_shape
+      >>> kernels.conv((3,), strides=(2,), padding="CIRCULAR", w_std=1.5).filter_shape
       (3,)
     """
     filt = _check_window("filter_shape", filter_shape, "one per spatial axis")

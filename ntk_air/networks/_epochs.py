@@ -118,7 +118,7 @@ def epoch_problem(
     Example:
       >>> T = epoch_gradient_time(0.5, 40, 10, momentum=0.9)
       >>> p = epoch_problem(eig, y, y_clean, time=T)
-      >>> run = distill.self_distill(p, [targets.r3(0.9)], steps=60, eta=1.0)
+      >>> run = distillation.self_distill(p, [distillation.r3(0.9)], steps=60, eta=1.0)
       >>> run.dist_train.shape                              # (rules, epochs + 1)
       (1, 61)
     """

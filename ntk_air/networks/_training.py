@@ -414,9 +414,9 @@ def train(
       TrainRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
 
     Example:
-      >>> net = models.network("two-layer-relu", x, widths=(256,))
+      >>> net = networks.network("two-layer-relu", x, widths=(256,))
       >>> eta = 1 / float(eig.eigenvalues[0])        # 1/λ_max of H∞(x, x), eig = eigensystem(H)
-      >>> run = train(net.apply_fn, net.params, x, y, y_clean, targets.r3(0.9), steps=300,
+      >>> run = train(net.apply_fn, net.params, x, y, y_clean, distillation.r3(0.9), steps=300,
       ...             eta=eta, record=Record(every=10))
       >>> run.dist_train.shape, float(run.accuracy_train)   # 31 recorded steps; every ŷ_i right
       ((31,), 1.0)
@@ -579,11 +579,11 @@ def train_epochs(
 
     Example:
       >>> import optax
-      >>> net = models.network("mlp", 5, out_dim=2, widths=(16,), dtype=x.dtype)
+      >>> net = networks.network("mlp", 5, out_dim=2, widths=(16,), dtype=x.dtype)
       >>> keys = jax.random.split(jax.random.key(0), 3)                     # 3 seeds
       >>> one_hot = lambda v: np.eye(2)[(v < 0).astype(int)]                # ±1 → 2 classes
       >>> run = train_epochs(net.apply_fn, jax.vmap(net.init)(keys), x, one_hot(y),
-      ...                    one_hot(y_clean), [targets.plain_gd(), targets.r3(0.9)], epochs=5,
+      ...                    one_hot(y_clean), [distillation.plain_gd(), distillation.r3(0.9)], epochs=5,
       ...                    batch_size=10, optimizer=optax.sgd(0.5, momentum=0.9), key=keys,
       ...                    x_eval=x_test)
       >>> run.eval_pred.shape                               # (rules, seeds, epochs + 1, m)

@@ -394,8 +394,8 @@ def ridge_solve(
       CGSolution (solution, residual_norms, iterations, converged, mu).
 
     Example:
-      >>> op = operators.kernel_operator(kernel_fn, x)
-      >>> top = topk.topk_eigensystem(op, 5)
+      >>> op = spectral.kernel_operator(kernel_fn, x)
+      >>> top = spectral.topk_eigensystem(op, 5)
       >>> sol = ntk_air.predict.ridge_solve(op, y, 1e-2, preconditioner=top)
       >>> bool(sol.converged), bool(jnp.allclose(sol.solution, jnp.linalg.solve(
       ...     H + 1e-2 * jnp.eye(40), y), rtol=1e-6))

@@ -147,8 +147,8 @@ def ritz_reduction(
       pairs, each part descending) and `rest` (`eigen.SpectrumRest`: rank k, residuals, leak).
 
     Example:
-      >>> op = operators.kernel_operator(kernel_fn, x)
-      >>> top = topk.topk_eigensystem(op, 5)
+      >>> op = spectral.kernel_operator(kernel_fn, x)
+      >>> top = spectral.topk_eigensystem(op, 5)
       >>> red = ritz_reduction(top, deflated_krylov(op, top, np.stack([-y, y_clean], 1), 8))
       >>> bool(jnp.allclose(red.eigenvalues[:5], eig.eigenvalues[:5], rtol=1e-8))
       True

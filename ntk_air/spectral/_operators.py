@@ -526,7 +526,7 @@ def empirical_kernel_operator(
       KernelOperator with op(V) = Θ(x1, x2) V.
 
     Example:
-      >>> apply_fn, params = models.two_layer_network(64, x, seed=0)
+      >>> apply_fn, params = networks.two_layer_network(64, x, seed=0)
       >>> op = empirical_kernel_operator(apply_fn, params, x)
       >>> theta = empirical.empirical_ntk_fn(apply_fn)(params, x)   # (40, 40)
       >>> v = np.ones((40, 2))

@@ -274,7 +274,7 @@ def topk_eigensystem(
       `converged` is False the pairs are the best found within `max_products`.
 
     Example:
-      >>> op = operators.kernel_operator(kernels.two_layer_relu_kernel_fn(), x)  # (40, 5)
+      >>> op = spectral.kernel_operator(kernels.two_layer_relu_kernel_fn(), x)  # (40, 5)
       >>> top = topk_eigensystem(op, 5)
       >>> bool(jnp.allclose(top.eigenvalues, eig.eigenvalues[:5], rtol=1e-10))
       True

@@ -293,7 +293,7 @@ def entk(
 
     Example:
       >>> small = ntk_air.data.digits(n_train=60, n_test=20)
-      >>> apply_fn, params = models.mlp_network((64,), small.x, out_dim=10)
+      >>> apply_fn, params = networks.mlp_network((64,), small.x, out_dim=10)
       >>> config = studies.EntkConfig(steps=20, num_checkpoints=4)
       >>> study = studies.entk(small, apply_fn, params, config)
       >>> study.steps.tolist(), study.ntk.shape
