@@ -324,6 +324,11 @@ def test_matfree_trajectory_within_its_bounds(regression_set):
     traj = predict.ensemble_mean_matfree(kf, x, y, t, x_test, rank=12, tail_steps=40)
     close(traj.train, train, 1e-8)
     close(traj.test, exact(t, x_test, "ntk"), 1e-8)
+    # diag_reg: the flow on K + δI, as the dense ensemble with the same (relative) diag_reg
+    reg = predict.gradient_descent_mse_ensemble(kf, x, y, diag_reg=1e-2)
+    traj = predict.ensemble_mean_matfree(kf, x, y, t, x_test, diag_reg=1e-2, rank=12, tail_steps=40)
+    close(traj.train, reg(t, None, "ntk"), 1e-8)
+    close(traj.test, reg(t, x_test, "ntk"), 1e-8)
 
 
 def test_docs_ported_example_runs(x64_module):

@@ -171,6 +171,8 @@ def ensemble_mean_matfree(
     *,
     get: str = "ntk",
     learning_rate: float = 1.0,
+    diag_reg: float = 0.0,
+    diag_reg_absolute_scale: bool = False,
     rank: int = 64,
     tail_steps: int = 16,
     tile_size: int | None = None,
@@ -180,9 +182,10 @@ def ensemble_mean_matfree(
 
     mean(τ) = V(1 − e^{−Λτ})Vᵀ y on the Rayleigh–Ritz reduction of K to the top-k eigenvectors
     and the Krylov space of y on the deflated operator (`matfree.ritz_reduction`): exact on the
-    top modes, Galerkin on the rest; τ = learning_rate · t / y.size; no diagonal regularizer
-    (for t = ∞ / δ > 0 use `gp_mean_matfree`). The tail's Gauss and Gauss–Radau bounds state
-    the accuracy of ‖u(t) − y‖.
+    top modes, Galerkin on the rest; τ = learning_rate · t / y.size. With δ > 0 the flow runs on
+    K + δI (as `gradient_descent_mse_ensemble` with `diag_reg`): the reduction's eigenvalues
+    shift by δ, its vectors do not. For t = ∞ use `gp_mean_matfree`. The tail's Gauss and
+    Gauss–Radau bounds state the accuracy of ‖u(t) − y‖.
 
     Args:
       kernel_fn: a `kernels.PairwiseKernelFn`.
@@ -190,6 +193,8 @@ def ensemble_mean_matfree(
       x_test: (m, d) or None.
       get: "ntk" or "nngp".
       learning_rate: η.
+      diag_reg: δ = diag_reg · tr(K)/n (or absolute, next argument), ≥ 0.
+      diag_reg_absolute_scale: `diag_reg` in absolute units.
       rank: number of top eigenpairs.
       tail_steps: Krylov passes on the deflated operator (`matfree.deflated_krylov`, ≥ 1); more
         passes resolve the tail further (exact once the space is invariant).
@@ -210,6 +215,7 @@ def ensemble_mean_matfree(
     op = operators.kernel_operator(kernel_fn, x_train, tile_size=tile_size, which=get)
     n = op.shape[0]
     y = _targets(y_train, n, op.dtype)
+    delta = _delta(kernel_fn, x_train, get, diag_reg, diag_reg_absolute_scale)
     t_arr = np.atleast_1d(np.asarray(t, np.float64))
     if not np.all(np.isfinite(t_arr)):
         raise ValueError("t must be finite here; the end of training is gp_mean_matfree")
@@ -218,6 +224,7 @@ def ensemble_mean_matfree(
     y2 = y.reshape(n, -1)
     krylov = matfree.deflated_krylov(op, top, -y2, max(1, int(tail_steps)))
     eig = matfree.ritz_reduction(top, krylov)  # the one spectral path: top k + Galerkin tail
+    eig = eig._replace(eigenvalues=eig.eigenvalues + delta)  # V^T(K + δI)V = V^T K V + δI
     v = eig.eigenvectors
     c = v.T @ y2  # (m, C): y lies in the reduction's space exactly
     fac = flow_mode_factors(eig, jnp.asarray(tau))  # (T, m): e^{−λτ}, 1 − e^{−λτ}, that /λ
@@ -233,7 +240,7 @@ def ensemble_mean_matfree(
     k = int(top.eigenvalues.shape[0])
     resid = fac.residual[:, :, None] * c[None]  # (T, m, C)
     tail0 = jnp.sqrt(jnp.sum(c[k:] ** 2))
-    theta_k = top.eigenvalues[-1]
+    theta_k = top.eigenvalues[-1] + delta
     return MatfreeTrajectory(
         times=t_arr,
         train=train,
