@@ -32,7 +32,6 @@ __all__ = [
     "param",
     "NonFiniteError",
     "first_nonfinite",
-    "moved_attribute",
     "resolve_dtype",
     "is_concrete",
 ]
@@ -311,28 +310,3 @@ def first_nonfinite(arr, axis: int = 0):
     other = tuple(i for i in range(a.ndim) if i != axis % max(a.ndim, 1))
     per = bad.any(axis=other) if other else bad
     return int(np.argmax(per))
-
-
-def moved_attribute(module: str, moved: dict, name: str, *, replacements: dict | None = None):
-    """A module `__getattr__` for names that moved: warn (DeprecationWarning) and return the name
-    from its new module, `moved[name]` (e.g. "early_stopping"), or `replacements[name]` when the
-    old name needs an adapter. Unknown names raise AttributeError as usual."""
-    import importlib
-    import warnings
-
-    if name not in moved:
-        raise AttributeError(f"module 'ntk_air.{module}' has no attribute {name!r}")
-    home = moved[name]
-    warnings.warn(
-        f"ntk_air.{module}.{name} moved to ntk_air.{home}.{name}"
-        + (
-            " (a thin adapter of the old signature)"
-            if replacements and name in replacements
-            else ""
-        ),
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    if replacements and name in replacements:
-        return replacements[name]
-    return getattr(importlib.import_module(f"ntk_air.{home}"), name)
