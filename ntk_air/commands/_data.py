@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import warnings
 
 from ._errors import CliError
 
@@ -141,15 +140,11 @@ def load_dataset(args, *, split_sizes: bool = False):
             raise CliError(str(err)) from err
         except (ValueError, KeyError, TypeError, OSError) as err:
             raise CliError(f"cannot read {path}: {err}") from err
-        dev = ds.info.get("max_norm_deviation", 0.0)
-        if dev and dev > 1e-6:
-            if getattr(args, "arch", None) == "two-layer-relu":
-                raise CliError(
-                    f"{path}: rows of x are not unit norm (max |‖x‖ − 1| = {dev:.3g}); the "
-                    "two-layer theory assumes ‖x‖ = 1: pass --normalize to normalize them"
-                )
-            warnings.warn(
-                f"{path}: rows of x are not unit norm (max |‖x‖ − 1| = {dev:.3g})", stacklevel=2
+        dev = ds.info.get("max_norm_deviation", 0.0)  # only H∞ assumes ‖x‖ = 1 (fc, cnn: any)
+        if dev and dev > 1e-6 and getattr(args, "arch", None) == "two-layer-relu":
+            raise CliError(
+                f"{path}: rows of x are not unit norm (max |‖x‖ − 1| = {dev:.3g}); the "
+                "two-layer theory assumes ‖x‖ = 1: pass --normalize to normalize them"
             )
         seed = 0
     else:
