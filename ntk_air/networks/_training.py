@@ -143,6 +143,7 @@ def _sum_loss_cotangent(outputs, targets, loss: str):
 
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
+"""The names `optimizer` knows: plain SGD, SGD with momentum, Adam."""
 
 
 @functools.cache

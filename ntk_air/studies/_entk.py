@@ -480,7 +480,7 @@ def network_options(arch: str, **given) -> dict:
     checked, the others their `NETWORK_DEFAULTS`.
 
     Raises:
-      ValueError naming an option that does not apply to `arch` or is out of range.
+      ValueError: an option that does not apply to `arch`, or out of range (named).
 
     Example:
       >>> studies.network_options("cnn", channels=8)["channels"]
