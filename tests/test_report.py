@@ -77,6 +77,31 @@ def test_a_device_or_pipe_is_never_replaced_by_an_output_file(tmp_path, capsys):
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the pipe
 
 
+def test_a_report_place_that_is_a_folder_is_refused_before_anything_moves(tmp_path):
+    """manifest.json (or a report file) that is a folder: refused when the writer opens, or at
+    finish before any file is moved, so the earlier run's files stay as they were."""
+    out = tmp_path / "out"
+    w = report.ReportWriter(out)
+    w.json("air.json", {"eta": 1})
+    w.json("timings.json", {"seconds": 1})
+    w.finish({"command": "air"})
+    before = (out / "timings.json").read_text()
+    (out / "manifest.json").unlink()
+    (out / "manifest.json").mkdir()
+    with pytest.raises(report.OutputError, match="not a regular file"):
+        report.ReportWriter(out)
+    (out / "manifest.json").rmdir()
+    (out / "air.json").unlink()
+    (out / "air.json").mkdir()
+    w = report.ReportWriter(out)
+    w.json("timings.json", {"seconds": 2})
+    w.json("air.json", {"eta": 2})
+    with pytest.raises(report.OutputError, match="not a regular file"):
+        w.finish({"command": "air"})
+    w.abort()
+    assert (out / "timings.json").read_text() == before
+
+
 def _run(argv, capsys):
     code = cli.main([*argv, "--no-progress"])
     captured = capsys.readouterr()

@@ -146,6 +146,13 @@ def check_output_file(path) -> Path:
     return path
 
 
+def _check_replaceable(path: Path) -> None:
+    """Refuse a report file's place that holds something other than a regular file (a folder,
+    a link, a device): the run would end without its report, or replace what it should not."""
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise OutputError(f"{str(path)!r} exists and is not a regular file; nothing was written")
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -213,6 +220,7 @@ class ReportWriter:
         self.root = Path(root)
         _check_writable_dir(self.root)
         _refuse_links(self.root)
+        _check_replaceable(self.root / MANIFEST)  # refused before any work, not at the end
         self._lock_fd = _lock(self.root)
         self.staging = self.root / f"{_STAGING}{os.getpid()}"
         if self.staging.exists():  # left by an earlier process with our pid (killed hard)
@@ -309,14 +317,14 @@ class ReportWriter:
         previous = self._previous()
         root = self.root.resolve()
         manifest_path = self.root / MANIFEST
+        for rel in (*self.written, MANIFEST):  # every place checked before anything moves
+            _check_replaceable(self.root / rel)
         if manifest_path.is_file():
             manifest_path.unlink()  # from here until the new one: an incomplete folder
         sums = {}
         for rel in self.written:
             src, dst = self.staging / rel, self.root / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
-            if dst.exists() and not dst.is_file() or dst.is_symlink():
-                raise OutputError(f"{str(dst)!r} exists and is not a regular file; not replaced")
             sums[rel] = _sha256(src)
             os.replace(src, dst)
         removed = []
