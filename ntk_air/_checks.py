@@ -281,8 +281,9 @@ def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
         )
         return
     arr = np.asarray(x, dtype=np.float64)
-    if rtol is None:
-        rtol = 1e-5 if x.dtype == jnp.float32 else 1e-10
+    if rtol is None:  # data that hold float32 values (cast up or not) at float32 precision
+        single = x.dtype == jnp.float32 or np.array_equal(arr, arr.astype(np.float32))
+        rtol = 1e-5 if single else 1e-10
     norms = np.linalg.norm(arr.reshape(arr.shape[0], -1), axis=1)
     dev = np.abs(norms - 1.0)
     if arr.shape[0] and dev.max() > rtol:
@@ -291,7 +292,8 @@ def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
             f"{name} rows must have unit norm (docs/science/kernels.md#unit-norm); "
             f"row {i} has norm {norms[i]:.6g} "
             f"(|norm - 1| = {dev[i]:.3g} > {rtol:g}). Normalize the inputs yourself "
-            "(e.g. ntk_air.data.unit_normalize) or pass general=True for the formula with norms."
+            "(ntk_air.data.unit_normalize; --normalize on the command line) or pass general=True "
+            "for the formula with norms."
         )
 
 

@@ -178,6 +178,18 @@ def test_non_unit_norm_names_worst_row(x64):
         kernels.two_layer_relu(x)
 
 
+def test_float32_unit_rows_computed_in_float64_are_unit_norm(x64):
+    """Rows normalized in float32 (|‖x‖ − 1| ~ 1e-8) and cast to float64 are judged at float32
+    precision; float64 rows keep the 1e-10 tolerance."""
+    x32 = _unit_rows(5, 3, 17).astype(np.float32)
+    k = kernels.two_layer_relu(x32.astype(np.float64))
+    assert k.dtype == np.float64 and np.allclose(k, kernels.two_layer_relu(x32), atol=1e-6)
+    x = _unit_rows(5, 3, 17)
+    x[1] *= 1 + 1e-8  # float64 data 1e-8 off the sphere: refused
+    with pytest.raises(ValueError, match="row 1 has norm"):
+        kernels.two_layer_relu(x)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_inputs_rejected(x64, bad):
     x = _unit_rows(5, 3, 16)
