@@ -456,3 +456,12 @@ def test_npz_file_errors(tmp_path):
     np.save(single, X)
     with pytest.raises(ValueError, match="single array"):
         D.from_npz(single)
+
+
+def test_rows_whose_squared_norm_overflows_are_refused():
+    """x of order 1e300: ‖x_i‖² is inf in float64; refused in one sentence before any kernel."""
+    x = np.full((4, 5), 1e300)
+    with pytest.raises(ValueError, match="'x' row 0 is too large: its squared norm overflows"):
+        D.from_arrays(x, np.array([1.0, -1.0, 1.0, -1.0]))
+    ok = D.from_arrays(np.full((4, 5), 1e150), np.array([1.0, -1.0, 1.0, -1.0]))
+    assert ok.x.shape == (4, 5)

@@ -159,6 +159,15 @@ def from_arrays(
     def arr(a, key):
         out = as_real_numpy(a, key)
         check_finite(out, key)
+        if key in ("x", "x_test") and out.ndim == 2 and out.size:
+            with np.errstate(over="ignore"):  # ‖x_i‖² must exist for every kernel
+                sq = np.einsum("ij,ij->i", out.astype(np.float64), out.astype(np.float64))
+            if not np.isfinite(sq).all():
+                i = int(np.argmin(np.isfinite(sq)))
+                raise ValueError(
+                    f"'{key}' row {i} is too large: its squared norm overflows float64 (largest "
+                    f"|entry| {np.abs(out).max():.3g}); divide the inputs by a common scale"
+                )
         return out
 
     x = arr(x, "x")
