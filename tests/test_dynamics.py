@@ -398,3 +398,8 @@ def test_log_spaced_steps():
     assert np.all(np.diff(s) > 0) and np.all(s == np.round(s))
     with pytest.raises(ValueError):
         log_spaced_steps(0.5)
+
+
+def test_a_decomposition_of_the_wrong_type_is_a_type_error_naming_eig():
+    with pytest.raises(TypeError, match="eig must be a spectral.Eigensystem"):
+        gd_predictor("not an eig", np.ones(4))

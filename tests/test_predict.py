@@ -337,3 +337,9 @@ def test_docs_ported_example_runs(x64_module):
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
     assert len(blocks) == 1
     exec(compile(blocks[0], str(page), "exec"), {"__name__": "docs_example"})
+
+
+def test_gp_inference_refuses_a_non_symmetric_kernel_when_built(x64_module):
+    """The train kernel is checked when the predictor is built, not at its first call."""
+    with pytest.raises(ValueError, match="k_train_train must be symmetric"):
+        predict.gp_inference(np.array([[1.0, 0.5], [0.0, 1.0]]), np.ones(2))

@@ -13,10 +13,9 @@ with θ = ∠(Σ, c, c'). The layers here are frozen dataclasses, so two equal a
 equal (and hashable) objects and share one compilation. `repeat(layer, depth)` runs a layer
 `depth` times with `lax.scan`: the compiled program does not grow with the depth.
 
-    >>> from ntk_air import kernels
-    >>> layers = kernels                        # the layers are public names of `kernels`
-    >>> net = kernels.serial(kernels.repeat(kernels.serial(kernels.dense(1.5, 0.1), kernels.relu()), 3),
-    ...                     kernels.dense(1.5, 0.1))
+    >>> from ntk_air import kernels            # the layers are public names of `kernels`
+    >>> block = kernels.serial(kernels.dense(1.5, 0.1), kernels.relu())
+    >>> net = kernels.serial(kernels.repeat(block, 3), kernels.dense(1.5, 0.1))
     >>> kernel_fn = kernels.from_layers(net)     # a KernelFn: kernel_fn(x1, x2=None) -> Kernel
     >>> fc = kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1)
     >>> bool(jnp.allclose(kernel_fn(x).ntk, fc(x).ntk))      # the same network

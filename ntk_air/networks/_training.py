@@ -584,7 +584,8 @@ def train_epochs(
       >>> keys = jax.random.split(jax.random.key(0), 3)                     # 3 seeds
       >>> one_hot = lambda v: np.eye(2)[(v < 0).astype(int)]                # ±1 → 2 classes
       >>> run = train_epochs(net.apply_fn, jax.vmap(net.init)(keys), x, one_hot(y),
-      ...                    one_hot(y_clean), [distillation.plain_gd(), distillation.r3(0.9)], epochs=5,
+      ...                    one_hot(y_clean), [distillation.plain_gd(), distillation.r3(0.9)],
+      ...                    epochs=5,
       ...                    batch_size=10, optimizer=optax.sgd(0.5, momentum=0.9), key=keys,
       ...                    x_eval=x_test)
       >>> run.eval_pred.shape                               # (rules, seeds, epochs + 1, m)

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_finite
 from ..dynamics._linearized import flow_mode_factors
-from ..spectral._eigen import from_eigenbasis, to_eigenbasis
+from ..spectral._eigen import from_eigenbasis, require_symmetric, to_eigenbasis
 from ._spectral import TrainKernel, solve_dtype, train_kernel
 
 __all__ = ["Gaussian", "gradient_descent_mse", "gradient_descent_mse_ensemble", "gp_inference"]
@@ -294,6 +294,13 @@ def gp_inference(
     first = "ntk" if getattr(k_train_train, "nngp", None) is None else "nngp"
     n = _kernel_part(k_train_train, first, "k_train_train", dtype).shape[0]
     y = check_targets(y_train, n, dtype)
+    kernel_like = hasattr(k_train_train, "ntk") or hasattr(k_train_train, "nngp")
+    for g in (
+        [g for g in GETS if getattr(k_train_train, g, None) is not None] if kernel_like else [first]
+    ):
+        k = _kernel_part(k_train_train, g, "k_train_train", dtype)  # checked now; decomposed
+        if k.ndim == 2 and k.shape[0] == k.shape[1]:  # at the first prediction
+            require_symmetric(k, "k_train_train")
 
     def predict_fn(get=None, k_test_train=None, k_test_test=None):
         single, names = canonical_get(get, GETS + ("ntkgp",))

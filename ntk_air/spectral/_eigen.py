@@ -96,6 +96,26 @@ def _eigh_descending(K, clamp_factor):
     return lam, V, most_negative, tol
 
 
+def require_symmetric(K, name: str) -> None:
+    """Raise unless ‖K − Kᵀ‖_max ≤ 100·eps·‖K‖_max (concrete square arrays; skipped in a trace).
+
+    Example:
+      >>> require_symmetric(np.array([[1.0, 0.5], [0.0, 1.0]]), "k_train_train")
+      Traceback (most recent call last):
+      ...
+      ValueError: k_train_train must be symmetric; max |K - K^T| = 0.5 (max |K| = 1)
+    """
+    if not is_concrete(K):
+        return
+    Kn = np.asarray(K)
+    asym = float(np.max(np.abs(Kn - Kn.T))) if Kn.size else 0.0
+    scale = float(np.max(np.abs(Kn))) if Kn.size else 0.0
+    if asym > 100 * np.finfo(Kn.dtype).eps * max(scale, 1e-300):
+        raise ValueError(
+            f"{name} must be symmetric; max |K - K^T| = {asym:.3g} (max |K| = {scale:.3g})"
+        )
+
+
 def eigensystem(K, *, dtype=None, clamp_factor: float = 10.0, check_symmetric=True):
     """Decompose a symmetric kernel matrix once, eigenvalues in descending order.
 
@@ -124,14 +144,8 @@ def eigensystem(K, *, dtype=None, clamp_factor: float = 10.0, check_symmetric=Tr
     if K.shape[0] == 0:
         raise ValueError("K is empty (0 × 0): an eigensystem needs at least one point")
     check_finite(K, "K")
-    if check_symmetric and is_concrete(K):
-        Kn = np.asarray(K)
-        asym = float(np.max(np.abs(Kn - Kn.T))) if Kn.size else 0.0
-        scale = float(np.max(np.abs(Kn))) if Kn.size else 0.0
-        if asym > 100 * np.finfo(Kn.dtype).eps * max(scale, 1e-300):
-            raise ValueError(
-                f"K must be symmetric; max |K - K^T| = {asym:.3g} (max |K| = {scale:.3g})"
-            )
+    if check_symmetric:
+        require_symmetric(K, "K")
     lam, V, most_negative, tol = _eigh_descending(K, float(clamp_factor))
     if is_concrete(most_negative) and float(most_negative) < -float(tol):
         warnings.warn(

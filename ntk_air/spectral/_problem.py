@@ -233,6 +233,11 @@ def linear_problem(
       >>> problem.y.shape, problem.kv_test.shape, problem.binary   # labels as (n, C) columns
       ((40, 1), (12, 40), True)
     """
+    if not isinstance(eig, Eigensystem):
+        raise TypeError(
+            "eig must be a spectral.Eigensystem (e.g. spectral.eigensystem(K)) or a "
+            f"LinearProblem, got {type(eig).__name__}"
+        )
     dtype = eig.eigenvalues.dtype
     n = eig.eigenvectors.shape[0]
     if kv_test is not None:
