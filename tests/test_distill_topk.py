@@ -221,3 +221,12 @@ def test_auto_goes_matrix_free_when_dense_does_not_fit(x64):
     assert choice.solver == "topk"
     choice, _ = studies.distill_plan(_dataset(n_per_cluster=20), studies.DistillConfig(steps=10))
     assert choice.solver == "dense"
+
+
+def test_krylov_passes_beyond_n_are_refused_with_the_bound():
+    from ntk_air import data, studies
+
+    ds = data.clusters(n_per_cluster=10, dim=5, n_test_per_cluster=2, seed=0)  # n = 40
+    with pytest.raises(ValueError, match=r"krylov_steps 100000000 exceeds the 40 passes"):
+        studies.distill_plan(ds, studies.DistillConfig(krylov_steps=10**8))
+    studies.distill_plan(ds, studies.DistillConfig(krylov_steps=40))  # the bound itself is fine

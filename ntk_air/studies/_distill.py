@@ -455,6 +455,12 @@ def distill_plan(
     k_steps = c.krylov_steps
     if not isinstance(k_steps, int) or isinstance(k_steps, bool) or k_steps < 0:
         raise ValueError(f"krylov_steps must be an int ≥ 0, got {k_steps!r}")
+    if k_steps > max(n, DEFAULT_KRYLOV_STEPS):  # each pass adds a dimension or ends the space
+        raise ValueError(
+            f"krylov_steps {k_steps} exceeds the {n} passes that can add to the Krylov space of "
+            f"{n} points (each adds at least one dimension until the space is invariant); give "
+            f"at most {max(n, DEFAULT_KRYLOV_STEPS)}"
+        )
     choice = plan_solver(
         n,
         budget=budget,
