@@ -70,7 +70,7 @@ class NoisyLabelsConfig:
         default_help="the sweep, flip 0/0.2/0.4/0.6 and pair 0/0.2/0.4",
     )  # fmt: skip
     methods: tuple = param(METHODS, "methods", item=str, choices=METHODS, metavar="METHOD")
-    seeds: int = param(5, "seeds per setting")
+    seeds: int = param(5, "seeds per setting, ≥ 2 (a 95 % interval needs two)")
     epochs: int = param(60, "epochs")
     batch_size: int = param(50, "mini-batch size")
     arch: str = param("mlp", "network", choices=("mlp", "cnn"))
