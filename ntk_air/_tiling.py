@@ -61,20 +61,38 @@ def pad_rows(x: jax.Array, multiple: int) -> jax.Array:
     return jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
 
 
+def _tile_pairs(nb1: int, nb2: int, symmetric: bool):
+    """(i, j) block indices visited: all of them, or the upper triangle j ≥ i when symmetric."""
+    pairs = [(i, j) for i in range(nb1) for j in range(i if symmetric else 0, nb2)]
+    return jnp.asarray([p[0] for p in pairs], jnp.int32), jnp.asarray(
+        [p[1] for p in pairs], jnp.int32
+    )
+
+
 def tiled_pairwise(
     block_fn: Callable[[jax.Array, jax.Array], object],
     x1: jax.Array,
     x2: jax.Array,
     tile_size: int | None,
+    *,
+    symmetric: bool = False,
 ):
     """Evaluate `block_fn(x1_block, x2_block)` over all tiles and assemble the full result.
 
+    The tiles are visited by one compiled loop that writes each block into the output in place
+    (no (blocks, blocks, tile, tile) intermediate, no copy to assemble it). With
+    `symmetric=True` (x2 holds the same rows as x1 and every leaf satisfies
+    K[i, j] = K[j, i]) only the tiles (i, j ≥ i) are computed, about half the work: each is
+    written at (i, j) and, transposed, at (j, i); a diagonal tile's lower part is its transposed
+    upper part, so the result is exactly symmetric.
+
     Args:
       block_fn: pure function of (b1, ...) and (b2, ...) rows returning a pytree of arrays
-        whose two leading axes are (b1, b2).
+        whose two leading axes are (b1, b2) (exactly two axes when symmetric).
       x1: (n1, ...) rows.
       x2: (n2, ...) rows.
       tile_size: rows per tile; None evaluates `block_fn(x1, x2)` untiled.
+      symmetric: x2 is x1 and the kernel is symmetric (see above).
 
     Returns:
       The pytree `block_fn(x1, x2)` would return, with leaves of shape (n1, n2, ...).
@@ -85,21 +103,34 @@ def tiled_pairwise(
         return block_fn(x1, x2)
     t1, t2 = min(tile_size, n1), min(tile_size, n2)
     x1p, x2p = pad_rows(x1, t1), pad_rows(x2, t2)
-    b1 = x1p.reshape(x1p.shape[0] // t1, t1, *x1.shape[1:])
-    b2 = x2p.reshape(x2p.shape[0] // t2, t2, *x2.shape[1:])
+    nb1, nb2 = x1p.shape[0] // t1, x2p.shape[0] // t2
+    symmetric = bool(symmetric) and (nb1, t1) == (nb2, t2)
+    rows, cols = _tile_pairs(nb1, nb2, symmetric)
+    shapes = jax.eval_shape(block_fn, x1p[:t1], x2p[:t2])
+    out = jax.tree_util.tree_map(
+        lambda a: jnp.zeros((nb1 * t1, nb2 * t2, *a.shape[2:]), a.dtype), shapes
+    )
+    lower = jnp.arange(t1)[:, None] > jnp.arange(t2)[None, :]
 
-    def row(xa):
-        return lax.map(lambda xb: block_fn(xa, xb), b2)
+    def put(leaf, value, r, c):
+        return lax.dynamic_update_slice(leaf, value, (r, c) + (0,) * (value.ndim - 2))
 
-    blocks = lax.map(row, b1)  # leaves: (nb1, nb2, t1, t2, ...)
+    def step(k, out):
+        i, j = rows[k], cols[k]
+        a = lax.dynamic_slice_in_dim(x1p, i * t1, t1, 0)
+        b = lax.dynamic_slice_in_dim(x2p, j * t2, t2, 0)
+        blocks = block_fn(a, b)
+        if not symmetric:
+            return jax.tree_util.tree_map(lambda o, v: put(o, v, i * t1, j * t2), out, blocks)
 
-    def assemble(leaf):
-        nb1, nb2 = leaf.shape[:2]
-        rest = leaf.shape[4:]
-        full = jnp.swapaxes(leaf, 1, 2).reshape(nb1 * t1, nb2 * t2, *rest)
-        return full[:n1, :n2]
+        def mirror(o, v):
+            v = jnp.where(lower & (i == j), v.T, v)
+            return put(put(o, v, i * t1, j * t2), v.T, j * t2, i * t1)
 
-    return jax.tree_util.tree_map(assemble, blocks)
+        return jax.tree_util.tree_map(mirror, out, blocks)
+
+    out = lax.fori_loop(0, rows.shape[0], step, out)
+    return jax.tree_util.tree_map(lambda leaf: leaf[:n1, :n2], out)
 
 
 def call_tiled(grid_fn, x1: jax.Array, x2: jax.Array, tile_size: int | None):

@@ -107,9 +107,11 @@ def _as_kernel(out) -> Kernel:
     return out if isinstance(out, Kernel) else Kernel(nngp=None, ntk=out)
 
 
-@functools.partial(jax.jit, static_argnames=("block_fn", "tile_size"))
-def _tiled_jit(block_fn, x1, x2, tile_size):
-    return tiled_pairwise(lambda a, b: _as_kernel(block_fn(a, b)), x1, x2, tile_size)
+@functools.partial(jax.jit, static_argnames=("block_fn", "tile_size", "symmetric"))
+def _tiled_jit(block_fn, x1, x2, tile_size, symmetric=False):
+    return tiled_pairwise(
+        lambda a, b: _as_kernel(block_fn(a, b)), x1, x2, tile_size, symmetric=symmetric
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +132,7 @@ class PairwiseKernelFn:
     bytes_per_pair: Callable | None = None  # (example_shape, itemsize) → bytes per entry
     memory_budget: int | None = None  # bytes of intermediates per tile (automatic tile size)
     memory_limit: int | None = None  # bytes a call may use (with bytes_per_pair); None: available
+    symmetric: bool = False  # block_fn(a, b) = block_fn(b, a)ᵀ: K(x, x) from the upper tiles
 
     def __post_init__(self):
         check_tile_size(self.tile_size)
@@ -186,6 +189,7 @@ class PairwiseKernelFn:
     def _evaluate(self, x1, x2) -> Kernel:
         dt = resolve_dtype(self.dtype, like=_first_array(x1))
         x1, x2 = self.prepare(x1, x2, dt)
+        symmetric = self.symmetric and x2 is None  # K(x, x): the upper tiles, mirrored
         x2 = x1 if x2 is None else x2
         for name, x in (("x1", x1), ("x2", x2)):
             if x.shape[0] == 0:
@@ -195,7 +199,7 @@ class PairwiseKernelFn:
         self.check_memory(x1, x2, tile)
 
         def grid(a, b, t):
-            return _tiled_jit(self.block_fn, a, b, t)
+            return _tiled_jit(self.block_fn, a, b, t, symmetric)
 
         with matmul_precision(self.precision):
             k = call_tiled(grid, x1, x2, tile)
@@ -255,6 +259,7 @@ def from_pairwise(
     name: str | None = None,
     bytes_per_pair: Callable | None = None,
     memory_budget: int | None = None,
+    symmetric: bool = False,
 ) -> PairwiseKernelFn:
     """Turn a pairwise function into a `KernelFn`: validation, tiling, dtype and precision added.
 
@@ -274,6 +279,8 @@ def from_pairwise(
       bytes_per_pair: with tile_size=None and memory_budget, choose the tile so that
         tile² · bytes_per_pair(example_shape, itemsize) ≤ memory_budget.
       memory_budget: bytes (see bytes_per_pair).
+      symmetric: block_fn(a, b) = block_fn(b, a)ᵀ exactly (a kernel), so K(x) computes the
+        tiles on and above the diagonal only and mirrors them (about half the work).
 
     Returns:
       PairwiseKernelFn: kernel_fn(x1, x2=None) -> Kernel.
@@ -300,6 +307,7 @@ def from_pairwise(
         name=name or getattr(block_fn, "__name__", type(block_fn).__name__),
         bytes_per_pair=bytes_per_pair,
         memory_budget=memory_budget,
+        symmetric=bool(symmetric),
     )
 
 
@@ -434,6 +442,7 @@ def from_layers(
             _prepare_examples, input_shape=input_shape, spatial=layout.spatial
         ),
         name="layers",
+        symmetric=True,
         **sizing,
     )
     return fn.replace(memory_limit=memory_limit)
