@@ -145,11 +145,16 @@ _ATAN_Q = (
 _ATAN_MOREBITS = 6.123233995736765886130e-17  # π/2 − fl(π/2)
 
 
-def _atan_nonnegative(t):
-    """atan(t) for t ≥ 0 (t = inf allowed)."""
-    big = t > 2.414213562373095  # tan(3π/8)
-    mid = (t > 0.66) & ~big
-    x = jnp.where(big, -1 / jnp.where(big, t, 1.0), jnp.where(mid, (t - 1) / (t + 1), t))
+def _atan_ratio(ay, ax):
+    """atan(ay/ax) for ay, ax ≥ 0 (not both 0), with one division for the range reduction:
+    the reduced argument is ay/ax, (ay − ax)/(ay + ax) or −ax/ay, each formed directly from
+    ay and ax (Cephes forms t = ay/ax first, then (t − 1)/(t + 1) or −1/t: three divisions,
+    all evaluated by a vectorized select)."""
+    big = ay > 2.414213562373095 * ax  # ay/ax > tan(3π/8)
+    mid = (ay > 0.66 * ax) & ~big
+    num = jnp.where(big, -ax, jnp.where(mid, ay - ax, ay))
+    den = jnp.where(big, ay, jnp.where(mid, ay + ax, ax))
+    x = num / den
     y0 = jnp.where(big, jnp.pi / 2, jnp.where(mid, jnp.pi / 4, 0.0))
     more = jnp.where(big, _ATAN_MOREBITS, jnp.where(mid, 0.5 * _ATAN_MOREBITS, 0.0))
     z = x * x
@@ -163,8 +168,8 @@ def atan2(y, x):
     """arctan2(y, x) in [−π, π], as `jnp.arctan2` to about 1 ulp but vectorizable on CPU
     (Cephes' rational approximation after range reduction; atan2(0, 0) = 0)."""
     ay, ax = jnp.abs(y), jnp.abs(x)
-    a = _atan_nonnegative(ay / jnp.where(ax == 0, 1.0, ax))
-    a = jnp.where(ax == 0, jnp.where(ay == 0, 0.0, jnp.pi / 2), a)
+    zero = (ay == 0) & (ax == 0)
+    a = _atan_ratio(ay, jnp.where(zero, 1.0, ax))  # atan(0/1) = 0 for atan2(0, 0)
     a = jnp.where(x < 0, jnp.pi - a, a)
     return jnp.where(y < 0, -a, a)
 
