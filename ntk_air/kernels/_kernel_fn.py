@@ -318,19 +318,21 @@ def from_pairwise(
     )
 
 
-LAYERS_MEMORY_BUDGET = 4 * 2**20
+LAYERS_MEMORY_BUDGET = 7 * 2**20
 """Bytes of intermediates per tile when `from_layers` chooses the tile size of a spatial net:
 small on purpose. A tile's covariances, (*P, t, t) per array, then stay in the CPU caches
-(about 512 KiB each), which on 2 cores made the 3-layer CNN kernels 3–4× faster than tiles of
-tens of MB (measured on the 8 × 8 GlobalAvgPool and Flatten CNNs of benchmarks/nt_conv.py).
+(about 512 KiB each), which on 2 cores made the 3-layer CNN kernels several times faster than
+tiles of tens of MB (the 8 × 8 GlobalAvgPool and Flatten CNNs of benchmarks/nt_conv.py).
 The tile is at least `LAYERS_MIN_TILE` rows, so per-example work (c1, c2: 1/t of a pair's)
 stays small."""
 LAYERS_MIN_TILE = 4
 """Smallest automatic tile of `from_layers` (rows): the self-covariances c1, c2 of a t × t tile
 cost 2/t of its pair covariances."""
-# Per pair of examples a spatial layer holds nngp and ntk over the positions P (S or S²) and a
-# few same-sized temporaries (padded copy, window sum, the activation's angle and root).
-_LIVE_ARRAYS = 8
+# Tile-sized arrays alive at once in a spatial network's compiled tile (nngp and ntk over the
+# positions P, S or S², and temporaries: window sums, the activation's angle, root, ratio):
+# XLA's buffer assignment for the 3-layer CNNs of benchmarks/nt_conv.py holds 11–14 of them
+# (`compiled.memory_analysis().temp_size_in_bytes`), so the memory estimate counts 14.
+_LIVE_ARRAYS = 14
 
 
 @dataclasses.dataclass(frozen=True)
