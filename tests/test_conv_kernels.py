@@ -133,14 +133,17 @@ def test_tiling_and_batch_invariance(x64, readout):
     np.testing.assert_array_equal(tiled.ntk, tiled.ntk.T)
 
 
-def test_float32_follows_float64(x64):
-    x = np.random.default_rng(4).normal(size=(4, 4, 4, 1))
-    for readout in (L.flatten(), L.global_avg_pool()):
-        fn = kernels.from_layers(_cnn(readout))
-        k64 = fn(x).ntk
-        k32 = fn.replace(dtype="float32")(x).ntk
-        assert k32.dtype == jnp.float32
-        np.testing.assert_allclose(k32, k64, rtol=2e-5)
+@pytest.mark.parametrize("name", ["cnn3_flatten", "cnn3_gap"])
+def test_float32_follows_neural_tangents(x64, cases, name):
+    """float32 kernels of both layouts against the pinned float64 neural-tangents values."""
+    case = cases[name]
+    k = kernels.from_layers(native(json.loads(str(case["net"]))), dtype="float32")(
+        case["x1"], case["x2"]
+    )
+    assert k.ntk.dtype == jnp.float32 and k.nngp.dtype == jnp.float32
+    scale = np.abs(case["ntk"]).max()
+    np.testing.assert_allclose(k.ntk, case["ntk"], rtol=2e-5, atol=2e-6 * scale)
+    np.testing.assert_allclose(k.nngp, case["nngp"], rtol=2e-5, atol=2e-6 * scale)
 
 
 def test_layout_follows_the_layers():
