@@ -125,8 +125,9 @@ def test_tiling_and_batch_invariance(x64, readout):
     part = fn(x[2:5], x[5:7])
     np.testing.assert_allclose(part.ntk, whole.ntk[2:5, 5:7], rtol=1e-13)
     np.testing.assert_allclose(part.nngp, whole.nngp[2:5, 5:7], rtol=1e-13)
-    rect = fn.replace(tile_size=2)(x[:5], x[2:7])
-    np.testing.assert_allclose(rect.ntk, whole.ntk[:5, 2:7], rtol=1e-13)
+    if isinstance(readout, L.Flatten):  # the tile loop does not depend on the layout
+        rect = fn.replace(tile_size=2)(x[:5], x[2:7])
+        np.testing.assert_allclose(rect.ntk, whole.ntk[:5, 2:7], rtol=1e-13)
     np.testing.assert_allclose(whole.ntk, whole.ntk.T, rtol=1e-13)
     # K(x, x) from the upper tiles, mirrored: exactly symmetric
     tiled = fn.replace(tile_size=3)(x)
