@@ -5,7 +5,9 @@ computed by ntk_air's native layers (`kernels.from_layers`) and by neural-tangen
 environment (jax 0.4.25), each in a fresh process reading the same inputs from an .npz. Reports
 median time of the timed calls (after one warm-up call that compiles), the first call's time,
 the agreement max|K_native − K_NT| / max|K_NT| and the peak resident memory of each process
-(ru_maxrss, which includes the ~0.3 GB of an imported JAX).
+(ru_maxrss, which includes the ~0.3 GB of an imported JAX) and, native side, `peak_delta_mb`: how
+much one more call raises the resident set above what it was before the call (against
+`output_mb` + `tile_estimate_mb`, the issue's "2× the output plus one tile").
 
     flock /tmp/ntk_air_bench.lock python benchmarks/nt_conv.py --n 256 1024
     python benchmarks/nt_conv.py --n 256 --archs cnn3_gap --dtypes float32 --no-nt
@@ -46,6 +48,8 @@ ARCHS = {
     "cnn3_flatten": ((8, 8, 1), "flatten", 3, "relu"),
     "cnn3_gap": ((8, 8, 1), "gap", 3, "relu"),
     "cnn1d_erf_flatten": ((40, 1), "flatten", 2, "erf"),
+    # the issue's memory target: the GlobalAvgPool CNN on 28 × 28 × 1 inputs (S² ≈ 6 · 10⁵)
+    "cnn3_gap_28": ((28, 28, 1), "gap", 3, "relu"),
 }
 W_STD, B_STD = 1.5, 0.1
 
@@ -85,7 +89,41 @@ def _worker_native(arch, dtype, inputs, out, repeats):
     x = np.load(inputs)["x"].astype(dtype)
     fn = kernels.from_layers(net, dtype=dtype)
     timing = time_calls(lambda: fn(x), repeats)
-    return timing, np.asarray(timing.output.ntk), {"tile_size": fn.tile_for(x, x)}
+    ntk = np.asarray(timing.output.ntk)
+    tile = fn.tile_for(x, x)
+    t = len(x) if tile is None else tile
+    extra = {
+        "tile_size": tile,
+        "output_mb": 2 * len(x) ** 2 * x.itemsize / 2**20,
+        "tile_estimate_mb": t * t * fn.bytes_per_pair(x.shape[1:], x.itemsize) / 2**20,
+        # one more call, its peak resident memory above the resident memory before it
+        "peak_delta_mb": _call_peak_delta(lambda: jax.block_until_ready(fn(x))) / 2**20,
+    }
+    return timing, ntk, extra
+
+
+def _proc_status(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def _call_peak_delta(call) -> int:
+    """Bytes the peak resident set grows by during `call()` (Linux: VmHWM reset through
+    /proc/self/clear_refs after freeing the previous result and trimming malloc's free memory,
+    then VmHWM − VmRSS; compilation is not counted, it happened in the warm-up call)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    base = _proc_status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    call()
+    return _proc_status("VmHWM") - base
 
 
 def _worker_nt(arch, dtype, inputs, out, repeats):
@@ -130,7 +168,32 @@ def worker(args) -> None:
 # ----------------------------------------------------------------------------------- driver
 
 
+def _spawn_cached(cache, python, side, arch, dtype, inputs, result, repeats, timeout):
+    """_spawn, or its earlier result for the same inputs from `cache` (a folder; None: no
+    cache). The inputs depend on (arch, n) only, so a neural-tangents run is reused while the
+    native side is measured again."""
+    if cache is None:
+        return _spawn(python, side, arch, dtype, inputs, result, repeats, timeout)
+    n = len(np.load(inputs)["x"])
+    path = os.path.join(cache, f"{side}_{arch}_{n}_{dtype}")
+    if os.path.exists(path + ".json"):
+        with open(path + ".json") as f:
+            out = json.load(f)
+        if out["status"] == "ok":
+            out["_ntk"] = np.load(path + ".npy")
+        out["cached"] = True
+        return out
+    out = _spawn(python, side, arch, dtype, inputs, result, repeats, timeout)
+    os.makedirs(cache, exist_ok=True)
+    if out["status"] == "ok":
+        np.save(path + ".npy", out["_ntk"])
+    with open(path + ".json", "w") as f:
+        json.dump({k: v for k, v in out.items() if k != "_ntk"}, f)
+    return out
+
+
 def _spawn(python, side, arch, dtype, inputs, result, repeats, timeout):
+    load_before = os.getloadavg()
     cmd = [
         python,
         os.path.abspath(__file__),
@@ -155,7 +218,12 @@ def _spawn(python, side, arch, dtype, inputs, result, repeats, timeout):
     try:
         run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"status": "timeout", "seconds": time.perf_counter() - t0}
+        return {
+            "status": "timeout",
+            "seconds": time.perf_counter() - t0,
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        }
     if run.returncode != 0:
         return {"status": f"exit {run.returncode}", "stderr": run.stderr[-1500:]}
     r = np.load(result)
@@ -166,6 +234,8 @@ def _spawn(python, side, arch, dtype, inputs, result, repeats, timeout):
         "first_call_s": float(r["warmup"]),
         "peak_rss_mb": float(r["peak_rss_mb"]),
         **json.loads(str(r["extra"])),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
         "_ntk": r["ntk"],
     }
 
@@ -186,6 +256,12 @@ def main() -> None:
     p.add_argument("--nt-timeout", type=float, default=300.0)
     p.add_argument("--native-timeout", type=float, default=600.0)
     p.add_argument("--max-gap-n", type=int, default=1024, help="skip gap archs above this n")
+    p.add_argument(
+        "--nt-cache",
+        default=None,
+        help="folder keeping neural-tangents results (kernel and timings) for reuse by later "
+        "runs on the same inputs",
+    )
     p.add_argument("--out", default=os.path.join(HERE, "results", "nt_conv.json"))
     args = p.parse_args()
     if args.worker:
@@ -227,7 +303,8 @@ def main() -> None:
                     )
                     entry = {"arch": arch, "n": n, "dtype": dtype, "native": ours}
                     if not args.no_nt:
-                        theirs = _spawn(
+                        theirs = _spawn_cached(
+                            args.nt_cache,
                             args.nt_python,
                             "nt",
                             arch,

@@ -1,10 +1,11 @@
 """Tiled evaluation of pairwise kernels over rows of x1 and x2.
 
-A kernel K(x1, x2) is computed block by block, (tile × tile) at a time, with `lax.map`
-over row blocks and column blocks inside one compiled program. Peak memory of the
+A kernel K(x1, x2) is computed block by block, (tile × tile) at a time, by one loop inside
+one compiled program that writes each block into the output in place. Peak memory of the
 intermediates is bounded by the tile, not by n; only the output is n1 × n2. Any tile size
-works: the inputs are padded (by repeating their last row, so padded entries stay finite)
-to a multiple of the tile and the output is trimmed.
+works: a last tile that does not fit overlaps the one before it (`tiled_pairwise`); callers
+that prefer one compiled program for several n pad the rows to whole tiles instead
+(`call_tiled`, padding by repeating the last row so padded entries stay finite).
 """
 
 from __future__ import annotations
@@ -61,20 +62,39 @@ def pad_rows(x: jax.Array, multiple: int) -> jax.Array:
     return jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
 
 
+def _tile_pairs(nb1: int, nb2: int, symmetric: bool):
+    """(i, j) block indices visited: all of them, or the upper triangle j ≥ i when symmetric."""
+    pairs = [(i, j) for i in range(nb1) for j in range(i if symmetric else 0, nb2)]
+    rows = jnp.asarray([p[0] for p in pairs], jnp.int32)
+    return rows, jnp.asarray([p[1] for p in pairs], jnp.int32)
+
+
 def tiled_pairwise(
     block_fn: Callable[[jax.Array, jax.Array], object],
     x1: jax.Array,
     x2: jax.Array,
     tile_size: int | None,
+    *,
+    symmetric: bool = False,
 ):
     """Evaluate `block_fn(x1_block, x2_block)` over all tiles and assemble the full result.
 
+    One compiled loop visits the tiles and writes each block into the (n1, n2, ...) output in
+    place: no (blocks, blocks, tile, tile) intermediate, no padded output. When n is not a
+    multiple of the tile, the last tile of rows (or columns) starts at n − tile and overlaps
+    the one before it (those entries are computed twice, with the same values). With
+    `symmetric=True` (x2 holds the same rows as x1 and every leaf satisfies
+    K[i, j] = K[j, i]) only the tiles (i, j ≥ i) are computed, about half the work: each is
+    written at (i, j) and, transposed, at (j, i); a diagonal tile's lower part is its
+    transposed upper part.
+
     Args:
       block_fn: pure function of (b1, ...) and (b2, ...) rows returning a pytree of arrays
-        whose two leading axes are (b1, b2).
+        whose two leading axes are (b1, b2) (exactly two axes when symmetric).
       x1: (n1, ...) rows.
       x2: (n2, ...) rows.
       tile_size: rows per tile; None evaluates `block_fn(x1, x2)` untiled.
+      symmetric: x2 is x1 and the kernel is symmetric (see above).
 
     Returns:
       The pytree `block_fn(x1, x2)` would return, with leaves of shape (n1, n2, ...).
@@ -84,22 +104,32 @@ def tiled_pairwise(
     if tile_size is None or (tile_size >= n1 and tile_size >= n2):
         return block_fn(x1, x2)
     t1, t2 = min(tile_size, n1), min(tile_size, n2)
-    x1p, x2p = pad_rows(x1, t1), pad_rows(x2, t2)
-    b1 = x1p.reshape(x1p.shape[0] // t1, t1, *x1.shape[1:])
-    b2 = x2p.reshape(x2p.shape[0] // t2, t2, *x2.shape[1:])
+    nb1, nb2 = -(-n1 // t1), -(-n2 // t2)
+    symmetric = bool(symmetric) and (n1, t1) == (n2, t2)
+    rows, cols = _tile_pairs(nb1, nb2, symmetric)
+    shapes = jax.eval_shape(block_fn, x1[:t1], x2[:t2])
+    out = jax.tree_util.tree_map(lambda a: jnp.zeros((n1, n2, *a.shape[2:]), a.dtype), shapes)
+    lower = jnp.arange(t1)[:, None] > jnp.arange(t2)[None, :]
 
-    def row(xa):
-        return lax.map(lambda xb: block_fn(xa, xb), b2)
+    def put(leaf, value, r, c):
+        return lax.dynamic_update_slice(leaf, value, (r, c) + (0,) * (value.ndim - 2))
 
-    blocks = lax.map(row, b1)  # leaves: (nb1, nb2, t1, t2, ...)
+    def step(k, out):
+        # the last tile starts at n − t (dynamic_slice would clamp there too): it overlaps
+        r, c = jnp.minimum(rows[k] * t1, n1 - t1), jnp.minimum(cols[k] * t2, n2 - t2)
+        blocks = block_fn(
+            lax.dynamic_slice_in_dim(x1, r, t1, 0), lax.dynamic_slice_in_dim(x2, c, t2, 0)
+        )
+        if not symmetric:
+            return jax.tree_util.tree_map(lambda o, v: put(o, v, r, c), out, blocks)
 
-    def assemble(leaf):
-        nb1, nb2 = leaf.shape[:2]
-        rest = leaf.shape[4:]
-        full = jnp.swapaxes(leaf, 1, 2).reshape(nb1 * t1, nb2 * t2, *rest)
-        return full[:n1, :n2]
+        def mirror(o, v):
+            v = jnp.where(lower & (r == c), v.T, v)
+            return put(put(o, v, r, c), v.T, c, r)
 
-    return jax.tree_util.tree_map(assemble, blocks)
+        return jax.tree_util.tree_map(mirror, out, blocks)
+
+    return lax.fori_loop(0, rows.shape[0], step, out)
 
 
 def call_tiled(grid_fn, x1: jax.Array, x2: jax.Array, tile_size: int | None):

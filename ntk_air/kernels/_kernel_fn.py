@@ -40,7 +40,7 @@ from .._checks import (
     is_concrete,
     resolve_dtype,
 )
-from .._tiling import call_tiled, check_tile_size, matmul_precision, tiled_pairwise
+from .._tiling import check_tile_size, matmul_precision, tiled_pairwise
 from . import _layers as L
 
 __all__ = [
@@ -107,9 +107,11 @@ def _as_kernel(out) -> Kernel:
     return out if isinstance(out, Kernel) else Kernel(nngp=None, ntk=out)
 
 
-@functools.partial(jax.jit, static_argnames=("block_fn", "tile_size"))
-def _tiled_jit(block_fn, x1, x2, tile_size):
-    return tiled_pairwise(lambda a, b: _as_kernel(block_fn(a, b)), x1, x2, tile_size)
+@functools.partial(jax.jit, static_argnames=("block_fn", "tile_size", "symmetric"))
+def _tiled_jit(block_fn, x1, x2, tile_size, symmetric=False):
+    return tiled_pairwise(
+        lambda a, b: _as_kernel(block_fn(a, b)), x1, x2, tile_size, symmetric=symmetric
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +132,8 @@ class PairwiseKernelFn:
     bytes_per_pair: Callable | None = None  # (example_shape, itemsize) → bytes per entry
     memory_budget: int | None = None  # bytes of intermediates per tile (automatic tile size)
     memory_limit: int | None = None  # bytes a call may use (with bytes_per_pair); None: available
+    symmetric: bool = False  # block_fn(a, b) = block_fn(b, a)ᵀ: K(x, x) from the upper tiles
+    min_tile: int = 1  # the automatic tile size is at least this many rows
 
     def __post_init__(self):
         check_tile_size(self.tile_size)
@@ -142,11 +146,13 @@ class PairwiseKernelFn:
         return dataclasses.replace(self, **changes)
 
     def tile_for(self, x1, x2) -> int | None:
-        """Rows per tile for these inputs: the fixed tile size, or one that fits the budget."""
+        """Rows per tile for these inputs: the fixed tile size, or one that fits the budget
+        (at least `min_tile`; from 8 rows on a multiple of 8, whole vectors per row of pairs)."""
         if self.tile_size is not None or self.bytes_per_pair is None:
             return self.tile_size
         per_pair = self.bytes_per_pair(tuple(x1.shape[1:]), x1.dtype.itemsize)
-        t = max(1, math.isqrt(max(1, int(self.memory_budget) // max(1, int(per_pair)))))
+        t = math.isqrt(max(1, int(self.memory_budget) // max(1, int(per_pair))))
+        t = max(self.min_tile, 8 * (t // 8) if t >= 8 else t, 1)
         n = max(x1.shape[0], x2.shape[0])
         if t >= n:
             return None
@@ -186,6 +192,7 @@ class PairwiseKernelFn:
     def _evaluate(self, x1, x2) -> Kernel:
         dt = resolve_dtype(self.dtype, like=_first_array(x1))
         x1, x2 = self.prepare(x1, x2, dt)
+        symmetric = self.symmetric and x2 is None  # K(x, x): the upper tiles, mirrored
         x2 = x1 if x2 is None else x2
         for name, x in (("x1", x1), ("x2", x2)):
             if x.shape[0] == 0:
@@ -194,11 +201,10 @@ class PairwiseKernelFn:
         tile = self.tile_for(x1, x2)
         self.check_memory(x1, x2, tile)
 
-        def grid(a, b, t):
-            return _tiled_jit(self.block_fn, a, b, t)
-
+        # Unpadded rows: the output is exactly (n1, n2), no padded copy to trim (one compiled
+        # program per n; a last tile that does not fit overlaps the previous one).
         with matmul_precision(self.precision):
-            k = call_tiled(grid, x1, x2, tile)
+            k = _tiled_jit(self.block_fn, x1, x2, tile, symmetric)
         k = Kernel(nngp=None if k.nngp is None else k.nngp.astype(dt), ntk=k.ntk.astype(dt))
         self._check_finite(k, x1, x2)
         return k
@@ -226,7 +232,7 @@ class PairwiseKernelFn:
             if arr is None or not is_concrete(arr):
                 continue
             a = np.asarray(arr)
-            if np.isfinite(a).all():
+            if _all_finite(a):
                 continue
             i, j = (int(v) for v in np.argwhere(~np.isfinite(a))[0][:2])
             where = ""
@@ -239,6 +245,11 @@ class PairwiseKernelFn:
                 f"entries, first at ({i}, {j}){where} (a deep network overflows: lower the depth "
                 "or w_std, or use float64)"
             )
+
+
+def _all_finite(a: np.ndarray, rows: int = 256) -> bool:
+    """np.isfinite(a).all(), a block of rows at a time (no temporary the size of a)."""
+    return all(np.isfinite(a[i : i + rows]).all() for i in range(0, a.shape[0], rows))
 
 
 def _first_array(x):
@@ -255,6 +266,7 @@ def from_pairwise(
     name: str | None = None,
     bytes_per_pair: Callable | None = None,
     memory_budget: int | None = None,
+    symmetric: bool = False,
 ) -> PairwiseKernelFn:
     """Turn a pairwise function into a `KernelFn`: validation, tiling, dtype and precision added.
 
@@ -274,6 +286,8 @@ def from_pairwise(
       bytes_per_pair: with tile_size=None and memory_budget, choose the tile so that
         tile² · bytes_per_pair(example_shape, itemsize) ≤ memory_budget.
       memory_budget: bytes (see bytes_per_pair).
+      symmetric: block_fn(a, b) = block_fn(b, a)ᵀ exactly (a kernel), so K(x) computes the
+        tiles on and above the diagonal only and mirrors them (about half the work).
 
     Returns:
       PairwiseKernelFn: kernel_fn(x1, x2=None) -> Kernel.
@@ -300,14 +314,25 @@ def from_pairwise(
         name=name or getattr(block_fn, "__name__", type(block_fn).__name__),
         bytes_per_pair=bytes_per_pair,
         memory_budget=memory_budget,
+        symmetric=bool(symmetric),
     )
 
 
-LAYERS_MEMORY_BUDGET = 512 * 2**20
-"""Bytes of intermediates per tile when `from_layers` chooses the tile size of a spatial net."""
-# Per pair of examples a spatial layer holds nngp and ntk over the positions P (S or S²) and a
-# few same-sized temporaries (padded copy, window sum, the activation's angle and root).
-_LIVE_ARRAYS = 8
+LAYERS_MEMORY_BUDGET = 7 * 2**20
+"""Bytes of intermediates per tile when `from_layers` chooses the tile size of a spatial net:
+small on purpose. A tile's covariances, (*P, t, t) per array, then stay in the CPU caches
+(about 512 KiB each), which on 2 cores made the 3-layer CNN kernels several times faster than
+tiles of tens of MB (the 8 × 8 GlobalAvgPool and Flatten CNNs of benchmarks/nt_conv.py).
+The tile is at least `LAYERS_MIN_TILE` rows, so per-example work (c1, c2: 1/t of a pair's)
+stays small."""
+LAYERS_MIN_TILE = 4
+"""Smallest automatic tile of `from_layers` (rows): the self-covariances c1, c2 of a t × t tile
+cost 2/t of its pair covariances."""
+# Tile-sized arrays alive at once in a spatial network's compiled tile (nngp and ntk over the
+# positions P, S or S², and temporaries: window sums, the activation's angle, root, ratio):
+# XLA's buffer assignment for the 3-layer CNNs of benchmarks/nt_conv.py holds 11–14 of them
+# (`compiled.memory_analysis().temp_size_in_bytes`), so the memory estimate counts 14.
+_LIVE_ARRAYS = 14
 
 
 @dataclasses.dataclass(frozen=True)
@@ -434,9 +459,11 @@ def from_layers(
             _prepare_examples, input_shape=input_shape, spatial=layout.spatial
         ),
         name="layers",
+        symmetric=True,
         **sizing,
     )
-    return fn.replace(memory_limit=memory_limit)
+    min_tile = LAYERS_MIN_TILE if (layout.spatial and memory_budget is None) else 1
+    return fn.replace(memory_limit=memory_limit, min_tile=min_tile)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -97,16 +97,18 @@ class KernelState:
     Without spatial axes (`spatial_dims == 0`) the arrays are (n1, n2), (n1,), (n2,), (n1, n2).
     With `spatial_dims = d` axes of sizes (H, W, ...) the state stores, per pair of examples,
     either the covariance at equal positions (`full=False`, "diagonal in space", enough for a
-    `flatten` readout): nngp (n1, n2, H, W, ...), c1 (n1, H, W, ...); or the covariance of every
+    `flatten` readout): nngp (H, W, ..., n1, n2), c1 (H, W, ..., n1); or the covariance of every
     pair of positions (`full=True`, needed once pooling mixes positions), with the two axes of
-    each spatial dimension side by side as in neural-tangents: nngp (n1, n2, H, H', W, W', ...),
-    c1 (n1, H, H', W, W', ...) (the self-covariance of each x1 example).
+    each spatial dimension side by side as in neural-tangents: nngp (H, H', W, W', ..., n1, n2),
+    c1 (H, H', W, W', ..., n1) (the self-covariance of each x1 example). Positions come first
+    and examples last, so the shifted sums of a convolution move whole contiguous rows of pairs
+    and every elementwise map runs over long unit-stride vectors.
     """
 
-    nngp: jax.Array  # (n1, n2, *P) Σ(x1_i, x2_j), the output covariance at initialization
-    c1: jax.Array  # (n1, *P) Σ(x1_i, x1_i)
-    c2: jax.Array  # (n2, *P) Σ(x2_j, x2_j)
-    ntk: jax.Array  # (n1, n2, *P) Θ(x1_i, x2_j)
+    nngp: jax.Array  # (*P, n1, n2) Σ(x1_i, x2_j), the output covariance at initialization
+    c1: jax.Array  # (*P, n1) Σ(x1_i, x1_i)
+    c2: jax.Array  # (*P, n2) Σ(x2_j, x2_j)
+    ntk: jax.Array  # (*P, n1, n2) Θ(x1_i, x2_j)
     spatial_dims: int = 0  # number of spatial axes d (0: a vector of features)
     full: bool = False  # P = (H, H', W, W', ...) (True) or (H, W, ...) (False); () if d = 0
     gaussian: bool = (
@@ -142,11 +144,16 @@ _ATAN_Q = (
 _ATAN_MOREBITS = 6.123233995736765886130e-17  # π/2 − fl(π/2)
 
 
-def _atan_nonnegative(t):
-    """atan(t) for t ≥ 0 (t = inf allowed)."""
-    big = t > 2.414213562373095  # tan(3π/8)
-    mid = (t > 0.66) & ~big
-    x = jnp.where(big, -1 / jnp.where(big, t, 1.0), jnp.where(mid, (t - 1) / (t + 1), t))
+def _atan_ratio(ay, ax):
+    """atan(ay/ax) for ay, ax ≥ 0 (not both 0), with one division for the range reduction:
+    the reduced argument is ay/ax, (ay − ax)/(ay + ax) or −ax/ay, each formed directly from
+    ay and ax (Cephes forms t = ay/ax first, then (t − 1)/(t + 1) or −1/t: three divisions,
+    all evaluated by a vectorized select)."""
+    big = ay > 2.414213562373095 * ax  # ay/ax > tan(3π/8)
+    mid = (ay > 0.66 * ax) & ~big
+    num = jnp.where(big, -ax, jnp.where(mid, ay - ax, ay))
+    den = jnp.where(big, ay, jnp.where(mid, ay + ax, ax))
+    x = num / den
     y0 = jnp.where(big, jnp.pi / 2, jnp.where(mid, jnp.pi / 4, 0.0))
     more = jnp.where(big, _ATAN_MOREBITS, jnp.where(mid, 0.5 * _ATAN_MOREBITS, 0.0))
     z = x * x
@@ -160,8 +167,8 @@ def atan2(y, x):
     """arctan2(y, x) in [−π, π], as `jnp.arctan2` to about 1 ulp but vectorizable on CPU
     (Cephes' rational approximation after range reduction; atan2(0, 0) = 0)."""
     ay, ax = jnp.abs(y), jnp.abs(x)
-    a = _atan_nonnegative(ay / jnp.where(ax == 0, 1.0, ax))
-    a = jnp.where(ax == 0, jnp.where(ay == 0, 0.0, jnp.pi / 2), a)
+    zero = (ay == 0) & (ax == 0)
+    a = _atan_ratio(ay, jnp.where(zero, 1.0, ax))  # atan(0/1) = 0 for atan2(0, 0)
     a = jnp.where(x < 0, jnp.pi - a, a)
     return jnp.where(y < 0, -a, a)
 
@@ -216,44 +223,47 @@ def input_state(x1, x2, *, spatial_dims: int = 0, full: bool = False) -> KernelS
             f"{', '.join(['size'] * spatial_dims)}, channels), got shape {tuple(x1.shape)}"
         )
     chans = x1.shape[-1]
+    low = "abcdefgh"[:spatial_dims]
     if full:
         # Letters for the spatial axes: x1's are a, b, ..., x2's A, B, ...; output interleaved.
-        low = "abcdefgh"[:spatial_dims]
         up = low.upper()
         inter = "".join(u + v for u, v in zip(low, up, strict=True))
-        nngp = jnp.einsum(f"i{low}z,j{up}z->ij{inter}", x1, x2) / chans
-        c1 = jnp.einsum(f"i{low}z,i{up}z->i{inter}", x1, x1) / chans
-        c2 = jnp.einsum(f"j{low}z,j{up}z->j{inter}", x2, x2) / chans
+        nngp = jnp.einsum(f"i{low}z,j{up}z->{inter}ij", x1, x2) / chans
+        c1 = jnp.einsum(f"i{low}z,i{up}z->{inter}i", x1, x1) / chans
+        c2 = jnp.einsum(f"j{low}z,j{up}z->{inter}j", x2, x2) / chans
     else:
-        low = "abcdefgh"[:spatial_dims]
-        nngp = jnp.einsum(f"i{low}z,j{low}z->ij{low}", x1, x2) / chans
-        c1 = jnp.sum(x1**2, axis=-1) / chans
-        c2 = jnp.sum(x2**2, axis=-1) / chans
+        nngp = jnp.einsum(f"i{low}z,j{low}z->{low}ij", x1, x2) / chans
+        c1 = jnp.einsum(f"i{low}z,i{low}z->{low}i", x1, x1) / chans
+        c2 = jnp.einsum(f"j{low}z,j{low}z->{low}j", x2, x2) / chans
     return KernelState(nngp, c1, c2, jnp.zeros_like(nngp), spatial_dims, bool(full), False)
 
 
+def _position_diagonal(x, spatial_dims: int):
+    """x (H, H', W, W', ..., *batch) at equal positions: (H, W, ..., *batch), x(p, p)."""
+    low = "abcdefgh"[:spatial_dims]
+    pairs = "".join(v + v for v in low)
+    return jnp.einsum(f"{pairs}...->{low}...", x)
+
+
 def position_variances(c, spatial_dims: int, full: bool):
-    """Σ(x_p, x_p) per position: (n, *spatial) from a state's c1 or c2 ((n,) without space)."""
-    if full:
-        for _ in range(spatial_dims):
-            c = jnp.diagonal(c, axis1=1, axis2=2)  # the pair's axes go, its diagonal goes last
-    return c
+    """Σ(x_p, x_p) per position: (*spatial, n) from a state's c1 or c2 ((n,) without space)."""
+    return _position_diagonal(c, spatial_dims) if (full and spatial_dims) else c
 
 
 def _expand(v, spatial_dims: int, full: bool, side: int, batch: int):
-    """v (n, *spatial) as a factor of a (n1, n2, *P) (batch=2) or (n, *P) (batch=1) array.
+    """v (*spatial, n) as a factor of a (*P, n1, n2) (batch=2) or (*P, n) (batch=1) array.
 
     side 0 puts n on the first batch axis and the positions on the first axis of each pair;
     side 1 the second ones.
     """
-    n = v.shape[0]
-    lead = (n, 1) if (batch == 2 and side == 0) else (1, n) if batch == 2 else (n,)
+    n = v.shape[-1]
+    trail = (n, 1) if (batch == 2 and side == 0) else (1, n) if batch == 2 else (n,)
     if not full or spatial_dims == 0:
-        return v.reshape(lead + v.shape[1:])
-    shape = lead
-    for size in v.shape[1:]:
+        return v.reshape(v.shape[:-1] + trail)
+    shape = ()
+    for size in v.shape[:-1]:
         shape += (size, 1) if side == 0 else (1, size)
-    return v.reshape(shape)
+    return v.reshape(shape + trail)
 
 
 def apply_elementwise(s: KernelState, pair_fn) -> KernelState:

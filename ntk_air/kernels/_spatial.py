@@ -63,6 +63,7 @@ from ._layers import (
     Serial,
     _check_std,
     _expand,
+    _position_diagonal,
     position_variances,
     require_gaussian,
 )
@@ -149,11 +150,11 @@ def _window_mean(x, axes, k: int, stride: int, padding: str, *, diagonal: bool):
     return x
 
 
-def _spatial_axes(s: KernelState, batch: int, axis: int) -> tuple[int, ...]:
-    """Array axes of spatial axis `axis` in a (batch…, *P) array of the state's layout."""
+def _spatial_axes(s: KernelState, axis: int) -> tuple[int, ...]:
+    """Array axes of spatial axis `axis` in a (*P, batch…) array of the state's layout."""
     if s.full:
-        return (batch + 2 * axis, batch + 2 * axis + 1)
-    return (batch + axis,)
+        return (2 * axis, 2 * axis + 1)
+    return (axis,)
 
 
 def _map_positions(s: KernelState, fn) -> KernelState:
@@ -210,7 +211,7 @@ class Conv:
 
         def unscaled(x, batch):
             for axis, (k, stride) in enumerate(zip(self.filter_shape, self.strides, strict=True)):
-                axes = _spatial_axes(s, batch, axis)
+                axes = _spatial_axes(s, axis)
                 x = _window_mean(x, axes, k, stride, self.padding, diagonal=True)
             return x
 
@@ -244,7 +245,7 @@ class AvgPool:
 
         def pool(x, batch):
             for axis, (k, stride) in enumerate(zip(self.window_shape, self.strides, strict=True)):
-                axes = _spatial_axes(s, batch, axis)
+                axes = _spatial_axes(s, axis)
                 x = _window_mean(x, axes, k, stride, self.padding, diagonal=False)
             return x
 
@@ -270,7 +271,7 @@ class GlobalAvgPool:
                 "global_avg_pool mixes positions: it needs the full spatial layout (from_layers "
                 "chooses it when the network contains global_avg_pool)"
             )
-        return _to_vector(s, lambda x, batch: jnp.mean(x, axis=tuple(range(batch, x.ndim))))
+        return _to_vector(s, lambda x, batch: jnp.mean(x, axis=tuple(range(x.ndim - batch))))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,9 +285,8 @@ class Flatten:
 
         def trace(x, batch):
             if full:
-                for _ in range(d):
-                    x = jnp.diagonal(x, axis1=batch, axis2=batch + 1)
-            return jnp.mean(x, axis=tuple(range(batch, x.ndim)))
+                x = _position_diagonal(x, d)
+            return jnp.mean(x, axis=tuple(range(d)))
 
         return _to_vector(s, trace)
 
