@@ -110,22 +110,52 @@ def test_kappa_to_1e12_on_thirty_orders_of_magnitude(ridge):
         assert abs(got / want - 1) < 1e-12, (n, ridge, got, want)
 
 
-def test_ridgeless_beyond_the_rank_is_refused():
+def test_ridgeless_at_and_beyond_the_rank_is_the_limit_of_small_ridge():
+    # r = 3 nonzero eigenvalues, target power P0 = 2 on the two null modes, σ² = 0.3
     lam = jnp.array([1.0, 0.5, 0.25, 0.0, 0.0])
-    with pytest.raises(ValueError, match="3 nonzero"):
-        lc.learning_curve(lam, jnp.ones(5), 3.0, 0.0)
-    with pytest.raises(ValueError, match="3 nonzero"):
-        lc.learning_curve(lam, jnp.ones(5), jnp.array([1.0, 4.0]), 0.0)
-    # a ridge makes it solvable; under jit the unsolvable case is NaN instead of an error
-    assert np.isfinite(lc.learning_curve(lam, jnp.ones(5), 4.0, 1e-3).test_mse)
-    out = jax.jit(lambda n: lc.learning_curve(lam, jnp.ones(5), n, 0.0).kappa)(4.0)
-    assert np.isnan(out)
+    v = jnp.ones(5)
+    sigma2 = 0.3
+    n = jnp.array([4.0, 6.0, 30.0])
+    c = lc.learning_curve(lam, v, n, 0.0, sigma2)
+    np.testing.assert_array_equal(c.kappa, 0.0)
+    np.testing.assert_array_equal(c.learnability, np.broadcast_to([1, 1, 1, 0, 0], (3, 5)))
+    # least squares on r = 3 features: E₀ = n/(n − r), train = (1 − r/n)(P0 + σ²)
+    np.testing.assert_allclose(c.e0, n / (n - 3), rtol=1e-15)
+    np.testing.assert_allclose(c.test_mse, n / (n - 3) * (2 + sigma2), rtol=1e-15)
+    np.testing.assert_allclose(c.train_mse, (1 - 3 / n) * (2 + sigma2), rtol=1e-15)
+    np.testing.assert_allclose(c.mode_error.sum(-1), c.test_mse - sigma2, rtol=1e-14)
+    # ... which is the limit δ → 0⁺ of the ridge curve (κ ≈ δ/(n − r), error O(δ))
+    small = lc.learning_curve(lam, v, n, 1e-9, sigma2)
+    for a, b in zip(c, small, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-8)
+    # at n = r: E₀ = ∞; with no null-mode power and no noise the error is the limit 0
+    at = lc.learning_curve(lam, v, 3.0, 0.0, sigma2)
+    assert at.e0 == np.inf and at.test_mse == np.inf and at.train_mse == 0.0
+    clean = lc.learning_curve(lam, v.at[3:].set(0.0), 3.0, 0.0)
+    assert clean.test_mse == 0.0 and clean.clean_part == 0.0 and clean.e0 == np.inf
+    assert np.all(np.isfinite(lc.learnabilities(lam, 0.0)))
     for bad in (dict(n=0.0), dict(ridge=-1.0), dict(noise_variance=-0.1)):
         kw = dict(n=2.0, ridge=0.0, noise_variance=0.0) | bad
         with pytest.raises(ValueError, match=list(bad)[0]):
             lc.learning_curve(lam, jnp.ones(5), **kw)
     with pytest.raises(ValueError, match="eigenvalues must be ≥ 0"):
         lc.learning_curve(jnp.array([1.0, -0.1]), None, 1.0)
+
+
+def test_ridgeless_under_jit_equals_the_eager_call():
+    # below, at and beyond the rank r = 3, under jit and vmap: the eager values, no NaN
+    lam = jnp.array([1.0, 0.5, 0.25, 0.0, 0.0])
+    n = jnp.array([1.0, 2.5, 3.0, 4.0, 9.0])
+    eager = lc.learning_curve(lam, jnp.ones(5), n, 0.0, 0.1)
+    jitted = jax.jit(lambda n: lc.learning_curve(lam, jnp.ones(5), n, 0.0, 0.1))(n)
+    mapped = jax.vmap(lambda n: lc.learning_curve(lam, jnp.ones(5), n, 0.0, 0.1))(n)
+    for a, b, c in zip(eager, jitted, mapped, strict=True):
+        np.testing.assert_array_equal(np.isnan(a), False)
+        np.testing.assert_allclose(b, a, rtol=1e-13)
+        np.testing.assert_allclose(c, a, rtol=1e-13)
+    np.testing.assert_allclose(eager.learnability[:2].sum(-1), n[:2], rtol=1e-13)
+    k = jax.jit(lambda n: lc.effective_regularization(lam, n))(n)
+    assert np.all(k[:2] > 0) and np.all(k[2:] == 0)
 
 
 def test_jit_vmap_and_eager_agree(compile_counter):
