@@ -78,6 +78,8 @@ def learning_curve_summary(study, kernel: dict | None = None) -> dict:
                 "heldout_mse_measured": _scalar_interval(meas.heldout_mse[p, j]),
                 "relative_error": rel,
                 "prediction_in_interval": bool(test["lo"] <= predicted <= test["hi"]),
+                "distinct_points": float(np.mean(meas.distinct[p])),
+                "null_dimension_max": int(np.max(meas.null_dimension[p, j])),
             }
             if study.spread is not None:
                 row["test_mse_tail_range"] = [
@@ -135,7 +137,10 @@ def learning_curve_summary(study, kernel: dict | None = None) -> dict:
         "notes": "test MSE = mean over the population of ‖f̂(x) − y(x)‖² + σ² (test labels with "
         "the same independent noise); intervals: 95 % Student-t over draws of the mean; "
         "relative_error = measured mean / predicted − 1; learnabilities are per mode, "
-        "arrays (n, ridge, mode)",
+        "arrays (n, ridge, mode); distinct_points: mean over draws of the distinct points in a "
+        "draw (n unless replace); null_dimension_max: the most eigenvalues of K(X_D, X_D) + δI "
+        "any draw's pseudo-inverse set to zero (δ = 0 with repeated points, or a Gram matrix "
+        "singular to rounding; no jitter is added)",
     }
     if int(ps.tail_modes):
         out["tail"] = {
