@@ -576,11 +576,18 @@ def tiled_population_kernel(kernel_fn, x) -> PopulationKernel:
     def program(x_tiles, x_d, A):  # (T, t, ...), (n, ...), (n, b) → (T, t, b)
         return jax.lax.map(lambda xt: tile(xt, x_d) @ A, x_tiles)
 
+    @functools.lru_cache(maxsize=4)
+    def tiles(t):  # X padded to T·t rows (copies of its first row), as (T, t, ...)
+        T = -(-N // t)
+        return jnp.concatenate([x, jnp.repeat(x[:1], T * t - N, axis=0)]).reshape(
+            T, t, *x.shape[1:]
+        )
+
     def rows(idx, A):
         n = len(idx)
         t = int(min(N, max(16, _ROWS_BLOCK // max(n, 1))))
-        T = -(-N // t)
-        xt = jnp.concatenate([x, jnp.repeat(x[:1], T * t - N, axis=0)]).reshape(T, t, *x.shape[1:])
+        xt = tiles(t)
+        T = xt.shape[0]
         with matmul_precision(kernel_fn.precision):
             out = program(xt, x[np.asarray(idx)], jnp.asarray(A, dtype))
         return np.asarray(out).reshape(T * t, -1)[:N]
