@@ -3,11 +3,13 @@
 Part 1 (`digits`): the full curve on scikit-learn's digits (population N = 1797, H∞): 10 values
 of n up to 1000, ridges 0 and 1e-3, 20 draws — target ≤ 2 min on 2 cores.
 Part 2 (`topk`): a large population through the top-k path (tiled kernel, matrix-free top-k
-eigenpairs, lumped tail, K(X, X_D) by the rectangular operator): population N and largest n
+eigenpairs, lumped tail, K(X, X_D) tile by tile, one program per n): population N and largest n
 from the command line (the issue's target: N = 10⁵, n = 10⁴ in ≤ 20 min).
 
     flock /tmp/ntk_air_bench.lock python benchmarks/learning_curve.py [digits] \
-        [topk N n_max k draws]
+        [topk N n_max k draws] [krr N n draws]
+
+Part 3 (`krr`): the measured side alone at scale (KRR on n of N points tested on all N).
 
 Writes benchmarks/results/learning_curve.json (the parts run, merged into what is there).
 """
@@ -48,6 +50,8 @@ def _rows(summary):
                 "train_mse_predicted",
                 "train_mse_measured",
                 "relative_error",
+                "distinct_points",
+                "null_dimension_max",
                 *(["test_mse_tail_range"] if "test_mse_tail_range" in r else []),
             )
         }
@@ -55,23 +59,42 @@ def _rows(summary):
     ]
 
 
+def _stages():
+    """progress callback recording the wall and CPU seconds at the end of each study stage."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    stages = {}
+
+    def progress(stage, done, total):
+        stages[stage] = {
+            "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0,
+        }
+
+    return stages, progress
+
+
 def digits_part():
     ds = data.load("digits", n_train=None, n_test=0)
     cfg = studies.LearningCurveConfig(
         n=(10, 20, 40, 70, 100, 200, 300, 500, 700, 1000), ridge=(0.0, 1e-3), draws=20, modes=20
     )
+    stages, progress = _stages()
     t0, c0 = time.perf_counter(), time.process_time()
-    study = studies.learning_curve_study(ds, kernels.two_layer_relu_kernel_fn(), cfg)
+    study = studies.learning_curve_study(
+        ds, kernels.two_layer_relu_kernel_fn(), cfg, progress=progress
+    )
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     s = learning_curve_summary(study)
     return {
+        "loadavg_after": os.getloadavg(),
+        "stages_cumulative": stages,
         "population": "digits (sklearn, all 1797 rows)",
         "kernel": "two-layer ReLU H∞",
         "config": s["config"],
         "seconds": seconds,
         "cpu_seconds": cpu,
         "seconds_note": "one cold run of the whole study (kernel, eigh of K (1797²), prediction, "
-        "20 draws × 10 n × KRR; includes compilation)",
+        "20 draws × 10 n × KRR by one Cholesky per ridge; includes compilation, once per n)",
         "rows": _rows(s),
         "off_by_more_than_10_percent": s["off_by_more_than_10_percent"],
     }
@@ -92,11 +115,16 @@ def topk_part(N: int, n_max: int, k: int, draws: int):
     cfg = studies.LearningCurveConfig(
         n=n_values, ridge=(1e-3,), draws=draws, modes=10, solver="topk", rank=k
     )
+    stages, progress = _stages()
     t0, c0 = time.perf_counter(), time.process_time()
-    study = studies.learning_curve_study(ds, kernels.two_layer_relu_kernel_fn(), cfg)
+    study = studies.learning_curve_study(
+        ds, kernels.two_layer_relu_kernel_fn(), cfg, progress=progress
+    )
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     s = learning_curve_summary(study)
     return {
+        "loadavg_after": os.getloadavg(),
+        "stages_cumulative": stages,
         "population": f"{N} points uniform on S^7, target √d x1 + d x2x3 + d^1.5 x4x5x6",
         "kernel": "two-layer ReLU H∞ (tiled, matrix-free)",
         "config": s["config"],
@@ -105,6 +133,28 @@ def topk_part(N: int, n_max: int, k: int, draws: int):
         "cpu_seconds": cpu,
         "rows": _rows(s),
         "off_by_more_than_10_percent": s["off_by_more_than_10_percent"],
+    }
+
+
+def krr_part(N: int, n: int, draws: int):
+    """The measured side alone at scale: KRR (ridge 1e-3, Cholesky) on `draws` draws of n of N
+    sphere points, tested on all N through the tiled K(X, X_D) (no spectrum, no learnabilities)."""
+    from ntk_air import learning_curves as lc
+
+    ds = sphere_population(N)
+    pk = lc.tiled_population_kernel(kernels.two_layer_relu_kernel_fn(), ds.x)
+    t0, c0 = time.perf_counter(), time.process_time()
+    m = lc.measured_learning_curve(pk, ds.y_clean, [n], [1e-3], draws=draws)
+    return {
+        "population": f"{N} points uniform on S^7 (as topk)",
+        "n": n,
+        "draws": draws,
+        "ridge": 1e-3,
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+        "test_mse": m.test_mse[0, 0],
+        "loadavg_after": os.getloadavg(),
+        "note": "per n: K(X_D, X_D), one Cholesky, K(X, X_D)α tile by tile; includes compilation",
     }
 
 
@@ -129,6 +179,12 @@ def main(argv):
         key = f"topk_N{N}_k{k}"
         results[key] = topk_part(N, n_max, k, draws)
         print(f"topk N = {N}, k = {k}: {results[key]['seconds']:.1f} s", flush=True)
+        argv = argv[5:]
+    if argv and argv[0] == "krr":
+        N, n, draws = (int(float(v)) for v in argv[1:4])
+        key = f"krr_N{N}_n{n}"
+        results[key] = krr_part(N, n, draws)
+        print(f"krr N = {N}, n = {n}: {results[key]['seconds']:.1f} s", flush=True)
     OUT.parent.mkdir(exist_ok=True)
     from ntk_air._json import to_jsonable
 

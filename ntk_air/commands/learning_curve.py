@@ -78,7 +78,10 @@ def add_parser(subparsers) -> None:
         "--times", default="", help="gradient-flow times t to measure too (comma list, dense)"
     )
     g.add_argument(
-        "--replace", action="store_true", help="draw i.i.d. with replacement (default: distinct)"
+        "--replace",
+        action="store_true",
+        help="draw i.i.d. rows with replacement (default: n distinct rows, the sampling the "
+        "theory describes for a finite population; ridgeless fits repeated rows at their mean)",
     )
     g.add_argument("--solver", default="dense", choices=("dense", "topk"), help="spectral path")
     g.add_argument("--rank", type=int, default=None, help="top-k modes (--solver topk; 100)")

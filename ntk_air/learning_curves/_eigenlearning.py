@@ -14,8 +14,10 @@ Pehlevan and Simon et al.:
     mode error_i = (1 − L_i)² v_i² + (L_i²/n) E₀ (Σ_j (1 − L_j)² v_j² + σ²)
 
 with E_D ⟨f̂, φ_i⟩ = L_i v_i, Σ_i mode error_i = test MSE − σ² (the error against f*), and, when
-δ = 0, the conservation law Σ_i L_i = n. The ridgeless case needs n below the number r of
-nonzero eigenvalues (at n = r, E₀ = ∞; beyond, no κ > 0 exists).
+δ = 0, the conservation law Σ_i L_i = n. Ridgeless with n ≥ r, the number of nonzero eigenvalues, is
+the limit δ → 0⁺ taken exactly: κ = 0, L_i = 1 on the nonzero modes, E₀ = n/(n − r) (∞ at
+n = r), train MSE = (1 − r/n)(P₀ + σ²) with P₀ the target power on the null modes (ordinary
+least squares on r features).
 
 A finite population of N points with the uniform measure has λ_i = eigenvalues of K/N and
 φ_i = √N u_i (u_i the unit eigenvectors of K), so v_i = u_iᵀ y / √N (`population_spectrum`); the
@@ -31,6 +33,7 @@ Pehlevan, Nat. Commun. 12, 2914 (2021), arXiv 2006.13198; Simon, Dickens, Karkad
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -147,26 +150,43 @@ def _kappa_one(log_lam, w, n, ridge):
 
 
 def _curve_one(log_lam, w, power, n, ridge, noise_variance):
-    """LearningCurve fields for one (n, δ, σ²) (scalars and (m,) arrays)."""
+    """LearningCurve fields for one (n, δ, σ²) (scalars and (m,) arrays).
+
+    δ = 0 with n ≥ r (r = Σ w over the nonzero eigenvalues) is the limit δ → 0⁺ taken exactly:
+    κ ≈ δ/(n − r) → 0, L_i → 1 on the nonzero modes (0 on the null ones), δ/κ → n − r, hence
+    E₀ = n/(n − r) (∞ at n = r) and train MSE = ((n − r)/n)² E₀ (P₀ + σ²) = (1 − r/n)(P₀ + σ²),
+    with P₀ the target power on the null modes: ordinary least squares on r features.
+    """
     s = _kappa_one(log_lam, w, n, ridge)
-    learn = jax.nn.sigmoid(log_lam - s)  # λ/(λ+κ)
-    miss = jax.nn.sigmoid(s - log_lam)  # κ/(λ+κ) = 1 − L, without cancellation
-    kappa = jnp.exp(s)
+    pos = jnp.isfinite(log_lam)  # λ > 0
+    rank = jnp.sum(jnp.where(pos & (w > 0), w, 0.0))
+    over = (ridge == 0) & (n >= rank) & (n > 0)  # ridgeless at or beyond the rank: κ = 0
+    learn = jnp.where(over, 1.0, jax.nn.sigmoid(log_lam - s))  # λ/(λ+κ)
+    miss = jnp.where(over, 0.0, jax.nn.sigmoid(s - log_lam))  # κ/(λ+κ), without cancellation
+    learn = jnp.where(pos, learn, 0.0)  # λ = 0: L = 0 for every κ ≥ 0
+    miss = jnp.where(pos, miss, 1.0)
+    kappa = jnp.where(over, 0.0, jnp.exp(s))
     ridge_term = jnp.where(ridge > 0, ridge / kappa, 0.0)
     # n − Σ L² = Σ L(1 − L) + δ/κ at the root: no cancellation near the interpolation threshold.
-    e0 = n / (jnp.sum(w * learn * miss) + ridge_term)
+    e0 = jnp.where(over, n / (n - rank), n / (jnp.sum(w * learn * miss) + ridge_term))
+
+    def times_e0(a):  # E₀·a with E₀ = ∞ at n = r and a = 0 giving 0, the limit n → r
+        return jnp.where(a == 0, 0.0, e0 * a)
+
     bias = jnp.sum(miss**2 * power)
-    test = e0 * (bias + noise_variance)
+    test = times_e0(bias + noise_variance)
     shrink = jnp.where(ridge > 0, ridge / (n * kappa), 0.0)
-    mode_error = miss**2 * power + w * learn**2 / n * e0 * (bias + noise_variance)
+    train = jnp.where(over, (1.0 - rank / n) * (bias + noise_variance), shrink**2 * test)
+    fitted = w * learn**2 / n  # a mode with L_i = 0 carries none of the E₀ term, even at E₀ = ∞
+    mode_error = miss**2 * power + jnp.where(fitted == 0, 0.0, fitted * test)
     return LearningCurve(
         kappa=kappa,
         learnability=learn,
         e0=e0,
         test_mse=test,
-        train_mse=shrink**2 * test,
-        clean_part=e0 * bias,
-        noise_part=e0 * noise_variance,
+        train_mse=train,
+        clean_part=times_e0(bias),
+        noise_part=times_e0(noise_variance),
         mode_error=mode_error,
     )
 
@@ -222,19 +242,6 @@ def _prepare(eigenvalues, coefficients, multiplicity, n, ridge, noise_variance):
     for name, a in (("ridge", ridge_v), ("noise_variance", noise_v)):
         if a is not None and np.any(a < 0):
             raise ValueError(f"{name} must be ≥ 0, got {a}")
-    if lam_v is not None and w_v is not None and n_v is not None and ridge_v is not None:
-        rank = float(np.sum(np.where(lam_v > 0, w_v, 0.0)))
-        bad = np.broadcast_to(
-            (ridge_v == 0) & (n_v >= rank), np.broadcast_shapes(n.shape, ridge.shape)
-        )
-        if bad.any():
-            nn = np.broadcast_to(n_v, bad.shape)[bad]
-            raise ValueError(
-                f"n = {nn.min():g} with ridge = 0 is at or beyond the {rank:g} nonzero "
-                "eigenvalues: ridgeless regression interpolates every mode there (κ = 0, "
-                "E₀ = n/(n − Σ L_i²) infinite at n = rank, no κ > 0 beyond); give n below the "
-                "rank or a ridge > 0"
-            )
     return lam, w, power, n, ridge, noise_variance
 
 
@@ -248,9 +255,12 @@ def learning_curve(
     noise; subtract σ² for the error against f*); train MSE = (δ/(nκ))² · test MSE;
     mode error_i = (1 − L_i)² ‖v_i‖² + w_i (L_i²/n) E₀ (Σ_j (1 − L_j)² ‖v_j‖² + σ²).
     κ is found on log κ by safeguarded Newton in float64 (relative error ~ E₀·eps); with δ = 0
-    the identity Σ_i w_i L_i = n holds to rounding. n, δ and σ² broadcast against each other;
-    jit- and vmap-able (checks run only on concrete values; under jit an unsolvable ridgeless
-    case, n ≥ number of nonzero eigenvalues, gives NaN).
+    the identity Σ_i w_i L_i = n holds to rounding. δ = 0 with n ≥ r = Σ_{λ_i > 0} w_i (no
+    κ > 0 exists) gives the limit δ → 0⁺ exactly: κ = 0, L_i = 1 where λ_i > 0, E₀ = n/(n − r)
+    (∞ at n = r, where E₀·0 is taken as 0), train MSE = (1 − r/n)(P₀ + σ²), P₀ the target power
+    on λ_i = 0 (least squares on r features). n, δ and σ² broadcast against each other; jit-
+    and vmap-able with the same values as the eager call (the argument checks run on concrete
+    values only).
 
     Args:
       eigenvalues: (m,) λ_i ≥ 0 of the kernel operator under the population measure.
@@ -266,8 +276,8 @@ def learning_curve(
       S + (m,) for `learnability` and `mode_error`.
 
     Raises:
-      ValueError: negative eigenvalues, n ≤ 0, δ < 0, σ² < 0, or δ = 0 with n ≥ the number of
-        nonzero eigenvalues (named, with the remedy).
+      ValueError: negative or non-finite eigenvalues, n ≤ 0, δ < 0, σ² < 0 (eager calls; under
+        jit such values give NaN).
 
     Example:
       >>> lam = 1.0 / jnp.arange(1, 101) ** 2
@@ -286,7 +296,8 @@ def learning_curve(
 
 
 def effective_regularization(eigenvalues, n, ridge=0.0, *, multiplicity=None) -> jax.Array:
-    """κ > 0 solving Σ_i w_i λ_i / (λ_i + κ) + δ/κ = n (broadcast over n and δ).
+    """κ > 0 solving Σ_i w_i λ_i / (λ_i + κ) + δ/κ = n (broadcast over n and δ); 0 for δ = 0
+    and n ≥ the number r of nonzero eigenvalues (the limit δ → 0⁺).
 
     Args:
       eigenvalues: (m,) λ_i ≥ 0. n: samples (> 0). ridge: δ ≥ 0. multiplicity: (m,) or None.
@@ -305,7 +316,8 @@ def effective_regularization(eigenvalues, n, ridge=0.0, *, multiplicity=None) ->
 
 
 def learnabilities(eigenvalues, kappa) -> jax.Array:
-    """L_i = λ_i / (λ_i + κ): the fraction of mode i's coefficient that the predictor recovers.
+    """L_i = λ_i / (λ_i + κ): the fraction of mode i's coefficient that the predictor recovers
+    (κ = 0, the ridgeless limit beyond the rank: 1 where λ_i > 0, 0 where λ_i = 0).
 
     Args:
       eigenvalues: (m,). kappa: any shape S.
@@ -321,7 +333,7 @@ def learnabilities(eigenvalues, kappa) -> jax.Array:
     """
     lam = jnp.asarray(eigenvalues)
     kappa = jnp.asarray(kappa)[..., None]
-    return lam / (lam + kappa)
+    return jnp.where(lam > 0, lam / jnp.where(lam > 0, lam + kappa, 1.0), 0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,7 +516,7 @@ class PopulationKernel(NamedTuple):
     """Access to a population's kernel without assuming it is stored (not a pytree).
 
     `gram(idx)` → K(X_D, X_D) (n, n); `rows(idx, A)` → K(X, X_D) A (N, b) for the whole
-    population X (N points).
+    population X (N points). Both are compiled (if at all) once per n, not once per draw.
     """
 
     size: int  # N
@@ -513,38 +525,74 @@ class PopulationKernel(NamedTuple):
 
 
 def dense_population_kernel(K) -> PopulationKernel:
-    """A `PopulationKernel` slicing a stored (N, N) kernel matrix.
+    """A `PopulationKernel` slicing a stored (N, N) kernel matrix (host memory, BLAS products:
+    nothing to compile per draw).
 
     Example:
       >>> pk = dense_population_kernel(H)
       >>> pk.gram(np.arange(3)).shape, pk.size
       ((3, 3), 40)
     """
-    K = jnp.asarray(K)
+    K = np.asarray(K)
+    if K.ndim != 2 or K.shape[0] != K.shape[1]:
+        raise ValueError(f"K must be a square (N, N) kernel matrix, got shape {K.shape}")
     return PopulationKernel(
         size=int(K.shape[0]),
-        gram=lambda idx: K[idx][:, idx],
-        rows=lambda idx, A: K[:, idx] @ A,
+        gram=lambda idx: K[np.ix_(idx, idx)],
+        rows=lambda idx, A: K[:, idx] @ np.asarray(A, K.dtype),
     )
 
 
+_ROWS_BLOCK = 2**22  # entries of K(x_tile, X_D) evaluated at once (32 MiB in float64)
+
+
 def tiled_population_kernel(kernel_fn, x) -> PopulationKernel:
-    """A `PopulationKernel` evaluating K tile by tile (`operators.kernel_operator`), never the
-    (N, N) matrix: `rows` is one pass of the rectangular operator K(X, X_D).
+    """A `PopulationKernel` evaluating K tile by tile from `kernel_fn.block_fn`, never the
+    (N, N) matrix: `rows` maps row tiles of X (t = 2²²/n rows) through K(x_tile, X_D) A, one
+    program compiled once per n; `gram` is `kernel_fn(X_D)`.
 
     Example:
       >>> pk = tiled_population_kernel(kernels.two_layer_relu_kernel_fn(), x)
       >>> bool(jnp.allclose(pk.gram(np.arange(3)), H[:3, :3]))
       True
     """
-    from ..spectral._operators import kernel_operator
+    from .._checks import resolve_dtype
+    from .._tiling import matmul_precision
 
-    x = jnp.asarray(x)
+    if not hasattr(kernel_fn, "block_fn"):
+        raise TypeError(
+            "tiled_population_kernel needs a tiled kernel function with block_fn "
+            f"(kernels.PairwiseKernelFn), got {type(kernel_fn).__name__}"
+        )
+    dtype = resolve_dtype(kernel_fn.dtype, like=x if hasattr(x, "dtype") else None)
+    x, _ = kernel_fn.prepare(x, None, dtype)
+    N = int(x.shape[0])
+
+    def tile(a, b):
+        out = kernel_fn.block_fn(a, b)
+        return (out.ntk if hasattr(out, "ntk") else out).astype(dtype)
+
+    @jax.jit
+    def program(x_tiles, x_d, A):  # (T, t, ...), (n, ...), (n, b) → (T, t, b)
+        return jax.lax.map(lambda xt: tile(xt, x_d) @ A, x_tiles)
+
+    @functools.lru_cache(maxsize=4)
+    def tiles(t):  # X padded to T·t rows (copies of its first row), as (T, t, ...)
+        T = -(-N // t)
+        return jnp.concatenate([x, jnp.repeat(x[:1], T * t - N, axis=0)]).reshape(
+            T, t, *x.shape[1:]
+        )
 
     def rows(idx, A):
-        return kernel_operator(kernel_fn, x, x[idx])(A)
+        n = len(idx)
+        t = int(min(N, max(16, _ROWS_BLOCK // max(n, 1))))
+        xt = tiles(t)
+        T = xt.shape[0]
+        with matmul_precision(kernel_fn.precision):
+            out = program(xt, x[np.asarray(idx)], jnp.asarray(A, dtype))
+        return np.asarray(out).reshape(T * t, -1)[:N]
 
-    return PopulationKernel(size=int(x.shape[0]), gram=lambda idx: kernel_fn(x[idx]).ntk, rows=rows)
+    return PopulationKernel(size=N, gram=lambda idx: kernel_fn(x[np.asarray(idx)]).ntk, rows=rows)
 
 
 class MeasuredCurve(NamedTuple):
@@ -559,18 +607,29 @@ class MeasuredCurve(NamedTuple):
     flow_test_mse: np.ndarray | None  # (P, T, D) gradient flow stopped at `times` (or None)
     flow_train_mse: np.ndarray | None  # (P, T, D)
     times: np.ndarray | None  # (T,) gradient-flow times t (loss ½‖u − y‖²)
+    null_dimension: np.ndarray  # (P, R, D) eigenvalues of K(X_D, X_D) + δI the pseudo-inverse
+    #   treats as 0 (δ = 0: repeated points, or a Gram matrix singular to rounding)
+    distinct: np.ndarray  # (P, D) distinct points in each draw (n without replacement)
+
+
+def _pinv_cutoff(s):
+    """The pseudo-inverse's cutoff for eigenvalues s of an n × n PSD matrix: 100·n·eps·max|s|
+    (an exact zero of K(X_D, X_D) computes to a few eps·max|s|)."""
+    return 100 * s.shape[-1] * jnp.finfo(s.dtype).eps * jnp.max(jnp.abs(s))
 
 
 @jax.jit
-def _krr_draw(kdd, y_d, ridges, u_d, lam_k):
-    """α (n, R, C), train MSE (R,), learnability (R, M) from K(X_D, X_D) = Q diag(s) Qᵀ.
+def _krr_eigh(kdd, y_d, ridges, u_d, lam_k):
+    """α (n, R, C), train MSE (R,), learnability (R, M), null dimension (R,) from
+    K(X_D, X_D) = Q diag(s) Qᵀ: one eigendecomposition for every δ.
 
-    (s + δ)⁻¹ is replaced by 0 where s + δ ≤ 100·n·eps·s_max (δ = 0 only: repeated points of a
-    draw with replacement, or a kernel singular to rounding): the pseudo-inverse, i.e. the limit
-    δ → 0⁺ of ridge regression (the minimum-norm interpolant).
+    (s + δ)⁻¹ is replaced by 0 where s + δ is below `_pinv_cutoff` (δ = 0 only: repeated points
+    of a draw with replacement, or a kernel singular to rounding): the pseudo-inverse, i.e. the
+    limit δ → 0⁺ of ridge regression, the minimum-norm least-squares fit (repeated points are
+    fitted at the mean of their labels).
     """
     s, Q = jnp.linalg.eigh(kdd)
-    tol = 100 * kdd.shape[0] * jnp.finfo(kdd.dtype).eps * jnp.max(jnp.abs(s))
+    tol = _pinv_cutoff(s)
     denom = s[:, None] + ridges[None, :]
     inv = jnp.where(denom > tol, 1.0 / jnp.where(denom > tol, denom, 1.0), 0.0)  # (n, R)
     z = Q.T @ y_d  # (n, C)
@@ -579,14 +638,50 @@ def _krr_draw(kdd, y_d, ridges, u_d, lam_k):
     train = jnp.sum(resid**2, axis=(0, 2)) / kdd.shape[0]
     w = Q.T @ u_d  # (n, M)
     learn = lam_k[None, :] * jnp.einsum("jr,jm->rm", inv, w**2)
-    dropped = jnp.sum(denom <= tol, axis=0)  # (R,)
-    return alpha, train, learn, dropped
+    null = jnp.sum(denom <= tol, axis=0)  # (R,)
+    return alpha, train, learn, null
+
+
+@functools.partial(jax.jit, static_argnames="ridgeless")
+def _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless: bool):
+    """As `_krr_eigh` by one Cholesky factorization of K + δI per δ (≈ n³/3 flops against ≈ 9n³
+    for an eigendecomposition), and whether that is trustworthy: every factor finite and, when
+    some δ = 0, every squared pivot above 100·n·eps·tr K(X_D, X_D) (≥ `_pinv_cutoff`; below,
+    K(X_D, X_D) may be singular to rounding). Train residual y − K α = δ α exactly."""
+    n, C = y_d.shape
+    rhs = jnp.concatenate([y_d, u_d], axis=1)
+
+    def one(r):
+        factor = jnp.linalg.cholesky(kdd + r * jnp.eye(n, dtype=kdd.dtype))
+        sol = jax.scipy.linalg.cho_solve((factor, True), rhs)
+        alpha = sol[:, :C]
+        learn = lam_k * jnp.sum(u_d * sol[:, C:], axis=0)
+        return alpha, r**2 * jnp.sum(alpha**2) / n, learn, jnp.min(jnp.diagonal(factor) ** 2)
+
+    alpha, train, learn, pivot = jax.lax.map(one, ridges)
+    ok = jnp.all(jnp.isfinite(train)) & jnp.all(jnp.isfinite(pivot))
+    if ridgeless:
+        ok &= jnp.min(pivot) > 100 * n * jnp.finfo(kdd.dtype).eps * jnp.trace(kdd)
+    null = jnp.zeros(ridges.shape, jnp.int32)
+    return jnp.moveaxis(alpha, 0, 1), train, learn, null, ok
+
+
+def _krr_draw(kdd, y_d, ridges, u_d, lam_k, repeats: bool):
+    """KRR on one draw: Cholesky per δ (`_krr_cholesky`), or the eigendecomposition's
+    pseudo-inverse (`_krr_eigh`) when δ = 0 and the draw repeats points or the factorization is
+    not trustworthy. A positive definite K + δI has one solution, which both paths give."""
+    zero = bool(np.any(np.asarray(ridges) == 0))
+    if not (zero and repeats):
+        *out, ok = _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless=zero)
+        if bool(ok):
+            return tuple(out)
+    return _krr_eigh(kdd, y_d, ridges, u_d, lam_k)
 
 
 def draw_indices(N: int, n: int, draws: int, seed: int, *, replace: bool = False) -> np.ndarray:
-    """(draws, n) row indices of n points of N each, uniform, i.i.d. (`replace=True`, the
-    theory's sampling) or distinct (`replace=False`), seeded by (seed, n, replace): the same
-    draws for every ridge, kernel and run.
+    """(draws, n) row indices of n points of N each, uniform, distinct (`replace=False`) or
+    i.i.d. (`replace=True`, repeats possible), seeded by (seed, n, replace): the same draws for
+    every ridge, kernel and run.
 
     Example:
       >>> draw_indices(10, 3, 2, 0).shape
@@ -613,17 +708,24 @@ def measured_learning_curve(
     """Kernel ridge regression on `draws` seeded draws of n of the N points, tested on all N.
 
     For each draw D: y_D = y_train[D] + ε (ε Gaussian, variance σ²/C per column, fresh per
-    draw, independent of x), f̂ = K(X, X_D)(K(X_D, X_D) + δI)⁻¹ y_D (one eigendecomposition of
-    K(X_D, X_D) serves every δ), test MSE = mean_x ‖f̂(x) − y_test(x)‖² + σ² (the expectation
-    over test labels carrying the same independent noise, so it compares with eigenlearning's
-    test MSE), train MSE = mean_{j∈D} ‖f̂(x_j) − y_j‖², held-out MSE = the test MSE over the
+    draw, independent of x), f̂ = K(X, X_D)(K(X_D, X_D) + δI)⁻¹ y_D,
+    test MSE = mean_x ‖f̂(x) − y_test(x)‖² + σ² (the expectation over test labels carrying the
+    same independent noise, so it compares with eigenlearning's test MSE),
+    train MSE = mean_{j∈D} ‖f̂(x_j) − y_j‖², held-out MSE = the test MSE over the
     N − n points outside D. Learnability of mode i: for the target φ_i = √N u_i,
     ⟨f̂[φ_i], φ_i⟩_μ = Nλ_i · u_i[D]ᵀ(K(X_D, X_D) + δI)⁻¹ u_i[D], exact and linear in labels.
-    Draws are n distinct points (`replace=False`, default) or i.i.d. uniform (`replace=True`;
-    repeated points make K(X_D, X_D) singular and ridge 0 then means its pseudo-inverse, the
-    limit δ → 0⁺). The theory treats the population as a continuous measure: on digits (N =
-    1797, H∞) it matches distinct draws within 7 % up to n = 300, and both kinds of draw
-    drift away as n becomes a sizeable part of N (n = 1000: +22 % distinct, +85 % i.i.d.).
+    Draws are n distinct points (`replace=False`, default) or n i.i.d. uniform points
+    (`replace=True`): repeated points make K(X_D, X_D) singular, and δ = 0 then means its
+    pseudo-inverse (the limit δ → 0⁺, the minimum-norm least-squares fit: repeated points are
+    fitted at the mean of their labels; `null_dimension` counts the dropped directions, no
+    jitter is added). Distinct draws are what the theory of a finite population describes:
+    with K = I on N points its test MSE (1 − n/N)·E‖y‖² is exactly that of distinct draws,
+    while i.i.d. draws leave a fraction (1 − 1/N)ⁿ ≈ e^{−n/N} of the points unseen; and a
+    population with the same λ_i, v_i but Haar-random eigenvectors matches distinct draws
+    within 2 % up to n/N = 0.56 (docs/science/learning_curves.md). Each δ costs one Cholesky
+    factorization of K(X_D, X_D) + δI; the pseudo-inverse (one eigendecomposition for every δ)
+    serves δ = 0 on draws with repeated points or a Gram matrix singular to rounding. Each n
+    compiles once (draws of one n share shapes).
 
     Args:
       kernel: `dense_population_kernel(K)` or `tiled_population_kernel(kernel_fn, x)`.
@@ -637,7 +739,7 @@ def measured_learning_curve(
         (`dynamics.flow_predictor`; dense kernels only).
 
     Returns:
-      MeasuredCurve.
+      MeasuredCurve (`null_dimension`: (P, R, D) pseudo-inverse cutoffs; `distinct`: (P, D)).
 
     Raises:
       ValueError: n < 1 (or n ≥ N without replacement), draws < 2, negative ridge or σ².
@@ -675,10 +777,10 @@ def measured_learning_curve(
     if not noise_variance >= 0:
         raise ValueError(f"noise_variance must be ≥ 0, got {noise_variance}")
     if modes is None:
-        lam_k = jnp.zeros(0)
+        lam_k = np.zeros(0)
         U = np.zeros((N, 0))
     else:
-        lam_k = jnp.asarray(np.asarray(modes[0], np.float64) * N)
+        lam_k = np.asarray(modes[0], np.float64) * N
         U = np.asarray(modes[1], np.float64)
     M = U.shape[1]
     P, R = len(n_values), len(ridges)
@@ -690,17 +792,19 @@ def measured_learning_curve(
     T = 0 if times_arr is None else len(times_arr)
     flow_test = np.zeros((P, T, draws))
     flow_train = np.zeros((P, T, draws))
+    null = np.zeros((P, R, draws), np.int64)
+    distinct = np.zeros((P, draws), np.int64)
     noise_std = np.sqrt(noise_variance / C)
     for p, n_p in enumerate(n_values):
         idx_all = draw_indices(N, int(n_p), draws, seed, replace=replace)
         rng = np.random.default_rng([int(seed), int(n_p), 1])
         for d, idx in enumerate(idx_all):
             y_d = cols[idx] + noise_std * rng.standard_normal((len(idx), C))
-            kdd = jnp.asarray(kernel.gram(idx))
-            alpha, tr, lr, _ = _krr_draw(
-                kdd, jnp.asarray(y_d), jnp.asarray(ridges), jnp.asarray(U[idx]), lam_k
-            )
-            f = np.asarray(kernel.rows(idx, alpha.reshape(len(idx), R * C))).reshape(N, R, C)
+            kdd = kernel.gram(idx)  # numpy or jax: passed to jit as is (no per-shape staging)
+            repeats = len(np.unique(idx)) < len(idx)
+            alpha, tr, lr, nd = _krr_draw(kdd, y_d, ridges, U[idx], lam_k, repeats)
+            alpha = np.asarray(alpha).reshape(len(idx), R * C)
+            f = np.asarray(kernel.rows(idx, alpha)).reshape(N, R, C)
             err = np.sum((f - test_cols[:, None, :]) ** 2, axis=2)  # (N, R)
             out = np.ones(N, bool)
             out[idx] = False
@@ -708,6 +812,8 @@ def measured_learning_curve(
             held[p, :, d] = (err[out].mean(axis=0) if out.any() else np.nan) + noise_variance
             train[p, :, d] = np.asarray(tr)
             learn[p, :, d] = np.asarray(lr)
+            null[p, :, d] = np.asarray(nd)
+            distinct[p, d] = N - int(out.sum())
             if T:
                 ft, ftr = _flow_draw(kernel, idx, kdd, y_d, times_arr, test_cols)
                 flow_test[p, :, d] = ft + noise_variance
@@ -722,6 +828,8 @@ def measured_learning_curve(
         flow_test_mse=flow_test if T else None,
         flow_train_mse=flow_train if T else None,
         times=times_arr,
+        null_dimension=null,
+        distinct=distinct,
     )
 
 
@@ -731,7 +839,7 @@ def _flow_draw(kernel, idx, kdd, y_d, times, test_cols):
     from ..spectral._eigen import eigensystem
 
     n = len(idx)
-    k_pop = kernel.rows(idx, jnp.eye(n, dtype=kdd.dtype))  # (N, n) K(X, X_D)
+    k_pop = jnp.asarray(kernel.rows(idx, np.eye(n)))  # (N, n) K(X, X_D)
     predict = flow_predictor(eigensystem(kdd), jnp.asarray(y_d), k_test_train=k_pop)
     traj = predict(jnp.asarray(times))
     f = np.asarray(traj.test).reshape(len(times), kernel.size, -1)

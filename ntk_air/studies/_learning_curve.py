@@ -54,7 +54,8 @@ class LearningCurveConfig:
     training labels, summed over columns ("clean" only). modes: top modes whose learnability is
     measured. times: gradient-flow times t to measure as well (dense solver only).
     solver: "dense" or "topk". rank: top-k modes (solver "topk").
-    replace: draw with replacement (i.i.d.) instead of n distinct points.
+    replace: draw with replacement (i.i.d.) instead of n distinct points (distinct points are
+    the sampling the theory describes for a finite population: docs/science/learning_curves.md).
     """
 
     n: tuple = (10, 30, 100, 300, 1000)
