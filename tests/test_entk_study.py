@@ -256,7 +256,7 @@ def _cli_error(args, capsys):
         (["--optimizer", "adam"], "--optimizer adam needs --eta"),
         (["--at", "50", "--steps", "10"], "--at must be whole steps in [0, 10]"),
         (["--arch", "cnn", "--input-shape", "7x7x1"], "--input-shape (7, 7, 1) holds 49 values"),
-        (["--arch", "cnn", "--input-shape", "8by8"], "--input-shape must be positive integers like 8x8x1"),
+        (["--arch", "cnn", "--input-shape", "8by8"], "must be positive integers like 8x8x1"),
         (["--eta", "-1"], "--eta must be a finite number > 0"),
         (["--eta", "100"], "≥ 2/λ_max"),
         (["--steps", "0"], "steps must be an integer ≥ 1"),
