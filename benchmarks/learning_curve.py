@@ -158,6 +158,13 @@ def krr_part(N: int, n: int, draws: int):
     }
 
 
+def _write(results):
+    from ntk_air._json import to_jsonable
+
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(json.dumps(to_jsonable(results), indent=2) + "\n")
+
+
 def main(argv):
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
     results["machine"] = {
@@ -171,24 +178,24 @@ def main(argv):
         "loadavg_at_start": os.getloadavg(),
     }
     if not argv or argv[0] == "digits":
-        results["digits"] = digits_part()
+        load = os.getloadavg()
+        results["digits"] = {"loadavg_at_start": load, **digits_part()}
         print(f"digits: {results['digits']['seconds']:.1f} s", flush=True)
+        _write(results)
         argv = argv[1:]
     if argv and argv[0] == "topk":
         N, n_max, k, draws = (int(float(v)) for v in argv[1:5])
         key = f"topk_N{N}_k{k}"
-        results[key] = topk_part(N, n_max, k, draws)
+        results[key] = {"loadavg_at_start": os.getloadavg(), **topk_part(N, n_max, k, draws)}
         print(f"topk N = {N}, k = {k}: {results[key]['seconds']:.1f} s", flush=True)
+        _write(results)
         argv = argv[5:]
     if argv and argv[0] == "krr":
         N, n, draws = (int(float(v)) for v in argv[1:4])
         key = f"krr_N{N}_n{n}"
-        results[key] = krr_part(N, n, draws)
+        results[key] = {"loadavg_at_start": os.getloadavg(), **krr_part(N, n, draws)}
         print(f"krr N = {N}, n = {n}: {results[key]['seconds']:.1f} s", flush=True)
-    OUT.parent.mkdir(exist_ok=True)
-    from ntk_air._json import to_jsonable
-
-    OUT.write_text(json.dumps(to_jsonable(results), indent=2) + "\n")
+        _write(results)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def _kappa_one(log_lam, w, n, ridge):
     for eigenvalues spanning any number of orders of magnitude (λ = 0: log λ = −∞, term 0).
     Bracket: s_hi = log((Σ wλ + δ)/n) (g ≤ 0 there since λ/(λ+κ) ≤ λ/κ); s_lo = the larger of
     log(δ/n) (δ > 0: g ≥ δ/κ − n ≥ 0) and log(λ_min⁺ (r/n − 1)) (n < r: every nonzero term is
-    ≥ n/r there). NaN when δ = 0 and n ≥ r.
+    ≥ n/r there). NaN when δ = 0 and n ≥ r (`_curve_one` takes the limit δ → 0⁺ there).
     """
     dtype = log_lam.dtype
     nz = jnp.isfinite(log_lam) & (w > 0)
