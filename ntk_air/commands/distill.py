@@ -182,7 +182,14 @@ def run(args) -> int:
     )
     setup_dtype(args)
     budget = budget_from_args(args)
-    dataset = load_dataset(args)
+
+    def plan(data):  # memory and time decided (or refused) before anything large is allocated
+        try:
+            return studies.distill_plan(data, config, budget, dtype=args.dtype)
+        except ValueError as err:
+            raise CliError(str(err)) from err
+
+    dataset = load_dataset(args, plan=plan)  # generated data: planned before it is generated
     kernel_fn = build_kernel_fn(args)
     writer = open_report(args.out)
     if args.save_predictions is not None:
@@ -195,10 +202,7 @@ def run(args) -> int:
                 f"--save-predictions {args.save_predictions} would overwrite a file of the "
                 "report in --out; give another name"
             )
-    try:  # memory and time decided (or refused) before anything large is allocated or run
-        choice, loops = studies.distill_plan(dataset, config, budget, dtype=args.dtype)
-    except ValueError as err:
-        raise CliError(str(err)) from err
+    choice, loops = plan(dataset)
     print(choice.line(), flush=True)
     if choice.solver == "topk":
         print(
