@@ -20,6 +20,7 @@ from ._common import (
     open_report,
     progress_bar,
     setup_dtype,
+    whole_number,
 )
 from ._config import build_config
 
@@ -51,7 +52,10 @@ def add_parser(subparsers) -> None:
         "the fittable noise is fitted, so the U-curve is complete)",
     )
     p.add_argument(
-        "--num-steps", type=int, default=200, help="number of log-spaced steps (default 200)"
+        "--num-steps",
+        type=whole_number,
+        default=200,
+        help="number of log-spaced steps (default 200; 2e4 style accepted)",
     )
     p.add_argument("--eta", type=float, default=None, help="GD step size η (default 1/λ_max)")
     p.add_argument(

@@ -19,6 +19,7 @@ from ._common import (
     open_report,
     progress_bar,
     setup_dtype,
+    whole_number,
 )
 from ._data import DATA_DEFAULTS, SPLIT_SIZED
 
@@ -58,7 +59,9 @@ def add_parser(subparsers) -> None:
     g = p.add_argument_group("learning curve")
     g.add_argument("--n", default="10,30,100,300,1000", help="training-set sizes (comma list)")
     g.add_argument("--ridge", default="0,1e-3", help="ridges δ ≥ 0, K + δI (comma list)")
-    g.add_argument("--draws", type=int, default=20, help="seeded draws per n (default 20)")
+    g.add_argument(
+        "--draws", type=whole_number, default=20, help="seeded draws per n (default 20; 1e3 style)"
+    )
     g.add_argument("--draw-seed", type=int, default=0, help="seed of the draws (default 0)")
     g.add_argument(
         "--labels",
