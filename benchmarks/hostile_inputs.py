@@ -1244,6 +1244,37 @@ def v3_cases(f: dict) -> list[dict]:
     ):  # fmt: skip
         key = "_".join(f"{k}={v}" for k, v in env.items())
         c(f"env_{key}", "traceback", GOOD_AIR, expect, env=env)
+
+    # --- round three, second pass (the independent set's open root causes) -----------------
+    for env in ({"MPLBACKEND": "nosuchbackend"}, {"XLA_FLAGS": "--xla_this_flag_does_not_exist=1"},
+                {"XLA_FLAGS": "garbage"}):  # fmt: skip
+        key = "_".join(f"{k}={v}" for k, v in env.items())
+        c(f"env_{key}", "traceback", GOOD_AIR, "refuse", env=env)
+    c("env_XLA_FLAGS_valid", "wrong refusal", GOOD_AIR, "succeed",
+      env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})  # fmt: skip
+    for t in (4.0, 6.0):  # Ctrl-C during the run (start-up takes seconds on 2 shared cores)
+        c(f"ctrl_c_at_{t}s", "data loss", ["air", "--dataset", "clusters", "--n-train", "2000",
+                                          "--no-progress"], "interrupt", interrupt=t,
+          setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
+    for cmd in ("air", "distill", "entk", "noisy-labels", "learning-curve", "predict"):
+        c(f"{cmd.replace('-', '_')}_fifo", "hang", [cmd, f["fifo"], "--no-progress"])
+    big = "500000"
+    for name, argv in (
+        ("air_num_steps_1e9", ["air", "--num-steps", "1e9"]),
+        ("air_num_steps_int_1e9", ["air", "--num-steps", "1000000000"]),
+        ("air_mnist1d_huge_dense", ["air", "--dataset", "mnist1d", "--n-train", big, "--solver",
+                                    "dense"]),
+        ("air_clusters_huge_auto", ["air", "--dataset", "clusters", "--n-train", big]),
+        ("distill_mnist1d_huge_dense", ["distill", "--dataset", "mnist1d", "--n-train", big,
+                                        "--solver", "dense"]),
+        ("predict_clusters_huge", ["predict", "--dataset", "clusters", "--n-train", big]),
+        ("predict_many_times_cov", ["predict", "--n-train", "1000", "--cov", "--time",
+                                    ",".join(map(str, range(40000)))]),
+        ("learning_curve_draws_1e9", ["learning-curve", "--draws", "1e9"]),
+        ("learning_curve_mnist1d_huge", ["learning-curve", "--dataset", "mnist1d", "--n-train",
+                                         big, "--n", "10"]),
+    ):  # fmt: skip
+        c(name, "hang", [*argv, "--no-progress"])
     return cases
 
 
