@@ -100,9 +100,8 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _network(args, dataset):
-    from .. import studies
-
+def _network_options(args) -> dict:
+    """The network's options, checked (before any data is loaded)."""
     given = [k for k in NOT_FOR[args.arch] if getattr(args, k) is not None]
     if given:
         flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
@@ -120,6 +119,12 @@ def _network(args, dataset):
     for name in ("width", "depth", "channels"):
         if opts[name] < (0 if name == "depth" else 1):
             raise CliError(f"--{name} must be ≥ {0 if name == 'depth' else 1}, got {opts[name]}")
+    return opts
+
+
+def _network(args, dataset, opts):
+    from .. import studies
+
     _check_estimate(args, dataset, opts)
     return studies.entk_network(
         args.arch,
@@ -133,7 +138,7 @@ def _network(args, dataset):
     )
 
 
-def _check_estimate(args, dataset, opts) -> None:
+def _check_estimate(args, dataset, opts, *, show: bool = True) -> None:
     """Refuse, with the estimate, a run above --time-limit or the memory available (before the
     network is built: a 200000-wide MLP's parameters alone exceed the memory)."""
     from ..spectral._resources import Budget, ResourceError, check_loop
@@ -161,7 +166,8 @@ def _check_estimate(args, dataset, opts) -> None:
         raise CliError(
             str(err).replace("--force to run it anyway", "a larger --time-limit")
         ) from None
-    print(est.line(), flush=True)
+    if show:
+        print(est.line(), flush=True)
 
 
 def _optimizer(args):
@@ -181,12 +187,17 @@ def run(args) -> int:
 
     setup_dtype(args)
     writer = open_report(args.out)
-    dataset = load_dataset(args, split_sizes=True)
+    opts = _network_options(args)
+
+    def plan(data):  # generated data: planned before it is generated
+        _check_estimate(args, data, opts, show=False)
+
+    dataset = load_dataset(args, split_sizes=True, plan=plan)
     optimizer = _optimizer(args)
     timer = Timer()
     title = f"ntk-air entk: the empirical NTK during training ({dataset.name})"
     try:
-        net = _network(args, dataset)
+        net = _network(args, dataset, opts)
         context = [
             f"- data: {dataset.name}, n = {len(dataset.x)} train, {len(dataset.x_test)} test",
             f"- network: {net.description['summary']}; infinite-width kernel: {net.limit_name}",
