@@ -426,3 +426,18 @@ def test_a_fifo_directory_or_device_as_data_file_is_one_sentence(tmp_path, capsy
         assert cli.main([command, str(path), "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and kind in err, err
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["air", "--tile-size", "0"], "--tile-size"),
+        (["air", "--noise-rate", "1.5"], "--noise-rate"),
+        (["distill", "--beta", "2", "--rule", "bootstrap"], "--beta"),
+        (["distill", "--alpha", "1.5", "--rule", "r3"], "--alpha"),
+    ],
+)
+def test_refusals_of_the_library_name_the_option(tmp_path, capsys, x64, args, option):
+    assert cli.main([*args, "--no-progress", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"error: {option} " in err, err

@@ -36,11 +36,12 @@ def build_config(cls, options: dict | None = None, **fields):
 
     Args:
       cls: a config dataclass (`studies.AIRConfig`, …) whose `__post_init__` checks its fields.
-      options: {field: "--option"} where the option is not `--field-name`.
+      options: {field: "--option"} where the option is not `--field-name` (also the names
+        the config's checks use for one element of a field, e.g. `beta` of `betas`).
       **fields: the config's fields, from the parsed options.
     """
     try:
         return cls(**fields)
     except (ValueError, TypeError) as err:
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} | set(options or {})
         raise CliError(option_message(str(err), names, options)) from None

@@ -81,6 +81,26 @@ def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> 
     )
 
 
+# The loaders' parameters (and the names their checks use) → the options that set them.
+_DATA_OPTIONS = {
+    "noise rate": "--noise-rate",
+    "noise sigma": "--noise-rate",
+    "noise_rate": "--noise-rate",
+    "n_train": "--n-train",
+    "n_test": "--n-test",
+    "seed": "--seed",
+}
+
+
+def _data_error(err) -> CliError:
+    """A loader's refusal as a CLI message naming the option."""
+    message = str(err)
+    for name, option in _DATA_OPTIONS.items():
+        if message.startswith(name + " "):
+            return CliError(option + message[len(name) :])
+    return CliError(message)
+
+
 # Built-in data sets whose loader draws its own train/test split of any size (up to all the
 # examples): `load_dataset(args, split_sizes=True)` hands them --n-train/--n-test.
 SPLIT_SIZED = ("digits", "digits-binary", "mnist1d", "mnist1d-binary")
@@ -196,7 +216,7 @@ def load_dataset(args, *, split_sizes: bool = False, plan=None):
             try:
                 stand_in = _stand_in(name, kwargs, sizes["n_train"], sizes["n_test"])
             except (ValueError, TypeError) as err:
-                raise CliError(str(err)) from err
+                raise _data_error(err) from err
             plan(stand_in)
         if split_sizes and name in SPLIT_SIZED:
             for key in ("n_train", "n_test"):
@@ -207,7 +227,7 @@ def load_dataset(args, *, split_sizes: bool = False, plan=None):
         try:
             ds = data_mod.load(name, **kwargs)
         except (ValueError, TypeError) as err:
-            raise CliError(str(err)) from err
+            raise _data_error(err) from err
     task = getattr(args, "task", None)
     if task is not None:
         try:

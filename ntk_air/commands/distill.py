@@ -26,7 +26,7 @@ from ._common import (
     setup_dtype,
     whole_number,
 )
-from ._config import build_config
+from ._config import build_config, option_message
 from ._lists import comma_list
 
 __all__ = ["add_parser", "run", "RULE_NAMES"]
@@ -154,7 +154,15 @@ def add_parser(subparsers) -> None:
 
 
 # Options whose config field is named differently (one value per rule family).
-DISTILL_OPTIONS = {"rules": "--rule", "alphas": "--alpha", "betas": "--beta", "xis": "--xi"}
+DISTILL_OPTIONS = {
+    "rules": "--rule",
+    "alphas": "--alpha",
+    "betas": "--beta",
+    "xis": "--xi",
+    "alpha": "--alpha",  # the checks of one value of a list
+    "beta": "--beta",
+    "xi": "--xi",
+}
 
 
 def run(args) -> int:
@@ -187,7 +195,7 @@ def run(args) -> int:
         try:
             return studies.distill_plan(data, config, budget, dtype=args.dtype)
         except ValueError as err:
-            raise CliError(str(err)) from err
+            raise CliError(option_message(str(err), DISTILL_OPTIONS)) from err
 
     dataset = load_dataset(args, plan=plan)  # generated data: planned before it is generated
     kernel_fn = build_kernel_fn(args)
@@ -218,7 +226,7 @@ def run(args) -> int:
         try:
             study = studies.distill(dataset, kernel_fn, config, progress=bar, budget=budget)
         except ValueError as err:
-            raise CliError(str(err)) from err
+            raise CliError(option_message(str(err), DISTILL_OPTIONS)) from err
     timer.lap("study")
     summary = report.write_distill(
         writer,
