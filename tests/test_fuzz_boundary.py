@@ -294,17 +294,20 @@ def test_argparse_refusals_are_one_line(capsys):
 
 
 def _cli_process(args, env=None, cwd=None):
-    return subprocess.Popen(
-        [sys.executable, "-m", "ntk_air", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
-        cwd=cwd,
-        # a background job ignores SIGINT and its children inherit that: restore the default,
-        # what a terminal user's Ctrl-C meets
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    # A background job ignores SIGINT and its children inherit that: the child must start with
+    # the default, what a terminal user's Ctrl-C meets (a handled signal resets at exec).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ntk_air", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
+            cwd=cwd,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_ctrl_c_ends_the_command_promptly_in_one_line(tmp_path):
