@@ -1392,8 +1392,14 @@ def run_v3_case(case: dict, root: Path, timeout: float) -> dict:
             err = "\n".join(r[1] for r in results if r[1])
             err = "" if code == 0 else err
         elif case.get("interrupt") is not None:
-            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 env=env)  # fmt: skip
+            # a background job ignores SIGINT and children inherit that: start the child with
+            # the default (a handled signal resets at exec), what a terminal's Ctrl-C meets
+            previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+            try:
+                p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)  # fmt: skip
+            finally:
+                signal.signal(signal.SIGINT, previous)
             time.sleep(case["interrupt"])
             p.send_signal(signal.SIGINT)
             _, err = p.communicate(timeout=timeout)
