@@ -145,7 +145,8 @@ def interrupt_handled() -> None:
 
 def after_run(status: int) -> None:
     """The command has returned `status`: a Ctrl-C while the process winds down ends it at
-    once with that status (the run's outputs are already complete or already discarded)."""
+    once, with that status when it is non-zero and 130 otherwise (the run's outputs are already
+    complete or already discarded)."""
     if signal.getsignal(signal.SIGINT) is _interrupt:
         signal.signal(signal.SIGINT, lambda s, f: _exit_now(None, status or 130))
 
