@@ -1269,7 +1269,7 @@ def v3_cases(f: dict) -> list[dict]:
                                         "--solver", "dense"]),
         ("predict_clusters_huge", ["predict", "--dataset", "clusters", "--n-train", big]),
         ("predict_many_times_cov", ["predict", "--n-train", "1000", "--cov", "--time",
-                                    ",".join(map(str, range(40000)))]),
+                                    ",".join(map(str, range(20000)))]),
         ("learning_curve_draws_1e9", ["learning-curve", "--draws", "1e9"]),
         ("learning_curve_mnist1d_huge", ["learning-curve", "--dataset", "mnist1d", "--n-train",
                                          big, "--n", "10"]),
