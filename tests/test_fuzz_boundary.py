@@ -444,3 +444,14 @@ def test_refusals_of_the_library_name_the_option(tmp_path, capsys, x64, args, op
     assert cli.main([*args, "--no-progress", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and f"error: {option} " in err, err
+
+
+def test_noisy_labels_refusals_name_the_option(tmp_path, capsys, x64):
+    base = ["noisy-labels", "--epochs", "1", "--seeds", "2", "--no-progress"]
+    for extra, option in (
+        (["--arch", "cnn", "--input-shape", "9x9x1", "--dataset", "digits"], "--input-shape"),
+        (["--dataset", "digits,,mnist1d"], "--dataset"),
+    ):
+        assert cli.main([*base, *extra, "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"error: {option}" in err, err

@@ -16,6 +16,7 @@ from ._common import (
     progress_bar,
 )
 from ._config import build_config as _build
+from ._config import option_message
 
 __all__ = ["add_parser", "run"]
 
@@ -160,6 +161,16 @@ NOISY_OPTIONS = {
 }
 
 
+def _option_message(err) -> str:
+    """A refusal of the study, naming the option that sets the config field it names."""
+    import dataclasses
+
+    from ..studies._noisy_labels import NoisyLabelsConfig
+
+    fields = {f.name for f in dataclasses.fields(NoisyLabelsConfig)} | set(NOISY_OPTIONS)
+    return option_message(str(err), fields, NOISY_OPTIONS)
+
+
 def build_config(args):
     """The study's config from the options (one-line CliError for a bad one)."""
     from ..studies._noisy_labels import NoisyLabelsConfig, with_preset
@@ -222,7 +233,10 @@ def run(args) -> int:
     names = (args.dataset or "digits,mnist1d").split(",")
     unknown = [n for n in names if n not in BUILTIN_DATASETS]
     if args.data is None and (unknown or not names):
-        raise CliError(f"unknown dataset {unknown[0]!r}; choose from {', '.join(BUILTIN_DATASETS)}")
+        raise CliError(
+            f"--dataset: unknown dataset {unknown[0]!r}; choose from "
+            f"{', '.join(BUILTIN_DATASETS)} (comma-separated)"
+        )
     if args.data is not None and not Path(args.data).exists():
         raise CliError(f"data file not found: {args.data}")
     jax.config.update("jax_enable_x64", True)  # the kernel limit in float64; networks are float32
@@ -244,7 +258,7 @@ def run(args) -> int:
         with progress_bar("ntk-air noisy-labels", not args.no_progress) as bar:
             study = studies.noisy_labels(datasets, config, progress=bar)
     except (ValueError, KeyError, TypeError) as err:
-        raise CliError(str(err)) from err
+        raise CliError(_option_message(err)) from err
     timer.lap("study")
     summary = report.write_noisy_labels(writer, study)
     timer.lap("report")
