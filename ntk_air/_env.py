@@ -143,12 +143,18 @@ def interrupt_handled() -> None:
     _INTERRUPT["handled"] = True
 
 
-def after_run(status: int) -> None:
-    """The command has returned `status`: a Ctrl-C while the process winds down ends it at
-    once, with that status when it is non-zero and 130 otherwise (the run's outputs are already
-    complete or already discarded)."""
-    if signal.getsignal(signal.SIGINT) is _interrupt:
-        signal.signal(signal.SIGINT, lambda s, f: _exit_now(None, status or 130))
+def after_run(status: int, *, failing: bool = False) -> None:
+    """The command has ended with `status`. In its own process (after `interrupts_raise`) the
+    process ends here, its output flushed, without the interpreter's teardown: a Ctrl-C there
+    (JAX's clean-up takes a moment) would otherwise meet a handler already reset and kill the
+    process without a line. While an exception propagates (`failing`: a traceback due) the
+    teardown runs, and a Ctrl-C in it ends the process at once with exit status 130."""
+    if signal.getsignal(signal.SIGINT) is not _interrupt:
+        return  # not the command's own process (e.g. cli.main called from Python)
+    if failing:
+        signal.signal(signal.SIGINT, lambda s, f: _exit_now(None, 130))
+        return
+    _exit_now(None, status)
 
 
 def check_environment() -> None:

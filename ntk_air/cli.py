@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         _abort_open_writers()
-        after_run(status)
+        after_run(status, failing=sys.exc_info()[0] is not None)
 
 
 def _abort_open_writers() -> None:
