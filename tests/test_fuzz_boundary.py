@@ -400,6 +400,7 @@ BIG = "500000"
             "--time",
         ),
         (["learning-curve", "--draws", "1e9"], "--draws"),
+        (["noisy-labels", "--dataset", "mnist1d", "--n-train", "100000000"], "--n-train"),
     ],
 )
 def test_huge_runs_are_refused_with_the_estimate_before_work(tmp_path, capsys, x64, args, text):

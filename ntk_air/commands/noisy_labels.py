@@ -242,12 +242,10 @@ def run(args) -> int:
     jax.config.update("jax_enable_x64", True)  # the kernel limit in float64; networks are float32
     timer = Timer()
     try:
-        datasets = (
-            [load_clean(None, config, args.data)]
-            if args.data
-            else [load_clean(n, config) for n in names]
-        )
-        splits = [split_dataset(ds, config) for ds in datasets]  # split errors first
+        datasets, splits = [], []
+        for name in [None] if args.data else names:  # each one split (or refused) in turn
+            datasets.append(load_clean(name, config, args.data))
+            splits.append(split_dataset(datasets[-1], config))
         try:  # time and memory of the whole run, before any network is built
             print(check_loop(noisy_labels_estimate(splits, config), budget).line(), flush=True)
         except ResourceError as err:
