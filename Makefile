@@ -8,17 +8,20 @@ PYTEST_ARGS ?= -n 2 -q
 
 .PHONY: run test lint notebooks docs nt-reference nt-upstream clean
 
+# editable_mode=compat: the install puts the repository on sys.path, where the real package wins
+# over a clone folder named ntk_air in the current directory (the default editable finder runs
+# after Python's own search and loses to that folder).
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e .
+	$(BIN)/python -m pip install -e . --config-settings editable_mode=compat
 	touch $@
 
 # Tests also cover the optional neural-tangents backend: NT 0.6.5 is installed with --no-deps
 # (its metadata would pull TensorFlow, which ntk_air never needs).
 # The docs extra is part of the test setup: tests/test_docs.py builds the site with --strict.
 $(VENV)/.installed-test: $(VENV)/.installed-run
-	$(BIN)/python -m pip install -e ".[test,nt,docs]"
+	$(BIN)/python -m pip install -e ".[test,nt,docs]" --config-settings editable_mode=compat
 	$(BIN)/python -m pip install --no-deps neural-tangents==0.6.5
 	touch $@
 
@@ -30,7 +33,7 @@ test: $(VENV)/.installed-test
 
 # JupyterLab on the paired notebooks (notebooks/README.md).
 notebooks: $(VENV)/.installed-test
-	$(BIN)/python -m pip install -e ".[notebooks]"
+	$(BIN)/python -m pip install -e ".[notebooks]" --config-settings editable_mode=compat
 	$(BIN)/jupyter lab notebooks/
 
 # The API reference and the notebooks as a static site in site/ (git-ignored); open

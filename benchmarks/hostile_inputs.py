@@ -1244,6 +1244,37 @@ def v3_cases(f: dict) -> list[dict]:
     ):  # fmt: skip
         key = "_".join(f"{k}={v}" for k, v in env.items())
         c(f"env_{key}", "traceback", GOOD_AIR, expect, env=env)
+
+    # --- round three, second pass (the independent set's open root causes) -----------------
+    for env in ({"MPLBACKEND": "nosuchbackend"}, {"XLA_FLAGS": "--xla_this_flag_does_not_exist=1"},
+                {"XLA_FLAGS": "garbage"}):  # fmt: skip
+        key = "_".join(f"{k}={v}" for k, v in env.items())
+        c(f"env_{key}", "traceback", GOOD_AIR, "refuse", env=env)
+    c("env_XLA_FLAGS_valid", "wrong refusal", GOOD_AIR, "succeed",
+      env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})  # fmt: skip
+    for t in (4.0, 6.0):  # Ctrl-C during the run (start-up takes seconds on 2 shared cores)
+        c(f"ctrl_c_at_{t}s", "data loss", ["air", "--dataset", "clusters", "--n-train", "2000",
+                                          "--no-progress"], "interrupt", interrupt=t,
+          setup=_earlier_run_setup, check=_earlier_run_intact)  # fmt: skip
+    for cmd in ("air", "distill", "entk", "noisy-labels", "learning-curve", "predict"):
+        c(f"{cmd.replace('-', '_')}_fifo", "hang", [cmd, f["fifo"], "--no-progress"])
+    big = "500000"
+    for name, argv in (
+        ("air_num_steps_1e9", ["air", "--num-steps", "1e9"]),
+        ("air_num_steps_int_1e9", ["air", "--num-steps", "1000000000"]),
+        ("air_mnist1d_huge_dense", ["air", "--dataset", "mnist1d", "--n-train", big, "--solver",
+                                    "dense"]),
+        ("air_clusters_huge_auto", ["air", "--dataset", "clusters", "--n-train", big]),
+        ("distill_mnist1d_huge_dense", ["distill", "--dataset", "mnist1d", "--n-train", big,
+                                        "--solver", "dense"]),
+        ("predict_clusters_huge", ["predict", "--dataset", "clusters", "--n-train", big]),
+        ("predict_many_times_cov", ["predict", "--n-train", "1000", "--cov", "--time",
+                                    ",".join(map(str, range(20000)))]),
+        ("learning_curve_draws_1e9", ["learning-curve", "--draws", "1e9"]),
+        ("learning_curve_mnist1d_huge", ["learning-curve", "--dataset", "mnist1d", "--n-train",
+                                         big, "--n", "10"]),
+    ):  # fmt: skip
+        c(name, "hang", [*argv, "--no-progress"])
     return cases
 
 
@@ -1252,7 +1283,8 @@ import json, sys, warnings
 warnings.simplefilter("ignore")
 import numpy as np, jax, jax.numpy as jnp
 jax.config.update("jax_enable_x64", True)
-from ntk_air import checked, kernels, studies, targets, report
+from ntk_air import checked, kernels, studies, report
+from ntk_air import distillation as targets  # the 0.3 layout
 from ntk_air.studies import EntkConfig
 from ntk_air.studies import NoisyLabelsConfig
 kf = kernels.two_layer_relu_kernel_fn()
@@ -1312,8 +1344,8 @@ def diag_exact():
             raise AssertionError("diagonal of H∞ not exact")
     return h
 case("kernel_diag_exact_784", S, diag_exact)
-case("kernel_operator_tile_0", R, lambda: __import__("ntk_air.spectral").operators.kernel_operator(kf, x, tile_size=0))
-case("kernel_operator_tile_neg", R, lambda: __import__("ntk_air.spectral").operators.kernel_operator(kf, x, tile_size=-2))
+case("kernel_operator_tile_0", R, lambda: __import__("ntk_air.spectral", fromlist=["x"]).kernel_operator(kf, x, tile_size=0))
+case("kernel_operator_tile_neg", R, lambda: __import__("ntk_air.spectral", fromlist=["x"]).kernel_operator(kf, x, tile_size=-2))
 case("safe_file_name_traversal", S, lambda: None if report._files.safe_file_name("/" + "../" * 3 + "X") == "X" else 1 / 0)
 out = {}
 for name, (expect, fn) in cases.items():
@@ -1361,8 +1393,14 @@ def run_v3_case(case: dict, root: Path, timeout: float) -> dict:
             err = "\n".join(r[1] for r in results if r[1])
             err = "" if code == 0 else err
         elif case.get("interrupt") is not None:
-            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 env=env)  # fmt: skip
+            # a background job ignores SIGINT and children inherit that: start the child with
+            # the default (a handled signal resets at exec), what a terminal's Ctrl-C meets
+            previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+            try:
+                p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)  # fmt: skip
+            finally:
+                signal.signal(signal.SIGINT, previous)
             time.sleep(case["interrupt"])
             p.send_signal(signal.SIGINT)
             _, err = p.communicate(timeout=timeout)

@@ -4,7 +4,16 @@
 `JAX_ENABLE_X64` (JAX itself raises from deep inside its import) becomes one sentence; invoked
 as the `ntk-air` command the sentence goes to stderr with exit status 2, and a Ctrl-C before the
 command's own handler is in place exits 130 with one line (no traceback, nothing written).
-`check_backend` turns a `JAX_PLATFORMS` that names a backend this machine lacks into one sentence.
+`check_backend` turns a `JAX_PLATFORMS` that names a backend this machine lacks, and an
+`XLA_FLAGS` that XLA rejects (XLA ends the process from C++ when it parses them, so they are
+tried in a child process), into one sentence; `check_plotting` does the same for a `MPLBACKEND`
+that matplotlib rejects when it is imported.
+
+Ctrl-C in the command (`interrupts_raise`): a KeyboardInterrupt that lands inside a callback
+whose exceptions Python only prints (XLA's garbage-collector callback, a `__del__`, an atexit
+function) is raised again in the main code, and a run that has not ended a few seconds after
+Ctrl-C (a C++ call that never returns to Python) is ended with exit status 130; a second
+Ctrl-C ends it at once.
 """
 
 from __future__ import annotations
@@ -12,8 +21,17 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 
-__all__ = ["EnvironmentProblem", "check_environment", "check_backend", "is_cli"]
+__all__ = [
+    "EnvironmentProblem",
+    "check_environment",
+    "check_backend",
+    "check_plotting",
+    "interrupts_raise",
+    "interrupt_handled",
+    "is_cli",
+]
 
 _TRUTH = ("y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0")
 
@@ -31,9 +49,112 @@ def is_cli() -> bool:
 
 
 def _interrupted_early(signum, frame):  # pragma: no cover - exercised in a subprocess
-    sys.stderr.write("ntk-air: interrupted before the run started; nothing was written\n")
-    sys.stderr.flush()
-    os._exit(130)
+    _exit_now("ntk-air: interrupted before the run started; nothing was written")
+
+
+def _exit_now(line: str | None, status: int = 130) -> None:  # pragma: no cover - subprocess
+    """Write `line` (if any) to stderr and end the process at once (no clean-up callbacks)."""
+    try:
+        if line:
+            sys.stderr.write(line + "\n")
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+    except Exception:  # noqa: BLE001 - a closed or broken stream: end anyway
+        pass
+    os._exit(status)
+
+
+# Ctrl-C in the command, after its handler is in place (`interrupts_raise`).
+GRACE_SECONDS = 5.0
+"""Seconds the command has to end after Ctrl-C before it is ended without its clean-up."""
+_INTERRUPT = {"first": None, "again": False, "handled": False, "abandon": None}
+
+
+def _interrupt(signum, frame):  # pragma: no cover - exercised in a subprocess
+    if frame is not None and frame.f_code is _reraise_swallowed.__code__:
+        _raise_later()  # never inside the hook itself: Python would print it, not raise it
+        return
+    if _INTERRUPT["again"]:  # a swallowed interrupt, raised again
+        _INTERRUPT["again"] = False
+        raise KeyboardInterrupt
+    if _INTERRUPT["first"] is not None:  # a second Ctrl-C: end now
+        _abandon("ntk-air: interrupted again; stopped at once")
+    _INTERRUPT["first"] = True
+    threading.Thread(target=_last_resort, name="ntk-air-interrupt", daemon=True).start()
+    raise KeyboardInterrupt
+
+
+def _raise_later() -> None:  # pragma: no cover - exercised in a subprocess
+    """Deliver the interrupt again to the main thread in a moment (outside the callback)."""
+    import _thread
+
+    _INTERRUPT["again"] = True
+    timer = threading.Timer(0.01, _thread.interrupt_main)
+    timer.daemon = True
+    timer.start()
+
+
+def _abandon(line: str) -> None:  # pragma: no cover - exercised in a subprocess
+    cleanup = _INTERRUPT["abandon"]
+    try:
+        if cleanup is not None:
+            cleanup()
+    finally:
+        _exit_now(None if _INTERRUPT["handled"] else line)
+
+
+def _last_resort() -> None:  # pragma: no cover - exercised in a subprocess
+    """End a run that Ctrl-C did not end within GRACE_SECONDS (an interrupt lost in C++ code)."""
+    import time
+
+    time.sleep(GRACE_SECONDS)
+    _abandon("ntk-air: interrupted; the run did not stop by itself and was ended")
+
+
+def _reraise_swallowed(unraisable) -> None:  # pragma: no cover - exercised in a subprocess
+    """sys.unraisablehook: a KeyboardInterrupt that a callback swallowed is raised again in the
+    main thread (at its next line, outside the callback); anything else as Python prints it."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _raise_later()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def interrupts_raise(abandon=None) -> bool:
+    """From here on Ctrl-C raises KeyboardInterrupt in the `ntk-air` command, and reaches it.
+
+    Only in the command's own process, in its main thread, once the early handler of
+    `check_environment` is in place (elsewhere, e.g. `cli.main` called from Python, nothing
+    changes). `abandon()` is called before the process is ended without returning (a run not
+    stopped GRACE_SECONDS after Ctrl-C, or a second Ctrl-C). Returns whether it took over.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGINT) is not _interrupted_early:
+        return False
+    _INTERRUPT.update(first=None, again=False, handled=False, abandon=abandon)
+    sys.unraisablehook = _reraise_swallowed
+    signal.signal(signal.SIGINT, _interrupt)
+    return True
+
+
+def interrupt_handled() -> None:
+    """The command has reported the interrupt (its one line); a later forced end adds none."""
+    _INTERRUPT["handled"] = True
+
+
+def after_run(status: int, *, failing: bool = False) -> None:
+    """The command has ended with `status`. In its own process (after `interrupts_raise`) the
+    process ends here, its output flushed, without the interpreter's teardown: a Ctrl-C there
+    (JAX's clean-up takes a moment) would otherwise meet a handler already reset and kill the
+    process without a line. While an exception propagates (`failing`: a traceback due) the
+    teardown runs, and a Ctrl-C in it ends the process at once with exit status 130."""
+    if signal.getsignal(signal.SIGINT) is not _interrupt:
+        return  # not the command's own process (e.g. cli.main called from Python)
+    if failing:
+        signal.signal(signal.SIGINT, lambda s, f: _exit_now(None, 130))
+        return
+    _exit_now(None, status)
 
 
 def check_environment() -> None:
@@ -53,18 +174,82 @@ def check_environment() -> None:
         raise EnvironmentProblem(msg)
 
 
+def _first_sentence(text: str, limit: int = 200) -> str:
+    line = (text.strip().splitlines() or [""])[0]
+    for end in (". ", "; "):
+        if end in line:
+            line = line[: line.index(end)]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+_XLA_PROBE = "import jax; jax.devices()"
+_XLA_FLAGS_ACCEPTED: set = set()  # values of XLA_FLAGS this process has seen accepted
+
+
+def _check_xla_flags() -> None:
+    """ValueError in one sentence when XLA rejects `XLA_FLAGS` (it would end this process)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if not flags.strip() or flags in _XLA_FLAGS_ACCEPTED:
+        return
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _XLA_PROBE],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            timeout=300,
+        )
+    except (OSError, subprocess.SubprocessError):  # cannot probe: let JAX decide
+        return
+    if proc.returncode == 0:
+        _XLA_FLAGS_ACCEPTED.add(flags)
+        return
+    said = [ln for ln in proc.stderr.splitlines() if "XLA_FLAGS" in ln]
+    if not said and proc.returncode > 0:  # failed for another reason (JAX_PLATFORMS, …)
+        return
+    why = said[-1] if said else f"XLA ended with signal {-proc.returncode}"
+    why = why.split("] ", 1)[-1]  # drop glog's "F1206 12:00:00 … file.cc:234] " prefix
+    raise ValueError(
+        f"XLA rejects the environment variable XLA_FLAGS={flags!r} ({_first_sentence(why)}); "
+        "fix or unset it"
+    )
+
+
 def check_backend() -> None:
-    """ValueError in one sentence when `JAX_PLATFORMS` names a backend this machine lacks."""
+    """ValueError in one sentence when `JAX_PLATFORMS` names a backend this machine lacks, or
+    XLA rejects `XLA_FLAGS` (checked in a child process: XLA ends the process that parses them,
+    so this runs before the first use of JAX's backend; it costs a second only when XLA_FLAGS
+    is set)."""
     import jax
 
+    _check_xla_flags()
     try:
         jax.devices()
     except (RuntimeError, AssertionError, ValueError) as err:
         platforms = os.environ.get("JAX_PLATFORMS") or jax.config.jax_platforms
-        first = (str(err).strip().splitlines() or ["no backend"])[0][:160]
         raise ValueError(
             f"JAX cannot start the backend JAX_PLATFORMS={platforms!r} on this machine "
-            f"({first}); unset it or set JAX_PLATFORMS=cpu"
+            f"({_first_sentence(str(err)) or 'no backend'}); unset it or set JAX_PLATFORMS=cpu"
+        ) from None
+
+
+def check_plotting() -> None:
+    """ValueError in one sentence when matplotlib rejects `MPLBACKEND` (it raises from inside
+    its import): the figures of ntk_air are drawn without a backend (`Figure.savefig`), so any
+    valid name works, and the variable may be unset."""
+    try:
+        import matplotlib  # noqa: F401
+    except ValueError as err:
+        value = os.environ.get("MPLBACKEND")
+        if value is None or "backend" not in str(err):
+            raise
+        raise ValueError(
+            f"matplotlib rejects the environment variable MPLBACKEND={value!r} (not a backend "
+            "it knows); unset it or set MPLBACKEND=Agg"
         ) from None
 
 

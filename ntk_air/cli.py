@@ -8,8 +8,7 @@ import importlib
 import sys
 
 from . import __version__
-from ._env import _interrupted_early as interrupted_early
-from ._env import check_backend
+from ._env import after_run, check_backend, check_plotting, interrupt_handled, interrupts_raise
 from .commands._common import CliError
 from .commands._lists import join_space_lists
 
@@ -69,14 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     (disk full, permission lost mid-run), 130 when interrupted. A refused, failed or interrupted
     run leaves its output folder as it was (`report.ReportWriter`).
     """
-    import signal
-
-    from .report._files import abort_open_writers
-
     command = "ntk-air"
+    status = 1
     try:
-        if signal.getsignal(signal.SIGINT) is interrupted_early and threading_main():
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt below
+        interrupts_raise(abandon=_abort_open_writers)  # the command's process: Ctrl-C → below
         _safe_streams()
         parser = build_parser()
         argv = sys.argv[1:] if argv is None else list(argv)
@@ -84,11 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         command = f"ntk-air {args.command}"
         try:
             check_backend()
+            if args.command != "kernel":  # every other command draws figures
+                check_plotting()
         except ValueError as err:
             raise CliError(str(err)) from None
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        return status
     except CliError as err:
         print(f"{command}: error: {err}", file=sys.stderr)
+        status = 2
         return 2
     except KeyboardInterrupt:
         print(
@@ -96,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             "(a report folder is updated only when a run completes)",
             file=sys.stderr,
         )
+        interrupt_handled()
+        status = 130
         return 130
     except OSError as err:  # disk full, permission lost mid-run, …
         where = f" ({err.filename})" if err.filename else ""
@@ -117,19 +118,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     finally:
-        abort_open_writers()
+        _abort_open_writers()
+        after_run(status, failing=sys.exc_info()[0] is not None)
+
+
+def _abort_open_writers() -> None:
+    """`report.abort_open_writers`, when the report package was loaded (else none is open)."""
+    files = sys.modules.get("ntk_air.report._files")
+    if files is not None:
+        files.abort_open_writers()
 
 
 def parser_commands() -> tuple:
     """The subcommand names as typed (noisy_labels → noisy-labels)."""
     return tuple(c.replace("_", "-") for c in COMMANDS)
-
-
-def threading_main() -> bool:
-    """Whether this is the main thread (the only one that may set signal handlers)."""
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

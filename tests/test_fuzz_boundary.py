@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,6 +210,8 @@ def test_save_predictions_may_not_overwrite_a_report_file(tmp_path, capsys, x64)
     [
         ({"JAX_ENABLE_X64": "banana"}, "JAX_ENABLE_X64"),
         ({"JAX_PLATFORMS": "cuda"}, "JAX_PLATFORMS"),
+        ({"MPLBACKEND": "nosuchbackend"}, "MPLBACKEND"),
+        ({"XLA_FLAGS": "--xla_this_flag_does_not_exist=1"}, "XLA_FLAGS"),
     ],
 )
 def test_environment_problems_are_one_sentence(tmp_path, env, text):
@@ -286,3 +291,168 @@ def test_argparse_refusals_are_one_line(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--seed" in err[0] and "usage" not in err[0]
+
+
+def _cli_process(args, env=None, cwd=None):
+    # A background job ignores SIGINT and its children inherit that: the child must start with
+    # the default, what a terminal user's Ctrl-C meets (a handled signal resets at exec).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ntk_air", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
+            cwd=cwd,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_ends_the_command_promptly_in_one_line(tmp_path):
+    """Ctrl-C at ~1 s (start-up: imports, XLA's gc callback) and at ~3 s (start-up or the run)
+    ends the command with exit 130, one line, no traceback, within the grace period."""
+    from ntk_air import _env
+
+    args = ["air", "--dataset", "clusters", "--n-train", "3000", "--no-progress"]
+    procs = [(_cli_process(args + ["--out", str(tmp_path / f"o{t}")]), t) for t in (1.0, 3.0)]
+    t0 = time.monotonic()
+    for proc, at in procs:
+        time.sleep(max(0.0, t0 + at - time.monotonic()))
+        proc.send_signal(signal.SIGINT)
+    for proc, at in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, (at, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, (at, err)
+        assert "interrupted" in err
+    assert time.monotonic() - t0 < 3.0 + _env.GRACE_SECONDS + 10
+
+
+SWALLOWED = """
+import gc, signal
+from ntk_air import _env
+signal.signal(signal.SIGINT, _env._interrupted_early)  # what the command's start-up installs
+assert _env.interrupts_raise()
+fired = []
+def landed_in_a_callback(phase, info):  # a Ctrl-C landing inside XLA's gc callback
+    if not fired:
+        fired.append(1)
+        raise KeyboardInterrupt
+gc.callbacks.append(landed_in_a_callback)
+try:
+    gc.collect()
+    for _ in range(10**7):
+        pass
+    print("swallowed")
+except KeyboardInterrupt:
+    _env.interrupt_handled()
+    print("raised")
+"""
+
+
+def test_a_ctrl_c_swallowed_by_a_gc_callback_is_raised_again():
+    proc = subprocess.run(
+        [sys.executable, "-c", SWALLOWED], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "raised" and "Traceback" not in proc.stderr
+
+
+def test_a_clone_folder_named_ntk_air_does_not_shadow_the_package(tmp_path):
+    """Python running from the folder above a clone named ntk_air finds the clone as a namespace
+    portion; the package on a sys.path entry (PYTHONPATH, or what `make`'s compat editable
+    install writes) is a regular package and wins."""
+    import ntk_air
+
+    root = Path(ntk_air.__file__).resolve().parents[1]
+    (tmp_path / "ntk_air").mkdir()
+    (tmp_path / "ntk_air" / "README.md").write_text("a clone of the repository")
+    proc = subprocess.run(
+        [sys.executable, "-c", "import ntk_air; print(ntk_air.__file__, ntk_air.kernels.__name__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(root / "ntk_air" / "__init__.py"), "ntk_air.kernels"]
+    assert "editable_mode=compat" in (root / "Makefile").read_text()
+
+
+BIG = "500000"
+
+
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["air", "--num-steps", "1e9"], "10⁹ steps"),
+        (
+            ["air", "--dataset", "mnist1d", "--n-train", BIG, "--solver", "dense"],
+            "--solver topk",
+        ),
+        (["air", "--dataset", "clusters", "--n-train", BIG], "limit"),
+        (["distill", "--dataset", "clusters", "--n-train", BIG, "--solver", "dense"], "topk"),
+        (["predict", "--dataset", "clusters", "--n-train", BIG], "--n-train"),
+        (
+            ["predict", "--n-train", "1000", "--cov", "--time", ",".join(map(str, range(40000)))],
+            "--time",
+        ),
+        (["learning-curve", "--draws", "1e9"], "--draws"),
+        (["noisy-labels", "--dataset", "mnist1d", "--n-train", "100000000"], "--n-train"),
+    ],
+)
+def test_huge_runs_are_refused_with_the_estimate_before_work(tmp_path, capsys, x64, args, text):
+    """Huge step, time or draw counts and huge generated data: one sentence with the estimate
+    (GB, or the time against the limit) and what would fit, exit 2, before the data are
+    generated or K is formed."""
+    out = tmp_path / "o"
+    t0 = time.monotonic()
+    assert cli.main([*args, "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and text in err, err
+    assert "GB" in err
+    assert time.monotonic() - t0 < 60  # 500 000 rows of mnist1d alone take minutes
+    assert not out.exists() or not [p for p in out.iterdir() if not p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    "command", ["air", "distill", "entk", "noisy-labels", "learning-curve", "predict", "kernel"]
+)
+def test_a_fifo_directory_or_device_as_data_file_is_one_sentence(tmp_path, capsys, command):
+    fifo = tmp_path / "in.npz"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.npz"
+    folder.mkdir()
+    for path, kind in ((fifo, "FIFO"), (folder, "directory"), ("/dev/null", "device")):
+        out = tmp_path / ("k.npz" if command == "kernel" else "o")
+        assert cli.main([command, str(path), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and kind in err, err
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["air", "--tile-size", "0"], "--tile-size"),
+        (["air", "--noise-rate", "1.5"], "--noise-rate"),
+        (["distill", "--beta", "2", "--rule", "bootstrap"], "--beta"),
+        (["distill", "--alpha", "1.5", "--rule", "r3"], "--alpha"),
+    ],
+)
+def test_refusals_of_the_library_name_the_option(tmp_path, capsys, x64, args, option):
+    assert cli.main([*args, "--no-progress", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"error: {option} " in err, err
+
+
+def test_noisy_labels_refusals_name_the_option(tmp_path, capsys, x64):
+    base = ["noisy-labels", "--epochs", "1", "--seeds", "2", "--no-progress"]
+    for extra, option in (
+        (["--arch", "cnn", "--input-shape", "9x9x1", "--dataset", "digits"], "--input-shape"),
+        (["--dataset", "digits,,mnist1d"], "--dataset"),
+    ):
+        assert cli.main([*base, *extra, "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"error: {option}" in err, err

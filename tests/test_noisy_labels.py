@@ -390,7 +390,7 @@ TINY = [
     [
         (["--noise-rate", "1.0"], "--noise-rate must be a finite number ≥ 0 and < 1"),
         (["--methods", "plain,r9"], "--methods: invalid choice 'r9'"),
-        (["--n-classes", "11"], "n_classes 11 exceeds the 10 classes of digits"),
+        (["--n-classes", "11"], "--n-classes 11 exceeds the 10 classes of digits"),
         (["--seeds", "1"], "seeds must be an integer ≥ 2"),
         (["--dataset", "cifar"], "unknown dataset 'cifar'"),
         (["--widths", "0"], "--widths must be positive integers"),

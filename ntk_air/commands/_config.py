@@ -21,6 +21,7 @@ from ._lists import comma_list, int_tuple
 __all__ = [
     "add_config_options",
     "config_from_args",
+    "option_map",
     "build_config",
     "integer",
     "option_message",
@@ -40,13 +41,15 @@ def integer(text: str) -> int:
     return int(value)
 
 
-def _options(cls) -> dict:
-    """{field: option} of the config's CLI fields."""
-    return {
+def option_map(cls, **aliases) -> dict:
+    """{field: option} of the config's CLI fields, plus `aliases` (the names a check uses for
+    one element of a field, e.g. alpha="--alpha" for `alphas`)."""
+    options = {
         f.name: f.metadata.get("option", "--" + f.name.replace("_", "-"))
         for f in dataclasses.fields(cls)
         if "help" in f.metadata
     }
+    return {**options, **aliases}
 
 
 def option_name(field: str, options: dict | None = None) -> str:
@@ -100,15 +103,16 @@ def add_config_options(p, cls, *, skip=(), only=None) -> None:
         p.add_argument(option, **kw)
 
 
-def config_from_args(cls, args, **fields):
+def config_from_args(cls, args, *, aliases: dict | None = None, **fields):
     """`cls` from the parsed options of its CLI fields (and `fields`, set by the command); a
-    refusal names the option (a `CliError`, one sentence)."""
+    refusal names the option (a `CliError`, one sentence; `aliases` as in `option_map`)."""
+    options = option_map(cls, **(aliases or {}))
     given = {
         name: tuple(v) if isinstance(v, list) else v
-        for name in _options(cls)
+        for name in option_map(cls)
         if (v := getattr(args, name, argparse.SUPPRESS)) is not argparse.SUPPRESS
     }
-    return build_config(cls, _options(cls), **{**given, **fields})
+    return build_config(cls, options, **{**given, **fields})
 
 
 def build_config(cls, options: dict | None = None, **fields):
@@ -116,11 +120,12 @@ def build_config(cls, options: dict | None = None, **fields):
 
     Args:
       cls: a config dataclass (`studies.AIRConfig`, …) whose `__post_init__` checks its fields.
-      options: {field: "--option"} where the option is not `--field-name`.
+      options: {field: "--option"} where the option is not `--field-name` (also the names
+        the config's checks use for one element of a field, e.g. `beta` of `betas`).
       **fields: the config's fields, from the parsed options.
     """
     try:
         return cls(**fields)
     except (ValueError, TypeError) as err:
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} | set(options or {})
         raise CliError(option_message(str(err), names, options)) from None

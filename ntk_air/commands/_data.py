@@ -80,6 +80,26 @@ def add_data_options(p: argparse.ArgumentParser, *, positional: bool = True) -> 
     )
 
 
+# The loaders' parameters (and the names their checks use) → the options that set them.
+_DATA_OPTIONS = {
+    "noise rate": "--noise-rate",
+    "noise sigma": "--noise-rate",
+    "noise_rate": "--noise-rate",
+    "n_train": "--n-train",
+    "n_test": "--n-test",
+    "seed": "--seed",
+}
+
+
+def _data_error(err) -> CliError:
+    """A loader's refusal as a CLI message naming the option."""
+    message = str(err)
+    for name, option in _DATA_OPTIONS.items():
+        if message.startswith(name + " "):
+            return CliError(option + message[len(name) :])
+    return CliError(message)
+
+
 # Built-in data sets whose loader draws its own train/test split of any size (up to all the
 # examples): `load_dataset(args, split_sizes=True)` hands them --n-train/--n-test.
 SPLIT_SIZED = ("digits", "digits-binary", "mnist1d", "mnist1d-binary")
@@ -112,11 +132,39 @@ def _larger_split(name: str, sizes: dict) -> dict:
     return {"n_train": want_train, "n_test": want_test}
 
 
-def load_dataset(args, *, split_sizes: bool = False):
+def _stand_in(name: str, kwargs: dict, n_train, n_test):
+    """A Dataset with the shapes and dtypes that `name` would have at n_train × n_test rows,
+    made from its default rows without generating the others (zero-stride views: no memory)."""
+    import numpy as np
+
+    from .. import data as data_mod
+
+    base = data_mod.load(name, **kwargs)
+    train0, test0 = np.shape(base.x)[0], np.shape(base.x_test)[0]
+    n, m = n_train or train0, test0 if n_test is None else n_test
+
+    def rows(a, k):
+        a = np.asarray(a)
+        return np.broadcast_to(a[:1], (k, *a.shape[1:])) if a.shape[0] else a
+
+    return base._replace(
+        x=rows(base.x, n),
+        y=rows(base.y, n),
+        y_clean=rows(base.y_clean, n),
+        x_test=rows(base.x_test, m),
+        y_test_clean=rows(base.y_test_clean, m),
+    )
+
+
+def load_dataset(args, *, split_sizes: bool = False, plan=None):
     """The Dataset named by the options: DATA.npz if given, else the built-in --dataset; then
     the stratified subsample of --n-train / --n-test. With `split_sizes=True`, the built-in
     loaders of `SPLIT_SIZED` draw a split of exactly those sizes instead (so --n-train may exceed
-    their default split, e.g. 1000 digits)."""
+    their default split, e.g. 1000 digits).
+
+    `plan(dataset)`: the command's estimate (raises CliError to refuse). Built-in data asked for
+    more rows than its default are planned on a stand-in of the asked shapes (`_stand_in`)
+    before any row is generated; the caller plans the loaded data set itself."""
     from .. import data as data_mod
 
     sizes = {k: getattr(args, k, None) for k in ("n_train", "n_test")}
@@ -155,6 +203,16 @@ def load_dataset(args, *, split_sizes: bool = False):
         kwargs = {"seed": seed, "noise": args.noise or DATA_DEFAULTS["noise"]}
         if args.noise_rate is not None:
             kwargs["noise_rate"] = args.noise_rate
+        train0, test0 = DEFAULT_ROWS.get(name.replace("-binary", ""), (None, None))
+        more = train0 is not None and (
+            (sizes["n_train"] or 0) > train0 or (sizes["n_test"] or 0) > test0
+        )
+        if plan is not None and more:  # the estimate before a row is generated
+            try:
+                stand_in = _stand_in(name, kwargs, sizes["n_train"], sizes["n_test"])
+            except (ValueError, TypeError) as err:
+                raise _data_error(err) from err
+            plan(stand_in)
         if split_sizes and name in SPLIT_SIZED:
             for key in ("n_train", "n_test"):
                 if sizes[key] is not None:
@@ -164,7 +222,7 @@ def load_dataset(args, *, split_sizes: bool = False):
         try:
             ds = data_mod.load(name, **kwargs)
         except (ValueError, TypeError) as err:
-            raise CliError(str(err)) from err
+            raise _data_error(err) from err
     task = getattr(args, "task", None)
     if task is not None:
         try:

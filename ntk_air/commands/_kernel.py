@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._config import option_message
 from ._errors import CliError
 
 __all__ = ["add_kernel_options", "build_kernel_fn", "kernel_config"]
@@ -64,7 +65,7 @@ def build_kernel_fn(args):
         try:
             return nt_backend.kernel_fn_from_spec(args.arch, **options)
         except (ValueError, ImportError) as err:  # NeuralTangentsUnavailable is an ImportError
-            raise CliError(str(err)) from err
+            raise CliError(option_message(str(err), options)) from err
     from ..kernels._kernel_fn import ARCHITECTURES, make_kernel_fn
 
     if args.arch not in ARCHITECTURES:  # an architecture spec: fc or cnn run natively
@@ -73,7 +74,7 @@ def build_kernel_fn(args):
         try:
             return native_kernel_fn_from_spec(args.arch, **options)
         except ValueError as err:
-            raise CliError(str(err)) from err
+            raise CliError(option_message(str(err), options)) from err
     if args.arch == "two-layer-relu" and (
         args.w_std != 1.0 or args.b_std != 0.0 or args.depth != 1
     ):
@@ -84,7 +85,7 @@ def build_kernel_fn(args):
     try:
         return make_kernel_fn(args.arch, **options)
     except ValueError as err:
-        raise CliError(str(err)) from err
+        raise CliError(option_message(str(err), options)) from err
 
 
 def kernel_config(args) -> dict:

@@ -54,8 +54,9 @@ def add_solver_options(
     )
 
 
-def add_time_options(p: argparse.ArgumentParser) -> None:
-    """--time-limit and --force: long loops estimated above the limit are refused."""
+def add_time_options(p: argparse.ArgumentParser, *, force: bool = True) -> None:
+    """--time-limit and --force: long loops estimated above the limit are refused (`force`:
+    False for a command whose --force means something else; only the limit then)."""
     from ..spectral._resources import DEFAULT_TIME_LIMIT
 
     p.add_argument(
@@ -63,9 +64,11 @@ def add_time_options(p: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_TIME_LIMIT,
         metavar="SECONDS",
-        help=f"refuse runs estimated to take longer (default {DEFAULT_TIME_LIMIT:.0f} s) "
-        "unless --force",
+        help=f"refuse runs estimated to take longer (default {DEFAULT_TIME_LIMIT:.0f} s)"
+        + (" unless --force" if force else ""),
     )
+    if not force:
+        return
     p.add_argument(
         "--force",
         action="store_true",

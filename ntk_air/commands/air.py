@@ -13,6 +13,7 @@ from ._common import (
     add_kernel_options,
     add_output_options,
     add_solver_options,
+    add_time_options,
     budget_from_args,
     build_kernel_fn,
     kernel_config,
@@ -46,6 +47,7 @@ def add_parser(subparsers) -> None:
     add_data_options(p)
     add_kernel_options(p)
     add_solver_options(p)
+    add_time_options(p, force=False)
     p.set_defaults(func=run)
 
 
@@ -54,14 +56,18 @@ def run(args) -> int:
 
     config = config_from_args(studies.AIRConfig, args)
     setup_dtype(args)
-    budget = budget_from_args(args)
-    dataset = load_dataset(args)
+    budget = budget_from_args(args)._replace(force=False)  # air's --force is about η
+
+    def plan(data):  # memory and time, decided (or refused) before anything large is allocated
+        try:
+            return studies.air_plan(data, budget, dtype=args.dtype, config=config)
+        except ValueError as err:
+            raise CliError(str(err)) from err
+
+    dataset = load_dataset(args, plan=plan)  # generated data: planned before it is generated
     kernel_fn = build_kernel_fn(args)
     writer = open_report(args.out)
-    try:  # decided (and refused) before anything large is allocated
-        choice = studies.air_plan(dataset, budget, dtype=args.dtype)
-    except ValueError as err:
-        raise CliError(str(err)) from err
+    choice = plan(dataset)
     note = ""
     if args.rank is not None and choice.solver == "dense":
         note = f" (--rank {args.rank} unused: the dense path computes all {choice.rank} modes)"

@@ -23,7 +23,7 @@ from ._common import (
     progress_bar,
     setup_dtype,
 )
-from ._config import add_config_options, config_from_args
+from ._config import add_config_options, config_from_args, option_map, option_message
 
 __all__ = ["add_parser", "run", "RULE_NAMES"]
 
@@ -68,13 +68,23 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .. import report, studies
+    from .. import report
     from ..report import OutputError, check_output_file
 
-    config = config_from_args(studies.DistillConfig, args, soft=not args.hard, hard=not args.soft)
+    options = option_map(studies.DistillConfig, alpha="--alpha", beta="--beta", xi="--xi")
+    config = config_from_args(
+        studies.DistillConfig, args, aliases=options, soft=not args.hard, hard=not args.soft
+    )
     setup_dtype(args)
     budget = budget_from_args(args)
-    dataset = load_dataset(args)
+
+    def plan(data):  # memory and time decided (or refused) before anything large is allocated
+        try:
+            return studies.distill_plan(data, config, budget, dtype=args.dtype)
+        except ValueError as err:
+            raise CliError(option_message(str(err), options, options)) from err
+
+    dataset = load_dataset(args, plan=plan)  # generated data: planned before it is generated
     kernel_fn = build_kernel_fn(args)
     writer = open_report(args.out)
     if args.save_predictions is not None:
@@ -87,10 +97,7 @@ def run(args) -> int:
                 f"--save-predictions {args.save_predictions} would overwrite a file of the "
                 "report in --out; give another name"
             )
-    try:  # memory and time decided (or refused) before anything large is allocated or run
-        choice, loops = studies.distill_plan(dataset, config, budget, dtype=args.dtype)
-    except ValueError as err:
-        raise CliError(str(err)) from err
+    choice, loops = plan(dataset)
     print(choice.line(), flush=True)
     if choice.solver == "topk":
         print(
@@ -106,7 +113,7 @@ def run(args) -> int:
         try:
             study = studies.distill(dataset, kernel_fn, config, progress=bar, budget=budget)
         except ValueError as err:
-            raise CliError(str(err)) from err
+            raise CliError(option_message(str(err), options, options)) from err
     timer.lap("study")
     summary = report.write_distill(
         writer,

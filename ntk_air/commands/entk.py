@@ -85,15 +85,22 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+_NETWORK = ("width", "depth", "channels", "input_shape", "pool", "activation", "b_std")
+
+
+def _cli_error(err) -> CliError:
+    """A refusal of the network's options, naming the option."""
+    options = {"seed": "--init-seed", "arch": "--arch"}
+    return CliError(option_message(str(err), {"seed", "arch", *_NETWORK}, options))
+
+
 def _network(args, dataset, config):
-    names = ("width", "depth", "channels", "input_shape", "pool", "activation", "b_std")
-    try:  # checked before the estimate, which assumes them
-        given = {k: getattr(args, k) for k in names}
-        _check_estimate(args, dataset, studies.network_options(args.arch, **given), config)
+    _check_estimate(args, dataset, config)
+    try:
         return studies.entk_network(
             args.arch,
             dataset,
-            **given,
+            **{k: getattr(args, k) for k in _NETWORK},
             w_std=args.w_std,
             seed=args.init_seed,
             implementation=args.implementation,
@@ -101,16 +108,19 @@ def _network(args, dataset, config):
             dtype=args.dtype,
         )
     except ValueError as err:
-        options = {"seed": "--init-seed", "arch": "--arch"}
-        raise CliError(option_message(str(err), {"seed", "arch", *names}, options)) from None
+        raise _cli_error(err) from None
 
 
-def _check_estimate(args, dataset, opts, config) -> None:
+def _check_estimate(args, dataset, config, *, show: bool = True) -> None:
     """Refuse, with the estimate, a run above --time-limit or the memory available (before the
     network is built: a 200000-wide MLP's parameters alone exceed the memory)."""
     from ..spectral._resources import ResourceError, check_loop
     from ..studies._entk import entk_estimate
 
+    try:  # the network's options checked before the estimate, which assumes them
+        opts = studies.network_options(args.arch, **{k: getattr(args, k) for k in _NETWORK})
+    except ValueError as err:
+        raise _cli_error(err) from None
     at = config.checkpoints
     checkpoints = len(at) + 1 if at is not None and len(at) else config.num_checkpoints
     est = entk_estimate(
@@ -128,7 +138,8 @@ def _check_estimate(args, dataset, opts, config) -> None:
         raise CliError(
             str(err).replace("--force to run it anyway", "a larger --time-limit")
         ) from None
-    print(est.line(), flush=True)
+    if show:
+        print(est.line(), flush=True)
 
 
 def run(args) -> int:
@@ -136,7 +147,6 @@ def run(args) -> int:
 
     setup_dtype(args)
     writer = open_report(args.out)
-    dataset = load_dataset(args, split_sizes=True)
     eta = getattr(args, "eta", None)  # SGD's step size, or the optax optimizer's rate
     if args.optimizer != "sgd" and eta is None:
         raise CliError(f"--optimizer {args.optimizer} needs --eta (its learning rate)")
@@ -147,6 +157,9 @@ def run(args) -> int:
         eta=eta if optimizer is None else None,
         optimizer=optimizer,
         dtype=args.dtype,
+    )
+    dataset = load_dataset(  # generated data: planned before it is generated
+        args, split_sizes=True, plan=lambda data: _check_estimate(args, data, config, show=False)
     )
     timer = Timer()
     title = f"ntk-air entk: the empirical NTK during training ({dataset.name})"

@@ -12,12 +12,14 @@ from ._common import (
     add_data_options,
     add_kernel_options,
     add_output_options,
+    add_time_options,
     build_kernel_fn,
     kernel_config,
     load_dataset,
     open_report,
     progress_bar,
     setup_dtype,
+    whole_number,
 )
 from ._data import DATA_DEFAULTS, SPLIT_SIZED
 
@@ -57,7 +59,9 @@ def add_parser(subparsers) -> None:
     g = p.add_argument_group("learning curve")
     g.add_argument("--n", default="10,30,100,300,1000", help="training-set sizes (comma list)")
     g.add_argument("--ridge", default="0,1e-3", help="ridges δ ≥ 0, K + δI (comma list)")
-    g.add_argument("--draws", type=int, default=20, help="seeded draws per n (default 20)")
+    g.add_argument(
+        "--draws", type=whole_number, default=20, help="seeded draws per n (default 20; 1e3 style)"
+    )
     g.add_argument("--draw-seed", type=int, default=0, help="seed of the draws (default 0)")
     g.add_argument(
         "--labels",
@@ -87,6 +91,7 @@ def add_parser(subparsers) -> None:
     g.add_argument("--rank", type=int, default=None, help="top-k modes (--solver topk; 100)")
     add_data_options(p)
     add_kernel_options(p)
+    add_time_options(p)
     p.set_defaults(func=run)
 
 
@@ -115,10 +120,17 @@ def run(args) -> int:
     writer = open_report(args.out)
     if args.data is None and args.dataset is None:
         args.dataset = "digits"  # 1797 rows: a population large enough for n = 1000
+    if not args.time_limit > 0:
+        raise CliError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
+
+    def plan(data):
+        return _check_estimate(args, config, data)
+
     if args.data is None and args.n_train is None and args.dataset in SPLIT_SIZED:
         dataset = _whole(args)  # every example in the population, none held back for a test split
-    else:
-        dataset = load_dataset(args, split_sizes=True)
+    else:  # generated data: planned before it is generated
+        dataset = load_dataset(args, split_sizes=True, plan=plan)
+    print(plan(dataset).line(), flush=True)
     kernel_fn = build_kernel_fn(args)
     timer = Timer()
     with progress_bar("ntk-air learning-curve", not args.no_progress) as bar:
@@ -144,6 +156,63 @@ def run(args) -> int:
     print(f"{len(off)} case(s) off by more than 10 % (listed in learning_curve.md)")
     print(f"wrote {Path(args.out) / 'learning_curve.json'} and {', '.join(s['figures'])}")
     return 0
+
+
+# Fixed cost of one draw's kernel ridge regression per ridge or time (slicing K, a solve, the
+# predictions on the population, Python), measured on the 2-core CPU at N = 1797.
+_DRAW_SECONDS = 5e-3
+
+
+def _check_estimate(args, config, dataset):
+    """Refuse, with the estimate, a learning curve above --time-limit or the memory budget:
+    the population's spectrum (dense: `resources.estimate_dense` of N; top-k: its estimate) and
+    D draws per n, each a solve per ridge δ and time t (n³/3 + 2Nn·C multiply-adds and a fixed
+    cost), holding the draws' indices and per-draw results."""
+    import numpy as np
+
+    from ..spectral._resources import (
+        DEFAULT_RATES,
+        Budget,
+        LoopEstimate,
+        ResourceError,
+        check_loop,
+        estimate_dense,
+        estimate_topk,
+    )
+
+    N = int(np.shape(dataset.x)[0])
+    y_shape = np.shape(dataset.y)
+    cols = 1 if len(y_shape) == 1 else int(y_shape[1])
+    fits = len(config.ridge) + len(config.times)
+    if config.solver == "dense":
+        spectral = estimate_dense(max(N, 1))
+    else:
+        spectral = estimate_topk(max(N, 1), min(config.rank, max(N, 1)))
+    draws, flop = int(config.draws), DEFAULT_RATES["flop_seconds"]
+    per_draw = sum(
+        fits * ((n**3 / 3 + 2.0 * N * n * cols) * flop + _DRAW_SECONDS) for n in config.n
+    )
+    seconds = spectral.seconds + draws * per_draw
+    held = draws * (max(config.n) + len(config.n) * (fits * (3 + config.modes)))
+    est = LoopEstimate(
+        f"learning-curve: population N = {N}, {draws} draws × {len(config.n)} sizes × {fits} "
+        "ridges/times",
+        seconds,
+        int(spectral.memory_bytes + 8 * held),
+        {"spectral_seconds": spectral.seconds},
+    )
+    try:
+        return check_loop(
+            est,
+            Budget(seconds=args.time_limit, force=args.force),
+            remedy=(
+                "Use fewer --draws, sizes --n or ridges, a larger --time-limit, or --force to "
+                "run it anyway",
+                "Use fewer --draws or sizes --n, or fewer rows (--n-train)",
+            ),
+        )
+    except ResourceError as err:
+        raise CliError(str(err)) from None
 
 
 def _whole(args):

@@ -15,7 +15,7 @@ from ._common import (
     open_report,
     progress_bar,
 )
-from ._config import add_config_options, config_from_args
+from ._config import add_config_options, config_from_args, option_map, option_message
 
 __all__ = ["add_parser", "run"]
 
@@ -73,7 +73,8 @@ def build_config(args):
     try:
         return config if args.preset is None else with_preset(config, args.preset)
     except (ValueError, TypeError) as err:
-        raise CliError(str(err)) from err
+        options = option_map(NoisyLabelsConfig)
+        raise CliError(option_message(str(err), options, options)) from err
 
 
 def run(args) -> int:
@@ -83,6 +84,7 @@ def run(args) -> int:
     from ..spectral._resources import ResourceError, check_loop
     from ..studies._noisy_labels import (
         BUILTIN_DATASETS,
+        NoisyLabelsConfig,
         load_clean,
         noisy_labels_estimate,
         split_dataset,
@@ -95,18 +97,19 @@ def run(args) -> int:
     names = (args.dataset or "digits,mnist1d").split(",")
     unknown = [n for n in names if n not in BUILTIN_DATASETS]
     if args.data is None and (unknown or not names):
-        raise CliError(f"unknown dataset {unknown[0]!r}; choose from {', '.join(BUILTIN_DATASETS)}")
+        raise CliError(
+            f"--dataset: unknown dataset {unknown[0]!r}; choose from "
+            f"{', '.join(BUILTIN_DATASETS)} (comma-separated)"
+        )
     if args.data is not None and not Path(args.data).exists():
         raise CliError(f"data file not found: {args.data}")
     jax.config.update("jax_enable_x64", True)  # the kernel limit in float64; networks are float32
     timer = Timer()
     try:
-        datasets = (
-            [load_clean(None, config, args.data)]
-            if args.data
-            else [load_clean(n, config) for n in names]
-        )
-        splits = [split_dataset(ds, config) for ds in datasets]  # split errors first
+        datasets, splits = [], []
+        for name in [None] if args.data else names:  # each one split (or refused) in turn
+            datasets.append(load_clean(name, config, args.data))
+            splits.append(split_dataset(datasets[-1], config))
         try:  # time and memory of the whole run, before any network is built
             print(check_loop(noisy_labels_estimate(splits, config), budget).line(), flush=True)
         except ResourceError as err:
@@ -117,7 +120,8 @@ def run(args) -> int:
         with progress_bar("ntk-air noisy-labels", not args.no_progress) as bar:
             study = studies.noisy_labels(datasets, config, progress=bar)
     except (ValueError, KeyError, TypeError) as err:
-        raise CliError(str(err)) from err
+        options = option_map(NoisyLabelsConfig)
+        raise CliError(option_message(str(err), options, options)) from err
     timer.lap("study")
     summary = report.write_noisy_labels(writer, study)
     timer.lap("report")

@@ -13,6 +13,8 @@ from ._common import (
     add_data_options,
     add_kernel_options,
     add_output_options,
+    add_time_options,
+    budget_from_args,
     build_kernel_fn,
     load_dataset,
     open_report,
@@ -63,6 +65,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--learning-rate", type=float, default=1.0, help="η: time runs as η t (1)")
     add_data_options(p)
     add_kernel_options(p)
+    add_time_options(p)
     p.set_defaults(func=run)
 
 
@@ -93,9 +96,7 @@ def run(args) -> int:
     if not (np.isfinite(args.diag_reg) and args.diag_reg >= 0):
         raise CliError(f"--diag-reg must be ≥ 0, got {args.diag_reg}")
     setup_dtype(args)
-    writer = open_report(args.out)
-    dataset = load_dataset(args)
-    kernel_fn = build_kernel_fn(args)
+    budget = budget_from_args(args)
     config = studies.PredictConfig(
         times=times,
         get=get,
@@ -104,6 +105,17 @@ def run(args) -> int:
         diag_reg_absolute_scale=args.diag_reg_absolute,
         learning_rate=args.learning_rate,
     )
+
+    def plan(data):  # memory and time, decided (or refused) before K is formed
+        try:
+            return studies.predict_plan(data, config, budget)
+        except ValueError as err:
+            raise CliError(str(err)) from err
+
+    writer = open_report(args.out)
+    dataset = load_dataset(args, plan=plan)  # generated data: planned before it is generated
+    kernel_fn = build_kernel_fn(args)
+    print(plan(dataset)[1].line(), flush=True)
     timer = Timer()
     with progress_bar("ntk-air predict", not args.no_progress) as bar:
         try:

@@ -8,8 +8,12 @@ Notebooks pass their own axes; `ntk_air.report` saves the figures.
 
 from __future__ import annotations
 
-from matplotlib import colormaps
-from matplotlib.figure import Figure
+from .._env import check_plotting
+
+check_plotting()  # a MPLBACKEND that matplotlib rejects: one sentence, not its traceback
+
+from matplotlib import colormaps  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = ["new_figure", "axes_or_new", "label_axes", "colormaps"]
 

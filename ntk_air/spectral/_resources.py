@@ -458,12 +458,19 @@ def plan_solver(
     raise ResourceError(msg)
 
 
-def check_loop(estimate: LoopEstimate, budget: Budget | None = None) -> LoopEstimate:
+def check_loop(
+    estimate: LoopEstimate,
+    budget: Budget | None = None,
+    *,
+    remedy: tuple[str, str] | None = None,
+) -> LoopEstimate:
     """Refuse a study's loops before they start when they cannot fit the memory budget, or are
     estimated to run longer than `budget.seconds` (unless `budget.force`).
 
     Args:
       estimate: the study's `LoopEstimate`. budget: `Budget`.
+      remedy: (time, memory): what would fit, ending each refusal (default: fewer steps or
+        --force for time; fewer steps, a larger recording period or smaller sizes for memory).
 
     Returns:
       The estimate, unchanged, when it fits.
@@ -482,15 +489,20 @@ def check_loop(estimate: LoopEstimate, budget: Budget | None = None) -> LoopEsti
         raise ResourceError(
             f"{estimate.what} is estimated to take ~{_seconds(estimate.seconds)} (> the "
             f"{_seconds(budget.seconds)} limit) and to need "
-            f"{_gb(estimate.memory_bytes)}; nothing was run. Use fewer steps, or "
-            "--force to run it anyway"
+            f"{_gb(estimate.memory_bytes)}; nothing was run. "
+            + (remedy[0] if remedy else "Use fewer steps, or --force to run it anyway")
         )
     if estimate.memory_bytes > size_budget:
         raise ResourceError(
             f"{estimate.what} would need {_gb(estimate.memory_bytes)} > memory "
             f"budget {_gb(size_budget)} (~{_seconds(estimate.seconds)}); nothing was "
-            "allocated (--force does not lift a memory limit). Use fewer steps, a larger "
-            "recording period or smaller sizes"
+            "allocated"
+            + (
+                f". {remedy[1]}"
+                if remedy
+                else " (--force does not lift a memory limit). Use fewer steps, a larger "
+                "recording period or smaller sizes"
+            )
         )
     return estimate
 

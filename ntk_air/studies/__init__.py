@@ -16,7 +16,7 @@ hand the results to `ntk_air.report` (JSON, figures, index.md) or to `ntk_air.pl
     True
 """
 
-from ._air import AIRConfig, AIRStudy, TopKDiagnostics, air, air_plan
+from ._air import AIRConfig, AIRStudy, TopKDiagnostics, air, air_estimate, air_plan
 from ._distill import (
     DistillConfig,
     DistillStudy,
@@ -45,7 +45,7 @@ from ._entk import (
 from ._kernel import KernelStudy, kernel
 from ._learning_curve import LABELS, LearningCurveConfig, LearningCurveStudy, learning_curve_study
 from ._noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
-from ._predict import PredictConfig, PredictStudy, predict
+from ._predict import PredictConfig, PredictStudy, predict, predict_plan
 from ._system import KernelSystem, Progress, data_summary, kernel_system
 from ._theorem import HarderCase, TheoremConfig, TheoremStudy, theorem, theorem_plan
 
@@ -95,6 +95,8 @@ __all__ = [
     "theorem",
     "TopKDiagnostics",
     "air_plan",
+    "air_estimate",
     "distill_plan",
     "theorem_plan",
+    "predict_plan",
 ]

@@ -32,10 +32,25 @@ from ..dynamics._linearized import (
     resolve_step_size,
 )
 from ..spectral._label_spectrum import AIRSpectra, air_spectra
-from ..spectral._resources import Budget, SolverChoice, plan_solver
+from ..spectral._resources import (
+    DEFAULT_RATES,
+    Budget,
+    LoopEstimate,
+    SolverChoice,
+    check_loop,
+    plan_solver,
+)
 from ._system import KernelSystem, Progress, data_summary, kernel_system, report_progress
 
-__all__ = ["AIRConfig", "AIRStudy", "TopKDiagnostics", "air", "air_plan", "FIT_LEVELS"]
+__all__ = [
+    "AIRConfig",
+    "AIRStudy",
+    "TopKDiagnostics",
+    "air",
+    "air_plan",
+    "air_estimate",
+    "FIT_LEVELS",
+]
 
 FIT_LEVELS = (0.5, 0.9, 0.99)
 
@@ -137,34 +152,111 @@ def _first_step_reaching(steps, fractions, level):
     return float(steps[hit[0]]) if hit.size else None
 
 
-def air_plan(dataset, budget: Budget | None = None, *, dtype=None) -> SolverChoice:
+def air_plan(
+    dataset, budget: Budget | None = None, *, dtype=None, config: AIRConfig | None = None
+) -> SolverChoice:
     """The spectral path of `air` for this data set and budget, decided before allocating.
 
+    With `config`, the whole run is checked too (`air_estimate`): the spectral path's time plus
+    the dynamics' against `budget.seconds` (unless `budget.force`), the dynamics' arrays against
+    the memory budget.
+
     Args:
-      dataset: `data.Dataset`. budget: `resources.Budget` (solver, rank, memory).
+      dataset: `data.Dataset` (only the shapes and dtype of its arrays are read).
+      budget: `resources.Budget` (solver, rank, memory, time limit).
       dtype: float32/float64 (default: the dtype of dataset.x).
+      config: `AIRConfig` of the run (None: the spectral path alone is checked).
 
     Returns:
       `resources.SolverChoice`.
 
     Raises:
-      resources.ResourceError: the chosen path cannot fit (message: estimate and options).
+      resources.ResourceError: the chosen path cannot fit (message: estimate and options), or
+        with `config` the run exceeds the time limit or its dynamics the memory budget.
 
     Example:
       >>> air_plan(ntk_air.data.clusters()).solver
       'dense'
+      >>> try:
+      ...     air_plan(ntk_air.data.clusters(), config=AIRConfig(num_steps=10**9))
+      ... except ValueError as err:  # resources.ResourceError
+      ...     print(str(err)[:54])
+      air: 160 training points, top 160 modes, 10⁹ steps (de
     """
     x = np.asarray(dataset.x)
     y = np.asarray(dataset.y)
-    return plan_solver(
+    budget = Budget() if budget is None else budget
+    choice = plan_solver(
         x.shape[0],
-        budget=Budget() if budget is None else budget,
+        budget=budget,
         dtype=str(np.dtype(dtype or x.dtype)),
         n_test=int(np.shape(dataset.x_test)[0]),
         n_labels=2 * (1 if y.ndim == 1 else y.shape[1]),  # the Krylov space of (y, ŷ)
         d=int(np.prod(x.shape[1:])),
         what="air",
     )
+    if config is not None:
+        check_loop(
+            air_estimate(dataset, config, choice, dtype=dtype),
+            budget,
+            remedy=(
+                "Use a smaller --n-train or --num-steps, the top-k solver with a smaller "
+                "--rank, or a larger --time-limit",
+                "Use a smaller --num-steps or --n-train",
+            ),
+        )
+    return choice
+
+
+def air_estimate(dataset, config: AIRConfig, choice: SolverChoice, *, dtype=None) -> LoopEstimate:
+    """Time and memory of a whole `air` run on the path `choice`: the spectral path's estimate
+    plus the dynamics at T steps (log-spaced: T ≤ num_steps).
+
+    The dynamics hold the step grid (3 × num_steps float64 while it is made unique) and, per
+    step, the mode factors, fitted fractions and the train/test curves: about
+    itemsize · T · C · (4r + 2·n_test) bytes for r modes and C label columns; they cost about
+    T · C · r · (n_test + 8) multiply-adds.
+
+    Example:
+      >>> ds = ntk_air.data.clusters()
+      >>> est = air_estimate(ds, AIRConfig(num_steps=10**9), air_plan(ds))
+      >>> est.memory_bytes > 10**12
+      True
+    """
+    x, y = np.asarray(dataset.x), np.asarray(dataset.y)
+    size = np.dtype(str(np.dtype(dtype or x.dtype))).itemsize
+    n_test, cols = int(np.shape(dataset.x_test)[0]), 1 if y.ndim == 1 else y.shape[1]
+    num, steps = int(config.num_steps), config.steps
+    if steps is None:
+        grid, shown = num, num
+    elif np.ndim(steps) == 0:
+        grid, shown = num, int(min(num, np.floor(float(steps)) + 1))
+    else:
+        grid, shown = 0, int(np.size(steps))
+    r = choice.rank
+    memory = 8 * 3 * grid + size * shown * cols * (4 * r + 2 * n_test)
+    dynamics = (
+        3 * grid * _GRID_SECONDS + shown * cols * r * (n_test + 8) * DEFAULT_RATES["flop_seconds"]
+    )
+    what = (
+        f"air: {x.shape[0]} training points, top {r} modes, {_count(shown)} steps ({choice.solver})"
+    )
+    return LoopEstimate(
+        what,
+        choice.seconds + dynamics,
+        int(memory),
+        {"spectral_seconds": choice.seconds, "dynamics_seconds": dynamics, "steps": shown},
+    )
+
+
+_GRID_SECONDS = 1e-7  # per point of the step grid: logspace, round, sort (2-core CPU)
+
+
+def _count(k: int) -> str:
+    """10⁹ for powers of ten from 10⁶ on, else the number."""
+    if k >= 10**6 and 10 ** round(np.log10(k)) == k:
+        return "10" + str(round(np.log10(k))).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return str(k)
 
 
 def air(
@@ -208,7 +300,9 @@ def air(
     check_dataset(dataset)
     total = 3
     if system is None:
-        choice = budget if isinstance(budget, SolverChoice) else air_plan(dataset, budget)
+        choice = (
+            budget if isinstance(budget, SolverChoice) else air_plan(dataset, budget, config=config)
+        )
         system = kernel_system(dataset, kernel_fn, choice)
     stage = "kernel and eigendecomposition"
     if system.eig.rest is not None:

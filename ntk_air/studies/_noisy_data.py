@@ -15,6 +15,22 @@ from ..data import Dataset, apply_noise, clusters, digits, from_npz, mnist1d
 from ._noisy_config import BUILTIN_DATASETS, NoisyLabelsConfig, train_size
 
 _NOISE_CODE = {"none": 0, "flip": 1, "pair": 2}
+_FEATURES = {"mnist1d": 40, "clusters": 20}
+_GENERATION_COPIES = 4  # x, its noise and templates, the unit-normalized copy, the split
+
+
+def _check_generation(name: str, config: NoisyLabelsConfig, rows: int) -> None:
+    """ValueError naming n_train before `rows` rows of a generated data set that cannot fit
+    the memory available are generated (the run's own estimate needs the rows to exist)."""
+    from ..spectral._resources import available_memory
+
+    need = _GENERATION_COPIES * 8 * rows * _FEATURES[name]
+    free = available_memory()
+    if need > free:
+        raise ValueError(
+            f"n_train {config.n_train}: generating {rows} rows of {name} needs ~{need / 1e9:.3g} "
+            f"GB > the {free / 1e9:.3g} GB available; nothing was generated"
+        )
 
 
 def load_clean(name: str, config: NoisyLabelsConfig, path=None) -> Dataset:
@@ -38,6 +54,7 @@ def load_clean(name: str, config: NoisyLabelsConfig, path=None) -> Dataset:
         return digits(
             n_train=None, n_test=450 if n_test is None else n_test, noise="none", seed=config.seed
         )
+    _check_generation(name, config, n_pool + (450 if n_test is None else n_test))
     if name == "mnist1d":
         return mnist1d(
             n_train=n_pool, n_test=450 if n_test is None else n_test, noise="none", seed=config.seed

@@ -13,9 +13,17 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import predict as P
+from ..spectral._resources import (
+    DEFAULT_RATES,
+    Budget,
+    LoopEstimate,
+    SolverChoice,
+    check_loop,
+    plan_solver,
+)
 from ._system import Progress, data_summary, report_progress
 
-__all__ = ["PredictConfig", "PredictStudy", "predict"]
+__all__ = ["PredictConfig", "PredictStudy", "predict", "predict_plan"]
 
 
 class PredictConfig(NamedTuple):
@@ -51,6 +59,72 @@ def _check_times(times) -> np.ndarray:
     if np.isnan(t).any() or (t < 0).any():
         raise ValueError(f"times must be ≥ 0 (inf for the end of training), got {t.tolist()}")
     return t
+
+
+def predict_plan(
+    dataset, config: PredictConfig | None = None, budget: Budget | None = None
+) -> tuple[SolverChoice, LoopEstimate]:
+    """Memory and time of `predict` for this data set, decided (or refused) before any work.
+
+    Each of the G kernels asked for is formed and decomposed densely (`resources.plan_solver`,
+    dense only); each of the T times then costs a product with the n eigenvectors on the
+    training and the m test points (2(n + m)·n·C multiply-adds) and, with the covariance, one
+    n × n and one m × m matrix (n³ + m²n multiply-adds, (n² + m²) numbers held per time).
+
+    Args:
+      dataset: `data.Dataset` (only the shapes of its arrays are read).
+      config: `PredictConfig`. budget: `resources.Budget` (memory, time limit, force).
+
+    Returns:
+      (SolverChoice, LoopEstimate).
+
+    Raises:
+      resources.ResourceError: K does not fit the memory budget, or the T times do not fit it
+        or the time limit (unless budget.force).
+
+    Example:
+      >>> choice, loops = predict_plan(ntk_air.data.clusters(), PredictConfig(times=(1.0, 10.0)))
+      >>> choice.solver, loops.seconds < 60
+      ('dense', True)
+    """
+    config = PredictConfig() if config is None else config
+    budget = Budget() if budget is None else budget
+    times = _check_times(config.times)
+    n, m = int(np.shape(dataset.x)[0]), int(np.shape(dataset.x_test)[0])
+    y_shape = np.shape(dataset.y)
+    cols = 1 if len(y_shape) == 1 else int(y_shape[1])
+    kernels = max(1, len(tuple(config.get)))
+    choice = plan_solver(
+        n,
+        budget=budget._replace(solver="dense" if budget.solver == "topk" else budget.solver),
+        n_test=m,
+        solvers=("dense",),
+        what="predict",
+    )
+    T, flop = int(times.size), DEFAULT_RATES["flop_seconds"]
+    per_time = 2.0 * (n + m) * n * cols
+    held = (n + m) * (cols + 1)
+    if config.compute_cov:
+        per_time += float(n) ** 3 + float(m) ** 2 * n + float(m) * n * n
+        held += n * n + m * m
+    seconds = kernels * (choice.seconds + T * per_time * flop)
+    memory = 8 * T * held * kernels
+    loops = LoopEstimate(
+        f"predict: {n} training and {m} test points, {T} times × {kernels} kernels",
+        seconds,
+        int(memory),
+        {"spectral_seconds": kernels * choice.seconds},
+    )
+    check_loop(
+        loops,
+        budget,
+        remedy=(
+            "Use fewer --time values or a smaller --n-train (or no --cov), or --force to run it "
+            "anyway",
+            "Use fewer --time values or a smaller --n-train (or no --cov)",
+        ),
+    )
+    return choice, loops
 
 
 def predict(
