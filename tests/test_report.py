@@ -202,3 +202,17 @@ def test_save_predictions_writes_the_exact_name(tmp_path, x64, capsys):
     assert rep["files"] == [str(pred)]
     with np.load(pred) as f:
         assert f["u"].shape == (2, 40) and list(f["labels"]) == ["plain GD", "R3 hard α=0.9"]
+
+
+def test_save_predictions_onto_the_data_file_is_refused(tmp_path, capsys):
+    """`distill data.npz --save-predictions data.npz` would replace the user's input."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 4))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    path = tmp_path / "data.npz"
+    np.savez(path, x=x, y=np.sign(x[:, 0]))
+    before = path.read_bytes()
+    code = cli.main(["distill", str(path), "--save-predictions", str(path), "--out",
+                     str(tmp_path / "o"), "--no-progress", "--steps", "10"])  # fmt: skip
+    assert code == 2 and "is the data file" in capsys.readouterr().err
+    assert path.read_bytes() == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .. import studies
@@ -97,6 +98,13 @@ def run(args) -> int:
                 f"--save-predictions {args.save_predictions} would overwrite a file of the "
                 "report in --out; give another name"
             )
+        data = getattr(args, "data", None)
+        if (
+            data
+            and os.path.exists(args.save_predictions)
+            and os.path.samefile(args.save_predictions, data)
+        ):
+            raise CliError(f"--save-predictions {args.save_predictions} is the data file")
     choice, loops = plan(dataset)
     print(choice.line(), flush=True)
     if choice.solver == "topk":

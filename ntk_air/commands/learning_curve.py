@@ -60,7 +60,10 @@ def add_parser(subparsers) -> None:
     g.add_argument("--n", default="10,30,100,300,1000", help="training-set sizes (comma list)")
     g.add_argument("--ridge", default="0,1e-3", help="ridges δ ≥ 0, K + δI (comma list)")
     g.add_argument(
-        "--draws", type=whole_number, default=20, help="seeded draws per n (default 20; 1e3 style)"
+        "--draws",
+        type=whole_number,
+        default=20,
+        help="seeded draws per n, ≥ 2 (a 95 %% interval needs two; default 20; 1e3 style)",
     )
     g.add_argument("--draw-seed", type=int, default=0, help="seed of the draws (default 0)")
     g.add_argument(

@@ -21,6 +21,7 @@ from ._common import (
     progress_bar,
     setup_dtype,
 )
+from ._config import build_config
 
 __all__ = ["add_parser", "run"]
 
@@ -97,7 +98,13 @@ def run(args) -> int:
         raise CliError(f"--diag-reg must be ≥ 0, got {args.diag_reg}")
     setup_dtype(args)
     budget = budget_from_args(args)
-    config = studies.PredictConfig(
+    config = build_config(
+        studies.PredictConfig,
+        {
+            "times": "--time",
+            "compute_cov": "--cov",
+            "diag_reg_absolute_scale": "--diag-reg-absolute",
+        },
         times=times,
         get=get,
         compute_cov=args.cov,

@@ -151,7 +151,7 @@ def learning_curve_study(
     if not config.replace and max(config.n) >= N:
         raise ValueError(
             f"n = {max(config.n)} is not below the population's N = {N} points (draws of "
-            "distinct points); give smaller n or replace=True"
+            "distinct points); give smaller n or draw with replacement (replace=True; --replace)"
         )
     y_clean = np.asarray(dataset.y_clean, np.float64)
     y_noisy = np.asarray(dataset.y, np.float64)

@@ -8,11 +8,13 @@ the test covariance, and the error is the mean squared error against the test (a
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import numpy as np
 
 from .. import predict as P
+from .._checks import check_bool, check_choice, check_real, check_sequence
 from ..spectral._resources import (
     DEFAULT_RATES,
     Budget,
@@ -26,8 +28,15 @@ from ._system import Progress, data_summary, report_progress
 __all__ = ["PredictConfig", "PredictStudy", "predict", "predict_plan"]
 
 
-class PredictConfig(NamedTuple):
-    """Settings of the predict study."""
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+    """Settings of the predict study (checked on construction, one sentence naming the bad one).
+
+    >>> PredictConfig(times=(-1.0,))
+    Traceback (most recent call last):
+    ...
+    ValueError: times must be ≥ 0 (inf for the end of training), got [-1.0]
+    """
 
     times: tuple[float, ...] = (np.inf,)  # training times t ≥ 0 (inf = end of training)
     get: tuple[str, ...] = ("nngp", "ntk")
@@ -35,6 +44,15 @@ class PredictConfig(NamedTuple):
     diag_reg: float = 0.0
     diag_reg_absolute_scale: bool = False
     learning_rate: float = 1.0
+
+    def __post_init__(self):
+        _check_times(self.times)
+        for g in check_sequence("get", self.get):
+            check_choice("get", g, ("nngp", "ntk"))
+        check_bool("compute_cov", self.compute_cov)
+        check_real("diag_reg", self.diag_reg, minimum=0)
+        check_bool("diag_reg_absolute_scale", self.diag_reg_absolute_scale)
+        check_real("learning_rate", self.learning_rate, minimum=0, open_min=True)
 
 
 class PredictStudy(NamedTuple):
