@@ -6,6 +6,7 @@ import argparse
 import os
 
 from ._errors import CliError
+from ._rows import DEFAULT_ROWS, SPLIT_SIZED, _larger_split, _stand_in
 
 __all__ = ["DATA_DEFAULTS", "SPLIT_SIZED", "DEFAULT_ROWS", "add_data_options", "load_dataset"]
 
@@ -98,62 +99,6 @@ def _data_error(err) -> CliError:
         if message.startswith(name + " "):
             return CliError(option + message[len(name) :])
     return CliError(message)
-
-
-# Built-in data sets whose loader draws its own train/test split of any size (up to all the
-# examples): `load_dataset(args, split_sizes=True)` hands them --n-train/--n-test.
-SPLIT_SIZED = ("digits", "digits-binary", "mnist1d", "mnist1d-binary")
-
-
-# Rows of the built-in data sets at their defaults (train, test); larger --n-train/--n-test
-# generate more (clusters, mnist1d) or split more of the 1797 examples (digits).
-DEFAULT_ROWS = {"clusters": (160, 160), "digits": (500, 500), "mnist1d": (500, 500)}
-
-
-def _larger_split(name: str, sizes: dict) -> dict:
-    """Loader options for --n-train/--n-test above the data set's default rows (the stratified
-    subsample then takes exactly the sizes asked); {} when the default rows suffice."""
-    base = name.replace("-binary", "")
-    n_train, n_test = sizes.get("n_train"), sizes.get("n_test")
-    train0, test0 = DEFAULT_ROWS[base]
-    if (n_train or 0) <= train0 and (n_test or 0) <= test0:
-        return {}
-    want_train, want_test = max(n_train or 0, train0), max(n_test or 0, test0)
-    if base == "clusters":  # 4 clusters by default
-        return {"n_per_cluster": -(-want_train // 4), "n_test_per_cluster": -(-want_test // 4)}
-    if base == "digits" and want_train + want_test > 1797:
-        test = n_test or max(0, min(test0, 1797 - want_train))
-        if want_train + test > 1797 or test < 1:
-            raise CliError(
-                f"--n-train {n_train} / --n-test {n_test}: digits has 1797 examples in all "
-                "(train + test); --dataset mnist1d or clusters generate as many rows as asked"
-            )
-        want_test = test
-    return {"n_train": want_train, "n_test": want_test}
-
-
-def _stand_in(name: str, kwargs: dict, n_train, n_test):
-    """A Dataset with the shapes and dtypes that `name` would have at n_train × n_test rows,
-    made from its default rows without generating the others (zero-stride views: no memory)."""
-    import numpy as np
-
-    from .. import data as data_mod
-
-    base = data_mod.load(name, **kwargs)
-    train0, test0 = np.shape(base.x)[0], np.shape(base.x_test)[0]
-    n, m = n_train or train0, test0 if n_test is None else n_test
-
-    def rows(a, k):
-        a = np.asarray(a)
-        return np.broadcast_to(a[:1], (k, *a.shape[1:])) if a.shape[0] else a
-
-    return base._replace(
-        x=rows(base.x, n),
-        y=rows(base.y, n),
-        y_clean=rows(base.y_clean, n),
-        x_test=rows(base.x_test, m),
-        y_test_clean=rows(base.y_test_clean, m),
-    )
 
 
 def load_dataset(args, *, split_sizes: bool = False, plan=None):

@@ -5,30 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import studies
-from ._common import (
-    CliError,
-    Timer,
-    add_command,
-    add_data_options,
-    add_kernel_options,
-    add_output_options,
-    add_solver_options,
-    add_time_options,
-    budget_from_args,
-    build_kernel_fn,
-    kernel_config,
-    load_dataset,
-    open_report,
-    progress_bar,
-    setup_dtype,
-)
+from . import _common as common
 from ._config import add_config_options, config_from_args
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> None:
-    p = add_command(
+    p = common.add_command(
         subparsers,
         "air",
         help="AIR: label energy per NTK mode, fitted fractions and the early-stopping U-curve",
@@ -42,12 +26,12 @@ def add_parser(subparsers) -> None:
             "ntk-air air big.npz --solver topk --rank 100 --memory-budget 8",
         ),
     )
-    add_output_options(p, "air_out")
+    common.add_output_options(p, "air_out")
     add_config_options(p, studies.AIRConfig)
-    add_data_options(p)
-    add_kernel_options(p)
-    add_solver_options(p)
-    add_time_options(p, force=False)
+    common.add_data_options(p)
+    common.add_kernel_options(p)
+    common.add_solver_options(p)
+    common.add_time_options(p, force=False)
     p.set_defaults(func=run)
 
 
@@ -55,31 +39,31 @@ def run(args) -> int:
     from .. import report
 
     config = config_from_args(studies.AIRConfig, args)
-    setup_dtype(args)
-    budget = budget_from_args(args)._replace(force=False)  # air's --force is about η
+    common.setup_dtype(args)
+    budget = common.budget_from_args(args)._replace(force=False)  # air's --force is about η
 
     def plan(data):  # memory and time, decided (or refused) before anything large is allocated
         try:
             return studies.air_plan(data, budget, dtype=args.dtype, config=config)
         except ValueError as err:
-            raise CliError(str(err)) from err
+            raise common.CliError(str(err)) from err
 
-    dataset = load_dataset(args, plan=plan)  # generated data: planned before it is generated
-    kernel_fn = build_kernel_fn(args)
-    writer = open_report(args.out)
+    dataset = common.load_dataset(args, plan=plan)  # generated data: planned before it is generated
+    kernel_fn = common.build_kernel_fn(args)
+    writer = common.open_report(args.out)
     choice = plan(dataset)
     note = ""
     if args.rank is not None and choice.solver == "dense":
         note = f" (--rank {args.rank} unused: the dense path computes all {choice.rank} modes)"
     print(choice.line() + note, flush=True)
-    timer = Timer()
-    with progress_bar("ntk-air air", not args.no_progress) as bar:
+    timer = common.Timer()
+    with common.progress_bar("ntk-air air", not args.no_progress) as bar:
         try:
             study = studies.air(dataset, kernel_fn, config, progress=bar, budget=choice)
         except ValueError as err:
-            raise CliError(str(err)) from err
+            raise common.CliError(str(err)) from err
     timer.lap("study")
-    s = report.write_air(writer, study, kernel=kernel_config(args))
+    s = report.write_air(writer, study, kernel=common.kernel_config(args))
     timer.lap("report")
     writer.json("timings.json", {"seconds": timer.seconds})
     writer.finish({"command": "air"})

@@ -7,30 +7,14 @@ from pathlib import Path
 
 from .. import studies
 from ..distillation._targets import RULE_NAMES
-from ._common import (
-    CliError,
-    Timer,
-    add_command,
-    add_data_options,
-    add_kernel_options,
-    add_output_options,
-    add_solver_options,
-    add_time_options,
-    budget_from_args,
-    build_kernel_fn,
-    kernel_config,
-    load_dataset,
-    open_report,
-    progress_bar,
-    setup_dtype,
-)
+from . import _common as common
 from ._config import add_config_options, config_from_args, option_map, option_message
 
 __all__ = ["add_parser", "run", "RULE_NAMES"]
 
 
 def add_parser(subparsers) -> None:
-    p = add_command(
+    p = common.add_command(
         subparsers,
         "distill",
         help="self-distillation target rules (R1, R1-lag, R2, R3, bootstrapping, ξ-weighted, "
@@ -59,12 +43,12 @@ def add_parser(subparsers) -> None:
         metavar="FILE.npz",
         help="write the final training predictions u of each run (and labels) to FILE.npz",
     )
-    add_output_options(p, "distill_out")
-    add_data_options(p)
-    add_kernel_options(p)
-    add_solver_options(p)
+    common.add_output_options(p, "distill_out")
+    common.add_data_options(p)
+    common.add_kernel_options(p)
+    common.add_solver_options(p)
     add_config_options(p, studies.DistillConfig, only=("krylov_steps",))
-    add_time_options(p)
+    common.add_time_options(p)
     p.set_defaults(func=run)
 
 
@@ -76,25 +60,25 @@ def run(args) -> int:
     config = config_from_args(
         studies.DistillConfig, args, aliases=options, soft=not args.hard, hard=not args.soft
     )
-    setup_dtype(args)
-    budget = budget_from_args(args)
+    common.setup_dtype(args)
+    budget = common.budget_from_args(args)
 
     def plan(data):  # memory and time decided (or refused) before anything large is allocated
         try:
             return studies.distill_plan(data, config, budget, dtype=args.dtype)
         except ValueError as err:
-            raise CliError(option_message(str(err), options, options)) from err
+            raise common.CliError(option_message(str(err), options, options)) from err
 
-    dataset = load_dataset(args, plan=plan)  # generated data: planned before it is generated
-    kernel_fn = build_kernel_fn(args)
-    writer = open_report(args.out)
+    dataset = common.load_dataset(args, plan=plan)  # generated data: planned before it is generated
+    kernel_fn = common.build_kernel_fn(args)
+    writer = common.open_report(args.out)
     if args.save_predictions is not None:
         try:
             check_output_file(args.save_predictions)
         except OutputError as err:
-            raise CliError(f"--save-predictions: {err}") from err
+            raise common.CliError(f"--save-predictions: {err}") from err
         if writer.reserved(args.save_predictions):
-            raise CliError(
+            raise common.CliError(
                 f"--save-predictions {args.save_predictions} would overwrite a file of the "
                 "report in --out; give another name"
             )
@@ -104,7 +88,7 @@ def run(args) -> int:
             and os.path.exists(args.save_predictions)
             and os.path.samefile(args.save_predictions, data)
         ):
-            raise CliError(f"--save-predictions {args.save_predictions} is the data file")
+            raise common.CliError(f"--save-predictions {args.save_predictions} is the data file")
     choice, loops = plan(dataset)
     print(choice.line(), flush=True)
     if choice.solver == "topk":
@@ -116,17 +100,17 @@ def run(args) -> int:
             flush=True,
         )
     print(loops.line(), flush=True)
-    timer = Timer()
-    with progress_bar("ntk-air distill", not args.no_progress) as bar:
+    timer = common.Timer()
+    with common.progress_bar("ntk-air distill", not args.no_progress) as bar:
         try:
             study = studies.distill(dataset, kernel_fn, config, progress=bar, budget=budget)
         except ValueError as err:
-            raise CliError(option_message(str(err), options, options)) from err
+            raise common.CliError(option_message(str(err), options, options)) from err
     timer.lap("study")
     summary = report.write_distill(
         writer,
         study,
-        kernel=kernel_config(args),
+        kernel=common.kernel_config(args),
         save_predictions=args.save_predictions,
         dataset=dataset,
     )

@@ -6,18 +6,7 @@ from pathlib import Path
 
 from .. import networks, studies
 from ..spectral._resources import DEFAULT_TIME_LIMIT
-from ._common import (
-    CliError,
-    Timer,
-    add_command,
-    add_data_options,
-    add_output_options,
-    budget_from_args,
-    load_dataset,
-    open_report,
-    progress_bar,
-    setup_dtype,
-)
+from . import _common as common
 from ._config import add_config_options, config_from_args, option_message
 from ._lists import int_tuple
 
@@ -25,7 +14,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> None:
-    p = add_command(
+    p = common.add_command(
         subparsers,
         "entk",
         help="the empirical NTK during training: spectrum, label energy, distance, alignment",
@@ -42,7 +31,7 @@ def add_parser(subparsers) -> None:
             "ntk-air entk my_data.npz --depth 3 --optimizer adam --eta 1e-3 --at 0,10,100,1000",
         ),
     )
-    add_output_options(p, "entk_out")
+    common.add_output_options(p, "entk_out")
     g = p.add_argument_group("network")
     g.add_argument("--arch", default="mlp", choices=("mlp", "cnn", "two-layer-relu"))
     g.add_argument("--width", type=int, help="mlp / two-layer-relu hidden width (default 512)")
@@ -81,17 +70,17 @@ def add_parser(subparsers) -> None:
     g.add_argument("--no-limit", action="store_true", help="skip the infinite-width kernel")
     add_config_options(g, studies.EntkConfig, only=("test",))
     g.add_argument("--save-kernels", action="store_true", help="also write entk_kernels.npz")
-    add_data_options(p)
+    common.add_data_options(p)
     p.set_defaults(func=run)
 
 
 _NETWORK = ("width", "depth", "channels", "input_shape", "pool", "activation", "b_std")
 
 
-def _cli_error(err) -> CliError:
+def _cli_error(err) -> common.CliError:
     """A refusal of the network's options, naming the option."""
     options = {"seed": "--init-seed", "arch": "--arch"}
-    return CliError(option_message(str(err), {"seed", "arch", *_NETWORK}, options))
+    return common.CliError(option_message(str(err), {"seed", "arch", *_NETWORK}, options))
 
 
 def _network(args, dataset, config):
@@ -133,9 +122,9 @@ def _check_estimate(args, dataset, config, *, show: bool = True) -> None:
         test=config.test,
     )
     try:
-        check_loop(est, budget_from_args(args)._replace(force=False))  # --force is η's here
+        check_loop(est, common.budget_from_args(args)._replace(force=False))  # --force is η's here
     except ResourceError as err:
-        raise CliError(
+        raise common.CliError(
             str(err).replace("--force to run it anyway", "a larger --time-limit")
         ) from None
     if show:
@@ -145,11 +134,11 @@ def _check_estimate(args, dataset, config, *, show: bool = True) -> None:
 def run(args) -> int:
     from .. import report
 
-    setup_dtype(args)
-    writer = open_report(args.out)
+    common.setup_dtype(args)
+    writer = common.open_report(args.out)
     eta = getattr(args, "eta", None)  # SGD's step size, or the optax optimizer's rate
     if args.optimizer != "sgd" and eta is None:
-        raise CliError(f"--optimizer {args.optimizer} needs --eta (its learning rate)")
+        raise common.CliError(f"--optimizer {args.optimizer} needs --eta (its learning rate)")
     optimizer = None if args.optimizer == "sgd" else networks.optimizer(args.optimizer, eta)
     config = config_from_args(
         studies.EntkConfig,
@@ -158,10 +147,10 @@ def run(args) -> int:
         optimizer=optimizer,
         dtype=args.dtype,
     )
-    dataset = load_dataset(  # generated data: planned before it is generated
+    dataset = common.load_dataset(  # generated data: planned before it is generated
         args, split_sizes=True, plan=lambda data: _check_estimate(args, data, config, show=False)
     )
-    timer = Timer()
+    timer = common.Timer()
     title = f"ntk-air entk: the empirical NTK during training ({dataset.name})"
     try:
         net = _network(args, dataset, config)
@@ -170,7 +159,7 @@ def run(args) -> int:
             f"- network: {net.description['summary']}; infinite-width kernel: {net.limit_name}",
         ]
         writer.text("index.md", report.render_entk_index(None, title=title, context=context))
-        with progress_bar("ntk-air entk", not args.no_progress) as bar:
+        with common.progress_bar("ntk-air entk", not args.no_progress) as bar:
             study = studies.entk(
                 dataset,
                 net.apply_fn,
@@ -182,7 +171,7 @@ def run(args) -> int:
                 progress=bar,
             )
     except ValueError as err:  # bad values found below (η, checkpoints, memory budget, …)
-        raise CliError(str(err)) from err
+        raise common.CliError(str(err)) from err
     timer.lap("study")
     training = {"optimizer": args.optimizer, "rule": "plain GD on the given labels"}
     s = report.write_entk(

@@ -6,20 +6,13 @@ import os
 
 import numpy as np
 
-from ._common import (
-    CliError,
-    add_command,
-    add_kernel_options,
-    add_time_options,
-    build_kernel_fn,
-    setup_dtype,
-)
+from . import _common as common
 
 __all__ = ["add_parser", "run", "read_inputs"]
 
 
 def add_parser(subparsers) -> None:
-    p = add_command(
+    p = common.add_command(
         subparsers,
         "kernel",
         help="compute NTK (and NNGP) of the inputs in an .npz",
@@ -33,7 +26,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("input", metavar="INPUT.npz")
     p.add_argument("--out", required=True, metavar="OUT.npz")
-    add_kernel_options(p)
+    common.add_kernel_options(p)
     p.add_argument(
         "--memory-budget",
         type=float,
@@ -42,7 +35,7 @@ def add_parser(subparsers) -> None:
         help="memory the kernel may use, in GB (default: the memory available now); a kernel "
         "estimated above it is refused before anything is computed",
     )
-    add_time_options(p)
+    common.add_time_options(p)
     p.set_defaults(func=run)
 
 
@@ -53,9 +46,9 @@ def read_inputs(path: str):
     try:  # the one archive reader: file type, archive, header, dtype and size checks
         arrays = read_npz_arrays(path, keys=("x", "x2"), required=("x",))
     except FileNotFoundError:
-        raise CliError(f"input file not found: {path}") from None
+        raise common.CliError(f"input file not found: {path}") from None
     except DataFileError as err:
-        raise CliError(str(err)) from None
+        raise common.CliError(str(err)) from None
     x, x2 = arrays["x"], arrays.get("x2")
     return x, x2
 
@@ -69,9 +62,11 @@ def _check_estimate(args, x, x2, kernel_fn) -> None:
         return  # the kernel function names the problem
     gb = args.memory_budget
     if gb is not None and not (0 < gb < float("inf")):
-        raise CliError(f"--memory-budget must be a positive number of GB, got {gb}")
+        raise common.CliError(f"--memory-budget must be a positive number of GB, got {gb}")
     if not args.time_limit > 0:
-        raise CliError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
+        raise common.CliError(
+            f"--time-limit must be a positive number of seconds, got {args.time_limit}"
+        )
     budget = available_memory() if gb is None else int(gb * 1e9)
     n2 = len(x) if x2 is None else len(x2)
     try:
@@ -81,14 +76,14 @@ def _check_estimate(args, x, x2, kernel_fn) -> None:
     est = estimate_kernel(len(x), max(n2, 1), args.dtype, tile=tile, depth=args.depth)
     what = f"the kernel of {len(x)} × {n2} rows"
     if est.memory_bytes > budget:
-        raise CliError(
+        raise common.CliError(
             f"{what} needs ~{est.memory_bytes / 1e9:.3g} GB (the kernels "
             f"{est.detail['kernels'] / 1e9:.3g} GB, their host copies and one tile) > the memory "
             f"budget {budget / 1e9:.3g} GB; nothing was computed (use fewer rows, --tile-size, or "
             "--memory-budget)"
         )
     if est.seconds > args.time_limit and not args.force:
-        raise CliError(
+        raise common.CliError(
             f"{what} is estimated to take ~{est.seconds:.3g} s (> --time-limit "
             f"{args.time_limit:g} s); nothing was computed (use fewer rows or --force)"
         )
@@ -97,28 +92,28 @@ def _check_estimate(args, x, x2, kernel_fn) -> None:
 def run(args) -> int:
     from ..report import OutputError, atomic_write, check_output_file
 
-    dtype = setup_dtype(args)
+    dtype = common.setup_dtype(args)
     try:
         check_output_file(args.out)
     except OutputError as err:
-        raise CliError(f"--out: {err}") from err
+        raise common.CliError(f"--out: {err}") from err
     if os.path.exists(args.out) and os.path.exists(args.input):
         if os.path.samefile(args.out, args.input):
-            raise CliError(f"--out {args.out} is the input file; give another name")
+            raise common.CliError(f"--out {args.out} is the input file; give another name")
     x, x2 = read_inputs(args.input)
-    kernel_fn = build_kernel_fn(args)
+    kernel_fn = common.build_kernel_fn(args)
     _check_estimate(args, x, x2, kernel_fn)
     try:
         k = kernel_fn(x, x2)
     except (ValueError, TypeError) as err:
-        raise CliError(str(err)) from err
+        raise common.CliError(str(err)) from err
     out = {"ntk": np.asarray(k.ntk)}
     if k.nngp is not None:
         out["nngp"] = np.asarray(k.nngp)
     for name, arr in out.items():
         if not np.isfinite(arr).all():
             bad = np.argwhere(~np.isfinite(arr))[0]
-            raise CliError(
+            raise common.CliError(
                 f"the {name} kernel has {int((~np.isfinite(arr)).sum())} non-finite entries "
                 f"(first at {tuple(int(i) for i in bad)}); nothing written — a deep network may "
                 "overflow: lower --depth or --w-std"

@@ -5,22 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import (
-    CliError,
-    Timer,
-    add_command,
-    add_data_options,
-    add_kernel_options,
-    add_output_options,
-    add_time_options,
-    build_kernel_fn,
-    kernel_config,
-    load_dataset,
-    open_report,
-    progress_bar,
-    setup_dtype,
-    whole_number,
-)
+from . import _common as common
 from ._data import DATA_DEFAULTS, SPLIT_SIZED
 
 __all__ = ["add_parser", "run"]
@@ -30,16 +15,18 @@ def _number_list(text: str, name: str, kind=float) -> tuple:
     try:
         values = tuple(kind(float(v)) if kind is int else float(v) for v in text.split(",") if v)
     except ValueError:
-        raise CliError(f"{name} must be a comma-separated list of numbers, got {text!r}") from None
+        raise common.CliError(
+            f"{name} must be a comma-separated list of numbers, got {text!r}"
+        ) from None
     if kind is int and any(float(v) != int(float(v)) for v in text.split(",") if v):
-        raise CliError(f"{name} must be whole numbers, got {text!r}")
+        raise common.CliError(f"{name} must be whole numbers, got {text!r}")
     if not values:
-        raise CliError(f"{name} is empty")
+        raise common.CliError(f"{name} is empty")
     return values
 
 
 def add_parser(subparsers) -> None:
-    p = add_command(
+    p = common.add_command(
         subparsers,
         "learning-curve",
         help="predicted (eigenlearning) vs measured test error of kernel ridge regression",
@@ -55,13 +42,13 @@ def add_parser(subparsers) -> None:
             "ntk-air learning-curve --solver topk --rank 200 --n 100,1000",
         ),
     )
-    add_output_options(p, "learning_curve_out")
+    common.add_output_options(p, "learning_curve_out")
     g = p.add_argument_group("learning curve")
     g.add_argument("--n", default="10,30,100,300,1000", help="training-set sizes (comma list)")
     g.add_argument("--ridge", default="0,1e-3", help="ridges δ ≥ 0, K + δI (comma list)")
     g.add_argument(
         "--draws",
-        type=whole_number,
+        type=common.whole_number,
         default=20,
         help="seeded draws per n, ≥ 2 (a 95 %% interval needs two; default 20; 1e3 style)",
     )
@@ -92,17 +79,18 @@ def add_parser(subparsers) -> None:
     )
     g.add_argument("--solver", default="dense", choices=("dense", "topk"), help="spectral path")
     g.add_argument("--rank", type=int, default=None, help="top-k modes (--solver topk; 100)")
-    add_data_options(p)
-    add_kernel_options(p)
-    add_time_options(p)
+    common.add_data_options(p)
+    common.add_kernel_options(p)
+    common.add_time_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from .. import report, studies
+    from ..spectral._resources import ResourceError
 
     if args.rank is not None and args.solver != "topk":
-        raise CliError("--rank applies to --solver topk only")
+        raise common.CliError("--rank applies to --solver topk only")
     try:
         config = studies.LearningCurveConfig(
             n=_number_list(args.n, "--n", int),
@@ -118,31 +106,33 @@ def run(args) -> int:
             replace=args.replace,
         )
     except ValueError as err:
-        raise CliError(str(err).replace("noise_variance", "--noise-variance")) from err
-    setup_dtype(args)
-    writer = open_report(args.out)
+        raise common.CliError(str(err).replace("noise_variance", "--noise-variance")) from err
+    common.setup_dtype(args)
+    writer = common.open_report(args.out)
     if args.data is None and args.dataset is None:
         args.dataset = "digits"  # 1797 rows: a population large enough for n = 1000
-    if not args.time_limit > 0:
-        raise CliError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
+    budget = common.budget_from_args(args)
 
-    def plan(data):
-        return _check_estimate(args, config, data)
+    def plan(data):  # time and memory of the whole curve, before the spectrum or a draw
+        try:
+            return studies.learning_curve_plan(data, config, budget)
+        except ResourceError as err:
+            raise common.CliError(str(err)) from None
 
     if args.data is None and args.n_train is None and args.dataset in SPLIT_SIZED:
         dataset = _whole(args)  # every example in the population, none held back for a test split
     else:  # generated data: planned before it is generated
-        dataset = load_dataset(args, split_sizes=True, plan=plan)
+        dataset = common.load_dataset(args, split_sizes=True, plan=plan)
     print(plan(dataset).line(), flush=True)
-    kernel_fn = build_kernel_fn(args)
-    timer = Timer()
-    with progress_bar("ntk-air learning-curve", not args.no_progress) as bar:
+    kernel_fn = common.build_kernel_fn(args)
+    timer = common.Timer()
+    with common.progress_bar("ntk-air learning-curve", not args.no_progress) as bar:
         try:
             study = studies.learning_curve_study(dataset, kernel_fn, config, progress=bar)
         except ValueError as err:
-            raise CliError(str(err)) from err
+            raise common.CliError(str(err)) from err
     timer.lap("study")
-    s = report.write_learning_curve(writer, study, kernel=kernel_config(args))
+    s = report.write_learning_curve(writer, study, kernel=common.kernel_config(args))
     timer.lap("report")
     writer.json("timings.json", {"seconds": timer.seconds})
     writer.finish({"command": "learning-curve"})
@@ -161,69 +151,14 @@ def run(args) -> int:
     return 0
 
 
-# Fixed cost of one draw's kernel ridge regression per ridge or time (slicing K, a solve, the
-# predictions on the population, Python), measured on the 2-core CPU at N = 1797.
-_DRAW_SECONDS = 5e-3
-
-
-def _check_estimate(args, config, dataset):
-    """Refuse, with the estimate, a learning curve above --time-limit or the memory budget:
-    the population's spectrum (dense: `resources.estimate_dense` of N; top-k: its estimate) and
-    D draws per n, each a solve per ridge δ and time t (n³/3 + 2Nn·C multiply-adds and a fixed
-    cost), holding the draws' indices and per-draw results."""
-    import numpy as np
-
-    from ..spectral._resources import (
-        DEFAULT_RATES,
-        Budget,
-        LoopEstimate,
-        ResourceError,
-        check_loop,
-        estimate_dense,
-        estimate_topk,
-    )
-
-    N = int(np.shape(dataset.x)[0])
-    y_shape = np.shape(dataset.y)
-    cols = 1 if len(y_shape) == 1 else int(y_shape[1])
-    fits = len(config.ridge) + len(config.times)
-    if config.solver == "dense":
-        spectral = estimate_dense(max(N, 1))
-    else:
-        spectral = estimate_topk(max(N, 1), min(config.rank, max(N, 1)))
-    draws, flop = int(config.draws), DEFAULT_RATES["flop_seconds"]
-    per_draw = sum(
-        fits * ((n**3 / 3 + 2.0 * N * n * cols) * flop + _DRAW_SECONDS) for n in config.n
-    )
-    seconds = spectral.seconds + draws * per_draw
-    held = draws * (max(config.n) + len(config.n) * (fits * (3 + config.modes)))
-    est = LoopEstimate(
-        f"learning-curve: population N = {N}, {draws} draws × {len(config.n)} sizes × {fits} "
-        "ridges/times",
-        seconds,
-        int(spectral.memory_bytes + 8 * held),
-        {"spectral_seconds": spectral.seconds},
-    )
-    try:
-        return check_loop(
-            est,
-            Budget(seconds=args.time_limit, force=args.force),
-            remedy=(
-                "Use fewer --draws, sizes --n or ridges, a larger --time-limit, or --force to "
-                "run it anyway",
-                "Use fewer --draws or sizes --n, or fewer rows (--n-train)",
-            ),
-        )
-    except ResourceError as err:
-        raise CliError(str(err)) from None
-
-
 def _whole(args):
     """The built-in data set with every example in the population (no test split)."""
     from .. import data as data_mod
 
     if args.n_test is not None:
-        raise CliError("--n-test does not apply: the learning curve tests on the whole population")
+        raise common.CliError(
+            "--n-test does not apply: the learning curve tests on the whole population"
+        )
     kwargs = {
         "seed": DATA_DEFAULTS["seed"] if args.seed is None else args.seed,
         "noise": args.noise or DATA_DEFAULTS["noise"],
@@ -233,4 +168,4 @@ def _whole(args):
     try:
         return data_mod.load(args.dataset, n_train=None, n_test=0, **kwargs)
     except (ValueError, TypeError) as err:
-        raise CliError(str(err)) from err
+        raise common.CliError(str(err)) from err

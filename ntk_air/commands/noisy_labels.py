@@ -5,16 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import (
-    CliError,
-    Timer,
-    add_command,
-    add_output_options,
-    add_time_options,
-    budget_from_args,
-    open_report,
-    progress_bar,
-)
+from . import _common as common
 from ._config import add_config_options, config_from_args, option_map, option_message
 
 __all__ = ["add_parser", "run"]
@@ -23,7 +14,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers) -> None:
     from ..studies._noisy_labels import BUILTIN_DATASETS, PRESETS, NoisyLabelsConfig
 
-    p = add_command(
+    p = common.add_command(
         subparsers,
         "noisy-labels",
         help="self-distillation (R1, R2, R3 soft/hard) against early stopping on real "
@@ -60,8 +51,8 @@ def add_parser(subparsers) -> None:
         "training (MLP 100-100 or a strided CNN, Adam 0.01, batch 100, 150 epochs, cross-entropy)",
     )
     add_config_options(p, NoisyLabelsConfig)
-    add_output_options(p, "noisy_labels_out")
-    add_time_options(p)
+    common.add_output_options(p, "noisy_labels_out")
+    common.add_time_options(p)
     p.set_defaults(func=run)
 
 
@@ -74,7 +65,7 @@ def build_config(args):
         return config if args.preset is None else with_preset(config, args.preset)
     except (ValueError, TypeError) as err:
         options = option_map(NoisyLabelsConfig)
-        raise CliError(option_message(str(err), options, options)) from err
+        raise common.CliError(option_message(str(err), options, options)) from err
 
 
 def run(args) -> int:
@@ -91,20 +82,22 @@ def run(args) -> int:
     )
 
     config = build_config(args)
-    budget = budget_from_args(args)
+    budget = common.budget_from_args(args)
     if args.data is not None and args.dataset is not None:
-        raise CliError(f"give DATA.npz or --dataset, not both (got {args.data} and --dataset)")
+        raise common.CliError(
+            f"give DATA.npz or --dataset, not both (got {args.data} and --dataset)"
+        )
     names = (args.dataset or "digits,mnist1d").split(",")
     unknown = [n for n in names if n not in BUILTIN_DATASETS]
     if args.data is None and (unknown or not names):
-        raise CliError(
+        raise common.CliError(
             f"--dataset: unknown dataset {unknown[0]!r}; choose from "
             f"{', '.join(BUILTIN_DATASETS)} (comma-separated)"
         )
     if args.data is not None and not Path(args.data).exists():
-        raise CliError(f"data file not found: {args.data}")
+        raise common.CliError(f"data file not found: {args.data}")
     jax.config.update("jax_enable_x64", True)  # the kernel limit in float64; networks are float32
-    timer = Timer()
+    timer = common.Timer()
     try:
         datasets, splits = [], []
         for name in [None] if args.data else names:  # each one split (or refused) in turn
@@ -113,15 +106,15 @@ def run(args) -> int:
         try:  # time and memory of the whole run, before any network is built
             print(check_loop(noisy_labels_estimate(splits, config), budget).line(), flush=True)
         except ResourceError as err:
-            raise CliError(
+            raise common.CliError(
                 str(err).replace("fewer steps", "fewer epochs, seeds or methods")
             ) from None
-        writer = open_report(args.out)
-        with progress_bar("ntk-air noisy-labels", not args.no_progress) as bar:
+        writer = common.open_report(args.out)
+        with common.progress_bar("ntk-air noisy-labels", not args.no_progress) as bar:
             study = studies.noisy_labels(datasets, config, progress=bar)
     except (ValueError, KeyError, TypeError) as err:
         options = option_map(NoisyLabelsConfig)
-        raise CliError(option_message(str(err), options, options)) from err
+        raise common.CliError(option_message(str(err), options, options)) from err
     timer.lap("study")
     summary = report.write_noisy_labels(writer, study)
     timer.lap("report")

@@ -6,28 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import (
-    CliError,
-    Timer,
-    add_command,
-    add_data_options,
-    add_kernel_options,
-    add_output_options,
-    add_time_options,
-    budget_from_args,
-    build_kernel_fn,
-    load_dataset,
-    open_report,
-    progress_bar,
-    setup_dtype,
-)
+from . import _common as common
 from ._config import build_config
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> None:
-    p = add_command(
+    p = common.add_command(
         subparsers,
         "predict",
         help="neural-tangents' predict: mean and variance of the infinite ensemble at any time",
@@ -43,7 +29,7 @@ def add_parser(subparsers) -> None:
             "ntk-air predict data.npz --arch fc --time 1,10,100,inf --get ntk --diag-reg 1e-4",
         ),
     )
-    add_output_options(p, "predict_out")
+    common.add_output_options(p, "predict_out")
     p.add_argument(
         "--time",
         action="append",
@@ -64,9 +50,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--diag-reg-absolute", action="store_true", help="--diag-reg in absolute units")
     p.add_argument("--learning-rate", type=float, default=1.0, help="η: time runs as η t (1)")
-    add_data_options(p)
-    add_kernel_options(p)
-    add_time_options(p)
+    common.add_data_options(p)
+    common.add_kernel_options(p)
+    common.add_time_options(p)
     p.set_defaults(func=run)
 
 
@@ -77,9 +63,9 @@ def _times(texts) -> tuple[float, ...]:
         try:
             t = float(s)
         except ValueError:
-            raise CliError(f"--time values must be numbers or 'inf', got {s!r}") from None
+            raise common.CliError(f"--time values must be numbers or 'inf', got {s!r}") from None
         if np.isnan(t) or t < 0:
-            raise CliError(f"--time values must be ≥ 0 (or inf), got {s!r}")
+            raise common.CliError(f"--time values must be ≥ 0 (or inf), got {s!r}")
         out.append(t)
     return tuple(out)
 
@@ -91,13 +77,15 @@ def run(args) -> int:
     get = tuple(g.strip().lower() for g in args.get.split(",") if g.strip())
     bad = [g for g in get if g not in ("nngp", "ntk")]
     if not get or bad or len(set(get)) < len(get):
-        raise CliError(f"--get must be nngp, ntk or nngp,ntk, got {args.get!r}")
+        raise common.CliError(f"--get must be nngp, ntk or nngp,ntk, got {args.get!r}")
     if not (np.isfinite(args.learning_rate) and args.learning_rate > 0):
-        raise CliError(f"--learning-rate must be a positive number, got {args.learning_rate}")
+        raise common.CliError(
+            f"--learning-rate must be a positive number, got {args.learning_rate}"
+        )
     if not (np.isfinite(args.diag_reg) and args.diag_reg >= 0):
-        raise CliError(f"--diag-reg must be ≥ 0, got {args.diag_reg}")
-    setup_dtype(args)
-    budget = budget_from_args(args)
+        raise common.CliError(f"--diag-reg must be ≥ 0, got {args.diag_reg}")
+    common.setup_dtype(args)
+    budget = common.budget_from_args(args)
     config = build_config(
         studies.PredictConfig,
         {
@@ -117,18 +105,18 @@ def run(args) -> int:
         try:
             return studies.predict_plan(data, config, budget)
         except ValueError as err:
-            raise CliError(str(err)) from err
+            raise common.CliError(str(err)) from err
 
-    writer = open_report(args.out)
-    dataset = load_dataset(args, plan=plan)  # generated data: planned before it is generated
-    kernel_fn = build_kernel_fn(args)
+    writer = common.open_report(args.out)
+    dataset = common.load_dataset(args, plan=plan)  # generated data: planned before it is generated
+    kernel_fn = common.build_kernel_fn(args)
     print(plan(dataset)[1].line(), flush=True)
-    timer = Timer()
-    with progress_bar("ntk-air predict", not args.no_progress) as bar:
+    timer = common.Timer()
+    with common.progress_bar("ntk-air predict", not args.no_progress) as bar:
         try:
             study = studies.predict(dataset, kernel_fn, config, progress=bar)
         except ValueError as err:
-            raise CliError(
+            raise common.CliError(
                 str(err)
                 .replace("diag_reg_absolute_scale=True", "--diag-reg-absolute")
                 .replace("diag_reg", "--diag-reg")

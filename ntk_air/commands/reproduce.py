@@ -7,20 +7,7 @@ go to a sub-folder; index.md opens with a table of the headline numbers.
 
 from __future__ import annotations
 
-from ._common import (
-    CliError,
-    Timer,
-    add_command,
-    add_data_options,
-    add_kernel_options,
-    add_output_options,
-    build_kernel_fn,
-    kernel_config,
-    load_dataset,
-    open_report,
-    progress_bar,
-    setup_dtype,
-)
+from . import _common as common
 
 __all__ = ["add_parser", "run", "SECTIONS", "THEOREM_STEPS"]
 
@@ -30,7 +17,7 @@ THEOREM_STEPS = 2_000
 
 
 def add_parser(subparsers) -> None:
-    p = add_command(
+    p = common.add_command(
         subparsers,
         "reproduce",
         help="run the whole study (kernel, AIR, distillation, theorem) into a report folder",
@@ -54,9 +41,9 @@ def add_parser(subparsers) -> None:
         help=f"GD steps of the theorem section (default {THEOREM_STEPS}: the theorem's ordering "
         "holds there in minutes; `ntk-air theorem` runs 20 000 by default, the converged regime)",
     )
-    add_output_options(p, "ntk_air_report")
-    add_data_options(p)
-    add_kernel_options(p)
+    common.add_output_options(p, "ntk_air_report")
+    common.add_data_options(p)
+    common.add_kernel_options(p)
     p.set_defaults(func=run)
 
 
@@ -87,23 +74,23 @@ def run(args) -> int:
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown or not sections:
-        raise CliError(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+        raise common.CliError(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     if args.theorem_steps < 1:
-        raise CliError(f"--theorem-steps must be ≥ 1, got {args.theorem_steps}")
-    setup_dtype(args)
-    writer = open_report(args.out)
-    dataset = load_dataset(args)
-    kernel_fn = build_kernel_fn(args)
-    kcfg = kernel_config(args)
+        raise common.CliError(f"--theorem-steps must be ≥ 1, got {args.theorem_steps}")
+    common.setup_dtype(args)
+    writer = common.open_report(args.out)
+    dataset = common.load_dataset(args)
+    kernel_fn = common.build_kernel_fn(args)
+    kcfg = common.kernel_config(args)
     title = "ntk_air report"
     context = _context(dataset, args, sections)
     # Until the end of the run the index says it is incomplete (and the manifest is absent).
     writer.text(
         "index.md", report.render_index({}, {}, title=title, context=context, complete=False)
     )
-    timer = Timer()
+    timer = common.Timer()
     results, headlines = {}, {}
-    with progress_bar("ntk-air reproduce", not args.no_progress) as bar:
+    with common.progress_bar("ntk-air reproduce", not args.no_progress) as bar:
         total = len(sections) + 1
         try:
             system = None
@@ -143,7 +130,7 @@ def run(args) -> int:
                 timer.lap(name)
                 bar(name, i + 2, total)
         except ValueError as err:
-            raise CliError(str(err)) from err
+            raise common.CliError(str(err)) from err
     summary = {
         "dataset": studies.data_summary(dataset),
         "kernel": kcfg,

@@ -5,24 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import studies
-from ._common import (
-    CliError,
-    Timer,
-    add_command,
-    add_output_options,
-    add_solver_options,
-    add_time_options,
-    budget_from_args,
-    open_report,
-    progress_bar,
-)
+from . import _common as common
 from ._config import add_config_options, config_from_args
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> None:
-    p = add_command(
+    p = common.add_command(
         subparsers,
         "theorem",
         help="check the ℓ2 theorem: plain GD, best early stop and hard-target self-distillation, "
@@ -38,15 +28,15 @@ def add_parser(subparsers) -> None:
         ),
     )
     add_config_options(p, studies.TheoremConfig)
-    add_output_options(p, "theorem_report")
-    add_solver_options(
+    common.add_output_options(p, "theorem_report")
+    common.add_solver_options(
         p,
         solvers=("dense",),
         why="no top-k path: the study works on the clusterable model's fixed 160 points and "
         "compares each network's NTK with H∞ entrywise (dense by nature; it fits any budget "
         "the networks fit)",
     )
-    add_time_options(p)
+    common.add_time_options(p)
     p.set_defaults(func=run)
 
 
@@ -56,21 +46,21 @@ def run(args) -> int:
     from .. import report
 
     config = config_from_args(studies.TheoremConfig, args)  # checked before any work
-    budget = budget_from_args(args)
+    budget = common.budget_from_args(args)
     try:  # memory and time decided (or refused) before anything runs
         choice, loops = studies.theorem_plan(config, budget)
     except ValueError as err:
-        raise CliError(str(err)) from err
+        raise common.CliError(str(err)) from err
     jax.config.update("jax_enable_x64", True)  # the kernel limit is computed in float64
-    writer = open_report(args.out)
+    writer = common.open_report(args.out)
     print(choice.line(), flush=True)
     print(loops.line(), flush=True)
-    timer = Timer()
-    with progress_bar("ntk-air theorem", not args.no_progress) as bar:
+    timer = common.Timer()
+    with common.progress_bar("ntk-air theorem", not args.no_progress) as bar:
         try:
             study = studies.theorem(config, progress=bar, budget=budget)
         except ValueError as err:
-            raise CliError(str(err)) from err
+            raise common.CliError(str(err)) from err
     timer.lap("study")
     summary = report.write_theorem(writer, study)
     timer.lap("report")

@@ -43,7 +43,13 @@ from ._entk import (
     relative_distance,
 )
 from ._kernel import KernelStudy, kernel
-from ._learning_curve import LABELS, LearningCurveConfig, LearningCurveStudy, learning_curve_study
+from ._learning_curve import (
+    LABELS,
+    LearningCurveConfig,
+    LearningCurveStudy,
+    learning_curve_plan,
+    learning_curve_study,
+)
 from ._noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
 from ._predict import PredictConfig, PredictStudy, predict, predict_plan
 from ._system import KernelSystem, Progress, data_summary, kernel_system
@@ -65,6 +71,7 @@ __all__ = [
     "LearningCurveConfig",
     "LearningCurveStudy",
     "learning_curve_study",
+    "learning_curve_plan",
     "KernelStudy",
     "KernelSystem",
     "LabelAlignment",

@@ -35,9 +35,23 @@ from ..learning_curves._eigenlearning import (
     tiled_population_kernel,
     topk_population_spectrum,
 )
+from ..spectral._resources import (
+    DEFAULT_RATES,
+    Budget,
+    LoopEstimate,
+    check_loop,
+    estimate_dense,
+    estimate_topk,
+)
 from ._system import data_summary, report_progress, require_tiled
 
-__all__ = ["LearningCurveConfig", "LearningCurveStudy", "learning_curve_study", "LABELS"]
+__all__ = [
+    "LearningCurveConfig",
+    "LearningCurveStudy",
+    "learning_curve_study",
+    "learning_curve_plan",
+    "LABELS",
+]
 
 LABELS = ("clean", "noisy")
 """Training labels of the learning-curve study: ground truth (+ Gaussian noise) or the data
@@ -119,6 +133,64 @@ class LearningCurveStudy(NamedTuple):
     spread: TailSpread | None  # (P, R) test MSE under extreme tails (top-k only)
     fixed_labels: LearningCurve | None  # "noisy": y itself as the target, σ² = 0 (P, R)
     flow_predicted: LearningCurve | None  # (P, T) ridge δ = 1/t (heuristic for the flow)
+
+
+# Fixed cost of one draw's kernel ridge regression per ridge or time (slicing K, a solve, the
+# predictions on the population, Python), measured on the 2-core CPU at N = 1797.
+_DRAW_SECONDS = 5e-3
+
+
+def learning_curve_plan(dataset, config: LearningCurveConfig, budget: Budget | None = None):
+    """Time and memory of `learning_curve_study`, decided (or refused) before any work: the
+    population's spectrum (dense: `resources.estimate_dense` of N; top-k: its estimate) and D
+    draws per n, each a solve per ridge δ and time t (n³/3 + 2Nn·C multiply-adds and a fixed
+    cost), holding the draws' indices and per-draw results.
+
+    Args:
+      dataset: `data.Dataset`, the population (only its shapes are read).
+      config: `LearningCurveConfig`. budget: `resources.Budget` (time limit, force).
+
+    Returns:
+      `resources.LoopEstimate`.
+
+    Raises:
+      resources.ResourceError: above budget.seconds (unless budget.force) or the memory.
+
+    Example:
+      >>> est = learning_curve_plan(ntk_air.data.clusters(), LearningCurveConfig(n=(10, 30)))
+      >>> est.seconds < 60
+      True
+    """
+    budget = Budget() if budget is None else budget
+    N = int(np.shape(dataset.x)[0])
+    y_shape = np.shape(dataset.y)
+    cols = 1 if len(y_shape) == 1 else int(y_shape[1])
+    fits = len(config.ridge) + len(config.times)
+    if config.solver == "dense":
+        spectral = estimate_dense(max(N, 1))
+    else:
+        spectral = estimate_topk(max(N, 1), min(config.rank, max(N, 1)))
+    draws, flop = int(config.draws), DEFAULT_RATES["flop_seconds"]
+    per_draw = sum(
+        fits * ((n**3 / 3 + 2.0 * N * n * cols) * flop + _DRAW_SECONDS) for n in config.n
+    )
+    held = draws * (max(config.n) + len(config.n) * (fits * (3 + config.modes)))
+    est = LoopEstimate(
+        f"learning-curve: population N = {N}, {draws} draws × {len(config.n)} sizes × {fits} "
+        "ridges/times",
+        spectral.seconds + draws * per_draw,
+        int(spectral.memory_bytes + 8 * held),
+        {"spectral_seconds": spectral.seconds},
+    )
+    return check_loop(
+        est,
+        budget,
+        remedy=(
+            "Use fewer --draws, sizes --n or ridges, a larger --time-limit, or --force to run it "
+            "anyway",
+            "Use fewer --draws or sizes --n, or fewer rows (--n-train)",
+        ),
+    )
 
 
 def learning_curve_study(
