@@ -148,9 +148,9 @@ def main() -> None:
     meta = {"cpus": os.cpu_count(), "load_average_start": os.getloadavg()}
     runs = []
     if args.gap_n:
-        runs.append(("gap28", lambda: gap28(args.gap_n)))
+        runs.append((f"gap28/{args.gap_n}", lambda: gap28(args.gap_n)))
     if args.spectrum_n:
-        runs.append(("spectrum", lambda: spectrum(args.spectrum_n, args.k)))
+        runs.append((f"spectrum/{args.spectrum_n}", lambda: spectrum(args.spectrum_n, args.k)))
     for name, run in runs:
         results[name] = {**run(), "meta": meta}
         print(json.dumps({name: results[name]}))

@@ -12,9 +12,10 @@ much one more call raises the resident set above what it was before the call (ag
     flock /tmp/ntk_air_bench.lock python benchmarks/nt_conv.py --n 256 1024
     python benchmarks/nt_conv.py --n 256 --archs cnn3_gap --dtypes float32 --no-nt
 
-Both sides tile over rows with the same memory budget (512 MiB of intermediates per tile):
-native through `from_layers`, neural-tangents through `nt.batch(kernel_fn, batch_size)` with
-the largest batch size dividing n that fits the budget. A neural-tangents run that exceeds
+Each side tiles over rows its own way: native through `from_layers` with its default
+(cache-sized tiles, see `kernels.from_layers`; K(x, x) from the upper tiles only),
+neural-tangents through `nt.batch(kernel_fn, batch_size)` with the largest batch size dividing n
+that fits 512 MiB of intermediates (BUDGET; NT's batches must divide n). A neural-tangents run that exceeds
 --nt-timeout seconds is recorded as "timeout" (the speedup is then a lower bound).
 Results: benchmarks/results/nt_conv.json (merged by key "arch/n/dtype").
 """

@@ -112,7 +112,7 @@ def tiled_pairwise(
     lower = jnp.arange(t1)[:, None] > jnp.arange(t2)[None, :]
 
     def put(leaf, value, r, c):
-        return lax.dynamic_update_slice(leaf, value, (r, c) + (0,) * (value.ndim - 2))
+        return lax.dynamic_update_slice(leaf, value, (r, c) + (0 * r,) * (value.ndim - 2))
 
     def step(k, out):
         # the last tile starts at n − t (dynamic_slice would clamp there too): it overlaps

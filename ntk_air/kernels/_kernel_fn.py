@@ -147,16 +147,17 @@ class PairwiseKernelFn:
 
     def tile_for(self, x1, x2) -> int | None:
         """Rows per tile for these inputs: the fixed tile size, or one that fits the budget
-        (at least `min_tile`; from 8 rows on a multiple of 8, whole vectors per row of pairs)."""
+        (at least `min_tile`; a multiple of 8 from 8 rows on, else 4, 2 or 1: whole vectors per
+        row of pairs — 5 rows made the 8 × 8 GlobalAvgPool CNN 2.7× slower than 4)."""
         if self.tile_size is not None or self.bytes_per_pair is None:
             return self.tile_size
         per_pair = self.bytes_per_pair(tuple(x1.shape[1:]), x1.dtype.itemsize)
         t = math.isqrt(max(1, int(self.memory_budget) // max(1, int(per_pair))))
-        t = max(self.min_tile, 8 * (t // 8) if t >= 8 else t, 1)
-        n = max(x1.shape[0], x2.shape[0])
-        if t >= n:
+        t = 8 * (t // 8) if t >= 8 else 1 << (t.bit_length() - 1)
+        t = max(self.min_tile, t)
+        if t >= max(x1.shape[0], x2.shape[0]):
             return None
-        return -(-n // -(-n // t))  # as many tiles as t needs, filled evenly (less padding)
+        return t  # a last tile that does not fit overlaps the previous one (tiled_pairwise)
 
     def check_memory(self, x1, x2, tile: int | None) -> None:
         """Refuse, before allocating, a call whose output plus one tile's intermediates exceeds
@@ -318,13 +319,13 @@ def from_pairwise(
     )
 
 
-LAYERS_MEMORY_BUDGET = 7 * 2**20
+LAYERS_MEMORY_BUDGET = 14 * 2**20
 """Bytes of intermediates per tile when `from_layers` chooses the tile size of a spatial net:
 small on purpose. A tile's covariances, (*P, t, t) per array, then stay in the CPU caches
-(about 512 KiB each), which on 2 cores made the 3-layer CNN kernels several times faster than
-tiles of tens of MB (the 8 × 8 GlobalAvgPool and Flatten CNNs of benchmarks/nt_conv.py).
-The tile is at least `LAYERS_MIN_TILE` rows, so per-example work (c1, c2: 1/t of a pair's)
-stays small."""
+(about 1 MiB each, `_LIVE_ARRAYS` of them), which on 2 cores made the 3-layer CNN kernels
+several times faster than tiles of tens of MB (the 8 × 8 GlobalAvgPool and Flatten CNNs of
+benchmarks/nt_conv.py). The tile is at least `LAYERS_MIN_TILE` rows, so per-example work
+(c1, c2: 1/t of a pair's) stays small."""
 LAYERS_MIN_TILE = 4
 """Smallest automatic tile of `from_layers` (rows): the self-covariances c1, c2 of a t × t tile
 cost 2/t of its pair covariances."""
