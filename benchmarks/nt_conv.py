@@ -14,9 +14,9 @@ much one more call raises the resident set above what it was before the call (ag
 
 Each side tiles over rows its own way: native through `from_layers` with its default
 (cache-sized tiles, see `kernels.from_layers`; K(x, x) from the upper tiles only),
-neural-tangents through `nt.batch(kernel_fn, batch_size)` with the largest batch size dividing n
-that fits 512 MiB of intermediates (BUDGET; NT's batches must divide n). A neural-tangents run that exceeds
---nt-timeout seconds is recorded as "timeout" (the speedup is then a lower bound).
+neural-tangents through `nt.batch(kernel_fn, batch_size)` with the largest batch size dividing
+n that fits 512 MiB of intermediates (BUDGET; NT's batches must divide n). A neural-tangents run
+that exceeds --nt-timeout seconds is recorded as "timeout" (the speedup is then a lower bound).
 Results: benchmarks/results/nt_conv.json (merged by key "arch/n/dtype").
 """
 

@@ -179,7 +179,7 @@ def air_plan(
       'dense'
       >>> try:
       ...     air_plan(ntk_air.data.clusters(), config=AIRConfig(num_steps=10**9))
-      ... except ValueError as err:  # resources.ResourceError
+      ... except ValueError as err:  # spectral.ResourceError
       ...     print(str(err)[:54])
       air: 160 training points, top 160 modes, 10⁹ steps (de
     """
