@@ -391,7 +391,7 @@ TINY = [
         (["--noise-rate", "1.0"], "--noise-rate must be a finite number ≥ 0 and < 1"),
         (["--methods", "plain,r9"], "--methods: invalid choice 'r9'"),
         (["--n-classes", "11"], "--n-classes 11 exceeds the 10 classes of digits"),
-        (["--seeds", "1"], "seeds must be an integer ≥ 2"),
+        (["--seeds", "0"], "--seeds must be an integer ≥ 1"),
         (["--dataset", "cifar"], "unknown dataset 'cifar'"),
         (["--widths", "0"], "--widths must be positive integers"),
         (["--n-train", "5000"], "exceeds the"),
@@ -547,3 +547,14 @@ def test_scale_inputs_multiplies_every_split_by_sqrt_d():
     for a, b in ((plain.x, scaled.x), (plain.x_val, scaled.x_val), (plain.x_test, scaled.x_test)):
         np.testing.assert_allclose(b, a * np.sqrt(64), rtol=1e-6)
     assert scaled.info["input_scale"] == pytest.approx(8.0)
+
+
+def test_one_seed_gives_no_interval_and_no_verdict():
+    """--seeds 1 is a valid run: the mean, NaN interval ends, verdict 'one seed'."""
+    from ntk_air.studies._noisy_results import _verdict, t_interval
+
+    ci = t_interval([0.7])
+    assert ci["mean"] == 0.7 and np.isnan(ci["lo"]) and np.isnan(ci["hi"])
+    assert _verdict(ci) == "one seed"
+    assert _verdict(t_interval([0.1, 0.2, 0.15])) == "better"
+    assert NoisyLabelsConfig(seeds=1).seeds == 1

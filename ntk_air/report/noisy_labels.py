@@ -67,6 +67,7 @@ VERDICT_TEXT = {
     "better": "yes, above (interval > 0)",
     "tie": "yes within the interval (it contains 0)",
     "worse": "**no**: below (interval < 0)",
+    "one seed": "no interval from one seed (run --seeds 2 or more)",
 }
 
 

@@ -70,7 +70,8 @@ def t_quantile_975(df: int) -> float:
 
 
 def t_interval(values) -> dict:
-    """{mean, lo, hi}: the mean over seeds ± t_{0.975, S−1}·sd/√S (sd with S − 1), S ≥ 2."""
+    """{mean, lo, hi}: the mean over seeds ± t_{0.975, S−1}·sd/√S (sd with S − 1); one seed
+    has no interval (lo, hi NaN)."""
     v = np.asarray(values, np.float64)
     s = v.shape[0]
     mean = float(v.mean())
@@ -129,10 +130,12 @@ class Comparison(NamedTuple):
     sd_method: str
     es_method: str
     difference: dict  # {mean, lo, hi} of (SD last − ES) test accuracy over seeds
-    verdict: str  # 'better', 'tie' (interval contains 0) or 'worse'
+    verdict: str  # 'better', 'tie' (interval contains 0), 'worse' or 'one seed' (no interval)
 
 
 def _verdict(diff: dict) -> str:
+    if not (math.isfinite(diff["lo"]) and math.isfinite(diff["hi"])):
+        return "one seed"  # no interval: nothing to conclude
     if diff["lo"] > 0:
         return "better"
     if diff["hi"] < 0:
