@@ -375,14 +375,15 @@ def test_config_is_checked():
     for bad, match in (
         (dict(n=(0,)), "n must"),
         (dict(ridge=(-1.0,)), "ridge"),
-        (dict(draws=1), "draws"),
+        (dict(draws=0), "draws"),
         (dict(labels="x"), "labels"),
         (dict(labels="noisy", noise_variance=0.1), "noise_variance"),
         (dict(solver="topk", times=(1.0,)), "dense"),
     ):
         with pytest.raises(ValueError, match=match):
             studies.LearningCurveConfig(**bad)
-    with pytest.raises(ValueError, match="not below the population"):
+    assert studies.LearningCurveConfig(draws=1).draws == 1  # one draw: no interval, a valid run
+    with pytest.raises(ValueError, match="exceeds the population"):
         studies.learning_curve_study(
             data.clusters(),
             kernels.two_layer_relu_kernel_fn(),

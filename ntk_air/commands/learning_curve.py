@@ -50,7 +50,7 @@ def add_parser(subparsers) -> None:
         "--draws",
         type=common.whole_number,
         default=20,
-        help="seeded draws per n, ≥ 2 (a 95 %% interval needs two; default 20; 1e3 style)",
+        help="seeded draws per n (one gives no 95 %% interval; default 20; 1e3 style)",
     )
     g.add_argument("--draw-seed", type=int, default=0, help="seed of the draws (default 0)")
     g.add_argument(

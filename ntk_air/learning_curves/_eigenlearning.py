@@ -765,11 +765,11 @@ def measured_learning_curve(
     n_values = np.atleast_1d(np.asarray(n, dtype=np.int64))
     ridges = np.atleast_1d(np.asarray(ridge, dtype=np.float64))
     draws = int(draws)
-    if draws < 2:
-        raise ValueError(f"draws must be ≥ 2 (a 95 % interval needs two), got {draws}")
-    if np.any(n_values < 1) or (not replace and np.any(n_values >= N)):
+    if draws < 1:
+        raise ValueError(f"draws must be ≥ 1, got {draws}")
+    if np.any(n_values < 1) or (not replace and np.any(n_values > N)):
         raise ValueError(
-            f"every n must be ≥ 1{'' if replace else f' and < N = {N} (distinct points)'}, "
+            f"every n must be ≥ 1{'' if replace else f' and ≤ N = {N} (distinct points)'}, "
             f"got {n_values.tolist()}"
         )
     if np.any(ridges < 0) or not np.all(np.isfinite(ridges)):

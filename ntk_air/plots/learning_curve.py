@@ -15,11 +15,9 @@ __all__ = ["plot_test_error", "plot_learnability", "plot_error_parts"]
 
 def _interval(values):
     """Mean and 95 % Student-t half-width over the last axis (draws)."""
-    from ..studies._noisy_labels import t_quantile_975
+    from ..studies._noisy_results import t_half_width
 
-    v = np.asarray(values, np.float64)
-    d = v.shape[-1]
-    return v.mean(-1), t_quantile_975(d - 1) * v.std(-1, ddof=1) / np.sqrt(d)
+    return t_half_width(values)
 
 
 def plot_test_error(study, *, ax=None, title: str = "test error against n"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..plots.learning_curve import plot_error_parts, plot_learnability, plot_test_error
-from ..studies._noisy_labels import t_quantile_975
+from ..studies._noisy_results import t_half_width
 
 __all__ = [
     "learning_curve_summary",
@@ -48,11 +48,9 @@ KNOWN_FAILURES = (
 
 
 def _interval(values) -> dict:
-    """{mean, lo, hi} arrays: mean over the last axis ± t_{0.975, D−1}·sd/√D."""
-    v = np.asarray(values, np.float64)
-    d = v.shape[-1]
-    mean = v.mean(-1)
-    half = t_quantile_975(d - 1) * v.std(-1, ddof=1) / np.sqrt(d)
+    """{mean, lo, hi} arrays: mean over the last axis ± t_{0.975, D−1}·sd/√D (one draw: no
+    interval, lo and hi NaN)."""
+    mean, half = t_half_width(values)
     return {"mean": mean, "lo": mean - half, "hi": mean + half}
 
 

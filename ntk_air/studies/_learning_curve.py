@@ -62,8 +62,9 @@ set's corrupted labels."""
 class LearningCurveConfig:
     """Options of the learning-curve study (checked on construction).
 
-    n: training-set sizes (whole, ≥ 1, < N unless `replace`). ridge: δ ≥ 0 values.
-    draws: seeded draws per n (≥ 2). seed: seed of the draws and of the added noise.
+    n: training-set sizes (whole, ≥ 1, ≤ N unless `replace`). ridge: δ ≥ 0 values.
+    draws: seeded draws per n (≥ 1; one draw gives no 95 % interval). seed: seed of the draws
+    and of the added noise.
     labels: "clean" or "noisy" (`LABELS`). noise_variance: σ² of Gaussian noise added to the
     training labels, summed over columns ("clean" only). modes: top modes whose learnability is
     measured. times: gradient-flow times t to measure as well (dense solver only).
@@ -93,8 +94,8 @@ class LearningCurveConfig:
         if not ridge or any(not (r >= 0 and np.isfinite(r)) for r in ridge):
             raise ValueError(f"ridge values must be finite and ≥ 0, got {list(ridge)}")
         object.__setattr__(self, "ridge", ridge)
-        if int(self.draws) != self.draws or self.draws < 2:
-            raise ValueError(f"draws must be a whole number ≥ 2, got {self.draws}")
+        if int(self.draws) != self.draws or self.draws < 1:
+            raise ValueError(f"draws must be a whole number ≥ 1, got {self.draws}")
         if self.labels not in LABELS:
             raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
         if not (self.noise_variance >= 0 and np.isfinite(self.noise_variance)):
@@ -220,10 +221,10 @@ def learning_curve_study(
     total = 3
     x = dataset.x
     N = int(np.shape(x)[0])
-    if not config.replace and max(config.n) >= N:
+    if not config.replace and max(config.n) > N:
         raise ValueError(
-            f"n = {max(config.n)} is not below the population's N = {N} points (draws of "
-            "distinct points); give smaller n or draw with replacement (replace=True; --replace)"
+            f"n = {max(config.n)} exceeds the population's N = {N} points (draws of distinct "
+            "points); give n ≤ N or draw with replacement (replace=True; --replace)"
         )
     y_clean = np.asarray(dataset.y_clean, np.float64)
     y_noisy = np.asarray(dataset.y, np.float64)

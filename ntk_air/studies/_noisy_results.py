@@ -69,13 +69,20 @@ def t_quantile_975(df: int) -> float:
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
+def t_half_width(values, axis: int = -1):
+    """(mean, half-width) over `axis`: t_{0.975, S−1}·sd/√S (sd with S − 1); one sample has no
+    interval (half-width NaN)."""
+    v = np.moveaxis(np.asarray(values, np.float64), axis, -1)
+    s, mean = v.shape[-1], v.mean(-1)
+    if s < 2:
+        return mean, np.full_like(mean, np.nan)
+    return mean, t_quantile_975(s - 1) * v.std(-1, ddof=1) / math.sqrt(s)
+
+
 def t_interval(values) -> dict:
-    """{mean, lo, hi}: the mean over seeds ± t_{0.975, S−1}·sd/√S (sd with S − 1); one seed
-    has no interval (lo, hi NaN)."""
-    v = np.asarray(values, np.float64)
-    s = v.shape[0]
-    mean = float(v.mean())
-    half = t_quantile_975(s - 1) * float(v.std(ddof=1)) / math.sqrt(s) if s > 1 else float("nan")
+    """{mean, lo, hi}: the mean over seeds ± `t_half_width` (one seed: lo, hi NaN)."""
+    mean, half = t_half_width(values, axis=0)
+    mean, half = float(mean), float(half)
     return {"mean": mean, "lo": mean - half, "hi": mean + half}
 
 
