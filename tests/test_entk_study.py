@@ -260,7 +260,7 @@ def _cli_error(args, capsys):
         (["--eta", "-1"], "--eta must be a finite number > 0"),
         (["--eta", "100"], "≥ 2/λ_max"),
         (["--steps", "0"], "steps must be an integer ≥ 1"),
-        (["--n-train", "5000"], "5000"),  # refused by the size or the time estimate
+        (["--n-train", "5000"], "digits has 1797 examples"),
     ],
 )
 def test_bad_options_fail_in_one_line(extra, message, tmp_path, capsys):

@@ -152,6 +152,13 @@ def load_dataset(args, *, split_sizes: bool = False, plan=None):
         more = train0 is not None and (
             (sizes["n_train"] or 0) > train0 or (sizes["n_test"] or 0) > test0
         )
+        asked = (sizes["n_train"] or 0) + (sizes["n_test"] or 0)
+        if name.startswith("digits") and asked > 1797:  # the data's size before any estimate
+            raise CliError(
+                f"--n-train {sizes['n_train']} / --n-test {sizes['n_test']}: digits has 1797 "
+                "examples in all (train + test); --dataset mnist1d or clusters generate as many "
+                "rows as asked"
+            )
         if plan is not None and more:  # the estimate before a row is generated
             try:
                 stand_in = _stand_in(name, kwargs, sizes["n_train"], sizes["n_test"])
