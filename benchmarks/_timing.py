@@ -31,3 +31,29 @@ def time_calls(fn, repeats: int) -> Timing:
         out = jax.block_until_ready(fn())
         times.append(time.perf_counter() - t0)
     return Timing(out, warmup, times, statistics.median(times))
+
+
+def _proc_status(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def measured(call) -> tuple[Any, float, int]:
+    """(result, seconds, bytes the peak resident set grows by during `call()`): Linux, VmHWM reset
+    through /proc/self/clear_refs after freeing the previous result and trimming malloc's free
+    memory, then VmHWM − VmRSS (compilation counts unless a warm-up call came first)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    base = _proc_status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    t0 = time.perf_counter()
+    out = call()
+    seconds = time.perf_counter() - t0
+    return out, seconds, _proc_status("VmHWM") - base

@@ -21,37 +21,15 @@ Memory: how much the peak resident set grows during the measured call (VmHWM res
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import os
 import time
 
 import numpy as np
+from _timing import measured
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 W_STD, B_STD = 1.5, 0.1
-
-
-def _status(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
-def _measured(call):
-    """(result, seconds, bytes the peak resident set grew by during call())."""
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    base = _status("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    t0 = time.perf_counter()
-    out = call()
-    seconds = time.perf_counter() - t0
-    return out, seconds, _status("VmHWM") - base
 
 
 def _cnn(readout):
@@ -73,7 +51,7 @@ def gap28(n: int, target_n: int = 256) -> dict:
     t0 = time.perf_counter()
     jax.block_until_ready(fn(x))
     first = time.perf_counter() - t0
-    _, seconds, peak = _measured(lambda: jax.block_until_ready(fn(x)))
+    _, seconds, peak = measured(lambda: jax.block_until_ready(fn(x)))
 
     def tiles(m):
         t_count = -(-m // (tile or m))
@@ -111,7 +89,7 @@ def spectrum(n: int, k: int = 100, target_n: int = 20_000) -> dict:
     t0 = time.perf_counter()
     solve()  # compiles the operator's products and the solver's steps
     first = time.perf_counter() - t0
-    top, seconds, peak = _measured(solve)
+    top, seconds, peak = measured(solve)
     products = int(top.block_products)
     scale = (target_n / n) ** 2
     return {

@@ -77,7 +77,7 @@ def _worker_native(arch, dtype, inputs, out, repeats):
     jax.config.update("jax_enable_x64", dtype == "float64")
     sys.path.insert(0, ROOT)
     sys.path.insert(0, HERE)
-    from _timing import time_calls
+    from _timing import measured, time_calls
 
     from ntk_air import kernels
     from ntk_air import kernels as L
@@ -98,33 +98,9 @@ def _worker_native(arch, dtype, inputs, out, repeats):
         "output_mb": 2 * len(x) ** 2 * x.itemsize / 2**20,
         "tile_estimate_mb": t * t * fn.bytes_per_pair(x.shape[1:], x.itemsize) / 2**20,
         # one more call, its peak resident memory above the resident memory before it
-        "peak_delta_mb": _call_peak_delta(lambda: jax.block_until_ready(fn(x))) / 2**20,
+        "peak_delta_mb": measured(lambda: jax.block_until_ready(fn(x)))[2] / 2**20,
     }
     return timing, ntk, extra
-
-
-def _proc_status(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
-def _call_peak_delta(call) -> int:
-    """Bytes the peak resident set grows by during `call()` (Linux: VmHWM reset through
-    /proc/self/clear_refs after freeing the previous result and trimming malloc's free memory,
-    then VmHWM − VmRSS; compilation is not counted, it happened in the warm-up call)."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    base = _proc_status("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    call()
-    return _proc_status("VmHWM") - base
 
 
 def _worker_nt(arch, dtype, inputs, out, repeats):
