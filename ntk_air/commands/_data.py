@@ -6,7 +6,14 @@ import argparse
 import os
 
 from ._errors import CliError
-from ._rows import DEFAULT_ROWS, SPLIT_SIZED, _larger_split, _stand_in
+from ._rows import (
+    DEFAULT_ROWS,
+    DIGITS_ROWS,
+    SPLIT_SIZED,
+    _larger_split,
+    _stand_in,
+    refuse_beyond_digits,
+)
 
 __all__ = ["DATA_DEFAULTS", "SPLIT_SIZED", "DEFAULT_ROWS", "add_data_options", "load_dataset"]
 
@@ -153,12 +160,8 @@ def load_dataset(args, *, split_sizes: bool = False, plan=None):
             (sizes["n_train"] or 0) > train0 or (sizes["n_test"] or 0) > test0
         )
         asked = (sizes["n_train"] or 0) + (sizes["n_test"] or 0)
-        if name.startswith("digits") and asked > 1797:  # the data's size before any estimate
-            raise CliError(
-                f"--n-train {sizes['n_train']} / --n-test {sizes['n_test']}: digits has 1797 "
-                "examples in all (train + test); --dataset mnist1d or clusters generate as many "
-                "rows as asked"
-            )
+        if name.startswith("digits") and asked > DIGITS_ROWS:  # the size before any estimate
+            refuse_beyond_digits(sizes["n_train"], sizes["n_test"])
         if plan is not None and more:  # the estimate before a row is generated
             try:
                 stand_in = _stand_in(name, kwargs, sizes["n_train"], sizes["n_test"])

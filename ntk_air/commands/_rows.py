@@ -17,6 +17,17 @@ SPLIT_SIZED = ("digits", "digits-binary", "mnist1d", "mnist1d-binary")
 DEFAULT_ROWS = {"clusters": (160, 160), "digits": (500, 500), "mnist1d": (500, 500)}
 
 
+DIGITS_ROWS = 1797  # sklearn's digits: every example, train and test together
+
+
+def refuse_beyond_digits(n_train, n_test) -> None:
+    """The one refusal of more digits rows than exist (the options as given, None: not given)."""
+    raise CliError(
+        f"--n-train {n_train} / --n-test {n_test}: digits has {DIGITS_ROWS} examples in all "
+        "(train + test); --dataset mnist1d or clusters generate as many rows as asked"
+    )
+
+
 def _larger_split(name: str, sizes: dict) -> dict:
     """Loader options for --n-train/--n-test above the data set's default rows (the stratified
     subsample then takes exactly the sizes asked); {} when the default rows suffice."""
@@ -28,13 +39,10 @@ def _larger_split(name: str, sizes: dict) -> dict:
     want_train, want_test = max(n_train or 0, train0), max(n_test or 0, test0)
     if base == "clusters":  # 4 clusters by default
         return {"n_per_cluster": -(-want_train // 4), "n_test_per_cluster": -(-want_test // 4)}
-    if base == "digits" and want_train + want_test > 1797:
-        test = n_test or max(0, min(test0, 1797 - want_train))
-        if want_train + test > 1797 or test < 1:
-            raise CliError(
-                f"--n-train {n_train} / --n-test {n_test}: digits has 1797 examples in all "
-                "(train + test); --dataset mnist1d or clusters generate as many rows as asked"
-            )
+    if base == "digits" and want_train + want_test > DIGITS_ROWS:
+        test = n_test or max(0, min(test0, DIGITS_ROWS - want_train))
+        if want_train + test > DIGITS_ROWS or test < 1:
+            refuse_beyond_digits(n_train, n_test)
         want_test = test
     return {"n_train": want_train, "n_test": want_test}
 
