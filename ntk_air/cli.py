@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -61,6 +62,37 @@ def _safe_streams() -> None:
             pass
 
 
+class _ToleratedStdout:
+    """stdout that a full disk or a closed pipe cannot stop: the run's output is its report
+    folder, so after the first OSError the lines go to the null device (the error is kept)."""
+
+    def __init__(self, stream):
+        self.stream, self.error = stream, None
+
+    def _guarded(self, method, *args):
+        try:
+            return method(*args)
+        except OSError as err:
+            self.error = self.error or err
+            try:  # what the stream still buffers, and every later line, goes nowhere
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
+            return None
+
+    def write(self, text):
+        if self.error is None:
+            self._guarded(self.stream.write, text)
+        return len(text)
+
+    def flush(self):
+        if self.error is None:
+            self._guarded(self.stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `ntk-air` with `argv` (default: sys.argv[1:]); returns the exit status.
 
@@ -70,9 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     """
     command = "ntk-air"
     status = 1
+    stdout = sys.stdout = _ToleratedStdout(sys.stdout)
     try:
         interrupts_raise(abandon=_abort_open_writers)  # the command's process: Ctrl-C → below
         _safe_streams()
+        # The command line only writes figures to files (`Figure.savefig`, no window): matplotlib
+        # gets its file backend whatever MPLBACKEND says, so a name it does not know is no error.
+        os.environ["MPLBACKEND"] = "Agg"
         parser = build_parser()
         argv = sys.argv[1:] if argv is None else list(argv)
         args = parser.parse_args(join_space_lists(argv, parser_commands()))
@@ -119,6 +155,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         _abort_open_writers()
+        stdout.flush()
+        sys.stdout = stdout.stream
+        if stdout.error is not None and not isinstance(stdout.error, BrokenPipeError):
+            print(
+                f"{command}: note: standard output could not be written "
+                f"({stdout.error.strerror or stdout.error}); what it would have shown is in the "
+                "report files",
+                file=sys.stderr,
+            )
         after_run(status, failing=sys.exc_info()[0] is not None)
 
 

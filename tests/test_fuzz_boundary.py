@@ -210,7 +210,6 @@ def test_save_predictions_may_not_overwrite_a_report_file(tmp_path, capsys, x64)
     [
         ({"JAX_ENABLE_X64": "banana"}, "JAX_ENABLE_X64"),
         ({"JAX_PLATFORMS": "cuda"}, "JAX_PLATFORMS"),
-        ({"MPLBACKEND": "nosuchbackend"}, "MPLBACKEND"),
         ({"XLA_FLAGS": "--xla_this_flag_does_not_exist=1"}, "XLA_FLAGS"),
     ],
 )
@@ -231,6 +230,44 @@ def test_environment_problems_are_one_sentence(tmp_path, env, text):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and text in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_backend_matplotlib_does_not_know_does_not_stop_the_command_line(tmp_path):
+    # the CLI writes its figures to files with Agg; the library's import still names the variable
+    out = tmp_path / "o"
+    argv = ["air", "--n-train", "20", "--steps", "20", "--no-progress", "--out", str(out)]
+    env = {**os.environ, "MPLBACKEND": "nosuchbackend"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ntk_air", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "air_spectrum.png").stat().st_size > 0
+    lib = subprocess.run(
+        [sys.executable, "-c", "import ntk_air.plots"], capture_output=True, text=True, env=env
+    )
+    assert lib.returncode == 1 and "MPLBACKEND='nosuchbackend'" in lib.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_standard_output_on_a_full_device_still_writes_the_report(tmp_path):
+    out = tmp_path / "o"
+    argv = ["air", "--n-train", "20", "--steps", "20", "--no-progress", "--out", str(out)]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ntk_air", *argv],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert "standard output could not be written (No space left on device)" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert len(json.loads((out / "air.json").read_text())["eigenvalues"]) == 20
 
 
 def test_non_ascii_output_on_an_ascii_terminal_does_not_crash(tmp_path):

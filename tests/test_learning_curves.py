@@ -472,3 +472,16 @@ def test_cli_help_and_option_errors(capsys, tmp_path):
         code = main(["learning-curve", *argv, "--out", str(tmp_path / "o"), "--no-progress"])
         assert code == 2
         assert match in capsys.readouterr().err
+
+
+def test_effective_regularization_refuses_ridgeless_n_at_or_beyond_the_rank():
+    # two nonzero eigenvalues: Σ λ/(λ + κ) < 2 for every κ > 0, so n = 2 or 5 has no solution
+    lam = jnp.array([1.0, 0.5, 0.0])
+    for n in (2.0, 5.0, jnp.array([1.0, 5.0])):
+        with pytest.raises(
+            ValueError, match=r"no κ > 0 .* ≥ 2 nonzero eigenvalues.*learning_curve"
+        ):
+            lc.effective_regularization(lam, n, 0.0)
+    # a ridge, or n below the rank, has one
+    assert float(lc.effective_regularization(lam, 5.0, 1e-3)) > 0
+    assert float(lc.effective_regularization(lam, 1.0, 0.0)) > 0

@@ -296,14 +296,19 @@ def learning_curve(
 
 
 def effective_regularization(eigenvalues, n, ridge=0.0, *, multiplicity=None) -> jax.Array:
-    """κ > 0 solving Σ_i w_i λ_i / (λ_i + κ) + δ/κ = n (broadcast over n and δ); 0 for δ = 0
-    and n ≥ the number r of nonzero eigenvalues (the limit δ → 0⁺).
+    """κ > 0 solving Σ_i w_i λ_i / (λ_i + κ) + δ/κ = n (broadcast over n and δ).
+
+    With δ = 0 and n ≥ r = Σ_{λ_i > 0} w_i no κ > 0 exists: an eager call raises (naming n and
+    r); under jit or vmap the entry is 0, the limit δ → 0⁺ that `learning_curve` uses there.
 
     Args:
       eigenvalues: (m,) λ_i ≥ 0. n: samples (> 0). ridge: δ ≥ 0. multiplicity: (m,) or None.
 
     Returns:
       κ with the broadcast shape of (n, ridge).
+
+    Raises:
+      ValueError: bad arguments as in `learning_curve`; δ = 0 with n ≥ r (eager calls).
 
     Example:
       >>> float(effective_regularization(jnp.full(4, 2.0), 2.0))  # 4·2/(2 + κ) = 2 → κ = 2
@@ -312,7 +317,20 @@ def effective_regularization(eigenvalues, n, ridge=0.0, *, multiplicity=None) ->
     Reference: Simon et al., arXiv 2110.03922 (the "eigenlearning" κ); Bordelon et al.,
     arXiv 2002.02561.
     """
-    return learning_curve(eigenvalues, None, n, ridge, multiplicity=multiplicity).kappa
+    args = _prepare(eigenvalues, None, multiplicity, n, ridge, 0.0)
+    lam, w, _, n, ridge, _ = args
+    concrete = not any(isinstance(a, jax.core.Tracer) for a in (lam, w, n, ridge))
+    if concrete:
+        rank = float(np.sum(np.where(np.asarray(lam) > 0, np.asarray(w), 0.0)))
+        n_b, ridge_b = np.broadcast_arrays(np.asarray(n), np.asarray(ridge))
+        beyond = (ridge_b == 0) & (n_b >= rank)
+        if np.any(beyond):
+            raise ValueError(
+                f"no κ > 0 solves Σ λ_i/(λ_i + κ) = n with ridge 0 for n = "
+                f"{float(n_b[beyond].flat[0]):g} ≥ {rank:g} nonzero eigenvalues; give a ridge > 0, "
+                "or use learning_curve, which takes the limit ridge → 0⁺ there (κ = 0)"
+            )
+    return _curve_grid(*args).kappa
 
 
 def learnabilities(eigenvalues, kappa) -> jax.Array:
