@@ -115,7 +115,17 @@ def test_forced_dense_too_large_is_refused_before_allocating(tmp_path, x64, caps
     assert "Traceback" not in err
     # auto with the same budget goes matrix-free (and would run: the stub says so)
     with pytest.raises(_Ran):
-        cli.main(["air", str(path), "--memory-budget", "0.5", "--no-progress", "--out", "o2"])
+        cli.main(
+            [
+                "air",
+                str(path),
+                "--memory-budget",
+                "0.5",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "o2"),
+            ]
+        )
     assert "solver: topk (auto; top-100)" in capsys.readouterr().out
 
 
