@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 from ._errors import CliError
 
@@ -25,6 +26,7 @@ __all__ = [
     "open_report",
     "Timer",
     "add_command",
+    "CommandText",
     "add_solver_options",
     "add_time_options",
     "budget_from_args",
@@ -41,6 +43,30 @@ def add_command(subparsers, name: str, *, help: str, description: str, examples)
         epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+@dataclass(frozen=True)
+class CommandText:
+    """A subcommand's texts: its name, `--help` line, description and example command lines.
+
+    `examples` holds one command line a line (indentation and blank lines are dropped).
+    """
+
+    name: str
+    help: str
+    description: str
+    examples: str
+
+    def add_to(self, subparsers) -> argparse.ArgumentParser:
+        """The subcommand's parser (`add_command` with these texts)."""
+        lines = (line.strip() for line in self.examples.splitlines())
+        return add_command(
+            subparsers,
+            self.name,
+            help=self.help,
+            description=self.description,
+            examples=tuple(line for line in lines if line),
+        )
 
 
 def add_output_options(p: argparse.ArgumentParser, default: str) -> None:

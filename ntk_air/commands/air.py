@@ -10,22 +10,23 @@ from ._config import add_config_options, config_from_args
 
 __all__ = ["add_parser", "run"]
 
+COMMAND = common.CommandText(
+    "air",
+    help="AIR: label energy per NTK mode, fitted fractions and the early-stopping U-curve",
+    description="Decomposes the NTK of the training inputs once, writes air.json (eigenvalues, "
+    "energy of clean labels / noise / noisy labels per mode, ‖u(k) − ŷ‖ along closed-form "
+    "linearized GD from u(0) = 0, the best early stop) and PNG figures into --out.",
+    examples="""
+        ntk-air air --out air_out
+        ntk-air air --dataset digits --noise pair --noise-rate 0.4 --n-train 300
+        ntk-air air my_data.npz --normalize --arch fc --depth 3
+        ntk-air air big.npz --solver topk --rank 100 --memory-budget 8
+    """,
+)
+
 
 def add_parser(subparsers) -> None:
-    p = common.add_command(
-        subparsers,
-        "air",
-        help="AIR: label energy per NTK mode, fitted fractions and the early-stopping U-curve",
-        description="Decomposes the NTK of the training inputs once, writes air.json (eigenvalues, "
-        "energy of clean labels / noise / noisy labels per mode, ‖u(k) − ŷ‖ along closed-form "
-        "linearized GD from u(0) = 0, the best early stop) and PNG figures into --out.",
-        examples=(
-            "ntk-air air --out air_out",
-            "ntk-air air --dataset digits --noise pair --noise-rate 0.4 --n-train 300",
-            "ntk-air air my_data.npz --normalize --arch fc --depth 3",
-            "ntk-air air big.npz --solver topk --rank 100 --memory-budget 8",
-        ),
-    )
+    p = COMMAND.add_to(subparsers)
     common.add_output_options(p, "air_out")
     add_config_options(p, studies.AIRConfig)
     common.add_data_options(p)

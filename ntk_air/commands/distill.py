@@ -12,23 +12,24 @@ from ._config import add_config_options, config_from_args, option_map, option_me
 
 __all__ = ["add_parser", "run", "RULE_NAMES"]
 
+COMMAND = common.CommandText(
+    "distill",
+    help="self-distillation target rules (R1, R1-lag, R2, R3, bootstrapping, ξ-weighted, "
+    "ridge rounds) in the kernel limit: ℓ2 distance to the clean labels, margin, accuracy",
+    description="Simulates linearized training with each target rule from one NTK "
+    "eigendecomposition (u(0) = 0, η = 1/λ_max by default) and writes distill.json and "
+    "figures into --out.",
+    examples="""
+        ntk-air distill --out distill_out
+        ntk-air distill --rule r3 --hard --alpha 0.8,0.9,0.95 --steps 5000
+        ntk-air distill --dataset digits --noise pair --noise-rate 0.4 --n-train 300
+        ntk-air distill big.npz --solver topk --rank 100 --soft
+    """,
+)
+
 
 def add_parser(subparsers) -> None:
-    p = common.add_command(
-        subparsers,
-        "distill",
-        help="self-distillation target rules (R1, R1-lag, R2, R3, bootstrapping, ξ-weighted, "
-        "ridge rounds) in the kernel limit: ℓ2 distance to the clean labels, margin, accuracy",
-        description="Simulates linearized training with each target rule from one NTK "
-        "eigendecomposition (u(0) = 0, η = 1/λ_max by default) and writes distill.json and "
-        "figures into --out.",
-        examples=(
-            "ntk-air distill --out distill_out",
-            "ntk-air distill --rule r3 --hard --alpha 0.8,0.9,0.95 --steps 5000",
-            "ntk-air distill --dataset digits --noise pair --noise-rate 0.4 --n-train 300",
-            "ntk-air distill big.npz --solver topk --rank 100 --soft",
-        ),
-    )
+    p = COMMAND.add_to(subparsers)
     add_config_options(p, studies.DistillConfig, skip=("krylov_steps",))
     targets = p.add_mutually_exclusive_group()
     targets.add_argument("--soft", action="store_true", help="soft targets only (p = u)")

@@ -12,25 +12,26 @@ from ._lists import int_tuple
 
 __all__ = ["add_parser", "run"]
 
+COMMAND = common.CommandText(
+    "entk",
+    help="the empirical NTK during training: spectrum, label energy, distance, alignment",
+    description="Trains a flax network (full batch, optax) and, at log-spaced checkpoints, "
+    "computes its empirical NTK on the training set (and test × train): eigenvalues, the "
+    "energy of clean labels / noise / noisy labels per eNTK mode, ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F, "
+    "the kernel–target alignment, and the same for the infinite-width kernel (mlp: "
+    "fc_kernel_fn; two-layer-relu: H∞; cnn: neural-tangents if installed). Writes entk.json "
+    "and PNG figures into --out.",
+    examples="""
+        ntk-air entk --dataset digits --n-train 1000 --out entk_out
+        ntk-air entk --dataset digits --arch cnn --channels 16 --steps 500
+        ntk-air entk --dataset digits-binary --arch two-layer-relu --width 4096
+        ntk-air entk my_data.npz --depth 3 --optimizer adam --eta 1e-3 --at 0,10,100,1000
+    """,
+)
+
 
 def add_parser(subparsers) -> None:
-    p = common.add_command(
-        subparsers,
-        "entk",
-        help="the empirical NTK during training: spectrum, label energy, distance, alignment",
-        description="Trains a flax network (full batch, optax) and, at log-spaced checkpoints, "
-        "computes its empirical NTK on the training set (and test × train): eigenvalues, the "
-        "energy of clean labels / noise / noisy labels per eNTK mode, ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F, "
-        "the kernel–target alignment, and the same for the infinite-width kernel (mlp: "
-        "fc_kernel_fn; two-layer-relu: H∞; cnn: neural-tangents if installed). Writes entk.json "
-        "and PNG figures into --out.",
-        examples=(
-            "ntk-air entk --dataset digits --n-train 1000 --out entk_out",
-            "ntk-air entk --dataset digits --arch cnn --channels 16 --steps 500",
-            "ntk-air entk --dataset digits-binary --arch two-layer-relu --width 4096",
-            "ntk-air entk my_data.npz --depth 3 --optimizer adam --eta 1e-3 --at 0,10,100,1000",
-        ),
-    )
+    p = COMMAND.add_to(subparsers)
     common.add_output_options(p, "entk_out")
     g = p.add_argument_group("network")
     g.add_argument("--arch", default="mlp", choices=("mlp", "cnn", "two-layer-relu"))

@@ -10,20 +10,21 @@ from . import _common as common
 
 __all__ = ["add_parser", "run", "read_inputs"]
 
+COMMAND = common.CommandText(
+    "kernel",
+    help="compute NTK (and NNGP) of the inputs in an .npz",
+    description="Reads arrays x (n,d) and optional x2 (n2,d) from INPUT.npz "
+    "(allow_pickle=False) and writes ntk and, where defined, nngp "
+    "— K(x, x2), or K(x, x) — to --out (written atomically).",
+    examples="""
+        ntk-air kernel inputs.npz --out kernel.npz
+        ntk-air kernel inputs.npz --out fc.npz --arch fc --depth 3 --w-std 1.5 --b-std 0.1
+    """,
+)
+
 
 def add_parser(subparsers) -> None:
-    p = common.add_command(
-        subparsers,
-        "kernel",
-        help="compute NTK (and NNGP) of the inputs in an .npz",
-        description="Reads arrays x (n,d) and optional x2 (n2,d) from INPUT.npz "
-        "(allow_pickle=False) and writes ntk and, where defined, nngp "
-        "— K(x, x2), or K(x, x) — to --out (written atomically).",
-        examples=(
-            "ntk-air kernel inputs.npz --out kernel.npz",
-            "ntk-air kernel inputs.npz --out fc.npz --arch fc --depth 3 --w-std 1.5 --b-std 0.1",
-        ),
-    )
+    p = COMMAND.add_to(subparsers)
     p.add_argument("input", metavar="INPUT.npz")
     p.add_argument("--out", required=True, metavar="OUT.npz")
     common.add_kernel_options(p)

@@ -25,23 +25,25 @@ def _number_list(text: str, name: str, kind=float) -> tuple:
     return values
 
 
+COMMAND = common.CommandText(
+    "learning-curve",
+    help="predicted (eigenlearning) vs measured test error of kernel ridge regression",
+    description="The rows of the data are the population (uniform measure). From the "
+    "spectrum of its kernel (eigenvalues of K/N, label coefficients) eigenlearning predicts "
+    "κ, the learnability of every mode, E₀ and the test/train MSE of kernel ridge regression "
+    "with n points and ridge δ; the command measures them on seeded draws of n points "
+    "(tested on all N) and writes learning_curve.json, learning_curve.md and PNG figures.",
+    examples="""
+        ntk-air learning-curve --n 10,30,100,300,1000 --ridge 0,1e-3 --draws 20
+        ntk-air learning-curve --labels noisy --noise-rate 0.3
+        ntk-air learning-curve my_rows.npz --normalize --arch fc --depth 3
+        ntk-air learning-curve --solver topk --rank 200 --n 100,1000
+    """,
+)
+
+
 def add_parser(subparsers) -> None:
-    p = common.add_command(
-        subparsers,
-        "learning-curve",
-        help="predicted (eigenlearning) vs measured test error of kernel ridge regression",
-        description="The rows of the data are the population (uniform measure). From the "
-        "spectrum of its kernel (eigenvalues of K/N, label coefficients) eigenlearning predicts "
-        "κ, the learnability of every mode, E₀ and the test/train MSE of kernel ridge regression "
-        "with n points and ridge δ; the command measures them on seeded draws of n points "
-        "(tested on all N) and writes learning_curve.json, learning_curve.md and PNG figures.",
-        examples=(
-            "ntk-air learning-curve --n 10,30,100,300,1000 --ridge 0,1e-3 --draws 20",
-            "ntk-air learning-curve --labels noisy --noise-rate 0.3",
-            "ntk-air learning-curve my_rows.npz --normalize --arch fc --depth 3",
-            "ntk-air learning-curve --solver topk --rank 200 --n 100,1000",
-        ),
-    )
+    p = COMMAND.add_to(subparsers)
     common.add_output_options(p, "learning_curve_out")
     g = p.add_argument_group("learning curve")
     g.add_argument("--n", default="10,30,100,300,1000", help="training-set sizes (comma list)")

@@ -10,25 +10,26 @@ from ._config import add_config_options, config_from_args, option_map, option_me
 
 __all__ = ["add_parser", "run"]
 
+COMMAND = common.CommandText(
+    "noisy-labels",
+    help="self-distillation (R1, R2, R3 soft/hard) against early stopping on real "
+    "classifiers trained on noisy labels: test accuracy over seeds, with the kernel limit",
+    description="Trains an MLP or CNN by mini-batch SGD/Adam on labels corrupted by symmetric "
+    "or pair flips, with each method's target rule refreshed once per epoch, several seeds "
+    "at once; writes noisy_labels.json, figures, a table and index.md into --out.",
+    examples="""
+        ntk-air noisy-labels --out noisy_out
+        ntk-air noisy-labels --dataset digits --noise pair --noise-rate 0.4 --seeds 5
+        ntk-air noisy-labels --arch cnn --loss xent --optimizer adam --no-kernel-limit
+        ntk-air noisy-labels features.npz --noise flip --noise-rate 0.4 --n-train 2000
+    """,
+)
+
 
 def add_parser(subparsers) -> None:
     from ..studies._noisy_labels import BUILTIN_DATASETS, PRESETS, NoisyLabelsConfig
 
-    p = common.add_command(
-        subparsers,
-        "noisy-labels",
-        help="self-distillation (R1, R2, R3 soft/hard) against early stopping on real "
-        "classifiers trained on noisy labels: test accuracy over seeds, with the kernel limit",
-        description="Trains an MLP or CNN by mini-batch SGD/Adam on labels corrupted by symmetric "
-        "or pair flips, with each method's target rule refreshed once per epoch, several seeds "
-        "at once; writes noisy_labels.json, figures, a table and index.md into --out.",
-        examples=(
-            "ntk-air noisy-labels --out noisy_out",
-            "ntk-air noisy-labels --dataset digits --noise pair --noise-rate 0.4 --seeds 5",
-            "ntk-air noisy-labels --arch cnn --loss xent --optimizer adam --no-kernel-limit",
-            "ntk-air noisy-labels features.npz --noise flip --noise-rate 0.4 --n-train 2000",
-        ),
-    )
+    p = COMMAND.add_to(subparsers)
     p.add_argument(
         "data",
         nargs="?",

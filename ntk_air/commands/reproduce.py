@@ -16,19 +16,21 @@ THEOREM_STEPS = 2_000
 """GD steps of the report's theorem section (the main job stays minutes long)."""
 
 
+COMMAND = common.CommandText(
+    "reproduce",
+    help="run the whole study (kernel, AIR, distillation, theorem) into a report folder",
+    description="Runs every study on the built-in default data (or DATA.npz; the theorem "
+    "section always uses its own clusterable data) and writes a report folder whose index.md "
+    "opens with the headline numbers.",
+    examples="""
+        ntk-air reproduce --out ntk_air_report
+        ntk-air reproduce --sections air,distill --dataset digits --n-train 300
+    """,
+)
+
+
 def add_parser(subparsers) -> None:
-    p = common.add_command(
-        subparsers,
-        "reproduce",
-        help="run the whole study (kernel, AIR, distillation, theorem) into a report folder",
-        description="Runs every study on the built-in default data (or DATA.npz; the theorem "
-        "section always uses its own clusterable data) and writes a report folder whose index.md "
-        "opens with the headline numbers.",
-        examples=(
-            "ntk-air reproduce --out ntk_air_report",
-            "ntk-air reproduce --sections air,distill --dataset digits --n-train 300",
-        ),
-    )
+    p = COMMAND.add_to(subparsers)
     p.add_argument(
         "--sections",
         default=",".join(SECTIONS),

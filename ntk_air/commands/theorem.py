@@ -10,23 +10,24 @@ from ._config import add_config_options, config_from_args
 
 __all__ = ["add_parser", "run"]
 
+COMMAND = common.CommandText(
+    "theorem",
+    help="check the ℓ2 theorem: plain GD, best early stop and hard-target self-distillation, "
+    "kernel limit and real two-layer networks of several widths",
+    description="On the clusterable model with flipped labels, compares plain GD (final), the "
+    "best early stop, and R3 self-distillation with hard targets, in the kernel limit ('inf') "
+    "and for trained two-layer ReLU networks; also the linearization gap, the kernel-limit "
+    "gap and Arora et al.'s residual formula. Writes theorem.json and figures into --out.",
+    examples="""
+        ntk-air theorem --out theorem_report
+        ntk-air theorem --widths 512,2048 --steps 20000 --no-harder
+        ntk-air theorem --seed 0 --alpha 0.95 --network-dtype float64
+    """,
+)
+
 
 def add_parser(subparsers) -> None:
-    p = common.add_command(
-        subparsers,
-        "theorem",
-        help="check the ℓ2 theorem: plain GD, best early stop and hard-target self-distillation, "
-        "kernel limit and real two-layer networks of several widths",
-        description="On the clusterable model with flipped labels, compares plain GD (final), the "
-        "best early stop, and R3 self-distillation with hard targets, in the kernel limit ('inf') "
-        "and for trained two-layer ReLU networks; also the linearization gap, the kernel-limit "
-        "gap and Arora et al.'s residual formula. Writes theorem.json and figures into --out.",
-        examples=(
-            "ntk-air theorem --out theorem_report",
-            "ntk-air theorem --widths 512,2048 --steps 20000 --no-harder",
-            "ntk-air theorem --seed 0 --alpha 0.95 --network-dtype float64",
-        ),
-    )
+    p = COMMAND.add_to(subparsers)
     add_config_options(p, studies.TheoremConfig)
     common.add_output_options(p, "theorem_report")
     common.add_solver_options(
