@@ -31,15 +31,8 @@ from ..dynamics._linearized import (
     log_spaced_steps,
     resolve_step_size,
 )
+from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
 from ..spectral._label_spectrum import AIRSpectra, air_spectra
-from ..spectral._resources import (
-    DEFAULT_RATES,
-    Budget,
-    LoopEstimate,
-    SolverChoice,
-    check_loop,
-    plan_solver,
-)
 from ._system import KernelSystem, Progress, data_summary, kernel_system, report_progress
 
 __all__ = [

@@ -57,15 +57,8 @@ from ..distillation._targets import (
 from ..dynamics._early_stopping import UCurve, u_curve
 from ..dynamics._linearized import resolve_step_size
 from ..dynamics._record import Record
+from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
 from ..spectral._label_spectrum import air_spectra
-from ..spectral._resources import (
-    DEFAULT_RATES,
-    Budget,
-    LoopEstimate,
-    SolverChoice,
-    check_loop,
-    plan_solver,
-)
 from ._system import (
     DEFAULT_KRYLOV_STEPS,
     KernelSystem,

@@ -15,14 +15,7 @@ import numpy as np
 
 from .. import predict as P
 from .._checks import check_bool, check_choice, check_real, check_sequence
-from ..spectral._resources import (
-    DEFAULT_RATES,
-    Budget,
-    LoopEstimate,
-    SolverChoice,
-    check_loop,
-    plan_solver,
-)
+from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
 from ._system import Progress, data_summary, report_progress
 
 __all__ = ["PredictConfig", "PredictStudy", "predict", "predict_plan"]

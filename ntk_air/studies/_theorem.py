@@ -27,14 +27,7 @@ from ..networks._theorem import (
     check_theorem,
     claims,
 )
-from ..spectral._resources import (
-    DEFAULT_RATES,
-    Budget,
-    LoopEstimate,
-    SolverChoice,
-    check_loop,
-    plan_solver,
-)
+from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
 from ._system import Progress, data_summary
 
 __all__ = ["TheoremConfig", "TheoremStudy", "HarderCase", "theorem", "theorem_plan"]
