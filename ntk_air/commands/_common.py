@@ -25,6 +25,7 @@ __all__ = [
     "progress_bar",
     "open_report",
     "Timer",
+    "finish_report",
     "add_command",
     "CommandText",
     "add_solver_options",
@@ -128,6 +129,13 @@ class Timer:
         now = time.perf_counter()
         self.seconds[name] = now - self._t
         self._t = now
+
+
+def finish_report(writer, timer: Timer, command: str) -> None:
+    """Close a command's report: the "report" lap, timings.json, then the manifest."""
+    timer.lap("report")
+    writer.json("timings.json", {"seconds": timer.seconds})
+    writer.finish({"command": command})
 
 
 # The option groups, re-exported (each imports CliError from _errors).

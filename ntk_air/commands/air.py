@@ -65,9 +65,7 @@ def run(args) -> int:
             raise common.CliError(str(err)) from err
     timer.lap("study")
     s = report.write_air(writer, study, kernel=common.kernel_config(args))
-    timer.lap("report")
-    writer.json("timings.json", {"seconds": timer.seconds})
-    writer.finish({"command": "air"})
+    common.finish_report(writer, timer, "air")
     mh, fit = s["modes_holding"], s["steps_to_fit"]["0.9"]
 
     def step(k):

@@ -115,9 +115,7 @@ def run(args) -> int:
         save_predictions=args.save_predictions,
         dataset=dataset,
     )
-    timer.lap("report")
-    writer.json("timings.json", {"seconds": timer.seconds})
-    writer.finish({"command": "distill"})
+    common.finish_report(writer, timer, "distill")
     pg = summary["plain_gd"]
     print(
         f"‖e‖ = {summary['noise_norm']:.4g}; plain GD final {pg['final_dist']:.4g}, best early "

@@ -184,9 +184,7 @@ def run(args) -> int:
         + f"; eNTK implementation: {study.plan['reason']}"
     )
     writer.text("index.md", report.render_entk_index(s, title=title, context=context))
-    timer.lap("report")
-    writer.json("timings.json", {"seconds": timer.seconds})
-    writer.finish({"command": "entk"})
+    common.finish_report(writer, timer, "entk")
     files = ", ".join(s["figures"] + s["files"])
     print(
         report.entk_console_lines(

@@ -135,9 +135,7 @@ def run(args) -> int:
             raise common.CliError(str(err)) from err
     timer.lap("study")
     s = report.write_learning_curve(writer, study, kernel=common.kernel_config(args))
-    timer.lap("report")
-    writer.json("timings.json", {"seconds": timer.seconds})
-    writer.finish({"command": "learning-curve"})
+    common.finish_report(writer, timer, "learning-curve")
     print(f"{dataset.name}: population N = {s['population_size']}, σ² = {s['noise_variance']:.3g}")
     for r in s["rows"]:
         t = r["test_mse_measured"]

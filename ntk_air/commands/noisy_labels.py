@@ -118,9 +118,7 @@ def run(args) -> int:
         raise common.CliError(option_message(str(err), options, options)) from err
     timer.lap("study")
     summary = report.write_noisy_labels(writer, study)
-    timer.lap("report")
-    writer.json("timings.json", {"seconds": timer.seconds})
-    writer.finish({"command": "noisy-labels"})
+    common.finish_report(writer, timer, "noisy-labels")
     for h in summary["headlines"]:
         v = h["best_sd_vs_early-stop-clean"] or h["best_sd_vs_early-stop-noisy"]
         where = f"{h['dataset']} {h['noise']} {h['rate']:g}"

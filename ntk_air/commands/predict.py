@@ -124,9 +124,7 @@ def run(args) -> int:
             ) from err
     timer.lap("study")
     s = report.write_predict(writer, study, dataset)
-    timer.lap("report")
-    writer.json("timings.json", {"seconds": timer.seconds})
-    writer.finish({"command": "predict"})
+    common.finish_report(writer, timer, "predict")
     lines = [f"{dataset.name}: n = {s['dataset']['n']}, n_test = {s['dataset']['n_test']}"]
     for g in get:
         mse = ", ".join(

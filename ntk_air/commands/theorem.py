@@ -64,9 +64,7 @@ def run(args) -> int:
             raise common.CliError(str(err)) from err
     timer.lap("study")
     summary = report.write_theorem(writer, study)
-    timer.lap("report")
-    writer.json("timings.json", {"seconds": timer.seconds})
-    writer.finish({"command": "theorem"})
+    common.finish_report(writer, timer, "theorem")
     keys = ["inf"] + [str(w) for w in config.widths]
     print(
         f"‖e‖ = {summary['noise_norm']:.4g}; ‖u − ŷ‖₂ per width (plain final / best early stop / "
