@@ -28,6 +28,13 @@ def _checkpoint_colors(steps):
     return [cmap(v) for v in t]
 
 
+def _panels_against_steps(study, axes):
+    """The two panels of a figure against the training step (new ones when axes is None) and
+    the checkpoints' steps as floats."""
+    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4.2))
+    return ax0, ax1, np.asarray(study.steps, dtype=np.float64)
+
+
 def _against_steps(ax, steps, *, ylabel, title):
     """Symlog step axis (t = 0 included), labels, grid and legend."""
     ax.set_xscale("symlog", linthresh=1.0)
@@ -116,8 +123,7 @@ def plot_entk_motion(study, *, axes=None, title: str = "how far the kernel moves
       axes: a pair of Axes to draw on (None: a new figure).
       title: the figure's title.
     """
-    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4.2))
-    steps = np.asarray(study.steps, dtype=np.float64)
+    ax0, ax1, steps = _panels_against_steps(study, axes)
     ax0.plot(steps, study.kernel_distance, "o-", ms=3, label="‖Θ_t − Θ_0‖ / ‖Θ_0‖ (train)")
     if study.kernel_distance_test is not None:
         ax0.plot(steps, study.kernel_distance_test, "s--", ms=3, label="same on test × train")
@@ -152,8 +158,7 @@ def plot_entk_training(study, *, axes=None, title: str = "the network's fit"):
       axes: a pair of Axes to draw on (None: a new figure).
       title: the figure's title.
     """
-    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4.2))
-    steps = np.asarray(study.steps, dtype=np.float64)
+    ax0, ax1, steps = _panels_against_steps(study, axes)
     c = study.curves
     ax0.plot(steps, c.dist_clean, "o-", ms=3, color="tab:blue", label="train ‖u(t) − ŷ‖")
     if np.isfinite(np.asarray(c.dist_test)).all():

@@ -99,15 +99,22 @@ def write_distill(
     figures = []
     name = study.data["name"]
 
-    fig, ax = new_figure(figsize=(8, 5))
-    plot_distill_curves(
-        [(r.label, r.steps, r.dist_train) for r in steps_runs],
-        study.noise_norm,
-        best_es,
-        ax=ax,
-        title=f"{name}: self-distillation rules (η = {study.eta:.3g})",
+    def curves(file_name, runs, title, **kwargs):
+        """‖u − ŷ‖ of each run against its step (or round), in `file_name`."""
+        fig, ax = new_figure(figsize=(8, 5))
+        plot_distill_curves(
+            [(r.label, r.steps, r.dist_train) for r in runs],
+            study.noise_norm,
+            best_es,
+            ax=ax,
+            title=title,
+            **kwargs,
+        )
+        figures.append(writer.figure(f"{prefix}{file_name}", fig).split("/")[-1])
+
+    curves(
+        "distill_curves.png", steps_runs, f"{name}: self-distillation rules (η = {study.eta:.3g})"
     )
-    figures.append(writer.figure(f"{prefix}distill_curves.png", fig).split("/")[-1])
     fig, ax = new_figure(figsize=(max(6, 0.6 * len(study.runs) + 2), 5))
     plot_distill_summary(
         [r.label for r in study.runs],
@@ -119,16 +126,12 @@ def write_distill(
     )
     figures.append(writer.figure(f"{prefix}distill_summary.png", fig).split("/")[-1])
     if round_runs:
-        fig, ax = new_figure(figsize=(8, 5))
-        plot_distill_curves(
-            [(r.label, r.steps, r.dist_train) for r in round_runs],
-            study.noise_norm,
-            best_es,
-            ax=ax,
-            title=f"{name}: round-based self-distillation",
+        curves(
+            "distill_rounds.png",
+            round_runs,
+            f"{name}: round-based self-distillation",
             xlabel="round t + 1",
         )
-        figures.append(writer.figure(f"{prefix}distill_rounds.png", fig).split("/")[-1])
     files = []
     if save_predictions is not None:
         arrays = {

@@ -393,6 +393,33 @@ def noisy_labels_index(summary: dict, figures: list[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _draw_curves(ax, rows, title) -> None:
+    """Test accuracy per epoch of each method (bands), early stops as marks, the kernel limit."""
+    curves = {
+        r["method"]: (r["curves"], r["curves_band"]["lo"], r["curves_band"]["hi"])
+        for r in rows
+        if r["method"] not in EARLY_STOPPING
+    }
+    stops = {
+        r["method"]: (r["best_epoch"], r["best_test_acc"]["mean"])
+        for r in rows
+        if r["method"] in EARLY_STOPPING
+    }
+    kernel = {
+        r["method"]: r["kernel_limit"]["curves"]
+        for r in rows
+        if r["kernel_limit"] is not None and r["method"] not in EARLY_STOPPING
+    }
+    plot_test_accuracy(curves, stops=stops, kernel=kernel or None, ax=ax, title=title)
+
+
+def _draw_last_vs_best(ax, rows, title) -> None:
+    """Last-epoch against best-epoch test accuracy of each method."""
+    last = [np.array([r["last_test_acc"][k] for r in rows]) for k in ("mean", "lo", "hi")]
+    best = [np.array([r["best_test_acc"][k] for r in rows]) for k in ("mean", "lo", "hi")]
+    plot_last_vs_best([r["method"] for r in rows], last, best, ax=ax, title=title)
+
+
 def _figures(writer, summary, prefix):
     figures = []
     datasets = list(dict.fromkeys(r["dataset"] for r in summary["results"]))
@@ -401,62 +428,22 @@ def _figures(writer, summary, prefix):
         file_name = safe_file_name(name)  # a data file's name entry is never a path
         cols = min(3, len(heads))
         nrows = -(-len(heads) // cols)
-        fig, axes = new_figure(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows))
-        axes = np.atleast_1d(axes).ravel()
-        for ax, h in zip(axes, heads, strict=False):
-            rows = [
-                r
-                for r in summary["results"]
-                if r["dataset"] == name and r["noise"] == h["noise"] and r["rate"] == h["rate"]
-            ]
-            curves = {
-                r["method"]: (r["curves"], r["curves_band"]["lo"], r["curves_band"]["hi"])
-                for r in rows
-                if r["method"] not in EARLY_STOPPING
-            }
-            stops = {
-                r["method"]: (r["best_epoch"], r["best_test_acc"]["mean"])
-                for r in rows
-                if r["method"] in EARLY_STOPPING
-            }
-            kernel = {
-                r["method"]: r["kernel_limit"]["curves"]
-                for r in rows
-                if r["kernel_limit"] is not None and r["method"] not in EARLY_STOPPING
-            }
-            plot_test_accuracy(
-                curves,
-                stops=stops,
-                kernel=kernel or None,
-                ax=ax,
-                title=f"{name}: {_setting_name(h)}",
+        for kind, draw in (("curves", _draw_curves), ("table", _draw_last_vs_best)):
+            fig, axes = new_figure(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows))
+            axes = np.atleast_1d(axes).ravel()
+            for ax, h in zip(axes, heads, strict=False):
+                rows = [
+                    r
+                    for r in summary["results"]
+                    if r["dataset"] == name and r["noise"] == h["noise"] and r["rate"] == h["rate"]
+                ]
+                draw(ax, rows, f"{name}: {_setting_name(h)}")
+            for ax in axes[len(heads) :]:
+                ax.set_visible(False)
+            axes[0].legend(fontsize=7, loc="lower right")
+            figures.append(
+                writer.figure(f"{prefix}noisy_labels_{file_name}_{kind}.png", fig).split("/")[-1]
             )
-        for ax in axes[len(heads) :]:
-            ax.set_visible(False)
-        axes[0].legend(fontsize=7, loc="lower right")
-        figures.append(
-            writer.figure(f"{prefix}noisy_labels_{file_name}_curves.png", fig).split("/")[-1]
-        )
-
-        fig, axes = new_figure(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows))
-        axes = np.atleast_1d(axes).ravel()
-        for ax, h in zip(axes, heads, strict=False):
-            rows = [
-                r
-                for r in summary["results"]
-                if r["dataset"] == name and r["noise"] == h["noise"] and r["rate"] == h["rate"]
-            ]
-            last = [np.array([r["last_test_acc"][k] for r in rows]) for k in ("mean", "lo", "hi")]
-            best = [np.array([r["best_test_acc"][k] for r in rows]) for k in ("mean", "lo", "hi")]
-            plot_last_vs_best(
-                [r["method"] for r in rows], last, best, ax=ax, title=f"{name}: {_setting_name(h)}"
-            )
-        for ax in axes[len(heads) :]:
-            ax.set_visible(False)
-        axes[0].legend(fontsize=7, loc="lower right")
-        figures.append(
-            writer.figure(f"{prefix}noisy_labels_{file_name}_table.png", fig).split("/")[-1]
-        )
     return figures
 
 
