@@ -368,20 +368,28 @@ class _LayersPairBytes:
         return _LIVE_ARRAYS * per_pair * int(itemsize)
 
 
+def reshape_flat_rows(x, name: str, input_shape: tuple):
+    """x with examples of `input_shape`: as it is when they have that shape, flat (n, d) rows
+    (d = prod(input_shape)) reshaped to (n, *input_shape); otherwise a ValueError naming `name`."""
+    if tuple(x.shape[1:]) == input_shape:
+        return x
+    d = math.prod(input_shape)
+    if x.ndim != 2 or x.shape[1] != d:
+        raise ValueError(
+            f"{name} has shape {tuple(x.shape)}; expected (n, {d}) flat rows or "
+            f"(n, {', '.join(map(str, input_shape))}) for input_shape={input_shape}"
+        )
+    return x.reshape(x.shape[0], *input_shape)
+
+
 def _prepare_examples(x1, x2, dtype, *, input_shape=None, spatial=False):
     """prepare_rows for layered kernels: any rank; flat rows reshaped to (n, *input_shape)."""
     x1, x2 = prepare_rows(x1, x2, dtype, rank=None)
 
     def shaped(x, name):
-        if x is None or input_shape is None or tuple(x.shape[1:]) == input_shape:
+        if x is None or input_shape is None:
             return x
-        d = math.prod(input_shape)
-        if x.ndim != 2 or x.shape[1] != d:
-            raise ValueError(
-                f"{name} has shape {tuple(x.shape)}; expected (n, {d}) flat rows or "
-                f"(n, {', '.join(map(str, input_shape))}) for input_shape={input_shape}"
-            )
-        return x.reshape(x.shape[0], *input_shape)
+        return reshape_flat_rows(x, name, input_shape)
 
     x1, x2 = shaped(x1, "x1"), shaped(x2, "x2")
     if spatial and not 3 <= x1.ndim <= 5:

@@ -31,7 +31,7 @@ import numpy as np
 
 from .._checks import as_float_array, as_float_tree, check_finite, resolve_dtype
 from .._tiling import call_tiled, check_tile_size, tiled_pairwise
-from ..kernels._kernel_fn import Kernel, from_pairwise
+from ..kernels._kernel_fn import Kernel, from_pairwise, reshape_flat_rows
 from . import compat
 
 __all__ = [
@@ -91,15 +91,7 @@ def _as_examples(x, name, dtype, input_shape, example_rank):
         )
     check_finite(x, name)
     if input_shape is not None:
-        if x.shape[1:] == input_shape:
-            return x
-        d = math.prod(input_shape)
-        if x.ndim != 2 or x.shape[1] != d:
-            raise ValueError(
-                f"{name} has shape {tuple(x.shape)}; expected (n, {d}) flat rows or "
-                f"(n, {', '.join(map(str, input_shape))}) for input_shape={input_shape}"
-            )
-        return x.reshape(x.shape[0], *input_shape)
+        return reshape_flat_rows(x, name, input_shape)
     if example_rank is not None and x.ndim - 1 != example_rank:
         remedy = (
             "flatten the examples to (n, d) rows"
@@ -112,6 +104,18 @@ def _as_examples(x, name, dtype, input_shape, example_rank):
             f"{example_rank}; {remedy}"
         )
     return x
+
+
+def _as_example_pair(x1, x2, dtype, input_shape, example_rank, what: str):
+    """`_as_examples` of x1 and x2 (None stays None), which must share their `what` shape."""
+    x1 = _as_examples(x1, "x1", dtype, input_shape, example_rank)
+    x2 = None if x2 is None else _as_examples(x2, "x2", dtype, input_shape, example_rank)
+    if x2 is not None and x1.shape[1:] != x2.shape[1:]:
+        raise ValueError(
+            f"x1 and x2 must have the same {what} shape, got {tuple(x1.shape[1:])} and "
+            f"{tuple(x2.shape[1:])}"
+        )
+    return x1, x2
 
 
 def auto_tile_size(
@@ -201,13 +205,7 @@ def kernel_fn_from_stax(
     compat.import_neural_tangents()
 
     def prepare(x1, x2, dt):
-        x1 = _as_examples(x1, "x1", dt, input_shape, example_rank)
-        x2 = None if x2 is None else _as_examples(x2, "x2", dt, input_shape, example_rank)
-        if x2 is not None and x1.shape[1:] != x2.shape[1:]:
-            raise ValueError(
-                f"x1 and x2 must have the same example shape, got {tuple(x1.shape[1:])} and "
-                f"{tuple(x2.shape[1:])}"
-            )
+        x1, x2 = _as_example_pair(x1, x2, dt, input_shape, example_rank, "example")
         return x1, x2  # NT gives the same values for x2=None and x2=x1
 
     return from_pairwise(
@@ -320,13 +318,7 @@ def empirical_ntk_fn(
 
     def ntk_fn(params, x1, x2=None, *, dtype=None):
         dt = resolve_dtype(dtype)
-        x1 = _as_examples(x1, "x1", dt, None, None)
-        x2 = None if x2 is None else _as_examples(x2, "x2", dt, None, None)
-        if x2 is not None and x2.shape[1:] != x1.shape[1:]:
-            raise ValueError(
-                f"x1 and x2 must have the same feature shape, got {tuple(x1.shape[1:])} and "
-                f"{tuple(x2.shape[1:])}"
-            )
+        x1, x2 = _as_example_pair(x1, x2, dt, None, None, "feature")
         params = as_float_tree(params, "params", dt)
         if x2 is None and (tile_size is None or tile_size >= x1.shape[0]):
             return compiled(params, x1, None, None)  # one Jacobian serves both sides
