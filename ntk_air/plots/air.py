@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axes_or_new
+from . import axes_or_new, label_axes
 
 __all__ = ["plot_eigenvalues", "plot_label_energy", "plot_fitted_fractions", "plot_u_curve"]
 
@@ -97,12 +97,14 @@ def plot_fitted_fractions(fractions, *, ax=None, title: str = "fitted fraction o
         if np.isfinite(f).all():
             ax.plot(steps, f, "-", color=_COLORS[name], label=label)
     ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlabel("gradient-descent step k")
-    ax.set_ylabel("fitted fraction F_z(k) = ‖g_k(H) z‖² / ‖z‖²")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    label_axes(
+        ax,
+        xlabel="gradient-descent step k",
+        ylabel="fitted fraction F_z(k) = ‖g_k(H) z‖² / ‖z‖²",
+        title=title,
+        legend=8,
+    )
     return ax
 
 
@@ -148,9 +150,11 @@ def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels")
     shown = shown[np.isfinite(shown) & (shown > 0)]
     if shown.size and shown.max() > 1e3 * shown.min():  # e.g. a forced diverging η
         ax.set_yscale("log")
-    ax.set_xlabel("gradient-descent step k")
-    ax.set_ylabel("ℓ2 distance to clean labels")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    label_axes(
+        ax,
+        xlabel="gradient-descent step k",
+        ylabel="ℓ2 distance to clean labels",
+        title=title,
+        legend=8,
+    )
     return ax

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axes_or_new
+from . import axes_or_new, label_axes
 
 __all__ = ["plot_distill_curves", "plot_distill_summary"]
 
@@ -19,11 +19,7 @@ def plot_distill_curves(
     ax.axhline(noise_norm, color="k", ls=":", lw=1, label="‖e‖ = ‖y − ŷ‖ (memorized noise)")
     ax.axhline(best_early_stop, color="gray", ls="--", lw=1, label="best early stop (plain GD)")
     ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("‖u(k) − ŷ‖₂ (train)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    label_axes(ax, xlabel=xlabel, ylabel="‖u(k) − ŷ‖₂ (train)", title=title, legend=7, ncol=2)
     return ax
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axes_or_new, colormaps
+from . import axes_or_new, colormaps, label_axes
 
 __all__ = ["plot_test_error", "plot_learnability", "plot_error_parts"]
 
@@ -59,11 +59,9 @@ def plot_test_error(study, *, ax=None, title: str = "test error against n"):
             color="k",
             label="predicted, noisy labels as the target",
         )
-    ax.set_xlabel("training points n")
-    ax.set_ylabel("test MSE on the population")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    label_axes(
+        ax, xlabel="training points n", ylabel="test MSE on the population", title=title, legend=7
+    )
     return ax
 
 
@@ -86,12 +84,14 @@ def plot_learnability(
             mean, half = _interval(np.moveaxis(measured[p], 0, -1))
             k = np.arange(1, mean.size + 1)
             ax.errorbar(k, mean, yerr=half, fmt="o", color=c, ms=3, capsize=2)
-    ax.set_xlabel("mode i (descending eigenvalue)")
-    ax.set_ylabel("learnability L_i")
     ax.set_ylim(-0.05, 1.05)
-    ax.set_title(f"{title} (δ = {float(study.measured.ridge[ridge_index]):g}; points: measured)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    label_axes(
+        ax,
+        xlabel="mode i (descending eigenvalue)",
+        ylabel="learnability L_i",
+        title=f"{title} (δ = {float(study.measured.ridge[ridge_index]):g}; points: measured)",
+        legend=7,
+    )
     return ax
 
 
@@ -109,9 +109,11 @@ def plot_error_parts(study, *, ax=None, ridge_index: int = 0, title: str = "part
     ax.loglog(n, np.asarray(pred.test_mse)[:, ridge_index], "--", color="k", label="total")
     mean, half = _interval(study.measured.test_mse[:, ridge_index])
     ax.errorbar(n, mean, yerr=half, fmt="o", color="k", ms=4, capsize=3, label="measured total")
-    ax.set_xlabel("training points n")
-    ax.set_ylabel("test MSE")
-    ax.set_title(f"{title} (δ = {float(study.measured.ridge[ridge_index]):g})")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    label_axes(
+        ax,
+        xlabel="training points n",
+        ylabel="test MSE",
+        title=f"{title} (δ = {float(study.measured.ridge[ridge_index]):g})",
+        legend=7,
+    )
     return ax

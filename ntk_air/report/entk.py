@@ -11,7 +11,7 @@ from ..plots.entk import (
     plot_entk_spectra,
     plot_entk_training,
 )
-from .index import INCOMPLETE_BANNER
+from .index import INCOMPLETE_BANNER, _cell, _file_lines
 
 __all__ = [
     "ENTK_KEYS",
@@ -259,10 +259,6 @@ def entk_headlines(s: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def render_entk_index(s: dict | None, *, title: str, context: list[str]) -> str:
     """index.md of an `ntk-air entk` folder: the headline table, then the files and figures.
 
@@ -293,11 +289,7 @@ def render_entk_index(s: dict | None, *, title: str, context: list[str]) -> str:
         "(per checkpoint).",
         "",
     ]
-    for f in s.get("files", []):
-        lines.append(f"- file: [`{f}`]({f})")
-    for fig in s.get("figures", []):
-        lines += ["", f"![{fig}]({fig})"]
-    lines.append("")
+    lines += _file_lines(s) + [""]
     return "\n".join(lines)
 
 

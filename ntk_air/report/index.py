@@ -16,6 +16,14 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _file_lines(summary: dict, folder: str = "") -> list[str]:
+    """Markdown lines linking a study's files and showing its figures (paths under `folder`)."""
+    lines = [f"- file: [`{folder}{f}`]({folder}{f})" for f in summary.get("files", [])]
+    for fig in summary.get("figures", []):
+        lines += ["", f"![{fig}]({folder}{fig})"]
+    return lines
+
+
 def render_index(
     sections: dict, headlines: dict, *, title: str, context: list[str], complete: bool
 ) -> str:
@@ -47,9 +55,5 @@ def render_index(
     ]
     for name, res in sections.items():
         lines += [f"## {name}", "", f"- data: [`{name}/{name}.json`]({name}/{name}.json)"]
-        for f in res.get("files", []):
-            lines.append(f"- file: [`{name}/{f}`]({name}/{f})")
-        for fig in res.get("figures", []):
-            lines += ["", f"![{fig}]({name}/{fig})"]
-        lines.append("")
+        lines += _file_lines(res, f"{name}/") + [""]
     return "\n".join(lines)

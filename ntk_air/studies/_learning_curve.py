@@ -22,19 +22,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from ..learning_curves._eigenlearning import (
-    LearningCurve,
-    MeasuredCurve,
-    PopulationSpectrum,
-    TailSpread,
-    dense_population_kernel,
-    learning_curve,
-    measured_learning_curve,
-    population_spectrum,
-    tail_spread,
-    tiled_population_kernel,
-    topk_population_spectrum,
-)
+from .. import learning_curves
+from ..learning_curves import LearningCurve, MeasuredCurve, PopulationSpectrum, TailSpread
 from ..spectral._resources import (
     DEFAULT_RATES,
     Budget,
@@ -234,9 +223,9 @@ def learning_curve_study(
 
         K = kernel_fn(x).ntk
         eig = eigensystem(K)
-        spectrum = population_spectrum(eig, y_clean)
-        fixed_spectrum = population_spectrum(eig, y_noisy) if noisy else None
-        kernel = dense_population_kernel(K)
+        spectrum = learning_curves.population_spectrum(eig, y_clean)
+        fixed_spectrum = learning_curves.population_spectrum(eig, y_noisy) if noisy else None
+        kernel = learning_curves.dense_population_kernel(K)
         M = min(config.modes, N)
         modes = (spectrum.eigenvalues[:M], eig.eigenvectors[:, :M])
     else:
@@ -247,9 +236,11 @@ def learning_curve_study(
         rank = min(config.rank, N)
         top = topk_eigensystem(kernel_operator(kernel_fn, x), rank)
         trace = jnp.sum(kernel_diagonal(kernel_fn, x))
-        spectrum = topk_population_spectrum(top, y_clean, trace)
-        fixed_spectrum = topk_population_spectrum(top, y_noisy, trace) if noisy else None
-        kernel = tiled_population_kernel(kernel_fn, x)
+        spectrum = learning_curves.topk_population_spectrum(top, y_clean, trace)
+        fixed_spectrum = (
+            learning_curves.topk_population_spectrum(top, y_noisy, trace) if noisy else None
+        )
+        kernel = learning_curves.tiled_population_kernel(kernel_fn, x)
         M = min(config.modes, rank)
         modes = (top.eigenvalues[:M] / N, top.eigenvectors[:, :M])
     report_progress(progress, "population spectrum", 1, total)
@@ -258,18 +249,20 @@ def learning_curve_study(
     ridge = jnp.asarray(config.ridge, jnp.float64)[None, :]
 
     def predict(ps, noise, ridges=ridge):
-        return learning_curve(
+        return learning_curves.learning_curve(
             ps.eigenvalues, ps.coefficients, n, ridges, noise, multiplicity=ps.multiplicity
         )
 
     predicted = predict(spectrum, sigma2)
     fixed = predict(fixed_spectrum, 0.0) if noisy else None
-    spread = tail_spread(spectrum, n, ridge, sigma2) if config.solver == "topk" else None
+    spread = (
+        learning_curves.tail_spread(spectrum, n, ridge, sigma2) if config.solver == "topk" else None
+    )
     flow_pred = None
     if config.times:
         flow_pred = predict(spectrum, sigma2, 1.0 / jnp.asarray(config.times)[None, :])
     report_progress(progress, "prediction", 2, total)
-    measured = measured_learning_curve(
+    measured = learning_curves.measured_learning_curve(
         kernel,
         y_noisy if noisy else y_clean,
         np.asarray(config.n),
