@@ -78,6 +78,18 @@ def plot_label_energy(
     return ax0, ax1
 
 
+def _step_axes(ax, steps):
+    """The (6, 4) Axes of a curve against the gradient-descent step k (new when ax is None) and
+    the steps as floats."""
+    return axes_or_new(ax, figsize=(6, 4)), np.asarray(steps, dtype=np.float64)
+
+
+def _label_step_axes(ax, *, ylabel: str, title: str):
+    """Symlog step axis (k = 0 shown), labels, grid and legend."""
+    ax.set_xscale("symlog", linthresh=1.0)
+    return label_axes(ax, xlabel="gradient-descent step k", ylabel=ylabel, title=title, legend=8)
+
+
 def plot_fitted_fractions(fractions, *, ax=None, title: str = "fitted fraction of signal vs noise"):
     """F_ŷ(k), F_e(k) and F_y(k) against the step k (symlog x: k = 0 shown).
 
@@ -86,8 +98,7 @@ def plot_fitted_fractions(fractions, *, ax=None, title: str = "fitted fraction o
       ax: the Axes to draw on (None: a new figure).
       title: the Axes' title.
     """
-    steps = np.asarray(fractions.steps, dtype=np.float64)
-    ax = axes_or_new(ax, figsize=(6, 4))
+    ax, steps = _step_axes(ax, fractions.steps)
     for name, label in (
         ("clean", "clean labels ŷ"),
         ("noise", "noise e = y − ŷ"),
@@ -96,16 +107,8 @@ def plot_fitted_fractions(fractions, *, ax=None, title: str = "fitted fraction o
         f = np.asarray(getattr(fractions, name), dtype=np.float64)
         if np.isfinite(f).all():
             ax.plot(steps, f, "-", color=_COLORS[name], label=label)
-    ax.set_xscale("symlog", linthresh=1.0)
     ax.set_ylim(-0.02, 1.02)
-    label_axes(
-        ax,
-        xlabel="gradient-descent step k",
-        ylabel="fitted fraction F_z(k) = ‖g_k(H) z‖² / ‖z‖²",
-        title=title,
-        legend=8,
-    )
-    return ax
+    return _label_step_axes(ax, ylabel="fitted fraction F_z(k) = ‖g_k(H) z‖² / ‖z‖²", title=title)
 
 
 def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels"):
@@ -116,8 +119,7 @@ def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels")
       ax: the Axes to draw on (None: a new figure).
       title: the Axes' title.
     """
-    steps = np.asarray(curve.steps, dtype=np.float64)
-    ax = axes_or_new(ax, figsize=(6, 4))
+    ax, steps = _step_axes(ax, curve.steps)
     ax.plot(steps, np.asarray(curve.train_dist), "-", color="tab:blue", label="train ‖u(k) − ŷ‖")
     best = float(curve.best_step)
     ax.plot(
@@ -139,7 +141,6 @@ def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels")
             color="tab:orange",
             label=f"best test step {tb:.0f} ({float(curve.test_best_dist):.3g})",
         )
-    ax.set_xscale("symlog", linthresh=1.0)
     shown = np.concatenate(
         [
             np.asarray(d, dtype=np.float64).ravel()
@@ -150,11 +151,4 @@ def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels")
     shown = shown[np.isfinite(shown) & (shown > 0)]
     if shown.size and shown.max() > 1e3 * shown.min():  # e.g. a forced diverging η
         ax.set_yscale("log")
-    label_axes(
-        ax,
-        xlabel="gradient-descent step k",
-        ylabel="ℓ2 distance to clean labels",
-        title=title,
-        legend=8,
-    )
-    return ax
+    return _label_step_axes(ax, ylabel="ℓ2 distance to clean labels", title=title)

@@ -284,6 +284,15 @@ class ReportWriter:
         draw(axes)
         return Path(self.figure(rel, fig)).name
 
+    def plotter(self, figures: list, prefix: str = ""):
+        """figure(name, draw, *grid, figsize): `plot` at prefix + name, the file's name appended
+        to `figures` (a report's list of its figures)."""
+
+        def figure(name, draw, *grid, figsize):
+            figures.append(self.plot(f"{prefix}{name}", draw, *grid, figsize=figsize))
+
+        return figure
+
     def _previous(self) -> dict[str, str | None]:
         """The earlier manifest's files that are plain report names: {name: sha256 or None}.
         Anything else a manifest claims (a string, paths with `..`, absolute or hidden names)

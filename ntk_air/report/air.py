@@ -148,10 +148,7 @@ def write_air(writer, study, *, prefix: str = "", kernel: dict | None = None) ->
     """air.json and air_spectrum / air_energy / air_fitted_fraction / air_u_curve PNGs."""
     title = f"{study.data['name']}, n = {study.data['n']}"
     figures = []
-
-    def figure(name, draw, *grid, figsize):
-        figures.append(writer.plot(f"{prefix}{name}", draw, *grid, figsize=figsize))
-
+    figure = writer.plotter(figures, prefix)
     figure(
         "air_spectrum.png",
         lambda ax: plot_eigenvalues(study.eigenvalues, ax=ax, title=f"NTK spectrum ({title})"),

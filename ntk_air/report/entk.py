@@ -159,10 +159,7 @@ def write_entk(
     """
     title = f"{study.data['name']}, n = {study.data['n']}"
     figures = []
-
-    def figure(name, draw, *grid, figsize):
-        figures.append(writer.plot(f"{prefix}{name}", draw, *grid, figsize=figsize))
-
+    figure = writer.plotter(figures, prefix)
     figure(
         "entk_spectra.png",
         lambda ax: plot_entk_spectra(

@@ -12,21 +12,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import networks
 from .._checks import check_bool, check_int, check_real, check_sequence, param
 from ..data import clusters
 from ..data._dataset import MAX_SEED
-from ..networks._theorem import (
-    DEFAULT_SEED,
-    DEFAULT_STEPS,
-    DEFAULT_WIDTHS,
-    EARLY_HORIZON,
-    HARDER_CASE,
-    TUNING_SEED,
-    TheoremCheck,
-    _kernel_system,
-    check_theorem,
-    claims,
-)
+from ..networks._theorem import _kernel_system
 from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
 from ._system import Progress, data_summary
 
@@ -47,16 +37,18 @@ class TheoremConfig:
     """
 
     widths: tuple = param(
-        DEFAULT_WIDTHS, "network widths m, comma-separated", item=int, metavar="M"
+        networks.DEFAULT_WIDTHS, "network widths m, comma-separated", item=int, metavar="M"
     )
-    steps: int = param(DEFAULT_STEPS, "full-batch GD steps per run (2e4 style accepted)")
-    seed: int = param(DEFAULT_SEED, f"data seed (the defaults were tuned on {TUNING_SEED})")
+    steps: int = param(networks.DEFAULT_STEPS, "full-batch GD steps per run (2e4 style accepted)")
+    seed: int = param(
+        networks.DEFAULT_SEED, f"data seed (the defaults were tuned on {networks.TUNING_SEED})"
+    )
     alpha: float = param(0.9, "R3's α")
     kappa: float = param(1.0, "init scale κ")
     init_seed: int = param(0, "network init seed")
     record_every: int = param(10, "curve recording period")
     harder: bool = param(
-        True, f"skip the harder case ({HARDER_CASE}, i.i.d. and symmetric inits)",
+        True, f"skip the harder case ({networks.HARDER_CASE}, i.i.d. and symmetric inits)",
         option="--no-harder", flag=True,
     )  # fmt: skip
     harder_widths: tuple | None = None
@@ -66,7 +58,7 @@ class TheoremConfig:
         "kernel limit is float64)",
         choices=("float32", "float64"),
     )
-    early_horizon: int = EARLY_HORIZON
+    early_horizon: int = networks.EARLY_HORIZON
 
     def __post_init__(self):
         """Every option checked at construction, one sentence per problem."""
@@ -102,8 +94,8 @@ class HarderCase(NamedTuple):
 
     data: dict
     noise_norm: float
-    iid: TheoremCheck
-    symmetric: TheoremCheck
+    iid: networks.TheoremCheck
+    symmetric: networks.TheoremCheck
     claims_iid: dict
     claims_symmetric: dict
 
@@ -114,7 +106,7 @@ class TheoremStudy(NamedTuple):
     config: TheoremConfig
     data: dict
     noise_norm: float  # ‖e‖ = ‖y − ŷ‖
-    check: TheoremCheck
+    check: networks.TheoremCheck
     claims: dict
     harder: HarderCase | None
     solver: SolverChoice | None = None  # the kernel limit's spectral path (dense)
@@ -232,20 +224,21 @@ def theorem(
         progress=step,
     )
     ds = clusters(seed=c.seed)
-    check = check_theorem(ds, widths, **common)
+    check = networks.check_theorem(ds, widths, **common)
     summary = {
         **data_summary(ds),
         "seed": c.seed,
-        "tuning_seed": TUNING_SEED,
-        "note": f"data you did not tune on: the defaults were chosen on data seed {TUNING_SEED}; "
+        "tuning_seed": networks.TUNING_SEED,
+        "note": "data you did not tune on: the defaults were chosen on data seed "
+        f"{networks.TUNING_SEED}; "
         f"this report uses data seed {c.seed}",
     }
     harder = None
     if c.harder:
-        ds_h = clusters(seed=c.seed, **HARDER_CASE)
+        ds_h = clusters(seed=c.seed, **networks.HARDER_CASE)
         system = _kernel_system(ds_h)  # the same kernel limit for both inits: computed once
-        iid = check_theorem(ds_h, harder_widths, init="iid", system=system, **common)
-        sym = check_theorem(
+        iid = networks.check_theorem(ds_h, harder_widths, init="iid", system=system, **common)
+        sym = networks.check_theorem(
             ds_h,
             harder_widths,
             init="symmetric",
@@ -255,22 +248,22 @@ def theorem(
         )
         harder = HarderCase(
             data={
-                **HARDER_CASE,
+                **networks.HARDER_CASE,
                 "seed": c.seed,
                 "clusters_disjoint": ds_h.info["clusters_disjoint"],
             },
             noise_norm=float(np.linalg.norm(ds_h.y - ds_h.y_clean)),
             iid=iid,
             symmetric=sym,
-            claims_iid=claims(iid),
-            claims_symmetric=claims(sym),
+            claims_iid=networks.claims(iid),
+            claims_symmetric=networks.claims(sym),
         )
     return TheoremStudy(
         config=c,
         data=summary,
         noise_norm=float(np.linalg.norm(ds.y - ds.y_clean)),
         check=check,
-        claims=claims(check),
+        claims=networks.claims(check),
         harder=harder,
         solver=choice,
         loops=loops,
