@@ -13,7 +13,11 @@ session and extrapolated to the target size.
   at n = 20 000 (stated in the JSON as an assumption, not measured).
 
 Memory: how much the peak resident set grows during the measured call (VmHWM reset through
-/proc/self/clear_refs after the warm-up call; compilation not counted).
+/proc/self/clear_refs after the warm-up call; compilation not counted), and the process's whole
+peak resident set (`peak_rss_mb`, interpreter and JAX included).
+
+`--once` measures at the target size itself: one call, compilation included (no warm-up call,
+which would double a run of many minutes), so `seconds` is an upper bound of the computation.
 
     flock /tmp/ntk_air_bench.lock python benchmarks/conv_scale.py --gap-n 32 --spectrum-n 2000
 """
@@ -26,7 +30,7 @@ import os
 import time
 
 import numpy as np
-from _timing import measured
+from _timing import _proc_status, measured
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 W_STD, B_STD = 1.5, 0.1
@@ -39,7 +43,17 @@ def _cnn(readout):
     return L.serial(L.repeat(block, 3), readout, L.dense(W_STD, B_STD))
 
 
-def gap28(n: int, target_n: int = 256) -> dict:
+def _first_and_measured(call, once: bool):
+    """(first call's seconds or None, result, seconds, peak growth): a warm-up call unless once."""
+    first = None
+    if not once:
+        t0 = time.perf_counter()
+        call()
+        first = time.perf_counter() - t0
+    return (first, *measured(call))
+
+
+def gap28(n: int, target_n: int = 256, once: bool = False) -> dict:
     import jax
 
     from ntk_air import kernels
@@ -48,10 +62,7 @@ def gap28(n: int, target_n: int = 256) -> dict:
     x = np.random.default_rng(n).normal(size=(n, 28, 28, 1)).astype(np.float32)
     fn = kernels.from_layers(_cnn(L.global_avg_pool()), dtype="float32")
     tile = fn.tile_for(x, x)
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(x))
-    first = time.perf_counter() - t0
-    _, seconds, peak = measured(lambda: jax.block_until_ready(fn(x)))
+    first, _, seconds, peak = _first_and_measured(lambda: jax.block_until_ready(fn(x)), once)
 
     def tiles(m):
         t_count = -(-m // (tile or m))
@@ -63,8 +74,10 @@ def gap28(n: int, target_n: int = 256) -> dict:
         "n": n,
         "tile_size": tile,
         "first_call_s": first,
+        "compile_included": once,
         "seconds": seconds,
         "peak_delta_mb": peak / 2**20,
+        "peak_rss_mb": _proc_status("VmHWM") / 2**20,
         "target_n": target_n,
         "tiles_ratio": scale,
         "extrapolated_seconds": seconds * scale,
@@ -73,7 +86,7 @@ def gap28(n: int, target_n: int = 256) -> dict:
     }
 
 
-def spectrum(n: int, k: int = 100, target_n: int = 20_000) -> dict:
+def spectrum(n: int, k: int = 100, target_n: int = 20_000, once: bool = False) -> dict:
     from ntk_air import kernels, spectral
     from ntk_air import kernels as L
 
@@ -86,10 +99,8 @@ def spectrum(n: int, k: int = 100, target_n: int = 20_000) -> dict:
         top.eigenvalues.block_until_ready()
         return top
 
-    t0 = time.perf_counter()
-    solve()  # compiles the operator's products and the solver's steps
-    first = time.perf_counter() - t0
-    top, seconds, peak = measured(solve)
+    # the warm-up call compiles the operator's products and the solver's steps
+    first, top, seconds, peak = _first_and_measured(solve, once)
     products = int(top.block_products)
     scale = (target_n / n) ** 2
     return {
@@ -97,12 +108,14 @@ def spectrum(n: int, k: int = 100, target_n: int = 20_000) -> dict:
         "k": k,
         "tile_size": op.tile_size,
         "first_call_s": first,
+        "compile_included": once,
         "seconds": seconds,
         "block_products": products,
         "columns_multiplied": int(top.columns_multiplied),
         "converged": bool(top.converged),
         "seconds_per_product": seconds / max(products, 1),
         "peak_delta_mb": peak / 2**20,
+        "peak_rss_mb": _proc_status("VmHWM") / 2**20,
         "target_n": target_n,
         "extrapolated_seconds": seconds * scale,
         "extrapolation_assumes": "the same number of block products at target_n; each product "
@@ -116,6 +129,7 @@ def main() -> None:
     p.add_argument("--gap-n", type=int, default=32, help="0: skip")
     p.add_argument("--spectrum-n", type=int, default=2000, help="0: skip")
     p.add_argument("--k", type=int, default=100)
+    p.add_argument("--once", action="store_true", help="one call, compilation included")
     p.add_argument("--out", default=os.path.join(HERE, "results", "conv_scale.json"))
     args = p.parse_args()
     try:
@@ -126,9 +140,14 @@ def main() -> None:
     meta = {"cpus": os.cpu_count(), "load_average_start": os.getloadavg()}
     runs = []
     if args.gap_n:
-        runs.append((f"gap28/{args.gap_n}", lambda: gap28(args.gap_n)))
+        runs.append((f"gap28/{args.gap_n}", lambda: gap28(args.gap_n, once=args.once)))
     if args.spectrum_n:
-        runs.append((f"spectrum/{args.spectrum_n}", lambda: spectrum(args.spectrum_n, args.k)))
+        runs.append(
+            (
+                f"spectrum/{args.spectrum_n}",
+                lambda: spectrum(args.spectrum_n, args.k, once=args.once),
+            )
+        )
     for name, run in runs:
         results[name] = {**run(), "meta": meta}
         print(json.dumps({name: results[name]}))
