@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     command = "ntk-air"
     status = 1
-    stdout = sys.stdout = _ToleratedStdout(sys.stdout)
+    stdout = None if sys.stdout is None else _ToleratedStdout(sys.stdout)  # None: fd 1 closed
+    if stdout is not None:
+        sys.stdout = stdout
     try:
         interrupts_raise(abandon=_abort_open_writers)  # the command's process: Ctrl-C → below
         _safe_streams()
@@ -155,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         _abort_open_writers()
-        stdout.flush()
-        sys.stdout = stdout.stream
-        if stdout.error is not None and not isinstance(stdout.error, BrokenPipeError):
+        if stdout is not None:
+            stdout.flush()
+            sys.stdout = stdout.stream
+        if stdout is not None and stdout.error and not isinstance(stdout.error, BrokenPipeError):
             print(
                 f"{command}: note: standard output could not be written "
                 f"({stdout.error.strerror or stdout.error}); what it would have shown is in the "

@@ -270,6 +270,22 @@ def test_standard_output_on_a_full_device_still_writes_the_report(tmp_path):
     assert len(json.loads((out / "air.json").read_text())["eigenvalues"]) == 20
 
 
+def test_closed_standard_output_still_writes_the_report(tmp_path):
+    # fd 1 closed (`>&-`): Python starts with sys.stdout None; the printed lines go nowhere
+    out = tmp_path / "o"
+    argv = ["air", "--n-train", "20", "--steps", "20", "--no-progress", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "ntk_air", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 - the child's own fd 1, before exec
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert len(json.loads((out / "air.json").read_text())["eigenvalues"]) == 20
+
+
 def test_non_ascii_output_on_an_ascii_terminal_does_not_crash(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "ntk_air", "air", "--n-train", "20", "--steps", "20"]
