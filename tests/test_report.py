@@ -216,3 +216,31 @@ def test_save_predictions_onto_the_data_file_is_refused(tmp_path, capsys):
                      str(tmp_path / "o"), "--no-progress", "--steps", "10"])  # fmt: skip
     assert code == 2 and "is the data file" in capsys.readouterr().err
     assert path.read_bytes() == before
+
+
+def test_a_refused_run_leaves_no_folder_and_no_lock_it_made(tmp_path, capsys):
+    from ntk_air.report._files import LOCK
+
+    # a writer aborted: the folders it made (a/b/c) and its lock file go; what existed stays
+    w = report.ReportWriter(tmp_path / "a" / "b" / "c")
+    assert (tmp_path / "a" / "b" / "c" / LOCK).exists()
+    w.abort()
+    assert not (tmp_path / "a").exists()
+    # the command line: refused after its writer opened (the time estimate), into a new folder
+    # and into an existing empty one
+    argv = ["distill", "--n-train", "20", "--steps", "1e12", "--no-progress", "--out"]
+    assert cli.main([*argv, str(tmp_path / "new")]) == 2
+    assert "estimated to take" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "kept").mkdir()
+    assert cli.main([*argv, str(tmp_path / "kept")]) == 2
+    assert list((tmp_path / "kept").iterdir()) == []
+    # a finished run keeps its lock file (taken again by the next run); a refused run after it
+    # leaves the folder as the finished run left it
+    done = report.ReportWriter(tmp_path / "done")
+    done.json("x.json", {"a": 1})
+    done.finish({})
+    before = sorted(p.name for p in (tmp_path / "done").iterdir())
+    assert LOCK in before
+    assert cli.main([*argv, str(tmp_path / "done")]) == 2
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == before

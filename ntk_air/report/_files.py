@@ -4,7 +4,9 @@ The lifecycle of one run into `--out`:
 1. `ReportWriter(root)` checks the folder (creating it if needed) and takes its lock
    (`.ntk-air.lock`, an OS file lock held until the process ends or `finish`/`abort`): a second
    run into the same folder is refused with one sentence instead of interleaving. Nothing of an
-   earlier run is touched: a run refused later for a bad option leaves the folder as it was.
+   earlier run is touched: a run refused later for a bad option leaves the folder as it was
+   (`abort` removes the folders and the lock file this run made; a finished run keeps its lock
+   file, which the next run takes).
 2. Every file is written into a hidden staging folder inside `root` (`.ntk-air-staging-<pid>`),
    each atomically (a temporary file renamed into place).
 3. `finish` moves the staged files into place, removes the earlier run's stale files, and writes
@@ -20,6 +22,7 @@ deleted. Files are created with the modes the umask gives (as `open` would), not
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -176,6 +179,24 @@ def _refuse_links(root: Path) -> None:
                 )
 
 
+def _missing_folders(path: Path) -> list[Path]:
+    """The folders on the way to `path` (itself included) that do not exist yet, deepest first."""
+    missing = []
+    while not (path.exists() or path.is_symlink()) and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove each of `folders` (deepest first) that is empty; leave any other as it is."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 def _lock(root: Path):
     """The folder's lock file, held (exclusively, without waiting) by this process."""
     try:
@@ -191,6 +212,11 @@ def _lock(root: Path):
         ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # the lock file may have been removed (a refused run's new folder, `abort`) between our
+        # open and our lock: then the lock held is not the folder's
+        held, now = os.fstat(fd), os.stat(root / LOCK, follow_symlinks=False)
+        if (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino):
+            raise OSError("the lock file was replaced")
     except OSError:
         os.close(fd)
         raise OutputError(
@@ -218,10 +244,18 @@ class ReportWriter:
                 "the output folder is an empty name; give a folder (e.g. --out results)"
             )
         self.root = Path(root)
-        _check_writable_dir(self.root)
-        _refuse_links(self.root)
-        _check_replaceable(self.root / MANIFEST)  # refused before any work, not at the end
-        self._lock_fd = _lock(self.root)
+        # folders and the lock file this run makes: a refused or failed run removes them again
+        self._created = _missing_folders(self.root)
+        self._lock_fd, self._made_lock = None, False
+        try:
+            _check_writable_dir(self.root)
+            _refuse_links(self.root)
+            _check_replaceable(self.root / MANIFEST)  # refused before any work, not at the end
+            self._made_lock = not os.path.lexists(self.root / LOCK)
+            self._lock_fd = _lock(self.root)
+        except BaseException:
+            _remove_empty(self._created)
+            raise
         self.staging = self.root / f"{_STAGING}{os.getpid()}"
         if self.staging.exists():  # left by an earlier process with our pid (killed hard)
             shutil.rmtree(self.staging, ignore_errors=True)
@@ -362,22 +396,28 @@ class ReportWriter:
         return manifest
 
     def abort(self) -> None:
-        """Drop this run's staged files and release the lock; the folder stays as it was."""
-        self._close()
+        """Drop this run's staged files and release the lock; the folder stays as it was (a
+        folder this run made is removed again, with its lock file)."""
+        self._close(undo=True)
 
-    def _close(self) -> None:
+    def _close(self, undo: bool = False) -> None:
         if self.done:
             return
         self.done = True
         shutil.rmtree(self.staging, ignore_errors=True)
         if self._lock_fd is not None:
+            if undo and self._made_lock:  # unlinked while still held: see `_lock`
+                with contextlib.suppress(OSError):
+                    os.unlink(self.root / LOCK)
             os.close(self._lock_fd)
             self._lock_fd = None
+        if undo:
+            _remove_empty(self._created)
         _OPEN.discard(self)
 
     def __del__(self):  # a writer dropped unfinished releases its lock and staged files
         try:
-            self._close()
+            self._close(undo=True)
         except Exception:  # interpreter shutdown
             pass
 
