@@ -7,7 +7,8 @@ examples run in float64 (x64 on, restored after each example), on small, seeded 
 fresh temporary directory `tmp_path`.
 
 Names: np, jnp, jax, ntk_air and its public packages by their names (kernels, spectral, dynamics,
-distillation, networks, data, studies, report, plots, …: what a user imports); small data from the clusterable model
+distillation, networks, data, studies, report, plots, …: what a user imports); small data
+from the clusterable model
 (`data.clusters(n_per_cluster=10, dim=5, n_test_per_cluster=3, noise_rate=0.2)`): x (40, 5)
 unit rows, y (40,) ±1 labels with 8 flipped, y_clean (40,) the clean labels, x_test (12, 5) with
 y_test_clean; H = H∞(x, x) (the theorem's kernel), K_test_train = H∞(x_test, x),
@@ -25,10 +26,10 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Most tests compile many small programs once each: XLA's expensive optimization passes cost
-# more than they save there (about a sixth of the suite's time on 2 cores). Set before JAX is
-# imported, so xdist workers and the subprocesses of CLI and notebook tests inherit it; results
-# are the same programs' (tolerances unchanged). `JAX_DISABLE_MOST_OPTIMIZATIONS=0` restores
-# the optimizing compiler for a run.
+# more than they save there (a tenth of the suite's time on 2 cores: 1041 s → 923 s). Set
+# before JAX is imported, so xdist workers and the subprocesses of CLI and notebook tests
+# inherit it; results are the same programs' (tolerances unchanged).
+# `JAX_DISABLE_MOST_OPTIMIZATIONS=0` restores the optimizing compiler for a run.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 # Not collected for doctests:
