@@ -409,6 +409,50 @@ def bench_noisy_labels() -> str:
     )
 
 
+def bench_conv() -> str:
+    d = _load("nt_conv.json")
+    rows = []
+    for key in sorted(d, key=lambda k: (d[k].get("arch", ""), d[k].get("n", 0), k)):
+        v = d[key]
+        speedup = v.get("speedup")
+        rows.append(
+            [
+                f"`{v.get('arch')}`",
+                _num(v.get("n")),
+                v.get("dtype"),
+                _s(_get(v, "native", "median_s")),
+                _s(_get(v, "neural_tangents", "median_s")),
+                f"≥ {_num(v['speedup_at_least'])}×"
+                if speedup is None and "speedup_at_least" in v
+                else ("—" if speedup is None else f"{_num(speedup)}×"),
+                _num(v.get("agreement_off_diagonal")),
+                _num(v.get("agreement")),
+            ]
+        )
+    head = ["network", "n", "dtype", "ntk_air", "neural-tangents", "speedup",
+            "agreement (x ≠ x')", "agreement (all)"]  # fmt: skip
+    out = _table(head, rows)
+    scale = _load("conv_scale.json")
+    rows = [
+        [
+            f"`{key}`",
+            _num(v.get("n")),
+            _s(v.get("seconds")),
+            "yes" if v.get("compile_included") else "no",
+            _num(v.get("peak_rss_mb")) + " MB" if v.get("peak_rss_mb") else "—",
+            _s(v.get("extrapolated_seconds")) if v.get("n") != v.get("target_n") else "measured",
+        ]
+        for key, v in sorted(scale.items())
+    ]
+    head = ["case", "n", "time", "compilation included", "peak RSS", "at the target size"]
+    return (
+        out
+        + "\n\n**At scale** (`benchmarks/conv_scale.py`)\n\n"
+        + _table(head, rows)
+        + _source("nt_conv.json", "conv_scale.json")
+    )
+
+
 def bench_nt_crash() -> str:
     d = _load("nt_crash.json")
     rows = [
@@ -461,6 +505,7 @@ BENCHMARKS = {
     "scale": (bench_scale, ["scale.json"]),
     "noisy_labels": (bench_noisy_labels, ["noisy_labels.json"]),
     "nt_crash": (bench_nt_crash, ["nt_crash.json"]),
+    "conv": (bench_conv, ["nt_conv.json", "conv_scale.json"]),
     "hostile_inputs": (bench_hostile_inputs, ["hostile_inputs.json"]),
 }
 """Table name → (renderer, the results files it reads)."""

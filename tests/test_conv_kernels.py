@@ -154,6 +154,45 @@ def test_layout_follows_the_layers():
     assert not L.state_layout(L.serial(L.dense(), L.relu())).spatial
 
 
+def test_self_covariances_stay_diagonal_unless_read_after_pooling():
+    """c1, c2 need every pair of positions only when a layer reading them (a nonlinearity,
+    layer_norm, or a layer of unknown kind) runs after a pooling; a Repeat's body repeats."""
+    conv, gap = L.conv((3, 3)), L.global_avg_pool()
+    assert not L.state_layout(_cnn(L.global_avg_pool())).self_full
+    assert not L.state_layout(L.serial(L.avg_pool((2, 2)), conv, L.flatten(), L.dense())).self_full
+    assert L.state_layout(L.serial(L.avg_pool((2, 2)), conv, L.relu(), L.flatten())).self_full
+    assert L.state_layout(L.serial(conv, gap, L.dense(), L.erf(), L.dense())).self_full
+    assert L.state_layout(L.repeat(L.serial(L.relu(), conv, L.avg_pool((2, 2))), 2)).self_full
+    assert not L.state_layout(L.repeat(L.serial(L.relu(), conv, L.avg_pool((2, 2))), 1)).self_full
+    user_layer = lambda s: s  # noqa: E731 - may read c1 at every pair: keep them
+    assert L.state_layout(L.serial(conv, user_layer, gap, L.dense())).self_full
+    assert not L.state_layout(_cnn(L.flatten())).self_full  # diagonal anyway
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        [L.global_avg_pool(), L.dense(1.5, 0.1)],
+        [L.avg_pool((2, 2), (1, 2), "SAME"), L.conv((2, 2), padding="VALID"), L.flatten()],
+        [L.layer_norm(), L.avg_pool((3, 2)), L.conv((2, 2)), L.gelu(), L.global_avg_pool()],
+        [L.residual(L.serial(L.erf(), L.conv((3, 3)))), L.global_avg_pool(), L.dense(), L.relu()],
+    ],
+    ids=["gap", "avg_pool-conv-flatten", "norm-pool-gelu", "residual-gap-relu"],
+)
+def test_diagonal_self_covariances_give_the_full_ones_kernel(x64, tail):
+    """from_layers (c1, c2 kept at equal positions where `state_layout` allows) equals the
+    same network evaluated with full self-covariances throughout, to rounding."""
+    from ntk_air.kernels._kernel_fn import _LayersBlock
+
+    net = L.serial(L.conv((3, 3), None, "SAME", 1.5, 0.1), L.relu(), L.conv((3, 3)), *tail)
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(5, 7, 6, 2)))
+    fast = kernels.from_layers(net, tile_size=2)(x)
+    full = _LayersBlock(net, spatial=True, full=True, self_full=True)(x, x)
+    for a, b in ((fast.nngp, full.nngp), (fast.ntk, full.ntk)):
+        assert np.isfinite(np.asarray(a)).all()
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13 * float(jnp.abs(b).max()))
+
+
 def test_flat_rows_with_input_shape_and_the_fc_kernel(x64):
     x = np.random.default_rng(5).normal(size=(4, 12))
     fn = kernels.from_layers(_cnn(L.flatten()), input_shape=(4, 3, 1))

@@ -124,11 +124,16 @@ def _png_count(outputs) -> int:
     )
 
 
-def _execute(name, kernel_spec_manager, cwd, monkeypatch, *, headless: bool):
-    """Execute NAME.ipynb at the small size; returns (executed notebook, seconds)."""
+def _execute(name, kernel_spec_manager, cwd, monkeypatch, *, headless: bool, until=None):
+    """Execute NAME.ipynb at the small size; returns (executed notebook, seconds). `until`: a
+    text; the notebook stops after the first code cell that contains it."""
     ipynb_path = NOTEBOOK_DIR / f"{name}.ipynb"
     assert ipynb_path.is_file(), f"missing {ipynb_path}"
     nb = nbformat.read(ipynb_path, as_version=4)
+    if until is not None:
+        last = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and until in c.source]
+        assert last, f"{name}: no code cell contains {until!r}"
+        nb.cells = nb.cells[: last[0] + 1]
     monkeypatch.setenv("NTK_AIR_NOTEBOOK_SIZE", "small")
     monkeypatch.setenv("NTK_AIR_NOTEBOOK_HEADLESS", "1" if headless else "0")
     monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share a GPU with the tests
@@ -179,8 +184,16 @@ def test_notebook_executes(name, kernel_spec_manager, tmp_path, monkeypatch, rec
 @pytest.mark.slow
 def test_air_tour_widgets_path(kernel_spec_manager, tmp_path, monkeypatch):
     """With a live front end assumed (HEADLESS=0) the AIR tour builds ipywidgets controls whose
-    first drawing is a figure, and nothing errors."""
-    nb, _ = _execute("01_air_tour", kernel_spec_manager, tmp_path, monkeypatch, headless=False)
+    first drawing is a figure, and nothing errors (the notebook up to that cell: the headless
+    run above executes all of it)."""
+    nb, _ = _execute(
+        "01_air_tour",
+        kernel_spec_manager,
+        tmp_path,
+        monkeypatch,
+        headless=False,
+        until="widgets.interact(",
+    )
     widget_views = [
         o for o in _outputs(nb) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]

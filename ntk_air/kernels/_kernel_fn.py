@@ -343,10 +343,14 @@ class _LayersBlock:
     layer: Callable
     spatial: bool = False  # inputs (n, *spatial, C) keep their spatial axes
     full: bool = False  # covariances between all pairs of positions (else equal positions)
+    self_full: bool = False  # c1, c2 too (else at equal positions: `KernelState.self_diagonal`)
 
     def __call__(self, a, b) -> Kernel:
         dims = a.ndim - 2 if self.spatial else 0
-        s = self.layer(L.input_state(a, b, spatial_dims=dims, full=self.full))
+        state = L.input_state(
+            a, b, spatial_dims=dims, full=self.full, self_diagonal=not self.self_full
+        )
+        s = self.layer(state)
         if s.spatial_dims:
             raise ValueError(
                 "the network ends with spatial axes: finish it with layers.flatten() or "
@@ -460,7 +464,7 @@ def from_layers(
         budget = LAYERS_MEMORY_BUDGET if memory_budget is None else memory_budget
         sizing = {"bytes_per_pair": _LayersPairBytes(True, layout.full), "memory_budget": budget}
     fn = from_pairwise(
-        _LayersBlock(layer, layout.spatial, layout.full),
+        _LayersBlock(layer, layout.spatial, layout.full, layout.self_full),
         tile_size=tile_size,
         dtype=dtype,
         precision=precision,

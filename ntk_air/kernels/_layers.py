@@ -88,7 +88,7 @@ Layer = Callable[["KernelState"], "KernelState"]
 @functools.partial(
     jax.tree_util.register_dataclass,
     data_fields=["nngp", "c1", "c2", "ntk"],
-    meta_fields=["spatial_dims", "full", "gaussian"],
+    meta_fields=["spatial_dims", "full", "gaussian", "self_diagonal"],
 )
 @dataclasses.dataclass(frozen=True)
 class KernelState:
@@ -103,6 +103,11 @@ class KernelState:
     c1 (H, H', W, W', ..., n1) (the self-covariance of each x1 example). Positions come first
     and examples last, so the shifted sums of a convolution move whole contiguous rows of pairs
     and every elementwise map runs over long unit-stride vectors.
+
+    `self_diagonal=True` (with full=True) keeps c1, c2 at equal positions only, (H, W, ..., n):
+    a convolution or nonlinearity needs no more of them, and `from_layers` chooses it when no
+    layer after a pooling reads them (`state_layout(...).self_full` False). A pooling layer then
+    cannot form its output's c1, c2 and sets them to NaN, so a misuse shows as a NaN kernel.
     """
 
     nngp: jax.Array  # (*P, n1, n2) Σ(x1_i, x2_j), the output covariance at initialization
@@ -114,6 +119,12 @@ class KernelState:
     gaussian: bool = (
         False  # outputs of an affine layer (or sums of them): a nonlinearity may follow
     )
+    self_diagonal: bool = False  # c1, c2 at equal positions only although full (see above)
+
+    @property
+    def self_full(self) -> bool:
+        """c1, c2 hold every pair of positions, (H, H', W, W', ..., n)."""
+        return self.full and not self.self_diagonal
 
     def _replace(self, **changes) -> KernelState:
         """A copy with some fields changed (the NamedTuple spelling, kept for user layers)."""
@@ -201,13 +212,15 @@ def same_rows(a, b):
     return (pa[:, None] == pb[None, :]) & (na[:, None] == nb[None, :])
 
 
-def input_state(x1, x2, *, spatial_dims: int = 0, full: bool = False) -> KernelState:
+def input_state(
+    x1, x2, *, spatial_dims: int = 0, full: bool = False, self_diagonal: bool = False
+) -> KernelState:
     """The input layer in NT's convention: Σ⁰ = x·x'/C over channels, Θ⁰ = 0.
 
     spatial_dims = 0: rows flattened, Σ⁰(x, x') = x·x'/d. spatial_dims = d ≥ 1: x1 is
     (n1, *spatial, C) with d spatial axes and Σ⁰(x_p, x'_q) = Σ_c x_pc x'_qc / C per pair of
     positions: at equal positions (full=False) or for all pairs (full=True, layout of
-    `KernelState`).
+    `KernelState`); self_diagonal=True keeps c1, c2 at equal positions even then.
     """
     if spatial_dims == 0:
         a = x1.reshape(x1.shape[0], -1)
@@ -224,18 +237,22 @@ def input_state(x1, x2, *, spatial_dims: int = 0, full: bool = False) -> KernelS
         )
     chans = x1.shape[-1]
     low = "abcdefgh"[:spatial_dims]
+    self_diagonal = bool(full and self_diagonal)
     if full:
         # Letters for the spatial axes: x1's are a, b, ..., x2's A, B, ...; output interleaved.
         up = low.upper()
         inter = "".join(u + v for u, v in zip(low, up, strict=True))
         nngp = jnp.einsum(f"i{low}z,j{up}z->{inter}ij", x1, x2) / chans
+    else:
+        nngp = jnp.einsum(f"i{low}z,j{low}z->{low}ij", x1, x2) / chans
+    if full and not self_diagonal:
         c1 = jnp.einsum(f"i{low}z,i{up}z->{inter}i", x1, x1) / chans
         c2 = jnp.einsum(f"j{low}z,j{up}z->{inter}j", x2, x2) / chans
     else:
-        nngp = jnp.einsum(f"i{low}z,j{low}z->{low}ij", x1, x2) / chans
         c1 = jnp.einsum(f"i{low}z,i{low}z->{low}i", x1, x1) / chans
         c2 = jnp.einsum(f"j{low}z,j{low}z->{low}j", x2, x2) / chans
-    return KernelState(nngp, c1, c2, jnp.zeros_like(nngp), spatial_dims, bool(full), False)
+    ntk = jnp.zeros_like(nngp)
+    return KernelState(nngp, c1, c2, ntk, spatial_dims, bool(full), False, self_diagonal)
 
 
 def _position_diagonal(x, spatial_dims: int):
@@ -274,14 +291,14 @@ def apply_elementwise(s: KernelState, pair_fn) -> KernelState:
     (at equal positions v = v' = c; with full=True between all pairs of positions).
     """
     require_gaussian(s, "a nonlinearity")
-    d, full = s.spatial_dims, s.full
-    v1 = position_variances(s.c1, d, full)
-    v2 = position_variances(s.c2, d, full)
+    d, full, self_full = s.spatial_dims, s.full, s.self_full
+    v1 = position_variances(s.c1, d, self_full)
+    v2 = position_variances(s.c2, d, self_full)
     nngp, dot = pair_fn(s.nngp, _expand(v1, d, full, 0, 2), _expand(v2, d, full, 1, 2))
 
     def self_cov(c, v):
-        if full and d:
-            return pair_fn(c, _expand(v, d, full, 0, 1), _expand(v, d, full, 1, 1))[0]
+        if self_full and d:
+            return pair_fn(c, _expand(v, d, True, 0, 1), _expand(v, d, True, 1, 1))[0]
         return pair_fn(c, c, c)[0]
 
     return dataclasses.replace(
@@ -522,7 +539,7 @@ def first_nonfinite_layer(layer, a, b, *, max_layers: int = 100_000) -> str | No
     overflowed; runs eagerly, one layer at a time."""
     layout = state_layout(layer)
     dims = a.ndim - 2 if layout.spatial else 0
-    s = input_state(a, b, spatial_dims=dims, full=layout.full)
+    s = input_state(a, b, spatial_dims=dims, full=layout.full)  # c1, c2 always full here
     for i, (name, sub) in enumerate(_flatten(layer)):
         if i >= max_layers:
             return None

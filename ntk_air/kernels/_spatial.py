@@ -9,7 +9,10 @@ all a readout can need (Novak et al. 2019, arXiv 1810.05148; Arora et al. 2019, 
 * diagonal in space (p = q only; cost O(n² S) per layer, S positions) when no layer mixes
   positions, e.g. a network ending in `flatten`: a convolution maps the covariance at (p, p)
   to the mean over the filter window of the covariances at (p + δ, p + δ);
-* full (every (p, q); cost O(n² S²)) when `avg_pool` or `global_avg_pool` is present.
+* full (every (p, q); cost O(n² S²)) when `avg_pool` or `global_avg_pool` is present. The
+  self-covariances c1, c2 of each example then stay at equal positions (O(n S) per layer, not
+  O(n S²)) unless a nonlinearity or layer_norm follows a pooling (`StateLayout.self_full`):
+  before a pooling, the variances at (p, p) are all a convolution or nonlinearity reads.
 
 Recursions, in NTK parameterization with filter size |F| = ∏ filter_shape:
 
@@ -150,18 +153,35 @@ def _window_mean(x, axes, k: int, stride: int, padding: str, *, diagonal: bool):
     return x
 
 
-def _spatial_axes(s: KernelState, axis: int) -> tuple[int, ...]:
-    """Array axes of spatial axis `axis` in a (*P, batch…) array of the state's layout."""
-    if s.full:
+def _spatial_axes(full: bool, axis: int) -> tuple[int, ...]:
+    """Array axes of spatial axis `axis` in a (*P, batch…) array of the full or diagonal layout."""
+    if full:
         return (2 * axis, 2 * axis + 1)
     return (axis,)
 
 
 def _map_positions(s: KernelState, fn) -> KernelState:
-    """fn(array, batch) applied to nngp, ntk (batch 2) and c1, c2 (batch 1)."""
+    """fn(array, full) applied to nngp, ntk (layout `s.full`) and c1, c2 (`s.self_full`)."""
     return dataclasses.replace(
-        s, nngp=fn(s.nngp, 2), ntk=fn(s.ntk, 2), c1=fn(s.c1, 1), c2=fn(s.c2, 1)
+        s,
+        nngp=fn(s.nngp, s.full),
+        ntk=fn(s.ntk, s.full),
+        c1=fn(s.c1, s.self_full),
+        c2=fn(s.c2, s.self_full),
     )
+
+
+def _mixed(s: KernelState, pool) -> KernelState:
+    """`_map_positions` for a layer that mixes positions: pool(array, full) of nngp and ntk and
+    of full self-covariances; diagonal ones (`self_diagonal`) cannot give the pooled c1, c2,
+    which become NaN (of the shape the diagonal layout would have) for no later layer reads them.
+    """
+
+    def fn(x, full):
+        out = pool(x, full)
+        return out if (full or not s.self_diagonal) else jnp.full_like(out, jnp.nan)
+
+    return _map_positions(s, fn)
 
 
 def _check_spatial(s: KernelState, layer: str, dims: int | None = None) -> None:
@@ -209,20 +229,20 @@ class Conv:
     def __call__(self, s: KernelState) -> KernelState:
         _check_spatial(s, "conv", len(self.filter_shape))
 
-        def unscaled(x, batch):
+        def unscaled(x, full):
             for axis, (k, stride) in enumerate(zip(self.filter_shape, self.strides, strict=True)):
-                axes = _spatial_axes(s, axis)
+                axes = _spatial_axes(full, axis)
                 x = _window_mean(x, axes, k, stride, self.padding, diagonal=True)
             return x
 
         w2, b2 = self.w_std**2, self.b_std**2
-        nngp = w2 * unscaled(s.nngp, 2) + b2
+        nngp = w2 * unscaled(s.nngp, s.full) + b2
         return dataclasses.replace(
             s,
             nngp=nngp,
-            ntk=w2 * unscaled(s.ntk, 2) + nngp,
-            c1=w2 * unscaled(s.c1, 1) + b2,
-            c2=w2 * unscaled(s.c2, 1) + b2,
+            ntk=w2 * unscaled(s.ntk, s.full) + nngp,
+            c1=w2 * unscaled(s.c1, s.self_full) + b2,
+            c2=w2 * unscaled(s.c2, s.self_full) + b2,
             gaussian=True,
         )
 
@@ -243,21 +263,19 @@ class AvgPool:
                 "chooses it when the network contains avg_pool)"
             )
 
-        def pool(x, batch):
+        def pool(x, full):
             for axis, (k, stride) in enumerate(zip(self.window_shape, self.strides, strict=True)):
-                axes = _spatial_axes(s, axis)
-                x = _window_mean(x, axes, k, stride, self.padding, diagonal=False)
+                axes = _spatial_axes(full, axis)
+                x = _window_mean(x, axes, k, stride, self.padding, diagonal=not full)
             return x
 
-        return _map_positions(s, pool)
+        return _mixed(s, pool)
 
 
-def _to_vector(s: KernelState, reduce) -> KernelState:
-    def fn(x, batch):
-        return reduce(x, batch) if x.ndim > batch else x
-
-    out = _map_positions(s, fn)
-    return dataclasses.replace(out, spatial_dims=0, full=False)
+def _to_vector(s: KernelState, reduce, mixes: bool) -> KernelState:
+    """reduce(array, full) over the positions of every array: a vector state."""
+    out = (_mixed if mixes else _map_positions)(s, reduce)
+    return dataclasses.replace(out, spatial_dims=0, full=False, self_diagonal=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,7 +289,12 @@ class GlobalAvgPool:
                 "global_avg_pool mixes positions: it needs the full spatial layout (from_layers "
                 "chooses it when the network contains global_avg_pool)"
             )
-        return _to_vector(s, lambda x, batch: jnp.mean(x, axis=tuple(range(x.ndim - batch))))
+        d = s.spatial_dims
+
+        def mean(x, full):
+            return jnp.mean(x, axis=tuple(range(2 * d if full else d)))
+
+        return _to_vector(s, mean, mixes=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,14 +304,14 @@ class Flatten:
 
     def __call__(self, s: KernelState) -> KernelState:
         _check_spatial(s, "flatten")
-        d, full = s.spatial_dims, s.full
+        d = s.spatial_dims
 
-        def trace(x, batch):
+        def trace(x, full):
             if full:
                 x = _position_diagonal(x, d)
             return jnp.mean(x, axis=tuple(range(d)))
 
-        return _to_vector(s, trace)
+        return _to_vector(s, trace, mixes=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,15 +323,15 @@ class LayerNorm:
 
     def __call__(self, s: KernelState) -> KernelState:
         require_gaussian(s, "layer_norm")
-        d, full = s.spatial_dims, s.full
-        v1 = self.eps + position_variances(s.c1, d, full)
-        v2 = self.eps + position_variances(s.c2, d, full)
+        d, full, self_full = s.spatial_dims, s.full, s.self_full
+        v1 = self.eps + position_variances(s.c1, d, self_full)
+        v2 = self.eps + position_variances(s.c2, d, self_full)
         scale = jnp.sqrt(_expand(v1, d, full, 0, 2) * _expand(v2, d, full, 1, 2))
 
         def self_scale(c, v):
             return (
-                jnp.sqrt(_expand(v, d, full, 0, 1) * _expand(v, d, full, 1, 1))
-                if (full and d)
+                jnp.sqrt(_expand(v, d, True, 0, 1) * _expand(v, d, True, 1, 1))
+                if (self_full and d)
                 else v
             )
 
@@ -428,39 +451,53 @@ def residual(block) -> Residual:
 
 class StateLayout:
     """What `state_layout` found: spatial (the net has spatial layers), full (one mixes
-    positions)."""
+    positions), self_full (the self-covariances c1, c2 are needed at every pair of positions:
+    a layer that reads them runs after one that mixes positions)."""
 
-    __slots__ = ("spatial", "full")
+    __slots__ = ("spatial", "full", "self_full")
 
-    def __init__(self, spatial: bool, full: bool):
+    def __init__(self, spatial: bool, full: bool, self_full: bool | None = None):
         self.spatial = spatial
         self.full = full
+        self.self_full = full if self_full is None else self_full
 
     def __repr__(self) -> str:
-        return f"StateLayout(spatial={self.spatial}, full={self.full})"
+        return f"StateLayout(spatial={self.spatial}, full={self.full}, self_full={self.self_full})"
 
 
 _SPATIAL = (Conv, AvgPool, GlobalAvgPool, Flatten)
 _MIXING = (AvgPool, GlobalAvgPool)
-_POINTWISE = (Dense, ABRelu, Erf, Gelu, Identity, LayerNorm)
+# Layers that read c1, c2 only at equal positions or not at all: the rest (nonlinearities,
+# layer_norm, a user's own layer) may read them at every pair once positions are mixed.
+_SELF_DIAGONAL_SAFE = (Dense, Identity, Conv, Flatten, *_MIXING)
+_SELF_READERS = (ABRelu, Erf, Gelu, LayerNorm)
 
 
-def _walk(layer):
-    yield layer
+def _in_order(layer):
+    """The elementary layers in the order they run (a Repeat's body at most twice: enough to
+    see which layer follows which)."""
     if isinstance(layer, Serial):
         for sub in layer.layers:
-            yield from _walk(sub)
+            yield from _in_order(sub)
     elif isinstance(layer, Repeat):
-        if layer.times:
-            yield from _walk(layer.layer)
+        for _ in range(min(layer.times, 2)):
+            yield from _in_order(layer.layer)
     elif isinstance(layer, Residual):
-        yield from _walk(layer.block)
+        yield from _in_order(layer.block)
+    else:
+        yield layer
 
 
 def state_layout(layer) -> StateLayout:
     """The state a network needs: spatial inputs if it has conv/pooling/flatten layers; the full
-    (S × S) layout if a layer mixes positions (avg_pool, global_avg_pool), else diagonal."""
-    found = list(_walk(layer))
+    (S × S) layout if a layer mixes positions (avg_pool, global_avg_pool), else diagonal; full
+    self-covariances only if a nonlinearity, layer_norm or a layer of unknown kind runs after
+    a mixing layer (or a layer of unknown kind anywhere, which may expect them)."""
+    found = list(_in_order(layer))
     spatial = any(isinstance(x, _SPATIAL) for x in found)
-    full = any(isinstance(x, _MIXING) for x in found)
-    return StateLayout(spatial, full)
+    mixing = [i for i, x in enumerate(found) if isinstance(x, _MIXING)]
+    full = bool(mixing)
+    unknown = any(not isinstance(x, (*_SELF_DIAGONAL_SAFE, *_SELF_READERS)) for x in found)
+    readers = [i for i, x in enumerate(found) if not isinstance(x, _SELF_DIAGONAL_SAFE)]
+    self_full = full and (unknown or any(i > mixing[0] for i in readers))
+    return StateLayout(spatial, full, self_full)
