@@ -176,15 +176,24 @@ def test_self_covariances_stay_diagonal_unless_read_after_pooling():
         [L.avg_pool((2, 2), (1, 2), "SAME"), L.conv((2, 2), padding="VALID"), L.flatten()],
         [L.layer_norm(), L.avg_pool((3, 2)), L.conv((2, 2)), L.gelu(), L.global_avg_pool()],
         [L.residual(L.serial(L.erf(), L.conv((3, 3)))), L.global_avg_pool(), L.dense(), L.relu()],
+        [
+            L.residual(L.serial(L.erf(), L.conv((3, 3)))),
+            L.layer_norm(),
+            L.avg_pool((2, 2)),
+            L.conv((2, 2)),
+            L.global_avg_pool(),
+        ],
     ],
-    ids=["gap", "avg_pool-conv-flatten", "norm-pool-gelu", "residual-gap-relu"],
+    ids=["gap", "avg_pool-conv-flatten", "norm-pool-gelu", "residual-gap-relu", "res-norm-pool"],
 )
-def test_diagonal_self_covariances_give_the_full_ones_kernel(x64, tail):
+def test_diagonal_self_covariances_give_the_full_ones_kernel(x64, tail, request):
     """from_layers (c1, c2 kept at equal positions where `state_layout` allows) equals the
     same network evaluated with full self-covariances throughout, to rounding."""
     from ntk_air.kernels._kernel_fn import _LayersBlock
 
     net = L.serial(L.conv((3, 3), None, "SAME", 1.5, 0.1), L.relu(), L.conv((3, 3)), *tail)
+    diagonal = {"gap": True, "avg_pool-conv-flatten": True, "res-norm-pool": True}
+    assert L.state_layout(net).self_full != diagonal.get(request.node.callspec.id, False)
     x = jnp.asarray(np.random.default_rng(2).normal(size=(5, 7, 6, 2)))
     fast = kernels.from_layers(net, tile_size=2)(x)
     full = _LayersBlock(net, spatial=True, full=True, self_full=True)(x, x)
