@@ -421,7 +421,9 @@ def bench_conv() -> str:
                 _num(v.get("n")),
                 v.get("dtype"),
                 _s(_get(v, "native", "median_s")),
-                _s(_get(v, "neural_tangents", "median_s")),
+                f"> {_s(_get(v, 'neural_tangents', 'seconds'))} (stopped)"
+                if _get(v, "neural_tangents", "status") == "timeout"
+                else _s(_get(v, "neural_tangents", "median_s")),
                 f"≥ {_num(v['speedup_at_least'])}×"
                 if speedup is None and "speedup_at_least" in v
                 else ("—" if speedup is None else f"{_num(speedup)}×"),
