@@ -160,13 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         if stdout is not None:
             stdout.flush()
             sys.stdout = stdout.stream
-        if stdout is not None and stdout.error and not isinstance(stdout.error, BrokenPipeError):
-            print(
-                f"{command}: note: standard output could not be written "
-                f"({stdout.error.strerror or stdout.error}); what it would have shown is in the "
-                "report files",
-                file=sys.stderr,
-            )
+            if stdout.error is not None and not isinstance(stdout.error, BrokenPipeError):
+                print(
+                    f"{command}: note: standard output could not be written "
+                    f"({stdout.error.strerror or stdout.error}); what it would have shown is in "
+                    "the report files",
+                    file=sys.stderr,
+                )
         after_run(status, failing=sys.exc_info()[0] is not None)
 
 
