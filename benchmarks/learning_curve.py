@@ -7,7 +7,10 @@ eigenpairs, lumped tail, K(X, X_D) tile by tile, one program per n): population 
 from the command line (the issue's target: N = 10⁵, n = 10⁴ in ≤ 20 min).
 
     flock /tmp/ntk_air_bench.lock python benchmarks/learning_curve.py [digits] \
-        [topk N n_max k draws] [krr N n draws]
+        [topk N n_max k draws [float32]] [krr N n draws]
+
+`topk ... float32`: the population spectrum from float32 kernel tiles under float64 arithmetic
+(`LearningCurveConfig.tile_dtype`), written under `topk_N{N}_k{k}_float32tiles`.
 
 Part 3 (`krr`): the measured side alone at scale (KRR on n of N points tested on all N).
 
@@ -109,11 +112,17 @@ def sphere_population(N: int, d: int = 8, seed: int = 0):
     return data.from_arrays(x, y, y_clean=y, name=f"sphere{d}")
 
 
-def topk_part(N: int, n_max: int, k: int, draws: int):
+def topk_part(N: int, n_max: int, k: int, draws: int, tile_dtype: str = "float64"):
     ds = sphere_population(N)
     n_values = tuple(int(v) for v in np.unique(np.round(np.geomspace(100, n_max, 4))))
     cfg = studies.LearningCurveConfig(
-        n=n_values, ridge=(1e-3,), draws=draws, modes=10, solver="topk", rank=k
+        n=n_values,
+        ridge=(1e-3,),
+        draws=draws,
+        modes=10,
+        solver="topk",
+        rank=k,
+        tile_dtype=tile_dtype,
     )
     stages, progress = _stages()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -185,11 +194,13 @@ def main(argv):
         argv = argv[1:]
     if argv and argv[0] == "topk":
         N, n_max, k, draws = (int(float(v)) for v in argv[1:5])
-        key = f"topk_N{N}_k{k}"
-        results[key] = {"loadavg_at_start": os.getloadavg(), **topk_part(N, n_max, k, draws)}
-        print(f"topk N = {N}, k = {k}: {results[key]['seconds']:.1f} s", flush=True)
+        tiles = argv[5] if len(argv) > 5 and argv[5] in ("float32", "float64") else "float64"
+        key = f"topk_N{N}_k{k}" + ("_float32tiles" if tiles == "float32" else "")
+        load = os.getloadavg()
+        results[key] = {"loadavg_at_start": load, **topk_part(N, n_max, k, draws, tiles)}
+        print(f"topk N = {N}, k = {k}, {tiles} tiles: {results[key]['seconds']:.1f} s", flush=True)
         _write(results)
-        argv = argv[5:]
+        argv = argv[6:] if tiles != "float64" or argv[5:6] == ["float64"] else argv[5:]
     if argv and argv[0] == "krr":
         N, n, draws = (int(float(v)) for v in argv[1:4])
         key = f"krr_N{N}_n{n}"

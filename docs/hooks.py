@@ -497,6 +497,75 @@ def bench_hostile_inputs() -> str:
     )
 
 
+def bench_learning_curve() -> str:
+    d = _load("learning_curve.json")
+    rows = []
+    for key, v in d.items():
+        if not isinstance(v, dict) or "rows" not in v:
+            continue
+        cfg = v.get("config", {})
+        worst = max((abs(r.get("relative_error", 0.0)) for r in v["rows"]), default=None)
+        rows.append(
+            [
+                f"`{key}`",
+                _cell(v.get("population", "")),
+                cfg.get("solver", "dense"),
+                cfg.get("tile_dtype") or "float64",
+                _num(max(cfg.get("n", [0]))),
+                _s(v.get("seconds")),
+                _s(_get(v, "stages_cumulative", "population spectrum", "seconds")),
+                _num(v.get("peak_rss_gb_time_v")) + " GB" if v.get("peak_rss_gb_time_v") else "—",
+                _num(worst),
+                len(v.get("off_by_more_than_10_percent", [])),
+            ]
+        )
+    head = ["run", "population", "spectrum", "tiles", "largest n", "whole curve",
+            "of which spectrum", "peak RSS", "largest relative error",
+            "cases off by > 10 %"]  # fmt: skip
+    return _table(head, rows) + _source("learning_curve.json")
+
+
+def bench_predict() -> str:
+    d = _load("predict.json")
+    rows = [
+        [
+            f"`{key}`",
+            _num(v.get("n")),
+            _num(v.get("n_times")),
+            _s(_get(v, "ntk_air", "run_s")),
+            _s(_get(v, "neural_tangents", "run_s")),
+            f"{_num(v.get('ratio_nt_over_ntk_air'))}×",
+            _num(max((v.get("max_relative_difference") or {}).values(), default=None)),
+        ]
+        for key, v in d.items()
+        if "ntk_air" in v
+    ]
+    head = ["run", "n", "times", "ntk_air", "neural-tangents", "neural-tangents / ntk_air",
+            "largest relative difference"]  # fmt: skip
+    matfree = [
+        [
+            f"`{key}`",
+            _num(v.get("n")),
+            _num(v.get("diag_reg_relative")),
+            _num(v.get("relative_residual")),
+            _num(v.get("cg_iterations")),
+            _num(v.get("preconditioner_passes")),
+            _s(v.get("seconds")),
+            _num(v.get("peak_rss_gb")) + " GB",
+        ]
+        for key, v in d.items()
+        if "cg_iterations" in v
+    ]
+    head2 = ["run", "n", "diag_reg (relative)", "relative residual", "CG passes",
+             "preconditioner block passes", "time", "peak RSS"]  # fmt: skip
+    return (
+        _table(head, rows)
+        + "\n\n**Matrix-free mean** (`predict.gp_mean_matfree`, H∞, d = 20)\n\n"
+        + _table(head2, matfree)
+        + _source("predict.json")
+    )
+
+
 BENCHMARKS = {
     "vs_neural_tangents": (bench_vs_neural_tangents, ["vs_neural_tangents.json"]),
     "dynamics": (bench_dynamics, ["dynamics.json", "gpu_h200/dynamics_gpu.json"]),
@@ -509,6 +578,8 @@ BENCHMARKS = {
     "nt_crash": (bench_nt_crash, ["nt_crash.json"]),
     "conv": (bench_conv, ["nt_conv.json", "conv_scale.json"]),
     "hostile_inputs": (bench_hostile_inputs, ["hostile_inputs.json"]),
+    "learning_curve": (bench_learning_curve, ["learning_curve.json"]),
+    "predict": (bench_predict, ["predict.json"]),
 }
 """Table name → (renderer, the results files it reads)."""
 

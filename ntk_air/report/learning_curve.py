@@ -125,6 +125,7 @@ def learning_curve_summary(study, kernel: dict | None = None) -> dict:
             "solver": cfg.solver,
             "rank": cfg.rank if cfg.solver == "topk" else None,
             "replace": cfg.replace,
+            "tile_dtype": cfg.tile_dtype if cfg.solver == "topk" else None,
         },
         "population_size": int(study.data["n"]),
         "noise_variance": study.noise_variance,

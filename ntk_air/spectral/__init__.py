@@ -35,6 +35,7 @@ from ._operators import (
     kernel_operator,
     matrix_operator,
     tile_geometry,
+    with_float64_products,
 )
 from ._problem import (
     TASKS,
@@ -121,6 +122,7 @@ __all__ = [
     "kernel_complexity",
     "kernel_diagonal",
     "kernel_operator",
+    "with_float64_products",
     "kernel_target_alignment",
     "label_spectrum",
     "linear_problem",

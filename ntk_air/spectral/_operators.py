@@ -51,6 +51,7 @@ __all__ = [
     "matrix_operator",
     "kernel_diagonal",
     "tile_geometry",
+    "with_float64_products",
 ]
 
 # Rows per tile when the kernel function fixes none. On the 2-core CPU a symmetric pass of H∞
@@ -113,6 +114,12 @@ class KernelOperator:
     n_devices: int  # devices sharing the tiles
     name: str  # the kernel's name, for reports
     diagonal: Callable | None = None  # () -> (n,) diag K, when known cheaply (symmetric only)
+    tile_dtype: Any = None  # the dtype the tiles are evaluated in (None: `dtype`)
+
+    @property
+    def tile_eps(self) -> float:
+        """Machine epsilon of the tiles: the rounding every product carries."""
+        return float(jnp.finfo(self.dtype if self.tile_dtype is None else self.tile_dtype).eps)
 
     def __call__(self, v) -> jax.Array:
         v = as_float_array(v, "V", self.dtype)
@@ -126,6 +133,27 @@ class KernelOperator:
             )
         out = self.apply(v)
         return out[:, 0] if vector else out
+
+
+def with_float64_products(op: KernelOperator) -> KernelOperator:
+    """The same operator with float64 products: its tiles stay in op's dtype (V is rounded to it
+    for the product), the solver that calls it keeps float64 arithmetic.
+
+    The mixed precision of large spectra: float32 tiles cost about 2.5x less than float64 ones
+    on the 2-core CPU (H∞, blocks of 64 columns), while orthogonalization and Rayleigh–Ritz stay
+    in float64. The products carry float32 rounding (`tile_eps`): a solver stopping at a
+    residual must ask for one above √n·tile_eps·‖K‖. Needs `jax_enable_x64`.
+    """
+    if not jax.config.jax_enable_x64:
+        raise ValueError("float64 products need jax_enable_x64 (jax.config.update)")
+    if jnp.dtype(op.dtype) == jnp.float64:
+        return op
+    return dataclasses.replace(
+        op,
+        apply=lambda v: op.apply(v.astype(op.dtype)).astype(jnp.float64),
+        dtype=jnp.dtype(jnp.float64),
+        tile_dtype=op.dtype,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

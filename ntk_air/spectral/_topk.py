@@ -22,7 +22,6 @@ Anal. Appl. 23 (2001) (Krylov–Schur restarts); Halko, Martinsson, Tropp, arXiv
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import warnings
 from typing import NamedTuple
@@ -33,7 +32,7 @@ import numpy as np
 
 from .._checks import check_int
 from .._tiling import matmul_precision
-from ._operators import KernelOperator
+from ._operators import KernelOperator, with_float64_products
 
 __all__ = [
     "LabelKrylov",
@@ -203,34 +202,26 @@ def _check_args(op, k, block_size, max_basis, tol, max_products, method):
     if method == "block-krylov" and max_basis < k + b and max_basis < n:
         raise ValueError(f"max_basis must be ≥ k + block_size = {k + b}, got {max_basis}")
     max_products = check_int("max_products", max_products, minimum=1)
-    tol = float(tol)
+    tol = _default_tol(op) if tol is None else float(tol)
     if not (tol > 0 and np.isfinite(tol)):
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
     return n, k, b, max_basis, tol, max_products
 
 
-def _default_tol(dtype) -> float:
-    # Residuals come from block products carrying rounding of about √n·eps·‖K‖; these defaults
-    # sit well above that. Eigenvalue errors go like ‖r‖²/gap: at 1e-7 the benchmark's
-    # eigenvalues agree with dense eigh to ~1e-12 relative (n = 4000, k = 100), one pass
-    # fewer than at 1e-9 (benchmarks/scale.py).
-    return 1e-7 if jnp.dtype(dtype) == jnp.float64 else 1e-4
+def _default_tol(op: KernelOperator) -> float:
+    # Residuals come from block products carrying rounding of about √n·eps·‖K‖ (eps of the
+    # tiles); these defaults sit well above that. Eigenvalue errors go like ‖r‖²/gap: at 1e-7 the
+    # benchmark's eigenvalues agree with dense eigh to ~1e-12 relative (n = 4000, k = 100), one
+    # pass fewer than at 1e-9 (benchmarks/scale.py).
+    return 1e-7 if op.tile_eps < 1e-10 else 1e-4
 
 
-def _as_float64(op: KernelOperator) -> KernelOperator:
-    """The same operator with float64 blocks: its tiles stay in op's dtype, the products are
-    returned in float64."""
-    return dataclasses.replace(
-        op, apply=lambda v: op.apply(v.astype(op.dtype)).astype(jnp.float64), dtype=jnp.float64
-    )
-
-
-def _check_symmetric(z, kz) -> None:
+def _check_symmetric(z, kz, eps: float) -> None:
     """Refuse a non-symmetric operator from the first block: zᵀKz must be symmetric up to the
     rounding of the products (free: the solver's first Rayleigh quotient)."""
     g = np.asarray(z.T @ kz, np.float64)
     asym, scale = float(np.abs(g - g.T).max()), float(np.abs(g).max()) + 1e-300
-    if asym > 100 * np.sqrt(z.shape[0]) * float(jnp.finfo(z.dtype).eps) * scale:
+    if asym > 100 * np.sqrt(z.shape[0]) * eps * scale:
         raise ValueError(
             f"op must be a symmetric operator: its block ZᵀKZ differs from its transpose by "
             f"{asym:.3g} (max entry {scale:.3g}); the top-k solver needs a symmetric kernel"
@@ -265,7 +256,8 @@ def topk_eigensystem(
         (randomized subspace iteration with Rayleigh–Ritz, block_size ≥ k).
       block_size: columns per block b; default `default_block_size(k, n)`.
       max_basis: basis columns before a thick restart; default min(n, max(k + 3b, 4b)).
-      tol: relative residual tolerance; default 1e-7 (float64) or 1e-4 (float32).
+      tol: relative residual tolerance; default 1e-7 for float64 tiles, 1e-4 for float32 tiles
+        (`operators.with_float64_products` keeps float32 tiles under float64 arithmetic).
       max_products: limit on block products (passes over K).
       seed: seed of the Gaussian start block (numpy; the same on every process).
 
@@ -283,7 +275,6 @@ def topk_eigensystem(
 
     Reference: Musco & Musco, arXiv 1504.05477; Halko, Martinsson, Tropp, arXiv 0909.4061.
     """
-    tol = _default_tol(op.dtype) if tol is None else tol
     args = _check_args(op, k, block_size, max_basis, tol, max_products, method)
     with matmul_precision("highest"):
         top = _solve(op, *args, method, seed)
@@ -292,7 +283,7 @@ def topk_eigensystem(
             and jnp.dtype(op.dtype) == jnp.float32
             and jax.config.jax_enable_x64
         ):
-            top = _solve(_as_float64(op), *args, method, seed, check=False)
+            top = _solve(with_float64_products(op), *args, method, seed, check=False)
             top = top._replace(upcast=jnp.asarray(True))
             warnings.warn(
                 f"the float32 top-{args[1]} eigensolver did not reach tol = {args[4]:.3g}; it was "
@@ -324,7 +315,7 @@ def _solve(op, n, k, b, max_basis, tol, max_products, method, seed, check=True):
     while passes["products"] < max_products:
         wz = multiply(z)
         if passes["products"] == 1 and check:
-            _check_symmetric(z, wz)
+            _check_symmetric(z, wz, op.tile_eps)
         if method == "subspace":
             q, w, t, m = z, wz, 0.5 * (z.T @ wz + wz.T @ z), b
         else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -57,7 +58,11 @@ class LearningCurveConfig:
     labels: "clean" or "noisy" (`LABELS`). noise_variance: σ² of Gaussian noise added to the
     training labels, summed over columns ("clean" only). modes: top modes whose learnability is
     measured. times: gradient-flow times t to measure as well (dense solver only).
-    solver: "dense" or "topk". rank: top-k modes (solver "topk").
+    solver: "dense" or "topk". rank: top-k modes (solver "topk"). tile_dtype: dtype of the
+    kernel tiles of the top-k population spectrum: "float32" tiles under float64 arithmetic
+    (`spectral.with_float64_products`) make each pass about 2.5x cheaper on CPU and stop the
+    eigensolver at a relative residual of 1e-4 instead of 1e-7 (eigenvalue errors ≲ ‖r‖²/gap,
+    far below the theory's own); the measured curves always use the kernel function's dtype.
     replace: draw with replacement (i.i.d.) instead of n distinct points (distinct points are
     the sampling the theory describes for a finite population: docs/science/learning_curves.md).
     """
@@ -73,6 +78,7 @@ class LearningCurveConfig:
     solver: str = "dense"
     rank: int = 100
     replace: bool = False
+    tile_dtype: str = "float64"
 
     def __post_init__(self):
         n = tuple(self.n)
@@ -106,6 +112,10 @@ class LearningCurveConfig:
             raise ValueError("times (gradient flow) need the dense solver")
         if int(self.rank) != self.rank or self.rank < 1:
             raise ValueError(f"rank must be a whole number ≥ 1, got {self.rank}")
+        if self.tile_dtype not in ("float32", "float64"):
+            raise ValueError(f"tile_dtype must be 'float32' or 'float64', got {self.tile_dtype!r}")
+        if self.tile_dtype == "float32" and self.solver != "topk":
+            raise ValueError("tile_dtype='float32' applies to the top-k solver (solver='topk')")
 
 
 class LearningCurveStudy(NamedTuple):
@@ -229,12 +239,17 @@ def learning_curve_study(
         M = min(config.modes, N)
         modes = (spectrum.eigenvalues[:M], eig.eigenvectors[:, :M])
     else:
-        from ..spectral._operators import kernel_diagonal, kernel_operator
+        from ..spectral._operators import kernel_diagonal, kernel_operator, with_float64_products
         from ..spectral._topk import topk_eigensystem
 
         require_tiled(kernel_fn)
         rank = min(config.rank, N)
-        top = topk_eigensystem(kernel_operator(kernel_fn, x), rank)
+        if config.tile_dtype == "float32":
+            op = kernel_operator(kernel_fn.replace(dtype="float32"), x)
+            op = with_float64_products(op) if jax.config.jax_enable_x64 else op
+        else:
+            op = kernel_operator(kernel_fn, x)
+        top = topk_eigensystem(op, rank)
         trace = jnp.sum(kernel_diagonal(kernel_fn, x))
         spectrum = learning_curves.topk_population_spectrum(top, y_clean, trace)
         fixed_spectrum = (
