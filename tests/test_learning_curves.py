@@ -375,14 +375,14 @@ def test_topk_population_spectrum_from_float32_tiles():
     """tile_dtype="float32": the same predictions as float64 tiles to the eigensolver's 1e-4
     residual (eigenvalue errors ‖r‖²/gap), the measured curves unchanged (float64 kernel)."""
     jax.config.update("jax_enable_x64", True)
-    ds = data.clusters(n_per_cluster=60)  # N = 240 > k + block: the block Krylov iteration
-    fn = kernels.two_layer_relu_kernel_fn()
+    ds = data.clusters(n_per_cluster=25)  # N = 100 > k + block: the block Krylov iteration
+    fn = kernels.two_layer_relu_kernel_fn(nngp=False)
     runs = [
         studies.learning_curve_study(
             ds,
             fn,
             studies.LearningCurveConfig(
-                n=(20, 100), ridge=(1e-3,), draws=2, solver="topk", rank=20, tile_dtype=t
+                n=(20,), ridge=(1e-3,), draws=1, solver="topk", rank=10, tile_dtype=t
             ),
         )
         for t in ("float64", "float32")
@@ -392,6 +392,12 @@ def test_topk_population_spectrum_from_float32_tiles():
     assert not np.array_equal(np.asarray(a), np.asarray(b))  # the tiles did change
     np.testing.assert_array_equal(runs[0].measured.test_mse, runs[1].measured.test_mse)
     assert runs[1].spectrum.eigenvalues.dtype == jnp.float64
+    from ntk_air.report import learning_curve_markdown, learning_curve_summary
+
+    summaries = [learning_curve_summary(r) for r in runs]
+    assert [s["config"]["tile_dtype"] for s in summaries] == ["float64", "float32"]
+    assert "float32 kernel tiles" in learning_curve_markdown(summaries[1])
+    assert "float32 kernel tiles" not in learning_curve_markdown(summaries[0])
 
 
 def test_config_is_checked():

@@ -166,7 +166,12 @@ def learning_curve_markdown(s: dict) -> str:
         f"# Learning curve: {s['dataset']['name']}, N = {s['population_size']}",
         "",
         f"labels: {s['config']['labels']}, σ² = {s['noise_variance']:.4g}, "
-        f"{s['config']['draws']} draws, solver {s['config']['solver']}",
+        f"{s['config']['draws']} draws, solver {s['config']['solver']}"
+        + (
+            " (spectrum from float32 kernel tiles)"
+            if s["config"].get("tile_dtype") == "float32"
+            else ""
+        ),
         "",
         "| n | ridge | κ | E₀ | test MSE predicted | measured (95 % interval) | held-out | rel. |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
