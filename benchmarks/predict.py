@@ -19,10 +19,13 @@ the kernel and the peak resident memory.
 Run only under the shared lock:
 
     flock /tmp/ntk_air_bench.lock python benchmarks/predict.py --part ensemble --n 2048 --times 100
-    flock /tmp/ntk_air_bench.lock python benchmarks/predict.py --part matfree --n 100000
+    flock /tmp/ntk_air_bench.lock python benchmarks/predict.py --part matfree --n 100000 \
+        --preconditioner nystrom --rank 256 --landmarks 1024
 
 Results are merged into benchmarks/results/predict.json (one entry per part and size:
-`ensemble_n{n}_T{times}`, `matfree_n{n}`).
+`ensemble_n{n}_T{times}`, `matfree_n{n}`, `matfree_n{n}_nystrom` with
+`--preconditioner nystrom`: the top --rank eigenpairs of the Nyström approximation on
+--landmarks rows instead of block Krylov passes).
 """
 
 from __future__ import annotations
@@ -192,6 +195,8 @@ def part_matfree(args):
         diag_reg=args.diag_reg,
         tol=args.tol,
         rank=args.rank,
+        preconditioner=args.preconditioner,
+        landmarks=args.landmarks,
         max_iterations=args.max_iterations,
     )
     jax.block_until_ready(out.test)
@@ -203,7 +208,9 @@ def part_matfree(args):
         diag_reg_relative=args.diag_reg,
         diag_reg_absolute=out.diag_reg_absolute,
         tol=args.tol,
+        preconditioner=args.preconditioner,
         preconditioner_rank=args.rank,
+        landmarks=args.landmarks,
         relative_residual=float(out.relative_residual),
         converged=bool(out.converged),
         cg_iterations=int(out.iterations),
@@ -224,6 +231,8 @@ def main():
     ap.add_argument("--diag-reg", type=float, default=1e-3, help="matfree: relative δ")
     ap.add_argument("--tol", type=float, default=1e-6)
     ap.add_argument("--rank", type=int, default=100, help="matfree: preconditioner rank")
+    ap.add_argument("--preconditioner", choices=("topk", "nystrom"), default="topk")
+    ap.add_argument("--landmarks", type=int, default=None, help="matfree nystrom: rows m")
     ap.add_argument("--max-iterations", type=int, default=2000)
     ap.add_argument("--nt-python", default=DEFAULT_NT_PYTHON)
     ap.add_argument("--out", default=DEFAULT_OUT)
@@ -243,7 +252,7 @@ def main():
     results[
         f"{args.part}_n{args.n}_T{args.times}"
         if args.part == "ensemble"
-        else f"{args.part}_n{args.n}"
+        else f"{args.part}_n{args.n}" + ("_nystrom" if args.preconditioner == "nystrom" else "")
     ] = res
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)

@@ -307,6 +307,50 @@ def test_matfree_gp_mean_and_variance_equal_dense(regression_set):
         predict.gp_mean_matfree(kf, x, y, diag_reg=0.0)
 
 
+def test_nystrom_eigenvalues_lie_below_the_kernel_s(regression_set):
+    """K − K̂ is PSD (a Schur complement): λ̂_i ≤ λ_i for every i (Weyl); with every row a
+    landmark K̂ = K; the eigenvectors are orthonormal and eigenvectors of K̂ = C W⁻¹ Cᵀ."""
+    from ntk_air.spectral import nystrom_eigensystem
+
+    x, _, _, kf = regression_set
+    K = np.asarray(kf(x).ntk)
+    lam = np.linalg.eigvalsh(K)[::-1]
+    nys = nystrom_eigensystem(kf, x, 10, landmarks=25, seed=1)
+    ev, v = np.asarray(nys.eigenvalues), np.asarray(nys.eigenvectors)
+    assert np.all(ev <= lam[:10] * (1 + 1e-12))
+    assert ev[0] > 0.5 * lam[0] and float(nys.next_eigenvalue) <= ev[-1]
+    close(v.T @ v, np.eye(10), 1e-10)
+    rows = np.asarray(nys.landmarks)
+    c = K[:, rows]
+    k_hat = c @ np.linalg.solve(K[np.ix_(rows, rows)], c.T)
+    close(k_hat @ v, v * ev, 1e-8)
+    full = nystrom_eigensystem(kf, x, 10, landmarks=60)
+    close(full.eigenvalues, lam[:10], 1e-9)
+    with pytest.raises(ValueError, match="rank"):
+        nystrom_eigensystem(kf, x, 30, landmarks=20)
+
+
+def test_nystrom_preconditioned_mean_equals_dense_in_fewer_passes(regression_set):
+    x, y, x_test, kf = regression_set
+    exact = predict.gp_inference(kf(x), y, 1e-4)("ntk", kf(x_test, x).ntk)
+    plain = predict.gp_mean_matfree(kf, x, y, x_test, diag_reg=1e-4, tol=1e-10)
+    nys = predict.gp_mean_matfree(
+        kf, x, y, x_test, diag_reg=1e-4, tol=1e-10, rank=12, preconditioner="nystrom"
+    )
+    for out in (plain, nys):
+        assert bool(out.converged) and float(out.relative_residual) <= 1e-10
+        close(out.test, exact, 1e-7)
+    assert int(nys.preconditioner_passes) == 0
+    assert int(nys.iterations) < int(plain.iterations)
+    for kw, match in (
+        (dict(preconditioner="cholesky", rank=4), "preconditioner must be one of"),
+        (dict(landmarks=20, rank=4), "landmarks applies"),
+        (dict(rank=-1), "rank"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            predict.gp_mean_matfree(kf, x, y, diag_reg=1e-3, **kw)
+
+
 @pytest.mark.slow
 def test_matfree_trajectory_within_its_bounds(regression_set):
     x, y, x_test, kf = regression_set

@@ -26,6 +26,7 @@ from ._label_spectrum import (
     modes_holding,
 )
 from ._matfree import deflated_krylov, ritz_reduction
+from ._nystrom import NystromEigensystem, nystrom_eigensystem
 from ._operators import (
     DEFAULT_TILE,
     KernelOperator,
@@ -131,6 +132,8 @@ __all__ = [
     "max_topk_rank",
     "mean_squared_error",
     "modes_holding",
+    "NystromEigensystem",
+    "nystrom_eigensystem",
     "network_problem",
     "plan_solver",
     "ritz_reduction",
