@@ -65,14 +65,17 @@ from ntk_air import data, dynamics, empirical, kernels, networks, studies
 from ntk_air.plots.air import plot_fitted_fractions, plot_label_energy, plot_u_curve
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
-if SIZE not in ("small", "large"):
+if SIZE not in ("small", "large", "ci"):  # "ci": the least work that runs every cell (tests)
     raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
 # Headless runs (the test suite sets NTK_AIR_NOTEBOOK_HEADLESS=1) draw static figures instead of
 # interactive widgets.
 HEADLESS = os.environ.get("NTK_AIR_NOTEBOOK_HEADLESS", "0") not in ("", "0")
 
 
-if SIZE == "small":
+if SIZE == "ci":
+    CLUSTERS = dict(n_clusters=4, n_per_cluster=20, dim=20, eps0=0.25, n_test_per_cluster=20)
+    DIGITS = dict(n_train=150, n_test=150)
+elif SIZE == "small":
     CLUSTERS = dict(n_clusters=4, n_per_cluster=40, dim=20, eps0=0.25, n_test_per_cluster=40)
     DIGITS = dict(n_train=300, n_test=300)
 else:
@@ -445,8 +448,8 @@ print(
 # %%
 from ntk_air.plots.learning_curve import plot_learnability, plot_test_error
 
-LC_N = (10, 30, 100) if SIZE == "small" else (10, 30, 100, 300, 1000)
-LC_DRAWS = 5 if SIZE == "small" else 20
+LC_N = {"ci": (10, 30), "small": (10, 30, 100)}.get(SIZE, (10, 30, 100, 300, 1000))
+LC_DRAWS = {"ci": 3, "small": 5}.get(SIZE, 20)
 population = data.digits(n_test=0, seed=SEED, n_train=DIGITS["n_train"] + DIGITS["n_test"])
 lc = studies.learning_curve_study(
     population,

@@ -89,14 +89,14 @@ from ntk_air.plots.theorem import (
 from ntk_air.spectral import linear_problem
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
-if SIZE not in ("small", "large"):
+if SIZE not in ("small", "large", "ci"):  # "ci": the least work that runs every cell (tests)
     raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
 
 
 CLUSTERS = dict(n_clusters=4, n_per_cluster=40, dim=20, eps0=0.25, n_test_per_cluster=40)
 NOISE_RATE = 0.25
 SEED = 0
-if SIZE == "small":
+if SIZE in ("small", "ci"):
     KERNEL_STEPS = 10_000  # kernel limit: cheap (n × n linear algebra per step)
     NET_STEPS = 2_000  # real networks: each step is a forward and backward pass at width m
     WIDTHS = [256, 1024, 4096]
@@ -108,6 +108,8 @@ else:
     WIDTHS = [256, 1024, 4096, 16384]
     FLIP_RATES = [0.05, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45]
     RADII = [0.1, 0.25, 0.4, 0.6, 0.8, 1.0, 1.2]
+if SIZE == "ci":
+    NET_STEPS, WIDTHS = 400, [64, 256, 1024]
 RECORD_EVERY = 10
 
 # %% [markdown]

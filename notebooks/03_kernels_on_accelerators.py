@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -61,7 +61,7 @@ from ntk_air import data, empirical, kernels
 from ntk_air.networks import _models as models
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (CPU, < 2 min) or "large"
-if SIZE not in ("small", "large"):
+if SIZE not in ("small", "large", "ci"):  # "ci": the least work that runs every cell (tests)
     raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
 
 
@@ -98,12 +98,16 @@ elif SIZE == "large":
     N_INFINITE = [256, 512, 1024, 2048, 4096]
     N_EMPIRICAL = [64, 128, 256, 512]
     WIDTH = 256
-else:
+elif SIZE == "small":
     N_INFINITE = [128, 256, 512, 1024]
     N_EMPIRICAL = [32, 64, 128]
     WIDTH = 128
+else:
+    N_INFINITE = [64, 128]
+    N_EMPIRICAL = [16, 32]
+    WIDTH = 32
 D = 32  # input dimension
-REPEATS = 3
+REPEATS = 1 if SIZE == "ci" else 3
 MAX_SECONDS = 20.0 if big else 4.0  # an engine that takes longer than this stops growing n
 print("infinite kernels at n =", N_INFINITE, "; empirical NTKs at n =", N_EMPIRICAL, "width", WIDTH)
 

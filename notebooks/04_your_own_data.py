@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -68,12 +68,12 @@ from ntk_air.plots.air import (
 )
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
-if SIZE not in ("small", "large"):
+if SIZE not in ("small", "large", "ci"):  # "ci": the least work that runs every cell (tests)
     raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
 
 
-N_TRAIN = 200 if SIZE == "small" else None  # None: every 3 and 8 not used for testing
-N_TEST = 120
+N_TRAIN = {"ci": 100, "small": 200}.get(SIZE)  # None: every 3 and 8 not used for testing
+N_TEST = 60 if SIZE == "ci" else 120
 WORK = Path(tempfile.mkdtemp(prefix="ntk_air_your_data_"))
 print("working folder:", WORK)
 

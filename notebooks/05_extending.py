@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -83,11 +83,11 @@ from ntk_air.plots.distill import plot_distill_curves
 from ntk_air.spectral import linear_problem
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 1 min on a CPU) or "large"
-if SIZE not in ("small", "large"):
+if SIZE not in ("small", "large", "ci"):  # "ci": the least work that runs every cell (tests)
     raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
-STEPS = 2_000 if SIZE == "small" else 10_000  # kernel limit
-NET_STEPS = 500 if SIZE == "small" else 4_000  # real network
-WIDTH = 512 if SIZE == "small" else 4096
+STEPS = {"ci": 500, "small": 2_000}.get(SIZE, 10_000)  # kernel limit
+NET_STEPS = {"ci": 100, "small": 500}.get(SIZE, 4_000)  # real network
+WIDTH = {"ci": 128, "small": 512}.get(SIZE, 4096)
 SEED = 0
 
 ds = data.clusters(noise="flip", noise_rate=0.25, seed=SEED)

@@ -11,18 +11,33 @@ import pytest
 from ntk_air import cli
 
 
-def test_reproduce_report_folder(tmp_path, capsys):
+def test_reproduce_report_folder(tmp_path, x64, capsys):
+    """One report folder (one run): the index links what exists and opens with the headline
+    numbers of its sections; the sections share one decomposition."""
     out = tmp_path / "report"
     code = cli.main(
-        ["reproduce", "--out", str(out), "--sections", "kernel,air,distill", "--no-progress"]
+        ["reproduce", "--sections", "kernel,air,distill", "--n-train", "60", "--out", str(out)]
+        + ["--no-progress"]
     )
     assert code == 0
     index = (out / "index.md").read_text()
+    assert "incomplete" not in index
+    # the index opens with the headline numbers
+    table = index[index.index("## Results") : index.index("## kernel")]
+    distill = json.loads((out / "distill" / "distill.json").read_text())
+    best = distill["best_rule"]
+    assert f"{best['final_dist']:.3g} ({best['label']})" in table
+    assert f"{distill['plain_gd']['best_early_stop_dist']:.3g}" in table
+    air = json.loads((out / "air" / "air.json").read_text())
+    assert f"clean {air['modes_holding']['clean']['0.9']} vs noise" in table
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and "distill/distill.json" in manifest["files"]
+    for rel in manifest["files"]:
+        assert (out / rel).is_file()
     # every link in the index points to a file that exists
     links = re.findall(r"\]\(([^)]+)\)", index)
     assert links and all((out / link).is_file() for link in links), links
     kernel = json.loads((out / "kernel" / "kernel.json").read_text())
-    air = json.loads((out / "air" / "air.json").read_text())
     # the sections share one decomposition: identical eigenvalues, and they are those of H∞
     np.testing.assert_array_equal(kernel["eigenvalues"], air["eigenvalues"])
     with np.load(out / "kernel" / "kernel.npz") as f:

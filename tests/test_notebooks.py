@@ -1,14 +1,16 @@
-"""The notebooks in notebooks/ run top to bottom, headless, at their small size, and each
+"""The notebooks in notebooks/ run top to bottom, headless, at their ci size, and each
 jupytext pair (`NAME.py` percent format, the source of truth, and `NAME.ipynb`, what users open)
 holds the same cells.
 
 Execution uses nbclient with a kernel spec written here whose argv is *this* interpreter
 (`sys.executable -m ipykernel_launcher`), so the notebooks import the ntk_air installed in the
 environment that runs the tests, whatever kernels the machine has registered. The kernel gets
-`NTK_AIR_NOTEBOOK_SIZE=small` and `NTK_AIR_NOTEBOOK_HEADLESS=1` (the notebooks then draw static
-figures instead of ipywidgets controls) and runs in a temporary directory. MPLBACKEND (Agg, set
-by conftest.py for this process) is removed from the kernel's environment, so ipykernel selects
-its inline backend as it does for a user, and `plt.show()` in a notebook yields a PNG output.
+`NTK_AIR_NOTEBOOK_SIZE=ci` (each notebook's least work that still runs every cell and draws
+every figure; users get `small` by default) and `NTK_AIR_NOTEBOOK_HEADLESS=1` (the notebooks
+then draw static figures instead of ipywidgets controls) and runs in a temporary directory.
+MPLBACKEND (Agg, set by conftest.py for this process) is removed from the kernel's environment,
+so ipykernel selects its inline backend as it does for a user, and `plt.show()` in a notebook
+yields a PNG output.
 
 After editing a notebook's `.py`, refresh its `.ipynb` with `jupytext --sync notebooks/*.py`.
 """
@@ -38,8 +40,9 @@ EXPECTED = (
 NOTEBOOKS = sorted({p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.py")} | set(EXPECTED))
 KERNEL_NAME = "ntk_air_test_python"
 CELL_TIMEOUT_S = 600  # per cell; a hung cell fails the test instead of hanging CI
-# Each notebook targets < 2 min on 2 CPU cores at the small size; the budget leaves room for a
-# loaded CI machine (tests run two at a time with -n 2) without letting a notebook silently grow.
+# Each notebook targets < 2 min on 2 CPU cores at the small size (less at ci); the budget leaves
+# room for a loaded CI machine (tests run two at a time with -n 2) without letting a notebook
+# silently grow.
 NOTEBOOK_BUDGET_S = 300
 
 
@@ -125,7 +128,7 @@ def _png_count(outputs) -> int:
 
 
 def _execute(name, kernel_spec_manager, cwd, monkeypatch, *, headless: bool, until=None):
-    """Execute NAME.ipynb at the small size; returns (executed notebook, seconds). `until`: a
+    """Execute NAME.ipynb at the ci size; returns (executed notebook, seconds). `until`: a
     text; the notebook stops after the first code cell that contains it."""
     ipynb_path = NOTEBOOK_DIR / f"{name}.ipynb"
     assert ipynb_path.is_file(), f"missing {ipynb_path}"
@@ -134,7 +137,7 @@ def _execute(name, kernel_spec_manager, cwd, monkeypatch, *, headless: bool, unt
         last = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and until in c.source]
         assert last, f"{name}: no code cell contains {until!r}"
         nb.cells = nb.cells[: last[0] + 1]
-    monkeypatch.setenv("NTK_AIR_NOTEBOOK_SIZE", "small")
+    monkeypatch.setenv("NTK_AIR_NOTEBOOK_SIZE", "ci")
     monkeypatch.setenv("NTK_AIR_NOTEBOOK_HEADLESS", "1" if headless else "0")
     monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share a GPU with the tests
     # Show every DeprecationWarning in the outputs (checked below: none may come from ntk_air).
@@ -170,7 +173,7 @@ def _execute(name, kernel_spec_manager, cwd, monkeypatch, *, headless: bool, unt
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_executes(name, kernel_spec_manager, tmp_path, monkeypatch, record_property):
-    """Run NAME.ipynb headless at the small size: no error, figures displayed, within budget."""
+    """Run NAME.ipynb headless at the ci size: no error, figures displayed, within budget."""
     nb, seconds = _execute(name, kernel_spec_manager, tmp_path, monkeypatch, headless=True)
     record_property("notebook_seconds", round(seconds, 2))
     print(f"{name}: executed in {seconds:.1f} s")

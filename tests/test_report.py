@@ -121,28 +121,6 @@ def test_results_json_is_byte_identical_between_runs(tmp_path, x64, capsys):
     }
 
 
-def test_reproduce_index_opens_with_the_headline_numbers(tmp_path, x64, capsys):
-    out = tmp_path / "rep"
-    code, stdout, _ = _run(
-        ["reproduce", "--sections", "kernel,air,distill", "--n-train", "60", "--out", str(out)],
-        capsys,
-    )
-    assert code == 0
-    index = (out / "index.md").read_text()
-    assert "incomplete" not in index
-    table = index[index.index("## Results") : index.index("## kernel")]
-    distill = json.loads((out / "distill" / "distill.json").read_text())
-    best = distill["best_rule"]
-    assert f"{best['final_dist']:.3g} ({best['label']})" in table
-    assert f"{distill['plain_gd']['best_early_stop_dist']:.3g}" in table
-    air = json.loads((out / "air" / "air.json").read_text())
-    assert f"clean {air['modes_holding']['clean']['0.9']} vs noise" in table
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["complete"] and "distill/distill.json" in manifest["files"]
-    for rel in manifest["files"]:
-        assert (out / rel).is_file()
-
-
 def test_an_interrupted_run_says_so_in_one_line_and_keeps_earlier_files(
     tmp_path, x64, capsys, monkeypatch
 ):

@@ -267,7 +267,7 @@ def test_width_beyond_ten_thousand_runs_on_cpu(problem):
         pr["y"],
         pr["y_clean"],
         RT.stack_rules([RT.plain_gd(), RT.r3(0.9)]),
-        steps=300,
+        steps=100,
         eta=pr["eta"],
         record=Record(every=50),
     )

@@ -292,12 +292,12 @@ def entk(
       EntkStudy.
 
     Example:
-      >>> small = ntk_air.data.digits(n_train=60, n_test=20)
-      >>> apply_fn, params = networks.mlp_network((64,), small.x, out_dim=10)
+      >>> small = ntk_air.data.digits(n_train=30, n_test=10)
+      >>> apply_fn, params = networks.mlp_network((32,), small.x, out_dim=10)
       >>> config = studies.EntkConfig(steps=20, num_checkpoints=4)
       >>> study = studies.entk(small, apply_fn, params, config)
       >>> study.steps.tolist(), study.ntk.shape
-      ([0, 1, 4, 20], (4, 60, 60))
+      ([0, 1, 4, 20], (4, 30, 30))
       >>> float(study.kernel_distance[0]), bool(study.kernel_distance[-1] > 0)
       (0.0, True)
 
