@@ -25,7 +25,7 @@ def _tol(dtype, n):
 @pytest.mark.parametrize("tile", [7, 64, 97, 1000])
 @pytest.mark.parametrize("symmetric", [True, False])
 def test_square_product_equals_dense(dtype, tile, symmetric):
-    n = 203  # prime: no tile size divides it
+    n = 203  # = 7 · 29: tile 7 divides it, tiles 64, 97 and 1000 do not
     x = _unit_rows(n)
     kernel_fn = kernels.two_layer_relu_kernel_fn(dtype=dtype)
     K = np.asarray(kernel_fn(x).ntk, np.float64)
