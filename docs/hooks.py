@@ -547,6 +547,8 @@ def bench_predict() -> str:
             f"`{key}`",
             _num(v.get("n")),
             _num(v.get("diag_reg_relative")),
+            f"{v.get('preconditioner', 'topk')}, rank {v.get('preconditioner_rank')}"
+            + (f", {v['landmarks']} landmarks" if v.get("landmarks") else ""),
             _num(v.get("relative_residual")),
             _num(v.get("cg_iterations")),
             _num(v.get("preconditioner_passes")),
@@ -556,7 +558,7 @@ def bench_predict() -> str:
         for key, v in d.items()
         if "cg_iterations" in v
     ]
-    head2 = ["run", "n", "diag_reg (relative)", "relative residual", "CG passes",
+    head2 = ["run", "n", "diag_reg (relative)", "preconditioner", "relative residual", "CG passes",
              "preconditioner block passes", "time", "peak RSS"]  # fmt: skip
     return (
         _table(head, rows)
