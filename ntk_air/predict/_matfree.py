@@ -308,7 +308,8 @@ def posterior_variance_matfree(
       diag_reg_absolute_scale: δ in absolute units.
       tol: relative residual target of the conjugate gradients.
       rank: preconditioner rank (0: plain CG).
-      preconditioner, landmarks: as in `gp_mean_matfree`.
+      preconditioner: "topk" or "nystrom", as in `gp_mean_matfree`.
+      landmarks: Nyström landmark rows, as in `gp_mean_matfree`.
       max_iterations: limit on passes over K.
       tile_size: rows per kernel tile.
 
