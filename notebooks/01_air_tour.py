@@ -66,7 +66,7 @@ from ntk_air.plots.air import plot_fitted_fractions, plot_label_energy, plot_u_c
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
 if SIZE not in ("small", "large", "ci"):  # "ci": the least work that runs every cell (tests)
-    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
+    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small', 'large' or 'ci', got {SIZE!r}")
 # Headless runs (the test suite sets NTK_AIR_NOTEBOOK_HEADLESS=1) draw static figures instead of
 # interactive widgets.
 HEADLESS = os.environ.get("NTK_AIR_NOTEBOOK_HEADLESS", "0") not in ("", "0")

@@ -90,7 +90,7 @@ from ntk_air.spectral import linear_problem
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
 if SIZE not in ("small", "large", "ci"):  # "ci": the least work that runs every cell (tests)
-    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
+    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small', 'large' or 'ci', got {SIZE!r}")
 
 
 CLUSTERS = dict(n_clusters=4, n_per_cluster=40, dim=20, eps0=0.25, n_test_per_cluster=40)

@@ -62,7 +62,7 @@ from ntk_air.networks import _models as models
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (CPU, < 2 min) or "large"
 if SIZE not in ("small", "large", "ci"):  # "ci": the least work that runs every cell (tests)
-    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
+    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small', 'large' or 'ci', got {SIZE!r}")
 
 
 # %% [markdown]

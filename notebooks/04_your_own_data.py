@@ -69,7 +69,7 @@ from ntk_air.plots.air import (
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 2 min on a CPU) or "large"
 if SIZE not in ("small", "large", "ci"):  # "ci": the least work that runs every cell (tests)
-    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
+    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small', 'large' or 'ci', got {SIZE!r}")
 
 
 N_TRAIN = {"ci": 100, "small": 200}.get(SIZE)  # None: every 3 and 8 not used for testing

@@ -84,7 +84,7 @@ from ntk_air.spectral import linear_problem
 
 SIZE = os.environ.get("NTK_AIR_NOTEBOOK_SIZE", "small")  # "small" (< 1 min on a CPU) or "large"
 if SIZE not in ("small", "large", "ci"):  # "ci": the least work that runs every cell (tests)
-    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small' or 'large', got {SIZE!r}")
+    raise ValueError(f"NTK_AIR_NOTEBOOK_SIZE must be 'small', 'large' or 'ci', got {SIZE!r}")
 STEPS = {"ci": 500, "small": 2_000}.get(SIZE, 10_000)  # kernel limit
 NET_STEPS = {"ci": 100, "small": 500}.get(SIZE, 4_000)  # real network
 WIDTH = {"ci": 128, "small": 512}.get(SIZE, 4096)
