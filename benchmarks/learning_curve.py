@@ -194,13 +194,14 @@ def main(argv):
         argv = argv[1:]
     if argv and argv[0] == "topk":
         N, n_max, k, draws = (int(float(v)) for v in argv[1:5])
-        tiles = argv[5] if len(argv) > 5 and argv[5] in ("float32", "float64") else "float64"
+        explicit = len(argv) > 5 and argv[5] in ("float32", "float64")
+        tiles = argv[5] if explicit else "float64"
         key = f"topk_N{N}_k{k}" + ("_float32tiles" if tiles == "float32" else "")
         load = os.getloadavg()
         results[key] = {"loadavg_at_start": load, **topk_part(N, n_max, k, draws, tiles)}
         print(f"topk N = {N}, k = {k}, {tiles} tiles: {results[key]['seconds']:.1f} s", flush=True)
         _write(results)
-        argv = argv[6:] if tiles != "float64" or argv[5:6] == ["float64"] else argv[5:]
+        argv = argv[6:] if explicit else argv[5:]
     if argv and argv[0] == "krr":
         N, n, draws = (int(float(v)) for v in argv[1:4])
         key = f"krr_N{N}_n{n}"
