@@ -6,7 +6,7 @@ kernel block, never a pass over K, and O(n m²) dense algebra. K − K̂ is posi
 (Weyl); with every row a landmark K̂ = K. Accurate on the modes m rows resolve, which makes it
 a cheap preconditioner for ridge systems (K + δI)α = y (`predict.ridge_solve`).
 
-Core layer: imports only `operators` and `_checks`.
+Core layer: imports only `operators`, `_checks` and `_tiling`.
 
 Reference: Williams & Seeger, NeurIPS 2000; Frangella, Tropp & Udell, arXiv 2110.02820
 (Nyström preconditioning); Rudi, Carratino & Rosasco, arXiv 1705.10958 (FALKON).
@@ -79,9 +79,10 @@ def nystrom_eigensystem(
     Reference: Williams & Seeger (2000); Frangella, Tropp & Udell, arXiv 2110.02820.
     """
     n = int(np.shape(x)[0])
-    m = min(n, 4 * int(rank)) if landmarks is None else landmarks
+    rank = check_int("rank", rank, minimum=1, maximum=n)
+    m = min(n, 4 * rank) if landmarks is None else landmarks
     m = check_int("landmarks", m, minimum=1, maximum=n)
-    rank = check_int("rank", rank, minimum=1, maximum=m)
+    check_int("rank", rank, maximum=m)
     rows = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
     op = kernel_operator(kernel_fn, x, np.asarray(x)[rows], tile_size=tile_size, which=which)
     with matmul_precision("highest"):
