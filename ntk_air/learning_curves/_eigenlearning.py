@@ -1,34 +1,17 @@
 """Predicted learning curves of kernel ridge regression, mode by mode (eigenlearning).
 
-For a population (a measure μ on inputs) the kernel operator (T f)(x) = E_{x'~μ} K(x, x') f(x')
-has eigenpairs (λ_i, φ_i), ⟨φ_i, φ_j⟩_μ = δ_ij, and the target f* = Σ_i v_i φ_i. Kernel ridge
-regression on n i.i.d. samples with labels f*(x) + ε (Var ε = σ², independent of x) and ridge δ,
-f̂(x) = K(x, X)(K(X, X) + δ I_n)⁻¹ y, has, to leading order in the theory of Bordelon, Canatar &
-Pehlevan and Simon et al.:
+For a population with kernel eigenpairs (λ_i, φ_i) (orthonormal under μ), target
+f* = Σ_i v_i φ_i, n samples, ridge δ and label noise σ²:
 
-    κ > 0 solving  Σ_i λ_i / (λ_i + κ) + δ/κ = n          (effective regularization)
-    L_i = λ_i / (λ_i + κ)                                  (learnability of mode i)
-    E₀ = n / (n − Σ_i L_i²)                                (overfitting coefficient)
-    test MSE  = E₀ (Σ_i (1 − L_i)² v_i² + σ²)              (against noisy test labels)
-    train MSE = (δ / (nκ))² · test MSE
-    mode error_i = (1 − L_i)² v_i² + (L_i²/n) E₀ (Σ_j (1 − L_j)² v_j² + σ²)
+    κ > 0 solving  Σ_i λ_i / (λ_i + κ) + δ/κ = n,    L_i = λ_i / (λ_i + κ),
+    E₀ = n / (n − Σ_i L_i²),    test MSE = E₀ (Σ_i (1 − L_i)² v_i² + σ²),
+    train MSE = (δ / (nκ))² · test MSE.
 
-with E_D ⟨f̂, φ_i⟩ = L_i v_i, Σ_i mode error_i = test MSE − σ² (the error against f*), and, when
-δ = 0, the conservation law Σ_i L_i = n. Ridgeless with n ≥ r, the number of nonzero eigenvalues, is
-the limit δ → 0⁺ taken exactly: κ = 0, L_i = 1 on the nonzero modes, E₀ = n/(n − r) (∞ at
-n = r), train MSE = (1 − r/n)(P₀ + σ²) with P₀ the target power on the null modes (ordinary
-least squares on r features).
+N points under the uniform measure: λ_i = eig_i(K)/N, v_i = u_iᵀ y / √N. The ridgeless limit
+beyond the rank and finite populations: docs/science/learning_curves.md.
 
-A finite population of N points with the uniform measure has λ_i = eigenvalues of K/N and
-φ_i = √N u_i (u_i the unit eigenvectors of K), so v_i = u_iᵀ y / √N (`population_spectrum`); the
-top-k path (`topk_population_spectrum`) keeps k modes and lumps the rest into one flat tail.
-
-Science layer (imports core, and `dynamics` for gradient flow).
-Mathematics: docs/science/learning_curves.md.
-
-References: Bordelon, Canatar & Pehlevan, ICML 2020, arXiv 2002.02561; Canatar, Bordelon &
-Pehlevan, Nat. Commun. 12, 2914 (2021), arXiv 2006.13198; Simon, Dickens, Karkada & DeWeese,
-"The eigenlearning framework", TMLR 2023, arXiv 2110.03922.
+References: Bordelon, Canatar & Pehlevan, arXiv 2002.02561; Canatar, Bordelon & Pehlevan,
+arXiv 2006.13198; Simon, Dickens, Karkada & DeWeese, arXiv 2110.03922.
 """
 
 from __future__ import annotations
@@ -41,7 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import is_concrete
+from .._checks import is_concrete, resolve_dtype
+from .._tiling import matmul_precision
+from ..dynamics._linearized import flow_predictor
+from ..spectral._eigen import eigensystem
 
 __all__ = [
     "PopulationSpectrum",
@@ -92,19 +78,12 @@ class LearningCurve(NamedTuple):
     mode_error: jax.Array  # S + (m,) E_D (⟨f̂, φ_i⟩ − v_i)²; Σ_i = test_mse − σ²
 
 
-# ---------------------------------------------------------------------------------------------
-# κ: Σ_i w_i λ_i/(λ_i + κ) + δ/κ = n, solved on s = log κ
-# ---------------------------------------------------------------------------------------------
-
-
 def _kappa_one(log_lam, w, n, ridge):
     """log κ for one (n, δ): safeguarded Newton on g(s) = Σ w σ(log λ − s) + δe^{−s} − n.
 
-    g decreases strictly in s; λ/(λ+κ) = sigmoid(log λ − log κ) is evaluated without overflow
-    for eigenvalues spanning any number of orders of magnitude (λ = 0: log λ = −∞, term 0).
-    Bracket: s_hi = log((Σ wλ + δ)/n) (g ≤ 0 there since λ/(λ+κ) ≤ λ/κ); s_lo = the larger of
-    log(δ/n) (δ > 0: g ≥ δ/κ − n ≥ 0) and log(λ_min⁺ (r/n − 1)) (n < r: every nonzero term is
-    ≥ n/r there). NaN when δ = 0 and n ≥ r (`_curve_one` takes the limit δ → 0⁺ there).
+    g decreases in s; the sigmoid form does not overflow for any spread of λ. Bracket:
+    s_hi = log((Σ wλ + δ)/n), s_lo = max(log(δ/n), log(λ_min⁺ (r/n − 1))). NaN when δ = 0 and
+    n ≥ r (`_curve_one` takes the limit δ → 0⁺ there).
     """
     dtype = log_lam.dtype
     nz = jnp.isfinite(log_lam) & (w > 0)
@@ -150,13 +129,8 @@ def _kappa_one(log_lam, w, n, ridge):
 
 
 def _curve_one(log_lam, w, power, n, ridge, noise_variance):
-    """LearningCurve fields for one (n, δ, σ²) (scalars and (m,) arrays).
-
-    δ = 0 with n ≥ r (r = Σ w over the nonzero eigenvalues) is the limit δ → 0⁺ taken exactly:
-    κ ≈ δ/(n − r) → 0, L_i → 1 on the nonzero modes (0 on the null ones), δ/κ → n − r, hence
-    E₀ = n/(n − r) (∞ at n = r) and train MSE = ((n − r)/n)² E₀ (P₀ + σ²) = (1 − r/n)(P₀ + σ²),
-    with P₀ the target power on the null modes: ordinary least squares on r features.
-    """
+    """LearningCurve fields for one (n, δ, σ²); δ = 0 with n ≥ r is the limit δ → 0⁺
+    (docs/science/learning_curves.md#beyond-the-rank)."""
     s = _kappa_one(log_lam, w, n, ridge)
     pos = jnp.isfinite(log_lam)  # λ > 0
     rank = jnp.sum(jnp.where(pos & (w > 0), w, 0.0))
@@ -201,9 +175,8 @@ def _curve_grid(lam, w, power, n, ridge, noise_variance):
 
 
 def _as_float(a, name, dtype):
-    """(array, its numpy values or None for a tracer): checks run on concrete values only, so
-    the theory stays jit- and vmap-able."""
-    if isinstance(a, jax.core.Tracer):
+    """(array, its numpy values or None for a tracer): checks run on concrete values only."""
+    if not is_concrete(a):
         return a.astype(dtype), None
     values = np.asarray(a, dtype)
     if not np.all(np.isfinite(values)):
@@ -251,16 +224,12 @@ def learning_curve(
     """Predicted test and train error of kernel ridge regression with n samples (eigenlearning).
 
     κ solves Σ_i w_i λ_i/(λ_i + κ) + δ/κ = n; L_i = λ_i/(λ_i + κ); E₀ = n/(n − Σ_i w_i L_i²);
-    test MSE = E₀ (Σ_i (1 − L_i)² ‖v_i‖² + σ²) (error against test labels carrying the same
-    noise; subtract σ² for the error against f*); train MSE = (δ/(nκ))² · test MSE;
+    test MSE = E₀ (Σ_i (1 − L_i)² ‖v_i‖² + σ²) (against labels with the same noise);
+    train MSE = (δ/(nκ))² · test MSE;
     mode error_i = (1 − L_i)² ‖v_i‖² + w_i (L_i²/n) E₀ (Σ_j (1 − L_j)² ‖v_j‖² + σ²).
-    κ is found on log κ by safeguarded Newton in float64 (relative error ~ E₀·eps); with δ = 0
-    the identity Σ_i w_i L_i = n holds to rounding. δ = 0 with n ≥ r = Σ_{λ_i > 0} w_i (no
-    κ > 0 exists) gives the limit δ → 0⁺ exactly: κ = 0, L_i = 1 where λ_i > 0, E₀ = n/(n − r)
-    (∞ at n = r, where E₀·0 is taken as 0), train MSE = (1 − r/n)(P₀ + σ²), P₀ the target power
-    on λ_i = 0 (least squares on r features). n, δ and σ² broadcast against each other; jit-
-    and vmap-able with the same values as the eager call (the argument checks run on concrete
-    values only).
+    δ = 0 with n ≥ r = Σ_{λ_i > 0} w_i is the limit δ → 0⁺: κ = 0, E₀ = n/(n − r)
+    (docs/science/learning_curves.md#beyond-the-rank). n, δ and σ² broadcast; jit- and
+    vmap-able (the argument checks run on concrete values only).
 
     Args:
       eigenvalues: (m,) λ_i ≥ 0 of the kernel operator under the population measure.
@@ -319,8 +288,7 @@ def effective_regularization(eigenvalues, n, ridge=0.0, *, multiplicity=None) ->
     """
     args = _prepare(eigenvalues, None, multiplicity, n, ridge, 0.0)
     lam, w, _, n, ridge, _ = args
-    concrete = not any(isinstance(a, jax.core.Tracer) for a in (lam, w, n, ridge))
-    if concrete:
+    if all(is_concrete(a) for a in (lam, w, n, ridge)):
         rank = float(np.sum(np.where(np.asarray(lam) > 0, np.asarray(w), 0.0)))
         n_b, ridge_b = np.broadcast_arrays(np.asarray(n), np.asarray(ridge))
         beyond = (ridge_b == 0) & (n_b >= rank)
@@ -354,16 +322,10 @@ def learnabilities(eigenvalues, kappa) -> jax.Array:
     return jnp.where(lam > 0, lam / jnp.where(lam > 0, lam + kappa, 1.0), 0.0)
 
 
-# ---------------------------------------------------------------------------------------------
-# Population spectra from data
-# ---------------------------------------------------------------------------------------------
-
-
 def population_spectrum(eig, y) -> PopulationSpectrum:
     """Eigenvalues of K/N and target coefficients v_i = u_iᵀ y / √N of N points (uniform μ).
 
-    The uniform measure on the N points makes φ_i = √N u_i orthonormal in L²(μ) and
-    λ_i = eig_i(K)/N; then E_μ ‖f*‖² = ‖y‖²/N = Σ_i ‖v_i‖² exactly.
+    φ_i = √N u_i is orthonormal in L²(μ), so E_μ ‖f*‖² = ‖y‖²/N = Σ_i ‖v_i‖² exactly.
 
     Args:
       eig: `eigen.Eigensystem` of the population's kernel matrix K (N × N).
@@ -399,11 +361,9 @@ def topk_population_spectrum(top, y, trace) -> PopulationSpectrum:
     """The top-k modes of N points exactly, the other N − k lumped into one flat tail.
 
     Entries 1..k: λ_i = θ_i/N, v_i = u_iᵀ y/√N. Entry k + 1 (multiplicity N − k): eigenvalue
-    (tr K − Σ_i θ_i)/(N(N − k)) (the tail's mean, so the trace is kept) and the target power
-    outside the top k, ‖y‖²/N − Σ_i ‖v_i‖² (so E_μ ‖f*‖² is kept). The tail's true shape is
-    unknown: its eigenvalues lie in [0, θ_k/N] and the flat tail gives the largest contribution
-    Σ λ/(λ + κ) of any tail with that trace (concavity), hence the largest κ; `tail_spread`
-    reports the predictions under the opposite extremes.
+    (tr K − Σ_i θ_i)/(N(N − k)) (the tail's mean) and the target power ‖y‖²/N − Σ_i ‖v_i‖²
+    outside the top k. Of all tails in [0, θ_k/N] with that trace the flat one gives the largest
+    κ; `tail_spread` reports the other extremes.
 
     Args:
       top: `topk.TopKEigensystem` of K (N × N).
@@ -452,10 +412,9 @@ def topk_population_spectrum(top, y, trace) -> PopulationSpectrum:
         )
     tail_power = jnp.maximum(tail_power, 0.0)
     tail_trace = jnp.maximum(tail_trace, 0.0)
-    tail_coef = jnp.sqrt(tail_power)
     return PopulationSpectrum(
         eigenvalues=jnp.concatenate([lam, (tail_trace / (N - k))[None]]),
-        coefficients=jnp.concatenate([v, tail_coef[None]], axis=0),
+        coefficients=jnp.concatenate([v, jnp.sqrt(tail_power)[None]], axis=0),
         multiplicity=jnp.concatenate([jnp.ones(k, lam.dtype), jnp.full(1, N - k, lam.dtype)]),
         mean_square_target=jnp.sum(total),
         tail_modes=jnp.asarray(N - k),
@@ -476,12 +435,10 @@ class TailSpread(NamedTuple):
 def tail_spread(spectrum: PopulationSpectrum, n, ridge=0.0, noise_variance=0.0) -> TailSpread:
     """How much a lumped tail's unknown shape can move the predicted test MSE.
 
-    The top-k path knows the tail's trace and target power, not their distribution. Tails with
-    eigenvalues in [0, λ_b] (λ_b = θ_k/N) and the given trace contribute between
-    T_tail/(λ_b + κ)·λ_b/λ_b (all at λ_b: multiplicity T_tail/λ_b) and the flat tail's amount to
-    Σ λ/(λ + κ); the tail's target power can sit on learnable or on never-learned modes. The
-    three predictions bracket the plausible range (not a rigorous bound: E₀ is not monotone in
-    the tail). For a dense spectrum all three are equal.
+    Three tails with the same trace and target power: flat, concentrated at θ_k/N (fewest,
+    largest modes), and concentrated with its power on never-learned modes. They bracket the
+    plausible range (not a rigorous bound: E₀ is not monotone in the tail); for a dense
+    spectrum all three are equal.
 
     Args:
       spectrum: a `PopulationSpectrum`. n, ridge, noise_variance: as in `learning_curve`.
@@ -498,36 +455,24 @@ def tail_spread(spectrum: PopulationSpectrum, n, ridge=0.0, noise_variance=0.0) 
 
     Reference: Simon et al., arXiv 2110.03922.
     """
-    ps = spectrum
-    flat = learning_curve(
-        ps.eigenvalues, ps.coefficients, n, ridge, noise_variance, multiplicity=ps.multiplicity
-    ).test_mse
-    if int(ps.tail_modes) == 0:
-        return TailSpread(flat, flat, flat, jnp.minimum(flat, flat), jnp.maximum(flat, flat))
-    lam, w, v = ps.eigenvalues, ps.multiplicity, ps.coefficients
-    bound = ps.tail_eigenvalue_bound
-    tail_trace = lam[-1] * w[-1]
+
+    def test_mse(lam, v, w):
+        return learning_curve(lam, v, n, ridge, noise_variance, multiplicity=w).test_mse
+
+    lam, w, v = spectrum.eigenvalues, spectrum.multiplicity, spectrum.coefficients
+    flat = test_mse(lam, v, w)
+    if int(spectrum.tail_modes) == 0:
+        return TailSpread(flat, flat, flat, flat, flat)
+    bound = spectrum.tail_eigenvalue_bound
     conc_lam = lam.at[-1].set(bound)
-    conc_w = w.at[-1].set(jnp.where(bound > 0, tail_trace / bound, 0.0))
-    conc = learning_curve(conc_lam, v, n, ridge, noise_variance, multiplicity=conc_w).test_mse
+    conc_w = w.at[-1].set(jnp.where(bound > 0, lam[-1] * w[-1] / bound, 0.0))  # same trace
+    conc = test_mse(conc_lam, v, conc_w)
     # The same κ as the concentrated tail, the tail's power on an extra mode of eigenvalue 0.
     zero = jnp.zeros_like(lam[:1])
     v_extra = jnp.concatenate([v.at[-1].set(0.0), v[-1:]], axis=0)
-    un = learning_curve(
-        jnp.concatenate([conc_lam, zero]),
-        v_extra,
-        n,
-        ridge,
-        noise_variance,
-        multiplicity=jnp.concatenate([conc_w, jnp.zeros_like(zero)]),
-    ).test_mse
+    un = test_mse(jnp.concatenate([conc_lam, zero]), v_extra, jnp.concatenate([conc_w, zero]))
     stack = jnp.stack([flat, conc, un])
     return TailSpread(flat, conc, un, jnp.min(stack, axis=0), jnp.max(stack, axis=0))
-
-
-# ---------------------------------------------------------------------------------------------
-# Measured learning curves: kernel ridge regression on n points drawn from the population
-# ---------------------------------------------------------------------------------------------
 
 
 class PopulationKernel(NamedTuple):
@@ -543,8 +488,7 @@ class PopulationKernel(NamedTuple):
 
 
 def dense_population_kernel(K) -> PopulationKernel:
-    """A `PopulationKernel` slicing a stored (N, N) kernel matrix (host memory, BLAS products:
-    nothing to compile per draw).
+    """A `PopulationKernel` slicing a stored (N, N) kernel matrix (host memory, nothing compiled).
 
     Example:
       >>> pk = dense_population_kernel(H)
@@ -574,9 +518,6 @@ def tiled_population_kernel(kernel_fn, x) -> PopulationKernel:
       >>> bool(jnp.allclose(pk.gram(np.arange(3)), H[:3, :3]))
       True
     """
-    from .._checks import resolve_dtype
-    from .._tiling import matmul_precision
-
     if not hasattr(kernel_fn, "block_fn"):
         raise TypeError(
             "tiled_population_kernel needs a tiled kernel function with block_fn "
@@ -631,21 +572,14 @@ class MeasuredCurve(NamedTuple):
 
 
 def _pinv_cutoff(s):
-    """The pseudo-inverse's cutoff for eigenvalues s of an n × n PSD matrix: 100·n·eps·max|s|
-    (an exact zero of K(X_D, X_D) computes to a few eps·max|s|)."""
+    """The pseudo-inverse's cutoff 100·n·eps·max|s| for eigenvalues s of an n × n PSD matrix."""
     return 100 * s.shape[-1] * jnp.finfo(s.dtype).eps * jnp.max(jnp.abs(s))
 
 
 @jax.jit
 def _krr_eigh(kdd, y_d, ridges, u_d, lam_k):
-    """α (n, R, C), train MSE (R,), learnability (R, M), null dimension (R,) from
-    K(X_D, X_D) = Q diag(s) Qᵀ: one eigendecomposition for every δ.
-
-    (s + δ)⁻¹ is replaced by 0 where s + δ is below `_pinv_cutoff` (δ = 0 only: repeated points
-    of a draw with replacement, or a kernel singular to rounding): the pseudo-inverse, i.e. the
-    limit δ → 0⁺ of ridge regression, the minimum-norm least-squares fit (repeated points are
-    fitted at the mean of their labels).
-    """
+    """α (n, R, C), train MSE (R,), learnability (R, M), null dimension (R,) for every δ from
+    one eigendecomposition; (s + δ)⁻¹ is 0 below `_pinv_cutoff` (the pseudo-inverse: δ → 0⁺)."""
     s, Q = jnp.linalg.eigh(kdd)
     tol = _pinv_cutoff(s)
     denom = s[:, None] + ridges[None, :]
@@ -662,10 +596,8 @@ def _krr_eigh(kdd, y_d, ridges, u_d, lam_k):
 
 @functools.partial(jax.jit, static_argnames="ridgeless")
 def _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless: bool):
-    """As `_krr_eigh` by one Cholesky factorization of K + δI per δ (≈ n³/3 flops against ≈ 9n³
-    for an eigendecomposition), and whether that is trustworthy: every factor finite and, when
-    some δ = 0, every squared pivot above 100·n·eps·tr K(X_D, X_D) (≥ `_pinv_cutoff`; below,
-    K(X_D, X_D) may be singular to rounding). Train residual y − K α = δ α exactly."""
+    """As `_krr_eigh` by one Cholesky per δ (n³/3 flops against 9n³), and whether to trust it:
+    finite factors and, when some δ = 0, squared pivots above 100·n·eps·tr K(X_D, X_D)."""
     n, C = y_d.shape
     rhs = jnp.concatenate([y_d, u_d], axis=1)
 
@@ -685,9 +617,8 @@ def _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless: bool):
 
 
 def _krr_draw(kdd, y_d, ridges, u_d, lam_k, repeats: bool):
-    """KRR on one draw: Cholesky per δ (`_krr_cholesky`), or the eigendecomposition's
-    pseudo-inverse (`_krr_eigh`) when δ = 0 and the draw repeats points or the factorization is
-    not trustworthy. A positive definite K + δI has one solution, which both paths give."""
+    """KRR on one draw: Cholesky per δ, or the pseudo-inverse (`_krr_eigh`) when δ = 0 and the
+    draw repeats points or the factorization is not trustworthy."""
     zero = bool(np.any(np.asarray(ridges) == 0))
     if not (zero and repeats):
         *out, ok = _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless=zero)
@@ -725,25 +656,14 @@ def measured_learning_curve(
 ) -> MeasuredCurve:
     """Kernel ridge regression on `draws` seeded draws of n of the N points, tested on all N.
 
-    For each draw D: y_D = y_train[D] + ε (ε Gaussian, variance σ²/C per column, fresh per
-    draw, independent of x), f̂ = K(X, X_D)(K(X_D, X_D) + δI)⁻¹ y_D,
-    test MSE = mean_x ‖f̂(x) − y_test(x)‖² + σ² (the expectation over test labels carrying the
-    same independent noise, so it compares with eigenlearning's test MSE),
-    train MSE = mean_{j∈D} ‖f̂(x_j) − y_j‖², held-out MSE = the test MSE over the
-    N − n points outside D. Learnability of mode i: for the target φ_i = √N u_i,
-    ⟨f̂[φ_i], φ_i⟩_μ = Nλ_i · u_i[D]ᵀ(K(X_D, X_D) + δI)⁻¹ u_i[D], exact and linear in labels.
-    Draws are n distinct points (`replace=False`, default) or n i.i.d. uniform points
-    (`replace=True`): repeated points make K(X_D, X_D) singular, and δ = 0 then means its
-    pseudo-inverse (the limit δ → 0⁺, the minimum-norm least-squares fit: repeated points are
-    fitted at the mean of their labels; `null_dimension` counts the dropped directions, no
-    jitter is added). Distinct draws are what the theory of a finite population describes:
-    with K = I on N points its test MSE (1 − n/N)·E‖y‖² is exactly that of distinct draws,
-    while i.i.d. draws leave a fraction (1 − 1/N)ⁿ ≈ e^{−n/N} of the points unseen; and a
-    population with the same λ_i, v_i but Haar-random eigenvectors matches distinct draws
-    within 2 % up to n/N = 0.56 (docs/science/learning_curves.md). Each δ costs one Cholesky
-    factorization of K(X_D, X_D) + δI; the pseudo-inverse (one eigendecomposition for every δ)
-    serves δ = 0 on draws with repeated points or a Gram matrix singular to rounding. Each n
-    compiles once (draws of one n share shapes).
+    For each draw D: y_D = y_train[D] + ε (Gaussian, variance σ²/C per column, fresh per draw),
+    f̂ = K(X, X_D)(K(X_D, X_D) + δI)⁻¹ y_D; test MSE = mean_x ‖f̂(x) − y_test(x)‖² + σ² (test
+    labels with the same noise, as eigenlearning's), train MSE = mean_{j∈D} ‖f̂(x_j) − y_j‖²,
+    held-out MSE = the test MSE outside D; learnability of mode i (target φ_i = √N u_i):
+    Nλ_i · u_i[D]ᵀ(K(X_D, X_D) + δI)⁻¹ u_i[D]. Draws are n distinct points (the default, what
+    the theory of a finite population describes) or n i.i.d. points (`replace=True`); δ = 0 on
+    a singular K(X_D, X_D) means its pseudo-inverse, the limit δ → 0⁺
+    (docs/science/learning_curves.md#finite-population).
 
     Args:
       kernel: `dense_population_kernel(K)` or `tiled_population_kernel(kernel_fn, x)`.
@@ -795,21 +715,15 @@ def measured_learning_curve(
     if not noise_variance >= 0:
         raise ValueError(f"noise_variance must be ≥ 0, got {noise_variance}")
     if modes is None:
-        lam_k = np.zeros(0)
-        U = np.zeros((N, 0))
-    else:
-        lam_k = np.asarray(modes[0], np.float64) * N
-        U = np.asarray(modes[1], np.float64)
-    M = U.shape[1]
-    P, R = len(n_values), len(ridges)
-    test = np.zeros((P, R, draws))
-    train = np.zeros((P, R, draws))
-    held = np.zeros((P, R, draws))
-    learn = np.zeros((P, R, draws, M))
+        modes = (np.zeros(0), np.zeros((N, 0)))
+    lam_k = np.asarray(modes[0], np.float64) * N
+    U = np.asarray(modes[1], np.float64)
     times_arr = None if times is None else np.atleast_1d(np.asarray(times, np.float64))
     T = 0 if times_arr is None else len(times_arr)
-    flow_test = np.zeros((P, T, draws))
-    flow_train = np.zeros((P, T, draws))
+    P, R = len(n_values), len(ridges)
+    test, train, held = np.zeros((3, P, R, draws))
+    learn = np.zeros((P, R, draws, U.shape[1]))
+    flow_test, flow_train = np.zeros((2, P, T, draws))
     null = np.zeros((P, R, draws), np.int64)
     distinct = np.zeros((P, draws), np.int64)
     noise_std = np.sqrt(noise_variance / C)
@@ -853,9 +767,6 @@ def measured_learning_curve(
 
 def _flow_draw(kernel, idx, kdd, y_d, times, test_cols):
     """Test and train MSE of gradient flow from u(0) = 0 on one draw (`dynamics`)."""
-    from ..dynamics._linearized import flow_predictor
-    from ..spectral._eigen import eigensystem
-
     n = len(idx)
     k_pop = jnp.asarray(kernel.rows(idx, np.eye(n)))  # (N, n) K(X, X_D)
     predict = flow_predictor(eigensystem(kdd), jnp.asarray(y_d), k_test_train=k_pop)

@@ -1,19 +1,15 @@
 """neural-tangents' `predict`, on ntk_air's spectral core: same names, arguments and numbers.
 
-Infinite ensembles of wide networks trained on the mean squared error, Gaussian-process
-inference with the NNGP and the NTK, function-space gradient descent on any loss, and the
-largest stable learning rate — with neural-tangents 0.6.5's conventions (loss ½‖f − y‖²/y.size,
-time in units of the learning rate, `diag_reg` relative to tr(K)/n unless
-`diag_reg_absolute_scale`, t = None the end of training), so that ported code gives the same
-numbers. Differences, all where neural-tangents returned NaN: solves run in float64 by default;
-the regularized train kernel is decomposed once by `eigen.eigensystem` (no Cholesky), a kernel
-that is not positive semidefinite is refused with its smallest eigenvalue and a `diag_reg` that
-fixes it (`NotPositiveSemidefiniteError`), a singular one gets the pseudo-inverse (the limit of
-gradient flow), and every `predict_fn` reports `predict_fn.diagnostics(get)` (condition number).
-
-Matrix-free (n beyond memory, through `operators.KernelOperator`): `ensemble_mean_matfree`,
-`gp_mean_matfree`, `posterior_variance_matfree`, and the preconditioned conjugate-gradient
-solve they use, `ridge_solve`.
+Infinite ensembles of wide networks trained on the MSE, GP inference with the NNGP and the NTK,
+function-space gradient descent on any loss and the largest stable learning rate, with
+neural-tangents 0.6.5's conventions (loss ½‖f − y‖²/y.size, time in units of the learning rate,
+`diag_reg` relative to tr(K)/n unless `diag_reg_absolute_scale`, t = None the end of training).
+Where neural-tangents returned NaN: solves run in float64 by default; the train kernel is
+decomposed once by `eigen.eigensystem` (no Cholesky); a kernel that is not PSD is refused with
+its smallest eigenvalue and a `diag_reg` that fixes it (`NotPositiveSemidefiniteError`); a
+singular one gets the pseudo-inverse; `predict_fn.diagnostics(get)` gives the condition number.
+Matrix-free (n beyond memory, through kernel operators): `ensemble_mean_matfree`,
+`gp_mean_matfree`, `posterior_variance_matfree` and their conjugate-gradient solve `ridge_solve`.
 
 Reference: Lee et al. arXiv 1902.06720; Novak et al. arXiv 1912.02803 (neural-tangents);
 docs/science/predict.md.

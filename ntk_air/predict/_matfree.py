@@ -1,16 +1,9 @@
 """Matrix-free predictions for n beyond memory: kernel operators, never an n × n array.
 
-* End of training / GP posterior mean: K_*X (K + δI)⁻¹ y by conjugate gradients
-  (`ridge_solve` below, preconditioned by a top-k spectrum when `rank` > 0), stopped at a
-  stated relative residual ‖y − (K + δI)α‖/‖y‖ ≤ tol; the true residual is recomputed with one
-  extra pass and reported.
-* Any finite time: the closed-form flow on the Rayleigh–Ritz reduction of K to its top-k
-  eigenvectors plus the Krylov space of the labels (`matfree.ritz_reduction`, the spectral path
-  every study uses): exact on the top k modes, Galerkin on the rest, with a bracket of the tail.
-* Posterior variances at a chosen set of s test points: s right-hand sides of the same solve.
-
-neural-tangents' conventions as in `gradient_descent_mse_ensemble` (τ = η t / y.size, δ relative
-to tr(K)/n unless absolute).
+The end-of-training mean K_*X (K + δI)⁻¹ y and posterior variances by preconditioned conjugate
+gradients (`ridge_solve`) to a stated residual; finite times by the closed-form flow on the
+Rayleigh–Ritz reduction to the top-k eigenvectors plus the labels' Krylov space
+(`matfree.ritz_reduction`). neural-tangents' conventions, as `gradient_descent_mse_ensemble`.
 """
 
 from __future__ import annotations
@@ -28,7 +21,8 @@ from ..spectral import _matfree as matfree
 from ..spectral import _nystrom as nystrom
 from ..spectral import _operators as operators
 from ..spectral import _topk as topk
-from ._mse import flow_times
+from ._mse import check_targets, flow_times
+from ._spectral import positive_float, regularizer
 
 __all__ = [
     "MatfreeMean",
@@ -66,21 +60,15 @@ class MatfreeTrajectory(NamedTuple):
     top: topk.TopKEigensystem  # the top-k spectrum used
 
 
-def _delta(kernel_fn, x, get, diag_reg, absolute) -> float:
-    diag_reg = float(diag_reg)
-    if not (np.isfinite(diag_reg) and diag_reg >= 0):
-        raise ValueError(f"diag_reg must be a finite number ≥ 0, got {diag_reg!r}")
-    if absolute or diag_reg == 0:
-        return diag_reg
-    return diag_reg * float(jnp.mean(operators.kernel_diagonal(kernel_fn, x, which=get)))
+def _operator_and_delta(kernel_fn, x, y, get, diag_reg, absolute, tile_size):
+    """The train kernel operator, the checked targets and δ (relative: to the mean diagonal)."""
+    op = operators.kernel_operator(kernel_fn, x, tile_size=tile_size, which=get)
+    y = check_targets(y, op.shape[0], op.dtype)
 
+    def mean_diagonal():
+        return float(jnp.mean(operators.kernel_diagonal(kernel_fn, x, which=get)))
 
-def _targets(y, n, dtype):
-    y = as_float_array(y, "y_train", dtype)
-    if y.ndim not in (1, 2) or y.shape[0] != n:
-        raise ValueError(f"y_train must have shape ({n},) or ({n}, k), got {tuple(y.shape)}")
-    check_finite(y, "y_train")
-    return y
+    return op, y, regularizer(diag_reg, absolute, mean_diagonal)
 
 
 def gp_mean_matfree(
@@ -103,11 +91,8 @@ def gp_mean_matfree(
 
     Conjugate gradients on (K + δI) α = y through `operators.kernel_operator` (one pass over K
     per iteration), preconditioned by `rank` top eigenpairs when rank > 0; equals
-    `gp_inference(K, y, diag_reg)(get, K_*X)` to the stated residual. The preconditioner's
-    eigenpairs come from block Krylov passes over K ("topk": exact to its tolerance, 5–20 block
-    passes) or from the Nyström approximation on `landmarks` rows ("nystrom": one n × m kernel
-    block, no pass; at n = 10⁴ and 4·10⁴ (H∞, d = 20, δ = 10⁻³ relative) rank 256 of 1000–2000
-    landmarks needed as few CG passes as the exact top 256, 14 and 18).
+    `gp_inference(K, y, diag_reg)(get, K_*X)` to the stated residual. The eigenpairs come from
+    block Krylov passes over K ("topk") or from `landmarks` rows ("nystrom": no pass over K).
 
     Args:
       kernel_fn: a `kernels.PairwiseKernelFn` (tiled operators are built from its block_fn).
@@ -136,10 +121,10 @@ def gp_mean_matfree(
 
     Reference: Hestenes & Stiefel (1952); Ma & Belkin arXiv 1703.10622 (EigenPro preconditioner).
     """
-    op = operators.kernel_operator(kernel_fn, x_train, tile_size=tile_size, which=get)
+    op, y, delta = _operator_and_delta(
+        kernel_fn, x_train, y_train, get, diag_reg, diag_reg_absolute_scale, tile_size
+    )
     n = op.shape[0]
-    y = _targets(y_train, n, op.dtype)
-    delta = _delta(kernel_fn, x_train, get, diag_reg, diag_reg_absolute_scale)
     if not delta > 0:
         raise ValueError(
             "the matrix-free solve needs diag_reg > 0 (conjugate gradients need K + δI positive "
@@ -207,12 +192,10 @@ def ensemble_mean_matfree(
 ) -> MatfreeTrajectory:
     """The infinite ensemble's mean at finite times t from the top-`rank` spectrum plus its tail.
 
-    mean(τ) = V(1 − e^{−Λτ})Vᵀ y on the Rayleigh–Ritz reduction of K to the top-k eigenvectors
-    and the Krylov space of y on the deflated operator (`matfree.ritz_reduction`): exact on the
-    top modes, Galerkin on the rest; τ = learning_rate · t / y.size. With δ > 0 the flow runs on
-    K + δI (as `gradient_descent_mse_ensemble` with `diag_reg`): the reduction's eigenvalues
-    shift by δ, its vectors do not. For t = ∞ use `gp_mean_matfree`. The tail's Gauss and
-    Gauss–Radau bounds state the accuracy of ‖u(t) − y‖.
+    mean(τ) = V(1 − e^{−Λτ})Vᵀ y, τ = learning_rate · t / y.size, (Λ, V) the Rayleigh–Ritz
+    reduction of K + δI to its top-k eigenvectors plus the Krylov space of y
+    (`matfree.ritz_reduction`): exact on the top modes, Galerkin on the rest. t = ∞:
+    `gp_mean_matfree`.
 
     Args:
       kernel_fn: a `kernels.PairwiseKernelFn`.
@@ -239,10 +222,10 @@ def ensemble_mean_matfree(
       >>> bool(jnp.allclose(traj.test, exact, atol=1e-6))
       True
     """
-    op = operators.kernel_operator(kernel_fn, x_train, tile_size=tile_size, which=get)
+    op, y, delta = _operator_and_delta(
+        kernel_fn, x_train, y_train, get, diag_reg, diag_reg_absolute_scale, tile_size
+    )
     n = op.shape[0]
-    y = _targets(y_train, n, op.dtype)
-    delta = _delta(kernel_fn, x_train, get, diag_reg, diag_reg_absolute_scale)
     t_arr = np.atleast_1d(np.asarray(t, np.float64))
     if not np.all(np.isfinite(t_arr)):
         raise ValueError("t must be finite here; the end of training is gp_mean_matfree")
@@ -297,8 +280,7 @@ def posterior_variance_matfree(
     """End-of-training variances at s chosen test points, matrix-free (s right-hand sides).
 
     "nngp": Σ_ii − Σ_iXᵀ(Σ + δI)⁻¹Σ_Xi; "ntk": Σ_ii + z_iᵀ Σ z_i − 2 z_iᵀ Σ_Xi with
-    z_i = (Θ + δI)⁻¹ Θ_Xi (`gp_inference`'s covariances, diagonal only). Costs the CG passes of
-    one solve with s columns (plus one Σ pass for "ntk"); K(X, x_points) is an (n, s) array.
+    z_i = (Θ + δI)⁻¹ Θ_Xi (`gp_inference`'s covariances, diagonal only).
 
     Args:
       kernel_fn: a `kernels.PairwiseKernelFn` with nngp and ntk.
@@ -351,11 +333,6 @@ def posterior_variance_matfree(
     return s_diag + jnp.sum(z * sigma(z), axis=0) - 2 * jnp.sum(z * k_px.nngp.T, axis=0)
 
 
-# ---------------------------------------------------------------------------------------------
-# Kernel ridge by preconditioned conjugate gradients (the GP / end-of-training mean)
-# ---------------------------------------------------------------------------------------------
-
-
 class CGSolution(NamedTuple):
     """Solution of (K + μI) X = B by preconditioned conjugate gradients (a pytree)."""
 
@@ -367,16 +344,9 @@ class CGSolution(NamedTuple):
 
 
 def _topk_preconditioner(top, mu: float):
-    """M⁻¹ for K + μI from the top k pairs: V(Λ + μ)⁻¹Vᵀ + (I − VVᵀ)/(λ_{k+1} + μ).
+    """apply(R) = M⁻¹R, M⁻¹ = V(Λ + μ)⁻¹Vᵀ + (I − VVᵀ)/(λ_{k+1} + μ) (λ_{k+1}: θ_k if unknown).
 
-    On exact eigenvectors M⁻¹(K + μI) has eigenvalue 1 on the top k modes and
-    (λ_j + μ)/(λ_{k+1} + μ) ≤ 1 on the rest: the condition number drops from
-    (λ_1 + μ)/(λ_n + μ) to (λ_{k+1} + μ)/(λ_n + μ). λ_{k+1} is the solver's next Ritz value
-    (θ_k when it was not computed).
-
-    Returns:
-      apply(R) -> M⁻¹R for R (n, C).
-
+    The condition number drops from (λ_1 + μ)/(λ_n + μ) to (λ_{k+1} + μ)/(λ_n + μ).
     Reference: Ma & Belkin, arXiv 1703.10622 (EigenPro); Frangella et al., arXiv 2110.02820.
     """
     v, lam = top.eigenvectors, top.eigenvalues
@@ -419,8 +389,8 @@ def ridge_solve(
 ) -> CGSolution:
     """X = (K + μI)⁻¹ B by conjugate gradients, one block product K·P per iteration.
 
-    Preconditioned by top eigenpairs of K when given (EigenPro-style; exact or Nyström ones).
-    Columns of B are independent systems sharing each pass over K.
+    Preconditioned by top eigenpairs of K when given (EigenPro-style); the columns of B share
+    each pass over K.
 
     Args:
       op: square symmetric PSD `KernelOperator` (n × n).
@@ -446,9 +416,7 @@ def ridge_solve(
     """
     if not isinstance(op, operators.KernelOperator) or op.shape[0] != op.shape[1]:
         raise TypeError("op must be a square operators.KernelOperator")
-    mu = float(mu)
-    if not (np.isfinite(mu) and mu > 0):
-        raise ValueError(f"the ridge shift mu must be a positive finite number, got {mu!r}")
+    mu = positive_float(mu, "the ridge shift mu")
     max_iterations = check_int("max_iterations", max_iterations, minimum=1)
     dtype = op.dtype
     if tol is None:

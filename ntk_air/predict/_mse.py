@@ -1,17 +1,12 @@
 """Mean-squared-error gradient flow and Gaussian-process inference with neural-tangents' API.
 
-neural-tangents' loss is ½‖f(X) − Y‖²/N with N = Y.size, so gradient flow at step t with
-learning rate η runs for the flow time τ = η t / N of du/dt = −(K + δI)(u − y); everything is
-the closed form of `dynamics` in the eigenbasis of K + δI (`eigen.eigensystem`):
-
-  mean:       u(τ) = y + V e^{−Λτ} Vᵀ(u₀ − y),    f_τ(x) = f₀(x) + K(x, X) V φ_τ(Λ) Vᵀ(y − u₀),
-  φ_τ(λ) = (1 − e^{−λτ})/λ (= τ at λ = 0); t = None (∞): φ = 1/λ on λ > tol, 0 on the numerical
-  null space |λ| ≤ tol (the pseudo-inverse: the limit of the flow, where Cholesky gives NaN).
-
-Covariances of the infinite ensemble (Lee et al. 2019, eqs. 14-16), Σ the NNGP, Θ the NTK:
+Flow time τ = η t / N (N = y.size) of du/dt = −(K + δI)(u − y), in the eigenbasis (Λ, V) of
+K + δI with φ_τ(λ) = (1 − e^{−λτ})/λ (t = ∞: the pseudo-inverse, the limit of the flow).
+Ensemble covariances (Lee et al. 2019, eqs. 14-16), Σ the NNGP, Θ the NTK:
   NNGP, test:  Σ_** − Σ_*X V φ_{2τ}(Λ) Vᵀ Σ_X*,
   NTK,  test:  Σ_** + A φ S φ Aᵀ − (A φ C + (A φ C)ᵀ),  A = Θ_*X V, S = VᵀΣ_XX V, C = VᵀΣ_X*,
   NNGP, train: V Λ e^{−2Λτ} Vᵀ,     NTK, train: V e^{−Λτ} S e^{−Λτ} Vᵀ.
+Mathematics: docs/science/predict.md.
 """
 
 from __future__ import annotations
@@ -27,7 +22,7 @@ import numpy as np
 from .._checks import as_float_array, check_finite
 from ..dynamics._linearized import flow_mode_factors
 from ..spectral._eigen import from_eigenbasis, require_symmetric, to_eigenbasis
-from ._spectral import TrainKernel, solve_dtype, train_kernel
+from ._spectral import TrainKernel, positive_float, solve_dtype, train_kernel
 
 __all__ = ["Gaussian", "gradient_descent_mse", "gradient_descent_mse_ensemble", "gp_inference"]
 
@@ -88,9 +83,7 @@ def flow_times(t, learning_rate, normalization: int, dtype):
         raise ValueError(
             f"t must be ≥ 0 (training time), got {t.ravel()[np.argmax(t.ravel() < 0)]}"
         )
-    lr = float(learning_rate)
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
+    lr = positive_float(learning_rate, "learning_rate")
     tau = np.where(np.isinf(t), np.inf, t * lr / normalization)
     return jnp.asarray(tau.ravel(), dtype), t.shape
 
@@ -102,8 +95,6 @@ def _leading(a, t_shape):
 
 def _kernel_part(k, g: str, name: str, dtype):
     """The `g` field of a Kernel-like value, or the array itself."""
-    if k is None:
-        return None
     if hasattr(k, "ntk") or hasattr(k, "nngp"):
         v = getattr(k, g, None)
         if v is None:
@@ -112,34 +103,40 @@ def _kernel_part(k, g: str, name: str, dtype):
     return as_float_array(k, name, dtype)
 
 
-def _check_cross(k_td, n: int, name: str):
+def _train_kernels(k, name: str, dtype) -> list:
+    """The (n, n) kernels a Kernel-like `k` holds, NNGP first (a plain array: [k])."""
+    gets = [g for g in GETS if getattr(k, g, None) is not None] or ["ntk"]
+    return [_kernel_part(k, g, name, dtype) for g in gets]
+
+
+def _check_cross(k_td, n: int, name: str, dtype, get=None):
+    """The (m, n) test-train kernel (the `get` field of a Kernel-like value), checked."""
+    if get is None:
+        k_td = as_float_array(k_td, name, dtype)
+    else:
+        k_td = _kernel_part(k_td, get, name, dtype)
     if k_td.ndim != 2 or k_td.shape[1] != n:
         raise ValueError(f"{name} must have shape (m, {n}), got {tuple(k_td.shape)}")
     check_finite(k_td, name)
     return k_td
 
 
-def _pinv_weight(tk: TrainKernel):
-    """(n,) the filter of (K + δI)⁺: 1/λ on λ > tol, 0 on the numerical null space."""
-    return flow_mode_factors(tk.eig, np.inf).test_weight[0]
-
-
 def _solve(tk: TrainKernel, b):
-    """(K + δI)⁺ b for b (n[, c])."""
-    w = _pinv_weight(tk)
+    """(K + δI)⁺ b for b (n[, c]): 1/λ on λ > tol, 0 on the numerical null space."""
+    w = flow_mode_factors(tk.eig, np.inf).test_weight[0]
     c = to_eigenbasis(tk.eig, b)
     return from_eigenbasis(tk.eig, (w[:, None] * c) if c.ndim == 2 else w * c)
 
 
-def _with_diagnostics(predict_fn, tks: dict, factory):
+def _with_diagnostics(predict_fn, train_kernel_of):
     """Attach `predict_fn.diagnostics(get="ntk")` → KernelDiagnostics of K_get + δI."""
 
     def diagnostics(get: str = "ntk"):
         """KernelDiagnostics (condition number, extreme eigenvalues, δ) of the train kernel."""
-        return factory(get).diagnostics
+        return train_kernel_of(get).diagnostics
 
     predict_fn.diagnostics = diagnostics
-    predict_fn.train_kernels = tks
+    predict_fn.train_kernel = train_kernel_of
     return predict_fn
 
 
@@ -184,7 +181,6 @@ def gradient_descent_mse(
     dtype = tk.kernel.dtype
     n = tk.kernel.shape[0]
     y = check_targets(y_train, n, dtype)
-    normalization = y.size
 
     def initial(f0, name, shape):
         if f0 is None:
@@ -205,16 +201,14 @@ def gradient_descent_mse(
         f0 = initial(fx_train_0, "fx_train_0", y.shape)
         k_td = None
         if fx_test_0 is not None:
-            k_td = _check_cross(
-                as_float_array(k_test_train, "k_test_train", dtype), n, "k_test_train"
-            )
+            k_td = _check_cross(k_test_train, n, "k_test_train", dtype)
             g0 = initial(fx_test_0, "fx_test_0", (k_td.shape[0],) + y.shape[1:])
         residual0 = -y if f0 is None else f0 - y
         if t is None:
             train = y
             test = None if k_td is None else g0 - k_td @ _solve(tk, residual0)
         else:
-            tau, t_shape = flow_times(t, learning_rate, normalization, dtype)
+            tau, t_shape = flow_times(t, learning_rate, y.size, dtype)
             factors = flow_mode_factors(tk.eig, tau)
             c = to_eigenbasis(tk.eig, residual0)  # (n[, k])
             train = test = None
@@ -229,7 +223,7 @@ def gradient_descent_mse(
             return test
         return train, test
 
-    return _with_diagnostics(predict_fn, {"k": tk}, lambda get: tk)
+    return _with_diagnostics(predict_fn, lambda get: tk)
 
 
 def _apply(a, g, c):
@@ -278,72 +272,52 @@ def gp_inference(
     He et al. arXiv 2007.05864 (NTKGP).
     """
     dtype = solve_dtype(dtype)
-    cache: dict = {}
-
-    def tk_of(g: str) -> TrainKernel:
-        if g not in cache:
-            cache[g] = train_kernel(
-                _kernel_part(k_train_train, g, f"k_train_train.{g}", dtype),
-                diag_reg,
-                diag_reg_absolute_scale,
-                name=f"k_train_train ({g})",
-                dtype=dtype,
-            )
-        return cache[g]
-
-    first = "ntk" if getattr(k_train_train, "nngp", None) is None else "nngp"
-    n = _kernel_part(k_train_train, first, "k_train_train", dtype).shape[0]
+    kernels = _train_kernels(k_train_train, "k_train_train", dtype)
+    n = kernels[0].shape[0]
     y = check_targets(y_train, n, dtype)
-    kernel_like = hasattr(k_train_train, "ntk") or hasattr(k_train_train, "nngp")
-    for g in (
-        [g for g in GETS if getattr(k_train_train, g, None) is not None] if kernel_like else [first]
-    ):
-        k = _kernel_part(k_train_train, g, "k_train_train", dtype)  # checked now; decomposed
-        if k.ndim == 2 and k.shape[0] == k.shape[1]:  # at the first prediction
+    for k in kernels:  # checked now, decomposed at the first prediction
+        if k.ndim == 2 and k.shape[0] == k.shape[1]:
             require_symmetric(k, "k_train_train")
+
+    @functools.cache
+    def tk_of(g: str) -> TrainKernel:
+        k = _kernel_part(k_train_train, g, f"k_train_train.{g}", dtype)
+        name = f"k_train_train ({g})"
+        return train_kernel(k, diag_reg, diag_reg_absolute_scale, name=name, dtype=dtype)
+
+    def posterior(g: str, k_test_train, k_test_test):
+        """The mean, or Gaussian(mean, covariance), of the posterior `g`."""
+        k = "ntk" if g == "ntkgp" else g
+        tk = tk_of(k)
+        if k_test_train is None:  # the train set: N(y, 0)
+            return y if k_test_test is None else Gaussian(y, jnp.zeros((n, n), dtype))
+        k_td = _check_cross(k_test_train, n, "k_test_train", dtype, get=k)
+        mean = k_td @ _solve(tk, y)
+        if k_test_test is None:
+            return mean
+        k_tt = _kernel_part(k_test_test, "ntk" if g == "ntkgp" else "nngp", "k_test_test", dtype)
+        if g != "ntk":
+            return Gaussian(mean, k_tt - k_td @ _solve(tk, k_td.T))
+        if (
+            getattr(k_train_train, "nngp", None) is None
+            or getattr(k_test_train, "nngp", None) is None
+        ):
+            raise ValueError(
+                "the NTK posterior covariance needs the NNGP too: pass k_train_train and "
+                "k_test_train as Kernels with both .nngp and .ntk"
+            )
+        s_dd = _kernel_part(k_train_train, "nngp", "k_train_train", dtype)
+        s_td = _kernel_part(k_test_train, "nngp", "k_test_train", dtype)
+        term_1 = _solve(tk, k_td.T)  # (n, m) (Θ + δI)⁺ Θ_X*
+        term_2 = k_td @ _solve(tk, s_td.T)  # (m, m) Θ_*X (Θ + δI)⁺ Σ_X*
+        return Gaussian(mean, term_1.T @ s_dd @ term_1 - (term_2 + term_2.T) + k_tt)
 
     def predict_fn(get=None, k_test_train=None, k_test_test=None):
         single, names = canonical_get(get, GETS + ("ntkgp",))
-        out = {}
-        for g in names:
-            k = "ntk" if g == "ntkgp" else g
-            tk = tk_of(k)
-            if k_test_train is None:
-                mean = y
-                if k_test_test is not None:
-                    out[g] = Gaussian(mean, jnp.zeros((n, n), dtype))
-                else:
-                    out[g] = mean
-                continue
-            k_td = _check_cross(
-                _kernel_part(k_test_train, k, "k_test_train", dtype), n, "k_test_train"
-            )
-            mean = k_td @ _solve(tk, y)
-            if k_test_test is None:
-                out[g] = mean
-                continue
-            g_init = "ntk" if g == "ntkgp" else "nngp"
-            k_tt = _kernel_part(k_test_test, g_init, "k_test_test", dtype)
-            if g in ("nngp", "ntkgp"):
-                cov = k_tt - k_td @ _solve(tk, k_td.T)
-            else:
-                if (
-                    getattr(k_train_train, "nngp", None) is None
-                    or getattr(k_test_train, "nngp", None) is None
-                ):
-                    raise ValueError(
-                        "the NTK posterior covariance needs the NNGP too: pass k_train_train and "
-                        "k_test_train as Kernels with both .nngp and .ntk"
-                    )
-                s_dd = _kernel_part(k_train_train, "nngp", "k_train_train", dtype)
-                s_td = _kernel_part(k_test_train, "nngp", "k_test_train", dtype)
-                term_1 = _solve(tk, k_td.T)  # (n, m) (Θ + δI)⁺ Θ_X*
-                term_2 = k_td @ _solve(tk, s_td.T)  # (m, m) Θ_*X (Θ + δI)⁺ Σ_X*
-                cov = term_1.T @ s_dd @ term_1 - (term_2 + term_2.T) + k_tt
-            out[g] = Gaussian(mean, cov)
+        out = {g: posterior(g, k_test_train, k_test_test) for g in names}
         return _output(out, single, names)
 
-    return _with_diagnostics(predict_fn, cache, tk_of)
+    return _with_diagnostics(predict_fn, tk_of)
 
 
 @functools.partial(jax.jit, static_argnames=("get", "compute_cov"))
@@ -374,16 +348,6 @@ def _ensemble_moments(eig, tau, y2, k_td, s_eig, s_td, s_tt, get: str, compute_c
     term_2 = p @ (v.T @ s_td.T)  # (T, m, m) A φ VᵀΣ_X*
     cov = p @ s_eig @ p.swapaxes(1, 2) - (term_2 + term_2.swapaxes(1, 2)) + s_tt[None]
     return mean, cov
-
-
-def _needed(names, compute_cov: bool) -> tuple[str, ...]:
-    """The train kernels a request needs: the NTK covariance needs the NNGP too."""
-    need = ()
-    if "nngp" in names or ("ntk" in names and compute_cov):
-        need += ("nngp",)
-    if "ntk" in names:
-        need += ("ntk",)
-    return need
 
 
 def gradient_descent_mse_ensemble(
@@ -430,25 +394,23 @@ def gradient_descent_mse_ensemble(
     """
     dtype = solve_dtype(dtype)
     k_dd = kernel_fn(x_train)
-    first = "nngp" if getattr(k_dd, "nngp", None) is not None else "ntk"
-    n = _kernel_part(k_dd, first, "kernel_fn(x_train)", dtype).shape[0]
+    n = _train_kernels(k_dd, "kernel_fn(x_train)", dtype)[0].shape[0]
     y = check_targets(y_train, n, dtype)
     gp = gp_inference(k_dd, y, diag_reg, diag_reg_absolute_scale, dtype=dtype)
-    cache = gp.train_kernels  # the decompositions are shared with t = None (gp_inference)
-
-    def tk_of(g: str) -> TrainKernel:
-        if g not in cache:
-            gp(g)  # decomposes K_g + δI into the shared cache
-        return cache[g]
-
+    tk_of = gp.train_kernel  # the decompositions are shared with t = None (gp_inference)
     y2 = y if y.ndim == 2 else y[:, None]
-    s_eig_cache: dict = {}
+
+    @functools.cache
+    def nngp_in_ntk_basis():
+        """VᵀΣV, once per predictor."""
+        v = tk_of("ntk").eig.eigenvectors
+        return v.T @ _kernel_part(k_dd, "nngp", "kernel_fn(x_train)", dtype) @ v
 
     def predict_fn(t=None, x_test=None, get=None, compute_cov=False):
         single, names = canonical_get(get)
-        need = _needed(names, compute_cov)
-        for g in need:
-            _kernel_part(k_dd, g, f"kernel_fn(x_train).{g}", dtype)
+        for g in GETS:  # the NTK covariance needs the NNGP too
+            if g in names or (g == "nngp" and compute_cov):
+                _kernel_part(k_dd, g, f"kernel_fn(x_train).{g}", dtype)
         k_td = nngp_tt = None
         if x_test is not None:
             k_td = kernel_fn(x_test, x_train)
@@ -459,26 +421,19 @@ def gradient_descent_mse_ensemble(
             return gp(names[0] if single else names, k_td, k_tt)
         tau, t_shape = flow_times(t, learning_rate, y.size, dtype)
         name = "kernel_fn(x_test, x_train)"
-        s_dd = _kernel_part(k_dd, "nngp", "kernel_fn(x_train)", dtype) if compute_cov else None
-        s_td = None
-        if compute_cov and k_td is not None and "ntk" in names:
-            s_td = _check_cross(_kernel_part(k_td, "nngp", name, dtype), n, name)
+
+        def cross(g):
+            return None if k_td is None else _check_cross(k_td, n, name, dtype, get=g)
+
+        s_td = cross("nngp") if compute_cov and "ntk" in names else None
         out = {}
         for g in names:
-            s_eig = None
-            if compute_cov and g == "ntk":
-                if "ntk" not in s_eig_cache:  # VᵀΣV once per predictor, not per call
-                    v = tk_of("ntk").eig.eigenvectors
-                    s_eig_cache["ntk"] = v.T @ s_dd @ v
-                s_eig = s_eig_cache["ntk"]
-            k_td_g = (
-                None if k_td is None else _check_cross(_kernel_part(k_td, g, name, dtype), n, name)
-            )
+            s_eig = nngp_in_ntk_basis() if compute_cov and g == "ntk" else None
             mean, cov = _ensemble_moments(
-                tk_of(g).eig, tau, y2, k_td_g, s_eig, s_td, nngp_tt, g, bool(compute_cov)
+                tk_of(g).eig, tau, y2, cross(g), s_eig, s_td, nngp_tt, g, bool(compute_cov)
             )
             mean = _leading(mean if y.ndim == 2 else mean[..., 0], t_shape)
             out[g] = Gaussian(mean, _leading(cov, t_shape)) if compute_cov else mean
         return _output(out, single, names)
 
-    return _with_diagnostics(predict_fn, cache, tk_of)
+    return _with_diagnostics(predict_fn, tk_of)

@@ -11,7 +11,7 @@ from jax.experimental.ode import odeint
 
 from .._checks import as_float_array, check_finite
 from ._mse import _check_cross, check_targets
-from ._spectral import solve_dtype, train_kernel
+from ._spectral import positive_float, solve_dtype, train_kernel
 
 __all__ = ["ODEState", "gradient_descent", "max_learning_rate"]
 
@@ -62,9 +62,7 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
     check_finite(k, "k_train_train")
     n = k.shape[0]
     y = check_targets(y_train, n, dtype)
-    lr = float(learning_rate)
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
+    lr = positive_float(learning_rate, "learning_rate")
     grad_loss = jax.grad(lambda fx: loss(fx, y))
     if momentum is not None:
         lr = lr**0.5
@@ -84,6 +82,9 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
 
         return f
 
+    def filled(a, shape):  # zeros for None
+        return jnp.zeros(shape, dtype) if a is None else jnp.broadcast_to(a, shape).astype(dtype)
+
     def predict_fn(t=None, fx_train_or_state_0=0.0, fx_test_0=None, k_test_train=None):
         given_state = isinstance(fx_train_or_state_0, ODEState)
         if given_state:
@@ -99,30 +100,18 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
         if fx_test_0 is not None:
             if k_test_train is None:
                 raise ValueError("test predictions (fx_test_0 given) need k_test_train")
-            k_td = _check_cross(
-                as_float_array(k_test_train, "k_test_train", dtype), n, "k_test_train"
-            )
+            k_td = _check_cross(k_test_train, n, "k_test_train", dtype)
         test_shape = None if k_td is None else (k_td.shape[0],) + y.shape[1:]
         if momentum is None and (q0 is not None or q0_test is not None):
             raise ValueError("momentum state (qx_train / qx_test) given, but momentum is None")
+
         state = ODEState(
-            jnp.zeros(y.shape, dtype)
-            if f0 is None
-            else jnp.broadcast_to(jnp.asarray(f0, dtype), y.shape),
-            None
-            if fx_test_0 is None
-            else jnp.broadcast_to(jnp.asarray(fx_test_0, dtype), test_shape),
+            filled(f0, y.shape), None if fx_test_0 is None else filled(fx_test_0, test_shape)
         )
         if momentum is not None:
             state = state._replace(
-                qx_train=jnp.zeros(y.shape, dtype) if q0 is None else jnp.broadcast_to(q0, y.shape),
-                qx_test=None
-                if fx_test_0 is None
-                else (
-                    jnp.zeros(test_shape, dtype)
-                    if q0_test is None
-                    else jnp.broadcast_to(q0_test, test_shape)
-                ),
+                qx_train=filled(q0, y.shape),
+                qx_test=None if fx_test_0 is None else filled(q0_test, test_shape),
             )
         times = jnp.asarray(np.inf if t is None else t, dtype) * lr
         t_shape = times.shape
@@ -132,9 +121,9 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
         out = jax.tree_util.tree_map(lambda a: a[1:].reshape(t_shape + a.shape[1:]), out)
         if given_state:
             return out
-        if f0 is not None and fx_test_0 is None:
+        if fx_test_0 is None:
             return out.fx_train
-        if fx_test_0 is not None and f0 is None:
+        if f0 is None:
             return out.fx_test
         return out.fx_train, out.fx_test
 
@@ -169,5 +158,4 @@ def max_learning_rate(ntk_train_train, y_train_size=None, momentum=0.0, eps=1e-1
     if factor < 1:
         raise ValueError(f"y_train_size must be a positive integer, got {y_train_size!r}")
     lam_max = float(tk.diagnostics.eigenvalue_max)
-    lr = 2.0 * (1.0 + float(momentum)) * factor / (lam_max + float(eps))
-    return lr
+    return 2.0 * (1.0 + float(momentum)) * factor / (lam_max + float(eps))

@@ -1,10 +1,9 @@
 """The train kernel of every `ntk_air.predict` function: regularized, checked, decomposed once.
 
-neural-tangents' `diag_reg` convention: K + δI with δ = diag_reg · tr(K)/n (relative, the
-default) or δ = diag_reg (`diag_reg_absolute_scale=True`). The regularized kernel is decomposed
-by `eigen.eigensystem` in float64 (unless float32 is asked for); a kernel that is not symmetric,
-or not positive semidefinite beyond rounding, is refused with one sentence naming its smallest
-eigenvalue and a `diag_reg` that would fix it, instead of the NaN a Cholesky factorization gives.
+K + δI with δ = diag_reg · tr(K)/n (neural-tangents' relative default) or δ = diag_reg
+(`diag_reg_absolute_scale=True`), decomposed by `eigen.eigensystem` in float64 unless float32 is
+asked for. A kernel that is not symmetric, or not PSD beyond rounding, is refused in one
+sentence naming its smallest eigenvalue and a `diag_reg` that fixes it (Cholesky gives NaN).
 """
 
 from __future__ import annotations
@@ -50,14 +49,22 @@ def solve_dtype(dtype=None) -> jnp.dtype:
     return resolve_dtype(jnp.float64 if dtype is None else dtype)
 
 
-def regularizer(k, diag_reg, diag_reg_absolute_scale: bool) -> float:
-    """δ = diag_reg (absolute) or diag_reg · tr(K)/n (neural-tangents' default, relative)."""
+def positive_float(value, name: str) -> float:
+    """`value` as a float, when finite and > 0 (learning rates, ridge shifts)."""
+    v = float(value)
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return v
+
+
+def regularizer(diag_reg, diag_reg_absolute_scale: bool, mean_diagonal) -> float:
+    """δ = diag_reg (absolute) or diag_reg · mean_diagonal() (tr(K)/n, relative)."""
     diag_reg = float(diag_reg)
     if not np.isfinite(diag_reg) or diag_reg < 0:
         raise ValueError(f"diag_reg must be a finite number ≥ 0, got {diag_reg!r}")
-    if diag_reg_absolute_scale:
+    if diag_reg_absolute_scale or diag_reg == 0:
         return diag_reg
-    return diag_reg * float(jnp.trace(k)) / k.shape[0]
+    return diag_reg * mean_diagonal()
 
 
 def train_kernel(
@@ -83,12 +90,12 @@ def train_kernel(
             f"output columns), got shape {tuple(k.shape)}"
         )
     check_finite(k, name)
-    delta = regularizer(k, diag_reg, diag_reg_absolute_scale)
-    kr = k + delta * jnp.eye(k.shape[0], dtype=dtype)
+    mean_diag = float(jnp.trace(k)) / k.shape[0]
+    delta = regularizer(diag_reg, diag_reg_absolute_scale, lambda: mean_diag)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NegativeEigenvalueWarning)
-            eig = eigensystem(kr)
+            eig = eigensystem(k + delta * jnp.eye(k.shape[0], dtype=dtype))
     except ValueError as e:
         raise ValueError(f"{name}: {e}") from None
     lam = np.asarray(eig.eigenvalues)
@@ -97,7 +104,6 @@ def train_kernel(
     if most_negative < -tol:
         # λ(K + δ'I) = λ(K) + δ' − δ: the smallest δ' that makes K + δ'I PSD is δ − λ_min.
         fix = delta - most_negative
-        mean_diag = float(jnp.trace(k)) / k.shape[0]
         relative = f"{fix / mean_diag:.3g}" if mean_diag > 0 else "(undefined: tr(K) ≤ 0)"
         raise NotPositiveSemidefiniteError(
             f"{name} + diag_reg is not positive semidefinite: its smallest eigenvalue is "
@@ -107,12 +113,6 @@ def train_kernel(
         )
     lam_max, lam_min = float(lam[0]), float(lam[-1])
     cond = lam_max / lam_min if lam_min > 0 else np.inf
-    diagnostics = KernelDiagnostics(
-        eigenvalue_max=jnp.asarray(lam_max, dtype),
-        eigenvalue_min=jnp.asarray(lam_min, dtype),
-        condition_number=jnp.asarray(cond, dtype),
-        diag_reg_absolute=jnp.asarray(delta, dtype),
-        rounding_tol=jnp.asarray(tol, dtype),
-        null_dimension=jnp.asarray(int(np.sum(np.abs(lam) <= tol))),
-    )
-    return TrainKernel(eig, k, diagnostics)
+    floats = (jnp.asarray(v, dtype) for v in (lam_max, lam_min, cond, delta, tol))
+    null_dimension = jnp.asarray(int(np.sum(np.abs(lam) <= tol)))
+    return TrainKernel(eig, k, KernelDiagnostics(*floats, null_dimension))
