@@ -25,27 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import is_concrete, resolve_dtype
-from .._tiling import matmul_precision
+from .._tiling import matmul_precision, pad_rows
 from ..dynamics._linearized import flow_predictor
 from ..spectral._eigen import eigensystem
-
-__all__ = [
-    "PopulationSpectrum",
-    "LearningCurve",
-    "TailSpread",
-    "effective_regularization",
-    "learnabilities",
-    "learning_curve",
-    "population_spectrum",
-    "topk_population_spectrum",
-    "tail_spread",
-    "PopulationKernel",
-    "dense_population_kernel",
-    "tiled_population_kernel",
-    "MeasuredCurve",
-    "measured_learning_curve",
-    "draw_indices",
-]
 
 _MAX_ITERATIONS = 200  # safeguarded Newton on log κ; bisection alone would need ≤ 120 here
 
@@ -509,9 +491,8 @@ _ROWS_BLOCK = 2**22  # entries of K(x_tile, X_D) evaluated at once (32 MiB in fl
 
 
 def tiled_population_kernel(kernel_fn, x) -> PopulationKernel:
-    """A `PopulationKernel` evaluating K tile by tile from `kernel_fn.block_fn`, never the
-    (N, N) matrix: `rows` maps row tiles of X (t = 2²²/n rows) through K(x_tile, X_D) A, one
-    program compiled once per n; `gram` is `kernel_fn(X_D)`.
+    """A `PopulationKernel` evaluating K(X, X_D) A by row tiles of X from `kernel_fn.block_fn`
+    (one program per n), never the (N, N) matrix; `gram` is `kernel_fn(X_D)`.
 
     Example:
       >>> pk = tiled_population_kernel(kernels.two_layer_relu_kernel_fn(), x)
@@ -536,20 +517,14 @@ def tiled_population_kernel(kernel_fn, x) -> PopulationKernel:
         return jax.lax.map(lambda xt: tile(xt, x_d) @ A, x_tiles)
 
     @functools.lru_cache(maxsize=4)
-    def tiles(t):  # X padded to T·t rows (copies of its first row), as (T, t, ...)
-        T = -(-N // t)
-        return jnp.concatenate([x, jnp.repeat(x[:1], T * t - N, axis=0)]).reshape(
-            T, t, *x.shape[1:]
-        )
+    def tiles(t):  # X padded to a multiple of t rows, as (T, t, ...)
+        return pad_rows(x, t).reshape(-1, t, *x.shape[1:])
 
     def rows(idx, A):
-        n = len(idx)
-        t = int(min(N, max(16, _ROWS_BLOCK // max(n, 1))))
-        xt = tiles(t)
-        T = xt.shape[0]
+        t = int(min(N, max(16, _ROWS_BLOCK // max(len(idx), 1))))
         with matmul_precision(kernel_fn.precision):
-            out = program(xt, x[np.asarray(idx)], jnp.asarray(A, dtype))
-        return np.asarray(out).reshape(T * t, -1)[:N]
+            out = program(tiles(t), x[np.asarray(idx)], jnp.asarray(A, dtype))
+        return np.asarray(out).reshape(-1, out.shape[-1])[:N]
 
     return PopulationKernel(size=N, gram=lambda idx: kernel_fn(x[np.asarray(idx)]).ntk, rows=rows)
 
@@ -571,17 +546,12 @@ class MeasuredCurve(NamedTuple):
     distinct: np.ndarray  # (P, D) distinct points in each draw (n without replacement)
 
 
-def _pinv_cutoff(s):
-    """The pseudo-inverse's cutoff 100·n·eps·max|s| for eigenvalues s of an n × n PSD matrix."""
-    return 100 * s.shape[-1] * jnp.finfo(s.dtype).eps * jnp.max(jnp.abs(s))
-
-
 @jax.jit
 def _krr_eigh(kdd, y_d, ridges, u_d, lam_k):
     """α (n, R, C), train MSE (R,), learnability (R, M), null dimension (R,) for every δ from
-    one eigendecomposition; (s + δ)⁻¹ is 0 below `_pinv_cutoff` (the pseudo-inverse: δ → 0⁺)."""
+    one eigendecomposition; (s + δ)⁻¹ is 0 below tol (the pseudo-inverse: δ → 0⁺)."""
     s, Q = jnp.linalg.eigh(kdd)
-    tol = _pinv_cutoff(s)
+    tol = 100 * s.shape[-1] * jnp.finfo(s.dtype).eps * jnp.max(jnp.abs(s))
     denom = s[:, None] + ridges[None, :]
     inv = jnp.where(denom > tol, 1.0 / jnp.where(denom > tol, denom, 1.0), 0.0)  # (n, R)
     z = Q.T @ y_d  # (n, C)
@@ -628,9 +598,8 @@ def _krr_draw(kdd, y_d, ridges, u_d, lam_k, repeats: bool):
 
 
 def draw_indices(N: int, n: int, draws: int, seed: int, *, replace: bool = False) -> np.ndarray:
-    """(draws, n) row indices of n points of N each, uniform, distinct (`replace=False`) or
-    i.i.d. (`replace=True`, repeats possible), seeded by (seed, n, replace): the same draws for
-    every ridge, kernel and run.
+    """(draws, n) sorted row indices of n of N points, distinct or i.i.d. (`replace=True`),
+    seeded by (seed, n, replace): the same draws for every ridge, kernel and run.
 
     Example:
       >>> draw_indices(10, 3, 2, 0).shape

@@ -21,18 +21,8 @@ from ..spectral import _matfree as matfree
 from ..spectral import _nystrom as nystrom
 from ..spectral import _operators as operators
 from ..spectral import _topk as topk
-from ._mse import check_targets, flow_times
+from ._mse import check_targets, flow_times, through_modes
 from ._spectral import positive_float, regularizer
-
-__all__ = [
-    "MatfreeMean",
-    "MatfreeTrajectory",
-    "gp_mean_matfree",
-    "ensemble_mean_matfree",
-    "posterior_variance_matfree",
-    "ridge_solve",
-    "CGSolution",
-]
 
 
 class MatfreeMean(NamedTuple):
@@ -154,22 +144,17 @@ def gp_mean_matfree(
     )
 
 
-PRECONDITIONERS = ("topk", "nystrom")
-"""Sources of the conjugate gradients' preconditioner eigenpairs (`gp_mean_matfree`)."""
-
-
 def _preconditioner(kernel_fn, x, op, rank, kind, landmarks, get):
     """(eigenpairs or None, passes over K they cost) for the CG preconditioner."""
-    if kind not in PRECONDITIONERS:
-        raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {kind!r}")
+    if kind not in ("topk", "nystrom"):
+        raise ValueError(f"preconditioner must be one of ('topk', 'nystrom'), got {kind!r}")
     rank = check_int("rank", rank, minimum=0, maximum=op.shape[0])
     if landmarks is not None and kind != "nystrom":
         raise ValueError("landmarks applies to preconditioner='nystrom'")
     if not rank:
         return None, 0
     if kind == "nystrom":
-        pre = nystrom.nystrom_eigensystem(kernel_fn, x, rank, landmarks=landmarks, which=get)
-        return pre, 0
+        return nystrom.nystrom_eigensystem(kernel_fn, x, rank, landmarks=landmarks, which=get), 0
     pre = topk.topk_eigensystem(op, rank)
     return pre, int(pre.block_products)
 
@@ -238,15 +223,14 @@ def ensemble_mean_matfree(
     v = eig.eigenvectors
     c = v.T @ y2  # (m, C): y lies in the reduction's space exactly
     fac = flow_mode_factors(eig, jnp.asarray(tau))  # (T, m): e^{−λτ}, 1 − e^{−λτ}, that /λ
-    train = jnp.einsum("nm,tm,mc->tnc", v, fac.fitted, c).reshape((len(t_arr),) + y.shape)
+    train = through_modes(v, fac.fitted, c).reshape((len(t_arr),) + y.shape)
     test = None
     if x_test is not None:
         test_op = operators.kernel_operator(
             kernel_fn, x_test, x_train, tile_size=tile_size, which=get
         )
         kv = test_op.apply(v)  # (n_test, m) K(X_test, X)·V, one pass
-        test = jnp.einsum("am,tm,mc->tac", kv, fac.test_weight, c)
-        test = test.reshape((len(t_arr), kv.shape[0]) + y.shape[1:])
+        test = through_modes(kv, fac.test_weight, c).reshape((len(t_arr), len(kv)) + y.shape[1:])
     k = int(top.eigenvalues.shape[0])
     resid = fac.residual[:, :, None] * c[None]  # (T, m, C)
     tail0 = jnp.sqrt(jnp.sum(c[k:] ** 2))

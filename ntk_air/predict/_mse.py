@@ -21,10 +21,8 @@ import numpy as np
 
 from .._checks import as_float_array, check_finite
 from ..dynamics._linearized import flow_mode_factors
-from ..spectral._eigen import from_eigenbasis, require_symmetric, to_eigenbasis
+from ..spectral._eigen import apply_spectral_filter, require_symmetric, to_eigenbasis
 from ._spectral import TrainKernel, positive_float, solve_dtype, train_kernel
-
-__all__ = ["Gaussian", "gradient_descent_mse", "gradient_descent_mse_ensemble", "gp_inference"]
 
 GETS = ("nngp", "ntk")
 
@@ -123,9 +121,7 @@ def _check_cross(k_td, n: int, name: str, dtype, get=None):
 
 def _solve(tk: TrainKernel, b):
     """(K + δI)⁺ b for b (n[, c]): 1/λ on λ > tol, 0 on the numerical null space."""
-    w = flow_mode_factors(tk.eig, np.inf).test_weight[0]
-    c = to_eigenbasis(tk.eig, b)
-    return from_eigenbasis(tk.eig, (w[:, None] * c) if c.ndim == 2 else w * c)
+    return apply_spectral_filter(tk.eig, flow_mode_factors(tk.eig, np.inf).test_weight[0], b)
 
 
 def _with_diagnostics(predict_fn, train_kernel_of):
@@ -212,11 +208,11 @@ def gradient_descent_mse(
             factors = flow_mode_factors(tk.eig, tau)
             c = to_eigenbasis(tk.eig, residual0)  # (n[, k])
             train = test = None
+            v = tk.eig.eigenvectors
             if f0 is not None:
-                train = _leading(f0 - _apply(tk.eig.eigenvectors, factors.fitted, c), t_shape)
+                train = _leading(f0 - through_modes(v, factors.fitted, c), t_shape)
             if k_td is not None:
-                a = k_td @ tk.eig.eigenvectors
-                test = _leading(g0 - _apply(a, factors.test_weight, c), t_shape)
+                test = _leading(g0 - through_modes(k_td @ v, factors.test_weight, c), t_shape)
         if fx_test_0 is None:
             return train
         if fx_train_0 is None:
@@ -226,7 +222,7 @@ def gradient_descent_mse(
     return _with_diagnostics(predict_fn, lambda get: tk)
 
 
-def _apply(a, g, c):
+def through_modes(a, g, c):
     """a diag(g_t) c for every time: a (m, n), g (T, n), c (n[, k]) → (T, m[, k])."""
     if c.ndim == 1:
         return (g * c) @ a.T
@@ -330,10 +326,10 @@ def _ensemble_moments(eig, tau, y2, k_td, s_eig, s_td, s_tt, get: str, compute_c
     f = flow_mode_factors(eig, tau)
     c = to_eigenbasis(eig, y2)
     if k_td is None:
-        mean = _apply(v, f.fitted, c)
+        mean = through_modes(v, f.fitted, c)
     else:
         a = k_td @ v  # (m, n) K(x_test, X) V
-        mean = _apply(a, f.test_weight, c)
+        mean = through_modes(a, f.test_weight, c)
     if not compute_cov:
         return mean, None
     if k_td is None:

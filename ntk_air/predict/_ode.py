@@ -13,8 +13,6 @@ from .._checks import as_float_array, check_finite
 from ._mse import _check_cross, check_targets
 from ._spectral import positive_float, solve_dtype, train_kernel
 
-__all__ = ["ODEState", "gradient_descent", "max_learning_rate"]
-
 
 class ODEState(NamedTuple):
     """State of the function-space ODE (neural-tangents' `predict.ODEState`; a pytree)."""

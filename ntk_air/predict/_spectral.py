@@ -18,8 +18,6 @@ import numpy as np
 from .._checks import as_float_array, check_finite, resolve_dtype
 from ..spectral._eigen import Eigensystem, NegativeEigenvalueWarning, eigensystem
 
-__all__ = ["KernelDiagnostics", "NotPositiveSemidefiniteError", "TrainKernel", "train_kernel"]
-
 
 class NotPositiveSemidefiniteError(ValueError):
     """A train kernel had an eigenvalue more negative than rounding explains."""
