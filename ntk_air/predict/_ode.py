@@ -102,7 +102,6 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
         test_shape = None if k_td is None else (k_td.shape[0],) + y.shape[1:]
         if momentum is None and (q0 is not None or q0_test is not None):
             raise ValueError("momentum state (qx_train / qx_test) given, but momentum is None")
-
         state = ODEState(
             filled(f0, y.shape), None if fx_test_0 is None else filled(fx_test_0, test_shape)
         )
