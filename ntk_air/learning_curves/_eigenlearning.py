@@ -458,15 +458,11 @@ def tail_spread(spectrum: PopulationSpectrum, n, ridge=0.0, noise_variance=0.0) 
 
 
 class PopulationKernel(NamedTuple):
-    """Access to a population's kernel without assuming it is stored (not a pytree).
+    """Access to a population's kernel without assuming it is stored (not a pytree)."""
 
-    `gram(idx)` → K(X_D, X_D) (n, n); `rows(idx, A)` → K(X, X_D) A (N, b) for the whole
-    population X (N points). Both are compiled (if at all) once per n, not once per draw.
-    """
-
-    size: int  # N
-    gram: Callable  # idx (n,) → (n, n)
-    rows: Callable  # idx (n,), A (n, b) → (N, b)
+    size: int  # N, the population's points X
+    gram: Callable  # idx (n,) → K(X_D, X_D) (n, n)
+    rows: Callable  # idx (n,), A (n, b) → K(X, X_D) A (N, b)
 
 
 def dense_population_kernel(K) -> PopulationKernel:
