@@ -24,9 +24,17 @@ from ..dynamics._linearized import (
     log_spaced_steps,
     resolve_step_size,
 )
-from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
+from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop
 from ..spectral._label_spectrum import AIRSpectra, air_spectra
-from ._system import KernelSystem, Progress, data_summary, kernel_system, report_progress
+from ._system import (
+    KernelSystem,
+    Progress,
+    data_summary,
+    kernel_system,
+    plan_spectrum,
+    report_progress,
+    sizes,
+)
 
 __all__ = [
     "AIRConfig",
@@ -156,18 +164,8 @@ def air_plan(
       ...     print(str(err)[:54])
       air: 160 training points, top 160 modes, 10⁹ steps (de
     """
-    x = np.asarray(dataset.x)
-    y = np.asarray(dataset.y)
     budget = Budget() if budget is None else budget
-    choice = plan_solver(
-        x.shape[0],
-        budget=budget,
-        dtype=str(np.dtype(dtype or x.dtype)),
-        n_test=int(np.shape(dataset.x_test)[0]),
-        n_labels=2 * (1 if y.ndim == 1 else y.shape[1]),  # the Krylov space of (y, ŷ)
-        d=int(np.prod(x.shape[1:])),
-        what="air",
-    )
+    choice = plan_spectrum(dataset, budget, dtype, "air")
     if config is not None:
         check_loop(
             air_estimate(dataset, config, choice, dtype=dtype),
@@ -192,9 +190,8 @@ def air_estimate(dataset, config: AIRConfig, choice: SolverChoice, *, dtype=None
       >>> est.memory_bytes > 10**12
       True
     """
-    x, y = np.asarray(dataset.x), np.asarray(dataset.y)
-    size = np.dtype(str(np.dtype(dtype or x.dtype))).itemsize
-    n_test, cols = int(np.shape(dataset.x_test)[0]), 1 if y.ndim == 1 else y.shape[1]
+    n, n_test, cols = sizes(dataset)
+    size = np.dtype(dtype or np.asarray(dataset.x).dtype).itemsize
     num, steps = int(config.num_steps), config.steps
     if steps is None:
         grid, shown = num, num
@@ -207,9 +204,7 @@ def air_estimate(dataset, config: AIRConfig, choice: SolverChoice, *, dtype=None
     dynamics = (
         3 * grid * _GRID_SECONDS + shown * cols * r * (n_test + 8) * DEFAULT_RATES["flop_seconds"]
     )
-    what = (
-        f"air: {x.shape[0]} training points, top {r} modes, {_count(shown)} steps ({choice.solver})"
-    )
+    what = f"air: {n} training points, top {r} modes, {_count(shown)} steps ({choice.solver})"
     return LoopEstimate(
         what,
         choice.seconds + dynamics,

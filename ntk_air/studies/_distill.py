@@ -45,7 +45,7 @@ from ..distillation._targets import (
 from ..dynamics._early_stopping import UCurve, u_curve
 from ..dynamics._linearized import resolve_step_size
 from ..dynamics._record import Record
-from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
+from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop
 from ..spectral._label_spectrum import air_spectra
 from ._system import (
     DEFAULT_KRYLOV_STEPS,
@@ -53,7 +53,9 @@ from ._system import (
     Progress,
     data_summary,
     kernel_system,
+    plan_spectrum,
     report_progress,
+    sizes,
 )
 
 __all__ = [
@@ -136,13 +138,11 @@ class DistillConfig:
         if not (check_bool("soft", self.soft) or check_bool("hard", self.hard)):
             raise ValueError("soft and hard are both False: no target variant would run")
         check_choice("schedule", self.schedule, SCHEDULES)
-        if self.rules is not None:
-            for rule in check_sequence("rules", self.rules):
-                check_choice("rules", rule, RULE_NAMES)
+        for rule in check_optional(check_sequence, "rules", self.rules) or ():
+            check_choice("rules", rule, RULE_NAMES)
         for name in ("alphas", "betas", "xis"):
-            if getattr(self, name) is not None:
-                for v in check_sequence(name, getattr(self, name)):
-                    check_real(name, v)
+            for v in check_optional(check_sequence, name, getattr(self, name)) or ():
+                check_real(name, v)
         extra = check_sequence("extra_rules", self.extra_rules, allow_empty=True)
         if not all(
             isinstance(e, tuple | list) and len(e) == 2 and isinstance(e[0], str) for e in extra
@@ -348,8 +348,7 @@ def _topk_plan(dataset, c: DistillConfig, budget: Budget, step_rules, round_rule
     others = [(lab, r) for lab, r in step_rules if not _runs_on_reduction(r)]
     rounds = [(lab, r) for lab, r in round_rules if not _is_hard(r)]
     skipped = [(lab, _ROUNDS_SKIP) for lab, r in round_rules if _is_hard(r)]
-    n, n_test = int(np.shape(dataset.x)[0]), int(np.shape(dataset.x_test)[0])
-    cols = 1 if np.ndim(dataset.y) == 1 else np.shape(dataset.y)[1]
+    n, n_test, cols = sizes(dataset)
     op_s = 0.0
     if others:
         op_s = _operator_seconds(n, n_test, cols, len(others), c.steps, _record_every(c))
@@ -393,11 +392,8 @@ def distill_plan(
       ('dense', True)
     """
     budget = Budget() if budget is None else budget
-    x, y = np.asarray(dataset.x), np.asarray(dataset.y)
-    n, n_test = x.shape[0], int(np.shape(dataset.x_test)[0])
-    cols = 1 if y.ndim == 1 else y.shape[1]
-    dt = str(np.dtype(dtype or x.dtype))
-    size = np.dtype(dt).itemsize
+    n, n_test, cols = sizes(dataset)
+    size = np.dtype(dtype or np.asarray(dataset.x).dtype).itemsize
     c = config
     k_steps = c.krylov_steps
     if k_steps > max(n, DEFAULT_KRYLOV_STEPS):  # each pass adds a dimension or ends the space
@@ -406,15 +402,7 @@ def distill_plan(
             f"{n} points (each adds at least one dimension until the space is invariant); give "
             f"at most {max(n, DEFAULT_KRYLOV_STEPS)}"
         )
-    choice = plan_solver(
-        n,
-        budget=budget,
-        dtype=dt,
-        n_test=n_test,
-        n_labels=2 * cols,  # the Krylov spaces of y and ŷ ride along the eigensolver's passes
-        d=int(np.prod(x.shape[1:])),
-        what="distill",
-    )
+    choice = plan_spectrum(dataset, budget, dtype, "distill")
     step_rules, round_rules = _config_rules(c, ramp=1.0, ridge=1.0)  # placeholders: same kinds
     r_steps, r_rounds = len(step_rules), len(round_rules)
     r = DEFAULT_RATES

@@ -26,7 +26,7 @@ from ..spectral._resources import (
     estimate_dense,
     estimate_topk,
 )
-from ._system import data_summary, report_progress, require_tiled
+from ._system import data_summary, report_progress, require_tiled, sizes
 
 __all__ = [
     "LearningCurveConfig",
@@ -150,9 +150,7 @@ def learning_curve_plan(dataset, config: LearningCurveConfig, budget: Budget | N
       True
     """
     budget = Budget() if budget is None else budget
-    N = int(np.shape(dataset.x)[0])
-    y_shape = np.shape(dataset.y)
-    cols = 1 if len(y_shape) == 1 else int(y_shape[1])
+    N, _, cols = sizes(dataset)
     fits = len(config.ridge) + len(config.times)
     if config.solver == "dense":
         spectral = estimate_dense(max(N, 1))

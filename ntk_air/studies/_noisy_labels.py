@@ -28,12 +28,8 @@ from ._noisy_config import (
     BUILTIN_DATASETS,
     DEFAULT_N_TRAIN,
     EARLY_STOPPING,
-    METHODS,
-    NOISES,
     PRESETS,
     SELF_DISTILLATION,
-    SWEEP_RATES,
-    TRAINED_METHODS,
     NoisyLabelsConfig,
     default_lr,
     learning_rate,
@@ -45,9 +41,7 @@ from ._noisy_config import (
 )
 from ._noisy_data import Split, load_clean, noisy_split_labels, split_dataset
 from ._noisy_results import (
-    Comparison,
     Curves,
-    MethodSummary,
     NoisyLabelsStudy,
     SettingResult,
     compare_setting,
@@ -59,20 +53,14 @@ from ._system import Progress, kernel_system, network_size, report_progress
 
 __all__ = [
     "noisy_labels_estimate",
-    "METHODS",
-    "TRAINED_METHODS",
     "SELF_DISTILLATION",
     "EARLY_STOPPING",
-    "NOISES",
-    "SWEEP_RATES",
     "BUILTIN_DATASETS",
     "NoisyLabelsConfig",
     "Split",
     "Curves",
     "SettingResult",
     "NoisyLabelsStudy",
-    "MethodSummary",
-    "Comparison",
     "noisy_labels",
     "load_clean",
     "split_dataset",

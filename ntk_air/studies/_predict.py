@@ -16,7 +16,7 @@ import numpy as np
 from .. import predict as P
 from .._checks import check_bool, check_choice, check_real, check_sequence
 from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
-from ._system import Progress, data_summary, report_progress
+from ._system import Progress, data_summary, report_progress, sizes
 
 __all__ = ["PredictConfig", "PredictStudy", "predict", "predict_plan"]
 
@@ -100,9 +100,7 @@ def predict_plan(
     config = PredictConfig() if config is None else config
     budget = Budget() if budget is None else budget
     times = _check_times(config.times)
-    n, m = int(np.shape(dataset.x)[0]), int(np.shape(dataset.x_test)[0])
-    y_shape = np.shape(dataset.y)
-    cols = 1 if len(y_shape) == 1 else int(y_shape[1])
+    n, m, cols = sizes(dataset)
     kernels = max(1, len(tuple(config.get)))
     choice = plan_solver(
         n,

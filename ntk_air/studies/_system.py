@@ -12,7 +12,7 @@ import numpy as np
 from ..data import dataset_task
 from ..spectral._eigen import Eigensystem, eigensystem
 from ..spectral._problem import LinearProblem, linear_problem
-from ..spectral._resources import SolverChoice
+from ..spectral._resources import Budget, SolverChoice, plan_solver
 
 __all__ = [
     "KernelSystem",
@@ -21,6 +21,8 @@ __all__ = [
     "Progress",
     "data_summary",
     "network_size",
+    "plan_spectrum",
+    "sizes",
     "report_progress",
 ]
 
@@ -175,6 +177,24 @@ def data_summary(dataset) -> dict:
         "one_hot": bool(np.ndim(dataset.y) == 2),
         **info,
     }
+
+
+def sizes(dataset) -> tuple[int, int, int]:
+    """(n, n_test, label columns C) of a data set, from its shapes alone."""
+    y_shape = np.shape(dataset.y)
+    cols = 1 if len(y_shape) == 1 else int(y_shape[1])
+    return int(np.shape(dataset.x)[0]), int(np.shape(dataset.x_test)[0]), cols
+
+
+def plan_spectrum(dataset, budget: Budget, dtype, what: str) -> SolverChoice:
+    """`resources.plan_solver` for a study of the data set's labels, (y, ŷ) riding along."""
+    x = np.asarray(dataset.x)
+    n, n_test, cols = sizes(dataset)
+    dtype = str(np.dtype(dtype or x.dtype))
+    d = int(np.prod(x.shape[1:]))
+    return plan_solver(
+        n, budget=budget, dtype=dtype, n_test=n_test, n_labels=2 * cols, d=d, what=what
+    )
 
 
 def network_size(arch, d, out, *, widths=(), channels=(), input_shape=None):
