@@ -1,15 +1,8 @@
 """The AIR study: label energy per NTK mode, fitted fractions and the early-stopping U-curve.
 
-One eigendecomposition of K(X, X) gives everything (docs/science/air.md, docs/science/dynamics.md):
-the energy of clean labels ŷ, noise e = y − ŷ and noisy labels y per eigenmode, and the closed-form
-linearized GD trajectory from u(0) = 0 at log-spaced steps, on train and test points.
-
-When K and its eigenvectors do not fit the memory budget (`resources.plan_solver`, solver
-"auto"), or with solver "topk", the kernel system is matrix-free (`kernel_system`): the top-k
-eigenpairs by block Krylov iteration on the kernel operator and the Rayleigh–Ritz reduction of K
-to them and the Krylov space of (y, ŷ) (`matfree.ritz_reduction`). The same code then gives
-exact per-mode energies of the top k plus one tail bucket per label kind, and the dynamics on
-the reduction (exact along the top k, the Galerkin approximation beyond).
+One eigensystem of K(X, X), dense or top-k (`kernel_system`), gives the energy of ŷ, e = y − ŷ
+and y per mode and the closed-form GD trajectory from u(0) = 0 on train and test points
+(docs/science/air.md, docs/science/dynamics.md, docs/guide/air.md).
 """
 
 from __future__ import annotations
@@ -31,9 +24,17 @@ from ..dynamics._linearized import (
     log_spaced_steps,
     resolve_step_size,
 )
-from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
+from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop
 from ..spectral._label_spectrum import AIRSpectra, air_spectra
-from ._system import KernelSystem, Progress, data_summary, kernel_system, report_progress
+from ._system import (
+    KernelSystem,
+    Progress,
+    data_summary,
+    kernel_system,
+    plan_spectrum,
+    report_progress,
+    sizes,
+)
 
 __all__ = [
     "AIRConfig",
@@ -50,12 +51,10 @@ FIT_LEVELS = (0.5, 0.9, 0.99)
 
 @dataclasses.dataclass(frozen=True)
 class AIRConfig:
-    """Options of the AIR study.
+    """Options of the AIR study (each option's help says what it is).
 
-    steps: None (a horizon that shows the whole U-curve, `early_stopping.noise_fit_horizon`), a
-      largest step (log-spaced steps up to it), or an explicit array of steps.
-    num_steps: log-spaced points when `steps` is None or a scalar.
-    eta: GD step size (None: 1/λ_max). force: allow η ≥ 2/λ_max.
+    steps: None (`early_stopping.noise_fit_horizon`), a largest step (`num_steps` log-spaced
+    steps up to it) or an explicit array of steps.
     """
 
     steps: Any = param(
@@ -70,7 +69,6 @@ class AIRConfig:
     force: bool = param(False, "allow η ≥ 2/λ_max (diverging GD) instead of an error", flag=True)
 
     def __post_init__(self):
-        """Every option checked at construction, one sentence naming the bad one."""
         check_int("num_steps", self.num_steps, minimum=2)
         check_optional(check_real, "eta", self.eta, minimum=0, open_min=True)
         check_bool("force", self.force)
@@ -106,13 +104,8 @@ class AIRStudy(NamedTuple):
 
 
 class TopKDiagnostics(NamedTuple):
-    """What the top-k path adds: the energy outside the k modes, residuals and tail bounds.
-
-    With the top-k solver the AIRStudy's per-mode arrays (eigenvalues, energies, half-lives)
-    have k entries, largest eigenvalue first; fitted fractions and the U-curve come from the
-    Rayleigh–Ritz reduction (the tail by the Galerkin approximation); alignment, complexity and
-    the most negative eigenvalue need the whole spectrum and are NaN.
-    """
+    """What the top-k path adds: the energy outside the k modes, residuals and tail bounds
+    (alignment, complexity and the most negative eigenvalue need the whole spectrum: NaN)."""
 
     tail_clean: jax.Array  # () ‖(I − V_kV_kᵀ)ŷ‖² / ‖ŷ‖²
     tail_noise: jax.Array  # () the same for e = y − ŷ (NaN when e = 0)
@@ -131,18 +124,15 @@ class TopKDiagnostics(NamedTuple):
 
 def _steps_to_fit(steps, f_clean, f_noise) -> dict:
     """{level: {"clean": step, "noise": step}}: the first step each part is fitted to `level`."""
+
+    def first(fractions, level):
+        hit = np.flatnonzero(np.asarray(fractions) >= level)
+        return float(steps[hit[0]]) if hit.size else None
+
     return {
-        f"{level:g}": {
-            "clean": _first_step_reaching(steps, f_clean, level),
-            "noise": _first_step_reaching(steps, f_noise, level),
-        }
+        f"{level:g}": {"clean": first(f_clean, level), "noise": first(f_noise, level)}
         for level in FIT_LEVELS
     }
-
-
-def _first_step_reaching(steps, fractions, level):
-    hit = np.flatnonzero(np.asarray(fractions) >= level)
-    return float(steps[hit[0]]) if hit.size else None
 
 
 def air_plan(
@@ -150,9 +140,7 @@ def air_plan(
 ) -> SolverChoice:
     """The spectral path of `air` for this data set and budget, decided before allocating.
 
-    With `config`, the whole run is checked too (`air_estimate`): the spectral path's time plus
-    the dynamics' against `budget.seconds` (unless `budget.force`), the dynamics' arrays against
-    the memory budget.
+    With `config` the whole run (`air_estimate`) is checked against the time and memory budget.
 
     Args:
       dataset: `data.Dataset` (only the shapes and dtype of its arrays are read).
@@ -176,18 +164,8 @@ def air_plan(
       ...     print(str(err)[:54])
       air: 160 training points, top 160 modes, 10⁹ steps (de
     """
-    x = np.asarray(dataset.x)
-    y = np.asarray(dataset.y)
     budget = Budget() if budget is None else budget
-    choice = plan_solver(
-        x.shape[0],
-        budget=budget,
-        dtype=str(np.dtype(dtype or x.dtype)),
-        n_test=int(np.shape(dataset.x_test)[0]),
-        n_labels=2 * (1 if y.ndim == 1 else y.shape[1]),  # the Krylov space of (y, ŷ)
-        d=int(np.prod(x.shape[1:])),
-        what="air",
-    )
+    choice = plan_spectrum(dataset, budget, dtype, "air")
     if config is not None:
         check_loop(
             air_estimate(dataset, config, choice, dtype=dtype),
@@ -203,12 +181,8 @@ def air_plan(
 
 def air_estimate(dataset, config: AIRConfig, choice: SolverChoice, *, dtype=None) -> LoopEstimate:
     """Time and memory of a whole `air` run on the path `choice`: the spectral path's estimate
-    plus the dynamics at T steps (log-spaced: T ≤ num_steps).
-
-    The dynamics hold the step grid (3 × num_steps float64 while it is made unique) and, per
-    step, the mode factors, fitted fractions and the train/test curves: about
-    itemsize · T · C · (4r + 2·n_test) bytes for r modes and C label columns; they cost about
-    T · C · r · (n_test + 8) multiply-adds.
+    plus the dynamics at T steps, ≈ itemsize·T·C·(4r + 2·n_test) bytes and T·C·r·(n_test + 8)
+    multiply-adds for r modes and C label columns.
 
     Example:
       >>> ds = ntk_air.data.clusters()
@@ -216,9 +190,8 @@ def air_estimate(dataset, config: AIRConfig, choice: SolverChoice, *, dtype=None
       >>> est.memory_bytes > 10**12
       True
     """
-    x, y = np.asarray(dataset.x), np.asarray(dataset.y)
-    size = np.dtype(str(np.dtype(dtype or x.dtype))).itemsize
-    n_test, cols = int(np.shape(dataset.x_test)[0]), 1 if y.ndim == 1 else y.shape[1]
+    n, n_test, cols = sizes(dataset)
+    size = np.dtype(dtype or np.asarray(dataset.x).dtype).itemsize
     num, steps = int(config.num_steps), config.steps
     if steps is None:
         grid, shown = num, num
@@ -231,9 +204,7 @@ def air_estimate(dataset, config: AIRConfig, choice: SolverChoice, *, dtype=None
     dynamics = (
         3 * grid * _GRID_SECONDS + shown * cols * r * (n_test + 8) * DEFAULT_RATES["flop_seconds"]
     )
-    what = (
-        f"air: {x.shape[0]} training points, top {r} modes, {_count(shown)} steps ({choice.solver})"
-    )
+    what = f"air: {n} training points, top {r} modes, {_count(shown)} steps ({choice.solver})"
     return LoopEstimate(
         what,
         choice.seconds + dynamics,
@@ -263,21 +234,15 @@ def air(
 ) -> AIRStudy:
     """AIR of a data set under a kernel: spectra, fitted fractions, U-curve (no files, no output).
 
-    The same code on both spectral paths (`kernel_system`): on the top-k one the per-mode
-    arrays hold the top k modes and `topk` what lies beyond them; the dynamics run on the
-    Rayleigh–Ritz reduction, which holds the labels exactly.
+    On the top-k path the per-mode arrays hold the top k modes and `topk` what lies beyond.
 
     Args:
-      dataset: `data.Dataset` (y noisy, y_clean ground truth; ±1 vectors or one-hot, or real
-        targets (n,) / (n, k) for regression: `data.dataset_task`).
+      dataset: `data.Dataset` (y noisy, y_clean ground truth; class or real-valued labels).
       kernel_fn: a `KernelFn`; ignored when `system` is given.
       config: `AIRConfig`.
-      system: precomputed kernels and eigensystem (`kernel_system`), so that several studies
-        of one data set decompose once.
+      system: precomputed kernels and eigensystem (`kernel_system`), shared between studies.
       progress: progress(stage, done, total) after each stage.
-      budget: `resources.Budget` (solver "auto"/"dense"/"topk", rank, memory budget) or a
-        `SolverChoice` from `air_plan`; default `Budget()` (auto, the available memory).
-        Ignored when `system` is given.
+      budget: `resources.Budget` or a `SolverChoice` from `air_plan`; ignored with `system`.
 
     Returns:
       AIRStudy (its `solver` field says which path ran).

@@ -1,23 +1,11 @@
 """The self-distillation study: every target rule on one data set and kernel, vs early stopping.
 
-Plain GD's U-curve (closed form, every step) gives the best early stop; each step rule (R1,
-R1-lag, R2, R3, bootstrapping, soft and hard, and any rule of your own) runs through
-`distill.self_distill` on the fastest engine for it; round rules (ξ-weighted, repeated ridge)
-through `rounds.distill_rounds`. The question each run answers: does it end below the best early
-stop, without stopping early?
-
-When K and its eigenvectors do not fit the memory budget (`resources.plan_solver`, solver
-"auto"), or with solver "topk", the kernel system is the Rayleigh–Ritz reduction of K to the
-top-k eigenvectors plus the Krylov space of (y, ŷ) (`_system.kernel_system`,
-`matfree.ritz_reduction`) and the same code runs on it: plain GD, the soft rules with an α that
-does not depend on the predictions (R1, R1-lag, R3, bootstrapping; any schedule or warm-up) and
-the soft round rules, exact along the top k modes and Galerkin on the tail; each result carries
-an error estimate (the change when the Krylov space loses two blocks' worth of columns: an
-estimate, not a bound). Hard, adaptive and your own rules need K·(u − ỹ) over all n points at
-every step (their targets leave every fixed subspace): they run exactly on the
-`distill.OperatorScan` engine (one pass of the kernel operator per step) when that fits the time
-limit (or with force), else they are skipped and listed with the estimate; hard round rules are
-skipped (a ridge solve per round).
+Plain GD's closed-form U-curve gives the best early stop; each step rule runs through
+`distill.self_distill` on its fastest engine, each round rule through `rounds.distill_rounds`.
+On the top-k path (`_system.kernel_system`) the soft rules with a fixed α run on the
+Rayleigh–Ritz reduction with an error estimate, the others by one operator pass per step when
+that fits the time limit, else they are skipped (docs/guide/distill.md,
+docs/science/distillation.md).
 """
 
 from __future__ import annotations
@@ -57,7 +45,7 @@ from ..distillation._targets import (
 from ..dynamics._early_stopping import UCurve, u_curve
 from ..dynamics._linearized import resolve_step_size
 from ..dynamics._record import Record
-from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
+from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop
 from ..spectral._label_spectrum import air_spectra
 from ._system import (
     DEFAULT_KRYLOV_STEPS,
@@ -65,7 +53,9 @@ from ._system import (
     Progress,
     data_summary,
     kernel_system,
+    plan_spectrum,
     report_progress,
+    sizes,
 )
 
 __all__ = [
@@ -84,18 +74,10 @@ DEFAULT_STEPS = 2000
 
 @dataclasses.dataclass(frozen=True)
 class DistillConfig:
-    """Options of the self-distillation study.
+    """Options of the self-distillation study (each option's help says what it is).
 
-    rules: rule family names (subset of `targets.RULE_NAMES`; None: all).
-    alphas, betas, xis: values for R1/R2/R3, bootstrapping's β and the ξ rounds (None: defaults).
-    ridge: c of the round students (None: `rounds.default_ridge`, 0.1·tr(H)/n).
-    rounds: number of rounds. student_steps: GD student for ξ rounds (0: ridge).
-    soft, hard: which target variants. schedule, ramp: α schedule (ramp None: steps/10).
-    steps: GD steps. eta: step size (None: 1/λ_max). record_every: None: max(1, steps/500).
-    extra_rules: ((label, rule), …) of your own — any `targets.TargetRule` or `AffineRule`.
-    krylov_steps: the matrix-free path only: passes of `matfree.deflated_krylov` (width 2C)
-      behind the Rayleigh–Ritz reduction (`_system.DEFAULT_KRYLOV_STEPS`; 0 or 1: the labels
-      alone, one pass, least accurate).
+    soft, hard: which target variants run. extra_rules: ((label, rule), …) of your own, any
+    `targets.TargetRule` or `AffineRule`.
     """
 
     rules: tuple | None = param(
@@ -144,8 +126,7 @@ class DistillConfig:
     )
 
     def __post_init__(self):
-        """Every option checked at construction, one sentence naming the bad one (the ranges
-        of α, β and ξ are the rules' own, checked when they are built)."""
+        """Every option checked, one sentence naming the bad one (α, β, ξ by the rules)."""
         check_int("steps", self.steps, minimum=1)
         check_int("rounds", self.rounds, minimum=0)
         check_int("student_steps", self.student_steps, minimum=0)
@@ -157,13 +138,11 @@ class DistillConfig:
         if not (check_bool("soft", self.soft) or check_bool("hard", self.hard)):
             raise ValueError("soft and hard are both False: no target variant would run")
         check_choice("schedule", self.schedule, SCHEDULES)
-        if self.rules is not None:
-            for rule in check_sequence("rules", self.rules):
-                check_choice("rules", rule, RULE_NAMES)
+        for rule in check_optional(check_sequence, "rules", self.rules) or ():
+            check_choice("rules", rule, RULE_NAMES)
         for name in ("alphas", "betas", "xis"):
-            if getattr(self, name) is not None:
-                for v in check_sequence(name, getattr(self, name)):
-                    check_real(name, v)
+            for v in check_optional(check_sequence, name, getattr(self, name)) or ():
+                check_real(name, v)
         extra = check_sequence("extra_rules", self.extra_rules, allow_empty=True)
         if not all(
             isinstance(e, tuple | list) and len(e) == 2 and isinstance(e[0], str) for e in extra
@@ -191,9 +170,7 @@ class RuleRun(NamedTuple):
     dist_train: np.ndarray  # (r,)
     dist_test: np.ndarray  # (r,)
     u_final: np.ndarray  # (n[, C]) final training predictions
-    error_estimate: float | None = None  # top-k path: max over recorded steps of the change in
-    #   dist_train when the Krylov space loses two blocks' worth of columns (an estimate of its
-    #   error, not a bound); else None
+    error_estimate: float | None = None  # top-k: max change of dist_train on a coarser reduction
     error_estimate_test: float | None = None  # the same for dist_test
     final_mse: float | None = None  # ‖u − ŷ‖²/(n·C) at the last step (round)
     final_test_mse: float | None = None  # the same on the test points (NaN without)
@@ -236,8 +213,7 @@ class DistillStudy(NamedTuple):
     loops: LoopEstimate | None = None  # the loops' time and recording estimate, checked first
     topk: DistillTopK | None = None  # the matrix-free path only
     task: str = "classification"  # or "regression": accuracy and margin NaN, MSE is the metric
-    skipped_rules: tuple = ()  # ((label, reason), …): rules that need classes, not run on a
-    #   regression task
+    skipped_rules: tuple = ()  # ((label, reason), …): rules needing classes, on a regression task
 
 
 def _summary(label, kind, params, engine, run, i):
@@ -304,24 +280,20 @@ def _config_rules(c: DistillConfig, *, ramp: float, ridge: float) -> tuple[list,
 
 
 def _task_rules(step_rules, round_rules, task: str):
-    """(step rules, round rules, skipped) for the task: on a regression task the rules that need
-    classes (hard targets, adaptive α: `targets.needs_classes`) are left out and listed with
-    the reason; a config that leaves nothing but plain GD is refused in one sentence."""
+    """(step rules, round rules, skipped): regression leaves out the rules that need classes."""
     if task != "regression":
         return step_rules, round_rules, ()
-    skipped, kept_steps, kept_rounds = [], [], []
-    for lab, r in step_rules:
-        why = needs_classes(r)
-        if why is None:
-            kept_steps.append((lab, r))
-        else:
-            skipped.append((lab, f"uses {why}, which need class labels (task 'regression')"))
-    for lab, r in round_rules:
-        if bool(float(r.hard)):
-            why = "hard targets (the sign or argmax)"
-            skipped.append((lab, f"uses {why}, which need class labels (task 'regression')"))
-        else:
-            kept_rounds.append((lab, r))
+    hard = "hard targets (the sign or argmax)"
+    reasons = [needs_classes(r) for _, r in step_rules]
+    reasons += [hard if _is_hard(r) else None for _, r in round_rules]
+    rules = list(zip(step_rules + round_rules, reasons, strict=True))
+    kept_steps = [rule for rule, why in rules[: len(step_rules)] if why is None]
+    kept_rounds = [rule for rule, why in rules[len(step_rules) :] if why is None]
+    skipped = [
+        (lab, f"uses {why}, which need class labels (task 'regression')")
+        for (lab, _), why in rules
+        if why is not None
+    ]
     if skipped and len(kept_steps) + len(kept_rounds) <= 1:
         raise ValueError(
             "distill: the targets are real-valued (task 'regression') and every rule asked for "
@@ -330,14 +302,16 @@ def _task_rules(step_rules, round_rules, task: str):
     return kept_steps, kept_rounds, tuple(skipped)
 
 
-def _rule_counts(c: DistillConfig) -> tuple[int, int]:
-    """(step rules, round rules) the config asks for (no kernel needed)."""
-    step_rules, round_rules = _config_rules(c, ramp=1.0, ridge=1.0)
-    return len(step_rules), len(round_rules)
+def _is_hard(rule) -> bool:
+    return bool(float(rule.hard))
+
+
+def _record_every(c: DistillConfig) -> int:
+    return max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
 
 
 class _TopKRules(NamedTuple):
-    """Which rules the matrix-free path runs how: decided by `_topk_rules` before any work."""
+    """Which rules the matrix-free path runs how, decided before any work."""
 
     reduced_steps: list  # (label, rule): soft, α independent of u → the Rayleigh–Ritz reduction
     reduced_rounds: list  # soft round rules → the reduction
@@ -358,8 +332,8 @@ def _runs_on_reduction(rule) -> bool:
 
 
 def _operator_seconds(n, n_test, cols, rules, steps, every) -> float:
-    """Time of the `distill.OperatorScan` engine: per step one symmetric pass of width R·C (½n²
-    kernel entries) plus a Python-side step; per record one pass of K(X_test, X)."""
+    """Time of `distill.OperatorScan`: a symmetric pass of width R·C per step, K(X_test, X) per
+    record."""
     r = DEFAULT_RATES
     width = rules * cols
     per_step = 0.5 * n * n * r["entry_seconds"] + 2.0 * n * n * width * r["flop_seconds"]
@@ -367,15 +341,18 @@ def _operator_seconds(n, n_test, cols, rules, steps, every) -> float:
     return steps * (per_step + 1e-3) + (steps // every + 1) * per_record
 
 
-def _topk_rules(step_rules, round_rules, *, n, n_test, cols, steps, every, seconds_left, force):
+def _topk_plan(dataset, c: DistillConfig, budget: Budget, step_rules, round_rules) -> _TopKRules:
     """Split the rules for the matrix-free path; the operator rules run when they fit the time
     left (or with force), else they are skipped with their estimate."""
     reduced = [(lab, r) for lab, r in step_rules if _runs_on_reduction(r)]
     others = [(lab, r) for lab, r in step_rules if not _runs_on_reduction(r)]
-    rounds = [(lab, r) for lab, r in round_rules if not bool(float(r.hard))]
-    skipped = [(lab, _ROUNDS_SKIP) for lab, r in round_rules if bool(float(r.hard))]
-    op_s = _operator_seconds(n, n_test, cols, len(others), steps, every) if others else 0.0
-    if others and not (force or op_s <= seconds_left):
+    rounds = [(lab, r) for lab, r in round_rules if not _is_hard(r)]
+    skipped = [(lab, _ROUNDS_SKIP) for lab, r in round_rules if _is_hard(r)]
+    n, n_test, cols = sizes(dataset)
+    op_s = 0.0
+    if others:
+        op_s = _operator_seconds(n, n_test, cols, len(others), c.steps, _record_every(c))
+    if others and not (budget.force or op_s <= budget.seconds):
         why = (
             f"one pass over K per step (exact, never forming K) would take ~{op_s:.3g} s for "
             f"these rules, beyond the time limit; --force or a larger --time-limit runs them, "
@@ -386,42 +363,20 @@ def _topk_rules(step_rules, round_rules, *, n, n_test, cols, steps, every, secon
     return _TopKRules(reduced, rounds, others, tuple(skipped), op_s)
 
 
-def _topk_plan(dataset, c: DistillConfig, budget: Budget, step_rules, round_rules) -> _TopKRules:
-    """`_topk_rules` for a data set, config and its (label, rule) lists: the plan passes rules
-    built with placeholder ramp and ridge (they do not change a rule's structure), the study the
-    real ones."""
-    y = np.asarray(dataset.y)
-    every = max(1, c.steps // 500) if c.record_every is None else max(1, int(c.record_every))
-    return _topk_rules(
-        step_rules,
-        round_rules,
-        n=int(np.shape(dataset.x)[0]),
-        n_test=int(np.shape(dataset.x_test)[0]),
-        cols=1 if y.ndim == 1 else y.shape[1],
-        steps=c.steps,
-        every=every,
-        seconds_left=budget.seconds,
-        force=budget.force,
-    )
-
-
 def distill_plan(
     dataset, config: DistillConfig = DistillConfig(), budget: Budget | None = None, *, dtype=None
 ) -> tuple[SolverChoice, LoopEstimate]:
     """Memory and time of `distill` for this data set, decided (or refused) before any work.
 
-    The spectral path: dense (K and all its eigenvectors) when it fits the budget, else the
-    matrix-free one (`budget.solver` "auto"; "dense"/"topk" force one), which runs the soft
-    rules whose α does not depend on the predictions on the Rayleigh–Ritz reduction and the
-    others by one operator pass per step when that fits `budget.seconds` (or `budget.force`),
-    else lists them as skipped (when no rule besides plain GD is left this refuses). The loops:
-    each of R step rules costs at most one product K·(u − target) per step (2n²C multiply-adds;
-    2nmC on the reduction with m columns; a pass over K by the operator) plus a fixed step
-    cost; plain GD's closed-form curve holds (steps + 1) × (n + n_test) numbers; recordings
-    steps/record_every × R × (n + n_test). An upper bound: closed-form engines cost less.
+    Dense when K fits the budget, else top-k (`budget.solver` "auto"). Each of R step rules
+    costs at most 2n²C multiply-adds per step (2nmC on a reduction of m columns) plus a fixed
+    step cost; plain GD's curve holds (steps + 1)·(n + n_test) numbers, the recordings
+    steps/record_every·R·(n + n_test). Refuses a top-k run where no rule but plain GD is left.
 
     Args:
-      dataset: `data.Dataset`. config: `DistillConfig`. budget: `resources.Budget`.
+      dataset: `data.Dataset`.
+      config: `DistillConfig`.
+      budget: `resources.Budget`.
       dtype: float32/float64 (default: the dtype of dataset.x).
 
     Returns:
@@ -437,43 +392,27 @@ def distill_plan(
       ('dense', True)
     """
     budget = Budget() if budget is None else budget
-    x, y = np.asarray(dataset.x), np.asarray(dataset.y)
-    n, n_test = x.shape[0], int(np.shape(dataset.x_test)[0])
-    cols = 1 if y.ndim == 1 else y.shape[1]
-    dt = str(np.dtype(dtype or x.dtype))
-    size = np.dtype(dt).itemsize
+    n, n_test, cols = sizes(dataset)
+    size = np.dtype(dtype or np.asarray(dataset.x).dtype).itemsize
     c = config
-    if not isinstance(c.steps, int) or isinstance(c.steps, bool) or c.steps < 1:
-        raise ValueError(f"steps must be a positive int, got {c.steps!r}")
     k_steps = c.krylov_steps
-    if not isinstance(k_steps, int) or isinstance(k_steps, bool) or k_steps < 0:
-        raise ValueError(f"krylov_steps must be an int ≥ 0, got {k_steps!r}")
     if k_steps > max(n, DEFAULT_KRYLOV_STEPS):  # each pass adds a dimension or ends the space
         raise ValueError(
             f"krylov_steps {k_steps} exceeds the {n} passes that can add to the Krylov space of "
             f"{n} points (each adds at least one dimension until the space is invariant); give "
             f"at most {max(n, DEFAULT_KRYLOV_STEPS)}"
         )
-    choice = plan_solver(
-        n,
-        budget=budget,
-        dtype=dt,
-        n_test=n_test,
-        n_labels=2 * cols,  # the Krylov spaces of y and ŷ ride along the eigensolver's passes
-        d=int(np.prod(x.shape[1:])),
-        what="distill",
-    )
-    r_steps, r_rounds = _rule_counts(c)
-    every = max(1, c.steps // 500) if c.record_every is None else max(1, int(c.record_every))
+    choice = plan_spectrum(dataset, budget, dtype, "distill")
+    step_rules, round_rules = _config_rules(c, ramp=1.0, ridge=1.0)  # placeholders: same kinds
+    r_steps, r_rounds = len(step_rules), len(round_rules)
     r = DEFAULT_RATES
     width = choice.rank + 2 * cols * 16 if choice.solver == "topk" else n
     per_step = 2.0 * n * width * cols * r["flop_seconds"] + r["step_seconds"]
     operator_s = 0.0
     if choice.solver == "topk":
-        split = _topk_plan(dataset, c, budget, *_config_rules(c, ramp=1.0, ridge=1.0))
-        rules_kept = [lab for lab, _ in split.reduced_steps + split.operator_steps]
-        rules_kept = [lab for lab in rules_kept if lab != "plain GD"] + split.reduced_rounds
-        if split.skipped and not rules_kept:
+        split = _topk_plan(dataset, c, budget, step_rules, round_rules)
+        kept = [lab for lab, _ in split.reduced_steps + split.operator_steps if lab != "plain GD"]
+        if split.skipped and not (kept or split.reduced_rounds):
             raise ValueError(
                 f"distill: on the matrix-free path (n = {n}) no rule besides plain GD can run: "
                 + "; ".join(f"{lab}: {why}" for lab, why in split.skipped)
@@ -488,7 +427,7 @@ def distill_plan(
     seconds = c.steps * r_steps * per_step + (c.steps + 1) * (n + n_test) * cols * 1e-9
     seconds += c.rounds * r_rounds * (c.student_steps + 1) * per_step + operator_s
     memory = (c.steps + 1) * (n + n_test) * cols * size * 2  # plain GD's closed-form curve
-    memory += (c.steps // every + 1) * (r_steps + 1) * (n + n_test) * cols * size
+    memory += (c.steps // _record_every(c) + 1) * (r_steps + 1) * (n + n_test) * cols * size
     what = f"{c.steps} steps × {r_steps} step rules, {c.rounds} rounds × {r_rounds} round rules"
     if choice.solver == "topk":
         what = (
@@ -539,12 +478,6 @@ def distill(
     """
     check_dataset(dataset)
     c = config
-    if c.rules is not None:
-        unknown = [r for r in c.rules if r not in RULE_NAMES]
-        if unknown:
-            raise ValueError(f"unknown rule {unknown[0]!r}; choose from {RULE_NAMES}")
-    if not isinstance(c.steps, int) or isinstance(c.steps, bool) or c.steps < 1:
-        raise ValueError(f"steps must be a positive int, got {c.steps!r}")
     budget = budget or Budget()
     choice, loops = distill_plan(dataset, c, budget)
     if system is None:
@@ -558,7 +491,7 @@ def distill(
     report_progress(progress, stage, 1, total)
     n = int(np.shape(dataset.x)[0])
     eta = resolve_step_size(eig, c.eta)
-    record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
+    record_every = _record_every(c)
     ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
     trace = float(eig.rest.trace) if topk else float(np.sum(np.asarray(eig.eigenvalues)))
     ridge = default_ridge(trace, n) if c.ridge is None else float(c.ridge)
@@ -574,16 +507,13 @@ def distill(
         operator_steps, skipped = split.operator_steps, split.skipped
     problem = system.problem(dataset, kernel=True)
     coarse = None if system.coarse is None else system.coarse.problem(dataset)
-    # The top-k pairs are exact only to their residuals: max ‖Kv_i − θ_i v_i‖/θ_1 · ‖y‖ is the
-    # level below which no estimate can go (n = 16000: soft R3 differed from dense by 4.8e-9,
-    # the space change by 3e-14, this floor 1.1e-6; benchmarks/results/scale.json "distill").
+    # The top-k pairs are exact only to their residuals: no estimate goes below this floor.
     floor = 0.0
     if topk:
         floor = float(np.max(np.asarray(eig.rest.residual_norms)) / float(eig.eigenvalues[0]))
         floor *= float(np.linalg.norm(np.asarray(dataset.y)))
 
     def both(run_on):
-        """A run on the system and, on the top-k path, on the coarse reduction (or None)."""
         return run_on(problem), (None if coarse is None else run_on(coarse))
 
     plain, plain_c = both(lambda p: u_curve(p, steps=np.arange(c.steps + 1), eta=eta))
@@ -601,7 +531,7 @@ def distill(
         runs += _with_estimates(mine, run_c, floor)
     report_progress(progress, f"{len(step_rules)} step rules", 3, total)
     for hard_group in (False, True):
-        group = [(lab, r) for lab, r in round_rules if bool(float(r.hard)) == hard_group]
+        group = [(lab, r) for lab, r in round_rules if _is_hard(r) == hard_group]
         if not group:
             continue
         stacked = stack_rounds([r for _, r in group])
@@ -651,14 +581,9 @@ def _operator_runs(dataset, kernel_fn, problem, rules, c: DistillConfig, eta, pr
     if len(dataset.x_test):
         test_op = kernel_operator(kernel_fn, dataset.x_test, dataset.x)
     engine = OperatorScan(kernel_operator(kernel_fn, dataset.x), test_op, step_progress)
-    record_every = max(1, c.steps // 500) if c.record_every is None else int(c.record_every)
+    record = Record(_record_every(c))
     orun = self_distill(
-        problem,
-        [r for _, r in rules],
-        steps=c.steps,
-        eta=eta,
-        engine=engine,
-        record=Record(record_every),
+        problem, [r for _, r in rules], steps=c.steps, eta=eta, engine=engine, record=record
     )
     return [
         _summary(lab, "steps", _params(r), "operator", orun, i) for i, (lab, r) in enumerate(rules)
@@ -673,13 +598,11 @@ def _change(a, b, floor=0.0):
 
 
 def _with_estimates(runs, coarse, floor):
-    """RuleRuns with the change against the coarse reduction's runs as error estimates, at
-    least `floor` (the top-k eigenpairs' own residual level, which no space change shows)."""
+    """RuleRuns with the change against the coarse reduction's runs as error estimates."""
+    if coarse is None:
+        return runs
     out = []
     for i, run in enumerate(runs):
-        if coarse is None:
-            out.append(run)
-            continue
         test = None if np.all(np.isnan(run.dist_test)) else coarse.dist_test[i]
         out.append(
             run._replace(

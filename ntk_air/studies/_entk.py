@@ -1,20 +1,9 @@
 """The kernel during training: the empirical NTK of a network at checkpoints of its training.
 
-A network f(θ, x) is trained by full-batch gradient descent (or any optax optimizer, any target
-rule) with `training.train`, which hands back θ_t at the checkpoints (`Record(at=...)`, log-spaced
-by default) from one compiled loop. At each checkpoint the empirical NTK Θ_t = J(θ_t) J(θ_t)ᵀ of
-the training set (and Θ_t(X_test, X)) is computed by one `empirical.empirical_ntk_fn` — the
-parameters change, the shapes do not, so one compilation serves every checkpoint — and measured
-as the infinite-width kernel is (docs/science/air.md, docs/science/kernels.md#entk-during-training):
-
-* its eigenspectrum and the energy of clean labels ŷ, noise e = y − ŷ and noisy labels y per
-  eNTK mode (`spectrum.air_spectra` on `eigen.eigensystem(Θ_t)`: the AIR of the network's own
-  kernel);
-* the kernel distance ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F (on train × test too);
-* the kernel–target alignment A(Θ, z) = ⟨Θ, zzᵀ⟩_F / (‖Θ‖_F ‖zzᵀ‖_F) (`kernel_target_alignment`).
-
-Where the architecture has an infinite-width kernel Θ_∞ (given as a `KernelFn`), the same
-quantities are computed for it, with the distance ‖Θ_t − Θ_∞‖_F / ‖Θ_∞‖_F at each checkpoint.
+At each checkpoint of one compiled `training.train` run, Θ_t = J(θ_t) J(θ_t)ᵀ is measured as the
+infinite-width kernel is: its spectrum and label energies per mode, ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and
+the kernel–target alignment; beside them Θ_∞ where the architecture has one
+(docs/science/kernels.md#entk-during-training, docs/guide/entk.md).
 
 Reference: Jacot et al. arXiv 1806.07572; Fort et al. arXiv 2010.15110 (the kernel during
 training); Cristianini et al. 2001 (kernel–target alignment); Dong et al. arXiv 1910.01255 (AIR).
@@ -46,7 +35,7 @@ from ..networks import _models as models
 from ..networks._training import train
 from ..spectral._eigen import eigensystem
 from ..spectral._label_spectrum import AIRSpectra, air_spectra
-from ._system import Progress, data_summary, report_progress
+from ._system import Progress, data_summary, network_size, report_progress
 
 __all__ = [
     "entk_estimate",
@@ -69,25 +58,13 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class EntkConfig:
-    """Options of the kernel-during-training study.
+    """Options of the kernel-during-training study (each option's help says what it is).
 
-    steps: training steps (full batch).
-    checkpoints: None (about `num_checkpoints` log-spaced steps from 0 to `steps`, both
-      included) or an explicit sequence of steps in [0, steps] (0 is always added: Θ_0 is the
-      reference of the kernel distance).
-    num_checkpoints: log-spaced checkpoints requested when `checkpoints` is None (≥ 2).
-    eta: the SGD step size (None: 1/λ_max(Θ_0), the largest eigenvalue of the initial eNTK);
-      give `optimizer` instead for any other optax transformation.
-    optimizer: an `optax.GradientTransformation` (then `eta` must be None).
-    rule: the target rule of `ntk_air.distillation` (None: plain GD on the given labels).
-    test: also compute Θ_t(X_test, X) when the data set has test points.
-    force: allow η ≥ 2/λ_max(Θ_0) (a diverging linearization) instead of an error.
-    dtype: float32/float64 for training and kernels (None: the inputs' canonical dtype, i.e.
-      float32 unless x64 mode is on).
-    max_kernel_bytes: the most bytes the study may hold in kernels over all checkpoints
-      (T·(n² + n_test·n) entries, plus Θ_∞ and the eigenvectors of one checkpoint); a larger
-      request is refused before any work with the estimate (fewer checkpoints, a smaller n, or
-      test=False fit in less).
+    checkpoints: explicit steps in [0, steps] (0 always added), else `num_checkpoints`
+    log-spaced ones. optimizer: an `optax.GradientTransformation` instead of SGD with `eta`.
+    rule: a target rule of `ntk_air.distillation` (None: plain GD). dtype: float32/float64
+    (None: the inputs' canonical dtype). max_kernel_bytes: the most bytes of kernels held over
+    all checkpoints; a larger run is refused before any work.
     """
 
     steps: int = param(1000, "full-batch steps")
@@ -269,22 +246,16 @@ def entk(
 ) -> EntkStudy:
     """Train a network and measure its empirical NTK at checkpoints (no files, no output).
 
-    Θ_t(x, x') = Σ_p ∂f(θ_t, x)/∂p · ∂f(θ_t, x')/∂p, for k outputs averaged over the k diagonal
-    blocks (`output_reduction='mean'`, neural-tangents' trace_axes=(-1,)). Training: full-batch
-    steps on ½‖f(θ, X) − ỹ‖² (`training.train`), plain SGD θ ← θ − η Jᵀ(u − ỹ) with
-    η = 1/λ_max(Θ_0) unless given. At each checkpoint: eigenvalues of Θ_t, label energies per
-    mode, ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and A(Θ_t, z) for z = ŷ, e, y (`kernel_target_alignment`).
+    Θ_t(x, x') = Σ_p ∂f(θ_t, x)/∂p · ∂f(θ_t, x')/∂p (k outputs: the mean of the k diagonal
+    blocks); training is full-batch SGD θ ← θ − η Jᵀ(u − ỹ), η = 1/λ_max(Θ_0) unless given.
 
     Args:
       dataset: `data.Dataset` (y noisy, y_clean the ground truth; ±1 vectors or one-hot).
       apply_fn: f(params, x) → (n,), (n, 1) for ±1 labels, or (n, C) for C classes.
       params: θ_0, the initial parameters (pytree).
       config: `EntkConfig`.
-      ntk_fn: the eNTK function (an `empirical.empirical_ntk_fn(...)`; default:
-        `empirical_ntk_fn(apply_fn, implementation='auto')`). Pass one made with `model=` an
-        `models.MLP` or `models.TwoLayerReLU` so that 'auto' can use their structured rule.
-      limit_kernel_fn: the architecture's infinite-width `KernelFn` (x1, x2=None) → Kernel, or
-        None (no limit figures).
+      ntk_fn: an `empirical.empirical_ntk_fn` (default: of `apply_fn`, implementation 'auto').
+      limit_kernel_fn: the architecture's infinite-width `KernelFn`, or None (no limit figures).
       limit_name: how the report names that kernel.
       progress: progress(stage, done, total) after each stage.
 
@@ -340,7 +311,7 @@ def entk(
     # Θ_0 first: it fixes the default step size, and is the reference of the kernel distance.
     plan = ntk_fn.plan(params, x)
     theta0, theta0_test = kernels(params)
-    eig0, spectra0, align0 = _measure(theta0, y, y_clean)
+    measured = [(theta0, theta0_test, *_measure(theta0, y, y_clean))]
     stage("eNTK at step 0")
     limit = None
     if limit_kernel_fn is not None:
@@ -348,24 +319,17 @@ def entk(
         stage("infinite-width kernel")
     eta = None
     if c.optimizer is None:
-        eta = check_step_size(float(eig0.eigenvalues[0]), c.eta, force=c.force)
+        eta = check_step_size(float(measured[0][2].eigenvalues[0]), c.eta, force=c.force)
     run = _train(apply_fn, params, x, y, y_clean, x_test, y_test, c, eta, steps)
     stage("training")
 
-    thetas, thetas_test = [theta0], [theta0_test]
-    eigs, spectras, aligns = [eig0], [spectra0], [align0]
     # Host copies: indexing them per checkpoint compiles nothing.
     params_t = jax.tree_util.tree_map(np.asarray, run.observed["params"])
     for i in range(1, len(steps)):
-        p = jax.tree_util.tree_map(lambda a, i=i: a[i], params_t)
-        theta, theta_test = kernels(p)
-        eig, spectra, align = _measure(theta, y, y_clean)
-        thetas.append(theta)
-        thetas_test.append(theta_test)
-        eigs.append(eig)
-        spectras.append(spectra)
-        aligns.append(align)
+        theta, theta_test = kernels(jax.tree_util.tree_map(lambda a, i=i: a[i], params_t))
+        measured.append((theta, theta_test, *_measure(theta, y, y_clean)))
         stage(f"eNTK at step {int(steps[i])}")
+    thetas, thetas_test, eigs, spectras, aligns = zip(*measured, strict=True)
 
     ntk = np.stack([np.asarray(t) for t in thetas])
     ntk_test = np.stack([np.asarray(t) for t in thetas_test]) if has_test else None
@@ -458,10 +422,6 @@ def _limit_kernel(kernel_fn, name, x, x_test, y, y_clean, dt):
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Networks with their infinite-width kernels (what `ntk-air entk --arch` names)
-# ---------------------------------------------------------------------------------------------
-
 ENTK_ARCHS = ("mlp", "cnn", "two-layer-relu")
 """Architectures of `entk_network`: an NTK-parameterized MLP, a small CNN, the theorem's net."""
 
@@ -476,8 +436,7 @@ _NOT_FOR = {
 
 
 def network_options(arch: str, **given) -> dict:
-    """The network options of an `entk_network` of `arch`: those given (None: not given)
-    checked, the others their `NETWORK_DEFAULTS`.
+    """The network options of an `entk_network` of `arch`: those given checked, the rest defaults.
 
     Raises:
       ValueError: an option that does not apply to `arch`, or out of range (named).
@@ -530,12 +489,9 @@ def entk_estimate(
 ):
     """Time and memory of an `entk` run, from the sizes alone (nothing is built or allocated).
 
-    With P parameters and F multiply-adds per example forward (MLP: F ≈ P; CNN: the
-    convolutions' spatial·9·c_in·c_out), n training and n_t test rows, C outputs and T
-    checkpoints: time ≈ steps · 6·n·F + T · (3·(n + n_t)·C·F + 2·n·(n + n_t)·C·P) multiply-adds
-    at `resources.DEFAULT_RATES['flop_seconds']` plus a compiled step's fixed cost; memory ≈
-    itemsize · (P · (4 + T) + T·n·(n + n_t)): parameters, gradients, two optimizer moments,
-    θ at every checkpoint, and the kernels.
+    P parameters, F forward multiply-adds per row, n training and n_t test rows, C outputs, T
+    checkpoints: time ≈ steps·6nF + T·(3(n + n_t)CF + 2n(n + n_t)CP) multiply-adds plus a fixed
+    cost per step; memory ≈ itemsize·(P·(4 + T) + T·n·(n + n_t)).
 
     Returns:
       `resources.LoopEstimate`.
@@ -545,17 +501,10 @@ def entk_estimate(
     n, d = int(np.shape(dataset.x)[0]), int(np.prod(np.shape(dataset.x)[1:]))
     n_test = int(np.shape(dataset.x_test)[0]) if (test and dataset.x_test is not None) else 0
     c = int(np.shape(dataset.y)[1]) if np.ndim(dataset.y) == 2 else 1
-    w, L = float(width), float(depth)
-    if arch == "cnn":
-        shape = input_shape or ((8, 8, 1) if d == 64 else (d, 1))
-        spatial, c_in, ch = float(np.prod(shape[:-1])), float(shape[-1]), float(channels)
-        conv = 9 * (c_in * ch + max(L - 1, 0) * ch * ch)
-        params = conv + spatial * ch * c
-        flops = spatial * conv + spatial * ch * c
-    elif arch == "two-layer-relu":
-        params = flops = d * w + w * c
-    else:
-        params = flops = d * w + w + max(L - 1, 0) * (w * w + w) + w * c + c
+    hidden = max(depth, 1)
+    params, flops = network_size(
+        arch, d, c, widths=(width,) * hidden, channels=(channels,) * hidden, input_shape=input_shape
+    )
     size = np.dtype(dtype or "float32").itemsize
     rates = DEFAULT_RATES
     train_s = steps * (6.0 * n * flops * rates["flop_seconds"] + rates["step_seconds"])
@@ -590,18 +539,9 @@ def entk_network(
 ) -> EntkNetwork:
     """A network for `entk` by name, matched to its infinite-width kernel.
 
-    * "mlp": `models.MLP((width,) * depth, out_dim=C)` in NTK parameterization; Θ_∞ =
-      `kernels.fc_kernel_fn(depth, activation, w_std, b_std)` (the eNTK's 'mean' over the C
-      outputs has the same limit); 'auto' may use the structured MLP rule.
-    * "cnn": `models.ConvNet(input_shape, (channels,) * depth, out_dim=C, pool=pool)`; Θ_∞ from
-      neural-tangents' `cnn` spec (`nt_backend.kernel_fn_from_spec`) when neural-tangents is
-      installed, else none.
-    * "two-layer-relu": the theorem's `models.TwoLayerReLU(width, κ = w_std)` with a frozen ±1
-      readout (±1 labels only); Θ_∞ = H∞ (`kernels.two_layer_relu_kernel_fn()`).
-
-    C = 1 for ±1 labels (outputs (n, 1)), else the number of classes. The network options
-    (width … b_std) left None take `NETWORK_DEFAULTS`; one that does not apply to `arch` is
-    refused (`network_options`).
+    "mlp" (NTK parameterization; Θ_∞ = `kernels.fc_kernel_fn`), "cnn" (Θ_∞ from neural-tangents'
+    `cnn` spec when installed) or "two-layer-relu" (the theorem's net, ±1 labels; Θ_∞ = H∞), with
+    C = 1 output for ±1 labels, else one per class. Options left None take `NETWORK_DEFAULTS`.
 
     Args:
       arch: one of `ENTK_ARCHS`.
@@ -609,8 +549,7 @@ def entk_network(
       width: hidden width of "mlp" and "two-layer-relu".
       depth: hidden layers of "mlp", convolutions of "cnn".
       channels: channels per convolution ("cnn").
-      input_shape: "cnn" example shape (*spatial, channels); None: (8, 8, 1) for digits,
-        (40, 1) for MNIST-1D.
+      input_shape: "cnn" example shape (*spatial, channels); None: known for digits, mnist1d.
       pool: "cnn" pooling, 'flatten' or 'global'.
       activation: "mlp" activation, 'relu' or 'erf'.
       w_std: weight standard deviation (κ for "two-layer-relu").

@@ -1,17 +1,10 @@
 """The learning-curve study: predicted test error of kernel ridge regression against measured.
 
-The rows of a data set are the population (N points, uniform measure). One spectrum of the
-population's kernel operator — the dense eigensystem of K/N, or the top-k eigenpairs with the
-tail lumped (`learning_curves.topk_population_spectrum`) — gives the eigenlearning prediction at
-every (n, δ) (`learning_curves.learning_curve`); kernel ridge regression on seeded draws of n
-points, tested on all N, gives the measured curve with 95 % Student-t intervals
-(`learning_curves.measured_learning_curve`).
-
-Labels: "clean" trains on the ground truth ŷ plus fresh Gaussian noise of variance σ²
-(independent of x: the theory's setting); "noisy" trains on the data set's own corrupted labels y
-(label flips: the noise e = y − ŷ is a fixed function of x, with a mean along ŷ), predicted as
-the theory's noise model would (target ŷ, σ² = E‖e‖²) and, beside it, with y itself as the
-target function (`fixed_labels`), which is what the theory actually covers.
+The data set's rows are the population; one spectrum of its kernel operator (dense, or top-k
+with the tail lumped) gives the eigenlearning prediction at every (n, δ), and kernel ridge
+regression on seeded draws of n points, tested on all N, the measured curve with 95 % Student-t
+intervals. Labels "clean" (ŷ plus Gaussian noise) or "noisy" (the data set's own y): see
+docs/science/learning_curves.md and docs/guide/learning_curve.md.
 """
 
 from __future__ import annotations
@@ -33,7 +26,7 @@ from ..spectral._resources import (
     estimate_dense,
     estimate_topk,
 )
-from ._system import data_summary, report_progress, require_tiled
+from ._system import data_summary, report_progress, require_tiled, sizes
 
 __all__ = [
     "LearningCurveConfig",
@@ -59,12 +52,9 @@ class LearningCurveConfig:
     training labels, summed over columns ("clean" only). modes: top modes whose learnability is
     measured. times: gradient-flow times t to measure as well (dense solver only).
     solver: "dense" or "topk". rank: top-k modes (solver "topk"). tile_dtype: dtype of the
-    kernel tiles of the top-k population spectrum: "float32" tiles under float64 arithmetic
-    (`spectral.with_float64_products`) make each pass about 2.5x cheaper on CPU and stop the
-    eigensolver at a relative residual of 1e-4 instead of 1e-7 (eigenvalue errors ≲ ‖r‖²/gap,
-    far below the theory's own); the measured curves always use the kernel function's dtype.
-    replace: draw with replacement (i.i.d.) instead of n distinct points (distinct points are
-    the sampling the theory describes for a finite population: docs/science/learning_curves.md).
+    kernel tiles of the top-k population spectrum ("float32": tiles under float64 arithmetic,
+    `spectral.with_float64_products`; the measured curves use the kernel function's dtype).
+    replace: draw with replacement (i.i.d.) instead of n distinct points.
     """
 
     n: tuple = (10, 30, 100, 300, 1000)
@@ -135,20 +125,18 @@ class LearningCurveStudy(NamedTuple):
     flow_predicted: LearningCurve | None  # (P, T) ridge δ = 1/t (heuristic for the flow)
 
 
-# Fixed cost of one draw's kernel ridge regression per ridge or time (slicing K, a solve, the
-# predictions on the population, Python), measured on the 2-core CPU at N = 1797.
-_DRAW_SECONDS = 5e-3
+_DRAW_SECONDS = 5e-3  # fixed cost of one draw's ridge regression per ridge or time (2-core CPU)
 
 
 def learning_curve_plan(dataset, config: LearningCurveConfig, budget: Budget | None = None):
     """Time and memory of `learning_curve_study`, decided (or refused) before any work: the
-    population's spectrum (dense: `resources.estimate_dense` of N; top-k: its estimate) and D
-    draws per n, each a solve per ridge δ and time t (n³/3 + 2Nn·C multiply-adds and a fixed
-    cost), holding the draws' indices and per-draw results.
+    population's spectrum and D draws per n, each a solve per ridge δ and time t (n³/3 + 2Nn·C
+    multiply-adds and a fixed cost).
 
     Args:
       dataset: `data.Dataset`, the population (only its shapes are read).
-      config: `LearningCurveConfig`. budget: `resources.Budget` (time limit, force).
+      config: `LearningCurveConfig`.
+      budget: `resources.Budget` (time limit, force).
 
     Returns:
       `resources.LoopEstimate`.
@@ -162,9 +150,7 @@ def learning_curve_plan(dataset, config: LearningCurveConfig, budget: Budget | N
       True
     """
     budget = Budget() if budget is None else budget
-    N = int(np.shape(dataset.x)[0])
-    y_shape = np.shape(dataset.y)
-    cols = 1 if len(y_shape) == 1 else int(y_shape[1])
+    N, _, cols = sizes(dataset)
     fits = len(config.ridge) + len(config.times)
     if config.solver == "dense":
         spectral = estimate_dense(max(N, 1))

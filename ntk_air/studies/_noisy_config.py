@@ -7,16 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
-from .._checks import (
-    check_bool,
-    check_int,
-    check_optional,
-    check_real,
-    check_sequence,
-    param,
-)
+from .._checks import check_bool, check_int, check_optional, check_real, check_sequence, param
 from ..distillation._targets import plain_gd, r1, r2, r3
 from ..networks._models import PARAMETERIZATIONS
 from ..networks._training import LOSSES
@@ -31,34 +22,14 @@ BUILTIN_DATASETS = ("digits", "mnist1d", "clusters")
 OPTIMIZERS = ("sgd", "adam")
 ARCHS = ("mlp", "cnn")
 DEFAULT_N_TRAIN = {"digits": 1000, "mnist1d": 4000, "clusters": 1000}
-"""Training rows per built-in data set when n_train is None (MNIST-1D: its standard 4000; at
-lr 2 the MLP reached 37 % clean test accuracy from 1000 rows and 56 % from 4000, 60 epochs,
-5 seeds; 63 % from 4000 at its default lr 16, `default_lr`)."""
+"""Training rows per built-in data set when n_train is None (MNIST-1D: its standard 4000)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class NoisyLabelsConfig:
-    """Options of the noisy-label study (defaults: the sweep of docs/guide/noisy_labels.md).
-
-    noises: noise models ('flip' symmetric, 'pair' c → c + 1 mod C). rates: flip rates ρ for
-    every model; None: the sweep `SWEEP_RATES` (rate 0 run once, as noise 'none').
-    methods: subset of `METHODS`. seeds: S ≥ 1 (S = 1: no 95 % interval). epochs: E.
-    batch_size: B. arch: 'mlp' or 'cnn'; widths (MLP hidden widths), channels (CNN),
-    input_shape (CNN example shape; None: (8, 8, 1) for 64 inputs, (d, 1) otherwise).
-    parameterization: 'ntk' or 'standard'. w_std, b_std: init standard deviations.
-    optimizer: 'sgd' (with `momentum`) or 'adam'; lr: None → `default_lr` of each data set's
-    training rows (SGD, NTK: digits 4, MNIST-1D 16). loss: 'mse' or 'xent'.
-    r1_alpha, r3_alpha: α of R1 and R3. warmup_epochs: W, epochs of plain training on the given
-    labels before the self-distillation rules take over (`targets` start = W); None: ⌊E/2⌋
-    (`warmup_epochs`). n_train (None: `DEFAULT_N_TRAIN` of the data set), n_val: training and
-    validation rows taken from the data set's training pool (stratified, seeded); n_test: test
-    rows (None: all).
-    n_classes: use only the first K classes (None: all). seed: the split's seed and the base of
-    the per-seed keys. kernel_limit: also run the infinite-width companion (MLP, NTK, SGD only).
-    kernel_size, stride: CNN window and stride. scale_inputs: multiply every input by √d (the
-    built-in data sets' rows have unit norm; then their entries have mean square 1, the scale a
-    standard-parameterized network's initialization assumes). `with_preset` fills the options
-    left at their defaults from a named preset (`PRESETS`).
+    """Options of the noisy-label study (each option's help says what it is; the defaults are
+    the sweep of docs/guide/noisy_labels.md). w_std, b_std: init standard deviations.
+    `with_preset` fills the options left at their defaults from a named preset (`PRESETS`).
     """
 
     noises: tuple = param(
@@ -132,12 +103,8 @@ PRESETS = {
         "scale_inputs": True,
     },
 }
-"""Named presets. 'paper': the networks and training of the MNIST-1D paper (Greydanus 2020,
-arXiv 2011.14439: an MLP and a CNN of three strided convolutions, kernel 5, stride 2, ReLU,
-linear readout; Adam lr 0.01, batch 100, 6000 updates = 150 epochs of 4000 rows, cross-entropy),
-wider than the paper's (MLP 256-256 for its 100-100, 64 channels for its 25), on inputs of
-unit-variance scale. Clean MNIST-1D (4000 training rows, 450 test rows), last epoch, 2 seeds:
-CNN 0.94 and MLP 0.68 test accuracy, as the paper's 94 % and 68 %."""
+"""Named presets. 'paper': the MNIST-1D paper's training (Greydanus 2020, arXiv 2011.14439) on
+wider networks and unit-variance inputs: clean MNIST-1D test accuracy CNN 0.94, MLP 0.68."""
 
 
 def with_preset(config: NoisyLabelsConfig, name: str) -> NoisyLabelsConfig:
@@ -150,30 +117,11 @@ def with_preset(config: NoisyLabelsConfig, name: str) -> NoisyLabelsConfig:
 
 
 def default_lr(optimizer: str, parameterization: str, n_train: int | None = None) -> float:
-    """The default learning rate for n training rows (None: the floor, as before n mattered).
+    """The default learning rate for n training rows (None: the floor 2).
 
-    SGD, NTK parameterization: lr = clip(4·n/1000, 2, 16) (digits, 1000 rows: 4; MNIST-1D, 4000
-    rows: 16). SGD, standard: 0.05. Adam: 0.01 (NTK) / 1e-3 (standard). None depends on n but
-    the first.
-
-    In NTK parameterization every layer scales its weights by w_std/√fan_in, so the same change
-    of the function needs larger steps (SGD: ≈ fan_in/w_std² larger per layer; Adam, whose
-    steps are ≈ lr per parameter: ≈ √fan_in/w_std larger). Why ∝ n: with the mean loss, an epoch
-    is gradient flow for T ≈ lr/((1 − momentum)·B) whatever n (`epochs.epoch_gradient_time`),
-    while an example's own share of the kernel, Θ(x_i, x_i)/n, falls as 1/n; fitting every
-    training label in the same number of epochs then needs lr ∝ n. Measured (MLP 512, momentum
-    0.9, batch 50, clean labels, 5 seeds, 60 epochs, W = 30): at lr 2 the MLP fitted 99.4 % of
-    digits' 1000 training labels by epoch 30 but its test accuracy still rose to epoch 59 and R1
-    ended 0.4 points below plain (0.969 against 0.973, intervals apart); on MNIST-1D (4000 rows)
-    it fitted 80 % by epoch 30 (test 0.560), and R2 / hard R3, whose pseudo-labels froze the
-    other 20 %, ended near 0.49. At 4 / 16: 99.9 % / 97.8 % fitted by epoch 30, 100 % / 99.8 % by
-    epoch 60, clean test 0.982 / 0.627, and all seven methods agree within their intervals.
-    Not faster: at lr 8 on digits (99.5 % fitted by epoch 10) the network also memorises flipped
-    labels before the rules act — under 40 % pair flips R2's last epoch fell from 0.91 (lr 2) to
-    0.80 and plain's best epoch was the third. The floor 2 keeps small sets (n ≤ 500) at the
-    earlier default; the cap 16 stays inside what was measured (MNIST-1D still trained at 32).
-    The other three defaults were chosen on digits or only checked to learn. An explicit lr
-    always wins.
+    SGD, NTK parameterization: lr = clip(4·n/1000, 2, 16), ∝ n because an example's share of the
+    kernel falls as 1/n (docs/guide/noisy_labels.md#network). SGD, standard: 0.05. Adam: 0.01
+    (NTK) / 1e-3 (standard).
     """
     if optimizer == "adam":
         return 0.01 if parameterization == "ntk" else 1e-3
@@ -191,61 +139,41 @@ def learning_rate(config: NoisyLabelsConfig, n_train: int) -> float:
     return default_lr(config.optimizer, config.parameterization, n_train)
 
 
-def _positive_int(name, v, minimum=1):
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {v!r}")
-
-
 def _check_config(c: NoisyLabelsConfig) -> None:
     """One clear sentence per bad option (the CLI shows it as one line)."""
     for name in ("noises", "methods", "widths", "channels"):
         check_sequence(name, getattr(c, name))
     for name in ("rates", "input_shape"):
-        if getattr(c, name) is not None:
-            check_sequence(name, getattr(c, name))
+        check_optional(check_sequence, name, getattr(c, name))
     for noise in c.noises:
         if noise not in NOISES:
             raise ValueError(f"unknown noise model {noise!r}; choose from {NOISES}")
-    if not c.noises:
-        raise ValueError("noises is empty; choose from ('flip', 'pair')")
     for rate in () if c.rates is None else c.rates:
         check_real("rates", rate, minimum=0.0, maximum=1.0, open_max=True)
     unknown = [m for m in c.methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
-    if not c.methods:
-        raise ValueError(f"methods is empty; choose from {', '.join(METHODS)}")
-    _positive_int("seeds", c.seeds, 1)
-    _positive_int("epochs", c.epochs)
-    if c.warmup_epochs is not None:
-        _positive_int("warmup_epochs", c.warmup_epochs, 0)
-        if c.warmup_epochs >= c.epochs:
-            raise ValueError(
-                f"warmup_epochs {c.warmup_epochs} must be < epochs {c.epochs}: the "
-                "self-distillation rules would never act"
-            )
-    _positive_int("batch_size", c.batch_size)
-    if c.n_train is not None:
-        _positive_int("n_train", c.n_train)
-    _positive_int("n_val", c.n_val)
-    if c.n_test is not None:
-        _positive_int("n_test", c.n_test)
+    for name in ("seeds", "epochs", "batch_size", "n_val", "kernel_size", "stride"):
+        check_int(name, getattr(c, name), minimum=1)
+    check_optional(check_int, "warmup_epochs", c.warmup_epochs, minimum=0)
+    if c.warmup_epochs is not None and c.warmup_epochs >= c.epochs:
+        raise ValueError(
+            f"warmup_epochs {c.warmup_epochs} must be < epochs {c.epochs}: the "
+            "self-distillation rules would never act"
+        )
+    check_optional(check_int, "n_train", c.n_train, minimum=1)
+    check_optional(check_int, "n_test", c.n_test, minimum=1)
     if c.n_train is not None and c.batch_size > c.n_train:
         raise ValueError(f"batch_size {c.batch_size} exceeds n_train {c.n_train}")
-    if c.n_classes is not None:
-        _positive_int("n_classes", c.n_classes, 2)
-    if c.arch not in ARCHS:
-        raise ValueError(f"arch must be one of {ARCHS}, got {c.arch!r}")
-    _positive_int("kernel_size", c.kernel_size)
-    _positive_int("stride", c.stride)
-    if c.parameterization not in PARAMETERIZATIONS:
-        raise ValueError(
-            f"parameterization must be one of {PARAMETERIZATIONS}, got {c.parameterization!r}"
-        )
-    if c.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {c.optimizer!r}")
-    if c.loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {c.loss!r}")
+    check_optional(check_int, "n_classes", c.n_classes, minimum=2)
+    for name, choices in (
+        ("arch", ARCHS),
+        ("parameterization", PARAMETERIZATIONS),
+        ("optimizer", OPTIMIZERS),
+        ("loss", LOSSES),
+    ):
+        if getattr(c, name) not in choices:
+            raise ValueError(f"{name} must be one of {choices}, got {getattr(c, name)!r}")
     check_optional(check_real, "lr", c.lr, minimum=0.0, open_min=True)
     check_real("momentum", c.momentum, minimum=0.0, maximum=1.0, open_max=True)
     for name in ("r1_alpha", "r3_alpha"):
@@ -279,15 +207,8 @@ def train_size(config: NoisyLabelsConfig, name: str) -> int:
 
 
 def warmup_epochs(config: NoisyLabelsConfig) -> int:
-    """W: the epochs on the given labels before the rules act (`config.warmup_epochs`, or ⌊E/2⌋).
-
-    Without a warm-up, hard rules adopt the network's first-epoch mistakes as targets and keep
-    them. Digits, MLP 512, 60 epochs, 5 seeds, clean labels: R2's last-epoch test accuracy was
-    0.924 without a warm-up and 0.982 with W = 30 (plain training: 0.982; at the earlier lr 2:
-    0.908 and 0.969, plain 0.973). The warm-up is not free under heavy noise at the default
-    lr 4: the network memorises flipped labels before epoch 30, and hard R3 under 60 % symmetric
-    flips ended at 0.931 without a warm-up and 0.917 with it (at lr 2: 0.890 and 0.940).
-    """
+    """W: the epochs on the given labels before the rules act (`config.warmup_epochs`, or ⌊E/2⌋;
+    why: docs/guide/noisy_labels.md#methods)."""
     if config.warmup_epochs is not None:
         return int(config.warmup_epochs)
     return config.epochs // 2

@@ -20,8 +20,7 @@ _GENERATION_COPIES = 4  # x, its noise and templates, the unit-normalized copy, 
 
 
 def _check_generation(name: str, config: NoisyLabelsConfig, rows: int) -> None:
-    """ValueError naming n_train before `rows` rows of a generated data set that cannot fit
-    the memory available are generated (the run's own estimate needs the rows to exist)."""
+    """ValueError naming n_train before generating more rows than the memory available holds."""
     from ..spectral._resources import available_memory
 
     need = _GENERATION_COPIES * 8 * rows * _FEATURES[name]
@@ -40,35 +39,31 @@ def load_clean(name: str, config: NoisyLabelsConfig, path=None) -> Dataset:
     mnist1d: generated with n_train + n_val pool rows; clusters: 8 clusters of 4 classes in
     d = 20. A .npz (`path`): its clean labels (y_clean, or y if absent) and its test set.
     """
-    n_pool = train_size(config, name) + config.n_val
-    n_test = config.n_test
     if path is not None:
         return from_npz(path)
+    if name not in BUILTIN_DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose from {BUILTIN_DATASETS} or give a .npz")
+    n_pool = train_size(config, name) + config.n_val
+    n_test = 450 if config.n_test is None else config.n_test
     if config.n_classes is not None:  # rows are drawn before the class filter: draw enough
         share = (4 if name == "clusters" else 10) / config.n_classes
         n_pool = math.ceil(n_pool * share * 1.1)
-        n_test = math.ceil((450 if n_test is None else n_test) * share * 1.1)
+        n_test = math.ceil(n_test * share * 1.1)
         if name == "digits":
             n_test = min(n_test, 900)
     if name == "digits":
-        return digits(
-            n_train=None, n_test=450 if n_test is None else n_test, noise="none", seed=config.seed
-        )
-    _check_generation(name, config, n_pool + (450 if n_test is None else n_test))
+        return digits(n_train=None, n_test=n_test, noise="none", seed=config.seed)
+    _check_generation(name, config, n_pool + n_test)
     if name == "mnist1d":
-        return mnist1d(
-            n_train=n_pool, n_test=450 if n_test is None else n_test, noise="none", seed=config.seed
-        )
-    if name == "clusters":
-        return clusters(
-            n_clusters=8,
-            n_per_cluster=math.ceil(n_pool / 8),
-            n_test_per_cluster=math.ceil((450 if n_test is None else n_test) / 8),
-            n_classes=4,
-            noise="none",
-            seed=config.seed,
-        )
-    raise ValueError(f"unknown dataset {name!r}; choose from {BUILTIN_DATASETS} or give a .npz")
+        return mnist1d(n_train=n_pool, n_test=n_test, noise="none", seed=config.seed)
+    return clusters(
+        n_clusters=8,
+        n_per_cluster=math.ceil(n_pool / 8),
+        n_test_per_cluster=math.ceil(n_test / 8),
+        n_classes=4,
+        noise="none",
+        seed=config.seed,
+    )
 
 
 class Split(NamedTuple):
@@ -185,12 +180,9 @@ def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
         "preprocessing": dataset.info.get("preprocessing"),
         "input_scale": math.sqrt(x_pool.shape[1]) if c.scale_inputs else 1.0,
     }
-    scale = info["input_scale"]
 
     def inputs(x, rows):
-        return (
-            (x[rows] * scale).astype(np.float32) if c.scale_inputs else x[rows].astype(np.float32)
-        )
+        return (x[rows] * info["input_scale"]).astype(np.float32)
 
     return Split(
         dataset.name,

@@ -1,33 +1,13 @@
-"""The noisy-label study (docs/science/noisy_labels.md): self-distillation against early stopping
-on real classifiers, with test accuracy over seeds and the kernel limit beside every row.
+"""The noisy-label study: self-distillation against early stopping on real classifiers, with
+test accuracy over seeds and the kernel limit beside every row (docs/science/noisy_labels.md,
+docs/guide/noisy_labels.md).
 
-For each data set and noise setting (symmetric or pair flips at a rate ρ), S seeds of one network
-are trained together (`training.train_epochs`: one compiled program, vmapped over seeds and over
-the values of the target rules of one structure) with every method:
+For each data set and noise setting, S seeds of one network train together with every method
+(`training.train_epochs`, one compiled program); the kernel limit runs the same rule objects by
+`distill.self_distill` on `epochs.epoch_problem`. Options live in `_noisy_config`, data in
+`_noisy_data`, results in `_noisy_results`; this module runs the networks and the kernel limit.
 
-* plain — `targets.plain_gd()`, to the last epoch;
-* early-stop-clean / early-stop-noisy — the plain run's epoch with the best accuracy on the clean
-  validation split (oracle) / on the same inputs with labels corrupted by the same noise model
-  (realistic); no extra training;
-* r1 — `targets.r1(α)`: ỹ(e) = (1 − α) y + α u(e), the teacher being the network as it left the
-  previous epoch (refresh semantics, no lag);
-* r2 — `targets.r2()`: α_e = the training accuracy against the given labels, hard pseudo-labels;
-* r3-soft / r3-hard — `targets.r3(α, hard=False/True)`: ỹ(e) = α ỹ(e − 1) + (1 − α) p(u(e)).
-
-Every rule's `update` runs once per epoch (k = the epoch) on the whole training set's predictions
-(softmax probabilities for the cross-entropy loss, raw outputs for the squared error). Seed s fixes
-the network's initialization, the batch order and the label-noise draw (the same for every method:
-comparisons are paired); the train / validation / test split is fixed by `config.seed`.
-
-The kernel limit (MLP, NTK parameterization, SGD): the same labels through the infinite-width NTK
-of the same MLP, `kernels.fc_kernel_fn(len(widths), 'relu', w_std, b_std)`, with the same rule
-objects run by `distill.self_distill` on `epochs.epoch_problem`: one epoch is gradient flow for
-T = lr/(1 − momentum)·⌊n/B⌋/n (`epochs.epoch_gradient_time`) at the epoch's fixed target, from
-u(0) = 0 (the mean of the random initial outputs). Its loss is always the squared error.
-
-Every number is a mean over seeds with a 95 % Student-t interval, mean ± t_{0.975, S−1}·sd/√S.
-The parts: options and presets (`_noisy_config`), data and noisy labels (`_noisy_data`), results
-and their summaries (`_noisy_results`); this module runs the networks and the kernel limit.
+Reference: Dong et al. arXiv 1910.01255.
 """
 
 from __future__ import annotations
@@ -48,12 +28,8 @@ from ._noisy_config import (
     BUILTIN_DATASETS,
     DEFAULT_N_TRAIN,
     EARLY_STOPPING,
-    METHODS,
-    NOISES,
     PRESETS,
     SELF_DISTILLATION,
-    SWEEP_RATES,
-    TRAINED_METHODS,
     NoisyLabelsConfig,
     default_lr,
     learning_rate,
@@ -65,9 +41,7 @@ from ._noisy_config import (
 )
 from ._noisy_data import Split, load_clean, noisy_split_labels, split_dataset
 from ._noisy_results import (
-    Comparison,
     Curves,
-    MethodSummary,
     NoisyLabelsStudy,
     SettingResult,
     compare_setting,
@@ -75,24 +49,18 @@ from ._noisy_results import (
     t_interval,
     t_quantile_975,
 )
-from ._system import Progress, kernel_system, report_progress
+from ._system import Progress, kernel_system, network_size, report_progress
 
 __all__ = [
     "noisy_labels_estimate",
-    "METHODS",
-    "TRAINED_METHODS",
     "SELF_DISTILLATION",
     "EARLY_STOPPING",
-    "NOISES",
-    "SWEEP_RATES",
     "BUILTIN_DATASETS",
     "NoisyLabelsConfig",
     "Split",
     "Curves",
     "SettingResult",
     "NoisyLabelsStudy",
-    "MethodSummary",
-    "Comparison",
     "noisy_labels",
     "load_clean",
     "split_dataset",
@@ -222,16 +190,13 @@ def _input_shape(config, d):
 def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
     """Time and memory of the whole study, from the sizes alone (before any network is built).
 
-    Per data set (n training rows, d inputs, C classes) and noise setting, every trained method
-    (early stopping reuses plain's run) runs S seeds for E epochs: ≈ 6·n·F multiply-adds per
-    epoch and seed (F: a forward pass's multiply-adds per row — the MLP's weights, or the CNN's
-    9·c_in·c_out per position), at
-    `resources.DEFAULT_RATES['flop_seconds']`, plus a compiled step's fixed cost per batch;
-    memory ≈ the parameters (four copies per seed and method) and ~8 float64 curves of E + 1
-    epochs per seed and method.
+    Every trained method runs S seeds for E epochs of ≈ 6·n·F multiply-adds (F: a forward pass
+    per row) plus a fixed cost per batch; memory ≈ four copies of the parameters and ~8 float64
+    curves of E + 1 epochs per seed and method.
 
     Args:
-      splits: the `Split`s the study will run on. config: the study's config.
+      splits: the `Split`s the study will run on.
+      config: the study's config.
 
     Returns:
       `resources.LoopEstimate`.
@@ -239,26 +204,13 @@ def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
     from ..spectral._resources import DEFAULT_RATES, LoopEstimate
 
     c, settings = config, len(noise_settings(config))
+    runs = settings * len(method_rules(c)) * c.seeds  # early stopping reuses plain's run
     seconds, memory = 0.0, 0.0
     for split in splits:
         n, d = split.x.shape[0], int(np.prod(split.x.shape[1:]))
         classes = split.y_clean.shape[1]
-        if c.arch == "cnn":
-            shape = _input_shape(c, d)
-            spatial, widths = float(np.prod(shape[:-1])), (shape[-1], *c.channels)
-            conv = 9.0 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
-            params = conv + spatial * widths[-1] * classes
-            flops = spatial * conv + spatial * widths[-1] * classes
-        else:
-            widths = (d, *c.widths, classes)
-            params = flops = float(
-                sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
-            )
-        trained = [m for m in c.methods if m not in EARLY_STOPPING] or ["plain"]
-        runs = (
-            settings
-            * len(set(trained) | ({"plain"} if len(trained) < len(c.methods) else set()))
-            * c.seeds
+        params, flops = network_size(
+            c.arch, d, classes, widths=c.widths, channels=c.channels, input_shape=c.input_shape
         )
         steps = c.epochs * math.ceil(n / c.batch_size)
         seconds += runs * (

@@ -97,11 +97,6 @@ class MethodSummary(NamedTuple):
     curves: Curves  # (S, E + 1) per-epoch observables of the run it uses (ES: plain's run)
 
 
-def _es_epochs(val_acc) -> np.ndarray:
-    """Per seed, the first epoch of maximal validation accuracy: (S, E + 1) → (S,)."""
-    return np.argmax(val_acc, axis=-1)
-
-
 def summarize_setting(
     setting: SettingResult, methods, *, kernel: bool = False
 ) -> list[MethodSummary]:
@@ -117,7 +112,7 @@ def summarize_setting(
         if method in EARLY_STOPPING:
             run = Curves(*(a[index["plain"]] for a in curves))
             val = run.val_acc_clean if method == "early-stop-clean" else run.val_acc_noisy
-            chosen = _es_epochs(val)
+            chosen = np.argmax(val, axis=-1)  # per seed, the first epoch of best validation
             acc = np.take_along_axis(run.test_acc, chosen[:, None], 1)[:, 0]
             rows.append(MethodSummary(method, acc, acc, int(np.median(chosen)), chosen, run))
         else:

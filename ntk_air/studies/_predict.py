@@ -16,7 +16,7 @@ import numpy as np
 from .. import predict as P
 from .._checks import check_bool, check_choice, check_real, check_sequence
 from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
-from ._system import Progress, data_summary, report_progress
+from ._system import Progress, data_summary, report_progress, sizes
 
 __all__ = ["PredictConfig", "PredictStudy", "predict", "predict_plan"]
 
@@ -77,14 +77,13 @@ def predict_plan(
 ) -> tuple[SolverChoice, LoopEstimate]:
     """Memory and time of `predict` for this data set, decided (or refused) before any work.
 
-    Each of the G kernels asked for is formed and decomposed densely (`resources.plan_solver`,
-    dense only); each of the T times then costs a product with the n eigenvectors on the
-    training and the m test points (2(n + m)·n·C multiply-adds) and, with the covariance, one
-    n × n and one m × m matrix (n³ + m²n multiply-adds, (n² + m²) numbers held per time).
+    Each of the G kernels is decomposed densely; each of the T times costs 2(n + m)·n·C
+    multiply-adds and, with the covariance, n³ + m²n more and (n² + m²) numbers held.
 
     Args:
       dataset: `data.Dataset` (only the shapes of its arrays are read).
-      config: `PredictConfig`. budget: `resources.Budget` (memory, time limit, force).
+      config: `PredictConfig`.
+      budget: `resources.Budget` (memory, time limit, force).
 
     Returns:
       (SolverChoice, LoopEstimate).
@@ -101,9 +100,7 @@ def predict_plan(
     config = PredictConfig() if config is None else config
     budget = Budget() if budget is None else budget
     times = _check_times(config.times)
-    n, m = int(np.shape(dataset.x)[0]), int(np.shape(dataset.x_test)[0])
-    y_shape = np.shape(dataset.y)
-    cols = 1 if len(y_shape) == 1 else int(y_shape[1])
+    n, m, cols = sizes(dataset)
     kernels = max(1, len(tuple(config.get)))
     choice = plan_solver(
         n,
@@ -163,7 +160,7 @@ def predict(
     """
     config = PredictConfig() if config is None else config
     times = _check_times(config.times)
-    single, get = P._mse.canonical_get(tuple(config.get))
+    get = P._mse.canonical_get(tuple(config.get))[1]
     y = np.asarray(dataset.y, np.float64)
     y_test = np.asarray(dataset.y_test_clean, np.float64)
     has_test = dataset.x_test.shape[0] > 0
@@ -179,11 +176,10 @@ def predict(
     out = {k: {} for k in ("test_mean", "test_variance", "train_mean", "test_mse", "train_mse")}
     total = len(get) * (2 if has_test else 1)
     done = 0
+    places = (("train", None), ("test", dataset.x_test))[: 2 if has_test else 1]
     for g in get:
         pieces = {}
-        for where, x_test in (("train", None), ("test", dataset.x_test if has_test else None)):
-            if where == "test" and not has_test:
-                continue
+        for where, x_test in places:
             mean = np.zeros(
                 (times.size, x_test.shape[0] if x_test is not None else y.shape[0]) + y.shape[1:]
             )

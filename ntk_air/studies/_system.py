@@ -12,7 +12,7 @@ import numpy as np
 from ..data import dataset_task
 from ..spectral._eigen import Eigensystem, eigensystem
 from ..spectral._problem import LinearProblem, linear_problem
-from ..spectral._resources import SolverChoice
+from ..spectral._resources import Budget, SolverChoice, plan_solver
 
 __all__ = [
     "KernelSystem",
@@ -20,35 +20,30 @@ __all__ = [
     "DEFAULT_KRYLOV_STEPS",
     "Progress",
     "data_summary",
+    "network_size",
+    "plan_spectrum",
+    "sizes",
     "report_progress",
 ]
 
-# progress(stage, done, total): called by a study after each stage (the CLI draws a bar from it).
 Progress = Callable[[str, int, int], None]
 """A progress callback, `progress(stage, done, total)`, called by a study after each stage."""
 
 
 DEFAULT_KRYLOV_STEPS = 16
-"""Passes of `matfree.deflated_krylov` behind the reduction: on two-layer ReLU H∞ (n = 3000,
-k = 50, d = 20 clusters, 2000 GD steps) the error of ‖u − ŷ‖ was 0.30 / 0.015 / 6.8e-5 / 3.6e-8
-(of 55) with 4 / 8 / 16 / 24 passes."""
+"""Passes of `matfree.deflated_krylov` behind the reduction (error of ‖u − ŷ‖ 6.8e-5 of 55 on
+two-layer ReLU H∞, n = 3000, k = 50)."""
 
 
 class KernelSystem(NamedTuple):
-    """A data set's kernels and their one `Eigensystem`, shared by every study of it.
-
-    Dense: K(X, X), K(X_test, X) and the full decomposition. Top-k (K never formed): the
-    Rayleigh–Ritz reduction of K to its top k eigenvectors plus the Krylov space of (y, ŷ)
-    (`matfree.ritz_reduction`, `eig.rest` set) and K(X_test, X)·V through one rectangular pass.
-    Either way `problem` builds the `LinearProblem` every science function runs on.
-    """
+    """A data set's kernels and their one `Eigensystem` (dense, or the top-k Rayleigh–Ritz
+    reduction with `eig.rest` set), shared by every study of it."""
 
     ntk: jax.Array | None  # (n, n) K(X, X); None on the top-k path
     ntk_test: jax.Array | None  # (n_test, n) K(X_test, X); None without test points or top-k
     eig: Eigensystem  # dense: (n,), (n, n); top-k: (m,), (n, m) and eig.rest
     kv_test: jax.Array | None = None  # (n_test, m) K(X_test, X) V on the top-k path
-    coarse: KernelSystem | None = None  # top-k: the reduction on fewer Krylov blocks, whose
-    #   results differ from this one's by an estimate of the reduction's error (None: dense)
+    coarse: KernelSystem | None = None  # top-k: the reduction on fewer blocks (error estimate)
     solver: SolverChoice | None = None  # the plan it was built by (None: dense, unplanned)
     krylov_steps: int = 0  # top-k: Krylov blocks of (y, ŷ) behind the reduction (passes)
 
@@ -76,12 +71,9 @@ def kernel_system(
 
     Args:
       dataset: a `data.Dataset`.
-      kernel_fn: a `KernelFn` (`kernel_fn(x1, x2=None) -> Kernel`); its `.ntk` is used. The
-        top-k path needs a tiled one (`block_fn`).
-      plan: a `resources.SolverChoice` (`studies.air_plan`, `distill_plan`, `plan_solver`);
-        None: dense, unplanned.
-      krylov_steps: top-k only: passes of `matfree.deflated_krylov` of (y, ŷ) (0 or 1: the
-        labels alone, one pass).
+      kernel_fn: a `KernelFn` (its `.ntk`); the top-k path needs a tiled one (`block_fn`).
+      plan: a `resources.SolverChoice` (`air_plan`, `distill_plan`); None: dense, unplanned.
+      krylov_steps: top-k only: passes of `matfree.deflated_krylov` of (y, ŷ).
 
     Returns:
       KernelSystem.
@@ -105,8 +97,7 @@ def kernel_system(
 
 
 def require_tiled(kernel_fn) -> None:
-    """The matrix-free path evaluates K tile by tile: refuse a kernel function without
-    `block_fn` with the remedy."""
+    """Refuse a kernel function without `block_fn` (the top-k path evaluates K tile by tile)."""
     if not callable(getattr(kernel_fn, "block_fn", None)):
         raise ValueError(
             "the top-k solver needs a tiled kernel function (kernels.from_pairwise, "
@@ -116,10 +107,7 @@ def require_tiled(kernel_fn) -> None:
 
 def _coarse_steps(top, krylov, block: int) -> int | None:
     """The most Krylov blocks s' < s whose reduction has at least 2·block fewer columns than the
-    full one. Later blocks resolve ever less (their dependent directions are dropped), so merely
-    dropping the last two blocks can leave almost the same space: measured (n = 1500, k = 30,
-    C = 1) dimensions 40, 40, 41, 42 for s = 5…8, whose difference (0.061) understated the
-    actual error (0.069); 2·block fewer columns (s' = 4: 0.167) did not."""
+    full one (dropping the last blocks alone can leave almost the same space)."""
     from ..spectral._matfree import ritz_reduction
 
     full = top.eigenvalues.shape[0] + int(krylov.basis.shape[1])
@@ -130,9 +118,8 @@ def _coarse_steps(top, krylov, block: int) -> int | None:
 
 
 def _topk_system(dataset, kernel_fn, plan: SolverChoice, krylov_steps: int) -> KernelSystem:
-    """Top-k eigenpairs by block Krylov passes, the Krylov space of (y, ŷ) on the deflated
-    operator, the Rayleigh–Ritz reductions to both on all and on fewer blocks, and
-    K(X_test, X)·V by one pass of the rectangular operator."""
+    """Top-k eigenpairs, the Krylov space of (y, ŷ) on the deflated operator, the reductions
+    on all and on fewer blocks, and K(X_test, X)·V by one rectangular pass."""
     from ..spectral._matfree import deflated_krylov, ritz_reduction
     from ..spectral._operators import kernel_diagonal, kernel_operator
     from ..spectral._topk import topk_eigensystem
@@ -190,6 +177,39 @@ def data_summary(dataset) -> dict:
         "one_hot": bool(np.ndim(dataset.y) == 2),
         **info,
     }
+
+
+def sizes(dataset) -> tuple[int, int, int]:
+    """(n, n_test, label columns C) of a data set, from its shapes alone."""
+    y_shape = np.shape(dataset.y)
+    cols = 1 if len(y_shape) == 1 else int(y_shape[1])
+    return int(np.shape(dataset.x)[0]), int(np.shape(dataset.x_test)[0]), cols
+
+
+def plan_spectrum(dataset, budget: Budget, dtype, what: str) -> SolverChoice:
+    """`resources.plan_solver` for a study of the data set's labels, (y, ŷ) riding along."""
+    x = np.asarray(dataset.x)
+    n, n_test, cols = sizes(dataset)
+    dtype = str(np.dtype(dtype or x.dtype))
+    d = int(np.prod(x.shape[1:]))
+    return plan_solver(
+        n, budget=budget, dtype=dtype, n_test=n_test, n_labels=2 * cols, d=d, what=what
+    )
+
+
+def network_size(arch, d, out, *, widths=(), channels=(), input_shape=None):
+    """(parameters, forward multiply-adds per row) of an MLP, a 3×3 CNN or the two-layer ReLU."""
+    if arch == "two-layer-relu":
+        return (float(d * widths[0] + widths[0] * out),) * 2
+    if arch == "cnn":
+        shape = input_shape or ((8, 8, 1) if d == 64 else (d, 1))
+        spatial, layers = float(np.prod(shape[:-1])), (shape[-1], *channels)
+        conv = 9.0 * sum(a * b for a, b in zip(layers[:-1], layers[1:], strict=True))
+        head = spatial * layers[-1] * out
+        return conv + head, spatial * conv + head
+    layers = (d, *widths, out)
+    size = float(sum(a * b + b for a, b in zip(layers[:-1], layers[1:], strict=True)))
+    return size, size
 
 
 def report_progress(progress: Progress | None, stage: str, done: int, total: int) -> None:

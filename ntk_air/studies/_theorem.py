@@ -1,8 +1,6 @@
-"""The ℓ2 theorem study: the kernel limit and real two-layer networks of several widths, on the
-clusterable model with flipped labels, plus a harder case (wider clusters, 40 % flips) with the
-theorem's i.i.d. initialization and a symmetric one (f(W0) = 0).
-
-See `ntk_air.networks` for what is measured and `theorem.claims` for what is checked.
+"""The ℓ2 theorem study: the kernel limit and two-layer networks of several widths on the
+clusterable model with flipped labels, plus a harder case with i.i.d. and symmetric inits
+(docs/science/theorem.md; `networks.claims` says what is checked).
 """
 
 from __future__ import annotations
@@ -25,14 +23,10 @@ __all__ = ["TheoremConfig", "TheoremStudy", "HarderCase", "theorem", "theorem_pl
 
 @dataclasses.dataclass(frozen=True)
 class TheoremConfig:
-    """Options of the theorem study (data: `data.clusters(seed=seed)`).
+    """Options of the theorem study on `data.clusters(seed=seed)` (each option's help says what
+    it is).
 
-    widths: network widths m ≥ 2 (even for the harder case's symmetric init).
-    steps: full-batch GD steps per run. seed: data seed (default 1: data the defaults were not
-    tuned on; they were chosen on seed 0). alpha: R3's α. kappa: init scale κ.
-    init_seed: network init seed. record_every: curve recording period.
-    harder: also run `theorem.HARDER_CASE`. harder_widths: its widths (None: `widths`).
-    network_dtype: the networks' dtype (the kernel limit is in the data's dtype).
+    harder_widths: the harder case's widths (None: `widths`; even, for its symmetric init).
     early_horizon: the short horizon of the `*_early` gaps.
     """
 
@@ -61,7 +55,6 @@ class TheoremConfig:
     early_horizon: int = networks.EARLY_HORIZON
 
     def __post_init__(self):
-        """Every option checked at construction, one sentence per problem."""
         widths = check_sequence("widths", self.widths)
         if self.harder_widths is not None:
             check_sequence("harder_widths", self.harder_widths)
@@ -118,15 +111,13 @@ def theorem_plan(
 ) -> tuple[SolverChoice, LoopEstimate]:
     """Memory and time of `theorem`, decided (or refused) before any work.
 
-    The kernel limit is dense (n is the clusterable model's, small). Per GD step: each network
-    of width m trains two rules (plain, R3) on n points in d dimensions (≈ 6·n·m·d multiply-adds
-    each, forward and backward) and each width's two linearizations (H₀ and H∞) take a product
-    K·u per rule (2n² each); the kernel limit (per case) likewise. Recordings: the kernel limit
-    every step, the networks every `record_every` steps, (n + n_test) numbers per rule; plus the
-    largest network's weights (≈ 6·m·d numbers) and activations (≈ 4·(n + n_test)·m).
+    Per GD step each network of width m trains two rules (≈ 6·n·m·d multiply-adds each) and
+    each linearization (H₀, H∞, the kernel limit) takes 2n² per rule; the recordings hold
+    (n + n_test) numbers per rule and record, plus the largest network's weights and activations.
 
     Args:
-      config: `TheoremConfig`. budget: `resources.Budget` (memory, time limit, force).
+      config: `TheoremConfig`.
+      budget: `resources.Budget` (memory, time limit, force).
 
     Returns:
       (SolverChoice, LoopEstimate).
@@ -187,8 +178,7 @@ def theorem(
     Args:
       config: `TheoremConfig`.
       progress: progress(stage, done, total).
-      budget: `resources.Budget` (memory budget, time limit, force); checked by
-        `theorem_plan` before anything runs. Default `Budget()`.
+      budget: `resources.Budget`, checked by `theorem_plan` before anything runs.
 
     Returns:
       TheoremStudy.
@@ -244,7 +234,7 @@ def theorem(
             init="symmetric",
             system=system,
             limit=iid.kernel_limit,
-            **{k: v for k, v in common.items()},
+            **common,
         )
         harder = HarderCase(
             data={
