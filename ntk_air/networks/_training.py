@@ -1,25 +1,11 @@
 """Finite-width networks trained on a target rule's ỹ(k): one loop, two schedules.
 
-The network's outputs on the training set u(k) = view(f(θ_k, X)) give the target ỹ(k) of any rule
-of `ntk_air.distillation` — the very same rule objects that `distillation.self_distill` runs in the
-kernel limit, fed here with the network's own predictions — and the parameters move by an optax
-optimizer on the loss against ỹ(k) (squared error, the theory, or softmax cross-entropy, with
-view = softmax). The schedule says how one step of the loop consumes the training set:
+u(k) = view(f(θ_k, X)) feeds any rule of `ntk_air.distillation` (the objects `self_distill` runs
+in the kernel limit); θ moves by an optax optimizer on the loss against ỹ(k). `FullBatch()`
+refreshes ỹ every update; `Epochs(B)` once per epoch of ⌊n/B⌋ mini-batch updates (its kernel limit
+is `epoch_problem`). One compiled scan (`record.scan_blocks`), vmapped over rules and seeds.
 
-* `FullBatch()`: one update on the whole set, ỹ refreshed every step (plain SGD with step η,
-  θ ← θ − η Jᵀ(u − ỹ), its η injected as data so that every step size shares one compilation);
-* `Epochs(B)`: a step is an epoch — ỹ refreshed once, then ⌊n/B⌋ updates on the mini-batches of
-  a seeded permutation (the practice of the noisy-label experiment; its kernel limit is
-  `epochs.epoch_problem`).
-
-The whole loop is one `jax.jit`-compiled scan (`record.scan_blocks`, shared with the kernel
-limit), vmapped over the values of affine rules of one structure and, in `train_epochs`, over
-seeds. ‖u(k) − ŷ‖₂ is kept at every step, heavier quantities (test predictions, ‖θ(k) − θ(0)‖_F,
-u itself, a `Record.fn` of your own) at the recorded steps. At finite width the NTK moves, and
-this module measures by how much.
-
-Reference: Du et al. arXiv 1810.02054; Arora et al. arXiv 1901.08584; Dong et al. arXiv
-1910.01255; Lee et al. arXiv 1902.06720 (linearized networks).
+Reference: Du et al. arXiv 1810.02054; Dong et al. arXiv 1910.01255; Lee et al. arXiv 1902.06720.
 """
 
 from __future__ import annotations
@@ -102,19 +88,11 @@ LOSSES = ("mse", "xent")
 
 
 class FullBatch(NamedTuple):
-    """A step is one update on the whole training set, the target refreshed every step.
-
-    Loss ½‖f(θ, X) − ỹ‖² summed over the rows (mse; xent: −Σ_i Σ_c ỹ_ic log softmax(f_i)_c), so
-    plain SGD with step η is θ ← θ − η Jᵀ(u − ỹ), the linearization of `distill.self_distill`.
-    """
+    """A step is one update on the summed loss of the whole set: SGD is θ ← θ − η Jᵀ(u − ỹ)."""
 
 
 class Epochs(NamedTuple):
-    """A step is an epoch: the target refreshed once, then ⌊n/B⌋ updates on the mini-batches of a
-    permutation of the training set drawn from fold_in(key, epoch), each on the batch's mean loss.
-
-    The n mod B rows left over change from epoch to epoch.
-    """
+    """A step is an epoch: ỹ refreshed, then ⌊n/B⌋ mean-loss updates on a permutation's batches."""
 
     batch_size: int  # B in 1..n
 
@@ -148,8 +126,7 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 
 @functools.cache
 def optimizer(name: str, learning_rate: float, momentum: float = 0.9):
-    """An optax optimizer by name: 'sgd' (plain), 'momentum' (SGD with `momentum`) or 'adam';
-    one object per arguments, so a compiled training loop is reused.
+    """An optax optimizer by name (one object per arguments: compilations are reused).
 
     Example:
       >>> optimizer("adam", 1e-3) is optimizer("adam", 1e-3)
@@ -213,11 +190,8 @@ def _train_group(
     seeded,
     vary_labels,
 ):
-    """Every rule of a group (and, `seeded`, every seed) trained from its θ(0) for `steps` steps.
-
-    data = (x, y, y_clean, x_test, y_test_clean): y has a leading seed axis when `vary_labels`;
-    x_test / y_test_clean may be None.
-    """
+    """Every rule of a group (and, `seeded`, every seed) trained; data = (x, y, y_clean, x_test,
+    y_test_clean), y with a seed axis when `vary_labels`."""
     apply_fn = apply_static if apply_static is not None else apply_fn
     x, y_all, y_clean, x_test, y_test_clean = data
     n = x.shape[0]
@@ -326,9 +300,8 @@ def _train_group(
 
 def _run_groups(rules, apply_fn, params, keys, data, eta, dtype, **static):
     """`_train_group` over the rules grouped by structure: [(indices, outputs)]."""
-    # apply_fn travels as a pytree when it is a `jax.tree_util.Partial` (as the model builders
-    # return): its arrays (e.g. a frozen readout) are data, so a fresh network of the same shapes
-    # reuses the compilation; a plain function is keyed on its identity, as a static argument.
+    # A `jax.tree_util.Partial` travels as data (same shapes reuse the compilation); a plain
+    # function is static, keyed on its identity.
     partial = isinstance(apply_fn, jax.tree_util.Partial)
     parts = []
     for indices, group in group_rules(rules):
@@ -380,36 +353,30 @@ def train(
 ) -> TrainRun:
     """Train a finite network on ỹ(k), a target rule's, by full-batch GD or by mini-batch epochs.
 
-    Per step k: u(k) = view(f(θ_k, X)); ỹ(k), state = rule.update(u(k), y, state, k)
-    (`distillation`); then, with `schedule` FullBatch(): θ_{k+1} = θ_k − η J(θ_k)ᵀ(u(k) − ỹ(k))
-    with plain SGD (or any optax optimizer) — its linearization, u(k+1) = u(k) − ηH(u(k) − ỹ(k)),
-    is `distill.self_distill`; with Epochs(B): ⌊n/B⌋ optimizer updates on the mean loss of the
-    mini-batches of a permutation drawn from fold_in(key, k) (a step is an epoch, whose kernel
-    limit is `epochs.epoch_problem`). view = identity (loss 'mse') or softmax ('xent').
+    Per step k: ỹ(k), state = rule.update(u(k), y, state, k) with u(k) = view(f(θ_k, X)), then
+    FullBatch(): θ_{k+1} = θ_k − η J(θ_k)ᵀ(u(k) − ỹ(k)) (or any optax optimizer), whose
+    linearization is `distillation.self_distill`; Epochs(B): ⌊n/B⌋ updates on the mean loss of
+    the batches of a permutation drawn from fold_in(key, k). view: identity (mse), softmax (xent).
 
     Args:
-      apply_fn: apply_fn(params, x) → (n,) or (n, C). A plain function is part of the compiled
-        program (keep the same object across calls to reuse the compilation); a
-        `jax.tree_util.Partial` passes its bound arrays as data, so any network of the same
-        shapes reuses it. An (n, 1) output is read as the single output of ±1 labels.
+      apply_fn: apply_fn(params, x) → (n,), (n, 1) or (n, C); keep the same object (or a
+        `jax.tree_util.Partial`) to reuse the compilation.
       params: initial trainable parameters θ(0) (pytree).
       x: (n, ...) training inputs.
       y: (n,) ±1 given labels or (n, C) one-hot.
       y_clean: the ground truth ŷ, same shape.
-      rules: an `AffineRule`, a stacked grid, a `TargetRule` of your own, or a sequence of them
-        (one training per rule, all from the same θ(0); affine rules of one structure vmapped).
+      rules: an `AffineRule`, a stacked grid, a `TargetRule`, or a sequence of them (one training
+        per rule, all from θ(0)).
       steps: number of steps (GD steps, or epochs with `Epochs`).
       eta: the SGD step size η — give exactly one of `eta` and `optimizer`.
       optimizer: an optax.GradientTransformation (keep the same object to reuse the compilation).
       schedule: `FullBatch()` (default) or `Epochs(batch_size)`.
       loss: 'mse' (½‖f − ỹ‖², the theory) or 'xent' (softmax cross-entropy, one-hot labels).
       key: PRNG key of the batch orders (`Epochs` only).
-      record: a `Record` (default: every step; `Record(at=steps)` records at explicit steps,
-        e.g. log-spaced checkpoints, in the same single compiled loop).
+      record: a `Record` (default: every step).
       x_test: optional (n_test, ...) test inputs.
       y_test_clean: their ground truth (with x_test).
-      dtype: float32/float64 for the whole loop (parameters, labels, metrics); default x's
-        float dtype, else the x64 default.
+      dtype: float32/float64 for the whole loop (default: x's float dtype).
 
     Returns:
       TrainRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
@@ -466,17 +433,13 @@ def train(
         seeded=False,
         vary_labels=False,
     )
-    run = _assemble(problem, parts, rec_steps, single)
-    check_run_finite(run.dist_train_all, np.arange(steps + 1), "training")
-    return run
-
-
-def _assemble(problem, parts, rec_steps, single):
     fields = merge_groups(parts)
     for name in ("u_final", "f_test_final", "u_path"):
         fields[name] = problem.to_user(fields[name])
     run = TrainRun(steps=jnp.asarray(rec_steps), **fields)
-    return drop_rule_axis(run) if single else run
+    run = drop_rule_axis(run) if single else run
+    check_run_finite(run.dist_train_all, np.arange(steps + 1), "training")
+    return run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,10 +448,7 @@ def _assemble(problem, parts, rec_steps, single):
 
 
 class EpochRun(NamedTuple):
-    """Per-epoch observables of mini-batch runs: leading (g, s) = (rules, seeds); a pytree.
-
-    Index e = 0..E of the epoch axis is the network after e epochs (e = 0: at initialization).
-    """
+    """Per-epoch observables (index e: after e epochs) of mini-batch runs; leading (g, s) axes."""
 
     epochs: np.ndarray  # (E + 1,) epoch indices 0..E
     train_acc_noisy: jax.Array  # (g, s, E + 1) argmax agreement with the given labels y
@@ -550,30 +510,23 @@ def train_epochs(
 ) -> EpochRun:
     """`train` with `Epochs(batch_size)` for S seeds at once (one compiled program, vmapped).
 
-    At the start of epoch e the whole training set's u(e) = view(f(θ, X)) gives ỹ(e), state =
-    rule.update(u(e), y, state, e) (once per epoch: an unlagged rule such as `targets.r1(α)` has
-    the network as it left epoch e − 1 as its teacher); then ⌊n/B⌋ optimizer steps on the
-    mini-batches of a fresh permutation, L_b = (1/B) Σ_{i∈b} ℓ(f(θ, x_i), ỹ_i(e)), ℓ = ½‖f − ỹ‖²
-    (mse, view = raw outputs) or −Σ_c ỹ_c log softmax(f)_c (xent, view = softmax).
+    Epoch e: ỹ(e), state = rule.update(u(e), y, state, e) on the whole set, then ⌊n/B⌋ optimizer
+    steps on L_b = (1/B) Σ_{i∈b} ℓ(f(θ, x_i), ỹ_i(e)), ℓ = ½‖f − ỹ‖² (mse) or −Σ_c ỹ_c log
+    softmax(f)_c (xent).
 
     Args:
-      apply_fn: apply_fn(params, x) → (n, C) outputs (logits for xent); keep the same function
-        object across calls to reuse the compilation (`models.network` caches it).
-      params: initial parameters with a leading seed axis (s, ...) on every leaf, e.g.
-        `jax.vmap(net.init)(keys)`.
+      apply_fn: apply_fn(params, x) → (n, C) outputs (logits for xent).
+      params: initial parameters, a leading seed axis (s, ...) on every leaf.
       x: (n, d) training inputs (their float dtype is the run's).
       y: given labels, one-hot: (n, C) shared by the seeds or (s, n, C) one set per seed.
       y_clean: (n, C) one-hot ground truth ŷ.
-      rules: a sequence of target rules (`AffineRule`s, e.g. `targets.r3(0.9)`, or `TargetRule`s);
-        affine rules of one static structure train together, vmapped.
+      rules: a sequence of target rules.
       epochs: E ≥ 1.
       batch_size: B in 1..n.
-      optimizer: an optax GradientTransformation (keep the same object to reuse the
-        compilation).
+      optimizer: an optax GradientTransformation.
       key: (s,) PRNG keys, one per seed, for the batch orders.
       loss: "mse" or "xent".
-      x_eval: (m, d) evaluation inputs (validation and test) whose argmax predictions are
-        recorded after every epoch; None: none.
+      x_eval: (m, d) inputs whose argmax predictions are recorded every epoch, or None.
 
     Returns:
       EpochRun with leading (g, s) axes (g = number of rules, in the given order).
