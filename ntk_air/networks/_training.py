@@ -158,41 +158,26 @@ def _init_optimizer(optimizer, params, eta):
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "apply_static",
-        "optimizer",
-        "static_rule",
-        "steps",
-        "record",
-        "schedule",
-        "loss",
-        "seeded",
-        "vary_labels",
-    ),
-)
-def _train_group(
-    rules,
-    apply_fn,
-    params0,
-    keys,
-    data,
-    eta,
-    *,
-    apply_static,
-    optimizer,
-    static_rule,
-    steps,
-    record,
-    schedule,
-    loss,
-    seeded,
-    vary_labels,
-):
+class _Loop(NamedTuple):
+    """The static settings of one compiled training loop (hashable: a jit static argument)."""
+
+    optimizer: Any  # an optax transformation, or None: SGD with eta as data
+    steps: int
+    record: Record
+    schedule: FullBatch | Epochs
+    loss: str
+    seeded: bool  # params and keys carry a leading seed axis
+    vary_labels: bool  # y carries a leading seed axis
+    apply_static: Any = None  # apply_fn when it is a plain function (else passed as data)
+    static_rule: Any = None  # a TargetRule of its own (else the affine rules are data)
+
+
+@functools.partial(jax.jit, static_argnames="loop")
+def _train_group(rules, apply_fn, params0, keys, data, eta, loop: _Loop):
     """Every rule of a group (and, `seeded`, every seed) trained; data = (x, y, y_clean, x_test,
-    y_test_clean), y with a seed axis when `vary_labels`."""
-    apply_fn = apply_static if apply_static is not None else apply_fn
+    y_test_clean)."""
+    apply_fn = loop.apply_static if loop.apply_static is not None else apply_fn
+    optimizer, steps, record, schedule, loss = loop[:5]
     x, y_all, y_clean, x_test, y_test_clean = data
     n = x.shape[0]
     full = isinstance(schedule, FullBatch)
@@ -288,17 +273,17 @@ def _train_group(
         }
 
     def over_seeds(rule):
-        if not seeded:
+        if not loop.seeded:
             return run_one(rule, params0, keys, y_all)
-        label_axis = 0 if vary_labels else None
+        label_axis = 0 if loop.vary_labels else None
         return jax.vmap(run_one, in_axes=(None, 0, 0, label_axis))(rule, params0, keys, y_all)
 
-    if static_rule is not None:
-        return jax.tree_util.tree_map(lambda a: a[None], over_seeds(static_rule))
+    if loop.static_rule is not None:
+        return jax.tree_util.tree_map(lambda a: a[None], over_seeds(loop.static_rule))
     return jax.vmap(over_seeds)(rules)
 
 
-def _run_groups(rules, apply_fn, params, keys, data, eta, dtype, **static):
+def _run_groups(rules, apply_fn, params, keys, data, eta, dtype, loop: _Loop):
     """`_train_group` over the rules grouped by structure: [(indices, outputs)]."""
     # A `jax.tree_util.Partial` travels as data (same shapes reuse the compilation); a plain
     # function is static, keyed on its identity.
@@ -306,16 +291,12 @@ def _run_groups(rules, apply_fn, params, keys, data, eta, dtype, **static):
     parts = []
     for indices, group in group_rules(rules):
         static_rule = None if isinstance(group, AffineRule) else group
+        affine = None if static_rule is not None else cast_rule(group, dtype)
+        group_loop = loop._replace(
+            apply_static=None if partial else apply_fn, static_rule=static_rule
+        )
         out = _train_group(
-            None if static_rule is not None else cast_rule(group, dtype),
-            apply_fn if partial else None,
-            params,
-            keys,
-            data,
-            eta,
-            apply_static=None if partial else apply_fn,
-            static_rule=static_rule,
-            **static,
+            affine, apply_fn if partial else None, params, keys, data, eta, group_loop
         )
         parts.append((indices, out))
     return parts
@@ -417,22 +398,8 @@ def train(
     rule_list, single = as_rule_list(rules)
     data = (problem.x, problem.y, problem.y_clean, problem.x_test, problem.y_test_clean)
     eta_arr = jnp.asarray(0.0 if eta is None else eta, problem.dtype)
-    parts = _run_groups(
-        rule_list,
-        apply_fn,
-        params,
-        key,
-        data,
-        eta_arr,
-        problem.dtype,
-        optimizer=optimizer,
-        steps=steps,
-        record=record,
-        schedule=schedule,
-        loss=loss,
-        seeded=False,
-        vary_labels=False,
-    )
+    loop = _Loop(optimizer, steps, record, schedule, loss, seeded=False, vary_labels=False)
+    parts = _run_groups(rule_list, apply_fn, params, key, data, eta_arr, problem.dtype, loop)
     fields = merge_groups(parts)
     for name in ("u_final", "f_test_final", "u_path"):
         fields[name] = problem.to_user(fields[name])
@@ -578,22 +545,9 @@ def train_epochs(
             f"apply_fn(params, x) has shape {out_shape.shape}; the labels need {(n, c)}"
         )
     rule_list, _ = as_rule_list(list(rules))
-    parts = _run_groups(
-        rule_list,
-        apply_fn,
-        params,
-        key,
-        (x, y, y_clean, x_eval, None),
-        None,
-        x.dtype,
-        optimizer=optimizer,
-        steps=epochs,
-        record=_EPOCH_RECORD,
-        schedule=Epochs(batch_size),
-        loss=loss,
-        seeded=True,
-        vary_labels=vary,
-    )
+    loop = _Loop(optimizer, epochs, _EPOCH_RECORD, Epochs(batch_size), loss, True, vary)
+    data = (x, y, y_clean, x_eval, None)
+    parts = _run_groups(rule_list, apply_fn, params, key, data, None, x.dtype, loop)
     fields = merge_groups(parts)
     return EpochRun(
         epochs=np.arange(epochs + 1),
