@@ -360,27 +360,6 @@ def _evaluate(plan: EntkPlan, engine, params, state, x1, x2):
     return call_tiled(grid, x1, x1 if symmetric else x2, plan.tile_size)
 
 
-def _check_settings(
-    implementation, output_reduction, tile_size, memory_budget, precision, per_example
-):
-    _check_choice("implementation", implementation, IMPLEMENTATIONS)
-    _check_choice("output_reduction", output_reduction, OUTPUT_REDUCTIONS)
-    check_tile_size(tile_size)
-    if memory_budget is not None:
-        check_int("memory_budget", memory_budget, minimum=1)
-    matmul_precision(precision)
-    if per_example not in (None, True, False):
-        raise ValueError(f"per_example must be None, True or False, got {per_example!r}")
-
-
-def _structured_engine(model, output_reduction):
-    if isinstance(model, MLP):
-        return MLPEngine.from_module(model, output_reduction)
-    if isinstance(model, TwoLayerReLU):
-        return TwoLayerEngine()
-    return None
-
-
 def _two_layer_surrogate_apply(params, x):
     """f(x) = (1/√m) Σ_r ReLU(w_r·x) (a_r = 1): the NTK of W does not depend on a_r = ±1."""
     w = two_layer_weight(params)
@@ -429,12 +408,21 @@ def empirical_ntk_fn(
 
     Reference: Jacot et al., arXiv 1806.07572; Novak et al., arXiv 2206.08720 (fast eNTKs).
     """
-    _check_settings(
-        implementation, output_reduction, tile_size, memory_budget, precision, per_example
-    )
+    _check_choice("implementation", implementation, IMPLEMENTATIONS)
+    _check_choice("output_reduction", output_reduction, OUTPUT_REDUCTIONS)
+    check_tile_size(tile_size)
+    if memory_budget is not None:
+        check_int("memory_budget", memory_budget, minimum=1)
+    matmul_precision(precision)
+    if per_example not in (None, True, False):
+        raise ValueError(f"per_example must be None, True or False, got {per_example!r}")
     if model is None and isinstance(apply_fn, MLP | TwoLayerReLU):
         model = apply_fn  # an ntk_air model module: its structure is known
-    structured = _structured_engine(model, output_reduction)
+    structured = None
+    if isinstance(model, MLP):
+        structured = MLPEngine.from_module(model, output_reduction)
+    elif isinstance(model, TwoLayerReLU):
+        structured = TwoLayerEngine()
     if apply_fn is None and isinstance(model, TwoLayerReLU):
         apply_fn = _two_layer_surrogate_apply
     if apply_fn is None and isinstance(model, MLP):

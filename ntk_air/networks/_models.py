@@ -126,15 +126,13 @@ def _scaled_layer(module, h, fan_in, kernel_shape, product):
     kernel ~ N(0, w_std²/fan_in), bias ~ N(0, b_std²), both scales 1.
     """
     _check_parameterization(module.parameterization)
-    w_scale = float(module.w_std) / float(np.sqrt(fan_in))
+    w_scale, b_std = float(module.w_std) / float(np.sqrt(fan_in)), float(module.b_std)
     if module.parameterization == "ntk":
-        k_init, b_init = nn.initializers.normal(1.0), nn.initializers.normal(1.0)
-        scales = (w_scale, float(module.b_std))
+        stddevs, scales = (1.0, 1.0), (w_scale, b_std)
     else:
-        k_init, b_init = nn.initializers.normal(w_scale), nn.initializers.normal(module.b_std)
-        scales = (1.0, 1.0)
-    kernel = module.param("kernel", k_init, kernel_shape, h.dtype)
-    bias = module.param("bias", b_init, (module.features,), h.dtype)
+        stddevs, scales = (w_scale, b_std), (1.0, 1.0)
+    kernel = module.param("kernel", nn.initializers.normal(stddevs[0]), kernel_shape, h.dtype)
+    bias = module.param("bias", nn.initializers.normal(stddevs[1]), (module.features,), h.dtype)
     # Python floats are weakly typed: float32 params stay float32 under x64.
     return scales[0] * product(h, kernel) + scales[1] * bias
 
