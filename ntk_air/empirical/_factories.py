@@ -103,9 +103,7 @@ def two_layer_ntk(params_or_w, x1, x2=None, *, tile_size: int | None = None, dty
     return _TWO_LAYER[key]({"w": w}, x1, x2, dtype=dt)
 
 
-# ---------------------------------------------------------------------------------------------
 # The KernelFn of a finite network
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -80,9 +80,7 @@ def _signature(tree):
     return treedef, tuple((tuple(jnp.shape(a)), str(jnp.result_type(a))) for a in leaves)
 
 
-# ---------------------------------------------------------------------------------------------
 # Coupled examples (batch statistics): detection
-# ---------------------------------------------------------------------------------------------
 
 
 @functools.partial(jax.jit, static_argnames="model")
@@ -129,9 +127,7 @@ def _batch_features(engine, params, state, x):
     return engine.batch_features(params, state, x)
 
 
-# ---------------------------------------------------------------------------------------------
 # The params-varying NTK function
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -78,9 +78,7 @@ def default_memory_budget(device=None) -> int:
         return 4 << 30
 
 
-# ---------------------------------------------------------------------------------------------
 # Model probe: shapes and per-example costs
-# ---------------------------------------------------------------------------------------------
 
 
 class ModelProbe(NamedTuple):
@@ -187,9 +185,7 @@ def probe_model(
     )
 
 
-# ---------------------------------------------------------------------------------------------
 # Costs of one implementation, and the search over tile sizes and storage
-# ---------------------------------------------------------------------------------------------
 
 
 class Costs(NamedTuple):

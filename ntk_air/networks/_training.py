@@ -79,9 +79,7 @@ def _outputs(apply_fn, params, x):
     return out[:, None] if out.ndim == 1 else out
 
 
-# ---------------------------------------------------------------------------------------------
 # Schedules and losses: how one step of the loop consumes the training set
-# ---------------------------------------------------------------------------------------------
 
 LOSSES = ("mse", "xent")
 """The losses: squared error (the theory) and softmax cross-entropy (practice)."""
@@ -139,8 +137,7 @@ def optimizer(name: str, learning_rate: float, momentum: float = 0.9):
     return optax.sgd(learning_rate, momentum=momentum if name == "momentum" else None)
 
 
-# SGD with its learning rate as data (optax.inject_hyperparams): one object, one compilation for
-# every η; `_sgd_state` writes η into the state.
+# SGD with η as data (optax.inject_hyperparams): one compilation for every η (`_init_optimizer`).
 _SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
 
 
@@ -153,9 +150,7 @@ def _init_optimizer(optimizer, params, eta):
     return _SGD, state._replace(hyperparams=hyper)
 
 
-# ---------------------------------------------------------------------------------------------
 # The loop: one compiled scan per rule structure, vmapped over the rules' values (and seeds)
-# ---------------------------------------------------------------------------------------------
 
 
 class _Loop(NamedTuple):
@@ -409,9 +404,7 @@ def train(
     return run
 
 
-# ---------------------------------------------------------------------------------------------
 # Several seeds at once by epochs: the same loop, vmapped over seeds, classification observables
-# ---------------------------------------------------------------------------------------------
 
 
 class EpochRun(NamedTuple):
