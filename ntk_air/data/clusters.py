@@ -58,10 +58,8 @@ def clusters(
       n_clusters: K ≥ n_classes.
       n_per_cluster: training points per cluster (≥ 1).
       dim: input dimension d ≥ 2.
-      eps0: cluster radius ε0 ≥ 0. The ε0-balls are disjoint when ε0 < δ
-        (`info["clusters_disjoint"]`); larger ε0 gives overlapping clusters, a harder case.
-      delta: required half minimum distance δ in (0, 1]; None: one draw, and δ is what it
-        achieves (min distance / 2, in `info["delta"]`).
+      eps0: cluster radius ε0 ≥ 0 (disjoint clusters when ε0 < δ).
+      delta: required half minimum distance δ in (0, 1]; None: one draw, δ as achieved.
       n_test_per_cluster: test points per cluster (≥ 0).
       n_classes: 2 (±1 labels) or C > 2 (one-hot).
       noise: "flip", "pair", "gaussian" or "none".

@@ -343,8 +343,7 @@ def from_npz(
       path: file path.
       normalize: unit-normalize the rows explicitly.
       task: "classification", "regression" or None (inferred from the labels).
-      max_bytes: memory limit for the arrays' declared sizes (default: half the available
-        memory).
+      max_bytes: memory limit for the declared sizes (default: half the available memory).
 
     Returns:
       Dataset; info: dataset "npz", path, task, y_clean_given, normalized, max_norm_deviation,

@@ -176,8 +176,7 @@ def empirical_kernel_fn(
 
     Args:
       apply_fn_or_module: `apply_fn(params, x)`, a flax linen module or a flax nnx module.
-      params_or_variables: the parameters, the linen `variables` (other collections held
-        fixed), or for nnx None (the module's own values) or its `nnx.Param` state.
+      params_or_variables: the parameters, linen `variables`, or nnx's `nnx.Param` state or None.
       implementation: 'auto', 'jacobian', 'ntvp' or 'structured'.
       output_reduction: 'mean', 'sum' or 'none'.
       tile_size: rows per tile, or None to choose it from `memory_budget`.

@@ -108,8 +108,7 @@ def monte_carlo_kernel_fn(
     θ_s = init_fn(split(key, S)[s], x.shape), streamed over the samples.
 
     Args:
-      init_fn: init_fn(key, input_shape) -> params, or stax's (output_shape, params); for flax,
-        `lambda k, shape: module.init(k, jnp.zeros(shape))["params"]`.
+      init_fn: init_fn(key, input_shape) -> params, or stax's (output_shape, params).
       apply_fn: apply_fn(params, x) -> (n,) or (n, k) outputs.
       key: a JAX PRNG key.
       n_samples: S ≥ 1.

@@ -212,8 +212,7 @@ def mlp_params_from_stax(stax_params) -> dict:
     """Convert neural-tangents `stax` Dense parameters to this module's `MLP` 'params' dict.
 
     Args:
-      stax_params: the `serial(...)` init's list of (W (d_in, d_out), b (d_out,) or (1, d_out)
-        or None) tuples; empty tuples (activation layers) are skipped.
+      stax_params: `serial(...)`'s [(W (d_in, d_out), b (d_out,) or None), ()...] (() skipped).
 
     Returns:
       {'Dense_0': {'kernel', 'bias'}, …, 'Dense_L': {...}} for `MLP.apply({'params': ...}, x)`.
@@ -305,8 +304,7 @@ class ConvNet(nn.Module):
     GlobalAvgPool(), Dense(out_dim))`. Parameters Conv_0 … Conv_{L−1} and Readout.
 
     Attributes:
-      input_shape: (*spatial, channels) of one example (1 or 2 spatial axes); inputs arrive
-        flat (n, ∏ input_shape) or already shaped (n, *input_shape).
+      input_shape: (*spatial, channels) of one example (1 or 2 spatial axes).
       channels: (C_1, …, C_L).
       out_dim: number of outputs k; output (n, k).
       kernel_size: k per spatial axis.

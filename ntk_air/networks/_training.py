@@ -335,14 +335,12 @@ def train(
     the batches of a permutation drawn from fold_in(key, k). view: identity (mse), softmax (xent).
 
     Args:
-      apply_fn: apply_fn(params, x) → (n,), (n, 1) or (n, C); keep the same object (or a
-        `jax.tree_util.Partial`) to reuse the compilation.
+      apply_fn: apply_fn(params, x) → (n,), (n, 1) or (n, C) (the same object reuses compilations).
       params: initial trainable parameters θ(0) (pytree).
       x: (n, ...) training inputs.
       y: (n,) ±1 given labels or (n, C) one-hot.
       y_clean: the ground truth ŷ, same shape.
-      rules: an `AffineRule`, a stacked grid, a `TargetRule`, or a sequence of them (one training
-        per rule, all from θ(0)).
+      rules: an `AffineRule`, a stacked grid, a `TargetRule`, or a sequence of them.
       steps: number of steps (GD steps, or epochs with `Epochs`).
       eta: the SGD step size η — give exactly one of `eta` and `optimizer`.
       optimizer: an optax.GradientTransformation (keep the same object to reuse the compilation).
