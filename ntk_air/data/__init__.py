@@ -1,23 +1,10 @@
 """Data sets with known ground truth and controlled label noise: y = ŷ + e.
 
-Every loader returns a `Dataset` whose training labels `y` are the clean labels `y_clean` (ŷ)
-corrupted by one of the noise models of `ntk_air.data.noise`, and whose `info["corrupted"]` lists
-exactly the training rows where `y` differs from `y_clean`. Inputs are unit-norm rows
-(docs/science/kernels.md#unit-norm): the loaders call `unit_normalize` explicitly and say so in
-`info["normalized"]`; `from_npz` and `from_arrays` never renormalize unless asked and report the
-worst row norm instead.
-
-Label formats (numpy float64; callers convert to JAX with the dtype they want):
-
-* binary tasks: ±1.0, shape (n,);
-* C-class tasks: one-hot rows, shape (n, C);
-* Gaussian noise makes `y` real-valued (`y_clean` keeps its format);
-* regression targets (a user's file or arrays): any real (n,) or (n, k); `info["task"]` is
-  "classification" or "regression" (inferred from the ground truth, `with_task` forces it).
-
-Modules: `clusters` (the theorem's clusterable model, the default), `digits` (scikit-learn's
-8×8 digits and MNIST-1D), `npz` (a user's file), `noise` (flip, pair, Gaussian; exact
-per-group flip fractions by default), and `subsample` (a stratified, seeded subset).
+Every loader returns a `Dataset` (numpy float64) whose `info["corrupted"]` lists the training rows
+where y differs from ŷ. Labels are ±1 (n,) for binary tasks, one-hot (n, C) for C classes, real
+under Gaussian noise, or any real (n,) / (n, k) targets for regression (`info["task"]`). The
+loaders unit-normalize the inputs explicitly (docs/science/kernels.md#unit-norm); `from_npz` and
+`from_arrays` only when asked, reporting `info["max_norm_deviation"]` instead.
 """
 
 from . import noise

@@ -26,16 +26,8 @@ class Dataset(NamedTuple):
     info: dict  # metadata: dataset, task, noise, noise_rate, seed, n_classes, corrupted, ...
 
 
-# ---------------------------------------------------------------------------------------------
-# Normalization
-# ---------------------------------------------------------------------------------------------
-
-
 def unit_normalize(x) -> np.ndarray:
-    """Divide every row by its Euclidean norm: x_i ↦ x_i / ‖x_i‖₂.
-
-    This is the explicit normalization the theorem's kernel needs
-    (docs/science/kernels.md#unit-norm); nothing in ntk_air renormalizes silently.
+    """Unit-normalize every row: x_i ↦ x_i / ‖x_i‖₂ (docs/science/kernels.md#unit-norm).
 
     Args:
       x: (n, d) real array, finite, no zero rows.
@@ -70,20 +62,11 @@ def _max_norm_deviation(x: np.ndarray) -> float:
     return float(np.max(np.abs(np.linalg.norm(x, axis=1) - 1.0)))
 
 
-# ---------------------------------------------------------------------------------------------
-# Building a Dataset
-# ---------------------------------------------------------------------------------------------
-
-
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any size; JAX keys take 32-bit seeds
 
 
 def _check_seed(seed) -> int:
     return check_int("seed", seed, minimum=0, maximum=MAX_SEED)
-
-
-def _check_count(value, name: str, minimum: int) -> int:
-    return check_int(name, value, minimum=minimum)
 
 
 def _noisy_dataset(
@@ -127,14 +110,9 @@ def from_arrays(
 ) -> Dataset:
     """A `Dataset` from arrays you already hold (what `from_npz` builds after reading a file).
 
-    The task is "classification" when the ground truth is ±1 (n,) or one-hot rows (n, C), else
-    "regression" (real targets (n,) or (n, k)); `task` forces it (classification then refuses
-    labels that are not classes). `info["task"]` holds it.
-
-    `y_clean` absent: y_clean = y, `info["y_clean_given"] = False` and no row is marked corrupted
-    (the corruption is unknown). `x_test` and `y_test` (clean test labels) go together (absent:
-    an empty test set). Rows that are not unit-norm are kept unless `normalize=True`;
-    `info["max_norm_deviation"]` = max_i |‖x_i‖ − 1| lets callers warn or refuse.
+    `info["task"]`: "classification" for ±1 or one-hot ground truth, else "regression". Without
+    `y_clean`, y_clean = y and no row is marked corrupted; rows are kept as given unless
+    `normalize=True` (`info["max_norm_deviation"]` = max_i |‖x_i‖ − 1|).
 
     Args:
       x: (n, d) inputs. y: (n,) or (n, C) labels. y_clean: same shape, or None.
@@ -237,8 +215,7 @@ def _task_of_labels(task, y_clean: np.ndarray, y_test: np.ndarray) -> str:
 
 
 def dataset_task(dataset: Dataset) -> str:
-    """The data set's task: `info["task"]` when it names one of `problem.TASKS`, else inferred
-    from the ground truth (`problem.infer_task`).
+    """The data set's task: `info["task"]` if one of `TASKS`, else inferred from the ground truth.
 
     Example:
       >>> dataset_task(from_arrays(np.eye(2), np.array([0.3, 1.7])))
@@ -249,8 +226,7 @@ def dataset_task(dataset: Dataset) -> str:
 
 
 def with_task(dataset: Dataset, task: str) -> Dataset:
-    """The data set with its task forced: "regression" takes any labels (±1 / one-hot included,
-    as real targets); "classification" needs ±1 or one-hot ground truth (ValueError otherwise).
+    """The data set with its task forced ("classification" needs ±1 or one-hot ground truth).
 
     Example:
       >>> with_task(ntk_air.data.clusters(), "regression").info["task"]
@@ -301,17 +277,16 @@ def subsample(
 ) -> Dataset:
     """A stratified, seeded subset: `n_train` training and `n_test` test rows.
 
-    Every class of the clean labels keeps its share (largest-remainder rounding); rows keep
-    their order; the corruption is the original one (`info["corrupted"]` re-indexed). None keeps
-    all rows of that split. Asking for more rows than there are is an error, never a silent clip.
+    Every clean class keeps its share (largest remainders); rows keep their order and their
+    corruption; None keeps a whole split; more rows than there are is an error.
 
     Args:
       dataset: a Dataset. n_train, n_test: sizes (≥ 1 and ≥ 0), or None.
       seed: non-negative int for the draw.
 
     Returns:
-      Dataset; info adds `subsample` = {n_train, n_test, seed, of_n_train, of_n_test} and
-      `subsample_rows` / `subsample_rows_test` (indices into the original splits).
+      Dataset; info adds `subsample` (sizes, seed, original sizes), `subsample_rows` and
+      `subsample_rows_test`.
 
     Example:
       >>> small = subsample(ntk_air.data.digits(), n_train=100, n_test=50, seed=0)

@@ -23,10 +23,7 @@ DATASETS = tuple(_REGISTRY)
 
 
 def load(name: str = "clusters", **kwargs) -> Dataset:
-    """Load a named data set; keyword arguments go to its loader (each has its own defaults).
-
-    Names: "clusters" (the default: the theorem's clusterable model, `clusters`), "digits",
-    "digits-binary" (`digits`), "mnist1d", "mnist1d-binary" (`mnist1d`).
+    """Load a data set by name (`DATASETS`); keyword arguments go to its loader.
 
     Example:
       >>> load("clusters", noise_rate=0.1, seed=1).info["noise_rate"]

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ._dataset import Dataset, _check_count, _check_seed, _noisy_dataset, unit_normalize
+from .._checks import check_int
+from ._dataset import Dataset, _check_seed, _noisy_dataset, unit_normalize
 
 __all__ = ["clusters"]
 
@@ -23,11 +24,7 @@ def _min_pairwise_distance(c: np.ndarray) -> float:
 
 
 def _points_near(centres, cluster, eps0, rng) -> np.ndarray:
-    """Points x = (c + z)/‖c + z‖, z ⊥ c uniform in the tangent (d−1)-ball of radius ε0.
-
-    Tangent offsets make both ‖z‖ ≤ ε0 (before projection) and ‖x − c‖ = 2 sin(arctan‖z‖ / 2)
-    ≤ ‖z‖ ≤ ε0 (after projection) hold, so the projected inputs obey the model exactly.
-    """
+    """Points x = (c + z)/‖c + z‖, z ⊥ c uniform in the tangent (d−1)-ball of radius ε0."""
     n, dim = cluster.shape[0], centres.shape[1]
     c = centres[cluster]
     g = rng.standard_normal((n, dim))
@@ -51,26 +48,18 @@ def clusters(
     *,
     max_tries: int = 1000,
 ) -> Dataset:
-    """The clusterable data model of the ℓ2 theorem (docs/science/theorem.md#data-model), with exact
-    label flips.
+    """The clusterable data model of the ℓ2 theorem (docs/science/theorem.md#data-model).
 
-    K unit-norm centres c_1..c_K, Gaussian directions, with ‖c_k − c_l‖ ≥ 2δ for k ≠ l
-    (redrawn until they are, at most `max_tries` draws). Each point is x = (c + z)/‖c + z‖
-    with z ⊥ c uniform in the tangent ball ‖z‖ ≤ ε0, so ‖x‖ = 1 and
-    ‖x − c‖ = 2 sin(arctan‖z‖ / 2) ≤ ε0 both before and after the projection. The clean label is
-    constant per cluster: binary (n_classes=2): +1 for even k, −1 for odd k; C classes: class
-    k mod C, one-hot. A fraction ρ of each cluster is corrupted: exactly ⌊ρ·n_per_cluster + ½⌋
-    points per cluster (see the module docstring). Test points: `n_test_per_cluster` fresh
-    points per cluster, clean labels. Rows are ordered cluster by cluster.
+    K unit-norm centres with ‖c_k − c_l‖ ≥ 2δ; points x = (c + z)/‖c + z‖, z ⊥ c, ‖z‖ ≤ ε0, so
+    ‖x − c‖ ≤ ε0; the label of cluster k is ±1 by parity of k (or one-hot class k mod C);
+    exactly ⌊ρ·n_per_cluster + ½⌋ flips per cluster; rows ordered cluster by cluster.
 
     Args:
       n_clusters: K ≥ n_classes.
       n_per_cluster: training points per cluster (≥ 1).
       dim: input dimension d ≥ 2.
-      eps0: cluster radius ε0 ≥ 0. The ε0-balls are disjoint when ε0 < δ
-        (`info["clusters_disjoint"]`); larger ε0 gives overlapping clusters, a harder case.
-      delta: required half minimum distance δ in (0, 1]; None: one draw, and δ is what it
-        achieves (min distance / 2, in `info["delta"]`).
+      eps0: cluster radius ε0 ≥ 0 (disjoint clusters when ε0 < δ).
+      delta: required half minimum distance δ in (0, 1]; None: one draw, δ as achieved.
       n_test_per_cluster: test points per cluster (≥ 0).
       n_classes: 2 (±1 labels) or C > 2 (one-hot).
       noise: "flip", "pair", "gaussian" or "none".
@@ -92,17 +81,17 @@ def clusters(
     Dong et al. 2019, arXiv 1910.01255 (the ℓ2 theorem checked on it).
     """
     seed = _check_seed(seed)
-    n_classes = _check_count(n_classes, "n_classes", 2)
-    n_clusters = _check_count(n_clusters, "n_clusters", 1)
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    n_clusters = check_int("n_clusters", n_clusters, minimum=1)
     if n_clusters < n_classes:
         raise ValueError(
             f"n_clusters={n_clusters} must be >= n_classes={n_classes} (labels are constant per "
             "cluster, so every class needs a cluster)"
         )
-    n_per_cluster = _check_count(n_per_cluster, "n_per_cluster", 1)
-    n_test_per_cluster = _check_count(n_test_per_cluster, "n_test_per_cluster", 0)
-    dim = _check_count(dim, "dim", 2)
-    max_tries = _check_count(max_tries, "max_tries", 1)
+    n_per_cluster = check_int("n_per_cluster", n_per_cluster, minimum=1)
+    n_test_per_cluster = check_int("n_test_per_cluster", n_test_per_cluster, minimum=0)
+    dim = check_int("dim", dim, minimum=2)
+    max_tries = check_int("max_tries", max_tries, minimum=1)
     eps0 = float(eps0)
     if not (math.isfinite(eps0) and eps0 >= 0.0):
         raise ValueError(f"eps0 must be finite and >= 0, got {eps0!r}")

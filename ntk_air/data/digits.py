@@ -7,25 +7,14 @@ import random as _py_random
 
 import numpy as np
 
-from ._dataset import Dataset, _check_count, _check_seed, _noisy_dataset, unit_normalize
+from .._checks import check_int
+from ._dataset import Dataset, _check_seed, _noisy_dataset, unit_normalize
 
 __all__ = ["digits", "mnist1d"]
 
 
 def _digit_task(
-    name,
-    x_all,
-    digit_all,
-    *,
-    binary,
-    pair,
-    n_train,
-    n_test,
-    center,
-    noise,
-    noise_rate,
-    seed,
-    info,
+    name, x_all, digit_all, info, binary, pair, n_train, n_test, center, noise, noise_rate, seed
 ) -> Dataset:
     """Shared by `digits` and `mnist1d`: select, split, center, normalize, label, corrupt."""
     seed = _check_seed(seed)
@@ -42,10 +31,10 @@ def _digit_task(
         source = np.arange(x_all.shape[0])
 
     available = x_all.shape[0]
-    n_test = _check_count(n_test, "n_test", 0)
+    n_test = check_int("n_test", n_test, minimum=0)
     if n_train is None:
         n_train = available - n_test
-    n_train = _check_count(n_train, "n_train", 1)
+    n_train = check_int("n_train", n_train, minimum=1)
     if n_train + n_test > available:
         raise ValueError(
             f"n_train + n_test = {n_train} + {n_test} exceeds the {available} available examples "
@@ -112,12 +101,9 @@ def digits(
 ) -> Dataset:
     """scikit-learn's 8×8 handwritten digits (1797 images, shipped, no download), noisy labels.
 
-    Preprocessing: pixels / 16 (to [0, 1]); minus the mean training image (`center=True`);
-    then every row (train and test, same mean) divided by its norm. Split: a seeded random
-    permutation; the first `n_train` examples train, the next `n_test` test.
-    Labels: `binary=False`: 10 one-hot classes. `binary=True`: even digits +1, odd −1, or with
-    `pair=(a, b)` only digits a (+1) and b (−1). The noise corrupts an exact fraction ρ of every
-    digit (each digit is a "cluster", as in docs/science/theorem.md).
+    Pixels / 16, minus the mean training image (`center=True`), rows unit-normalized; a seeded
+    split; labels one-hot (10 classes), ±1 by parity (`binary=True`) or digit a → +1, b → −1
+    (`pair=(a, b)`); an exact fraction ρ of every digit corrupted.
 
     Args:
       binary: ±1 task (parity, or `pair`) instead of 10 classes.
@@ -143,28 +129,17 @@ def digits(
     from sklearn.datasets import load_digits
 
     x_all, digit_all = load_digits(return_X_y=True)
+    x_all, digit_all = np.asarray(x_all, np.float64) / 16.0, np.asarray(digit_all, np.int64)
+    name = "digits-binary" if binary else "digits"
+    info = {"preprocessing": "pixels / 16", "source": "sklearn.datasets.load_digits"}
     return _digit_task(
-        "digits-binary" if binary else "digits",
-        np.asarray(x_all, np.float64) / 16.0,
-        np.asarray(digit_all, np.int64),
-        binary=binary,
-        pair=pair,
-        n_train=n_train,
-        n_test=n_test,
-        center=center,
-        noise=noise,
-        noise_rate=noise_rate,
-        seed=seed,
-        info={"preprocessing": "pixels / 16", "source": "sklearn.datasets.load_digits"},
+        name, x_all, digit_all, info, binary, pair, n_train, n_test, center, noise, noise_rate, seed
     )
 
 
 def _generate_mnist1d(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Run the MNIST-1D generator (never its downloader), leaving global RNG state untouched.
-
-    `mnist1d.data.make_dataset` seeds and draws from the global `random` and `np.random`
-    states; they are saved and restored so that loading stays a pure function of `seed`.
-    """
+    """Run the MNIST-1D generator (never its downloader); the global RNG states it seeds and
+    draws from are restored, so loading is a pure function of `seed`."""
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
@@ -194,14 +169,9 @@ def mnist1d(
 ) -> Dataset:
     """MNIST-1D (Greydanus 2020): 40-sample 1-D digit signals, generated locally, noisy labels.
 
-    The `mnist1d` package's generator (`make_dataset`, default transforms: padding, scaling,
-    translation, correlated and iid noise, shear, 40 samples; standardized globally) is run
-    with `seed` for 10·⌈N/10⌉ + 10 examples, N = n_train + n_test (N = 5·(n_train + n_test)
-    with `pair`: the generator makes balanced classes, so a pair holds a fifth of them) —
-    nothing is downloaded. Then, as for `digits`: a seeded split, minus the training mean
-    (`center=True`), rows unit-normalized.
-    Labels: 10 one-hot classes, or binary parity / `pair=(a, b)` as in `digits`; an exact
-    fraction ρ of every digit is corrupted. Generation takes ~0.15 s per 1000 examples.
+    The `mnist1d` generator (default transforms) makes 10·⌈N/10⌉ + 10 examples from `seed`,
+    N = n_train + n_test (5N with `pair`: its classes are balanced); then split, center,
+    normalize, label and corrupt as `digits` does.
 
     Args:
       binary: as in `digits`.
@@ -214,8 +184,8 @@ def mnist1d(
       center: subtract the training mean signal before normalizing.
 
     Returns:
-      Dataset with x (n_train, 40); info adds digit, digit_test, indices, indices_test (rows of
-      the generated set, train then test parts concatenated), train_mean.
+      Dataset with x (n_train, 40); info adds digit, digit_test, indices, indices_test,
+      train_mean.
 
     Example:
       >>> ds = mnist1d(n_train=100, n_test=50)
@@ -225,27 +195,18 @@ def mnist1d(
     Reference: Greydanus 2020, arXiv 2011.14439.
     """
     seed = _check_seed(seed)
-    n_train = _check_count(n_train, "n_train", 1)
-    n_test = _check_count(n_test, "n_test", 0)
+    n_train = check_int("n_train", n_train, minimum=1)
+    n_test = check_int("n_test", n_test, minimum=0)
     total = n_train + n_test
     if pair is not None:
         total *= 5  # classes are balanced (num_samples // 10 each): a pair keeps exactly 1/5
     num_samples = 10 * math.ceil(total / 10) + 10
     x_all, digit_all = _generate_mnist1d(num_samples, seed)
+    name = "mnist1d-binary" if binary else "mnist1d"
+    info = {
+        "preprocessing": "mnist1d generator (globally standardized)",
+        "source": f"mnist1d.data.make_dataset(num_samples={num_samples}, seed={seed})",
+    }
     return _digit_task(
-        "mnist1d-binary" if binary else "mnist1d",
-        x_all,
-        digit_all,
-        binary=binary,
-        pair=pair,
-        n_train=n_train,
-        n_test=n_test,
-        center=center,
-        noise=noise,
-        noise_rate=noise_rate,
-        seed=seed,
-        info={
-            "preprocessing": "mnist1d generator (globally standardized)",
-            "source": f"mnist1d.data.make_dataset(num_samples={num_samples}, seed={seed})",
-        },
+        name, x_all, digit_all, info, binary, pair, n_train, n_test, center, noise, noise_rate, seed
     )

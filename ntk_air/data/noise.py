@@ -1,24 +1,11 @@
 """Label-noise models: y = ŷ + e with a controlled corruption e.
 
-All are pure functions of (labels, rate, seed) returning `NoisyLabels(y, corrupted)`; the input
-labels are never modified. Label formats (numpy float64): ±1 of shape (n,) for binary tasks,
-one-hot rows of shape (n, C) for C classes.
-
-* ``"flip"`` (`symmetric_flip`): a flipped label goes to a uniformly random *other* class (a sign
-  flip for binary labels);
-* ``"pair"`` (`pair_flip`): class c goes to (c + 1) mod C (a sign flip for binary labels);
-* ``"gaussian"`` (`gaussian_noise`): y = ŷ + σ·N(0, 1) entrywise; `noise_rate` is σ (labels
-  become real-valued);
-* ``"none"``: y = ŷ.
-
-Flip rates are **exact by default**, as in the clusterable data model of Li, Soltanolkotabi &
-Oymak (arXiv 1903.11680) used by the ℓ2 theorem (docs/science/theorem.md#data-model): within each
-group (a cluster, or a class) of n_g points exactly round(ρ·n_g) labels are flipped, chosen
-uniformly without replacement, with round-half-up rounding: k_g = ⌊ρ·n_g + ½⌋ (so 10 % of 15 points
-flips 2, and 25 % of 10 points flips 3). `exact=False` flips each label independently with
+Pure functions of (labels, rate, seed) returning `NoisyLabels(y, corrupted)`, on ±1 (n,) or
+one-hot (n, C) labels: "flip" (`symmetric_flip`, to a uniformly random other class), "pair"
+(`pair_flip`, c → c + 1 mod C), "gaussian" (`gaussian_noise`, y = ŷ + σ·N(0, 1)) and "none".
+Flips are exact by default (docs/science/theorem.md#data-model): k_g = ⌊ρ·n_g + ½⌋ of the n_g
+rows of each group g, uniformly without replacement; `exact=False` flips each row with
 probability ρ.
-
-`ntk_air.data` builds its data sets with these models and re-exports every public name here.
 """
 
 from __future__ import annotations
@@ -77,21 +64,22 @@ def _class_labels(labels, name: str = "labels") -> tuple[np.ndarray, np.ndarray,
     raise ValueError(f"{name} must have shape (n,) or (n, C), got {y.shape}")
 
 
-def _check_rate(rate, name: str = "noise rate") -> float:
+def _real(value, name: str) -> float:
     try:
-        r = float(rate)
+        return float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {rate!r}") from None
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+
+
+def _check_rate(rate, name: str = "noise rate") -> float:
+    r = _real(rate, name)
     if not (0.0 <= r < 1.0):
         raise ValueError(f"{name} must be in [0, 1), got {r!r}")
     return r
 
 
 def _check_sigma(sigma) -> float:
-    try:
-        s = float(sigma)
-    except (TypeError, ValueError):
-        raise TypeError(f"noise sigma must be a real number, got {sigma!r}") from None
+    s = _real(sigma, "noise sigma")
     if not (math.isfinite(s) and s >= 0.0):
         raise ValueError(f"noise sigma must be finite and >= 0, got {s!r}")
     return s
@@ -130,19 +118,14 @@ def _flip(labels, rate, seed, groups, exact, pair: bool) -> NoisyLabels:
 def symmetric_flip(labels, rate, seed, *, groups=None, exact: bool = True) -> NoisyLabels:
     """Symmetric label noise: a corrupted label moves to a uniformly random other class.
 
-    Binary ±1 labels: y_i = −ŷ_i on the corrupted rows. C classes (one-hot): class c becomes
-    c' drawn uniformly from the C − 1 classes c' ≠ c. Which rows: with `exact=True`, exactly
-    k_g = ⌊ρ·n_g + ½⌋ of the n_g rows of each group g, uniformly without replacement (the data
-    model of arXiv 1903.11680: a fraction ρ of every cluster); with `exact=False`, each row
-    independently with probability ρ.
+    y_i = −ŷ_i (±1 labels) or a class drawn uniformly from the C − 1 others, on exactly
+    ⌊ρ·n_g + ½⌋ rows of each group g (`exact=True`) or on Bernoulli(ρ) rows.
 
     Args:
       labels: (n,) ±1 or (n, C) one-hot ground-truth labels.
       rate: ρ in [0, 1).
-      seed: anything `np.random.default_rng` accepts (int, sequence of ints, SeedSequence);
-        the result is a pure function of it.
-      groups: (n,) integer group ids for the exact per-group fractions (e.g. cluster ids);
-        default: the class of each label.
+      seed: anything `np.random.default_rng` accepts.
+      groups: (n,) integer group ids of the exact fractions (default: the class).
       exact: exact per-group fractions (default) or independent Bernoulli(ρ) flips.
 
     Returns:
@@ -161,9 +144,7 @@ def symmetric_flip(labels, rate, seed, *, groups=None, exact: bool = True) -> No
 def pair_flip(labels, rate, seed, *, groups=None, exact: bool = True) -> NoisyLabels:
     """Pair (asymmetric) label noise: a corrupted label of class c becomes (c + 1) mod C.
 
-    For binary ±1 labels this is the sign flip y_i = −ŷ_i, identical to `symmetric_flip` (with
-    the same seed the same rows are corrupted). Rows are chosen as in `symmetric_flip`:
-    exactly ⌊ρ·n_g + ½⌋ per group by default, or Bernoulli(ρ) with `exact=False`.
+    ±1 labels: the sign flip, identical to `symmetric_flip`; rows chosen as there.
 
     Args:
       labels: (n,) ±1 or (n, C) one-hot ground-truth labels.
@@ -188,8 +169,6 @@ def pair_flip(labels, rate, seed, *, groups=None, exact: bool = True) -> NoisyLa
 
 def gaussian_noise(labels, sigma, seed) -> NoisyLabels:
     """Additive Gaussian label noise: y = ŷ + σ·ξ, ξ ~ N(0, I) entrywise (labels become real).
-
-    Every row is corrupted when σ > 0 (`corrupted` is all True), none when σ = 0.
 
     Args:
       labels: (n,) or (n, C) real ground-truth labels (any finite values).
@@ -224,9 +203,7 @@ def _canonical_noise(noise: str) -> str:
 
 
 def apply_noise(labels, noise: str, rate, seed, *, groups=None, exact: bool = True) -> NoisyLabels:
-    """Dispatch on the noise model name: "none", "flip", "pair" or "gaussian" (rate = σ).
-
-    "symmetric" is accepted for "flip" and "clean" for "none".
+    """Apply a noise model by name (`NOISE_MODELS`, "symmetric" = "flip", "clean" = "none").
 
     Example:
       >>> apply_noise(np.array([1., -1.]), "none", 0.0, seed=0).corrupted

@@ -1,27 +1,13 @@
 """A user's own data in an .npz file: one reader for every archive, header, dtype and size check.
 
-`from_npz` never hands a file to `np.load`: it opens the archive itself and turns every problem
-into one `DataFileError` sentence naming the file and the member (array) at fault —
-
-* the file: missing, a directory, a FIFO or any other non-regular file (checked with `os.stat`
-  / `os.fstat` before anything is read, so a FIFO never blocks), empty, not a zip archive (a
-  single .npy array is named as such);
-* the archive: damaged structure, encrypted members, compression methods other than stored and
-  deflate, duplicate or unknown members;
-* a member's size: the uncompressed sizes the archive declares are summed and compared with the
-  memory limit (`max_bytes`, default half the memory available) *before* anything is
-  decompressed, and reading never goes past a member's declared size, so a zip bomb (kilobytes
-  that expand to gigabytes) is refused, not inflated; a CRC mismatch is a damaged member;
-* the .npy header of a member: bad magic, version, or header text; a declared shape whose size
-  exceeds the limit (checked before allocating); a declared shape that does not match the
-  member's size;
-* the dtype: object (pickled) arrays are refused without unpickling anything; only real
-  numeric arrays (bool, integers, floats) are data; `name` and `info_json` are text scalars;
-  `info_json` must be a JSON object.
-
-Nothing from a data file is ever used as a path: the `name` entry is display text only (reduced
-to letters, digits and `._+-`, at most 64 characters; the raw entry is kept in
-`info["name_in_file"]`).
+`from_npz` never hands a file to `np.load`: every problem becomes one `DataFileError` sentence
+naming the file and the member. Checked: the file (regular, by `os.stat`/`os.fstat` before
+reading, so a FIFO never blocks; a zip archive, not a single .npy), the archive (damage,
+encryption, compression other than stored/deflate, duplicate or unknown members), the sizes (the
+declared uncompressed sizes against `max_bytes` before decompressing, reads never past them: a
+zip bomb is refused, not inflated), each .npy header (magic, version, shape against the limit and
+the member's size) and dtype (pickled objects refused unread; real numbers only; `name` and
+`info_json` text, the latter a JSON object). `name` is display text, never a path.
 """
 
 from __future__ import annotations
@@ -92,17 +78,13 @@ def _open_regular(path: str):
 def _check_regular(path, mode) -> None:
     if stat.S_ISREG(mode):
         return
-    kind = (
-        "a directory"
-        if stat.S_ISDIR(mode)
-        else "a FIFO (named pipe)"
-        if stat.S_ISFIFO(mode)
-        else "a socket"
-        if stat.S_ISSOCK(mode)
-        else "a device"
-        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-        else "not a regular file"
-    )
+    kinds = {
+        "a directory": stat.S_ISDIR,
+        "a FIFO (named pipe)": stat.S_ISFIFO,
+        "a socket": stat.S_ISSOCK,
+        "a device": lambda m: stat.S_ISCHR(m) or stat.S_ISBLK(m),
+    }
+    kind = next((kind for kind, test in kinds.items() if test(mode)), "not a regular file")
     raise DataFileError(f"{path}: is {kind}, not an .npz data file")
 
 
@@ -353,25 +335,15 @@ def from_npz(
 ) -> Dataset:
     """Read a Dataset from a .npz file through the checked reader (`read_npz_arrays`).
 
-    Keys (`NPZ_KEYS`; any other key is an error that suggests the nearest known one, so a
-    misspelled optional key is never silently ignored): `x` (n, d) and `y` (n,) or (n, C) noisy
-    labels, or real targets (n,) / (n, k) — required; `y_clean` (same shape as y) — if absent,
-    y_clean = y, `info["y_clean_given"] = False` and no row is marked corrupted (the corruption
-    is unknown); `x_test` (n_test, d) and `y_test` (clean test labels) — both or neither (absent:
-    empty test set); `name`, `info_json` — optional, written by `save_npz` (`name` is display
-    text only, never a path). `info["corrupted"]` = the rows where y ≠ y_clean. The task
-    ("classification" for ±1 or one-hot ground truth, else "regression") is `info["task"]`.
-
-    Rows that are not unit-norm are kept as they are unless `normalize=True` (then
-    `unit_normalize` is applied to train and test inputs); `info["max_norm_deviation"]` =
-    max_i |‖x_i‖ − 1| over train and test rows lets callers warn or refuse.
+    Keys (`NPZ_KEYS`; an unknown key is an error naming the nearest known one): `x` (n, d) and
+    `y` (n,) or (n, C) required; `y_clean`; `x_test` and `y_test` together; `name` and
+    `info_json` as `save_npz` writes them. The arrays then go through `from_arrays`.
 
     Args:
       path: file path.
       normalize: unit-normalize the rows explicitly.
       task: "classification", "regression" or None (inferred from the labels).
-      max_bytes: memory limit for the arrays' declared sizes (default: half the available
-        memory).
+      max_bytes: memory limit for the declared sizes (default: half the available memory).
 
     Returns:
       Dataset; info: dataset "npz", path, task, y_clean_given, normalized, max_norm_deviation,
@@ -380,9 +352,7 @@ def from_npz(
 
     Raises:
       FileNotFoundError: no file at `path`.
-      DataFileError: (a ValueError) one sentence naming the file, the key and the problem
-        (archive, header, dtype, size, missing or unknown key, rank, length mismatch,
-        non-finite entry, pickled object array).
+      DataFileError: (a ValueError) one sentence naming the file, the key and the problem.
 
     Example:
       >>> path = save_npz(ntk_air.data.clusters(), tmp_path / "clusters.npz")
@@ -443,9 +413,7 @@ def from_npz(
 def save_npz(dataset: Dataset, path) -> str:
     """Write a Dataset to `path` exactly (no ".npz" appended) with the keys `from_npz` reads.
 
-    Keys: x, y, y_clean, x_test, y_test (= y_test_clean), name, info_json (info as JSON).
-    `from_npz(path)` returns the same arrays and name; its info recomputes `corrupted` from
-    y ≠ y_clean and keeps the saved info under `info["source_info"]`.
+    `from_npz(path)` returns the same arrays and name, the saved info as `info["source_info"]`.
 
     Returns:
       the path written.

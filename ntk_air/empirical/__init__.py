@@ -1,32 +1,15 @@
 """Empirical (finite-width) neural tangent kernels: Θ(x1, x2) = J(x1) J(x2)ᵀ.
 
-J(x) = ∂f(params, x)/∂params is the Jacobian of the outputs with respect to ALL leaves of the
-`params` pytree, for any `apply_fn(params, x)`, flax linen module or flax nnx module. Derivatives
-are taken per example (f(params, x_i), vmapped over the batch; neural-tangents' `vmap_axes`),
-and Θ is contracted tile by tile — only the upper-triangle tiles of a symmetric K(x, x), mirrored
-exactly — within a memory budget. Implementations, all equal to rounding:
+J is the Jacobian of the outputs with respect to every leaf of `params`, for any
+`apply_fn(params, x)`, flax linen or nnx module, taken per example and contracted tile by tile
+within a memory budget (docs/science/kernels.md#empirical-ntk). Implementations, equal to rounding:
+'jacobian' (per-example Jacobians contracted), 'ntvp' (NTK-vector products, Novak et al. arXiv
+2206.08720), 'structured' (closed-form Gram products of `MLP` and `TwoLayerReLU`) and 'auto' (the
+least estimated cost that fits, returned as an `EntkPlan`). k outputs reduce by 'mean'
+(neural-tangents' `trace_axes=(-1,)`), 'sum' or 'none' ((n1, n2, k, k)).
 
-* 'jacobian'   — per-example Jacobians J(x_i) (k × P each), contracted by matrix products
-                 (neural-tangents' implementation 1).
-* 'ntvp'       — NTK-vector products: forward-mode products through the row examples with the
-                 column Jacobians as tangents; row Jacobians never formed (implementation 2,
-                 Novak et al. 2022, arXiv 2206.08720).
-* 'structured' — closed-form per-layer Gram products for dense networks: `MLP`
-                 (`structured_mlp_ntk_fn`) and the theorem's `TwoLayerReLU` (`two_layer_ntk`).
-* 'auto'       — the least estimated cost (FLOPs and bytes from XLA's cost analysis of one
-                 example and the parameter shapes) among those that fit the memory budget; the
-                 choice is returned as an `EntkPlan` (`ntk_fn.plan(...)`, `kernel_fn.plan(...)`).
-
-Output reduction for models with k outputs (apply_fn returns (n, k)):
-'mean' averages the k diagonal output blocks, Θ_ij = (1/k) Σ_a J_a(x_i)·J_a(x_j) — this is
-neural-tangents' default `trace_axes=(-1,)` (its `_trace_and_diagonal` divides the trace by the
-contracted size); 'sum' is the trace Σ_a; 'none' keeps all blocks, Θ[i, j, a, b] =
-J_a(x_i)·J_b(x_j), shape (n1, n2, k, k). Models with outputs of shape (n,) have nothing to
-reduce: every reduction returns (n1, n2).
-
-Entry points: `empirical_ntk_fn` (parameters vary: training checkpoints reuse one compilation
-per input shape) and `empirical_kernel_fn` (a `KernelFn` at fixed parameters: kernel_fn(x1, x2)
-→ Kernel(nngp=None, ntk=Θ), usable wherever an infinite-width kernel is).
+`empirical_ntk_fn` takes the parameters as an argument (one compilation for every checkpoint);
+`empirical_kernel_fn` is a `KernelFn` at fixed parameters, usable wherever an infinite-width one is.
 """
 
 from ._factories import (

@@ -31,11 +31,6 @@ def _is_nnx_module(obj) -> bool:
     return nnx is not None and isinstance(obj, nnx.Module)
 
 
-def _is_nnx_state(obj) -> bool:
-    nnx = _nnx()
-    return nnx is not None and isinstance(obj, nnx.State)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Model:
     """A model seen by the eNTK engine: `apply(params, state, x)` → (n,) or (n, k) outputs.
@@ -51,13 +46,8 @@ class Model:
     default_state: Any = None  # nnx only: its other variables at factory time
 
     def split(self, params_or_variables):
-        """(params, state) from what the user passes for this kind of model.
-
-        function: params as given, state None. linen: `variables` with a 'params' entry gives
-        (variables['params'], the other collections); anything else is taken as the params.
-        nnx: an nnx module is split into (Param state, the rest); an `nnx.State` is the Param
-        state (the rest from the factory's module); None means the factory module's own values.
-        """
+        """(params, state): linen `variables` split at 'params'; an nnx module split at
+        `nnx.Param` (None: the factory module's own values); anything else is the params."""
         if self.kind == "function":
             return params_or_variables, None
         if self.kind == "linen":

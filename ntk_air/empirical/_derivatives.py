@@ -1,18 +1,12 @@
-"""Generic eNTK engines: Jacobian contraction and NTK-vector products of any model.
+"""Generic eNTK engines: per-row features and the contraction of a row tile with a column tile.
 
-An engine says how to turn rows of inputs into per-row *features* and how to contract the
-features of a row tile with those of a column tile into a block of Θ:
+* `JacobianEngine`: features J(x_i) (k, P) by `vmap` of `jacrev` of the per-example function;
+  block = J_a J_bᵀ.
+* `NtvpEngine`: column Jacobians as tangents of forward-mode products through the row examples
+  (`jax.linearize` once per row tile); row Jacobians never formed.
+* `BatchJacobianEngine`: whole-batch Jacobians for models that couple a batch's examples.
 
-* `JacobianEngine` — features J(x_i) = ∂f(params, x_i)/∂params, one (k, P) matrix per example,
-  by `vmap` over the examples of `jacrev` of the per-example function f(params, x_i) (the batch
-  axis is never differentiated through: neural-tangents' `vmap_axes=0`); block = J_a J_bᵀ.
-* `NtvpEngine` — column features J(x_j) as above; block Θ[:, j, :, b] = J_a (J(x_j)_b)ᵀ by
-  forward-mode products through the row examples (`jax.linearize` once per row tile, `vmap`
-  over the t2·k column tangents): the row Jacobians are never formed.
-* `BatchJacobianEngine` — the fallback for models whose examples are coupled (batch statistics
-  in training mode): J of the whole batch's outputs by reverse mode, one cotangent per output.
-
-Each engine is a frozen dataclass (hashable), so jitted tile loops keyed on it are compiled once.
+Engines are frozen dataclasses (hashable), so jitted tile loops keyed on them compile once.
 """
 
 from __future__ import annotations
@@ -44,6 +38,12 @@ def per_example_fn(model: Model):
     return f
 
 
+def per_example_jacobians(model: Model, params, state, x):
+    """x (t, ...) → per-example Jacobian pytree, leaves (t, k, *param_shape)."""
+    jac = jax.vmap(jax.jacrev(per_example_fn(model)), in_axes=(None, None, 0))
+    return jac(params, state, x)
+
+
 def flatten_leaves(tree, lead: int) -> jax.Array:
     """Concatenate the leaves of a Jacobian pytree (…lead axes, *param_shape) → (…, P)."""
     leaves = jax.tree_util.tree_leaves(tree)
@@ -61,11 +61,7 @@ def reduce_output_blocks(full: jax.Array, reduction: str, scalar: bool) -> jax.A
 
 
 def contract_jacobians(fa: jax.Array, fb: jax.Array, reduction: str, scalar: bool) -> jax.Array:
-    """Θ block from flattened Jacobians fa (t1, k, P), fb (t2, k, P): one matrix product.
-
-    'mean'/'sum' contract over (output, parameter) at once: Σ_a J_a(x_i)·J_a(x_j) is the dot
-    product of the (k·P)-vectors; 'none' keeps the output pair: (t1·k, P) @ (P, t2·k).
-    """
+    """Θ block from flattened Jacobians fa (t1, k, P), fb (t2, k, P): one matrix product."""
     t1, k, p = fa.shape
     t2 = fb.shape[0]
     if scalar or reduction != "none":
@@ -87,9 +83,8 @@ class JacobianEngine:
     block_runs_model = False  # a block is a matrix product of features only
 
     def features(self, params, state, x):
-        """x (t, ...) → J (t, k, P), per example: vmap over x of jacrev of f(·, x_i)."""
-        jac = jax.vmap(jax.jacrev(per_example_fn(self.model)), in_axes=(None, None, 0))
-        return flatten_leaves(jac(params, state, x), lead=2)
+        """x (t, ...) → J (t, k, P)."""
+        return flatten_leaves(per_example_jacobians(self.model, params, state, x), lead=2)
 
     row_features = features
     col_features = features
@@ -115,9 +110,7 @@ class NtvpEngine:
         return x  # the row examples themselves: their Jacobians are never formed
 
     def col_features(self, params, state, x):
-        """x (t, ...) → per-example Jacobian pytree, leaves (t, k, *param_shape)."""
-        jac = jax.vmap(jax.jacrev(per_example_fn(self.model)), in_axes=(None, None, 0))
-        return jac(params, state, x)
+        return per_example_jacobians(self.model, params, state, x)
 
     def block(self, params, state, a, jb):
         f = per_example_fn(self.model)
@@ -134,12 +127,9 @@ class NtvpEngine:
 
 @dataclasses.dataclass(frozen=True)
 class BatchJacobianEngine:
-    """Whole-batch Jacobians for models that couple the examples of a batch.
-
-    J[i, a] = ∂f(params, X)_(i, a)/∂params for the batch X as one input, by reverse mode with one
-    one-hot cotangent per output, `chunk` cotangents at a time. Features are computed once per
-    batch (never tiled: tiling would change the batch statistics), then contracted by tiles.
-    """
+    """J[i, a] = ∂f(params, X)_(i, a)/∂params of the batch X as one input (models that couple
+    examples): one-hot cotangents, `chunk` per reverse pass; never tiled (that would change the
+    batch statistics)."""
 
     model: Model
     reduction: str
@@ -167,6 +157,4 @@ class BatchJacobianEngine:
         jac = lax.map(rows, ids)
         return jac.reshape(n_chunks * c, -1)[:m].reshape(n, k, -1)
 
-    def block(self, params, state, fa, fb):
-        del params, state
-        return contract_jacobians(fa, fb, self.reduction, self.scalar)
+    block = JacobianEngine.block

@@ -28,12 +28,8 @@ def structured_mlp_ntk_fn(
 ) -> EmpiricalNTKFn:
     """Empirical NTK of a dense `MLP` by per-layer Gram products (no Jacobian materialized).
 
-    With h_l the input of layer l (h_0 = x, width d_l), z_l = (w_std/√d_l) h_l K_l + b_std b_l,
-    and δ_l,a = ∂f_a/∂z_l back-propagated (δ_L,a = e_a at the readout):
-      Θ[i, j, a, b] = Σ_{l=0..L} (δ_l,a(x_i)·δ_l,b(x_j)) · (w_std²/d_l h_l(x_i)·h_l(x_j) + b_std²),
-    the kernel and bias terms of the Jacobian contraction over every Dense layer. Reductions as
-    in `empirical_ntk_fn`. Features (h_l, δ_l) are computed once per row; tiles hold Gram
-    products only.
+    Θ[i, j, a, b] = Σ_{l=0..L} (δ_l,a(x_i)·δ_l,b(x_j)) · (w_std²/d_l h_l(x_i)·h_l(x_j) + b_std²),
+    h_l the input of layer l (width d_l), δ_l,a = ∂f_a/∂z_l (δ_L,a = e_a).
 
     Args:
       mlp: an `ntk_air.networks.MLP` (relu or erf).
@@ -43,8 +39,7 @@ def structured_mlp_ntk_fn(
       precision: matmul precision, as in `empirical_ntk_fn`.
 
     Returns:
-      ntk_fn(params, x1, x2=None, *, dtype=None) → (n1, n2) or (n1, n2, k, k); params is
-      `variables['params']` ({'Dense_0': {'kernel', 'bias'}, …}); x1 (n1, d), x2 (n2, d).
+      ntk_fn(params, x1 (n1, d), x2=None, *, dtype=None) → (n1, n2) or (n1, n2, k, k).
 
     Example:
       >>> mlp = ntk_air.networks.MLP(widths=(512,) * 3, w_std=1.5, b_std=0.1)
@@ -73,15 +68,11 @@ _TWO_LAYER = {}  # one NTK function per (tile size, precision): shared compiled 
 def two_layer_ntk(params_or_w, x1, x2=None, *, tile_size: int | None = None, dtype=None):
     """Finite-width Gram matrix H(W) of the theorem's two-layer ReLU network (W trained only).
 
-    H(W)_ij = (x_i·x_j / m) Σ_{r=1..m} 1{w_r·x_i ≥ 0} 1{w_r·x_j ≥ 0}
-            = [(P1 P2ᵀ / m) ⊙ (X1 X2ᵀ)]_ij,   P = 1{X Wᵀ ≥ 0} ∈ {0,1}^{n×m}.
-    This is J Jᵀ of f(x) = (1/√m) Σ_r a_r ReLU(w_r·x) with respect to W (a_r² = 1, so the
-    readout drops out); E_W H(W) = H∞ (`ntk_air.kernels.two_layer_relu`) for any κ, and
-    ‖H(W) − H∞‖ = O(1/√m). Any input norms are accepted (no unit-norm requirement here).
+    H(W)_ij = (x_i·x_j / m) Σ_{r=1..m} 1{w_r·x_i ≥ 0} 1{w_r·x_j ≥ 0}, whose mean over W is
+    H∞ (`ntk_air.kernels.two_layer_relu`); ‖H(W) − H∞‖ = O(1/√m).
 
     Args:
-      params_or_w: {'w': (m, d)} (a TwoLayerReLU's 'params'; a full variables dict also works)
-        or the (m, d) weight array.
+      params_or_w: {'w': (m, d)}, the full variables, or the (m, d) weight.
       x1: (n1, d) inputs.
       x2: (n2, d) inputs or None for x1.
       tile_size: rows per tile (any positive int) or None (from the memory budget).
@@ -112,20 +103,13 @@ def two_layer_ntk(params_or_w, x1, x2=None, *, tile_size: int | None = None, dty
     return _TWO_LAYER[key]({"w": w}, x1, x2, dtype=dt)
 
 
-# ---------------------------------------------------------------------------------------------
 # The KernelFn of a finite network
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class EmpiricalKernelFn:
-    """A `KernelFn` of a finite network at fixed parameters: `kernel_fn(x1, x2=None) -> Kernel`.
-
-    `Kernel(nngp=None, ntk=Θ)`, Θ as in `empirical_ntk_fn` with the factory's settings. Use
-    `kernel_fn.plan(x1, x2)` for the `EntkPlan` and `kernel_fn.replace(**changes)` for other
-    settings (implementation, output_reduction, tile_size, memory_budget, precision,
-    per_example, dtype).
-    """
+    """`kernel_fn(x1, x2=None) -> Kernel(nngp=None, ntk=Θ)` at fixed parameters; `.plan(x1, x2)`
+    gives the `EntkPlan`, `.replace(**settings)` another kernel_fn."""
 
     ntk_fn: EmpiricalNTKFn
     variables: Any  # params or variables as given (validated)
@@ -187,26 +171,20 @@ def empirical_kernel_fn(
 ) -> EmpiricalKernelFn:
     """The empirical NTK of a finite network at fixed parameters, as a `KernelFn`.
 
-    kernel_fn(x1, x2=None) = Kernel(nngp=None, ntk=Θ), Θ(x1, x2) = J(x1) J(x2)ᵀ with J the
-    Jacobian of the outputs with respect to the parameters (reductions over k outputs as in
-    `empirical_ntk_fn`). It plugs into every study exactly like an infinite-width kernel.
+    kernel_fn(x1, x2=None) = Kernel(nngp=None, ntk=Θ), Θ(x1, x2) = J(x1) J(x2)ᵀ as in
+    `empirical_ntk_fn`; it plugs into every study like an infinite-width kernel.
 
     Args:
       apply_fn_or_module: `apply_fn(params, x)`, a flax linen module or a flax nnx module.
-        An `ntk_air.networks.MLP` or `TwoLayerReLU` module enables implementation='structured'.
-      params_or_variables: the parameters (plain function), the linen `variables` ('params'
-        differentiated, other collections such as 'batch_stats' held fixed) or for nnx None
-        (the module's own values) or its `nnx.Param` state.
-      implementation: 'auto' (least estimated cost; `kernel_fn.plan(x)` says which and why),
-        'jacobian', 'ntvp' or 'structured'.
-      output_reduction: 'mean', 'sum' or 'none' ('none' gives (n1, n2, k, k) arrays).
+      params_or_variables: the parameters, linen `variables`, or nnx's `nnx.Param` state or None.
+      implementation: 'auto', 'jacobian', 'ntvp' or 'structured'.
+      output_reduction: 'mean', 'sum' or 'none'.
       tile_size: rows per tile, or None to choose it from `memory_budget`.
       dtype: float32 or float64, or None to follow x1.
-      memory_budget: bytes a call may use (None: `default_memory_budget()`); a call that
-        cannot fit raises `MemoryBudgetError` with the estimate before allocating.
+      memory_budget: bytes a call may use (None: `default_memory_budget()`).
       precision: matmul precision ('highest': full float32 on every backend).
       model: for a plain apply_fn, the `MLP`/`TwoLayerReLU` it computes (enables 'structured').
-      per_example: None (detect coupled examples), True or False (see `empirical_ntk_fn`).
+      per_example: None (detect coupled examples), True or False.
       name: a label for reports.
 
     Returns:

@@ -104,15 +104,11 @@ def monte_carlo_kernel_fn(
 ) -> MonteCarloKernelFn:
     """NNGP and empirical NTK averaged over `n_samples` random initialisations (a `KernelFn`).
 
-    K̂(x, x') = (1/S) Σ_s (1/k) Σ_a f_a(θ_s, x) f_a(θ_s, x') and Θ̂ = (1/S) Σ_s J_s(x) J_s(x')ᵀ
-    (mean over the k outputs: neural-tangents' trace_axes=(-1,)), θ_s from
-    `init_fn(key_s, x.shape)` with key_s = jax.random.split(key, n_samples)[s]. Streamed over
-    samples (one parameter draw and one (n1, n2) accumulator in memory); each NTK is tiled over
-    rows by `empirical_ntk_fn` within `memory_budget`.
+    K̂(x, x') = (1/S) Σ_s (1/k) Σ_a f_a(θ_s, x) f_a(θ_s, x') and Θ̂ = (1/S) Σ_s J_s(x) J_s(x')ᵀ,
+    θ_s = init_fn(split(key, S)[s], x.shape), streamed over the samples.
 
     Args:
-      init_fn: init_fn(key, input_shape) -> params, or stax's (output_shape, params); for flax,
-        `lambda k, shape: module.init(k, jnp.zeros(shape))["params"]`.
+      init_fn: init_fn(key, input_shape) -> params, or stax's (output_shape, params).
       apply_fn: apply_fn(params, x) -> (n,) or (n, k) outputs.
       key: a JAX PRNG key.
       n_samples: S ≥ 1.

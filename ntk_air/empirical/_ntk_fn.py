@@ -80,9 +80,7 @@ def _signature(tree):
     return treedef, tuple((tuple(jnp.shape(a)), str(jnp.result_type(a))) for a in leaves)
 
 
-# ---------------------------------------------------------------------------------------------
 # Coupled examples (batch statistics): detection
-# ---------------------------------------------------------------------------------------------
 
 
 @functools.partial(jax.jit, static_argnames="model")
@@ -95,8 +93,7 @@ def _coupling_gap(model, params, state, x):
 
 
 def _surrogate(tree, seed=0):
-    """Concrete stand-ins for traced leaves (coupling is a property of the function, not of
-    these values): N(0, 1) floats, zeros otherwise."""
+    """Concrete stand-ins for traced leaves: N(0, 1) floats, zeros otherwise."""
     rng = np.random.default_rng(seed)
 
     def leaf(a):
@@ -110,10 +107,7 @@ def _surrogate(tree, seed=0):
 
 
 def examples_coupled(model: Model, params, state, x) -> tuple[bool, float]:
-    """Whether f(X) differs from the per-example outputs f(x_i) beyond rounding (√eps relative).
-
-    Returns (coupled, relative gap) on the first min(n, 8) rows of x.
-    """
+    """(coupled, relative gap): f(X) differs from the f(x_i) beyond √eps on the first ≤ 8 rows."""
     m = min(x.shape[0], COUPLING_PROBE_ROWS)
     if m < 2:
         return False, 0.0
@@ -133,20 +127,13 @@ def _batch_features(engine, params, state, x):
     return engine.batch_features(params, state, x)
 
 
-# ---------------------------------------------------------------------------------------------
 # The params-varying NTK function
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class EmpiricalNTKFn:
-    """`ntk_fn(params, x1, x2=None, *, dtype=None) -> Θ`, made by `empirical_ntk_fn`.
-
-    `ntk_fn.plan(params, x1, x2=None, *, dtype=None)` returns the `EntkPlan` a call would use
-    (implementation, tile size, storage, estimated FLOPs/bytes/peak memory, reason) without
-    computing anything. Plans are memoized per input and parameter shapes, so calls at new
-    parameter values (training checkpoints) reuse the plan and the compiled programs.
-    """
+    """`ntk_fn(params, x1, x2=None, *, dtype=None) -> Θ`, made by `empirical_ntk_fn`; `.plan(...)`
+    returns the `EntkPlan` (memoized per shapes, so new parameter values reuse it)."""
 
     model: Model | None
     implementation: str
@@ -213,10 +200,11 @@ class EmpiricalNTKFn:
             else:
                 costs[name] = _plan.ntvp_costs(probe, reduction)
         itemsize = np.dtype(dt).itemsize
-        results = {
-            name: _plan.best_plan(c, n1, n2, symmetric, self.tile_size, itemsize, budget, on_cpu)
-            for name, c in costs.items()
-        }
+
+        def search(c):
+            return _plan.best_plan(c, n1, n2, symmetric, self.tile_size, itemsize, budget, on_cpu)
+
+        results = {name: search(c) for name, c in costs.items()}
         feasible = {name: best for name, (best, _) in results.items() if best is not None}
         if not feasible:
             name, (_, least) = min(results.items(), key=lambda kv: kv[1][1].peak)
@@ -235,10 +223,7 @@ class EmpiricalNTKFn:
         if chosen != "structured" and self.per_example is None:
             coupled, gap = examples_coupled(self.model, params, state, x1)
             if coupled:
-                c = _plan.jacobian_costs(probe, reduction, n_batch=max(n1, n2))
-                best, least = _plan.best_plan(
-                    c, n1, n2, symmetric, self.tile_size, itemsize, budget, on_cpu
-                )
+                best, least = search(_plan.jacobian_costs(probe, reduction, n_batch=max(n1, n2)))
                 if best is None:
                     raise MemoryBudgetError(
                         f"apply_fn couples the examples of a batch, and the whole-batch empirical "
@@ -277,16 +262,14 @@ class EmpiricalNTKFn:
 
     def _structured_costs(self, probe, x1, params):
         s = self.structured
-        k = s.out_dim if isinstance(s, MLPEngine) else 1
-        entries = k * k if self.output_reduction == "none" and k > 1 else 1
-        pr = probe
         if isinstance(s, MLPEngine):
-            d = x1.shape[1]
+            d, k = x1.shape[1], s.out_dim
+            entries = k * k if self.output_reduction == "none" and k > 1 else 1
             return _plan.structured_costs(
-                s.feature_width(d), s.feature_flops(d), s.pair_flops(d), entries, pr
+                s.feature_width(d), s.feature_flops(d), s.pair_flops(d), entries, probe
             )
         m, d = jnp.shape(two_layer_weight(params))
-        return _plan.structured_costs(d + m, 2.0 * m * d, 2.0 * (d + m) + 3.0, 1, pr)
+        return _plan.structured_costs(d + m, 2.0 * m * d, 2.0 * (d + m) + 3.0, 1, probe)
 
     def _reason(self, chosen, best, feasible, names, probe):
         head = _plan.describe(chosen, best)
@@ -345,62 +328,32 @@ def _evaluate(plan: EntkPlan, engine, params, state, x1, x2):
 
         return call_tiled(grid_on_features, f1, f2, plan.tile_size)
 
-    def grid(a, b, tile):
-        rows = a
-        cols = a if symmetric else b
+    def grid(rows, b, tile):
+        cols = rows if symmetric else b
         reuse = symmetric and engine.shared and plan.store_cols  # rows from the column store
         features_in_loop = not plan.store_cols or not (plan.store_rows or reuse)
-        if all_concrete(params, state, rows, cols) and (
+        # tiles that run the model: one compiled call per tile (see _tiles)
+        eager = all_concrete(params, state, rows, cols) and (
             engine.block_runs_model or features_in_loop
-        ):  # tiles that run the model: one compiled call per tile (see _tiles)
-            f2 = (
-                stored_features(engine, "col_features", params, state, cols, plan.chunk_size)
-                if plan.store_cols
-                else None
-            )
-            f1 = f2 if reuse else None
-            if plan.store_rows and not reuse:
-                f1 = stored_features(engine, "row_features", params, state, rows, plan.chunk_size)
-            return eager_tile_loop(engine, tile, symmetric, params, state, rows, cols, f1, f2)
-        one_chunk = (
-            plan.store_cols and cols.shape[0] <= plan.chunk_size,
-            plan.store_rows and not reuse and rows.shape[0] <= plan.chunk_size,
+        )
+        one_chunk = (  # a store that fits one chunk is computed inside the tile loop
+            not eager and plan.store_cols and cols.shape[0] <= plan.chunk_size,
+            not eager and plan.store_rows and not reuse and rows.shape[0] <= plan.chunk_size,
         )
         f2 = None
         if plan.store_cols and not one_chunk[0]:
             f2 = stored_features(engine, "col_features", params, state, cols, plan.chunk_size)
-        f1 = None
-        if reuse:
-            f1 = f2
-        elif plan.store_rows and not one_chunk[1]:
+        f1 = f2 if reuse else None
+        if plan.store_rows and not reuse and not one_chunk[1]:
             f1 = stored_features(engine, "row_features", params, state, rows, plan.chunk_size)
+        if eager:
+            return eager_tile_loop(engine, tile, symmetric, params, state, rows, cols, f1, f2)
         precompute = (one_chunk[1] or (reuse and one_chunk[0]), one_chunk[0])
         return tile_loop(
             engine, tile, symmetric, params, state, rows, cols, f1, f2, precompute=precompute
         )
 
     return call_tiled(grid, x1, x1 if symmetric else x2, plan.tile_size)
-
-
-def _check_settings(
-    implementation, output_reduction, tile_size, memory_budget, precision, per_example
-):
-    _check_choice("implementation", implementation, IMPLEMENTATIONS)
-    _check_choice("output_reduction", output_reduction, OUTPUT_REDUCTIONS)
-    check_tile_size(tile_size)
-    if memory_budget is not None:
-        check_int("memory_budget", memory_budget, minimum=1)
-    matmul_precision(precision)
-    if per_example not in (None, True, False):
-        raise ValueError(f"per_example must be None, True or False, got {per_example!r}")
-
-
-def _structured_engine(model, output_reduction):
-    if isinstance(model, MLP):
-        return MLPEngine.from_module(model, output_reduction)
-    if isinstance(model, TwoLayerReLU):
-        return TwoLayerEngine()
-    return None
 
 
 def _two_layer_surrogate_apply(params, x):
@@ -422,42 +375,26 @@ def empirical_ntk_fn(
 ) -> EmpiricalNTKFn:
     """Empirical NTK Θ(x1, x2) = J(x1) J(x2)ᵀ of a model, as a function of its parameters.
 
-    J(x) = ∂f(params, x)/∂params over every leaf of `params`. Θ_ij = Σ_p ∂f(x_i)/∂p ·
-    ∂f(x_j)/∂p; for k outputs:
-      'mean': (1/k) Σ_a J_a(x_i)·J_a(x_j)   (n1, n2)   — neural-tangents' trace_axes=(-1,)
-      'sum':        Σ_a J_a(x_i)·J_a(x_j)   (n1, n2)
-      'none':  Θ[i, j, a, b] = J_a(x_i)·J_b(x_j)   (n1, n2, k, k)
-    Outputs of shape (n,) have nothing to reduce: (n1, n2) for every reduction. No 1/n or
-    learning-rate factor: GD on ½‖u − y‖² with step η moves u by −η Θ (u − y).
-
-    Derivatives are per example (f(params, x_i), vmapped over the batch): a model whose examples
-    are coupled (batch statistics in training mode) is detected on the first call — a batch's
-    outputs differ from the per-example outputs — and computed from whole-batch Jacobians with a
-    warning. Θ is computed tile by tile (upper triangle only, mirrored exactly, for x2=None);
-    the tile size comes from `memory_budget` unless given, and a call that cannot fit is
-    refused with its estimate before anything is allocated (`MemoryBudgetError`).
+    J(x) = ∂f(params, x)/∂params over every leaf of `params`; for k outputs Θ is
+    'mean': (1/k) Σ_a J_a(x_i)·J_a(x_j), 'sum': Σ_a J_a(x_i)·J_a(x_j) (n1, n2), or 'none':
+    Θ[i, j, a, b] = J_a(x_i)·J_b(x_j) (n1, n2, k, k); (n,) outputs give (n1, n2). A model that
+    couples a batch's examples is detected and differentiated as a whole batch, with a warning;
+    a call that cannot fit `memory_budget` raises `MemoryBudgetError` before allocating.
 
     Args:
-      apply_fn: `f(params, x) → (n,) or (n, k)`, a flax linen module (params are then
-        `variables['params']` or the whole `variables`, other collections held fixed) or a flax
-        nnx module (params: the module, its `nnx.Param` state, or None for its own values).
-        May be None for implementation='structured' with `model=`.
-      implementation: 'jacobian' (per-example Jacobians contracted), 'ntvp' (NTK-vector
-        products, no row Jacobians), 'structured' (closed-form per-layer products; needs
-        `model=` an `MLP` or a `TwoLayerReLU`), or 'auto' (least estimated cost; see `plan`).
-      output_reduction: 'mean', 'sum' or 'none' (see above).
+      apply_fn: `f(params, x) → (n,) or (n, k)`, a flax linen module (params: `variables` or
+        their 'params') or a flax nnx module (the module, its `nnx.Param` state, or None); None
+        for implementation='structured' with `model=`.
+      implementation: 'jacobian', 'ntvp', 'structured' (needs `model=`) or 'auto'.
+      output_reduction: 'mean', 'sum' or 'none'.
       tile_size: rows per tile (any positive int) or None (chosen from the memory budget).
       model: an `ntk_air.networks.MLP` or `TwoLayerReLU` whose structure 'structured' exploits.
       memory_budget: bytes a call may use (None: `default_memory_budget()`).
-      precision: matmul precision ('highest' by default: full float32 on every backend).
-      per_example: None (detect coupled examples), True (per-example, no check) or False
-        (whole-batch Jacobians).
+      precision: matmul precision ('highest': full float32 on every backend).
+      per_example: None (detect coupled examples), True (no check) or False (whole batch).
 
     Returns:
-      EmpiricalNTKFn: `ntk_fn(params, x1, x2=None, *, dtype=None) → Θ` with x1 (n1, ...), x2
-      (n2, ...) or None for x1; params and inputs cast to `dtype` (default: follow x1). One
-      compilation per input shape, reused at new parameter values. `ntk_fn.plan(params, x1,
-      x2)` returns the `EntkPlan`.
+      EmpiricalNTKFn: `ntk_fn(params, x1 (n1, ...), x2=None, *, dtype=None) → Θ`.
 
     Example:
       >>> mlp = ntk_air.networks.MLP(widths=(256, 256), out_dim=3)
@@ -467,12 +404,21 @@ def empirical_ntk_fn(
 
     Reference: Jacot et al., arXiv 1806.07572; Novak et al., arXiv 2206.08720 (fast eNTKs).
     """
-    _check_settings(
-        implementation, output_reduction, tile_size, memory_budget, precision, per_example
-    )
+    _check_choice("implementation", implementation, IMPLEMENTATIONS)
+    _check_choice("output_reduction", output_reduction, OUTPUT_REDUCTIONS)
+    check_tile_size(tile_size)
+    if memory_budget is not None:
+        check_int("memory_budget", memory_budget, minimum=1)
+    matmul_precision(precision)
+    if per_example not in (None, True, False):
+        raise ValueError(f"per_example must be None, True or False, got {per_example!r}")
     if model is None and isinstance(apply_fn, MLP | TwoLayerReLU):
         model = apply_fn  # an ntk_air model module: its structure is known
-    structured = _structured_engine(model, output_reduction)
+    structured = None
+    if isinstance(model, MLP):
+        structured = MLPEngine.from_module(model, output_reduction)
+    elif isinstance(model, TwoLayerReLU):
+        structured = TwoLayerEngine()
     if apply_fn is None and isinstance(model, TwoLayerReLU):
         apply_fn = _two_layer_surrogate_apply
     if apply_fn is None and isinstance(model, MLP):

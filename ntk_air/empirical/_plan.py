@@ -65,11 +65,8 @@ class MemoryBudgetError(ValueError):
 
 
 def default_memory_budget(device=None) -> int:
-    """Bytes an eNTK call may use by default: half an accelerator's memory, a quarter of RAM.
-
-    Accelerators: 0.5 × `device.memory_stats()['bytes_limit']`. CPU: 0.25 × physical memory
-    (the machine may be shared), 4 GiB if that cannot be read.
-    """
+    """Bytes an eNTK call may use by default: half an accelerator's `bytes_limit`, a quarter of
+    the physical memory on CPU (4 GiB if that cannot be read)."""
     device = device or jax.devices()[0]
     if device.platform != "cpu":
         stats = device.memory_stats() or {}
@@ -81,9 +78,7 @@ def default_memory_budget(device=None) -> int:
         return 4 << 30
 
 
-# ---------------------------------------------------------------------------------------------
 # Model probe: shapes and per-example costs
-# ---------------------------------------------------------------------------------------------
 
 
 class ModelProbe(NamedTuple):
@@ -119,8 +114,7 @@ def _xla_flops(fn, *args) -> float | None:
 
 
 def _intermediate_bytes(closed_jaxpr) -> float:
-    """Σ bytes of every equation's outputs, nested jaxprs included (an upper bound on the live
-    activations of one evaluation)."""
+    """Σ bytes of every equation's outputs, nested jaxprs included (bounds live activations)."""
     total = 0.0
 
     def walk(jaxpr):
@@ -144,15 +138,8 @@ def _intermediate_bytes(closed_jaxpr) -> float:
 def probe_model(
     model, params, state, example_shape, dtype, costs=("fwd", "jac", "jvp")
 ) -> ModelProbe:
-    """Trace `model` on one example of `example_shape` (no compilation, nothing run).
-
-    costs: which of one example's forward pass ('fwd'), Jacobian ('jac') and Jacobian-vector
-    product ('jvp') to lower for XLA's FLOP counts; the others are estimated from the
-    parameter count P (forward 2P, Jacobian 3·k·2P, jvp 4P).
-
-    Raises:
-      ValueError if the model does not map (n, ...) inputs to (n,) or (n, k) outputs.
-    """
+    """Trace `model` on one example (nothing compiled or run); `costs` lowered for XLA's FLOP
+    counts, the others estimated from P (forward 2P, Jacobian 3·k·2P, jvp 4P)."""
     from ._derivatives import per_example_fn
 
     p, s = _struct(params), _struct(state)
@@ -198,9 +185,7 @@ def probe_model(
     )
 
 
-# ---------------------------------------------------------------------------------------------
 # Costs of one implementation, and the search over tile sizes and storage
-# ---------------------------------------------------------------------------------------------
 
 
 class Costs(NamedTuple):
@@ -214,13 +199,30 @@ class Costs(NamedTuple):
     row_temp: float  # transient bytes per row example while computing its features
     col_temp: float  # same for a column example
     pair_flops: float  # per (i, j) pair of a block
-    pair_temp: float  # transient bytes per pair of a block (besides the block itself)
-    tile_row_flops: float  # per row example per tile (ntvp: the primal of `linearize`)
-    tile_row_temp: float  # transient bytes per row example per tile
     entries: int  # output numbers per pair (k² for 'none', else 1)
-    shared: bool  # rows and columns have the same features
-    whole_batch: bool  # features of the whole batch at once (coupled examples)
     fixed_bytes: float  # parameters, state and other constants
+    pair_temp: float = 0.0  # transient bytes per pair of a block (besides the block itself)
+    tile_row_flops: float = 0.0  # per row example per tile (ntvp: the primal of `linearize`)
+    tile_row_temp: float = 0.0  # transient bytes per row example per tile
+    shared: bool = True  # rows and columns have the same features
+    whole_batch: bool = False  # features of the whole batch at once (coupled examples)
+
+
+def _shared_costs(name, pr: ModelProbe, flops, feature_bytes, temp, pair_flops, entries, **rest):
+    """Costs of an implementation whose rows and columns have the same features."""
+    return Costs(
+        name=name,
+        row_flops=flops,
+        col_flops=flops,
+        row_bytes=feature_bytes,
+        col_bytes=feature_bytes,
+        row_temp=temp,
+        col_temp=temp,
+        pair_flops=pair_flops,
+        entries=entries,
+        fixed_bytes=2.0 * pr.n_params * pr.itemsize,
+        **rest,
+    )
 
 
 def jacobian_costs(pr: ModelProbe, reduction: str, n_batch: int | None = None) -> Costs:
@@ -233,22 +235,9 @@ def jacobian_costs(pr: ModelProbe, reduction: str, n_batch: int | None = None) -
         flops, temp = pr.jac_flops, (1 + pr.k) * pr.act_bytes + 2 * feature_bytes
     else:  # each one-hot cotangent is propagated through the whole batch
         flops, temp = n_batch * pr.jac_flops, n_batch * pr.act_bytes + 2 * feature_bytes
-    return Costs(
-        name="jacobian",
-        row_flops=flops,
-        col_flops=flops,
-        row_bytes=feature_bytes,
-        col_bytes=feature_bytes,
-        row_temp=temp,
-        col_temp=temp,
-        pair_flops=pair,
-        pair_temp=0.0,
-        tile_row_flops=0.0,
-        tile_row_temp=0.0,
-        entries=kk,
-        shared=True,
-        whole_batch=n_batch is not None,
-        fixed_bytes=2.0 * pr.n_params * b,
+    whole_batch = n_batch is not None
+    return _shared_costs(
+        "jacobian", pr, flops, feature_bytes, temp, pair, kk, whole_batch=whole_batch
     )
 
 
@@ -271,7 +260,6 @@ def ntvp_costs(pr: ModelProbe, reduction: str) -> Costs:
         tile_row_temp=pr.act_bytes,
         entries=kk,
         shared=False,
-        whole_batch=False,
         fixed_bytes=2.0 * pr.n_params * b,
     )
 
@@ -279,23 +267,10 @@ def ntvp_costs(pr: ModelProbe, reduction: str) -> Costs:
 def structured_costs(
     feature_width: int, feature_flops: float, pair_flops: float, entries: int, pr: ModelProbe
 ) -> Costs:
-    b = pr.itemsize
-    return Costs(
-        name="structured",
-        row_flops=feature_flops,
-        col_flops=feature_flops,
-        row_bytes=feature_width * b,
-        col_bytes=feature_width * b,
-        row_temp=3.0 * feature_width * b,
-        col_temp=3.0 * feature_width * b,
-        pair_flops=pair_flops,
-        pair_temp=3.0 * b * entries,
-        tile_row_flops=0.0,
-        tile_row_temp=0.0,
-        entries=entries,
-        shared=True,
-        whole_batch=False,
-        fixed_bytes=2.0 * pr.n_params * b,
+    width_bytes, pair_temp = feature_width * pr.itemsize, 3.0 * pr.itemsize * entries
+    temp = 3.0 * width_bytes
+    return _shared_costs(
+        "structured", pr, feature_flops, width_bytes, temp, pair_flops, entries, pair_temp=pair_temp
     )
 
 
@@ -398,8 +373,7 @@ def best_plan(c: Costs, n1, n2, symmetric, tile_size, itemsize, budget, on_cpu):
     best, least = None, None
     tiles = _tiles(max(n1, n2), tile_size)
     if on_cpu and c.name == "structured" and tile_size is None:
-        # Its per-layer elementwise work on (t, t) intermediates leaves the cache above 256 rows
-        # (2-core CPU, MLP 64-512-512-512-1, n = 4096: tile 256 0.56 s, tile 512 0.80 s).
+        # (t, t) elementwise intermediates leave the cache above 256 rows (see the constant)
         tiles = [t for t in tiles if t <= STRUCTURED_CPU_TILE_MAX] or [min(tiles)]
     for tile in tiles:
         for store_rows, store_cols in modes:

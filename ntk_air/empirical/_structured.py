@@ -6,9 +6,8 @@
 * `TwoLayerEngine` — the theorem's `TwoLayerReLU` (first layer trained): per-row features are
   x and its activation pattern 1{W x ≥ 0}; a block is (P_a P_bᵀ / m) ⊙ (X_a X_bᵀ).
 
-Convolutions get no structured rule: for a 3×3 convolution on an S-pixel map the closed form
-costs O(S² (C_in·9 + C_out)) per pair of examples against O(9 C_in C_out) for the Jacobian
-contraction (S = 64 … 784 here), so the Jacobian contraction is the faster one.
+Convolutions get none: per pair the closed form costs O(S² (9 C_in + C_out)) on an S-pixel
+map against O(9 C_in C_out) for the Jacobian contraction.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """The eNTK tile loop: per-row features, then Θ tile by tile, upper triangle only for K(x, x).
 
-`tile_loop` is one compiled program over whole tiles (the caller pads the rows beforehand with
-`tiling.call_tiled` and trims afterwards, outside it). For K(x, x) it visits the tiles (i, j ≥ i)
-only and writes each off-diagonal block twice, as B at (i, j) and as its exact transpose at
-(j, i); a diagonal block's strictly lower part is replaced by its transposed upper part, so the
-result is exactly symmetric. Row features are computed once per row of tiles (or read from a
-store) and reused across that row.
-
-`stored_features` computes the features of all rows before the loop, a chunk at a time, into one
-buffer. The chunks are separate calls of one compiled program rather than a compiled loop: XLA
-CPU runs per-example convolution gradients inside a while loop 10–25× slower than the same
-program outside one (measured on jax 0.10, a 3×3 convolution's `vmap`ped kernel gradient), and
-small chunks keep the per-example activations in cache.
+For K(x, x) an off-diagonal block B is written at (i, j) and as its exact transpose at (j, i), and
+a diagonal block's lower part is its transposed upper part: the result is exactly symmetric.
+Stored features are computed a chunk per call of one compiled program, not in a compiled loop:
+XLA CPU runs per-example convolution gradients inside while loops 10–25× slower (jax 0.10).
 """
 
 from __future__ import annotations
@@ -36,6 +28,26 @@ def all_concrete(*trees) -> bool:
     return all(is_concrete(leaf) for leaf in jax.tree_util.tree_leaves(trees))
 
 
+def _grid(tile, x1, x2, f1, f2):
+    """(n1, n2, t1, t2, nb1, nb2): rows, tile sizes and tile counts of each side."""
+    n1 = x1.shape[0] if f1 is None else jax.tree_util.tree_leaves(f1)[0].shape[0]
+    n2 = x2.shape[0] if f2 is None else jax.tree_util.tree_leaves(f2)[0].shape[0]
+    t1 = n1 if tile is None else min(tile, n1)
+    t2 = n2 if tile is None else min(tile, n2)
+    return n1, n2, t1, t2, n1 // t1, n2 // t2
+
+
+def _put(out, value, row, col):
+    return lax.dynamic_update_slice(out, value, (row, col) + (0,) * (value.ndim - 2))
+
+
+def _tile_rows(engine, side, size, params, state, x, f, i):
+    """Tile i's features: from the store f, else engine.<side> of its rows of x."""
+    if f is not None:
+        return _rows(f, i * size, size)
+    return getattr(engine, side)(params, state, _rows(x, i * size, size))
+
+
 @functools.partial(
     jax.jit, static_argnames=("engine", "side", "chunk"), donate_argnames=("buffer",)
 )
@@ -58,12 +70,8 @@ def _empty_buffer(engine, side, chunk, params, state, x):
 def stored_features(engine, side: str, params, state, x, chunk: int):
     """engine.<side>(params, state, x) for all rows of x, `chunk` rows per call → leaves (n, ...).
 
-    side: 'row_features' or 'col_features' (the engine and the name are hashable, so equal
-    engines share one compiled chunk program).
-
-    Concrete inputs: one compiled chunk program called ⌈n/chunk⌉ times, writing in place into a
-    donated buffer (the last chunk overlaps the previous one instead of needing a second
-    program). Traced inputs (inside a user's jit or vmap): a compiled loop over padded chunks.
+    Concrete inputs: one compiled chunk program writing into a donated buffer (the last chunk
+    overlaps the previous one); traced inputs: a compiled loop over padded chunks.
     """
     features = getattr(engine, side)
     n = x.shape[0]
@@ -110,8 +118,7 @@ def tile_loop(engine, tile, symmetric, params, state, x1, x2, f1, f2, precompute
       symmetric: K(x1, x1): x2 and f2 describe the same rows as x1 and f1.
       x1, x2: (n1, ...), (n2, ...) padded rows (features computed in the loop when not stored).
       f1, f2: stored row / column features with n1 / n2 rows, or None.
-      precompute: (rows, columns) whose features are computed here, before the loop, in one
-        piece (a store that fits one chunk: no separate program needed).
+      precompute: (rows, columns) whose features are computed here, before the loop.
 
     Returns:
       (n1, n2) or (n1, n2, k, k) on the padded rows.
@@ -124,21 +131,13 @@ def tile_loop(engine, tile, symmetric, params, state, x1, x2, f1, f2, precompute
             if (symmetric and engine.shared and precompute[1])
             else engine.row_features(params, state, x1)
         )
-    n1 = x1.shape[0] if f1 is None else jax.tree_util.tree_leaves(f1)[0].shape[0]
-    n2 = x2.shape[0] if f2 is None else jax.tree_util.tree_leaves(f2)[0].shape[0]
-    t1 = n1 if tile is None else min(tile, n1)
-    t2 = n2 if tile is None else min(tile, n2)
-    nb1, nb2 = n1 // t1, n2 // t2
+    n1, n2, t1, t2, nb1, nb2 = _grid(tile, x1, x2, f1, f2)
 
     def row_features(i):
-        if f1 is not None:
-            return _rows(f1, i * t1, t1)
-        return engine.row_features(params, state, _rows(x1, i * t1, t1))
+        return _tile_rows(engine, "row_features", t1, params, state, x1, f1, i)
 
     def col_features(j):
-        if f2 is not None:
-            return _rows(f2, j * t2, t2)
-        return engine.col_features(params, state, _rows(x2, j * t2, t2))
+        return _tile_rows(engine, "col_features", t2, params, state, x2, f2, j)
 
     def block(fa, fb):
         return engine.block(params, state, fa, fb)
@@ -153,8 +152,7 @@ def tile_loop(engine, tile, symmetric, params, state, x1, x2, f1, f2, precompute
     out = jnp.zeros((n1, n2, *shape.shape[2:]), shape.dtype)
 
     def put(out, value, i, j):
-        start = (i * t1, j * t2) + (0,) * (value.ndim - 2)
-        return lax.dynamic_update_slice(out, value, start)
+        return _put(out, value, i * t1, j * t2)
 
     if not symmetric:
 
@@ -180,18 +178,7 @@ def tile_loop(engine, tile, symmetric, params, state, x1, x2, f1, f2, precompute
     return lax.fori_loop(0, nb1, upper_row, out)
 
 
-# ---------------------------------------------------------------------------------------------
-# The same schedule driven from Python: for tiles that evaluate the model (NTK-vector products,
-# or features recomputed per tile), each tile is one call of a compiled program instead of an
-# iteration of a compiled loop (see the module docstring: XLA CPU runs the per-example
-# convolution derivatives inside while loops many times slower).
-# ---------------------------------------------------------------------------------------------
-
-
-def _tile_rows(engine, side, size, params, state, x, f, i):
-    if f is not None:
-        return _rows(f, i * size, size)
-    return getattr(engine, side)(params, state, _rows(x, i * size, size))
+# The same schedule driven from Python, one compiled call per tile, for tiles that run the model.
 
 
 @functools.partial(jax.jit, static_argnames=("engine", "size"))
@@ -208,34 +195,25 @@ def _empty_output(engine, shape, t2, params, state, fa, x2, f2):
 
 @functools.partial(jax.jit, static_argnames=("engine", "mode", "t2"), donate_argnames=("out",))
 def _tile_step(engine, mode, t2, out, params, state, fa, x2, f2, i, j):
-    """One tile (i, j) written into `out` in place: 'rect' (i, j); 'diagonal' (i, i) made
-    exactly symmetric; 'mirror' (i, j) and its transpose at (j, i)."""
+    """Tile (i, j) written into `out` in place: 'rect'; 'diagonal' made exactly symmetric;
+    'mirror' with its transpose at (j, i)."""
     t1 = jax.tree_util.tree_leaves(fa)[0].shape[0]
     if mode == "diagonal" and engine.shared:
         fb = fa
     else:
         fb = _tile_rows(engine, "col_features", t2, params, state, x2, f2, j)
     block = engine.block(params, state, fa, fb)
-
-    def put(out, value, r, c):
-        return lax.dynamic_update_slice(out, value, (r, c) + (0,) * (value.ndim - 2))
-
     if mode == "diagonal":
-        return put(out, _symmetrize_diagonal(block), i * t1, i * t1)
-    out = put(out, block, i * t1, j * t2)
+        return _put(out, _symmetrize_diagonal(block), i * t1, i * t1)
+    out = _put(out, block, i * t1, j * t2)
     if mode == "mirror":
-        out = put(out, _swap_pair(block), j * t2, i * t1)
+        out = _put(out, _swap_pair(block), j * t2, i * t1)
     return out
 
 
 def eager_tile_loop(engine, tile, symmetric, params, state, x1, x2, f1, f2):
-    """`tile_loop`'s result with the loop in Python (concrete inputs only): row features once
-    per row of tiles, then one compiled call per tile, writing into a donated output."""
-    n1 = x1.shape[0] if f1 is None else jax.tree_util.tree_leaves(f1)[0].shape[0]
-    n2 = x2.shape[0] if f2 is None else jax.tree_util.tree_leaves(f2)[0].shape[0]
-    t1 = n1 if tile is None else min(tile, n1)
-    t2 = n2 if tile is None else min(tile, n2)
-    nb1, nb2 = n1 // t1, n2 // t2
+    """`tile_loop`'s result with the loop in Python (concrete inputs): one call per tile."""
+    n1, n2, t1, t2, nb1, nb2 = _grid(tile, x1, x2, f1, f2)
     out = None
     for i in range(nb1):
         fa = _row_tile_features(engine, t1, params, state, x1, f1, i)

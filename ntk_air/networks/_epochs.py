@@ -1,13 +1,10 @@
 """The kernel limit of training by epochs: one epoch at a fixed target as one step of a kernel.
 
-Training by epochs (`training.train` with `training.Epochs(B)`, `training.train_epochs` for several
-seeds) refreshes the target ỹ(e) once per epoch and then takes ⌊n/B⌋ optimizer steps on
-mini-batches. In the kernel limit an epoch at a fixed target is gradient flow for a time T
-(`epoch_gradient_time`), u − ỹ ← e^{−HT}(u − ỹ): one step of η = 1 on the kernel I − e^{−HT}
-(`epoch_problem`), so `distill.self_distill` runs the same rule objects once per epoch.
+An epoch at a fixed target ỹ(e) is gradient flow for a time T (`epoch_gradient_time`),
+u − ỹ ← e^{−HT}(u − ỹ): one step of η = 1 on the kernel I − e^{−HT} (`epoch_problem`), so
+`distillation.self_distill` runs the rules once per epoch, as `train_epochs` does on networks.
 
-Reference: Dong et al. arXiv 1910.01255 (self-distillation against label noise); Jacot et al.
-arXiv 1806.07572 and Lee et al. arXiv 1902.06720 (the kernel limit of wide networks).
+Reference: Dong et al. arXiv 1910.01255; Lee et al. arXiv 1902.06720 (linearized networks).
 """
 
 from __future__ import annotations
@@ -24,13 +21,10 @@ __all__ = ["epoch_filter", "epoch_problem", "epoch_gradient_time"]
 
 
 def epoch_gradient_time(lr: float, n: int, batch_size: int, momentum: float = 0.0) -> float:
-    """Gradient-flow time of one epoch of SGD, in the kernel limit's normalization.
+    """Gradient-flow time of one epoch of SGD: T = lr/(1 − momentum) · ⌊n/B⌋/n.
 
-    A step on the mean loss of a batch b moves the linearized outputs by
-    −(lr/B) H[:, b](u_b − ỹ_b); over ⌊n/B⌋ batches of a random permutation this is, on average,
-    −lr·⌊n/B⌋/n · H(u − ỹ): gradient flow du/dt = −H(u − ỹ) (H the NTK Gram matrix of the sum
-    loss ½‖u − ỹ‖²) for a time T = lr_eff·⌊n/B⌋/n, with lr_eff = lr/(1 − momentum), heavy-ball's
-    long-run step.
+    ⌊n/B⌋ steps on batch mean losses move u by −lr·⌊n/B⌋/n · H(u − ỹ) on average (H the Gram
+    matrix of the sum loss); 1/(1 − momentum) is heavy-ball's long-run step.
 
     Args:
       lr: the SGD learning rate.
@@ -49,17 +43,11 @@ def epoch_gradient_time(lr: float, n: int, batch_size: int, momentum: float = 0.
     return float(lr) / (1.0 - float(momentum)) * nb / n
 
 
-# ---------------------------------------------------------------------------------------------
-# The kernel limit of an epoch
-# ---------------------------------------------------------------------------------------------
-
-
 def epoch_filter(eigenvalues, time, substeps=None):
     """λ'(λ) = 1 − φ(λ): one epoch at a fixed target as a single step of η = 1 on H' = λ'(H).
 
-    φ(λ) = e^{−λT} (gradient flow for a time T, substeps=None) or (1 − λT/s)^s (s GD steps of
-    size T/s): within an epoch the target is fixed, so u − ỹ ← φ(H)(u − ỹ), i.e.
-    u ← u − (I − φ(H))(u − ỹ), a GD step with η = 1 on the kernel I − φ(H) (same eigenvectors).
+    φ(λ) = e^{−λT} (flow, substeps=None) or (1 − λT/s)^s (s GD steps of size T/s): with the
+    target fixed, u ← u − (I − φ(H))(u − ỹ).
 
     Args:
       eigenvalues: (n,) λ_i ≥ 0 of H.
@@ -93,12 +81,9 @@ def epoch_problem(
 ) -> LinearProblem:
     """The kernel limit of training by epochs: a `LinearProblem` whose one step is one epoch.
 
-    With the target ỹ(e) fixed during epoch e (refreshed once per epoch by the rule), the
-    linearized network moves by u(e+1) = u(e) − (I − φ(H))(u(e) − ỹ(e)) on the training points
-    and f_{e+1}(x) = f_e(x) − K(x, X) V diag((1 − φ(λ))/λ) Vᵀ(u(e) − ỹ(e)) elsewhere
-    (`epoch_filter`; (1 − φ(λ))/λ → T as λ → 0). So `distill.self_distill(problem, rules,
-    steps=E, eta=1.0)` runs any target rule with its `update` called once per epoch, k = the
-    epoch, exactly as `training.train_epochs` does on the real network.
+    u(e+1) = u(e) − (I − φ(H))(u(e) − ỹ(e)) and f_{e+1}(x) = f_e(x) − K(x, X) V diag((1 −
+    φ(λ))/λ) Vᵀ(u(e) − ỹ(e)) (`epoch_filter`; the ratio → T as λ → 0), so
+    `self_distill(problem, rules, steps=E, eta=1.0)` calls each rule once per epoch.
 
     Args:
       eig: the eigendecomposition of H = K(X, X) (`eigen.eigensystem`).
@@ -107,13 +92,12 @@ def epoch_problem(
       time: T, the gradient-flow time of one epoch (`epoch_gradient_time`).
       substeps: None (flow) or s GD steps of size T/s.
       u0: (n, C) initial outputs (default 0), as in `problem.linear_problem`.
-      k_test_train: (n_test, n) K(X_test, X) of the original kernel (the epoch's test
-        propagation is applied here), or None.
+      k_test_train: (n_test, n) K(X_test, X) of the original kernel, or None.
       f0_test: (n_test, C) initial test outputs (default 0).
       y_test_clean: (n_test, C) test ground truth.
 
     Returns:
-      LinearProblem (its eigenvalues are λ'_i; its kernel is left implicit, V diag(λ') Vᵀ).
+      LinearProblem with eigenvalues λ'_i.
 
     Example:
       >>> T = epoch_gradient_time(0.5, 40, 10, momentum=0.9)

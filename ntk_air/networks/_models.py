@@ -1,23 +1,9 @@
 """Finite-width networks and their infinite-width kernels (flax linen); one builder, `network`.
 
-`network(arch, x, ...)` returns a `Network`: apply_fn(params, x), the initial parameters θ(0), an
-init(key) for more seeds and, where defined, the infinite-width kernel function. The modules:
-
-* `TwoLayerReLU` — the ℓ2 theorem's network (docs/science/kernels.md#theorem-network):
-  f(x) = (1/√m) Σ_r a_r ReLU(w_r·x), w_r ~ N(0, κ² I_d), a_r uniform in {±1} and frozen.
-  W lives in the 'params' collection (trained); a lives in the non-trainable 'frozen'
-  collection, so differentiating with respect to 'params' differentiates W only. Its
-  infinite-width NTK is `ntk_air.kernels.two_layer_relu` (H∞; no 1/d input scaling, no readout
-  term).
-* `MLP` — neural-tangents' `stax` NTK parameterization: every layer is
-  z = (w_std/√d_in) · h @ kernel + b_std · bias with kernel, bias ~ N(0, 1). Its infinite-width
-  limit (out_dim=1) is `ntk_air.kernels.fc_kernel_fn(len(widths), activation, w_std, b_std)`.
-  `parameterization="standard"` draws kernel ~ N(0, w_std²/d_in), bias ~ N(0, b_std²) and
-  applies no scale: the same function at initialization, a different gradient scale per layer.
-* `ConvNet` — a small CNN in either parameterization (convolutions 'SAME' with a stride, as
-  matrix products, ReLU, flatten or global average pooling, dense readout), neural-tangents'
-  `stax.Conv`/`Flatten`/`GlobalAvgPool`/`Dense`; its infinite-width kernel (stride 1) comes from
-  the optional neural-tangents backend (`nt_backend.kernel_fn_from_spec("cnn:...")`).
+`TwoLayerReLU` is the ℓ2 theorem's network (docs/science/kernels.md#theorem-network), `MLP` and
+`ConvNet` are neural-tangents' `stax` networks in NTK (or standard) parameterization;
+`network(arch, x, ...)` returns a `Network`: apply_fn, θ(0), init(key) and, where defined, the
+infinite-width kernel function.
 """
 
 from __future__ import annotations
@@ -62,16 +48,12 @@ class TwoLayerReLU(nn.Module):
 
     f(x) = (1/√m) Σ_{r=1..m} a_r ReLU(w_r·x),  w_r ~ N(0, κ² I_d),  a_r ~ Uniform{−1, +1}.
 
-    `model.init(key, x)` returns {'params': {'w': (m, d)}, 'frozen': {'a': (m,)}}: W is the
-    trained parameter, a is a non-trainable variable (collection 'frozen'). Use
-    `two_layer_apply_fn(model, variables['frozen'])` to get `apply_fn(params, x)` that
-    differentiates W only.
+    `model.init(key, x)` returns {'params': {'w': (m, d)}, 'frozen': {'a': (m,)}}: only W is
+    trained (`two_layer_apply_fn`). Its infinite-width NTK is `kernels.two_layer_relu` (H∞).
 
     Attributes:
       width: m, the number of hidden units.
       kappa: κ, the standard deviation of the first-layer weights.
-
-    Input (n, d) → output (n,).
 
     Example:
       >>> model = TwoLayerReLU(width=256)
@@ -87,13 +69,12 @@ class TwoLayerReLU(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        d = x.shape[-1]
         kappa = self.kappa
 
         def w_init(key, shape, dtype=jnp.float32):
             return kappa * jax.random.normal(key, shape, dtype)
 
-        w = self.param("w", w_init, (self.width, d), x.dtype)
+        w = self.param("w", w_init, (self.width, x.shape[-1]), x.dtype)
         a = self.variable(
             "frozen",
             "a",
@@ -104,14 +85,11 @@ class TwoLayerReLU(nn.Module):
 
 
 def two_layer_apply_fn(model: TwoLayerReLU, frozen) -> Callable[[dict, jax.Array], jax.Array]:
-    """`apply_fn(params, x) = model.apply({'params': params, 'frozen': frozen}, x)`.
-
-    Closes over the frozen readout, so `jax.grad`/empirical NTKs w.r.t. `params` see W only.
+    """`apply_fn(params, x) = model.apply({'params': params, 'frozen': frozen}, x)` (W only).
 
     Args:
       model: a `TwoLayerReLU`.
-      frozen: the 'frozen' collection, `variables['frozen']` = {'a': (m,)}; the whole
-        `variables` dict is accepted too (its 'frozen' entry is used).
+      frozen: `variables['frozen']` = {'a': (m,)}, or the whole `variables`.
 
     Returns:
       apply_fn(params, x): params = {'w': (m, d)}, x (n, d) → (n,).
@@ -141,27 +119,30 @@ def _check_parameterization(value) -> None:
         raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS}, got {value!r}")
 
 
-def _scaled_init(parameterization, fan_in, w_std, b_std):
-    """(kernel init, bias init, kernel scale, bias scale) of one layer in either parameterization.
+def _scaled_layer(module, h, fan_in, kernel_shape, product):
+    """z = w_scale·product(h, kernel) + b_scale·bias in the module's parameterization.
 
-    ntk: kernel, bias ~ N(0, 1), z = (w_std/√fan_in)·(h ⋆ kernel) + b_std·bias;
-    standard: kernel ~ N(0, w_std²/fan_in), bias ~ N(0, b_std²), z = h ⋆ kernel + bias.
+    ntk: kernel, bias ~ N(0, 1), w_scale = w_std/√fan_in, b_scale = b_std; standard:
+    kernel ~ N(0, w_std²/fan_in), bias ~ N(0, b_std²), both scales 1.
     """
-    _check_parameterization(parameterization)
-    w_scale = float(w_std) / float(np.sqrt(fan_in))
-    if parameterization == "ntk":
-        return nn.initializers.normal(1.0), nn.initializers.normal(1.0), w_scale, float(b_std)
-    return nn.initializers.normal(w_scale), nn.initializers.normal(float(b_std)), 1.0, 1.0
+    _check_parameterization(module.parameterization)
+    w_scale, b_std = float(module.w_std) / float(np.sqrt(fan_in)), float(module.b_std)
+    if module.parameterization == "ntk":
+        stddevs, scales = (1.0, 1.0), (w_scale, b_std)
+    else:
+        stddevs, scales = (w_scale, b_std), (1.0, 1.0)
+    kernel = module.param("kernel", nn.initializers.normal(stddevs[0]), kernel_shape, h.dtype)
+    bias = module.param("bias", nn.initializers.normal(stddevs[1]), (module.features,), h.dtype)
+    # Python floats are weakly typed: float32 params stay float32 under x64.
+    return scales[0] * product(h, kernel) + scales[1] * bias
 
 
 class NTKDense(nn.Module):
     """Dense layer in NTK parameterization: z = (w_std/√d_in) · h @ kernel + b_std · bias.
 
-    kernel (d_in, features) and bias (features,) are both initialized N(0, 1), exactly as
-    neural-tangents' `stax.Dense(features, W_std=w_std, b_std=b_std)` (parameterization='ntk').
-    With parameterization='standard': kernel ~ N(0, w_std²/d_in), bias ~ N(0, b_std²) and
-    z = h @ kernel + bias (the same distribution of functions at init; gradients scale
-    differently).
+    kernel (d_in, features), bias (features,) ~ N(0, 1), as neural-tangents'
+    `stax.Dense(features, W_std=w_std, b_std=b_std)`; parameterization='standard' draws
+    kernel ~ N(0, w_std²/d_in), bias ~ N(0, b_std²) and z = h @ kernel + bias.
     """
 
     features: int
@@ -172,43 +153,25 @@ class NTKDense(nn.Module):
     @nn.compact
     def __call__(self, h: jax.Array) -> jax.Array:
         d_in = h.shape[-1]
-        k_init, b_init, w_scale, b_scale = _scaled_init(
-            self.parameterization, d_in, self.w_std, self.b_std
-        )
-        kernel = self.param("kernel", k_init, (d_in, self.features), h.dtype)
-        bias = self.param("bias", b_init, (self.features,), h.dtype)
-        # Python floats are weakly typed: float32 params stay float32 under x64.
-        if self.parameterization == "standard":
-            return h @ kernel + bias
-        return w_scale * (h @ kernel) + b_scale * bias
+        return _scaled_layer(self, h, d_in, (d_in, self.features), jnp.matmul)
 
 
 class MLP(nn.Module):
     """Fully connected network in neural-tangents' NTK parameterization.
 
-    h_0 = x;  z_l = (w_std/√d_{l}) · h_l @ K_l + b_std · b_l;  h_{l+1} = φ(z_l)  (l < L);
-    f(x) = z_L (the readout, no activation), with K_l, b_l ~ N(0, 1) and L = len(widths).
-    Equivalent to neural-tangents'
-    `serial(*[Dense(w, W_std=w_std, b_std=b_std), Relu()/Erf()] for w in widths,
-            Dense(out_dim, W_std=w_std, b_std=b_std))`.
-    Submodules are named Dense_0 … Dense_L (Dense_L is the readout), each with params
-    'kernel' (d_in, d_out) and 'bias' (d_out,).
-
-    The bias parameter exists even for b_std = 0 (it then has zero gradient and contributes
-    nothing to the NTK).
+    h_0 = x;  z_l = (w_std/√d_l) · h_l @ K_l + b_std · b_l;  h_{l+1} = φ(z_l) (l < L);
+    f(x) = z_L, with K_l, b_l ~ N(0, 1) and L = len(widths): neural-tangents'
+    `serial(*[Dense(w, W_std, b_std), Relu()/Erf()] for w in widths, Dense(out_dim, ...))`.
+    Submodules Dense_0 … Dense_L (Dense_L the readout), each {'kernel', 'bias'}. The infinite-width
+    limit (out_dim = 1) is `kernels.fc_kernel_fn(len(widths), activation, w_std, b_std)`.
 
     Attributes:
       widths: hidden widths (w_1, …, w_L); () gives a linear model.
-      out_dim: k, the number of outputs.
-      w_std, b_std: weight and bias standard deviations.
-      activation: 'relu' or 'erf' (erf(z), neural-tangents' `stax.Erf()` with a=b=1, c=0).
-      parameterization: 'ntk' (default, above) or 'standard' (see `NTKDense`).
-
-    Input (n, d) → output (n, out_dim). The trailing axis is kept even for out_dim = 1, so
-    outputs are always (n, k).
-
-    Infinite-width limit (out_dim = 1): `ntk_air.kernels.fc_kernel_fn(len(widths), activation,
-    w_std, b_std)`; for out_dim = k the NTK is that kernel ⊗ I_k.
+      out_dim: k, the number of outputs; output (n, k) even for k = 1.
+      w_std: weight standard deviation.
+      b_std: bias standard deviation.
+      activation: 'relu' or 'erf'.
+      parameterization: 'ntk' (default) or 'standard' (see `NTKDense`).
 
     Example:
       >>> mlp = MLP(widths=(128, 128), w_std=1.5, b_std=0.1)
@@ -249,10 +212,7 @@ def mlp_params_from_stax(stax_params) -> dict:
     """Convert neural-tangents `stax` Dense parameters to this module's `MLP` 'params' dict.
 
     Args:
-      stax_params: list of (W, b) tuples from `stax.serial(...)` init: W (d_in, d_out),
-        b (d_out,) or (1, d_out) or None (b_std=None in stax, treated as a zero bias).
-        Entries of activation layers (empty tuples) are skipped, so the full
-        `serial(Dense, Relu, …, Dense)` parameter list can be passed as is.
+      stax_params: `serial(...)`'s [(W (d_in, d_out), b (d_out,) or None), ()...] (() skipped).
 
     Returns:
       {'Dense_0': {'kernel', 'bias'}, …, 'Dense_L': {...}} for `MLP.apply({'params': ...}, x)`.
@@ -279,20 +239,12 @@ def mlp_params_from_stax(stax_params) -> dict:
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# Convolutions
-# ---------------------------------------------------------------------------------------------
-
-
 def _conv_same(h, kernel, stride: int = 1):
-    """Σ_offsets shift(h) @ kernel[offset]: a 'SAME' convolution of stride s as matrix products.
+    """Σ_offsets shift(h) @ kernel[offset]: XLA's 'SAME' convolution of stride s as matmuls.
 
-    The same numbers as `lax.conv_general_dilated(..., window_strides=(s,)*k, padding="SAME")`,
-    written as one matmul per window offset: XLA:CPU runs convolution gradients inside a compiled
-    loop (the training scan) up to ~100× slower than at top level (jax-ml/jax#12868), matrix
-    products it does not. Output length ⌈L/s⌉ per spatial axis, padding ((p − 1)//2 before, the
-    rest after) with p = max((⌈L/s⌉ − 1)·s + w − L, 0), as XLA's 'SAME'.
-    h (n, *spatial, C_in), kernel (*window, C_in, C_out) → (n, *⌈spatial/s⌉, C_out).
+    XLA:CPU runs convolution gradients inside a compiled loop up to ~100× slower than matrix
+    products (jax-ml/jax#12868). h (n, *spatial, C_in), kernel (*window, C_in, C_out) →
+    (n, *⌈spatial/s⌉, C_out).
     """
     window = kernel.shape[:-2]
     spatial = h.shape[1:-1]
@@ -317,14 +269,11 @@ def _conv_same(h, kernel, stride: int = 1):
 
 
 class NTKConv(nn.Module):
-    """Convolution ('SAME' padding, stride 1) in NTK or standard parameterization.
+    """Convolution ('SAME' padding, `stride`) in NTK or standard parameterization (`NTKDense`).
 
-    ntk: z = (w_std/√fan_in)·(h ⋆ kernel) + b_std·bias with kernel, bias ~ N(0, 1) and
-    fan_in = (∏ kernel_size)·C_in, as neural-tangents' `stax.Conv(..., padding='SAME')`;
-    standard: kernel ~ N(0, w_std²/fan_in), bias ~ N(0, b_std²), z = h ⋆ kernel + bias.
-    Input (n, *spatial, C_in) → (n, *spatial, features). The convolution is computed as one
-    matrix product per window offset (`_conv_same`): the numbers of `lax.conv_general_dilated`,
-    without XLA:CPU's slow convolution gradients inside compiled training loops.
+    ntk: z = (w_std/√fan_in)·(h ⋆ kernel) + b_std·bias, fan_in = (∏ kernel_size)·C_in, as
+    neural-tangents' `stax.Conv(..., padding='SAME')`. Input (n, *spatial, C_in) →
+    (n, *⌈spatial/stride⌉, features).
     """
 
     features: int
@@ -338,16 +287,9 @@ class NTKConv(nn.Module):
     def __call__(self, h: jax.Array) -> jax.Array:
         c_in = h.shape[-1]
         fan_in = int(np.prod(self.kernel_size)) * c_in
-        k_init, b_init, w_scale, b_scale = _scaled_init(
-            self.parameterization, fan_in, self.w_std, self.b_std
-        )
         shape = (*self.kernel_size, c_in, self.features)
-        kernel = self.param("kernel", k_init, shape, h.dtype)
-        bias = self.param("bias", b_init, (self.features,), h.dtype)
-        z = _conv_same(h, kernel, self.stride)
-        if self.parameterization == "standard":
-            return z + bias
-        return w_scale * z + b_scale * bias
+        conv = functools.partial(_conv_same, stride=self.stride)
+        return _scaled_layer(self, h, fan_in, shape, conv)
 
 
 CONV_POOLS = ("flatten", "global")
@@ -356,19 +298,13 @@ CONV_POOLS = ("flatten", "global")
 class ConvNet(nn.Module):
     """Convolutional network, in neural-tangents' NTK parameterization by default (ReLU, 'SAME').
 
-    h_0 = x reshaped to `input_shape` (*spatial, C_0); for l = 1..L:
-    h_l = ReLU((w_std/√(q·C_{l−1})) · (h_{l−1} ⋆ K_l) + b_std · b_l), q = kernel_size^s (s spatial
-    axes); then flatten (pool='flatten') or average over positions (pool='global') and a dense
-    readout f(x) = (w_std/√D) · h @ K + b_std · b. Every K, b ~ N(0, 1). This is neural-tangents'
-    `serial(*[Conv(c, (k,)*s, padding='SAME', W_std, b_std), Relu()] * L, Flatten() |
-    GlobalAvgPool(), Dense(out_dim, W_std, b_std))`, whose infinite-width kernel is
-    `nt_backend.kernel_fn_from_spec("cnn:depth=L,kernel=k,pool=...,shape=...")`.
-    Parameters: Conv_l {'kernel': (k, …, k, C_{l−1}, C_l), 'bias': (C_l,)} for l = 0..L−1, and
-    Readout {'kernel': (D, out_dim), 'bias': (out_dim,)}.
+    h_l = ReLU((w_std/√(q·C_{l−1})) · (h_{l−1} ⋆ K_l) + b_std · b_l) (l = 1..L, q = kernel_size^s),
+    then flatten or global average pooling and a dense readout, every K, b ~ N(0, 1):
+    neural-tangents' `serial(*[Conv(c, (k,)*s, padding='SAME'), Relu()] * L, Flatten() |
+    GlobalAvgPool(), Dense(out_dim))`. Parameters Conv_0 … Conv_{L−1} and Readout.
 
     Attributes:
-      input_shape: (*spatial, channels) of one example (1 or 2 spatial axes); inputs arrive
-        flat (n, ∏ input_shape) or already shaped (n, *input_shape).
+      input_shape: (*spatial, channels) of one example (1 or 2 spatial axes).
       channels: (C_1, …, C_L).
       out_dim: number of outputs k; output (n, k).
       kernel_size: k per spatial axis.
@@ -403,30 +339,15 @@ class ConvNet(nn.Module):
         shape = tuple(self.input_shape)
         h = x.reshape((x.shape[0], *shape))
         window = (self.kernel_size,) * (len(shape) - 1)
+        scales = (self.w_std, self.b_std, self.parameterization)
         for i, c in enumerate(self.channels):
-            conv = NTKConv(
-                c,
-                window,
-                self.w_std,
-                self.b_std,
-                self.parameterization,
-                self.stride,
-                name=f"Conv_{i}",
-            )
-            h = jax.nn.relu(conv(h))
+            h = jax.nn.relu(NTKConv(c, window, *scales, self.stride, name=f"Conv_{i}")(h))
         if self.pool == "flatten":
             h = h.reshape((h.shape[0], -1))
         else:
             h = h.mean(axis=tuple(range(1, len(shape))))
-        readout = NTKDense(
-            self.out_dim, self.w_std, self.b_std, self.parameterization, name="Readout"
-        )
-        return readout(h)
+        return NTKDense(self.out_dim, *scales, name="Readout")(h)
 
-
-# ---------------------------------------------------------------------------------------------
-# The builder: a network, its initial parameters and its infinite-width kernel
-# ---------------------------------------------------------------------------------------------
 
 ARCHS = ("mlp", "cnn", "two-layer-relu")
 """The architectures of `network`."""
@@ -466,18 +387,12 @@ def network(
 ) -> Network:
     """A network by name: apply_fn, θ(0) and, where defined, its infinite-width kernel function.
 
-    * "two-layer-relu": the theorem's f(x) = (1/√m) Σ_r a_r ReLU(w_r·x) (`TwoLayerReLU`, m =
-      widths[0], κ = w_std), its ±1 readout frozen inside apply_fn (a `jax.tree_util.Partial`
-      holding it as data, so `training.train` compiles once per shape); Θ_∞ = H∞
-      (`kernels.two_layer_relu_kernel_fn`). init="symmetric" pairs neurons with opposite
-      readouts, f(θ(0)) = 0 (Chizat et al. arXiv 1812.07956). Output (n,).
-    * "mlp": `MLP(widths, out_dim, w_std, b_std, activation, parameterization)`; Θ_∞ =
-      `kernels.fc_kernel_fn(len(widths), activation, w_std, b_std)` (⊗ I_out_dim) in NTK
-      parameterization, none in the standard one.
-    * "cnn": `ConvNet(input_shape, channels, out_dim, kernel_size, w_std, b_std, pool,
-      parameterization, stride)`; Θ_∞ from neural-tangents' `cnn` spec
-      (`nt_backend.kernel_fn_from_spec`, NTK parameterization, stride 1, neural-tangents
-      installed), else none.
+    * "two-layer-relu": `TwoLayerReLU` (m = widths[0], κ = w_std), its ±1 readout held in
+      apply_fn (a `jax.tree_util.Partial`); Θ_∞ = H∞. init="symmetric" pairs neurons with
+      opposite readouts, f(θ(0)) = 0 (Chizat et al. arXiv 1812.07956). Output (n,).
+    * "mlp": `MLP`; Θ_∞ = `kernels.fc_kernel_fn` (⊗ I_out_dim), NTK parameterization only.
+    * "cnn": `ConvNet`; Θ_∞ from neural-tangents' `cnn` spec (NTK parameterization, stride 1,
+      neural-tangents installed).
 
     Args:
       arch: one of `ARCHS`.
@@ -496,12 +411,10 @@ def network(
       init: 'iid' or 'symmetric' ("two-layer-relu").
       seed: PRNG seed of θ(0).
       dtype: parameter dtype (None: x's float dtype, float32 for an int x).
-      kernel: build the kernel function (False: kernel_fn None; the CNN's imports
-        neural-tangents).
+      kernel: build the kernel function (False: kernel_fn None).
 
     Returns:
-      Network; `apply_fn` is one cached function object per architecture (keep it to reuse
-      compilations).
+      Network; `apply_fn` is one cached function object per architecture (reused compilations).
 
     Example:
       >>> net = network("mlp", x, out_dim=3, widths=(64, 64), w_std=1.5)
@@ -545,17 +458,29 @@ def network(
         elif kernel:
             limit = kernels.fc_kernel_fn(len(widths), activation, w_std, b_std, dtype=dtype)
     else:
-        model, text = _conv_net(
-            d,
-            input_shape,
-            channels,
-            out_dim,
-            kernel_size,
-            stride,
-            pool,
-            w_std,
-            b_std,
-            parameterization,
+        if input_shape is None:
+            raise ValueError("arch 'cnn' needs input_shape (*spatial, channels) of one example")
+        shape = tuple(check_int("input_shape entry", s, minimum=1) for s in input_shape)
+        if len(shape) not in (2, 3):
+            raise ValueError(
+                f"input_shape must be (length, channels) or (height, width, channels), got {shape}"
+            )
+        if int(np.prod(shape)) != d:
+            raise ValueError(
+                f"input_shape {shape} holds {int(np.prod(shape))} values but the inputs have {d} "
+                "features"
+            )
+        if pool not in CONV_POOLS:
+            raise ValueError(f"pool must be one of {CONV_POOLS}, got {pool!r}")
+        channels = tuple(check_int("channels", c, minimum=1) for c in channels)
+        kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+        stride = check_int("stride", stride, minimum=1)
+        model = ConvNet(
+            shape, channels, out_dim, kernel_size, w_std, b_std, pool, parameterization, stride
+        )
+        text = (
+            f"cnn {channels} kernel {kernel_size} stride {stride} on {shape}, {pool}, "
+            f"{parameterization} parameterization"
         )
         limit, name = _conv_limit(model, parameterization, dtype, kernel)
 
@@ -564,32 +489,6 @@ def network(
 
     params = init_fn(jax.random.key(seed))
     return Network(_flax_apply(model), params, limit, name, init_fn, model, text)
-
-
-def _conv_net(d, input_shape, channels, out_dim, kernel_size, stride, pool, w_std, b_std, param):
-    if input_shape is None:
-        raise ValueError("arch 'cnn' needs input_shape (*spatial, channels) of one example")
-    shape = tuple(check_int("input_shape entry", s, minimum=1) for s in input_shape)
-    if len(shape) not in (2, 3):
-        raise ValueError(
-            f"input_shape must be (length, channels) or (height, width, channels), got {shape}"
-        )
-    if int(np.prod(shape)) != d:
-        raise ValueError(
-            f"input_shape {shape} holds {int(np.prod(shape))} values but the inputs have {d} "
-            "features"
-        )
-    if pool not in CONV_POOLS:
-        raise ValueError(f"pool must be one of {CONV_POOLS}, got {pool!r}")
-    channels = tuple(check_int("channels", c, minimum=1) for c in channels)
-    kernel_size = check_int("kernel_size", kernel_size, minimum=1)
-    stride = check_int("stride", stride, minimum=1)
-    model = ConvNet(shape, channels, out_dim, kernel_size, w_std, b_std, pool, param, stride)
-    text = (
-        f"cnn {channels} kernel {kernel_size} stride {stride} on {shape}, {pool}, "
-        f"{param} parameterization"
-    )
-    return model, text
 
 
 def _conv_limit(model, parameterization, dtype, build):

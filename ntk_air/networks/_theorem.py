@@ -1,26 +1,10 @@
 """The ℓ2 theorem, checked: self-distillation with hard targets vs plain GD and early stopping.
 
-On the clusterable model with flipped labels (docs/science/theorem.md; `ntk_air.data.clusters`) the
-check compares, for the kernel limit (H∞ from u(0) = 0) and for real two-layer networks of several
-widths m (trained by full-batch GD with `ntk_air.networks.train`):
-
-* plain GD at the last step (it memorizes the flips and ends near ‖e‖ = ‖y − ŷ‖),
-* the best early stop min_k ‖u(k) − ŷ‖₂ of plain GD,
-* self-distillation with hard targets (R3, ỹ(k) = α ỹ(k−1) + (1 − α) sign(u(k)), ỹ(0) = y):
-  its final ‖u − ŷ‖₂, margin min_i ŷ_i u_i and 0-1 accuracy,
-
-plus how close each real network stays to (a) its linearization (H(W0), same u(0)) and (b) the
-kernel-limit dynamics (H∞, same u(0)), the distance ‖H(W0) − H∞‖_F/‖H∞‖_F, and Arora et al.'s
-residual formula ‖y − u(k)‖² = Σ_i (1 − ηλ_i)^{2k} (v_iᵀ(y − u(0)))² (eigenpairs of H∞) against
-the network's actual residual. η = 1/λ_max(H∞) throughout.
-
-The gaps are reported twice: as the maximum over the whole run, and over a fixed short horizon
-k ≤ `EARLY_HORIZON`. Lazy-training bounds (Lee et al. 2019) are O(1/√m) at a fixed horizon; over
-thousands of steps plain GD goes on to fit the flipped labels along small-eigenvalue modes, W
-moves far from W(0), and the whole-run gap of plain GD need not shrink over the widths studied.
-
-Results are NamedTuples (`KernelLimitCheck`, `WidthCheck`, `TheoremCheck`); `claims` states which
-expectations held. Nothing here prints or times; progress is an injected callback.
+On the clusterable model with flipped labels (docs/science/theorem.md) the kernel limit (H∞ from
+u(0) = 0) and real two-layer networks of several widths (full-batch GD, η = 1/λ_max(H∞)) run plain
+GD and hard-target R3; each network is compared with its linearization (H(W0)), the kernel-limit
+dynamics (H∞, same u(0)) and Arora et al.'s residual formula, over the whole run and over the
+first `EARLY_HORIZON` steps. `claims` states which expectations held.
 
 Reference: Dong et al. arXiv 1910.01255; Li, Soltanolkotabi, Oymak arXiv 1903.11680;
 Arora et al. arXiv 1901.08584 (Thm 4.1); Lee et al. arXiv 1902.06720.
@@ -187,6 +171,18 @@ def _rules(alpha):
     return [plain_gd(), r3(alpha, hard=True)]
 
 
+def _final_numbers(run) -> dict:
+    """The final distances, R3's margin and the accuracies of a [plain GD, R3] run."""
+    return {
+        "plain_final_dist": float(run.dist_train[0, -1]),
+        "self_distill_final_dist": float(run.dist_train[1, -1]),
+        "self_distill_margin": float(run.margin_train[1]),
+        "self_distill_accuracy_train": float(run.accuracy_train[1]),
+        "self_distill_accuracy_test": float(run.accuracy_test[1]),
+        "plain_accuracy_test": float(run.accuracy_test[0]),
+    }
+
+
 def _kernel_system(dataset, dtype=None):
     H = two_layer_relu(dataset.x, dtype=dtype)
     k_test = (
@@ -206,9 +202,6 @@ def kernel_limit(
     system=None,
 ) -> KernelLimitCheck:
     """Kernel limit (H∞, u(0) = 0): plain GD, its best early stop (closed form), hard-target R3.
-
-    The numbers do not depend on `record_every`: the best early stop is taken over every step
-    (closed form), the final distances at k = steps.
 
     Args:
       dataset: a `data.Dataset` with unit-norm rows and ±1 labels.
@@ -235,14 +228,9 @@ def kernel_limit(
     run = self_distill(problem, _rules(alpha), steps=steps, eta=eta, record=Record(record_every))
     uc = u_curve(problem, steps=np.arange(steps + 1), eta=eta)
     return KernelLimitCheck(
-        plain_final_dist=float(run.dist_train[0, -1]),
         best_early_stop_dist=float(uc.best_dist),
         best_early_stop_step=int(uc.best_step),
-        self_distill_final_dist=float(run.dist_train[1, -1]),
-        self_distill_margin=float(run.margin_train[1]),
-        self_distill_accuracy_train=float(run.accuracy_train[1]),
-        self_distill_accuracy_test=float(run.accuracy_test[1]),
-        plain_accuracy_test=float(run.accuracy_test[0]),
+        **_final_numbers(run),
         steps_all=np.asarray(run.steps),
         plain_curve=np.asarray(run.dist_train[0]),
         self_distill_curve=np.asarray(run.dist_train[1]),
@@ -271,10 +259,9 @@ def network_check(
 ) -> WidthCheck:
     """A real network of width m trained plainly and with hard-target R3, from the same init.
 
-    Also: the same two runs for its linearization (H(W0)) and for the kernel limit (H∞), both
-    from the network's own u(0) = f(W0), and Arora's residual formula for plain GD. Gaps are
-    the maximum over the recorded steps of the whole run, and (`*_early`) over the recorded
-    steps k ≤ `early_horizon_step`, the first record at or after min(early_steps, steps).
+    Compared with the same runs under H(W0) and H∞ from its u(0) = f(W0), and with Arora's
+    residual formula: max gaps over the recorded steps, and (`*_early`) over k ≤ the first record
+    at or after min(early_steps, steps).
 
     Args:
       dataset: the data.
@@ -288,8 +275,7 @@ def network_check(
       init: "iid" (the theorem's) or "symmetric" (f(W0) = 0).
       seed: init seed.
       record_every: recording period.
-      dtype: the network's dtype (its initial weights are drawn in float64 and cast, so the
-        dtype changes precision only).
+      dtype: the network's dtype (weights drawn in float64, then cast).
       early_steps: the short horizon.
 
     Returns:
@@ -298,8 +284,6 @@ def network_check(
     from ..empirical import two_layer_ntk
 
     x_net = jnp.asarray(dataset.x, dtype)
-    # The initial weights are drawn in float64 (when available) and cast: the network dtype
-    # changes the precision of training, not the draw.
     net = network("two-layer-relu", dataset.x, widths=(width,), w_std=kappa, init=init, seed=seed)
     apply_fn, params = net.apply_fn, net.params
     params = {k: jnp.asarray(v, dtype) for k, v in params.items()}
@@ -345,14 +329,9 @@ def network_check(
     H_inf_np = np.asarray(H_inf)
     return WidthCheck(
         width=int(width),
-        plain_final_dist=float(run.dist_train[0, -1]),
         best_early_stop_dist=float(d_all[0, best]),
         best_early_stop_step=best,
-        self_distill_final_dist=float(run.dist_train[1, -1]),
-        self_distill_margin=float(run.margin_train[1]),
-        self_distill_accuracy_train=float(run.accuracy_train[1]),
-        self_distill_accuracy_test=float(run.accuracy_test[1]),
-        plain_accuracy_test=float(run.accuracy_test[0]),
+        **_final_numbers(run),
         plain_weight_change=float(run.weight_change[0, -1]),
         self_distill_weight_change=float(run.weight_change[1, -1]),
         initial_output_norm=float(np.linalg.norm(u0)),
@@ -407,11 +386,7 @@ def check_theorem(
     system=None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> TheoremCheck:
-    """The kernel limit and each width: a `TheoremCheck`.
-
-    η = 1/λ_max(H∞) for every run. Widths are trained from init seed `init_seed`. Pass a
-    previous check's `kernel_limit` (and its `system`) as `limit` to study another
-    initialization on the same data, steps and α without recomputing it.
+    """The kernel limit and each width (η = 1/λ_max(H∞), init seed `init_seed`): a `TheoremCheck`.
 
     Args:
       dataset: clusterable data (`data.clusters`).
@@ -450,25 +425,11 @@ def check_theorem(
         )
     if progress is not None:
         progress("kernel limit", 1, total)
+    options = dict(steps=steps, eta=limit.eta, H_inf=H, eig_inf=eig, alpha=alpha, kappa=kappa)
+    options.update(init=init, seed=init_seed, record_every=record_every, early_steps=early_steps)
     networks = []
     for i, m in enumerate(widths):
-        networks.append(
-            network_check(
-                dataset,
-                m,
-                steps=steps,
-                eta=limit.eta,
-                H_inf=H,
-                eig_inf=eig,
-                alpha=alpha,
-                kappa=kappa,
-                init=init,
-                seed=init_seed,
-                record_every=record_every,
-                dtype=network_dtype,
-                early_steps=early_steps,
-            )
-        )
+        networks.append(network_check(dataset, m, dtype=network_dtype, **options))
         if progress is not None:
             progress(f"width {m} ({init} init)", i + 2, total)
     return TheoremCheck(kernel_limit=limit, networks=tuple(networks), init=init)

@@ -1,25 +1,11 @@
 """Finite-width networks trained on a target rule's ỹ(k): one loop, two schedules.
 
-The network's outputs on the training set u(k) = view(f(θ_k, X)) give the target ỹ(k) of any rule
-of `ntk_air.distillation` — the very same rule objects that `distillation.self_distill` runs in the
-kernel limit, fed here with the network's own predictions — and the parameters move by an optax
-optimizer on the loss against ỹ(k) (squared error, the theory, or softmax cross-entropy, with
-view = softmax). The schedule says how one step of the loop consumes the training set:
+u(k) = view(f(θ_k, X)) feeds any rule of `ntk_air.distillation` (the objects `self_distill` runs
+in the kernel limit); θ moves by an optax optimizer on the loss against ỹ(k). `FullBatch()`
+refreshes ỹ every update; `Epochs(B)` once per epoch of ⌊n/B⌋ mini-batch updates (its kernel limit
+is `epoch_problem`). One compiled scan (`record.scan_blocks`), vmapped over rules and seeds.
 
-* `FullBatch()`: one update on the whole set, ỹ refreshed every step (plain SGD with step η,
-  θ ← θ − η Jᵀ(u − ỹ), its η injected as data so that every step size shares one compilation);
-* `Epochs(B)`: a step is an epoch — ỹ refreshed once, then ⌊n/B⌋ updates on the mini-batches of
-  a seeded permutation (the practice of the noisy-label experiment; its kernel limit is
-  `epochs.epoch_problem`).
-
-The whole loop is one `jax.jit`-compiled scan (`record.scan_blocks`, shared with the kernel
-limit), vmapped over the values of affine rules of one structure and, in `train_epochs`, over
-seeds. ‖u(k) − ŷ‖₂ is kept at every step, heavier quantities (test predictions, ‖θ(k) − θ(0)‖_F,
-u itself, a `Record.fn` of your own) at the recorded steps. At finite width the NTK moves, and
-this module measures by how much.
-
-Reference: Du et al. arXiv 1810.02054; Arora et al. arXiv 1901.08584; Dong et al. arXiv
-1910.01255; Lee et al. arXiv 1902.06720 (linearized networks).
+Reference: Du et al. arXiv 1810.02054; Dong et al. arXiv 1910.01255; Lee et al. arXiv 1902.06720.
 """
 
 from __future__ import annotations
@@ -93,28 +79,18 @@ def _outputs(apply_fn, params, x):
     return out[:, None] if out.ndim == 1 else out
 
 
-# ---------------------------------------------------------------------------------------------
 # Schedules and losses: how one step of the loop consumes the training set
-# ---------------------------------------------------------------------------------------------
 
 LOSSES = ("mse", "xent")
 """The losses: squared error (the theory) and softmax cross-entropy (practice)."""
 
 
 class FullBatch(NamedTuple):
-    """A step is one update on the whole training set, the target refreshed every step.
-
-    Loss ½‖f(θ, X) − ỹ‖² summed over the rows (mse; xent: −Σ_i Σ_c ỹ_ic log softmax(f_i)_c), so
-    plain SGD with step η is θ ← θ − η Jᵀ(u − ỹ), the linearization of `distill.self_distill`.
-    """
+    """A step is one update on the summed loss of the whole set: SGD is θ ← θ − η Jᵀ(u − ỹ)."""
 
 
 class Epochs(NamedTuple):
-    """A step is an epoch: the target refreshed once, then ⌊n/B⌋ updates on the mini-batches of a
-    permutation of the training set drawn from fold_in(key, epoch), each on the batch's mean loss.
-
-    The n mod B rows left over change from epoch to epoch.
-    """
+    """A step is an epoch: ỹ refreshed, then ⌊n/B⌋ mean-loss updates on a permutation's batches."""
 
     batch_size: int  # B in 1..n
 
@@ -148,8 +124,7 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 
 @functools.cache
 def optimizer(name: str, learning_rate: float, momentum: float = 0.9):
-    """An optax optimizer by name: 'sgd' (plain), 'momentum' (SGD with `momentum`) or 'adam';
-    one object per arguments, so a compiled training loop is reused.
+    """An optax optimizer by name (one object per arguments: compilations are reused).
 
     Example:
       >>> optimizer("adam", 1e-3) is optimizer("adam", 1e-3)
@@ -162,8 +137,7 @@ def optimizer(name: str, learning_rate: float, momentum: float = 0.9):
     return optax.sgd(learning_rate, momentum=momentum if name == "momentum" else None)
 
 
-# SGD with its learning rate as data (optax.inject_hyperparams): one object, one compilation for
-# every η; `_sgd_state` writes η into the state.
+# SGD with η as data (optax.inject_hyperparams): one compilation for every η (`_init_optimizer`).
 _SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
 
 
@@ -176,49 +150,29 @@ def _init_optimizer(optimizer, params, eta):
     return _SGD, state._replace(hyperparams=hyper)
 
 
-# ---------------------------------------------------------------------------------------------
 # The loop: one compiled scan per rule structure, vmapped over the rules' values (and seeds)
-# ---------------------------------------------------------------------------------------------
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "apply_static",
-        "optimizer",
-        "static_rule",
-        "steps",
-        "record",
-        "schedule",
-        "loss",
-        "seeded",
-        "vary_labels",
-    ),
-)
-def _train_group(
-    rules,
-    apply_fn,
-    params0,
-    keys,
-    data,
-    eta,
-    *,
-    apply_static,
-    optimizer,
-    static_rule,
-    steps,
-    record,
-    schedule,
-    loss,
-    seeded,
-    vary_labels,
-):
-    """Every rule of a group (and, `seeded`, every seed) trained from its θ(0) for `steps` steps.
+class _Loop(NamedTuple):
+    """The static settings of one compiled training loop (hashable: a jit static argument)."""
 
-    data = (x, y, y_clean, x_test, y_test_clean): y has a leading seed axis when `vary_labels`;
-    x_test / y_test_clean may be None.
-    """
-    apply_fn = apply_static if apply_static is not None else apply_fn
+    optimizer: Any  # an optax transformation, or None: SGD with eta as data
+    steps: int
+    record: Record
+    schedule: FullBatch | Epochs
+    loss: str
+    seeded: bool  # params and keys carry a leading seed axis
+    vary_labels: bool  # y carries a leading seed axis
+    apply_static: Any = None  # apply_fn when it is a plain function (else passed as data)
+    static_rule: Any = None  # a TargetRule of its own (else the affine rules are data)
+
+
+@functools.partial(jax.jit, static_argnames="loop")
+def _train_group(rules, apply_fn, params0, keys, data, eta, loop: _Loop):
+    """Every rule of a group (and, `seeded`, every seed) trained; data = (x, y, y_clean, x_test,
+    y_test_clean)."""
+    apply_fn = loop.apply_static if loop.apply_static is not None else apply_fn
+    optimizer, steps, record, schedule, loss = loop[:5]
     x, y_all, y_clean, x_test, y_test_clean = data
     n = x.shape[0]
     full = isinstance(schedule, FullBatch)
@@ -314,35 +268,30 @@ def _train_group(
         }
 
     def over_seeds(rule):
-        if not seeded:
+        if not loop.seeded:
             return run_one(rule, params0, keys, y_all)
-        label_axis = 0 if vary_labels else None
+        label_axis = 0 if loop.vary_labels else None
         return jax.vmap(run_one, in_axes=(None, 0, 0, label_axis))(rule, params0, keys, y_all)
 
-    if static_rule is not None:
-        return jax.tree_util.tree_map(lambda a: a[None], over_seeds(static_rule))
+    if loop.static_rule is not None:
+        return jax.tree_util.tree_map(lambda a: a[None], over_seeds(loop.static_rule))
     return jax.vmap(over_seeds)(rules)
 
 
-def _run_groups(rules, apply_fn, params, keys, data, eta, dtype, **static):
+def _run_groups(rules, apply_fn, params, keys, data, eta, dtype, loop: _Loop):
     """`_train_group` over the rules grouped by structure: [(indices, outputs)]."""
-    # apply_fn travels as a pytree when it is a `jax.tree_util.Partial` (as the model builders
-    # return): its arrays (e.g. a frozen readout) are data, so a fresh network of the same shapes
-    # reuses the compilation; a plain function is keyed on its identity, as a static argument.
+    # A `jax.tree_util.Partial` travels as data (same shapes reuse the compilation); a plain
+    # function is static, keyed on its identity.
     partial = isinstance(apply_fn, jax.tree_util.Partial)
     parts = []
     for indices, group in group_rules(rules):
         static_rule = None if isinstance(group, AffineRule) else group
+        affine = None if static_rule is not None else cast_rule(group, dtype)
+        group_loop = loop._replace(
+            apply_static=None if partial else apply_fn, static_rule=static_rule
+        )
         out = _train_group(
-            None if static_rule is not None else cast_rule(group, dtype),
-            apply_fn if partial else None,
-            params,
-            keys,
-            data,
-            eta,
-            apply_static=None if partial else apply_fn,
-            static_rule=static_rule,
-            **static,
+            affine, apply_fn if partial else None, params, keys, data, eta, group_loop
         )
         parts.append((indices, out))
     return parts
@@ -380,36 +329,28 @@ def train(
 ) -> TrainRun:
     """Train a finite network on ỹ(k), a target rule's, by full-batch GD or by mini-batch epochs.
 
-    Per step k: u(k) = view(f(θ_k, X)); ỹ(k), state = rule.update(u(k), y, state, k)
-    (`distillation`); then, with `schedule` FullBatch(): θ_{k+1} = θ_k − η J(θ_k)ᵀ(u(k) − ỹ(k))
-    with plain SGD (or any optax optimizer) — its linearization, u(k+1) = u(k) − ηH(u(k) − ỹ(k)),
-    is `distill.self_distill`; with Epochs(B): ⌊n/B⌋ optimizer updates on the mean loss of the
-    mini-batches of a permutation drawn from fold_in(key, k) (a step is an epoch, whose kernel
-    limit is `epochs.epoch_problem`). view = identity (loss 'mse') or softmax ('xent').
+    Per step k: ỹ(k), state = rule.update(u(k), y, state, k) with u(k) = view(f(θ_k, X)), then
+    FullBatch(): θ_{k+1} = θ_k − η J(θ_k)ᵀ(u(k) − ỹ(k)) (or any optax optimizer), whose
+    linearization is `distillation.self_distill`; Epochs(B): ⌊n/B⌋ updates on the mean loss of
+    the batches of a permutation drawn from fold_in(key, k). view: identity (mse), softmax (xent).
 
     Args:
-      apply_fn: apply_fn(params, x) → (n,) or (n, C). A plain function is part of the compiled
-        program (keep the same object across calls to reuse the compilation); a
-        `jax.tree_util.Partial` passes its bound arrays as data, so any network of the same
-        shapes reuses it. An (n, 1) output is read as the single output of ±1 labels.
+      apply_fn: apply_fn(params, x) → (n,), (n, 1) or (n, C) (the same object reuses compilations).
       params: initial trainable parameters θ(0) (pytree).
       x: (n, ...) training inputs.
       y: (n,) ±1 given labels or (n, C) one-hot.
       y_clean: the ground truth ŷ, same shape.
-      rules: an `AffineRule`, a stacked grid, a `TargetRule` of your own, or a sequence of them
-        (one training per rule, all from the same θ(0); affine rules of one structure vmapped).
+      rules: an `AffineRule`, a stacked grid, a `TargetRule`, or a sequence of them.
       steps: number of steps (GD steps, or epochs with `Epochs`).
       eta: the SGD step size η — give exactly one of `eta` and `optimizer`.
       optimizer: an optax.GradientTransformation (keep the same object to reuse the compilation).
       schedule: `FullBatch()` (default) or `Epochs(batch_size)`.
       loss: 'mse' (½‖f − ỹ‖², the theory) or 'xent' (softmax cross-entropy, one-hot labels).
       key: PRNG key of the batch orders (`Epochs` only).
-      record: a `Record` (default: every step; `Record(at=steps)` records at explicit steps,
-        e.g. log-spaced checkpoints, in the same single compiled loop).
+      record: a `Record` (default: every step).
       x_test: optional (n_test, ...) test inputs.
       y_test_clean: their ground truth (with x_test).
-      dtype: float32/float64 for the whole loop (parameters, labels, metrics); default x's
-        float dtype, else the x64 default.
+      dtype: float32/float64 for the whole loop (default: x's float dtype).
 
     Returns:
       TrainRun; with a single rule (not a sequence or grid) the leading (g,) axis is dropped.
@@ -450,45 +391,22 @@ def train(
     rule_list, single = as_rule_list(rules)
     data = (problem.x, problem.y, problem.y_clean, problem.x_test, problem.y_test_clean)
     eta_arr = jnp.asarray(0.0 if eta is None else eta, problem.dtype)
-    parts = _run_groups(
-        rule_list,
-        apply_fn,
-        params,
-        key,
-        data,
-        eta_arr,
-        problem.dtype,
-        optimizer=optimizer,
-        steps=steps,
-        record=record,
-        schedule=schedule,
-        loss=loss,
-        seeded=False,
-        vary_labels=False,
-    )
-    run = _assemble(problem, parts, rec_steps, single)
-    check_run_finite(run.dist_train_all, np.arange(steps + 1), "training")
-    return run
-
-
-def _assemble(problem, parts, rec_steps, single):
+    loop = _Loop(optimizer, steps, record, schedule, loss, seeded=False, vary_labels=False)
+    parts = _run_groups(rule_list, apply_fn, params, key, data, eta_arr, problem.dtype, loop)
     fields = merge_groups(parts)
     for name in ("u_final", "f_test_final", "u_path"):
         fields[name] = problem.to_user(fields[name])
     run = TrainRun(steps=jnp.asarray(rec_steps), **fields)
-    return drop_rule_axis(run) if single else run
+    run = drop_rule_axis(run) if single else run
+    check_run_finite(run.dist_train_all, np.arange(steps + 1), "training")
+    return run
 
 
-# ---------------------------------------------------------------------------------------------
 # Several seeds at once by epochs: the same loop, vmapped over seeds, classification observables
-# ---------------------------------------------------------------------------------------------
 
 
 class EpochRun(NamedTuple):
-    """Per-epoch observables of mini-batch runs: leading (g, s) = (rules, seeds); a pytree.
-
-    Index e = 0..E of the epoch axis is the network after e epochs (e = 0: at initialization).
-    """
+    """Per-epoch observables (index e: after e epochs) of mini-batch runs; leading (g, s) axes."""
 
     epochs: np.ndarray  # (E + 1,) epoch indices 0..E
     train_acc_noisy: jax.Array  # (g, s, E + 1) argmax agreement with the given labels y
@@ -550,30 +468,23 @@ def train_epochs(
 ) -> EpochRun:
     """`train` with `Epochs(batch_size)` for S seeds at once (one compiled program, vmapped).
 
-    At the start of epoch e the whole training set's u(e) = view(f(θ, X)) gives ỹ(e), state =
-    rule.update(u(e), y, state, e) (once per epoch: an unlagged rule such as `targets.r1(α)` has
-    the network as it left epoch e − 1 as its teacher); then ⌊n/B⌋ optimizer steps on the
-    mini-batches of a fresh permutation, L_b = (1/B) Σ_{i∈b} ℓ(f(θ, x_i), ỹ_i(e)), ℓ = ½‖f − ỹ‖²
-    (mse, view = raw outputs) or −Σ_c ỹ_c log softmax(f)_c (xent, view = softmax).
+    Epoch e: ỹ(e), state = rule.update(u(e), y, state, e) on the whole set, then ⌊n/B⌋ optimizer
+    steps on L_b = (1/B) Σ_{i∈b} ℓ(f(θ, x_i), ỹ_i(e)), ℓ = ½‖f − ỹ‖² (mse) or −Σ_c ỹ_c log
+    softmax(f)_c (xent).
 
     Args:
-      apply_fn: apply_fn(params, x) → (n, C) outputs (logits for xent); keep the same function
-        object across calls to reuse the compilation (`models.network` caches it).
-      params: initial parameters with a leading seed axis (s, ...) on every leaf, e.g.
-        `jax.vmap(net.init)(keys)`.
+      apply_fn: apply_fn(params, x) → (n, C) outputs (logits for xent).
+      params: initial parameters, a leading seed axis (s, ...) on every leaf.
       x: (n, d) training inputs (their float dtype is the run's).
       y: given labels, one-hot: (n, C) shared by the seeds or (s, n, C) one set per seed.
       y_clean: (n, C) one-hot ground truth ŷ.
-      rules: a sequence of target rules (`AffineRule`s, e.g. `targets.r3(0.9)`, or `TargetRule`s);
-        affine rules of one static structure train together, vmapped.
+      rules: a sequence of target rules.
       epochs: E ≥ 1.
       batch_size: B in 1..n.
-      optimizer: an optax GradientTransformation (keep the same object to reuse the
-        compilation).
+      optimizer: an optax GradientTransformation.
       key: (s,) PRNG keys, one per seed, for the batch orders.
       loss: "mse" or "xent".
-      x_eval: (m, d) evaluation inputs (validation and test) whose argmax predictions are
-        recorded after every epoch; None: none.
+      x_eval: (m, d) inputs whose argmax predictions are recorded every epoch, or None.
 
     Returns:
       EpochRun with leading (g, s) axes (g = number of rules, in the given order).
@@ -625,22 +536,9 @@ def train_epochs(
             f"apply_fn(params, x) has shape {out_shape.shape}; the labels need {(n, c)}"
         )
     rule_list, _ = as_rule_list(list(rules))
-    parts = _run_groups(
-        rule_list,
-        apply_fn,
-        params,
-        key,
-        (x, y, y_clean, x_eval, None),
-        None,
-        x.dtype,
-        optimizer=optimizer,
-        steps=epochs,
-        record=_EPOCH_RECORD,
-        schedule=Epochs(batch_size),
-        loss=loss,
-        seeded=True,
-        vary_labels=vary,
-    )
+    loop = _Loop(optimizer, epochs, _EPOCH_RECORD, Epochs(batch_size), loss, True, vary)
+    data = (x, y, y_clean, x_eval, None)
+    parts = _run_groups(rule_list, apply_fn, params, key, data, None, x.dtype, loop)
     fields = merge_groups(parts)
     return EpochRun(
         epochs=np.arange(epochs + 1),
