@@ -57,18 +57,6 @@ from ._targets import (
     merge_groups,
 )
 
-__all__ = [
-    "DistillRun",
-    "Engine",
-    "ClosedForm",
-    "EigenScan",
-    "DenseScan",
-    "ENGINES",
-    "OperatorScan",
-    "engine_for",
-    "self_distill",
-]
-
 
 class DistillRun(NamedTuple):
     """Metrics of self-distillation runs (leading (g,) axis for several rules; a pytree)."""

@@ -33,19 +33,6 @@ from ..spectral._problem import LinearProblem
 from ._engines import DistillRun
 from ._targets import accuracy, hard_targets, margin
 
-__all__ = [
-    "RoundsRule",
-    "ridge_rounds",
-    "xi_distill",
-    "born_again",
-    "rounds_label",
-    "stack_rounds",
-    "distill_rounds",
-    "default_ridge",
-    "rounds_from_names",
-    "DEFAULT_XI",
-]
-
 DEFAULT_XI = (0.5,)
 """Default ξ values of ξ-weighted distillation (`rounds_from_names`)."""
 

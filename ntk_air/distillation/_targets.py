@@ -56,37 +56,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = [
-    "TargetRule",
-    "AffineRule",
-    "AffineState",
-    "SCHEDULES",
-    "RULE_NAMES",
-    "plain_gd",
-    "r1",
-    "r1_lag",
-    "r2",
-    "r3",
-    "bootstrap",
-    "hard_targets",
-    "accuracy",
-    "margin",
-    "rule_label",
-    "stack_rules",
-    "group_rules",
-    "as_rule_list",
-    "cast_rule",
-    "merge_groups",
-    "drop_rule_axis",
-    "rules_from_names",
-    "r3_soft_limit_filter",
-    "check_weight",
-    "needs_classes",
-    "check_rules_task",
-    "DEFAULT_ALPHA",
-    "DEFAULT_BETA",
-]
-
 SCHEDULES = ("constant", "increasing", "adaptive")
 """α schedules of an `AffineRule`: constant, increasing (α·min(1, k/ramp)), adaptive."""
 

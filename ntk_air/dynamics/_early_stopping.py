@@ -34,15 +34,6 @@ from ._linearized import (
     resolve_step_size,
 )
 
-__all__ = [
-    "UCurve",
-    "Distillation",
-    "u_curve",
-    "distill_from_early_stopped_teacher",
-    "noise_fit_horizon",
-    "NOISE_FIT_TARGET",
-]
-
 NOISE_FIT_TARGET = 0.99
 """Fraction of the fittable noise `noise_fit_horizon` waits for."""
 MAX_STEP_CAP = 1e12

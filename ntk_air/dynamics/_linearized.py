@@ -29,23 +29,6 @@ from .._checks import NonFiniteError, as_float_array, check_rank, first_nonfinit
 from ..spectral._eigen import Eigensystem, energy_per_mode_unchecked
 from ..spectral._problem import LinearProblem, check_labels, linear_problem
 
-__all__ = [
-    "ModeFactors",
-    "Trajectory",
-    "FittedFractions",
-    "resolve_step_size",
-    "check_step_size",
-    "gd_mode_factors",
-    "flow_mode_factors",
-    "gd_predictor",
-    "flow_predictor",
-    "gd_half_lives",
-    "flow_half_lives",
-    "fitted_fractions",
-    "log_spaced_steps",
-    "as_problem",
-]
-
 
 class ModeFactors(NamedTuple):
     """Per-mode factors of the closed-form dynamics at T times (a pytree)."""

@@ -28,8 +28,6 @@ from jax import lax
 
 from .._checks import check_int
 
-__all__ = ["Record", "Snapshot", "scan_blocks", "record_steps"]
-
 
 class Snapshot(NamedTuple):
     """The state a `Record.fn` sees at a recorded step (arrays are (n, C); C = 1 for ±1 labels)."""

@@ -23,18 +23,6 @@ import numpy as np
 
 from .._checks import as_float_array, check_finite, check_rank, is_concrete
 
-__all__ = [
-    "Eigensystem",
-    "SpectrumRest",
-    "NegativeEigenvalueWarning",
-    "eigensystem",
-    "to_eigenbasis",
-    "from_eigenbasis",
-    "apply_spectral_filter",
-    "squared_coefficients",
-    "energy_per_mode_unchecked",
-]
-
 
 class NegativeEigenvalueWarning(UserWarning):
     """A kernel had eigenvalues more negative than rounding explains (not PSD)."""

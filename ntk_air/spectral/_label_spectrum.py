@@ -23,18 +23,6 @@ from .._checks import is_concrete
 from ._eigen import Eigensystem, energy_per_mode_unchecked, squared_coefficients
 from ._problem import check_labels
 
-__all__ = [
-    "ENERGY_FRACTIONS",
-    "LabelSpectrum",
-    "AIRSpectra",
-    "energy_per_mode",
-    "modes_holding",
-    "kernel_target_alignment",
-    "kernel_complexity",
-    "label_spectrum",
-    "air_spectra",
-]
-
 ENERGY_FRACTIONS = (0.5, 0.9, 0.99)
 """Default energy fractions of `modes_holding` (50, 90 and 99 %)."""
 

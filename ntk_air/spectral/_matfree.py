@@ -26,8 +26,6 @@ from ._eigen import Eigensystem, SpectrumRest
 from ._operators import KernelOperator
 from ._topk import LabelKrylov, TopKEigensystem
 
-__all__ = ["ritz_reduction", "deflated_krylov"]
-
 
 def _labels(top: TopKEigensystem, z, name):
     z = as_float_array(z, name, top.eigenvectors.dtype)

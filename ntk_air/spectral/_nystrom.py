@@ -24,8 +24,6 @@ from .._checks import check_int
 from .._tiling import matmul_precision
 from ._operators import kernel_operator
 
-__all__ = ["NystromEigensystem", "nystrom_eigensystem"]
-
 
 class NystromEigensystem(NamedTuple):
     """The top eigenpairs of the Nyström approximation K̂ of K (a pytree).

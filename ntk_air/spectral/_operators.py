@@ -42,18 +42,6 @@ from .._checks import as_float_array, as_float_tree, check_finite, resolve_dtype
 from .._tiling import check_tile_size, matmul_precision, pad_rows
 from ..kernels._kernel_fn import Kernel, PairwiseKernelFn
 
-__all__ = [
-    "KernelOperator",
-    "DEFAULT_TILE",
-    "device_mesh",
-    "kernel_operator",
-    "empirical_kernel_operator",
-    "matrix_operator",
-    "kernel_diagonal",
-    "tile_geometry",
-    "with_float64_products",
-]
-
 # Rows per tile when the kernel function fixes none. On the 2-core CPU a symmetric pass of H∞
 # (n = 8192, b = 129, float64) cost 18.4 ns per kernel entry at 1024 and 22 at 2048 (tiles that
 # stay in cache); accelerators want larger tiles (benchmarks/scale.py --tile).

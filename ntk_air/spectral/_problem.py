@@ -31,22 +31,6 @@ import numpy as np
 from .._checks import as_float_array, check_finite, check_rank, is_concrete, resolve_dtype
 from ._eigen import Eigensystem
 
-__all__ = [
-    "LinearProblem",
-    "linear_problem",
-    "NetworkProblem",
-    "network_problem",
-    "check_labels",
-    "check_class_labels",
-    "TASKS",
-    "infer_task",
-    "check_task",
-    "mean_squared_error",
-    "as_columns",
-    "from_columns",
-]
-
-
 TASKS = ("classification", "regression")
 """The two tasks a problem can be: class labels (±1 / one-hot) or real-valued targets."""
 

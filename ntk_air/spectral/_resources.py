@@ -26,27 +26,6 @@ import numpy as np
 
 from .._checks import check_int
 
-__all__ = [
-    "Estimate",
-    "SOLVERS",
-    "DEFAULT_RATES",
-    "estimate_dense",
-    "estimate_topk",
-    "available_memory",
-    "format_bytes",
-    "Budget",
-    "SolverChoice",
-    "LoopEstimate",
-    "ResourceError",
-    "DEFAULT_RANK",
-    "DEFAULT_TIME_LIMIT",
-    "max_dense_n",
-    "max_topk_rank",
-    "plan_solver",
-    "check_loop",
-    "estimate_kernel",
-]
-
 SOLVERS = ("dense", "topk")
 """The spectral paths: dense eigendecomposition or matrix-free top-k."""
 

@@ -34,14 +34,6 @@ from .._checks import check_int
 from .._tiling import matmul_precision
 from ._operators import KernelOperator, with_float64_products
 
-__all__ = [
-    "LabelKrylov",
-    "TopKEigensystem",
-    "METHODS",
-    "topk_eigensystem",
-    "default_block_size",
-]
-
 METHODS = ("block-krylov", "subspace")
 """The eigensolver methods of `topk_eigensystem`."""
 
