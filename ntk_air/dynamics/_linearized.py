@@ -5,16 +5,9 @@ Linearized full-batch gradient descent on ½‖u − y‖² with step η, H = V 
   u(k) − y = (I − ηH)^k (u(0) − y),             f_k(x) − f_0(x) = K(x, X) V c(k),
   c(k) = φ_k(Λ) Vᵀ(y − u(0)),                   φ_k(λ) = (1 − (1 − ηλ)^k) / λ   (= ηk at λ = 0),
 
-because f_{k+1}(x) − f_k(x) = −η K(x, X)(u(k) − y) summed over s < k is a geometric series.
-Gradient flow replaces (1 − ηλ)^k by e^{−λt} and φ by (1 − e^{−λt})/λ (= t at λ = 0).
-Everything is diagonal in the eigenbasis: per time only O(n) factors are new, and the
-predictions are one matrix product with V (train) and with K(x_test, X) V (test), the latter
-precomputed once per predictor. No solve per time.
-
-Powers are computed stably: (1 − ηλ)^k = ±exp(k log|1 − ηλ|) with log|1 − ηλ| = log1p(−ηλ)
-for ηλ < 1 and log1p(ηλ − 2) for ηλ > 1 (negative base: the sign is (−1)^k, so GD steps must be
-integers), and 1 − (1 − ηλ)^k = −expm1(k log|1 − ηλ|) so that slowly fitted modes keep their
-relative precision. ηλ = 1 fits its mode in one step exactly.
+and gradient flow replaces (1 − ηλ)^k by e^{−λt}, φ by (1 − e^{−λt})/λ: per time O(n) new
+factors and one product with V and with K(x_test, X) V, no solve. Powers are computed stably as
+±exp(k log|1 − ηλ|) and −expm1(k log|1 − ηλ|) (a negative base needs whole steps k).
 """
 
 from __future__ import annotations
@@ -67,19 +60,21 @@ class FittedFractions(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def _limit_factors(lam, converges, null):
-    """k, t = ∞: modes with λ > tol (and |1 − ηλ| < 1) fitted, null modes untouched, others NaN.
-
-    The null space is |λ| ≤ tol (the eigensystem's rounding level, `clamp_tol`): dividing by a
-    rounding-sized eigenvalue would turn noise into an arbitrarily large prediction.
-    """
+def _finite_or_limit(finite, factors, lam, tol, converges):
+    """The factors where the time is finite, else the limit k, t = ∞: converging modes fitted,
+    the null space |λ| ≤ tol (`clamp_tol`) untouched (pseudo-inverse), others NaN."""
+    null = jnp.abs(lam) <= tol
     nan = jnp.full_like(lam, jnp.nan)
     residual = jnp.where(converges, 0.0, jnp.where(null, 1.0, nan))
     fitted = jnp.where(converges, 1.0, jnp.where(null, 0.0, nan))
-    # Null modes of a PSD kernel have K(x, X) v = 0 for every x, so they add nothing on test
-    # points; the converged predictor is K(x, X) H⁺ (y − u0) (pseudo-inverse).
     weight = jnp.where(converges, 1.0 / jnp.where(converges, lam, 1.0), jnp.where(null, 0.0, nan))
-    return residual, fitted, weight
+    limit = (residual, fitted, weight)
+    return ModeFactors(*(jnp.where(finite, a, b) for a, b in zip(factors, limit, strict=True)))
+
+
+def _log_abs_base(x):
+    """log|1 − x|: log1p(−x) for x < 1, log1p(x − 2) for x > 1 (−inf at x = 1)."""
+    return jnp.log1p(jnp.where(x > 1, x - 2.0, -x))
 
 
 def _gd_factors_at(lam, eta, tol, k):
@@ -87,20 +82,13 @@ def _gd_factors_at(lam, eta, tol, k):
     x = eta * lam
     finite = jnp.isfinite(k)
     kf = jnp.where(finite, k, 0.0)
-    negative_base = x > 1
-    # log|1 − ηλ|: log1p(−ηλ) for ηλ < 1 (accurate for small ηλ), log1p(ηλ − 2) for ηλ > 1;
-    # −inf at ηλ = 1 (the mode is fitted in one step).
-    log_abs_base = jnp.log1p(jnp.where(negative_base, x - 2.0, -x))
-    k_log = jnp.where(kf == 0, 0.0, kf * log_abs_base)  # k = 0 gives 1 even where log is −inf
-    flip = negative_base & (jnp.mod(kf, 2.0) == 1.0)
+    k_log = jnp.where(kf == 0, 0.0, kf * _log_abs_base(x))  # k = 0 gives 1 even where log is −inf
+    flip = (x > 1) & (jnp.mod(kf, 2.0) == 1.0)
     residual = jnp.where(flip, -jnp.exp(k_log), jnp.exp(k_log))
     fitted = jnp.where(flip, 1.0 + jnp.exp(k_log), -jnp.expm1(k_log))
     null = lam == 0
     weight = jnp.where(null, eta * kf, fitted / jnp.where(null, 1.0, lam))
-    lim = _limit_factors(lam, (lam > tol) & (x < 2), jnp.abs(lam) <= tol)
-    return ModeFactors(
-        *(jnp.where(finite, a, b) for a, b in zip((residual, fitted, weight), lim, strict=True))
-    )
+    return _finite_or_limit(finite, (residual, fitted, weight), lam, tol, (lam > tol) & (x < 2))
 
 
 def _flow_factors_at(lam, tol, t):
@@ -112,10 +100,7 @@ def _flow_factors_at(lam, tol, t):
     fitted = -jnp.expm1(exponent)  # accurate when λt ≪ 1
     null = lam == 0
     weight = jnp.where(null, tf, fitted / jnp.where(null, 1.0, lam))
-    lim = _limit_factors(lam, lam > tol, jnp.abs(lam) <= tol)
-    return ModeFactors(
-        *(jnp.where(finite, a, b) for a, b in zip((residual, fitted, weight), lim, strict=True))
-    )
+    return _finite_or_limit(finite, (residual, fitted, weight), lam, tol, lam > tol)
 
 
 @jax.jit
@@ -225,10 +210,7 @@ def gd_mode_factors(eig: Eigensystem, steps, *, eta=None, force: bool = False) -
 
     Reference: Arora et al. arXiv 1901.08584, Thm 4.1.
     """
-    eta = resolve_step_size(eig, eta, force=force)
-    lam = eig.eigenvalues
-    steps, _ = _check_times(steps, lam.dtype, integer=True, name="steps")
-    return _gd_factors(lam, jnp.asarray(eta, lam.dtype), eig.clamp_tol, steps)
+    return _gd_factors_checked(eig, steps, eta, force)[3]
 
 
 def flow_mode_factors(eig: Eigensystem, times) -> ModeFactors:
@@ -251,6 +233,13 @@ def flow_mode_factors(eig: Eigensystem, times) -> ModeFactors:
     lam = eig.eigenvalues
     times, _ = _check_times(times, lam.dtype, integer=False, name="times")
     return _flow_factors(lam, eig.clamp_tol, times)
+
+
+def _gd_factors_checked(eig: Eigensystem, steps, eta, force: bool, name: str = "steps"):
+    """(η, steps (T,), whether scalar, ModeFactors) of GD, η and the steps checked."""
+    eta = jnp.asarray(resolve_step_size(eig, eta, force=force), eig.eigenvalues.dtype)
+    steps, scalar = _check_times(steps, eig.eigenvalues.dtype, integer=True, name=name)
+    return eta, steps, scalar, _gd_factors(eig.eigenvalues, eta, eig.clamp_tol, steps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,17 +328,22 @@ def gd_predictor(
     Reference: Lee et al. arXiv 1902.06720 (linearized networks); Arora et al. arXiv 1901.08584.
     """
     problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
+    eta = jnp.asarray(resolve_step_size(problem.eig, eta, force=force), problem.dtype)
+    return _predictor(problem, lambda lam, tol, steps: _gd_factors(lam, eta, tol, steps), eta)
+
+
+def _predictor(problem: LinearProblem, factors_fn, eta=None):
+    """times ↦ Trajectory from factors_fn(λ, clamp_tol, times (T,)); GD (η given) or flow."""
     eig = problem.eig
-    eta = resolve_step_size(eig, eta, force=force)
     lam, V = eig.eigenvalues, eig.eigenvectors
     r0 = V.T @ (problem.u0 - problem.y)
-    eta_arr = jnp.asarray(eta, lam.dtype)
+    integer, name = (True, "steps") if eta is not None else (False, "times")
 
-    def predict(steps=None) -> Trajectory:
-        steps_arr, scalar = _check_times(steps, lam.dtype, integer=True, name="steps")
-        factors = _gd_factors(lam, eta_arr, eig.clamp_tol, steps_arr)
-        traj = _trajectory(steps_arr, factors, V, problem.y, r0, problem.kv_test, problem.f0_test)
-        return _user_trajectory(problem, traj._replace(eta=eta_arr), scalar)
+    def predict(times=None) -> Trajectory:
+        times_arr, scalar = _check_times(times, lam.dtype, integer=integer, name=name)
+        factors = factors_fn(lam, eig.clamp_tol, times_arr)
+        traj = _trajectory(times_arr, factors, V, problem.y, r0, problem.kv_test, problem.f0_test)
+        return _user_trajectory(problem, traj._replace(eta=eta), scalar)
 
     return predict
 
@@ -379,17 +373,7 @@ def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
     Reference: Jacot et al. arXiv 1806.07572; Lee et al. arXiv 1902.06720.
     """
     problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
-    eig = problem.eig
-    lam, V = eig.eigenvalues, eig.eigenvectors
-    r0 = V.T @ (problem.u0 - problem.y)
-
-    def predict(times=None) -> Trajectory:
-        times_arr, scalar = _check_times(times, lam.dtype, integer=False, name="times")
-        factors = _flow_factors(lam, eig.clamp_tol, times_arr)
-        traj = _trajectory(times_arr, factors, V, problem.y, r0, problem.kv_test, problem.f0_test)
-        return _user_trajectory(problem, traj, scalar)
-
-    return predict
+    return _predictor(problem, _flow_factors)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,9 +405,8 @@ def gd_half_lives(eig: Eigensystem, *, eta=None, force: bool = False) -> jax.Arr
     eta = resolve_step_size(eig, eta, force=force)
     lam = eig.eigenvalues
     x = eta * lam
-    log_abs_base = jnp.log1p(jnp.where(x > 1, x - 2.0, -x))
     fits = (lam > eig.clamp_tol) & (x < 2)
-    return jnp.where(fits, jnp.log(0.5) / jnp.where(fits, log_abs_base, -1.0), jnp.inf)
+    return jnp.where(fits, jnp.log(0.5) / jnp.where(fits, _log_abs_base(x), -1.0), jnp.inf)
 
 
 def flow_half_lives(eig: Eigensystem) -> jax.Array:
@@ -480,13 +463,11 @@ def fitted_fractions(
     n, dtype = eig.eigenvectors.shape[0], eig.eigenvalues.dtype
     y_clean = check_labels(y_clean, "y_clean", n, dtype)
     y_noisy = check_labels(y_noisy, "y_noisy", n, dtype, shape=y_clean.shape)
-    lam = eig.eigenvalues
-    steps_arr, _ = _check_times(steps, lam.dtype, integer=not flow, name="steps")
     if flow:
-        factors = _flow_factors(lam, eig.clamp_tol, steps_arr)
+        steps_arr, _ = _check_times(steps, dtype, integer=False, name="steps")
+        factors = _flow_factors(eig.eigenvalues, eig.clamp_tol, steps_arr)
     else:
-        eta = resolve_step_size(eig, eta, force=force)
-        factors = _gd_factors(lam, jnp.asarray(eta, lam.dtype), eig.clamp_tol, steps_arr)
+        _, steps_arr, _, factors = _gd_factors_checked(eig, steps, eta, force)
     return FittedFractions(steps_arr, *_fitted_fractions(eig, factors.fitted, y_clean, y_noisy))
 
 
