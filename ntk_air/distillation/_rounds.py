@@ -24,7 +24,7 @@ from .._checks import check_int, is_concrete
 from ..dynamics._linearized import resolve_step_size
 from ..spectral._problem import LinearProblem
 from ._engines import DistillRun, _final_metrics, check_ground_truth
-from ._targets import drop_rule_axis, hard_targets
+from ._targets import _stack, drop_rule_axis, hard_targets
 
 DEFAULT_XI = (0.5,)
 """Default ξ values of ξ-weighted distillation (`rounds_from_names`)."""
@@ -89,7 +89,7 @@ def stack_rounds(rules) -> RoundsRule:
         raise ValueError(
             f"stack_rounds needs RoundsRules, got {sorted({type(r).__name__ for r in rules})}"
         )
-    return jax.tree_util.tree_map(lambda *v: np.stack(v), *rules)
+    return _stack(rules)
 
 
 def rounds_label(rule: RoundsRule) -> str:

@@ -303,9 +303,7 @@ def stack_rules(rules: Sequence):
             f"cannot stack different rule types together: {sorted(k.__name__ for k in kinds)}"
         )
     structures = {jax.tree_util.tree_structure(r) for r in rules}
-    if len(structures) != 1:
-        return tuple(rules)
-    return jax.tree_util.tree_map(lambda *v: np.stack([np.asarray(a) for a in v]), *rules)
+    return _stack(rules) if len(structures) == 1 else tuple(rules)
 
 
 def group_rules(rules: Sequence) -> list[tuple[list[int], Any]]:

@@ -33,11 +33,8 @@ class ModeFactors(NamedTuple):
 
 
 class Trajectory(NamedTuple):
-    """Predictions of the linearized network at T steps or times (a pytree).
-
-    Shapes with a trailing `[, C]` carry the columns of (n, C) targets (one-hot or regression).
-    A scalar step or time (or None = ∞) drops the leading T axis.
-    """
+    """Predictions of the linearized network at T steps or times (a pytree; a scalar time drops
+    the T axis; `[, C]` the columns of (n, C) targets)."""
 
     times: jax.Array  # (T,) steps k (GD) or times t (flow); inf = converged
     train: jax.Array  # (T, n[, C]) u(k), predictions on the training points
@@ -53,11 +50,6 @@ class FittedFractions(NamedTuple):
     clean: jax.Array  # (T,) F_ŷ(k)
     noise: jax.Array  # (T,) F_e(k), e = y − ŷ (NaN if e = 0)
     noisy: jax.Array  # (T,) F_y(k)
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-mode factors: the whole dynamics in the eigenbasis
-# ---------------------------------------------------------------------------------------------
 
 
 def _finite_or_limit(finite, factors, lam, tol, converges):
@@ -140,12 +132,8 @@ def _check_times(times, dtype, *, integer: bool, name: str):
 
 
 def resolve_step_size(eig: Eigensystem, eta=None, *, force: bool = False):
-    """The GD step size η: default 1/λ_max; error when η ≤ 0 or η ≥ 2/λ_max (divergence).
-
-    Mode i evolves by (1 − ηλ_i)^k; it diverges when |1 − ηλ_i| ≥ 1, i.e. η ≥ 2/λ_max for the
-    top mode. `force=True` allows such η (the closed forms then show the divergence). Inside
-    jit/vmap (traced eigenvalues or η) the check is skipped and η is returned as an array, so
-    studies can be vmapped over kernels and step sizes.
+    """The GD step size η: default 1/λ_max; error when η ≤ 0 or η ≥ 2/λ_max, where the top mode
+    (1 − ηλ_max)^k diverges (unless `force`). Unchecked when traced.
 
     Args:
       eig: decomposition of H.
@@ -190,9 +178,8 @@ def check_step_size(lam_max: float, eta=None, *, force: bool = False) -> float:
 def gd_mode_factors(eig: Eigensystem, steps, *, eta=None, force: bool = False) -> ModeFactors:
     """Per-mode GD factors at T step counts: r = (1 − ηλ)^k, g = 1 − r, φ = g/λ.
 
-    Computed as ±exp(k·log|1 − ηλ|) and −expm1(k·log|1 − ηλ|) (see the module docstring);
-    k = inf gives the limit: r = 0, g = 1, φ = 1/λ for λ > tol and ηλ < 2; r = 1, g = φ = 0 on
-    the numerical null space |λ| ≤ tol = eig.clamp_tol (pseudo-inverse); NaN where no limit exists.
+    k = inf: r = 0, g = 1, φ = 1/λ for λ > clamp_tol and ηλ < 2; r = 1, g = φ = 0 on |λ| ≤
+    clamp_tol (pseudo-inverse); NaN where no limit exists.
 
     Args:
       eig: decomposition of H (n × n).
@@ -240,11 +227,6 @@ def _gd_factors_checked(eig: Eigensystem, steps, eta, force: bool, name: str = "
     eta = jnp.asarray(resolve_step_size(eig, eta, force=force), eig.eigenvalues.dtype)
     steps, scalar = _check_times(steps, eig.eigenvalues.dtype, integer=True, name=name)
     return eta, steps, scalar, _gd_factors(eig.eigenvalues, eta, eig.clamp_tol, steps)
-
-
-# ---------------------------------------------------------------------------------------------
-# Predictions on train and test points
-# ---------------------------------------------------------------------------------------------
 
 
 def _predict_at(factors: ModeFactors, V, y, r0, kv, f0_test):
@@ -299,10 +281,8 @@ def gd_predictor(
 ):
     """Closed-form linearized gradient descent: a pure function steps ↦ Trajectory.
 
-    u(k) = y + V (1 − ηΛ)^k Vᵀ(u(0) − y) on the training points and
-    f_k(x) = f_0(x) + K(x, X) V φ_k(Λ) Vᵀ(y − u(0)), φ_k(λ) = (1 − (1 − ηλ)^k)/λ, on test points,
-    which equals stepping u ← u − ηH(u − y), f ← f − ηK(x, X)(u − y) k times (loss ½‖u − y‖²).
-    K(x_test, X)V is computed once here; each call costs two matrix products, no solve.
+    u(k) = y + V (1 − ηΛ)^k Vᵀ(u(0) − y) and f_k(x) = f_0(x) + K(x, X) V φ_k(Λ) Vᵀ(y − u(0)),
+    φ_k(λ) = (1 − (1 − ηλ)^k)/λ: k steps of u ← u − ηH(u − y), f ← f − ηK(x, X)(u − y).
 
     Args:
       eig: decomposition of H = K(X, X) (n × n), or a `LinearProblem` (then y, u0, k_test_train,
@@ -315,9 +295,8 @@ def gd_predictor(
       force: allow a diverging η.
 
     Returns:
-      predict(steps=None) -> Trajectory (its `eta` field holds η): steps (T,) whole numbers ≥ 0
-      (inf allowed), a scalar step (no T axis), or None for k = ∞ (the pseudo-inverse
-      interpolant).
+      predict(steps=None) -> Trajectory (`eta` holds η): steps (T,) or scalar whole numbers ≥ 0,
+      or None for k = ∞ (the pseudo-inverse interpolant).
 
     Example:
       >>> predict = gd_predictor(eig, y, k_test_train=K_test_train)
@@ -351,9 +330,8 @@ def _predictor(problem: LinearProblem, factors_fn, eta=None):
 def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
     """Closed-form linearized gradient flow: a pure function times ↦ Trajectory.
 
-    du/dt = −H(u − y): u(t) = y + V e^{−Λt} Vᵀ(u(0) − y), and
-    f_t(x) = f_0(x) + K(x, X) V φ_t(Λ) Vᵀ(y − u(0)), φ_t(λ) = (1 − e^{−λt})/λ (expm1; t at λ = 0).
-    GD with step η for k steps approaches the flow at t = ηk as η → 0.
+    du/dt = −H(u − y): u(t) = y + V e^{−Λt} Vᵀ(u(0) − y), f_t(x) = f_0(x) + K(x, X) V φ_t(Λ)
+    Vᵀ(y − u(0)), φ_t(λ) = (1 − e^{−λt})/λ.
 
     Args:
       eig: decomposition of H (n × n), or a `LinearProblem`.
@@ -376,16 +354,10 @@ def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
     return _predictor(problem, _flow_factors)
 
 
-# ---------------------------------------------------------------------------------------------
-# AIR along training: half-lives and fitted fractions
-# ---------------------------------------------------------------------------------------------
-
-
 def gd_half_lives(eig: Eigensystem, *, eta=None, force: bool = False) -> jax.Array:
-    """Steps for GD to fit half of each mode: k½(λ) = log(1/2) / log|1 − ηλ|.
+    """Steps for GD to fit half of each mode: k½(λ) = log(1/2) / log|1 − ηλ| (not rounded).
 
-    Real-valued (not rounded); 0 where ηλ = 1, inf where |1 − ηλ| ≥ 1 or λ ≤ eig.clamp_tol
-    (the numerical null space: never fitted).
+    0 where ηλ = 1, inf where |1 − ηλ| ≥ 1 or λ ≤ eig.clamp_tol (never fitted).
 
     Args:
       eig: decomposition of H.
@@ -439,7 +411,7 @@ def fitted_fractions(
     """Fitted fraction of clean labels, noise and noisy labels after k GD steps (from u(0) = 0).
 
     F_z(k) = ‖g_k(H) z‖² / ‖z‖² = Σ_i g_k(λ_i)² ‖v_iᵀz‖² / ‖z‖², g_k(λ) = 1 − (1 − ηλ)^k
-    (flow: g_t(λ) = 1 − e^{−λt}). AIR: F_ŷ reaches ≈ 1 long before F_e does.
+    (flow: 1 − e^{−λt}).
 
     Args:
       eig: decomposition of H.

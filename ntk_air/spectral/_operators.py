@@ -377,20 +377,13 @@ def matrix_operator(K, *, mesh: Mesh | None = None, dtype=None) -> KernelOperato
     mesh = device_mesh() if mesh is None else mesh
     parts = mesh.devices.size
     rows = -(-n1 // parts)
-    if parts == 1:
-        program = jax.jit(lambda k, v: k @ v)
-        kp = K
-    else:
-        gathered = lambda k, v: lax.all_gather(k @ v, _AXIS, tiled=True)  # noqa: E731
-        program = jax.jit(_shard_map(gathered, mesh, (P(_AXIS), P()), P()))
-        kp = _place(mesh, jnp.pad(K, ((0, parts * rows - n1), (0, 0))), P(_AXIS))
 
-    def apply(v):
-        if parts > 1:
-            v = _place(mesh, v, P())
-        with matmul_precision("highest"):
-            return _local(program(kp, v))[:n1]
+    def local(k, vt):
+        out = k @ vt[0]
+        return out if parts == 1 else lax.all_gather(out, _AXIS, tiled=True)
 
+    kp = K if parts == 1 else jnp.pad(K, ((0, parts * rows - n1), (0, 0)))
+    apply = _tiled_apply(local, (kp,), (P(_AXIS),), mesh, 1, n2, P(), parts * rows, n1, "highest")
     diag = jnp.diag(K) if symmetric else None
     return KernelOperator(
         apply=apply,

@@ -137,11 +137,6 @@ def _random_block(n, b, seed, dtype):
     return jnp.asarray(rng.standard_normal((n, b)), dtype)
 
 
-# ---------------------------------------------------------------------------------------------
-# The solver
-# ---------------------------------------------------------------------------------------------
-
-
 def _check_args(op, k, block_size, max_basis, tol, max_products, method):
     if not isinstance(op, KernelOperator):
         raise TypeError(
