@@ -120,7 +120,9 @@ class LinearProblem:
 
 
 def as_columns(a, binary: bool):
-    """(n,) → (n, 1) for ±1 labels; (n, C) unchanged."""
+    """(n,) → (n, 1) for ±1 labels; (n, C) unchanged (None passes through)."""
+    if a is None:
+        return None
     return a[..., None] if binary else a
 
 
@@ -241,7 +243,7 @@ def linear_problem(
         if kernel.shape != (n, n):
             raise ValueError(f"kernel must have shape ({n}, {n}), got {tuple(kernel.shape)}")
         check_finite(kernel, "kernel")
-    kv = f0 = yt = None
+    f0 = yt = None
     if k_test_train is None and kv_test is None:
         if f0_test is not None or y_test_clean is not None:
             raise ValueError(
@@ -253,7 +255,8 @@ def linear_problem(
             k = _test_matrix(
                 k_test_train, "k_test_train", dtype, n, f"(n_test, {n}) = K(X_test, X)"
             )
-        n_test = (kv_test if k_test_train is None else k).shape[0]
+            kv_test = _project(k, eig.eigenvectors)
+        n_test = kv_test.shape[0]
         test_shape = (n_test,) + y.shape[1:]
         if f0_test is None:
             if is_concrete(u0) and bool(jnp.any(u0 != 0)):
@@ -269,15 +272,14 @@ def linear_problem(
             yt = check_labels(y_test_clean, "y_test_clean", n_test, dtype, shape=test_shape)
             if task == "classification" and y_clean is not None:
                 check_class_labels(yt, "y_test_clean")
-        kv = kv_test if k_test_train is None else _project(k, eig.eigenvectors)
     return LinearProblem(
         eig=eig,
         y=as_columns(y, binary),
-        y_clean=None if y_clean is None else as_columns(y_clean, binary),
+        y_clean=as_columns(y_clean, binary),
         u0=as_columns(u0, binary),
-        kv_test=kv,
-        f0_test=None if f0 is None else as_columns(f0, binary),
-        y_test_clean=None if yt is None else as_columns(yt, binary),
+        kv_test=kv_test,
+        f0_test=as_columns(f0, binary),
+        y_test_clean=as_columns(yt, binary),
         kernel=kernel,
         binary=binary,
         task=task,
@@ -356,12 +358,11 @@ def network_problem(x, y, y_clean, *, x_test=None, y_test_clean=None, dtype=None
             dtype,
             shape=(x_test.shape[0],) + y.shape[1:],
         )
-        yt = as_columns(yt, binary)
     return NetworkProblem(
         x=x,
         y=as_columns(y, binary),
         y_clean=as_columns(y_clean, binary),
         x_test=x_test,
-        y_test_clean=yt,
+        y_test_clean=as_columns(yt, binary),
         binary=binary,
     )
