@@ -27,6 +27,7 @@ from ._linearized import (
     _user_trajectory,
     as_problem,
     fitted_fractions,
+    log_spaced_steps,
 )
 
 NOISE_FIT_TARGET = 0.99
@@ -259,9 +260,7 @@ def noise_fit_horizon(
     if growth >= 1.0:
         k = np.log(1e6) / np.log(growth) if growth > 1.0 else 1e3
     else:
-        grid = np.concatenate(
-            [[0.0], np.unique(np.round(np.logspace(0, np.log10(MAX_STEP_CAP), 481)))]
-        )
+        grid = log_spaced_steps(MAX_STEP_CAP, 482)
         steps = np.concatenate([grid, [np.inf]])
         ff = fitted_fractions(eig, y_clean, y_noisy, steps, eta=eta, force=force)
         f = np.asarray(ff.noise)
