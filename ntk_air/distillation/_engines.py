@@ -1,30 +1,12 @@
 """Self-distillation in the kernel limit: any target rule, simulated exactly on a `LinearProblem`.
 
-The linearized network trains on a moving target ỹ(k) given by a rule (`ntk_air.distillation`):
-
     ỹ(k), state = rule.update(u(k), y, state, k),
     u(k+1) = u(k) − η H (u(k) − ỹ(k)),      f_{k+1}(x) = f_k(x) − η K(x, X)(u(k) − ỹ(k)).
 
-How a rule is run is a strategy object, an *engine* (diffrax-style):
-
-* `ClosedForm()` — soft affine rules with a constant α are a linear recursion on
-  (u, ỹ, S = Σ(u − ỹ), y) that is diagonal in the eigenbasis: a 4×4 matrix A_i per mode,
-  advanced by exact powers A_i^r (repeated squaring), O(n log r) per record after one
-  eigendecomposition.
-* `EigenScan()` — soft affine rules whose α varies with k (but not with the predictions): the same
-  step, stepped with `lax.scan` in the eigenbasis, O(n) per step.
-* `DenseScan()` — any rule (hard targets, adaptive α, a `TargetRule` of your own): stepped in the
-  original basis, one H-product (O(n²)) per step; the reference for the other two.
-
-`self_distill` groups the rules it is given by static structure (`targets.group_rules`), runs each
-group on the fastest engine that handles it, vmapped over the group's rule values in one compiled
-call, and returns the runs in the order given; a grid mixing soft and hard rules keeps its soft
-rules on the closed form. What a run records beyond the standard metrics is a `Record`.
-
-* `OperatorScan(op)` — any rule without a decomposition (K too large to hold): one pass of a
-  kernel operator (`operators.kernel_operator`) per step, never forming K.
-
-Round-based rules (a fresh student per round) live in `ntk_air.distillation`.
+Engines (strategy objects): `ClosedForm` (soft, constant α: per-mode 4×4 matrix powers),
+`EigenScan` (soft, α varying with k: stepped in the eigenbasis, O(n) per step), `DenseScan` (any
+rule, one H-product per step) and `OperatorScan` (any rule, one pass of a kernel operator per
+step). `self_distill` runs each group of rules of one structure vmapped on the fastest engine.
 
 References: Dong et al. arXiv 1910.01255 (docs/science/dynamics.md, docs/science/distillation.md).
 """
@@ -57,18 +39,6 @@ from ._targets import (
     merge_groups,
 )
 
-__all__ = [
-    "DistillRun",
-    "Engine",
-    "ClosedForm",
-    "EigenScan",
-    "DenseScan",
-    "ENGINES",
-    "OperatorScan",
-    "engine_for",
-    "self_distill",
-]
-
 
 class DistillRun(NamedTuple):
     """Metrics of self-distillation runs (leading (g,) axis for several rules; a pytree)."""
@@ -83,11 +53,6 @@ class DistillRun(NamedTuple):
     accuracy_test: jax.Array  # (g,) final 0-1 accuracy of f(X_test) against ŷ_test (NaN without)
     u_path: jax.Array | None = None  # (g, r, n[, C]) u at the recorded steps (Record.predictions)
     observed: Any = None  # Record.fn's pytree, leaves (g, r, ...); None without Record.fn
-
-
-# ---------------------------------------------------------------------------------------------
-# Engines
-# ---------------------------------------------------------------------------------------------
 
 
 class Engine:
@@ -105,11 +70,8 @@ class Engine:
 
 
 def _observe(problem, record, step, dist, u, target, f_test):
-    """The standard observations at a recorded step, plus the user's Record.fn.
-
-    dist is ‖u − ŷ‖ (computed in whichever basis is cheaper); `u()` and `target()` give the
-    predictions and the target in the original basis, evaluated only when recorded.
-    """
+    """The observations at a recorded step: dist = ‖u − ŷ‖, `u()` and `target()` (evaluated only
+    when recorded), the test distance and the user's Record.fn."""
     out = {"dist": dist}
     if f_test is not None:
         out["dist_test"] = jnp.linalg.norm(f_test - problem.y_test_clean)
@@ -127,6 +89,12 @@ def _test_predictions(problem, eta, S):
     return problem.f0_test - eta * problem.kv_test @ S
 
 
+def _refuses_unless_soft(name, rule):
+    if not isinstance(rule, AffineRule) or rule.hard or rule.schedule == "adaptive":
+        return f"engine '{name}' handles soft, non-adaptive affine rules only; use 'scan'"
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class ClosedForm(Engine):
     """Soft affine rules with constant α: exact per-mode 4×4 matrix powers."""
@@ -134,8 +102,8 @@ class ClosedForm(Engine):
     name = "closed-form"
 
     def refuses(self, rule):
-        if not isinstance(rule, AffineRule) or rule.hard or rule.schedule == "adaptive":
-            return "engine 'closed-form' handles soft, non-adaptive affine rules only; use 'scan'"
+        if reason := _refuses_unless_soft(self.name, rule):
+            return reason
         if rule.schedule != "constant":
             return "engine 'closed-form' needs a constant α; use 'eigen-scan' or 'scan'"
         if rule.start:
@@ -148,10 +116,8 @@ class ClosedForm(Engine):
         c_y, c_u0 = V.T @ problem.y, V.T @ problem.u0
         a0 = (1.0 - rule.moving) * rule.alpha
         c_t0 = (1.0 - a0) * c_y + a0 * c_u0
-        # S(0) = 0 written as 0·c_y, not a zeros constant: with the constant, jaxlib 0.10.2 on
-        # CPU returned NaN or inf for the step-0 test distance of a group of ≥ 5 rules with
-        # ≥ 1000 test points (‖f_0 − ŷ_test‖ is finite; debug prints made it vanish, so a
-        # miscompiled fusion). tests/test_distill.py checks the step-0 test distance.
+        # S(0) = 0·c_y, not a zeros constant: jaxlib 0.10.2 on CPU miscompiled that into a NaN
+        # step-0 test distance (tests/test_distill.py checks it).
         z0 = jnp.stack([c_u0, c_t0, 0.0 * c_y, c_y], axis=1)  # (n, 4, C)
         every = record.every
         rem = steps % every
@@ -205,26 +171,17 @@ def _transition_matrices(h, rule):
 def _stepped(problem, rule: TargetRule, eta, *, steps, record, eigenbasis: bool):
     """Step ỹ(k) = rule(u(k)), u ← u − ηH(u − ỹ) in the original basis or the eigenbasis."""
     lam, V = problem.eig.eigenvalues, problem.eig.eigenvectors
-    if eigenbasis:  # valid for rules that are linear in (u, y): soft, α independent of u
 
-        def to_basis(a):
-            return V.T @ a
+    # The eigenbasis serves rules linear in (u, y): soft, α independent of u.
+    def to_basis(a):
+        return V.T @ a if eigenbasis else a
 
-        def to_original(c):
-            return V @ c
+    def to_original(c):
+        return V @ c if eigenbasis else c
 
-        def apply_H(c):
-            return lam[:, None] * c
+    def apply_H(c):
+        return lam[:, None] * c if eigenbasis else problem.apply_kernel(c)
 
-    else:
-
-        def to_basis(a):
-            return a
-
-        def to_original(a):
-            return a
-
-        apply_H = problem.apply_kernel
     y, u0, y_hat = to_basis(problem.y), to_basis(problem.u0), to_basis(problem.y_clean)
     # S = Σ_{j<k}(u(j) − ỹ(j)) in the working basis; test predictions need it in the eigenbasis,
     # converted only at the recorded steps.
@@ -267,9 +224,7 @@ class EigenScan(Engine):
     name = "eigen-scan"
 
     def refuses(self, rule):
-        if not isinstance(rule, AffineRule) or rule.hard or rule.schedule == "adaptive":
-            return "engine 'eigen-scan' handles soft, non-adaptive affine rules only; use 'scan'"
-        return None
+        return _refuses_unless_soft(self.name, rule)
 
     def run(self, problem, rule, eta, *, steps, record):
         return _stepped(
@@ -313,11 +268,6 @@ def engine_for(rule, engine: Engine | str | None = None) -> Engine:
             raise ValueError(reason)
         return engine
     return next(e for e in _FASTEST_FIRST if e.refuses(rule) is None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Running groups of rules
-# ---------------------------------------------------------------------------------------------
 
 
 def _final_metrics(problem, u, f_test):
@@ -410,10 +360,7 @@ def self_distill(
             "self_distill records every `every` steps; Record(at=...) is for training.train (the "
             "closed forms give any step directly: dynamics.gd_predictor)"
         )
-    if problem.y_clean is None:
-        raise ValueError("the problem has no y_clean: self-distillation is measured against ŷ")
-    if problem.has_test and problem.y_test_clean is None:
-        raise ValueError("the problem has test points but no y_test_clean (the test ground truth)")
+    check_ground_truth(problem, "self-distillation")
     rule_list, single = as_rule_list(rules)
     check_rules_task(rule_list, problem.task)  # hard / adaptive rules need classes
     eta = resolve_step_size(problem.eig, eta, force=force)
@@ -443,13 +390,9 @@ def self_distill(
 class OperatorScan(Engine):
     """Any rule, matrix-free: u ← u − ηK(u − ỹ) by one pass of a kernel operator per step.
 
-    The rules' residuals u − ỹ are stacked into one (n, R·C) block, so every step costs one pass
-    over K for all R rules together (K is never formed); test predictions
-    f_k = f_0 − ηK(X_test, X)Σ_{j<k}(u(j) − ỹ(j)) cost one pass of the rectangular operator per
-    recorded step. Exact (the recursion of `DenseScan`), for hard and adaptive rules too; the
-    price is one pass per step, so it serves when n is too large for a decomposition but a pass
-    is cheap enough. Runs outside jit: `self_distill(problem, rules, engine=OperatorScan(op))`
-    (the problem's eigensystem is not used; its labels, u(0) and test data are).
+    The R rules' residuals share one (n, R·C) pass per step; test predictions cost one pass of
+    `test_op` per recorded step. Exact (the recursion of `DenseScan`); runs outside jit, and the
+    problem's eigensystem is not used.
 
     Fields:
       op: K(X, X) as an `operators.KernelOperator` (n × n).
@@ -545,6 +488,14 @@ class OperatorScan(Engine):
             accuracy_train=jnp.stack([m[0] for m in metrics]),
             accuracy_test=jnp.stack([m[2] for m in metrics]),
         )
+
+
+def check_ground_truth(problem: LinearProblem, what: str) -> None:
+    """Refuse a problem without y_clean, or with test points but no y_test_clean."""
+    if problem.y_clean is None:
+        raise ValueError(f"the problem has no y_clean: {what} is measured against ŷ")
+    if problem.has_test and problem.y_test_clean is None:
+        raise ValueError("the problem has test points but no y_test_clean (the test ground truth)")
 
 
 def check_run_finite(dist, steps, what: str) -> None:

@@ -1,17 +1,10 @@
 """Round-based self-distillation in the kernel limit: a fresh student per round.
 
-Round t trains a fresh student from 0 on targets y_t built from the previous student:
-
     y_0 = y,  u_t = F(H) y_t,  y_{t+1} = (1 − ξ) y + ξ p(u_t),
 
-with the student's training map F(λ) = λ/(λ + c) (kernel ridge) or 1 − (1 − ηλ)^k (k GD steps
-from 0), and p the identity (soft) or the hard label. This covers repeated ridge
-self-distillation y_{t+1} = H(H + cI)⁻¹ y_t (Mobahi et al. 2020), ξ-weighted distillation with
-ξ possibly > 1 (Das & Sanghavi 2023), and born-again rounds with a k-step GD student
-(Furlanello et al. 2018). Soft rules run in closed form per mode, hard ones are stepped over
-rounds. Soft rules take any real targets (regression, (n,) or (n, k)): with ξ = 1 − α the
-targets α y + (1 − α) u_{t−1} of a ridge student converge to u_∞ = αH(αH + cI)⁻¹ y (Borup &
-Andersen 2021); hard rules need classes.
+F(λ) = λ/(λ + c) (kernel ridge) or 1 − (1 − ηλ)^k (k GD steps from 0), p soft or hard: repeated
+ridge self-distillation, ξ-weighted distillation and born-again rounds. Soft rules run in closed
+form per mode, hard ones are stepped over rounds.
 
 References: Mobahi et al. arXiv 2002.05715; Das & Sanghavi arXiv 2301.13304; Furlanello et al.
 arXiv 1805.04770; Borup & Andersen arXiv 2102.13088.
@@ -30,21 +23,8 @@ from jax import lax
 from .._checks import check_int, is_concrete
 from ..dynamics._linearized import resolve_step_size
 from ..spectral._problem import LinearProblem
-from ._engines import DistillRun
-from ._targets import accuracy, hard_targets, margin
-
-__all__ = [
-    "RoundsRule",
-    "ridge_rounds",
-    "xi_distill",
-    "born_again",
-    "rounds_label",
-    "stack_rounds",
-    "distill_rounds",
-    "default_ridge",
-    "rounds_from_names",
-    "DEFAULT_XI",
-]
+from ._engines import DistillRun, _final_metrics, check_ground_truth
+from ._targets import _stack, drop_rule_axis, hard_targets
 
 DEFAULT_XI = (0.5,)
 """Default ξ values of ξ-weighted distillation (`rounds_from_names`)."""
@@ -109,7 +89,7 @@ def stack_rounds(rules) -> RoundsRule:
         raise ValueError(
             f"stack_rounds needs RoundsRules, got {sorted({type(r).__name__ for r in rules})}"
         )
-    return jax.tree_util.tree_map(lambda *v: np.stack(v), *rules)
+    return _stack(rules)
 
 
 def rounds_label(rule: RoundsRule) -> str:
@@ -119,11 +99,6 @@ def rounds_label(rule: RoundsRule) -> str:
     if xi == 1 and not k and not hard:
         return f"ridge rounds c={c:g}"
     return f"ξ={xi:g} {student}" + (" hard" if hard else "")
-
-
-# ---------------------------------------------------------------------------------------------
-# Hard labels and metrics (labels are handled as (n, C) internally; C = 1 means ±1 labels)
-# ---------------------------------------------------------------------------------------------
 
 
 def _student_filters(rule: RoundsRule, lam, eta):
@@ -176,20 +151,13 @@ def _rounds_jit(rule, problem: LinearProblem, eta, *, rounds, engine):
         c_u = f[None, :, None] * c_targets
         dist = jnp.linalg.norm(c_u - c_hat[None], axis=(1, 2))
         u = V @ c_u[-1]
-        nan = jnp.asarray(jnp.nan, u.dtype)
-        if problem.regression:  # accuracy and margin have no meaning for real targets
-            acc, marg = nan, nan
+        if problem.kv_test is None:
+            dist_test, f_test = jnp.full_like(dist, jnp.nan), None
         else:
-            acc, marg = accuracy(u, problem.y_clean), margin(u, problem.y_clean)
-        if problem.kv_test is not None:
             f_t = jnp.einsum("tn,Tnc->Ttc", problem.kv_test, phi[None, :, None] * c_targets)
             dist_test = jnp.linalg.norm(f_t - problem.y_test_clean[None], axis=(1, 2))
             f_test = f_t[-1]
-            acc_test = nan if problem.regression else accuracy(f_test, problem.y_test_clean)
-        else:
-            dist_test = jnp.full_like(dist, jnp.nan)
-            f_test = jnp.zeros((0, u.shape[1]), u.dtype)
-            acc_test = jnp.asarray(jnp.nan, u.dtype)
+        acc, marg, acc_test, f_test = _final_metrics(problem, u, f_test)
         return dist, dist_test, u, f_test, marg, acc, acc_test
 
     return jax.vmap(run_one)(rule)
@@ -245,10 +213,7 @@ def distill_rounds(
     if not isinstance(rule, RoundsRule):
         raise TypeError(f"rule must be a RoundsRule, got {type(rule).__name__}")
     check_int("rounds", rounds, minimum=0)
-    if problem.y_clean is None:
-        raise ValueError("the problem has no y_clean: distillation is measured against ŷ")
-    if problem.has_test and problem.y_test_clean is None:
-        raise ValueError("the problem has test points but no y_test_clean (the test ground truth)")
+    check_ground_truth(problem, "distillation")
     leaves = [np.asarray(v) for v in rule]
     if {v.ndim for v in leaves} - {0, 1} or len({v.shape for v in leaves}) != 1:
         raise ValueError(
@@ -289,18 +254,12 @@ def distill_rounds(
         accuracy_train=acc,
         accuracy_test=acc_test,
     )
-    if single:
-        run = run._replace(**{f: getattr(run, f)[0] for f in run._fields[1:8]})
-    return run
+    return drop_rule_axis(run) if single else run
 
 
 def _check_soft_rounds_converge(rule: RoundsRule, eigenvalues, eta, rounds: int) -> None:
-    """Refuse soft rounds whose per-mode ratio r = ξF(λ) exceeds 1: y_t grows like r^t.
-
-    The soft recursion y_{t+1} = (1 − ξ) y + ξ F(H) y_t is a contraction iff ξ F(λ) < 1 on every
-    mode; past it the targets (and the students) grow geometrically, which is the recursion's
-    correct but useless answer. Skipped under tracing (the eigenvalues are not concrete).
-    """
+    """Refuse soft rounds whose per-mode ratio r = ξF(λ) exceeds 1: y_t grows like r^t (skipped
+    under tracing)."""
     if rounds == 0 or not is_concrete(eigenvalues):
         return
     lam = jnp.asarray(eigenvalues)

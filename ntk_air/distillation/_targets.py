@@ -3,33 +3,18 @@
     state = rule.init(u0, y)                   # u0 = u(0) the initial predictions, y the labels
     target, state = rule.update(u, y, state, k)  # ỹ(k) from the predictions u = u(k), k = 0, 1, …
 
-Training (in the kernel limit, `ntk_air.distillation`, or a real network, `ntk_air.networks`) then
-takes the step u(k+1) = u(k) − ηH(u(k) − ỹ(k)) (or the optimizer's step on ½‖f(θ, X) − ỹ(k)‖²).
-Arrays are (n, C): C = 1 for ±1 labels, where the hard label of a prediction is its sign; for
-C ≥ 2 classes it is the one-hot argmax. Soft rules take any real targets (regression, (n,) or
-(n, k)); hard rules and the adaptive schedule need classes (`needs_classes`) and refuse a
-regression problem (`check_rules_task`). Any `TargetRule` runs on the dense scan of
-`ntk_air.distillation.self_distill` and in `ntk_air.networks.train` unchanged.
-
-The family of docs/science/distillation.md is one affine update, `AffineRule` (a pytree: α, ramp,
-moving, lag as data, hard and schedule static), written with the rule's α_k:
+Training then steps u(k+1) = u(k) − ηH(u(k) − ỹ(k)) (or trains a network on ỹ(k)). Arrays are
+(n, C); the hard label is the sign (C = 1) or the one-hot argmax. Hard rules and the adaptive
+schedule need classes (`needs_classes`). The family of docs/science/distillation.md is one affine
+update, `AffineRule`:
 
     ỹ(k) = m_k ỹ(k−1) + (1 − m_k)[(1 − a_k) y + a_k p(q_k)],     k ≥ 1,
     m_k = moving·α_k,  a_k = moving + (1 − moving)·α_k,  q_k = u(k) (or u(k−1) if lagged),
     ỹ(0) = (1 − a_0') y + a_0' p(u(0)),  a_0' = (1 − moving)·α_0,
 
-with p the identity (soft) or the hard label. moving = 0 gives R1 ỹ(k) = (1 − α_k) y + α_k p(k);
-moving = 1 gives R3 ỹ(k) = α ỹ(k−1) + (1 − α) p(k), ỹ(0) = y. α_k is constant, increasing
-(α·min(1, k/ramp)) or adaptive (α·accuracy of p against the given labels: R2). Soft rules with a
-constant α are linear and diagonal in the NTK's eigenbasis: `distill` runs them in closed form.
-
-A warm-up of W steps (`start=W`) trains on the given labels first, ỹ(k) = y for k < W, and then
-runs the rule on its own clock k' = k − W from ỹ at k' = 0 computed with u(W) (the rule restarted
-at step W). W = 0 is the rule as written above. Self-distillation from a network that has not yet
-learnt anything pins its early mistakes; the warm-up lets it first fit what it can
-(Kim et al. arXiv 2006.12000 ramp α for the same reason).
-
-A rule of your own, in a few lines:
+with p the identity (soft) or the hard label: moving = 0 is R1, moving = 1 is R3; α_k constant,
+increasing (α·min(1, k/ramp)) or adaptive (α·accuracy: R2). A warm-up `start=W` trains on y for
+k < W, then runs the rule on the clock k − W. A rule of your own:
 
     >>> def tanh_mix(beta):
     ...     def init(u0, y):
@@ -56,54 +41,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = [
-    "TargetRule",
-    "AffineRule",
-    "AffineState",
-    "SCHEDULES",
-    "RULE_NAMES",
-    "plain_gd",
-    "r1",
-    "r1_lag",
-    "r2",
-    "r3",
-    "bootstrap",
-    "hard_targets",
-    "accuracy",
-    "margin",
-    "rule_label",
-    "stack_rules",
-    "group_rules",
-    "as_rule_list",
-    "cast_rule",
-    "merge_groups",
-    "drop_rule_axis",
-    "rules_from_names",
-    "r3_soft_limit_filter",
-    "check_weight",
-    "needs_classes",
-    "check_rules_task",
-    "DEFAULT_ALPHA",
-    "DEFAULT_BETA",
-]
-
 SCHEDULES = ("constant", "increasing", "adaptive")
 """α schedules of an `AffineRule`: constant, increasing (α·min(1, k/ramp)), adaptive."""
 
 
 class TargetRule(NamedTuple):
-    """A target rule as a pair of pure functions (see the module docstring).
-
-    init(u0, y) -> state;  update(u, y, state, k) -> (ỹ(k), state); u, y, ỹ are (n, C).
-    """
+    """init(u0, y) -> state;  update(u, y, state, k) -> (ỹ(k), state); u, y, ỹ are (n, C)."""
 
     init: Callable[[jax.Array, jax.Array], Any]
     update: Callable[[jax.Array, jax.Array, Any, jax.Array], tuple[jax.Array, Any]]
-
-
-# ---------------------------------------------------------------------------------------------
-# Hard labels and metrics on (n, C) arrays (C = 1: ±1 labels)
-# ---------------------------------------------------------------------------------------------
 
 
 def _binary(u) -> bool:
@@ -135,11 +81,6 @@ def margin(u, labels):
     return jnp.min(u_true - jnp.max(others, axis=-1))
 
 
-# ---------------------------------------------------------------------------------------------
-# The affine family
-# ---------------------------------------------------------------------------------------------
-
-
 class AffineState(NamedTuple):
     """State of an `AffineRule` (a pytree)."""
 
@@ -150,11 +91,8 @@ class AffineState(NamedTuple):
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class AffineRule:
-    """One rule of the affine family (module docstring); stack equal-structure rules for a grid.
-
-    Data fields are scalars (or (g,) arrays for a stacked grid); `hard` and `schedule` are static,
-    so rules group by structure (`group_rules`) and each group runs on the fastest engine.
-    """
+    """One rule of the affine family (module docstring): scalar data fields ((g,) for a stacked
+    grid), static `hard`, `schedule` and `start`."""
 
     alpha: Any = 0.0  # α: weight on the predictions (R1) or the momentum (R3)
     moving: Any = 0.0  # 1 = R3 moving target, 0 = R1 mix with the given labels
@@ -192,11 +130,7 @@ class AffineRule:
         return AffineState(target=t0, u_prev=u0)
 
     def update(self, u, y, state: AffineState, k):
-        """ỹ(k) from ỹ(k−1), u(k−1) and u(k) = u; ỹ(0) unchanged at k = 0.
-
-        With a warm-up W: ỹ(k) = y for k < W, `first_target`(u(W), y) at k = W, and the
-        update on the clock k − W after.
-        """
+        """ỹ(k) from ỹ(k−1), u(k−1) and u(k) = u (warm-up: y for k < W, restarted at k = W)."""
         k = k - self.start
         q = jnp.where(self.lag > 0, state.u_prev, u)
         alpha = self.alpha_at(k, q, y)
@@ -218,9 +152,8 @@ class AffineRule:
 def check_weight(name, value):
     """`value` as a float in [0, 1], or a ValueError/TypeError naming `name` and the value.
 
-    The weights of the affine rules (α, β, r2's scale) mix two targets: ỹ = (1 − w) a + w b. Outside
-    [0, 1] the mix extrapolates; soft R1 with α > 1 is gradient *ascent* (step η(1 − α) < 0) and
-    α < 0 a step η(1 − α) > η, past the stability limit 2/λ_max (docs/science/distillation.md#r1).
+    A weight mixes two targets, ỹ = (1 − w) a + w b; outside [0, 1] soft R1 diverges
+    (docs/science/distillation.md#r1).
 
     Example:
       >>> check_weight("alpha", 0.9)
@@ -370,40 +303,26 @@ def stack_rules(rules: Sequence):
             f"cannot stack different rule types together: {sorted(k.__name__ for k in kinds)}"
         )
     structures = {jax.tree_util.tree_structure(r) for r in rules}
-    if len(structures) != 1:
-        return tuple(rules)
-    return jax.tree_util.tree_map(lambda *v: np.stack([np.asarray(a) for a in v]), *rules)
+    return _stack(rules) if len(structures) == 1 else tuple(rules)
 
 
 def group_rules(rules: Sequence) -> list[tuple[list[int], Any]]:
     """Rules grouped by static structure, in first-appearance order: [(indices, stacked or rule)].
 
-    Affine rules of one structure are stacked (a vmappable grid); any other rule (a
-    `TargetRule` of functions) stands alone.
+    Affine rules of one structure are stacked (a vmappable grid); any other rule stands alone.
     """
     groups: dict[Any, list[int]] = {}
-    singles: list[int] = []
-    order: list[Any] = []
     for i, rule in enumerate(rules):
-        if isinstance(rule, AffineRule) and np.ndim(rule.alpha) == 0:
-            key = jax.tree_util.tree_structure(rule)
-            if key not in groups:
-                groups[key] = []
-                order.append(key)
-            groups[key].append(i)
-        else:
-            singles.append(i)
-            order.append(("single", i))
-    out = []
-    for key in order:
-        if isinstance(key, tuple) and key and key[0] == "single":
-            out.append(([key[1]], rules[key[1]]))
-        else:
-            idx = groups[key]
-            out.append(
-                (idx, jax.tree_util.tree_map(lambda *v: np.stack(v), *[rules[i] for i in idx]))
-            )
-    return out
+        stackable = isinstance(rule, AffineRule) and np.ndim(rule.alpha) == 0
+        groups.setdefault(jax.tree_util.tree_structure(rule) if stackable else i, []).append(i)
+    return [
+        (idx, rules[key] if isinstance(key, int) else _stack([rules[i] for i in idx]))
+        for key, idx in groups.items()
+    ]
+
+
+def _stack(rules):
+    return jax.tree_util.tree_map(lambda *v: np.stack(v), *rules)
 
 
 def merge_groups(parts) -> dict:
@@ -457,9 +376,6 @@ def as_rule_list(rules) -> tuple[list, bool]:
 def needs_classes(rule) -> str | None:
     """Why a rule needs class labels (its hard targets or its accuracy-driven α), else None.
 
-    Hard targets p(u) = sign(u) / one-hot argmax and the adaptive α (accuracy against y) only
-    mean something for classes; soft rules with any other schedule take any real targets.
-
     Example:
       >>> needs_classes(r3(0.9, hard=True)), needs_classes(r1(0.5))
       ('hard targets (the sign or argmax of the predictions)', None)
@@ -505,10 +421,8 @@ def cast_rule(rule: AffineRule, dtype) -> AffineRule:
 def r3_soft_limit_filter(eigenvalues, alpha, eta):
     """g(λ) = ηλ / (1 − α + αηλ): soft R3 with constant α from u(0) = 0 ends at u(∞) = g(H) y.
 
-    Equivalently u(∞) = ηH((1 − α)I + αηH)⁻¹ y; as α → 1 with (1 − α)/η = γ it is kernel ridge
-    regression H(H + γI)⁻¹ y (docs/science/distillation.md#r3). Per mode, (u, ỹ) evolves by a 2×2
-    matrix with eigenvalues 1 and α(1 − ηλ); u(∞) is the projection of (0, v_iᵀy) on the
-    eigenvalue-1 eigenvector (1, 1) along the other one.
+    As α → 1 with (1 − α)/η = γ it is kernel ridge regression H(H + γI)⁻¹ y
+    (docs/science/distillation.md#r3).
 
     Args:
       eigenvalues: (n,) λ_i.
@@ -525,10 +439,6 @@ def r3_soft_limit_filter(eigenvalues, alpha, eta):
     lam = jnp.asarray(eigenvalues)
     return eta * lam / (1.0 - alpha + alpha * eta * lam)
 
-
-# ---------------------------------------------------------------------------------------------
-# Rules by name (the CLI's and the studies' vocabulary)
-# ---------------------------------------------------------------------------------------------
 
 RULE_NAMES = ("plain", "r1", "r1-lag", "r2", "r3", "bootstrap", "xi", "ridge-rounds")
 """Rule families by name (the CLI's `--rule`, `studies.DistillConfig.rules`)."""
@@ -550,9 +460,8 @@ def rules_from_names(
 ) -> list[tuple[str, AffineRule]]:
     """Step rules for named rule families: [(label, rule)], plain GD always first.
 
-    Round-based names ('xi', 'ridge-rounds') are skipped here (`distill_rounds`); r2 is hard
-    by definition; `alphas` override every family's default α (DEFAULT_ALPHA), `betas` the
-    bootstrap β (DEFAULT_BETA); soft/hard choose the target variants.
+    Round-based names are skipped (`rounds_from_names`); `alphas` and `betas` override
+    DEFAULT_ALPHA and DEFAULT_BETA; soft/hard choose the variants (r2 is hard).
 
     Example:
       >>> [label for label, _ in rules_from_names(["r3"], hard=True, soft=False)]

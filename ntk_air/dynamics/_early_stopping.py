@@ -1,11 +1,8 @@
 """Early stopping in the kernel limit: the U-curve, its optimum, and distillation = early stopping.
 
-With noisy labels y = ŷ + e, linearized GD from u(0) fits the informative top modes first and the
-noise later, so ‖u(k) − ŷ‖ falls, reaches its early-stopping optimum, then climbs towards ‖e‖
-(docs/science/air.md, docs/science/dynamics.md). A student trained to convergence on an
-early-stopped teacher's outputs equals the teacher on every input
-(docs/science/distillation.md#early-stopped-teacher): distillation from an early-stopped teacher
-*is* early stopping. `noise_fit_horizon` chooses a step horizon that shows the whole curve.
+With noisy labels y = ŷ + e, ‖u(k) − ŷ‖ falls while the top modes are fitted, then climbs towards
+‖e‖ (docs/science/air.md); a student trained to convergence on an early-stopped teacher equals it
+(docs/science/distillation.md#early-stopped-teacher).
 
 Reference: Dong et al. arXiv 1910.01255; Li, Soltanolkotabi, Oymak arXiv 1903.11680.
 """
@@ -23,25 +20,15 @@ from ..spectral._eigen import Eigensystem
 from ..spectral._problem import LinearProblem, check_labels
 from ._linearized import (
     Trajectory,
-    _check_times,
     _flow_factors,
-    _gd_factors,
+    _gd_factors_checked,
     _predict_at,
     _trajectory,
     _user_trajectory,
     as_problem,
     fitted_fractions,
-    resolve_step_size,
+    log_spaced_steps,
 )
-
-__all__ = [
-    "UCurve",
-    "Distillation",
-    "u_curve",
-    "distill_from_early_stopped_teacher",
-    "noise_fit_horizon",
-    "NOISE_FIT_TARGET",
-]
 
 NOISE_FIT_TARGET = 0.99
 """Fraction of the fittable noise `noise_fit_horizon` waits for."""
@@ -75,8 +62,7 @@ def _u_curve(steps, factors, problem: LinearProblem):
     eig = problem.eig
     V = eig.eigenvectors
     r0 = V.T @ (problem.u0 - problem.y)
-    # u(k) − ŷ = (y − ŷ) + V r_k ⊙ Vᵀ(u0 − y); V is orthogonal, so the norm is taken in the
-    # eigenbasis at O(T n) cost with no product by V.
+    # u(k) − ŷ = (y − ŷ) + V r_k ⊙ Vᵀ(u0 − y): the norm in the eigenbasis, O(T n).
     noise_coeffs = V.T @ (problem.y - problem.y_clean)
     diff = noise_coeffs[None] + factors.residual[..., None] * r0[None]
     train_dist = jnp.sqrt(jnp.sum(diff**2, axis=(1, 2)))
@@ -120,9 +106,7 @@ def u_curve(
 ) -> UCurve:
     """The U-shaped curve ‖u(k) − ŷ‖₂ of GD on noisy labels y, and its early-stopping optimum.
 
-    u(k) = y + V(1 − ηΛ)^k Vᵀ(u(0) − y): it falls while the signal is fitted, reaches its
-    minimum (the best early stop), then climbs towards ‖e‖ as the noise e = y − ŷ is memorized.
-    On test points, ‖f_k(x_test) − ŷ_test‖ with f_k as in `dynamics.gd_predictor`.
+    u(k) = y + V(1 − ηΛ)^k Vᵀ(u(0) − y); on test points ‖f_k(x_test) − ŷ_test‖ (`gd_predictor`).
 
     Args:
       eig: decomposition of H (n × n), or a `LinearProblem` holding y, ŷ and the test data.
@@ -161,10 +145,7 @@ def u_curve(
         raise ValueError("y_clean (the ground truth ŷ) is required for the U-curve")
     if problem.kv_test is not None and problem.y_test_clean is None:
         raise ValueError("k_test_train was given without y_test_clean (needed for the test curve)")
-    lam = problem.eig.eigenvalues
-    eta = resolve_step_size(problem.eig, eta, force=force)
-    steps_arr, _ = _check_times(steps, lam.dtype, integer=True, name="steps")
-    factors = _gd_factors(lam, jnp.asarray(eta, lam.dtype), problem.eig.clamp_tol, steps_arr)
+    _, steps_arr, _, factors = _gd_factors_checked(problem.eig, steps, eta, force)
     curve = _u_curve(steps_arr, factors, problem)
     t = first_nonfinite(curve.train_dist)
     if t is not None:
@@ -202,11 +183,8 @@ def distill_from_early_stopped_teacher(
 ) -> Distillation:
     """Train a student to convergence on an early-stopped teacher's outputs; return both.
 
-    Teacher: GD on y for k steps, u_T = y + V(1 − ηΛ)^k Vᵀ(u(0) − y), f_T(x) on test points.
-    Student: same initialization, trained to convergence (k = ∞) on the targets u_T:
-    u_S = u_T on the training points (u_T − u(0) lies in the range of H) and
-    f_S(x) = f_0(x) + K(x, X) H⁺ (u_T − u(0)). In the linearized regime f_S = f_T on every
-    input: distillation from an early-stopped teacher *is* early stopping
+    Teacher: k GD steps on y, u_T = y + V(1 − ηΛ)^k Vᵀ(u(0) − y); student: from u(0) to convergence
+    on u_T, f_S(x) = f_0(x) + K(x, X) H⁺ (u_T − u(0)) = f_T(x) on every input
     (docs/science/distillation.md#early-stopped-teacher).
 
     Args:
@@ -233,11 +211,10 @@ def distill_from_early_stopped_teacher(
     if teacher_steps is None:
         raise ValueError("teacher_steps are required: where the teacher is stopped")
     problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
-    eig = problem.eig
-    eta = resolve_step_size(eig, eta, force=force)
-    lam, V = eig.eigenvalues, eig.eigenvectors
-    steps_arr, scalar = _check_times(teacher_steps, lam.dtype, integer=True, name="teacher_steps")
-    factors = _gd_factors(lam, jnp.asarray(eta, lam.dtype), eig.clamp_tol, steps_arr)
+    eta, steps_arr, scalar, factors = _gd_factors_checked(
+        problem.eig, teacher_steps, eta, force, "teacher_steps"
+    )
+    V = problem.eig.eigenvectors
     r0 = V.T @ (problem.u0 - problem.y)
     teacher = _trajectory(steps_arr, factors, V, problem.y, r0, problem.kv_test, problem.f0_test)
     train, test, residual_modes = _converged_students(teacher.train, problem)
@@ -247,22 +224,18 @@ def distill_from_early_stopped_teacher(
         test=test,
         residual_modes=residual_modes,
     )
-    eta_arr = jnp.asarray(eta, lam.dtype)
     return Distillation(
-        teacher=_user_trajectory(problem, teacher._replace(eta=eta_arr), scalar),
-        student=_user_trajectory(problem, student._replace(eta=eta_arr), scalar),
+        teacher=_user_trajectory(problem, teacher._replace(eta=eta), scalar),
+        student=_user_trajectory(problem, student._replace(eta=eta), scalar),
     )
 
 
 def noise_fit_horizon(
     eig: Eigensystem, y_clean, y_noisy, *, eta, force: bool = False, target=NOISE_FIT_TARGET
 ) -> float:
-    """A step horizon that shows the whole U-curve: 10^⌈log10(2k)⌉ with k the first step where
-    the noise's fitted fraction reaches `target` of its limit, F_e(k) ≥ target·F_e(∞) (F_y when
-    there is no noise), searched on a log grid up to 1e12.
-
-    When some mode has no limit (|1 − ηλ| ≥ 1: a forced η ≥ 2/λ_max, or a negative eigenvalue),
-    k is instead the step by which that mode has grown a millionfold (1000 if it only oscillates).
+    """A step horizon that shows the whole U-curve: 10^⌈log10(2k)⌉ ≤ 1e12, k the first step with
+    F_e(k) ≥ target·F_e(∞) (F_y without noise); where a mode has |1 − ηλ| ≥ 1, the step by which
+    it has grown a millionfold (1000 if it only oscillates).
 
     Args:
       eig: decomposition of H.
@@ -287,9 +260,7 @@ def noise_fit_horizon(
     if growth >= 1.0:
         k = np.log(1e6) / np.log(growth) if growth > 1.0 else 1e3
     else:
-        grid = np.concatenate(
-            [[0.0], np.unique(np.round(np.logspace(0, np.log10(MAX_STEP_CAP), 481)))]
-        )
+        grid = log_spaced_steps(MAX_STEP_CAP, 482)
         steps = np.concatenate([grid, [np.inf]])
         ff = fitted_fractions(eig, y_clean, y_noisy, steps, eta=eta, force=force)
         f = np.asarray(ff.noise)

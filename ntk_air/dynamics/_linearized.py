@@ -5,16 +5,9 @@ Linearized full-batch gradient descent on ½‖u − y‖² with step η, H = V 
   u(k) − y = (I − ηH)^k (u(0) − y),             f_k(x) − f_0(x) = K(x, X) V c(k),
   c(k) = φ_k(Λ) Vᵀ(y − u(0)),                   φ_k(λ) = (1 − (1 − ηλ)^k) / λ   (= ηk at λ = 0),
 
-because f_{k+1}(x) − f_k(x) = −η K(x, X)(u(k) − y) summed over s < k is a geometric series.
-Gradient flow replaces (1 − ηλ)^k by e^{−λt} and φ by (1 − e^{−λt})/λ (= t at λ = 0).
-Everything is diagonal in the eigenbasis: per time only O(n) factors are new, and the
-predictions are one matrix product with V (train) and with K(x_test, X) V (test), the latter
-precomputed once per predictor. No solve per time.
-
-Powers are computed stably: (1 − ηλ)^k = ±exp(k log|1 − ηλ|) with log|1 − ηλ| = log1p(−ηλ)
-for ηλ < 1 and log1p(ηλ − 2) for ηλ > 1 (negative base: the sign is (−1)^k, so GD steps must be
-integers), and 1 − (1 − ηλ)^k = −expm1(k log|1 − ηλ|) so that slowly fitted modes keep their
-relative precision. ηλ = 1 fits its mode in one step exactly.
+and gradient flow replaces (1 − ηλ)^k by e^{−λt}, φ by (1 − e^{−λt})/λ: per time O(n) new
+factors and one product with V and with K(x_test, X) V, no solve. Powers are computed stably as
+±exp(k log|1 − ηλ|) and −expm1(k log|1 − ηλ|) (a negative base needs whole steps k).
 """
 
 from __future__ import annotations
@@ -29,23 +22,6 @@ from .._checks import NonFiniteError, as_float_array, check_rank, first_nonfinit
 from ..spectral._eigen import Eigensystem, energy_per_mode_unchecked
 from ..spectral._problem import LinearProblem, check_labels, linear_problem
 
-__all__ = [
-    "ModeFactors",
-    "Trajectory",
-    "FittedFractions",
-    "resolve_step_size",
-    "check_step_size",
-    "gd_mode_factors",
-    "flow_mode_factors",
-    "gd_predictor",
-    "flow_predictor",
-    "gd_half_lives",
-    "flow_half_lives",
-    "fitted_fractions",
-    "log_spaced_steps",
-    "as_problem",
-]
-
 
 class ModeFactors(NamedTuple):
     """Per-mode factors of the closed-form dynamics at T times (a pytree)."""
@@ -57,11 +33,8 @@ class ModeFactors(NamedTuple):
 
 
 class Trajectory(NamedTuple):
-    """Predictions of the linearized network at T steps or times (a pytree).
-
-    Shapes with a trailing `[, C]` carry the columns of (n, C) targets (one-hot or regression).
-    A scalar step or time (or None = ∞) drops the leading T axis.
-    """
+    """Predictions of the linearized network at T steps or times (a pytree; a scalar time drops
+    the T axis; `[, C]` the columns of (n, C) targets)."""
 
     times: jax.Array  # (T,) steps k (GD) or times t (flow); inf = converged
     train: jax.Array  # (T, n[, C]) u(k), predictions on the training points
@@ -79,24 +52,21 @@ class FittedFractions(NamedTuple):
     noisy: jax.Array  # (T,) F_y(k)
 
 
-# ---------------------------------------------------------------------------------------------
-# Per-mode factors: the whole dynamics in the eigenbasis
-# ---------------------------------------------------------------------------------------------
-
-
-def _limit_factors(lam, converges, null):
-    """k, t = ∞: modes with λ > tol (and |1 − ηλ| < 1) fitted, null modes untouched, others NaN.
-
-    The null space is |λ| ≤ tol (the eigensystem's rounding level, `clamp_tol`): dividing by a
-    rounding-sized eigenvalue would turn noise into an arbitrarily large prediction.
-    """
+def _finite_or_limit(finite, factors, lam, tol, converges):
+    """The factors where the time is finite, else the limit k, t = ∞: converging modes fitted,
+    the null space |λ| ≤ tol (`clamp_tol`) untouched (pseudo-inverse), others NaN."""
+    null = jnp.abs(lam) <= tol
     nan = jnp.full_like(lam, jnp.nan)
     residual = jnp.where(converges, 0.0, jnp.where(null, 1.0, nan))
     fitted = jnp.where(converges, 1.0, jnp.where(null, 0.0, nan))
-    # Null modes of a PSD kernel have K(x, X) v = 0 for every x, so they add nothing on test
-    # points; the converged predictor is K(x, X) H⁺ (y − u0) (pseudo-inverse).
     weight = jnp.where(converges, 1.0 / jnp.where(converges, lam, 1.0), jnp.where(null, 0.0, nan))
-    return residual, fitted, weight
+    limit = (residual, fitted, weight)
+    return ModeFactors(*(jnp.where(finite, a, b) for a, b in zip(factors, limit, strict=True)))
+
+
+def _log_abs_base(x):
+    """log|1 − x|: log1p(−x) for x < 1, log1p(x − 2) for x > 1 (−inf at x = 1)."""
+    return jnp.log1p(jnp.where(x > 1, x - 2.0, -x))
 
 
 def _gd_factors_at(lam, eta, tol, k):
@@ -104,20 +74,13 @@ def _gd_factors_at(lam, eta, tol, k):
     x = eta * lam
     finite = jnp.isfinite(k)
     kf = jnp.where(finite, k, 0.0)
-    negative_base = x > 1
-    # log|1 − ηλ|: log1p(−ηλ) for ηλ < 1 (accurate for small ηλ), log1p(ηλ − 2) for ηλ > 1;
-    # −inf at ηλ = 1 (the mode is fitted in one step).
-    log_abs_base = jnp.log1p(jnp.where(negative_base, x - 2.0, -x))
-    k_log = jnp.where(kf == 0, 0.0, kf * log_abs_base)  # k = 0 gives 1 even where log is −inf
-    flip = negative_base & (jnp.mod(kf, 2.0) == 1.0)
+    k_log = jnp.where(kf == 0, 0.0, kf * _log_abs_base(x))  # k = 0 gives 1 even where log is −inf
+    flip = (x > 1) & (jnp.mod(kf, 2.0) == 1.0)
     residual = jnp.where(flip, -jnp.exp(k_log), jnp.exp(k_log))
     fitted = jnp.where(flip, 1.0 + jnp.exp(k_log), -jnp.expm1(k_log))
     null = lam == 0
     weight = jnp.where(null, eta * kf, fitted / jnp.where(null, 1.0, lam))
-    lim = _limit_factors(lam, (lam > tol) & (x < 2), jnp.abs(lam) <= tol)
-    return ModeFactors(
-        *(jnp.where(finite, a, b) for a, b in zip((residual, fitted, weight), lim, strict=True))
-    )
+    return _finite_or_limit(finite, (residual, fitted, weight), lam, tol, (lam > tol) & (x < 2))
 
 
 def _flow_factors_at(lam, tol, t):
@@ -129,10 +92,7 @@ def _flow_factors_at(lam, tol, t):
     fitted = -jnp.expm1(exponent)  # accurate when λt ≪ 1
     null = lam == 0
     weight = jnp.where(null, tf, fitted / jnp.where(null, 1.0, lam))
-    lim = _limit_factors(lam, lam > tol, jnp.abs(lam) <= tol)
-    return ModeFactors(
-        *(jnp.where(finite, a, b) for a, b in zip((residual, fitted, weight), lim, strict=True))
-    )
+    return _finite_or_limit(finite, (residual, fitted, weight), lam, tol, lam > tol)
 
 
 @jax.jit
@@ -172,12 +132,8 @@ def _check_times(times, dtype, *, integer: bool, name: str):
 
 
 def resolve_step_size(eig: Eigensystem, eta=None, *, force: bool = False):
-    """The GD step size η: default 1/λ_max; error when η ≤ 0 or η ≥ 2/λ_max (divergence).
-
-    Mode i evolves by (1 − ηλ_i)^k; it diverges when |1 − ηλ_i| ≥ 1, i.e. η ≥ 2/λ_max for the
-    top mode. `force=True` allows such η (the closed forms then show the divergence). Inside
-    jit/vmap (traced eigenvalues or η) the check is skipped and η is returned as an array, so
-    studies can be vmapped over kernels and step sizes.
+    """The GD step size η: default 1/λ_max; error when η ≤ 0 or η ≥ 2/λ_max, where the top mode
+    (1 − ηλ_max)^k diverges (unless `force`). Unchecked when traced.
 
     Args:
       eig: decomposition of H.
@@ -222,9 +178,8 @@ def check_step_size(lam_max: float, eta=None, *, force: bool = False) -> float:
 def gd_mode_factors(eig: Eigensystem, steps, *, eta=None, force: bool = False) -> ModeFactors:
     """Per-mode GD factors at T step counts: r = (1 − ηλ)^k, g = 1 − r, φ = g/λ.
 
-    Computed as ±exp(k·log|1 − ηλ|) and −expm1(k·log|1 − ηλ|) (see the module docstring);
-    k = inf gives the limit: r = 0, g = 1, φ = 1/λ for λ > tol and ηλ < 2; r = 1, g = φ = 0 on
-    the numerical null space |λ| ≤ tol = eig.clamp_tol (pseudo-inverse); NaN where no limit exists.
+    k = inf: r = 0, g = 1, φ = 1/λ for λ > clamp_tol and ηλ < 2; r = 1, g = φ = 0 on |λ| ≤
+    clamp_tol (pseudo-inverse); NaN where no limit exists.
 
     Args:
       eig: decomposition of H (n × n).
@@ -242,10 +197,7 @@ def gd_mode_factors(eig: Eigensystem, steps, *, eta=None, force: bool = False) -
 
     Reference: Arora et al. arXiv 1901.08584, Thm 4.1.
     """
-    eta = resolve_step_size(eig, eta, force=force)
-    lam = eig.eigenvalues
-    steps, _ = _check_times(steps, lam.dtype, integer=True, name="steps")
-    return _gd_factors(lam, jnp.asarray(eta, lam.dtype), eig.clamp_tol, steps)
+    return _gd_factors_checked(eig, steps, eta, force)[3]
 
 
 def flow_mode_factors(eig: Eigensystem, times) -> ModeFactors:
@@ -270,9 +222,11 @@ def flow_mode_factors(eig: Eigensystem, times) -> ModeFactors:
     return _flow_factors(lam, eig.clamp_tol, times)
 
 
-# ---------------------------------------------------------------------------------------------
-# Predictions on train and test points
-# ---------------------------------------------------------------------------------------------
+def _gd_factors_checked(eig: Eigensystem, steps, eta, force: bool, name: str = "steps"):
+    """(η, steps (T,), whether scalar, ModeFactors) of GD, η and the steps checked."""
+    eta = jnp.asarray(resolve_step_size(eig, eta, force=force), eig.eigenvalues.dtype)
+    steps, scalar = _check_times(steps, eig.eigenvalues.dtype, integer=True, name=name)
+    return eta, steps, scalar, _gd_factors(eig.eigenvalues, eta, eig.clamp_tol, steps)
 
 
 def _predict_at(factors: ModeFactors, V, y, r0, kv, f0_test):
@@ -327,10 +281,8 @@ def gd_predictor(
 ):
     """Closed-form linearized gradient descent: a pure function steps ↦ Trajectory.
 
-    u(k) = y + V (1 − ηΛ)^k Vᵀ(u(0) − y) on the training points and
-    f_k(x) = f_0(x) + K(x, X) V φ_k(Λ) Vᵀ(y − u(0)), φ_k(λ) = (1 − (1 − ηλ)^k)/λ, on test points,
-    which equals stepping u ← u − ηH(u − y), f ← f − ηK(x, X)(u − y) k times (loss ½‖u − y‖²).
-    K(x_test, X)V is computed once here; each call costs two matrix products, no solve.
+    u(k) = y + V (1 − ηΛ)^k Vᵀ(u(0) − y) and f_k(x) = f_0(x) + K(x, X) V φ_k(Λ) Vᵀ(y − u(0)),
+    φ_k(λ) = (1 − (1 − ηλ)^k)/λ: k steps of u ← u − ηH(u − y), f ← f − ηK(x, X)(u − y).
 
     Args:
       eig: decomposition of H = K(X, X) (n × n), or a `LinearProblem` (then y, u0, k_test_train,
@@ -343,9 +295,8 @@ def gd_predictor(
       force: allow a diverging η.
 
     Returns:
-      predict(steps=None) -> Trajectory (its `eta` field holds η): steps (T,) whole numbers ≥ 0
-      (inf allowed), a scalar step (no T axis), or None for k = ∞ (the pseudo-inverse
-      interpolant).
+      predict(steps=None) -> Trajectory (`eta` holds η): steps (T,) or scalar whole numbers ≥ 0,
+      or None for k = ∞ (the pseudo-inverse interpolant).
 
     Example:
       >>> predict = gd_predictor(eig, y, k_test_train=K_test_train)
@@ -356,17 +307,22 @@ def gd_predictor(
     Reference: Lee et al. arXiv 1902.06720 (linearized networks); Arora et al. arXiv 1901.08584.
     """
     problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
+    eta = jnp.asarray(resolve_step_size(problem.eig, eta, force=force), problem.dtype)
+    return _predictor(problem, lambda lam, tol, steps: _gd_factors(lam, eta, tol, steps), eta)
+
+
+def _predictor(problem: LinearProblem, factors_fn, eta=None):
+    """times ↦ Trajectory from factors_fn(λ, clamp_tol, times (T,)); GD (η given) or flow."""
     eig = problem.eig
-    eta = resolve_step_size(eig, eta, force=force)
     lam, V = eig.eigenvalues, eig.eigenvectors
     r0 = V.T @ (problem.u0 - problem.y)
-    eta_arr = jnp.asarray(eta, lam.dtype)
+    integer, name = (True, "steps") if eta is not None else (False, "times")
 
-    def predict(steps=None) -> Trajectory:
-        steps_arr, scalar = _check_times(steps, lam.dtype, integer=True, name="steps")
-        factors = _gd_factors(lam, eta_arr, eig.clamp_tol, steps_arr)
-        traj = _trajectory(steps_arr, factors, V, problem.y, r0, problem.kv_test, problem.f0_test)
-        return _user_trajectory(problem, traj._replace(eta=eta_arr), scalar)
+    def predict(times=None) -> Trajectory:
+        times_arr, scalar = _check_times(times, lam.dtype, integer=integer, name=name)
+        factors = factors_fn(lam, eig.clamp_tol, times_arr)
+        traj = _trajectory(times_arr, factors, V, problem.y, r0, problem.kv_test, problem.f0_test)
+        return _user_trajectory(problem, traj._replace(eta=eta), scalar)
 
     return predict
 
@@ -374,9 +330,8 @@ def gd_predictor(
 def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
     """Closed-form linearized gradient flow: a pure function times ↦ Trajectory.
 
-    du/dt = −H(u − y): u(t) = y + V e^{−Λt} Vᵀ(u(0) − y), and
-    f_t(x) = f_0(x) + K(x, X) V φ_t(Λ) Vᵀ(y − u(0)), φ_t(λ) = (1 − e^{−λt})/λ (expm1; t at λ = 0).
-    GD with step η for k steps approaches the flow at t = ηk as η → 0.
+    du/dt = −H(u − y): u(t) = y + V e^{−Λt} Vᵀ(u(0) − y), f_t(x) = f_0(x) + K(x, X) V φ_t(Λ)
+    Vᵀ(y − u(0)), φ_t(λ) = (1 − e^{−λt})/λ.
 
     Args:
       eig: decomposition of H (n × n), or a `LinearProblem`.
@@ -396,29 +351,13 @@ def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
     Reference: Jacot et al. arXiv 1806.07572; Lee et al. arXiv 1902.06720.
     """
     problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
-    eig = problem.eig
-    lam, V = eig.eigenvalues, eig.eigenvectors
-    r0 = V.T @ (problem.u0 - problem.y)
-
-    def predict(times=None) -> Trajectory:
-        times_arr, scalar = _check_times(times, lam.dtype, integer=False, name="times")
-        factors = _flow_factors(lam, eig.clamp_tol, times_arr)
-        traj = _trajectory(times_arr, factors, V, problem.y, r0, problem.kv_test, problem.f0_test)
-        return _user_trajectory(problem, traj, scalar)
-
-    return predict
-
-
-# ---------------------------------------------------------------------------------------------
-# AIR along training: half-lives and fitted fractions
-# ---------------------------------------------------------------------------------------------
+    return _predictor(problem, _flow_factors)
 
 
 def gd_half_lives(eig: Eigensystem, *, eta=None, force: bool = False) -> jax.Array:
-    """Steps for GD to fit half of each mode: k½(λ) = log(1/2) / log|1 − ηλ|.
+    """Steps for GD to fit half of each mode: k½(λ) = log(1/2) / log|1 − ηλ| (not rounded).
 
-    Real-valued (not rounded); 0 where ηλ = 1, inf where |1 − ηλ| ≥ 1 or λ ≤ eig.clamp_tol
-    (the numerical null space: never fitted).
+    0 where ηλ = 1, inf where |1 − ηλ| ≥ 1 or λ ≤ eig.clamp_tol (never fitted).
 
     Args:
       eig: decomposition of H.
@@ -438,9 +377,8 @@ def gd_half_lives(eig: Eigensystem, *, eta=None, force: bool = False) -> jax.Arr
     eta = resolve_step_size(eig, eta, force=force)
     lam = eig.eigenvalues
     x = eta * lam
-    log_abs_base = jnp.log1p(jnp.where(x > 1, x - 2.0, -x))
     fits = (lam > eig.clamp_tol) & (x < 2)
-    return jnp.where(fits, jnp.log(0.5) / jnp.where(fits, log_abs_base, -1.0), jnp.inf)
+    return jnp.where(fits, jnp.log(0.5) / jnp.where(fits, _log_abs_base(x), -1.0), jnp.inf)
 
 
 def flow_half_lives(eig: Eigensystem) -> jax.Array:
@@ -473,7 +411,7 @@ def fitted_fractions(
     """Fitted fraction of clean labels, noise and noisy labels after k GD steps (from u(0) = 0).
 
     F_z(k) = ‖g_k(H) z‖² / ‖z‖² = Σ_i g_k(λ_i)² ‖v_iᵀz‖² / ‖z‖², g_k(λ) = 1 − (1 − ηλ)^k
-    (flow: g_t(λ) = 1 − e^{−λt}). AIR: F_ŷ reaches ≈ 1 long before F_e does.
+    (flow: 1 − e^{−λt}).
 
     Args:
       eig: decomposition of H.
@@ -497,13 +435,11 @@ def fitted_fractions(
     n, dtype = eig.eigenvectors.shape[0], eig.eigenvalues.dtype
     y_clean = check_labels(y_clean, "y_clean", n, dtype)
     y_noisy = check_labels(y_noisy, "y_noisy", n, dtype, shape=y_clean.shape)
-    lam = eig.eigenvalues
-    steps_arr, _ = _check_times(steps, lam.dtype, integer=not flow, name="steps")
     if flow:
-        factors = _flow_factors(lam, eig.clamp_tol, steps_arr)
+        steps_arr, _ = _check_times(steps, dtype, integer=False, name="steps")
+        factors = _flow_factors(eig.eigenvalues, eig.clamp_tol, steps_arr)
     else:
-        eta = resolve_step_size(eig, eta, force=force)
-        factors = _gd_factors(lam, jnp.asarray(eta, lam.dtype), eig.clamp_tol, steps_arr)
+        _, steps_arr, _, factors = _gd_factors_checked(eig, steps, eta, force)
     return FittedFractions(steps_arr, *_fitted_fractions(eig, factors.fitted, y_clean, y_noisy))
 
 

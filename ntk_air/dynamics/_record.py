@@ -1,12 +1,7 @@
 """What a run records, and the one scan loop that records it (diffrax `SaveAt`-style).
 
-`Record(every, predictions, fn, at)` says which steps are recorded (k = 0, every, 2·every, …, and
-the last step; or exactly the steps `at`, e.g. log-spaced checkpoints) and what is recorded
-beyond the standard metrics: the training predictions u(k) (`predictions=True`) and any
-observable of your own, `fn(snapshot) -> pytree`, evaluated inside the compiled loop at each
-recorded step on a `Snapshot(step, u, target, test, params, labels, clean)`. `scan_blocks` is
-the loop shared by the kernel-limit engines (`ntk_air.distillation`) and the training of real
-networks (`ntk_air.networks`).
+`Record` says which steps are recorded and what beyond the standard metrics (u(k), an observable
+`fn(snapshot)` of your own); `scan_blocks` is the loop of the kernel-limit engines and networks.
 
     >>> rec = Record(every=10, fn=lambda s: jnp.mean(jnp.abs(s.u - s.target)))
     >>> rec.steps(25).tolist()
@@ -28,8 +23,6 @@ from jax import lax
 
 from .._checks import check_int
 
-__all__ = ["Record", "Snapshot", "scan_blocks", "record_steps"]
-
 
 class Snapshot(NamedTuple):
     """The state a `Record.fn` sees at a recorded step (arrays are (n, C); C = 1 for ±1 labels)."""
@@ -45,22 +38,12 @@ class Snapshot(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Record:
-    """Which steps a run records and what (static: part of the compiled program's key).
+    """Which steps a run records and what (static: part of the compiled program's key)."""
 
-    every: record at k = 0, every, 2·every, …, and at the last step.
-    predictions: also keep u(k) at every recorded step.
-    fn: `fn(snapshot: Snapshot) -> pytree` of arrays, an observable of your own, stacked over the
-      recorded steps in the run's `observed` field. Keep the same function object across calls to
-      reuse the compilation.
-    at: None, or the exact steps to record (non-negative ints, stored sorted and unique; each ≤ the
-      run's steps) instead of every `every`-th one — e.g. log-spaced checkpoints. The gaps between
-      them are data of one compiled loop (`scan_blocks`).
-    """
-
-    every: int = 1
-    predictions: bool = False
-    fn: Callable[[Snapshot], Any] | None = None
-    at: tuple[int, ...] | None = None
+    every: int = 1  # record at k = 0, every, 2·every, …, and at the last step
+    predictions: bool = False  # also keep u(k) at every recorded step
+    fn: Callable[[Snapshot], Any] | None = None  # fn(snapshot) -> pytree, stacked in `observed`
+    at: tuple[int, ...] | None = None  # or exactly these steps (stored sorted and unique)
 
     def __post_init__(self):
         check_int("record every", self.every, minimum=1)
@@ -100,13 +83,12 @@ def record_steps(steps: int, every: int) -> np.ndarray:
 
 
 def scan_blocks(advance, observe, state, *, steps: int, every: int, at=None):
-    """Observe at step 0, after each block of `every` steps, and after the remainder (or, with
-    `at`, exactly at the steps `at`, then run on to `steps`).
+    """Observe at step 0, after each block of `every` steps and after the remainder (or exactly at
+    the steps `at`, then run on to `steps`).
 
     Args:
-      advance: advance(state, r) -> state after r more steps (r is a static int; with `at`, the
-        gaps between recorded steps are a traced int32 scalar, e.g. the trip count of a
-        `lax.fori_loop`).
+      advance: advance(state, r) -> state after r more steps (r a static int; with `at`, a traced
+        int32 scalar).
       observe: observe(state) -> pytree of arrays.
       state: the initial state (a pytree).
       steps: total number of steps (a static int).

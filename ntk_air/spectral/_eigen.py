@@ -1,14 +1,8 @@
-"""The spectral core: decompose a kernel once, apply any function of its eigenvalues.
+"""The spectral core: decompose a kernel once, apply any function g of its eigenvalues.
 
-Every closed-form quantity in the toolkit (AIR spectra, gradient-descent and gradient-flow
-trajectories, self-distillation filters, ridge regression) is V g(Λ) Vᵀ z for some filter g,
-so one `Eigensystem` serves every time, target rule and hyperparameter.
-
-An `Eigensystem` holds m ≤ n columns. Dense (`eigensystem`): m = n, the whole spectrum. Top-k
-(`matfree.ritz_reduction`): the top k eigenpairs, then the Ritz pairs of K on the Krylov space
-of the labels (the Rayleigh–Ritz reduction of K to their span, in which the labels lie), and a
-`SpectrumRest` saying what the columns do not hold (trace, the eigensolver's residuals, the next
-eigenvalue). Every science function runs on either through the same code.
+Every closed form of the toolkit is V g(Λ) Vᵀ z. An `Eigensystem` holds m ≤ n columns: dense
+(`eigensystem`, m = n) or top-k (`ritz_reduction`: the top k eigenpairs, then Ritz pairs on the
+labels' Krylov space, and a `SpectrumRest`); every science function runs on either.
 """
 
 from __future__ import annotations
@@ -22,18 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import as_float_array, check_finite, check_rank, is_concrete
-
-__all__ = [
-    "Eigensystem",
-    "SpectrumRest",
-    "NegativeEigenvalueWarning",
-    "eigensystem",
-    "to_eigenbasis",
-    "from_eigenbasis",
-    "apply_spectral_filter",
-    "squared_coefficients",
-    "energy_per_mode_unchecked",
-]
 
 
 class NegativeEigenvalueWarning(UserWarning):
@@ -56,11 +38,10 @@ class SpectrumRest(NamedTuple):
 
 
 class Eigensystem(NamedTuple):
-    """H = V diag(λ) Vᵀ on m ≤ n columns (a pytree of arrays; `rest` None when dense).
+    """H = V diag(λ) Vᵀ on m ≤ n columns (a pytree; `rest` None when dense, m = n).
 
-    Dense (`rest` None): m = n, λ descending. Top-k (`rest` a `SpectrumRest`): the top k
-    eigenpairs first, then the Ritz pairs of the reduction (see the module docstring); H stands
-    for its Rayleigh–Ritz reduction V diag(λ) Vᵀ.
+    Top-k (`rest` a `SpectrumRest`): the top k eigenpairs, then the Ritz pairs of the reduction,
+    which then stands for H.
     """
 
     eigenvalues: jax.Array  # (m,) descending; tiny negatives within `clamp_tol` set to 0
@@ -117,11 +98,10 @@ def require_symmetric(K, name: str) -> None:
 
 
 def eigensystem(K, *, dtype=None, clamp_factor: float = 10.0, check_symmetric=True):
-    """Decompose a symmetric kernel matrix once, eigenvalues in descending order.
+    """Decompose a symmetric kernel matrix once: H = Σ_i λ_i v_i v_iᵀ, λ_1 ≥ … ≥ λ_n.
 
-    H = Σ_i λ_i v_i v_iᵀ, λ_1 ≥ … ≥ λ_n. Eigenvalues in (−tol, 0) with
-    tol = clamp_factor · n · eps · max|λ| are rounding and set to 0; anything more negative is
-    kept as is and reported with a `NegativeEigenvalueWarning` naming the most negative value.
+    Eigenvalues in (−tol, 0), tol = clamp_factor · n · eps · max|λ|, are rounding and set to 0;
+    more negative ones are kept and reported with a `NegativeEigenvalueWarning`.
 
     Args:
       K: (n, n) symmetric kernel matrix.

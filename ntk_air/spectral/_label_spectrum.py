@@ -1,14 +1,8 @@
 """AIR, measured: how the energy of a label vector spreads over the NTK's eigenmodes.
 
-With H = Σ_i λ_i v_i v_iᵀ (λ descending, one `Eigensystem`), every quantity here is a function of
-the coefficients c_i = v_iᵀ z and the eigenvalues, so one decomposition serves clean labels ŷ,
-noise e = y − ŷ and noisy labels y alike (docs/science/air.md#label-energy). Any target works: ±1
-labels, one-hot rows, or real-valued regression targets (n,) / (n, k). Matrices Z (n, C) are
-handled by summing over columns: ‖c_i‖² = Σ_c (v_iᵀ z_c)², ‖Z‖ the Frobenius norm, so the
-energies of a target sum to Σ_i ‖c_i‖² = ‖Z‖²_F (V orthonormal).
-
-Within a degenerate eigenspace the split of energy between individual modes depends on the
-(arbitrary) basis eigh returns; cumulative energies at the end of an eigenspace do not.
+Every quantity is a function of the coefficients c_i = v_iᵀz and the eigenvalues of one
+`Eigensystem`, for clean labels, noise and noisy labels alike (docs/science/air.md#label-energy).
+Targets (n, C) are summed over columns: ‖c_i‖² = Σ_c (v_iᵀz_c)², ‖Z‖ the Frobenius norm.
 """
 
 from __future__ import annotations
@@ -22,18 +16,6 @@ import jax.numpy as jnp
 from .._checks import is_concrete
 from ._eigen import Eigensystem, energy_per_mode_unchecked, squared_coefficients
 from ._problem import check_labels
-
-__all__ = [
-    "ENERGY_FRACTIONS",
-    "LabelSpectrum",
-    "AIRSpectra",
-    "energy_per_mode",
-    "modes_holding",
-    "kernel_target_alignment",
-    "kernel_complexity",
-    "label_spectrum",
-    "air_spectra",
-]
 
 ENERGY_FRACTIONS = (0.5, 0.9, 0.99)
 """Default energy fractions of `modes_holding` (50, 90 and 99 %)."""
@@ -66,11 +48,8 @@ class AIRSpectra(NamedTuple):
 
 
 def _modes_holding(cumulative, fractions, *, top_k: bool = False):
-    # Smallest k (1-based) with C(k) ≥ f is 1 + #{i : C_i < f}. A cumulative sum carries
-    # rounding of about n·eps, so C(k) within that of f counts as reaching it (in float64,
-    # 0.6 + 0.3 < 0.9); capped at n, since rounding can also leave C(n) a few ulps below 1.
-    # A zero z has NaN energies (0/0) and no such k: 0 says so (NaN compares False, giving 1).
-    # Over the top k of a larger spectrum (top_k) a fraction they do not hold is 0 too.
+    # 1 + #{i : C_i < f − n·eps} (a cumulative sum's rounding: 0.6 + 0.3 < 0.9), capped at n;
+    # 0 for a zero z (NaN energies) and, over the top k of a larger spectrum, for f not held.
     tol = cumulative.shape[0] * jnp.finfo(cumulative.dtype).eps
     below = jnp.sum(cumulative[None, :] < fractions[:, None] - tol, axis=1)
     k = jnp.minimum(below + 1, cumulative.shape[0])
@@ -92,8 +71,7 @@ def _complexity(eig, z, null_energy_factor):
     lam = eig.eigenvalues
     n = lam.shape[0]
     eps = jnp.finfo(lam.dtype).eps
-    # Modes at or below the clamping tolerance (or negative) are the numerical null space.
-    # z is "along" it when it carries more energy there than rounding of Vᵀz explains.
+    # z is along the numerical null space (λ ≤ clamp_tol) beyond what rounding of Vᵀz explains.
     null = lam <= eig.clamp_tol
     energy_in_null = jnp.sum(jnp.where(null, c2, 0.0))
     singular = energy_in_null > null_energy_factor * n * eps * jnp.sum(c2)
@@ -101,49 +79,35 @@ def _complexity(eig, z, null_energy_factor):
     return jnp.where(singular, jnp.inf, value)
 
 
-@functools.partial(jax.jit, static_argnames=("fractions",))
-def _topk_label_spectrum(v, z, fractions):
-    """Top-k statistics of z (v: the top-k eigenvectors, (n, k)); the tail from the projection
-    itself, accurate (and ≥ 0) even when tiny, unlike 1 − Σ p_i."""
-    coeffs = v.T @ z
-    norm2 = jnp.sum(z**2)
-    energy = (coeffs**2 if coeffs.ndim == 1 else jnp.sum(coeffs**2, axis=1)) / norm2
-    cumulative = jnp.cumsum(energy)
-    fr = jnp.asarray(fractions, dtype=energy.dtype)
-    nan = jnp.asarray(jnp.nan, energy.dtype)
-    return LabelSpectrum(
-        energy=energy,
-        cumulative=cumulative,
-        fractions=fr,
-        modes_holding=_modes_holding(cumulative, fr, top_k=True),
-        norm=jnp.sqrt(norm2),
-        alignment=nan,
-        complexity=nan,
-        tail=jnp.sum((z - v @ coeffs) ** 2) / norm2,
-    )
-
-
 def _spectrum(eig, z, fractions, null_energy_factor):
-    """The dense statistics, or the top-k ones when `eig` holds a reduction."""
-    if eig.rest is not None:
-        return _topk_label_spectrum(eig.top_k().eigenvectors, z, fractions)
-    return _label_spectrum_jit(eig, z, fractions, null_energy_factor)
+    """The dense statistics, or the top-k ones on the top-k columns when `eig` is a reduction."""
+    return _spectrum_jit(eig if eig.rest is None else eig.top_k(), z, fractions, null_energy_factor)
 
 
 @functools.partial(jax.jit, static_argnames=("fractions", "null_energy_factor"))
-def _label_spectrum_jit(eig, z, fractions, null_energy_factor):
+def _spectrum_jit(eig, z, fractions, null_energy_factor):
     energy = energy_per_mode_unchecked(eig, z)
     cumulative = jnp.cumsum(energy)
     fr = jnp.asarray(fractions, dtype=energy.dtype)
+    norm2 = jnp.sum(z**2)
+    top_k = eig.rest is not None
+    if top_k:  # alignment and complexity need the whole spectrum; the tail from the projection
+        v = eig.eigenvectors  # itself stays accurate (and ≥ 0) when tiny, unlike 1 − Σ p_i
+        alignment = complexity = jnp.asarray(jnp.nan, energy.dtype)
+        tail = jnp.sum((z - v @ (v.T @ z)) ** 2) / norm2
+    else:
+        alignment = _alignment(eig, z)
+        complexity = _complexity(eig, z, null_energy_factor)
+        tail = jnp.zeros((), energy.dtype)
     return LabelSpectrum(
         energy=energy,
         cumulative=cumulative,
         fractions=fr,
-        modes_holding=_modes_holding(cumulative, fr),
-        norm=jnp.sqrt(jnp.sum(z**2)),
-        alignment=_alignment(eig, z),
-        complexity=_complexity(eig, z, null_energy_factor),
-        tail=jnp.zeros((), energy.dtype),
+        modes_holding=_modes_holding(cumulative, fr, top_k=top_k),
+        norm=jnp.sqrt(norm2),
+        alignment=alignment,
+        complexity=complexity,
+        tail=tail,
     )
 
 
@@ -159,14 +123,11 @@ def _check_fractions(fractions):
 
 
 def energy_per_mode(eig: Eigensystem, z) -> jax.Array:
-    """Energy of labels z per eigenmode of H: p_i(z) = ‖v_iᵀ z‖² / ‖z‖².
-
-    For a matrix Z (n, C) (one-hot classes or k regression outputs): p_i = Σ_c (v_iᵀ z_c)² / ‖Z‖_F².
-    Σ_i p_i = 1 (V orthonormal), so ‖z‖² p_i is the energy of mode i and they sum to ‖z‖².
+    """Energy of labels z per eigenmode of H: p_i(z) = ‖v_iᵀ z‖² / ‖z‖², Σ_i p_i = 1.
 
     Args:
       eig: decomposition of H (n × n), eigenvalues descending.
-      z: (n,) labels or real targets, or (n, C) one-hot labels or real targets; nonzero.
+      z: (n,) or (n, C) labels or real targets; nonzero.
 
     Returns:
       (n,) energies in eigenvalue order.
@@ -187,9 +148,7 @@ def energy_per_mode(eig: Eigensystem, z) -> jax.Array:
 
 
 def modes_holding(energy, fractions=ENERGY_FRACTIONS) -> jax.Array:
-    """Number of top modes holding each fraction of the energy: min{k : C(k) ≥ f}.
-
-    C(k) within n·eps of f counts as reaching f (the rounding of a cumulative sum).
+    """Number of top modes holding each fraction of the energy: min{k : C(k) ≥ f − n·eps}.
 
     Args:
       energy: (n,) energies p_i in eigenvalue order (descending λ).
@@ -208,10 +167,8 @@ def modes_holding(energy, fractions=ENERGY_FRACTIONS) -> jax.Array:
 
 
 def kernel_target_alignment(eig: Eigensystem, z) -> jax.Array:
-    """Kernel-target alignment A(H, z) = ⟨H, zzᵀ⟩_F / (‖H‖_F ‖zzᵀ‖_F) ∈ [−1, 1].
-
-    Computed in the eigenbasis: ⟨H, ZZᵀ⟩_F = Σ_i λ_i ‖v_iᵀZ‖², ‖H‖_F = (Σ λ_i²)^½,
-    ‖ZZᵀ‖_F = ‖ZᵀZ‖_F (for a vector, ‖z‖²).
+    """Kernel-target alignment A(H, z) = ⟨H, zzᵀ⟩_F / (‖H‖_F ‖zzᵀ‖_F) = Σ_i λ_i ‖v_iᵀz‖² /
+    ((Σ λ_i²)^½ ‖zᵀz‖_F) ∈ [−1, 1].
 
     Args:
       eig: decomposition of H.
@@ -232,13 +189,10 @@ def kernel_target_alignment(eig: Eigensystem, z) -> jax.Array:
 
 
 def kernel_complexity(eig: Eigensystem, z, *, null_energy_factor: float = 100.0) -> jax.Array:
-    """Data-dependent complexity zᵀ H⁻¹ z = Σ_i ‖v_iᵀ z‖² / λ_i (Arora et al. 2019).
+    """Data-dependent complexity zᵀ H⁻¹ z = Σ_i ‖v_iᵀ z‖² / λ_i (tr(Zᵀ H⁻¹ Z) for matrices).
 
-    For one-hot Z: tr(Zᵀ H⁻¹ Z). Arora et al.'s generalization bound for the two-layer net is
-    √(2 yᵀ(H∞)⁻¹y / n). Modes with λ_i ≤ eig.clamp_tol (including any negative ones) form the
-    numerical null space. If z puts more than `null_energy_factor`·n·eps of its energy there, H is
-    singular along z and the result is **inf** (not an error, so it can live inside jit);
-    otherwise those modes are dropped (pseudo-inverse) and the sum runs over the others.
+    Modes with λ_i ≤ eig.clamp_tol are the numerical null space: inf when z puts more than
+    `null_energy_factor`·n·eps of its energy there, else they are dropped (pseudo-inverse).
 
     Args:
       eig: decomposition of H.
@@ -263,12 +217,10 @@ def kernel_complexity(eig: Eigensystem, z, *, null_energy_factor: float = 100.0)
 def label_spectrum(
     eig: Eigensystem, z, *, fractions=ENERGY_FRACTIONS, null_energy_factor: float = 100.0
 ) -> LabelSpectrum:
-    """All spectral statistics of labels z from one decomposition of H.
+    """All spectral statistics of labels z from one decomposition of H (`LabelSpectrum`).
 
-    energy p_i = ‖v_iᵀz‖²/‖z‖², cumulative C(k) = Σ_{i≤k} p_i, modes holding each fraction
-    min{k : C(k) ≥ f}, alignment ⟨H, zzᵀ⟩_F/(‖H‖_F‖zzᵀ‖_F), complexity zᵀH⁻¹z (inf if singular
-    along z; see `kernel_complexity`). A zero z gives NaN energies and alignment (0/0) and
-    modes_holding 0: it has no spectrum.
+    p_i = ‖v_iᵀz‖²/‖z‖², C(k) = Σ_{i≤k} p_i, min{k : C(k) ≥ f}, alignment and complexity as in
+    `kernel_target_alignment` and `kernel_complexity`; a zero z has NaN energies, modes_holding 0.
 
     Args:
       eig: decomposition of H (n × n).
@@ -299,9 +251,7 @@ def air_spectra(
 ) -> AIRSpectra:
     """Label spectra of clean labels ŷ, noise e = y − ŷ and noisy labels y, at once.
 
-    AIR (docs/science/air.md#label-energy): for real labels C_ŷ(k) reaches ≈ 1 within few modes
-    while the noise's C_e(k) grows roughly like k/n (flips inside K clusters put a fraction ≈ ρ, the
-    flip rate, of the noise's energy in the top K modes: the cluster means of e).
+    AIR (docs/science/air.md#label-energy): C_ŷ(k) reaches ≈ 1 within few modes, C_e(k) ≈ k/n.
 
     Args:
       eig: decomposition of H (n × n).

@@ -1,14 +1,9 @@
 """The Rayleigh–Ritz reduction: a top-k `Eigensystem` on which every science function runs.
 
-K ≈ V_kΛ_kV_kᵀ from `topk.topk_eigensystem` is extended by the Krylov space of the labels on the
-deflated operator (`deflated_krylov`, the one label-Krylov construction) and K is reduced to
-S = span(V_k, G) by Rayleigh–Ritz (`ritz_reduction`): an `eigen.Eigensystem` with m = k + r
-columns and a `SpectrumRest`. AIR, the dynamics, early stopping, the distillation engines and
-rounds then run on it unchanged (docs/science/air.md, "Top-k"): exactly along the top k modes,
-by the Galerkin approximation of the same dynamics on S for the rest; the labels themselves lie
-in S, so energies, distances and projections are exact.
-
-Science layer: imports `operators`, `topk`, `eigen` and `_checks` (core).
+K ≈ V_kΛ_kV_kᵀ (`topk_eigensystem`) is extended by the labels' Krylov space on the deflated
+operator (`deflated_krylov`) and K is reduced to S = span(V_k, G) by Rayleigh–Ritz
+(`ritz_reduction`): exact along the top k modes, the Galerkin approximation on S for the rest
+(docs/science/air.md#top-k).
 
 Reference: Saad, "Numerical Methods for Large Eigenvalue Problems" (2011), ch. 4 and 6;
 Golub & Meurant, "Matrices, Moments and Quadrature with Applications" (2010).
@@ -24,9 +19,7 @@ from .._checks import as_float_array, check_finite, check_int
 from .._tiling import matmul_precision
 from ._eigen import Eigensystem, SpectrumRest
 from ._operators import KernelOperator
-from ._topk import LabelKrylov, TopKEigensystem
-
-__all__ = ["ritz_reduction", "deflated_krylov"]
+from ._topk import LabelKrylov, TopKEigensystem, _gram_whitening
 
 
 def _labels(top: TopKEigensystem, z, name):
@@ -39,22 +32,15 @@ def _labels(top: TopKEigensystem, z, name):
 
 
 def _orthonormalize_with_products(b, kb):
-    """(B U Σ⁻¹, KB U Σ⁻¹) from the eigendecomposition of BᵀB, dropping rank-deficient
-    directions (their columns become 0)."""
-    gram = b.T @ b
-    s2, u = jnp.linalg.eigh(0.5 * (gram + gram.T))
-    keep = s2 > 100 * jnp.finfo(b.dtype).eps * jnp.max(s2)
-    inv = jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, s2, 1.0)), 0.0)
-    t = u * inv[None, :]
+    """(B U Σ⁻¹, KB U Σ⁻¹) from BᵀB = UΣ²Uᵀ; rank-deficient directions become zero columns."""
+    t, _ = _gram_whitening(b)
     return b @ t, kb @ t
 
 
 @jax.jit
 def _deflated_space(v, lam, basis, products):
-    """G: orthonormal basis of (I − VVᵀ)L; M = GᵀKG; N = leakᵀleak, leak = (I − GGᵀ)PKG.
-
-    All from the stored products K L (and K V ≈ VΛ, exact up to the eigen residuals).
-    """
+    """G: orthonormal basis of (I − VVᵀ)L; M = GᵀKG; N = leakᵀleak, leak = (I − GGᵀ)PKG (from
+    the stored products K L, and K V ≈ VΛ)."""
     a = v.T @ basis  # (k, r)
     b = basis - v @ a
     kb = products - v @ (lam[:, None] * a)
@@ -71,10 +57,8 @@ def deflated_krylov(op: KernelOperator, top: TopKEigensystem, start, steps: int)
     """Block Krylov space of P·start on the deflated operator PKP (P = I − V_kV_kᵀ), with its
     products K·basis: at most `steps` passes over K of width C (the columns of start).
 
-    Every block is orthogonalized against V_k and all earlier blocks (twice) before the next
-    product, so the space keeps growing at full rank: the tail of a matrix function is resolved
-    as far as the passes go. It stops early on an invariant subspace (then exact), and is empty
-    when V_k already spans the start (k = n).
+    Each block is orthogonalized (twice) against V_k and the earlier blocks; the space stops
+    early on an invariant subspace and is empty when V_k spans the start.
 
     Args:
       op: the square kernel operator (n × n). top: its top-k eigensystem.
@@ -101,8 +85,7 @@ def deflated_krylov(op: KernelOperator, top: TopKEigensystem, start, steps: int)
                 w = w - b @ (b.T @ w)
         if float(jnp.max(jnp.linalg.norm(w, axis=0))) <= 1e-12 * max(scale, 1e-300):
             return None
-        # Fixed width C (rank-deficient columns become arbitrary orthonormal directions, still a
-        # valid Rayleigh–Ritz space; `ritz_reduction` drops what is dependent).
+        # Fixed width C: dependent columns stay valid (`ritz_reduction` drops them).
         return jnp.linalg.qr(w)[0]
 
     with matmul_precision("highest"):
@@ -128,18 +111,14 @@ def ritz_reduction(
 ) -> Eigensystem:
     """The Rayleigh–Ritz reduction of K to S = span(V_k, Krylov space of the labels), no pass.
 
-    S = span(V_k) ⊕ span(G), G an orthonormal basis of (I − V_kV_kᵀ)L, L the Krylov space
-    `deflated_krylov` built with its products K·L. The compression M = GᵀKG (from the stored
-    products) is diagonalized, M = UΘUᵀ; the reduction is K_S = V_kΛ_kV_kᵀ + (GU)Θ(GU)ᵀ.
-    Everything in the Krylov start (the labels y and ŷ) lies in S exactly, so energies,
-    distances and projections are exact; the dynamics are the Galerkin approximation on S,
-    exact on the top k modes.
+    G an orthonormal basis of (I − V_kV_kᵀ)L, L from `deflated_krylov`; M = GᵀKG = UΘUᵀ from the
+    stored products; K_S = V_kΛ_kV_kᵀ + (GU)Θ(GU)ᵀ. The Krylov start (y, ŷ) lies in S exactly.
 
     Args:
       top: `topk.topk_eigensystem(op, k)`.
       krylov: `deflated_krylov(op, top, Y, s)`.
-      steps: use only the first s' ≤ s Krylov blocks (default all): the difference between
-        results on s' < s and s blocks estimates the error of the tail.
+      steps: use only the first s' ≤ s Krylov blocks (default all; the difference estimates the
+        error of the tail).
       trace: tr K, kept in `rest` (NaN when unknown).
 
     Returns:

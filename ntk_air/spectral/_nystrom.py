@@ -1,12 +1,7 @@
 """Approximate top eigenpairs of a kernel from landmark rows: the Nyström approximation.
 
-K̂ = C W⁻¹ Cᵀ with C = K(X, X_S) (n × m) for m landmark rows S and W = K(X_S, X_S): one n × m
-kernel block, never a pass over K, and O(n m²) dense algebra. K − K̂ is positive semidefinite
-(the Schur complement of W), so every eigenvalue of K̂ is at most the matching eigenvalue of K
-(Weyl); with every row a landmark K̂ = K. Accurate on the modes m rows resolve, which makes it
-a cheap preconditioner for ridge systems (K + δI)α = y (`predict.ridge_solve`).
-
-Core layer: imports only `operators`, `_checks` and `_tiling`.
+K̂ = C W⁻¹ Cᵀ, C = K(X, X_S) (n × m) for m landmark rows S, W = K(X_S, X_S): one n × m block
+and O(n m²) algebra. K − K̂ ⪰ 0, so λ_i(K̂) ≤ λ_i(K); a cheap preconditioner for ridge systems.
 
 Reference: Williams & Seeger, NeurIPS 2000; Frangella, Tropp & Udell, arXiv 2110.02820
 (Nyström preconditioning); Rudi, Carratino & Rosasco, arXiv 1705.10958 (FALKON).
@@ -24,14 +19,11 @@ from .._checks import check_int
 from .._tiling import matmul_precision
 from ._operators import kernel_operator
 
-__all__ = ["NystromEigensystem", "nystrom_eigensystem"]
-
 
 class NystromEigensystem(NamedTuple):
-    """The top eigenpairs of the Nyström approximation K̂ of K (a pytree).
+    """The top eigenpairs of the Nyström approximation K̂ of K (a pytree; no residuals).
 
-    Duck-compatible with `TopKEigensystem` where a preconditioner needs it (eigenvalues,
-    eigenvectors, next_eigenvalue); there are no residuals, since no pass over K is made.
+    Duck-compatible with `TopKEigensystem` where a preconditioner needs it.
     """
 
     eigenvalues: jax.Array  # (r,) λ̂_1 ≥ … ≥ λ̂_r of K̂, each ≤ λ_i(K)
@@ -52,11 +44,8 @@ def nystrom_eigensystem(
 ) -> NystromEigensystem:
     """Top-`rank` eigenpairs of K̂ = C W⁻¹ Cᵀ from m landmark rows drawn uniformly at random.
 
-    With W + νI = LLᵀ (ν = eps·tr(W), a shift that keeps the Cholesky factor finite when W
-    is singular, e.g. for repeated rows) and B = C L⁻ᵀ, K̂ = BBᵀ: its eigenpairs come from
-    the m × m matrix BᵀB = L⁻¹(CᵀC)L⁻ᵀ, the eigenvectors are B v_i/σ_i = C (L⁻ᵀ v_i/σ_i).
-    Memory: the n × m array C and the (n, rank) eigenvectors; time: m/n of a pass over K plus
-    O(n m²).
+    With W + νI = LLᵀ (ν = eps·tr(W): W may be singular) and B = C L⁻ᵀ, K̂ = BBᵀ: eigenpairs
+    from the m × m matrix BᵀB = L⁻¹(CᵀC)L⁻ᵀ, eigenvectors C (L⁻ᵀ v_i/σ_i).
 
     Args:
       kernel_fn: a `kernels.PairwiseKernelFn`.

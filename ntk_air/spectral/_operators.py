@@ -1,24 +1,12 @@
 """The kernel as an operator: K·V tile by tile, never holding K (core layer).
 
-A `KernelOperator` maps an (n2, b) block V to K(x1, x2)·V (n1, b). K is evaluated in (t × t)
-tiles inside one compiled program, each tile exactly once per block product, and multiplied
-into V at once; peak memory is the tiles plus O((n1 + n2)·b), never n1·n2. Three kernel kinds:
-
-* a `kernels.PairwiseKernelFn` (the native H∞ and FC NNGP/NTK, the neural-tangents backend's
-  stax kernels, any `from_pairwise` kernel): tiles are `kernel_fn.block_fn(a, b)`;
-* the empirical NTK of `apply_fn(params, x)`: K V = J₁ (J₂ᵀ V) by one vjp and one jvp per row
-  tile (`empirical_kernel_operator`), never a Jacobian;
-* a dense matrix (`matrix_operator`), for tests and for n small enough to hold K.
-
-Devices and hosts. The work is spread over a `jax.sharding.Mesh` (default: every device of
-every process, one axis). A square symmetric operator hands each device an equal share of the
-upper-triangle tile pairs (i ≤ j): every off-diagonal tile serves both K_ij V_j and K_ijᵀ V_i,
-which halves the kernel evaluations, and the partial products are summed over devices. A
-rectangular operator (e.g. K(x_test, X)) hands each device an equal share of the rows. There is no
-divisibility rule: rows are padded (repeating the last row, so padded kernel entries stay finite)
-and the padded rows of V are zero. With several processes (`jax.distributed.initialize` first),
-every process passes the same x and V and receives the same K·V; each process's devices compute
-their share of the tiles.
+A `KernelOperator` maps an (n2, b) block V to K(x1, x2)·V (n1, b), each (t × t) tile of K
+evaluated once per product inside one compiled program: memory O(t² + (n1 + n2)·b), never n1·n2.
+Tiles come from a `kernels.PairwiseKernelFn`, from the empirical NTK (K V = J₁ (J₂ᵀ V), one vjp
+and one jvp per tile) or from a matrix. Over a `jax.sharding.Mesh` a symmetric operator shares
+the upper-triangle tile pairs (each off-diagonal tile serves K_ij V_j and K_ijᵀ V_i), a
+rectangular one the rows; rows are padded by repeating the last one. With several processes each
+passes the same x and V and receives the same K·V.
 
 Reference: KeOps (Charlier et al., arXiv 2004.11127) for matrix-free kernel reductions; Adlam et
 al., arXiv 2303.14186 for neural-tangents kernels at millions of examples.
@@ -42,21 +30,7 @@ from .._checks import as_float_array, as_float_tree, check_finite, resolve_dtype
 from .._tiling import check_tile_size, matmul_precision, pad_rows
 from ..kernels._kernel_fn import Kernel, PairwiseKernelFn
 
-__all__ = [
-    "KernelOperator",
-    "DEFAULT_TILE",
-    "device_mesh",
-    "kernel_operator",
-    "empirical_kernel_operator",
-    "matrix_operator",
-    "kernel_diagonal",
-    "tile_geometry",
-    "with_float64_products",
-]
-
-# Rows per tile when the kernel function fixes none. On the 2-core CPU a symmetric pass of H∞
-# (n = 8192, b = 129, float64) cost 18.4 ns per kernel entry at 1024 and 22 at 2048 (tiles that
-# stay in cache); accelerators want larger tiles (benchmarks/scale.py --tile).
+# Measured on the 2-core CPU (benchmarks/scale.py --tile); accelerators want larger tiles.
 DEFAULT_TILE = 1024
 """Rows per kernel tile when neither the caller nor the kernel function gives one."""
 _AXIS = "devices"
@@ -64,12 +38,7 @@ _OUTPUT_REDUCTIONS = ("mean", "sum")
 
 
 def _shard_map(f, mesh, in_specs, out_specs):
-    """`shard_map` through the public API of this JAX, replication checks off.
-
-    The tile loops start their accumulators from device-invariant zeros and end them
-    device-varying; jax ≥ 0.7 would need `lax.pcast` to say so, older versions `check_rep`.
-    Outputs are made replicated explicitly (psum or all_gather), so the check adds nothing.
-    """
+    """`shard_map` of this JAX with replication checks off (outputs are psum'd or gathered)."""
     sm = getattr(jax, "shard_map", None)
     if sm is not None:
         return sm(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
@@ -99,12 +68,8 @@ def tile_geometry(n: int, tile: int, parts: int = 1) -> tuple[int, int]:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class KernelOperator:
-    """K as a linear map: `op(V)` = K·V for V (n2,) or (n2, b), computed tile by tile.
-
-    Fields describe the operator; `apply` is the pure function (n2, b) → (n1, b) on arrays of
-    `dtype` (already validated). Calling the operator validates V, casts it, and returns a
-    single-device array (the same on every process).
-    """
+    """K as a linear map: `op(V)` = K·V for V (n2,) or (n2, b), validated and cast; `apply` is the
+    unchecked (n2, b) → (n1, b) map on arrays of `dtype`."""
 
     apply: Callable  # V (n2, b) -> K V (n1, b)
     shape: tuple  # (n1, n2)
@@ -136,14 +101,8 @@ class KernelOperator:
 
 
 def with_float64_products(op: KernelOperator) -> KernelOperator:
-    """The same operator with float64 products: its tiles stay in op's dtype (V is rounded to it
-    for the product), the solver that calls it keeps float64 arithmetic.
-
-    The mixed precision of large spectra: float32 tiles cost about 2.5x less than float64 ones
-    on the 2-core CPU (H∞, blocks of 64 columns), while orthogonalization and Rayleigh–Ritz stay
-    in float64. The products carry float32 rounding (`tile_eps`): a solver stopping at a
-    residual must ask for one above √n·tile_eps·‖K‖. Needs `jax_enable_x64`.
-    """
+    """The same operator with float64 products of its tiles in op's dtype (needs x64): cheap
+    float32 tiles under float64 arithmetic; residuals stop above √n·tile_eps·‖K‖."""
     if not jax.config.jax_enable_x64:
         raise ValueError("float64 products need jax_enable_x64 (jax.config.update)")
     if jnp.dtype(op.dtype) == jnp.float64:
@@ -154,11 +113,6 @@ def with_float64_products(op: KernelOperator) -> KernelOperator:
         dtype=jnp.dtype(jnp.float64),
         tile_dtype=op.dtype,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Placement: global arrays on the mesh, a local result on every process
-# ---------------------------------------------------------------------------------------------
 
 
 def _place(mesh: Mesh, a, spec: P):
@@ -175,11 +129,6 @@ def _local(a):
     if isinstance(a, jax.core.Tracer) or len(a.sharding.device_set) == 1:
         return a  # traced (inside a caller's jit) or already local
     return a.addressable_data(0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Tile loops (traced inside jit / shard_map)
-# ---------------------------------------------------------------------------------------------
 
 
 def _ntk_of(block_fn, which):
@@ -209,18 +158,14 @@ def _rows_times_v(tile_fn, xr, xc, vc, dtype):
 
 
 def _pairs_times_v(tile_fn, pi, pj, w, xt, vt, dtype):
-    """Σ over tile pairs (i, j), i ≤ j, weight w ∈ {0, 1}: out_i += K_ij V_j, out_j += K_ijᵀ V_i.
-
-    Diagonal pairs (i = j) add only the first term. Returns the (T, t, b) partial product.
-    """
+    """Σ over tile pairs i ≤ j, weight w ∈ {0, 1}: out_i += K_ij V_j, out_j += K_ijᵀ V_i (i ≠ j)."""
 
     def body(out, inp):
         i, j, wij = inp
         kij = tile_fn(xt[i], xt[j]).astype(dtype)
         out = out.at[i].add(kij @ (wij * vt[j]))
         off = jnp.where(i == j, 0.0, wij).astype(dtype)
-        # K_ijᵀ V_i as a contraction over the tile's first axis: written `kij.T @ v`, XLA CPU
-        # materializes the transposed tile (a second pass over t² entries).
+        # A contraction over the tile's first axis: `kij.T @ v` materializes the transpose on CPU.
         kt_v = lax.dot_general(kij, off * vt[i], (((0,), (0,)), ((), ())))
         return out.at[j].add(kt_v), None
 
@@ -239,11 +184,6 @@ def _pair_schedule(n_tiles: int, parts: int):
     return i, j, w
 
 
-# ---------------------------------------------------------------------------------------------
-# Pairwise kernel functions
-# ---------------------------------------------------------------------------------------------
-
-
 def _as_tiles(x, n_tiles, rows):
     return pad_rows(x, n_tiles * rows).reshape(n_tiles, rows, *x.shape[1:])
 
@@ -252,9 +192,18 @@ def _pad_v(v, total):
     return jnp.pad(v, ((0, total - v.shape[0]), (0, 0)))
 
 
-def _tiled_apply(program, args, mesh, v_tiles, v_rows, v_spec, out_rows, n, precision):
-    """op(V): V padded to (v_tiles, v_rows, b) tiles (placed by `v_spec` on several devices), the
-    compiled `program(*args, tiles)`, its (out_rows, b) result trimmed to the n true rows."""
+def _tiled_apply(local, args, specs, mesh, v_tiles, v_rows, v_spec, out_rows, n, precision):
+    """op(V): V padded to (v_tiles, v_rows, b) tiles, `local(*args, tiles)` compiled (shard_mapped
+    with `specs` and `v_spec` on several devices), its result trimmed to the n true rows."""
+    if mesh.devices.size == 1:
+        program = jax.jit(local)
+        args = jax.tree_util.tree_map(jnp.asarray, args)
+    else:
+        program = jax.jit(_shard_map(local, mesh, (*specs, v_spec), P()))
+        args = [
+            jax.tree_util.tree_map(lambda a, s=s: _place(mesh, a, s), a)
+            for a, s in zip(args, specs, strict=True)
+        ]
 
     def apply(v):
         vt = _pad_v(v, v_tiles * v_rows).reshape(v_tiles, v_rows, v.shape[1])
@@ -282,20 +231,8 @@ def _symmetric_apply(tile_fn, x, mesh, tile, dtype, precision):
         partial = _pairs_times_v(tile_fn, pi, pj, w, xt, vt, dtype)
         return partial if parts == 1 else lax.psum(partial, _AXIS)
 
-    if parts == 1:
-        program = jax.jit(local)
-        args = (jnp.asarray(pi), jnp.asarray(pj), jnp.asarray(w), xt)
-    else:
-        specs = (P(_AXIS), P(_AXIS), P(_AXIS), P(), P())
-        program = jax.jit(_shard_map(local, mesh, specs, P()))
-        args = (
-            _place(mesh, pi, P(_AXIS)),
-            _place(mesh, pj, P(_AXIS)),
-            _place(mesh, w, P(_AXIS)),
-            _place(mesh, xt, P()),
-        )
-
-    return _tiled_apply(program, args, mesh, n_tiles, rows, P(), n_tiles * rows, n, precision)
+    args, specs = (pi, pj, w, xt), (P(_AXIS), P(_AXIS), P(_AXIS), P())
+    return _tiled_apply(local, args, specs, mesh, n_tiles, rows, P(), n_tiles * rows, n, precision)
 
 
 def _rectangular_apply(tile_fn, x1, x2, mesh, tile, dtype, precision):
@@ -311,15 +248,9 @@ def _rectangular_apply(tile_fn, x1, x2, mesh, tile, dtype, precision):
         out = _rows_times_v(tile_fn, xr, xc, vc, dtype)
         return out if parts == 1 else lax.all_gather(out, _AXIS, tiled=True)
 
-    if parts == 1:
-        program = jax.jit(local)
-        args = (xr, xc)
-    else:
-        program = jax.jit(_shard_map(local, mesh, (P(_AXIS), P(), P()), P()))
-        args = (_place(mesh, xr, P(_AXIS)), _place(mesh, xc, P()))
-
     out_rows = parts * r_tiles * r_rows
-    return _tiled_apply(program, args, mesh, c_tiles, c_rows, P(), out_rows, n1, precision)
+    specs = (P(_AXIS), P())
+    return _tiled_apply(local, (xr, xc), specs, mesh, c_tiles, c_rows, P(), out_rows, n1, precision)
 
 
 def _resolve_tile(tile_size, fallback: int | None) -> int:
@@ -341,9 +272,8 @@ def kernel_operator(
 ) -> KernelOperator:
     """K(x1, x2) as an operator V ↦ K·V, evaluated tile by tile from `kernel_fn.block_fn`.
 
-    (K V)_i = Σ_j K(x1_i, x2_j) V_j, with K(a, b) = kernel_fn.block_fn(a, b).ntk (or `.nngp`)
-    on (t × t) tiles; every tile is computed once per product, in the kernel function's dtype
-    and matmul precision, and never stored beyond the tile.
+    (K V)_i = Σ_j K(x1_i, x2_j) V_j, K(a, b) = kernel_fn.block_fn(a, b).ntk (or `.nngp`) on
+    (t × t) tiles, each computed once per product in the kernel function's dtype and precision.
 
     Args:
       kernel_fn: a `kernels.PairwiseKernelFn` (`from_pairwise`, `two_layer_relu_kernel_fn`,
@@ -410,14 +340,8 @@ def kernel_operator(
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Dense matrices
-# ---------------------------------------------------------------------------------------------
-
-
 def kernel_diagonal(kernel_fn: PairwiseKernelFn, x, *, which: str = "ntk", batch: int = 1024):
-    """K(x_i, x_i) for every row: n kernel evaluations (1 × 1 tiles, `batch` at a time), never
-    the matrix. Its sum is tr K, e.g. for a ridge on the kernel's scale without the spectrum.
+    """K(x_i, x_i) for every row: n kernel evaluations (1 × 1 tiles, `batch` at a time).
 
     Example:
       >>> float(kernel_diagonal(kernels.two_layer_relu_kernel_fn(), x)[0])   # unit rows: 1/2
@@ -433,8 +357,6 @@ def kernel_diagonal(kernel_fn: PairwiseKernelFn, x, *, which: str = "ntk", batch
 
 def matrix_operator(K, *, mesh: Mesh | None = None, dtype=None) -> KernelOperator:
     """A kernel matrix already in memory, as a `KernelOperator` (rows shared over the mesh).
-
-    For tests and for n small enough to hold K; the matrix-free solvers accept it unchanged.
 
     Args:
       K: (n1, n2) matrix. mesh: devices (default all). dtype: default follows K.
@@ -455,20 +377,13 @@ def matrix_operator(K, *, mesh: Mesh | None = None, dtype=None) -> KernelOperato
     mesh = device_mesh() if mesh is None else mesh
     parts = mesh.devices.size
     rows = -(-n1 // parts)
-    if parts == 1:
-        program = jax.jit(lambda k, v: k @ v)
-        kp = K
-    else:
-        gathered = lambda k, v: lax.all_gather(k @ v, _AXIS, tiled=True)  # noqa: E731
-        program = jax.jit(_shard_map(gathered, mesh, (P(_AXIS), P()), P()))
-        kp = _place(mesh, jnp.pad(K, ((0, parts * rows - n1), (0, 0))), P(_AXIS))
 
-    def apply(v):
-        if parts > 1:
-            v = _place(mesh, v, P())
-        with matmul_precision("highest"):
-            return _local(program(kp, v))[:n1]
+    def local(k, vt):
+        out = k @ vt[0]
+        return out if parts == 1 else lax.all_gather(out, _AXIS, tiled=True)
 
+    kp = K if parts == 1 else jnp.pad(K, ((0, parts * rows - n1), (0, 0)))
+    apply = _tiled_apply(local, (kp,), (P(_AXIS),), mesh, 1, n2, P(), parts * rows, n1, "highest")
     diag = jnp.diag(K) if symmetric else None
     return KernelOperator(
         apply=apply,
@@ -482,22 +397,14 @@ def matrix_operator(K, *, mesh: Mesh | None = None, dtype=None) -> KernelOperato
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# The empirical NTK: K V = J₁ (J₂ᵀ V), by vjp and jvp over row tiles
-# ---------------------------------------------------------------------------------------------
-
-
 def _outputs(apply_fn, params, x):
     out = apply_fn(params, x)
     return out[:, None] if out.ndim == 1 else out
 
 
 def _empirical_local(apply_fn, params, xr, xc, vc, scale, parts, dtype):
-    """Rows xr (R, t, ...), columns xc (C, s, ...), V tiles vc (C, s, b) → (R, t, b).
-
-    G_a = Σ_c J_a(xc_c)ᵀ vc_c (one vjp per column tile, per output a and column of V), summed over
-    devices; then (K V)_r = scale · Σ_a J_a(xr_r) G_a (one jvp per row tile).
-    """
+    """(K V)_r = scale · Σ_a J_a(xr_r) G_a, G_a = Σ_c J_a(xc_c)ᵀ vc_c: (R, t, ...) rows,
+    (C, s, ...) columns, (C, s, b) V tiles → (R, t, b)."""
     n_out = _outputs(apply_fn, params, xc[0][:1]).shape[1]
     b = vc.shape[-1]
     eye = jnp.eye(n_out, dtype=dtype)
@@ -537,10 +444,8 @@ def empirical_kernel_operator(
 ) -> KernelOperator:
     """The empirical NTK Θ(x1, x2) = J(x1) J(x2)ᵀ as an operator: Θ V = J₁ (J₂ᵀ V), no Jacobian.
 
-    For outputs f(params, x) ∈ R^A: Θ_ij = s Σ_a ∇_p f_a(x1_i)·∇_p f_a(x2_j), s = 1/A ('mean',
-    ntk_air.empirical's default) or 1 ('sum'); scalar outputs have A = 1. J₂ᵀ V is one vjp per
-    column tile (b·A cotangents, vmapped), J₁(·) one linearized jvp per row tile, so the
-    parameters are held b·A times, the per-example Jacobians never.
+    Θ_ij = s Σ_a ∇_p f_a(x1_i)·∇_p f_a(x2_j) for outputs f ∈ R^A, s = 1/A ('mean') or 1 ('sum'):
+    one vjp per column tile and one jvp per row tile; the parameters are held b·A times.
 
     Args:
       apply_fn: f(params, x) -> (n,) or (n, A); pure and jit-compatible.
@@ -597,21 +502,19 @@ def empirical_kernel_operator(
         out = local(params, xr, xc, vc)
         return out if parts == 1 else lax.all_gather(out, _AXIS, tiled=True)
 
-    if parts == 1:
-        program = jax.jit(body)
-        args = (params, xr, xc)
-    else:
-        specs = (P(), P(_AXIS), P(_AXIS), P(_AXIS))
-        program = jax.jit(_shard_map(body, mesh, specs, P()))
-        args = (
-            jax.tree_util.tree_map(lambda p: _place(mesh, p, P()), params),
-            _place(mesh, xr, P(_AXIS)),
-            _place(mesh, xc, P(_AXIS)),
-        )
     n1, n2 = x1.shape[0], x2.shape[0]
-    out_rows = parts * r_tiles * r_rows
-    v_tiles = parts * c_tiles
-    apply = _tiled_apply(program, args, mesh, v_tiles, c_rows, P(_AXIS), out_rows, n1, "highest")
+    apply = _tiled_apply(
+        body,
+        (params, xr, xc),
+        (P(), P(_AXIS), P(_AXIS)),
+        mesh,
+        parts * c_tiles,
+        c_rows,
+        P(_AXIS),
+        parts * r_tiles * r_rows,
+        n1,
+        "highest",
+    )
     return KernelOperator(
         apply=apply,
         shape=(n1, n2),

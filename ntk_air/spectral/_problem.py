@@ -1,23 +1,12 @@
 """The linearized training problem, validated once: `LinearProblem`, and its labels' checks.
 
-Everything the closed-form dynamics, the early-stopping curve and self-distillation need lives in
-one registered dataclass (a pytree, so problems `vmap`):
+One pytree holds what the closed-form dynamics, the U-curve and self-distillation need for
 
-    u(k+1) = u(k) − ηH(u(k) − ỹ(k)),   f_{k+1}(x) = f_k(x) − η K(x, X)(u(k) − ỹ(k)),
+    u(k+1) = u(k) − ηH(u(k) − ỹ(k)),   f_{k+1}(x) = f_k(x) − η K(x, X)(u(k) − ỹ(k)):
 
-with H = V diag(λ) Vᵀ (the `Eigensystem`), the given labels y, the ground truth ŷ, the initial
-outputs u(0) on the training points and f_0 on the test points, and K(X_test, X) stored projected,
-K(X_test, X)·V, so that every time, rule and step size reuses it. Labels are kept as (n, C)
-arrays (C = 1 for (n,) vectors; `binary` remembers that the user gave (n,) vectors, so results
-are returned in the user's shape). The problem's dtype is the eigensystem's.
-
-The task is explicit (`task`, static): "classification" (±1 vectors or one-hot rows of ground
-truth: accuracy, margin and hard targets have a meaning) or "regression" (any real targets,
-(n,) or (n, k): errors are measured by the mean squared error). `infer_task` decides it from the
-ground truth when the caller does not say.
-
-`linear_problem` is the only place that checks shapes, finiteness and label formats; checks on
-traced values (inside jit/vmap) are skipped, as everywhere in ntk_air.
+the `Eigensystem` of H, labels y and ŷ as (n, C) columns (`binary`: the user gave (n,) vectors),
+u(0), f_0 and K(X_test, X)·V. The task is "classification" (±1 or one-hot ground truth) or
+"regression" (any real targets). `linear_problem` is the only place these checks live.
 """
 
 from __future__ import annotations
@@ -30,22 +19,6 @@ import numpy as np
 
 from .._checks import as_float_array, check_finite, check_rank, is_concrete, resolve_dtype
 from ._eigen import Eigensystem
-
-__all__ = [
-    "LinearProblem",
-    "linear_problem",
-    "NetworkProblem",
-    "network_problem",
-    "check_labels",
-    "check_class_labels",
-    "TASKS",
-    "infer_task",
-    "check_task",
-    "mean_squared_error",
-    "as_columns",
-    "from_columns",
-]
-
 
 TASKS = ("classification", "regression")
 """The two tasks a problem can be: class labels (±1 / one-hot) or real-valued targets."""
@@ -61,10 +34,8 @@ def _is_class_labels(arr: np.ndarray) -> bool:
 
 
 def infer_task(labels) -> str:
-    """The task of labels: classification for ±1 vectors or one-hot rows, else regression.
-
-    Traced (non-concrete) labels cannot be inspected: they count as classification, the
-    behaviour before tasks were explicit (pass `task` to say otherwise).
+    """The task of labels: classification for ±1 vectors or one-hot rows (or traced labels),
+    else regression.
 
     Example:
       >>> infer_task(np.array([1.0, -1.0])), infer_task(np.array([0.3, -1.2]))
@@ -108,8 +79,7 @@ def mean_squared_error(u, target):
 class LinearProblem:
     """A linearized training problem (see the module docstring). Build with `linear_problem`."""
 
-    eig: Eigensystem  # H = V diag(λ) Vᵀ on the training inputs, (n,) and (n, n) — or (m,) and
-    #   (n, m), m < n: a reduction of H (`matfree.ritz_reduction`), which then stands for H
+    eig: Eigensystem  # H = V diag(λ) Vᵀ, (m,) and (n, m): m = n, or a reduction of H (m < n)
     y: jax.Array  # (n, C) given (possibly noisy) labels
     y_clean: jax.Array | None  # (n, C) ground truth ŷ, or None
     u0: jax.Array  # (n, C) initial outputs u(0) on the training points
@@ -150,7 +120,9 @@ class LinearProblem:
 
 
 def as_columns(a, binary: bool):
-    """(n,) → (n, 1) for ±1 labels; (n, C) unchanged."""
+    """(n,) → (n, 1) for ±1 labels; (n, C) unchanged (None passes through)."""
+    if a is None:
+        return None
     return a[..., None] if binary else a
 
 
@@ -159,6 +131,16 @@ def from_columns(a, binary: bool):
     if a is None:
         return None
     return a[..., 0] if binary else a
+
+
+def _test_matrix(a, name: str, dtype, cols: int, shape: str):
+    """a as a finite float matrix of `dtype` with `cols` columns (ValueError naming `shape`)."""
+    a = as_float_array(a, name, dtype)
+    check_rank(a, name, 2)
+    if a.shape[1] != cols:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(a.shape)}")
+    check_finite(a, name)
+    return a
 
 
 def check_labels(z, name: str, n: int, dtype, *, shape=None):
@@ -243,12 +225,8 @@ def linear_problem(
     if kv_test is not None:
         if k_test_train is not None:
             raise ValueError("give k_test_train = K(X_test, X) or its projection kv_test, not both")
-        kv_test = as_float_array(kv_test, "kv_test", dtype)
-        check_rank(kv_test, "kv_test", 2)
         m = eig.eigenvalues.shape[0]
-        if kv_test.shape[1] != m:
-            raise ValueError(f"kv_test must have shape (n_test, {m}), got {tuple(kv_test.shape)}")
-        check_finite(kv_test, "kv_test")
+        kv_test = _test_matrix(kv_test, "kv_test", dtype, m, f"(n_test, {m})")
     y = check_labels(y, "y", n, dtype)
     binary = y.ndim == 1
     if y_clean is not None:
@@ -265,7 +243,7 @@ def linear_problem(
         if kernel.shape != (n, n):
             raise ValueError(f"kernel must have shape ({n}, {n}), got {tuple(kernel.shape)}")
         check_finite(kernel, "kernel")
-    kv = f0 = yt = None
+    f0 = yt = None
     if k_test_train is None and kv_test is None:
         if f0_test is not None or y_test_clean is not None:
             raise ValueError(
@@ -274,15 +252,11 @@ def linear_problem(
             )
     else:
         if kv_test is None:
-            k = as_float_array(k_test_train, "k_test_train", dtype)
-            check_rank(k, "k_test_train", 2)
-            if k.shape[1] != n:
-                raise ValueError(
-                    f"k_test_train must have shape (n_test, {n}) = K(X_test, X), got "
-                    f"{tuple(k.shape)}"
-                )
-            check_finite(k, "k_test_train")
-        n_test = (kv_test if k_test_train is None else k).shape[0]
+            k = _test_matrix(
+                k_test_train, "k_test_train", dtype, n, f"(n_test, {n}) = K(X_test, X)"
+            )
+            kv_test = _project(k, eig.eigenvectors)
+        n_test = kv_test.shape[0]
         test_shape = (n_test,) + y.shape[1:]
         if f0_test is None:
             if is_concrete(u0) and bool(jnp.any(u0 != 0)):
@@ -298,15 +272,14 @@ def linear_problem(
             yt = check_labels(y_test_clean, "y_test_clean", n_test, dtype, shape=test_shape)
             if task == "classification" and y_clean is not None:
                 check_class_labels(yt, "y_test_clean")
-        kv = kv_test if k_test_train is None else _project(k, eig.eigenvectors)
     return LinearProblem(
         eig=eig,
         y=as_columns(y, binary),
-        y_clean=None if y_clean is None else as_columns(y_clean, binary),
+        y_clean=as_columns(y_clean, binary),
         u0=as_columns(u0, binary),
-        kv_test=kv,
-        f0_test=None if f0 is None else as_columns(f0, binary),
-        y_test_clean=None if yt is None else as_columns(yt, binary),
+        kv_test=kv_test,
+        f0_test=as_columns(f0, binary),
+        y_test_clean=as_columns(yt, binary),
         kernel=kernel,
         binary=binary,
         task=task,
@@ -385,12 +358,11 @@ def network_problem(x, y, y_clean, *, x_test=None, y_test_clean=None, dtype=None
             dtype,
             shape=(x_test.shape[0],) + y.shape[1:],
         )
-        yt = as_columns(yt, binary)
     return NetworkProblem(
         x=x,
         y=as_columns(y, binary),
         y_clean=as_columns(y_clean, binary),
         x_test=x_test,
-        y_test_clean=yt,
+        y_test_clean=as_columns(yt, binary),
         binary=binary,
     )

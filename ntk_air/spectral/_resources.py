@@ -1,20 +1,9 @@
 """Memory and time estimates for the dense and the top-k (matrix-free) spectral paths (core).
 
-Used before anything large is allocated: `plan_solver` picks the dense path when K, its
-eigenvectors and the eigensolver's workspace fit the memory budget and the matrix-free top-k
-path otherwise, and refuses (ResourceError with the estimates) when the chosen path cannot fit.
-The formulas count the arrays each path holds at its peak; the rates are measured defaults
-(benchmarks/scale.py, 2-core CPU, float64) that callers should override on other hardware.
-
-Dense path (kernels → eigen.eigensystem): K (n²), what forming it holds beside it (the NNGP
-matrix and an elementwise temporary, 2n²), the eigensolver's copy of K (n²), the eigenvectors
-(n²) and LAPACK syevd's workspace (≈ 2n²): ≈ 7n² numbers (measured peak at n = 2000, float64,
-two-layer ReLU: 7.4n²); time n²·entry + c·n³.
-Top-k path (operators → topk): the basis Q and its products W (2·n·max_basis), a restart's
-copies of both, the blocks being orthogonalized (≈ 6·n·b), the Ritz vectors and products
-(3·n·k), the label Krylov data (2·n·C·steps), and per device a copy of the block and its partial
-product (2·n·(b + C)) plus the tiles' intermediates (≈ 8·t²); time passes × (½n²·entry +
-2n²(b + C)·flop) / devices.
+`plan_solver` picks the dense path when it fits the memory budget, else the matrix-free top-k
+path, and refuses (ResourceError) before anything is allocated when the chosen path cannot fit.
+The formulas count the arrays each path holds at its peak (`estimate_dense`, `estimate_topk`);
+the rates are measured on the 2-core CPU (benchmarks/scale.py): override them elsewhere.
 """
 
 from __future__ import annotations
@@ -26,32 +15,10 @@ import numpy as np
 
 from .._checks import check_int
 
-__all__ = [
-    "Estimate",
-    "SOLVERS",
-    "DEFAULT_RATES",
-    "estimate_dense",
-    "estimate_topk",
-    "available_memory",
-    "format_bytes",
-    "Budget",
-    "SolverChoice",
-    "LoopEstimate",
-    "ResourceError",
-    "DEFAULT_RANK",
-    "DEFAULT_TIME_LIMIT",
-    "max_dense_n",
-    "max_topk_rank",
-    "plan_solver",
-    "check_loop",
-    "estimate_kernel",
-]
-
 SOLVERS = ("dense", "topk")
 """The spectral paths: dense eigendecomposition or matrix-free top-k."""
 
-# Measured by benchmarks/scale.py (benchmarks/results/scale.json) on the 2-core CPU, float64,
-# two-layer ReLU H∞ (d = 20); other kernels cost more per entry (NT convolutions: far more).
+# benchmarks/results/scale.json: 2-core CPU, float64, H∞ (d = 20); other kernels cost more.
 DEFAULT_RATES = {
     "entry_seconds": 1.2e-8,  # one kernel entry (tile evaluation), whole machine
     "flop_seconds": 1.0 / 3.0e10,  # one float64 multiply-add pair in a block product
@@ -60,8 +27,7 @@ DEFAULT_RATES = {
 }
 """Cost rates behind the time estimates (seconds per kernel entry, per multiply-add, per n³ of
 dense eigh, per compiled loop step); measured on the 2-core CPU, override for other hardware."""
-# Passes over K the block Krylov solver needed for k ≤ 100 at 1e-9 relative residual in
-# benchmarks/scale.py (k = 100, b = 128: 5–9); used when the caller gives none.
+# Passes the block Krylov solver needed for k ≤ 100 at 1e-9 in benchmarks/scale.py (5–9).
 DEFAULT_PASSES = 8
 
 
@@ -96,10 +62,8 @@ def _rates(rates):
 def estimate_dense(n: int, dtype="float64", *, n_test: int = 0, rates=None) -> Estimate:
     """Memory and time of the dense path: form K (n × n), then one full eigendecomposition.
 
-    memory ≈ itemsize · (7n² + n_test·n): K, what forming it holds beside it (2n²), the
-    eigensolver's copy, the eigenvectors, the syevd workspace (≈ 2n²) and the test kernel
-    K(x_test, X); time ≈ (n² + n_test·n)·entry +
-    c·n³ (c = rates['eigh_seconds_per_n3']).
+    memory ≈ itemsize · (7n² + n_test·n): K, its temporaries (2n²), eigh's copy, eigenvectors and
+    workspace (2n²), K(x_test, X); time ≈ (n² + n_test·n)·entry + c·n³ (measured peak 7.4n²).
 
     Args:
       n: training points. dtype: float32/float64. n_test: test points.
@@ -149,9 +113,8 @@ def estimate_topk(
 ) -> Estimate:
     """Memory and time of the matrix-free top-k path (`topk.topk_eigensystem` on an operator).
 
-    memory ≈ itemsize · [4n·M + 6n·b + 3n·k + 2n·C·s + n·d] (this process's outer iteration) +
-    devices · itemsize · [2n·(b + C) + 8t²] (each device's block copy, partial product, tiles),
-    M = max_basis, b = block size, C = label columns, s = label steps, t = tile.
+    memory ≈ itemsize · [4n·M + 6n·b + 3n·k + 2n·C·s + n·d + devices · (2n·(b + C) + 8t²)],
+    M = max_basis, b = block size, C = label columns, s = label steps, t = tile;
     time ≈ passes · (f·n²·entry + 2n²(b + C)·flop) / devices, f = ½ for the symmetric schedule.
 
     Args:
@@ -226,13 +189,9 @@ def format_bytes(b: float) -> str:
     return f"{b:.1f} TB"
 
 
-# ---------------------------------------------------------------------------------------------
-# Planning: what the studies and the CLI ask before allocating anything
-# ---------------------------------------------------------------------------------------------
-
-DEFAULT_RANK = 100  # eigenpairs of the top-k path when no rank is given (capped at n)
+DEFAULT_RANK = 100
 """Eigenpairs of the top-k path when no rank is given (capped at n)."""
-DEFAULT_TIME_LIMIT = 3600.0  # seconds: longer estimated loops are refused unless forced
+DEFAULT_TIME_LIMIT = 3600.0
 """Seconds: loops estimated longer are refused unless forced."""
 _REQUESTS = ("auto", "dense", "topk")
 
@@ -242,20 +201,13 @@ class ResourceError(ValueError):
 
 
 class Budget(NamedTuple):
-    """What a study may use, and how its spectral solver is chosen (plain values).
+    """What a study may use, and how its spectral solver is chosen (plain values)."""
 
-    solver: "auto" (dense when it fits the memory budget, else top-k), "dense" or "topk".
-    rank: eigenpairs k of the top-k path (None: min(DEFAULT_RANK, n)).
-    memory_bytes: the memory budget (None: `available_memory()` when the plan is made).
-    seconds: the time limit for long loops (estimated longer: refused unless `force`).
-    force: run loops estimated longer than `seconds` anyway (memory is never forced).
-    """
-
-    solver: str = "auto"
-    rank: int | None = None
-    memory_bytes: int | None = None
-    seconds: float = DEFAULT_TIME_LIMIT
-    force: bool = False
+    solver: str = "auto"  # "auto" (dense when it fits the memory budget), "dense" or "topk"
+    rank: int | None = None  # eigenpairs k of the top-k path (None: min(DEFAULT_RANK, n))
+    memory_bytes: int | None = None  # the memory budget (None: `available_memory()`)
+    seconds: float = DEFAULT_TIME_LIMIT  # loops estimated longer are refused unless `force`
+    force: bool = False  # run such loops anyway (memory is never forced)
 
 
 class SolverChoice(NamedTuple):
@@ -364,13 +316,10 @@ def plan_solver(
     what: str = "the study",
     rates=None,
 ) -> SolverChoice:
-    """Dense or top-k for a study of n points, checked against the memory budget before
-    anything is allocated.
+    """Dense or top-k for a study of n points, checked against the memory budget first.
 
-    "auto": dense when its estimate (`estimate_dense`: K, its eigenvectors, the solver's
-    workspace, K(x_test, X)) fits the budget, else top-k (`estimate_topk`) when it fits;
-    "dense"/"topk": that path, checked. A path that does not fit raises ResourceError with the
-    estimate and the options that would fit (``--solver topk --rank K``, ``--n-train N``).
+    "auto": dense when `estimate_dense` fits the budget, else top-k when `estimate_topk` fits;
+    "dense"/"topk": that path, checked; a refusal names the options that would fit.
 
     Args:
       n: training points. budget: `Budget` (solver, rank, memory). dtype: float32/float64.
@@ -464,8 +413,7 @@ def check_loop(
     *,
     remedy: tuple[str, str] | None = None,
 ) -> LoopEstimate:
-    """Refuse a study's loops before they start when they cannot fit the memory budget, or are
-    estimated to run longer than `budget.seconds` (unless `budget.force`).
+    """Refuse a study's loops that cannot fit the memory budget or run past `budget.seconds`.
 
     Args:
       estimate: the study's `LoopEstimate`. budget: `Budget`.
@@ -519,9 +467,8 @@ def estimate_kernel(
 ) -> Estimate:
     """Memory and time of one kernel evaluation K(x1, x2) of n1 × n2 entries (`ntk-air kernel`).
 
-    memory ≈ itemsize · n2 · (2·outputs·n1 + 6·t): the `outputs` kernels (NNGP and NTK) on the
-    device and their host copies, and about six (t × n2) intermediates of one tile of t rows
-    (t = n1 untiled); time ≈ n1·n2·depth·entry (rates['entry_seconds']).
+    memory ≈ itemsize · n2 · (2·outputs·n1 + 6·t): the kernels on the device and the host, six
+    (t × n2) intermediates of a tile of t rows (t = n1 untiled); time ≈ n1·n2·depth·entry.
 
     Example:
       >>> format_bytes(estimate_kernel(100_000, 100_000).memory_bytes)  # 4·8·10¹⁰ + 6·8·10¹⁰

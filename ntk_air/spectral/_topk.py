@@ -1,20 +1,9 @@
 """Top-k eigenpairs of a kernel operator without forming it: block Krylov with thick restarts.
 
-K ≈ V_k Λ_k V_kᵀ from products K·V only (docs/science/air.md#top-k). The solver is block Lanczos
-with full reorthogonalization (a randomized block Krylov method): the basis Q grows by one block of
-b columns per product, the products W = K Q are kept, and Rayleigh–Ritz on T = Qᵀ W gives Ritz
-pairs (θ_i, Q s_i) whose residuals ‖K v_i − θ_i v_i‖ = ‖W s_i − θ_i Q s_i‖ are exact (they use
-the products, not a recurrence). When the basis would exceed `max_basis` columns it restarts
-thickly: the best Ritz vectors (and their products W s_i) are kept and the pending block — the
-span of every Ritz residual — extends them (Krylov–Schur). Randomized subspace iteration
-(`method="subspace"`) is the alternative the benchmark compares it with (benchmarks/scale.py
-also measures `jax.experimental.sparse.linalg.lobpcg_standard`).
-
-Each block product is one pass over K (every kernel tile evaluated once), which dominates the
-cost at large n. The labels' Krylov space is built afterwards on the deflated operator
-(`matfree.deflated_krylov`, the one label-Krylov construction).
-
-Core layer: imports only `operators` and `_checks`.
+K ≈ V_k Λ_k V_kᵀ from products K·V only (docs/science/air.md#top-k): block Lanczos with full
+reorthogonalization. The basis Q grows by b columns per product (one pass over K), W = K Q is
+kept, Rayleigh–Ritz on T = Qᵀ W gives Ritz pairs with exact residuals ‖W s_i − θ_i Q s_i‖, and a
+thick restart keeps the best Ritz vectors at `max_basis` columns (Krylov–Schur).
 
 Reference: Musco & Musco, arXiv 1504.05477 (randomized block Krylov); Stewart, SIAM J. Matrix
 Anal. Appl. 23 (2001) (Krylov–Schur restarts); Halko, Martinsson, Tropp, arXiv 0909.4061.
@@ -34,25 +23,12 @@ from .._checks import check_int
 from .._tiling import matmul_precision
 from ._operators import KernelOperator, with_float64_products
 
-__all__ = [
-    "LabelKrylov",
-    "TopKEigensystem",
-    "METHODS",
-    "topk_eigensystem",
-    "default_block_size",
-]
-
 METHODS = ("block-krylov", "subspace")
 """The eigensolver methods of `topk_eigensystem`."""
 
 
 class LabelKrylov(NamedTuple):
-    """Block Krylov basis of the label vectors Y, with its products (a pytree).
-
-    span(basis) = the Krylov space of Y (`matfree.deflated_krylov`: on the deflated operator);
-    `products` = K·basis exactly (block products, not a recurrence), so any matrix function of
-    K restricted to this space can be evaluated without another pass over K.
-    """
+    """Block Krylov basis of the label vectors Y (`deflated_krylov`) with K·basis (a pytree)."""
 
     start: jax.Array  # (n, C) the label vectors Y the sequence started from
     basis: jax.Array  # (n, s·C) orthonormal columns, block j spans K^j Y modulo earlier blocks
@@ -61,11 +37,7 @@ class LabelKrylov(NamedTuple):
 
 
 class TopKEigensystem(NamedTuple):
-    """The top k eigenpairs of a symmetric kernel operator, with their quality (a pytree).
-
-    Compatible in spirit with `eigen.Eigensystem` (descending eigenvalues, orthonormal columns),
-    but only the top k; the rest of the spectrum is summarized by `next_eigenvalue`.
-    """
+    """The top k eigenpairs of a symmetric kernel operator, with their quality (a pytree)."""
 
     eigenvalues: jax.Array  # (k,) Ritz values θ_1 ≥ … ≥ θ_k (lower bounds on λ_1..λ_k)
     eigenvectors: jax.Array  # (n, k) orthonormal Ritz vectors v_i
@@ -80,40 +52,37 @@ class TopKEigensystem(NamedTuple):
 
 
 def default_block_size(k: int, n: int) -> int:
-    """Block width b: wide, since the kernel tiles dominate a pass whatever its width.
+    """Block width b = max(k, 64) rounded up to a multiple of 64, capped at n (k = 100 → 128).
 
-    b = max(k, 64) rounded up to a multiple of 64, capped at n (k = 100 → 128). Chosen by
-    benchmarks/scale.py (`solver_comparison`): fewer, wider passes beat narrow blocks.
+    Wide, since the kernel tiles dominate a pass whatever its width (benchmarks/scale.py).
     """
     return int(min(n, -(-max(int(k), 64) // 64) * 64))
 
 
-# ---------------------------------------------------------------------------------------------
-# Dense kernels of the outer iteration: fixed-shape buffers, one compilation per configuration
-# ---------------------------------------------------------------------------------------------
-# The basis Q and its products W live in (n, M) buffers whose first m columns are valid (the rest
-# zero), and T = QᵀKQ in an (M, M) buffer; m is a traced scalar, so every iteration reuses the
-# same compiled programs whatever the basis size.
+# Q and W live in (n, M) buffers whose first m columns are valid (the rest zero), T = QᵀKQ in an
+# (M, M) buffer; m is traced, so every iteration reuses the same compiled programs.
 
 
 def _project_out(q, x):
-    """x − Q(Qᵀx), twice (classical Gram–Schmidt with reorthogonalization); zero columns of Q
-    contribute nothing."""
+    """x − Q(Qᵀx), twice (classical Gram–Schmidt with reorthogonalization)."""
     for _ in range(2):
         x = x - q @ (q.T @ x)
     return x
 
 
-def _gram_orthonormal(x, fill: bool):
-    """x U Σ⁻¹ from the eigendecomposition of xᵀx (matrix products only, fast on every device).
-
-    Directions with σ² ≤ 100·eps·max σ² (where a second pass could no longer restore
-    orthogonality) become fixed pseudo-random columns (fill=True) or zero columns (fill=False).
-    """
+def _gram_whitening(x):
+    """(T, keep): T = U Σ⁻¹ from xᵀx = UΣ²Uᵀ, zero on directions with σ² ≤ 100·eps·max σ²."""
     g = x.T @ x
     s2, u = jnp.linalg.eigh(0.5 * (g + g.T))
     keep = s2 > 100 * jnp.finfo(x.dtype).eps * jnp.max(s2)
-    y = x @ (u * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, s2, 1.0)), 0.0)[None, :])
+    return u * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, s2, 1.0)), 0.0)[None, :], keep
+
+
+def _gram_orthonormal(x, fill: bool):
+    """x U Σ⁻¹ (matrix products only); dropped directions become fixed pseudo-random columns
+    (fill=True) or zero columns (fill=False)."""
+    t, keep = _gram_whitening(x)
+    y = x @ t
     if not fill:
         return y
     noise = jax.random.normal(jax.random.PRNGKey(0), x.shape, x.dtype) * (x.shape[0] ** -0.5)
@@ -122,14 +91,8 @@ def _gram_orthonormal(x, fill: bool):
 
 @jax.jit
 def _orthonormal(q, x):
-    """An orthonormal basis of (I − QQᵀ)x orthogonal to Q.
-
-    Projection and Gram-matrix orthonormalization, twice: the first pass leaves columns
-    orthonormal to about eps·cond(x)² and replaces directions x lacks by random ones, the second
-    makes everything orthonormal to rounding. Columns for which no direction orthogonal to Q
-    remains (the Krylov space exhausted ℝⁿ) come back as zeros: harmless to Rayleigh–Ritz.
-    Matrix products only: XLA's Householder QR was several times slower here.
-    """
+    """An orthonormal basis of (I − QQᵀ)x (zero columns once ℝⁿ is exhausted), in two passes:
+    the first fills directions x lacks with random ones, the second restores orthonormality."""
     x = _gram_orthonormal(_project_out(q, x), fill=True)
     return _gram_orthonormal(_project_out(q, x), fill=False)
 
@@ -148,8 +111,8 @@ def _extend(q, w, t, m, z, wz):
 
 @functools.partial(jax.jit, static_argnames=("k",))
 def _ritz(q, w, t, m, k):
-    """Rayleigh–Ritz on the first m columns: θ (M,) descending (invalid slots at −∞-like
-    sentinels below every Ritz value), S (M, M), top-k vectors X = QS_k and residuals."""
+    """Rayleigh–Ritz on the first m columns: θ (M,) descending (invalid slots below every Ritz
+    value), S (M, M), top-k vectors X = QS_k and residuals."""
     big = 2.0 * (jnp.max(jnp.abs(t)) + 1.0)
     valid = jnp.arange(t.shape[0]) < m
     theta, s = jnp.linalg.eigh(t - jnp.diag(jnp.where(valid, 0.0, big)))
@@ -172,11 +135,6 @@ def _random_block(n, b, seed, dtype):
     """Gaussian start block from numpy (the same on every process for the same seed)."""
     rng = np.random.default_rng(seed)
     return jnp.asarray(rng.standard_normal((n, b)), dtype)
-
-
-# ---------------------------------------------------------------------------------------------
-# The solver
-# ---------------------------------------------------------------------------------------------
 
 
 def _check_args(op, k, block_size, max_basis, tol, max_products, method):
@@ -209,16 +167,12 @@ def _check_args(op, k, block_size, max_basis, tol, max_products, method):
 
 
 def _default_tol(op: KernelOperator) -> float:
-    # Residuals come from block products carrying rounding of about √n·eps·‖K‖ (eps of the
-    # tiles); these defaults sit well above that. Eigenvalue errors go like ‖r‖²/gap: at 1e-7 the
-    # benchmark's eigenvalues agree with dense eigh to ~1e-12 relative (n = 4000, k = 100), one
-    # pass fewer than at 1e-9 (benchmarks/scale.py).
+    # Well above the products' rounding √n·eps·‖K‖; eigenvalue errors go like ‖r‖²/gap.
     return 1e-7 if op.tile_eps < 1e-10 else 1e-4
 
 
 def _check_symmetric(z, kz, eps: float) -> None:
-    """Refuse a non-symmetric operator from the first block: zᵀKz must be symmetric up to the
-    rounding of the products (free: the solver's first Rayleigh quotient)."""
+    """Refuse a non-symmetric operator: zᵀKz of the first block must be symmetric to rounding."""
     g = np.asarray(z.T @ kz, np.float64)
     asym, scale = float(np.abs(g - g.T).max()), float(np.abs(g).max()) + 1e-300
     if asym > 100 * np.sqrt(z.shape[0]) * eps * scale:
@@ -241,13 +195,9 @@ def topk_eigensystem(
 ) -> TopKEigensystem:
     """Top-k eigenpairs of a symmetric PSD kernel operator from block products K·V only.
 
-    K v_i ≈ θ_i v_i, θ_1 ≥ … ≥ θ_k, by Rayleigh–Ritz on a block Krylov space
-    span{Ω, KΩ, K²Ω, …} (Ω Gaussian, n × b), thick-restarted at `max_basis` columns; stops when
-    ‖K v_i − θ_i v_i‖₂ ≤ tol · θ_1 for all i ≤ k. Ritz values are lower bounds of the
-    eigenvalues (Cauchy interlacing) and, for a converged pair separated by a gap δ from the
-    rest of the spectrum, within ‖r_i‖²/δ of one. Any 1 ≤ k ≤ n; when k + b ≥ n the whole space
-    is one block (a dense eigendecomposition of K·I). A float32 operator that does not converge
-    is solved again with float64 arithmetic (`upcast` True; needs `jax_enable_x64`).
+    K v_i ≈ θ_i v_i, θ_1 ≥ … ≥ θ_k, by Rayleigh–Ritz on span{Ω, KΩ, K²Ω, …} (Ω Gaussian, n × b),
+    until ‖K v_i − θ_i v_i‖₂ ≤ tol · θ_1 for all i ≤ k. θ_i ≤ λ_i, within ‖r_i‖²/gap. A float32
+    operator that does not converge is solved again in float64 arithmetic (`upcast`).
 
     Args:
       op: a square symmetric `operators.KernelOperator` (n × n); a non-symmetric one is refused.
