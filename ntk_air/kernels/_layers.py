@@ -39,46 +39,6 @@ from jax import lax
 
 from .._checks import check_int
 
-__all__ = [
-    "KernelState",
-    "Layer",
-    "Dense",
-    "ABRelu",
-    "Relu",
-    "Erf",
-    "Gelu",
-    "Identity",
-    "Serial",
-    "Repeat",
-    "Conv",
-    "AvgPool",
-    "GlobalAvgPool",
-    "Flatten",
-    "LayerNorm",
-    "Residual",
-    "dense",
-    "relu",
-    "leaky_relu",
-    "abs",
-    "erf",
-    "gelu",
-    "identity",
-    "serial",
-    "repeat",
-    "conv",
-    "avg_pool",
-    "global_avg_pool",
-    "flatten",
-    "layer_norm",
-    "residual",
-    "state_layout",
-    "input_state",
-    "position_variances",
-    "apply_elementwise",
-    "angle",
-    "first_nonfinite_layer",
-]
-
 Layer = Callable[["KernelState"], "KernelState"]
 """An infinite-width layer: a function `KernelState -> KernelState`."""
 
@@ -220,21 +180,20 @@ def input_state(
             f"{', '.join(['size'] * spatial_dims)}, channels), got shape {tuple(x1.shape)}"
         )
     chans = x1.shape[-1]
+    # Letters for the spatial axes: x1's are a, b, ..., x2's A, B, ...; pairs interleaved.
     low = "abcdefgh"[:spatial_dims]
+    up = low.upper()
+    inter = "".join(u + v for u, v in zip(low, up, strict=True))
     self_diagonal = bool(full and self_diagonal)
-    if full:
-        # Letters for the spatial axes: x1's are a, b, ..., x2's A, B, ...; output interleaved.
-        up = low.upper()
-        inter = "".join(u + v for u, v in zip(low, up, strict=True))
-        nngp = jnp.einsum(f"i{low}z,j{up}z->{inter}ij", x1, x2) / chans
-    else:
-        nngp = jnp.einsum(f"i{low}z,j{low}z->{low}ij", x1, x2) / chans
-    if full and not self_diagonal:
-        c1 = jnp.einsum(f"i{low}z,i{up}z->{inter}i", x1, x1) / chans
-        c2 = jnp.einsum(f"j{low}z,j{up}z->{inter}j", x2, x2) / chans
-    else:
-        c1 = jnp.einsum(f"i{low}z,i{low}z->{low}i", x1, x1) / chans
-        c2 = jnp.einsum(f"j{low}z,j{low}z->{low}j", x2, x2) / chans
+
+    def cov(a, b, batch: str, pairs: bool):
+        """Σ_c a_pc b_qc / C at every pair of positions (pairs) or at equal positions."""
+        other, out = (up, inter) if pairs else (low, low)
+        return jnp.einsum(f"{batch[0]}{low}z,{batch[-1]}{other}z->{out}{batch}", a, b) / chans
+
+    nngp = cov(x1, x2, "ij", full)
+    c1 = cov(x1, x1, "i", full and not self_diagonal)
+    c2 = cov(x2, x2, "j", full and not self_diagonal)
     ntk = jnp.zeros_like(nngp)
     return KernelState(nngp, c1, c2, ntk, spatial_dims, bool(full), False, self_diagonal)
 
@@ -533,18 +492,4 @@ def first_nonfinite_layer(layer, a, b, *, max_layers: int = 100_000) -> str | No
 
 
 # The spatial layers live in _spatial (which imports the state from here).
-from ._spatial import (  # noqa: E402
-    AvgPool,
-    Conv,
-    Flatten,
-    GlobalAvgPool,
-    LayerNorm,
-    Residual,
-    avg_pool,
-    conv,
-    flatten,
-    global_avg_pool,
-    layer_norm,
-    residual,
-    state_layout,
-)
+from ._spatial import state_layout  # noqa: E402

@@ -59,11 +59,6 @@ PADDINGS = ("SAME", "VALID", "CIRCULAR")
 """Paddings of `conv` and `avg_pool` (neural-tangents' `Padding`)."""
 
 
-# ---------------------------------------------------------------------------------------------
-# One spatial axis at a time
-# ---------------------------------------------------------------------------------------------
-
-
 def _pads(size: int, k: int, stride: int, padding: str) -> tuple[int, int]:
     """(low, high) padding of one axis: none for VALID; `lax.padtype_to_pads` SAME otherwise."""
     if padding == "VALID":
@@ -187,11 +182,6 @@ def _check_padding(padding) -> str:
     return p
 
 
-# ---------------------------------------------------------------------------------------------
-# Layers
-# ---------------------------------------------------------------------------------------------
-
-
 @dataclasses.dataclass(frozen=True)
 class Conv:
     """Conv(channels → ∞, filter_shape, strides, padding, W_std, b_std), weights shared."""
@@ -210,8 +200,16 @@ class Conv:
                 x, full, self.filter_shape, self.strides, self.padding, diagonal=True
             )
 
-        # The mean over the filter window, then a Dense layer's map.
-        return Dense(self.w_std, self.b_std)(_map_positions(s, window_mean))
+        w2, b2 = self.w_std**2, self.b_std**2
+        nngp = w2 * window_mean(s.nngp, s.full) + b2
+        return dataclasses.replace(
+            s,
+            nngp=nngp,
+            ntk=w2 * window_mean(s.ntk, s.full) + nngp,
+            c1=w2 * window_mean(s.c1, s.self_full) + b2,
+            c2=w2 * window_mean(s.c2, s.self_full) + b2,
+            gaussian=True,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -390,11 +388,6 @@ def layer_norm(eps: float = 1e-12) -> LayerNorm:
 def residual(block) -> Residual:
     """block(x) + x (stax.serial(FanOut(2), parallel(block, Identity()), FanInSum()))."""
     return Residual(check_layer("block", block))
-
-
-# ---------------------------------------------------------------------------------------------
-# Which layout a network needs
-# ---------------------------------------------------------------------------------------------
 
 
 class StateLayout:

@@ -22,15 +22,6 @@ from .._tiling import call_tiled, check_tile_size, tiled_pairwise
 from ..kernels._kernel_fn import Kernel, from_pairwise, reshape_flat_rows
 from . import compat
 
-__all__ = [
-    "kernel_fn_from_stax",
-    "empirical_ntk_fn",
-    "auto_tile_size",
-    "IMPLEMENTATIONS",
-    "OUTPUT_REDUCTIONS",
-    "DEFAULT_MEMORY_BUDGET",
-]
-
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
 """Bytes of kernel intermediates per tile when the tile size is chosen automatically."""
 # NT keeps, per pair of examples, about 16 covariances over pairs of spatial positions (S² each:

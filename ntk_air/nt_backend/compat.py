@@ -33,20 +33,6 @@ from typing import Any
 
 from .adaptations import ADAPTATIONS, GATES, Adaptation, _module
 
-__all__ = [
-    "NeuralTangentsUnavailable",
-    "Adaptation",
-    "ADAPTATIONS",
-    "GATES",
-    "INSTALL_COMMAND",
-    "NATIVE_HINT",
-    "import_neural_tangents",
-    "is_available",
-    "require",
-    "diagnose",
-    "adaptations_markdown",
-]
-
 NT_VERSION = "0.6.5"
 INSTALL_COMMAND = "pip install frozendict && pip install --no-deps neural-tangents==0.6.5"
 """How to install the backend's neural-tangents (its metadata would pull TensorFlow)."""
@@ -58,11 +44,6 @@ NATIVE_HINT = (
 
 class NeuralTangentsUnavailable(ImportError):
     """neural-tangents cannot be used here; the message names the missing piece and the remedy."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Applying the table
-# ---------------------------------------------------------------------------------------------
 
 
 class _ModuleView(types.ModuleType):

@@ -37,18 +37,6 @@ from typing import Any, NamedTuple
 
 from . import compat
 
-__all__ = [
-    "ARCHS",
-    "ArchSpec",
-    "StaxNetwork",
-    "parse_spec",
-    "stax_from_spec",
-    "kernel_fn_from_spec",
-    "layer_plan",
-    "layers_from_spec",
-    "native_kernel_fn_from_spec",
-]
-
 ARCHS = ("fc", "cnn", "attention")
 """Architectures of an architecture spec (`parse_spec`)."""
 ACTIVATIONS = ("relu", "erf", "gelu", "abs", "identity")
