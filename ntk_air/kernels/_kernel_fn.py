@@ -1,20 +1,11 @@
-"""Kernel functions: one protocol, and the infinite-width kernels H∞ and deep FC NNGP/NTK.
+"""Kernel functions: the `KernelFn` protocol, `from_pairwise` and `from_layers`, H∞ of the
+theorem and deep fully connected NNGP/NTK.
 
-Every kernel in ntk_air — infinite width, neural-tangents backend, empirical NTK of a finite
-network, or a user's own — is a `KernelFn`: `kernel_fn(x1, x2=None) -> Kernel(nngp, ntk)`, with
-tiling, dtype and matmul precision fixed when the kernel function is made. `from_pairwise`
-turns any pairwise function `(a, b) -> (n1, n2)` into one; `from_layers` does the same for a
-composition of infinite-width layers (`ntk_air.kernels`).
-
-Two conventions live here, and every function says which one it computes:
-
-* `two_layer_relu` — the network of the ℓ2 theorem (docs/science/kernels.md#theorem-network):
-  f(x) = (1/√m) Σ_r a_r ReLU(w_r·x), w_r ~ N(0, κ² I), a_r ∈ {±1} frozen, only W trained.
-  Its NTK is H∞_ij = x_i·x_j (π − θ_ij)/(2π), θ_ij = arccos(ρ_ij), ρ_ij the cosine; for unit-norm
-  inputs H∞_ij = ρ (π − arccos ρ)/(2π) (Du et al. 2019, arXiv 1810.02054). No readout term.
-* `fc_kernel_fn` — neural-tangents' `stax` conventions (NTK parameterization): input kernel
-  x·x'/d, `Dense(width, W_std, b_std)` layers, ReLU or erf, readout Dense included in the NTK
-  (Jacot et al. 2018, arXiv 1806.07572; Lee et al. 2019, arXiv 1902.06720).
+Every kernel in ntk_air (infinite width, neural-tangents backend, empirical NTK, a user's own) is
+a `KernelFn`: `kernel_fn(x1, x2=None) -> Kernel(nngp, ntk)`, with tiling, dtype and matmul
+precision fixed when it is made. `two_layer_relu*` compute the theorem's network
+(docs/science/kernels.md#theorem-network), `fc_kernel_fn` neural-tangents' `stax` conventions
+(docs/science/kernels.md#conventions).
 """
 
 from __future__ import annotations
@@ -42,21 +33,6 @@ from .._checks import (
 )
 from .._tiling import check_tile_size, matmul_precision, tiled_pairwise
 from . import _layers as L
-
-__all__ = [
-    "Kernel",
-    "KernelFn",
-    "PairwiseKernelFn",
-    "from_pairwise",
-    "from_layers",
-    "two_layer_relu",
-    "two_layer_relu_nngp",
-    "two_layer_relu_kernel_fn",
-    "fc_kernel_fn",
-    "make_kernel_fn",
-    "ACTIVATIONS",
-    "ARCHITECTURES",
-]
 
 ACTIVATIONS = ("relu", "erf")
 """Activations of `fc_kernel_fn`."""
@@ -103,15 +79,13 @@ def prepare_rows(x1, x2, dtype, *, rank: int | None = 2):
     return x1, x2
 
 
-def _as_kernel(out) -> Kernel:
-    return out if isinstance(out, Kernel) else Kernel(nngp=None, ntk=out)
-
-
 @functools.partial(jax.jit, static_argnames=("block_fn", "tile_size", "symmetric"))
 def _tiled_jit(block_fn, x1, x2, tile_size, symmetric=False):
-    return tiled_pairwise(
-        lambda a, b: _as_kernel(block_fn(a, b)), x1, x2, tile_size, symmetric=symmetric
-    )
+    def block(a, b) -> Kernel:
+        out = block_fn(a, b)
+        return out if isinstance(out, Kernel) else Kernel(nngp=None, ntk=out)
+
+    return tiled_pairwise(block, x1, x2, tile_size, symmetric=symmetric)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,9 +120,8 @@ class PairwiseKernelFn:
         return dataclasses.replace(self, **changes)
 
     def tile_for(self, x1, x2) -> int | None:
-        """Rows per tile for these inputs: the fixed tile size, or one that fits the budget
-        (at least `min_tile`; a multiple of 8 from 8 rows on, else 4, 2 or 1: whole vectors per
-        row of pairs — 5 rows made the 8 × 8 GlobalAvgPool CNN 2.7× slower than 4)."""
+        """Rows per tile: the fixed tile size, or the largest that fits the budget (at least
+        `min_tile`; a multiple of 8 from 8 rows on, else 4, 2 or 1: whole vectors per row)."""
         if self.tile_size is not None or self.bytes_per_pair is None:
             return self.tile_size
         per_pair = self.bytes_per_pair(tuple(x1.shape[1:]), x1.dtype.itemsize)
@@ -188,10 +161,7 @@ class PairwiseKernelFn:
         )
 
     def __call__(self, x1, x2=None) -> Kernel:
-        return self._evaluate(x1, x2)
-
-    def _evaluate(self, x1, x2) -> Kernel:
-        dt = resolve_dtype(self.dtype, like=_first_array(x1))
+        dt = resolve_dtype(self.dtype, like=x1 if hasattr(x1, "dtype") else None)
         x1, x2 = self.prepare(x1, x2, dt)
         symmetric = self.symmetric and x2 is None  # K(x, x): the upper tiles, mirrored
         x2 = x1 if x2 is None else x2
@@ -201,9 +171,6 @@ class PairwiseKernelFn:
         self._check_block_shape(x1, x2)
         tile = self.tile_for(x1, x2)
         self.check_memory(x1, x2, tile)
-
-        # Unpadded rows: the output is exactly (n1, n2), no padded copy to trim (one compiled
-        # program per n; a last tile that does not fit overlaps the previous one).
         with matmul_precision(self.precision):
             k = _tiled_jit(self.block_fn, x1, x2, tile, symmetric)
         k = Kernel(nngp=None if k.nngp is None else k.nngp.astype(dt), ntk=k.ntk.astype(dt))
@@ -211,10 +178,7 @@ class PairwiseKernelFn:
         return k
 
     def _check_block_shape(self, x1, x2) -> None:
-        """block_fn on 1 × 2 rows must give (1, 2) arrays: a wrong shape is an error, not a
-        kernel of the wrong size (checked by shape only, nothing is computed)."""
-        if not (hasattr(x1, "shape") and hasattr(x2, "shape")):
-            return
+        """block_fn on 1 × 2 rows must give (1, 2) arrays (by `eval_shape`: nothing computed)."""
         out = jax.eval_shape(self.block_fn, x1[:1], x2[: min(2, x2.shape[0])])
         want = (1, min(2, x2.shape[0]))
         pair = out if isinstance(out, Kernel) else (None, out)
@@ -226,15 +190,14 @@ class PairwiseKernelFn:
                 )
 
     def _check_finite(self, k: Kernel, x1, x2) -> None:
-        """A kernel with NaN/inf entries is an error naming the first entry (and, for layered
-        kernels, the first layer that overflowed) — never a result returned silently."""
+        """NaN/inf entries are an error naming the first (and the layer that overflowed)."""
         for field in ("ntk", "nngp"):
             arr = getattr(k, field)
             if arr is None or not is_concrete(arr):
                 continue
             a = np.asarray(arr)
-            if _all_finite(a):
-                continue
+            if all(np.isfinite(a[i : i + 256]).all() for i in range(0, a.shape[0], 256)):
+                continue  # checked a block of rows at a time: no temporary the size of a
             i, j = (int(v) for v in np.argwhere(~np.isfinite(a))[0][:2])
             where = ""
             if isinstance(self.block_fn, _LayersBlock):
@@ -246,15 +209,6 @@ class PairwiseKernelFn:
                 f"entries, first at ({i}, {j}){where} (a deep network overflows: lower the depth "
                 "or w_std, or use float64)"
             )
-
-
-def _all_finite(a: np.ndarray, rows: int = 256) -> bool:
-    """np.isfinite(a).all(), a block of rows at a time (no temporary the size of a)."""
-    return all(np.isfinite(a[i : i + rows]).all() for i in range(0, a.shape[0], rows))
-
-
-def _first_array(x):
-    return x if hasattr(x, "dtype") else None
 
 
 def from_pairwise(
@@ -320,19 +274,12 @@ def from_pairwise(
 
 
 LAYERS_MEMORY_BUDGET = 14 * 2**20
-"""Bytes of intermediates per tile when `from_layers` chooses the tile size of a spatial net:
-small on purpose. A tile's covariances, (*P, t, t) per array, then stay in the CPU caches
-(about 1 MiB each, `_LIVE_ARRAYS` of them), which on 2 cores made the 3-layer CNN kernels
-several times faster than tiles of tens of MB (the 8 × 8 GlobalAvgPool and Flatten CNNs of
-benchmarks/nt_conv.py). The tile is at least `LAYERS_MIN_TILE` rows, so per-example work
-(c1, c2: 1/t of a pair's) stays small."""
+"""Bytes of intermediates per tile when `from_layers` sizes the tiles of a spatial network:
+small, so that a tile's covariances stay in the CPU caches (benchmarks/nt_conv.py)."""
 LAYERS_MIN_TILE = 4
-"""Smallest automatic tile of `from_layers` (rows): the self-covariances c1, c2 of a t × t tile
-cost 2/t of its pair covariances."""
-# Tile-sized arrays alive at once in a spatial network's compiled tile (nngp and ntk over the
-# positions P, S or S², and temporaries: window sums, the activation's angle, root, ratio):
-# XLA's buffer assignment for the 3-layer CNNs of benchmarks/nt_conv.py holds 11–14 of them
-# (`compiled.memory_analysis().temp_size_in_bytes`), so the memory estimate counts 14.
+"""Smallest automatic tile of `from_layers` (rows): c1, c2 of a t × t tile cost 2/t of it."""
+# Tile-sized arrays alive at once in a spatial network's compiled tile (XLA's buffer assignment
+# for the 3-layer CNNs of benchmarks/nt_conv.py holds 11-14).
 _LIVE_ARRAYS = 14
 
 
@@ -361,13 +308,12 @@ class _LayersBlock:
 
 @dataclasses.dataclass(frozen=True)
 class _LayersPairBytes:
-    """Bytes per pair of examples of a layered kernel's intermediates (for the tile size)."""
+    """Bytes per pair of examples of a spatial network's intermediates (for the tile size)."""
 
-    spatial: bool
     full: bool
 
     def __call__(self, example_shape, itemsize) -> int:
-        positions = math.prod(example_shape[:-1]) if self.spatial else 1
+        positions = math.prod(example_shape[:-1])
         per_pair = positions**2 if self.full else positions
         return _LIVE_ARRAYS * per_pair * int(itemsize)
 
@@ -417,18 +363,13 @@ def from_layers(
 ) -> PairwiseKernelFn:
     """The `KernelFn` of infinite-width layers: Σ⁰ = x·x'/C, Θ⁰ = 0, then `layer`.
 
-    Networks without spatial layers see flattened examples (Σ⁰ = x·x'/d). Networks with
-    `conv`, `avg_pool`, `global_avg_pool` or `flatten` take examples (n, *spatial, channels)
-    (1 to 3 spatial axes) and keep per-position covariances: at equal positions only when no
-    layer mixes positions (a `flatten` readout: O(n² S) per layer), between every pair of
-    positions when one does (`avg_pool`, `global_avg_pool`: O(n² S²)); see
-    `layers_spatial.state_layout`. Such kernels are tiled over rows: the tile size comes from
-    `memory_budget` unless given, and a call whose output plus one tile's intermediates exceeds
-    `memory_limit` is refused before anything is allocated, naming the estimate and a tile size
-    that fits.
+    Networks without spatial layers see flattened examples (Σ⁰ = x·x'/d). Networks with `conv`,
+    `avg_pool`, `global_avg_pool` or `flatten` take examples (n, *spatial, channels) with 1 to 3
+    spatial axes, in the layout `state_layout` chooses, tiled over rows; a call whose output plus
+    one tile's intermediates exceeds `memory_limit` is refused before anything is allocated.
 
     Args:
-      layer: a function KernelState → KernelState, e.g. `layers.serial(layers.dense(), ...)`.
+      layer: a function KernelState → KernelState, e.g. `serial(dense(), ...)`.
       tile_size: as in `from_pairwise` (None: chosen from memory_budget for spatial networks).
       dtype: as in `from_pairwise`.
       precision: as in `from_pairwise`.
@@ -450,9 +391,7 @@ def from_layers(
       >>> kernels.from_layers(cnn, input_shape=(8, 8, 1))(np.ones((3, 64))).ntk.shape
       (3, 3)
     """
-    if not callable(layer):
-        raise TypeError(f"layer must be callable KernelState -> KernelState, got {layer!r}")
-    layout = L.state_layout(layer)
+    layout = L.state_layout(L.check_layer("layer", layer))
     if input_shape is not None:
         input_shape = tuple(int(v) for v in input_shape)
         if not input_shape or min(input_shape) < 1:
@@ -462,7 +401,7 @@ def from_layers(
     sizing = {}
     if layout.spatial:
         budget = LAYERS_MEMORY_BUDGET if memory_budget is None else memory_budget
-        sizing = {"bytes_per_pair": _LayersPairBytes(True, layout.full), "memory_budget": budget}
+        sizing = {"bytes_per_pair": _LayersPairBytes(layout.full), "memory_budget": budget}
     fn = from_pairwise(
         _LayersBlock(layer, layout.spatial, layout.full, layout.self_full),
         tile_size=tile_size,
@@ -485,7 +424,7 @@ def from_layers(
 
 
 def _two_layer_block(x1, x2, general):
-    # identical rows: x·x' = ‖x‖² and θ = 0 exactly (L.same_rows), the closed form's diagonal
+    """H∞ of a tile; identical rows (`same_rows`) get x·x' = ‖x‖² and θ = 0 exactly."""
     same = L.same_rows(x1, x2)
     dot = jnp.where(same, jnp.sum(x1**2, axis=1)[:, None], x1 @ x2.T)
     if general:
@@ -557,11 +496,8 @@ def two_layer_relu(x1, x2=None, *, general: bool = False, tile_size: int | None 
 
     H∞_ij = E_{w~N(0,I)}[x_i·x_j 1{w·x_i ≥ 0} 1{w·x_j ≥ 0}] = x_i·x_j (π − θ_ij) / (2π),
     and for unit-norm rows H∞_ij = ρ_ij (π − arccos ρ_ij) / (2π), ρ_ij = x_i·x_j.
-    Independent of the init scale κ and of the readout (a_r² = 1); no 1/d input scaling.
-    Precision: θ is recovered from a Gram entry, which for nearly parallel pairs determines it only
-    to about √eps (arccos is ill-conditioned at 1). Pairs with θ below that resolution (every
-    diagonal entry among them) are given θ = 0, exact for identical rows; other pairs are accurate
-    to a few eps.
+    Independent of the init scale κ and of the readout (a_r² = 1); no 1/d input scaling. Pairs
+    with θ below the √eps a Gram entry resolves (the diagonal among them) get θ = 0.
 
     Args:
       x1: (n1, d) inputs, unit-norm rows unless `general=True`.
@@ -600,15 +536,6 @@ def two_layer_relu_nngp(x1, x2=None, *, tile_size: int | None = None, dtype=None
 # ---------------------------------------------------------------------------------------------
 # Deep fully connected networks, neural-tangents conventions
 # ---------------------------------------------------------------------------------------------
-
-_ACTIVATION_LAYERS = {"relu": L.relu, "erf": L.erf}
-
-
-def _check_fc_args(depth, activation, w_std, b_std):
-    check_int("depth", depth, minimum=0)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    L.dense(w_std, b_std)  # validates the standard deviations
 
 
 def fc_kernel_fn(
@@ -652,9 +579,11 @@ def fc_kernel_fn(
     Reference: Lee et al. arXiv 1711.00165 (NNGP); Jacot et al. arXiv 1806.07572 (NTK);
     Novak et al. arXiv 1912.02803 (neural-tangents).
     """
-    _check_fc_args(depth, activation, w_std, b_std)
-    layer = L.dense(float(w_std), float(b_std))
-    hidden = L.serial(layer, _ACTIVATION_LAYERS[activation]())
+    check_int("depth", depth, minimum=0)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    layer = L.dense(w_std, b_std)
+    hidden = L.serial(layer, getattr(L, activation)())
     net = L.serial(L.repeat(hidden, int(depth)), layer)
     fn = from_layers(net, tile_size=tile_size, dtype=dtype)
     return fn.replace(prepare=prepare_rows, name=f"fc depth {depth} {activation}")

@@ -9,9 +9,8 @@ NTK parameterization (Jacot et al. 2018; Lee et al. 2019; Novak et al. 2019):
   ReLU:                 Σ ← (√(c c' − Σ²) + (π − θ) Σ)/(2π),   Θ ← Θ (π − θ)/(2π)
   erf:                  Σ ← (2/π) arcsin(2Σ/√((1+2c)(1+2c'))),  Θ ← Θ (4/π)/√((1+2c)(1+2c') − 4Σ²)
 
-with θ = ∠(Σ, c, c'). The layers here are frozen dataclasses, so two equal architectures are
-equal (and hashable) objects and share one compilation. `repeat(layer, depth)` runs a layer
-`depth` times with `lax.scan`: the compiled program does not grow with the depth.
+with θ = ∠(Σ, c, c'). The layers are frozen dataclasses: equal architectures share one
+compilation.
 
     >>> from ntk_air import kernels            # the layers are public names of `kernels`
     >>> block = kernels.serial(kernels.dense(1.5, 0.1), kernels.relu())
@@ -21,8 +20,7 @@ equal (and hashable) objects and share one compilation. `repeat(layer, depth)` r
     >>> bool(jnp.allclose(kernel_fn(x).ntk, fc(x).ntk))      # the same network
     True
 
-A user's own layer is a function of the state, e.g. a leaky-free "identity" layer
-`lambda s: s`, and composes with `serial` like the built-in ones.
+A user's own layer is any function of the state (e.g. `lambda s: s`).
 
 Reference: Jacot et al. arXiv 1806.07572; Lee et al. arXiv 1711.00165; Novak et al.
 arXiv 1912.02803 (neural-tangents `stax`).
@@ -41,46 +39,6 @@ from jax import lax
 
 from .._checks import check_int
 
-__all__ = [
-    "KernelState",
-    "Layer",
-    "Dense",
-    "ABRelu",
-    "Relu",
-    "Erf",
-    "Gelu",
-    "Identity",
-    "Serial",
-    "Repeat",
-    "Conv",
-    "AvgPool",
-    "GlobalAvgPool",
-    "Flatten",
-    "LayerNorm",
-    "Residual",
-    "dense",
-    "relu",
-    "leaky_relu",
-    "abs",
-    "erf",
-    "gelu",
-    "identity",
-    "serial",
-    "repeat",
-    "conv",
-    "avg_pool",
-    "global_avg_pool",
-    "flatten",
-    "layer_norm",
-    "residual",
-    "state_layout",
-    "input_state",
-    "position_variances",
-    "apply_elementwise",
-    "angle",
-    "first_nonfinite_layer",
-]
-
 Layer = Callable[["KernelState"], "KernelState"]
 """An infinite-width layer: a function `KernelState -> KernelState`."""
 
@@ -94,20 +52,14 @@ Layer = Callable[["KernelState"], "KernelState"]
 class KernelState:
     """Kernels of one layer's outputs between inputs x1 and x2 (a pytree).
 
-    Without spatial axes (`spatial_dims == 0`) the arrays are (n1, n2), (n1,), (n2,), (n1, n2).
-    With `spatial_dims = d` axes of sizes (H, W, ...) the state stores, per pair of examples,
-    either the covariance at equal positions (`full=False`, "diagonal in space", enough for a
-    `flatten` readout): nngp (H, W, ..., n1, n2), c1 (H, W, ..., n1); or the covariance of every
-    pair of positions (`full=True`, needed once pooling mixes positions), with the two axes of
-    each spatial dimension side by side as in neural-tangents: nngp (H, H', W, W', ..., n1, n2),
-    c1 (H, H', W, W', ..., n1) (the self-covariance of each x1 example). Positions come first
-    and examples last, so the shifted sums of a convolution move whole contiguous rows of pairs
-    and every elementwise map runs over long unit-stride vectors.
-
-    `self_diagonal=True` (with full=True) keeps c1, c2 at equal positions only, (H, W, ..., n):
-    a convolution or nonlinearity needs no more of them, and `from_layers` chooses it when no
-    layer after a pooling reads them (`state_layout(...).self_full` False). A pooling layer then
-    cannot form its output's c1, c2 and sets them to NaN, so a misuse shows as a NaN kernel.
+    Without spatial axes the arrays are (n1, n2), (n1,), (n2,), (n1, n2). With d spatial axes
+    (H, W, ...) they hold, per pair of examples, the covariance at equal positions
+    (`full=False`): nngp (H, W, ..., n1, n2), c1 (H, W, ..., n1); or at every pair of positions
+    (`full=True`, once pooling mixes positions), the two axes of each spatial dimension side by
+    side as in neural-tangents: nngp (H, H', W, W', ..., n1, n2), c1 (H, H', W, W', ..., n1).
+    Positions come first and examples last: unit-stride vectors for the elementwise maps.
+    `self_diagonal=True` (with full) keeps c1, c2 at equal positions only; a pooling layer then
+    sets its output's c1, c2 to NaN, so a layer that would have read them gives a NaN kernel.
     """
 
     nngp: jax.Array  # (*P, n1, n2) Σ(x1_i, x2_j), the output covariance at initialization
@@ -135,9 +87,8 @@ class KernelState:
         return iter((self.nngp, self.c1, self.c2, self.ntk))
 
 
-# Cephes' atan (Moshier): a rational function on [0, tan(π/8)] after range reduction, accurate
-# to about 1 ulp in float64. Plain arithmetic, so XLA vectorizes it; XLA:CPU's atan2 is a scalar
-# library call, 4-5× slower, and the kernels' angle is their most expensive operation.
+# Cephes' atan (Moshier), about 1 ulp in float64: plain arithmetic that XLA vectorizes (XLA:CPU's
+# atan2 is a scalar library call, 4-5× slower, and the angle is the kernels' costliest step).
 _ATAN_P = (
     -8.750608600031904122785e-1,
     -1.615753718733365076637e1,
@@ -156,10 +107,8 @@ _ATAN_MOREBITS = 6.123233995736765886130e-17  # π/2 − fl(π/2)
 
 
 def _atan_ratio(ay, ax):
-    """atan(ay/ax) for ay, ax ≥ 0 (not both 0), with one division for the range reduction:
-    the reduced argument is ay/ax, (ay − ax)/(ay + ax) or −ax/ay, each formed directly from
-    ay and ax (Cephes forms t = ay/ax first, then (t − 1)/(t + 1) or −1/t: three divisions,
-    all evaluated by a vectorized select)."""
+    """atan(ay/ax) for ay, ax ≥ 0 (not both 0); the reduced argument ay/ax, (ay − ax)/(ay + ax)
+    or −ax/ay is formed directly, with one division."""
     big = ay > 2.414213562373095 * ax  # ay/ax > tan(3π/8)
     mid = (ay > 0.66 * ax) & ~big
     num = jnp.where(big, -ax, jnp.where(mid, ay - ax, ay))
@@ -188,8 +137,7 @@ def angle(dot, prod_sq):
     """θ = ∠(x, x') and √(‖x‖²‖x'‖² − (x·x')²) from a Gram entry and the product of squared norms.
 
     arctan2 is accurate near 0 and π, unlike arccos. Pairs whose gap prod_sq − dot² is within
-    rounding of 0 (θ ≲ 2√eps, e.g. every diagonal entry) get θ = 0 exactly: their computed θ
-    would be rounding noise of order √eps, different between jit and eager and between tilings.
+    rounding of 0 (θ ≲ 2√eps, e.g. the diagonal) get θ = 0 exactly, not rounding noise.
     """
     gap = prod_sq - dot**2
     eps = jnp.finfo(dot.dtype).eps
@@ -199,13 +147,9 @@ def angle(dot, prod_sq):
 
 
 def same_rows(a, b):
-    """(n1, n2) mask of identical rows a_i = b_j (equal squared norms and equal projections on a
-    fixed direction, both reduced row by row the same way in every tile).
-
-    The Gram entry a_i·a_i of a matrix product and the squared norm Σ a_ik² are rounded
-    differently (at d = 784 they differ by ~√d·eps), so θ recovered from them is ~√(√d·eps), not
-    0; on these pairs the kernels use θ = 0 and x·x' = ‖x‖² exactly.
-    """
+    """(n1, n2) mask of identical rows a_i = b_j (equal squared norms and projections on a fixed
+    direction): there the kernels use θ = 0 and x·x' = ‖x‖² exactly, which a Gram entry, rounded
+    differently from Σ a_ik², does not give."""
     v = jnp.cos(1.6180339887 * jnp.arange(a.shape[1], dtype=a.dtype) + 0.5)
     pa, pb = jnp.sum(a * v, axis=1), jnp.sum(b * v, axis=1)
     na, nb = jnp.sum(a * a, axis=1), jnp.sum(b * b, axis=1)
@@ -236,21 +180,20 @@ def input_state(
             f"{', '.join(['size'] * spatial_dims)}, channels), got shape {tuple(x1.shape)}"
         )
     chans = x1.shape[-1]
+    # Letters for the spatial axes: x1's are a, b, ..., x2's A, B, ...; pairs interleaved.
     low = "abcdefgh"[:spatial_dims]
+    up = low.upper()
+    inter = "".join(u + v for u, v in zip(low, up, strict=True))
     self_diagonal = bool(full and self_diagonal)
-    if full:
-        # Letters for the spatial axes: x1's are a, b, ..., x2's A, B, ...; output interleaved.
-        up = low.upper()
-        inter = "".join(u + v for u, v in zip(low, up, strict=True))
-        nngp = jnp.einsum(f"i{low}z,j{up}z->{inter}ij", x1, x2) / chans
-    else:
-        nngp = jnp.einsum(f"i{low}z,j{low}z->{low}ij", x1, x2) / chans
-    if full and not self_diagonal:
-        c1 = jnp.einsum(f"i{low}z,i{up}z->{inter}i", x1, x1) / chans
-        c2 = jnp.einsum(f"j{low}z,j{up}z->{inter}j", x2, x2) / chans
-    else:
-        c1 = jnp.einsum(f"i{low}z,i{low}z->{low}i", x1, x1) / chans
-        c2 = jnp.einsum(f"j{low}z,j{low}z->{low}j", x2, x2) / chans
+
+    def cov(a, b, batch: str, pairs: bool):
+        """Σ_c a_pc b_qc / C at every pair of positions (pairs) or at equal positions."""
+        other, out = (up, inter) if pairs else (low, low)
+        return jnp.einsum(f"{batch[0]}{low}z,{batch[-1]}{other}z->{out}{batch}", a, b) / chans
+
+    nngp = cov(x1, x2, "ij", full)
+    c1 = cov(x1, x1, "i", full and not self_diagonal)
+    c2 = cov(x2, x2, "j", full and not self_diagonal)
     ntk = jnp.zeros_like(nngp)
     return KernelState(nngp, c1, c2, ntk, spatial_dims, bool(full), False, self_diagonal)
 
@@ -503,34 +446,33 @@ def identity() -> Identity:
     return Identity()
 
 
+def check_layer(name: str, layer):
+    """`layer` if it is callable (a layer KernelState → KernelState), else a TypeError."""
+    if not callable(layer):
+        raise TypeError(f"{name} must be callable KernelState -> KernelState, got {layer!r}")
+    return layer
+
+
 def serial(*layers) -> Serial:
     """Compose layers (functions KernelState → KernelState) left to right."""
-    for i, layer in enumerate(layers):
-        if not callable(layer):
-            raise TypeError(f"layer {i} must be callable KernelState -> KernelState, got {layer!r}")
-    return Serial(tuple(layers))
+    return Serial(tuple(check_layer(f"layer {i}", layer) for i, layer in enumerate(layers)))
 
 
 def repeat(layer, times: int) -> Repeat:
     """`layer` applied `times` ≥ 0 times (a `lax.scan`: constant compile time in `times`)."""
-    if not callable(layer):
-        raise TypeError(f"layer must be callable KernelState -> KernelState, got {layer!r}")
-    return Repeat(layer, check_int("times", times, minimum=0))
+    return Repeat(check_layer("layer", layer), check_int("times", times, minimum=0))
 
 
 def _flatten(layer, prefix=""):
     """(name, layer) of every elementary layer in order, Repeats unrolled (diagnostics only)."""
     if isinstance(layer, Serial):
-        out = []
         for i, sub in enumerate(layer.layers):
-            out += _flatten(sub, f"{prefix}{i}.")
-        return out
-    if isinstance(layer, Repeat):
-        out = []
+            yield from _flatten(sub, f"{prefix}{i}.")
+    elif isinstance(layer, Repeat):
         for t in range(layer.times):
-            out += _flatten(layer.layer, f"{prefix}repeat[{t}].")
-        return out
-    return [(f"{prefix.rstrip('.')} {type(layer).__name__}".strip(), layer)]
+            yield from _flatten(layer.layer, f"{prefix}repeat[{t}].")
+    else:
+        yield f"{prefix.rstrip('.')} {type(layer).__name__}".strip(), layer
 
 
 def first_nonfinite_layer(layer, a, b, *, max_layers: int = 100_000) -> str | None:
@@ -549,19 +491,5 @@ def first_nonfinite_layer(layer, a, b, *, max_layers: int = 100_000) -> str | No
     return None
 
 
-# The spatial layers live in layers_spatial (which imports the state from here).
-from ._spatial import (  # noqa: E402
-    AvgPool,
-    Conv,
-    Flatten,
-    GlobalAvgPool,
-    LayerNorm,
-    Residual,
-    avg_pool,
-    conv,
-    flatten,
-    global_avg_pool,
-    layer_norm,
-    residual,
-    state_layout,
-)
+# The spatial layers live in _spatial (which imports the state from here).
+from ._spatial import state_layout  # noqa: E402

@@ -1,20 +1,11 @@
 """Infinite-width convolutional, pooling, normalization and residual layers (NT `stax` conventions).
 
-These layers act on a `layers.KernelState` whose inputs have spatial axes, (n, *spatial, C) with
-1, 2 or 3 spatial axes. The state keeps, for every pair of examples, the covariance of their
-pre-activations at pairs of positions p, q; with infinitely many channels these covariances are
-all a readout can need (Novak et al. 2019, arXiv 1810.05148; Arora et al. 2019, arXiv
-1904.11955). Two layouts (`KernelState.full`), chosen by `state_layout` from the layer sequence:
-
-* diagonal in space (p = q only; cost O(n² S) per layer, S positions) when no layer mixes
-  positions, e.g. a network ending in `flatten`: a convolution maps the covariance at (p, p)
-  to the mean over the filter window of the covariances at (p + δ, p + δ);
-* full (every (p, q); cost O(n² S²)) when `avg_pool` or `global_avg_pool` is present. The
-  self-covariances c1, c2 of each example then stay at equal positions (O(n S) per layer, not
-  O(n S²)) unless a nonlinearity or layer_norm follows a pooling (`StateLayout.self_full`):
-  before a pooling, the variances at (p, p) are all a convolution or nonlinearity reads.
-
-Recursions, in NTK parameterization with filter size |F| = ∏ filter_shape:
+They act on a `KernelState` of inputs (n, *spatial, C) with 1 to 3 spatial axes, which keeps the
+covariances of every pair of examples at pairs of positions p, q (Novak et al. 2019; Arora et
+al. 2019). `state_layout` picks the layout from the layers: at equal positions only (O(n² S) per
+layer, S positions) when no layer mixes positions (e.g. a `flatten` readout); at every (p, q)
+(O(n² S²)) with `avg_pool` or `global_avg_pool`, the self-covariances c1, c2 staying at equal
+positions unless a nonlinearity or layer_norm follows the pooling. With |F| = ∏ filter_shape:
 
   Conv(W_std, b_std):  Σ(p, q) ← W_std² (1/|F|) Σ_δ Σ(p + δ, q + δ) + b_std²,
                        Θ(p, q) ← W_std² (1/|F|) Σ_δ Θ(p + δ, q + δ) + Σ_new(p, q)
@@ -25,18 +16,10 @@ Recursions, in NTK parameterization with filter size |F| = ∏ filter_shape:
   residual(block):     Σ ← Σ + Σ_block, Θ ← Θ + Θ_block    (NT's FanOut, Identity, FanInSum)
 
 with positions outside the input zero (SAME), wrapped around (CIRCULAR) or never used (VALID),
-and the padding amounts of `lax.padtype_to_pads`. The window sums are separable: the filter
-window of a d-dimensional convolution is a product of d one-axis windows, so the covariance is
-convolved one spatial axis at a time (|F_1| + … + |F_d| shifted sums, not |F_1| ⋯ |F_d|).
+padded as `lax.padtype_to_pads` does. The window sums are separable: one spatial axis at a time
+(|F_1| + … + |F_d| shifted sums, not |F_1| ⋯ |F_d|). Attention is not reproduced natively (its
+options' closed forms are not derived and checked here): it stays on the neural-tangents backend.
 
-Attention is not reproduced natively. neural-tangents' `GlobalSelfAttention` kernel depends on
-options (`linear_scaling`, `attention_mechanism`, positional-embedding kernels and their
-scalings) whose closed forms would each have to be re-derived and checked against the pinned
-neural-tangents to 1e-12; that is not done, so the `attention` architecture spec stays on the
-neural-tangents backend (`--backend neural-tangents`).
-
-    >>> from ntk_air import kernels
-    >>> layers = kernels
     >>> net = kernels.serial(kernels.conv((3, 3), w_std=1.5, b_std=0.1), kernels.relu(),
     ...                     kernels.global_avg_pool(), kernels.dense(1.5, 0.1))
     >>> images = np.random.default_rng(0).normal(size=(4, 5, 5, 1))
@@ -67,35 +50,13 @@ from ._layers import (
     _check_std,
     _expand,
     _position_diagonal,
+    check_layer,
     position_variances,
     require_gaussian,
 )
 
-__all__ = [
-    "PADDINGS",
-    "Conv",
-    "AvgPool",
-    "GlobalAvgPool",
-    "Flatten",
-    "LayerNorm",
-    "Residual",
-    "conv",
-    "avg_pool",
-    "global_avg_pool",
-    "flatten",
-    "layer_norm",
-    "residual",
-    "StateLayout",
-    "state_layout",
-]
-
 PADDINGS = ("SAME", "VALID", "CIRCULAR")
 """Paddings of `conv` and `avg_pool` (neural-tangents' `Padding`)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# One spatial axis at a time
-# ---------------------------------------------------------------------------------------------
 
 
 def _pads(size: int, k: int, stride: int, padding: str) -> tuple[int, int]:
@@ -133,31 +94,28 @@ def _window_mean(x, axes, k: int, stride: int, padding: str, *, diagonal: bool):
         )
     span = stride * (n_out - 1) + 1
 
-    def shifted(y, ax, delta):
-        return lax.slice_in_dim(y, delta, delta + span, stride, axis=ax)
-
-    if diagonal:
+    def mean_of_shifts(y, shift_axes):
         total = None
         for delta in range(k):
-            term = x
-            for ax in axes:
-                term = shifted(term, ax, delta)
+            term = y
+            for ax in shift_axes:
+                term = lax.slice_in_dim(term, delta, delta + span, stride, axis=ax)
             total = term if total is None else total + term
         return total / k
+
+    if diagonal:
+        return mean_of_shifts(x, axes)
     for ax in axes:
-        total = None
-        for delta in range(k):
-            term = shifted(x, ax, delta)
-            total = term if total is None else total + term
-        x = total / k
+        x = mean_of_shifts(x, (ax,))
     return x
 
 
-def _spatial_axes(full: bool, axis: int) -> tuple[int, ...]:
-    """Array axes of spatial axis `axis` in a (*P, batch…) array of the full or diagonal layout."""
-    if full:
-        return (2 * axis, 2 * axis + 1)
-    return (axis,)
+def _window_means(x, full: bool, window, strides, padding: str, *, diagonal: bool):
+    """`_window_mean` along every spatial axis of x (*P, batch…), of the full or diagonal layout."""
+    for axis, (k, stride) in enumerate(zip(window, strides, strict=True)):
+        axes = (2 * axis, 2 * axis + 1) if full else (axis,)
+        x = _window_mean(x, axes, k, stride, padding, diagonal=diagonal)
+    return x
 
 
 def _map_positions(s: KernelState, fn) -> KernelState:
@@ -184,7 +142,7 @@ def _mixed(s: KernelState, pool) -> KernelState:
     return _map_positions(s, fn)
 
 
-def _check_spatial(s: KernelState, layer: str, dims: int | None = None) -> None:
+def _check_spatial(s: KernelState, layer: str, dims: int | None = None, mixes=False) -> None:
     if s.spatial_dims == 0:
         raise ValueError(
             f"{layer} needs inputs with spatial axes, (n, *spatial, channels), and no flatten or "
@@ -193,6 +151,11 @@ def _check_spatial(s: KernelState, layer: str, dims: int | None = None) -> None:
     if dims is not None and dims != s.spatial_dims:
         raise ValueError(
             f"{layer} has a {dims}-D window but its inputs have {s.spatial_dims} spatial axes"
+        )
+    if mixes and not s.full:
+        raise ValueError(
+            f"{layer} mixes positions: it needs the full spatial layout (from_layers chooses it "
+            f"when the network contains {layer})"
         )
 
 
@@ -204,16 +167,19 @@ def _check_window(name: str, shape, dims_hint: str) -> tuple[int, ...]:
     return tuple(int(v) for v in shape)
 
 
+def _check_window_and_strides(name: str, shape, strides, axis: str):
+    window = _check_window(name, shape, "one per spatial axis")
+    stride = (1,) * len(window) if strides is None else _check_window("strides", strides, "")
+    if len(stride) != len(window):
+        raise ValueError(f"strides {strides!r} must have one entry per {axis} axis {window}")
+    return window, stride
+
+
 def _check_padding(padding) -> str:
     p = padding.upper() if isinstance(padding, str) else padding
     if p not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
     return p
-
-
-# ---------------------------------------------------------------------------------------------
-# Layers
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,20 +195,19 @@ class Conv:
     def __call__(self, s: KernelState) -> KernelState:
         _check_spatial(s, "conv", len(self.filter_shape))
 
-        def unscaled(x, full):
-            for axis, (k, stride) in enumerate(zip(self.filter_shape, self.strides, strict=True)):
-                axes = _spatial_axes(full, axis)
-                x = _window_mean(x, axes, k, stride, self.padding, diagonal=True)
-            return x
+        def window_mean(x, full):
+            return _window_means(
+                x, full, self.filter_shape, self.strides, self.padding, diagonal=True
+            )
 
         w2, b2 = self.w_std**2, self.b_std**2
-        nngp = w2 * unscaled(s.nngp, s.full) + b2
+        nngp = w2 * window_mean(s.nngp, s.full) + b2
         return dataclasses.replace(
             s,
             nngp=nngp,
-            ntk=w2 * unscaled(s.ntk, s.full) + nngp,
-            c1=w2 * unscaled(s.c1, s.self_full) + b2,
-            c2=w2 * unscaled(s.c2, s.self_full) + b2,
+            ntk=w2 * window_mean(s.ntk, s.full) + nngp,
+            c1=w2 * window_mean(s.c1, s.self_full) + b2,
+            c2=w2 * window_mean(s.c2, s.self_full) + b2,
             gaussian=True,
         )
 
@@ -256,18 +221,12 @@ class AvgPool:
     padding: str = "VALID"
 
     def __call__(self, s: KernelState) -> KernelState:
-        _check_spatial(s, "avg_pool", len(self.window_shape))
-        if not s.full:
-            raise ValueError(
-                "avg_pool mixes positions: it needs the full spatial layout (from_layers "
-                "chooses it when the network contains avg_pool)"
-            )
+        _check_spatial(s, "avg_pool", len(self.window_shape), mixes=True)
 
         def pool(x, full):
-            for axis, (k, stride) in enumerate(zip(self.window_shape, self.strides, strict=True)):
-                axes = _spatial_axes(full, axis)
-                x = _window_mean(x, axes, k, stride, self.padding, diagonal=not full)
-            return x
+            return _window_means(
+                x, full, self.window_shape, self.strides, self.padding, diagonal=not full
+            )
 
         return _mixed(s, pool)
 
@@ -283,12 +242,7 @@ class GlobalAvgPool:
     """GlobalAvgPool: the mean over all spatial positions (a vector of channels remains)."""
 
     def __call__(self, s: KernelState) -> KernelState:
-        _check_spatial(s, "global_avg_pool")
-        if not s.full:
-            raise ValueError(
-                "global_avg_pool mixes positions: it needs the full spatial layout (from_layers "
-                "chooses it when the network contains global_avg_pool)"
-            )
+        _check_spatial(s, "global_avg_pool", mixes=True)
         d = s.spatial_dims
 
         def mean(x, full):
@@ -393,10 +347,7 @@ def conv(
       >>> kernels.conv((3,), strides=(2,), padding="CIRCULAR", w_std=1.5).filter_shape
       (3,)
     """
-    filt = _check_window("filter_shape", filter_shape, "one per spatial axis")
-    stride = (1,) * len(filt) if strides is None else _check_window("strides", strides, "")
-    if len(stride) != len(filt):
-        raise ValueError(f"strides {strides!r} must have one entry per filter axis {filt}")
+    filt, stride = _check_window_and_strides("filter_shape", filter_shape, strides, "filter")
     w = _check_std("w_std", w_std, positive=True)
     return Conv(
         filt, stride, _check_padding(padding), w, _check_std("b_std", b_std, positive=False)
@@ -415,10 +366,7 @@ def avg_pool(window_shape, strides=None, padding: str = "VALID") -> AvgPool:
     Returns:
       AvgPool, a layer KernelState → KernelState.
     """
-    window = _check_window("window_shape", window_shape, "one per spatial axis")
-    stride = (1,) * len(window) if strides is None else _check_window("strides", strides, "")
-    if len(stride) != len(window):
-        raise ValueError(f"strides {strides!r} must have one entry per window axis {window}")
+    window, stride = _check_window_and_strides("window_shape", window_shape, strides, "window")
     return AvgPool(window, stride, _check_padding(padding))
 
 
@@ -439,14 +387,7 @@ def layer_norm(eps: float = 1e-12) -> LayerNorm:
 
 def residual(block) -> Residual:
     """block(x) + x (stax.serial(FanOut(2), parallel(block, Identity()), FanInSum()))."""
-    if not callable(block):
-        raise TypeError(f"block must be callable KernelState -> KernelState, got {block!r}")
-    return Residual(block)
-
-
-# ---------------------------------------------------------------------------------------------
-# Which layout a network needs
-# ---------------------------------------------------------------------------------------------
+    return Residual(check_layer("block", block))
 
 
 class StateLayout:

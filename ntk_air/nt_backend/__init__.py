@@ -1,18 +1,10 @@
-"""neural-tangents as an optional kernel backend, on the installed JAX.
+"""neural-tangents 0.6.5 as an optional kernel backend, on the installed JAX.
 
-neural-tangents 0.6.5 (NT) supplies infinite-width kernels the native engine does not cover
-(convolutions, pooling, attention). It is optional: install it with
-
-    pip install frozendict && pip install --no-deps neural-tangents==0.6.5
-
-(`--no-deps`: its declared dependencies pull TensorFlow, which is never needed here).
-Importing this subpackage does not import NT; the factories below do, through
-`compat.import_neural_tangents`, which adapts NT to the installed JAX (see `compat.ADAPTATIONS`)
-or raises `NeuralTangentsUnavailable` naming what is missing.
-
-* `kernel_fn_from_stax(model)` — a stax triple or kernel_fn → ntk_air kernel_fn → Kernel.
-* `kernel_fn_from_spec("cnn:depth=2,shape=8x8x1")` — the CLI's `--backend neural-tangents --arch`.
-* `empirical_ntk_fn(apply_fn, implementation=...)` — NT's empirical NTK, ntk_air's conventions.
+Install it with `pip install frozendict && pip install --no-deps neural-tangents==0.6.5`
+(`--no-deps`: its declared dependencies pull TensorFlow, never needed here). Importing this
+subpackage does not import NT; the factories do, through `import_neural_tangents`, which adapts
+NT to the installed JAX (`ADAPTATIONS`) or raises `NeuralTangentsUnavailable` naming what is
+missing (docs/neural_tangents.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """The table of neural-tangents adaptations: one `Adaptation` per JAX change that NT 0.6.5 trips
 over, each with the behavioural probe that decides whether it applies, and the `Gate`s of the
 features that cannot be adapted. `compat` applies the table; this module only describes it.
+
+A name test can be fooled (a name kept as a shim that raises, or that now means something else:
+on jax 0.10 `jax.core.eval_context` exists but no longer lets tracers through), so each check
+exercises what NT does with the name; any exception means "adapt" (docs/neural_tangents.md#layer).
 """
 
 from __future__ import annotations
@@ -16,13 +20,6 @@ import types
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
-
-# ---------------------------------------------------------------------------------------------
-# Feature checks: small behavioural probes (does the thing NT uses work as NT uses it?)
-# ---------------------------------------------------------------------------------------------
-# A name test can be fooled: a name kept as a shim that raises, or that now means something
-# else (on jax 0.10 `jax.core.eval_context` exists but no longer lets tracers through). So each
-# check below exercises what NT does with the name; any exception means "adapt".
 
 
 def _module(path: str):
@@ -59,8 +56,6 @@ def _fails(probe: Callable[[], bool]) -> Callable[[], bool]:
         except Exception:  # noqa: BLE001 - any failure of the probe means the adaptation is needed
             return True
 
-    check.__name__ = f"fails_{probe.__name__}"
-    check.__doc__ = f"True when {probe.__name__} fails: {probe.__doc__}"
     return check
 
 
@@ -81,18 +76,6 @@ def _jaxpr_sample() -> dict[str, Any]:
     }
 
 
-def _describes_jaxprs(module_path: str, name: str) -> Callable[[], bool]:
-    """Probe: `module.name` is the class of the jaxpr objects JAX builds (NT isinstance-checks
-    them and builds new ones)."""
-
-    def probe() -> bool:
-        cls = _attr(module_path, name)
-        return isinstance(cls, type) and isinstance(_jaxpr_sample()[name], cls)
-
-    probe.__name__ = f"{module_path}.{name}_describes_jaxprs"
-    return probe
-
-
 def _checked_provider(provide: Callable[[], Any], probe: Callable[[Any], bool], what: str):
     """A provider whose replacement must pass the same behavioural probe as the original."""
 
@@ -105,34 +88,33 @@ def _checked_provider(provide: Callable[[], Any], probe: Callable[[Any], bool], 
     return checked
 
 
+def _equal_lengths(name: str, args) -> list[list]:
+    args = [list(a) for a in args]
+    if len({len(a) for a in args}) > 1:
+        raise ValueError(f"{name}: length mismatch {[len(a) for a in args]}")
+    return args
+
+
 def _safe_map(f, *args):
     """jax.util.safe_map as NT 0.6.5 used it: map over equal-length sequences, as a list."""
-    args = [list(a) for a in args]
-    n = len(args[0])
-    for a in args[1:]:
-        if len(a) != n:
-            raise ValueError(f"safe_map: length mismatch {[len(b) for b in args]}")
-    return list(map(f, *args))
+    return list(map(f, *_equal_lengths("safe_map", args)))
 
 
 def _safe_zip(*args):
     """jax.util.safe_zip as NT 0.6.5 used it: zip of equal-length sequences, as a list."""
-    args = [list(a) for a in args]
-    n = len(args[0])
-    for a in args[1:]:
-        if len(a) != n:
-            raise ValueError(f"safe_zip: length mismatch {[len(b) for b in args]}")
-    return list(zip(*args, strict=True))
+    return list(zip(*_equal_lengths("safe_zip", args), strict=True))
 
 
-def _equal_length_map_zip(safe_map, safe_zip) -> bool:
-    """safe_map/safe_zip as NT uses them: lists, and an error on unequal lengths."""
-    if safe_map(operator.add, (1, 2), (3, 4)) != [4, 6] or safe_zip((1, 2), "ab") != [
-        (1, "a"),
-        (2, "b"),
-    ]:
+def _equal_length_map_zip(util) -> bool:
+    """util.safe_map/safe_zip as NT uses them: lists, and an error on unequal lengths."""
+    if util.safe_map(operator.add, (1, 2), (3, 4)) != [4, 6]:
         return False
-    for call in (lambda: safe_map(operator.add, (1,), (1, 2)), lambda: safe_zip((1,), (1, 2))):
+    if util.safe_zip((1, 2), "ab") != [(1, "a"), (2, "b")]:
+        return False
+    for call in (
+        lambda: util.safe_map(operator.add, (1,), (1, 2)),
+        lambda: util.safe_zip((1,), (1, 2)),
+    ):
         try:
             call()
         except Exception:  # noqa: BLE001 - JAX raised AssertionError, the stand-in ValueError
@@ -141,21 +123,8 @@ def _equal_length_map_zip(safe_map, safe_zip) -> bool:
     return True
 
 
-def _jax_util_maps_equal_lengths() -> bool:
-    """`from jax.util import safe_map, safe_zip` works and they behave as NT expects."""
-    util = _module("jax.util")
-    return _equal_length_map_zip(util.safe_map, util.safe_zip)
-
-
-def _real_experimental_not_loaded() -> bool:
-    module = sys.modules.get("neural_tangents.experimental")
-    return getattr(module, "__file__", None) is None
-
-
 def _jax_util_module():
-    mod = types.ModuleType(
-        "jax.util", "Stand-in for the removed jax.util, for neural-tangents only."
-    )
+    mod = types.ModuleType("jax.util", "Stand-in for the removed jax.util, for neural-tangents.")
     mod.safe_map = _safe_map
     mod.safe_zip = _safe_zip
     return mod
@@ -165,24 +134,8 @@ def _primitive_class() -> type:
     return type(_jaxpr_sample()["Primitive"])
 
 
-def _zeros_like_p_is_a_primitive() -> bool:
-    """NT keys its rule tables by `ad.zeros_like_p`: it must be a JAX primitive."""
-    return isinstance(_attr("jax.interpreters.ad", "zeros_like_p"), _primitive_class())
-
-
-def _placeholder_zeros_like_p():
-    # NT keys its Jacobian-rule tables by this primitive at import time. JAX no longer has it,
-    # so no jaxpr can contain it: a fresh primitive keeps the tables buildable and is never hit.
-    return _primitive_class()("zeros_like (removed from JAX; NT placeholder)")
-
-
 class _NoDynamicShapes:
     """Stand-in for the removed jax.core.DShapedArray: no abstract value is ever of this type."""
-
-
-def _dshapedarray_is_a_class() -> bool:
-    """NT tests `type(aval) is core.DShapedArray`: the name must be a class."""
-    return isinstance(_attr("jax.core", "DShapedArray"), type)
 
 
 _SOURCE_INFO_CALLS = ("transform_name_stack", "current_name_stack", "user_context")
@@ -191,28 +144,6 @@ _SOURCE_INFO_CALLS = ("transform_name_stack", "current_name_stack", "user_contex
 def _has_source_info_calls(module) -> bool:
     """The three source_info_util functions NT's structured derivatives call."""
     return all(callable(getattr(module, n, None)) for n in _SOURCE_INFO_CALLS)
-
-
-def _ad_source_info_util_usable() -> bool:
-    """`ad.source_info_util` offers what NT calls."""
-    return _has_source_info_calls(_attr("jax.interpreters.ad", "source_info_util"))
-
-
-def _ad_reducing_transposes_is_a_table() -> bool:
-    """NT looks primitives up in `ad.reducing_transposes` (a mapping)."""
-    return isinstance(_attr("jax.interpreters.ad", "reducing_transposes"), Mapping)
-
-
-def _ad_config_reads_enable_checks() -> bool:
-    """NT reads `ad.config.jax_enable_checks` (a bool)."""
-    config = _attr("jax.interpreters.ad", "config")
-    return isinstance(getattr(config, "jax_enable_checks", None), bool)
-
-
-def _config_without_checks():
-    # NT reads ad.config.jax_enable_checks to run an internal assertion built on the removed
-    # jax.core.get_aval / lattice_join / strip_named_shape; reporting False skips only that check.
-    return types.SimpleNamespace(jax_enable_checks=False)
 
 
 def _evaluates_at_compile_time(context) -> bool:
@@ -237,11 +168,6 @@ def _evaluates_at_compile_time(context) -> bool:
     jax.make_jaxpr(f)(1.0)  # traced as under jit (no compilation needed)
     jax.make_jaxpr(jax.vmap(f))(jnp.ones(2))
     return len(concrete) == 2 and all(concrete)
-
-
-def _core_eval_context_evaluates_at_compile_time() -> bool:
-    """`jax.core.eval_context` works as `jax.ensure_compile_time_eval` does."""
-    return _evaluates_at_compile_time(_attr("jax.core", "eval_context"))
 
 
 def _size_of_shape_struct_is_quiet() -> bool:
@@ -275,11 +201,6 @@ def _eigvalsh_takes_eigvals(eigvalsh) -> bool:
     return [float(v) for v in eigvalsh(np.diag([3.0, 1.0, 2.0]), eigvals=(2, 2))] == [3.0]
 
 
-def _scipy_eigvalsh_takes_eigvals() -> bool:
-    """SciPy's `linalg.eigvalsh` still accepts `eigvals=` as NT 0.6.5 calls it."""
-    return _eigvalsh_takes_eigvals(_module("scipy.linalg").eigvalsh)
-
-
 def _eigvalsh_with_eigvals():
     """`scipy.linalg.eigvalsh` accepting NT's `eigvals=(lo, hi)` as `subset_by_index=`."""
     eigvalsh = _module("scipy.linalg").eigvalsh
@@ -293,22 +214,15 @@ def _eigvalsh_with_eigvals():
     return eigvalsh_with_eigvals
 
 
-# The XLA:CPU convolution defect (issue 13; docs/neural_tangents.md#float64-cnn-crash).
-# XLA:CPU compiles a padded convolution that Eigen does not take (every float64 one; float32
-# ones in NT's one-channel NCHW layout inside a loop) with its elemental emitter, and on AVX-512
-# LLVM turns the masked load of the out-of-image pixel (-1, -1) of the first image into an
-# unmasked one: it reads (W + 1) * itemsize bytes before the operand. The value is discarded, but
-# when XLA has placed the operand at the start of a buffer that malloc got from mmap (64-byte
-# aligned: 0x40 into its page), a read of more than 64 bytes lands on the page below, usually
-# unmapped: SIGSEGV (jaxlib 0.10.2; jax 0.4.25 compiles the same program without the defect).
-# Padding explicitly, behind an optimization barrier so XLA cannot fold the pad back into the
-# window, leaves a convolution with no out-of-image positions; zeros add exactly nothing.
+# The XLA:CPU out-of-bounds read of padded convolutions (docs/neural_tangents.md#float64-cnn-crash)
+# is avoided by padding explicitly, behind an optimization barrier so XLA cannot fold the pad
+# back into the window: the convolution then has no out-of-image positions.
 _CONV_PROBE_SHAPES = ((1, 1, 4, 4), (1, 1, 3, 3))
 
 
 def _explicit_conv_pads(lhs_shape, rhs_shape, window_strides, padding, bound) -> list | None:
-    """Per spatial axis (low, high) zero padding of `lhs`, or None when there is nothing to move
-    out of the convolution (no padding, negative padding, or an input dilation)."""
+    """Per spatial axis (axis, low, high) zero padding of `lhs`, or None when there is nothing
+    to move out of the convolution (no padding, negative padding, or an input dilation)."""
     from jax import lax
 
     lhs_dilation = bound["lhs_dilation"]
@@ -320,22 +234,16 @@ def _explicit_conv_pads(lhs_shape, rhs_shape, window_strides, padding, bound) ->
     rhs_dilation = bound["rhs_dilation"] or (1,) * len(filter_spatial)
     window = [(k - 1) * d + 1 for k, d in zip(filter_spatial, rhs_dilation, strict=True)]
     if isinstance(padding, str):
-        pads = lax.padtype_to_pads(in_spatial, window, window_strides, padding)
-    else:
-        pads = padding
-    pads = [(int(lo), int(hi)) for lo, hi in pads]
+        padding = lax.padtype_to_pads(in_spatial, window, window_strides, padding)
+    pads = [(int(lo), int(hi)) for lo, hi in padding]
     if all(p == (0, 0) for p in pads) or any(lo < 0 or hi < 0 for lo, hi in pads):
         return None
     return [(axis, lo, hi) for axis, (lo, hi) in zip(dn.lhs_spec[2:], pads, strict=True)]
 
 
 def _conv_padded_explicitly_on_cpu():
-    """`lax.conv_general_dilated`, with the input's zero padding done explicitly on CPU.
-
-    Same signature and values; lowered for CPU, the padding is a separate `lax.pad` behind
-    `lax.optimization_barrier` and the convolution itself is 'VALID'. Other platforms
-    (`lax.platform_dependent`) get the original call.
-    """
+    """`lax.conv_general_dilated` (same signature and values) whose zero padding is, on CPU, a
+    separate `lax.pad` behind `lax.optimization_barrier` before a 'VALID' convolution."""
     import jax.numpy as jnp
     from jax import lax
 
@@ -346,8 +254,11 @@ def _conv_padded_explicitly_on_cpu():
     def conv_general_dilated(lhs, rhs, window_strides, padding, *args, **kwargs):
         bound = signature.bind(lhs, rhs, window_strides, padding, *args, **kwargs)
         bound.apply_defaults()
-        rest = {k: v for k, v in bound.arguments.items() if k not in ("lhs", "rhs", "padding")}
-        rest.pop("window_strides")
+        rest = {
+            k: v
+            for k, v in bound.arguments.items()
+            if k not in ("lhs", "rhs", "padding", "window_strides")
+        }
         pads = _explicit_conv_pads(
             jnp.shape(lhs), jnp.shape(rhs), window_strides, padding, bound.arguments
         )
@@ -392,14 +303,8 @@ def _explicit_padding_survives_xla_cpu(conv_fn) -> bool:
 
 
 def _xla_cpu_may_miscompile_padded_convolutions() -> bool:
-    """True where NT's convolutions are compiled by XLA:CPU and can be padded explicitly.
-
-    The defect (note above `_CONV_PROBE_SHAPES`) cannot be probed in-process: the probe would
-    crash it. So the check asks whether XLA:CPU is there and the public
-    `lax.optimization_barrier` exists (jax 0.4.25 has none, and there XLA:CPU compiles these
-    programs without the defect: 0 crashes in 10 runs of benchmarks/nt_crash.py minimal);
-    the replacement is then verified by `_explicit_padding_survives_xla_cpu`.
-    """
+    """True where XLA:CPU is there and `lax.optimization_barrier` exists (jax 0.4.25 has none and
+    compiles these programs without the defect). The defect itself would crash a probe."""
     import jax
 
     try:
@@ -477,15 +382,17 @@ class Adaptation:
 
 
 def _moved_to_extend(name: str) -> Adaptation:
+    def describes_jaxprs(cls) -> bool:
+        """`cls` is the class of the jaxpr objects JAX builds (NT isinstance-checks them)."""
+        return isinstance(cls, type) and isinstance(_jaxpr_sample()[name], cls)
+
     return Adaptation(
         needs=f"jax.core.{name}",
         jax_change=f"`{name}` left `jax.core`; its public home is `jax.extend.core`",
-        check=_fails(_describes_jaxprs("jax.core", name)),
+        check=_fails(lambda: describes_jaxprs(_attr("jax.core", name))),
         adaptation=f"`jax.extend.core.{name}`",
         provide=_checked_provider(
-            _from("jax.extend.core", name),
-            lambda cls, name=name: isinstance(_jaxpr_sample()[name], cls),
-            f"jax.extend.core.{name}",
+            _from("jax.extend.core", name), describes_jaxprs, f"jax.extend.core.{name}"
         ),
         at_import=True,
     )
@@ -496,10 +403,11 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         needs="neural_tangents.experimental",
         jax_change="NT's TensorFlow-model NTK imports `jax.experimental.jax2tf` → TensorFlow, "
         "which the `--no-deps` install leaves out",
-        # Not a JAX feature: ntk_air is JAX-only and never loads NT's TensorFlow part, even where
-        # TensorFlow is installed. The check only asks whether the real subpackage (a module
-        # with a __file__) is already loaded; a stub registered earlier still reads 'adapted'.
-        check=_real_experimental_not_loaded,
+        # Not a JAX feature: ntk_air never loads NT's TensorFlow part. The check asks only
+        # whether the real subpackage (a module with a __file__) is loaded already.
+        check=lambda: (
+            getattr(sys.modules.get("neural_tangents.experimental"), "__file__", None) is None
+        ),
         adaptation="an empty stub module (only the TF-model NTK is lost)",
         provide=lambda: _experimental_stub(),
         at_import=True,
@@ -508,29 +416,29 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
     Adaptation(
         needs="jax.util",
         jax_change="the `jax.util` module (`safe_map`, `safe_zip`) was removed",
-        check=_fails(_jax_util_maps_equal_lengths),
+        check=_fails(lambda: _equal_length_map_zip(_module("jax.util"))),
         adaptation="a module with pure-Python `safe_map`/`safe_zip` (equal-length `map`/`zip` "
         "returning lists)",
-        provide=_checked_provider(
-            _jax_util_module,
-            lambda m: _equal_length_map_zip(m.safe_map, m.safe_zip),
-            "jax.util stand-in",
-        ),
+        provide=_checked_provider(_jax_util_module, _equal_length_map_zip, "jax.util stand-in"),
         at_import=True,
     ),
     Adaptation(
         needs="jax.interpreters.ad.zeros_like_p",
         jax_change="the `zeros_like` primitive was removed",
-        check=_fails(_zeros_like_p_is_a_primitive),
+        # NT keys its Jacobian-rule tables by this primitive at import time; no jaxpr can
+        # contain it any more, so a fresh primitive keeps the tables buildable and is never hit.
+        check=_fails(
+            lambda: isinstance(_attr("jax.interpreters.ad", "zeros_like_p"), _primitive_class())
+        ),
         adaptation="a placeholder `jax.extend.core.Primitive` (keys NT's rule tables; never "
         "appears in a jaxpr)",
-        provide=_placeholder_zeros_like_p,
+        provide=lambda: _primitive_class()("zeros_like (removed from JAX; NT placeholder)"),
         at_import=True,
     ),
     Adaptation(
         needs="jax.core.DShapedArray",
         jax_change="dynamic shapes (`DShapedArray`) were removed",
-        check=_fails(_dshapedarray_is_a_class),
+        check=_fails(lambda: isinstance(_attr("jax.core", "DShapedArray"), type)),
         adaptation="a private class that no abstract value is an instance of",
         provide=lambda: _NoDynamicShapes,
         at_import=False,
@@ -538,7 +446,9 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
     Adaptation(
         needs="jax.interpreters.ad.source_info_util",
         jax_change="`jax.interpreters.ad` no longer re-exports `source_info_util`",
-        check=_fails(_ad_source_info_util_usable),
+        check=_fails(
+            lambda: _has_source_info_calls(_attr("jax.interpreters.ad", "source_info_util"))
+        ),
         adaptation="`jax.extend.source_info_util`",
         provide=_checked_provider(
             lambda: _module("jax.extend.source_info_util"),
@@ -550,7 +460,9 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
     Adaptation(
         needs="jax.interpreters.ad.reducing_transposes",
         jax_change="`jax.interpreters.ad` no longer exports `reducing_transposes`",
-        check=_fails(_ad_reducing_transposes_is_a_table),
+        check=_fails(
+            lambda: isinstance(_attr("jax.interpreters.ad", "reducing_transposes"), Mapping)
+        ),
         adaptation="an empty table (JAX's own was empty when it stopped exporting it)",
         provide=lambda: types.MappingProxyType({}),
         at_import=False,
@@ -559,10 +471,14 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         needs="jax.interpreters.ad.config",
         jax_change="`jax.interpreters.ad` no longer re-exports `config`; the assertion NT runs "
         "under `jax_enable_checks` uses the removed `core.get_aval`/`core.lattice_join`",
-        check=_fails(_ad_config_reads_enable_checks),
+        check=_fails(
+            lambda: isinstance(
+                getattr(_attr("jax.interpreters.ad", "config"), "jax_enable_checks", None), bool
+            )
+        ),
         adaptation="a config view with `jax_enable_checks=False` (skips only that NT-internal "
         "assertion)",
-        provide=_config_without_checks,
+        provide=lambda: types.SimpleNamespace(jax_enable_checks=False),
         at_import=False,
     ),
     Adaptation(
@@ -571,7 +487,7 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         "to eager evaluation, so tracers under `jit`/`vmap` fail inside it (NT's `predict`, "
         "attention's positional embeddings); `jax.ensure_compile_time_eval` is the public "
         "behaviour NT needs",
-        check=_fails(_core_eval_context_evaluates_at_compile_time),
+        check=_fails(lambda: _evaluates_at_compile_time(_attr("jax.core", "eval_context"))),
         adaptation="`jax.ensure_compile_time_eval`",
         provide=_checked_provider(
             _from("jax", "ensure_compile_time_eval"),
@@ -593,7 +509,7 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         needs="scipy.linalg.eigvalsh",
         jax_change="not JAX: SciPy 1.14 removed `eigvalsh(eigvals=)` (now `subset_by_index=`), "
         "which NT's `predict.max_learning_rate` passes on CPU",
-        check=_fails(_scipy_eigvalsh_takes_eigvals),
+        check=_fails(lambda: _eigvalsh_takes_eigvals(_module("scipy.linalg").eigvalsh)),
         adaptation="`eigvalsh` passing `eigvals=` on as `subset_by_index=`",
         provide=_checked_provider(
             _eigvalsh_with_eigvals, _eigvalsh_takes_eigvals, "scipy.linalg.eigvalsh"

@@ -1,21 +1,9 @@
 """neural-tangents kernels as ntk_air kernel functions, and NT's empirical NTK beside ntk_air's.
 
-`kernel_fn_from_stax` turns a `stax` network — the triple `(init_fn, apply_fn, kernel_fn)` or a
-bare `kernel_fn` — into the toolkit's kernel function
-
-    kernel_fn(x1, x2=None) -> ntk_air.kernels.Kernel(nngp, ntk)
-
-(the toolkit's `KernelFn` protocol, built with `ntk_air.kernels.from_pairwise`), so AIR
-spectra, dynamics, distillation and the CLI take NT's convolutional, pooling and attention
-kernels unchanged.
-Rows of x1 and x2 are examples: (n, d) for dense networks, (n, H, W, C) for 2-D convolutions,
-(n, L, C) for attention — or flat (n, d) rows reshaped to `input_shape`.
-
-`empirical_ntk_fn` wraps NT's `empirical_ntk_fn` with the signature and output conventions of
-`ntk_air.empirical.empirical_ntk_fn`, so both engines can be run on the same model.
-
-neural-tangents is imported (through `compat.import_neural_tangents`) when one of these
-factories is called, never at `import ntk_air`.
+`kernel_fn_from_stax` turns a `stax` network into the toolkit's `KernelFn`, so spectra,
+dynamics, distillation and the CLI take NT's convolutional, pooling and attention kernels
+unchanged; `empirical_ntk_fn` gives NT's empirical NTK the conventions of
+`ntk_air.empirical.empirical_ntk_fn`. neural-tangents is imported when a factory is called.
 """
 
 from __future__ import annotations
@@ -34,19 +22,10 @@ from .._tiling import call_tiled, check_tile_size, tiled_pairwise
 from ..kernels._kernel_fn import Kernel, from_pairwise, reshape_flat_rows
 from . import compat
 
-__all__ = [
-    "kernel_fn_from_stax",
-    "empirical_ntk_fn",
-    "auto_tile_size",
-    "IMPLEMENTATIONS",
-    "OUTPUT_REDUCTIONS",
-    "DEFAULT_MEMORY_BUDGET",
-]
-
-DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes of kernel intermediates per tile (auto tiling)
+DEFAULT_MEMORY_BUDGET = 512 * 2**20
 """Bytes of kernel intermediates per tile when the tile size is chosen automatically."""
-# NT keeps, per pair of examples, covariances over pairs of spatial positions (S² entries for
-# S positions) for nngp, ntk and the two marginals, plus temporaries of its conv/pool ops.
+# NT keeps, per pair of examples, about 16 covariances over pairs of spatial positions (S² each:
+# nngp, ntk, the two marginals and temporaries of its conv/pool ops).
 _INTERMEDIATES_PER_ENTRY = 16
 
 # NT warns at every attention init_fn that linear scaling ties the query weights; the analytic
@@ -145,7 +124,6 @@ class _StaxBlock:
 
 
 def _stax_bytes_per_pair(example_shape, itemsize) -> int:
-    """NT keeps ~16 covariances over pairs of spatial positions (S² each) per pair of examples."""
     spatial = math.prod(example_shape[:-1]) if len(example_shape) > 1 else 1
     return _INTERMEDIATES_PER_ENTRY * spatial**2 * itemsize
 
@@ -162,9 +140,7 @@ def kernel_fn_from_stax(
     """ntk_air kernel function of a neural-tangents `stax` network (infinite-width NNGP and NTK).
 
     K(x1, x2) = Kernel(nngp=Σ(x1, x2), ntk=Θ(x1, x2)) exactly as NT's
-    `kernel_fn(x1, x2, ('nngp', 'ntk'))` computes them (NTK parameterization, NT's conventions:
-    e.g. `Dense` scales its input kernel by 1/d, `GlobalAvgPool` averages over positions); one
-    entry per pair of examples.
+    `kernel_fn(x1, x2, ('nngp', 'ntk'))` computes them, one entry per pair of examples.
 
     Args:
       model: a stax triple `(init_fn, apply_fn, kernel_fn)` or a bare NT `kernel_fn`.
@@ -172,15 +148,12 @@ def kernel_fn_from_stax(
         d = ∏ input_shape are reshaped to (n, *input_shape). None: inputs are passed as given.
       example_rank: required rank of one example when `input_shape` is None (3 for 2-D CNNs),
         for a clear error instead of one from inside NT. None: not checked.
-      memory_budget: bytes of NT intermediates per tile when tile_size is None (automatic
-        tiling: untiled unless NT's spatial covariances would exceed it).
+      memory_budget: bytes of NT intermediates per tile when tile_size is None.
       tile_size: rows per tile (any positive int), or None for automatic tiling.
       dtype: float32 or float64, or None to follow the inputs.
 
     Returns:
-      A `KernelFn` (`ntk_air.kernels.PairwiseKernelFn`): kernel_fn(x1, x2=None) -> Kernel with
-      nngp, ntk (n1, n2); x1 (n1, ...), x2 (n2, ...) or None for x2 = x1. jit-compiled once per
-      (shapes, tile size).
+      A `PairwiseKernelFn`: kernel_fn(x1 (n1, ...), x2 (n2, ...) = None) -> Kernel, (n1, n2) each.
 
     Raises:
       NeuralTangentsUnavailable: neural-tangents is not installed or not usable on this JAX.
@@ -203,16 +176,13 @@ def kernel_fn_from_stax(
     ):
         raise ValueError(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
     compat.import_neural_tangents()
-
-    def prepare(x1, x2, dt):
-        x1, x2 = _as_example_pair(x1, x2, dt, input_shape, example_rank, "example")
-        return x1, x2  # NT gives the same values for x2=None and x2=x1
-
     return from_pairwise(
         _StaxBlock(nt_kernel_fn),
         tile_size=tile_size,
         dtype=dtype,
-        prepare=prepare,
+        prepare=functools.partial(
+            _as_example_pair, input_shape=input_shape, example_rank=example_rank, what="example"
+        ),
         name="neural-tangents stax",
         bytes_per_pair=_stax_bytes_per_pair,
         memory_budget=memory_budget,
@@ -245,12 +215,12 @@ def empirical_ntk_fn(
 ):
     """neural-tangents' empirical NTK Θ(x1, x2) = J(x1) J(x2)ᵀ, with ntk_air's conventions.
 
-    Same quantity, arguments and output as `ntk_air.empirical.empirical_ntk_fn`: Θ_ij =
-    Σ_{leaves p} ⟨∂f(x_i)/∂p, ∂f(x_j)/∂p⟩ over all params leaves; for k outputs
+    Same quantity, arguments and output as `ntk_air.empirical.empirical_ntk_fn`
+    (docs/science/kernels.md#empirical-ntk), computed by NT's engine: for k outputs
       'mean': (1/k) Σ_a J_a(x_i)·J_a(x_j)  (n1, n2)  — NT's trace_axes=(-1,)
       'sum':        Σ_a J_a(x_i)·J_a(x_j)  (n1, n2)
       'none':  Θ[i, j, a, b] = J_a(x_i)·J_b(x_j)  (n1, n2, k, k)  — NT's trace_axes=()
-    Outputs of shape (n,) give (n1, n2) for every reduction. Computed by NT's engine.
+    Outputs of shape (n,) give (n1, n2) for every reduction.
 
     Args:
       apply_fn: f(params, x) → (n,) or (n, k) (a stax apply_fn, a flax `apply`, any function).

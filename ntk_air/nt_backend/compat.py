@@ -1,49 +1,23 @@
 """Make neural-tangents 0.6.5 importable, and its `stax.kernel_fn` correct, on the installed JAX.
 
-neural-tangents (NT) 0.6.5 is the library's last release. It imports names that later JAX
-releases moved or removed, and its `experimental` subpackage pulls in TensorFlow. This module
-adapts NT, not JAX: it is applied only when `import_neural_tangents()` is called (never by
-`import ntk_air`), and every adaptation
+NT 0.6.5, its last release, imports names that later JAX releases moved or removed, and its
+`experimental` subpackage pulls in TensorFlow. This module adapts NT, not JAX, and only when
+`import_neural_tangents()` is called (never at `import ntk_air`). Each adaptation answers one
+named change (`ADAPTATIONS`, rendered for the docs by `adaptations_markdown()`) and is applied
+only where its behavioural probe fails, so the same code runs on jax 0.4.25 and 0.10.x:
 
-* answers one named JAX change (`ADAPTATIONS`, the one table of them; rendered for the docs by
-  `adaptations_markdown()`),
-* is guarded by a feature check that exercises what NT does with the name (a small behavioural
-  probe: a name that still exists but now behaves differently, such as `jax.core.eval_context`
-  on jax 0.10, reads as "adapt"), never by a name test or a version string, so the same code
-  runs unchanged on jax 0.4.25, 0.10.x and 0.11.x and does nothing where nothing is missing;
-  the replacement must pass the same probe.
+1. `neural_tangents.experimental` (NT's TensorFlow-model NTK) is registered as a stub module.
+2. While `import neural_tangents` runs, under a lock, the names NT imports from `jax.core`,
+   `jax.util` and `jax.interpreters.ad` are set on those modules, and removed (or restored) in a
+   `finally`.
+3. After the import, NT's module globals that refer to JAX or SciPy modules (`core`, `ad`, `jax`,
+   `jnp`, `lax`, `sp`) are rebound to read-only views (the module plus the adapted names), so JAX,
+   SciPy and every other library stay as installed.
+4. A self-check compares NT's Dense→ReLU→Dense kernel with the closed-form arc-cosine kernel.
 
-How it is applied, and what it changes outside NT:
-
-1. `neural_tangents.experimental` is registered as a stub module (it is NT's TensorFlow-model
-   NTK; only that feature is lost). This stays in `sys.modules`. It is the one entry that answers
-   no JAX change: it applies wherever NT's real subpackage is not loaded already, even with
-   TensorFlow installed, because ntk_air is JAX-only and never pulls TensorFlow in.
-2. While (and only while) `import neural_tangents` runs, under a lock, the names NT imports from
-   `jax.core`, `jax.util` and `jax.interpreters.ad` that fail their probe are set on those
-   modules (or `jax.util` is put in `sys.modules`); they are removed (or what was there is put
-   back) in a `finally`, whether the import succeeds or not. Other code that inspects those
-   modules *during* that window (another thread importing a JAX library at the same instant)
-   could see them; nothing else can.
-3. After the import, NT's own module globals that refer to JAX (or SciPy) modules (`core`,
-   `ad`, `jax`, `jnp`, `lax`, `sp`) are rebound to read-only *views*: the real module plus the
-   adapted names. So NT's run-time lookups (`core.Var`, `ad.source_info_util`, `jnp.size`,
-   `lax.conv_general_dilated`, `sp.linalg.eigvalsh`, …) see the adaptations while JAX and SciPy
-   themselves, and every other library, are left exactly as installed.
-4. A tiny self-check compares NT's Dense→ReLU→Dense kernel with the closed-form arc-cosine
-   kernel; a wrong answer raises instead of returning a silently broken library.
-
-One entry answers an XLA:CPU defect rather than an API change: NT's convolutions are padded
-explicitly on CPU (`jax.lax.conv_general_dilated` in the table; the note above
-`_CONV_PROBE_SHAPES` explains the out-of-bounds read it avoids).
-
-Where no adaptation applies (a future JAX that removed something else), the call raises
-`NeuralTangentsUnavailable`, naming the missing piece and pointing to the native kernels
-(`ntk_air.kernels.fc_kernel_fn`). NT's structured-derivatives empirical NTK is gated the same way
-(`require("structured-derivatives")`): it depends on the private calling convention of
-`jax.interpreters.ad.linearize`, which changed and cannot be adapted with public APIs.
-
-This module imports nothing from the rest of ntk_air, so it can be used (and tested) on its own.
+Where no adaptation applies, `NeuralTangentsUnavailable` names the missing piece and points to
+the native kernels; the features that cannot be adapted are gated (`require`, `GATES`). See
+docs/neural_tangents.md#layer. This module imports nothing from the rest of ntk_air.
 """
 
 from __future__ import annotations
@@ -59,20 +33,6 @@ from typing import Any
 
 from .adaptations import ADAPTATIONS, GATES, Adaptation, _module
 
-__all__ = [
-    "NeuralTangentsUnavailable",
-    "Adaptation",
-    "ADAPTATIONS",
-    "GATES",
-    "INSTALL_COMMAND",
-    "NATIVE_HINT",
-    "import_neural_tangents",
-    "is_available",
-    "require",
-    "diagnose",
-    "adaptations_markdown",
-]
-
 NT_VERSION = "0.6.5"
 INSTALL_COMMAND = "pip install frozendict && pip install --no-deps neural-tangents==0.6.5"
 """How to install the backend's neural-tangents (its metadata would pull TensorFlow)."""
@@ -84,11 +44,6 @@ NATIVE_HINT = (
 
 class NeuralTangentsUnavailable(ImportError):
     """neural-tangents cannot be used here; the message names the missing piece and the remedy."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Applying the table
-# ---------------------------------------------------------------------------------------------
 
 
 class _ModuleView(types.ModuleType):
@@ -166,27 +121,23 @@ class _ImportWindow:
         return self
 
     def _add_module(self, path, value):
-        # A module that exists but fails the probe (a shim without the functions) is shadowed
-        # for the window only, then put back.
-        previous = sys.modules.get(path)
-        sys.modules[path] = value
-        if previous is None:
-            self.undo.append(lambda: sys.modules.pop(path, None))
-        else:
-            self.undo.append(lambda: sys.modules.__setitem__(path, previous))
+        self._shadow(sys.modules, path, value)
         parent, _, child = path.rpartition(".")
         parent_mod = sys.modules.get(parent)
         if parent_mod is not None and child not in vars(parent_mod):
             self._set_attr(parent_mod, child, value)
 
     def _set_attr(self, mod, name, value):
-        # A name that exists but fails its probe is shadowed for the window only, then put back.
-        if name in mod.__dict__:
-            previous = mod.__dict__[name]
-            self.undo.append(lambda: mod.__dict__.__setitem__(name, previous))
+        self._shadow(mod.__dict__, name, value)
+
+    def _shadow(self, table: dict, key: str, value) -> None:
+        """table[key] = value for the window only: what was there (or nothing) comes back."""
+        if key in table:
+            previous = table[key]
+            self.undo.append(lambda: table.__setitem__(key, previous))
         else:
-            self.undo.append(lambda: mod.__dict__.pop(name, None))
-        setattr(mod, name, value)
+            self.undo.append(lambda: table.pop(key, None))
+        table[key] = value
 
     def __exit__(self, *exc):
         for undo in reversed(self.undo):
@@ -371,42 +322,31 @@ def diagnose() -> list[dict[str, str]]:
                 state = "adapted"
         except Exception as err:  # noqa: BLE001
             state = f"cannot adapt: {type(err).__name__}: {err}"
-        rows.append(
-            {
-                "needs": a.needs,
-                "jax_change": a.jax_change,
-                "adaptation": a.adaptation,
-                "state": state,
-            }
-        )
+        rows.append(_row(a, a.adaptation, state))
     for g in GATES.values():
         failure = g.failure()
         state = "works" if failure is None else f"unavailable: {failure}"
-        rows.append(
-            {
-                "needs": g.needs,
-                "jax_change": g.jax_change,
-                "adaptation": f"none (gated: {g.remedy})",
-                "state": state,
-            }
-        )
+        rows.append(_row(g, f"none (gated: {g.remedy})", state))
     return rows
+
+
+def _row(item, adaptation: str, state: str) -> dict[str, str]:
+    return {
+        "needs": item.needs,
+        "jax_change": item.jax_change,
+        "adaptation": adaptation,
+        "state": state,
+    }
 
 
 def adaptations_markdown(with_state: bool = False) -> str:
     """The table of adaptations and gates as Markdown (for docs/neural_tangents.md)."""
-    head = "| NT 0.6.5 needs | change it answers | adaptation |"
-    sep = "| --- | --- | --- |"
-    rows = diagnose() if with_state else None
-    if with_state:
-        head, sep = head + " state here |", sep + " --- |"
-    lines = [head, sep]
+    columns = ["NT 0.6.5 needs", "change it answers", "adaptation"] + ["state here"] * with_state
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     items = [(a.needs, a.jax_change, a.adaptation) for a in ADAPTATIONS] + [
         (g.needs, g.jax_change, f"none — gated: {g.remedy}") for g in GATES.values()
     ]
-    for i, (needs, change, adapt) in enumerate(items):
-        line = f"| `{needs}` | {change} | {adapt} |"
-        if with_state:
-            line += f" {rows[i]['state']} |"
-        lines.append(line)
+    states = [[row["state"]] for row in diagnose()] if with_state else [[]] * len(items)
+    for (needs, change, adapt), state in zip(items, states, strict=True):
+        lines.append("| " + " | ".join([f"`{needs}`", change, adapt, *state]) + " |")
     return "\n".join(lines)

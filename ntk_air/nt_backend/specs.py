@@ -1,59 +1,32 @@
 """A small architecture spec language for neural-tangents networks (CLI `--arch SPEC`).
 
-Grammar (whitespace around tokens is ignored; keys and words are case-insensitive):
+    SPEC := ARCH [":" KEY=VALUE {"," KEY=VALUE}]    e.g. cnn:depth=2,shape=8x8x1 (any case)
 
-    SPEC   := ARCH [ ":" OPTION { "," OPTION } ]
-    ARCH   := "fc" | "cnn" | "attention"
-    OPTION := KEY "=" VALUE
-    VALUE  := INT | FLOAT | WORD | SHAPE        SHAPE := INT { "x" INT }   (e.g. 8x8x1)
+Options [defaults]: every ARCH: depth=INT ≥ 0 [1] (hidden blocks), act=relu|erf|gelu|abs|identity
+[relu], w_std > 0 [1.0] (every weight), b_std ≥ 0 [0.0] (every Dense/Conv bias). fc: width [512].
+cnn: channels [64], kernel [3], padding=same|valid|circular [same], pool=global|flatten|avgK
+[global], residual=true|false [false], norm=none|layer [none], shape. attention: channels [64],
+heads [4], pos_emb=none|sum|concat [none], pool=global|flatten [global], shape. shape=INTxINT...
+is one example, channels last: flat (n, d) rows are reshaped to (n, *shape); s = len(shape) − 1
+spatial axes (2 without shape).
 
-Options (every architecture): depth=INT ≥ 0 (hidden blocks), act=relu|erf|gelu|abs|identity,
-w_std=FLOAT > 0 (every weight), b_std=FLOAT ≥ 0 (every Dense/Conv bias).
+    fc         serial(*[Dense(width, w_std, b_std), act] * depth, Dense(1, w_std, b_std)),
+               the network of ntk_air.kernels.fc_kernel_fn(depth, act, w_std, b_std).
+    cnn        serial(*[Conv(channels, (kernel,)*s, padding, w_std, b_std), [LayerNorm()], act]
+                      * depth, READOUT); with residual=true (padding same or circular)
+               serial(Conv(...), *[Residual(serial([LayerNorm()], act, Conv(...)))] * depth,
+                      READOUT). READOUT = GlobalAvgPool() (pool=global) | Flatten() (flatten) |
+               AvgPool((K,)*s, (K,)*s), Flatten() (avgK), then Dense(1, w_std, b_std);
+               [LayerNorm()] only with norm=layer; Residual = FanOut, parallel(block, Identity),
+               FanInSum.
+    attention  serial(Dense(channels, w_std, b_std), *[GlobalSelfAttention(channels, channels,
+               channels, heads, every weight std w_std, pos_emb), act] * depth,
+               GlobalAvgPool() | Flatten(), Dense(1, w_std, b_std)); shape=LxC.
 
-    fc         width=INT (512)
-               serial(*[Dense(width, w_std, b_std), act] * depth, Dense(1, w_std, b_std)) —
-               the same network as ntk_air.kernels.fc_kernel_fn(depth, act, w_std, b_std).
-    cnn        channels=INT (64), kernel=INT (3), padding=same|valid|circular (same),
-               pool=global|flatten|avgK (global), residual=true|false (false),
-               norm=none|layer (none), shape=SHAPE (one example, channels last)
-               residual=false:
-                 serial(*[Conv(channels, (kernel,)*s, padding, w_std, b_std), [LayerNorm()],
-                          act] * depth, READOUT)
-               residual=true (a pre-activation ResNet; padding same or circular):
-                 serial(Conv(...), *[Residual(serial([LayerNorm()], act, Conv(...)))] * depth,
-                        READOUT)
-               READOUT = GlobalAvgPool() | Flatten() | AvgPool((K,)*s, (K,)*s) + Flatten(),
-                         then Dense(1, w_std, b_std);
-               [LayerNorm()] only with norm=layer (over channels, eps 1e-12); Residual(block)
-               is FanOut(2), parallel(block, Identity()), FanInSum();
-               s = number of spatial axes: len(shape) − 1, or 2 (images) without shape.
-    attention  channels=INT (64), heads=INT (4), pos_emb=none|sum|concat (none),
-               pool=global|flatten (global), shape=SHAPE (tokens × features, L x C)
-               serial(Dense(channels, w_std, b_std),
-                      *[GlobalSelfAttention(channels, channels, channels, heads, all four
-                        weight stds = w_std, pos_emb_type), act] * depth,
-                      GlobalAvgPool() | Flatten(), Dense(1, w_std, b_std)).
-               neural-tangents backend only (see ntk_air.kernels on attention).
-
-fc and cnn run natively (`native_kernel_fn_from_spec`, ntk_air.kernels, no neural-tangents
-needed); every architecture runs on neural-tangents (`kernel_fn_from_spec`) as the reference.
-
-`shape=` reshapes flat (n, d) rows to (n, *shape), d = ∏ shape: the 8×8 digits are
-`shape=8x8x1` for a CNN, or `shape=8x8` (8 tokens of 8 pixels) for attention; MNIST-1D's 40
-features are `shape=40x1` for a 1-D CNN. Widths (width/channels/heads) do not change the
-infinite-width kernels; they size the finite network that `stax_from_spec` also returns.
-
-Precedence: options written in the spec win; the keyword arguments of `kernel_fn_from_spec`
-(the CLI's --depth, --activation, --w-std, --b-std) fill the options the spec leaves out; then
-the defaults above. Errors are ValueErrors that quote the spec and name the bad token.
-
-Examples:
-    fc:depth=2,act=relu,w_std=1.5,b_std=0.1
-    cnn:channels=8,kernel=3,depth=2,pool=global,act=relu,shape=8x8x1
-    cnn:depth=3,pool=flatten,w_std=1.5,b_std=0.1,shape=8x8x1
-    cnn:depth=2,residual=true,norm=layer,pool=avg2,shape=8x8x1
-    cnn:depth=2,kernel=5,padding=circular,pool=global,act=erf,shape=40x1
-    attention:depth=1,heads=4,pos_emb=sum,act=relu,shape=8x8
+fc and cnn also run natively (`native_kernel_fn_from_spec`); attention on neural-tangents only.
+Widths (width, channels, heads) size the finite network only, not the infinite-width kernels.
+Options written in the spec win over `parse_spec`'s keywords (the CLI's --depth, --activation,
+--w-std, --b-std), which win over the defaults.
 """
 
 from __future__ import annotations
@@ -64,28 +37,12 @@ from typing import Any, NamedTuple
 
 from . import compat
 
-__all__ = [
-    "ARCHS",
-    "ArchSpec",
-    "StaxNetwork",
-    "parse_spec",
-    "stax_from_spec",
-    "kernel_fn_from_spec",
-    "layer_plan",
-    "layers_from_spec",
-    "native_kernel_fn_from_spec",
-]
-
 ARCHS = ("fc", "cnn", "attention")
 """Architectures of an architecture spec (`parse_spec`)."""
 ACTIVATIONS = ("relu", "erf", "gelu", "abs", "identity")
-NATIVE_ARCHS = ("fc", "cnn")
-"""Architectures `native_kernel_fn_from_spec` computes without neural-tangents."""
 
 
-# ---------------------------------------------------------------------------------------------
-# Value parsers: each returns the value or raises ValueError(expected ...)
-# ---------------------------------------------------------------------------------------------
+# Value parsers: each returns the value or raises ValueError("expected ...").
 
 
 def _int(minimum: int) -> Callable[[str], int]:
@@ -141,9 +98,8 @@ def _bool(text: str) -> bool:
 
 
 def _shape(text: str) -> tuple[int, ...]:
-    parts = text.lower().split("x")
     try:
-        dims = tuple(int(p) for p in parts)
+        dims = tuple(int(p) for p in text.lower().split("x"))
     except ValueError:
         dims = ()
     if not dims or any(d < 1 for d in dims):
@@ -178,7 +134,7 @@ _OPTIONS: dict[str, dict[str, tuple[Callable[[str], Any], Any]]] = {
         "shape": (_shape, None),
     },
 }
-# Keyword arguments of kernel_fn_from_spec → spec keys.
+# Keyword arguments of parse_spec → spec keys.
 _KEYWORDS = {"depth": "depth", "activation": "act", "w_std": "w_std", "b_std": "b_std"}
 
 
@@ -258,12 +214,7 @@ def parse_spec(
             except ValueError as err:
                 raise _fail(spec, f"bad value {text!r} for {key}: {err}") from None
     options = {k: default for k, (_, default) in table.items()}
-    for kw, value in (
-        ("depth", depth),
-        ("activation", activation),
-        ("w_std", w_std),
-        ("b_std", b_std),
-    ):
+    for kw, value in zip(_KEYWORDS, (depth, activation, w_std, b_std), strict=True):
         if value is None:
             continue
         key = _KEYWORDS[kw]
@@ -286,28 +237,26 @@ def _check_consistency(spec: str, arch: str, o: dict[str, Any]) -> None:
     shape = o.get("shape")
     if shape is None:
         return
-    if arch == "cnn":
-        if len(shape) < 2:
-            raise _fail(
-                spec,
-                f"shape={'x'.join(map(str, shape))} needs ≥ 1 spatial axis and a "
-                "channel axis (e.g. 8x8x1 or 40x1)",
-            )
-        if o["padding"] == "valid":
-            shrink = (o["depth"] + o["residual"]) * (o["kernel"] - 1)
-            if min(shape[:-1]) - shrink < 1:
-                raise _fail(
-                    spec,
-                    f"padding=valid with kernel={o['kernel']} and "
-                    f"depth={o['depth']} shrinks the spatial size {shape[:-1]} below 1",
-                )
-    if arch == "cnn" and o["pool"].startswith("avg"):
-        k = int(o["pool"][3:])
-        shrink = (o["depth"] + o["residual"]) * (o["kernel"] - 1) if o["padding"] == "valid" else 0
-        if min(shape[:-1]) - shrink < k:
-            raise _fail(spec, f"pool={o['pool']} is wider than the last layer's spatial size")
     if arch == "attention" and len(shape) != 2:
         raise _fail(spec, f"shape={'x'.join(map(str, shape))} must be LxC (tokens x features)")
+    if arch != "cnn":
+        return
+    if len(shape) < 2:
+        raise _fail(
+            spec,
+            f"shape={'x'.join(map(str, shape))} needs ≥ 1 spatial axis and a "
+            "channel axis (e.g. 8x8x1 or 40x1)",
+        )
+    shrink = (o["depth"] + o["residual"]) * (o["kernel"] - 1) if o["padding"] == "valid" else 0
+    last = min(shape[:-1]) - shrink  # the last layer's smallest spatial size
+    if last < 1:
+        raise _fail(
+            spec,
+            f"padding=valid with kernel={o['kernel']} and "
+            f"depth={o['depth']} shrinks the spatial size {shape[:-1]} below 1",
+        )
+    if o["pool"].startswith("avg") and last < int(o["pool"][3:]):
+        raise _fail(spec, f"pool={o['pool']} is wider than the last layer's spatial size")
 
 
 class StaxNetwork(NamedTuple):
@@ -319,6 +268,11 @@ class StaxNetwork(NamedTuple):
     input_shape: tuple[int, ...] | None  # one example's shape, or None (inputs used as given)
     example_rank: int  # rank of one example NT expects (1 for fc)
     spec: ArchSpec
+
+
+def _stax_name(name: str) -> str:
+    """The stax class of a `kernels` layer name: "global_avg_pool" → "GlobalAvgPool"."""
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
 def stax_from_spec(spec: str | ArchSpec, **keywords) -> StaxNetwork:
@@ -340,26 +294,15 @@ def stax_from_spec(spec: str | ArchSpec, **keywords) -> StaxNetwork:
         parsed = spec
     else:
         parsed = parse_spec(spec, **keywords)
-    nt = compat.import_neural_tangents()
-    stax = nt.stax
+    stax = compat.import_neural_tangents().stax
     o = parsed.options
     w_std, b_std = o["w_std"], o["b_std"]
-    if parsed.arch in NATIVE_ARCHS:
-        plan = layer_plan(parsed)  # its last entry is the readout Dense: one output unit
-        net = stax.serial(*_to_stax(plan[:-1], stax, parsed), stax.Dense(1, w_std, b_std))
-        shape = o.get("shape")
-        rank = 1 if parsed.arch == "fc" else _spatial_dims(parsed) + 1
-        return StaxNetwork(*net, input_shape=shape, example_rank=rank, spec=parsed)
-    act = {
-        "relu": stax.Relu,
-        "erf": stax.Erf,
-        "gelu": stax.Gelu,
-        "abs": stax.Abs,
-        "identity": stax.Identity,
-    }[o["act"]]
     readout = stax.Dense(1, W_std=w_std, b_std=b_std)
-    shape = o["shape"]
-    pool = stax.GlobalAvgPool() if o["pool"] == "global" else stax.Flatten()
+    if parsed.arch == "fc":
+        return StaxNetwork(*_stax_network(parsed, stax), None, 1, parsed)
+    if parsed.arch == "cnn":
+        rank = _spatial_dims(parsed) + 1
+        return StaxNetwork(*_stax_network(parsed, stax), o["shape"], rank, parsed)
     attention = stax.GlobalSelfAttention(
         n_chan_out=o["channels"],
         n_chan_key=o["channels"],
@@ -371,9 +314,11 @@ def stax_from_spec(spec: str | ArchSpec, **keywords) -> StaxNetwork:
         W_out_std=w_std,
         pos_emb_type=o["pos_emb"].upper(),
     )
+    act = getattr(stax, _stax_name(o["act"]))
     embed = stax.Dense(o["channels"], W_std=w_std, b_std=b_std)
+    pool = stax.GlobalAvgPool() if o["pool"] == "global" else stax.Flatten()
     net = stax.serial(embed, *[attention, act()] * o["depth"], pool, readout)
-    return StaxNetwork(*net, input_shape=shape, example_rank=2, spec=parsed)
+    return StaxNetwork(*net, input_shape=o["shape"], example_rank=2, spec=parsed)
 
 
 def _spatial_dims(parsed: ArchSpec) -> int:
@@ -382,13 +327,13 @@ def _spatial_dims(parsed: ArchSpec) -> int:
 
 
 def layer_plan(parsed: ArchSpec) -> list:
-    """The network of an fc or cnn spec as a list of layer entries, shared by the native and the
-    neural-tangents builders: ("dense", w, b), ("conv", filter, strides, padding, w, b),
-    ("act", name), ("layer_norm",), ("residual", [entries]), ("repeat", [entries], times),
-    ("gap",), ("flatten",), ("avg_pool", window, strides, padding)."""
+    """The network of an fc or cnn spec as entries (name, *args), `name` a layer factory of
+    `ntk_air.kernels` ("dense", "conv", "relu", "layer_norm", "avg_pool", ...): the one
+    description both the native and the neural-tangents builders read. "residual" and "repeat"
+    hold a list of entries as their first argument."""
     o = parsed.options
     w, b = o["w_std"], o["b_std"]
-    act = ("act", o["act"])
+    act = (o["act"],)
     if parsed.arch == "fc":
         return [("repeat", [("dense", w, b), act], o["depth"]), ("dense", w, b)]
     if parsed.arch != "cnn":
@@ -405,7 +350,7 @@ def layer_plan(parsed: ArchSpec) -> list:
         body = [("repeat", [conv, *norm, act], o["depth"])]
     pool = o["pool"]
     if pool == "global":
-        readout = [("gap",)]
+        readout = [("global_avg_pool",)]
     elif pool == "flatten":
         readout = [("flatten",)]
     else:
@@ -414,67 +359,44 @@ def layer_plan(parsed: ArchSpec) -> list:
     return [*body, *readout, ("dense", w, b)]
 
 
-def _to_stax(plan, stax, parsed: ArchSpec) -> list:
-    width = parsed.options.get("width") or parsed.options.get("channels")
-    acts = {
-        "relu": stax.Relu,
-        "erf": stax.Erf,
-        "gelu": stax.Gelu,
-        "abs": stax.Abs,
-        "identity": stax.Identity,
-    }
+def _to_stax(plan, stax, width: int) -> list:
+    """The stax layers of `plan` (a repeat unrolled); Dense and Conv get `width` channels."""
     out = []
-    for kind, *args in plan:
-        if kind == "dense":
+    for name, *args in plan:
+        if name == "dense":
             out.append(stax.Dense(width, W_std=args[0], b_std=args[1]))
-        elif kind == "conv":
+        elif name == "conv":
             filt, strides, padding, w, b = args
             out.append(stax.Conv(width, filt, strides, padding, W_std=w, b_std=b))
-        elif kind == "act":
-            out.append(acts[args[0]]())
-        elif kind == "layer_norm":
-            out.append(stax.LayerNorm())
-        elif kind == "residual":
-            block = stax.serial(*_to_stax(args[0], stax, parsed))
+        elif name == "residual":
+            block = stax.serial(*_to_stax(args[0], stax, width))
             out.append(
                 stax.serial(stax.FanOut(2), stax.parallel(block, stax.Identity()), stax.FanInSum())
             )
-        elif kind == "repeat":
-            out += _to_stax(args[0], stax, parsed) * args[1]
-        elif kind == "gap":
-            out.append(stax.GlobalAvgPool())
-        elif kind == "flatten":
-            out.append(stax.Flatten())
-        elif kind == "avg_pool":
-            out.append(stax.AvgPool(*args))
+        elif name == "repeat":
+            out += _to_stax(args[0], stax, width) * args[1]
+        else:
+            out.append(getattr(stax, _stax_name(name))(*args))
     return out
 
 
-def _to_native(plan):
-    from ..kernels import _layers as L
+def _stax_network(parsed: ArchSpec, stax):
+    """The stax triple of an fc or cnn spec: the plan's layers, then a one-unit readout."""
+    width = parsed.options.get("width") or parsed.options.get("channels")
+    *body, (_, w, b) = layer_plan(parsed)
+    return stax.serial(*_to_stax(body, stax, width), stax.Dense(1, W_std=w, b_std=b))
 
-    acts = {"relu": L.relu, "erf": L.erf, "gelu": L.gelu, "abs": L.abs, "identity": L.identity}
-    out = []
-    for kind, *args in plan:
-        if kind == "dense":
-            out.append(L.dense(*args))
-        elif kind == "conv":
-            out.append(L.conv(*args))
-        elif kind == "act":
-            out.append(acts[args[0]]())
-        elif kind == "layer_norm":
-            out.append(L.layer_norm())
-        elif kind == "residual":
-            out.append(L.residual(_to_native(args[0])))
-        elif kind == "repeat":
-            out.append(L.repeat(_to_native(args[0]), args[1]))
-        elif kind == "gap":
-            out.append(L.global_avg_pool())
-        elif kind == "flatten":
-            out.append(L.flatten())
-        elif kind == "avg_pool":
-            out.append(L.avg_pool(*args))
-    return L.serial(*out)
+
+def _to_native(plan):
+    """`kernels.serial` of the plan's layers, each entry `kernels.<name>(*args)`."""
+    from .. import kernels
+
+    layers = []
+    for name, *args in plan:
+        if name in ("residual", "repeat"):
+            args[0] = _to_native(args[0])
+        layers.append(getattr(kernels, name)(*args))
+    return kernels.serial(*layers)
 
 
 def layers_from_spec(spec: str | ArchSpec, **keywords):
@@ -543,17 +465,16 @@ def kernel_fn_from_spec(
 ):
     """ntk_air kernel function of the neural-tangents network a spec describes.
 
-    K(x1, x2) = Kernel(nngp, ntk) of `stax_from_spec(spec)`, via `kernel_fn_from_stax`. Plain
-    "fc" with the keywords is neural-tangents' computation of ntk_air.kernels.fc_kernel_fn.
+    K(x1, x2) = Kernel(nngp, ntk) of `stax_from_spec(spec)`, via `kernel_fn_from_stax`.
 
     Args:
       spec: architecture spec (module docstring), e.g. "cnn:depth=2,shape=8x8x1" or "fc".
-      depth: fills the option if the spec leaves it out (from the CLI's flag).
-      activation: fills the option if the spec leaves it out (from the CLI's flag).
-      w_std: fills the option if the spec leaves it out (from the CLI's flag).
-      b_std: fills the option if the spec leaves it out (from the CLI's flag).
-      tile_size: as in `kernel_fn_from_stax` (None: automatic tiling, the inputs' dtype).
-      dtype: as in `kernel_fn_from_stax` (None: automatic tiling, the inputs' dtype).
+      depth: fills the option if the spec leaves it out (the CLI's flag).
+      activation: fills the option if the spec leaves it out (the CLI's flag).
+      w_std: fills the option if the spec leaves it out (the CLI's flag).
+      b_std: fills the option if the spec leaves it out (the CLI's flag).
+      tile_size: as in `kernel_fn_from_stax`.
+      dtype: as in `kernel_fn_from_stax`.
 
     Returns:
       kernel_fn(x1, x2=None) -> Kernel(nngp, ntk), (n1, n2) each (a `KernelFn`).
