@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import _common as common
-from ._data import DATA_DEFAULTS, SPLIT_SIZED
+from ._data import builtin_options
+from ._rows import SPLIT_SIZED
 
 __all__ = ["add_parser", "run"]
 
@@ -126,10 +127,8 @@ def run(args) -> int:
     budget = common.budget_from_args(args)
 
     def plan(data):  # time and memory of the whole curve, before the spectrum or a draw
-        try:
+        with common.cli_errors(errors=ResourceError):
             return studies.learning_curve_plan(data, config, budget)
-        except ResourceError as err:
-            raise common.CliError(str(err)) from None
 
     if args.data is None and args.n_train is None and args.dataset in SPLIT_SIZED:
         dataset = _whole(args)  # every example in the population, none held back for a test split
@@ -137,13 +136,8 @@ def run(args) -> int:
         dataset = common.load_dataset(args, split_sizes=True, plan=plan)
     print(plan(dataset).line(), flush=True)
     kernel_fn = common.build_kernel_fn(args)
-    timer = common.Timer()
-    with common.progress_bar("ntk-air learning-curve", not args.no_progress) as bar:
-        try:
-            study = studies.learning_curve_study(dataset, kernel_fn, config, progress=bar)
-        except ValueError as err:
-            raise common.CliError(str(err)) from err
-    timer.lap("study")
+    with common.studying(args, "learning-curve") as (bar, timer):
+        study = studies.learning_curve_study(dataset, kernel_fn, config, progress=bar)
     s = report.write_learning_curve(writer, study, kernel=common.kernel_config(args))
     common.finish_report(writer, timer, "learning-curve")
     print(f"{dataset.name}: population N = {s['population_size']}, σ² = {s['noise_variance']:.3g}")
@@ -169,13 +163,5 @@ def _whole(args):
         raise common.CliError(
             "--n-test does not apply: the learning curve tests on the whole population"
         )
-    kwargs = {
-        "seed": DATA_DEFAULTS["seed"] if args.seed is None else args.seed,
-        "noise": args.noise or DATA_DEFAULTS["noise"],
-    }
-    if args.noise_rate is not None:
-        kwargs["noise_rate"] = args.noise_rate
-    try:
-        return data_mod.load(args.dataset, n_train=None, n_test=0, **kwargs)
-    except (ValueError, TypeError) as err:
-        raise common.CliError(str(err)) from err
+    with common.cli_errors(errors=(ValueError, TypeError)):
+        return data_mod.load(args.dataset, n_train=None, n_test=0, **builtin_options(args))

@@ -103,26 +103,20 @@ def run(args) -> int:
     )
 
     def plan(data):  # memory and time, decided (or refused) before K is formed
-        try:
+        with common.cli_errors():
             return studies.predict_plan(data, config, budget)
-        except ValueError as err:
-            raise common.CliError(str(err)) from err
 
     writer = common.open_report(args.out)
     dataset = common.load_dataset(args, plan=plan)  # generated data: planned before it is generated
     kernel_fn = common.build_kernel_fn(args)
     print(plan(dataset)[1].line(), flush=True)
-    timer = common.Timer()
-    with common.progress_bar("ntk-air predict", not args.no_progress) as bar:
-        try:
-            study = studies.predict(dataset, kernel_fn, config, progress=bar)
-        except ValueError as err:
-            raise common.CliError(
-                str(err)
-                .replace("diag_reg_absolute_scale=True", "--diag-reg-absolute")
-                .replace("diag_reg", "--diag-reg")
-            ) from err
-    timer.lap("study")
+
+    def refusal(err) -> str:
+        message = str(err).replace("diag_reg_absolute_scale=True", "--diag-reg-absolute")
+        return message.replace("diag_reg", "--diag-reg")
+
+    with common.studying(args, "predict", refusal) as (bar, timer):
+        study = studies.predict(dataset, kernel_fn, config, progress=bar)
     s = report.write_predict(writer, study, dataset)
     common.finish_report(writer, timer, "predict")
     lines = [f"{dataset.name}: n = {s['dataset']['n']}, n_test = {s['dataset']['n_test']}"]

@@ -41,9 +41,8 @@ INTERVAL = (
 
 
 def accuracy_interval(values, lo: float = 0.0, hi: float = 1.0) -> dict:
-    """{mean, lo, hi}: `t_interval` of accuracies over seeds intersected with [lo, hi] (an
-    accuracy's mean lies in [0, 1], a difference's in [−1, 1]: the intersection keeps every
-    interval that covers it, so the 95 % coverage is unchanged).
+    """{mean, lo, hi}: `t_interval` over seeds intersected with [lo, hi], where the mean lies
+    (so the 95 % coverage is unchanged).
 
     >>> accuracy_interval([0.99, 1.0])["hi"]
     1.0
@@ -166,13 +165,7 @@ def noisy_labels_summary(study) -> dict:
         where = {"dataset": setting.dataset, "noise": setting.noise, "rate": setting.rate}
         cmp = compare_setting(rows)
         comparisons += [
-            {
-                **where,
-                "sd_method": x.sd_method,
-                "es_method": x.es_method,
-                "difference": _round(x.difference),
-                "verdict": x.verdict,
-            }
+            {**where, "sd_method": x.sd_method, "es_method": x.es_method, **_verdict(x)}
             for x in cmp
         ]
         k_cmp = compare_setting(list(k_rows.values()))
@@ -203,6 +196,10 @@ def noisy_labels_summary(study) -> dict:
     }
 
 
+def _verdict(comparison) -> dict:
+    return {"difference": _round(comparison.difference), "verdict": comparison.verdict}
+
+
 def _headline(where, rows, cmp, k_cmp) -> dict:
     by = {r["method"]: r for r in rows}
     sd = [m for m in SELF_DISTILLATION if m in by]
@@ -217,22 +214,12 @@ def _headline(where, rows, cmp, k_cmp) -> dict:
     }
     for es in EARLY_STOPPING:
         out[es] = by[es]["best_test_acc"] if es in by else None
-        match = [x for x in cmp if x.sd_method == best_sd and x.es_method == es]
-        out[f"best_sd_vs_{es}"] = (
-            {"difference": _round(match[0].difference), "verdict": match[0].verdict}
-            if match
-            else None
-        )
-        k_match = [x for x in k_cmp if x.sd_method == best_sd and x.es_method == es]
-        out[f"kernel_limit_best_sd_vs_{es}"] = (
-            {"difference": _round(k_match[0].difference), "verdict": k_match[0].verdict}
-            if k_match
-            else None
-        )
+        for key, pairs in ((f"best_sd_vs_{es}", cmp), (f"kernel_limit_best_sd_vs_{es}", k_cmp)):
+            x = next((x for x in pairs if (x.sd_method, x.es_method) == (best_sd, es)), None)
+            out[key] = None if x is None else _verdict(x)
     if "plain" in by:
-        drop = np.asarray(by["plain"]["per_seed"]["best_test_acc"]) - np.asarray(
-            by["plain"]["per_seed"]["last_test_acc"]
-        )
+        per_seed = by["plain"]["per_seed"]
+        drop = np.subtract(per_seed["best_test_acc"], per_seed["last_test_acc"])
         out["plain_best_minus_last"] = _round(accuracy_interval(drop, -1.0, 1.0))
     return out
 
