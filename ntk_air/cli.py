@@ -4,6 +4,7 @@ learning-curve."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -56,10 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _safe_streams() -> None:
     """Characters the terminal's encoding lacks (PYTHONIOENCODING=ascii) are escaped, not fatal."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # a replaced stream (pytest's capture, a StringIO) has none
+        with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
-        except (AttributeError, ValueError):  # a replaced stream (pytest's capture, a StringIO)
-            pass
 
 
 class _ToleratedStdout:
@@ -74,10 +74,9 @@ class _ToleratedStdout:
             return method(*args)
         except OSError as err:
             self.error = self.error or err
-            try:  # what the stream still buffers, and every later line, goes nowhere
+            # what the stream still buffers, and every later line, goes nowhere
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
-            except (OSError, ValueError, AttributeError):
-                pass
             return None
 
     def write(self, text):

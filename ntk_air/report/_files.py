@@ -295,23 +295,12 @@ class ReportWriter:
         atomic_write(self.path(rel), lambda f: fig.savefig(f, dpi=dpi, format="png"))
         return self._record(rel)
 
-    def plot(self, rel, draw, *grid, figsize) -> str:
-        """A new figure of `grid` (rows, columns) axes drawn by `draw(axes)`, written as by
-        `figure`; returns the file's name."""
-        from ..plots import new_figure
-
-        fig, axes = new_figure(*grid, figsize=figsize)
-        draw(axes)
-        return Path(self.figure(rel, fig)).name
-
-    def plotter(self, figures: list, prefix: str = ""):
-        """figure(name, draw, *grid, figsize): `plot` at prefix + name, its name appended to
-        `figures`."""
-
-        def figure(name, draw, *grid, figsize):
-            figures.append(self.plot(f"{prefix}{name}", draw, *grid, figsize=figsize))
-
-        return figure
+    def figures(self, prefix: str, drawn: dict) -> list[str]:
+        """The figure of each `drawn` {file name: its Axes, or several}, written at prefix + name
+        as by `figure`; returns the file names."""
+        for name, axes in drawn.items():
+            self.figure(f"{prefix}{name}", np.ravel(axes)[0].figure)
+        return list(drawn)
 
     def _previous(self) -> dict[str, str | None]:
         """The earlier manifest's files that are plain report names: {name: sha256 or None}."""

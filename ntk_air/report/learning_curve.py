@@ -214,25 +214,19 @@ def write_learning_curve(writer, study, *, prefix: str = "", kernel: dict | None
     """learning_curve.json, learning_curve.md and three PNGs: test error against n,
     learnability per mode, the clean-label and noise parts of the error."""
     title = f"{study.data['name']}, N = {study.data['n']}"
-    figures = []
-
-    def figure(name, draw, figsize=(6.5, 4.8)):
-        figures.append(writer.plot(f"{prefix}{name}", draw, figsize=figsize))
-
-    figure(
-        "learning_curve_test_error.png",
-        lambda ax: plot_test_error(study, ax=ax, title=f"test error against n ({title})"),
-    )
-    figure(
-        "learning_curve_learnability.png",
-        lambda ax: plot_learnability(study, ax=ax, title=f"learnability ({title})"),
-    )
-    figure(
-        "learning_curve_error_parts.png",
-        lambda ax: plot_error_parts(study, ax=ax, title=f"parts of the error ({title})"),
-    )
+    drawn = {
+        "learning_curve_test_error.png": plot_test_error(
+            study, title=f"test error against n ({title})"
+        ),
+        "learning_curve_learnability.png": plot_learnability(
+            study, title=f"learnability ({title})"
+        ),
+        "learning_curve_error_parts.png": plot_error_parts(
+            study, title=f"parts of the error ({title})"
+        ),
+    }
     summary = learning_curve_summary(study, kernel)
-    summary["figures"] = figures
+    summary["figures"] = writer.figures(prefix, drawn)
     summary["files"] = ["learning_curve.md"]
     writer.text(f"{prefix}learning_curve.md", learning_curve_markdown(summary))
     writer.json(f"{prefix}learning_curve.json", summary)

@@ -416,7 +416,7 @@ def _figures(writer, summary, prefix):
         cols = min(3, len(heads))
         nrows = -(-len(heads) // cols)
         for kind, draw in (("curves", _draw_curves), ("table", _draw_last_vs_best)):
-            fig, axes = new_figure(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows))
+            _, axes = new_figure(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows))
             axes = np.atleast_1d(axes).ravel()
             for ax, h in zip(axes, heads, strict=False):
                 rows = [
@@ -428,9 +428,7 @@ def _figures(writer, summary, prefix):
             for ax in axes[len(heads) :]:
                 ax.set_visible(False)
             axes[0].legend(fontsize=7, loc="lower right")
-            figures.append(
-                writer.figure(f"{prefix}noisy_labels_{file_name}_{kind}.png", fig).split("/")[-1]
-            )
+            figures += writer.figures(prefix, {f"noisy_labels_{file_name}_{kind}.png": axes})
     return figures
 
 
