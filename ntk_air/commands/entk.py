@@ -14,12 +14,10 @@ __all__ = ["add_parser", "run"]
 COMMAND = common.CommandText(
     "entk",
     help="the empirical NTK during training: spectrum, label energy, distance, alignment",
-    description="Trains a flax network (full batch, optax) and, at log-spaced checkpoints, "
-    "computes its empirical NTK on the training set (and test × train): eigenvalues, the "
-    "energy of clean labels / noise / noisy labels per eNTK mode, ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F, "
-    "the kernel–target alignment, and the same for the infinite-width kernel (mlp: "
-    "fc_kernel_fn; two-layer-relu: H∞; cnn: neural-tangents if installed). Writes entk.json "
-    "and PNG figures into --out.",
+    description="Trains a flax network (full batch) and, at log-spaced checkpoints, computes "
+    "its empirical NTK: eigenvalues, label energy per mode, ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and the "
+    "kernel–target alignment, beside the infinite-width kernel. Writes entk.json and PNG "
+    "figures into --out.",
     examples="""
         ntk-air entk --dataset digits --n-train 1000 --out entk_out
         ntk-air entk --dataset digits --arch cnn --channels 16 --steps 500

@@ -29,11 +29,10 @@ def _number_list(text: str, name: str, kind=float) -> tuple:
 COMMAND = common.CommandText(
     "learning-curve",
     help="predicted (eigenlearning) vs measured test error of kernel ridge regression",
-    description="The rows of the data are the population (uniform measure). From the "
-    "spectrum of its kernel (eigenvalues of K/N, label coefficients) eigenlearning predicts "
-    "κ, the learnability of every mode, E₀ and the test/train MSE of kernel ridge regression "
-    "with n points and ridge δ; the command measures them on seeded draws of n points "
-    "(tested on all N) and writes learning_curve.json, learning_curve.md and PNG figures.",
+    description="The rows of the data are the population. From the spectrum of its kernel, "
+    "eigenlearning predicts the test/train MSE of kernel ridge regression with n points and "
+    "ridge δ; the command measures them on seeded draws of n points and writes "
+    "learning_curve.json, learning_curve.md and PNG figures.",
     examples="""
         ntk-air learning-curve --n 10,30,100,300,1000 --ridge 0,1e-3 --draws 20
         ntk-air learning-curve --labels noisy --noise-rate 0.3
@@ -77,8 +76,7 @@ def add_parser(subparsers) -> None:
     g.add_argument(
         "--replace",
         action="store_true",
-        help="draw i.i.d. rows with replacement (default: n distinct rows, the sampling the "
-        "theory describes for a finite population; ridgeless fits repeated rows at their mean)",
+        help="draw i.i.d. rows with replacement (default: n distinct rows)",
     )
     g.add_argument("--solver", default="dense", choices=("dense", "topk"), help="spectral path")
     g.add_argument("--rank", type=int, default=None, help="top-k modes (--solver topk; 100)")

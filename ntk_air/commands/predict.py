@@ -14,13 +14,10 @@ __all__ = ["add_parser", "run"]
 COMMAND = common.CommandText(
     "predict",
     help="neural-tangents' predict: mean and variance of the infinite ensemble at any time",
-    description="Runs ntk_air.predict.gradient_descent_mse_ensemble on the data (float "
-    "regression targets or class labels): the mean (and with --cov the variance) of the "
-    "infinite ensemble of wide networks trained on the MSE for time T (neural-tangents' "
-    "units: learning rate × steps, loss ½‖f − y‖²/y.size; 'inf' = end of training), on the "
-    "test and training inputs; writes predict.json (test and train MSE per time, condition "
-    "numbers), predict.npz (the predictions) and, on one-dimensional inputs, predict_<get>.png "
-    "(mean ± 2 sd) into --out.",
+    description="The mean (with --cov also the variance) of the infinite ensemble of wide "
+    "networks trained on the MSE for time T (neural-tangents' units; 'inf' = end of training), "
+    "by ntk_air.predict.gradient_descent_mse_ensemble; writes predict.json, predict.npz and, "
+    "on one-dimensional inputs, predict_<get>.png (mean ± 2 sd) into --out.",
     examples="""
         ntk-air predict sine.npz --arch fc --depth 2 --w-std 1.5 --b-std 0.1 --cov
         ntk-air predict data.npz --arch fc --time 1,10,100,inf --get ntk --diag-reg 1e-4

@@ -40,8 +40,7 @@ def add_parser(subparsers) -> None:
         "--theorem-steps",
         type=int,
         default=THEOREM_STEPS,
-        help=f"GD steps of the theorem section (default {THEOREM_STEPS}: the theorem's ordering "
-        "holds there in minutes; `ntk-air theorem` runs 20 000 by default, the converged regime)",
+        help=f"GD steps of the theorem section (default {THEOREM_STEPS})",
     )
     common.add_output_options(p, "ntk_air_report")
     common.add_data_options(p)

@@ -33,9 +33,7 @@ def add_parser(subparsers) -> None:
     common.add_solver_options(
         p,
         solvers=("dense",),
-        why="no top-k path: the study works on the clusterable model's fixed 160 points and "
-        "compares each network's NTK with H∞ entrywise (dense by nature; it fits any budget "
-        "the networks fit)",
+        why="no top-k path: the study compares each network's NTK with H∞ entrywise",
     )
     common.add_time_options(p)
     p.set_defaults(func=run)

@@ -3,6 +3,8 @@ with the cases the theory misses and where it is known to fail."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 
 from ..plots.learning_curve import plot_error_parts, plot_learnability, plot_test_error
@@ -113,18 +115,9 @@ def learning_curve_summary(study, kernel: dict | None = None) -> dict:
     out = {
         "dataset": study.data,
         "kernel": kernel or {},
-        "config": {
-            "n": list(cfg.n),
-            "ridge": list(cfg.ridge),
-            "draws": cfg.draws,
-            "seed": cfg.seed,
-            "labels": cfg.labels,
-            "noise_variance": cfg.noise_variance,
-            "modes": cfg.modes,
-            "times": list(cfg.times),
-            "solver": cfg.solver,
+        "config": {  # the fields in their order; rank and tile_dtype only for top-k
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
             "rank": cfg.rank if cfg.solver == "topk" else None,
-            "replace": cfg.replace,
             "tile_dtype": cfg.tile_dtype if cfg.solver == "topk" else None,
         },
         "population_size": int(study.data["n"]),

@@ -93,6 +93,14 @@ def _round(x, digits=6):
     return [_round(v, digits) for v in arr]
 
 
+def _accuracies(summary) -> dict:
+    return {
+        "last_test_acc": _round(accuracy_interval(summary.last_test_acc)),
+        "best_test_acc": _round(accuracy_interval(summary.best_test_acc)),
+        "best_epoch": summary.best_epoch,
+    }
+
+
 def _row(setting, summary, kernel_summary, seeds):
     c = summary.curves
     row = {
@@ -101,17 +109,12 @@ def _row(setting, summary, kernel_summary, seeds):
         "rate": setting.rate,
         "method": summary.method,
         "seeds": seeds,
-        "last_test_acc": _round(accuracy_interval(summary.last_test_acc)),
-        "best_test_acc": _round(accuracy_interval(summary.best_test_acc)),
-        "best_epoch": summary.best_epoch,
+        **_accuracies(summary),
         "curves": _round(c.test_acc.mean(0)),
         "curves_band": {
             k: _round(v) for k, v in zip(("lo", "hi"), _mean_band(c.test_acc)[1:], strict=True)
         },
-        "per_seed": {
-            "last_test_acc": _round(summary.last_test_acc),
-            "best_test_acc": _round(summary.best_test_acc),
-        },
+        "per_seed": {k: _round(getattr(summary, k)) for k in ("last_test_acc", "best_test_acc")},
         "observables": {
             name: _round(np.asarray(getattr(c, name)).mean(0))
             for name in (
@@ -128,14 +131,11 @@ def _row(setting, summary, kernel_summary, seeds):
     if summary.selected_epochs is not None:
         row["selected_epochs"] = [int(e) for e in summary.selected_epochs]
     if kernel_summary is not None:
-        k = kernel_summary
+        k = kernel_summary.curves
         row["kernel_limit"] = {
-            "last_test_acc": _round(accuracy_interval(k.last_test_acc)),
-            "best_test_acc": _round(accuracy_interval(k.best_test_acc)),
-            "best_epoch": k.best_epoch,
-            "curves": _round(k.curves.test_acc.mean(0)),
-            "dist_clean": _round(k.curves.dist_clean.mean(0)),
-            "flipped_fit": _round(k.curves.flipped_fit.mean(0)),
+            **_accuracies(kernel_summary),
+            "curves": _round(k.test_acc.mean(0)),
+            **{name: _round(getattr(k, name).mean(0)) for name in ("dist_clean", "flipped_fit")},
         }
     return row
 
