@@ -64,11 +64,8 @@ def resolve_dtype(dtype=None, like=None) -> jnp.dtype:
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """`value` as a Python int (ints and numpy integers; not bools or floats) within bounds.
-
-    Raises:
-      ValueError naming `name`, the value and the allowed range.
-    """
+    """`value` as a Python int (ints, numpy integers; not bools or floats) within bounds; else a
+    ValueError naming `name`, the value and the range."""
     ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
     if ok:
         value = int(value)
@@ -89,11 +86,8 @@ def check_real(
     open_min: bool = False,
     open_max: bool = False,
 ) -> float:
-    """`value` as a finite Python float (ints, floats, numpy integers and floats; not bools or
-    strings) within [minimum, maximum] (open ends with `open_min` / `open_max`).
-
-    Raises:
-      ValueError naming `name`, the value and the allowed range.
+    """`value` as a finite Python float (real numbers and numpy ones; not bools or strings) within
+    [minimum, maximum] (open ends: `open_min` / `open_max`); else a ValueError naming it.
 
     Example:
       >>> check_real("eta", np.float32(0.5), minimum=0, open_min=True)
@@ -208,10 +202,7 @@ def as_float_array(x, name: str, dtype=None) -> jax.Array:
 
 
 def as_float_tree(tree, name: str, dtype=None):
-    """Every leaf of a pytree (e.g. parameters) as a finite float array of `dtype`.
-
-    Errors name the leaf by its path, e.g. `params['Dense_1']['kernel']`.
-    """
+    """Every leaf of a pytree as a finite float array of `dtype` (errors name the leaf's path)."""
 
     def cast(path, leaf):
         leaf_name = name + jax.tree_util.keystr(path)
