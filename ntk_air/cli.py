@@ -1,5 +1,4 @@
-"""`ntk-air` command line: kernel, air, distill, theorem, reproduce, noisy-labels, entk,
-learning-curve."""
+"""`ntk-air` command line: one subcommand per module of `ntk_air.commands` (`COMMANDS`)."""
 
 from __future__ import annotations
 
@@ -16,8 +15,6 @@ from .commands._lists import join_space_lists
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-# Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int
-# (modules noisy_labels, learning_curve register noisy-labels, learning-curve).
 COMMANDS = (
     "kernel",
     "air",
@@ -29,7 +26,8 @@ COMMANDS = (
     "learning_curve",
     "predict",
 )
-"""The `ntk-air` subcommands, each a module of `ntk_air.commands`."""
+"""The `ntk-air` subcommands, each a module of `ntk_air.commands` with add_parser(subparsers) and
+run(args) -> int (`_` in a module's name is `-` in the command's)."""
 
 
 class _Parser(argparse.ArgumentParser):

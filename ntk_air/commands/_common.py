@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ __all__ = [
     "CliError",
     "cli_errors",
     "studying",
+    "same_file",
     "add_data_options",
     "add_kernel_options",
     "add_output_options",
@@ -90,6 +92,12 @@ class progress_bar:
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.close()
+
+
+def same_file(path, other) -> bool:
+    """Whether `path` and `other` (None: none) name one existing file."""
+    paths = (path, other)
+    return other is not None and all(map(os.path.exists, paths)) and os.path.samefile(*paths)
 
 
 def open_report(path):

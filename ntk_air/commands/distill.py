@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .. import studies
@@ -82,12 +81,7 @@ def run(args) -> int:
                 f"--save-predictions {args.save_predictions} would overwrite a file of the "
                 "report in --out; give another name"
             )
-        data = getattr(args, "data", None)
-        if (
-            data
-            and os.path.exists(args.save_predictions)
-            and os.path.samefile(args.save_predictions, data)
-        ):
+        if common.same_file(args.save_predictions, getattr(args, "data", None)):
             raise common.CliError(f"--save-predictions {args.save_predictions} is the data file")
     choice, loops = plan(dataset)
     print(choice.line(), flush=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from . import _common as common
@@ -89,9 +87,8 @@ def run(args) -> int:
     dtype = common.setup_dtype(args)
     with common.cli_errors(lambda err: f"--out: {err}", OutputError):
         check_output_file(args.out)
-    if os.path.exists(args.out) and os.path.exists(args.input):
-        if os.path.samefile(args.out, args.input):
-            raise common.CliError(f"--out {args.out} is the input file; give another name")
+    if common.same_file(args.out, args.input):
+        raise common.CliError(f"--out {args.out} is the input file; give another name")
     x, x2 = read_inputs(args.input)
     kernel_fn = common.build_kernel_fn(args)
     _check_estimate(args, x, x2, kernel_fn)
