@@ -1,8 +1,5 @@
-"""Input validation shared by every public entry point.
-
-Errors name the offending value so that users never have to read a traceback from
-deep inside JAX. Checks run on concrete arrays only; inside a trace they are skipped
-(a traced value cannot be inspected without a host round trip).
+"""Input validation shared by every public entry point: errors name the offending value. Checks
+run on concrete arrays; inside a trace they become `checkify.debug_check`s (see `checked`).
 """
 
 from __future__ import annotations
@@ -22,6 +19,7 @@ __all__ = [
     "check_rank",
     "check_same_features",
     "check_unit_norm",
+    "unit_norm_deviation",
     "check_int",
     "check_real",
     "check_bool",
@@ -43,12 +41,8 @@ def is_concrete(x) -> bool:
 
 
 def resolve_dtype(dtype=None, like=None) -> jnp.dtype:
-    """The one dtype rule: an explicit float32/float64, else `like`'s float dtype, else the default.
-
-    Results follow their input: with `dtype=None` a floating `like` keeps its (canonical) dtype
-    (a float64 input under x64 mode off is float32, as JAX gives it); anything else gets JAX's
-    default float (float64 under x64 mode). An explicit float64 without x64 mode is an error,
-    never a silent downcast.
+    """The one dtype rule: an explicit float32/float64, else `like`'s (canonical) float dtype,
+    else JAX's default float. An explicit float64 without x64 mode is an error, never a downcast.
     """
     if dtype is None:
         like_dtype = getattr(like, "dtype", None)
@@ -70,21 +64,14 @@ def resolve_dtype(dtype=None, like=None) -> jnp.dtype:
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """`value` as a Python int (ints and numpy integers; not bools or floats) within bounds.
-
-    Raises:
-      ValueError naming `name`, the value and the allowed range.
-    """
+    """`value` as a Python int (ints, numpy integers; not bools or floats) within bounds; else a
+    ValueError naming `name`, the value and the range."""
     ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
     if ok:
         value = int(value)
         ok = (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
     if not ok:
-        bounds = []
-        if minimum is not None:
-            bounds.append(f"≥ {minimum}")
-        if maximum is not None:
-            bounds.append(f"≤ {maximum}")
+        bounds = [f"{op} {v}" for op, v in (("≥", minimum), ("≤", maximum)) if v is not None]
         rng = f" {' and '.join(bounds)}" if bounds else ""
         raise ValueError(f"{name} must be an integer{rng}, got {value!r}")
     return value
@@ -99,11 +86,8 @@ def check_real(
     open_min: bool = False,
     open_max: bool = False,
 ) -> float:
-    """`value` as a finite Python float (ints, floats, numpy integers and floats; not bools or
-    strings) within [minimum, maximum] (open ends with `open_min` / `open_max`).
-
-    Raises:
-      ValueError naming `name`, the value and the allowed range.
+    """`value` as a finite Python float (real numbers and numpy ones; not bools or strings) within
+    [minimum, maximum] (open ends: `open_min` / `open_max`); else a ValueError naming it.
 
     Example:
       >>> check_real("eta", np.float32(0.5), minimum=0, open_min=True)
@@ -162,13 +146,12 @@ def param(default, help: str, **cli):
     """A config field with its one-line documentation, from which the CLI derives its option.
 
     Args:
-      default: the field's default (the CLI's too: an option left out keeps it).
-      help: what the field means, as `--help` prints it ("(default …)" is added from `default`).
+      default: the field's default (the CLI's too).
+      help: what the field means, as `--help` prints it ("(default …)" is added).
       **cli: how the option departs from `--field-name` taking one value of the default's type:
-        option ("--rule"), metavar, choices, type (a callable parsing one value, or "ints":
-        positive integers written 8x8x1 or 256,256), item (the
-        type of each value of a comma list), flag (True: an option without a value that sets
-        the field to `not default`), default_help (what the default means, when not a value).
+        option ("--rule"), metavar, choices, type (a parser, or "ints": 8x8x1 or 256,256), item
+        (the type of each value of a comma list), flag (an option without a value that sets the
+        field to `not default`), default_help (what the default means, when not a value).
 
     Example:
       >>> @dataclasses.dataclass(frozen=True)
@@ -219,10 +202,7 @@ def as_float_array(x, name: str, dtype=None) -> jax.Array:
 
 
 def as_float_tree(tree, name: str, dtype=None):
-    """Every leaf of a pytree (e.g. parameters) as a finite float array of `dtype`.
-
-    Errors name the leaf by its path, e.g. `params['Dense_1']['kernel']`.
-    """
+    """Every leaf of a pytree as a finite float array of `dtype` (errors name the leaf's path)."""
 
     def cast(path, leaf):
         leaf_name = name + jax.tree_util.keystr(path)
@@ -239,9 +219,8 @@ def check_rank(x, name: str, rank: int) -> None:
 
 
 def _traced_check(pred, message: str, **fmt) -> None:
-    """Inside a trace: a `checkify.debug_check`, a no-op unless the caller checkifies (as
-    `checked.run` does), then an error naming `message` — so `checked.run(jax.jit(f), x)` raises
-    where the eager check would."""
+    """Inside a trace: a `checkify.debug_check` (an error only where the caller checkifies, as
+    `checked.run` does)."""
     from jax.experimental import checkify
 
     checkify.debug_check(pred, message, **fmt)
@@ -269,11 +248,16 @@ def check_same_features(x1, x2, name1: str = "x1", name2: str = "x2") -> None:
         )
 
 
+def unit_norm_deviation(x, rtol: float | None = None):
+    """(max_i |‖x_i‖ − 1| of traced rows, the tolerance: `rtol`, else 1e-5 or 1e-10 by dtype)."""
+    tol = rtol if rtol is not None else (1e-5 if x.dtype == jnp.float32 else 1e-10)
+    return jnp.max(jnp.abs(jnp.linalg.norm(x.reshape(x.shape[0], -1), axis=1) - 1.0)), tol
+
+
 def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
     """The theorem's kernel assumes ‖x_i‖ = 1; report the worst row instead of renormalizing."""
     if not is_concrete(x):
-        tol = rtol if rtol is not None else (1e-5 if x.dtype == jnp.float32 else 1e-10)
-        dev = jnp.max(jnp.abs(jnp.linalg.norm(x.reshape(x.shape[0], -1), axis=1) - 1.0))
+        dev, tol = unit_norm_deviation(x, rtol)
         _traced_check(
             dev <= tol,
             f"{name} rows must have unit norm: max |‖x‖ − 1| = {{dev}} (checked under jit)",

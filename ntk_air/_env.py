@@ -1,23 +1,16 @@
 """The environment, checked before JAX is imported: one sentence per problem, never a traceback.
 
-`check_environment` runs when this module is imported, first thing in `import ntk_air`. A bad
-`JAX_ENABLE_X64` (JAX itself raises from deep inside its import) becomes one sentence; invoked
-as the `ntk-air` command the sentence goes to stderr with exit status 2, and a Ctrl-C before the
-command's own handler is in place exits 130 with one line (no traceback, nothing written).
-`check_backend` turns a `JAX_PLATFORMS` that names a backend this machine lacks, and an
-`XLA_FLAGS` that XLA rejects (XLA ends the process from C++ when it parses them, so they are
-tried in a child process), into one sentence; `check_plotting` does the same for a `MPLBACKEND`
-that matplotlib rejects when it is imported.
-
-Ctrl-C in the command (`interrupts_raise`): a KeyboardInterrupt that lands inside a callback
-whose exceptions Python only prints (XLA's garbage-collector callback, a `__del__`, an atexit
-function) is raised again in the main code, and a run that has not ended a few seconds after
-Ctrl-C (a C++ call that never returns to Python) is ended with exit status 130; a second
-Ctrl-C ends it at once.
+`check_environment` (at import, first thing in `import ntk_air`) refuses a bad `JAX_ENABLE_X64`;
+`check_backend` a `JAX_PLATFORMS` this machine lacks or an `XLA_FLAGS` that XLA rejects (tried in
+a child process: XLA ends the process that parses them); `check_plotting` a bad `MPLBACKEND`.
+Ctrl-C in the command (`interrupts_raise`) reaches the main code even from a callback whose
+exceptions Python only prints; a run not ended a few seconds later, or a second Ctrl-C, ends the
+process with exit status 130.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -54,13 +47,11 @@ def _interrupted_early(signum, frame):  # pragma: no cover - exercised in a subp
 
 def _exit_now(line: str | None, status: int = 130) -> None:  # pragma: no cover - subprocess
     """Write `line` (if any) to stderr and end the process at once (no clean-up callbacks)."""
-    try:
+    with contextlib.suppress(Exception):  # a closed or broken stream: end anyway
         if line:
             sys.stderr.write(line + "\n")
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-    except Exception:  # noqa: BLE001 - a closed or broken stream: end anyway
-        pass
     os._exit(status)
 
 
@@ -112,8 +103,8 @@ def _last_resort() -> None:  # pragma: no cover - exercised in a subprocess
 
 
 def _reraise_swallowed(unraisable) -> None:  # pragma: no cover - exercised in a subprocess
-    """sys.unraisablehook: a KeyboardInterrupt that a callback swallowed is raised again in the
-    main thread (at its next line, outside the callback); anything else as Python prints it."""
+    """sys.unraisablehook: a KeyboardInterrupt a callback swallowed is raised again in the main
+    thread; anything else as Python prints it."""
     if isinstance(unraisable.exc_value, KeyboardInterrupt):
         _raise_later()
         return
@@ -121,13 +112,9 @@ def _reraise_swallowed(unraisable) -> None:  # pragma: no cover - exercised in a
 
 
 def interrupts_raise(abandon=None) -> bool:
-    """From here on Ctrl-C raises KeyboardInterrupt in the `ntk-air` command, and reaches it.
-
-    Only in the command's own process, in its main thread, once the early handler of
-    `check_environment` is in place (elsewhere, e.g. `cli.main` called from Python, nothing
-    changes). `abandon()` is called before the process is ended without returning (a run not
-    stopped GRACE_SECONDS after Ctrl-C, or a second Ctrl-C). Returns whether it took over.
-    """
+    """From here on Ctrl-C raises KeyboardInterrupt in the `ntk-air` command's main thread (not
+    in `cli.main` called from Python); `abandon()` runs before a forced end. Returns whether it
+    took over."""
     if threading.current_thread() is not threading.main_thread():
         return False
     if signal.getsignal(signal.SIGINT) is not _interrupted_early:
@@ -144,11 +131,9 @@ def interrupt_handled() -> None:
 
 
 def after_run(status: int, *, failing: bool = False) -> None:
-    """The command has ended with `status`. In its own process (after `interrupts_raise`) the
-    process ends here, its output flushed, without the interpreter's teardown: a Ctrl-C there
-    (JAX's clean-up takes a moment) would otherwise meet a handler already reset and kill the
-    process without a line. While an exception propagates (`failing`: a traceback due) the
-    teardown runs, and a Ctrl-C in it ends the process at once with exit status 130."""
+    """The command has ended with `status`: in its own process, end it now, output flushed,
+    without the interpreter's teardown (where a Ctrl-C would kill it without a line); while an
+    exception propagates (`failing`) the teardown runs, a Ctrl-C in it ending with status 130."""
     if signal.getsignal(signal.SIGINT) is not _interrupt:
         return  # not the command's own process (e.g. cli.main called from Python)
     if failing:
@@ -221,9 +206,7 @@ def _check_xla_flags() -> None:
 
 def check_backend() -> None:
     """ValueError in one sentence when `JAX_PLATFORMS` names a backend this machine lacks, or
-    XLA rejects `XLA_FLAGS` (checked in a child process: XLA ends the process that parses them,
-    so this runs before the first use of JAX's backend; it costs a second only when XLA_FLAGS
-    is set)."""
+    XLA rejects `XLA_FLAGS` (a second's child process, only when XLA_FLAGS is set)."""
     import jax
 
     _check_xla_flags()
@@ -238,9 +221,7 @@ def check_backend() -> None:
 
 
 def check_plotting() -> None:
-    """ValueError in one sentence when matplotlib rejects `MPLBACKEND` (it raises from inside
-    its import): the figures of ntk_air are drawn without a backend (`Figure.savefig`), so any
-    valid name works, and the variable may be unset."""
+    """ValueError in one sentence when matplotlib rejects `MPLBACKEND` in its import."""
     try:
         import matplotlib  # noqa: F401
     except ValueError as err:

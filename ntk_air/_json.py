@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -27,9 +26,7 @@ def to_jsonable(obj):
         return {k: to_jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}
     if isinstance(obj, list | tuple):
         return [to_jsonable(v) for v in obj]
-    if obj is None or isinstance(obj, bool | str):
-        return obj
-    if isinstance(obj, int):
+    if obj is None or isinstance(obj, bool | str | int):
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else ("inf" if obj > 0 else "-inf" if obj < 0 else "nan")
@@ -38,6 +35,4 @@ def to_jsonable(obj):
     if hasattr(obj, "__array__"):
         arr = np.asarray(obj)
         return to_jsonable(arr.item()) if arr.ndim == 0 else [to_jsonable(v) for v in arr.tolist()]
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)
+    return str(obj)  # a path, or any other object

@@ -1,11 +1,5 @@
-"""Tiled evaluation of pairwise kernels over rows of x1 and x2.
-
-A kernel K(x1, x2) is computed block by block, (tile × tile) at a time, by one loop inside
-one compiled program that writes each block into the output in place. Peak memory of the
-intermediates is bounded by the tile, not by n; only the output is n1 × n2. Any tile size
-works: a last tile that does not fit overlaps the one before it (`tiled_pairwise`); callers
-that prefer one compiled program for several n pad the rows to whole tiles instead
-(`call_tiled`, padding by repeating the last row so padded entries stay finite).
+"""Tiled evaluation of pairwise kernels over rows of x1 and x2: one compiled loop writes each
+(tile × tile) block into the output in place, so the intermediates' memory is bounded by the tile.
 """
 
 from __future__ import annotations
@@ -31,13 +25,8 @@ PRECISIONS = ("highest", "high", "default")
 
 
 def matmul_precision(precision: str | None = "highest"):
-    """Context for matmul precision while tracing: the one precision mechanism of the toolkit.
-
-    'highest' (the default everywhere) is the full precision of the dtype: on GPUs JAX's default
-    float32 matmul may use TF32 (about 3 decimal digits), too coarse for kernel entries and the
-    angles derived from them. 'high' / 'default' trade accuracy for speed when a user asks.
-    None leaves JAX's setting as it is.
-    """
+    """Context for matmul precision while tracing (None: JAX's setting). 'highest', the default,
+    is the dtype's full precision: GPUs' default TF32 (about 3 digits) is too coarse for kernels."""
     if precision is None:
         return contextlib.nullcontext()
     if precision not in PRECISIONS:
@@ -47,9 +36,9 @@ def matmul_precision(precision: str | None = "highest"):
 
 def check_tile_size(tile_size) -> None:
     """Raise ValueError unless `tile_size` is None (no tiling) or a positive int."""
-    if tile_size is None:
-        return
-    if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 1:
+    if tile_size is not None and (
+        isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 1
+    ):
         raise ValueError(f"tile_size must be a positive int or None, got {tile_size!r}")
 
 
@@ -79,14 +68,9 @@ def tiled_pairwise(
 ):
     """Evaluate `block_fn(x1_block, x2_block)` over all tiles and assemble the full result.
 
-    One compiled loop visits the tiles and writes each block into the (n1, n2, ...) output in
-    place: no (blocks, blocks, tile, tile) intermediate, no padded output. When n is not a
-    multiple of the tile, the last tile of rows (or columns) starts at n − tile and overlaps
-    the one before it (those entries are computed twice, with the same values). With
-    `symmetric=True` (x2 holds the same rows as x1 and every leaf satisfies
-    K[i, j] = K[j, i]) only the tiles (i, j ≥ i) are computed, about half the work: each is
-    written at (i, j) and, transposed, at (j, i); a diagonal tile's lower part is its
-    transposed upper part.
+    When n is not a multiple of the tile, the last tile starts at n − tile (overlapping the one
+    before it). With `symmetric=True` only the tiles (i, j ≥ i) are computed and each is also
+    written transposed at (j, i).
 
     Args:
       block_fn: pure function of (b1, ...) and (b2, ...) rows returning a pytree of arrays
@@ -94,7 +78,7 @@ def tiled_pairwise(
       x1: (n1, ...) rows.
       x2: (n2, ...) rows.
       tile_size: rows per tile; None evaluates `block_fn(x1, x2)` untiled.
-      symmetric: x2 is x1 and the kernel is symmetric (see above).
+      symmetric: x2 holds x1's rows and every leaf has K[i, j] = K[j, i].
 
     Returns:
       The pytree `block_fn(x1, x2)` would return, with leaves of shape (n1, n2, ...).
@@ -133,14 +117,9 @@ def tiled_pairwise(
 
 
 def call_tiled(grid_fn, x1: jax.Array, x2: jax.Array, tile_size: int | None):
-    """Run a compiled tile loop on rows padded to whole tiles; trim its output outside it.
-
-    `grid_fn(x1p, x2p, tile_size)` is a jitted function that calls `tiled_pairwise` on its
-    inputs. Padding happens before it and the trim to (n1, n2) after it, as separate programs,
-    so one compiled tile loop serves every n that pads to the same number of rows.
-    (The segmentation faults once blamed on fusing the trim into the tile loop came from an
-    out-of-bounds read in XLA:CPU's code for padded float64 convolutions; moving the trim only
-    moved buffers around. `ntk_air.nt_backend.compat` avoids the read, see docs/neural_tangents.md.)
+    """Run the jitted tile loop `grid_fn(x1p, x2p, tile_size)` on rows padded to whole tiles (by
+    repeating the last row) and trim its output after it: one compiled loop serves every n that
+    pads to the same rows.
 
     Returns:
       grid_fn's pytree with leaves trimmed to (n1, n2, ...).

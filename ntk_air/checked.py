@@ -1,11 +1,8 @@
 """Input checks that survive `jit` and `vmap`, through `jax.experimental.checkify`.
 
-The toolkit's input checks run on concrete values before any tracing: inside a function you
-`jax.jit` or `jax.vmap` yourself, the arrays are tracers and those checks are skipped (a traced
-value cannot be inspected without leaving the compiled program). There, NaN or non-unit inputs,
-negative or fractional steps, or a diverging step size give NaN/inf or wrong values instead of an
-error. The functions here put the same checks into the compiled program as `checkify.check`s:
-wrap the function you transform with `checkify.checkify` and call `err.throw()` — `run` does both.
+Inside a function you `jax.jit` or `jax.vmap` yourself, the toolkit's eager input checks cannot
+see the values; these put the same checks into the compiled program as `checkify.check`s, which
+`run` checkifies and throws.
 
     >>> def h_inf(x):
     ...     return checked.kernel(ntk_air.kernels.two_layer_relu_kernel_fn(), x, unit_norm=True)
@@ -23,6 +20,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax.experimental import checkify
 
+from ._checks import unit_norm_deviation
+
 __all__ = ["kernel", "steps", "step_size", "finite", "run"]
 
 
@@ -33,18 +32,14 @@ def finite(x, name: str):
 
 
 def kernel(kernel_fn, x1, x2=None, *, unit_norm: bool = False, rtol: float | None = None):
-    """`kernel_fn(x1, x2)` with checkify checks of its inputs and of the result.
-
-    Checks: finite inputs; with `unit_norm`, rows of norm 1 within rtol (1e-5 in float32, 1e-10 in
-    float64, as the eager check); a finite kernel.
-    """
+    """`kernel_fn(x1, x2)` with checkify checks: finite inputs, with `unit_norm` rows of norm 1
+    within rtol (default 1e-5 in float32, 1e-10 in float64), a finite kernel."""
     for name, x in (("x1", x1), ("x2", x2)):
         if x is None:
             continue
         finite(x, name)
         if unit_norm:
-            tol = rtol if rtol is not None else (1e-5 if x.dtype == jnp.float32 else 1e-10)
-            dev = jnp.max(jnp.abs(jnp.linalg.norm(x.reshape(x.shape[0], -1), axis=1) - 1.0))
+            dev, tol = unit_norm_deviation(x, rtol)
             checkify.check(
                 dev <= tol,
                 f"{name} rows must have unit norm (docs/science/kernels.md#unit-norm): "

@@ -1,9 +1,9 @@
-"""`ntk-air` command line: kernel, air, distill, theorem, reproduce, noisy-labels, entk,
-learning-curve."""
+"""`ntk-air` command line: one subcommand per module of `ntk_air.commands` (`COMMANDS`)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -15,8 +15,6 @@ from .commands._lists import join_space_lists
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-# Each module in ntk_air.commands exposes add_parser(subparsers) and run(args) -> int
-# (modules noisy_labels, learning_curve register noisy-labels, learning-curve).
 COMMANDS = (
     "kernel",
     "air",
@@ -28,7 +26,8 @@ COMMANDS = (
     "learning_curve",
     "predict",
 )
-"""The `ntk-air` subcommands, each a module of `ntk_air.commands`."""
+"""The `ntk-air` subcommands, each a module of `ntk_air.commands` with add_parser(subparsers) and
+run(args) -> int (`_` in a module's name is `-` in the command's)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,10 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _safe_streams() -> None:
     """Characters the terminal's encoding lacks (PYTHONIOENCODING=ascii) are escaped, not fatal."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # a replaced stream (pytest's capture, a StringIO) has none
+        with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
-        except (AttributeError, ValueError):  # a replaced stream (pytest's capture, a StringIO)
-            pass
 
 
 class _ToleratedStdout:
@@ -74,10 +72,9 @@ class _ToleratedStdout:
             return method(*args)
         except OSError as err:
             self.error = self.error or err
-            try:  # what the stream still buffers, and every later line, goes nowhere
+            # what the stream still buffers, and every later line, goes nowhere
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
-            except (OSError, ValueError, AttributeError):
-                pass
             return None
 
     def write(self, text):

@@ -1,20 +1,21 @@
-"""Plumbing shared by the CLI subcommands: errors, subcommands, output, dtype, progress.
-
-The option groups live in their own modules and are re-exported here: `_data` (DATA.npz or a
-built-in data set, sizes), `_kernel` (architecture, dtype, tiling, backend), `_solver` (spectral
-path, memory, time), `_config` (configs from options), `_lists` (comma-list options).
-"""
+"""Plumbing shared by the CLI subcommands: errors, subcommands, output, dtype, progress; the
+option groups of `_data`, `_kernel` and `_solver` re-exported."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import time
 from dataclasses import dataclass
 
-from ._errors import CliError
+from ._errors import CliError, cli_errors
 
 __all__ = [
     "CliError",
+    "cli_errors",
+    "studying",
+    "same_file",
     "add_data_options",
     "add_kernel_options",
     "add_output_options",
@@ -26,7 +27,6 @@ __all__ = [
     "open_report",
     "Timer",
     "finish_report",
-    "add_command",
     "CommandText",
     "add_solver_options",
     "add_time_options",
@@ -35,23 +35,9 @@ __all__ = [
 ]
 
 
-def add_command(subparsers, name: str, *, help: str, description: str, examples):
-    """A subcommand whose `--help` ends with example command lines."""
-    return subparsers.add_parser(
-        name,
-        help=help,
-        description=description,
-        epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
 @dataclass(frozen=True)
 class CommandText:
-    """A subcommand's texts: its name, `--help` line, description and example command lines.
-
-    `examples` holds one command line a line (indentation and blank lines are dropped).
-    """
+    """A subcommand's name, `--help` line, description and examples (one command a line)."""
 
     name: str
     help: str
@@ -59,14 +45,14 @@ class CommandText:
     examples: str
 
     def add_to(self, subparsers) -> argparse.ArgumentParser:
-        """The subcommand's parser (`add_command` with these texts)."""
+        """The subcommand's parser; its `--help` ends with the examples."""
         lines = (line.strip() for line in self.examples.splitlines())
-        return add_command(
-            subparsers,
+        return subparsers.add_parser(
             self.name,
             help=self.help,
             description=self.description,
-            examples=tuple(line for line in lines if line),
+            epilog="examples:\n" + "\n".join(f"  {line}" for line in lines if line),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
 
@@ -108,14 +94,18 @@ class progress_bar:
             self.bar.close()
 
 
+def same_file(path, other) -> bool:
+    """Whether `path` and `other` (None: none) name one existing file."""
+    paths = (path, other)
+    return other is not None and all(map(os.path.exists, paths)) and os.path.samefile(*paths)
+
+
 def open_report(path):
     """A `report.ReportWriter` on the output folder, checked before any work starts."""
     from ..report import OutputError, ReportWriter
 
-    try:
+    with cli_errors(errors=OutputError):
         return ReportWriter(path)
-    except OutputError as err:
-        raise CliError(str(err)) from err
 
 
 class Timer:
@@ -129,6 +119,16 @@ class Timer:
         now = time.perf_counter()
         self.seconds[name] = now - self._t
         self._t = now
+
+
+@contextlib.contextmanager
+def studying(args, command: str, message=str):
+    """(progress bar, `Timer`) around a command's study: a refusal becomes a `CliError` of
+    `message(err)`, the time its "study" lap."""
+    timer = Timer()
+    with progress_bar(f"ntk-air {command}", not args.no_progress) as bar, cli_errors(message):
+        yield bar, timer
+    timer.lap("study")
 
 
 def finish_report(writer, timer: Timer, command: str) -> None:

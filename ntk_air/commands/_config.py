@@ -1,12 +1,9 @@
 """Configs and their options in one place: the library checks, the CLI names the option.
 
-Every study config validates itself on construction (types, ranges, finiteness, consistency) and
-says what is wrong in one sentence naming its *parameter* (`steps must be an integer ≥ 1, got
-0`). The fields that the CLI offers are declared with `_checks.param(default, help, …)`:
-`add_config_options` derives their options from the config (name, type, default, help), and
-`config_from_args` builds the config from what was given, turning the config's sentence into one
-naming the *option* (`--steps must be an integer ≥ 1, got 0`). No command repeats a config's
-default or check.
+A study config checks itself and names its *parameter* (`steps must be an integer ≥ 1, got 0`);
+its CLI fields are declared with `_checks.param(default, help, …)`. `add_config_options` derives
+their options, and `config_from_args` builds the config, its refusal naming the *option*
+(`--steps must be an integer ≥ 1, got 0`).
 """
 
 from __future__ import annotations
@@ -30,8 +27,7 @@ __all__ = [
 
 
 def integer(text: str) -> int:
-    """An argparse type for integers that may be written 20000 or 2e4 (the config checks the
-    range)."""
+    """An argparse type for integers written 20000 or 2e4 (the config checks the range)."""
     try:
         value = float(text) if any(c in text for c in ".eE") else int(text)
     except ValueError:
@@ -42,8 +38,8 @@ def integer(text: str) -> int:
 
 
 def option_map(cls, **aliases) -> dict:
-    """{field: option} of the config's CLI fields, plus `aliases` (the names a check uses for
-    one element of a field, e.g. alpha="--alpha" for `alphas`)."""
+    """{field: option} of the config's CLI fields, plus `aliases` (e.g. alpha="--alpha" for
+    one element of `alphas`)."""
     options = {
         f.name: f.metadata.get("option", "--" + f.name.replace("_", "-"))
         for f in dataclasses.fields(cls)
@@ -73,9 +69,8 @@ def _shown(value) -> str:
 
 
 def add_config_options(p, cls, *, skip=(), only=None) -> None:
-    """One option per CLI field of the config `cls` (see `_checks.param`; `only` those named,
-    none of `skip`), into `p` (a parser or an argument group); a field left out of the command
-    line keeps the config's default."""
+    """One option per CLI field of the config `cls` (`_checks.param`; `only` those named, none
+    of `skip`) into `p`, a parser or an argument group."""
     for f in dataclasses.fields(cls):
         meta = f.metadata
         if "help" not in meta or f.name in skip or (only is not None and f.name not in only):
@@ -104,8 +99,8 @@ def add_config_options(p, cls, *, skip=(), only=None) -> None:
 
 
 def config_from_args(cls, args, *, aliases: dict | None = None, **fields):
-    """`cls` from the parsed options of its CLI fields (and `fields`, set by the command); a
-    refusal names the option (a `CliError`, one sentence; `aliases` as in `option_map`)."""
+    """`cls` from the parsed options of its CLI fields and `fields`; a refusal names the option
+    (`aliases` as in `option_map`)."""
     options = option_map(cls, **(aliases or {}))
     given = {
         name: tuple(v) if isinstance(v, list) else v
@@ -116,14 +111,8 @@ def config_from_args(cls, args, *, aliases: dict | None = None, **fields):
 
 
 def build_config(cls, options: dict | None = None, **fields):
-    """`cls(**fields)`; a refusal becomes a `CliError` naming the option (one sentence).
-
-    Args:
-      cls: a config dataclass (`studies.AIRConfig`, …) whose `__post_init__` checks its fields.
-      options: {field: "--option"} where the option is not `--field-name` (also the names
-        the config's checks use for one element of a field, e.g. `beta` of `betas`).
-      **fields: the config's fields, from the parsed options.
-    """
+    """`cls(**fields)`; a refusal becomes a `CliError` naming the option (`options`: {field:
+    "--option"} where it is not `--field-name`, or the name of one element, e.g. `beta`)."""
     try:
         return cls(**fields)
     except (ValueError, TypeError) as err:

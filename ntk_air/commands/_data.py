@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._errors import CliError
+from ._errors import CliError, cli_errors
 from ._rows import (
     DEFAULT_ROWS,
     DIGITS_ROWS,
@@ -15,10 +15,9 @@ from ._rows import (
     refuse_beyond_digits,
 )
 
-__all__ = ["DATA_DEFAULTS", "SPLIT_SIZED", "DEFAULT_ROWS", "add_data_options", "load_dataset"]
+__all__ = ["DATA_DEFAULTS", "add_data_options", "builtin_options", "load_dataset"]
 
-# Defaults of the built-in data options; None in the parser, so that a data file given together
-# with any of them is an error instead of a silent no-op.
+# Defaults of the built-in data options (None in the parser: given with a data file, an error).
 DATA_DEFAULTS = {"dataset": "clusters", "noise": "flip", "seed": 0}
 
 
@@ -99,24 +98,30 @@ _DATA_OPTIONS = {
 }
 
 
-def _data_error(err) -> CliError:
+def _data_error(err) -> str:
     """A loader's refusal as a CLI message naming the option."""
     message = str(err)
     for name, option in _DATA_OPTIONS.items():
         if message.startswith(name + " "):
-            return CliError(option + message[len(name) :])
-    return CliError(message)
+            return option + message[len(name) :]
+    return message
+
+
+def builtin_options(args) -> dict:
+    """The loader's seed, noise and noise rate of the built-in data set the options name."""
+    seed = DATA_DEFAULTS["seed"] if args.seed is None else args.seed
+    kwargs = {"seed": seed, "noise": args.noise or DATA_DEFAULTS["noise"]}
+    if args.noise_rate is not None:
+        kwargs["noise_rate"] = args.noise_rate
+    return kwargs
 
 
 def load_dataset(args, *, split_sizes: bool = False, plan=None):
-    """The Dataset named by the options: DATA.npz if given, else the built-in --dataset; then
-    the stratified subsample of --n-train / --n-test. With `split_sizes=True`, the built-in
-    loaders of `SPLIT_SIZED` draw a split of exactly those sizes instead (so --n-train may exceed
-    their default split, e.g. 1000 digits).
+    """The Dataset of the options: DATA.npz or the built-in --dataset, subsampled to --n-train /
+    --n-test (`split_sizes`: the loaders of `SPLIT_SIZED` draw a split of those sizes).
 
-    `plan(dataset)`: the command's estimate (raises CliError to refuse). Built-in data asked for
-    more rows than its default are planned on a stand-in of the asked shapes (`_stand_in`)
-    before any row is generated; the caller plans the loaded data set itself."""
+    `plan(dataset)` (raising CliError to refuse) sees a stand-in of the asked shapes before more
+    rows than the default are generated; the caller plans the loaded data set itself."""
     from .. import data as data_mod
 
     sizes = {k: getattr(args, k, None) for k in ("n_train", "n_test")}
@@ -151,10 +156,8 @@ def load_dataset(args, *, split_sizes: bool = False, plan=None):
         if getattr(args, "normalize", False):
             raise CliError("--normalize applies to a data file only (built-in data are unit-norm)")
         name = args.dataset or DATA_DEFAULTS["dataset"]
-        seed = DATA_DEFAULTS["seed"] if args.seed is None else args.seed
-        kwargs = {"seed": seed, "noise": args.noise or DATA_DEFAULTS["noise"]}
-        if args.noise_rate is not None:
-            kwargs["noise_rate"] = args.noise_rate
+        kwargs = builtin_options(args)
+        seed = kwargs["seed"]
         train0, test0 = DEFAULT_ROWS.get(name.replace("-binary", ""), (None, None))
         more = train0 is not None and (
             (sizes["n_train"] or 0) > train0 or (sizes["n_test"] or 0) > test0
@@ -163,10 +166,8 @@ def load_dataset(args, *, split_sizes: bool = False, plan=None):
         if name.startswith("digits") and asked > DIGITS_ROWS:  # the size before any estimate
             refuse_beyond_digits(sizes["n_train"], sizes["n_test"])
         if plan is not None and more:  # the estimate before a row is generated
-            try:
+            with cli_errors(_data_error, (ValueError, TypeError)):
                 stand_in = _stand_in(name, kwargs, sizes["n_train"], sizes["n_test"])
-            except (ValueError, TypeError) as err:
-                raise _data_error(err) from err
             plan(stand_in)
         if split_sizes and name in SPLIT_SIZED:
             for key in ("n_train", "n_test"):
@@ -174,23 +175,17 @@ def load_dataset(args, *, split_sizes: bool = False, plan=None):
                     kwargs[key] = sizes.pop(key)  # the loader's own split: nothing to subsample
         else:  # sizes beyond the default data set: generate (or split) as many rows as asked
             kwargs.update(_larger_split(name, sizes))
-        try:
+        with cli_errors(_data_error, (ValueError, TypeError)):
             ds = data_mod.load(name, **kwargs)
-        except (ValueError, TypeError) as err:
-            raise _data_error(err) from err
     task = getattr(args, "task", None)
     if task is not None:
-        try:
+        with cli_errors(lambda err: f"--task {task}: {err}"):
             ds = data_mod.with_task(ds, task)
-        except ValueError as err:
-            raise CliError(f"--task {task}: {err}") from err
     if path is not None or task is not None:
         how = "forced by --task" if task else "inferred from the labels; --task forces it"
         print(f"task: {data_mod.dataset_task(ds)} ({how})", flush=True)
     n_train, n_test = sizes.get("n_train"), sizes.get("n_test")
     if n_train is not None or n_test is not None:
-        try:
+        with cli_errors(lambda err: f"--n-train/--n-test: {err}"):
             ds = data_mod.subsample(ds, n_train, n_test, seed=seed)
-        except ValueError as err:
-            raise CliError(f"--n-train/--n-test: {err}") from err
     return ds

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["CliError"]
+import contextlib
+
+__all__ = ["CliError", "cli_errors"]
 
 
 class CliError(Exception):
     """A user-facing error: printed as one line by `ntk-air`, exit status 2."""
+
+
+@contextlib.contextmanager
+def cli_errors(message=str, errors=ValueError):
+    """Refusals (`errors`) raised inside become a `CliError` of `message(err)`."""
+    try:
+        yield
+    except errors as err:
+        raise CliError(message(err)) from err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._config import option_message
-from ._errors import CliError
+from ._errors import CliError, cli_errors
 
 __all__ = ["add_kernel_options", "build_kernel_fn", "kernel_config"]
 
@@ -48,33 +48,31 @@ def add_kernel_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+_HYPERPARAMETERS = ("depth", "activation", "w_std", "b_std", "dtype", "tile_size")
+
+
 def build_kernel_fn(args):
     """The `KernelFn` named by the options, with --tile-size and --dtype fixed in it."""
     backend = getattr(args, "backend", "native")
-    options = {  # the hyperparameters every builder takes, fixed in the kernel function
-        "depth": args.depth,
-        "activation": args.activation,
-        "w_std": args.w_std,
-        "b_std": args.b_std,
-        "tile_size": args.tile_size,
-        "dtype": args.dtype,
-    }
+    # the hyperparameters every builder takes, fixed in the kernel function
+    options = {k: getattr(args, k) for k in _HYPERPARAMETERS}
+
+    def refusal(err) -> str:
+        return option_message(str(err), options)
+
     if backend == "neural-tangents":
         from .. import nt_backend
 
-        try:
+        # NeuralTangentsUnavailable is an ImportError
+        with cli_errors(refusal, (ValueError, ImportError)):
             return nt_backend.kernel_fn_from_spec(args.arch, **options)
-        except (ValueError, ImportError) as err:  # NeuralTangentsUnavailable is an ImportError
-            raise CliError(option_message(str(err), options)) from err
     from ..kernels._kernel_fn import ARCHITECTURES, make_kernel_fn
 
     if args.arch not in ARCHITECTURES:  # an architecture spec: fc or cnn run natively
         from ..nt_backend.specs import native_kernel_fn_from_spec
 
-        try:
+        with cli_errors(refusal):
             return native_kernel_fn_from_spec(args.arch, **options)
-        except ValueError as err:
-            raise CliError(option_message(str(err), options)) from err
     if args.arch == "two-layer-relu" and (
         args.w_std != 1.0 or args.b_std != 0.0 or args.depth != 1
     ):
@@ -82,21 +80,10 @@ def build_kernel_fn(args):
             "--depth/--w-std/--b-std do not apply to --arch two-layer-relu (one hidden layer; "
             "H∞ is scale-free); use --arch fc"
         )
-    try:
+    with cli_errors(refusal):
         return make_kernel_fn(args.arch, **options)
-    except ValueError as err:
-        raise CliError(option_message(str(err), options)) from err
 
 
 def kernel_config(args) -> dict:
     """The kernel options as recorded in every JSON report."""
-    return {
-        "arch": args.arch,
-        "backend": args.backend,
-        "depth": args.depth,
-        "activation": args.activation,
-        "w_std": args.w_std,
-        "b_std": args.b_std,
-        "dtype": args.dtype,
-        "tile_size": args.tile_size,
-    }
+    return {k: getattr(args, k) for k in ("arch", "backend", *_HYPERPARAMETERS)}

@@ -1,11 +1,6 @@
-"""Options with several values, one argument each: `--alpha 0.8,0.9` (comma lists).
-
-An option with `nargs='+'` swallows a data file written after it (`--alpha 0.9 data.npz` read
-data.npz as an α). The list options take one comma-separated value (repeatable: `--alpha 0.8
---alpha 0.9` appends), so a positional argument is never taken for a value. The earlier
-space-separated form (`--alpha 0.8 0.9`) still works: `join_space_lists` joins the tokens after
-such an option that are values of its kind (numbers; rule names for `--rule`) into one comma
-list before parsing, and stops at the first token that is not one (a data file, an option).
+"""Options with several values in one argument, `--alpha 0.8,0.9` (repeatable), so that a data
+file after them is never taken for a value (as `nargs='+'` would). `join_space_lists` still
+accepts `--alpha 0.8 0.9`: it joins the following tokens of the option's kind into one list.
 """
 
 from __future__ import annotations

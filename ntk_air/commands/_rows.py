@@ -1,5 +1,5 @@
-"""Rows of the built-in data sets: the sizes the CLI asks for, and stand-ins of those sizes that
-the plan of a run is made on before a row is generated."""
+"""Rows of the built-in data sets: the sizes the CLI asks for, and stand-ins of those sizes to
+plan a run on before a row is generated."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ from ._errors import CliError
 
 __all__ = ["SPLIT_SIZED", "DEFAULT_ROWS"]
 
-# Built-in data sets whose loader draws its own train/test split of any size (up to all the
-# examples): `load_dataset(args, split_sizes=True)` hands them --n-train/--n-test.
+# Built-in data sets whose loader draws its own train/test split of any size (split_sizes=True).
 SPLIT_SIZED = ("digits", "digits-binary", "mnist1d", "mnist1d-binary")
 
 
-# Rows of the built-in data sets at their defaults (train, test); larger --n-train/--n-test
-# generate more (clusters, mnist1d) or split more of the 1797 examples (digits).
+# Rows of the built-in data sets at their defaults (train, test).
 DEFAULT_ROWS = {"clusters": (160, 160), "digits": (500, 500), "mnist1d": (500, 500)}
 
 
@@ -29,8 +27,8 @@ def refuse_beyond_digits(n_train, n_test) -> None:
 
 
 def _larger_split(name: str, sizes: dict) -> dict:
-    """Loader options for --n-train/--n-test above the data set's default rows (the stratified
-    subsample then takes exactly the sizes asked); {} when the default rows suffice."""
+    """Loader options for --n-train/--n-test above the data set's default rows ({} when they
+    suffice)."""
     base = name.replace("-binary", "")
     n_train, n_test = sizes.get("n_train"), sizes.get("n_test")
     train0, test0 = DEFAULT_ROWS[base]
@@ -48,8 +46,8 @@ def _larger_split(name: str, sizes: dict) -> dict:
 
 
 def _stand_in(name: str, kwargs: dict, n_train, n_test):
-    """A Dataset with the shapes and dtypes that `name` would have at n_train × n_test rows,
-    made from its default rows without generating the others (zero-stride views: no memory)."""
+    """A Dataset of the shapes and dtypes `name` would have at n_train × n_test rows, as
+    zero-stride views of its default rows."""
     import numpy as np
 
     from .. import data as data_mod

@@ -44,10 +44,8 @@ def run(args) -> int:
     budget = common.budget_from_args(args)._replace(force=False)  # air's --force is about η
 
     def plan(data):  # memory and time, decided (or refused) before anything large is allocated
-        try:
+        with common.cli_errors():
             return studies.air_plan(data, budget, dtype=args.dtype, config=config)
-        except ValueError as err:
-            raise common.CliError(str(err)) from err
 
     dataset = common.load_dataset(args, plan=plan)  # generated data: planned before it is generated
     kernel_fn = common.build_kernel_fn(args)
@@ -57,13 +55,8 @@ def run(args) -> int:
     if args.rank is not None and choice.solver == "dense":
         note = f" (--rank {args.rank} unused: the dense path computes all {choice.rank} modes)"
     print(choice.line() + note, flush=True)
-    timer = common.Timer()
-    with common.progress_bar("ntk-air air", not args.no_progress) as bar:
-        try:
-            study = studies.air(dataset, kernel_fn, config, progress=bar, budget=choice)
-        except ValueError as err:
-            raise common.CliError(str(err)) from err
-    timer.lap("study")
+    with common.studying(args, "air") as (bar, timer):
+        study = studies.air(dataset, kernel_fn, config, progress=bar, budget=choice)
     s = report.write_air(writer, study, kernel=common.kernel_config(args))
     common.finish_report(writer, timer, "air")
     mh, fit = s["modes_holding"], s["steps_to_fit"]["0.9"]

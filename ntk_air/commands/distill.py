@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .. import studies
@@ -64,31 +63,25 @@ def run(args) -> int:
     common.setup_dtype(args)
     budget = common.budget_from_args(args)
 
+    def refusal(err) -> str:
+        return option_message(str(err), options, options)
+
     def plan(data):  # memory and time decided (or refused) before anything large is allocated
-        try:
+        with common.cli_errors(refusal):
             return studies.distill_plan(data, config, budget, dtype=args.dtype)
-        except ValueError as err:
-            raise common.CliError(option_message(str(err), options, options)) from err
 
     dataset = common.load_dataset(args, plan=plan)  # generated data: planned before it is generated
     kernel_fn = common.build_kernel_fn(args)
     writer = common.open_report(args.out)
     if args.save_predictions is not None:
-        try:
+        with common.cli_errors(lambda err: f"--save-predictions: {err}", OutputError):
             check_output_file(args.save_predictions)
-        except OutputError as err:
-            raise common.CliError(f"--save-predictions: {err}") from err
         if writer.reserved(args.save_predictions):
             raise common.CliError(
                 f"--save-predictions {args.save_predictions} would overwrite a file of the "
                 "report in --out; give another name"
             )
-        data = getattr(args, "data", None)
-        if (
-            data
-            and os.path.exists(args.save_predictions)
-            and os.path.samefile(args.save_predictions, data)
-        ):
+        if common.same_file(args.save_predictions, getattr(args, "data", None)):
             raise common.CliError(f"--save-predictions {args.save_predictions} is the data file")
     choice, loops = plan(dataset)
     print(choice.line(), flush=True)
@@ -101,13 +94,8 @@ def run(args) -> int:
             flush=True,
         )
     print(loops.line(), flush=True)
-    timer = common.Timer()
-    with common.progress_bar("ntk-air distill", not args.no_progress) as bar:
-        try:
-            study = studies.distill(dataset, kernel_fn, config, progress=bar, budget=budget)
-        except ValueError as err:
-            raise common.CliError(option_message(str(err), options, options)) from err
-    timer.lap("study")
+    with common.studying(args, "distill", refusal) as (bar, timer):
+        study = studies.distill(dataset, kernel_fn, config, progress=bar, budget=budget)
     summary = report.write_distill(
         writer,
         study,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import networks, studies
-from ..spectral._resources import DEFAULT_TIME_LIMIT
 from . import _common as common
 from ._config import add_config_options, config_from_args, option_message
 from ._lists import int_tuple
@@ -15,12 +14,10 @@ __all__ = ["add_parser", "run"]
 COMMAND = common.CommandText(
     "entk",
     help="the empirical NTK during training: spectrum, label energy, distance, alignment",
-    description="Trains a flax network (full batch, optax) and, at log-spaced checkpoints, "
-    "computes its empirical NTK on the training set (and test × train): eigenvalues, the "
-    "energy of clean labels / noise / noisy labels per eNTK mode, ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F, "
-    "the kernel–target alignment, and the same for the infinite-width kernel (mlp: "
-    "fc_kernel_fn; two-layer-relu: H∞; cnn: neural-tangents if installed). Writes entk.json "
-    "and PNG figures into --out.",
+    description="Trains a flax network (full batch) and, at log-spaced checkpoints, computes "
+    "its empirical NTK: eigenvalues, label energy per mode, ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and the "
+    "kernel–target alignment, beside the infinite-width kernel. Writes entk.json and PNG "
+    "figures into --out.",
     examples="""
         ntk-air entk --dataset digits --n-train 1000 --out entk_out
         ntk-air entk --dataset digits --arch cnn --channels 16 --steps 500
@@ -51,14 +48,7 @@ def add_parser(subparsers) -> None:
     g = p.add_argument_group("training and checkpoints")
     add_config_options(g, studies.EntkConfig, skip=("test",))
     g.add_argument("--optimizer", default="sgd", choices=networks.OPTIMIZERS)
-    g.add_argument(
-        "--time-limit",
-        type=float,
-        default=DEFAULT_TIME_LIMIT,
-        metavar="SECONDS",
-        help=f"refuse runs estimated to take longer (default {DEFAULT_TIME_LIMIT:.0f} s); the "
-        "estimate is printed before training",
-    )
+    common.add_time_options(g, force=False)
     g = p.add_argument_group("kernel")
     g.add_argument(
         "--implementation",
@@ -78,15 +68,15 @@ def add_parser(subparsers) -> None:
 _NETWORK = ("width", "depth", "channels", "input_shape", "pool", "activation", "b_std")
 
 
-def _cli_error(err) -> common.CliError:
+def _refusal(err) -> str:
     """A refusal of the network's options, naming the option."""
     options = {"seed": "--init-seed", "arch": "--arch"}
-    return common.CliError(option_message(str(err), {"seed", "arch", *_NETWORK}, options))
+    return option_message(str(err), {"seed", "arch", *_NETWORK}, options)
 
 
 def _network(args, dataset, config):
     _check_estimate(args, dataset, config)
-    try:
+    with common.cli_errors(_refusal):
         return studies.entk_network(
             args.arch,
             dataset,
@@ -97,8 +87,6 @@ def _network(args, dataset, config):
             tile_size=args.tile_size,
             dtype=args.dtype,
         )
-    except ValueError as err:
-        raise _cli_error(err) from None
 
 
 def _check_estimate(args, dataset, config, *, show: bool = True) -> None:
@@ -107,10 +95,8 @@ def _check_estimate(args, dataset, config, *, show: bool = True) -> None:
     from ..spectral._resources import ResourceError, check_loop
     from ..studies._entk import entk_estimate
 
-    try:  # the network's options checked before the estimate, which assumes them
+    with common.cli_errors(_refusal):  # checked before the estimate, which assumes them
         opts = studies.network_options(args.arch, **{k: getattr(args, k) for k in _NETWORK})
-    except ValueError as err:
-        raise _cli_error(err) from None
     at = config.checkpoints
     checkpoints = len(at) + 1 if at is not None and len(at) else config.num_checkpoints
     est = entk_estimate(
@@ -122,12 +108,12 @@ def _check_estimate(args, dataset, config, *, show: bool = True) -> None:
         dtype=args.dtype,
         test=config.test,
     )
-    try:
+
+    def refusal(err) -> str:
+        return str(err).replace("--force to run it anyway", "a larger --time-limit")
+
+    with common.cli_errors(refusal, ResourceError):
         check_loop(est, common.budget_from_args(args)._replace(force=False))  # --force is η's here
-    except ResourceError as err:
-        raise common.CliError(
-            str(err).replace("--force to run it anyway", "a larger --time-limit")
-        ) from None
     if show:
         print(est.line(), flush=True)
 
@@ -151,29 +137,24 @@ def run(args) -> int:
     dataset = common.load_dataset(  # generated data: planned before it is generated
         args, split_sizes=True, plan=lambda data: _check_estimate(args, data, config, show=False)
     )
-    timer = common.Timer()
     title = f"ntk-air entk: the empirical NTK during training ({dataset.name})"
-    try:
+    with common.studying(args, "entk") as (bar, timer):  # η, checkpoints, memory budget, …
         net = _network(args, dataset, config)
         context = [
             f"- data: {dataset.name}, n = {len(dataset.x)} train, {len(dataset.x_test)} test",
             f"- network: {net.description['summary']}; infinite-width kernel: {net.limit_name}",
         ]
         writer.text("index.md", report.render_entk_index(None, title=title, context=context))
-        with common.progress_bar("ntk-air entk", not args.no_progress) as bar:
-            study = studies.entk(
-                dataset,
-                net.apply_fn,
-                net.params,
-                config,
-                ntk_fn=net.ntk_fn,
-                limit_kernel_fn=None if args.no_limit else net.limit_kernel_fn,
-                limit_name=net.limit_name,
-                progress=bar,
-            )
-    except ValueError as err:  # bad values found below (η, checkpoints, memory budget, …)
-        raise common.CliError(str(err)) from err
-    timer.lap("study")
+        study = studies.entk(
+            dataset,
+            net.apply_fn,
+            net.params,
+            config,
+            ntk_fn=net.ntk_fn,
+            limit_kernel_fn=None if args.no_limit else net.limit_kernel_fn,
+            limit_name=net.limit_name,
+            progress=bar,
+        )
     training = {"optimizer": args.optimizer, "rule": "plain GD on the given labels"}
     s = report.write_entk(
         writer, study, network=net.description, training=training, kernels=args.save_kernels

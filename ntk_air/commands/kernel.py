@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from . import _common as common
@@ -50,8 +48,7 @@ def read_inputs(path: str):
         raise common.CliError(f"input file not found: {path}") from None
     except DataFileError as err:
         raise common.CliError(str(err)) from None
-    x, x2 = arrays["x"], arrays.get("x2")
-    return x, x2
+    return arrays["x"], arrays.get("x2")
 
 
 def _check_estimate(args, x, x2, kernel_fn) -> None:
@@ -61,14 +58,8 @@ def _check_estimate(args, x, x2, kernel_fn) -> None:
 
     if np.ndim(x) < 2 or (x2 is not None and np.ndim(x2) < 2) or not len(x):
         return  # the kernel function names the problem
-    gb = args.memory_budget
-    if gb is not None and not (0 < gb < float("inf")):
-        raise common.CliError(f"--memory-budget must be a positive number of GB, got {gb}")
-    if not args.time_limit > 0:
-        raise common.CliError(
-            f"--time-limit must be a positive number of seconds, got {args.time_limit}"
-        )
-    budget = available_memory() if gb is None else int(gb * 1e9)
+    limits = common.budget_from_args(args)  # --memory-budget and --time-limit checked
+    budget = available_memory() if limits.memory_bytes is None else limits.memory_bytes
     n2 = len(x) if x2 is None else len(x2)
     try:
         tile = kernel_fn.tile_for(x, x if x2 is None else x2)
@@ -83,7 +74,7 @@ def _check_estimate(args, x, x2, kernel_fn) -> None:
             f"budget {budget / 1e9:.3g} GB; nothing was computed (use fewer rows, --tile-size, or "
             "--memory-budget)"
         )
-    if est.seconds > args.time_limit and not args.force:
+    if est.seconds > limits.seconds and not limits.force:
         raise common.CliError(
             f"{what} is estimated to take ~{est.seconds:.3g} s (> --time-limit "
             f"{args.time_limit:g} s); nothing was computed (use fewer rows or --force)"
@@ -94,20 +85,15 @@ def run(args) -> int:
     from ..report import OutputError, atomic_write, check_output_file
 
     dtype = common.setup_dtype(args)
-    try:
+    with common.cli_errors(lambda err: f"--out: {err}", OutputError):
         check_output_file(args.out)
-    except OutputError as err:
-        raise common.CliError(f"--out: {err}") from err
-    if os.path.exists(args.out) and os.path.exists(args.input):
-        if os.path.samefile(args.out, args.input):
-            raise common.CliError(f"--out {args.out} is the input file; give another name")
+    if common.same_file(args.out, args.input):
+        raise common.CliError(f"--out {args.out} is the input file; give another name")
     x, x2 = read_inputs(args.input)
     kernel_fn = common.build_kernel_fn(args)
     _check_estimate(args, x, x2, kernel_fn)
-    try:
+    with common.cli_errors(errors=(ValueError, TypeError)):
         k = kernel_fn(x, x2)
-    except (ValueError, TypeError) as err:
-        raise common.CliError(str(err)) from err
     out = {"ntk": np.asarray(k.ntk)}
     if k.nngp is not None:
         out["nngp"] = np.asarray(k.nngp)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import _common as common
-from ._data import DATA_DEFAULTS, SPLIT_SIZED
+from ._data import builtin_options
+from ._rows import SPLIT_SIZED
 
 __all__ = ["add_parser", "run"]
 
@@ -28,11 +29,10 @@ def _number_list(text: str, name: str, kind=float) -> tuple:
 COMMAND = common.CommandText(
     "learning-curve",
     help="predicted (eigenlearning) vs measured test error of kernel ridge regression",
-    description="The rows of the data are the population (uniform measure). From the "
-    "spectrum of its kernel (eigenvalues of K/N, label coefficients) eigenlearning predicts "
-    "κ, the learnability of every mode, E₀ and the test/train MSE of kernel ridge regression "
-    "with n points and ridge δ; the command measures them on seeded draws of n points "
-    "(tested on all N) and writes learning_curve.json, learning_curve.md and PNG figures.",
+    description="The rows of the data are the population. From the spectrum of its kernel, "
+    "eigenlearning predicts the test/train MSE of kernel ridge regression with n points and "
+    "ridge δ; the command measures them on seeded draws of n points and writes "
+    "learning_curve.json, learning_curve.md and PNG figures.",
     examples="""
         ntk-air learning-curve --n 10,30,100,300,1000 --ridge 0,1e-3 --draws 20
         ntk-air learning-curve --labels noisy --noise-rate 0.3
@@ -76,8 +76,7 @@ def add_parser(subparsers) -> None:
     g.add_argument(
         "--replace",
         action="store_true",
-        help="draw i.i.d. rows with replacement (default: n distinct rows, the sampling the "
-        "theory describes for a finite population; ridgeless fits repeated rows at their mean)",
+        help="draw i.i.d. rows with replacement (default: n distinct rows)",
     )
     g.add_argument("--solver", default="dense", choices=("dense", "topk"), help="spectral path")
     g.add_argument("--rank", type=int, default=None, help="top-k modes (--solver topk; 100)")
@@ -126,10 +125,8 @@ def run(args) -> int:
     budget = common.budget_from_args(args)
 
     def plan(data):  # time and memory of the whole curve, before the spectrum or a draw
-        try:
+        with common.cli_errors(errors=ResourceError):
             return studies.learning_curve_plan(data, config, budget)
-        except ResourceError as err:
-            raise common.CliError(str(err)) from None
 
     if args.data is None and args.n_train is None and args.dataset in SPLIT_SIZED:
         dataset = _whole(args)  # every example in the population, none held back for a test split
@@ -137,13 +134,8 @@ def run(args) -> int:
         dataset = common.load_dataset(args, split_sizes=True, plan=plan)
     print(plan(dataset).line(), flush=True)
     kernel_fn = common.build_kernel_fn(args)
-    timer = common.Timer()
-    with common.progress_bar("ntk-air learning-curve", not args.no_progress) as bar:
-        try:
-            study = studies.learning_curve_study(dataset, kernel_fn, config, progress=bar)
-        except ValueError as err:
-            raise common.CliError(str(err)) from err
-    timer.lap("study")
+    with common.studying(args, "learning-curve") as (bar, timer):
+        study = studies.learning_curve_study(dataset, kernel_fn, config, progress=bar)
     s = report.write_learning_curve(writer, study, kernel=common.kernel_config(args))
     common.finish_report(writer, timer, "learning-curve")
     print(f"{dataset.name}: population N = {s['population_size']}, σ² = {s['noise_variance']:.3g}")
@@ -169,13 +161,5 @@ def _whole(args):
         raise common.CliError(
             "--n-test does not apply: the learning curve tests on the whole population"
         )
-    kwargs = {
-        "seed": DATA_DEFAULTS["seed"] if args.seed is None else args.seed,
-        "noise": args.noise or DATA_DEFAULTS["noise"],
-    }
-    if args.noise_rate is not None:
-        kwargs["noise_rate"] = args.noise_rate
-    try:
-        return data_mod.load(args.dataset, n_train=None, n_test=0, **kwargs)
-    except (ValueError, TypeError) as err:
-        raise common.CliError(str(err)) from err
+    with common.cli_errors(errors=(ValueError, TypeError)):
+        return data_mod.load(args.dataset, n_train=None, n_test=0, **builtin_options(args))

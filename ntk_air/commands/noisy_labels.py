@@ -57,16 +57,21 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _refusal(err) -> str:
+    """A refusal of the study, naming the option."""
+    from ..studies._noisy_labels import NoisyLabelsConfig
+
+    options = option_map(NoisyLabelsConfig)
+    return option_message(str(err), options, options)
+
+
 def build_config(args):
     """The study's config from the options (one-line CliError for a bad one)."""
     from ..studies._noisy_labels import NoisyLabelsConfig, with_preset
 
     config = config_from_args(NoisyLabelsConfig, args)
-    try:
+    with common.cli_errors(_refusal, (ValueError, TypeError)):
         return config if args.preset is None else with_preset(config, args.preset)
-    except (ValueError, TypeError) as err:
-        options = option_map(NoisyLabelsConfig)
-        raise common.CliError(option_message(str(err), options, options)) from err
 
 
 def run(args) -> int:
@@ -76,7 +81,6 @@ def run(args) -> int:
     from ..spectral._resources import ResourceError, check_loop
     from ..studies._noisy_labels import (
         BUILTIN_DATASETS,
-        NoisyLabelsConfig,
         load_clean,
         noisy_labels_estimate,
         split_dataset,
@@ -98,24 +102,21 @@ def run(args) -> int:
     if args.data is not None and not Path(args.data).exists():
         raise common.CliError(f"data file not found: {args.data}")
     jax.config.update("jax_enable_x64", True)  # the kernel limit in float64; networks are float32
+
+    def too_long(err) -> str:
+        return str(err).replace("fewer steps", "fewer epochs, seeds or methods")
+
     timer = common.Timer()
-    try:
+    with common.cli_errors(_refusal, (ValueError, KeyError, TypeError)):
         datasets, splits = [], []
         for name in [None] if args.data else names:  # each one split (or refused) in turn
             datasets.append(load_clean(name, config, args.data))
             splits.append(split_dataset(datasets[-1], config))
-        try:  # time and memory of the whole run, before any network is built
+        with common.cli_errors(too_long, ResourceError):  # before any network is built
             print(check_loop(noisy_labels_estimate(splits, config), budget).line(), flush=True)
-        except ResourceError as err:
-            raise common.CliError(
-                str(err).replace("fewer steps", "fewer epochs, seeds or methods")
-            ) from None
         writer = common.open_report(args.out)
         with common.progress_bar("ntk-air noisy-labels", not args.no_progress) as bar:
             study = studies.noisy_labels(datasets, config, progress=bar)
-    except (ValueError, KeyError, TypeError) as err:
-        options = option_map(NoisyLabelsConfig)
-        raise common.CliError(option_message(str(err), options, options)) from err
     timer.lap("study")
     summary = report.write_noisy_labels(writer, study)
     common.finish_report(writer, timer, "noisy-labels")

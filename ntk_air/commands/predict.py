@@ -14,13 +14,10 @@ __all__ = ["add_parser", "run"]
 COMMAND = common.CommandText(
     "predict",
     help="neural-tangents' predict: mean and variance of the infinite ensemble at any time",
-    description="Runs ntk_air.predict.gradient_descent_mse_ensemble on the data (float "
-    "regression targets or class labels): the mean (and with --cov the variance) of the "
-    "infinite ensemble of wide networks trained on the MSE for time T (neural-tangents' "
-    "units: learning rate × steps, loss ½‖f − y‖²/y.size; 'inf' = end of training), on the "
-    "test and training inputs; writes predict.json (test and train MSE per time, condition "
-    "numbers), predict.npz (the predictions) and, on one-dimensional inputs, predict_<get>.png "
-    "(mean ± 2 sd) into --out.",
+    description="The mean (with --cov also the variance) of the infinite ensemble of wide "
+    "networks trained on the MSE for time T (neural-tangents' units; 'inf' = end of training), "
+    "by ntk_air.predict.gradient_descent_mse_ensemble; writes predict.json, predict.npz and, "
+    "on one-dimensional inputs, predict_<get>.png (mean ± 2 sd) into --out.",
     examples="""
         ntk-air predict sine.npz --arch fc --depth 2 --w-std 1.5 --b-std 0.1 --cov
         ntk-air predict data.npz --arch fc --time 1,10,100,inf --get ntk --diag-reg 1e-4
@@ -103,26 +100,20 @@ def run(args) -> int:
     )
 
     def plan(data):  # memory and time, decided (or refused) before K is formed
-        try:
+        with common.cli_errors():
             return studies.predict_plan(data, config, budget)
-        except ValueError as err:
-            raise common.CliError(str(err)) from err
 
     writer = common.open_report(args.out)
     dataset = common.load_dataset(args, plan=plan)  # generated data: planned before it is generated
     kernel_fn = common.build_kernel_fn(args)
     print(plan(dataset)[1].line(), flush=True)
-    timer = common.Timer()
-    with common.progress_bar("ntk-air predict", not args.no_progress) as bar:
-        try:
-            study = studies.predict(dataset, kernel_fn, config, progress=bar)
-        except ValueError as err:
-            raise common.CliError(
-                str(err)
-                .replace("diag_reg_absolute_scale=True", "--diag-reg-absolute")
-                .replace("diag_reg", "--diag-reg")
-            ) from err
-    timer.lap("study")
+
+    def refusal(err) -> str:
+        message = str(err).replace("diag_reg_absolute_scale=True", "--diag-reg-absolute")
+        return message.replace("diag_reg", "--diag-reg")
+
+    with common.studying(args, "predict", refusal) as (bar, timer):
+        study = studies.predict(dataset, kernel_fn, config, progress=bar)
     s = report.write_predict(writer, study, dataset)
     common.finish_report(writer, timer, "predict")
     lines = [f"{dataset.name}: n = {s['dataset']['n']}, n_test = {s['dataset']['n_test']}"]

@@ -40,8 +40,7 @@ def add_parser(subparsers) -> None:
         "--theorem-steps",
         type=int,
         default=THEOREM_STEPS,
-        help=f"GD steps of the theorem section (default {THEOREM_STEPS}: the theorem's ordering "
-        "holds there in minutes; `ntk-air theorem` runs 20 000 by default, the converged regime)",
+        help=f"GD steps of the theorem section (default {THEOREM_STEPS})",
     )
     common.add_output_options(p, "ntk_air_report")
     common.add_data_options(p)
@@ -92,47 +91,33 @@ def run(args) -> int:
     )
     timer = common.Timer()
     results, headlines = {}, {}
-    with common.progress_bar("ntk-air reproduce", not args.no_progress) as bar:
+    with common.progress_bar("ntk-air reproduce", not args.no_progress) as bar, common.cli_errors():
         total = len(sections) + 1
-        try:
-            system = None
-            if any(s in sections for s in ("kernel", "air", "distill")):
-                # One kernel system, planned (dense or top-k within the available memory),
-                # serves three sections; the kernel section needs the dense matrix.
-                plan = studies.air_plan(dataset)
-                if plan.solver == "topk" and "kernel" in sections:
-                    raise ValueError(
-                        f"the kernel section needs K(X, X) in memory, which does not fit "
-                        f"({plan.reason}); leave it out with --sections or use --n-train"
-                    )
-                system = studies.kernel_system(dataset, kernel_fn, plan)
-            timer.lap("kernel_and_eigendecomposition")
-            bar("kernel and eigendecomposition", 1, total)
-            for i, name in enumerate(sections):
-                prefix = f"{name}/"
-                if name == "kernel":
-                    study = studies.kernel(dataset, kernel_fn, system=system)
-                    res = report.write_kernel(writer, study, prefix=prefix)
-                    headlines[name] = report.kernel_headlines(res)
-                elif name == "air":
-                    study = studies.air(dataset, kernel_fn, system=system)
-                    res = report.write_air(writer, study, prefix=prefix, kernel=kcfg)
-                    headlines[name] = report.air_headlines(res)
-                elif name == "distill":
-                    study = studies.distill(dataset, kernel_fn, system=system)
-                    res = report.write_distill(writer, study, prefix=prefix, kernel=kcfg)
-                    headlines[name] = report.distill_headlines(res)
-                else:
-                    study = studies.theorem(
-                        studies.TheoremConfig(seed=DEFAULT_SEED, steps=args.theorem_steps)
-                    )
-                    res = report.write_theorem(writer, study, prefix=prefix)
-                    headlines[name] = report.theorem_headlines(res)
-                results[name] = res
-                timer.lap(name)
-                bar(name, i + 2, total)
-        except ValueError as err:
-            raise common.CliError(str(err)) from err
+        system = None
+        if any(s in sections for s in ("kernel", "air", "distill")):
+            # One kernel system, planned (dense or top-k within the available memory),
+            # serves three sections; the kernel section needs the dense matrix.
+            plan = studies.air_plan(dataset)
+            if plan.solver == "topk" and "kernel" in sections:
+                raise ValueError(
+                    f"the kernel section needs K(X, X) in memory, which does not fit "
+                    f"({plan.reason}); leave it out with --sections or use --n-train"
+                )
+            system = studies.kernel_system(dataset, kernel_fn, plan)
+        timer.lap("kernel_and_eigendecomposition")
+        bar("kernel and eigendecomposition", 1, total)
+        for i, name in enumerate(sections):
+            if name == "theorem":
+                config = studies.TheoremConfig(seed=DEFAULT_SEED, steps=args.theorem_steps)
+                study = studies.theorem(config)
+            else:  # studies.kernel, studies.air, studies.distill on the one kernel system
+                study = getattr(studies, name)(dataset, kernel_fn, system=system)
+            extra = {"kernel": kcfg} if name in ("air", "distill") else {}
+            res = getattr(report, f"write_{name}")(writer, study, prefix=f"{name}/", **extra)
+            headlines[name] = getattr(report, f"{name}_headlines")(res)
+            results[name] = res
+            timer.lap(name)
+            bar(name, i + 2, total)
     summary = {
         "dataset": studies.data_summary(dataset),
         "kernel": kcfg,

@@ -33,9 +33,7 @@ def add_parser(subparsers) -> None:
     common.add_solver_options(
         p,
         solvers=("dense",),
-        why="no top-k path: the study works on the clusterable model's fixed 160 points and "
-        "compares each network's NTK with H∞ entrywise (dense by nature; it fits any budget "
-        "the networks fit)",
+        why="no top-k path: the study compares each network's NTK with H∞ entrywise",
     )
     common.add_time_options(p)
     p.set_defaults(func=run)
@@ -48,21 +46,14 @@ def run(args) -> int:
 
     config = config_from_args(studies.TheoremConfig, args)  # checked before any work
     budget = common.budget_from_args(args)
-    try:  # memory and time decided (or refused) before anything runs
+    with common.cli_errors():  # memory and time decided (or refused) before anything runs
         choice, loops = studies.theorem_plan(config, budget)
-    except ValueError as err:
-        raise common.CliError(str(err)) from err
     jax.config.update("jax_enable_x64", True)  # the kernel limit is computed in float64
     writer = common.open_report(args.out)
     print(choice.line(), flush=True)
     print(loops.line(), flush=True)
-    timer = common.Timer()
-    with common.progress_bar("ntk-air theorem", not args.no_progress) as bar:
-        try:
-            study = studies.theorem(config, progress=bar, budget=budget)
-        except ValueError as err:
-            raise common.CliError(str(err)) from err
-    timer.lap("study")
+    with common.studying(args, "theorem") as (bar, timer):
+        study = studies.theorem(config, progress=bar, budget=budget)
     summary = report.write_theorem(writer, study)
     common.finish_report(writer, timer, "theorem")
     keys = ["inf"] + [str(w) for w in config.widths]

@@ -1,8 +1,4 @@
-"""Figures of Anisotropic Information Retrieval: spectrum, label energies, fitting, the U-curve.
-
-Each function takes result pytrees from `ntk_air.spectral` / `ntk_air.dynamics` and draws on a
-given Axes (or a new figure), returning the Axes.
-"""
+"""Figures of Anisotropic Information Retrieval: spectrum, label energies, fitting, U-curve."""
 
 from __future__ import annotations
 
@@ -13,6 +9,7 @@ from . import axes_or_new, label_axes
 __all__ = ["plot_eigenvalues", "plot_label_energy", "plot_fitted_fractions", "plot_u_curve"]
 
 _COLORS = {"clean": "tab:blue", "noise": "tab:red", "noisy": "tab:gray"}
+_MODE = "mode i (descending eigenvalue)"
 
 
 def plot_eigenvalues(eigenvalues, *, ax=None, title: str = "NTK spectrum"):
@@ -22,13 +19,9 @@ def plot_eigenvalues(eigenvalues, *, ax=None, title: str = "NTK spectrum"):
     n_nonpositive = int((~pos).sum())
     ax = axes_or_new(ax, figsize=(5.5, 4))
     ax.semilogy(np.arange(1, lam.size + 1)[pos], lam[pos], ".-", ms=3)
-    ax.set_xlabel("mode i (descending eigenvalue)")
-    ax.set_ylabel("eigenvalue λ_i")
     if n_nonpositive:  # a log axis cannot show them; say how many are missing
         title = f"{title}\n{n_nonpositive} non-positive eigenvalues not shown"
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    return ax
+    return label_axes(ax, xlabel=_MODE, ylabel="eigenvalue λ_i", title=title, legend=None)
 
 
 def plot_label_energy(
@@ -40,9 +33,7 @@ def plot_label_energy(
       spectra: `ntk_air.spectral.AIRSpectra` (clean, noise, noisy).
       axes: a pair of Axes to draw on (None: a new figure).
       title: the figure's title.
-      n: the number of points (default: the modes shown; pass it for a top-k spectrum, whose
-        k modes are fewer, so that the uniform line is k/n and a fraction the k modes do not
-        hold reads "> k").
+      n: the number of points (default: the modes shown; give it for a top-k spectrum).
     """
     ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4))
     fig = ax0.figure
@@ -64,16 +55,14 @@ def plot_label_energy(
     k = np.arange(1, np.asarray(spectra.clean.energy).size + 1)
     n = k.size if n is None else int(n)
     ax1.semilogx(k, k / n, ":", color="k", label=f"uniform k/n (n = {n})")
-    ax0.set_xlabel("mode i (descending eigenvalue)")
-    ax0.set_ylabel("energy p_i(z) = (v_i·z)² / ‖z‖²")
-    ax0.set_title("energy per mode")
-    ax1.set_xlabel("number of top modes k")
-    ax1.set_ylabel("cumulative energy C_z(k)")
-    ax1.set_title("cumulative energy")
     ax1.set_ylim(0, 1.02)
-    for ax in (ax0, ax1):
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+    label_axes(ax0, xlabel=_MODE, ylabel="energy p_i(z) = (v_i·z)² / ‖z‖²", title="energy per mode")
+    label_axes(
+        ax1,
+        xlabel="number of top modes k",
+        ylabel="cumulative energy C_z(k)",
+        title="cumulative energy",
+    )
     fig.suptitle(title)
     return ax0, ax1
 

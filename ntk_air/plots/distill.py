@@ -33,10 +33,8 @@ def plot_distill_summary(
     ax=None,
     title="final and best ℓ2 distance per rule",
 ):
-    """Bars: final and best ‖u − ŷ‖₂ per rule, with the best early stop of plain GD as a line.
-
-    Log scale: hard-target rules end orders of magnitude below the others (floored at 1e-6).
-    """
+    """Bars: final and best ‖u − ŷ‖₂ per rule (log scale, floored at 1e-6), with the best early
+    stop of plain GD as a line."""
     ax = axes_or_new(ax, figsize=(max(6, 0.6 * len(labels) + 2), 5))
     idx = np.arange(len(labels))
     final, best = np.maximum(final, 1e-6), np.maximum(best, 1e-6)
@@ -49,9 +47,7 @@ def plot_distill_summary(
     ax.axhline(noise_norm, color="k", ls=":", lw=1, label="‖e‖")
     ax.set_xticks(idx)
     ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
-    ax.set_yscale("log")
-    ax.set_ylabel("‖u − ŷ‖₂ (train, floored at 1e-6)")
-    ax.set_title(title)
+    ax.set(yscale="log", ylabel="‖u − ŷ‖₂ (train, floored at 1e-6)", title=title)
     ax.legend(fontsize=8, ncol=4, loc="upper center")
     ax.grid(True, axis="y", alpha=0.3)
     return ax

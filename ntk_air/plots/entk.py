@@ -1,8 +1,5 @@
-"""Figures of the kernel during training (`studies.entk`): spectra, label energies, motion.
-
-Each function draws an `EntkStudy` on given Axes (or a new figure) and returns them. Checkpoints
-are coloured from dark (step 0) to light (the last step); the infinite-width kernel, where the
-study has one, is drawn dashed in black.
+"""Figures of the kernel during training (`studies.EntkStudy`): spectra, label energies, motion.
+Checkpoints go from dark (step 0) to light; the infinite-width kernel is dashed black.
 """
 
 from __future__ import annotations
@@ -23,9 +20,7 @@ _LIMIT_LABEL = "Θ_∞ (infinite width)"  # its full name is in entk.json and in
 
 
 def _checkpoint_colors(steps):
-    cmap = colormaps["viridis"]
-    t = np.linspace(0.0, 0.9, len(steps))
-    return [cmap(v) for v in t]
+    return [colormaps["viridis"](v) for v in np.linspace(0.0, 0.9, len(steps))]
 
 
 def _panels_against_steps(study, axes):

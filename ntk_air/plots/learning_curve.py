@@ -1,8 +1,4 @@
-"""Figures of predicted against measured learning curves (eigenlearning).
-
-Each function takes a `studies.LearningCurveStudy` and draws on a given Axes (or a new figure),
-returning the Axes.
-"""
+"""Figures of predicted against measured learning curves (a `studies.LearningCurveStudy`)."""
 
 from __future__ import annotations
 
@@ -23,7 +19,7 @@ def _interval(values):
 def plot_test_error(study, *, ax=None, title: str = "test error against n"):
     """Test MSE against n for each ridge: predicted line, measured mean ± 95 % interval
     (points with error bars), the held-out error dotted (log-log)."""
-    ax = axes_or_new(ax, figsize=(6, 4.5))
+    ax = axes_or_new(ax, figsize=(6.5, 4.8))
     n = np.asarray(study.measured.n, np.float64)
     ridges = np.asarray(study.measured.ridge)
     colors = colormaps["viridis"](np.linspace(0, 0.85, len(ridges)))
@@ -70,7 +66,7 @@ def plot_learnability(
 ):
     """L_i = λ_i/(λ_i + κ) per mode for each n (lines, all modes) and the measured
     ⟨f̂[φ_i], φ_i⟩ of the top modes (points with 95 % intervals), at one ridge."""
-    ax = axes_or_new(ax, figsize=(6, 4.5))
+    ax = axes_or_new(ax, figsize=(6.5, 4.8))
     n = np.asarray(study.measured.n)
     colors = colormaps["plasma"](np.linspace(0, 0.85, len(n)))
     learn = np.asarray(study.predicted.learnability)[:, ridge_index]  # (P, m)
@@ -98,7 +94,7 @@ def plot_learnability(
 def plot_error_parts(study, *, ax=None, ridge_index: int = 0, title: str = "parts of the error"):
     """The predicted test MSE split into the clean-label part E₀ Σ (1 − L_i)² v_i² and the noise
     part E₀σ² (σ² of the test labels plus (E₀ − 1)σ² of fitted training noise), against n."""
-    ax = axes_or_new(ax, figsize=(6, 4.5))
+    ax = axes_or_new(ax, figsize=(6.5, 4.8))
     n = np.asarray(study.measured.n, np.float64)
     pred = study.predicted
     clean = np.asarray(pred.clean_part)[:, ridge_index]

@@ -26,10 +26,8 @@ def plot_test_accuracy(curves, *, stops=None, kernel=None, ax=None, title="test 
       curves: {method: (mean (E + 1,), lo (E + 1,), hi (E + 1,))} for the trained methods.
       stops: {early-stopping method: (epoch, accuracy)} drawn as markers on plain's curve.
       kernel: {method: mean (E + 1,)} the kernel limit's curves (dashed), or None.
-      ax: the Axes to draw on (None: a new figure). title: the panel title.
-
-    Returns:
-      the Axes.
+      ax: the Axes to draw on (None: a new figure).
+      title: the panel title.
     """
     ax = axes_or_new(ax, figsize=(6, 4))
     for method, (mean, lo, hi) in curves.items():
@@ -49,8 +47,7 @@ def plot_test_accuracy(curves, *, stops=None, kernel=None, ax=None, title="test 
     settled = np.concatenate([a for a in settled if a.size] or [np.zeros(1)])
     if np.isfinite(settled).any():
         ax.set_ylim(max(0.0, float(np.nanmin(settled)) - 0.03), min(1.005, ax.get_ylim()[1]))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (clean labels)")
+    ax.set(xlabel="epoch", ylabel="test accuracy (clean labels)")
     ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
     return ax
@@ -60,12 +57,11 @@ def plot_last_vs_best(methods, last, best, *, ax=None, title="last vs best epoch
     """Bars: last-epoch test accuracy per method with its 95 % interval; best epoch as markers.
 
     Args:
-      methods: method names. last, best: (mean, lo, hi) triples of (M,) arrays (early stopping's
-        "last" is the model it delivers, at its selected epoch).
-      ax: the Axes (None: new). title: the title.
-
-    Returns:
-      the Axes.
+      methods: method names.
+      last: (mean, lo, hi) of (M,) arrays (early stopping's: the model it delivers).
+      best: (mean, lo, hi) of (M,) arrays.
+      ax: the Axes (None: new).
+      title: the title.
     """
     ax = axes_or_new(ax, figsize=(max(5, 0.8 * len(methods) + 2), 4))
     idx = np.arange(len(methods))

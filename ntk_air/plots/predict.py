@@ -16,16 +16,15 @@ def plot_predictions(
 
     Args:
       study: a `studies.PredictStudy` (with test predictions and, for the band, variances).
-      x_train: (n, 1) training inputs; y_train: (n,) or (n, 1) targets.
-      x_test: (m, 1) test inputs; y_test: optional (m,) test targets (drawn as a line).
+      x_train: (n, 1) training inputs.
+      y_train: (n,) or (n, 1) targets.
+      x_test: (m, 1) test inputs.
+      y_test: optional (m,) test targets (drawn as a line).
       get: which kernel's predictions ("nngp" or "ntk").
       time_index: which of `study.times`.
       ax: an Axes, or None for a new figure.
-
-    Returns:
-      the Axes.
     """
-    ax = axes_or_new(ax)
+    ax = axes_or_new(ax, figsize=(7, 4))
     x_tr = np.asarray(x_train).reshape(-1)
     x_te = np.asarray(x_test).reshape(-1)
     order = np.argsort(x_te)
@@ -55,9 +54,7 @@ def plot_predictions(
         ms=4,
         label="training points",
     )
-    ax.set_xlabel("x")
-    ax.set_ylabel("f(x)")
-    ax.set_title(f"infinite ensemble ({get}), {label}")
+    ax.set(xlabel="x", ylabel="f(x)", title=f"infinite ensemble ({get}), {label}")
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
     return ax

@@ -1,23 +1,15 @@
 """Writing a report folder safely: a locked folder, a staging folder, a manifest written last.
 
-The lifecycle of one run into `--out`:
-1. `ReportWriter(root)` checks the folder (creating it if needed) and takes its lock
-   (`.ntk-air.lock`, an OS file lock held until the process ends or `finish`/`abort`): a second
-   run into the same folder is refused with one sentence instead of interleaving. Nothing of an
-   earlier run is touched: a run refused later for a bad option leaves the folder as it was
-   (`abort` removes the folders and the lock file this run made; a finished run keeps its lock
-   file, which the next run takes).
-2. Every file is written into a hidden staging folder inside `root` (`.ntk-air-staging-<pid>`),
-   each atomically (a temporary file renamed into place).
-3. `finish` moves the staged files into place, removes the earlier run's stale files, and writes
-   `manifest.json` last. An interrupted or failed run leaves the earlier run as it was (its
-   manifest included); its staging folder is removed by `abort` (the CLI calls it).
+`ReportWriter(root)` checks the folder (creating it if needed) and takes its lock
+(`.ntk-air.lock`): a second run into the same folder is refused. Every file is written atomically
+into a hidden staging folder (`.ntk-air-staging-<pid>`); `finish` moves the files into place,
+removes the earlier run's stale files and writes `manifest.json` last; `abort` drops the staging
+folder and what this run made, leaving the earlier run as it was.
 
-Clean-up removes only files this toolkit wrote, by exact name inside the folder: a stale name is
-removed only when it is a plain relative name of report files (letters, digits, `_ . -`, at most
-one folder level, no `..`, no hidden name), the earlier manifest lists it, and, where that
-manifest recorded its SHA-256, the file still has it. Whatever a manifest claims, nothing else is
-deleted. Files are created with the modes the umask gives (as `open` would), not 0600.
+Clean-up removes a stale file only when it is a plain relative report name (letters, digits,
+`_ . -`, at most one folder level, never hidden, no `..`), the earlier manifest lists it, and the
+file still has the SHA-256 that manifest recorded. Whatever a manifest claims, nothing else is
+deleted. Files get the modes the umask gives (as `open` would), not 0600.
 """
 
 from __future__ import annotations
@@ -85,6 +77,10 @@ def safe_file_name(text: str, *, fallback: str = "data") -> str:
     return name or fallback
 
 
+def _json_text(obj) -> str:
+    return json.dumps(to_jsonable(obj), indent=2) + "\n"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -92,9 +88,8 @@ def _umask() -> int:
 
 
 def atomic_write(path, write) -> Path:
-    """`write(file_object)` into a temporary file beside `path`, then rename it into place.
-
-    The file gets the mode `open` would give it (0666 less the umask), not mkstemp's 0600."""
+    """`write(file_object)` into a temporary file beside `path` (mode 0666 less the umask, as
+    `open` gives), then renamed into place."""
     path = Path(path)
     if path.exists() and not path.is_file():
         raise OutputError(f"{str(path)!r} exists and is not a regular file; nothing was written")
@@ -107,10 +102,8 @@ def atomic_write(path, write) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     return path
 
@@ -131,16 +124,14 @@ def _check_writable_dir(path: Path) -> None:
 
 
 def check_output_file(path) -> Path:
-    """An output file path that can be written: its folder exists or can be made and is
-    writable, and the path is not a folder. Checked before any work starts."""
+    """`path` when its folder exists (or can be made) and is writable and it is no folder."""
     path = Path(path)
     if not str(path).strip():
         raise OutputError("the output file is an empty name; give a file name")
     if path.is_dir():
         raise OutputError(f"output file {str(path)!r} is a folder")
     if path.exists() and not path.is_file():
-        # A device, a pipe or a socket: renaming a finished file onto it would replace it (as
-        # root, /dev/full or /dev/null itself), and writing into it loses the output.
+        # renaming onto a device, pipe or socket would replace it (as root: /dev/null itself)
         raise OutputError(
             f"output file {str(path)!r} exists and is not a regular file (a device, pipe or "
             "socket); give a file name"
@@ -150,26 +141,22 @@ def check_output_file(path) -> Path:
 
 
 def _check_replaceable(path: Path) -> None:
-    """Refuse a report file's place that holds something other than a regular file (a folder,
-    a link, a device): the run would end without its report, or replace what it should not."""
+    """Refuse a report file's place that holds a folder, a link or a device."""
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise OutputError(f"{str(path)!r} exists and is not a regular file; nothing was written")
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 _REPORT_SUFFIXES = frozenset((".json", ".png", ".md", ".npz"))  # what clean-up may ever remove
 
 
 def _refuse_links(root: Path) -> None:
-    """Refuse a folder holding symbolic links (at its top level or one folder down), before any
-    work: a report file written through a link would land outside the folder."""
+    """Refuse a folder holding symbolic links (top level or one folder down): a report file
+    written through one would land outside the folder."""
     for p in [root, *(q for q in root.iterdir() if q.is_dir() and not q.is_symlink())]:
         for q in p.iterdir() if p.is_dir() else ():
             if q.is_symlink():
@@ -212,8 +199,7 @@ def _lock(root: Path):
         ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # the lock file may have been removed (a refused run's new folder, `abort`) between our
-        # open and our lock: then the lock held is not the folder's
+        # the lock file may have been removed (by `abort`) between our open and our lock
         held, now = os.fstat(fd), os.stat(root / LOCK, follow_symlinks=False)
         if (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino):
             raise OSError("the lock file was replaced")
@@ -228,7 +214,7 @@ def _lock(root: Path):
 
 class ReportWriter:
     """Files of one run of a report folder: staged, moved into place by `finish`, listed in its
-    manifest (see the module docstring for the lifecycle).
+    manifest (the lifecycle: the module docstring).
 
     Example:
       >>> w = ReportWriter(tmp_path / "out")
@@ -264,8 +250,8 @@ class ReportWriter:
         _OPEN.add(self)
 
     def reserved(self, path) -> bool:
-        """Whether an output file at `path` would collide with this report (a report file name
-        inside the folder, or anything inside the staging folder or the lock)."""
+        """Whether an output file at `path` would collide with a report file, the staging
+        folder or the lock."""
         p, root = Path(path).resolve(), self.root.resolve()
         if root not in p.parents:
             return False
@@ -295,7 +281,7 @@ class ReportWriter:
         return self.bytes(rel, text.encode())
 
     def json(self, rel, obj) -> str:
-        return self.text(rel, json.dumps(to_jsonable(obj), indent=2) + "\n")
+        return self.text(rel, _json_text(obj))
 
     def npz(self, rel, **arrays) -> str:
         atomic_write(
@@ -309,9 +295,16 @@ class ReportWriter:
         atomic_write(self.path(rel), lambda f: fig.savefig(f, dpi=dpi, format="png"))
         return self._record(rel)
 
+    def figures(self, prefix: str, drawn: dict) -> list[str]:
+        """The figure of each `drawn` {file name: its Axes, or several}, written at prefix + name
+        as by `figure`; returns the file names."""
+        for name, axes in drawn.items():
+            self.figure(f"{prefix}{name}", np.ravel(axes)[0].figure)
+        return list(drawn)
+
     def plot(self, rel, draw, *grid, figsize) -> str:
-        """A new figure of `grid` axes (rows, columns), drawn by draw(axes) and written at `rel`
-        as by `figure`; returns the file's name (for the report's index)."""
+        """A new figure of `grid` (rows, columns) axes drawn by `draw(axes)`, written as by
+        `figure`; returns the file's name."""
         from ..plots import new_figure
 
         fig, axes = new_figure(*grid, figsize=figsize)
@@ -319,8 +312,8 @@ class ReportWriter:
         return Path(self.figure(rel, fig)).name
 
     def plotter(self, figures: list, prefix: str = ""):
-        """figure(name, draw, *grid, figsize): `plot` at prefix + name, the file's name appended
-        to `figures` (a report's list of its figures)."""
+        """figure(name, draw, *grid, figsize): `plot` at prefix + name, its name appended to
+        `figures`."""
 
         def figure(name, draw, *grid, figsize):
             figures.append(self.plot(f"{prefix}{name}", draw, *grid, figsize=figsize))
@@ -328,21 +321,17 @@ class ReportWriter:
         return figure
 
     def _previous(self) -> dict[str, str | None]:
-        """The earlier manifest's files that are plain report names: {name: sha256 or None}.
-        Anything else a manifest claims (a string, paths with `..`, absolute or hidden names)
-        is ignored."""
+        """The earlier manifest's files that are plain report names: {name: sha256 or None}."""
         try:
             old = json.loads((self.root / MANIFEST).read_text())
         except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deep
             return {}
-        files = old.get("files") if isinstance(old, dict) else None
-        sums = old.get("sha256") if isinstance(old, dict) else None
-        sums = sums if isinstance(sums, dict) else {}
-        if not isinstance(files, list):
+        if not isinstance(old, dict) or not isinstance(old.get("files"), list):
             return {}
+        sums = old["sha256"] if isinstance(old.get("sha256"), dict) else {}
         return {
             f: sums.get(f) if isinstance(sums.get(f), str) else None
-            for f in files
+            for f in old["files"]
             if isinstance(f, str)
             and _SAFE_REL.match(f)
             and f != MANIFEST
@@ -350,13 +339,12 @@ class ReportWriter:
         }
 
     def stale(self) -> list[str]:
-        """Files listed by the previous run's manifest (plain names only) that this run did not
-        write."""
+        """The earlier manifest's plain file names that this run did not write."""
         return [f for f in self._previous() if f not in self.written]
 
     def finish(self, summary: dict) -> dict:
-        """Move this run's files into place, remove the earlier run's stale files, then write
-        the manifest (last)."""
+        """Move this run's files into place, remove the earlier run's stale ones, write the
+        manifest."""
         previous = self._previous()
         root = self.root.resolve()
         manifest_path = self.root / MANIFEST
@@ -372,32 +360,23 @@ class ReportWriter:
             os.replace(src, dst)
         removed = []
         for rel, digest in previous.items():
-            if rel in self.written:
-                continue
             p = self.root / rel
-            if p.is_symlink() or not p.is_file() or root not in p.resolve().parents:
+            if rel in self.written or p.is_symlink() or not p.is_file():
+                continue
+            if root not in p.resolve().parents:
                 continue
             if digest is None or _sha256(p) != digest:
                 continue  # no checksum of ours, or changed since the toolkit wrote it: the user's
             p.unlink()
             removed.append(rel)
-        manifest = {
-            "complete": True,
-            "files": list(self.written),
-            "removed_stale": removed,
-            "sha256": sums,
-        }
-        manifest.update(summary)
-        atomic_write(
-            manifest_path,
-            lambda f: f.write((json.dumps(to_jsonable(manifest), indent=2) + "\n").encode()),
-        )
+        manifest = {"complete": True, "files": list(self.written), "removed_stale": removed}
+        manifest.update({"sha256": sums, **summary})
+        atomic_write(manifest_path, lambda f: f.write(_json_text(manifest).encode()))
         self._close()
         return manifest
 
     def abort(self) -> None:
-        """Drop this run's staged files and release the lock; the folder stays as it was (a
-        folder this run made is removed again, with its lock file)."""
+        """Drop this run's staged files, the folders and lock file it made; release the lock."""
         self._close(undo=True)
 
     def _close(self, undo: bool = False) -> None:
@@ -416,10 +395,8 @@ class ReportWriter:
         _OPEN.discard(self)
 
     def __del__(self):  # a writer dropped unfinished releases its lock and staged files
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown
             self._close(undo=True)
-        except Exception:  # interpreter shutdown
-            pass
 
     def __enter__(self):
         return self

@@ -26,20 +26,22 @@ def mse_of_dist(dist, entries: int):
     return float(out) if out.ndim == 0 else out
 
 
-def air_summary(study, kernel: dict | None = None) -> dict:
-    """The JSON summary of an `AIRStudy` (the keys of `air.json`).
+def _modes_holding(spectrum, fractions) -> dict:
+    """{fraction: modes holding it}, None where the labels have no spectrum (no noise: e = 0)."""
+    modes = np.asarray(spectrum.modes_holding)
+    return {f"{f:g}": int(m) or None for f, m in zip(fractions, modes, strict=True)}
 
-    `task` ("classification" or "regression") and the mean squared errors against ŷ
-    (`start_mse`, `best_mse`, `final_mse`, `test_best_mse`, `test_final_mse`: ‖u − ŷ‖² over
-    the label entries) are given for both tasks.
-    """
+
+def air_summary(study, kernel: dict | None = None) -> dict:
+    """The JSON summary of an `AIRStudy` (the keys of `air.json`); the `*_mse` keys are
+    ‖u − ŷ‖² / (label entries)."""
     lam = np.asarray(study.eigenvalues)
     spectra, curve, ff = study.spectra, study.curve, study.fitted
     fr = [float(f) for f in np.asarray(spectra.clean.fractions)]
     n_train, n_test = label_entries(study.data), label_entries(study.data, "test")
     test_final = None if curve.test_dist is None else np.asarray(curve.test_dist)[-1]
     return {
-        "task": getattr(study, "task", "classification"),
+        "task": study.task,
         "start_mse": mse_of_dist(curve.start_dist, n_train),
         "best_mse": mse_of_dist(curve.best_dist, n_train),
         "final_mse": mse_of_dist(curve.final_dist, n_train),
@@ -60,17 +62,7 @@ def air_summary(study, kernel: dict | None = None) -> dict:
         "energy_noise": spectra.noise.energy,
         "energy_noisy": spectra.noisy.energy,
         "energy_fractions": fr,
-        "modes_holding": {
-            # None where the labels have no spectrum (no noise: e = 0)
-            k: dict(
-                zip(
-                    [f"{f:g}" for f in fr],
-                    [int(m) or None for m in np.asarray(getattr(spectra, k).modes_holding)],
-                    strict=True,
-                )
-            )
-            for k in _KINDS
-        },
+        "modes_holding": {k: _modes_holding(getattr(spectra, k), fr) for k in _KINDS},
         "alignment": {k: float(getattr(spectra, k).alignment) for k in _KINDS},
         "complexity": {k: float(getattr(spectra, k).complexity) for k in _KINDS},
         "norm": {k: float(getattr(spectra, k).norm) for k in _KINDS},
@@ -105,11 +97,9 @@ def solver_json(choice) -> dict:
 
 def _solver_keys(study) -> dict:
     """The spectral path (deterministic parts only: no budget) and, with top-k, what it adds."""
-    choice = getattr(study, "solver", None)
-    if choice is None:
+    if study.solver is None:
         return {}
-    out = {"solver": solver_json(choice)}
-    top = getattr(study, "topk", None)
+    out, top = {"solver": solver_json(study.solver)}, study.topk
     if top is None:
         return out
     lam0 = float(np.asarray(study.eigenvalues)[0])
@@ -117,11 +107,7 @@ def _solver_keys(study) -> dict:
     out.update(
         {
             "eigenvalues_computed": int(res.shape[0]),
-            "tail_energy": {
-                "clean": float(top.tail_clean),
-                "noise": float(top.tail_noise),
-                "noisy": float(top.tail_noisy),
-            },
+            "tail_energy": {k: float(getattr(top, f"tail_{k}")) for k in _KINDS},
             "residual_norms": res,
             "max_relative_residual": float(res.max() / lam0),
             "next_eigenvalue": float(top.next_eigenvalue),
@@ -146,40 +132,21 @@ def _solver_keys(study) -> dict:
 
 def write_air(writer, study, *, prefix: str = "", kernel: dict | None = None) -> dict:
     """air.json and air_spectrum / air_energy / air_fitted_fraction / air_u_curve PNGs."""
-    title = f"{study.data['name']}, n = {study.data['n']}"
-    figures = []
-    figure = writer.plotter(figures, prefix)
-    figure(
-        "air_spectrum.png",
-        lambda ax: plot_eigenvalues(study.eigenvalues, ax=ax, title=f"NTK spectrum ({title})"),
-        figsize=(5.5, 4),
-    )
-    figure(
-        "air_energy.png",
-        lambda axes: plot_label_energy(
-            study.spectra,
-            axes=axes,
-            title=f"label energy per NTK mode ({title})",
-            n=study.data["n"],
+    title, n = f"{study.data['name']}, n = {study.data['n']}", study.data["n"]
+    drawn = {
+        "air_spectrum.png": plot_eigenvalues(study.eigenvalues, title=f"NTK spectrum ({title})"),
+        "air_energy.png": plot_label_energy(
+            study.spectra, title=f"label energy per NTK mode ({title})", n=n
         ),
-        1,
-        2,
-        figsize=(11, 4),
-    )
-    figure(
-        "air_fitted_fraction.png",
-        lambda ax: plot_fitted_fractions(study.fitted, ax=ax, title=f"fitted fraction ({title})"),
-        figsize=(6, 4),
-    )
-    figure(
-        "air_u_curve.png",
-        lambda ax: plot_u_curve(
-            study.curve, ax=ax, title=f"U-curve of GD on noisy labels ({title})"
+        "air_fitted_fraction.png": plot_fitted_fractions(
+            study.fitted, title=f"fitted fraction ({title})"
         ),
-        figsize=(6, 4),
-    )
+        "air_u_curve.png": plot_u_curve(
+            study.curve, title=f"U-curve of GD on noisy labels ({title})"
+        ),
+    }
     summary = air_summary(study, kernel)
-    summary["figures"] = figures
+    summary["figures"] = writer.figures(prefix, drawn)
     writer.json(f"{prefix}air.json", summary)
     return summary
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plots import new_figure
 from ..plots.distill import plot_distill_curves, plot_distill_summary
 from ..studies._distill import best_run
 from .air import label_entries, mse_of_dist, solver_json
 
 __all__ = ["distill_summary", "write_distill", "distill_headlines"]
+
+
+def _skipped(rules) -> list[dict]:
+    return [{"label": label, "reason": why} for label, why in rules]
 
 
 def _run_json(run) -> dict:
@@ -19,21 +22,15 @@ def _run_json(run) -> dict:
 
 
 def distill_summary(study, kernel: dict | None = None) -> dict:
-    """The JSON summary of a `DistillStudy` (the keys of `distill.json`).
-
-    `task` ("classification" or "regression"); mean squared errors ‖u − ŷ‖²/(entries) for plain
-    GD (`final_mse`, `best_early_stop_mse`, `test_best_mse`), the best rule and every run
-    (`final_mse`, `final_test_mse`); on a regression task accuracy and margin are NaN and
-    `skipped_rules` lists the rules that need classes.
-    """
+    """The JSON summary of a `DistillStudy` (the keys of `distill.json`); the `*_mse` keys are
+    ‖u − ŷ‖² / (label entries); on a regression task accuracy and margin are NaN and
+    `skipped_rules` lists the rules that need classes."""
     pg = study.plain_gd
     best = best_run(study)
     n_train, n_test = label_entries(study.data), label_entries(study.data, "test")
     return {
-        "task": getattr(study, "task", "classification"),
-        "skipped_rules": [
-            {"label": lab, "reason": why} for lab, why in getattr(study, "skipped_rules", ())
-        ],
+        "task": study.task,
+        "skipped_rules": _skipped(study.skipped_rules),
         "data": study.data,
         "kernel": kernel or {},
         "n": study.data["n"],
@@ -73,7 +70,7 @@ def _solver_keys(study) -> dict:
     out = {} if study.solver is None else {"solver": solver_json(study.solver)}
     if study.topk is not None:
         top = study.topk._asdict()
-        top["skipped"] = [{"label": lab, "reason": why} for lab, why in study.topk.skipped]
+        top["skipped"] = _skipped(study.topk.skipped)
         out["topk"] = top
     return out
 
@@ -93,45 +90,33 @@ def write_distill(
     from ._files import atomic_write
 
     summary = distill_summary(study, kernel)
-    best_es = summary["plain_gd"]["best_early_stop_dist"]
-    steps_runs = [r for r in study.runs if r.kind == "steps"]
-    round_runs = [r for r in study.runs if r.kind == "rounds"]
-    figures = []
-    name = study.data["name"]
+    best_es, name, runs = (
+        summary["plain_gd"]["best_early_stop_dist"],
+        study.data["name"],
+        study.runs,
+    )
 
-    def curves(file_name, runs, title, **kwargs):
-        """‖u − ŷ‖ of each run against its step (or round), in `file_name`."""
-        fig, ax = new_figure(figsize=(8, 5))
-        plot_distill_curves(
-            [(r.label, r.steps, r.dist_train) for r in runs],
-            study.noise_norm,
+    def curves(kind, title, **kwargs):
+        """‖u − ŷ‖ of each run of `kind` against its step (or round)."""
+        curve = [(r.label, r.steps, r.dist_train) for r in runs if r.kind == kind]
+        return plot_distill_curves(curve, study.noise_norm, best_es, title=title, **kwargs)
+
+    drawn = {
+        "distill_curves.png": curves(
+            "steps", f"{name}: self-distillation rules (η = {study.eta:.3g})"
+        ),
+        "distill_summary.png": plot_distill_summary(
+            [r.label for r in runs],
+            [r.final_dist for r in runs],
+            [r.best_dist for r in runs],
             best_es,
-            ax=ax,
-            title=title,
-            **kwargs,
-        )
-        figures.append(writer.figure(f"{prefix}{file_name}", fig).split("/")[-1])
-
-    curves(
-        "distill_curves.png", steps_runs, f"{name}: self-distillation rules (η = {study.eta:.3g})"
-    )
-    fig, ax = new_figure(figsize=(max(6, 0.6 * len(study.runs) + 2), 5))
-    plot_distill_summary(
-        [r.label for r in study.runs],
-        [r.final_dist for r in study.runs],
-        [r.best_dist for r in study.runs],
-        best_es,
-        study.noise_norm,
-        ax=ax,
-    )
-    figures.append(writer.figure(f"{prefix}distill_summary.png", fig).split("/")[-1])
-    if round_runs:
-        curves(
-            "distill_rounds.png",
-            round_runs,
-            f"{name}: round-based self-distillation",
-            xlabel="round t + 1",
-        )
+            study.noise_norm,
+        ),
+    }
+    if any(r.kind == "rounds" for r in runs):
+        title = f"{name}: round-based self-distillation"
+        drawn["distill_rounds.png"] = curves("rounds", title, xlabel="round t + 1")
+    figures = writer.figures(prefix, drawn)
     files = []
     if save_predictions is not None:
         arrays = {

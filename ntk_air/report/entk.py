@@ -11,7 +11,7 @@ from ..plots.entk import (
     plot_entk_spectra,
     plot_entk_training,
 )
-from .index import INCOMPLETE_BANNER, _cell, _file_lines
+from .index import INCOMPLETE_BANNER, _file_lines, _table
 
 __all__ = [
     "ENTK_KEYS",
@@ -31,9 +31,7 @@ def _spectra_summary(spectra, eigenvalues) -> dict:
     fractions = fractions[0] if fractions.ndim > 1 else fractions  # the same at each checkpoint
     out = {"eigenvalues": np.asarray(eigenvalues)}
     out["label_norms"] = {k: float(np.ravel(getattr(spectra, k).norm)[0]) for k in _KINDS}
-    for kind in _KINDS:
-        s = getattr(spectra, kind)
-        out[f"energy_{kind}"] = np.asarray(s.energy)
+    out.update({f"energy_{k}": np.asarray(getattr(spectra, k).energy) for k in _KINDS})
     held = {}
     for kind in _KINDS:
         m = np.asarray(getattr(spectra, kind).modes_holding)  # (F,) or (T, F); 0: no spectrum
@@ -117,9 +115,8 @@ def entk_summary(study, network: dict | None = None, training: dict | None = Non
         "curves": study.curves._asdict(),
     }
     lim = study.limit
-    if lim is None:
-        summary["limit"] = None
-    else:
+    summary["limit"] = None
+    if lim is not None:
         summary["limit"] = {
             "name": lim.name,
             **_spectra_summary(lim.spectra, lim.eigenvalues),
@@ -139,12 +136,9 @@ def write_entk(
     training: dict | None = None,
     kernels: bool = False,
 ) -> dict:
-    """Write an `EntkStudy`: entk.json, four figures, and optionally the kernels.
-
-    Files (each written atomically through `writer`): `entk.json` (`entk_summary` plus `files`
-    and `figures`), `entk_spectra.png`, `entk_label_energy.png`, `entk_motion.png`,
-    `entk_training.png`, and with `kernels=True` `entk_kernels.npz` (steps (T,), ntk (T, n, n),
-    ntk_test (T, n_test, n), limit_ntk (n, n), limit_ntk_test (n_test, n) where present).
+    """entk.json, entk_spectra / entk_label_energy / entk_motion / entk_training PNGs and, with
+    `kernels`, entk_kernels.npz (steps (T,), ntk (T, n, n), ntk_test (T, n_test, n), limit_ntk
+    (n, n), limit_ntk_test (n_test, n) where present).
 
     Args:
       writer: a `ReportWriter` on the output folder.
@@ -158,40 +152,19 @@ def write_entk(
       The summary written to entk.json.
     """
     title = f"{study.data['name']}, n = {study.data['n']}"
-    figures = []
-    figure = writer.plotter(figures, prefix)
-    figure(
-        "entk_spectra.png",
-        lambda ax: plot_entk_spectra(
-            study, ax=ax, title=f"eNTK spectrum during training ({title})"
+    drawn = {
+        "entk_spectra.png": plot_entk_spectra(
+            study, title=f"eNTK spectrum during training ({title})"
         ),
-        figsize=(6, 4.5),
-    )
-    figure(
-        "entk_label_energy.png",
-        lambda axes: plot_entk_label_energy(
-            study, axes=axes, title=f"label energy per eNTK mode during training ({title})"
+        "entk_label_energy.png": plot_entk_label_energy(
+            study, title=f"label energy per eNTK mode during training ({title})"
         ),
-        1,
-        2,
-        figsize=(11, 4.2),
-    )
-    figure(
-        "entk_motion.png",
-        lambda axes: plot_entk_motion(
-            study, axes=axes, title=f"kernel distance and alignment ({title})"
+        "entk_motion.png": plot_entk_motion(
+            study, title=f"kernel distance and alignment ({title})"
         ),
-        1,
-        2,
-        figsize=(11, 4.2),
-    )
-    figure(
-        "entk_training.png",
-        lambda axes: plot_entk_training(study, axes=axes, title=f"the network's fit ({title})"),
-        1,
-        2,
-        figsize=(11, 4.2),
-    )
+        "entk_training.png": plot_entk_training(study, title=f"the network's fit ({title})"),
+    }
+    figures = writer.figures(prefix, drawn)
     files = []
     if kernels:
         arrays = {"steps": study.steps, "ntk": study.ntk}
@@ -216,9 +189,8 @@ def entk_headlines(s: dict) -> list[tuple[str, str, str]]:
       s: the summary of `entk_summary` / `write_entk`.
 
     Returns:
-      list of (quantity, value, meaning) strings: the kernel distance at the last checkpoint,
-      the clean-label alignment at the first and last, the modes holding 90 % of the clean and
-      noise energy, and the distance to Θ_∞ where there is one.
+      (quantity, value, meaning) rows: kernel distance, alignment, modes holding 90 %, distance
+      to Θ_∞.
     """
     steps = s["checkpoints"]
     last = len(steps) - 1
@@ -260,8 +232,7 @@ def render_entk_index(s: dict | None, *, title: str, context: list[str]) -> str:
     """index.md of an `ntk-air entk` folder: the headline table, then the files and figures.
 
     Args:
-      s: the summary `write_entk` returned (the content of entk.json), or None while the run is
-        still going (the index then says "incomplete" and lists nothing).
+      s: the summary `write_entk` returned, or None while the run is going ("incomplete").
       title: the page title.
       context: lines about the data, network and training.
 
@@ -276,10 +247,8 @@ def render_entk_index(s: dict | None, *, title: str, context: list[str]) -> str:
     lines = [f"# {title}", ""]
     if s is None:
         return "\n".join(lines + [INCOMPLETE_BANNER, ""] + context + [""])
-    lines += context + ["", "## Results", "", "| quantity | value | what it means |"]
-    lines.append("| --- | --- | --- |")
-    for quantity, value, meaning in entk_headlines(s):
-        lines.append(f"| {_cell(quantity)} | {_cell(value)} | {_cell(meaning)} |")
+    lines += context + ["", "## Results", ""]
+    lines += _table(("quantity", "value", "what it means"), entk_headlines(s))
     lines += [
         "",
         "Every number above was computed by this run; [`entk.json`](entk.json) has all of them "

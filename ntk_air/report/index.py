@@ -16,6 +16,12 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _table(header, rows) -> list[str]:
+    """Markdown lines of a table with the columns `header` and the cells of `rows`."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return lines + ["| " + " | ".join(map(_cell, row)) + " |" for row in rows]
+
+
 def _file_lines(summary: dict, folder: str = "") -> list[str]:
     """Markdown lines linking a study's files and showing its figures (paths under `folder`)."""
     lines = [f"- file: [`{folder}{f}`]({folder}{f})" for f in summary.get("files", [])]
@@ -32,22 +38,16 @@ def render_index(
     Args:
       sections: {section name: its JSON summary (with `files`, `figures`)}.
       headlines: {section name: [(quantity, value, meaning), ...]}.
-      title: the page title. context: lines about the data and kernel.
+      title: the page title.
+      context: lines about the data and kernel.
       complete: False adds the incomplete banner.
     """
     lines = [f"# {title}", ""]
     if not complete:
         lines += [INCOMPLETE_BANNER, ""]
-    lines += context + [""]
-    lines += [
-        "## Results",
-        "",
-        "| section | quantity | value | what it means |",
-        "| --- | --- | --- | --- |",
-    ]
-    for name, rows in headlines.items():
-        for quantity, value, meaning in rows:
-            lines.append(f"| {name} | {_cell(quantity)} | {_cell(value)} | {_cell(meaning)} |")
+    lines += context + ["", "## Results", ""]
+    rows = [(name, *row) for name, section in headlines.items() for row in section]
+    lines += _table(("section", "quantity", "value", "what it means"), rows)
     lines += [
         "",
         "Every number above was computed by this run; each section's JSON has all of them.",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plots import new_figure
 from ..plots.kernels import plot_kernel_and_spectrum
 
 __all__ = ["kernel_summary", "write_kernel", "kernel_headlines"]
@@ -28,12 +27,11 @@ def kernel_summary(study) -> dict:
 def write_kernel(writer, study, *, prefix: str = "") -> dict:
     """kernel.json, kernel.npz (ntk, eigenvalues) and kernel_spectrum.png."""
     writer.npz(f"{prefix}kernel.npz", ntk=study.ntk, eigenvalues=study.eigenvalues)
-    fig, axes = new_figure(1, 2, figsize=(10, 4))
-    plot_kernel_and_spectrum(study.ntk, study.eigenvalues, axes=axes, title=study.data["name"])
-    fig_name = writer.figure(f"{prefix}kernel_spectrum.png", fig).split("/")[-1]
+    drawn = plot_kernel_and_spectrum(study.ntk, study.eigenvalues, title=study.data["name"])
+    figures = writer.figures(prefix, {"kernel_spectrum.png": drawn})
     summary = kernel_summary(study)
     summary["files"] = ["kernel.npz"]
-    summary["figures"] = [fig_name]
+    summary["figures"] = figures
     writer.json(f"{prefix}kernel.json", summary)
     return summary
 

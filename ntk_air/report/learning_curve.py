@@ -3,6 +3,8 @@ with the cases the theory misses and where it is known to fail."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 
 from ..plots.learning_curve import plot_error_parts, plot_learnability, plot_test_error
@@ -113,18 +115,9 @@ def learning_curve_summary(study, kernel: dict | None = None) -> dict:
     out = {
         "dataset": study.data,
         "kernel": kernel or {},
-        "config": {
-            "n": list(cfg.n),
-            "ridge": list(cfg.ridge),
-            "draws": cfg.draws,
-            "seed": cfg.seed,
-            "labels": cfg.labels,
-            "noise_variance": cfg.noise_variance,
-            "modes": cfg.modes,
-            "times": list(cfg.times),
-            "solver": cfg.solver,
+        "config": {  # the fields in their order; rank and tile_dtype only for top-k
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
             "rank": cfg.rank if cfg.solver == "topk" else None,
-            "replace": cfg.replace,
             "tile_dtype": cfg.tile_dtype if cfg.solver == "topk" else None,
         },
         "population_size": int(study.data["n"]),
@@ -214,25 +207,19 @@ def write_learning_curve(writer, study, *, prefix: str = "", kernel: dict | None
     """learning_curve.json, learning_curve.md and three PNGs: test error against n,
     learnability per mode, the clean-label and noise parts of the error."""
     title = f"{study.data['name']}, N = {study.data['n']}"
-    figures = []
-
-    def figure(name, draw, figsize=(6.5, 4.8)):
-        figures.append(writer.plot(f"{prefix}{name}", draw, figsize=figsize))
-
-    figure(
-        "learning_curve_test_error.png",
-        lambda ax: plot_test_error(study, ax=ax, title=f"test error against n ({title})"),
-    )
-    figure(
-        "learning_curve_learnability.png",
-        lambda ax: plot_learnability(study, ax=ax, title=f"learnability ({title})"),
-    )
-    figure(
-        "learning_curve_error_parts.png",
-        lambda ax: plot_error_parts(study, ax=ax, title=f"parts of the error ({title})"),
-    )
+    drawn = {
+        "learning_curve_test_error.png": plot_test_error(
+            study, title=f"test error against n ({title})"
+        ),
+        "learning_curve_learnability.png": plot_learnability(
+            study, title=f"learnability ({title})"
+        ),
+        "learning_curve_error_parts.png": plot_error_parts(
+            study, title=f"parts of the error ({title})"
+        ),
+    }
     summary = learning_curve_summary(study, kernel)
-    summary["figures"] = figures
+    summary["figures"] = writer.figures(prefix, drawn)
     summary["files"] = ["learning_curve.md"]
     writer.text(f"{prefix}learning_curve.md", learning_curve_markdown(summary))
     writer.json(f"{prefix}learning_curve.json", summary)

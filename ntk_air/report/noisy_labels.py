@@ -41,9 +41,8 @@ INTERVAL = (
 
 
 def accuracy_interval(values, lo: float = 0.0, hi: float = 1.0) -> dict:
-    """{mean, lo, hi}: `t_interval` of accuracies over seeds intersected with [lo, hi] (an
-    accuracy's mean lies in [0, 1], a difference's in [−1, 1]: the intersection keeps every
-    interval that covers it, so the 95 % coverage is unchanged).
+    """{mean, lo, hi}: `t_interval` over seeds intersected with [lo, hi], where the mean lies
+    (so the 95 % coverage is unchanged).
 
     >>> accuracy_interval([0.99, 1.0])["hi"]
     1.0
@@ -94,6 +93,14 @@ def _round(x, digits=6):
     return [_round(v, digits) for v in arr]
 
 
+def _accuracies(summary) -> dict:
+    return {
+        "last_test_acc": _round(accuracy_interval(summary.last_test_acc)),
+        "best_test_acc": _round(accuracy_interval(summary.best_test_acc)),
+        "best_epoch": summary.best_epoch,
+    }
+
+
 def _row(setting, summary, kernel_summary, seeds):
     c = summary.curves
     row = {
@@ -102,17 +109,12 @@ def _row(setting, summary, kernel_summary, seeds):
         "rate": setting.rate,
         "method": summary.method,
         "seeds": seeds,
-        "last_test_acc": _round(accuracy_interval(summary.last_test_acc)),
-        "best_test_acc": _round(accuracy_interval(summary.best_test_acc)),
-        "best_epoch": summary.best_epoch,
+        **_accuracies(summary),
         "curves": _round(c.test_acc.mean(0)),
         "curves_band": {
             k: _round(v) for k, v in zip(("lo", "hi"), _mean_band(c.test_acc)[1:], strict=True)
         },
-        "per_seed": {
-            "last_test_acc": _round(summary.last_test_acc),
-            "best_test_acc": _round(summary.best_test_acc),
-        },
+        "per_seed": {k: _round(getattr(summary, k)) for k in ("last_test_acc", "best_test_acc")},
         "observables": {
             name: _round(np.asarray(getattr(c, name)).mean(0))
             for name in (
@@ -129,14 +131,11 @@ def _row(setting, summary, kernel_summary, seeds):
     if summary.selected_epochs is not None:
         row["selected_epochs"] = [int(e) for e in summary.selected_epochs]
     if kernel_summary is not None:
-        k = kernel_summary
+        k = kernel_summary.curves
         row["kernel_limit"] = {
-            "last_test_acc": _round(accuracy_interval(k.last_test_acc)),
-            "best_test_acc": _round(accuracy_interval(k.best_test_acc)),
-            "best_epoch": k.best_epoch,
-            "curves": _round(k.curves.test_acc.mean(0)),
-            "dist_clean": _round(k.curves.dist_clean.mean(0)),
-            "flipped_fit": _round(k.curves.flipped_fit.mean(0)),
+            **_accuracies(kernel_summary),
+            "curves": _round(k.test_acc.mean(0)),
+            **{name: _round(getattr(k, name).mean(0)) for name in ("dist_clean", "flipped_fit")},
         }
     return row
 
@@ -166,13 +165,7 @@ def noisy_labels_summary(study) -> dict:
         where = {"dataset": setting.dataset, "noise": setting.noise, "rate": setting.rate}
         cmp = compare_setting(rows)
         comparisons += [
-            {
-                **where,
-                "sd_method": x.sd_method,
-                "es_method": x.es_method,
-                "difference": _round(x.difference),
-                "verdict": x.verdict,
-            }
+            {**where, "sd_method": x.sd_method, "es_method": x.es_method, **_verdict(x)}
             for x in cmp
         ]
         k_cmp = compare_setting(list(k_rows.values()))
@@ -203,6 +196,10 @@ def noisy_labels_summary(study) -> dict:
     }
 
 
+def _verdict(comparison) -> dict:
+    return {"difference": _round(comparison.difference), "verdict": comparison.verdict}
+
+
 def _headline(where, rows, cmp, k_cmp) -> dict:
     by = {r["method"]: r for r in rows}
     sd = [m for m in SELF_DISTILLATION if m in by]
@@ -217,22 +214,12 @@ def _headline(where, rows, cmp, k_cmp) -> dict:
     }
     for es in EARLY_STOPPING:
         out[es] = by[es]["best_test_acc"] if es in by else None
-        match = [x for x in cmp if x.sd_method == best_sd and x.es_method == es]
-        out[f"best_sd_vs_{es}"] = (
-            {"difference": _round(match[0].difference), "verdict": match[0].verdict}
-            if match
-            else None
-        )
-        k_match = [x for x in k_cmp if x.sd_method == best_sd and x.es_method == es]
-        out[f"kernel_limit_best_sd_vs_{es}"] = (
-            {"difference": _round(k_match[0].difference), "verdict": k_match[0].verdict}
-            if k_match
-            else None
-        )
+        for key, pairs in ((f"best_sd_vs_{es}", cmp), (f"kernel_limit_best_sd_vs_{es}", k_cmp)):
+            x = next((x for x in pairs if (x.sd_method, x.es_method) == (best_sd, es)), None)
+            out[key] = None if x is None else _verdict(x)
     if "plain" in by:
-        drop = np.asarray(by["plain"]["per_seed"]["best_test_acc"]) - np.asarray(
-            by["plain"]["per_seed"]["last_test_acc"]
-        )
+        per_seed = by["plain"]["per_seed"]
+        drop = np.subtract(per_seed["best_test_acc"], per_seed["last_test_acc"])
         out["plain_best_minus_last"] = _round(accuracy_interval(drop, -1.0, 1.0))
     return out
 
@@ -429,7 +416,7 @@ def _figures(writer, summary, prefix):
         cols = min(3, len(heads))
         nrows = -(-len(heads) // cols)
         for kind, draw in (("curves", _draw_curves), ("table", _draw_last_vs_best)):
-            fig, axes = new_figure(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows))
+            _, axes = new_figure(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows))
             axes = np.atleast_1d(axes).ravel()
             for ax, h in zip(axes, heads, strict=False):
                 rows = [
@@ -441,9 +428,7 @@ def _figures(writer, summary, prefix):
             for ax in axes[len(heads) :]:
                 ax.set_visible(False)
             axes[0].legend(fontsize=7, loc="lower right")
-            figures.append(
-                writer.figure(f"{prefix}noisy_labels_{file_name}_{kind}.png", fig).split("/")[-1]
-            )
+            figures += writer.figures(prefix, {f"noisy_labels_{file_name}_{kind}.png": axes})
     return figures
 
 

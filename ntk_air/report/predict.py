@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plots import new_figure
 from ..plots.predict import plot_predictions
 
 __all__ = ["predict_summary", "write_predict", "predict_headlines"]
@@ -44,15 +43,13 @@ def write_predict(writer, study, dataset=None, *, prefix: str = "") -> dict:
         if study.test_variance.get(g) is not None:
             arrays[f"{g}_test_variance"] = study.test_variance[g]
     writer.npz(f"{prefix}predict.npz", **arrays)
-    figures = []
+    drawn = {}
     one_d = dataset is not None and np.prod(np.shape(dataset.x)[1:]) == 1
     if one_d and dataset.x_test.shape[0] > 0:
+        test = (dataset.x_test, dataset.y_test_clean)
         for g in study.get:
-            fig, ax = new_figure(figsize=(7, 4))
-            plot_predictions(
-                study, dataset.x, dataset.y, dataset.x_test, dataset.y_test_clean, get=g, ax=ax
-            )
-            figures.append(writer.figure(f"{prefix}predict_{g}.png", fig).split("/")[-1])
+            drawn[f"predict_{g}.png"] = plot_predictions(study, dataset.x, dataset.y, *test, get=g)
+    figures = writer.figures(prefix, drawn)
     summary = predict_summary(study)
     summary["files"] = [f"{prefix}predict.npz"]
     summary["figures"] = figures

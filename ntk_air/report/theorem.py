@@ -4,7 +4,6 @@ figures."""
 from __future__ import annotations
 
 from ..networks._theorem import numbers_and_curves
-from ..plots import new_figure
 from ..plots.theorem import (
     plot_harder_case,
     plot_theorem_arora,
@@ -65,29 +64,16 @@ def theorem_summary(study) -> dict:
 
 def write_theorem(writer, study, *, prefix: str = "") -> dict:
     """theorem.json and the distance / floor / linearization / Arora (/ harder case) figures."""
-    figures = []
-
-    def save(name, fig):
-        figures.append(writer.figure(f"{prefix}{name}", fig).split("/")[-1])
-
-    fig, ax = new_figure(figsize=(8, 5))
-    plot_theorem_distance(study.check, study.noise_norm, ax=ax)
-    save("theorem_distance.png", fig)
-    fig, ax = new_figure(figsize=(7, 5))
-    plot_theorem_floor(study.check, study.noise_norm, ax=ax)
-    save("theorem_floor_vs_width.png", fig)
-    fig, axes = new_figure(1, 2, figsize=(12, 4.5))
-    plot_theorem_linearization(study.check, axes=axes)
-    save("theorem_linearization.png", fig)
-    fig, ax = new_figure(figsize=(7, 5))
-    plot_theorem_arora(study.check, ax=ax)
-    save("theorem_arora.png", fig)
+    drawn = {
+        "theorem_distance.png": plot_theorem_distance(study.check, study.noise_norm),
+        "theorem_floor_vs_width.png": plot_theorem_floor(study.check, study.noise_norm),
+        "theorem_linearization.png": plot_theorem_linearization(study.check),
+        "theorem_arora.png": plot_theorem_arora(study.check),
+    }
     if study.harder is not None:
-        fig, ax = new_figure(figsize=(7, 5))
-        plot_harder_case(study.harder, ax=ax)
-        save("theorem_harder_case.png", fig)
+        drawn["theorem_harder_case.png"] = plot_harder_case(study.harder)
     summary = theorem_summary(study)
-    summary["figures"] = figures
+    summary["figures"] = writer.figures(prefix, drawn)
     writer.json(f"{prefix}theorem.json", summary)
     return summary
 
