@@ -129,9 +129,8 @@ class DistillConfig:
         check_int("student_steps", self.student_steps, minimum=0)
         check_int("krylov_steps", self.krylov_steps, minimum=0)
         check_optional(check_int, "record_every", self.record_every, minimum=1)
-        check_optional(check_real, "eta", self.eta, minimum=0, open_min=True)
-        check_optional(check_real, "ridge", self.ridge, minimum=0, open_min=True)
-        check_optional(check_real, "ramp", self.ramp, minimum=0, open_min=True)
+        for name in ("eta", "ridge", "ramp"):
+            check_optional(check_real, name, getattr(self, name), minimum=0, open_min=True)
         if not (check_bool("soft", self.soft) or check_bool("hard", self.hard)):
             raise ValueError("soft and hard are both False: no target variant would run")
         check_choice("schedule", self.schedule, SCHEDULES)
@@ -606,9 +605,7 @@ def _topk_info(system, dataset, plain, plain_c, floor, skipped) -> DistillTopK:
     eig, rest = system.eig, system.eig.rest
     spectra = air_spectra(eig, dataset.y_clean, dataset.y)
     lam0 = float(eig.eigenvalues[0])
-    test_est = None
-    if plain_c is not None and plain.test_dist is not None:
-        test_est = _change(plain.test_dist, plain_c.test_dist, floor)
+    test_est = _change(plain.test_dist, None if plain_c is None else plain_c.test_dist, floor)
     return DistillTopK(
         rank=eig.top,
         dimension=int(eig.eigenvalues.shape[0]),

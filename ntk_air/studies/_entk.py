@@ -278,9 +278,7 @@ def entk(
     check_dataset(dataset)
     c = config
     dt = resolve_dtype(c.dtype, like=np.asarray(dataset.x))
-    x = jnp.asarray(dataset.x, dt)
-    y = jnp.asarray(dataset.y, dt)
-    y_clean = jnp.asarray(dataset.y_clean, dt)
+    x, y, y_clean = (jnp.asarray(a, dt) for a in (dataset.x, dataset.y, dataset.y_clean))
     has_test = bool(c.test and len(dataset.x_test))
     x_test = jnp.asarray(dataset.x_test, dt) if has_test else None
     y_test = jnp.asarray(dataset.y_test_clean, dt) if has_test else None
