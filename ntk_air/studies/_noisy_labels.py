@@ -40,7 +40,7 @@ from ._noisy_config import (
     warmup_epochs,
     with_preset,
 )
-from ._noisy_data import Split, load_clean, noisy_split_labels, split_dataset
+from ._noisy_data import load_clean, noisy_split_labels, split_dataset
 from ._noisy_results import (
     Curves,
     NoisyLabelsStudy,
@@ -58,7 +58,6 @@ __all__ = [
     "EARLY_STOPPING",
     "BUILTIN_DATASETS",
     "NoisyLabelsConfig",
-    "Split",
     "Curves",
     "SettingResult",
     "NoisyLabelsStudy",
@@ -66,8 +65,6 @@ __all__ = [
     "load_clean",
     "split_dataset",
     "noisy_split_labels",
-    "noise_settings",
-    "method_rules",
     "warmup_epochs",
     "train_size",
     "DEFAULT_N_TRAIN",
