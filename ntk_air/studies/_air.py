@@ -273,9 +273,8 @@ def air(
     report_progress(progress, "spectra", 2, total)
     steps = config.steps
     if steps is None:
-        horizon = noise_fit_horizon(eig, dataset.y_clean, dataset.y, eta=eta, force=config.force)
-        steps = log_spaced_steps(horizon, config.num_steps)
-    elif np.ndim(steps) == 0:
+        steps = noise_fit_horizon(eig, dataset.y_clean, dataset.y, eta=eta, force=config.force)
+    if np.ndim(steps) == 0:
         steps = log_spaced_steps(steps, config.num_steps)
     else:
         steps = np.sort(np.asarray(steps, dtype=np.float64))

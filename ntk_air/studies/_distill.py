@@ -66,10 +66,7 @@ __all__ = [
     "distill",
     "distill_plan",
     "best_run",
-    "DEFAULT_STEPS",
 ]
-
-DEFAULT_STEPS = 2000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +108,7 @@ class DistillConfig:
     ramp: float | None = param(
         None, "steps for the increasing schedule to reach α", default_help="steps/10"
     )
-    steps: int = param(DEFAULT_STEPS, "GD steps (2e4 style accepted)")
+    steps: int = param(2000, "GD steps (2e4 style accepted)")
     eta: float | None = param(None, "GD step size η", default_help="1/λ_max")
     record_every: int | None = param(
         None, "record ‖u − ŷ‖ every this many steps", type=int, default_help="steps/500"
@@ -132,9 +129,8 @@ class DistillConfig:
         check_int("student_steps", self.student_steps, minimum=0)
         check_int("krylov_steps", self.krylov_steps, minimum=0)
         check_optional(check_int, "record_every", self.record_every, minimum=1)
-        check_optional(check_real, "eta", self.eta, minimum=0, open_min=True)
-        check_optional(check_real, "ridge", self.ridge, minimum=0, open_min=True)
-        check_optional(check_real, "ramp", self.ramp, minimum=0, open_min=True)
+        for name in ("eta", "ridge", "ramp"):
+            check_optional(check_real, name, getattr(self, name), minimum=0, open_min=True)
         if not (check_bool("soft", self.soft) or check_bool("hard", self.hard)):
             raise ValueError("soft and hard are both False: no target variant would run")
         check_choice("schedule", self.schedule, SCHEDULES)
@@ -247,15 +243,9 @@ def _summary(label, kind, params, engine, run, i):
 
 def _params(rule) -> dict:
     if isinstance(rule, AffineRule):
-        return {
-            "alpha": float(rule.alpha),
-            "moving": float(rule.moving),
-            "lag": float(rule.lag),
-            "ramp": float(rule.ramp),
-            "hard": bool(rule.hard),
-            "schedule": rule.schedule,
-            "start": int(rule.start),
-        }
+        types = {"hard": bool, "schedule": str, "start": int}
+        fields = dataclasses.fields(rule)
+        return {f.name: types.get(f.name, float)(getattr(rule, f.name)) for f in fields}
     if hasattr(rule, "_asdict") and not callable(getattr(rule, "init", None)):
         return {k: float(v) for k, v in rule._asdict().items()}
     return {}
@@ -545,7 +535,6 @@ def distill(
     if topk:
         runs += _operator_runs(dataset, kernel_fn, problem, operator_steps, c, eta, progress)
         report_progress(progress, f"{len(operator_steps)} rules by operator passes", 5, total)
-    noise = np.asarray(dataset.y) - np.asarray(dataset.y_clean)
     return DistillStudy(
         data=data_summary(dataset),
         eta=float(eta),
@@ -554,7 +543,7 @@ def distill(
         record_every=record_every,
         rounds=c.rounds,
         ridge=ridge,
-        noise_norm=float(np.linalg.norm(noise)),
+        noise_norm=float(np.linalg.norm(np.asarray(dataset.y) - np.asarray(dataset.y_clean))),
         plain_gd=plain,
         runs=tuple(sorted(runs, key=lambda r: order[r.label])),
         solver=system.solver if system.solver is not None else choice,
@@ -601,25 +590,22 @@ def _with_estimates(runs, coarse, floor):
     """RuleRuns with the change against the coarse reduction's runs as error estimates."""
     if coarse is None:
         return runs
-    out = []
-    for i, run in enumerate(runs):
-        test = None if np.all(np.isnan(run.dist_test)) else coarse.dist_test[i]
-        out.append(
-            run._replace(
-                error_estimate=_change(run.dist_train, coarse.dist_train[i], floor),
-                error_estimate_test=_change(None if test is None else run.dist_test, test, floor),
-            )
+    return [
+        run._replace(
+            error_estimate=_change(run.dist_train, coarse.dist_train[i], floor),
+            error_estimate_test=None
+            if np.all(np.isnan(run.dist_test))
+            else _change(run.dist_test, coarse.dist_test[i], floor),
         )
-    return out
+        for i, run in enumerate(runs)
+    ]
 
 
 def _topk_info(system, dataset, plain, plain_c, floor, skipped) -> DistillTopK:
     eig, rest = system.eig, system.eig.rest
     spectra = air_spectra(eig, dataset.y_clean, dataset.y)
     lam0 = float(eig.eigenvalues[0])
-    test_est = None
-    if plain_c is not None and plain.test_dist is not None:
-        test_est = _change(plain.test_dist, plain_c.test_dist, floor)
+    test_est = _change(plain.test_dist, None if plain_c is None else plain_c.test_dist, floor)
     return DistillTopK(
         rank=eig.top,
         dimension=int(eig.eigenvalues.shape[0]),

@@ -35,7 +35,8 @@ from ..networks import _models as models
 from ..networks._training import train
 from ..spectral._eigen import eigensystem
 from ..spectral._label_spectrum import AIRSpectra, air_spectra
-from ._system import Progress, data_summary, network_size, report_progress
+from ..spectral._resources import DEFAULT_RATES, LoopEstimate
+from ._system import Progress, data_summary, network_size, report_progress, sizes
 
 __all__ = [
     "entk_estimate",
@@ -277,9 +278,7 @@ def entk(
     check_dataset(dataset)
     c = config
     dt = resolve_dtype(c.dtype, like=np.asarray(dataset.x))
-    x = jnp.asarray(dataset.x, dt)
-    y = jnp.asarray(dataset.y, dt)
-    y_clean = jnp.asarray(dataset.y_clean, dt)
+    x, y, y_clean = (jnp.asarray(a, dt) for a in (dataset.x, dataset.y, dataset.y_clean))
     has_test = bool(c.test and len(dataset.x_test))
     x_test = jnp.asarray(dataset.x_test, dt) if has_test else None
     y_test = jnp.asarray(dataset.y_test_clean, dt) if has_test else None
@@ -333,12 +332,13 @@ def entk(
 
     ntk = np.stack([np.asarray(t) for t in thetas])
     ntk_test = np.stack([np.asarray(t) for t in thetas_test]) if has_test else None
+
+    def distance(a, b):
+        return None if a is None else np.asarray(relative_distance(a, b))
+
     if limit is not None:
         limit = limit._replace(
-            distance=np.asarray(relative_distance(ntk, limit.ntk)),
-            distance_test=(
-                np.asarray(relative_distance(ntk_test, limit.ntk_test)) if has_test else None
-            ),
+            distance=distance(ntk, limit.ntk), distance_test=distance(ntk_test, limit.ntk_test)
         )
     obs = run.observed
     nan = np.full(len(steps), np.nan)
@@ -362,10 +362,8 @@ def entk(
         most_negative=np.asarray([float(e.most_negative) for e in eigs]),
         spectra=_stack(spectras),
         alignment=_stack(aligns),
-        kernel_distance=np.asarray(relative_distance(ntk, ntk[0])),
-        kernel_distance_test=(
-            np.asarray(relative_distance(ntk_test, ntk_test[0])) if has_test else None
-        ),
+        kernel_distance=distance(ntk, ntk[0]),
+        kernel_distance_test=distance(ntk_test, ntk_test[0]) if has_test else None,
         curves=curves,
         limit=limit,
         params=params_t,
@@ -496,24 +494,19 @@ def entk_estimate(
     Returns:
       `resources.LoopEstimate`.
     """
-    from ..spectral._resources import DEFAULT_RATES, LoopEstimate
-
-    n, d = int(np.shape(dataset.x)[0]), int(np.prod(np.shape(dataset.x)[1:]))
-    n_test = int(np.shape(dataset.x_test)[0]) if (test and dataset.x_test is not None) else 0
-    c = int(np.shape(dataset.y)[1]) if np.ndim(dataset.y) == 2 else 1
+    n, n_test, c = sizes(dataset)
+    n_test, d = n_test if test else 0, int(np.prod(np.shape(dataset.x)[1:]))
     hidden = max(depth, 1)
     params, flops = network_size(
         arch, d, c, widths=(width,) * hidden, channels=(channels,) * hidden, input_shape=input_shape
     )
-    size = np.dtype(dtype or "float32").itemsize
     rates = DEFAULT_RATES
     train_s = steps * (6.0 * n * flops * rates["flop_seconds"] + rates["step_seconds"])
-    kernel_s = (
-        checkpoints
-        * (3.0 * (n + n_test) * c * flops + 2.0 * n * (n + n_test) * c * params)
-        * rates["flop_seconds"]
+    kernel_flops = 3.0 * (n + n_test) * c * flops + 2.0 * n * (n + n_test) * c * params
+    kernel_s = checkpoints * kernel_flops * rates["flop_seconds"]
+    memory = np.dtype(dtype or "float32").itemsize * (
+        params * (4 + checkpoints) + checkpoints * n * (n + n_test)
     )
-    memory = size * (params * (4 + checkpoints) + checkpoints * n * (n + n_test))
     what = f"entk: {steps} steps of a {arch} with {params:.3g} parameters on {n} rows"
     detail = {"parameters": params, "training_seconds": train_s, "kernel_seconds": kernel_s}
     return LoopEstimate(what, train_s + kernel_s, int(memory), detail)

@@ -44,7 +44,7 @@ class NoisyLabelsConfig:
     seeds: int = param(5, "seeds per setting (one seed gives no 95 % interval)")
     epochs: int = param(60, "epochs")
     batch_size: int = param(50, "mini-batch size")
-    arch: str = param("mlp", "network", choices=("mlp", "cnn"))
+    arch: str = param("mlp", "network", choices=ARCHS)
     widths: tuple = param((512,), "MLP hidden widths", type="ints")
     channels: tuple = param((32, 32), "CNN channels", type="ints")
     kernel_size: int = param(3, "CNN window")
@@ -59,7 +59,7 @@ class NoisyLabelsConfig:
     )  # fmt: skip
     w_std: float = 2.0**0.5
     b_std: float = 0.1
-    optimizer: str = param("sgd", "optimizer", choices=("sgd", "adam"))
+    optimizer: str = param("sgd", "optimizer", choices=OPTIMIZERS)
     lr: float | None = param(
         None, "learning rate",
         default_help="SGD ntk 4 per 1000 training rows within [2, 16], so digits 4 and mnist1d "
@@ -201,17 +201,14 @@ def noise_settings(config: NoisyLabelsConfig) -> list[tuple[str, float]]:
 
 def train_size(config: NoisyLabelsConfig, name: str) -> int:
     """Training rows for data set `name`: `config.n_train`, else `DEFAULT_N_TRAIN` (or 1000)."""
-    if config.n_train is not None:
-        return int(config.n_train)
-    return DEFAULT_N_TRAIN.get(name, 1000)
+    return DEFAULT_N_TRAIN.get(name, 1000) if config.n_train is None else int(config.n_train)
 
 
 def warmup_epochs(config: NoisyLabelsConfig) -> int:
     """W: the epochs on the given labels before the rules act (`config.warmup_epochs`, or ⌊E/2⌋;
     why: docs/guide/noisy_labels.md#methods)."""
-    if config.warmup_epochs is not None:
-        return int(config.warmup_epochs)
-    return config.epochs // 2
+    w = config.warmup_epochs
+    return config.epochs // 2 if w is None else int(w)
 
 
 def method_rules(config: NoisyLabelsConfig) -> list[tuple[str, object]]:

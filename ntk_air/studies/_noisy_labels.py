@@ -24,6 +24,7 @@ from ..kernels._kernel_fn import fc_kernel_fn
 from ..networks._epochs import epoch_gradient_time, epoch_problem
 from ..networks._models import network as build_network
 from ..networks._training import optimizer, train_epochs
+from ..spectral._resources import DEFAULT_RATES, LoopEstimate
 from ._noisy_config import (
     BUILTIN_DATASETS,
     DEFAULT_N_TRAIN,
@@ -39,7 +40,7 @@ from ._noisy_config import (
     warmup_epochs,
     with_preset,
 )
-from ._noisy_data import Split, load_clean, noisy_split_labels, split_dataset
+from ._noisy_data import load_clean, noisy_split_labels, split_dataset
 from ._noisy_results import (
     Curves,
     NoisyLabelsStudy,
@@ -57,7 +58,6 @@ __all__ = [
     "EARLY_STOPPING",
     "BUILTIN_DATASETS",
     "NoisyLabelsConfig",
-    "Split",
     "Curves",
     "SettingResult",
     "NoisyLabelsStudy",
@@ -65,8 +65,6 @@ __all__ = [
     "load_clean",
     "split_dataset",
     "noisy_split_labels",
-    "noise_settings",
-    "method_rules",
     "warmup_epochs",
     "train_size",
     "DEFAULT_N_TRAIN",
@@ -150,7 +148,7 @@ def _kernel_run(system, split, y_seeds, yv_seeds, corrupted, rules, config, time
     n = split.x.shape[0]
     y_eval = np.concatenate([split.y_val_clean, split.y_test_clean])
     record = Record(every=1, fn=_hard_predictions)
-    per_seed = []
+    steps_rules, per_seed = [r for _, r in rules], []
     for y in y_seeds:
         problem = epoch_problem(
             system.eig,
@@ -160,10 +158,9 @@ def _kernel_run(system, split, y_seeds, yv_seeds, corrupted, rules, config, time
             k_test_train=system.ntk_test,
             y_test_clean=y_eval,
         )
-        run = self_distill(
-            problem, [r for _, r in rules], steps=config.epochs, eta=1.0, record=record
+        per_seed.append(
+            self_distill(problem, steps_rules, steps=config.epochs, eta=1.0, record=record)
         )
-        per_seed.append(run)
     train_pred = np.stack([np.asarray(r.observed["train"]) for r in per_seed], 1)  # (M, S, E+1, n)
     eval_pred = np.stack([np.asarray(r.observed["eval"]) for r in per_seed], 1)
     dist = np.stack([np.asarray(r.dist_train) for r in per_seed], 1) / math.sqrt(n)
@@ -201,8 +198,6 @@ def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
     Returns:
       `resources.LoopEstimate`.
     """
-    from ..spectral._resources import DEFAULT_RATES, LoopEstimate
-
     c, settings = config, len(noise_settings(config))
     runs = settings * len(method_rules(c)) * c.seeds  # early stopping reuses plain's run
     seconds, memory = 0.0, 0.0
@@ -314,9 +309,7 @@ def noisy_labels(
         report_progress(progress, f"{split.name}: split and kernel", done, total)
         for noise, rate in settings:
             draws = [noisy_split_labels(split, noise, rate, s, c.seed) for s in range(c.seeds)]
-            y_seeds = np.stack([dr[0] for dr in draws])
-            yv_seeds = np.stack([dr[1] for dr in draws])
-            corrupted = np.stack([dr[2] for dr in draws])
+            y_seeds, yv_seeds, corrupted, corrupted_val = map(np.stack, zip(*draws, strict=True))
             network = _network_run(net, split, y_seeds, yv_seeds, rules, c, lr, keys)
             kernel = None
             if system is not None:
@@ -330,7 +323,7 @@ def noisy_labels(
                     network=network,
                     kernel=kernel,
                     n_corrupted=corrupted.sum(1),
-                    n_corrupted_val=np.stack([dr[3] for dr in draws]).sum(1),
+                    n_corrupted_val=corrupted_val.sum(1),
                 )
             )
             done += 1

@@ -81,8 +81,7 @@ def t_half_width(values, axis: int = -1):
 
 def t_interval(values) -> dict:
     """{mean, lo, hi}: the mean over seeds ± `t_half_width` (one seed: lo, hi NaN)."""
-    mean, half = t_half_width(values, axis=0)
-    mean, half = float(mean), float(half)
+    mean, half = map(float, t_half_width(values, axis=0))
     return {"mean": mean, "lo": mean - half, "hi": mean + half}
 
 
@@ -106,17 +105,14 @@ def summarize_setting(
         return []
     index = {m: i for i, m in enumerate(setting.methods)}
     rows = []
-    for method in METHODS:
-        if method not in methods:
-            continue
+    for method in (m for m in METHODS if m in methods):
+        run = Curves(*(a[index["plain" if method in EARLY_STOPPING else method]] for a in curves))
         if method in EARLY_STOPPING:
-            run = Curves(*(a[index["plain"]] for a in curves))
             val = run.val_acc_clean if method == "early-stop-clean" else run.val_acc_noisy
             chosen = np.argmax(val, axis=-1)  # per seed, the first epoch of best validation
             acc = np.take_along_axis(run.test_acc, chosen[:, None], 1)[:, 0]
             rows.append(MethodSummary(method, acc, acc, int(np.median(chosen)), chosen, run))
         else:
-            run = Curves(*(a[index[method]] for a in curves))
             best_epoch = int(np.argmax(run.test_acc.mean(0)))
             rows.append(
                 MethodSummary(

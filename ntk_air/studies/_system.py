@@ -147,18 +147,10 @@ def _topk_system(dataset, kernel_fn, plan: SolverChoice, krylov_steps: int) -> K
         both = test_op.apply(jnp.concatenate(vectors, axis=1))
         m = eig.eigenvalues.shape[0]
         kv, kv_coarse = both[:, :m], (None if coarse is None else both[:, m:])
-    steps = int(krylov.steps)
-    return KernelSystem(
-        ntk=None,
-        ntk_test=None,
-        eig=eig,
-        kv_test=kv,
-        coarse=None
-        if coarse is None
-        else KernelSystem(None, None, coarse, kv_coarse, None, plan, coarse_steps),
-        solver=plan,
-        krylov_steps=steps,
-    )
+    coarse_system = None
+    if coarse is not None:
+        coarse_system = KernelSystem(None, None, coarse, kv_coarse, None, plan, coarse_steps)
+    return KernelSystem(None, None, eig, kv, coarse_system, plan, int(krylov.steps))
 
 
 def data_summary(dataset) -> dict:
