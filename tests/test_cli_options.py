@@ -99,25 +99,26 @@ def test_from_arrays_is_what_from_npz_reads(tmp_path):
 
 
 def test_the_way_of_rank_from_the_cli_to_the_solver(tmp_path, x64, capsys, monkeypatch):
-    """`ntk-air air --rank K` (issue 18): commands/_common.py parses it into a `resources.Budget`
-    (budget_from_args, the one check of K), studies/air.py plans once (air_plan →
-    resources.plan_solver: the SolverChoice holds K), and the study receives that choice and
-    builds the top-k kernel system with K (`kernel_system`) — four files (commands/_solver.py,
-    commands/air.py, resources.py, studies/air.py) before the solver, no round trip to the CLI."""
+    """`ntk-air air --rank K` (issue 18): commands/_solver.py parses it into a `resources.Budget`
+    (budget_from_args, the one check of K), commands/air.py hands it to studies/_air.py, which
+    plans once (air_plan → studies/_system.py plan_spectrum → spectral/_resources.py
+    plan_solver: the SolverChoice holds K), and the study builds the top-k kernel system with K
+    (`kernel_system`) — five files, no round trip to the CLI."""
     import importlib
 
     from ntk_air.spectral import _resources as resources
 
     air_study = importlib.import_module("ntk_air.studies._air")  # the module, not the function
+    system_module = importlib.import_module("ntk_air.studies._system")
 
     plans = []
-    real_plan = air_study.plan_solver
+    real_plan = system_module.plan_solver
 
     def recording_plan(n, *, budget, **kw):
         plans.append(budget.rank)
         return real_plan(n, budget=budget, **kw)
 
-    monkeypatch.setattr(air_study, "plan_solver", recording_plan)
+    monkeypatch.setattr(system_module, "plan_solver", recording_plan)
     seen = []
     real_system = air_study.kernel_system
 
