@@ -15,16 +15,6 @@ import re
 from ._errors import CliError
 from ._lists import comma_list, int_tuple
 
-__all__ = [
-    "add_config_options",
-    "config_from_args",
-    "option_map",
-    "build_config",
-    "integer",
-    "option_message",
-    "option_name",
-]
-
 
 def integer(text: str) -> int:
     """An argparse type for integers written 20000 or 2e4 (the config checks the range)."""

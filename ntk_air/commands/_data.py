@@ -15,8 +15,6 @@ from ._rows import (
     refuse_beyond_digits,
 )
 
-__all__ = ["DATA_DEFAULTS", "add_data_options", "builtin_options", "load_dataset"]
-
 # Defaults of the built-in data options (None in the parser: given with a data file, an error).
 DATA_DEFAULTS = {"dataset": "clusters", "noise": "flip", "seed": 0}
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 
-__all__ = ["CliError", "cli_errors"]
-
 
 class CliError(Exception):
     """A user-facing error: printed as one line by `ntk-air`, exit status 2."""

@@ -7,8 +7,6 @@ import argparse
 from ._config import option_message
 from ._errors import CliError, cli_errors
 
-__all__ = ["add_kernel_options", "build_kernel_fn", "kernel_config"]
-
 
 def add_kernel_options(p: argparse.ArgumentParser) -> None:
     """Architecture, its hyperparameters, dtype, tiling and backend."""

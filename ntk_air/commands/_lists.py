@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["comma_list", "int_tuple", "join_space_lists", "LIST_OPTIONS"]
-
 
 def comma_list(kind, name: str, choices=None):
     """An argparse type: 'a,b,c' → [kind(a), kind(b), kind(c)] (each in `choices` if given)."""

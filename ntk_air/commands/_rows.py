@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from ._errors import CliError
 
-__all__ = ["SPLIT_SIZED", "DEFAULT_ROWS"]
-
 # Built-in data sets whose loader draws its own train/test split of any size (split_sizes=True).
 SPLIT_SIZED = ("digits", "digits-binary", "mnist1d", "mnist1d-binary")
 

@@ -6,8 +6,6 @@ import argparse
 
 from ._errors import CliError
 
-__all__ = ["add_solver_options", "add_time_options", "budget_from_args", "whole_number"]
-
 
 def whole_number(text: str) -> int:
     """An argparse type for counts that may be written 20000 or 2e4 (a whole number ≥ 0)."""

@@ -10,8 +10,6 @@ from .._checks import as_real_numpy, check_finite, check_int
 from ..spectral._problem import TASKS, check_class_labels, check_task, infer_task
 from .noise import _canonical_noise, apply_noise
 
-__all__ = ["Dataset", "unit_normalize", "from_arrays", "subsample", "dataset_task", "with_task"]
-
 
 class Dataset(NamedTuple):
     """A training set with noisy and clean labels, and a clean test set (numpy float64)."""

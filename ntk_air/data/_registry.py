@@ -8,9 +8,6 @@ from ._dataset import Dataset
 from .clusters import clusters
 from .digits import digits, mnist1d
 
-__all__ = ["DATASETS", "load"]
-
-
 _REGISTRY = {
     "clusters": (clusters, {}),
     "digits": (digits, {"binary": False}),

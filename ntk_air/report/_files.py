@@ -27,15 +27,6 @@ import numpy as np
 
 from .._json import to_jsonable
 
-__all__ = [
-    "ReportWriter",
-    "OutputError",
-    "check_output_file",
-    "atomic_write",
-    "safe_file_name",
-    "abort_open_writers",
-]
-
 MANIFEST = "manifest.json"
 LOCK = ".ntk-air.lock"
 _STAGING = ".ntk-air-staging-"

@@ -36,16 +36,6 @@ from ._system import (
     sizes,
 )
 
-__all__ = [
-    "AIRConfig",
-    "AIRStudy",
-    "TopKDiagnostics",
-    "air",
-    "air_plan",
-    "air_estimate",
-    "FIT_LEVELS",
-]
-
 FIT_LEVELS = (0.5, 0.9, 0.99)
 
 

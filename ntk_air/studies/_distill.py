@@ -58,16 +58,6 @@ from ._system import (
     sizes,
 )
 
-__all__ = [
-    "DistillConfig",
-    "DistillStudy",
-    "RuleRun",
-    "DistillTopK",
-    "distill",
-    "distill_plan",
-    "best_run",
-]
-
 
 @dataclasses.dataclass(frozen=True)
 class DistillConfig:

@@ -38,24 +38,6 @@ from ..spectral._label_spectrum import AIRSpectra, air_spectra
 from ..spectral._resources import DEFAULT_RATES, LoopEstimate
 from ._system import Progress, data_summary, network_size, report_progress, sizes
 
-__all__ = [
-    "entk_estimate",
-    "ENTK_ARCHS",
-    "NETWORK_DEFAULTS",
-    "network_options",
-    "EntkConfig",
-    "EntkNetwork",
-    "EntkStudy",
-    "KernelLimit",
-    "LabelAlignment",
-    "TrainingCurves",
-    "checkpoint_steps",
-    "entk",
-    "entk_network",
-    "kernel_target_alignment",
-    "relative_distance",
-]
-
 
 @dataclasses.dataclass(frozen=True)
 class EntkConfig:

@@ -10,8 +10,6 @@ import numpy as np
 from .._checks import check_dataset
 from ._system import KernelSystem, data_summary, kernel_system
 
-__all__ = ["KernelStudy", "kernel"]
-
 
 class KernelStudy(NamedTuple):
     """K(X, X), its eigenvalues and its conditioning."""

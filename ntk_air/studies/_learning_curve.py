@@ -28,14 +28,6 @@ from ..spectral._resources import (
 )
 from ._system import data_summary, report_progress, require_tiled, sizes
 
-__all__ = [
-    "LearningCurveConfig",
-    "LearningCurveStudy",
-    "learning_curve_study",
-    "learning_curve_plan",
-    "LABELS",
-]
-
 LABELS = ("clean", "noisy")
 """Training labels of the learning-curve study: ground truth (+ Gaussian noise) or the data
 set's corrupted labels."""

@@ -18,8 +18,6 @@ from .._checks import check_bool, check_choice, check_real, check_sequence
 from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
 from ._system import Progress, data_summary, report_progress, sizes
 
-__all__ = ["PredictConfig", "PredictStudy", "predict", "predict_plan"]
-
 
 @dataclasses.dataclass(frozen=True)
 class PredictConfig:

@@ -14,18 +14,6 @@ from ..spectral._eigen import Eigensystem, eigensystem
 from ..spectral._problem import LinearProblem, linear_problem
 from ..spectral._resources import Budget, SolverChoice, plan_solver
 
-__all__ = [
-    "KernelSystem",
-    "kernel_system",
-    "DEFAULT_KRYLOV_STEPS",
-    "Progress",
-    "data_summary",
-    "network_size",
-    "plan_spectrum",
-    "sizes",
-    "report_progress",
-]
-
 Progress = Callable[[str, int, int], None]
 """A progress callback, `progress(stage, done, total)`, called by a study after each stage."""
 

@@ -18,8 +18,6 @@ from ..networks._theorem import _kernel_system
 from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
 from ._system import Progress, data_summary
 
-__all__ = ["TheoremConfig", "TheoremStudy", "HarderCase", "theorem", "theorem_plan"]
-
 
 @dataclasses.dataclass(frozen=True)
 class TheoremConfig:
