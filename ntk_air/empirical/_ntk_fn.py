@@ -413,12 +413,10 @@ def empirical_ntk_fn(
     structured = None
     if isinstance(model, MLP):
         structured = MLPEngine.from_module(model, output_reduction)
+        apply_fn = model if apply_fn is None else apply_fn
     elif isinstance(model, TwoLayerReLU):
         structured = TwoLayerEngine()
-    if apply_fn is None and isinstance(model, TwoLayerReLU):
-        apply_fn = _two_layer_surrogate_apply
-    if apply_fn is None and isinstance(model, MLP):
-        apply_fn = model
+        apply_fn = _two_layer_surrogate_apply if apply_fn is None else apply_fn
     if implementation == "structured" and structured is None:
         raise ValueError(
             "implementation='structured' needs model= an ntk_air.networks.MLP or TwoLayerReLU, got "
