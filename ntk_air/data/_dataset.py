@@ -313,22 +313,14 @@ def subsample(
     corrupted[np.asarray(dataset.info.get("corrupted", []), dtype=np.int64)] = True
     info = dict(dataset.info)
     kept = corrupted[rows]
+    sizes = {"n_train": len(rows), "n_test": len(rows_test)}
     info.update(
-        {
-            "n_train": len(rows),
-            "n_test": len(rows_test),
-            "corrupted": np.flatnonzero(kept),
-            "n_corrupted": int(kept.sum()),
-            "subsample": {
-                "n_train": len(rows),
-                "n_test": len(rows_test),
-                "seed": seed,
-                "of_n_train": n,
-                "of_n_test": nt,
-            },
-            "subsample_rows": rows,
-            "subsample_rows_test": rows_test,
-        }
+        sizes,
+        corrupted=np.flatnonzero(kept),
+        n_corrupted=int(kept.sum()),
+        subsample={**sizes, "seed": seed, "of_n_train": n, "of_n_test": nt},
+        subsample_rows=rows,
+        subsample_rows_test=rows_test,
     )
     for key, index in (
         ("cluster", rows),

@@ -26,11 +26,6 @@ def _nnx():
     return sys.modules.get("flax.nnx")
 
 
-def _is_nnx_module(obj) -> bool:
-    nnx = _nnx()
-    return nnx is not None and isinstance(obj, nnx.Module)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Model:
     """A model seen by the eNTK engine: `apply(params, state, x)` → (n,) or (n, k) outputs.
@@ -69,37 +64,19 @@ class Model:
         return params_or_variables, self.default_state
 
 
-def _linen_apply(module: nn.Module):
-    def apply(params, state, x):
-        return module.apply({"params": params, **(state or {})}, x)
-
-    return apply
-
-
-def _nnx_apply(graphdef):
-    def apply(params, state, x):
-        return _nnx().merge(graphdef, params, state)(x)
-
-    return apply
-
-
-def _function_apply(fn):
-    def apply(params, state, x):
-        del state
-        return fn(params, x)
-
-    return apply
-
-
 def as_model(apply_fn_or_module) -> Model:
     """Wrap `apply_fn(params, x)`, a flax linen module or a flax nnx module as a `Model`."""
-    obj = apply_fn_or_module
+    obj, nnx = apply_fn_or_module, _nnx()
     if isinstance(obj, nn.Module):
-        return Model(apply=_linen_apply(obj), kind="linen", module=obj)
-    if _is_nnx_module(obj):
-        graphdef, params, rest = _nnx().split(obj, _nnx().Param, ...)
         return Model(
-            apply=_nnx_apply(graphdef),
+            apply=lambda params, state, x: obj.apply({"params": params, **(state or {})}, x),
+            kind="linen",
+            module=obj,
+        )
+    if nnx is not None and isinstance(obj, nnx.Module):
+        graphdef, params, rest = nnx.split(obj, nnx.Param, ...)
+        return Model(
+            apply=lambda params, state, x: nnx.merge(graphdef, params, state)(x),
             kind="nnx",
             module=obj,
             graphdef=graphdef,
@@ -107,7 +84,7 @@ def as_model(apply_fn_or_module) -> Model:
             default_state=rest,
         )
     if callable(obj):
-        return Model(apply=_function_apply(obj), kind="function")
+        return Model(apply=lambda params, state, x: obj(params, x), kind="function")
     raise TypeError(
         "apply_fn must be a callable apply_fn(params, x), a flax linen Module or a flax nnx "
         f"Module, got {type(obj).__name__}"

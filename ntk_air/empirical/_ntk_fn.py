@@ -185,20 +185,16 @@ class EmpiricalNTKFn:
             names = [self.implementation]
         else:
             names = (["structured"] if self.structured is not None else []) + ["jacobian", "ntvp"]
-        needs = set()
-        for name in names:
-            needs |= {"jacobian": {"jac"}, "ntvp": {"fwd", "jac", "jvp"}}.get(name, set())
+        needs = {"jacobian": {"jac"}, "ntvp": {"fwd", "jac", "jvp"}}
+        needs = set().union(*(needs.get(name, set()) for name in names))
         probe = _plan.probe_model(self.model, params, state, x1.shape[1:], dt, costs=needs)
-        costs = {}
-        for name in names:
-            if name == "structured":
-                costs[name] = self._structured_costs(probe, x1, params)
-            elif self.per_example is False:
-                costs[name] = _plan.jacobian_costs(probe, reduction, n_batch=max(n1, n2))
-            elif name == "jacobian":
-                costs[name] = _plan.jacobian_costs(probe, reduction)
-            else:
-                costs[name] = _plan.ntvp_costs(probe, reduction)
+        n_batch = max(n1, n2) if self.per_example is False else None  # whole-batch Jacobians
+        costs = {
+            "structured": lambda: self._structured_costs(probe, x1, params),
+            "jacobian": lambda: _plan.jacobian_costs(probe, reduction, n_batch=n_batch),
+            "ntvp": lambda: _plan.ntvp_costs(probe, reduction),
+        }
+        costs = {name: costs[name]() for name in names}
         itemsize = np.dtype(dt).itemsize
 
         def search(c):
@@ -417,12 +413,10 @@ def empirical_ntk_fn(
     structured = None
     if isinstance(model, MLP):
         structured = MLPEngine.from_module(model, output_reduction)
+        apply_fn = model if apply_fn is None else apply_fn
     elif isinstance(model, TwoLayerReLU):
         structured = TwoLayerEngine()
-    if apply_fn is None and isinstance(model, TwoLayerReLU):
-        apply_fn = _two_layer_surrogate_apply
-    if apply_fn is None and isinstance(model, MLP):
-        apply_fn = model
+        apply_fn = _two_layer_surrogate_apply if apply_fn is None else apply_fn
     if implementation == "structured" and structured is None:
         raise ValueError(
             "implementation='structured' needs model= an ntk_air.networks.MLP or TwoLayerReLU, got "

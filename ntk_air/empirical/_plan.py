@@ -305,18 +305,17 @@ def _evaluate(
     tiles = nb1 * (nb1 + 1) // 2 if symmetric else nb1 * nb2
     pairs = tiles * t1 * t2
     reuse = symmetric and c.shared and store_cols  # rows read from the column store
+    rows_in_loop = not (store_rows or reuse)
     if reuse:
         row_evals, col_evals = 0, n2p
+    elif store_cols:  # rows once per row of tiles, stored or not
+        row_evals, col_evals = n1p, n2p
+    elif symmetric:  # off-diagonal tiles, plus the diagonal ones unless rows serve them
+        row_evals, col_evals = n1p, (tiles - nb1) * t2 + (0 if c.shared else nb1 * t2)
     else:
-        row_evals = n1p  # once per row of tiles, stored or not
-        if store_cols:
-            col_evals = n2p
-        elif symmetric:  # off-diagonal tiles, plus the diagonal ones unless rows serve them
-            col_evals = (tiles - nb1) * t2 + (0 if c.shared else nb1 * t2)
-        else:
-            col_evals = tiles * t2
+        row_evals, col_evals = n1p, tiles * t2
     feature_flops = row_evals * c.row_flops + col_evals * c.col_flops
-    loop_flops = (0 if store_rows or reuse else row_evals * c.row_flops) + (
+    loop_flops = (row_evals * c.row_flops if rows_in_loop else 0) + (
         0 if store_cols else col_evals * c.col_flops
     )
     pair_flops = pairs * c.pair_flops + tiles * t1 * c.tile_row_flops
@@ -325,9 +324,7 @@ def _evaluate(
     stored = (n1p * c.row_bytes if store_rows and not reuse else 0) + (
         n2p * c.col_bytes if store_cols else 0
     )
-    held = (0 if store_rows or reuse else t1 * c.row_bytes) + (
-        0 if store_cols else t2 * c.col_bytes
-    )
+    held = (t1 * c.row_bytes if rows_in_loop else 0) + (0 if store_cols else t2 * c.col_bytes)
     out_bytes = (n1p * n2p + n1 * n2) * c.entries * itemsize
     block = t1 * t2 * (c.pair_temp + 2 * c.entries * itemsize) + t1 * c.tile_row_temp
     temp_ex = max(c.row_temp, c.col_temp)
@@ -335,10 +332,9 @@ def _evaluate(
     chunk = _chunk_size(temp_ex, max(n1p, n2p), share, on_cpu)
     if c.whole_batch:
         chunk = max(1, min(chunk, max(n1, n2)))
-    in_loop = not store_cols or not (store_rows or reuse)
     feature_temp = max(
         chunk * temp_ex if (store_rows or store_cols) else 0.0,
-        max(t1, t2) * temp_ex if in_loop else 0.0,
+        max(t1, t2) * temp_ex if rows_in_loop or not store_cols else 0.0,
     )
     peak = out_bytes + stored + held + block + feature_temp + c.fixed_bytes
     bytes_accessed = (
@@ -357,14 +353,10 @@ def _evaluate(
 
 
 def _tiles(n_max: int, tile_size: int | None) -> list[int]:
+    """The tile sizes searched: the one given, else n_max and the powers of two below it."""
     if tile_size is not None:
         return [int(tile_size)]
-    tiles = [n_max]
-    t = 1
-    while t < n_max:
-        tiles.append(t)
-        t *= 2
-    return tiles
+    return [n_max, *(1 << i for i in range((n_max - 1).bit_length()))]
 
 
 def best_plan(c: Costs, n1, n2, symmetric, tile_size, itemsize, budget, on_cpu):

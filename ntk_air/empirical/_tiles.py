@@ -108,6 +108,50 @@ def _symmetrize_diagonal(block):
     return jnp.where(lower, _swap_pair(block), block)
 
 
+@functools.partial(jax.jit, static_argnames=("engine", "mode", "t2"), donate_argnames=("out",))
+def _tile_step(engine, mode, t2, out, params, state, fa, x2, f2, i, j):
+    """Tile (i, j) written into `out` in place: 'rect'; 'diagonal' made exactly symmetric;
+    'mirror' with its transpose at (j, i)."""
+    t1 = jax.tree_util.tree_leaves(fa)[0].shape[0]
+    if mode == "diagonal" and engine.shared:
+        fb = fa
+    else:
+        fb = _tile_rows(engine, "col_features", t2, params, state, x2, f2, j)
+    block = engine.block(params, state, fa, fb)
+    if mode == "diagonal":
+        return _put(out, _symmetrize_diagonal(block), i * t1, i * t1)
+    out = _put(out, block, i * t1, j * t2)
+    if mode == "mirror":
+        out = _put(out, _swap_pair(block), j * t2, i * t1)
+    return out
+
+
+def _python_loop(lower, upper, body, value):
+    """`lax.fori_loop` in Python (concrete bounds): one compiled call per tile."""
+    for i in range(lower, upper):
+        value = body(i, value)
+    return value
+
+
+def _schedule(loop, engine, tile, symmetric, params, state, x1, x2, f1, f2):
+    """Θ tile by tile (the upper triangle when symmetric), row of tiles by row, `loop` over them."""
+    _, _, t1, t2, nb1, nb2 = _grid(tile, x1, x2, f1, f2)
+    out = _empty_output(engine, tile, params, state, x1, x2, f1, f2)
+
+    def row(i, out):
+        fa = _row_tile_features(engine, t1, params, state, x1, f1, i)
+
+        def step(mode, j, out):
+            return _tile_step(engine, mode, t2, out, params, state, fa, x2, f2, i, j)
+
+        if not symmetric:
+            return loop(0, nb2, functools.partial(step, "rect"), out)
+        out = step("diagonal", i, out)
+        return loop(i + 1, nb2, functools.partial(step, "mirror"), out)
+
+    return loop(0, nb1, row, out)
+
+
 @functools.partial(jax.jit, static_argnames=("engine", "tile", "symmetric", "precompute"))
 def tile_loop(engine, tile, symmetric, params, state, x1, x2, f1, f2, precompute=(False, False)):
     """Θ over whole tiles (rows already padded to multiples of the tile sizes).
@@ -131,54 +175,9 @@ def tile_loop(engine, tile, symmetric, params, state, x1, x2, f1, f2, precompute
             if (symmetric and engine.shared and precompute[1])
             else engine.row_features(params, state, x1)
         )
-    n1, n2, t1, t2, nb1, nb2 = _grid(tile, x1, x2, f1, f2)
-
-    def row_features(i):
-        return _tile_rows(engine, "row_features", t1, params, state, x1, f1, i)
-
-    def col_features(j):
-        return _tile_rows(engine, "col_features", t2, params, state, x2, f2, j)
-
-    def block(fa, fb):
-        return engine.block(params, state, fa, fb)
-
-    if nb1 == 1 and nb2 == 1:  # one tile: no loop to compile
-        fa = row_features(0)
-        if symmetric:
-            return _symmetrize_diagonal(block(fa, fa if engine.shared else col_features(0)))
-        return block(fa, col_features(0))
-
-    shape = jax.eval_shape(lambda: block(row_features(0), col_features(0)))
-    out = jnp.zeros((n1, n2, *shape.shape[2:]), shape.dtype)
-
-    def put(out, value, i, j):
-        return _put(out, value, i * t1, j * t2)
-
-    if not symmetric:
-
-        def row(i, out):
-            fa = row_features(i)
-            return lax.fori_loop(
-                0, nb2, lambda j, out: put(out, block(fa, col_features(j)), i, j), out
-            )
-
-        return lax.fori_loop(0, nb1, row, out)
-
-    def upper_row(i, out):
-        fa = row_features(i)
-        fb = fa if (engine.shared and (f1 is None) == (f2 is None)) else col_features(i)
-        out = put(out, _symmetrize_diagonal(block(fa, fb)), i, i)
-
-        def off_diagonal(j, out):
-            b = block(fa, col_features(j))
-            return put(put(out, b, i, j), _swap_pair(b), j, i)
-
-        return lax.fori_loop(i + 1, nb2, off_diagonal, out)
-
-    return lax.fori_loop(0, nb1, upper_row, out)
-
-
-# The same schedule driven from Python, one compiled call per tile, for tiles that run the model.
+    one_tile = _grid(tile, x1, x2, f1, f2)[4:] == (1, 1)  # no loop to compile
+    loop = _python_loop if one_tile else lax.fori_loop
+    return _schedule(loop, engine, tile, symmetric, params, state, x1, x2, f1, f2)
 
 
 @functools.partial(jax.jit, static_argnames=("engine", "size"))
@@ -186,44 +185,21 @@ def _row_tile_features(engine, size, params, state, x, f, i):
     return _tile_rows(engine, "row_features", size, params, state, x, f, i)
 
 
-@functools.partial(jax.jit, static_argnames=("engine", "shape", "t2"))
-def _empty_output(engine, shape, t2, params, state, fa, x2, f2):
-    fb = _tile_rows(engine, "col_features", t2, params, state, x2, f2, 0)
-    block = jax.eval_shape(engine.block, params, state, fa, fb)
-    return jnp.zeros((*shape, *block.shape[2:]), block.dtype)
-
-
-@functools.partial(jax.jit, static_argnames=("engine", "mode", "t2"), donate_argnames=("out",))
-def _tile_step(engine, mode, t2, out, params, state, fa, x2, f2, i, j):
-    """Tile (i, j) written into `out` in place: 'rect'; 'diagonal' made exactly symmetric;
-    'mirror' with its transpose at (j, i)."""
-    t1 = jax.tree_util.tree_leaves(fa)[0].shape[0]
-    if mode == "diagonal" and engine.shared:
-        fb = fa
-    else:
-        fb = _tile_rows(engine, "col_features", t2, params, state, x2, f2, j)
-    block = engine.block(params, state, fa, fb)
-    if mode == "diagonal":
-        return _put(out, _symmetrize_diagonal(block), i * t1, i * t1)
-    out = _put(out, block, i * t1, j * t2)
-    if mode == "mirror":
-        out = _put(out, _swap_pair(block), j * t2, i * t1)
-    return out
+@functools.partial(jax.jit, static_argnames=("engine", "tile"))
+def _empty_output(engine, tile, params, state, x1, x2, f1, f2):
+    """Zeros shaped like Θ on the padded rows (shapes only: nothing is evaluated)."""
+    n1, n2, t1, t2, _, _ = _grid(tile, x1, x2, f1, f2)
+    block = jax.eval_shape(
+        lambda: engine.block(
+            params,
+            state,
+            _tile_rows(engine, "row_features", t1, params, state, x1, f1, 0),
+            _tile_rows(engine, "col_features", t2, params, state, x2, f2, 0),
+        )
+    )
+    return jnp.zeros((n1, n2, *block.shape[2:]), block.dtype)
 
 
 def eager_tile_loop(engine, tile, symmetric, params, state, x1, x2, f1, f2):
     """`tile_loop`'s result with the loop in Python (concrete inputs): one call per tile."""
-    n1, n2, t1, t2, nb1, nb2 = _grid(tile, x1, x2, f1, f2)
-    out = None
-    for i in range(nb1):
-        fa = _row_tile_features(engine, t1, params, state, x1, f1, i)
-        if out is None:
-            out = _empty_output(engine, (n1, n2), t2, params, state, fa, x2, f2)
-        if symmetric:
-            out = _tile_step(engine, "diagonal", t2, out, params, state, fa, x2, f2, i, i)
-            columns, mode = range(i + 1, nb2), "mirror"
-        else:
-            columns, mode = range(nb2), "rect"
-        for j in columns:
-            out = _tile_step(engine, mode, t2, out, params, state, fa, x2, f2, i, j)
-    return out
+    return _schedule(_python_loop, engine, tile, symmetric, params, state, x1, x2, f1, f2)

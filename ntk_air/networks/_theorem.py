@@ -338,17 +338,15 @@ def network_check(
         ntk_init_rel_dist_to_inf=float(
             np.linalg.norm(np.asarray(H0) - H_inf_np) / np.linalg.norm(H_inf_np)
         ),
-        linearization_gap_plain=float(gap_lin[0].max()),
-        linearization_gap_self_distill=float(gap_lin[1].max()),
-        kernel_limit_gap_plain=float(gap_inf[0].max()),
-        kernel_limit_gap_self_distill=float(gap_inf[1].max()),
+        **{
+            f"{name}_{rule}{suffix}": float(gap[i, steps_in].max())
+            for name, gap in (("linearization_gap", gap_lin), ("kernel_limit_gap", gap_inf))
+            for i, rule in enumerate(("plain", "self_distill"))
+            for suffix, steps_in in (("", slice(None)), ("_early", early))
+        },
         linearized_self_distill_final_dist=float(lin.dist_train[1, -1]),
         arora_max_rel_error=float(arora_err.max()),
         early_horizon_step=k_early,
-        linearization_gap_plain_early=float(gap_lin[0, early].max()),
-        linearization_gap_self_distill_early=float(gap_lin[1, early].max()),
-        kernel_limit_gap_plain_early=float(gap_inf[0, early].max()),
-        kernel_limit_gap_self_distill_early=float(gap_inf[1, early].max()),
         arora_max_rel_error_early=float(arora_err[early].max()),
         steps=rec,
         steps_all=np.arange(steps + 1),
