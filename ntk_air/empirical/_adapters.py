@@ -18,8 +18,6 @@ import jax.numpy as jnp
 
 from .._checks import as_float_tree
 
-__all__ = ["Model", "as_model", "cast_state"]
-
 
 def _nnx():
     """flax.nnx if the user has imported it (an nnx module cannot exist otherwise)."""

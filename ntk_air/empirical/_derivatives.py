@@ -20,14 +20,6 @@ from jax import lax
 
 from ._adapters import Model
 
-__all__ = [
-    "BatchJacobianEngine",
-    "JacobianEngine",
-    "NtvpEngine",
-    "per_example_fn",
-    "reduce_output_blocks",
-]
-
 
 def per_example_fn(model: Model):
     """f(params, state, x_i) → (k,): the model on a batch of one, output flattened."""

@@ -15,8 +15,6 @@ from ._ntk_fn import EmpiricalNTKFn, Implementation, OutputReduction, empirical_
 from ._plan import EntkPlan
 from ._structured import two_layer_weight
 
-__all__ = ["EmpiricalKernelFn", "empirical_kernel_fn", "structured_mlp_ntk_fn", "two_layer_ntk"]
-
 
 def structured_mlp_ntk_fn(
     mlp: MLP,

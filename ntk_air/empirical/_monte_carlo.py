@@ -19,8 +19,6 @@ from .._checks import as_float_array, check_int
 from ..kernels._kernel_fn import Kernel
 from ._ntk_fn import empirical_ntk_fn
 
-__all__ = ["MonteCarloKernelFn", "monte_carlo_kernel_fn"]
-
 
 def _params_of(init_out):
     """stax's (output_shape, params) pair, or the params themselves."""

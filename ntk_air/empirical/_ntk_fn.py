@@ -29,13 +29,6 @@ from ._plan import EntkPlan, MemoryBudgetError
 from ._structured import MLPEngine, TwoLayerEngine, two_layer_weight
 from ._tiles import all_concrete, eager_tile_loop, stored_features, tile_loop
 
-__all__ = [
-    "IMPLEMENTATIONS",
-    "OUTPUT_REDUCTIONS",
-    "EmpiricalNTKFn",
-    "empirical_ntk_fn",
-]
-
 IMPLEMENTATIONS = ("jacobian", "ntvp", "structured", "auto")
 """Empirical-NTK implementations: Jacobian contraction, NTK-vector products, structured
 (closed-form Gram products for ntk_air's MLP and two-layer network), or 'auto' (chosen by cost)."""

@@ -27,14 +27,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = [
-    "EntkPlan",
-    "MemoryBudgetError",
-    "ModelProbe",
-    "default_memory_budget",
-    "probe_model",
-]
-
 MATMUL_HALF_TILE = 64  # φ(t) = t / (t + 64): rows at which a tile product runs at half speed
 FLOPS_PER_BYTE = 10.0  # β: a nominal machine balance
 LOOP_FEATURE_PENALTY = 4.0  # features computed inside the compiled tile loop

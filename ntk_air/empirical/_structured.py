@@ -21,8 +21,6 @@ import numpy as np
 
 from ..networks._models import MLP, MLP_ACTIVATIONS
 
-__all__ = ["MLPEngine", "TwoLayerEngine", "mlp_layers", "two_layer_weight"]
-
 
 def mlp_layers(spec: MLPEngine, params) -> list[tuple[jax.Array, jax.Array]]:
     """[(kernel (d_in, d_out), bias (d_out,))] for Dense_0 … Dense_L, checked against `spec`."""

@@ -17,8 +17,6 @@ from jax import lax
 from .._checks import is_concrete
 from .._tiling import pad_rows
 
-__all__ = ["all_concrete", "eager_tile_loop", "stored_features", "tile_loop"]
-
 
 def _rows(tree, start, size):
     return jax.tree_util.tree_map(lambda a: lax.dynamic_slice_in_dim(a, start, size, 0), tree)

@@ -17,8 +17,6 @@ import numpy as np
 from .._checks import check_int
 from ..spectral._problem import LinearProblem, linear_problem
 
-__all__ = ["epoch_filter", "epoch_problem", "epoch_gradient_time"]
-
 
 def epoch_gradient_time(lr: float, n: int, batch_size: int, momentum: float = 0.0) -> float:
     """Gradient-flow time of one epoch of SGD: T = lr/(1 − momentum) · ⌊n/B⌋/n.

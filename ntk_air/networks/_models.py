@@ -19,23 +19,6 @@ import numpy as np
 
 from .._checks import check_int
 
-__all__ = [
-    "network",
-    "Network",
-    "ARCHS",
-    "PARAMETERIZATIONS",
-    "two_layer_network",
-    "mlp_network",
-    "TwoLayerReLU",
-    "two_layer_apply_fn",
-    "NTKDense",
-    "NTKConv",
-    "MLP",
-    "mlp_params_from_stax",
-    "MLP_ACTIVATIONS",
-    "ConvNet",
-]
-
 MLP_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,  # derivative 1{z > 0} (0 at z = 0)
     "erf": jax.scipy.special.erf,

@@ -30,23 +30,6 @@ from ..spectral._problem import linear_problem
 from ._models import network
 from ._training import train
 
-__all__ = [
-    "KernelLimitCheck",
-    "WidthCheck",
-    "TheoremCheck",
-    "kernel_limit",
-    "network_check",
-    "check_theorem",
-    "claims",
-    "arora_residual",
-    "DEFAULT_WIDTHS",
-    "DEFAULT_STEPS",
-    "DEFAULT_SEED",
-    "EARLY_HORIZON",
-    "TUNING_SEED",
-    "HARDER_CASE",
-]
-
 DEFAULT_WIDTHS = (256, 1024, 4096)
 """Network widths of the default check."""
 DEFAULT_STEPS = 20_000  # docs/science/theorem.md#measured: plain GD ends near ‖e‖, R3 near ŷ

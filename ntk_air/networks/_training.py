@@ -34,21 +34,6 @@ from ..distillation._targets import (
 from ..dynamics._record import Record, Snapshot, scan_blocks
 from ..spectral._problem import network_problem
 
-__all__ = [
-    "LOSSES",
-    "OPTIMIZERS",
-    "optimizer",
-    "FullBatch",
-    "Epochs",
-    "TrainRun",
-    "EpochRun",
-    "train",
-    "train_epochs",
-    "rule_view",
-    "batch_loss",
-    "tree_distance",
-]
-
 
 class TrainRun(NamedTuple):
     """Metrics of finite-width training runs (leading (g,) axis for several rules; a pytree)."""
