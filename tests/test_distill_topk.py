@@ -124,7 +124,7 @@ def both():
     prev = _set_x64(True)
     ds = _dataset()
     fn = kernels.two_layer_relu_kernel_fn()
-    cfg = studies.DistillConfig(steps=400, rounds=6)
+    cfg = studies.DistillConfig(steps=800, rounds=6)
     dense = studies.distill(ds, fn, cfg, budget=Budget(solver="dense"))
     top = studies.distill(ds, fn, cfg, budget=Budget(solver="topk", rank=30))
     yield ds, dense, top
