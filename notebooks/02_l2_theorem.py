@@ -108,8 +108,9 @@ else:
     WIDTHS = [256, 1024, 4096, 16384]
     FLIP_RATES = [0.05, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45]
     RADII = [0.1, 0.25, 0.4, 0.6, 0.8, 1.0, 1.2]
-if SIZE == "ci":
-    NET_STEPS, WIDTHS = 400, [64, 256, 1024]
+if SIZE == "ci":  # two widths and two points per sweep still draw every trend
+    NET_STEPS, WIDTHS = 400, [64, 256]
+    FLIP_RATES, RADII = [0.1, 0.4], [0.25, 1.0]
 RECORD_EVERY = 10
 
 # %% [markdown]

@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,27 +120,23 @@ def _compare(tmp, tag_a, tag_b, tol=1e-12):
         assert np.max(np.abs(a - b)) / scale < limit, (name, np.max(np.abs(a - b)) / scale)
 
 
-def test_eight_host_devices_equal_one(tmp_path):
-    script = COMPUTE + textwrap.dedent(
-        f"""
-        assert jax.device_count() == 8, jax.devices()
-        compute(operators.device_mesh(), {str(tmp_path)!r}, "eight")
-        compute(operators.device_mesh(jax.devices()[:1]), {str(tmp_path)!r}, "one")
-        """
-    )
-    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
-    _finish(_run(script, flags, tmp_path))
-    _compare(tmp_path, "eight", "one")
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_processes_equal_one(tmp_path):
+def test_eight_host_devices_and_two_processes_equal_one(tmp_path):
+    """8 forced host devices in one process, and two jax.distributed processes of one device
+    each, give the single-device results: one reference ("one", a mesh of one device) serves
+    both comparisons, so the three processes run side by side."""
+    eight = COMPUTE + textwrap.dedent(
+        f"""
+        assert jax.device_count() == 8, jax.devices()
+        compute(operators.device_mesh(), {str(tmp_path)!r}, "eight")
+        compute(operators.device_mesh(jax.devices()[:1]), {str(tmp_path)!r}, "one")
+        """
+    )
     port = _free_port()
     worker = COMPUTE + textwrap.dedent(
         """
@@ -153,11 +148,12 @@ def test_two_processes_equal_one(tmp_path):
         jax.distributed.shutdown()
         """
     ).replace("PORT", str(port)).replace("OUT", repr(str(tmp_path)))
-    single = COMPUTE + f"\ncompute(operators.device_mesh(), {str(tmp_path)!r}, 'single')\n"
-    procs = [_run(worker, {"NTK_AIR_PID": str(i)}, tmp_path) for i in (0, 1)]
-    ref = _run(single, {}, tmp_path)
-    for p in (*procs, ref):
+    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    procs = [_run(eight, flags, tmp_path)]
+    procs += [_run(worker, {"NTK_AIR_PID": str(i)}, tmp_path) for i in (0, 1)]
+    for p in procs:
         _finish(p)
-    _compare(tmp_path, "proc0", "single")
-    _compare(tmp_path, "proc1", "single")
+    _compare(tmp_path, "eight", "one")
+    _compare(tmp_path, "proc0", "one")
+    _compare(tmp_path, "proc1", "one")
     _compare(tmp_path, "proc0", "proc1", tol=1e-300)  # every process got the same answer

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -44,26 +42,22 @@ def _run_module():
 
 
 @pytest.mark.slow  # one fresh process, ~45 s of CPU on 2 cores
-def test_fast_subset_of_neural_tangents_own_tests(tmp_path):
+def test_fast_subset_of_neural_tangents_own_tests(tmp_path, capsys):
     """NT's own tests through the layer: testMaxLearningRate0 (SciPy's removed
     `eigvalsh(eigvals=)`) and testNTKMeanCovPrediction0 (`predict.gradient_descent_mse` built on
     a kernel traced by `vmap`: the eval_context adaptation) pass; the masking test on the gated
     structured-derivatives path fails with exactly that category; nothing fails unexplained."""
     run = _run_module()
     out = tmp_path / "results.json"
-    r = subprocess.run(
-        [sys.executable, str(RUN), "--fast", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
-    if r.returncode == 2:
-        pytest.skip(f"neural-tangents' source distribution is unavailable: {r.stderr.strip()}")
-    assert out.exists(), r.stderr[-3000:]
+    # run.py's main in this process (its pytest on NT's tests still runs in a fresh one).
+    code = run.main(["--fast", "--out", str(out), "--timeout", "600"])
+    err = capsys.readouterr().err
+    if code == 2:
+        pytest.skip(f"neural-tangents' source distribution is unavailable: {err.strip()}")
+    assert out.exists(), err[-3000:]
     summary = json.loads(out.read_text())
     unexplained = [f for f in summary["failures"] if f["category"] == "unexplained"]
-    assert r.returncode == 0 and not unexplained, json.dumps(unexplained, indent=1)[:3000]
+    assert code == 0 and not unexplained, json.dumps(unexplained, indent=1)[:3000]
     assert summary["total"] == len(run.FAST_TESTS), summary["counts"]
     failed = {f["id"]: f["category"] for f in summary["failures"]}
     assert failed == run.FAST_EXPECTED_FAILURES, failed
