@@ -403,3 +403,11 @@ def test_log_spaced_steps():
 def test_a_decomposition_of_the_wrong_type_is_a_type_error_naming_eig():
     with pytest.raises(TypeError, match="eig must be a spectral.Eigensystem"):
         gd_predictor("not an eig", np.ones(4))
+
+
+def test_predictors_take_their_documented_keywords(prob):
+    """gd_predictor's function takes `steps=`, flow_predictor's `times=` (public call forms)."""
+    gd, flow = gd_predictor(prob.eig, prob.y), flow_predictor(prob.eig, prob.y)
+    steps = np.array([0, 3, 30])
+    np.testing.assert_array_equal(gd(steps=steps).train, gd(steps).train)
+    np.testing.assert_array_equal(flow(times=steps * 1.0).train, flow(steps * 1.0).train)

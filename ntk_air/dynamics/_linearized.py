@@ -308,7 +308,12 @@ def gd_predictor(
     """
     problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
     eta = jnp.asarray(resolve_step_size(problem.eig, eta, force=force), problem.dtype)
-    return _predictor(problem, lambda lam, tol, steps: _gd_factors(lam, eta, tol, steps), eta)
+    predict = _predictor(problem, lambda lam, tol, steps: _gd_factors(lam, eta, tol, steps), eta)
+
+    def predict_steps(steps=None) -> Trajectory:
+        return predict(steps)
+
+    return predict_steps
 
 
 def _predictor(problem: LinearProblem, factors_fn, eta=None):
