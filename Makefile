@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 REPORT ?= ntk_air_report
-PYTEST_ARGS ?= -n 2 -q
+# A test whose xdist worker crashes (an intermittent segfault inside XLA's CPU compiler, seen in 1
+# of 4 full runs) runs once more in a fresh worker; failures of assertions are never rerun, and a
+# test that crashes twice fails (docs/reliability.md#test-suite).
+PYTEST_ARGS ?= -n 2 -q --reruns 1 --only-rerun 'crashed while running'
 
 .PHONY: run test lint notebooks docs nt-reference nt-upstream clean
 
