@@ -20,18 +20,17 @@ from ..spectral._eigen import Eigensystem
 from ..spectral._problem import LinearProblem, check_labels
 from ._linearized import (
     Trajectory,
+    _as_problem,
     _flow_factors,
     _gd_factors_checked,
     _predict_at,
     _trajectory,
     _user_trajectory,
-    as_problem,
     fitted_fractions,
     log_spaced_steps,
 )
 
-NOISE_FIT_TARGET = 0.99
-"""Fraction of the fittable noise `noise_fit_horizon` waits for."""
+_NOISE_FIT_TARGET = 0.99
 MAX_STEP_CAP = 1e12
 
 
@@ -132,7 +131,7 @@ def u_curve(
     """
     if steps is None:
         raise ValueError("steps are required: the GD steps at which to measure the curve")
-    problem = as_problem(
+    problem = _as_problem(
         eig,
         y,
         y_clean=y_clean,
@@ -210,7 +209,7 @@ def distill_from_early_stopped_teacher(
     """
     if teacher_steps is None:
         raise ValueError("teacher_steps are required: where the teacher is stopped")
-    problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
+    problem = _as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
     eta, steps_arr, scalar, factors = _gd_factors_checked(
         problem.eig, teacher_steps, eta, force, "teacher_steps"
     )
@@ -231,7 +230,7 @@ def distill_from_early_stopped_teacher(
 
 
 def noise_fit_horizon(
-    eig: Eigensystem, y_clean, y_noisy, *, eta, force: bool = False, target=NOISE_FIT_TARGET
+    eig: Eigensystem, y_clean, y_noisy, *, eta, force: bool = False, target=_NOISE_FIT_TARGET
 ) -> float:
     """A step horizon that shows the whole U-curve: 10^⌈log10(2k)⌉ ≤ 1e12, k the first step with
     F_e(k) ≥ target·F_e(∞) (F_y without noise); where a mode has |1 − ηλ| ≥ 1, the step by which

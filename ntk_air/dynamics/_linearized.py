@@ -245,7 +245,7 @@ def _trajectory(times, factors, V, y, r0, kv, f0_test):
     return Trajectory(times=times, train=train, test=test, residual_modes=residual_modes)
 
 
-def as_problem(eig_or_problem, y=None, **problem_kwargs) -> LinearProblem:
+def _as_problem(eig_or_problem, y=None, **problem_kwargs) -> LinearProblem:
     """A `LinearProblem` given one, or built by `problem.linear_problem(eig, y, **kwargs)`."""
     if isinstance(eig_or_problem, LinearProblem):
         given = [k for k, v in (("y", y), *problem_kwargs.items()) if v is not None]
@@ -306,7 +306,7 @@ def gd_predictor(
 
     Reference: Lee et al. arXiv 1902.06720 (linearized networks); Arora et al. arXiv 1901.08584.
     """
-    problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
+    problem = _as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
     eta = jnp.asarray(resolve_step_size(problem.eig, eta, force=force), problem.dtype)
     predict = _predictor(problem, lambda lam, tol, steps: _gd_factors(lam, eta, tol, steps), eta)
 
@@ -355,7 +355,7 @@ def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
 
     Reference: Jacot et al. arXiv 1806.07572; Lee et al. arXiv 1902.06720.
     """
-    problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
+    problem = _as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
     return _predictor(problem, _flow_factors)
 
 

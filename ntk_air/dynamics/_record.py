@@ -61,7 +61,7 @@ class Record:
     def steps(self, steps: int) -> np.ndarray:
         """The recorded steps for a run of `steps` steps."""
         if self.at is None:
-            return record_steps(steps, self.every)
+            return _record_steps(steps, self.every)
         check_int("steps", steps, minimum=0)
         if self.at[-1] > steps:
             raise ValueError(
@@ -71,7 +71,7 @@ class Record:
         return np.asarray(self.at, dtype=np.int64)
 
 
-def record_steps(steps: int, every: int) -> np.ndarray:
+def _record_steps(steps: int, every: int) -> np.ndarray:
     """k = 0, every, 2·every, … ≤ steps, and `steps` itself: (r,) int64."""
     check_int("steps", steps, minimum=0)
     check_int("record every", every, minimum=1)

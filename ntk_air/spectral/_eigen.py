@@ -143,11 +143,6 @@ def to_eigenbasis(eig: Eigensystem, z):
     return eig.eigenvectors.T @ z
 
 
-def from_eigenbasis(eig: Eigensystem, coeffs):
-    """V c: inverse of `to_eigenbasis`."""
-    return eig.eigenvectors @ coeffs
-
-
 def apply_spectral_filter(eig: Eigensystem, g, z):
     """g(H) z = V diag(g) Vᵀ z for filter values g = g(λ).
 
@@ -165,7 +160,7 @@ def apply_spectral_filter(eig: Eigensystem, g, z):
     return jnp.einsum("ij,...j,jc->...ic", eig.eigenvectors, g, coeffs)
 
 
-def squared_coefficients(eig: Eigensystem, z) -> jax.Array:
+def _squared_coefficients(eig: Eigensystem, z) -> jax.Array:
     """‖v_iᵀ z‖², shape (n,): label columns of an (n, C) z summed (unnormalized energies)."""
     c = to_eigenbasis(eig, z)
     return c**2 if c.ndim == 1 else jnp.sum(c**2, axis=1)
@@ -173,4 +168,4 @@ def squared_coefficients(eig: Eigensystem, z) -> jax.Array:
 
 def energy_per_mode_unchecked(eig: Eigensystem, z) -> jax.Array:
     """p_i(z) = ‖v_iᵀ z‖² / ‖z‖² without input checks (for use inside jit; NaN for z = 0)."""
-    return squared_coefficients(eig, z) / jnp.sum(z**2)
+    return _squared_coefficients(eig, z) / jnp.sum(z**2)

@@ -63,17 +63,6 @@ def check_task(task, labels=None, name: str = "y_clean") -> str:
     return task
 
 
-def mean_squared_error(u, target):
-    """‖u − target‖²_F / (number of entries): the mean over examples and output columns.
-
-    Example:
-      >>> float(mean_squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 0.0])))
-      5.0
-    """
-    u, target = jnp.asarray(u), jnp.asarray(target)
-    return jnp.mean((u - target) ** 2)
-
-
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class LinearProblem:
@@ -116,18 +105,18 @@ class LinearProblem:
 
     def to_user(self, a):
         """An internal (..., C) array in the user's label shape ((...,) for ±1 vectors)."""
-        return from_columns(a, self.binary)
+        return _from_columns(a, self.binary)
 
 
-def as_columns(a, binary: bool):
-    """(n,) → (n, 1) for ±1 labels; (n, C) unchanged (None passes through)."""
+def _as_columns(a, binary: bool):
+    """(n,) → (n, 1) for ±1 labels; (n, C) and None unchanged."""
     if a is None:
         return None
     return a[..., None] if binary else a
 
 
-def from_columns(a, binary: bool):
-    """Inverse of `as_columns` (None passes through)."""
+def _from_columns(a, binary: bool):
+    """Inverse of `_as_columns` (None passes through)."""
     if a is None:
         return None
     return a[..., 0] if binary else a
@@ -274,12 +263,12 @@ def linear_problem(
                 check_class_labels(yt, "y_test_clean")
     return LinearProblem(
         eig=eig,
-        y=as_columns(y, binary),
-        y_clean=as_columns(y_clean, binary),
-        u0=as_columns(u0, binary),
+        y=_as_columns(y, binary),
+        y_clean=_as_columns(y_clean, binary),
+        u0=_as_columns(u0, binary),
         kv_test=kv_test,
-        f0_test=as_columns(f0, binary),
-        y_test_clean=as_columns(yt, binary),
+        f0_test=_as_columns(f0, binary),
+        y_test_clean=_as_columns(yt, binary),
         kernel=kernel,
         binary=binary,
         task=task,
@@ -313,7 +302,7 @@ class NetworkProblem:
 
     def to_user(self, a):
         """An internal (..., C) array in the user's label shape ((...,) for ±1 vectors)."""
-        return from_columns(a, self.binary)
+        return _from_columns(a, self.binary)
 
 
 def network_problem(x, y, y_clean, *, x_test=None, y_test_clean=None, dtype=None) -> NetworkProblem:
@@ -360,9 +349,9 @@ def network_problem(x, y, y_clean, *, x_test=None, y_test_clean=None, dtype=None
         )
     return NetworkProblem(
         x=x,
-        y=as_columns(y, binary),
-        y_clean=as_columns(y_clean, binary),
+        y=_as_columns(y, binary),
+        y_clean=_as_columns(y_clean, binary),
         x_test=x_test,
-        y_test_clean=as_columns(yt, binary),
+        y_test_clean=_as_columns(yt, binary),
         binary=binary,
     )

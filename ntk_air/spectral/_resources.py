@@ -15,8 +15,7 @@ import numpy as np
 
 from .._checks import check_int
 
-SOLVERS = ("dense", "topk")
-"""The spectral paths: dense eigendecomposition or matrix-free top-k."""
+_SOLVERS = ("dense", "topk")
 
 # benchmarks/results/scale.json: 2-core CPU, float64, H∞ (d = 20); other kernels cost more.
 DEFAULT_RATES = {
@@ -189,8 +188,7 @@ def format_bytes(b: float) -> str:
     return f"{b:.1f} TB"
 
 
-DEFAULT_RANK = 100
-"""Eigenpairs of the top-k path when no rank is given (capped at n)."""
+_DEFAULT_RANK = 100  # eigenpairs of the top-k path when no rank is given (capped at n)
 DEFAULT_TIME_LIMIT = 3600.0
 """Seconds: loops estimated longer are refused unless forced."""
 _REQUESTS = ("auto", "dense", "topk")
@@ -204,7 +202,7 @@ class Budget(NamedTuple):
     """What a study may use, and how its spectral solver is chosen (plain values)."""
 
     solver: str = "auto"  # "auto" (dense when it fits the memory budget), "dense" or "topk"
-    rank: int | None = None  # eigenpairs k of the top-k path (None: min(DEFAULT_RANK, n))
+    rank: int | None = None  # eigenpairs k of the top-k path (None: min(_DEFAULT_RANK, n))
     memory_bytes: int | None = None  # the memory budget (None: `available_memory()`)
     seconds: float = DEFAULT_TIME_LIMIT  # loops estimated longer are refused unless `force`
     force: bool = False  # run such loops anyway (memory is never forced)
@@ -269,13 +267,8 @@ def _budget_bytes(budget: Budget) -> int:
     return int(b)
 
 
-def max_dense_n(budget_bytes: int, dtype="float64", *, n_test: int = 0) -> int:
-    """The largest n whose dense path (`estimate_dense`) fits `budget_bytes` (0 if none).
-
-    Example:
-      >>> max_dense_n(23 * 10**9)        # float64, 7n² numbers: about 20 000
-      20265
-    """
+def _max_dense_n(budget_bytes: int, dtype="float64", *, n_test: int = 0) -> int:
+    """The largest n whose dense path (`estimate_dense`) fits `budget_bytes` (0 if none)."""
     size = _itemsize(dtype)
     a, b, c = 7.0 * size, float(size) * (6 + n_test), float(size) - float(budget_bytes)
     if c >= 0:
@@ -286,13 +279,8 @@ def max_dense_n(budget_bytes: int, dtype="float64", *, n_test: int = 0) -> int:
     return n
 
 
-def max_topk_rank(n: int, budget_bytes: int, dtype="float64", **topk_options) -> int:
-    """The largest k ≤ n whose top-k path (`estimate_topk`) fits `budget_bytes` (0 if none).
-
-    Example:
-      >>> max_topk_rank(100_000, 4 * 10**9) >= 100
-      True
-    """
+def _max_topk_rank(n: int, budget_bytes: int, dtype="float64", **topk_options) -> int:
+    """The largest k ≤ n whose top-k path (`estimate_topk`) fits `budget_bytes` (0 if none)."""
     lo, hi = 0, n
     while lo < hi:  # the estimate grows with k
         mid = (lo + hi + 1) // 2
@@ -312,7 +300,7 @@ def plan_solver(
     n_labels: int = 1,
     d: int = 0,
     tile: int = 1024,
-    solvers=SOLVERS,
+    solvers=_SOLVERS,
     what: str = "the study",
     rates=None,
 ) -> SolverChoice:
@@ -350,7 +338,7 @@ def plan_solver(
         )
     if budget.rank is not None:
         check_int("rank", budget.rank, minimum=1, maximum=n)
-    k = min(DEFAULT_RANK, n) if budget.rank is None else int(budget.rank)
+    k = min(_DEFAULT_RANK, n) if budget.rank is None else int(budget.rank)
     size_budget = _budget_bytes(budget)
     topk_opts = dict(tile=tile, n_labels=n_labels, d=d, rates=rates)
     est = {
@@ -383,14 +371,14 @@ def plan_solver(
     # Refuse, with what would fit.
     options = []
     if "topk" in solvers:
-        k_max = max_topk_rank(n, size_budget, dtype, **topk_opts)
+        k_max = _max_topk_rank(n, size_budget, dtype, **topk_opts)
         if k_max >= 1:
             k_fit = min(k, k_max)
             options.append(
                 f"--solver topk --rank {k_fit} "
                 f"({_gb(estimate_topk(n, k_fit, dtype, **topk_opts).memory_bytes)})"
             )
-    n_max = max_dense_n(size_budget, dtype, n_test=n_test)
+    n_max = _max_dense_n(size_budget, dtype, n_test=n_test)
     if n_max >= 1 and "dense" in solvers:
         options.append(f"--n-train {n_max} (dense)")
     avail = available_memory()
