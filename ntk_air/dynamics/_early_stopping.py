@@ -112,11 +112,7 @@ def u_curve(
       y: (n[, C]) noisy training labels.
       y_clean: same shape, ground truth ŷ.
       steps: (T,) whole numbers ≥ 0, in the order to report (the best is searched among them).
-      eta: as in `dynamics.gd_predictor`.
-      u0: as in `dynamics.gd_predictor`.
-      k_test_train: as in `dynamics.gd_predictor`.
-      f0_test: as in `dynamics.gd_predictor`.
-      force: as in `dynamics.gd_predictor`.
+      eta: as in `dynamics.gd_predictor`, and so are u0, k_test_train, f0_test and force.
       y_test_clean: (n_test[, C]) clean test labels; needed with k_test_train.
 
     Returns:
@@ -190,11 +186,8 @@ def distill_from_early_stopped_teacher(
       eig: decomposition of H (n × n), or a `LinearProblem`.
       y: (n[, C]) labels the teacher is trained on.
       teacher_steps: (T,) or scalar whole numbers ≥ 0: where the teacher is stopped.
-      eta: as in `dynamics.gd_predictor` (shared by both).
-      u0: as in `dynamics.gd_predictor` (shared by both).
-      k_test_train: as in `dynamics.gd_predictor` (shared by both).
-      f0_test: as in `dynamics.gd_predictor` (shared by both).
-      force: as in `dynamics.gd_predictor` (shared by both).
+      eta: as in `dynamics.gd_predictor`, and so are u0, k_test_train, f0_test and force (shared
+        by teacher and student).
 
     Returns:
       Distillation(teacher, student), Trajectory each; the student's `times` are inf and its

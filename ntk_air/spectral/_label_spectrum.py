@@ -232,8 +232,7 @@ def air_spectra(
       eig: decomposition of H (n × n).
       y_clean: (n,) or (n, C) ground-truth labels ŷ.
       y_noisy: same shape, observed labels y.
-      fractions: see `label_spectrum`.
-      null_energy_factor: see `label_spectrum`.
+      fractions: see `label_spectrum`, and so is null_energy_factor.
 
     Returns:
       AIRSpectra(clean, noise, noisy), each a LabelSpectrum; noise energies are NaN if y = ŷ.

@@ -1,12 +1,8 @@
-"""The kernel as an operator: K·V tile by tile, never holding K (core layer).
+"""The kernel as an operator: K·V tile by tile in one compiled program, never holding K.
 
-A `KernelOperator` maps an (n2, b) block V to K(x1, x2)·V (n1, b), each (t × t) tile of K
-evaluated once per product inside one compiled program: memory O(t² + (n1 + n2)·b), never n1·n2.
-Tiles come from a `kernels.PairwiseKernelFn`, from the empirical NTK (K V = J₁ (J₂ᵀ V), one vjp
-and one jvp per tile) or from a matrix. Over a `jax.sharding.Mesh` a symmetric operator shares
-the upper-triangle tile pairs (each off-diagonal tile serves K_ij V_j and K_ijᵀ V_i), a
-rectangular one the rows; rows are padded by repeating the last one. With several processes each
-passes the same x and V and receives the same K·V.
+Memory O(t² + (n1 + n2)·b) for (t × t) tiles. Over a mesh a symmetric operator shares the
+upper-triangle tile pairs (each off-diagonal tile serves K_ij V_j and K_ijᵀ V_i), a rectangular
+one the rows; with several processes each passes the same x and V and receives the same K·V.
 
 Reference: KeOps (Charlier et al., arXiv 2004.11127) for matrix-free kernel reductions; Adlam et
 al., arXiv 2303.14186 for neural-tangents kernels at millions of examples.
@@ -498,17 +494,10 @@ def empirical_kernel_operator(
         return out if parts == 1 else lax.all_gather(out, _AXIS, tiled=True)
 
     n1, n2 = x1.shape[0], x2.shape[0]
+    specs, out_rows = (P(), P(_AXIS), P(_AXIS)), parts * r_tiles * r_rows
+    args = (params, xr, xc)
     apply = _tiled_apply(
-        body,
-        (params, xr, xc),
-        (P(), P(_AXIS), P(_AXIS)),
-        mesh,
-        parts * c_tiles,
-        c_rows,
-        P(_AXIS),
-        parts * r_tiles * r_rows,
-        n1,
-        "highest",
+        body, args, specs, mesh, parts * c_tiles, c_rows, P(_AXIS), out_rows, n1, "highest"
     )
     return KernelOperator(
         apply=apply,

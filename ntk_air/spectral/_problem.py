@@ -1,13 +1,5 @@
-"""The linearized training problem, validated once: `LinearProblem`, and its labels' checks.
-
-One pytree holds what the closed-form dynamics, the U-curve and self-distillation need for
-
-    u(k+1) = u(k) − ηH(u(k) − ỹ(k)),   f_{k+1}(x) = f_k(x) − η K(x, X)(u(k) − ỹ(k)):
-
-the `Eigensystem` of H, labels y and ŷ as (n, C) columns (`binary`: the user gave (n,) vectors),
-u(0), f_0 and K(X_test, X)·V. The task is "classification" (±1 or one-hot ground truth) or
-"regression" (any real targets). `linear_problem` is the only place these checks live.
-"""
+"""The training problem, validated once: `LinearProblem` (the kernel limit), `NetworkProblem`
+(a finite network), and the checks of their labels."""
 
 from __future__ import annotations
 
@@ -66,7 +58,9 @@ def check_task(task, labels=None, name: str = "y_clean") -> str:
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class LinearProblem:
-    """A linearized training problem (see the module docstring). Build with `linear_problem`."""
+    """What u(k+1) = u(k) − ηH(u(k) − ỹ(k)), f_{k+1}(x) = f_k(x) − ηK(x, X)(u(k) − ỹ(k)) needs
+    (a pytree; labels as (n, C) columns, `binary`: the user gave (n,) vectors). Build with
+    `linear_problem`."""
 
     eig: Eigensystem  # H = V diag(λ) Vᵀ, (m,) and (n, m): m = n, or a reduction of H (m < n)
     y: jax.Array  # (n, C) given (possibly noisy) labels

@@ -1,10 +1,5 @@
-"""Memory and time estimates for the dense and the top-k (matrix-free) spectral paths (core).
-
-`plan_solver` picks the dense path when it fits the memory budget, else the matrix-free top-k
-path, and refuses (ResourceError) before anything is allocated when the chosen path cannot fit.
-The formulas count the arrays each path holds at its peak (`estimate_dense`, `estimate_topk`);
-the rates are measured on the 2-core CPU (benchmarks/scale.py): override them elsewhere.
-"""
+"""Memory and time estimates of the dense and the top-k spectral paths, and the choice between
+them (`plan_solver`), refused (ResourceError) before anything is allocated when nothing fits."""
 
 from __future__ import annotations
 
@@ -110,7 +105,7 @@ def estimate_topk(
     d: int = 0,
     rates=None,
 ) -> Estimate:
-    """Memory and time of the matrix-free top-k path (`topk.topk_eigensystem` on an operator).
+    """Memory and time of the matrix-free top-k path (`topk_eigensystem` on an operator).
 
     memory ≈ itemsize · [4n·M + 6n·b + 3n·k + 2n·C·s + n·d + devices · (2n·(b + C) + 8t²)],
     M = max_basis, b = block size, C = label columns, s = label steps, t = tile;
@@ -118,8 +113,7 @@ def estimate_topk(
 
     Args:
       n: points. k: eigenpairs. dtype: float32/float64. tile: rows per kernel tile.
-      block_size: as in `topk_eigensystem` (default the same).
-      max_basis: as in `topk_eigensystem` (default the same).
+      block_size: as in `topk_eigensystem` (default the same), and so is max_basis.
       n_labels: label columns C carried in the passes; label_steps: their Krylov steps s.
       n_devices: devices sharing the tiles. passes: expected passes (default DEFAULT_PASSES).
       symmetric: the tile-pair schedule (each off-diagonal tile used twice).
@@ -133,7 +127,7 @@ def estimate_topk(
       >>> e = estimate_topk(100_000, 100); format_bytes(e.memory_bytes)
       '3.0 GB'
     """
-    from ._topk import default_block_size  # the solver's own default, one place
+    from ._topk import _default_max_basis, default_block_size  # the solver's own defaults
 
     n = check_int("n", n, minimum=1)
     k = check_int("k", k, minimum=1, maximum=n)
@@ -142,7 +136,7 @@ def estimate_topk(
     n_labels = check_int("n_labels", n_labels, minimum=0)
     label_steps = check_int("label_steps", label_steps, minimum=0)
     b = default_block_size(k, n) if block_size is None else check_int("block_size", block_size)
-    m = min(n, max(k + 3 * b, 4 * b)) if max_basis is None else check_int("max_basis", max_basis)
+    m = _default_max_basis(k, b, n) if max_basis is None else check_int("max_basis", max_basis)
     passes = DEFAULT_PASSES if passes is None else check_int("passes", passes, minimum=1)
     size = _itemsize(dtype)
     r = _rates(rates)
@@ -185,7 +179,6 @@ def format_bytes(b: float) -> str:
         if abs(b) < 1000 or unit == "TB":
             return f"{b:.1f} {unit}" if unit != "B" else f"{int(b)} B"
         b /= 1000.0
-    return f"{b:.1f} TB"
 
 
 _DEFAULT_RANK = 100  # eigenpairs of the top-k path when no rank is given (capped at n)
