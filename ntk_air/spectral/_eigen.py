@@ -78,14 +78,7 @@ def _eigh_descending(K, clamp_factor):
 
 
 def require_symmetric(K, name: str) -> None:
-    """Raise unless ‖K − Kᵀ‖_max ≤ 100·eps·‖K‖_max (concrete square arrays; skipped in a trace).
-
-    Example:
-      >>> require_symmetric(np.array([[1.0, 0.5], [0.0, 1.0]]), "k_train_train")
-      Traceback (most recent call last):
-      ...
-      ValueError: k_train_train must be symmetric; max |K - K^T| = 0.5 (max |K| = 1)
-    """
+    """Raise unless ‖K − Kᵀ‖_max ≤ 100·eps·‖K‖_max (concrete square arrays; skipped in a trace)."""
     if not is_concrete(K):
         return
     Kn = np.asarray(K)
