@@ -1,11 +1,5 @@
-"""Early stopping in the kernel limit: the U-curve, its optimum, and distillation = early stopping.
-
-With noisy labels y = ŷ + e, ‖u(k) − ŷ‖ falls while the top modes are fitted, then climbs towards
-‖e‖ (docs/science/air.md); a student trained to convergence on an early-stopped teacher equals it
-(docs/science/distillation.md#early-stopped-teacher).
-
-Reference: Dong et al. arXiv 1910.01255; Li, Soltanolkotabi, Oymak arXiv 1903.11680.
-"""
+"""Early stopping in the kernel limit: the U-curve ‖u(k) − ŷ‖ (docs/science/air.md), its optimum,
+and distillation = early stopping (docs/science/distillation.md#early-stopped-teacher)."""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ from ._resources import (
     format_bytes,
     plan_solver,
 )
-from ._topk import METHODS, LabelKrylov, TopKEigensystem, default_block_size, topk_eigensystem
+from ._topk import LabelKrylov, TopKEigensystem, default_block_size, topk_eigensystem
 
 __all__ = [
     "AIRSpectra",
@@ -73,7 +73,6 @@ __all__ = [
     "LabelSpectrum",
     "LinearProblem",
     "LoopEstimate",
-    "METHODS",
     "NegativeEigenvalueWarning",
     "NetworkProblem",
     "ResourceError",

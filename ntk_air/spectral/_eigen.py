@@ -1,8 +1,5 @@
-"""The spectral core: decompose a kernel once, apply any function g of its eigenvalues.
-
-Every closed form of the toolkit is V g(Λ) Vᵀ z. An `Eigensystem` holds m ≤ n columns: dense
-(`eigensystem`, m = n) or top-k (`ritz_reduction`: the top k eigenpairs, then Ritz pairs on the
-labels' Krylov space, and a `SpectrumRest`); every science function runs on either.
+"""The spectral core: decompose a kernel once, apply any function g of its eigenvalues: every
+closed form of the toolkit is V g(Λ) Vᵀ z, on a dense or a top-k (`ritz_reduction`) `Eigensystem`.
 """
 
 from __future__ import annotations

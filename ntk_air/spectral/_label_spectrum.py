@@ -1,7 +1,5 @@
-"""AIR, measured: how the energy of a label vector spreads over the NTK's eigenmodes.
+"""AIR, measured: the energy of labels over the NTK's eigenmodes (docs/science/air.md#label-energy).
 
-Every quantity is a function of the coefficients c_i = v_iᵀz and the eigenvalues of one
-`Eigensystem`, for clean labels, noise and noisy labels alike (docs/science/air.md#label-energy).
 Targets (n, C) are summed over columns: ‖c_i‖² = Σ_c (v_iᵀz_c)², ‖Z‖ the Frobenius norm.
 """
 

@@ -166,13 +166,9 @@ def _pairs_times_v(tile_fn, pi, pj, w, xt, vt, dtype):
 def _pair_schedule(n_tiles: int, parts: int):
     """Upper-triangle tile pairs split into `parts` equal shares (padded with weight-0 pairs)."""
     i, j = np.triu_indices(n_tiles)
-    count = -(-i.size // parts) * parts
-    w = np.zeros(count)
-    w[: i.size] = 1.0
-    pad = count - i.size
-    i = np.concatenate([i, np.zeros(pad, int)]).astype(np.int32)
-    j = np.concatenate([j, np.zeros(pad, int)]).astype(np.int32)
-    return i, j, w
+    pad = -i.size % parts
+    w = np.concatenate([np.ones(i.size), np.zeros(pad)])
+    return np.pad(i, (0, pad)).astype(np.int32), np.pad(j, (0, pad)).astype(np.int32), w
 
 
 def _as_tiles(x, n_tiles, rows):

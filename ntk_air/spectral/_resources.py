@@ -388,6 +388,13 @@ def plan_solver(
     raise ResourceError(msg)
 
 
+_DEFAULT_REMEDY = (
+    "Use fewer steps, or --force to run it anyway",
+    " (--force does not lift a memory limit). Use fewer steps, a larger recording period or "
+    "smaller sizes",
+)
+
+
 def check_loop(
     estimate: LoopEstimate,
     budget: Budget | None = None,
@@ -414,24 +421,18 @@ def check_loop(
     """
     budget = Budget() if budget is None else budget
     size_budget = _budget_bytes(budget)
+    time_fix, memory_fix = (remedy[0], f". {remedy[1]}") if remedy else _DEFAULT_REMEDY
     if estimate.seconds > budget.seconds and not budget.force:
         raise ResourceError(
             f"{estimate.what} is estimated to take ~{_seconds(estimate.seconds)} (> the "
             f"{_seconds(budget.seconds)} limit) and to need "
-            f"{_gb(estimate.memory_bytes)}; nothing was run. "
-            + (remedy[0] if remedy else "Use fewer steps, or --force to run it anyway")
+            f"{_gb(estimate.memory_bytes)}; nothing was run. {time_fix}"
         )
     if estimate.memory_bytes > size_budget:
         raise ResourceError(
             f"{estimate.what} would need {_gb(estimate.memory_bytes)} > memory "
             f"budget {_gb(size_budget)} (~{_seconds(estimate.seconds)}); nothing was "
-            "allocated"
-            + (
-                f". {remedy[1]}"
-                if remedy
-                else " (--force does not lift a memory limit). Use fewer steps, a larger "
-                "recording period or smaller sizes"
-            )
+            f"allocated{memory_fix}"
         )
     return estimate
 

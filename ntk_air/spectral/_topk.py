@@ -20,8 +20,7 @@ from .._checks import check_int
 from .._tiling import matmul_precision
 from ._operators import KernelOperator, with_float64_products
 
-METHODS = ("block-krylov", "subspace")
-"""The eigensolver methods of `topk_eigensystem`."""
+_METHODS = ("block-krylov", "subspace")
 
 
 class LabelKrylov(NamedTuple):
@@ -144,8 +143,8 @@ def _check_args(op, k, block_size, max_basis, tol, max_products, method):
         raise ValueError(f"the top-k spectrum needs a square operator, got shape {op.shape}")
     n = n1
     k = check_int("k", k, minimum=1, maximum=n)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     b = default_block_size(k, n) if block_size is None else block_size
     b = check_int("block_size", b, minimum=1, maximum=n)
     if method == "subspace" and b < k:
