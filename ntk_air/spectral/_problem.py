@@ -212,11 +212,10 @@ def linear_problem(
         kv_test = _test_matrix(kv_test, "kv_test", dtype, m, f"(n_test, {m})")
     y = check_labels(y, "y", n, dtype)
     binary = y.ndim == 1
-    if y_clean is not None:
-        y_clean = check_labels(y_clean, "y_clean", n, dtype, shape=y.shape)
     # The ground truth decides the task; without it the labels do (not checked when the caller
     # says "classification": noisy labels may be real-valued, e.g. under Gaussian noise).
     if y_clean is not None:
+        y_clean = check_labels(y_clean, "y_clean", n, dtype, shape=y.shape)
         task = check_task(task, y_clean)
     else:
         task = infer_task(y) if task is None else check_task(task)
