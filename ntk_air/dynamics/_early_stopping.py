@@ -247,7 +247,7 @@ def noise_fit_horizon(
         k = np.log(1e6) / np.log(growth) if growth > 1.0 else 1e3
     else:
         grid = log_spaced_steps(MAX_STEP_CAP, 482)
-        steps = np.concatenate([grid, [np.inf]])
+        steps = np.append(grid, np.inf)
         ff = fitted_fractions(eig, y_clean, y_noisy, steps, eta=eta, force=force)
         f = np.asarray(ff.noise)
         if not np.isfinite(f).all():  # no noise: the noisy labels' own fitting sets the horizon

@@ -118,8 +118,7 @@ def _check_times(times, dtype, *, integer: bool, name: str):
             i = int(np.argmax(a < 0))
             raise ValueError(f"{name} must be non-negative, got {a[i]} at index {i}")
         if integer:
-            fin = np.isfinite(a)
-            bad = fin & (a != np.round(a))
+            bad = np.isfinite(a) & (a != np.round(a))
             if bad.any():
                 i = int(np.argmax(bad))
                 raise ValueError(

@@ -236,13 +236,7 @@ def topk_eigensystem(
 
 def _solve(op, n, k, b, max_basis, tol, max_products, method, seed, check=True):
     dtype = op.dtype
-    passes = {"products": 0, "columns": 0}
-
-    def multiply(block):
-        passes["products"] += 1
-        passes["columns"] += block.shape[1]
-        return op.apply(block)
-
+    products = columns = 0
     if n <= k + b:  # the whole space fits in one block: K = K·I, then a dense eigh
         method, b, max_basis = "block-krylov", n, n
     width = b if method == "subspace" else max_basis
@@ -256,9 +250,10 @@ def _solve(op, n, k, b, max_basis, tol, max_products, method, seed, check=True):
         z = _orthonormal(q, jnp.asarray(np.random.default_rng(seed).standard_normal((n, b)), dtype))
     theta = x = residual = None
     converged = False
-    while passes["products"] < max_products:
-        wz = multiply(z)
-        if passes["products"] == 1 and check:
+    while products < max_products:
+        wz = op.apply(z)
+        products, columns = products + 1, columns + z.shape[1]
+        if products == 1 and check:
             _check_symmetric(z, wz, op.tile_eps)
         if method == "subspace":
             q, w, t, m = z, wz, 0.5 * (z.T @ wz + wz.T @ z), b
@@ -292,8 +287,8 @@ def _solve(op, n, k, b, max_basis, tol, max_products, method, seed, check=True):
         eigenvectors=x,
         residual_norms=residual,
         next_eigenvalue=next_eig,
-        block_products=jnp.asarray(passes["products"]),
-        columns_multiplied=jnp.asarray(passes["columns"]),
+        block_products=jnp.asarray(products),
+        columns_multiplied=jnp.asarray(columns),
         converged=jnp.asarray(converged),
         tol=jnp.asarray(tol, dtype),
         upcast=jnp.asarray(False),
