@@ -361,7 +361,6 @@ def plan_solver(
             )
     elif fits(budget.solver):
         return choice(budget.solver, f"--solver {budget.solver}: fits the budget {gb}")
-    # Refuse, with what would fit.
     options = []
     if "topk" in solvers:
         k_max = _max_topk_rank(n, size_budget, dtype, **topk_opts)
