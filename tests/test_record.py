@@ -12,7 +12,7 @@ from conftest import unit_rows
 from ntk_air import distillation as targets
 from ntk_air import networks as models
 from ntk_air import networks as training
-from ntk_air.dynamics import Record, record_steps, scan_blocks
+from ntk_air.dynamics import Record, scan_blocks
 
 
 @pytest.mark.parametrize("steps, every", [(0, 1), (7, 1), (10, 5), (12, 5), (3, 10)])
@@ -31,7 +31,7 @@ def test_scan_blocks_equals_a_plain_loop(steps, every):
     for k in range(steps + 1):
         expected[k] = s
         s = 0.5 * s + 1.0
-    rec = record_steps(steps, every)
+    rec = Record(every=every).steps(steps)
     np.testing.assert_allclose(np.asarray(obs["s"]), [expected[k] for k in rec], rtol=1e-6)
     assert float(state) == pytest.approx(expected[steps], rel=1e-6)
     assert rec[0] == 0 and rec[-1] == steps and len(set(rec)) == len(rec)

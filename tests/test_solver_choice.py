@@ -18,6 +18,7 @@ from ntk_air import cli, data, studies
 from ntk_air import spectral as resources
 from ntk_air.kernels import two_layer_relu
 from ntk_air.spectral import Budget, LoopEstimate, ResourceError
+from ntk_air.spectral._resources import _max_dense_n
 
 
 class _Ran(Exception):
@@ -151,7 +152,7 @@ def test_long_loops_refused_with_the_estimate_unless_forced(
 
 def test_plan_solver_options_and_check_loop():
     # the largest dense n is exact at the budget boundary
-    n = resources.max_dense_n(10**9)
+    n = _max_dense_n(10**9)
     assert resources.estimate_dense(n).memory_bytes <= 10**9
     assert resources.estimate_dense(n + 1).memory_bytes > 10**9
     with pytest.raises(ResourceError, match="--solver topk is not available for distill"):

@@ -3,7 +3,6 @@ the U-curve, and what a run records.
 """
 
 from ._early_stopping import (
-    NOISE_FIT_TARGET,
     Distillation,
     UCurve,
     distill_from_early_stopped_teacher,
@@ -14,7 +13,6 @@ from ._linearized import (
     FittedFractions,
     ModeFactors,
     Trajectory,
-    as_problem,
     check_step_size,
     fitted_fractions,
     flow_half_lives,
@@ -26,18 +24,16 @@ from ._linearized import (
     log_spaced_steps,
     resolve_step_size,
 )
-from ._record import Record, Snapshot, record_steps, scan_blocks
+from ._record import Record, Snapshot, scan_blocks
 
 __all__ = [
     "Distillation",
     "FittedFractions",
     "ModeFactors",
-    "NOISE_FIT_TARGET",
     "Record",
     "Snapshot",
     "Trajectory",
     "UCurve",
-    "as_problem",
     "check_step_size",
     "distill_from_early_stopped_teacher",
     "fitted_fractions",
@@ -49,7 +45,6 @@ __all__ = [
     "gd_predictor",
     "log_spaced_steps",
     "noise_fit_horizon",
-    "record_steps",
     "resolve_step_size",
     "scan_blocks",
     "u_curve",

@@ -1,11 +1,5 @@
-"""Early stopping in the kernel limit: the U-curve, its optimum, and distillation = early stopping.
-
-With noisy labels y = ŷ + e, ‖u(k) − ŷ‖ falls while the top modes are fitted, then climbs towards
-‖e‖ (docs/science/air.md); a student trained to convergence on an early-stopped teacher equals it
-(docs/science/distillation.md#early-stopped-teacher).
-
-Reference: Dong et al. arXiv 1910.01255; Li, Soltanolkotabi, Oymak arXiv 1903.11680.
-"""
+"""Early stopping in the kernel limit: the U-curve ‖u(k) − ŷ‖ (docs/science/air.md), its optimum,
+and distillation = early stopping (docs/science/distillation.md#early-stopped-teacher)."""
 
 from __future__ import annotations
 
@@ -20,18 +14,17 @@ from ..spectral._eigen import Eigensystem
 from ..spectral._problem import LinearProblem, check_labels
 from ._linearized import (
     Trajectory,
+    _as_problem,
     _flow_factors,
     _gd_factors_checked,
     _predict_at,
     _trajectory,
     _user_trajectory,
-    as_problem,
     fitted_fractions,
     log_spaced_steps,
 )
 
-NOISE_FIT_TARGET = 0.99
-"""Fraction of the fittable noise `noise_fit_horizon` waits for."""
+_NOISE_FIT_TARGET = 0.99
 MAX_STEP_CAP = 1e12
 
 
@@ -113,11 +106,7 @@ def u_curve(
       y: (n[, C]) noisy training labels.
       y_clean: same shape, ground truth ŷ.
       steps: (T,) whole numbers ≥ 0, in the order to report (the best is searched among them).
-      eta: as in `dynamics.gd_predictor`.
-      u0: as in `dynamics.gd_predictor`.
-      k_test_train: as in `dynamics.gd_predictor`.
-      f0_test: as in `dynamics.gd_predictor`.
-      force: as in `dynamics.gd_predictor`.
+      eta: as in `dynamics.gd_predictor`, and so are u0, k_test_train, f0_test and force.
       y_test_clean: (n_test[, C]) clean test labels; needed with k_test_train.
 
     Returns:
@@ -132,7 +121,7 @@ def u_curve(
     """
     if steps is None:
         raise ValueError("steps are required: the GD steps at which to measure the curve")
-    problem = as_problem(
+    problem = _as_problem(
         eig,
         y,
         y_clean=y_clean,
@@ -191,11 +180,8 @@ def distill_from_early_stopped_teacher(
       eig: decomposition of H (n × n), or a `LinearProblem`.
       y: (n[, C]) labels the teacher is trained on.
       teacher_steps: (T,) or scalar whole numbers ≥ 0: where the teacher is stopped.
-      eta: as in `dynamics.gd_predictor` (shared by both).
-      u0: as in `dynamics.gd_predictor` (shared by both).
-      k_test_train: as in `dynamics.gd_predictor` (shared by both).
-      f0_test: as in `dynamics.gd_predictor` (shared by both).
-      force: as in `dynamics.gd_predictor` (shared by both).
+      eta: as in `dynamics.gd_predictor`, and so are u0, k_test_train, f0_test and force (shared
+        by teacher and student).
 
     Returns:
       Distillation(teacher, student), Trajectory each; the student's `times` are inf and its
@@ -210,7 +196,7 @@ def distill_from_early_stopped_teacher(
     """
     if teacher_steps is None:
         raise ValueError("teacher_steps are required: where the teacher is stopped")
-    problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
+    problem = _as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
     eta, steps_arr, scalar, factors = _gd_factors_checked(
         problem.eig, teacher_steps, eta, force, "teacher_steps"
     )
@@ -231,7 +217,7 @@ def distill_from_early_stopped_teacher(
 
 
 def noise_fit_horizon(
-    eig: Eigensystem, y_clean, y_noisy, *, eta, force: bool = False, target=NOISE_FIT_TARGET
+    eig: Eigensystem, y_clean, y_noisy, *, eta, force: bool = False, target=_NOISE_FIT_TARGET
 ) -> float:
     """A step horizon that shows the whole U-curve: 10^⌈log10(2k)⌉ ≤ 1e12, k the first step with
     F_e(k) ≥ target·F_e(∞) (F_y without noise); where a mode has |1 − ηλ| ≥ 1, the step by which
@@ -261,7 +247,7 @@ def noise_fit_horizon(
         k = np.log(1e6) / np.log(growth) if growth > 1.0 else 1e3
     else:
         grid = log_spaced_steps(MAX_STEP_CAP, 482)
-        steps = np.concatenate([grid, [np.inf]])
+        steps = np.append(grid, np.inf)
         ff = fitted_fractions(eig, y_clean, y_noisy, steps, eta=eta, force=force)
         f = np.asarray(ff.noise)
         if not np.isfinite(f).all():  # no noise: the noisy labels' own fitting sets the horizon

@@ -5,9 +5,8 @@ Linearized full-batch gradient descent on ½‖u − y‖² with step η, H = V 
   u(k) − y = (I − ηH)^k (u(0) − y),             f_k(x) − f_0(x) = K(x, X) V c(k),
   c(k) = φ_k(Λ) Vᵀ(y − u(0)),                   φ_k(λ) = (1 − (1 − ηλ)^k) / λ   (= ηk at λ = 0),
 
-and gradient flow replaces (1 − ηλ)^k by e^{−λt}, φ by (1 − e^{−λt})/λ: per time O(n) new
-factors and one product with V and with K(x_test, X) V, no solve. Powers are computed stably as
-±exp(k log|1 − ηλ|) and −expm1(k log|1 − ηλ|) (a negative base needs whole steps k).
+and gradient flow replaces (1 − ηλ)^k by e^{−λt}, φ by (1 − e^{−λt})/λ. Powers are computed
+stably as ±exp(k log|1 − ηλ|) and −expm1(k log|1 − ηλ|) (a negative base needs whole steps k).
 """
 
 from __future__ import annotations
@@ -53,8 +52,7 @@ class FittedFractions(NamedTuple):
 
 
 def _finite_or_limit(finite, factors, lam, tol, converges):
-    """The factors where the time is finite, else the limit k, t = ∞: converging modes fitted,
-    the null space |λ| ≤ tol (`clamp_tol`) untouched (pseudo-inverse), others NaN."""
+    """The factors, or at k, t = ∞ the limit: converging modes fitted, |λ| ≤ tol kept, else NaN."""
     null = jnp.abs(lam) <= tol
     nan = jnp.full_like(lam, jnp.nan)
     residual = jnp.where(converges, 0.0, jnp.where(null, 1.0, nan))
@@ -120,8 +118,7 @@ def _check_times(times, dtype, *, integer: bool, name: str):
             i = int(np.argmax(a < 0))
             raise ValueError(f"{name} must be non-negative, got {a[i]} at index {i}")
         if integer:
-            fin = np.isfinite(a)
-            bad = fin & (a != np.round(a))
+            bad = np.isfinite(a) & (a != np.round(a))
             if bad.any():
                 i = int(np.argmax(bad))
                 raise ValueError(
@@ -245,7 +242,7 @@ def _trajectory(times, factors, V, y, r0, kv, f0_test):
     return Trajectory(times=times, train=train, test=test, residual_modes=residual_modes)
 
 
-def as_problem(eig_or_problem, y=None, **problem_kwargs) -> LinearProblem:
+def _as_problem(eig_or_problem, y=None, **problem_kwargs) -> LinearProblem:
     """A `LinearProblem` given one, or built by `problem.linear_problem(eig, y, **kwargs)`."""
     if isinstance(eig_or_problem, LinearProblem):
         given = [k for k, v in (("y", y), *problem_kwargs.items()) if v is not None]
@@ -306,14 +303,10 @@ def gd_predictor(
 
     Reference: Lee et al. arXiv 1902.06720 (linearized networks); Arora et al. arXiv 1901.08584.
     """
-    problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
+    problem = _as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
     eta = jnp.asarray(resolve_step_size(problem.eig, eta, force=force), problem.dtype)
     predict = _predictor(problem, lambda lam, tol, steps: _gd_factors(lam, eta, tol, steps), eta)
-
-    def predict_steps(steps=None) -> Trajectory:
-        return predict(steps)
-
-    return predict_steps
+    return lambda steps=None: predict(steps)  # the documented keyword is `steps`
 
 
 def _predictor(problem: LinearProblem, factors_fn, eta=None):
@@ -341,9 +334,7 @@ def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
     Args:
       eig: decomposition of H (n × n), or a `LinearProblem`.
       y: (n,) or (n, C) targets.
-      u0: as in `gd_predictor`.
-      k_test_train: as in `gd_predictor`.
-      f0_test: as in `gd_predictor`.
+      u0: as in `gd_predictor`, and so are k_test_train and f0_test.
 
     Returns:
       predict(times=None) -> Trajectory: times (T,) ≥ 0 (inf allowed), a scalar, or None = ∞.
@@ -355,7 +346,7 @@ def flow_predictor(eig, y=None, *, u0=None, k_test_train=None, f0_test=None):
 
     Reference: Jacot et al. arXiv 1806.07572; Lee et al. arXiv 1902.06720.
     """
-    problem = as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
+    problem = _as_problem(eig, y, u0=u0, k_test_train=k_test_train, f0_test=f0_test)
     return _predictor(problem, _flow_factors)
 
 

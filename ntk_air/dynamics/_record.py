@@ -59,27 +59,16 @@ class Record:
             object.__setattr__(self, "at", tuple(steps))  # frozen: hashable, a static compile key
 
     def steps(self, steps: int) -> np.ndarray:
-        """The recorded steps for a run of `steps` steps."""
-        if self.at is None:
-            return record_steps(steps, self.every)
+        """The recorded steps for a run of `steps` steps: (r,) int64."""
         check_int("steps", steps, minimum=0)
+        if self.at is None:  # 0, every, 2·every, … ≤ steps, and steps itself
+            return np.unique(np.append(np.arange(0, steps + 1, self.every), steps))
         if self.at[-1] > steps:
             raise ValueError(
                 f"Record(at=) asks for step {self.at[-1]} but the run has {steps} steps; "
                 "record at steps ≤ steps"
             )
         return np.asarray(self.at, dtype=np.int64)
-
-
-def record_steps(steps: int, every: int) -> np.ndarray:
-    """k = 0, every, 2·every, … ≤ steps, and `steps` itself: (r,) int64."""
-    check_int("steps", steps, minimum=0)
-    check_int("record every", every, minimum=1)
-    n_blocks, rem = divmod(steps, every)
-    rec = list(range(0, n_blocks * every + 1, every))
-    if rem:
-        rec.append(steps)
-    return np.asarray(rec, dtype=np.int64)
 
 
 def scan_blocks(advance, observe, state, *, steps: int, every: int, at=None):

@@ -1,8 +1,5 @@
-"""The spectral core: decompose a kernel once, apply any function g of its eigenvalues.
-
-Every closed form of the toolkit is V g(Λ) Vᵀ z. An `Eigensystem` holds m ≤ n columns: dense
-(`eigensystem`, m = n) or top-k (`ritz_reduction`: the top k eigenpairs, then Ritz pairs on the
-labels' Krylov space, and a `SpectrumRest`); every science function runs on either.
+"""The spectral core: decompose a kernel once, apply any function g of its eigenvalues: every
+closed form of the toolkit is V g(Λ) Vᵀ z, on a dense or a top-k (`ritz_reduction`) `Eigensystem`.
 """
 
 from __future__ import annotations
@@ -78,14 +75,7 @@ def _eigh_descending(K, clamp_factor):
 
 
 def require_symmetric(K, name: str) -> None:
-    """Raise unless ‖K − Kᵀ‖_max ≤ 100·eps·‖K‖_max (concrete square arrays; skipped in a trace).
-
-    Example:
-      >>> require_symmetric(np.array([[1.0, 0.5], [0.0, 1.0]]), "k_train_train")
-      Traceback (most recent call last):
-      ...
-      ValueError: k_train_train must be symmetric; max |K - K^T| = 0.5 (max |K| = 1)
-    """
+    """Raise unless ‖K − Kᵀ‖_max ≤ 100·eps·‖K‖_max (concrete square arrays; skipped in a trace)."""
     if not is_concrete(K):
         return
     Kn = np.asarray(K)
@@ -143,11 +133,6 @@ def to_eigenbasis(eig: Eigensystem, z):
     return eig.eigenvectors.T @ z
 
 
-def from_eigenbasis(eig: Eigensystem, coeffs):
-    """V c: inverse of `to_eigenbasis`."""
-    return eig.eigenvectors @ coeffs
-
-
 def apply_spectral_filter(eig: Eigensystem, g, z):
     """g(H) z = V diag(g) Vᵀ z for filter values g = g(λ).
 
@@ -165,7 +150,7 @@ def apply_spectral_filter(eig: Eigensystem, g, z):
     return jnp.einsum("ij,...j,jc->...ic", eig.eigenvectors, g, coeffs)
 
 
-def squared_coefficients(eig: Eigensystem, z) -> jax.Array:
+def _squared_coefficients(eig: Eigensystem, z) -> jax.Array:
     """‖v_iᵀ z‖², shape (n,): label columns of an (n, C) z summed (unnormalized energies)."""
     c = to_eigenbasis(eig, z)
     return c**2 if c.ndim == 1 else jnp.sum(c**2, axis=1)
@@ -173,4 +158,4 @@ def squared_coefficients(eig: Eigensystem, z) -> jax.Array:
 
 def energy_per_mode_unchecked(eig: Eigensystem, z) -> jax.Array:
     """p_i(z) = ‖v_iᵀ z‖² / ‖z‖² without input checks (for use inside jit; NaN for z = 0)."""
-    return squared_coefficients(eig, z) / jnp.sum(z**2)
+    return _squared_coefficients(eig, z) / jnp.sum(z**2)

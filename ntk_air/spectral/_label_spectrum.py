@@ -1,7 +1,5 @@
-"""AIR, measured: how the energy of a label vector spreads over the NTK's eigenmodes.
+"""AIR, measured: the energy of labels over the NTK's eigenmodes (docs/science/air.md#label-energy).
 
-Every quantity is a function of the coefficients c_i = v_iᵀz and the eigenvalues of one
-`Eigensystem`, for clean labels, noise and noisy labels alike (docs/science/air.md#label-energy).
 Targets (n, C) are summed over columns: ‖c_i‖² = Σ_c (v_iᵀz_c)², ‖Z‖ the Frobenius norm.
 """
 
@@ -14,11 +12,10 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import is_concrete
-from ._eigen import Eigensystem, energy_per_mode_unchecked, squared_coefficients
+from ._eigen import Eigensystem, _squared_coefficients, energy_per_mode_unchecked
 from ._problem import check_labels
 
-ENERGY_FRACTIONS = (0.5, 0.9, 0.99)
-"""Default energy fractions of `modes_holding` (50, 90 and 99 %)."""
+_ENERGY_FRACTIONS = (0.5, 0.9, 0.99)
 
 
 class LabelSpectrum(NamedTuple):
@@ -59,7 +56,7 @@ def _modes_holding(cumulative, fractions, *, top_k: bool = False):
 
 
 def _alignment(eig, z):
-    c2 = squared_coefficients(eig, z)
+    c2 = _squared_coefficients(eig, z)
     lam = eig.eigenvalues
     zz = z[:, None] if z.ndim == 1 else z
     gram = zz.T @ zz  # ‖zzᵀ‖_F = ‖zᵀz‖_F
@@ -67,7 +64,7 @@ def _alignment(eig, z):
 
 
 def _complexity(eig, z, null_energy_factor):
-    c2 = squared_coefficients(eig, z)
+    c2 = _squared_coefficients(eig, z)
     lam = eig.eigenvalues
     n = lam.shape[0]
     eps = jnp.finfo(lam.dtype).eps
@@ -147,7 +144,7 @@ def energy_per_mode(eig: Eigensystem, z) -> jax.Array:
     return jax.jit(energy_per_mode_unchecked)(eig, z)
 
 
-def modes_holding(energy, fractions=ENERGY_FRACTIONS) -> jax.Array:
+def modes_holding(energy, fractions=_ENERGY_FRACTIONS) -> jax.Array:
     """Number of top modes holding each fraction of the energy: min{k : C(k) ≥ f − n·eps}.
 
     Args:
@@ -188,45 +185,21 @@ def kernel_target_alignment(eig: Eigensystem, z) -> jax.Array:
     return jax.jit(_alignment)(eig, z)
 
 
-def kernel_complexity(eig: Eigensystem, z, *, null_energy_factor: float = 100.0) -> jax.Array:
-    """Data-dependent complexity zᵀ H⁻¹ z = Σ_i ‖v_iᵀ z‖² / λ_i (tr(Zᵀ H⁻¹ Z) for matrices).
-
-    Modes with λ_i ≤ eig.clamp_tol are the numerical null space: inf when z puts more than
-    `null_energy_factor`·n·eps of its energy there, else they are dropped (pseudo-inverse).
-
-    Args:
-      eig: decomposition of H.
-      z: (n,) or (n, C) labels.
-      null_energy_factor: rounding allowance, in units of n·eps of the energy.
-
-    Returns:
-      () complexity, or inf when H is singular along z.
-
-    Example:
-      >>> bool(kernel_complexity(eig, y_clean) < kernel_complexity(eig, y))   # noise is costly
-      True
-
-    Reference: Arora, Du, Hu, Li, Wang, arXiv 1901.08584, Thm 5.1.
-    """
-    z = _check_labels(eig, z, "z")
-    return jax.jit(_complexity, static_argnames="null_energy_factor")(
-        eig, z, null_energy_factor=float(null_energy_factor)
-    )
-
-
 def label_spectrum(
-    eig: Eigensystem, z, *, fractions=ENERGY_FRACTIONS, null_energy_factor: float = 100.0
+    eig: Eigensystem, z, *, fractions=_ENERGY_FRACTIONS, null_energy_factor: float = 100.0
 ) -> LabelSpectrum:
     """All spectral statistics of labels z from one decomposition of H (`LabelSpectrum`).
 
-    p_i = ‖v_iᵀz‖²/‖z‖², C(k) = Σ_{i≤k} p_i, min{k : C(k) ≥ f}, alignment and complexity as in
-    `kernel_target_alignment` and `kernel_complexity`; a zero z has NaN energies, modes_holding 0.
+    p_i = ‖v_iᵀz‖²/‖z‖², C(k) = Σ_{i≤k} p_i, min{k : C(k) ≥ f}, alignment as in
+    `kernel_target_alignment`, complexity zᵀH⁺z = Σ_{λ_i > clamp_tol} ‖v_iᵀz‖²/λ_i (inf when z
+    puts more than null_energy_factor·n·eps of its energy on λ_i ≤ clamp_tol); a zero z has NaN
+    energies, modes_holding 0.
 
     Args:
       eig: decomposition of H (n × n).
       z: (n,) or (n, C) labels.
       fractions: energy fractions in (0, 1) for `modes_holding`.
-      null_energy_factor: see `kernel_complexity`.
+      null_energy_factor: rounding allowance of the complexity, in units of n·eps of the energy.
 
     Returns:
       LabelSpectrum.
@@ -235,7 +208,7 @@ def label_spectrum(
       >>> label_spectrum(eig, y_clean).modes_holding.tolist()   # 4 clusters: 4 modes hold 99 %
       [3, 4, 4]
 
-    Reference: Dong et al. arXiv 1910.01255 (AIR); Arora et al. arXiv 1901.08584.
+    Reference: Dong et al. arXiv 1910.01255 (AIR); Arora et al. arXiv 1901.08584, Thm 5.1.
     """
     z = _check_labels(eig, z, "z")
     return _spectrum(eig, z, _check_fractions(fractions), float(null_energy_factor))
@@ -246,7 +219,7 @@ def air_spectra(
     y_clean,
     y_noisy,
     *,
-    fractions=ENERGY_FRACTIONS,
+    fractions=_ENERGY_FRACTIONS,
     null_energy_factor: float = 100.0,
 ) -> AIRSpectra:
     """Label spectra of clean labels ŷ, noise e = y − ŷ and noisy labels y, at once.
@@ -257,8 +230,7 @@ def air_spectra(
       eig: decomposition of H (n × n).
       y_clean: (n,) or (n, C) ground-truth labels ŷ.
       y_noisy: same shape, observed labels y.
-      fractions: see `label_spectrum`.
-      null_energy_factor: see `label_spectrum`.
+      fractions: see `label_spectrum`, and so is null_energy_factor.
 
     Returns:
       AIRSpectra(clean, noise, noisy), each a LabelSpectrum; noise energies are NaN if y = ŷ.

@@ -1,9 +1,5 @@
-"""The Rayleigh–Ritz reduction: a top-k `Eigensystem` on which every science function runs.
-
-K ≈ V_kΛ_kV_kᵀ (`topk_eigensystem`) is extended by the labels' Krylov space on the deflated
-operator (`deflated_krylov`) and K is reduced to S = span(V_k, G) by Rayleigh–Ritz
-(`ritz_reduction`): exact along the top k modes, the Galerkin approximation on S for the rest
-(docs/science/air.md#top-k).
+"""The Rayleigh–Ritz reduction of K to S = span(V_k, the labels' deflated Krylov space): a top-k
+`Eigensystem`, exact along the top k modes, Galerkin on S for the rest (docs/science/air.md#top-k).
 
 Reference: Saad, "Numerical Methods for Large Eigenvalue Problems" (2011), ch. 4 and 6;
 Golub & Meurant, "Matrices, Moments and Quadrature with Applications" (2010).
@@ -31,12 +27,6 @@ def _labels(top: TopKEigensystem, z, name):
     return z
 
 
-def _orthonormalize_with_products(b, kb):
-    """(B U Σ⁻¹, KB U Σ⁻¹) from BᵀB = UΣ²Uᵀ; rank-deficient directions become zero columns."""
-    t, _ = _gram_whitening(b)
-    return b @ t, kb @ t
-
-
 @jax.jit
 def _deflated_space(v, lam, basis, products):
     """G: orthonormal basis of (I − VVᵀ)L; M = GᵀKG; N = leakᵀleak, leak = (I − GGᵀ)PKG (from
@@ -44,9 +34,10 @@ def _deflated_space(v, lam, basis, products):
     a = v.T @ basis  # (k, r)
     b = basis - v @ a
     kb = products - v @ (lam[:, None] * a)
-    g, kg = _orthonormalize_with_products(b, kb)
-    g, kg = _orthonormalize_with_products(g, kg)  # second pass: orthogonal to rounding
-    pkg = kg - v @ (v.T @ kg)
+    for _ in range(2):  # (B, KB)·UΣ⁻¹ from BᵀB = UΣ²Uᵀ, twice: orthogonal to rounding
+        t, _ = _gram_whitening(b)
+        b, kb = b @ t, kb @ t
+    g, pkg = b, kb - v @ (v.T @ kb)
     m = g.T @ pkg
     m = 0.5 * (m + m.T)
     leak = pkg - g @ m

@@ -1,10 +1,5 @@
-"""Approximate top eigenpairs of a kernel from landmark rows: the Nyström approximation.
-
-K̂ = C W⁻¹ Cᵀ, C = K(X, X_S) (n × m) for m landmark rows S, W = K(X_S, X_S): one n × m block
-and O(n m²) algebra. K − K̂ ⪰ 0, so λ_i(K̂) ≤ λ_i(K); a cheap preconditioner for ridge systems.
-
-Reference: Williams & Seeger, NeurIPS 2000; Frangella, Tropp & Udell, arXiv 2110.02820
-(Nyström preconditioning); Rudi, Carratino & Rosasco, arXiv 1705.10958 (FALKON).
+"""The Nyström approximation K̂ = C W⁻¹ Cᵀ from m landmark rows (C = K(X, X_S), W = K(X_S, X_S)):
+one n × m block; K − K̂ ⪰ 0, a cheap preconditioner for ridge systems (FALKON, arXiv 1705.10958).
 """
 
 from __future__ import annotations

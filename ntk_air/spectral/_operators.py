@@ -1,12 +1,8 @@
-"""The kernel as an operator: K·V tile by tile, never holding K (core layer).
+"""The kernel as an operator: K·V tile by tile in one compiled program, never holding K.
 
-A `KernelOperator` maps an (n2, b) block V to K(x1, x2)·V (n1, b), each (t × t) tile of K
-evaluated once per product inside one compiled program: memory O(t² + (n1 + n2)·b), never n1·n2.
-Tiles come from a `kernels.PairwiseKernelFn`, from the empirical NTK (K V = J₁ (J₂ᵀ V), one vjp
-and one jvp per tile) or from a matrix. Over a `jax.sharding.Mesh` a symmetric operator shares
-the upper-triangle tile pairs (each off-diagonal tile serves K_ij V_j and K_ijᵀ V_i), a
-rectangular one the rows; rows are padded by repeating the last one. With several processes each
-passes the same x and V and receives the same K·V.
+Memory O(t² + (n1 + n2)·b) for (t × t) tiles. Over a mesh a symmetric operator shares the
+upper-triangle tile pairs (each off-diagonal tile serves K_ij V_j and K_ijᵀ V_i), a rectangular
+one the rows; with several processes each passes the same x and V and receives the same K·V.
 
 Reference: KeOps (Charlier et al., arXiv 2004.11127) for matrix-free kernel reductions; Adlam et
 al., arXiv 2303.14186 for neural-tangents kernels at millions of examples.
@@ -31,8 +27,7 @@ from .._tiling import check_tile_size, matmul_precision, pad_rows
 from ..kernels._kernel_fn import Kernel, PairwiseKernelFn
 
 # Measured on the 2-core CPU (benchmarks/scale.py --tile); accelerators want larger tiles.
-DEFAULT_TILE = 1024
-"""Rows per kernel tile when neither the caller nor the kernel function gives one."""
+_DEFAULT_TILE = 1024
 _AXIS = "devices"
 _OUTPUT_REDUCTIONS = ("mean", "sum")
 
@@ -55,12 +50,8 @@ def device_mesh(devices=None) -> Mesh:
     return Mesh(np.array(devices), (_AXIS,))
 
 
-def tile_geometry(n: int, tile: int, parts: int = 1) -> tuple[int, int]:
-    """(tiles, rows per tile) covering n rows in `parts` equal shares with little padding.
-
-    Each share holds `tiles` tiles of `rows` ≤ tile rows, parts·tiles·rows ≥ n, and the padding
-    parts·tiles·rows − n is below parts·tiles (tiles are shrunk rather than padded to `tile`).
-    """
+def _tile_geometry(n: int, tile: int, parts: int = 1) -> tuple[int, int]:
+    """(tiles, rows ≤ tile) per share of n rows in `parts` shares; padding < parts·tiles."""
     per_part = -(-n // parts)
     tiles = max(1, -(-per_part // tile))
     return tiles, max(1, -(-per_part // tiles))
@@ -175,13 +166,9 @@ def _pairs_times_v(tile_fn, pi, pj, w, xt, vt, dtype):
 def _pair_schedule(n_tiles: int, parts: int):
     """Upper-triangle tile pairs split into `parts` equal shares (padded with weight-0 pairs)."""
     i, j = np.triu_indices(n_tiles)
-    count = -(-i.size // parts) * parts
-    w = np.zeros(count)
-    w[: i.size] = 1.0
-    pad = count - i.size
-    i = np.concatenate([i, np.zeros(pad, int)]).astype(np.int32)
-    j = np.concatenate([j, np.zeros(pad, int)]).astype(np.int32)
-    return i, j, w
+    pad = -i.size % parts
+    w = np.concatenate([np.ones(i.size), np.zeros(pad)])
+    return np.pad(i, (0, pad)).astype(np.int32), np.pad(j, (0, pad)).astype(np.int32), w
 
 
 def _as_tiles(x, n_tiles, rows):
@@ -219,7 +206,7 @@ def _tiled_apply(local, args, specs, mesh, v_tiles, v_rows, v_spec, out_rows, n,
 def _symmetric_apply(tile_fn, x, mesh, tile, dtype, precision):
     n = x.shape[0]
     parts = mesh.devices.size
-    n_tiles, rows = tile_geometry(n, tile)
+    n_tiles, rows = _tile_geometry(n, tile)
     xt = _as_tiles(x, n_tiles, rows)
     pi, pj, w = _pair_schedule(n_tiles, parts)
     w = w.astype(dtype)
@@ -238,8 +225,8 @@ def _symmetric_apply(tile_fn, x, mesh, tile, dtype, precision):
 def _rectangular_apply(tile_fn, x1, x2, mesh, tile, dtype, precision):
     n1, n2 = x1.shape[0], x2.shape[0]
     parts = mesh.devices.size
-    r_tiles, r_rows = tile_geometry(n1, tile, parts)
-    c_tiles, c_rows = tile_geometry(n2, tile)
+    r_tiles, r_rows = _tile_geometry(n1, tile, parts)
+    c_tiles, c_rows = _tile_geometry(n2, tile)
     xr = _as_tiles(x1, parts * r_tiles, r_rows)
     xc = _as_tiles(x2, c_tiles, c_rows)
 
@@ -257,7 +244,7 @@ def _resolve_tile(tile_size, fallback: int | None) -> int:
     check_tile_size(tile_size)
     if tile_size is not None:
         return tile_size
-    return DEFAULT_TILE if fallback is None else min(DEFAULT_TILE, fallback)
+    return _DEFAULT_TILE if fallback is None else min(_DEFAULT_TILE, fallback)
 
 
 def kernel_operator(
@@ -281,7 +268,7 @@ def kernel_operator(
       x1: (n1, ...) inputs (the same on every process).
       x2: (n2, ...) inputs, or None for the square kernel K(x1, x1).
       tile_size: rows per tile; default: the kernel function's, else its memory-budget tile,
-        capped at DEFAULT_TILE. Any size works (no divisibility rule).
+        capped at 1024. Any size works (no divisibility rule).
       symmetric: use the tile-pair schedule (each off-diagonal tile serves K_ij and K_ji);
         default True when x2 is None.
       mesh: the devices that share the work (default `device_mesh()`: all of them).
@@ -452,7 +439,7 @@ def empirical_kernel_operator(
       params: the parameter pytree (cast to `dtype`).
       x1: (n1, ...) inputs; x2: (n2, ...) or None for x1.
       output_reduction: 'mean' or 'sum' over the A outputs.
-      tile_size: examples per tile (default DEFAULT_TILE); mesh: devices (default all).
+      tile_size: examples per tile (default 1024); mesh: devices (default all).
       dtype: float32/float64, default follows x1.
 
     Returns:
@@ -492,8 +479,8 @@ def empirical_kernel_operator(
     tile = _resolve_tile(tile_size, None)
     mesh = device_mesh() if mesh is None else mesh
     parts = mesh.devices.size
-    r_tiles, r_rows = tile_geometry(x1.shape[0], tile, parts)
-    c_tiles, c_rows = tile_geometry(x2.shape[0], tile, parts)
+    r_tiles, r_rows = _tile_geometry(x1.shape[0], tile, parts)
+    c_tiles, c_rows = _tile_geometry(x2.shape[0], tile, parts)
     xr = _as_tiles(x1, parts * r_tiles, r_rows)
     xc = _as_tiles(x2, parts * c_tiles, c_rows)
     local = functools.partial(_empirical_local, apply_fn, scale=scale, parts=parts, dtype=dt)
@@ -503,17 +490,10 @@ def empirical_kernel_operator(
         return out if parts == 1 else lax.all_gather(out, _AXIS, tiled=True)
 
     n1, n2 = x1.shape[0], x2.shape[0]
+    specs, out_rows = (P(), P(_AXIS), P(_AXIS)), parts * r_tiles * r_rows
+    args = (params, xr, xc)
     apply = _tiled_apply(
-        body,
-        (params, xr, xc),
-        (P(), P(_AXIS), P(_AXIS)),
-        mesh,
-        parts * c_tiles,
-        c_rows,
-        P(_AXIS),
-        parts * r_tiles * r_rows,
-        n1,
-        "highest",
+        body, args, specs, mesh, parts * c_tiles, c_rows, P(_AXIS), out_rows, n1, "highest"
     )
     return KernelOperator(
         apply=apply,

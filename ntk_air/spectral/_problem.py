@@ -1,13 +1,5 @@
-"""The linearized training problem, validated once: `LinearProblem`, and its labels' checks.
-
-One pytree holds what the closed-form dynamics, the U-curve and self-distillation need for
-
-    u(k+1) = u(k) − ηH(u(k) − ỹ(k)),   f_{k+1}(x) = f_k(x) − η K(x, X)(u(k) − ỹ(k)):
-
-the `Eigensystem` of H, labels y and ŷ as (n, C) columns (`binary`: the user gave (n,) vectors),
-u(0), f_0 and K(X_test, X)·V. The task is "classification" (±1 or one-hot ground truth) or
-"regression" (any real targets). `linear_problem` is the only place these checks live.
-"""
+"""The training problem, validated once: `LinearProblem` (the kernel limit), `NetworkProblem`
+(a finite network), and the checks of their labels."""
 
 from __future__ import annotations
 
@@ -63,21 +55,12 @@ def check_task(task, labels=None, name: str = "y_clean") -> str:
     return task
 
 
-def mean_squared_error(u, target):
-    """‖u − target‖²_F / (number of entries): the mean over examples and output columns.
-
-    Example:
-      >>> float(mean_squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 0.0])))
-      5.0
-    """
-    u, target = jnp.asarray(u), jnp.asarray(target)
-    return jnp.mean((u - target) ** 2)
-
-
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class LinearProblem:
-    """A linearized training problem (see the module docstring). Build with `linear_problem`."""
+    """What u(k+1) = u(k) − ηH(u(k) − ỹ(k)), f_{k+1}(x) = f_k(x) − ηK(x, X)(u(k) − ỹ(k)) needs
+    (a pytree; labels as (n, C) columns, `binary`: the user gave (n,) vectors). Build with
+    `linear_problem`."""
 
     eig: Eigensystem  # H = V diag(λ) Vᵀ, (m,) and (n, m): m = n, or a reduction of H (m < n)
     y: jax.Array  # (n, C) given (possibly noisy) labels
@@ -116,18 +99,18 @@ class LinearProblem:
 
     def to_user(self, a):
         """An internal (..., C) array in the user's label shape ((...,) for ±1 vectors)."""
-        return from_columns(a, self.binary)
+        return _from_columns(a, self.binary)
 
 
-def as_columns(a, binary: bool):
-    """(n,) → (n, 1) for ±1 labels; (n, C) unchanged (None passes through)."""
+def _as_columns(a, binary: bool):
+    """(n,) → (n, 1) for ±1 labels; (n, C) and None unchanged."""
     if a is None:
         return None
     return a[..., None] if binary else a
 
 
-def from_columns(a, binary: bool):
-    """Inverse of `as_columns` (None passes through)."""
+def _from_columns(a, binary: bool):
+    """Inverse of `_as_columns` (None passes through)."""
     if a is None:
         return None
     return a[..., 0] if binary else a
@@ -229,11 +212,10 @@ def linear_problem(
         kv_test = _test_matrix(kv_test, "kv_test", dtype, m, f"(n_test, {m})")
     y = check_labels(y, "y", n, dtype)
     binary = y.ndim == 1
-    if y_clean is not None:
-        y_clean = check_labels(y_clean, "y_clean", n, dtype, shape=y.shape)
     # The ground truth decides the task; without it the labels do (not checked when the caller
     # says "classification": noisy labels may be real-valued, e.g. under Gaussian noise).
     if y_clean is not None:
+        y_clean = check_labels(y_clean, "y_clean", n, dtype, shape=y.shape)
         task = check_task(task, y_clean)
     else:
         task = infer_task(y) if task is None else check_task(task)
@@ -274,12 +256,12 @@ def linear_problem(
                 check_class_labels(yt, "y_test_clean")
     return LinearProblem(
         eig=eig,
-        y=as_columns(y, binary),
-        y_clean=as_columns(y_clean, binary),
-        u0=as_columns(u0, binary),
+        y=_as_columns(y, binary),
+        y_clean=_as_columns(y_clean, binary),
+        u0=_as_columns(u0, binary),
         kv_test=kv_test,
-        f0_test=as_columns(f0, binary),
-        y_test_clean=as_columns(yt, binary),
+        f0_test=_as_columns(f0, binary),
+        y_test_clean=_as_columns(yt, binary),
         kernel=kernel,
         binary=binary,
         task=task,
@@ -313,7 +295,7 @@ class NetworkProblem:
 
     def to_user(self, a):
         """An internal (..., C) array in the user's label shape ((...,) for ±1 vectors)."""
-        return from_columns(a, self.binary)
+        return _from_columns(a, self.binary)
 
 
 def network_problem(x, y, y_clean, *, x_test=None, y_test_clean=None, dtype=None) -> NetworkProblem:
@@ -360,9 +342,9 @@ def network_problem(x, y, y_clean, *, x_test=None, y_test_clean=None, dtype=None
         )
     return NetworkProblem(
         x=x,
-        y=as_columns(y, binary),
-        y_clean=as_columns(y_clean, binary),
+        y=_as_columns(y, binary),
+        y_clean=_as_columns(y_clean, binary),
         x_test=x_test,
-        y_test_clean=as_columns(yt, binary),
+        y_test_clean=_as_columns(yt, binary),
         binary=binary,
     )

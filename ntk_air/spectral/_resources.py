@@ -1,10 +1,5 @@
-"""Memory and time estimates for the dense and the top-k (matrix-free) spectral paths (core).
-
-`plan_solver` picks the dense path when it fits the memory budget, else the matrix-free top-k
-path, and refuses (ResourceError) before anything is allocated when the chosen path cannot fit.
-The formulas count the arrays each path holds at its peak (`estimate_dense`, `estimate_topk`);
-the rates are measured on the 2-core CPU (benchmarks/scale.py): override them elsewhere.
-"""
+"""Memory and time estimates of the dense and the top-k spectral paths, and the choice between
+them (`plan_solver`), refused (ResourceError) before anything is allocated when nothing fits."""
 
 from __future__ import annotations
 
@@ -15,8 +10,7 @@ import numpy as np
 
 from .._checks import check_int
 
-SOLVERS = ("dense", "topk")
-"""The spectral paths: dense eigendecomposition or matrix-free top-k."""
+_SOLVERS = ("dense", "topk")
 
 # benchmarks/results/scale.json: 2-core CPU, float64, H∞ (d = 20); other kernels cost more.
 DEFAULT_RATES = {
@@ -111,7 +105,7 @@ def estimate_topk(
     d: int = 0,
     rates=None,
 ) -> Estimate:
-    """Memory and time of the matrix-free top-k path (`topk.topk_eigensystem` on an operator).
+    """Memory and time of the matrix-free top-k path (`topk_eigensystem` on an operator).
 
     memory ≈ itemsize · [4n·M + 6n·b + 3n·k + 2n·C·s + n·d + devices · (2n·(b + C) + 8t²)],
     M = max_basis, b = block size, C = label columns, s = label steps, t = tile;
@@ -119,8 +113,7 @@ def estimate_topk(
 
     Args:
       n: points. k: eigenpairs. dtype: float32/float64. tile: rows per kernel tile.
-      block_size: as in `topk_eigensystem` (default the same).
-      max_basis: as in `topk_eigensystem` (default the same).
+      block_size: as in `topk_eigensystem` (default the same), and so is max_basis.
       n_labels: label columns C carried in the passes; label_steps: their Krylov steps s.
       n_devices: devices sharing the tiles. passes: expected passes (default DEFAULT_PASSES).
       symmetric: the tile-pair schedule (each off-diagonal tile used twice).
@@ -134,7 +127,7 @@ def estimate_topk(
       >>> e = estimate_topk(100_000, 100); format_bytes(e.memory_bytes)
       '3.0 GB'
     """
-    from ._topk import default_block_size  # the solver's own default, one place
+    from ._topk import _default_max_basis, default_block_size  # the solver's own defaults
 
     n = check_int("n", n, minimum=1)
     k = check_int("k", k, minimum=1, maximum=n)
@@ -143,7 +136,7 @@ def estimate_topk(
     n_labels = check_int("n_labels", n_labels, minimum=0)
     label_steps = check_int("label_steps", label_steps, minimum=0)
     b = default_block_size(k, n) if block_size is None else check_int("block_size", block_size)
-    m = min(n, max(k + 3 * b, 4 * b)) if max_basis is None else check_int("max_basis", max_basis)
+    m = _default_max_basis(k, b, n) if max_basis is None else check_int("max_basis", max_basis)
     passes = DEFAULT_PASSES if passes is None else check_int("passes", passes, minimum=1)
     size = _itemsize(dtype)
     r = _rates(rates)
@@ -186,11 +179,9 @@ def format_bytes(b: float) -> str:
         if abs(b) < 1000 or unit == "TB":
             return f"{b:.1f} {unit}" if unit != "B" else f"{int(b)} B"
         b /= 1000.0
-    return f"{b:.1f} TB"
 
 
-DEFAULT_RANK = 100
-"""Eigenpairs of the top-k path when no rank is given (capped at n)."""
+_DEFAULT_RANK = 100  # eigenpairs of the top-k path when no rank is given (capped at n)
 DEFAULT_TIME_LIMIT = 3600.0
 """Seconds: loops estimated longer are refused unless forced."""
 _REQUESTS = ("auto", "dense", "topk")
@@ -204,7 +195,7 @@ class Budget(NamedTuple):
     """What a study may use, and how its spectral solver is chosen (plain values)."""
 
     solver: str = "auto"  # "auto" (dense when it fits the memory budget), "dense" or "topk"
-    rank: int | None = None  # eigenpairs k of the top-k path (None: min(DEFAULT_RANK, n))
+    rank: int | None = None  # eigenpairs k of the top-k path (None: min(_DEFAULT_RANK, n))
     memory_bytes: int | None = None  # the memory budget (None: `available_memory()`)
     seconds: float = DEFAULT_TIME_LIMIT  # loops estimated longer are refused unless `force`
     force: bool = False  # run such loops anyway (memory is never forced)
@@ -269,13 +260,8 @@ def _budget_bytes(budget: Budget) -> int:
     return int(b)
 
 
-def max_dense_n(budget_bytes: int, dtype="float64", *, n_test: int = 0) -> int:
-    """The largest n whose dense path (`estimate_dense`) fits `budget_bytes` (0 if none).
-
-    Example:
-      >>> max_dense_n(23 * 10**9)        # float64, 7n² numbers: about 20 000
-      20265
-    """
+def _max_dense_n(budget_bytes: int, dtype="float64", *, n_test: int = 0) -> int:
+    """The largest n whose dense path (`estimate_dense`) fits `budget_bytes` (0 if none)."""
     size = _itemsize(dtype)
     a, b, c = 7.0 * size, float(size) * (6 + n_test), float(size) - float(budget_bytes)
     if c >= 0:
@@ -286,13 +272,8 @@ def max_dense_n(budget_bytes: int, dtype="float64", *, n_test: int = 0) -> int:
     return n
 
 
-def max_topk_rank(n: int, budget_bytes: int, dtype="float64", **topk_options) -> int:
-    """The largest k ≤ n whose top-k path (`estimate_topk`) fits `budget_bytes` (0 if none).
-
-    Example:
-      >>> max_topk_rank(100_000, 4 * 10**9) >= 100
-      True
-    """
+def _max_topk_rank(n: int, budget_bytes: int, dtype="float64", **topk_options) -> int:
+    """The largest k ≤ n whose top-k path (`estimate_topk`) fits `budget_bytes` (0 if none)."""
     lo, hi = 0, n
     while lo < hi:  # the estimate grows with k
         mid = (lo + hi + 1) // 2
@@ -312,7 +293,7 @@ def plan_solver(
     n_labels: int = 1,
     d: int = 0,
     tile: int = 1024,
-    solvers=SOLVERS,
+    solvers=_SOLVERS,
     what: str = "the study",
     rates=None,
 ) -> SolverChoice:
@@ -350,7 +331,7 @@ def plan_solver(
         )
     if budget.rank is not None:
         check_int("rank", budget.rank, minimum=1, maximum=n)
-    k = min(DEFAULT_RANK, n) if budget.rank is None else int(budget.rank)
+    k = min(_DEFAULT_RANK, n) if budget.rank is None else int(budget.rank)
     size_budget = _budget_bytes(budget)
     topk_opts = dict(tile=tile, n_labels=n_labels, d=d, rates=rates)
     est = {
@@ -380,17 +361,16 @@ def plan_solver(
             )
     elif fits(budget.solver):
         return choice(budget.solver, f"--solver {budget.solver}: fits the budget {gb}")
-    # Refuse, with what would fit.
     options = []
     if "topk" in solvers:
-        k_max = max_topk_rank(n, size_budget, dtype, **topk_opts)
+        k_max = _max_topk_rank(n, size_budget, dtype, **topk_opts)
         if k_max >= 1:
             k_fit = min(k, k_max)
             options.append(
                 f"--solver topk --rank {k_fit} "
                 f"({_gb(estimate_topk(n, k_fit, dtype, **topk_opts).memory_bytes)})"
             )
-    n_max = max_dense_n(size_budget, dtype, n_test=n_test)
+    n_max = _max_dense_n(size_budget, dtype, n_test=n_test)
     if n_max >= 1 and "dense" in solvers:
         options.append(f"--n-train {n_max} (dense)")
     avail = available_memory()
@@ -405,6 +385,13 @@ def plan_solver(
         "Options that fit: " + "; ".join(options) if options else "No option fits this budget"
     )
     raise ResourceError(msg)
+
+
+_DEFAULT_REMEDY = (
+    "Use fewer steps, or --force to run it anyway",
+    " (--force does not lift a memory limit). Use fewer steps, a larger recording period or "
+    "smaller sizes",
+)
 
 
 def check_loop(
@@ -433,24 +420,18 @@ def check_loop(
     """
     budget = Budget() if budget is None else budget
     size_budget = _budget_bytes(budget)
+    time_fix, memory_fix = (remedy[0], f". {remedy[1]}") if remedy else _DEFAULT_REMEDY
     if estimate.seconds > budget.seconds and not budget.force:
         raise ResourceError(
             f"{estimate.what} is estimated to take ~{_seconds(estimate.seconds)} (> the "
             f"{_seconds(budget.seconds)} limit) and to need "
-            f"{_gb(estimate.memory_bytes)}; nothing was run. "
-            + (remedy[0] if remedy else "Use fewer steps, or --force to run it anyway")
+            f"{_gb(estimate.memory_bytes)}; nothing was run. {time_fix}"
         )
     if estimate.memory_bytes > size_budget:
         raise ResourceError(
             f"{estimate.what} would need {_gb(estimate.memory_bytes)} > memory "
             f"budget {_gb(size_budget)} (~{_seconds(estimate.seconds)}); nothing was "
-            "allocated"
-            + (
-                f". {remedy[1]}"
-                if remedy
-                else " (--force does not lift a memory limit). Use fewer steps, a larger "
-                "recording period or smaller sizes"
-            )
+            f"allocated{memory_fix}"
         )
     return estimate
 

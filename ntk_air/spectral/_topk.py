@@ -1,9 +1,6 @@
-"""Top-k eigenpairs of a kernel operator without forming it: block Krylov with thick restarts.
-
-K ≈ V_k Λ_k V_kᵀ from products K·V only (docs/science/air.md#top-k): block Lanczos with full
-reorthogonalization. The basis Q grows by b columns per product (one pass over K), W = K Q is
-kept, Rayleigh–Ritz on T = Qᵀ W gives Ritz pairs with exact residuals ‖W s_i − θ_i Q s_i‖, and a
-thick restart keeps the best Ritz vectors at `max_basis` columns (Krylov–Schur).
+"""Top-k eigenpairs of a kernel operator from products K·V only (docs/science/air.md#top-k):
+block Lanczos with full reorthogonalization, W = KQ kept, Rayleigh–Ritz on T = QᵀW (exact
+residuals ‖W s_i − θ_i Q s_i‖), thick restarts at `max_basis` columns (Krylov–Schur).
 
 Reference: Musco & Musco, arXiv 1504.05477 (randomized block Krylov); Stewart, SIAM J. Matrix
 Anal. Appl. 23 (2001) (Krylov–Schur restarts); Halko, Martinsson, Tropp, arXiv 0909.4061.
@@ -23,8 +20,7 @@ from .._checks import check_int
 from .._tiling import matmul_precision
 from ._operators import KernelOperator, with_float64_products
 
-METHODS = ("block-krylov", "subspace")
-"""The eigensolver methods of `topk_eigensystem`."""
+_METHODS = ("block-krylov", "subspace")
 
 
 class LabelKrylov(NamedTuple):
@@ -57,6 +53,11 @@ def default_block_size(k: int, n: int) -> int:
     Wide, since the kernel tiles dominate a pass whatever its width (benchmarks/scale.py).
     """
     return int(min(n, -(-max(int(k), 64) // 64) * 64))
+
+
+def _default_max_basis(k: int, b: int, n: int) -> int:
+    """Basis columns before a thick restart: min(n, max(k + 3b, 4b))."""
+    return min(n, max(k + 3 * b, 4 * b))
 
 
 # Q and W live in (n, M) buffers whose first m columns are valid (the rest zero), T = QᵀKQ in an
@@ -131,12 +132,6 @@ def _restart(q, w, s, theta, p):
     return q @ sp, w @ sp, t
 
 
-def _random_block(n, b, seed, dtype):
-    """Gaussian start block from numpy (the same on every process for the same seed)."""
-    rng = np.random.default_rng(seed)
-    return jnp.asarray(rng.standard_normal((n, b)), dtype)
-
-
 def _check_args(op, k, block_size, max_basis, tol, max_products, method):
     if not isinstance(op, KernelOperator):
         raise TypeError(
@@ -148,27 +143,24 @@ def _check_args(op, k, block_size, max_basis, tol, max_products, method):
         raise ValueError(f"the top-k spectrum needs a square operator, got shape {op.shape}")
     n = n1
     k = check_int("k", k, minimum=1, maximum=n)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     b = default_block_size(k, n) if block_size is None else block_size
     b = check_int("block_size", b, minimum=1, maximum=n)
     if method == "subspace" and b < k:
         raise ValueError(f"method='subspace' needs block_size ≥ k = {k}, got {b}")
     if max_basis is None:
-        max_basis = min(n, max(k + 3 * b, 4 * b))
+        max_basis = _default_max_basis(k, b, n)
     max_basis = check_int("max_basis", max_basis, minimum=min(n, k + b), maximum=n)
     if method == "block-krylov" and max_basis < k + b and max_basis < n:
         raise ValueError(f"max_basis must be ≥ k + block_size = {k + b}, got {max_basis}")
     max_products = check_int("max_products", max_products, minimum=1)
-    tol = _default_tol(op) if tol is None else float(tol)
+    if tol is None:  # well above the products' rounding √n·eps·‖K‖; eigenvalue errors ~ ‖r‖²/gap
+        tol = 1e-7 if op.tile_eps < 1e-10 else 1e-4
+    tol = float(tol)
     if not (tol > 0 and np.isfinite(tol)):
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
     return n, k, b, max_basis, tol, max_products
-
-
-def _default_tol(op: KernelOperator) -> float:
-    # Well above the products' rounding √n·eps·‖K‖; eigenvalue errors go like ‖r‖²/gap.
-    return 1e-7 if op.tile_eps < 1e-10 else 1e-4
 
 
 def _check_symmetric(z, kz, eps: float) -> None:
@@ -202,8 +194,7 @@ def topk_eigensystem(
     Args:
       op: a square symmetric `operators.KernelOperator` (n × n); a non-symmetric one is refused.
       k: number of eigenpairs, 1 ≤ k ≤ n.
-      method: "block-krylov" (default, chosen by benchmarks/scale.py) or "subspace"
-        (randomized subspace iteration with Rayleigh–Ritz, block_size ≥ k).
+      method: "block-krylov" or "subspace" (subspace iteration with Rayleigh–Ritz, block_size ≥ k).
       block_size: columns per block b; default `default_block_size(k, n)`.
       max_basis: basis columns before a thick restart; default min(n, max(k + 3b, 4b)).
       tol: relative residual tolerance; default 1e-7 for float64 tiles, 1e-4 for float32 tiles
@@ -245,13 +236,7 @@ def topk_eigensystem(
 
 def _solve(op, n, k, b, max_basis, tol, max_products, method, seed, check=True):
     dtype = op.dtype
-    passes = {"products": 0, "columns": 0}
-
-    def multiply(block):
-        passes["products"] += 1
-        passes["columns"] += block.shape[1]
-        return op.apply(block)
-
+    products = columns = 0
     if n <= k + b:  # the whole space fits in one block: K = K·I, then a dense eigh
         method, b, max_basis = "block-krylov", n, n
     width = b if method == "subspace" else max_basis
@@ -259,12 +244,16 @@ def _solve(op, n, k, b, max_basis, tol, max_products, method, seed, check=True):
     w = jnp.zeros((n, width), dtype)
     t = jnp.zeros((width, width), dtype)
     m = 0
-    z = jnp.eye(n, dtype=dtype) if b == n else _orthonormal(q, _random_block(n, b, seed, dtype))
+    if b == n:
+        z = jnp.eye(n, dtype=dtype)
+    else:  # a Gaussian start from numpy: the same on every process for the same seed
+        z = _orthonormal(q, jnp.asarray(np.random.default_rng(seed).standard_normal((n, b)), dtype))
     theta = x = residual = None
     converged = False
-    while passes["products"] < max_products:
-        wz = multiply(z)
-        if passes["products"] == 1 and check:
+    while products < max_products:
+        wz = op.apply(z)
+        products, columns = products + 1, columns + z.shape[1]
+        if products == 1 and check:
             _check_symmetric(z, wz, op.tile_eps)
         if method == "subspace":
             q, w, t, m = z, wz, 0.5 * (z.T @ wz + wz.T @ z), b
@@ -298,8 +287,8 @@ def _solve(op, n, k, b, max_basis, tol, max_products, method, seed, check=True):
         eigenvectors=x,
         residual_norms=residual,
         next_eigenvalue=next_eig,
-        block_products=jnp.asarray(passes["products"]),
-        columns_multiplied=jnp.asarray(passes["columns"]),
+        block_products=jnp.asarray(products),
+        columns_multiplied=jnp.asarray(columns),
         converged=jnp.asarray(converged),
         tol=jnp.asarray(tol, dtype),
         upcast=jnp.asarray(False),
