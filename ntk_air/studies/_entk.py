@@ -79,7 +79,7 @@ class EntkConfig:
             points = np.asarray(self.checkpoints)
             if points.dtype.kind not in "iuf":
                 raise ValueError(f"checkpoints must be whole steps, got {self.checkpoints!r}")
-            checkpoint_steps(self.steps, points, self.num_checkpoints)
+            _checkpoint_steps(self.steps, points, self.num_checkpoints)
 
 
 class LabelAlignment(NamedTuple):
@@ -163,29 +163,15 @@ def kernel_target_alignment(theta, z):
     return jnp.trace(zz.T @ theta @ zz) / (jnp.linalg.norm(theta) * jnp.linalg.norm(gram))
 
 
-def relative_distance(a, b):
+def _relative_distance(a, b):
     """‖a − b‖_F / ‖b‖_F over all axes but a leading batch axis of `a` (if a has one more)."""
     a, b = jnp.asarray(a), jnp.asarray(b)
     axes = tuple(range(a.ndim - b.ndim, a.ndim))
     return jnp.sqrt(jnp.sum((a - b) ** 2, axis=axes)) / jnp.linalg.norm(b)
 
 
-def checkpoint_steps(steps: int, checkpoints=None, num: int = 12) -> np.ndarray:
-    """The checkpoints of a run of `steps` steps: given ones (plus 0), or log-spaced.
-
-    Args:
-      steps: the run's length (≥ 1).
-      checkpoints: None or a sequence of whole steps in [0, steps].
-      num: log-spaced points requested when `checkpoints` is None.
-
-    Returns:
-      (T,) int64, sorted, unique, starting at 0.
-
-    Example:
-      >>> checkpoint_steps(1000, num=6).tolist()
-      [0, 1, 6, 32, 178, 1000]
-    """
-    check_int("steps", steps, minimum=1)
+def _checkpoint_steps(steps: int, checkpoints=None, num: int = 12) -> np.ndarray:
+    """(T,) sorted unique int64 checkpoints in [0, steps], 0 first: given ones, or log-spaced."""
     if checkpoints is None:
         at = log_spaced_steps(steps, num)
     else:
@@ -264,7 +250,7 @@ def entk(
     has_test = bool(c.test and len(dataset.x_test))
     x_test = jnp.asarray(dataset.x_test, dt) if has_test else None
     y_test = jnp.asarray(dataset.y_test_clean, dt) if has_test else None
-    steps = checkpoint_steps(c.steps, c.checkpoints, c.num_checkpoints)
+    steps = _checkpoint_steps(c.steps, c.checkpoints, c.num_checkpoints)
     n, n_test = int(x.shape[0]), int(x_test.shape[0]) if has_test else 0
     entries = len(steps) * (n * n + n_test * n) + 3 * n * n  # + Θ_∞, V, one Θ_t in flight
     entries += (limit_kernel_fn is not None) * (n * n + n_test * n)
@@ -316,7 +302,7 @@ def entk(
     ntk_test = np.stack([np.asarray(t) for t in thetas_test]) if has_test else None
 
     def distance(a, b):
-        return None if a is None else np.asarray(relative_distance(a, b))
+        return None if a is None else np.asarray(_relative_distance(a, b))
 
     if limit is not None:
         limit = limit._replace(
@@ -402,8 +388,7 @@ def _limit_kernel(kernel_fn, name, x, x_test, y, y_clean, dt):
     )
 
 
-ENTK_ARCHS = ("mlp", "cnn", "two-layer-relu")
-"""Architectures of `entk_network`: an NTK-parameterized MLP, a small CNN, the theorem's net."""
+_ARCHS = ("mlp", "cnn", "two-layer-relu")
 
 NETWORK_DEFAULTS = {"width": 512, "depth": 2, "channels": 16, "input_shape": None,
                     "pool": "flatten", "activation": "relu", "b_std": 0.0}  # fmt: skip
@@ -425,8 +410,8 @@ def network_options(arch: str, **given) -> dict:
       >>> studies.network_options("cnn", channels=8)["channels"]
       8
     """
-    if arch not in ENTK_ARCHS:
-        raise ValueError(f"arch must be one of {ENTK_ARCHS}, got {arch!r}")
+    if arch not in _ARCHS:
+        raise ValueError(f"arch must be one of {_ARCHS}, got {arch!r}")
     unknown = sorted(set(given) - set(NETWORK_DEFAULTS))
     if unknown:
         raise TypeError(f"unknown network option {unknown[0]!r} (known: {tuple(NETWORK_DEFAULTS)})")
@@ -519,7 +504,7 @@ def entk_network(
     C = 1 output for ±1 labels, else one per class. Options left None take `NETWORK_DEFAULTS`.
 
     Args:
-      arch: one of `ENTK_ARCHS`.
+      arch: 'mlp', 'cnn' or 'two-layer-relu'.
       dataset: the `data.Dataset` it is trained on (input size, label format, name).
       width: hidden width of "mlp" and "two-layer-relu".
       depth: hidden layers of "mlp", convolutions of "cnn".

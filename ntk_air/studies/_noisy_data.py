@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..data import Dataset, apply_noise, clusters, digits, from_npz, mnist1d
+from ..data._dataset import _stratified
 from ._noisy_config import BUILTIN_DATASETS, NoisyLabelsConfig, train_size
 
 _NOISE_CODE = {"none": 0, "flip": 1, "pair": 2}
@@ -94,19 +95,6 @@ def _one_hot(labels: np.ndarray, name: str) -> np.ndarray:
     return labels
 
 
-def _stratified_first(classes: np.ndarray, size: int, rng) -> np.ndarray:
-    """`size` rows, each class in proportion (largest remainders), sorted."""
-    values, counts = np.unique(classes, return_counts=True)
-    quota = counts * size / classes.shape[0]
-    take = np.floor(quota).astype(int)
-    take[np.argsort(-(quota - take), kind="stable")[: size - take.sum()]] += 1
-    rows = [
-        rng.choice(np.flatnonzero(classes == v), k, replace=False)
-        for v, k in zip(values, take, strict=True)
-    ]
-    return np.sort(np.concatenate(rows))
-
-
 def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
     """Clean train / validation / test splits: stratified and seeded by `config.seed`.
 
@@ -160,13 +148,13 @@ def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
         np.random.default_rng(s) for s in np.random.SeedSequence([c.seed, 7]).spawn(3)
     )
     cls = np.argmax(y_pool, 1)
-    val_rows = _stratified_first(cls, c.n_val, rng_val)
+    val_rows = _stratified(cls, c.n_val, rng_val)
     rest = np.setdiff1d(np.arange(x_pool.shape[0]), val_rows)
-    train_rows = rest[_stratified_first(cls[rest], n_train, rng_train)]
+    train_rows = rest[_stratified(cls[rest], n_train, rng_train)]
     test_rows = (
         np.arange(x_test.shape[0])
         if c.n_test is None
-        else _stratified_first(np.argmax(y_test, 1), c.n_test, rng_test)
+        else _stratified(np.argmax(y_test, 1), c.n_test, rng_test)
     )
     info = {
         "name": dataset.name,

@@ -177,12 +177,19 @@ def plan_spectrum(dataset, budget: Budget, dtype, what: str) -> SolverChoice:
     )
 
 
+def cnn_input_shape(d: int, input_shape=None) -> tuple:
+    """A CNN's example shape (*spatial, channels): the given one, else 8×8×1 for 64 inputs, d×1."""
+    if input_shape is not None:
+        return tuple(input_shape)
+    return (8, 8, 1) if d == 64 else (d, 1)
+
+
 def network_size(arch, d, out, *, widths=(), channels=(), input_shape=None):
     """(parameters, forward multiply-adds per row) of an MLP, a 3×3 CNN or the two-layer ReLU."""
     if arch == "two-layer-relu":
         return (float(d * widths[0] + widths[0] * out),) * 2
     if arch == "cnn":
-        shape = input_shape or ((8, 8, 1) if d == 64 else (d, 1))
+        shape = cnn_input_shape(d, input_shape)
         spatial, layers = float(np.prod(shape[:-1])), (shape[-1], *channels)
         conv = 9.0 * sum(a * b for a, b in zip(layers[:-1], layers[1:], strict=True))
         head = spatial * layers[-1] * out
