@@ -12,6 +12,7 @@ training); Cristianini et al. 2001 (kernel–target alignment); Dong et al. arXi
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any, NamedTuple
 
 import jax
@@ -36,7 +37,7 @@ from ..networks._training import train
 from ..spectral._eigen import eigensystem
 from ..spectral._label_spectrum import AIRSpectra, air_spectra
 from ..spectral._resources import DEFAULT_RATES, LoopEstimate
-from ._system import Progress, data_summary, network_size, report_progress, sizes
+from ._system import data_summary, network_size, report_progress, sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,7 +212,7 @@ def entk(
     ntk_fn: EmpiricalNTKFn | None = None,
     limit_kernel_fn=None,
     limit_name: str = "infinite-width kernel",
-    progress: Progress | None = None,
+    progress=None,
 ) -> EntkStudy:
     """Train a network and measure its empirical NTK at checkpoints (no files, no output).
 
@@ -264,16 +265,14 @@ def entk(
     ntk_fn = empirical_ntk_fn(apply_fn, implementation="auto") if ntk_fn is None else ntk_fn
     params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, dt), params)
     total = len(steps) + 2 + (limit_kernel_fn is not None)
-    done = 0
+    done = itertools.count(1)
 
     def kernels(p):
         theta = ntk_fn(p, x)
         return theta, (ntk_fn(p, x_test, x) if has_test else None)
 
     def stage(name):
-        nonlocal done
-        done += 1
-        report_progress(progress, name, done, total)
+        report_progress(progress, name, next(done), total)
 
     # Θ_0 first: it fixes the default step size, and is the reference of the kernel distance.
     plan = ntk_fn.plan(params, x)

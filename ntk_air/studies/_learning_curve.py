@@ -18,6 +18,8 @@ import numpy as np
 
 from .. import learning_curves
 from ..learning_curves import LearningCurve, MeasuredCurve, PopulationSpectrum, TailSpread
+from ..spectral._eigen import eigensystem
+from ..spectral._operators import kernel_diagonal, kernel_operator, with_float64_products
 from ..spectral._resources import (
     DEFAULT_RATES,
     Budget,
@@ -26,11 +28,10 @@ from ..spectral._resources import (
     estimate_dense,
     estimate_topk,
 )
+from ..spectral._topk import topk_eigensystem
 from ._system import data_summary, report_progress, require_tiled, sizes
 
-LABELS = ("clean", "noisy")
-"""Training labels of the learning-curve study: ground truth (+ Gaussian noise) or the data
-set's corrupted labels."""
+_LABELS = ("clean", "noisy")  # ground truth (+ Gaussian noise) or the data set's noisy labels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +41,7 @@ class LearningCurveConfig:
     n: training-set sizes (whole, ≥ 1, ≤ N unless `replace`). ridge: δ ≥ 0 values.
     draws: seeded draws per n (≥ 1; one draw gives no 95 % interval). seed: seed of the draws
     and of the added noise.
-    labels: "clean" or "noisy" (`LABELS`). noise_variance: σ² of Gaussian noise added to the
+    labels: "clean" or "noisy". noise_variance: σ² of Gaussian noise added to the
     training labels, summed over columns ("clean" only). modes: top modes whose learnability is
     measured. times: gradient-flow times t to measure as well (dense solver only).
     solver: "dense" or "topk". rank: top-k modes (solver "topk"). tile_dtype: dtype of the
@@ -73,8 +74,8 @@ class LearningCurveConfig:
         object.__setattr__(self, "ridge", ridge)
         if int(self.draws) != self.draws or self.draws < 1:
             raise ValueError(f"draws must be a whole number ≥ 1, got {self.draws}")
-        if self.labels not in LABELS:
-            raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
+        if self.labels not in _LABELS:
+            raise ValueError(f"labels must be one of {_LABELS}, got {self.labels!r}")
         if not (self.noise_variance >= 0 and np.isfinite(self.noise_variance)):
             raise ValueError(f"noise_variance must be finite and ≥ 0, got {self.noise_variance}")
         if self.labels == "noisy" and self.noise_variance:
@@ -207,8 +208,6 @@ def learning_curve_study(
     y_noisy = np.asarray(dataset.y, np.float64)
     noisy = config.labels == "noisy"
     if config.solver == "dense":
-        from ..spectral._eigen import eigensystem
-
         K = kernel_fn(x).ntk
         eig = eigensystem(K)
         spectrum = learning_curves.population_spectrum(eig, y_clean)
@@ -217,9 +216,6 @@ def learning_curve_study(
         M = min(config.modes, N)
         modes = (spectrum.eigenvalues[:M], eig.eigenvectors[:, :M])
     else:
-        from ..spectral._operators import kernel_diagonal, kernel_operator, with_float64_products
-        from ..spectral._topk import topk_eigensystem
-
         require_tiled(kernel_fn)
         rank = min(config.rank, N)
         if config.tile_dtype == "float32":

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data import Dataset, apply_noise, clusters, digits, from_npz, mnist1d
 from ..data._dataset import _stratified
+from ..spectral._resources import available_memory
 from ._noisy_config import BUILTIN_DATASETS, NoisyLabelsConfig, train_size
 
 _NOISE_CODE = {"none": 0, "flip": 1, "pair": 2}
@@ -22,8 +23,6 @@ _GENERATION_COPIES = 4  # x, its noise and templates, the unit-normalized copy, 
 
 def _check_generation(name: str, config: NoisyLabelsConfig, rows: int) -> None:
     """ValueError naming n_train before generating more rows than the memory available holds."""
-    from ..spectral._resources import available_memory
-
     need = _GENERATION_COPIES * 8 * rows * _FEATURES[name]
     free = available_memory()
     if need > free:

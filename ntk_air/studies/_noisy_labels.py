@@ -13,6 +13,7 @@ Reference: Dong et al. arXiv 1910.01255.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import jax
@@ -54,7 +55,7 @@ from ._noisy_results import (  # noqa: F401
     t_interval,
     t_quantile_975,
 )
-from ._system import Progress, cnn_input_shape, kernel_system, network_size, report_progress
+from ._system import cnn_input_shape, kernel_system, network_size, report_progress
 
 
 def _kernel_applies(c: NoisyLabelsConfig) -> str | None:
@@ -189,7 +190,7 @@ def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
 
 
 def noisy_labels(
-    datasets, config: NoisyLabelsConfig | None = None, *, progress: Progress | None = None
+    datasets, config: NoisyLabelsConfig | None = None, *, progress=None
 ) -> NoisyLabelsStudy:
     """Every method on every data set and noise setting, S seeds each (no files, no output).
 
@@ -215,7 +216,7 @@ def noisy_labels(
     rules = method_rules(c)
     why_not = _kernel_applies(c)
     total = len(datasets) * (1 + len(settings))
-    done = 0
+    done = itertools.count(1)
     base = jax.random.key(c.seed)
     seed_keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(np.arange(c.seeds))
     split_keys = jax.vmap(lambda k: jax.random.split(k, 2))(seed_keys)
@@ -271,8 +272,7 @@ def noisy_labels(
             )
             kernel_info.setdefault("lambda_max", {})[split.name] = float(system.eig.eigenvalues[0])
             kernel_info.setdefault("epoch_time", {})[split.name] = time
-        done += 1
-        report_progress(progress, f"{split.name}: split and kernel", done, total)
+        report_progress(progress, f"{split.name}: split and kernel", next(done), total)
         for noise, rate in settings:
             draws = [noisy_split_labels(split, noise, rate, s, c.seed) for s in range(c.seeds)]
             y_seeds, yv_seeds, corrupted, corrupted_val = map(np.stack, zip(*draws, strict=True))
@@ -292,8 +292,7 @@ def noisy_labels(
                     n_corrupted_val=corrupted_val.sum(1),
                 )
             )
-            done += 1
-            report_progress(progress, f"{split.name}: {noise} {rate:g}", done, total)
+            report_progress(progress, f"{split.name}: {noise} {rate:g}", next(done), total)
     return NoisyLabelsStudy(
         config=dataclasses.asdict(c),
         data=tuple(data_info),

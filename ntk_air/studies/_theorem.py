@@ -6,6 +6,7 @@ clusterable model with flipped labels, plus a harder case with i.i.d. and symmet
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import NamedTuple
 
 import numpy as np
@@ -16,7 +17,7 @@ from ..data import clusters
 from ..data._dataset import MAX_SEED
 from ..networks._theorem import _kernel_system
 from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
-from ._system import Progress, data_summary
+from ._system import data_summary, report_progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +169,7 @@ def theorem_plan(
 def theorem(
     config: TheoremConfig = TheoremConfig(),
     *,
-    progress: Progress | None = None,
+    progress=None,
     budget: Budget | None = None,
 ):
     """Run the theorem check (no files, no output).
@@ -194,12 +195,10 @@ def theorem(
     widths = tuple(int(w) for w in c.widths)
     harder_widths = tuple(int(w) for w in (c.harder_widths or widths))
     parts = 1 + len(widths) + (2 * len(harder_widths) + 1 if c.harder else 0)
-    done = [0]
+    done = itertools.count(1)
 
     def step(stage, *_):
-        done[0] += 1
-        if progress is not None:
-            progress(stage, done[0], parts)
+        report_progress(progress, stage, next(done), parts)
 
     common = dict(
         steps=c.steps,
