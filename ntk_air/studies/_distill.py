@@ -308,13 +308,17 @@ def _runs_on_reduction(rule) -> bool:
     return isinstance(rule, AffineRule) and engine_for(rule).name in ("closed-form", "eigen-scan")
 
 
+def _pass_seconds(rows: int, n: int, width: int, *, symmetric: bool = False) -> float:
+    """Time of one pass of K(rows, X) over `width` vectors (half the entries when symmetric)."""
+    r = DEFAULT_RATES
+    entries = (0.5 if symmetric else 1.0) * rows * n * r["entry_seconds"]
+    return entries + 2.0 * rows * n * width * r["flop_seconds"]
+
+
 def _operator_seconds(n, n_test, cols, rules, steps, every) -> float:
     """Time of `distill.OperatorScan`: a pass of width R·C per step, K(X_test, X) per record."""
-    r = DEFAULT_RATES
-    width = rules * cols
-    per_step = 0.5 * n * n * r["entry_seconds"] + 2.0 * n * n * width * r["flop_seconds"]
-    per_record = n_test * n * r["entry_seconds"] + 2.0 * n_test * n * width * r["flop_seconds"]
-    return steps * (per_step + 1e-3) + (steps // every + 1) * per_record
+    per_step = _pass_seconds(n, n, rules * cols, symmetric=True)
+    return steps * (per_step + 1e-3) + (steps // every + 1) * _pass_seconds(n_test, n, rules * cols)
 
 
 def _topk_plan(dataset, c: DistillConfig, budget: Budget, step_rules, round_rules) -> _TopKRules:
@@ -395,9 +399,7 @@ def distill_plan(
         r_steps, r_rounds = 2 * len(split.reduced_steps), 2 * len(split.reduced_rounds)
         operator_s = split.operator_seconds
         # the deflated Krylov space: krylov_steps symmetric passes of width 2C
-        operator_s += c.krylov_steps * (
-            0.5 * n * n * r["entry_seconds"] + 4.0 * n * n * cols * r["flop_seconds"]
-        )
+        operator_s += c.krylov_steps * _pass_seconds(n, n, 2 * cols, symmetric=True)
     seconds = c.steps * r_steps * per_step + (c.steps + 1) * (n + n_test) * cols * 1e-9
     seconds += c.rounds * r_rounds * (c.student_steps + 1) * per_step + operator_s
     memory = (c.steps + 1) * (n + n_test) * cols * size * 2  # plain GD's closed-form curve

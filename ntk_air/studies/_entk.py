@@ -164,13 +164,6 @@ def kernel_target_alignment(theta, z):
     return jnp.trace(zz.T @ theta @ zz) / (jnp.linalg.norm(theta) * jnp.linalg.norm(gram))
 
 
-def _relative_distance(a, b):
-    """‖a − b‖_F / ‖b‖_F over all axes but a leading batch axis of `a` (if a has one more)."""
-    a, b = jnp.asarray(a), jnp.asarray(b)
-    axes = tuple(range(a.ndim - b.ndim, a.ndim))
-    return jnp.sqrt(jnp.sum((a - b) ** 2, axis=axes)) / jnp.linalg.norm(b)
-
-
 def _checkpoint_steps(steps: int, checkpoints=None, num: int = 12) -> np.ndarray:
     """(T,) sorted unique int64 checkpoints in [0, steps], 0 first: given ones, or log-spaced."""
     if checkpoints is None:
@@ -279,9 +272,10 @@ def entk(
     theta0, theta0_test = kernels(params)
     measured = [(theta0, theta0_test, *_measure(theta0, y, y_clean))]
     stage("eNTK at step 0")
-    limit = None
     if limit_kernel_fn is not None:
-        limit = _limit_kernel(limit_kernel_fn, limit_name, x, x_test, y, y_clean, dt)
+        limit_ntk = np.asarray(limit_kernel_fn(x).ntk, dt)
+        limit_test = None if x_test is None else np.asarray(limit_kernel_fn(x_test, x).ntk, dt)
+        limit_eig, limit_spectra, limit_alignment = _measure(jnp.asarray(limit_ntk), y, y_clean)
         stage("infinite-width kernel")
     eta = None
     if c.optimizer is None:
@@ -301,11 +295,24 @@ def entk(
     ntk_test = np.stack([np.asarray(t) for t in thetas_test]) if has_test else None
 
     def distance(a, b):
-        return None if a is None else np.asarray(_relative_distance(a, b))
+        """‖a − b‖_F / ‖b‖_F over b's axes (a may have a leading checkpoint axis); None for None."""
+        if a is None:
+            return None
+        a, b = jnp.asarray(a), jnp.asarray(b)
+        axes = tuple(range(a.ndim - b.ndim, a.ndim))
+        return np.asarray(jnp.sqrt(jnp.sum((a - b) ** 2, axis=axes)) / jnp.linalg.norm(b))
 
-    if limit is not None:
-        limit = limit._replace(
-            distance=distance(ntk, limit.ntk), distance_test=distance(ntk_test, limit.ntk_test)
+    limit = None
+    if limit_kernel_fn is not None:
+        limit = KernelLimit(
+            name=limit_name,
+            ntk=limit_ntk,
+            ntk_test=limit_test,
+            eigenvalues=limit_eig.eigenvalues,
+            spectra=limit_spectra,
+            alignment=limit_alignment,
+            distance=distance(ntk, limit_ntk),
+            distance_test=distance(ntk_test, limit_test),
         )
     obs = run.observed
     nan = np.full(len(steps), np.nan)
@@ -368,22 +375,6 @@ def _train(apply_fn, params, x, y, y_clean, x_test, y_test, c, eta, steps):
         x_test=x_test,
         y_test_clean=y_test,
         dtype=x.dtype,
-    )
-
-
-def _limit_kernel(kernel_fn, name, x, x_test, y, y_clean, dt):
-    ntk = np.asarray(kernel_fn(x).ntk, dt)
-    ntk_test = None if x_test is None else np.asarray(kernel_fn(x_test, x).ntk, dt)
-    eig, spectra, alignment = _measure(jnp.asarray(ntk), y, y_clean)
-    return KernelLimit(
-        name=name,
-        ntk=ntk,
-        ntk_test=ntk_test,
-        eigenvalues=eig.eigenvalues,
-        spectra=spectra,
-        alignment=alignment,
-        distance=np.zeros(0),
-        distance_test=None,
     )
 
 
@@ -451,15 +442,8 @@ def entk_estimate(
     dtype="float32",
     test: bool = True,
 ):
-    """Time and memory of an `entk` run, from the sizes alone (nothing is built or allocated).
-
-    P parameters, F forward multiply-adds per row, n training and n_t test rows, C outputs, T
-    checkpoints: time ≈ steps·6nF + T·(3(n + n_t)CF + 2n(n + n_t)CP) multiply-adds plus a fixed
-    cost per step; memory ≈ itemsize·(P·(4 + T) + T·n·(n + n_t)).
-
-    Returns:
-      `resources.LoopEstimate`.
-    """
+    """The `LoopEstimate` of an `entk` run from the sizes alone: time ≈ steps·6nF + T·(3(n + n_t)CF
+    + 2n(n + n_t)CP) multiply-adds, memory ≈ itemsize·(P·(4 + T) + T·n·(n + n_t))."""
     n, n_test, c = sizes(dataset)
     n_test, d = n_test if test else 0, int(np.prod(np.shape(dataset.x)[1:]))
     hidden = max(depth, 1)

@@ -117,12 +117,8 @@ def with_preset(config: NoisyLabelsConfig, name: str) -> NoisyLabelsConfig:
 
 
 def default_lr(optimizer: str, parameterization: str, n_train: int | None = None) -> float:
-    """The default learning rate for n training rows (None: the floor 2).
-
-    SGD, NTK parameterization: lr = clip(4·n/1000, 2, 16), ∝ n because an example's share of the
-    kernel falls as 1/n (docs/guide/noisy_labels.md#network). SGD, standard: 0.05. Adam: 0.01
-    (NTK) / 1e-3 (standard).
-    """
+    """SGD ntk: clip(4·n/1000, 2, 16), 2 without n (why: docs/guide/noisy_labels.md#network);
+    SGD standard 0.05; Adam 0.01 ntk, 1e-3 standard."""
     if optimizer == "adam":
         return 0.01 if parameterization == "ntk" else 1e-3
     if parameterization != "ntk":
@@ -205,8 +201,7 @@ def train_size(config: NoisyLabelsConfig, name: str) -> int:
 
 
 def warmup_epochs(config: NoisyLabelsConfig) -> int:
-    """W: the epochs on the given labels before the rules act (`config.warmup_epochs`, or ⌊E/2⌋;
-    why: docs/guide/noisy_labels.md#methods)."""
+    """W, the epochs before the rules act: `config.warmup_epochs`, or ⌊E/2⌋."""
     w = config.warmup_epochs
     return config.epochs // 2 if w is None else int(w)
 

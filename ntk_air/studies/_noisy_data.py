@@ -33,12 +33,7 @@ def _check_generation(name: str, config: NoisyLabelsConfig, rows: int) -> None:
 
 
 def load_clean(name: str, config: NoisyLabelsConfig, path=None) -> Dataset:
-    """A clean data set (y = ŷ) large enough for the config's split: a built-in one or a .npz.
-
-    digits: the 8×8 digits with `n_test` (default 450) test rows, the rest the training pool;
-    mnist1d: generated with n_train + n_val pool rows; clusters: 8 clusters of 4 classes in
-    d = 20. A .npz (`path`): its clean labels (y_clean, or y if absent) and its test set.
-    """
+    """A clean data set (y = ŷ) large enough for the config's split: a built-in one or a .npz."""
     if path is not None:
         return from_npz(path)
     if name not in BUILTIN_DATASETS:
@@ -95,17 +90,8 @@ def _one_hot(labels: np.ndarray, name: str) -> np.ndarray:
 
 
 def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
-    """Clean train / validation / test splits: stratified and seeded by `config.seed`.
-
-    The validation rows (n_val) and then the training rows (n_train) are drawn from the data
-    set's training pool, class by class in proportion; test rows are the data set's test set
-    (a stratified n_test of it); with `scale_inputs` every input is multiplied by √d. Labels:
-    the data set's clean labels `y_clean`, as one-hot rows (±1 → two classes); with `n_classes`
-    = K only the rows of classes 0..K−1 are kept.
-
-    Raises:
-      ValueError: the data set has fewer classes than asked, too few rows, or no test set.
-    """
+    """Clean one-hot train / validation / test splits, stratified and seeded by `config.seed`:
+    validation then training rows from the training pool, test rows from the test set."""
     c = config
     y_pool = _one_hot(dataset.y_clean, f"{dataset.name} y_clean")
     if dataset.x_test.shape[0] == 0:
@@ -184,12 +170,7 @@ def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
 
 
 def noisy_split_labels(split: Split, noise: str, rate: float, seed: int, base_seed: int = 0):
-    """Noisy training and validation labels of seed s: `data.apply_noise` on each split.
-
-    Exactly ⌊ρ·n_c + ½⌋ rows of every class c are corrupted (symmetric: to a uniformly random
-    other class; pair: c → c + 1 mod C); the validation labels get an independent draw of the
-    same model. Returns (y (n, C), y_val (n_val, C), corrupted (n,) bool, corrupted_val (n_val,)).
-    """
+    """(y, y_val, corrupted, corrupted_val) of seed s: `data.apply_noise` on each split."""
     ss = np.random.SeedSequence(
         [int(base_seed), int(seed), _NOISE_CODE[noise], round(rate * 10**6)]
     )

@@ -154,19 +154,8 @@ def _kernel_run(system, split, y_seeds, yv_seeds, corrupted, rules, config, time
 
 
 def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
-    """Time and memory of the whole study, from the sizes alone (before any network is built).
-
-    Every trained method runs S seeds for E epochs of ≈ 6·n·F multiply-adds (F: a forward pass
-    per row) plus a fixed cost per batch; memory ≈ four copies of the parameters and ~8 float64
-    curves of E + 1 epochs per seed and method.
-
-    Args:
-      splits: the `Split`s the study will run on.
-      config: the study's config.
-
-    Returns:
-      `resources.LoopEstimate`.
-    """
+    """The study's `LoopEstimate` from the sizes alone: per method and seed, E epochs of
+    ≈ 6·n·F multiply-adds (F per row forward) and four copies of the parameters."""
     c, settings = config, len(noise_settings(config))
     runs = settings * len(method_rules(c)) * c.seeds  # early stopping reuses plain's run
     seconds, memory = 0.0, 0.0
