@@ -153,7 +153,6 @@ def air_plan(
       ...     print(str(err)[:54])
       air: 160 training points, top 160 modes, 10⁹ steps (de
     """
-    budget = Budget() if budget is None else budget
     choice = plan_spectrum(dataset, budget, dtype, "air")
     if config is not None:
         check_loop(

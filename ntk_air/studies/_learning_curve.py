@@ -142,7 +142,6 @@ def learning_curve_plan(dataset, config: LearningCurveConfig, budget: Budget | N
       >>> est.seconds < 60
       True
     """
-    budget = Budget() if budget is None else budget
     N, _, cols = sizes(dataset)
     fits = len(config.ridge) + len(config.times)
     if config.solver == "dense":
@@ -196,7 +195,6 @@ def learning_curve_study(
     Reference: Bordelon, Canatar & Pehlevan, arXiv 2002.02561; Canatar, Bordelon & Pehlevan,
     arXiv 2006.13198; Simon, Dickens, Karkada & DeWeese, arXiv 2110.03922.
     """
-    total = 3
     x = dataset.x
     N = int(np.shape(x)[0])
     if not config.replace and max(config.n) > N:
@@ -232,7 +230,7 @@ def learning_curve_study(
         kernel = learning_curves.tiled_population_kernel(kernel_fn, x)
         M = min(config.modes, rank)
         modes = (top.eigenvalues[:M] / N, top.eigenvectors[:, :M])
-    report_progress(progress, "population spectrum", 1, total)
+    report_progress(progress, "population spectrum", 1, 3)
     sigma2 = float(np.sum((y_noisy - y_clean) ** 2) / N) if noisy else float(config.noise_variance)
     n = jnp.asarray(config.n, jnp.float64)[:, None]
     ridge = jnp.asarray(config.ridge, jnp.float64)[None, :]
@@ -250,7 +248,7 @@ def learning_curve_study(
     flow_pred = None
     if config.times:
         flow_pred = predict(spectrum, sigma2, 1.0 / jnp.asarray(config.times)[None, :])
-    report_progress(progress, "prediction", 2, total)
+    report_progress(progress, "prediction", 2, 3)
     measured = learning_curves.measured_learning_curve(
         kernel,
         y_noisy if noisy else y_clean,
@@ -264,7 +262,7 @@ def learning_curve_study(
         times=config.times or None,
         replace=config.replace,
     )
-    report_progress(progress, "measured curves", 3, total)
+    report_progress(progress, "measured curves", 3, 3)
     return LearningCurveStudy(
         data=data_summary(dataset),
         config=config,

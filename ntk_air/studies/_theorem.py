@@ -129,7 +129,6 @@ def theorem_plan(
       ResourceError: theorem: ... is estimated to take ~... (> the 60 min ...
     """
     c = config
-    budget = Budget() if budget is None else budget
     ds = clusters(seed=c.seed)
     n, n_test = ds.x.shape[0], ds.x_test.shape[0]
     d = int(np.prod(ds.x.shape[1:]))
@@ -186,7 +185,7 @@ def theorem(
       {'inf': True, '64': True}
     """
     c = config
-    choice, loops = theorem_plan(c, budget or Budget())
+    choice, loops = theorem_plan(c, budget)
     widths = tuple(int(w) for w in c.widths)
     harder_widths = tuple(int(w) for w in (c.harder_widths or widths))
     parts = 1 + len(widths) + (2 * len(harder_widths) + 1 if c.harder else 0)
