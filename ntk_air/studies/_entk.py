@@ -378,12 +378,10 @@ def _train(apply_fn, params, x, y, y_clean, x_test, y_test, c, eta, steps):
     )
 
 
-_ARCHS = ("mlp", "cnn", "two-layer-relu")
-
 NETWORK_DEFAULTS = {"width": 512, "depth": 2, "channels": 16, "input_shape": None,
                     "pool": "flatten", "activation": "relu", "b_std": 0.0}  # fmt: skip
 """The network options of `entk_network` and their defaults."""
-_NOT_FOR = {
+_NOT_FOR = {  # the architectures of `entk_network` and the options they do not take
     "mlp": ("channels", "input_shape", "pool"),
     "cnn": ("width", "activation"),
     "two-layer-relu": ("depth", "channels", "input_shape", "pool", "activation", "b_std"),
@@ -400,8 +398,8 @@ def network_options(arch: str, **given) -> dict:
       >>> studies.network_options("cnn", channels=8)["channels"]
       8
     """
-    if arch not in _ARCHS:
-        raise ValueError(f"arch must be one of {_ARCHS}, got {arch!r}")
+    if arch not in _NOT_FOR:
+        raise ValueError(f"arch must be one of {tuple(_NOT_FOR)}, got {arch!r}")
     unknown = sorted(set(given) - set(NETWORK_DEFAULTS))
     if unknown:
         raise TypeError(f"unknown network option {unknown[0]!r} (known: {tuple(NETWORK_DEFAULTS)})")
@@ -442,8 +440,9 @@ def entk_estimate(
     dtype="float32",
     test: bool = True,
 ):
-    """The `LoopEstimate` of an `entk` run from the sizes alone: time ≈ steps·6nF + T·(3(n + n_t)CF
-    + 2n(n + n_t)CP) multiply-adds, memory ≈ itemsize·(P·(4 + T) + T·n·(n + n_t))."""
+    """The `LoopEstimate` of an `entk` run from the sizes alone (P parameters, F forward
+    multiply-adds per row, C outputs, T checkpoints): time ≈ steps·6nF + T·(3(n + n_t)CF +
+    2n(n + n_t)CP) multiply-adds, memory ≈ itemsize·(P·(4 + T) + T·n·(n + n_t))."""
     n, n_test, c = sizes(dataset)
     n_test, d = n_test if test else 0, int(np.prod(np.shape(dataset.x)[1:]))
     hidden = max(depth, 1)

@@ -12,10 +12,10 @@ from ..distillation._targets import plain_gd, r1, r2, r3
 from ..networks._models import PARAMETERIZATIONS
 from ..networks._training import LOSSES
 
-METHODS = ("plain", "early-stop-clean", "early-stop-noisy", "r1", "r2", "r3-soft", "r3-hard")
-TRAINED_METHODS = ("plain", "r1", "r2", "r3-soft", "r3-hard")
 SELF_DISTILLATION = ("r1", "r2", "r3-soft", "r3-hard")
 EARLY_STOPPING = ("early-stop-clean", "early-stop-noisy")
+METHODS = ("plain", *EARLY_STOPPING, *SELF_DISTILLATION)
+TRAINED_METHODS = ("plain", *SELF_DISTILLATION)  # early stopping reuses plain's run
 NOISES = ("flip", "pair")
 SWEEP_RATES = {"flip": (0.0, 0.2, 0.4, 0.6), "pair": (0.0, 0.2, 0.4)}
 BUILTIN_DATASETS = ("digits", "mnist1d", "clusters")
