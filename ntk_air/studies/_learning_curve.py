@@ -1,10 +1,7 @@
 """The learning-curve study: predicted test error of kernel ridge regression against measured.
 
-The data set's rows are the population; one spectrum of its kernel operator (dense, or top-k
-with the tail lumped) gives the eigenlearning prediction at every (n, δ), and kernel ridge
-regression on seeded draws of n points, tested on all N, the measured curve with 95 % Student-t
-intervals. Labels "clean" (ŷ plus Gaussian noise) or "noisy" (the data set's own y): see
-docs/science/learning_curves.md and docs/guide/learning_curve.md.
+The data set's rows are the population: its kernel's spectrum gives the eigenlearning prediction,
+KRR on seeded draws of n of its points the measured curve (docs/science/learning_curves.md).
 """
 
 from __future__ import annotations

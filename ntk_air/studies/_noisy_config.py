@@ -1,7 +1,4 @@
-"""The noisy-label study's options: methods, noise settings, the config and its checks, presets.
-
-Reference: Dong et al. arXiv 1910.01255 (docs/science/noisy_labels.md).
-"""
+"""The noisy-label study's options: methods, noise settings, the config and its checks, presets."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The noisy-label study's data: clean pools, stratified train / validation / test splits and
-the noisy labels of each seed.
-
-Reference: Dong et al. arXiv 1910.01255 (docs/science/noisy_labels.md).
-"""
+"""The noisy-label study's data: clean pools, stratified splits and each seed's noisy labels."""
 
 from __future__ import annotations
 
