@@ -231,7 +231,7 @@ def test_default_ntk_fn_and_explicit_checkpoints(x64):
     direct = empirical_ntk_fn(apply_fn)(params, ds.x)
     assert rel_fro(study.ntk[0], direct) < TOLERANCES["float64"]["elementwise"]
     with pytest.raises(ValueError, match="checkpoints must be whole steps in \\[0, 3\\]"):
-        studies.EntkConfig(steps=3, checkpoints=[5]) and studies.checkpoint_steps(3, [5])
+        studies.EntkConfig(steps=3, checkpoints=[5])
     with pytest.raises(ValueError, match="need about .* GB > max_kernel_bytes"):
         studies.entk(ds, apply_fn, params, studies.EntkConfig(steps=3, max_kernel_bytes=1000))
     with pytest.raises(ValueError, match="not both"):

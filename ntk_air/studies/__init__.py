@@ -27,7 +27,6 @@ from ._distill import (
     distill_plan,
 )
 from ._entk import (
-    ENTK_ARCHS,
     NETWORK_DEFAULTS,
     EntkConfig,
     EntkNetwork,
@@ -35,16 +34,13 @@ from ._entk import (
     KernelLimit,
     LabelAlignment,
     TrainingCurves,
-    checkpoint_steps,
     entk,
     entk_network,
     kernel_target_alignment,
     network_options,
-    relative_distance,
 )
 from ._kernel import KernelStudy, kernel
 from ._learning_curve import (
-    LABELS,
     LearningCurveConfig,
     LearningCurveStudy,
     learning_curve_plan,
@@ -52,11 +48,10 @@ from ._learning_curve import (
 )
 from ._noisy_labels import NoisyLabelsConfig, NoisyLabelsStudy, noisy_labels
 from ._predict import PredictConfig, PredictStudy, predict, predict_plan
-from ._system import KernelSystem, Progress, data_summary, kernel_system
+from ._system import KernelSystem, data_summary, kernel_system
 from ._theorem import HarderCase, TheoremConfig, TheoremStudy, theorem, theorem_plan
 
 __all__ = [
-    "ENTK_ARCHS",
     "AIRConfig",
     "AIRStudy",
     "DistillConfig",
@@ -67,7 +62,6 @@ __all__ = [
     "EntkStudy",
     "HarderCase",
     "KernelLimit",
-    "LABELS",
     "LearningCurveConfig",
     "LearningCurveStudy",
     "learning_curve_study",
@@ -79,14 +73,12 @@ __all__ = [
     "NoisyLabelsStudy",
     "PredictConfig",
     "PredictStudy",
-    "Progress",
     "RuleRun",
     "TheoremConfig",
     "TheoremStudy",
     "TrainingCurves",
     "air",
     "best_run",
-    "checkpoint_steps",
     "data_summary",
     "distill",
     "entk",
@@ -98,7 +90,6 @@ __all__ = [
     "kernel_target_alignment",
     "noisy_labels",
     "predict",
-    "relative_distance",
     "theorem",
     "TopKDiagnostics",
     "air_plan",

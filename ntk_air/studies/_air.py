@@ -28,7 +28,6 @@ from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_
 from ..spectral._label_spectrum import AIRSpectra, air_spectra
 from ._system import (
     KernelSystem,
-    Progress,
     data_summary,
     kernel_system,
     plan_spectrum,
@@ -112,7 +111,7 @@ class TopKDiagnostics(NamedTuple):
     upcast: bool = False  # a float32 request that did not converge, computed in float64
 
 
-def _steps_to_fit(steps, f_clean, f_noise) -> dict:
+def _steps_to_fit(steps, fitted: FittedFractions) -> dict:
     """{level: {"clean": step, "noise": step}}: the first step each part is fitted to `level`."""
 
     def first(fractions, level):
@@ -120,7 +119,7 @@ def _steps_to_fit(steps, f_clean, f_noise) -> dict:
         return float(steps[hit[0]]) if hit.size else None
 
     return {
-        f"{level:g}": {"clean": first(f_clean, level), "noise": first(f_noise, level)}
+        f"{level:g}": {"clean": first(fitted.clean, level), "noise": first(fitted.noise, level)}
         for level in FIT_LEVELS
     }
 
@@ -154,7 +153,6 @@ def air_plan(
       ...     print(str(err)[:54])
       air: 160 training points, top 160 modes, 10⁹ steps (de
     """
-    budget = Budget() if budget is None else budget
     choice = plan_spectrum(dataset, budget, dtype, "air")
     if config is not None:
         check_loop(
@@ -219,7 +217,7 @@ def air(
     config: AIRConfig = AIRConfig(),
     *,
     system: KernelSystem | None = None,
-    progress: Progress | None = None,
+    progress=None,
     budget: Budget | SolverChoice | None = None,
 ) -> AIRStudy:
     """AIR of a data set under a kernel: spectra, fitted fractions, U-curve (no files, no output).
@@ -246,7 +244,6 @@ def air(
       3
     """
     check_dataset(dataset)
-    total = 3
     if system is None:
         choice = (
             budget if isinstance(budget, SolverChoice) else air_plan(dataset, budget, config=config)
@@ -255,12 +252,12 @@ def air(
     stage = "kernel and eigendecomposition"
     if system.eig.rest is not None:
         stage = f"top-{system.eig.top} eigenpairs and Krylov space of (y, ŷ) (matrix-free)"
-    report_progress(progress, stage, 1, total)
+    report_progress(progress, stage, 1, 3)
     eig = system.eig
     top = eig.top_k()
     eta = resolve_step_size(eig, config.eta, force=config.force)
     spectra = air_spectra(eig, dataset.y_clean, dataset.y)
-    report_progress(progress, "spectra", 2, total)
+    report_progress(progress, "spectra", 2, 3)
     steps = config.steps
     if steps is None:
         steps = noise_fit_horizon(eig, dataset.y_clean, dataset.y, eta=eta, force=config.force)
@@ -270,8 +267,7 @@ def air(
         steps = np.sort(np.asarray(steps, dtype=np.float64))
     curve = u_curve(system.problem(dataset), steps=steps, eta=eta, force=config.force)
     ff = fitted_fractions(eig, dataset.y_clean, dataset.y, steps, eta=eta, force=config.force)
-    f_clean, f_noise = np.asarray(ff.clean), np.asarray(ff.noise)
-    report_progress(progress, "dynamics", 3, total)
+    report_progress(progress, "dynamics", 3, 3)
     return AIRStudy(
         data=data_summary(dataset),
         eigenvalues=top.eigenvalues,
@@ -283,7 +279,7 @@ def air(
         curve=curve,
         fitted=ff,
         half_lives=gd_half_lives(top, eta=eta, force=config.force),
-        steps_to_fit=_steps_to_fit(steps, f_clean, f_noise),
+        steps_to_fit=_steps_to_fit(steps, ff),
         solver=system.solver,
         topk=None if eig.rest is None else _diagnostics(eig, spectra, dataset.y, steps, eta),
         task=dataset_task(dataset),
@@ -291,11 +287,8 @@ def air(
 
 
 def _diagnostics(eig, spectra, y, steps, eta) -> TopKDiagnostics:
-    """‖u(k) − y‖ on the reduction, split at the top k, and a bracket of its tail part.
-
-    The tail P r₀ (P = I − V_kV_kᵀ, r₀ = −y) lives on eigenvalues in [0, λ_{k+1}] ⊂ [0, θ_k],
-    so ‖(I − ηK)^k P r₀‖ lies between max(0, 1 − ηθ_k)^k ‖P r₀‖ and ‖P r₀‖ (η ≤ 2/λ_max).
-    """
+    """‖u(k) − y‖ on the reduction; its tail part, P = I − V_kV_kᵀ on eigenvalues ≤ θ_k, obeys
+    max(0, 1 − ηθ_k)^k ‖P y‖ ≤ ‖(I − ηK)^k P y‖ ≤ ‖P y‖ (η ≤ 2/λ_max)."""
     rest, k = eig.rest, eig.top
     factors = gd_mode_factors(eig, np.asarray(steps), eta=eta)
     c = np.asarray(eig.eigenvectors.T @ jax.numpy.asarray(y, eig.eigenvalues.dtype)).reshape(

@@ -1,11 +1,8 @@
 """The self-distillation study: every target rule on one data set and kernel, vs early stopping.
 
-Plain GD's closed-form U-curve gives the best early stop; each step rule runs through
-`distill.self_distill` on its fastest engine, each round rule through `rounds.distill_rounds`.
-On the top-k path (`_system.kernel_system`) the soft rules with a fixed α run on the
-Rayleigh–Ritz reduction with an error estimate, the others by one operator pass per step when
-that fits the time limit, else they are skipped (docs/guide/distill.md,
-docs/science/distillation.md).
+Plain GD's closed form gives the best early stop. On the top-k path the soft rules with a fixed α
+run on the Rayleigh–Ritz reduction, the others by one operator pass per step if that fits the time
+limit, else not at all (docs/guide/distill.md, docs/science/distillation.md).
 """
 
 from __future__ import annotations
@@ -47,10 +44,10 @@ from ..dynamics._linearized import resolve_step_size
 from ..dynamics._record import Record
 from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop
 from ..spectral._label_spectrum import air_spectra
+from ..spectral._operators import kernel_operator
 from ._system import (
     DEFAULT_KRYLOV_STEPS,
     KernelSystem,
-    Progress,
     data_summary,
     kernel_system,
     plan_spectrum,
@@ -311,19 +308,21 @@ def _runs_on_reduction(rule) -> bool:
     return isinstance(rule, AffineRule) and engine_for(rule).name in ("closed-form", "eigen-scan")
 
 
-def _operator_seconds(n, n_test, cols, rules, steps, every) -> float:
-    """Time of `distill.OperatorScan`: a symmetric pass of width R·C per step, K(X_test, X) per
-    record."""
+def _pass_seconds(rows: int, n: int, width: int, *, symmetric: bool = False) -> float:
+    """Time of one pass of K(rows, X) over `width` vectors (half the entries when symmetric)."""
     r = DEFAULT_RATES
-    width = rules * cols
-    per_step = 0.5 * n * n * r["entry_seconds"] + 2.0 * n * n * width * r["flop_seconds"]
-    per_record = n_test * n * r["entry_seconds"] + 2.0 * n_test * n * width * r["flop_seconds"]
-    return steps * (per_step + 1e-3) + (steps // every + 1) * per_record
+    entries = (0.5 if symmetric else 1.0) * rows * n * r["entry_seconds"]
+    return entries + 2.0 * rows * n * width * r["flop_seconds"]
+
+
+def _operator_seconds(n, n_test, cols, rules, steps, every) -> float:
+    """Time of `distill.OperatorScan`: a pass of width R·C per step, K(X_test, X) per record."""
+    per_step = _pass_seconds(n, n, rules * cols, symmetric=True)
+    return steps * (per_step + 1e-3) + (steps // every + 1) * _pass_seconds(n_test, n, rules * cols)
 
 
 def _topk_plan(dataset, c: DistillConfig, budget: Budget, step_rules, round_rules) -> _TopKRules:
-    """Split the rules for the matrix-free path; the operator rules run when they fit the time
-    left (or with force), else they are skipped with their estimate."""
+    """Split the rules for the matrix-free path; operator rules past the time limit are skipped."""
     reduced = [(lab, r) for lab, r in step_rules if _runs_on_reduction(r)]
     others = [(lab, r) for lab, r in step_rules if not _runs_on_reduction(r)]
     rounds = [(lab, r) for lab, r in round_rules if not _is_hard(r)]
@@ -375,12 +374,11 @@ def distill_plan(
     n, n_test, cols = sizes(dataset)
     size = np.dtype(dtype or np.asarray(dataset.x).dtype).itemsize
     c = config
-    k_steps = c.krylov_steps
-    if k_steps > max(n, DEFAULT_KRYLOV_STEPS):  # each pass adds a dimension or ends the space
+    if c.krylov_steps > max(n, DEFAULT_KRYLOV_STEPS):  # each pass adds a dimension or ends it
         raise ValueError(
-            f"krylov_steps {k_steps} exceeds the {n} passes that can add to the Krylov space of "
-            f"{n} points (each adds at least one dimension until the space is invariant); give "
-            f"at most {max(n, DEFAULT_KRYLOV_STEPS)}"
+            f"krylov_steps {c.krylov_steps} exceeds the {n} passes that can add to the Krylov "
+            f"space of {n} points (each adds at least one dimension until the space is "
+            f"invariant); give at most {max(n, DEFAULT_KRYLOV_STEPS)}"
         )
     choice = plan_spectrum(dataset, budget, dtype, "distill")
     step_rules, round_rules = _config_rules(c, ramp=1.0, ridge=1.0)  # placeholders: same kinds
@@ -401,9 +399,7 @@ def distill_plan(
         r_steps, r_rounds = 2 * len(split.reduced_steps), 2 * len(split.reduced_rounds)
         operator_s = split.operator_seconds
         # the deflated Krylov space: krylov_steps symmetric passes of width 2C
-        operator_s += c.krylov_steps * (
-            0.5 * n * n * r["entry_seconds"] + 4.0 * n * n * cols * r["flop_seconds"]
-        )
+        operator_s += c.krylov_steps * _pass_seconds(n, n, 2 * cols, symmetric=True)
     seconds = c.steps * r_steps * per_step + (c.steps + 1) * (n + n_test) * cols * 1e-9
     seconds += c.rounds * r_rounds * (c.student_steps + 1) * per_step + operator_s
     memory = (c.steps + 1) * (n + n_test) * cols * size * 2  # plain GD's closed-form curve
@@ -430,7 +426,7 @@ def distill(
     config: DistillConfig = DistillConfig(),
     *,
     system: KernelSystem | None = None,
-    progress: Progress | None = None,
+    progress=None,
     budget: Budget | None = None,
 ) -> DistillStudy:
     """Every target rule on one data set and kernel (no files, no output).
@@ -469,12 +465,11 @@ def distill(
     if topk:
         stage = f"top-{eig.top} eigenpairs and Krylov space of (y, ŷ)"
     report_progress(progress, stage, 1, total)
-    n = int(np.shape(dataset.x)[0])
     eta = resolve_step_size(eig, c.eta)
     record_every = _record_every(c)
     ramp = max(1, c.steps // 10) if c.ramp is None else c.ramp
     trace = float(eig.rest.trace) if topk else float(np.sum(np.asarray(eig.eigenvalues)))
-    ridge = default_ridge(trace, n) if c.ridge is None else float(c.ridge)
+    ridge = default_ridge(trace, len(dataset.x)) if c.ridge is None else float(c.ridge)
     task = dataset_task(dataset)
     step_rules, round_rules, task_skipped = _task_rules(
         *_config_rules(c, ramp=ramp, ridge=ridge), task
@@ -546,8 +541,6 @@ def distill(
 
 def _operator_runs(dataset, kernel_fn, problem, rules, c: DistillConfig, eta, progress):
     """The rules that leave every fixed subspace, exactly: one pass over K per step."""
-    from ..spectral._operators import kernel_operator
-
     if not rules:
         return []
     stage = f"{len(rules)} rules by one pass over K per step"
@@ -556,9 +549,7 @@ def _operator_runs(dataset, kernel_fn, problem, rules, c: DistillConfig, eta, pr
         if done % max(1, steps_total // 100) == 0:
             report_progress(progress, f"{stage} ({done}/{steps_total})", 4, 5)
 
-    test_op = None
-    if len(dataset.x_test):
-        test_op = kernel_operator(kernel_fn, dataset.x_test, dataset.x)
+    test_op = kernel_operator(kernel_fn, dataset.x_test, dataset.x) if len(dataset.x_test) else None
     engine = OperatorScan(kernel_operator(kernel_fn, dataset.x), test_op, step_progress)
     record = Record(_record_every(c))
     orun = self_distill(

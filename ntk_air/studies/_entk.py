@@ -12,6 +12,7 @@ training); Cristianini et al. 2001 (kernel–target alignment); Dong et al. arXi
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any, NamedTuple
 
 import jax
@@ -36,7 +37,7 @@ from ..networks._training import train
 from ..spectral._eigen import eigensystem
 from ..spectral._label_spectrum import AIRSpectra, air_spectra
 from ..spectral._resources import DEFAULT_RATES, LoopEstimate
-from ._system import Progress, data_summary, network_size, report_progress, sizes
+from ._system import data_summary, network_size, report_progress, sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +80,7 @@ class EntkConfig:
             points = np.asarray(self.checkpoints)
             if points.dtype.kind not in "iuf":
                 raise ValueError(f"checkpoints must be whole steps, got {self.checkpoints!r}")
-            checkpoint_steps(self.steps, points, self.num_checkpoints)
+            _checkpoint_steps(self.steps, points, self.num_checkpoints)
 
 
 class LabelAlignment(NamedTuple):
@@ -163,29 +164,8 @@ def kernel_target_alignment(theta, z):
     return jnp.trace(zz.T @ theta @ zz) / (jnp.linalg.norm(theta) * jnp.linalg.norm(gram))
 
 
-def relative_distance(a, b):
-    """‖a − b‖_F / ‖b‖_F over all axes but a leading batch axis of `a` (if a has one more)."""
-    a, b = jnp.asarray(a), jnp.asarray(b)
-    axes = tuple(range(a.ndim - b.ndim, a.ndim))
-    return jnp.sqrt(jnp.sum((a - b) ** 2, axis=axes)) / jnp.linalg.norm(b)
-
-
-def checkpoint_steps(steps: int, checkpoints=None, num: int = 12) -> np.ndarray:
-    """The checkpoints of a run of `steps` steps: given ones (plus 0), or log-spaced.
-
-    Args:
-      steps: the run's length (≥ 1).
-      checkpoints: None or a sequence of whole steps in [0, steps].
-      num: log-spaced points requested when `checkpoints` is None.
-
-    Returns:
-      (T,) int64, sorted, unique, starting at 0.
-
-    Example:
-      >>> checkpoint_steps(1000, num=6).tolist()
-      [0, 1, 6, 32, 178, 1000]
-    """
-    check_int("steps", steps, minimum=1)
+def _checkpoint_steps(steps: int, checkpoints=None, num: int = 12) -> np.ndarray:
+    """(T,) sorted unique int64 checkpoints in [0, steps], 0 first: given ones, or log-spaced."""
     if checkpoints is None:
         at = log_spaced_steps(steps, num)
     else:
@@ -225,7 +205,7 @@ def entk(
     ntk_fn: EmpiricalNTKFn | None = None,
     limit_kernel_fn=None,
     limit_name: str = "infinite-width kernel",
-    progress: Progress | None = None,
+    progress=None,
 ) -> EntkStudy:
     """Train a network and measure its empirical NTK at checkpoints (no files, no output).
 
@@ -264,7 +244,7 @@ def entk(
     has_test = bool(c.test and len(dataset.x_test))
     x_test = jnp.asarray(dataset.x_test, dt) if has_test else None
     y_test = jnp.asarray(dataset.y_test_clean, dt) if has_test else None
-    steps = checkpoint_steps(c.steps, c.checkpoints, c.num_checkpoints)
+    steps = _checkpoint_steps(c.steps, c.checkpoints, c.num_checkpoints)
     n, n_test = int(x.shape[0]), int(x_test.shape[0]) if has_test else 0
     entries = len(steps) * (n * n + n_test * n) + 3 * n * n  # + Θ_∞, V, one Θ_t in flight
     entries += (limit_kernel_fn is not None) * (n * n + n_test * n)
@@ -278,25 +258,24 @@ def entk(
     ntk_fn = empirical_ntk_fn(apply_fn, implementation="auto") if ntk_fn is None else ntk_fn
     params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, dt), params)
     total = len(steps) + 2 + (limit_kernel_fn is not None)
-    done = 0
+    done = itertools.count(1)
 
     def kernels(p):
         theta = ntk_fn(p, x)
         return theta, (ntk_fn(p, x_test, x) if has_test else None)
 
     def stage(name):
-        nonlocal done
-        done += 1
-        report_progress(progress, name, done, total)
+        report_progress(progress, name, next(done), total)
 
     # Θ_0 first: it fixes the default step size, and is the reference of the kernel distance.
     plan = ntk_fn.plan(params, x)
     theta0, theta0_test = kernels(params)
     measured = [(theta0, theta0_test, *_measure(theta0, y, y_clean))]
     stage("eNTK at step 0")
-    limit = None
     if limit_kernel_fn is not None:
-        limit = _limit_kernel(limit_kernel_fn, limit_name, x, x_test, y, y_clean, dt)
+        limit_ntk = np.asarray(limit_kernel_fn(x).ntk, dt)
+        limit_test = None if x_test is None else np.asarray(limit_kernel_fn(x_test, x).ntk, dt)
+        limit_eig, limit_spectra, limit_alignment = _measure(jnp.asarray(limit_ntk), y, y_clean)
         stage("infinite-width kernel")
     eta = None
     if c.optimizer is None:
@@ -316,11 +295,24 @@ def entk(
     ntk_test = np.stack([np.asarray(t) for t in thetas_test]) if has_test else None
 
     def distance(a, b):
-        return None if a is None else np.asarray(relative_distance(a, b))
+        """‖a − b‖_F / ‖b‖_F over b's axes (a may have a leading checkpoint axis); None for None."""
+        if a is None:
+            return None
+        a, b = jnp.asarray(a), jnp.asarray(b)
+        axes = tuple(range(a.ndim - b.ndim, a.ndim))
+        return np.asarray(jnp.sqrt(jnp.sum((a - b) ** 2, axis=axes)) / jnp.linalg.norm(b))
 
-    if limit is not None:
-        limit = limit._replace(
-            distance=distance(ntk, limit.ntk), distance_test=distance(ntk_test, limit.ntk_test)
+    limit = None
+    if limit_kernel_fn is not None:
+        limit = KernelLimit(
+            name=limit_name,
+            ntk=limit_ntk,
+            ntk_test=limit_test,
+            eigenvalues=limit_eig.eigenvalues,
+            spectra=limit_spectra,
+            alignment=limit_alignment,
+            distance=distance(ntk, limit_ntk),
+            distance_test=distance(ntk_test, limit_test),
         )
     obs = run.observed
     nan = np.full(len(steps), np.nan)
@@ -386,29 +378,10 @@ def _train(apply_fn, params, x, y, y_clean, x_test, y_test, c, eta, steps):
     )
 
 
-def _limit_kernel(kernel_fn, name, x, x_test, y, y_clean, dt):
-    ntk = np.asarray(kernel_fn(x).ntk, dt)
-    ntk_test = None if x_test is None else np.asarray(kernel_fn(x_test, x).ntk, dt)
-    eig, spectra, alignment = _measure(jnp.asarray(ntk), y, y_clean)
-    return KernelLimit(
-        name=name,
-        ntk=ntk,
-        ntk_test=ntk_test,
-        eigenvalues=eig.eigenvalues,
-        spectra=spectra,
-        alignment=alignment,
-        distance=np.zeros(0),
-        distance_test=None,
-    )
-
-
-ENTK_ARCHS = ("mlp", "cnn", "two-layer-relu")
-"""Architectures of `entk_network`: an NTK-parameterized MLP, a small CNN, the theorem's net."""
-
 NETWORK_DEFAULTS = {"width": 512, "depth": 2, "channels": 16, "input_shape": None,
                     "pool": "flatten", "activation": "relu", "b_std": 0.0}  # fmt: skip
 """The network options of `entk_network` and their defaults."""
-_NOT_FOR = {
+_NOT_FOR = {  # the architectures of `entk_network` and the options they do not take
     "mlp": ("channels", "input_shape", "pool"),
     "cnn": ("width", "activation"),
     "two-layer-relu": ("depth", "channels", "input_shape", "pool", "activation", "b_std"),
@@ -425,8 +398,8 @@ def network_options(arch: str, **given) -> dict:
       >>> studies.network_options("cnn", channels=8)["channels"]
       8
     """
-    if arch not in ENTK_ARCHS:
-        raise ValueError(f"arch must be one of {ENTK_ARCHS}, got {arch!r}")
+    if arch not in _NOT_FOR:
+        raise ValueError(f"arch must be one of {tuple(_NOT_FOR)}, got {arch!r}")
     unknown = sorted(set(given) - set(NETWORK_DEFAULTS))
     if unknown:
         raise TypeError(f"unknown network option {unknown[0]!r} (known: {tuple(NETWORK_DEFAULTS)})")
@@ -467,15 +440,9 @@ def entk_estimate(
     dtype="float32",
     test: bool = True,
 ):
-    """Time and memory of an `entk` run, from the sizes alone (nothing is built or allocated).
-
-    P parameters, F forward multiply-adds per row, n training and n_t test rows, C outputs, T
-    checkpoints: time ≈ steps·6nF + T·(3(n + n_t)CF + 2n(n + n_t)CP) multiply-adds plus a fixed
-    cost per step; memory ≈ itemsize·(P·(4 + T) + T·n·(n + n_t)).
-
-    Returns:
-      `resources.LoopEstimate`.
-    """
+    """The `LoopEstimate` of an `entk` run from the sizes alone (P parameters, F forward
+    multiply-adds per row, C outputs, T checkpoints): time ≈ steps·6nF + T·(3(n + n_t)CF +
+    2n(n + n_t)CP) multiply-adds, memory ≈ itemsize·(P·(4 + T) + T·n·(n + n_t))."""
     n, n_test, c = sizes(dataset)
     n_test, d = n_test if test else 0, int(np.prod(np.shape(dataset.x)[1:]))
     hidden = max(depth, 1)
@@ -519,7 +486,7 @@ def entk_network(
     C = 1 output for ±1 labels, else one per class. Options left None take `NETWORK_DEFAULTS`.
 
     Args:
-      arch: one of `ENTK_ARCHS`.
+      arch: 'mlp', 'cnn' or 'two-layer-relu'.
       dataset: the `data.Dataset` it is trained on (input size, label format, name).
       width: hidden width of "mlp" and "two-layer-relu".
       depth: hidden layers of "mlp", convolutions of "cnn".

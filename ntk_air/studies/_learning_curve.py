@@ -1,10 +1,7 @@
 """The learning-curve study: predicted test error of kernel ridge regression against measured.
 
-The data set's rows are the population; one spectrum of its kernel operator (dense, or top-k
-with the tail lumped) gives the eigenlearning prediction at every (n, δ), and kernel ridge
-regression on seeded draws of n points, tested on all N, the measured curve with 95 % Student-t
-intervals. Labels "clean" (ŷ plus Gaussian noise) or "noisy" (the data set's own y): see
-docs/science/learning_curves.md and docs/guide/learning_curve.md.
+The data set's rows are the population: its kernel's spectrum gives the eigenlearning prediction,
+KRR on seeded draws of n of its points the measured curve (docs/science/learning_curves.md).
 """
 
 from __future__ import annotations
@@ -18,6 +15,8 @@ import numpy as np
 
 from .. import learning_curves
 from ..learning_curves import LearningCurve, MeasuredCurve, PopulationSpectrum, TailSpread
+from ..spectral._eigen import eigensystem
+from ..spectral._operators import kernel_diagonal, kernel_operator, with_float64_products
 from ..spectral._resources import (
     DEFAULT_RATES,
     Budget,
@@ -26,11 +25,10 @@ from ..spectral._resources import (
     estimate_dense,
     estimate_topk,
 )
+from ..spectral._topk import topk_eigensystem
 from ._system import data_summary, report_progress, require_tiled, sizes
 
-LABELS = ("clean", "noisy")
-"""Training labels of the learning-curve study: ground truth (+ Gaussian noise) or the data
-set's corrupted labels."""
+_LABELS = ("clean", "noisy")  # ground truth (+ Gaussian noise) or the data set's noisy labels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +38,7 @@ class LearningCurveConfig:
     n: training-set sizes (whole, ≥ 1, ≤ N unless `replace`). ridge: δ ≥ 0 values.
     draws: seeded draws per n (≥ 1; one draw gives no 95 % interval). seed: seed of the draws
     and of the added noise.
-    labels: "clean" or "noisy" (`LABELS`). noise_variance: σ² of Gaussian noise added to the
+    labels: "clean" or "noisy". noise_variance: σ² of Gaussian noise added to the
     training labels, summed over columns ("clean" only). modes: top modes whose learnability is
     measured. times: gradient-flow times t to measure as well (dense solver only).
     solver: "dense" or "topk". rank: top-k modes (solver "topk"). tile_dtype: dtype of the
@@ -73,8 +71,8 @@ class LearningCurveConfig:
         object.__setattr__(self, "ridge", ridge)
         if int(self.draws) != self.draws or self.draws < 1:
             raise ValueError(f"draws must be a whole number ≥ 1, got {self.draws}")
-        if self.labels not in LABELS:
-            raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
+        if self.labels not in _LABELS:
+            raise ValueError(f"labels must be one of {_LABELS}, got {self.labels!r}")
         if not (self.noise_variance >= 0 and np.isfinite(self.noise_variance)):
             raise ValueError(f"noise_variance must be finite and ≥ 0, got {self.noise_variance}")
         if self.labels == "noisy" and self.noise_variance:
@@ -141,7 +139,6 @@ def learning_curve_plan(dataset, config: LearningCurveConfig, budget: Budget | N
       >>> est.seconds < 60
       True
     """
-    budget = Budget() if budget is None else budget
     N, _, cols = sizes(dataset)
     fits = len(config.ridge) + len(config.times)
     if config.solver == "dense":
@@ -195,7 +192,6 @@ def learning_curve_study(
     Reference: Bordelon, Canatar & Pehlevan, arXiv 2002.02561; Canatar, Bordelon & Pehlevan,
     arXiv 2006.13198; Simon, Dickens, Karkada & DeWeese, arXiv 2110.03922.
     """
-    total = 3
     x = dataset.x
     N = int(np.shape(x)[0])
     if not config.replace and max(config.n) > N:
@@ -207,8 +203,6 @@ def learning_curve_study(
     y_noisy = np.asarray(dataset.y, np.float64)
     noisy = config.labels == "noisy"
     if config.solver == "dense":
-        from ..spectral._eigen import eigensystem
-
         K = kernel_fn(x).ntk
         eig = eigensystem(K)
         spectrum = learning_curves.population_spectrum(eig, y_clean)
@@ -217,9 +211,6 @@ def learning_curve_study(
         M = min(config.modes, N)
         modes = (spectrum.eigenvalues[:M], eig.eigenvectors[:, :M])
     else:
-        from ..spectral._operators import kernel_diagonal, kernel_operator, with_float64_products
-        from ..spectral._topk import topk_eigensystem
-
         require_tiled(kernel_fn)
         rank = min(config.rank, N)
         if config.tile_dtype == "float32":
@@ -236,7 +227,7 @@ def learning_curve_study(
         kernel = learning_curves.tiled_population_kernel(kernel_fn, x)
         M = min(config.modes, rank)
         modes = (top.eigenvalues[:M] / N, top.eigenvectors[:, :M])
-    report_progress(progress, "population spectrum", 1, total)
+    report_progress(progress, "population spectrum", 1, 3)
     sigma2 = float(np.sum((y_noisy - y_clean) ** 2) / N) if noisy else float(config.noise_variance)
     n = jnp.asarray(config.n, jnp.float64)[:, None]
     ridge = jnp.asarray(config.ridge, jnp.float64)[None, :]
@@ -254,7 +245,7 @@ def learning_curve_study(
     flow_pred = None
     if config.times:
         flow_pred = predict(spectrum, sigma2, 1.0 / jnp.asarray(config.times)[None, :])
-    report_progress(progress, "prediction", 2, total)
+    report_progress(progress, "prediction", 2, 3)
     measured = learning_curves.measured_learning_curve(
         kernel,
         y_noisy if noisy else y_clean,
@@ -268,7 +259,7 @@ def learning_curve_study(
         times=config.times or None,
         replace=config.replace,
     )
-    report_progress(progress, "measured curves", 3, total)
+    report_progress(progress, "measured curves", 3, 3)
     return LearningCurveStudy(
         data=data_summary(dataset),
         config=config,

@@ -1,7 +1,4 @@
-"""The noisy-label study's options: methods, noise settings, the config and its checks, presets.
-
-Reference: Dong et al. arXiv 1910.01255 (docs/science/noisy_labels.md).
-"""
+"""The noisy-label study's options: methods, noise settings, the config and its checks, presets."""
 
 from __future__ import annotations
 
@@ -12,10 +9,10 @@ from ..distillation._targets import plain_gd, r1, r2, r3
 from ..networks._models import PARAMETERIZATIONS
 from ..networks._training import LOSSES
 
-METHODS = ("plain", "early-stop-clean", "early-stop-noisy", "r1", "r2", "r3-soft", "r3-hard")
-TRAINED_METHODS = ("plain", "r1", "r2", "r3-soft", "r3-hard")
 SELF_DISTILLATION = ("r1", "r2", "r3-soft", "r3-hard")
 EARLY_STOPPING = ("early-stop-clean", "early-stop-noisy")
+METHODS = ("plain", *EARLY_STOPPING, *SELF_DISTILLATION)
+TRAINED_METHODS = ("plain", *SELF_DISTILLATION)  # early stopping reuses plain's run
 NOISES = ("flip", "pair")
 SWEEP_RATES = {"flip": (0.0, 0.2, 0.4, 0.6), "pair": (0.0, 0.2, 0.4)}
 BUILTIN_DATASETS = ("digits", "mnist1d", "clusters")
@@ -117,12 +114,8 @@ def with_preset(config: NoisyLabelsConfig, name: str) -> NoisyLabelsConfig:
 
 
 def default_lr(optimizer: str, parameterization: str, n_train: int | None = None) -> float:
-    """The default learning rate for n training rows (None: the floor 2).
-
-    SGD, NTK parameterization: lr = clip(4·n/1000, 2, 16), ∝ n because an example's share of the
-    kernel falls as 1/n (docs/guide/noisy_labels.md#network). SGD, standard: 0.05. Adam: 0.01
-    (NTK) / 1e-3 (standard).
-    """
+    """SGD ntk: clip(4·n/1000, 2, 16), 2 without n (why: docs/guide/noisy_labels.md#network);
+    SGD standard 0.05; Adam 0.01 ntk, 1e-3 standard."""
     if optimizer == "adam":
         return 0.01 if parameterization == "ntk" else 1e-3
     if parameterization != "ntk":
@@ -205,8 +198,7 @@ def train_size(config: NoisyLabelsConfig, name: str) -> int:
 
 
 def warmup_epochs(config: NoisyLabelsConfig) -> int:
-    """W: the epochs on the given labels before the rules act (`config.warmup_epochs`, or ⌊E/2⌋;
-    why: docs/guide/noisy_labels.md#methods)."""
+    """W, the epochs before the rules act: `config.warmup_epochs`, or ⌊E/2⌋."""
     w = config.warmup_epochs
     return config.epochs // 2 if w is None else int(w)
 

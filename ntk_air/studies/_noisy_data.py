@@ -1,8 +1,4 @@
-"""The noisy-label study's data: clean pools, stratified train / validation / test splits and
-the noisy labels of each seed.
-
-Reference: Dong et al. arXiv 1910.01255 (docs/science/noisy_labels.md).
-"""
+"""The noisy-label study's data: clean pools, stratified splits and each seed's noisy labels."""
 
 from __future__ import annotations
 
@@ -12,6 +8,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..data import Dataset, apply_noise, clusters, digits, from_npz, mnist1d
+from ..data._dataset import _stratified
+from ..spectral._resources import available_memory
 from ._noisy_config import BUILTIN_DATASETS, NoisyLabelsConfig, train_size
 
 _NOISE_CODE = {"none": 0, "flip": 1, "pair": 2}
@@ -21,8 +19,6 @@ _GENERATION_COPIES = 4  # x, its noise and templates, the unit-normalized copy, 
 
 def _check_generation(name: str, config: NoisyLabelsConfig, rows: int) -> None:
     """ValueError naming n_train before generating more rows than the memory available holds."""
-    from ..spectral._resources import available_memory
-
     need = _GENERATION_COPIES * 8 * rows * _FEATURES[name]
     free = available_memory()
     if need > free:
@@ -33,12 +29,7 @@ def _check_generation(name: str, config: NoisyLabelsConfig, rows: int) -> None:
 
 
 def load_clean(name: str, config: NoisyLabelsConfig, path=None) -> Dataset:
-    """A clean data set (y = ŷ) large enough for the config's split: a built-in one or a .npz.
-
-    digits: the 8×8 digits with `n_test` (default 450) test rows, the rest the training pool;
-    mnist1d: generated with n_train + n_val pool rows; clusters: 8 clusters of 4 classes in
-    d = 20. A .npz (`path`): its clean labels (y_clean, or y if absent) and its test set.
-    """
+    """A clean data set (y = ŷ) large enough for the config's split: a built-in one or a .npz."""
     if path is not None:
         return from_npz(path)
     if name not in BUILTIN_DATASETS:
@@ -94,31 +85,9 @@ def _one_hot(labels: np.ndarray, name: str) -> np.ndarray:
     return labels
 
 
-def _stratified_first(classes: np.ndarray, size: int, rng) -> np.ndarray:
-    """`size` rows, each class in proportion (largest remainders), sorted."""
-    values, counts = np.unique(classes, return_counts=True)
-    quota = counts * size / classes.shape[0]
-    take = np.floor(quota).astype(int)
-    take[np.argsort(-(quota - take), kind="stable")[: size - take.sum()]] += 1
-    rows = [
-        rng.choice(np.flatnonzero(classes == v), k, replace=False)
-        for v, k in zip(values, take, strict=True)
-    ]
-    return np.sort(np.concatenate(rows))
-
-
 def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
-    """Clean train / validation / test splits: stratified and seeded by `config.seed`.
-
-    The validation rows (n_val) and then the training rows (n_train) are drawn from the data
-    set's training pool, class by class in proportion; test rows are the data set's test set
-    (a stratified n_test of it); with `scale_inputs` every input is multiplied by √d. Labels:
-    the data set's clean labels `y_clean`, as one-hot rows (±1 → two classes); with `n_classes`
-    = K only the rows of classes 0..K−1 are kept.
-
-    Raises:
-      ValueError: the data set has fewer classes than asked, too few rows, or no test set.
-    """
+    """Clean one-hot train / validation / test splits, stratified and seeded by `config.seed`:
+    validation then training rows from the training pool, test rows from the test set."""
     c = config
     y_pool = _one_hot(dataset.y_clean, f"{dataset.name} y_clean")
     if dataset.x_test.shape[0] == 0:
@@ -160,13 +129,13 @@ def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
         np.random.default_rng(s) for s in np.random.SeedSequence([c.seed, 7]).spawn(3)
     )
     cls = np.argmax(y_pool, 1)
-    val_rows = _stratified_first(cls, c.n_val, rng_val)
+    val_rows = _stratified(cls, c.n_val, rng_val)
     rest = np.setdiff1d(np.arange(x_pool.shape[0]), val_rows)
-    train_rows = rest[_stratified_first(cls[rest], n_train, rng_train)]
+    train_rows = rest[_stratified(cls[rest], n_train, rng_train)]
     test_rows = (
         np.arange(x_test.shape[0])
         if c.n_test is None
-        else _stratified_first(np.argmax(y_test, 1), c.n_test, rng_test)
+        else _stratified(np.argmax(y_test, 1), c.n_test, rng_test)
     )
     info = {
         "name": dataset.name,
@@ -197,12 +166,7 @@ def split_dataset(dataset: Dataset, config: NoisyLabelsConfig) -> Split:
 
 
 def noisy_split_labels(split: Split, noise: str, rate: float, seed: int, base_seed: int = 0):
-    """Noisy training and validation labels of seed s: `data.apply_noise` on each split.
-
-    Exactly ⌊ρ·n_c + ½⌋ rows of every class c are corrupted (symmetric: to a uniformly random
-    other class; pair: c → c + 1 mod C); the validation labels get an independent draw of the
-    same model. Returns (y (n, C), y_val (n_val, C), corrupted (n,) bool, corrupted_val (n_val,)).
-    """
+    """(y, y_val, corrupted, corrupted_val) of seed s: `data.apply_noise` on each split."""
     ss = np.random.SeedSequence(
         [int(base_seed), int(seed), _NOISE_CODE[noise], round(rate * 10**6)]
     )

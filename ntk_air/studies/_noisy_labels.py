@@ -13,8 +13,11 @@ Reference: Dong et al. arXiv 1910.01255.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..data import Dataset
@@ -25,7 +28,9 @@ from ..networks._epochs import epoch_gradient_time, epoch_problem
 from ..networks._models import network as build_network
 from ..networks._training import optimizer, train_epochs
 from ..spectral._resources import DEFAULT_RATES, LoopEstimate
-from ._noisy_config import (
+
+# Re-exported: the CLI, the report and the tests import the whole study from this module.
+from ._noisy_config import (  # noqa: F401
     BUILTIN_DATASETS,
     DEFAULT_N_TRAIN,
     EARLY_STOPPING,
@@ -40,8 +45,8 @@ from ._noisy_config import (
     warmup_epochs,
     with_preset,
 )
-from ._noisy_data import load_clean, noisy_split_labels, split_dataset
-from ._noisy_results import (
+from ._noisy_data import load_clean, noisy_split_labels, split_dataset  # noqa: F401
+from ._noisy_results import (  # noqa: F401
     Curves,
     NoisyLabelsStudy,
     SettingResult,
@@ -50,33 +55,7 @@ from ._noisy_results import (
     t_interval,
     t_quantile_975,
 )
-from ._system import Progress, kernel_system, network_size, report_progress
-
-__all__ = [
-    "noisy_labels_estimate",
-    "SELF_DISTILLATION",
-    "EARLY_STOPPING",
-    "BUILTIN_DATASETS",
-    "NoisyLabelsConfig",
-    "Curves",
-    "SettingResult",
-    "NoisyLabelsStudy",
-    "noisy_labels",
-    "load_clean",
-    "split_dataset",
-    "noisy_split_labels",
-    "warmup_epochs",
-    "train_size",
-    "DEFAULT_N_TRAIN",
-    "default_lr",
-    "learning_rate",
-    "t_interval",
-    "summarize_setting",
-    "compare_setting",
-    "t_quantile_975",
-    "PRESETS",
-    "with_preset",
-]
+from ._system import cnn_input_shape, kernel_system, network_size, report_progress
 
 
 def _kernel_applies(c: NoisyLabelsConfig) -> str | None:
@@ -94,8 +73,6 @@ def _kernel_applies(c: NoisyLabelsConfig) -> str | None:
 
 def _hard_predictions(snapshot):
     """Record.fn of the kernel limit: argmax predictions on the training and evaluation points."""
-    import jax.numpy as jnp
-
     return {"train": jnp.argmax(snapshot.u, -1), "eval": jnp.argmax(snapshot.test, -1)}
 
 
@@ -114,8 +91,6 @@ def _curves_from_predictions(pred_eval, split, y_val_noisy, n_val, train_stats):
 
 
 def _network_run(net, split, y_seeds, yv_seeds, rules, config, lr, keys):
-    import jax
-
     init_keys, order_keys = keys
     params = jax.vmap(net.init)(init_keys)
     name = "momentum" if config.optimizer == "sgd" and config.momentum else config.optimizer
@@ -178,26 +153,9 @@ def _kernel_run(system, split, y_seeds, yv_seeds, corrupted, rules, config, time
     return _curves_from_predictions(eval_pred, split, yv_seeds, len(split.x_val), stats)
 
 
-def _input_shape(config, d):
-    if config.input_shape is not None:
-        return tuple(config.input_shape)
-    return (8, 8, 1) if d == 64 else (d, 1)
-
-
 def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
-    """Time and memory of the whole study, from the sizes alone (before any network is built).
-
-    Every trained method runs S seeds for E epochs of ≈ 6·n·F multiply-adds (F: a forward pass
-    per row) plus a fixed cost per batch; memory ≈ four copies of the parameters and ~8 float64
-    curves of E + 1 epochs per seed and method.
-
-    Args:
-      splits: the `Split`s the study will run on.
-      config: the study's config.
-
-    Returns:
-      `resources.LoopEstimate`.
-    """
+    """The study's `LoopEstimate` from the sizes alone: per method and seed, E epochs of
+    ≈ 6·n·F multiply-adds (F per row forward) and four copies of the parameters."""
     c, settings = config, len(noise_settings(config))
     runs = settings * len(method_rules(c)) * c.seeds  # early stopping reuses plain's run
     seconds, memory = 0.0, 0.0
@@ -221,7 +179,7 @@ def noisy_labels_estimate(splits, config: NoisyLabelsConfig):
 
 
 def noisy_labels(
-    datasets, config: NoisyLabelsConfig | None = None, *, progress: Progress | None = None
+    datasets, config: NoisyLabelsConfig | None = None, *, progress=None
 ) -> NoisyLabelsStudy:
     """Every method on every data set and noise setting, S seeds each (no files, no output).
 
@@ -242,14 +200,12 @@ def noisy_labels(
 
     Reference: Dong et al. arXiv 1910.01255 (docs/science/noisy_labels.md).
     """
-    import jax
-
     c = NoisyLabelsConfig() if config is None else config
     settings = noise_settings(c)
     rules = method_rules(c)
     why_not = _kernel_applies(c)
     total = len(datasets) * (1 + len(settings))
-    done = 0
+    done = itertools.count(1)
     base = jax.random.key(c.seed)
     seed_keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(np.arange(c.seeds))
     split_keys = jax.vmap(lambda k: jax.random.split(k, 2))(seed_keys)
@@ -268,7 +224,7 @@ def noisy_labels(
             channels=c.channels,
             kernel_size=c.kernel_size,
             stride=c.stride,
-            input_shape=_input_shape(c, d) if c.arch == "cnn" else None,
+            input_shape=cnn_input_shape(d, c.input_shape) if c.arch == "cnn" else None,
             w_std=c.w_std,
             b_std=c.b_std,
             parameterization=c.parameterization,
@@ -305,8 +261,7 @@ def noisy_labels(
             )
             kernel_info.setdefault("lambda_max", {})[split.name] = float(system.eig.eigenvalues[0])
             kernel_info.setdefault("epoch_time", {})[split.name] = time
-        done += 1
-        report_progress(progress, f"{split.name}: split and kernel", done, total)
+        report_progress(progress, f"{split.name}: split and kernel", next(done), total)
         for noise, rate in settings:
             draws = [noisy_split_labels(split, noise, rate, s, c.seed) for s in range(c.seeds)]
             y_seeds, yv_seeds, corrupted, corrupted_val = map(np.stack, zip(*draws, strict=True))
@@ -326,8 +281,7 @@ def noisy_labels(
                     n_corrupted_val=corrupted_val.sum(1),
                 )
             )
-            done += 1
-            report_progress(progress, f"{split.name}: {noise} {rate:g}", done, total)
+            report_progress(progress, f"{split.name}: {noise} {rate:g}", next(done), total)
     return NoisyLabelsStudy(
         config=dataclasses.asdict(c),
         data=tuple(data_info),

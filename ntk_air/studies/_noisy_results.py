@@ -113,12 +113,9 @@ def summarize_setting(
             acc = np.take_along_axis(run.test_acc, chosen[:, None], 1)[:, 0]
             rows.append(MethodSummary(method, acc, acc, int(np.median(chosen)), chosen, run))
         else:
+            last, best = run.test_acc[:, -1], run.test_acc.max(1)
             best_epoch = int(np.argmax(run.test_acc.mean(0)))
-            rows.append(
-                MethodSummary(
-                    method, run.test_acc[:, -1], run.test_acc.max(1), best_epoch, None, run
-                )
-            )
+            rows.append(MethodSummary(method, last, best, best_epoch, None, run))
     return rows
 
 

@@ -9,6 +9,7 @@ the test covariance, and the error is the mean squared error against the test (a
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import NamedTuple
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from .. import predict as P
 from .._checks import check_bool, check_choice, check_real, check_sequence
 from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
-from ._system import Progress, data_summary, report_progress, sizes
+from ._system import data_summary, report_progress, sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +135,7 @@ def predict_plan(
 
 
 def predict(
-    dataset, kernel_fn, config: PredictConfig | None = None, *, progress: Progress = None
+    dataset, kernel_fn, config: PredictConfig | None = None, *, progress=None
 ) -> PredictStudy:
     """Mean, variance and error of the infinite ensemble at `config.times` (no files, no output).
 
@@ -171,37 +172,30 @@ def predict(
         config.diag_reg_absolute_scale,
     )
     finite = np.isfinite(times)
+
+    def at_times(x_test, g):
+        """(T, m[, k]) means and (T, m) variances (None without the covariance) at `times`."""
+        rows = y.shape[0] if x_test is None else x_test.shape[0]
+        mean, var = np.zeros((times.size, rows) + y.shape[1:]), np.zeros((times.size, rows))
+        for mask, t in ((finite, times[finite]), (~finite, None)):
+            if mask.any():  # t = None (infinite time) broadcasts over its rows of `times`
+                res = ens(t, x_test, g, compute_cov=config.compute_cov)
+                mean[mask] = np.asarray(res.mean if config.compute_cov else res)
+                if config.compute_cov:
+                    var[mask] = np.diagonal(np.asarray(res.covariance), axis1=-2, axis2=-1)
+        return mean, (var if config.compute_cov else None)
+
     out = {k: {} for k in ("test_mean", "test_variance", "train_mean", "test_mse", "train_mse")}
     total = len(get) * (2 if has_test else 1)
-    done = 0
-    places = (("train", None), ("test", dataset.x_test))[: 2 if has_test else 1]
+    done = itertools.count(1)
     for g in get:
-        pieces = {}
-        for where, x_test in places:
-            mean = np.zeros(
-                (times.size, x_test.shape[0] if x_test is not None else y.shape[0]) + y.shape[1:]
-            )
-            var = np.zeros((times.size, mean.shape[1]))
-            for mask, t in ((finite, times[finite]), (~finite, None)):
-                if not mask.any():
-                    continue
-                res = ens(t, x_test, g, compute_cov=config.compute_cov)
-                m = np.asarray(res.mean if config.compute_cov else res)
-                if t is None:
-                    m = np.broadcast_to(m, (int(mask.sum()),) + m.shape)
-                mean[mask] = m
-                if config.compute_cov:
-                    c = np.asarray(res.covariance)
-                    d = np.diagonal(c, axis1=-2, axis2=-1)
-                    var[mask] = np.broadcast_to(d, (int(mask.sum()), d.shape[-1]))
-            pieces[where] = (mean, var if config.compute_cov else None)
-            done += 1
-            report_progress(progress, "predict", done, total)
-        out["train_mean"][g] = pieces["train"][0]
-        out["train_mse"][g] = _mse(pieces["train"][0], y)
+        out["train_mean"][g] = at_times(None, g)[0]
+        out["train_mse"][g] = _mse(out["train_mean"][g], y)
+        report_progress(progress, "predict", next(done), total)
         if has_test:
-            out["test_mean"][g], out["test_variance"][g] = pieces["test"]
-            out["test_mse"][g] = _mse(pieces["test"][0], y_test)
+            out["test_mean"][g], out["test_variance"][g] = at_times(dataset.x_test, g)
+            out["test_mse"][g] = _mse(out["test_mean"][g], y_test)
+            report_progress(progress, "predict", next(done), total)
         else:
             out["test_mean"][g] = out["test_variance"][g] = None
             out["test_mse"][g] = np.full(times.size, np.nan)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -11,16 +10,14 @@ import numpy as np
 
 from ..data import dataset_task
 from ..spectral._eigen import Eigensystem, eigensystem
+from ..spectral._matfree import deflated_krylov, ritz_reduction
+from ..spectral._operators import kernel_diagonal, kernel_operator
 from ..spectral._problem import LinearProblem, linear_problem
 from ..spectral._resources import Budget, SolverChoice, plan_solver
-
-Progress = Callable[[str, int, int], None]
-"""A progress callback, `progress(stage, done, total)`, called by a study after each stage."""
-
+from ..spectral._topk import topk_eigensystem
 
 DEFAULT_KRYLOV_STEPS = 16
-"""Passes of `matfree.deflated_krylov` behind the reduction (error of ‖u − ŷ‖ 6.8e-5 of 55 on
-two-layer ReLU H∞, n = 3000, k = 50)."""
+"""Passes of `matfree.deflated_krylov` of (y, ŷ) behind the top-k reduction."""
 
 
 class KernelSystem(NamedTuple):
@@ -36,8 +33,7 @@ class KernelSystem(NamedTuple):
     krylov_steps: int = 0  # top-k: Krylov blocks of (y, ŷ) behind the reduction (passes)
 
     def problem(self, dataset, *, kernel: bool = False) -> LinearProblem:
-        """The `LinearProblem` of the data set's labels on this system (kernel=True: with K
-        itself for the dense-scan engines, when it is at hand)."""
+        """The data set's `LinearProblem` on this system (kernel=True: with K, if at hand)."""
         test = len(dataset.x_test) > 0
         return linear_problem(
             self.eig,
@@ -94,10 +90,7 @@ def require_tiled(kernel_fn) -> None:
 
 
 def _coarse_steps(top, krylov, block: int) -> int | None:
-    """The most Krylov blocks s' < s whose reduction has at least 2·block fewer columns than the
-    full one (dropping the last blocks alone can leave almost the same space)."""
-    from ..spectral._matfree import ritz_reduction
-
+    """The most Krylov blocks s' < s whose reduction has ≥ 2·block fewer columns than the full."""
     full = top.eigenvalues.shape[0] + int(krylov.basis.shape[1])
     for steps in range(int(krylov.steps) - 1, 0, -1):
         if ritz_reduction(top, krylov, steps).eigenvalues.shape[0] <= full - 2 * block:
@@ -106,12 +99,7 @@ def _coarse_steps(top, krylov, block: int) -> int | None:
 
 
 def _topk_system(dataset, kernel_fn, plan: SolverChoice, krylov_steps: int) -> KernelSystem:
-    """Top-k eigenpairs, the Krylov space of (y, ŷ) on the deflated operator, the reductions
-    on all and on fewer blocks, and K(X_test, X)·V by one rectangular pass."""
-    from ..spectral._matfree import deflated_krylov, ritz_reduction
-    from ..spectral._operators import kernel_diagonal, kernel_operator
-    from ..spectral._topk import topk_eigensystem
-
+    """Top-k pairs, the reductions on all and on fewer Krylov blocks, K(X_test, X)·V in one pass."""
     require_tiled(kernel_fn)
     y = np.asarray(dataset.y)
     start = np.concatenate(
@@ -177,12 +165,19 @@ def plan_spectrum(dataset, budget: Budget, dtype, what: str) -> SolverChoice:
     )
 
 
+def cnn_input_shape(d: int, input_shape=None) -> tuple:
+    """A CNN's example shape (*spatial, channels): the given one, else 8×8×1 for 64 inputs, d×1."""
+    if input_shape is not None:
+        return tuple(input_shape)
+    return (8, 8, 1) if d == 64 else (d, 1)
+
+
 def network_size(arch, d, out, *, widths=(), channels=(), input_shape=None):
     """(parameters, forward multiply-adds per row) of an MLP, a 3×3 CNN or the two-layer ReLU."""
     if arch == "two-layer-relu":
         return (float(d * widths[0] + widths[0] * out),) * 2
     if arch == "cnn":
-        shape = input_shape or ((8, 8, 1) if d == 64 else (d, 1))
+        shape = cnn_input_shape(d, input_shape)
         spatial, layers = float(np.prod(shape[:-1])), (shape[-1], *channels)
         conv = 9.0 * sum(a * b for a, b in zip(layers[:-1], layers[1:], strict=True))
         head = spatial * layers[-1] * out
@@ -192,6 +187,7 @@ def network_size(arch, d, out, *, widths=(), channels=(), input_shape=None):
     return size, size
 
 
-def report_progress(progress: Progress | None, stage: str, done: int, total: int) -> None:
+def report_progress(progress, stage: str, done: int, total: int) -> None:
+    """Call the study's callback `progress(stage, done, total)`, if any."""
     if progress is not None:
         progress(stage, done, total)

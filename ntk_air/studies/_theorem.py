@@ -6,17 +6,18 @@ clusterable model with flipped labels, plus a harder case with i.i.d. and symmet
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import NamedTuple
 
 import numpy as np
 
 from .. import networks
-from .._checks import check_bool, check_int, check_real, check_sequence, param
+from .._checks import check_bool, check_int, check_optional, check_real, check_sequence, param
 from ..data import clusters
 from ..data._dataset import MAX_SEED
 from ..networks._theorem import _kernel_system
 from ..spectral import DEFAULT_RATES, Budget, LoopEstimate, SolverChoice, check_loop, plan_solver
-from ._system import Progress, data_summary
+from ._system import data_summary, report_progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +55,8 @@ class TheoremConfig:
 
     def __post_init__(self):
         widths = check_sequence("widths", self.widths)
-        if self.harder_widths is not None:
-            check_sequence("harder_widths", self.harder_widths)
-        if not widths or any(
-            isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 2 for w in widths
-        ):
+        check_optional(check_sequence, "harder_widths", self.harder_widths)
+        if any(isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 2 for w in widths):
             raise ValueError(f"widths must be integers ≥ 2, got {list(widths)}")
         check_int("steps", self.steps, minimum=1)
         check_int("record_every", self.record_every, minimum=1)
@@ -131,7 +129,6 @@ def theorem_plan(
       ResourceError: theorem: ... is estimated to take ~... (> the 60 min ...
     """
     c = config
-    budget = Budget() if budget is None else budget
     ds = clusters(seed=c.seed)
     n, n_test = ds.x.shape[0], ds.x_test.shape[0]
     d = int(np.prod(ds.x.shape[1:]))
@@ -142,15 +139,13 @@ def theorem_plan(
     harder_widths = [int(w) for w in (c.harder_widths or widths)] if c.harder else []
     nets = widths + 2 * harder_widths  # the harder case: i.i.d. and symmetric inits
     limits = 2 if c.harder else 1
-    r = DEFAULT_RATES
-    flop, step = r["flop_seconds"], r["step_seconds"]
+    flop, step = DEFAULT_RATES["flop_seconds"], DEFAULT_RATES["step_seconds"]
     linear = 2 * (2.0 * n * n * flop + step)  # one linearized run of two rules, per step
     net_s = sum(2 * (6.0 * n * m * d * flop + step) + 2 * linear for m in nets)
     seconds = c.steps * (net_s + limits * linear)
     rows = (n + n_test) * 8 * 2
-    memory = limits * (c.steps + 1) * rows * 2 + len(nets) * (c.steps // c.record_every + 1) * (
-        rows * 3
-    )
+    memory = limits * (c.steps + 1) * rows * 2
+    memory += len(nets) * (c.steps // c.record_every + 1) * rows * 3
     # One network at a time: its weights with gradients and the two rules' copies (≈ 6·m·d) and
     # its n × m activations and activation patterns (≈ 4·n·m, also behind H(W(0))), float64.
     memory += max(8 * (6 * m * (d + 1) + 4 * (n + n_test) * m) for m in nets)
@@ -168,7 +163,7 @@ def theorem_plan(
 def theorem(
     config: TheoremConfig = TheoremConfig(),
     *,
-    progress: Progress | None = None,
+    progress=None,
     budget: Budget | None = None,
 ):
     """Run the theorem check (no files, no output).
@@ -190,16 +185,14 @@ def theorem(
       {'inf': True, '64': True}
     """
     c = config
-    choice, loops = theorem_plan(c, budget or Budget())
+    choice, loops = theorem_plan(c, budget)
     widths = tuple(int(w) for w in c.widths)
     harder_widths = tuple(int(w) for w in (c.harder_widths or widths))
     parts = 1 + len(widths) + (2 * len(harder_widths) + 1 if c.harder else 0)
-    done = [0]
+    done = itertools.count(1)
 
     def step(stage, *_):
-        done[0] += 1
-        if progress is not None:
-            progress(stage, done[0], parts)
+        report_progress(progress, stage, next(done), parts)
 
     common = dict(
         steps=c.steps,
@@ -218,8 +211,7 @@ def theorem(
         "seed": c.seed,
         "tuning_seed": networks.TUNING_SEED,
         "note": "data you did not tune on: the defaults were chosen on data seed "
-        f"{networks.TUNING_SEED}; "
-        f"this report uses data seed {c.seed}",
+        f"{networks.TUNING_SEED}; this report uses data seed {c.seed}",
     }
     harder = None
     if c.harder:
