@@ -20,7 +20,7 @@ from ._factories import (
 )
 from ._monte_carlo import MonteCarloKernelFn, monte_carlo_kernel_fn
 from ._ntk_fn import IMPLEMENTATIONS, OUTPUT_REDUCTIONS, EmpiricalNTKFn, empirical_ntk_fn
-from ._plan import EntkPlan, MemoryBudgetError, default_memory_budget
+from ._plan import EntkPlan, MemoryBudgetError
 
 __all__ = [
     "IMPLEMENTATIONS",
@@ -30,7 +30,6 @@ __all__ = [
     "EntkPlan",
     "MemoryBudgetError",
     "MonteCarloKernelFn",
-    "default_memory_budget",
     "empirical_kernel_fn",
     "empirical_ntk_fn",
     "monte_carlo_kernel_fn",

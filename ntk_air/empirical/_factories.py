@@ -60,7 +60,7 @@ def structured_mlp_ntk_fn(
     )
 
 
-_TWO_LAYER = {}  # one NTK function per (tile size, precision): shared compiled programs
+_TWO_LAYER = {}  # one NTK function per tile size: shared compiled programs
 
 
 def two_layer_ntk(params_or_w, x1, x2=None, *, tile_size: int | None = None, dtype=None):
@@ -93,15 +93,11 @@ def two_layer_ntk(params_or_w, x1, x2=None, *, tile_size: int | None = None, dty
     w = as_float_array(w, "w", dt)
     check_rank(w, "w", 2)
     check_finite(w, "w")
-    key = tile_size
-    if key not in _TWO_LAYER:
-        _TWO_LAYER[key] = empirical_ntk_fn(
+    if tile_size not in _TWO_LAYER:
+        _TWO_LAYER[tile_size] = empirical_ntk_fn(
             None, implementation="structured", model=TwoLayerReLU(width=1), tile_size=tile_size
         )
-    return _TWO_LAYER[key]({"w": w}, x1, x2, dtype=dt)
-
-
-# The KernelFn of a finite network
+    return _TWO_LAYER[tile_size]({"w": w}, x1, x2, dtype=dt)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -179,7 +175,7 @@ def empirical_kernel_fn(
       output_reduction: 'mean', 'sum' or 'none'.
       tile_size: rows per tile, or None to choose it from `memory_budget`.
       dtype: float32 or float64, or None to follow x1.
-      memory_budget: bytes a call may use (None: `default_memory_budget()`).
+      memory_budget: bytes a call may use (None: half an accelerator's, a quarter of RAM on CPU).
       precision: matmul precision ('highest': full float32 on every backend).
       model: for a plain apply_fn, the `MLP`/`TwoLayerReLU` it computes (enables 'structured').
       per_example: None (detect coupled examples), True or False.

@@ -112,7 +112,7 @@ def monte_carlo_kernel_fn(
       n_samples: S ≥ 1.
       implementation: the empirical-NTK engine ('jacobian', 'ntvp', 'auto', ...).
       tile_size: rows per NTK tile (None: from the memory budget).
-      memory_budget: bytes per NTK call (None: `default_memory_budget()`).
+      memory_budget: bytes per NTK call (None: as in `empirical_ntk_fn`).
       dtype: float32 / float64, or None to follow x1.
 
     Returns:

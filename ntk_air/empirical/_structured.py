@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..networks._models import MLP, MLP_ACTIVATIONS
+from ._plan import Costs, structured_costs
 
 
 def mlp_layers(spec: MLPEngine, params) -> list[tuple[jax.Array, jax.Array]]:
@@ -161,20 +162,18 @@ class MLPEngine:
             theta = theta / self.out_dim
         return theta
 
-    def feature_width(self, d: int) -> int:
-        sizes = self.sizes(d)
-        return sum(sizes[:-1]) + self.out_dim * sum(sizes[1:])
-
-    def pair_flops(self, d: int) -> float:
-        sizes, k = self.sizes(d), self.out_dim
+    def costs(self, probe, params, x1) -> Costs:
+        """Features [h_l, δ_l] per row; per pair Σ_l 2 (d_l + k·d_{l+1}) FLOPs (k² for 'none')."""
+        sizes, k = self.sizes(x1.shape[1]), self.out_dim
+        layers = list(zip(sizes[:-1], sizes[1:], strict=True))
         kk = k * k if self.reduction == "none" else k
-        pairs = zip(sizes[:-1], sizes[1:], strict=True)
-        return float(sum(2 * a + 2 * kk * b + 3 * kk for a, b in pairs))
-
-    def feature_flops(self, d: int) -> float:
-        sizes, k = self.sizes(d), self.out_dim
-        dense = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-        return float((1 + k) * dense)
+        return structured_costs(
+            sum(sizes[:-1]) + k * sum(sizes[1:]),
+            float((1 + k) * sum(2 * a * b for a, b in layers)),
+            float(sum(2 * a + 2 * kk * b + 3 * kk for a, b in layers)),
+            k * k if self.reduction == "none" and k > 1 else 1,
+            probe,
+        )
 
 
 def two_layer_weight(params_or_w):
@@ -217,6 +216,10 @@ class TwoLayerEngine:
 
     row_features = features
     col_features = features
+
+    def costs(self, probe, params, x1) -> Costs:
+        m, d = jnp.shape(two_layer_weight(params))
+        return structured_costs(d + m, 2.0 * m * d, 2.0 * (d + m) + 3.0, 1, probe)
 
     def block(self, params, state, f1, f2):
         del state

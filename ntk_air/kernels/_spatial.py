@@ -2,10 +2,8 @@
 
 They act on a `KernelState` of inputs (n, *spatial, C) with 1 to 3 spatial axes, which keeps the
 covariances of every pair of examples at pairs of positions p, q (Novak et al. 2019; Arora et
-al. 2019). `state_layout` picks the layout from the layers: at equal positions only (O(n² S) per
-layer, S positions) when no layer mixes positions (e.g. a `flatten` readout); at every (p, q)
-(O(n² S²)) with `avg_pool` or `global_avg_pool`, the self-covariances c1, c2 staying at equal
-positions unless a nonlinearity or layer_norm follows the pooling. With |F| = ∏ filter_shape:
+al. 2019): at equal positions only (O(n² S) per layer, S positions) unless `avg_pool` or
+`global_avg_pool` mixes positions (then every (p, q), O(n² S²)). With |F| = ∏ filter_shape:
 
   Conv(W_std, b_std):  Σ(p, q) ← W_std² (1/|F|) Σ_δ Σ(p + δ, q + δ) + b_std²,
                        Θ(p, q) ← W_std² (1/|F|) Σ_δ Θ(p + δ, q + δ) + Σ_new(p, q)
@@ -16,9 +14,8 @@ positions unless a nonlinearity or layer_norm follows the pooling. With |F| = �
   residual(block):     Σ ← Σ + Σ_block, Θ ← Θ + Θ_block    (NT's FanOut, Identity, FanInSum)
 
 with positions outside the input zero (SAME), wrapped around (CIRCULAR) or never used (VALID),
-padded as `lax.padtype_to_pads` does. The window sums are separable: one spatial axis at a time
-(|F_1| + … + |F_d| shifted sums, not |F_1| ⋯ |F_d|). Attention is not reproduced natively (its
-options' closed forms are not derived and checked here): it stays on the neural-tangents backend.
+padded as `lax.padtype_to_pads` does; window sums run one spatial axis at a time. Attention stays
+on the neural-tangents backend.
 
     >>> net = kernels.serial(kernels.conv((3, 3), w_std=1.5, b_std=0.1), kernels.relu(),
     ...                     kernels.global_avg_pool(), kernels.dense(1.5, 0.1))
@@ -34,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax.numpy as jnp
 from jax import lax
@@ -50,8 +48,8 @@ from ._layers import (
     _check_std,
     _expand,
     _position_diagonal,
+    _position_variances,
     check_layer,
-    position_variances,
     require_gaussian,
 )
 
@@ -278,8 +276,8 @@ class LayerNorm:
     def __call__(self, s: KernelState) -> KernelState:
         require_gaussian(s, "layer_norm")
         d, full, self_full = s.spatial_dims, s.full, s.self_full
-        v1 = self.eps + position_variances(s.c1, d, self_full)
-        v2 = self.eps + position_variances(s.c2, d, self_full)
+        v1 = self.eps + _position_variances(s.c1, d, self_full)
+        v2 = self.eps + _position_variances(s.c2, d, self_full)
         scale = jnp.sqrt(_expand(v1, d, full, 0, 2) * _expand(v2, d, full, 1, 2))
 
         def self_scale(c, v):
@@ -390,20 +388,10 @@ def residual(block) -> Residual:
     return Residual(check_layer("block", block))
 
 
-class StateLayout:
-    """What `state_layout` found: spatial (the net has spatial layers), full (one mixes
-    positions), self_full (the self-covariances c1, c2 are needed at every pair of positions:
-    a layer that reads them runs after one that mixes positions)."""
-
-    __slots__ = ("spatial", "full", "self_full")
-
-    def __init__(self, spatial: bool, full: bool, self_full: bool | None = None):
-        self.spatial = spatial
-        self.full = full
-        self.self_full = full if self_full is None else self_full
-
-    def __repr__(self) -> str:
-        return f"StateLayout(spatial={self.spatial}, full={self.full}, self_full={self.self_full})"
+class _StateLayout(NamedTuple):
+    spatial: bool  # the network has spatial layers
+    full: bool  # a layer mixes positions: covariances at every pair of positions
+    self_full: bool  # c1, c2 needed at every pair too (read after a mixing layer)
 
 
 _SPATIAL = (Conv, AvgPool, GlobalAvgPool, Flatten)
@@ -429,11 +417,9 @@ def _in_order(layer):
         yield layer
 
 
-def state_layout(layer) -> StateLayout:
-    """The state a network needs: spatial inputs if it has conv/pooling/flatten layers; the full
-    (S × S) layout if a layer mixes positions (avg_pool, global_avg_pool), else diagonal; full
-    self-covariances only if a nonlinearity, layer_norm or a layer of unknown kind runs after
-    a mixing layer (or a layer of unknown kind anywhere, which may expect them)."""
+def _state_layout(layer) -> _StateLayout:
+    """The state a network needs; self-covariances in full when a layer that may read them runs
+    after a mixing layer (or a layer of unknown kind is anywhere)."""
     found = list(_in_order(layer))
     spatial = any(isinstance(x, _SPATIAL) for x in found)
     mixing = [i for i, x in enumerate(found) if isinstance(x, _MIXING)]
@@ -441,4 +427,4 @@ def state_layout(layer) -> StateLayout:
     unknown = any(not isinstance(x, (*_SELF_DIAGONAL_SAFE, *_SELF_READERS)) for x in found)
     readers = [i for i, x in enumerate(found) if not isinstance(x, _SELF_DIAGONAL_SAFE)]
     self_full = full and (unknown or any(i > mixing[0] for i in readers))
-    return StateLayout(spatial, full, self_full)
+    return _StateLayout(spatial, full, self_full)
