@@ -6,11 +6,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .._checks import as_float_array, check_finite, check_rank, resolve_dtype
+from .._checks import as_float_array, as_float_tree, check_finite, check_rank, resolve_dtype
 from .._tiling import check_tile_size
 from ..kernels._kernel_fn import Kernel
 from ..networks._models import MLP, TwoLayerReLU
-from ._adapters import cast_params
 from ._ntk_fn import EmpiricalNTKFn, Implementation, OutputReduction, empirical_ntk_fn
 from ._plan import EntkPlan
 from ._structured import two_layer_weight
@@ -216,7 +215,7 @@ def empirical_kernel_fn(
             "params_or_variables is required (the parameters, or the linen variables) unless "
             "apply_fn_or_module is an nnx module"
         )
-    cast_params(params, None)  # validated now (finite floats), not at the first call
+    as_float_tree(params, "params")  # validated now (finite floats), not at the first call
     label = name or f"empirical NTK ({getattr(type(apply_fn_or_module), '__name__', 'model')})"
     return EmpiricalKernelFn(
         ntk_fn=ntk_fn,

@@ -13,6 +13,7 @@ import numpy as np
 
 from .._checks import (
     as_float_array,
+    as_float_tree,
     check_finite,
     check_int,
     check_rank,
@@ -23,7 +24,7 @@ from .._checks import (
 from .._tiling import call_tiled, check_tile_size, matmul_precision
 from ..networks._models import MLP, TwoLayerReLU
 from . import _plan
-from ._adapters import Model, as_model, cast_params, cast_state
+from ._adapters import Model, as_model, cast_state
 from ._derivatives import BatchJacobianEngine, JacobianEngine, NtvpEngine
 from ._plan import EntkPlan, MemoryBudgetError
 from ._structured import MLPEngine, TwoLayerEngine, two_layer_weight
@@ -122,7 +123,7 @@ class EmpiricalNTKFn:
     """`ntk_fn(params, x1, x2=None, *, dtype=None) -> Θ`, made by `empirical_ntk_fn`; `.plan(...)`
     returns the `EntkPlan` (memoized per shapes, so new parameter values reuse it)."""
 
-    model: Model | None
+    model: Model
     implementation: str
     output_reduction: str
     tile_size: int | None
@@ -136,12 +137,8 @@ class EmpiricalNTKFn:
         dt = resolve_dtype(dtype, like=x1 if hasattr(x1, "dtype") else None)
         exact_rank = 2 if self.structured is not None else None
         x1, x2 = _prepare_inputs(x1, x2, dt, exact_rank)
-        if self.model is not None:
-            params, state = self.model.split(params_or_variables)
-        else:
-            params, state = params_or_variables, None
-        params = cast_params(params, dt)
-        state = cast_state(state, dt)
+        params, state = self.model.split(params_or_variables)
+        params, state = as_float_tree(params, "params", dt), cast_state(state, dt)
         if self.structured is not None:
             self.structured.check(params, x1)
         return params, state, x1, x2, dt
@@ -243,11 +240,9 @@ class EmpiricalNTKFn:
 
     def _reason(self, chosen, best, feasible, names, probe):
         head = _plan.describe(chosen, best)
-        src = (
-            " [XLA cost analysis unavailable: flops from the parameter count]"
-            if probe.source == "shapes"
-            else ""
-        )
+        src = ""
+        if probe.source == "shapes":
+            src = " [XLA cost analysis unavailable: flops from the parameter count]"
         if self.implementation != "auto":
             return f"{head} (implementation={self.implementation!r} requested){src}"
         others = []

@@ -1,10 +1,4 @@
-"""Structured eNTK engines: closed-form Gram products for dense networks (no Jacobian formed).
-
-* `MLPEngine` — `ntk_air.networks.MLP` (NTK parameterization): per-row features are the layer
-  inputs h_l and the back-propagated signals δ_l; a block is Σ_l (δ_l δ_lᵀ) ⊙ (w_std²/d_l h_l h_lᵀ
-  + b_std²).
-* `TwoLayerEngine` — the theorem's `TwoLayerReLU` (first layer trained): per-row features are
-  x and its activation pattern 1{W x ≥ 0}; a block is (P_a P_bᵀ / m) ⊙ (X_a X_bᵀ).
+"""Structured eNTK engines: closed-form Gram products for `MLP` and `TwoLayerReLU` (no Jacobian).
 
 Convolutions get none: per pair the closed form costs O(S² (9 C_in + C_out)) on an S-pixel
 map against O(9 C_in C_out) for the Jacobian contraction.

@@ -219,8 +219,8 @@ def from_pairwise(
     """Turn a pairwise function into a `KernelFn`: validation, tiling, dtype and precision added.
 
     K(x1, x2)[i, j] = block_fn(x1, x2)[i, j]; `block_fn(a, b)` maps a (t1, ...) and b (t2, ...)
-    to a (t1, t2) array (taken as the NTK) or to a `Kernel(nngp, ntk)`. It is evaluated on
-    (tile × tile) blocks inside one compiled program; any tile size works (no divisibility rule).
+    to a (t1, t2) array (taken as the NTK) or to a `Kernel(nngp, ntk)`, evaluated tile by tile
+    inside one compiled program.
 
     Args:
       block_fn: a pure, jit-compatible function. Use a module-level function or a frozen
@@ -456,11 +456,10 @@ def two_layer_relu_kernel_fn(
 ) -> PairwiseKernelFn:
     """`KernelFn` of the theorem's two-layer ReLU network: Kernel(nngp=Σ (κ = 1), ntk=H∞).
 
-    H∞ as in `two_layer_relu`, Σ as in `two_layer_relu_nngp`. Unit-norm rows are required
-    unless `general=True` (the formula with norms).
+    H∞ as in `two_layer_relu`, Σ as in `two_layer_relu_nngp`.
 
     Args:
-      general: accept rows of any nonzero norm.
+      general: accept rows of any nonzero norm (else unit-norm rows are required).
       tile_size: as in `from_pairwise`.
       dtype: as in `from_pairwise`.
       nngp: also compute Σ (False: `nngp` is None, half the work).

@@ -130,9 +130,8 @@ def angle(dot, prod_sq):
 
 
 def same_rows(a, b):
-    """(n1, n2) mask of identical rows a_i = b_j (equal squared norms and projections on a fixed
-    direction): there the kernels use θ = 0 and x·x' = ‖x‖² exactly, which a Gram entry, rounded
-    differently from Σ a_ik², does not give."""
+    """(n1, n2) mask of identical rows a_i = b_j (equal norms and projections on a fixed direction),
+    where the kernels use θ = 0 and x·x' = ‖x‖² exactly (a Gram entry is rounded differently)."""
     v = jnp.cos(1.6180339887 * jnp.arange(a.shape[1], dtype=a.dtype) + 0.5)
     pa, pb = jnp.sum(a * v, axis=1), jnp.sum(b * v, axis=1)
     na, nb = jnp.sum(a * a, axis=1), jnp.sum(b * b, axis=1)
@@ -250,16 +249,26 @@ class Dense:
     b_std: float = 0.0
 
     def __call__(self, s: KernelState) -> KernelState:
-        w2, b2 = self.w_std**2, self.b_std**2
-        nngp = w2 * s.nngp + b2
-        return dataclasses.replace(
-            s,
-            nngp=nngp,
-            c1=w2 * s.c1 + b2,
-            c2=w2 * s.c2 + b2,
-            ntk=nngp + w2 * s.ntk,
-            gaussian=True,
-        )
+        return _affine(s, self.w_std, self.b_std)
+
+
+def _affine(s: KernelState, w_std: float, b_std: float, mean=None) -> KernelState:
+    """Σ ← W_std² mean(Σ) + b_std², Θ ← W_std² mean(Θ) + Σ_new, c1, c2 as Σ (mean(x, full): a
+    conv's window mean; None: the identity)."""
+    w2, b2 = w_std**2, b_std**2
+
+    def scaled(x, full):
+        return w2 * (x if mean is None else mean(x, full))
+
+    nngp = scaled(s.nngp, s.full) + b2
+    return dataclasses.replace(
+        s,
+        nngp=nngp,
+        ntk=scaled(s.ntk, s.full) + nngp,
+        c1=scaled(s.c1, s.self_full) + b2,
+        c2=scaled(s.c2, s.self_full) + b2,
+        gaussian=True,
+    )
 
 
 def _ab_relu_pair(a: float, b: float):

@@ -45,6 +45,7 @@ from ._layers import (
     KernelState,
     Repeat,
     Serial,
+    _affine,
     _check_std,
     _expand,
     _position_diagonal,
@@ -198,16 +199,7 @@ class Conv:
                 x, full, self.filter_shape, self.strides, self.padding, diagonal=True
             )
 
-        w2, b2 = self.w_std**2, self.b_std**2
-        nngp = w2 * window_mean(s.nngp, s.full) + b2
-        return dataclasses.replace(
-            s,
-            nngp=nngp,
-            ntk=w2 * window_mean(s.ntk, s.full) + nngp,
-            c1=w2 * window_mean(s.c1, s.self_full) + b2,
-            c2=w2 * window_mean(s.c2, s.self_full) + b2,
-            gaussian=True,
-        )
+        return _affine(s, self.w_std, self.b_std, window_mean)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,19 +272,17 @@ class LayerNorm:
         v2 = self.eps + _position_variances(s.c2, d, self_full)
         scale = jnp.sqrt(_expand(v1, d, full, 0, 2) * _expand(v2, d, full, 1, 2))
 
-        def self_scale(c, v):
-            return (
-                jnp.sqrt(_expand(v, d, True, 0, 1) * _expand(v, d, True, 1, 1))
-                if (self_full and d)
-                else v
-            )
+        def self_scale(v):
+            if self_full and d:
+                return jnp.sqrt(_expand(v, d, True, 0, 1) * _expand(v, d, True, 1, 1))
+            return v
 
         return dataclasses.replace(
             s,
             nngp=s.nngp / scale,
             ntk=s.ntk / scale,
-            c1=s.c1 / self_scale(s.c1, v1),
-            c2=s.c2 / self_scale(s.c2, v2),
+            c1=s.c1 / self_scale(v1),
+            c2=s.c2 / self_scale(v2),
         )
 
 
