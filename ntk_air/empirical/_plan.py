@@ -56,9 +56,9 @@ class MemoryBudgetError(ValueError):
     """A requested eNTK cannot fit the memory budget (raised before anything is allocated)."""
 
 
-def _default_memory_budget(device=None) -> int:
+def _default_memory_budget() -> int:
     """Half an accelerator's `bytes_limit`; on CPU a quarter of the physical memory (or 4 GiB)."""
-    device = device or jax.devices()[0]
+    device = jax.devices()[0]
     if device.platform != "cpu":
         stats = device.memory_stats() or {}
         if "bytes_limit" in stats:

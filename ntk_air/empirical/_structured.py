@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_rank
 from ..networks._models import MLP, MLP_ACTIVATIONS
 from ._plan import Costs, structured_costs
 
@@ -79,10 +80,8 @@ class MLPEngine:
         )
 
     def check(self, params, x1) -> None:
-        """Eager: params are this MLP's and x1 has d_in features."""
+        """Eager: params are this MLP's and the (n, d) rows x1 have d_in features."""
         layers = mlp_layers(self, params)
-        if x1.ndim != 2:
-            raise ValueError(f"x1 must have rank 2, got shape {tuple(x1.shape)}")
         if layers[0][0].shape[0] != x1.shape[1]:
             raise ValueError(
                 f"x1 has {x1.shape[1]} features but params['Dense_0']['kernel'] expects "
@@ -194,10 +193,7 @@ class TwoLayerEngine:
 
     def check(self, params, x1) -> None:
         w = two_layer_weight(params)
-        if w.ndim != 2:
-            raise ValueError(f"w must have rank 2, got shape {tuple(w.shape)}")
-        if x1.ndim != 2:
-            raise ValueError(f"x1 must have rank 2, got shape {tuple(x1.shape)}")
+        check_rank(w, "w", 2)  # x1 is (n, d): checked by the caller
         if w.shape[1] != x1.shape[1]:
             raise ValueError(
                 f"x1 has {x1.shape[1]} features but w has shape {tuple(w.shape)} (m, d)"

@@ -1,11 +1,6 @@
-"""Kernel functions: the `KernelFn` protocol, `from_pairwise` and `from_layers`, H∞ of the
-theorem and deep fully connected NNGP/NTK.
-
-Every kernel in ntk_air (infinite width, neural-tangents backend, empirical NTK, a user's own) is
-a `KernelFn`: `kernel_fn(x1, x2=None) -> Kernel(nngp, ntk)`, with tiling, dtype and matmul
-precision fixed when it is made. `two_layer_relu*` compute the theorem's network
-(docs/science/kernels.md#theorem-network), `fc_kernel_fn` neural-tangents' `stax` conventions
-(docs/science/kernels.md#conventions).
+"""Kernel functions: the `KernelFn` protocol every kernel of ntk_air follows, `from_pairwise`,
+`from_layers`, H∞ of the theorem (docs/science/kernels.md#theorem-network) and deep fully
+connected NNGP/NTK in neural-tangents' conventions (docs/science/kernels.md#conventions).
 """
 
 from __future__ import annotations
@@ -33,6 +28,7 @@ from .._checks import (
 )
 from .._tiling import check_tile_size, matmul_precision, tiled_pairwise
 from . import _layers as L
+from ._spatial import _first_nonfinite_layer, _state_layout
 
 ACTIVATIONS = ("relu", "erf")
 """Activations of `fc_kernel_fn`."""
@@ -194,7 +190,7 @@ class PairwiseKernelFn:
             i, j = (int(v) for v in np.argwhere(~np.isfinite(a))[0][:2])
             where = ""
             if isinstance(self.block_fn, _LayersBlock):
-                layer = L._first_nonfinite_layer(self.block_fn.layer, x1[i : i + 1], x2[j : j + 1])
+                layer = _first_nonfinite_layer(self.block_fn.layer, x1[i : i + 1], x2[j : j + 1])
                 if layer is not None:
                     where = f"; it first appears in layer {layer}"
             raise NonFiniteError(
@@ -384,7 +380,7 @@ def from_layers(
       >>> kernels.from_layers(cnn, input_shape=(8, 8, 1))(np.ones((3, 64))).ntk.shape
       (3, 3)
     """
-    layout = L._state_layout(L.check_layer("layer", layer))
+    layout = _state_layout(L.check_layer("layer", layer))
     if input_shape is not None:
         input_shape = tuple(int(v) for v in input_shape)
         if not input_shape or min(input_shape) < 1:

@@ -439,32 +439,3 @@ def serial(*layers) -> Serial:
 def repeat(layer, times: int) -> Repeat:
     """`layer` applied `times` ≥ 0 times (a `lax.scan`: constant compile time in `times`)."""
     return Repeat(check_layer("layer", layer), check_int("times", times, minimum=0))
-
-
-def _flatten(layer, prefix=""):
-    """(name, layer) of every elementary layer in order, Repeats unrolled (diagnostics only)."""
-    if isinstance(layer, Serial):
-        for i, sub in enumerate(layer.layers):
-            yield from _flatten(sub, f"{prefix}{i}.")
-    elif isinstance(layer, Repeat):
-        for t in range(layer.times):
-            yield from _flatten(layer.layer, f"{prefix}repeat[{t}].")
-    else:
-        yield f"{prefix.rstrip('.')} {type(layer).__name__}".strip(), layer
-
-
-def _first_nonfinite_layer(layer, a, b, *, max_layers: int = 100_000) -> str | None:
-    """Name of the first layer not finite on (a, b), e.g. "1.repeat[37].0 Dense" (eager)."""
-    layout = _state_layout(layer)
-    dims = a.ndim - 2 if layout.spatial else 0
-    s = input_state(a, b, spatial_dims=dims, full=layout.full)  # c1, c2 always full here
-    for i, (name, sub) in enumerate(_flatten(layer)):
-        if i >= max_layers:
-            return None
-        s = sub(s)
-        if not all(bool(jnp.isfinite(v).all()) for v in s):
-            return name
-    return None
-
-
-from ._spatial import _state_layout  # noqa: E402 - _spatial imports the state from here

@@ -51,6 +51,7 @@ from ._layers import (
     _position_diagonal,
     _position_variances,
     check_layer,
+    input_state,
     require_gaussian,
 )
 
@@ -392,25 +393,26 @@ _SELF_DIAGONAL_SAFE = (Dense, Identity, Conv, Flatten, *_MIXING)
 _SELF_READERS = (ABRelu, Erf, Gelu, LayerNorm)
 
 
-def _in_order(layer):
-    """The elementary layers in the order they run (a Repeat's body at most twice: enough to
-    see which layer follows which)."""
+def _in_order(layer, prefix="", *, layout=False):
+    """(name, layer) of the elementary layers in the order they run, Repeats unrolled; for the
+    layout (layout=True) a Repeat's body at most twice (enough to see which layer follows which)
+    and residual blocks opened."""
     if isinstance(layer, Serial):
-        for sub in layer.layers:
-            yield from _in_order(sub)
+        for i, sub in enumerate(layer.layers):
+            yield from _in_order(sub, f"{prefix}{i}.", layout=layout)
     elif isinstance(layer, Repeat):
-        for _ in range(min(layer.times, 2)):
-            yield from _in_order(layer.layer)
-    elif isinstance(layer, Residual):
-        yield from _in_order(layer.block)
+        for t in range(min(layer.times, 2) if layout else layer.times):
+            yield from _in_order(layer.layer, f"{prefix}repeat[{t}].", layout=layout)
+    elif layout and isinstance(layer, Residual):
+        yield from _in_order(layer.block, prefix, layout=layout)
     else:
-        yield layer
+        yield f"{prefix.rstrip('.')} {type(layer).__name__}".strip(), layer
 
 
 def _state_layout(layer) -> _StateLayout:
     """The state a network needs; self-covariances in full when a layer that may read them runs
     after a mixing layer (or a layer of unknown kind is anywhere)."""
-    found = list(_in_order(layer))
+    found = [x for _, x in _in_order(layer, layout=True)]
     spatial = any(isinstance(x, _SPATIAL) for x in found)
     mixing = [i for i, x in enumerate(found) if isinstance(x, _MIXING)]
     full = bool(mixing)
@@ -418,3 +420,17 @@ def _state_layout(layer) -> _StateLayout:
     readers = [i for i, x in enumerate(found) if not isinstance(x, _SELF_DIAGONAL_SAFE)]
     self_full = full and (unknown or any(i > mixing[0] for i in readers))
     return _StateLayout(spatial, full, self_full)
+
+
+def _first_nonfinite_layer(layer, a, b, *, max_layers: int = 100_000) -> str | None:
+    """Name of the first layer not finite on (a, b), e.g. "1.repeat[37].0 Dense" (eager)."""
+    layout = _state_layout(layer)
+    dims = a.ndim - 2 if layout.spatial else 0
+    s = input_state(a, b, spatial_dims=dims, full=layout.full)  # c1, c2 always full here
+    for i, (name, sub) in enumerate(_in_order(layer)):
+        if i >= max_layers:
+            return None
+        s = sub(s)
+        if not all(bool(jnp.isfinite(v).all()) for v in s):
+            return name
+    return None
