@@ -19,6 +19,7 @@ import pytest
 
 from ntk_air import kernels
 from ntk_air import kernels as L
+from ntk_air.kernels._spatial import _state_layout
 
 FIXTURES = Path(__file__).parent / "fixtures" / "conv_kernels.npz"
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,25 +149,25 @@ def test_float32_follows_neural_tangents(x64, cases, name):
 
 
 def test_layout_follows_the_layers():
-    assert not L.state_layout(_cnn(L.flatten())).full
-    assert L.state_layout(_cnn(L.global_avg_pool())).full
-    assert L.state_layout(L.serial(L.avg_pool((2, 2)), L.flatten())).full
-    assert not L.state_layout(L.serial(L.dense(), L.relu())).spatial
+    assert not _state_layout(_cnn(L.flatten())).full
+    assert _state_layout(_cnn(L.global_avg_pool())).full
+    assert _state_layout(L.serial(L.avg_pool((2, 2)), L.flatten())).full
+    assert not _state_layout(L.serial(L.dense(), L.relu())).spatial
 
 
 def test_self_covariances_stay_diagonal_unless_read_after_pooling():
     """c1, c2 need every pair of positions only when a layer reading them (a nonlinearity,
     layer_norm, or a layer of unknown kind) runs after a pooling; a Repeat's body repeats."""
     conv, gap = L.conv((3, 3)), L.global_avg_pool()
-    assert not L.state_layout(_cnn(L.global_avg_pool())).self_full
-    assert not L.state_layout(L.serial(L.avg_pool((2, 2)), conv, L.flatten(), L.dense())).self_full
-    assert L.state_layout(L.serial(L.avg_pool((2, 2)), conv, L.relu(), L.flatten())).self_full
-    assert L.state_layout(L.serial(conv, gap, L.dense(), L.erf(), L.dense())).self_full
-    assert L.state_layout(L.repeat(L.serial(L.relu(), conv, L.avg_pool((2, 2))), 2)).self_full
-    assert not L.state_layout(L.repeat(L.serial(L.relu(), conv, L.avg_pool((2, 2))), 1)).self_full
+    assert not _state_layout(_cnn(L.global_avg_pool())).self_full
+    assert not _state_layout(L.serial(L.avg_pool((2, 2)), conv, L.flatten(), L.dense())).self_full
+    assert _state_layout(L.serial(L.avg_pool((2, 2)), conv, L.relu(), L.flatten())).self_full
+    assert _state_layout(L.serial(conv, gap, L.dense(), L.erf(), L.dense())).self_full
+    assert _state_layout(L.repeat(L.serial(L.relu(), conv, L.avg_pool((2, 2))), 2)).self_full
+    assert not _state_layout(L.repeat(L.serial(L.relu(), conv, L.avg_pool((2, 2))), 1)).self_full
     user_layer = lambda s: s  # noqa: E731 - may read c1 at every pair: keep them
-    assert L.state_layout(L.serial(conv, user_layer, gap, L.dense())).self_full
-    assert not L.state_layout(_cnn(L.flatten())).self_full  # diagonal anyway
+    assert _state_layout(L.serial(conv, user_layer, gap, L.dense())).self_full
+    assert not _state_layout(_cnn(L.flatten())).self_full  # diagonal anyway
 
 
 @pytest.mark.parametrize(
@@ -193,7 +194,7 @@ def test_diagonal_self_covariances_give_the_full_ones_kernel(x64, tail, request)
 
     net = L.serial(L.conv((3, 3), None, "SAME", 1.5, 0.1), L.relu(), L.conv((3, 3)), *tail)
     diagonal = {"gap": True, "avg_pool-conv-flatten": True, "res-norm-pool": True}
-    assert L.state_layout(net).self_full != diagonal.get(request.node.callspec.id, False)
+    assert _state_layout(net).self_full != diagonal.get(request.node.callspec.id, False)
     x = jnp.asarray(np.random.default_rng(2).normal(size=(5, 7, 6, 2)))
     fast = kernels.from_layers(net, tile_size=2)(x)
     full = _LayersBlock(net, spatial=True, full=True, self_full=True)(x, x)
@@ -316,7 +317,7 @@ def test_spec_grammar_and_native_builder(x64):
     net, shape = specs.layers_from_spec(
         "cnn:depth=2,residual=true,norm=layer,pool=avg2,shape=6x6x1"
     )
-    assert shape == (6, 6, 1) and L.state_layout(net).full
+    assert shape == (6, 6, 1) and _state_layout(net).full
     x = np.random.default_rng(6).normal(size=(3, 36))
     fn = specs.native_kernel_fn_from_spec(
         "cnn:depth=2,residual=true,norm=layer,pool=avg2,shape=6x6x1"

@@ -16,8 +16,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .._checks import as_float_tree
-
 
 def _nnx():
     """flax.nnx if the user has imported it (an nnx module cannot exist otherwise)."""
@@ -97,8 +95,3 @@ def cast_state(state, dtype):
         return leaf.astype(dtype) if jnp.issubdtype(leaf.dtype, jnp.floating) else leaf
 
     return jax.tree_util.tree_map(cast, state)
-
-
-def cast_params(params, dtype):
-    """Every params leaf as a finite float array of `dtype` (errors name the leaf)."""
-    return as_float_tree(params, "params", dtype)

@@ -1,11 +1,5 @@
 """Generic eNTK engines: per-row features and the contraction of a row tile with a column tile.
 
-* `JacobianEngine`: features J(x_i) (k, P) by `vmap` of `jacrev` of the per-example function;
-  block = J_a J_bᵀ.
-* `NtvpEngine`: column Jacobians as tangents of forward-mode products through the row examples
-  (`jax.linearize` once per row tile); row Jacobians never formed.
-* `BatchJacobianEngine`: whole-batch Jacobians for models that couple a batch's examples.
-
 Engines are frozen dataclasses (hashable), so jitted tile loops keyed on them compile once.
 """
 
@@ -88,7 +82,8 @@ class JacobianEngine:
 
 @dataclasses.dataclass(frozen=True)
 class NtvpEngine:
-    """NTK-vector products: Θ(a, b) e_(j,b) = J(a) J(b)ᵀ e_(j,b), forward mode through a."""
+    """NTK-vector products: Θ(a, b) e_(j,b) = J(a) J(b)ᵀ e_(j,b), forward mode through a (one
+    `jax.linearize` per row tile; row Jacobians are never formed)."""
 
     model: Model
     reduction: str

@@ -6,11 +6,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .._checks import as_float_array, check_finite, check_rank, resolve_dtype
+from .._checks import as_float_array, as_float_tree, check_finite, check_rank, resolve_dtype
 from .._tiling import check_tile_size
 from ..kernels._kernel_fn import Kernel
 from ..networks._models import MLP, TwoLayerReLU
-from ._adapters import cast_params
 from ._ntk_fn import EmpiricalNTKFn, Implementation, OutputReduction, empirical_ntk_fn
 from ._plan import EntkPlan
 from ._structured import two_layer_weight
@@ -60,7 +59,7 @@ def structured_mlp_ntk_fn(
     )
 
 
-_TWO_LAYER = {}  # one NTK function per (tile size, precision): shared compiled programs
+_TWO_LAYER = {}  # one NTK function per tile size: shared compiled programs
 
 
 def two_layer_ntk(params_or_w, x1, x2=None, *, tile_size: int | None = None, dtype=None):
@@ -93,15 +92,11 @@ def two_layer_ntk(params_or_w, x1, x2=None, *, tile_size: int | None = None, dty
     w = as_float_array(w, "w", dt)
     check_rank(w, "w", 2)
     check_finite(w, "w")
-    key = tile_size
-    if key not in _TWO_LAYER:
-        _TWO_LAYER[key] = empirical_ntk_fn(
+    if tile_size not in _TWO_LAYER:
+        _TWO_LAYER[tile_size] = empirical_ntk_fn(
             None, implementation="structured", model=TwoLayerReLU(width=1), tile_size=tile_size
         )
-    return _TWO_LAYER[key]({"w": w}, x1, x2, dtype=dt)
-
-
-# The KernelFn of a finite network
+    return _TWO_LAYER[tile_size]({"w": w}, x1, x2, dtype=dt)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -179,7 +174,7 @@ def empirical_kernel_fn(
       output_reduction: 'mean', 'sum' or 'none'.
       tile_size: rows per tile, or None to choose it from `memory_budget`.
       dtype: float32 or float64, or None to follow x1.
-      memory_budget: bytes a call may use (None: `default_memory_budget()`).
+      memory_budget: bytes a call may use (None: half an accelerator's, a quarter of RAM on CPU).
       precision: matmul precision ('highest': full float32 on every backend).
       model: for a plain apply_fn, the `MLP`/`TwoLayerReLU` it computes (enables 'structured').
       per_example: None (detect coupled examples), True or False.
@@ -220,7 +215,7 @@ def empirical_kernel_fn(
             "params_or_variables is required (the parameters, or the linen variables) unless "
             "apply_fn_or_module is an nnx module"
         )
-    cast_params(params, None)  # validated now (finite floats), not at the first call
+    as_float_tree(params, "params")  # validated now (finite floats), not at the first call
     label = name or f"empirical NTK ({getattr(type(apply_fn_or_module), '__name__', 'model')})"
     return EmpiricalKernelFn(
         ntk_fn=ntk_fn,

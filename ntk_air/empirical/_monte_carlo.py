@@ -1,10 +1,5 @@
-"""Monte-Carlo NNGP and NTK: finite-network kernels averaged over random initialisations.
-
-K̂(x, x') = (1/S) Σ_s k_s(x, x') over S independent initialisations θ_s, with
-k_s = (1/k) Σ_a f_a(θ_s, x) f_a(θ_s, x') (NNGP) and the empirical NTK Θ_s = J(x) J(x')ᵀ
-(`empirical_ntk_fn`, reduced over the k outputs the same way). As width → ∞ both converge to
-the analytic kernels of the architecture, with error O(1/√(S · width)) (Novak et al. 2019).
-"""
+"""Monte-Carlo NNGP and NTK: finite-network kernels averaged over random initialisations; as
+width → ∞ they converge to the analytic kernels, error O(1/√(S · width)) (Novak et al. 2019)."""
 
 from __future__ import annotations
 
@@ -112,7 +107,7 @@ def monte_carlo_kernel_fn(
       n_samples: S ≥ 1.
       implementation: the empirical-NTK engine ('jacobian', 'ntvp', 'auto', ...).
       tile_size: rows per NTK tile (None: from the memory budget).
-      memory_budget: bytes per NTK call (None: `default_memory_budget()`).
+      memory_budget: bytes per NTK call (None: as in `empirical_ntk_fn`).
       dtype: float32 / float64, or None to follow x1.
 
     Returns:

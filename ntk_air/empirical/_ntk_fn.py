@@ -13,6 +13,7 @@ import numpy as np
 
 from .._checks import (
     as_float_array,
+    as_float_tree,
     check_finite,
     check_int,
     check_rank,
@@ -23,7 +24,7 @@ from .._checks import (
 from .._tiling import call_tiled, check_tile_size, matmul_precision
 from ..networks._models import MLP, TwoLayerReLU
 from . import _plan
-from ._adapters import Model, as_model, cast_params, cast_state
+from ._adapters import Model, as_model, cast_state
 from ._derivatives import BatchJacobianEngine, JacobianEngine, NtvpEngine
 from ._plan import EntkPlan, MemoryBudgetError
 from ._structured import MLPEngine, TwoLayerEngine, two_layer_weight
@@ -73,9 +74,6 @@ def _signature(tree):
     return treedef, tuple((tuple(jnp.shape(a)), str(jnp.result_type(a))) for a in leaves)
 
 
-# Coupled examples (batch statistics): detection
-
-
 @functools.partial(jax.jit, static_argnames="model")
 def _coupling_gap(model, params, state, x):
     """max |f(X) − [f(x_1); …; f(x_m)]| and max |f(X)| for a batch X of m rows."""
@@ -120,15 +118,12 @@ def _batch_features(engine, params, state, x):
     return engine.batch_features(params, state, x)
 
 
-# The params-varying NTK function
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class EmpiricalNTKFn:
     """`ntk_fn(params, x1, x2=None, *, dtype=None) -> Θ`, made by `empirical_ntk_fn`; `.plan(...)`
     returns the `EntkPlan` (memoized per shapes, so new parameter values reuse it)."""
 
-    model: Model | None
+    model: Model
     implementation: str
     output_reduction: str
     tile_size: int | None
@@ -138,22 +133,16 @@ class EmpiricalNTKFn:
     structured: Any = None  # MLPEngine | TwoLayerEngine | None
     _plans: dict = dataclasses.field(default_factory=dict, repr=False)
 
-    # -- eager preparation ----------------------------------------------------------------
     def _prepare(self, params_or_variables, x1, x2, dtype):
         dt = resolve_dtype(dtype, like=x1 if hasattr(x1, "dtype") else None)
         exact_rank = 2 if self.structured is not None else None
         x1, x2 = _prepare_inputs(x1, x2, dt, exact_rank)
-        if self.model is not None:
-            params, state = self.model.split(params_or_variables)
-        else:
-            params, state = params_or_variables, None
-        params = cast_params(params, dt)
-        state = cast_state(state, dt)
+        params, state = self.model.split(params_or_variables)
+        params, state = as_float_tree(params, "params", dt), cast_state(state, dt)
         if self.structured is not None:
             self.structured.check(params, x1)
         return params, state, x1, x2, dt
 
-    # -- planning -------------------------------------------------------------------------
     def _resolve(self, params, state, x1, x2, dt):
         key = (
             _signature(params),
@@ -167,7 +156,7 @@ class EmpiricalNTKFn:
         return self._plans[key]
 
     def _make_plan(self, params, state, x1, x2, dt):
-        budget = self.memory_budget or _plan.default_memory_budget()
+        budget = self.memory_budget or _plan._default_memory_budget()
         on_cpu = jax.devices()[0].platform == "cpu"
         symmetric = x2 is None
         n1, n2 = x1.shape[0], (x1 if symmetric else x2).shape[0]
@@ -183,7 +172,7 @@ class EmpiricalNTKFn:
         probe = _plan.probe_model(self.model, params, state, x1.shape[1:], dt, costs=needs)
         n_batch = max(n1, n2) if self.per_example is False else None  # whole-batch Jacobians
         costs = {
-            "structured": lambda: self._structured_costs(probe, x1, params),
+            "structured": lambda: self.structured.costs(probe, params, x1),
             "jacobian": lambda: _plan.jacobian_costs(probe, reduction, n_batch=n_batch),
             "ntvp": lambda: _plan.ntvp_costs(probe, reduction),
         }
@@ -249,24 +238,11 @@ class EmpiricalNTKFn:
         )
         return plan, engine
 
-    def _structured_costs(self, probe, x1, params):
-        s = self.structured
-        if isinstance(s, MLPEngine):
-            d, k = x1.shape[1], s.out_dim
-            entries = k * k if self.output_reduction == "none" and k > 1 else 1
-            return _plan.structured_costs(
-                s.feature_width(d), s.feature_flops(d), s.pair_flops(d), entries, probe
-            )
-        m, d = jnp.shape(two_layer_weight(params))
-        return _plan.structured_costs(d + m, 2.0 * m * d, 2.0 * (d + m) + 3.0, 1, probe)
-
     def _reason(self, chosen, best, feasible, names, probe):
         head = _plan.describe(chosen, best)
-        src = (
-            " [XLA cost analysis unavailable: flops from the parameter count]"
-            if probe.source == "shapes"
-            else ""
-        )
+        src = ""
+        if probe.source == "shapes":
+            src = " [XLA cost analysis unavailable: flops from the parameter count]"
         if self.implementation != "auto":
             return f"{head} (implementation={self.implementation!r} requested){src}"
         others = []
@@ -291,7 +267,6 @@ class EmpiricalNTKFn:
         cls = JacobianEngine if chosen == "jacobian" else NtvpEngine
         return cls(self.model, r, probe.scalar)
 
-    # -- evaluation -----------------------------------------------------------------------
     def plan(self, params, x1, x2=None, *, dtype=None) -> EntkPlan:
         """The `EntkPlan` a call with these arguments uses (nothing is computed)."""
         params, state, x1, x2, dt = self._prepare(params, x1, x2, dtype)
@@ -378,7 +353,7 @@ def empirical_ntk_fn(
       output_reduction: 'mean', 'sum' or 'none'.
       tile_size: rows per tile (any positive int) or None (chosen from the memory budget).
       model: an `ntk_air.networks.MLP` or `TwoLayerReLU` whose structure 'structured' exploits.
-      memory_budget: bytes a call may use (None: `default_memory_budget()`).
+      memory_budget: bytes a call may use (None: half an accelerator's, a quarter of RAM on CPU).
       precision: matmul precision ('highest': full float32 on every backend).
       per_example: None (detect coupled examples), True (no check) or False (whole batch).
 

@@ -56,10 +56,9 @@ class MemoryBudgetError(ValueError):
     """A requested eNTK cannot fit the memory budget (raised before anything is allocated)."""
 
 
-def default_memory_budget(device=None) -> int:
-    """Bytes an eNTK call may use by default: half an accelerator's `bytes_limit`, a quarter of
-    the physical memory on CPU (4 GiB if that cannot be read)."""
-    device = device or jax.devices()[0]
+def _default_memory_budget() -> int:
+    """Half an accelerator's `bytes_limit`; on CPU a quarter of the physical memory (or 4 GiB)."""
+    device = jax.devices()[0]
     if device.platform != "cpu":
         stats = device.memory_stats() or {}
         if "bytes_limit" in stats:
@@ -68,9 +67,6 @@ def default_memory_budget(device=None) -> int:
         return int(0.25 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
         return 4 << 30
-
-
-# Model probe: shapes and per-example costs
 
 
 class ModelProbe(NamedTuple):
@@ -175,9 +171,6 @@ def probe_model(
         example_bytes=example_bytes,
         source=source,
     )
-
-
-# Costs of one implementation, and the search over tile sizes and storage
 
 
 class Costs(NamedTuple):

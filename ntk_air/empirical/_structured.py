@@ -1,10 +1,4 @@
-"""Structured eNTK engines: closed-form Gram products for dense networks (no Jacobian formed).
-
-* `MLPEngine` — `ntk_air.networks.MLP` (NTK parameterization): per-row features are the layer
-  inputs h_l and the back-propagated signals δ_l; a block is Σ_l (δ_l δ_lᵀ) ⊙ (w_std²/d_l h_l h_lᵀ
-  + b_std²).
-* `TwoLayerEngine` — the theorem's `TwoLayerReLU` (first layer trained): per-row features are
-  x and its activation pattern 1{W x ≥ 0}; a block is (P_a P_bᵀ / m) ⊙ (X_a X_bᵀ).
+"""Structured eNTK engines: closed-form Gram products for `MLP` and `TwoLayerReLU` (no Jacobian).
 
 Convolutions get none: per pair the closed form costs O(S² (9 C_in + C_out)) on an S-pixel
 map against O(9 C_in C_out) for the Jacobian contraction.
@@ -19,7 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_rank
 from ..networks._models import MLP, MLP_ACTIVATIONS
+from ._plan import Costs, structured_costs
 
 
 def mlp_layers(spec: MLPEngine, params) -> list[tuple[jax.Array, jax.Array]]:
@@ -84,10 +80,8 @@ class MLPEngine:
         )
 
     def check(self, params, x1) -> None:
-        """Eager: params are this MLP's and x1 has d_in features."""
+        """Eager: params are this MLP's and the (n, d) rows x1 have d_in features."""
         layers = mlp_layers(self, params)
-        if x1.ndim != 2:
-            raise ValueError(f"x1 must have rank 2, got shape {tuple(x1.shape)}")
         if layers[0][0].shape[0] != x1.shape[1]:
             raise ValueError(
                 f"x1 has {x1.shape[1]} features but params['Dense_0']['kernel'] expects "
@@ -161,20 +155,18 @@ class MLPEngine:
             theta = theta / self.out_dim
         return theta
 
-    def feature_width(self, d: int) -> int:
-        sizes = self.sizes(d)
-        return sum(sizes[:-1]) + self.out_dim * sum(sizes[1:])
-
-    def pair_flops(self, d: int) -> float:
-        sizes, k = self.sizes(d), self.out_dim
+    def costs(self, probe, params, x1) -> Costs:
+        """Features [h_l, δ_l] per row; per pair Σ_l 2 (d_l + k·d_{l+1}) FLOPs (k² for 'none')."""
+        sizes, k = self.sizes(x1.shape[1]), self.out_dim
+        layers = list(zip(sizes[:-1], sizes[1:], strict=True))
         kk = k * k if self.reduction == "none" else k
-        pairs = zip(sizes[:-1], sizes[1:], strict=True)
-        return float(sum(2 * a + 2 * kk * b + 3 * kk for a, b in pairs))
-
-    def feature_flops(self, d: int) -> float:
-        sizes, k = self.sizes(d), self.out_dim
-        dense = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-        return float((1 + k) * dense)
+        return structured_costs(
+            sum(sizes[:-1]) + k * sum(sizes[1:]),
+            float((1 + k) * sum(2 * a * b for a, b in layers)),
+            float(sum(2 * a + 2 * kk * b + 3 * kk for a, b in layers)),
+            k * k if self.reduction == "none" and k > 1 else 1,
+            probe,
+        )
 
 
 def two_layer_weight(params_or_w):
@@ -201,10 +193,7 @@ class TwoLayerEngine:
 
     def check(self, params, x1) -> None:
         w = two_layer_weight(params)
-        if w.ndim != 2:
-            raise ValueError(f"w must have rank 2, got shape {tuple(w.shape)}")
-        if x1.ndim != 2:
-            raise ValueError(f"x1 must have rank 2, got shape {tuple(x1.shape)}")
+        check_rank(w, "w", 2)  # x1 is (n, d): checked by the caller
         if w.shape[1] != x1.shape[1]:
             raise ValueError(
                 f"x1 has {x1.shape[1]} features but w has shape {tuple(w.shape)} (m, d)"
@@ -217,6 +206,10 @@ class TwoLayerEngine:
 
     row_features = features
     col_features = features
+
+    def costs(self, probe, params, x1) -> Costs:
+        m, d = jnp.shape(two_layer_weight(params))
+        return structured_costs(d + m, 2.0 * m * d, 2.0 * (d + m) + 3.0, 1, probe)
 
     def block(self, params, state, f1, f2):
         del state

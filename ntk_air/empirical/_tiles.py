@@ -1,9 +1,7 @@
-"""The eNTK tile loop: per-row features, then Θ tile by tile, upper triangle only for K(x, x).
-
-For K(x, x) an off-diagonal block B is written at (i, j) and as its exact transpose at (j, i), and
-a diagonal block's lower part is its transposed upper part: the result is exactly symmetric.
-Stored features are computed a chunk per call of one compiled program, not in a compiled loop:
-XLA CPU runs per-example convolution gradients inside while loops 10–25× slower (jax 0.10).
+"""The eNTK tile loop: per-row features, then Θ tile by tile; for K(x, x) the upper tiles only,
+mirrored exactly (`_tile_step`). Stored features are computed a chunk per call of one compiled
+program, not in a compiled loop: XLA CPU runs per-example convolution gradients inside while
+loops 10–25× slower (jax 0.10).
 """
 
 from __future__ import annotations

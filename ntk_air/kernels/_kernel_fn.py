@@ -1,11 +1,6 @@
-"""Kernel functions: the `KernelFn` protocol, `from_pairwise` and `from_layers`, H∞ of the
-theorem and deep fully connected NNGP/NTK.
-
-Every kernel in ntk_air (infinite width, neural-tangents backend, empirical NTK, a user's own) is
-a `KernelFn`: `kernel_fn(x1, x2=None) -> Kernel(nngp, ntk)`, with tiling, dtype and matmul
-precision fixed when it is made. `two_layer_relu*` compute the theorem's network
-(docs/science/kernels.md#theorem-network), `fc_kernel_fn` neural-tangents' `stax` conventions
-(docs/science/kernels.md#conventions).
+"""Kernel functions: the `KernelFn` protocol every kernel of ntk_air follows, `from_pairwise`,
+`from_layers`, H∞ of the theorem (docs/science/kernels.md#theorem-network) and deep fully
+connected NNGP/NTK in neural-tangents' conventions (docs/science/kernels.md#conventions).
 """
 
 from __future__ import annotations
@@ -33,6 +28,7 @@ from .._checks import (
 )
 from .._tiling import check_tile_size, matmul_precision, tiled_pairwise
 from . import _layers as L
+from ._spatial import _first_nonfinite_layer, _state_layout
 
 ACTIVATIONS = ("relu", "erf")
 """Activations of `fc_kernel_fn`."""
@@ -59,10 +55,8 @@ class KernelFn(Protocol):
 
 
 def prepare_rows(x1, x2, dtype, *, rank: int | None = 2):
-    """Validate inputs once, eagerly: float arrays of `dtype`, finite, same example shape.
-
-    rank: the required rank of x1 and x2 (2 for (n, d) rows), or None for any rank ≥ 1.
-    """
+    """x1, x2 as finite float arrays of `dtype` with the same example shape and rank `rank`
+    (None: any rank ≥ 1), checked once, eagerly."""
     x1 = as_float_array(x1, "x1", dtype)
     if rank is not None:
         check_rank(x1, "x1", rank)
@@ -90,12 +84,8 @@ def _tiled_jit(block_fn, x1, x2, tile_size, symmetric=False):
 
 @dataclasses.dataclass(frozen=True)
 class PairwiseKernelFn:
-    """A `KernelFn` built from a pairwise block function (made by `from_pairwise`).
-
-    Fields are the factory's settings; `replace(**changes)` returns a copy with other settings.
-    `block_fn(a, b)` (a (t1, ...), b (t2, ...)) → Kernel or (t1, t2) array is what matrix-free
-    operators evaluate tile by tile.
-    """
+    """A `KernelFn` built from a pairwise block function by `from_pairwise` (fields: its settings;
+    matrix-free operators evaluate `block_fn` tile by tile)."""
 
     block_fn: Callable
     tile_size: int | None = None
@@ -120,8 +110,8 @@ class PairwiseKernelFn:
         return dataclasses.replace(self, **changes)
 
     def tile_for(self, x1, x2) -> int | None:
-        """Rows per tile: the fixed tile size, or the largest that fits the budget (at least
-        `min_tile`; a multiple of 8 from 8 rows on, else 4, 2 or 1: whole vectors per row)."""
+        """Rows per tile: the fixed tile size, or the largest that fits the budget (≥ `min_tile`;
+        a multiple of 8 from 8 rows on, else a power of 2: whole vectors per row)."""
         if self.tile_size is not None or self.bytes_per_pair is None:
             return self.tile_size
         per_pair = self.bytes_per_pair(tuple(x1.shape[1:]), x1.dtype.itemsize)
@@ -133,8 +123,7 @@ class PairwiseKernelFn:
         return t  # a last tile that does not fit overlaps the previous one (tiled_pairwise)
 
     def check_memory(self, x1, x2, tile: int | None) -> None:
-        """Refuse, before allocating, a call whose output plus one tile's intermediates exceeds
-        `memory_limit` (default: the memory available now), naming a tile size that fits."""
+        """Refuse, before allocating, a call whose output and one tile exceed `memory_limit`."""
         if self.bytes_per_pair is None:
             return
         from ..spectral._resources import available_memory, format_bytes
@@ -201,7 +190,7 @@ class PairwiseKernelFn:
             i, j = (int(v) for v in np.argwhere(~np.isfinite(a))[0][:2])
             where = ""
             if isinstance(self.block_fn, _LayersBlock):
-                layer = L.first_nonfinite_layer(self.block_fn.layer, x1[i : i + 1], x2[j : j + 1])
+                layer = _first_nonfinite_layer(self.block_fn.layer, x1[i : i + 1], x2[j : j + 1])
                 if layer is not None:
                     where = f"; it first appears in layer {layer}"
             raise NonFiniteError(
@@ -226,8 +215,8 @@ def from_pairwise(
     """Turn a pairwise function into a `KernelFn`: validation, tiling, dtype and precision added.
 
     K(x1, x2)[i, j] = block_fn(x1, x2)[i, j]; `block_fn(a, b)` maps a (t1, ...) and b (t2, ...)
-    to a (t1, t2) array (taken as the NTK) or to a `Kernel(nngp, ntk)`. It is evaluated on
-    (tile × tile) blocks inside one compiled program; any tile size works (no divisibility rule).
+    to a (t1, t2) array (taken as the NTK) or to a `Kernel(nngp, ntk)`, evaluated tile by tile
+    inside one compiled program.
 
     Args:
       block_fn: a pure, jit-compatible function. Use a module-level function or a frozen
@@ -365,7 +354,7 @@ def from_layers(
 
     Networks without spatial layers see flattened examples (Σ⁰ = x·x'/d). Networks with `conv`,
     `avg_pool`, `global_avg_pool` or `flatten` take examples (n, *spatial, channels) with 1 to 3
-    spatial axes, in the layout `state_layout` chooses, tiled over rows; a call whose output plus
+    spatial axes, in the layout the layers need, tiled over rows; a call whose output plus
     one tile's intermediates exceeds `memory_limit` is refused before anything is allocated.
 
     Args:
@@ -391,7 +380,7 @@ def from_layers(
       >>> kernels.from_layers(cnn, input_shape=(8, 8, 1))(np.ones((3, 64))).ntk.shape
       (3, 3)
     """
-    layout = L.state_layout(L.check_layer("layer", layer))
+    layout = _state_layout(L.check_layer("layer", layer))
     if input_shape is not None:
         input_shape = tuple(int(v) for v in input_shape)
         if not input_shape or min(input_shape) < 1:
@@ -416,11 +405,6 @@ def from_layers(
     )
     min_tile = LAYERS_MIN_TILE if (layout.spatial and memory_budget is None) else 1
     return fn.replace(memory_limit=memory_limit, min_tile=min_tile)
-
-
-# ---------------------------------------------------------------------------------------------
-# The theorem's two-layer ReLU network
-# ---------------------------------------------------------------------------------------------
 
 
 def _two_layer_block(x1, x2, general):
@@ -468,11 +452,10 @@ def two_layer_relu_kernel_fn(
 ) -> PairwiseKernelFn:
     """`KernelFn` of the theorem's two-layer ReLU network: Kernel(nngp=Σ (κ = 1), ntk=H∞).
 
-    H∞ as in `two_layer_relu`, Σ as in `two_layer_relu_nngp`. Unit-norm rows are required
-    unless `general=True` (the formula with norms).
+    H∞ as in `two_layer_relu`, Σ as in `two_layer_relu_nngp`.
 
     Args:
-      general: accept rows of any nonzero norm.
+      general: accept rows of any nonzero norm (else unit-norm rows are required).
       tile_size: as in `from_pairwise`.
       dtype: as in `from_pairwise`.
       nngp: also compute Σ (False: `nngp` is None, half the work).
@@ -533,11 +516,6 @@ def two_layer_relu_nngp(x1, x2=None, *, tile_size: int | None = None, dtype=None
     return from_pairwise(_two_layer_nngp_block, tile_size=tile_size, dtype=dtype)(x1, x2).ntk
 
 
-# ---------------------------------------------------------------------------------------------
-# Deep fully connected networks, neural-tangents conventions
-# ---------------------------------------------------------------------------------------------
-
-
 def fc_kernel_fn(
     depth: int,
     activation: Literal["relu", "erf"] = "relu",
@@ -549,14 +527,10 @@ def fc_kernel_fn(
 ) -> PairwiseKernelFn:
     """Infinite-width NNGP and NTK of a deep fully connected network (neural-tangents conventions).
 
-    The architecture is neural-tangents'
-    `serial(*[Dense(w, W_std, b_std), act()] * depth, Dense(1, W_std, b_std))`:
-    `depth` hidden layers followed by a readout, i.e. `from_layers(serial(repeat(serial(dense,
-    act), depth), dense))` (see `ntk_air.kernels` for the recursions). With Σ⁰ = x·x'/d, Θ⁰ = 0:
-      Dense:  Σ ← W_std² Σ + b_std²,   Θ ← Σ + W_std² Θ
-      ReLU:   Σ ← (√(c c' − Σ²) + (π − θ) Σ)/(2π),  Θ ← Θ (π − θ)/(2π),  θ = ∠(Σ, c, c')
-      erf:    Σ ← (2/π) arcsin(2Σ/√((1+2c)(1+2c'))),  Θ ← Θ (4/π)/√((1+2c)(1+2c') − 4Σ²)
-    with c, c' the diagonal variances carried along.
+    neural-tangents' `serial(*[Dense(w, W_std, b_std), act()] * depth, Dense(1, W_std, b_std))`,
+    i.e. `from_layers(serial(repeat(serial(dense, act), depth), dense))`: Σ⁰ = x·x'/d, Θ⁰ = 0,
+    Dense: Σ ← W_std² Σ + b_std², Θ ← Σ + W_std² Θ, then the activation's map
+    (docs/science/kernels.md#deep-fc).
 
     Args:
       depth: number of hidden (Dense + activation) layers, ≥ 0 (a `lax.scan`: any depth

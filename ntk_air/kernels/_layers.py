@@ -1,26 +1,18 @@
-"""Composable infinite-width layers: each maps a `KernelState` to the next layer's, NT-style.
-
-A layer is any pure function `KernelState -> KernelState`. The state carries, for two sets of
-inputs, the NNGP covariance Σ (n1, n2), the diagonal variances c1 = Σ(x1_i, x1_i) (n1,) and
-c2 (n2,), and the NTK Θ (n1, n2). The recursions are the standard ones in neural-tangents'
-NTK parameterization (Jacot et al. 2018; Lee et al. 2019; Novak et al. 2019):
+"""Composable infinite-width layers `KernelState -> KernelState` (neural-tangents' NTK
+parameterization), with c, c' the diagonal variances the state carries:
 
   Dense(W_std, b_std):  Σ ← W_std² Σ + b_std²,   Θ ← Σ_new + W_std² Θ
   ReLU:                 Σ ← (√(c c' − Σ²) + (π − θ) Σ)/(2π),   Θ ← Θ (π − θ)/(2π)
   erf:                  Σ ← (2/π) arcsin(2Σ/√((1+2c)(1+2c'))),  Θ ← Θ (4/π)/√((1+2c)(1+2c') − 4Σ²)
 
-with θ = ∠(Σ, c, c'). The layers are frozen dataclasses: equal architectures share one
-compilation.
+with θ = ∠(Σ, c, c'). Layers are frozen dataclasses: equal architectures share one compilation.
 
-    >>> from ntk_air import kernels            # the layers are public names of `kernels`
     >>> block = kernels.serial(kernels.dense(1.5, 0.1), kernels.relu())
     >>> net = kernels.serial(kernels.repeat(block, 3), kernels.dense(1.5, 0.1))
     >>> kernel_fn = kernels.from_layers(net)     # a KernelFn: kernel_fn(x1, x2=None) -> Kernel
     >>> fc = kernels.fc_kernel_fn(depth=3, activation="relu", w_std=1.5, b_std=0.1)
     >>> bool(jnp.allclose(kernel_fn(x).ntk, fc(x).ntk))      # the same network
     True
-
-A user's own layer is any function of the state (e.g. `lambda s: s`).
 
 Reference: Jacot et al. arXiv 1806.07572; Lee et al. arXiv 1711.00165; Novak et al.
 arXiv 1912.02803 (neural-tangents `stax`).
@@ -52,14 +44,10 @@ Layer = Callable[["KernelState"], "KernelState"]
 class KernelState:
     """Kernels of one layer's outputs between inputs x1 and x2 (a pytree).
 
-    Without spatial axes the arrays are (n1, n2), (n1,), (n2,), (n1, n2). With d spatial axes
-    (H, W, ...) they hold, per pair of examples, the covariance at equal positions
-    (`full=False`): nngp (H, W, ..., n1, n2), c1 (H, W, ..., n1); or at every pair of positions
-    (`full=True`, once pooling mixes positions), the two axes of each spatial dimension side by
-    side as in neural-tangents: nngp (H, H', W, W', ..., n1, n2), c1 (H, H', W, W', ..., n1).
-    Positions come first and examples last: unit-stride vectors for the elementwise maps.
-    `self_diagonal=True` (with full) keeps c1, c2 at equal positions only; a pooling layer then
-    sets its output's c1, c2 to NaN, so a layer that would have read them gives a NaN kernel.
+    Positions P come first, examples last: P = () without spatial axes, (H, W, ...) at equal
+    positions (`full=False`), (H, H', W, W', ...) at every pair of positions (`full=True`, once
+    pooling mixes them, as in neural-tangents). `self_diagonal=True` (with full) keeps c1, c2 at
+    equal positions only; a pooling layer then sets them to NaN, so a later reader gives NaN.
     """
 
     nngp: jax.Array  # (*P, n1, n2) Σ(x1_i, x2_j), the output covariance at initialization
@@ -68,9 +56,7 @@ class KernelState:
     ntk: jax.Array  # (*P, n1, n2) Θ(x1_i, x2_j)
     spatial_dims: int = 0  # number of spatial axes d (0: a vector of features)
     full: bool = False  # P = (H, H', W, W', ...) (True) or (H, W, ...) (False); () if d = 0
-    gaussian: bool = (
-        False  # outputs of an affine layer (or sums of them): a nonlinearity may follow
-    )
+    gaussian: bool = False  # outputs of an affine layer (or sums): a nonlinearity may follow
     self_diagonal: bool = False  # c1, c2 at equal positions only although full (see above)
 
     @property
@@ -134,11 +120,8 @@ def atan2(y, x):
 
 
 def angle(dot, prod_sq):
-    """θ = ∠(x, x') and √(‖x‖²‖x'‖² − (x·x')²) from a Gram entry and the product of squared norms.
-
-    arctan2 is accurate near 0 and π, unlike arccos. Pairs whose gap prod_sq − dot² is within
-    rounding of 0 (θ ≲ 2√eps, e.g. the diagonal) get θ = 0 exactly, not rounding noise.
-    """
+    """θ = ∠(x, x') and √(‖x‖²‖x'‖² − (x·x')²) from x·x' and ‖x‖²‖x'‖² (arctan2: accurate near 0
+    and π); a gap within rounding of 0 (θ ≲ 2√eps, e.g. the diagonal) gives θ = 0 exactly."""
     gap = prod_sq - dot**2
     eps = jnp.finfo(dot.dtype).eps
     gap = jnp.where(gap <= 8 * eps * prod_sq, 0.0, gap)
@@ -147,9 +130,8 @@ def angle(dot, prod_sq):
 
 
 def same_rows(a, b):
-    """(n1, n2) mask of identical rows a_i = b_j (equal squared norms and projections on a fixed
-    direction): there the kernels use θ = 0 and x·x' = ‖x‖² exactly, which a Gram entry, rounded
-    differently from Σ a_ik², does not give."""
+    """(n1, n2) mask of identical rows a_i = b_j (equal norms and projections on a fixed direction),
+    where the kernels use θ = 0 and x·x' = ‖x‖² exactly (a Gram entry is rounded differently)."""
     v = jnp.cos(1.6180339887 * jnp.arange(a.shape[1], dtype=a.dtype) + 0.5)
     pa, pb = jnp.sum(a * v, axis=1), jnp.sum(b * v, axis=1)
     na, nb = jnp.sum(a * a, axis=1), jnp.sum(b * b, axis=1)
@@ -159,13 +141,8 @@ def same_rows(a, b):
 def input_state(
     x1, x2, *, spatial_dims: int = 0, full: bool = False, self_diagonal: bool = False
 ) -> KernelState:
-    """The input layer in NT's convention: Σ⁰ = x·x'/C over channels, Θ⁰ = 0.
-
-    spatial_dims = 0: rows flattened, Σ⁰(x, x') = x·x'/d. spatial_dims = d ≥ 1: x1 is
-    (n1, *spatial, C) with d spatial axes and Σ⁰(x_p, x'_q) = Σ_c x_pc x'_qc / C per pair of
-    positions: at equal positions (full=False) or for all pairs (full=True, layout of
-    `KernelState`); self_diagonal=True keeps c1, c2 at equal positions even then.
-    """
+    """The input layer in NT's convention: Σ⁰ = x·x'/C over channels (x·x'/d for flattened rows
+    when spatial_dims = 0), Θ⁰ = 0, in the layout of `KernelState`."""
     if spatial_dims == 0:
         a = x1.reshape(x1.shape[0], -1)
         b = x2.reshape(x2.shape[0], -1)
@@ -205,17 +182,14 @@ def _position_diagonal(x, spatial_dims: int):
     return jnp.einsum(f"{pairs}...->{low}...", x)
 
 
-def position_variances(c, spatial_dims: int, full: bool):
+def _position_variances(c, spatial_dims: int, full: bool):
     """Σ(x_p, x_p) per position: (*spatial, n) from a state's c1 or c2 ((n,) without space)."""
     return _position_diagonal(c, spatial_dims) if (full and spatial_dims) else c
 
 
 def _expand(v, spatial_dims: int, full: bool, side: int, batch: int):
-    """v (*spatial, n) as a factor of a (*P, n1, n2) (batch=2) or (*P, n) (batch=1) array.
-
-    side 0 puts n on the first batch axis and the positions on the first axis of each pair;
-    side 1 the second ones.
-    """
+    """v (*spatial, n) as a factor of a (*P, n1, n2) (batch=2) or (*P, n) (batch=1) array, on the
+    first (side 0) or second (side 1) batch axis and axis of each position pair."""
     n = v.shape[-1]
     trail = (n, 1) if (batch == 2 and side == 0) else (1, n) if batch == 2 else (n,)
     if not full or spatial_dims == 0:
@@ -226,17 +200,12 @@ def _expand(v, spatial_dims: int, full: bool, side: int, batch: int):
     return v.reshape(shape + trail)
 
 
-def apply_elementwise(s: KernelState, pair_fn) -> KernelState:
-    """Apply a nonlinearity's kernel map to every covariance of the state.
-
-    pair_fn(Σ, v, v') → (Σ_new, Σ̇) with Σ the covariance of two pre-activations of variances v
-    and v' (arrays broadcast to Σ's shape); Θ ← Θ · Σ̇. c1 and c2 follow the same map
-    (at equal positions v = v' = c; with full=True between all pairs of positions).
-    """
+def _apply_elementwise(s: KernelState, pair_fn) -> KernelState:
+    """A nonlinearity's map pair_fn(Σ, v, v') → (Σ_new, Σ̇) on every covariance; Θ ← Θ · Σ̇."""
     require_gaussian(s, "a nonlinearity")
     d, full, self_full = s.spatial_dims, s.full, s.self_full
-    v1 = position_variances(s.c1, d, self_full)
-    v2 = position_variances(s.c2, d, self_full)
+    v1 = _position_variances(s.c1, d, self_full)
+    v2 = _position_variances(s.c2, d, self_full)
     nngp, dot = pair_fn(s.nngp, _expand(v1, d, full, 0, 2), _expand(v2, d, full, 1, 2))
 
     def self_cov(c, v):
@@ -255,8 +224,7 @@ def apply_elementwise(s: KernelState, pair_fn) -> KernelState:
 
 
 def require_gaussian(s: KernelState, what: str) -> None:
-    """The kernel maps of nonlinearities and layer_norm hold for Gaussian pre-activations only:
-    outputs of dense/conv layers (or sums of them), as in neural-tangents."""
+    """Nonlinearities and layer_norm need Gaussian pre-activations (dense/conv outputs)."""
     if not s.gaussian:
         raise ValueError(
             f"{what} needs Gaussian inputs, the outputs of a dense or conv layer: put one before "
@@ -281,16 +249,26 @@ class Dense:
     b_std: float = 0.0
 
     def __call__(self, s: KernelState) -> KernelState:
-        w2, b2 = self.w_std**2, self.b_std**2
-        nngp = w2 * s.nngp + b2
-        return dataclasses.replace(
-            s,
-            nngp=nngp,
-            c1=w2 * s.c1 + b2,
-            c2=w2 * s.c2 + b2,
-            ntk=nngp + w2 * s.ntk,
-            gaussian=True,
-        )
+        return _affine(s, self.w_std, self.b_std)
+
+
+def _affine(s: KernelState, w_std: float, b_std: float, mean=None) -> KernelState:
+    """Σ ← W_std² mean(Σ) + b_std², Θ ← W_std² mean(Θ) + Σ_new, c1, c2 as Σ (mean(x, full): a
+    conv's window mean; None: the identity)."""
+    w2, b2 = w_std**2, b_std**2
+
+    def scaled(x, full):
+        return w2 * (x if mean is None else mean(x, full))
+
+    nngp = scaled(s.nngp, s.full) + b2
+    return dataclasses.replace(
+        s,
+        nngp=nngp,
+        ntk=scaled(s.ntk, s.full) + nngp,
+        c1=scaled(s.c1, s.self_full) + b2,
+        c2=scaled(s.c2, s.self_full) + b2,
+        gaussian=True,
+    )
 
 
 def _ab_relu_pair(a: float, b: float):
@@ -316,7 +294,7 @@ class ABRelu:
     b: float = 1.0
 
     def __call__(self, s: KernelState) -> KernelState:
-        return apply_elementwise(s, _ab_relu_pair(self.a, self.b))
+        return _apply_elementwise(s, _ab_relu_pair(self.a, self.b))
 
 
 class Relu(ABRelu):
@@ -337,7 +315,7 @@ class Erf:
     """erf(x) (stax.Erf() with a = b = 1, c = 0): the arcsine kernel (Williams 1997)."""
 
     def __call__(self, s: KernelState) -> KernelState:
-        return apply_elementwise(s, _erf_pair)
+        return _apply_elementwise(s, _erf_pair)
 
 
 def _gelu_pair(sigma, v1, v2):
@@ -358,7 +336,7 @@ class Gelu:
     Σ ← Σ/4 + [(Σ² + vv'δ²)/((v+1)(v'+1)δ) + Σ·atan2(Σ, δ)]/(2π), δ² = (v+1)(v'+1) − Σ²."""
 
     def __call__(self, s: KernelState) -> KernelState:
-        return apply_elementwise(s, _gelu_pair)
+        return _apply_elementwise(s, _gelu_pair)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -461,35 +439,3 @@ def serial(*layers) -> Serial:
 def repeat(layer, times: int) -> Repeat:
     """`layer` applied `times` ≥ 0 times (a `lax.scan`: constant compile time in `times`)."""
     return Repeat(check_layer("layer", layer), check_int("times", times, minimum=0))
-
-
-def _flatten(layer, prefix=""):
-    """(name, layer) of every elementary layer in order, Repeats unrolled (diagnostics only)."""
-    if isinstance(layer, Serial):
-        for i, sub in enumerate(layer.layers):
-            yield from _flatten(sub, f"{prefix}{i}.")
-    elif isinstance(layer, Repeat):
-        for t in range(layer.times):
-            yield from _flatten(layer.layer, f"{prefix}repeat[{t}].")
-    else:
-        yield f"{prefix.rstrip('.')} {type(layer).__name__}".strip(), layer
-
-
-def first_nonfinite_layer(layer, a, b, *, max_layers: int = 100_000) -> str | None:
-    """Name of the first layer whose output on the pair (a, b) is not finite, e.g.
-    "1.repeat[37].0 Dense" (None when every layer stays finite). For diagnosing a kernel that
-    overflowed; runs eagerly, one layer at a time."""
-    layout = state_layout(layer)
-    dims = a.ndim - 2 if layout.spatial else 0
-    s = input_state(a, b, spatial_dims=dims, full=layout.full)  # c1, c2 always full here
-    for i, (name, sub) in enumerate(_flatten(layer)):
-        if i >= max_layers:
-            return None
-        s = sub(s)
-        if not all(bool(jnp.isfinite(v).all()) for v in s):
-            return name
-    return None
-
-
-# The spatial layers live in _spatial (which imports the state from here).
-from ._spatial import state_layout  # noqa: E402

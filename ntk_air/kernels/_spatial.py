@@ -2,10 +2,8 @@
 
 They act on a `KernelState` of inputs (n, *spatial, C) with 1 to 3 spatial axes, which keeps the
 covariances of every pair of examples at pairs of positions p, q (Novak et al. 2019; Arora et
-al. 2019). `state_layout` picks the layout from the layers: at equal positions only (O(n² S) per
-layer, S positions) when no layer mixes positions (e.g. a `flatten` readout); at every (p, q)
-(O(n² S²)) with `avg_pool` or `global_avg_pool`, the self-covariances c1, c2 staying at equal
-positions unless a nonlinearity or layer_norm follows the pooling. With |F| = ∏ filter_shape:
+al. 2019): at equal positions only (O(n² S) per layer, S positions) unless `avg_pool` or
+`global_avg_pool` mixes positions (then every (p, q), O(n² S²)). With |F| = ∏ filter_shape:
 
   Conv(W_std, b_std):  Σ(p, q) ← W_std² (1/|F|) Σ_δ Σ(p + δ, q + δ) + b_std²,
                        Θ(p, q) ← W_std² (1/|F|) Σ_δ Θ(p + δ, q + δ) + Σ_new(p, q)
@@ -16,9 +14,8 @@ positions unless a nonlinearity or layer_norm follows the pooling. With |F| = �
   residual(block):     Σ ← Σ + Σ_block, Θ ← Θ + Θ_block    (NT's FanOut, Identity, FanInSum)
 
 with positions outside the input zero (SAME), wrapped around (CIRCULAR) or never used (VALID),
-padded as `lax.padtype_to_pads` does. The window sums are separable: one spatial axis at a time
-(|F_1| + … + |F_d| shifted sums, not |F_1| ⋯ |F_d|). Attention is not reproduced natively (its
-options' closed forms are not derived and checked here): it stays on the neural-tangents backend.
+padded as `lax.padtype_to_pads` does; window sums run one spatial axis at a time. Attention stays
+on the neural-tangents backend.
 
     >>> net = kernels.serial(kernels.conv((3, 3), w_std=1.5, b_std=0.1), kernels.relu(),
     ...                     kernels.global_avg_pool(), kernels.dense(1.5, 0.1))
@@ -34,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax.numpy as jnp
 from jax import lax
@@ -47,11 +45,13 @@ from ._layers import (
     KernelState,
     Repeat,
     Serial,
+    _affine,
     _check_std,
     _expand,
     _position_diagonal,
+    _position_variances,
     check_layer,
-    position_variances,
+    input_state,
     require_gaussian,
 )
 
@@ -200,16 +200,7 @@ class Conv:
                 x, full, self.filter_shape, self.strides, self.padding, diagonal=True
             )
 
-        w2, b2 = self.w_std**2, self.b_std**2
-        nngp = w2 * window_mean(s.nngp, s.full) + b2
-        return dataclasses.replace(
-            s,
-            nngp=nngp,
-            ntk=w2 * window_mean(s.ntk, s.full) + nngp,
-            c1=w2 * window_mean(s.c1, s.self_full) + b2,
-            c2=w2 * window_mean(s.c2, s.self_full) + b2,
-            gaussian=True,
-        )
+        return _affine(s, self.w_std, self.b_std, window_mean)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,23 +269,21 @@ class LayerNorm:
     def __call__(self, s: KernelState) -> KernelState:
         require_gaussian(s, "layer_norm")
         d, full, self_full = s.spatial_dims, s.full, s.self_full
-        v1 = self.eps + position_variances(s.c1, d, self_full)
-        v2 = self.eps + position_variances(s.c2, d, self_full)
+        v1 = self.eps + _position_variances(s.c1, d, self_full)
+        v2 = self.eps + _position_variances(s.c2, d, self_full)
         scale = jnp.sqrt(_expand(v1, d, full, 0, 2) * _expand(v2, d, full, 1, 2))
 
-        def self_scale(c, v):
-            return (
-                jnp.sqrt(_expand(v, d, True, 0, 1) * _expand(v, d, True, 1, 1))
-                if (self_full and d)
-                else v
-            )
+        def self_scale(v):
+            if self_full and d:
+                return jnp.sqrt(_expand(v, d, True, 0, 1) * _expand(v, d, True, 1, 1))
+            return v
 
         return dataclasses.replace(
             s,
             nngp=s.nngp / scale,
             ntk=s.ntk / scale,
-            c1=s.c1 / self_scale(s.c1, v1),
-            c2=s.c2 / self_scale(s.c2, v2),
+            c1=s.c1 / self_scale(v1),
+            c2=s.c2 / self_scale(v2),
         )
 
 
@@ -390,20 +379,10 @@ def residual(block) -> Residual:
     return Residual(check_layer("block", block))
 
 
-class StateLayout:
-    """What `state_layout` found: spatial (the net has spatial layers), full (one mixes
-    positions), self_full (the self-covariances c1, c2 are needed at every pair of positions:
-    a layer that reads them runs after one that mixes positions)."""
-
-    __slots__ = ("spatial", "full", "self_full")
-
-    def __init__(self, spatial: bool, full: bool, self_full: bool | None = None):
-        self.spatial = spatial
-        self.full = full
-        self.self_full = full if self_full is None else self_full
-
-    def __repr__(self) -> str:
-        return f"StateLayout(spatial={self.spatial}, full={self.full}, self_full={self.self_full})"
+class _StateLayout(NamedTuple):
+    spatial: bool  # the network has spatial layers
+    full: bool  # a layer mixes positions: covariances at every pair of positions
+    self_full: bool  # c1, c2 needed at every pair too (read after a mixing layer)
 
 
 _SPATIAL = (Conv, AvgPool, GlobalAvgPool, Flatten)
@@ -414,31 +393,44 @@ _SELF_DIAGONAL_SAFE = (Dense, Identity, Conv, Flatten, *_MIXING)
 _SELF_READERS = (ABRelu, Erf, Gelu, LayerNorm)
 
 
-def _in_order(layer):
-    """The elementary layers in the order they run (a Repeat's body at most twice: enough to
-    see which layer follows which)."""
+def _in_order(layer, prefix="", *, layout=False):
+    """(name, layer) of the elementary layers in the order they run, Repeats unrolled; for the
+    layout (layout=True) a Repeat's body at most twice (enough to see which layer follows which)
+    and residual blocks opened."""
     if isinstance(layer, Serial):
-        for sub in layer.layers:
-            yield from _in_order(sub)
+        for i, sub in enumerate(layer.layers):
+            yield from _in_order(sub, f"{prefix}{i}.", layout=layout)
     elif isinstance(layer, Repeat):
-        for _ in range(min(layer.times, 2)):
-            yield from _in_order(layer.layer)
-    elif isinstance(layer, Residual):
-        yield from _in_order(layer.block)
+        for t in range(min(layer.times, 2) if layout else layer.times):
+            yield from _in_order(layer.layer, f"{prefix}repeat[{t}].", layout=layout)
+    elif layout and isinstance(layer, Residual):
+        yield from _in_order(layer.block, prefix, layout=layout)
     else:
-        yield layer
+        yield f"{prefix.rstrip('.')} {type(layer).__name__}".strip(), layer
 
 
-def state_layout(layer) -> StateLayout:
-    """The state a network needs: spatial inputs if it has conv/pooling/flatten layers; the full
-    (S × S) layout if a layer mixes positions (avg_pool, global_avg_pool), else diagonal; full
-    self-covariances only if a nonlinearity, layer_norm or a layer of unknown kind runs after
-    a mixing layer (or a layer of unknown kind anywhere, which may expect them)."""
-    found = list(_in_order(layer))
+def _state_layout(layer) -> _StateLayout:
+    """The state a network needs; self-covariances in full when a layer that may read them runs
+    after a mixing layer (or a layer of unknown kind is anywhere)."""
+    found = [x for _, x in _in_order(layer, layout=True)]
     spatial = any(isinstance(x, _SPATIAL) for x in found)
     mixing = [i for i, x in enumerate(found) if isinstance(x, _MIXING)]
     full = bool(mixing)
     unknown = any(not isinstance(x, (*_SELF_DIAGONAL_SAFE, *_SELF_READERS)) for x in found)
     readers = [i for i, x in enumerate(found) if not isinstance(x, _SELF_DIAGONAL_SAFE)]
     self_full = full and (unknown or any(i > mixing[0] for i in readers))
-    return StateLayout(spatial, full, self_full)
+    return _StateLayout(spatial, full, self_full)
+
+
+def _first_nonfinite_layer(layer, a, b, *, max_layers: int = 100_000) -> str | None:
+    """Name of the first layer not finite on (a, b), e.g. "1.repeat[37].0 Dense" (eager)."""
+    layout = _state_layout(layer)
+    dims = a.ndim - 2 if layout.spatial else 0
+    s = input_state(a, b, spatial_dims=dims, full=layout.full)  # c1, c2 always full here
+    for i, (name, sub) in enumerate(_in_order(layer)):
+        if i >= max_layers:
+            return None
+        s = sub(s)
+        if not all(bool(jnp.isfinite(v).all()) for v in s):
+            return name
+    return None
