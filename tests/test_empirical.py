@@ -166,6 +166,19 @@ def test_two_layer_ntk_equals_jacobian_of_model(x64):
     assert rel_fro(structured(variables["params"], x1), ref11) < 1e-13
 
 
+def test_standard_parameterization_mlp_gets_its_own_kernel(x64):
+    """The structured engine's closed forms are NTK parameterization's: for a standard-
+    parameterized MLP, 'auto' equals the Jacobian contraction (it once took the structured rule
+    and was off by O(1)), and 'structured' refuses it."""
+    mlp = MLP(widths=(16,), parameterization="standard")
+    x1 = _x(5, 4, 0)
+    params = _mlp_params(mlp, 4)
+    ref = empirical_ntk_fn(mlp, implementation="jacobian")(params, x1)
+    assert rel_fro(empirical_ntk_fn(mlp)(params, x1), ref) < 1e-13
+    with pytest.raises(ValueError, match="needs an MLP in NTK parameterization"):
+        structured_mlp_ntk_fn(mlp)
+
+
 # ---------------------------------------------------------------------------------------------
 # Finite width → infinite width
 # ---------------------------------------------------------------------------------------------

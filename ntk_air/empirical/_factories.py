@@ -29,7 +29,7 @@ def structured_mlp_ntk_fn(
     h_l the input of layer l (width d_l), δ_l,a = ∂f_a/∂z_l (δ_L,a = e_a).
 
     Args:
-      mlp: an `ntk_air.networks.MLP` (relu or erf).
+      mlp: an `ntk_air.networks.MLP` (relu or erf) in NTK parameterization.
       output_reduction: 'mean', 'sum' or 'none'.
       tile_size: rows per tile (any positive int) or None (from the memory budget).
       memory_budget: bytes of intermediates allowed, as in `empirical_ntk_fn`.

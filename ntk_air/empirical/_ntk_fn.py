@@ -380,7 +380,15 @@ def empirical_ntk_fn(
         model = apply_fn  # an ntk_air model module: its structure is known
     structured = None
     if isinstance(model, MLP):
-        structured = MLPEngine.from_module(model, output_reduction)
+        # The engine's closed forms are those of NTK parameterization; a standard-parameterized
+        # MLP goes through the Jacobian or NTVP path.
+        if model.parameterization == "ntk":
+            structured = MLPEngine.from_module(model, output_reduction)
+        elif implementation == "structured":
+            raise ValueError(
+                "implementation='structured' needs an MLP in NTK parameterization, got "
+                f"parameterization={model.parameterization!r}; use 'jacobian', 'ntvp' or 'auto'"
+            )
         apply_fn = model if apply_fn is None else apply_fn
     elif isinstance(model, TwoLayerReLU):
         structured = TwoLayerEngine()
