@@ -240,11 +240,11 @@ def check_finite(x, name: str) -> None:
         )
 
 
-def check_same_features(x1, x2, name1: str = "x1", name2: str = "x2") -> None:
+def check_same_features(x1, x2, what: str = "feature") -> None:
     if x1.shape[1:] != x2.shape[1:]:
         raise ValueError(
-            f"{name1} and {name2} must have the same feature shape, got "
-            f"{tuple(x1.shape[1:])} and {tuple(x2.shape[1:])}"
+            f"x1 and x2 must have the same {what} shape, got {tuple(x1.shape[1:])} and "
+            f"{tuple(x2.shape[1:])}"
         )
 
 

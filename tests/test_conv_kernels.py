@@ -327,8 +327,8 @@ def test_spec_grammar_and_native_builder(x64):
         fc(x).ntk, kernels.fc_kernel_fn(2, "erf", 1.3, 0.2)(x).ntk, rtol=1e-13
     )
     with pytest.raises(ValueError, match="residual=true needs padding=same or circular"):
-        specs.parse_spec("cnn:residual=true,padding=valid")
+        specs._parse_spec("cnn:residual=true,padding=valid")
     with pytest.raises(ValueError, match="expected global, flatten or avgK"):
-        specs.parse_spec("cnn:pool=max2")
+        specs._parse_spec("cnn:pool=max2")
     with pytest.raises(ValueError, match="neural-tangents backend only"):
         specs.layers_from_spec("attention:shape=8x8")

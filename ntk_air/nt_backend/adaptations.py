@@ -535,7 +535,7 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
 class Gate:
     """An NT feature that cannot be adapted with public APIs; used only when its check holds."""
 
-    feature: str  # the name `require()` takes
+    feature: str  # the name `compat._require()` takes
     needs: str
     jax_change: str
     probe: Callable[[], bool]  # behavioural probe of NT's code path (may raise: then it fails)

@@ -1,23 +1,10 @@
 """Make neural-tangents 0.6.5 importable, and its `stax.kernel_fn` correct, on the installed JAX.
 
-NT 0.6.5, its last release, imports names that later JAX releases moved or removed, and its
-`experimental` subpackage pulls in TensorFlow. This module adapts NT, not JAX, and only when
-`import_neural_tangents()` is called (never at `import ntk_air`). Each adaptation answers one
-named change (`ADAPTATIONS`, rendered for the docs by `adaptations_markdown()`) and is applied
-only where its behavioural probe fails, so the same code runs on jax 0.4.25 and 0.10.x:
-
-1. `neural_tangents.experimental` (NT's TensorFlow-model NTK) is registered as a stub module.
-2. While `import neural_tangents` runs, under a lock, the names NT imports from `jax.core`,
-   `jax.util` and `jax.interpreters.ad` are set on those modules, and removed (or restored) in a
-   `finally`.
-3. After the import, NT's module globals that refer to JAX or SciPy modules (`core`, `ad`, `jax`,
-   `jnp`, `lax`, `sp`) are rebound to read-only views (the module plus the adapted names), so JAX,
-   SciPy and every other library stay as installed.
-4. A self-check compares NT's Dense→ReLU→Dense kernel with the closed-form arc-cosine kernel.
-
-Where no adaptation applies, `NeuralTangentsUnavailable` names the missing piece and points to
-the native kernels; the features that cannot be adapted are gated (`require`, `GATES`). See
-docs/neural_tangents.md#layer. This module imports nothing from the rest of ntk_air.
+Applied by `import_neural_tangents()` only, never at `import ntk_air`, and each adaptation of
+`ADAPTATIONS` only where its behavioural probe fails: the names NT imports are set on JAX's
+modules only while NT imports, NT's module globals then see read-only views of JAX's modules, and
+a self-check compares NT's Dense→ReLU→Dense kernel with the closed form. What cannot be adapted
+is gated (`GATES`). See docs/neural_tangents.md#layer. Imports nothing from the rest of ntk_air.
 """
 
 from __future__ import annotations
@@ -210,11 +197,7 @@ def _drop_partial_import(before: set[str]) -> None:
 
 
 def import_neural_tangents():
-    """Return the `neural_tangents` module, adapted to the installed JAX (idempotent).
-
-    Runs the feature checks of `ADAPTATIONS`, imports NT inside the import window, installs the
-    run-time views and runs the self-check (the first call only; later calls return the cached
-    module).
+    """The `neural_tangents` module, adapted to the installed JAX (cached after the first call).
 
     Returns:
       the `neural_tangents` module.
@@ -287,12 +270,8 @@ def is_available() -> bool:
     return True
 
 
-def require(feature: str) -> None:
-    """Raise `NeuralTangentsUnavailable` when the gated NT `feature` does not work on this JAX.
-
-    Args:
-      feature: a key of `GATES` ("structured-derivatives", "auto").
-    """
+def _require(feature: str) -> None:
+    """Raise `NeuralTangentsUnavailable` when the gated NT `feature` (a key of `GATES`) fails."""
     if feature not in GATES:
         raise ValueError(f"unknown gated feature {feature!r}; known: {tuple(GATES)}")
     gate = GATES[feature]
@@ -306,12 +285,8 @@ def require(feature: str) -> None:
         )
 
 
-def diagnose() -> list[dict[str, str]]:
-    """One row per adaptation and gate: what NT needs, the JAX change, and its state here.
-
-    States: 'not needed' (this JAX has it), 'adapted' (the check fired and a replacement exists),
-    'cannot adapt: …', 'works' / 'unavailable' for gates. Runs the checks only; imports no NT.
-    """
+def _diagnose() -> list[dict[str, str]]:
+    """Per adaptation and gate: needs, jax_change, adaptation, state here (no NT imported)."""
     rows = []
     for a in ADAPTATIONS:
         try:
@@ -331,12 +306,7 @@ def diagnose() -> list[dict[str, str]]:
 
 
 def _row(item, adaptation: str, state: str) -> dict[str, str]:
-    return {
-        "needs": item.needs,
-        "jax_change": item.jax_change,
-        "adaptation": adaptation,
-        "state": state,
-    }
+    return dict(needs=item.needs, jax_change=item.jax_change, adaptation=adaptation, state=state)
 
 
 def adaptations_markdown(with_state: bool = False) -> str:
@@ -346,7 +316,7 @@ def adaptations_markdown(with_state: bool = False) -> str:
     items = [(a.needs, a.jax_change, a.adaptation) for a in ADAPTATIONS] + [
         (g.needs, g.jax_change, f"none — gated: {g.remedy}") for g in GATES.values()
     ]
-    states = [[row["state"]] for row in diagnose()] if with_state else [[]] * len(items)
+    states = [[row["state"]] for row in _diagnose()] if with_state else [[]] * len(items)
     for (needs, change, adapt), state in zip(items, states, strict=True):
         lines.append("| " + " | ".join([f"`{needs}`", change, adapt, *state]) + " |")
     return "\n".join(lines)
