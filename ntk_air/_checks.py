@@ -10,30 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = [
-    "as_float_array",
-    "as_float_tree",
-    "as_real_numpy",
-    "check_real_numeric",
-    "check_finite",
-    "check_rank",
-    "check_same_features",
-    "check_unit_norm",
-    "unit_norm_deviation",
-    "check_int",
-    "check_real",
-    "check_bool",
-    "check_choice",
-    "check_optional",
-    "check_sequence",
-    "check_dataset",
-    "param",
-    "NonFiniteError",
-    "first_nonfinite",
-    "resolve_dtype",
-    "is_concrete",
-]
-
 
 def is_concrete(x) -> bool:
     """True when `x` holds values (not an abstract tracer inside jit/vmap/grad)."""

@@ -16,16 +16,6 @@ import signal
 import sys
 import threading
 
-__all__ = [
-    "EnvironmentProblem",
-    "check_environment",
-    "check_backend",
-    "check_plotting",
-    "interrupts_raise",
-    "interrupt_handled",
-    "is_cli",
-]
-
 _TRUTH = ("y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0")
 
 

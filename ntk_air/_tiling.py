@@ -11,15 +11,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = [
-    "tiled_pairwise",
-    "call_tiled",
-    "check_tile_size",
-    "pad_rows",
-    "matmul_precision",
-    "PRECISIONS",
-]
-
 PRECISIONS = ("highest", "high", "default")
 """Matmul precisions of `matmul_precision` ('highest' by default: no TF32 on GPUs)."""
 

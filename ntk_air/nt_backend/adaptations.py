@@ -1,10 +1,6 @@
-"""The table of neural-tangents adaptations: one `Adaptation` per JAX change that NT 0.6.5 trips
-over, each with the behavioural probe that decides whether it applies, and the `Gate`s of the
-features that cannot be adapted. `compat` applies the table; this module only describes it.
-
-A name test can be fooled (a name kept as a shim that raises, or that now means something else:
-on jax 0.10 `jax.core.eval_context` exists but no longer lets tracers through), so each check
-exercises what NT does with the name; any exception means "adapt" (docs/neural_tangents.md#layer).
+"""The table of neural-tangents adaptations (`Adaptation`, one per JAX change NT 0.6.5 trips
+over) and `Gate`s (features that cannot be adapted), each decided by a behavioural probe of what NT
+does with the name, never by a name test (docs/neural_tangents.md#layer); `compat` applies it.
 """
 
 from __future__ import annotations
@@ -21,9 +17,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-
-def _module(path: str):
-    return importlib.import_module(path)
+_module = importlib.import_module
 
 
 def _attr(module_path: str, name: str) -> Any:
@@ -45,18 +39,20 @@ def _from(module_path: str, name: str) -> Callable[[], Any]:
     return provide
 
 
+def _probe_failure(probe: Callable[[], bool]) -> str | None:
+    """None when `probe()` returns True (warnings muted); else why not, in words."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ok = probe()
+    except Exception as err:  # noqa: BLE001 - a probe that raises fails
+        return f"{type(err).__name__}: {err}"
+    return None if ok is True else f"the probe returned {ok!r}"
+
+
 def _fails(probe: Callable[[], bool]) -> Callable[[], bool]:
     """Feature check from a probe: True (adapt) unless the probe returns True without raising."""
-
-    def check() -> bool:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return not probe()
-        except Exception:  # noqa: BLE001 - any failure of the probe means the adaptation is needed
-            return True
-
-    return check
+    return lambda: _probe_failure(probe) is not None
 
 
 @functools.lru_cache(maxsize=1)
@@ -147,8 +143,7 @@ def _has_source_info_calls(module) -> bool:
 
 
 def _evaluates_at_compile_time(context) -> bool:
-    """`with context():` inside jit and vmap, as NT's predict and attention use
-    `jax.core.eval_context`: tracers keep tracing, constant expressions become concrete."""
+    """Under jit and vmap, `with context():` keeps tracers tracing and makes constants concrete."""
     import jax
     import jax.numpy as jnp
 
@@ -217,12 +212,10 @@ def _eigvalsh_with_eigvals():
 # The XLA:CPU out-of-bounds read of padded convolutions (docs/neural_tangents.md#float64-cnn-crash)
 # is avoided by padding explicitly, behind an optimization barrier so XLA cannot fold the pad
 # back into the window: the convolution then has no out-of-image positions.
-_CONV_PROBE_SHAPES = ((1, 1, 4, 4), (1, 1, 3, 3))
 
 
 def _explicit_conv_pads(lhs_shape, rhs_shape, window_strides, padding, bound) -> list | None:
-    """Per spatial axis (axis, low, high) zero padding of `lhs`, or None when there is nothing
-    to move out of the convolution (no padding, negative padding, or an input dilation)."""
+    """(axis, low, high) zero padding of `lhs` per spatial axis; None: nothing to move out."""
     from jax import lax
 
     lhs_dilation = bound["lhs_dilation"]
@@ -242,8 +235,7 @@ def _explicit_conv_pads(lhs_shape, rhs_shape, window_strides, padding, bound) ->
 
 
 def _conv_padded_explicitly_on_cpu():
-    """`lax.conv_general_dilated` (same signature and values) whose zero padding is, on CPU, a
-    separate `lax.pad` behind `lax.optimization_barrier` before a 'VALID' convolution."""
+    """`lax.conv_general_dilated` padding, on CPU, by `lax.pad` behind an optimization barrier."""
     import jax.numpy as jnp
     from jax import lax
 
@@ -282,13 +274,12 @@ def _conv_padded_explicitly_on_cpu():
 
 
 def _explicit_padding_survives_xla_cpu(conv_fn) -> bool:
-    """Compiled for CPU, `conv_fn` with 'SAME' padding leaves no convolution with padding in its
-    window (the explicit pad was not folded back) and gives the values of the original."""
+    """On CPU, `conv_fn` 'SAME' compiles to an unpadded convolution with the original's values."""
     import jax
     import numpy as np
 
     cpu = jax.devices("cpu")[0]
-    lhs_shape, rhs_shape = _CONV_PROBE_SHAPES
+    lhs_shape, rhs_shape = (1, 1, 4, 4), (1, 1, 3, 3)
     lhs = jax.device_put(np.arange(math.prod(lhs_shape), dtype=np.float32).reshape(lhs_shape), cpu)
     rhs = jax.device_put(np.ones(rhs_shape, np.float32), cpu)
 
@@ -303,8 +294,7 @@ def _explicit_padding_survives_xla_cpu(conv_fn) -> bool:
 
 
 def _xla_cpu_may_miscompile_padded_convolutions() -> bool:
-    """True where XLA:CPU is there and `lax.optimization_barrier` exists (jax 0.4.25 has none and
-    compiles these programs without the defect). The defect itself would crash a probe."""
+    """XLA:CPU and `lax.optimization_barrier` exist (not on jax 0.4.25, free of the defect)."""
     import jax
 
     try:
@@ -325,8 +315,7 @@ def _provide_explicitly_padded_conv():
 
 
 def _nt_structured_linearize_works() -> bool:
-    """NT's structured derivatives call `ad.linearize(flat_fun, *primals, has_aux=False)` under
-    `disable_jit` and unpack (primals_out, pvals, jaxpr, consts), `pvals[i].is_known()`."""
+    """`ad.linearize(flat_fun, *primals, has_aux=False)` as NT's structured derivatives use it."""
     import jax
     import jax.numpy as jnp
     from jax.extend import linear_util as lu
@@ -354,11 +343,6 @@ def _cost_analysis_indexed_as_nt_does() -> bool:
         warnings.simplefilter("ignore")
         analysis = jax.jit(lambda x: x + 1.0).lower(1.0).compile().cost_analysis()
     return float(analysis[0]["flops"]) >= 0.0
-
-
-# ---------------------------------------------------------------------------------------------
-# The table
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -543,18 +527,12 @@ class Gate:
     remedy: str
 
     def works(self) -> bool:
-        """True when the probe passes on this JAX (False when it fails or raises)."""
+        """True when the probe passes on this JAX."""
         return self.failure() is None
 
     def failure(self) -> str | None:
         """None when the probe passes; else why it failed, in words."""
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ok = self.probe()
-        except Exception as err:  # noqa: BLE001 - any failure of the probe closes the gate
-            return f"{type(err).__name__}: {err}"
-        return None if ok is True else f"the probe returned {ok!r}"
+        return _probe_failure(self.probe)
 
 
 GATES: dict[str, Gate] = {
