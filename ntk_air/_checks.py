@@ -63,12 +63,7 @@ def check_real(
     open_max: bool = False,
 ) -> float:
     """`value` as a finite Python float (real numbers and numpy ones; not bools or strings) within
-    [minimum, maximum] (open ends: `open_min` / `open_max`); else a ValueError naming it.
-
-    Example:
-      >>> check_real("eta", np.float32(0.5), minimum=0, open_min=True)
-      0.5
-    """
+    [minimum, maximum] (open ends: `open_min` / `open_max`); else a ValueError naming it."""
     ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
         value, bool | np.bool_
     )
@@ -102,11 +97,7 @@ def check_choice(name: str, value, choices) -> str:
 
 
 def check_sequence(name: str, value, *, allow_empty: bool = False) -> tuple:
-    """`value` as a tuple when it is a list, tuple or 1-D array (not a string, a scalar or None).
-
-    >>> check_sequence("rates", [0.1, 0.2])
-    (0.1, 0.2)
-    """
+    """`value` as a tuple when it is a list, tuple or 1-D array (not a string, a scalar or None)."""
     ok = isinstance(value, list | tuple) or (isinstance(value, np.ndarray) and value.ndim == 1)
     if not ok or (not allow_empty and len(value) == 0):
         raise ValueError(f"{name} must be a non-empty tuple of values, got {value!r}")
@@ -128,13 +119,6 @@ def param(default, help: str, **cli):
         option ("--rule"), metavar, choices, type (a parser, or "ints": 8x8x1 or 256,256), item
         (the type of each value of a comma list), flag (an option without a value that sets the
         field to `not default`), default_help (what the default means, when not a value).
-
-    Example:
-      >>> @dataclasses.dataclass(frozen=True)
-      ... class Config:
-      ...     steps: int = param(100, "GD steps")
-      >>> dataclasses.fields(Config)[0].metadata["help"]
-      'GD steps'
     """
     return dataclasses.field(default=default, metadata={"help": help, **cli})
 

@@ -42,13 +42,6 @@ def pad_rows(x: jax.Array, multiple: int) -> jax.Array:
     return jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
 
 
-def _tile_pairs(nb1: int, nb2: int, symmetric: bool):
-    """(i, j) block indices visited: all of them, or the upper triangle j ≥ i when symmetric."""
-    pairs = [(i, j) for i in range(nb1) for j in range(i if symmetric else 0, nb2)]
-    rows = jnp.asarray([p[0] for p in pairs], jnp.int32)
-    return rows, jnp.asarray([p[1] for p in pairs], jnp.int32)
-
-
 def tiled_pairwise(
     block_fn: Callable[[jax.Array, jax.Array], object],
     x1: jax.Array,
@@ -81,7 +74,9 @@ def tiled_pairwise(
     t1, t2 = min(tile_size, n1), min(tile_size, n2)
     nb1, nb2 = -(-n1 // t1), -(-n2 // t2)
     symmetric = bool(symmetric) and (n1, t1) == (n2, t2)
-    rows, cols = _tile_pairs(nb1, nb2, symmetric)
+    # the (i, j) tiles visited: all of them, or the upper triangle j ≥ i when symmetric
+    pairs = [(i, j) for i in range(nb1) for j in range(i if symmetric else 0, nb2)]
+    rows, cols = (jnp.asarray(ij, jnp.int32) for ij in zip(*pairs, strict=True))
     shapes = jax.eval_shape(block_fn, x1[:t1], x2[:t2])
     out = jax.tree_util.tree_map(lambda a: jnp.zeros((n1, n2, *a.shape[2:]), a.dtype), shapes)
     lower = jnp.arange(t1)[:, None] > jnp.arange(t2)[None, :]
@@ -108,13 +103,8 @@ def tiled_pairwise(
 
 
 def call_tiled(grid_fn, x1: jax.Array, x2: jax.Array, tile_size: int | None):
-    """Run the jitted tile loop `grid_fn(x1p, x2p, tile_size)` on rows padded to whole tiles (by
-    repeating the last row) and trim its output after it: one compiled loop serves every n that
-    pads to the same rows.
-
-    Returns:
-      grid_fn's pytree with leaves trimmed to (n1, n2, ...).
-    """
+    """`grid_fn(x1p, x2p, tile_size)` (a jitted tile loop) on rows padded to whole tiles, trimmed
+    to (n1, n2, ...): one compiled loop serves every n that pads to the same rows."""
     check_tile_size(tile_size)
     n1, n2 = x1.shape[0], x2.shape[0]
     if tile_size is None or (tile_size >= n1 and tile_size >= n2):

@@ -354,7 +354,7 @@ class Adaptation:
     check: Callable[[], bool]  # feature check (a behavioural probe): True when NT needs the fix
     adaptation: str  # what NT is given instead, in words
     provide: Callable[[], Any]  # builds the replacement object (it passes the same probe)
-    at_import: bool  # NT needs it while importing (set on the JAX module during the import)
+    at_import: bool = False  # NT needs it while importing (set on the JAX module meanwhile)
 
     @property
     def module(self) -> str:
@@ -425,7 +425,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         check=_fails(lambda: isinstance(_attr("jax.core", "DShapedArray"), type)),
         adaptation="a private class that no abstract value is an instance of",
         provide=lambda: _NoDynamicShapes,
-        at_import=False,
     ),
     Adaptation(
         needs="jax.interpreters.ad.source_info_util",
@@ -439,7 +438,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
             _has_source_info_calls,
             "jax.extend.source_info_util",
         ),
-        at_import=False,
     ),
     Adaptation(
         needs="jax.interpreters.ad.reducing_transposes",
@@ -449,7 +447,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         ),
         adaptation="an empty table (JAX's own was empty when it stopped exporting it)",
         provide=lambda: types.MappingProxyType({}),
-        at_import=False,
     ),
     Adaptation(
         needs="jax.interpreters.ad.config",
@@ -463,7 +460,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         adaptation="a config view with `jax_enable_checks=False` (skips only that NT-internal "
         "assertion)",
         provide=lambda: types.SimpleNamespace(jax_enable_checks=False),
-        at_import=False,
     ),
     Adaptation(
         needs="jax.core.eval_context",
@@ -478,7 +474,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
             _evaluates_at_compile_time,
             "jax.ensure_compile_time_eval",
         ),
-        at_import=False,
     ),
     Adaptation(
         needs="jax.numpy.size",
@@ -487,7 +482,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         check=_fails(_size_of_shape_struct_is_quiet),
         adaptation="`math.prod(x.shape)` for shape-only objects, `jnp.size` otherwise",
         provide=_size_accepting_shapes,
-        at_import=False,
     ),
     Adaptation(
         needs="scipy.linalg.eigvalsh",
@@ -498,7 +492,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         provide=_checked_provider(
             _eigvalsh_with_eigvals, _eigvalsh_takes_eigvals, "scipy.linalg.eigvalsh"
         ),
-        at_import=False,
     ),
     Adaptation(
         needs="jax.lax.conv_general_dilated",
@@ -509,7 +502,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         adaptation="on CPU, explicit zero padding behind `lax.optimization_barrier`, then a "
         "'VALID' convolution (same values; other platforms unchanged)",
         provide=_provide_explicitly_padded_conv,
-        at_import=False,
     ),
 )
 """The adaptations that make neural-tangents 0.6.5 run on the installed JAX (feature-detected)."""

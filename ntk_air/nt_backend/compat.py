@@ -4,7 +4,7 @@ Applied by `import_neural_tangents()` only, never at `import ntk_air`, and each 
 `ADAPTATIONS` only where its behavioural probe fails: the names NT imports are set on JAX's
 modules only while NT imports, NT's module globals then see read-only views of JAX's modules, and
 a self-check compares NT's Dense→ReLU→Dense kernel with the closed form. What cannot be adapted
-is gated (`GATES`). See docs/neural_tangents.md#layer. Imports nothing from the rest of ntk_air.
+is gated (`GATES`). See docs/neural_tangents.md#layer.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class _ImportWindow:
                 elif isinstance(value, types.ModuleType) and a.needs == value.__name__:
                     self._add_module(a.needs, value)
                 else:
-                    self._set_attr(_module(a.module), a.name, value)
+                    self._shadow(vars(_module(a.module)), a.name, value)
         except BaseException:
             self.__exit__(None, None, None)  # `with` does not call __exit__ if __enter__ fails
             raise
@@ -112,10 +112,7 @@ class _ImportWindow:
         parent, _, child = path.rpartition(".")
         parent_mod = sys.modules.get(parent)
         if parent_mod is not None and child not in vars(parent_mod):
-            self._set_attr(parent_mod, child, value)
-
-    def _set_attr(self, mod, name, value):
-        self._shadow(mod.__dict__, name, value)
+            self._shadow(vars(parent_mod), child, value)
 
     def _shadow(self, table: dict, key: str, value) -> None:
         """table[key] = value for the window only: what was there (or nothing) comes back."""
@@ -165,21 +162,16 @@ def _install_views(needed) -> None:
 
 
 def _self_check(nt) -> None:
-    """NT's Dense→ReLU→Dense kernel must equal the closed-form arc-cosine kernel (float32 tol)."""
+    """NT's Dense→ReLU→Dense kernel must equal ntk_air's closed form (float32 tolerance)."""
     import numpy as np
+
+    from ..kernels import fc_kernel_fn
 
     x = np.array([[1.0, 0.5, -0.3], [0.2, -1.0, 0.4]], np.float32)
     _, _, kernel_fn = nt.stax.serial(nt.stax.Dense(8), nt.stax.Relu(), nt.stax.Dense(1))
-    k = kernel_fn(x, None, ("nngp", "ntk"))
-    xd = x.astype(np.float64)
-    s = xd @ xd.T / xd.shape[1]
-    norms = np.sqrt(np.diag(s))
-    cos = np.clip(s / np.outer(norms, norms), -1.0, 1.0)
-    theta = np.arccos(cos)
-    nngp = np.outer(norms, norms) * (np.sin(theta) + (np.pi - theta) * cos) / (2 * np.pi)
-    ntk = nngp + s * (np.pi - theta) / (2 * np.pi)
-    for name, got, want in (("nngp", k.nngp, nngp), ("ntk", k.ntk, ntk)):
-        err = float(np.max(np.abs(np.asarray(got, np.float64) - want)))
+    k, want = kernel_fn(x, None, ("nngp", "ntk")), fc_kernel_fn(1, "relu")(x)
+    for name in ("nngp", "ntk"):
+        err = float(np.max(np.abs(np.asarray(getattr(k, name)) - getattr(want, name))))
         if not err < 1e-5:
             raise NeuralTangentsUnavailable(
                 f"neural-tangents imported on {_jax_version()}, but its stax.kernel_fn gives a "
