@@ -242,28 +242,19 @@ def _check_consistency(spec: str, arch: str, o: dict[str, Any]) -> None:
         raise _fail(spec, f"pool={o['pool']} is wider than the last layer's spatial size")
 
 
-class _StaxNetwork(NamedTuple):
-    """A stax network built from a spec, with the example shape its inputs need."""
-
-    init_fn: Callable  # init_fn(key, input_shape) -> (output_shape, params)
-    apply_fn: Callable  # apply_fn(params, x) -> (n, 1)
-    kernel_fn: Callable  # NT kernel_fn(x1, x2, get)
-    input_shape: tuple[int, ...] | None  # one example's shape, or None (inputs used as given)
-    example_rank: int  # rank of one example NT expects (1 for fc)
-
-
 def _stax_name(name: str) -> str:
     """The stax class of a `kernels` layer name: "global_avg_pool" → "GlobalAvgPool"."""
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def _stax_from_spec(parsed: _ArchSpec) -> _StaxNetwork:
-    """The neural-tangents `stax` network a parsed spec describes (imports neural-tangents)."""
+def _stax_from_spec(parsed: _ArchSpec) -> tuple[tuple, tuple[int, ...] | None, int]:
+    """((init_fn, apply_fn, kernel_fn), one example's shape or None, its rank) of the stax network
+    of a parsed spec (imports neural-tangents)."""
     stax = compat.import_neural_tangents().stax
     o = parsed.options
     if parsed.arch != "attention":
         rank = 1 if parsed.arch == "fc" else _spatial_dims(parsed) + 1
-        return _StaxNetwork(*_stax_network(parsed, stax), o.get("shape"), rank)
+        return _stax_network(parsed, stax), o.get("shape"), rank
     w_std, b_std = o["w_std"], o["b_std"]
     attention = stax.GlobalSelfAttention(
         n_chan_out=o["channels"],
@@ -280,8 +271,7 @@ def _stax_from_spec(parsed: _ArchSpec) -> _StaxNetwork:
     embed = stax.Dense(o["channels"], W_std=w_std, b_std=b_std)
     pool = stax.GlobalAvgPool() if o["pool"] == "global" else stax.Flatten()
     readout = stax.Dense(1, W_std=w_std, b_std=b_std)
-    net = stax.serial(embed, *[attention, act()] * o["depth"], pool, readout)
-    return _StaxNetwork(*net, input_shape=o["shape"], example_rank=2)
+    return stax.serial(embed, *[attention, act()] * o["depth"], pool, readout), o["shape"], 2
 
 
 def _spatial_dims(parsed: _ArchSpec) -> int:
@@ -362,23 +352,6 @@ def _to_native(plan):
     return kernels.serial(*layers)
 
 
-def layers_from_spec(spec: str | _ArchSpec):
-    """The native `ntk_air.kernels` network of an fc or cnn spec (no neural-tangents needed).
-
-    Returns:
-      (layer, input_shape): the layer (KernelState → KernelState) and one example's shape
-      (None for fc: rows are used flat).
-
-    Example:
-      >>> net, shape = layers_from_spec("cnn:depth=2,pool=flatten,shape=8x8x1")
-      >>> shape
-      (8, 8, 1)
-    """
-    parsed = spec if isinstance(spec, _ArchSpec) else _parse_spec(spec)
-    shape = parsed.options.get("shape") if parsed.arch == "cnn" else None
-    return _to_native(layer_plan(parsed)), shape
-
-
 def native_kernel_fn_from_spec(
     spec: str,
     *,
@@ -390,7 +363,7 @@ def native_kernel_fn_from_spec(
     dtype=None,
 ):
     """ntk_air's own kernel function of the fc or cnn network a spec describes (no
-    neural-tangents): `kernels.from_layers(layers_from_spec(spec), input_shape=shape)`.
+    neural-tangents): `kernels.from_layers` of the spec's layers, flat rows reshaped to `shape`.
 
     Args: as `kernel_fn_from_spec`.
 
@@ -405,7 +378,8 @@ def native_kernel_fn_from_spec(
     from ..kernels._kernel_fn import from_layers
 
     parsed = _parse_spec(spec, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
-    net, shape = layers_from_spec(parsed)
+    shape = parsed.options.get("shape") if parsed.arch == "cnn" else None
+    net = _to_native(layer_plan(parsed))
     fn = from_layers(net, tile_size=tile_size, dtype=dtype, input_shape=shape)
     return fn.replace(name=parsed.canonical())
 
@@ -447,11 +421,11 @@ def kernel_fn_from_spec(
     from .backend import kernel_fn_from_stax
 
     parsed = _parse_spec(spec, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
-    net = _stax_from_spec(parsed)
+    (_, _, nt_kernel_fn), input_shape, example_rank = _stax_from_spec(parsed)
     return kernel_fn_from_stax(
-        net.kernel_fn,
-        input_shape=net.input_shape,
-        example_rank=net.example_rank,
+        nt_kernel_fn,
+        input_shape=input_shape,
+        example_rank=example_rank,
         tile_size=tile_size,
         dtype=dtype,
     )
