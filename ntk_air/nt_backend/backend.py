@@ -152,9 +152,7 @@ def kernel_fn_from_stax(
     """
     nt_kernel_fn = _stax_kernel_fn(model)
     input_shape = _check_input_shape(input_shape)
-    if isinstance(memory_budget, bool) or not (
-        isinstance(memory_budget, int) and memory_budget > 0
-    ):
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
         raise ValueError(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
     compat.import_neural_tangents()
     return from_pairwise(

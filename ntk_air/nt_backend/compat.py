@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from .adaptations import ADAPTATIONS, GATES, Adaptation, _module
+from .adaptations import ADAPTATIONS, GATES, Adaptation, Gate, _module
 
 NT_VERSION = "0.6.5"
 INSTALL_COMMAND = "pip install frozendict && pip install --no-deps neural-tangents==0.6.5"
@@ -277,38 +277,29 @@ def _require(feature: str) -> None:
         )
 
 
-def _diagnose() -> list[dict[str, str]]:
-    """Per adaptation and gate: needs, jax_change, adaptation, state here (no NT imported)."""
-    rows = []
-    for a in ADAPTATIONS:
-        try:
-            if not a.check():
-                state = "not needed"
-            else:
-                a.provide()
-                state = "adapted"
-        except Exception as err:  # noqa: BLE001
-            state = f"cannot adapt: {type(err).__name__}: {err}"
-        rows.append(_row(a, a.adaptation, state))
-    for g in GATES.values():
-        failure = g.failure()
-        state = "works" if failure is None else f"unavailable: {failure}"
-        rows.append(_row(g, f"none (gated: {g.remedy})", state))
-    return rows
-
-
-def _row(item, adaptation: str, state: str) -> dict[str, str]:
-    return dict(needs=item.needs, jax_change=item.jax_change, adaptation=adaptation, state=state)
+def _state(item) -> str:
+    """What the probe of an adaptation ('not needed', 'adapted', 'cannot adapt: …') or of a gate
+    ('works', 'unavailable: …') finds here; imports no NT."""
+    if isinstance(item, Gate):
+        failure = item.failure()
+        return "works" if failure is None else f"unavailable: {failure}"
+    try:
+        if not item.check():
+            return "not needed"
+        item.provide()
+        return "adapted"
+    except Exception as err:  # noqa: BLE001
+        return f"cannot adapt: {type(err).__name__}: {err}"
 
 
 def adaptations_markdown(with_state: bool = False) -> str:
     """The table of adaptations and gates as Markdown (for docs/neural_tangents.md)."""
     columns = ["NT 0.6.5 needs", "change it answers", "adaptation"] + ["state here"] * with_state
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    items = [(a.needs, a.jax_change, a.adaptation) for a in ADAPTATIONS] + [
-        (g.needs, g.jax_change, f"none — gated: {g.remedy}") for g in GATES.values()
-    ]
-    states = [[row["state"]] for row in _diagnose()] if with_state else [[]] * len(items)
-    for (needs, change, adapt), state in zip(items, states, strict=True):
-        lines.append("| " + " | ".join([f"`{needs}`", change, adapt, *state]) + " |")
+    gated = [(g, f"none — gated: {g.remedy}") for g in GATES.values()]
+    for item, adaptation in [(a, a.adaptation) for a in ADAPTATIONS] + gated:
+        cells = [f"`{item.needs}`", item.jax_change, adaptation]
+        if with_state:
+            cells.append(_state(item))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
