@@ -30,18 +30,15 @@ _MUTED_NT_WARNING = "Linear scaling attention used"
 
 def _stax_kernel_fn(model) -> Callable:
     """The NT kernel_fn inside `model` (a stax triple or a bare kernel_fn)."""
-    if isinstance(model, tuple | list):
-        if len(model) != 3 or not all(callable(f) for f in model):
-            raise TypeError(
-                "model must be a stax triple (init_fn, apply_fn, kernel_fn) or a kernel_fn; got a "
-                f"{type(model).__name__} of length {len(model)}"
-            )
+    sequence = isinstance(model, tuple | list)
+    if sequence and len(model) == 3 and all(callable(f) for f in model):
         return model[2]
     if callable(model):
         return model
+    what = type(model).__name__
+    got = f"; got a {what} of length {len(model)}" if sequence else f", got {what}"
     raise TypeError(
-        f"model must be a stax triple (init_fn, apply_fn, kernel_fn) or a kernel_fn, got "
-        f"{type(model).__name__}"
+        f"model must be a stax triple (init_fn, apply_fn, kernel_fn) or a kernel_fn{got}"
     )
 
 

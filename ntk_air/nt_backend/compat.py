@@ -78,12 +78,9 @@ def _needed() -> list[tuple[Adaptation, Any]]:
 
 
 def _jax_version() -> str:
-    try:
-        import jax
+    import jax
 
-        return f"jax {jax.__version__}"
-    except Exception:  # noqa: BLE001
-        return "jax (not importable)"
+    return f"jax {jax.__version__}"
 
 
 class _ImportWindow:
@@ -126,7 +123,6 @@ class _ImportWindow:
     def __exit__(self, *exc):
         for undo in reversed(self.undo):
             undo()
-        return False
 
 
 def _install_views(needed) -> None:

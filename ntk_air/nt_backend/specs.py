@@ -31,6 +31,7 @@ Options written in the spec win over the keywords (the CLI's --depth, --activati
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -45,26 +46,21 @@ _ARCHS = ("fc", "cnn", "attention")
 
 def _int(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = None
-        if v is None or v < minimum:
-            raise ValueError(f"expected an int ≥ {minimum}")
-        return v
+        with contextlib.suppress(ValueError):
+            if int(text) >= minimum:
+                return int(text)
+        raise ValueError(f"expected an int ≥ {minimum}")
 
     return parse
 
 
 def _float(positive: bool) -> Callable[[str], float]:
     def parse(text: str) -> float:
-        try:
+        with contextlib.suppress(ValueError):
             v = float(text)
-        except ValueError:
-            v = math.nan
-        if not math.isfinite(v) or v < 0 or (positive and v == 0):
-            raise ValueError(f"expected a finite number {'> 0' if positive else '≥ 0'}")
-        return v
+            if math.isfinite(v) and (v > 0 if positive else v >= 0):
+                return v
+        raise ValueError(f"expected a finite number {'> 0' if positive else '≥ 0'}")
 
     return parse
 
@@ -96,13 +92,11 @@ def _bool(text: str) -> bool:
 
 
 def _shape(text: str) -> tuple[int, ...]:
-    try:
+    with contextlib.suppress(ValueError):
         dims = tuple(int(p) for p in text.lower().split("x"))
-    except ValueError:
-        dims = ()
-    if not dims or any(d < 1 for d in dims):
-        raise ValueError("expected positive ints joined by 'x', e.g. 8x8x1")
-    return dims
+        if all(d >= 1 for d in dims):
+            return dims
+    raise ValueError("expected positive ints joined by 'x', e.g. 8x8x1")
 
 
 _COMMON = {
