@@ -121,8 +121,7 @@ def _equal_length_map_zip(util) -> bool:
 
 def _jax_util_module():
     mod = types.ModuleType("jax.util", "Stand-in for the removed jax.util, for neural-tangents.")
-    mod.safe_map = _safe_map
-    mod.safe_zip = _safe_zip
+    mod.__dict__.update(safe_map=_safe_map, safe_zip=_safe_zip)
     return mod
 
 
@@ -134,12 +133,10 @@ class _NoDynamicShapes:
     """Stand-in for the removed jax.core.DShapedArray: no abstract value is ever of this type."""
 
 
-_SOURCE_INFO_CALLS = ("transform_name_stack", "current_name_stack", "user_context")
-
-
 def _has_source_info_calls(module) -> bool:
     """The three source_info_util functions NT's structured derivatives call."""
-    return all(callable(getattr(module, n, None)) for n in _SOURCE_INFO_CALLS)
+    calls = ("transform_name_stack", "current_name_stack", "user_context")
+    return all(callable(getattr(module, n, None)) for n in calls)
 
 
 def _evaluates_at_compile_time(context) -> bool:
@@ -355,14 +352,6 @@ class Adaptation:
     adaptation: str  # what NT is given instead, in words
     provide: Callable[[], Any]  # builds the replacement object (it passes the same probe)
     at_import: bool = False  # NT needs it while importing (set on the JAX module meanwhile)
-
-    @property
-    def module(self) -> str:
-        return self.needs.rsplit(".", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.needs.rsplit(".", 1)[1]
 
 
 def _moved_to_extend(name: str) -> Adaptation:

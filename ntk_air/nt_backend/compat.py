@@ -98,7 +98,8 @@ class _ImportWindow:
                 elif isinstance(value, types.ModuleType) and a.needs == value.__name__:
                     self._add_module(a.needs, value)
                 else:
-                    self._shadow(vars(_module(a.module)), a.name, value)
+                    module, _, name = a.needs.rpartition(".")
+                    self._shadow(vars(_module(module)), name, value)
         except BaseException:
             self.__exit__(None, None, None)  # `with` does not call __exit__ if __enter__ fails
             raise
@@ -132,7 +133,8 @@ def _install_views(needed) -> None:
         whole_module = isinstance(value, types.ModuleType) and value.__name__ == a.needs
         if a.needs.startswith("neural_tangents.") or whole_module:
             continue  # NT's stub, or a whole module (jax.util): bound at import already
-        extras.setdefault(a.module, {})[a.name] = value
+        module, _, name = a.needs.rpartition(".")
+        extras.setdefault(module, {})[name] = value
     if not extras:
         return
     # Parents hand out their children's views too: NT spells some lookups `jax.core.eval_context`.
