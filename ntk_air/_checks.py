@@ -214,10 +214,10 @@ def unit_norm_deviation(x, rtol: float | None = None):
     return jnp.max(jnp.abs(jnp.linalg.norm(x.reshape(x.shape[0], -1), axis=1) - 1.0)), tol
 
 
-def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
+def check_unit_norm(x, name: str) -> None:
     """The theorem's kernel assumes ‖x_i‖ = 1; report the worst row instead of renormalizing."""
     if not is_concrete(x):
-        dev, tol = unit_norm_deviation(x, rtol)
+        dev, tol = unit_norm_deviation(x)
         _traced_check(
             dev <= tol,
             f"{name} rows must have unit norm: max |‖x‖ − 1| = {{dev}} (checked under jit)",
@@ -225,9 +225,9 @@ def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
         )
         return
     arr = np.asarray(x, dtype=np.float64)
-    if rtol is None:  # data that hold float32 values (cast up or not) at float32 precision
-        single = x.dtype == jnp.float32 or np.array_equal(arr, arr.astype(np.float32))
-        rtol = 1e-5 if single else 1e-10
+    # data that hold float32 values (cast up or not) at float32 precision
+    single = x.dtype == jnp.float32 or np.array_equal(arr, arr.astype(np.float32))
+    rtol = 1e-5 if single else 1e-10
     norms = np.linalg.norm(arr.reshape(arr.shape[0], -1), axis=1)
     dev = np.abs(norms - 1.0)
     if arr.shape[0] and dev.max() > rtol:

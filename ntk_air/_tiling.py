@@ -35,8 +35,7 @@ def check_tile_size(tile_size) -> None:
 
 def pad_rows(x: jax.Array, multiple: int) -> jax.Array:
     """Rows of x followed by copies of its last row, up to a multiple of `multiple` rows."""
-    n = x.shape[0]
-    pad = (-n) % multiple
+    pad = (-x.shape[0]) % multiple
     if pad == 0:
         return x
     return jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)

@@ -1,10 +1,8 @@
-"""neural-tangents 0.6.5 as an optional kernel backend, on the installed JAX.
+"""neural-tangents 0.6.5 as an optional kernel backend, on the installed JAX (`INSTALL_COMMAND`).
 
-Install it with `pip install frozendict && pip install --no-deps neural-tangents==0.6.5`
-(`--no-deps`: its declared dependencies pull TensorFlow, never needed here). Importing this
-subpackage does not import NT; the factories do, through `import_neural_tangents`, which adapts
-NT to the installed JAX (`ADAPTATIONS`) or raises `NeuralTangentsUnavailable` naming what is
-missing (docs/neural_tangents.md).
+Importing this subpackage does not import NT; the factories do, through `import_neural_tangents`,
+which adapts NT to the installed JAX (`ADAPTATIONS`) or raises `NeuralTangentsUnavailable` naming
+what is missing (docs/neural_tangents.md).
 """
 
 from __future__ import annotations
