@@ -250,16 +250,14 @@ def _stax_from_spec(parsed: _ArchSpec) -> tuple[tuple, tuple[int, ...] | None, i
         rank = 1 if parsed.arch == "fc" else _spatial_dims(parsed) + 1
         return _stax_network(parsed, stax), o.get("shape"), rank
     w_std, b_std = o["w_std"], o["b_std"]
+    weight_stds = dict.fromkeys(("W_key_std", "W_value_std", "W_query_std", "W_out_std"), w_std)
     attention = stax.GlobalSelfAttention(
         n_chan_out=o["channels"],
         n_chan_key=o["channels"],
         n_chan_val=o["channels"],
         n_heads=o["heads"],
-        W_key_std=w_std,
-        W_value_std=w_std,
-        W_query_std=w_std,
-        W_out_std=w_std,
         pos_emb_type=o["pos_emb"].upper(),
+        **weight_stds,
     )
     act = getattr(stax, _stax_name(o["act"]))
     embed = stax.Dense(o["channels"], W_std=w_std, b_std=b_std)
