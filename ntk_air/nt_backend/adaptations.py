@@ -240,11 +240,9 @@ def _conv_padded_explicitly_on_cpu():
     def conv_general_dilated(lhs, rhs, window_strides, padding, *args, **kwargs):
         bound = signature.bind(lhs, rhs, window_strides, padding, *args, **kwargs)
         bound.apply_defaults()
-        rest = {
-            k: v
-            for k, v in bound.arguments.items()
-            if k not in ("lhs", "rhs", "padding", "window_strides")
-        }
+        rest = dict(bound.arguments)
+        for name in ("lhs", "rhs", "padding", "window_strides"):
+            del rest[name]
         pads = _explicit_conv_pads(
             jnp.shape(lhs), jnp.shape(rhs), window_strides, padding, bound.arguments
         )

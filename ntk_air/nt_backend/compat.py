@@ -152,7 +152,7 @@ def _install_views(needed) -> None:
         views[path] = _ModuleView(_module(path), extra)
     real = {id(_module(p)): views[p] for p in views}
     for name, mod in list(sys.modules.items()):
-        if mod is None or not (name == "neural_tangents" or name.startswith("neural_tangents.")):
+        if mod is None or name.split(".")[0] != "neural_tangents":
             continue
         for gname, gval in list(vars(mod).items()):
             if isinstance(gval, types.ModuleType) and id(gval) in real:
@@ -180,9 +180,7 @@ def _self_check(nt) -> None:
 
 def _drop_partial_import(before: set[str]) -> None:
     for name in list(sys.modules):
-        if name not in before and (
-            name == "neural_tangents" or name.startswith("neural_tangents.")
-        ):
+        if name not in before and name.split(".")[0] == "neural_tangents":
             del sys.modules[name]
 
 
@@ -221,11 +219,10 @@ def import_neural_tangents():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 nt = importlib.import_module("neural_tangents")
                 importlib.import_module("neural_tangents.stax")
-        except NeuralTangentsUnavailable:
-            _drop_partial_import(before)
-            raise
         except Exception as err:  # noqa: BLE001 - any import failure becomes one clear error
             _drop_partial_import(before)
+            if isinstance(err, NeuralTangentsUnavailable):
+                raise
             raise NeuralTangentsUnavailable(
                 f"neural-tangents does not import on {_jax_version()}, and no adaptation in "
                 f"ntk_air.nt_backend.compat covers it: {type(err).__name__}: {err}. " + NATIVE_HINT
