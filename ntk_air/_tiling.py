@@ -16,8 +16,7 @@ PRECISIONS = ("highest", "high", "default")
 
 
 def matmul_precision(precision: str | None = "highest"):
-    """Context for matmul precision while tracing (None: JAX's setting). 'highest', the default,
-    is the dtype's full precision: GPUs' default TF32 (about 3 digits) is too coarse for kernels."""
+    """Context for matmul precision while tracing (None: JAX's; 'highest': no TF32 on GPUs)."""
     if precision is None:
         return contextlib.nullcontext()
     if precision not in PRECISIONS:

@@ -267,8 +267,7 @@ def _require(feature: str) -> None:
         raise NeuralTangentsUnavailable(
             f"neural-tangents' {feature} needs {gate.needs}, but on {_jax_version()} "
             f"{gate.jax_change} (NT's call fails: {failure}). ntk_air does not adapt this: "
-            f"{gate.why}. "
-            f"Instead, {gate.remedy}."
+            f"{gate.why}. Instead, {gate.remedy}."
         )
 
 

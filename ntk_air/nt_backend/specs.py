@@ -293,14 +293,10 @@ def layer_plan(parsed: _ArchSpec) -> list:
         body = [conv, ("repeat", [("residual", [*norm, act, conv])], o["depth"])]
     else:
         body = [("repeat", [conv, *norm, act], o["depth"])]
-    pool = o["pool"]
-    if pool == "global":
-        readout = [("global_avg_pool",)]
-    elif pool == "flatten":
-        readout = [("flatten",)]
-    else:
-        k = int(pool[3:])
-        readout = [("avg_pool", (k,) * d, (k,) * d, "VALID"), ("flatten",)]
+    readout = {"global": [("global_avg_pool",)], "flatten": [("flatten",)]}.get(o["pool"])
+    if readout is None:  # avgK
+        window = (int(o["pool"][3:]),) * d
+        readout = [("avg_pool", window, window, "VALID"), ("flatten",)]
     return [*body, *readout, ("dense", w, b)]
 
 
