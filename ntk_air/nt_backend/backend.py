@@ -137,8 +137,7 @@ def kernel_fn_from_stax(
       NeuralTangentsUnavailable: neural-tangents is not installed or not usable on this JAX.
 
     Example:
-      >>> nt = ntk_air.nt_backend.import_neural_tangents()
-      >>> stax = nt.stax
+      >>> stax = ntk_air.nt_backend.import_neural_tangents().stax
       >>> net = stax.serial(stax.Conv(8, (3, 3), padding="SAME"), stax.Relu(),
       ...                   stax.GlobalAvgPool(), stax.Dense(1))
       >>> kernel_fn = kernel_fn_from_stax(net, input_shape=(8, 8, 1))
@@ -197,9 +196,8 @@ def empirical_ntk_fn(
     Args:
       apply_fn: f(params, x) → (n,) or (n, k) (a stax apply_fn, a flax `apply`, any function).
       implementation: 'jacobian' (NT's Jacobian contraction), 'ntvp' (NTK-vector products),
-        'structured' (NT's structured derivatives) or 'auto' (NT picks by FLOPs). The last two
-        exist only where `compat.GATES` say they work on this JAX; otherwise the factory raises
-        `NeuralTangentsUnavailable`.
+        'structured' (NT's structured derivatives) or 'auto' (NT picks by FLOPs); the last two
+        only where their `GATES` work on this JAX (else `NeuralTangentsUnavailable`).
       output_reduction: 'mean', 'sum' or 'none' (above).
       tile_size: rows per tile for x1 and x2 (None = untiled).
       vmap_axes: NT's `vmap_axes` (0: f acts on examples independently, batch axis 0; None:

@@ -25,8 +25,8 @@ spatial axes (2 without shape).
 
 fc and cnn also run natively (`native_kernel_fn_from_spec`); attention on neural-tangents only.
 Widths (width, channels, heads) size the finite network only, not the infinite-width kernels.
-Options written in the spec win over the keywords (the CLI's --depth, --activation,
---w-std, --b-std), which win over the defaults.
+Options written in the spec win over the keywords (the CLI's --depth, --activation, --w-std,
+--b-std), which win over the defaults.
 """
 
 from __future__ import annotations
