@@ -1,6 +1,4 @@
-"""Input validation shared by every public entry point: errors name the offending value. Checks
-run on concrete arrays; inside a trace they become `checkify.debug_check`s (see `checked`).
-"""
+"""Input checks of every public entry point, naming the bad value (traced: `checkify`)."""
 
 from __future__ import annotations
 
@@ -17,9 +15,8 @@ def is_concrete(x) -> bool:
 
 
 def resolve_dtype(dtype=None, like=None) -> jnp.dtype:
-    """The one dtype rule: an explicit float32/float64, else `like`'s (canonical) float dtype,
-    else JAX's default float. An explicit float64 without x64 mode is an error, never a downcast.
-    """
+    """An explicit float32/float64 (float64 needs x64 mode), else `like`'s float dtype, else
+    JAX's default float."""
     if dtype is None:
         like_dtype = getattr(like, "dtype", None)
         if like_dtype is not None and jnp.issubdtype(like_dtype, jnp.floating):
@@ -40,8 +37,7 @@ def resolve_dtype(dtype=None, like=None) -> jnp.dtype:
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """`value` as a Python int (ints, numpy integers; not bools or floats) within bounds; else a
-    ValueError naming `name`, the value and the range."""
+    """`value` as a Python int (not a bool or float) within bounds; else a ValueError naming it."""
     ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
     if ok:
         value = int(value)
@@ -62,8 +58,8 @@ def check_real(
     open_min: bool = False,
     open_max: bool = False,
 ) -> float:
-    """`value` as a finite Python float (real numbers and numpy ones; not bools or strings) within
-    [minimum, maximum] (open ends: `open_min` / `open_max`); else a ValueError naming it."""
+    """`value` as a finite float (not a bool or string) in [minimum, maximum] (`open_min`,
+    `open_max`: open ends); else a ValueError naming it."""
     ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
         value, bool | np.bool_
     )
@@ -153,8 +149,7 @@ def as_real_numpy(a, name: str) -> np.ndarray:
 
 
 def as_float_array(x, name: str, dtype=None) -> jax.Array:
-    """Convert to a JAX float array of `dtype` (None: follow x, see `resolve_dtype`), rejecting
-    non-numeric input clearly."""
+    """x as a JAX float array of `resolve_dtype(dtype, like=x)`; TypeError if not real numeric."""
     if is_concrete(x):
         x = np.asarray(x) if not isinstance(x, jax.Array) else x
         check_real_numeric(np.asarray(x), name)
@@ -179,8 +174,7 @@ def check_rank(x, name: str, rank: int) -> None:
 
 
 def _traced_check(pred, message: str, **fmt) -> None:
-    """Inside a trace: a `checkify.debug_check` (an error only where the caller checkifies, as
-    `checked.run` does)."""
+    """A `checkify.debug_check`: an error only where the caller checkifies (`checked.run`)."""
     from jax.experimental import checkify
 
     checkify.debug_check(pred, message, **fmt)

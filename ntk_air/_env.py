@@ -1,7 +1,6 @@
-"""The environment, checked before JAX is imported (one sentence per problem, never a
-traceback), and Ctrl-C in the `ntk-air` command: it reaches the main code even from a callback,
-and a run not ended a few seconds later, or a second Ctrl-C, ends the process with status 130.
-"""
+"""The environment, checked before JAX is imported (one sentence per problem), and Ctrl-C in the
+`ntk-air` command: it reaches the main code even from a callback; a run not ended a few seconds
+later, or a second Ctrl-C, ends the process with status 130."""
 
 from __future__ import annotations
 

@@ -48,11 +48,8 @@ def tiled_pairwise(
     *,
     symmetric: bool = False,
 ):
-    """Evaluate `block_fn(x1_block, x2_block)` over all tiles and assemble the full result.
-
-    When n is not a multiple of the tile, the last tile starts at n − tile (overlapping the one
-    before it). With `symmetric=True` only the tiles (i, j ≥ i) are computed and each is also
-    written transposed at (j, i).
+    """`block_fn(x1_block, x2_block)` over all tiles, assembled; a last partial tile starts at
+    n − tile (overlapping the one before it).
 
     Args:
       block_fn: pure function of (b1, ...) and (b2, ...) rows returning a pytree of arrays
@@ -60,7 +57,8 @@ def tiled_pairwise(
       x1: (n1, ...) rows.
       x2: (n2, ...) rows.
       tile_size: rows per tile; None evaluates `block_fn(x1, x2)` untiled.
-      symmetric: x2 holds x1's rows and every leaf has K[i, j] = K[j, i].
+      symmetric: x2 holds x1's rows and every leaf has K[i, j] = K[j, i]: only the tiles
+        (i, j ≥ i) are computed, each also written transposed at (j, i).
 
     Returns:
       The pytree `block_fn(x1, x2)` would return, with leaves of shape (n1, n2, ...).
