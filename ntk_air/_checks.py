@@ -1,6 +1,4 @@
-"""Input validation shared by every public entry point: errors name the offending value. Checks
-run on concrete arrays; inside a trace they become `checkify.debug_check`s (see `checked`).
-"""
+"""Input checks of every public entry point, naming the bad value (traced: `checkify`)."""
 
 from __future__ import annotations
 
@@ -10,30 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = [
-    "as_float_array",
-    "as_float_tree",
-    "as_real_numpy",
-    "check_real_numeric",
-    "check_finite",
-    "check_rank",
-    "check_same_features",
-    "check_unit_norm",
-    "unit_norm_deviation",
-    "check_int",
-    "check_real",
-    "check_bool",
-    "check_choice",
-    "check_optional",
-    "check_sequence",
-    "check_dataset",
-    "param",
-    "NonFiniteError",
-    "first_nonfinite",
-    "resolve_dtype",
-    "is_concrete",
-]
-
 
 def is_concrete(x) -> bool:
     """True when `x` holds values (not an abstract tracer inside jit/vmap/grad)."""
@@ -41,9 +15,8 @@ def is_concrete(x) -> bool:
 
 
 def resolve_dtype(dtype=None, like=None) -> jnp.dtype:
-    """The one dtype rule: an explicit float32/float64, else `like`'s (canonical) float dtype,
-    else JAX's default float. An explicit float64 without x64 mode is an error, never a downcast.
-    """
+    """An explicit float32/float64 (float64 needs x64 mode), else `like`'s float dtype, else
+    JAX's default float."""
     if dtype is None:
         like_dtype = getattr(like, "dtype", None)
         if like_dtype is not None and jnp.issubdtype(like_dtype, jnp.floating):
@@ -64,8 +37,7 @@ def resolve_dtype(dtype=None, like=None) -> jnp.dtype:
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """`value` as a Python int (ints, numpy integers; not bools or floats) within bounds; else a
-    ValueError naming `name`, the value and the range."""
+    """`value` as a Python int (not a bool or float) within bounds; else a ValueError naming it."""
     ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
     if ok:
         value = int(value)
@@ -86,13 +58,8 @@ def check_real(
     open_min: bool = False,
     open_max: bool = False,
 ) -> float:
-    """`value` as a finite Python float (real numbers and numpy ones; not bools or strings) within
-    [minimum, maximum] (open ends: `open_min` / `open_max`); else a ValueError naming it.
-
-    Example:
-      >>> check_real("eta", np.float32(0.5), minimum=0, open_min=True)
-      0.5
-    """
+    """`value` as a finite float (not a bool or string) in [minimum, maximum] (`open_min`,
+    `open_max`: open ends); else a ValueError naming it."""
     ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
         value, bool | np.bool_
     )
@@ -126,11 +93,7 @@ def check_choice(name: str, value, choices) -> str:
 
 
 def check_sequence(name: str, value, *, allow_empty: bool = False) -> tuple:
-    """`value` as a tuple when it is a list, tuple or 1-D array (not a string, a scalar or None).
-
-    >>> check_sequence("rates", [0.1, 0.2])
-    (0.1, 0.2)
-    """
+    """`value` as a tuple when it is a list, tuple or 1-D array (not a string, a scalar or None)."""
     ok = isinstance(value, list | tuple) or (isinstance(value, np.ndarray) and value.ndim == 1)
     if not ok or (not allow_empty and len(value) == 0):
         raise ValueError(f"{name} must be a non-empty tuple of values, got {value!r}")
@@ -152,13 +115,6 @@ def param(default, help: str, **cli):
         option ("--rule"), metavar, choices, type (a parser, or "ints": 8x8x1 or 256,256), item
         (the type of each value of a comma list), flag (an option without a value that sets the
         field to `not default`), default_help (what the default means, when not a value).
-
-    Example:
-      >>> @dataclasses.dataclass(frozen=True)
-      ... class Config:
-      ...     steps: int = param(100, "GD steps")
-      >>> dataclasses.fields(Config)[0].metadata["help"]
-      'GD steps'
     """
     return dataclasses.field(default=default, metadata={"help": help, **cli})
 
@@ -193,8 +149,7 @@ def as_real_numpy(a, name: str) -> np.ndarray:
 
 
 def as_float_array(x, name: str, dtype=None) -> jax.Array:
-    """Convert to a JAX float array of `dtype` (None: follow x, see `resolve_dtype`), rejecting
-    non-numeric input clearly."""
+    """x as a JAX float array of `resolve_dtype(dtype, like=x)`; TypeError if not real numeric."""
     if is_concrete(x):
         x = np.asarray(x) if not isinstance(x, jax.Array) else x
         check_real_numeric(np.asarray(x), name)
@@ -219,8 +174,7 @@ def check_rank(x, name: str, rank: int) -> None:
 
 
 def _traced_check(pred, message: str, **fmt) -> None:
-    """Inside a trace: a `checkify.debug_check` (an error only where the caller checkifies, as
-    `checked.run` does)."""
+    """A `checkify.debug_check`: an error only where the caller checkifies (`checked.run`)."""
     from jax.experimental import checkify
 
     checkify.debug_check(pred, message, **fmt)
@@ -240,11 +194,11 @@ def check_finite(x, name: str) -> None:
         )
 
 
-def check_same_features(x1, x2, name1: str = "x1", name2: str = "x2") -> None:
+def check_same_features(x1, x2, what: str = "feature") -> None:
     if x1.shape[1:] != x2.shape[1:]:
         raise ValueError(
-            f"{name1} and {name2} must have the same feature shape, got "
-            f"{tuple(x1.shape[1:])} and {tuple(x2.shape[1:])}"
+            f"x1 and x2 must have the same {what} shape, got {tuple(x1.shape[1:])} and "
+            f"{tuple(x2.shape[1:])}"
         )
 
 
@@ -254,10 +208,10 @@ def unit_norm_deviation(x, rtol: float | None = None):
     return jnp.max(jnp.abs(jnp.linalg.norm(x.reshape(x.shape[0], -1), axis=1) - 1.0)), tol
 
 
-def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
+def check_unit_norm(x, name: str) -> None:
     """The theorem's kernel assumes ‖x_i‖ = 1; report the worst row instead of renormalizing."""
     if not is_concrete(x):
-        dev, tol = unit_norm_deviation(x, rtol)
+        dev, tol = unit_norm_deviation(x)
         _traced_check(
             dev <= tol,
             f"{name} rows must have unit norm: max |‖x‖ − 1| = {{dev}} (checked under jit)",
@@ -265,9 +219,9 @@ def check_unit_norm(x, name: str, rtol: float | None = None) -> None:
         )
         return
     arr = np.asarray(x, dtype=np.float64)
-    if rtol is None:  # data that hold float32 values (cast up or not) at float32 precision
-        single = x.dtype == jnp.float32 or np.array_equal(arr, arr.astype(np.float32))
-        rtol = 1e-5 if single else 1e-10
+    # data that hold float32 values (cast up or not) at float32 precision
+    single = x.dtype == jnp.float32 or np.array_equal(arr, arr.astype(np.float32))
+    rtol = 1e-5 if single else 1e-10
     norms = np.linalg.norm(arr.reshape(arr.shape[0], -1), axis=1)
     dev = np.abs(norms - 1.0)
     if arr.shape[0] and dev.max() > rtol:

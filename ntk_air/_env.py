@@ -1,12 +1,6 @@
-"""The environment, checked before JAX is imported: one sentence per problem, never a traceback.
-
-`check_environment` (at import, first thing in `import ntk_air`) refuses a bad `JAX_ENABLE_X64`;
-`check_backend` a `JAX_PLATFORMS` this machine lacks or an `XLA_FLAGS` that XLA rejects (tried in
-a child process: XLA ends the process that parses them); `check_plotting` a bad `MPLBACKEND`.
-Ctrl-C in the command (`interrupts_raise`) reaches the main code even from a callback whose
-exceptions Python only prints; a run not ended a few seconds later, or a second Ctrl-C, ends the
-process with exit status 130.
-"""
+"""The environment, checked before JAX is imported (one sentence per problem), and Ctrl-C in the
+`ntk-air` command: it reaches the main code even from a callback; a run not ended a few seconds
+later, or a second Ctrl-C, ends the process with status 130."""
 
 from __future__ import annotations
 
@@ -15,16 +9,6 @@ import os
 import signal
 import sys
 import threading
-
-__all__ = [
-    "EnvironmentProblem",
-    "check_environment",
-    "check_backend",
-    "check_plotting",
-    "interrupts_raise",
-    "interrupt_handled",
-    "is_cli",
-]
 
 _TRUTH = ("y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0")
 
@@ -46,7 +30,7 @@ def _interrupted_early(signum, frame):  # pragma: no cover - exercised in a subp
 
 
 def _exit_now(line: str | None, status: int = 130) -> None:  # pragma: no cover - subprocess
-    """Write `line` (if any) to stderr and end the process at once (no clean-up callbacks)."""
+    """Write `line` (if any) to stderr and end the process at once."""
     with contextlib.suppress(Exception):  # a closed or broken stream: end anyway
         if line:
             sys.stderr.write(line + "\n")
@@ -55,7 +39,6 @@ def _exit_now(line: str | None, status: int = 130) -> None:  # pragma: no cover 
     os._exit(status)
 
 
-# Ctrl-C in the command, after its handler is in place (`interrupts_raise`).
 GRACE_SECONDS = 5.0
 """Seconds the command has to end after Ctrl-C before it is ended without its clean-up."""
 _INTERRUPT = {"first": None, "again": False, "handled": False, "abandon": None}
@@ -76,7 +59,7 @@ def _interrupt(signum, frame):  # pragma: no cover - exercised in a subprocess
 
 
 def _raise_later() -> None:  # pragma: no cover - exercised in a subprocess
-    """Deliver the interrupt again to the main thread in a moment (outside the callback)."""
+    """Interrupt the main thread again in a moment (outside the callback)."""
     import _thread
 
     _INTERRUPT["again"] = True
@@ -103,8 +86,7 @@ def _last_resort() -> None:  # pragma: no cover - exercised in a subprocess
 
 
 def _reraise_swallowed(unraisable) -> None:  # pragma: no cover - exercised in a subprocess
-    """sys.unraisablehook: a KeyboardInterrupt a callback swallowed is raised again in the main
-    thread; anything else as Python prints it."""
+    """sys.unraisablehook raising a KeyboardInterrupt a callback swallowed in the main thread."""
     if isinstance(unraisable.exc_value, KeyboardInterrupt):
         _raise_later()
         return
@@ -112,9 +94,8 @@ def _reraise_swallowed(unraisable) -> None:  # pragma: no cover - exercised in a
 
 
 def interrupts_raise(abandon=None) -> bool:
-    """From here on Ctrl-C raises KeyboardInterrupt in the `ntk-air` command's main thread (not
-    in `cli.main` called from Python); `abandon()` runs before a forced end. Returns whether it
-    took over."""
+    """Ctrl-C raises KeyboardInterrupt in the `ntk-air` command's main thread from here on;
+    `abandon()` runs before a forced end. Returns whether it took over."""
     if threading.current_thread() is not threading.main_thread():
         return False
     if signal.getsignal(signal.SIGINT) is not _interrupted_early:
@@ -131,9 +112,8 @@ def interrupt_handled() -> None:
 
 
 def after_run(status: int, *, failing: bool = False) -> None:
-    """The command has ended with `status`: in its own process, end it now, output flushed,
-    without the interpreter's teardown (where a Ctrl-C would kill it without a line); while an
-    exception propagates (`failing`) the teardown runs, a Ctrl-C in it ending with status 130."""
+    """End the command's own process with `status` now, skipping the teardown (where Ctrl-C would
+    kill it without a line); while an exception propagates (`failing`), let the teardown run."""
     if signal.getsignal(signal.SIGINT) is not _interrupt:
         return  # not the command's own process (e.g. cli.main called from Python)
     if failing:
@@ -172,7 +152,7 @@ _XLA_FLAGS_ACCEPTED: set = set()  # values of XLA_FLAGS this process has seen ac
 
 
 def _check_xla_flags() -> None:
-    """ValueError in one sentence when XLA rejects `XLA_FLAGS` (it would end this process)."""
+    """ValueError when XLA rejects `XLA_FLAGS` (it would end this process)."""
     flags = os.environ.get("XLA_FLAGS", "")
     if not flags.strip() or flags in _XLA_FLAGS_ACCEPTED:
         return
@@ -205,8 +185,8 @@ def _check_xla_flags() -> None:
 
 
 def check_backend() -> None:
-    """ValueError in one sentence when `JAX_PLATFORMS` names a backend this machine lacks, or
-    XLA rejects `XLA_FLAGS` (a second's child process, only when XLA_FLAGS is set)."""
+    """ValueError when `JAX_PLATFORMS` names a backend this machine lacks or XLA rejects
+    `XLA_FLAGS` (tried in a child process)."""
     import jax
 
     _check_xla_flags()

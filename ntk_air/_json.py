@@ -6,8 +6,6 @@ import math
 
 import numpy as np
 
-__all__ = ["to_jsonable"]
-
 
 def to_jsonable(obj):
     """numpy/JAX arrays and scalars → lists and numbers; NamedTuples and dataclasses → dicts;

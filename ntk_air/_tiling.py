@@ -11,22 +11,12 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = [
-    "tiled_pairwise",
-    "call_tiled",
-    "check_tile_size",
-    "pad_rows",
-    "matmul_precision",
-    "PRECISIONS",
-]
-
 PRECISIONS = ("highest", "high", "default")
 """Matmul precisions of `matmul_precision` ('highest' by default: no TF32 on GPUs)."""
 
 
 def matmul_precision(precision: str | None = "highest"):
-    """Context for matmul precision while tracing (None: JAX's setting). 'highest', the default,
-    is the dtype's full precision: GPUs' default TF32 (about 3 digits) is too coarse for kernels."""
+    """Context for matmul precision while tracing (None: JAX's; 'highest': no TF32 on GPUs)."""
     if precision is None:
         return contextlib.nullcontext()
     if precision not in PRECISIONS:
@@ -44,18 +34,10 @@ def check_tile_size(tile_size) -> None:
 
 def pad_rows(x: jax.Array, multiple: int) -> jax.Array:
     """Rows of x followed by copies of its last row, up to a multiple of `multiple` rows."""
-    n = x.shape[0]
-    pad = (-n) % multiple
+    pad = (-x.shape[0]) % multiple
     if pad == 0:
         return x
     return jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
-
-
-def _tile_pairs(nb1: int, nb2: int, symmetric: bool):
-    """(i, j) block indices visited: all of them, or the upper triangle j ≥ i when symmetric."""
-    pairs = [(i, j) for i in range(nb1) for j in range(i if symmetric else 0, nb2)]
-    rows = jnp.asarray([p[0] for p in pairs], jnp.int32)
-    return rows, jnp.asarray([p[1] for p in pairs], jnp.int32)
 
 
 def tiled_pairwise(
@@ -66,11 +48,8 @@ def tiled_pairwise(
     *,
     symmetric: bool = False,
 ):
-    """Evaluate `block_fn(x1_block, x2_block)` over all tiles and assemble the full result.
-
-    When n is not a multiple of the tile, the last tile starts at n − tile (overlapping the one
-    before it). With `symmetric=True` only the tiles (i, j ≥ i) are computed and each is also
-    written transposed at (j, i).
+    """`block_fn(x1_block, x2_block)` over all tiles, assembled; a last partial tile starts at
+    n − tile (overlapping the one before it).
 
     Args:
       block_fn: pure function of (b1, ...) and (b2, ...) rows returning a pytree of arrays
@@ -78,7 +57,8 @@ def tiled_pairwise(
       x1: (n1, ...) rows.
       x2: (n2, ...) rows.
       tile_size: rows per tile; None evaluates `block_fn(x1, x2)` untiled.
-      symmetric: x2 holds x1's rows and every leaf has K[i, j] = K[j, i].
+      symmetric: x2 holds x1's rows and every leaf has K[i, j] = K[j, i]: only the tiles
+        (i, j ≥ i) are computed, each also written transposed at (j, i).
 
     Returns:
       The pytree `block_fn(x1, x2)` would return, with leaves of shape (n1, n2, ...).
@@ -90,7 +70,9 @@ def tiled_pairwise(
     t1, t2 = min(tile_size, n1), min(tile_size, n2)
     nb1, nb2 = -(-n1 // t1), -(-n2 // t2)
     symmetric = bool(symmetric) and (n1, t1) == (n2, t2)
-    rows, cols = _tile_pairs(nb1, nb2, symmetric)
+    # the (i, j) tiles visited: all of them, or the upper triangle j ≥ i when symmetric
+    pairs = [(i, j) for i in range(nb1) for j in range(i if symmetric else 0, nb2)]
+    rows, cols = (jnp.asarray(ij, jnp.int32) for ij in zip(*pairs, strict=True))
     shapes = jax.eval_shape(block_fn, x1[:t1], x2[:t2])
     out = jax.tree_util.tree_map(lambda a: jnp.zeros((n1, n2, *a.shape[2:]), a.dtype), shapes)
     lower = jnp.arange(t1)[:, None] > jnp.arange(t2)[None, :]
@@ -117,13 +99,8 @@ def tiled_pairwise(
 
 
 def call_tiled(grid_fn, x1: jax.Array, x2: jax.Array, tile_size: int | None):
-    """Run the jitted tile loop `grid_fn(x1p, x2p, tile_size)` on rows padded to whole tiles (by
-    repeating the last row) and trim its output after it: one compiled loop serves every n that
-    pads to the same rows.
-
-    Returns:
-      grid_fn's pytree with leaves trimmed to (n1, n2, ...).
-    """
+    """`grid_fn(x1p, x2p, tile_size)` (a jitted tile loop) on rows padded to whole tiles, trimmed
+    to (n1, n2, ...): one compiled loop serves every n that pads to the same rows."""
     check_tile_size(tile_size)
     n1, n2 = x1.shape[0], x2.shape[0]
     if tile_size is None or (tile_size >= n1 and tile_size >= n2):

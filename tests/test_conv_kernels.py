@@ -314,10 +314,10 @@ def test_cli_cnn_spec_runs_natively_without_neural_tangents(tmp_path):
 def test_spec_grammar_and_native_builder(x64):
     from ntk_air.nt_backend import specs
 
-    net, shape = specs.layers_from_spec(
-        "cnn:depth=2,residual=true,norm=layer,pool=avg2,shape=6x6x1"
+    net = specs._to_native(
+        specs.layer_plan(specs._parse_spec("cnn:depth=2,residual=true,norm=layer,pool=avg2"))
     )
-    assert shape == (6, 6, 1) and _state_layout(net).full
+    assert _state_layout(net).full
     x = np.random.default_rng(6).normal(size=(3, 36))
     fn = specs.native_kernel_fn_from_spec(
         "cnn:depth=2,residual=true,norm=layer,pool=avg2,shape=6x6x1"
@@ -328,8 +328,8 @@ def test_spec_grammar_and_native_builder(x64):
         fc(x).ntk, kernels.fc_kernel_fn(2, "erf", 1.3, 0.2)(x).ntk, rtol=1e-13
     )
     with pytest.raises(ValueError, match="residual=true needs padding=same or circular"):
-        specs.parse_spec("cnn:residual=true,padding=valid")
+        specs._parse_spec("cnn:residual=true,padding=valid")
     with pytest.raises(ValueError, match="expected global, flatten or avgK"):
-        specs.parse_spec("cnn:pool=max2")
+        specs._parse_spec("cnn:pool=max2")
     with pytest.raises(ValueError, match="neural-tangents backend only"):
-        specs.layers_from_spec("attention:shape=8x8")
+        specs.native_kernel_fn_from_spec("attention:shape=8x8")

@@ -1,14 +1,11 @@
-"""The table of neural-tangents adaptations: one `Adaptation` per JAX change that NT 0.6.5 trips
-over, each with the behavioural probe that decides whether it applies, and the `Gate`s of the
-features that cannot be adapted. `compat` applies the table; this module only describes it.
-
-A name test can be fooled (a name kept as a shim that raises, or that now means something else:
-on jax 0.10 `jax.core.eval_context` exists but no longer lets tracers through), so each check
-exercises what NT does with the name; any exception means "adapt" (docs/neural_tangents.md#layer).
+"""The table of neural-tangents adaptations (`Adaptation`, one per JAX change NT 0.6.5 trips
+over) and `Gate`s (features that cannot be adapted), each decided by a behavioural probe of what NT
+does with the name, never by a name test (docs/neural_tangents.md#layer); `compat` applies it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -21,9 +18,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-
-def _module(path: str):
-    return importlib.import_module(path)
+_module = importlib.import_module
 
 
 def _attr(module_path: str, name: str) -> Any:
@@ -45,18 +40,20 @@ def _from(module_path: str, name: str) -> Callable[[], Any]:
     return provide
 
 
+def _probe_failure(probe: Callable[[], bool]) -> str | None:
+    """None when `probe()` returns True (warnings muted); else why not, in words."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ok = probe()
+    except Exception as err:  # noqa: BLE001 - a probe that raises fails
+        return f"{type(err).__name__}: {err}"
+    return None if ok is True else f"the probe returned {ok!r}"
+
+
 def _fails(probe: Callable[[], bool]) -> Callable[[], bool]:
     """Feature check from a probe: True (adapt) unless the probe returns True without raising."""
-
-    def check() -> bool:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return not probe()
-        except Exception:  # noqa: BLE001 - any failure of the probe means the adaptation is needed
-            return True
-
-    return check
+    return lambda: _probe_failure(probe) is not None
 
 
 @functools.lru_cache(maxsize=1)
@@ -107,26 +104,21 @@ def _safe_zip(*args):
 
 def _equal_length_map_zip(util) -> bool:
     """util.safe_map/safe_zip as NT uses them: lists, and an error on unequal lengths."""
-    if util.safe_map(operator.add, (1, 2), (3, 4)) != [4, 6]:
-        return False
-    if util.safe_zip((1, 2), "ab") != [(1, "a"), (2, "b")]:
-        return False
-    for call in (
+    unequal = (
         lambda: util.safe_map(operator.add, (1,), (1, 2)),
         lambda: util.safe_zip((1,), (1, 2)),
-    ):
-        try:
+    )
+    for call in unequal:
+        with contextlib.suppress(Exception):  # JAX raised AssertionError, the stand-in ValueError
             call()
-        except Exception:  # noqa: BLE001 - JAX raised AssertionError, the stand-in ValueError
-            continue
-        return False
-    return True
+            return False
+    mapped = util.safe_map(operator.add, (1, 2), (3, 4))
+    return mapped == [4, 6] and util.safe_zip((1, 2), "ab") == [(1, "a"), (2, "b")]
 
 
 def _jax_util_module():
     mod = types.ModuleType("jax.util", "Stand-in for the removed jax.util, for neural-tangents.")
-    mod.safe_map = _safe_map
-    mod.safe_zip = _safe_zip
+    mod.__dict__.update(safe_map=_safe_map, safe_zip=_safe_zip)
     return mod
 
 
@@ -138,17 +130,14 @@ class _NoDynamicShapes:
     """Stand-in for the removed jax.core.DShapedArray: no abstract value is ever of this type."""
 
 
-_SOURCE_INFO_CALLS = ("transform_name_stack", "current_name_stack", "user_context")
-
-
 def _has_source_info_calls(module) -> bool:
     """The three source_info_util functions NT's structured derivatives call."""
-    return all(callable(getattr(module, n, None)) for n in _SOURCE_INFO_CALLS)
+    calls = ("transform_name_stack", "current_name_stack", "user_context")
+    return all(callable(getattr(module, n, None)) for n in calls)
 
 
 def _evaluates_at_compile_time(context) -> bool:
-    """`with context():` inside jit and vmap, as NT's predict and attention use
-    `jax.core.eval_context`: tracers keep tracing, constant expressions become concrete."""
+    """Under jit and vmap, `with context():` keeps tracers tracing and makes constants concrete."""
     import jax
     import jax.numpy as jnp
 
@@ -184,12 +173,10 @@ def _size_accepting_shapes():
     import jax
     import jax.numpy as jnp
 
-    size = jnp.size
-
-    def size_of(x, axis=None):
+    def size_of(x, axis=None):  # NT sees it in a view of jax.numpy; the real jnp.size stays
         if isinstance(x, jax.ShapeDtypeStruct):
             return math.prod(x.shape) if axis is None else x.shape[axis]
-        return size(x, axis)
+        return jnp.size(x, axis)
 
     return size_of
 
@@ -217,12 +204,10 @@ def _eigvalsh_with_eigvals():
 # The XLA:CPU out-of-bounds read of padded convolutions (docs/neural_tangents.md#float64-cnn-crash)
 # is avoided by padding explicitly, behind an optimization barrier so XLA cannot fold the pad
 # back into the window: the convolution then has no out-of-image positions.
-_CONV_PROBE_SHAPES = ((1, 1, 4, 4), (1, 1, 3, 3))
 
 
 def _explicit_conv_pads(lhs_shape, rhs_shape, window_strides, padding, bound) -> list | None:
-    """Per spatial axis (axis, low, high) zero padding of `lhs`, or None when there is nothing
-    to move out of the convolution (no padding, negative padding, or an input dilation)."""
+    """(axis, low, high) zero padding of `lhs` per spatial axis; None: nothing to move out."""
     from jax import lax
 
     lhs_dilation = bound["lhs_dilation"]
@@ -242,8 +227,7 @@ def _explicit_conv_pads(lhs_shape, rhs_shape, window_strides, padding, bound) ->
 
 
 def _conv_padded_explicitly_on_cpu():
-    """`lax.conv_general_dilated` (same signature and values) whose zero padding is, on CPU, a
-    separate `lax.pad` behind `lax.optimization_barrier` before a 'VALID' convolution."""
+    """`lax.conv_general_dilated` padding, on CPU, by `lax.pad` behind an optimization barrier."""
     import jax.numpy as jnp
     from jax import lax
 
@@ -254,11 +238,9 @@ def _conv_padded_explicitly_on_cpu():
     def conv_general_dilated(lhs, rhs, window_strides, padding, *args, **kwargs):
         bound = signature.bind(lhs, rhs, window_strides, padding, *args, **kwargs)
         bound.apply_defaults()
-        rest = {
-            k: v
-            for k, v in bound.arguments.items()
-            if k not in ("lhs", "rhs", "padding", "window_strides")
-        }
+        rest = dict(bound.arguments)
+        for name in ("lhs", "rhs", "padding", "window_strides"):
+            del rest[name]
         pads = _explicit_conv_pads(
             jnp.shape(lhs), jnp.shape(rhs), window_strides, padding, bound.arguments
         )
@@ -282,13 +264,12 @@ def _conv_padded_explicitly_on_cpu():
 
 
 def _explicit_padding_survives_xla_cpu(conv_fn) -> bool:
-    """Compiled for CPU, `conv_fn` with 'SAME' padding leaves no convolution with padding in its
-    window (the explicit pad was not folded back) and gives the values of the original."""
+    """On CPU, `conv_fn` 'SAME' compiles to an unpadded convolution with the original's values."""
     import jax
     import numpy as np
 
     cpu = jax.devices("cpu")[0]
-    lhs_shape, rhs_shape = _CONV_PROBE_SHAPES
+    lhs_shape, rhs_shape = (1, 1, 4, 4), (1, 1, 3, 3)
     lhs = jax.device_put(np.arange(math.prod(lhs_shape), dtype=np.float32).reshape(lhs_shape), cpu)
     rhs = jax.device_put(np.ones(rhs_shape, np.float32), cpu)
 
@@ -303,8 +284,7 @@ def _explicit_padding_survives_xla_cpu(conv_fn) -> bool:
 
 
 def _xla_cpu_may_miscompile_padded_convolutions() -> bool:
-    """True where XLA:CPU is there and `lax.optimization_barrier` exists (jax 0.4.25 has none and
-    compiles these programs without the defect). The defect itself would crash a probe."""
+    """XLA:CPU and `lax.optimization_barrier` exist (not on jax 0.4.25, free of the defect)."""
     import jax
 
     try:
@@ -325,8 +305,7 @@ def _provide_explicitly_padded_conv():
 
 
 def _nt_structured_linearize_works() -> bool:
-    """NT's structured derivatives call `ad.linearize(flat_fun, *primals, has_aux=False)` under
-    `disable_jit` and unpack (primals_out, pvals, jaxpr, consts), `pvals[i].is_known()`."""
+    """`ad.linearize(flat_fun, *primals, has_aux=False)` as NT's structured derivatives use it."""
     import jax
     import jax.numpy as jnp
     from jax.extend import linear_util as lu
@@ -356,11 +335,6 @@ def _cost_analysis_indexed_as_nt_does() -> bool:
     return float(analysis[0]["flops"]) >= 0.0
 
 
-# ---------------------------------------------------------------------------------------------
-# The table
-# ---------------------------------------------------------------------------------------------
-
-
 @dataclasses.dataclass(frozen=True)
 class Adaptation:
     """One adaptation: what NT needs, the JAX change it answers, its feature check, the fix."""
@@ -370,15 +344,7 @@ class Adaptation:
     check: Callable[[], bool]  # feature check (a behavioural probe): True when NT needs the fix
     adaptation: str  # what NT is given instead, in words
     provide: Callable[[], Any]  # builds the replacement object (it passes the same probe)
-    at_import: bool  # NT needs it while importing (set on the JAX module during the import)
-
-    @property
-    def module(self) -> str:
-        return self.needs.rsplit(".", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.needs.rsplit(".", 1)[1]
+    at_import: bool = False  # NT needs it while importing (set on the JAX module meanwhile)
 
 
 def _moved_to_extend(name: str) -> Adaptation:
@@ -441,7 +407,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         check=_fails(lambda: isinstance(_attr("jax.core", "DShapedArray"), type)),
         adaptation="a private class that no abstract value is an instance of",
         provide=lambda: _NoDynamicShapes,
-        at_import=False,
     ),
     Adaptation(
         needs="jax.interpreters.ad.source_info_util",
@@ -455,7 +420,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
             _has_source_info_calls,
             "jax.extend.source_info_util",
         ),
-        at_import=False,
     ),
     Adaptation(
         needs="jax.interpreters.ad.reducing_transposes",
@@ -465,7 +429,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         ),
         adaptation="an empty table (JAX's own was empty when it stopped exporting it)",
         provide=lambda: types.MappingProxyType({}),
-        at_import=False,
     ),
     Adaptation(
         needs="jax.interpreters.ad.config",
@@ -479,7 +442,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         adaptation="a config view with `jax_enable_checks=False` (skips only that NT-internal "
         "assertion)",
         provide=lambda: types.SimpleNamespace(jax_enable_checks=False),
-        at_import=False,
     ),
     Adaptation(
         needs="jax.core.eval_context",
@@ -494,7 +456,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
             _evaluates_at_compile_time,
             "jax.ensure_compile_time_eval",
         ),
-        at_import=False,
     ),
     Adaptation(
         needs="jax.numpy.size",
@@ -503,7 +464,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         check=_fails(_size_of_shape_struct_is_quiet),
         adaptation="`math.prod(x.shape)` for shape-only objects, `jnp.size` otherwise",
         provide=_size_accepting_shapes,
-        at_import=False,
     ),
     Adaptation(
         needs="scipy.linalg.eigvalsh",
@@ -514,7 +474,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         provide=_checked_provider(
             _eigvalsh_with_eigvals, _eigvalsh_takes_eigvals, "scipy.linalg.eigvalsh"
         ),
-        at_import=False,
     ),
     Adaptation(
         needs="jax.lax.conv_general_dilated",
@@ -525,7 +484,6 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
         adaptation="on CPU, explicit zero padding behind `lax.optimization_barrier`, then a "
         "'VALID' convolution (same values; other platforms unchanged)",
         provide=_provide_explicitly_padded_conv,
-        at_import=False,
     ),
 )
 """The adaptations that make neural-tangents 0.6.5 run on the installed JAX (feature-detected)."""
@@ -535,7 +493,7 @@ ADAPTATIONS: tuple[Adaptation, ...] = (
 class Gate:
     """An NT feature that cannot be adapted with public APIs; used only when its check holds."""
 
-    feature: str  # the name `require()` takes
+    feature: str  # the name `compat._require()` takes
     needs: str
     jax_change: str
     probe: Callable[[], bool]  # behavioural probe of NT's code path (may raise: then it fails)
@@ -543,18 +501,12 @@ class Gate:
     remedy: str
 
     def works(self) -> bool:
-        """True when the probe passes on this JAX (False when it fails or raises)."""
+        """True when the probe passes on this JAX."""
         return self.failure() is None
 
     def failure(self) -> str | None:
         """None when the probe passes; else why it failed, in words."""
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ok = self.probe()
-        except Exception as err:  # noqa: BLE001 - any failure of the probe closes the gate
-            return f"{type(err).__name__}: {err}"
-        return None if ok is True else f"the probe returned {ok!r}"
+        return _probe_failure(self.probe)
 
 
 GATES: dict[str, Gate] = {

@@ -1,10 +1,5 @@
-"""neural-tangents kernels as ntk_air kernel functions, and NT's empirical NTK beside ntk_air's.
-
-`kernel_fn_from_stax` turns a `stax` network into the toolkit's `KernelFn`, so spectra,
-dynamics, distillation and the CLI take NT's convolutional, pooling and attention kernels
-unchanged; `empirical_ntk_fn` gives NT's empirical NTK the conventions of
-`ntk_air.empirical.empirical_ntk_fn`. neural-tangents is imported when a factory is called.
-"""
+"""neural-tangents' stax kernels as ntk_air kernel functions, and NT's empirical NTK with
+ntk_air's conventions; neural-tangents is imported when a factory is called."""
 
 from __future__ import annotations
 
@@ -17,16 +12,16 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from .._checks import as_float_array, as_float_tree, check_finite, resolve_dtype
+from .._checks import (
+    as_float_array,
+    as_float_tree,
+    check_finite,
+    check_same_features,
+    resolve_dtype,
+)
 from .._tiling import call_tiled, check_tile_size, tiled_pairwise
 from ..kernels._kernel_fn import Kernel, from_pairwise, reshape_flat_rows
 from . import compat
-
-DEFAULT_MEMORY_BUDGET = 512 * 2**20
-"""Bytes of kernel intermediates per tile when the tile size is chosen automatically."""
-# NT keeps, per pair of examples, about 16 covariances over pairs of spatial positions (S² each:
-# nngp, ntk, the two marginals and temporaries of its conv/pool ops).
-_INTERMEDIATES_PER_ENTRY = 16
 
 # NT warns at every attention init_fn that linear scaling ties the query weights; the analytic
 # kernel is unaffected, so the backend mutes exactly that message.
@@ -35,18 +30,15 @@ _MUTED_NT_WARNING = "Linear scaling attention used"
 
 def _stax_kernel_fn(model) -> Callable:
     """The NT kernel_fn inside `model` (a stax triple or a bare kernel_fn)."""
-    if isinstance(model, tuple | list):
-        if len(model) != 3 or not all(callable(f) for f in model):
-            raise TypeError(
-                "model must be a stax triple (init_fn, apply_fn, kernel_fn) or a kernel_fn; got a "
-                f"{type(model).__name__} of length {len(model)}"
-            )
+    sequence = isinstance(model, tuple | list)
+    if sequence and len(model) == 3 and all(callable(f) for f in model):
         return model[2]
     if callable(model):
         return model
+    what = type(model).__name__
+    got = f"; got a {what} of length {len(model)}" if sequence else f", got {what}"
     raise TypeError(
-        f"model must be a stax triple (init_fn, apply_fn, kernel_fn) or a kernel_fn, got "
-        f"{type(model).__name__}"
+        f"model must be a stax triple (init_fn, apply_fn, kernel_fn) or a kernel_fn{got}"
     )
 
 
@@ -89,25 +81,9 @@ def _as_example_pair(x1, x2, dtype, input_shape, example_rank, what: str):
     """`_as_examples` of x1 and x2 (None stays None), which must share their `what` shape."""
     x1 = _as_examples(x1, "x1", dtype, input_shape, example_rank)
     x2 = None if x2 is None else _as_examples(x2, "x2", dtype, input_shape, example_rank)
-    if x2 is not None and x1.shape[1:] != x2.shape[1:]:
-        raise ValueError(
-            f"x1 and x2 must have the same {what} shape, got {tuple(x1.shape[1:])} and "
-            f"{tuple(x2.shape[1:])}"
-        )
+    if x2 is not None:
+        check_same_features(x1, x2, what)
     return x1, x2
-
-
-def auto_tile_size(
-    example_shape: Sequence[int], n1: int, n2: int, itemsize: int, memory_budget: int
-) -> int | None:
-    """Rows per tile so NT's intermediates stay within `memory_budget` bytes (None: untiled).
-
-    A pair of examples with S = ∏(spatial dims) positions costs about 16·S²·itemsize bytes in
-    NT (full spatial covariances); dense inputs (rank-1 examples) count S = 1.
-    """
-    per_pair = _stax_bytes_per_pair(tuple(example_shape), itemsize)
-    t = max(1, math.isqrt(max(1, memory_budget // per_pair)))
-    return None if (t >= n1 and t >= n2) else t
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,8 +100,10 @@ class _StaxBlock:
 
 
 def _stax_bytes_per_pair(example_shape, itemsize) -> int:
+    """NT's bytes per pair of examples: about 16 covariances over pairs of its S spatial positions
+    (nngp, ntk, the marginals, conv/pool temporaries), S² entries each (S = 1 for dense inputs)."""
     spatial = math.prod(example_shape[:-1]) if len(example_shape) > 1 else 1
-    return _INTERMEDIATES_PER_ENTRY * spatial**2 * itemsize
+    return 16 * spatial**2 * itemsize
 
 
 def kernel_fn_from_stax(
@@ -133,7 +111,7 @@ def kernel_fn_from_stax(
     *,
     input_shape: Sequence[int] | None = None,
     example_rank: int | None = None,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int = 512 * 2**20,
     tile_size: int | None = None,
     dtype=None,
 ):
@@ -148,7 +126,7 @@ def kernel_fn_from_stax(
         d = ∏ input_shape are reshaped to (n, *input_shape). None: inputs are passed as given.
       example_rank: required rank of one example when `input_shape` is None (3 for 2-D CNNs),
         for a clear error instead of one from inside NT. None: not checked.
-      memory_budget: bytes of NT intermediates per tile when tile_size is None.
+      memory_budget: bytes of NT intermediates per tile when tile_size is None (512 MiB).
       tile_size: rows per tile (any positive int), or None for automatic tiling.
       dtype: float32 or float64, or None to follow the inputs.
 
@@ -159,8 +137,7 @@ def kernel_fn_from_stax(
       NeuralTangentsUnavailable: neural-tangents is not installed or not usable on this JAX.
 
     Example:
-      >>> nt = ntk_air.nt_backend.import_neural_tangents()
-      >>> stax = nt.stax
+      >>> stax = ntk_air.nt_backend.import_neural_tangents().stax
       >>> net = stax.serial(stax.Conv(8, (3, 3), padding="SAME"), stax.Relu(),
       ...                   stax.GlobalAvgPool(), stax.Dense(1))
       >>> kernel_fn = kernel_fn_from_stax(net, input_shape=(8, 8, 1))
@@ -171,9 +148,7 @@ def kernel_fn_from_stax(
     """
     nt_kernel_fn = _stax_kernel_fn(model)
     input_shape = _check_input_shape(input_shape)
-    if isinstance(memory_budget, bool) or not (
-        isinstance(memory_budget, int) and memory_budget > 0
-    ):
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
         raise ValueError(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
     compat.import_neural_tangents()
     return from_pairwise(
@@ -189,18 +164,14 @@ def kernel_fn_from_stax(
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# NT's empirical NTK with ntk_air.empirical's conventions
-# ---------------------------------------------------------------------------------------------
-
 IMPLEMENTATIONS = ("jacobian", "ntvp", "structured", "auto")
 OUTPUT_REDUCTIONS = ("mean", "sum", "none")
-# ntk_air's names → members of NT's `NtkImplementation` enum.
+# ntk_air's implementations → members of NT's `NtkImplementation` enum.
 _NT_IMPLEMENTATION = {
-    "auto": "AUTO",
     "jacobian": "JACOBIAN_CONTRACTION",
     "ntvp": "NTK_VECTOR_PRODUCTS",
     "structured": "STRUCTURED_DERIVATIVES",
+    "auto": "AUTO",
 }
 _GATED = {"structured": ("structured-derivatives",), "auto": ("structured-derivatives", "auto")}
 
@@ -225,9 +196,8 @@ def empirical_ntk_fn(
     Args:
       apply_fn: f(params, x) → (n,) or (n, k) (a stax apply_fn, a flax `apply`, any function).
       implementation: 'jacobian' (NT's Jacobian contraction), 'ntvp' (NTK-vector products),
-        'structured' (NT's structured derivatives) or 'auto' (NT picks by FLOPs). The last two
-        exist only where `compat.GATES` say they work on this JAX; otherwise the factory raises
-        `NeuralTangentsUnavailable`.
+        'structured' (NT's structured derivatives) or 'auto' (NT picks by FLOPs); the last two
+        only where their `GATES` work on this JAX (else `NeuralTangentsUnavailable`).
       output_reduction: 'mean', 'sum' or 'none' (above).
       tile_size: rows per tile for x1 and x2 (None = untiled).
       vmap_axes: NT's `vmap_axes` (0: f acts on examples independently, batch axis 0; None:
@@ -256,7 +226,7 @@ def empirical_ntk_fn(
         raise ValueError(f"apply_fn must be callable f(params, x), got {apply_fn!r}")
     nt = compat.import_neural_tangents()
     for feature in _GATED.get(implementation, ()):
-        compat.require(feature)
+        compat._require(feature)
 
     def f(params, x, **kwargs):
         out = apply_fn(params, x, **kwargs)

@@ -1,23 +1,10 @@
 """Make neural-tangents 0.6.5 importable, and its `stax.kernel_fn` correct, on the installed JAX.
 
-NT 0.6.5, its last release, imports names that later JAX releases moved or removed, and its
-`experimental` subpackage pulls in TensorFlow. This module adapts NT, not JAX, and only when
-`import_neural_tangents()` is called (never at `import ntk_air`). Each adaptation answers one
-named change (`ADAPTATIONS`, rendered for the docs by `adaptations_markdown()`) and is applied
-only where its behavioural probe fails, so the same code runs on jax 0.4.25 and 0.10.x:
-
-1. `neural_tangents.experimental` (NT's TensorFlow-model NTK) is registered as a stub module.
-2. While `import neural_tangents` runs, under a lock, the names NT imports from `jax.core`,
-   `jax.util` and `jax.interpreters.ad` are set on those modules, and removed (or restored) in a
-   `finally`.
-3. After the import, NT's module globals that refer to JAX or SciPy modules (`core`, `ad`, `jax`,
-   `jnp`, `lax`, `sp`) are rebound to read-only views (the module plus the adapted names), so JAX,
-   SciPy and every other library stay as installed.
-4. A self-check compares NT's Dense→ReLU→Dense kernel with the closed-form arc-cosine kernel.
-
-Where no adaptation applies, `NeuralTangentsUnavailable` names the missing piece and points to
-the native kernels; the features that cannot be adapted are gated (`require`, `GATES`). See
-docs/neural_tangents.md#layer. This module imports nothing from the rest of ntk_air.
+Applied by `import_neural_tangents()` only, never at `import ntk_air`, and each adaptation of
+`ADAPTATIONS` only where its behavioural probe fails: the names NT imports are set on JAX's
+modules only while NT imports, NT's module globals then see read-only views of JAX's modules, and
+a self-check compares NT's Dense→ReLU→Dense kernel with the closed form. What cannot be adapted
+is gated (`GATES`). See docs/neural_tangents.md#layer.
 """
 
 from __future__ import annotations
@@ -31,7 +18,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from .adaptations import ADAPTATIONS, GATES, Adaptation, _module
+from .adaptations import ADAPTATIONS, GATES, Adaptation, Gate, _module
 
 NT_VERSION = "0.6.5"
 INSTALL_COMMAND = "pip install frozendict && pip install --no-deps neural-tangents==0.6.5"
@@ -91,12 +78,9 @@ def _needed() -> list[tuple[Adaptation, Any]]:
 
 
 def _jax_version() -> str:
-    try:
-        import jax
+    import jax
 
-        return f"jax {jax.__version__}"
-    except Exception:  # noqa: BLE001
-        return "jax (not importable)"
+    return f"jax {jax.__version__}"
 
 
 class _ImportWindow:
@@ -114,7 +98,8 @@ class _ImportWindow:
                 elif isinstance(value, types.ModuleType) and a.needs == value.__name__:
                     self._add_module(a.needs, value)
                 else:
-                    self._set_attr(_module(a.module), a.name, value)
+                    module, _, name = a.needs.rpartition(".")
+                    self._shadow(vars(_module(module)), name, value)
         except BaseException:
             self.__exit__(None, None, None)  # `with` does not call __exit__ if __enter__ fails
             raise
@@ -125,10 +110,7 @@ class _ImportWindow:
         parent, _, child = path.rpartition(".")
         parent_mod = sys.modules.get(parent)
         if parent_mod is not None and child not in vars(parent_mod):
-            self._set_attr(parent_mod, child, value)
-
-    def _set_attr(self, mod, name, value):
-        self._shadow(mod.__dict__, name, value)
+            self._shadow(vars(parent_mod), child, value)
 
     def _shadow(self, table: dict, key: str, value) -> None:
         """table[key] = value for the window only: what was there (or nothing) comes back."""
@@ -142,7 +124,6 @@ class _ImportWindow:
     def __exit__(self, *exc):
         for undo in reversed(self.undo):
             undo()
-        return False
 
 
 def _install_views(needed) -> None:
@@ -152,7 +133,8 @@ def _install_views(needed) -> None:
         whole_module = isinstance(value, types.ModuleType) and value.__name__ == a.needs
         if a.needs.startswith("neural_tangents.") or whole_module:
             continue  # NT's stub, or a whole module (jax.util): bound at import already
-        extras.setdefault(a.module, {})[a.name] = value
+        module, _, name = a.needs.rpartition(".")
+        extras.setdefault(module, {})[name] = value
     if not extras:
         return
     # Parents hand out their children's views too: NT spells some lookups `jax.core.eval_context`.
@@ -170,7 +152,7 @@ def _install_views(needed) -> None:
         views[path] = _ModuleView(_module(path), extra)
     real = {id(_module(p)): views[p] for p in views}
     for name, mod in list(sys.modules.items()):
-        if mod is None or not (name == "neural_tangents" or name.startswith("neural_tangents.")):
+        if mod is None or name.split(".")[0] != "neural_tangents":
             continue
         for gname, gval in list(vars(mod).items()):
             if isinstance(gval, types.ModuleType) and id(gval) in real:
@@ -178,21 +160,16 @@ def _install_views(needed) -> None:
 
 
 def _self_check(nt) -> None:
-    """NT's Dense→ReLU→Dense kernel must equal the closed-form arc-cosine kernel (float32 tol)."""
+    """NT's Dense→ReLU→Dense kernel must equal ntk_air's closed form (float32 tolerance)."""
     import numpy as np
+
+    from ..kernels import fc_kernel_fn
 
     x = np.array([[1.0, 0.5, -0.3], [0.2, -1.0, 0.4]], np.float32)
     _, _, kernel_fn = nt.stax.serial(nt.stax.Dense(8), nt.stax.Relu(), nt.stax.Dense(1))
-    k = kernel_fn(x, None, ("nngp", "ntk"))
-    xd = x.astype(np.float64)
-    s = xd @ xd.T / xd.shape[1]
-    norms = np.sqrt(np.diag(s))
-    cos = np.clip(s / np.outer(norms, norms), -1.0, 1.0)
-    theta = np.arccos(cos)
-    nngp = np.outer(norms, norms) * (np.sin(theta) + (np.pi - theta) * cos) / (2 * np.pi)
-    ntk = nngp + s * (np.pi - theta) / (2 * np.pi)
-    for name, got, want in (("nngp", k.nngp, nngp), ("ntk", k.ntk, ntk)):
-        err = float(np.max(np.abs(np.asarray(got, np.float64) - want)))
+    k, want = kernel_fn(x, None, ("nngp", "ntk")), fc_kernel_fn(1, "relu")(x)
+    for name in ("nngp", "ntk"):
+        err = float(np.max(np.abs(np.asarray(getattr(k, name)) - getattr(want, name))))
         if not err < 1e-5:
             raise NeuralTangentsUnavailable(
                 f"neural-tangents imported on {_jax_version()}, but its stax.kernel_fn gives a "
@@ -203,18 +180,12 @@ def _self_check(nt) -> None:
 
 def _drop_partial_import(before: set[str]) -> None:
     for name in list(sys.modules):
-        if name not in before and (
-            name == "neural_tangents" or name.startswith("neural_tangents.")
-        ):
+        if name not in before and name.split(".")[0] == "neural_tangents":
             del sys.modules[name]
 
 
 def import_neural_tangents():
-    """Return the `neural_tangents` module, adapted to the installed JAX (idempotent).
-
-    Runs the feature checks of `ADAPTATIONS`, imports NT inside the import window, installs the
-    run-time views and runs the self-check (the first call only; later calls return the cached
-    module).
+    """The `neural_tangents` module, adapted to the installed JAX (cached after the first call).
 
     Returns:
       the `neural_tangents` module.
@@ -248,11 +219,10 @@ def import_neural_tangents():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 nt = importlib.import_module("neural_tangents")
                 importlib.import_module("neural_tangents.stax")
-        except NeuralTangentsUnavailable:
-            _drop_partial_import(before)
-            raise
         except Exception as err:  # noqa: BLE001 - any import failure becomes one clear error
             _drop_partial_import(before)
+            if isinstance(err, NeuralTangentsUnavailable):
+                raise
             raise NeuralTangentsUnavailable(
                 f"neural-tangents does not import on {_jax_version()}, and no adaptation in "
                 f"ntk_air.nt_backend.compat covers it: {type(err).__name__}: {err}. " + NATIVE_HINT
@@ -287,12 +257,8 @@ def is_available() -> bool:
     return True
 
 
-def require(feature: str) -> None:
-    """Raise `NeuralTangentsUnavailable` when the gated NT `feature` does not work on this JAX.
-
-    Args:
-      feature: a key of `GATES` ("structured-derivatives", "auto").
-    """
+def _require(feature: str) -> None:
+    """Raise `NeuralTangentsUnavailable` when the gated NT `feature` (a key of `GATES`) fails."""
     if feature not in GATES:
         raise ValueError(f"unknown gated feature {feature!r}; known: {tuple(GATES)}")
     gate = GATES[feature]
@@ -301,52 +267,33 @@ def require(feature: str) -> None:
         raise NeuralTangentsUnavailable(
             f"neural-tangents' {feature} needs {gate.needs}, but on {_jax_version()} "
             f"{gate.jax_change} (NT's call fails: {failure}). ntk_air does not adapt this: "
-            f"{gate.why}. "
-            f"Instead, {gate.remedy}."
+            f"{gate.why}. Instead, {gate.remedy}."
         )
 
 
-def diagnose() -> list[dict[str, str]]:
-    """One row per adaptation and gate: what NT needs, the JAX change, and its state here.
-
-    States: 'not needed' (this JAX has it), 'adapted' (the check fired and a replacement exists),
-    'cannot adapt: …', 'works' / 'unavailable' for gates. Runs the checks only; imports no NT.
-    """
-    rows = []
-    for a in ADAPTATIONS:
-        try:
-            if not a.check():
-                state = "not needed"
-            else:
-                a.provide()
-                state = "adapted"
-        except Exception as err:  # noqa: BLE001
-            state = f"cannot adapt: {type(err).__name__}: {err}"
-        rows.append(_row(a, a.adaptation, state))
-    for g in GATES.values():
-        failure = g.failure()
-        state = "works" if failure is None else f"unavailable: {failure}"
-        rows.append(_row(g, f"none (gated: {g.remedy})", state))
-    return rows
-
-
-def _row(item, adaptation: str, state: str) -> dict[str, str]:
-    return {
-        "needs": item.needs,
-        "jax_change": item.jax_change,
-        "adaptation": adaptation,
-        "state": state,
-    }
+def _state(item) -> str:
+    """What the probe of an adaptation ('not needed', 'adapted', 'cannot adapt: …') or of a gate
+    ('works', 'unavailable: …') finds here; imports no NT."""
+    if isinstance(item, Gate):
+        failure = item.failure()
+        return "works" if failure is None else f"unavailable: {failure}"
+    try:
+        if not item.check():
+            return "not needed"
+        item.provide()
+        return "adapted"
+    except Exception as err:  # noqa: BLE001
+        return f"cannot adapt: {type(err).__name__}: {err}"
 
 
 def adaptations_markdown(with_state: bool = False) -> str:
     """The table of adaptations and gates as Markdown (for docs/neural_tangents.md)."""
     columns = ["NT 0.6.5 needs", "change it answers", "adaptation"] + ["state here"] * with_state
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    items = [(a.needs, a.jax_change, a.adaptation) for a in ADAPTATIONS] + [
-        (g.needs, g.jax_change, f"none — gated: {g.remedy}") for g in GATES.values()
-    ]
-    states = [[row["state"]] for row in diagnose()] if with_state else [[]] * len(items)
-    for (needs, change, adapt), state in zip(items, states, strict=True):
-        lines.append("| " + " | ".join([f"`{needs}`", change, adapt, *state]) + " |")
+    gated = [(g, f"none — gated: {g.remedy}") for g in GATES.values()]
+    for item, adaptation in [(a, a.adaptation) for a in ADAPTATIONS] + gated:
+        cells = [f"`{item.needs}`", item.jax_change, adaptation]
+        if with_state:
+            cells.append(_state(item))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -25,21 +25,20 @@ spatial axes (2 without shape).
 
 fc and cnn also run natively (`native_kernel_fn_from_spec`); attention on neural-tangents only.
 Widths (width, channels, heads) size the finite network only, not the infinite-width kernels.
-Options written in the spec win over `parse_spec`'s keywords (the CLI's --depth, --activation,
---w-std, --b-std), which win over the defaults.
+Options written in the spec win over the keywords (the CLI's --depth, --activation, --w-std,
+--b-std), which win over the defaults.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from . import compat
 
-ARCHS = ("fc", "cnn", "attention")
-"""Architectures of an architecture spec (`parse_spec`)."""
-ACTIVATIONS = ("relu", "erf", "gelu", "abs", "identity")
+_ARCHS = ("fc", "cnn", "attention")
 
 
 # Value parsers: each returns the value or raises ValueError("expected ...").
@@ -47,26 +46,21 @@ ACTIVATIONS = ("relu", "erf", "gelu", "abs", "identity")
 
 def _int(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = None
-        if v is None or v < minimum:
-            raise ValueError(f"expected an int ≥ {minimum}")
-        return v
+        with contextlib.suppress(ValueError):
+            if int(text) >= minimum:
+                return int(text)
+        raise ValueError(f"expected an int ≥ {minimum}")
 
     return parse
 
 
 def _float(positive: bool) -> Callable[[str], float]:
     def parse(text: str) -> float:
-        try:
+        with contextlib.suppress(ValueError):
             v = float(text)
-        except ValueError:
-            v = math.nan
-        if not math.isfinite(v) or v < 0 or (positive and v == 0):
-            raise ValueError(f"expected a finite number {'> 0' if positive else '≥ 0'}")
-        return v
+            if math.isfinite(v) and (v > 0 if positive else v >= 0):
+                return v
+        raise ValueError(f"expected a finite number {'> 0' if positive else '≥ 0'}")
 
     return parse
 
@@ -98,18 +92,16 @@ def _bool(text: str) -> bool:
 
 
 def _shape(text: str) -> tuple[int, ...]:
-    try:
+    with contextlib.suppress(ValueError):
         dims = tuple(int(p) for p in text.lower().split("x"))
-    except ValueError:
-        dims = ()
-    if not dims or any(d < 1 for d in dims):
-        raise ValueError("expected positive ints joined by 'x', e.g. 8x8x1")
-    return dims
+        if all(d >= 1 for d in dims):
+            return dims
+    raise ValueError("expected positive ints joined by 'x', e.g. 8x8x1")
 
 
 _COMMON = {
     "depth": (_int(0), 1),
-    "act": (_choice(*ACTIVATIONS), "relu"),
+    "act": (_choice("relu", "erf", "gelu", "abs", "identity"), "relu"),
     "w_std": (_float(positive=True), 1.0),
     "b_std": (_float(positive=False), 0.0),
 }
@@ -134,16 +126,15 @@ _OPTIONS: dict[str, dict[str, tuple[Callable[[str], Any], Any]]] = {
         "shape": (_shape, None),
     },
 }
-# Keyword arguments of parse_spec → spec keys.
+# Keyword arguments of _parse_spec → spec keys.
 _KEYWORDS = {"depth": "depth", "activation": "act", "w_std": "w_std", "b_std": "b_std"}
 
 
-class ArchSpec(NamedTuple):
+class _ArchSpec(NamedTuple):
     """A parsed architecture spec (plain Python values; no arrays)."""
 
     arch: str  # 'fc' | 'cnn' | 'attention'
     options: dict[str, Any]  # every option of `arch`, defaults filled in
-    text: str  # the spec as written
 
     def canonical(self) -> str:
         """The spec with every option spelled out, in a fixed order."""
@@ -159,29 +150,15 @@ def _fail(spec: str, message: str) -> ValueError:
     return ValueError(f"arch spec {spec!r}: {message}")
 
 
-def parse_spec(
+def _parse_spec(
     spec: str,
     *,
     depth: int | None = None,
     activation: str | None = None,
     w_std: float | None = None,
     b_std: float | None = None,
-) -> ArchSpec:
-    """Parse `spec` (grammar in the module docstring); keyword arguments fill unset options.
-
-    Args:
-      spec: e.g. "cnn:channels=8,kernel=3,depth=2,shape=8x8x1", or a bare "fc".
-      depth: value for the option if the spec does not set it (None: the default).
-      activation: value for the option if the spec does not set it (None: the default).
-      w_std: value for the option if the spec does not set it (None: the default).
-      b_std: value for the option if the spec does not set it (None: the default).
-
-    Returns:
-      ArchSpec(arch, options, text).
-
-    Raises:
-      ValueError: naming the bad token (unknown architecture or option, bad value, duplicate).
-    """
+) -> _ArchSpec:
+    """Parse `spec` (module docstring); the keywords fill the options the spec leaves out."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"arch spec must be a non-empty string, got {spec!r}")
     head, sep, tail = spec.strip().partition(":")
@@ -190,11 +167,11 @@ def parse_spec(
         raise _fail(
             spec,
             "'two-layer-relu' is the theorem's kernel H∞, computed by the native backend only; "
-            f"with neural-tangents give one of {', '.join(ARCHS)} (e.g. 'fc' or "
+            f"with neural-tangents give one of {', '.join(_ARCHS)} (e.g. 'fc' or "
             "'cnn:depth=2,shape=8x8x1')",
         )
     if arch not in _OPTIONS:
-        raise _fail(spec, f"unknown architecture {head.strip()!r}; known: {', '.join(ARCHS)}")
+        raise _fail(spec, f"unknown architecture {head.strip()!r}; known: {', '.join(_ARCHS)}")
     table = _OPTIONS[arch]
     written: dict[str, Any] = {}
     if sep:
@@ -224,7 +201,7 @@ def parse_spec(
             raise ValueError(f"{kw}={value!r} for arch spec {spec!r}: {err}") from None
     options.update(written)
     _check_consistency(spec, arch, options)
-    return ArchSpec(arch=arch, options=options, text=spec)
+    return _ArchSpec(arch=arch, options=options)
 
 
 def _check_consistency(spec: str, arch: str, o: dict[str, Any]) -> None:
@@ -259,74 +236,42 @@ def _check_consistency(spec: str, arch: str, o: dict[str, Any]) -> None:
         raise _fail(spec, f"pool={o['pool']} is wider than the last layer's spatial size")
 
 
-class StaxNetwork(NamedTuple):
-    """A stax network built from a spec, with the example shape its inputs need."""
-
-    init_fn: Callable  # init_fn(key, input_shape) -> (output_shape, params)
-    apply_fn: Callable  # apply_fn(params, x) -> (n, 1)
-    kernel_fn: Callable  # NT kernel_fn(x1, x2, get)
-    input_shape: tuple[int, ...] | None  # one example's shape, or None (inputs used as given)
-    example_rank: int  # rank of one example NT expects (1 for fc)
-    spec: ArchSpec
-
-
 def _stax_name(name: str) -> str:
     """The stax class of a `kernels` layer name: "global_avg_pool" → "GlobalAvgPool"."""
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def stax_from_spec(spec: str | ArchSpec, **keywords) -> StaxNetwork:
-    """Build the neural-tangents `stax` network a spec describes (imports neural-tangents).
-
-    Args:
-      spec: a spec string or an `ArchSpec`; keywords as `parse_spec` (with a string only: an
-        `ArchSpec` is already complete).
-
-    Returns:
-      StaxNetwork(init_fn, apply_fn, kernel_fn, input_shape, example_rank, spec).
-    """
-    if isinstance(spec, ArchSpec):
-        if keywords:
-            raise TypeError(
-                f"keywords {sorted(keywords)} apply to a spec string; the ArchSpec "
-                f"{spec.canonical()!r} already fixes every option"
-            )
-        parsed = spec
-    else:
-        parsed = parse_spec(spec, **keywords)
+def _stax_from_spec(parsed: _ArchSpec) -> tuple[tuple, tuple[int, ...] | None, int]:
+    """((init_fn, apply_fn, kernel_fn), one example's shape or None, its rank) of the stax network
+    of a parsed spec (imports neural-tangents)."""
     stax = compat.import_neural_tangents().stax
     o = parsed.options
+    if parsed.arch != "attention":
+        rank = 1 if parsed.arch == "fc" else _spatial_dims(parsed) + 1
+        return _stax_network(parsed, stax), o.get("shape"), rank
     w_std, b_std = o["w_std"], o["b_std"]
-    readout = stax.Dense(1, W_std=w_std, b_std=b_std)
-    if parsed.arch == "fc":
-        return StaxNetwork(*_stax_network(parsed, stax), None, 1, parsed)
-    if parsed.arch == "cnn":
-        rank = _spatial_dims(parsed) + 1
-        return StaxNetwork(*_stax_network(parsed, stax), o["shape"], rank, parsed)
+    weight_stds = dict.fromkeys(("W_key_std", "W_value_std", "W_query_std", "W_out_std"), w_std)
     attention = stax.GlobalSelfAttention(
         n_chan_out=o["channels"],
         n_chan_key=o["channels"],
         n_chan_val=o["channels"],
         n_heads=o["heads"],
-        W_key_std=w_std,
-        W_value_std=w_std,
-        W_query_std=w_std,
-        W_out_std=w_std,
         pos_emb_type=o["pos_emb"].upper(),
+        **weight_stds,
     )
     act = getattr(stax, _stax_name(o["act"]))
     embed = stax.Dense(o["channels"], W_std=w_std, b_std=b_std)
     pool = stax.GlobalAvgPool() if o["pool"] == "global" else stax.Flatten()
-    net = stax.serial(embed, *[attention, act()] * o["depth"], pool, readout)
-    return StaxNetwork(*net, input_shape=o["shape"], example_rank=2, spec=parsed)
+    readout = stax.Dense(1, W_std=w_std, b_std=b_std)
+    return stax.serial(embed, *[attention, act()] * o["depth"], pool, readout), o["shape"], 2
 
 
-def _spatial_dims(parsed: ArchSpec) -> int:
+def _spatial_dims(parsed: _ArchSpec) -> int:
     shape = parsed.options.get("shape")
     return len(shape) - 1 if shape is not None else 2
 
 
-def layer_plan(parsed: ArchSpec) -> list:
+def layer_plan(parsed: _ArchSpec) -> list:
     """The network of an fc or cnn spec as entries (name, *args), `name` a layer factory of
     `ntk_air.kernels` ("dense", "conv", "relu", "layer_norm", "avg_pool", ...): the one
     description both the native and the neural-tangents builders read. "residual" and "repeat"
@@ -348,14 +293,10 @@ def layer_plan(parsed: ArchSpec) -> list:
         body = [conv, ("repeat", [("residual", [*norm, act, conv])], o["depth"])]
     else:
         body = [("repeat", [conv, *norm, act], o["depth"])]
-    pool = o["pool"]
-    if pool == "global":
-        readout = [("global_avg_pool",)]
-    elif pool == "flatten":
-        readout = [("flatten",)]
-    else:
-        k = int(pool[3:])
-        readout = [("avg_pool", (k,) * d, (k,) * d, "VALID"), ("flatten",)]
+    readout = {"global": [("global_avg_pool",)], "flatten": [("flatten",)]}.get(o["pool"])
+    if readout is None:  # avgK
+        window = (int(o["pool"][3:]),) * d
+        readout = [("avg_pool", window, window, "VALID"), ("flatten",)]
     return [*body, *readout, ("dense", w, b)]
 
 
@@ -380,7 +321,7 @@ def _to_stax(plan, stax, width: int) -> list:
     return out
 
 
-def _stax_network(parsed: ArchSpec, stax):
+def _stax_network(parsed: _ArchSpec, stax):
     """The stax triple of an fc or cnn spec: the plan's layers, then a one-unit readout."""
     width = parsed.options.get("width") or parsed.options.get("channels")
     *body, (_, w, b) = layer_plan(parsed)
@@ -399,29 +340,6 @@ def _to_native(plan):
     return kernels.serial(*layers)
 
 
-def layers_from_spec(spec: str | ArchSpec, **keywords):
-    """The native `ntk_air.kernels` network of an fc or cnn spec (no neural-tangents needed).
-
-    Args:
-      spec: a spec string or an `ArchSpec`; keywords as `parse_spec` (with a string only).
-
-    Returns:
-      (layer, input_shape): the layer (KernelState → KernelState) and one example's shape
-      (None for fc: rows are used flat).
-
-    Raises:
-      ValueError: a bad spec, or an architecture that runs on neural-tangents only.
-
-    Example:
-      >>> net, shape = layers_from_spec("cnn:depth=2,pool=flatten,shape=8x8x1")
-      >>> shape
-      (8, 8, 1)
-    """
-    parsed = spec if isinstance(spec, ArchSpec) else parse_spec(spec, **keywords)
-    shape = parsed.options.get("shape") if parsed.arch == "cnn" else None
-    return _to_native(layer_plan(parsed)), shape
-
-
 def native_kernel_fn_from_spec(
     spec: str,
     *,
@@ -433,7 +351,7 @@ def native_kernel_fn_from_spec(
     dtype=None,
 ):
     """ntk_air's own kernel function of the fc or cnn network a spec describes (no
-    neural-tangents): `kernels.from_layers(layers_from_spec(spec), input_shape=shape)`.
+    neural-tangents): `kernels.from_layers` of the spec's layers, flat rows reshaped to `shape`.
 
     Args: as `kernel_fn_from_spec`.
 
@@ -447,8 +365,9 @@ def native_kernel_fn_from_spec(
     """
     from ..kernels._kernel_fn import from_layers
 
-    parsed = parse_spec(spec, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
-    net, shape = layers_from_spec(parsed)
+    parsed = _parse_spec(spec, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
+    shape = parsed.options.get("shape") if parsed.arch == "cnn" else None
+    net = _to_native(layer_plan(parsed))
     fn = from_layers(net, tile_size=tile_size, dtype=dtype, input_shape=shape)
     return fn.replace(name=parsed.canonical())
 
@@ -465,7 +384,7 @@ def kernel_fn_from_spec(
 ):
     """ntk_air kernel function of the neural-tangents network a spec describes.
 
-    K(x1, x2) = Kernel(nngp, ntk) of `stax_from_spec(spec)`, via `kernel_fn_from_stax`.
+    K(x1, x2) = Kernel(nngp, ntk) of the spec's stax network, via `kernel_fn_from_stax`.
 
     Args:
       spec: architecture spec (module docstring), e.g. "cnn:depth=2,shape=8x8x1" or "fc".
@@ -489,12 +408,12 @@ def kernel_fn_from_spec(
     """
     from .backend import kernel_fn_from_stax
 
-    parsed = parse_spec(spec, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
-    net = stax_from_spec(parsed)
+    parsed = _parse_spec(spec, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
+    (_, _, nt_kernel_fn), input_shape, example_rank = _stax_from_spec(parsed)
     return kernel_fn_from_stax(
-        net.kernel_fn,
-        input_shape=net.input_shape,
-        example_rank=net.example_rank,
+        nt_kernel_fn,
+        input_shape=input_shape,
+        example_rank=example_rank,
         tile_size=tile_size,
         dtype=dtype,
     )
