@@ -8,8 +8,6 @@ from ..plots.distill import plot_distill_curves, plot_distill_summary
 from ..studies._distill import best_run
 from .air import label_entries, mse_of_dist, solver_json
 
-__all__ = ["distill_summary", "write_distill", "distill_headlines"]
-
 
 def _skipped(rules) -> list[dict]:
     return [{"label": label, "reason": why} for label, why in rules]
@@ -21,10 +19,8 @@ def _run_json(run) -> dict:
     return d
 
 
-def distill_summary(study, kernel: dict | None = None) -> dict:
-    """The JSON summary of a `DistillStudy` (the keys of `distill.json`); the `*_mse` keys are
-    ‖u − ŷ‖² / (label entries); on a regression task accuracy and margin are NaN and
-    `skipped_rules` lists the rules that need classes."""
+def _distill_summary(study, kernel: dict | None = None) -> dict:
+    """distill.json's keys; `*_mse` = ‖u − ŷ‖² / (label entries)."""
     pg = study.plain_gd
     best = best_run(study)
     n_train, n_test = label_entries(study.data), label_entries(study.data, "test")
@@ -89,7 +85,7 @@ def write_distill(
     given, with `u` (runs, n[, C]), the run `labels`, and the data set's `y` and `y_clean`)."""
     from ._files import atomic_write
 
-    summary = distill_summary(study, kernel)
+    summary = _distill_summary(study, kernel)
     best_es, name, runs = (
         summary["plain_gd"]["best_early_stop_dist"],
         study.data["name"],

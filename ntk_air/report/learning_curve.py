@@ -10,15 +10,6 @@ import numpy as np
 from ..plots.learning_curve import plot_error_parts, plot_learnability, plot_test_error
 from ..studies._noisy_results import t_half_width
 
-__all__ = [
-    "learning_curve_summary",
-    "write_learning_curve",
-    "learning_curve_headlines",
-    "learning_curve_markdown",
-    "RELATIVE_TOLERANCE",
-    "KNOWN_FAILURES",
-]
-
 RELATIVE_TOLERANCE = 0.10
 """Cases whose measured mean test MSE is off the prediction by more than this are listed."""
 
@@ -153,7 +144,7 @@ def learning_curve_summary(study, kernel: dict | None = None) -> dict:
     return out
 
 
-def learning_curve_markdown(s: dict) -> str:
+def _learning_curve_markdown(s: dict) -> str:
     """learning_curve.md: the table of rows, the cases off by > 10 %, the known failures."""
     lines = [
         f"# Learning curve: {s['dataset']['name']}, N = {s['population_size']}",
@@ -221,24 +212,6 @@ def write_learning_curve(writer, study, *, prefix: str = "", kernel: dict | None
     summary = learning_curve_summary(study, kernel)
     summary["figures"] = writer.figures(prefix, drawn)
     summary["files"] = ["learning_curve.md"]
-    writer.text(f"{prefix}learning_curve.md", learning_curve_markdown(summary))
+    writer.text(f"{prefix}learning_curve.md", _learning_curve_markdown(summary))
     writer.json(f"{prefix}learning_curve.json", summary)
     return summary
-
-
-def learning_curve_headlines(s: dict) -> list[tuple[str, str, str]]:
-    """(quantity, value, what it means) rows for an index's results table."""
-    rel = [abs(r["relative_error"]) for r in s["rows"] if r["n"] >= 100]
-    worst = f"{100 * max(rel):.1f} %" if rel else "— (no n ≥ 100)"
-    return [
-        (
-            "largest |measured / predicted − 1| of the test MSE, n ≥ 100",
-            worst,
-            "Eigenlearning predicts kernel ridge regression's test error from the spectrum alone.",
-        ),
-        (
-            "(n, ridge) cases off by more than 10 %",
-            str(len(s["off_by_more_than_10_percent"])),
-            "Listed in learning_curve.md with where the theory is known to fail.",
-        ),
-    ]

@@ -23,15 +23,6 @@ from ..studies._noisy_labels import (
 )
 from ._files import safe_file_name
 
-__all__ = [
-    "accuracy_interval",
-    "noisy_labels_summary",
-    "write_noisy_labels",
-    "noisy_labels_headlines",
-    "noisy_labels_table",
-    "METHOD_TEXT",
-]
-
 INTERVAL = (
     "95 % Student-t interval over seeds: mean ± t_{0.975, S−1}·sd/√S (sd with S − 1), "
     "intersected with [0, 1] for accuracies and [−1, 1] for their differences (where the mean "
@@ -151,8 +142,8 @@ def _overlap(rows) -> tuple[bool, list[str]]:
     return False, outside
 
 
-def noisy_labels_summary(study) -> dict:
-    """The JSON summary of a `NoisyLabelsStudy` (the keys of noisy_labels.json)."""
+def _noisy_labels_summary(study) -> dict:
+    """noisy_labels.json's keys."""
     c = study.config
     methods = tuple(c["methods"])
     results, comparisons, headlines, zero = [], [], [], []
@@ -435,7 +426,7 @@ def _figures(writer, summary, prefix):
 def write_noisy_labels(writer, study, *, prefix: str = "") -> dict:
     """noisy_labels.json, per-data-set figures (curves with bands; last vs best epoch),
     noisy_labels_table.md and index.md into the writer's folder. Returns the summary."""
-    summary = noisy_labels_summary(study)
+    summary = _noisy_labels_summary(study)
     figures = _figures(writer, summary, prefix)
     summary["figures"] = figures
     summary["files"] = ["noisy_labels_table.md"]
@@ -443,20 +434,3 @@ def write_noisy_labels(writer, study, *, prefix: str = "") -> dict:
     writer.json(f"{prefix}noisy_labels.json", summary)
     writer.text(f"{prefix}index.md", noisy_labels_index(summary, figures))
     return summary
-
-
-def noisy_labels_headlines(s: dict) -> list[tuple[str, str, str]]:
-    """(quantity, value, what it means) rows for an index's results table, one per setting."""
-    rows = []
-    for h in s["headlines"]:
-        v = h["best_sd_vs_early-stop-clean"]
-        if v is None:
-            continue
-        rows.append(
-            (
-                f"{h['dataset']} {_setting_name(h)}: best SD last − early stop (clean val)",
-                f"{_ci(v['difference'])} ({h['best_sd_method']})",
-                VERDICT_TEXT[v["verdict"]].replace("**", ""),
-            )
-        )
-    return rows
