@@ -99,34 +99,20 @@ def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels")
       title: the Axes' title.
     """
     ax, steps = _axes_or_new(ax, figsize=(6, 4)), np.asarray(curve.steps, np.float64)
-    ax.plot(steps, np.asarray(curve.train_dist), "-", color="tab:blue", label="train ‖u(k) − ŷ‖")
-    best = float(curve.best_step)
-    ax.plot(
-        [best],
-        [float(curve.best_dist)],
-        "o",
-        color="tab:blue",
-        label=f"best train step {best:.0f} ({float(curve.best_dist):.3g})",
-    )
-    if curve.test_dist is not None:
-        ax.plot(
-            steps, np.asarray(curve.test_dist), "-", color="tab:orange", label="test ‖f_k − ŷ_test‖"
-        )
-        tb = float(curve.test_best_step)
-        ax.plot(
-            [tb],
-            [float(curve.test_best_dist)],
-            "s",
-            color="tab:orange",
-            label=f"best test step {tb:.0f} ({float(curve.test_best_dist):.3g})",
-        )
-    shown = np.concatenate(
-        [
-            np.asarray(d, dtype=np.float64).ravel()
-            for d in (curve.train_dist, curve.test_dist)
-            if d is not None
-        ]
-    )
+    shown = []
+    for side, prefix, what, color, marker in (
+        ("train", "", "‖u(k) − ŷ‖", "tab:blue", "o"),
+        ("test", "test_", "‖f_k − ŷ_test‖", "tab:orange", "s"),
+    ):
+        dist = getattr(curve, f"{side}_dist")
+        if dist is None:
+            continue
+        ax.plot(steps, np.asarray(dist), "-", color=color, label=f"{side} {what}")
+        k = float(getattr(curve, f"{prefix}best_step"))
+        d = float(getattr(curve, f"{prefix}best_dist"))
+        ax.plot([k], [d], marker, color=color, label=f"best {side} step {k:.0f} ({d:.3g})")
+        shown.append(np.asarray(dist, dtype=np.float64).ravel())
+    shown = np.concatenate(shown)
     shown = shown[np.isfinite(shown) & (shown > 0)]
     if shown.size and shown.max() > 1e3 * shown.min():  # e.g. a forced diverging η
         ax.set_yscale("log")

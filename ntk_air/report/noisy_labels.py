@@ -21,6 +21,7 @@ from ..studies._noisy_labels import (
     summarize_setting,
     t_interval,
 )
+from ..studies._noisy_results import t_half_width
 from ._files import safe_file_name
 
 INTERVAL = (
@@ -61,17 +62,12 @@ VERDICT_TEXT = {
 }
 
 
-def _mean_band(a):
-    """Per-epoch mean and t-interval over seeds: (S, E + 1) → three (E + 1,) lists."""
-    a = np.asarray(a, np.float64)
-    s = a.shape[0]
-    mean = a.mean(0)
-    if s < 2:
-        return mean, mean, mean
-    from ..studies._noisy_labels import t_quantile_975
-
-    half = t_quantile_975(s - 1) * a.std(0, ddof=1) / np.sqrt(s)
-    return mean, np.maximum(mean - half, 0.0), np.minimum(mean + half, 1.0)
+def _band(a):
+    """(lo, hi): the per-epoch t-interval over seeds of (S, E + 1), within [0, 1] (one seed: the
+    mean)."""
+    mean, half = t_half_width(a, axis=0)
+    half = np.nan_to_num(half)  # one seed has no interval
+    return np.maximum(mean - half, 0.0), np.minimum(mean + half, 1.0)
 
 
 def _round(x, digits=6):
@@ -102,9 +98,7 @@ def _row(setting, summary, kernel_summary, seeds):
         "seeds": seeds,
         **_accuracies(summary),
         "curves": _round(c.test_acc.mean(0)),
-        "curves_band": {
-            k: _round(v) for k, v in zip(("lo", "hi"), _mean_band(c.test_acc)[1:], strict=True)
-        },
+        "curves_band": {k: _round(v) for k, v in zip(("lo", "hi"), _band(c.test_acc), strict=True)},
         "per_seed": {k: _round(getattr(summary, k)) for k in ("last_test_acc", "best_test_acc")},
         "observables": {
             name: _round(np.asarray(getattr(c, name)).mean(0))
