@@ -25,8 +25,11 @@ def mse_of_dist(dist, entries: int):
 
 
 def _modes_holding(spectrum, fractions) -> dict:
-    """{fraction: modes holding it}, None where the labels have no spectrum (no noise: e = 0)."""
+    """{fraction: modes holding it}, None where the labels have no spectrum (no noise: e = 0);
+    stacked checkpoints (T, F): {fraction: (T,) modes, 0 for none}."""
     modes = np.asarray(spectrum.modes_holding)
+    if modes.ndim > 1:
+        return {f"{f:g}": modes[:, j] for j, f in enumerate(fractions)}
     return {f"{f:g}": int(m) or None for f, m in zip(fractions, modes, strict=True)}
 
 

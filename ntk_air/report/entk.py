@@ -11,9 +11,8 @@ from ..plots.entk import (
     plot_entk_spectra,
     plot_entk_training,
 )
+from .air import _KINDS, _modes_holding
 from .index import _INCOMPLETE_BANNER, _file_lines, _table
-
-_KINDS = ("clean", "noise", "noisy")
 
 
 def _spectra_summary(spectra, eigenvalues) -> dict:
@@ -23,14 +22,7 @@ def _spectra_summary(spectra, eigenvalues) -> dict:
     out = {"eigenvalues": np.asarray(eigenvalues)}
     out["label_norms"] = {k: float(np.ravel(getattr(spectra, k).norm)[0]) for k in _KINDS}
     out.update({f"energy_{k}": np.asarray(getattr(spectra, k).energy) for k in _KINDS})
-    held = {}
-    for kind in _KINDS:
-        m = np.asarray(getattr(spectra, kind).modes_holding)  # (F,) or (T, F); 0: no spectrum
-        held[kind] = {
-            f"{f:g}": (m[..., j] if m.ndim > 1 else int(m[j]) or None)
-            for j, f in enumerate(fractions)
-        }
-    out["modes_holding"] = held
+    out["modes_holding"] = {k: _modes_holding(getattr(spectra, k), fractions) for k in _KINDS}
     return out
 
 
