@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MPLBACKEND"] = "Agg"
         parser = build_parser()
         argv = sys.argv[1:] if argv is None else list(argv)
-        args = parser.parse_args(join_space_lists(argv, parser_commands()))
+        args = parser.parse_args(join_space_lists(argv))
         command = f"ntk-air {args.command}"
         try:
             check_backend()
@@ -172,11 +172,6 @@ def _abort_open_writers() -> None:
     files = sys.modules.get("ntk_air.report._files")
     if files is not None:
         files.abort_open_writers()
-
-
-def parser_commands() -> tuple:
-    """The subcommand names as typed (noisy_labels → noisy-labels)."""
-    return tuple(c.replace("_", "-") for c in COMMANDS)
 
 
 if __name__ == "__main__":

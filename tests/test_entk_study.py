@@ -16,7 +16,8 @@ from conftest import TOLERANCES, linalg_tol, rel_fro
 from ntk_air import cli, data, kernels, studies
 from ntk_air.empirical import empirical_ntk_fn
 from ntk_air.networks import _models as models
-from ntk_air.report import ReportWriter, entk_summary, write_entk
+from ntk_air.report import ReportWriter, write_entk
+from ntk_air.report.entk import _entk_summary
 
 
 def _digits(n=40, n_test=12, binary=False):
@@ -293,7 +294,7 @@ def test_label_energies_are_the_squared_projections_and_sum_to_the_norm(x64):
             assert float(np.sum(energy)) == pytest.approx(1.0, rel=1e-12)
             assert float(np.sum(energy) * spec.norm[t] ** 2) == pytest.approx(norm2, rel=1e-12)
             np.testing.assert_allclose(energy * norm2, p, atol=1e-9 * norm2)
-    summary = entk_summary(study)
+    summary = _entk_summary(study)
     assert summary["label_norms"]["noisy"] == pytest.approx(np.linalg.norm(ds.y))
     np.testing.assert_allclose(np.sum(summary["energy_noise"], axis=1), 1.0, rtol=1e-12)
 

@@ -392,12 +392,13 @@ def test_topk_population_spectrum_from_float32_tiles():
     assert not np.array_equal(np.asarray(a), np.asarray(b))  # the tiles did change
     np.testing.assert_array_equal(runs[0].measured.test_mse, runs[1].measured.test_mse)
     assert runs[1].spectrum.eigenvalues.dtype == jnp.float64
-    from ntk_air.report import learning_curve_markdown, learning_curve_summary
+    from ntk_air.report import learning_curve_summary
+    from ntk_air.report.learning_curve import _learning_curve_markdown
 
     summaries = [learning_curve_summary(r) for r in runs]
     assert [s["config"]["tile_dtype"] for s in summaries] == ["float64", "float32"]
-    assert "float32 kernel tiles" in learning_curve_markdown(summaries[1])
-    assert "float32 kernel tiles" not in learning_curve_markdown(summaries[0])
+    assert "float32 kernel tiles" in _learning_curve_markdown(summaries[1])
+    assert "float32 kernel tiles" not in _learning_curve_markdown(summaries[0])
 
 
 def test_config_is_checked():

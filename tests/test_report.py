@@ -146,7 +146,9 @@ def test_an_interrupted_run_says_so_in_one_line_and_keeps_earlier_files(
 
 def test_index_marks_an_unfinished_report():
     text = report.render_index({}, {}, title="t", context=["c"], complete=False)
-    assert report.INCOMPLETE_BANNER in text
+    from ntk_air.report.index import _INCOMPLETE_BANNER
+
+    assert _INCOMPLETE_BANNER in text
     rows = {"air": [("q", "1.0", "m")]}
     assert "| air | q | 1.0 | m |" in report.render_index(
         {}, rows, title="t", context=[], complete=True

@@ -9,30 +9,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from ._errors import CliError, cli_errors
-
-__all__ = [
-    "CliError",
-    "cli_errors",
-    "studying",
-    "same_file",
-    "add_data_options",
-    "add_kernel_options",
-    "add_output_options",
-    "load_dataset",
-    "build_kernel_fn",
-    "kernel_config",
-    "setup_dtype",
-    "progress_bar",
-    "open_report",
-    "Timer",
-    "finish_report",
-    "CommandText",
-    "add_solver_options",
-    "add_time_options",
-    "budget_from_args",
-    "whole_number",
-]
+from ._errors import CliError, cli_errors  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -139,11 +116,6 @@ def finish_report(writer, timer: Timer, command: str) -> None:
 
 
 # The option groups, re-exported (each imports CliError from _errors).
-from ._data import add_data_options, load_dataset  # noqa: E402
-from ._kernel import add_kernel_options, build_kernel_fn, kernel_config  # noqa: E402
-from ._solver import (  # noqa: E402
-    add_solver_options,
-    add_time_options,
-    budget_from_args,
-    whole_number,
-)
+from ._data import add_data_options, load_dataset  # noqa: E402, F401
+from ._kernel import add_kernel_options, build_kernel_fn, kernel_config  # noqa: E402, F401
+from ._solver import add_solver_options, add_time_options, budget_from_args, whole_number  # noqa: E402, F401

@@ -31,7 +31,7 @@ def option_map(cls, **aliases) -> dict:
     """{field: option} of the config's CLI fields, plus `aliases` (e.g. alpha="--alpha" for
     one element of `alphas`)."""
     options = {
-        f.name: f.metadata.get("option", "--" + f.name.replace("_", "-"))
+        f.name: f.metadata.get("option", option_name(f.name))
         for f in dataclasses.fields(cls)
         if "help" in f.metadata
     }
@@ -65,7 +65,7 @@ def add_config_options(p, cls, *, skip=(), only=None) -> None:
         meta = f.metadata
         if "help" not in meta or f.name in skip or (only is not None and f.name not in only):
             continue
-        option = meta.get("option", "--" + f.name.replace("_", "-"))
+        option = meta.get("option", option_name(f.name))
         default = meta.get("default_help", None if f.default is None else _shown(f.default))
         shown = "" if meta.get("flag") or default is None else f" (default {default})"
         text = meta["help"] + shown

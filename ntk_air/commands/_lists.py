@@ -81,10 +81,10 @@ LIST_OPTIONS = {
 }
 
 
-def join_space_lists(argv: list[str], commands) -> list[str]:
+def join_space_lists(argv: list[str]) -> list[str]:
     """argv with `--opt v1 v2 …` (values of the option's kind) joined to `--opt v1,v2,…`."""
-    command = next((a for a in argv if not a.startswith("-")), None)
-    spec = LIST_OPTIONS.get(command) if command in commands else None
+    command = next((a for a in argv if not a.startswith("-")), None)  # `ntk-air` takes no value
+    spec = LIST_OPTIONS.get(command)
     if not spec:
         return list(argv)
     out, i = [], 0

@@ -12,10 +12,13 @@ from .._env import check_plotting
 
 check_plotting()  # a MPLBACKEND that matplotlib rejects: one sentence, not its traceback
 
+import numpy as np  # noqa: E402
 from matplotlib import colormaps  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["new_figure", "axes_or_new", "label_axes", "colormaps"]
+__all__ = ["new_figure"]
+
+_KIND_COLORS = {"clean": "tab:blue", "noise": "tab:red", "noisy": "tab:gray"}
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, figsize=(6, 4)):
@@ -24,14 +27,14 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, figsize=(6, 4)):
     return fig, fig.subplots(nrows, ncols)
 
 
-def axes_or_new(ax, nrows: int = 1, ncols: int = 1, *, figsize=(6, 4)):
+def _axes_or_new(ax, nrows: int = 1, ncols: int = 1, *, figsize=(6, 4)):
     """The given Axes (or array of Axes), or new ones on a fresh Figure."""
     if ax is not None:
         return ax
     return new_figure(nrows, ncols, figsize=figsize)[1]
 
 
-def label_axes(
+def _label_axes(
     ax,
     *,
     xlabel: str,
@@ -57,3 +60,16 @@ def label_axes(
     if legend is not None:
         ax.legend(fontsize=legend, **legend_kwargs)
     return ax
+
+
+def _viridis(n: int):
+    """n colors from dark to light (viridis 0 to 0.9)."""
+    return colormaps["viridis"](np.linspace(0.0, 0.9, n))
+
+
+def _against_steps(ax, xlabel: str, ylabel: str, title: str, steps=None):
+    """Symlog step axis (step 0 shown; up to 1.1 × the last of `steps` when given), labels."""
+    ax.set_xscale("symlog", linthresh=1.0)
+    if steps is not None:
+        ax.set_xlim(0, max(float(np.max(steps)), 1.0) * 1.1)
+    return _label_axes(ax, xlabel=xlabel, ylabel=ylabel, title=title)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axes_or_new, label_axes
+from . import _KIND_COLORS, _against_steps, _axes_or_new, _label_axes
 
 __all__ = ["plot_eigenvalues", "plot_label_energy", "plot_fitted_fractions", "plot_u_curve"]
 
-_COLORS = {"clean": "tab:blue", "noise": "tab:red", "noisy": "tab:gray"}
 _MODE = "mode i (descending eigenvalue)"
+_STEP = "gradient-descent step k"
 
 
 def plot_eigenvalues(eigenvalues, *, ax=None, title: str = "NTK spectrum"):
@@ -17,11 +17,11 @@ def plot_eigenvalues(eigenvalues, *, ax=None, title: str = "NTK spectrum"):
     lam = np.asarray(eigenvalues, dtype=np.float64)
     pos = lam > 0
     n_nonpositive = int((~pos).sum())
-    ax = axes_or_new(ax, figsize=(5.5, 4))
+    ax = _axes_or_new(ax, figsize=(5.5, 4))
     ax.semilogy(np.arange(1, lam.size + 1)[pos], lam[pos], ".-", ms=3)
     if n_nonpositive:  # a log axis cannot show them; say how many are missing
         title = f"{title}\n{n_nonpositive} non-positive eigenvalues not shown"
-    return label_axes(ax, xlabel=_MODE, ylabel="eigenvalue λ_i", title=title, legend=None)
+    return _label_axes(ax, xlabel=_MODE, ylabel="eigenvalue λ_i", title=title, legend=None)
 
 
 def plot_label_energy(
@@ -35,7 +35,7 @@ def plot_label_energy(
       title: the figure's title.
       n: the number of points (default: the modes shown; give it for a top-k spectrum).
     """
-    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4))
+    ax0, ax1 = _axes_or_new(axes, 1, 2, figsize=(11, 4))
     fig = ax0.figure
     for name in ("noisy", "noise", "clean"):
         s = getattr(spectra, name)
@@ -48,16 +48,18 @@ def plot_label_energy(
             for f, m in zip(np.asarray(s.fractions), np.asarray(s.modes_holding), strict=True)
         )
         shown = p > 0
-        ax0.semilogy(k[shown], p[shown], ".", ms=3, alpha=0.8, color=_COLORS[name], label=name)
+        ax0.semilogy(k[shown], p[shown], ".", ms=3, alpha=0.8, color=_KIND_COLORS[name], label=name)
         ax1.semilogx(
-            k, np.asarray(s.cumulative), "-", color=_COLORS[name], label=f"{name} ({held})"
+            k, np.asarray(s.cumulative), "-", color=_KIND_COLORS[name], label=f"{name} ({held})"
         )
     k = np.arange(1, np.asarray(spectra.clean.energy).size + 1)
     n = k.size if n is None else int(n)
     ax1.semilogx(k, k / n, ":", color="k", label=f"uniform k/n (n = {n})")
     ax1.set_ylim(0, 1.02)
-    label_axes(ax0, xlabel=_MODE, ylabel="energy p_i(z) = (v_i·z)² / ‖z‖²", title="energy per mode")
-    label_axes(
+    _label_axes(
+        ax0, xlabel=_MODE, ylabel="energy p_i(z) = (v_i·z)² / ‖z‖²", title="energy per mode"
+    )
+    _label_axes(
         ax1,
         xlabel="number of top modes k",
         ylabel="cumulative energy C_z(k)",
@@ -65,18 +67,6 @@ def plot_label_energy(
     )
     fig.suptitle(title)
     return ax0, ax1
-
-
-def _step_axes(ax, steps):
-    """The (6, 4) Axes of a curve against the gradient-descent step k (new when ax is None) and
-    the steps as floats."""
-    return axes_or_new(ax, figsize=(6, 4)), np.asarray(steps, dtype=np.float64)
-
-
-def _label_step_axes(ax, *, ylabel: str, title: str):
-    """Symlog step axis (k = 0 shown), labels, grid and legend."""
-    ax.set_xscale("symlog", linthresh=1.0)
-    return label_axes(ax, xlabel="gradient-descent step k", ylabel=ylabel, title=title, legend=8)
 
 
 def plot_fitted_fractions(fractions, *, ax=None, title: str = "fitted fraction of signal vs noise"):
@@ -87,7 +77,7 @@ def plot_fitted_fractions(fractions, *, ax=None, title: str = "fitted fraction o
       ax: the Axes to draw on (None: a new figure).
       title: the Axes' title.
     """
-    ax, steps = _step_axes(ax, fractions.steps)
+    ax, steps = _axes_or_new(ax, figsize=(6, 4)), np.asarray(fractions.steps, np.float64)
     for name, label in (
         ("clean", "clean labels ŷ"),
         ("noise", "noise e = y − ŷ"),
@@ -95,9 +85,9 @@ def plot_fitted_fractions(fractions, *, ax=None, title: str = "fitted fraction o
     ):
         f = np.asarray(getattr(fractions, name), dtype=np.float64)
         if np.isfinite(f).all():
-            ax.plot(steps, f, "-", color=_COLORS[name], label=label)
+            ax.plot(steps, f, "-", color=_KIND_COLORS[name], label=label)
     ax.set_ylim(-0.02, 1.02)
-    return _label_step_axes(ax, ylabel="fitted fraction F_z(k) = ‖g_k(H) z‖² / ‖z‖²", title=title)
+    return _against_steps(ax, _STEP, "fitted fraction F_z(k) = ‖g_k(H) z‖² / ‖z‖²", title)
 
 
 def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels"):
@@ -108,36 +98,22 @@ def plot_u_curve(curve, *, ax=None, title: str = "distance to the clean labels")
       ax: the Axes to draw on (None: a new figure).
       title: the Axes' title.
     """
-    ax, steps = _step_axes(ax, curve.steps)
-    ax.plot(steps, np.asarray(curve.train_dist), "-", color="tab:blue", label="train ‖u(k) − ŷ‖")
-    best = float(curve.best_step)
-    ax.plot(
-        [best],
-        [float(curve.best_dist)],
-        "o",
-        color="tab:blue",
-        label=f"best train step {best:.0f} ({float(curve.best_dist):.3g})",
-    )
-    if curve.test_dist is not None:
-        ax.plot(
-            steps, np.asarray(curve.test_dist), "-", color="tab:orange", label="test ‖f_k − ŷ_test‖"
-        )
-        tb = float(curve.test_best_step)
-        ax.plot(
-            [tb],
-            [float(curve.test_best_dist)],
-            "s",
-            color="tab:orange",
-            label=f"best test step {tb:.0f} ({float(curve.test_best_dist):.3g})",
-        )
-    shown = np.concatenate(
-        [
-            np.asarray(d, dtype=np.float64).ravel()
-            for d in (curve.train_dist, curve.test_dist)
-            if d is not None
-        ]
-    )
+    ax, steps = _axes_or_new(ax, figsize=(6, 4)), np.asarray(curve.steps, np.float64)
+    shown = []
+    for side, prefix, what, color, marker in (
+        ("train", "", "‖u(k) − ŷ‖", "tab:blue", "o"),
+        ("test", "test_", "‖f_k − ŷ_test‖", "tab:orange", "s"),
+    ):
+        dist = getattr(curve, f"{side}_dist")
+        if dist is None:
+            continue
+        ax.plot(steps, np.asarray(dist), "-", color=color, label=f"{side} {what}")
+        k = float(getattr(curve, f"{prefix}best_step"))
+        d = float(getattr(curve, f"{prefix}best_dist"))
+        ax.plot([k], [d], marker, color=color, label=f"best {side} step {k:.0f} ({d:.3g})")
+        shown.append(np.asarray(dist, dtype=np.float64).ravel())
+    shown = np.concatenate(shown)
     shown = shown[np.isfinite(shown) & (shown > 0)]
     if shown.size and shown.max() > 1e3 * shown.min():  # e.g. a forced diverging η
         ax.set_yscale("log")
-    return _label_step_axes(ax, ylabel="ℓ2 distance to clean labels", title=title)
+    return _against_steps(ax, _STEP, "ℓ2 distance to clean labels", title)

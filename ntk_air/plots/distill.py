@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axes_or_new, label_axes
+from . import _axes_or_new, _label_axes
 
 __all__ = ["plot_distill_curves", "plot_distill_summary"]
 
@@ -13,13 +13,13 @@ def plot_distill_curves(
     runs, noise_norm, best_early_stop, *, ax=None, title="self-distillation", xlabel="step k + 1"
 ):
     """‖u(k) − ŷ‖₂ against k for each run; runs = [(label, steps (r,), dist (r,)), ...]."""
-    ax = axes_or_new(ax, figsize=(8, 5))
+    ax = _axes_or_new(ax, figsize=(8, 5))
     for label, steps, dist in runs:
         ax.plot(np.asarray(steps) + 1, np.asarray(dist), label=label, lw=1.4)
     ax.axhline(noise_norm, color="k", ls=":", lw=1, label="‖e‖ = ‖y − ŷ‖ (memorized noise)")
     ax.axhline(best_early_stop, color="gray", ls="--", lw=1, label="best early stop (plain GD)")
     ax.set_xscale("log")
-    label_axes(ax, xlabel=xlabel, ylabel="‖u(k) − ŷ‖₂ (train)", title=title, legend=7, ncol=2)
+    _label_axes(ax, xlabel=xlabel, ylabel="‖u(k) − ŷ‖₂ (train)", title=title, legend=7, ncol=2)
     return ax
 
 
@@ -35,7 +35,7 @@ def plot_distill_summary(
 ):
     """Bars: final and best ‖u − ŷ‖₂ per rule (log scale, floored at 1e-6), with the best early
     stop of plain GD as a line."""
-    ax = axes_or_new(ax, figsize=(max(6, 0.6 * len(labels) + 2), 5))
+    ax = _axes_or_new(ax, figsize=(max(6, 0.6 * len(labels) + 2), 5))
     idx = np.arange(len(labels))
     final, best = np.maximum(final, 1e-6), np.maximum(best, 1e-6)
     ax.bar(idx - 0.2, final, width=0.4, label="final")

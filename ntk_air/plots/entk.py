@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axes_or_new, colormaps, label_axes
+from . import _KIND_COLORS, _against_steps, _axes_or_new, _label_axes, _viridis
 
 __all__ = [
     "plot_entk_spectra",
@@ -15,26 +15,8 @@ __all__ = [
     "plot_entk_training",
 ]
 
-_COLORS = {"clean": "tab:blue", "noise": "tab:red", "noisy": "tab:gray"}
+_STEP = "training step t"
 _LIMIT_LABEL = "Θ_∞ (infinite width)"  # its full name is in entk.json and index.md
-
-
-def _checkpoint_colors(steps):
-    return [colormaps["viridis"](v) for v in np.linspace(0.0, 0.9, len(steps))]
-
-
-def _panels_against_steps(study, axes):
-    """The two panels of a figure against the training step (new ones when axes is None) and
-    the checkpoints' steps as floats."""
-    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4.2))
-    return ax0, ax1, np.asarray(study.steps, dtype=np.float64)
-
-
-def _against_steps(ax, steps, *, ylabel, title):
-    """Symlog step axis (t = 0 included), labels, grid and legend."""
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlim(0, max(float(np.max(steps)), 1.0) * 1.1)
-    label_axes(ax, xlabel="training step t", ylabel=ylabel, title=title)
 
 
 def plot_entk_spectra(study, *, ax=None, title: str = "eNTK spectrum during training"):
@@ -45,17 +27,17 @@ def plot_entk_spectra(study, *, ax=None, title: str = "eNTK spectrum during trai
       ax: the Axes to draw on (None: a new figure).
       title: the Axes' title.
     """
-    ax = axes_or_new(ax, figsize=(6, 4.5))
+    ax = _axes_or_new(ax, figsize=(6, 4.5))
     steps = np.asarray(study.steps)
     lam = np.asarray(study.eigenvalues, dtype=np.float64)
-    for t, color, row in zip(steps, _checkpoint_colors(steps), lam, strict=True):
+    for t, color, row in zip(steps, _viridis(len(steps)), lam, strict=True):
         pos = row > 0
         ax.loglog(np.arange(1, row.size + 1)[pos], row[pos], "-", color=color, label=f"t = {t}")
     if study.limit is not None:
         ref = np.asarray(study.limit.eigenvalues, dtype=np.float64)
         pos = ref > 0
         ax.loglog(np.arange(1, ref.size + 1)[pos], ref[pos], "--", color="k", label=_LIMIT_LABEL)
-    return label_axes(
+    return _label_axes(
         ax,
         xlabel="mode i (descending eigenvalue)",
         ylabel="eigenvalue λ_i(Θ_t)",
@@ -75,9 +57,9 @@ def plot_entk_label_energy(study, *, axes=None, title: str = "label energy per e
       axes: a pair of Axes to draw on (None: a new figure).
       title: the figure's title.
     """
-    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(11, 4.2))
+    ax0, ax1 = _axes_or_new(axes, 1, 2, figsize=(11, 4.2))
     steps = np.asarray(study.steps)
-    colors = _checkpoint_colors(steps)
+    colors = _viridis(len(steps))
     panels = (
         (ax0, "clean", "clean labels ŷ", "lower right"),
         (ax1, "noise", "noise e = y − ŷ", "upper left"),
@@ -96,7 +78,7 @@ def plot_entk_label_energy(study, *, axes=None, title: str = "label energy per e
             ax.text(0.5, 0.5, f"no {kind}", ha="center", va="center", transform=ax.transAxes)
         ax.semilogx(k, k / n, ":", color="gray", label="uniform k/n")
         ax.set_ylim(0, 1.02)
-        label_axes(
+        _label_axes(
             ax,
             xlabel="number of top eNTK modes k",
             ylabel=f"cumulative energy C(k) of the {label}",
@@ -118,29 +100,28 @@ def plot_entk_motion(study, *, axes=None, title: str = "how far the kernel moves
       axes: a pair of Axes to draw on (None: a new figure).
       title: the figure's title.
     """
-    ax0, ax1, steps = _panels_against_steps(study, axes)
+    ax0, ax1 = _axes_or_new(axes, 1, 2, figsize=(11, 4.2))
+    steps = np.asarray(study.steps, dtype=np.float64)
     ax0.plot(steps, study.kernel_distance, "o-", ms=3, label="‖Θ_t − Θ_0‖ / ‖Θ_0‖ (train)")
     if study.kernel_distance_test is not None:
         ax0.plot(steps, study.kernel_distance_test, "s--", ms=3, label="same on test × train")
     if study.limit is not None:
         ax0.plot(steps, study.limit.distance, "^-", ms=3, color="k", label="‖Θ_t − Θ_∞‖ / ‖Θ_∞‖")
-    _against_steps(ax0, steps, ylabel="relative Frobenius distance", title="kernel distance")
+    _against_steps(ax0, _STEP, "relative Frobenius distance", "kernel distance", steps)
     for kind, label in (("clean", "ŷ"), ("noise", "e"), ("noisy", "y")):
         a = np.asarray(getattr(study.alignment, kind), dtype=np.float64)
         if not np.isfinite(a).all():
             continue
-        ax1.plot(steps, a, "o-", ms=3, color=_COLORS[kind], label=f"A(Θ_t, {label})")
+        ax1.plot(steps, a, "o-", ms=3, color=_KIND_COLORS[kind], label=f"A(Θ_t, {label})")
         if study.limit is not None:
             ax1.axhline(
                 float(getattr(study.limit.alignment, kind)),
                 ls="--",
                 lw=1,
-                color=_COLORS[kind],
+                color=_KIND_COLORS[kind],
                 label=f"A(Θ_∞, {label})",
             )
-    _against_steps(
-        ax1, steps, ylabel="alignment ⟨Θ, zzᵀ⟩ / (‖Θ‖ ‖zzᵀ‖)", title="kernel–target alignment"
-    )
+    _against_steps(ax1, _STEP, "alignment ⟨Θ, zzᵀ⟩ / (‖Θ‖ ‖zzᵀ‖)", "kernel–target alignment", steps)
     ax0.figure.suptitle(title)
     return ax0, ax1
 
@@ -153,19 +134,18 @@ def plot_entk_training(study, *, axes=None, title: str = "the network's fit"):
       axes: a pair of Axes to draw on (None: a new figure).
       title: the figure's title.
     """
-    ax0, ax1, steps = _panels_against_steps(study, axes)
+    ax0, ax1 = _axes_or_new(axes, 1, 2, figsize=(11, 4.2))
+    steps = np.asarray(study.steps, dtype=np.float64)
     c = study.curves
     ax0.plot(steps, c.dist_clean, "o-", ms=3, color="tab:blue", label="train ‖u(t) − ŷ‖")
     if np.isfinite(np.asarray(c.dist_test)).all():
         ax0.plot(steps, c.dist_test, "s-", ms=3, color="tab:orange", label="test ‖f_t − ŷ_test‖")
-    _against_steps(
-        ax0, steps, ylabel="ℓ2 distance to clean labels", title="distance to the ground truth"
-    )
+    _against_steps(ax0, _STEP, "ℓ2 distance to clean labels", "distance to the ground truth", steps)
     ax1.plot(steps, c.accuracy_clean, "o-", ms=3, color="tab:blue", label="train vs ŷ")
     ax1.plot(steps, c.accuracy_noisy, "o-", ms=3, color="tab:gray", label="train vs y (given)")
     if np.isfinite(np.asarray(c.accuracy_test)).all():
         ax1.plot(steps, c.accuracy_test, "s-", ms=3, color="tab:orange", label="test vs ŷ_test")
     ax1.set_ylim(-0.02, 1.02)
-    _against_steps(ax1, steps, ylabel="0-1 accuracy", title="accuracy")
+    _against_steps(ax1, _STEP, "0-1 accuracy", "accuracy", steps)
     ax0.figure.suptitle(title)
     return ax0, ax1

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import colormaps
 
-from . import axes_or_new, colormaps
+from . import _axes_or_new
 
 __all__ = ["plot_test_accuracy", "plot_last_vs_best", "METHOD_COLORS"]
 
@@ -29,7 +30,7 @@ def plot_test_accuracy(curves, *, stops=None, kernel=None, ax=None, title="test 
       ax: the Axes to draw on (None: a new figure).
       title: the panel title.
     """
-    ax = axes_or_new(ax, figsize=(6, 4))
+    ax = _axes_or_new(ax, figsize=(6, 4))
     for method, (mean, lo, hi) in curves.items():
         epochs = np.arange(len(mean))
         color = METHOD_COLORS.get(method)
@@ -63,7 +64,7 @@ def plot_last_vs_best(methods, last, best, *, ax=None, title="last vs best epoch
       ax: the Axes (None: new).
       title: the title.
     """
-    ax = axes_or_new(ax, figsize=(max(5, 0.8 * len(methods) + 2), 4))
+    ax = _axes_or_new(ax, figsize=(max(5, 0.8 * len(methods) + 2), 4))
     idx = np.arange(len(methods))
     mean, lo, hi = (np.asarray(a, float) for a in last)
     colors = [METHOD_COLORS.get(m, "gray") for m in methods]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axes_or_new
+from . import _axes_or_new
 
 __all__ = ["plot_predictions"]
 
@@ -24,7 +24,7 @@ def plot_predictions(
       time_index: which of `study.times`.
       ax: an Axes, or None for a new figure.
     """
-    ax = axes_or_new(ax, figsize=(7, 4))
+    ax = _axes_or_new(ax, figsize=(7, 4))
     x_tr = np.asarray(x_train).reshape(-1)
     x_te = np.asarray(x_test).reshape(-1)
     order = np.argsort(x_te)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import axes_or_new, colormaps, label_axes
+from . import _axes_or_new, _label_axes, _viridis
 
 __all__ = [
     "plot_theorem_distance",
@@ -15,10 +15,6 @@ __all__ = [
 ]
 
 
-def _colors(n):
-    return colormaps["viridis"](np.linspace(0, 0.9, n))
-
-
 def plot_theorem_distance(check, noise_norm, *, ax=None):
     """‖u(k) − ŷ‖₂ over steps: plain GD (dashed) and hard-target R3 (solid), each width and ∞.
 
@@ -27,10 +23,10 @@ def plot_theorem_distance(check, noise_norm, *, ax=None):
       noise_norm: ‖e‖.
       ax: Axes (None: a new figure).
     """
-    ax = axes_or_new(ax, figsize=(8, 5))
+    ax = _axes_or_new(ax, figsize=(8, 5))
     runs = [(f"m = {w.width}", w, 1.3) for w in check.networks]
     runs.append(("kernel limit", check.kernel_limit, 2.2))
-    for (name, res, lw), c in zip(runs, _colors(len(runs)), strict=True):
+    for (name, res, lw), c in zip(runs, _viridis(len(runs)), strict=True):
         k = np.asarray(res.steps_all) + 1
         ax.plot(k, res.plain_curve, ls="--", color=c, lw=lw, label=f"{name}, plain GD")
         ax.plot(
@@ -41,7 +37,7 @@ def plot_theorem_distance(check, noise_norm, *, ax=None):
             label=f"{name}, R3 hard targets",
         )
     ax.axhline(noise_norm, color="k", ls=":", lw=1, label="‖e‖")
-    return label_axes(
+    return _label_axes(
         ax,
         xlabel="step k + 1",
         ylabel="‖u(k) − ŷ‖₂ (train, floored at 1e-6)",
@@ -55,7 +51,7 @@ def plot_theorem_distance(check, noise_norm, *, ax=None):
 
 def plot_theorem_floor(check, noise_norm, *, ax=None):
     """Final distance against width: plain GD, best early stop, self-distillation; ∞ dotted."""
-    ax = axes_or_new(ax, figsize=(7, 5))
+    ax = _axes_or_new(ax, figsize=(7, 5))
     m = np.array([w.width for w in check.networks])
     styles = {
         "plain_final_dist": ("plain GD (final)", "s-"),
@@ -68,7 +64,7 @@ def plot_theorem_floor(check, noise_norm, *, ax=None):
         limit = getattr(check.kernel_limit, field)
         ax.axhline(max(limit, 1e-6), color=line.get_color(), ls=":", lw=1)
     ax.axhline(noise_norm, color="k", ls="--", lw=0.8, label="‖e‖")
-    return label_axes(
+    return _label_axes(
         ax,
         xlabel="width m (dotted: kernel limit)",
         ylabel="‖u − ŷ‖₂ (train, floored at 1e-6)",
@@ -81,14 +77,14 @@ def plot_theorem_floor(check, noise_norm, *, ax=None):
 def plot_theorem_linearization(check, *, axes=None):
     """Left: ‖u_net(k) − u_lin(k)‖ over steps per width; right: max gap vs width, over the whole
     run and over k ≤ the early horizon, with a 1/√m guide."""
-    ax0, ax1 = axes_or_new(axes, 1, 2, figsize=(12, 4.5))
+    ax0, ax1 = _axes_or_new(axes, 1, 2, figsize=(12, 4.5))
     nets = check.networks
-    for w, c in zip(nets, _colors(len(nets)), strict=True):
+    for w, c in zip(nets, _viridis(len(nets)), strict=True):
         k = np.asarray(w.steps)[1:] + 1  # the gap is 0 at k = 0 (same u(0))
         gap = np.asarray(w.linearization_gap_curve)
         ax0.plot(k, gap[0][1:], "--", color=c, label=f"m={w.width}, plain")
         ax0.plot(k, gap[1][1:], color=c, label=f"m={w.width}, R3 hard")
-    label_axes(
+    _label_axes(
         ax0,
         xlabel="step k + 1",
         ylabel="‖u_net(k) − u_lin(k)‖₂",
@@ -110,7 +106,7 @@ def plot_theorem_linearization(check, *, axes=None):
     # The lazy-training rate holds at a fixed horizon: anchor the guide on the early gap.
     ref = nets[0].linearization_gap_plain_early * np.sqrt(m[0] / m)
     ax1.plot(m, ref, "k:", label="∝ 1/√m")
-    label_axes(
+    _label_axes(
         ax1,
         xlabel="width m",
         ylabel="max gap over k",
@@ -124,13 +120,13 @@ def plot_theorem_linearization(check, *, axes=None):
 
 def plot_theorem_arora(check, *, ax=None):
     """‖y − u(k)‖₂ of the trained network (plain GD) vs Arora et al.'s formula with H∞."""
-    ax = axes_or_new(ax, figsize=(7, 5))
+    ax = _axes_or_new(ax, figsize=(7, 5))
     nets = check.networks
-    for w, c in zip(nets, _colors(len(nets)), strict=True):
+    for w, c in zip(nets, _viridis(len(nets)), strict=True):
         k = np.asarray(w.steps) + 1
         ax.plot(k, w.network_residual, color=c, label=f"network m={w.width}")
         ax.plot(k, w.arora_formula, ":", color=c, lw=2, label=f"formula (u(0) of m={w.width})")
-    return label_axes(
+    return _label_axes(
         ax,
         xlabel="step k + 1",
         ylabel="‖y − u(k)‖₂",
@@ -147,7 +143,7 @@ def plot_harder_case(harder, *, ax=None):
       harder: a `studies.HarderCase`.
       ax: Axes (None: a new figure).
     """
-    ax = axes_or_new(ax, figsize=(7, 5))
+    ax = _axes_or_new(ax, figsize=(7, 5))
     for init, check, marker in (("iid", harder.iid, "o"), ("symmetric", harder.symmetric, "s")):
         m = np.array([w.width for w in check.networks])
         for field, ls, label in (
@@ -165,7 +161,7 @@ def plot_harder_case(harder, *, ax=None):
     )
     ax.axhline(harder.noise_norm, color="k", ls="--", lw=0.8, label="‖e‖")
     d = harder.data
-    return label_axes(
+    return _label_axes(
         ax,
         xlabel="width m",
         ylabel="‖u − ŷ‖₂ (train, floored at 1e-6)",

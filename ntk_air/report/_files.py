@@ -293,24 +293,6 @@ class ReportWriter:
             self.figure(f"{prefix}{name}", np.ravel(axes)[0].figure)
         return list(drawn)
 
-    def plot(self, rel, draw, *grid, figsize) -> str:
-        """A new figure of `grid` (rows, columns) axes drawn by `draw(axes)`, written as by
-        `figure`; returns the file's name."""
-        from ..plots import new_figure
-
-        fig, axes = new_figure(*grid, figsize=figsize)
-        draw(axes)
-        return Path(self.figure(rel, fig)).name
-
-    def plotter(self, figures: list, prefix: str = ""):
-        """figure(name, draw, *grid, figsize): `plot` at prefix + name, its name appended to
-        `figures`."""
-
-        def figure(name, draw, *grid, figsize):
-            figures.append(self.plot(f"{prefix}{name}", draw, *grid, figsize=figsize))
-
-        return figure
-
     def _previous(self) -> dict[str, str | None]:
         """The earlier manifest's files that are plain report names: {name: sha256 or None}."""
         try:
@@ -328,10 +310,6 @@ class ReportWriter:
             and f != MANIFEST
             and Path(f).suffix in _REPORT_SUFFIXES
         }
-
-    def stale(self) -> list[str]:
-        """The earlier manifest's plain file names that this run did not write."""
-        return [f for f in self._previous() if f not in self.written]
 
     def finish(self, summary: dict) -> dict:
         """Move this run's files into place, remove the earlier run's stale ones, write the

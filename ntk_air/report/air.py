@@ -6,8 +6,6 @@ import numpy as np
 
 from ..plots.air import plot_eigenvalues, plot_fitted_fractions, plot_label_energy, plot_u_curve
 
-__all__ = ["air_summary", "write_air", "air_headlines", "mse_of_dist", "label_entries"]
-
 _KINDS = ("clean", "noise", "noisy")
 
 
@@ -27,14 +25,16 @@ def mse_of_dist(dist, entries: int):
 
 
 def _modes_holding(spectrum, fractions) -> dict:
-    """{fraction: modes holding it}, None where the labels have no spectrum (no noise: e = 0)."""
+    """{fraction: modes holding it}, None where the labels have no spectrum (no noise: e = 0);
+    stacked checkpoints (T, F): {fraction: (T,) modes, 0 for none}."""
     modes = np.asarray(spectrum.modes_holding)
+    if modes.ndim > 1:
+        return {f"{f:g}": modes[:, j] for j, f in enumerate(fractions)}
     return {f"{f:g}": int(m) or None for f, m in zip(fractions, modes, strict=True)}
 
 
-def air_summary(study, kernel: dict | None = None) -> dict:
-    """The JSON summary of an `AIRStudy` (the keys of `air.json`); the `*_mse` keys are
-    ‖u − ŷ‖² / (label entries)."""
+def _air_summary(study, kernel: dict | None = None) -> dict:
+    """air.json's keys; `*_mse` = ‖u − ŷ‖² / (label entries)."""
     lam = np.asarray(study.eigenvalues)
     spectra, curve, ff = study.spectra, study.curve, study.fitted
     fr = [float(f) for f in np.asarray(spectra.clean.fractions)]
@@ -145,7 +145,7 @@ def write_air(writer, study, *, prefix: str = "", kernel: dict | None = None) ->
             study.curve, title=f"U-curve of GD on noisy labels ({title})"
         ),
     }
-    summary = air_summary(study, kernel)
+    summary = _air_summary(study, kernel)
     summary["figures"] = writer.figures(prefix, drawn)
     writer.json(f"{prefix}air.json", summary)
     return summary

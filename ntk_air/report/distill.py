@@ -6,9 +6,8 @@ import numpy as np
 
 from ..plots.distill import plot_distill_curves, plot_distill_summary
 from ..studies._distill import best_run
+from ._files import atomic_write
 from .air import label_entries, mse_of_dist, solver_json
-
-__all__ = ["distill_summary", "write_distill", "distill_headlines"]
 
 
 def _skipped(rules) -> list[dict]:
@@ -21,10 +20,8 @@ def _run_json(run) -> dict:
     return d
 
 
-def distill_summary(study, kernel: dict | None = None) -> dict:
-    """The JSON summary of a `DistillStudy` (the keys of `distill.json`); the `*_mse` keys are
-    ‖u − ŷ‖² / (label entries); on a regression task accuracy and margin are NaN and
-    `skipped_rules` lists the rules that need classes."""
+def _distill_summary(study, kernel: dict | None = None) -> dict:
+    """distill.json's keys; `*_mse` = ‖u − ŷ‖² / (label entries)."""
     pg = study.plain_gd
     best = best_run(study)
     n_train, n_test = label_entries(study.data), label_entries(study.data, "test")
@@ -87,14 +84,9 @@ def write_distill(
     """distill.json, distill_curves / distill_summary (/ distill_rounds) PNGs, and optionally
     the final training predictions of every run (`save_predictions`: a path, written exactly as
     given, with `u` (runs, n[, C]), the run `labels`, and the data set's `y` and `y_clean`)."""
-    from ._files import atomic_write
-
-    summary = distill_summary(study, kernel)
-    best_es, name, runs = (
-        summary["plain_gd"]["best_early_stop_dist"],
-        study.data["name"],
-        study.runs,
-    )
+    summary = _distill_summary(study, kernel)
+    best_es = summary["plain_gd"]["best_early_stop_dist"]
+    name, runs = study.data["name"], study.runs
 
     def curves(kind, title, **kwargs):
         """‖u − ŷ‖ of each run of `kind` against its step (or round)."""
@@ -117,17 +109,16 @@ def write_distill(
         title = f"{name}: round-based self-distillation"
         drawn["distill_rounds.png"] = curves("rounds", title, xlabel="round t + 1")
     figures = writer.figures(prefix, drawn)
-    files = []
+    summary["files"] = []
     if save_predictions is not None:
         arrays = {
-            "u": np.stack([r.u_final for r in study.runs]),
-            "labels": np.array([r.label for r in study.runs]),
+            "u": np.stack([r.u_final for r in runs]),
+            "labels": np.array([r.label for r in runs]),
         }
         if dataset is not None:
             arrays.update(y=np.asarray(dataset.y), y_clean=np.asarray(dataset.y_clean))
         atomic_write(save_predictions, lambda f: np.savez(f, **arrays))
-        files.append(str(save_predictions))
-    summary["files"] = files
+        summary["files"].append(str(save_predictions))
     summary["figures"] = figures
     writer.json(f"{prefix}distill.json", summary)
     return summary

@@ -11,18 +11,8 @@ from ..plots.entk import (
     plot_entk_spectra,
     plot_entk_training,
 )
-from .index import INCOMPLETE_BANNER, _file_lines, _table
-
-__all__ = [
-    "ENTK_KEYS",
-    "entk_summary",
-    "write_entk",
-    "entk_headlines",
-    "render_entk_index",
-    "entk_console_lines",
-]
-
-_KINDS = ("clean", "noise", "noisy")
+from .air import _KINDS, _modes_holding
+from .index import _INCOMPLETE_BANNER, _file_lines, _table
 
 
 def _spectra_summary(spectra, eigenvalues) -> dict:
@@ -32,14 +22,7 @@ def _spectra_summary(spectra, eigenvalues) -> dict:
     out = {"eigenvalues": np.asarray(eigenvalues)}
     out["label_norms"] = {k: float(np.ravel(getattr(spectra, k).norm)[0]) for k in _KINDS}
     out.update({f"energy_{k}": np.asarray(getattr(spectra, k).energy) for k in _KINDS})
-    held = {}
-    for kind in _KINDS:
-        m = np.asarray(getattr(spectra, kind).modes_holding)  # (F,) or (T, F); 0: no spectrum
-        held[kind] = {
-            f"{f:g}": (m[..., j] if m.ndim > 1 else int(m[j]) or None)
-            for j, f in enumerate(fractions)
-        }
-    out["modes_holding"] = held
+    out["modes_holding"] = {k: _modes_holding(getattr(spectra, k), fractions) for k in _KINDS}
     return out
 
 
@@ -70,27 +53,10 @@ ENTK_KEYS = (
 """The top-level keys of `entk.json` (`write_entk` adds `files` and `figures`)."""
 
 
-def entk_summary(study, network: dict | None = None, training: dict | None = None) -> dict:
-    """The JSON summary of an `EntkStudy` (the keys of `entk.json`, `ENTK_KEYS`).
-
-    Arrays over checkpoints have the checkpoints first: `checkpoints` (T,) steps; `eigenvalues`
-    (T, n) of Θ_t, descending; `energy_clean` / `energy_noise` / `energy_noisy` (T, n), the
-    fraction p_i(z) = (v_iᵀz)² / ‖z‖² of ‖z‖² along eNTK mode i (each row sums to 1; times
-    `label_norms[kind]`² it is the energy itself, summing to ‖z‖²; NaN rows for z = 0);
-    `kernel_distance` (T,) ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and `kernel_distance_test` (on X_test × X, or
-    null); `alignment.clean/noise/noisy` (T,) A(Θ_t, z); `curves.*` (T,) the network's fit;
-    `modes_holding[kind][fraction]` (T,) (0 where the labels have no spectrum, e.g. no noise).
-    `limit` is null or the same figures for Θ_∞ (no leading T axis) plus `distance` (T,)
-    ‖Θ_t − Θ_∞‖_F / ‖Θ_∞‖_F.
-
-    Args:
-      study: `studies.EntkStudy`.
-      network: the network's description (e.g. `EntkNetwork.description`).
-      training: how it was trained (optimizer, rule).
-
-    Returns:
-      dict with the keys `ENTK_KEYS` (arrays as numpy; `ReportWriter.json` writes them).
-    """
+def _entk_summary(study, network: dict | None = None, training: dict | None = None) -> dict:
+    """entk.json's keys (`ENTK_KEYS`), checkpoints first: `eigenvalues` (T, n), `energy_*` (T, n)
+    fractions p_i(z), `kernel_distance` (T,) ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F, `alignment.*` (T,),
+    `modes_holding[kind][fraction]` (T,); `limit`: the same for Θ_∞ (no T axis), or None."""
     steps = np.asarray(study.steps)
     lam = np.asarray(study.eigenvalues)
     summary = {
@@ -175,23 +141,15 @@ def write_entk(
             if study.limit.ntk_test is not None:
                 arrays["limit_ntk_test"] = study.limit.ntk_test
         files.append(writer.npz(f"{prefix}entk_kernels.npz", **arrays).split("/")[-1])
-    summary = entk_summary(study, network, training)
+    summary = _entk_summary(study, network, training)
     summary["files"] = files
     summary["figures"] = figures
     writer.json(f"{prefix}entk.json", summary)
     return summary
 
 
-def entk_headlines(s: dict) -> list[tuple[str, str, str]]:
-    """(quantity, value, what it means) rows for an index's results table.
-
-    Args:
-      s: the summary of `entk_summary` / `write_entk`.
-
-    Returns:
-      (quantity, value, meaning) rows: kernel distance, alignment, modes holding 90 %, distance
-      to Θ_∞.
-    """
+def _entk_headlines(s: dict) -> list[tuple[str, str, str]]:
+    """(quantity, value, what it means) rows of index.md's results table."""
     steps = s["checkpoints"]
     last = len(steps) - 1
     held = s["modes_holding"]
@@ -246,9 +204,9 @@ def render_entk_index(s: dict | None, *, title: str, context: list[str]) -> str:
     """
     lines = [f"# {title}", ""]
     if s is None:
-        return "\n".join(lines + [INCOMPLETE_BANNER, ""] + context + [""])
+        return "\n".join(lines + [_INCOMPLETE_BANNER, ""] + context + [""])
     lines += context + ["", "## Results", ""]
-    lines += _table(("quantity", "value", "what it means"), entk_headlines(s))
+    lines += _table(("quantity", "value", "what it means"), _entk_headlines(s))
     lines += [
         "",
         "Every number above was computed by this run; [`entk.json`](entk.json) has all of them "

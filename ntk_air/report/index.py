@@ -3,13 +3,10 @@ then each section's files and figures."""
 
 from __future__ import annotations
 
-__all__ = ["render_index", "INCOMPLETE_BANNER"]
-
-INCOMPLETE_BANNER = (
+_INCOMPLETE_BANNER = (
     "> **incomplete**: this report is still being written (or its run was interrupted); the "
     "files below may be missing or from an earlier run. A complete report has `manifest.json`."
 )
-"""The line that opens index.md when a study of the report did not finish."""
 
 
 def _cell(text: str) -> str:
@@ -44,7 +41,7 @@ def render_index(
     """
     lines = [f"# {title}", ""]
     if not complete:
-        lines += [INCOMPLETE_BANNER, ""]
+        lines += [_INCOMPLETE_BANNER, ""]
     lines += context + ["", "## Results", ""]
     rows = [(name, *row) for name, section in headlines.items() for row in section]
     lines += _table(("section", "quantity", "value", "what it means"), rows)

@@ -6,11 +6,9 @@ import numpy as np
 
 from ..plots.kernels import plot_kernel_and_spectrum
 
-__all__ = ["kernel_summary", "write_kernel", "kernel_headlines"]
 
-
-def kernel_summary(study) -> dict:
-    """The JSON summary of a `KernelStudy` (the keys of `kernel.json`)."""
+def _kernel_summary(study) -> dict:
+    """kernel.json's keys."""
     lam = np.asarray(study.eigenvalues)
     return {
         "n": int(lam.shape[0]),
@@ -29,7 +27,7 @@ def write_kernel(writer, study, *, prefix: str = "") -> dict:
     writer.npz(f"{prefix}kernel.npz", ntk=study.ntk, eigenvalues=study.eigenvalues)
     drawn = plot_kernel_and_spectrum(study.ntk, study.eigenvalues, title=study.data["name"])
     figures = writer.figures(prefix, {"kernel_spectrum.png": drawn})
-    summary = kernel_summary(study)
+    summary = _kernel_summary(study)
     summary["files"] = ["kernel.npz"]
     summary["figures"] = figures
     writer.json(f"{prefix}kernel.json", summary)

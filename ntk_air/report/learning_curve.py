@@ -8,16 +8,7 @@ from dataclasses import asdict
 import numpy as np
 
 from ..plots.learning_curve import plot_error_parts, plot_learnability, plot_test_error
-from ..studies._noisy_results import t_half_width
-
-__all__ = [
-    "learning_curve_summary",
-    "write_learning_curve",
-    "learning_curve_headlines",
-    "learning_curve_markdown",
-    "RELATIVE_TOLERANCE",
-    "KNOWN_FAILURES",
-]
+from ..studies._noisy_results import t_half_width, t_interval
 
 RELATIVE_TOLERANCE = 0.10
 """Cases whose measured mean test MSE is off the prediction by more than this are listed."""
@@ -50,14 +41,9 @@ KNOWN_FAILURES = (
 
 
 def _interval(values) -> dict:
-    """{mean, lo, hi} arrays: mean over the last axis ± t_{0.975, D−1}·sd/√D (one draw: no
-    interval, lo and hi NaN)."""
+    """{mean, lo, hi} arrays over the last axis (draws), as `t_interval` gives for one."""
     mean, half = t_half_width(values)
     return {"mean": mean, "lo": mean - half, "hi": mean + half}
-
-
-def _scalar_interval(values) -> dict:
-    return {k: float(v) for k, v in _interval(values).items()}
 
 
 def learning_curve_summary(study, kernel: dict | None = None) -> dict:
@@ -66,7 +52,7 @@ def learning_curve_summary(study, kernel: dict | None = None) -> dict:
     rows, off = [], []
     for p, n in enumerate(cfg.n):
         for j, r in enumerate(cfg.ridge):
-            test = _scalar_interval(meas.test_mse[p, j])
+            test = t_interval(meas.test_mse[p, j])
             predicted = float(pred.test_mse[p, j])
             rel = test["mean"] / predicted - 1.0 if predicted > 0 else float("nan")
             row = {
@@ -79,8 +65,8 @@ def learning_curve_summary(study, kernel: dict | None = None) -> dict:
                 "clean_part_predicted": float(pred.clean_part[p, j]),
                 "noise_part_predicted": float(pred.noise_part[p, j]),
                 "test_mse_measured": test,
-                "train_mse_measured": _scalar_interval(meas.train_mse[p, j]),
-                "heldout_mse_measured": _scalar_interval(meas.heldout_mse[p, j]),
+                "train_mse_measured": t_interval(meas.train_mse[p, j]),
+                "heldout_mse_measured": t_interval(meas.heldout_mse[p, j]),
                 "relative_error": rel,
                 "prediction_in_interval": bool(test["lo"] <= predicted <= test["hi"]),
                 "distinct_points": float(np.mean(meas.distinct[p])),
@@ -106,8 +92,8 @@ def learning_curve_summary(study, kernel: dict | None = None) -> dict:
                         "time": float(time),
                         "ridge_equivalent": 1.0 / float(time),
                         "test_mse_predicted": float(study.flow_predicted.test_mse[p, t]),
-                        "test_mse_measured": _scalar_interval(meas.flow_test_mse[p, t]),
-                        "train_mse_measured": _scalar_interval(meas.flow_train_mse[p, t]),
+                        "test_mse_measured": t_interval(meas.flow_test_mse[p, t]),
+                        "train_mse_measured": t_interval(meas.flow_train_mse[p, t]),
                     }
                 )
     learn_meas = np.moveaxis(np.asarray(meas.learnability), 2, -1)  # (P, R, M, D)
@@ -153,7 +139,7 @@ def learning_curve_summary(study, kernel: dict | None = None) -> dict:
     return out
 
 
-def learning_curve_markdown(s: dict) -> str:
+def _learning_curve_markdown(s: dict) -> str:
     """learning_curve.md: the table of rows, the cases off by > 10 %, the known failures."""
     lines = [
         f"# Learning curve: {s['dataset']['name']}, N = {s['population_size']}",
@@ -221,24 +207,6 @@ def write_learning_curve(writer, study, *, prefix: str = "", kernel: dict | None
     summary = learning_curve_summary(study, kernel)
     summary["figures"] = writer.figures(prefix, drawn)
     summary["files"] = ["learning_curve.md"]
-    writer.text(f"{prefix}learning_curve.md", learning_curve_markdown(summary))
+    writer.text(f"{prefix}learning_curve.md", _learning_curve_markdown(summary))
     writer.json(f"{prefix}learning_curve.json", summary)
     return summary
-
-
-def learning_curve_headlines(s: dict) -> list[tuple[str, str, str]]:
-    """(quantity, value, what it means) rows for an index's results table."""
-    rel = [abs(r["relative_error"]) for r in s["rows"] if r["n"] >= 100]
-    worst = f"{100 * max(rel):.1f} %" if rel else "— (no n ≥ 100)"
-    return [
-        (
-            "largest |measured / predicted − 1| of the test MSE, n ≥ 100",
-            worst,
-            "Eigenlearning predicts kernel ridge regression's test error from the spectrum alone.",
-        ),
-        (
-            "(n, ridge) cases off by more than 10 %",
-            str(len(s["off_by_more_than_10_percent"])),
-            "Listed in learning_curve.md with where the theory is known to fail.",
-        ),
-    ]

@@ -21,16 +21,8 @@ from ..studies._noisy_labels import (
     summarize_setting,
     t_interval,
 )
+from ..studies._noisy_results import t_half_width
 from ._files import safe_file_name
-
-__all__ = [
-    "accuracy_interval",
-    "noisy_labels_summary",
-    "write_noisy_labels",
-    "noisy_labels_headlines",
-    "noisy_labels_table",
-    "METHOD_TEXT",
-]
 
 INTERVAL = (
     "95 % Student-t interval over seeds: mean ± t_{0.975, S−1}·sd/√S (sd with S − 1), "
@@ -70,17 +62,12 @@ VERDICT_TEXT = {
 }
 
 
-def _mean_band(a):
-    """Per-epoch mean and t-interval over seeds: (S, E + 1) → three (E + 1,) lists."""
-    a = np.asarray(a, np.float64)
-    s = a.shape[0]
-    mean = a.mean(0)
-    if s < 2:
-        return mean, mean, mean
-    from ..studies._noisy_labels import t_quantile_975
-
-    half = t_quantile_975(s - 1) * a.std(0, ddof=1) / np.sqrt(s)
-    return mean, np.maximum(mean - half, 0.0), np.minimum(mean + half, 1.0)
+def _band(a):
+    """(lo, hi): the per-epoch t-interval over seeds of (S, E + 1), within [0, 1] (one seed: the
+    mean)."""
+    mean, half = t_half_width(a, axis=0)
+    half = np.nan_to_num(half)  # one seed has no interval
+    return np.maximum(mean - half, 0.0), np.minimum(mean + half, 1.0)
 
 
 def _round(x, digits=6):
@@ -111,9 +98,7 @@ def _row(setting, summary, kernel_summary, seeds):
         "seeds": seeds,
         **_accuracies(summary),
         "curves": _round(c.test_acc.mean(0)),
-        "curves_band": {
-            k: _round(v) for k, v in zip(("lo", "hi"), _mean_band(c.test_acc)[1:], strict=True)
-        },
+        "curves_band": {k: _round(v) for k, v in zip(("lo", "hi"), _band(c.test_acc), strict=True)},
         "per_seed": {k: _round(getattr(summary, k)) for k in ("last_test_acc", "best_test_acc")},
         "observables": {
             name: _round(np.asarray(getattr(c, name)).mean(0))
@@ -151,8 +136,8 @@ def _overlap(rows) -> tuple[bool, list[str]]:
     return False, outside
 
 
-def noisy_labels_summary(study) -> dict:
-    """The JSON summary of a `NoisyLabelsStudy` (the keys of noisy_labels.json)."""
+def _noisy_labels_summary(study) -> dict:
+    """noisy_labels.json's keys."""
     c = study.config
     methods = tuple(c["methods"])
     results, comparisons, headlines, zero = [], [], [], []
@@ -435,7 +420,7 @@ def _figures(writer, summary, prefix):
 def write_noisy_labels(writer, study, *, prefix: str = "") -> dict:
     """noisy_labels.json, per-data-set figures (curves with bands; last vs best epoch),
     noisy_labels_table.md and index.md into the writer's folder. Returns the summary."""
-    summary = noisy_labels_summary(study)
+    summary = _noisy_labels_summary(study)
     figures = _figures(writer, summary, prefix)
     summary["figures"] = figures
     summary["files"] = ["noisy_labels_table.md"]
@@ -443,20 +428,3 @@ def write_noisy_labels(writer, study, *, prefix: str = "") -> dict:
     writer.json(f"{prefix}noisy_labels.json", summary)
     writer.text(f"{prefix}index.md", noisy_labels_index(summary, figures))
     return summary
-
-
-def noisy_labels_headlines(s: dict) -> list[tuple[str, str, str]]:
-    """(quantity, value, what it means) rows for an index's results table, one per setting."""
-    rows = []
-    for h in s["headlines"]:
-        v = h["best_sd_vs_early-stop-clean"]
-        if v is None:
-            continue
-        rows.append(
-            (
-                f"{h['dataset']} {_setting_name(h)}: best SD last − early stop (clean val)",
-                f"{_ci(v['difference'])} ({h['best_sd_method']})",
-                VERDICT_TEXT[v["verdict"]].replace("**", ""),
-            )
-        )
-    return rows

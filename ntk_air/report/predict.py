@@ -6,16 +6,9 @@ import numpy as np
 
 from ..plots.predict import plot_predictions
 
-__all__ = ["predict_summary", "write_predict", "predict_headlines"]
 
-
-def predict_summary(study) -> dict:
-    """The JSON summary of a `PredictStudy` (the keys of `predict.json`).
-
-    Keys: times (list; null = end of training), get, test_mse / train_mse (get → list per
-    time), condition_number and diag_reg_absolute (get → float), mean_test_variance (get →
-    list per time, the average variance over test points; absent without --cov), dataset.
-    """
+def _predict_summary(study) -> dict:
+    """predict.json's keys (times: null = end of training; per-get lists over times)."""
     times = [None if not np.isfinite(t) else float(t) for t in study.times]
     s = {
         "dataset": study.data,
@@ -50,23 +43,8 @@ def write_predict(writer, study, dataset=None, *, prefix: str = "") -> dict:
         for g in study.get:
             drawn[f"predict_{g}.png"] = plot_predictions(study, dataset.x, dataset.y, *test, get=g)
     figures = writer.figures(prefix, drawn)
-    summary = predict_summary(study)
+    summary = _predict_summary(study)
     summary["files"] = [f"{prefix}predict.npz"]
     summary["figures"] = figures
     writer.json(f"{prefix}predict.json", summary)
     return summary
-
-
-def predict_headlines(s: dict) -> list[tuple[str, str, str]]:
-    """(quantity, value, what it means) rows for the index's results table."""
-    rows = []
-    for g in s["get"]:
-        mse = np.asarray(s["test_mse"][g], dtype=float)
-        rows.append(
-            (
-                f"test MSE ({g}) at the last time",
-                f"{mse[-1]:.4g}",
-                "Mean squared error of the infinite ensemble's mean against the test targets.",
-            )
-        )
-    return rows

@@ -12,8 +12,6 @@ from ..plots.theorem import (
     plot_theorem_linearization,
 )
 
-__all__ = ["theorem_summary", "write_theorem", "theorem_headlines"]
-
 GAP_NOTE = (
     "linearization_gap_* / kernel_limit_gap_* / arora_max_rel_error are maxima over the whole "
     "run; the *_early keys are maxima over recorded steps k <= early_horizon_step. Lazy-training "
@@ -23,8 +21,8 @@ GAP_NOTE = (
 )
 
 
-def theorem_summary(study) -> dict:
-    """The JSON summary of a `TheoremStudy` (the keys of `theorem.json`, curves included)."""
+def _theorem_summary(study) -> dict:
+    """theorem.json's keys (curves included)."""
     c = study.config
     numbers, curves = numbers_and_curves(study.check)
     limit = study.check.kernel_limit
@@ -72,7 +70,7 @@ def write_theorem(writer, study, *, prefix: str = "") -> dict:
     }
     if study.harder is not None:
         drawn["theorem_harder_case.png"] = plot_harder_case(study.harder)
-    summary = theorem_summary(study)
+    summary = _theorem_summary(study)
     summary["figures"] = writer.figures(prefix, drawn)
     writer.json(f"{prefix}theorem.json", summary)
     return summary
