@@ -270,32 +270,36 @@ def engine_for(rule, engine: Engine | str | None = None) -> Engine:
     return next(e for e in _FASTEST_FIRST if e.refuses(rule) is None)
 
 
-def _final_metrics(problem, u, f_test):
+def _final_metrics(problem, u, f_test) -> dict:
+    """The DistillRun fields of the final predictions u (n, C) and f_test (n_test, C) or None."""
     nan = jnp.asarray(jnp.nan, u.dtype)
-    if problem.regression:  # accuracy and margin have no meaning for real targets
-        acc, marg = nan, nan
-    else:
-        acc, marg = accuracy(u, problem.y_clean), margin(u, problem.y_clean)
-    if f_test is None:
-        return acc, marg, nan, jnp.zeros((0, u.shape[1]), u.dtype)
-    acc_test = nan if problem.regression else accuracy(f_test, problem.y_test_clean)
-    return acc, marg, acc_test, f_test
+    classes = not problem.regression  # accuracy and margin have no meaning for real targets
+    return {
+        "u_final": u,
+        "f_test_final": jnp.zeros((0, u.shape[1]), u.dtype) if f_test is None else f_test,
+        "margin_train": margin(u, problem.y_clean) if classes else nan,
+        "accuracy_train": accuracy(u, problem.y_clean) if classes else nan,
+        "accuracy_test": (
+            nan if f_test is None or not classes else accuracy(f_test, problem.y_test_clean)
+        ),
+    }
+
+
+def _distill_run(problem, steps, fields: dict) -> DistillRun:
+    """DistillRun of `fields` (leading (g,) axis), predictions in the user's label shape."""
+    for name in ("u_final", "f_test_final", "u_path"):
+        fields[name] = problem.to_user(fields.get(name))
+    return DistillRun(steps=jnp.asarray(steps), **fields)
 
 
 @functools.partial(jax.jit, static_argnames=("engine", "static_rule", "steps", "record"))
 def _run_group(problem, rules, eta, *, engine, static_rule, steps, record):
     def one(rule):
         u, f_test, obs = engine.run(problem, rule, eta, steps=steps, record=record)
-        acc, marg, acc_test, f_test = _final_metrics(problem, u, f_test)
-        dist_test = obs.get("dist_test", jnp.full_like(obs["dist"], jnp.nan))
         return {
             "dist_train": obs["dist"],
-            "dist_test": dist_test,
-            "u_final": u,
-            "f_test_final": f_test,
-            "margin_train": marg,
-            "accuracy_train": acc,
-            "accuracy_test": acc_test,
+            "dist_test": obs.get("dist_test", jnp.full_like(obs["dist"], jnp.nan)),
+            **_final_metrics(problem, u, f_test),
             "u_path": obs.get("u"),
             "observed": obs.get("observed"),
         }
@@ -367,23 +371,22 @@ def self_distill(
     eta = jnp.asarray(eta, problem.dtype)
     if isinstance(engine, OperatorScan):
         run = engine.distill(problem, rule_list, eta, steps=steps, record=record)
-        check_run_finite(run.dist_train, run.steps, "self-distillation")
-        return drop_rule_axis(run) if single else run
-    parts = []
-    for indices, group in group_rules(rule_list):
-        eng = engine_for(rule_list[indices[0]], engine)
-        for i in indices[1:]:
-            engine_for(rule_list[i], eng)
-        static = None if isinstance(group, AffineRule) else group
-        # Rule values follow the problem's dtype (no float64 promotion of a float32 problem).
-        data = None if static is not None else cast_rule(group, problem.dtype)
-        out = _run_group(
-            problem, data, eta, engine=eng, static_rule=static, steps=steps, record=record
-        )
-        parts.append((indices, out))
-    run = _assemble(problem, parts, record.steps(steps), single)
+    else:
+        parts = []
+        for indices, group in group_rules(rule_list):
+            eng = engine_for(rule_list[indices[0]], engine)
+            for i in indices[1:]:
+                engine_for(rule_list[i], eng)
+            static = None if isinstance(group, AffineRule) else group
+            # Rule values follow the problem's dtype (no float64 promotion of a float32 problem).
+            data = None if static is not None else cast_rule(group, problem.dtype)
+            out = _run_group(
+                problem, data, eta, engine=eng, static_rule=static, steps=steps, record=record
+            )
+            parts.append((indices, out))
+        run = _distill_run(problem, record.steps(steps), merge_groups(parts))
     check_run_finite(run.dist_train, run.steps, "self-distillation")
-    return run
+    return drop_rule_axis(run) if single else run
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -475,19 +478,14 @@ class OperatorScan(Engine):
                     dist_test.append(distance(f_test(), problem.y_test_clean))
             if self.progress is not None:
                 self.progress(k + 1, steps)
-        f = f_test() if test else jnp.zeros((R, 0, C), dtype)
-        metrics = [_final_metrics(problem, u[i], f[i] if test else None) for i in range(R)]
-        dist = jnp.stack(dist, axis=1)
-        return DistillRun(
-            steps=jnp.asarray(recorded),
-            dist_train=dist,
-            dist_test=jnp.stack(dist_test, axis=1) if test else jnp.full_like(dist, jnp.nan),
-            u_final=problem.to_user(u),
-            f_test_final=problem.to_user(f),
-            margin_train=jnp.stack([m[1] for m in metrics]),
-            accuracy_train=jnp.stack([m[0] for m in metrics]),
-            accuracy_test=jnp.stack([m[2] for m in metrics]),
+        f = f_test() if test else [None] * R
+        metrics = [_final_metrics(problem, u[i], f[i]) for i in range(R)]
+        fields = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *metrics)
+        fields["dist_train"] = jnp.stack(dist, axis=1)
+        fields["dist_test"] = (
+            jnp.stack(dist_test, axis=1) if test else jnp.full_like(fields["dist_train"], jnp.nan)
         )
+        return _distill_run(problem, recorded, fields)
 
 
 def check_ground_truth(problem: LinearProblem, what: str) -> None:
@@ -510,11 +508,3 @@ def check_run_finite(dist, steps, what: str) -> None:
         f"{int(np.asarray(steps)[k])} on (a step size η ≥ 2/λ_max, or targets that grow; "
         "lower eta)"
     )
-
-
-def _assemble(problem, parts, rec_steps, single):
-    fields = merge_groups(parts)
-    for name in ("u_final", "f_test_final", "u_path"):
-        fields[name] = problem.to_user(fields[name])
-    run = DistillRun(steps=jnp.asarray(rec_steps), **fields)
-    return drop_rule_axis(run) if single else run

@@ -23,7 +23,7 @@ from jax import lax
 from .._checks import check_int, is_concrete
 from ..dynamics._linearized import resolve_step_size
 from ..spectral._problem import LinearProblem
-from ._engines import DistillRun, _final_metrics, check_ground_truth
+from ._engines import DistillRun, _distill_run, _final_metrics, check_ground_truth
 from ._targets import _stack, drop_rule_axis, hard_targets
 
 DEFAULT_XI = (0.5,)
@@ -157,8 +157,7 @@ def _rounds_jit(rule, problem: LinearProblem, eta, *, rounds, engine):
             f_t = jnp.einsum("tn,Tnc->Ttc", problem.kv_test, phi[None, :, None] * c_targets)
             dist_test = jnp.linalg.norm(f_t - problem.y_test_clean[None], axis=(1, 2))
             f_test = f_t[-1]
-        acc, marg, acc_test, f_test = _final_metrics(problem, u, f_test)
-        return dist, dist_test, u, f_test, marg, acc, acc_test
+        return {"dist_train": dist, "dist_test": dist_test, **_final_metrics(problem, u, f_test)}
 
     return jax.vmap(run_one)(rule)
 
@@ -241,19 +240,8 @@ def distill_rounds(
     )
     if check_convergence:
         _check_soft_rounds_converge(rule_j, problem.eig.eigenvalues, eta, rounds)
-    dist, dist_test, u, f_test, marg, acc, acc_test = _rounds_jit(
-        rule_j, problem, eta, rounds=rounds, engine=engine
-    )
-    run = DistillRun(
-        steps=jnp.arange(rounds + 1),
-        dist_train=dist,
-        dist_test=dist_test,
-        u_final=problem.to_user(u),
-        f_test_final=problem.to_user(f_test),
-        margin_train=marg,
-        accuracy_train=acc,
-        accuracy_test=acc_test,
-    )
+    fields = _rounds_jit(rule_j, problem, eta, rounds=rounds, engine=engine)
+    run = _distill_run(problem, jnp.arange(rounds + 1), fields)
     return drop_rule_axis(run) if single else run
 
 

@@ -1,9 +1,7 @@
 """Matrix-free predictions for n beyond memory: kernel operators, never an n × n array.
 
-The end-of-training mean K_*X (K + δI)⁻¹ y and posterior variances by preconditioned conjugate
-gradients (`ridge_solve`) to a stated residual; finite times by the closed-form flow on the
-Rayleigh–Ritz reduction to the top-k eigenvectors plus the labels' Krylov space
-(`matfree.ritz_reduction`). neural-tangents' conventions, as `gradient_descent_mse_ensemble`.
+t = ∞ by preconditioned conjugate gradients (`ridge_solve`); finite t by the closed-form flow on
+the Rayleigh–Ritz reduction to the top-k eigenvectors plus the labels' Krylov space.
 """
 
 from __future__ import annotations
@@ -328,11 +326,7 @@ class CGSolution(NamedTuple):
 
 
 def _topk_preconditioner(top, mu: float):
-    """apply(R) = M⁻¹R, M⁻¹ = V(Λ + μ)⁻¹Vᵀ + (I − VVᵀ)/(λ_{k+1} + μ) (λ_{k+1}: θ_k if unknown).
-
-    The condition number drops from (λ_1 + μ)/(λ_n + μ) to (λ_{k+1} + μ)/(λ_n + μ).
-    Reference: Ma & Belkin, arXiv 1703.10622 (EigenPro); Frangella et al., arXiv 2110.02820.
-    """
+    """M⁻¹R, M⁻¹ = V(Λ + μ)⁻¹Vᵀ + (I − VVᵀ)/(λ_{k+1} + μ) (λ_{k+1}: θ_k if unknown; EigenPro)."""
     v, lam = top.eigenvectors, top.eigenvalues
     nxt = top.next_eigenvalue
     floor = jnp.where(jnp.isnan(nxt), lam[-1], nxt) + mu

@@ -11,7 +11,7 @@ from jax.experimental.ode import odeint
 
 from .._checks import as_float_array, check_finite
 from ._mse import _check_cross, check_targets
-from ._spectral import positive_float, solve_dtype, train_kernel
+from ._spectral import _train_kernel, positive_float, solve_dtype
 
 
 class ODEState(NamedTuple):
@@ -150,7 +150,7 @@ def max_learning_rate(ntk_train_train, y_train_size=None, momentum=0.0, eps=1e-1
 
     Reference: Lee et al. arXiv 1902.06720, section 2.4; Goh, "Why Momentum Really Works" (2017).
     """
-    tk = train_kernel(ntk_train_train, name="ntk_train_train")
+    tk = _train_kernel(ntk_train_train, name="ntk_train_train")
     factor = tk.kernel.shape[0] if y_train_size is None else int(y_train_size)
     if factor < 1:
         raise ValueError(f"y_train_size must be a positive integer, got {y_train_size!r}")
