@@ -29,10 +29,10 @@ from ..spectral._problem import LinearProblem
 from ._targets import (
     AffineRule,
     TargetRule,
+    _check_rules_task,
     accuracy,
     as_rule_list,
     cast_rule,
-    check_rules_task,
     drop_rule_axis,
     group_rules,
     margin,
@@ -246,9 +246,8 @@ class DenseScan(Engine):
         return _stepped(problem, target_rule, eta, steps=steps, record=record, eigenbasis=False)
 
 
-ENGINES = {"closed-form": ClosedForm(), "eigen-scan": EigenScan(), "scan": DenseScan()}
-"""The engines by name, for `self_distill(engine=...)` and the CLI."""
-_FASTEST_FIRST = (ClosedForm(), EigenScan(), DenseScan())
+# Fastest first: `engine_for` picks the first that runs a rule.
+_ENGINES = {"closed-form": ClosedForm(), "eigen-scan": EigenScan(), "scan": DenseScan()}
 
 
 def engine_for(rule, engine: Engine | str | None = None) -> Engine:
@@ -256,10 +255,10 @@ def engine_for(rule, engine: Engine | str | None = None) -> Engine:
     if isinstance(engine, str):
         if engine == "auto":
             engine = None
-        elif engine not in ENGINES:
-            raise ValueError(f"engine must be one of {('auto', *ENGINES)}, got {engine!r}")
+        elif engine not in _ENGINES:
+            raise ValueError(f"engine must be one of {('auto', *_ENGINES)}, got {engine!r}")
         else:
-            engine = ENGINES[engine]
+            engine = _ENGINES[engine]
     if engine is not None:
         if not isinstance(engine, Engine):
             raise TypeError(f"engine must be an Engine or a name, got {engine!r}")
@@ -267,7 +266,7 @@ def engine_for(rule, engine: Engine | str | None = None) -> Engine:
         if reason:
             raise ValueError(reason)
         return engine
-    return next(e for e in _FASTEST_FIRST if e.refuses(rule) is None)
+    return next(e for e in _ENGINES.values() if e.refuses(rule) is None)
 
 
 def _final_metrics(problem, u, f_test) -> dict:
@@ -366,7 +365,7 @@ def self_distill(
         )
     check_ground_truth(problem, "self-distillation")
     rule_list, single = as_rule_list(rules)
-    check_rules_task(rule_list, problem.task)  # hard / adaptive rules need classes
+    _check_rules_task(rule_list, problem.task)  # hard / adaptive rules need classes
     eta = resolve_step_size(problem.eig, eta, force=force)
     eta = jnp.asarray(eta, problem.dtype)
     if isinstance(engine, OperatorScan):

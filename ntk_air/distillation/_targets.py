@@ -41,6 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_bool
+
 SCHEDULES = ("constant", "increasing", "adaptive")
 """α schedules of an `AffineRule`: constant, increasing (α·min(1, k/ramp)), adaptive."""
 
@@ -149,16 +151,8 @@ class AffineRule:
         return TargetRule(self.init, self.update)
 
 
-def check_weight(name, value):
-    """`value` as a float in [0, 1], or a ValueError/TypeError naming `name` and the value.
-
-    A weight mixes two targets, ỹ = (1 − w) a + w b; outside [0, 1] soft R1 diverges
-    (docs/science/distillation.md#r1).
-
-    Example:
-      >>> check_weight("alpha", 0.9)
-      0.9
-    """
+def _check_weight(name, value):
+    """`value` as a float in [0, 1]: a weight mixing two targets, ỹ = (1 − w) a + w b."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     if not math.isfinite(value):
@@ -184,10 +178,9 @@ def _affine(
 ):
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    for flag, value in (("hard", hard), ("lag", lag)):
-        if not isinstance(value, bool | np.bool_):
-            raise ValueError(f"{flag} must be True or False, got {value!r}")
-    check_weight(name, alpha)
+    check_bool("hard", hard)
+    check_bool("lag", lag)
+    _check_weight(name, alpha)
     if schedule == "increasing" and not ramp > 0:
         raise ValueError(f"the increasing schedule needs ramp > 0 steps, got {ramp!r}")
     return AffineRule(
@@ -265,7 +258,7 @@ def bootstrap(beta, *, hard=False) -> AffineRule:
 
     Reference: Reed et al. arXiv 1412.6596.
     """
-    return _affine(1.0 - check_weight("beta", beta), hard=hard)
+    return _affine(1.0 - _check_weight("beta", beta), hard=hard)
 
 
 def rule_label(rule: AffineRule) -> str:
@@ -388,19 +381,8 @@ def needs_classes(rule) -> str | None:
     return None
 
 
-def check_rules_task(rules, task: str) -> None:
-    """Refuse, in one sentence, a rule that needs classes (`needs_classes`) on a regression task.
-
-    Args:
-      rules: a rule or a sequence of rules (`as_rule_list`). task: "classification" or
-        "regression" (`problem.LinearProblem.task`).
-
-    Raises:
-      ValueError: naming the first such rule.
-
-    Example:
-      >>> check_rules_task([plain_gd(), r1(0.5)], "regression")   # soft rules: fine
-    """
+def _check_rules_task(rules, task: str) -> None:
+    """Refuse a rule that needs classes (`needs_classes`) on a regression task."""
     if task != "regression":
         return
     for rule in as_rule_list(rules)[0]:
@@ -442,8 +424,7 @@ def r3_soft_limit_filter(eigenvalues, alpha, eta):
 
 RULE_NAMES = ("plain", "r1", "r1-lag", "r2", "r3", "bootstrap", "xi", "ridge-rounds")
 """Rule families by name (the CLI's `--rule`, `studies.DistillConfig.rules`)."""
-DEFAULT_ALPHA = {"r1": 0.5, "r1-lag": 0.5, "r2": 1.0, "r3": 0.9}
-"""Default α of each rule family."""
+_DEFAULT_ALPHA = {"r1": 0.5, "r1-lag": 0.5, "r2": 1.0, "r3": 0.9}
 DEFAULT_BETA = (0.8,)
 """Default β of bootstrapping."""
 
@@ -460,8 +441,8 @@ def rules_from_names(
 ) -> list[tuple[str, AffineRule]]:
     """Step rules for named rule families: [(label, rule)], plain GD always first.
 
-    Round-based names are skipped (`rounds_from_names`); `alphas` and `betas` override
-    DEFAULT_ALPHA and DEFAULT_BETA; soft/hard choose the variants (r2 is hard).
+    Round-based names are skipped (`rounds_from_names`); `alphas` and `betas` override the
+    default α of each family and DEFAULT_BETA; soft/hard choose the variants (r2 is hard).
 
     Example:
       >>> [label for label, _ in rules_from_names(["r3"], hard=True, soft=False)]
@@ -478,7 +459,7 @@ def rules_from_names(
     out: list[tuple[str, AffineRule]] = [("plain GD", plain_gd())]
     for name in names:
         if name in ("r1", "r1-lag", "r3"):
-            for a in alphas or (DEFAULT_ALPHA[name],):
+            for a in alphas or (_DEFAULT_ALPHA[name],):
                 for v in variants:
                     if name == "r3":
                         rule = r3(a, hard=v == "hard", **sched)
@@ -486,7 +467,7 @@ def rules_from_names(
                         rule = r1(a, hard=v == "hard", lag=name == "r1-lag", **sched)
                     out.append((rule_label(rule), rule))
         elif name == "r2" and hard:
-            for a in alphas or (DEFAULT_ALPHA["r2"],):
+            for a in alphas or (_DEFAULT_ALPHA["r2"],):
                 out.append((rule_label(r2(a)), r2(a)))
         elif name == "bootstrap":
             for b in betas or DEFAULT_BETA:
