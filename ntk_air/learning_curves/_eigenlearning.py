@@ -1,14 +1,5 @@
-"""Predicted learning curves of kernel ridge regression, mode by mode (eigenlearning).
-
-For a population with kernel eigenpairs (λ_i, φ_i) (orthonormal under μ), target
-f* = Σ_i v_i φ_i, n samples, ridge δ and label noise σ²:
-
-    κ > 0 solving  Σ_i λ_i / (λ_i + κ) + δ/κ = n,    L_i = λ_i / (λ_i + κ),
-    E₀ = n / (n − Σ_i L_i²),    test MSE = E₀ (Σ_i (1 − L_i)² v_i² + σ²),
-    train MSE = (δ / (nκ))² · test MSE.
-
-N points under the uniform measure: λ_i = eig_i(K)/N, v_i = u_iᵀ y / √N. The ridgeless limit
-beyond the rank and finite populations: docs/science/learning_curves.md.
+"""Predicted learning curves of kernel ridge regression, mode by mode (eigenlearning), and the
+measured ones over seeded draws. Mathematics: docs/science/learning_curves.md.
 
 References: Bordelon, Canatar & Pehlevan, arXiv 2002.02561; Canatar, Bordelon & Pehlevan,
 arXiv 2006.13198; Simon, Dickens, Karkada & DeWeese, arXiv 2110.03922.
@@ -61,12 +52,8 @@ class LearningCurve(NamedTuple):
 
 
 def _kappa_one(log_lam, w, n, ridge):
-    """log κ for one (n, δ): safeguarded Newton on g(s) = Σ w σ(log λ − s) + δe^{−s} − n.
-
-    g decreases in s; the sigmoid form does not overflow for any spread of λ. Bracket:
-    s_hi = log((Σ wλ + δ)/n), s_lo = max(log(δ/n), log(λ_min⁺ (r/n − 1))). NaN when δ = 0 and
-    n ≥ r (`_curve_one` takes the limit δ → 0⁺ there).
-    """
+    """log κ for one (n, δ): safeguarded Newton on the decreasing g(s) = Σ w σ(log λ − s) + δe^{−s}
+    − n, bracketed by log((Σ wλ + δ)/n) and max(log(δ/n), log(λ_min⁺ (r/n − 1))); NaN if none."""
     dtype = log_lam.dtype
     nz = jnp.isfinite(log_lam) & (w > 0)
     r = jnp.sum(jnp.where(nz, w, 0.0))
@@ -544,8 +531,7 @@ class MeasuredCurve(NamedTuple):
 
 @jax.jit
 def _krr_eigh(kdd, y_d, ridges, u_d, lam_k):
-    """α (n, R, C), train MSE (R,), learnability (R, M), null dimension (R,) for every δ from
-    one eigendecomposition; (s + δ)⁻¹ is 0 below tol (the pseudo-inverse: δ → 0⁺)."""
+    """α (n, R, C), train MSE, learnability, null dimension per δ by one eigh (pseudo-inverse)."""
     s, Q = jnp.linalg.eigh(kdd)
     tol = 100 * s.shape[-1] * jnp.finfo(s.dtype).eps * jnp.max(jnp.abs(s))
     denom = s[:, None] + ridges[None, :]
@@ -562,8 +548,7 @@ def _krr_eigh(kdd, y_d, ridges, u_d, lam_k):
 
 @functools.partial(jax.jit, static_argnames="ridgeless")
 def _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless: bool):
-    """As `_krr_eigh` by one Cholesky per δ (n³/3 flops against 9n³), and whether to trust it:
-    finite factors and, when some δ = 0, squared pivots above 100·n·eps·tr K(X_D, X_D)."""
+    """As `_krr_eigh` by one Cholesky per δ (n³/3 flops, not 9n³), and whether it is trustworthy."""
     n, C = y_d.shape
     rhs = jnp.concatenate([y_d, u_d], axis=1)
 
@@ -583,8 +568,7 @@ def _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless: bool):
 
 
 def _krr_draw(kdd, y_d, ridges, u_d, lam_k, repeats: bool):
-    """KRR on one draw: Cholesky per δ, or the pseudo-inverse (`_krr_eigh`) when δ = 0 and the
-    draw repeats points or the factorization is not trustworthy."""
+    """KRR on one draw: Cholesky, or `_krr_eigh` for δ = 0 on repeated points or a bad factor."""
     zero = bool(np.any(np.asarray(ridges) == 0))
     if not (zero and repeats):
         *out, ok = _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless=zero)
@@ -593,14 +577,8 @@ def _krr_draw(kdd, y_d, ridges, u_d, lam_k, repeats: bool):
     return _krr_eigh(kdd, y_d, ridges, u_d, lam_k)
 
 
-def draw_indices(N: int, n: int, draws: int, seed: int, *, replace: bool = False) -> np.ndarray:
-    """(draws, n) sorted row indices of n of N points, distinct or i.i.d. (`replace=True`),
-    seeded by (seed, n, replace): the same draws for every ridge, kernel and run.
-
-    Example:
-      >>> draw_indices(10, 3, 2, 0).shape
-      (2, 3)
-    """
+def _draw_indices(N: int, n: int, draws: int, seed: int, *, replace: bool = False) -> np.ndarray:
+    """(draws, n) sorted indices of n of N points, seeded by (seed, n, replace) alone."""
     rng = np.random.default_rng([int(seed), int(n), int(replace)])
     return np.stack([np.sort(rng.choice(N, size=n, replace=replace)) for _ in range(draws)])
 
@@ -693,7 +671,7 @@ def measured_learning_curve(
     distinct = np.zeros((P, draws), np.int64)
     noise_std = np.sqrt(noise_variance / C)
     for p, n_p in enumerate(n_values):
-        idx_all = draw_indices(N, int(n_p), draws, seed, replace=replace)
+        idx_all = _draw_indices(N, int(n_p), draws, seed, replace=replace)
         rng = np.random.default_rng([int(seed), int(n_p), 1])
         for d, idx in enumerate(idx_all):
             y_d = cols[idx] + noise_std * rng.standard_normal((len(idx), C))
