@@ -1,14 +1,7 @@
-"""Self-distillation in the kernel limit: any target rule, simulated exactly on a `LinearProblem`.
+"""Self-distillation in the kernel limit: `self_distill` and the engines (strategy objects) that
+run any target rule exactly on a `LinearProblem`.
 
-    ỹ(k), state = rule.update(u(k), y, state, k),
-    u(k+1) = u(k) − η H (u(k) − ỹ(k)),      f_{k+1}(x) = f_k(x) − η K(x, X)(u(k) − ỹ(k)).
-
-Engines (strategy objects): `ClosedForm` (soft, constant α: per-mode 4×4 matrix powers),
-`EigenScan` (soft, α varying with k: stepped in the eigenbasis, O(n) per step), `DenseScan` (any
-rule, one H-product per step) and `OperatorScan` (any rule, one pass of a kernel operator per
-step). `self_distill` runs each group of rules of one structure vmapped on the fastest engine.
-
-References: Dong et al. arXiv 1910.01255 (docs/science/dynamics.md, docs/science/distillation.md).
+Reference: Dong et al. arXiv 1910.01255 (docs/science/distillation.md).
 """
 
 from __future__ import annotations
@@ -70,8 +63,7 @@ class Engine:
 
 
 def _observe(problem, record, step, dist, u, target, f_test):
-    """The observations at a recorded step: dist = ‖u − ŷ‖, `u()` and `target()` (evaluated only
-    when recorded), the test distance and the user's Record.fn."""
+    """The observations at a recorded step (`u()` and `target()` are evaluated only if needed)."""
     out = {"dist": dist}
     if f_test is not None:
         out["dist_test"] = jnp.linalg.norm(f_test - problem.y_test_clean)
@@ -322,7 +314,7 @@ def self_distill(
 
     u(k+1) = u(k) − ηH(u(k) − ỹ(k)), ỹ(k) by the rule (`ntk_air.distillation`), test predictions
     f_k(x) = f_0(x) − η K(x, X) Σ_{j<k}(u(j) − ỹ(j)). Rules of one static structure run together,
-    vmapped, on the fastest engine that handles them (module docstring).
+    vmapped, on the fastest engine that handles them (`ClosedForm`, `EigenScan`, `DenseScan`).
 
     Args:
       problem: a `LinearProblem` (`problem.linear_problem(eig, y, y_clean, ...)`); it must hold

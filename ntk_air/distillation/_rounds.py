@@ -1,10 +1,4 @@
-"""Round-based self-distillation in the kernel limit: a fresh student per round.
-
-    y_0 = y,  u_t = F(H) y_t,  y_{t+1} = (1 − ξ) y + ξ p(u_t),
-
-F(λ) = λ/(λ + c) (kernel ridge) or 1 − (1 − ηλ)^k (k GD steps from 0), p soft or hard: repeated
-ridge self-distillation, ξ-weighted distillation and born-again rounds. Soft rules run in closed
-form per mode, hard ones are stepped over rounds.
+"""Round-based self-distillation in the kernel limit: a fresh student per round (`distill_rounds`).
 
 References: Mobahi et al. arXiv 2002.05715; Das & Sanghavi arXiv 2301.13304; Furlanello et al.
 arXiv 1805.04770; Borup & Andersen arXiv 2102.13088.

@@ -459,12 +459,10 @@ def rules_from_names(
     out: list[tuple[str, AffineRule]] = [("plain GD", plain_gd())]
     for name in names:
         if name in ("r1", "r1-lag", "r3"):
+            make = {"r1": r1, "r1-lag": r1_lag, "r3": r3}[name]
             for a in alphas or (_DEFAULT_ALPHA[name],):
                 for v in variants:
-                    if name == "r3":
-                        rule = r3(a, hard=v == "hard", **sched)
-                    else:
-                        rule = r1(a, hard=v == "hard", lag=name == "r1-lag", **sched)
+                    rule = make(a, hard=v == "hard", **sched)
                     out.append((rule_label(rule), rule))
         elif name == "r2" and hard:
             for a in alphas or (_DEFAULT_ALPHA["r2"],):

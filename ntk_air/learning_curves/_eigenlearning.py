@@ -310,20 +310,21 @@ def population_spectrum(eig, y) -> PopulationSpectrum:
 
     Reference: Canatar, Bordelon & Pehlevan, arXiv 2006.13198 (finite data sets as measures).
     """
-    lam = jnp.asarray(eig.eigenvalues)
-    N = lam.shape[0]
-    y = jnp.asarray(y, lam.dtype)
-    if y.shape[0] != N:
-        raise ValueError(f"y must have {N} rows like the eigensystem, got shape {y.shape}")
-    v = eig.eigenvectors.T @ y / np.sqrt(N)
+    N = len(eig.eigenvalues)
+    lam, v, y = _top_modes(eig.eigenvalues, eig.eigenvectors, y, N, "eigensystem")
+    nan = jnp.asarray(jnp.nan, lam.dtype)
     return PopulationSpectrum(
-        eigenvalues=lam / N,
-        coefficients=v,
-        multiplicity=jnp.ones(N, lam.dtype),
-        mean_square_target=jnp.sum(y**2) / N,
-        tail_modes=jnp.asarray(0),
-        tail_eigenvalue_bound=jnp.asarray(jnp.nan, lam.dtype),
+        lam, v, jnp.ones(N, lam.dtype), jnp.sum(y**2) / N, jnp.asarray(0), nan
     )
+
+
+def _top_modes(theta, V, y, N: int, what: str):
+    """(λ_i = θ_i/N, v_i = u_iᵀ y/√N, y) for N points; y must have N rows like the `what`."""
+    theta = jnp.asarray(theta)
+    y = jnp.asarray(y, theta.dtype)
+    if y.shape[0] != N:
+        raise ValueError(f"y must have {N} rows like the {what}, got shape {y.shape}")
+    return theta / N, V.T @ y / np.sqrt(N), y
 
 
 def topk_population_spectrum(top, y, trace) -> PopulationSpectrum:
@@ -350,15 +351,9 @@ def topk_population_spectrum(top, y, trace) -> PopulationSpectrum:
 
     Reference: Simon et al., arXiv 2110.03922 (spectra truncated to their top modes).
     """
-    theta = jnp.asarray(top.eigenvalues)
-    V = top.eigenvectors
-    N, k = V.shape
-    y = jnp.asarray(y, theta.dtype)
-    if y.shape[0] != N:
-        raise ValueError(f"y must have {N} rows like the eigenvectors, got shape {y.shape}")
-    v = V.T @ y / np.sqrt(N)
+    N, k = top.eigenvectors.shape
+    lam, v, y = _top_modes(top.eigenvalues, top.eigenvectors, y, N, "eigenvectors")
     total = jnp.sum(y**2, axis=0) / N
-    lam = theta / N
     if k == N:
         return PopulationSpectrum(
             lam, v, jnp.ones(k, lam.dtype), jnp.sum(total), jnp.asarray(0), jnp.asarray(jnp.nan)
@@ -377,7 +372,7 @@ def topk_population_spectrum(top, y, trace) -> PopulationSpectrum:
     if is_concrete(tail_trace) and float(tail_trace) < -float(trace_tol):
         raise ValueError(
             f"trace = {float(trace):.6g} is below the sum of the top-k eigenvalues "
-            f"{float(jnp.sum(theta)):.6g}: pass tr K of the same kernel"
+            f"{float(jnp.sum(top.eigenvalues)):.6g}: pass tr K of the same kernel"
         )
     tail_power = jnp.maximum(tail_power, 0.0)
     tail_trace = jnp.maximum(tail_trace, 0.0)
