@@ -384,9 +384,7 @@ def self_distill(
 class OperatorScan(Engine):
     """Any rule, matrix-free: u ← u − ηK(u − ỹ) by one pass of a kernel operator per step.
 
-    The R rules' residuals share one (n, R·C) pass per step; test predictions cost one pass of
-    `test_op` per recorded step. Exact (the recursion of `DenseScan`); runs outside jit, and the
-    problem's eigensystem is not used.
+    The recursion of `DenseScan`, the R rules sharing one (n, R·C) pass per step; outside jit.
 
     Fields:
       op: K(X, X) as an `operators.KernelOperator` (n × n).
@@ -427,7 +425,6 @@ class OperatorScan(Engine):
             )
         targets = [r.as_target_rule() if isinstance(r, AffineRule) else r for r in rules]
         Y, Yc, R = problem.y, problem.y_clean, len(targets)
-        dtype = problem.dtype
 
         @jax.jit
         def residuals(u, states, k):
@@ -447,7 +444,7 @@ class OperatorScan(Engine):
         def distance(a, b):  # (R, m, C) vs (m, C) → (R,)
             return jnp.sqrt(jnp.sum((a - b[None]) ** 2, axis=(1, 2)))
 
-        u = jnp.broadcast_to(problem.u0, (R, n, C)).astype(dtype)
+        u = jnp.broadcast_to(problem.u0, (R, n, C)).astype(problem.dtype)
         S = jnp.zeros_like(u)
         states = [t.init(u[i], Y) for i, t in enumerate(targets)]
         test = problem.has_test
@@ -455,18 +452,21 @@ class OperatorScan(Engine):
         def f_test():
             return problem.f0_test[None] - eta * unflat(self.test_op.apply(flat(S)))
 
+        dist, dist_test = [], []
+
+        def observe():  # reads the current u and S
+            dist.append(distance(u, Yc))
+            if test:
+                dist_test.append(distance(f_test(), problem.y_test_clean))
+
         recorded = record.steps(steps)
         at = set(np.asarray(recorded)[1:].tolist())
-        dist, dist_test = [distance(u, Yc)], []
-        if test:
-            dist_test.append(distance(f_test(), problem.y_test_clean))
+        observe()
         for k in range(steps):
             r, states = residuals(u, states, jnp.asarray(k, jnp.int32))
             u, S = u - eta * unflat(self.op.apply(flat(r))), S + r
             if k + 1 in at:
-                dist.append(distance(u, Yc))
-                if test:
-                    dist_test.append(distance(f_test(), problem.y_test_clean))
+                observe()
             if self.progress is not None:
                 self.progress(k + 1, steps)
         f = f_test() if test else [None] * R

@@ -218,11 +218,9 @@ def distill_rounds(
     engine = ("scan" if hard else "closed-form") if engine == "auto" else engine
     dtype = problem.dtype
     eta = jnp.asarray(resolve_step_size(problem.eig, eta), dtype)
+    dtypes = (dtype, dtype, jnp.int32, dtype)  # ξ, ridge, student steps, hard
     rule_j = RoundsRule(
-        *(
-            jnp.atleast_1d(jnp.asarray(v, dtype if i != 2 else jnp.int32))
-            for i, v in enumerate(leaves)
-        )
+        *(jnp.atleast_1d(jnp.asarray(v, t)) for v, t in zip(leaves, dtypes, strict=True))
     )
     if check_convergence:
         _check_soft_rounds_converge(rule_j, problem.eig, eta, rounds)

@@ -3,18 +3,16 @@
     state = rule.init(u0, y)                   # u0 = u(0) the initial predictions, y the labels
     target, state = rule.update(u, y, state, k)  # ỹ(k) from the predictions u = u(k), k = 0, 1, …
 
-Training then steps u(k+1) = u(k) − ηH(u(k) − ỹ(k)) (or trains a network on ỹ(k)). Arrays are
-(n, C); the hard label is the sign (C = 1) or the one-hot argmax. Hard rules and the adaptive
-schedule need classes (`needs_classes`). The family of docs/science/distillation.md is one affine
-update, `AffineRule`:
+Training then steps u(k+1) = u(k) − ηH(u(k) − ỹ(k)) on (n, C) arrays. The family of
+docs/science/distillation.md is one affine update, `AffineRule`:
 
     ỹ(k) = m_k ỹ(k−1) + (1 − m_k)[(1 − a_k) y + a_k p(q_k)],     k ≥ 1,
     m_k = moving·α_k,  a_k = moving + (1 − moving)·α_k,  q_k = u(k) (or u(k−1) if lagged),
     ỹ(0) = (1 − a_0') y + a_0' p(u(0)),  a_0' = (1 − moving)·α_0,
 
-with p the identity (soft) or the hard label: moving = 0 is R1, moving = 1 is R3; α_k constant,
-increasing (α·min(1, k/ramp)) or adaptive (α·accuracy: R2). A warm-up `start=W` trains on y for
-k < W, then runs the rule on the clock k − W. A rule of your own:
+with p the identity (soft) or the hard label (sign or one-hot argmax: classes only); moving = 0 is
+R1, moving = 1 is R3; α_k constant, increasing (α·min(1, k/ramp)) or adaptive (α·accuracy: R2).
+A warm-up `start=W` trains on y for k < W, then runs the rule on the clock k − W. Your own rule:
 
     >>> def tanh_mix(beta):
     ...     def init(u0, y):
@@ -183,6 +181,8 @@ def _affine(
     _check_weight(name, alpha)
     if schedule == "increasing" and not ramp > 0:
         raise ValueError(f"the increasing schedule needs ramp > 0 steps, got {ramp!r}")
+    if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
+        raise ValueError(f"start (warm-up steps) must be an integer ≥ 0, got {start!r}")
     return AffineRule(
         alpha=np.float64(alpha),
         moving=np.float64(moving),
@@ -190,14 +190,8 @@ def _affine(
         ramp=np.float64(ramp),
         hard=bool(hard),
         schedule=schedule,
-        start=_check_start(start),
+        start=int(start),
     )
-
-
-def _check_start(start) -> int:
-    if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
-        raise ValueError(f"start (warm-up steps) must be an integer ≥ 0, got {start!r}")
-    return int(start)
 
 
 def plain_gd() -> AffineRule:

@@ -332,8 +332,7 @@ def topk_population_spectrum(top, y, trace) -> PopulationSpectrum:
 
     Entries 1..k: λ_i = θ_i/N, v_i = u_iᵀ y/√N. Entry k + 1 (multiplicity N − k): eigenvalue
     (tr K − Σ_i θ_i)/(N(N − k)) (the tail's mean) and the target power ‖y‖²/N − Σ_i ‖v_i‖²
-    outside the top k. Of all tails in [0, θ_k/N] with that trace the flat one gives the largest
-    κ; `tail_spread` reports the other extremes.
+    outside the top k (the other tail shapes: `tail_spread`).
 
     Args:
       top: `topk.TopKEigensystem` of K (N × N).
@@ -400,9 +399,7 @@ def tail_spread(spectrum: PopulationSpectrum, n, ridge=0.0, noise_variance=0.0) 
     """How much a lumped tail's unknown shape can move the predicted test MSE.
 
     Three tails with the same trace and target power: flat, concentrated at θ_k/N (fewest,
-    largest modes), and concentrated with its power on never-learned modes. They bracket the
-    plausible range (not a rigorous bound: E₀ is not monotone in the tail); for a dense
-    spectrum all three are equal.
+    largest modes), and concentrated with its power on never-learned modes (equal when dense).
 
     Args:
       spectrum: a `PopulationSpectrum`. n, ridge, noise_variance: as in `learning_curve`.

@@ -77,10 +77,8 @@ def gp_mean_matfree(
 ) -> MatfreeMean:
     """GP posterior mean / end-of-training ensemble mean K_*X (K + δI)⁻¹ y, matrix-free.
 
-    Conjugate gradients on (K + δI) α = y through `operators.kernel_operator` (one pass over K
-    per iteration), preconditioned by `rank` top eigenpairs when rank > 0; equals
-    `gp_inference(K, y, diag_reg)(get, K_*X)` to the stated residual. The eigenpairs come from
-    block Krylov passes over K ("topk") or from `landmarks` rows ("nystrom": no pass over K).
+    Conjugate gradients on (K + δI) α = y, one pass of `operators.kernel_operator` per iteration:
+    `gp_inference(K, y, diag_reg)(get, K_*X)` to the stated residual.
 
     Args:
       kernel_fn: a `kernels.PairwiseKernelFn` (tiled operators are built from its block_fn).
@@ -366,9 +364,6 @@ def ridge_solve(
     max_iterations: int = 200,
 ) -> CGSolution:
     """X = (K + μI)⁻¹ B by conjugate gradients, one block product K·P per iteration.
-
-    Preconditioned by top eigenpairs of K when given (EigenPro-style); the columns of B share
-    each pass over K.
 
     Args:
       op: square symmetric PSD `KernelOperator` (n × n).

@@ -236,8 +236,7 @@ def gp_inference(
 
     mean = K_*X (K + δI)⁺ y; covariance ("nngp"): Σ_** − Σ_*X (Σ + δI)⁺ Σ_X*; ("ntk", the
     infinite ensemble trained to convergence): Σ_** + T Σ Tᵀ − (T Σ_X* + (T Σ_X*)ᵀ) with
-    T = Θ_*X (Θ + δI)⁺; ("ntkgp"): Θ_** − Θ_*X (Θ + δI)⁺ Θ_X*. The pseudo-inverse agrees with
-    the inverse on a nonsingular kernel and is the flow's limit on a singular one.
+    T = Θ_*X (Θ + δI)⁺; ("ntkgp"): Θ_** − Θ_*X (Θ + δI)⁺ Θ_X* (⁺: the pseudo-inverse).
 
     Args:
       k_train_train: (n, n) array, or a Kernel-like value with `.nngp` / `.ntk` (n, n).

@@ -28,8 +28,7 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
 
     df(X)/dt = −K ∇_f loss(f(X), y), df(x)/dt = −K(x, X) ∇_f loss(f(X), y), with t scaled by
     η (absolute time η t). With momentum μ the second-order flow runs in units of √η:
-    df/dt = q, dq/dt = −K ∇loss + ((μ − 1)/√η) q. Solved by `jax.experimental.ode.odeint`
-    (adaptive Dormand-Prince, rtol = atol = 1.4e-8), the integrator neural-tangents uses.
+    df/dt = q, dq/dt = −K ∇loss + ((μ − 1)/√η) q (`jax.experimental.ode.odeint`).
 
     Args:
       loss: loss(fx_train, y_train) -> scalar, differentiable in its first argument.
@@ -130,9 +129,8 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
 def max_learning_rate(ntk_train_train, y_train_size=None, momentum=0.0, eps=1e-12) -> float:
     """The largest stable learning rate of (momentum) gradient descent on neural-tangents' MSE.
 
-    η_max = 2 (1 + μ) N / (λ_max(Θ) + eps), N = y_train_size (default n): the loss is
-    ‖f − y‖²/(2N), so GD contracts while |1 − ηλ_max/N| < 1 (heavy-ball momentum widens the
-    window by 1 + μ). λ_max comes from `eigen.eigensystem` of Θ in float64.
+    η_max = 2 (1 + μ) N / (λ_max(Θ) + eps), N = y_train_size (default n): GD on the loss
+    ‖f − y‖²/(2N) contracts while |1 − ηλ_max/N| < 1, heavy-ball momentum widens that by 1 + μ.
 
     Args:
       ntk_train_train: (n, n) NTK on the training inputs.

@@ -29,6 +29,7 @@ class KernelDiagnostics(NamedTuple):
 
 
 class _TrainKernel(NamedTuple):
+    """The regularized train kernel and its decomposition (a pytree)."""
 
     eig: Eigensystem  # of K + δI, (n,) eigenvalues and (n, n) eigenvectors
     kernel: jax.Array  # (n, n) K, not regularized
