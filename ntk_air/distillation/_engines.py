@@ -54,8 +54,8 @@ class Engine:
     name = "engine"
 
     def refuses(self, rule) -> str | None:
-        """None if this engine runs `rule`, else the reason it cannot."""
-        raise NotImplementedError
+        """None if this engine runs `rule` (the default: any rule), else the reason it cannot."""
+        return None
 
     def run(self, problem: LinearProblem, rule, eta, *, steps: int, record: Record):
         """Run one rule (traced; vmapped over a group): (u, f_test, observations)."""
@@ -189,8 +189,6 @@ def _stepped(problem, rule: TargetRule, eta, *, steps, record, eigenbasis: bool)
         return lax.scan(step, s, None, length=r)[0]
 
     def test_predictions(S):
-        if problem.kv_test is None:
-            return None
         return _test_predictions(problem, eta, S if eigenbasis else V.T @ S)
 
     def observe(s):
@@ -229,9 +227,6 @@ class DenseScan(Engine):
     """Any rule, stepped in the original basis: one H-product per step (the reference engine)."""
 
     name = "scan"
-
-    def refuses(self, rule):
-        return None
 
     def run(self, problem, rule, eta, *, steps, record):
         target_rule = rule.as_target_rule() if isinstance(rule, AffineRule) else rule
@@ -405,9 +400,6 @@ class OperatorScan(Engine):
     test_op: Any = None
     progress: Any = None
     name = "operator"
-
-    def refuses(self, rule):
-        return None
 
     def run(self, problem, rule, eta, *, steps, record):
         raise TypeError("OperatorScan runs outside jit: call self_distill(..., engine=it)")

@@ -162,16 +162,12 @@ def _prepare(eigenvalues, coefficients, multiplicity, n, ridge, noise_variance):
     w, w_v = _as_float(np.ones(m) if multiplicity is None else multiplicity, "multiplicity", dtype)
     if w.shape != (m,):
         raise ValueError(f"multiplicity must have shape ({m},), got {w.shape}")
-    if coefficients is None:
-        power = jnp.zeros(m, dtype)
-    else:
-        v, _ = _as_float(coefficients, "coefficients", dtype)
-        if v.shape[:1] != (m,) or v.ndim > 2:
-            raise ValueError(
-                f"coefficients must have shape ({m},) or ({m}, C) like the eigenvalues, "
-                f"got {v.shape}"
-            )
-        power = v**2 if v.ndim == 1 else jnp.sum(v**2, axis=1)
+    v, _ = _as_float(np.zeros(m) if coefficients is None else coefficients, "coefficients", dtype)
+    if v.shape[:1] != (m,) or v.ndim > 2:
+        raise ValueError(
+            f"coefficients must have shape ({m},) or ({m}, C) like the eigenvalues, got {v.shape}"
+        )
+    power = jnp.sum(v.reshape(m, -1) ** 2, axis=1)  # Σ_c v_ic²
     n, n_v = _as_float(n, "n", dtype)
     ridge, ridge_v = _as_float(ridge, "ridge", dtype)
     noise_variance, noise_v = _as_float(noise_variance, "noise_variance", dtype)
@@ -669,7 +665,9 @@ def measured_learning_curve(
             y_d = cols[idx] + noise_std * rng.standard_normal((len(idx), C))
             kdd = kernel.gram(idx)  # numpy or jax: passed to jit as is (no per-shape staging)
             repeats = len(np.unique(idx)) < len(idx)
-            alpha, tr, lr, nd = _krr_draw(kdd, y_d, ridges, U[idx], lam_k, repeats)
+            alpha, train[p, :, d], learn[p, :, d], null[p, :, d] = _krr_draw(
+                kdd, y_d, ridges, U[idx], lam_k, repeats
+            )
             alpha = np.asarray(alpha).reshape(len(idx), R * C)
             f = np.asarray(kernel.rows(idx, alpha)).reshape(N, R, C)
             err = np.sum((f - test_cols[:, None, :]) ** 2, axis=2)  # (N, R)
@@ -677,9 +675,6 @@ def measured_learning_curve(
             out[idx] = False
             test[p, :, d] = err.mean(axis=0) + noise_variance
             held[p, :, d] = (err[out].mean(axis=0) if out.any() else np.nan) + noise_variance
-            train[p, :, d] = np.asarray(tr)
-            learn[p, :, d] = np.asarray(lr)
-            null[p, :, d] = np.asarray(nd)
             distinct[p, d] = N - int(out.sum())
             if T:
                 ft, ftr = _flow_draw(kernel, idx, kdd, y_d, times_arr, test_cols)

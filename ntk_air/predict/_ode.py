@@ -87,8 +87,7 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
         if given_state:
             if fx_test_0 is not None:
                 raise ValueError("fx_test_0 must be None when an ODEState is given (it holds it)")
-            s0 = fx_train_or_state_0
-            f0, fx_test_0, q0, q0_test = s0.fx_train, s0.fx_test, s0.qx_train, s0.qx_test
+            f0, fx_test_0, q0, q0_test = fx_train_or_state_0
         else:
             f0, q0, q0_test = fx_train_or_state_0, None, None
         if f0 is None and fx_test_0 is None:
