@@ -353,8 +353,7 @@ def self_distill(
     check_ground_truth(problem, "self-distillation")
     rule_list, single = as_rule_list(rules)
     _check_rules_task(rule_list, problem.task)  # hard / adaptive rules need classes
-    eta = resolve_step_size(problem.eig, eta, force=force)
-    eta = jnp.asarray(eta, problem.dtype)
+    eta = jnp.asarray(resolve_step_size(problem.eig, eta, force=force), problem.dtype)
     if isinstance(engine, OperatorScan):
         run = engine.distill(problem, rule_list, eta, steps=steps, record=record)
     else:

@@ -7,6 +7,7 @@ arXiv 1805.04770; Borup & Andersen arXiv 2102.13088.
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import NamedTuple
 
 import jax
@@ -269,17 +270,12 @@ def rounds_from_names(
       >>> [label for label, _ in rounds_from_names(["ridge-rounds"], ridge=0.1)]
       ['ridge rounds c=0.1']
     """
-    variants = [v for v, on in (("soft", soft), ("hard", hard)) if on]
-    out = []
+    hards = [h for h, on in ((False, soft), (True, hard)) if on]
+    rules = []
     for name in names:
         if name == "xi":
-            for xi in xis or DEFAULT_XI:
-                for v in variants:
-                    rule = xi_distill(
-                        xi, ridge=ridge, student_steps=student_steps, hard=v == "hard"
-                    )
-                    out.append((rounds_label(rule), rule))
+            for xi, h in itertools.product(xis or DEFAULT_XI, hards):
+                rules.append(xi_distill(xi, ridge=ridge, student_steps=student_steps, hard=h))
         elif name == "ridge-rounds":
-            rule = ridge_rounds(ridge)
-            out.append((rounds_label(rule), rule))
-    return out
+            rules.append(ridge_rounds(ridge))
+    return [(rounds_label(rule), rule) for rule in rules]

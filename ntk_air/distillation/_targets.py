@@ -31,6 +31,7 @@ Kim et al. arXiv 2006.12000 (increasing α).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -454,15 +455,13 @@ def rules_from_names(
     for name in names:
         if name in ("r1", "r1-lag", "r3"):
             make = {"r1": r1, "r1-lag": r1_lag, "r3": r3}[name]
-            for a in alphas or (_DEFAULT_ALPHA[name],):
-                for v in variants:
-                    rule = make(a, hard=v == "hard", **sched)
-                    out.append((rule_label(rule), rule))
+            for a, v in itertools.product(alphas or (_DEFAULT_ALPHA[name],), variants):
+                rule = make(a, hard=v == "hard", **sched)
+                out.append((rule_label(rule), rule))
         elif name == "r2" and hard:
             for a in alphas or (_DEFAULT_ALPHA["r2"],):
                 out.append((rule_label(r2(a)), r2(a)))
         elif name == "bootstrap":
-            for b in betas or DEFAULT_BETA:
-                for v in variants:
-                    out.append((f"bootstrap {v} β={b:g}", bootstrap(b, hard=v == "hard")))
+            for b, v in itertools.product(betas or DEFAULT_BETA, variants):
+                out.append((f"bootstrap {v} β={b:g}", bootstrap(b, hard=v == "hard")))
     return out

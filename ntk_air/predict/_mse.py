@@ -109,10 +109,9 @@ def _train_kernels(k, name: str, dtype) -> list:
 
 def _check_cross(k_td, n: int, name: str, dtype, get=None):
     """The (m, n) test-train kernel (the `get` field of a Kernel-like value), checked."""
-    if get is None:
-        k_td = as_float_array(k_td, name, dtype)
-    else:
-        k_td = _kernel_part(k_td, get, name, dtype)
+    k_td = (
+        as_float_array(k_td, name, dtype) if get is None else _kernel_part(k_td, get, name, dtype)
+    )
     if k_td.ndim != 2 or k_td.shape[1] != n:
         raise ValueError(f"{name} must have shape (m, {n}), got {tuple(k_td.shape)}")
     check_finite(k_td, name)
