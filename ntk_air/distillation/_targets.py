@@ -276,12 +276,7 @@ def rule_label(rule: AffineRule) -> str:
 
 def stack_rules(rules: Sequence):
     """Rules as one grid: an `AffineRule` with (g,) data leaves when they share one static
-    structure (one vmapped call), else the tuple of rules (`self_distill` and `training.train`
-    group it by structure and run each group vmapped).
-
-    Raises:
-      ValueError: for an empty list, or rules of different kinds (step rules with round rules).
-    """
+    structure (one vmapped call), else the tuple of rules; a ValueError for none or mixed kinds."""
     rules = list(rules)
     if not rules:
         raise ValueError("stack_rules needs at least one rule")

@@ -221,9 +221,8 @@ def learning_curve(
       >>> bool(c.test_mse[1] < c.test_mse[0])
       True
 
-    References: Bordelon, Canatar & Pehlevan, arXiv 2002.02561 (ICML 2020); Canatar, Bordelon
-    & Pehlevan, arXiv 2006.13198 (Nat. Commun. 2021); Simon, Dickens, Karkada & DeWeese,
-    arXiv 2110.03922 (TMLR 2023), eqs. for κ, L_i, E₀ and the train/test MSE.
+    References: Bordelon, Canatar & Pehlevan, arXiv 2002.02561; Canatar, Bordelon & Pehlevan,
+    arXiv 2006.13198; Simon, Dickens, Karkada & DeWeese, arXiv 2110.03922.
     """
     args = _prepare(eigenvalues, coefficients, multiplicity, n, ridge, noise_variance)
     return _curve_grid(*args)

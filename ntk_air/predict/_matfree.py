@@ -405,22 +405,17 @@ def ridge_solve(
     bnorm = jnp.where(bnorm == 0, 1.0, bnorm)
     mu_arr = jnp.asarray(mu, dtype)
     with matmul_precision("highest"):
-        x = jnp.zeros_like(b2)
-        r = b2
-        z = precond(r)
-        p = z
+        x, r = jnp.zeros_like(b2), b2
+        p = z = precond(r)
         rz = jnp.sum(r * z, axis=0)
         history = [float(jnp.max(jnp.linalg.norm(r, axis=0) / bnorm))]
         it = 0
         while it < max_iterations and history[-1] > tol:
-            kp = op.apply(p)
-            x, r = _cg_update(x, r, p, kp, rz, mu_arr)
+            x, r = _cg_update(x, r, p, op.apply(p), rz, mu_arr)
             it += 1
             history.append(float(jnp.max(jnp.linalg.norm(r, axis=0) / bnorm)))
-            if history[-1] <= tol:
-                break
-            z = precond(r)
-            p, rz = _cg_direction(z, r, p, rz)
+            if history[-1] > tol:
+                p, rz = _cg_direction(precond(r), r, p, rz)
     return CGSolution(
         solution=x[:, 0] if vector else x,
         residual_norms=jnp.asarray(history, dtype),
