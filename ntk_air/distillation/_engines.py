@@ -249,8 +249,7 @@ def engine_for(rule, engine: Engine | str | None = None) -> Engine:
     if engine is not None:
         if not isinstance(engine, Engine):
             raise TypeError(f"engine must be an Engine or a name, got {engine!r}")
-        reason = engine.refuses(rule)
-        if reason:
+        if reason := engine.refuses(rule):
             raise ValueError(reason)
         return engine
     return next(e for e in _ENGINES.values() if e.refuses(rule) is None)
