@@ -13,6 +13,7 @@ import pytest
 
 from ntk_air import data, kernels, studies
 from ntk_air import learning_curves as lc
+from ntk_air.learning_curves._eigenlearning import _draw_indices
 from ntk_air.spectral import eigensystem, matrix_operator, topk_eigensystem
 
 EPS = np.finfo(np.float64).eps
@@ -238,7 +239,7 @@ def test_measured_krr_matches_a_direct_solve(clusters_population):
     ds, K, eig = clusters_population
     pk = lc.dense_population_kernel(K)
     m = lc.measured_learning_curve(pk, ds.y_clean, [30], [0.0, 0.1], draws=2, seed=3)
-    idx = lc.draw_indices(K.shape[0], 30, 2, 3)[1]
+    idx = _draw_indices(K.shape[0], 30, 2, 3)[1]
     Kn = np.asarray(K)
     for j, r in enumerate((0.0, 0.1)):
         alpha = np.linalg.solve(Kn[np.ix_(idx, idx)] + r * np.eye(30), ds.y_clean[idx])
@@ -326,7 +327,7 @@ def test_repeated_points_give_the_minimum_norm_fit(clusters_population):
     y = np.concatenate([y0, y0[:20] + 1.0])
     pk = lc.dense_population_kernel(K)
     m = lc.measured_learning_curve(pk, y, [100], [0.0, 1e-3], draws=3, seed=2)
-    for d, idx in enumerate(lc.draw_indices(len(base), 100, 3, 2)):
+    for d, idx in enumerate(_draw_indices(len(base), 100, 3, 2)):
         points = base[idx]
         u, inverse = np.unique(points, return_inverse=True)
         ybar = np.bincount(inverse, weights=y[idx]) / np.bincount(inverse)

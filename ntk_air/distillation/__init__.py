@@ -3,7 +3,6 @@ eigen-scan, dense scan, kernel operator) and round-based rules.
 """
 
 from ._engines import (
-    ENGINES,
     ClosedForm,
     DenseScan,
     DistillRun,
@@ -26,7 +25,6 @@ from ._rounds import (
     xi_distill,
 )
 from ._targets import (
-    DEFAULT_ALPHA,
     DEFAULT_BETA,
     RULE_NAMES,
     SCHEDULES,
@@ -37,8 +35,6 @@ from ._targets import (
     as_rule_list,
     bootstrap,
     cast_rule,
-    check_rules_task,
-    check_weight,
     drop_rule_axis,
     group_rules,
     hard_targets,
@@ -60,12 +56,10 @@ __all__ = [
     "AffineRule",
     "AffineState",
     "ClosedForm",
-    "DEFAULT_ALPHA",
     "DEFAULT_BETA",
     "DEFAULT_XI",
     "DenseScan",
     "DistillRun",
-    "ENGINES",
     "EigenScan",
     "Engine",
     "OperatorScan",
@@ -78,8 +72,6 @@ __all__ = [
     "bootstrap",
     "born_again",
     "cast_rule",
-    "check_rules_task",
-    "check_weight",
     "default_ridge",
     "distill_rounds",
     "drop_rule_axis",

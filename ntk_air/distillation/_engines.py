@@ -1,14 +1,7 @@
-"""Self-distillation in the kernel limit: any target rule, simulated exactly on a `LinearProblem`.
+"""Self-distillation in the kernel limit: `self_distill` and the engines (strategy objects) that
+run any target rule exactly on a `LinearProblem`.
 
-    ỹ(k), state = rule.update(u(k), y, state, k),
-    u(k+1) = u(k) − η H (u(k) − ỹ(k)),      f_{k+1}(x) = f_k(x) − η K(x, X)(u(k) − ỹ(k)).
-
-Engines (strategy objects): `ClosedForm` (soft, constant α: per-mode 4×4 matrix powers),
-`EigenScan` (soft, α varying with k: stepped in the eigenbasis, O(n) per step), `DenseScan` (any
-rule, one H-product per step) and `OperatorScan` (any rule, one pass of a kernel operator per
-step). `self_distill` runs each group of rules of one structure vmapped on the fastest engine.
-
-References: Dong et al. arXiv 1910.01255 (docs/science/dynamics.md, docs/science/distillation.md).
+Reference: Dong et al. arXiv 1910.01255 (docs/science/distillation.md).
 """
 
 from __future__ import annotations
@@ -29,10 +22,10 @@ from ..spectral._problem import LinearProblem
 from ._targets import (
     AffineRule,
     TargetRule,
+    _check_rules_task,
     accuracy,
     as_rule_list,
     cast_rule,
-    check_rules_task,
     drop_rule_axis,
     group_rules,
     margin,
@@ -61,8 +54,8 @@ class Engine:
     name = "engine"
 
     def refuses(self, rule) -> str | None:
-        """None if this engine runs `rule`, else the reason it cannot."""
-        raise NotImplementedError
+        """None if this engine runs `rule` (the default: any rule), else the reason it cannot."""
+        return None
 
     def run(self, problem: LinearProblem, rule, eta, *, steps: int, record: Record):
         """Run one rule (traced; vmapped over a group): (u, f_test, observations)."""
@@ -70,8 +63,7 @@ class Engine:
 
 
 def _observe(problem, record, step, dist, u, target, f_test):
-    """The observations at a recorded step: dist = ‖u − ŷ‖, `u()` and `target()` (evaluated only
-    when recorded), the test distance and the user's Record.fn."""
+    """The observations at a recorded step (`u()` and `target()` are evaluated only if needed)."""
     out = {"dist": dist}
     if f_test is not None:
         out["dist_test"] = jnp.linalg.norm(f_test - problem.y_test_clean)
@@ -197,8 +189,6 @@ def _stepped(problem, rule: TargetRule, eta, *, steps, record, eigenbasis: bool)
         return lax.scan(step, s, None, length=r)[0]
 
     def test_predictions(S):
-        if problem.kv_test is None:
-            return None
         return _test_predictions(problem, eta, S if eigenbasis else V.T @ S)
 
     def observe(s):
@@ -238,17 +228,13 @@ class DenseScan(Engine):
 
     name = "scan"
 
-    def refuses(self, rule):
-        return None
-
     def run(self, problem, rule, eta, *, steps, record):
         target_rule = rule.as_target_rule() if isinstance(rule, AffineRule) else rule
         return _stepped(problem, target_rule, eta, steps=steps, record=record, eigenbasis=False)
 
 
-ENGINES = {"closed-form": ClosedForm(), "eigen-scan": EigenScan(), "scan": DenseScan()}
-"""The engines by name, for `self_distill(engine=...)` and the CLI."""
-_FASTEST_FIRST = (ClosedForm(), EigenScan(), DenseScan())
+# Fastest first: `engine_for` picks the first that runs a rule.
+_ENGINES = {"closed-form": ClosedForm(), "eigen-scan": EigenScan(), "scan": DenseScan()}
 
 
 def engine_for(rule, engine: Engine | str | None = None) -> Engine:
@@ -256,46 +242,49 @@ def engine_for(rule, engine: Engine | str | None = None) -> Engine:
     if isinstance(engine, str):
         if engine == "auto":
             engine = None
-        elif engine not in ENGINES:
-            raise ValueError(f"engine must be one of {('auto', *ENGINES)}, got {engine!r}")
+        elif engine not in _ENGINES:
+            raise ValueError(f"engine must be one of {('auto', *_ENGINES)}, got {engine!r}")
         else:
-            engine = ENGINES[engine]
+            engine = _ENGINES[engine]
     if engine is not None:
         if not isinstance(engine, Engine):
             raise TypeError(f"engine must be an Engine or a name, got {engine!r}")
-        reason = engine.refuses(rule)
-        if reason:
+        if reason := engine.refuses(rule):
             raise ValueError(reason)
         return engine
-    return next(e for e in _FASTEST_FIRST if e.refuses(rule) is None)
+    return next(e for e in _ENGINES.values() if e.refuses(rule) is None)
 
 
-def _final_metrics(problem, u, f_test):
+def _final_metrics(problem, u, f_test) -> dict:
+    """The DistillRun fields of the final predictions u (n, C) and f_test (n_test, C) or None."""
     nan = jnp.asarray(jnp.nan, u.dtype)
-    if problem.regression:  # accuracy and margin have no meaning for real targets
-        acc, marg = nan, nan
-    else:
-        acc, marg = accuracy(u, problem.y_clean), margin(u, problem.y_clean)
-    if f_test is None:
-        return acc, marg, nan, jnp.zeros((0, u.shape[1]), u.dtype)
-    acc_test = nan if problem.regression else accuracy(f_test, problem.y_test_clean)
-    return acc, marg, acc_test, f_test
+    classes = not problem.regression  # accuracy and margin have no meaning for real targets
+    return {
+        "u_final": u,
+        "f_test_final": jnp.zeros((0, u.shape[1]), u.dtype) if f_test is None else f_test,
+        "margin_train": margin(u, problem.y_clean) if classes else nan,
+        "accuracy_train": accuracy(u, problem.y_clean) if classes else nan,
+        "accuracy_test": (
+            nan if f_test is None or not classes else accuracy(f_test, problem.y_test_clean)
+        ),
+    }
+
+
+def _distill_run(problem, steps, fields: dict) -> DistillRun:
+    """DistillRun of `fields` (leading (g,) axis), predictions in the user's label shape."""
+    for name in ("u_final", "f_test_final", "u_path"):
+        fields[name] = problem.to_user(fields.get(name))
+    return DistillRun(steps=jnp.asarray(steps), **fields)
 
 
 @functools.partial(jax.jit, static_argnames=("engine", "static_rule", "steps", "record"))
 def _run_group(problem, rules, eta, *, engine, static_rule, steps, record):
     def one(rule):
         u, f_test, obs = engine.run(problem, rule, eta, steps=steps, record=record)
-        acc, marg, acc_test, f_test = _final_metrics(problem, u, f_test)
-        dist_test = obs.get("dist_test", jnp.full_like(obs["dist"], jnp.nan))
         return {
             "dist_train": obs["dist"],
-            "dist_test": dist_test,
-            "u_final": u,
-            "f_test_final": f_test,
-            "margin_train": marg,
-            "accuracy_train": acc,
-            "accuracy_test": acc_test,
+            "dist_test": obs.get("dist_test", jnp.full_like(obs["dist"], jnp.nan)),
+            **_final_metrics(problem, u, f_test),
             "u_path": obs.get("u"),
             "observed": obs.get("observed"),
         }
@@ -319,7 +308,7 @@ def self_distill(
 
     u(k+1) = u(k) − ηH(u(k) − ỹ(k)), ỹ(k) by the rule (`ntk_air.distillation`), test predictions
     f_k(x) = f_0(x) − η K(x, X) Σ_{j<k}(u(j) − ỹ(j)). Rules of one static structure run together,
-    vmapped, on the fastest engine that handles them (module docstring).
+    vmapped, on the fastest engine that handles them (`ClosedForm`, `EigenScan`, `DenseScan`).
 
     Args:
       problem: a `LinearProblem` (`problem.linear_problem(eig, y, y_clean, ...)`); it must hold
@@ -362,37 +351,33 @@ def self_distill(
         )
     check_ground_truth(problem, "self-distillation")
     rule_list, single = as_rule_list(rules)
-    check_rules_task(rule_list, problem.task)  # hard / adaptive rules need classes
-    eta = resolve_step_size(problem.eig, eta, force=force)
-    eta = jnp.asarray(eta, problem.dtype)
+    _check_rules_task(rule_list, problem.task)  # hard / adaptive rules need classes
+    eta = jnp.asarray(resolve_step_size(problem.eig, eta, force=force), problem.dtype)
     if isinstance(engine, OperatorScan):
         run = engine.distill(problem, rule_list, eta, steps=steps, record=record)
-        check_run_finite(run.dist_train, run.steps, "self-distillation")
-        return drop_rule_axis(run) if single else run
-    parts = []
-    for indices, group in group_rules(rule_list):
-        eng = engine_for(rule_list[indices[0]], engine)
-        for i in indices[1:]:
-            engine_for(rule_list[i], eng)
-        static = None if isinstance(group, AffineRule) else group
-        # Rule values follow the problem's dtype (no float64 promotion of a float32 problem).
-        data = None if static is not None else cast_rule(group, problem.dtype)
-        out = _run_group(
-            problem, data, eta, engine=eng, static_rule=static, steps=steps, record=record
-        )
-        parts.append((indices, out))
-    run = _assemble(problem, parts, record.steps(steps), single)
+    else:
+        parts = []
+        for indices, group in group_rules(rule_list):
+            eng = engine_for(rule_list[indices[0]], engine)
+            for i in indices[1:]:
+                engine_for(rule_list[i], eng)
+            static = None if isinstance(group, AffineRule) else group
+            # Rule values follow the problem's dtype (no float64 promotion of a float32 problem).
+            data = None if static is not None else cast_rule(group, problem.dtype)
+            out = _run_group(
+                problem, data, eta, engine=eng, static_rule=static, steps=steps, record=record
+            )
+            parts.append((indices, out))
+        run = _distill_run(problem, record.steps(steps), merge_groups(parts))
     check_run_finite(run.dist_train, run.steps, "self-distillation")
-    return run
+    return drop_rule_axis(run) if single else run
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class OperatorScan(Engine):
     """Any rule, matrix-free: u ← u − ηK(u − ỹ) by one pass of a kernel operator per step.
 
-    The R rules' residuals share one (n, R·C) pass per step; test predictions cost one pass of
-    `test_op` per recorded step. Exact (the recursion of `DenseScan`); runs outside jit, and the
-    problem's eigensystem is not used.
+    The recursion of `DenseScan`, the R rules sharing one (n, R·C) pass per step; outside jit.
 
     Fields:
       op: K(X, X) as an `operators.KernelOperator` (n × n).
@@ -414,9 +399,6 @@ class OperatorScan(Engine):
     progress: Any = None
     name = "operator"
 
-    def refuses(self, rule):
-        return None
-
     def run(self, problem, rule, eta, *, steps, record):
         raise TypeError("OperatorScan runs outside jit: call self_distill(..., engine=it)")
 
@@ -433,7 +415,6 @@ class OperatorScan(Engine):
             )
         targets = [r.as_target_rule() if isinstance(r, AffineRule) else r for r in rules]
         Y, Yc, R = problem.y, problem.y_clean, len(targets)
-        dtype = problem.dtype
 
         @jax.jit
         def residuals(u, states, k):
@@ -453,7 +434,7 @@ class OperatorScan(Engine):
         def distance(a, b):  # (R, m, C) vs (m, C) → (R,)
             return jnp.sqrt(jnp.sum((a - b[None]) ** 2, axis=(1, 2)))
 
-        u = jnp.broadcast_to(problem.u0, (R, n, C)).astype(dtype)
+        u = jnp.broadcast_to(problem.u0, (R, n, C)).astype(problem.dtype)
         S = jnp.zeros_like(u)
         states = [t.init(u[i], Y) for i, t in enumerate(targets)]
         test = problem.has_test
@@ -461,33 +442,31 @@ class OperatorScan(Engine):
         def f_test():
             return problem.f0_test[None] - eta * unflat(self.test_op.apply(flat(S)))
 
+        dist, dist_test = [], []
+
+        def observe():  # reads the current u and S
+            dist.append(distance(u, Yc))
+            if test:
+                dist_test.append(distance(f_test(), problem.y_test_clean))
+
         recorded = record.steps(steps)
         at = set(np.asarray(recorded)[1:].tolist())
-        dist, dist_test = [distance(u, Yc)], []
-        if test:
-            dist_test.append(distance(f_test(), problem.y_test_clean))
+        observe()
         for k in range(steps):
             r, states = residuals(u, states, jnp.asarray(k, jnp.int32))
             u, S = u - eta * unflat(self.op.apply(flat(r))), S + r
             if k + 1 in at:
-                dist.append(distance(u, Yc))
-                if test:
-                    dist_test.append(distance(f_test(), problem.y_test_clean))
+                observe()
             if self.progress is not None:
                 self.progress(k + 1, steps)
-        f = f_test() if test else jnp.zeros((R, 0, C), dtype)
-        metrics = [_final_metrics(problem, u[i], f[i] if test else None) for i in range(R)]
-        dist = jnp.stack(dist, axis=1)
-        return DistillRun(
-            steps=jnp.asarray(recorded),
-            dist_train=dist,
-            dist_test=jnp.stack(dist_test, axis=1) if test else jnp.full_like(dist, jnp.nan),
-            u_final=problem.to_user(u),
-            f_test_final=problem.to_user(f),
-            margin_train=jnp.stack([m[1] for m in metrics]),
-            accuracy_train=jnp.stack([m[0] for m in metrics]),
-            accuracy_test=jnp.stack([m[2] for m in metrics]),
+        f = f_test() if test else [None] * R
+        metrics = [_final_metrics(problem, u[i], f[i]) for i in range(R)]
+        fields = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *metrics)
+        fields["dist_train"] = jnp.stack(dist, axis=1)
+        fields["dist_test"] = (
+            jnp.stack(dist_test, axis=1) if test else jnp.full_like(fields["dist_train"], jnp.nan)
         )
+        return _distill_run(problem, recorded, fields)
 
 
 def check_ground_truth(problem: LinearProblem, what: str) -> None:
@@ -510,11 +489,3 @@ def check_run_finite(dist, steps, what: str) -> None:
         f"{int(np.asarray(steps)[k])} on (a step size η ≥ 2/λ_max, or targets that grow; "
         "lower eta)"
     )
-
-
-def _assemble(problem, parts, rec_steps, single):
-    fields = merge_groups(parts)
-    for name in ("u_final", "f_test_final", "u_path"):
-        fields[name] = problem.to_user(fields[name])
-    run = DistillRun(steps=jnp.asarray(rec_steps), **fields)
-    return drop_rule_axis(run) if single else run

@@ -1,10 +1,4 @@
-"""Round-based self-distillation in the kernel limit: a fresh student per round.
-
-    y_0 = y,  u_t = F(H) y_t,  y_{t+1} = (1 − ξ) y + ξ p(u_t),
-
-F(λ) = λ/(λ + c) (kernel ridge) or 1 − (1 − ηλ)^k (k GD steps from 0), p soft or hard: repeated
-ridge self-distillation, ξ-weighted distillation and born-again rounds. Soft rules run in closed
-form per mode, hard ones are stepped over rounds.
+"""Round-based self-distillation in the kernel limit: a fresh student per round (`distill_rounds`).
 
 References: Mobahi et al. arXiv 2002.05715; Das & Sanghavi arXiv 2301.13304; Furlanello et al.
 arXiv 1805.04770; Borup & Andersen arXiv 2102.13088.
@@ -13,6 +7,7 @@ arXiv 1805.04770; Borup & Andersen arXiv 2102.13088.
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import NamedTuple
 
 import jax
@@ -21,9 +16,9 @@ import numpy as np
 from jax import lax
 
 from .._checks import check_int, is_concrete
-from ..dynamics._linearized import resolve_step_size
+from ..dynamics._linearized import gd_mode_factors, resolve_step_size
 from ..spectral._problem import LinearProblem
-from ._engines import DistillRun, _final_metrics, check_ground_truth
+from ._engines import DistillRun, _distill_run, _final_metrics, check_ground_truth
 from ._targets import _stack, drop_rule_axis, hard_targets
 
 DEFAULT_XI = (0.5,)
@@ -101,19 +96,11 @@ def rounds_label(rule: RoundsRule) -> str:
     return f"ξ={xi:g} {student}" + (" hard" if hard else "")
 
 
-def _student_filters(rule: RoundsRule, lam, eta):
-    """f(λ) on training points and φ(λ) with test predictions K(x, X) V φ Vᵀ y_t (f = λφ).
-
-    Ridge: φ = 1/(λ + c). GD from 0 for k steps: φ = η Σ_{j<k} (1 − ηλ)^j = −expm1(k log1p(−ηλ))/λ.
-    """
-    h = eta * lam
-    k = rule.student_steps
-    safe_h = jnp.where(h == 0, 1.0, h)
-    # 1 − (1 − h)^k cancels for small h; expm1/log1p keeps it exact there (h < 1/2).
-    small = -jnp.expm1(k * jnp.log1p(-jnp.minimum(h, 0.5))) / safe_h
-    large = (1.0 - jnp.power(1.0 - h, k)) / safe_h  # integer power: fine for 1 − h < 0
-    geo = jnp.where(h == 0, k.astype(lam.dtype), jnp.where(h < 0.5, small, large))
-    phi_gd = eta * geo
+def _student_filters(rule: RoundsRule, eig, eta):
+    """f(λ) = λφ(λ) on training points, φ: test predictions K(x, X) V φ Vᵀ y_t; φ = 1/(λ + c)
+    (ridge) or (1 − (1 − ηλ)^k)/λ (k GD steps from 0, `gd_mode_factors`)."""
+    lam = eig.eigenvalues
+    phi_gd = gd_mode_factors(eig, rule.student_steps, eta=eta).test_weight[0]
     phi_ridge = 1.0 / (lam + jnp.where(rule.student_steps > 0, 1.0, rule.ridge))
     phi = jnp.where(rule.student_steps > 0, phi_gd, phi_ridge)
     return lam * phi, phi
@@ -133,7 +120,7 @@ def _rounds_jit(rule, problem: LinearProblem, eta, *, rounds, engine):
     c_y, c_hat = V.T @ y, V.T @ problem.y_clean
 
     def run_one(r):
-        f, phi = _student_filters(r, lam, eta)
+        f, phi = _student_filters(r, problem.eig, eta)
         if engine == "closed-form":
             ts = jnp.arange(rounds + 1, dtype=lam.dtype)
             ratio = (r.xi * f)[None, :]
@@ -157,8 +144,7 @@ def _rounds_jit(rule, problem: LinearProblem, eta, *, rounds, engine):
             f_t = jnp.einsum("tn,Tnc->Ttc", problem.kv_test, phi[None, :, None] * c_targets)
             dist_test = jnp.linalg.norm(f_t - problem.y_test_clean[None], axis=(1, 2))
             f_test = f_t[-1]
-        acc, marg, acc_test, f_test = _final_metrics(problem, u, f_test)
-        return dist, dist_test, u, f_test, marg, acc, acc_test
+        return {"dist_train": dist, "dist_test": dist_test, **_final_metrics(problem, u, f_test)}
 
     return jax.vmap(run_one)(rule)
 
@@ -233,48 +219,32 @@ def distill_rounds(
     engine = ("scan" if hard else "closed-form") if engine == "auto" else engine
     dtype = problem.dtype
     eta = jnp.asarray(resolve_step_size(problem.eig, eta), dtype)
+    dtypes = (dtype, dtype, jnp.int32, dtype)  # ξ, ridge, student steps, hard
     rule_j = RoundsRule(
-        *(
-            jnp.atleast_1d(jnp.asarray(v, dtype if i != 2 else jnp.int32))
-            for i, v in enumerate(leaves)
-        )
+        *(jnp.atleast_1d(jnp.asarray(v, t)) for v, t in zip(leaves, dtypes, strict=True))
     )
     if check_convergence:
-        _check_soft_rounds_converge(rule_j, problem.eig.eigenvalues, eta, rounds)
-    dist, dist_test, u, f_test, marg, acc, acc_test = _rounds_jit(
-        rule_j, problem, eta, rounds=rounds, engine=engine
-    )
-    run = DistillRun(
-        steps=jnp.arange(rounds + 1),
-        dist_train=dist,
-        dist_test=dist_test,
-        u_final=problem.to_user(u),
-        f_test_final=problem.to_user(f_test),
-        margin_train=marg,
-        accuracy_train=acc,
-        accuracy_test=acc_test,
-    )
+        _check_soft_rounds_converge(rule_j, problem.eig, eta, rounds)
+    fields = _rounds_jit(rule_j, problem, eta, rounds=rounds, engine=engine)
+    run = _distill_run(problem, jnp.arange(rounds + 1), fields)
     return drop_rule_axis(run) if single else run
 
 
-def _check_soft_rounds_converge(rule: RoundsRule, eigenvalues, eta, rounds: int) -> None:
-    """Refuse soft rounds whose per-mode ratio r = ξF(λ) exceeds 1: y_t grows like r^t (skipped
-    under tracing)."""
-    if rounds == 0 or not is_concrete(eigenvalues):
+def _check_soft_rounds_converge(rule: RoundsRule, eig, eta, rounds: int) -> None:
+    """Refuse soft rounds whose ratio r = ξF(λ) exceeds 1 (y_t grows like r^t); not when traced."""
+    if rounds == 0 or not is_concrete(eig.eigenvalues):
         return
-    lam = jnp.asarray(eigenvalues)
     for i in range(rule.xi.shape[0]):
         one = RoundsRule(*(v[i] for v in rule))
         if float(one.hard) > 0:
             continue
-        f, _ = _student_filters(one, lam, eta)
-        ratio = float(one.xi) * float(jnp.max(f))
+        f_max = float(jnp.max(_student_filters(one, eig, eta)[0]))
+        ratio = float(one.xi) * f_max
         if ratio > 1.0 + 1e-12:
-            bound = 1.0 / float(jnp.max(f))
             raise ValueError(
                 f"soft ξ-rounds with ξ = {float(one.xi):g} diverge: ξ·F(λ_max) = {ratio:.4g} > 1, "
                 f"so the targets grow like {ratio:.4g}^t over the {rounds} rounds; choose "
-                f"ξ < {bound:.4g} for this kernel and student, or hard targets"
+                f"ξ < {1.0 / f_max:.4g} for this kernel and student, or hard targets"
             )
 
 
@@ -300,17 +270,12 @@ def rounds_from_names(
       >>> [label for label, _ in rounds_from_names(["ridge-rounds"], ridge=0.1)]
       ['ridge rounds c=0.1']
     """
-    variants = [v for v, on in (("soft", soft), ("hard", hard)) if on]
-    out = []
+    hards = [h for h, on in ((False, soft), (True, hard)) if on]
+    rules = []
     for name in names:
         if name == "xi":
-            for xi in xis or DEFAULT_XI:
-                for v in variants:
-                    rule = xi_distill(
-                        xi, ridge=ridge, student_steps=student_steps, hard=v == "hard"
-                    )
-                    out.append((rounds_label(rule), rule))
+            for xi, h in itertools.product(xis or DEFAULT_XI, hards):
+                rules.append(xi_distill(xi, ridge=ridge, student_steps=student_steps, hard=h))
         elif name == "ridge-rounds":
-            rule = ridge_rounds(ridge)
-            out.append((rounds_label(rule), rule))
-    return out
+            rules.append(ridge_rounds(ridge))
+    return [(rounds_label(rule), rule) for rule in rules]

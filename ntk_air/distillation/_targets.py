@@ -3,18 +3,16 @@
     state = rule.init(u0, y)                   # u0 = u(0) the initial predictions, y the labels
     target, state = rule.update(u, y, state, k)  # ỹ(k) from the predictions u = u(k), k = 0, 1, …
 
-Training then steps u(k+1) = u(k) − ηH(u(k) − ỹ(k)) (or trains a network on ỹ(k)). Arrays are
-(n, C); the hard label is the sign (C = 1) or the one-hot argmax. Hard rules and the adaptive
-schedule need classes (`needs_classes`). The family of docs/science/distillation.md is one affine
-update, `AffineRule`:
+Training then steps u(k+1) = u(k) − ηH(u(k) − ỹ(k)) on (n, C) arrays. The family of
+docs/science/distillation.md is one affine update, `AffineRule`:
 
     ỹ(k) = m_k ỹ(k−1) + (1 − m_k)[(1 − a_k) y + a_k p(q_k)],     k ≥ 1,
     m_k = moving·α_k,  a_k = moving + (1 − moving)·α_k,  q_k = u(k) (or u(k−1) if lagged),
     ỹ(0) = (1 − a_0') y + a_0' p(u(0)),  a_0' = (1 − moving)·α_0,
 
-with p the identity (soft) or the hard label: moving = 0 is R1, moving = 1 is R3; α_k constant,
-increasing (α·min(1, k/ramp)) or adaptive (α·accuracy: R2). A warm-up `start=W` trains on y for
-k < W, then runs the rule on the clock k − W. A rule of your own:
+with p the identity (soft) or the hard label (sign or one-hot argmax: classes only); moving = 0 is
+R1, moving = 1 is R3; α_k constant, increasing (α·min(1, k/ramp)) or adaptive (α·accuracy: R2).
+A warm-up `start=W` trains on y for k < W, then runs the rule on the clock k − W. Your own rule:
 
     >>> def tanh_mix(beta):
     ...     def init(u0, y):
@@ -33,6 +31,7 @@ Kim et al. arXiv 2006.12000 (increasing α).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -40,6 +39,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .._checks import check_bool
 
 SCHEDULES = ("constant", "increasing", "adaptive")
 """α schedules of an `AffineRule`: constant, increasing (α·min(1, k/ramp)), adaptive."""
@@ -149,16 +150,8 @@ class AffineRule:
         return TargetRule(self.init, self.update)
 
 
-def check_weight(name, value):
-    """`value` as a float in [0, 1], or a ValueError/TypeError naming `name` and the value.
-
-    A weight mixes two targets, ỹ = (1 − w) a + w b; outside [0, 1] soft R1 diverges
-    (docs/science/distillation.md#r1).
-
-    Example:
-      >>> check_weight("alpha", 0.9)
-      0.9
-    """
+def _check_weight(name, value):
+    """`value` as a float in [0, 1]: a weight mixing two targets, ỹ = (1 − w) a + w b."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     if not math.isfinite(value):
@@ -184,12 +177,13 @@ def _affine(
 ):
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    for flag, value in (("hard", hard), ("lag", lag)):
-        if not isinstance(value, bool | np.bool_):
-            raise ValueError(f"{flag} must be True or False, got {value!r}")
-    check_weight(name, alpha)
+    check_bool("hard", hard)
+    check_bool("lag", lag)
+    _check_weight(name, alpha)
     if schedule == "increasing" and not ramp > 0:
         raise ValueError(f"the increasing schedule needs ramp > 0 steps, got {ramp!r}")
+    if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
+        raise ValueError(f"start (warm-up steps) must be an integer ≥ 0, got {start!r}")
     return AffineRule(
         alpha=np.float64(alpha),
         moving=np.float64(moving),
@@ -197,14 +191,8 @@ def _affine(
         ramp=np.float64(ramp),
         hard=bool(hard),
         schedule=schedule,
-        start=_check_start(start),
+        start=int(start),
     )
-
-
-def _check_start(start) -> int:
-    if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
-        raise ValueError(f"start (warm-up steps) must be an integer ≥ 0, got {start!r}")
-    return int(start)
 
 
 def plain_gd() -> AffineRule:
@@ -265,7 +253,7 @@ def bootstrap(beta, *, hard=False) -> AffineRule:
 
     Reference: Reed et al. arXiv 1412.6596.
     """
-    return _affine(1.0 - check_weight("beta", beta), hard=hard)
+    return _affine(1.0 - _check_weight("beta", beta), hard=hard)
 
 
 def rule_label(rule: AffineRule) -> str:
@@ -288,12 +276,7 @@ def rule_label(rule: AffineRule) -> str:
 
 def stack_rules(rules: Sequence):
     """Rules as one grid: an `AffineRule` with (g,) data leaves when they share one static
-    structure (one vmapped call), else the tuple of rules (`self_distill` and `training.train`
-    group it by structure and run each group vmapped).
-
-    Raises:
-      ValueError: for an empty list, or rules of different kinds (step rules with round rules).
-    """
+    structure (one vmapped call), else the tuple of rules; a ValueError for none or mixed kinds."""
     rules = list(rules)
     if not rules:
         raise ValueError("stack_rules needs at least one rule")
@@ -388,19 +371,8 @@ def needs_classes(rule) -> str | None:
     return None
 
 
-def check_rules_task(rules, task: str) -> None:
-    """Refuse, in one sentence, a rule that needs classes (`needs_classes`) on a regression task.
-
-    Args:
-      rules: a rule or a sequence of rules (`as_rule_list`). task: "classification" or
-        "regression" (`problem.LinearProblem.task`).
-
-    Raises:
-      ValueError: naming the first such rule.
-
-    Example:
-      >>> check_rules_task([plain_gd(), r1(0.5)], "regression")   # soft rules: fine
-    """
+def _check_rules_task(rules, task: str) -> None:
+    """Refuse a rule that needs classes (`needs_classes`) on a regression task."""
     if task != "regression":
         return
     for rule in as_rule_list(rules)[0]:
@@ -442,8 +414,7 @@ def r3_soft_limit_filter(eigenvalues, alpha, eta):
 
 RULE_NAMES = ("plain", "r1", "r1-lag", "r2", "r3", "bootstrap", "xi", "ridge-rounds")
 """Rule families by name (the CLI's `--rule`, `studies.DistillConfig.rules`)."""
-DEFAULT_ALPHA = {"r1": 0.5, "r1-lag": 0.5, "r2": 1.0, "r3": 0.9}
-"""Default α of each rule family."""
+_DEFAULT_ALPHA = {"r1": 0.5, "r1-lag": 0.5, "r2": 1.0, "r3": 0.9}
 DEFAULT_BETA = (0.8,)
 """Default β of bootstrapping."""
 
@@ -460,8 +431,8 @@ def rules_from_names(
 ) -> list[tuple[str, AffineRule]]:
     """Step rules for named rule families: [(label, rule)], plain GD always first.
 
-    Round-based names are skipped (`rounds_from_names`); `alphas` and `betas` override
-    DEFAULT_ALPHA and DEFAULT_BETA; soft/hard choose the variants (r2 is hard).
+    Round-based names are skipped (`rounds_from_names`); `alphas` and `betas` override the
+    default α of each family and DEFAULT_BETA; soft/hard choose the variants (r2 is hard).
 
     Example:
       >>> [label for label, _ in rules_from_names(["r3"], hard=True, soft=False)]
@@ -478,18 +449,14 @@ def rules_from_names(
     out: list[tuple[str, AffineRule]] = [("plain GD", plain_gd())]
     for name in names:
         if name in ("r1", "r1-lag", "r3"):
-            for a in alphas or (DEFAULT_ALPHA[name],):
-                for v in variants:
-                    if name == "r3":
-                        rule = r3(a, hard=v == "hard", **sched)
-                    else:
-                        rule = r1(a, hard=v == "hard", lag=name == "r1-lag", **sched)
-                    out.append((rule_label(rule), rule))
+            make = {"r1": r1, "r1-lag": r1_lag, "r3": r3}[name]
+            for a, v in itertools.product(alphas or (_DEFAULT_ALPHA[name],), variants):
+                rule = make(a, hard=v == "hard", **sched)
+                out.append((rule_label(rule), rule))
         elif name == "r2" and hard:
-            for a in alphas or (DEFAULT_ALPHA["r2"],):
+            for a in alphas or (_DEFAULT_ALPHA["r2"],):
                 out.append((rule_label(r2(a)), r2(a)))
         elif name == "bootstrap":
-            for b in betas or DEFAULT_BETA:
-                for v in variants:
-                    out.append((f"bootstrap {v} β={b:g}", bootstrap(b, hard=v == "hard")))
+            for b, v in itertools.product(betas or DEFAULT_BETA, variants):
+                out.append((f"bootstrap {v} β={b:g}", bootstrap(b, hard=v == "hard")))
     return out

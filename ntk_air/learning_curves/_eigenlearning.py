@@ -1,14 +1,5 @@
-"""Predicted learning curves of kernel ridge regression, mode by mode (eigenlearning).
-
-For a population with kernel eigenpairs (λ_i, φ_i) (orthonormal under μ), target
-f* = Σ_i v_i φ_i, n samples, ridge δ and label noise σ²:
-
-    κ > 0 solving  Σ_i λ_i / (λ_i + κ) + δ/κ = n,    L_i = λ_i / (λ_i + κ),
-    E₀ = n / (n − Σ_i L_i²),    test MSE = E₀ (Σ_i (1 − L_i)² v_i² + σ²),
-    train MSE = (δ / (nκ))² · test MSE.
-
-N points under the uniform measure: λ_i = eig_i(K)/N, v_i = u_iᵀ y / √N. The ridgeless limit
-beyond the rank and finite populations: docs/science/learning_curves.md.
+"""Predicted learning curves of kernel ridge regression, mode by mode (eigenlearning), and the
+measured ones over seeded draws. Mathematics: docs/science/learning_curves.md.
 
 References: Bordelon, Canatar & Pehlevan, arXiv 2002.02561; Canatar, Bordelon & Pehlevan,
 arXiv 2006.13198; Simon, Dickens, Karkada & DeWeese, arXiv 2110.03922.
@@ -61,12 +52,8 @@ class LearningCurve(NamedTuple):
 
 
 def _kappa_one(log_lam, w, n, ridge):
-    """log κ for one (n, δ): safeguarded Newton on g(s) = Σ w σ(log λ − s) + δe^{−s} − n.
-
-    g decreases in s; the sigmoid form does not overflow for any spread of λ. Bracket:
-    s_hi = log((Σ wλ + δ)/n), s_lo = max(log(δ/n), log(λ_min⁺ (r/n − 1))). NaN when δ = 0 and
-    n ≥ r (`_curve_one` takes the limit δ → 0⁺ there).
-    """
+    """log κ for one (n, δ): safeguarded Newton on the decreasing g(s) = Σ w σ(log λ − s) + δe^{−s}
+    − n, bracketed by log((Σ wλ + δ)/n) and max(log(δ/n), log(λ_min⁺ (r/n − 1))); NaN if none."""
     dtype = log_lam.dtype
     nz = jnp.isfinite(log_lam) & (w > 0)
     r = jnp.sum(jnp.where(nz, w, 0.0))
@@ -175,16 +162,12 @@ def _prepare(eigenvalues, coefficients, multiplicity, n, ridge, noise_variance):
     w, w_v = _as_float(np.ones(m) if multiplicity is None else multiplicity, "multiplicity", dtype)
     if w.shape != (m,):
         raise ValueError(f"multiplicity must have shape ({m},), got {w.shape}")
-    if coefficients is None:
-        power = jnp.zeros(m, dtype)
-    else:
-        v, _ = _as_float(coefficients, "coefficients", dtype)
-        if v.shape[:1] != (m,) or v.ndim > 2:
-            raise ValueError(
-                f"coefficients must have shape ({m},) or ({m}, C) like the eigenvalues, "
-                f"got {v.shape}"
-            )
-        power = v**2 if v.ndim == 1 else jnp.sum(v**2, axis=1)
+    v, _ = _as_float(np.zeros(m) if coefficients is None else coefficients, "coefficients", dtype)
+    if v.shape[:1] != (m,) or v.ndim > 2:
+        raise ValueError(
+            f"coefficients must have shape ({m},) or ({m}, C) like the eigenvalues, got {v.shape}"
+        )
+    power = jnp.sum(v.reshape(m, -1) ** 2, axis=1)  # Σ_c v_ic²
     n, n_v = _as_float(n, "n", dtype)
     ridge, ridge_v = _as_float(ridge, "ridge", dtype)
     noise_variance, noise_v = _as_float(noise_variance, "noise_variance", dtype)
@@ -238,9 +221,8 @@ def learning_curve(
       >>> bool(c.test_mse[1] < c.test_mse[0])
       True
 
-    References: Bordelon, Canatar & Pehlevan, arXiv 2002.02561 (ICML 2020); Canatar, Bordelon
-    & Pehlevan, arXiv 2006.13198 (Nat. Commun. 2021); Simon, Dickens, Karkada & DeWeese,
-    arXiv 2110.03922 (TMLR 2023), eqs. for κ, L_i, E₀ and the train/test MSE.
+    References: Bordelon, Canatar & Pehlevan, arXiv 2002.02561; Canatar, Bordelon & Pehlevan,
+    arXiv 2006.13198; Simon, Dickens, Karkada & DeWeese, arXiv 2110.03922.
     """
     args = _prepare(eigenvalues, coefficients, multiplicity, n, ridge, noise_variance)
     return _curve_grid(*args)
@@ -323,20 +305,21 @@ def population_spectrum(eig, y) -> PopulationSpectrum:
 
     Reference: Canatar, Bordelon & Pehlevan, arXiv 2006.13198 (finite data sets as measures).
     """
-    lam = jnp.asarray(eig.eigenvalues)
-    N = lam.shape[0]
-    y = jnp.asarray(y, lam.dtype)
-    if y.shape[0] != N:
-        raise ValueError(f"y must have {N} rows like the eigensystem, got shape {y.shape}")
-    v = eig.eigenvectors.T @ y / np.sqrt(N)
+    N = len(eig.eigenvalues)
+    lam, v, y = _top_modes(eig.eigenvalues, eig.eigenvectors, y, N, "eigensystem")
+    nan = jnp.asarray(jnp.nan, lam.dtype)
     return PopulationSpectrum(
-        eigenvalues=lam / N,
-        coefficients=v,
-        multiplicity=jnp.ones(N, lam.dtype),
-        mean_square_target=jnp.sum(y**2) / N,
-        tail_modes=jnp.asarray(0),
-        tail_eigenvalue_bound=jnp.asarray(jnp.nan, lam.dtype),
+        lam, v, jnp.ones(N, lam.dtype), jnp.sum(y**2) / N, jnp.asarray(0), nan
     )
+
+
+def _top_modes(theta, V, y, N: int, what: str):
+    """(λ_i = θ_i/N, v_i = u_iᵀ y/√N, y) for N points; y must have N rows like the `what`."""
+    theta = jnp.asarray(theta)
+    y = jnp.asarray(y, theta.dtype)
+    if y.shape[0] != N:
+        raise ValueError(f"y must have {N} rows like the {what}, got shape {y.shape}")
+    return theta / N, V.T @ y / np.sqrt(N), y
 
 
 def topk_population_spectrum(top, y, trace) -> PopulationSpectrum:
@@ -344,8 +327,7 @@ def topk_population_spectrum(top, y, trace) -> PopulationSpectrum:
 
     Entries 1..k: λ_i = θ_i/N, v_i = u_iᵀ y/√N. Entry k + 1 (multiplicity N − k): eigenvalue
     (tr K − Σ_i θ_i)/(N(N − k)) (the tail's mean) and the target power ‖y‖²/N − Σ_i ‖v_i‖²
-    outside the top k. Of all tails in [0, θ_k/N] with that trace the flat one gives the largest
-    κ; `tail_spread` reports the other extremes.
+    outside the top k (the other tail shapes: `tail_spread`).
 
     Args:
       top: `topk.TopKEigensystem` of K (N × N).
@@ -363,15 +345,9 @@ def topk_population_spectrum(top, y, trace) -> PopulationSpectrum:
 
     Reference: Simon et al., arXiv 2110.03922 (spectra truncated to their top modes).
     """
-    theta = jnp.asarray(top.eigenvalues)
-    V = top.eigenvectors
-    N, k = V.shape
-    y = jnp.asarray(y, theta.dtype)
-    if y.shape[0] != N:
-        raise ValueError(f"y must have {N} rows like the eigenvectors, got shape {y.shape}")
-    v = V.T @ y / np.sqrt(N)
+    N, k = top.eigenvectors.shape
+    lam, v, y = _top_modes(top.eigenvalues, top.eigenvectors, y, N, "eigenvectors")
     total = jnp.sum(y**2, axis=0) / N
-    lam = theta / N
     if k == N:
         return PopulationSpectrum(
             lam, v, jnp.ones(k, lam.dtype), jnp.sum(total), jnp.asarray(0), jnp.asarray(jnp.nan)
@@ -390,7 +366,7 @@ def topk_population_spectrum(top, y, trace) -> PopulationSpectrum:
     if is_concrete(tail_trace) and float(tail_trace) < -float(trace_tol):
         raise ValueError(
             f"trace = {float(trace):.6g} is below the sum of the top-k eigenvalues "
-            f"{float(jnp.sum(theta)):.6g}: pass tr K of the same kernel"
+            f"{float(jnp.sum(top.eigenvalues)):.6g}: pass tr K of the same kernel"
         )
     tail_power = jnp.maximum(tail_power, 0.0)
     tail_trace = jnp.maximum(tail_trace, 0.0)
@@ -418,9 +394,7 @@ def tail_spread(spectrum: PopulationSpectrum, n, ridge=0.0, noise_variance=0.0) 
     """How much a lumped tail's unknown shape can move the predicted test MSE.
 
     Three tails with the same trace and target power: flat, concentrated at θ_k/N (fewest,
-    largest modes), and concentrated with its power on never-learned modes. They bracket the
-    plausible range (not a rigorous bound: E₀ is not monotone in the tail); for a dense
-    spectrum all three are equal.
+    largest modes), and concentrated with its power on never-learned modes (equal when dense).
 
     Args:
       spectrum: a `PopulationSpectrum`. n, ridge, noise_variance: as in `learning_curve`.
@@ -544,8 +518,7 @@ class MeasuredCurve(NamedTuple):
 
 @jax.jit
 def _krr_eigh(kdd, y_d, ridges, u_d, lam_k):
-    """α (n, R, C), train MSE (R,), learnability (R, M), null dimension (R,) for every δ from
-    one eigendecomposition; (s + δ)⁻¹ is 0 below tol (the pseudo-inverse: δ → 0⁺)."""
+    """α (n, R, C), train MSE, learnability, null dimension per δ by one eigh (pseudo-inverse)."""
     s, Q = jnp.linalg.eigh(kdd)
     tol = 100 * s.shape[-1] * jnp.finfo(s.dtype).eps * jnp.max(jnp.abs(s))
     denom = s[:, None] + ridges[None, :]
@@ -562,8 +535,7 @@ def _krr_eigh(kdd, y_d, ridges, u_d, lam_k):
 
 @functools.partial(jax.jit, static_argnames="ridgeless")
 def _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless: bool):
-    """As `_krr_eigh` by one Cholesky per δ (n³/3 flops against 9n³), and whether to trust it:
-    finite factors and, when some δ = 0, squared pivots above 100·n·eps·tr K(X_D, X_D)."""
+    """As `_krr_eigh` by one Cholesky per δ (n³/3 flops, not 9n³), and whether it is trustworthy."""
     n, C = y_d.shape
     rhs = jnp.concatenate([y_d, u_d], axis=1)
 
@@ -583,8 +555,7 @@ def _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless: bool):
 
 
 def _krr_draw(kdd, y_d, ridges, u_d, lam_k, repeats: bool):
-    """KRR on one draw: Cholesky per δ, or the pseudo-inverse (`_krr_eigh`) when δ = 0 and the
-    draw repeats points or the factorization is not trustworthy."""
+    """KRR on one draw: Cholesky, or `_krr_eigh` for δ = 0 on repeated points or a bad factor."""
     zero = bool(np.any(np.asarray(ridges) == 0))
     if not (zero and repeats):
         *out, ok = _krr_cholesky(kdd, y_d, ridges, u_d, lam_k, ridgeless=zero)
@@ -593,14 +564,8 @@ def _krr_draw(kdd, y_d, ridges, u_d, lam_k, repeats: bool):
     return _krr_eigh(kdd, y_d, ridges, u_d, lam_k)
 
 
-def draw_indices(N: int, n: int, draws: int, seed: int, *, replace: bool = False) -> np.ndarray:
-    """(draws, n) sorted row indices of n of N points, distinct or i.i.d. (`replace=True`),
-    seeded by (seed, n, replace): the same draws for every ridge, kernel and run.
-
-    Example:
-      >>> draw_indices(10, 3, 2, 0).shape
-      (2, 3)
-    """
+def _draw_indices(N: int, n: int, draws: int, seed: int, *, replace: bool = False) -> np.ndarray:
+    """(draws, n) sorted indices of n of N points, seeded by (seed, n, replace) alone."""
     rng = np.random.default_rng([int(seed), int(n), int(replace)])
     return np.stack([np.sort(rng.choice(N, size=n, replace=replace)) for _ in range(draws)])
 
@@ -693,13 +658,15 @@ def measured_learning_curve(
     distinct = np.zeros((P, draws), np.int64)
     noise_std = np.sqrt(noise_variance / C)
     for p, n_p in enumerate(n_values):
-        idx_all = draw_indices(N, int(n_p), draws, seed, replace=replace)
+        idx_all = _draw_indices(N, int(n_p), draws, seed, replace=replace)
         rng = np.random.default_rng([int(seed), int(n_p), 1])
         for d, idx in enumerate(idx_all):
             y_d = cols[idx] + noise_std * rng.standard_normal((len(idx), C))
             kdd = kernel.gram(idx)  # numpy or jax: passed to jit as is (no per-shape staging)
             repeats = len(np.unique(idx)) < len(idx)
-            alpha, tr, lr, nd = _krr_draw(kdd, y_d, ridges, U[idx], lam_k, repeats)
+            alpha, train[p, :, d], learn[p, :, d], null[p, :, d] = _krr_draw(
+                kdd, y_d, ridges, U[idx], lam_k, repeats
+            )
             alpha = np.asarray(alpha).reshape(len(idx), R * C)
             f = np.asarray(kernel.rows(idx, alpha)).reshape(N, R, C)
             err = np.sum((f - test_cols[:, None, :]) ** 2, axis=2)  # (N, R)
@@ -707,9 +674,6 @@ def measured_learning_curve(
             out[idx] = False
             test[p, :, d] = err.mean(axis=0) + noise_variance
             held[p, :, d] = (err[out].mean(axis=0) if out.any() else np.nan) + noise_variance
-            train[p, :, d] = np.asarray(tr)
-            learn[p, :, d] = np.asarray(lr)
-            null[p, :, d] = np.asarray(nd)
             distinct[p, d] = N - int(out.sum())
             if T:
                 ft, ftr = _flow_draw(kernel, idx, kdd, y_d, times_arr, test_cols)

@@ -1,9 +1,7 @@
 """Matrix-free predictions for n beyond memory: kernel operators, never an n × n array.
 
-The end-of-training mean K_*X (K + δI)⁻¹ y and posterior variances by preconditioned conjugate
-gradients (`ridge_solve`) to a stated residual; finite times by the closed-form flow on the
-Rayleigh–Ritz reduction to the top-k eigenvectors plus the labels' Krylov space
-(`matfree.ritz_reduction`). neural-tangents' conventions, as `gradient_descent_mse_ensemble`.
+t = ∞ by preconditioned conjugate gradients (`ridge_solve`); finite t by the closed-form flow on
+the Rayleigh–Ritz reduction to the top-k eigenvectors plus the labels' Krylov space.
 """
 
 from __future__ import annotations
@@ -79,10 +77,8 @@ def gp_mean_matfree(
 ) -> MatfreeMean:
     """GP posterior mean / end-of-training ensemble mean K_*X (K + δI)⁻¹ y, matrix-free.
 
-    Conjugate gradients on (K + δI) α = y through `operators.kernel_operator` (one pass over K
-    per iteration), preconditioned by `rank` top eigenpairs when rank > 0; equals
-    `gp_inference(K, y, diag_reg)(get, K_*X)` to the stated residual. The eigenpairs come from
-    block Krylov passes over K ("topk") or from `landmarks` rows ("nystrom": no pass over K).
+    Conjugate gradients on (K + δI) α = y, one pass of `operators.kernel_operator` per iteration:
+    `gp_inference(K, y, diag_reg)(get, K_*X)` to the stated residual.
 
     Args:
       kernel_fn: a `kernels.PairwiseKernelFn` (tiled operators are built from its block_fn).
@@ -328,11 +324,7 @@ class CGSolution(NamedTuple):
 
 
 def _topk_preconditioner(top, mu: float):
-    """apply(R) = M⁻¹R, M⁻¹ = V(Λ + μ)⁻¹Vᵀ + (I − VVᵀ)/(λ_{k+1} + μ) (λ_{k+1}: θ_k if unknown).
-
-    The condition number drops from (λ_1 + μ)/(λ_n + μ) to (λ_{k+1} + μ)/(λ_n + μ).
-    Reference: Ma & Belkin, arXiv 1703.10622 (EigenPro); Frangella et al., arXiv 2110.02820.
-    """
+    """M⁻¹R, M⁻¹ = V(Λ + μ)⁻¹Vᵀ + (I − VVᵀ)/(λ_{k+1} + μ) (λ_{k+1}: θ_k if unknown; EigenPro)."""
     v, lam = top.eigenvectors, top.eigenvalues
     nxt = top.next_eigenvalue
     floor = jnp.where(jnp.isnan(nxt), lam[-1], nxt) + mu
@@ -372,9 +364,6 @@ def ridge_solve(
     max_iterations: int = 200,
 ) -> CGSolution:
     """X = (K + μI)⁻¹ B by conjugate gradients, one block product K·P per iteration.
-
-    Preconditioned by top eigenpairs of K when given (EigenPro-style); the columns of B share
-    each pass over K.
 
     Args:
       op: square symmetric PSD `KernelOperator` (n × n).
@@ -416,22 +405,17 @@ def ridge_solve(
     bnorm = jnp.where(bnorm == 0, 1.0, bnorm)
     mu_arr = jnp.asarray(mu, dtype)
     with matmul_precision("highest"):
-        x = jnp.zeros_like(b2)
-        r = b2
-        z = precond(r)
-        p = z
+        x, r = jnp.zeros_like(b2), b2
+        p = z = precond(r)
         rz = jnp.sum(r * z, axis=0)
         history = [float(jnp.max(jnp.linalg.norm(r, axis=0) / bnorm))]
         it = 0
         while it < max_iterations and history[-1] > tol:
-            kp = op.apply(p)
-            x, r = _cg_update(x, r, p, kp, rz, mu_arr)
+            x, r = _cg_update(x, r, p, op.apply(p), rz, mu_arr)
             it += 1
             history.append(float(jnp.max(jnp.linalg.norm(r, axis=0) / bnorm)))
-            if history[-1] <= tol:
-                break
-            z = precond(r)
-            p, rz = _cg_direction(z, r, p, rz)
+            if history[-1] > tol:
+                p, rz = _cg_direction(precond(r), r, p, rz)
     return CGSolution(
         solution=x[:, 0] if vector else x,
         residual_norms=jnp.asarray(history, dtype),

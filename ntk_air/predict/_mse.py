@@ -22,7 +22,7 @@ import numpy as np
 from .._checks import as_float_array, check_finite
 from ..dynamics._linearized import flow_mode_factors
 from ..spectral._eigen import apply_spectral_filter, require_symmetric, to_eigenbasis
-from ._spectral import TrainKernel, positive_float, solve_dtype, train_kernel
+from ._spectral import _train_kernel, _TrainKernel, positive_float, solve_dtype
 
 GETS = ("nngp", "ntk")
 
@@ -109,29 +109,23 @@ def _train_kernels(k, name: str, dtype) -> list:
 
 def _check_cross(k_td, n: int, name: str, dtype, get=None):
     """The (m, n) test-train kernel (the `get` field of a Kernel-like value), checked."""
-    if get is None:
-        k_td = as_float_array(k_td, name, dtype)
-    else:
-        k_td = _kernel_part(k_td, get, name, dtype)
+    k_td = (
+        as_float_array(k_td, name, dtype) if get is None else _kernel_part(k_td, get, name, dtype)
+    )
     if k_td.ndim != 2 or k_td.shape[1] != n:
         raise ValueError(f"{name} must have shape (m, {n}), got {tuple(k_td.shape)}")
     check_finite(k_td, name)
     return k_td
 
 
-def _solve(tk: TrainKernel, b):
+def _solve(tk: _TrainKernel, b):
     """(K + δI)⁺ b for b (n[, c]): 1/λ on λ > tol, 0 on the numerical null space."""
     return apply_spectral_filter(tk.eig, flow_mode_factors(tk.eig, np.inf).test_weight[0], b)
 
 
 def _with_diagnostics(predict_fn, train_kernel_of):
     """Attach `predict_fn.diagnostics(get="ntk")` → KernelDiagnostics of K_get + δI."""
-
-    def diagnostics(get: str = "ntk"):
-        """KernelDiagnostics (condition number, extreme eigenvalues, δ) of the train kernel."""
-        return train_kernel_of(get).diagnostics
-
-    predict_fn.diagnostics = diagnostics
+    predict_fn.diagnostics = lambda get="ntk": train_kernel_of(get).diagnostics
     predict_fn.train_kernel = train_kernel_of
     return predict_fn
 
@@ -173,7 +167,7 @@ def gradient_descent_mse(
 
     Reference: Lee et al. arXiv 1902.06720, eqs. 9-11 (neural-tangents `gradient_descent_mse`).
     """
-    tk = train_kernel(k_train_train, diag_reg, diag_reg_absolute_scale, dtype=dtype)
+    tk = _train_kernel(k_train_train, diag_reg, diag_reg_absolute_scale, dtype=dtype)
     dtype = tk.kernel.dtype
     n = tk.kernel.shape[0]
     y = check_targets(y_train, n, dtype)
@@ -241,8 +235,7 @@ def gp_inference(
 
     mean = K_*X (K + δI)⁺ y; covariance ("nngp"): Σ_** − Σ_*X (Σ + δI)⁺ Σ_X*; ("ntk", the
     infinite ensemble trained to convergence): Σ_** + T Σ Tᵀ − (T Σ_X* + (T Σ_X*)ᵀ) with
-    T = Θ_*X (Θ + δI)⁺; ("ntkgp"): Θ_** − Θ_*X (Θ + δI)⁺ Θ_X*. The pseudo-inverse agrees with
-    the inverse on a nonsingular kernel and is the flow's limit on a singular one.
+    T = Θ_*X (Θ + δI)⁺; ("ntkgp"): Θ_** − Θ_*X (Θ + δI)⁺ Θ_X* (⁺: the pseudo-inverse).
 
     Args:
       k_train_train: (n, n) array, or a Kernel-like value with `.nngp` / `.ntk` (n, n).
@@ -276,10 +269,10 @@ def gp_inference(
             require_symmetric(k, "k_train_train")
 
     @functools.cache
-    def tk_of(g: str) -> TrainKernel:
+    def tk_of(g: str) -> _TrainKernel:
         k = _kernel_part(k_train_train, g, f"k_train_train.{g}", dtype)
         name = f"k_train_train ({g})"
-        return train_kernel(k, diag_reg, diag_reg_absolute_scale, name=name, dtype=dtype)
+        return _train_kernel(k, diag_reg, diag_reg_absolute_scale, name=name, dtype=dtype)
 
     def posterior(g: str, k_test_train, k_test_test):
         """The mean, or Gaussian(mean, covariance), of the posterior `g`."""

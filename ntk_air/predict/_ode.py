@@ -11,7 +11,7 @@ from jax.experimental.ode import odeint
 
 from .._checks import as_float_array, check_finite
 from ._mse import _check_cross, check_targets
-from ._spectral import positive_float, solve_dtype, train_kernel
+from ._spectral import _train_kernel, positive_float, solve_dtype
 
 
 class ODEState(NamedTuple):
@@ -28,8 +28,7 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
 
     df(X)/dt = −K ∇_f loss(f(X), y), df(x)/dt = −K(x, X) ∇_f loss(f(X), y), with t scaled by
     η (absolute time η t). With momentum μ the second-order flow runs in units of √η:
-    df/dt = q, dq/dt = −K ∇loss + ((μ − 1)/√η) q. Solved by `jax.experimental.ode.odeint`
-    (adaptive Dormand-Prince, rtol = atol = 1.4e-8), the integrator neural-tangents uses.
+    df/dt = q, dq/dt = −K ∇loss + ((μ − 1)/√η) q (`jax.experimental.ode.odeint`).
 
     Args:
       loss: loss(fx_train, y_train) -> scalar, differentiable in its first argument.
@@ -88,8 +87,7 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
         if given_state:
             if fx_test_0 is not None:
                 raise ValueError("fx_test_0 must be None when an ODEState is given (it holds it)")
-            s0 = fx_train_or_state_0
-            f0, fx_test_0, q0, q0_test = s0.fx_train, s0.fx_test, s0.qx_train, s0.qx_test
+            f0, fx_test_0, q0, q0_test = fx_train_or_state_0
         else:
             f0, q0, q0_test = fx_train_or_state_0, None, None
         if f0 is None and fx_test_0 is None:
@@ -130,9 +128,8 @@ def gradient_descent(loss, k_train_train, y_train, learning_rate=1.0, momentum=N
 def max_learning_rate(ntk_train_train, y_train_size=None, momentum=0.0, eps=1e-12) -> float:
     """The largest stable learning rate of (momentum) gradient descent on neural-tangents' MSE.
 
-    η_max = 2 (1 + μ) N / (λ_max(Θ) + eps), N = y_train_size (default n): the loss is
-    ‖f − y‖²/(2N), so GD contracts while |1 − ηλ_max/N| < 1 (heavy-ball momentum widens the
-    window by 1 + μ). λ_max comes from `eigen.eigensystem` of Θ in float64.
+    η_max = 2 (1 + μ) N / (λ_max(Θ) + eps), N = y_train_size (default n): GD on the loss
+    ‖f − y‖²/(2N) contracts while |1 − ηλ_max/N| < 1, heavy-ball momentum widens that by 1 + μ.
 
     Args:
       ntk_train_train: (n, n) NTK on the training inputs.
@@ -150,7 +147,7 @@ def max_learning_rate(ntk_train_train, y_train_size=None, momentum=0.0, eps=1e-1
 
     Reference: Lee et al. arXiv 1902.06720, section 2.4; Goh, "Why Momentum Really Works" (2017).
     """
-    tk = train_kernel(ntk_train_train, name="ntk_train_train")
+    tk = _train_kernel(ntk_train_train, name="ntk_train_train")
     factor = tk.kernel.shape[0] if y_train_size is None else int(y_train_size)
     if factor < 1:
         raise ValueError(f"y_train_size must be a positive integer, got {y_train_size!r}")

@@ -1,10 +1,4 @@
-"""The train kernel of every `ntk_air.predict` function: regularized, checked, decomposed once.
-
-K + δI with δ = diag_reg · tr(K)/n (neural-tangents' relative default) or δ = diag_reg
-(`diag_reg_absolute_scale=True`), decomposed by `eigen.eigensystem` in float64 unless float32 is
-asked for. A kernel that is not symmetric, or not PSD beyond rounding, is refused in one
-sentence naming its smallest eigenvalue and a `diag_reg` that fixes it (Cholesky gives NaN).
-"""
+"""The train kernel K + δI of every `ntk_air.predict` function: checked, decomposed once."""
 
 from __future__ import annotations
 
@@ -34,7 +28,7 @@ class KernelDiagnostics(NamedTuple):
     null_dimension: jax.Array  # () int, eigenvalues |λ| ≤ tol (their modes are never fitted)
 
 
-class TrainKernel(NamedTuple):
+class _TrainKernel(NamedTuple):
     """The regularized train kernel and its decomposition (a pytree)."""
 
     eig: Eigensystem  # of K + δI, (n,) eigenvalues and (n, n) eigenvectors
@@ -65,21 +59,10 @@ def regularizer(diag_reg, diag_reg_absolute_scale: bool, mean_diagonal) -> float
     return diag_reg * mean_diagonal()
 
 
-def train_kernel(
+def _train_kernel(
     k, diag_reg=0.0, diag_reg_absolute_scale: bool = False, *, name="k_train_train", dtype=None
-) -> TrainKernel:
-    """K + δI decomposed once, after the symmetric and PSD checks (see the module docstring).
-
-    Args:
-      k: (n, n) train kernel.
-      diag_reg: δ = diag_reg · tr(K)/n, or δ = diag_reg with `diag_reg_absolute_scale`.
-      diag_reg_absolute_scale: interpret `diag_reg` in absolute units.
-      name: the parameter named in error messages.
-      dtype: float64 (None, the default; needs x64 mode) or float32.
-
-    Returns:
-      TrainKernel(eig, kernel, diagnostics).
-    """
+) -> _TrainKernel:
+    """K + δI decomposed once; refused when K is not symmetric, or not PSD beyond rounding."""
     dtype = solve_dtype(dtype)
     k = as_float_array(k, name, dtype)
     if k.ndim != 2 or k.shape[0] != k.shape[1]:
@@ -113,4 +96,4 @@ def train_kernel(
     cond = lam_max / lam_min if lam_min > 0 else np.inf
     floats = (jnp.asarray(v, dtype) for v in (lam_max, lam_min, cond, delta, tol))
     null_dimension = jnp.asarray(int(np.sum(np.abs(lam) <= tol)))
-    return TrainKernel(eig, k, KernelDiagnostics(*floats, null_dimension))
+    return _TrainKernel(eig, k, KernelDiagnostics(*floats, null_dimension))
