@@ -442,12 +442,17 @@ BIG = "500000"
     [
         (["air", "--num-steps", "1e9"], "10⁹ steps"),
         (
-            ["air", "--dataset", "mnist1d", "--n-train", BIG, "--solver", "dense"],
+            ["air", "--dataset", "mnist1d", "--n-train", BIG, "--solver", "dense"]
+            + ["--memory-budget", "1000"],  # the top-k path fits, whatever memory is free now
             "--solver topk",
         ),
         # A budget above any machine's: the time limit refuses it, whatever memory is free.
         (["air", "--dataset", "clusters", "--n-train", BIG, "--memory-budget", "1000"], "limit"),
-        (["distill", "--dataset", "clusters", "--n-train", BIG, "--solver", "dense"], "topk"),
+        (
+            ["distill", "--dataset", "clusters", "--n-train", BIG, "--solver", "dense"]
+            + ["--memory-budget", "1000"],
+            "topk",
+        ),
         (["predict", "--dataset", "clusters", "--n-train", BIG], "--n-train"),
         (
             ["predict", "--n-train", "1000", "--cov", "--time", ",".join(map(str, range(40000)))],
