@@ -26,10 +26,9 @@ from .._checks import check_finite
 from .._json import to_jsonable
 from ._dataset import Dataset, from_arrays
 
-__all__ = ["from_npz", "save_npz", "NPZ_KEYS", "DataFileError", "read_npz_arrays"]
+__all__ = ["from_npz", "save_npz", "DataFileError", "read_npz_arrays"]
 
-NPZ_KEYS = ("x", "y", "y_clean", "x_test", "y_test", "name", "info_json")
-"""The keys `from_npz` reads (any other key is an error) and `save_npz` writes."""
+_NPZ_KEYS = ("x", "y", "y_clean", "x_test", "y_test", "name", "info_json")
 
 _TEXT_KEYS = ("name", "info_json")
 _MAX_TEXT_CHARS = 1_000_000  # name / info_json: text, not data
@@ -88,7 +87,7 @@ def _check_regular(path, mode) -> None:
     raise DataFileError(f"{path}: is {kind}, not an .npz data file")
 
 
-def _member_infos(path, zf: zipfile.ZipFile, known=NPZ_KEYS, required=()) -> dict:
+def _member_infos(path, zf: zipfile.ZipFile, known, required) -> dict:
     """{key: ZipInfo} of the archive's .npy members, every archive-level check done."""
     infos = {}
     for info in zf.infolist():
@@ -241,7 +240,7 @@ def _read_member(zf, info, path, key, max_bytes: int) -> np.ndarray:
     return arr
 
 
-def read_npz_arrays(path, *, keys=NPZ_KEYS, required=(), max_bytes: int | None = None) -> dict:
+def read_npz_arrays(path, *, keys=_NPZ_KEYS, required=(), max_bytes: int | None = None) -> dict:
     """The members of an .npz archive as {key: array}, every check of the module docstring done.
 
     Args:
@@ -335,9 +334,9 @@ def from_npz(
 ) -> Dataset:
     """Read a Dataset from a .npz file through the checked reader (`read_npz_arrays`).
 
-    Keys (`NPZ_KEYS`; an unknown key is an error naming the nearest known one): `x` (n, d) and
-    `y` (n,) or (n, C) required; `y_clean`; `x_test` and `y_test` together; `name` and
-    `info_json` as `save_npz` writes them. The arrays then go through `from_arrays`.
+    Keys (any other is an error naming the nearest known one): `x` (n, d) and `y` (n,) or (n, C)
+    required; `y_clean`; `x_test` and `y_test` together; `name` and `info_json` as `save_npz`
+    writes them. The arrays then go through `from_arrays`.
 
     Args:
       path: file path.

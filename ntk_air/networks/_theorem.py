@@ -122,26 +122,8 @@ _CURVES = (
 )
 
 
-def arora_residual(eigenvalues, eigenvectors, y, u0, eta, steps):
-    """‖y − u(k)‖₂ = sqrt(Σ_i (1 − ηλ_i)^{2k} (v_iᵀ(y − u(0)))²) at the given steps (linear model).
-
-    Args:
-      eigenvalues: (n,) λ_i of H.
-      eigenvectors: (n, n) columns v_i.
-      y: (n,) labels.
-      u0: (n,) initial outputs u(0).
-      eta: step size.
-      steps: (T,) non-negative integers.
-
-    Returns:
-      (T,) residual norms.
-
-    Example:
-      >>> arora_residual(np.array([1.0]), np.eye(1), np.ones(1), np.zeros(1), 0.5, [0, 1])
-      array([1. , 0.5])
-
-    Reference: Arora, Du, Hu, Li, Wang, arXiv 1901.08584, Thm 4.1 (u(0) ≈ 0 there).
-    """
+def _arora_residual(eigenvalues, eigenvectors, y, u0, eta, steps):
+    """‖y − u(k)‖₂ = sqrt(Σ_i (1 − ηλ_i)^{2k} (v_iᵀ(y − u(0)))²) (Arora et al. arXiv 1901.08584)."""
     lam = np.asarray(eigenvalues, np.float64)
     c = np.asarray(eigenvectors, np.float64).T @ (
         np.asarray(y, np.float64) - np.asarray(u0, np.float64)
@@ -302,7 +284,7 @@ def network_check(
     gap_lin = np.linalg.norm(u_net - np.asarray(lin.u_path), axis=2)  # (2, r)
     gap_inf = np.linalg.norm(u_net - np.asarray(inf.u_path), axis=2)
     rec = np.asarray(run.steps)
-    arora = arora_residual(eig_inf.eigenvalues, eig_inf.eigenvectors, dataset.y, u0, eta, rec)
+    arora = _arora_residual(eig_inf.eigenvalues, eig_inf.eigenvectors, dataset.y, u0, eta, rec)
     residual = np.linalg.norm(np.asarray(dataset.y)[None] - u_net[0], axis=1)
     arora_err = np.abs(residual - arora) / max(arora[0], 1e-300)
     k_early = int(rec[np.searchsorted(rec, min(early_steps, steps))])

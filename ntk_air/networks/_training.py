@@ -52,7 +52,7 @@ class TrainRun(NamedTuple):
     observed: Any = None  # Record.fn's pytree, leaves (g, r, ...); None without Record.fn
 
 
-def tree_distance(a, b):
+def _tree_distance(a, b):
     """‖a − b‖_F over all leaves of two pytrees of the same structure."""
     sq = jax.tree_util.tree_map(lambda x, y: jnp.sum((x - y) ** 2), a, b)
     return jnp.sqrt(sum(jax.tree_util.tree_leaves(sq)))
@@ -207,7 +207,7 @@ def _train_group(rules, apply_fn, params0, keys, data, eta, loop: _Loop):
             k, params, _, rs, u, _ = s
             u = view(params, x) if u is None else u
             f_test = None if x_test is None else outputs(params, x_test)
-            out = {"dist": jnp.linalg.norm(u - y_clean), "dw": tree_distance(params, params0)}
+            out = {"dist": jnp.linalg.norm(u - y_clean), "dw": _tree_distance(params, params0)}
             if y_test_clean is not None:
                 out["dist_test"] = jnp.linalg.norm(rule_view(f_test, loss) - y_test_clean)
             if record.predictions:
