@@ -4,6 +4,8 @@ The forward pass against neural-tangents' own outputs is in test_nt_fixtures.py.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from scipy.special import erf
 
 from ntk_air.networks import MLP, TwoLayerReLU
-from ntk_air.networks._models import _mlp_params_from_stax, _two_layer_apply_fn
+from ntk_air.networks._models import _mlp_params_from_stax, _two_layer_apply
 
 
 def _x(n=6, d=4, seed=0):
@@ -53,9 +55,9 @@ def test_two_layer_init_statistics(x64):
 
 def test_two_layer_apply_fn_differentiates_w_only(x64):
     x = jnp.asarray(_x())
-    model = TwoLayerReLU(width=16)
+    model, apply = _two_layer_apply(16, 1.0)
     variables = model.init(jax.random.key(1), x)
-    apply_fn = _two_layer_apply_fn(model, variables["frozen"])
+    apply_fn = functools.partial(apply, variables["frozen"])
     np.testing.assert_array_equal(apply_fn(variables["params"], x), model.apply(variables, x))
     grads = jax.grad(lambda p: apply_fn(p, x).sum())(variables["params"])
     assert set(grads) == {"w"}

@@ -1,13 +1,8 @@
-"""A user's own data in an .npz file: one reader for every archive, header, dtype and size check.
-
-`from_npz` never hands a file to `np.load`: every problem becomes one `DataFileError` sentence
-naming the file and the member. Checked: the file (regular, by `os.stat`/`os.fstat` before
-reading, so a FIFO never blocks; a zip archive, not a single .npy), the archive (damage,
-encryption, compression other than stored/deflate, duplicate or unknown members), the sizes (the
-declared uncompressed sizes against `max_bytes` before decompressing, reads never past them: a
-zip bomb is refused, not inflated), each .npy header (magic, version, shape against the limit and
-the member's size) and dtype (pickled objects refused unread; real numbers only; `name` and
-`info_json` text, the latter a JSON object). `name` is display text, never a path.
+"""A user's own data in an .npz file, read without `np.load`: every problem is one `DataFileError`
+sentence naming the file and the member. Checked before reading: a regular file (a FIFO never
+blocks), the archive (damage, encryption, compression, duplicate or unknown members), the declared
+sizes against `max_bytes` (a zip bomb is refused, not inflated), each .npy header and dtype
+(pickles refused unread; real numbers only; `name` and `info_json` text).
 """
 
 from __future__ import annotations
@@ -43,8 +38,7 @@ class DataFileError(ValueError):
 
 
 def _fail(path, member, what) -> DataFileError:
-    where = f"{path}" if member is None else f"{path}: array {member!r}"
-    return DataFileError(f"{where}: {what}")
+    return DataFileError(f"{path}: array {member!r}: {what}")
 
 
 def _default_max_bytes() -> int:
@@ -394,19 +388,10 @@ def from_npz(
         )
     except (ValueError, TypeError) as err:
         raise DataFileError(f"{path}: {err}") from None
-    info = dict(ds.info)
-    info.update(
-        {
-            "dataset": "npz",
-            "path": path,
-            "name_in_file": raw_name,
-            "noise": source_info.get("noise") if source_info else None,
-            "noise_rate": source_info.get("noise_rate") if source_info else None,
-            "seed": source_info.get("seed") if source_info else None,
-            "source_info": source_info,
-        }
-    )
-    return ds._replace(info=info)
+    source = source_info or {}
+    info = dict(ds.info, dataset="npz", path=path, name_in_file=raw_name)
+    info.update({key: source.get(key) for key in ("noise", "noise_rate", "seed")})
+    return ds._replace(info={**info, "source_info": source_info})
 
 
 def save_npz(dataset: Dataset, path) -> str:

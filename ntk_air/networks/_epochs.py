@@ -1,9 +1,5 @@
 """The kernel limit of training by epochs: one epoch at a fixed target as one step of a kernel.
 
-An epoch at a fixed target ỹ(e) is gradient flow for a time T (`epoch_gradient_time`),
-u − ỹ ← e^{−HT}(u − ỹ): one step of η = 1 on the kernel I − e^{−HT} (`epoch_problem`), so
-`distillation.self_distill` runs the rules once per epoch, as `train_epochs` does on networks.
-
 Reference: Dong et al. arXiv 1910.01255; Lee et al. arXiv 1902.06720 (linearized networks).
 """
 

@@ -61,17 +61,6 @@ class TwoLayerReLU(nn.Module):
         return hidden @ a.value.astype(x.dtype) / jnp.sqrt(jnp.asarray(self.width, x.dtype))
 
 
-def _two_layer_apply_fn(model: TwoLayerReLU, frozen) -> Callable[[dict, jax.Array], jax.Array]:
-    """apply_fn(params, x) = model.apply({'params': params, 'frozen': frozen}, x) (W trained)."""
-
-    def apply_fn(params, x):
-        if hasattr(params, "keys") and "params" in params:
-            params = params["params"]
-        return model.apply({"params": params, "frozen": frozen}, x)
-
-    return apply_fn
-
-
 PARAMETERIZATIONS = ("ntk", "standard")
 """Parameterizations: NTK (weights scaled by w_std/√fan_in in the forward pass) or standard."""
 
@@ -449,12 +438,16 @@ def _conv_limit(model, parameterization, dtype, build):
 
 @functools.lru_cache(maxsize=64)
 def _two_layer_apply(width, kappa):
-    """apply(frozen, params, x) of TwoLayerReLU(width, kappa): one function object per model."""
+    """(model, apply(frozen, params, x)) of TwoLayerReLU(width, kappa): one function per model.
+
+    apply = model.apply({'params': params, 'frozen': frozen}, x): only W is trained.
+    """
     model = TwoLayerReLU(width=width, kappa=kappa)
 
     def apply(frozen, params, x):
-        # The closure is rebuilt at trace time only: the readout stays an argument (data).
-        return _two_layer_apply_fn(model, frozen)(params, x)
+        if hasattr(params, "keys") and "params" in params:
+            params = params["params"]
+        return model.apply({"params": params, "frozen": frozen}, x)
 
     return model, apply
 
@@ -500,14 +493,6 @@ def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init:
 
 def mlp_network(widths, x, *, out_dim=1, w_std=1.0, b_std=0.0, activation="relu", seed=0):
     """(apply_fn, params) of `network("mlp", x, widths=widths, ...)` (NTK parameterization)."""
-    net = network(
-        "mlp",
-        x,
-        widths=widths,
-        out_dim=out_dim,
-        w_std=w_std,
-        b_std=b_std,
-        activation=activation,
-        seed=seed,
-    )
+    options = dict(out_dim=out_dim, w_std=w_std, b_std=b_std, activation=activation, seed=seed)
+    net = network("mlp", x, widths=widths, **options)
     return net.apply_fn, net.params

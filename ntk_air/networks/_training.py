@@ -1,10 +1,5 @@
 """Finite-width networks trained on a target rule's ỹ(k): one loop, two schedules.
 
-u(k) = view(f(θ_k, X)) feeds any rule of `ntk_air.distillation` (the objects `self_distill` runs
-in the kernel limit); θ moves by an optax optimizer on the loss against ỹ(k). `FullBatch()`
-refreshes ỹ every update; `Epochs(B)` once per epoch of ⌊n/B⌋ mini-batch updates (its kernel limit
-is `epoch_problem`). One compiled scan (`record.scan_blocks`), vmapped over rules and seeds.
-
 Reference: Du et al. arXiv 1810.02054; Dong et al. arXiv 1910.01255; Lee et al. arXiv 1902.06720.
 """
 
@@ -57,14 +52,6 @@ def _tree_distance(a, b):
     sq = jax.tree_util.tree_map(lambda x, y: jnp.sum((x - y) ** 2), a, b)
     return jnp.sqrt(sum(jax.tree_util.tree_leaves(sq)))
 
-
-def _outputs(apply_fn, params, x):
-    """(n, C) outputs: an (n,) output becomes (n, 1); an (n, 1) one (e.g. an MLP readout) stays."""
-    out = apply_fn(params, x)
-    return out[:, None] if out.ndim == 1 else out
-
-
-# Schedules and losses: how one step of the loop consumes the training set
 
 LOSSES = ("mse", "xent")
 """The losses: squared error (the theory) and softmax cross-entropy (practice)."""
@@ -135,9 +122,6 @@ def _init_optimizer(optimizer, params, eta):
     return _SGD, state._replace(hyperparams=hyper)
 
 
-# The loop: one compiled scan per rule structure, vmapped over the rules' values (and seeds)
-
-
 class _Loop(NamedTuple):
     """The static settings of one compiled training loop (hashable: a jit static argument)."""
 
@@ -162,8 +146,9 @@ def _train_group(rules, apply_fn, params0, keys, data, eta, loop: _Loop):
     n = x.shape[0]
     full = isinstance(schedule, FullBatch)
 
-    def outputs(params, inputs):
-        return _outputs(apply_fn, params, inputs)
+    def outputs(params, inputs):  # (n, C): an (n,) output becomes (n, 1)
+        out = apply_fn(params, inputs)
+        return out[:, None] if out.ndim == 1 else out
 
     def view(params, inputs):
         return rule_view(outputs(params, inputs), loss)
@@ -385,9 +370,6 @@ def train(
     run = drop_rule_axis(run) if single else run
     check_run_finite(run.dist_train_all, np.arange(steps + 1), "training")
     return run
-
-
-# Several seeds at once by epochs: the same loop, vmapped over seeds, classification observables
 
 
 class EpochRun(NamedTuple):
