@@ -159,6 +159,8 @@ def _canonical_noise(noise: str) -> str:
 def apply_noise(labels, noise: str, rate, seed, *, groups=None, exact: bool = True) -> NoisyLabels:
     """Apply a noise model by name (`NOISE_MODELS`, "symmetric" = "flip", "clean" = "none").
 
+    `rate`: ρ for "flip" and "pair", σ for "gaussian"; `groups`, `exact` as in `symmetric_flip`.
+
     Example:
       >>> apply_noise(np.array([1., -1.]), "none", 0.0, seed=0).corrupted
       array([False, False])

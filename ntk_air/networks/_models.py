@@ -312,18 +312,16 @@ def network(
 ) -> Network:
     """A network by name: apply_fn, θ(0) and, where defined, its infinite-width kernel function.
 
-    * "two-layer-relu": `TwoLayerReLU` (m = widths[0], κ = w_std), its ±1 readout held in
-      apply_fn (a `jax.tree_util.Partial`); Θ_∞ = H∞. init="symmetric" pairs neurons with
-      opposite readouts, f(θ(0)) = 0 (Chizat et al. arXiv 1812.07956). Output (n,).
+    * "two-layer-relu": `TwoLayerReLU`, its ±1 readout held in apply_fn (a Partial); Θ_∞ = H∞.
+      init="symmetric" pairs opposite readouts, f(θ(0)) = 0 (Chizat et al. arXiv 1812.07956).
     * "mlp": `MLP`; Θ_∞ = `kernels.fc_kernel_fn` (⊗ I_out_dim), NTK parameterization only.
-    * "cnn": `ConvNet`; Θ_∞ from neural-tangents' `cnn` spec (NTK parameterization, stride 1,
-      neural-tangents installed).
+    * "cnn": `ConvNet`; Θ_∞ from neural-tangents' `cnn` spec (NTK parameterization, stride 1).
 
     Args:
       arch: one of `ARCHS`.
       x: (n, d) inputs (their shape and float dtype) or the input size d.
       out_dim: outputs k (not for "two-layer-relu").
-      widths: hidden widths (MLP), (m,) for "two-layer-relu".
+      widths: hidden widths (MLP), (m,) for "two-layer-relu" (output (n,)).
       channels: channels per convolution (CNN).
       kernel_size: window per spatial axis (CNN).
       stride: convolution stride (CNN).

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import as_float_array, check_finite, check_int
+from .._checks import as_float_array, check_choice, check_finite, check_int
 from ..distillation._engines import check_run_finite
 from ..distillation._targets import (
     AffineRule,
@@ -102,9 +102,7 @@ def optimizer(name: str, learning_rate: float, momentum: float = 0.9):
       >>> optimizer("adam", 1e-3) is optimizer("adam", 1e-3)
       True
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    if name == "adam":
+    if check_choice("optimizer", name, OPTIMIZERS) == "adam":
         return optax.adam(learning_rate)
     return optax.sgd(learning_rate, momentum=momentum if name == "momentum" else None)
 
