@@ -67,7 +67,6 @@ class Epochs(NamedTuple):
     batch_size: int  # B in 1..n
 
 
-SCHEDULES = (FullBatch, Epochs)
 _FULL_BATCH = FullBatch()
 
 
@@ -266,7 +265,7 @@ def _run_groups(rules, apply_fn, params, keys, data, eta, dtype, loop: _Loop):
 
 
 def _check_schedule(schedule, loss, key, n):
-    if not isinstance(schedule, SCHEDULES):
+    if not isinstance(schedule, FullBatch | Epochs):
         raise ValueError(f"schedule must be FullBatch() or Epochs(batch_size), got {schedule!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
