@@ -153,24 +153,10 @@ class MLP(nn.Module):
 def _mlp_params_from_stax(stax_params) -> dict:
     """neural-tangents `serial(...)` params [(W, b or None), ()...] as `MLP`'s 'params' dict."""
     out = {}
-    for position, p in enumerate(stax_params):
-        if isinstance(p, tuple | list) and len(p) == 0:
-            continue  # an activation layer
-        if not (isinstance(p, tuple | list) and len(p) in (1, 2)):
-            raise ValueError(
-                f"stax_params[{position}] must be a (W, b) tuple, got {type(p).__name__}"
-            )
-        i = len(out)  # index of this Dense layer
-        w = jnp.asarray(p[0])
-        if w.ndim != 2:
-            raise ValueError(f"Dense layer {i}: W must be (d_in, d_out), got shape {w.shape}")
-        b = p[1] if len(p) == 2 else None
-        b = jnp.zeros((w.shape[1],), w.dtype) if b is None else jnp.asarray(b)
-        if b.size != w.shape[1]:
-            raise ValueError(
-                f"Dense layer {i}: bias has {b.size} entries, expected d_out = {w.shape[1]}"
-            )
-        out[f"Dense_{i}"] = {"kernel": w, "bias": b.reshape(w.shape[1])}
+    for w, b in (p for p in stax_params if len(p)):  # () is an activation layer
+        w = jnp.asarray(w)
+        b = jnp.zeros((w.shape[1],), w.dtype) if b is None else jnp.asarray(b).reshape(w.shape[1])
+        out[f"Dense_{len(out)}"] = {"kernel": w, "bias": b}
     return out
 
 
