@@ -39,6 +39,9 @@ EARLY_HORIZON = 10
 """Steps: the fixed short horizon of the `*_early` gaps."""
 
 
+_GAPS = ("linearization_gap", "kernel_limit_gap")  # WidthCheck's gap fields, per rule
+
+
 class KernelLimitCheck(NamedTuple):
     """The kernel limit (H∞ from u(0) = 0): plain GD, its best early stop, hard-target R3."""
 
@@ -288,7 +291,7 @@ def network_check(
         ),
         **{
             f"{name}_{rule}{suffix}": float(gap[i, steps_in].max())
-            for name, gap in (("linearization_gap", gap_lin), ("kernel_limit_gap", gap_inf))
+            for name, gap in zip(_GAPS, (gap_lin, gap_inf), strict=True)
             for i, rule in enumerate(("plain", "self_distill"))
             for suffix, steps_in in (("", slice(None)), ("_early", early))
         },
@@ -384,30 +387,15 @@ def claims(check: TheoremCheck) -> dict:
     beats.update(
         {str(w.width): bool(w.self_distill_final_dist < w.best_early_stop_dist) for w in nets}
     )
-
-    def trend(field):
-        return _decreasing([getattr(w, field) for w in nets])
-
+    fields = ["linearization_gap_self_distill", "linearization_gap_plain", "kernel_limit_gap_plain"]
+    fields += [f"{gap}_{rule}_early" for gap in _GAPS for rule in ("plain", "self_distill")]
     return {
         "self_distill_below_best_early_stop": beats,
         "self_distill_below_best_early_stop_everywhere": all(beats.values()),
         "self_distill_gap_to_kernel_limit_decreases_with_width": _decreasing(
             [abs(w.self_distill_final_dist - limit.self_distill_final_dist) for w in nets]
         ),
-        "linearization_gap_self_distill_decreases_with_width": trend(
-            "linearization_gap_self_distill"
-        ),
-        "linearization_gap_plain_decreases_with_width": trend("linearization_gap_plain"),
-        "kernel_limit_gap_plain_decreases_with_width": trend("kernel_limit_gap_plain"),
-        **{
-            f"{gap}_early_decreases_with_width": trend(f"{gap}_early")
-            for gap in (
-                "linearization_gap_plain",
-                "linearization_gap_self_distill",
-                "kernel_limit_gap_plain",
-                "kernel_limit_gap_self_distill",
-            )
-        },
+        **{f"{f}_decreases_with_width": _decreasing([getattr(w, f) for w in nets]) for f in fields},
     }
 
 
