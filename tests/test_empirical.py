@@ -3,6 +3,7 @@ against a flattened forward-mode Jacobian, and finite width → infinite width l
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import flax.linen as nn
@@ -17,7 +18,8 @@ from conftest import TOLERANCES, rel_fro
 from ntk_air import networks as models
 from ntk_air.empirical import empirical_ntk_fn, structured_mlp_ntk_fn, two_layer_ntk
 from ntk_air.kernels import fc_kernel_fn, two_layer_relu
-from ntk_air.networks import MLP, TwoLayerReLU, mlp_params_from_stax, two_layer_apply_fn
+from ntk_air.networks import MLP
+from ntk_air.networks._models import _mlp_params_from_stax, _two_layer_apply
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -41,7 +43,7 @@ def _mlp_params(mlp, d, seed=0):
     rng = np.random.default_rng(seed)
     sizes = (d, *mlp.widths, mlp.out_dim)
     layers = [(rng.normal(size=(a, b)), rng.normal(size=b)) for a, b in itertools.pairwise(sizes)]
-    return mlp_params_from_stax(layers)
+    return _mlp_params_from_stax(layers)
 
 
 def _two_layer_params(m, d, seed=0):
@@ -153,9 +155,9 @@ def test_generic_flax_model_ntvp_equals_jacobian(x64, reduction):
 
 def test_two_layer_ntk_equals_jacobian_of_model(x64):
     x1, x2 = _x(7, 5, 0), _x(4, 5, 1)
-    model = TwoLayerReLU(width=64, kappa=0.5)
+    model, apply = _two_layer_apply(64, 0.5)
     variables = model.init(jax.random.key(0), jnp.asarray(x1))
-    apply_fn = two_layer_apply_fn(model, variables["frozen"])
+    apply_fn = functools.partial(apply, variables["frozen"])
     for impl in ("jacobian", "ntvp"):
         ref = empirical_ntk_fn(apply_fn, implementation=impl)(variables["params"], x1, x2)
         assert ref.shape == (7, 4)

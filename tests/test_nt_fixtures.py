@@ -94,7 +94,8 @@ VARIANT_IDS = [f"{a}-k{k}" for a, k in VARIANTS]
 
 
 def _mlp_and_params(act: str, k: int):
-    from ntk_air.networks import MLP, mlp_params_from_stax
+    from ntk_air.networks import MLP
+    from ntk_air.networks._models import _mlp_params_from_stax
 
     tag = f"{act}_k{k}"
     n_layers = len(EMP["widths"]) + 1
@@ -106,7 +107,7 @@ def _mlp_and_params(act: str, k: int):
         b_std=float(EMP["b_std"]),
         activation=act,
     )
-    return mlp, mlp_params_from_stax(stax_params), tag
+    return mlp, _mlp_params_from_stax(stax_params), tag
 
 
 def _apply_fn(mlp):

@@ -16,16 +16,13 @@ from .noise import (
     NOISE_MODELS,
     NoisyLabels,
     apply_noise,
-    gaussian_noise,
-    pair_flip,
     symmetric_flip,
 )
-from .npz import NPZ_KEYS, DataFileError, from_npz, read_npz_arrays, save_npz
+from .npz import DataFileError, from_npz, read_npz_arrays, save_npz
 
 __all__ = [
     "DATASETS",
     "NOISE_MODELS",
-    "NPZ_KEYS",
     "DataFileError",
     "Dataset",
     "NoisyLabels",
@@ -35,11 +32,9 @@ __all__ = [
     "digits",
     "from_arrays",
     "from_npz",
-    "gaussian_noise",
     "load",
     "mnist1d",
     "noise",
-    "pair_flip",
     "read_npz_arrays",
     "save_npz",
     "subsample",

@@ -33,9 +33,6 @@ def unit_normalize(x) -> np.ndarray:
     Returns:
       (n, d) float64 array with unit-norm rows.
 
-    Raises:
-      ValueError: naming the first zero-norm or non-finite row.
-
     Example:
       >>> unit_normalize([[3.0, 4.0]])
       array([[0.6, 0.8]])
@@ -245,7 +242,7 @@ def _check_label_shape(y: np.ndarray, key: str, n: int) -> None:
         raise ValueError(f"{key!r} has {y.shape[0]} rows but the inputs have {n} (length mismatch)")
 
 
-def _class_of(labels: np.ndarray, task: str = "classification") -> np.ndarray:
+def _class_of(labels: np.ndarray, task: str) -> np.ndarray:
     """An integer stratum per row: the ±1 sign, the one-hot argmax, or 0 for real targets."""
     if task == "regression" or labels.shape[0] == 0:
         return np.zeros(labels.shape[0], np.int64)
@@ -299,16 +296,14 @@ def subsample(
         check_int("n_test", n_test, minimum=0, maximum=nt)
     rng_train, rng_test = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     task = dataset_task(dataset)
-    rows = (
-        np.arange(n)
-        if n_train is None
-        else _stratified(_class_of(dataset.y_clean, task), n_train, rng_train)
-    )
-    rows_test = (
-        np.arange(nt)
-        if n_test is None
-        else _stratified(_class_of(dataset.y_test_clean, task), n_test, rng_test)
-    )
+
+    def pick(size, labels, rng):
+        if size is None:
+            return np.arange(len(labels))
+        return _stratified(_class_of(labels, task), size, rng)
+
+    rows = pick(n_train, dataset.y_clean, rng_train)
+    rows_test = pick(n_test, dataset.y_test_clean, rng_test)
     corrupted = np.zeros(n, bool)
     corrupted[np.asarray(dataset.info.get("corrupted", []), dtype=np.int64)] = True
     info = dict(dataset.info)
@@ -322,14 +317,9 @@ def subsample(
         subsample_rows=rows,
         subsample_rows_test=rows_test,
     )
-    for key, index in (
-        ("cluster", rows),
-        ("digit", rows),
-        ("cluster_test", rows_test),
-        ("digit_test", rows_test),
-    ):
+    for key in ("cluster", "digit", "cluster_test", "digit_test"):
         if key in info and np.ndim(info[key]) == 1 and len(info[key]) in (n, nt):
-            info[key] = np.asarray(info[key])[index]
+            info[key] = np.asarray(info[key])[rows_test if key.endswith("_test") else rows]
     return Dataset(
         dataset.x[rows],
         dataset.y[rows],

@@ -12,10 +12,6 @@ from ._dataset import Dataset, _check_seed, _noisy_dataset, unit_normalize
 __all__ = ["clusters"]
 
 
-def _random_unit_vectors(rng, k, dim) -> np.ndarray:
-    return unit_normalize(rng.standard_normal((k, dim)))
-
-
 def _min_pairwise_distance(c: np.ndarray) -> float:
     if c.shape[0] < 2:
         return math.inf
@@ -106,7 +102,7 @@ def clusters(
     rng = np.random.default_rng(ss_centres)
     best = -1.0
     for _ in range(max_tries if delta is not None else 1):
-        centres = _random_unit_vectors(rng, n_clusters, dim)
+        centres = unit_normalize(rng.standard_normal((n_clusters, dim)))
         min_dist = _min_pairwise_distance(centres)
         best = max(best, min_dist)
         if delta is None or min_dist >= 2.0 * delta:

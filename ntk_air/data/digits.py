@@ -171,17 +171,11 @@ def mnist1d(
 
     The `mnist1d` generator (default transforms) makes 10·⌈N/10⌉ + 10 examples from `seed`,
     N = n_train + n_test (5N with `pair`: its classes are balanced); then split, center,
-    normalize, label and corrupt as `digits` does.
+    normalize, label and corrupt as `digits` does, with the same arguments.
 
     Args:
-      binary: as in `digits`.
-      pair: as in `digits`.
       n_train: training split size.
-      n_test: test split size.
-      noise: noise model.
-      noise_rate: ρ (σ for "gaussian").
       seed: non-negative int for the generator, the split and the noise.
-      center: subtract the training mean signal before normalizing.
 
     Returns:
       Dataset with x (n_train, 40); info adds digit, digit_test, indices, indices_test,

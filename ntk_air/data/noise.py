@@ -2,7 +2,7 @@
 
 Pure functions of (labels, rate, seed) returning `NoisyLabels(y, corrupted)`, on ±1 (n,) or
 one-hot (n, C) labels: "flip" (`symmetric_flip`, to a uniformly random other class), "pair"
-(`pair_flip`, c → c + 1 mod C), "gaussian" (`gaussian_noise`, y = ŷ + σ·N(0, 1)) and "none".
+(c → c + 1 mod C; Han et al. arXiv 1804.06872), "gaussian" (y = ŷ + σ·N(0, 1)) and "none".
 Flips are exact by default (docs/science/theorem.md#data-model): k_g = ⌊ρ·n_g + ½⌋ of the n_g
 rows of each group g, uniformly without replacement; `exact=False` flips each row with
 probability ρ.
@@ -17,14 +17,7 @@ import numpy as np
 
 from .._checks import as_real_numpy, check_finite
 
-__all__ = [
-    "NOISE_MODELS",
-    "NoisyLabels",
-    "apply_noise",
-    "gaussian_noise",
-    "pair_flip",
-    "symmetric_flip",
-]
+__all__ = ["NOISE_MODELS", "NoisyLabels", "apply_noise", "symmetric_flip"]
 
 NOISE_MODELS = ("none", "flip", "pair", "gaussian")
 """Label-noise models of `apply_noise`: none, flip, pair, gaussian."""
@@ -100,7 +93,8 @@ def _flip_mask(n: int, rate: float, groups, exact: bool, rng: np.random.Generato
     return mask
 
 
-def _flip(labels, rate, seed, groups, exact, pair: bool) -> NoisyLabels:
+def _flip(labels, rate, seed, *, groups=None, exact: bool = True, pair: bool = False):
+    """Flip noise; pair=True: a corrupted class c becomes (c + 1) mod C (±1: the sign flip)."""
     y, cls, n_classes = _class_labels(labels)
     rate = _check_rate(rate)
     rng = np.random.default_rng(seed)
@@ -138,51 +132,11 @@ def symmetric_flip(labels, rate, seed, *, groups=None, exact: bool = True) -> No
 
     Reference: Li, Soltanolkotabi, Oymak 2019, arXiv 1903.11680 (data model).
     """
-    return _flip(labels, rate, seed, groups, exact, pair=False)
+    return _flip(labels, rate, seed, groups=groups, exact=exact)
 
 
-def pair_flip(labels, rate, seed, *, groups=None, exact: bool = True) -> NoisyLabels:
-    """Pair (asymmetric) label noise: a corrupted label of class c becomes (c + 1) mod C.
-
-    ±1 labels: the sign flip, identical to `symmetric_flip`; rows chosen as there.
-
-    Args:
-      labels: (n,) ±1 or (n, C) one-hot ground-truth labels.
-      rate: ρ in [0, 1).
-      seed: int (or anything `np.random.default_rng` accepts).
-      groups: (n,) integer group ids for the exact fractions; default: the class.
-      exact: exact per-group fractions (default) or Bernoulli flips.
-
-    Returns:
-      NoisyLabels(y (n,) or (n, C) float64, corrupted (n,) bool).
-
-    Example:
-      >>> pair_flip(np.eye(3), 0.9, seed=0).y   # every class c -> c + 1 (mod 3)
-      array([[0., 1., 0.],
-             [0., 0., 1.],
-             [1., 0., 0.]])
-
-    Reference: Han et al. 2018 (co-teaching), arXiv 1804.06872 (pair flipping).
-    """
-    return _flip(labels, rate, seed, groups, exact, pair=True)
-
-
-def gaussian_noise(labels, sigma, seed) -> NoisyLabels:
-    """Additive Gaussian label noise: y = ŷ + σ·ξ, ξ ~ N(0, I) entrywise (labels become real).
-
-    Args:
-      labels: (n,) or (n, C) real ground-truth labels (any finite values).
-      sigma: σ ≥ 0.
-      seed: int (or anything `np.random.default_rng` accepts).
-
-    Returns:
-      NoisyLabels(y same shape as labels, float64; corrupted (n,) bool).
-
-    Example:
-      >>> y, corrupted = gaussian_noise(np.ones(3), 0.1, seed=0)
-      >>> corrupted.all()
-      np.True_
-    """
+def _gaussian_noise(labels, sigma, seed) -> NoisyLabels:
+    """y = ŷ + σ·ξ, ξ ~ N(0, I) entrywise, on any finite (n,) or (n, C) labels."""
     y = as_real_numpy(labels, "labels")
     if y.ndim not in (1, 2):
         raise ValueError(f"labels must have shape (n,) or (n, C), got {y.shape}")
@@ -205,6 +159,8 @@ def _canonical_noise(noise: str) -> str:
 def apply_noise(labels, noise: str, rate, seed, *, groups=None, exact: bool = True) -> NoisyLabels:
     """Apply a noise model by name (`NOISE_MODELS`, "symmetric" = "flip", "clean" = "none").
 
+    `rate`: ρ for "flip" and "pair", σ for "gaussian"; `groups`, `exact` as in `symmetric_flip`.
+
     Example:
       >>> apply_noise(np.array([1., -1.]), "none", 0.0, seed=0).corrupted
       array([False, False])
@@ -215,6 +171,5 @@ def apply_noise(labels, noise: str, rate, seed, *, groups=None, exact: bool = Tr
         check_finite(y, "labels")
         return NoisyLabels(y, np.zeros(y.shape[0], dtype=bool))  # y is already a copy
     if noise == "gaussian":
-        return gaussian_noise(labels, rate, seed)
-    fn = symmetric_flip if noise == "flip" else pair_flip
-    return fn(labels, rate, seed, groups=groups, exact=exact)
+        return _gaussian_noise(labels, rate, seed)
+    return _flip(labels, rate, seed, groups=groups, exact=exact, pair=noise == "pair")

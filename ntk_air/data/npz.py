@@ -1,13 +1,8 @@
-"""A user's own data in an .npz file: one reader for every archive, header, dtype and size check.
-
-`from_npz` never hands a file to `np.load`: every problem becomes one `DataFileError` sentence
-naming the file and the member. Checked: the file (regular, by `os.stat`/`os.fstat` before
-reading, so a FIFO never blocks; a zip archive, not a single .npy), the archive (damage,
-encryption, compression other than stored/deflate, duplicate or unknown members), the sizes (the
-declared uncompressed sizes against `max_bytes` before decompressing, reads never past them: a
-zip bomb is refused, not inflated), each .npy header (magic, version, shape against the limit and
-the member's size) and dtype (pickled objects refused unread; real numbers only; `name` and
-`info_json` text, the latter a JSON object). `name` is display text, never a path.
+"""A user's own data in an .npz file, read without `np.load`: every problem is one `DataFileError`
+sentence naming the file and the member. Checked before reading: a regular file (a FIFO never
+blocks), the archive (damage, encryption, compression, duplicate or unknown members), the declared
+sizes against `max_bytes` (a zip bomb is refused, not inflated), each .npy header and dtype
+(pickles refused unread; real numbers only; `name` and `info_json` text).
 """
 
 from __future__ import annotations
@@ -26,10 +21,9 @@ from .._checks import check_finite
 from .._json import to_jsonable
 from ._dataset import Dataset, from_arrays
 
-__all__ = ["from_npz", "save_npz", "NPZ_KEYS", "DataFileError", "read_npz_arrays"]
+__all__ = ["from_npz", "save_npz", "DataFileError", "read_npz_arrays"]
 
-NPZ_KEYS = ("x", "y", "y_clean", "x_test", "y_test", "name", "info_json")
-"""The keys `from_npz` reads (any other key is an error) and `save_npz` writes."""
+_NPZ_KEYS = ("x", "y", "y_clean", "x_test", "y_test", "name", "info_json")
 
 _TEXT_KEYS = ("name", "info_json")
 _MAX_TEXT_CHARS = 1_000_000  # name / info_json: text, not data
@@ -44,8 +38,7 @@ class DataFileError(ValueError):
 
 
 def _fail(path, member, what) -> DataFileError:
-    where = f"{path}" if member is None else f"{path}: array {member!r}"
-    return DataFileError(f"{where}: {what}")
+    return DataFileError(f"{path}: array {member!r}: {what}")
 
 
 def _default_max_bytes() -> int:
@@ -88,7 +81,7 @@ def _check_regular(path, mode) -> None:
     raise DataFileError(f"{path}: is {kind}, not an .npz data file")
 
 
-def _member_infos(path, zf: zipfile.ZipFile, known=NPZ_KEYS, required=()) -> dict:
+def _member_infos(path, zf: zipfile.ZipFile, known, required) -> dict:
     """{key: ZipInfo} of the archive's .npy members, every archive-level check done."""
     infos = {}
     for info in zf.infolist():
@@ -241,7 +234,7 @@ def _read_member(zf, info, path, key, max_bytes: int) -> np.ndarray:
     return arr
 
 
-def read_npz_arrays(path, *, keys=NPZ_KEYS, required=(), max_bytes: int | None = None) -> dict:
+def read_npz_arrays(path, *, keys=_NPZ_KEYS, required=(), max_bytes: int | None = None) -> dict:
     """The members of an .npz archive as {key: array}, every check of the module docstring done.
 
     Args:
@@ -335,9 +328,9 @@ def from_npz(
 ) -> Dataset:
     """Read a Dataset from a .npz file through the checked reader (`read_npz_arrays`).
 
-    Keys (`NPZ_KEYS`; an unknown key is an error naming the nearest known one): `x` (n, d) and
-    `y` (n,) or (n, C) required; `y_clean`; `x_test` and `y_test` together; `name` and
-    `info_json` as `save_npz` writes them. The arrays then go through `from_arrays`.
+    Keys (any other is an error naming the nearest known one): `x` (n, d) and `y` (n,) or (n, C)
+    required; `y_clean`; `x_test` and `y_test` together; `name` and `info_json` as `save_npz`
+    writes them. The arrays then go through `from_arrays`.
 
     Args:
       path: file path.
@@ -395,19 +388,10 @@ def from_npz(
         )
     except (ValueError, TypeError) as err:
         raise DataFileError(f"{path}: {err}") from None
-    info = dict(ds.info)
-    info.update(
-        {
-            "dataset": "npz",
-            "path": path,
-            "name_in_file": raw_name,
-            "noise": source_info.get("noise") if source_info else None,
-            "noise_rate": source_info.get("noise_rate") if source_info else None,
-            "seed": source_info.get("seed") if source_info else None,
-            "source_info": source_info,
-        }
-    )
-    return ds._replace(info=info)
+    source = source_info or {}
+    info = dict(ds.info, dataset="npz", path=path, name_in_file=raw_name)
+    info.update({key: source.get(key) for key in ("noise", "noise_rate", "seed")})
+    return ds._replace(info={**info, "source_info": source_info})
 
 
 def save_npz(dataset: Dataset, path) -> str:

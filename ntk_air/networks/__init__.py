@@ -2,7 +2,7 @@
 mini-batch schedules) and the ℓ2 theorem check against the kernel limit.
 """
 
-from ._epochs import epoch_filter, epoch_gradient_time, epoch_problem
+from ._epochs import epoch_gradient_time, epoch_problem
 from ._models import (
     ARCHS,
     MLP,
@@ -10,13 +10,9 @@ from ._models import (
     PARAMETERIZATIONS,
     ConvNet,
     Network,
-    NTKConv,
-    NTKDense,
     TwoLayerReLU,
     mlp_network,
-    mlp_params_from_stax,
     network,
-    two_layer_apply_fn,
     two_layer_network,
 )
 from ._theorem import (
@@ -29,7 +25,6 @@ from ._theorem import (
     KernelLimitCheck,
     TheoremCheck,
     WidthCheck,
-    arora_residual,
     check_theorem,
     claims,
     kernel_limit,
@@ -47,7 +42,6 @@ from ._training import (
     rule_view,
     train,
     train_epochs,
-    tree_distance,
 )
 
 __all__ = [
@@ -66,8 +60,6 @@ __all__ = [
     "OPTIMIZERS",
     "MLP",
     "MLP_ACTIVATIONS",
-    "NTKConv",
-    "NTKDense",
     "Network",
     "PARAMETERIZATIONS",
     "TUNING_SEED",
@@ -75,23 +67,18 @@ __all__ = [
     "TrainRun",
     "TwoLayerReLU",
     "WidthCheck",
-    "arora_residual",
     "batch_loss",
     "check_theorem",
     "claims",
-    "epoch_filter",
     "epoch_gradient_time",
     "epoch_problem",
     "kernel_limit",
     "mlp_network",
-    "mlp_params_from_stax",
     "network",
     "network_check",
     "rule_view",
     "train",
     "optimizer",
     "train_epochs",
-    "tree_distance",
-    "two_layer_apply_fn",
     "two_layer_network",
 ]

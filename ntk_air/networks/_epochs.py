@@ -1,9 +1,5 @@
 """The kernel limit of training by epochs: one epoch at a fixed target as one step of a kernel.
 
-An epoch at a fixed target ỹ(e) is gradient flow for a time T (`epoch_gradient_time`),
-u − ỹ ← e^{−HT}(u − ỹ): one step of η = 1 on the kernel I − e^{−HT} (`epoch_problem`), so
-`distillation.self_distill` runs the rules once per epoch, as `train_epochs` does on networks.
-
 Reference: Dong et al. arXiv 1910.01255; Lee et al. arXiv 1902.06720 (linearized networks).
 """
 
@@ -41,30 +37,6 @@ def epoch_gradient_time(lr: float, n: int, batch_size: int, momentum: float = 0.
     return float(lr) / (1.0 - float(momentum)) * nb / n
 
 
-def epoch_filter(eigenvalues, time, substeps=None):
-    """λ'(λ) = 1 − φ(λ): one epoch at a fixed target as a single step of η = 1 on H' = λ'(H).
-
-    φ(λ) = e^{−λT} (flow, substeps=None) or (1 − λT/s)^s (s GD steps of size T/s): with the
-    target fixed, u ← u − (I − φ(H))(u − ỹ).
-
-    Args:
-      eigenvalues: (n,) λ_i ≥ 0 of H.
-      time: T > 0.
-      substeps: None (flow) or s ≥ 1.
-
-    Returns:
-      (n,) λ'_i, in [0, 1) for the flow.
-
-    Example:
-      >>> epoch_filter(jnp.array([0.0, 1.0]), 2.0, substeps=1)
-      Array([0., 2.], dtype=float64)
-    """
-    lam = jnp.asarray(eigenvalues)
-    if substeps is None:
-        return -jnp.expm1(-lam * time)
-    return 1.0 - (1.0 - lam * time / substeps) ** substeps
-
-
 def epoch_problem(
     eig,
     y,
@@ -80,7 +52,8 @@ def epoch_problem(
     """The kernel limit of training by epochs: a `LinearProblem` whose one step is one epoch.
 
     u(e+1) = u(e) − (I − φ(H))(u(e) − ỹ(e)) and f_{e+1}(x) = f_e(x) − K(x, X) V diag((1 −
-    φ(λ))/λ) Vᵀ(u(e) − ỹ(e)) (`epoch_filter`; the ratio → T as λ → 0), so
+    φ(λ))/λ) Vᵀ(u(e) − ỹ(e)) (the ratio → T as λ → 0), with φ(λ) = e^{−λT} (flow) or
+    (1 − λT/s)^s (s GD steps of size T/s): a step of η = 1 on the eigenvalues λ' = 1 − φ(λ), so
     `self_distill(problem, rules, steps=E, eta=1.0)` calls each rule once per epoch.
 
     Args:
@@ -108,8 +81,11 @@ def epoch_problem(
         raise ValueError(f"time must be a positive finite gradient-flow time, got {time!r}")
     if substeps is not None:
         check_int("substeps", substeps, minimum=1)
-    lam = eig.eigenvalues
-    lam_epoch = epoch_filter(lam, time, substeps)
+    lam = jnp.asarray(eig.eigenvalues)
+    if substeps is None:
+        lam_epoch = -jnp.expm1(-lam * time)
+    else:
+        lam_epoch = 1.0 - (1.0 - lam * time / substeps) ** substeps
     k_epoch = None
     if k_test_train is not None:
         safe = jnp.where(lam > 0, lam, 1.0)

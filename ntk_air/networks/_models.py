@@ -1,10 +1,4 @@
-"""Finite-width networks and their infinite-width kernels (flax linen); one builder, `network`.
-
-`TwoLayerReLU` is the ℓ2 theorem's network (docs/science/kernels.md#theorem-network), `MLP` and
-`ConvNet` are neural-tangents' `stax` networks in NTK (or standard) parameterization;
-`network(arch, x, ...)` returns a `Network`: apply_fn, θ(0), init(key) and, where defined, the
-infinite-width kernel function.
-"""
+"""Finite-width networks (flax linen) and their infinite-width kernels; one builder, `network`."""
 
 from __future__ import annotations
 
@@ -32,7 +26,7 @@ class TwoLayerReLU(nn.Module):
     f(x) = (1/√m) Σ_{r=1..m} a_r ReLU(w_r·x),  w_r ~ N(0, κ² I_d),  a_r ~ Uniform{−1, +1}.
 
     `model.init(key, x)` returns {'params': {'w': (m, d)}, 'frozen': {'a': (m,)}}: only W is
-    trained (`two_layer_apply_fn`). Its infinite-width NTK is `kernels.two_layer_relu` (H∞).
+    trained. Its infinite-width NTK is `kernels.two_layer_relu` (H∞).
 
     Attributes:
       width: m, the number of hidden units.
@@ -67,32 +61,6 @@ class TwoLayerReLU(nn.Module):
         return hidden @ a.value.astype(x.dtype) / jnp.sqrt(jnp.asarray(self.width, x.dtype))
 
 
-def two_layer_apply_fn(model: TwoLayerReLU, frozen) -> Callable[[dict, jax.Array], jax.Array]:
-    """`apply_fn(params, x) = model.apply({'params': params, 'frozen': frozen}, x)` (W only).
-
-    Args:
-      model: a `TwoLayerReLU`.
-      frozen: `variables['frozen']` = {'a': (m,)}, or the whole `variables`.
-
-    Returns:
-      apply_fn(params, x): params = {'w': (m, d)}, x (n, d) → (n,).
-    """
-    if hasattr(frozen, "keys") and "frozen" in frozen:
-        frozen = frozen["frozen"]
-    if not (hasattr(frozen, "keys") and "a" in frozen):
-        raise ValueError(
-            "frozen must be variables['frozen'] = {'a': (m,)} of a TwoLayerReLU, "
-            f"got {type(frozen).__name__} with keys {list(getattr(frozen, 'keys', list)())}"
-        )
-
-    def apply_fn(params, x):
-        if hasattr(params, "keys") and "params" in params:
-            params = params["params"]
-        return model.apply({"params": params, "frozen": frozen}, x)
-
-    return apply_fn
-
-
 PARAMETERIZATIONS = ("ntk", "standard")
 """Parameterizations: NTK (weights scaled by w_std/√fan_in in the forward pass) or standard."""
 
@@ -103,11 +71,7 @@ def _check_parameterization(value) -> None:
 
 
 def _scaled_layer(module, h, fan_in, kernel_shape, product):
-    """z = w_scale·product(h, kernel) + b_scale·bias in the module's parameterization.
-
-    ntk: kernel, bias ~ N(0, 1), w_scale = w_std/√fan_in, b_scale = b_std; standard:
-    kernel ~ N(0, w_std²/fan_in), bias ~ N(0, b_std²), both scales 1.
-    """
+    """ntk: z = (w_std/√fan_in)·product(h, K) + b_std·b, K, b ~ N(0, 1); standard: K, b scaled."""
     _check_parameterization(module.parameterization)
     w_scale, b_std = float(module.w_std) / float(np.sqrt(fan_in)), float(module.b_std)
     if module.parameterization == "ntk":
@@ -120,13 +84,8 @@ def _scaled_layer(module, h, fan_in, kernel_shape, product):
     return scales[0] * product(h, kernel) + scales[1] * bias
 
 
-class NTKDense(nn.Module):
-    """Dense layer in NTK parameterization: z = (w_std/√d_in) · h @ kernel + b_std · bias.
-
-    kernel (d_in, features), bias (features,) ~ N(0, 1), as neural-tangents'
-    `stax.Dense(features, W_std=w_std, b_std=b_std)`; parameterization='standard' draws
-    kernel ~ N(0, w_std²/d_in), bias ~ N(0, b_std²) and z = h @ kernel + bias.
-    """
+class _NTKDense(nn.Module):
+    """neural-tangents' `stax.Dense`: z = (w_std/√d_in)·h @ kernel + b_std·bias."""
 
     features: int
     w_std: float = 1.0
@@ -154,7 +113,7 @@ class MLP(nn.Module):
       w_std: weight standard deviation.
       b_std: bias standard deviation.
       activation: 'relu' or 'erf'.
-      parameterization: 'ntk' (default) or 'standard' (see `NTKDense`).
+      parameterization: 'ntk' (default) or 'standard'.
 
     Example:
       >>> mlp = MLP(widths=(128, 128), w_std=1.5, b_std=0.1)
@@ -179,7 +138,7 @@ class MLP(nn.Module):
             )
         sizes = (*tuple(self.widths), self.out_dim)
         self.layers = [
-            NTKDense(s, self.w_std, self.b_std, self.parameterization, name=f"Dense_{i}")
+            _NTKDense(s, self.w_std, self.b_std, self.parameterization, name=f"Dense_{i}")
             for i, s in enumerate(sizes)
         ]
 
@@ -191,44 +150,18 @@ class MLP(nn.Module):
         return self.layers[-1](h)
 
 
-def mlp_params_from_stax(stax_params) -> dict:
-    """Convert neural-tangents `stax` Dense parameters to this module's `MLP` 'params' dict.
-
-    Args:
-      stax_params: `serial(...)`'s [(W (d_in, d_out), b (d_out,) or None), ()...] (() skipped).
-
-    Returns:
-      {'Dense_0': {'kernel', 'bias'}, …, 'Dense_L': {...}} for `MLP.apply({'params': ...}, x)`.
-    """
+def _mlp_params_from_stax(stax_params) -> dict:
+    """neural-tangents `serial(...)` params [(W, b or None), ()...] as `MLP`'s 'params' dict."""
     out = {}
-    for position, p in enumerate(stax_params):
-        if isinstance(p, tuple | list) and len(p) == 0:
-            continue  # an activation layer
-        if not (isinstance(p, tuple | list) and len(p) in (1, 2)):
-            raise ValueError(
-                f"stax_params[{position}] must be a (W, b) tuple, got {type(p).__name__}"
-            )
-        i = len(out)  # index of this Dense layer
-        w = jnp.asarray(p[0])
-        if w.ndim != 2:
-            raise ValueError(f"Dense layer {i}: W must be (d_in, d_out), got shape {w.shape}")
-        b = p[1] if len(p) == 2 else None
-        b = jnp.zeros((w.shape[1],), w.dtype) if b is None else jnp.asarray(b)
-        if b.size != w.shape[1]:
-            raise ValueError(
-                f"Dense layer {i}: bias has {b.size} entries, expected d_out = {w.shape[1]}"
-            )
-        out[f"Dense_{i}"] = {"kernel": w, "bias": b.reshape(w.shape[1])}
+    for w, b in (p for p in stax_params if len(p)):  # () is an activation layer
+        w = jnp.asarray(w)
+        b = jnp.zeros((w.shape[1],), w.dtype) if b is None else jnp.asarray(b).reshape(w.shape[1])
+        out[f"Dense_{len(out)}"] = {"kernel": w, "bias": b}
     return out
 
 
 def _conv_same(h, kernel, stride: int = 1):
-    """Σ_offsets shift(h) @ kernel[offset]: XLA's 'SAME' convolution of stride s as matmuls.
-
-    XLA:CPU runs convolution gradients inside a compiled loop up to ~100× slower than matrix
-    products (jax-ml/jax#12868). h (n, *spatial, C_in), kernel (*window, C_in, C_out) →
-    (n, *⌈spatial/s⌉, C_out).
-    """
+    """Σ_offsets shift(h) @ kernel[offset]: 'SAME' convolution as matmuls (jax-ml/jax#12868)."""
     window = kernel.shape[:-2]
     spatial = h.shape[1:-1]
     out_len = [-(-s // stride) for s in spatial]
@@ -251,13 +184,8 @@ def _conv_same(h, kernel, stride: int = 1):
     return out
 
 
-class NTKConv(nn.Module):
-    """Convolution ('SAME' padding, `stride`) in NTK or standard parameterization (`NTKDense`).
-
-    ntk: z = (w_std/√fan_in)·(h ⋆ kernel) + b_std·bias, fan_in = (∏ kernel_size)·C_in, as
-    neural-tangents' `stax.Conv(..., padding='SAME')`. Input (n, *spatial, C_in) →
-    (n, *⌈spatial/stride⌉, features).
-    """
+class _NTKConv(nn.Module):
+    """neural-tangents' `stax.Conv(padding='SAME')`, fan_in = (∏ kernel_size)·C_in."""
 
     features: int
     kernel_size: tuple
@@ -294,7 +222,7 @@ class ConvNet(nn.Module):
       w_std: weight standard deviation.
       b_std: bias standard deviation.
       pool: 'flatten' or 'global' (average over positions).
-      parameterization: 'ntk' (the above) or 'standard' (`NTKConv`, `NTKDense`).
+      parameterization: 'ntk' (the above) or 'standard'.
 
     Example:
       >>> net = ConvNet(input_shape=(8, 8, 1), channels=(8, 8), out_dim=10)
@@ -324,12 +252,12 @@ class ConvNet(nn.Module):
         window = (self.kernel_size,) * (len(shape) - 1)
         scales = (self.w_std, self.b_std, self.parameterization)
         for i, c in enumerate(self.channels):
-            h = jax.nn.relu(NTKConv(c, window, *scales, self.stride, name=f"Conv_{i}")(h))
+            h = jax.nn.relu(_NTKConv(c, window, *scales, self.stride, name=f"Conv_{i}")(h))
         if self.pool == "flatten":
             h = h.reshape((h.shape[0], -1))
         else:
             h = h.mean(axis=tuple(range(1, len(shape))))
-        return NTKDense(self.out_dim, *scales, name="Readout")(h)
+        return _NTKDense(self.out_dim, *scales, name="Readout")(h)
 
 
 ARCHS = ("mlp", "cnn", "two-layer-relu")
@@ -370,18 +298,16 @@ def network(
 ) -> Network:
     """A network by name: apply_fn, θ(0) and, where defined, its infinite-width kernel function.
 
-    * "two-layer-relu": `TwoLayerReLU` (m = widths[0], κ = w_std), its ±1 readout held in
-      apply_fn (a `jax.tree_util.Partial`); Θ_∞ = H∞. init="symmetric" pairs neurons with
-      opposite readouts, f(θ(0)) = 0 (Chizat et al. arXiv 1812.07956). Output (n,).
+    * "two-layer-relu": `TwoLayerReLU`, its ±1 readout held in apply_fn (a Partial); Θ_∞ = H∞.
+      init="symmetric" pairs opposite readouts, f(θ(0)) = 0 (Chizat et al. arXiv 1812.07956).
     * "mlp": `MLP`; Θ_∞ = `kernels.fc_kernel_fn` (⊗ I_out_dim), NTK parameterization only.
-    * "cnn": `ConvNet`; Θ_∞ from neural-tangents' `cnn` spec (NTK parameterization, stride 1,
-      neural-tangents installed).
+    * "cnn": `ConvNet`; Θ_∞ from neural-tangents' `cnn` spec (NTK parameterization, stride 1).
 
     Args:
       arch: one of `ARCHS`.
       x: (n, d) inputs (their shape and float dtype) or the input size d.
       out_dim: outputs k (not for "two-layer-relu").
-      widths: hidden widths (MLP), (m,) for "two-layer-relu".
+      widths: hidden widths (MLP), (m,) for "two-layer-relu" (output (n,)).
       channels: channels per convolution (CNN).
       kernel_size: window per spatial axis (CNN).
       stride: convolution stride (CNN).
@@ -496,12 +422,16 @@ def _conv_limit(model, parameterization, dtype, build):
 
 @functools.lru_cache(maxsize=64)
 def _two_layer_apply(width, kappa):
-    """apply(frozen, params, x) of TwoLayerReLU(width, kappa): one function object per model."""
+    """(model, apply(frozen, params, x)) of TwoLayerReLU(width, kappa): one function per model.
+
+    apply = model.apply({'params': params, 'frozen': frozen}, x): only W is trained.
+    """
     model = TwoLayerReLU(width=width, kappa=kappa)
 
     def apply(frozen, params, x):
-        # The closure is rebuilt at trace time only: the readout stays an argument (data).
-        return two_layer_apply_fn(model, frozen)(params, x)
+        if hasattr(params, "keys") and "params" in params:
+            params = params["params"]
+        return model.apply({"params": params, "frozen": frozen}, x)
 
     return model, apply
 
@@ -547,14 +477,6 @@ def two_layer_network(width: int, x, *, kappa: float = 1.0, seed: int = 0, init:
 
 def mlp_network(widths, x, *, out_dim=1, w_std=1.0, b_std=0.0, activation="relu", seed=0):
     """(apply_fn, params) of `network("mlp", x, widths=widths, ...)` (NTK parameterization)."""
-    net = network(
-        "mlp",
-        x,
-        widths=widths,
-        out_dim=out_dim,
-        w_std=w_std,
-        b_std=b_std,
-        activation=activation,
-        seed=seed,
-    )
+    options = dict(out_dim=out_dim, w_std=w_std, b_std=b_std, activation=activation, seed=seed)
+    net = network("mlp", x, widths=widths, **options)
     return net.apply_fn, net.params

@@ -1,10 +1,5 @@
 """Finite-width networks trained on a target rule's ỹ(k): one loop, two schedules.
 
-u(k) = view(f(θ_k, X)) feeds any rule of `ntk_air.distillation` (the objects `self_distill` runs
-in the kernel limit); θ moves by an optax optimizer on the loss against ỹ(k). `FullBatch()`
-refreshes ỹ every update; `Epochs(B)` once per epoch of ⌊n/B⌋ mini-batch updates (its kernel limit
-is `epoch_problem`). One compiled scan (`record.scan_blocks`), vmapped over rules and seeds.
-
 Reference: Du et al. arXiv 1810.02054; Dong et al. arXiv 1910.01255; Lee et al. arXiv 1902.06720.
 """
 
@@ -19,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import as_float_array, check_finite, check_int
+from .._checks import as_float_array, check_choice, check_finite, check_int
 from ..distillation._engines import check_run_finite
 from ..distillation._targets import (
     AffineRule,
@@ -52,19 +47,11 @@ class TrainRun(NamedTuple):
     observed: Any = None  # Record.fn's pytree, leaves (g, r, ...); None without Record.fn
 
 
-def tree_distance(a, b):
+def _tree_distance(a, b):
     """‖a − b‖_F over all leaves of two pytrees of the same structure."""
     sq = jax.tree_util.tree_map(lambda x, y: jnp.sum((x - y) ** 2), a, b)
     return jnp.sqrt(sum(jax.tree_util.tree_leaves(sq)))
 
-
-def _outputs(apply_fn, params, x):
-    """(n, C) outputs: an (n,) output becomes (n, 1); an (n, 1) one (e.g. an MLP readout) stays."""
-    out = apply_fn(params, x)
-    return out[:, None] if out.ndim == 1 else out
-
-
-# Schedules and losses: how one step of the loop consumes the training set
 
 LOSSES = ("mse", "xent")
 """The losses: squared error (the theory) and softmax cross-entropy (practice)."""
@@ -80,7 +67,6 @@ class Epochs(NamedTuple):
     batch_size: int  # B in 1..n
 
 
-SCHEDULES = (FullBatch, Epochs)
 _FULL_BATCH = FullBatch()
 
 
@@ -115,9 +101,7 @@ def optimizer(name: str, learning_rate: float, momentum: float = 0.9):
       >>> optimizer("adam", 1e-3) is optimizer("adam", 1e-3)
       True
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    if name == "adam":
+    if check_choice("optimizer", name, OPTIMIZERS) == "adam":
         return optax.adam(learning_rate)
     return optax.sgd(learning_rate, momentum=momentum if name == "momentum" else None)
 
@@ -133,9 +117,6 @@ def _init_optimizer(optimizer, params, eta):
     hyper = dict(state.hyperparams)
     hyper["learning_rate"] = jnp.asarray(eta, hyper["learning_rate"].dtype)
     return _SGD, state._replace(hyperparams=hyper)
-
-
-# The loop: one compiled scan per rule structure, vmapped over the rules' values (and seeds)
 
 
 class _Loop(NamedTuple):
@@ -162,8 +143,9 @@ def _train_group(rules, apply_fn, params0, keys, data, eta, loop: _Loop):
     n = x.shape[0]
     full = isinstance(schedule, FullBatch)
 
-    def outputs(params, inputs):
-        return _outputs(apply_fn, params, inputs)
+    def outputs(params, inputs):  # (n, C): an (n,) output becomes (n, 1)
+        out = apply_fn(params, inputs)
+        return out[:, None] if out.ndim == 1 else out
 
     def view(params, inputs):
         return rule_view(outputs(params, inputs), loss)
@@ -207,7 +189,7 @@ def _train_group(rules, apply_fn, params0, keys, data, eta, loop: _Loop):
             k, params, _, rs, u, _ = s
             u = view(params, x) if u is None else u
             f_test = None if x_test is None else outputs(params, x_test)
-            out = {"dist": jnp.linalg.norm(u - y_clean), "dw": tree_distance(params, params0)}
+            out = {"dist": jnp.linalg.norm(u - y_clean), "dw": _tree_distance(params, params0)}
             if y_test_clean is not None:
                 out["dist_test"] = jnp.linalg.norm(rule_view(f_test, loss) - y_test_clean)
             if record.predictions:
@@ -283,7 +265,7 @@ def _run_groups(rules, apply_fn, params, keys, data, eta, dtype, loop: _Loop):
 
 
 def _check_schedule(schedule, loss, key, n):
-    if not isinstance(schedule, SCHEDULES):
+    if not isinstance(schedule, FullBatch | Epochs):
         raise ValueError(f"schedule must be FullBatch() or Epochs(batch_size), got {schedule!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -385,9 +367,6 @@ def train(
     run = drop_rule_axis(run) if single else run
     check_run_finite(run.dist_train_all, np.arange(steps + 1), "training")
     return run
-
-
-# Several seeds at once by epochs: the same loop, vmapped over seeds, classification observables
 
 
 class EpochRun(NamedTuple):
