@@ -88,7 +88,7 @@ def two_layer_ntk(params_or_w, x1, x2=None, *, tile_size: int | None = None, dty
     """
     check_tile_size(tile_size)
     w = two_layer_weight(params_or_w)
-    dt = resolve_dtype(dtype, like=x1 if hasattr(x1, "dtype") else None)
+    dt = resolve_dtype(dtype, like=x1)
     w = as_float_array(w, "w", dt)
     check_rank(w, "w", 2)
     check_finite(w, "w")

@@ -134,7 +134,7 @@ class EmpiricalNTKFn:
     _plans: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def _prepare(self, params_or_variables, x1, x2, dtype):
-        dt = resolve_dtype(dtype, like=x1 if hasattr(x1, "dtype") else None)
+        dt = resolve_dtype(dtype, like=x1)
         exact_rank = 2 if self.structured is not None else None
         x1, x2 = _prepare_inputs(x1, x2, dt, exact_rank)
         params, state = self.model.split(params_or_variables)

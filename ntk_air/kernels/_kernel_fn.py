@@ -150,7 +150,7 @@ class PairwiseKernelFn:
         )
 
     def __call__(self, x1, x2=None) -> Kernel:
-        dt = resolve_dtype(self.dtype, like=x1 if hasattr(x1, "dtype") else None)
+        dt = resolve_dtype(self.dtype, like=x1)
         x1, x2 = self.prepare(x1, x2, dt)
         symmetric = self.symmetric and x2 is None  # K(x, x): the upper tiles, mirrored
         x2 = x1 if x2 is None else x2

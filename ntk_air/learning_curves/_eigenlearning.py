@@ -474,7 +474,7 @@ def tiled_population_kernel(kernel_fn, x) -> PopulationKernel:
             "tiled_population_kernel needs a tiled kernel function with block_fn "
             f"(kernels.PairwiseKernelFn), got {type(kernel_fn).__name__}"
         )
-    dtype = resolve_dtype(kernel_fn.dtype, like=x if hasattr(x, "dtype") else None)
+    dtype = resolve_dtype(kernel_fn.dtype, like=x)
     x, _ = kernel_fn.prepare(x, None, dtype)
     N = int(x.shape[0])
 

@@ -297,7 +297,7 @@ def kernel_operator(
     if symmetric and x2 is not None:
         raise ValueError("symmetric=True needs x2=None (the square kernel K(x1, x1))")
     symmetric = x2 is None if symmetric is None else bool(symmetric)
-    dtype = resolve_dtype(kernel_fn.dtype, like=x1 if hasattr(x1, "dtype") else None)
+    dtype = resolve_dtype(kernel_fn.dtype, like=x1)
     x1, x2p = kernel_fn.prepare(x1, x2, dtype)
     x2 = x1 if x2p is None else x2p
     tile = _resolve_tile(tile_size or kernel_fn.tile_size, kernel_fn.tile_for(x1, x2))
@@ -335,7 +335,7 @@ def kernel_diagonal(kernel_fn: PairwiseKernelFn, x, *, which: str = "ntk", batch
       0.5
     """
     tile = _ntk_of(kernel_fn.block_fn, which)
-    dtype = resolve_dtype(kernel_fn.dtype, like=x if hasattr(x, "dtype") else None)
+    dtype = resolve_dtype(kernel_fn.dtype, like=x)
     x, _ = kernel_fn.prepare(x, None, dtype)
     diag = jax.jit(lambda rows: jax.lax.map(lambda a: tile(a[None], a[None])[0, 0], rows))
     with matmul_precision(kernel_fn.precision):
@@ -462,7 +462,7 @@ def empirical_kernel_operator(
             f"output_reduction must be one of {_OUTPUT_REDUCTIONS} for an operator, got "
             f"{output_reduction!r}"
         )
-    dt = resolve_dtype(dtype, like=x1 if hasattr(x1, "dtype") else None)
+    dt = resolve_dtype(dtype, like=x1)
     x1 = as_float_array(x1, "x1", dt)
     check_finite(x1, "x1")
     square = x2 is None
